@@ -1,0 +1,322 @@
+import type { Target } from "./target.ts";
+
+/**
+ * The rollout record and its transitions. Pure: every function takes a record and returns a new one (or a
+ * refusal a person can read). The store persists records with compare-and-set; workers make the mesh match
+ * `desiredPercent` and report back through `markApplied` and friends.
+ */
+
+export type RolloutStatus =
+  | "starting" // recorded, target claimed, not yet validated against the mesh
+  | "active" // walking the plan; a person (or the scheduler) moves it
+  | "held" // paused by a person or by drift; nothing moves until resumed
+  | "finishing" // making the canary permanent
+  | "completed"
+  | "aborting" // reverting to stable
+  | "aborted"
+  | "rejected"; // the mesh could not carry this rollout; nothing was changed
+
+export const TERMINAL: ReadonlySet<RolloutStatus> = new Set(["completed", "aborted", "rejected"]);
+
+export type Actor = { kind: "user"; id: string } | { kind: "bot"; why: string };
+
+export type EventKind =
+  | "started"
+  | "advanced"
+  | "applied"
+  | "finish-requested"
+  | "completed"
+  | "abort-requested"
+  | "aborted"
+  | "rejected"
+  | "held"
+  | "resumed"
+  | "warning";
+
+export type RolloutEvent = {
+  seq: number;
+  at: number;
+  kind: EventKind;
+  actor: Actor;
+  /** Canary percent before and after, where the event moved traffic. */
+  from?: number;
+  to?: number;
+  text?: string;
+};
+
+export type Rollout = {
+  id: string;
+  target: Target;
+  stable: string;
+  canary: string;
+  steps: number[];
+  /** Index into `steps` of the step we are at or moving to; -1 is the test stage (0%, header routing only). */
+  stepIndex: number;
+  desiredPercent: number;
+  /** What the mesh was last verified to hold (read back after our write); null before the first write. */
+  appliedPercent: number | null;
+  /** What the mesh held before the rollout began, as the router rendered it. */
+  initialRaw?: string;
+  /** The latest read-back of the mesh, as the router renders it. */
+  observedRaw?: string;
+  status: RolloutStatus;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+  startedBy: string;
+  channel: string;
+  /** Last person-or-bot transition, so a late click can be told who moved first. */
+  last?: { kind: EventKind; actor: Actor; at: number; stepIndex: number };
+  events: RolloutEvent[];
+  /** Why the rollout is held, rejected or failing right now; shown on the message. */
+  problem?: string;
+  endedAt?: number;
+  /** How a person sends one request to the canary only (from the router), shown at the test stage. */
+  testRequestHint?: string;
+  /** Where to reply to the person who started it before the channel message exists. */
+  responseUrl?: string;
+};
+
+export type Refusal = { ok: false; reason: string };
+export type Moved = { ok: true; rollout: Rollout };
+export type TransitionResult = Moved | Refusal;
+
+const MAX_EVENTS = 200;
+
+export function rolloutId(target: string, seq: number): string {
+  return `${target}#${seq}`;
+}
+
+export function parseRolloutId(id: string): { target: string; seq: number } | undefined {
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)#(\d{1,9})$/.exec(id);
+  if (!m) return undefined;
+  return { target: m[1]!, seq: Number(m[3]) };
+}
+
+export function isTerminal(r: Rollout): boolean {
+  return TERMINAL.has(r.status);
+}
+
+export function isInFlight(r: Rollout): boolean {
+  return r.appliedPercent !== r.desiredPercent;
+}
+
+export function nextStepPercent(r: Rollout): number | undefined {
+  return r.steps[r.stepIndex + 1];
+}
+
+export function describeActor(a: Actor): string {
+  return a.kind === "user" ? `<@${a.id}>` : `the bot (${a.why})`;
+}
+
+function withEvent(r: Rollout, now: number, e: Omit<RolloutEvent, "seq" | "at">): Rollout {
+  const seq = (r.events.at(-1)?.seq ?? 0) + 1;
+  const events = [...r.events, { ...e, seq, at: now }];
+  return { ...r, events: events.length > MAX_EVENTS ? events.slice(-MAX_EVENTS) : events };
+}
+
+function touch(r: Rollout, now: number): Rollout {
+  return { ...r, updatedAt: now };
+}
+
+export type NewRollout = {
+  id: string;
+  target: Target;
+  stable: string;
+  canary: string;
+  steps: number[];
+  startedBy: string;
+  channel: string;
+  responseUrl?: string;
+  /** Begin with a 0% stage where only header-routed test requests reach the canary (namerd). */
+  testStage: boolean;
+  now: number;
+};
+
+export function newRollout(n: NewRollout): Rollout {
+  const stepIndex = n.testStage ? -1 : 0;
+  return {
+    id: n.id,
+    target: n.target,
+    stable: n.stable,
+    canary: n.canary,
+    steps: n.steps,
+    stepIndex,
+    desiredPercent: stepIndex < 0 ? 0 : n.steps[0]!,
+    appliedPercent: null,
+    status: "starting",
+    version: 0,
+    createdAt: n.now,
+    updatedAt: n.now,
+    startedBy: n.startedBy,
+    channel: n.channel,
+    events: [],
+    ...(n.responseUrl ? { responseUrl: n.responseUrl } : {}),
+  };
+}
+
+function refuseIfEnded(r: Rollout): Refusal | undefined {
+  if (r.status === "completed") return { ok: false, reason: `Rollout ${r.id} is already completed${byWhom(r)}.` };
+  if (r.status === "aborted") return { ok: false, reason: `Rollout ${r.id} was aborted${byWhom(r)}.` };
+  if (r.status === "rejected") return { ok: false, reason: `Rollout ${r.id} never started: ${r.problem ?? "rejected"}.` };
+  return undefined;
+}
+
+function byWhom(r: Rollout): string {
+  const abortOrFinish = [...r.events].reverse().find((e) => e.kind === "abort-requested" || e.kind === "finish-requested");
+  return abortOrFinish ? ` by ${describeActor(abortOrFinish.actor)}` : "";
+}
+
+/** The worker validated the target and wrote the first step: the rollout is live. */
+export function markStarted(
+  r: Rollout,
+  observed: { percent: number; raw: string; initialRaw: string; testRequestHint?: string },
+  now: number,
+): Rollout {
+  const started: Rollout = {
+    ...r,
+    status: "active",
+    appliedPercent: observed.percent,
+    observedRaw: observed.raw,
+    initialRaw: observed.initialRaw,
+    problem: undefined,
+    ...(observed.testRequestHint ? { testRequestHint: observed.testRequestHint } : {}),
+  };
+  return withEvent(
+    touch(started, now),
+    now,
+    { kind: "started", actor: { kind: "user", id: r.startedBy }, to: observed.percent, text: `started: ${r.stable} → ${r.canary}, plan ${r.steps.join("% → ")}%` },
+  );
+}
+
+/** The mesh could not carry this rollout; nothing was written. */
+export function markRejected(r: Rollout, problem: string, now: number): Rollout {
+  return withEvent(touch({ ...r, status: "rejected", problem, endedAt: now }, now), now, {
+    kind: "rejected",
+    actor: { kind: "bot", why: "validation" },
+    text: problem,
+  });
+}
+
+/**
+ * Move to the next step. `fromStep` is the step the person saw when they clicked, so a second click on
+ * the same message is recognised as late rather than advancing twice.
+ */
+export function advance(r: Rollout, actor: Actor, fromStep: number, now: number): TransitionResult {
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  if (r.status === "aborting") return { ok: false, reason: `Rollout ${r.id} is being aborted${byWhom(r)}.` };
+  if (r.status === "finishing") return { ok: false, reason: `Rollout ${r.id} is already finishing${byWhom(r)}.` };
+  if (r.stepIndex > fromStep) {
+    const to = r.steps[fromStep + 1];
+    const who = [...r.events].reverse().find((e) => e.kind === "advanced" && e.to === to);
+    return { ok: false, reason: `Already advanced to ${to}%${who ? ` by ${describeActor(who.actor)}` : ""}.` };
+  }
+  if (r.stepIndex !== fromStep) {
+    return { ok: false, reason: `Rollout ${r.id} is no longer at that step (now at ${r.desiredPercent}%).` };
+  }
+  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is held${r.problem ? ` (${r.problem})` : ""}: resume it first.` };
+  if (r.status === "starting") return { ok: false, reason: `Rollout ${r.id} is still starting: wait for the first step to be applied.` };
+  if (isInFlight(r)) return { ok: false, reason: `Rollout ${r.id} is still applying ${r.desiredPercent}%: wait for it to be verified.` };
+  const next = nextStepPercent(r);
+  if (next === undefined) return { ok: false, reason: `Rollout ${r.id} is at its last step: use Finish.` };
+  const moved = touch(
+    { ...r, stepIndex: r.stepIndex + 1, desiredPercent: next, last: { kind: "advanced", actor, at: now, stepIndex: r.stepIndex + 1 } },
+    now,
+  );
+  return { ok: true, rollout: withEvent(moved, now, { kind: "advanced", actor, from: r.appliedPercent ?? 0, to: next }) };
+}
+
+/** At 100%, make the canary permanent. */
+export function finish(r: Rollout, actor: Actor, now: number): TransitionResult {
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  if (r.status === "finishing") return { ok: false, reason: `Rollout ${r.id} is already finishing${byWhom(r)}.` };
+  if (r.status === "aborting") return { ok: false, reason: `Rollout ${r.id} is being aborted${byWhom(r)}.` };
+  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is held: resume it first.` };
+  if (r.desiredPercent !== 100 || r.appliedPercent !== 100) {
+    return { ok: false, reason: `Rollout ${r.id} is at ${r.appliedPercent ?? 0}%: it can finish only at 100%.` };
+  }
+  const moved = touch({ ...r, status: "finishing", last: { kind: "finish-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
+  return { ok: true, rollout: withEvent(moved, now, { kind: "finish-requested", actor, from: 100, to: 100 }) };
+}
+
+/** Return all traffic to stable. Always allowed until the rollout has ended: stopping must be easy. */
+export function abort(r: Rollout, actor: Actor, now: number, why?: string): TransitionResult {
+  if (r.status === "aborting") return { ok: false, reason: `Rollout ${r.id} is already being aborted${byWhom(r)}.` };
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  const moved = touch(
+    { ...r, status: "aborting", desiredPercent: 0, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } },
+    now,
+  );
+  return {
+    ok: true,
+    rollout: withEvent(moved, now, { kind: "abort-requested", actor, from: r.appliedPercent ?? 0, to: 0, ...(why ? { text: why } : {}) }),
+  };
+}
+
+/** The worker verified the mesh holds `percent`. Only records it if that is still what is desired. */
+export function markApplied(r: Rollout, percent: number, raw: string, now: number): Rollout {
+  if (r.desiredPercent !== percent || r.appliedPercent === percent) {
+    return r.observedRaw === raw && !r.problem ? r : { ...r, observedRaw: raw, problem: undefined };
+  }
+  const from = r.appliedPercent ?? 0;
+  const moved = touch({ ...r, appliedPercent: percent, observedRaw: raw, problem: undefined }, now);
+  if (r.status === "aborting") return moved; // the abort is announced when it is final
+  return withEvent(moved, now, { kind: "applied", actor: { kind: "bot", why: "verified" }, from, to: percent, text: raw });
+}
+
+export function markCompleted(r: Rollout, raw: string, now: number): Rollout {
+  return withEvent(touch({ ...r, status: "completed", appliedPercent: 100, observedRaw: raw, endedAt: now, problem: undefined }, now), now, {
+    kind: "completed",
+    actor: r.last?.actor ?? { kind: "bot", why: "finish" },
+    to: 100,
+    text: raw,
+  });
+}
+
+export function markAborted(r: Rollout, raw: string, now: number): Rollout {
+  return withEvent(touch({ ...r, status: "aborted", appliedPercent: 0, observedRaw: raw, endedAt: now, problem: undefined }, now), now, {
+    kind: "aborted",
+    actor: r.last?.actor ?? { kind: "bot", why: "abort" },
+    from: r.appliedPercent ?? 0,
+    to: 0,
+    text: raw,
+  });
+}
+
+/** Something went wrong that a person should see (a retrying write, drift). Does not change the state. */
+export function withProblem(r: Rollout, problem: string | undefined, now: number, announce = true): Rollout {
+  if (r.problem === problem) return r;
+  const updated = touch({ ...r, problem }, now);
+  return problem && announce ? withEvent(updated, now, { kind: "warning", actor: { kind: "bot", why: "worker" }, text: problem }) : updated;
+}
+
+/** The stable version was read from the mesh (namerd) because the person did not name it. */
+export function withStable(r: Rollout, stable: string): Rollout {
+  return r.stable === stable ? r : { ...r, stable };
+}
+
+/** Drift or an unrecoverable write error: stop moving until a person decides. */
+export function hold(r: Rollout, actor: Actor, now: number, why?: string): TransitionResult {
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is already held.` };
+  if (r.status !== "active") return { ok: false, reason: `Rollout ${r.id} is ${r.status}: it cannot be held now.` };
+  const moved = touch({ ...r, status: "held", problem: why ?? r.problem, last: { kind: "held", actor, at: now, stepIndex: r.stepIndex } }, now);
+  return { ok: true, rollout: withEvent(moved, now, { kind: "held", actor, ...(why ? { text: why } : {}) }) };
+}
+
+export function resume(r: Rollout, actor: Actor, now: number): TransitionResult {
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  if (r.status !== "held") return { ok: false, reason: `Rollout ${r.id} is not held (it is ${r.status}).` };
+  const moved = touch({ ...r, status: "active", problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } }, now);
+  return { ok: true, rollout: withEvent(moved, now, { kind: "resumed", actor }) };
+}
+
+/** Events not yet posted to the thread, oldest first. */
+export function eventsAfter(r: Rollout, postedSeq: number): RolloutEvent[] {
+  return r.events.filter((e) => e.seq > postedSeq);
+}

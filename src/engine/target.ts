@@ -1,0 +1,67 @@
+import { z } from "zod";
+import { dnsLabel, dnsSubdomain } from "./names.ts";
+import { MetricsSettingsSchema } from "./metrics-settings.ts";
+import { validateSteps } from "./plan.ts";
+
+/**
+ * A target is one service whose traffic the bot may shift: where it lives, which mesh routes it
+ * and the defaults for its rollouts. Declared once in the targets file (ROLLOUT_TARGETS) or, when
+ * ad-hoc targets are allowed, assembled from command flags.
+ */
+
+const stepsSchema = z.array(z.number().int()).superRefine((steps, ctx) => {
+  const r = validateSteps(steps);
+  if (!r.ok) ctx.addIssue({ code: "custom", message: r.error });
+});
+
+export const SmiSettingsSchema = z.object({
+  /** TrafficSplit object name. When absent the router finds the split whose spec.service is the apex service. */
+  trafficSplit: dnsSubdomain.optional(),
+  /** The apex (root) service clients call; defaults to the target name. */
+  apexService: dnsLabel.optional(),
+});
+
+export const NamerdSettingsSchema = z.object({
+  /** Base URL of namerd's io.l5d.httpController, e.g. http://namerd.linkerd:4180 */
+  url: z.url(),
+  /** dtab namespace in namerd, e.g. `internal`. */
+  dtabNamespace: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, "must be letters, digits, '_', '.', '-'"),
+  /** The dentry prefix the bot owns, e.g. `/host/world`. */
+  prefix: z.string().regex(/^(\/[^\s/]+)+$/, "must be a path like /host/world"),
+  /** Destination for a version, `{version}` is replaced: e.g. `/srv/{version}`. */
+  dst: z.string().includes("{version}").default("/srv/{version}"),
+  /** Where a person can send a test request (shown with the l5d-dtab header). */
+  ingressUrl: z.url().optional(),
+});
+
+export const GatewaySettingsSchema = z.object({
+  httpRoute: dnsSubdomain,
+  port: z.number().int().min(1).max(65535).optional(),
+});
+
+export const TargetSchema = z.object({
+  name: dnsLabel,
+  namespace: dnsLabel.default("default"),
+  router: z.enum(["smi", "namerd", "gateway"]).default("smi"),
+  /** Stable version (Deployment/Service/backend name). For namerd it can be read from the dtab. */
+  stable: dnsLabel.optional(),
+  steps: stepsSchema.optional(),
+  /** Slack channel IDs where rollouts of this target may be driven; empty/absent = anywhere. */
+  channels: z.array(z.string().min(1)).optional(),
+  smi: SmiSettingsSchema.optional(),
+  namerd: NamerdSettingsSchema.optional(),
+  gateway: GatewaySettingsSchema.optional(),
+  metrics: MetricsSettingsSchema.optional(),
+  /** What Finish does to the losing version's Deployment: nothing, or scale it to 0 replicas. */
+  cleanup: z.enum(["none", "scale-down"]).default("none"),
+}).superRefine((t, ctx) => {
+  if (t.router === "namerd" && !t.namerd) {
+    ctx.addIssue({ code: "custom", path: ["namerd"], message: "a namerd target needs a `namerd:` block (url, dtabNamespace, prefix)" });
+  }
+  if (t.router === "gateway" && !t.gateway) {
+    ctx.addIssue({ code: "custom", path: ["gateway"], message: "a gateway target needs a `gateway:` block (httpRoute)" });
+  }
+});
+
+export type Target = z.infer<typeof TargetSchema>;
+export type TargetInput = z.input<typeof TargetSchema>;

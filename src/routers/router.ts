@@ -1,0 +1,61 @@
+import type { Target } from "../engine/target.ts";
+
+/**
+ * One implementation per mesh; the engine and the workers only see this.
+ * A router is bound to one rollout's pair of versions when it is asked to act, via `RoutePair`.
+ */
+export type RoutePair = { stable: string; canary: string };
+
+export type Observed = {
+  /** Percent of traffic the mesh sends to the canary now (0..100, rounded to a whole number). */
+  canaryPercent: number;
+  /** Opaque version for compare-and-set (resourceVersion, namerd ETag). */
+  version: string;
+  /** Human-readable rendering of what the mesh holds (a dtab line, the backends), for messages. */
+  raw: string;
+};
+
+export interface TrafficRouter {
+  readonly kind: Target["router"];
+  /** Check the target can be routed between these versions; resolves to a problem statement, or undefined. */
+  validate(target: Target, pair: RoutePair): Promise<string | undefined>;
+  /** What the mesh routes now. Throws RouterError("not-found") if the routing object does not exist. */
+  observe(target: Target, pair: RoutePair): Promise<Observed>;
+  /**
+   * Make the mesh route `canaryPercent` to the canary, then read it back. Idempotent: no write when the mesh
+   * already holds it. Creates the routing object if missing (SMI). Rejects with RouterError on conflicts
+   * it could not resolve, or "drift" when someone else changed what we own.
+   * `expect` is what we last wrote (percent), used to tell our own state from someone else's edit.
+   */
+  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed>;
+  /** Make the winner permanent (dtab without the loser, TrafficSplit all on the winner) and read back. */
+  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary"): Promise<Observed>;
+  /** How a person sends one request to the canary only, if the mesh can (an l5d-dtab header). */
+  testRequestHint(target: Target, pair: RoutePair): string | undefined;
+  /** The version the mesh routes to now, when a person did not name the stable one (namerd reads its dentry). */
+  discoverStable?(target: Target): Promise<string | undefined>;
+  /** Whether rollouts on this mesh begin with a 0% stage where only test requests reach the canary. */
+  readonly hasTestStage?: boolean;
+}
+
+export type RouterErrorCode =
+  | "not-found" // routing object or namespace missing
+  | "invalid" // the mesh object cannot carry this rollout (backends do not include the services...)
+  | "conflict" // version conflict that did not resolve after retries
+  | "drift" // someone else changed what we own
+  | "unavailable" // network error / 5xx / timeout: transient, retry
+  | "rejected"; // 4xx the API will keep giving (bad request)
+
+export class RouterError extends Error {
+  constructor(
+    readonly code: RouterErrorCode,
+    message: string,
+    readonly detail?: unknown,
+  ) {
+    super(message);
+    this.name = "RouterError";
+  }
+  get transient(): boolean {
+    return this.code === "unavailable" || this.code === "conflict";
+  }
+}
