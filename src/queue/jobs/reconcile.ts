@@ -1,0 +1,169 @@
+import type { Logger } from "pino";
+import {
+  hold,
+  isTerminal,
+  markAborted,
+  markApplied,
+  markCompleted,
+  markRejected,
+  markStarted,
+  parseRolloutId,
+  withProblem,
+  withStable,
+  type Rollout,
+} from "../../engine/rollout.ts";
+import { RouterError, type Observed, type RoutePair, type TrafficRouter } from "../../routers/router.ts";
+import type { RouterRegistry } from "../../routers/registry.ts";
+import { LockBusy, withLock } from "../../store/lock.ts";
+import type { RolloutStore } from "../../store/rollout-store.ts";
+import type { EffectJob, EffectQueue } from "../queues.ts";
+
+/**
+ * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
+ * Level-triggered: whatever job woke us, we act on the record as it is now, under a per-rollout lease,
+ * so a duplicate, late or retried job is harmless. Apply, verify (the router reads back), then record.
+ */
+
+export type ReconcileDeps = {
+  store: RolloutStore;
+  queue: EffectQueue;
+  routers: RouterRegistry;
+  log: Logger;
+  now: () => number;
+  /** Optional clean-up after a finished rollout (scale the old Deployment to 0). */
+  scaleDown?: (namespace: string, deployment: string) => Promise<void>;
+};
+
+/** Attempt numbers at which a failing write is announced in the thread (the message always shows it). */
+const ANNOUNCE_ATTEMPTS = new Set([1, 5, 20, 100]);
+
+export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attemptsMade: number): Promise<void> {
+  const { store } = deps;
+  const parsedId = job.rolloutId;
+  const first = await store.get(parsedId);
+  if (!first || isTerminal(first)) return;
+  const { target, seq } = parseRolloutId(parsedId)!;
+  await withLock(store.redis, store.keys.lock(target, seq, "mesh"), async () => {
+    const r = await store.get(parsedId);
+    if (!r || isTerminal(r)) return;
+    const log = deps.log.child({ rolloutId: r.id, status: r.status, desired: r.desiredPercent });
+    try {
+      await step(deps, r);
+    } catch (err) {
+      await onFailure(deps, r, err, attemptsMade + 1, log);
+    } finally {
+      const latest = await store.get(parsedId);
+      if (latest) await deps.queue.slackSync(latest);
+    }
+  });
+}
+
+async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
+  const { store, now } = deps;
+  const router = deps.routers.for(r.target);
+  switch (r.status) {
+    case "starting":
+      return start(deps, router, r);
+    case "active":
+    case "held": {
+      if (r.appliedPercent === r.desiredPercent) return;
+      const expect = r.appliedPercent === null ? undefined : { canaryPercent: r.appliedPercent };
+      const obs = await router.apply(r.target, pair(r), r.desiredPercent, expect);
+      verify(obs, r.desiredPercent);
+      await store.update(r.id, (x) => markApplied(x, obs.canaryPercent, obs.raw, now()));
+      return;
+    }
+    case "finishing": {
+      const obs = await router.finalize(r.target, pair(r), "canary");
+      verify(obs, 100);
+      if (r.target.cleanup === "scale-down" && deps.scaleDown) await deps.scaleDown(r.target.namespace, r.stable);
+      await store.update(r.id, (x) => (x.status === "finishing" ? markCompleted(x, obs.raw, now()) : x));
+      return;
+    }
+    case "aborting": {
+      const obs = await router.finalize(r.target, pair(r), "stable");
+      verify(obs, 0);
+      await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Promise<void> {
+  const { store, now } = deps;
+  let stable = r.stable;
+  if (!stable) {
+    stable = (await router.discoverStable?.(r.target)) ?? "";
+    if (!stable) {
+      await store.update(r.id, (x) => markRejected(x, "cannot tell which version is stable: pass --from <version>", now()));
+      return;
+    }
+    await store.update(r.id, (x) => withStable(x, stable));
+  }
+  if (stable === r.canary) {
+    await store.update(r.id, (x) => markRejected(x, `\`${r.canary}\` is already the stable version`, now()));
+    return;
+  }
+  const p = { stable, canary: r.canary };
+  const problem = await router.validate(r.target, p);
+  if (problem) {
+    await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, problem, now()) : x));
+    return;
+  }
+  let initialRaw = "(no routing object yet)";
+  try {
+    initialRaw = (await router.observe(r.target, p)).raw;
+  } catch (err) {
+    if (!(err instanceof RouterError && err.code === "not-found")) throw err;
+  }
+  const obs = await router.apply(r.target, p, r.desiredPercent);
+  verify(obs, r.desiredPercent);
+  const hint = router.testRequestHint(r.target, p);
+  await store.update(r.id, (x) => {
+    if (x.status !== "starting") return markApplied(x, obs.canaryPercent, obs.raw, now());
+    return markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now());
+  });
+}
+
+function verify(obs: Observed, percent: number): void {
+  if (obs.canaryPercent !== percent) {
+    throw new RouterError("drift", `wrote ${percent}% to the canary but the mesh reads back ${obs.canaryPercent}% (${obs.raw})`);
+  }
+}
+
+async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt: number, log: Logger): Promise<void> {
+  const { store, now } = deps;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err instanceof RouterError ? err.code : err instanceof LockBusy ? "busy" : "unavailable";
+  const retryable = code === "unavailable" || code === "conflict" || code === "busy";
+
+  if (r.status === "aborting") {
+    // Abort always completes: whatever the error, retry with backoff and keep shouting.
+    log.error({ err, attempt }, "abort failed, retrying");
+    await store.update(r.id, (x) => withProblem(x, `Abort is retrying (attempt ${attempt}): ${message}`, now(), ANNOUNCE_ATTEMPTS.has(attempt)));
+    throw err;
+  }
+  if (retryable) {
+    log.warn({ err, attempt }, "mesh write failed, retrying");
+    if (code !== "busy") {
+      await store.update(r.id, (x) => withProblem(x, `Retrying (attempt ${attempt}): ${message}`, now(), ANNOUNCE_ATTEMPTS.has(attempt)));
+    }
+    throw err;
+  }
+  log.error({ err }, "mesh write refused");
+  if (r.status === "starting") {
+    await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, message, now()) : x));
+    return;
+  }
+  const why = code === "drift" ? `Drift: ${message}. Nothing was overwritten.` : message;
+  await store.update(r.id, (x) => {
+    const held = hold(x, { kind: "bot", why: code }, now(), why);
+    return held.ok ? held.rollout : withProblem(x, why, now());
+  });
+}
+
+function pair(r: Rollout): RoutePair {
+  return { stable: r.stable, canary: r.canary };
+}

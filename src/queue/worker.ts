@@ -1,0 +1,42 @@
+import { Worker, type ConnectionOptions } from "bullmq";
+import type { Logger } from "pino";
+import { reconcileJob, type ReconcileDeps } from "./jobs/reconcile.ts";
+import { slackSyncJob, type SlackSyncDeps } from "./jobs/slack-sync.ts";
+import { cappedBackoff, QUEUE_NAME, type EffectJob, type JobName } from "./queues.ts";
+
+export type WorkerDeps = ReconcileDeps & SlackSyncDeps & { log: Logger };
+
+/** The only place effects meet the outside world. Several of these may run over one Redis. */
+export function startEffectWorker(
+  deps: WorkerDeps,
+  connection: ConnectionOptions,
+  prefix: string,
+  opts: { concurrency?: number } = {},
+): Worker<EffectJob, void, JobName> {
+  const worker = new Worker<EffectJob, void, JobName>(
+    QUEUE_NAME,
+    async (job) => {
+      switch (job.name) {
+        case "reconcile":
+          return reconcileJob(deps, job.data, job.attemptsMade);
+        case "slack-sync":
+          return slackSyncJob(deps, job.data);
+      }
+    },
+    {
+      connection,
+      prefix,
+      concurrency: opts.concurrency ?? 16,
+      settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
+      // A worker killed mid-job loses its lock; another worker picks the job up after this long.
+      lockDuration: 30_000,
+      stalledInterval: 15_000,
+      maxStalledCount: 1_000,
+    },
+  );
+  worker.on("failed", (job, err) => {
+    deps.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, "effect job failed");
+  });
+  worker.on("error", (err) => deps.log.error({ err }, "worker error"));
+  return worker;
+}

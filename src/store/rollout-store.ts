@@ -1,0 +1,135 @@
+import type { Redis } from "ioredis";
+import { isTerminal, parseRolloutId, rolloutId, type Refusal, type Rollout, type TransitionResult } from "../engine/rollout.ts";
+import { Keys } from "./keys.ts";
+
+/**
+ * Rollout records in Redis. A record is a hash {v: version, doc: JSON}; every change is a compare-and-set
+ * on `v` in Lua, so two workers or fifty clicks can never both move the same version forward.
+ * The target's `active` key points at its one running rollout; it is released when the rollout ends.
+ */
+
+// KEYS: active, record. ARGV: id, doc. Claims the target and writes version 1, or returns the holder's id.
+const CREATE = `
+local holder = redis.call('GET', KEYS[1])
+if holder then return holder end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'v', '1', 'doc', ARGV[2])
+return false`;
+
+// KEYS: record, active. ARGV: expected v, new v, doc, id, release (1 = rollout ended: free the target).
+const CAS = `
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
+if ARGV[5] == '1' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+return 1`;
+
+export type CreateResult = { ok: true; rollout: Rollout } | { ok: false; activeId: string };
+export type UpdateResult = { ok: true; rollout: Rollout; changed: boolean } | Refusal;
+/** A change function: a new record, the same record (nothing to do), or a refusal to show a person. */
+export type Change = (r: Rollout) => TransitionResult | Rollout;
+
+export class RolloutStore {
+  readonly keys: Keys;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  async nextId(target: string): Promise<string> {
+    return rolloutId(target, await this.redis.incr(this.keys.seq(target)));
+  }
+
+  async create(r: Rollout): Promise<CreateResult> {
+    const { target, seq } = this.split(r.id);
+    // Index first: an index entry without a record is skipped on read; a record missing from the index
+    // would be invisible to resync.
+    await this.redis.multi().zadd(this.keys.index(), r.createdAt, r.id).zadd(this.keys.activeIndex(), r.createdAt, r.id).exec();
+    const stored = { ...r, version: 1 };
+    const holder = (await this.redis.eval(CREATE, 2, this.keys.active(target), this.keys.record(target, seq), r.id, JSON.stringify(stored))) as
+      | string
+      | null;
+    if (holder) {
+      await this.redis.multi().zrem(this.keys.index(), r.id).zrem(this.keys.activeIndex(), r.id).exec();
+      return { ok: false, activeId: holder };
+    }
+    return { ok: true, rollout: stored };
+  }
+
+  async get(id: string): Promise<Rollout | undefined> {
+    const parsed = parseRolloutId(id);
+    if (!parsed) return undefined;
+    const [v, doc] = await this.redis.hmget(this.keys.record(parsed.target, parsed.seq), "v", "doc");
+    if (!v || !doc) return undefined;
+    return { ...(JSON.parse(doc) as Rollout), version: Number(v) };
+  }
+
+  async activeFor(target: string): Promise<Rollout | undefined> {
+    const id = await this.redis.get(this.keys.active(target));
+    return id ? this.get(id) : undefined;
+  }
+
+  /**
+   * Apply `change` with compare-and-set, re-reading and re-deciding on a lost race: the loser of a race
+   * sees the winner's record and usually gets a refusal ("already advanced by ...").
+   */
+  async update(id: string, change: Change): Promise<UpdateResult> {
+    const { target, seq } = this.split(id);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const current = await this.get(id);
+      if (!current) return { ok: false, reason: `There is no rollout ${id}.` };
+      const result = change(current);
+      if ("ok" in result && result.ok === false) return result;
+      const next = "ok" in result ? result.rollout : result;
+      if (next === current) return { ok: true, rollout: current, changed: false };
+      const stored = { ...next, version: current.version + 1 };
+      const release = isTerminal(stored) ? "1" : "0";
+      const won = await this.redis.eval(
+        CAS,
+        2,
+        this.keys.record(target, seq),
+        this.keys.active(target),
+        String(current.version),
+        String(stored.version),
+        JSON.stringify(stored),
+        id,
+        release,
+      );
+      if (won === 1) {
+        if (release === "1") await this.redis.zrem(this.keys.activeIndex(), id);
+        return { ok: true, rollout: stored, changed: true };
+      }
+    }
+    throw new Error(`rollout ${id}: could not update after 100 compare-and-set attempts`);
+  }
+
+  /** Newest first. */
+  async recent(limit: number): Promise<Rollout[]> {
+    const ids = await this.redis.zrevrange(this.keys.index(), 0, Math.max(0, limit - 1));
+    return this.getMany(ids);
+  }
+
+  /** Rollouts that have not ended, newest first. */
+  async active(): Promise<Rollout[]> {
+    const ids = await this.redis.zrevrange(this.keys.activeIndex(), 0, -1);
+    // The index is updated after the record, so a just-ended rollout may still be listed: filter.
+    return (await this.getMany(ids)).filter((r) => !isTerminal(r));
+  }
+
+  private async getMany(ids: string[]): Promise<Rollout[]> {
+    const out: Rollout[] = [];
+    for (let i = 0; i < ids.length; i += 100) {
+      const batch = await Promise.all(ids.slice(i, i + 100).map((id) => this.get(id)));
+      for (const r of batch) if (r) out.push(r);
+    }
+    return out;
+  }
+
+  private split(id: string): { target: string; seq: number } {
+    const parsed = parseRolloutId(id);
+    if (!parsed) throw new Error(`not a rollout id: ${id}`);
+    return parsed;
+  }
+}

@@ -1,0 +1,45 @@
+import type { Redis } from "ioredis";
+import { parseRolloutId } from "../engine/rollout.ts";
+import type { Keys } from "./keys.ts";
+
+/**
+ * Where a rollout's Slack message lives and what was last sent there. Kept beside the record, not in it,
+ * so Slack bookkeeping never bumps the record's version (and never races a person's click).
+ */
+export type SlackMeta = {
+  /** ts of the parent message in the rollout's channel. */
+  ts?: string;
+  /** Highest event seq posted to the thread. */
+  postedSeq: number;
+  /** Hash of the last rendering sent, to skip chat.update when nothing visible changed. */
+  renderedHash?: string;
+  /** The rejection reply went to the starter already. */
+  rejectionSent?: boolean;
+};
+
+export class SlackMetaStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  private key(id: string): string {
+    const p = parseRolloutId(id);
+    if (!p) throw new Error(`not a rollout id: ${id}`);
+    return this.keys.slack(p.target, p.seq);
+  }
+
+  async get(id: string): Promise<SlackMeta> {
+    const h = await this.redis.hgetall(this.key(id));
+    return {
+      ...(h.ts ? { ts: h.ts } : {}),
+      postedSeq: Number(h.postedSeq ?? 0),
+      ...(h.renderedHash ? { renderedHash: h.renderedHash } : {}),
+      ...(h.rejectionSent ? { rejectionSent: true } : {}),
+    };
+  }
+
+  async set(id: string, fields: Partial<Record<"ts" | "postedSeq" | "renderedHash" | "rejectionSent", string | number>>): Promise<void> {
+    await this.redis.hset(this.key(id), fields);
+  }
+}
