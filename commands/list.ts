@@ -1,0 +1,20 @@
+import { parseArgs, type ParseResult } from "./args.ts";
+import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
+
+export const listCommand: Command<Record<string, never>> = {
+  name: "list",
+  usage: "/rollout list",
+  summary: "list running rollouts",
+  parse(tokens): ParseResult<Record<string, never>> {
+    const p = parseArgs("/rollout list", tokens, { positionals: [], flags: {} });
+    return p.ok ? { ok: true, value: {} } : p;
+  },
+  async run(deps: CommandDeps, _caller: Caller): Promise<Reply> {
+    const active = await deps.store.active();
+    if (!active.length) return { text: "No rollouts are running." };
+    const lines = active.map(
+      (r) => `• \`${r.id}\` ${r.stable || "?"} → ${r.canary}: *${r.status}*, ${r.appliedPercent ?? 0}% on the canary (step ${Math.max(r.stepIndex + 1, 0)}/${r.steps.length}), started by <@${r.startedBy}> in <#${r.channel}>`,
+    );
+    return { text: `${active.length} running rollout${active.length === 1 ? "" : "s"}:\n${lines.join("\n")}` };
+  },
+};

@@ -1,0 +1,3 @@
+import { actionCommand } from "./action-command.ts";
+
+export const resumeCommand = actionCommand("resume", "continue a held rollout");

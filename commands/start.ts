@@ -1,0 +1,149 @@
+import { dnsLabelProblem } from "../src/engine/names.ts";
+import { DEFAULT_STEPS, parseSteps } from "../src/engine/plan.ts";
+import { newRollout } from "../src/engine/rollout.ts";
+import { TargetSchema, type Target } from "../src/engine/target.ts";
+import { flagValue, parseArgs, type Grammar, type ParseResult } from "./args.ts";
+import type { Caller, Command, CommandDeps, Reply, TargetCatalog } from "./types.ts";
+
+export type StartArgs = {
+  target: string;
+  to?: string;
+  from?: string;
+  steps?: number[];
+  namespace?: string;
+  router?: Target["router"];
+  split?: string;
+};
+
+const grammar: Grammar = {
+  positionals: [{ name: "target", required: true }],
+  flags: {
+    to: { takesValue: true, help: "the new version (Deployment/backend name)", placeholder: "version" },
+    from: { takesValue: true, help: "the stable version; defaults to the target's, or what the mesh routes to now (namerd)", placeholder: "version" },
+    steps: { takesValue: true, help: "canary percentages, strictly increasing, ending at 100", placeholder: "10,50,100" },
+    namespace: { takesValue: true, help: "Kubernetes namespace (ad-hoc targets)", placeholder: "namespace" },
+    router: { takesValue: true, help: "smi | namerd | gateway (ad-hoc targets)", placeholder: "smi" },
+    split: { takesValue: true, help: "TrafficSplit name (ad-hoc SMI targets)", placeholder: "name" },
+  },
+};
+
+const USAGE = "/rollout start <target> --to <version> [--from <version>] [--steps 10,50,100] [--namespace <ns>] [--split <trafficsplit>]";
+
+export function parseStart(tokens: string[]): ParseResult<StartArgs> {
+  const parsed = parseArgs("/rollout start", tokens, grammar);
+  if (!parsed.ok) return parsed;
+  const a = parsed.value;
+  const target = a.positionals.target!;
+  for (const [label, value] of [["target", target], ["--to", flagValue(a, "to")], ["--from", flagValue(a, "from")], ["--namespace", flagValue(a, "namespace")]] as const) {
+    if (value === undefined) continue;
+    const problem = dnsLabelProblem(value);
+    if (problem) return { ok: false, error: `${label} \`${value}\` is not a valid Kubernetes name: it ${problem}` };
+  }
+  const to = flagValue(a, "to");
+  if (!to) return { ok: false, error: `\`--to <version>\` is required: which version should get the traffic? Usage: \`${USAGE}\`` };
+  const from = flagValue(a, "from");
+  if (from && from === to) return { ok: false, error: `\`--from\` and \`--to\` are both \`${to}\`: nothing to shift` };
+  let steps: number[] | undefined;
+  const stepsText = flagValue(a, "steps");
+  if (stepsText !== undefined) {
+    const s = parseSteps(stepsText);
+    if (!s.ok) return { ok: false, error: `--steps: ${s.error}` };
+    steps = s.steps;
+  }
+  const router = flagValue(a, "router");
+  if (router !== undefined && router !== "smi" && router !== "namerd" && router !== "gateway") {
+    return { ok: false, error: `--router \`${router}\` is not one of smi, namerd, gateway` };
+  }
+  const split = flagValue(a, "split");
+  if (split !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(split)) {
+    return { ok: false, error: `--split \`${split}\` is not a valid TrafficSplit name` };
+  }
+  return {
+    ok: true,
+    value: {
+      target,
+      to,
+      ...(from ? { from } : {}),
+      ...(steps ? { steps } : {}),
+      ...(flagValue(a, "namespace") ? { namespace: flagValue(a, "namespace")! } : {}),
+      ...(router ? { router } : {}),
+      ...(split ? { split } : {}),
+    },
+  };
+}
+
+/** The declared target with flags laid over it, or an ad-hoc one where the catalog allows it. Pure. */
+export function resolveTarget(catalog: TargetCatalog, args: StartArgs): ParseResult<Target> {
+  const declared = catalog.targets.get(args.target);
+  if (!declared && !catalog.adhoc) {
+    const known = [...catalog.targets.keys()].sort();
+    return {
+      ok: false,
+      error: `unknown target \`${args.target}\`${known.length ? `: known targets are ${known.map((k) => `\`${k}\``).join(", ")}` : ": no targets are declared"}`,
+    };
+  }
+  const base = declared ?? { name: args.target };
+  const merged = {
+    ...base,
+    ...(args.namespace ? { namespace: args.namespace } : {}),
+    ...(args.router ? { router: args.router } : {}),
+    ...(args.split ? { smi: { ...(declared?.smi ?? {}), trafficSplit: args.split } } : {}),
+  };
+  const t = TargetSchema.safeParse(merged);
+  if (!t.success) return { ok: false, error: `target \`${args.target}\`: ${t.error.issues.map((i) => i.message).join("; ")}` };
+  return { ok: true, value: t.data };
+}
+
+export const startCommand: Command<StartArgs> = {
+  name: "start",
+  usage: USAGE,
+  summary: "start shifting traffic from the stable version to a new one, step by step",
+  parse: parseStart,
+  async run(deps: CommandDeps, caller: Caller, args: StartArgs): Promise<Reply> {
+    const resolved = resolveTarget(deps.catalog, args);
+    if (!resolved.ok) return { text: `:x: ${resolved.error}` };
+    const target = resolved.value;
+    if (!deps.routers.has(target.router)) return { text: `:x: this bot has no \`${target.router}\` router configured` };
+    if (target.channels?.length && !target.channels.includes(caller.channelId)) {
+      return { text: `:x: rollouts of \`${target.name}\` can only be started in ${target.channels.map((c) => `<#${c}>`).join(", ")}` };
+    }
+    const stable = args.from ?? target.stable ?? "";
+    if (!stable && !deps.routers.discoversStable(target.router)) {
+      return { text: `:x: \`--from <version>\` is required for \`${target.name}\`: the target does not name its stable version` };
+    }
+    if (stable && stable === args.to) return { text: `:x: \`${args.to}\` is already the stable version of \`${target.name}\`` };
+    const busy = await deps.store.activeFor(target.name);
+    if (busy) return { text: busyText(busy.id, busy.startedBy, busy.appliedPercent, busy.channel) };
+
+    const id = await deps.store.nextId(target.name);
+    const steps = args.steps ?? target.steps ?? [...DEFAULT_STEPS];
+    const record = newRollout({
+      id,
+      target,
+      stable,
+      canary: args.to!,
+      steps,
+      startedBy: caller.userId,
+      channel: caller.channelId,
+      ...(caller.responseUrl ? { responseUrl: caller.responseUrl } : {}),
+      testStage: deps.routers.hasTestStage(target.router),
+      now: deps.now(),
+    });
+    const created = await deps.store.create(record);
+    if (!created.ok) {
+      const holder = await deps.store.get(created.activeId);
+      return { text: busyText(created.activeId, holder?.startedBy, holder?.appliedPercent ?? null, holder?.channel) };
+    }
+    await deps.queue.afterTransition(created.rollout);
+    deps.log.info({ rolloutId: id, target: target.name, stable, canary: args.to, steps }, "rollout requested");
+    return {
+      text: `:hourglass_flowing_sand: Starting rollout \`${id}\`: \`${stable || "(current)"}\` → \`${args.to}\`, plan ${steps.join("% → ")}%. Checking the mesh; the rollout message will appear in this channel.`,
+    };
+  },
+};
+
+function busyText(id: string, by: string | undefined, percent: number | null, channel: string | undefined): string {
+  const who = by ? ` started by <@${by}>` : "";
+  const where = channel ? ` in <#${channel}>` : "";
+  return `:x: target is busy: rollout \`${id}\`${who}${where} is running (${percent ?? 0}% on the canary). Finish or abort it first (\`/rollout status ${id}\`).`;
+}

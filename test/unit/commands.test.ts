@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { tokenize } from "../../commands/args.ts";
+import { parseStart, resolveTarget } from "../../commands/start.ts";
+import { parseSteps } from "../../src/engine/plan.ts";
+import { TargetSchema } from "../../src/engine/target.ts";
+
+const err = (text: string) => {
+  const r = parseStart(tokenize(text));
+  if (r.ok) throw new Error(`expected an error for ${text}`);
+  return r.error;
+};
+
+describe("/rollout start grammar", () => {
+  it("reads the seed command", () => {
+    const r = parseStart(tokenize("backend-svc --from backend-v1 --to backend-v2 --steps 10,80,100 --namespace default"));
+    expect(r).toEqual({ ok: true, value: { target: "backend-svc", from: "backend-v1", to: "backend-v2", steps: [10, 80, 100], namespace: "default" } });
+  });
+
+  it("accepts --flag=value and the dashes Slack clients substitute for --", () => {
+    const r = parseStart(tokenize("world \u2014to=world-v2 \u2013steps 10,100"));
+    expect(r).toEqual({ ok: true, value: { target: "world", to: "world-v2", steps: [10, 100] } });
+  });
+
+  it.each([
+    ["backend-svc", "`--to <version>` is required"],
+    ["Backend_svc --to v2", "target `Backend_svc` is not a valid Kubernetes name"],
+    ["backend-svc --to backend_v2", "--to `backend_v2` is not a valid Kubernetes name"],
+    ["backend-svc --to v2 --from v2", "`--from` and `--to` are both `v2`"],
+    ["backend-svc --to v2 --steps 10,5,100", "strictly increasing: `10` then `5`"],
+    ["backend-svc --to v2 --steps 10,50", "the last step must be `100`"],
+    ["backend-svc --to v2 --steps 0,100", "step `0` is not a whole number from 1 to 100"],
+    ["backend-svc --to v2 --steps 10,abc,100", "step `abc` is not a whole number"],
+    ["backend-svc --to v2 --steps 10,150", "step `150` is not a whole number from 1 to 100"],
+    ["backend-svc --to v2 --colour blue", "unknown flag `--colour`"],
+    ["backend-svc --to", "flag `--to` needs a value"],
+    ["backend-svc --to v2 --to v3", "flag `--to` is given twice"],
+    ["backend-svc extra --to v2", "unexpected `extra`"],
+    ["backend-svc --to v2 --router linkerd", "--router `linkerd` is not one of smi, namerd, gateway"],
+  ])("%s -> %s", (text, message) => {
+    expect(err(text)).toContain(message);
+  });
+});
+
+describe("steps", () => {
+  it("parses with spaces and rejects empties", () => {
+    expect(parseSteps("10, 50 ,100")).toEqual({ ok: true, steps: [10, 50, 100] });
+    expect(parseSteps("10,,100")).toEqual({ ok: false, error: "step `(empty)` is not a whole number from 1 to 100" });
+    expect(parseSteps("100")).toEqual({ ok: true, steps: [100] });
+  });
+});
+
+describe("target resolution", () => {
+  const declared = TargetSchema.parse({ name: "backend-svc", namespace: "shop", stable: "backend-v1", smi: { trafficSplit: "backend-ts" }, steps: [10, 80, 100] });
+  const catalog = { adhoc: false, targets: new Map([["backend-svc", declared]]) };
+
+  it("uses the declared target and lets flags override it", () => {
+    const r = resolveTarget(catalog, { target: "backend-svc", to: "backend-v2", namespace: "other" });
+    expect(r.ok && r.value).toMatchObject({ name: "backend-svc", namespace: "other", stable: "backend-v1", smi: { trafficSplit: "backend-ts" } });
+  });
+
+  it("refuses an undeclared target when ad-hoc targets are off, listing the known ones", () => {
+    expect(resolveTarget(catalog, { target: "payments", to: "v2" })).toEqual({ ok: false, error: "unknown target `payments`: known targets are `backend-svc`" });
+  });
+
+  it("assembles an ad-hoc target from flags when allowed", () => {
+    const r = resolveTarget({ adhoc: true, targets: new Map() }, { target: "cart", to: "cart-v2", namespace: "shop" });
+    expect(r.ok && r.value).toMatchObject({ name: "cart", namespace: "shop", router: "smi" });
+  });
+
+  it("refuses a namerd ad-hoc target without its namerd settings", () => {
+    const r = resolveTarget({ adhoc: true, targets: new Map() }, { target: "world", to: "world-v2", router: "namerd" });
+    expect(r).toEqual({ ok: false, error: expect.stringContaining("needs a `namerd:` block") });
+  });
+});
