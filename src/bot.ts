@@ -1,0 +1,120 @@
+import { App } from "@slack/bolt";
+import type { Worker } from "bullmq";
+import type { EffectJob, JobName } from "./queue/queues.ts";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { CommandDeps } from "../commands/types.ts";
+import type { Env, TargetsFile } from "./config.ts";
+import { healthRoutes } from "./http/health.ts";
+import { EffectQueue } from "./queue/queues.ts";
+import { startEffectWorker } from "./queue/worker.ts";
+import type { RouterRegistry } from "./routers/registry.ts";
+import { boltLogger } from "./slack/bolt-logger.ts";
+import { registerActionListeners } from "./slack/listeners/actions.ts";
+import { registerCommandListeners } from "./slack/listeners/commands.ts";
+import { webApiPoster } from "./slack/poster.ts";
+import { StrictHttpReceiver } from "./slack/receiver.ts";
+import { RolloutStore } from "./store/rollout-store.ts";
+import { SlackMetaStore } from "./store/slack-meta.ts";
+
+/**
+ * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
+ * Adapters (routers, clock, logger) come from the caller so tests and the sandbox reuse the real wiring.
+ */
+
+export type BotOptions = {
+  env: Env;
+  targets: TargetsFile;
+  routers: RouterRegistry;
+  log: Logger;
+  now?: () => number;
+  scaleDown?: (namespace: string, deployment: string) => Promise<void>;
+  /** Run the effect worker in this process (default true). */
+  worker?: boolean;
+};
+
+export type Bot = {
+  port: number;
+  url: string;
+  store: RolloutStore;
+  queue: EffectQueue;
+  stop(): Promise<void>;
+};
+
+export async function startBot(opts: BotOptions): Promise<Bot> {
+  const { env, log } = opts;
+  const now = opts.now ?? Date.now;
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  const bullConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX);
+  const meta = new SlackMetaStore(redis, store.keys);
+  const queue = new EffectQueue(bullConnection, store.keys.bullPrefix());
+
+  const receiver = new StrictHttpReceiver({
+    signingSecret: env.SLACK_SIGNING_SECRET,
+    port: env.PORT,
+    log,
+    now,
+    routes: healthRoutes(redis),
+  });
+  const app = new App({
+    token: env.SLACK_BOT_TOKEN,
+    receiver,
+    logger: boltLogger(log.child({ component: "bolt" })),
+    ...(env.SLACK_API_URL ? { clientOptions: { slackApiUrl: env.SLACK_API_URL } } : {}),
+  });
+
+  const deps: CommandDeps = {
+    store,
+    queue,
+    meta,
+    catalog: opts.targets,
+    routers: {
+      has: (kind) => opts.routers.has(kind),
+      discoversStable: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).discoverStable),
+      hasTestStage: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).hasTestStage),
+    },
+    now,
+    log,
+  };
+  registerCommandListeners(app, deps);
+  registerActionListeners(app, deps);
+
+  let worker: Worker<EffectJob, void, JobName> | undefined;
+  let workerConnection: Redis | undefined;
+  if (opts.worker !== false) {
+    workerConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+    worker = startEffectWorker(
+      {
+        store,
+        queue,
+        meta,
+        routers: opts.routers,
+        slack: webApiPoster(app.client),
+        log: log.child({ component: "worker" }),
+        now,
+        ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),
+      },
+      workerConnection,
+      store.keys.bullPrefix(),
+    );
+    // Pick up every rollout that was mid-flight when the last process stopped.
+    for (const r of await store.active()) await queue.afterTransition(r);
+  }
+
+  await app.start();
+  const port = receiver.port;
+  log.info({ port }, "rollout-bot listening on /slack/events");
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    store,
+    queue,
+    async stop() {
+      await app.stop();
+      await worker?.close();
+      await queue.close();
+      await Promise.allSettled([redis.quit(), bullConnection.quit(), workerConnection?.quit()]);
+    },
+  };
+}

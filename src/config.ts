@@ -1,0 +1,79 @@
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { TargetSchema, type Target } from "./engine/target.ts";
+
+/**
+ * Configuration from the environment and the targets file, validated once at start-up. Every problem is
+ * reported at once, in words that say what to set and where to find it.
+ */
+
+const HELP: Record<string, string> = {
+  SLACK_SIGNING_SECRET: "the Signing Secret from your Slack app's Basic Information page",
+  SLACK_BOT_TOKEN: "the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page",
+  SLACK_APP_TOKEN: "an app-level token (xapp-...) with connections:write, for Socket Mode",
+};
+
+export const EnvSchema = z.object({
+  SLACK_SIGNING_SECRET: z.string({ error: `is missing: ${HELP.SLACK_SIGNING_SECRET}` }).min(1, `is empty: ${HELP.SLACK_SIGNING_SECRET}`),
+  SLACK_BOT_TOKEN: z.string({ error: `is missing: ${HELP.SLACK_BOT_TOKEN}` }).regex(/^xoxb-/, `must start with xoxb-: ${HELP.SLACK_BOT_TOKEN}`),
+  SLACK_APP_TOKEN: z.string().regex(/^xapp-/, `must start with xapp-: ${HELP.SLACK_APP_TOKEN}`).optional(),
+  SLACK_API_URL: z.url("must be a URL such as https://slack.com/api/").optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
+  KUBECONFIG: z.string().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  ROLLOUT_TARGETS: z.string().optional(),
+  /** Prefix of every Redis key and BullMQ queue; lets several bots (or tests) share one Redis. */
+  ROLLOUT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("rollout-bot"),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export type ConfigResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+export function parseEnv(env: NodeJS.ProcessEnv): ConfigResult<Env> {
+  const r = EnvSchema.safeParse(env);
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, errors: r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`) };
+}
+
+const TargetsFileSchema = z.object({
+  /** Allow `/rollout start` on targets not declared here (assembled from flags). */
+  adhoc: z.boolean().default(false),
+  targets: z.array(TargetSchema).default([]),
+});
+
+export type TargetsFile = { adhoc: boolean; targets: Map<string, Target> };
+
+export function parseTargetsFile(text: string, source = "targets file"): ConfigResult<TargetsFile> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text) ?? {};
+  } catch (err) {
+    return { ok: false, errors: [`${source} is not valid YAML: ${(err as Error).message}`] };
+  }
+  const r = TargetsFileSchema.safeParse(doc);
+  if (!r.success) {
+    return { ok: false, errors: r.error.issues.map((i) => `${source}: ${i.path.join(".") || "(top level)"}: ${i.message}`) };
+  }
+  const targets = new Map<string, Target>();
+  const errors: string[] = [];
+  for (const t of r.data.targets) {
+    if (targets.has(t.name)) errors.push(`${source}: target '${t.name}' is declared twice`);
+    targets.set(t.name, t);
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, value: { adhoc: r.data.adhoc, targets } };
+}
+
+/** Without a targets file any target may be started from flags; with one, only what it declares (unless adhoc: true). */
+export async function loadTargets(path: string | undefined): Promise<ConfigResult<TargetsFile>> {
+  if (!path) return { ok: true, value: { adhoc: true, targets: new Map() } };
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    return { ok: false, errors: [`ROLLOUT_TARGETS: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`] };
+  }
+  return parseTargetsFile(text, path);
+}

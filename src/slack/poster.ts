@@ -1,0 +1,25 @@
+import type { WebClient } from "@slack/web-api";
+import type { SlackPoster } from "../queue/jobs/slack-sync.ts";
+
+/** The Web API calls the Slack sync job makes, over Bolt's client (which retries 429s after Retry-After). */
+export function webApiPoster(client: WebClient, fetchImpl: typeof fetch = fetch): SlackPoster {
+  return {
+    async postMessage(args) {
+      const res = await client.chat.postMessage({ ...args, blocks: args.blocks as never, unfurl_links: false } as never);
+      if (!res.ts) throw new Error("chat.postMessage returned no ts");
+      return { ts: res.ts };
+    },
+    async update(args) {
+      await client.chat.update({ ...args, blocks: args.blocks as never });
+    },
+    async respond(responseUrl, message) {
+      const res = await fetchImpl(responseUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ response_type: "ephemeral", ...message }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!res.ok) throw new Error(`response_url answered ${res.status}`);
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { App, Receiver, ReceiverEvent } from "@slack/bolt";
+import type { Logger } from "pino";
+import { verifySlackSignature } from "./verify.ts";
+
+/**
+ * Bolt receiver for Slack's HTTP delivery: verifies every request (both clock directions), parses slash
+ * commands, interactions and Events API JSON, and answers with whatever the listener passes to ack().
+ * Also serves the bot's own small HTTP routes (health) on the same port.
+ */
+
+export type ExtraRoute = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+
+export type StrictReceiverOptions = {
+  signingSecret: string;
+  port: number;
+  host?: string;
+  path?: string;
+  log: Logger;
+  now?: () => number;
+  routes?: ExtraRoute[];
+};
+
+const MAX_BODY = 1024 * 1024;
+
+export class StrictHttpReceiver implements Receiver {
+  private app?: App;
+  private server?: Server;
+
+  constructor(private readonly opts: StrictReceiverOptions) {}
+
+  init(app: App): void {
+    this.app = app;
+  }
+
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? this.opts.port;
+  }
+
+  async start(): Promise<Server> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        this.opts.log.error({ err }, "request handling failed");
+        respond(res, 500, "internal error");
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.opts.port, this.opts.host ?? "0.0.0.0", () => resolve());
+    });
+    return server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const route of this.opts.routes ?? []) if (await route(req, res)) return;
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== (this.opts.path ?? "/slack/events")) return respond(res, 404, "not found");
+    if (req.method !== "POST") return respond(res, 405, "method not allowed");
+
+    const raw = await readBody(req);
+    if (raw === undefined) return respond(res, 413, "body too large");
+    const verdict = verifySlackSignature({
+      signingSecret: this.opts.signingSecret,
+      timestamp: header(req, "x-slack-request-timestamp"),
+      signature: header(req, "x-slack-signature"),
+      rawBody: raw,
+      nowMs: (this.opts.now ?? Date.now)(),
+    });
+    if (!verdict.ok) {
+      this.opts.log.warn({ reason: verdict.reason }, "rejected an unsigned or badly signed request");
+      return respond(res, 401, "invalid signature");
+    }
+
+    const body = parseBody(header(req, "content-type") ?? "", raw);
+    if (!body) return respond(res, 400, "unparseable body");
+    if (body.ssl_check) return respond(res, 200, "");
+    if (body.type === "url_verification" && typeof body.challenge === "string") {
+      return respondJson(res, { challenge: body.challenge });
+    }
+
+    let acked = false;
+    const event: ReceiverEvent = {
+      body,
+      retryNum: numberHeader(req, "x-slack-retry-num"),
+      retryReason: header(req, "x-slack-retry-reason"),
+      ack: async (response?: unknown) => {
+        if (acked) return;
+        acked = true;
+        if (response === undefined || response === "") respond(res, 200, "");
+        else if (typeof response === "string") respond(res, 200, response);
+        else respondJson(res, response);
+      },
+    };
+    if (!this.app) throw new Error("receiver started before Bolt called init()");
+    try {
+      await this.app.processEvent(event);
+    } catch (err) {
+      this.opts.log.error({ err }, "listener failed");
+      if (!acked) return respond(res, 500, "");
+    }
+    if (!acked) respond(res, 200, ""); // nothing matched: Slack still wants an answer
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function numberHeader(req: IncomingMessage, name: string): number | undefined {
+  const v = header(req, name);
+  return v === undefined || !/^\d+$/.test(v) ? undefined : Number(v);
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+type Body = Record<string, any>;
+
+function parseBody(contentType: string, raw: string): Body | undefined {
+  try {
+    if (contentType.startsWith("application/json")) return JSON.parse(raw) as Body;
+    if (contentType.startsWith("application/x-www-form-urlencoded")) {
+      const form = Object.fromEntries(new URLSearchParams(raw));
+      return typeof form.payload === "string" ? (JSON.parse(form.payload) as Body) : form;
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+function respond(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+  res.end(text);
+}
+
+function respondJson(res: ServerResponse, value: unknown): void {
+  if (res.headersSent) return;
+  res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(value));
+}

@@ -1,0 +1,35 @@
+import type { Actor } from "../../engine/rollout.ts";
+
+/** Slack renders <!date^...> in each reader's own time zone; the fallback is UTC for clients that cannot. */
+export function slackTime(ms: number): string {
+  const sec = Math.floor(ms / 1000);
+  const iso = new Date(sec * 1000).toISOString().replace(".000Z", "Z");
+  return `<!date^${sec}^{date_short_pretty} {time_secs}|${iso}>`;
+}
+
+export function actorText(a: Actor): string {
+  return a.kind === "user" ? `<@${a.id}>` : `rollout-bot (${a.why})`;
+}
+
+/** `90/10` as stable/canary percentages. */
+export function split(canaryPercent: number): string {
+  return `${100 - canaryPercent}/${canaryPercent}`;
+}
+
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+/** Slack mrkdwn needs &, < and > escaped in text that came from outside (mesh renderings, error texts). */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** Keep a text under a Block Kit limit, saying that it was cut. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 2)} …`;
+}

@@ -1,0 +1,146 @@
+import type { Rollout } from "../../engine/rollout.ts";
+import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
+
+/**
+ * The rollout's one channel message, as a pure function of the record. Re-rendering is always safe;
+ * the Slack sync job sends it with chat.update whenever the rendering changes.
+ */
+
+export type Block = Record<string, unknown>;
+export type Rendered = { text: string; blocks: Block[] };
+
+export const ACTION = {
+  advance: "rollout.advance",
+  finish: "rollout.finish",
+  abort: "rollout.abort",
+  hold: "rollout.hold",
+  resume: "rollout.resume",
+} as const;
+export type ActionId = (typeof ACTION)[keyof typeof ACTION];
+
+/** A button's value names the rollout and the step the person saw, so late clicks are recognised. */
+export function buttonValue(r: Pick<Rollout, "id" | "stepIndex">): string {
+  return `${r.id}|${r.stepIndex}`;
+}
+
+const STATUS_TEXT: Record<Rollout["status"], string> = {
+  starting: ":hourglass_flowing_sand: Starting",
+  active: ":large_blue_circle: In progress",
+  held: ":double_vertical_bar: Held",
+  finishing: ":hourglass_flowing_sand: Finishing",
+  completed: ":white_check_mark: Completed",
+  aborting: ":rewind: Aborting: returning all traffic to stable",
+  aborted: ":x: Aborted: all traffic on stable",
+  rejected: ":no_entry: Rejected",
+};
+
+export function planText(r: Rollout): string {
+  // The test stage (0%, header routing only) is shown only while it is the current stage.
+  const parts = r.stepIndex === -1 ? ["*▶ test (0%)*"] : [];
+  r.steps.forEach((s, i) => {
+    if (i < r.stepIndex) parts.push(`~${s}%~`);
+    else if (i === r.stepIndex) parts.push(`*▶ ${s}%*`);
+    else parts.push(`${s}%`);
+  });
+  return parts.join("  →  ");
+}
+
+export function weightsText(r: Rollout): string {
+  const applied = r.appliedPercent;
+  if (applied === null) return `not yet applied (going to ${split(r.desiredPercent)})`;
+  const now = `${r.stable || "stable"} *${100 - applied}%* · ${r.canary} *${applied}%*`;
+  return applied === r.desiredPercent ? now : `${now}  (applying ${split(r.desiredPercent)}…)`;
+}
+
+function targetText(r: Rollout): string {
+  const t = r.target;
+  const where = t.router === "namerd" && t.namerd ? `namerd ${t.namerd.dtabNamespace} ${t.namerd.prefix}` : `${t.router.toUpperCase()} in ${t.namespace}`;
+  return `\`${t.name}\` (${where})`;
+}
+
+function button(text: string, actionId: ActionId, r: Rollout, style?: "primary" | "danger"): Block {
+  return {
+    type: "button",
+    text: { type: "plain_text", text: clip(text, 75), emoji: true },
+    action_id: actionId,
+    value: buttonValue(r),
+    ...(style ? { style } : {}),
+  };
+}
+
+function abortButton(r: Rollout): Block {
+  return {
+    ...button("Abort", ACTION.abort, r, "danger"),
+    confirm: {
+      title: { type: "plain_text", text: "Abort this rollout?" },
+      text: { type: "mrkdwn", text: clip(`All traffic for \`${r.target.name}\` goes back to \`${r.stable || "stable"}\`.`, 300) },
+      confirm: { type: "plain_text", text: "Abort" },
+      deny: { type: "plain_text", text: "Keep going" },
+      style: "danger",
+    },
+  };
+}
+
+export function actionButtons(r: Rollout): Block[] {
+  switch (r.status) {
+    case "active": {
+      if (r.appliedPercent !== r.desiredPercent) return [abortButton(r)];
+      const next = r.steps[r.stepIndex + 1];
+      if (next === undefined) return [button("Finish", ACTION.finish, r, "primary"), abortButton(r)];
+      const label = r.stepIndex === -1 ? `Start shifting (${next}%)` : `Advance to ${next}%`;
+      return [button(label, ACTION.advance, r, "primary"), button("Hold", ACTION.hold, r), abortButton(r)];
+    }
+    case "held":
+      return [button("Resume", ACTION.resume, r, "primary"), abortButton(r)];
+    case "starting":
+    case "finishing":
+      return [abortButton(r)];
+    default:
+      return [];
+  }
+}
+
+export function renderRolloutMessage(r: Rollout): Rendered {
+  const blocks: Block[] = [
+    { type: "header", text: { type: "plain_text", text: clip(`Rollout ${r.id}: ${r.stable || "?"} → ${r.canary}`, 150), emoji: true } },
+    {
+      type: "section",
+      fields: [
+        { type: "mrkdwn", text: `*Target*\n${targetText(r)}` },
+        { type: "mrkdwn", text: `*Status*\n${STATUS_TEXT[r.status]}` },
+        { type: "mrkdwn", text: `*Weights*\n${weightsText(r)}` },
+        { type: "mrkdwn", text: `*Started by*\n<@${r.startedBy}> ${slackTime(r.createdAt)}` },
+      ],
+    },
+    { type: "section", text: { type: "mrkdwn", text: `*Plan*  ${planText(r)}` } },
+  ];
+  if (r.stepIndex === -1 && r.testRequestHint && !["aborted", "completed", "rejected"].includes(r.status)) {
+    blocks.push({
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: clip(
+          `*Test stage*: production traffic is unchanged (0% to \`${r.canary}\`). Send one request to the new version only:\n\`\`\`${r.testRequestHint}\`\`\``,
+          3000,
+        ),
+      },
+    });
+  }
+  if (r.problem) {
+    blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(`:warning: ${escapeMrkdwn(r.problem)}`, 3000) } });
+  }
+  if (r.observedRaw) {
+    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: clip(`Mesh now: \`${escapeMrkdwn(r.observedRaw)}\``, 2000) }] });
+  }
+  const buttons = actionButtons(r);
+  if (buttons.length) blocks.push({ type: "actions", block_id: `rollout:${r.id}`, elements: buttons });
+  if (r.endedAt) {
+    const closer = r.last && (r.status === "aborted" || r.status === "completed") ? ` by ${actorText(r.last.actor)}` : "";
+    blocks.push({
+      type: "context",
+      elements: [{ type: "mrkdwn", text: `${STATUS_TEXT[r.status]}${closer} ${slackTime(r.endedAt)} after ${duration(r.endedAt - r.createdAt)}` }],
+    });
+  }
+  const text = `Rollout ${r.id} (${r.target.name}): ${r.status}, ${r.appliedPercent ?? 0}% on ${r.canary}`;
+  return { text, blocks };
+}
