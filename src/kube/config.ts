@@ -1,0 +1,88 @@
+/**
+ * Where the bot's Kubernetes credentials come from. client-node's own default loading silently falls back
+ * to http://localhost:8080 when it finds nothing, which surfaces much later as "connection refused";
+ * here a missing or broken configuration fails at start with a message that says what was looked at.
+ */
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { delimiter, join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+export class KubeConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KubeConfigError";
+  }
+}
+
+/** Where to look; tests replace these instead of touching the real environment. */
+export type KubeConfigSources = {
+  env?: NodeJS.ProcessEnv;
+  home?: string;
+  /** Prefix for the service account directory (client-node's `pathPrefix`); "" in a real pod. */
+  serviceAccountRoot?: string;
+};
+
+function fromFile(path: string, origin: string): KubeConfig {
+  if (!existsSync(path)) throw new KubeConfigError(`kubeconfig ${path} (${origin}) does not exist`);
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(path);
+  } catch (err) {
+    throw new KubeConfigError(`kubeconfig ${path} (${origin}) could not be read: ${(err as Error).message}`);
+  }
+  return checked(kc, `kubeconfig ${path} (${origin})`);
+}
+
+/** A kubeconfig that parsed may still name no usable context or cluster. */
+function checked(kc: KubeConfig, label: string): KubeConfig {
+  const context = kc.getCurrentContext();
+  if (!context) throw new KubeConfigError(`${label} has no current-context`);
+  if (!kc.getContextObject(context)) throw new KubeConfigError(`${label}: current-context "${context}" is not among its contexts`);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.server) throw new KubeConfigError(`${label}: context "${context}" names no cluster with a server URL`);
+  return kc;
+}
+
+/**
+ * The KubeConfig from `path` if given; else the usual rules: every file in $KUBECONFIG (merged),
+ * ~/.kube/config, or the pod's service account when running in a cluster.
+ */
+export function loadKubeConfig(path?: string, sources: KubeConfigSources = {}): KubeConfig {
+  if (path) return fromFile(path, "given path");
+  const env = sources.env ?? process.env;
+  const files = (env.KUBECONFIG ?? "").split(delimiter).filter(Boolean);
+  if (files.length > 0) {
+    const missing = files.filter((f) => !existsSync(f));
+    if (missing.length === files.length) throw new KubeConfigError(`KUBECONFIG names ${files.join(", ")}, and none of them exists`);
+    const kc = new KubeConfig();
+    try {
+      kc.loadFromFile(files.find((f) => existsSync(f))!);
+      for (const f of files.filter((f) => existsSync(f)).slice(1)) {
+        const more = new KubeConfig();
+        more.loadFromFile(f);
+        kc.mergeConfig(more);
+      }
+    } catch (err) {
+      throw new KubeConfigError(`KUBECONFIG (${files.join(delimiter)}) could not be read: ${(err as Error).message}`);
+    }
+    return checked(kc, `KUBECONFIG (${files.join(delimiter)})`);
+  }
+  const home = sources.home ?? homedir();
+  const personal = join(home, ".kube", "config");
+  if (existsSync(personal)) return fromFile(personal, "~/.kube/config");
+  const saRoot = sources.serviceAccountRoot ?? "";
+  const saDir = saRoot + SERVICE_ACCOUNT_DIR;
+  if (existsSync(join(saDir, "token")) && env.KUBERNETES_SERVICE_HOST) {
+    const kc = new KubeConfig();
+    kc.loadFromCluster(saRoot);
+    return kc;
+  }
+  throw new KubeConfigError(
+    "no Kubernetes configuration found: KUBECONFIG is not set, " +
+      `${personal} does not exist, and this is not a pod (no service account token in ${saDir}). ` +
+      "Set KUBECONFIG to a kubeconfig file or run the bot in the cluster with a service account.",
+  );
+}

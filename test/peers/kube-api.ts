@@ -1,0 +1,418 @@
+/**
+ * A local Kubernetes API server for tests: plain HTTP on 127.0.0.1 that the real @kubernetes/client-node
+ * talks to through a kubeconfig file. It serves discovery, namespaced CRUD with resourceVersion
+ * concurrency, merge/JSON patch, the Deployment scale subresource and TrafficSplit in the versions one
+ * mesh's CRD serves. Hooks let a test seed objects, edit them "by hand", count writes and inject faults.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { defaultRegistry, type KubeObject, type ResourceType, type SmiFlavour } from "./kube-api-resources.ts";
+import { discoveryDocument, notFoundPath } from "./kube-api-discovery.ts";
+import { ApiStatusError, ObjectStore, apiVersionOf } from "./kube-api-store.ts";
+
+export type { KubeObject, ResourceType, SmiFlavour } from "./kube-api-resources.ts";
+
+export type KubeApiPeerOptions = {
+  smiFlavour: SmiFlavour;
+  port?: number;
+  /** Only these namespaces exist (writes elsewhere get 404). Default: any namespace exists. */
+  namespaces?: string[];
+  /** More resource types to serve, besides TrafficSplit, Deployment and HTTPRoute. */
+  resources?: ResourceType[];
+};
+
+export type RequestRecord = {
+  method: string;
+  path: string;
+  query: string;
+  status: number;
+  /** POST/PUT/PATCH/DELETE that is not a dry run. */
+  mutating: boolean;
+  dryRun: boolean;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+};
+
+export type RequestMatch = { method?: string; pathIncludes?: string };
+
+/**
+ * Make the next matching request(s) misbehave. With `status` it answers that status (as a Status object);
+ * with `reset` it drops the connection; with only `delayMs` it answers normally, late.
+ */
+export type Fault = RequestMatch & { times?: number; delayMs?: number; status?: number; reset?: boolean; message?: string };
+
+export interface KubeApiPeer {
+  readonly url: string;
+  readonly kubeconfigPath: string;
+  /** The bearer token the kubeconfig carries; requests without it get 401. */
+  readonly token: string;
+  /** "any", or the namespaces that exist; assign a Set to restrict. */
+  namespaces: Set<string> | "any";
+  readonly requests: RequestRecord[];
+  /** Non-dry-run POST/PUT/PATCH/DELETE requests (any answer) addressed to this resource/object. */
+  mutations(resource: string, namespace?: string, name?: string): RequestRecord[];
+  get(resource: string, namespace: string, name: string): KubeObject | undefined;
+  list(resource: string, namespace?: string): KubeObject[];
+  seed(resource: string, namespace: string, object: KubeObject): KubeObject;
+  /** A person editing the object (kubectl edit): validated, bumps resourceVersion when something changed. */
+  edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void): KubeObject;
+  remove(resource: string, namespace: string, name: string): void;
+  failNext(fault: Fault): void;
+  /** Run `action` just before the next matching request is handled (to stage a race deterministically). */
+  onNext(match: RequestMatch, action: () => void | Promise<void>): void;
+  /** Drop pending faults and hooks and forget the request log. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const OPEN_PATHS = new Set(["/version", "/healthz", "/readyz", "/livez"]);
+const REASONS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  409: "Conflict",
+  410: "Expired",
+  422: "Invalid",
+  429: "TooManyRequests",
+  500: "InternalError",
+  503: "ServiceUnavailable",
+  504: "Timeout",
+};
+
+type Route = {
+  group: string;
+  version: string;
+  namespace?: string;
+  plural?: string;
+  name?: string;
+  subresource?: string;
+};
+
+type Reply = { status: number; body: unknown };
+
+function statusBody(code: number, reason: string, message: string, details?: Record<string, unknown>) {
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, ...(details ? { details } : {}), code };
+}
+
+/** Split `/apis/<g>/<v>/namespaces/<ns>/<plural>/<name>/<sub>` (or `/api/v1/...`) into its parts. */
+function parseRoute(pathname: string): Route | undefined {
+  const segs = pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  let group: string;
+  let rest: string[];
+  if (segs[0] === "api" && segs.length >= 2) {
+    group = "";
+    rest = segs.slice(1);
+  } else if (segs[0] === "apis" && segs.length >= 3) {
+    group = segs[1]!;
+    rest = segs.slice(2);
+  } else return undefined;
+  const version = rest[0]!;
+  const r = rest.slice(1);
+  if (r[0] === "namespaces" && r.length >= 3) {
+    return { group, version, namespace: r[1], plural: r[2], name: r[3], subresource: r[4] };
+  }
+  return { group, version, plural: r[0], name: r[1], subresource: r[2] };
+}
+
+class Peer implements KubeApiPeer {
+  url = "";
+  kubeconfigPath = "";
+  readonly token = "rollout-bot-test-token";
+  readonly requests: RequestRecord[] = [];
+  private readonly store = new ObjectStore();
+  private faults: (Fault & { left: number })[] = [];
+  private hooks: { match: RequestMatch; action: () => void | Promise<void> }[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private server: Server | undefined;
+  private dir = "";
+
+  constructor(private readonly registry: ResourceType[]) {}
+
+  get namespaces(): Set<string> | "any" {
+    return this.store.namespaces;
+  }
+  set namespaces(value: Set<string> | "any") {
+    this.store.namespaces = value;
+  }
+
+  // ---------------------------------------------------------------------------------------------- hooks
+
+  private typeOf(resource: string): ResourceType {
+    const type = this.registry.find((t) => t.plural === resource || `${t.plural}.${t.group}` === resource);
+    if (!type) throw new Error(`kube-api peer: no resource type "${resource}" is served`);
+    return type;
+  }
+
+  mutations(resource: string, namespace?: string, name?: string): RequestRecord[] {
+    const type = this.typeOf(resource);
+    return this.requests.filter(
+      (r) => r.mutating && r.resource === type.plural && (namespace === undefined || r.namespace === namespace) && (name === undefined || r.name === name),
+    );
+  }
+
+  get(resource: string, namespace: string, name: string) {
+    const type = this.typeOf(resource);
+    return this.store.get(type, type.namespaced ? namespace : undefined, name);
+  }
+
+  list(resource: string, namespace?: string) {
+    return this.store.list(this.typeOf(resource), namespace);
+  }
+
+  seed(resource: string, namespace: string, object: KubeObject) {
+    const type = this.typeOf(resource);
+    try {
+      return this.store.seed(type, type.namespaced ? namespace : undefined, object);
+    } catch (err) {
+      if (err instanceof ApiStatusError) throw new Error(`kube-api peer: seed refused: ${err.message}`);
+      throw err;
+    }
+  }
+
+  edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void) {
+    const type = this.typeOf(resource);
+    try {
+      return this.store.edit(type, type.namespaced ? namespace : undefined, name, mutate);
+    } catch (err) {
+      if (err instanceof ApiStatusError) throw new Error(`kube-api peer: edit refused: ${err.message}`);
+      throw err;
+    }
+  }
+
+  remove(resource: string, namespace: string, name: string): void {
+    const type = this.typeOf(resource);
+    this.store.delete(type, type.namespaced ? namespace : undefined, name);
+  }
+
+  failNext(fault: Fault): void {
+    this.faults.push({ ...fault, left: fault.times ?? 1 });
+  }
+
+  onNext(match: RequestMatch, action: () => void | Promise<void>): void {
+    this.hooks.push({ match, action });
+  }
+
+  reset(): void {
+    this.faults = [];
+    this.hooks = [];
+    this.requests.length = 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------- server
+
+  async start(port: number): Promise<void> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) this.send(res, { status: 500, body: statusBody(500, "InternalError", String(err)) });
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve());
+    });
+    const { port: bound } = server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${bound}`;
+    this.dir = await mkdtemp(join(tmpdir(), "kube-api-peer-"));
+    this.kubeconfigPath = join(this.dir, "kubeconfig.yaml");
+    await writeFile(this.kubeconfigPath, this.kubeconfig());
+  }
+
+  /** client-node refuses a plain-HTTP server unless the cluster entry skips TLS verification. */
+  private kubeconfig(): string {
+    return stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "peer", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
+      users: [{ name: "peer-user", user: { token: this.token } }],
+      contexts: [{ name: "peer", context: { cluster: "peer", user: "peer-user", namespace: "default" } }],
+      "current-context": "peer",
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const server = this.server;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+
+  private matches(m: RequestMatch, method: string, path: string): boolean {
+    return (m.method === undefined || m.method.toUpperCase() === method) && (m.pathIncludes === undefined || path.includes(m.pathIncludes));
+  }
+
+  private send(res: ServerResponse, reply: Reply): void {
+    const text = JSON.stringify(reply.body);
+    res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = (req.method ?? "GET").toUpperCase();
+    const url = new URL(req.url ?? "/", "http://peer");
+    const full = url.pathname + url.search;
+    const route = parseRoute(url.pathname);
+    const dryRun = url.searchParams.get("dryRun") === "All";
+    const record: RequestRecord = {
+      method,
+      path: url.pathname,
+      query: url.search,
+      status: 0,
+      mutating: MUTATING.has(method) && !dryRun && route?.plural !== undefined,
+      dryRun,
+      resource: route?.plural,
+      namespace: route?.namespace,
+      name: route?.name,
+      subresource: route?.subresource,
+    };
+    const body = await readBody(req);
+    if (method === "POST" && route?.name === undefined && isRecord(body) && isRecord(body.metadata)) {
+      record.name = typeof body.metadata.name === "string" ? body.metadata.name : undefined;
+    }
+    this.requests.push(record);
+
+    const hook = this.hooks.findIndex((h) => this.matches(h.match, method, full));
+    if (hook >= 0) {
+      const [taken] = this.hooks.splice(hook, 1);
+      await taken?.action();
+    }
+
+    const fault = this.faults.find((f) => f.left > 0 && this.matches(f, method, full));
+    if (fault) {
+      fault.left -= 1;
+      this.faults = this.faults.filter((f) => f.left > 0);
+      if (fault.delayMs) await this.sleep(fault.delayMs);
+      if (fault.reset) {
+        record.status = 0;
+        req.socket.destroy();
+        return;
+      }
+      if (fault.status !== undefined) {
+        const reason = REASONS[fault.status] ?? "Unknown";
+        record.status = fault.status;
+        return this.send(res, { status: fault.status, body: statusBody(fault.status, reason, fault.message ?? `injected ${fault.status} ${reason}`) });
+      }
+    }
+
+    let reply: Reply;
+    if (!OPEN_PATHS.has(url.pathname) && req.headers.authorization !== `Bearer ${this.token}`) {
+      reply = { status: 401, body: statusBody(401, "Unauthorized", "Unauthorized") };
+    } else if (body instanceof SyntaxError) {
+      reply = { status: 400, body: statusBody(400, "BadRequest", `the request body is not JSON: ${body.message}`) };
+    } else {
+      reply = this.dispatch(method, url, route, body, req.headers["content-type"] ?? "", dryRun);
+    }
+    record.status = reply.status;
+    this.send(res, reply);
+  }
+
+  private dispatch(method: string, url: URL, route: Route | undefined, body: unknown, contentType: string, dryRun: boolean): Reply {
+    const ok = (b: unknown, status = 200): Reply => ({ status, body: b });
+    try {
+      const discovery = method === "GET" ? discoveryDocument(this.registry, url.pathname, new URL(this.url).host) : undefined;
+      if (discovery) return ok(discovery);
+      if (!route?.plural) throw notFoundPath();
+      if (route.group === "" && route.version === "v1" && route.plural === "namespaces" && !route.namespace) {
+        return ok(this.namespaceRequest(method, route.name));
+      }
+      const type = this.registry.find((t) => t.group === route.group && t.plural === route.plural && t.versions.includes(route.version));
+      if (!type || (type.namespaced === false && route.namespace !== undefined)) throw notFoundPath();
+      if (url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1") {
+        throw new ApiStatusError(400, "BadRequest", "the kube-api test peer does not implement watch");
+      }
+      const ns = type.namespaced ? route.namespace : undefined;
+      const opts = { dryRun };
+      const { version, name, subresource } = route;
+      const mediaType = contentType.split(";")[0]!.trim();
+
+      if (subresource !== undefined) {
+        if (subresource !== "scale" || !type.scale || name === undefined || ns === undefined) throw notFoundPath();
+        if (method === "GET") return ok(this.store.getScale(type, ns, name));
+        if (method === "PUT") return ok(this.store.writeScale(type, ns, name, body, undefined, opts));
+        if (method === "PATCH") return ok(this.store.writeScale(type, ns, name, body, mediaType, opts));
+        throw methodNotAllowed(method);
+      }
+      if (name === undefined) {
+        if (method === "GET") {
+          const items = this.store.list(type, ns, url.searchParams.get("labelSelector") ?? undefined).map((o) => this.store.view(type, o, version));
+          return ok({ apiVersion: apiVersionOf(type, version), kind: `${type.kind}List`, metadata: { resourceVersion: this.store.resourceVersion }, items });
+        }
+        if (method === "POST") return ok(this.store.create(type, version, ns, body, opts), 201);
+        throw methodNotAllowed(method);
+      }
+      if (method === "GET") {
+        const obj = this.store.get(type, ns, name);
+        if (!obj) throw new ApiStatusError(404, "NotFound", `${type.group ? `${type.plural}.${type.group}` : type.plural} "${name}" not found`, { name, group: type.group, kind: type.plural });
+        return ok(this.store.view(type, obj, version));
+      }
+      if (method === "PUT") return ok(this.store.replace(type, version, ns, name, body, opts));
+      if (method === "PATCH") return ok(this.store.patch(type, version, ns, name, mediaType, body, opts));
+      if (method === "DELETE") {
+        this.store.delete(type, ns, name, opts);
+        return ok({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, group: type.group, kind: type.plural } });
+      }
+      throw methodNotAllowed(method);
+    } catch (err) {
+      if (err instanceof ApiStatusError) return { status: err.code, body: statusBody(err.code, err.reason, err.message, err.details) };
+      throw err;
+    }
+  }
+
+  private namespaceRequest(method: string, name: string | undefined): unknown {
+    const nsObject = (n: string) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name: n }, spec: { finalizers: ["kubernetes"] }, status: { phase: "Active" } });
+    if (method !== "GET") throw methodNotAllowed(method);
+    if (name === undefined) return { apiVersion: "v1", kind: "NamespaceList", metadata: { resourceVersion: this.store.resourceVersion }, items: this.store.knownNamespaces().map(nsObject) };
+    if (!this.store.hasNamespace(name)) throw new ApiStatusError(404, "NotFound", `namespaces "${name}" not found`, { name, kind: "namespaces" });
+    return nsObject(name);
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function methodNotAllowed(method: string): ApiStatusError {
+  return new ApiStatusError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource (${method})`);
+}
+
+/** The parsed JSON body, undefined when empty, or the SyntaxError when it is not JSON. */
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    return err;
+  }
+}
+
+/** Start a peer on 127.0.0.1 (port 0 = any free port) and write its kubeconfig to a temp dir. */
+export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeApiPeer> {
+  const peer = new Peer([...defaultRegistry(opts.smiFlavour), ...(opts.resources ?? [])]);
+  if (opts.namespaces) peer.namespaces = new Set(opts.namespaces);
+  await peer.start(opts.port ?? 0);
+  return peer;
+}
