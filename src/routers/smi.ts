@@ -1,0 +1,344 @@
+/**
+ * TrafficRouter for SMI meshes (Linkerd 2 + linkerd-smi, NGINX Service Mesh, OSM, Traefik Mesh): shifts
+ * traffic by editing a TrafficSplit through the Kubernetes API.
+ *
+ * - The cluster decides the version: the router asks which split.smi-spec.io versions are served and writes
+ *   through the newest it knows (meshes serve different ones, and only those).
+ * - Writes are a full replace carrying the resourceVersion just read, so a concurrent edit is a 409, never
+ *   a silent overwrite. A 409 is retried only while the split still shows what we expected to find.
+ * - Apply, then read back: what the API holds after the write is what we report, and a mismatch is drift.
+ * - The bot owns the whole split while a rollout runs: stable gets 100 - p, canary p, any other backend 0
+ *   (kept in the list, not removed). Labels, annotations and spec.matches are carried over untouched.
+ * - Weights are written as whole-number percents: integers for v1alpha2+, quantity strings ("90", "0") for
+ *   v1alpha1. See smi-split.ts.
+ * - finalize keeps the TrafficSplit (all weight on the winner): deleting it would hand the apex service's
+ *   traffic back to whatever its own selector matches, which need not be the winner.
+ */
+import { ApisApi, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { Target } from "../engine/target.ts";
+import { KubeApiError, kubeCall, DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
+import { RouterError, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
+import {
+  SMI_GROUP,
+  SMI_VERSIONS,
+  TrafficSplitSchema,
+  backendsFor,
+  canaryPercentOf,
+  newTrafficSplit,
+  renderBackends,
+  routesExactly,
+  servicesWithTraffic,
+  sharesOf,
+  type SmiVersion,
+  type TrafficSplit,
+} from "./smi-split.ts";
+
+export type SmiRouterOptions = {
+  kubeConfig: KubeConfig;
+  /** Deadline for each API request. */
+  timeoutMs?: number;
+  /** How long the served-versions answer is trusted. */
+  discoveryTtlMs?: number;
+  /** Writes attempted per apply when they keep meeting 409 Conflict. */
+  maxAttempts?: number;
+};
+
+const PLURAL = "trafficsplits";
+const NO_SMI = "this cluster serves no split.smi-spec.io TrafficSplit API (is an SMI mesh installed?)";
+
+/** What a split looked like, for telling our own state from someone else's edit. */
+type Seen = number | "absent" | "unreadable";
+
+type Located = { namespace: string; name: string; apex: string; split?: TrafficSplit };
+
+export class SmiRouter implements TrafficRouter {
+  readonly kind = "smi" as const;
+  private readonly objects: CustomObjectsApi;
+  private readonly apis: ApisApi;
+  private readonly timeoutMs: number;
+  private readonly discoveryTtlMs: number;
+  private readonly maxAttempts: number;
+  private served: { version: SmiVersion; at: number } | undefined;
+
+  constructor(opts: SmiRouterOptions) {
+    this.objects = opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.apis = opts.kubeConfig.makeApiClient(ApisApi);
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_KUBE_TIMEOUT_MS;
+    this.discoveryTtlMs = opts.discoveryTtlMs ?? 30_000;
+    this.maxAttempts = opts.maxAttempts ?? 5;
+  }
+
+  // ------------------------------------------------------------------------------------------ interface
+
+  async validate(target: Target, pair: RoutePair): Promise<string | undefined> {
+    if (pair.stable === pair.canary) return `stable and canary are both ${pair.stable}`;
+    try {
+      const version = await this.version();
+      const loc = await this.locate(target, version);
+      const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
+      if (!loc.split) return await this.dryRunCreate(loc, pair, version);
+      if (target.smi?.apexService && loc.split.spec.service !== target.smi.apexService) {
+        return `${label} splits service ${loc.split.spec.service}, not ${target.smi.apexService}`;
+      }
+      return problemWith(label, loc.split, pair);
+    } catch (err) {
+      if (err instanceof RouterError && !err.transient) return err.message;
+      throw err;
+    }
+  }
+
+  async observe(target: Target, pair: RoutePair): Promise<Observed> {
+    const loc = await this.locate(target, await this.version());
+    if (!loc.split) {
+      throw new RouterError("not-found", `TrafficSplit ${loc.namespace}/${loc.name} does not exist (the first apply creates it)`);
+    }
+    return observed(loc, loc.split, pair);
+  }
+
+  async apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed> {
+    if (!Number.isInteger(canaryPercent) || canaryPercent < 0 || canaryPercent > 100) {
+      throw new RouterError("rejected", `canary percent must be a whole number from 0 to 100 (got ${canaryPercent})`);
+    }
+    if (pair.stable === pair.canary) throw new RouterError("invalid", `stable and canary are both ${pair.stable}`);
+    const version = await this.version();
+    // What we expect to find: what we last wrote, else (after a 409) what we saw before our first write.
+    let baseline: Seen | undefined = expect?.canaryPercent;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const loc = await this.locate(target, version);
+      const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
+      if (!loc.split) {
+        // A missing split routes nothing to the canary, so it is what "0%" (or a first apply) looks like.
+        if (typeof baseline === "number" && baseline !== 0) {
+          throw new RouterError("drift", `${label} is gone: it was deleted after the bot set it to ${baseline}% canary`);
+        }
+        baseline ??= "absent";
+        const body = newTrafficSplit(loc.namespace, loc.name, loc.apex, pair, canaryPercent, version);
+        if (await this.written(() => this.create(loc.namespace, body, version))) {
+          return this.verify(loc, pair, canaryPercent, version);
+        }
+        continue; // someone created it meanwhile: look at what they wrote
+      }
+      const shares = sharesOf(loc.split, pair);
+      if (routesExactly(shares, canaryPercent)) return observed(loc, loc.split, pair);
+      const now: Seen = canaryPercentOf(shares) ?? "unreadable";
+      if (baseline === undefined) baseline = now;
+      else if (now !== baseline) {
+        const before = baseline === "absent" ? "no TrafficSplit" : baseline === "unreadable" ? "unreadable weights" : `${baseline}% canary`;
+        throw new RouterError(
+          "drift",
+          `${label} was changed by someone else: expected ${before}, found ${renderBackends(loc.split)}` +
+            (typeof now === "number" ? ` (${now}% canary)` : ""),
+          { expected: baseline, found: now, raw: renderBackends(loc.split) },
+        );
+      }
+      const body: TrafficSplit = { ...loc.split, spec: { ...loc.split.spec, backends: backendsFor(loc.split.spec.backends, pair, canaryPercent, version) } };
+      if (await this.written(() => this.replace(loc.namespace, loc.name, body, version))) {
+        return this.verify(loc, pair, canaryPercent, version);
+      }
+    }
+    const where = target.smi?.trafficSplit ? `TrafficSplit ${target.namespace}/${target.smi.trafficSplit}` : `The TrafficSplit for ${target.namespace}/${target.smi?.apexService ?? target.name}`;
+    throw new RouterError("conflict", `${where} kept changing under us: gave up after ${this.maxAttempts} conflicting writes`);
+  }
+
+  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary"): Promise<Observed> {
+    return this.apply(target, pair, winner === "canary" ? 100 : 0);
+  }
+
+  /** A TrafficSplit splits by weight only: there is no per-request override to offer. */
+  testRequestHint(): string | undefined {
+    return undefined;
+  }
+
+  /** The backend that carries all traffic now (the stable when no rollout is under way), if exactly one does. */
+  async discoverStable(target: Target): Promise<string | undefined> {
+    const loc = await this.locate(target, await this.version());
+    if (!loc.split) return undefined;
+    const live = servicesWithTraffic(loc.split);
+    return live.length === 1 ? live[0] : undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------ steps
+
+  /**
+   * Newest TrafficSplit version the cluster serves, cached briefly (discovery is per cluster, not per call).
+   * Reads /apis (the APIGroupList): same versions as /apis/split.smi-spec.io, but client-node has a typed
+   * call for it, and a missing group is simply absent rather than a 404 to tell apart from an outage.
+   */
+  private async version(): Promise<SmiVersion> {
+    if (this.served && Date.now() - this.served.at < this.discoveryTtlMs) return this.served.version;
+    const groups = await this.call("discover API groups", (o) => this.apis.getAPIVersions({}, o));
+    const served = new Set(groups.groups.find((g) => g.name === SMI_GROUP)?.versions.map((v) => v.version) ?? []);
+    const version = SMI_VERSIONS.find((v) => served.has(v));
+    if (!version) throw new RouterError("not-found", NO_SMI, { served: [...served] });
+    this.served = { version, at: Date.now() };
+    return version;
+  }
+
+  /** The split this target uses: the named one, else the one whose spec.service is the apex service. */
+  private async locate(target: Target, version: SmiVersion): Promise<Located> {
+    const namespace = target.namespace;
+    const apex = target.smi?.apexService ?? target.name;
+    const named = target.smi?.trafficSplit;
+    if (named) {
+      const raw = await this.call(`read TrafficSplit ${namespace}/${named}`, (o) =>
+        this.objects.getNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name: named }, o),
+        { missingIsUndefined: true },
+      );
+      if (raw === undefined) return { namespace, name: named, apex };
+      const split = parseSplit(raw, `${namespace}/${named}`);
+      return { namespace, name: named, apex: split.spec.service, split };
+    }
+    const list = await this.call(`list TrafficSplits in ${namespace}`, (o) =>
+      this.objects.listNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL }, o),
+    );
+    const items: unknown[] = Array.isArray(list?.items) ? list.items : [];
+    const matching = items.filter((i) => (i as { spec?: { service?: unknown } })?.spec?.service === apex);
+    const names = matching.map((i) => String((i as { metadata?: { name?: unknown } }).metadata?.name));
+    if (matching.length > 1) {
+      throw new RouterError(
+        "invalid",
+        `TrafficSplits ${names.map((n) => `${namespace}/${n}`).join(" and ")} ${names.length === 2 ? "both" : "all"} split service ${apex}: ` +
+          "name the one to use in the target's smi.trafficSplit",
+      );
+    }
+    if (matching.length === 0) {
+      // The split would be created under the apex's name; one by that name splitting another service is in the way.
+      const clash = items.find((i) => (i as { metadata?: { name?: unknown } })?.metadata?.name === apex) as { spec?: { service?: unknown } } | undefined;
+      if (clash) {
+        throw new RouterError(
+          "invalid",
+          `TrafficSplit ${namespace}/${apex} splits service ${String(clash.spec?.service)}, not ${apex}: set the target's smi.apexService or smi.trafficSplit`,
+        );
+      }
+      return { namespace, name: apex, apex };
+    }
+    const split = parseSplit(matching[0], `${namespace}/${names[0]}`);
+    return { namespace, name: split.metadata.name, apex, split };
+  }
+
+  /** Create/replace once; false when the API answered 409 (the caller re-reads and decides). */
+  private async written(send: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await send();
+      return true;
+    } catch (err) {
+      if (err instanceof RouterError && err.code === "conflict") return false;
+      throw err;
+    }
+  }
+
+  private create(namespace: string, body: TrafficSplit, version: SmiVersion, dryRun = false): Promise<unknown> {
+    const what = `${dryRun ? "check creating" : "create"} TrafficSplit ${namespace}/${body.metadata.name}`;
+    return this.call(what, (o) =>
+      this.objects.createNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, body, ...(dryRun ? { dryRun: "All" } : {}) }, o),
+    );
+  }
+
+  private replace(namespace: string, name: string, body: TrafficSplit, version: SmiVersion): Promise<unknown> {
+    return this.call(`update TrafficSplit ${namespace}/${name}`, (o) =>
+      this.objects.replaceNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name, body }, o),
+    );
+  }
+
+  /** Read back after a write: the mesh holds what we meant, or someone/something changed it (drift). */
+  private async verify(loc: Located, pair: RoutePair, percent: number, version: SmiVersion): Promise<Observed> {
+    const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
+    const raw = await this.call(`read back ${label}`, (o) =>
+      this.objects.getNamespacedCustomObject({ group: SMI_GROUP, version, namespace: loc.namespace, plural: PLURAL, name: loc.name }, o),
+    );
+    const split = parseSplit(raw, `${loc.namespace}/${loc.name}`);
+    if (!routesExactly(sharesOf(split, pair), percent)) {
+      throw new RouterError("drift", `${label} does not hold what the bot wrote: wanted ${percent}% canary, read back ${renderBackends(split)}`, {
+        wanted: percent,
+        raw: renderBackends(split),
+      });
+    }
+    return observed(loc, split, pair);
+  }
+
+  /** The API's own verdict on the split we would create: namespace exists, schema accepts it, RBAC allows it. */
+  private async dryRunCreate(loc: Located, pair: RoutePair, version: SmiVersion): Promise<string | undefined> {
+    try {
+      await this.create(loc.namespace, newTrafficSplit(loc.namespace, loc.name, loc.apex, pair, 0, version), version, true);
+      return undefined;
+    } catch (err) {
+      if (err instanceof RouterError && !err.transient) {
+        return `TrafficSplit ${loc.namespace}/${loc.name} does not exist and cannot be created: ${err.message}`;
+      }
+      throw err;
+    }
+  }
+
+  /** One API call with the deadline, its failure translated to a RouterError. */
+  private call<T>(what: string, send: Parameters<typeof kubeCall<T>>[1]): Promise<T>;
+  private call<T>(what: string, send: Parameters<typeof kubeCall<T>>[1], opts: { missingIsUndefined: true }): Promise<T | undefined>;
+  private async call<T>(what: string, send: Parameters<typeof kubeCall<T>>[1], opts?: { missingIsUndefined: true }): Promise<T | undefined> {
+    try {
+      return await kubeCall(what, send, { timeoutMs: this.timeoutMs });
+    } catch (err) {
+      if (!(err instanceof KubeApiError)) throw err;
+      if (err.resourceNotServed) this.served = undefined; // the CRD changed: rediscover next time
+      else if (err.code === 404 && !err.namespaceMissing && opts?.missingIsUndefined) return undefined;
+      throw toRouterError(err);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------ helpers
+
+function parseSplit(raw: unknown, label: string): TrafficSplit {
+  const parsed = TrafficSplitSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join(".") || "object";
+    throw new RouterError("invalid", `TrafficSplit ${label} is malformed: ${where}: ${issue?.message ?? "unexpected shape"}`);
+  }
+  return parsed.data;
+}
+
+function observed(loc: Located, split: TrafficSplit, pair: RoutePair): Observed {
+  const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
+  const shares = sharesOf(split, pair);
+  const percent = canaryPercentOf(shares);
+  if (percent === undefined) {
+    const why = shares.unreadable.length ? `weights that are not numbers: ${shares.unreadable.join(", ")}` : "every backend has weight 0";
+    throw new RouterError("invalid", `${label} routes nowhere the bot can read: ${why}`, { raw: renderBackends(split) });
+  }
+  return { canaryPercent: percent, version: split.metadata.resourceVersion ?? "", raw: renderBackends(split) };
+}
+
+/** Why this split cannot carry a rollout from pair.stable to pair.canary, or undefined when it can. */
+export function problemWith(label: string, split: TrafficSplit, pair: RoutePair): string | undefined {
+  const shares = sharesOf(split, pair);
+  const live = servicesWithTraffic(split);
+  const head = `${label} sends traffic to ${live.length ? live.join(", ") : "nothing"}`;
+  if (shares.unreadable.length) return `${label} has weights that are not numbers: ${shares.unreadable.join(", ")}`;
+  const problems: string[] = [];
+  // An existing split must already name both services: a missing one is most often a typo in --to/--from,
+  // and silently adding a backend to a split someone maintains by hand is not ours to do.
+  if (!shares.hasStable) problems.push(`it has no backend ${pair.stable}`);
+  if (!shares.hasCanary) problems.push(`it has no backend ${pair.canary}`);
+  const busy = shares.others.filter((o) => o.weight > 0).map((o) => o.service);
+  if (busy.length) {
+    problems.push(`${busy.join(", ")} ${busy.length > 1 ? "are" : "is"} not part of this rollout (${pair.stable} -> ${pair.canary})`);
+  }
+  if (shares.total === 0) problems.push("every backend has weight 0");
+  return problems.length ? `${head}: ${problems.join("; ")}` : undefined;
+}
+
+function toRouterError(err: KubeApiError): RouterError {
+  const f = err.failure;
+  if (f.kind === "timeout") return new RouterError("unavailable", `Kubernetes API did not answer (${err.what}): ${f.message}`, err);
+  if (f.kind === "network") return new RouterError("unavailable", `could not reach the Kubernetes API (${err.what}): ${f.message}`, err);
+  const code = f.code;
+  const said = `${code} ${f.reason}: ${f.message}`;
+  if (err.transient) return new RouterError("unavailable", `Kubernetes API failed to ${err.what}: ${said}`, err);
+  if (err.namespaceMissing) return new RouterError("not-found", `namespace ${f.status?.details?.name ?? "?"} does not exist (${err.what})`, err);
+  if (code === 404) {
+    const msg = err.resourceNotServed ? `${SMI_GROUP} is no longer served as discovered; will rediscover` : f.message;
+    return new RouterError(err.resourceNotServed ? "unavailable" : "not-found", `${err.what}: ${msg}`, err);
+  }
+  if (code === 409) return new RouterError("conflict", `${err.what}: ${f.message}`, err);
+  if (code === 401 || code === 403) return new RouterError("rejected", `the bot's Kubernetes credentials may not ${err.what}: ${said}`, err);
+  return new RouterError("rejected", `Kubernetes refused to ${err.what}: ${f.message}`, err);
+}

@@ -1,0 +1,353 @@
+/**
+ * SmiRouter against the local Kubernetes API peer, through a kubeconfig file and the real client-node,
+ * for each mesh's TrafficSplit version. What is asserted is what a person would see in the cluster
+ * (the TrafficSplit's weights) and what the bot would report (observe, errors), plus how many writes it took.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { loadKubeConfig } from "../../src/kube/config.ts";
+import { SmiRouter } from "../../src/routers/smi.ts";
+import { RouterError, type RoutePair } from "../../src/routers/router.ts";
+import { TargetSchema, type Target, type TargetInput } from "../../src/engine/target.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeObject, type SmiFlavour } from "../peers/kube-api.ts";
+
+const pair: RoutePair = { stable: "web-v1", canary: "web-v2" };
+
+/** A namespace of its own per test, so tests sharing a peer never see each other's splits. */
+const freshNamespace = () => `t-${randomBytes(3).toString("hex")}`;
+
+function target(namespace: string, extra: Partial<TargetInput> = {}): Target {
+  return TargetSchema.parse({ name: "web", namespace, router: "smi", ...extra });
+}
+
+function router(peer: KubeApiPeer, timeoutMs?: number): SmiRouter {
+  return new SmiRouter({ kubeConfig: loadKubeConfig(peer.kubeconfigPath), timeoutMs });
+}
+
+function splitObject(apiVersion: string, name: string, backends: { service: string; weight: number | string }[], extra: Record<string, unknown> = {}): KubeObject {
+  return { apiVersion, kind: "TrafficSplit", metadata: { name }, spec: { service: "web", backends, ...extra } };
+}
+
+const backendsOf = (obj: KubeObject | undefined) => (obj?.spec as { backends: unknown[] } | undefined)?.backends;
+
+async function rejection(p: Promise<unknown>): Promise<RouterError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RouterError);
+  return err as RouterError;
+}
+
+const FLAVOURS: { flavour: SmiFlavour; version: string; w: (n: number) => number | string }[] = [
+  { flavour: "linkerd", version: "v1alpha1", w: (n) => String(n) },
+  { flavour: "nginx", version: "v1alpha3", w: (n) => n },
+  { flavour: "sdk", version: "v1alpha4", w: (n) => n },
+];
+
+describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)", ({ flavour, version, w }) => {
+  const apiVersion = `split.smi-spec.io/${version}`;
+  let peer: KubeApiPeer;
+  let ns: string;
+
+  beforeAll(async () => {
+    peer = await startKubeApiPeer({ smiFlavour: flavour });
+  });
+  afterAll(async () => {
+    await peer.close();
+  });
+  beforeEach(() => {
+    peer.reset();
+    ns = freshNamespace();
+  });
+
+  it("creates the missing split at 90/10, then moves it to 20/80 and 0/100 with one write each", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    expect(await r.validate(t, pair)).toBeUndefined();
+
+    const first = await r.apply(t, pair, 10);
+    expect(first).toMatchObject({ canaryPercent: 10, raw: `web-v1 ${w(90)} / web-v2 ${w(10)}` });
+    const created = peer.get("trafficsplits", ns, "web");
+    expect(created?.spec).toEqual({ service: "web", backends: [{ service: "web-v1", weight: w(90) }, { service: "web-v2", weight: w(10) }] });
+    expect(first.version).toBe(created?.metadata?.resourceVersion);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.method)).toEqual(["POST"]);
+
+    const second = await r.apply(t, pair, 80, { canaryPercent: 10 });
+    expect(second.canaryPercent).toBe(80);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(20) }, { service: "web-v2", weight: w(80) }]);
+    expect(Number(second.version)).toBeGreaterThan(Number(first.version));
+
+    const third = await r.apply(t, pair, 100, { canaryPercent: 80 });
+    expect(third).toMatchObject({ canaryPercent: 100, raw: `web-v1 ${w(0)} / web-v2 ${w(100)}` });
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => `${m.method} ${m.status}`)).toEqual(["POST 201", "PUT 200", "PUT 200"]);
+    expect(await r.observe(t, pair)).toEqual(third);
+  });
+
+  it("writes nothing when the split already routes the requested percent", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web", [{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }]));
+    const before = peer.get("trafficsplits", ns, "web")!.metadata!.resourceVersion;
+    const result = await r.apply(t, pair, 50, { canaryPercent: 50 });
+    expect(result).toEqual({ canaryPercent: 50, version: before, raw: `web-v1 ${w(50)} / web-v2 ${w(50)}` });
+    expect(peer.mutations("trafficsplits")).toEqual([]);
+  });
+
+  it("finds the split by its apex service, zeroes backends outside the rollout and keeps labels and matches", async () => {
+    const r = router(peer);
+    const matches = [{ kind: "HTTPRouteGroup", name: "canary-header" }];
+    peer.seed("trafficsplits", ns, {
+      ...splitObject(apiVersion, "web-split", [{ service: "web-v1", weight: w(100) }, { service: "web-v0", weight: w(0) }], { matches }),
+      metadata: { name: "web-split", labels: { team: "shop" } },
+    });
+    peer.seed("trafficsplits", ns, { ...splitObject(apiVersion, "api-split", [{ service: "api-v1", weight: w(1) }]), spec: { service: "api", backends: [{ service: "api-v1", weight: w(1) }] } });
+    const result = await r.apply(target(ns), pair, 30);
+    expect(result.canaryPercent).toBe(30);
+    const split = peer.get("trafficsplits", ns, "web-split")!;
+    expect(split.metadata?.labels).toEqual({ team: "shop" });
+    // v1alpha1 has no matches field: the API server pruned it when the split was created.
+    expect((split.spec as { matches?: unknown }).matches).toEqual(version === "v1alpha1" ? undefined : matches);
+    expect(backendsOf(split)).toEqual([
+      { service: "web-v1", weight: w(70) },
+      { service: "web-v0", weight: w(0) },
+      { service: "web-v2", weight: w(30) },
+    ]);
+    expect(peer.get("trafficsplits", ns, "web")).toBeUndefined();
+  });
+
+  it("finalizes onto the winner and keeps the object", async () => {
+    const r = router(peer);
+    const t = target(ns, { smi: { trafficSplit: "web-ts" } });
+    await r.apply(t, pair, 50);
+    expect((await r.finalize(t, pair, "canary")).raw).toBe(`web-v1 ${w(0)} / web-v2 ${w(100)}`);
+    expect((await r.finalize(t, pair, "stable")).canaryPercent).toBe(0);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web-ts"))).toEqual([{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }]);
+    expect(r.testRequestHint()).toBeUndefined();
+  });
+
+  it("retries a 409 caused by a hand edit that kept the weights, and keeps that edit", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    peer.reset();
+    // Someone labels the split between the router's read and its write.
+    peer.onNext({ method: "PUT", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
+      peer.edit("trafficsplits", ns, "web", (o) => {
+        o.metadata!.labels = { ...(o.metadata!.labels as object), owner: "sre" };
+      });
+    });
+    const result = await r.apply(t, pair, 50, { canaryPercent: 10 });
+    expect(result.canaryPercent).toBe(50);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.status)).toEqual([409, 200]);
+    const split = peer.get("trafficsplits", ns, "web")!;
+    expect(split.metadata?.labels).toMatchObject({ owner: "sre" });
+    expect(backendsOf(split)).toEqual([{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }]);
+  });
+
+  it("reports drift instead of overwriting weights someone else changed", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    peer.edit("trafficsplits", ns, "web", (o) => {
+      (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(60) }, { service: "web-v2", weight: w(40) }];
+    });
+    peer.reset();
+    const err = await rejection(r.apply(t, pair, 50, { canaryPercent: 10 }));
+    expect(err.code).toBe("drift");
+    expect(err.message).toContain("expected 10% canary");
+    expect(err.message).toContain(`web-v1 ${w(60)} / web-v2 ${w(40)}`);
+    expect(peer.mutations("trafficsplits")).toEqual([]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(60) }, { service: "web-v2", weight: w(40) }]);
+  });
+
+  it("reports drift when a conflicting write changed the weights between read and write", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    peer.reset();
+    peer.onNext({ method: "PUT" }, () => {
+      peer.edit("trafficsplits", ns, "web", (o) => {
+        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }];
+      });
+    });
+    const err = await rejection(r.apply(t, pair, 50));
+    expect(err.code).toBe("drift");
+    expect(err.message).toMatch(/expected 10% canary, found web-v1 100 \/ web-v2 0 \(0% canary\)/);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.status)).toEqual([409]);
+  });
+
+  it("reports drift when the split read back after the write is not what was written", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    // A controller (or person) rewrites the split right after our write, before the read-back.
+    peer.onNext({ method: "GET", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
+      peer.edit("trafficsplits", ns, "web", (o) => {
+        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }];
+      });
+    });
+    const err = await rejection(r.apply(t, pair, 40, { canaryPercent: 10 }));
+    expect(err.code).toBe("drift");
+    expect(err.message).toBe(`TrafficSplit ${ns}/web does not hold what the bot wrote: wanted 40% canary, read back web-v1 ${w(100)} / web-v2 ${w(0)}`);
+  });
+
+  it("gives up with a transient 'conflict' after a storm of 409s", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    peer.reset();
+    peer.failNext({ method: "PUT", status: 409, times: 50 });
+    const err = await rejection(r.apply(t, pair, 20, { canaryPercent: 10 }));
+    expect(err).toMatchObject({ code: "conflict", transient: true });
+    expect(peer.mutations("trafficsplits", ns, "web")).toHaveLength(5);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(90) }, { service: "web-v2", weight: w(10) }]);
+  });
+
+  it("discovers the stable as the one backend that carries all traffic", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    expect(await r.discoverStable(t)).toBeUndefined();
+    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web", [{ service: "web-v7", weight: w(100) }, { service: "web-v6", weight: w(0) }]));
+    expect(await r.discoverStable(t)).toBe("web-v7");
+    peer.edit("trafficsplits", ns, "web", (o) => {
+      (o.spec as { backends: unknown[] }).backends = [{ service: "web-v7", weight: w(50) }, { service: "web-v8", weight: w(50) }];
+    });
+    expect(await r.discoverStable(t)).toBeUndefined();
+  });
+
+  it("turns 5xx answers, dropped connections and a hung API into transient 'unavailable' errors", async () => {
+    const t = target(ns);
+    const r = router(peer, 300);
+    await r.apply(t, pair, 10);
+
+    peer.failNext({ method: "PUT", status: 503 });
+    const unavailable = await rejection(r.apply(t, pair, 20));
+    expect(unavailable).toMatchObject({ code: "unavailable", transient: true });
+    expect(unavailable.message).toContain("503 ServiceUnavailable");
+
+    peer.failNext({ method: "GET", pathIncludes: "/trafficsplits", reset: true });
+    expect((await rejection(r.apply(t, pair, 20))).code).toBe("unavailable");
+
+    peer.failNext({ method: "GET", pathIncludes: "/trafficsplits", delayMs: 5_000 });
+    const started = Date.now();
+    const hung = await rejection(r.observe(t, pair));
+    expect(hung.code).toBe("unavailable");
+    expect(hung.message).toContain("did not answer");
+    expect(Date.now() - started).toBeLessThan(3_000);
+
+    // Once the API is back, the same call goes through: nothing was left half-done.
+    expect((await r.apply(t, pair, 20, { canaryPercent: 10 })).canaryPercent).toBe(20);
+  });
+
+  it("reports the API's message when it refuses a write (422 -> rejected)", async () => {
+    const r = router(peer);
+    peer.failNext({ method: "POST", status: 422, message: 'TrafficSplit.split.smi-spec.io "web" is invalid: denied by policy' });
+    const err = await rejection(r.apply(target(ns), pair, 10));
+    expect(err).toMatchObject({ code: "rejected", transient: false });
+    expect(err.message).toContain("denied by policy");
+  });
+
+  it("validate() names what is wrong with an existing split", async () => {
+    const r = router(peer);
+    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web-ts", [{ service: "web-v1", weight: w(90) }, { service: "web-v3", weight: w(10) }]));
+    expect(await r.validate(target(ns), { stable: "web-v1", canary: "web-v2" })).toBe(
+      `TrafficSplit ${ns}/web-ts sends traffic to web-v1, web-v3: it has no backend web-v2; web-v3 is not part of this rollout (web-v1 -> web-v2)`,
+    );
+    expect(await r.validate(target(ns), { stable: "web-v2", canary: "web-v3" })).toBe(`TrafficSplit ${ns}/web-ts sends traffic to web-v1, web-v3: it has no backend web-v2; web-v1 is not part of this rollout (web-v2 -> web-v3)`);
+    // Any two of its backends may be rolled between, as long as nothing else gets traffic.
+    expect(await r.validate(target(ns), { stable: "web-v1", canary: "web-v3" })).toBeUndefined();
+    expect(await r.validate(target(ns), { stable: "web-v1", canary: "web-v1" })).toBe("stable and canary are both web-v1");
+
+    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web-ts-2", [{ service: "web-v1", weight: w(1) }, { service: "web-v2", weight: w(0) }]));
+    const ambiguous = await r.validate(target(ns), pair);
+    expect(ambiguous).toBe(`TrafficSplits ${ns}/web-ts and ${ns}/web-ts-2 both split service web: name the one to use in the target's smi.trafficSplit`);
+    expect((await rejection(r.apply(target(ns), pair, 10))).code).toBe("invalid");
+    expect(await r.validate(target(ns, { smi: { trafficSplit: "web-ts-2" } }), pair)).toBeUndefined();
+  });
+
+  it("validate() and apply() refuse to take over a split of the apex's name that splits another service", async () => {
+    const r = router(peer);
+    peer.seed("trafficsplits", ns, {
+      ...splitObject(apiVersion, "web", []),
+      spec: { service: "web-internal", backends: [{ service: "web-v1", weight: w(1) }, { service: "web-v2", weight: w(0) }] },
+    });
+    const message = `TrafficSplit ${ns}/web splits service web-internal, not web: set the target's smi.apexService or smi.trafficSplit`;
+    expect(await r.validate(target(ns), pair)).toBe(message);
+    expect(await rejection(r.apply(target(ns), pair, 10))).toMatchObject({ code: "invalid", message });
+    expect(peer.mutations("trafficsplits")).toEqual([]);
+    expect(await r.validate(target(ns, { smi: { apexService: "web-internal" } }), pair)).toBeUndefined();
+  });
+
+  it("observe() on a split that does not exist yet says so", async () => {
+    const err = await rejection(router(peer).observe(target(ns), pair));
+    expect(err.code).toBe("not-found");
+    expect(err.message).toContain(`TrafficSplit ${ns}/web does not exist`);
+  });
+
+  it("asks the cluster which versions it serves once, not on every call", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    await r.apply(t, pair, 20);
+    await r.observe(t, pair);
+    expect(peer.requests.filter((q) => q.path === "/apis")).toHaveLength(1);
+    expect(peer.requests.filter((q) => q.resource === "trafficsplits").every((q) => q.path.includes(`/${version}/`))).toBe(true);
+  });
+});
+
+describe("SmiRouter and v1alpha1 quantities", () => {
+  it.each(["linkerd", "linkerd-smi"] as const)("%s: a split seeded with 900m/100m observes as 10%% and is rewritten in whole numbers", async (flavour) => {
+    const peer = await startKubeApiPeer({ smiFlavour: flavour });
+    try {
+      const r = router(peer);
+      peer.seed("trafficsplits", "shop", splitObject("split.smi-spec.io/v1alpha1", "web", [{ service: "web-v1", weight: "900m" }, { service: "web-v2", weight: "100m" }]));
+      const t = target("shop");
+      expect(await r.observe(t, pair)).toMatchObject({ canaryPercent: 10, raw: "web-v1 900m / web-v2 100m" });
+      expect(await r.validate(t, pair)).toBeUndefined();
+      await r.apply(t, pair, 25, { canaryPercent: 10 });
+      // linkerd serves only v1alpha1 (quantity strings); linkerd-smi also serves v1alpha2, which the router prefers.
+      const expected = flavour === "linkerd" ? ["75", "25"] : [75, 25];
+      expect(backendsOf(peer.get("trafficsplits", "shop", "web"))).toEqual([{ service: "web-v1", weight: expected[0] }, { service: "web-v2", weight: expected[1] }]);
+      expect(peer.mutations("trafficsplits").every((m) => m.path.includes(flavour === "linkerd" ? "/v1alpha1/" : "/v1alpha2/"))).toBe(true);
+
+      // Mixed units are relative to each other: 1 and 250m is 80/20.
+      peer.seed("trafficsplits", "mixed", splitObject("split.smi-spec.io/v1alpha1", "web", [{ service: "web-v1", weight: 1 }, { service: "web-v2", weight: "250m" }]));
+      expect((await r.observe(target("mixed"), pair)).canaryPercent).toBe(20);
+    } finally {
+      await peer.close();
+    }
+  });
+});
+
+describe("SmiRouter on clusters it cannot use", () => {
+  it("says no SMI mesh is installed when split.smi-spec.io is not served", async () => {
+    const peer = await startKubeApiPeer({ smiFlavour: "none" });
+    try {
+      const r = router(peer);
+      const message = "this cluster serves no split.smi-spec.io TrafficSplit API (is an SMI mesh installed?)";
+      expect(await r.validate(target("shop"), pair)).toBe(message);
+      const err = await rejection(r.apply(target("shop"), pair, 10));
+      expect(err).toMatchObject({ code: "not-found", message });
+    } finally {
+      await peer.close();
+    }
+  });
+
+  it("reports a namespace that does not exist, in validate() and apply()", async () => {
+    const peer = await startKubeApiPeer({ smiFlavour: "sdk", namespaces: ["default"] });
+    try {
+      const r = router(peer);
+      expect(await r.validate(target("ghost"), pair)).toBe(
+        "TrafficSplit ghost/web does not exist and cannot be created: namespace ghost does not exist (check creating TrafficSplit ghost/web)",
+      );
+      expect(peer.mutations("trafficsplits")).toEqual([]); // the check is a dry run
+      const err = await rejection(r.apply(target("ghost"), pair, 10));
+      expect(err.code).toBe("not-found");
+      expect(err.message).toContain("namespace ghost does not exist");
+      expect(await r.validate(target("default"), pair)).toBeUndefined();
+    } finally {
+      await peer.close();
+    }
+  });
+});
