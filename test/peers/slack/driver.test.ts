@@ -1,0 +1,294 @@
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { WebClient } from "@slack/web-api";
+import { SlackDriver, startSlackPeer, verifySlackSignature, type SlackPeer } from "./index.ts";
+import { recordingLogger } from "./recording-logger.ts";
+
+const TOKEN = "xoxb-driver";
+const SECRET = "driver-signing-secret";
+const CHANNEL = "C0DRIVE";
+const ALICE = "U0ALICE";
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  rawBody: string;
+  verdict: ReturnType<typeof verifySlackSignature>;
+}
+
+/**
+ * Stands in for the bot's receiver: checks the signature with our own verifier and the Content-Type
+ * exactly as Bolt does, records what arrived, and answers 401/415 like a receiver that refuses.
+ */
+let received: Received[] = [];
+let server: Server;
+let botUrl: string;
+let peer: SlackPeer;
+let driver: SlackDriver;
+let client: WebClient;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const rawBody = Buffer.concat(chunks).toString("utf8");
+      const header = (n: string) => {
+        const v = req.headers[n];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      const verdict = verifySlackSignature({
+        signingSecret: SECRET,
+        rawBody,
+        timestamp: header("x-slack-request-timestamp"),
+        signature: header("x-slack-signature"),
+      });
+      received.push({ headers: req.headers, rawBody, verdict });
+      if (!verdict.ok) {
+        res.writeHead(401, { "content-type": "text/plain" }).end(verdict.reason);
+      } else if (req.headers["content-type"] !== "application/x-www-form-urlencoded") {
+        res.writeHead(415, { "content-type": "text/plain" }).end("unsupported content type");
+      } else {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ text: "ack" }));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  botUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+  peer = await startSlackPeer({
+    botToken: TOKEN,
+    channels: [{ id: CHANNEL, name: "deploys" }],
+    users: [{ id: ALICE, name: "alice" }],
+  });
+  driver = new SlackDriver({ botUrl, signingSecret: SECRET, peer });
+  client = new WebClient(TOKEN, { slackApiUrl: peer.apiUrl, logger: recordingLogger() });
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  await peer.close();
+});
+beforeEach(() => {
+  received = [];
+  peer.reset();
+});
+
+const only = (): Received => {
+  expect(received).toHaveLength(1);
+  return received[0]!;
+};
+
+async function postRolloutMessage(): Promise<string> {
+  const { ts } = await client.chat.postMessage({
+    channel: CHANNEL,
+    text: "checkout at 10%",
+    blocks: [
+      { type: "section", text: { type: "mrkdwn", text: "*checkout* 10%" } },
+      {
+        type: "actions",
+        block_id: "rollout:r1",
+        elements: [
+          { type: "button", action_id: "advance", text: { type: "plain_text", text: "Advance" }, value: "r1:3", style: "primary" },
+          { type: "button", action_id: "abort", text: { type: "plain_text", text: "Abort" }, value: "r1:3", style: "danger" },
+        ],
+      },
+    ],
+  });
+  return ts!;
+}
+
+describe("SlackDriver.slash", () => {
+  it("sends a signed, exactly form-encoded slash command with Slack's fields", async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const res = await driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start checkout --to 10% & wait" });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ text: "ack" });
+
+    const got = only();
+    expect(got.verdict).toEqual({ ok: true });
+    expect(got.headers["content-type"]).toBe("application/x-www-form-urlencoded");
+    expect(Number(got.headers["x-slack-request-timestamp"])).toBeGreaterThanOrEqual(before);
+    expect(got.rawBody).toBe(res.rawBody);
+
+    const fields = Object.fromEntries(new URLSearchParams(got.rawBody));
+    expect(fields).toEqual({
+      token: expect.any(String),
+      team_id: peer.teamId,
+      team_domain: peer.teamDomain,
+      channel_id: CHANNEL,
+      channel_name: "deploys",
+      user_id: ALICE,
+      user_name: "alice",
+      command: "/rollout",
+      text: "start checkout --to 10% & wait",
+      api_app_id: peer.appId,
+      is_enterprise_install: "false",
+      response_url: res.responseUrl,
+      trigger_id: expect.stringMatching(/^\d+\.\d+\.[0-9a-f]{32}$/),
+    });
+    // Slack encodes spaces as '+', like its documented example body.
+    expect(got.rawBody).toContain("text=start+checkout+--to+10%25+%26+wait");
+    expect(res.responseUrl.startsWith(`${peer.url}/response/`)).toBe(true);
+  });
+
+  it("the response_url it hands out delivers ephemerally to the user who typed", async () => {
+    const res = await driver.slash({ userId: ALICE, channelId: CHANNEL, text: "help", command: "/rollout-staging" });
+    expect(new URLSearchParams(only().rawBody).get("command")).toBe("/rollout-staging");
+    await fetch(res.responseUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: "usage" }) });
+    expect(peer.ephemeralsFor(ALICE).map((e) => [e.channel, e.text])).toEqual([[CHANNEL, "usage"]]);
+  });
+
+  it("unknown users and channels are created, since whoever typed exists in Slack", async () => {
+    await driver.slash({ userId: "U0NEWBIE", channelId: "C0FRESH", text: "list" });
+    expect(peer.user("U0NEWBIE")).toBeDefined();
+    expect(peer.channel("C0FRESH")).toBeDefined();
+  });
+});
+
+describe("SlackDriver signing options", () => {
+  const slash = (opts: Parameters<SlackDriver["slash"]>[0] extends infer T ? Partial<T> : never) =>
+    driver.slash({ userId: ALICE, channelId: CHANNEL, text: "status", ...opts });
+
+  it("omitSignature / omitTimestamp leave the headers out", async () => {
+    expect((await slash({ omitSignature: true })).status).toBe(401);
+    expect(received[0]?.headers["x-slack-signature"]).toBeUndefined();
+    expect((await slash({ omitTimestamp: true })).status).toBe(401);
+    expect(received[1]?.headers["x-slack-request-timestamp"]).toBeUndefined();
+    expect(received.map((r) => r.verdict)).toEqual([
+      { ok: false, reason: "missing_headers" },
+      { ok: false, reason: "missing_headers" },
+    ]);
+  });
+
+  it("signatureOverride and tamperBody produce a signature that does not match", async () => {
+    const forged = await slash({ signatureOverride: "v0=deadbeef" });
+    expect(forged).toMatchObject({ status: 401, text: "bad_signature" });
+    expect(received[0]?.headers["x-slack-signature"]).toBe("v0=deadbeef");
+
+    const tampered = await slash({ tamperBody: true });
+    expect(tampered).toMatchObject({ status: 401, text: "bad_signature" });
+    expect(received[1]?.rawBody.endsWith("&tampered=1")).toBe(true);
+  });
+
+  it("timestampOverride signs an old request correctly, which is refused only for its age", async () => {
+    const old = Math.floor(Date.now() / 1000) - 600;
+    const res = await slash({ timestampOverride: old });
+    expect(res).toMatchObject({ status: 401, text: "stale" });
+    const got = only();
+    expect(got.headers["x-slack-request-timestamp"]).toBe(String(old));
+    const withinWindow = verifySlackSignature({
+      signingSecret: SECRET,
+      rawBody: got.rawBody,
+      timestamp: String(old),
+      signature: String(got.headers["x-slack-signature"]),
+      nowSeconds: old,
+    });
+    expect(withinWindow).toEqual({ ok: true });
+  });
+
+  it("contentType overrides the exact Content-Type", async () => {
+    const res = await slash({ contentType: "application/x-www-form-urlencoded; charset=utf-8" });
+    expect(res.status).toBe(415);
+  });
+});
+
+describe("SlackDriver.click", () => {
+  it("sends a block_actions payload built from the stored message and the rendered button", async () => {
+    const ts = await postRolloutMessage();
+    const button = peer.findButton(CHANNEL, ts, "Advance");
+    expect(button).toEqual({ action_id: "advance", block_id: "rollout:r1", value: "r1:3", text: "Advance", style: "primary" });
+
+    const res = await driver.click({ userId: ALICE, channelId: CHANNEL, messageTs: ts, button });
+    expect(res.status).toBe(200);
+    const got = only();
+    expect(got.verdict).toEqual({ ok: true });
+    expect(got.headers["content-type"]).toBe("application/x-www-form-urlencoded");
+
+    const form = new URLSearchParams(got.rawBody);
+    expect([...form.keys()]).toEqual(["payload"]);
+    const payload = JSON.parse(form.get("payload")!) as Record<string, unknown>;
+    expect(payload).toMatchObject({
+      type: "block_actions",
+      user: { id: ALICE, username: "alice", name: "alice", team_id: peer.teamId },
+      api_app_id: peer.appId,
+      token: expect.any(String),
+      container: { type: "message", message_ts: ts, channel_id: CHANNEL, is_ephemeral: false },
+      trigger_id: expect.any(String),
+      team: { id: peer.teamId, domain: peer.teamDomain },
+      channel: { id: CHANNEL, name: "deploys" },
+      response_url: res.responseUrl,
+      actions: [
+        {
+          type: "button",
+          action_id: "advance",
+          block_id: "rollout:r1",
+          text: { type: "plain_text", text: "Advance" },
+          value: "r1:3",
+          action_ts: expect.stringMatching(/^\d{10}\.\d{6}$/),
+        },
+      ],
+    });
+    expect(payload.message).toEqual(peer.renderMessage(peer.message(CHANNEL, ts)!));
+    expect(payload.message).toMatchObject({ ts, text: "checkout at 10%", bot_id: peer.botId, user: peer.botUserId });
+  });
+
+  it("clickButton finds the button by text and replace_original through its response_url edits that message", async () => {
+    const ts = await postRolloutMessage();
+    const res = await driver.clickButton({ userId: ALICE, channelId: CHANNEL, messageTs: ts, matcher: /abort/i });
+    const payload = JSON.parse(new URLSearchParams(only().rawBody).get("payload")!) as { actions: Array<{ action_id: string }> };
+    expect(payload.actions[0]?.action_id).toBe("abort");
+
+    await fetch(res.responseUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ replace_original: true, text: "aborted" }),
+    });
+    expect(peer.message(CHANNEL, ts)?.text).toBe("aborted");
+  });
+
+  it("refuses to click a button the message does not show, unless told the click is stale", async () => {
+    const ts = await postRolloutMessage();
+    const button = peer.findButton(CHANNEL, ts, "advance");
+    await client.chat.update({ channel: CHANNEL, ts, text: "done", blocks: [{ type: "section", text: { type: "plain_text", text: "done" } }] });
+
+    await expect(driver.click({ userId: ALICE, channelId: CHANNEL, messageTs: ts, button })).rejects.toThrow(/not in message/);
+    expect(received).toEqual([]);
+    expect(() => peer.findButton(CHANNEL, ts, "Advance")).toThrow(/0 buttons match/);
+
+    const res = await driver.click({ userId: ALICE, channelId: CHANNEL, messageTs: ts, button, stale: true });
+    expect(res.status).toBe(200);
+    const payload = JSON.parse(new URLSearchParams(only().rawBody).get("payload")!) as Record<string, unknown>;
+    expect(payload).toMatchObject({ actions: [{ action_id: "advance", value: "r1:3" }], message: { text: "done" } });
+  });
+
+  it("a click in a thread reply names the thread in its container", async () => {
+    const parent = await postRolloutMessage();
+    const { ts } = await client.chat.postMessage({
+      channel: CHANNEL,
+      thread_ts: parent,
+      text: "retry?",
+      blocks: [{ type: "actions", elements: [{ type: "button", action_id: "retry", text: { type: "plain_text", text: "Retry" } }] }],
+    });
+    await driver.clickButton({ userId: ALICE, channelId: CHANNEL, messageTs: ts!, matcher: "retry" });
+    const payload = JSON.parse(new URLSearchParams(only().rawBody).get("payload")!) as Record<string, unknown>;
+    expect(payload.container).toMatchObject({ message_ts: ts, thread_ts: parent });
+    expect(payload.message).toMatchObject({ ts, thread_ts: parent });
+  });
+
+  it("clicks on an ephemeral message say so and carry no message", async () => {
+    const { message_ts } = await client.chat.postEphemeral({
+      channel: CHANNEL,
+      user: ALICE,
+      text: "Really abort?",
+      blocks: [{ type: "actions", elements: [{ type: "button", action_id: "confirm-abort", text: { type: "plain_text", text: "Yes" } }] }],
+    });
+    await expect(
+      driver.clickButton({ userId: "U0BOB", channelId: CHANNEL, messageTs: message_ts!, matcher: "Yes" }),
+    ).rejects.toThrow(/cannot click an ephemeral/);
+
+    await driver.clickButton({ userId: ALICE, channelId: CHANNEL, messageTs: message_ts!, matcher: "Yes" });
+    const payload = JSON.parse(new URLSearchParams(only().rawBody).get("payload")!) as Record<string, unknown>;
+    expect(payload.container).toMatchObject({ message_ts, is_ephemeral: true });
+    expect(payload).not.toHaveProperty("message");
+  });
+});

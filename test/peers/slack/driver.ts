@@ -1,0 +1,209 @@
+import { randomBytes } from "node:crypto";
+import { signSlackRequest } from "./signing.ts";
+import type { SlackPeer } from "./web-api.ts";
+
+/**
+ * Plays Slack toward the bot: signed slash commands and button clicks, shaped as Slack sends them.
+ * Every request gets a fresh response_url from the peer, so whatever the bot posts back is visible
+ * through `peer.responses(...)` / `peer.ephemeralsFor(...)`.
+ */
+
+export interface SigningOptions {
+  /** Send this X-Slack-Signature instead of the correct one. */
+  signatureOverride?: string;
+  /** Sign and send with this timestamp (seconds) instead of now, e.g. to replay an old request. */
+  timestampOverride?: number;
+  omitSignature?: boolean;
+  omitTimestamp?: boolean;
+  /** Sign the real body, then send a different one (a field appended), as a forger would. */
+  tamperBody?: boolean;
+  /** Content-Type to send instead of exactly `application/x-www-form-urlencoded`. */
+  contentType?: string;
+}
+
+export interface DriverResponse {
+  status: number;
+  headers: Headers;
+  /** Raw response text. */
+  text: string;
+  /** Parsed JSON when the bot answered JSON, else the text (undefined for an empty body). */
+  body: unknown;
+  /** The response_url that went with the request. */
+  responseUrl: string;
+  /** Exactly what was sent. */
+  rawBody: string;
+}
+
+export interface SlashOptions extends SigningOptions {
+  userId: string;
+  channelId: string;
+  text: string;
+  command?: string;
+}
+
+export interface ClickButton {
+  action_id: string;
+  block_id: string;
+  value?: string;
+  text?: string;
+}
+
+export interface ClickOptions extends SigningOptions {
+  userId: string;
+  channelId: string;
+  messageTs: string;
+  button: ClickButton;
+  /**
+   * Click a button the current rendering no longer shows (a user whose client has not refreshed yet,
+   * or a double click racing an update). Without it, clicking a button that is not in the message
+   * throws, so tests cannot click things no user could see.
+   */
+  stale?: boolean;
+}
+
+export class SlackDriver {
+  readonly botUrl: string;
+  readonly teamId: string;
+  readonly apiAppId: string;
+  private readonly signingSecret: string;
+  private readonly peer: SlackPeer;
+  /** The deprecated verification token Slack still sends in every payload. */
+  private readonly verificationToken = "verification-token-deprecated";
+
+  constructor(opts: { botUrl: string; signingSecret: string; peer: SlackPeer; teamId?: string; apiAppId?: string }) {
+    this.botUrl = opts.botUrl;
+    this.signingSecret = opts.signingSecret;
+    this.peer = opts.peer;
+    this.teamId = opts.teamId ?? opts.peer.teamId;
+    this.apiAppId = opts.apiAppId ?? opts.peer.appId;
+  }
+
+  /** A slash command, form-encoded in the field order Slack uses. */
+  async slash(opts: SlashOptions): Promise<DriverResponse> {
+    const user = this.peer.ensureUser(opts.userId);
+    const channel = this.peer.ensureChannel(opts.channelId);
+    const responseUrl = this.peer.newResponseUrl({ channelId: channel.id, userId: user.id });
+    const form = new URLSearchParams({
+      token: this.verificationToken,
+      team_id: this.teamId,
+      team_domain: this.peer.teamDomain,
+      channel_id: channel.id,
+      channel_name: channel.is_im ? "directmessage" : channel.name,
+      user_id: user.id,
+      user_name: user.name,
+      command: opts.command ?? "/rollout",
+      text: opts.text,
+      api_app_id: this.apiAppId,
+      is_enterprise_install: "false",
+      response_url: responseUrl,
+      trigger_id: triggerId(),
+    });
+    return this.post(form.toString(), responseUrl, opts);
+  }
+
+  /** A block_actions interaction for one button of a message in the peer's store. */
+  async click(opts: ClickOptions): Promise<DriverResponse> {
+    const user = this.peer.ensureUser(opts.userId);
+    const channel = this.peer.ensureChannel(opts.channelId);
+    const message = this.peer.message(channel.id, opts.messageTs);
+    const ephemeral = message ? undefined : this.peer.ephemeral(channel.id, opts.messageTs);
+    if (!message && !ephemeral) throw new Error(`no message ${opts.messageTs} in ${channel.id} to click on`);
+    if (ephemeral && ephemeral.user !== user.id) {
+      throw new Error(`${user.id} cannot click an ephemeral message shown to ${ephemeral.user}`);
+    }
+    const shown = this.peer
+      .buttons(channel.id, opts.messageTs)
+      .find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
+    if (!shown && !opts.stale) {
+      throw new Error(
+        `button ${opts.button.block_id}/${opts.button.action_id} is not in message ${opts.messageTs}; pass stale: true to click it anyway`,
+      );
+    }
+    const responseUrl = this.peer.newResponseUrl({
+      channelId: channel.id,
+      userId: user.id,
+      messageTs: opts.messageTs,
+      ephemeral: ephemeral !== undefined,
+    });
+    const text = opts.button.text ?? shown?.text ?? "";
+    const value = opts.button.value ?? shown?.value;
+    const payload: Record<string, unknown> = {
+      type: "block_actions",
+      user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
+      api_app_id: this.apiAppId,
+      token: this.verificationToken,
+      container: {
+        type: "message",
+        message_ts: opts.messageTs,
+        channel_id: channel.id,
+        is_ephemeral: ephemeral !== undefined,
+        ...(message?.thread_ts && message.thread_ts !== message.ts ? { thread_ts: message.thread_ts } : {}),
+      },
+      trigger_id: triggerId(),
+      team: { id: this.teamId, domain: this.peer.teamDomain },
+      enterprise: null,
+      is_enterprise_install: false,
+      channel: { id: channel.id, name: channel.is_im ? "directmessage" : channel.name },
+      // Slack leaves `message` out for ephemeral messages: the bot only gets container + response_url.
+      ...(message ? { message: this.peer.renderMessage(message) } : {}),
+      state: { values: {} },
+      response_url: responseUrl,
+      actions: [
+        {
+          type: "button",
+          action_id: opts.button.action_id,
+          block_id: opts.button.block_id,
+          text: { type: "plain_text", text, emoji: true },
+          ...(value !== undefined ? { value } : {}),
+          ...(shown?.style ? { style: shown.style } : {}),
+          action_ts: slackNowTs(),
+        },
+      ],
+    };
+    const form = new URLSearchParams({ payload: JSON.stringify(payload) });
+    return this.post(form.toString(), responseUrl, opts);
+  }
+
+  /** Find a button by text/action_id in the stored message and click it. */
+  async clickButton(
+    opts: Omit<ClickOptions, "button"> & { matcher: Parameters<SlackPeer["findButton"]>[2] },
+  ): Promise<DriverResponse> {
+    const button = this.peer.findButton(opts.channelId, opts.messageTs, opts.matcher);
+    return this.click({ ...opts, button });
+  }
+
+  /** POST a raw body to the bot, signed as Slack would sign it (or not, per the options). */
+  async post(rawBody: string, responseUrl: string, opts: SigningOptions = {}): Promise<DriverResponse> {
+    const timestamp = opts.timestampOverride ?? Math.floor(Date.now() / 1000);
+    const signature = opts.signatureOverride ?? signSlackRequest(this.signingSecret, timestamp, rawBody);
+    const sent = opts.tamperBody ? `${rawBody}&tampered=1` : rawBody;
+    // A string body keeps the Content-Type exactly as given; URLSearchParams would make fetch append
+    // ";charset=UTF-8", which Bolt's receiver does not recognise as a form.
+    const headers: Record<string, string> = {
+      "content-type": opts.contentType ?? "application/x-www-form-urlencoded",
+      "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    };
+    if (!opts.omitTimestamp) headers["x-slack-request-timestamp"] = String(timestamp);
+    if (!opts.omitSignature) headers["x-slack-signature"] = signature;
+    const res = await fetch(this.botUrl, { method: "POST", headers, body: sent });
+    const text = await res.text();
+    let body: unknown = text === "" ? undefined : text;
+    if (text !== "") {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* not JSON: keep the text */
+      }
+    }
+    return { status: res.status, headers: res.headers, text, body, responseUrl, rawBody: sent };
+  }
+}
+
+function triggerId(): string {
+  return `${Date.now()}${Math.floor(Math.random() * 1000)}.${Math.floor(Math.random() * 1e11)}.${randomBytes(16).toString("hex")}`;
+}
+
+function slackNowTs(): string {
+  const micros = Date.now() * 1000 + Math.floor(Math.random() * 1000);
+  return `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, "0")}`;
+}
