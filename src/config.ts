@@ -25,7 +25,7 @@ export const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   ROLLOUT_TARGETS: z.string().optional(),
   /** Prefix of every Redis key and BullMQ queue; lets several bots (or tests) share one Redis. */
-  ROLLOUT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("rollout-bot"),
+  ROLLOUT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "may hold letters, digits, _ . : -").default("rollout-bot"),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -1,0 +1,47 @@
+import { loadTargets, parseEnv } from "./config.ts";
+import { startBot } from "./bot.ts";
+import { createLogger } from "./logger.ts";
+import { buildRouters } from "./routers/factory.ts";
+
+/**
+ * Composition root: read the configuration, say exactly what is missing, build the adapters, start.
+ * Thin on purpose: everything it wires is tested through startBot().
+ */
+async function main(): Promise<number> {
+  const problems: string[] = [];
+  const env = parseEnv(process.env);
+  if (!env.ok) problems.push(...env.errors);
+  const targets = await loadTargets(process.env.ROLLOUT_TARGETS);
+  if (!targets.ok) problems.push(...targets.errors);
+  const routers = await buildRouters({ kubeconfig: process.env.KUBECONFIG });
+  if (!routers.ok) problems.push(...routers.errors);
+
+  if (!env.ok || !targets.ok || !routers.ok) {
+    process.stderr.write(
+      `rollout-bot cannot start:\n${problems.map((p) => `  - ${p}`).join("\n")}\n` +
+        "Set these in the environment (see the Configuration table in README.md) and run again.\n",
+    );
+    return 2;
+  }
+
+  const log = createLogger(env.value.LOG_LEVEL);
+  const bot = await startBot({ env: env.value, targets: targets.value, routers: routers.value.registry, log, scaleDown: routers.value.scaleDown });
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, "shutting down: finishing running jobs");
+    await bot.stop();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  return 0;
+}
+
+main().then(
+  (code) => {
+    if (code !== 0) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`rollout-bot failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,38 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../kube/config.ts";
+import { scaleDeployment } from "../kube/deployments.ts";
+import { NamerdRouter } from "./namerd.ts";
+import { RouterRegistry } from "./registry.ts";
+import { SmiRouter } from "./smi.ts";
+
+export type Routers = {
+  registry: RouterRegistry;
+  /** Finish's optional clean-up: scale the old Deployment to 0 (reversible; never a delete). */
+  scaleDown: (namespace: string, deployment: string) => Promise<void>;
+  kubeConfig: KubeConfig;
+};
+
+/**
+ * Every mesh the bot can drive, built once at start-up. Kubernetes credentials are required (SMI and the
+ * clean-up need them); namerd needs nothing global: each target names its namerd.
+ */
+export async function buildRouters(opts: { kubeconfig?: string | undefined }): Promise<{ ok: true; value: Routers } | { ok: false; errors: string[] }> {
+  let kubeConfig: KubeConfig;
+  try {
+    // An explicit KUBECONFIG may list several files; loadKubeConfig reads the environment's rules itself.
+    kubeConfig = loadKubeConfig(undefined, { env: { ...process.env, ...(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : {}) } });
+  } catch (err) {
+    return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message} (set KUBECONFIG, or run in a pod with a service account)`] };
+  }
+  const registry = new RouterRegistry().register(new SmiRouter({ kubeConfig })).register(new NamerdRouter());
+  return {
+    ok: true,
+    value: {
+      registry,
+      kubeConfig,
+      scaleDown: async (namespace, deployment) => {
+        await scaleDeployment(kubeConfig, namespace, deployment, 0);
+      },
+    },
+  };
+}

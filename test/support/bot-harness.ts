@@ -1,0 +1,144 @@
+import { randomBytes } from "node:crypto";
+import { pino, type Logger } from "pino";
+import { startBot, type Bot } from "../../src/bot.ts";
+import { EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
+import { buildRouters } from "../../src/routers/factory.ts";
+import { startKubeApiPeer, type KubeApiPeer, type SmiFlavour } from "../peers/kube-api.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "../peers/slack/index.ts";
+import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "./redis.ts";
+import { waitFor } from "./wait.ts";
+
+/**
+ * The real bot (Bolt receiver, store, queue, worker, routers) against the local peers: Slack Web API,
+ * Kubernetes API, real Redis under a random key prefix. Tests speak to it only as Slack would.
+ */
+
+export const CHANNEL = "C0ROLLOUT";
+
+export type HarnessOptions = {
+  smiFlavour?: SmiFlavour;
+  targetsYaml?: string;
+  /** Reuse peers and prefix from an earlier harness (a second bot process over the same Redis). */
+  reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken">;
+  extraEnv?: Record<string, string>;
+};
+
+export type Harness = {
+  slack: SlackPeer;
+  kube: KubeApiPeer;
+  bot: Bot;
+  driver: SlackDriver;
+  prefix: string;
+  signingSecret: string;
+  botToken: string;
+  log: Logger;
+  /** Stop the bot only (peers and Redis keys stay), as when a process is stopped. */
+  stopBot(): Promise<void>;
+  /** Stop everything and delete this test's Redis keys. */
+  close(): Promise<void>;
+};
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const signingSecret = opts.reuse?.signingSecret ?? `secret-${randomBytes(8).toString("hex")}`;
+  const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
+  const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] }));
+  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ smiFlavour: opts.smiFlavour ?? "nginx" }));
+  const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
+  const env = EnvSchema.parse({
+    SLACK_SIGNING_SECRET: signingSecret,
+    SLACK_BOT_TOKEN: botToken,
+    SLACK_API_URL: slack.apiUrl,
+    REDIS_URL,
+    PORT: "0",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ROLLOUT_KEY_PREFIX: prefix,
+    KUBECONFIG: kube.kubeconfigPath,
+    ...opts.extraEnv,
+  });
+  let targets: TargetsFile = { adhoc: true, targets: new Map() };
+  if (opts.targetsYaml) {
+    const parsed = parseTargetsFile(opts.targetsYaml);
+    if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+    targets = parsed.value;
+  }
+  const routers = await buildRouters({ kubeconfig: kube.kubeconfigPath });
+  if (!routers.ok) throw new Error(routers.errors.join("\n"));
+  const log = pino({ level: env.LOG_LEVEL });
+  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, log });
+  const driver = new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack });
+  let botStopped = false;
+  const stopBot = async () => {
+    if (botStopped) return;
+    botStopped = true;
+    await bot.stop();
+  };
+  return {
+    slack,
+    kube,
+    bot,
+    driver,
+    prefix,
+    signingSecret,
+    botToken,
+    log,
+    stopBot,
+    async close() {
+      await stopBot();
+      if (!opts.reuse) {
+        await slack.close();
+        await kube.close();
+        const redis = testRedis();
+        await cleanupPrefix(redis, prefix);
+        await redis.quit();
+      }
+    },
+  };
+}
+
+/** The bot's parent message for a rollout in the channel (the one with the rollout id in its header). */
+export function rolloutMessage(h: Harness, rolloutId: string) {
+  return parentMessages(h).find((m) => JSON.stringify(m.blocks ?? []).includes(`Rollout ${rolloutId}:`));
+}
+
+/** Top-level messages in the channel (a parent carries thread_ts = its own ts once it has replies). */
+export function parentMessages(h: Harness) {
+  return h.slack.messages(CHANNEL).filter((m) => !m.thread_ts || m.thread_ts === m.ts);
+}
+
+export async function waitForMessage(h: Harness, rolloutId: string, contains: string | ((text: string) => boolean), timeoutMs = 10_000) {
+  const test = typeof contains === "string" ? (t: string) => t.includes(contains) : contains;
+  return waitFor(
+    () => {
+      const m = rolloutMessage(h, rolloutId);
+      return m && test(JSON.stringify(m.blocks ?? [])) ? m : undefined;
+    },
+    { timeoutMs, what: `rollout ${rolloutId} message containing ${String(contains)}` },
+  );
+}
+
+/** Click the button with this label on the rollout's message, as `userId`. */
+export async function clickButton(h: Harness, rolloutId: string, userId: string, label: string | RegExp, opts: { stale?: boolean } = {}) {
+  const m = rolloutMessage(h, rolloutId);
+  if (!m) throw new Error(`no message for ${rolloutId}`);
+  const button = h.slack.findButton(CHANNEL, m.ts, label);
+  return h.driver.click({ userId, channelId: CHANNEL, messageTs: m.ts, button, ...(opts.stale ? { stale: true } : {}) });
+}
+
+/** Ephemeral texts shown to a user (response_url and chat.postEphemeral). */
+export function ephemeralTexts(h: Harness, userId: string): string[] {
+  return h.slack.ephemeralsFor(userId).map((e) => e.text ?? JSON.stringify(e.blocks ?? []));
+}
+
+export async function waitForEphemeral(h: Harness, userId: string, contains: string, timeoutMs = 10_000): Promise<string> {
+  return waitFor(() => ephemeralTexts(h, userId).find((t) => t.includes(contains)), { timeoutMs, what: `ephemeral to ${userId} containing "${contains}"` });
+}
+
+export async function waitForStatus(h: Harness, rolloutId: string, status: string, timeoutMs = 10_000) {
+  return waitFor(
+    async () => {
+      const r = await h.bot.store.get(rolloutId);
+      return r?.status === status && r.appliedPercent === r.desiredPercent ? r : undefined;
+    },
+    { timeoutMs, what: `rollout ${rolloutId} to be ${status}` },
+  );
+}
