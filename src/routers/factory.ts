@@ -22,7 +22,7 @@ export async function buildRouters(opts: { kubeconfig?: string | undefined }): P
     // An explicit KUBECONFIG may list several files; loadKubeConfig reads the environment's rules itself.
     kubeConfig = loadKubeConfig(undefined, { env: { ...process.env, ...(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : {}) } });
   } catch (err) {
-    return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message} (set KUBECONFIG, or run in a pod with a service account)`] };
+    return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message}`] };
   }
   const registry = new RouterRegistry().register(new SmiRouter({ kubeConfig })).register(new NamerdRouter());
   return {
