@@ -54,6 +54,8 @@ type Binding = { client: NamerdClient; ns: string; prefix: Prefix; prefixText: s
 
 export class NamerdRouter implements TrafficRouter {
   readonly kind = "namerd" as const;
+  /** Rollouts begin at 0% with an l5d-dtab header test request (testRequestHint) before any shifting. */
+  readonly hasTestStage = true;
   private readonly clients = new Map<string, NamerdClient>();
   private readonly maxAttempts: number;
 
@@ -129,17 +131,34 @@ export class NamerdRouter implements TrafficRouter {
 
   /**
    * One destination for good. Accepts any split between the pair (an abort may come at any step and
-   * must not depend on what we remember), but still refuses to overwrite someone else's destination.
+   * must not depend on what we remember), but still refuses to overwrite someone else's destination,
+   * unless `force`: a person chose Abort after seeing the drift, so the stable dentry is written over the
+   * hand edit. Even then only our dentry changes, the write is If-Match (412 re-reads and keeps edits of
+   * other dentries) and the result is read back. A missing dentry is still not-found: re-creating a dentry
+   * someone removed would route traffic they took away.
+   * `raw` is the whole dtab as namerctl prints it, for the final message.
    */
-  async finalize(target: Target, pair: RoutePair, winner: "stable" | "canary"): Promise<Observed> {
+  async finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: { force?: boolean } = {}): Promise<Observed> {
     const b = this.bind(target);
     const stable = dstFor(b.settings, pair.stable);
     const canary = dstFor(b.settings, pair.canary);
     const desired: NameTree = { kind: "leaf", path: winner === "stable" ? stable : canary };
-    return this.write(b, stable, canary, desired, {
-      isOurs: (t) => canaryPercentOf(t, stable, canary) !== undefined,
-      describe: `a split between ${printPath(stable)} and ${printPath(canary)}`,
-    });
+    const guard = opts.force
+      ? { isOurs: () => true, describe: "anything (forced)" }
+      : {
+          isOurs: (t: NameTree) => canaryPercentOf(t, stable, canary) !== undefined,
+          describe: `a split between ${printPath(stable)} and ${printPath(canary)}`,
+        };
+    return this.write(b, stable, canary, desired, guard, "dtab");
+  }
+
+  /**
+   * The stable is what the dentry routes to now. Throws rather than answering undefined, so the person
+   * reads why (a split under way, a destination outside the pattern, no such namespace or dentry) and a
+   * namerd outage stays a retryable error.
+   */
+  discoverStable(target: Target): Promise<string> {
+    return this.readStableVersion(target);
   }
 
   testRequestHint(target: Target, pair: RoutePair): string | undefined {
@@ -196,17 +215,19 @@ export class NamerdRouter implements TrafficRouter {
     canary: Path,
     desired: NameTree,
     guard: { isOurs: (t: NameTree) => boolean; describe: string },
+    /** What `raw` shows: our dentry (steps) or the whole dtab as namerctl prints it (finalize). */
+    show: "dentry" | "dtab" = "dentry",
   ): Promise<Observed> {
-    const observed = (tree: NameTree, version: string, dentry: Dentry): Observed => ({
-      canaryPercent: canaryPercentOf(tree, stable, canary)!,
+    const observed = (dtab: Dtab, version: string, dentry: Dentry): Observed => ({
+      canaryPercent: canaryPercentOf(dentry.tree, stable, canary)!,
       version,
-      raw: printDentry(dentry),
+      raw: show === "dtab" ? formatAsNamerctl(dtab, version) : printDentry(dentry),
     });
     for (let attempt = 1; ; attempt++) {
       const { dtab, version } = await b.client.getDtab(b.ns);
       const dentry = ownDentry(b, dtab);
       // Already there (also after a PUT whose answer was lost): nothing to write.
-      if (treeEquals(dentry.tree, desired)) return observed(dentry.tree, version, dentry);
+      if (treeEquals(dentry.tree, desired)) return observed(dtab, version, dentry);
       if (!guard.isOurs(dentry.tree)) {
         throw new RouterError(
           "drift",
@@ -232,7 +253,7 @@ export class NamerdRouter implements TrafficRouter {
           `wrote ${b.prefixText} => ${printTree(desired)} to dtab ${b.ns} but read back ${got ? printDentry(got) : "no such dentry"}`,
         );
       }
-      return observed(got.tree, back.version, got);
+      return observed(back.dtab, back.version, got);
     }
   }
 }

@@ -28,8 +28,12 @@ export interface TrafficRouter {
    * `expect` is what we last wrote (percent), used to tell our own state from someone else's edit.
    */
   apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed>;
-  /** Make the winner permanent (dtab without the loser, TrafficSplit all on the winner) and read back. */
-  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary"): Promise<Observed>;
+  /**
+   * Make the winner permanent (dtab without the loser, TrafficSplit all on the winner) and read back.
+   * With `force`, write even when the mesh holds something we did not write (a person chose Abort after
+   * seeing drift: their decision wins); without it, such a state is drift and nothing is written.
+   */
+  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts?: { force?: boolean }): Promise<Observed>;
   /** How a person sends one request to the canary only, if the mesh can (an l5d-dtab header). */
   testRequestHint(target: Target, pair: RoutePair): string | undefined;
   /** The version the mesh routes to now, when a person did not name the stable one (namerd reads its dentry). */

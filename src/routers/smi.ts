@@ -95,7 +95,32 @@ export class SmiRouter implements TrafficRouter {
     return observed(loc, loc.split, pair);
   }
 
-  async apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed> {
+  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed> {
+    return this.converge(target, pair, canaryPercent, expect, "expect");
+  }
+
+  /**
+   * All weight on the winner, keeping the object. With `force` (a person chose Abort after drift) the
+   * write goes ahead whatever the weights are, also when they change between a 409 and the retry; it still
+   * carries the resourceVersion it read and is read back.
+   */
+  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: { force?: boolean } = {}): Promise<Observed> {
+    return this.converge(target, pair, winner === "canary" ? 100 : 0, undefined, opts.force ? "force" : "pair-only");
+  }
+
+  /**
+   * `mode`: "expect" checks the weights against `expect` (or, after a 409, against the first read);
+   * "pair-only" (finalize) also accepts any split between the pair, as an abort may come at any step, but
+   * not weight on another backend or weights it cannot read (someone else's edit); "force" writes over anything.
+   */
+  private async converge(
+    target: Target,
+    pair: RoutePair,
+    canaryPercent: number,
+    expect: { canaryPercent: number } | undefined,
+    mode: "expect" | "pair-only" | "force",
+  ): Promise<Observed> {
+    const force = mode === "force";
     if (!Number.isInteger(canaryPercent) || canaryPercent < 0 || canaryPercent > 100) {
       throw new RouterError("rejected", `canary percent must be a whole number from 0 to 100 (got ${canaryPercent})`);
     }
@@ -108,7 +133,7 @@ export class SmiRouter implements TrafficRouter {
       const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
       if (!loc.split) {
         // A missing split routes nothing to the canary, so it is what "0%" (or a first apply) looks like.
-        if (typeof baseline === "number" && baseline !== 0) {
+        if (!force && typeof baseline === "number" && baseline !== 0) {
           throw new RouterError("drift", `${label} is gone: it was deleted after the bot set it to ${baseline}% canary`);
         }
         baseline ??= "absent";
@@ -121,7 +146,14 @@ export class SmiRouter implements TrafficRouter {
       const shares = sharesOf(loc.split, pair);
       if (routesExactly(shares, canaryPercent)) return observed(loc, loc.split, pair);
       const now: Seen = canaryPercentOf(shares) ?? "unreadable";
-      if (baseline === undefined) baseline = now;
+      if (mode === "pair-only" && (now === "unreadable" || shares.others.some((o) => o.weight > 0))) {
+        throw new RouterError(
+          "drift",
+          `${label} was changed by someone else: expected a split between ${pair.stable} and ${pair.canary}, found ${renderBackends(loc.split)}`,
+          { expected: "pair", found: now, raw: renderBackends(loc.split) },
+        );
+      }
+      if (baseline === undefined || force) baseline = now;
       else if (now !== baseline) {
         const before = baseline === "absent" ? "no TrafficSplit" : baseline === "unreadable" ? "unreadable weights" : `${baseline}% canary`;
         throw new RouterError(
@@ -138,10 +170,6 @@ export class SmiRouter implements TrafficRouter {
     }
     const where = target.smi?.trafficSplit ? `TrafficSplit ${target.namespace}/${target.smi.trafficSplit}` : `The TrafficSplit for ${target.namespace}/${target.smi?.apexService ?? target.name}`;
     throw new RouterError("conflict", `${where} kept changing under us: gave up after ${this.maxAttempts} conflicting writes`);
-  }
-
-  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary"): Promise<Observed> {
-    return this.apply(target, pair, winner === "canary" ? 100 : 0);
   }
 
   /** A TrafficSplit splits by weight only: there is no per-request override to offer. */

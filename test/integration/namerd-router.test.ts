@@ -81,7 +81,20 @@ describe("NamerdRouter: a rollout", () => {
     expect(peer.get("internal")!.text).toBe(withWorld("/srv/world-v2"));
 
     const done = await router.finalize(target, pair, "canary");
-    expect(done).toEqual({ canaryPercent: 100, version: "AAAAAAAAAAM=", raw: "/host/world => /srv/world-v2" });
+    // finalize shows the whole final dtab as namerctl prints it, for the rollout's last message.
+    expect(done).toEqual({
+      canaryPercent: 100,
+      version: "AAAAAAAAAAM=",
+      raw: formatAsNamerctl(peer.get("internal")!.dtab, "AAAAAAAAAAM="),
+    });
+    expect(done.raw.split("\n")).toEqual([
+      "# version AAAAAAAAAAM=",
+      "/srv         => /#/io.l5d.k8s/default/http ;",
+      "/host        => /srv ;",
+      "/tmp         => /srv ;",
+      "/svc         => /host ;",
+      "/host/world  => /srv/world-v2 ;",
+    ]);
     expect(peer.writes).toBe(2);
     expect(dtabEquals(peer.get("internal")!.dtab, replaceDentry(parseDtab(SEED), "/host/world", leaf("/srv/world-v2")))).toBe(true);
     expect(await readStableVersion(target)).toBe("world-v2");
@@ -193,6 +206,55 @@ describe("NamerdRouter: other writers", () => {
     const err = await rejection(router.apply(target, pair, 10));
     expect(err.code).toBe("drift");
     expect(err.message).toContain("expected a split between /srv/world-v1 and /srv/world-v2, found /host/world => /srv/world-v9");
+  });
+});
+
+describe("NamerdRouter: forced finalize (a person chose Abort)", () => {
+  it("writes the stable dentry over a hand edit, touching no other dentry, with If-Match, and reads it back", async () => {
+    await router.apply(target, pair, 10, { canaryPercent: 0 });
+    peer.edit("internal", (d) => [...replaceDentry(d, "/host/world", leaf("/srv/world-v3")), ...parseDtab("/extra => /srv/x")]);
+    // Without force the hand edit is drift and nothing is written.
+    expect((await rejection(router.finalize(target, pair, "stable"))).code).toBe("drift");
+    expect(puts()).toHaveLength(1);
+
+    const back = await router.finalize(target, pair, "stable", { force: true });
+    expect(back.canaryPercent).toBe(0);
+    expect(peer.get("internal")!.text).toBe([...OTHERS, "/host/world => /srv/world-v1 ;", "/extra => /srv/x ;"].join("\n"));
+    expect(puts().map((r) => [r.ifMatch, r.status])).toEqual([
+      ["AAAAAAAAAAE=", 204],
+      ["AAAAAAAAAAM=", 204],
+    ]);
+    expect(back.raw).toBe(formatAsNamerctl(peer.get("internal")!.dtab, peer.get("internal")!.version));
+    // Already there: a repeated abort writes nothing.
+    await router.finalize(target, pair, "stable", { force: true });
+    expect(puts()).toHaveLength(2);
+  });
+
+  it("still retries a 412 from an edit of another dentry, keeping that edit", async () => {
+    await router.apply(target, pair, 10, { canaryPercent: 0 });
+    peer.edit("internal", (d) => replaceDentry(d, "/host/world", leaf("/srv/world-v3")));
+    peer.beforeNext("PUT", () => peer.edit("internal", (d) => replaceDentry(d, "/tmp", leaf("/srv/tmp-v2"))));
+    await router.finalize(target, pair, "stable", { force: true });
+    expect(puts().slice(1).map((r) => r.status)).toEqual([412, 204]);
+    expect(peer.get("internal")!.text).toBe(
+      ["/srv => /#/io.l5d.k8s/default/http ;", "/host => /srv ;", "/tmp => /srv/tmp-v2 ;", "/svc => /host ;", "/host/world => /srv/world-v1 ;"].join("\n"),
+    );
+  });
+
+  it("does not re-create a dentry someone removed", async () => {
+    peer.edit("internal", (d) => d.filter((e) => e.prefix.join("/") !== "host/world"));
+    const before = peer.get("internal");
+    const err = await rejection(router.finalize(target, pair, "stable", { force: true }));
+    expect([err.code, err.message]).toEqual(["not-found", "dtab internal has no dentry for /host/world"]);
+    expect(puts()).toEqual([]);
+    expect(peer.get("internal")).toEqual(before);
+  });
+
+  it("begins rollouts with a test stage and discovers the stable from the dentry", async () => {
+    expect(router.hasTestStage).toBe(true);
+    expect(await router.discoverStable(target)).toBe("world-v1");
+    await router.apply(target, pair, 10, { canaryPercent: 0 });
+    expect((await rejection(router.discoverStable(target))).code).toBe("invalid");
   });
 });
 

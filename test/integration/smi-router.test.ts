@@ -177,6 +177,59 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.status)).toEqual([409]);
   });
 
+  it("finalize refuses weight on a backend outside the rollout unless forced (a person chose Abort)", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    peer.edit("trafficsplits", ns, "web", (o) => {
+      (o.spec as { backends: unknown[] }).backends = [
+        { service: "web-v1", weight: w(50) },
+        { service: "web-v2", weight: w(0) },
+        { service: "web-hotfix", weight: w(50) },
+      ];
+    });
+    peer.reset();
+    const err = await rejection(r.finalize(t, pair, "stable"));
+    expect(err.code).toBe("drift");
+    expect(err.message).toContain(`expected a split between web-v1 and web-v2, found web-v1 ${w(50)} / web-v2 ${w(0)} / web-hotfix ${w(50)}`);
+    expect(peer.mutations("trafficsplits")).toEqual([]);
+
+    const back = await r.finalize(t, pair, "stable", { force: true });
+    expect(back.canaryPercent).toBe(0);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: w(100) },
+      { service: "web-v2", weight: w(0) },
+      { service: "web-hotfix", weight: w(0) },
+    ]);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => `${m.method} ${m.status}`)).toEqual(["PUT 200"]);
+  });
+
+  it("forced finalize retries a 409 even when the weights changed in between, with the newer resourceVersion", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 10);
+    peer.reset();
+    peer.onNext({ method: "PUT" }, () => {
+      peer.edit("trafficsplits", ns, "web", (o) => {
+        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(30) }, { service: "web-v2", weight: w(70) }];
+      });
+    });
+    const back = await r.finalize(t, pair, "stable", { force: true });
+    expect(back.canaryPercent).toBe(0);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.status)).toEqual([409, 200]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }]);
+    // Unforced, the same race is drift.
+    await r.apply(t, pair, 10, { canaryPercent: 0 });
+    peer.reset();
+    peer.onNext({ method: "PUT" }, () => {
+      peer.edit("trafficsplits", ns, "web", (o) => {
+        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(30) }, { service: "web-v2", weight: w(70) }];
+      });
+    });
+    expect((await rejection(r.finalize(t, pair, "stable"))).code).toBe("drift");
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.status)).toEqual([409]);
+  });
+
   it("reports drift when the split read back after the write is not what was written", async () => {
     const r = router(peer);
     const t = target(ns);

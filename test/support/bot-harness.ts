@@ -4,6 +4,7 @@ import { startBot, type Bot } from "../../src/bot.ts";
 import { EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
 import { startKubeApiPeer, type KubeApiPeer, type SmiFlavour } from "../peers/kube-api.ts";
+import { startNamerdPeer, type NamerdPeer } from "../peers/namerd.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../peers/slack/index.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "./redis.ts";
 import { waitFor } from "./wait.ts";
@@ -19,13 +20,22 @@ export type HarnessOptions = {
   smiFlavour?: SmiFlavour;
   targetsYaml?: string;
   /** Reuse peers and prefix from an earlier harness (a second bot process over the same Redis). */
-  reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken">;
+  reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken"> & Partial<Pick<Harness, "namerd">>;
   extraEnv?: Record<string, string>;
+  /**
+   * Start a namerd peer with these dtab namespaces (name -> dtab text), exposed as `h.namerd`; its URL
+   * replaces `{{NAMERD_URL}}` in targetsYaml. Reused from `reuse` when that harness has one.
+   */
+  namerd?: Record<string, string>;
+  /** The bot's logger (default: pino at LOG_LEVEL, silent unless TEST_LOG_LEVEL), e.g. one writing into a captured stream. */
+  log?: Logger;
 };
 
 export type Harness = {
   slack: SlackPeer;
   kube: KubeApiPeer;
+  /** The namerd peer, when started with the `namerd` option. */
+  namerd?: NamerdPeer;
   bot: Bot;
   driver: SlackDriver;
   prefix: string;
@@ -43,6 +53,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
   const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] }));
   const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ smiFlavour: opts.smiFlavour ?? "nginx" }));
+  const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
   const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
   const env = EnvSchema.parse({
     SLACK_SIGNING_SECRET: signingSecret,
@@ -57,13 +68,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   });
   let targets: TargetsFile = { adhoc: true, targets: new Map() };
   if (opts.targetsYaml) {
-    const parsed = parseTargetsFile(opts.targetsYaml);
+    const parsed = parseTargetsFile(namerd ? opts.targetsYaml.replaceAll("{{NAMERD_URL}}", namerd.url) : opts.targetsYaml);
     if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
     targets = parsed.value;
   }
   const routers = await buildRouters({ kubeconfig: kube.kubeconfigPath });
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
-  const log = pino({ level: env.LOG_LEVEL });
+  const log = opts.log ?? pino({ level: env.LOG_LEVEL });
   const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, log });
   const driver = new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack });
   let botStopped = false;
@@ -75,6 +86,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   return {
     slack,
     kube,
+    ...(namerd ? { namerd } : {}),
     bot,
     driver,
     prefix,
@@ -87,6 +99,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       if (!opts.reuse) {
         await slack.close();
         await kube.close();
+        await namerd?.close();
         const redis = testRedis();
         await cleanupPrefix(redis, prefix);
         await redis.quit();
