@@ -28,9 +28,9 @@ export function actionCommand(kind: ActionKind, summary: string): Command<RefArg
       const found = await findRollout(deps.store, args.ref);
       if (!found.ok) return { text: `:x: ${found.error}` };
       const r = found.rollout;
-      const result = await act(deps, { kind: "user", id: caller.userId }, kind, r.id);
-      if (!result.ok) return { text: `:x: ${result.reason}` };
-      return { text: `${PAST[kind]} \`${r.id}\` (${result.rollout.desiredPercent}% on \`${r.canary}\` requested).` };
+      const result = await act(deps, { kind: "user", id: caller.userId }, kind, r.id, undefined, { channelId: caller.channelId, via: "command" });
+      if (!result.ok) return { text: `${result.denied ? ":no_entry:" : ":x:"} ${result.reason}`, audited: true };
+      return { text: `${PAST[kind]} \`${r.id}\` (${result.rollout.desiredPercent}% on \`${r.canary}\` requested).`, audited: true };
     },
   };
 }

@@ -3,6 +3,7 @@ import { advanceCommand } from "./advance.ts";
 import { tokenize } from "./args.ts";
 import { finishCommand } from "./finish.ts";
 import { helpCommand } from "./help.ts";
+import { historyCommand } from "./history.ts";
 import { holdCommand } from "./hold.ts";
 import { listCommand } from "./list.ts";
 import { resumeCommand } from "./resume.ts";
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
   startCommand,
   statusCommand,
   listCommand,
+  historyCommand,
   advanceCommand,
   finishCommand,
   holdCommand,
@@ -27,8 +29,47 @@ export const COMMANDS: readonly Command<unknown>[] = [
 /** Longest text we read; Slack allows more, but no valid command is anywhere near this. */
 const MAX_TEXT = 2_000;
 
-/** Parse and run one `/rollout ...` text. Never throws for anything a person can type. */
+/** Commands that append their own audit entries (they decide something about a rollout). */
+const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "abort"]);
+
+/**
+ * Parse and run one `/rollout ...` text. Never throws for anything a person can type. Every command is
+ * audited: decisions by the code that decides (with the rollout and its weights), the rest here.
+ */
 export async function runCommand(deps: CommandDeps, caller: Caller, text: string): Promise<Reply> {
+  const sub = tokenize(text.slice(0, 100))[0]?.toLowerCase() ?? "help";
+  let reply: Reply;
+  try {
+    reply = await dispatch(deps, caller, text);
+  } catch (err) {
+    if (!DECISIONS.has(sub)) await record(deps, caller, text, sub, "error", err instanceof Error ? err.message : String(err));
+    throw err;
+  }
+  if (!reply.audited) {
+    // Our replies to a refusal start with :x: (bad input, unknown target, ...), by convention.
+    const refused = reply.text.startsWith(":x:") || reply.text.startsWith(":no_entry:");
+    await record(deps, caller, text, sub, refused ? "refused" : "done", refused ? reply.text : undefined);
+  }
+  const { audited: _audited, ...shown } = reply;
+  return shown;
+}
+
+async function record(deps: CommandDeps, caller: Caller, text: string, sub: string, outcome: "done" | "refused" | "error", reason?: string) {
+  await deps.audit
+    .append({
+      at: deps.now(),
+      actor: caller.userId,
+      action: `command:${sub.slice(0, 40)}`,
+      via: "command",
+      outcome,
+      channel: caller.channelId,
+      detail: `/rollout ${text}`.trim(),
+      ...(reason ? { reason } : {}),
+    })
+    .catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
+}
+
+async function dispatch(deps: CommandDeps, caller: Caller, text: string): Promise<Reply> {
   if (text.length > MAX_TEXT) return { text: `:x: that command is ${text.length} characters long; no /rollout command needs more than ${MAX_TEXT}` };
   const [sub, ...rest] = tokenize(text);
   const name = (sub ?? "help").toLowerCase();

@@ -100,47 +100,76 @@ export const startCommand: Command<StartArgs> = {
   summary: "start shifting traffic from the stable version to a new one, step by step",
   parse: parseStart,
   async run(deps: CommandDeps, caller: Caller, args: StartArgs): Promise<Reply> {
-    const resolved = resolveTarget(deps.catalog, args);
-    if (!resolved.ok) return { text: `:x: ${resolved.error}` };
-    const target = resolved.value;
-    if (!deps.routers.has(target.router)) return { text: `:x: this bot has no \`${target.router}\` router configured` };
-    if (target.channels?.length && !target.channels.includes(caller.channelId)) {
-      return { text: `:x: rollouts of \`${target.name}\` can only be started in ${target.channels.map((c) => `<#${c}>`).join(", ")}` };
+    const entry = { actor: caller.userId, action: "start", via: "command" as const, target: args.target, channel: caller.channelId };
+    let out: Started;
+    try {
+      out = await begin(deps, caller, args);
+    } catch (err) {
+      await deps.audit.append({ ...entry, at: deps.now(), outcome: "error", reason: err instanceof Error ? err.message : String(err) }).catch(() => undefined);
+      throw err;
     }
-    const stable = args.from ?? target.stable ?? "";
-    if (!stable && !deps.routers.discoversStable(target.router)) {
-      return { text: `:x: \`--from <version>\` is required for \`${target.name}\`: the target does not name its stable version` };
-    }
-    if (stable && stable === args.to) return { text: `:x: \`${args.to}\` is already the stable version of \`${target.name}\`` };
-    const busy = await deps.store.activeFor(target.name);
-    if (busy) return { text: busyText(busy.id, busy.startedBy, busy.appliedPercent, busy.channel) };
-
-    const id = await deps.store.nextId(target.name);
-    const steps = args.steps ?? target.steps ?? [...DEFAULT_STEPS];
-    const record = newRollout({
-      id,
-      target,
-      stable,
-      canary: args.to!,
-      steps,
-      startedBy: caller.userId,
-      channel: caller.channelId,
-      ...(caller.responseUrl ? { responseUrl: caller.responseUrl } : {}),
-      testStage: deps.routers.hasTestStage(target.router),
-      now: deps.now(),
-    });
-    const created = await deps.store.create(record);
-    if (!created.ok) {
-      const holder = await deps.store.get(created.activeId);
-      return { text: busyText(created.activeId, holder?.startedBy, holder?.appliedPercent ?? null, holder?.channel) };
-    }
-    await deps.queue.afterTransition(created.rollout);
-    deps.log.info({ rolloutId: id, target: target.name, stable, canary: args.to, steps }, "rollout requested");
-    return {
-      text: `:hourglass_flowing_sand: Starting rollout \`${id}\`: \`${stable || "(current)"}\` → \`${args.to}\`, plan ${steps.join("% → ")}%. Checking the mesh; the rollout message will appear in this channel.`,
-    };
+    const { rolloutId, after, ...reply } = out;
+    await deps.audit
+      .append({
+        ...entry,
+        at: deps.now(),
+        detail: `${args.from ?? "(stable)"} → ${args.to}${args.steps ? `, steps ${args.steps.join(",")}` : ""}`,
+        ...(rolloutId ? { rolloutId, outcome: "done", after } : { outcome: "refused", reason: reply.text }),
+      })
+      .catch((err: unknown) => deps.log.error({ err, rolloutId }, "could not append to the audit trail"));
+    return { ...reply, audited: true };
   },
 };
+
+/** A reply, and for a rollout that was created, its id and first step (for the audit trail). */
+type Started = Reply & { rolloutId?: string; after?: number };
+
+async function begin(deps: CommandDeps, caller: Caller, args: StartArgs): Promise<Started> {
+  const resolved = resolveTarget(deps.catalog, args);
+  if (!resolved.ok) return { text: `:x: ${resolved.error}` };
+  const target = resolved.value;
+  if (!deps.routers.has(target.router)) return { text: `:x: this bot has no \`${target.router}\` router configured` };
+  const steps = args.steps ?? target.steps ?? [...DEFAULT_STEPS];
+  const testStage = deps.routers.hasTestStage(target.router);
+  // Who may start, and where (the policy covers the target's `channels`). A plan whose first step is
+  // 100% is also the final step, so it needs the right to finish as well.
+  const gate = await deps.access.prepare(caller.userId, "start", target.name, caller.channelId);
+  const decision = gate({ reachesFull: !testStage && steps[0] === 100 });
+  if (!decision.ok) return { text: `:no_entry: ${decision.reason}` };
+  const stable = args.from ?? target.stable ?? "";
+  if (!stable && !deps.routers.discoversStable(target.router)) {
+    return { text: `:x: \`--from <version>\` is required for \`${target.name}\`: the target does not name its stable version` };
+  }
+  if (stable && stable === args.to) return { text: `:x: \`${args.to}\` is already the stable version of \`${target.name}\`` };
+  const busy = await deps.store.activeFor(target.name);
+  if (busy) return { text: busyText(busy.id, busy.startedBy, busy.appliedPercent, busy.channel) };
+
+  const id = await deps.store.nextId(target.name);
+  const record = newRollout({
+    id,
+    target,
+    stable,
+    canary: args.to!,
+    steps,
+    startedBy: caller.userId,
+    channel: caller.channelId,
+    ...(caller.responseUrl ? { responseUrl: caller.responseUrl } : {}),
+    testStage,
+    now: deps.now(),
+  });
+  const created = await deps.store.create(record);
+  if (!created.ok) {
+    const holder = await deps.store.get(created.activeId);
+    return { text: busyText(created.activeId, holder?.startedBy, holder?.appliedPercent ?? null, holder?.channel) };
+  }
+  await deps.queue.afterTransition(created.rollout);
+  deps.log.info({ rolloutId: id, target: target.name, stable, canary: args.to, steps }, "rollout requested");
+  return {
+    text: `:hourglass_flowing_sand: Starting rollout \`${id}\`: \`${stable || "(current)"}\` → \`${args.to}\`, plan ${steps.join("% → ")}%. Checking the mesh; the rollout message will appear in this channel.`,
+    rolloutId: id,
+    after: record.desiredPercent,
+  };
+}
 
 function busyText(id: string, by: string | undefined, percent: number | null, channel: string | undefined): string {
   const who = by ? ` started by <@${by}>` : "";

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { PolicySchema, type Policy } from "./engine/policy.ts";
 import { TargetSchema, type Target } from "./engine/target.ts";
 
 /**
@@ -21,11 +22,15 @@ export const EnvSchema = z.object({
   SLACK_API_URL: z.url("must be a URL such as https://slack.com/api/").optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
   KUBECONFIG: z.string().optional(),
+  /** Prometheus for targets whose metrics settings name no URL of their own. */
+  PROMETHEUS_URL: z.url("must be a URL such as http://prometheus.monitoring:9090").optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   ROLLOUT_TARGETS: z.string().optional(),
   /** Prefix of every Redis key and BullMQ queue; lets several bots (or tests) share one Redis. */
   ROLLOUT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "may hold letters, digits, _ . : -").default("rollout-bot"),
+  /** How long Slack user-group memberships (policy `@handles`) are cached, in seconds. */
+  ROLLOUT_GROUP_CACHE_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(86_400, "must be at most 86400 seconds (a day)").default(60),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -42,9 +47,11 @@ const TargetsFileSchema = z.object({
   /** Allow `/rollout start` on targets not declared here (assembled from flags). */
   adhoc: z.boolean().default(false),
   targets: z.array(TargetSchema).default([]),
+  /** Default policy for every target (and ad-hoc ones); a target's own `policy` overrides it key by key. */
+  policy: PolicySchema.optional(),
 });
 
-export type TargetsFile = { adhoc: boolean; targets: Map<string, Target> };
+export type TargetsFile = { adhoc: boolean; targets: Map<string, Target>; policy?: Policy };
 
 export function parseTargetsFile(text: string, source = "targets file"): ConfigResult<TargetsFile> {
   let doc: unknown;
@@ -63,7 +70,8 @@ export function parseTargetsFile(text: string, source = "targets file"): ConfigR
     if (targets.has(t.name)) errors.push(`${source}: target '${t.name}' is declared twice`);
     targets.set(t.name, t);
   }
-  return errors.length ? { ok: false, errors } : { ok: true, value: { adhoc: r.data.adhoc, targets } };
+  if (errors.length) return { ok: false, errors };
+  return { ok: true, value: { adhoc: r.data.adhoc, targets, ...(r.data.policy ? { policy: r.data.policy } : {}) } };
 }
 
 /** Without a targets file any target may be started from flags; with one, only what it declares (unless adhoc: true). */

@@ -1,39 +1,113 @@
-import { abort, advance, finish, hold, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
+import type { Logger } from "pino";
+import { abort, advance, finish, hold, parseRolloutId, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
 import type { EffectQueue } from "../queue/queues.ts";
+import { actorName, type AuditEntry, type AuditLog, type AuditVia } from "../store/audit.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
+import type { AccessControl, Gate } from "./access.ts";
 
 export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume";
 
-export type ActResult = { ok: true; rollout: Rollout } | { ok: false; reason: string };
+/** `denied`: the policy refused the person (as opposed to the rollout's state refusing the action). */
+export type ActResult = { ok: true; rollout: Rollout; note?: string } | { ok: false; reason: string; denied?: boolean };
+
+export type ActDeps = {
+  store: RolloutStore;
+  queue: EffectQueue;
+  now: () => number;
+  audit: AuditLog;
+  /** Required for a person's decision; the bot's own decisions are not subject to the policy. */
+  access?: AccessControl;
+  log?: Logger;
+};
+
+/** Where the decision came from: the channel (for the policy) and the surface (for the audit trail). */
+export type ActContext = { channelId?: string; via?: AuditVia };
 
 /**
  * A person's (or the scheduler's) decision: one compare-and-set on the record, then the effects are
  * enqueued. Of many concurrent identical decisions exactly one wins; the others get a refusal that
- * says who was first.
+ * says who was first. A person is first checked against the target's policy, inside the same
+ * compare-and-set (so "is this the final step?" is judged on the record that is then changed).
+ * Every decision, done, refused or failed, is appended to the audit trail.
  */
 export async function act(
-  deps: { store: RolloutStore; queue: EffectQueue; now: () => number },
+  deps: ActDeps,
   actor: Actor,
   kind: ActionKind,
   rolloutId: string,
   fromStep?: number,
+  ctx: ActContext = {},
 ): Promise<ActResult> {
   const now = deps.now();
-  const result = await deps.store.update(rolloutId, (r): TransitionResult => {
-    switch (kind) {
-      case "advance":
-        return advance(r, actor, fromStep ?? r.stepIndex, now);
-      case "finish":
-        return finish(r, actor, now);
-      case "abort":
-        return abort(r, actor, now);
-      case "hold":
-        return hold(r, actor, now);
-      case "resume":
-        return resume(r, actor, now);
+  let seen: Rollout | undefined;
+  let denied = false;
+  let note: string | undefined;
+  const audit = async (e: Pick<AuditEntry, "outcome"> & Partial<AuditEntry>) => {
+    try {
+      await deps.audit.append({
+        at: now,
+        actor: actorName(actor),
+        action: kind,
+        via: ctx.via ?? (actor.kind === "user" ? "command" : "auto"),
+        rolloutId,
+        ...(parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
+        ...(ctx.channelId ? { channel: ctx.channelId } : {}),
+        ...(seen?.appliedPercent != null ? { before: seen.appliedPercent } : {}),
+        ...e,
+      });
+    } catch (err) {
+      // The decision stands either way; a lost audit entry is logged loudly rather than undoing it.
+      deps.log?.error({ err, rolloutId, kind }, "could not append to the audit trail");
     }
-  });
-  if (!result.ok) return result;
-  await deps.queue.afterTransition(result.rollout);
-  return { ok: true, rollout: result.rollout };
+  };
+
+  let result;
+  try {
+    let gate: Gate | undefined;
+    if (actor.kind === "user") {
+      if (!deps.access) throw new Error("act: a person's decision needs the access control wired in");
+      const target = parseRolloutId(rolloutId)?.target;
+      if (target) gate = await deps.access.prepare(actor.id, kind, target, ctx.channelId);
+    }
+    result = await deps.store.update(rolloutId, (r): TransitionResult => {
+      seen = r;
+      denied = false;
+      if (gate) {
+        const step = fromStep ?? r.stepIndex;
+        const decision = gate({ reachesFull: kind === "advance" && r.steps[step + 1] === 100, startedBy: r.startedBy });
+        if (!decision.ok) {
+          denied = true;
+          return { ok: false, reason: decision.reason };
+        }
+        note = decision.note;
+      }
+      switch (kind) {
+        case "advance":
+          return advance(r, actor, fromStep ?? r.stepIndex, now);
+        case "finish":
+          return finish(r, actor, now);
+        case "abort":
+          return abort(r, actor, now);
+        case "hold":
+          return hold(r, actor, now);
+        case "resume":
+          return resume(r, actor, now);
+      }
+    });
+  } catch (err) {
+    await audit({ outcome: "error", reason: err instanceof Error ? err.message : String(err) });
+    throw err;
+  }
+  if (!result.ok) {
+    await audit({ outcome: "refused", reason: result.reason, ...(seen?.appliedPercent != null ? { after: seen.appliedPercent } : {}) });
+    return denied ? { ok: false, reason: result.reason, denied: true } : result;
+  }
+  await audit({ outcome: "done", after: result.rollout.desiredPercent, ...(note ? { reason: note } : {}) });
+  try {
+    await deps.queue.afterTransition(result.rollout);
+  } catch (err) {
+    await audit({ outcome: "error", reason: `recorded, but queueing its effects failed: ${err instanceof Error ? err.message : String(err)}` });
+    throw err;
+  }
+  return { ok: true, rollout: result.rollout, ...(note ? { note } : {}) };
 }

@@ -17,7 +17,7 @@ const ButtonValue = z.string().max(300).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?#\d
 
 /** Button clicks on a rollout message: ack, one compare-and-set transition, a private word if refused. */
 export function registerActionListeners(app: App, deps: CommandDeps): void {
-  app.action<BlockButtonAction>(/^rollout\./, async ({ action, body, ack, respond }) => {
+  app.action<BlockButtonAction>(/^rollout\.(?!refresh$)/, async ({ action, body, ack, respond }) => {
     await ack();
     const kind = KIND_BY_ACTION[action.action_id];
     const value = ButtonValue.safeParse(action.value);
@@ -29,8 +29,8 @@ export function registerActionListeners(app: App, deps: CommandDeps): void {
     }
     const [id, step] = value.data.split("|") as [string, string];
     try {
-      const result = await act(deps, { kind: "user", id: body.user.id }, kind, id, Number(step));
-      if (!result.ok) await tell(`:information_source: ${result.reason}`);
+      const result = await act(deps, { kind: "user", id: body.user.id }, kind, id, Number(step), { channelId: body.channel?.id, via: "button" });
+      if (!result.ok) await tell(`${result.denied ? ":no_entry:" : ":information_source:"} ${result.reason}`);
     } catch (err) {
       deps.log.error({ err, rolloutId: id, kind }, "button failed");
       await tell(":warning: Something went wrong on my side; nothing was changed. The error is in the bot's log.");

@@ -1,0 +1,204 @@
+import { z } from "zod";
+
+/**
+ * Who may do what to a target's rollouts, and where. Pure: the targets file declares a policy (file-level
+ * defaults, overridden key by key per target); `authorize` decides one request given the caller's group
+ * memberships, which the caller resolved beforehand (Slack user groups are I/O, so they live outside).
+ *
+ * Defaults when nothing is said: anyone may do anything, in any channel. Abort (and Hold, which follows
+ * Abort's rule) stays open to anyone in an allowed channel unless the policy names who may: stopping must
+ * be easy. An outage of the group lookup never blocks stopping either.
+ */
+
+/** A Slack user ID (U…/W…), a user-group handle (@sre), or `*` for anyone. */
+const PRINCIPAL = /^(\*|[UW][A-Z0-9]{2,}|@[a-z0-9][a-z0-9._-]{0,79})$/;
+const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
+
+export const PrincipalSchema = z
+  .string()
+  .trim()
+  .transform((s) => (s.startsWith("@") ? s.toLowerCase() : s))
+  .refine((s) => PRINCIPAL.test(s), {
+    error: (issue) => `\`${String(issue.input)}\` is not a Slack user ID (U0123ABCD), a user-group handle (@sre) or "*" (anyone)`,
+  });
+
+function principalList(action: string) {
+  return z
+    .array(PrincipalSchema)
+    .min(1, `an empty list would let nobody ${action}: leave \`${action}\` out to let anyone, or name who may`);
+}
+
+export const PolicySchema = z.strictObject({
+  /** Slack channel IDs where the target's rollouts may be driven (absent: anywhere). */
+  channels: z.array(z.string().regex(CHANNEL_ID, "must be a Slack channel ID like C0123DEPLOYS (not #name)")).min(1).optional(),
+  start: principalList("start").optional(),
+  /** Advance to any step below 100%, and Resume. */
+  advance: principalList("advance").optional(),
+  /** The final step: the advance that reaches 100%, and Finish. */
+  finish: principalList("finish").optional(),
+  /** Abort, and Hold. Absent: anyone in an allowed channel. */
+  abort: principalList("abort").optional(),
+  /** The final step must be taken by someone other than the person who started the rollout. */
+  requireSecondApprover: z.boolean().optional(),
+});
+
+export type Policy = z.infer<typeof PolicySchema>;
+
+/** The rules the policy has, one per kind of decision. */
+export type RuleKey = "start" | "advance" | "finish" | "abort";
+/** What a person asks for. */
+export type PolicyAction = "start" | "advance" | "finish" | "abort" | "hold" | "resume";
+
+export type Rule = { anyone: true } | { anyone: false; users: string[]; groups: string[] };
+
+export type EffectivePolicy = {
+  /** Undefined: any channel. */
+  channels?: string[];
+  rules: Record<RuleKey, Rule>;
+  requireSecondApprover: boolean;
+};
+
+const ANYONE: Rule = { anyone: true };
+const RULE_KEYS: readonly RuleKey[] = ["start", "advance", "finish", "abort"];
+
+function toRule(list: readonly string[] | undefined): Rule {
+  if (!list || list.includes("*")) return ANYONE;
+  return { anyone: false, users: list.filter((p) => !p.startsWith("@")), groups: list.filter((p) => p.startsWith("@")).map((p) => p.slice(1)) };
+}
+
+/**
+ * The policy that governs one target: the target's own keys, else the file-level default's, else anyone.
+ * Channels: the target's `policy.channels`, else its older `channels` field, else the file default.
+ */
+export function effectivePolicy(fileDefault: Policy | undefined, target: { policy?: Policy | undefined; channels?: string[] | undefined } = {}): EffectivePolicy {
+  const own = target.policy ?? {};
+  const base = fileDefault ?? {};
+  const channels = own.channels ?? (target.channels?.length ? target.channels : undefined) ?? base.channels;
+  const rules = Object.fromEntries(RULE_KEYS.map((k) => [k, toRule(own[k] ?? base[k])])) as Record<RuleKey, Rule>;
+  return { ...(channels ? { channels } : {}), rules, requireSecondApprover: own.requireSecondApprover ?? base.requireSecondApprover ?? false };
+}
+
+/**
+ * The rules a request may be judged by. An advance may turn out to be the final step (decided against
+ * the record at compare-and-set time), so both its rules count; a start straight to 100% is a final step.
+ */
+export function rulesInvolved(action: PolicyAction): RuleKey[] {
+  switch (action) {
+    case "start":
+      return ["start", "finish"];
+    case "advance":
+      return ["advance", "finish"];
+    case "finish":
+      return ["finish"];
+    case "abort":
+    case "hold":
+      return ["abort"];
+    case "resume":
+      return ["advance"];
+  }
+}
+
+/** The group handles whose membership must be known to decide `action`. */
+export function groupsToResolve(policy: EffectivePolicy, action: PolicyAction): string[] {
+  const out = new Set<string>();
+  for (const k of rulesInvolved(action)) {
+    const rule = policy.rules[k];
+    if (!rule.anyone) for (const g of rule.groups) out.add(g);
+  }
+  return [...out].sort();
+}
+
+export type AuthRequest = {
+  action: PolicyAction;
+  userId: string;
+  /** Where the person asked; undefined when Slack did not say (then a channel restriction refuses). */
+  channelId: string | undefined;
+  target: string;
+  /** Whether this request takes the rollout to 100% (the final step). */
+  reachesFull: boolean;
+  /** Who started the rollout (absent for a start). */
+  startedBy?: string;
+};
+
+/** Membership of one group: known yes/no, or unknown because the lookup failed. */
+export type Membership = (group: string) => boolean | "unknown";
+
+export type Decision = { ok: true; note?: string } | { ok: false; reason: string };
+
+const STOPPING: ReadonlySet<PolicyAction> = new Set(["abort", "hold"]);
+
+const VERB: Record<RuleKey, string> = {
+  start: "start rollouts of",
+  advance: "advance rollouts of",
+  finish: "take rollouts of {t} to 100% or finish them",
+  abort: "abort or hold rollouts of",
+};
+
+function verb(key: RuleKey, target: string): string {
+  const v = VERB[key];
+  return v.includes("{t}") ? v.replace("{t}", `\`${target}\``) : `${v} \`${target}\``;
+}
+
+/** "<@U1>, <@U2> or members of @sre" */
+export function describeRule(rule: Rule): string {
+  if (rule.anyone) return "anyone";
+  const parts = [...rule.users.map((u) => `<@${u}>`), ...rule.groups.map((g) => `members of @${g}`)];
+  if (parts.length <= 1) return parts[0] ?? "nobody";
+  return `${parts.slice(0, -1).join(", ")} or ${parts.at(-1)}`;
+}
+
+function channelsText(channels: string[]): string {
+  return channels.map((c) => `<#${c}>`).join(", ");
+}
+
+/** Decide one request. A refusal says who may do it (and where), in words for the person refused. */
+export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Membership): Decision {
+  const keys: RuleKey[] =
+    req.action === "start" ? (req.reachesFull ? ["start", "finish"] : ["start"])
+    : req.action === "advance" ? [req.reachesFull ? "finish" : "advance"]
+    : req.action === "finish" ? ["finish"]
+    : req.action === "resume" ? ["advance"]
+    : ["abort"];
+  const primary = keys.at(-1)!;
+
+  if (policy.channels && (!req.channelId || !policy.channels.includes(req.channelId))) {
+    return { ok: false, reason: `You can ${verb(primary, req.target)} only in ${channelsText(policy.channels)}. Nothing was changed.` };
+  }
+
+  const unknown: string[] = [];
+  for (const key of keys) {
+    const rule = policy.rules[key];
+    if (rule.anyone || rule.users.includes(req.userId)) continue;
+    const answers = rule.groups.map((g) => [g, member(g)] as const);
+    if (answers.some(([, a]) => a === true)) continue;
+    const unresolved = answers.filter(([, a]) => a === "unknown").map(([g]) => `@${g}`);
+    if (unresolved.length && STOPPING.has(req.action)) {
+      // Stopping is never blocked by a lookup outage: let it through and say why in the audit trail.
+      unknown.push(...unresolved);
+      continue;
+    }
+    const who = `Only ${describeRule(rule)} may ${verb(key, req.target)}${policy.channels ? ` (in ${channelsText(policy.channels)})` : ""}.`;
+    const lookup = unresolved.length ? ` I could not check membership of ${unresolved.join(", ")} right now; try again shortly.` : "";
+    return { ok: false, reason: `You may not do that: ${who}${lookup} Nothing was changed.` };
+  }
+
+  // Only moving traffic forward can be "the final step": stopping (abort, hold) must never need a second person.
+  const final = req.action === "finish" || ((req.action === "advance" || req.action === "start") && req.reachesFull);
+  if (policy.requireSecondApprover && final) {
+    if (req.action === "start") {
+      return {
+        ok: false,
+        reason: `\`${req.target}\` requires a second approver for the final step, so a plan cannot start at 100%: add a step below 100. Nothing was changed.`,
+      };
+    }
+    if (req.startedBy === req.userId) {
+      const rule = policy.rules.finish;
+      const who = rule.anyone ? "anyone else" : `${describeRule(rule)}, other than you,`;
+      return {
+        ok: false,
+        reason: `\`${req.target}\` requires a second approver: you started this rollout, so someone else must take it to 100% or finish it (${who} may). Nothing was changed.`,
+      };
+    }
+  }
+  return unknown.length ? { ok: true, note: `membership of ${unknown.join(", ")} could not be checked; stopping is never blocked by that` } : { ok: true };
+}
