@@ -1,5 +1,5 @@
 import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
-import { actorText, escapeMrkdwn, slackTime, split } from "./format.ts";
+import { actorText, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
 
 /** One thread reply per event: who, what, weights before -> after, when. Pure. */
 export function renderEvent(r: Rollout, e: RolloutEvent): string {
@@ -17,11 +17,11 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
     case "finish-requested":
       return `:checkered_flag: ${who} is finishing the rollout: making ${r.canary} permanent ${when}`;
     case "completed":
-      return `:white_check_mark: Rollout ${r.id} completed: ${r.canary} is permanent. Mesh now: \`${escapeMrkdwn(e.text ?? "")}\` ${when}`;
+      return `:white_check_mark: Rollout ${r.id} completed: ${r.canary} is permanent ${when}. Mesh now:${meshText(e.text)}\n${summary(r, e.at)}`;
     case "abort-requested":
       return `:rewind: ${who} aborted${weights}${extra} ${when}`;
     case "aborted":
-      return `:x: Rollout ${r.id} aborted by ${who}: all traffic back on ${r.stable}, verified. Mesh now: \`${escapeMrkdwn(e.text ?? "")}\` ${when}`;
+      return `:x: Rollout ${r.id} aborted by ${who}: all traffic back on ${r.stable}, verified ${when}. Mesh now:${meshText(e.text)}\n${summary(r, e.at)}`;
     case "rejected":
       return `:no_entry: Rollout ${r.id} rejected${extra} ${when}`;
     case "held":
@@ -30,5 +30,29 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
       return `:arrow_forward: ${who} resumed the rollout ${when}`;
     case "warning":
       return `:warning: ${escapeMrkdwn(e.text ?? "problem")} ${when}`;
+    case "mode":
+      return `:gear: ${escapeMrkdwn(e.text ?? "mode changed")} ${when}`;
+    case "notice":
+    case "reminder":
+    case "alert":
+      // These texts are composed by the bot for people (they carry mentions): not escaped.
+      return `${e.kind === "alert" ? ":rotating_light:" : e.kind === "notice" ? ":alarm_clock:" : ":bell:"} ${e.text ?? ""}`;
   }
+}
+
+/** Completion and abort summaries: how long, which steps, and who or what decided each. */
+export function summary(r: Rollout, endedAt: number): string {
+  const decisions = r.events.filter((e) => e.kind === "advanced" || e.kind === "finish-requested" || e.kind === "abort-requested");
+  const lines = decisions.map((e) => {
+    const what = e.kind === "advanced" ? `→ ${e.to}%` : e.kind === "finish-requested" ? "finish" : "abort";
+    return `${what} by ${actorText(e.actor)}`;
+  });
+  const reached = Math.max(0, ...r.events.filter((e) => e.kind === "applied" || e.kind === "started").map((e) => e.to ?? 0));
+  return `*Summary*: ${duration(endedAt - r.createdAt)}, ${decisions.filter((e) => e.kind === "advanced").length} step(s) taken, highest ${reached}% on ${r.canary}. ${lines.length ? `Decisions: ${lines.join(", ")}.` : ""}`.trim();
+}
+
+/** A one-line rendering inline; a whole dtab (namerctl's lines) as a code block. */
+function meshText(raw: string | undefined): string {
+  const text = escapeMrkdwn(raw ?? "");
+  return text.includes("\n") ? `\n\`\`\`${text}\`\`\`` : ` \`${text}\``;
 }

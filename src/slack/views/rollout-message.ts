@@ -1,5 +1,6 @@
 import type { Rollout } from "../../engine/rollout.ts";
 import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
+import { snapshotText } from "./snapshot-block.ts";
 
 /**
  * The rollout's one channel message, as a pure function of the record. Re-rendering is always safe;
@@ -15,6 +16,7 @@ export const ACTION = {
   abort: "rollout.abort",
   hold: "rollout.hold",
   resume: "rollout.resume",
+  refresh: "rollout.refresh",
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 
@@ -100,6 +102,31 @@ export function actionButtons(r: Rollout): Block[] {
   }
 }
 
+/**
+ * A multi-line rendering (a whole dtab as namerctl prints it) as a code block, within the 3000-character
+ * section limit: whole lines are kept while they fit, then a line says how many were left out.
+ */
+export function meshNowCodeBlock(raw: string, max = 3000): string {
+  const head = "*Mesh now*\n```";
+  const tail = "```";
+  const lines = raw.split("\n").map(escapeMrkdwn);
+  const whole = `${head}${lines.join("\n")}${tail}`;
+  if (whole.length <= max) return whole;
+  const omitted = (from: number) => `… ${lines.length - from} more line${lines.length - from === 1 ? "" : "s"}`;
+  const kept: string[] = [];
+  let used = head.length + tail.length;
+  // Keep line i only if the note about the lines after it still fits behind it.
+  for (const [i, line] of lines.entries()) {
+    const cost = (i > 0 ? 1 : 0) + line.length;
+    if (used + cost + 1 + omitted(i + 1).length > max) break;
+    kept.push(line);
+    used += cost;
+  }
+  const note = omitted(kept.length);
+  kept.push(used + (kept.length ? 1 : 0) + note.length <= max ? note : "…");
+  return `${head}${kept.join("\n")}${tail}`;
+}
+
 export function renderRolloutMessage(r: Rollout): Rendered {
   const blocks: Block[] = [
     { type: "header", text: { type: "plain_text", text: clip(`Rollout ${r.id}: ${r.stable || "?"} → ${r.canary}`, 150), emoji: true } },
@@ -120,7 +147,7 @@ export function renderRolloutMessage(r: Rollout): Rendered {
       text: {
         type: "mrkdwn",
         text: clip(
-          `*Test stage*: production traffic is unchanged (0% to \`${r.canary}\`). Send one request to the new version only:\n\`\`\`${r.testRequestHint}\`\`\``,
+          `*Test stage*: production traffic is unchanged (0% to \`${r.canary}\`). Send one request to the new version only:\n\`\`\`${escapeMrkdwn(r.testRequestHint)}\`\`\``,
           3000,
         ),
       },
@@ -130,9 +157,18 @@ export function renderRolloutMessage(r: Rollout): Rendered {
     blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(`:warning: ${escapeMrkdwn(r.problem)}`, 3000) } });
   }
   if (r.observedRaw) {
-    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: clip(`Mesh now: \`${escapeMrkdwn(r.observedRaw)}\``, 2000) }] });
+    blocks.push(
+      r.observedRaw.includes("\n")
+        ? { type: "section", text: { type: "mrkdwn", text: meshNowCodeBlock(r.observedRaw) } }
+        : { type: "context", elements: [{ type: "mrkdwn", text: clip(`Mesh now: \`${escapeMrkdwn(r.observedRaw)}\``, 2000) }] },
+    );
+  }
+  const live = !["completed", "aborted", "rejected"].includes(r.status);
+  if (r.snapshot) {
+    blocks.push({ type: "section", text: { type: "mrkdwn", text: snapshotText(r, r.snapshot) } });
   }
   const buttons = actionButtons(r);
+  if (live && r.target.metrics && r.target.metrics.source !== "none") buttons.push(button("Refresh", ACTION.refresh, r));
   if (buttons.length) blocks.push({ type: "actions", block_id: `rollout:${r.id}`, elements: buttons });
   if (r.endedAt) {
     const closer = r.last && (r.status === "aborted" || r.status === "completed") ? ` by ${actorText(r.last.actor)}` : "";

@@ -1,0 +1,26 @@
+import type { Redis } from "ioredis";
+import type { Target } from "../engine/target.ts";
+import { createSuccessRateSource } from "./factory.ts";
+import type { SuccessRateSource } from "./source.ts";
+
+/** One success-rate source per target's metrics settings, built on first use and reused. */
+export class MetricsSources {
+  private readonly cache = new Map<string, SuccessRateSource | undefined>();
+
+  constructor(private readonly deps: { redis: Redis; keyPrefix: string; defaultPrometheusUrl?: string | undefined }) {}
+
+  for(target: Target): SuccessRateSource | undefined {
+    const key = `${target.name}:${JSON.stringify(target.metrics ?? null)}`;
+    if (!this.cache.has(key)) {
+      this.cache.set(
+        key,
+        createSuccessRateSource(target.metrics, {
+          redis: this.deps.redis,
+          keyPrefix: this.deps.keyPrefix,
+          ...(this.deps.defaultPrometheusUrl ? { defaultPrometheusUrl: this.deps.defaultPrometheusUrl } : {}),
+        }),
+      );
+    }
+    return this.cache.get(key);
+  }
+}

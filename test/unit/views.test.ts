@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { abort, advance, markAborted, markApplied, markStarted, newRollout, withSnapshot, type Rollout } from "../../src/engine/rollout.ts";
+import { TargetSchema } from "../../src/engine/target.ts";
+import { verdict } from "../../src/engine/verdict.ts";
+import { renderEvent } from "../../src/slack/views/event-text.ts";
+import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
+import { messageChars, validateBlocks } from "../peers/slack/block-kit-limits.ts";
+
+const target = TargetSchema.parse({
+  name: "backend-svc",
+  smi: { trafficSplit: "backend-ts" },
+  metrics: { source: "prometheus", prometheusUrl: "http://prom:9090", preset: "linkerd2" },
+});
+const settings = target.metrics!;
+
+function live(): Rollout {
+  const r = newRollout({ id: "backend-svc#7", target, stable: "backend-v1", canary: "backend-v2", steps: [10, 80, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1_700_000_000_000 });
+  return markStarted(r, { percent: 10, raw: "backend-v1 90 / backend-v2 10", initialRaw: "backend-v1 100 / backend-v2 0" }, 1_700_000_001_000);
+}
+
+const text = (r: Rollout) => JSON.stringify(renderRolloutMessage(r).blocks);
+
+describe("rollout message", () => {
+  it("shows stable vs canary and an honest verdict", () => {
+    const snap = { stable: { requests: 12_040, successes: 12_028, p99Ms: 45 }, canary: { requests: 1_330, successes: 1_278, p99Ms: 52 } };
+    const r = withSnapshot(live(), { at: 1_700_000_030_000, windowSeconds: 60, canaryPercent: 10, ...snap, verdict: verdict(snap, settings) });
+    const t = text(r);
+    expect(t).toContain("Stable `backend-v1` (90%): *99.9%* of 12,040 requests · p99 45 ms");
+    expect(t).toContain("Canary `backend-v2` (10%): *96.0%* of 1,330 requests · p99 52 ms");
+    expect(t).toContain(":red_circle: *Worse than stable*: canary 96.0");
+    expect(t).toContain("as of <!date^1700000030^{time_secs}|22:13:50 UTC>");
+  });
+
+  it("never renders a message Slack would refuse, whatever the texts", () => {
+    const long = "x".repeat(10_000);
+    let r = live();
+    r = { ...r, problem: long, observedRaw: long, testRequestHint: long };
+    r = withSnapshot(r, { at: 1, windowSeconds: 60, canaryPercent: 10, verdict: verdict({ error: long }, settings) });
+    const rendered = renderRolloutMessage(r);
+    expect(validateBlocks(rendered.blocks)).toEqual([]);
+    expect(messageChars(rendered.text, rendered.blocks)).toBeLessThanOrEqual(12_000);
+  });
+
+  it("offers Advance, Hold, Abort and Refresh while live, nothing once aborted", () => {
+    const r = live();
+    const labels = (x: Rollout) =>
+      (renderRolloutMessage(x).blocks.find((b) => b.type === "actions")?.elements as { text: { text: string } }[] | undefined)?.map((e) => e.text.text) ?? [];
+    expect(labels(r)).toEqual(["Advance to 80%", "Hold", "Abort", "Refresh"]);
+    const moved = advance(r, { kind: "user", id: "UBOB" }, 0, 2);
+    if (!moved.ok) throw new Error(moved.reason);
+    expect(labels(moved.rollout)).toEqual(["Abort", "Refresh"]); // applying: only Abort (and Refresh)
+    const done = markAborted((abort(markApplied(moved.rollout, 80, "raw", 3), { kind: "user", id: "UBOB" }, 4) as { rollout: Rollout }).rollout, "raw", 5);
+    expect(labels(done)).toEqual([]);
+    expect(text(done)).toContain("Aborted: all traffic on stable");
+  });
+
+  it("thread events say who, what and the weights before and after", () => {
+    const moved = advance(live(), { kind: "user", id: "UBOB" }, 0, 1_700_000_100_000);
+    if (!moved.ok) throw new Error(moved.reason);
+    const e = moved.rollout.events.at(-1)!;
+    expect(renderEvent(moved.rollout, e)).toBe("<@UBOB> advanced to 80% (backend-v1/backend-v2 90/10 → 20/80) <!date^1700000100^{date_short_pretty} {time_secs}|2023-11-14T22:15:00Z>".replace(/^/, ":arrow_forward: "));
+  });
+});
