@@ -12,8 +12,13 @@ import type { RouterRegistry } from "./routers/registry.ts";
 import { boltLogger } from "./slack/bolt-logger.ts";
 import { registerActionListeners } from "./slack/listeners/actions.ts";
 import { registerCommandListeners } from "./slack/listeners/commands.ts";
+import { registerRefreshListener } from "./slack/listeners/refresh.ts";
+import { MetricsSources } from "./metrics/registry.ts";
 import { webApiPoster } from "./slack/poster.ts";
 import { StrictHttpReceiver } from "./slack/receiver.ts";
+import { AccessControl } from "./control/access.ts";
+import { UsergroupResolver } from "./slack/usergroups.ts";
+import { AuditLog } from "./store/audit.ts";
 import { RolloutStore } from "./store/rollout-store.ts";
 import { SlackMetaStore } from "./store/slack-meta.ts";
 
@@ -38,6 +43,7 @@ export type Bot = {
   url: string;
   store: RolloutStore;
   queue: EffectQueue;
+  audit: AuditLog;
   stop(): Promise<void>;
 };
 
@@ -64,11 +70,15 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     ...(env.SLACK_API_URL ? { clientOptions: { slackApiUrl: env.SLACK_API_URL } } : {}),
   });
 
+  const audit = new AuditLog(redis, store.keys);
+  const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const deps: CommandDeps = {
     store,
     queue,
     meta,
     catalog: opts.targets,
+    access: new AccessControl(opts.targets, groups),
+    audit,
     routers: {
       has: (kind) => opts.routers.has(kind),
       discoversStable: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).discoverStable),
@@ -79,6 +89,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   };
   registerCommandListeners(app, deps);
   registerActionListeners(app, deps);
+  registerRefreshListener(app, deps);
+
+  const metrics = new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
+  // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
+  for (const t of opts.targets.targets.values()) metrics.for(t);
 
   let worker: Worker<EffectJob, void, JobName> | undefined;
   let workerConnection: Redis | undefined;
@@ -89,7 +104,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         store,
         queue,
         meta,
+        audit,
         routers: opts.routers,
+        metrics,
         slack: webApiPoster(app.client),
         log: log.child({ component: "worker" }),
         now,
@@ -98,8 +115,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       workerConnection,
       store.keys.bullPrefix(),
     );
-    // Pick up every rollout that was mid-flight when the last process stopped.
-    for (const r of await store.active()) await queue.afterTransition(r);
+    // Pick up every rollout that was mid-flight when the last process stopped, and its readings.
+    for (const r of await store.active()) {
+      await queue.afterTransition(r);
+      await queue.snapshot(r.id, { refresh: true, now: now() });
+    }
   }
 
   await app.start();
@@ -110,6 +130,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     url: `http://127.0.0.1:${port}`,
     store,
     queue,
+    audit,
     async stop() {
       await app.stop();
       await worker?.close();

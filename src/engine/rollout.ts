@@ -1,4 +1,5 @@
 import type { Target } from "./target.ts";
+import type { SampleLike, Verdict } from "./verdict.ts";
 
 /**
  * The rollout record and its transitions. Pure: every function takes a record and returns a new one (or a
@@ -31,7 +32,11 @@ export type EventKind =
   | "rejected"
   | "held"
   | "resumed"
-  | "warning";
+  | "warning"
+  | "mode" // switched between automatic and manual
+  | "notice" // an automatic step is coming: anyone may Hold
+  | "reminder" // a manual stage has waited long: the starter is asked to decide
+  | "alert"; // the bot aborted or held by itself: the starter is told why
 
 export type RolloutEvent = {
   seq: number;
@@ -42,6 +47,17 @@ export type RolloutEvent = {
   from?: number;
   to?: number;
   text?: string;
+};
+
+/** The latest success-rate reading, stored so that every rendering of the record stays pure. */
+export type StoredSnapshot = {
+  at: number;
+  windowSeconds: number;
+  /** Weights the mesh held when the reading was taken. */
+  canaryPercent: number;
+  stable?: SampleLike;
+  canary?: SampleLike;
+  verdict: Verdict;
 };
 
 export type Rollout = {
@@ -73,6 +89,14 @@ export type Rollout = {
   endedAt?: number;
   /** How a person sends one request to the canary only (from the router), shown at the test stage. */
   testRequestHint?: string;
+  /** Automatic mode: the bot takes each step after `intervalMs` while the canary is healthy. */
+  auto?: { intervalMs: number; maxWaitMs: number; noticeMs: number; waitingSince?: number };
+  /** Pending timers of the current stage; timer jobs carry `seq` and do nothing once it has moved on. */
+  timers?: { seq: number; stepIndex: number; stepAt?: number; noticeAt?: number; remindAt?: number };
+  /** A deadline for the whole rollout, announced at `warnAt`. */
+  deadline?: { at: number; action: "hold" | "abort"; warnAt: number };
+  /** The latest success-rate snapshot of stable vs canary, if the target has a metrics source. */
+  snapshot?: StoredSnapshot;
   /** Where to reply to the person who started it before the channel message exists. */
   responseUrl?: string;
 };
@@ -291,6 +315,16 @@ export function withProblem(r: Rollout, problem: string | undefined, now: number
   if (r.problem === problem) return r;
   const updated = touch({ ...r, problem }, now);
   return problem && announce ? withEvent(updated, now, { kind: "warning", actor: { kind: "bot", why: "worker" }, text: problem }) : updated;
+}
+
+/** A message from the bot to the thread (a notice, a reminder, an alert); changes no state. */
+export function withNote(r: Rollout, kind: "notice" | "reminder" | "alert" | "warning", text: string, now: number): Rollout {
+  return withEvent(touch(r, now), now, { kind, actor: { kind: "bot", why: kind }, text });
+}
+
+/** A new success-rate reading; no event (it is shown on the message, not posted to the thread). */
+export function withSnapshot(r: Rollout, snapshot: StoredSnapshot): Rollout {
+  return { ...r, snapshot };
 }
 
 /** The stable version was read from the mesh (namerd) because the person did not name it. */

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { dnsLabel, dnsSubdomain } from "./names.ts";
 import { MetricsSettingsSchema } from "./metrics-settings.ts";
+import { PolicySchema } from "./policy.ts";
+import { durationSchema } from "./duration.ts";
 import { validateSteps } from "./plan.ts";
 
 /**
@@ -39,6 +41,16 @@ export const GatewaySettingsSchema = z.object({
   port: z.number().int().min(1).max(65535).optional(),
 });
 
+export const AutoSettingsSchema = z.object({
+  /** Start every rollout of this target in automatic mode with this interval (a flag can still override). */
+  enabled: z.boolean().default(false),
+  interval: durationSchema({ minMs: 1_000 }).default(10 * 60_000),
+  /** How long a stage may wait for enough traffic (or metrics) before the bot holds and asks a person. */
+  maxWait: durationSchema({ minMs: 1_000 }).default(30 * 60_000),
+  /** How long before each automatic step the thread is told (with a Hold button). */
+  notice: durationSchema({ minMs: 0 }).default(60_000),
+});
+
 export const TargetSchema = z.object({
   name: dnsLabel,
   namespace: dnsLabel.default("default"),
@@ -52,6 +64,14 @@ export const TargetSchema = z.object({
   namerd: NamerdSettingsSchema.optional(),
   gateway: GatewaySettingsSchema.optional(),
   metrics: MetricsSettingsSchema.optional(),
+  /** Who may start, advance, finish and abort, and where; overrides the file-level `policy` key by key. */
+  policy: PolicySchema.optional(),
+  /** Automatic steps (`--auto`): interval default, how long to wait for traffic, how early to warn. */
+  auto: AutoSettingsSchema.optional(),
+  /** A manual stage left alone this long gets a reminder in the thread, mentioning the starter. */
+  remind: durationSchema({ minMs: 1_000 }).default(30 * 60_000),
+  /** What happens when a rollout's `--deadline` passes. */
+  deadlineAction: z.enum(["hold", "abort"]).default("hold"),
   /** What Finish does to the losing version's Deployment: nothing, or scale it to 0 replicas. */
   cleanup: z.enum(["none", "scale-down"]).default("none"),
 }).superRefine((t, ctx) => {

@@ -8,14 +8,19 @@ import type { Rollout } from "../engine/rollout.ts";
  */
 export const QUEUE_NAME = "rollout-effects";
 
-export type JobName = "reconcile" | "slack-sync";
-export type EffectJob = { rolloutId: string; version: number };
+export type JobName = "reconcile" | "slack-sync" | "snapshot" | "timer";
+/** Timers of a stage (keyed by the record's timers.seq) and of the whole rollout (the deadline). */
+export type TimerKind = "auto-step" | "auto-notice" | "remind" | "deadline-warn" | "deadline";
+export type EffectJob = { rolloutId: string; version: number; timer?: TimerKind };
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } } satisfies JobsOptions;
 
 /** Mesh writes retry for as long as it takes (abort must always complete); the backoff is capped. */
 const RECONCILE: JobsOptions = { ...KEEP, attempts: 1_000_000, backoff: { type: "capped" } };
 const SLACK: JobsOptions = { ...KEEP, attempts: 50, backoff: { type: "capped" } };
+const TIMER: JobsOptions = { removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 }, attempts: 20, backoff: { type: "capped" } };
+/** A failed reading is recorded as "metrics unavailable"; only Redis trouble fails the job itself. */
+const SNAPSHOT: JobsOptions = { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" } };
 
 export class EffectQueue {
   readonly queue: Queue<EffectJob, void, JobName>;
@@ -32,9 +37,46 @@ export class EffectQueue {
     await this.add("slack-sync", r, SLACK, delayMs);
   }
 
-  /** Both effects of a transition: move the mesh, then show it. */
-  async afterTransition(r: Pick<Rollout, "id" | "version">): Promise<void> {
-    await Promise.all([this.reconcile(r), this.slackSync(r)]);
+  /**
+   * A success-rate reading. Scheduled readings are keyed by their time slot (one per refresh interval, so a
+   * restarted bot re-scheduling the same slot adds nothing); a person's Refresh is keyed by the 2-second
+   * slot it fell in, so a burst of clicks makes one reading.
+   */
+  async snapshot(rolloutId: string, opts: { slot: number; delayMs: number } | { refresh: true; now: number }): Promise<void> {
+    const jobId = "refresh" in opts ? `${rolloutId}.snap.r${Math.floor(opts.now / 2000)}` : `${rolloutId}.snap.${opts.slot}`;
+    const delay = "refresh" in opts ? 0 : Math.max(0, opts.delayMs);
+    await this.queue.add("snapshot", { rolloutId, version: 0 }, { ...SNAPSHOT, jobId, ...(delay ? { delay } : {}) });
+  }
+
+  /** Both effects of a transition: move the mesh, then show it; and the stage's timers. */
+  async afterTransition(r: Rollout): Promise<void> {
+    await Promise.all([this.reconcile(r), this.slackSync(r), this.timers(r)]);
+  }
+
+  /**
+   * Delayed jobs for what the record says is due. Ids carry the timers' seq, so scheduling the same
+   * record twice adds nothing; the previous seq's jobs are removed (a job that still fires finds its seq
+   * outdated and does nothing).
+   */
+  async timers(r: Pick<Rollout, "id" | "timers" | "deadline">): Promise<void> {
+    const t = r.timers;
+    const adds: Promise<unknown>[] = [];
+    if (t) {
+      if (t.seq > 1) for (const kind of STAGE_TIMERS) adds.push(this.queue.remove(timerJobId(r.id, kind, t.seq - 1)).catch(() => 0));
+      if (t.stepAt !== undefined) adds.push(this.addTimer(r.id, "auto-step", t.seq, t.stepAt));
+      if (t.noticeAt !== undefined) adds.push(this.addTimer(r.id, "auto-notice", t.seq, t.noticeAt));
+      if (t.remindAt !== undefined) adds.push(this.addTimer(r.id, "remind", t.seq, t.remindAt));
+    }
+    if (r.deadline) {
+      adds.push(this.addTimer(r.id, "deadline-warn", 0, r.deadline.warnAt));
+      adds.push(this.addTimer(r.id, "deadline", 0, r.deadline.at));
+    }
+    await Promise.all(adds);
+  }
+
+  private async addTimer(rolloutId: string, kind: TimerKind, seq: number, at: number): Promise<void> {
+    const delay = Math.max(0, at - Date.now());
+    await this.queue.add("timer", { rolloutId, version: seq, timer: kind }, { ...TIMER, jobId: timerJobId(rolloutId, kind, seq), ...(delay ? { delay } : {}) });
   }
 
   private async add(name: JobName, r: Pick<Rollout, "id" | "version">, opts: JobsOptions, delayMs: number): Promise<void> {
@@ -45,6 +87,12 @@ export class EffectQueue {
   async close(): Promise<void> {
     await this.queue.close();
   }
+}
+
+const STAGE_TIMERS: TimerKind[] = ["auto-step", "auto-notice", "remind"];
+
+export function timerJobId(rolloutId: string, kind: TimerKind, seq: number): string {
+  return `${rolloutId}.t${seq}.${kind}`;
 }
 
 /** Exponential from 250 ms, capped at 30 s, with jitter so a fleet of retries does not stampede. */

@@ -2,9 +2,11 @@ import { Worker, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
 import { reconcileJob, type ReconcileDeps } from "./jobs/reconcile.ts";
 import { slackSyncJob, type SlackSyncDeps } from "./jobs/slack-sync.ts";
+import { snapshotJob, type SnapshotDeps } from "./jobs/snapshot.ts";
+import { timerJob, type TimerDeps } from "./jobs/timer.ts";
 import { cappedBackoff, QUEUE_NAME, type EffectJob, type JobName } from "./queues.ts";
 
-export type WorkerDeps = ReconcileDeps & SlackSyncDeps & { log: Logger };
+export type WorkerDeps = ReconcileDeps & SlackSyncDeps & SnapshotDeps & TimerDeps & { log: Logger };
 
 /** The only place effects meet the outside world. Several of these may run over one Redis. */
 export function startEffectWorker(
@@ -21,6 +23,10 @@ export function startEffectWorker(
           return reconcileJob(deps, job.data, job.attemptsMade);
         case "slack-sync":
           return slackSyncJob(deps, job.data);
+        case "snapshot":
+          return snapshotJob(deps, job.data.rolloutId);
+        case "timer":
+          return timerJob(deps, job.data);
       }
     },
     {

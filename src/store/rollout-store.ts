@@ -31,11 +31,19 @@ export type Change = (r: Rollout) => TransitionResult | Rollout;
 export class RolloutStore {
   readonly keys: Keys;
 
+  /**
+   * Recomputes derived fields (the stage's timers) on every write, so no caller can forget to; the store
+   * does not know what they mean.
+   */
+  private readonly normalize: (r: Rollout) => Rollout;
+
   constructor(
     readonly redis: Redis,
     prefix: string,
+    opts: { normalize?: (r: Rollout) => Rollout } = {},
   ) {
     this.keys = new Keys(prefix);
+    this.normalize = opts.normalize ?? ((r) => r);
   }
 
   async nextId(target: string): Promise<string> {
@@ -82,8 +90,9 @@ export class RolloutStore {
       if (!current) return { ok: false, reason: `There is no rollout ${id}.` };
       const result = change(current);
       if ("ok" in result && result.ok === false) return result;
-      const next = "ok" in result ? result.rollout : result;
-      if (next === current) return { ok: true, rollout: current, changed: false };
+      const changed = "ok" in result ? result.rollout : result;
+      if (changed === current) return { ok: true, rollout: current, changed: false };
+      const next = this.normalize(changed);
       const stored = { ...next, version: current.version + 1 };
       const release = isTerminal(stored) ? "1" : "0";
       const won = await this.redis.eval(

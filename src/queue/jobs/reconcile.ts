@@ -8,12 +8,14 @@ import {
   markRejected,
   markStarted,
   parseRolloutId,
+  withNote,
   withProblem,
   withStable,
   type Rollout,
 } from "../../engine/rollout.ts";
 import { RouterError, type Observed, type RoutePair, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
+import type { AuditLog } from "../../store/audit.ts";
 import { LockBusy, withLock } from "../../store/lock.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
@@ -30,6 +32,8 @@ export type ReconcileDeps = {
   routers: RouterRegistry;
   log: Logger;
   now: () => number;
+  /** What the worker verified (and decided by itself, e.g. hold on drift) goes to the audit trail. */
+  audit: AuditLog;
   /** Optional clean-up after a finished rollout (scale the old Deployment to 0). */
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
 };
@@ -53,6 +57,7 @@ export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attempts
       await onFailure(deps, r, err, attemptsMade + 1, log);
     } finally {
       const latest = await store.get(parsedId);
+      if (latest) await deps.audit.workerOutcome(r, latest).catch((err: unknown) => log.error({ err }, "could not append to the audit trail"));
       if (latest) await deps.queue.slackSync(latest);
     }
   });
@@ -76,12 +81,24 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
     case "finishing": {
       const obs = await router.finalize(r.target, pair(r), "canary");
       verify(obs, 100);
-      if (r.target.cleanup === "scale-down" && deps.scaleDown) await deps.scaleDown(r.target.namespace, r.stable);
-      await store.update(r.id, (x) => (x.status === "finishing" ? markCompleted(x, obs.raw, now()) : x));
+      // The clean-up is a courtesy after the mesh is final: its failure is reported, never a reason to retry
+      // a finished rollout (the Deployment may have been removed or renamed by hand).
+      let cleanupProblem: string | undefined;
+      if (r.target.cleanup === "scale-down" && deps.scaleDown) {
+        cleanupProblem = await deps.scaleDown(r.target.namespace, r.stable).then(
+          () => undefined,
+          (err: unknown) => `could not scale Deployment ${r.target.namespace}/${r.stable} to 0: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      await store.update(r.id, (x) => {
+        if (x.status !== "finishing") return x;
+        const done = markCompleted(x, obs.raw, now());
+        return cleanupProblem ? withNote(done, "warning", cleanupProblem, now()) : done;
+      });
       return;
     }
     case "aborting": {
-      const obs = await router.finalize(r.target, pair(r), "stable");
+      const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
       await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
       return;
@@ -125,6 +142,8 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     if (x.status !== "starting") return markApplied(x, obs.canaryPercent, obs.raw, now());
     return markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now());
   });
+  // The first success-rate reading right away; it then repeats on the target's interval.
+  await deps.queue.snapshot(r.id, { refresh: true, now: now() });
 }
 
 function verify(obs: Observed, percent: number): void {
