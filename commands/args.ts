@@ -17,7 +17,8 @@ export function tokenize(text: string): string[] {
   const tokens: string[] = [];
   const re = /"([^"]*)"|(\S+)/g;
   for (let m = re.exec(normalized); m; m = re.exec(normalized)) tokens.push(m[1] ?? m[2]!);
-  return tokens;
+  // `""` stands for nothing: an empty token would only come back as "unexpected ``" or a nameless name.
+  return tokens.filter((t) => t !== "");
 }
 
 export function parseArgs(command: string, tokens: string[], grammar: Grammar): ParseResult<ParsedArgs> {

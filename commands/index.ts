@@ -1,11 +1,13 @@
 import { abortCommand } from "./abort.ts";
 import { advanceCommand } from "./advance.ts";
+import { autoCommand } from "./auto.ts";
 import { tokenize } from "./args.ts";
 import { finishCommand } from "./finish.ts";
 import { helpCommand } from "./help.ts";
 import { historyCommand } from "./history.ts";
 import { holdCommand } from "./hold.ts";
 import { listCommand } from "./list.ts";
+import { manualCommand } from "./manual.ts";
 import { resumeCommand } from "./resume.ts";
 import { startCommand } from "./start.ts";
 import { statusCommand } from "./status.ts";
@@ -22,6 +24,8 @@ export const COMMANDS: readonly Command<unknown>[] = [
   finishCommand,
   holdCommand,
   resumeCommand,
+  autoCommand,
+  manualCommand,
   abortCommand,
   help,
 ] as Command<unknown>[];
@@ -30,7 +34,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
 const MAX_TEXT = 2_000;
 
 /** Commands that append their own audit entries (they decide something about a rollout). */
-const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "abort"]);
+const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "auto", "manual", "abort"]);
 
 /**
  * Parse and run one `/rollout ...` text. Never throws for anything a person can type. Every command is

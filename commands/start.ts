@@ -1,3 +1,4 @@
+import { formatDuration, parseDuration } from "../src/engine/duration.ts";
 import { dnsLabelProblem } from "../src/engine/names.ts";
 import { DEFAULT_STEPS, parseSteps } from "../src/engine/plan.ts";
 import { newRollout } from "../src/engine/rollout.ts";
@@ -13,6 +14,10 @@ export type StartArgs = {
   namespace?: string;
   router?: Target["router"];
   split?: string;
+  /** Automatic steps every this many ms (`--auto 10m`); without it, the target's `auto.enabled` decides. */
+  autoMs?: number;
+  /** Hold or abort (target setting) when this many ms pass before the rollout ends. */
+  deadlineMs?: number;
 };
 
 const grammar: Grammar = {
@@ -24,10 +29,13 @@ const grammar: Grammar = {
     namespace: { takesValue: true, help: "Kubernetes namespace (ad-hoc targets)", placeholder: "namespace" },
     router: { takesValue: true, help: "smi | namerd | gateway (ad-hoc targets)", placeholder: "smi" },
     split: { takesValue: true, help: "TrafficSplit name (ad-hoc SMI targets)", placeholder: "name" },
+    auto: { takesValue: true, help: "advance automatically every interval while the canary is healthy", placeholder: "10m" },
+    deadline: { takesValue: true, help: "hold or abort (the target decides) if not finished by then", placeholder: "2h" },
   },
 };
 
-const USAGE = "/rollout start <target> --to <version> [--from <version>] [--steps 10,50,100] [--namespace <ns>] [--split <trafficsplit>]";
+const USAGE =
+  "/rollout start <target> --to <version> [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--namespace <ns>] [--split <trafficsplit>]";
 
 export function parseStart(tokens: string[]): ParseResult<StartArgs> {
   const parsed = parseArgs("/rollout start", tokens, grammar);
@@ -58,11 +66,27 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
   if (split !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(split)) {
     return { ok: false, error: `--split \`${split}\` is not a valid TrafficSplit name` };
   }
+  let autoMs: number | undefined;
+  const autoText = flagValue(a, "auto");
+  if (autoText !== undefined) {
+    const d = parseDuration(autoText, { minMs: 5_000, maxMs: 24 * 3_600_000 });
+    if (!d.ok) return { ok: false, error: `--auto: ${d.error}` };
+    autoMs = d.ms;
+  }
+  let deadlineMs: number | undefined;
+  const deadlineText = flagValue(a, "deadline");
+  if (deadlineText !== undefined) {
+    const d = parseDuration(deadlineText, { minMs: 10_000, maxMs: 7 * 86_400_000 });
+    if (!d.ok) return { ok: false, error: `--deadline: ${d.error}` };
+    deadlineMs = d.ms;
+  }
   return {
     ok: true,
     value: {
       target,
       to,
+      ...(autoMs !== undefined ? { autoMs } : {}),
+      ...(deadlineMs !== undefined ? { deadlineMs } : {}),
       ...(from ? { from } : {}),
       ...(steps ? { steps } : {}),
       ...(flagValue(a, "namespace") ? { namespace: flagValue(a, "namespace")! } : {}),
@@ -143,8 +167,13 @@ async function begin(deps: CommandDeps, caller: Caller, args: StartArgs): Promis
   if (stable && stable === args.to) return { text: `:x: \`${args.to}\` is already the stable version of \`${target.name}\`` };
   const busy = await deps.store.activeFor(target.name);
   if (busy) return { text: busyText(busy.id, busy.startedBy, busy.appliedPercent, busy.channel) };
+  const autoMs = args.autoMs ?? (target.auto?.enabled ? target.auto.interval : undefined);
+  if (autoMs !== undefined && !deps.metrics.for(target)) {
+    return { text: `:x: automatic steps need success-rate metrics, and \`${target.name}\` has no \`metrics:\` source: start it without --auto, or declare its metrics in the targets file` };
+  }
 
   const id = await deps.store.nextId(target.name);
+  const now = deps.now();
   const record = newRollout({
     id,
     target,
@@ -155,7 +184,9 @@ async function begin(deps: CommandDeps, caller: Caller, args: StartArgs): Promis
     channel: caller.channelId,
     ...(caller.responseUrl ? { responseUrl: caller.responseUrl } : {}),
     testStage,
-    now: deps.now(),
+    now,
+    ...(autoMs !== undefined ? { auto: { intervalMs: autoMs, maxWaitMs: target.auto?.maxWait ?? 30 * 60_000, noticeMs: Math.min(target.auto?.notice ?? 60_000, autoMs / 2) } } : {}),
+    ...(args.deadlineMs !== undefined ? { deadline: deadlineFor(now, args.deadlineMs, target.deadlineAction) } : {}),
   });
   const created = await deps.store.create(record);
   if (!created.ok) {
@@ -164,8 +195,9 @@ async function begin(deps: CommandDeps, caller: Caller, args: StartArgs): Promis
   }
   await deps.queue.afterTransition(created.rollout);
   deps.log.info({ rolloutId: id, target: target.name, stable, canary: args.to, steps }, "rollout requested");
+  const mode = autoMs !== undefined ? ` Automatic: a step every ${formatDuration(autoMs)} while the canary is healthy.` : "";
   return {
-    text: `:hourglass_flowing_sand: Starting rollout \`${id}\`: \`${stable || "(current)"}\` → \`${args.to}\`, plan ${steps.join("% → ")}%. Checking the mesh; the rollout message will appear in this channel.`,
+    text: `:hourglass_flowing_sand: Starting rollout \`${id}\`: \`${stable || "(current)"}\` → \`${args.to}\`, plan ${steps.join("% → ")}%.${mode} Checking the mesh; the rollout message will appear in this channel.`,
     rolloutId: id,
     after: record.desiredPercent,
   };
@@ -175,4 +207,10 @@ function busyText(id: string, by: string | undefined, percent: number | null, ch
   const who = by ? ` started by <@${by}>` : "";
   const where = channel ? ` in <#${channel}>` : "";
   return `:x: target is busy: rollout \`${id}\`${who}${where} is running (${percent ?? 0}% on the canary). Finish or abort it first (\`/rollout status ${id}\`).`;
+}
+
+/** The deadline is announced a tenth of the way before it (at most 10 minutes, at least 30 seconds). */
+export function deadlineFor(now: number, ms: number, action: "hold" | "abort"): { at: number; action: "hold" | "abort"; warnAt: number } {
+  const at = now + ms;
+  return { at, action, warnAt: at - Math.max(30_000, Math.min(10 * 60_000, ms / 10)) };
 }

@@ -31,6 +31,8 @@ export type CommandDeps = {
   audit: AuditLog;
   /** Router kinds this bot can drive, and which of them find the stable version themselves. */
   routers: { has(kind: Target["router"]): boolean; discoversStable(kind: Target["router"]): boolean; hasTestStage(kind: Target["router"]): boolean };
+  /** Success-rate sources by target: automatic steps need one. */
+  metrics: { for(target: Target): unknown };
   now: () => number;
   log: Logger;
 };

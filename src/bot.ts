@@ -14,6 +14,7 @@ import { registerActionListeners } from "./slack/listeners/actions.ts";
 import { registerCommandListeners } from "./slack/listeners/commands.ts";
 import { registerRefreshListener } from "./slack/listeners/refresh.ts";
 import { MetricsSources } from "./metrics/registry.ts";
+import { planStage } from "./engine/timers.ts";
 import { webApiPoster } from "./slack/poster.ts";
 import { StrictHttpReceiver } from "./slack/receiver.ts";
 import { AccessControl } from "./control/access.ts";
@@ -52,7 +53,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const now = opts.now ?? Date.now;
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   const bullConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
-  const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX);
+  // Every write recomputes the stage's timers (automatic step, notice, reminder) from the record.
+  const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX, { normalize: (r) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }) });
+  const metrics = new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
+  // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
+  for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);
   const queue = new EffectQueue(bullConnection, store.keys.bullPrefix());
 
@@ -74,6 +79,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const deps: CommandDeps = {
     store,
+    metrics,
     queue,
     meta,
     catalog: opts.targets,
@@ -91,9 +97,6 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   registerActionListeners(app, deps);
   registerRefreshListener(app, deps);
 
-  const metrics = new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
-  // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
-  for (const t of opts.targets.targets.values()) metrics.for(t);
 
   let worker: Worker<EffectJob, void, JobName> | undefined;
   let workerConnection: Redis | undefined;

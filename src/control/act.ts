@@ -1,11 +1,26 @@
 import type { Logger } from "pino";
 import { abort, advance, finish, hold, parseRolloutId, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
+import { setMode, type AutoSettings } from "../engine/timers.ts";
 import type { EffectQueue } from "../queue/queues.ts";
 import { actorName, type AuditEntry, type AuditLog, type AuditVia } from "../store/audit.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
 import type { AccessControl, Gate } from "./access.ts";
 
-export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume";
+export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual";
+
+/**
+ * Which policy right an action needs: switching to automatic steps lets the bot advance, so it needs the
+ * right to advance; switching back to manual only stops the bot, like Hold.
+ */
+const RIGHT: Record<ActionKind, "advance" | "finish" | "abort" | "hold" | "resume"> = {
+  advance: "advance",
+  finish: "finish",
+  abort: "abort",
+  hold: "hold",
+  resume: "resume",
+  auto: "advance",
+  manual: "hold",
+};
 
 /** `denied`: the policy refused the person (as opposed to the rollout's state refusing the action). */
 export type ActResult = { ok: true; rollout: Rollout; note?: string } | { ok: false; reason: string; denied?: boolean };
@@ -21,7 +36,7 @@ export type ActDeps = {
 };
 
 /** Where the decision came from: the channel (for the policy) and the surface (for the audit trail). */
-export type ActContext = { channelId?: string; via?: AuditVia };
+export type ActContext = { channelId?: string; via?: AuditVia; auto?: AutoSettings };
 
 /**
  * A person's (or the scheduler's) decision: one compare-and-set on the record, then the effects are
@@ -67,7 +82,7 @@ export async function act(
     if (actor.kind === "user") {
       if (!deps.access) throw new Error("act: a person's decision needs the access control wired in");
       const target = parseRolloutId(rolloutId)?.target;
-      if (target) gate = await deps.access.prepare(actor.id, kind, target, ctx.channelId);
+      if (target) gate = await deps.access.prepare(actor.id, RIGHT[kind], target, ctx.channelId);
     }
     result = await deps.store.update(rolloutId, (r): TransitionResult => {
       seen = r;
@@ -92,6 +107,11 @@ export async function act(
           return hold(r, actor, now);
         case "resume":
           return resume(r, actor, now);
+        case "auto":
+          if (!ctx.auto) return { ok: false, reason: "automatic steps need an interval, e.g. `10m`" };
+          return setMode(r, ctx.auto, actor, now, { remindMs: r.target.remind });
+        case "manual":
+          return setMode(r, undefined, actor, now, { remindMs: r.target.remind });
       }
     });
   } catch (err) {

@@ -155,6 +155,8 @@ export type NewRollout = {
   /** Begin with a 0% stage where only header-routed test requests reach the canary (namerd). */
   testStage: boolean;
   now: number;
+  auto?: Rollout["auto"];
+  deadline?: Rollout["deadline"];
 };
 
 export function newRollout(n: NewRollout): Rollout {
@@ -175,6 +177,8 @@ export function newRollout(n: NewRollout): Rollout {
     startedBy: n.startedBy,
     channel: n.channel,
     events: [],
+    ...(n.auto ? { auto: n.auto } : {}),
+    ...(n.deadline ? { deadline: n.deadline } : {}),
     ...(n.responseUrl ? { responseUrl: n.responseUrl } : {}),
   };
 }

@@ -48,6 +48,11 @@ export class EffectQueue {
     await this.queue.add("snapshot", { rolloutId, version: 0 }, { ...SNAPSHOT, jobId, ...(delay ? { delay } : {}) });
   }
 
+  /** After a write that moved nothing on the mesh (a verified step, a reading, a note): show it, re-time it. */
+  async afterUpdate(r: Rollout): Promise<void> {
+    await Promise.all([this.slackSync(r), this.timers(r)]);
+  }
+
   /** Both effects of a transition: move the mesh, then show it; and the stage's timers. */
   async afterTransition(r: Rollout): Promise<void> {
     await Promise.all([this.reconcile(r), this.slackSync(r), this.timers(r)]);

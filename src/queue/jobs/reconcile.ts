@@ -58,7 +58,7 @@ export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attempts
     } finally {
       const latest = await store.get(parsedId);
       if (latest) await deps.audit.workerOutcome(r, latest).catch((err: unknown) => log.error({ err }, "could not append to the audit trail"));
-      if (latest) await deps.queue.slackSync(latest);
+      if (latest) await deps.queue.afterUpdate(latest);
     }
   });
 }

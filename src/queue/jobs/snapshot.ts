@@ -1,4 +1,7 @@
 import type { Logger } from "pino";
+import { shouldAbortBetweenSteps } from "../../engine/auto.ts";
+import { describeVerdict } from "../../engine/verdict.ts";
+import { decide, type DecideDeps } from "./decide.ts";
 import { isTerminal, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
 import { verdict } from "../../engine/verdict.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
@@ -11,7 +14,7 @@ import type { EffectQueue } from "../queues.ts";
  * unavailable: ..."), never an error that blocks Advance or Abort.
  */
 
-export type SnapshotDeps = {
+export type SnapshotDeps = DecideDeps & {
   store: RolloutStore;
   queue: EffectQueue;
   metrics: MetricsSources;
@@ -28,7 +31,13 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promis
   if (r.stable && r.status !== "starting" && r.status !== "rejected") {
     const reading = await readSnapshot(deps, r);
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
-    if (stored.ok && stored.changed) await deps.queue.slackSync(stored.rollout);
+    if (stored.ok && stored.changed) await deps.queue.afterUpdate(stored.rollout);
+    // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step.
+    if (r.auto && r.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
+      const why = `canary is unhealthy on two readings in a row: ${describeVerdict(reading.verdict)}`;
+      await decide(deps, r, "abort", why, `<@${r.startedBy}> rollout ${r.id} was *aborted automatically*: ${why}. All traffic is going back to ${r.stable}.`);
+      return;
+    }
   }
   await scheduleNextSnapshot(deps, r.id, settings.refreshSeconds);
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { act, type ActDeps, type ActionKind } from "../../control/act.ts";
+import type { ActDeps } from "../../control/act.ts";
 import { decideAutoStep } from "../../engine/auto.ts";
 import { isTerminal, withNote, withSnapshot, type Rollout } from "../../engine/rollout.ts";
 import { noticeSent, remindAgain, waitForEvidence } from "../../engine/timers.ts";
@@ -9,6 +9,7 @@ import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import { slackTime } from "../../slack/views/format.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
+import { decide } from "./decide.ts";
 import { readSnapshot } from "./snapshot.ts";
 
 /**
@@ -42,9 +43,9 @@ export async function timerJob(deps: TimerDeps, job: EffectJob): Promise<void> {
   }
 }
 
-async function change(deps: TimerDeps, id: string, f: (r: Rollout) => Rollout): Promise<void> {
+export async function change(deps: Pick<TimerDeps, "store" | "queue">, id: string, f: (r: Rollout) => Rollout): Promise<void> {
   const res = await deps.store.update(id, (x) => (isTerminal(x) ? x : f(x)));
-  if (res.ok && res.changed) await Promise.all([deps.queue.slackSync(res.rollout), deps.queue.timers(res.rollout)]);
+  if (res.ok && res.changed) await deps.queue.afterUpdate(res.rollout);
 }
 
 function readingText(r: Rollout): string {
@@ -82,16 +83,6 @@ async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
     case "hold":
       return decide(deps, r, "hold", decision.why, `<@${r.startedBy}> rollout ${r.id} is *held*: ${decision.why}.`);
   }
-}
-
-/** The bot's own decision goes through the same compare-and-set as a person's, then says why. */
-export async function decide(deps: TimerDeps, r: Rollout, kind: ActionKind, why: string, alert?: string): Promise<void> {
-  const result = await act(deps, { kind: "bot", why: `auto: ${why}` }, kind, r.id, r.stepIndex, { via: "auto" });
-  if (!result.ok) {
-    deps.log.info({ rolloutId: r.id, kind, reason: result.reason }, "automatic decision not taken");
-    return;
-  }
-  if (alert) await change(deps, r.id, (x) => withNote(x, "alert", alert, deps.now()));
 }
 
 async function remind(deps: TimerDeps, r: Rollout): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
-import { actorText, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
+import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
 
 /** One thread reply per event: who, what, weights before -> after, when. Pure. */
 export function renderEvent(r: Rollout, e: RolloutEvent): string {
@@ -38,6 +38,22 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
       // These texts are composed by the bot for people (they carry mentions): not escaped.
       return `${e.kind === "alert" ? ":rotating_light:" : e.kind === "notice" ? ":alarm_clock:" : ":bell:"} ${e.text ?? ""}`;
   }
+}
+
+/**
+ * Blocks for events that offer a decision in the thread: a notice of an automatic step carries a Hold
+ * button while the rollout can still be held. Other events are plain text.
+ */
+export function renderEventBlocks(r: Rollout, e: RolloutEvent): Record<string, unknown>[] | undefined {
+  if (e.kind !== "notice" || r.status !== "active" || !r.auto) return undefined;
+  return [
+    { type: "section", text: { type: "mrkdwn", text: clip(renderEvent(r, e), 3000) } },
+    {
+      type: "actions",
+      block_id: `notice:${r.id}:${e.seq}`,
+      elements: [{ type: "button", text: { type: "plain_text", text: "Hold" }, action_id: "rollout.hold", value: `${r.id}|${r.stepIndex}` }],
+    },
+  ];
 }
 
 /** Completion and abort summaries: how long, which steps, and who or what decided each. */

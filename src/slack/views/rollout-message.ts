@@ -1,4 +1,5 @@
 import type { Rollout } from "../../engine/rollout.ts";
+import { formatDuration } from "../../engine/duration.ts";
 import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
 import { snapshotText } from "./snapshot-block.ts";
 
@@ -127,6 +128,20 @@ export function meshNowCodeBlock(raw: string, max = 3000): string {
   return `${head}${kept.join("\n")}${tail}`;
 }
 
+/** Automatic mode, as the channel should see it: when the bot acts next, or why it is waiting. */
+export function scheduleText(r: Rollout): string | undefined {
+  if (!r.auto) return undefined;
+  const every = `every ${formatDuration(r.auto.intervalMs)} while the canary is healthy`;
+  if (r.status === "held") return `:robot_face: Automatic steps (${every}) are paused while the rollout is held.`;
+  if (r.status !== "active") return undefined;
+  const at = r.timers?.stepAt;
+  if (!at) return `:robot_face: Automatic, ${every}.`;
+  const next = r.steps[r.stepIndex + 1];
+  const what = next === undefined ? "finishes" : `next automatic step to ${next}%`;
+  const waiting = r.auto.waitingSince ? ` (waiting for enough evidence since ${slackTime(r.auto.waitingSince)})` : "";
+  return `:robot_face: Automatic: ${what} at ${slackTime(at)}${waiting}, ${every}. Hold stops it.`;
+}
+
 export function renderRolloutMessage(r: Rollout): Rendered {
   const blocks: Block[] = [
     { type: "header", text: { type: "plain_text", text: clip(`Rollout ${r.id}: ${r.stable || "?"} → ${r.canary}`, 150), emoji: true } },
@@ -141,6 +156,8 @@ export function renderRolloutMessage(r: Rollout): Rendered {
     },
     { type: "section", text: { type: "mrkdwn", text: `*Plan*  ${planText(r)}` } },
   ];
+  const schedule = scheduleText(r);
+  if (schedule) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: schedule }] });
   if (r.stepIndex === -1 && r.testRequestHint && !["aborted", "completed", "rejected"].includes(r.status)) {
     blocks.push({
       type: "section",

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMeshMetrics, type MeshMetrics } from "../peers/mesh-metrics.ts";
+import { startPrometheus, type PrometheusServer } from "../peers/prometheus.ts";
+import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { sleep, waitFor } from "../support/wait.ts";
+
+/**
+ * Issue 5: automatic steps on a schedule while the canary is healthy (real Prometheus, 5 s intervals),
+ * notices with Hold, automatic abort, reminders, deadlines, and schedules that survive a restart.
+ */
+
+const ALICE = "UALICE";
+const BOB = "UBOB";
+let mesh: MeshMetrics;
+let prom: PrometheusServer;
+let h: Harness;
+
+function target(name: string, ns: string, extra = ""): string {
+  return `
+  - name: ${name}
+    namespace: ${ns}
+    stable: web-v1
+    steps: [10, 50, 100]
+    smi: { trafficSplit: ${name}, apexService: web }
+    auto: { maxWait: 1m, notice: 2s }
+    remind: 3s
+    metrics: { source: prometheus, prometheusUrl: "${prom.url}", preset: linkerd2, windowSeconds: 5, refreshSeconds: 5, minRequests: 20, confidence: 0.99 }${extra}`;
+}
+
+beforeAll(async () => {
+  mesh = await startMeshMetrics();
+  for (const ns of ["good", "bad", "held", "restart", "manual", "deadline"]) {
+    mesh.setTraffic({ namespace: ns, deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 8 });
+    mesh.setTraffic({ namespace: ns, deployment: "web-v2", rps: 60, errorRate: ns === "bad" ? 0.2 : 0, latencyMs: 9 });
+  }
+  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
+  const names = ["good", "bad", "held", "restart", "manual"];
+  const yaml = `targets:${names.map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline", "\n    deadlineAction: hold")}\n`;
+  h = await startHarness({ targetsYaml: yaml });
+  await prom.whenScraping();
+  await sleep(6_500); // one window of scrapes
+}, 90_000);
+
+afterAll(async () => {
+  await h?.close();
+  await prom?.stop();
+  await mesh?.stop();
+});
+
+const thread = (id: string) => h.slack.thread(CHANNEL, rolloutMessage(h, id)!.ts).map((m) => m.text ?? "");
+const percent = (name: string, ns: string) =>
+  (h.kube.get("trafficsplits", ns, name)?.spec as { backends: { service: string; weight: number }[] }).backends.find((b) => b.service === "web-v2")!.weight;
+
+describe("automatic steps", () => {
+  it("a healthy canary advances through every step by itself, with a notice before each", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-good --to web-v2 --auto 5s" });
+    const id = "web-good#1";
+    const first = await waitForMessage(h, id, "next automatic step to 50%");
+    expect(JSON.stringify(first.blocks)).toContain("every 5s while the canary is healthy");
+    await waitForMessage(h, id, "Completed", 30_000);
+    expect(percent("web-good", "good")).toBe(100);
+    const t = thread(id);
+    expect(t.filter((x) => x.includes("Advancing to 50% at"))).toHaveLength(1);
+    expect(t.filter((x) => x.includes("Advancing to 100% at"))).toHaveLength(1);
+    expect(t.filter((x) => x.includes("Finishing (making it permanent) at"))).toHaveLength(1);
+    expect(t.some((x) => x.includes("rollout-bot (auto: canary healthy") && x.includes("advanced to 50%"))).toBe(true);
+    const summary = t.find((x) => x.includes("*Summary*"))!;
+    expect(summary).toMatch(/2 step\(s\) taken, highest 100% on web-v2/);
+    expect(summary).toContain("→ 50% by rollout-bot (auto: canary healthy");
+    // Each notice happened before its step: the notice's position in the thread precedes the advance.
+    expect(t.findIndex((x) => x.includes("Advancing to 50% at"))).toBeLessThan(t.findIndex((x) => x.includes("advanced to 50%")));
+  });
+
+  it("a failing canary (20% errors) is aborted automatically, traffic read back on stable, the starter alerted with the numbers", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-bad --to web-v2 --auto 5s" });
+    const id = "web-bad#1";
+    await waitForMessage(h, id, "Aborted", 30_000);
+    expect(percent("web-bad", "bad")).toBe(0);
+    const r = (await h.bot.store.get(id))!;
+    expect(r.status).toBe("aborted");
+    const alert = await waitFor(() => thread(id).find((x) => x.includes("aborted automatically")), { what: "the alert" });
+    expect(alert).toContain(`<@${ALICE}>`);
+    expect(alert).toMatch(/canary 8\d\.\d% vs stable 100(\.0)?%/);
+  });
+
+  it("Hold during the notice window stops the step; Resume continues", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-held --to web-v2 --auto 5s" });
+    const id = "web-held#1";
+    await waitForMessage(h, id, "next automatic step to 50%");
+    const notice = await waitFor(
+      () => h.slack.thread(CHANNEL, rolloutMessage(h, id)!.ts).find((m) => (m.text ?? "").includes("Advancing to 50% at")),
+      { what: "the notice", timeoutMs: 10_000 },
+    );
+    const hold = h.slack.findButton(CHANNEL, notice.ts, "Hold");
+    await h.driver.click({ userId: BOB, channelId: CHANNEL, messageTs: notice.ts, button: hold });
+    await waitForMessage(h, id, "Held");
+    await sleep(5_000); // past the step's time
+    expect(percent("web-held", "held")).toBe(10);
+    expect((await h.bot.store.get(id))!.desiredPercent).toBe(10);
+
+    await clickButton(h, id, BOB, "Resume");
+    await waitFor(() => (percent("web-held", "held") === 50 ? true : undefined), { timeoutMs: 15_000, what: "the step after Resume" });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `manual ${id}` });
+    await waitForMessage(h, id, "Advance to 100%");
+  });
+
+  it("a step scheduled before the bot stops is fired on time by the next process", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-restart --to web-v2 --auto 6s" });
+    const id = "web-restart#1";
+    await waitForMessage(h, id, "next automatic step to 50%");
+    const stepAt = (await h.bot.store.get(id))!.timers!.stepAt!;
+    await h.stopBot();
+    const second = await startHarness({ reuse: h, targetsYaml: undefined });
+    try {
+      // The second process has no targets file: the rollout carries its own target, so it needs none.
+      await waitFor(() => (percent("web-restart", "restart") === 50 ? true : undefined), { timeoutMs: 20_000, what: "the step by the new process" });
+      const applied = (await second.bot.store.get(id))!.events.find((e) => e.kind === "advanced" && e.to === 50)!;
+      const lateness = applied.at - stepAt;
+      console.log(`restart: the step scheduled for ${new Date(stepAt).toISOString()} fired ${lateness} ms late in the new process`);
+      expect(lateness).toBeGreaterThanOrEqual(0);
+      expect(lateness).toBeLessThan(3_000);
+      await second.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `abort ${id}` });
+      await waitForMessage(second, id, "Aborted");
+    } finally {
+      await second.stopBot();
+      h = await startHarness({ reuse: h, targetsYaml: `targets:${["manual"].map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline")}\n` });
+    }
+  });
+});
+
+describe("manual stages", () => {
+  it("a stage left alone gets a reminder mentioning the starter, and a deadline holds the rollout after announcing it", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-manual --to web-v2" });
+    const id = "web-manual#1";
+    await waitForMessage(h, id, "Advance to 50%");
+    const reminder = await waitFor(() => thread(id).find((x) => x.includes("with no decision")), { timeoutMs: 10_000, what: "a reminder" });
+    expect(reminder).toContain(`<@${ALICE}> rollout ${id} has been at 10% for 3s`);
+
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-deadline --to web-v2 --deadline 10s" });
+    const dl = "web-deadline#1";
+    await waitForMessage(h, dl, "Advance to 50%");
+    const warning = await waitFor(() => thread(dl).find((x) => x.includes("reaches its deadline")), { timeoutMs: 10_000, what: "the deadline notice" });
+    expect(warning).toContain("it will then *hold*");
+    await waitForMessage(h, dl, "Held", 20_000);
+    expect(thread(dl).some((x) => x.includes("is *held*: the deadline"))).toBe(true);
+    expect(percent("web-deadline", "deadline")).toBe(10);
+  });
+});
