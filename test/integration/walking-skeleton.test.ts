@@ -303,3 +303,43 @@ it("status, list and help answer privately", async () => {
   for (const sub of ["start", "status", "list", "advance", "finish", "hold", "resume", "abort", "help"]) expect(help).toContain(`/rollout ${sub}`);
   expect(rolloutMessage(h, "backend-svc#1")).toBeTruthy();
 });
+
+describe("Slack refusing a message", () => {
+  it("tells the starter to invite the bot when the channel message is refused, and keeps the rollout going", async () => {
+    h = await startHarness();
+    seedSplit(h, [
+      { service: "backend-v1", weight: 100 },
+      { service: "backend-v2", weight: 0 },
+    ]);
+    h.slack.failNext("chat.postMessage", "not_in_channel");
+    const res = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
+    const told = await waitFor(() => h!.slack.responses(res.responseUrl).find((p) => p.text?.includes("cannot post its message here")), { what: "the hint" });
+    expect(told.text).toContain("`not_in_channel`");
+    expect((await h.bot.store.get("backend-svc#1"))?.status).toBe("active");
+    expect(percentOf(split(h), "backend-v2")).toBe(10);
+  });
+
+  it("a thread message Slack refuses does not hold back the ones after it", async () => {
+    h = await startHarness();
+    seedSplit(h, [
+      { service: "backend-v1", weight: 100 },
+      { service: "backend-v2", weight: 0 },
+    ]);
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
+    const m = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
+    await waitFor(() => h!.slack.thread(CHANNEL, m.ts).length >= 1 || undefined);
+    h.slack.failNext("chat.postMessage", "msg_too_long", 2);
+    await clickButton(h, "backend-svc#1", BOB, "Advance to 80%");
+    await waitForMessage(h, "backend-svc#1", "Advance to 100%");
+    await clickButton(h, "backend-svc#1", BOB, "Abort");
+    await waitForMessage(h, "backend-svc#1", "Aborted");
+    const thread = await waitFor(() => {
+      const t = h!.slack.thread(CHANNEL, m.ts).map((x) => x.text ?? "");
+      return t.some((x) => x.includes("aborted by")) ? t : undefined;
+    }, { what: "the abort in the thread" });
+    expect(thread.some((x) => x.includes(`<@${BOB}> aborted`))).toBe(true);
+    // The refused event (with blocks, then as plain text) was skipped, not retried ahead of the others.
+    expect(thread.some((x) => x.includes(`<@${BOB}> advanced to 80%`))).toBe(false);
+    expect(h.slack.callsOf("chat.postMessage").filter((c) => c.error === "msg_too_long")).toHaveLength(2);
+  });
+});

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { eventsAfter, parseRolloutId } from "../../engine/rollout.ts";
-import { renderEvent } from "../../slack/views/event-text.ts";
+import { renderEvent, renderEventBlocks } from "../../slack/views/event-text.ts";
 import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
 import { withLock } from "../../store/lock.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
@@ -52,15 +52,44 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
     const hash = createHash("sha1").update(JSON.stringify(rendered)).digest("hex");
     let ts = m.ts;
     if (!ts) {
-      ts = (await slack.postMessage({ channel: r.channel, text: rendered.text, blocks: rendered.blocks })).ts;
+      try {
+        ts = (await slack.postMessage({ channel: r.channel, text: rendered.text, blocks: rendered.blocks })).ts;
+      } catch (err) {
+        // Slack will keep refusing (the bot is not in the channel, the channel is archived): say so to the
+        // starter once instead of retrying; the rollout itself goes on and /rollout status shows it.
+        const code = platformError(err);
+        if (!code || !r.responseUrl || m.rejectionSent) throw err;
+        await slack.respond(r.responseUrl, {
+          text: `:warning: Rollout \`${r.id}\` is running, but I cannot post its message here (Slack says \`${code}\`): invite me to this channel. \`/rollout status ${r.id}\` shows it meanwhile.`,
+        });
+        await meta.set(r.id, { rejectionSent: 1 });
+        return;
+      }
       await meta.set(r.id, { ts, renderedHash: hash });
     } else if (hash !== m.renderedHash) {
       await slack.update({ channel: r.channel, ts, text: rendered.text, blocks: rendered.blocks });
       await meta.set(r.id, { renderedHash: hash });
     }
     for (const e of eventsAfter(r, m.postedSeq)) {
-      await slack.postMessage({ channel: r.channel, thread_ts: ts, text: renderEvent(r, e) });
+      const blocks = renderEventBlocks(r, e);
+      const text = renderEvent(r, e);
+      try {
+        await slack.postMessage({ channel: r.channel, thread_ts: ts, text, ...(blocks ? { blocks } : {}) });
+      } catch (err) {
+        // One event Slack refuses must not hold back every later one: fall back to plain text, then skip it.
+        if (!platformError(err)) throw err;
+        deps.log.error({ err, rolloutId: r.id, seq: e.seq }, "Slack refused a thread message");
+        await slack.postMessage({ channel: r.channel, thread_ts: ts, text: text.slice(0, 3_000) }).catch((again: unknown) => {
+          if (!platformError(again)) throw again;
+        });
+      }
       await meta.set(r.id, { postedSeq: e.seq });
     }
   });
+}
+
+/** Slack's own refusal (`{ok:false,error}`), as opposed to a network error or a rate limit worth retrying. */
+function platformError(err: unknown): string | undefined {
+  const e = err as { code?: string; data?: { error?: string } };
+  return e?.code === "slack_webapi_platform_error" ? (e.data?.error ?? "error") : undefined;
 }
