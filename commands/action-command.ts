@@ -14,6 +14,8 @@ const PAST: Record<ActionKind, string> = {
   resume: "Resuming",
   auto: "Switching to automatic steps for",
   manual: "Switching to manual steps for",
+  reapply: "Re-applying the planned weights of",
+  adopt: "Adopting the mesh's weights for",
 };
 
 /**

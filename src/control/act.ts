@@ -1,12 +1,12 @@
 import type { Logger } from "pino";
-import { abort, advance, finish, hold, parseRolloutId, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
+import { abort, adopt, advance, finish, hold, parseRolloutId, reapply, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
 import { setMode, type AutoSettings } from "../engine/timers.ts";
 import type { EffectQueue } from "../queue/queues.ts";
 import { actorName, type AuditEntry, type AuditLog, type AuditVia } from "../store/audit.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
 import type { AccessControl, Gate } from "./access.ts";
 
-export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual";
+export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt";
 
 /**
  * Which policy right an action needs: switching to automatic steps lets the bot advance, so it needs the
@@ -20,6 +20,9 @@ const RIGHT: Record<ActionKind, "advance" | "finish" | "abort" | "hold" | "resum
   resume: "resume",
   auto: "advance",
   manual: "hold",
+  // After drift both move traffic (ours back over the edit, or theirs made official): the right to advance.
+  reapply: "advance",
+  adopt: "advance",
 };
 
 /** `denied`: the policy refused the person (as opposed to the rollout's state refusing the action). */
@@ -112,6 +115,10 @@ export async function act(
           return setMode(r, ctx.auto, actor, now, { remindMs: r.target.remind });
         case "manual":
           return setMode(r, undefined, actor, now, { remindMs: r.target.remind });
+        case "reapply":
+          return reapply(r, actor, now);
+        case "adopt":
+          return adopt(r, actor, now);
       }
     });
   } catch (err) {

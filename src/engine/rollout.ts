@@ -95,6 +95,12 @@ export type Rollout = {
   timers?: { seq: number; stepIndex: number; stepAt?: number; noticeAt?: number; remindAt?: number };
   /** A deadline for the whole rollout, announced at `warnAt`. */
   deadline?: { at: number; action: "hold" | "abort"; warnAt: number };
+  /**
+   * The mesh holds something we did not write (someone edited it by hand). The rollout is held until a person
+   * re-applies our weights, adopts theirs, or aborts. `observedPercent` is absent when what the mesh holds is
+   * not a split between the two versions at all.
+   */
+  drift?: { observedPercent?: number; raw: string; at: number };
   /** The latest success-rate snapshot of stable vs canary, if the target has a metrics source. */
   snapshot?: StoredSnapshot;
   /** Where to reply to the person who started it before the channel message exists. */
@@ -321,6 +327,55 @@ export function withProblem(r: Rollout, problem: string | undefined, now: number
   return problem && announce ? withEvent(updated, now, { kind: "warning", actor: { kind: "bot", why: "worker" }, text: problem }) : updated;
 }
 
+/**
+ * Someone changed the mesh behind the bot's back: hold (if running) and remember what the mesh holds now.
+ * Never a write: the person decides between Re-apply, Adopt and Abort.
+ */
+export function markDrift(r: Rollout, found: { percent?: number; raw: string }, why: string, now: number): Rollout {
+  const drift = { ...(found.percent !== undefined ? { observedPercent: found.percent } : {}), raw: found.raw, at: now };
+  if (r.status === "active") {
+    const held = hold(r, { kind: "bot", why: "drift" }, now, why);
+    if (held.ok) return { ...held.rollout, drift };
+  }
+  return { ...withProblem(r, why, now), drift };
+}
+
+/** Re-apply: our weights win over the hand edit. The reconcile writes them, expecting what it saw. */
+export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult {
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  if (!r.drift) return { ok: false, reason: `Rollout ${r.id} has no drift to resolve.` };
+  if (r.drift.observedPercent === undefined) {
+    return { ok: false, reason: `The mesh no longer splits ${r.stable}/${r.canary} at all (\`${r.drift.raw}\`): fix it by hand and Resume, or Abort.` };
+  }
+  const moved = touch(
+    { ...r, status: "active", appliedPercent: r.drift.observedPercent, drift: undefined, problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } },
+    now,
+  );
+  return {
+    ok: true,
+    rollout: withEvent(moved, now, { kind: "resumed", actor, from: r.drift.observedPercent, to: r.desiredPercent, text: `re-applying ${r.desiredPercent}% over the hand edit` }),
+  };
+}
+
+/** Adopt: the hand edit becomes the rollout's state; the plan continues from the next step above it. */
+export function adopt(r: Rollout, actor: Actor, now: number): TransitionResult {
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  const found = r.drift?.observedPercent;
+  if (found === undefined) return { ok: false, reason: r.drift ? `There is no split of ${r.stable}/${r.canary} to adopt.` : `Rollout ${r.id} has no drift to resolve.` };
+  // The step we are "at" is the last one not above what the mesh holds; -1 below the first step.
+  let stepIndex = -1;
+  r.steps.forEach((s, i) => {
+    if (s <= found) stepIndex = i;
+  });
+  const moved = touch(
+    { ...r, status: "active", stepIndex, desiredPercent: found, appliedPercent: found, drift: undefined, problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex } },
+    now,
+  );
+  return { ok: true, rollout: withEvent(moved, now, { kind: "resumed", actor, from: r.appliedPercent ?? 0, to: found, text: `adopted the hand edit: ${found}% on ${r.canary}` }) };
+}
+
 /** A message from the bot to the thread (a notice, a reminder, an alert); changes no state. */
 export function withNote(r: Rollout, kind: "notice" | "reminder" | "alert" | "warning", text: string, now: number): Rollout {
   return withEvent(touch(r, now), now, { kind, actor: { kind: "bot", why: kind }, text });
@@ -350,7 +405,7 @@ export function resume(r: Rollout, actor: Actor, now: number): TransitionResult 
   const ended = refuseIfEnded(r);
   if (ended) return ended;
   if (r.status !== "held") return { ok: false, reason: `Rollout ${r.id} is not held (it is ${r.status}).` };
-  const moved = touch({ ...r, status: "active", problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } }, now);
+  const moved = touch({ ...r, status: "active", problem: undefined, drift: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } }, now);
   return { ok: true, rollout: withEvent(moved, now, { kind: "resumed", actor }) };
 }
 

@@ -5,6 +5,7 @@ import {
   markAborted,
   markApplied,
   markCompleted,
+  markDrift,
   markRejected,
   markStarted,
   parseRolloutId,
@@ -176,11 +177,25 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, message, now()) : x));
     return;
   }
-  const why = code === "drift" ? `Drift: ${message}. Nothing was overwritten.` : message;
+  if (code === "drift") {
+    const found = await observeQuietly(deps, r);
+    await store.update(r.id, (x) => markDrift(x, found, `Drift: ${message}. Nothing was overwritten.`, now()));
+    return;
+  }
   await store.update(r.id, (x) => {
-    const held = hold(x, { kind: "bot", why: code }, now(), why);
-    return held.ok ? held.rollout : withProblem(x, why, now());
+    const held = hold(x, { kind: "bot", why: code }, now(), message);
+    return held.ok ? held.rollout : withProblem(x, message, now());
   });
+}
+
+/** What the mesh holds now, as a percent when it is a split of the pair; the router's words otherwise. */
+export async function observeQuietly(deps: Pick<ReconcileDeps, "routers">, r: Rollout): Promise<{ percent?: number; raw: string }> {
+  try {
+    const obs = await deps.routers.for(r.target).observe(r.target, pair(r));
+    return { percent: obs.canaryPercent, raw: obs.raw };
+  } catch (err) {
+    return { raw: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 function pair(r: Rollout): RoutePair {

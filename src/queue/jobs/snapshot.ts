@@ -2,7 +2,10 @@ import type { Logger } from "pino";
 import { shouldAbortBetweenSteps } from "../../engine/auto.ts";
 import { describeVerdict } from "../../engine/verdict.ts";
 import { decide, type DecideDeps } from "./decide.ts";
-import { isTerminal, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
+import { observeQuietly } from "./reconcile.ts";
+import { LockBusy, withLock } from "../../store/lock.ts";
+import type { RouterRegistry } from "../../routers/registry.ts";
+import { isTerminal, markDrift, parseRolloutId, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
 import { verdict } from "../../engine/verdict.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
@@ -18,17 +21,20 @@ export type SnapshotDeps = DecideDeps & {
   store: RolloutStore;
   queue: EffectQueue;
   metrics: MetricsSources;
+  routers: RouterRegistry;
   log: Logger;
   now: () => number;
 };
 
+/** Without metrics the loop still runs, to notice drift. */
+const DEFAULT_REFRESH_SECONDS = 30;
+
 export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promise<void> {
   const r = await deps.store.get(rolloutId);
   if (!r || isTerminal(r)) return;
+  if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
-  if (!source) return; // this target has no metrics: its messages carry no snapshot
-  const settings = r.target.metrics!;
-  if (r.stable && r.status !== "starting" && r.status !== "rejected") {
+  if (source && r.stable && r.status !== "starting" && r.status !== "rejected") {
     const reading = await readSnapshot(deps, r);
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
     if (stored.ok && stored.changed) await deps.queue.afterUpdate(stored.rollout);
@@ -39,7 +45,40 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promis
       return;
     }
   }
-  await scheduleNextSnapshot(deps, r.id, settings.refreshSeconds);
+  await scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
+}
+
+/**
+ * Does the mesh still hold what the record says we verified? Checked under the rollout's mesh lease, so a
+ * write in progress is never mistaken for a hand edit (a busy lease just skips this round). On a mismatch
+ * the rollout is held with what changed; nothing is written.
+ */
+async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
+  if (r.status !== "active" || r.appliedPercent === null || r.appliedPercent !== r.desiredPercent) return false;
+  const ids = parseRolloutId(r.id)!;
+  try {
+    return await withLock(
+      deps.store.redis,
+      deps.store.keys.lock(ids.target, ids.seq, "mesh"),
+      async () => {
+        const now = await deps.store.get(r.id);
+        if (!now || now.status !== "active" || now.appliedPercent !== now.desiredPercent || now.appliedPercent === null) return false;
+        const found = await observeQuietly(deps, now);
+        if (found.percent === now.appliedPercent) return false;
+        if (found.percent === undefined && /unreachable|did not answer|could not reach|unavailable|timed out/i.test(found.raw)) return false;
+        const what = found.percent === undefined ? found.raw : `the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%`;
+        const res = await deps.store.update(r.id, (x) =>
+          x.status === "active" && x.appliedPercent === now.appliedPercent ? markDrift(x, found, `Drift: someone changed the weights by hand: ${what}. Nothing was overwritten.`, deps.now()) : x,
+        );
+        if (res.ok && res.changed) await deps.queue.afterUpdate(res.rollout);
+        return res.ok && res.changed;
+      },
+      { waitMs: 0, ttlMs: 30_000 },
+    );
+  } catch (err) {
+    if (err instanceof LockBusy) return false;
+    throw err;
+  }
 }
 
 /** One reading for the rollout's pair now, judged; a source failure becomes an "unavailable" verdict. */

@@ -10,6 +10,8 @@ const KIND_BY_ACTION: Record<string, ActionKind> = {
   [ACTION.abort]: "abort",
   [ACTION.hold]: "hold",
   [ACTION.resume]: "resume",
+  [ACTION.reapply]: "reapply",
+  [ACTION.adopt]: "adopt",
 };
 
 /** What our own buttons carry: `<rollout id>|<step index the person saw>`. Anything else is refused. */

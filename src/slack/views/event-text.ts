@@ -27,7 +27,7 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
     case "held":
       return `:double_vertical_bar: ${who} held the rollout${extra} ${when}`;
     case "resumed":
-      return `:arrow_forward: ${who} resumed the rollout ${when}`;
+      return `:arrow_forward: ${who} resumed the rollout${extra}${weights} ${when}`;
     case "warning":
       return `:warning: ${escapeMrkdwn(e.text ?? "problem")} ${when}`;
     case "mode":

@@ -18,6 +18,8 @@ export const ACTION = {
   hold: "rollout.hold",
   resume: "rollout.resume",
   refresh: "rollout.refresh",
+  reapply: "rollout.reapply",
+  adopt: "rollout.adopt",
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 
@@ -94,6 +96,13 @@ export function actionButtons(r: Rollout): Block[] {
       return [button(label, ACTION.advance, r, "primary"), button("Hold", ACTION.hold, r), abortButton(r)];
     }
     case "held":
+      if (r.drift?.observedPercent !== undefined) {
+        return [
+          button(`Re-apply ${split(r.desiredPercent)}`, ACTION.reapply, r, "primary"),
+          button(`Adopt ${split(r.drift.observedPercent)}`, ACTION.adopt, r),
+          abortButton(r),
+        ];
+      }
       return [button("Resume", ACTION.resume, r, "primary"), abortButton(r)];
     case "starting":
     case "finishing":
