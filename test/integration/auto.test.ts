@@ -142,7 +142,7 @@ describe("manual stages", () => {
     const warning = await waitFor(() => thread(dl).find((x) => x.includes("reaches its deadline")), { timeoutMs: 10_000, what: "the deadline notice" });
     expect(warning).toContain("it will then *hold*");
     await waitForMessage(h, dl, "Held", 20_000);
-    expect(thread(dl).some((x) => x.includes("is *held*: the deadline"))).toBe(true);
+    await waitFor(() => thread(dl).find((x) => x.includes("is *held*: the deadline")), { what: "the deadline alert" });
     expect(percent("web-deadline", "deadline")).toBe(10);
   });
 });
