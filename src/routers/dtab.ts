@@ -290,40 +290,33 @@ class Parser {
   }
 }
 
+/** Run one grammar rule over the whole text: anything left after it is an error naming what was expected. */
+function parseWhole<T>(text: string, rule: (p: Parser) => T, expected = "end of input"): T {
+  const p = new Parser(text);
+  const value = rule(p);
+  p.end(expected);
+  return value;
+}
+
 /** Parse a whole dtab. An empty text (or only comments) is the empty dtab. Throws DtabParseError. */
 export function parseDtab(text: string): Dtab {
-  const p = new Parser(text);
-  const dtab = p.dtab();
-  p.end("';' or end of input");
-  return dtab;
+  return parseWhole(text, (p) => p.dtab(), "';' or end of input");
 }
 
 export function parseDentry(text: string): Dentry {
-  const p = new Parser(text);
-  const d = p.dentry();
-  p.end("end of input");
-  return d;
+  return parseWhole(text, (p) => p.dentry());
 }
 
 export function parseNameTree(text: string): NameTree {
-  const p = new Parser(text);
-  const t = p.tree();
-  p.end("end of input");
-  return t;
+  return parseWhole(text, (p) => p.tree());
 }
 
 export function parsePath(text: string): Path {
-  const p = new Parser(text);
-  const path = p.path();
-  p.end("end of input");
-  return path;
+  return parseWhole(text, (p) => p.path());
 }
 
 export function parsePrefix(text: string): Prefix {
-  const p = new Parser(text);
-  const prefix = p.prefix();
-  p.end("end of input");
-  return prefix;
+  return parseWhole(text, (p) => p.prefix());
 }
 
 // ---------------------------------------------------------------------------------------------------
