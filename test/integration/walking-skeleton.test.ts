@@ -51,6 +51,18 @@ function seedSplit(h: Harness, backends: { service: string; weight: number | str
 
 const split = (h: Harness) => h.kube.get("trafficsplits", "default", "backend-ts");
 
+/** The seed rollout started by Alice on a fresh bot, with its message showing 90/10. */
+async function startSeedRollout(): Promise<Harness> {
+  const hh = await startHarness();
+  seedSplit(hh, [
+    { service: "backend-v1", weight: 100 },
+    { service: "backend-v2", weight: 0 },
+  ]);
+  await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
+  await waitForMessage(hh, "backend-svc#1", "Advance to 80%");
+  return hh;
+}
+
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
@@ -115,13 +127,7 @@ describe.each([
 
 describe("abort", () => {
   it("at 20/80 returns all traffic to stable, verified, and says who aborted", async () => {
-    h = await startHarness();
-    seedSplit(h, [
-      { service: "backend-v1", weight: 100 },
-      { service: "backend-v2", weight: 0 },
-    ]);
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
-    await waitForMessage(h, "backend-svc#1", "Advance to 80%");
+    h = await startSeedRollout();
     await clickButton(h, "backend-svc#1", ALICE, "Advance to 80%");
     await waitForMessage(h, "backend-svc#1", "Advance to 100%");
     expect(percentOf(split(h), "backend-v2")).toBe(80);
@@ -139,13 +145,8 @@ describe("abort", () => {
 
 describe("concurrent clicks", () => {
   it("50 Advance clicks on the same step make one transition and one write; the rest are told who was first", async () => {
-    h = await startHarness();
-    seedSplit(h, [
-      { service: "backend-v1", weight: 100 },
-      { service: "backend-v2", weight: 0 },
-    ]);
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
-    const m = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
+    h = await startSeedRollout();
+    const m = rolloutMessage(h, "backend-svc#1")!;
     const button = h.slack.findButton(CHANNEL, m.ts, "Advance to 80%");
     const writesBefore = h.kube.mutations("trafficsplits", "default", "backend-ts").length;
 
@@ -174,13 +175,7 @@ describe("concurrent clicks", () => {
 
 describe("restart", () => {
   it("a second bot process over the same Redis carries on a rollout the first one left mid-way", async () => {
-    h = await startHarness();
-    seedSplit(h, [
-      { service: "backend-v1", weight: 100 },
-      { service: "backend-v2", weight: 0 },
-    ]);
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
-    await waitForMessage(h, "backend-svc#1", "Advance to 80%");
+    h = await startSeedRollout();
     await clickButton(h, "backend-svc#1", ALICE, "Advance to 80%");
     await waitForMessage(h, "backend-svc#1", "Advance to 100%");
     await h.stopBot();
@@ -320,13 +315,8 @@ describe("Slack refusing a message", () => {
   });
 
   it("a thread message Slack refuses does not hold back the ones after it", async () => {
-    h = await startHarness();
-    seedSplit(h, [
-      { service: "backend-v1", weight: 100 },
-      { service: "backend-v2", weight: 0 },
-    ]);
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
-    const m = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
+    h = await startSeedRollout();
+    const m = rolloutMessage(h, "backend-svc#1")!;
     await waitFor(() => h!.slack.thread(CHANNEL, m.ts).length >= 1 || undefined);
     h.slack.failNext("chat.postMessage", "msg_too_long", 2);
     await clickButton(h, "backend-svc#1", BOB, "Advance to 80%");
