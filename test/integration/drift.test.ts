@@ -48,8 +48,14 @@ describe("drift", () => {
     handEdit(h, 70, 30);
     const held = await waitForMessage(h, "backend-svc#1", "Held", 15_000);
     expect(h.slack.buttons(CHANNEL, held.ts).map((b) => b.text)).toEqual(["Re-apply 90/10", "Adopt 70/30", "Abort"]);
-    const thread = h.slack.thread(CHANNEL, held.ts).map((m) => m.text ?? "");
-    expect(thread.some((t) => t.includes("Drift: someone changed the weights by hand: the mesh sends 30% to backend-v2") && t.includes("the rollout had verified 10%"))).toBe(true);
+    // The parent message is updated before the thread reply is posted: wait for the reply.
+    await waitFor(
+      () =>
+        h!.slack
+          .thread(CHANNEL, held.ts)
+          .some((m) => (m.text ?? "").includes("Drift: someone changed the weights by hand: the mesh sends 30% to backend-v2") && (m.text ?? "").includes("the rollout had verified 10%")) || undefined,
+      { what: "what changed, in the thread" },
+    );
     expect(h.kube.mutations("trafficsplits", "default", "backend-ts").length).toBe(writes); // nothing overwritten
 
     await clickButton(h, "backend-svc#1", ALICE, "Adopt 70/30");
