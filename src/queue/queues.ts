@@ -15,12 +15,18 @@ export type EffectJob = { rolloutId: string; version: number; timer?: TimerKind 
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } } satisfies JobsOptions;
 
+/**
+ * Priorities (1 runs first): a mesh write (an abort above all) and a due step must not wait behind a
+ * backlog of message renderings and readings, which are safe to run late.
+ */
+const PRIORITY = { reconcile: 1, timer: 2, "slack-sync": 5, snapshot: 10 } as const;
+
 /** Mesh writes retry for as long as it takes (abort must always complete); the backoff is capped. */
-const RECONCILE: JobsOptions = { ...KEEP, attempts: 1_000_000, backoff: { type: "capped" } };
-const SLACK: JobsOptions = { ...KEEP, attempts: 50, backoff: { type: "capped" } };
-const TIMER: JobsOptions = { removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 }, attempts: 20, backoff: { type: "capped" } };
+const RECONCILE: JobsOptions = { ...KEEP, attempts: 1_000_000, backoff: { type: "capped" }, priority: PRIORITY.reconcile };
+const SLACK: JobsOptions = { ...KEEP, attempts: 50, backoff: { type: "capped" }, priority: PRIORITY["slack-sync"] };
+const TIMER: JobsOptions = { removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 }, attempts: 20, backoff: { type: "capped" }, priority: PRIORITY.timer };
 /** A failed reading is recorded as "metrics unavailable"; only Redis trouble fails the job itself. */
-const SNAPSHOT: JobsOptions = { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" } };
+const SNAPSHOT: JobsOptions = { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.snapshot };
 
 export class EffectQueue {
   readonly queue: Queue<EffectJob, void, JobName>;

@@ -97,12 +97,27 @@ export async function readSnapshot(deps: Pick<SnapshotDeps, "metrics" | "log" | 
   }
 }
 
-/** The next reading at the next interval boundary; its id is the slot, so parallel schedulers collapse. */
+/**
+ * The next reading at the rollout's next interval boundary; its id is the slot, so parallel schedulers
+ * collapse. Each rollout's boundaries are shifted by a phase taken from its id, so a thousand rollouts do
+ * not all take their readings (and re-render their messages) in the same instant.
+ */
 export async function scheduleNextSnapshot(deps: Pick<SnapshotDeps, "queue" | "now">, rolloutId: string, refreshSeconds: number): Promise<void> {
   const ms = refreshSeconds * 1000;
+  const phase = phaseOf(rolloutId, ms);
   const now = deps.now();
-  const slot = Math.floor(now / ms) + 1;
-  await deps.queue.snapshot(rolloutId, { slot, delayMs: slot * ms - now });
+  const slot = Math.floor((now - phase) / ms) + 1;
+  await deps.queue.snapshot(rolloutId, { slot, delayMs: slot * ms + phase - now });
+}
+
+/** A stable offset in [0, ms) for a rollout id (FNV-1a). */
+export function phaseOf(rolloutId: string, ms: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < rolloutId.length; i++) {
+    h ^= rolloutId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % ms;
 }
 
 /** Take a reading now (a rollout just started, the bot restarted, or a person asked). */
