@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { App, Receiver, ReceiverEvent } from "@slack/bolt";
 import type { Logger } from "pino";
+import { z } from "zod";
 import { verifySlackSignature } from "./verify.ts";
 
 /**
@@ -87,6 +88,10 @@ export class StrictHttpReceiver implements Receiver {
     if (body.type === "url_verification" && typeof body.challenge === "string") {
       return respondJson(res, { challenge: body.challenge });
     }
+    if (!SlackRequest.safeParse(body).success) {
+      this.opts.log.warn({ type: typeof body.type === "string" ? body.type.slice(0, 40) : typeof body.type }, "ignored a signed request this app does not handle");
+      return respond(res, 400, "unrecognised request");
+    }
 
     let acked = false;
     const event: ReceiverEvent = {
@@ -134,6 +139,24 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
 }
 
 type Body = Record<string, any>;
+
+/**
+ * What may be handed to Bolt: the two kinds of request this app receives (a slash command, a click on a
+ * button), with the fields Bolt and our listeners read. Bolt trusts the shape of a signed body: a
+ * `block_actions` without `user`, a `view_submission` without `view` or an Events API body whose `event` is
+ * not an object make it throw before any listener acks (a 500). Anything else is answered 400 here.
+ */
+const SlackRequest = z.union([
+  z.looseObject({ command: z.string(), user_id: z.string(), channel_id: z.string() }),
+  z.looseObject({
+    type: z.literal("block_actions"),
+    user: z.looseObject({ id: z.string() }),
+    team: z.looseObject({ id: z.string() }).nullable().optional(),
+    channel: z.looseObject({ id: z.string() }).optional(),
+    actions: z.array(z.looseObject({ type: z.string(), action_id: z.string() })).min(1),
+    response_url: z.string().optional(),
+  }),
+]);
 
 function parseBody(contentType: string, raw: string): Body | undefined {
   try {
