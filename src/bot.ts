@@ -15,6 +15,7 @@ import { registerCommandListeners } from "./slack/listeners/commands.ts";
 import { registerRefreshListener } from "./slack/listeners/refresh.ts";
 import { MetricsSources } from "./metrics/registry.ts";
 import { planStage } from "./engine/timers.ts";
+import type { Rollout } from "./engine/rollout.ts";
 import { webApiPoster } from "./slack/poster.ts";
 import { StrictHttpReceiver } from "./slack/receiver.ts";
 import { AccessControl } from "./control/access.ts";
@@ -37,6 +38,11 @@ export type BotOptions = {
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
   /** Run the effect worker in this process (default true). */
   worker?: boolean;
+  /**
+   * Success-rate sources (default: built from each target's `metrics:` settings). The benchmark passes
+   * its own so a thousand targets read an in-process source instead of a Prometheus.
+   */
+  metrics?: MetricsSources;
 };
 
 export type Bot = {
@@ -54,8 +60,18 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   const bullConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   // Every write recomputes the stage's timers (automatic step, notice, reminder) from the record.
-  const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX, { normalize: (r) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }) });
-  const metrics = new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
+  const storeOptions = { normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }) };
+  const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX, storeOptions);
+  // Slack requests do not wait out a Redis outage: a click or command while Redis is down is answered with
+  // an error at once, instead of being held in memory and applied whenever Redis returns. The worker's
+  // connections (above) do wait: a job in flight finishes, and releases its lease, once Redis is back.
+  const requestRedis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * n, 500) });
+  // Reconnection failures go to the log (ioredis prints an unhandled one to stderr on every attempt).
+  for (const [c, name] of [[redis, "store"], [bullConnection, "queue"], [requestRedis, "Slack requests"]] as const) {
+    c.on("error", (err: Error) => log.warn({ err: err.message }, `redis connection (${name}) failed`));
+  }
+  const requestStore = new RolloutStore(requestRedis, env.ROLLOUT_KEY_PREFIX, storeOptions);
+  const metrics = opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);
@@ -66,7 +82,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     port: env.PORT,
     log,
     now,
-    routes: healthRoutes(redis),
+    routes: healthRoutes(requestRedis),
   });
   const app = new App({
     token: env.SLACK_BOT_TOKEN,
@@ -78,13 +94,13 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const audit = new AuditLog(redis, store.keys);
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const deps: CommandDeps = {
-    store,
+    store: requestStore,
     metrics,
     queue,
-    meta,
+    meta: new SlackMetaStore(requestRedis, store.keys),
     catalog: opts.targets,
     access: new AccessControl(opts.targets, groups),
-    audit,
+    audit: new AuditLog(requestRedis, store.keys),
     routers: {
       has: (kind) => opts.routers.has(kind),
       discoversStable: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).discoverStable),
@@ -102,6 +118,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   let workerConnection: Redis | undefined;
   if (opts.worker !== false) {
     workerConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+    workerConnection.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection (worker) failed"));
     worker = startEffectWorker(
       {
         store,
@@ -138,7 +155,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       await app.stop();
       await worker?.close();
       await queue.close();
-      await Promise.allSettled([redis.quit(), bullConnection.quit(), workerConnection?.quit()]);
+      await Promise.allSettled([redis.quit(), requestRedis.quit(), bullConnection.quit(), workerConnection?.quit()]);
     },
   };
 }
