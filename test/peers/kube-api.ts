@@ -37,6 +37,10 @@ export type RequestRecord = {
   namespace?: string;
   name?: string;
   subresource?: string;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
+  /** The parsed JSON body of a mutating request (what the client asked to be written), when it had one. */
+  body?: unknown;
 };
 
 export type RequestMatch = { method?: string; pathIncludes?: string };
@@ -287,8 +291,10 @@ class Peer implements KubeApiPeer {
       namespace: route?.namespace,
       name: route?.name,
       subresource: route?.subresource,
+      at: Date.now(),
     };
     const body = await readBody(req);
+    if (record.mutating && body !== undefined && !(body instanceof SyntaxError)) record.body = body;
     if (method === "POST" && route?.name === undefined && isRecord(body) && isRecord(body.metadata)) {
       record.name = typeof body.metadata.name === "string" ? body.metadata.name : undefined;
     }
