@@ -67,13 +67,19 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
         if (found.percent === now.appliedPercent) return false;
         if (found.percent === undefined && /unreachable|did not answer|could not reach|unavailable|timed out/i.test(found.raw)) return false;
         const what = found.percent === undefined ? found.raw : `the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%`;
+        // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
         const res = await deps.store.update(r.id, (x) =>
-          x.status === "active" && x.appliedPercent === now.appliedPercent ? markDrift(x, found, `Drift: someone changed the weights by hand: ${what}. Nothing was overwritten.`, deps.now()) : x,
+          x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
+            ? markDrift(x, found, `Drift: someone changed the weights by hand: ${what}. Nothing was overwritten.`, deps.now())
+            : x,
         );
-        if (res.ok && res.changed) await deps.queue.afterUpdate(res.rollout);
+        if (res.ok && res.changed) {
+          await deps.audit.workerOutcome(now, res.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
+          await deps.queue.afterUpdate(res.rollout);
+        }
         return res.ok && res.changed;
       },
-      { waitMs: 0, ttlMs: 30_000 },
+      { waitMs: 0 },
     );
   } catch (err) {
     if (err instanceof LockBusy) return false;
