@@ -64,7 +64,8 @@ describe("automatic steps", () => {
     expect(t.filter((x) => x.includes("Advancing to 100% at"))).toHaveLength(1);
     expect(t.filter((x) => x.includes("Finishing (making it permanent) at"))).toHaveLength(1);
     expect(t.some((x) => x.includes("rollout-bot (auto: canary healthy") && x.includes("advanced to 50%"))).toBe(true);
-    const summary = t.find((x) => x.includes("*Summary*"))!;
+    // The summary is posted to the thread just after the parent message shows "Completed".
+    const summary = await waitFor(() => thread(id).find((x) => x.includes("*Summary*")), { what: "the summary" });
     expect(summary).toMatch(/2 step\(s\) taken, highest 100% on web-v2/);
     expect(summary).toContain("→ 50% by rollout-bot (auto: canary healthy");
     // Each notice happened before its step: the notice's position in the thread precedes the advance.

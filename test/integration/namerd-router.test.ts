@@ -31,7 +31,7 @@ const makeTarget = (namerd: Record<string, unknown> = {}): Target =>
 
 beforeEach(async () => {
   peer = await NamerdPeer.start({ namespaces: { internal: SEED } });
-  router = new NamerdRouter({ timeoutMs: 1_000, maxAttempts: 3 });
+  router = new NamerdRouter({ timeoutMs: 10_000, maxAttempts: 3 });
   target = makeTarget();
 });
 afterEach(async () => {
@@ -366,7 +366,7 @@ describe("NamerdRouter: validation and hints", () => {
 });
 
 describe("NamerdClient", () => {
-  const client = () => new NamerdClient({ url: `${peer.url}/`, timeoutMs: 1_000 });
+  const client = () => new NamerdClient({ url: `${peer.url}/`, timeoutMs: 10_000 });
 
   it("lists namespaces and reads a dtab with its ETag", async () => {
     peer.seed("default", "/a => 0.9*/b & 0.1*/c");
