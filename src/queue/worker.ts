@@ -34,9 +34,12 @@ export function startEffectWorker(
       prefix,
       concurrency: opts.concurrency ?? 16,
       settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
-      // A worker killed mid-job loses its lock; another worker picks the job up after this long.
-      lockDuration: 30_000,
-      stalledInterval: 15_000,
+      // A worker killed mid-job loses its lock; another worker picks the job up within lockDuration +
+      // stalledInterval, 15 s (it was 45 s: too long for an Abort caught in a crash). The lock is renewed
+      // every lockDuration / 2 while a job runs, however long it takes, so only an event loop blocked for
+      // 10 s could let a live job run twice, which every job tolerates (level-triggered, CAS, leases).
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
       maxStalledCount: 1_000,
     },
   );

@@ -10,10 +10,12 @@ export class LockBusy extends Error {
 }
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 
 /**
- * Run `fn` holding a Redis lease on `key`. The lease expires by itself if the process dies, so a killed
- * worker never blocks a rollout for longer than `ttlMs`. Waits up to `waitMs` for the lease.
+ * Run `fn` holding a Redis lease on `key`. The lease is renewed every third of `ttlMs` while `fn` runs, so a
+ * slow write keeps it however long it takes, and it expires by itself within `ttlMs` if the process dies:
+ * a killed worker never blocks a rollout (or its Abort) for longer than that. Waits up to `waitMs` for it.
  */
 export async function withLock<T>(
   redis: Redis,
@@ -21,7 +23,7 @@ export async function withLock<T>(
   fn: () => Promise<T>,
   opts: { ttlMs?: number; waitMs?: number } = {},
 ): Promise<T> {
-  const ttlMs = opts.ttlMs ?? 60_000;
+  const ttlMs = opts.ttlMs ?? 10_000;
   const deadline = Date.now() + (opts.waitMs ?? 5_000);
   const token = randomBytes(8).toString("hex");
   for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
@@ -30,9 +32,14 @@ export async function withLock<T>(
     if (Date.now() > deadline) throw new LockBusy(key);
     await new Promise((r) => setTimeout(r, delay));
   }
+  const renew = setInterval(() => {
+    redis.eval(RENEW, 1, key, token, String(ttlMs)).catch(() => undefined);
+  }, Math.max(50, Math.floor(ttlMs / 3)));
+  renew.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(renew);
     await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
   }
 }
