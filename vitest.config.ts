@@ -1,8 +1,10 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // The long fault suites have their own config and command: `npm run test:faults`.
+    exclude: [...configDefaults.exclude, "test/faults-long/**"],
     // Integration tests start local HTTP peers and talk to real Redis/Prometheus: give them room,
     // but keep the whole suite well under five minutes on two cores.
     testTimeout: 30_000,
