@@ -340,6 +340,15 @@ export function markDrift(r: Rollout, found: { percent?: number; raw: string }, 
   return { ...withProblem(r, why, now), drift };
 }
 
+/**
+ * Finish found the mesh changed by hand: the canary was not made permanent and nothing was written. The
+ * rollout goes back to its last stage, held with the drift like a running one, so a person can Re-apply
+ * (then Finish again), Adopt or Abort. Any other status is handled as markDrift does.
+ */
+export function markFinishDrift(r: Rollout, found: { percent?: number; raw: string }, why: string, now: number): Rollout {
+  return markDrift(r.status === "finishing" ? { ...r, status: "active" } : r, found, why, now);
+}
+
 /** Re-apply: our weights win over the hand edit. The reconcile writes them, expecting what it saw. */
 export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult {
   const ended = refuseIfEnded(r);

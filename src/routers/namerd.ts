@@ -36,7 +36,7 @@ import {
   type PrintStyle,
 } from "./dtab.ts";
 import { NamerdClient, VersionConflict } from "./namerd-client.ts";
-import { RouterError, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
+import { RouterError, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 
 export type NamerdRouterOptions = {
   /** Per HTTP request to namerd. */
@@ -136,19 +136,27 @@ export class NamerdRouter implements TrafficRouter {
    * hand edit. Even then only our dentry changes, the write is If-Match (412 re-reads and keeps edits of
    * other dentries) and the result is read back. A missing dentry is still not-found: re-creating a dentry
    * someone removed would route traffic they took away.
+   * With `expect` (Finish), only a split routing that percent to the canary (what the bot last verified, in
+   * any notation) is overwritten; anything else is drift and nothing is written.
    * `raw` is the whole dtab as namerctl prints it, for the final message.
    */
-  async finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: { force?: boolean } = {}): Promise<Observed> {
+  async finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: FinalizeOptions = {}): Promise<Observed> {
     const b = this.bind(target);
     const stable = dstFor(b.settings, pair.stable);
     const canary = dstFor(b.settings, pair.canary);
     const desired: NameTree = { kind: "leaf", path: winner === "stable" ? stable : canary };
+    const expected = opts.expect?.canaryPercent;
     const guard = opts.force
       ? { isOurs: () => true, describe: "anything (forced)" }
-      : {
-          isOurs: (t: NameTree) => canaryPercentOf(t, stable, canary) !== undefined,
-          describe: `a split between ${printPath(stable)} and ${printPath(canary)}`,
-        };
+      : expected !== undefined
+        ? {
+            isOurs: (t: NameTree) => canaryPercentOf(t, stable, canary) === expected,
+            describe: `${b.prefixText} => ${printTree(rolloutTree(stable, canary, expected))} (what the bot last verified, ${expected}% canary)`,
+          }
+        : {
+            isOurs: (t: NameTree) => canaryPercentOf(t, stable, canary) !== undefined,
+            describe: `a split between ${printPath(stable)} and ${printPath(canary)}`,
+          };
     return this.write(b, stable, canary, desired, guard, "dtab");
   }
 

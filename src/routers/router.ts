@@ -30,10 +30,12 @@ export interface TrafficRouter {
   apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed>;
   /**
    * Make the winner permanent (dtab without the loser, TrafficSplit all on the winner) and read back.
-   * With `force`, write even when the mesh holds something we did not write (a person chose Abort after
-   * seeing drift: their decision wins); without it, such a state is drift and nothing is written.
+   * With `expect` (what the bot last verified, as for apply), write only over that percent: anything else is
+   * drift and nothing is written (Finish never overwrites a hand edit). Without it, any split between the
+   * pair is accepted. With `force`, write even when the mesh holds something we did not write (a person
+   * chose Abort: their decision wins); without it, such a state is drift and nothing is written.
    */
-  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts?: { force?: boolean }): Promise<Observed>;
+  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts?: FinalizeOptions): Promise<Observed>;
   /** How a person sends one request to the canary only, if the mesh can (an l5d-dtab header). */
   testRequestHint(target: Target, pair: RoutePair): string | undefined;
   /** The version the mesh routes to now, when a person did not name the stable one (namerd reads its dentry). */
@@ -41,6 +43,13 @@ export interface TrafficRouter {
   /** Whether rollouts on this mesh begin with a 0% stage where only test requests reach the canary. */
   readonly hasTestStage?: boolean;
 }
+
+export type FinalizeOptions = {
+  /** Write over anything (an abort: going back to stable must complete). Wins over `expect`. */
+  force?: boolean;
+  /** The canary percent the bot last verified: the mesh must still hold it, else "drift". */
+  expect?: { canaryPercent: number };
+};
 
 export type RouterErrorCode =
   | "not-found" // routing object or namespace missing

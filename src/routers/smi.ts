@@ -17,7 +17,7 @@
 import { ApisApi, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { Target } from "../engine/target.ts";
 import { KubeApiError, kubeCall, DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
-import { RouterError, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
+import { RouterError, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 import {
   SMI_GROUP,
   SMI_VERSIONS,
@@ -102,16 +102,20 @@ export class SmiRouter implements TrafficRouter {
   /**
    * All weight on the winner, keeping the object. With `force` (a person chose Abort after drift) the
    * write goes ahead whatever the weights are, also when they change between a 409 and the retry; it still
-   * carries the resourceVersion it read and is read back.
+   * carries the resourceVersion it read and is read back. With `expect` (Finish) it is checked like apply:
+   * weights other than the expected percent are drift and nothing is written.
    */
-  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: { force?: boolean } = {}): Promise<Observed> {
-    return this.converge(target, pair, winner === "canary" ? 100 : 0, undefined, opts.force ? "force" : "pair-only");
+  finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: FinalizeOptions = {}): Promise<Observed> {
+    const percent = winner === "canary" ? 100 : 0;
+    if (opts.force) return this.converge(target, pair, percent, undefined, "force");
+    if (opts.expect) return this.converge(target, pair, percent, opts.expect, "expect");
+    return this.converge(target, pair, percent, undefined, "pair-only");
   }
 
   /**
    * `mode`: "expect" checks the weights against `expect` (or, after a 409, against the first read);
-   * "pair-only" (finalize) also accepts any split between the pair, as an abort may come at any step, but
-   * not weight on another backend or weights it cannot read (someone else's edit); "force" writes over anything.
+   * "pair-only" (finalize without `expect`) also accepts any split between the pair, but not weight on
+   * another backend or weights it cannot read (someone else's edit); "force" writes over anything.
    */
   private async converge(
     target: Target,

@@ -209,6 +209,45 @@ describe("NamerdRouter: other writers", () => {
   });
 });
 
+describe("NamerdRouter: finalize with expect (Finish)", () => {
+  it("refuses with drift when the dentry no longer holds what the bot verified, and writes nothing", async () => {
+    await router.apply(target, pair, 10, { canaryPercent: 0 });
+    await router.apply(target, pair, 100, { canaryPercent: 10 });
+    peer.edit("internal", (d) => replaceDentry(d, "/host/world", parseDtab("/x => 50 * /srv/world-v1 & 50 * /srv/world-v2")[0]!.tree));
+    const before = peer.get("internal");
+    const err = await rejection(router.finalize(target, pair, "canary", { expect: { canaryPercent: 100 } }));
+    expect([err.code, err.message]).toEqual([
+      "drift",
+      "someone changed /host/world in dtab internal: expected /host/world => /srv/world-v2 (what the bot last verified, 100% canary), " +
+        "found /host/world => 50 * /srv/world-v1 & 50 * /srv/world-v2",
+    ]);
+    expect(puts()).toHaveLength(2);
+    expect(peer.get("internal")).toEqual(before);
+    expect((await router.observe(target, pair)).canaryPercent).toBe(50);
+
+    // Re-apply over the edit, then Finish: the dentry is /srv/world-v2 for good.
+    await router.apply(target, pair, 100, { canaryPercent: 50 });
+    const done = await router.finalize(target, pair, "canary", { expect: { canaryPercent: 100 } });
+    expect(done.canaryPercent).toBe(100);
+    expect(peer.get("internal")!.text).toBe(withWorld("/srv/world-v2"));
+  });
+
+  it("refuses another destination as well", async () => {
+    await router.apply(target, pair, 100, { canaryPercent: 0 });
+    peer.edit("internal", (d) => replaceDentry(d, "/host/world", leaf("/srv/world-v3")));
+    expect((await rejection(router.finalize(target, pair, "canary", { expect: { canaryPercent: 100 } }))).code).toBe("drift");
+    expect(puts()).toHaveLength(1);
+  });
+
+  it("takes the verified percent in another notation as its own and writes /srv/<canary>", async () => {
+    await router.apply(target, pair, 100, { canaryPercent: 0 });
+    peer.edit("internal", (d) => replaceDentry(d, "/host/world", parseDtab("/x => 0 * /srv/world-v1 & 1 * /srv/world-v2")[0]!.tree));
+    const done = await router.finalize(target, pair, "canary", { expect: { canaryPercent: 100 } });
+    expect(done.canaryPercent).toBe(100);
+    expect(peer.get("internal")!.text).toBe(withWorld("/srv/world-v2"));
+  });
+});
+
 describe("NamerdRouter: forced finalize (a person chose Abort)", () => {
   it("writes the stable dentry over a hand edit, touching no other dentry, with If-Match, and reads it back", async () => {
     await router.apply(target, pair, 10, { canaryPercent: 0 });

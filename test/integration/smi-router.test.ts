@@ -204,6 +204,32 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     expect(peer.mutations("trafficsplits", ns, "web").map((m) => `${m.method} ${m.status}`)).toEqual(["PUT 200"]);
   });
 
+  it("finalize with expect (Finish) refuses weights other than the verified ones and writes nothing", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    await r.apply(t, pair, 100);
+    peer.edit("trafficsplits", ns, "web", (o) => {
+      (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }];
+    });
+    peer.reset();
+    const err = await rejection(r.finalize(t, pair, "canary", { expect: { canaryPercent: 100 } }));
+    expect(err.code).toBe("drift");
+    expect(err.message).toContain(`expected 100% canary, found web-v1 ${w(50)} / web-v2 ${w(50)} (50% canary)`);
+    expect(peer.mutations("trafficsplits")).toEqual([]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }]);
+
+    // Re-applied: Finish finds what it expects (nothing left to write) and reports it.
+    await r.apply(t, pair, 100, { canaryPercent: 50 });
+    peer.reset();
+    const done = await r.finalize(t, pair, "canary", { expect: { canaryPercent: 100 } });
+    expect(done).toMatchObject({ canaryPercent: 100, raw: `web-v1 ${w(0)} / web-v2 ${w(100)}` });
+    expect(peer.mutations("trafficsplits")).toEqual([]);
+    // A deleted split is drift too: Finish does not re-create it.
+    peer.remove("trafficsplits", ns, "web");
+    expect((await rejection(r.finalize(t, pair, "canary", { expect: { canaryPercent: 100 } }))).code).toBe("drift");
+    expect(peer.mutations("trafficsplits")).toEqual([]);
+  });
+
   it("forced finalize retries a 409 even when the weights changed in between, with the newer resourceVersion", async () => {
     const r = router(peer);
     const t = target(ns);

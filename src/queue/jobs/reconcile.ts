@@ -6,6 +6,7 @@ import {
   markApplied,
   markCompleted,
   markDrift,
+  markFinishDrift,
   markRejected,
   markStarted,
   parseRolloutId,
@@ -14,7 +15,7 @@ import {
   withStable,
   type Rollout,
 } from "../../engine/rollout.ts";
-import { RouterError, type Observed, type RoutePair, type TrafficRouter } from "../../routers/router.ts";
+import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
 import { LockBusy, withLock } from "../../store/lock.ts";
@@ -80,7 +81,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       return;
     }
     case "finishing": {
-      const obs = await router.finalize(r.target, pair(r), "canary");
+      // Only over what the bot last verified (100%): a hand edit since then is drift, never overwritten.
+      const obs = await router.finalize(r.target, pair(r), "canary", { expect: { canaryPercent: r.appliedPercent ?? 100 } });
       verify(obs, 100);
       // The clean-up is a courtesy after the mesh is final: its failure is reported, never a reason to retry
       // a finished rollout (the Deployment may have been removed or renamed by hand).
@@ -99,6 +101,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       return;
     }
     case "aborting": {
+      await noteOverwrittenEdit(deps, r);
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
       await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
@@ -179,6 +182,16 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   }
   if (code === "drift") {
     const found = await observeQuietly(deps, r);
+    if (r.status === "finishing") {
+      // Back to the last stage, held: Re-apply (then Finish again), Adopt or Abort.
+      const what =
+        found.percent !== undefined && found.percent !== r.appliedPercent
+          ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${r.canary} (${found.raw}), the rollout had verified ${r.appliedPercent ?? 100}%`
+          : message;
+      const why = `Drift: ${what}. Finish did not go ahead: ${r.canary} was not made permanent and nothing was overwritten.`;
+      await store.update(r.id, (x) => (x.status === "finishing" ? markFinishDrift(x, found, why, now()) : x));
+      return;
+    }
     await store.update(r.id, (x) => markDrift(x, found, `Drift: ${message}. Nothing was overwritten.`, now()));
     return;
   }
@@ -188,14 +201,57 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   });
 }
 
-/** What the mesh holds now, as a percent when it is a split of the pair; the router's words otherwise. */
-export async function observeQuietly(deps: Pick<ReconcileDeps, "routers">, r: Rollout): Promise<{ percent?: number; raw: string }> {
+/**
+ * What the mesh holds now, as a percent when it is a split of the pair; the router's words otherwise, with
+ * `code` saying why it could not be read that way (a RouterError's code, "unknown" for anything else).
+ */
+export async function observeQuietly(
+  deps: Pick<ReconcileDeps, "routers">,
+  r: Rollout,
+): Promise<{ percent?: number; raw: string; code?: RouterErrorCode | "unknown" }> {
   try {
     const obs = await deps.routers.for(r.target).observe(r.target, pair(r));
     return { percent: obs.canaryPercent, raw: obs.raw };
   } catch (err) {
-    return { raw: err instanceof Error ? err.message : String(err) };
+    return { raw: err instanceof Error ? err.message : String(err), code: err instanceof RouterError ? err.code : "unknown" };
   }
+}
+
+/** How the note an abort leaves over a hand edit begins; also how a retried abort knows it is there. */
+const OVERWRITE_NOTE = "The mesh had been changed by hand";
+
+/**
+ * An abort writes over whatever the mesh holds (going back to stable must always complete), but never
+ * silently: a hand edit it is about to overwrite is said in the thread, once per abort. The note is stored
+ * before the write, so a retried abort finds it and neither repeats it nor takes its own half-done write
+ * (the mesh already at 0%) for an edit. What the bot itself wrote is not an edit: the verified percent, or
+ * the step that was being written when Abort came. Drift already shown (the person aborted after seeing it)
+ * is not repeated.
+ */
+async function noteOverwrittenEdit(deps: ReconcileDeps, r: Rollout): Promise<void> {
+  const verified = r.appliedPercent;
+  if (verified === null || overwriteNoted(r)) return;
+  const found = await observeQuietly(deps, r);
+  // Unreadable for a reason that says nothing about the mesh (an outage, credentials): nothing to tell.
+  if (found.percent === undefined && !(found.code === "drift" || found.code === "not-found" || found.code === "invalid")) return;
+  const inFlight = r.stepIndex >= 0 ? r.steps[r.stepIndex] : 0;
+  if (found.percent !== undefined && (found.percent === 0 || found.percent === verified || found.percent === inFlight)) return;
+  if (r.drift && r.drift.observedPercent === found.percent) return;
+  const what =
+    found.percent !== undefined
+      ? `it sent ${found.percent}% to ${r.canary} (${found.raw}), the rollout had verified ${verified}%`
+      : `${found.raw} (the rollout had verified ${verified}% to ${r.canary})`;
+  const text = `${OVERWRITE_NOTE}: ${what}. The abort writes over it: all traffic goes back to ${r.stable}.`;
+  await deps.store.update(r.id, (x) => (x.status === "aborting" && !overwriteNoted(x) ? withNote(x, "warning", text, deps.now()) : x));
+}
+
+function overwriteNoted(r: Rollout): boolean {
+  for (let i = r.events.length - 1; i >= 0; i--) {
+    const e = r.events[i]!;
+    if (e.kind === "warning" && e.text?.startsWith(OVERWRITE_NOTE)) return true;
+    if (e.kind === "abort-requested") return false;
+  }
+  return false;
 }
 
 function pair(r: Rollout): RoutePair {
