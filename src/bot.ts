@@ -88,7 +88,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     token: env.SLACK_BOT_TOKEN,
     receiver,
     logger: boltLogger(log.child({ component: "bolt" })),
-    ...(env.SLACK_API_URL ? { clientOptions: { slackApiUrl: env.SLACK_API_URL } } : {}),
+    // The Web API client's defaults are no timeout and ~10 retries over half an hour: a Slack call that never
+    // answers would hold a worker slot (and that rollout's message) for minutes. Bounded here; the job's own
+    // retries take over after.
+    clientOptions: {
+      timeout: env.ROLLOUT_SLACK_TIMEOUT_SECONDS * 1000,
+      retryConfig: { retries: 5, factor: 2, minTimeout: 1_000, maxTimeout: 30_000, randomize: true },
+      ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
+    },
   });
 
   const audit = new AuditLog(redis, store.keys);

@@ -15,6 +15,10 @@ const HELP: Record<string, string> = {
   SLACK_APP_TOKEN: "an app-level token (xapp-...) with connections:write, for Socket Mode",
 };
 
+/** A per-request deadline in seconds (fractions allowed), e.g. ROLLOUT_KUBE_TIMEOUT_SECONDS. */
+const timeoutSeconds = (defaultSeconds: number) =>
+  z.coerce.number().positive("must be more than 0 seconds").max(300, "must be at most 300 seconds").default(defaultSeconds);
+
 export const EnvSchema = z.object({
   SLACK_SIGNING_SECRET: z.string({ error: `is missing: ${HELP.SLACK_SIGNING_SECRET}` }).min(1, `is empty: ${HELP.SLACK_SIGNING_SECRET}`),
   SLACK_BOT_TOKEN: z.string({ error: `is missing: ${HELP.SLACK_BOT_TOKEN}` }).regex(/^xoxb-/, `must start with xoxb-: ${HELP.SLACK_BOT_TOKEN}`),
@@ -31,7 +35,29 @@ export const EnvSchema = z.object({
   ROLLOUT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "may hold letters, digits, _ . : -").default("rollout-bot"),
   /** How long Slack user-group memberships (policy `@handles`) are cached, in seconds. */
   ROLLOUT_GROUP_CACHE_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(86_400, "must be at most 86400 seconds (a day)").default(60),
+  /**
+   * Deadlines of one request to the Kubernetes API, to namerd, and to the Slack Web API: a peer that accepts
+   * the connection and never answers fails the attempt after this long (it is retried with backoff) instead
+   * of holding a worker. The Kubernetes and namerd clients read theirs through `timeoutMsFromEnv`
+   * (src/kube/call.ts, src/routers/namerd-client.ts), as the routers are built without the parsed environment;
+   * the Slack one is for the bot's WebClient (`clientOptions.timeout` in src/bot.ts).
+   */
+  ROLLOUT_KUBE_TIMEOUT_SECONDS: timeoutSeconds(10),
+  ROLLOUT_NAMERD_TIMEOUT_SECONDS: timeoutSeconds(5),
+  ROLLOUT_SLACK_TIMEOUT_SECONDS: timeoutSeconds(10),
 });
+
+export type TimeoutSetting = "ROLLOUT_KUBE_TIMEOUT_SECONDS" | "ROLLOUT_NAMERD_TIMEOUT_SECONDS" | "ROLLOUT_SLACK_TIMEOUT_SECONDS";
+
+/**
+ * One timeout setting from the environment, in ms. An invalid value gives the default here: parseEnv
+ * reports it and refuses to start, so this only matters to code that runs without startBot (tests, tools).
+ */
+export function timeoutMsFromEnv(name: TimeoutSetting, env: NodeJS.ProcessEnv = process.env): number {
+  const schema = EnvSchema.shape[name];
+  const parsed = schema.safeParse(env[name]);
+  return Math.round((parsed.success ? parsed.data : schema.parse(undefined)) * 1000);
+}
 
 export type Env = z.infer<typeof EnvSchema>;
 

@@ -6,8 +6,10 @@
  */
 import { ApiException, Observable, type ConfigurationOptions, type ObservableMiddleware } from "@kubernetes/client-node";
 import { z } from "zod";
+import { timeoutMsFromEnv } from "../config.ts";
 
-export const DEFAULT_KUBE_TIMEOUT_MS = 10_000;
+/** Deadline of one API request: ROLLOUT_KUBE_TIMEOUT_SECONDS (default 10 s), read once when loaded. */
+export const DEFAULT_KUBE_TIMEOUT_MS = timeoutMsFromEnv("ROLLOUT_KUBE_TIMEOUT_SECONDS");
 
 /** The `Status` object the API server answers errors with (only the fields we use). */
 const StatusSchema = z.looseObject({

@@ -6,6 +6,7 @@
  * again for the new version. Every failure becomes a RouterError whose code says what to do next.
  */
 import { z } from "zod";
+import { timeoutMsFromEnv } from "../config.ts";
 import { parseNameTree, parsePrefix, printDtab, printPrefix, printTree, type Dtab } from "./dtab.ts";
 import { RouterError } from "./router.ts";
 
@@ -14,7 +15,7 @@ export type VersionedDtab = { dtab: Dtab; version: string };
 export type NamerdClientOptions = {
   /** Base URL of the httpController, e.g. http://namerd.linkerd:4180 */
   url: string;
-  /** Per request, covering headers and body. */
+  /** Per request, covering headers and body; default DEFAULT_NAMERD_TIMEOUT_MS. */
   timeoutMs?: number;
   /** How PUT bodies are encoded; both are accepted by namerd. */
   format?: "dtab" | "json";
@@ -31,6 +32,9 @@ export class VersionConflict extends RouterError {
   }
 }
 
+/** Deadline of one request: ROLLOUT_NAMERD_TIMEOUT_SECONDS (default 5 s), read once when loaded. */
+export const DEFAULT_NAMERD_TIMEOUT_MS = timeoutMsFromEnv("ROLLOUT_NAMERD_TIMEOUT_SECONDS");
+
 const DentriesJson = z.array(z.object({ prefix: z.string(), dst: z.string() }));
 const NamespacesJson = z.array(z.string());
 
@@ -41,7 +45,7 @@ export class NamerdClient {
 
   constructor(opts: NamerdClientOptions) {
     this.baseUrl = opts.url.replace(/\/+$/, "");
-    this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_NAMERD_TIMEOUT_MS;
     this.format = opts.format ?? "dtab";
   }
 

@@ -1,20 +1,47 @@
-import { afterEach, expect, it } from "vitest";
+import { afterAll, afterEach, expect, it, vi } from "vitest";
 import { eventsAfter, type Rollout } from "../../src/engine/rollout.ts";
+import { DEFAULT_KUBE_TIMEOUT_MS } from "../../src/kube/call.ts";
 import { leaf, replaceDentry } from "../../src/routers/dtab.ts";
+import { DEFAULT_NAMERD_TIMEOUT_MS } from "../../src/routers/namerd-client.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import type { NamerdPeer } from "../peers/namerd.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
-import { percentOn, SEED, seedSplit } from "./support.ts";
+import { percentOn, retryAfterGaps, SEED, seedSplit, type RetryAfterGap } from "./support.ts";
 
 /**
  * Issue 6, R4: the peers misbehave the way real ones do, several ways at once: the Kubernetes API drops
- * connections, answers 503 and storms 409 Conflicts; namerd answers 503, drops connections, is unreachable
- * for a while, and someone edits another dentry between the bot's read and its write (412); Slack answers
- * 429 with Retry-After. Everything is retried with backoff; an abort always completes and is read back;
- * afterwards nothing is in an unrecorded state: the mesh holds exactly the record's appliedPercent, and
- * every event of the record is in the thread exactly once, in order.
+ * connections, answers 503, storms 409 Conflicts and answers later than the client waits (a write that
+ * times out and still lands); namerd answers 503, drops connections, answers too late (a read at start, a
+ * write during the abort that lands after the client gave up), is unreachable for a while, and someone
+ * edits another dentry between the bot's read and its write (412); Slack answers 429 with Retry-After, and
+ * the retry must come no sooner than Retry-After says. Everything is retried with backoff; an abort always
+ * completes and is read back; afterwards nothing is in an unrecorded state: the mesh holds exactly the
+ * record's appliedPercent, and every event of the record is in the thread exactly once, in order.
  */
+
+// Short client deadlines so a timed-out request costs a second, not the default 10 s (Kubernetes) or 5 s
+// (namerd). The clients read these when their modules load, hence before the imports above run.
+const TIMEOUT_S = 1;
+const LATE_MS = TIMEOUT_S * 1000 + 500; // answered after the client gave up, before its retry (>= 800 ms backoff)
+const savedEnv = vi.hoisted(() => {
+  const saved = { kube: process.env.ROLLOUT_KUBE_TIMEOUT_SECONDS, namerd: process.env.ROLLOUT_NAMERD_TIMEOUT_SECONDS };
+  process.env.ROLLOUT_KUBE_TIMEOUT_SECONDS = "1";
+  process.env.ROLLOUT_NAMERD_TIMEOUT_SECONDS = "1";
+  return saved;
+});
+afterAll(() => {
+  for (const [name, value] of [["ROLLOUT_KUBE_TIMEOUT_SECONDS", savedEnv.kube], ["ROLLOUT_NAMERD_TIMEOUT_SECONDS", savedEnv.namerd]] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+/** For the bot's Slack WebClient, once src/bot.ts passes ROLLOUT_SLACK_TIMEOUT_SECONDS as its timeout. */
+const SLACK_ENV = { ROLLOUT_SLACK_TIMEOUT_SECONDS: String(TIMEOUT_S) };
+
+it("the clients run with the short deadlines", () => {
+  expect([DEFAULT_KUBE_TIMEOUT_MS, DEFAULT_NAMERD_TIMEOUT_MS]).toEqual([TIMEOUT_S * 1000, TIMEOUT_S * 1000]);
+});
 
 const ALICE = "UALICE";
 const BOB = "UBOB";
@@ -49,11 +76,26 @@ function expectEveryEventOnce(h: Harness, r: Rollout): void {
   expect(new Set(thread).size).toBe(thread.length);
 }
 
-const statusCount = (h: Harness, status: number) => h.kube.requests.filter((r) => r.status === status && r.path.includes("trafficsplits")).length;
+/** Answers the bot read (a late answer to a client that timed out is counted apart). */
+const statusCount = (h: Harness, status: number) =>
+  h.kube.requests.filter((r) => r.status === status && r.path.includes("trafficsplits") && r.delayedMs === undefined).length;
 
-it("SMI: resets, 503s and 409 storms on every transition, Slack 429s; every step and the abort complete, verified, recorded once", async () => {
+/** "Retry-After 3 s -> 4.4 s, 1 s -> 2.3 s": each 429 and how long until the same call came again. */
+const describeGaps = (gaps: RetryAfterGap[]) => gaps.map((g) => `${g.retryAfterSeconds} s -> ${(g.gapMs / 1000).toFixed(1)} s`).join(", ");
+
+/** Every 429 was retried (the same call again), no sooner than its Retry-After. */
+function expectRetryAfterHonoured(h: Harness, expected: number): RetryAfterGap[] {
+  const gaps = retryAfterGaps(h.slack);
+  expect(gaps).toHaveLength(expected);
+  for (const g of gaps) {
+    expect(g.gapMs, `${g.method} retried ${g.gapMs} ms after a 429 with Retry-After ${g.retryAfterSeconds}`).toBeGreaterThanOrEqual(g.retryAfterSeconds * 1000);
+  }
+  return gaps;
+}
+
+it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; every step and the abort complete, verified, recorded once", async () => {
   const started = Date.now();
-  h = await startHarness();
+  h = await startHarness({ extraEnv: SLACK_ENV });
   seedSplit(h);
   const ID = "backend-svc#1";
   const SPLIT_PATH = "trafficsplits/backend-ts";
@@ -70,22 +112,31 @@ it("SMI: resets, 503s and 409 storms on every transition, Slack 429s; every step
   expect(percentOn(h, "backend-v2")).toBe(r.appliedPercent);
   expect(threadOf(h, ID).some((t) => t.includes("Retrying (attempt 1)"))).toBe(true);
 
-  // Advance: a write whose connection is reset, one 503, 3 conflicts; Slack rate-limits the update.
+  // Advance: a write whose connection is reset, one 503, 3 conflicts, then a write the API answers only
+  // after the client gave up: it lands late, and the retry must find it there rather than call it drift.
+  // Slack rate-limits the update with a Retry-After longer than its client's own first backoff (1-2 s).
   h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, reset: true, times: 1 });
   h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
   h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 409, times: 3 });
-  h.slack.rateLimit("chat.update", { retryAfterSeconds: 1, times: 1 });
+  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, delayMs: LATE_MS, times: 1 });
+  h.slack.rateLimit("chat.update", { retryAfterSeconds: 3, times: 1 });
   await clickButton(h, ID, BOB, "Advance to 80%");
   await waitForMessage(h, ID, "Advance to 100%", 20_000);
   r = await settled(h, ID);
-  expect(r).toMatchObject({ status: "active", appliedPercent: 80 });
+  expect(r).toMatchObject({ status: "active", appliedPercent: 80 }); // not held: the late write is no drift
   expect(percentOn(h, "backend-v2")).toBe(r.appliedPercent);
+  const latePut = h.kube.requests.find((x) => x.method === "PUT" && x.delayedMs !== undefined)!;
+  expect(latePut).toMatchObject({ clientGone: true, status: 200 }); // timed out at the client, applied at the API
+  expect(h.kube.requests.slice(h.kube.requests.indexOf(latePut) + 1).filter((x) => x.method === "PUT")).toEqual([]); // found in place
 
-  // Abort in the worst of it: reads dropped, writes refused, a conflict storm, Slack rate limits.
+  // Abort in the worst of it: a read dropped, a read answered too late, writes refused, a conflict storm,
+  // Slack rate limits and answers the message's update late.
   h.kube.failNext({ method: "GET", pathIncludes: SPLIT_PATH, reset: true, times: 1 });
+  h.kube.failNext({ method: "GET", pathIncludes: "/trafficsplits", delayMs: LATE_MS, times: 1 }); // the first read (a list)
   h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
   h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 409, times: 6 });
   h.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, times: 1 });
+  h.slack.delayNext("chat.update", { delayMs: LATE_MS });
   await clickButton(h, ID, ALICE, "Abort");
   await waitForMessage(h, ID, "Aborted", 25_000);
   r = await settled(h, ID);
@@ -101,16 +152,25 @@ it("SMI: resets, 503s and 409 storms on every transition, Slack 429s; every step
   const resets = statusCount(h, 0);
   const unavailable = statusCount(h, 503);
   const conflicts = statusCount(h, 409);
+  const timedOut = h.kube.requests.filter((x) => x.delayedMs !== undefined);
   const limited = h.slack.calls.filter((c) => c.status === 429).length;
   expect([resets, unavailable, conflicts, limited]).toEqual([3, 3, 15, 3]);
+  expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([["PUT", true], ["GET", true]]);
+  const gaps = expectRetryAfterHonoured(h, 3);
+  const slowUpdate = h.slack.calls.find((c) => c.method === "chat.update" && c.delayedMs !== undefined)!;
+  expect(slowUpdate).toMatchObject({ ok: true });
   await sleep(300);
   expectEveryEventOnce(h, (await h.bot.store.get(ID))!);
   expect(await h.bot.store.activeFor("backend-svc")).toBeUndefined();
 
   console.log(
-    `R4 (SMI): ${resets} connection resets, ${unavailable} Kubernetes 503s, ${conflicts} 409 conflicts, ${limited} Slack 429s over start, advance and abort -> ` +
+    `R4 (SMI): ${resets} connection resets, ${unavailable} Kubernetes 503s, ${conflicts} 409 conflicts, ` +
+      `${timedOut.length} Kubernetes timeouts (a write answered ${LATE_MS} ms late, applied after the ${TIMEOUT_S} s client deadline and found in place by the retry; a read during the abort), ` +
+      `${limited} Slack 429s (Retry-After honoured: ${describeGaps(gaps)}) over start, advance and abort -> ` +
       `all retried with backoff; abort completed and read back (mesh ${percentOn(h, "backend-v2")}% = record ${r.appliedPercent}%); ` +
-      `${threadOf(h, ID).length} events, each in the thread once (${Math.round((Date.now() - started) / 100) / 10} s)`,
+      `${threadOf(h, ID).length} events, each in the thread once; a chat.update answered ${LATE_MS} ms late ` +
+      `${slowUpdate.clientGone ? `was given up after ${TIMEOUT_S} s and retried` : "was waited for (the bot's Slack client has no timeout)"} ` +
+      `(${Math.round((Date.now() - started) / 100) / 10} s)`,
   );
 });
 
@@ -130,12 +190,14 @@ targets:
 const dtabWith = (tmp: string, world: string) =>
   ["/srv => /#/io.l5d.k8s/default/http ;", "/host => /srv ;", `/tmp => ${tmp} ;`, "/svc => /host ;", `/host/world => ${world} ;`].join("\n");
 
-it("namerd: 503s, dropped connections, a concurrent edit (412) and an outage; the abort completes, read back, their edit kept", async () => {
+it("namerd: 503s, dropped connections, timeouts, a concurrent edit (412) and an outage; the abort completes, read back, their edit kept", async () => {
   const started = Date.now();
-  h = await startHarness({ namerd: { internal: NAMERD_SEED }, targetsYaml: NAMERD_TARGETS });
+  h = await startHarness({ namerd: { internal: NAMERD_SEED }, targetsYaml: NAMERD_TARGETS, extraEnv: SLACK_ENV });
   const namerd = h.namerd as NamerdPeer;
   const ID = "world#1";
 
+  // Start: the first read (which version is stable) is answered after the client gave up.
+  namerd.failNext({ method: "GET", delayMs: LATE_MS });
   h.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, times: 1 });
   await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
   await waitForMessage(h, ID, "Start shifting (10%)", 15_000);
@@ -151,12 +213,14 @@ it("namerd: 503s, dropped connections, a concurrent edit (412) and an outage; th
   expect(r).toMatchObject({ status: "active", appliedPercent: 10 });
   expect(namerd.get("internal")!.text).toBe(dtabWith("/srv/tmp-v2", "90 * /srv/world-v1 & 10 * /srv/world-v2"));
 
-  // Abort while namerd is down, then failing: it keeps retrying, says so, and completes once namerd is back.
+  // Abort while namerd is down, then failing, then answering a write too late (it lands after the client
+  // gave up): it keeps retrying, says so, and completes once namerd is back, finding its late write in place.
   await namerd.stop();
   await clickButton(h, ID, BOB, "Abort");
   await waitFor(() => threadOf(h!, ID).find((t) => t.includes("Abort is retrying (attempt 1): namerd is unreachable")), { timeoutMs: 10_000, what: "abort retry warning" });
   expect((await h.bot.store.get(ID))?.status).toBe("aborting");
   namerd.failNext({ method: "PUT", status: 503, times: 1 });
+  namerd.failNext({ method: "PUT", delayMs: LATE_MS, times: 1 });
   await namerd.restart();
   await waitForMessage(h, ID, "Aborted", 20_000);
   r = await settled(h, ID);
@@ -165,17 +229,24 @@ it("namerd: 503s, dropped connections, a concurrent edit (412) and an outage; th
   const methods = namerd.requests.map((x) => x.method);
   expect(methods.lastIndexOf("GET")).toBeGreaterThan(methods.lastIndexOf("PUT"));
 
-  const statuses = namerd.requests.map((x) => x.status);
+  const timedOut = namerd.requests.filter((x) => x.delayedMs !== undefined);
+  // Both timed out at the client; the late PUT still landed (204), and the retry found the dtab already right.
+  expect(timedOut.map((x) => [x.method, x.clientGone, x.unreadStatus])).toEqual([["GET", true, 200], ["PUT", true, 204]]);
+  const lateWrite = namerd.requests.indexOf(timedOut[1]!);
+  expect(namerd.requests.slice(lateWrite + 1).filter((x) => x.method === "PUT")).toEqual([]);
+  const statuses = namerd.requests.filter((x) => x.delayedMs === undefined).map((x) => x.status);
   const failed = { "503": statuses.filter((s) => s === 503).length, "412": statuses.filter((s) => s === 412).length, dropped: statuses.filter((s) => s === undefined).length };
   expect(failed["503"]).toBe(3);
   expect(failed["412"]).toBe(1);
   expect(failed.dropped).toBeGreaterThanOrEqual(1);
+  const gaps = expectRetryAfterHonoured(h, 2);
   await sleep(300);
   expectEveryEventOnce(h, (await h.bot.store.get(ID))!);
 
   console.log(
-    `R4 (namerd): ${failed["503"]} namerd 503s, ${failed.dropped} dropped connections, ${failed["412"]} 412 from a concurrent edit (kept), an outage during abort, ` +
-      `${h.slack.calls.filter((c) => c.status === 429).length} Slack 429s -> abort completed and read back (dtab routes world-v1 = record ${r.appliedPercent}%); ` +
+    `R4 (namerd): ${failed["503"]} namerd 503s, ${failed.dropped} dropped connections, ${failed["412"]} 412 from a concurrent edit (kept), ` +
+      `${timedOut.length} namerd timeouts (a read at start; a write during the abort answered ${LATE_MS} ms late, landed after the ${TIMEOUT_S} s client deadline, found in place by the retry), an outage during abort, ` +
+      `${gaps.length} Slack 429s (Retry-After honoured: ${describeGaps(gaps)}) -> abort completed and read back (dtab routes world-v1 = record ${r.appliedPercent}%); ` +
       `${threadOf(h, ID).length} events, each in the thread once (${Math.round((Date.now() - started) / 100) / 10} s)`,
   );
 });

@@ -1,4 +1,5 @@
 import type { KubeObject } from "../peers/kube-api.ts";
+import type { SlackPeer } from "../peers/slack/index.ts";
 import type { Harness } from "../support/bot-harness.ts";
 
 /** Helpers shared by the issue-6 proof suites (test/faults/*.test.ts). */
@@ -26,3 +27,20 @@ export function percentOn(h: Pick<Harness, "kube">, service: string): number {
 }
 
 export const splitWrites = (h: Pick<Harness, "kube">): number => h.kube.mutations("trafficsplits", "default", SPLIT).length;
+
+export type RetryAfterGap = { method: string; retryAfterSeconds: number; gapMs: number };
+
+/**
+ * For each Slack 429 the bot read: its Retry-After and how long after it the same call (same method and
+ * arguments) reached Slack again. Throws when a rate-limited call never came again.
+ */
+export function retryAfterGaps(slack: Pick<SlackPeer, "calls">): RetryAfterGap[] {
+  const calls = slack.calls;
+  return calls.flatMap((c, i) => {
+    if (c.status !== 429 || c.clientGone) return []; // a 429 nobody read asks nothing of the client
+    const same = JSON.stringify(c.args);
+    const retry = calls.slice(i + 1).find((n) => n.method === c.method && JSON.stringify(n.args) === same);
+    if (!retry) throw new Error(`${c.method} was rate-limited and never retried`);
+    return [{ method: c.method, retryAfterSeconds: c.retryAfterSeconds ?? Number.NaN, gapMs: retry.at - c.at }];
+  });
+}

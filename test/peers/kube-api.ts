@@ -41,13 +41,22 @@ export type RequestRecord = {
   at: number;
   /** The parsed JSON body of a mutating request (what the client asked to be written), when it had one. */
   body?: unknown;
+  /** A fault held this request back this long before it was handled (see Fault.delayMs). */
+  delayedMs?: number;
+  /**
+   * The client had closed the connection by the time the late request was handled (it timed out): the
+   * request was still carried out, as a real API server would, but nobody read `status`.
+   */
+  clientGone?: boolean;
 };
 
 export type RequestMatch = { method?: string; pathIncludes?: string };
 
 /**
  * Make the next matching request(s) misbehave. With `status` it answers that status (as a Status object);
- * with `reset` it drops the connection; with only `delayMs` it answers normally, late.
+ * with `reset` it drops the connection; with only `delayMs` it answers normally, late. A delayed request is
+ * handled after the delay even when the client has given up meanwhile (a write still lands, late), and its
+ * record says so (`delayedMs`, `clientGone`).
  */
 export type Fault = RequestMatch & { times?: number; delayMs?: number; status?: number; reset?: boolean; message?: string };
 
@@ -310,7 +319,12 @@ class Peer implements KubeApiPeer {
     if (fault) {
       fault.left -= 1;
       this.faults = this.faults.filter((f) => f.left > 0);
-      if (fault.delayMs) await this.sleep(fault.delayMs);
+      if (fault.delayMs) {
+        record.delayedMs = fault.delayMs;
+        await this.sleep(fault.delayMs);
+        await new Promise((r) => setImmediate(r)); // let a client that gave up be seen to have closed
+        if (res.destroyed) record.clientGone = true;
+      }
       if (fault.reset) {
         record.status = 0;
         req.socket.destroy();

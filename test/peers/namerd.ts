@@ -41,7 +41,10 @@ export type NamerdFault = {
   status?: 500 | 503;
   /** How many matching requests the fault hits; default 1. */
   times?: number;
-  /** Wait before answering (or dropping), e.g. longer than the client's timeout. */
+  /**
+   * Wait before answering (or dropping), e.g. longer than the client's timeout. The request is handled after
+   * the wait even when the client has given up meanwhile (see RecordedRequest.clientGone).
+   */
   delayMs?: number;
   /** Close the connection without an answer, as a crashed namerd or a reset would. */
   drop?: boolean;
@@ -55,8 +58,16 @@ export type RecordedRequest = {
   contentType: string | undefined;
   ifMatch: string | undefined;
   body: string;
-  /** Status answered; undefined when the request was dropped or is still in flight. */
+  /** Status answered; undefined when the request was dropped or is still in flight (or its client left). */
   status?: number;
+  /** A fault held this request back this long before it was handled (NamerdFault.delayMs). */
+  delayedMs?: number;
+  /**
+   * The client had closed the connection by the time the late request was handled (it timed out). The
+   * request was still carried out, as namerd would (a PUT may land late); `unreadStatus` is what it answered.
+   */
+  clientGone?: boolean;
+  unreadStatus?: number;
 };
 
 export type StoredDtab = { dtab: Dtab; text: string; version: string };
@@ -286,19 +297,24 @@ export class NamerdPeer {
     });
 
     const fault = this.takeFault(method);
-    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (fault?.delayMs) {
+      rec.delayedMs = fault.delayMs;
+      await new Promise((r) => setTimeout(r, fault.delayMs));
+      await new Promise((r) => setImmediate(r)); // let a client that gave up be seen to have closed
+      if (res.destroyed) rec.clientGone = true;
+    }
     if (fault?.drop) {
       req.socket.destroy();
       return;
     }
     if (fault?.status) {
       res.writeHead(fault.status, { "content-type": TEXT_TYPE }).end(`namerd: injected ${fault.status}`);
-      return;
+    } else {
+      const hook = this.hooks.findIndex((h) => h.method === method);
+      if (hook !== -1) await this.hooks.splice(hook, 1)[0]!.action();
+      this.route(req, res, method, decodeURIComponent(url.pathname), url.searchParams, body);
     }
-    const hook = this.hooks.findIndex((h) => h.method === method);
-    if (hook !== -1) await this.hooks.splice(hook, 1)[0]!.action();
-
-    this.route(req, res, method, decodeURIComponent(url.pathname), url.searchParams, body);
+    if (rec.clientGone) rec.unreadStatus = res.statusCode;
   }
 
   private takeFault(method: string): NamerdFault | undefined {

@@ -246,5 +246,25 @@ describe("rate limits", () => {
     // The limit is used up: the next call goes through.
     await impatient.chat.update({ channel: CHANNEL, ts: ts!, text: "v2" });
     expect(peer.message(CHANNEL, ts!)?.text).toBe("v2");
+    expect(peer.callsOf("chat.update").map((c) => c.retryAfterSeconds)).toEqual([7, 7, undefined]);
+  });
+});
+
+describe("slow answers", () => {
+  it("delayNext answers late; a client that gave up is recorded as gone, and the call still took effect", async () => {
+    const { ts } = await client.chat.postMessage({ channel: CHANNEL, text: "v1" });
+    peer.delayNext("chat.update", { delayMs: 300, times: 2 });
+    const started = Date.now();
+    await client.chat.update({ channel: CHANNEL, ts: ts!, text: "v2" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+
+    const hasty = new WebClient(TOKEN, { slackApiUrl: peer.apiUrl, logger: recordingLogger(), timeout: 100, retryConfig: { retries: 0 } });
+    await expect(hasty.chat.update({ channel: CHANNEL, ts: ts!, text: "v3" })).rejects.toMatchObject({ code: ErrorCode.RequestError });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(peer.callsOf("chat.update").map((c) => [c.delayedMs, c.clientGone ?? false, c.ok])).toEqual([
+      [300, false, true],
+      [300, true, true],
+    ]);
+    expect(peer.message(CHANNEL, ts!)?.text).toBe("v3");
   });
 });

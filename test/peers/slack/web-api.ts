@@ -35,6 +35,12 @@ export interface ApiCall {
   status: number;
   ok: boolean;
   error?: string;
+  /** delayNext held this call back this long before handling it (`at` is when it was handled). */
+  delayedMs?: number;
+  /** The client had closed the connection before the late answer (it timed out); the call still took effect. */
+  clientGone?: boolean;
+  /** The Retry-After (seconds) a 429 carried. */
+  retryAfterSeconds?: number;
 }
 
 export interface ResponseUrlContext {
@@ -201,6 +207,8 @@ export class SlackPeer {
   private readonly ws: Workspace;
   private readonly rateLimits = new Map<string, { retryAfterSeconds: number; remaining: number }>();
   private readonly failures = new Map<string, { error: string; remaining: number }>();
+  private readonly delays = new Map<string, { delayMs: number; remaining: number }>();
+  private readonly delayed = new WeakMap<ServerResponse, number>();
   private readonly responseUrls = new Map<string, ResponseUrlState>();
   private responseCounter = 0;
   private server: Server | undefined;
@@ -262,6 +270,7 @@ export class SlackPeer {
     this.calls.length = 0;
     this.rateLimits.clear();
     this.failures.clear();
+    this.delays.clear();
     this.responseUrls.clear();
   }
 
@@ -308,6 +317,16 @@ export class SlackPeer {
   /** The next `times` calls of `method` answer HTTP 200 `{ok:false,error}` and change nothing. */
   failNext(method: string, error: string, times = 1): void {
     this.failures.set(method, { error, remaining: times });
+  }
+
+  /**
+   * The next `times` calls of `method` are held `delayMs` before being handled (a slow or hung Slack, e.g.
+   * longer than the client's timeout). They are handled after the wait even when the client has given up
+   * meanwhile, so a late chat.postMessage still posts; the call's record says so (`delayedMs`, `clientGone`).
+   * Rate limits and failures set for the method apply after the wait.
+   */
+  delayNext(method: string, opts: { delayMs: number; times?: number }): void {
+    this.delays.set(method, { delayMs: opts.delayMs, remaining: opts.times ?? 1 });
   }
 
   // ---- response_url --------------------------------------------------------------------------
@@ -495,6 +514,13 @@ export class SlackPeer {
     if (!token) return this.answer(res, method, args, { ok: false, error: "not_authed" });
     if (token !== this.botToken) return this.answer(res, method, args, { ok: false, error: "invalid_auth" });
 
+    const delay = this.delays.get(method);
+    if (delay && delay.remaining > 0) {
+      delay.remaining -= 1;
+      this.delayed.set(res, delay.delayMs);
+      await new Promise((r) => setTimeout(r, delay.delayMs));
+      await new Promise((r) => setImmediate(r)); // let a client that gave up be seen to have closed
+    }
     const limit = this.rateLimits.get(method);
     if (limit && limit.remaining > 0) {
       limit.remaining -= 1;
@@ -527,7 +553,10 @@ export class SlackPeer {
     headers: Record<string, string> = {},
   ): void {
     const ok = body.ok === true;
-    this.calls.push({ method, args, at: Date.now(), status, ok, ...(ok ? {} : { error: String(body.error) }) });
+    const delayedMs = this.delayed.get(res);
+    const late = delayedMs === undefined ? {} : { delayedMs, ...(res.destroyed ? { clientGone: true } : {}) };
+    const retryAfter = headers["retry-after"] === undefined ? {} : { retryAfterSeconds: Number(headers["retry-after"]) };
+    this.calls.push({ method, args, at: Date.now(), status, ok, ...(ok ? {} : { error: String(body.error) }), ...late, ...retryAfter });
     send(res, status, body, headers);
   }
 
