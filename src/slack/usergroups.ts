@@ -5,9 +5,14 @@ import { z } from "zod";
 /**
  * Who is in a Slack user group, for policies that name `@handles`. Handles are mapped to group IDs with
  * `usergroups.list` and members read with `usergroups.users.list`; both answers are cached for `ttlMs`,
- * so a membership change is seen at most one TTL later. When Slack does not answer (in time), a stale
- * answer is used if there is one; otherwise the membership is "unknown" and the policy decides (stopping
- * goes through, anything else is refused with a word about the outage).
+ * so a membership change is seen at most one TTL later.
+ *
+ * When Slack does not answer (an error, or nothing within `timeoutMs`) once the TTL has run out, the last
+ * answer is used only while it is less than two TTLs old (one TTL of grace, so a blip does not refuse
+ * everyone). Past that the membership is "unknown" and the policy decides: stopping (abort, hold) goes
+ * through, anything else is refused with a word about the outage. So a person removed from a group loses
+ * every non-stopping right at most two TTLs later, however long Slack stays unreachable; with a TTL of 0
+ * nothing is ever reused.
  */
 
 export type MembershipAnswer = boolean | "unknown";
@@ -22,18 +27,22 @@ const UsersResponse = z.object({ users: z.array(z.string()) });
 
 type Cached<T> = { at: number; value: T };
 
+/** How many TTLs old a cached answer may be when Slack cannot be asked: the TTL itself plus one of grace. */
+export const STALE_LIMIT_TTLS = 2;
+
 export type UsergroupResolverOptions = {
   client: Pick<WebClient, "usergroups">;
   ttlMs: number;
   now?: () => number;
   log?: Logger;
-  /** Give up on one Slack call after this long (the client's own retries could take minutes). */
+  /** Give up waiting for one Slack call after this long (the client's own retries could take minutes). */
   timeoutMs?: number;
 };
 
 export class UsergroupResolver implements GroupMembership {
   private handles: Cached<Map<string, string>> | undefined;
   private readonly members = new Map<string, Cached<ReadonlySet<string>>>();
+  /** Slack calls under way, one per key, including ones every waiter has given up on (see `ask`). */
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
   private readonly timeoutMs: number;
@@ -73,56 +82,75 @@ export class UsergroupResolver implements GroupMembership {
     return c !== undefined && this.now() - c.at < this.opts.ttlMs;
   }
 
+  /** The cached answer when Slack could not give a new one: only while it is younger than the stale limit. */
+  private stale<T>(key: string, c: Cached<T> | undefined): T | undefined {
+    if (!c) return undefined;
+    const ageMs = this.now() - c.at;
+    if (ageMs < STALE_LIMIT_TTLS * this.opts.ttlMs) {
+      this.opts.log?.warn({ key, ageMs }, "Slack user-group lookup failed: using the last answer");
+      return c.value;
+    }
+    this.opts.log?.warn({ key, ageMs }, "Slack user-group lookup failed and the last answer is too old to use: membership unknown");
+    return undefined;
+  }
+
   private async groupIds(): Promise<Map<string, string> | undefined> {
     if (this.fresh(this.handles)) return this.handles!.value;
-    const fetched = await this.once("list", async () => {
-      const res = ListResponse.parse(await this.opts.client.usergroups.list({}));
-      return new Map(res.usergroups.map((g) => [g.handle.toLowerCase(), g.id]));
-    });
-    if (fetched) {
-      this.handles = { at: this.now(), value: fetched };
-      return fetched;
-    }
-    return this.handles?.value;
+    const fetched = await this.ask(
+      "list",
+      async () => ListResponse.parse(await this.opts.client.usergroups.list({})),
+      (res) => {
+        const value = new Map(res.usergroups.map((g) => [g.handle.toLowerCase(), g.id]));
+        this.handles = { at: this.now(), value };
+        return value;
+      },
+    );
+    return fetched ?? this.stale("list", this.handles);
   }
 
   private async users(id: string): Promise<ReadonlySet<string> | undefined> {
     const cached = this.members.get(id);
     if (this.fresh(cached)) return cached!.value;
-    const fetched = await this.once(`users:${id}`, async () => {
-      const res = UsersResponse.parse(await this.opts.client.usergroups.users.list({ usergroup: id }));
-      return new Set(res.users) as ReadonlySet<string>;
-    });
-    if (fetched) {
-      this.members.set(id, { at: this.now(), value: fetched });
-      return fetched;
-    }
-    return cached?.value;
+    const fetched = await this.ask(
+      `users:${id}`,
+      async () => UsersResponse.parse(await this.opts.client.usergroups.users.list({ usergroup: id })),
+      (res) => {
+        const value = new Set(res.users) as ReadonlySet<string>;
+        this.members.set(id, { at: this.now(), value });
+        return value;
+      },
+    );
+    return fetched ?? this.stale(`users:${id}`, this.members.get(id));
   }
 
-  /** One Slack call per key at a time; undefined when it failed or took too long. */
-  private async once<T>(key: string, call: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * One Slack call per key at a time; `store` caches its answer whenever it arrives, also after every
+   * waiter gave up, and a later lookup waits for the same call instead of starting another. Answers
+   * undefined when the call failed or did not answer within `timeoutMs`.
+   */
+  private async ask<R, T>(key: string, call: () => Promise<R>, store: (res: R) => T): Promise<T | undefined> {
     let p = this.inflight.get(key) as Promise<T | undefined> | undefined;
     if (!p) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), this.timeoutMs);
-      });
-      p = Promise.race([call(), timeout])
-        .then((v) => {
-          if (v === undefined) this.opts.log?.warn({ key }, "Slack user-group lookup timed out");
-          return v;
-        })
+      p = call()
+        .then(store)
         .catch((err: unknown) => {
           this.opts.log?.warn({ err, key }, "Slack user-group lookup failed");
           return undefined;
         })
-        .finally(() => {
-          clearTimeout(timer);
-          this.inflight.delete(key);
-        });
+        .finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
-    return p;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.timeoutMs);
+    });
+    try {
+      const v = await Promise.race([p, timeout]);
+      if (v !== "timeout") return v;
+      this.opts.log?.warn({ key, timeoutMs: this.timeoutMs }, "Slack user-group lookup timed out");
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
