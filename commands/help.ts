@@ -1,3 +1,4 @@
+import { echo } from "../src/slack/views/format.ts";
 import type { ParseResult } from "./args.ts";
 import type { Command, Reply } from "./types.ts";
 
@@ -16,8 +17,9 @@ export function helpCommand(all: () => readonly Command<unknown>[]): Command<Hel
     async run(_deps, _caller, args): Promise<Reply> {
       const commands = all();
       if (args.topic) {
-        const c = commands.find((x) => x.name === args.topic);
-        if (!c) return { text: `:x: there is no subcommand \`${args.topic}\`. Subcommands: ${commands.map((x) => x.name).join(", ")}` };
+        const topic = args.topic.toLowerCase();
+        const c = commands.find((x) => x.name === topic);
+        if (!c) return { text: `:x: there is no subcommand ${echo(args.topic)}. Subcommands: ${commands.map((x) => x.name).join(", ")}` };
         return { text: `\`${c.usage}\`\n${c.summary}` };
       }
       const lines = commands.map((c) => `• \`${c.usage}\`: ${c.summary}`);

@@ -1,6 +1,6 @@
-import { dnsLabelProblem } from "../src/engine/names.ts";
-import { isTerminal, parseRolloutId, type Rollout } from "../src/engine/rollout.ts";
-import { clip, duration, escapeMrkdwn, slackTime, split } from "../src/slack/views/format.ts";
+import { refProblem } from "../src/control/lookup.ts";
+import { isTerminal, type Rollout } from "../src/engine/rollout.ts";
+import { clip, duration, echo, escapeMrkdwn, slackTime, split } from "../src/slack/views/format.ts";
 import type { StoredAuditEntry } from "../src/store/audit.ts";
 import type { RolloutStore } from "../src/store/rollout-store.ts";
 import { flagValue, parseArgs, type ParseResult } from "./args.ts";
@@ -23,20 +23,14 @@ export function parseHistory(tokens: string[]): ParseResult<HistoryArgs> {
   });
   if (!p.ok) return p;
   const ref = p.value.positionals["target|rollout-id"];
-  if (ref !== undefined) {
-    if (ref.includes("#")) {
-      if (!parseRolloutId(ref)) return { ok: false, error: `\`${ref}\` is not a rollout id (they look like \`backend-svc#3\`)` };
-    } else {
-      const problem = dnsLabelProblem(ref);
-      if (problem) return { ok: false, error: `\`${ref}\` is not a target name: it ${problem}` };
-    }
-  }
+  const problem = ref === undefined ? undefined : refProblem(ref);
+  if (problem) return { ok: false, error: problem };
   const limitText = flagValue(p.value, "limit");
   let limit: number | undefined;
   if (limitText !== undefined) {
     const max = ref?.includes("#") ? TIMELINE_MAX : LIST_MAX;
     limit = Number(limitText);
-    if (!/^\d+$/.test(limitText) || limit < 1 || limit > max) return { ok: false, error: `--limit \`${limitText}\` is not a whole number from 1 to ${max}` };
+    if (!/^\d+$/.test(limitText) || limit < 1 || limit > max) return { ok: false, error: `--limit ${echo(limitText)} is not a whole number from 1 to ${max}` };
   }
   return { ok: true, value: { ...(ref ? { ref } : {}), ...(limit ? { limit } : {}) } };
 }
@@ -71,7 +65,7 @@ export function summaryLine(r: Rollout, now: number): string {
       outcome = `*aborted* after ${took}${lastBefore(r, "abort-requested")}`;
       break;
     case "rejected":
-      outcome = `*rejected*${r.problem ? ` (${escapeMrkdwn(clip(r.problem, 200))})` : ""}`;
+      outcome = `*rejected* after ${took}${r.problem ? ` (${escapeMrkdwn(clip(r.problem, 200))})` : ""}`;
       break;
     default:
       outcome = `*${r.status}*, ${r.appliedPercent ?? 0}% on the canary, running for ${took}`;

@@ -1,3 +1,4 @@
+import { echo, unescapeMrkdwn } from "../src/slack/views/format.ts";
 import { abortCommand } from "./abort.ts";
 import { advanceCommand } from "./advance.ts";
 import { autoCommand } from "./auto.ts";
@@ -39,8 +40,11 @@ const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "h
 /**
  * Parse and run one `/rollout ...` text. Never throws for anything a person can type. Every command is
  * audited: decisions by the code that decides (with the rollout and its weights), the rest here.
+ * Slack sends `&`, `<` and `>` in the text as `&amp;`, `&lt;` and `&gt;`: they are decoded once, here, so
+ * the grammar (and the audit trail) sees what the person typed; replies escape whatever they echo.
  */
-export async function runCommand(deps: CommandDeps, caller: Caller, text: string): Promise<Reply> {
+export async function runCommand(deps: CommandDeps, caller: Caller, slackText: string): Promise<Reply> {
+  const text = unescapeMrkdwn(slackText);
   const sub = tokenize(text.slice(0, 100))[0]?.toLowerCase() ?? "help";
   let reply: Reply;
   try {
@@ -79,7 +83,7 @@ async function dispatch(deps: CommandDeps, caller: Caller, text: string): Promis
   const name = (sub ?? "help").toLowerCase();
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    return { text: `:x: unknown subcommand \`${sub}\`. Subcommands: ${COMMANDS.map((c) => c.name).join(", ")}. Try \`/rollout help\`.` };
+    return { text: `:x: unknown subcommand ${echo(sub ?? "")}. Subcommands: ${COMMANDS.map((c) => c.name).join(", ")}. Try \`/rollout help\`.` };
   }
   const parsed = command.parse(rest);
   if (!parsed.ok) return { text: `:x: ${parsed.error}\nUsage: \`${command.usage}\`` };

@@ -3,6 +3,7 @@ import { dnsLabelProblem } from "../src/engine/names.ts";
 import { DEFAULT_STEPS, parseSteps } from "../src/engine/plan.ts";
 import { newRollout } from "../src/engine/rollout.ts";
 import { TargetSchema, type Target } from "../src/engine/target.ts";
+import { echo } from "../src/slack/views/format.ts";
 import { flagValue, parseArgs, type Grammar, type ParseResult } from "./args.ts";
 import type { Caller, Command, CommandDeps, Reply, TargetCatalog } from "./types.ts";
 
@@ -35,9 +36,30 @@ const grammar: Grammar = {
 };
 
 const USAGE =
-  "/rollout start <target> --to <version> [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--namespace <ns>] [--split <trafficsplit>]";
+  "/rollout start <target> --to <version> [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--namespace <ns>] [--router smi|namerd|gateway] [--split <name>]";
+
+/**
+ * `--steps 10, 50, 100`: the spaces made the steps three tokens. Say so, rather than "unexpected `50, 100`",
+ * when the value ends (or the next token starts) with a comma and the tokens after it are numbers. Pure.
+ */
+export function spacedSteps(tokens: string[]): string | undefined {
+  const i = tokens.findIndex((t) => /^--steps(=|$)/i.test(t));
+  if (i === -1) return undefined;
+  const eq = tokens[i]!.indexOf("=");
+  const first = eq === -1 ? tokens[i + 1] : tokens[i]!.slice(eq + 1);
+  const rest: string[] = [];
+  for (const t of tokens.slice(eq === -1 ? i + 2 : i + 1)) {
+    if (!/^[\d,]*\d[\d,]*$/.test(t)) break;
+    rest.push(t);
+  }
+  if (first === undefined || !/^[\d,]+$/.test(first) || !rest.length || !(first.endsWith(",") || rest[0]!.startsWith(","))) return undefined;
+  const typed = [first, ...rest].join(" ");
+  return `--steps ${echo(typed)} has spaces in it: write the steps without spaces (${echo(typed.replace(/\s+/g, ""))}) or in quotes (${echo(`"${typed}"`)})`;
+}
 
 export function parseStart(tokens: string[]): ParseResult<StartArgs> {
+  const spaced = spacedSteps(tokens);
+  if (spaced) return { ok: false, error: spaced };
   const parsed = parseArgs("/rollout start", tokens, grammar);
   if (!parsed.ok) return parsed;
   const a = parsed.value;
@@ -45,10 +67,10 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
   for (const [label, value] of [["target", target], ["--to", flagValue(a, "to")], ["--from", flagValue(a, "from")], ["--namespace", flagValue(a, "namespace")]] as const) {
     if (value === undefined) continue;
     const problem = dnsLabelProblem(value);
-    if (problem) return { ok: false, error: `${label} \`${value}\` is not a valid Kubernetes name: it ${problem}` };
+    if (problem) return { ok: false, error: `${label} ${echo(value)} is not a valid Kubernetes name: it ${problem}` };
   }
   const to = flagValue(a, "to");
-  if (!to) return { ok: false, error: `\`--to <version>\` is required: which version should get the traffic? Usage: \`${USAGE}\`` };
+  if (!to) return { ok: false, error: `\`--to <version>\` is required: which version should get the traffic?` };
   const from = flagValue(a, "from");
   if (from && from === to) return { ok: false, error: `\`--from\` and \`--to\` are both \`${to}\`: nothing to shift` };
   let steps: number[] | undefined;
@@ -60,11 +82,11 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
   }
   const router = flagValue(a, "router");
   if (router !== undefined && router !== "smi" && router !== "namerd" && router !== "gateway") {
-    return { ok: false, error: `--router \`${router}\` is not one of smi, namerd, gateway` };
+    return { ok: false, error: `--router ${echo(router)} is not one of smi, namerd, gateway` };
   }
   const split = flagValue(a, "split");
   if (split !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(split)) {
-    return { ok: false, error: `--split \`${split}\` is not a valid TrafficSplit name` };
+    return { ok: false, error: `--split ${echo(split)} is not a valid TrafficSplit name` };
   }
   let autoMs: number | undefined;
   const autoText = flagValue(a, "auto");
@@ -168,9 +190,7 @@ async function begin(deps: CommandDeps, caller: Caller, args: StartArgs): Promis
   const busy = await deps.store.activeFor(target.name);
   if (busy) return { text: busyText(busy.id, busy.startedBy, busy.appliedPercent, busy.channel) };
   const autoMs = args.autoMs ?? (target.auto?.enabled ? target.auto.interval : undefined);
-  if (autoMs !== undefined && !deps.metrics.for(target)) {
-    return { text: `:x: automatic steps need success-rate metrics, and \`${target.name}\` has no \`metrics:\` source: start it without --auto, or declare its metrics in the targets file` };
-  }
+  if (autoMs !== undefined && !deps.metrics.for(target)) return { text: `:x: ${noMetricsForAuto(target.name, args.autoMs !== undefined)}` };
 
   const id = await deps.store.nextId(target.name);
   const now = deps.now();
@@ -201,6 +221,14 @@ async function begin(deps: CommandDeps, caller: Caller, args: StartArgs): Promis
     rolloutId: id,
     after: record.desiredPercent,
   };
+}
+
+/** Automatic steps without a success-rate source: name what turned them on, the flag or the targets file. Pure. */
+export function noMetricsForAuto(target: string, byFlag: boolean): string {
+  const why = `automatic steps need success-rate metrics, and \`${target}\` has no \`metrics:\` source`;
+  return byFlag
+    ? `${why}: start it without --auto, or declare its metrics in the targets file`
+    : `\`${target}\` has \`auto.enabled: true\` in the targets file, but ${why}: declare its metrics there, or set \`auto.enabled: false\``;
 }
 
 function busyText(id: string, by: string | undefined, percent: number | null, channel: string | undefined): string {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { echo } from "../slack/views/format.ts";
 
 /** `90s`, `10m`, `2h`, `1h30m`, `1d`: what people type for intervals and deadlines. Pure. */
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -8,14 +9,14 @@ export type DurationResult = { ok: true; ms: number } | { ok: false; error: stri
 export function parseDuration(text: string, opts: { minMs?: number; maxMs?: number } = {}): DurationResult {
   const t = text.trim().toLowerCase();
   if (!/^(\d{1,5}[smhd])+$/.test(t)) {
-    return { ok: false, error: `\`${text}\` is not a duration: write it like \`90s\`, \`10m\`, \`2h\` or \`1h30m\`` };
+    return { ok: false, error: `${echo(text)} is not a duration: write it like \`90s\`, \`10m\`, \`2h\` or \`1h30m\`` };
   }
   let ms = 0;
   for (const m of t.matchAll(/(\d+)([smhd])/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
   const min = opts.minMs ?? 1_000;
   const max = opts.maxMs ?? 7 * 86_400_000;
-  if (ms < min) return { ok: false, error: `\`${text}\` is too short (at least ${formatDuration(min)})` };
-  if (ms > max) return { ok: false, error: `\`${text}\` is too long (at most ${formatDuration(max)})` };
+  if (ms < min) return { ok: false, error: `${echo(text)} is too short (at least ${formatDuration(min)})` };
+  if (ms > max) return { ok: false, error: `${echo(text)} is too long (at most ${formatDuration(max)})` };
   return { ok: true, ms };
 }
 

@@ -2,6 +2,7 @@
  * A plan is the list of canary percentages a rollout walks through, e.g. [10, 80, 100].
  * Pure: parsing and validating steps, and naming the step after the current one.
  */
+import { echo } from "../slack/views/format.ts";
 
 export type StepsResult = { ok: true; steps: number[] } | { ok: false; error: string };
 
@@ -30,7 +31,7 @@ export function parseSteps(text: string): StepsResult {
   const parts = text.split(",").map((p) => p.trim());
   const steps: number[] = [];
   for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return { ok: false, error: `step \`${p || "(empty)"}\` is not a whole number from 1 to 100` };
+    if (!/^\d{1,3}$/.test(p)) return { ok: false, error: `step ${echo(p || "(empty)")} is not a whole number from 1 to 100` };
     steps.push(Number(p));
   }
   return validateSteps(steps);

@@ -1,5 +1,6 @@
 import type { Target } from "./target.ts";
 import type { SampleLike, Verdict } from "./verdict.ts";
+import { escapeMrkdwn, inlineCode } from "../slack/views/format.ts";
 
 /**
  * The rollout record and its transitions. Pure: every function takes a record and returns a new one (or a
@@ -192,7 +193,7 @@ export function newRollout(n: NewRollout): Rollout {
 function refuseIfEnded(r: Rollout): Refusal | undefined {
   if (r.status === "completed") return { ok: false, reason: `Rollout ${r.id} is already completed${byWhom(r)}.` };
   if (r.status === "aborted") return { ok: false, reason: `Rollout ${r.id} was aborted${byWhom(r)}.` };
-  if (r.status === "rejected") return { ok: false, reason: `Rollout ${r.id} never started: ${r.problem ?? "rejected"}.` };
+  if (r.status === "rejected") return { ok: false, reason: `Rollout ${r.id} never started: ${r.problem ? escapeMrkdwn(r.problem) : "rejected"}.` };
   return undefined;
 }
 
@@ -249,7 +250,7 @@ export function advance(r: Rollout, actor: Actor, fromStep: number, now: number)
   if (r.stepIndex !== fromStep) {
     return { ok: false, reason: `Rollout ${r.id} is no longer at that step (now at ${r.desiredPercent}%).` };
   }
-  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is held${r.problem ? ` (${r.problem})` : ""}: resume it first.` };
+  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is held${r.problem ? ` (${escapeMrkdwn(r.problem)})` : ""}: resume it first.` };
   if (r.status === "starting") return { ok: false, reason: `Rollout ${r.id} is still starting: wait for the first step to be applied.` };
   if (isInFlight(r)) return { ok: false, reason: `Rollout ${r.id} is still applying ${r.desiredPercent}%: wait for it to be verified.` };
   const next = nextStepPercent(r);
@@ -355,7 +356,7 @@ export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult
   if (ended) return ended;
   if (!r.drift) return { ok: false, reason: `Rollout ${r.id} has no drift to resolve.` };
   if (r.drift.observedPercent === undefined) {
-    return { ok: false, reason: `The mesh no longer splits ${r.stable}/${r.canary} at all (\`${r.drift.raw}\`): fix it by hand and Resume, or Abort.` };
+    return { ok: false, reason: `The mesh no longer splits ${r.stable}/${r.canary} at all (${inlineCode(r.drift.raw, 300)}): fix it by hand and Resume, or Abort.` };
   }
   const moved = touch(
     { ...r, status: "active", appliedPercent: r.drift.observedPercent, drift: undefined, problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } },

@@ -82,13 +82,14 @@ export class StrictHttpReceiver implements Receiver {
       return respond(res, 401, "invalid signature");
     }
 
-    const body = parseBody(header(req, "content-type") ?? "", raw);
-    if (!body) return respond(res, 400, "unparseable body");
+    const parsed = parseBody(header(req, "content-type") ?? "", raw);
+    if (!parsed) return respond(res, 400, "unparseable body");
+    const { body, form } = parsed;
     if (body.ssl_check) return respond(res, 200, "");
     if (body.type === "url_verification" && typeof body.challenge === "string") {
       return respondJson(res, { challenge: body.challenge });
     }
-    if (!SlackRequest.safeParse(body).success) {
+    if (!handled(body, form)) {
       this.opts.log.warn({ type: typeof body.type === "string" ? body.type.slice(0, 40) : typeof body.type }, "ignored a signed request this app does not handle");
       return respond(res, 400, "unrecognised request");
     }
@@ -141,34 +142,47 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
 type Body = Record<string, any>;
 
 /**
- * What may be handed to Bolt: the two kinds of request this app receives (a slash command, a click on a
- * button), with the fields Bolt and our listeners read. Bolt trusts the shape of a signed body: a
- * `block_actions` without `user`, a `view_submission` without `view` or an Events API body whose `event` is
- * not an object make it throw before any listener acks (a 500). Anything else is answered 400 here.
+ * What may be handed to Bolt: the two kinds of request this app receives, each only the way Slack sends
+ * it: a slash command as a plain form, a click on a button as a form with a `payload` (block_actions), with
+ * the fields Bolt and our listeners read. Bolt trusts the shape of a signed body: a `block_actions` without
+ * `user`, a `view_submission` without `view` or an Events API body whose `event` is not an object make it
+ * throw before any listener acks (a 500). And Bolt routes by which keys are present (`event`, then
+ * `command`, then `name`, then `actions`), not by `type`: a click carrying `event` would crash it, one
+ * carrying `command` would run as a slash command. Anything else is answered 400 here.
  */
-const SlackRequest = z.union([
-  z.looseObject({ command: z.string(), user_id: z.string(), channel_id: z.string() }),
-  z.looseObject({
-    type: z.literal("block_actions"),
-    user: z.looseObject({ id: z.string() }),
-    team: z.looseObject({ id: z.string() }).nullable().optional(),
-    channel: z.looseObject({ id: z.string() }).optional(),
-    actions: z.array(z.looseObject({ type: z.string(), action_id: z.string() })).min(1),
-    response_url: z.string().optional(),
-  }),
-]);
+const SlashCommand = z.looseObject({ command: z.string(), user_id: z.string(), channel_id: z.string() });
+const BlockActions = z.looseObject({
+  type: z.literal("block_actions"),
+  user: z.looseObject({ id: z.string() }),
+  team: z.looseObject({ id: z.string() }).nullable().optional(),
+  channel: z.looseObject({ id: z.string() }).optional(),
+  actions: z.array(z.looseObject({ type: z.string(), action_id: z.string() })).min(1),
+  response_url: z.string().optional(),
+});
 
-function parseBody(contentType: string, raw: string): Body | undefined {
+function handled(body: Body, form: "plain" | "payload" | "json"): boolean {
+  if (body.event !== undefined) return false;
+  if (form === "plain") return SlashCommand.safeParse(body).success;
+  if (form === "payload") return body.command === undefined && body.name === undefined && BlockActions.safeParse(body).success;
+  return false;
+}
+
+/** The body, and how it came: a plain form (slash commands), a form's `payload` JSON (interactions), or JSON. */
+function parseBody(contentType: string, raw: string): { body: Body; form: "plain" | "payload" | "json" } | undefined {
   try {
-    if (contentType.startsWith("application/json")) return JSON.parse(raw) as Body;
+    if (contentType.startsWith("application/json")) return asBody(JSON.parse(raw), "json");
     if (contentType.startsWith("application/x-www-form-urlencoded")) {
       const form = Object.fromEntries(new URLSearchParams(raw));
-      return typeof form.payload === "string" ? (JSON.parse(form.payload) as Body) : form;
+      return typeof form.payload === "string" ? asBody(JSON.parse(form.payload), "payload") : { body: form, form: "plain" };
     }
   } catch {
     return undefined;
   }
   return undefined;
+}
+
+function asBody(value: unknown, form: "payload" | "json"): { body: Body; form: "payload" | "json" } | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? { body: value as Body, form } : undefined;
 }
 
 function respond(res: ServerResponse, status: number, text: string): void {

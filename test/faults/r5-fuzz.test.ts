@@ -5,7 +5,10 @@ import { COMMANDS } from "../../commands/index.ts";
 import { resolveTarget, type StartArgs } from "../../commands/start.ts";
 import { DNS1123_LABEL } from "../../src/engine/names.ts";
 import { parseTargetsFile } from "../../src/config.ts";
-import { CHANNEL, parentMessages, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { unescapeMrkdwn } from "../../src/slack/views/format.ts";
+import type { Rollout } from "../../src/engine/rollout.ts";
+import { CHANNEL, parentMessages, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
+import { percentOn, seedSplit, SPLIT, splitWrites } from "./support.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -14,6 +17,9 @@ import { sleep, waitFor } from "../support/wait.ts";
  *   target resolution for starts): no throw; every refusal is a non-empty sentence that names what was
  *   wrong (echoes the offending part of the input, or names what is missing), never a generic one; every
  *   acceptance satisfies the grammar's promises (valid names, valid steps, ...).
+ * - 1,000 generated clicks (seeded; `R5_SEED`, `R5_CLICKS`) against a live rollout, each predicted by a model
+ *   of the rules and checked: 200 (400 when the body is not a click), one specific private reply for each
+ *   bad click, record and TrafficSplit changed only by valid ones, every accepted click audited.
  * - A few hundred signed requests through real HTTP: slash commands with generated text, block_actions
  *   with generated action_id/value, interaction payloads that are garbage or not JSON at all, Events API
  *   bodies. Always HTTP 200 (or 400 for a body that does not parse), never 5xx; no reply is the generic
@@ -107,13 +113,16 @@ const NAMES_WHAT_IS_MISSING = [
 ];
 const OUR_OWN = new Set(["/rollout start", "--to <version>", ...SUBS.map((s) => `/rollout ${s}`)]);
 
-/** Does the refusal name something the person typed? (Compared with the text as the grammar saw it.) */
+/**
+ * Does the refusal name something the person typed? (Compared with the text as the grammar saw it, in the
+ * form replies echo it: `&`, `<` and `>` escaped, `'` for a backtick, one space for any whitespace, and
+ * possibly cut short with `…`.)
+ */
 function namesTheInput(error: string, text: string): boolean {
-  const seen = `${tokenize(text).join(" ")} ${text}`.toLowerCase();
-  const fragments = [...error.matchAll(/`([^`]+)`/g)].map((m) => m[1]!.toLowerCase()).filter((f) => !OUR_OWN.has(f));
-  if (fragments.some((f) => f.split(/\s+/).every((piece) => seen.includes(piece)))) return true;
-  // Backticks typed by the person shift the quoting of the echo: then look for an echoed token itself.
-  return text.includes("`") && tokenize(text).slice(1).some((t) => t.replaceAll("`", "").length > 0 && error.toLowerCase().includes(t.toLowerCase()));
+  const flat = (s: string) => s.replaceAll("`", "'").replace(/\s+/g, " ").toLowerCase();
+  const seen = flat(`${tokenize(text).join(" ")} ${text}`);
+  const fragments = [...error.matchAll(/`([^`]+)`/g)].map((m) => unescapeMrkdwn(m[1]!).replace(/…$/, "").toLowerCase()).filter((f) => !OUR_OWN.has(f));
+  return fragments.some((f) => f.split(/\s+/).every((piece) => seen.includes(piece)));
 }
 
 /** The refusal without what it echoes of the input (quoted, or not when the input itself holds backticks). */
@@ -207,6 +216,457 @@ describe("the grammar, 10,000 generated texts", () => {
 });
 
 let pureSummary = "(grammar part did not run)";
+
+// ------------------------------------------------------------------------------------------ clicks on a live rollout
+
+/**
+ * Generated clicks against a LIVE rollout (started here, restarted whenever one ends), resolved against
+ * the record as it is when they are sent: our buttons with the right or a stale, future or missing step,
+ * other and missing rollouts, unknown action_ids, values of the wrong type, users Slack would never send,
+ * missing or dead response_urls, and bodies that are not a block_actions at all. An independent model of
+ * the rules predicts each click's fate; the test checks it: HTTP 200 (400 for a body that is structurally
+ * not a click), never 5xx; a well-formed but bad click gets exactly one private reply that says what was
+ * wrong and changes neither the record nor the mesh; a valid click gets no reply and changes exactly what
+ * it should (the TrafficSplit in the kube-api peer read back); every click that got a 200 is audited once.
+ * Clicks predicted to change nothing are sent in concurrent batches; a valid one alone, then waited for.
+ * `R5_SEED` replays a run, `R5_CLICKS` changes the number of clicks.
+ */
+
+const CLICK_SEED = Number(process.env.R5_SEED ?? 20_260_601);
+const CLICK_COUNT = Number(process.env.R5_CLICKS ?? 1000);
+const CLICK_TARGETS = `
+adhoc: false
+targets:
+  - name: backend-svc
+    namespace: default
+    stable: backend-v1
+    smi: { trafficSplit: backend-ts }
+    steps: [10, 80, 100]
+`;
+
+/** The rules, written down independently of the code: what our buttons carry and who may click. */
+const OUR_ACTIONS = ["rollout.advance", "rollout.finish", "rollout.abort", "rollout.hold", "rollout.resume", "rollout.reapply", "rollout.adopt", "rollout.refresh"] as const;
+const VALUE_RULE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?#\d{1,9})\|(-1|\d{1,2})$/;
+const USER_RULE = /^[UW][A-Z0-9]{2,31}$/;
+
+type StepSpec = { kind: "same" } | { kind: "delta"; d: number } | { kind: "literal"; s: string };
+type Ref = "current" | "previous" | "next-seq" | "other-target" | "huge-seq";
+type ValueSpec =
+  | { kind: "button"; ref: Ref; step: StepSpec; pad: "" | " " | "|1" | "\n" }
+  | { kind: "bad-id"; id: string; step: StepSpec }
+  | { kind: "raw"; value: unknown };
+type Broken = "no-actions" | "empty-actions" | "action-id-number" | "no-user" | "user-id-number" | "type" | "channel-string" | "team-string" | "response-url-number" | "event" | "command" | "name" | "not-json" | "array";
+type ClickSpec = {
+  actionId: string;
+  actionType: string;
+  value: ValueSpec;
+  user: { kind: "ok"; i: number } | { kind: "bad"; id: string };
+  reply: "fresh" | "absent" | "empty" | "expired" | "unreachable";
+  channel: "channel" | "container-only" | "none";
+  second: boolean;
+  broken?: Broken;
+};
+
+const stepSpec: fc.Arbitrary<StepSpec> = fc.oneof(
+  { weight: 10, arbitrary: fc.constant({ kind: "same" } as const) },
+  { weight: 4, arbitrary: fc.constantFrom(-3, -2, -1, 1, 1, 2, 2, 3).map((d) => ({ kind: "delta", d }) as const) },
+  { weight: 1, arbitrary: fc.constantFrom("3", "7", "20", "99", "100", "-2", "-0", "1.5", "x", "", " 0", "\u0661", "01", "+1", "1e1", "999").map((s) => ({ kind: "literal", s }) as const) },
+);
+const valueSpec: fc.Arbitrary<ValueSpec> = fc.oneof(
+  {
+    weight: 16,
+    arbitrary: fc.record({
+      kind: fc.constant("button" as const),
+      ref: fc.oneof({ weight: 12, arbitrary: fc.constant("current" as const) }, { weight: 3, arbitrary: fc.constantFrom("previous", "next-seq", "other-target", "huge-seq") as fc.Arbitrary<Ref> }),
+      step: stepSpec,
+      pad: fc.oneof({ weight: 12, arbitrary: fc.constant("" as const) }, { weight: 1, arbitrary: fc.constantFrom(" ", "|1", "\n") as fc.Arbitrary<" " | "|1" | "\n"> }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("bad-id" as const),
+      id: fc.constantFrom("Backend-svc#1", "backend-svc#", "backend-svc#1234567890", "backend-svc", "#1", "backend_svc#1", "-backend#1", "backend-svc#1#1", "backend-svc#-1", "b\u00e4ckend#1", ""),
+      step: stepSpec,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("raw" as const),
+      value: fc.oneof(
+        fc.constantFrom(undefined, null, 0, 5, true, {}, [], ["backend-svc#1|0"], { id: "backend-svc#1", step: 0 }, "", " ", "|", "#|", "x".repeat(400), "backend-svc#1|0".repeat(2)),
+        fc.string({ maxLength: 30 }),
+      ),
+    }),
+  },
+);
+const clickSpec: fc.Arbitrary<ClickSpec> = fc.record(
+  {
+    actionId: fc.oneof(
+      { weight: 16, arbitrary: fc.constant("rollout.advance") },
+      { weight: 5, arbitrary: fc.constant("rollout.resume") },
+      { weight: 4, arbitrary: fc.constant("rollout.finish") },
+      { weight: 2, arbitrary: fc.constant("rollout.hold") },
+      { weight: 2, arbitrary: fc.constant("rollout.refresh") },
+      // Abort ends the rollout: rarer, so rollouts reach their last step and Finish.
+      { weight: 1, arbitrary: fc.constantFrom("rollout.abort", "rollout.reapply", "rollout.adopt") },
+      {
+        weight: 4,
+        arbitrary: fc.oneof(
+          fc.constantFrom("rollout.delete", "rollout.", "rollout.ADVANCE", "rollout.advance ", "advance", "", "constructor", "__proto__", "toString", "rollout.refresh\n", "rollout.refreshx", "Rollout.advance", "rollout.advance.x", "rollout.<!here>", "rollout.`x`"),
+          fc.string({ maxLength: 20 }).filter((s) => !(OUR_ACTIONS as readonly string[]).includes(s)),
+        ),
+      },
+    ),
+    actionType: fc.oneof({ weight: 8, arbitrary: fc.constant("button") }, { weight: 1, arbitrary: fc.constantFrom("static_select", "overflow", "", "datepicker") }),
+    value: valueSpec,
+    user: fc.oneof(
+      { weight: 12, arbitrary: fc.integer({ min: 0, max: 4 }).map((i) => ({ kind: "ok", i }) as const) },
+      { weight: 1, arbitrary: fc.constantFrom("", "ufuzz", "U", "UF", "B0BOT", "U FUZZ", " UFUZZ", "U".padEnd(40, "X"), "UFUZZ\n", "<@UFUZZ>", "W").map((id) => ({ kind: "bad", id }) as const) },
+    ),
+    reply: fc.oneof({ weight: 12, arbitrary: fc.constant("fresh" as const) }, { weight: 1, arbitrary: fc.constantFrom("absent", "empty", "expired", "unreachable") as fc.Arbitrary<ClickSpec["reply"]> }),
+    channel: fc.oneof({ weight: 10, arbitrary: fc.constant("channel" as const) }, { weight: 1, arbitrary: fc.constantFrom("container-only", "none") as fc.Arbitrary<ClickSpec["channel"]> }),
+    // A second action (an Abort) after the first: only the first may count.
+    second: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
+    broken: fc.oneof(
+      { weight: 12, arbitrary: fc.constant(undefined) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom<Broken>("no-actions", "empty-actions", "action-id-number", "no-user", "user-id-number", "type", "channel-string", "team-string", "response-url-number", "event", "command", "name", "not-json", "array"),
+      },
+    ),
+  },
+  { requiredKeys: ["actionId", "actionType", "value", "user", "reply", "channel", "second"] },
+);
+
+type Live = { current: Rollout; previous?: Rollout; seq: number };
+type Prediction =
+  | { kind: "400" }
+  | { kind: "valid"; action: "advance" | "finish" | "abort" | "hold" | "resume"; next: Partial<Rollout>; writes: number }
+  | { kind: "refused"; category: string; reply: RegExp; names?: string };
+
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** How a value is named back, for values simple enough to predict exactly (quoted as inline code). */
+function simpleQuote(v: unknown): string | undefined {
+  const s = typeof v === "string" ? v : JSON.stringify(v);
+  return s !== undefined && /^[\w.#|\-:,"[\]{}]{1,58}$/.test(s) ? `\`${s}\`` : undefined;
+}
+
+/** The value a click carries, from its spec and the rollouts as they are now (the step they are at). */
+function resolveValue(spec: ValueSpec, live: Live, records: Map<string, Rollout>): unknown {
+  if (spec.kind === "raw") return spec.value;
+  const named = spec.kind === "bad-id" ? undefined : spec.ref === "previous" ? (live.previous ?? live.current) : spec.ref === "current" ? live.current : undefined;
+  const target = named && (records.get(named.id) ?? named);
+  const id =
+    spec.kind === "bad-id" ? spec.id
+    : spec.ref === "next-seq" ? `backend-svc#${live.seq + 5}`
+    : spec.ref === "other-target" ? "world#1"
+    : spec.ref === "huge-seq" ? "backend-svc#999999999"
+    : target!.id;
+  const base = target?.stepIndex ?? 0;
+  const step = spec.step.kind === "same" ? String(base) : spec.step.kind === "delta" ? String(base + spec.step.d) : spec.step.s;
+  return `${id}|${step}${spec.kind === "button" ? spec.pad : ""}`;
+}
+
+/** The model: what must happen to this click, given the rollouts as they are (read from the store). */
+function predict(spec: ClickSpec, value: unknown, userId: unknown, records: Map<string, Rollout>): Prediction {
+  if (spec.broken) return { kind: "400" };
+  if (typeof userId !== "string" || !USER_RULE.test(userId)) return { kind: "refused", category: "unknown user", reply: /^:x: I cannot tell who clicked that button; nothing was changed\.$/ };
+  if (!(OUR_ACTIONS as readonly string[]).includes(spec.actionId)) {
+    return { kind: "refused", category: "unknown button", reply: /^:x: I do not recognise the button (`[^`]*`|\(empty\)|\(blank\)); nothing was changed\.$/, ...(simpleQuote(spec.actionId) ? { names: simpleQuote(spec.actionId)! } : {}) };
+  }
+  const m = typeof value === "string" ? VALUE_RULE.exec(value) : null;
+  if (!m) {
+    return {
+      kind: "refused",
+      category: "not a rollout and step",
+      reply: /^:x: I do not recognise that button: it carried (no value|the value (`[^`]*`|\(empty\)|\(blank\))), not a rollout and step \(like `backend-svc#3\|1`\); nothing was changed\.$/,
+      ...(value === undefined ? { names: "no value" } : simpleQuote(value) ? { names: simpleQuote(value)! } : {}),
+    };
+  }
+  const [id, step] = [m[1]!, Number(m[3])];
+  const r = records.get(id);
+  if (!r) return { kind: "refused", category: "no such rollout", reply: new RegExp(`^:x: There is no rollout \`${reEscape(id)}\`; nothing was changed\\.$`) };
+  const rid = reEscape(r.id);
+  const ended = r.status === "completed" || r.status === "aborted";
+  if (spec.actionId === "rollout.refresh") {
+    if (ended) return { kind: "refused", category: "refresh: ended", reply: new RegExp(`^:information_source: Rollout ${rid} has ended \\(${r.status}\\): there is nothing to refresh\\.$`) };
+    return { kind: "refused", category: "refresh: no source", reply: new RegExp(`^:information_source: Rollout ${rid} has no success-rate source`) };
+  }
+  if (step >= r.steps.length) {
+    return { kind: "refused", category: "no such step", reply: new RegExp(`^:x: I do not recognise that button: it names step ${step} of rollout \`${rid}\`, whose plan has only ${r.steps.length} `) };
+  }
+  const refuse = (category: string, re: string): Prediction => ({ kind: "refused", category, reply: new RegExp(`^:information_source: ${re}$`) });
+  const endedRefusal = () =>
+    r.status === "completed" ? refuse("ended", `Rollout ${rid} is already completed( by <@U[A-Z0-9]+>)?\\.`) : refuse("ended", `Rollout ${rid} was aborted( by <@U[A-Z0-9]+>)?\\.`);
+  const at = r.appliedPercent!;
+  switch (spec.actionId) {
+    case "rollout.advance":
+      if (ended) return endedRefusal();
+      if (r.stepIndex > step) return refuse("stale step", `Already advanced to ${r.steps[step + 1]}%( by <@U[A-Z0-9]+>)?\\.`);
+      if (r.stepIndex !== step) return refuse("future step", `Rollout ${rid} is no longer at that step \\(now at ${r.desiredPercent}%\\)\\.`);
+      if (r.status === "held") return refuse("held", `Rollout ${rid} is held: resume it first\\.`);
+      if (r.stepIndex === r.steps.length - 1) return refuse("last step", `Rollout ${rid} is at its last step: use Finish\\.`);
+      return { kind: "valid", action: "advance", next: { status: "active", stepIndex: r.stepIndex + 1, appliedPercent: r.steps[r.stepIndex + 1]! }, writes: 1 };
+    case "rollout.finish":
+      if (ended) return endedRefusal();
+      if (r.status === "held") return refuse("held", `Rollout ${rid} is held: resume it first\\.`);
+      if (at !== 100) return refuse("not at 100%", `Rollout ${rid} is at ${at}%: it can finish only at 100%\\.`);
+      // The split already holds 0/100: making it permanent reads it back and writes nothing.
+      return { kind: "valid", action: "finish", next: { status: "completed", appliedPercent: 100 }, writes: 0 };
+    case "rollout.abort":
+      if (ended) return endedRefusal();
+      return { kind: "valid", action: "abort", next: { status: "aborted", appliedPercent: 0 }, writes: 1 };
+    case "rollout.hold":
+      if (ended) return endedRefusal();
+      if (r.status === "held") return refuse("already held", `Rollout ${rid} is already held\\.`);
+      return { kind: "valid", action: "hold", next: { status: "held", stepIndex: r.stepIndex, appliedPercent: at }, writes: 0 };
+    case "rollout.resume":
+      if (ended) return endedRefusal();
+      if (r.status !== "held") return refuse("not held", `Rollout ${rid} is not held \\(it is ${r.status}\\)\\.`);
+      return { kind: "valid", action: "resume", next: { status: "active", stepIndex: r.stepIndex, appliedPercent: at }, writes: 0 };
+    default: // reapply, adopt: there is never drift here
+      if (ended) return endedRefusal();
+      return refuse("no drift", `Rollout ${rid} has no drift to resolve\\.`);
+  }
+}
+
+/** The signed request body for a click (or for a body that is structurally not one). */
+function clickBody(h: Harness, spec: ClickSpec, value: unknown, userId: unknown, responseUrl: string | undefined, live: Live): string {
+  const action: Record<string, unknown> = {
+    type: spec.actionType,
+    action_id: spec.actionId,
+    block_id: `rollout:${live.current.id}`,
+    text: { type: "plain_text", text: "Advance", emoji: true },
+    ...(value !== undefined ? { value } : {}),
+    action_ts: "1700000000.000200",
+  };
+  const payload: Record<string, unknown> = {
+    type: "block_actions",
+    user: { id: userId, username: "fuzz", team_id: h.driver.teamId },
+    api_app_id: h.driver.apiAppId,
+    token: "verification-token-deprecated",
+    container: spec.channel === "none" ? { type: "view", view_id: "V1" } : { type: "message", message_ts: "1700000000.000100", channel_id: CHANNEL, is_ephemeral: false },
+    trigger_id: "1.2.3",
+    team: { id: h.driver.teamId, domain: "fuzz" },
+    ...(spec.channel === "channel" ? { channel: { id: CHANNEL, name: "deploys" } } : {}),
+    ...(responseUrl !== undefined ? { response_url: responseUrl } : {}),
+    actions: [action, ...(spec.second ? [{ ...action, action_id: "rollout.abort", value: `${live.current.id}|0` }] : [])],
+  };
+  switch (spec.broken) {
+    case "no-actions": delete payload.actions; break;
+    case "empty-actions": payload.actions = []; break;
+    case "action-id-number": action.action_id = 7; break;
+    case "no-user": delete payload.user; break;
+    case "user-id-number": payload.user = { id: 12345 }; break;
+    case "type": payload.type = "block_action"; break;
+    case "channel-string": payload.channel = CHANNEL; break;
+    case "team-string": payload.team = "T1"; break;
+    case "response-url-number": payload.response_url = 5; break;
+    case "event": payload.event = { type: "message", channel: CHANNEL }; break;
+    case "command": Object.assign(payload, { command: "/rollout", text: `abort ${live.current.id}`, user_id: USER, channel_id: CHANNEL }); break;
+    case "name": payload.name = "rollout"; break;
+    case "not-json": return new URLSearchParams({ payload: `{"type":"block_actions",${JSON.stringify(payload).slice(1, 80)}` }).toString();
+    case "array": return new URLSearchParams({ payload: JSON.stringify([payload]) }).toString();
+    case undefined: break;
+  }
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+let clickSummary = "(click part did not run)";
+
+describe("generated clicks on a live rollout", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ targetsYaml: CLICK_TARGETS });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it(`${CLICK_COUNT} clicks (seeded): 200/400, one specific private reply per bad click, only valid clicks move the record and the mesh`, async () => {
+    const started = Date.now();
+    const users = Array.from({ length: 5 }, (_, i) => `UCLICK${i}`);
+    for (const u of users) h.slack.ensureUser(u);
+    const specs = fc.sample(clickSpec, { numRuns: CLICK_COUNT, seed: CLICK_SEED });
+    const records = new Map<string, Rollout>();
+    const refresh = async (ids: string[]) => {
+      for (const id of ids) {
+        const r = await h.bot.store.get(id);
+        if (r) records.set(id, r);
+      }
+    };
+
+    let seq = 0;
+    const live = {} as Live;
+    /** A new rollout from all traffic on backend-v1: the one the clicks are about. */
+    const startRollout = async () => {
+      h.kube.edit("trafficsplits", "default", SPLIT, (o) => {
+        (o.spec as { backends: unknown }).backends = [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }];
+      });
+      seq++;
+      const res = await h.driver.slash({ userId: users[0]!, channelId: CHANNEL, text: "start backend-svc --to backend-v2" });
+      expect(res.status).toBe(200);
+      const r = await waitForStatus(h, `backend-svc#${seq}`, "active");
+      if (live.current) live.previous = live.current;
+      live.current = r;
+      live.seq = seq;
+      await refresh([r.id]);
+    };
+    seedSplit(h);
+    await startRollout();
+
+    const tally = new Map<string, number>();
+    const count = (k: string) => tally.set(k, (tally.get(k) ?? 0) + 1);
+    const statuses = new Map<number, number>();
+    let oks = 0;
+    let clicksOnEnded = 0;
+    /** Every bad click: where its one reply must show up, and what it must say. */
+    const expectations: { spec: ClickSpec; value: unknown; prediction: Prediction & { kind: "refused" }; where: { url: string } | { user: string } | { nowhere: true } }[] = [];
+    const validUrls: string[] = [];
+    const validUsers: string[] = [];
+    let uniqueUser = 0;
+
+    const send = async (spec: ClickSpec, prediction: Prediction, value: unknown, userId: unknown) => {
+      let url: string | undefined;
+      let where: { url: string } | { user: string } | { nowhere: true } = { nowhere: true };
+      if (spec.reply === "fresh") {
+        url = h.slack.newResponseUrl({ channelId: CHANNEL, userId: typeof userId === "string" ? userId : USER });
+        where = { url };
+      } else {
+        if (spec.reply === "empty") url = "";
+        if (spec.reply === "unreachable") url = "http://127.0.0.1:9/nowhere";
+        if (spec.reply === "expired") {
+          url = h.slack.newResponseUrl({ channelId: CHANNEL, userId: typeof userId === "string" ? userId : USER });
+          h.slack.expireResponseUrl(url);
+        }
+        // No usable response_url: the bot answers with chat.postEphemeral, if it knows who and where.
+        if (typeof userId === "string" && USER_RULE.test(userId) && spec.channel !== "none") where = { user: userId };
+      }
+      const res = await h.driver.post(clickBody(h, spec, value, userId, url, live), url ?? "");
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      const wanted = prediction.kind === "400" ? 400 : 200;
+      expect(res.status, `status of ${JSON.stringify(spec)} (value ${JSON.stringify(value)})`).toBe(wanted);
+      if (res.status === 200) oks++;
+      if (prediction.kind === "refused") expectations.push({ spec, value, prediction, where });
+      if (prediction.kind === "valid") {
+        if (url) validUrls.push(url);
+        if ("user" in where) validUsers.push(where.user);
+      }
+      return where;
+    };
+
+    const meshState = () => ({ writes: splitWrites(h), percent: percentOn(h, "backend-v2") });
+    let i = 0;
+    let batches = 0;
+    while (i < specs.length) {
+      const cur = records.get(live.current.id)!;
+      if ((cur.status === "completed" || cur.status === "aborted") && clicksOnEnded >= 4) {
+        clicksOnEnded = 0;
+        await startRollout();
+        continue;
+      }
+      const before = { versions: new Map([...records].map(([id, r]) => [id, r.version])), mesh: meshState() };
+      // The clicks up to the next valid one change nothing: send them together.
+      const batch: { spec: ClickSpec; value: unknown; userId: unknown; prediction: Prediction }[] = [];
+      let valid: (typeof batch)[number] | undefined;
+      const ended = cur.status === "completed" || cur.status === "aborted";
+      while (i < specs.length && batch.length < (ended ? 4 - clicksOnEnded : 25)) {
+        const spec = specs[i]!;
+        const userId = spec.user.kind === "ok" ? (spec.reply === "fresh" ? users[spec.user.i]! : `UNOURL${++uniqueUser}`) : spec.user.id;
+        if (spec.user.kind === "ok") h.slack.ensureUser(userId);
+        const value = resolveValue(spec.value, live, records);
+        const prediction = predict(spec, value, userId, records);
+        if (prediction.kind === "valid") {
+          if (!batch.length) {
+            valid = { spec, value, userId, prediction };
+            i++;
+          }
+          break;
+        }
+        batch.push({ spec, value, userId, prediction });
+        i++;
+      }
+      if (batch.length) {
+        batches++;
+        for (const b of batch) count(b.prediction.kind === "400" ? "400 (not a click)" : (b.prediction as { category: string }).category);
+        if (ended) clicksOnEnded += batch.length;
+        const wheres = await Promise.all(batch.map((b) => send(b.spec, b.prediction, b.value, b.userId)));
+        // Each refusal's answer arrives (where it can), then nothing has moved.
+        await waitFor(
+          () =>
+            batch.every((b, j) => {
+              const w = wheres[j]!;
+              if (b.prediction.kind !== "refused" || "nowhere" in w) return true;
+              return "url" in w ? h.slack.responses(w.url).some((p) => p.status === 200) : h.slack.ephemeralsFor(w.user).length > 0;
+            }) || undefined,
+          { timeoutMs: 10_000, what: "an answer to every refused click of the batch" },
+        );
+        await refresh([...records.keys()]);
+        for (const [id, v] of before.versions) expect(records.get(id)!.version, `${id} changed by clicks predicted to change nothing: ${JSON.stringify(batch.map((b) => [b.spec.actionId, b.value]))}`).toBe(v);
+        expect(meshState()).toEqual(before.mesh);
+      }
+      if (valid) {
+        const p = valid.prediction as Prediction & { kind: "valid" };
+        count(`valid ${p.action}`);
+        await send(valid.spec, p, valid.value, valid.userId);
+        const id = live.current.id;
+        const after = await waitFor(
+          async () => {
+            const r = await h.bot.store.get(id);
+            const settled = r && r.appliedPercent === r.desiredPercent && !["starting", "finishing", "aborting"].includes(r.status);
+            return settled && Object.entries(p.next).every(([k, v]) => (r as Record<string, unknown>)[k] === v) ? r : undefined;
+          },
+          { timeoutMs: 10_000, what: `${p.action} on ${id} (${JSON.stringify(valid.value)}) to take effect as ${JSON.stringify(p.next)}` },
+        );
+        records.set(id, after);
+        await waitFor(() => (percentOn(h, "backend-v2") === after.appliedPercent ? true : undefined), { what: "the mesh to hold the record's weights" });
+        const mesh = meshState();
+        expect(mesh.writes - before.mesh.writes, `mesh writes for ${p.action}`).toBe(p.writes);
+      }
+    }
+
+    // Exactly one private answer per refused click, none for a valid one; each says what was wrong.
+    await sleep(300);
+    let specific = 0;
+    for (const e of expectations) {
+      const label = `${e.prediction.category}: ${JSON.stringify(e.spec)} value ${JSON.stringify(e.value)}`;
+      let texts: string[];
+      if ("url" in e.where) {
+        const posts = h.slack.responses(e.where.url).filter((p) => p.status === 200);
+        expect(posts.map((p) => [p.response_type, p.replace_original]), label).toEqual([["ephemeral", false]]);
+        texts = posts.map((p) => p.text ?? "");
+      } else if ("user" in e.where) {
+        texts = h.slack.ephemeralsFor(e.where.user).map((x) => x.text ?? "");
+      } else {
+        continue;
+      }
+      expect(texts, label).toHaveLength(1);
+      const text = texts[0]!;
+      expect(text, label).toMatch(e.prediction.reply);
+      if (e.prediction.names) expect(text, label).toContain(e.prediction.names);
+      expect(text.replace(/`[^`]*`/g, "``"), label).not.toMatch(/undefined|\bnull\b|NaN|\[object|Error:|something went wrong/i);
+      specific++;
+    }
+    for (const url of validUrls) expect(h.slack.responses(url), "a reply to a valid click").toEqual([]);
+    for (const user of validUsers) expect(h.slack.ephemeralsFor(user), "a reply to a valid click").toEqual([]);
+    // Every click that was accepted (200) is in the audit trail once; the 400s are not.
+    const buttonEntries = (await h.bot.audit.recent(100_000)).filter((e) => e.via === "button");
+    expect(buttonEntries).toHaveLength(oks);
+    const fivexx = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
+    expect(fivexx).toBe(0);
+
+    const valids = [...tally].filter(([k]) => k.startsWith("valid")).reduce((n, [, c]) => n + c, 0);
+    const by = [...statuses].sort().map(([s, n]) => `${n}×${s}`).join(", ");
+    const kinds = [...tally].filter(([k]) => !k.startsWith("valid") && !k.startsWith("400")).length;
+    expect(valids).toBeGreaterThan(CLICK_COUNT / 20);
+    expect(kinds).toBeGreaterThanOrEqual(12);
+    const refusals = [...tally].filter(([k]) => !k.startsWith("valid") && !k.startsWith("400")).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n} ${k}`).join(", ");
+    clickSummary = `${specs.length} generated clicks (seed ${CLICK_SEED}) on ${seq} live rollouts in ${Date.now() - started} ms -> ${by}, 0 5xx; ${valids} valid (${[...tally].filter(([k]) => k.startsWith("valid")).map(([k, n]) => `${n} ${k.slice(6)}`).join(", ")}), each moving record and TrafficSplit exactly as modelled; ${expectations.length} refused in ${kinds} ways, record and mesh unchanged, ${specific} with their one specific private reply checked (${refusals}); ${oks} audited`;
+  });
+});
 
 // ------------------------------------------------------------------------------------------ over HTTP
 
@@ -390,6 +850,6 @@ describe("through real HTTP, signed", () => {
     expect(writes).toBe(1);
     const by = [...statuses.entries()].sort().map(([s, n]) => `${n}×${s}`).join(", ");
     const fivexx = [...statuses.entries()].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
-    console.log(`R5: ${pureSummary}; ${sent} signed HTTP requests (slash commands, interactions, garbage) -> ${by}, ${fivexx} 5xx, no generic reply, 0 mesh writes before a valid start, which then works`);
+    console.log(`R5: ${pureSummary}; ${clickSummary}; ${sent} signed HTTP requests (slash commands, interactions, garbage) -> ${by}, ${fivexx} 5xx, no generic reply, 0 mesh writes before a valid start, which then works`);
   });
 });

@@ -140,3 +140,118 @@ describe("automatic decisions", () => {
     console.log(`automatic: drift hold audited as ${held.actor} via ${held.via}; ${entries.length} timeline entries`);
   });
 });
+
+describe("clicks that change nothing are audited too", () => {
+  // A target with a success-rate source (a Prometheus that is not there: the reading says so), so the
+  // message has a Refresh button; ad-hoc targets allowed for the rejected start.
+  const TARGETS = `
+adhoc: true
+targets:
+  - name: backend-svc
+    namespace: default
+    stable: backend-v1
+    steps: [10, 80, 100]
+    smi: { trafficSplit: backend-ts }
+    metrics: { source: prometheus, prometheusUrl: "http://127.0.0.1:9", preset: linkerd2, refreshSeconds: 3600 }
+`;
+
+  it("Refresh clicks, forged unknown buttons and malformed clicks land in the rollout's timeline and the global trail, with who and outcome", async () => {
+    h = await startHarness({ targetsYaml: TARGETS });
+    h.kube.seed("trafficsplits", "default", {
+      kind: "TrafficSplit",
+      metadata: { name: "backend-ts", namespace: "default" },
+      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+    } as KubeObject);
+    await ask(h, ALICE, "start backend-svc --to backend-v2");
+    const m = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
+    await waitForMessage(h, "backend-svc#1", "Refresh");
+    const version = (await h.bot.store.get("backend-svc#1"))!.version;
+
+    // 1. Refresh, as shown: done, no reply needed (the message updates).
+    const refresh = await clickButton(h, "backend-svc#1", BOB, "Refresh");
+    expect(refresh.status).toBe(200);
+
+    // 2. A correctly signed click on a button the bot never drew, naming this rollout.
+    const forged = await h.driver.click({
+      userId: "UMALLORY",
+      channelId: CHANNEL,
+      messageTs: m.ts,
+      button: { action_id: "rollout.delete", block_id: "rollout:backend-svc#1", value: "backend-svc#1|0", text: "Delete" },
+      stale: true,
+    });
+    expect(forged.status).toBe(200);
+    const forgedReply = await waitFor(() => h!.slack.responses(forged.responseUrl)[0], { what: "the reply to the forged button" });
+    expect(forgedReply.text).toBe(":x: I do not recognise the button `rollout.delete`; nothing was changed.");
+
+    // 3. Our Advance button with a value that names no rollout: global trail only.
+    const malformed = await h.driver.click({
+      userId: "UMALLORY",
+      channelId: CHANNEL,
+      messageTs: m.ts,
+      button: { action_id: "rollout.advance", block_id: "rollout:backend-svc#1", value: "drop table|x", text: "Advance" },
+      stale: true,
+    });
+    const malformedReply = await waitFor(() => h!.slack.responses(malformed.responseUrl)[0], { what: "the reply to the malformed click" });
+    expect(malformedReply.text).toContain("I do not recognise that button: it carried the value `drop table|x`, not a rollout and step");
+
+    // 4. Refresh on a rollout that does not exist: refused, global trail only.
+    const ghost = await h.driver.click({
+      userId: BOB,
+      channelId: CHANNEL,
+      messageTs: m.ts,
+      button: { action_id: "rollout.refresh", block_id: "rollout:backend-svc#1", value: "backend-svc#7|0", text: "Refresh" },
+      stale: true,
+    });
+    const ghostReply = await waitFor(() => h!.slack.responses(ghost.responseUrl)[0], { what: "the reply to Refresh of a missing rollout" });
+    expect(ghostReply.text).toBe(":x: There is no rollout `backend-svc#7`; nothing was changed.");
+
+    const timeline = await waitFor(async () => {
+      const text = await ask(h!, ALICE, "history backend-svc#1");
+      return /\*refresh\*/.test(text) && /\*unknown-button\*/.test(text) ? text : undefined;
+    }, { what: "the clicks in the timeline" });
+    const lines = timeline.split("\n").filter((l) => l.startsWith("•"));
+    expect(lines.filter((l) => l.includes("*refresh*"))).toEqual([
+      expect.stringMatching(/<@UBOB> \*refresh\* \(button in <#C0ROLLOUT>\): at 10% \(backend-v1\/backend-v2 90\/10\) `rollout\.refresh backend-svc#1\|0` — done$/),
+    ]);
+    expect(lines.filter((l) => l.includes("*unknown-button*"))).toEqual([
+      expect.stringMatching(/<@UMALLORY> \*unknown-button\* \(button in <#C0ROLLOUT>\): at 10% .*`rollout\.delete backend-svc#1\|0` — \*refused\*: unknown button$/),
+    ]);
+    // Nothing about #1 came from the malformed click or the missing rollout.
+    expect(timeline).not.toContain("drop table");
+    expect(timeline).not.toContain("backend-svc#7");
+
+    const global = await h.bot.audit.recent(200);
+    const clicks = global.filter((e) => e.via === "button");
+    expect(clicks).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ actor: BOB, action: "refresh", outcome: "done", rolloutId: "backend-svc#1", before: 10, after: 10 }),
+        expect.objectContaining({ actor: "UMALLORY", action: "unknown-button", outcome: "refused", rolloutId: "backend-svc#1", detail: "rollout.delete backend-svc#1|0" }),
+        expect.objectContaining({ actor: "UMALLORY", action: "advance", outcome: "refused", reason: "the button's value is not a rollout and step", detail: "rollout.advance drop table|x" }),
+        expect.objectContaining({ actor: BOB, action: "refresh", outcome: "refused", reason: "there is no rollout backend-svc#7" }),
+      ]),
+    );
+    expect(h.slack.responses(refresh.responseUrl)).toEqual([]); // a Refresh that was honoured needs no reply
+    expect(clicks.find((e) => e.detail?.includes("drop table"))?.rolloutId).toBeUndefined();
+    expect(clicks.find((e) => e.detail?.includes("backend-svc#7"))?.rolloutId).toBeUndefined();
+    expect((await h.bot.audit.timeline("backend-svc#7", 10)).total).toBe(0);
+    // None of it moved the rollout or the mesh beyond the first step.
+    const r = (await h.bot.store.get("backend-svc#1"))!;
+    expect(r).toMatchObject({ status: "active", stepIndex: 0, appliedPercent: 10 });
+    expect(r.events.filter((e) => e.kind !== "started").map((e) => e.kind)).toEqual([]);
+    expect(h.kube.mutations("trafficsplits", "default", "backend-ts")).toHaveLength(1);
+    console.log(`clicks audited: ${clicks.length} button entries in the global trail (refresh done, unknown button, malformed value, missing rollout); record version ${version} -> ${r.version} (readings only)`);
+  });
+
+  it("a rejected rollout's history line says how long it took", async () => {
+    h = await startHarness();
+    h.kube.seed("trafficsplits", "default", {
+      kind: "TrafficSplit",
+      metadata: { name: "backend-ts", namespace: "default" },
+      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+    } as KubeObject);
+    await ask(h, ALICE, "start backend-svc --from backend-v1 --to backend-v3 --split backend-ts");
+    await waitFor(async () => ((await h!.bot.store.get("backend-svc#1"))?.status === "rejected" ? true : undefined), { what: "the rejection" });
+    const line = (await ask(h, BOB, "history backend-svc")).split("\n").find((l) => l.startsWith("•"));
+    expect(line).toMatch(/^• `backend-svc#1` backend-v1 → backend-v3: \*rejected\* after \d+s \(.+\) · started by <@UALICE>/);
+  });
+});

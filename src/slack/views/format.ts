@@ -33,3 +33,30 @@ export function escapeMrkdwn(text: string): string {
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 2)} …`;
 }
+
+/** The longest echo of a person's input in a reply, in characters. */
+export const ECHO_MAX = 80;
+
+/**
+ * Something a person typed, quoted back as inline code: `&`, `<` and `>` escaped (so `<!here>` or `<@U1>`
+ * is never a live mention), backticks turned into `'` (they would end the code span), runs of whitespace
+ * (newlines too) as one space, and at most `max` characters ending in `…`. Pure.
+ */
+export function echo(input: string, max = ECHO_MAX): string {
+  const flat = input.replace(/\s+/g, " ").replace(/`/g, "'");
+  const chars = Array.from(flat);
+  return `\`${escapeMrkdwn(chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : flat)}\``;
+}
+
+/** Slack's three entities back to characters, in one pass (slash-command text arrives escaped). Pure. */
+export function unescapeMrkdwn(text: string): string {
+  return text.replace(/&(amp|lt|gt);/g, (_, e: string) => (e === "amp" ? "&" : e === "lt" ? "<" : ">"));
+}
+
+/** Mesh text as one inline code span of at most `max` characters, closing backtick included. Pure. */
+export function inlineCode(text: string, max: number): string {
+  const inner = escapeMrkdwn(text.replace(/`/g, "'"));
+  if (inner.length + 2 <= max) return `\`${inner}\``;
+  // Cut inside the span, and never through an entity (`&amp;` cut to `&am` would show as such).
+  return `\`${inner.slice(0, Math.max(0, max - 4)).replace(/&[a-z]{0,3}$/, "")} …\``;
+}

@@ -1,6 +1,6 @@
 import type { Rollout } from "../../engine/rollout.ts";
 import { formatDuration } from "../../engine/duration.ts";
-import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
+import { actorText, clip, duration, escapeMrkdwn, inlineCode, slackTime, split } from "./format.ts";
 import { snapshotText } from "./snapshot-block.ts";
 
 /**
@@ -186,7 +186,7 @@ export function renderRolloutMessage(r: Rollout): Rendered {
     blocks.push(
       r.observedRaw.includes("\n")
         ? { type: "section", text: { type: "mrkdwn", text: meshNowCodeBlock(r.observedRaw) } }
-        : { type: "context", elements: [{ type: "mrkdwn", text: clip(`Mesh now: \`${escapeMrkdwn(r.observedRaw)}\``, 2000) }] },
+        : { type: "context", elements: [{ type: "mrkdwn", text: `Mesh now: ${inlineCode(r.observedRaw, 2000 - "Mesh now: ".length)}` }] },
     );
   }
   const live = !["completed", "aborted", "rejected"].includes(r.status);
