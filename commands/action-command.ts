@@ -53,7 +53,9 @@ export function actionCommand(kind: ActionKind, summary: string, opts: { interva
       const result = await act(deps, { kind: "user", id: caller.userId }, kind, r.id, undefined, ctx);
       if (!result.ok) return { text: `${result.denied ? ":no_entry:" : ":x:"} ${result.reason}`, audited: true };
       const every = args.intervalMs !== undefined ? `: a step every ${formatDuration(args.intervalMs)} while the canary is healthy` : "";
-      return { text: `${PAST[kind]} \`${r.id}\` (${result.rollout.desiredPercent}% on \`${r.canary}\`)${every}.`, audited: true };
+      // The note says what the person should know about their decision (automatic steps that will stop before 100%).
+      const note = result.note ? ` Note: ${result.note}` : "";
+      return { text: `${PAST[kind]} \`${r.id}\` (${result.rollout.desiredPercent}% on \`${r.canary}\`)${every}.${note}`, audited: true };
     },
   };
 }

@@ -100,13 +100,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
 
   const audit = new AuditLog(redis, store.keys);
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
+  const access = new AccessControl(opts.targets, groups);
   const deps: CommandDeps = {
     store: requestStore,
     metrics,
     queue,
     meta: new SlackMetaStore(requestRedis, store.keys),
     catalog: opts.targets,
-    access: new AccessControl(opts.targets, groups),
+    access,
     audit: new AuditLog(requestRedis, store.keys),
     routers: {
       has: (kind) => opts.routers.has(kind),
@@ -134,6 +135,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         audit,
         routers: opts.routers,
         metrics,
+        access,
         slack: webApiPoster(app.client),
         log: log.child({ component: "worker" }),
         now,

@@ -21,7 +21,7 @@ import type { GroupMembership } from "../slack/usergroups.ts";
 export type PolicyCatalog = { targets: ReadonlyMap<string, Target>; policy?: Policy | undefined };
 
 /** Decide against the record as it is at compare-and-set time. */
-export type Gate = (req: Pick<AuthRequest, "reachesFull" | "startedBy">) => Decision;
+export type Gate = (req: Pick<AuthRequest, "reachesFull" | "startedBy" | "onBehalf">) => Decision;
 
 export class AccessControl {
   constructor(
@@ -39,5 +39,15 @@ export class AccessControl {
     const handles = groupsToResolve(policy, action);
     const answers = handles.length ? await this.groups.membership(userId, handles) : new Map<string, boolean | "unknown">();
     return (req) => authorize(policy, { action, userId, channelId, target, ...req }, (g) => answers.get(g) ?? "unknown");
+  }
+
+  /**
+   * May the bot take a rollout's final step (to 100%, or Finish) for `userId`, who turned its automatic
+   * steps on? Automatic steps carry that person's rights, no more: the `finish` rule and the second approver
+   * apply to them exactly as if they clicked.
+   */
+  async finalStepOnBehalf(userId: string, target: string, startedBy: string): Promise<Decision> {
+    const gate = await this.prepare(userId, "advance", target, undefined);
+    return gate({ reachesFull: true, startedBy, onBehalf: true });
   }
 }

@@ -39,7 +39,17 @@ export type ActDeps = {
 };
 
 /** Where the decision came from: the channel (for the policy) and the surface (for the audit trail). */
-export type ActContext = { channelId?: string; via?: AuditVia; auto?: AutoSettings };
+export type ActContext = {
+  channelId?: string;
+  via?: AuditVia;
+  auto?: AutoSettings;
+  /**
+   * Checked inside the compare-and-set, before anything else: a reason the decision no longer applies to
+   * the record as it is now (the bot's automatic step was decided on a stage that has since been held and
+   * resumed, say), or undefined to go on.
+   */
+  stillValid?: (r: Rollout) => string | undefined;
+};
 
 /**
  * A person's (or the scheduler's) decision: one compare-and-set on the record, then the effects are
@@ -90,6 +100,9 @@ export async function act(
     result = await deps.store.update(rolloutId, (r): TransitionResult => {
       seen = r;
       denied = false;
+      note = undefined;
+      const stale = ctx.stillValid?.(r);
+      if (stale) return { ok: false, reason: stale };
       if (gate) {
         const step = fromStep ?? r.stepIndex;
         const decision = gate({ reachesFull: kind === "advance" && r.steps[step + 1] === 100, startedBy: r.startedBy });
@@ -99,32 +112,28 @@ export async function act(
         }
         note = decision.note;
       }
-      switch (kind) {
-        case "advance":
-          return advance(r, actor, fromStep ?? r.stepIndex, now);
-        case "finish":
-          return finish(r, actor, now);
-        case "abort":
-          return abort(r, actor, now);
-        case "hold":
-          return hold(r, actor, now);
-        case "resume":
-          return resume(r, actor, now);
-        case "auto":
-          if (!ctx.auto) return { ok: false, reason: "automatic steps need an interval, e.g. `10m`" };
-          return setMode(r, ctx.auto, actor, now, { remindMs: r.target.remind });
-        case "manual":
-          return setMode(r, undefined, actor, now, { remindMs: r.target.remind });
-        case "reapply":
-          return reapply(r, actor, now);
-        case "adopt":
-          return adopt(r, actor, now);
+      const res = transition(kind, r, actor, now, fromStep, ctx);
+      if (!gate || !res.ok) return res;
+      // After drift, Re-apply or Adopt may be what takes traffic to 100%: the final step, with its rules.
+      if ((kind === "reapply" || kind === "adopt") && res.rollout.desiredPercent === 100 && (r.appliedPercent ?? 0) < 100) {
+        const decision = gate({ reachesFull: true, startedBy: r.startedBy });
+        if (!decision.ok) {
+          denied = true;
+          return { ok: false, reason: decision.reason };
+        }
       }
+      // Automatic steps act for whoever turns them on: say now if they will stop before 100% for that reason.
+      if (kind === "auto") {
+        const decision = gate({ reachesFull: true, startedBy: r.startedBy, onBehalf: true });
+        if (!decision.ok) note = `automatic steps will stop before 100%: ${decision.reason}.`;
+      }
+      return res;
     });
   } catch (err) {
     await audit({ outcome: "error", reason: err instanceof Error ? err.message : String(err) });
     throw err;
   }
+
   if (!result.ok) {
     await audit({ outcome: "refused", reason: result.reason, ...(seen?.appliedPercent != null ? { after: seen.appliedPercent } : {}) });
     return denied ? { ok: false, reason: result.reason, denied: true } : result;
@@ -137,4 +146,29 @@ export async function act(
     throw err;
   }
   return { ok: true, rollout: result.rollout, ...(note ? { note } : {}) };
+}
+
+/** The engine's transition for one kind of decision. */
+function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fromStep: number | undefined, ctx: ActContext): TransitionResult {
+  switch (kind) {
+    case "advance":
+      return advance(r, actor, fromStep ?? r.stepIndex, now);
+    case "finish":
+      return finish(r, actor, now);
+    case "abort":
+      return abort(r, actor, now);
+    case "hold":
+      return hold(r, actor, now);
+    case "resume":
+      return resume(r, actor, now);
+    case "auto":
+      if (!ctx.auto) return { ok: false, reason: "automatic steps need an interval, e.g. `10m`" };
+      return setMode(r, ctx.auto, actor, now, { remindMs: r.target.remind });
+    case "manual":
+      return setMode(r, undefined, actor, now, { remindMs: r.target.remind });
+    case "reapply":
+      return reapply(r, actor, now);
+    case "adopt":
+      return adopt(r, actor, now);
+  }
 }

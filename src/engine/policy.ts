@@ -118,6 +118,11 @@ export type AuthRequest = {
   reachesFull: boolean;
   /** Who started the rollout (absent for a start). */
   startedBy?: string;
+  /**
+   * The bot is about to act for `userId`, who turned automatic steps on: their rights are what count, but
+   * not the channel (it was checked when they turned them on), and a refusal is worded about them.
+   */
+  onBehalf?: boolean;
 };
 
 /** Membership of one group: known yes/no, or unknown because the lookup failed. */
@@ -161,7 +166,7 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
     : ["abort"];
   const primary = keys.at(-1)!;
 
-  if (policy.channels && (!req.channelId || !policy.channels.includes(req.channelId))) {
+  if (policy.channels && !req.onBehalf && (!req.channelId || !policy.channels.includes(req.channelId))) {
     return { ok: false, reason: `You can ${verb(primary, req.target)} only in ${channelsText(policy.channels)}. Nothing was changed.` };
   }
 
@@ -177,7 +182,11 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
       unknown.push(...unresolved);
       continue;
     }
-    const who = `Only ${describeRule(rule)} may ${verb(key, req.target)}${policy.channels ? ` (in ${channelsText(policy.channels)})` : ""}.`;
+    const who = `Only ${describeRule(rule)} may ${verb(key, req.target)}${policy.channels && !req.onBehalf ? ` (in ${channelsText(policy.channels)})` : ""}.`;
+    if (req.onBehalf) {
+      const lookup = unresolved.length ? ` (membership of ${unresolved.join(", ")} could not be checked right now)` : "";
+      return { ok: false, reason: `<@${req.userId}>, who turned automatic steps on, may not take it to 100%${lookup}: ${who}` };
+    }
     const lookup = unresolved.length ? ` I could not check membership of ${unresolved.join(", ")} right now; try again shortly.` : "";
     return { ok: false, reason: `You may not do that: ${who}${lookup} Nothing was changed.` };
   }
@@ -193,6 +202,13 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
     }
     if (req.startedBy === req.userId) {
       const rule = policy.rules.finish;
+      if (req.onBehalf) {
+        const others = rule.anyone ? "anyone else" : `${describeRule(rule)}, other than <@${req.userId}>,`;
+        return {
+          ok: false,
+          reason: `\`${req.target}\` requires a second approver for the final step, and automatic steps were turned on by the person who started the rollout (<@${req.userId}>): ${others} may take it to 100%, or turn automatic steps on again to let the bot do it`,
+        };
+      }
       const who = rule.anyone ? "anyone else" : `${describeRule(rule)}, other than you,`;
       return {
         ok: false,

@@ -91,7 +91,11 @@ export type Rollout = {
   /** How a person sends one request to the canary only (from the router), shown at the test stage. */
   testRequestHint?: string;
   /** Automatic mode: the bot takes each step after `intervalMs` while the canary is healthy. */
-  auto?: { intervalMs: number; maxWaitMs: number; noticeMs: number; waitingSince?: number };
+  /**
+   * Automatic steps. `by`: the person who turned them on (absent: the starter); the bot's steps carry that
+   * person's rights, so its final step obeys the policy's `finish` rule and second approver.
+   */
+  auto?: { intervalMs: number; maxWaitMs: number; noticeMs: number; waitingSince?: number; by?: string };
   /** Pending timers of the current stage; timer jobs carry `seq` and do nothing once it has moved on. */
   timers?: { seq: number; stepIndex: number; stepAt?: number; noticeAt?: number; remindAt?: number };
   /** A deadline for the whole rollout, announced at `warnAt`. */

@@ -67,13 +67,19 @@ export function noticeSent(r: Rollout): Rollout {
 
 export type AutoSettings = { intervalMs: number; maxWaitMs: number; noticeMs: number };
 
+/** Who the bot's automatic steps act for: whoever turned them on, else the starter. */
+export function autoOnBehalfOf(r: Rollout): string {
+  return r.auto?.by ?? r.startedBy;
+}
+
 /** `/rollout auto <id> 10m` and `/rollout manual <id>`. */
 export function setMode(r: Rollout, auto: AutoSettings | undefined, actor: Actor, now: number, clock: StageClock): TransitionResult {
   if (r.status === "completed" || r.status === "aborted" || r.status === "rejected") {
     return { ok: false, reason: `Rollout ${r.id} has ended (${r.status}).` };
   }
   if (!auto && !r.auto) return { ok: false, reason: `Rollout ${r.id} is already manual.` };
-  const next: Rollout = { ...r, updatedAt: now, ...(auto ? { auto: { ...auto } } : { auto: undefined }) };
+  const by = actor.kind === "user" ? { by: actor.id } : {};
+  const next: Rollout = { ...r, updatedAt: now, ...(auto ? { auto: { ...auto, ...by } } : { auto: undefined }) };
   const text = auto ? `switched to automatic steps every ${Math.round(auto.intervalMs / 1000)}s` : "switched to manual steps";
   const seq = (r.events.at(-1)?.seq ?? 0) + 1;
   const withEvent: Rollout = { ...next, events: [...next.events, { seq, at: now, kind: "mode", actor, text: `${describeActor(actor)} ${text}` }] };

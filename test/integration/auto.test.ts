@@ -29,14 +29,17 @@ function target(name: string, ns: string, extra = ""): string {
 
 beforeAll(async () => {
   mesh = await startMeshMetrics();
-  for (const ns of ["good", "bad", "held", "restart", "manual", "deadline"]) {
+  for (const ns of ["good", "bad", "held", "restart", "manual", "deadline", "finishers", "second"]) {
     mesh.setTraffic({ namespace: ns, deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 8 });
     mesh.setTraffic({ namespace: ns, deployment: "web-v2", rps: 60, errorRate: ns === "bad" ? 0.2 : 0, latencyMs: 9 });
   }
   prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
   const names = ["good", "bad", "held", "restart", "manual"];
-  const yaml = `targets:${names.map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline", "\n    deadlineAction: hold")}\n`;
+  const yaml =
+    `targets:${names.map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline", "\n    deadlineAction: hold")}` +
+    `${target("web-finishers", "finishers", '\n    policy: { finish: ["@release"] }')}${target("web-second", "second", "\n    policy: { requireSecondApprover: true }")}\n`;
   h = await startHarness({ targetsYaml: yaml });
+  h.slack.setUsergroup({ id: "S0RELEASE", handle: "release", users: [BOB] });
   await prom.whenScraping();
   await sleep(6_500); // one window of scrapes
 }, 90_000);
@@ -103,6 +106,47 @@ describe("automatic steps", () => {
     await waitFor(() => (percent("web-held", "held") === 50 ? true : undefined), { timeoutMs: 15_000, what: "the step after Resume" });
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `manual ${id}` });
     await waitForMessage(h, id, "Advance to 100%");
+  });
+
+  it("automatic steps carry the rights of whoever turned them on: without the right to finish, they stop before 100%", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-finishers --to web-v2 --auto 5s" });
+    const id = "web-finishers#1";
+    await waitFor(() => thread(id).find((x) => x.includes("Automatic steps stop at 50%")), { timeoutMs: 20_000, what: "the notice that the steps will stop" });
+    const alert = await waitFor(() => thread(id).find((x) => x.includes("automatic steps stopped at 50%")), { timeoutMs: 15_000, what: "the alert" });
+    expect(alert).toContain(`<@${ALICE}>, who turned automatic steps on, may not take it to 100%`);
+    expect(alert).toContain("Only members of @release may take rollouts of `web-finishers` to 100% or finish them");
+    await waitForMessage(h, id, "Advance to 100%");
+    await sleep(6_000); // a whole interval more: still 50%, and no longer automatic
+    expect(percent("web-finishers", "finishers")).toBe(50);
+    const r = (await h.bot.store.get(id))!;
+    expect(r).toMatchObject({ status: "active", appliedPercent: 50 });
+    expect(r.auto).toBeUndefined();
+    expect(thread(id).some((x) => x.includes("advanced to 100%"))).toBe(false);
+    // A member of @release takes it from there.
+    await clickButton(h, id, BOB, "Advance to 100%");
+    await waitForMessage(h, id, "Finish");
+    expect(percent("web-finishers", "finishers")).toBe(100);
+    await clickButton(h, id, BOB, "Finish");
+    await waitForMessage(h, id, "Completed");
+  });
+
+  it("under requireSecondApprover the starter's automatic steps stop before 100%; a second person turning them on lets the bot finish", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-second --to web-v2 --auto 5s" });
+    const id = "web-second#1";
+    const alert = await waitFor(() => thread(id).find((x) => x.includes("automatic steps stopped at 50%")), { timeoutMs: 25_000, what: "the alert" });
+    expect(alert).toContain("requires a second approver for the final step");
+    expect(percent("web-second", "second")).toBe(50);
+
+    // Turning them on again herself is allowed, and the reply says they will stop before 100% again.
+    const mine = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `auto ${id} 5s` });
+    const told = await waitFor(() => h.slack.responses(mine.responseUrl)[0], { what: "Alice's reply" });
+    expect(told.text).toContain("Note: automatic steps will stop before 100%: `web-second` requires a second approver");
+    const again = await h.driver.slash({ userId: BOB, channelId: CHANNEL, text: `auto ${id} 5s` });
+    await waitFor(() => h.slack.responses(again.responseUrl)[0], { what: "Bob's reply" });
+    await waitForMessage(h, id, "Completed", 30_000);
+    expect(percent("web-second", "second")).toBe(100);
+    const advanced = (await h.bot.store.get(id))!.events.find((e) => e.kind === "advanced" && e.to === 100)!;
+    expect(advanced.actor.kind).toBe("bot");
   });
 
   it("a step scheduled before the bot stops is fired on time by the next process", async () => {

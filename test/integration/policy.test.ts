@@ -253,6 +253,48 @@ targets:
   });
 });
 
+describe("after drift on the step to 100%", () => {
+  it("Re-apply is the final step: the starter is refused under requireSecondApprover, a second person may", async () => {
+    h = await harness(`
+targets:
+  - name: backend-svc
+    namespace: default
+    stable: backend-v1
+    smi: { trafficSplit: backend-ts }
+    steps: [10, 80, 100]
+    metrics: { source: none, refreshSeconds: 3600 }   # no periodic check: the drift is found by the write
+    policy:
+      requireSecondApprover: true
+`);
+    const BOB = "UBOB";
+    await reply(h, await slash(h, ALICE, "start backend-svc --to backend-v2"), "start");
+    await waitForMessage(h, ID, "Advance to 80%");
+    await clickButton(h, ID, ALICE, "Advance to 80%");
+    await waitForMessage(h, ID, "Advance to 100%");
+    h.kube.edit("trafficsplits", "default", "backend-ts", (o: KubeObject) => {
+      (o.spec as { backends: { service: string; weight: number }[] }).backends = [
+        { service: "backend-v1", weight: 50 },
+        { service: "backend-v2", weight: 50 },
+      ];
+    });
+    await clickButton(h, ID, BOB, "Advance to 100%");
+    await waitForMessage(h, ID, "Held", 15_000);
+    expect(await h.bot.store.get(ID)).toMatchObject({ desiredPercent: 100, appliedPercent: 80, drift: { observedPercent: 50 } });
+    expect(canaryPercent(h)).toBe(50);
+
+    const writes = h.kube.mutations("trafficsplits", "default", "backend-ts").length;
+    const refused = await reply(h, await clickButton(h, ID, ALICE, /^Re-apply/), "the starter's Re-apply to 100%");
+    expect(refused.text).toContain("requires a second approver: you started this rollout, so someone else must take it to 100% or finish it");
+    await sleep(150);
+    expect(h.kube.mutations("trafficsplits", "default", "backend-ts").length).toBe(writes);
+    expect(await h.bot.store.get(ID)).toMatchObject({ status: "held", appliedPercent: 80 });
+
+    await clickButton(h, ID, BOB, /^Re-apply/);
+    await waitForMessage(h, ID, "Finish");
+    expect(canaryPercent(h)).toBe(100);
+  });
+});
+
 describe("abort is easy", () => {
   it("default policy: anyone in the allowed channel may abort, even where the rest is restricted", async () => {
     h = await harness(TARGETS);

@@ -7,8 +7,15 @@ import type { EffectQueue } from "../queues.ts";
 export type DecideDeps = ActDeps & { store: RolloutStore; queue: EffectQueue; log: Logger; now: () => number };
 
 /** The bot's own decision goes through the same compare-and-set as a person's, then says why. */
-export async function decide(deps: DecideDeps, r: Rollout, kind: ActionKind, why: string, alert?: string): Promise<void> {
-  const result = await act(deps, { kind: "bot", why: `auto: ${why}` }, kind, r.id, r.stepIndex, { via: "auto" });
+export async function decide(
+  deps: DecideDeps,
+  r: Rollout,
+  kind: ActionKind,
+  why: string,
+  alert?: string,
+  stillValid?: (x: Rollout) => string | undefined,
+): Promise<void> {
+  const result = await act(deps, { kind: "bot", why: `auto: ${why}` }, kind, r.id, r.stepIndex, { via: "auto", ...(stillValid ? { stillValid } : {}) });
   if (!result.ok) {
     deps.log.info({ rolloutId: r.id, kind, reason: result.reason }, "automatic decision not taken");
     return;

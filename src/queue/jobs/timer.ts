@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
 import type { ActDeps } from "../../control/act.ts";
-import { decideAutoStep } from "../../engine/auto.ts";
+import type { AccessControl } from "../../control/access.ts";
+import { decideAutoStep, type AutoDecision } from "../../engine/auto.ts";
+import type { Decision } from "../../engine/policy.ts";
 import { isTerminal, withNote, withSnapshot, type Rollout } from "../../engine/rollout.ts";
-import { noticeSent, remindAgain, waitForEvidence } from "../../engine/timers.ts";
+import { autoOnBehalfOf, noticeSent, remindAgain, waitForEvidence } from "../../engine/timers.ts";
 import { describeVerdict } from "../../engine/verdict.ts";
 import { formatDuration } from "../../engine/duration.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
@@ -18,7 +20,15 @@ import { readSnapshot } from "./snapshot.ts";
  * longer matches the record fires for a stage that has moved on (a click, a Hold) and does nothing.
  */
 
-export type TimerDeps = ActDeps & { store: RolloutStore; queue: EffectQueue; metrics: MetricsSources; log: Logger; now: () => number };
+export type TimerDeps = ActDeps & {
+  store: RolloutStore;
+  queue: EffectQueue;
+  metrics: MetricsSources;
+  /** The policy, for the final step the bot takes for whoever turned automatic steps on. */
+  access: Pick<AccessControl, "finalStepOnBehalf">;
+  log: Logger;
+  now: () => number;
+};
 
 /** How soon an automatic step looks again while it waits for evidence. */
 const RETRY_CAP_MS = 30_000;
@@ -55,34 +65,75 @@ function readingText(r: Rollout): string {
 async function notice(deps: TimerDeps, r: Rollout): Promise<void> {
   if (!r.auto || r.status !== "active" || !r.timers?.stepAt) return;
   const next = r.steps[r.stepIndex + 1];
-  const what = next === undefined ? "Finishing (making it permanent)" : `Advancing to ${next}%`;
-  const inMs = Math.max(0, r.timers.stepAt - deps.now());
-  const text = `${what} at ${slackTime(r.timers.stepAt)} (in ${formatDuration(inMs)}) if the canary stays healthy: ${readingText(r)}. Press *Hold* to stop it.`;
+  const at = r.timers.stepAt;
+  const when = `at ${slackTime(at)} (in ${formatDuration(Math.max(0, at - deps.now()))})`;
+  const may = next === undefined || next === 100 ? await mayTakeFinalStep(deps, r) : { ok: true as const };
+  const text = may.ok
+    ? `${next === undefined ? "Finishing (making it permanent)" : `Advancing to ${next}%`} ${when} if the canary stays healthy: ${readingText(r)}. Press *Hold* to stop it.`
+    : `Automatic steps stop at ${r.appliedPercent}% ${when}: ${may.reason}. Someone who may can then take it further.`;
   const seq = r.timers.seq;
   await change(deps, r.id, (x) => (x.timers?.seq === seq ? noticeSent(withNote(x, "notice", text, deps.now())) : x));
 }
 
+/** The final step (to 100%, or Finish) is taken for whoever turned automatic steps on, with their rights. */
+function mayTakeFinalStep(deps: TimerDeps, r: Rollout): Promise<Decision> {
+  return deps.access.finalStepOnBehalf(autoOnBehalfOf(r), r.target.name, r.startedBy);
+}
+
+function isFinalStep(d: AutoDecision): boolean {
+  return d.kind === "finish" || (d.kind === "advance" && d.to === 100);
+}
+
 async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
-  if (!r.auto || r.status !== "active" || r.appliedPercent !== r.desiredPercent) return;
+  if (!r.auto || r.status !== "active" || r.appliedPercent !== r.desiredPercent || !r.timers) return;
   const now = deps.now();
+  const seq = r.timers.seq;
   const reading = deps.metrics.for(r.target) ? await readSnapshot(deps, r) : undefined;
   if (reading) await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
   const decision = decideAutoStep(r, reading, now, { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs) });
   deps.log.info({ rolloutId: r.id, decision }, "automatic step");
+  // A step forward is for the stage this timer was planned for: a Hold and a Resume while the reading was
+  // taken start the stage's clock again, and this step must then wait for the new one. (An abort stands.)
+  const sameStage = (x: Rollout) => (x.timers?.seq === seq ? undefined : "the stage's clock was restarted while the reading was taken");
+  if (isFinalStep(decision)) {
+    const may = await mayTakeFinalStep(deps, r);
+    if (!may.ok) {
+      const button = decision.kind === "finish" ? "*Finish*" : "*Advance to 100%*";
+      const alert = `Rollout ${r.id}: automatic steps stopped at ${r.appliedPercent}% with a healthy canary: ${may.reason}. Someone who may can press ${button}.`;
+      return decide(deps, r, "manual", `automatic steps stop before the final step: ${may.reason}`, alert, sameStage);
+    }
+  }
   switch (decision.kind) {
     case "wait": {
-      const seq = r.timers!.seq;
+      if (r.auto.waitingSince === undefined) await auditWait(deps, r, decision.why, now);
       return change(deps, r.id, (x) => (x.timers?.seq === seq ? waitForEvidence(x, now, decision.retryInMs) : x));
     }
     case "advance":
-      return decide(deps, r, "advance", decision.why);
+      return decide(deps, r, "advance", decision.why, undefined, sameStage);
     case "finish":
-      return decide(deps, r, "finish", decision.why);
+      return decide(deps, r, "finish", decision.why, undefined, sameStage);
     case "abort":
       return decide(deps, r, "abort", decision.why, `<@${r.startedBy}> rollout ${r.id} was *aborted automatically*: ${decision.why}. All traffic is going back to ${r.stable}.`);
     case "hold":
-      return decide(deps, r, "hold", decision.why, `<@${r.startedBy}> rollout ${r.id} is *held*: ${decision.why}.`);
+      return decide(deps, r, "hold", decision.why, `<@${r.startedBy}> rollout ${r.id} is *held*: ${decision.why}.`, sameStage);
   }
+}
+
+/** The first time a stage waits for evidence goes to the audit trail (not every look again). */
+async function auditWait(deps: TimerDeps, r: Rollout, why: string, now: number): Promise<void> {
+  await deps.audit
+    .append({
+      at: now,
+      actor: `bot:auto: ${why}`,
+      action: "wait",
+      via: "auto",
+      outcome: "done",
+      rolloutId: r.id,
+      target: r.target.name,
+      ...(r.appliedPercent !== null ? { before: r.appliedPercent, after: r.appliedPercent } : {}),
+      reason: `waiting for a verdict (${why}), at most ${formatDuration(r.auto?.maxWaitMs ?? 0)}`,
+    })
+    .catch((err: unknown) => deps.log.error({ err, rolloutId: r.id }, "could not append to the audit trail"));
 }
 
 async function remind(deps: TimerDeps, r: Rollout): Promise<void> {
