@@ -9,7 +9,6 @@ import {
   startHarness,
   waitForEphemeral,
   waitForMessage,
-  waitForStatus,
   type Harness,
 } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
