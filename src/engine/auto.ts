@@ -42,7 +42,8 @@ export function decideAutoStep(r: Rollout, snapshot: StoredSnapshot | undefined,
   }
 }
 
-function waitOrHold(r: Rollout, now: number, p: AutoPolicy, why: string): AutoDecision {
+/** Not enough to decide on yet: look again, or after `maxWaitMs` of that, hand the decision to a person. */
+export function waitOrHold(r: Rollout, now: number, p: AutoPolicy, why: string): AutoDecision {
   const since = r.auto?.waitingSince ?? now;
   if (now - since >= p.maxWaitMs) {
     return { kind: "hold", why: `waited ${Math.round((now - since) / 60_000)} min without a verdict (${why}): a person must decide` };

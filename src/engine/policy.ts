@@ -128,7 +128,8 @@ export type AuthRequest = {
 /** Membership of one group: known yes/no, or unknown because the lookup failed. */
 export type Membership = (group: string) => boolean | "unknown";
 
-export type Decision = { ok: true; note?: string } | { ok: false; reason: string };
+/** `unknown`: refused only because Slack could not say who is in a group (asking again may change it). */
+export type Decision = { ok: true; note?: string } | { ok: false; reason: string; unknown?: boolean };
 
 const STOPPING: ReadonlySet<PolicyAction> = new Set(["abort", "hold"]);
 
@@ -185,10 +186,10 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
     const who = `Only ${describeRule(rule)} may ${verb(key, req.target)}${policy.channels && !req.onBehalf ? ` (in ${channelsText(policy.channels)})` : ""}.`;
     if (req.onBehalf) {
       const lookup = unresolved.length ? ` (membership of ${unresolved.join(", ")} could not be checked right now)` : "";
-      return { ok: false, reason: `<@${req.userId}>, who turned automatic steps on, may not take it to 100%${lookup}: ${who}` };
+      return { ok: false, reason: `<@${req.userId}>, who turned automatic steps on, may not take it to 100%${lookup}: ${who}`, ...(unresolved.length ? { unknown: true } : {}) };
     }
     const lookup = unresolved.length ? ` I could not check membership of ${unresolved.join(", ")} right now; try again shortly.` : "";
-    return { ok: false, reason: `You may not do that: ${who}${lookup} Nothing was changed.` };
+    return { ok: false, reason: `You may not do that: ${who}${lookup} Nothing was changed.`, ...(unresolved.length ? { unknown: true } : {}) };
   }
 
   // Only moving traffic forward can be "the final step": stopping (abort, hold) must never need a second person.

@@ -29,7 +29,7 @@ function target(name: string, ns: string, extra = ""): string {
 
 beforeAll(async () => {
   mesh = await startMeshMetrics();
-  for (const ns of ["good", "bad", "held", "restart", "manual", "deadline", "finishers", "second"]) {
+  for (const ns of ["good", "bad", "held", "restart", "manual", "deadline", "finishers", "second", "unknown"]) {
     mesh.setTraffic({ namespace: ns, deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 8 });
     mesh.setTraffic({ namespace: ns, deployment: "web-v2", rps: 60, errorRate: ns === "bad" ? 0.2 : 0, latencyMs: 9 });
   }
@@ -147,6 +147,35 @@ describe("automatic steps", () => {
     expect(percent("web-second", "second")).toBe(100);
     const advanced = (await h.bot.store.get(id))!.events.find((e) => e.kind === "advanced" && e.to === 100)!;
     expect(advanced.actor.kind).toBe("bot");
+  });
+
+  it("when Slack cannot say who is in the group at the final step, the bot waits and looks again instead of giving up automatic steps", async () => {
+    const h2 = await startHarness({
+      targetsYaml: `targets:${target("web-unknown", "unknown", '\n    policy: { finish: ["@release"] }')}\n`,
+      extraEnv: { ROLLOUT_GROUP_CACHE_SECONDS: "1" },
+    });
+    try {
+      h2.slack.setUsergroup({ id: "S0RELEASE", handle: "release", users: [BOB] });
+      const id = "web-unknown#1";
+      const pct = () => (h2.kube.get("trafficsplits", "unknown", "web-unknown")?.spec as { backends: { service: string; weight: number }[] }).backends.find((b) => b.service === "web-v2")!.weight;
+      await h2.driver.slash({ userId: BOB, channelId: CHANNEL, text: "start web-unknown --to web-v2 --auto 5s" });
+      await waitFor(() => (pct() === 50 ? true : undefined), { timeoutMs: 20_000, what: "the step to 50%" });
+      h2.slack.failNext("usergroups.users.list", "fatal_error", 10_000); // from now on Slack cannot say
+      const waited = await waitFor(
+        async () => (await h2.bot.audit.timeline(id, 200)).entries.find((e) => e.action === "wait" && e.reason?.includes("could not check the right to take the final step")),
+        { timeoutMs: 20_000, what: "the audited wait" },
+      );
+      expect(waited.reason).toContain("membership of @release could not be checked");
+      const r = (await h2.bot.store.get(id))!;
+      expect(pct()).toBe(50);
+      expect(r.auto).toBeDefined(); // still automatic: not switched to manual over a lookup hiccup
+      expect(r.events.some((e) => e.kind === "alert" && e.text?.includes("stopped"))).toBe(false);
+      h2.slack.failNext("usergroups.users.list", "fatal_error", 0); // Slack answers again
+      await waitForMessage(h2, id, "Completed", 40_000);
+      expect(pct()).toBe(100);
+    } finally {
+      await h2.close();
+    }
   });
 
   it("a step scheduled before the bot stops is fired on time by the next process", async () => {

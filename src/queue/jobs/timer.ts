@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { ActDeps } from "../../control/act.ts";
 import type { AccessControl } from "../../control/access.ts";
-import { decideAutoStep, type AutoDecision } from "../../engine/auto.ts";
+import { decideAutoStep, waitOrHold, type AutoDecision } from "../../engine/auto.ts";
 import type { Decision } from "../../engine/policy.ts";
 import { isTerminal, withNote, withSnapshot, type Rollout } from "../../engine/rollout.ts";
 import { autoOnBehalfOf, noticeSent, remindAgain, waitForEvidence } from "../../engine/timers.ts";
@@ -68,7 +68,8 @@ async function notice(deps: TimerDeps, r: Rollout): Promise<void> {
   const at = r.timers.stepAt;
   const when = `at ${slackTime(at)} (in ${formatDuration(Math.max(0, at - deps.now()))})`;
   const may = next === undefined || next === 100 ? await mayTakeFinalStep(deps, r) : { ok: true as const };
-  const text = may.ok
+  // When Slack cannot say who is in a group right now, the step checks again when it comes.
+  const text = may.ok || may.unknown
     ? `${next === undefined ? "Finishing (making it permanent)" : `Advancing to ${next}%`} ${when} if the canary stays healthy: ${readingText(r)}. Press *Hold* to stop it.`
     : `Automatic steps stop at ${r.appliedPercent}% ${when}: ${may.reason}. Someone who may can then take it further.`;
   const seq = r.timers.seq;
@@ -90,19 +91,23 @@ async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
   const seq = r.timers.seq;
   const reading = deps.metrics.for(r.target) ? await readSnapshot(deps, r) : undefined;
   if (reading) await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
-  const decision = decideAutoStep(r, reading, now, { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs) });
-  deps.log.info({ rolloutId: r.id, decision }, "automatic step");
+  const waiting = { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs) };
+  let decision = decideAutoStep(r, reading, now, waiting);
   // A step forward is for the stage this timer was planned for: a Hold and a Resume while the reading was
   // taken start the stage's clock again, and this step must then wait for the new one. (An abort stands.)
   const sameStage = (x: Rollout) => (x.timers?.seq === seq ? undefined : "the stage's clock was restarted while the reading was taken");
   if (isFinalStep(decision)) {
     const may = await mayTakeFinalStep(deps, r);
-    if (!may.ok) {
+    // Slack could not say who is in the group: not a "no". Look again like any wait for evidence (and,
+    // after maxWait of it, hold for a person), rather than giving up automatic steps over a hiccup.
+    if (!may.ok && may.unknown) decision = waitOrHold(r, now, waiting, `could not check the right to take the final step: ${may.reason}`);
+    else if (!may.ok) {
       const button = decision.kind === "finish" ? "*Finish*" : "*Advance to 100%*";
       const alert = `Rollout ${r.id}: automatic steps stopped at ${r.appliedPercent}% with a healthy canary: ${may.reason}. Someone who may can press ${button}.`;
       return decide(deps, r, "manual", `automatic steps stop before the final step: ${may.reason}`, alert, sameStage);
     }
   }
+  deps.log.info({ rolloutId: r.id, decision }, "automatic step");
   switch (decision.kind) {
     case "wait": {
       if (r.auto.waitingSince === undefined) await auditWait(deps, r, decision.why, now);
