@@ -232,8 +232,10 @@ async function noteOverwrittenEdit(deps: ReconcileDeps, r: Rollout): Promise<voi
   const verified = r.appliedPercent;
   if (verified === null || overwriteNoted(r)) return;
   const found = await observeQuietly(deps, r);
-  // Unreadable for a reason that says nothing about the mesh (an outage, credentials): nothing to tell.
-  if (found.percent === undefined && !(found.code === "drift" || found.code === "not-found" || found.code === "invalid")) return;
+  // Only a mesh the abort can write over is worth a note: a split of the pair, or one routed elsewhere
+  // (drift). Unreadable (an outage, credentials) says nothing about it; a missing or unusable routing
+  // object (not-found, invalid) cannot be written over either, and the abort's retry warnings say why.
+  if (found.percent === undefined && found.code !== "drift") return;
   const inFlight = r.stepIndex >= 0 ? r.steps[r.stepIndex] : 0;
   if (found.percent !== undefined && (found.percent === 0 || found.percent === verified || found.percent === inFlight)) return;
   if (r.drift && r.drift.observedPercent === found.percent) return;
