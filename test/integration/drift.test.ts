@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseDtab, replaceDentry } from "../../src/routers/dtab.ts";
 import type { KubeObject } from "../peers/kube-api.ts";
 import type { NamerdPeer } from "../peers/namerd.ts";
-import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { CHANNEL, clickButton, firstCheckDone, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -81,6 +81,7 @@ async function startAt10(targetsYaml = TARGETS): Promise<Harness> {
   const hh = await startHarness({ targetsYaml });
   await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start backend-svc --to backend-v2" });
   await waitForMessage(hh, "backend-svc#1", targetsYaml === TARGETS ? "Advance to 80%" : "Advance to 100%");
+  if (targetsYaml !== TARGETS) await firstCheckDone(hh, "backend-svc#1");
   return hh;
 }
 
@@ -179,6 +180,7 @@ describe("drift", () => {
     const puts = () => namerd.requests.filter((r) => r.method === "PUT").length;
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
     await waitForButtons(h, id, ["Start shifting (10%)", "Hold", "Abort"]);
+    await firstCheckDone(h, id);
     await clickButton(h, id, ALICE, "Start shifting (10%)");
     await waitForButtons(h, id, ["Advance to 100%", "Hold", "Abort"]);
     await clickButton(h, id, ALICE, "Advance to 100%");

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { KubeObject } from "../peers/kube-api.ts";
 import type { DriverResponse } from "../peers/slack/index.ts";
-import { CHANNEL, clickButton, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { CHANNEL, clickButton, firstCheckDone, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -269,6 +269,7 @@ targets:
     const BOB = "UBOB";
     await reply(h, await slash(h, ALICE, "start backend-svc --to backend-v2"), "start");
     await waitForMessage(h, ID, "Advance to 80%");
+    await firstCheckDone(h, ID);
     await clickButton(h, ID, ALICE, "Advance to 80%");
     await waitForMessage(h, ID, "Advance to 100%");
     h.kube.edit("trafficsplits", "default", "backend-ts", (o: KubeObject) => {

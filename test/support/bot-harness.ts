@@ -3,6 +3,7 @@ import { pino, type Logger } from "pino";
 import { startBot, type Bot } from "../../src/bot.ts";
 import { EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
+import { QUEUE_NAME } from "../../src/queue/queues.ts";
 import { startKubeApiPeer, type KubeApiPeer, type SmiFlavour } from "../peers/kube-api.ts";
 import { startNamerdPeer, type NamerdPeer } from "../peers/namerd.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../peers/slack/index.ts";
@@ -154,4 +155,14 @@ export async function waitForStatus(h: Harness, rolloutId: string, status: strin
     },
     { timeoutMs, what: `rollout ${rolloutId} to be ${status}` },
   );
+}
+
+/**
+ * A start takes one periodic check (drift, and a reading) at once and schedules the next one. With an hour
+ * between checks (`refreshSeconds: 3600`), waiting for it to have run leaves the bot's own writes as the only
+ * thing that can find a later hand edit.
+ */
+export async function firstCheckDone(h: Harness, rolloutId: string): Promise<void> {
+  const pattern = `${h.bot.store.keys.bullPrefix()}:${QUEUE_NAME}:${rolloutId}.snap.[0-9]*`;
+  await waitFor(async () => ((await h.bot.store.redis.keys(pattern)).length > 0 ? true : undefined), { what: `the first periodic check of ${rolloutId}` });
 }
