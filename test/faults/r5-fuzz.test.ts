@@ -234,7 +234,8 @@ let pureSummary = "(grammar part did not run)";
 
 const CLICK_SEED = Number(process.env.R5_SEED ?? 20_260_601);
 const CLICK_COUNT = Number(process.env.R5_CLICKS ?? 1000);
-const CLICK_TARGETS = `
+/** One known target (ad-hoc targets off), for the clicks and the signed requests alike. */
+const TARGETS = `
 adhoc: false
 targets:
   - name: backend-svc
@@ -480,7 +481,7 @@ let clickSummary = "(click part did not run)";
 describe("generated clicks on a live rollout", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ targetsYaml: CLICK_TARGETS });
+    h = await startHarness({ targetsYaml: TARGETS });
   });
   afterAll(async () => {
     await h?.close();
@@ -669,16 +670,6 @@ describe("generated clicks on a live rollout", () => {
 });
 
 // ------------------------------------------------------------------------------------------ over HTTP
-
-const TARGETS = `
-adhoc: false
-targets:
-  - name: backend-svc
-    namespace: default
-    stable: backend-v1
-    smi: { trafficSplit: backend-ts }
-    steps: [10, 80, 100]
-`;
 
 const GENERIC_REPLY = /something went wrong/i;
 const USER = "UFUZZ";
