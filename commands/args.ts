@@ -17,9 +17,10 @@ const DASH = "[\\u2010-\\u2015\\u2212]";
 const FLAG_DASHES = new RegExp(`^(?:${DASH}-|-${DASH}|${DASH}{1,2})`);
 
 /**
- * Split the text Slack sends, as a shell would: whitespace separates tokens, a quoted part ("…" or '…',
- * and the smart quotes clients substitute) is taken as is and joins the token around it
- * (`--to="backend-v2"` is `--to=backend-v2`); a quote with no partner is an ordinary character.
+ * Split the text Slack sends, much as a shell would: whitespace separates tokens, a quoted value ("…" or
+ * '…', and the smart quotes clients substitute) at a token's start or after `=` is taken as is and joins
+ * the token around it (`--to="backend-v2"` is `--to=backend-v2`); any other quote, or one with no partner,
+ * is an ordinary character.
  * Dashes autocorrect made of `--` at the start of a token count as `--`; invisible characters are dropped.
  */
 export function tokenize(text: string): string[] {
@@ -37,7 +38,10 @@ export function tokenize(text: string): string[] {
       tok = undefined;
       continue;
     }
-    const close = c === '"' || c === "'" ? s.indexOf(c, i + 1) : -1;
+    // A quote opens only where a value begins (a token's start, or just after `=`): an apostrophe inside a
+    // word (`it's`, `isn't`) is part of it, never the start of a quote that runs to the next word's.
+    const opens = (c === '"' || c === "'") && (tok === undefined || tok.endsWith("="));
+    const close = opens ? s.indexOf(c, i + 1) : -1;
     if (tok === undefined) quotedStart = close !== -1;
     if (close !== -1) {
       tok = (tok ?? "") + s.slice(i + 1, close);

@@ -121,6 +121,11 @@ describe("quotes", () => {
     expect(tokenize('--to="backend v2" it\'s')).toEqual(["--to=backend v2", "it's"]);
   });
 
+  it("apostrophes inside words never pair up across words", () => {
+    expect(tokenize("abort backend-svc it's broken, isn't it")).toEqual(["abort", "backend-svc", "it's", "broken,", "isn't", "it"]);
+    expect(tokenize("it\u2019s and isn\u2019t")).toEqual(["it's", "and", "isn't"]);
+  });
+
   it("the reply about a quoted --to=value names the value without its quotes", async () => {
     expect(await reply('start x --to="Backend-v2"')).toContain("--to `Backend-v2` is not a valid Kubernetes name");
   });
