@@ -65,7 +65,8 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
         if (!now || now.status !== "active" || now.appliedPercent !== now.desiredPercent || now.appliedPercent === null) return false;
         const found = await observeQuietly(deps, now);
         if (found.percent === now.appliedPercent) return false;
-        if (found.percent === undefined && /unreachable|did not answer|could not reach|unavailable|timed out/i.test(found.raw)) return false;
+        // Unreadable for a reason that says nothing about the mesh (an outage, a conflict, credentials): no drift.
+        if (found.percent === undefined && found.code !== "drift" && found.code !== "not-found" && found.code !== "invalid") return false;
         const what = found.percent === undefined ? found.raw : `the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%`;
         // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
         const res = await deps.store.update(r.id, (x) =>
