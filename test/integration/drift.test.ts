@@ -123,13 +123,13 @@ describe("drift", () => {
   });
 
   it("a hand edit found right before the bot's own write holds instead of overwriting; Abort still wins", async () => {
-    h = await startAt10();
+    h = await startAt10(QUIET_TARGETS);
     handEdit(h, 60, 40);
-    // Advance before the periodic check runs: the write finds weights it did not expect.
-    await clickButton(h, "backend-svc#1", ALICE, "Advance to 80%");
+    // No periodic check comes for an hour: the write is what finds weights it did not expect.
+    await clickButton(h, "backend-svc#1", ALICE, "Advance to 100%");
     const held = await waitForMessage(h, "backend-svc#1", "Held", 15_000);
     expect(weights(h)).toEqual([{ service: "backend-v1", weight: 60 }, { service: "backend-v2", weight: 40 }]);
-    expect(h.slack.buttons(CHANNEL, held.ts).map((b) => b.text)).toEqual(["Re-apply 20/80", "Adopt 60/40", "Abort"]);
+    expect(h.slack.buttons(CHANNEL, held.ts).map((b) => b.text)).toEqual(["Re-apply 0/100", "Adopt 60/40", "Abort"]);
     await clickButton(h, "backend-svc#1", ALICE, "Abort");
     await waitForMessage(h, "backend-svc#1", "Aborted");
     expect(weights(h)).toEqual([{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }]);
