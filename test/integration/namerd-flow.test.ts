@@ -6,6 +6,7 @@ import type { StoredMessage } from "../peers/slack/index.ts";
 import {
   CHANNEL,
   clickButton,
+  firstCheckDone,
   rolloutMessage,
   startHarness,
   waitForEphemeral,
@@ -105,6 +106,7 @@ async function startAt10(h: Harness & { namerd: NamerdPeer }): Promise<void> {
   await clickButton(h, ID, ALICE, "Start shifting (10%)");
   await waitForMessage(h, ID, "Advance to 100%");
   expect(h.namerd.get("internal")!.text).toBe(withWorld("90 * /srv/world-v1 & 10 * /srv/world-v2"));
+  await firstCheckDone(h, ID); // a hand edit made after this is found by the bot's next write, not by the start's check
 }
 
 describe("seed flow", () => {
