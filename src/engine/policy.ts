@@ -186,7 +186,9 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
     const who = `Only ${describeRule(rule)} may ${verb(key, req.target)}${policy.channels && !req.onBehalf ? ` (in ${channelsText(policy.channels)})` : ""}.`;
     if (req.onBehalf) {
       const lookup = unresolved.length ? ` (membership of ${unresolved.join(", ")} could not be checked right now)` : "";
-      return { ok: false, reason: `<@${req.userId}>, who turned automatic steps on, may not take it to 100%${lookup}: ${who}`, ...(unresolved.length ? { unknown: true } : {}) };
+      // No closing full stop: the bot's messages go on after this reason.
+      const rule = who.replace(/\.$/, "");
+      return { ok: false, reason: `<@${req.userId}>, who turned automatic steps on, may not take it to 100%${lookup}: ${rule}`, ...(unresolved.length ? { unknown: true } : {}) };
     }
     const lookup = unresolved.length ? ` I could not check membership of ${unresolved.join(", ")} right now; try again shortly.` : "";
     return { ok: false, reason: `You may not do that: ${who}${lookup} Nothing was changed.`, ...(unresolved.length ? { unknown: true } : {}) };

@@ -115,6 +115,7 @@ describe("automatic steps", () => {
     const alert = await waitFor(() => thread(id).find((x) => x.includes("automatic steps stopped at 50%")), { timeoutMs: 15_000, what: "the alert" });
     expect(alert).toContain(`<@${ALICE}>, who turned automatic steps on, may not take it to 100%`);
     expect(alert).toContain("Only members of @release may take rollouts of `web-finishers` to 100% or finish them");
+    expect(alert).toContain("or finish them. Someone who may can press *Advance to 100%*.");
     await waitForMessage(h, id, "Advance to 100%");
     await sleep(6_000); // a whole interval more: still 50%, and no longer automatic
     expect(percent("web-finishers", "finishers")).toBe(50);

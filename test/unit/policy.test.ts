@@ -149,7 +149,7 @@ describe("the bot's final step, for whoever turned automatic steps on", () => {
     const refused = authorize(p, onBehalf("UDAN"), groups({ deployers: ["UDAN"] }, "UDAN"));
     expect(refused).toEqual({
       ok: false,
-      reason: "<@UDAN>, who turned automatic steps on, may not take it to 100%: Only members of @release may take rollouts of `backend-svc` to 100% or finish them.",
+      reason: "<@UDAN>, who turned automatic steps on, may not take it to 100%: Only members of @release may take rollouts of `backend-svc` to 100% or finish them",
     });
   });
 
