@@ -14,6 +14,8 @@ import { startMeshMetrics, type MeshMetrics } from "../peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../peers/prometheus.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../peers/slack/index.ts";
 import { freePort } from "../support/net.ts";
+import { prng } from "../support/prng.ts";
+import { backendsOf, percentOnSplit } from "../support/split.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL } from "../support/redis.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { RedisGate } from "./redis-gate.ts";
@@ -52,17 +54,6 @@ const SETTLE_MS = 180_000;
 
 const SEED = process.env.R2_SEED ? Number(process.env.R2_SEED) : Math.floor(Math.random() * 2 ** 31);
 
-/** mulberry32: small, seedable, good enough to pick delays and targets. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** User + system CPU time of a process so far (Linux /proc), in ms. */
 async function cpuMs(pid: number | undefined): Promise<number | undefined> {
@@ -79,12 +70,7 @@ type Write = { at: number; method: string; status: number; percent: number | und
 
 /** Canary percent of a TrafficSplit spec (integers, or v1alpha1 quantities such as "900m"). */
 function canaryPercent(spec: unknown): number | undefined {
-  const backends = (spec as { backends?: { service: string; weight: number | string }[] } | undefined)?.backends;
-  if (!Array.isArray(backends)) return undefined;
-  const q = (w: number | string) => (typeof w === "number" ? w : w.endsWith("m") ? Number(w.slice(0, -1)) / 1000 : Number(w));
-  const total = backends.reduce((n, b) => n + q(b.weight), 0);
-  const canary = backends.filter((b) => b.service === "web-v2").reduce((n, b) => n + q(b.weight), 0);
-  return total === 0 ? 0 : Math.round((100 * canary) / total);
+  return backendsOf(spec) ? percentOnSplit(spec, "web-v2") : undefined;
 }
 
 let kube: KubeApiPeer | undefined;

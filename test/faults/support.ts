@@ -1,6 +1,7 @@
 import type { KubeObject } from "../peers/kube-api.ts";
 import type { SlackPeer } from "../peers/slack/index.ts";
 import type { Harness } from "../support/bot-harness.ts";
+import { percentOnSplit } from "../support/split.ts";
 
 /** Helpers shared by the issue-6 proof suites (test/faults/*.test.ts). */
 
@@ -18,12 +19,7 @@ export function seedSplit(h: Pick<Harness, "kube">, backends = [{ service: "back
 
 /** Percent of the split's weight on `service` (v1alpha1 quantities like "900m" included). */
 export function percentOn(h: Pick<Harness, "kube">, service: string): number {
-  const ts = h.kube.get("trafficsplits", "default", SPLIT);
-  const backends = (ts?.spec as { backends?: { service: string; weight: number | string }[] } | undefined)?.backends ?? [];
-  const q = (w: number | string) => (typeof w === "number" ? w : w.endsWith("m") ? Number(w.slice(0, -1)) / 1000 : Number(w));
-  const total = backends.reduce((n, b) => n + q(b.weight), 0);
-  const mine = backends.filter((b) => b.service === service).reduce((n, b) => n + q(b.weight), 0);
-  return total === 0 ? 0 : Math.round((100 * mine) / total);
+  return percentOnSplit(h.kube.get("trafficsplits", "default", SPLIT)?.spec, service);
 }
 
 export const splitWrites = (h: Pick<Harness, "kube">): number => h.kube.mutations("trafficsplits", "default", SPLIT).length;

@@ -12,6 +12,7 @@ import {
   type Harness,
 } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
+import { percentOnSplit } from "../support/split.ts";
 
 /**
  * Issue 2: the NGINX Service Mesh canary (TrafficSplit backend-ts for backend-svc, 90/10 -> 20/80 -> 0/100)
@@ -22,21 +23,9 @@ const ALICE = "UALICE";
 const BOB = "UBOB";
 const SEED = "start backend-svc --from backend-v1 --to backend-v2 --steps 10,80,100 --namespace default";
 
-function weights(ts: KubeObject | undefined): Record<string, number> {
-  const backends = ((ts?.spec as { backends?: { service: string; weight: number | string }[] })?.backends ?? []);
-  return Object.fromEntries(backends.map((b) => [b.service, quantity(b.weight)]));
-}
-
-/** v1alpha1 weights are Kubernetes quantities ("900m"); compare them as proportions of the total. */
-function quantity(w: number | string): number {
-  if (typeof w === "number") return w;
-  return w.endsWith("m") ? Number(w.slice(0, -1)) / 1000 : Number(w);
-}
-
+/** v1alpha1 weights are Kubernetes quantities ("900m"): compare them as proportions of the total. */
 function percentOf(ts: KubeObject | undefined, service: string): number {
-  const w = weights(ts);
-  const total = Object.values(w).reduce((a, b) => a + b, 0);
-  return total === 0 ? 0 : Math.round((100 * (w[service] ?? 0)) / total);
+  return percentOnSplit(ts?.spec, service);
 }
 
 function seedSplit(h: Harness, backends: { service: string; weight: number | string }[], name = "backend-ts") {

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { prng } from "../support/prng.ts";
 import {
   DtabParseError,
   EMPTY,
@@ -403,17 +404,6 @@ function treeArb(depth: number, weights: fc.Arbitrary<number> = weightArb): fc.A
 const dtabArb = (weights?: fc.Arbitrary<number>): fc.Arbitrary<Dtab> =>
   fc.array(fc.record({ prefix: prefixArb, tree: treeArb(3, weights) }) as fc.Arbitrary<Dentry>, { maxLength: 5 });
 
-/** Deterministic choices for writing one dtab in many equivalent ways. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes a dtab with random whitespace, comments, weight spellings, escapes and redundant parentheses. */
 function noisy(dtab: Dtab, r: () => number): string {
@@ -499,7 +489,7 @@ describe("properties", () => {
   it("a dtab written in any equivalent way parses to it, and print(parse(x)) parses to an equal dtab", () => {
     fc.assert(
       fc.property(dtabArb(), fc.integer(), (dtab, seed) => {
-        const text = noisy(dtab, rng(seed));
+        const text = noisy(dtab, prng(seed)); // deterministic choices for writing one dtab in many equivalent ways
         const parsed = parseDtab(text);
         expect(parsed).toEqual(dtab);
         expect(dtabEquals(parseDtab(printDtab(parsed)), parsed)).toBe(true);
