@@ -13,6 +13,7 @@ import { stringify } from "yaml";
 import { defaultRegistry, type KubeObject, type ResourceType, type SmiFlavour } from "./kube-api-resources.ts";
 import { discoveryDocument, notFoundPath } from "./kube-api-discovery.ts";
 import { ApiStatusError, ObjectStore, apiVersionOf } from "./kube-api-store.ts";
+import { readBody } from "./read-body.ts";
 
 export type { KubeObject, ResourceType, SmiFlavour } from "./kube-api-resources.ts";
 
@@ -302,7 +303,7 @@ class Peer implements KubeApiPeer {
       subresource: route?.subresource,
       at: Date.now(),
     };
-    const body = await readBody(req);
+    const body = await readJsonBody(req);
     if (record.mutating && body !== undefined && !(body instanceof SyntaxError)) record.body = body;
     if (method === "POST" && route?.name === undefined && isRecord(body) && isRecord(body.metadata)) {
       record.name = typeof body.metadata.name === "string" ? body.metadata.name : undefined;
@@ -417,10 +418,8 @@ function methodNotAllowed(method: string): ApiStatusError {
 }
 
 /** The parsed JSON body, undefined when empty, or the SyntaxError when it is not JSON. */
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString("utf8");
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const text = await readBody(req);
   if (!text.trim()) return undefined;
   try {
     return JSON.parse(text) as unknown;

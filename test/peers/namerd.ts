@@ -33,6 +33,7 @@ import {
   printTree,
   type Dtab,
 } from "../../src/routers/dtab.ts";
+import { readBody } from "./read-body.ts";
 
 export type NamerdFault = {
   /** Only requests with this method (any when absent). */
@@ -449,14 +450,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function listen(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -12,6 +12,7 @@ import {
   type SlackUsergroup,
   type StoredMessage,
 } from "./workspace.ts";
+import { readBody } from "../read-body.ts";
 
 /**
  * A local Slack: the Web API methods the bot uses, response_url endpoints, and an inspectable store.
@@ -130,14 +131,6 @@ function bool(v: unknown): boolean {
   return v === true || v === "true" || v === "1" || v === 1;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
