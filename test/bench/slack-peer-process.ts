@@ -5,7 +5,7 @@
  *
  *   node --import tsx test/bench/slack-peer-process.ts <botToken> <channelId>...
  */
-import { startSlackPeer } from "../peers/slack/index.ts";
+import { startSlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 
 const [botToken, ...channels] = process.argv.slice(2);
 if (!botToken || channels.length === 0) {

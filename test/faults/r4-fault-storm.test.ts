@@ -4,7 +4,7 @@ import { DEFAULT_KUBE_TIMEOUT_MS } from "../../src/kube/call.ts";
 import { leaf, replaceDentry } from "../../src/routers/dtab.ts";
 import { DEFAULT_NAMERD_TIMEOUT_MS } from "../../src/routers/namerd-client.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
-import type { NamerdPeer } from "../peers/namerd.ts";
+import type { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { percentOn, retryAfterGaps, SEED, seedSplit, type RetryAfterGap } from "./support.ts";

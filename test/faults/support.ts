@@ -1,5 +1,5 @@
-import type { KubeObject } from "../peers/kube-api.ts";
-import type { SlackPeer } from "../peers/slack/index.ts";
+import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import type { Harness } from "../support/bot-harness.ts";
 import { percentOnSplit } from "../support/split.ts";
 

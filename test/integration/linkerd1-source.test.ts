@@ -6,8 +6,8 @@ import { describeVerdict, verdict } from "../../src/engine/verdict.ts";
 import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import { Linkerd1AdminSource, readCounters } from "../../src/metrics/linkerd1.ts";
 import { MetricsError } from "../../src/metrics/source.ts";
-import { startLinkerd1Admin, type Linkerd1Admin } from "../peers/linkerd1-admin.ts";
-import { freePort } from "../support/net.ts";
+import { startLinkerd1Admin, type Linkerd1Admin } from "../../src/sandbox/peers/linkerd1-admin.ts";
+import { freePort } from "../../src/sandbox/peers/net.ts";
 import { cleanupPrefix, randomPrefix, testRedis } from "../support/redis.ts";
 import { sleep } from "../support/wait.ts";
 

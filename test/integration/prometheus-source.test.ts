@@ -6,8 +6,8 @@ import { describeVerdict, verdict } from "../../src/engine/verdict.ts";
 import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import { PRESETS, PrometheusSource, type PrometheusPreset } from "../../src/metrics/prometheus.ts";
 import { MetricsError, type Sample } from "../../src/metrics/source.ts";
-import { startMeshMetrics, type MeshMetrics } from "../peers/mesh-metrics.ts";
-import { startPrometheus, type PrometheusServer } from "../peers/prometheus.ts";
+import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
+import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
 import { sleep } from "../support/wait.ts";
 
 /**

@@ -4,7 +4,7 @@ import { TargetSchema } from "../../src/engine/target.ts";
 import { verdict } from "../../src/engine/verdict.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
-import { messageChars, validateBlocks } from "../peers/slack/block-kit-limits.ts";
+import { messageChars, validateBlocks } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
 
 const target = TargetSchema.parse({
   name: "backend-svc",

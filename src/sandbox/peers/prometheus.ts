@@ -3,7 +3,7 @@ import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../support/net.ts";
+import { freePort } from "./net.ts";
 
 /**
  * A real Prometheus server (Debian's /usr/bin/prometheus) on a loopback port, scraping the given

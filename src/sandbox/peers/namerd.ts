@@ -32,7 +32,7 @@ import {
   printPrefix,
   printTree,
   type Dtab,
-} from "../../src/routers/dtab.ts";
+} from "../../routers/dtab.ts";
 import { readBody } from "./read-body.ts";
 
 export type NamerdFault = {
