@@ -1,6 +1,10 @@
-import { act, type ActionKind } from "../src/control/act.ts";
-import { findRollout } from "../src/control/lookup.ts";
+import { act } from "../src/app/act.ts";
+import type { ActionKind } from "../src/engine/policy.ts";
 import { formatDuration, parseDuration } from "../src/engine/duration.ts";
+import { durationProblemText } from "../src/slack/views/problems.ts";
+import { isDenied } from "../src/engine/refusal.ts";
+import { decisionNoteText, refusalText } from "../src/slack/views/refusal.ts";
+import { lookup } from "./lookup.ts";
 import { parseArgs, type ParseResult } from "./args.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
 
@@ -35,27 +39,32 @@ export function actionCommand(kind: ActionKind, summary: string, opts: { interva
       const ref = p.value.positionals["target|rollout-id"]!;
       if (!opts.interval) return { ok: true, value: { ref } };
       const d = parseDuration(p.value.positionals.interval!, { minMs: 5_000, maxMs: 24 * 3_600_000 });
-      return d.ok ? { ok: true, value: { ref, intervalMs: d.ms } } : { ok: false, error: `interval: ${d.error}` };
+      return d.ok ? { ok: true, value: { ref, intervalMs: d.value } } : { ok: false, error: `interval: ${durationProblemText(d.error)}` };
     },
     async run(deps: CommandDeps, caller: Caller, args: RefArgs): Promise<Reply> {
-      const found = await findRollout(deps.store, args.ref);
-      if (!found.ok) return { text: `:x: ${found.error}` };
+      const found = await lookup(deps, args.ref);
+      if ("reply" in found) return found.reply;
       const r = found.rollout;
-      let auto;
-      if (args.intervalMs !== undefined) {
-        if (!deps.metrics.for(r.target)) {
-          return { text: `:x: automatic steps need success-rate metrics, and \`${r.target.name}\` has no \`metrics:\` source` };
+      const result = await act(deps, {
+        userId: caller.userId,
+        kind,
+        rolloutId: r.id,
+        channelId: caller.channelId,
+        via: "command",
+        ...(args.intervalMs !== undefined ? { intervalMs: args.intervalMs } : {}),
+      });
+      if (!result.ok) {
+        const e = result.error;
+        if (e.code === "no-metrics-for-auto") {
+          return { text: `:x: automatic steps need success-rate metrics, and \`${e.target}\` has no \`metrics:\` source`, outcome: "refused" };
         }
-        const t = r.target.auto;
-        auto = { intervalMs: args.intervalMs, maxWaitMs: t?.maxWait ?? 30 * 60_000, noticeMs: Math.min(t?.notice ?? 60_000, args.intervalMs / 2) };
+        return { text: `${isDenied(e) ? ":no_entry:" : ":x:"} ${refusalText(e)}`, outcome: "refused", audited: true };
       }
-      const ctx = { channelId: caller.channelId, via: "command" as const, ...(auto ? { auto } : {}) };
-      const result = await act(deps, { kind: "user", id: caller.userId }, kind, r.id, undefined, ctx);
-      if (!result.ok) return { text: `${result.denied ? ":no_entry:" : ":x:"} ${result.reason}`, audited: true };
       const every = args.intervalMs !== undefined ? `: a step every ${formatDuration(args.intervalMs)} while the canary is healthy` : "";
       // The note says what the person should know about their decision (automatic steps that will stop before 100%).
-      const note = result.note ? ` Note: ${result.note}` : "";
-      return { text: `${PAST[kind]} \`${r.id}\` (${result.rollout.desiredPercent}% on \`${r.canary}\`)${every}.${note}`, audited: true };
+      const n = result.value.note;
+      const note = n ? ` Note: ${decisionNoteText(n)}` : "";
+      return { text: `${PAST[kind]} \`${r.id}\` (${result.value.rollout.desiredPercent}% on \`${r.canary}\`)${every}.${note}`, outcome: "done", audited: true };
     },
   };
 }

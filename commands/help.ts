@@ -19,7 +19,7 @@ export function helpCommand(all: () => readonly Command<unknown>[]): Command<Hel
       if (args.topic) {
         const topic = args.topic.toLowerCase();
         const c = commands.find((x) => x.name === topic);
-        if (!c) return { text: `:x: there is no subcommand ${echo(args.topic)}. Subcommands: ${commands.map((x) => x.name).join(", ")}` };
+        if (!c) return { text: `:x: there is no subcommand ${echo(args.topic)}. Subcommands: ${commands.map((x) => x.name).join(", ")}`, outcome: "refused" };
         return { text: `\`${c.usage}\`\n${c.summary}` };
       }
       const lines = commands.map((c) => `• \`${c.usage}\`: ${c.summary}`);

@@ -1,8 +1,8 @@
-import { refProblem } from "../src/control/lookup.ts";
+import { pastRollouts, rolloutTimeline } from "../src/app/reads.ts";
+import { refProblem } from "./ref.ts";
 import { isTerminal, type Rollout } from "../src/engine/rollout.ts";
 import { clip, duration, echo, escapeMrkdwn, slackTime, split } from "../src/slack/views/format.ts";
 import type { StoredAuditEntry } from "../src/store/audit.ts";
-import type { RolloutStore } from "../src/store/rollout-store.ts";
 import { flagValue, parseArgs, type ParseResult } from "./args.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
 
@@ -43,7 +43,7 @@ export const historyCommand: Command<HistoryArgs> = {
   async run(deps: CommandDeps, _caller: Caller, args: HistoryArgs): Promise<Reply> {
     if (args.ref?.includes("#")) return timeline(deps, args.ref, args.limit ?? TIMELINE_DEFAULT);
     const limit = args.limit ?? LIST_DEFAULT;
-    const rollouts = args.ref ? await ofTarget(deps.store, args.ref, limit) : await deps.store.recent(limit);
+    const rollouts = await pastRollouts(deps, args.ref, limit);
     if (!rollouts.length) return { text: args.ref ? `\`${args.ref}\` has no rollouts yet.` : "No rollouts yet." };
     const now = deps.now();
     const lines = rollouts.map((r) => `• ${summaryLine(r, now)}`);
@@ -78,20 +78,9 @@ function lastBefore(r: Rollout, kind: "abort-requested"): string {
   return e?.from !== undefined ? ` at ${e.from}%` : "";
 }
 
-/** A target's rollouts, newest first, read down its sequence (records that expired are skipped). */
-async function ofTarget(store: RolloutStore, target: string, limit: number): Promise<Rollout[]> {
-  const seq = Number(await store.redis.get(store.keys.seq(target))) || 0;
-  const out: Rollout[] = [];
-  for (let s = seq; s > 0 && out.length < limit && s > seq - limit * 5; s -= 10) {
-    const ids = Array.from({ length: Math.min(10, s) }, (_, i) => `${target}#${s - i}`);
-    for (const r of await Promise.all(ids.map((id) => store.get(id)))) if (r && out.length < limit) out.push(r);
-  }
-  return out;
-}
-
 async function timeline(deps: CommandDeps, id: string, limit: number): Promise<Reply> {
-  const [r, { entries, total }] = await Promise.all([deps.store.get(id), deps.audit.timeline(id, limit)]);
-  if (!r && !entries.length) return { text: `:x: there is no rollout \`${id}\`` };
+  const { rollout: r, entries, total } = await rolloutTimeline(deps, id, limit);
+  if (!r && !entries.length) return { text: `:x: there is no rollout \`${id}\``, outcome: "refused" };
   if (!entries.length) return { text: `\`${id}\` has no audit entries.` };
   const head = r
     ? `*Timeline of \`${id}\`*: ${r.stable || "?"} → ${r.canary}, ${isTerminal(r) ? `*${r.status}*` : `*${r.status}* (${r.appliedPercent ?? 0}% on the canary)`}, ${duration((r.endedAt ?? deps.now()) - r.createdAt)}`

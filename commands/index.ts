@@ -54,11 +54,10 @@ export async function runCommand(deps: CommandDeps, caller: Caller, slackText: s
     throw err;
   }
   if (!reply.audited) {
-    // Our replies to a refusal start with :x: (bad input, unknown target, ...), by convention.
-    const refused = reply.text.startsWith(":x:") || reply.text.startsWith(":no_entry:");
+    const refused = reply.outcome === "refused";
     await record(deps, caller, text, sub, refused ? "refused" : "done", refused ? reply.text : undefined);
   }
-  const { audited: _audited, ...shown } = reply;
+  const { audited: _audited, outcome: _outcome, ...shown } = reply;
   return shown;
 }
 
@@ -78,14 +77,14 @@ async function record(deps: CommandDeps, caller: Caller, text: string, sub: stri
 }
 
 async function dispatch(deps: CommandDeps, caller: Caller, text: string): Promise<Reply> {
-  if (text.length > MAX_TEXT) return { text: `:x: that command is ${text.length} characters long; no /rollout command needs more than ${MAX_TEXT}` };
+  if (text.length > MAX_TEXT) return { text: `:x: that command is ${text.length} characters long; no /rollout command needs more than ${MAX_TEXT}`, outcome: "refused" };
   const [sub, ...rest] = tokenize(text);
   const name = (sub ?? "help").toLowerCase();
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    return { text: `:x: unknown subcommand ${echo(sub ?? "")}. Subcommands: ${COMMANDS.map((c) => c.name).join(", ")}. Try \`/rollout help\`.` };
+    return { text: `:x: unknown subcommand ${echo(sub ?? "")}. Subcommands: ${COMMANDS.map((c) => c.name).join(", ")}. Try \`/rollout help\`.`, outcome: "refused" };
   }
   const parsed = command.parse(rest);
-  if (!parsed.ok) return { text: `:x: ${parsed.error}\nUsage: \`${command.usage}\`` };
+  if (!parsed.ok) return { text: `:x: ${parsed.error}\nUsage: \`${command.usage}\``, outcome: "refused" };
   return command.run(deps, caller, parsed.value);
 }

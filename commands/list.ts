@@ -1,3 +1,4 @@
+import { runningRollouts } from "../src/app/reads.ts";
 import { parseArgs, type ParseResult } from "./args.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
 
@@ -10,7 +11,7 @@ export const listCommand: Command<Record<string, never>> = {
     return p.ok ? { ok: true, value: {} } : p;
   },
   async run(deps: CommandDeps, _caller: Caller): Promise<Reply> {
-    const active = await deps.store.active();
+    const active = await runningRollouts(deps);
     if (!active.length) return { text: "No rollouts are running." };
     const lines = active.map(
       (r) => `• \`${r.id}\` ${r.stable || "?"} → ${r.canary}: *${r.status}*, ${r.appliedPercent ?? 0}% on the canary (step ${Math.max(r.stepIndex + 1, 0)}/${r.steps.length}), started by <@${r.startedBy}> in <#${r.channel}>`,

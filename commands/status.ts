@@ -1,7 +1,7 @@
-import { findRollout } from "../src/control/lookup.ts";
 import { renderRolloutMessage } from "../src/slack/views/rollout-message.ts";
 import { parseArgs, type ParseResult } from "./args.ts";
 import { listCommand } from "./list.ts";
+import { lookup } from "./lookup.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
 
 export type StatusArgs = { ref?: string };
@@ -18,8 +18,8 @@ export const statusCommand: Command<StatusArgs> = {
   },
   async run(deps: CommandDeps, caller: Caller, args: StatusArgs): Promise<Reply> {
     if (!args.ref) return listCommand.run(deps, caller, {});
-    const found = await findRollout(deps.store, args.ref, { latest: true });
-    if (!found.ok) return { text: `:x: ${found.error}` };
+    const found = await lookup(deps, args.ref, { latest: true });
+    if ("reply" in found) return found.reply;
     // The same rendering as the channel message, without buttons: an ephemeral copy is for reading.
     const rendered = renderRolloutMessage(found.rollout);
     return { text: rendered.text, blocks: rendered.blocks.filter((b) => b.type !== "actions") };

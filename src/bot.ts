@@ -1,24 +1,21 @@
-import { App } from "@slack/bolt";
 import type { Worker } from "bullmq";
 import type { EffectJob, JobName } from "./queue/queues.ts";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { CommandDeps } from "../commands/types.ts";
+import type { AppDeps } from "./app/deps.ts";
 import type { Env, TargetsFile } from "./config.ts";
-import { healthRoutes } from "./http/health.ts";
+import { startHealthServer, type HealthServer } from "./http/health.ts";
 import { EffectQueue } from "./queue/queues.ts";
 import { startEffectWorker } from "./queue/worker.ts";
 import type { RouterRegistry } from "./routers/registry.ts";
-import { boltLogger } from "./slack/bolt-logger.ts";
-import { registerActionListeners } from "./slack/listeners/actions.ts";
-import { registerCommandListeners } from "./slack/listeners/commands.ts";
-import { registerRefreshListener } from "./slack/listeners/refresh.ts";
+import { registerSlackListeners } from "./slack/listeners/index.ts";
+import { createSlackTransport } from "./slack/transport.ts";
+import { slackAuditWords } from "./slack/views/audit-words.ts";
 import { MetricsSources } from "./metrics/registry.ts";
 import { planStage } from "./engine/timers.ts";
 import type { Rollout } from "./engine/rollout.ts";
 import { webApiPoster } from "./slack/poster.ts";
-import { StrictHttpReceiver } from "./slack/receiver.ts";
-import { AccessControl } from "./control/access.ts";
+import { AccessControl } from "./app/access.ts";
 import { UsergroupResolver } from "./slack/usergroups.ts";
 import { AuditLog } from "./store/audit.ts";
 import { RolloutStore } from "./store/rollout-store.ts";
@@ -46,8 +43,11 @@ export type BotOptions = {
 };
 
 export type Bot = {
+  /** Where Slack's HTTP requests go (/slack/events). */
   port: number;
   url: string;
+  /** Where /healthz and /readyz are served. */
+  healthUrl: string;
   store: RolloutStore;
   queue: EffectQueue;
   audit: AuditLog;
@@ -77,35 +77,24 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const meta = new SlackMetaStore(redis, store.keys);
   const queue = new EffectQueue(bullConnection, store.keys.bullPrefix());
 
-  const receiver = new StrictHttpReceiver({
+  const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
+    botToken: env.SLACK_BOT_TOKEN,
+    ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}),
     port: env.PORT,
+    timeoutMs: env.ROLLOUT_SLACK_TIMEOUT_SECONDS * 1000,
     log,
     now,
-    routes: healthRoutes(requestRedis),
   });
-  const app = new App({
-    token: env.SLACK_BOT_TOKEN,
-    receiver,
-    logger: boltLogger(log.child({ component: "bolt" })),
-    // The Web API client's defaults are no timeout and ~10 retries over half an hour: a Slack call that never
-    // answers would hold a worker slot (and that rollout's message) for minutes. Bounded here; the job's own
-    // retries take over after.
-    clientOptions: {
-      timeout: env.ROLLOUT_SLACK_TIMEOUT_SECONDS * 1000,
-      retryConfig: { retries: 5, factor: 2, minTimeout: 1_000, maxTimeout: 30_000, randomize: true },
-      ...(env.SLACK_API_URL ? { slackApiUrl: env.SLACK_API_URL } : {}),
-    },
-  });
+  const app = transport.app;
 
   const audit = new AuditLog(redis, store.keys);
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const access = new AccessControl(opts.targets, groups);
-  const deps: CommandDeps = {
+  const deps: AppDeps = {
     store: requestStore,
     metrics,
     queue,
-    meta: new SlackMetaStore(requestRedis, store.keys),
     catalog: opts.targets,
     access,
     audit: new AuditLog(requestRedis, store.keys),
@@ -114,13 +103,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       discoversStable: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).discoverStable),
       hasTestStage: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).hasTestStage),
     },
+    words: slackAuditWords,
     now,
     log,
   };
-  registerCommandListeners(app, deps);
-  registerActionListeners(app, deps);
-  registerRefreshListener(app, deps);
-
+  registerSlackListeners(app, deps);
 
   let worker: Worker<EffectJob, void, JobName> | undefined;
   let workerConnection: Redis | undefined;
@@ -136,6 +123,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         routers: opts.routers,
         metrics,
         access,
+        words: slackAuditWords,
         slack: webApiPoster(app.client),
         log: log.child({ component: "worker" }),
         now,
@@ -151,17 +139,21 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     }
   }
 
-  await app.start();
-  const port = receiver.port;
-  log.info({ port }, "rollout-bot listening on /slack/events");
+  await transport.start();
+  // After Slack's port: a process that answers /healthz also takes Slack's requests.
+  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks: [{ name: "redis", ready: () => requestStore.ping() }] });
+  const port = transport.port;
+  log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    healthUrl: health.url,
     store,
     queue,
     audit,
     async stop() {
-      await app.stop();
+      await transport.stop();
+      await health.stop();
       await worker?.close();
       await queue.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit(), bullConnection.quit(), workerConnection?.quit()]);

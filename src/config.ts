@@ -29,6 +29,8 @@ export const EnvSchema = z.object({
   /** Prometheus for targets whose metrics settings name no URL of their own. */
   PROMETHEUS_URL: z.url("must be a URL such as http://prometheus.monitoring:9090").optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Port of /healthz and /readyz (their own server, whatever carries Slack's requests). */
+  HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   ROLLOUT_TARGETS: z.string().optional(),
   /** Prefix of every Redis key and BullMQ queue; lets several bots (or tests) share one Redis. */

@@ -13,7 +13,7 @@ async function main(): Promise<number> {
   if (!env.ok) problems.push(...env.errors);
   const targets = await loadTargets(process.env.ROLLOUT_TARGETS);
   if (!targets.ok) problems.push(...targets.errors);
-  const routers = await buildRouters({ kubeconfig: process.env.KUBECONFIG });
+  const routers = await buildRouters({ kube: { KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST } });
   if (!routers.ok) problems.push(...routers.errors);
 
   if (!env.ok || !targets.ok || !routers.ok) {

@@ -1,23 +1,27 @@
 import { z } from "zod";
-import { echo } from "../slack/views/format.ts";
+import { err, ok, type Result } from "./result.ts";
 
 /** `90s`, `10m`, `2h`, `1h30m`, `1d`: what people type for intervals and deadlines. Pure. */
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-export type DurationResult = { ok: true; ms: number } | { ok: false; error: string };
+/** Why a typed duration is not accepted: not one at all, or outside the bounds (in ms). */
+export type DurationProblem =
+  | { code: "not-duration"; text: string }
+  | { code: "too-short"; text: string; minMs: number }
+  | { code: "too-long"; text: string; maxMs: number };
+
+export type DurationResult = Result<number, DurationProblem>;
 
 export function parseDuration(text: string, opts: { minMs?: number; maxMs?: number } = {}): DurationResult {
   const t = text.trim().toLowerCase();
-  if (!/^(\d{1,5}[smhd])+$/.test(t)) {
-    return { ok: false, error: `${echo(text)} is not a duration: write it like \`90s\`, \`10m\`, \`2h\` or \`1h30m\`` };
-  }
+  if (!/^(\d{1,5}[smhd])+$/.test(t)) return err({ code: "not-duration", text });
   let ms = 0;
   for (const m of t.matchAll(/(\d+)([smhd])/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
   const min = opts.minMs ?? 1_000;
   const max = opts.maxMs ?? 7 * 86_400_000;
-  if (ms < min) return { ok: false, error: `${echo(text)} is too short (at least ${formatDuration(min)})` };
-  if (ms > max) return { ok: false, error: `${echo(text)} is too long (at most ${formatDuration(max)})` };
-  return { ok: true, ms };
+  if (ms < min) return err({ code: "too-short", text, minMs: min });
+  if (ms > max) return err({ code: "too-long", text, maxMs: max });
+  return ok(ms);
 }
 
 export function formatDuration(ms: number): string {
@@ -42,9 +46,10 @@ export const durationSchema = (opts: { minMs?: number; maxMs?: number } = {}) =>
     z.string().transform((text, ctx) => {
       const r = parseDuration(text, opts);
       if (!r.ok) {
-        ctx.addIssue({ code: "custom", message: r.error });
+        // The code is the message; config.ts words it (problemText in src/slack/views/problems.ts).
+        ctx.addIssue({ code: "custom", message: r.error.code, params: { problem: r.error } });
         return z.NEVER;
       }
-      return r.ms;
+      return r.value;
     }),
   ]);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { err, ok, type Result } from "./result.ts";
 
 /**
  * Who may do what to a target's rollouts, and where. Pure: the targets file declares a policy (file-level
@@ -48,6 +49,26 @@ export type Policy = z.infer<typeof PolicySchema>;
 export type RuleKey = "start" | "advance" | "finish" | "abort";
 /** What a person asks for. */
 export type PolicyAction = "start" | "advance" | "finish" | "abort" | "hold" | "resume";
+
+/** Every decision a person (or the bot) can take about a running rollout. */
+export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt";
+
+/**
+ * Which policy right an action needs (the one place this is said): switching to automatic steps lets the
+ * bot advance, so it needs the right to advance; switching back to manual only stops the bot, like Hold.
+ * After drift, Re-apply and Adopt both move traffic (ours back over the edit, or theirs made official).
+ */
+export const RIGHT: Readonly<Record<ActionKind, PolicyAction>> = {
+  advance: "advance",
+  finish: "finish",
+  abort: "abort",
+  hold: "hold",
+  resume: "resume",
+  auto: "advance",
+  manual: "hold",
+  reapply: "advance",
+  adopt: "advance",
+};
 
 export type Rule = { anyone: true } | { anyone: false; users: string[]; groups: string[] };
 
@@ -128,36 +149,34 @@ export type AuthRequest = {
 /** Membership of one group: known yes/no, or unknown because the lookup failed. */
 export type Membership = (group: string) => boolean | "unknown";
 
-/** `unknown`: refused only because Slack could not say who is in a group (asking again may change it). */
-export type Decision = { ok: true; note?: string } | { ok: false; reason: string; unknown?: boolean };
+/**
+ * Why the policy refuses a request, as data (the words are the views'). `unknown`: refused only because
+ * Slack could not say who is in a group (asking again may change it).
+ *  - `channel`: not in one of the target's channels;
+ *  - `rule`: not among who may (`key`'s rule); `channels` is repeated in the answer when the policy has them;
+ *    `unresolved` lists group handles whose membership could not be checked; `onBehalf` when the bot was
+ *    about to act for `userId`, who turned automatic steps on;
+ *  - `start-at-full`: a second approver is required, so a plan cannot start at 100%;
+ *  - `second-approver`: the person who started the rollout may not take its final step.
+ */
+export type PolicyRefusal = { code: "denied"; unknown?: boolean } & (
+  | { why: "channel"; key: RuleKey; target: string; channels: string[] }
+  | { why: "rule"; key: RuleKey; target: string; rule: Rule; channels?: string[]; unresolved: string[]; onBehalf?: { userId: string } }
+  | { why: "start-at-full"; target: string }
+  | { why: "second-approver"; target: string; rule: Rule; userId: string; onBehalf: boolean }
+);
+
+/** Something the person should know about an allowed request: groups that could not be checked (stopping only). */
+export type PolicyNote = { code: "unchecked-groups"; groups: string[] };
+
+export type Decision = Result<{ note?: PolicyNote }, PolicyRefusal>;
+
+/** What a person should know about a decision that was taken: groups not checked, or auto steps that will stop before 100%. */
+export type DecisionNote = PolicyNote | { code: "auto-stops-before-full"; refusal: PolicyRefusal };
 
 const STOPPING: ReadonlySet<PolicyAction> = new Set(["abort", "hold"]);
 
-const VERB: Record<RuleKey, string> = {
-  start: "start rollouts of",
-  advance: "advance rollouts of",
-  finish: "take rollouts of {t} to 100% or finish them",
-  abort: "abort or hold rollouts of",
-};
-
-function verb(key: RuleKey, target: string): string {
-  const v = VERB[key];
-  return v.includes("{t}") ? v.replace("{t}", `\`${target}\``) : `${v} \`${target}\``;
-}
-
-/** "<@U1>, <@U2> or members of @sre" */
-export function describeRule(rule: Rule): string {
-  if (rule.anyone) return "anyone";
-  const parts = [...rule.users.map((u) => `<@${u}>`), ...rule.groups.map((g) => `members of @${g}`)];
-  if (parts.length <= 1) return parts[0] ?? "nobody";
-  return `${parts.slice(0, -1).join(", ")} or ${parts.at(-1)}`;
-}
-
-function channelsText(channels: string[]): string {
-  return channels.map((c) => `<#${c}>`).join(", ");
-}
-
-/** Decide one request. A refusal says who may do it (and where), in words for the person refused. */
+/** Decide one request. A refusal says who may do it (and where): data for the person refused. */
 export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Membership): Decision {
   const keys: RuleKey[] =
     req.action === "start" ? (req.reachesFull ? ["start", "finish"] : ["start"])
@@ -168,7 +187,7 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
   const primary = keys.at(-1)!;
 
   if (policy.channels && !req.onBehalf && (!req.channelId || !policy.channels.includes(req.channelId))) {
-    return { ok: false, reason: `You can ${verb(primary, req.target)} only in ${channelsText(policy.channels)}. Nothing was changed.` };
+    return err({ code: "denied", why: "channel", key: primary, target: req.target, channels: policy.channels });
   }
 
   const unknown: string[] = [];
@@ -177,47 +196,32 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
     if (rule.anyone || rule.users.includes(req.userId)) continue;
     const answers = rule.groups.map((g) => [g, member(g)] as const);
     if (answers.some(([, a]) => a === true)) continue;
-    const unresolved = answers.filter(([, a]) => a === "unknown").map(([g]) => `@${g}`);
+    const unresolved = answers.filter(([, a]) => a === "unknown").map(([g]) => g);
     if (unresolved.length && STOPPING.has(req.action)) {
       // Stopping is never blocked by a lookup outage: let it through and say why in the audit trail.
       unknown.push(...unresolved);
       continue;
     }
-    const who = `Only ${describeRule(rule)} may ${verb(key, req.target)}${policy.channels && !req.onBehalf ? ` (in ${channelsText(policy.channels)})` : ""}.`;
-    if (req.onBehalf) {
-      const lookup = unresolved.length ? ` (membership of ${unresolved.join(", ")} could not be checked right now)` : "";
-      // No closing full stop: the bot's messages go on after this reason.
-      const rule = who.replace(/\.$/, "");
-      return { ok: false, reason: `<@${req.userId}>, who turned automatic steps on, may not take it to 100%${lookup}: ${rule}`, ...(unresolved.length ? { unknown: true } : {}) };
-    }
-    const lookup = unresolved.length ? ` I could not check membership of ${unresolved.join(", ")} right now; try again shortly.` : "";
-    return { ok: false, reason: `You may not do that: ${who}${lookup} Nothing was changed.`, ...(unresolved.length ? { unknown: true } : {}) };
+    return err({
+      code: "denied",
+      why: "rule",
+      key,
+      target: req.target,
+      rule,
+      ...(policy.channels && !req.onBehalf ? { channels: policy.channels } : {}),
+      unresolved,
+      ...(req.onBehalf ? { onBehalf: { userId: req.userId } } : {}),
+      ...(unresolved.length ? { unknown: true } : {}),
+    });
   }
 
   // Only moving traffic forward can be "the final step": stopping (abort, hold) must never need a second person.
   const final = req.action === "finish" || ((req.action === "advance" || req.action === "start") && req.reachesFull);
   if (policy.requireSecondApprover && final) {
-    if (req.action === "start") {
-      return {
-        ok: false,
-        reason: `\`${req.target}\` requires a second approver for the final step, so a plan cannot start at 100%: add a step below 100. Nothing was changed.`,
-      };
-    }
+    if (req.action === "start") return err({ code: "denied", why: "start-at-full", target: req.target });
     if (req.startedBy === req.userId) {
-      const rule = policy.rules.finish;
-      if (req.onBehalf) {
-        const others = rule.anyone ? "anyone else" : `${describeRule(rule)}, other than <@${req.userId}>,`;
-        return {
-          ok: false,
-          reason: `\`${req.target}\` requires a second approver for the final step, and automatic steps were turned on by the person who started the rollout (<@${req.userId}>): ${others} may take it to 100%, or turn automatic steps on again to let the bot do it`,
-        };
-      }
-      const who = rule.anyone ? "anyone else" : `${describeRule(rule)}, other than you,`;
-      return {
-        ok: false,
-        reason: `\`${req.target}\` requires a second approver: you started this rollout, so someone else must take it to 100% or finish it (${who} may). Nothing was changed.`,
-      };
+      return err({ code: "denied", why: "second-approver", target: req.target, rule: policy.rules.finish, userId: req.userId, onBehalf: Boolean(req.onBehalf) });
     }
   }
-  return unknown.length ? { ok: true, note: `membership of ${unknown.join(", ")} could not be checked; stopping is never blocked by that` } : { ok: true };
+  return ok(unknown.length ? { note: { code: "unchecked-groups", groups: unknown } } : {});
 }

@@ -1,26 +1,18 @@
 import type { Target } from "./target.ts";
 import type { SampleLike, Verdict } from "./verdict.ts";
-import { escapeMrkdwn, inlineCode } from "../slack/views/format.ts";
+import { err, ok, type Result } from "./result.ts";
+import type { Refusal, RolloutRefusal } from "./refusal.ts";
+import type { BotNote } from "./notes.ts";
+import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
+
+export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
+export type { Refusal, RolloutRefusal } from "./refusal.ts";
 
 /**
  * The rollout record and its transitions. Pure: every function takes a record and returns a new one (or a
  * refusal a person can read). The store persists records with compare-and-set; workers make the mesh match
  * `desiredPercent` and report back through `markApplied` and friends.
  */
-
-export type RolloutStatus =
-  | "starting" // recorded, target claimed, not yet validated against the mesh
-  | "active" // walking the plan; a person (or the scheduler) moves it
-  | "held" // paused by a person or by drift; nothing moves until resumed
-  | "finishing" // making the canary permanent
-  | "completed"
-  | "aborting" // reverting to stable
-  | "aborted"
-  | "rejected"; // the mesh could not carry this rollout; nothing was changed
-
-export const TERMINAL: ReadonlySet<RolloutStatus> = new Set(["completed", "aborted", "rejected"]);
-
-export type Actor = { kind: "user"; id: string } | { kind: "bot"; why: string };
 
 export type EventKind =
   | "started"
@@ -47,7 +39,14 @@ export type RolloutEvent = {
   /** Canary percent before and after, where the event moved traffic. */
   from?: number;
   to?: number;
+  /** Text from outside the bot's own words: a mesh rendering, an error, a reason given; shown as it came. */
   text?: string;
+  /** `resumed` after drift: our weights written over the hand edit, or the hand edit adopted. */
+  how?: "reapply" | "adopt";
+  /** `mode`: the interval of automatic steps, or null for manual. */
+  intervalMs?: number | null;
+  /** `notice`, `reminder`, `alert`: what the bot says, as data. */
+  note?: BotNote;
 };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
@@ -112,9 +111,13 @@ export type Rollout = {
   responseUrl?: string;
 };
 
-export type Refusal = { ok: false; reason: string };
-export type Moved = { ok: true; rollout: Rollout };
-export type TransitionResult = Moved | Refusal;
+/** A transition: the new record, or why not (a code with data; views say it in words). */
+export type TransitionResult = Result<Rollout, Refusal>;
+type Refused = { ok: false; error: RolloutRefusal };
+
+function refuse(error: RolloutRefusal): Refused {
+  return err(error);
+}
 
 const MAX_EVENTS = 200;
 
@@ -140,11 +143,8 @@ export function nextStepPercent(r: Rollout): number | undefined {
   return r.steps[r.stepIndex + 1];
 }
 
-export function describeActor(a: Actor): string {
-  return a.kind === "user" ? `<@${a.id}>` : `the bot (${a.why})`;
-}
-
-function withEvent(r: Rollout, now: number, e: Omit<RolloutEvent, "seq" | "at">): Rollout {
+/** Append an event (numbered after the last one), keeping the newest MAX_EVENTS. */
+export function withEvent(r: Rollout, now: number, e: Omit<RolloutEvent, "seq" | "at">): Rollout {
   const seq = (r.events.at(-1)?.seq ?? 0) + 1;
   const events = [...r.events, { ...e, seq, at: now }];
   return { ...r, events: events.length > MAX_EVENTS ? events.slice(-MAX_EVENTS) : events };
@@ -194,16 +194,16 @@ export function newRollout(n: NewRollout): Rollout {
   };
 }
 
-function refuseIfEnded(r: Rollout): Refusal | undefined {
-  if (r.status === "completed") return { ok: false, reason: `Rollout ${r.id} is already completed${byWhom(r)}.` };
-  if (r.status === "aborted") return { ok: false, reason: `Rollout ${r.id} was aborted${byWhom(r)}.` };
-  if (r.status === "rejected") return { ok: false, reason: `Rollout ${r.id} never started: ${r.problem ? escapeMrkdwn(r.problem) : "rejected"}.` };
+function refuseIfEnded(r: Rollout): Refused | undefined {
+  if (r.status === "completed" || r.status === "aborted") return refuse({ code: "ended", id: r.id, status: r.status, ...byWhom(r) });
+  if (r.status === "rejected") return refuse({ code: "never-started", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
   return undefined;
 }
 
-function byWhom(r: Rollout): string {
+/** Who finished or aborted the rollout, when its events say. */
+function byWhom(r: Rollout): { by?: Actor } {
   const abortOrFinish = [...r.events].reverse().find((e) => e.kind === "abort-requested" || e.kind === "finish-requested");
-  return abortOrFinish ? ` by ${describeActor(abortOrFinish.actor)}` : "";
+  return abortOrFinish ? { by: abortOrFinish.actor } : {};
 }
 
 /** The worker validated the target and wrote the first step: the rollout is live. */
@@ -224,7 +224,7 @@ export function markStarted(
   return withEvent(
     touch(started, now),
     now,
-    { kind: "started", actor: { kind: "user", id: r.startedBy }, to: observed.percent, text: `started: ${r.stable} → ${r.canary}, plan ${r.steps.join("% → ")}%` },
+    { kind: "started", actor: { kind: "user", id: r.startedBy }, to: observed.percent },
   );
 }
 
@@ -244,55 +244,48 @@ export function markRejected(r: Rollout, problem: string, now: number): Rollout 
 export function advance(r: Rollout, actor: Actor, fromStep: number, now: number): TransitionResult {
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  if (r.status === "aborting") return { ok: false, reason: `Rollout ${r.id} is being aborted${byWhom(r)}.` };
-  if (r.status === "finishing") return { ok: false, reason: `Rollout ${r.id} is already finishing${byWhom(r)}.` };
+  if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
+  if (r.status === "finishing") return refuse({ code: "already-finishing", id: r.id, ...byWhom(r) });
   if (r.stepIndex > fromStep) {
     const to = r.steps[fromStep + 1];
     const who = [...r.events].reverse().find((e) => e.kind === "advanced" && e.to === to);
-    return { ok: false, reason: `Already advanced to ${to}%${who ? ` by ${describeActor(who.actor)}` : ""}.` };
+    return refuse({ code: "already-advanced", to, ...(who ? { by: who.actor } : {}) });
   }
-  if (r.stepIndex !== fromStep) {
-    return { ok: false, reason: `Rollout ${r.id} is no longer at that step (now at ${r.desiredPercent}%).` };
-  }
-  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is held${r.problem ? ` (${escapeMrkdwn(r.problem)})` : ""}: resume it first.` };
-  if (r.status === "starting") return { ok: false, reason: `Rollout ${r.id} is still starting: wait for the first step to be applied.` };
-  if (isInFlight(r)) return { ok: false, reason: `Rollout ${r.id} is still applying ${r.desiredPercent}%: wait for it to be verified.` };
+  if (r.stepIndex !== fromStep) return refuse({ code: "moved-on", id: r.id, percent: r.desiredPercent });
+  if (r.status === "held") return refuse({ code: "held", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
+  if (r.status === "starting") return refuse({ code: "starting", id: r.id });
+  if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
   const next = nextStepPercent(r);
-  if (next === undefined) return { ok: false, reason: `Rollout ${r.id} is at its last step: use Finish.` };
+  if (next === undefined) return refuse({ code: "last-step", id: r.id });
   const moved = touch(
     { ...r, stepIndex: r.stepIndex + 1, desiredPercent: next, last: { kind: "advanced", actor, at: now, stepIndex: r.stepIndex + 1 } },
     now,
   );
-  return { ok: true, rollout: withEvent(moved, now, { kind: "advanced", actor, from: r.appliedPercent ?? 0, to: next }) };
+  return ok(withEvent(moved, now, { kind: "advanced", actor, from: r.appliedPercent ?? 0, to: next }));
 }
 
 /** At 100%, make the canary permanent. */
 export function finish(r: Rollout, actor: Actor, now: number): TransitionResult {
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  if (r.status === "finishing") return { ok: false, reason: `Rollout ${r.id} is already finishing${byWhom(r)}.` };
-  if (r.status === "aborting") return { ok: false, reason: `Rollout ${r.id} is being aborted${byWhom(r)}.` };
-  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is held: resume it first.` };
-  if (r.desiredPercent !== 100 || r.appliedPercent !== 100) {
-    return { ok: false, reason: `Rollout ${r.id} is at ${r.appliedPercent ?? 0}%: it can finish only at 100%.` };
-  }
+  if (r.status === "finishing") return refuse({ code: "already-finishing", id: r.id, ...byWhom(r) });
+  if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
+  if (r.status === "held") return refuse({ code: "held", id: r.id });
+  if (r.desiredPercent !== 100 || r.appliedPercent !== 100) return refuse({ code: "not-at-full", id: r.id, percent: r.appliedPercent ?? 0 });
   const moved = touch({ ...r, status: "finishing", last: { kind: "finish-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
-  return { ok: true, rollout: withEvent(moved, now, { kind: "finish-requested", actor, from: 100, to: 100 }) };
+  return ok(withEvent(moved, now, { kind: "finish-requested", actor, from: 100, to: 100 }));
 }
 
 /** Return all traffic to stable. Always allowed until the rollout has ended: stopping must be easy. */
 export function abort(r: Rollout, actor: Actor, now: number, why?: string): TransitionResult {
-  if (r.status === "aborting") return { ok: false, reason: `Rollout ${r.id} is already being aborted${byWhom(r)}.` };
+  if (r.status === "aborting") return refuse({ code: "already-aborting", id: r.id, ...byWhom(r) });
   const ended = refuseIfEnded(r);
   if (ended) return ended;
   const moved = touch(
     { ...r, status: "aborting", desiredPercent: 0, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } },
     now,
   );
-  return {
-    ok: true,
-    rollout: withEvent(moved, now, { kind: "abort-requested", actor, from: r.appliedPercent ?? 0, to: 0, ...(why ? { text: why } : {}) }),
-  };
+  return ok(withEvent(moved, now, { kind: "abort-requested", actor, from: r.appliedPercent ?? 0, to: 0, ...(why ? { text: why } : {}) }));
 }
 
 /** The worker verified the mesh holds `percent`. Only records it if that is still what is desired. */
@@ -340,7 +333,7 @@ export function markDrift(r: Rollout, found: { percent?: number; raw: string }, 
   const drift = { ...(found.percent !== undefined ? { observedPercent: found.percent } : {}), raw: found.raw, at: now };
   if (r.status === "active") {
     const held = hold(r, { kind: "bot", why: "drift" }, now, why);
-    if (held.ok) return { ...held.rollout, drift };
+    if (held.ok) return { ...held.value, drift };
   }
   return { ...withProblem(r, why, now), drift };
 }
@@ -358,18 +351,13 @@ export function markFinishDrift(r: Rollout, found: { percent?: number; raw: stri
 export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult {
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  if (!r.drift) return { ok: false, reason: `Rollout ${r.id} has no drift to resolve.` };
-  if (r.drift.observedPercent === undefined) {
-    return { ok: false, reason: `The mesh no longer splits ${r.stable}/${r.canary} at all (${inlineCode(r.drift.raw, 300)}): fix it by hand and Resume, or Abort.` };
-  }
+  if (!r.drift) return refuse({ code: "no-drift", id: r.id });
+  if (r.drift.observedPercent === undefined) return refuse({ code: "no-split-to-reapply", stable: r.stable, canary: r.canary, raw: r.drift.raw });
   const moved = touch(
     { ...r, status: "active", appliedPercent: r.drift.observedPercent, drift: undefined, problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } },
     now,
   );
-  return {
-    ok: true,
-    rollout: withEvent(moved, now, { kind: "resumed", actor, from: r.drift.observedPercent, to: r.desiredPercent, text: `re-applying ${r.desiredPercent}% over the hand edit` }),
-  };
+  return ok(withEvent(moved, now, { kind: "resumed", actor, from: r.drift.observedPercent, to: r.desiredPercent, how: "reapply" }));
 }
 
 /** Adopt: the hand edit becomes the rollout's state; the plan continues from the next step above it. */
@@ -377,7 +365,7 @@ export function adopt(r: Rollout, actor: Actor, now: number): TransitionResult {
   const ended = refuseIfEnded(r);
   if (ended) return ended;
   const found = r.drift?.observedPercent;
-  if (found === undefined) return { ok: false, reason: r.drift ? `There is no split of ${r.stable}/${r.canary} to adopt.` : `Rollout ${r.id} has no drift to resolve.` };
+  if (found === undefined) return refuse(r.drift ? { code: "no-split-to-adopt", stable: r.stable, canary: r.canary } : { code: "no-drift", id: r.id });
   // The step we are "at" is the last one not above what the mesh holds; -1 below the first step.
   let stepIndex = -1;
   r.steps.forEach((s, i) => {
@@ -387,12 +375,17 @@ export function adopt(r: Rollout, actor: Actor, now: number): TransitionResult {
     { ...r, status: "active", stepIndex, desiredPercent: found, appliedPercent: found, drift: undefined, problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex } },
     now,
   );
-  return { ok: true, rollout: withEvent(moved, now, { kind: "resumed", actor, from: r.appliedPercent ?? 0, to: found, text: `adopted the hand edit: ${found}% on ${r.canary}` }) };
+  return ok(withEvent(moved, now, { kind: "resumed", actor, from: r.appliedPercent ?? 0, to: found, how: "adopt" }));
 }
 
 /** A message from the bot to the thread (a notice, a reminder, an alert); changes no state. */
-export function withNote(r: Rollout, kind: "notice" | "reminder" | "alert" | "warning", text: string, now: number): Rollout {
-  return withEvent(touch(r, now), now, { kind, actor: { kind: "bot", why: kind }, text });
+export function withNote(r: Rollout, kind: "notice" | "reminder" | "alert", note: BotNote, now: number): Rollout {
+  return withEvent(touch(r, now), now, { kind, actor: { kind: "bot", why: kind }, note });
+}
+
+/** A problem worth a line in the thread (a clean-up that failed, an overwritten hand edit); changes no state. */
+export function withWarning(r: Rollout, text: string, now: number): Rollout {
+  return withEvent(touch(r, now), now, { kind: "warning", actor: { kind: "bot", why: "warning" }, text });
 }
 
 /** A new success-rate reading; no event (it is shown on the message, not posted to the thread). */
@@ -409,18 +402,18 @@ export function withStable(r: Rollout, stable: string): Rollout {
 export function hold(r: Rollout, actor: Actor, now: number, why?: string): TransitionResult {
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  if (r.status === "held") return { ok: false, reason: `Rollout ${r.id} is already held.` };
-  if (r.status !== "active") return { ok: false, reason: `Rollout ${r.id} is ${r.status}: it cannot be held now.` };
+  if (r.status === "held") return refuse({ code: "already-held", id: r.id });
+  if (r.status !== "active") return refuse({ code: "cannot-hold", id: r.id, status: r.status });
   const moved = touch({ ...r, status: "held", problem: why ?? r.problem, last: { kind: "held", actor, at: now, stepIndex: r.stepIndex } }, now);
-  return { ok: true, rollout: withEvent(moved, now, { kind: "held", actor, ...(why ? { text: why } : {}) }) };
+  return ok(withEvent(moved, now, { kind: "held", actor, ...(why ? { text: why } : {}) }));
 }
 
 export function resume(r: Rollout, actor: Actor, now: number): TransitionResult {
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  if (r.status !== "held") return { ok: false, reason: `Rollout ${r.id} is not held (it is ${r.status}).` };
+  if (r.status !== "held") return refuse({ code: "not-held", id: r.id, status: r.status });
   const moved = touch({ ...r, status: "active", problem: undefined, drift: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } }, now);
-  return { ok: true, rollout: withEvent(moved, now, { kind: "resumed", actor }) };
+  return ok(withEvent(moved, now, { kind: "resumed", actor }));
 }
 
 /** Events not yet posted to the thread, oldest first. */

@@ -13,7 +13,7 @@ import { validateSteps } from "./plan.ts";
 
 const stepsSchema = z.array(z.number().int()).superRefine((steps, ctx) => {
   const r = validateSteps(steps);
-  if (!r.ok) ctx.addIssue({ code: "custom", message: r.error });
+  if (!r.ok) ctx.addIssue({ code: "custom", message: r.error.code, params: { problem: r.error } });
 });
 
 export const SmiSettingsSchema = z.object({

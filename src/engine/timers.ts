@@ -1,4 +1,5 @@
-import { describeActor, type Actor, type Rollout, type TransitionResult } from "./rollout.ts";
+import { err, ok } from "./result.ts";
+import { withEvent, type Actor, type Rollout, type TransitionResult } from "./rollout.ts";
 
 /**
  * When a stage's automatic step, its notice and its reminder are due. Pure: the timer jobs are scheduled
@@ -74,14 +75,9 @@ export function autoOnBehalfOf(r: Rollout): string {
 
 /** `/rollout auto <id> 10m` and `/rollout manual <id>`. */
 export function setMode(r: Rollout, auto: AutoSettings | undefined, actor: Actor, now: number, clock: StageClock): TransitionResult {
-  if (r.status === "completed" || r.status === "aborted" || r.status === "rejected") {
-    return { ok: false, reason: `Rollout ${r.id} has ended (${r.status}).` };
-  }
-  if (!auto && !r.auto) return { ok: false, reason: `Rollout ${r.id} is already manual.` };
+  if (r.status === "completed" || r.status === "aborted" || r.status === "rejected") return err({ code: "has-ended", id: r.id, status: r.status });
+  if (!auto && !r.auto) return err({ code: "already-manual", id: r.id });
   const by = actor.kind === "user" ? { by: actor.id } : {};
   const next: Rollout = { ...r, updatedAt: now, ...(auto ? { auto: { ...auto, ...by } } : { auto: undefined }) };
-  const text = auto ? `switched to automatic steps every ${Math.round(auto.intervalMs / 1000)}s` : "switched to manual steps";
-  const seq = (r.events.at(-1)?.seq ?? 0) + 1;
-  const withEvent: Rollout = { ...next, events: [...next.events, { seq, at: now, kind: "mode", actor, text: `${describeActor(actor)} ${text}` }] };
-  return { ok: true, rollout: replan(withEvent, now, clock) };
+  return ok(replan(withEvent(next, now, { kind: "mode", actor, intervalMs: auto ? auto.intervalMs : null }), now, clock));
 }

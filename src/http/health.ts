@@ -1,22 +1,52 @@
-import type { Redis } from "ioredis";
-import type { ExtraRoute } from "../slack/receiver.ts";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 
-/** Liveness answers while the process serves; readiness also needs Redis, without which nothing is safe. */
-export function healthRoutes(redis: Redis): ExtraRoute[] {
-  return [
-    (req, res) => {
-      if (req.method !== "GET" || req.url !== "/healthz") return false;
+/**
+ * Liveness and readiness on their own small port (HEALTH_PORT), the same whatever carries Slack's requests
+ * (HTTP or, later, Socket Mode): `/healthz` answers while the process serves; `/readyz` runs every
+ * readiness check and answers 503 naming the first that fails. Nothing else is served here.
+ */
+
+/** A named readiness check: true when the dependency answers. */
+export type ReadinessCheck = { name: string; ready: () => Promise<boolean> };
+
+export type HealthServer = { port: number; url: string; stop(): Promise<void> };
+
+export async function startHealthServer(opts: { port: number; host?: string; checks: ReadinessCheck[] }): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" || (path !== "/healthz" && path !== "/readyz")) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+      return;
+    }
+    if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok");
-      return true;
+      return;
+    }
+    void readiness(opts.checks).then((failed) => {
+      res.writeHead(failed ? 503 : 200, { "content-type": "text/plain" }).end(failed ? `${failed} unavailable` : "ready");
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host ?? "0.0.0.0", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
-    async (req, res) => {
-      if (req.method !== "GET" || req.url !== "/readyz") return false;
-      const ok = await redis
-        .ping()
-        .then((p) => p === "PONG")
-        .catch(() => false);
-      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready" : "redis unavailable");
-      return true;
-    },
-  ];
+  };
+}
+
+/** The name of the first check that fails (a check that throws fails), or undefined when all pass. */
+async function readiness(checks: ReadinessCheck[]): Promise<string | undefined> {
+  for (const c of checks) {
+    const ok = await c.ready().catch(() => false);
+    if (!ok) return c.name;
+  }
+  return undefined;
 }

@@ -19,7 +19,8 @@ export class KubeConfigError extends Error {
 
 /** Where to look; tests replace these instead of touching the real environment. */
 export type KubeConfigSources = {
-  env?: NodeJS.ProcessEnv;
+  /** KUBECONFIG and KUBERNETES_SERVICE_HOST, as main read them (nothing here reads the environment). */
+  env?: { KUBECONFIG?: string | undefined; KUBERNETES_SERVICE_HOST?: string | undefined };
   home?: string;
   /** Prefix for the service account directory (client-node's `pathPrefix`); "" in a real pod. */
   serviceAccountRoot?: string;
@@ -52,7 +53,7 @@ function checked(kc: KubeConfig, label: string): KubeConfig {
  */
 export function loadKubeConfig(path?: string, sources: KubeConfigSources = {}): KubeConfig {
   if (path) return fromFile(path, "given path");
-  const env = sources.env ?? process.env;
+  const env = sources.env ?? {};
   const files = (env.KUBECONFIG ?? "").split(delimiter).filter(Boolean);
   if (files.length > 0) {
     const missing = files.filter((f) => !existsSync(f));

@@ -16,11 +16,14 @@ export type Routers = {
  * Every mesh the bot can drive, built once at start-up. Kubernetes credentials are required (SMI and the
  * clean-up need them); namerd needs nothing global: each target names its namerd.
  */
-export async function buildRouters(opts: { kubeconfig?: string | undefined }): Promise<{ ok: true; value: Routers } | { ok: false; errors: string[] }> {
+export async function buildRouters(opts: {
+  /** KUBECONFIG (may list several files) and, in a pod, KUBERNETES_SERVICE_HOST: where credentials come from. */
+  kube: { KUBECONFIG?: string | undefined; KUBERNETES_SERVICE_HOST?: string | undefined };
+}): Promise<{ ok: true; value: Routers } | { ok: false; errors: string[] }> {
   let kubeConfig: KubeConfig;
   try {
-    // An explicit KUBECONFIG may list several files; loadKubeConfig reads the environment's rules itself.
-    kubeConfig = loadKubeConfig(undefined, { env: { ...process.env, ...(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : {}) } });
+    // KUBECONFIG may list several files; loadKubeConfig applies kubectl's rules to what main read.
+    kubeConfig = loadKubeConfig(undefined, { env: opts.kube });
   } catch (err) {
     return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message}`] };
   }

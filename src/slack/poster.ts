@@ -1,5 +1,12 @@
 import type { WebClient } from "@slack/web-api";
-import type { SlackPoster } from "../queue/jobs/slack-sync.ts";
+
+/** The Slack Web API calls the bot makes to show a rollout (the Slack sync job is the caller). */
+export interface SlackPoster {
+  postMessage(args: { channel: string; text: string; blocks?: unknown[]; thread_ts?: string }): Promise<{ ts: string }>;
+  update(args: { channel: string; ts: string; text: string; blocks: unknown[] }): Promise<void>;
+  /** Reply to a slash command through its response_url (ephemeral unless said otherwise). */
+  respond(responseUrl: string, message: { text: string; response_type?: "ephemeral" | "in_channel" }): Promise<void>;
+}
 
 /** The Web API calls the Slack sync job makes, over Bolt's client (which retries 429s after Retry-After). */
 export function webApiPoster(client: WebClient, fetchImpl: typeof fetch = fetch): SlackPoster {

@@ -8,10 +8,8 @@ import { verifySlackSignature } from "./verify.ts";
 /**
  * Bolt receiver for Slack's HTTP delivery: verifies every request (both clock directions), parses slash
  * commands, interactions and Events API JSON, and answers with whatever the listener passes to ack().
- * Also serves the bot's own small HTTP routes (health) on the same port.
+ * It serves only /slack/events: health and readiness have their own server (src/http/health.ts).
  */
-
-export type ExtraRoute = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
 export type StrictReceiverOptions = {
   signingSecret: string;
@@ -20,7 +18,6 @@ export type StrictReceiverOptions = {
   path?: string;
   log: Logger;
   now?: () => number;
-  routes?: ExtraRoute[];
 };
 
 const MAX_BODY = 1024 * 1024;
@@ -63,7 +60,6 @@ export class StrictHttpReceiver implements Receiver {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    for (const route of this.opts.routes ?? []) if (await route(req, res)) return;
     const path = (req.url ?? "/").split("?")[0];
     if (path !== (this.opts.path ?? "/slack/events")) return respond(res, 404, "not found");
     if (req.method !== "POST") return respond(res, 405, "method not allowed");
@@ -142,29 +138,42 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
 type Body = Record<string, any>;
 
 /**
- * What may be handed to Bolt: the two kinds of request this app receives, each only the way Slack sends
- * it: a slash command as a plain form, a click on a button as a form with a `payload` (block_actions), with
- * the fields Bolt and our listeners read. Bolt trusts the shape of a signed body: a `block_actions` without
- * `user`, a `view_submission` without `view` or an Events API body whose `event` is not an object make it
- * throw before any listener acks (a 500). And Bolt routes by which keys are present (`event`, then
- * `command`, then `name`, then `actions`), not by `type`: a click carrying `event` would crash it, one
- * carrying `command` would run as a slash command. Anything else is answered 400 here.
+ * What may be handed to Bolt: each kind of request this app receives, only the way Slack sends it: a slash
+ * command as a plain form; interactions as a form with a `payload` (block_actions, view_submission,
+ * view_closed, block_suggestion); Events API callbacks as JSON. Each with the fields Bolt and our listeners
+ * read: Bolt trusts the shape of a signed body (a `block_actions` without `user`, a `view_submission`
+ * without `view` or an Events API body whose `event` is not an object make it throw before any listener
+ * acks: a 500). And Bolt routes by which keys are present (`event`, then `command`, then `name`, then
+ * `actions`), not by `type`: a click carrying `event` would crash it, one carrying `command` would run as a
+ * slash command. Anything else is answered 400 here.
  */
 const SlashCommand = z.looseObject({ command: z.string(), user_id: z.string(), channel_id: z.string() });
+const User = z.looseObject({ id: z.string() });
+const Team = z.looseObject({ id: z.string() }).nullable().optional();
 const BlockActions = z.looseObject({
   type: z.literal("block_actions"),
-  user: z.looseObject({ id: z.string() }),
-  team: z.looseObject({ id: z.string() }).nullable().optional(),
+  user: User,
+  team: Team,
   channel: z.looseObject({ id: z.string() }).optional(),
   actions: z.array(z.looseObject({ type: z.string(), action_id: z.string() })).min(1),
   response_url: z.string().optional(),
 });
+const View = z.looseObject({ id: z.string(), callback_id: z.string(), state: z.looseObject({ values: z.record(z.string(), z.unknown()) }).optional() });
+const ViewSubmission = z.looseObject({ type: z.enum(["view_submission", "view_closed"]), user: User, team: Team, view: View });
+const BlockSuggestion = z.looseObject({ type: z.literal("block_suggestion"), user: User, team: Team, action_id: z.string(), block_id: z.string(), value: z.string() });
+const Interaction = z.union([BlockActions, ViewSubmission, BlockSuggestion]);
+const EventCallback = z.looseObject({
+  type: z.literal("event_callback"),
+  team_id: z.string(),
+  api_app_id: z.string(),
+  event: z.looseObject({ type: z.string() }),
+});
 
 function handled(body: Body, form: "plain" | "payload" | "json"): boolean {
+  if (form === "json") return EventCallback.safeParse(body).success;
   if (body.event !== undefined) return false;
   if (form === "plain") return SlashCommand.safeParse(body).success;
-  if (form === "payload") return body.command === undefined && body.name === undefined && BlockActions.safeParse(body).success;
-  return false;
+  return body.command === undefined && body.name === undefined && Interaction.safeParse(body).success;
 }
 
 /** The body, and how it came: a plain form (slash commands), a form's `payload` JSON (interactions), or JSON. */

@@ -10,15 +10,19 @@ import type { Keys } from "./keys.ts";
  */
 
 export type AuditOutcome = "done" | "refused" | "error";
-/** command: a /rollout command; button: a click; auto: the bot deciding by itself; worker: what the mesh was verified to hold. */
-export type AuditVia = "command" | "button" | "auto" | "worker";
+/**
+ * command: a /rollout command; button: a click; modal: a form; auto: the bot deciding by itself; worker: what
+ * the mesh was verified to hold.
+ */
+export const AUDIT_VIA = ["command", "button", "modal", "auto", "worker"] as const;
+export type AuditVia = (typeof AUDIT_VIA)[number];
 
 export const AuditEntrySchema = z.object({
   at: z.coerce.number(),
   /** `U0123` for a person, `bot:<why>` for the bot. */
   actor: z.string(),
   action: z.string(),
-  via: z.enum(["command", "button", "auto", "worker"]),
+  via: z.enum(AUDIT_VIA),
   outcome: z.enum(["done", "refused", "error"]),
   rolloutId: z.string().optional(),
   target: z.string().optional(),

@@ -1,6 +1,9 @@
 import type { Redis } from "ioredis";
+import { err, ok, type Result } from "../engine/result.ts";
 import { isTerminal, parseRolloutId, rolloutId, type Refusal, type Rollout, type TransitionResult } from "../engine/rollout.ts";
+import { RolloutSchema } from "../engine/record-schema.ts";
 import { Keys } from "./keys.ts";
+import { withLock } from "./lock.ts";
 
 /**
  * Rollout records in Redis. A record is a hash {v: version, doc: JSON}; every change is a compare-and-set
@@ -23,8 +26,10 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
 if ARGV[5] == '1' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
-export type CreateResult = { ok: true; rollout: Rollout } | { ok: false; activeId: string };
-export type UpdateResult = { ok: true; rollout: Rollout; changed: boolean } | Refusal;
+/** Created, or the target is busy with the rollout `activeId`. */
+export type CreateResult = Result<Rollout, { activeId: string }>;
+/** `changed`: false when the change function returned the record as it was (nothing written). */
+export type UpdateResult = Result<{ rollout: Rollout; changed: boolean }, Refusal>;
 /** A change function: a new record, the same record (nothing to do), or a refusal to show a person. */
 export type Change = (r: Rollout) => TransitionResult | Rollout;
 
@@ -38,7 +43,7 @@ export class RolloutStore {
   private readonly normalize: (r: Rollout) => Rollout;
 
   constructor(
-    readonly redis: Redis,
+    private readonly redis: Redis,
     prefix: string,
     opts: { normalize?: (r: Rollout) => Rollout } = {},
   ) {
@@ -61,9 +66,9 @@ export class RolloutStore {
       | null;
     if (holder) {
       await this.redis.multi().zrem(this.keys.index(), r.id).zrem(this.keys.activeIndex(), r.id).exec();
-      return { ok: false, activeId: holder };
+      return err({ activeId: holder });
     }
-    return { ok: true, rollout: stored };
+    return ok(stored);
   }
 
   async get(id: string): Promise<Rollout | undefined> {
@@ -71,7 +76,10 @@ export class RolloutStore {
     if (!parsed) return undefined;
     const [v, doc] = await this.redis.hmget(this.keys.record(parsed.target, parsed.seq), "v", "doc");
     if (!v || !doc) return undefined;
-    return { ...(JSON.parse(doc) as Rollout), version: Number(v) };
+    // Parsed with the record's schema: a record this code cannot read is an error here, not a crash later.
+    const record = RolloutSchema.safeParse(JSON.parse(doc));
+    if (!record.success) throw new Error(`rollout ${id}: the stored record is not readable: ${record.error.issues[0]?.path.join(".")}: ${record.error.issues[0]?.message}`);
+    return { ...(record.data as unknown as Rollout), version: Number(v) };
   }
 
   async activeFor(target: string): Promise<Rollout | undefined> {
@@ -87,11 +95,11 @@ export class RolloutStore {
     const { target, seq } = this.split(id);
     for (let attempt = 0; attempt < 100; attempt++) {
       const current = await this.get(id);
-      if (!current) return { ok: false, reason: `There is no rollout ${id}.` };
+      if (!current) return err({ code: "no-rollout", id });
       const result = change(current);
       if ("ok" in result && result.ok === false) return result;
-      const changed = "ok" in result ? result.rollout : result;
-      if (changed === current) return { ok: true, rollout: current, changed: false };
+      const changed = "ok" in result ? result.value : result;
+      if (changed === current) return ok({ rollout: current, changed: false });
       const next = this.normalize(changed);
       const stored = { ...next, version: current.version + 1 };
       const release = isTerminal(stored) ? "1" : "0";
@@ -108,10 +116,48 @@ export class RolloutStore {
       );
       if (won === 1) {
         if (release === "1") await this.redis.zrem(this.keys.activeIndex(), id);
-        return { ok: true, rollout: stored, changed: true };
+        return ok({ rollout: stored, changed: true });
       }
     }
     throw new Error(`rollout ${id}: could not update after 100 compare-and-set attempts`);
+  }
+
+  /**
+   * Run `fn` holding the rollout's lease for one kind of work (`mesh` writes and checks, `slack` sync), so two
+   * workers never interleave them; throws LockBusy when it cannot be had in time (the job is retried).
+   */
+  async withLease<T>(id: string, what: "mesh" | "slack", fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
+    const { target, seq } = this.split(id);
+    return withLock(this.redis, this.keys.lock(target, seq, what), fn, opts);
+  }
+
+  /** Whether Redis answers (readiness). */
+  async ping(): Promise<boolean> {
+    return this.redis
+      .ping()
+      .then((p) => p === "PONG")
+      .catch(() => false);
+  }
+
+  /** The newest rollout of a target, running or ended, looking back over its last `within` numbers. */
+  async latestOf(target: string, within = 20): Promise<Rollout | undefined> {
+    const seq = Number(await this.redis.get(this.keys.seq(target))) || 0;
+    for (let s = seq; s > 0 && s > seq - within; s--) {
+      const r = await this.get(rolloutId(target, s));
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  /** A target's rollouts, newest first, read down its sequence (records that expired are skipped). */
+  async ofTarget(target: string, limit: number): Promise<Rollout[]> {
+    const seq = Number(await this.redis.get(this.keys.seq(target))) || 0;
+    const out: Rollout[] = [];
+    for (let s = seq; s > 0 && out.length < limit && s > seq - limit * 5; s -= 10) {
+      const ids = Array.from({ length: Math.min(10, s) }, (_, i) => rolloutId(target, s - i));
+      for (const r of await Promise.all(ids.map((id) => this.get(id)))) if (r && out.length < limit) out.push(r);
+    }
+    return out;
   }
 
   /** Newest first. */

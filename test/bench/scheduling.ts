@@ -8,7 +8,8 @@ import { Redis } from "ioredis";
 import { pino } from "pino";
 import { startBot, type Bot } from "../../src/bot.ts";
 import { EnvSchema } from "../../src/config.ts";
-import { act } from "../../src/control/act.ts";
+import { decide } from "../../src/app/decide.ts";
+import { slackAuditWords } from "../../src/slack/views/audit-words.ts";
 import { newRollout, type Rollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { QUEUE_NAME, timerJobId } from "../../src/queue/queues.ts";
@@ -109,6 +110,7 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
       SLACK_API_URL: slack.apiUrl,
       REDIS_URL,
       PORT: "0",
+      HEALTH_PORT: "0",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "silent",
       ROLLOUT_KEY_PREFIX: prefix,
     });
@@ -140,8 +142,8 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
         auto: { intervalMs: 3_600_000, maxWaitMs: 3_600_000, noticeMs: 60_000 },
       });
       const created = await b.store.create(record);
-      if (!created.ok) throw new Error(`${record.id}: target busy with ${created.activeId}`);
-      await b.queue.afterTransition(created.rollout);
+      if (!created.ok) throw new Error(`${record.id}: target busy with ${created.error.activeId}`);
+      await b.queue.afterTransition(created.value);
       ids.push(record.id);
     });
     progress(`scheduling: ${opts.rollouts} rollouts created in ${secs(Date.now() - t0)}; waiting for all to run at 10%`);
@@ -184,16 +186,16 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
     await pool(order.length, 32, async (n) => {
       const { id, k } = order[n]!;
       const intervalMs = Math.round(firstDueAt + (opts.spanMs * k) / ids.length - Date.now());
-      const res = await act(
-        { store: b.store, queue: b.queue, audit: b.audit, now: Date.now, log },
+      const res = await decide(
+        { store: b.store, queue: b.queue, audit: b.audit, words: slackAuditWords, now: Date.now, log },
         { kind: "bot", why: "bench" },
         "auto",
         id,
         undefined,
         { via: "auto", auto: { intervalMs, maxWaitMs: 3_600_000, noticeMs: Math.min(60_000, intervalMs / 2) } },
       );
-      if (!res.ok) throw new Error(`${id}: could not switch the interval: ${res.reason}`);
-      const t = res.rollout.timers;
+      if (!res.ok) throw new Error(`${id}: could not switch the interval: ${res.error.code}`);
+      const t = res.value.rollout.timers;
       if (!t?.stepAt) throw new Error(`${id}: no step scheduled after the switch`);
       due.set(timerJobId(id, "auto-step", t.seq), { rolloutId: id, stepAt: t.stepAt });
     });

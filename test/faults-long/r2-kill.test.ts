@@ -159,7 +159,9 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const store = new RolloutStore(redis, prefix);
   const port = await freePort();
+  const healthPort = await freePort();
   const botUrl = `http://127.0.0.1:${port}`;
+  const healthUrl = `http://127.0.0.1:${healthPort}`;
   const driver = new SlackDriver({ botUrl: `${botUrl}/slack/events`, signingSecret, peer: slack });
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -171,6 +173,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     KUBECONFIG: kube.kubeconfigPath,
     REDIS_URL,
     PORT: String(port),
+    HEALTH_PORT: String(healthPort),
     ROLLOUT_KEY_PREFIX: prefix,
     ROLLOUT_TARGETS: targetsFile,
     LOG_LEVEL: "warn",
@@ -234,7 +237,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     await waitFor(
       async () => {
         if (dead()) throw new Error(`process ${b.gen} exited before it was healthy: ${b.tail()}`);
-        const res = await fetch(`${botUrl}/healthz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
+        const res = await fetch(`${healthUrl}/healthz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
         return res?.status === 200;
       },
       { timeoutMs: 60_000, intervalMs: 25, what: `bot process ${b.gen} to answer /healthz` },

@@ -30,7 +30,7 @@ const threadOf = (h: Harness) => {
 };
 
 async function readyz(h: Harness): Promise<number> {
-  const res = await fetch(`${h.bot.url}/readyz`, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
+  const res = await fetch(`${h.bot.healthUrl}/readyz`, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
   return res?.status ?? 0;
 }
 

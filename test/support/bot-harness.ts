@@ -62,6 +62,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     SLACK_API_URL: slack.apiUrl,
     REDIS_URL,
     PORT: "0",
+    HEALTH_PORT: "0",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ROLLOUT_KEY_PREFIX: prefix,
     KUBECONFIG: kube.kubeconfigPath,
@@ -73,7 +74,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
     targets = parsed.value;
   }
-  const routers = await buildRouters({ kubeconfig: kube.kubeconfigPath });
+  const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
   const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, log });
@@ -164,5 +165,10 @@ export async function waitForStatus(h: Harness, rolloutId: string, status: strin
  */
 export async function firstCheckDone(h: Harness, rolloutId: string): Promise<void> {
   const pattern = `${h.bot.store.keys.bullPrefix()}:${QUEUE_NAME}:${rolloutId}.snap.[0-9]*`;
-  await waitFor(async () => ((await h.bot.store.redis.keys(pattern)).length > 0 ? true : undefined), { what: `the first periodic check of ${rolloutId}` });
+  const redis = testRedis();
+  try {
+    await waitFor(async () => ((await redis.keys(pattern)).length > 0 ? true : undefined), { what: `the first periodic check of ${rolloutId}` });
+  } finally {
+    redis.disconnect();
+  }
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { decideAutoStep, shouldAbortBetweenSteps } from "../../src/engine/auto.ts";
-import { formatDuration, parseDuration } from "../../src/engine/duration.ts";
+import { formatDuration, parseDuration as parseDurationData } from "../../src/engine/duration.ts";
+import { saidDuration } from "../support/said.ts";
+
+const parseDuration = (...a: Parameters<typeof parseDurationData>) => saidDuration(parseDurationData(...a));
 import { hold, markStarted, newRollout, resume, withSnapshot, type Rollout, type StoredSnapshot } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { planStage, setMode, waitForEvidence } from "../../src/engine/timers.ts";
@@ -61,12 +64,12 @@ describe("stage timers", () => {
     const r = auto(1_000);
     expect(r.timers).toMatchObject({ seq: 1, stepIndex: 0, stepAt: 601_000, noticeAt: 541_000 });
     const held = hold(r, { kind: "user", id: "U2" }, 2_000);
-    if (!held.ok) throw new Error(held.reason);
-    const cleared = planStage(held.rollout, 2_000, clock);
+    if (!held.ok) throw new Error(held.error.code);
+    const cleared = planStage(held.value, 2_000, clock);
     expect(cleared.timers).toEqual({ seq: 2, stepIndex: 0 });
     const resumed = resume(cleared, { kind: "user", id: "U2" }, 10_000);
-    if (!resumed.ok) throw new Error(resumed.reason);
-    expect(planStage(resumed.rollout, 10_000, clock).timers).toMatchObject({ seq: 3, stepAt: 610_000 });
+    if (!resumed.ok) throw new Error(resumed.error.code);
+    expect(planStage(resumed.value, 10_000, clock).timers).toMatchObject({ seq: 3, stepAt: 610_000 });
   });
 
   it("a manual stage gets a reminder; switching to automatic replaces it with a step", () => {
@@ -74,9 +77,9 @@ describe("stage timers", () => {
     const planned = planStage(manual, 0, clock);
     expect(planned.timers).toEqual({ seq: 1, stepIndex: 0, remindAt: 30 * 60_000 });
     const switched = setMode(planned, { intervalMs: 300_000, maxWaitMs: 600_000, noticeMs: 60_000 }, { kind: "user", id: "U3" }, 5_000, clock);
-    if (!switched.ok) throw new Error(switched.reason);
-    expect(switched.rollout.timers).toMatchObject({ seq: 3, stepAt: 305_000, noticeAt: 245_000 });
-    expect(switched.rollout.timers?.remindAt).toBeUndefined();
+    if (!switched.ok) throw new Error(switched.error.code);
+    expect(switched.value.timers).toMatchObject({ seq: 3, stepAt: 305_000, noticeAt: 245_000 });
+    expect(switched.value.timers?.remindAt).toBeUndefined();
   });
 
   it("a reading does not move the timers", () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseArgs, tokenize } from "../../commands/args.ts";
 import { runCommand } from "../../commands/index.ts";
 import type { CommandDeps } from "../../commands/types.ts";
+import { slackAuditWords } from "../../src/slack/views/audit-words.ts";
 import { markStarted, newRollout } from "../../src/engine/rollout.ts";
 import { TargetSchema, type Target } from "../../src/engine/target.ts";
 import { echo, inlineCode, unescapeMrkdwn } from "../../src/slack/views/format.ts";
@@ -17,9 +18,9 @@ const autoTarget = TargetSchema.parse({ name: "auto-svc", smi: { trafficSplit: "
 function deps(targets: Target[] = []): CommandDeps {
   const none = async () => undefined;
   return {
-    store: { activeFor: none, get: none, active: async () => [], recent: async () => [], redis: { get: async () => null }, keys: { seq: (t: string) => `seq:${t}` } },
+    store: { activeFor: none, get: none, active: async () => [], recent: async () => [], latestOf: none, ofTarget: async () => [] },
     queue: {},
-    meta: {},
+    words: slackAuditWords,
     catalog: { adhoc: false, targets: new Map(targets.map((t) => [t.name, t])) },
     access: { prepare: async () => () => ({ ok: true }) },
     audit: { append: async () => undefined, timeline: async () => ({ entries: [], total: 0 }) },

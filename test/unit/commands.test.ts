@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { tokenize } from "../../commands/args.ts";
 import { parseStart, resolveTarget } from "../../commands/start.ts";
-import { parseSteps } from "../../src/engine/plan.ts";
+import { parseSteps as parseStepsData } from "../../src/engine/plan.ts";
+import { saidSteps } from "../support/said.ts";
+
+const parseSteps = (text: string) => saidSteps(parseStepsData(text));
 import { TargetSchema } from "../../src/engine/target.ts";
 
 const err = (text: string) => {

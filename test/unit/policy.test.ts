@@ -2,8 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseTargetsFile } from "../../src/config.ts";
 import {
-  authorize,
-  describeRule,
+  authorize as authorizeData,
   effectivePolicy,
   groupsToResolve,
   PolicySchema,
@@ -12,6 +11,11 @@ import {
   type Policy,
   type PolicyAction,
 } from "../../src/engine/policy.ts";
+import { describeRule } from "../../src/slack/views/refusal.ts";
+import { said } from "../support/said.ts";
+
+/** The policy's decision as the person is told it (the engine returns codes; the view words them). */
+const authorize = (...args: Parameters<typeof authorizeData>) => said(authorizeData(...args));
 
 const T = "backend-svc";
 const nobodyInGroups: Membership = () => false;

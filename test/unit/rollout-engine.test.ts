@@ -14,6 +14,7 @@ import {
   type Rollout,
 } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
+import { said } from "../support/said.ts";
 
 const target = TargetSchema.parse({ name: "backend-svc", smi: { trafficSplit: "backend-ts" } });
 const alice = { kind: "user" as const, id: "UALICE" };
@@ -25,8 +26,8 @@ function live(steps = [10, 80, 100]): Rollout {
 }
 
 function ok(r: ReturnType<typeof advance>): Rollout {
-  if (!r.ok) throw new Error(r.reason);
-  return r.rollout;
+  if (!r.ok) throw new Error(said(r).ok ? "" : (said(r) as { reason: string }).reason);
+  return r.value;
 }
 
 describe("rollout transitions", () => {
@@ -35,11 +36,11 @@ describe("rollout transitions", () => {
     expect(r.status).toBe("active");
     r = ok(advance(r, alice, 0, 3));
     expect(r.desiredPercent).toBe(80);
-    expect(advance(r, alice, 1, 4)).toEqual({ ok: false, reason: expect.stringContaining("still applying 80%") });
+    expect(said(advance(r, alice, 1, 4))).toEqual({ ok: false, reason: expect.stringContaining("still applying 80%") });
     r = markApplied(r, 80, "backend-v1 20 / backend-v2 80", 5);
     r = ok(advance(r, bob, 1, 6));
     r = markApplied(r, 100, "backend-v1 0 / backend-v2 100", 7);
-    expect(advance(r, bob, 2, 8)).toEqual({ ok: false, reason: expect.stringContaining("last step: use Finish") });
+    expect(said(advance(r, bob, 2, 8))).toEqual({ ok: false, reason: expect.stringContaining("last step: use Finish") });
     r = ok(finish(r, bob, 9));
     expect(r.status).toBe("finishing");
     r = markCompleted(r, "backend-v1 0 / backend-v2 100", 10);
@@ -50,11 +51,11 @@ describe("rollout transitions", () => {
   it("tells a late clicker who advanced first", () => {
     const r = ok(advance(live(), alice, 0, 3));
     const late = advance(r, bob, 0, 4);
-    expect(late).toEqual({ ok: false, reason: "Already advanced to 80% by <@UALICE>." });
+    expect(said(late)).toEqual({ ok: false, reason: "Already advanced to 80% by <@UALICE>." });
   });
 
   it("refuses to finish before 100%", () => {
-    expect(finish(live(), alice, 3)).toEqual({ ok: false, reason: expect.stringContaining("only at 100%") });
+    expect(said(finish(live(), alice, 3))).toEqual({ ok: false, reason: expect.stringContaining("only at 100%") });
   });
 
   it("aborts from any live state, once, and remembers who", () => {
@@ -62,16 +63,16 @@ describe("rollout transitions", () => {
     r = ok(abort(r, bob, 4));
     expect(r.status).toBe("aborting");
     expect(r.desiredPercent).toBe(0);
-    expect(abort(r, alice, 5)).toEqual({ ok: false, reason: expect.stringContaining("already being aborted by <@UBOB>") });
+    expect(said(abort(r, alice, 5))).toEqual({ ok: false, reason: expect.stringContaining("already being aborted by <@UBOB>") });
     expect(advance(r, alice, 1, 5).ok).toBe(false);
     r = markAborted(r, "backend-v1 100 / backend-v2 0", 6);
     expect(r.status).toBe("aborted");
-    expect(abort(r, alice, 7)).toEqual({ ok: false, reason: expect.stringContaining("was aborted by <@UBOB>") });
+    expect(said(abort(r, alice, 7))).toEqual({ ok: false, reason: expect.stringContaining("was aborted by <@UBOB>") });
   });
 
   it("holds and resumes; a held rollout does not advance", () => {
     let r = ok(hold(live(), alice, 3));
-    expect(advance(r, alice, 0, 4)).toEqual({ ok: false, reason: expect.stringContaining("held") });
+    expect(said(advance(r, alice, 0, 4))).toEqual({ ok: false, reason: expect.stringContaining("held") });
     r = ok(resume(r, bob, 5));
     expect(ok(advance(r, alice, 0, 6)).desiredPercent).toBe(80);
   });

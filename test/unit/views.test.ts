@@ -47,17 +47,17 @@ describe("rollout message", () => {
       (renderRolloutMessage(x).blocks.find((b) => b.type === "actions")?.elements as { text: { text: string } }[] | undefined)?.map((e) => e.text.text) ?? [];
     expect(labels(r)).toEqual(["Advance to 80%", "Hold", "Abort", "Refresh"]);
     const moved = advance(r, { kind: "user", id: "UBOB" }, 0, 2);
-    if (!moved.ok) throw new Error(moved.reason);
-    expect(labels(moved.rollout)).toEqual(["Abort", "Refresh"]); // applying: only Abort (and Refresh)
-    const done = markAborted((abort(markApplied(moved.rollout, 80, "raw", 3), { kind: "user", id: "UBOB" }, 4) as { rollout: Rollout }).rollout, "raw", 5);
+    if (!moved.ok) throw new Error(moved.error.code);
+    expect(labels(moved.value)).toEqual(["Abort", "Refresh"]); // applying: only Abort (and Refresh)
+    const done = markAborted((abort(markApplied(moved.value, 80, "raw", 3), { kind: "user", id: "UBOB" }, 4) as { value: Rollout }).value, "raw", 5);
     expect(labels(done)).toEqual([]);
     expect(text(done)).toContain("Aborted: all traffic on stable");
   });
 
   it("thread events say who, what and the weights before and after", () => {
     const moved = advance(live(), { kind: "user", id: "UBOB" }, 0, 1_700_000_100_000);
-    if (!moved.ok) throw new Error(moved.reason);
-    const e = moved.rollout.events.at(-1)!;
-    expect(renderEvent(moved.rollout, e)).toBe("<@UBOB> advanced to 80% (backend-v1/backend-v2 90/10 → 20/80) <!date^1700000100^{date_short_pretty} {time_secs}|2023-11-14T22:15:00Z>".replace(/^/, ":arrow_forward: "));
+    if (!moved.ok) throw new Error(moved.error.code);
+    const e = moved.value.events.at(-1)!;
+    expect(renderEvent(moved.value, e)).toBe("<@UBOB> advanced to 80% (backend-v1/backend-v2 90/10 → 20/80) <!date^1700000100^{date_short_pretty} {time_secs}|2023-11-14T22:15:00Z>".replace(/^/, ":arrow_forward: "));
   });
 });

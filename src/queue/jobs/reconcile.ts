@@ -10,7 +10,7 @@ import {
   markRejected,
   markStarted,
   parseRolloutId,
-  withNote,
+  withWarning,
   withProblem,
   withStable,
   type Rollout,
@@ -18,7 +18,7 @@ import {
 import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
-import { LockBusy, withLock } from "../../store/lock.ts";
+import { LockBusy } from "../../store/lock.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
 
@@ -49,7 +49,7 @@ export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attempts
   const first = await store.get(parsedId);
   if (!first || isTerminal(first)) return;
   const { target, seq } = parseRolloutId(parsedId)!;
-  await withLock(store.redis, store.keys.lock(target, seq, "mesh"), async () => {
+  await store.withLease(parsedId, "mesh", async () => {
     const r = await store.get(parsedId);
     if (!r || isTerminal(r)) return;
     const log = deps.log.child({ rolloutId: r.id, status: r.status, desired: r.desiredPercent });
@@ -96,7 +96,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       await store.update(r.id, (x) => {
         if (x.status !== "finishing") return x;
         const done = markCompleted(x, obs.raw, now());
-        return cleanupProblem ? withNote(done, "warning", cleanupProblem, now()) : done;
+        return cleanupProblem ? withWarning(done, cleanupProblem, now()) : done;
       });
       return;
     }
@@ -197,7 +197,7 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   }
   await store.update(r.id, (x) => {
     const held = hold(x, { kind: "bot", why: code }, now(), message);
-    return held.ok ? held.rollout : withProblem(x, message, now());
+    return held.ok ? held.value : withProblem(x, message, now());
   });
 }
 
@@ -244,7 +244,7 @@ async function noteOverwrittenEdit(deps: ReconcileDeps, r: Rollout): Promise<voi
       ? `it sent ${found.percent}% to ${r.canary} (${found.raw}), the rollout had verified ${verified}%`
       : `${found.raw} (the rollout had verified ${verified}% to ${r.canary})`;
   const text = `${OVERWRITE_NOTE}: ${what}. The abort writes over it: all traffic goes back to ${r.stable}.`;
-  await deps.store.update(r.id, (x) => (x.status === "aborting" && !overwriteNoted(x) ? withNote(x, "warning", text, deps.now()) : x));
+  await deps.store.update(r.id, (x) => (x.status === "aborting" && !overwriteNoted(x) ? withWarning(x, text, deps.now()) : x));
 }
 
 function overwriteNoted(r: Rollout): boolean {

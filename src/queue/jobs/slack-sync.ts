@@ -3,9 +3,11 @@ import type { Logger } from "pino";
 import { eventsAfter, parseRolloutId } from "../../engine/rollout.ts";
 import { renderEvent, renderEventBlocks } from "../../slack/views/event-text.ts";
 import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
-import { withLock } from "../../store/lock.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { SlackMetaStore } from "../../store/slack-meta.ts";
+import type { SlackPoster } from "../../slack/poster.ts";
+
+export type { SlackPoster } from "../../slack/poster.ts";
 import type { EffectJob } from "../queues.ts";
 
 /**
@@ -13,13 +15,6 @@ import type { EffectJob } from "../queues.ts";
  * and post each new event in its thread, in order, once. Runs under a per-rollout lease so two syncs never
  * interleave; bookkeeping (ts, last posted event, rendering hash) is written right after each Slack call.
  */
-
-export interface SlackPoster {
-  postMessage(args: { channel: string; text: string; blocks?: unknown[]; thread_ts?: string }): Promise<{ ts: string }>;
-  update(args: { channel: string; ts: string; text: string; blocks: unknown[] }): Promise<void>;
-  /** Reply to a slash command through its response_url (ephemeral unless said otherwise). */
-  respond(responseUrl: string, message: { text: string; response_type?: "ephemeral" | "in_channel" }): Promise<void>;
-}
 
 export type SlackSyncDeps = {
   store: RolloutStore;
@@ -32,7 +27,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
   const { store, meta, slack } = deps;
   const ids = parseRolloutId(job.rolloutId);
   if (!ids) return;
-  await withLock(store.redis, store.keys.lock(ids.target, ids.seq, "slack"), async () => {
+  await store.withLease(job.rolloutId, "slack", async () => {
     const r = await store.get(job.rolloutId);
     if (!r) return;
     const m = await meta.get(r.id);

@@ -1,9 +1,10 @@
 import type { Logger } from "pino";
 import { shouldAbortBetweenSteps } from "../../engine/auto.ts";
 import { describeVerdict } from "../../engine/verdict.ts";
-import { decide, type DecideDeps } from "./decide.ts";
+import { botDecides } from "../../app/bot-decide.ts";
+import type { DecideDeps } from "../../app/decide.ts";
 import { observeQuietly } from "./reconcile.ts";
-import { LockBusy, withLock } from "../../store/lock.ts";
+import { LockBusy } from "../../store/lock.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import { isTerminal, markDrift, parseRolloutId, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
 import { verdict } from "../../engine/verdict.ts";
@@ -37,11 +38,11 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promis
   if (source && r.stable && r.status !== "starting" && r.status !== "rejected") {
     const reading = await readSnapshot(deps, r);
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
-    if (stored.ok && stored.changed) await deps.queue.afterUpdate(stored.rollout);
+    if (stored.ok && stored.value.changed) await deps.queue.afterUpdate(stored.value.rollout);
     // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step.
     if (r.auto && r.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
       const why = `canary is unhealthy on two readings in a row: ${describeVerdict(reading.verdict)}`;
-      await decide(deps, r, "abort", why, `<@${r.startedBy}> rollout ${r.id} was *aborted automatically*: ${why}. All traffic is going back to ${r.stable}.`);
+      await botDecides(deps, r, "abort", why, { code: "auto-aborted", id: r.id, startedBy: r.startedBy, why, stable: r.stable });
       return;
     }
   }
@@ -57,9 +58,9 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
   if (r.status !== "active" || r.appliedPercent === null || r.appliedPercent !== r.desiredPercent) return false;
   const ids = parseRolloutId(r.id)!;
   try {
-    return await withLock(
-      deps.store.redis,
-      deps.store.keys.lock(ids.target, ids.seq, "mesh"),
+    return await deps.store.withLease(
+      r.id,
+      "mesh",
       async () => {
         const now = await deps.store.get(r.id);
         if (!now || now.status !== "active" || now.appliedPercent !== now.desiredPercent || now.appliedPercent === null) return false;
@@ -74,11 +75,11 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
             ? markDrift(x, found, `Drift: someone changed the weights by hand: ${what}. Nothing was overwritten.`, deps.now())
             : x,
         );
-        if (res.ok && res.changed) {
-          await deps.audit.workerOutcome(now, res.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
-          await deps.queue.afterUpdate(res.rollout);
+        if (res.ok && res.value.changed) {
+          await deps.audit.workerOutcome(now, res.value.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
+          await deps.queue.afterUpdate(res.value.rollout);
         }
-        return res.ok && res.changed;
+        return res.ok && res.value.changed;
       },
       { waitMs: 0 },
     );

@@ -1,17 +1,18 @@
 import type { Logger } from "pino";
-import type { ActDeps } from "../../control/act.ts";
-import type { AccessControl } from "../../control/access.ts";
+import type { DecideDeps } from "../../app/decide.ts";
+import type { AccessControl } from "../../app/access.ts";
+import { botDecides } from "../../app/bot-decide.ts";
 import { decideAutoStep, waitOrHold, type AutoDecision } from "../../engine/auto.ts";
 import type { Decision } from "../../engine/policy.ts";
 import { isTerminal, withNote, withSnapshot, type Rollout } from "../../engine/rollout.ts";
+import type { BotNote } from "../../engine/notes.ts";
+import type { Refusal } from "../../engine/refusal.ts";
+import type { Verdict } from "../../engine/verdict.ts";
 import { autoOnBehalfOf, noticeSent, remindAgain, waitForEvidence } from "../../engine/timers.ts";
-import { describeVerdict } from "../../engine/verdict.ts";
 import { formatDuration } from "../../engine/duration.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
-import { slackTime } from "../../slack/views/format.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
-import { decide } from "./decide.ts";
 import { readSnapshot } from "./snapshot.ts";
 
 /**
@@ -20,7 +21,7 @@ import { readSnapshot } from "./snapshot.ts";
  * longer matches the record fires for a stage that has moved on (a click, a Hold) and does nothing.
  */
 
-export type TimerDeps = ActDeps & {
+export type TimerDeps = DecideDeps & {
   store: RolloutStore;
   queue: EffectQueue;
   metrics: MetricsSources;
@@ -36,44 +37,45 @@ const RETRY_CAP_MS = 30_000;
 export async function timerJob(deps: TimerDeps, job: EffectJob): Promise<void> {
   const r = await deps.store.get(job.rolloutId);
   if (!r || isTerminal(r) || !job.timer) return;
+  // The deadline belongs to the rollout; the other timers to one stage, and do nothing once it has moved on.
+  const currentStage = r.timers?.seq === job.version;
   switch (job.timer) {
     case "deadline-warn":
       return deadlineWarning(deps, r);
     case "deadline":
       return deadline(deps, r);
-  }
-  if (r.timers?.seq !== job.version) return; // an outdated stage
-  switch (job.timer) {
     case "auto-notice":
-      return notice(deps, r);
+      return currentStage ? notice(deps, r) : undefined;
     case "auto-step":
-      return autoStep(deps, r);
+      return currentStage ? autoStep(deps, r) : undefined;
     case "remind":
-      return remind(deps, r);
+      return currentStage ? remind(deps, r) : undefined;
   }
 }
 
 export async function change(deps: Pick<TimerDeps, "store" | "queue">, id: string, f: (r: Rollout) => Rollout): Promise<void> {
   const res = await deps.store.update(id, (x) => (isTerminal(x) ? x : f(x)));
-  if (res.ok && res.changed) await deps.queue.afterUpdate(res.rollout);
+  if (res.ok && res.value.changed) await deps.queue.afterUpdate(res.value.rollout);
 }
 
-function readingText(r: Rollout): string {
-  return r.snapshot ? describeVerdict(r.snapshot.verdict) : "no success-rate reading yet";
+/** The latest reading, for notes that quote it. */
+function reading(r: Rollout): { verdict?: Verdict } {
+  return r.snapshot ? { verdict: r.snapshot.verdict } : {};
 }
 
 async function notice(deps: TimerDeps, r: Rollout): Promise<void> {
   if (!r.auto || r.status !== "active" || !r.timers?.stepAt) return;
   const next = r.steps[r.stepIndex + 1];
   const at = r.timers.stepAt;
-  const when = `at ${slackTime(at)} (in ${formatDuration(Math.max(0, at - deps.now()))})`;
-  const may = next === undefined || next === 100 ? await mayTakeFinalStep(deps, r) : { ok: true as const };
+  const inMs = Math.max(0, at - deps.now());
+  const may = next === undefined || next === 100 ? await mayTakeFinalStep(deps, r) : undefined;
   // When Slack cannot say who is in a group right now, the step checks again when it comes.
-  const text = may.ok || may.unknown
-    ? `${next === undefined ? "Finishing (making it permanent)" : `Advancing to ${next}%`} ${when} if the canary stays healthy: ${readingText(r)}. Press *Hold* to stop it.`
-    : `Automatic steps stop at ${r.appliedPercent}% ${when}: ${may.reason}. Someone who may can then take it further.`;
+  const note: BotNote =
+    !may || may.ok || may.error.unknown
+      ? { code: "auto-step-coming", ...(next !== undefined ? { next } : {}), at, inMs, ...reading(r) }
+      : { code: "auto-will-stop", percent: r.appliedPercent, at, inMs, refusal: may.error };
   const seq = r.timers.seq;
-  await change(deps, r.id, (x) => (x.timers?.seq === seq ? noticeSent(withNote(x, "notice", text, deps.now())) : x));
+  await change(deps, r.id, (x) => (x.timers?.seq === seq ? noticeSent(withNote(x, "notice", note, deps.now())) : x));
 }
 
 /** The final step (to 100%, or Finish) is taken for whoever turned automatic steps on, with their rights. */
@@ -95,16 +97,15 @@ async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
   let decision = decideAutoStep(r, reading, now, waiting);
   // A step forward is for the stage this timer was planned for: a Hold and a Resume while the reading was
   // taken start the stage's clock again, and this step must then wait for the new one. (An abort stands.)
-  const sameStage = (x: Rollout) => (x.timers?.seq === seq ? undefined : "the stage's clock was restarted while the reading was taken");
+  const sameStage = (x: Rollout): Refusal | undefined => (x.timers?.seq === seq ? undefined : { code: "stage-restarted" });
   if (isFinalStep(decision)) {
     const may = await mayTakeFinalStep(deps, r);
     // Slack could not say who is in the group: not a "no". Look again like any wait for evidence (and,
     // after maxWait of it, hold for a person), rather than giving up automatic steps over a hiccup.
-    if (!may.ok && may.unknown) decision = waitOrHold(r, now, waiting, `could not check the right to take the final step: ${may.reason}`);
+    if (!may.ok && may.error.unknown) decision = waitOrHold(r, now, waiting, `could not check the right to take the final step: ${deps.words.refusal(may.error)}`);
     else if (!may.ok) {
-      const button = decision.kind === "finish" ? "*Finish*" : "*Advance to 100%*";
-      const alert = `Rollout ${r.id}: automatic steps stopped at ${r.appliedPercent}% with a healthy canary: ${may.reason}. Someone who may can press ${button}.`;
-      return decide(deps, r, "manual", `automatic steps stop before the final step: ${may.reason}`, alert, sameStage);
+      const alert: BotNote = { code: "auto-stopped", id: r.id, percent: r.appliedPercent, refusal: may.error, final: decision.kind === "finish" ? "finish" : "advance" };
+      return botDecides(deps, r, "manual", `automatic steps stop before the final step: ${deps.words.refusal(may.error)}`, alert, sameStage);
     }
   }
   deps.log.info({ rolloutId: r.id, decision }, "automatic step");
@@ -114,13 +115,13 @@ async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
       return change(deps, r.id, (x) => (x.timers?.seq === seq ? waitForEvidence(x, now, decision.retryInMs) : x));
     }
     case "advance":
-      return decide(deps, r, "advance", decision.why, undefined, sameStage);
+      return botDecides(deps, r, "advance", decision.why, undefined, sameStage);
     case "finish":
-      return decide(deps, r, "finish", decision.why, undefined, sameStage);
+      return botDecides(deps, r, "finish", decision.why, undefined, sameStage);
     case "abort":
-      return decide(deps, r, "abort", decision.why, `<@${r.startedBy}> rollout ${r.id} was *aborted automatically*: ${decision.why}. All traffic is going back to ${r.stable}.`);
+      return botDecides(deps, r, "abort", decision.why, { code: "auto-aborted", id: r.id, startedBy: r.startedBy, why: decision.why, stable: r.stable });
     case "hold":
-      return decide(deps, r, "hold", decision.why, `<@${r.startedBy}> rollout ${r.id} is *held*: ${decision.why}.`, sameStage);
+      return botDecides(deps, r, "hold", decision.why, { code: "auto-held", id: r.id, startedBy: r.startedBy, why: decision.why }, sameStage);
   }
 }
 
@@ -143,23 +144,23 @@ async function auditWait(deps: TimerDeps, r: Rollout, why: string, now: number):
 
 async function remind(deps: TimerDeps, r: Rollout): Promise<void> {
   if (r.auto || r.status !== "active" || r.appliedPercent !== r.desiredPercent) return;
-  const since = formatDuration(r.target.remind);
-  const text = `<@${r.startedBy}> rollout ${r.id} has been at ${r.appliedPercent}% for ${since} with no decision: Advance, Hold or Abort? (${readingText(r)})`;
+  const note: BotNote = { code: "remind", id: r.id, startedBy: r.startedBy, percent: r.appliedPercent, forMs: r.target.remind, ...reading(r) };
   const seq = r.timers!.seq;
-  await change(deps, r.id, (x) => (x.timers?.seq === seq ? remindAgain(withNote(x, "reminder", text, deps.now()), deps.now(), { remindMs: x.target.remind }) : x));
+  await change(deps, r.id, (x) => (x.timers?.seq === seq ? remindAgain(withNote(x, "reminder", note, deps.now()), deps.now(), { remindMs: x.target.remind }) : x));
 }
 
 async function deadlineWarning(deps: TimerDeps, r: Rollout): Promise<void> {
   const d = r.deadline;
-  if (!d || r.events.some((e) => e.kind === "notice" && e.text?.includes("deadline"))) return;
-  const text = `<@${r.startedBy}> rollout ${r.id} reaches its deadline at ${slackTime(d.at)} (in ${formatDuration(Math.max(0, d.at - deps.now()))}): it will then *${d.action}* unless it has finished.`;
-  await change(deps, r.id, (x) => withNote(x, "notice", text, deps.now()));
+  if (!d || r.events.some((e) => e.kind === "notice" && e.note?.code === "deadline-coming")) return;
+  const note: BotNote = { code: "deadline-coming", id: r.id, startedBy: r.startedBy, at: d.at, inMs: Math.max(0, d.at - deps.now()), action: d.action };
+  await change(deps, r.id, (x) => withNote(x, "notice", note, deps.now()));
 }
 
 async function deadline(deps: TimerDeps, r: Rollout): Promise<void> {
   const d = r.deadline;
   if (!d || deps.now() < d.at - 1_000) return;
-  const why = `the deadline (${slackTime(d.at)}) passed before the rollout finished`;
-  if (d.action === "abort") return decide(deps, r, "abort", why, `<@${r.startedBy}> rollout ${r.id} was *aborted*: ${why}.`);
-  if (r.status === "active") return decide(deps, r, "hold", why, `<@${r.startedBy}> rollout ${r.id} is *held*: ${why}.`);
+  const why = `the deadline (${new Date(d.at).toISOString()}) passed before the rollout finished`;
+  const alert: BotNote = { code: "deadline-passed", id: r.id, startedBy: r.startedBy, at: d.at, action: d.action };
+  if (d.action === "abort") return botDecides(deps, r, "abort", why, alert);
+  if (r.status === "active") return botDecides(deps, r, "hold", why, alert);
 }

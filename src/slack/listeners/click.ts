@@ -1,7 +1,7 @@
 import type { AllMiddlewareArgs, BlockButtonAction, SlackActionMiddlewareArgs } from "@slack/bolt";
-import type { CommandDeps } from "../../../commands/types.ts";
+import type { AppDeps } from "../../app/deps.ts";
+import { auditClick, type ClickAudit } from "../../app/refresh.ts";
 import type { Rollout } from "../../engine/rollout.ts";
-import type { AuditEntry } from "../../store/audit.ts";
 import { clip, escapeMrkdwn } from "../views/format.ts";
 
 /**
@@ -41,7 +41,7 @@ export type Click = {
   tell(text: string): Promise<void>;
 };
 
-export function readClick(args: ClickArgs, deps: Pick<CommandDeps, "log">): Click {
+export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log">): Click {
   const { action, body, client } = args;
   // Bolt only sets respond when the payload has a response_url, whatever its type says.
   const respond = (args as Partial<ClickArgs>).respond;
@@ -90,31 +90,18 @@ export function quote(value: unknown): string {
 }
 
 /** The rollout a click is about, for its audit entry: its stream, and its weights (unchanged by a refusal). */
-export type ClickRollout = Partial<Pick<AuditEntry, "rolloutId" | "target" | "before" | "after">>;
+export type ClickRollout = Partial<Pick<ClickAudit, "rolloutId" | "target" | "before" | "after">>;
 
 export function aboutRollout(r: Pick<Rollout, "id" | "target" | "appliedPercent">): ClickRollout {
   return { rolloutId: r.id, target: r.target.name, ...(r.appliedPercent != null ? { before: r.appliedPercent, after: r.appliedPercent } : {}) };
 }
 
 /**
- * Append a click's audit entry (done, refused or failed). Without `rolloutId` it goes to the global stream
- * only: a click that names no rollout, or one that does not exist, opens no per-rollout stream.
+ * A click's audit entry (done, refused or failed), with who, where and what was clicked. Without `rolloutId`
+ * it goes to the global stream only: a click that names no rollout, or one that does not exist, opens no
+ * per-rollout stream.
  */
-export async function auditClick(
-  deps: Pick<CommandDeps, "audit" | "log" | "now">,
-  click: Click,
-  entry: Pick<AuditEntry, "action" | "outcome"> & Partial<Pick<AuditEntry, "reason">> & ClickRollout,
-): Promise<void> {
-  try {
-    await deps.audit.append({
-      at: deps.now(),
-      actor: click.actor,
-      via: "button",
-      ...(click.channelId ? { channel: click.channelId } : {}),
-      detail: click.detail,
-      ...entry,
-    });
-  } catch (err) {
-    deps.log.error({ err, action: entry.action }, "could not append to the audit trail");
-  }
+export function auditClickOf(deps: Pick<AppDeps, "audit" | "log" | "now">, click: Click) {
+  return (entry: Pick<ClickAudit, "action" | "outcome"> & Partial<Pick<ClickAudit, "reason">> & ClickRollout): Promise<void> =>
+    auditClick(deps, { actor: click.actor, ...(click.channelId ? { channel: click.channelId } : {}), detail: click.detail, ...entry });
 }

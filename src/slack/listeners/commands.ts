@@ -1,9 +1,9 @@
 import type { App } from "@slack/bolt";
 import { runCommand } from "../../../commands/index.ts";
-import type { CommandDeps } from "../../../commands/types.ts";
+import type { AppDeps } from "../../app/deps.ts";
 
 /** `/rollout ...`: ack at once (Slack allows 3 s), then answer privately through response_url. */
-export function registerCommandListeners(app: App, deps: CommandDeps): void {
+export function registerCommandListeners(app: App, deps: AppDeps): void {
   app.command("/rollout", async ({ command, ack, respond }) => {
     await ack();
     const caller = { userId: command.user_id, channelId: command.channel_id, responseUrl: command.response_url };

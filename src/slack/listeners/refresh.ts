@@ -1,20 +1,21 @@
 import type { App, BlockButtonAction } from "@slack/bolt";
-import type { CommandDeps } from "../../../commands/types.ts";
-import { isTerminal } from "../../engine/rollout.ts";
+import type { AppDeps } from "../../app/deps.ts";
+import { refreshReadings } from "../../app/refresh.ts";
 import { ACTION } from "../views/rollout-message.ts";
-import { aboutRollout, auditClick, parseButtonValue, quote, readClick, type ClickRollout } from "./click.ts";
+import { aboutRollout, auditClickOf, parseButtonValue, quote, readClick, type ClickRollout } from "./click.ts";
 
 /**
  * Refresh asks for a success-rate reading now; it changes no state, so anyone may press it. Like every
  * click it is audited (who, which rollout at what weights, done or refused and why), and one that cannot
  * be honoured is answered privately.
  */
-export function registerRefreshListener(app: App, deps: CommandDeps): void {
+export function registerRefreshListener(app: App, deps: AppDeps): void {
   app.action<BlockButtonAction>(ACTION.refresh, async (args) => {
     await args.ack();
     const click = readClick(args, deps);
+    const audit = auditClickOf(deps, click);
     const refuse = async (text: string, reason: string, about: ClickRollout = {}) => {
-      await auditClick(deps, click, { action: "refresh", outcome: "refused", reason, ...about });
+      await audit({ action: "refresh", outcome: "refused", reason, ...about });
       await click.tell(text);
     };
     if (!click.userId) return refuse(":x: I cannot tell who clicked that button; nothing was changed.", "the click names no Slack user");
@@ -24,17 +25,24 @@ export function registerRefreshListener(app: App, deps: CommandDeps): void {
       return refuse(`:x: I do not recognise that button: it carried ${carried}, not a rollout and step (like \`backend-svc#3|1\`); nothing was changed.`, "the button's value is not a rollout and step");
     }
     try {
-      const r = await deps.store.get(parsed.id);
-      if (!r) return await refuse(`:x: There is no rollout \`${parsed.id}\`; nothing was changed.`, `there is no rollout ${parsed.id}`, { target: parsed.id.split("#")[0]! });
-      if (isTerminal(r)) return await refuse(`:information_source: Rollout ${r.id} has ended (${r.status}): there is nothing to refresh.`, `rollout ${r.id} has ended (${r.status})`, aboutRollout(r));
-      if (!r.target.metrics || r.target.metrics.source === "none") {
-        return await refuse(`:information_source: Rollout ${r.id} has no success-rate source, so there is nothing to refresh; nothing was changed.`, `target ${r.target.name} has no success-rate source`, aboutRollout(r));
+      const res = await refreshReadings(deps, parsed.id);
+      if (res.ok) return await audit({ action: "refresh", outcome: "done", ...aboutRollout(res.value) });
+      const e = res.error;
+      switch (e.code) {
+        case "no-rollout":
+          return await refuse(`:x: There is no rollout \`${e.id}\`; nothing was changed.`, `there is no rollout ${e.id}`, { target: e.id.split("#")[0]! });
+        case "ended":
+          return await refuse(`:information_source: Rollout ${e.rollout.id} has ended (${e.rollout.status}): there is nothing to refresh.`, `rollout ${e.rollout.id} has ended (${e.rollout.status})`, aboutRollout(e.rollout));
+        case "no-metrics":
+          return await refuse(
+            `:information_source: Rollout ${e.rollout.id} has no success-rate source, so there is nothing to refresh; nothing was changed.`,
+            `target ${e.rollout.target.name} has no success-rate source`,
+            aboutRollout(e.rollout),
+          );
       }
-      await deps.queue.snapshot(r.id, { refresh: true, now: deps.now() });
-      await auditClick(deps, click, { action: "refresh", outcome: "done", ...aboutRollout(r) });
-    } catch (err) {
-      deps.log.error({ err, rolloutId: parsed.id }, "refresh failed");
-      await auditClick(deps, click, { action: "refresh", outcome: "error", reason: err instanceof Error ? err.message : String(err) });
+    } catch (e) {
+      deps.log.error({ err: e, rolloutId: parsed.id }, "refresh failed");
+      await audit({ action: "refresh", outcome: "error", reason: e instanceof Error ? e.message : String(e) });
       await click.tell(":warning: Something went wrong on my side; nothing was changed. The error is in the bot's log.");
     }
   });

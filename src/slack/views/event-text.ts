@@ -1,5 +1,9 @@
+import { formatDuration } from "../../engine/duration.ts";
+import type { BotNote } from "../../engine/notes.ts";
 import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
+import { describeVerdict, type Verdict } from "../../engine/verdict.ts";
 import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
+import { describeActor, policyRefusalText } from "./refusal.ts";
 
 /** One thread reply per event: who, what, weights before -> after, when. Pure. */
 export function renderEvent(r: Rollout, e: RolloutEvent): string {
@@ -9,7 +13,7 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
   const extra = e.text ? `: ${escapeMrkdwn(e.text)}` : "";
   switch (e.kind) {
     case "started":
-      return `:rocket: ${who} started rollout ${r.id}, ${r.canary} now gets ${e.to}% ${when}${extra ? `\n${extra.slice(2)}` : ""}`;
+      return `:rocket: ${who} started rollout ${r.id}, ${r.canary} now gets ${e.to}% ${when}\n${e.text ? escapeMrkdwn(e.text) : `started: ${r.stable} → ${r.canary}, plan ${r.steps.join("% → ")}%`}`;
     case "advanced":
       return `:arrow_forward: ${who} advanced to ${e.to}%${weights} ${when}`;
     case "applied":
@@ -26,17 +30,22 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
       return `:no_entry: Rollout ${r.id} rejected${extra} ${when}`;
     case "held":
       return `:double_vertical_bar: ${who} held the rollout${extra} ${when}`;
-    case "resumed":
-      return `:arrow_forward: ${who} resumed the rollout${extra}${weights} ${when}`;
+    case "resumed": {
+      const how = e.how === "reapply" ? `: re-applying ${e.to}% over the hand edit` : e.how === "adopt" ? `: adopted the hand edit: ${e.to}% on ${r.canary}` : extra;
+      return `:arrow_forward: ${who} resumed the rollout${how}${weights} ${when}`;
+    }
     case "warning":
       return `:warning: ${escapeMrkdwn(e.text ?? "problem")} ${when}`;
-    case "mode":
-      return `:gear: ${escapeMrkdwn(e.text ?? "mode changed")} ${when}`;
+    case "mode": {
+      if (e.intervalMs === undefined) return `:gear: ${escapeMrkdwn(e.text ?? "mode changed")} ${when}`; // a record from before notes were data
+      const mode = e.intervalMs === null ? "switched to manual steps" : `switched to automatic steps every ${Math.round(e.intervalMs / 1000)}s`;
+      return `:gear: ${describeActor(e.actor)} ${mode} ${when}`;
+    }
     case "notice":
     case "reminder":
     case "alert":
-      // These texts are composed by the bot for people (they carry mentions): not escaped.
-      return `${e.kind === "alert" ? ":rotating_light:" : e.kind === "notice" ? ":alarm_clock:" : ":bell:"} ${e.text ?? ""}`;
+      // Notes are the bot's own words for people (they carry mentions); older records kept them as text.
+      return `${e.kind === "alert" ? ":rotating_light:" : e.kind === "notice" ? ":alarm_clock:" : ":bell:"} ${e.note ? noteText(e.note) : (e.text ?? "")}`;
   }
 }
 
@@ -71,4 +80,30 @@ export function summary(r: Rollout, endedAt: number): string {
 function meshText(raw: string | undefined): string {
   const text = escapeMrkdwn(raw ?? "");
   return text.includes("\n") ? `\n\`\`\`${text}\`\`\`` : ` \`${text}\``;
+}
+
+function readingText(v: Verdict | undefined): string {
+  return v ? describeVerdict(v) : "no success-rate reading yet";
+}
+
+/** What the bot tells the thread by itself, in words. Pure. */
+export function noteText(n: BotNote): string {
+  switch (n.code) {
+    case "auto-step-coming":
+      return `${n.next === undefined ? "Finishing (making it permanent)" : `Advancing to ${n.next}%`} at ${slackTime(n.at)} (in ${formatDuration(n.inMs)}) if the canary stays healthy: ${readingText(n.verdict)}. Press *Hold* to stop it.`;
+    case "auto-will-stop":
+      return `Automatic steps stop at ${n.percent}% at ${slackTime(n.at)} (in ${formatDuration(n.inMs)}): ${policyRefusalText(n.refusal)}. Someone who may can then take it further.`;
+    case "remind":
+      return `<@${n.startedBy}> rollout ${n.id} has been at ${n.percent}% for ${formatDuration(n.forMs)} with no decision: Advance, Hold or Abort? (${readingText(n.verdict)})`;
+    case "deadline-coming":
+      return `<@${n.startedBy}> rollout ${n.id} reaches its deadline at ${slackTime(n.at)} (in ${formatDuration(n.inMs)}): it will then *${n.action}* unless it has finished.`;
+    case "auto-stopped":
+      return `Rollout ${n.id}: automatic steps stopped at ${n.percent}% with a healthy canary: ${policyRefusalText(n.refusal)}. Someone who may can press ${n.final === "finish" ? "*Finish*" : "*Advance to 100%*"}.`;
+    case "auto-aborted":
+      return `<@${n.startedBy}> rollout ${n.id} was *aborted automatically*: ${n.why}. All traffic is going back to ${n.stable}.`;
+    case "auto-held":
+      return `<@${n.startedBy}> rollout ${n.id} is *held*: ${n.why}.`;
+    case "deadline-passed":
+      return `<@${n.startedBy}> rollout ${n.id} ${n.action === "abort" ? "was *aborted*" : "is *held*"}: the deadline (${slackTime(n.at)}) passed before the rollout finished.`;
+  }
 }

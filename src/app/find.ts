@@ -1,0 +1,24 @@
+import { err, ok, type Result } from "../engine/result.ts";
+import type { Rollout } from "../engine/rollout.ts";
+import type { RolloutStore } from "../store/rollout-store.ts";
+
+/** No rollout answers to what the person typed (already checked to be a well-formed id or target name). */
+export type LookupMiss = { code: "no-such-rollout"; ref: string } | { code: "none-running"; ref: string; latest: boolean };
+
+/**
+ * A person names a rollout by id (`backend-svc#3`) or by target (`backend-svc`: its running rollout,
+ * or with `latest`, the newest one even if it ended).
+ */
+export async function findRollout(deps: { store: RolloutStore }, ref: string, opts: { latest?: boolean } = {}): Promise<Result<Rollout, LookupMiss>> {
+  if (ref.includes("#")) {
+    const r = await deps.store.get(ref);
+    return r ? ok(r) : err({ code: "no-such-rollout", ref });
+  }
+  const active = await deps.store.activeFor(ref);
+  if (active) return ok(active);
+  if (opts.latest) {
+    const latest = await deps.store.latestOf(ref);
+    if (latest) return ok(latest);
+  }
+  return err({ code: "none-running", ref, latest: Boolean(opts.latest) });
+}

@@ -1,0 +1,37 @@
+import { isTerminal, type Rollout } from "../engine/rollout.ts";
+import { err, ok, type Result } from "../engine/result.ts";
+import type { AuditEntry } from "../store/audit.ts";
+import type { AppDeps } from "./deps.ts";
+
+/** Why a reading cannot be taken now. */
+export type RefreshRefusal = { code: "no-rollout"; id: string } | { code: "ended"; rollout: Rollout } | { code: "no-metrics"; rollout: Rollout };
+
+/**
+ * Ask for a success-rate reading now. It changes no state, so anyone may; the surface audits the click with
+ * what this returns (the rollout it was about, done or refused).
+ */
+export async function refreshReadings(deps: Pick<AppDeps, "store" | "queue" | "now">, id: string): Promise<Result<Rollout, RefreshRefusal>> {
+  const r = await deps.store.get(id);
+  if (!r) return err({ code: "no-rollout", id });
+  if (isTerminal(r)) return err({ code: "ended", rollout: r });
+  if (!r.target.metrics || r.target.metrics.source === "none") return err({ code: "no-metrics", rollout: r });
+  await deps.queue.snapshot(r.id, { refresh: true, now: deps.now() });
+  return ok(r);
+}
+
+/** A click's audit entry: who, where, what they clicked and about which rollout. */
+export type ClickAudit = Pick<AuditEntry, "actor" | "action" | "outcome"> & Partial<Pick<AuditEntry, "channel" | "detail" | "reason" | "rolloutId" | "target" | "before" | "after">>;
+
+/** Every click is audited, even one that names no rollout (then only in the global trail). Never throws. */
+export async function auditClick(deps: Pick<AppDeps, "audit" | "log" | "now">, entry: ClickAudit): Promise<void> {
+  try {
+    await deps.audit.append({ at: deps.now(), via: "button", ...entry });
+  } catch (e) {
+    deps.log.error({ err: e, action: entry.action }, "could not append to the audit trail");
+  }
+}
+
+/** Look a rollout up by id for a click (no policy: reading). */
+export function rolloutById(deps: Pick<AppDeps, "store">, id: string): Promise<Rollout | undefined> {
+  return deps.store.get(id);
+}

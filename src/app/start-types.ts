@@ -1,0 +1,36 @@
+import type { PolicyRefusal } from "../engine/policy.ts";
+import type { Target } from "../engine/target.ts";
+
+/** What a person asks to start (from `/rollout start` flags, or later a form). */
+export type StartRequest = {
+  target: string;
+  to: string;
+  from?: string;
+  steps?: number[];
+  namespace?: string;
+  router?: Target["router"];
+  split?: string;
+  /** Automatic steps every this many ms; without it, the target's `auto.enabled` decides. */
+  autoMs?: number;
+  /** Hold or abort (target setting) when this many ms pass before the rollout ends. */
+  deadlineMs?: number;
+};
+
+/** Who asks, and where the answer goes. */
+export type Caller = { userId: string; channelId: string; responseUrl?: string };
+
+/** An issue with a target assembled from flags, as zod reports it (views word it). */
+export type TargetIssue = { message: string; params?: unknown };
+
+/** Why a start was refused, as data; nothing was written. */
+export type StartRefusal =
+  | { code: "unknown-target"; target: string; known: string[] }
+  | { code: "invalid-target"; target: string; issues: TargetIssue[] }
+  | { code: "no-router"; router: Target["router"] }
+  | PolicyRefusal
+  | { code: "stable-required"; target: string }
+  | { code: "already-stable"; target: string; canary: string }
+  | { code: "busy"; id: string; startedBy?: string; percent: number | null; channel?: string }
+  | { code: "no-metrics-for-auto"; target: string; byFlag: boolean };
+
+export type Started = { rolloutId: string; stable: string; canary: string; steps: number[]; autoMs?: number; firstPercent: number };

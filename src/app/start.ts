@@ -1,0 +1,102 @@
+import { TargetSchema, type Target } from "../engine/target.ts";
+import { DEFAULT_STEPS } from "../engine/plan.ts";
+import { newRollout } from "../engine/rollout.ts";
+import { err, ok, type Result } from "../engine/result.ts";
+import type { AppDeps, TargetCatalog } from "./deps.ts";
+import type { Caller, StartRefusal, StartRequest, Started } from "./start-types.ts";
+
+export type { Caller, StartRefusal, StartRequest, Started, TargetIssue } from "./start-types.ts";
+
+/** The declared target with flags laid over it, or an ad-hoc one where the catalog allows it. Pure. */
+export function resolveTarget(catalog: TargetCatalog, req: Pick<StartRequest, "target" | "namespace" | "router" | "split">): Result<Target, StartRefusal> {
+  const declared = catalog.targets.get(req.target);
+  if (!declared && !catalog.adhoc) return err({ code: "unknown-target", target: req.target, known: [...catalog.targets.keys()].sort() });
+  const base = declared ?? { name: req.target };
+  const merged = {
+    ...base,
+    ...(req.namespace ? { namespace: req.namespace } : {}),
+    ...(req.router ? { router: req.router } : {}),
+    ...(req.split ? { smi: { ...(declared?.smi ?? {}), trafficSplit: req.split } } : {}),
+  };
+  const t = TargetSchema.safeParse(merged);
+  if (!t.success) return err({ code: "invalid-target", target: req.target, issues: t.error.issues.map((i) => ({ message: i.message, ...("params" in i ? { params: i.params } : {}) })) });
+  return ok(t.data);
+}
+
+/** The deadline is announced a tenth of the way before it (at most 10 minutes, at least 30 seconds). Pure. */
+export function deadlineFor(now: number, ms: number, action: "hold" | "abort"): { at: number; action: "hold" | "abort"; warnAt: number } {
+  const at = now + ms;
+  return { at, action, warnAt: at - Math.max(30_000, Math.min(10 * 60_000, ms / 10)) };
+}
+
+/**
+ * Start a rollout: resolve the target, check who may (and where), claim the target, record the rollout in
+ * `starting` and enqueue its first step (the worker checks the mesh before anything moves). Audited either
+ * way, with `via` naming the surface.
+ */
+export async function startRollout(deps: AppDeps, caller: Caller, req: StartRequest, via: "command" | "modal" = "command"): Promise<Result<Started, StartRefusal>> {
+  const entry = { actor: caller.userId, action: "start", via, target: req.target, channel: caller.channelId };
+  const detail = `${req.from ?? "(stable)"} → ${req.to}${req.steps ? `, steps ${req.steps.join(",")}` : ""}`;
+  let out: Result<Started, StartRefusal>;
+  try {
+    out = await begin(deps, caller, req);
+  } catch (e) {
+    await deps.audit.append({ ...entry, at: deps.now(), outcome: "error", reason: e instanceof Error ? e.message : String(e) }).catch(() => undefined);
+    throw e;
+  }
+  await deps.audit
+    .append({
+      ...entry,
+      at: deps.now(),
+      detail,
+      ...(out.ok ? { rolloutId: out.value.rolloutId, outcome: "done", after: out.value.firstPercent } : { outcome: "refused", reason: deps.words.start(out.error) }),
+    })
+    .catch((e: unknown) => deps.log.error({ err: e }, "could not append to the audit trail"));
+  return out;
+}
+
+async function begin(deps: AppDeps, caller: Caller, req: StartRequest): Promise<Result<Started, StartRefusal>> {
+  const resolved = resolveTarget(deps.catalog, req);
+  if (!resolved.ok) return resolved;
+  const target = resolved.value;
+  if (!deps.routers.has(target.router)) return err({ code: "no-router", router: target.router });
+  const steps = req.steps ?? target.steps ?? [...DEFAULT_STEPS];
+  const testStage = deps.routers.hasTestStage(target.router);
+  // Who may start, and where (the policy covers the target's `channels`). A plan whose first step is
+  // 100% is also the final step, so it needs the right to finish as well.
+  const gate = await deps.access.prepare(caller.userId, "start", target.name, caller.channelId);
+  const decision = gate({ reachesFull: !testStage && steps[0] === 100 });
+  if (!decision.ok) return decision;
+  const stable = req.from ?? target.stable ?? "";
+  if (!stable && !deps.routers.discoversStable(target.router)) return err({ code: "stable-required", target: target.name });
+  if (stable && stable === req.to) return err({ code: "already-stable", target: target.name, canary: req.to });
+  const busy = await deps.store.activeFor(target.name);
+  if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
+  const autoMs = req.autoMs ?? (target.auto?.enabled ? target.auto.interval : undefined);
+  if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: target.name, byFlag: req.autoMs !== undefined });
+
+  const id = await deps.store.nextId(target.name);
+  const now = deps.now();
+  const record = newRollout({
+    id,
+    target,
+    stable,
+    canary: req.to,
+    steps,
+    startedBy: caller.userId,
+    channel: caller.channelId,
+    ...(caller.responseUrl ? { responseUrl: caller.responseUrl } : {}),
+    testStage,
+    now,
+    ...(autoMs !== undefined ? { auto: { intervalMs: autoMs, maxWaitMs: target.auto?.maxWait ?? 30 * 60_000, noticeMs: Math.min(target.auto?.notice ?? 60_000, autoMs / 2) } } : {}),
+    ...(req.deadlineMs !== undefined ? { deadline: deadlineFor(now, req.deadlineMs, target.deadlineAction) } : {}),
+  });
+  const created = await deps.store.create(record);
+  if (!created.ok) {
+    const holder = await deps.store.get(created.error.activeId);
+    return err({ code: "busy", id: created.error.activeId, ...(holder ? { startedBy: holder.startedBy, channel: holder.channel } : {}), percent: holder?.appliedPercent ?? null });
+  }
+  await deps.queue.afterTransition(created.value);
+  deps.log.info({ rolloutId: id, target: target.name, stable, canary: req.to, steps }, "rollout requested");
+  return ok({ rolloutId: id, stable, canary: req.to, steps, ...(autoMs !== undefined ? { autoMs } : {}), firstPercent: record.desiredPercent });
+}

@@ -1,0 +1,39 @@
+import { z } from "zod";
+
+/**
+ * The shape of a rollout record as stored in Redis, checked on every read: a record written by another
+ * version of the bot, or damaged by hand, fails here with the path that is wrong, instead of deep inside a
+ * transition. Loose objects: fields a newer version adds pass through untouched. The target is checked for
+ * the fields every use case reads; its settings were validated when the rollout was created.
+ */
+const ActorSchema = z.union([z.object({ kind: z.literal("user"), id: z.string() }), z.object({ kind: z.literal("bot"), why: z.string() })]);
+
+const EventSchema = z.looseObject({
+  seq: z.number().int(),
+  at: z.number(),
+  kind: z.string(),
+  actor: ActorSchema,
+  from: z.number().optional(),
+  to: z.number().optional(),
+  text: z.string().optional(),
+});
+
+const StatusSchema = z.enum(["starting", "active", "held", "finishing", "completed", "aborting", "aborted", "rejected"]);
+
+export const RolloutSchema = z.looseObject({
+  id: z.string(),
+  target: z.looseObject({ name: z.string(), namespace: z.string(), router: z.enum(["smi", "namerd", "gateway"]) }),
+  stable: z.string(),
+  canary: z.string(),
+  steps: z.array(z.number().int().min(1).max(100)).min(1),
+  stepIndex: z.number().int().min(-1),
+  desiredPercent: z.number().min(0).max(100),
+  appliedPercent: z.number().min(0).max(100).nullable(),
+  status: StatusSchema,
+  version: z.number().int(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  startedBy: z.string(),
+  channel: z.string(),
+  events: z.array(EventSchema),
+});

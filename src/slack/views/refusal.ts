@@ -1,0 +1,176 @@
+import type { DecisionNote, PolicyRefusal, Rule, RuleKey } from "../../engine/policy.ts";
+import type { Refusal } from "../../engine/refusal.ts";
+import type { Actor } from "../../engine/status.ts";
+import type { LookupMiss } from "../../app/find.ts";
+import type { StartRefusal } from "../../app/start-types.ts";
+import { issueText } from "./problems.ts";
+import { echo, escapeMrkdwn, inlineCode } from "./format.ts";
+
+/** Refusals and policy answers in Slack's words (mrkdwn, mentions). Pure. */
+
+/** A person as a mention; the bot with its reason. */
+export function describeActor(a: Actor): string {
+  return a.kind === "user" ? `<@${a.id}>` : `the bot (${a.why})`;
+}
+
+const by = (a: Actor | undefined): string => (a ? ` by ${describeActor(a)}` : "");
+
+export function refusalText(r: Refusal): string {
+  switch (r.code) {
+    case "denied":
+      return policyRefusalText(r);
+    case "ended":
+      return r.status === "completed" ? `Rollout ${r.id} is already completed${by(r.by)}.` : `Rollout ${r.id} was aborted${by(r.by)}.`;
+    case "never-started":
+      return `Rollout ${r.id} never started: ${r.problem ? escapeMrkdwn(r.problem) : "rejected"}.`;
+    case "being-aborted":
+      return `Rollout ${r.id} is being aborted${by(r.by)}.`;
+    case "already-aborting":
+      return `Rollout ${r.id} is already being aborted${by(r.by)}.`;
+    case "already-finishing":
+      return `Rollout ${r.id} is already finishing${by(r.by)}.`;
+    case "already-advanced":
+      return `Already advanced to ${r.to}%${by(r.by)}.`;
+    case "moved-on":
+      return `Rollout ${r.id} is no longer at that step (now at ${r.percent}%).`;
+    case "held":
+      return `Rollout ${r.id} is held${r.problem ? ` (${escapeMrkdwn(r.problem)})` : ""}: resume it first.`;
+    case "starting":
+      return `Rollout ${r.id} is still starting: wait for the first step to be applied.`;
+    case "in-flight":
+      return `Rollout ${r.id} is still applying ${r.percent}%: wait for it to be verified.`;
+    case "last-step":
+      return `Rollout ${r.id} is at its last step: use Finish.`;
+    case "not-at-full":
+      return `Rollout ${r.id} is at ${r.percent}%: it can finish only at 100%.`;
+    case "no-drift":
+      return `Rollout ${r.id} has no drift to resolve.`;
+    case "no-split-to-reapply":
+      return `The mesh no longer splits ${r.stable}/${r.canary} at all (${inlineCode(r.raw, 300)}): fix it by hand and Resume, or Abort.`;
+    case "no-split-to-adopt":
+      return `There is no split of ${r.stable}/${r.canary} to adopt.`;
+    case "already-held":
+      return `Rollout ${r.id} is already held.`;
+    case "cannot-hold":
+      return `Rollout ${r.id} is ${r.status}: it cannot be held now.`;
+    case "not-held":
+      return `Rollout ${r.id} is not held (it is ${r.status}).`;
+    case "has-ended":
+      return `Rollout ${r.id} has ended (${r.status}).`;
+    case "already-manual":
+      return `Rollout ${r.id} is already manual.`;
+    case "needs-interval":
+      return "automatic steps need an interval, e.g. `10m`";
+    case "no-rollout":
+      return `There is no rollout ${r.id}.`;
+    case "stage-restarted":
+      return "the stage's clock was restarted while the reading was taken";
+  }
+}
+
+const VERB: Record<RuleKey, string> = {
+  start: "start rollouts of",
+  advance: "advance rollouts of",
+  finish: "take rollouts of {t} to 100% or finish them",
+  abort: "abort or hold rollouts of",
+};
+
+function verb(key: RuleKey, target: string): string {
+  const v = VERB[key];
+  return v.includes("{t}") ? v.replace("{t}", `\`${target}\``) : `${v} \`${target}\``;
+}
+
+/** "<@U1>, <@U2> or members of @sre" */
+export function describeRule(rule: Rule): string {
+  if (rule.anyone) return "anyone";
+  const parts = [...rule.users.map((u) => `<@${u}>`), ...rule.groups.map((g) => `members of @${g}`)];
+  if (parts.length <= 1) return parts[0] ?? "nobody";
+  return `${parts.slice(0, -1).join(", ")} or ${parts.at(-1)}`;
+}
+
+function channelsText(channels: string[]): string {
+  return channels.map((c) => `<#${c}>`).join(", ");
+}
+
+/**
+ * The policy's answer in words for the person refused. Refusals of the bot's own automatic steps (on behalf
+ * of whoever turned them on) have no closing full stop: the bot's messages go on after them.
+ */
+export function policyRefusalText(r: PolicyRefusal): string {
+  switch (r.why) {
+    case "channel":
+      return `You can ${verb(r.key, r.target)} only in ${channelsText(r.channels)}. Nothing was changed.`;
+    case "rule": {
+      const who = `Only ${describeRule(r.rule)} may ${verb(r.key, r.target)}${r.channels ? ` (in ${channelsText(r.channels)})` : ""}`;
+      const groups = r.unresolved.map((g) => `@${g}`).join(", ");
+      if (r.onBehalf) {
+        const lookup = r.unresolved.length ? ` (membership of ${groups} could not be checked right now)` : "";
+        return `<@${r.onBehalf.userId}>, who turned automatic steps on, may not take it to 100%${lookup}: ${who}`;
+      }
+      const lookup = r.unresolved.length ? ` I could not check membership of ${groups} right now; try again shortly.` : "";
+      return `You may not do that: ${who}.${lookup} Nothing was changed.`;
+    }
+    case "start-at-full":
+      return `\`${r.target}\` requires a second approver for the final step, so a plan cannot start at 100%: add a step below 100. Nothing was changed.`;
+    case "second-approver": {
+      if (r.onBehalf) {
+        const others = r.rule.anyone ? "anyone else" : `${describeRule(r.rule)}, other than <@${r.userId}>,`;
+        return `\`${r.target}\` requires a second approver for the final step, and automatic steps were turned on by the person who started the rollout (<@${r.userId}>): ${others} may take it to 100%, or turn automatic steps on again to let the bot do it`;
+      }
+      const who = r.rule.anyone ? "anyone else" : `${describeRule(r.rule)}, other than you,`;
+      return `\`${r.target}\` requires a second approver: you started this rollout, so someone else must take it to 100% or finish it (${who} may). Nothing was changed.`;
+    }
+  }
+}
+
+/** What a person should know about a decision that was taken. */
+export function decisionNoteText(n: DecisionNote): string {
+  if (n.code === "auto-stops-before-full") return `automatic steps will stop before 100%: ${policyRefusalText(n.refusal)}.`;
+  return `membership of ${n.groups.map((g) => `@${g}`).join(", ")} could not be checked; stopping is never blocked by that`;
+}
+
+/** No rollout answers to what the person typed. */
+export function lookupMissText(m: LookupMiss): string {
+  return m.code === "no-such-rollout" ? `there is no rollout ${echo(m.ref)}` : `${echo(m.ref)} has no running rollout${m.latest ? " and no past one" : ""}`;
+}
+
+/** Automatic steps without a success-rate source: name what turned them on, the flag or the targets file. Pure. */
+export function noMetricsForAuto(target: string, byFlag: boolean): string {
+  const why = `automatic steps need success-rate metrics, and \`${target}\` has no \`metrics:\` source`;
+  return byFlag
+    ? `${why}: start it without --auto, or declare its metrics in the targets file`
+    : `\`${target}\` has \`auto.enabled: true\` in the targets file, but ${why}: declare its metrics there, or set \`auto.enabled: false\``;
+}
+
+function busyText(r: Extract<StartRefusal, { code: "busy" }>): string {
+  const who = r.startedBy ? ` started by <@${r.startedBy}>` : "";
+  const where = r.channel ? ` in <#${r.channel}>` : "";
+  return `target is busy: rollout \`${r.id}\`${who}${where} is running (${r.percent ?? 0}% on the canary). Finish or abort it first (\`/rollout status ${r.id}\`).`;
+}
+
+/** Why a start was refused, without the leading emoji. */
+export function startRefusalText(r: StartRefusal): string {
+  switch (r.code) {
+    case "unknown-target":
+      return `unknown target \`${r.target}\`${r.known.length ? `: known targets are ${r.known.map((k) => `\`${k}\``).join(", ")}` : ": no targets are declared"}`;
+    case "invalid-target":
+      return `target \`${r.target}\`: ${r.issues.map((i) => issueText(i)).join("; ")}`;
+    case "no-router":
+      return `this bot has no \`${r.router}\` router configured`;
+    case "denied":
+      return policyRefusalText(r);
+    case "stable-required":
+      return `\`--from <version>\` is required for \`${r.target}\`: the target does not name its stable version`;
+    case "already-stable":
+      return `\`${r.canary}\` is already the stable version of \`${r.target}\``;
+    case "busy":
+      return busyText(r);
+    case "no-metrics-for-auto":
+      return noMetricsForAuto(r.target, r.byFlag);
+  }
+}
+
+/** A refused start as the person sees it: `:no_entry:` for the policy, `:x:` for everything else. */
+export function startRefusalReply(r: StartRefusal): string {
+  return `${r.code === "denied" ? ":no_entry:" : ":x:"} ${startRefusalText(r)}`;
+}

@@ -1,0 +1,108 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+/**
+ * The house rules over the import graph (ARCHITECTURE.md): surfaces -> app -> engine, app -> adapters;
+ * the engine imports only itself and zod; adapters never import upward; views do no I/O; no cycles, type
+ * imports included. Each rule lists the offending imports, so a failure says what to move.
+ */
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+type Edge = { from: string; to: string; typeOnly: boolean };
+
+function files(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(join(ROOT, path)).isDirectory()) return files(path);
+    return path.endsWith(".ts") && !path.endsWith(".d.ts") ? [path] : [];
+  });
+}
+
+const IMPORT = /^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?["']([^"']+)["']/gm;
+
+function edges(): Edge[] {
+  const out: Edge[] = [];
+  for (const from of [...files("src"), ...files("commands")]) {
+    const text = readFileSync(join(ROOT, from), "utf8");
+    for (const m of text.matchAll(IMPORT)) {
+      const spec = m[3]!;
+      const to = spec.startsWith(".") ? relative(ROOT, resolve(ROOT, dirname(from), spec)) : spec;
+      out.push({ from, to, typeOnly: Boolean(m[2]) });
+    }
+  }
+  return out;
+}
+
+const ALL = edges();
+const under = (prefixes: string[]) => (path: string) => prefixes.some((p) => path === p || path.startsWith(p.endsWith(".ts") ? p : `${p}/`));
+
+const ENGINE = under(["src/engine"]);
+const APP = under(["src/app"]);
+/** I/O behind an interface: they look only down (engine) and sideways (other adapters). */
+const ADAPTERS = under(["src/store", "src/queue/queues.ts", "src/routers", "src/metrics", "src/kube", "src/slack/usergroups.ts", "src/slack/poster.ts", "src/http"]);
+/** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */
+const SURFACES = under(["commands", "src/slack/listeners", "src/slack/receiver.ts", "src/slack/transport.ts", "src/slack/verify.ts", "src/slack/bolt-logger.ts", "src/queue/jobs", "src/queue/worker.ts", "src/sandbox", "src/bot.ts", "src/main.ts"]);
+const VIEWS = under(["src/slack/views"]);
+
+function offending(from: (p: string) => boolean, forbidden: (e: Edge) => boolean): string[] {
+  return ALL.filter((e) => from(e.from) && forbidden(e)).map((e) => `${e.from} -> ${e.to}`);
+}
+
+describe("house rules: imports go one way", () => {
+  it("classifies every source file (a new file must find its layer)", () => {
+    const unclassified = [...files("src"), ...files("commands")].filter(
+      (f) => !ENGINE(f) && !APP(f) && !ADAPTERS(f) && !SURFACES(f) && !VIEWS(f) && !["src/config.ts", "src/logger.ts"].includes(f),
+    );
+    expect(unclassified).toEqual([]);
+  });
+
+  it("the engine imports nothing outside itself but zod", () => {
+    expect(offending(ENGINE, (e) => !(e.to === "zod" || ENGINE(e.to)))).toEqual([]);
+  });
+
+  it("adapters never import the app layer, surfaces or views", () => {
+    expect(offending(ADAPTERS, (e) => APP(e.to) || SURFACES(e.to) || VIEWS(e.to))).toEqual([]);
+  });
+
+  it("the app layer never imports surfaces or views (their words are lent to it)", () => {
+    expect(offending(APP, (e) => SURFACES(e.to) || VIEWS(e.to))).toEqual([]);
+  });
+
+  it("views do no I/O: no adapters, no app calls, no network, Redis, queue or Kubernetes clients", () => {
+    const io = (e: Edge) =>
+      ADAPTERS(e.to) ||
+      SURFACES(e.to) ||
+      (APP(e.to) && !e.typeOnly) ||
+      (!e.typeOnly && /^(node:(http|https|net|fs|fs\/promises|child_process)|ioredis|bullmq|@slack\/bolt|@slack\/web-api|@kubernetes\/client-node)$/.test(e.to));
+    expect(offending(VIEWS, io)).toEqual([]);
+  });
+
+  it("has no import cycles, type imports included", () => {
+    const graph = new Map<string, string[]>();
+    for (const e of ALL) if (e.to.endsWith(".ts")) graph.set(e.from, [...(graph.get(e.from) ?? []), e.to]);
+    const cycles: string[] = [];
+    const state = new Map<string, "open" | "done">();
+    const visit = (node: string, path: string[]) => {
+      if (state.get(node) === "done") return;
+      if (state.get(node) === "open") {
+        cycles.push([...path.slice(path.indexOf(node)), node].join(" -> "));
+        return;
+      }
+      state.set(node, "open");
+      for (const next of graph.get(node) ?? []) visit(next, [...path, node]);
+      state.set(node, "done");
+    };
+    for (const node of graph.keys()) visit(node, []);
+    expect(cycles).toEqual([]);
+  });
+
+  it("reads the environment only in src/config.ts and src/main.ts", () => {
+    const readers = [...files("src"), ...files("commands")].filter(
+      (f) => !["src/config.ts", "src/main.ts"].includes(f) && !f.startsWith("src/sandbox/") && /process\.env\b/.test(readFileSync(join(ROOT, f), "utf8")),
+    );
+    expect(readers).toEqual([]);
+  });
+});
