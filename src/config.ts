@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { err, ok, type Result } from "./engine/result.ts";
+import { issueText } from "./slack/views/problems.ts";
 import { PolicySchema, type Policy } from "./engine/policy.ts";
 import { TargetSchema, type Target } from "./engine/target.ts";
 
@@ -63,12 +65,13 @@ export function timeoutMsFromEnv(name: TimeoutSetting, env: NodeJS.ProcessEnv = 
 
 export type Env = z.infer<typeof EnvSchema>;
 
-export type ConfigResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+/** A configuration, or every problem with it, each a line a person can act on. */
+export type ConfigResult<T> = Result<T, string[]>;
 
 export function parseEnv(env: NodeJS.ProcessEnv): ConfigResult<Env> {
   const r = EnvSchema.safeParse(env);
-  if (r.success) return { ok: true, value: r.data };
-  return { ok: false, errors: r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`) };
+  if (r.success) return ok(r.data);
+  return err(r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`));
 }
 
 const TargetsFileSchema = z.object({
@@ -85,12 +88,12 @@ export function parseTargetsFile(text: string, source = "targets file"): ConfigR
   let doc: unknown;
   try {
     doc = parseYaml(text) ?? {};
-  } catch (err) {
-    return { ok: false, errors: [`${source} is not valid YAML: ${(err as Error).message}`] };
+  } catch (e) {
+    return err([`${source} is not valid YAML: ${(e as Error).message}`]);
   }
   const r = TargetsFileSchema.safeParse(doc);
   if (!r.success) {
-    return { ok: false, errors: r.error.issues.map((i) => `${source}: ${i.path.join(".") || "(top level)"}: ${i.message}`) };
+    return err(r.error.issues.map((i) => `${source}: ${i.path.join(".") || "(top level)"}: ${issueText(i)}`));
   }
   const targets = new Map<string, Target>();
   const errors: string[] = [];
@@ -98,18 +101,18 @@ export function parseTargetsFile(text: string, source = "targets file"): ConfigR
     if (targets.has(t.name)) errors.push(`${source}: target '${t.name}' is declared twice`);
     targets.set(t.name, t);
   }
-  if (errors.length) return { ok: false, errors };
-  return { ok: true, value: { adhoc: r.data.adhoc, targets, ...(r.data.policy ? { policy: r.data.policy } : {}) } };
+  if (errors.length) return err(errors);
+  return ok({ adhoc: r.data.adhoc, targets, ...(r.data.policy ? { policy: r.data.policy } : {}) });
 }
 
 /** Without a targets file any target may be started from flags; with one, only what it declares (unless adhoc: true). */
 export async function loadTargets(path: string | undefined): Promise<ConfigResult<TargetsFile>> {
-  if (!path) return { ok: true, value: { adhoc: true, targets: new Map() } };
+  if (!path) return ok({ adhoc: true, targets: new Map() });
   let text: string;
   try {
     text = await readFile(path, "utf8");
-  } catch (err) {
-    return { ok: false, errors: [`ROLLOUT_TARGETS: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`] };
+  } catch (e) {
+    return err([`ROLLOUT_TARGETS: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
   }
   return parseTargetsFile(text, path);
 }

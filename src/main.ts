@@ -10,9 +10,9 @@ import { buildRouters } from "./routers/factory.ts";
 async function main(): Promise<number> {
   const problems: string[] = [];
   const env = parseEnv(process.env);
-  if (!env.ok) problems.push(...env.errors);
+  if (!env.ok) problems.push(...env.error);
   const targets = await loadTargets(process.env.ROLLOUT_TARGETS);
-  if (!targets.ok) problems.push(...targets.errors);
+  if (!targets.ok) problems.push(...targets.error);
   const routers = await buildRouters({ kube: { KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST } });
   if (!routers.ok) problems.push(...routers.errors);
 

@@ -3,6 +3,8 @@ import type { Redis } from "ioredis";
 
 /** Thrown when a lease could not be taken in time; the caller's job is retried later. */
 export class LockBusy extends Error {
+  /** Another worker is on it: trying again later helps. */
+  readonly transient = true;
   constructor(key: string) {
     super(`another worker holds ${key}`);
     this.name = "LockBusy";

@@ -148,7 +148,7 @@ function grammar(text: string): Verdict {
 
 const CATALOG = (() => {
   const parsed = parseTargetsFile("adhoc: false\ntargets:\n  - name: backend-svc\n    namespace: default\n    stable: backend-v1\n    smi: { trafficSplit: backend-ts }\n");
-  if (!parsed.ok) throw new Error(parsed.errors.join("; "));
+  if (!parsed.ok) throw new Error(parsed.error.join("; "));
   return parsed.value;
 })();
 

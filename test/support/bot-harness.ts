@@ -71,7 +71,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   let targets: TargetsFile = { adhoc: true, targets: new Map() };
   if (opts.targetsYaml) {
     const parsed = parseTargetsFile(namerd ? opts.targetsYaml.replaceAll("{{NAMERD_URL}}", namerd.url) : opts.targetsYaml);
-    if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+    if (!parsed.ok) throw new Error(parsed.error.join("\n"));
     targets = parsed.value;
   }
   const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });

@@ -216,11 +216,11 @@ targets:
       requireSecondApprover: true
   - name: payments
 `);
-    if (!r.ok) throw new Error(r.errors.join("\n"));
+    if (!r.ok) throw new Error(r.error.join("\n"));
     expect(r.value.policy).toEqual({ channels: ["C0DEPLOYS"], start: ["@deployers", "UALICE"], finish: ["@release"] });
     expect(r.value.targets.get("backend-svc")?.policy).toEqual({ requireSecondApprover: true });
     const bad = parseTargetsFile("targets:\n  - name: web\n    policy:\n      advance: [bob]\n");
-    expect(bad.ok === false && bad.errors.join()).toContain("targets.0.policy.advance.0");
+    expect(bad.ok === false && bad.error.join()).toContain("targets.0.policy.advance.0");
   });
 });
 

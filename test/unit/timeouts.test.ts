@@ -23,7 +23,7 @@ describe("timeout settings", () => {
     for (const bad of ["0", "-1", "ten", "301", ""]) {
       const env = parseEnv({ ...BASE, ROLLOUT_KUBE_TIMEOUT_SECONDS: bad });
       expect(env.ok, `ROLLOUT_KUBE_TIMEOUT_SECONDS=${JSON.stringify(bad)}`).toBe(false);
-      if (!env.ok) expect(env.errors.join("\n")).toMatch(/^ROLLOUT_KUBE_TIMEOUT_SECONDS /m);
+      if (!env.ok) expect(env.error.join("\n")).toMatch(/^ROLLOUT_KUBE_TIMEOUT_SECONDS /m);
       expect(timeoutMsFromEnv("ROLLOUT_KUBE_TIMEOUT_SECONDS", { ROLLOUT_KUBE_TIMEOUT_SECONDS: bad })).toBe(10_000);
     }
   });

@@ -160,7 +160,8 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   const { store, now } = deps;
   const message = err instanceof Error ? err.message : String(err);
   const code = err instanceof RouterError ? err.code : err instanceof LockBusy ? "busy" : "unavailable";
-  const retryable = code === "unavailable" || code === "conflict" || code === "busy";
+  // Typed errors say whether trying again can help; a lease held elsewhere, or an error nobody typed, is retried.
+  const retryable = err instanceof RouterError ? err.transient : true;
 
   if (r.status === "aborting") {
     // Abort always completes: whatever the error, retry with backoff and keep shouting.
