@@ -9,7 +9,6 @@ import {
   markFinishDrift,
   markRejected,
   markStarted,
-  parseRolloutId,
   withWarning,
   withProblem,
   withStable,
@@ -48,7 +47,6 @@ export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attempts
   const parsedId = job.rolloutId;
   const first = await store.get(parsedId);
   if (!first || isTerminal(first)) return;
-  const { target, seq } = parseRolloutId(parsedId)!;
   await store.withLease(parsedId, "mesh", async () => {
     const r = await store.get(parsedId);
     if (!r || isTerminal(r)) return;

@@ -6,7 +6,7 @@ import type { DecideDeps } from "../../app/decide.ts";
 import { observeQuietly } from "./reconcile.ts";
 import { LockBusy } from "../../store/lock.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
-import { isTerminal, markDrift, parseRolloutId, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
+import { isTerminal, markDrift, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
 import { verdict } from "../../engine/verdict.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
@@ -56,7 +56,6 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promis
  */
 async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
   if (r.status !== "active" || r.appliedPercent === null || r.appliedPercent !== r.desiredPercent) return false;
-  const ids = parseRolloutId(r.id)!;
   try {
     return await deps.store.withLease(
       r.id,
