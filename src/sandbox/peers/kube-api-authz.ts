@@ -1,0 +1,59 @@
+/**
+ * What the API server's RBAC authorizer would check for a request: the attributes it derives from the
+ * method and URL (as k8s.io/apiserver's RequestInfoFactory does) and whether a list of PolicyRules allows
+ * them (as rbac's RuleAllows does, wildcards included). Pure; used to hold the recorded requests of the
+ * kube-api peer against the bot's Role.
+ */
+import type { PolicyRule } from "../../kube/permissions.ts";
+
+export type RequestAttributes =
+  | { resourceRequest: true; verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; name?: string }
+  | { resourceRequest: false; verb: string; path: string };
+
+const VERB_BY_METHOD: Record<string, string> = { POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete", GET: "get", HEAD: "get" };
+
+export function requestAttributes(method: string, pathname: string, query = ""): RequestAttributes {
+  const segs = pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const lower = method.toUpperCase();
+  const plainVerb = (VERB_BY_METHOD[lower] ?? lower).toLowerCase();
+  let rest: string[];
+  let apiGroup: string;
+  if (segs[0] === "api" && segs.length >= 3) {
+    apiGroup = "";
+    rest = segs.slice(2);
+  } else if (segs[0] === "apis" && segs.length >= 4) {
+    apiGroup = segs[1]!;
+    rest = segs.slice(3);
+  } else {
+    // /api, /apis, /apis/<group>, /apis/<group>/<version>, /version, /healthz ...: discovery and friends.
+    return { resourceRequest: false, verb: plainVerb, path: pathname };
+  }
+  let namespace: string | undefined;
+  if (rest[0] === "namespaces" && rest.length >= 3) {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  const [resource = "", name, subresource] = rest;
+  const params = new URLSearchParams(query.startsWith("?") ? query.slice(1) : query);
+  let verb = plainVerb;
+  if (!name && lower === "GET") verb = params.get("watch") === "true" ? "watch" : "list";
+  if (!name && lower === "DELETE") verb = "deletecollection";
+  return {
+    resourceRequest: true,
+    verb,
+    apiGroup,
+    resource,
+    ...(subresource ? { subresource } : {}),
+    ...(namespace ? { namespace } : {}),
+    ...(name ? { name } : {}),
+  };
+}
+
+const has = (list: readonly string[], value: string) => list.includes("*") || list.includes(value);
+
+/** The rule that allows this resource request, if any. Non-resource requests are never allowed by a Role. */
+export function allowingRule(rules: readonly PolicyRule[], attrs: RequestAttributes): PolicyRule | undefined {
+  if (!attrs.resourceRequest) return undefined;
+  const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
+  return rules.find((r) => has(r.verbs, attrs.verb) && has(r.apiGroups, attrs.apiGroup) && has(r.resources, resource));
+}

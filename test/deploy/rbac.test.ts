@@ -1,0 +1,158 @@
+/**
+ * The bot's Kubernetes permissions: one list (src/kube/permissions.ts), the Role and ClusterRole in
+ * deploy/ equal to it, and the list equal to what the code really does. The routers and the clean-up run
+ * their flows against the Kubernetes API peer through the production wiring (buildRouters); every request
+ * the peer received must be allowed by the rules as the API server's RBAC authorizer would judge it, and
+ * every verb of every rule must have been used (nothing granted that no code needs).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fileURLToPath } from "node:url";
+import { PERMISSIONS, roleRules, type PolicyRule } from "../../src/kube/permissions.ts";
+import { buildRouters, type Routers } from "../../src/routers/factory.ts";
+import { TargetSchema } from "../../src/engine/target.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { allowingRule, requestAttributes } from "../../src/sandbox/peers/kube-api-authz.ts";
+import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
+
+const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));
+
+type Rbac = KubeObject & { rules?: PolicyRule[]; roleRef?: { kind: string; name: string }; subjects?: { kind: string; name: string; namespace?: string }[] };
+
+/** Rules compared as sets: order of rules, verbs, groups and resources carries no meaning. */
+const normalise = (rules: PolicyRule[]) =>
+  rules
+    .map((r) => ({ apiGroups: [...r.apiGroups].sort(), resources: [...r.resources].sort(), verbs: [...r.verbs].sort() }))
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+function botServiceAccount(objects: KubeObject[]): { name: string; namespace: string } {
+  const bot = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "rollout-bot")!;
+  const spec = (bot.spec as { template: { spec: { serviceAccountName: string } } }).template.spec;
+  return { name: spec.serviceAccountName, namespace: bot.metadata.namespace! };
+}
+
+describe("RBAC in deploy/ is the permission list", () => {
+  it.each(["overlays/http", "overlays/socket-mode", "examples/http-in-cluster-redis"])("%s: a Role with exactly those rules, bound to the bot's service account", async (dir) => {
+    const objects = (await kustomizeBuild(deploy(dir))) as Rbac[];
+    const roles = objects.filter((o) => o.kind === "Role");
+    expect(roles).toHaveLength(1);
+    expect(objects.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding")).toEqual([]);
+    expect(normalise(roles[0]!.rules!)).toEqual(normalise(roleRules()));
+    const binding = objects.find((o) => o.kind === "RoleBinding")!;
+    expect(binding.metadata.namespace).toBe(roles[0]!.metadata.namespace);
+    expect(binding.roleRef).toMatchObject({ kind: "Role", name: roles[0]!.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", ...botServiceAccount(objects) }]);
+    expect(objects.some((o) => o.kind === "ServiceAccount" && o.metadata.name === botServiceAccount(objects).name)).toBe(true);
+  });
+
+  it("examples/socket-mode-cluster-rbac: a ClusterRole with exactly those rules instead of the Role", async () => {
+    const objects = (await kustomizeBuild(deploy("examples/socket-mode-cluster-rbac"))) as Rbac[];
+    expect(objects.filter((o) => o.kind === "Role" || o.kind === "RoleBinding")).toEqual([]);
+    const role = objects.find((o) => o.kind === "ClusterRole")!;
+    expect(normalise(role.rules!)).toEqual(normalise(roleRules()));
+    const binding = objects.find((o) => o.kind === "ClusterRoleBinding")!;
+    expect(binding.roleRef).toMatchObject({ kind: "ClusterRole", name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", ...botServiceAccount(objects) }]);
+  });
+
+  it("every permission says which code needs it, and grants no wildcard", () => {
+    for (const p of PERMISSIONS) {
+      expect(p.neededBy).toMatch(/src\/\S+\.ts/);
+      expect([...p.apiGroups, ...p.resources, ...p.verbs]).not.toContain("*");
+    }
+  });
+});
+
+describe("the requests the code makes are exactly what the rules allow", () => {
+  let peer: KubeApiPeer;
+  let routers: Routers;
+  const ns = "shop";
+
+  beforeAll(async () => {
+    peer = await startKubeApiPeer({ smiFlavour: "nginx" });
+    const built = await buildRouters({ kubeconfig: peer.kubeconfigPath });
+    if (!built.ok) throw new Error(built.errors.join("; "));
+    routers = built.value;
+  });
+  afterAll(async () => {
+    await peer?.close();
+  });
+
+  it("SMI rollouts (found by apex and by name), Abort, and clean-up by scale-down", async () => {
+    const pair = { stable: "web-v1", canary: "web-v2" };
+    const byApex = TargetSchema.parse({ name: "web", namespace: ns, router: "smi" });
+    const byName = TargetSchema.parse({ name: "api", namespace: ns, router: "smi", smi: { trafficSplit: "api-split" } });
+    const smi = routers.registry.for(byApex);
+
+    // A rollout whose split does not exist yet: validate (dry run), create, advance, finish, clean up.
+    expect(await smi.validate(byApex, pair)).toBeUndefined();
+    await smi.apply(byApex, pair, 10);
+    await smi.apply(byApex, pair, 50, { canaryPercent: 10 });
+    await smi.observe(byApex, pair);
+    await smi.finalize(byApex, pair, "canary", { expect: { canaryPercent: 50 } });
+    peer.seed("deployments", ns, {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web-v1" },
+      spec: { replicas: 3, selector: { matchLabels: { app: "web-v1" } }, template: { metadata: { labels: { app: "web-v1" } } } },
+    });
+    await routers.scaleDown(ns, "web-v1");
+    expect(peer.get("deployments", ns, "web-v1")?.spec).toMatchObject({ replicas: 0 });
+
+    // A target naming its split: read by name, then Abort back to stable.
+    expect(await smi.validate(byName, pair)).toBeUndefined();
+    await smi.apply(byName, pair, 20);
+    await smi.finalize(byName, pair, "stable", { force: true });
+    expect(await smi.discoverStable(byName)).toBe("web-v1");
+
+    const seen = peer.requests.map((r) => ({ record: r, attrs: requestAttributes(r.method, r.path, r.query) }));
+    expect(seen.some((s) => s.record.dryRun && s.record.method === "POST"), "validate's dry-run create was sent").toBe(true);
+    for (const { record, attrs } of seen) {
+      const what = `${record.method} ${record.path}${record.query}`;
+      if (!attrs.resourceRequest) {
+        // Discovery only: served to every authenticated user by system:discovery, no rule needed.
+        expect(record.method, what).toBe("GET");
+        expect(record.path, what).toMatch(/^\/(apis?)(\/[^/]+){0,2}\/?$/);
+        continue;
+      }
+      expect(allowingRule(roleRules(), attrs), `${what} (${attrs.verb} ${attrs.apiGroup}/${attrs.resource}${attrs.subresource ? `/${attrs.subresource}` : ""}) is not allowed`).toBeDefined();
+      // A 404 is expected (a named split is read before it is created); a refusal is not.
+      expect([401, 403], `${what} answered ${record.status}`).not.toContain(record.status);
+    }
+    // Nothing granted that no code used: every verb of every rule was needed by some request.
+    for (const rule of roleRules()) {
+      for (const verb of rule.verbs) {
+        const used = seen.some(({ attrs }) => attrs.resourceRequest && allowingRule([{ ...rule, verbs: [verb] }], attrs));
+        expect(used, `${verb} on ${rule.resources.join(",")} was granted but never used`).toBe(true);
+      }
+    }
+  });
+});
+
+describe("RBAC request attributes (as the API server derives them)", () => {
+  const rules = roleRules();
+  it.each([
+    ["GET", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "get", true],
+    ["GET", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits", "", "list", true],
+    ["GET", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits", "?watch=true", "watch", false],
+    ["POST", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits", "?dryRun=All", "create", true],
+    ["PUT", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "update", true],
+    ["PATCH", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "patch", false],
+    ["DELETE", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "delete", false],
+    ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1/scale", "", "update", true],
+    ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1", "", "update", false],
+    ["GET", "/apis/apps/v1/namespaces/shop/deployments", "", "list", false],
+    ["GET", "/api/v1/namespaces/shop/services/web", "", "get", false],
+  ] as const)("%s %s%s is %s, allowed: %s", (method, path, query, verb, allowed) => {
+    const attrs = requestAttributes(method, path, query);
+    expect(attrs).toMatchObject({ resourceRequest: true, verb });
+    expect(allowingRule(rules, attrs) !== undefined).toBe(allowed);
+  });
+
+  it("discovery paths are non-resource requests, which no Role rule allows", () => {
+    for (const path of ["/apis", "/api", "/apis/split.smi-spec.io", "/apis/split.smi-spec.io/v1alpha3", "/api/v1"]) {
+      const attrs = requestAttributes("GET", path);
+      expect(attrs.resourceRequest, path).toBe(false);
+      expect(allowingRule([{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }], attrs)).toBeUndefined();
+    }
+  });
+});
