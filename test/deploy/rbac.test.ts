@@ -102,7 +102,7 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     expect(await smi.validate(byName, pair)).toBeUndefined();
     await smi.apply(byName, pair, 20);
     await smi.finalize(byName, pair, "stable", { force: true });
-    expect(await smi.discoverStable(byName)).toBe("web-v1");
+    expect(await smi.discoverStable?.(byName)).toBe("web-v1");
 
     const seen = peer.requests.map((r) => ({ record: r, attrs: requestAttributes(r.method, r.path, r.query) }));
     expect(seen.some((s) => s.record.dryRun && s.record.method === "POST"), "validate's dry-run create was sent").toBe(true);
