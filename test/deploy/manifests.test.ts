@@ -1,8 +1,8 @@
 /**
  * Every install the README offers (each overlay, and the examples that add the Redis, ServiceMonitor and
  * cluster-rbac components) rendered as `kubectl apply -k` would, then: each object valid against the
- * Kubernetes schemas (kubernetes-models ships them, the Prometheus Operator's from its own package),
- * on a GA API version, and wired together: the bot's security settings and probes, Services and
+ * Kubernetes schemas (kubernetes-models ships them, the Prometheus Operator's from its own package) with
+ * no unknown field, on a GA API version, and wired together: the bot's security settings and probes, Services and
  * budgets that select the pods, Secret references without values, the transport each overlay promises.
  */
 import { readdirSync } from "node:fs";
@@ -12,6 +12,7 @@ import * as k8s from "kubernetes-models";
 import * as monitoring from "@kubernetes-models/prometheus-operator";
 import { parseTargetsFile } from "../../src/config.ts";
 import { kustomizeBuild, strategicMerge, type KubeObject } from "../support/kustomize.ts";
+import { modelNameFor, unknownFields } from "../support/kube-strict-fields.ts";
 
 const deployDir = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));
 const INSTALLS = ["overlays", "examples"].flatMap((kind) => readdirSync(deployDir(kind)).map((d) => `${kind}/${d}`));
@@ -29,15 +30,22 @@ const MODELS = new Map<string, Validatable>();
 /** GA versions only: nothing that a current cluster has removed or will remove. */
 const GA = new Set(["v1", "apps/v1", "policy/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1", "monitoring.coreos.com/v1"]);
 
+/** Custom resources whose schema comes from their own package (no strict field check for these). */
+const CUSTOM = new Set(["monitoring.coreos.com/v1/ServiceMonitor"]);
+
 function schemaErrors(o: KubeObject): string | undefined {
   const Model = MODELS.get(`${o.apiVersion}/${o.kind}`);
   if (!Model) return `no schema for ${o.apiVersion} ${o.kind}`;
   try {
     new Model(o).validate();
-    return undefined;
   } catch (err) {
     return (err as Error).message;
   }
+  if (CUSTOM.has(`${o.apiVersion}/${o.kind}`)) return undefined;
+  const type = modelNameFor(o.apiVersion, o.kind);
+  if (!type) return `no field list for ${o.apiVersion} ${o.kind}`;
+  const unknown = unknownFields(o, type);
+  return unknown.length ? `unknown fields: ${unknown.join(", ")}` : undefined;
 }
 
 type Probe = { httpGet?: { path: string; port: string | number } };
@@ -245,6 +253,8 @@ describe("the checks themselves", () => {
     const broken = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "x" }, spec: { selector: {}, template: { spec: { containers: [{ name: "c", ports: [{ containerPort: "eighty" }] }] } } } };
     expect(schemaErrors(broken)).toMatch(/containerPort must be integer/);
     expect(schemaErrors({ apiVersion: "example.com/v1", kind: "Nope", metadata: { name: "x" } })).toMatch(/no schema/);
+    const misspelt = { apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: { containers: [{ name: "c", securityContext: { readOnlyRootFileSystem: true } }] } };
+    expect(schemaErrors(misspelt)).toBe("unknown fields: spec.containers[0].securityContext.readOnlyRootFileSystem");
   });
 
   it("the renderer merges keyed lists as kustomize does and refuses what it does not implement", () => {
