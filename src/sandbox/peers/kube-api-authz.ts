@@ -57,3 +57,29 @@ export function allowingRule(rules: readonly PolicyRule[], attrs: RequestAttribu
   const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
   return rules.find((r) => has(r.verbs, attrs.verb) && has(r.apiGroups, attrs.apiGroup) && has(r.resources, resource));
 }
+
+/** Who the peer's RBAC check pretends the caller is, and what that caller is granted. */
+export type RbacPolicy = { rules: readonly PolicyRule[]; user?: string };
+
+export const DEFAULT_RBAC_USER = "system:serviceaccount:rollout-bot:rollout-bot";
+
+/**
+ * The API server's 403 for a request the rules do not allow (its message, word for word), or undefined
+ * when allowed. Discovery (non-resource GETs of /api and /apis) is allowed, as system:discovery grants it.
+ */
+export function forbidden(policy: RbacPolicy, attrs: RequestAttributes): { message: string; details: Record<string, string> } | undefined {
+  const user = policy.user ?? DEFAULT_RBAC_USER;
+  if (!attrs.resourceRequest) {
+    if (attrs.verb === "get" && /^\/apis?(\/|$)/.test(attrs.path)) return undefined;
+    return { message: `forbidden: User "${user}" cannot ${attrs.verb} path "${attrs.path}"`, details: {} };
+  }
+  if (allowingRule(policy.rules, attrs)) return undefined;
+  const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
+  const qualified = attrs.apiGroup ? `${attrs.resource}.${attrs.apiGroup}` : attrs.resource;
+  const object = attrs.name ? `${qualified} "${attrs.name}"` : qualified;
+  const scope = attrs.namespace ? ` in the namespace "${attrs.namespace}"` : " at the cluster scope";
+  return {
+    message: `${object} is forbidden: User "${user}" cannot ${attrs.verb} resource "${resource}" in API group "${attrs.apiGroup}"${scope}`,
+    details: { ...(attrs.name ? { name: attrs.name } : {}), group: attrs.apiGroup, kind: attrs.resource },
+  };
+}
