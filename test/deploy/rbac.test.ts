@@ -1,9 +1,10 @@
 /**
  * The bot's Kubernetes permissions: one list (src/kube/permissions.ts), the Role and ClusterRole in
  * deploy/ equal to it, and the list equal to what the code really does. The routers and the clean-up run
- * their flows against the Kubernetes API peer through the production wiring (buildRouters); every request
- * the peer received must be allowed by the rules as the API server's RBAC authorizer would judge it, and
- * every verb of every rule must have been used (nothing granted that no code needs).
+ * their flows against the Kubernetes API peer through the production wiring (buildRouters), the peer
+ * enforcing exactly those rules as the API server's RBAC authorizer would (403 otherwise): every flow
+ * must succeed, and every verb of every rule must have been used (nothing granted that no code needs).
+ * Without a rule the code needs, the person starting a rollout is told which permission is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileURLToPath } from "node:url";
@@ -68,7 +69,7 @@ describe("the requests the code makes are exactly what the rules allow", () => {
   const ns = "shop";
 
   beforeAll(async () => {
-    peer = await startKubeApiPeer({ smiFlavour: "nginx" });
+    peer = await startKubeApiPeer({ smiFlavour: "nginx", rbac: { rules: roleRules() } });
     const built = await buildRouters({ kubeconfig: peer.kubeconfigPath });
     if (!built.ok) throw new Error(built.errors.join("; "));
     routers = built.value;
@@ -117,6 +118,7 @@ describe("the requests the code makes are exactly what the rules allow", () => {
       expect(allowingRule(roleRules(), attrs), `${what} (${attrs.verb} ${attrs.apiGroup}/${attrs.resource}${attrs.subresource ? `/${attrs.subresource}` : ""}) is not allowed`).toBeDefined();
       // A 404 is expected (a named split is read before it is created); a refusal is not.
       expect([401, 403], `${what} answered ${record.status}`).not.toContain(record.status);
+      expect(record.status, what).toBeGreaterThan(0);
     }
     // Nothing granted that no code used: every verb of every rule was needed by some request.
     for (const rule of roleRules()) {
@@ -125,6 +127,50 @@ describe("the requests the code makes are exactly what the rules allow", () => {
         expect(used, `${verb} on ${rule.resources.join(",")} was granted but never used`).toBe(true);
       }
     }
+  });
+});
+
+describe("without a permission the code needs", () => {
+  let peer: KubeApiPeer;
+  let routers: Routers;
+  const pair = { stable: "web-v1", canary: "web-v2" };
+  const web = TargetSchema.parse({ name: "web", namespace: "shop", router: "smi" });
+  const without = (verb: string, resource: string) =>
+    roleRules().map((r) => (r.resources.includes(resource) ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r));
+
+  beforeAll(async () => {
+    peer = await startKubeApiPeer({ smiFlavour: "nginx" });
+    const built = await buildRouters({ kubeconfig: peer.kubeconfigPath });
+    if (!built.ok) throw new Error(built.errors.join("; "));
+    routers = built.value;
+  });
+  afterAll(async () => {
+    await peer?.close();
+  });
+
+  it("create on trafficsplits: the start is refused naming the verb, resource and namespace, and nothing is written", async () => {
+    peer.rbac = { rules: without("create", "trafficsplits") };
+    const refusal = await routers.registry.for(web).validate(web, pair);
+    expect(refusal).toBe(
+      "TrafficSplit shop/web does not exist and cannot be created: the bot's Kubernetes credentials may not check creating TrafficSplit shop/web: 403 Forbidden: " +
+        'trafficsplits.split.smi-spec.io is forbidden: User "system:serviceaccount:rollout-bot:rollout-bot" cannot create resource "trafficsplits" in API group "split.smi-spec.io" in the namespace "shop"',
+    );
+    expect(peer.list("trafficsplits", "shop")).toEqual([]);
+  });
+
+  it("update on deployments/scale: the clean-up fails with the API's reason, the Deployment keeps its replicas", async () => {
+    peer.rbac = undefined;
+    peer.seed("deployments", "shop", {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web-v1" },
+      spec: { replicas: 3, selector: { matchLabels: { app: "web-v1" } }, template: { metadata: { labels: { app: "web-v1" } } } },
+    });
+    peer.rbac = { rules: without("update", "deployments/scale") };
+    const err = await routers.scaleDown("shop", "web-v1").then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toContain('cannot update resource "deployments/scale" in API group "apps" in the namespace "shop"');
+    expect(err).toMatchObject({ code: 403, transient: false });
+    expect(peer.get("deployments", "shop", "web-v1")?.spec).toMatchObject({ replicas: 3 });
   });
 });
 
