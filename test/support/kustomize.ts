@@ -12,6 +12,8 @@
  *     containers/env/volumes/volumeMounts/ports (items only the patch has go first, as kustomize does),
  *     any other list in a patch is refused.
  * Duplicate objects (same apiVersion group, kind, namespace and name) are an error, as in kustomize.
+ * Checked once by hand: for every overlay and example in deploy/ its objects equal kustomize v4.5.4's
+ * (`kustomize build`), field for field and in list order; only the order of the objects differs.
  */
 import { readFile, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
