@@ -58,8 +58,11 @@ export function allowingRule(rules: readonly PolicyRule[], attrs: RequestAttribu
   return rules.find((r) => has(r.verbs, attrs.verb) && has(r.apiGroups, attrs.apiGroup) && has(r.resources, resource));
 }
 
-/** Who the peer's RBAC check pretends the caller is, and what that caller is granted. */
-export type RbacPolicy = { rules: readonly PolicyRule[]; user?: string };
+/**
+ * Who the peer's RBAC check pretends the caller is, and what that caller is granted: `rules` in every
+ * namespace (a ClusterRoleBinding), or only in `namespaces` (RoleBindings there).
+ */
+export type RbacPolicy = { rules: readonly PolicyRule[]; namespaces?: readonly string[]; user?: string };
 
 export const DEFAULT_RBAC_USER = "system:serviceaccount:rollout-bot:rollout-bot";
 
@@ -73,7 +76,8 @@ export function forbidden(policy: RbacPolicy, attrs: RequestAttributes): { messa
     if (attrs.verb === "get" && /^\/apis?(\/|$)/.test(attrs.path)) return undefined;
     return { message: `forbidden: User "${user}" cannot ${attrs.verb} path "${attrs.path}"`, details: {} };
   }
-  if (allowingRule(policy.rules, attrs)) return undefined;
+  const inScope = policy.namespaces === undefined || (attrs.namespace !== undefined && policy.namespaces.includes(attrs.namespace));
+  if (inScope && allowingRule(policy.rules, attrs)) return undefined;
   const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
   const qualified = attrs.apiGroup ? `${attrs.resource}.${attrs.apiGroup}` : attrs.resource;
   const object = attrs.name ? `${qualified} "${attrs.name}"` : qualified;
