@@ -96,7 +96,12 @@ describe.each(INSTALLS)("deploy/%s", (install) => {
     const problems = all.map((o) => [`${o.kind} ${o.metadata.name}`, schemaErrors(o)] as const).filter(([, e]) => e);
     expect(problems).toEqual([]);
     for (const o of all) expect(GA, `${o.kind} ${o.metadata.name}`).toContain(o.apiVersion);
-    for (const o of all) if (!/^Cluster/.test(o.kind)) expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe("rollout-bot");
+    // Everything lives in the bot's namespace, except cluster-scoped RBAC and RoleBindings granting it elsewhere.
+    for (const o of all) {
+      if (/^Cluster/.test(o.kind)) expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBeUndefined();
+      else if (o.kind === "RoleBinding") expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBeTruthy();
+      else expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe("rollout-bot");
+    }
   });
 
   it("runs every workload locked down: non-root numeric UID, read-only root, no capabilities, RuntimeDefault seccomp, no escalation", async () => {

@@ -1,9 +1,10 @@
 /**
- * The bot's Kubernetes permissions: one list (src/kube/permissions.ts), the Role and ClusterRole in
- * deploy/ equal to it, and the list equal to what the code really does. The routers and the clean-up run
- * their flows against the Kubernetes API peer through the production wiring (buildRouters), the peer
- * enforcing exactly those rules as the API server's RBAC authorizer would (403 otherwise): every flow
- * must succeed, and every verb of every rule must have been used (nothing granted that no code needs).
+ * The bot's Kubernetes permissions: one list (src/kube/permissions.ts), what every install in deploy/
+ * grants the bot's service account equal to it (and where), and the list equal to what the code really
+ * does. The routers and the clean-up run their flows against the Kubernetes API peer through the
+ * production wiring (buildRouters), the peer enforcing what overlays/http grants as the API server's RBAC
+ * authorizer would (403 otherwise): every flow must succeed, and every verb of every rule must have been
+ * used (nothing granted that no code needs).
  * Without a rule the code needs, the person starting a rollout is told which permission is missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +13,7 @@ import { PERMISSIONS, roleRules, type PolicyRule } from "../../src/kube/permissi
 import { buildRouters, type Routers } from "../../src/routers/factory.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
-import { allowingRule, requestAttributes } from "../../src/sandbox/peers/kube-api-authz.ts";
+import { allowingRule, requestAttributes, type RbacPolicy } from "../../src/sandbox/peers/kube-api-authz.ts";
 import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));
@@ -31,28 +32,68 @@ function botServiceAccount(objects: KubeObject[]): { name: string; namespace: st
   return { name: spec.serviceAccountName, namespace: bot.metadata.namespace! };
 }
 
+/**
+ * What the bot's service account may do once an install is applied: the rules of every Role/ClusterRole
+ * bound to it, and where (everywhere for a ClusterRoleBinding, the binding's namespace for a RoleBinding).
+ * Every bound role must hold the same rules, so one policy describes the grant.
+ */
+function grantOf(objects: Rbac[]): RbacPolicy & { roleKinds: string[] } {
+  const sa = botServiceAccount(objects);
+  const bindings = objects.filter(
+    (o) => (o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding") && o.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === sa.name && s.namespace === sa.namespace),
+  );
+  expect(bindings.length, "bindings of the bot's service account").toBeGreaterThan(0);
+  const ruleSets = bindings.map((b) => {
+    const role = objects.find((o) => o.kind === b.roleRef!.kind && o.metadata.name === b.roleRef!.name && (o.kind === "ClusterRole" || o.metadata.namespace === b.metadata.namespace));
+    expect(role, `${b.kind} ${b.metadata.namespace ?? ""}/${b.metadata.name} -> ${b.roleRef!.kind} ${b.roleRef!.name}`).toBeDefined();
+    return normalise(role!.rules ?? []);
+  });
+  for (const rules of ruleSets) expect(rules).toEqual(ruleSets[0]);
+  const clusterWide = bindings.some((b) => b.kind === "ClusterRoleBinding");
+  return {
+    rules: ruleSets[0]!,
+    ...(clusterWide ? {} : { namespaces: bindings.map((b) => b.metadata.namespace!).sort() }),
+    roleKinds: [...new Set(bindings.map((b) => b.roleRef!.kind))],
+  };
+}
+
+const INSTALLS: [string, string[] | "all", string][] = [
+  ["overlays/http", ["rollout-bot"], "Role"],
+  ["overlays/socket-mode", ["rollout-bot"], "Role"],
+  ["examples/http-in-cluster-redis", ["rollout-bot"], "Role"],
+  ["examples/socket-mode-cluster-rbac", "all", "ClusterRole"],
+  ["examples/http-some-namespaces", ["payments", "shop"], "ClusterRole"],
+];
+
 describe("RBAC in deploy/ is the permission list", () => {
-  it.each(["overlays/http", "overlays/socket-mode", "examples/http-in-cluster-redis"])("%s: a Role with exactly those rules, bound to the bot's service account", async (dir) => {
+  it.each(INSTALLS)("%s grants exactly those rules in %j, through a %s", async (dir, where, kind) => {
     const objects = (await kustomizeBuild(deploy(dir))) as Rbac[];
-    const roles = objects.filter((o) => o.kind === "Role");
-    expect(roles).toHaveLength(1);
-    expect(objects.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding")).toEqual([]);
-    expect(normalise(roles[0]!.rules!)).toEqual(normalise(roleRules()));
-    const binding = objects.find((o) => o.kind === "RoleBinding")!;
-    expect(binding.metadata.namespace).toBe(roles[0]!.metadata.namespace);
-    expect(binding.roleRef).toMatchObject({ kind: "Role", name: roles[0]!.metadata.name });
-    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", ...botServiceAccount(objects) }]);
+    const grant = grantOf(objects);
+    expect(grant.rules).toEqual(normalise(roleRules()));
+    expect(grant.namespaces ?? "all").toEqual(where);
+    expect(grant.roleKinds).toEqual([kind]);
+    // Nothing else in the install grants anything: no unbound roles, no bindings to other subjects.
+    const roles = objects.filter((o) => o.kind === "Role" || o.kind === "ClusterRole");
+    expect(roles.map((r) => r.kind)).toEqual(roles.map(() => kind));
+    for (const b of objects.filter((o) => o.kind.endsWith("RoleBinding"))) expect(b.subjects).toEqual([{ kind: "ServiceAccount", ...botServiceAccount(objects) }]);
     expect(objects.some((o) => o.kind === "ServiceAccount" && o.metadata.name === botServiceAccount(objects).name)).toBe(true);
   });
 
-  it("examples/socket-mode-cluster-rbac: a ClusterRole with exactly those rules instead of the Role", async () => {
-    const objects = (await kustomizeBuild(deploy("examples/socket-mode-cluster-rbac"))) as Rbac[];
-    expect(objects.filter((o) => o.kind === "Role" || o.kind === "RoleBinding")).toEqual([]);
-    const role = objects.find((o) => o.kind === "ClusterRole")!;
-    expect(normalise(role.rules!)).toEqual(normalise(roleRules()));
-    const binding = objects.find((o) => o.kind === "ClusterRoleBinding")!;
-    expect(binding.roleRef).toMatchObject({ kind: "ClusterRole", name: role.metadata.name });
-    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", ...botServiceAccount(objects) }]);
+  it("granted in some namespaces only: a target elsewhere is refused by the API, naming the namespace", async () => {
+    const grant = grantOf((await kustomizeBuild(deploy("examples/http-some-namespaces"))) as Rbac[]);
+    const peer = await startKubeApiPeer({ smiFlavour: "nginx", rbac: grant });
+    try {
+      const built = await buildRouters({ kubeconfig: peer.kubeconfigPath });
+      if (!built.ok) throw new Error(built.errors.join("; "));
+      const pair = { stable: "web-v1", canary: "web-v2" };
+      const target = (namespace: string) => TargetSchema.parse({ name: "web", namespace, router: "smi" });
+      expect(await built.value.registry.for(target("shop")).validate(target("shop"), pair)).toBeUndefined();
+      expect(await built.value.registry.for(target("billing")).validate(target("billing"), pair)).toContain(
+        'cannot list resource "trafficsplits" in API group "split.smi-spec.io" in the namespace "billing"',
+      );
+    } finally {
+      await peer.close();
+    }
   });
 
   it("every permission says which code needs it, and grants no wildcard", () => {
@@ -66,10 +107,12 @@ describe("RBAC in deploy/ is the permission list", () => {
 describe("the requests the code makes are exactly what the rules allow", () => {
   let peer: KubeApiPeer;
   let routers: Routers;
-  const ns = "shop";
+  // overlays/http as installed: the Role in the bot's own namespace, targets there.
+  const ns = "rollout-bot";
 
   beforeAll(async () => {
-    peer = await startKubeApiPeer({ smiFlavour: "nginx", rbac: { rules: roleRules() } });
+    const grant = grantOf((await kustomizeBuild(deploy("overlays/http"))) as Rbac[]);
+    peer = await startKubeApiPeer({ smiFlavour: "nginx", rbac: { rules: grant.rules, namespaces: grant.namespaces } });
     const built = await buildRouters({ kubeconfig: peer.kubeconfigPath });
     if (!built.ok) throw new Error(built.errors.join("; "));
     routers = built.value;
