@@ -1,8 +1,8 @@
 /**
  * What the API server's RBAC authorizer would check for a request: the attributes it derives from the
  * method and URL (as k8s.io/apiserver's RequestInfoFactory does) and whether a list of PolicyRules allows
- * them (as rbac's RuleAllows does, wildcards included). Pure; used to hold the recorded requests of the
- * kube-api peer against the bot's Role.
+ * them (as rbac's RuleAllows does, wildcards included). Pure; the kube-api peer answers 403 with it, and
+ * the RBAC tests hold its recorded requests against the bot's Role.
  */
 import type { PolicyRule } from "../../kube/permissions.ts";
 
@@ -14,8 +14,8 @@ const VERB_BY_METHOD: Record<string, string> = { POST: "create", PUT: "update", 
 
 export function requestAttributes(method: string, pathname: string, query = ""): RequestAttributes {
   const segs = pathname.split("/").filter(Boolean).map(decodeURIComponent);
-  const lower = method.toUpperCase();
-  const plainVerb = (VERB_BY_METHOD[lower] ?? lower).toLowerCase();
+  const upper = method.toUpperCase();
+  const plainVerb = (VERB_BY_METHOD[upper] ?? upper).toLowerCase();
   let rest: string[];
   let apiGroup: string;
   if (segs[0] === "api" && segs.length >= 3) {
@@ -36,8 +36,8 @@ export function requestAttributes(method: string, pathname: string, query = ""):
   const [resource = "", name, subresource] = rest;
   const params = new URLSearchParams(query.startsWith("?") ? query.slice(1) : query);
   let verb = plainVerb;
-  if (!name && lower === "GET") verb = params.get("watch") === "true" ? "watch" : "list";
-  if (!name && lower === "DELETE") verb = "deletecollection";
+  if (!name && upper === "GET") verb = params.get("watch") === "true" ? "watch" : "list";
+  if (!name && upper === "DELETE") verb = "deletecollection";
   return {
     resourceRequest: true,
     verb,
