@@ -104,7 +104,7 @@ describe.each(INSTALLS)("deploy/%s", (install) => {
     }
   });
 
-  it("runs every workload locked down: non-root numeric UID, read-only root, no capabilities, RuntimeDefault seccomp, no escalation", async () => {
+  it("runs every workload locked down (Pod Security Standard restricted, and a read-only root filesystem)", async () => {
     const workloads = [...of<Workload>(await objects(), "Deployment"), ...of<Workload>(await objects(), "StatefulSet")];
     expect(workloads.length).toBeGreaterThan(0);
     for (const w of workloads) {
@@ -123,7 +123,14 @@ describe.each(INSTALLS)("deploy/%s", (install) => {
         expect(sc.seccompProfile?.type, where).toBe("RuntimeDefault");
         expect(c.resources?.requests?.memory && c.resources?.requests?.cpu && c.resources?.limits?.memory, `${where} resources`).toBeTruthy();
         expect(c.livenessProbe && c.readinessProbe, `${where} probes`).toBeTruthy();
+        expect((c.ports ?? []).filter((p) => "hostPort" in p), `${where} hostPort`).toEqual([]);
+        expect((c.securityContext as { privileged?: boolean } | undefined)?.privileged ?? false, where).toBe(false);
       }
+      // The rest of the Pod Security Standard "restricted": no host namespaces, only these volume types.
+      const host = pod as { hostNetwork?: boolean; hostPID?: boolean; hostIPC?: boolean };
+      expect([host.hostNetwork, host.hostPID, host.hostIPC].filter(Boolean), w.metadata.name).toEqual([]);
+      const allowed = ["name", "configMap", "emptyDir", "secret", "persistentVolumeClaim", "projected", "downwardAPI", "csi", "ephemeral"];
+      for (const v of pod.volumes ?? []) expect(Object.keys(v).filter((k) => !allowed.includes(k)), `${w.metadata.name} volume ${v.name}`).toEqual([]);
     }
   });
 
