@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as k8s from "kubernetes-models";
 import * as monitoring from "@kubernetes-models/prometheus-operator";
-import { parseTargetsFile } from "../../src/config.ts";
+import { EnvSchema, parseTargetsFile } from "../../src/config.ts";
 import { kustomizeBuild, strategicMerge, type KubeObject } from "../support/kustomize.ts";
 import { modelNameFor, unknownFields } from "../support/kube-strict-fields.ts";
 
@@ -166,6 +166,14 @@ describe.each(INSTALLS)("deploy/%s", (install) => {
       expect(envOf(c, name), name).toEqual({ name, valueFrom: { secretKeyRef: { name: "rollout-bot", key: name } } });
     }
     for (const e of c.env ?? []) if (/TOKEN|SECRET|PASSWORD/.test(e.name)) expect(e.value, e.name).toBeUndefined();
+  });
+
+  it("sets only variables the bot reads, each with a value it accepts", async () => {
+    const known = EnvSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
+    for (const e of botContainer(await objects()).env ?? []) {
+      expect(Object.keys(known), e.name).toContain(e.name);
+      if (e.value !== undefined) expect(known[e.name]!.safeParse(e.value).success, `${e.name}=${e.value}`).toBe(true);
+    }
   });
 
   it("mounts a targets file the bot accepts", async () => {
