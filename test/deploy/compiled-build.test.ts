@@ -5,7 +5,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../src/sandbox/peers/net.ts";
+import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
+import { waitFor } from "../support/wait.ts";
 
 /**
  * The image runs `node dist/src/main.js`: the tsc build must produce JavaScript that starts without any
@@ -29,21 +33,25 @@ afterAll(async () => {
   if (out) await rm(out, { recursive: true, force: true });
 });
 
-function start(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((done, fail) => {
-    // No tsx, no --import: exactly the image's command. HOME points nowhere so no ~/.kube/config is found.
-    const child = spawn(process.execPath, [join(out, "dist/src/main.js")], { cwd: out, env: { PATH: process.env.PATH ?? "", HOME: out, ...env } });
-    let stderr = "";
-    let stdout = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+type Exit = { code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string };
+
+function start(env: Record<string, string>): { pid: number; exited: Promise<Exit>; kill(): void } {
+  // No tsx, no --import: exactly the image's command. HOME points nowhere so no ~/.kube/config is found.
+  const child = spawn(process.execPath, [join(out, "dist/src/main.js")], { cwd: out, env: { PATH: process.env.PATH ?? "", HOME: out, ...env } });
+  let stderr = "";
+  let stdout = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const exited = new Promise<Exit>((done, fail) => {
     child.on("error", fail);
-    child.on("exit", (code) => {
+    child.on("exit", (code, signal) => {
       clearTimeout(timer);
-      done({ code, stderr, stdout });
+      done({ code, signal, stderr, stdout });
     });
   });
+  // SIGKILL only while it still runs (a test that failed before it exited), never a reused pid.
+  return { pid: child.pid!, exited, kill: () => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")) };
 }
 
 /** Relative and bare import specifiers of one emitted ES module. */
@@ -55,13 +63,50 @@ function specifiers(js: string): string[] {
 
 describe("compiled build (npm run build)", () => {
   it("starts with plain node and reports a bad configuration, exit code 2", async () => {
-    const { code, stderr } = await start({ SLACK_BOT_TOKEN: "not-a-bot-token", SLACK_SIGNING_SECRET: "s" });
+    const { code, stderr } = await start({ SLACK_BOT_TOKEN: "not-a-bot-token", SLACK_SIGNING_SECRET: "s" }).exited;
     expect(stderr).toContain("rollout-bot cannot start:");
     expect(stderr).toContain("SLACK_BOT_TOKEN must start with xoxb-");
     expect(stderr).toContain("no usable Kubernetes configuration");
     expect(stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|ERR_UNKNOWN_FILE_EXTENSION|SyntaxError/);
     expect(code).toBe(2);
   }, 30_000);
+
+  it("starts with plain node, answers /healthz and /readyz on HEALTH_PORT, and exits 0 on SIGTERM", async () => {
+    const [port, healthPort] = [await freePort(), await freePort()];
+    const prefix = randomPrefix("dist");
+    // Credentials for an API server nobody answers at: the bot must start without reaching it.
+    const kubeconfig = join(out, "kubeconfig.yaml");
+    await writeFile(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n" +
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    );
+    const bot = start({
+      SLACK_SIGNING_SECRET: "signing-secret",
+      SLACK_BOT_TOKEN: "xoxb-compiled-build",
+      SLACK_API_URL: "http://127.0.0.1:9/api/",
+      KUBECONFIG: kubeconfig,
+      REDIS_URL,
+      ROLLOUT_KEY_PREFIX: prefix,
+      PORT: String(port),
+      HEALTH_PORT: String(healthPort),
+      LOG_LEVEL: "warn",
+    });
+    const redis = testRedis();
+    try {
+      const get = (path: string) => fetch(`http://127.0.0.1:${healthPort}${path}`).then(async (r) => `${r.status} ${await r.text()}`, () => undefined);
+      expect(await waitFor(() => get("/healthz"), { what: "/healthz of the compiled bot", timeoutMs: 15_000 })).toBe("200 ok");
+      expect(await get("/readyz")).toBe("200 ready");
+      process.kill(bot.pid, "SIGTERM"); // as tini passes it on in the image
+      const { code, signal, stderr } = await bot.exited;
+      expect(stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|ERR_UNKNOWN_FILE_EXTENSION|SyntaxError/);
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+    } finally {
+      bot.kill();
+      await cleanupPrefix(redis, prefix);
+      await redis.quit();
+    }
+  }, 40_000);
 
   it("imports only .js files and production dependencies from main.js onwards", async () => {
     const pkg = JSON.parse(await readFile(join(repo, "package.json"), "utf8")) as { dependencies: Record<string, string> };
