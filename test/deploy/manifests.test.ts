@@ -186,7 +186,7 @@ describe.each(INSTALLS)("deploy/%s", (install) => {
     const file = map?.data[path.slice(mount!.mountPath.length + 1)];
     expect(file, "the targets file in the ConfigMap").toBeDefined();
     const parsed = parseTargetsFile(file!, "targets.yaml");
-    expect(parsed.ok ? [] : parsed.errors).toEqual([]);
+    expect(parsed.ok ? [] : parsed.error).toEqual([]);
   });
 
   it("has Services that reach named container ports of the pods they select, and a NetworkPolicy that admits them", async () => {
