@@ -94,7 +94,11 @@ describe("compiled build (npm run build)", () => {
     });
     const redis = testRedis();
     try {
-      const get = (path: string) => fetch(`http://127.0.0.1:${healthPort}${path}`).then(async (r) => `${r.status} ${await r.text()}`, () => undefined);
+      const get = (path: string) =>
+        fetch(`http://127.0.0.1:${healthPort}${path}`).then(
+          async (r) => `${r.status} ${await r.text()}`,
+          () => undefined,
+        );
       expect(await waitFor(() => get("/healthz"), { what: "/healthz of the compiled bot", timeoutMs: 15_000 })).toBe("200 ok");
       expect(await get("/readyz")).toBe("200 ready");
       process.kill(bot.pid, "SIGTERM"); // as tini passes it on in the image

@@ -37,9 +37,7 @@ const execForm = (args: string): string[] => {
 
 const text = readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
 const all = parseDockerfile(text);
-const argDefaults = new Map(
-  all.filter((i) => i.op === "ARG" && i.args.includes("=")).map((i) => i.args.split("=", 2) as [string, string]),
-);
+const argDefaults = new Map(all.filter((i) => i.op === "ARG" && i.args.includes("=")).map((i) => i.args.split("=", 2) as [string, string]));
 const froms = all.filter((i) => i.op === "FROM").map((i) => resolveArgs(i.args.split(/\s+/)[0]!, argDefaults));
 const last = Math.max(...all.map((i) => i.stage));
 const runtime = all.filter((i) => i.stage === last);
@@ -63,7 +61,10 @@ describe("Dockerfile", () => {
     expect(runs.some((r) => /npm ci\b.*--omit=dev/.test(r))).toBe(true);
     expect(runs.some((r) => /npm (ci|install)\b(?!.*--omit=dev)/.test(r))).toBe(false);
     expect(runtime.some((i) => i.op === "COPY" && /--from=\S+ \/app\/dist \.\/dist/.test(i.args))).toBe(true);
-    expect(runtime.some((i) => i.op === "COPY" && /\bsrc\b/.test(i.args)), "no TypeScript sources in the image").toBe(false);
+    expect(
+      runtime.some((i) => i.op === "COPY" && /\bsrc\b/.test(i.args)),
+      "no TypeScript sources in the image",
+    ).toBe(false);
   });
 
   it("runs as a numeric non-root user", () => {

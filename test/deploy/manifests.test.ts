@@ -76,7 +76,12 @@ type PodSpec = {
   serviceAccountName?: string;
 };
 type Workload = KubeObject & {
-  spec: { replicas?: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec }; volumeClaimTemplates?: { metadata: { name: string } }[] };
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+    volumeClaimTemplates?: { metadata: { name: string } }[];
+  };
 };
 
 const selects = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
@@ -123,14 +128,21 @@ describe.each(INSTALLS)("deploy/%s", (install) => {
         expect(sc.seccompProfile?.type, where).toBe("RuntimeDefault");
         expect(c.resources?.requests?.memory && c.resources?.requests?.cpu && c.resources?.limits?.memory, `${where} resources`).toBeTruthy();
         expect(c.livenessProbe && c.readinessProbe, `${where} probes`).toBeTruthy();
-        expect((c.ports ?? []).filter((p) => "hostPort" in p), `${where} hostPort`).toEqual([]);
+        expect(
+          (c.ports ?? []).filter((p) => "hostPort" in p),
+          `${where} hostPort`,
+        ).toEqual([]);
         expect((c.securityContext as { privileged?: boolean } | undefined)?.privileged ?? false, where).toBe(false);
       }
       // The rest of the Pod Security Standard "restricted": no host namespaces, only these volume types.
       const host = pod as { hostNetwork?: boolean; hostPID?: boolean; hostIPC?: boolean };
       expect([host.hostNetwork, host.hostPID, host.hostIPC].filter(Boolean), w.metadata.name).toEqual([]);
       const allowed = ["name", "configMap", "emptyDir", "secret", "persistentVolumeClaim", "projected", "downwardAPI", "csi", "ephemeral"];
-      for (const v of pod.volumes ?? []) expect(Object.keys(v).filter((k) => !allowed.includes(k)), `${w.metadata.name} volume ${v.name}`).toEqual([]);
+      for (const v of pod.volumes ?? [])
+        expect(
+          Object.keys(v).filter((k) => !allowed.includes(k)),
+          `${w.metadata.name} volume ${v.name}`,
+        ).toEqual([]);
     }
   });
 
@@ -215,7 +227,9 @@ describe.each(INSTALLS)("deploy/%s", (install) => {
 describe("what each install promises", () => {
   it("overlays/http: an Ingress publishes only /slack/events, to the Bolt receiver's port", async () => {
     const all = await kustomizeBuild(deployDir("overlays/http"));
-    type Ing = KubeObject & { spec: { rules: { http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }[] } }[] } };
+    type Ing = KubeObject & {
+      spec: { rules: { http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }[] } }[] };
+    };
     const [ingress, ...more] = of<Ing>(all, "Ingress");
     expect(more).toEqual([]);
     const paths = ingress!.spec.rules.flatMap((r) => r.http.paths);
@@ -246,7 +260,9 @@ describe("what each install promises", () => {
     const claim = redis!.spec.volumeClaimTemplates?.[0]?.metadata.name;
     expect(c.volumeMounts).toContainEqual({ name: claim, mountPath: "/data" });
     expect(args).toMatch(/--dir \/data/);
-    type NetPol = KubeObject & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: { from?: { podSelector?: { matchLabels: Record<string, string> } }[] }[] } };
+    type NetPol = KubeObject & {
+      spec: { podSelector: { matchLabels: Record<string, string> }; ingress: { from?: { podSelector?: { matchLabels: Record<string, string> } }[] }[] };
+    };
     const policy = of<NetPol>(all, "NetworkPolicy").find((n) => selects(n.spec.podSelector.matchLabels, redis!.spec.template.metadata.labels))!;
     const from = policy.spec.ingress.flatMap((r) => r.from ?? []);
     expect(from.length).toBeGreaterThan(0);
@@ -270,17 +286,47 @@ describe("what each install promises", () => {
 
 describe("the checks themselves", () => {
   it("schema validation rejects a malformed object", () => {
-    const broken = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "x" }, spec: { selector: {}, template: { spec: { containers: [{ name: "c", ports: [{ containerPort: "eighty" }] }] } } } };
+    const broken = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "x" },
+      spec: { selector: {}, template: { spec: { containers: [{ name: "c", ports: [{ containerPort: "eighty" }] }] } } },
+    };
     expect(schemaErrors(broken)).toMatch(/containerPort must be integer/);
     expect(schemaErrors({ apiVersion: "example.com/v1", kind: "Nope", metadata: { name: "x" } })).toMatch(/no schema/);
-    const misspelt = { apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: { containers: [{ name: "c", securityContext: { readOnlyRootFileSystem: true } }] } };
+    const misspelt = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "x" },
+      spec: { containers: [{ name: "c", securityContext: { readOnlyRootFileSystem: true } }] },
+    };
     expect(schemaErrors(misspelt)).toBe("unknown fields: spec.containers[0].securityContext.readOnlyRootFileSystem");
   });
 
   it("the renderer merges keyed lists as kustomize does and refuses what it does not implement", () => {
     const base = { containers: [{ name: "a", env: [{ name: "X", value: "1" }] }] };
-    expect(strategicMerge(base, { containers: [{ name: "a", env: [{ name: "Y", value: "2" }, { name: "X", value: "3" }] }] })).toEqual({
-      containers: [{ name: "a", env: [{ name: "Y", value: "2" }, { name: "X", value: "3" }] }],
+    expect(
+      strategicMerge(base, {
+        containers: [
+          {
+            name: "a",
+            env: [
+              { name: "Y", value: "2" },
+              { name: "X", value: "3" },
+            ],
+          },
+        ],
+      }),
+    ).toEqual({
+      containers: [
+        {
+          name: "a",
+          env: [
+            { name: "Y", value: "2" },
+            { name: "X", value: "3" },
+          ],
+        },
+      ],
     });
     expect(() => strategicMerge({ args: ["a"] }, { args: ["b"] })).toThrow(/merge key/);
     expect(() => strategicMerge({}, { $patch: "replace" })).toThrow(/not supported/);

@@ -54,7 +54,9 @@ describe("the bot under exactly the Role it is installed with", () => {
     await waitForMessage(h, ID, "Completed");
 
     expect(percentOnSplit(h.kube.get("trafficsplits", "shop", "web")?.spec, "web-v2")).toBe(100);
-    await waitFor(() => (h!.kube.get("deployments", "shop", "web-v1")?.spec as { replicas?: number } | undefined)?.replicas === 0 || undefined, { what: "web-v1 scaled to 0" });
+    await waitFor(() => (h!.kube.get("deployments", "shop", "web-v1")?.spec as { replicas?: number } | undefined)?.replicas === 0 || undefined, {
+      what: "web-v1 scaled to 0",
+    });
     expect(h.kube.get("deployments", "shop", "web-v2")?.spec).toMatchObject({ replicas: 3 });
     const refused = h.kube.requests.filter((r) => r.status === 403).map((r) => `${r.method} ${r.path}`);
     expect(refused).toEqual([]);

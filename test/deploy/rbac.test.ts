@@ -40,11 +40,15 @@ function botServiceAccount(objects: KubeObject[]): { name: string; namespace: st
 function grantOf(objects: Rbac[]): RbacPolicy & { roleKinds: string[] } {
   const sa = botServiceAccount(objects);
   const bindings = objects.filter(
-    (o) => (o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding") && o.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === sa.name && s.namespace === sa.namespace),
+    (o) =>
+      (o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding") &&
+      o.subjects?.some((s) => s.kind === "ServiceAccount" && s.name === sa.name && s.namespace === sa.namespace),
   );
   expect(bindings.length, "bindings of the bot's service account").toBeGreaterThan(0);
   const ruleSets = bindings.map((b) => {
-    const role = objects.find((o) => o.kind === b.roleRef!.kind && o.metadata.name === b.roleRef!.name && (o.kind === "ClusterRole" || o.metadata.namespace === b.metadata.namespace));
+    const role = objects.find(
+      (o) => o.kind === b.roleRef!.kind && o.metadata.name === b.roleRef!.name && (o.kind === "ClusterRole" || o.metadata.namespace === b.metadata.namespace),
+    );
     expect(role, `${b.kind} ${b.metadata.namespace ?? ""}/${b.metadata.name} -> ${b.roleRef!.kind} ${b.roleRef!.name}`).toBeDefined();
     return normalise(role!.rules ?? []);
   });
@@ -75,7 +79,8 @@ describe("RBAC in deploy/ is the permission list", () => {
     // Nothing else in the install grants anything: no unbound roles, no bindings to other subjects.
     const roles = objects.filter((o) => o.kind === "Role" || o.kind === "ClusterRole");
     expect(roles.map((r) => r.kind)).toEqual(roles.map(() => kind));
-    for (const b of objects.filter((o) => o.kind.endsWith("RoleBinding"))) expect(b.subjects).toEqual([{ kind: "ServiceAccount", ...botServiceAccount(objects) }]);
+    for (const b of objects.filter((o) => o.kind.endsWith("RoleBinding")))
+      expect(b.subjects).toEqual([{ kind: "ServiceAccount", ...botServiceAccount(objects) }]);
     expect(objects.some((o) => o.kind === "ServiceAccount" && o.metadata.name === botServiceAccount(objects).name)).toBe(true);
   });
 
@@ -149,7 +154,10 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     expect(await smi.discoverStable?.(byName)).toBe("web-v1");
 
     const seen = peer.requests.map((r) => ({ record: r, attrs: requestAttributes(r.method, r.path, r.query) }));
-    expect(seen.some((s) => s.record.dryRun && s.record.method === "POST"), "validate's dry-run create was sent").toBe(true);
+    expect(
+      seen.some((s) => s.record.dryRun && s.record.method === "POST"),
+      "validate's dry-run create was sent",
+    ).toBe(true);
     for (const { record, attrs } of seen) {
       const what = `${record.method} ${record.path}${record.query}`;
       if (!attrs.resourceRequest) {
@@ -158,7 +166,10 @@ describe("the requests the code makes are exactly what the rules allow", () => {
         expect(record.path, what).toMatch(/^\/(apis?)(\/[^/]+){0,2}\/?$/);
         continue;
       }
-      expect(allowingRule(roleRules(), attrs), `${what} (${attrs.verb} ${attrs.apiGroup}/${attrs.resource}${attrs.subresource ? `/${attrs.subresource}` : ""}) is not allowed`).toBeDefined();
+      expect(
+        allowingRule(roleRules(), attrs),
+        `${what} (${attrs.verb} ${attrs.apiGroup}/${attrs.resource}${attrs.subresource ? `/${attrs.subresource}` : ""}) is not allowed`,
+      ).toBeDefined();
       // A 404 is expected (a named split is read before it is created); a refusal is not.
       expect([401, 403], `${what} answered ${record.status}`).not.toContain(record.status);
       expect(record.status, what).toBeGreaterThan(0);
@@ -210,7 +221,10 @@ describe("without a permission the code needs", () => {
       spec: { replicas: 3, selector: { matchLabels: { app: "web-v1" } }, template: { metadata: { labels: { app: "web-v1" } } } },
     });
     peer.rbac = { rules: without("update", "deployments/scale") };
-    const err = await routers.scaleDown("shop", "web-v1").then(() => undefined, (e: unknown) => e as Error);
+    const err = await routers.scaleDown("shop", "web-v1").then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(err?.message).toContain('cannot update resource "deployments/scale" in API group "apps" in the namespace "shop"');
     expect(err).toMatchObject({ code: 403, transient: false });
     expect(peer.get("deployments", "shop", "web-v1")?.spec).toMatchObject({ replicas: 3 });

@@ -158,7 +158,12 @@ async function renderInto(dir: string, expected: Kustomization["kind"], accumula
   for (const entry of k.resources) {
     const path = resolve(dir, entry);
     if (await isDirectory(path)) add(objects, await renderInto(path, "Kustomization", []), path);
-    else add(objects, (await readDocuments(path)).map((d) => asObject(d, path)), path);
+    else
+      add(
+        objects,
+        (await readDocuments(path)).map((d) => asObject(d, path)),
+        path,
+      );
   }
   for (const entry of k.components) objects = await renderInto(resolve(dir, entry), "Component", objects);
   return applyPatches(objects, dir, k.patches);

@@ -57,7 +57,8 @@ function slackSchemaValidator() {
   const ajv = new Ajv({ allErrors: true, strict: false });
   (formats as unknown as (a: Ajv) => void)(ajv);
   // The top-level schema refers to the per-version files by their published URLs; serve them from disk.
-  for (const v of ["1.0.0", "2.0.0"]) ajv.addSchema(load(`manifest.schema.${v}.json`), `https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/manifest.schema.${v}.json`);
+  for (const v of ["1.0.0", "2.0.0"])
+    ajv.addSchema(load(`manifest.schema.${v}.json`), `https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/manifest.schema.${v}.json`);
   return ajv.compile(load("manifest.schema.json"));
 }
 const validate = slackSchemaValidator();
@@ -113,7 +114,9 @@ describe("the two Slack app manifests", () => {
 
   it("differ only in how Slack reaches the bot", () => {
     const transportless = (doc: unknown) =>
-      JSON.parse(JSON.stringify(doc), (key, value: unknown) => (key === "url" || key === "request_url" || key === "socket_mode_enabled" ? undefined : value)) as unknown;
+      JSON.parse(JSON.stringify(doc), (key, value: unknown) =>
+        key === "url" || key === "request_url" || key === "socket_mode_enabled" ? undefined : value,
+      ) as unknown;
     expect(transportless(socket)).toEqual(transportless(http));
   });
 
