@@ -14,6 +14,7 @@ import { defaultRegistry, type KubeObject, type ResourceType, type SmiFlavour } 
 import { discoveryDocument, notFoundPath } from "./kube-api-discovery.ts";
 import { ApiStatusError, ObjectStore, apiVersionOf } from "./kube-api-store.ts";
 import { readBody } from "./read-body.ts";
+import { forbidden, requestAttributes, type RbacPolicy } from "./kube-api-authz.ts";
 
 export type { KubeObject, ResourceType, SmiFlavour } from "./kube-api-resources.ts";
 
@@ -24,6 +25,8 @@ export type KubeApiPeerOptions = {
   namespaces?: string[];
   /** More resource types to serve, besides TrafficSplit, Deployment and HTTPRoute. */
   resources?: ResourceType[];
+  /** Answer 403, as the API server's RBAC authorizer would, to requests these rules do not allow. Default: allow all. */
+  rbac?: RbacPolicy;
 };
 
 export type RequestRecord = {
@@ -68,6 +71,8 @@ export interface KubeApiPeer {
   readonly token: string;
   /** "any", or the namespaces that exist; assign a Set to restrict. */
   namespaces: Set<string> | "any";
+  /** RBAC enforced on every request (see KubeApiPeerOptions.rbac); undefined allows everything. */
+  rbac: RbacPolicy | undefined;
   readonly requests: RequestRecord[];
   /** Non-dry-run POST/PUT/PATCH/DELETE requests (any answer) addressed to this resource/object. */
   mutations(resource: string, namespace?: string, name?: string): RequestRecord[];
@@ -142,6 +147,7 @@ class Peer implements KubeApiPeer {
   kubeconfigPath = "";
   readonly token = "rollout-bot-test-token";
   readonly requests: RequestRecord[] = [];
+  rbac: RbacPolicy | undefined;
   private readonly store = new ObjectStore();
   private faults: (Fault & { left: number })[] = [];
   private hooks: { match: RequestMatch; action: () => void | Promise<void> }[] = [];
@@ -339,8 +345,11 @@ class Peer implements KubeApiPeer {
     }
 
     let reply: Reply;
+    const denied = this.rbac && !OPEN_PATHS.has(url.pathname) ? forbidden(this.rbac, requestAttributes(method, url.pathname, url.search)) : undefined;
     if (!OPEN_PATHS.has(url.pathname) && req.headers.authorization !== `Bearer ${this.token}`) {
       reply = { status: 401, body: statusBody(401, "Unauthorized", "Unauthorized") };
+    } else if (denied) {
+      reply = { status: 403, body: statusBody(403, "Forbidden", denied.message, denied.details) };
     } else if (body instanceof SyntaxError) {
       reply = { status: 400, body: statusBody(400, "BadRequest", `the request body is not JSON: ${body.message}`) };
     } else {
@@ -432,6 +441,7 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
 export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeApiPeer> {
   const peer = new Peer([...defaultRegistry(opts.smiFlavour), ...(opts.resources ?? [])]);
   if (opts.namespaces) peer.namespaces = new Set(opts.namespaces);
+  peer.rbac = opts.rbac;
   await peer.start(opts.port ?? 0);
   return peer;
 }

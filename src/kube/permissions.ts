@@ -1,0 +1,45 @@
+/**
+ * Every Kubernetes permission the bot needs, in one place: deploy/base/role.yaml and the cluster-rbac
+ * component's ClusterRole are tested against this list (test/deploy/rbac.test.ts), and that test also
+ * records the requests the routers and clean-up make against the API peer and checks each is allowed by
+ * these rules and each rule is used. Change a call, change this list, and the manifests follow.
+ *
+ * API discovery (GET /apis, which SmiRouter reads to pick the TrafficSplit version) is a non-resource URL:
+ * every authenticated user may read it through the built-in system:discovery ClusterRole, and a Role
+ * cannot hold non-resource rules anyway, so nothing is granted for it here.
+ */
+
+export type PolicyRule = {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+};
+
+export type Permission = PolicyRule & {
+  /** The code that makes these calls, for whoever reviews the grant. */
+  neededBy: string;
+};
+
+export const PERMISSIONS: readonly Permission[] = [
+  {
+    apiGroups: ["split.smi-spec.io"],
+    resources: ["trafficsplits"],
+    // get: a target's named split and the read-back after each write; list: finding the split whose
+    // spec.service is the apex; create: the first step, and validate's dry-run create (dryRun=All needs
+    // the same verb); update: every later step (a replace carrying the resourceVersion it read).
+    verbs: ["get", "list", "create", "update"],
+    neededBy: "src/routers/smi.ts (SmiRouter.locate, verify, create, replace, dryRunCreate)",
+  },
+  {
+    apiGroups: ["apps"],
+    resources: ["deployments/scale"],
+    // get: the replica count before scaling; update: setting it to 0 ("cleanup: scale-down" after Finish).
+    verbs: ["get", "update"],
+    neededBy: "src/kube/deployments.ts (getDeploymentReplicas, scaleDeployment) via src/routers/factory.ts scaleDown",
+  },
+];
+
+/** The rules as a Role/ClusterRole carries them (the `neededBy` notes are comments in the YAML). */
+export function roleRules(permissions: readonly Permission[] = PERMISSIONS): PolicyRule[] {
+  return permissions.map(({ apiGroups, resources, verbs }) => ({ apiGroups: [...apiGroups], resources: [...resources], verbs: [...verbs] }));
+}

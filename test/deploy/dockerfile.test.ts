@@ -1,0 +1,94 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+
+/**
+ * There is no Docker engine on the development machines, so the image's promises are checked on the
+ * Dockerfile itself: a supported Node LTS, production dependencies only, compiled JavaScript run by node
+ * under tini, and a numeric non-root user (Kubernetes can only verify runAsNonRoot for a numeric UID).
+ */
+
+type Instruction = { op: string; args: string; stage: number };
+
+/** Instructions with line continuations joined and comments dropped; `stage` counts FROMs from 0. */
+function parseDockerfile(text: string): Instruction[] {
+  const logical = text
+    .replace(/\\\r?\n/g, " ")
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  let stage = -1;
+  return logical.map((line) => {
+    const [op = "", ...rest] = line.split(/\s+/);
+    if (op.toUpperCase() === "FROM") stage++;
+    return { op: op.toUpperCase(), args: rest.join(" "), stage };
+  });
+}
+
+/** `FROM ${NODE_IMAGE} AS x` with `ARG NODE_IMAGE=node:22-…` -> node:22-…. */
+function resolveArgs(args: string, defaults: Map<string, string>): string {
+  return args.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, name: string) => defaults.get(name) ?? "");
+}
+
+const execForm = (args: string): string[] => {
+  const parsed: unknown = JSON.parse(args);
+  expect(Array.isArray(parsed), `exec form expected, got ${args}`).toBe(true);
+  return parsed as string[];
+};
+
+const text = readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
+const all = parseDockerfile(text);
+const argDefaults = new Map(all.filter((i) => i.op === "ARG" && i.args.includes("=")).map((i) => i.args.split("=", 2) as [string, string]));
+const froms = all.filter((i) => i.op === "FROM").map((i) => resolveArgs(i.args.split(/\s+/)[0]!, argDefaults));
+const last = Math.max(...all.map((i) => i.stage));
+const runtime = all.filter((i) => i.stage === last);
+const one = (op: string) => {
+  const found = runtime.filter((i) => i.op === op);
+  expect(found, `exactly one ${op} in the runtime stage`).toHaveLength(1);
+  return found[0]!.args;
+};
+
+describe("Dockerfile", () => {
+  it("builds in one stage and runs on a supported Node LTS (22 or 24) in another", () => {
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    for (const image of froms) {
+      const major = /^node:(\d+)(?:[.-]|$)/.exec(image)?.[1];
+      expect(["22", "24"], `base image ${image}`).toContain(major);
+    }
+  });
+
+  it("installs production dependencies only in the runtime stage and copies the compiled dist/", () => {
+    const runs = runtime.filter((i) => i.op === "RUN").map((i) => i.args);
+    expect(runs.some((r) => /npm ci\b.*--omit=dev/.test(r))).toBe(true);
+    expect(runs.some((r) => /npm (ci|install)\b(?!.*--omit=dev)/.test(r))).toBe(false);
+    expect(runtime.some((i) => i.op === "COPY" && /--from=\S+ \/app\/dist \.\/dist/.test(i.args))).toBe(true);
+    expect(
+      runtime.some((i) => i.op === "COPY" && /\bsrc\b/.test(i.args)),
+      "no TypeScript sources in the image",
+    ).toBe(false);
+  });
+
+  it("runs as a numeric non-root user", () => {
+    const user = one("USER");
+    expect(user).toMatch(/^\d+(:\d+)?$/);
+    expect(Number(user.split(":")[0])).toBeGreaterThan(0);
+  });
+
+  it("has tini (from Debian) as PID 1 and starts the compiled JavaScript with node, no transpiler", () => {
+    expect(runtime.some((i) => i.op === "RUN" && /apt-get install\b.*\btini\b/.test(i.args))).toBe(true);
+    const entrypoint = execForm(one("ENTRYPOINT"));
+    expect(entrypoint[0]).toMatch(/(^|\/)tini$/);
+    const cmd = execForm(one("CMD"));
+    expect(cmd[0]).toBe("node");
+    expect(cmd.slice(1)).toEqual(["dist/src/main.js"]);
+    expect([...entrypoint, ...cmd].join(" ")).not.toMatch(/tsx|ts-node|--import|--loader|\.ts\b/);
+  });
+
+  it("the image's command is the one `npm run start:prod` runs", () => {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      scripts: Record<string, string>;
+      dependencies: Record<string, string>;
+    };
+    expect(pkg.scripts["start:prod"]).toBe(execForm(one("CMD")).join(" "));
+    expect(Object.keys(pkg.dependencies)).not.toContain("tsx");
+  });
+});
