@@ -2,12 +2,15 @@ import { loadTargets, parseEnv } from "./config.ts";
 import { startBot } from "./bot.ts";
 import { createLogger } from "./logger.ts";
 import { buildRouters } from "./routers/factory.ts";
+import { runSandbox } from "./sandbox/main.ts";
 
 /**
  * Composition root: read the configuration, say exactly what is missing, build the adapters, start.
  * Thin on purpose: everything it wires is tested through startBot().
  */
 async function main(): Promise<number> {
+  // No Slack credentials at all: a newcomer's first `npm start`. Show the product instead of a list of errors.
+  if (!process.env.SLACK_SIGNING_SECRET && !process.env.SLACK_BOT_TOKEN) return runSandbox(process.env, "no-credentials");
   const problems: string[] = [];
   const env = parseEnv(process.env);
   if (!env.ok) problems.push(...env.error);
