@@ -106,6 +106,12 @@ describe("the sandbox page", () => {
     await expect.poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 }).toBe("Weights the mesh holds now: backend-v1 20%, backend-v2 80%");
     expect(canaryPercent()).toBe(80);
     expect(await message.textContent()).toContain("backend-v1 20% · backend-v2 80%");
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      // The README's picture: a rollout at 80% with its readings (`UPDATE_DOCS_SCREENSHOT=1` refreshes it).
+      await message.getByText("Healthy", { exact: true }).waitFor({ timeout: 15_000 });
+      await mkdir("docs", { recursive: true });
+      await page.screenshot({ path: "docs/sandbox.png" });
+    }
 
     // Abort asks first; "Keep going" changes nothing.
     await message.getByRole("button", { name: "Abort" }).click();
@@ -155,12 +161,6 @@ describe("the sandbox page", () => {
     expect(world.namerd.get("internal")?.text).toContain("/host/world => /srv/world-v1 ;");
     await page.setViewportSize({ width: 420, height: 800 });
     await shot("5-narrow");
-    if (process.env.UPDATE_DOCS_SCREENSHOT) {
-      await mkdir("docs", { recursive: true });
-      await page.setViewportSize({ width: 1280, height: 800 });
-      await page.getByLabel("Acting as").selectOption({ label: "Alice (deployer)" });
-      await page.screenshot({ path: "docs/sandbox.png" });
-    }
     expect(problems).toEqual([]);
   }, 30_000);
 });

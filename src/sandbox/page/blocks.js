@@ -21,6 +21,21 @@ function decodeEntities(s) {
   return s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 }
 
+/** `<!date^seconds^{token} text|fallback>` in the reader's own time zone, as Slack shows it. */
+function slackDate(target, fallback) {
+  const [, seconds, format] = target.split("^");
+  const d = new Date(Number(seconds) * 1000);
+  if (!format || Number.isNaN(d.getTime())) return decodeEntities(fallback ?? "");
+  const tokens = {
+    date_short_pretty: d.toLocaleDateString([], { month: "short", day: "numeric" }),
+    date_short: d.toLocaleDateString([], { month: "short", day: "numeric", year: "numeric" }),
+    date: d.toLocaleDateString([], { month: "long", day: "numeric", year: "numeric" }),
+    time: d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    time_secs: d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+  };
+  return decodeEntities(format).replace(/\{([a-z_]+)\}/g, (m, k) => tokens[k] ?? m);
+}
+
 function controlSequence(inner, ctx) {
   const bar = inner.indexOf("|");
   const target = bar === -1 ? inner : inner.slice(0, bar);
@@ -30,7 +45,7 @@ function controlSequence(inner, ctx) {
     return `<span class="mention">@${escapeHtml(label ?? user)}</span>`;
   }
   if (target.startsWith("#")) return `<span class="mention">#${escapeHtml(label ?? target.slice(1))}</span>`;
-  if (target.startsWith("!date")) return escapeHtml(decodeEntities(label ?? ""));
+  if (target.startsWith("!date")) return escapeHtml(slackDate(target, label));
   if (target.startsWith("!")) return `<span class="mention">@${escapeHtml(target.slice(1).split("^")[0])}</span>`;
   const href = decodeEntities(target);
   const safe = /^(https?:|mailto:)/i.test(href) ? href : "#";
