@@ -126,6 +126,7 @@ export class TrafficSimulator {
     if (!s) return `there is no target ${JSON.stringify(target)}`;
     const problem = controlProblem(change);
     if (problem) return problem;
+    this.tick(); // the time until now is counted with the behaviour it had
     if (change.rps !== undefined) s.rps = change.rps;
     if (change.errorRate !== undefined) s.canaryControls.errorRate = change.errorRate;
     if (change.latencyMs !== undefined) s.canaryControls.latencyMs = change.latencyMs;

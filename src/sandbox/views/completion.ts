@@ -24,7 +24,7 @@ export function completionCatalog(commands: readonly CommandInfo[], targets: rea
  * What may come next after `text` (the part after `/rollout `): each suggestion is the whole new text.
  * The word being typed is the last one (empty after a space).
  */
-export function suggest(text: string, catalog: CompletionCatalog, max = 8): Suggestion[] {
+export function suggest(text: string, catalog: CompletionCatalog, max = 12): Suggestion[] {
   const words = text.split(/\s+/);
   const current = words[words.length - 1] ?? "";
   const before = words.slice(0, -1).filter((w) => w !== "");
