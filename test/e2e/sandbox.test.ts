@@ -159,6 +159,30 @@ describe("the sandbox page", () => {
     await reply.waitFor({ timeout: 10_000 });
     expect(await reply.textContent()).toMatch(/deployers/);
     expect(world.namerd.get("internal")?.text).toContain("/host/world => /srv/world-v1 ;");
+
+    // Block Kit the bot does not send yet (images, an accessory image, a divider, a modal's input block) is
+    // drawn too: posted here through the Web API as any app could.
+    const picture = `data:image/svg+xml,${encodeURIComponent("<svg xmlns='http://www.w3.org/2000/svg' width='120' height='48'><polyline points='0,40 30,30 60,34 90,10 120,16' fill='none' stroke='#1264a3' stroke-width='3'/></svg>")}`;
+    const blocks = [
+      { type: "section", text: { type: "mrkdwn", text: "*Dashboards* for <https://example.test/d|backend-svc>" }, accessory: { type: "image", image_url: picture, alt_text: "latency sparkline" } },
+      { type: "divider" },
+      { type: "image", image_url: picture, alt_text: "error budget chart", title: { type: "plain_text", text: "Error budget" } },
+      { type: "input", label: { type: "plain_text", text: "Reason for the hold" }, element: { type: "plain_text_input", action_id: "reason" } },
+    ];
+    const posted = await fetch(`${world.slack.apiUrl}chat.postMessage`, {
+      method: "POST",
+      headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${world.slack.botToken}` },
+      body: JSON.stringify({ channel: "C0DEPLOYS", text: "Dashboards", blocks }),
+    });
+    expect(((await posted.json()) as { ok: boolean }).ok).toBe(true);
+    const fixture = page.locator("#messages li.message", { hasText: "Dashboards" });
+    await fixture.waitFor();
+    expect(await fixture.getByRole("img", { name: "latency sparkline" }).count()).toBe(1);
+    expect(await fixture.getByRole("figure").textContent()).toContain("Error budget");
+    expect(await fixture.getByRole("link", { name: "backend-svc" }).getAttribute("href")).toBe("https://example.test/d");
+    expect(await fixture.getByLabel("Reason for the hold").count()).toBe(1);
+    expect(await fixture.locator("hr").count()).toBe(1);
+
     await page.setViewportSize({ width: 420, height: 800 });
     await shot("5-narrow");
     expect(problems).toEqual([]);

@@ -94,12 +94,22 @@ function messageItem(m, opts = {}) {
   return li;
 }
 
+// A list the reader left at its end stays at its end as messages arrive and the window changes size.
+const pinned = new WeakMap();
+function pinToEnd(list) {
+  if (pinned.has(list)) return;
+  pinned.set(list, true);
+  list.addEventListener("scroll", () => pinned.set(list, list.scrollHeight - list.scrollTop - list.clientHeight < 40));
+  new ResizeObserver(() => {
+    if (pinned.get(list)) list.scrollTop = list.scrollHeight;
+  }).observe(list);
+}
+
 function renderList(list, items, opts) {
-  // Keep the reader at the bottom if they were there.
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  pinToEnd(list);
   const focused = document.activeElement?.closest?.("li.message")?.dataset.ts;
   list.replaceChildren(...items.map((m) => messageItem(m, opts)));
-  if (atBottom) list.scrollTop = list.scrollHeight;
+  if (pinned.get(list)) list.scrollTop = list.scrollHeight;
   if (focused) list.querySelector(`li[data-ts="${CSS.escape(focused)}"] button`)?.focus({ preventScroll: true });
 }
 
