@@ -51,7 +51,11 @@ export type MetricsChoice = { kind: "prometheus"; url: string } | { kind: "linke
 
 export type TimingSettings = { windowSeconds: number; refreshSeconds: number; autoNotice: string };
 
-/** The targets file the bot is started with. Quoted values are JSON strings, which are valid YAML. */
+/**
+ * The targets file the bot is started with. Quoted values are JSON strings, which are valid YAML.
+ * Rollouts are automatic by default (a step every 2 minutes while healthy), so breaking a canary shows the
+ * bot abort by itself; `/rollout manual <target>` hands the steps back to people.
+ */
 export function targetsYaml(p: { namerdUrl: string; linkerd1AdminUrl: string; backendMetrics: MetricsChoice; timing: TimingSettings }): string {
   const t = p.timing;
   const common = `windowSeconds: ${t.windowSeconds}, refreshSeconds: ${t.refreshSeconds}, minRequests: 50, confidence: 0.99`;
@@ -69,7 +73,7 @@ targets:
     steps: [10, 80, 100]
     smi: { trafficSplit: backend-svc, apexService: backend-svc }
     policy: { requireSecondApprover: true }
-    auto: { interval: 1m, notice: ${t.autoNotice} }
+    auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
     metrics: { ${backend}, ${common} }
   - name: world
     namespace: web
@@ -82,7 +86,7 @@ targets:
       prefix: ${WORLD_PREFIX}
       dst: /srv/{version}
       ingressUrl: ${JSON.stringify(WORLD_INGRESS_URL)}
-    auto: { interval: 1m, notice: ${t.autoNotice} }
+    auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
     metrics: { ${linkerd1}, ${common} }
 `;
 }
