@@ -57,20 +57,22 @@ async function jsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<
 export type SandboxServer = { url: string; close(): Promise<void> };
 
 export async function startSandboxServer(world: World, opts: { port: number; host?: string }): Promise<SandboxServer> {
-  const streams = new Set<ServerResponse>();
-  let version = 0;
+  // Each open page holds one event stream and is sent its viewer's whole state on every change, so a page
+  // never polls (and a reload never cuts a request short, besides the stream itself).
+  const streams = new Map<ServerResponse, string>();
   let pending: NodeJS.Timeout | undefined;
-  // Many changes arrive together (a message and its thread reply): one notice per 50 ms is enough.
+  const push = (res: ServerResponse, me: string) => res.write(`data: ${JSON.stringify(state(me))}\n\n`);
+  // Many changes arrive together (a message and its thread reply, a traffic tick): one push per 100 ms is enough.
   const changed = () => {
-    version++;
     if (pending) return;
     pending = setTimeout(() => {
       pending = undefined;
-      for (const res of streams) res.write(`data: ${version}\n\n`);
-    }, 50);
+      if (resetting) return void changed();
+      for (const [res, me] of streams) push(res, me);
+    }, 100);
   };
-  const unsubscribe = [world.slack.onChange(changed), world.traffic.onTick(changed)];
   let resetting: Promise<void> | undefined;
+  const unsubscribe = [world.slack.onChange(changed), world.traffic.onTick(changed)];
   const catalog = () => completionCatalog(COMMANDS, [...world.targets.targets.keys()]);
 
   const state = (me: string): PageState => {
@@ -118,9 +120,12 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
       return send(res, 200, { suggestions: suggest(url.searchParams.get("text") ?? "", catalog()) });
     }
     if (req.method === "GET" && url.pathname === "/api/events") {
+      const me = userId.safeParse(url.searchParams.get("user"));
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-      res.write(`retry: 1000\ndata: ${version}\n\n`);
-      streams.add(res);
+      res.write("retry: 1000\n\n");
+      const viewer = me.success ? me.data : SANDBOX_USERS[0]!.id;
+      streams.set(res, viewer);
+      push(res, viewer);
       req.on("close", () => streams.delete(res));
       return;
     }
@@ -179,7 +184,7 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
   });
   const { port } = server.address() as AddressInfo;
   const keepalive = setInterval(() => {
-    for (const res of streams) res.write(": keepalive\n\n");
+    for (const res of streams.keys()) res.write(": keepalive\n\n");
   }, 15_000);
   keepalive.unref();
   return {
@@ -188,7 +193,7 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
       clearInterval(keepalive);
       clearTimeout(pending);
       for (const u of unsubscribe) u();
-      for (const res of streams) res.end();
+      for (const res of streams.keys()) res.end();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

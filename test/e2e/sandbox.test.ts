@@ -60,8 +60,8 @@ beforeAll(async () => {
   });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
   page.on("requestfailed", (r) => {
-    // Leaving the page cancels its event stream; that is the browser closing it, not a failure.
-    if (r.url().endsWith("/api/events") && r.failure()?.errorText === "net::ERR_ABORTED") return;
+    // Leaving the page (or acting as someone else) closes its event stream: the page ends it, nothing failed.
+    if (new URL(r.url()).pathname === "/api/events" && r.failure()?.errorText === "net::ERR_ABORTED") return;
     problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ""}`);
   });
   page.on("response", (r) => {
@@ -166,6 +166,7 @@ describe("the sandbox page", () => {
     const blocks = [
       { type: "section", text: { type: "mrkdwn", text: "*Dashboards* for <https://example.test/d|backend-svc>" }, accessory: { type: "image", image_url: picture, alt_text: "latency sparkline" } },
       { type: "divider" },
+      { type: "context", elements: [{ type: "mrkdwn", text: "literal &lt;b&gt;x&lt;/b&gt; &amp; <@U0BOB0001>" }] },
       { type: "image", image_url: picture, alt_text: "error budget chart", title: { type: "plain_text", text: "Error budget" } },
       { type: "input", label: { type: "plain_text", text: "Reason for the hold" }, element: { type: "plain_text_input", action_id: "reason" } },
     ];
@@ -182,6 +183,9 @@ describe("the sandbox page", () => {
     expect(await fixture.getByRole("link", { name: "backend-svc" }).getAttribute("href")).toBe("https://example.test/d");
     expect(await fixture.getByLabel("Reason for the hold").count()).toBe(1);
     expect(await fixture.locator("hr").count()).toBe(1);
+    // Escaped text stays text (no markup from a message reaches the page), mentions show the name.
+    expect(await fixture.textContent()).toContain("literal <b>x</b> & @bob");
+    expect(await fixture.locator("b", { hasText: "x" }).count()).toBe(0);
 
     await page.setViewportSize({ width: 420, height: 800 });
     await shot("5-narrow");

@@ -1,5 +1,5 @@
 // The sandbox page: a Slack-like channel driving the real bot, plus a panel per target.
-// State comes from /api/state; /api/events says when it changed. Nothing here decides anything: every
+// State arrives on /api/events (server-sent events), whole, whenever it changes. Nothing here decides anything: every
 // command and click goes to the bot as Slack would send it.
 import { escapeHtml, messageBody, mrkdwn } from "./blocks.js";
 
@@ -415,37 +415,18 @@ function render() {
   renderPanels();
 }
 
-let loading;
-let again = false;
-async function load() {
-  if (loading) {
-    again = true;
-    return loading;
-  }
-  loading = (async () => {
-    try {
-      state = await api(`/api/state?user=${encodeURIComponent(me)}`);
-      me = state.me; // the server falls back to the first person for an unknown id
-      render();
-      document.body.dataset.ready = "true";
-    } catch (err) {
-      toast(`Could not load the sandbox: ${err.message}`);
-    } finally {
-      loading = undefined;
-      if (again) {
-        again = false;
-        load();
-      }
-    }
-  })();
-  return loading;
-}
-
+let stream;
+/** One event stream per viewer: every message is the whole state for the person the page acts as. */
 function connect() {
-  const es = new EventSource("/api/events");
-  es.onmessage = () => load();
-  // EventSource reconnects by itself (retry: 1000); a reset or restart is picked up on the next message.
-  addEventListener("pagehide", () => es.close());
+  stream?.close();
+  stream = new EventSource(`/api/events?user=${encodeURIComponent(me)}`);
+  stream.onmessage = (e) => {
+    state = JSON.parse(e.data);
+    me = state.me; // the server falls back to the first person for an unknown id
+    render();
+    document.body.dataset.ready = "true";
+  };
+  // EventSource reconnects by itself (retry: 1000), e.g. while a reset restarts the bot.
 }
 
 function setup() {
@@ -454,7 +435,7 @@ function setup() {
     me = e.target.value;
     localStorage.setItem("sandbox-user", me);
     rendered.channel = rendered.thread = "";
-    load();
+    connect();
   });
   $("close-thread").addEventListener("click", () => {
     const ts = openThread;
@@ -476,8 +457,8 @@ function setup() {
       btn.disabled = false;
     }
   });
+  addEventListener("pagehide", () => stream?.close());
   connect();
-  load();
 }
 
 setup();
