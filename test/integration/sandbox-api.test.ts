@@ -83,6 +83,10 @@ describe("the sandbox's API", () => {
     // The fresh bot numbers rollouts from 1 again and drives the mesh as before.
     await post("/api/command", { user: ALICE, text: "start backend-svc --to backend-v2" });
     await waitFor(() => (split() === 10 ? true : undefined), { what: "the first step after the reset" });
-    expect(await world.bot().store.get("backend-svc#1")).toMatchObject({ status: "active" });
+    const r = await waitFor(async () => {
+      const x = await world.bot().store.get("backend-svc#1");
+      return x?.status === "active" && x.appliedPercent === 10 ? x : undefined;
+    }, { what: "the new rollout's record at 10%" });
+    expect(r.startedBy).toBe(ALICE);
   }, 30_000);
 });
