@@ -156,7 +156,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     traffic.start();
     started.push({ close: async () => traffic.stop() });
 
-    const routers = await buildRouters({ kubeconfig: kube.kubeconfigPath });
+    const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
     if (!routers.ok) throw new Error(routers.errors.join("\n"));
     const env = EnvSchema.parse({
       SLACK_SIGNING_SECRET: signingSecret,
@@ -164,6 +164,8 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       SLACK_API_URL: slack.apiUrl,
       REDIS_URL: s.redisUrl,
       PORT: "0",
+      // The sandbox's bots (one per reset) must not fight over the default health port.
+      HEALTH_PORT: "0",
       ROLLOUT_KEY_PREFIX: s.keyPrefix,
       KUBECONFIG: kube.kubeconfigPath,
       LOG_LEVEL: s.log.level,
