@@ -2,7 +2,6 @@ import { loadTargets, parseEnv } from "./config.ts";
 import { startBot } from "./bot.ts";
 import { createLogger } from "./logger.ts";
 import { buildRouters } from "./routers/factory.ts";
-import { runSandbox } from "./sandbox/main.ts";
 
 /**
  * Composition root: read the configuration, say exactly what is missing, build the adapters, start.
@@ -10,7 +9,8 @@ import { runSandbox } from "./sandbox/main.ts";
  */
 async function main(): Promise<number> {
   // No Slack credentials at all: a newcomer's first `npm start`. Show the product instead of a list of errors.
-  if (!process.env.SLACK_SIGNING_SECRET && !process.env.SLACK_BOT_TOKEN) return runSandbox(process.env, "no-credentials");
+  // Imported only then, so a real start never loads the sandbox's peers and page server.
+  if (!process.env.SLACK_SIGNING_SECRET && !process.env.SLACK_BOT_TOKEN) return (await import("./sandbox/main.ts")).runSandbox(process.env, "no-credentials");
   const problems: string[] = [];
   const env = parseEnv(process.env);
   if (!env.ok) problems.push(...env.error);

@@ -2,8 +2,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { parseSandboxEnv } from "./config.ts";
-import { startSandboxServer } from "./server.ts";
-import { randomSandboxPrefix, redisAnswers, startWorld } from "./world.ts";
+import { redisAnswers } from "./redis-check.ts";
 
 /**
  * `npm run sandbox` (and `npm start` without Slack credentials): the real bot against local peers, with a
@@ -34,6 +33,9 @@ export async function runSandbox(env: Record<string, string | undefined>, reason
     );
     return 3;
   }
+  // The bot's modules load only now: a missing Redis is reported without waiting for them.
+  const { randomSandboxPrefix, startWorld } = await import("./world.ts");
+  const { startSandboxServer } = await import("./server.ts");
   const log = pino({ level: c.logLevel });
   const world = await startWorld({
     redisUrl: c.redisUrl,

@@ -24,7 +24,8 @@ describe("npm start without Slack credentials", () => {
     const port = await freePort();
     const p = run({ REDIS_URL, PORT: String(port) });
     try {
-      await waitFor(() => p.out.stdout.includes("Open http://"), { timeoutMs: 20_000, what: "the URL line" });
+      // Generous: loading the bot's modules through tsx takes seconds on a busy two-core machine.
+      await waitFor(() => p.out.stdout.includes("Open http://"), { timeoutMs: 40_000, what: "the URL line" });
       const lines = p.out.stdout.trim().split("\n");
       expect(lines[0]).toMatch(/^rollout-bot: no SLACK_SIGNING_SECRET or SLACK_BOT_TOKEN set, so this is the sandbox .* To run for real, set them/);
       expect(lines.slice(1)).toEqual([`Open http://127.0.0.1:${port}/`]);
@@ -37,7 +38,7 @@ describe("npm start without Slack credentials", () => {
       p.child.kill("SIGTERM");
     }
     expect(await p.exited).toBe(0);
-  }, 30_000);
+  }, 50_000);
 
   it("without Redis: one line on how to start it, and a non-zero exit", async () => {
     const port = await freePort(); // nothing listens there
@@ -46,5 +47,5 @@ describe("npm start without Slack credentials", () => {
     expect(p.out.stderr.trim().split("\n")).toEqual([
       `sandbox cannot start: Redis does not answer at redis://127.0.0.1:${port}; start one with \`redis-server --daemonize yes\` (Debian: apt-get install redis-server), or set REDIS_URL.`,
     ]);
-  }, 20_000);
+  }, 40_000);
 });
