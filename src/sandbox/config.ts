@@ -1,6 +1,7 @@
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { z } from "zod";
+import { err, ok, type Result } from "../engine/result.ts";
 import type { TimingSettings } from "./seed.ts";
 
 /**
@@ -45,21 +46,18 @@ export function onPath(name: string, path: string): string | undefined {
   return undefined;
 }
 
-export function parseSandboxEnv(env: Record<string, string | undefined>): { ok: true; value: SandboxConfig } | { ok: false; errors: string[] } {
+export function parseSandboxEnv(env: Record<string, string | undefined>): Result<SandboxConfig, string[]> {
   const r = SandboxEnvSchema.safeParse(env);
-  if (!r.success) return { ok: false, errors: r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`) };
+  if (!r.success) return err(r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`));
   const e = r.data;
   const prometheusBinary = e.SANDBOX_PROMETHEUS === "off" ? undefined : (e.PROMETHEUS_BIN ?? onPath("prometheus", e.PATH));
-  return {
-    ok: true,
-    value: {
-      redisUrl: e.REDIS_URL,
-      port: e.PORT,
-      host: e.SANDBOX_HOST,
-      tickMs: e.SANDBOX_TICK_MS,
-      logLevel: e.LOG_LEVEL,
-      ...(prometheusBinary ? { prometheusBinary } : {}),
-      timing: { windowSeconds: 10, refreshSeconds: 5, autoNotice: "5s" },
-    },
-  };
+  return ok({
+    redisUrl: e.REDIS_URL,
+    port: e.PORT,
+    host: e.SANDBOX_HOST,
+    tickMs: e.SANDBOX_TICK_MS,
+    logLevel: e.LOG_LEVEL,
+    ...(prometheusBinary ? { prometheusBinary } : {}),
+    timing: { windowSeconds: 10, refreshSeconds: 5, autoNotice: "5s" },
+  });
 }

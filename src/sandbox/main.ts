@@ -23,7 +23,7 @@ export async function runSandbox(env: Record<string, string | undefined>, reason
   process.stdout.write(`${FIRST_LINE[reason]}\n`);
   const config = parseSandboxEnv(env);
   if (!config.ok) {
-    process.stderr.write(`sandbox cannot start:\n${config.errors.map((e) => `  - ${e}`).join("\n")}\n`);
+    process.stderr.write(`sandbox cannot start:\n${config.error.map((e) => `  - ${e}`).join("\n")}\n`);
     return 2;
   }
   const c = config.value;

@@ -124,7 +124,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       targetsYaml({ namerdUrl: namerd.url, linkerd1AdminUrl: linkerd1.url, backendMetrics, timing: s.timing }),
       "sandbox targets",
     );
-    if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+    if (!parsed.ok) throw new Error(parsed.error.join("\n"));
     const targets = parsed.value;
 
     const simTargets: SimTarget[] = SEED_TARGETS.map((t) => {

@@ -24,6 +24,6 @@ describe("the sandbox's settings", () => {
   it("names each bad setting", () => {
     const r = parseSandboxEnv({ REDIS_URL: "localhost:6379", PORT: "http" });
     expect(r.ok).toBe(false);
-    expect(!r.ok && r.errors).toEqual([expect.stringMatching(/^REDIS_URL must be a redis:\/\//), expect.stringMatching(/^PORT /)]);
+    expect(!r.ok && r.error).toEqual([expect.stringMatching(/^REDIS_URL must be a redis:\/\//), expect.stringMatching(/^PORT /)]);
   });
 });
