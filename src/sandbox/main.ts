@@ -19,18 +19,20 @@ const FIRST_LINE: Record<SandboxReason, string> = {
     "To run for real, set them and the other settings in README.md's Configuration table.",
 };
 
-export async function runSandbox(env: Record<string, string | undefined>, reason: SandboxReason): Promise<number> {
-  process.stdout.write(`${FIRST_LINE[reason]}\n`);
+/** Where the sandbox writes its few lines (the process's stdout and stderr, or a test's buffers). */
+export type SandboxOutput = { out: (line: string) => void; err: (line: string) => void };
+const PROCESS_OUTPUT: SandboxOutput = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+
+export async function runSandbox(env: Record<string, string | undefined>, reason: SandboxReason, io: SandboxOutput = PROCESS_OUTPUT): Promise<number> {
+  io.out(FIRST_LINE[reason]);
   const config = parseSandboxEnv(env);
   if (!config.ok) {
-    process.stderr.write(`sandbox cannot start:\n${config.error.map((e) => `  - ${e}`).join("\n")}\n`);
+    io.err(`sandbox cannot start:\n${config.error.map((e) => `  - ${e}`).join("\n")}`);
     return 2;
   }
   const c = config.value;
   if (!(await redisAnswers(c.redisUrl))) {
-    process.stderr.write(
-      `sandbox cannot start: Redis does not answer at ${c.redisUrl}; start one with \`redis-server --daemonize yes\` (Debian: apt-get install redis-server), or set REDIS_URL.\n`,
-    );
+    io.err(`sandbox cannot start: Redis does not answer at ${c.redisUrl}; start one with \`redis-server --daemonize yes\` (Debian: apt-get install redis-server), or set REDIS_URL.`);
     return 3;
   }
   // The bot's modules load only now: a missing Redis is reported without waiting for them.
@@ -47,7 +49,7 @@ export async function runSandbox(env: Record<string, string | undefined>, reason
     log,
   });
   const server = await startSandboxServer(world, { port: c.port, host: c.host });
-  process.stdout.write(`Open ${server.url}\n`);
+  io.out(`Open ${server.url}`);
   const shutdown = async () => {
     await server.close();
     await world.close();

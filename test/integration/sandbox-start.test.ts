@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { REDIS_URL } from "../support/redis.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
 import { waitFor } from "../support/wait.ts";
+import { runSandbox } from "../../src/sandbox/main.ts";
 
 /**
  * Issue 12: `npm start` (src/main.ts) with no Slack credentials starts the sandbox instead of failing, says
@@ -42,10 +43,13 @@ describe("npm start without Slack credentials", () => {
 
   it("without Redis: one line on how to start it, and a non-zero exit", async () => {
     const port = await freePort(); // nothing listens there
-    const p = run({ REDIS_URL: `redis://127.0.0.1:${port}`, PORT: "0" });
-    expect(await p.exited).toBe(3);
-    expect(p.out.stderr.trim().split("\n")).toEqual([
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runSandbox({ REDIS_URL: `redis://127.0.0.1:${port}`, PATH: "" }, "no-credentials", { out: (l) => out.push(l), err: (l) => err.push(l) });
+    expect(code).toBe(3);
+    expect(out).toEqual([expect.stringMatching(/^rollout-bot: no SLACK_SIGNING_SECRET or SLACK_BOT_TOKEN set, so this is the sandbox/)]);
+    expect(err).toEqual([
       `sandbox cannot start: Redis does not answer at redis://127.0.0.1:${port}; start one with \`redis-server --daemonize yes\` (Debian: apt-get install redis-server), or set REDIS_URL.`,
     ]);
-  }, 40_000);
+  });
 });
