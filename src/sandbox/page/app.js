@@ -107,10 +107,16 @@ function pinToEnd(list) {
 
 function renderList(list, items, opts) {
   pinToEnd(list);
-  const focused = document.activeElement?.closest?.("li.message")?.dataset.ts;
+  // A keyboard user keeps their place: the same button (by position) of the same message gets focus back.
+  const active = document.activeElement;
+  const li = list.contains(active) ? active.closest("li.message") : null;
+  const index = li ? [...li.querySelectorAll("button")].indexOf(active) : -1;
   list.replaceChildren(...items.map((m) => messageItem(m, opts)));
   if (pinned.get(list)) list.scrollTop = list.scrollHeight;
-  if (focused) list.querySelector(`li[data-ts="${CSS.escape(focused)}"] button`)?.focus({ preventScroll: true });
+  if (li && index >= 0) {
+    const buttons = list.querySelectorAll(`li[data-ts="${CSS.escape(li.dataset.ts)}"] button`);
+    (buttons[index] ?? buttons[0])?.focus({ preventScroll: true });
+  }
 }
 
 const byTs = (a, b) => Number(a.ts) - Number(b.ts);
@@ -272,6 +278,7 @@ function setupComposer() {
 // ---- target panels -----------------------------------------------------------------------------
 
 const COLORS = ["#1264a3", "#e8912d"];
+const ROUTER_LABEL = { smi: "SMI TrafficSplit", namerd: "Linkerd 1 · namerd", gateway: "Gateway API HTTPRoute" };
 
 function chart(series, { label, max, format }) {
   const w = 260;
@@ -295,7 +302,7 @@ function panelSkeleton(t) {
   sec.dataset.target = t.name;
   const id = (k) => `${t.name}-${k}`;
   sec.innerHTML = `
-    <h3>${escapeHtml(t.name)} <span class="note">${t.router === "namerd" ? "Linkerd 1 · namerd" : "SMI TrafficSplit"} · ${escapeHtml(t.namespace)}</span></h3>
+    <h3>${escapeHtml(t.name)} <span class="note">${ROUTER_LABEL[t.router] ?? escapeHtml(t.router)} · ${escapeHtml(t.namespace)}</span></h3>
     <div class="bar" role="img" data-part="bar"></div>
     <div class="mesh" data-part="mesh"></div>
     <div data-part="charts"></div>
