@@ -137,11 +137,13 @@ export class TrafficSimulator {
   view(target: string): TargetTraffic | undefined {
     const s = this.states.get(target);
     if (!s) return undefined;
+    // Read the mesh now rather than at the last tick, so the page's bar always agrees with the mesh it shows.
+    const shares = s.target.shares();
     return {
       rps: s.rps,
       canary: s.target.canary,
       canaryControls: { ...s.canaryControls },
-      shares: Object.fromEntries(s.target.versions.map((v) => [v, s.shares.get(v) ?? 0])),
+      shares: Object.fromEntries(s.target.versions.map((v) => [v, shares.get(v) ?? 0])),
       history: Object.fromEntries(s.target.versions.map((v) => [v, [...(s.history.get(v) ?? [])]])),
     };
   }

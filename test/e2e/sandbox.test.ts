@@ -150,7 +150,7 @@ describe("the sandbox page", () => {
     expect(problems).toEqual([]);
   }, 90_000);
 
-  it("acting as someone the policy leaves out gets a private refusal, and nothing starts", async () => {
+  it("acting as others: Carol is refused privately and nothing starts; Bob's Linkerd 1 rollout rewrites the dtab shown", async () => {
     await page.getByLabel("Acting as").selectOption({ label: "Carol (intern)" });
     const box = page.getByRole("combobox", { name: "Command" });
     await box.fill("start world --to world-v2");
@@ -159,6 +159,18 @@ describe("the sandbox page", () => {
     await reply.waitFor({ timeout: 10_000 });
     expect(await reply.textContent()).toMatch(/deployers/);
     expect(world.namerd.get("internal")?.text).toContain("/host/world => /srv/world-v1 ;");
+
+    // The Linkerd 1 story as Bob: the rollout starts with a test stage, then the first step rewrites the
+    // dtab, shown as namerctl prints namerd's rendering.
+    await page.getByLabel("Acting as").selectOption({ label: "Bob (deployer)" });
+    await box.fill("start world --to world-v2");
+    await box.press("Enter");
+    const worldMessage = page.locator("#messages li.message:not(.ephemeral)", { hasText: "Rollout world#1" });
+    await worldMessage.getByText("l5d-dtab: /host/world => /srv/world-v2").first().waitFor({ timeout: 15_000 });
+    await worldMessage.getByRole("button", { name: "Start shifting (10%)" }).click();
+    const dtab = page.locator('section[data-target="world"] pre.namerctl');
+    await expect.poll(() => dtab.textContent(), { timeout: 15_000 }).toContain("/host/world  => 90.00*/srv/world-v1 & 10.00*/srv/world-v2 ;");
+    expect(await page.locator('section[data-target="world"] [data-part="bar"]').getAttribute("aria-label")).toBe("Weights the mesh holds now: world-v1 90%, world-v2 10%");
 
     // Block Kit the bot does not send yet (images, an accessory image, a divider, a modal's input block) is
     // drawn too: posted here through the Web API as any app could.
@@ -190,6 +202,6 @@ describe("the sandbox page", () => {
     await page.setViewportSize({ width: 420, height: 800 });
     await shot("5-narrow");
     expect(problems).toEqual([]);
-  }, 30_000);
+  }, 60_000);
 });
 
