@@ -10,7 +10,10 @@ import type { TimingSettings } from "./seed.ts";
  */
 
 const SandboxEnvSchema = z.object({
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .default("redis://127.0.0.1:6379"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Bind address of the page (loopback by default: the page drives a bot with no authentication). */
   SANDBOX_HOST: z.string().min(1).default("127.0.0.1"),

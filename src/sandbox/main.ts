@@ -32,7 +32,9 @@ export async function runSandbox(env: Record<string, string | undefined>, reason
   }
   const c = config.value;
   if (!(await redisAnswers(c.redisUrl))) {
-    io.err(`sandbox cannot start: Redis does not answer at ${c.redisUrl}; start one with \`redis-server --daemonize yes\` (Debian: apt-get install redis-server), or set REDIS_URL.`);
+    io.err(
+      `sandbox cannot start: Redis does not answer at ${c.redisUrl}; start one with \`redis-server --daemonize yes\` (Debian: apt-get install redis-server), or set REDIS_URL.`,
+    );
     return 3;
   }
   // The bot's modules load only now: a missing Redis is reported without waiting for them.

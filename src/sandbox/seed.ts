@@ -96,7 +96,11 @@ function deployment(namespace: string, name: string): KubeObject {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name, namespace, labels: { app: name } },
-    spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: `example/${name}:latest` }] } } },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: `example/${name}:latest` }] } },
+    },
   };
 }
 
@@ -126,7 +130,13 @@ export function seedObjects(): { resource: "deployments" | "services" | "traffic
       apiVersion: "split.smi-spec.io/v1alpha3",
       kind: "TrafficSplit",
       metadata: { name: "backend-svc", namespace: "default" },
-      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
     },
   });
   return out;

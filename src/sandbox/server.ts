@@ -97,7 +97,10 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
       metricsSource: world.metricsSource,
       messages,
       threads,
-      ephemerals: world.slack.ephemeralsFor(me).filter((e) => e.channel === SANDBOX_CHANNEL.id).map(pageEphemeral),
+      ephemerals: world.slack
+        .ephemeralsFor(me)
+        .filter((e) => e.channel === SANDBOX_CHANNEL.id)
+        .map(pageEphemeral),
       targets,
     };
   };

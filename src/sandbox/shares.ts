@@ -74,4 +74,3 @@ export function readDtabShares(namerd: NamerdPeer, dtabNamespace: string, prefix
   const dentry = stored ? findDentry(stored.dtab, prefix) : undefined;
   return dentry ? treeShares(dentry.tree, dstPattern) : new Map();
 }
-

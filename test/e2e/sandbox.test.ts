@@ -51,7 +51,16 @@ beforeAll(async () => {
   server = await startSandboxServer(world, { port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
@@ -84,7 +93,9 @@ describe("the sandbox page", () => {
     const box = page.getByRole("combobox", { name: "Command" });
     await box.click();
     await box.pressSequentially("sta");
-    await expect.poll(() => page.getByRole("listbox", { name: "Completions" }).getByRole("option").allTextContents()).toEqual([expect.stringMatching(/^start/), expect.stringMatching(/^status/)]);
+    await expect
+      .poll(() => page.getByRole("listbox", { name: "Completions" }).getByRole("option").allTextContents())
+      .toEqual([expect.stringMatching(/^start/), expect.stringMatching(/^status/)]);
     await box.press("Tab");
     expect(await box.inputValue()).toBe("start ");
     await box.pressSequentially("back");
@@ -103,7 +114,9 @@ describe("the sandbox page", () => {
 
     await message.getByRole("button", { name: "Advance to 80%" }).click();
     await message.getByRole("button", { name: "Advance to 100%" }).waitFor({ timeout: 15_000 });
-    await expect.poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 }).toBe("Weights the mesh holds now: backend-v1 20%, backend-v2 80%");
+    await expect
+      .poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 })
+      .toBe("Weights the mesh holds now: backend-v1 20%, backend-v2 80%");
     expect(canaryPercent()).toBe(80);
     expect(await message.textContent()).toContain("backend-v1 20% · backend-v2 80%");
     if (process.env.UPDATE_DOCS_SCREENSHOT) {
@@ -126,7 +139,9 @@ describe("the sandbox page", () => {
     // Break the canary: the bot sees it in the success rates and aborts by itself.
     await page.getByRole("button", { name: "Break backend-v2" }).click();
     await message.getByText("Aborted").first().waitFor({ timeout: 30_000 });
-    await expect.poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 }).toBe("Weights the mesh holds now: backend-v1 100%, backend-v2 0%");
+    await expect
+      .poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 })
+      .toBe("Weights the mesh holds now: backend-v1 100%, backend-v2 0%");
     expect(canaryPercent()).toBe(0);
     await message.getByRole("button", { name: /repl(y|ies)/ }).click();
     const thread = page.getByRole("complementary", { name: "Thread" });
@@ -170,13 +185,19 @@ describe("the sandbox page", () => {
     await worldMessage.getByRole("button", { name: "Start shifting (10%)" }).click();
     const dtab = page.locator('section[data-target="world"] pre.namerctl');
     await expect.poll(() => dtab.textContent(), { timeout: 15_000 }).toContain("/host/world  => 90.00*/srv/world-v1 & 10.00*/srv/world-v2 ;");
-    expect(await page.locator('section[data-target="world"] [data-part="bar"]').getAttribute("aria-label")).toBe("Weights the mesh holds now: world-v1 90%, world-v2 10%");
+    expect(await page.locator('section[data-target="world"] [data-part="bar"]').getAttribute("aria-label")).toBe(
+      "Weights the mesh holds now: world-v1 90%, world-v2 10%",
+    );
 
     // Block Kit the bot does not send yet (images, an accessory image, a divider, a modal's input block) is
     // drawn too: posted here through the Web API as any app could.
     const picture = `data:image/svg+xml,${encodeURIComponent("<svg xmlns='http://www.w3.org/2000/svg' width='120' height='48'><polyline points='0,40 30,30 60,34 90,10 120,16' fill='none' stroke='#1264a3' stroke-width='3'/></svg>")}`;
     const blocks = [
-      { type: "section", text: { type: "mrkdwn", text: "*Dashboards* for <https://example.test/d|backend-svc>" }, accessory: { type: "image", image_url: picture, alt_text: "latency sparkline" } },
+      {
+        type: "section",
+        text: { type: "mrkdwn", text: "*Dashboards* for <https://example.test/d|backend-svc>" },
+        accessory: { type: "image", image_url: picture, alt_text: "latency sparkline" },
+      },
       { type: "divider" },
       { type: "context", elements: [{ type: "mrkdwn", text: "literal &lt;b&gt;x&lt;/b&gt; &amp; <@U0BOB0001>" }] },
       { type: "image", image_url: picture, alt_text: "error budget chart", title: { type: "plain_text", text: "Error budget" } },
@@ -204,4 +225,3 @@ describe("the sandbox page", () => {
     expect(problems).toEqual([]);
   }, 60_000);
 });
-

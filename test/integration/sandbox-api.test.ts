@@ -46,7 +46,10 @@ describe("the sandbox's API", () => {
     const s = await get(`/api/state?user=${ALICE}`);
     expect(s.me).toBe(ALICE);
     expect(s.messages).toEqual([]);
-    expect(s.targets.map((t) => [t.name, t.mesh.kind])).toEqual([["backend-svc", "split"], ["world", "dtab"]]);
+    expect(s.targets.map((t) => [t.name, t.mesh.kind])).toEqual([
+      ["backend-svc", "split"],
+      ["world", "dtab"],
+    ]);
     const world1 = s.targets[1]!.mesh;
     expect(world1.kind === "dtab" && world1.namerctl).toMatch(/^# version \S+\n[\s\S]*\/host\/world\s+=> \/srv\/world-v1 ;$/);
     expect(world1.kind === "dtab" && world1.testRequest).toBe("curl -H 'l5d-dtab: /host/world => /srv/world-v2' http://linkerd.sandbox.local:4140/");
@@ -57,9 +60,18 @@ describe("the sandbox's API", () => {
   it("answers bad input with a specific error and changes nothing", async () => {
     const before = world.slack.calls.length;
     expect(await post("/api/command", { user: "UNOBODY", text: "list" })).toEqual({ status: 400, body: { error: "user is not one of the sandbox's people" } });
-    expect(await post("/api/command", { user: ALICE, text: "list", extra: 1 })).toMatchObject({ status: 400, body: { error: expect.stringContaining("extra") } });
-    expect(await post("/api/traffic", { target: "backend-svc", errorRate: 3 })).toEqual({ status: 400, body: { error: "error rate must be a number from 0 to 1" } });
-    expect(await post("/api/click", { user: ALICE, ts: "1.000001", blockId: "b", actionId: "a" })).toEqual({ status: 404, body: { error: "that message is gone" } });
+    expect(await post("/api/command", { user: ALICE, text: "list", extra: 1 })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining("extra") },
+    });
+    expect(await post("/api/traffic", { target: "backend-svc", errorRate: 3 })).toEqual({
+      status: 400,
+      body: { error: "error rate must be a number from 0 to 1" },
+    });
+    expect(await post("/api/click", { user: ALICE, ts: "1.000001", blockId: "b", actionId: "a" })).toEqual({
+      status: 404,
+      body: { error: "that message is gone" },
+    });
     expect(world.traffic.view("backend-svc")!.canaryControls.errorRate).toBe(0);
     expect(world.slack.calls.length).toBe(before);
     expect(world.slack.ephemeralsFor(ALICE)).toEqual([]);
@@ -83,10 +95,13 @@ describe("the sandbox's API", () => {
     // The fresh bot numbers rollouts from 1 again and drives the mesh as before.
     await post("/api/command", { user: ALICE, text: "start backend-svc --to backend-v2" });
     await waitFor(() => (split() === 10 ? true : undefined), { what: "the first step after the reset" });
-    const r = await waitFor(async () => {
-      const x = await world.bot().store.get("backend-svc#1");
-      return x?.status === "active" && x.appliedPercent === 10 ? x : undefined;
-    }, { what: "the new rollout's record at 10%" });
+    const r = await waitFor(
+      async () => {
+        const x = await world.bot().store.get("backend-svc#1");
+        return x?.status === "active" && x.appliedPercent === 10 ? x : undefined;
+      },
+      { what: "the new rollout's record at 10%" },
+    );
     expect(r.startedBy).toBe(ALICE);
   }, 30_000);
 });

@@ -12,7 +12,10 @@ import { runSandbox } from "../../src/sandbox/main.ts";
 
 function run(env: Record<string, string>) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SLACK_"))) as Record<string, string>;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { env: { ...base, SANDBOX_PROMETHEUS: "off", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { ...base, SANDBOX_PROMETHEUS: "off", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const out = { stdout: "", stderr: "" };
   child.stdout.on("data", (b: Buffer) => (out.stdout += b.toString()));
   child.stderr.on("data", (b: Buffer) => (out.stderr += b.toString()));

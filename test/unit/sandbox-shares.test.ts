@@ -6,9 +6,36 @@ const obj = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) =
 
 describe("the shares of traffic the mesh gives each version", () => {
   it("reads a TrafficSplit's weights, integers or quantities", () => {
-    expect(obj(splitShares({ backends: [{ service: "v1", weight: 90 }, { service: "v2", weight: 10 }] }))).toEqual({ v1: 0.9, v2: 0.1 });
-    expect(obj(splitShares({ backends: [{ service: "v1", weight: "900m" }, { service: "v2", weight: "100m" }] }))).toEqual({ v1: 0.9, v2: 0.1 });
-    expect(obj(splitShares({ backends: [{ service: "v1", weight: 100 }, { service: "v2", weight: 0 }] }))).toEqual({ v1: 1 });
+    expect(
+      obj(
+        splitShares({
+          backends: [
+            { service: "v1", weight: 90 },
+            { service: "v2", weight: 10 },
+          ],
+        }),
+      ),
+    ).toEqual({ v1: 0.9, v2: 0.1 });
+    expect(
+      obj(
+        splitShares({
+          backends: [
+            { service: "v1", weight: "900m" },
+            { service: "v2", weight: "100m" },
+          ],
+        }),
+      ),
+    ).toEqual({ v1: 0.9, v2: 0.1 });
+    expect(
+      obj(
+        splitShares({
+          backends: [
+            { service: "v1", weight: 100 },
+            { service: "v2", weight: 0 },
+          ],
+        }),
+      ),
+    ).toEqual({ v1: 1 });
     expect(splitShares({ backends: [{ service: "v1", weight: 0 }] }).size).toBe(0);
     expect(splitShares(undefined).size).toBe(0);
   });

@@ -24,7 +24,10 @@ function simulator(shares: () => Map<string, number>) {
 
 describe("the traffic simulator", () => {
   it("splits the requests by the mesh's current weights and counts them where the bot reads them", () => {
-    let shares = new Map([["v1", 0.9], ["v2", 0.1]]);
+    let shares = new Map([
+      ["v1", 0.9],
+      ["v2", 0.1],
+    ]);
     const t = simulator(() => shares);
     t.sim.tick();
     expect(t.rates.get("v1")).toMatchObject({ namespace: "ns", rps: 90, errorRate: 0 });
@@ -32,7 +35,10 @@ describe("the traffic simulator", () => {
     t.advance(10_000);
     t.sim.control("svc", { errorRate: 0.2 });
     expect(t.clients.get("ns/v2")).toEqual({ success: 100, failures: 0 });
-    shares = new Map([["v1", 0.2], ["v2", 0.8]]);
+    shares = new Map([
+      ["v1", 0.2],
+      ["v2", 0.8],
+    ]);
     t.advance(10_000);
     t.sim.tick();
     // 10 s at 80 rps with 20% failing, on top of the first 100 successes.

@@ -347,7 +347,9 @@ function renderPanel(sec, t) {
       const i = w.version === t.canary ? 1 : 0;
       // A thin slice keeps only its number; the full text is in the bar's label.
       const text = w.percent >= 25 ? `${w.version} ${w.percent}%` : `${w.percent}%`;
-      return w.percent > 0 ? `<span style="flex:${w.percent};background:${COLORS[i]}" title="${escapeHtml(w.version)} ${w.percent}%">${escapeHtml(text)}</span>` : "";
+      return w.percent > 0
+        ? `<span style="flex:${w.percent};background:${COLORS[i]}" title="${escapeHtml(w.version)} ${w.percent}%">${escapeHtml(text)}</span>`
+        : "";
     })
     .join("");
   bar.dataset.weights = desc;

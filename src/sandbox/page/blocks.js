@@ -4,12 +4,30 @@
 // Emoji as colored symbols from common text fonts: colour-emoji fonts are missing on many Linux machines,
 // where Slack's emoji would otherwise show as empty boxes.
 const EMOJI = {
-  x: ["✖", "red"], no_entry: ["⊘", "red"], hourglass_flowing_sand: ["⌛", "amber"], white_check_mark: ["✔", "green"],
-  heavy_check_mark: ["✔", "green"], warning: ["⚠", "amber"], robot_face: ["⚙", "grey"], rewind: ["◀◀", "blue"],
-  double_vertical_bar: ["❚❚", "amber"], arrow_forward: ["▶", "blue"], rotating_light: ["⚠", "red"], rocket: ["➚", "blue"],
-  red_circle: ["●", "red"], large_green_circle: ["●", "green"], large_blue_circle: ["●", "blue"], grey_question: ["?", "grey"],
-  gear: ["⚙", "grey"], checkered_flag: ["⚑", "green"], bell: ["♫", "amber"], auto: ["Ⓐ", "blue"], alarm_clock: ["◷", "amber"],
-  information_source: ["ℹ", "blue"], tada: ["✱", "green"], eyes: ["◉", "grey"],
+  x: ["✖", "red"],
+  no_entry: ["⊘", "red"],
+  hourglass_flowing_sand: ["⌛", "amber"],
+  white_check_mark: ["✔", "green"],
+  heavy_check_mark: ["✔", "green"],
+  warning: ["⚠", "amber"],
+  robot_face: ["⚙", "grey"],
+  rewind: ["◀◀", "blue"],
+  double_vertical_bar: ["❚❚", "amber"],
+  arrow_forward: ["▶", "blue"],
+  rotating_light: ["⚠", "red"],
+  rocket: ["➚", "blue"],
+  red_circle: ["●", "red"],
+  large_green_circle: ["●", "green"],
+  large_blue_circle: ["●", "blue"],
+  grey_question: ["?", "grey"],
+  gear: ["⚙", "grey"],
+  checkered_flag: ["⚑", "green"],
+  bell: ["♫", "amber"],
+  auto: ["Ⓐ", "blue"],
+  alarm_clock: ["◷", "amber"],
+  information_source: ["ℹ", "blue"],
+  tada: ["✱", "green"],
+  eyes: ["◉", "grey"],
 };
 
 export function escapeHtml(s) {
@@ -58,7 +76,9 @@ function inline(s) {
     .replace(/(^|[\s(>])\*([^*\n]+)\*(?=$|[\s).,:;!?<])/g, "$1<b>$2</b>")
     .replace(/(^|[\s(>])_([^_\n]+)_(?=$|[\s).,:;!?<])/g, "$1<i>$2</i>")
     .replace(/(^|[\s(>])~([^~\n]+)~(?=$|[\s).,:;!?<])/g, "$1<s>$2</s>")
-    .replace(/:([a-z0-9_+-]+):/g, (m, name) => (EMOJI[name] ? `<span class="emoji ${EMOJI[name][1]}" role="img" aria-label="${name.replace(/_/g, " ")}" title=":${name}:">${EMOJI[name][0]}</span>` : m));
+    .replace(/:([a-z0-9_+-]+):/g, (m, name) =>
+      EMOJI[name] ? `<span class="emoji ${EMOJI[name][1]}" role="img" aria-label="${name.replace(/_/g, " ")}" title=":${name}:">${EMOJI[name][0]}</span>` : m,
+    );
 }
 
 /** mrkdwn -> HTML: code blocks, inline code, bold, italic, strike, quotes, links, mentions, emoji. */
@@ -167,16 +187,33 @@ export function blockEl(b, ctx) {
     }
     case "section": {
       const body = el("div", "bk-section-body", [b.text ? el("div", "bk-section-text", [textObject(b.text, ctx)]) : null]);
-      if (Array.isArray(b.fields) && b.fields.length) body.append(el("div", "bk-fields", b.fields.map((f) => el("div", "bk-field", [textObject(f, ctx)]))));
-      const acc = b.accessory ? el("div", "bk-accessory", [b.accessory.type === "image" ? imageEl(b.accessory) : elementEl(b.accessory, b.block_id, ctx)]) : null;
+      if (Array.isArray(b.fields) && b.fields.length)
+        body.append(
+          el(
+            "div",
+            "bk-fields",
+            b.fields.map((f) => el("div", "bk-field", [textObject(f, ctx)])),
+          ),
+        );
+      const acc = b.accessory
+        ? el("div", "bk-accessory", [b.accessory.type === "image" ? imageEl(b.accessory) : elementEl(b.accessory, b.block_id, ctx)])
+        : null;
       return el("div", "bk-section", [body, acc]);
     }
     case "context":
-      return el("div", "bk-context", (b.elements ?? []).map((e) => elementEl(e, b.block_id, ctx)));
+      return el(
+        "div",
+        "bk-context",
+        (b.elements ?? []).map((e) => elementEl(e, b.block_id, ctx)),
+      );
     case "divider":
       return el("hr", "bk-divider");
     case "actions":
-      return el("div", "bk-actions", (b.elements ?? []).map((e) => elementEl(e, b.block_id, ctx)));
+      return el(
+        "div",
+        "bk-actions",
+        (b.elements ?? []).map((e) => elementEl(e, b.block_id, ctx)),
+      );
     case "image": {
       const fig = el("figure", "bk-image");
       if (b.title) fig.append(el("figcaption", "", [document.createTextNode(plain(b.title))]));
@@ -192,7 +229,12 @@ export function blockEl(b, ctx) {
 
 /** A message body: its blocks when it has any, else its text. */
 export function messageBody(m, ctx) {
-  if (m.blocks && m.blocks.length) return el("div", "bk-blocks", m.blocks.map((b) => blockEl(b, ctx)));
+  if (m.blocks && m.blocks.length)
+    return el(
+      "div",
+      "bk-blocks",
+      m.blocks.map((b) => blockEl(b, ctx)),
+    );
   const d = el("div", "msg-text");
   d.innerHTML = mrkdwn(m.text, ctx);
   return d;
