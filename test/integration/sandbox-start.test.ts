@@ -44,6 +44,13 @@ describe("npm start without Slack credentials", () => {
     expect(await p.exited).toBe(0);
   }, 50_000);
 
+  it("in production (NODE_ENV=production) it refuses to start without credentials instead", async () => {
+    const p = run({ REDIS_URL, PORT: "0", NODE_ENV: "production" });
+    expect(await p.exited).toBe(2);
+    expect(p.out.stdout).not.toContain("sandbox");
+    expect(p.out.stderr).toMatch(/^rollout-bot cannot start:\n  - SLACK_SIGNING_SECRET is missing/);
+  }, 40_000);
+
   it("without Redis: one line on how to start it, and a non-zero exit", async () => {
     const port = await freePort(); // nothing listens there
     const out: string[] = [];
