@@ -8,6 +8,12 @@ import { buildRouters } from "./routers/factory.ts";
  * Thin on purpose: everything it wires is tested through startBot().
  */
 async function main(): Promise<number> {
+  // No Slack credentials at all: a newcomer's first `npm start`. Show the product instead of a list of errors.
+  // Imported only then, so a real start never loads the sandbox's peers and page server. Never in production
+  // (the image sets NODE_ENV=production): a pod without its secrets must fail, not serve a demo.
+  if (process.env.NODE_ENV !== "production" && !process.env.SLACK_SIGNING_SECRET && !process.env.SLACK_BOT_TOKEN) {
+    return (await import("./sandbox/main.ts")).runSandbox(process.env, "no-credentials");
+  }
   const problems: string[] = [];
   const env = parseEnv(process.env);
   if (!env.ok) problems.push(...env.error);

@@ -267,6 +267,16 @@ export class SlackPeer {
     this.responseUrls.clear();
   }
 
+  /** Run `listener` after every change to messages or ephemerals; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    return this.ws.onChange(listener);
+  }
+
+  /** Every user of the workspace (the bot included). */
+  users(): SlackUser[] {
+    return structuredClone([...this.ws.users.values()]);
+  }
+
   // ---- seeding -------------------------------------------------------------------------------
 
   addChannel(c: { id: string; name?: string; is_private?: boolean; botIsMember?: boolean }): SlackChannel {

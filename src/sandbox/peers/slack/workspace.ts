@@ -131,13 +131,25 @@ export class Workspace {
   private readonly timeline = new Map<string, StoredMessage[]>();
   private ephemerals: EphemeralMessage[] = [];
   readonly clock = new TsClock();
+  /** Called after every change to messages or ephemerals (the sandbox page re-renders on it). */
+  private readonly listeners = new Set<() => void>();
 
   constructor(readonly teamId: string) {}
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
 
   /** Forget messages and ephemerals; keep channels, users and groups. */
   clearMessages(): void {
     this.timeline.clear();
     this.ephemerals = [];
+    this.changed();
   }
 
   addChannel(c: { id: string; name?: string; is_private?: boolean; botIsMember?: boolean }): SlackChannel {
@@ -229,6 +241,7 @@ export class Workspace {
         parent.reply_count = (parent.reply_count ?? 0) + 1;
       }
     }
+    this.changed();
     return msg;
   }
 
@@ -241,6 +254,7 @@ export class Workspace {
     if (content.attachments !== undefined) msg.attachments = content.attachments;
     else delete msg.attachments;
     if ("team" in msg) msg.edited = { user: editor, ts: this.clock.next() };
+    this.changed();
   }
 
   remove(msg: StoredMessage | EphemeralMessage): void {
@@ -249,6 +263,7 @@ export class Workspace {
       const parent = this.findMessage(msg.channel, msg.thread_ts);
       if (parent?.reply_count) parent.reply_count -= 1;
     }
+    this.changed();
   }
 
   postEphemeral(e: Omit<EphemeralMessage, "ts" | "history" | "deleted" | "at">): EphemeralMessage {
@@ -264,6 +279,7 @@ export class Workspace {
       if (msg[k] === undefined) delete msg[k];
     }
     this.ephemerals.push(msg);
+    this.changed();
     return msg;
   }
 

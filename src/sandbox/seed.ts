@@ -1,0 +1,143 @@
+import type { KubeObject } from "./peers/kube-api.ts";
+
+/**
+ * What the sandbox starts with: people, a channel, the targets file and the objects in the mesh. Pure data,
+ * so a reset puts back exactly this. The targets tell the seeds' stories: an NGINX Service Mesh style
+ * TrafficSplit (backend-svc) and a Linkerd 1 dtab in namerd (world).
+ */
+
+export const SANDBOX_CHANNEL = { id: "C0DEPLOYS", name: "deploys" };
+
+export type SandboxUser = { id: string; name: string; real_name: string; note: string };
+
+export const SANDBOX_USERS: readonly SandboxUser[] = [
+  { id: "U0ALICE01", name: "alice", real_name: "Alice (deployer)", note: "in @deployers: may start and advance" },
+  { id: "U0BOB0001", name: "bob", real_name: "Bob (deployer)", note: "in @deployers: may start, advance, and be the second approver" },
+  { id: "U0CAROL01", name: "carol", real_name: "Carol (intern)", note: "not in @deployers: her starts are refused" },
+];
+
+export const DEPLOYERS = { id: "S0DEPLOY1", handle: "deployers", name: "Deployers", users: ["U0ALICE01", "U0BOB0001"] };
+
+/** One simulated target: where its versions live and which one the canary controls act on. */
+export type SeedTarget = {
+  name: string;
+  namespace: string;
+  router: "smi" | "namerd" | "gateway";
+  stable: string;
+  canary: string;
+  /** Requests per second across both versions when the sandbox starts. */
+  rps: number;
+};
+
+export const SEED_TARGETS: readonly SeedTarget[] = [
+  { name: "backend-svc", namespace: "default", router: "smi", stable: "backend-v1", canary: "backend-v2", rps: 200 },
+  { name: "world", namespace: "web", router: "namerd", stable: "world-v1", canary: "world-v2", rps: 100 },
+  // An HTTPRoute (Gateway API) target goes here once that router exists: router "gateway", an HTTPRoute
+  // seeded in seedObjects(), and a `gateway:` block in targetsYaml().
+];
+
+export const WORLD_DTAB_NAMESPACE = "internal";
+export const WORLD_PREFIX = "/host/world";
+/** The seed dtab of the Linkerd 1 story: every host resolves through Kubernetes; world goes to v1. */
+export const WORLD_SEED_DTAB = "/srv => /#/io.l5d.k8s/web/http ; /host => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
+/** Where a person would send the l5d-dtab test request (shown by the bot in the rollout message). */
+export const WORLD_INGRESS_URL = "http://linkerd.sandbox.local:4140/";
+/** The Linkerd 1 router label whose clients carry the traffic, as metrics.json keys name it. */
+export const LINKERD1_ROUTER = "http";
+/** A version's bound client id in metrics.json (the default `linkerd1ClientId` template, filled in). */
+export const linkerd1ClientId = (namespace: string, version: string) => `#/io.l5d.k8s/${namespace}/http/${version}`;
+
+export type MetricsChoice = { kind: "prometheus"; url: string } | { kind: "linkerd1"; adminUrl: string };
+
+export type TimingSettings = { windowSeconds: number; refreshSeconds: number; autoNotice: string };
+
+/**
+ * The targets file the bot is started with. Quoted values are JSON strings, which are valid YAML.
+ * Rollouts are automatic by default (a step every 2 minutes while healthy), so breaking a canary shows the
+ * bot abort by itself; `/rollout manual <target>` hands the steps back to people.
+ */
+export function targetsYaml(p: { namerdUrl: string; linkerd1AdminUrl: string; backendMetrics: MetricsChoice; timing: TimingSettings }): string {
+  const t = p.timing;
+  const common = `windowSeconds: ${t.windowSeconds}, refreshSeconds: ${t.refreshSeconds}, minRequests: 50, confidence: 0.99`;
+  const linkerd1 = `source: linkerd1, linkerd1AdminUrl: ${JSON.stringify(p.linkerd1AdminUrl)}, linkerd1Router: ${LINKERD1_ROUTER}`;
+  const backend =
+    p.backendMetrics.kind === "prometheus" ? `source: prometheus, prometheusUrl: ${JSON.stringify(p.backendMetrics.url)}, preset: nginx` : linkerd1;
+  return `adhoc: false
+policy:
+  start: ["@deployers"]
+targets:
+  - name: backend-svc
+    namespace: default
+    router: smi
+    stable: backend-v1
+    steps: [10, 80, 100]
+    smi: { trafficSplit: backend-svc, apexService: backend-svc }
+    policy: { requireSecondApprover: true }
+    auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
+    metrics: { ${backend}, ${common} }
+  - name: world
+    namespace: web
+    router: namerd
+    stable: world-v1
+    steps: [10, 50, 100]
+    namerd:
+      url: ${JSON.stringify(p.namerdUrl)}
+      dtabNamespace: ${WORLD_DTAB_NAMESPACE}
+      prefix: ${WORLD_PREFIX}
+      dst: /srv/{version}
+      ingressUrl: ${JSON.stringify(WORLD_INGRESS_URL)}
+    auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
+    metrics: { ${linkerd1}, ${common} }
+`;
+}
+
+function deployment(namespace: string, name: string): KubeObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace, labels: { app: name } },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: `example/${name}:latest` }] } },
+    },
+  };
+}
+
+function service(namespace: string, name: string, app: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace },
+    spec: { selector: { app }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+  };
+}
+
+/** Kubernetes objects by resource plural: ready Deployments and Services for every version, and the split. */
+export function seedObjects(): { resource: "deployments" | "services" | "trafficsplits"; namespace: string; object: KubeObject }[] {
+  const out: ReturnType<typeof seedObjects> = [];
+  for (const t of SEED_TARGETS) {
+    for (const v of [t.stable, t.canary]) {
+      out.push({ resource: "deployments", namespace: t.namespace, object: deployment(t.namespace, v) });
+      out.push({ resource: "services", namespace: t.namespace, object: service(t.namespace, v, v) });
+    }
+    out.push({ resource: "services", namespace: t.namespace, object: service(t.namespace, t.name, t.stable) });
+  }
+  out.push({
+    resource: "trafficsplits",
+    namespace: "default",
+    object: {
+      apiVersion: "split.smi-spec.io/v1alpha3",
+      kind: "TrafficSplit",
+      metadata: { name: "backend-svc", namespace: "default" },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
+    },
+  });
+  return out;
+}

@@ -1,0 +1,204 @@
+import { readFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { COMMANDS } from "../../commands/index.ts";
+import { readBody } from "./peers/read-body.ts";
+import { SANDBOX_CHANNEL, SANDBOX_USERS, SEED_TARGETS } from "./seed.ts";
+import { completionCatalog, suggest } from "./views/completion.ts";
+import { channelView, dtabView, pageEphemeral, splitView, type PageState, type TargetPanel } from "./views/state.ts";
+import type { World } from "./world.ts";
+
+/**
+ * The page's HTTP server: the static page, its JSON API and a server-sent event stream that says "changed"
+ * whenever the Slack peer's messages change or the traffic simulator ticks. Everything the page does goes
+ * to the real bot the way Slack would send it (signed slash commands and block_actions through the driver).
+ */
+
+const PAGE_DIR = fileURLToPath(new URL("./page/", import.meta.url));
+const STATIC: Record<string, string> = {
+  "/": "index.html",
+  "/app.js": "app.js",
+  "/blocks.js": "blocks.js",
+  "/style.css": "style.css",
+};
+const TYPES: Record<string, string> = { html: "text/html; charset=utf-8", js: "text/javascript; charset=utf-8", css: "text/css; charset=utf-8" };
+
+const userId = z.enum(SANDBOX_USERS.map((u) => u.id) as [string, ...string[]], { error: "is not one of the sandbox's people" });
+const CommandBody = z.strictObject({ user: userId, text: z.string().max(2000, "is longer than 2000 characters") });
+const ClickBody = z.strictObject({ user: userId, ts: z.string().regex(/^\d+\.\d+$/), blockId: z.string().min(1), actionId: z.string().min(1) });
+const TrafficBody = z.strictObject({
+  target: z.string(),
+  rps: z.number().optional(),
+  errorRate: z.number().optional(),
+  latencyMs: z.number().optional(),
+});
+
+class BadRequest extends Error {}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}
+
+async function jsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readBody(req));
+  } catch {
+    throw new BadRequest("the body is not JSON");
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new BadRequest(r.error.issues.map((i) => `${i.path.join(".") || "body"} ${i.message}`).join("; "));
+  return r.data;
+}
+
+export type SandboxServer = { url: string; close(): Promise<void> };
+
+export async function startSandboxServer(world: World, opts: { port: number; host?: string }): Promise<SandboxServer> {
+  // Each open page holds one event stream and is sent its viewer's whole state on every change, so a page
+  // never polls (and a reload never cuts a request short, besides the stream itself).
+  const streams = new Map<ServerResponse, string>();
+  let pending: NodeJS.Timeout | undefined;
+  const push = (res: ServerResponse, me: string) => res.write(`data: ${JSON.stringify(state(me))}\n\n`);
+  // Many changes arrive together (a message and its thread reply, a traffic tick): one push per 100 ms is enough.
+  const changed = () => {
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = undefined;
+      if (resetting) return void changed();
+      for (const [res, me] of streams) push(res, me);
+    }, 100);
+  };
+  let resetting: Promise<void> | undefined;
+  const unsubscribe = [world.slack.onChange(changed), world.traffic.onTick(changed)];
+  const catalog = () => completionCatalog(COMMANDS, [...world.targets.targets.keys()]);
+
+  const state = (me: string): PageState => {
+    const { messages, threads } = channelView(world.slack.messages(SANDBOX_CHANNEL.id, { includeReplies: true }));
+    const targets: TargetPanel[] = SEED_TARGETS.map((t) => {
+      const declared = world.targets.targets.get(t.name)!;
+      const traffic = world.traffic.view(t.name)!;
+      const mesh =
+        t.router === "namerd"
+          ? dtabView(world.namerd.get(declared.namerd!.dtabNamespace), declared, t.canary, traffic.shares)
+          : splitView(world.kube.get("trafficsplits", t.namespace, t.name)?.spec, traffic.shares);
+      return { name: t.name, router: t.router, namespace: t.namespace, stable: t.stable, canary: t.canary, mesh, traffic };
+    });
+    const bot = world.slack.user(world.slack.botUserId);
+    return {
+      me,
+      users: [
+        ...SANDBOX_USERS.map((u) => ({ ...u, isBot: false })),
+        { id: world.slack.botUserId, name: bot?.name ?? "rollout-bot", real_name: bot?.real_name ?? "Rollout Bot", note: "the bot", isBot: true },
+      ],
+      channel: SANDBOX_CHANNEL,
+      metricsSource: world.metricsSource,
+      messages,
+      threads,
+      ephemerals: world.slack
+        .ephemeralsFor(me)
+        .filter((e) => e.channel === SANDBOX_CHANNEL.id)
+        .map(pageEphemeral),
+      targets,
+    };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://sandbox.local");
+    const file = STATIC[url.pathname];
+    if (req.method === "GET" && file) {
+      const body = await readFile(`${PAGE_DIR}${file}`);
+      res.writeHead(200, { "content-type": TYPES[file.split(".").pop()!]!, "cache-control": "no-store" });
+      res.end(body);
+      return;
+    }
+    if (resetting) await resetting;
+    if (req.method === "GET" && url.pathname === "/api/state") {
+      const me = userId.safeParse(url.searchParams.get("user"));
+      return send(res, 200, state(me.success ? me.data : SANDBOX_USERS[0]!.id));
+    }
+    if (req.method === "GET" && url.pathname === "/api/complete") {
+      return send(res, 200, { suggestions: suggest(url.searchParams.get("text") ?? "", catalog()) });
+    }
+    if (req.method === "GET" && url.pathname === "/api/events") {
+      const me = userId.safeParse(url.searchParams.get("user"));
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+      res.write("retry: 1000\n\n");
+      const viewer = me.success ? me.data : SANDBOX_USERS[0]!.id;
+      streams.set(res, viewer);
+      push(res, viewer);
+      req.on("close", () => streams.delete(res));
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/api/command") {
+      const b = await jsonBody(req, CommandBody);
+      const text = b.text.trim().replace(/^\/rollout\b\s*/, "");
+      const r = await world.driver().slash({ userId: b.user, channelId: SANDBOX_CHANNEL.id, text });
+      return send(res, r.status === 200 ? 200 : 502, r.status === 200 ? { ok: true } : { error: `the bot answered HTTP ${r.status}` });
+    }
+    if (req.method === "POST" && url.pathname === "/api/click") {
+      const b = await jsonBody(req, ClickBody);
+      const shown = world.slack.message(SANDBOX_CHANNEL.id, b.ts) ?? world.slack.ephemeral(SANDBOX_CHANNEL.id, b.ts);
+      if (!shown) return send(res, 404, { error: "that message is gone" });
+      const button = world.slack.buttons(SANDBOX_CHANNEL.id, b.ts).find((x) => x.action_id === b.actionId && x.block_id === b.blockId);
+      // A page that has not caught up may show a button the message no longer has: Slack sends that click too.
+      const r = await world.driver().click({
+        userId: b.user,
+        channelId: SANDBOX_CHANNEL.id,
+        messageTs: b.ts,
+        button: button ?? { action_id: b.actionId, block_id: b.blockId },
+        ...(button ? {} : { stale: true }),
+      });
+      return send(res, r.status === 200 ? 200 : 502, r.status === 200 ? { ok: true } : { error: `the bot answered HTTP ${r.status}` });
+    }
+    if (req.method === "POST" && url.pathname === "/api/traffic") {
+      const b = await jsonBody(req, TrafficBody);
+      const problem = world.traffic.control(b.target, {
+        ...(b.rps !== undefined ? { rps: b.rps } : {}),
+        ...(b.errorRate !== undefined ? { errorRate: b.errorRate } : {}),
+        ...(b.latencyMs !== undefined ? { latencyMs: b.latencyMs } : {}),
+      });
+      return problem ? send(res, 400, { error: problem }) : send(res, 200, { ok: true });
+    }
+    if (req.method === "POST" && url.pathname === "/api/reset") {
+      resetting = world.reset().finally(() => {
+        resetting = undefined;
+      });
+      await resetting;
+      changed();
+      return send(res, 200, { ok: true });
+    }
+    send(res, 404, { error: `no ${req.method} ${url.pathname}` });
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return void res.end();
+      if (err instanceof BadRequest) return send(res, 400, { error: err.message });
+      send(res, 500, { error: err instanceof Error ? err.message : String(err) });
+    });
+  });
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const keepalive = setInterval(() => {
+    for (const res of streams.keys()) res.write(": keepalive\n\n");
+  }, 15_000);
+  keepalive.unref();
+  return {
+    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}/`,
+    async close() {
+      clearInterval(keepalive);
+      clearTimeout(pending);
+      for (const u of unsubscribe) u();
+      for (const res of streams.keys()) res.end();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import { formatAsNamerctl, dstFor } from "../../routers/namerd.ts";
+import { printPath } from "../../routers/dtab.ts";
+import type { Target } from "../../engine/target.ts";
+import type { EphemeralMessage, StoredMessage } from "../peers/slack/index.ts";
+import type { StoredDtab } from "../peers/namerd.ts";
+import type { TargetTraffic } from "../traffic.ts";
+
+/**
+ * What the page shows, as one JSON document per viewer: the channel (top-level messages), threads, the
+ * viewer's own ephemeral replies, and a panel per target. Pure: the server hands in what the peers hold.
+ */
+
+export type PageMessage = {
+  ts: string;
+  user: string;
+  text: string;
+  blocks: unknown[];
+  edited: boolean;
+  replyCount: number;
+  threadTs?: string;
+  broadcast: boolean;
+};
+
+export type PageEphemeral = { ts: string; text: string; blocks: unknown[]; threadTs?: string; at: number };
+
+export type MeshView =
+  | { kind: "split"; weights: { version: string; percent: number }[]; raw: string }
+  | { kind: "dtab"; weights: { version: string; percent: number }[]; namerctl: string; testRequest: string }
+  | { kind: "missing"; why: string };
+
+export type TargetPanel = {
+  name: string;
+  router: Target["router"];
+  namespace: string;
+  stable: string;
+  canary: string;
+  mesh: MeshView;
+  traffic: TargetTraffic;
+};
+
+export type PageState = {
+  me: string;
+  users: { id: string; name: string; real_name: string; note: string; isBot: boolean }[];
+  channel: { id: string; name: string };
+  metricsSource: string;
+  messages: PageMessage[];
+  threads: Record<string, PageMessage[]>;
+  ephemerals: PageEphemeral[];
+  targets: TargetPanel[];
+};
+
+export function pageMessage(m: StoredMessage): PageMessage {
+  return {
+    ts: m.ts,
+    user: m.user,
+    text: m.text,
+    blocks: m.blocks ?? [],
+    edited: m.edited !== undefined,
+    replyCount: m.reply_count ?? 0,
+    ...(m.thread_ts ? { threadTs: m.thread_ts } : {}),
+    broadcast: m.reply_broadcast === true,
+  };
+}
+
+export function pageEphemeral(e: EphemeralMessage): PageEphemeral {
+  return { ts: e.ts, text: e.text, blocks: e.blocks ?? [], ...(e.thread_ts ? { threadTs: e.thread_ts } : {}), at: e.at };
+}
+
+/** Split channel messages into what the channel shows and each thread's replies. */
+export function channelView(all: StoredMessage[]): { messages: PageMessage[]; threads: Record<string, PageMessage[]> } {
+  const messages: PageMessage[] = [];
+  const threads: Record<string, PageMessage[]> = {};
+  for (const m of all) {
+    if (m.deleted) continue;
+    const isReply = m.thread_ts !== undefined && m.thread_ts !== m.ts;
+    if (isReply) (threads[m.thread_ts!] ??= []).push(pageMessage(m));
+    if (!isReply || m.reply_broadcast) messages.push(pageMessage(m));
+  }
+  return { messages, threads };
+}
+
+const percentWeights = (shares: Record<string, number>) =>
+  Object.entries(shares).map(([version, share]) => ({ version, percent: Math.round(share * 1000) / 10 }));
+
+export function splitView(spec: unknown, shares: Record<string, number>): MeshView {
+  const backends = (spec as { backends?: { service?: unknown; weight?: unknown }[] } | undefined)?.backends;
+  if (!Array.isArray(backends)) return { kind: "missing", why: "no TrafficSplit" };
+  return { kind: "split", weights: percentWeights(shares), raw: backends.map((b) => `${String(b.service)} ${String(b.weight)}`).join(" / ") };
+}
+
+export function dtabView(stored: StoredDtab | undefined, target: Target, canary: string, shares: Record<string, number>): MeshView {
+  if (!stored || !target.namerd) return { kind: "missing", why: "no dtab in namerd" };
+  const dst = printPath(dstFor(target.namerd, canary));
+  const url = target.namerd.ingressUrl ?? "http://<linkerd-ingress>/";
+  return {
+    kind: "dtab",
+    weights: percentWeights(shares),
+    namerctl: formatAsNamerctl(stored.dtab, stored.version),
+    testRequest: `curl -H 'l5d-dtab: ${target.namerd.prefix} => ${dst}' ${url}`,
+  };
+}

@@ -1,0 +1,198 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { startBot, type Bot } from "../bot.ts";
+import { EnvSchema, parseTargetsFile, type TargetsFile } from "../config.ts";
+import { buildRouters } from "../routers/factory.ts";
+import { defaultRegistry } from "./peers/kube-api-resources.ts";
+import { serviceType } from "./peers/kube-api-services.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "./peers/kube-api.ts";
+import { startLinkerd1Admin, type Linkerd1Admin } from "./peers/linkerd1-admin.ts";
+import { startMeshMetrics, type MeshMetrics } from "./peers/mesh-metrics.ts";
+import { startNamerdPeer, type NamerdPeer } from "./peers/namerd.ts";
+import { startPrometheus, type PrometheusServer } from "./peers/prometheus.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "./peers/slack/index.ts";
+import {
+  DEPLOYERS,
+  LINKERD1_ROUTER,
+  linkerd1ClientId,
+  SANDBOX_CHANNEL,
+  SANDBOX_USERS,
+  SEED_TARGETS,
+  seedObjects,
+  targetsYaml,
+  WORLD_DTAB_NAMESPACE,
+  WORLD_PREFIX,
+  WORLD_SEED_DTAB,
+  type MetricsChoice,
+  type TimingSettings,
+} from "./seed.ts";
+import { readDtabShares, readSplitShares } from "./shares.ts";
+import { TrafficSimulator, type SimTarget } from "./traffic.ts";
+
+/**
+ * The sandbox's world: the local peers (Slack, Kubernetes, namerd, metrics), the traffic simulator and the
+ * real bot started on them exactly as `npm start` starts it, over its real signed HTTP path. A reset stops
+ * the bot, wipes its Redis keys, puts the seed back into every peer and starts a fresh bot.
+ */
+
+export type WorldSettings = {
+  redisUrl: string;
+  /** Redis key prefix of this run; every key under `${keyPrefix}:` is deleted on reset and on close. */
+  keyPrefix: string;
+  /** A Prometheus binary to start (scraping the simulated mesh); without one, every target reads Linkerd 1's admin endpoint. */
+  prometheusBinary?: string;
+  tickMs: number;
+  historyLength: number;
+  timing: TimingSettings;
+  log: Logger;
+};
+
+export type World = {
+  slack: SlackPeer;
+  kube: KubeApiPeer;
+  namerd: NamerdPeer;
+  traffic: TrafficSimulator;
+  /** How the bot reads success rates: "prometheus (url)" or "linkerd1 admin (url)". */
+  metricsSource: string;
+  targets: TargetsFile;
+  bot(): Bot;
+  driver(): SlackDriver;
+  reset(): Promise<void>;
+  close(): Promise<void>;
+};
+
+export function randomSandboxPrefix(): string {
+  return `rollout-sandbox:${randomBytes(4).toString("hex")}`;
+}
+
+async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    await redis.quit();
+  }
+}
+
+function seedKube(kube: KubeApiPeer): void {
+  for (const o of seedObjects()) kube.seed(o.resource, o.namespace, o.object);
+}
+
+export async function startWorld(s: WorldSettings): Promise<World> {
+  const signingSecret = `sandbox-${randomBytes(16).toString("hex")}`;
+  const botToken = `xoxb-sandbox-${randomBytes(12).toString("hex")}`;
+  const started: { close(): Promise<void> }[] = [];
+  try {
+    const slack = await startSlackPeer({
+      botToken,
+      teamName: "Sandbox",
+      teamDomain: "rollout-sandbox",
+      channels: [SANDBOX_CHANNEL],
+      users: SANDBOX_USERS.map((u) => ({ id: u.id, name: u.name, real_name: u.real_name, display_name: u.name })),
+      usergroups: [DEPLOYERS],
+    });
+    started.push(slack);
+    // Services may already be served by the default registry (the preflight change adds them).
+    const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
+    const kube = await startKubeApiPeer({ smiFlavour: "nginx", ...(hasServices ? {} : { resources: [serviceType] }) });
+    started.push(kube);
+    seedKube(kube);
+    const namerd = await startNamerdPeer({ namespaces: { [WORLD_DTAB_NAMESPACE]: WORLD_SEED_DTAB } });
+    started.push(namerd);
+    const mesh: MeshMetrics = await startMeshMetrics();
+    started.push({ close: () => mesh.stop() });
+    const linkerd1: Linkerd1Admin = await startLinkerd1Admin();
+    started.push({ close: () => linkerd1.stop() });
+
+    let prometheus: PrometheusServer | undefined;
+    if (s.prometheusBinary) {
+      try {
+        prometheus = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: s.prometheusBinary });
+        started.push({ close: () => prometheus!.stop() });
+      } catch (err) {
+        s.log.warn({ err: (err as Error).message }, "prometheus did not start; the sandbox reads Linkerd 1's admin endpoint instead");
+      }
+    }
+    const backendMetrics: MetricsChoice = prometheus ? { kind: "prometheus", url: prometheus.url } : { kind: "linkerd1", adminUrl: linkerd1.url };
+    const parsed = parseTargetsFile(
+      targetsYaml({ namerdUrl: namerd.url, linkerd1AdminUrl: linkerd1.url, backendMetrics, timing: s.timing }),
+      "sandbox targets",
+    );
+    if (!parsed.ok) throw new Error(parsed.error.join("\n"));
+    const targets = parsed.value;
+
+    const simTargets: SimTarget[] = SEED_TARGETS.map((t) => {
+      const declared = targets.targets.get(t.name);
+      const shares =
+        t.router === "namerd" && declared?.namerd
+          ? () => readDtabShares(namerd, WORLD_DTAB_NAMESPACE, WORLD_PREFIX, declared.namerd!.dst)
+          : () => readSplitShares(kube, t.namespace, t.name);
+      return { name: t.name, namespace: t.namespace, versions: [t.stable, t.canary], canary: t.canary, rps: t.rps, shares };
+    });
+    const traffic = new TrafficSimulator(
+      { mesh, linkerd1, linkerd1Router: LINKERD1_ROUTER, linkerd1ClientId, tickMs: s.tickMs, historyLength: s.historyLength },
+      simTargets,
+    );
+    traffic.start();
+    started.push({ close: async () => traffic.stop() });
+
+    const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
+    if (!routers.ok) throw new Error(routers.errors.join("\n"));
+    const env = EnvSchema.parse({
+      SLACK_SIGNING_SECRET: signingSecret,
+      SLACK_BOT_TOKEN: botToken,
+      SLACK_API_URL: slack.apiUrl,
+      REDIS_URL: s.redisUrl,
+      PORT: "0",
+      // The sandbox's bots (one per reset) must not fight over the default health port.
+      HEALTH_PORT: "0",
+      ROLLOUT_KEY_PREFIX: s.keyPrefix,
+      KUBECONFIG: kube.kubeconfigPath,
+      LOG_LEVEL: s.log.level,
+    });
+    const boot = async () => {
+      const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, log: s.log });
+      return { bot, driver: new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack }) };
+    };
+    await deletePrefix(s.redisUrl, s.keyPrefix);
+    let current = await boot();
+    let closed = false;
+
+    return {
+      slack,
+      kube,
+      namerd,
+      traffic,
+      metricsSource: prometheus ? `prometheus (${prometheus.url})` : `linkerd1 admin (${linkerd1.url})`,
+      targets,
+      bot: () => current.bot,
+      driver: () => current.driver,
+      async reset() {
+        await current.bot.stop();
+        await deletePrefix(s.redisUrl, s.keyPrefix);
+        slack.reset();
+        kube.reset();
+        seedKube(kube);
+        namerd.seed(WORLD_DTAB_NAMESPACE, WORLD_SEED_DTAB);
+        traffic.reset();
+        current = await boot();
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await current.bot.stop();
+        await deletePrefix(s.redisUrl, s.keyPrefix);
+        for (const c of started.reverse()) await c.close().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    for (const c of started.reverse()) await c.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,227 @@
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSandboxServer, type SandboxServer } from "../../src/sandbox/server.ts";
+import { randomSandboxPrefix, startWorld, type World } from "../../src/sandbox/world.ts";
+import { percentOnSplit } from "../support/split.ts";
+import { REDIS_URL } from "../support/redis.ts";
+
+/**
+ * Issue 12: the sandbox page in a real browser (Debian's chromium driven by playwright-core) against the
+ * real bot, real Redis and the local peers. It acts as a person would: types commands, clicks buttons and
+ * confirms, breaks the canary, reloads; and checks what the page shows and what the mesh holds.
+ */
+
+const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
+const ALICE = "U0ALICE01";
+
+let world: World;
+let server: SandboxServer;
+let browser: Browser;
+let page: Page;
+let dir: string;
+const problems: string[] = [];
+
+const canaryPercent = () => percentOnSplit(world.kube.get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
+const rolloutMessage = (p: Page) => p.locator("#messages li.message:not(.ephemeral)", { hasText: "Rollout backend-svc#1: backend-v1 → backend-v2" });
+const weightsBar = (p: Page) => p.locator('section[data-target="backend-svc"] [data-part="bar"]');
+
+async function shot(name: string): Promise<string> {
+  const path = join(dir, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_BIN)`);
+  dir = await mkdtemp(join(tmpdir(), "rollout-sandbox-e2e-"));
+  world = await startWorld({
+    redisUrl: REDIS_URL,
+    keyPrefix: randomSandboxPrefix(),
+    // Linkerd 1's admin endpoint answers at once; a Prometheus would first wait out its discovery tick.
+    tickMs: 200,
+    historyLength: 150,
+    timing: { windowSeconds: 5, refreshSeconds: 5, autoNotice: "2s" },
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+  });
+  server = await startSandboxServer(world, { port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("requestfailed", (r) => {
+    // Leaving the page (or acting as someone else) closes its event stream: the page ends it, nothing failed.
+    if (new URL(r.url()).pathname === "/api/events" && r.failure()?.errorText === "net::ERR_ABORTED") return;
+    problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ""}`);
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
+  await page.goto(`${server.url}?as=${ALICE}`);
+  await page.waitForSelector("body[data-ready]");
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await world?.close();
+  if (dir) process.stdout.write(`sandbox e2e screenshots: ${dir}\n`);
+});
+
+describe("the sandbox page", () => {
+  it("runs a rollout from the command box to an automatic abort, and keeps its state across a reload", async () => {
+    // Completion: subcommand, then target name, each taken with Tab.
+    const box = page.getByRole("combobox", { name: "Command" });
+    await box.click();
+    await box.pressSequentially("sta");
+    await expect
+      .poll(() => page.getByRole("listbox", { name: "Completions" }).getByRole("option").allTextContents())
+      .toEqual([expect.stringMatching(/^start/), expect.stringMatching(/^status/)]);
+    await box.press("Tab");
+    expect(await box.inputValue()).toBe("start ");
+    await box.pressSequentially("back");
+    await expect.poll(() => page.getByRole("listbox", { name: "Completions" }).getByRole("option").first().textContent()).toContain("backend-svc");
+    await box.press("Tab");
+    expect(await box.inputValue()).toBe("start backend-svc ");
+    // --auto: the bot itself watches the canary between steps (a person still clicks Advance).
+    await box.pressSequentially("--to backend-v2 --auto 10m");
+    await box.press("Enter");
+
+    const message = rolloutMessage(page);
+    await message.getByRole("button", { name: "Advance to 80%" }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => weightsBar(page).getAttribute("aria-label")).toBe("Weights the mesh holds now: backend-v1 90%, backend-v2 10%");
+    expect(canaryPercent()).toBe(10);
+    await shot("1-started");
+
+    await message.getByRole("button", { name: "Advance to 80%" }).click();
+    await message.getByRole("button", { name: "Advance to 100%" }).waitFor({ timeout: 15_000 });
+    await expect
+      .poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 })
+      .toBe("Weights the mesh holds now: backend-v1 20%, backend-v2 80%");
+    expect(canaryPercent()).toBe(80);
+    expect(await message.textContent()).toContain("backend-v1 20% · backend-v2 80%");
+    if (process.env.UPDATE_DOCS_SCREENSHOT) {
+      // The README's picture: a rollout at 80% with its readings (`UPDATE_DOCS_SCREENSHOT=1` refreshes it).
+      await message.getByText("Healthy", { exact: true }).waitFor({ timeout: 15_000 });
+      await mkdir("docs", { recursive: true });
+      await page.screenshot({ path: "docs/sandbox.png" });
+    }
+
+    // Abort asks first; "Keep going" changes nothing.
+    await message.getByRole("button", { name: "Abort" }).click();
+    const dialog = page.getByRole("dialog", { name: "Abort this rollout?" });
+    await dialog.waitFor();
+    expect(await dialog.textContent()).toContain("All traffic for backend-svc goes back to backend-v1.");
+    await shot("2-confirm");
+    await dialog.getByRole("button", { name: "Keep going" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect(canaryPercent()).toBe(80);
+
+    // Break the canary: the bot sees it in the success rates and aborts by itself.
+    await page.getByRole("button", { name: "Break backend-v2" }).click();
+    await message.getByText("Aborted").first().waitFor({ timeout: 30_000 });
+    await expect
+      .poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 })
+      .toBe("Weights the mesh holds now: backend-v1 100%, backend-v2 0%");
+    expect(canaryPercent()).toBe(0);
+    await message.getByRole("button", { name: /repl(y|ies)/ }).click();
+    const thread = page.getByRole("complementary", { name: "Thread" });
+    await thread.getByText("aborted automatically").first().waitFor({ timeout: 10_000 });
+    await shot("3-aborted");
+
+    await page.reload();
+    await page.waitForSelector("body[data-ready]");
+    const after = rolloutMessage(page);
+    await after.getByText("Aborted").first().waitFor();
+    expect(await after.getByRole("button", { name: /Advance/ }).count()).toBe(0);
+    await expect.poll(() => weightsBar(page).getAttribute("aria-label")).toBe("Weights the mesh holds now: backend-v1 100%, backend-v2 0%");
+
+    await box.fill("frobnicate now");
+    await box.press("Enter");
+    const reply = page.locator("#messages li.message.ephemeral", { hasText: "frobnicate" });
+    await reply.waitFor({ timeout: 10_000 });
+    expect(await reply.textContent()).toContain("Only visible to you");
+    expect(await reply.textContent()).toMatch(/unknown|no subcommand|not a subcommand/i);
+    await shot("4-bad-command");
+    expect(problems).toEqual([]);
+  }, 90_000);
+
+  it("acting as others: Carol is refused privately and nothing starts; Bob's Linkerd 1 rollout rewrites the dtab shown", async () => {
+    await page.getByLabel("Acting as").selectOption({ label: "Carol (intern)" });
+    const box = page.getByRole("combobox", { name: "Command" });
+    await box.fill("start world --to world-v2");
+    await box.press("Enter");
+    const reply = page.locator("#messages li.message.ephemeral", { hasText: "world" }).last();
+    await reply.waitFor({ timeout: 10_000 });
+    expect(await reply.textContent()).toMatch(/deployers/);
+    expect(world.namerd.get("internal")?.text).toContain("/host/world => /srv/world-v1 ;");
+
+    // The Linkerd 1 story as Bob: the rollout starts with a test stage, then the first step rewrites the
+    // dtab, shown as namerctl prints namerd's rendering.
+    await page.getByLabel("Acting as").selectOption({ label: "Bob (deployer)" });
+    await box.fill("start world --to world-v2");
+    await box.press("Enter");
+    const worldMessage = page.locator("#messages li.message:not(.ephemeral)", { hasText: "Rollout world#1" });
+    await worldMessage.getByText("l5d-dtab: /host/world => /srv/world-v2").first().waitFor({ timeout: 15_000 });
+    await worldMessage.getByRole("button", { name: "Start shifting (10%)" }).click();
+    const dtab = page.locator('section[data-target="world"] pre.namerctl');
+    await expect.poll(() => dtab.textContent(), { timeout: 15_000 }).toContain("/host/world  => 90.00*/srv/world-v1 & 10.00*/srv/world-v2 ;");
+    expect(await page.locator('section[data-target="world"] [data-part="bar"]').getAttribute("aria-label")).toBe(
+      "Weights the mesh holds now: world-v1 90%, world-v2 10%",
+    );
+
+    // Block Kit the bot does not send yet (images, an accessory image, a divider, a modal's input block) is
+    // drawn too: posted here through the Web API as any app could.
+    const picture = `data:image/svg+xml,${encodeURIComponent("<svg xmlns='http://www.w3.org/2000/svg' width='120' height='48'><polyline points='0,40 30,30 60,34 90,10 120,16' fill='none' stroke='#1264a3' stroke-width='3'/></svg>")}`;
+    const blocks = [
+      {
+        type: "section",
+        text: { type: "mrkdwn", text: "*Dashboards* for <https://example.test/d|backend-svc>" },
+        accessory: { type: "image", image_url: picture, alt_text: "latency sparkline" },
+      },
+      { type: "divider" },
+      { type: "context", elements: [{ type: "mrkdwn", text: "literal &lt;b&gt;x&lt;/b&gt; &amp; <@U0BOB0001>" }] },
+      { type: "image", image_url: picture, alt_text: "error budget chart", title: { type: "plain_text", text: "Error budget" } },
+      { type: "input", label: { type: "plain_text", text: "Reason for the hold" }, element: { type: "plain_text_input", action_id: "reason" } },
+    ];
+    const posted = await fetch(`${world.slack.apiUrl}chat.postMessage`, {
+      method: "POST",
+      headers: { "content-type": "application/json; charset=utf-8", authorization: `Bearer ${world.slack.botToken}` },
+      body: JSON.stringify({ channel: "C0DEPLOYS", text: "Dashboards", blocks }),
+    });
+    expect(((await posted.json()) as { ok: boolean }).ok).toBe(true);
+    const fixture = page.locator("#messages li.message", { hasText: "Dashboards" });
+    await fixture.waitFor();
+    expect(await fixture.getByRole("img", { name: "latency sparkline" }).count()).toBe(1);
+    expect(await fixture.getByRole("figure").textContent()).toContain("Error budget");
+    expect(await fixture.getByRole("link", { name: "backend-svc" }).getAttribute("href")).toBe("https://example.test/d");
+    expect(await fixture.getByLabel("Reason for the hold").count()).toBe(1);
+    expect(await fixture.locator("hr").count()).toBe(1);
+    // Escaped text stays text (no markup from a message reaches the page), mentions show the name.
+    expect(await fixture.textContent()).toContain("literal <b>x</b> & @bob");
+    expect(await fixture.locator("b", { hasText: "x" }).count()).toBe(0);
+
+    await page.setViewportSize({ width: 420, height: 800 });
+    await shot("5-narrow");
+    expect(problems).toEqual([]);
+  }, 60_000);
+});
