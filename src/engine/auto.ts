@@ -1,4 +1,5 @@
-import { describeVerdict, type Verdict } from "./verdict.ts";
+import type { Verdict } from "./verdict.ts";
+import { describeVerdict } from "../slack/views/verdict-text.ts";
 import type { Rollout, StoredSnapshot } from "./rollout.ts";
 
 /**
@@ -52,10 +53,10 @@ export function waitOrHold(r: Rollout, now: number, p: AutoPolicy, why: string):
 }
 
 /**
- * Between steps, every reading is checked too: an unhealthy canary must not wait for the next step to be
- * rolled back. Two unhealthy readings in a row are required, because a reading repeated every few seconds
- * will sooner or later call a healthy canary "worse" by chance once.
+ * Between steps, every fresh reading is checked too: an unhealthy canary must not wait for the next step to
+ * be rolled back. One "worse" is enough, because the test is anytime-valid: looking often does not make a
+ * false "worse" likelier (the same stored reading seen twice is still one reading).
  */
 export function shouldAbortBetweenSteps(previous: StoredSnapshot | undefined, latest: StoredSnapshot): boolean {
-  return latest.verdict.kind === "worse" && previous?.verdict.kind === "worse" && previous.at !== latest.at;
+  return latest.verdict.kind === "worse" && previous?.at !== latest.at;
 }
