@@ -107,13 +107,14 @@ function scaled(e: Evidence, k: number): Evidence {
 export function requestsNeeded(e: Evidence, s: VerdictSettings): number {
   const n = e.canary.requests;
   if (n <= 0) return s.minRequests;
-  let hi = 1.5;
+  let hi = 2;
   while (!decide(scaled(e, hi), s)) {
     if (hi * n >= NEEDED_CAP) return NEEDED_CAP;
-    hi *= 1.5;
+    hi *= 2;
   }
-  let lo = hi / 1.5;
-  for (let i = 0; i < 30 && hi - lo > 1e-3 * lo; i++) {
+  let lo = hi / 2;
+  // To 1%: the message rounds to two significant figures anyway.
+  for (let i = 0; i < 30 && hi - lo > 0.01 * lo; i++) {
     const mid = (lo + hi) / 2;
     if (decide(scaled(e, mid), s)) hi = mid;
     else lo = mid;

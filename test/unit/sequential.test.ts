@@ -6,7 +6,8 @@ import { addInterval, compareRate, emptyLogLik, GRID, GRID_ONE, logRateEvidence,
  * Expected values were computed independently with SciPy 1.17 / NumPy 2.4 (not with this code):
  *
  *   from scipy.stats import binom; from scipy.special import logsumexp, betaln; import numpy as np
- *   th = np.exp(0.075 * np.arange(-40, 54)); lp = -np.log(th)**2 / 2; lp -= logsumexp(lp)
+ *   th = np.exp(0.075 * np.arange(-40, 54)); u = np.log(th)
+ *   lp = np.where(u < 0, -np.inf, -(u / 1.5)**2 / 2); lp -= logsumexp(lp)
  *   def ll(iv): return sum(binom.logpmf(x, e, r*th/(r*th+1-r)) - binom.logpmf(x, e, r) for r, e, x in iv)
  *   l = ll(iv); lm = logsumexp(l + lp); inside = np.where(l > lm + np.log(0.01))[0]
  *   M1 = np.exp(lm - l[40]); lower = th[inside[0]-1]; upper = th[inside[-1]+1]
@@ -33,10 +34,10 @@ describe("the conditional-binomial likelihood ratio", () => {
 });
 
 describe("the confidence sequence for the error ratio (99%)", () => {
-  it("a 3× canary with 15 of 60 errors at a 10% share: not yet proven (M = 43 < 100)", () => {
+  it("a 3× canary with 15 of 60 errors at a 10% share: not yet proven (M = 77 < 100)", () => {
     const r = ratioInterval(fold([[0.1, 60, 15]]), 0.01);
-    expect(r.evidenceAgainstEqual).toBeCloseTo(43.011228615, 5);
-    expect(r.lower).toBeCloseTo(0.860707976, 6);
+    expect(r.evidenceAgainstEqual).toBeCloseTo(76.9373444, 5);
+    expect(r.lower).toBeCloseTo(0.927743486, 6);
     expect(r.upper).toBeCloseTo(8.166169913, 6);
     expect(r.mle).toBeCloseTo(3.080216849, 6);
   });
@@ -49,16 +50,16 @@ describe("the confidence sequence for the error ratio (99%)", () => {
       ]),
       0.01,
     );
-    expect(r.evidenceAgainstEqual).toBeCloseTo(2466.15996, 2);
-    expect(r.lower).toBeCloseTo(1.161834243, 6);
-    expect(r.upper).toBeCloseTo(8.166169913, 6);
+    expect(r.evidenceAgainstEqual).toBeCloseTo(4619.179, 2);
+    expect(r.lower).toBeCloseTo(1.25232272, 6);
+    expect(r.upper).toBeCloseTo(7.57611094, 6);
   });
 
-  it("equal rates over 1,000 errors pin the ratio between 0.64× and 1.45×", () => {
+  it("equal rates over 1,000 errors pin the ratio between 0.64× and 1.57×", () => {
     const r = ratioInterval(fold([[0.1, 1000, 100]]), 0.01);
-    expect(r.evidenceAgainstEqual).toBeCloseTo(0.105041369, 6);
+    expect(r.evidenceAgainstEqual).toBeCloseTo(0.0874495938, 6);
     expect(r.lower).toBeCloseTo(0.637628152, 6);
-    expect(r.upper).toBeCloseTo(1.454991415, 6);
+    expect(r.upper).toBeCloseTo(1.56831219, 6);
   });
 
   it("is unbounded above while the canary has every error", () => {
