@@ -171,7 +171,7 @@ export async function simulateRow(row: SimRow, rollouts: number, seed: number): 
         r = withSnapshot(r, reading);
       }
       if (!oldDone) {
-        const kind = oldVerdict(windowAt(blocks, block, t, row.windowSeconds), { ...settings, windowSeconds: row.windowSeconds }).kind;
+        const kind = oldVerdict(windowAt(blocks, block, t, row.windowSeconds), settings).kind;
         if (isStep) out.old.stepDecisions++;
         if (isStep && kind === "healthy") out.old.advanced++;
         if ((isStep && kind === "worse") || (!isStep && kind === "worse" && oldPrev === "worse")) {

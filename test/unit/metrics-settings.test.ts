@@ -21,6 +21,8 @@ describe("MetricsSettingsSchema", () => {
       minSuccessRate: 0.95,
       minRequests: 50,
       confidence: 0.99,
+      maxErrorRatio: 1.5,
+      maxErrorIncrease: 0.002,
     });
   });
 
