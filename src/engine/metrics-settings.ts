@@ -95,8 +95,8 @@ export const MetricsSettingsSchema = z
      * than `maxErrorRatio` times stable's, or (for services with too few errors to measure a ratio) that it
      * exceeds stable's by more than `maxErrorIncrease` (0.002 = 0.2 points of success rate).
      */
-    maxErrorRatio: z.number().gt(1).max(100).default(1.5),
-    maxErrorIncrease: z.number().gt(0).lt(1).default(0.002),
+    maxErrorRatio: z.number().gt(1, "maxErrorRatio must be above 1 (1.5 tolerates half as many errors again as stable)").max(50, "maxErrorRatio must be at most 50").default(1.5),
+    maxErrorIncrease: z.number().gt(0, "maxErrorIncrease must be above 0 (0.002 is 0.2 points of success rate)").lt(1, "maxErrorIncrease must be below 1").default(0.002),
   })
   .superRefine((m, ctx) => {
     if (m.source === "prometheus") {
