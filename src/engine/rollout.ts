@@ -393,8 +393,9 @@ export function withWarning(r: Rollout, text: string, now: number): Rollout {
 
 /** A new success-rate reading; no event (it is shown on the message, not posted to the thread). */
 export function withSnapshot(r: Rollout, snapshot: StoredSnapshot): Rollout {
-  // A reading folded onto evidence that another reading has meanwhile extended would count traffic twice.
-  if (!isNextReading(r.snapshot?.evidence, snapshot.evidence)) return r;
+  // The stored reading handed back (too soon for a new one) changes nothing; a reading folded onto evidence
+  // that another reading has meanwhile extended would count traffic twice.
+  if (snapshot.at === r.snapshot?.at || !isNextReading(r.snapshot?.evidence, snapshot.evidence)) return r;
   return { ...r, snapshot };
 }
 
