@@ -1,5 +1,4 @@
 import type { Verdict } from "./verdict.ts";
-import { describeVerdict } from "../slack/views/verdict-text.ts";
 import type { Rollout, StoredSnapshot } from "./rollout.ts";
 
 /**
@@ -20,26 +19,24 @@ export type AutoPolicy = {
   maxWaitMs: number;
   /** How soon to look again while waiting. */
   retryMs: number;
+  /** The verdict in words, for the reason (lent by the views: the engine has no words of its own). */
+  describe: (v: Verdict) => string;
 };
-
-function evidence(v: Verdict): string {
-  return describeVerdict(v);
-}
 
 export function decideAutoStep(r: Rollout, snapshot: StoredSnapshot | undefined, now: number, p: AutoPolicy): AutoDecision {
   if (!snapshot) return waitOrHold(r, now, p, "no success-rate reading yet");
   const v = snapshot.verdict;
   switch (v.kind) {
     case "worse":
-      return { kind: "abort", why: `canary is unhealthy: ${evidence(v)}` };
+      return { kind: "abort", why: `canary is unhealthy: ${p.describe(v)}` };
     case "healthy": {
       const next = r.steps[r.stepIndex + 1];
-      if (next === undefined) return { kind: "finish", why: `canary healthy at 100%: ${evidence(v)}` };
-      return { kind: "advance", to: next, why: `canary healthy: ${evidence(v)}` };
+      if (next === undefined) return { kind: "finish", why: `canary healthy at 100%: ${p.describe(v)}` };
+      return { kind: "advance", to: next, why: `canary healthy: ${p.describe(v)}` };
     }
     case "not-enough-traffic":
     case "unavailable":
-      return waitOrHold(r, now, p, evidence(v));
+      return waitOrHold(r, now, p, p.describe(v));
   }
 }
 

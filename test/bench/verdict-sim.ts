@@ -19,6 +19,7 @@ import { TargetSchema } from "../../src/engine/target.ts";
 import type { MetricsSources } from "../../src/metrics/registry.ts";
 import type { Sample, Snapshot } from "../../src/metrics/source.ts";
 import { readSnapshot } from "../../src/queue/jobs/snapshot.ts";
+import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { prng } from "../support/prng.ts";
 import { verdict as oldVerdict } from "./fixed-window-verdict.ts";
 
@@ -131,7 +132,7 @@ export async function simulateRow(row: SimRow, rollouts: number, seed: number): 
     status: "active",
     appliedPercent: percent,
   };
-  const policy = { maxWaitMs: 24 * 3600_000, retryMs: 30_000 };
+  const policy = { maxWaitMs: 24 * 3600_000, retryMs: 30_000, describe: describeVerdict };
   const out = { old: emptyResult(), new: emptyResult() };
   const rand = prng(seed);
   for (let i = 0; i < rollouts; i++) {

@@ -8,11 +8,12 @@ import { hold, markStarted, newRollout, resume, withSnapshot, type Rollout, type
 import { TargetSchema } from "../../src/engine/target.ts";
 import { planStage, setMode, waitForEvidence } from "../../src/engine/timers.ts";
 import { verdict } from "../../src/engine/verdict.ts";
+import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 
 const target = TargetSchema.parse({ name: "web", metrics: { prometheusUrl: "http://p:9090", preset: "linkerd2", minRequests: 50 } });
 const s = target.metrics!;
 const clock = { remindMs: 30 * 60_000 };
-const policy = { maxWaitMs: 10 * 60_000, retryMs: 30_000 };
+const policy = { maxWaitMs: 10 * 60_000, retryMs: 30_000, describe: describeVerdict };
 
 function auto(now = 0): Rollout {
   const r = newRollout({ id: "web#1", target, stable: "web-v1", canary: "web-v2", steps: [5, 25, 100], startedBy: "U1", channel: "C", testStage: false, now, auto: { intervalMs: 600_000, maxWaitMs: policy.maxWaitMs, noticeMs: 60_000 } });

@@ -93,7 +93,7 @@ async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
   const seq = r.timers.seq;
   const reading = deps.metrics.for(r.target) ? await readSnapshot(deps, r) : undefined;
   if (reading) await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
-  const waiting = { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs) };
+  const waiting = { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs), describe: describeVerdict };
   let decision = decideAutoStep(r, reading, now, waiting);
   // A step forward is for the stage this timer was planned for: a Hold and a Resume while the reading was
   // taken start the stage's clock again, and this step must then wait for the new one. (An abort stands.)
