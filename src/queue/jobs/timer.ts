@@ -8,6 +8,7 @@ import { isTerminal, withNote, withSnapshot, type Rollout } from "../../engine/r
 import type { BotNote } from "../../engine/notes.ts";
 import type { Refusal } from "../../engine/refusal.ts";
 import type { Verdict } from "../../engine/verdict.ts";
+import { describeVerdict } from "../../slack/views/verdict-text.ts";
 import { autoOnBehalfOf, noticeSent, remindAgain, waitForEvidence } from "../../engine/timers.ts";
 import { formatDuration } from "../../engine/duration.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
