@@ -92,7 +92,10 @@ it(`${HEALTHY} healthy canaries walk ${STEPS.length} automatic steps (at most on
   for (const [i, r] of ended.slice(HEALTHY).entries()) {
     expect(r.status).toBe("aborted");
     expect(took(HEALTHY + i)).toBeLessThan(120_000);
-    const alert = r.events.find((e) => e.kind === "alert")?.text ?? "";
+    // The starter's alert in the thread, as a person reads it.
+    const alert = await waitFor(() => h.slack.thread(CHANNEL, rolloutMessage(h, r.id)!.ts).find((m) => (m.text ?? "").includes("aborted automatically"))?.text, {
+      what: `the alert for ${r.id}`,
+    });
     expect(alert).toMatch(/aborted automatically\*: canary is unhealthy: canary [\d.]+% vs stable [\d.]+%, worse: canary errors [\d.]+× stable's \(99% interval (above )?[\d.]+×/);
     expect(JSON.stringify(rolloutMessage(h, r.id)?.blocks ?? [])).toContain("Aborted");
   }
