@@ -51,7 +51,15 @@ function tally(s: SampleLike | undefined): Tally | "bad" {
 
 /** Fold one reading covering [from, to] into the evidence. */
 export function foldReading(prev: Evidence | undefined, from: number, to: number, stable: SampleLike | undefined, canary: SampleLike | undefined): Evidence {
-  const base: Evidence = prev ?? { since: from, until: from, intervals: 0, canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 }, logLik: emptyLogLik(), discarded: 0 };
+  const base: Evidence = prev ?? {
+    since: from,
+    until: from,
+    intervals: 0,
+    canary: { requests: 0, errors: 0 },
+    stable: { requests: 0, errors: 0 },
+    logLik: emptyLogLik(),
+    discarded: 0,
+  };
   const s = tally(stable);
   const c = tally(canary);
   if (s === "bad" || c === "bad") return { ...base, until: to, discarded: base.discarded + 1 };

@@ -164,7 +164,13 @@ export function judge(e: Evidence | undefined, s: VerdictSettings, latency: Late
     return { kind: "worse", basis: d.basis as "stable" | "floor", pValue, ...observed };
   }
   if (d?.kind === "healthy") {
-    return { kind: "healthy", basis: d.basis as "ratio" | "increase" | "floor", maxErrorRatio: s.maxErrorRatio, maxErrorIncrease: s.maxErrorIncrease, ...observed };
+    return {
+      kind: "healthy",
+      basis: d.basis as "ratio" | "increase" | "floor",
+      maxErrorRatio: s.maxErrorRatio,
+      maxErrorIncrease: s.maxErrorIncrease,
+      ...observed,
+    };
   }
   return { kind: "not-enough-traffic", needed: requestsNeeded(e, s), maxErrorRatio: s.maxErrorRatio, ...observed };
 }

@@ -123,12 +123,29 @@ function canaryRequestsUntil(blocks: Block[], block: number, t: number): number 
 
 export async function simulateRow(row: SimRow, rollouts: number, seed: number): Promise<RowResult> {
   const block = gcd(gcd(row.refreshSeconds, row.windowSeconds), row.stepSeconds);
-  const metrics = { preset: "linkerd2" as const, prometheusUrl: "http://sim:9090", windowSeconds: row.newWindowSeconds ?? row.windowSeconds, refreshSeconds: row.refreshSeconds, ...(row.confidence ? { confidence: row.confidence } : {}) };
+  const metrics = {
+    preset: "linkerd2" as const,
+    prometheusUrl: "http://sim:9090",
+    windowSeconds: row.newWindowSeconds ?? row.windowSeconds,
+    refreshSeconds: row.refreshSeconds,
+    ...(row.confidence ? { confidence: row.confidence } : {}),
+  };
   const target = TargetSchema.parse({ name: "sim", metrics });
   const settings = target.metrics!;
   const percent = Math.round(row.weight * 100);
   const base: Rollout = {
-    ...newRollout({ id: "sim#1", target, stable: "sim-v1", canary: "sim-v2", steps: [percent, 100], startedBy: "U", channel: "C", testStage: false, now: 0, auto: { intervalMs: row.stepSeconds * 1000, maxWaitMs: 24 * 3600_000, noticeMs: 0 } }),
+    ...newRollout({
+      id: "sim#1",
+      target,
+      stable: "sim-v1",
+      canary: "sim-v2",
+      steps: [percent, 100],
+      startedBy: "U",
+      channel: "C",
+      testStage: false,
+      now: 0,
+      auto: { intervalMs: row.stepSeconds * 1000, maxWaitMs: 24 * 3600_000, noticeMs: 0 },
+    }),
     status: "active",
     appliedPercent: percent,
   };
@@ -140,7 +157,11 @@ export async function simulateRow(row: SimRow, rollouts: number, seed: number): 
     let now = 0;
     const source = {
       kind: "sim",
-      snapshot: async (_t: unknown, _p: unknown, seconds: number): Promise<Snapshot> => ({ ...windowAt(blocks, block, now / 1000, seconds), windowSeconds: seconds, at: now }),
+      snapshot: async (_t: unknown, _p: unknown, seconds: number): Promise<Snapshot> => ({
+        ...windowAt(blocks, block, now / 1000, seconds),
+        windowSeconds: seconds,
+        at: now,
+      }),
     };
     const deps = { metrics: { for: () => source } as unknown as MetricsSources, log: quietLog, now: () => now };
     let r = base;
@@ -209,7 +230,9 @@ function delay(res: ProcedureResult, n: number): string {
 
 export function formatVerdictTable(results: RowResult[]): string {
   const lines: string[] = [];
-  lines.push("| scenario | rollouts | aborted (old) | aborted (new) | steps advanced (old) | steps advanced (new) | to abort, median (old) | p90 (old) | median (new) | p90 (new) |");
+  lines.push(
+    "| scenario | rollouts | aborted (old) | aborted (new) | steps advanced (old) | steps advanced (new) | to abort, median (old) | p90 (old) | median (new) | p90 (new) |",
+  );
   lines.push("|---|---|---|---|---|---|---|---|---|---|");
   for (const x of results) {
     const n = x.rollouts;
@@ -226,16 +249,141 @@ const H = 3600;
 const M = 60;
 /** The rows of `npm run bench -- --only verdict`. */
 export const VERDICT_ROWS: SimRow[] = [
-  { label: "healthy: 50 req/s, 10%, 0.5% both, 1 h (60 s window, reading 30 s, step 10 min)", rps: 50, weight: 0.1, stableError: 0.005, canaryError: 0.005, durationSeconds: H, windowSeconds: 60, refreshSeconds: 30, stepSeconds: 10 * M },
-  { label: "healthy: 200 req/s, 10%, 1% both, 1 h (60 s / 30 s / 10 min)", rps: 200, weight: 0.1, stableError: 0.01, canaryError: 0.01, durationSeconds: H, windowSeconds: 60, refreshSeconds: 30, stepSeconds: 10 * M },
-  { label: "healthy: 200 req/s, 10%, 1% both, 10 min (10 s window (new: 5 s), reading 5 s, step 30 s)", rps: 200, weight: 0.1, stableError: 0.01, canaryError: 0.01, durationSeconds: 10 * M, windowSeconds: 10, newWindowSeconds: 5, refreshSeconds: 5, stepSeconds: 30 },
-  { label: "healthy: 200 req/s, 10%, 1% both, 1 h (10 s / 5 s / 10 min)", rps: 200, weight: 0.1, stableError: 0.01, canaryError: 0.01, durationSeconds: H, windowSeconds: 10, newWindowSeconds: 5, refreshSeconds: 5, stepSeconds: 10 * M },
-  { label: "healthy: 1,000 req/s, 5%, 0.1% both, 1 h (60 s / 30 s / 10 min)", rps: 1000, weight: 0.05, stableError: 0.001, canaryError: 0.001, durationSeconds: H, windowSeconds: 60, refreshSeconds: 30, stepSeconds: 10 * M },
-  { label: "healthy: 20 req/s, 50%, 3% both, 1 h (10 s / 5 s / 10 min)", rps: 20, weight: 0.5, stableError: 0.03, canaryError: 0.03, durationSeconds: H, windowSeconds: 10, newWindowSeconds: 5, refreshSeconds: 5, stepSeconds: 10 * M },
-  { label: "2× errors: 200 req/s, 10%, 1% vs 2%, 1 h (60 s / 30 s / 10 min)", rps: 200, weight: 0.1, stableError: 0.01, canaryError: 0.02, durationSeconds: H, windowSeconds: 60, refreshSeconds: 30, stepSeconds: 10 * M },
-  { label: "5× errors: 200 req/s, 10%, 1% vs 5%, 1 h (60 s / 30 s / 10 min)", rps: 200, weight: 0.1, stableError: 0.01, canaryError: 0.05, durationSeconds: H, windowSeconds: 60, refreshSeconds: 30, stepSeconds: 10 * M },
-  { label: "+5 points: 200 req/s, 10%, 1% vs 6%, 1 h (60 s / 30 s / 10 min)", rps: 200, weight: 0.1, stableError: 0.01, canaryError: 0.06, durationSeconds: H, windowSeconds: 60, refreshSeconds: 30, stepSeconds: 10 * M },
-  { label: "5× errors: 200 req/s, 10%, 1% vs 5%, 10 min (10 s / 5 s / 30 s)", rps: 200, weight: 0.1, stableError: 0.01, canaryError: 0.05, durationSeconds: 10 * M, windowSeconds: 10, newWindowSeconds: 5, refreshSeconds: 5, stepSeconds: 30 },
-  { label: "5× errors: 50 req/s, 10%, 0.5% vs 2.5%, 1 h (60 s / 30 s / 10 min)", rps: 50, weight: 0.1, stableError: 0.005, canaryError: 0.025, durationSeconds: H, windowSeconds: 60, refreshSeconds: 30, stepSeconds: 10 * M },
-  { label: "+5 points: 50 req/s, 10%, 0.5% vs 5.5%, 1 h (10 s / 5 s / 10 min)", rps: 50, weight: 0.1, stableError: 0.005, canaryError: 0.055, durationSeconds: H, windowSeconds: 10, newWindowSeconds: 5, refreshSeconds: 5, stepSeconds: 10 * M },
+  {
+    label: "healthy: 50 req/s, 10%, 0.5% both, 1 h (60 s window, reading 30 s, step 10 min)",
+    rps: 50,
+    weight: 0.1,
+    stableError: 0.005,
+    canaryError: 0.005,
+    durationSeconds: H,
+    windowSeconds: 60,
+    refreshSeconds: 30,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "healthy: 200 req/s, 10%, 1% both, 1 h (60 s / 30 s / 10 min)",
+    rps: 200,
+    weight: 0.1,
+    stableError: 0.01,
+    canaryError: 0.01,
+    durationSeconds: H,
+    windowSeconds: 60,
+    refreshSeconds: 30,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "healthy: 200 req/s, 10%, 1% both, 10 min (10 s window (new: 5 s), reading 5 s, step 30 s)",
+    rps: 200,
+    weight: 0.1,
+    stableError: 0.01,
+    canaryError: 0.01,
+    durationSeconds: 10 * M,
+    windowSeconds: 10,
+    newWindowSeconds: 5,
+    refreshSeconds: 5,
+    stepSeconds: 30,
+  },
+  {
+    label: "healthy: 200 req/s, 10%, 1% both, 1 h (10 s / 5 s / 10 min)",
+    rps: 200,
+    weight: 0.1,
+    stableError: 0.01,
+    canaryError: 0.01,
+    durationSeconds: H,
+    windowSeconds: 10,
+    newWindowSeconds: 5,
+    refreshSeconds: 5,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "healthy: 1,000 req/s, 5%, 0.1% both, 1 h (60 s / 30 s / 10 min)",
+    rps: 1000,
+    weight: 0.05,
+    stableError: 0.001,
+    canaryError: 0.001,
+    durationSeconds: H,
+    windowSeconds: 60,
+    refreshSeconds: 30,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "healthy: 20 req/s, 50%, 3% both, 1 h (10 s / 5 s / 10 min)",
+    rps: 20,
+    weight: 0.5,
+    stableError: 0.03,
+    canaryError: 0.03,
+    durationSeconds: H,
+    windowSeconds: 10,
+    newWindowSeconds: 5,
+    refreshSeconds: 5,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "2× errors: 200 req/s, 10%, 1% vs 2%, 1 h (60 s / 30 s / 10 min)",
+    rps: 200,
+    weight: 0.1,
+    stableError: 0.01,
+    canaryError: 0.02,
+    durationSeconds: H,
+    windowSeconds: 60,
+    refreshSeconds: 30,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "5× errors: 200 req/s, 10%, 1% vs 5%, 1 h (60 s / 30 s / 10 min)",
+    rps: 200,
+    weight: 0.1,
+    stableError: 0.01,
+    canaryError: 0.05,
+    durationSeconds: H,
+    windowSeconds: 60,
+    refreshSeconds: 30,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "+5 points: 200 req/s, 10%, 1% vs 6%, 1 h (60 s / 30 s / 10 min)",
+    rps: 200,
+    weight: 0.1,
+    stableError: 0.01,
+    canaryError: 0.06,
+    durationSeconds: H,
+    windowSeconds: 60,
+    refreshSeconds: 30,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "5× errors: 200 req/s, 10%, 1% vs 5%, 10 min (10 s / 5 s / 30 s)",
+    rps: 200,
+    weight: 0.1,
+    stableError: 0.01,
+    canaryError: 0.05,
+    durationSeconds: 10 * M,
+    windowSeconds: 10,
+    newWindowSeconds: 5,
+    refreshSeconds: 5,
+    stepSeconds: 30,
+  },
+  {
+    label: "5× errors: 50 req/s, 10%, 0.5% vs 2.5%, 1 h (60 s / 30 s / 10 min)",
+    rps: 50,
+    weight: 0.1,
+    stableError: 0.005,
+    canaryError: 0.025,
+    durationSeconds: H,
+    windowSeconds: 60,
+    refreshSeconds: 30,
+    stepSeconds: 10 * M,
+  },
+  {
+    label: "+5 points: 50 req/s, 10%, 0.5% vs 5.5%, 1 h (10 s / 5 s / 10 min)",
+    rps: 50,
+    weight: 0.1,
+    stableError: 0.005,
+    canaryError: 0.055,
+    durationSeconds: H,
+    windowSeconds: 10,
+    newWindowSeconds: 5,
+    refreshSeconds: 5,
+    stepSeconds: 10 * M,
+  },
 ];

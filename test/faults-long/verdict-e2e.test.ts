@@ -81,7 +81,10 @@ it(`${HEALTHY} healthy canaries walk ${STEPS.length} automatic steps (at most on
   const aborted = healthy.filter((r) => r.status === "aborted");
   process.stderr.write(
     `verdict e2e: healthy ${healthy.filter((r) => r.status === "completed").length} completed, ${aborted.length} aborted, ${healthy.filter((r) => r.status === "held").length} held; ` +
-      `bad aborted after ${ended.slice(HEALTHY).map((_, i) => `${(took(HEALTHY + i) / 1000).toFixed(0)} s`).join(", ")}; all done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+      `bad aborted after ${ended
+        .slice(HEALTHY)
+        .map((_, i) => `${(took(HEALTHY + i) / 1000).toFixed(0)} s`)
+        .join(", ")}; all done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
   );
   expect(aborted.length, aborted.map((r) => r.events.find((e) => e.kind === "abort-requested")?.text ?? r.id).join("\n")).toBeLessThanOrEqual(1);
   for (const r of healthy) {
@@ -93,10 +96,15 @@ it(`${HEALTHY} healthy canaries walk ${STEPS.length} automatic steps (at most on
     expect(r.status).toBe("aborted");
     expect(took(HEALTHY + i)).toBeLessThan(120_000);
     // The starter's alert in the thread, as a person reads it.
-    const alert = await waitFor(() => h.slack.thread(CHANNEL, rolloutMessage(h, r.id)!.ts).find((m) => (m.text ?? "").includes("aborted automatically"))?.text, {
-      what: `the alert for ${r.id}`,
-    });
-    expect(alert).toMatch(/aborted automatically\*: canary is unhealthy: canary [\d.]+% vs stable [\d.]+%, worse: canary errors [\d.]+× stable's \(99% interval (above )?[\d.]+×/);
+    const alert = await waitFor(
+      () => h.slack.thread(CHANNEL, rolloutMessage(h, r.id)!.ts).find((m) => (m.text ?? "").includes("aborted automatically"))?.text,
+      {
+        what: `the alert for ${r.id}`,
+      },
+    );
+    expect(alert).toMatch(
+      /aborted automatically\*: canary is unhealthy: canary [\d.]+% vs stable [\d.]+%, worse: canary errors [\d.]+× stable's \(99% interval (above )?[\d.]+×/,
+    );
     expect(JSON.stringify(rolloutMessage(h, r.id)?.blocks ?? [])).toContain("Aborted");
   }
   // The message of a healthy one says how sure.

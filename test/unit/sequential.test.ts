@@ -108,7 +108,14 @@ describe("evidence folded from readings", () => {
     let e = foldReading(undefined, 0, 60_000, ok(900, 891), ok(100, 99));
     e = foldReading(e, 60_000, 120_000, ok(900.4, 895.6), { noTraffic: true });
     e = foldReading(e, 120_000, 180_000, ok(-5, 0), ok(100, 100));
-    expect(e).toMatchObject({ since: 0, until: 180_000, intervals: 2, discarded: 1, stable: { requests: 1800, errors: 13 }, canary: { requests: 100, errors: 1 } });
+    expect(e).toMatchObject({
+      since: 0,
+      until: 180_000,
+      intervals: 2,
+      discarded: 1,
+      stable: { requests: 1800, errors: 13 },
+      canary: { requests: 100, errors: 1 },
+    });
   });
 
   it("a reading raced by another one is not stored twice", () => {

@@ -6,7 +6,13 @@ import { judge, NEEDED_CAP, verdict, type VerdictInput } from "../../src/engine/
 import { describeVerdict, formatRates, formatRatio } from "../../src/slack/views/verdict-text.ts";
 
 const d = MetricsSettingsSchema.parse({ preset: "linkerd2" });
-const settings = { minSuccessRate: d.minSuccessRate, minRequests: d.minRequests, confidence: d.confidence, maxErrorRatio: d.maxErrorRatio, maxErrorIncrease: d.maxErrorIncrease };
+const settings = {
+  minSuccessRate: d.minSuccessRate,
+  minRequests: d.minRequests,
+  confidence: d.confidence,
+  maxErrorRatio: d.maxErrorRatio,
+  maxErrorIncrease: d.maxErrorIncrease,
+};
 const s = (requests: number, successes: number) => ({ requests, successes });
 const none = { noTraffic: true } as const;
 const one = (input: VerdictInput, over: Partial<typeof settings> = {}) => verdict(input, { ...settings, ...over });
@@ -48,7 +54,9 @@ describe("the anytime-valid verdict", () => {
   it("healthy for a service with too few errors for a ratio, by the absolute increase", () => {
     const v = one({ stable: s(100_000, 100_000), canary: s(10_000, 10_000) });
     expect(v).toMatchObject({ kind: "healthy", basis: "increase" });
-    expect(describeVerdict(v)).toBe("canary 100% vs stable 100%, healthy over 10,000 canary requests: 99% sure the canary fails at most 0.2 points more often than stable");
+    expect(describeVerdict(v)).toBe(
+      "canary 100% vs stable 100%, healthy over 10,000 canary requests: 99% sure the canary fails at most 0.2 points more often than stable",
+    );
   });
 
   it("healthy by the floor alone when stable never had traffic", () => {
@@ -80,13 +88,17 @@ describe("the anytime-valid verdict", () => {
     };
     expect(at(v.needed * 1.05)).toBe("healthy");
     expect(at(v.needed * 0.9)).toBe("not-enough-traffic");
-    expect(describeVerdict(v)).toMatch(/^not enough traffic yet: about [\d,]+ more canary requests needed \(canary 99\.0% of 1,000 so far, canary errors 1\.0× stable's \(99% interval [\d.]+×–[\d.]+×\)\)$/);
+    expect(describeVerdict(v)).toMatch(
+      /^not enough traffic yet: about [\d,]+ more canary requests needed \(canary 99\.0% of 1,000 so far, canary errors 1\.0× stable's \(99% interval [\d.]+×–[\d.]+×\)\)$/,
+    );
   });
 
   it("not enough traffic: sitting exactly on the floor is capped and said so", () => {
     const v = one({ stable: none, canary: s(1_000, 950) });
     expect(v).toMatchObject({ kind: "not-enough-traffic", needed: NEEDED_CAP });
-    expect(describeVerdict(v)).toBe("not enough traffic yet: the rates seen sit too close to a limit to tell at any realistic volume (canary 95.0% of 1,000 so far)");
+    expect(describeVerdict(v)).toBe(
+      "not enough traffic yet: the rates seen sit too close to a limit to tell at any realistic volume (canary 95.0% of 1,000 so far)",
+    );
   });
 
   it("unavailable carries the source's reason", () => {
@@ -111,13 +123,19 @@ describe("the anytime-valid verdict", () => {
 
   it("never calls a canary that did at least as well as stable worse than stable", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 50, max: 100_000 }), fc.integer({ min: 1, max: 100_000 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (nc, ns, rs, extra) => {
-        const stable = s(ns, Math.floor(ns * rs));
-        const stableRate = stable.successes / ns;
-        const canaryRate = stableRate + (1 - stableRate) * extra;
-        const v = one({ stable, canary: s(nc, Math.ceil(nc * canaryRate)) });
-        expect(v.kind === "worse" && v.basis === "stable").toBe(false);
-      }),
+      fc.property(
+        fc.integer({ min: 50, max: 100_000 }),
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (nc, ns, rs, extra) => {
+          const stable = s(ns, Math.floor(ns * rs));
+          const stableRate = stable.successes / ns;
+          const canaryRate = stableRate + (1 - stableRate) * extra;
+          const v = one({ stable, canary: s(nc, Math.ceil(nc * canaryRate)) });
+          expect(v.kind === "worse" && v.basis === "stable").toBe(false);
+        },
+      ),
       { numRuns: 300 },
     );
   });
