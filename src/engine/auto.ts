@@ -1,4 +1,4 @@
-import { describeVerdict, type Verdict } from "./verdict.ts";
+import type { Verdict } from "./verdict.ts";
 import type { Rollout, StoredSnapshot } from "./rollout.ts";
 
 /**
@@ -19,26 +19,24 @@ export type AutoPolicy = {
   maxWaitMs: number;
   /** How soon to look again while waiting. */
   retryMs: number;
+  /** The verdict in words, for the reason (lent by the views: the engine has no words of its own). */
+  describe: (v: Verdict) => string;
 };
-
-function evidence(v: Verdict): string {
-  return describeVerdict(v);
-}
 
 export function decideAutoStep(r: Rollout, snapshot: StoredSnapshot | undefined, now: number, p: AutoPolicy): AutoDecision {
   if (!snapshot) return waitOrHold(r, now, p, "no success-rate reading yet");
   const v = snapshot.verdict;
   switch (v.kind) {
     case "worse":
-      return { kind: "abort", why: `canary is unhealthy: ${evidence(v)}` };
+      return { kind: "abort", why: `canary is unhealthy: ${p.describe(v)}` };
     case "healthy": {
       const next = r.steps[r.stepIndex + 1];
-      if (next === undefined) return { kind: "finish", why: `canary healthy at 100%: ${evidence(v)}` };
-      return { kind: "advance", to: next, why: `canary healthy: ${evidence(v)}` };
+      if (next === undefined) return { kind: "finish", why: `canary healthy at 100%: ${p.describe(v)}` };
+      return { kind: "advance", to: next, why: `canary healthy: ${p.describe(v)}` };
     }
     case "not-enough-traffic":
     case "unavailable":
-      return waitOrHold(r, now, p, evidence(v));
+      return waitOrHold(r, now, p, p.describe(v));
   }
 }
 
@@ -52,10 +50,10 @@ export function waitOrHold(r: Rollout, now: number, p: AutoPolicy, why: string):
 }
 
 /**
- * Between steps, every reading is checked too: an unhealthy canary must not wait for the next step to be
- * rolled back. Two unhealthy readings in a row are required, because a reading repeated every few seconds
- * will sooner or later call a healthy canary "worse" by chance once.
+ * Between steps, every fresh reading is checked too: an unhealthy canary must not wait for the next step to
+ * be rolled back. One "worse" is enough, because the test is anytime-valid: looking often does not make a
+ * false "worse" likelier (the same stored reading seen twice is still one reading).
  */
 export function shouldAbortBetweenSteps(previous: StoredSnapshot | undefined, latest: StoredSnapshot): boolean {
-  return latest.verdict.kind === "worse" && previous?.verdict.kind === "worse" && previous.at !== latest.at;
+  return latest.verdict.kind === "worse" && previous?.at !== latest.at;
 }

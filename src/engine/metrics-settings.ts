@@ -71,7 +71,7 @@ export const MetricsSettingsSchema = z
       .refine((s) => s.includes("{version}") || s.includes("{backend}"), "must contain {version}")
       .refine((s) => unknownPlaceholders(s).length === 0, "uses an unknown placeholder")
       .default("#/io.l5d.k8s/{namespace}/http/{version}"),
-    /** Requests are counted over this many seconds before now. */
+    /** Requests are counted over this many seconds before now; also the shortest interval the verdict folds in. */
     windowSeconds: z.number().int().min(5).max(3600).default(60),
     /** How often the stage message's snapshot is refreshed. */
     refreshSeconds: z.number().int().min(5).max(3600).default(30),
@@ -84,8 +84,19 @@ export const MetricsSettingsSchema = z
     minSuccessRate: z.number().min(0).lt(1).default(0.95),
     /** Canary requests needed before any verdict: fewer and the message says how many more are needed. */
     minRequests: z.number().int().min(1).default(50),
-    /** One-sided confidence for "worse" (two-proportion z-test) and for the floor. */
+    /**
+     * Confidence of every claim (worse than stable, below or above the floor, healthy). The tests are
+     * anytime-valid: the chance that a canary failing no more than stable is ever called worse, however often
+     * the bot looks over the whole rollout, is at most 1 - confidence.
+     */
     confidence: z.number().min(0.5).max(0.9999).default(0.99),
+    /**
+     * Tolerance for "healthy": the canary is healthy once the evidence rules out that its error rate is more
+     * than `maxErrorRatio` times stable's, or (for services with too few errors to measure a ratio) that it
+     * exceeds stable's by more than `maxErrorIncrease` (0.002 = 0.2 points of success rate).
+     */
+    maxErrorRatio: z.number().gt(1, "maxErrorRatio must be above 1 (1.5 tolerates half as many errors again as stable)").max(50, "maxErrorRatio must be at most 50").default(1.5),
+    maxErrorIncrease: z.number().gt(0, "maxErrorIncrease must be above 0 (0.002 is 0.2 points of success rate)").lt(1, "maxErrorIncrease must be below 1").default(0.002),
   })
   .superRefine((m, ctx) => {
     if (m.source === "prometheus") {
@@ -113,4 +124,4 @@ export type MetricsSettings = z.infer<typeof MetricsSettingsSchema>;
 export type MetricsSettingsInput = z.input<typeof MetricsSettingsSchema>;
 export type PrometheusQueries = z.infer<typeof PrometheusQueriesSchema>;
 /** What the verdict needs; the rest is for the sources. */
-export type VerdictSettings = Pick<MetricsSettings, "minSuccessRate" | "minRequests" | "confidence">;
+export type VerdictSettings = Pick<MetricsSettings, "minSuccessRate" | "minRequests" | "confidence" | "maxErrorRatio" | "maxErrorIncrease">;

@@ -4,6 +4,7 @@ import { err, ok, type Result } from "./result.ts";
 import type { Refusal, RolloutRefusal } from "./refusal.ts";
 import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
+import { isNextReading, type Evidence } from "./evidence.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -57,6 +58,8 @@ export type StoredSnapshot = {
   canaryPercent: number;
   stable?: SampleLike;
   canary?: SampleLike;
+  /** The counts since the rollout began, which the verdict judges (absent on records from before issue 16). */
+  evidence?: Evidence;
   verdict: Verdict;
 };
 
@@ -390,6 +393,9 @@ export function withWarning(r: Rollout, text: string, now: number): Rollout {
 
 /** A new success-rate reading; no event (it is shown on the message, not posted to the thread). */
 export function withSnapshot(r: Rollout, snapshot: StoredSnapshot): Rollout {
+  // The stored reading handed back (too soon for a new one) changes nothing; a reading folded onto evidence
+  // that another reading has meanwhile extended would count traffic twice.
+  if (snapshot.at === r.snapshot?.at || !isNextReading(r.snapshot?.evidence, snapshot.evidence)) return r;
   return { ...r, snapshot };
 }
 

@@ -1,282 +1,194 @@
 /**
- * Is the canary healthy? A pure judgement of one success-rate snapshot, so every replica, every
- * re-render and every test reaches the same answer from the same numbers.
+ * Is the canary healthy? A pure judgement of the counts since the rollout began (evidence.ts), with
+ * anytime-valid tests (sequential.ts), so the answer stays honest however often it is recomputed: the chance
+ * that a canary failing no more often than stable is ever called worse, over the whole rollout, is at most
+ * 1 − confidence.
  *
- * The rules, in order:
- *  1. Fewer than `minRequests` canary requests: not enough traffic (and how many more to expect).
- *  2. Canary significantly worse than stable: a one-sided two-proportion z-test at `confidence`
- *     (pooled, with a continuity correction so a single failure among a few hundred requests
- *     does not read as proof against a 99.9% stable; that is where the plain z-test overclaims).
- *  3. Canary significantly below the floor `minSuccessRate` (one-sample score test, i.e. the upper
- *     end of the canary's Wilson interval is below the floor): worse, whatever stable does.
- *     This is what still judges the canary when stable has no traffic (the 100% step).
- *  4. Canary not yet confidently above the floor: not enough traffic, with an estimate of how many
- *     requests at the observed rate would settle it.
- *  5. Otherwise healthy: no evidence the canary is worse, and it is confidently above the floor.
+ * The rules, in order (α = 1 − confidence):
+ *  1. Worse than stable: the confidence sequence for θ (canary's error rate ÷ stable's) lies above 1.
+ *  2. Below the floor `minSuccessRate`: the canary's success rate is confidently below it.
+ *  3. Healthy: at least `minRequests` canary requests, confidently above the floor, and confidently not worse
+ *     than the tolerance: θ < `maxErrorRatio`, or (for services with too few errors for a ratio) the canary's
+ *     error rate exceeds stable's by less than `maxErrorIncrease` (each rate's sequence at α/2). When stable
+ *     never had traffic, the floor alone.
+ *  4. Otherwise not enough traffic, with how many more canary requests the same rules need at the rates seen.
  *
- * Engine code imports nothing outside engine/, so the snapshot shape is restated structurally here;
- * metrics/source.ts's `Snapshot` is assignable to `VerdictInput`.
+ * Data only (numbers and codes); the words are in slack/views/verdict-text.ts.
  */
+import { foldReading, type Evidence } from "./evidence.ts";
 import type { VerdictSettings } from "./metrics-settings.ts";
+import { compareRate, logRateEvidence, rateInterval, ratioInterval, scaleLogLik } from "./sequential.ts";
 
 export type SampleLike = { requests: number; successes: number; p99Ms?: number } | { noTraffic: true };
 export type VerdictInput = { stable: SampleLike; canary: SampleLike } | { error: string };
 
-type Observed = {
+/**
+ * Canary's error rate as a multiple of stable's: the observed value (absent while stable had no errors) and
+ * its confidence sequence (`upper` absent while unbounded: records are JSON, which has no Infinity).
+ */
+export type RatioFinding = { estimate?: number; lower: number; upper?: number };
+
+export type Observed = {
   canaryRate: number;
   canaryRequests: number;
-  /** Absent when stable had no traffic in the window. */
+  /** Absent while stable had no traffic. */
   stableRate?: number;
   stableRequests?: number;
   canaryP99Ms?: number;
   stableP99Ms?: number;
+  /** Absent while neither version had an error with both taking traffic. */
+  ratio?: RatioFinding;
+  /** Confidence sequence for the canary's success rate. */
+  canarySuccess: { lower: number; upper: number };
+  confidence: number;
+  minSuccessRate: number;
 };
 
 export type Verdict =
-  | ({ kind: "healthy"; minSuccessRate: number } & Observed)
+  | ({
+      kind: "healthy";
+      /** What ruled out a material regression: the ratio, or (too few errors for one) the absolute increase. */
+      basis: "ratio" | "increase" | "floor";
+      maxErrorRatio: number;
+      maxErrorIncrease: number;
+    } & Observed)
   | ({
       kind: "worse";
       /** What the canary was compared with: the stable version, or the configured floor. */
       basis: "stable" | "floor";
-      /** The confidence level the claim is made at (the configured one). */
-      confidence: number;
-      /** One-sided p-value actually reached (smaller = stronger evidence). */
+      /** Anytime-valid p-value (1 / the test martingale): smaller is stronger evidence. */
       pValue: number;
-      reason: string;
-      minSuccessRate: number;
     } & Observed)
-  | {
+  | ({
       kind: "not-enough-traffic";
-      /** Approximate further canary requests before a verdict is possible (at the rates seen so far). */
+      /** Further canary requests before these rules decide, if the rates seen so far hold. */
       needed: number;
-      canaryRequests: number;
-      canaryRate?: number;
-      stableRate?: number;
-      minSuccessRate: number;
-    }
+      maxErrorRatio: number;
+    } & Partial<Observed> & { canaryRequests: number; confidence: number; minSuccessRate: number })
   | { kind: "unavailable"; reason: string };
 
-/** Cap for `needed` when the canary sits so close to the floor that no realistic volume would tell. */
+/** Cap for `needed` when the rates seen sit so close to a boundary that no realistic volume would tell. */
 export const NEEDED_CAP = 1_000_000_000;
 
-// ---------------------------------------------------------------------------------------------
-// Normal distribution
+type Latency = { canaryP99Ms?: number; stableP99Ms?: number };
+type Decided = Exclude<Verdict["kind"], "not-enough-traffic" | "unavailable">;
 
-/**
- * Complementary error function, Chebyshev fit from Numerical Recipes (`erfcc`): fractional error
- * below 1.2e-7 everywhere, so tail probabilities (p-values) stay accurate, unlike 1 - erf(x).
- */
-export function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? r : 2 - r;
-}
-
-/** Standard normal CDF Φ(x). */
-export function normalCdf(x: number): number {
-  return 0.5 * erfc(-x / Math.SQRT2);
-}
-
-/**
- * Inverse standard normal CDF (the z for a confidence level): Acklam's rational approximation,
- * relative error 1.15e-9. (No Halley polish: `normalCdf` is the less accurate of the two.)
- */
-export function normalQuantile(p: number): number {
-  if (!(p > 0 && p < 1)) throw new RangeError(`normalQuantile needs 0 < p < 1, got ${p}`);
-  const [a0, a1, a2, a3, a4, a5] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239] as const;
-  const [b0, b1, b2, b3, b4] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1] as const;
-  const [c0, c1, c2, c3, c4, c5] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783] as const;
-  const [d0, d1, d2, d3] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416] as const;
-  const pLow = 0.02425;
-  if (p < pLow) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) / ((((d0 * q + d1) * q + d2) * q + d3) * q + 1);
-  } else if (p <= 1 - pLow) {
-    const q = p - 0.5;
-    const r = q * q;
-    return ((((((a0 * r + a1) * r + a2) * r + a3) * r + a4) * r + a5) * q) / (((((b0 * r + b1) * r + b2) * r + b3) * r + b4) * r + 1);
-  } else {
-    const q = Math.sqrt(-2 * Math.log(1 - p));
-    return -(((((c0 * q + c1) * q + c2) * q + c3) * q + c4) * q + c5) / ((((d0 * q + d1) * q + d2) * q + d3) * q + 1);
+/** Rules 1-3 on the evidence as it stands; undefined when they do not decide yet. */
+function decide(e: Evidence, s: VerdictSettings): { kind: Decided; basis: string; pValue?: number } | undefined {
+  const alpha = 1 - s.confidence;
+  const c = e.canary;
+  if (c.requests <= 0) return undefined;
+  const ratio = ratioInterval(e.logLik, alpha);
+  if (ratio.lower > 1) return { kind: "worse", basis: "stable", pValue: Math.min(1, 1 / ratio.evidenceAgainstEqual) };
+  const floorError = 1 - s.minSuccessRate;
+  const floor = s.minSuccessRate > 0 ? compareRate(c.errors, c.requests, floorError, alpha) : "below";
+  if (floor === "above") return { kind: "worse", basis: "floor" };
+  if (c.requests < s.minRequests || floor !== "below") return undefined;
+  if (ratio.upper < s.maxErrorRatio) return { kind: "healthy", basis: "ratio" };
+  // Stable never had traffic (a plan that starts at 100%): the floor is all there is to judge by.
+  if (e.stable.requests <= 0) return { kind: "healthy", basis: "floor" };
+  if (e.stable.requests > 0) {
+    const canaryErr = rateInterval(c.errors, c.requests, alpha / 2);
+    const stableErr = rateInterval(e.stable.errors, e.stable.requests, alpha / 2);
+    if (canaryErr.upper - stableErr.lower < s.maxErrorIncrease) return { kind: "healthy", basis: "increase" };
   }
+  return undefined;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Tests
-
-export type Counts = { requests: number; successes: number };
+function scaled(e: Evidence, k: number): Evidence {
+  const t = (x: { requests: number; errors: number }) => ({ requests: x.requests * k, errors: x.errors * k });
+  return { ...e, canary: t(e.canary), stable: t(e.stable), logLik: scaleLogLik(e.logLik, k) };
+}
 
 /**
- * Pooled two-proportion z statistic for "`b` has a lower success rate than `a`" (positive when b
- * looks worse). With `continuityCorrection` the difference is shrunk by ½(1/nA + 1/nB) (Yates),
- * which keeps the normal approximation honest when failures are rare.
+ * How many more canary requests until rules 1-3 decide, if traffic goes on at the rates seen: every count and
+ * the log-likelihood grow in proportion, so this is the smallest factor k at which `decide` answers.
  */
-export function twoProportionZ(a: Counts, b: Counts, opts: { continuityCorrection?: boolean } = {}): number {
-  const pa = a.successes / a.requests;
-  const pb = b.successes / b.requests;
-  let diff = pa - pb;
-  if (opts.continuityCorrection) {
-    const cc = 0.5 * (1 / a.requests + 1 / b.requests);
-    diff = diff > 0 ? Math.max(0, diff - cc) : Math.min(0, diff + cc);
+export function requestsNeeded(e: Evidence, s: VerdictSettings): number {
+  const n = e.canary.requests;
+  if (n <= 0) return s.minRequests;
+  let hi = 2;
+  while (!decide(scaled(e, hi), s)) {
+    if (hi * n >= NEEDED_CAP) return NEEDED_CAP;
+    hi *= 2;
   }
-  const pooled = (a.successes + b.successes) / (a.requests + b.requests);
-  const se = Math.sqrt(pooled * (1 - pooled) * (1 / a.requests + 1 / b.requests));
-  // se is 0 only when both versions are all-success or all-failure: then they do not differ.
-  if (se === 0) return 0;
-  return diff / se;
+  let lo = hi / 2;
+  // To 1%: the message rounds to two significant figures anyway.
+  for (let i = 0; i < 30 && hi - lo > 0.01 * lo; i++) {
+    const mid = (lo + hi) / 2;
+    if (decide(scaled(e, mid), s)) hi = mid;
+    else lo = mid;
+  }
+  return Math.max(1, Math.ceil((hi - 1) * n));
 }
 
-/** One-sample score statistic for "the true rate is below `floor`" (positive when below). */
-export function belowFloorZ(c: Counts, floor: number): number {
-  const p = c.successes / c.requests;
-  return ((floor - p) * Math.sqrt(c.requests)) / Math.sqrt(floor * (1 - floor));
-}
-
-/** Requests at rate `p` for the score test against `floor` to reach `z` (either direction). */
-function requestsToTell(p: number, floor: number, z: number): number {
-  const gap = Math.abs(p - floor);
-  if (gap === 0) return NEEDED_CAP;
-  return Math.min(NEEDED_CAP, Math.ceil((z * z * floor * (1 - floor)) / (gap * gap)));
-}
-
-// ---------------------------------------------------------------------------------------------
-// The verdict
-
-function counts(s: SampleLike): (Counts & { p99Ms?: number }) | undefined {
-  if ("noTraffic" in s) return undefined;
-  if (!(s.requests > 0) || !Number.isFinite(s.requests)) return undefined;
-  // Sources round extrapolated counters; never let successes exceed requests.
-  const successes = Math.min(Math.max(0, s.successes), s.requests);
-  return { requests: s.requests, successes, ...(s.p99Ms !== undefined ? { p99Ms: s.p99Ms } : {}) };
-}
-
-export function verdict(input: VerdictInput, settings: VerdictSettings): Verdict {
-  if ("error" in input) return { kind: "unavailable", reason: input.error };
-  const { minRequests, minSuccessRate: floor, confidence } = settings;
-  const zCrit = normalQuantile(confidence);
-  const stable = counts(input.stable);
-  const canary = counts(input.canary);
-  const stableRate = stable ? stable.successes / stable.requests : undefined;
-
-  if (!canary) {
+export function judge(e: Evidence | undefined, s: VerdictSettings, latency: Latency = {}): Verdict {
+  const base = { minSuccessRate: s.minSuccessRate, confidence: s.confidence };
+  if (!e || e.canary.requests <= 0) {
     return {
       kind: "not-enough-traffic",
-      needed: minRequests,
+      needed: s.minRequests,
       canaryRequests: 0,
-      ...(stableRate !== undefined ? { stableRate } : {}),
-      minSuccessRate: floor,
+      ...(e && e.stable.requests > 0 ? { stableRate: 1 - e.stable.errors / e.stable.requests, stableRequests: e.stable.requests } : {}),
+      maxErrorRatio: s.maxErrorRatio,
+      ...base,
     };
   }
-  const canaryRate = canary.successes / canary.requests;
+  const alpha = 1 - s.confidence;
+  const c = e.canary;
+  const st = e.stable;
+  const r = ratioInterval(e.logLik, alpha);
+  const informative = r.lower > 0 || Number.isFinite(r.upper);
+  const success = rateInterval(c.errors, c.requests, alpha);
   const observed: Observed = {
-    canaryRate,
-    canaryRequests: canary.requests,
-    ...(stable ? { stableRate: stableRate!, stableRequests: stable.requests } : {}),
-    ...(canary.p99Ms !== undefined ? { canaryP99Ms: canary.p99Ms } : {}),
-    ...(stable?.p99Ms !== undefined ? { stableP99Ms: stable.p99Ms } : {}),
+    canaryRate: 1 - c.errors / c.requests,
+    canaryRequests: c.requests,
+    ...(st.requests > 0 ? { stableRate: 1 - st.errors / st.requests, stableRequests: st.requests } : {}),
+    ...(latency.canaryP99Ms !== undefined ? { canaryP99Ms: latency.canaryP99Ms } : {}),
+    ...(latency.stableP99Ms !== undefined ? { stableP99Ms: latency.stableP99Ms } : {}),
+    ...(informative
+      ? {
+          ratio: {
+            ...(st.errors > 0 && st.requests > 0 ? { estimate: c.errors / c.requests / (st.errors / st.requests) } : {}),
+            lower: r.lower,
+            ...(Number.isFinite(r.upper) ? { upper: r.upper } : {}),
+          },
+        }
+      : {}),
+    canarySuccess: { lower: 1 - success.upper, upper: 1 - success.lower },
+    ...base,
   };
-  const notEnough = (totalNeeded: number): Verdict => ({
-    kind: "not-enough-traffic",
-    needed: totalNeeded >= NEEDED_CAP ? NEEDED_CAP : Math.max(1, Math.ceil(totalNeeded - canary.requests)),
-    canaryRequests: canary.requests,
-    canaryRate,
-    ...(stableRate !== undefined ? { stableRate } : {}),
-    minSuccessRate: floor,
-  });
-  // What the floor alone would need at this rate: so the estimate before minRequests is not
-  // followed by another "not enough" straight after.
-  const floorNeeds = floor > 0 ? requestsToTell(canaryRate, floor, zCrit) : 0;
-
-  if (canary.requests < minRequests) return notEnough(Math.max(minRequests, floorNeeds));
-
-  if (stable) {
-    const z = twoProportionZ(stable, canary, { continuityCorrection: true });
-    if (z >= zCrit) {
-      return { kind: "worse", basis: "stable", confidence, pValue: 1 - normalCdf(z), reason: "worse than stable", minSuccessRate: floor, ...observed };
-    }
+  const d = decide(e, s);
+  if (d?.kind === "worse") {
+    const pValue = d.pValue ?? Math.min(1, Math.exp(-logFloorEvidence(e, s)));
+    return { kind: "worse", basis: d.basis as "stable" | "floor", pValue, ...observed };
   }
-  if (floor > 0) {
-    const z = belowFloorZ(canary, floor);
-    if (z >= zCrit) {
-      return {
-        kind: "worse",
-        basis: "floor",
-        confidence,
-        pValue: 1 - normalCdf(z),
-        reason: `below the ${formatLevel(floor)} floor`,
-        minSuccessRate: floor,
-        ...observed,
-      };
-    }
-    // Neither confidently below nor confidently above the floor yet.
-    if (-z < zCrit) return notEnough(Math.max(minRequests, floorNeeds));
+  if (d?.kind === "healthy") {
+    return {
+      kind: "healthy",
+      basis: d.basis as "ratio" | "increase" | "floor",
+      maxErrorRatio: s.maxErrorRatio,
+      maxErrorIncrease: s.maxErrorIncrease,
+      ...observed,
+    };
   }
-  return { kind: "healthy", minSuccessRate: floor, ...observed };
+  return { kind: "not-enough-traffic", needed: requestsNeeded(e, s), maxErrorRatio: s.maxErrorRatio, ...observed };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Words
-
-/** 0.99 -> "99%", 0.995 -> "99.5%": for configured levels, which are round numbers. */
-export function formatLevel(x: number): string {
-  return `${Number((x * 100).toFixed(2))}%`;
+/** The floor's test martingale at the floor itself (its inverse is the anytime p-value). */
+function logFloorEvidence(e: Evidence, s: VerdictSettings): number {
+  return logRateEvidence(e.canary.errors, e.canary.requests, 1 - s.minSuccessRate);
 }
 
-function truncPercent(rate: number, decimals: number): string {
-  if (rate >= 1) return "100%";
-  if (rate <= 0) return "0%";
-  const f = 10 ** decimals;
-  // Truncate, never round up: 99.96% must not read as 100.0%.
-  return `${(Math.floor(rate * 100 * f + 1e-9) / f).toFixed(decimals)}%`;
-}
-
-/** Two rates with just enough decimals (1 to 3) that different numbers do not print the same. */
-export function formatRates(a: number, b?: number): [string, string | undefined] {
-  let decimals = 1;
-  while (decimals < 3 && b !== undefined && a !== b && truncPercent(a, decimals) === truncPercent(b, decimals)) decimals++;
-  return [truncPercent(a, decimals), b === undefined ? undefined : truncPercent(b, decimals)];
-}
-
-function roughly(n: number): string {
-  // "about 337" claims a precision the estimate does not have: two significant figures, rounded up.
-  if (n < 100) return String(n);
-  const mag = 10 ** (Math.floor(Math.log10(n)) - 1);
-  return (Math.ceil(n / mag) * mag).toLocaleString("en-US");
-}
-
-export function describeVerdict(v: Verdict): string {
-  switch (v.kind) {
-    case "unavailable":
-      return `metrics unavailable: ${v.reason}`;
-    case "not-enough-traffic": {
-      if (v.needed >= NEEDED_CAP) {
-        return `not enough traffic yet: the canary's success rate sits right at the ${formatLevel(v.minSuccessRate)} floor`;
-      }
-      const so = v.canaryRate === undefined ? "no canary requests so far" : `canary ${formatRates(v.canaryRate)[0]} of ${v.canaryRequests.toLocaleString("en-US")} so far`;
-      return `not enough traffic yet: about ${roughly(v.needed)} more canary requests needed (${so})`;
-    }
-    case "healthy":
-    case "worse": {
-      const [c, s] = formatRates(v.canaryRate, v.stableRate);
-      const head = s === undefined ? `canary ${c}` : `canary ${c} vs stable ${s}`;
-      const noStable = s === undefined ? " (stable has no traffic)" : "";
-      if (v.kind === "healthy") {
-        return `${head}, healthy over ${v.canaryRequests.toLocaleString("en-US")} canary requests${noStable}`;
-      }
-      return `${head}, ${v.basis === "stable" ? "worse" : v.reason} with ${formatLevel(v.confidence)} confidence${noStable}`;
-    }
-  }
+/**
+ * One reading judged on its own, as if it were the whole rollout so far: for a person's ad-hoc look and for
+ * tests. The bot judges the folded evidence with `judge`.
+ */
+export function verdict(input: VerdictInput, s: VerdictSettings): Verdict {
+  if ("error" in input) return { kind: "unavailable", reason: input.error };
+  const e = foldReading(undefined, 0, 1, input.stable, input.canary);
+  const p99 = (x: SampleLike) => ("noTraffic" in x ? undefined : x.p99Ms);
+  const c = p99(input.canary);
+  const st = p99(input.stable);
+  return judge(e, s, { ...(c !== undefined ? { canaryP99Ms: c } : {}), ...(st !== undefined ? { stableP99Ms: st } : {}) });
 }

@@ -62,7 +62,7 @@ function targetYaml(i: number, promUrl: string): string {
     steps: [10, 50, 100]
     smi: { trafficSplit: web-d${i}, apexService: web }
     auto: { maxWait: 1m, notice: 2s }
-    metrics: { source: prometheus, prometheusUrl: "${promUrl}", preset: linkerd2, windowSeconds: ${WINDOW_SECONDS}, refreshSeconds: ${REFRESH_SECONDS}, minSuccessRate: ${MIN_SUCCESS_RATE}, minRequests: 20, confidence: 0.99 }`;
+    metrics: { source: prometheus, prometheusUrl: "${promUrl}", preset: linkerd2, windowSeconds: ${WINDOW_SECONDS}, refreshSeconds: ${REFRESH_SECONDS}, minSuccessRate: ${MIN_SUCCESS_RATE}, minRequests: 20, confidence: 0.99, maxErrorIncrease: 0.05 }`;
 }
 
 export async function benchDetection(opts: { runs: number }): Promise<DetectionResult> {

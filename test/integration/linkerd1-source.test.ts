@@ -2,7 +2,8 @@ import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MetricsSettingsSchema } from "../../src/engine/metrics-settings.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { describeVerdict, verdict } from "../../src/engine/verdict.ts";
+import { verdict } from "../../src/engine/verdict.ts";
+import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import { Linkerd1AdminSource, readCounters } from "../../src/metrics/linkerd1.ts";
 import { MetricsError } from "../../src/metrics/source.ts";
@@ -67,8 +68,8 @@ describe("Linkerd1AdminSource", () => {
     expect(second.canary).toEqual({ requests: 1_000, successes: 960 });
     expect(second.windowSeconds).toBeLessThan(60); // the span really covered, not the one asked for
 
-    const v = verdict(second, { minSuccessRate: 0.95, minRequests: 50, confidence: 0.99 });
-    expect(describeVerdict(v)).toBe("canary 96.0% vs stable 99.9%, worse with 99% confidence");
+    const v = verdict(second, { minSuccessRate: 0.95, minRequests: 50, confidence: 0.99, maxErrorRatio: 1.5, maxErrorIncrease: 0.002 });
+    expect(describeVerdict(v)).toBe("canary 96.0% vs stable 99.9%, worse: canary errors 40× stable's (99% interval above 10×) over 1,000 canary requests");
   });
 
   it("keeps its readings in Redis: another instance on another connection continues the series", async () => {

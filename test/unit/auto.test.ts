@@ -8,11 +8,12 @@ import { hold, markStarted, newRollout, resume, withSnapshot, type Rollout, type
 import { TargetSchema } from "../../src/engine/target.ts";
 import { planStage, setMode, waitForEvidence } from "../../src/engine/timers.ts";
 import { verdict } from "../../src/engine/verdict.ts";
+import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 
 const target = TargetSchema.parse({ name: "web", metrics: { prometheusUrl: "http://p:9090", preset: "linkerd2", minRequests: 50 } });
 const s = target.metrics!;
 const clock = { remindMs: 30 * 60_000 };
-const policy = { maxWaitMs: 10 * 60_000, retryMs: 30_000 };
+const policy = { maxWaitMs: 10 * 60_000, retryMs: 30_000, describe: describeVerdict };
 
 function auto(now = 0): Rollout {
   const r = newRollout({ id: "web#1", target, stable: "web-v1", canary: "web-v2", steps: [5, 25, 100], startedBy: "U1", channel: "C", testStage: false, now, auto: { intervalMs: 600_000, maxWaitMs: policy.maxWaitMs, noticeMs: 60_000 } });
@@ -26,9 +27,10 @@ function snap(stable: [number, number], canary: [number, number], at = 1): Store
 
 describe("the automatic step decision", () => {
   it("advances a healthy canary, finishes at the last step", () => {
-    expect(decideAutoStep(auto(), snap([10_000, 9_995], [1_000, 1_000]), 1, policy)).toMatchObject({ kind: "advance", to: 25 });
+    // 0 errors in 20,000 canary requests vs 50 in 100,000: the canary fails at most 0.2 points more (99%).
+    expect(decideAutoStep(auto(), snap([100_000, 99_950], [20_000, 20_000]), 1, policy)).toMatchObject({ kind: "advance", to: 25 });
     const last = { ...auto(), stepIndex: 2, desiredPercent: 100, appliedPercent: 100 };
-    expect(decideAutoStep(last, snap([0, 0], [2_000, 2_000]), 1, policy)).toMatchObject({ kind: "finish" });
+    expect(decideAutoStep(last, snap([100_000, 99_950], [20_000, 20_000]), 1, policy)).toMatchObject({ kind: "finish" });
   });
 
   it("aborts a canary worse than stable, with the numbers in the reason", () => {
@@ -48,14 +50,14 @@ describe("the automatic step decision", () => {
     expect(decideAutoStep(waiting, undefined, 5_000, policy)).toMatchObject({ kind: "wait", why: "no success-rate reading yet" });
   });
 
-  it("between steps, aborts only on two unhealthy readings in a row", () => {
+  it("between steps, one fresh unhealthy reading aborts (the test is anytime-valid)", () => {
     const bad1 = snap([10_000, 9_990], [1_000, 800], 1);
     const bad2 = snap([10_000, 9_990], [1_000, 800], 2);
-    const good = snap([10_000, 9_990], [1_000, 1_000], 2);
-    expect(shouldAbortBetweenSteps(undefined, bad1)).toBe(false);
-    expect(shouldAbortBetweenSteps(bad1, bad2)).toBe(true);
+    const good = snap([10_000, 9_990], [1_000, 1_000], 1);
+    expect(shouldAbortBetweenSteps(undefined, bad1)).toBe(true);
+    expect(shouldAbortBetweenSteps(good, bad2)).toBe(true);
     expect(shouldAbortBetweenSteps(bad1, bad1)).toBe(false); // the same reading twice is one reading
-    expect(shouldAbortBetweenSteps(good, bad2)).toBe(false);
+    expect(shouldAbortBetweenSteps(bad2, good)).toBe(false);
   });
 });
 

@@ -21,6 +21,8 @@ describe("MetricsSettingsSchema", () => {
       minSuccessRate: 0.95,
       minRequests: 50,
       confidence: 0.99,
+      maxErrorRatio: 1.5,
+      maxErrorIncrease: 0.002,
     });
   });
 
@@ -51,6 +53,8 @@ describe("MetricsSettingsSchema", () => {
     expect(messages({ preset: "nginx", minSuccessRate: 1 })).toHaveLength(1);
     expect(messages({ preset: "nginx", confidence: 1 })).toHaveLength(1);
     expect(messages({ preset: "nginx", windowSeconds: 2 })).toHaveLength(1);
+    expect(messages({ preset: "nginx", maxErrorRatio: 1 })).toEqual(["maxErrorRatio must be above 1 (1.5 tolerates half as many errors again as stable)"]);
+    expect(messages({ preset: "nginx", maxErrorIncrease: 0 })).toEqual(["maxErrorIncrease must be above 0 (0.002 is 0.2 points of success rate)"]);
   });
 
   it("is a target's optional `metrics` block", () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { abort, advance, markAborted, markApplied, markStarted, newRollout, withSnapshot, type Rollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { verdict } from "../../src/engine/verdict.ts";
+import { judge, verdict } from "../../src/engine/verdict.ts";
+import { foldReading } from "../../src/engine/evidence.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
 import { messageChars, validateBlocks } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
@@ -29,6 +30,18 @@ describe("rollout message", () => {
     expect(t).toContain("Canary `backend-v2` (10%): *96.0%* of 1,330 requests · p99 52 ms");
     expect(t).toContain(":red_circle: *Worse than stable*: canary 96.0");
     expect(t).toContain("as of <!date^1700000030^{time_secs}|22:13:50 UTC>");
+  });
+
+  it("shows the counts since the rollout began, which the verdict judges", () => {
+    let e = foldReading(undefined, 1_700_000_000_000, 1_700_000_060_000, { requests: 9_000, successes: 8_991 }, { requests: 1_000, successes: 999 });
+    e = foldReading(e, 1_700_000_060_000, 1_700_000_180_000, { requests: 18_000, successes: 17_982 }, { requests: 2_000, successes: 1_900 });
+    const r = withSnapshot(live(), { at: 1_700_000_180_000, windowSeconds: 120, canaryPercent: 10, evidence: e, verdict: judge(e, settings) });
+    const t = text(r);
+    expect(t).toContain("*Success rate* · since the rollout began (3 min) · as of <!date^1700000180^");
+    expect(t).toContain("Stable `backend-v1` (90%): *99.9%* of 27,000 requests");
+    expect(t).toContain("Canary `backend-v2` (10%): *96.6%* of 3,000 requests");
+    // (101 / 3,000) / (27 / 27,000) = 33.7
+    expect(t).toContain(":red_circle: *Worse than stable*: canary 96.6% vs stable 99.9%, worse: canary errors 34× stable's (99% interval above 13×) over 3,000 canary requests");
   });
 
   it("never renders a message Slack would refuse, whatever the texts", () => {

@@ -1,13 +1,14 @@
 import type { Logger } from "pino";
 import { shouldAbortBetweenSteps } from "../../engine/auto.ts";
-import { describeVerdict } from "../../engine/verdict.ts";
+import { describeVerdict } from "../../slack/views/verdict-text.ts";
 import { botDecides } from "../../app/bot-decide.ts";
 import type { DecideDeps } from "../../app/decide.ts";
 import { observeQuietly } from "./reconcile.ts";
 import { LockBusy } from "../../store/lock.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import { isTerminal, markDrift, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
-import { verdict } from "../../engine/verdict.ts";
+import { judge, verdict } from "../../engine/verdict.ts";
+import { foldReading, nextInterval } from "../../engine/evidence.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
@@ -39,9 +40,10 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promis
     const reading = await readSnapshot(deps, r);
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
     if (stored.ok && stored.value.changed) await deps.queue.afterUpdate(stored.value.rollout);
-    // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step.
+    // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step: the
+    // test is anytime-valid, so one "worse" is as trustworthy whenever it comes.
     if (r.auto && r.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
-      const why = `canary is unhealthy on two readings in a row: ${describeVerdict(reading.verdict)}`;
+      const why = `canary is unhealthy: ${describeVerdict(reading.verdict)}`;
       await botDecides(deps, r, "abort", why, { code: "auto-aborted", id: r.id, startedBy: r.startedBy, why, stable: r.stable });
       return;
     }
@@ -88,19 +90,30 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
   }
 }
 
-/** One reading for the rollout's pair now, judged; a source failure becomes an "unavailable" verdict. */
+/**
+ * One reading for the rollout's pair, covering the time since the last one (so readings never overlap),
+ * folded into the counts since the rollout began and judged; a source failure becomes an "unavailable"
+ * verdict and leaves a gap the next reading covers. Sooner than `windowSeconds` after the last reading the
+ * stored one still stands and is returned as it is.
+ */
 export async function readSnapshot(deps: Pick<SnapshotDeps, "metrics" | "log" | "now">, r: Rollout): Promise<StoredSnapshot> {
   const settings = r.target.metrics!;
-  const windowSeconds = settings.windowSeconds;
   const at = deps.now();
   const canaryPercent = r.appliedPercent ?? 0;
+  const prev = r.snapshot?.evidence;
+  const interval = nextInterval(prev, at, settings.windowSeconds);
+  if (!interval && r.snapshot) return r.snapshot;
+  const seconds = interval?.seconds ?? settings.windowSeconds;
   try {
-    const snap = await deps.metrics.for(r.target)!.snapshot(r.target, { stable: r.stable, canary: r.canary }, windowSeconds);
-    return { at, windowSeconds: snap.windowSeconds, canaryPercent, stable: snap.stable, canary: snap.canary, verdict: verdict(snap, settings) };
+    const snap = await deps.metrics.for(r.target)!.snapshot(r.target, { stable: r.stable, canary: r.canary }, seconds);
+    const evidence = foldReading(prev, at - seconds * 1000, at, snap.stable, snap.canary);
+    const p99 = (x: typeof snap.stable) => ("noTraffic" in x ? undefined : x.p99Ms);
+    const latency = { ...(p99(snap.canary) !== undefined ? { canaryP99Ms: p99(snap.canary)! } : {}), ...(p99(snap.stable) !== undefined ? { stableP99Ms: p99(snap.stable)! } : {}) };
+    return { at, windowSeconds: snap.windowSeconds, canaryPercent, stable: snap.stable, canary: snap.canary, evidence, verdict: judge(evidence, settings, latency) };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     deps.log.warn({ rolloutId: r.id, reason }, "success-rate snapshot failed");
-    return { at, windowSeconds, canaryPercent, verdict: verdict({ error: reason }, settings) };
+    return { at, windowSeconds: seconds, canaryPercent, ...(prev ? { evidence: prev } : {}), verdict: verdict({ error: reason }, settings) };
   }
 }
 

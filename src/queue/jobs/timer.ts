@@ -8,6 +8,7 @@ import { isTerminal, withNote, withSnapshot, type Rollout } from "../../engine/r
 import type { BotNote } from "../../engine/notes.ts";
 import type { Refusal } from "../../engine/refusal.ts";
 import type { Verdict } from "../../engine/verdict.ts";
+import { describeVerdict } from "../../slack/views/verdict-text.ts";
 import { autoOnBehalfOf, noticeSent, remindAgain, waitForEvidence } from "../../engine/timers.ts";
 import { formatDuration } from "../../engine/duration.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
@@ -93,7 +94,7 @@ async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
   const seq = r.timers.seq;
   const reading = deps.metrics.for(r.target) ? await readSnapshot(deps, r) : undefined;
   if (reading) await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
-  const waiting = { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs) };
+  const waiting = { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs), describe: describeVerdict };
   let decision = decideAutoStep(r, reading, now, waiting);
   // A step forward is for the stage this timer was planned for: a Hold and a Resume while the reading was
   // taken start the stage's clock again, and this step must then wait for the new one. (An abort stands.)

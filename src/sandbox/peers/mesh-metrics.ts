@@ -28,6 +28,12 @@ export type Traffic = {
   /** Fraction answered 4xx: the client's fault, success for every preset. */
   clientErrorRate?: number;
   latencyMs?: number; // default 10
+  /**
+   * A uniform [0, 1) generator (seeded, for replay): each request then fails independently with probability
+   * `errorRate`, as real traffic does, instead of exactly `errorRate` of them. For tests of the verdict's
+   * error guarantees, which are about chance.
+   */
+  random?: () => number;
 };
 
 export type MeshMetrics = {
@@ -49,12 +55,15 @@ const DECOY_RPS = 50;
 type Workload = {
   namespace: string;
   deployment: string;
-  traffic: Required<Omit<Traffic, "namespace" | "deployment">>;
+  traffic: Required<Omit<Traffic, "namespace" | "deployment" | "random">>;
   since: number; // ms, when `traffic` took effect
   /** Fractional counts accumulated before `since`. */
   base: { requests: number; failures: number; clientErrors: number; decoy: number };
   /** Per latency (ms) -> requests observed at that latency before `since`. */
   latencies: Map<number, number>;
+  random?: () => number;
+  /** With `random`: whole requests drawn so far, and how many of them failed. */
+  drawn: { requests: number; failures: number };
 };
 
 export async function startMeshMetrics(opts: { now?: () => number } = {}): Promise<MeshMetrics> {
@@ -67,11 +76,19 @@ export async function startMeshMetrics(opts: { now?: () => number } = {}): Promi
     const n = w.traffic.rps * secs;
     return {
       requests: w.base.requests + n,
-      failures: w.base.failures + n * w.traffic.errorRate,
+      failures: w.random ? draw(w, w.base.requests + n) : w.base.failures + n * w.traffic.errorRate,
       clientErrors: w.base.clientErrors + n * w.traffic.clientErrorRate,
       decoy: w.base.decoy + DECOY_RPS * secs,
       latencies: new Map(w.latencies).set(w.traffic.latencyMs, (w.latencies.get(w.traffic.latencyMs) ?? 0) + n),
     };
+  };
+
+  /** Cumulative failures with each new whole request failing at random (counters only ever grow). */
+  const draw = (w: Workload, requests: number): number => {
+    for (const whole = Math.floor(requests); w.drawn.requests < whole; w.drawn.requests++) {
+      if (w.random!() < w.traffic.errorRate) w.drawn.failures++;
+    }
+    return w.drawn.failures;
   };
 
   const setTraffic = (t: Traffic) => {
@@ -88,6 +105,8 @@ export async function startMeshMetrics(opts: { now?: () => number } = {}): Promi
         since: at,
         base: { requests: 0, failures: 0, clientErrors: 0, decoy: 0 },
         latencies: new Map(),
+        ...(t.random ? { random: t.random } : {}),
+        drawn: { requests: 0, failures: 0 },
       });
       return;
     }

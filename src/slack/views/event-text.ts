@@ -1,7 +1,8 @@
 import { formatDuration } from "../../engine/duration.ts";
 import type { BotNote } from "../../engine/notes.ts";
 import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
-import { describeVerdict, type Verdict } from "../../engine/verdict.ts";
+import type { Verdict } from "../../engine/verdict.ts";
+import { describeVerdict } from "./verdict-text.ts";
 import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
 import { describeActor, policyRefusalText } from "./refusal.ts";
 

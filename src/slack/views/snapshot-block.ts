@@ -1,5 +1,7 @@
 import type { Rollout, StoredSnapshot } from "../../engine/rollout.ts";
-import { describeVerdict, type SampleLike, type Verdict } from "../../engine/verdict.ts";
+import type { SampleLike, Verdict } from "../../engine/verdict.ts";
+import { describeVerdict } from "./verdict-text.ts";
+import type { Tally } from "../../engine/evidence.ts";
 import { clip } from "./format.ts";
 
 /** The success-rate block of a rollout message: stable vs canary, and the verdict in one line. Pure. */
@@ -36,12 +38,26 @@ function asOf(ms: number): string {
   return `<!date^${sec}^{time_secs}|${fallback} UTC>`;
 }
 
+/** The verdict judges the counts since the rollout began, so those are what the block shows. */
+function since(t: Tally, p99Ms: number | undefined): SampleLike {
+  return { requests: t.requests, successes: t.requests - t.errors, ...(p99Ms !== undefined ? { p99Ms } : {}) };
+}
+
+function p99Of(x: SampleLike | undefined): number | undefined {
+  return x && !("noTraffic" in x) ? x.p99Ms : undefined;
+}
+
 export function snapshotText(r: Rollout, s: StoredSnapshot): string {
-  const head = `*Success rate* · last ${s.windowSeconds}s · as of ${asOf(s.at)}`;
+  const e = s.evidence;
+  const head = e
+    ? `*Success rate* · since the rollout began (${Math.round((e.until - e.since) / 60_000)} min) · as of ${asOf(s.at)}`
+    : `*Success rate* · last ${s.windowSeconds}s · as of ${asOf(s.at)}`;
+  const stable = e ? since(e.stable, p99Of(s.stable)) : s.stable;
+  const canary = e ? since(e.canary, p99Of(s.canary)) : s.canary;
   const lines = [
     head,
-    `• Stable \`${r.stable}\` (${100 - s.canaryPercent}%): ${sampleText(s.stable)}`,
-    `• Canary \`${r.canary}\` (${s.canaryPercent}%): ${sampleText(s.canary)}`,
+    `• Stable \`${r.stable}\` (${100 - s.canaryPercent}%): ${sampleText(stable)}`,
+    `• Canary \`${r.canary}\` (${s.canaryPercent}%): ${sampleText(canary)}`,
     `${VERDICT_ICON[s.verdict.kind]} *${VERDICT_TITLE[s.verdict.kind]}*: ${describeVerdict(s.verdict)}`,
   ];
   return clip(lines.join("\n"), 3000);

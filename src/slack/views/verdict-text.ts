@@ -1,0 +1,92 @@
+import { NEEDED_CAP, type Observed, type RatioFinding, type Verdict } from "../../engine/verdict.ts";
+
+/**
+ * The verdict in words: what was found and how sure, e.g. "canary errors 3.1× stable's (99% interval
+ * 1.8×–5.2×)". The intervals are confidence sequences: they hold however often the message is refreshed.
+ */
+
+/** 0.99 -> "99%", 0.995 -> "99.5%": for configured levels, which are round numbers. */
+export function formatLevel(x: number): string {
+  return `${Number((x * 100).toFixed(2))}%`;
+}
+
+function truncPercent(rate: number, decimals: number): string {
+  if (rate >= 1) return "100%";
+  if (rate <= 0) return "0%";
+  const f = 10 ** decimals;
+  // Truncate, never round up: 99.96% must not read as 100.0%.
+  return `${(Math.floor(rate * 100 * f + 1e-9) / f).toFixed(decimals)}%`;
+}
+
+/** Two rates with just enough decimals (1 to 3) that different numbers do not print the same. */
+export function formatRates(a: number, b?: number): [string, string | undefined] {
+  let decimals = 1;
+  while (decimals < 3 && b !== undefined && a !== b && truncPercent(a, decimals) === truncPercent(b, decimals)) decimals++;
+  return [truncPercent(a, decimals), b === undefined ? undefined : truncPercent(b, decimals)];
+}
+
+/** A ratio with two significant figures, rounded the way that keeps an interval end conservative. */
+export function formatRatio(x: number, round: "down" | "up" | "near" = "near"): string {
+  if (x <= 0) return "0";
+  const mag = 10 ** (Math.floor(Math.log10(x)) - 1);
+  // The epsilon keeps an exact 2.0 from being floored to 1.9 by binary noise.
+  const units = round === "down" ? Math.floor(x / mag + 1e-9) : round === "up" ? Math.ceil(x / mag - 1e-9) : Math.round(x / mag);
+  const v = units * mag;
+  return v >= 100 ? String(Math.round(v)) : v.toPrecision(2);
+}
+
+function roughly(n: number): string {
+  // "about 337" claims a precision the estimate does not have: two significant figures, rounded up.
+  if (n < 100) return String(n);
+  const mag = 10 ** (Math.floor(Math.log10(n)) - 1);
+  return (Math.ceil(n / mag) * mag).toLocaleString("en-US");
+}
+
+/** "canary errors 3.1× stable's (99% interval 1.8×–5.2×)". */
+export function ratioText(r: RatioFinding, confidence: number): string {
+  const level = formatLevel(confidence);
+  const range = r.upper === undefined ? `above ${formatRatio(r.lower, "down")}×` : `${formatRatio(r.lower, "down")}×–${formatRatio(r.upper, "up")}×`;
+  const head = r.estimate === undefined ? "canary errors where stable has none" : `canary errors ${formatRatio(r.estimate)}× stable's`;
+  return `${head} (${level} interval ${range})`;
+}
+
+function successInterval(o: Observed): string {
+  const [lo, hi] = formatRates(o.canarySuccess.lower, o.canarySuccess.upper);
+  return `${formatLevel(o.confidence)} interval ${lo}–${hi}`;
+}
+
+function over(n: number): string {
+  return `over ${Math.round(n).toLocaleString("en-US")} canary requests`;
+}
+
+export function describeVerdict(v: Verdict): string {
+  switch (v.kind) {
+    case "unavailable":
+      return `metrics unavailable: ${v.reason}`;
+    case "not-enough-traffic": {
+      const so =
+        v.canaryRate === undefined
+          ? "no canary requests so far"
+          : `canary ${formatRates(v.canaryRate)[0]} of ${v.canaryRequests.toLocaleString("en-US")} so far${v.ratio ? `, ${ratioText(v.ratio, v.confidence)}` : ""}`;
+      if (v.needed >= NEEDED_CAP) return `not enough traffic yet: the rates seen sit too close to a limit to tell at any realistic volume (${so})`;
+      return `not enough traffic yet: about ${roughly(v.needed)} more canary requests needed (${so})`;
+    }
+    case "healthy":
+    case "worse": {
+      const [c, s] = formatRates(v.canaryRate, v.stableRate);
+      const head = s === undefined ? `canary ${c}` : `canary ${c} vs stable ${s}`;
+      const noStable = s === undefined ? " (stable has no traffic)" : "";
+      if (v.kind === "worse" && v.basis === "floor") {
+        return `${head}, below the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)}) ${over(v.canaryRequests)}${noStable}`;
+      }
+      if (v.kind === "worse") return `${head}, worse: ${v.ratio ? ratioText(v.ratio, v.confidence) : "canary errors"} ${over(v.canaryRequests)}`;
+      const within =
+        v.basis === "ratio" && v.ratio
+          ? `${ratioText(v.ratio, v.confidence)}, within the ${formatRatio(v.maxErrorRatio)}× tolerance`
+          : v.basis === "floor"
+            ? `above the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)})`
+            : `${formatLevel(v.confidence)} sure the canary fails at most ${Number((v.maxErrorIncrease * 100).toFixed(3))} points more often than stable`;
+      return `${head}, healthy ${over(v.canaryRequests)}: ${within}${noStable}`;
+    }
+  }
+}
