@@ -11,6 +11,8 @@ import { verdict } from "../../engine/verdict.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
+import type { Preflight } from "../../kube/preflight.ts";
+import { watchCanary } from "./preflight.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -25,6 +27,7 @@ export type SnapshotDeps = DecideDeps & {
   routers: RouterRegistry;
   log: Logger;
   now: () => number;
+  preflight?: Preflight;
 };
 
 /** Without metrics the loop still runs, to notice drift. */
@@ -34,6 +37,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promis
   const r = await deps.store.get(rolloutId);
   if (!r || isTerminal(r)) return;
   if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
+  if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
   if (source && r.stable && r.status !== "starting" && r.status !== "rejected") {
     const reading = await readSnapshot(deps, r);
