@@ -5,7 +5,8 @@ import type { Target } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { describePreflightProblems } from "../../slack/views/preflight-text.ts";
-import { decide, type DecideDeps } from "./decide.ts";
+import { botDecides } from "../../app/bot-decide.ts";
+import type { DecideDeps } from "../../app/decide.ts";
 
 /**
  * Preflight in the worker: before a start's first write (a refusal is private and changes nothing), and on
@@ -49,8 +50,10 @@ export async function watchCanary(deps: CanaryWatchDeps, r: Rollout): Promise<"h
   }
   const why = `${CANARY_NOT_READY}: ${describePreflightProblems(problems)}`;
   if (r.auto && r.status === "active") {
-    const alert = `<@${r.startedBy}> rollout ${r.id} is *held*: the canary is not ready (${describePreflightProblems(problems)}), with ${r.appliedPercent}% of traffic on ${r.canary}. Resume once it is.`;
-    await decide(deps, r, "hold", why, alert, (x) => (x.status === "active" ? undefined : `the rollout is ${x.status}`));
+    const alert = { code: "canary-not-ready", id: r.id, startedBy: r.startedBy, canary: r.canary, percent: r.appliedPercent, problems } as const;
+    await botDecides(deps, r, "hold", why, alert, (x) => (x.status === "active" ? undefined : { code: "cannot-hold", id: x.id, status: x.status }));
+    // The message says why too, until the canary is ready again (the thread has the alert already).
+    await change(deps, r.id, (x) => (x.status === "held" && !x.problem ? withProblem(x, why, deps.now(), false) : x));
     return "held";
   }
   // A manual rollout (or one already held): shown on the message, said once in the thread.
@@ -60,5 +63,5 @@ export async function watchCanary(deps: CanaryWatchDeps, r: Rollout): Promise<"h
 
 async function change(deps: DecideDeps, id: string, f: (r: Rollout) => Rollout): Promise<void> {
   const res = await deps.store.update(id, (x) => (isTerminal(x) ? x : f(x)));
-  if (res.ok && res.changed) await deps.queue.afterUpdate(res.rollout);
+  if (res.ok && res.value.changed) await deps.queue.afterUpdate(res.value.rollout);
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { eventsAfter, parseRolloutId } from "../../engine/rollout.ts";
-import { renderEvent, renderEventBlocks } from "../../slack/views/event-text.ts";
+import { threadReply } from "../../slack/views/thread-reply.ts";
 import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { SlackMetaStore } from "../../store/slack-meta.ts";
@@ -66,15 +66,14 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       await meta.set(r.id, { renderedHash: hash });
     }
     for (const e of eventsAfter(r, m.postedSeq)) {
-      const blocks = renderEventBlocks(r, e);
-      const text = renderEvent(r, e);
+      const { text, blocks, broadcast } = threadReply(r, e);
       try {
-        await slack.postMessage({ channel: r.channel, thread_ts: ts, text, ...(blocks ? { blocks } : {}) });
+        await slack.postMessage({ channel: r.channel, thread_ts: ts, text, ...(blocks ? { blocks } : {}), ...(broadcast ? { reply_broadcast: true } : {}) });
       } catch (err) {
         // One event Slack refuses must not hold back every later one: fall back to plain text, then skip it.
         if (!platformError(err)) throw err;
         deps.log.error({ err, rolloutId: r.id, seq: e.seq }, "Slack refused a thread message");
-        await slack.postMessage({ channel: r.channel, thread_ts: ts, text: text.slice(0, 3_000) }).catch((again: unknown) => {
+        await slack.postMessage({ channel: r.channel, thread_ts: ts, text: text.slice(0, 3_000), ...(broadcast ? { reply_broadcast: true } : {}) }).catch((again: unknown) => {
           if (!platformError(again)) throw again;
         });
       }
