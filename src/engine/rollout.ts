@@ -58,6 +58,8 @@ export type StoredSnapshot = {
   stable?: SampleLike;
   canary?: SampleLike;
   verdict: Verdict;
+  /** A person pressed Refresh for this reading: the message shows it at once, outside the update budget. */
+  askedAt?: number;
 };
 
 export type Rollout = {
