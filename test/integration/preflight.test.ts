@@ -123,3 +123,52 @@ it("a ready canary still starts: the split is written and the message posted", a
   await waitForMessage(h, "web#1", "Advance to 50%");
   expect(percentOnSplit(h.kube.get("trafficsplits", "ready", "web")?.spec, "web-v2")).toBe(10);
 });
+
+describe("what preflight cannot read", () => {
+  it("a refused read (403) refuses the start with the API's words; nothing is written", async () => {
+    h.kube.failNext({ method: "GET", pathIncludes: "/services/", status: 403, message: 'services "vault" is forbidden: User "rollout-bot" cannot get resource "services"' });
+    const text = await expectRefused("start vault --from vault-v1 --to vault-v2 --namespace locked", "vault#1");
+    expect(text).toContain("could not check the workloads in namespace `locked`: read Service locked/vault: services \"vault\" is forbidden");
+  });
+
+  it("an API that does not answer (503) is retried; the start goes ahead once it does", async () => {
+    for (const s of ["api", "api-v1", "api-v2"]) seedService("flaky", s);
+    seedDeployment("flaky", "api-v2", 2);
+    h.kube.failNext({ method: "GET", pathIncludes: "/services/", status: 503, times: 2 });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start api --from api-v1 --to api-v2 --namespace flaky" });
+    await waitForMessage(h, "api#1", "Advance to 50%");
+    expect(h.kube.requests.filter((r) => r.resource === "services" && r.status === 503)).toHaveLength(2);
+  });
+});
+
+describe("namerd targets", () => {
+  const SEED = "/srv => /#/io.l5d.k8s/web/http ; /host/world => /srv/world-v1 ;";
+  let hn: Harness;
+  beforeAll(async () => {
+    hn = await startHarness({
+      implicitWorkloads: false,
+      namerd: { internal: SEED },
+      targetsYaml: `targets:
+  - name: world
+    namespace: web
+    router: namerd
+    namerd: { url: "{{NAMERD_URL}}", dtabNamespace: internal, prefix: /host/world }
+`,
+    });
+  });
+  afterAll(async () => {
+    await hn?.close();
+  });
+
+  it("check the Deployment named by the canary version in the target's namespace; the dtab is untouched", async () => {
+    const res = await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
+    const reply = await waitFor(() => hn.slack.responses(res.responseUrl).find((p) => p.text?.includes("Cannot start")), { what: "the refusal" });
+    expect(reply.text).toContain("`world-v2`: no such Deployment in namespace `web` (the canary)");
+    expect(hn.namerd!.writes).toBe(0);
+    expect(hn.slack.messages(CHANNEL)).toEqual([]);
+
+    hn.kube.seed("deployments", "web", readyWorkload("deployments", "world-v2", 2)!);
+    await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
+    await waitForMessage(hn, "world#2", "Start shifting (10%)");
+  });
+});
