@@ -5,7 +5,7 @@ import { err, ok, type Result } from "./engine/result.ts";
 import { issueText } from "./slack/views/problems.ts";
 import { PolicySchema, type Policy } from "./engine/policy.ts";
 import { TargetSchema, type Target } from "./engine/target.ts";
-import { describeIssues } from "./engine/config-issues.ts";
+import { describeIssues } from "./slack/views/config-problems.ts";
 
 /**
  * Configuration from the environment and the targets file, validated once at start-up. Every problem is

@@ -1,11 +1,22 @@
 import type { z } from "zod";
 
 /**
- * The targets file's problems in words a person can act on. Every object in its schema is strict, so a key
- * the bot does not know (a typo, a setting at the wrong level) is an error rather than silently ignored; here
- * each one is named by its path with the nearest key the bot does know there, or where the key belongs.
- * Pure: the schema and zod's issues in, sentences out.
+ * Unknown keys in the targets file, as data: every object in its schema is strict, so a key the bot does not
+ * know (a typo, a setting at the wrong level) is an error rather than silently ignored. For each one: its
+ * path, the nearest key the bot knows at that level (when close enough to be a typo), where else in the
+ * schema that key is known (misplaced), and the keys known there. Worded by src/slack/views/config-problems.ts.
+ * Pure: the schema and zod's issue in, data out.
  */
+
+export type UnknownKey = {
+  /** `targets[0].stabel` */
+  path: string;
+  key: string;
+  near?: string;
+  /** Paths of the objects that do declare this key (`targets[].namerd`). */
+  belongsUnder: string[];
+  known: string[];
+};
 
 /** `targets[0].metrics.windowSeconds` from zod's path. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -14,26 +25,13 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** `word` says any other issue (zod's message, or the words for a problem a refinement carries as data). */
-export function describeIssues(schema: z.ZodType, issues: readonly z.core.$ZodIssue[], word: (issue: z.core.$ZodIssue) => string = (i) => i.message): string[] {
-  const out: string[] = [];
-  for (const issue of issues) {
-    if (issue.code !== "unrecognized_keys") {
-      out.push(`${formatPath(issue.path) || "(top level)"}: ${word(issue)}`);
-      continue;
-    }
-    const known = objectKeysAt(schema, issue.path);
-    for (const key of issue.keys) out.push(`${formatPath([...issue.path, key])}: unknown key (${hint(schema, key, known)})`);
-  }
-  return out;
-}
-
-function hint(schema: z.ZodType, key: string, known: string[]): string {
-  const near = nearest(key, known);
-  if (near) return `did you mean "${near}"?`;
-  const elsewhere = whereKeyIsKnown(schema, key);
-  if (elsewhere.length) return `it belongs under ${elsewhere.map((p) => `\`${p}\``).join(" or ")}`;
-  return known.length ? `known keys here: ${known.join(", ")}` : "nothing is allowed here";
+export function unknownKeys(schema: z.ZodType, issue: z.core.$ZodIssue): UnknownKey[] {
+  if (issue.code !== "unrecognized_keys") return [];
+  const known = objectKeysAt(schema, issue.path);
+  return issue.keys.map((key) => {
+    const near = nearest(key, known);
+    return { path: formatPath([...issue.path, key]), key, ...(near ? { near } : {}), belongsUnder: near ? [] : whereKeyIsKnown(schema, key), known };
+  });
 }
 
 /** The closest known key by edit distance (ignoring case), if it is close enough to be a typo. */
