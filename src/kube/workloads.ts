@@ -22,14 +22,18 @@ export class WorkloadReader {
   }
 
   async service(namespace: string, name: string): Promise<ServiceFacts | undefined> {
-    const svc = await missingIsUndefined(kubeCall(`read Service ${namespace}/${name}`, (o) => this.core.readNamespacedService({ namespace, name }, o), this.opts));
+    const svc = await missingIsUndefined(
+      kubeCall(`read Service ${namespace}/${name}`, (o) => this.core.readNamespacedService({ namespace, name }, o), this.opts),
+    );
     if (!svc) return undefined;
     const selector = svc.spec?.selector;
     return { name, ...(selector && Object.keys(selector).length ? { selector } : {}) };
   }
 
   async deployment(namespace: string, name: string): Promise<DeploymentFacts | undefined> {
-    const d = await missingIsUndefined(kubeCall(`read Deployment ${namespace}/${name}`, (o) => this.apps.readNamespacedDeployment({ namespace, name }, o), this.opts));
+    const d = await missingIsUndefined(
+      kubeCall(`read Deployment ${namespace}/${name}`, (o) => this.apps.readNamespacedDeployment({ namespace, name }, o), this.opts),
+    );
     return d ? deploymentFacts(d) : undefined;
   }
 

@@ -25,7 +25,10 @@ function target(name: string, metrics = "{ source: none, refreshSeconds: 5 }"): 
 }
 
 beforeAll(async () => {
-  h = await startHarness({ implicitWorkloads: false, targetsYaml: `targets:${target("auto-w", '{ source: prometheus, prometheusUrl: "http://127.0.0.1:9", preset: linkerd2, refreshSeconds: 5 }')}${target("manual-w")}${target("drift-w")}\n` });
+  h = await startHarness({
+    implicitWorkloads: false,
+    targetsYaml: `targets:${target("auto-w", '{ source: prometheus, prometheusUrl: "http://127.0.0.1:9", preset: linkerd2, refreshSeconds: 5 }')}${target("manual-w")}${target("drift-w")}\n`,
+  });
   for (const ns of ["auto-w", "manual-w", "drift-w"]) {
     for (const s of ["web", "web-v1", "web-v2"]) h.kube.seed("services", ns, readyWorkload("services", s)!);
     h.kube.seed("deployments", ns, readyWorkload("deployments", "web-v2", 3)!);
@@ -49,10 +52,13 @@ describe("canary readiness during the rollout", () => {
     const id = "auto-w#1";
     await waitForMessage(h, id, "next automatic step to 50%");
     canaryDown("auto-w");
-    const r = await waitFor(async () => {
-      const x = await h.bot.store.get(id);
-      return x?.status === "held" && x.problem ? x : undefined;
-    }, { what: "the hold", timeoutMs: 15_000 });
+    const r = await waitFor(
+      async () => {
+        const x = await h.bot.store.get(id);
+        return x?.status === "held" && x.problem ? x : undefined;
+      },
+      { what: "the hold", timeoutMs: 15_000 },
+    );
     expect(r.problem).toContain("`web-v2`: 1 of 3 replicas available");
     await waitForMessage(h, id, "Canary not ready: `web-v2`: 1 of 3 replicas available");
     const alert = await waitFor(() => broadcasts(id).find((m) => (m.text ?? "").includes("is *held*")), { what: "the broadcast alert" });
@@ -86,7 +92,10 @@ describe("holds the bot makes by itself reach the channel", () => {
         { service: "web-v2", weight: 30 },
       ];
     });
-    const alert = await waitFor(() => broadcasts(id).find((m) => (m.text ?? "").includes("held the rollout")), { what: "the drift broadcast", timeoutMs: 15_000 });
+    const alert = await waitFor(() => broadcasts(id).find((m) => (m.text ?? "").includes("held the rollout")), {
+      what: "the drift broadcast",
+      timeoutMs: 15_000,
+    });
     expect(alert.text).toContain(`<@${ALICE}>`);
     expect(alert.text).toContain("the mesh sends 30% to web-v2");
     expect(alert.text).toContain("the rollout had verified 10%");

@@ -126,9 +126,14 @@ it("a ready canary still starts: the split is written and the message posted", a
 
 describe("what preflight cannot read", () => {
   it("a refused read (403) refuses the start with the API's words; nothing is written", async () => {
-    h.kube.failNext({ method: "GET", pathIncludes: "/services/", status: 403, message: 'services "vault" is forbidden: User "rollout-bot" cannot get resource "services"' });
+    h.kube.failNext({
+      method: "GET",
+      pathIncludes: "/services/",
+      status: 403,
+      message: 'services "vault" is forbidden: User "rollout-bot" cannot get resource "services"',
+    });
     const text = await expectRefused("start vault --from vault-v1 --to vault-v2 --namespace locked", "vault#1");
-    expect(text).toContain("could not check the workloads in namespace `locked`: read Service locked/vault: services \"vault\" is forbidden");
+    expect(text).toContain('could not check the workloads in namespace `locked`: read Service locked/vault: services "vault" is forbidden');
   });
 
   it("an API that does not answer (503) is retried; the start goes ahead once it does", async () => {

@@ -78,7 +78,11 @@ describe("parseTargetsFile", () => {
       'targets[0].metrics.refreshSecs: unknown key (did you mean "refreshSeconds"?)',
     ],
     ["an unknown top-level key", "adhock: true\ntargets: []\n", 'adhock: unknown key (did you mean "adhoc"?)'],
-    ["a nested settings block", "targets:\n  - name: shop\n    smi: { trafficSplt: web }\n", 'targets[0].smi.trafficSplt: unknown key (did you mean "trafficSplit"?)'],
+    [
+      "a nested settings block",
+      "targets:\n  - name: shop\n    smi: { trafficSplt: web }\n",
+      'targets[0].smi.trafficSplt: unknown key (did you mean "trafficSplit"?)',
+    ],
     ["auto settings", "targets:\n  - name: shop\n    auto: { enabled: true, notise: 1m }\n", 'targets[0].auto.notise: unknown key (did you mean "notice"?)'],
   ])("%s", (_what, yaml, problem) => {
     const r = parseTargetsFile(yaml, "targets.yaml");

@@ -20,7 +20,10 @@ describe("preflight plan", () => {
       "stable:cart-v1",
       "canary:cart-v2",
     ]);
-    expect(preflightPlan({ name: "cart", namespace: "shop", router: "smi", smi: { apexService: "web" } }, pair).services[0]).toEqual({ role: "apex", name: "web" });
+    expect(preflightPlan({ name: "cart", namespace: "shop", router: "smi", smi: { apexService: "web" } }, pair).services[0]).toEqual({
+      role: "apex",
+      name: "web",
+    });
   });
   it("namerd checks only the canary's Deployment, by name", () => {
     expect(preflightPlan({ name: "world", namespace: "web", router: "namerd" }, pair)).toEqual({ namespace: "web", services: [], canary: { name: "cart-v2" } });

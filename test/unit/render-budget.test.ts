@@ -68,8 +68,13 @@ describe("Slack update budget per message", () => {
   });
 
   it("a person's Refresh is shown at once", () => {
-    expect(planRender({ hash: "b", stateHash: "s", askedAt: 1_500 }, { renderedHash: "a", stateHash: "s", updatedAt: 1_000 }, 2_000, INTERVAL)).toEqual({ kind: "now" });
-    expect(planRender({ hash: "b", stateHash: "s" }, { renderedHash: "a", stateHash: "s", updatedAt: 1_000 }, 2_000, INTERVAL)).toEqual({ kind: "later", at: 6_000 });
+    expect(planRender({ hash: "b", stateHash: "s", askedAt: 1_500 }, { renderedHash: "a", stateHash: "s", updatedAt: 1_000 }, 2_000, INTERVAL)).toEqual({
+      kind: "now",
+    });
+    expect(planRender({ hash: "b", stateHash: "s" }, { renderedHash: "a", stateHash: "s", updatedAt: 1_000 }, 2_000, INTERVAL)).toEqual({
+      kind: "later",
+      at: 6_000,
+    });
     expect(planRender({ hash: "a", stateHash: "s" }, { renderedHash: "a", stateHash: "s", updatedAt: 1_000 }, 9_000, INTERVAL)).toEqual({ kind: "skip" });
   });
 });

@@ -9,14 +9,29 @@ const target = TargetSchema.parse({ name: "cart", namespace: "shop", smi: { traf
 const T0 = 1_700_000_000_000;
 
 function live(): Rollout {
-  const r = newRollout({ id: "cart#2", target, stable: "cart-v1", canary: "cart-v2", steps: [10, 50, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: T0 });
+  const r = newRollout({
+    id: "cart#2",
+    target,
+    stable: "cart-v1",
+    canary: "cart-v2",
+    steps: [10, 50, 100],
+    startedBy: "UALICE",
+    channel: "C1",
+    testStage: false,
+    now: T0,
+  });
   return markStarted(r, { percent: 10, raw: "cart-v1 90 / cart-v2 10", initialRaw: "cart-v1 100" }, T0 + 1_000);
 }
 const last = (r: Rollout) => threadReply(r, r.events.at(-1)!);
 
 describe("thread replies broadcast to the channel", () => {
   it("an alert (automatic abort) is broadcast and mentions the starter", () => {
-    const r = withNote(live(), "alert", { code: "auto-aborted", id: "cart#2", startedBy: "UALICE", why: "canary 80.0% vs stable 99.9%", stable: "cart-v1" }, T0 + 2_000);
+    const r = withNote(
+      live(),
+      "alert",
+      { code: "auto-aborted", id: "cart#2", startedBy: "UALICE", why: "canary 80.0% vs stable 99.9%", stable: "cart-v1" },
+      T0 + 2_000,
+    );
     const reply = last(r);
     expect(reply.broadcast).toBe(true);
     expect(reply.text).toContain("<@UALICE> rollout cart#2 was *aborted automatically*: canary 80.0% vs stable 99.9%");
@@ -26,15 +41,29 @@ describe("thread replies broadcast to the channel", () => {
     const r = withNote(
       live(),
       "alert",
-      { code: "canary-not-ready", id: "cart#2", startedBy: "UALICE", canary: "cart-v2", percent: 10, problems: [{ code: "replicas-unavailable", name: "cart-v2", namespace: "shop", available: 1, desired: 3 }] },
+      {
+        code: "canary-not-ready",
+        id: "cart#2",
+        startedBy: "UALICE",
+        canary: "cart-v2",
+        percent: 10,
+        problems: [{ code: "replicas-unavailable", name: "cart-v2", namespace: "shop", available: 1, desired: 3 }],
+      },
       T0 + 2_000,
     );
     expect(last(r)).toMatchObject({ broadcast: true });
-    expect(last(r).text).toContain("<@UALICE> rollout cart#2 is *held*: the canary is not ready (`cart-v2`: 1 of 3 replicas available), with 10% of traffic on cart-v2");
+    expect(last(r).text).toContain(
+      "<@UALICE> rollout cart#2 is *held*: the canary is not ready (`cart-v2`: 1 of 3 replicas available), with 10% of traffic on cart-v2",
+    );
   });
 
   it("a hold on drift carries no alert of its own: the hold itself is broadcast, with a mention", () => {
-    const r = markDrift(live(), { percent: 30, raw: "cart-v1 70 / cart-v2 30" }, "Drift: the mesh sends 30% to cart-v2, the rollout had verified 10%", T0 + 2_000);
+    const r = markDrift(
+      live(),
+      { percent: 30, raw: "cart-v1 70 / cart-v2 30" },
+      "Drift: the mesh sends 30% to cart-v2, the rollout had verified 10%",
+      T0 + 2_000,
+    );
     const reply = last(r);
     expect(reply.broadcast).toBe(true);
     expect(reply.text.startsWith("<@UALICE> ")).toBe(true);

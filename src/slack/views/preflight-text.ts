@@ -9,7 +9,11 @@ export function describePreflightProblem(p: PreflightProblem): string {
     case "service-missing":
       return `\`${p.name}\`: no such Service in namespace \`${p.namespace}\` (${ROLE[p.role]})`;
     case "deployment-missing": {
-      const selector = p.selector ? Object.entries(p.selector).map(([k, v]) => `${k}=${v}`).join(",") : undefined;
+      const selector = p.selector
+        ? Object.entries(p.selector)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(",")
+        : undefined;
       return selector
         ? `\`${p.name}\`: no Deployment in namespace \`${p.namespace}\` runs the canary (none has pods matching \`${selector}\`, none is named \`${p.name}\`)`
         : `\`${p.name}\`: no such Deployment in namespace \`${p.namespace}\` (the canary)`;
