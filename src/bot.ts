@@ -20,6 +20,7 @@ import { UsergroupResolver } from "./slack/usergroups.ts";
 import { AuditLog } from "./store/audit.ts";
 import { RolloutStore } from "./store/rollout-store.ts";
 import { SlackMetaStore } from "./store/slack-meta.ts";
+import type { Preflight } from "./kube/preflight.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -33,6 +34,8 @@ export type BotOptions = {
   log: Logger;
   now?: () => number;
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
+  /** Preflight of the workloads (Services, canary Deployment) before a start and on each periodic check. */
+  preflight: Preflight;
   /** Run the effect worker in this process (default true). */
   worker?: boolean;
   /**
@@ -128,6 +131,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         log: log.child({ component: "worker" }),
         now,
         ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),
+        preflight: opts.preflight,
       },
       workerConnection,
       store.keys.bullPrefix(),

@@ -5,6 +5,7 @@ import { err, ok, type Result } from "./engine/result.ts";
 import { issueText } from "./slack/views/problems.ts";
 import { PolicySchema, type Policy } from "./engine/policy.ts";
 import { TargetSchema, type Target } from "./engine/target.ts";
+import { describeIssues } from "./slack/views/config-problems.ts";
 
 /**
  * Configuration from the environment and the targets file, validated once at start-up. Every problem is
@@ -74,7 +75,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): ConfigResult<Env> {
   return err(r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`));
 }
 
-const TargetsFileSchema = z.object({
+const TargetsFileSchema = z.strictObject({
   /** Allow `/rollout start` on targets not declared here (assembled from flags). */
   adhoc: z.boolean().default(false),
   targets: z.array(TargetSchema).default([]),
@@ -93,7 +94,8 @@ export function parseTargetsFile(text: string, source = "targets file"): ConfigR
   }
   const r = TargetsFileSchema.safeParse(doc);
   if (!r.success) {
-    return err(r.error.issues.map((i) => `${source}: ${i.path.join(".") || "(top level)"}: ${issueText(i)}`));
+    // Every problem at once, unknown keys too (each with the key it was probably meant to be): start-up stops.
+    return err(describeIssues(TargetsFileSchema, r.error.issues, issueText).map((e) => `${source}: ${e}`));
   }
   const targets = new Map<string, Target>();
   const errors: string[] = [];

@@ -31,7 +31,7 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(env.value.LOG_LEVEL);
-  const bot = await startBot({ env: env.value, targets: targets.value, routers: routers.value.registry, log, scaleDown: routers.value.scaleDown });
+  const bot = await startBot({ env: env.value, targets: targets.value, routers: routers.value.registry, log, scaleDown: routers.value.scaleDown, preflight: routers.value.preflight });
   const shutdown = async (signal: string) => {
     log.info({ signal }, "shutting down: finishing running jobs");
     await bot.stop();

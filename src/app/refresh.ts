@@ -15,7 +15,7 @@ export async function refreshReadings(deps: Pick<AppDeps, "store" | "queue" | "n
   if (!r) return err({ code: "no-rollout", id });
   if (isTerminal(r)) return err({ code: "ended", rollout: r });
   if (!r.target.metrics || r.target.metrics.source === "none") return err({ code: "no-metrics", rollout: r });
-  await deps.queue.snapshot(r.id, { refresh: true, now: deps.now() });
+  await deps.queue.snapshot(r.id, { refresh: true, now: deps.now(), asked: true });
   return ok(r);
 }
 

@@ -40,7 +40,7 @@ const template = (what: string) =>
       }
     });
 
-export const PrometheusQueriesSchema = z.object({
+export const PrometheusQueriesSchema = z.strictObject({
   /** Count of requests to one version over the window, e.g. sum(increase(...[{window}])). */
   requests: template("queries.requests"),
   /** Count of successful requests to one version over the window. */
@@ -50,7 +50,7 @@ export const PrometheusQueriesSchema = z.object({
 });
 
 export const MetricsSettingsSchema = z
-  .object({
+  .strictObject({
     /** `none` turns snapshots off for this target (the stage message then shows no numbers). */
     source: z.enum(["prometheus", "linkerd1", "none"]).default("prometheus"),
     /** Prometheus base URL; falls back to the bot-wide PROMETHEUS_URL. */

@@ -1,5 +1,6 @@
 import type { PolicyRefusal } from "./policy.ts";
 import type { Verdict } from "./verdict.ts";
+import type { PreflightProblem } from "./preflight.ts";
 
 /**
  * What the bot tells the thread by itself (a notice before an automatic step, a reminder, an alert), as data:
@@ -18,4 +19,6 @@ export type BotNote =
   | { code: "auto-stopped"; id: string; percent: number | null; refusal: PolicyRefusal; final: "finish" | "advance" }
   | { code: "auto-aborted"; id: string; startedBy: string; why: string; stable: string }
   | { code: "auto-held"; id: string; startedBy: string; why: string }
+  /** The canary stopped being ready (pods unavailable, scaled to 0...) while `percent` of traffic went to it. */
+  | { code: "canary-not-ready"; id: string; startedBy: string; canary: string; percent: number | null; problems: PreflightProblem[] }
   | { code: "deadline-passed"; id: string; startedBy: string; at: number; action: "hold" | "abort" };

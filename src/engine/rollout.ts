@@ -61,6 +61,8 @@ export type StoredSnapshot = {
   /** The counts since the rollout began, which the verdict judges (absent on records from before issue 16). */
   evidence?: Evidence;
   verdict: Verdict;
+  /** A person pressed Refresh for this reading: the message shows it at once, outside the update budget. */
+  askedAt?: number;
 };
 
 export type Rollout = {

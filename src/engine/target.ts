@@ -16,14 +16,14 @@ const stepsSchema = z.array(z.number().int()).superRefine((steps, ctx) => {
   if (!r.ok) ctx.addIssue({ code: "custom", message: r.error.code, params: { problem: r.error } });
 });
 
-export const SmiSettingsSchema = z.object({
+export const SmiSettingsSchema = z.strictObject({
   /** TrafficSplit object name. When absent the router finds the split whose spec.service is the apex service. */
   trafficSplit: dnsSubdomain.optional(),
   /** The apex (root) service clients call; defaults to the target name. */
   apexService: dnsLabel.optional(),
 });
 
-export const NamerdSettingsSchema = z.object({
+export const NamerdSettingsSchema = z.strictObject({
   /** Base URL of namerd's io.l5d.httpController, e.g. http://namerd.linkerd:4180 */
   url: z.url(),
   /** dtab namespace in namerd, e.g. `internal`. */
@@ -36,12 +36,12 @@ export const NamerdSettingsSchema = z.object({
   ingressUrl: z.url().optional(),
 });
 
-export const GatewaySettingsSchema = z.object({
+export const GatewaySettingsSchema = z.strictObject({
   httpRoute: dnsSubdomain,
   port: z.number().int().min(1).max(65535).optional(),
 });
 
-export const AutoSettingsSchema = z.object({
+export const AutoSettingsSchema = z.strictObject({
   /** Start every rollout of this target in automatic mode with this interval (a flag can still override). */
   enabled: z.boolean().default(false),
   interval: durationSchema({ minMs: 1_000 }).default(10 * 60_000),
@@ -51,7 +51,7 @@ export const AutoSettingsSchema = z.object({
   notice: durationSchema({ minMs: 0 }).default(60_000),
 });
 
-export const TargetSchema = z.object({
+export const TargetSchema = z.strictObject({
   name: dnsLabel,
   namespace: dnsLabel.default("default"),
   router: z.enum(["smi", "namerd", "gateway"]).default("smi"),

@@ -37,6 +37,20 @@ export const PERMISSIONS: readonly Permission[] = [
     verbs: ["get", "update"],
     neededBy: "src/kube/deployments.ts (getDeploymentReplicas, scaleDeployment) via src/routers/factory.ts scaleDown",
   },
+  {
+    apiGroups: [""],
+    resources: ["services"],
+    // get: preflight reads the apex, stable and canary Services (that they exist, and the canary's selector).
+    verbs: ["get"],
+    neededBy: "src/kube/workloads.ts (WorkloadReader.service) via src/kube/preflight.ts",
+  },
+  {
+    apiGroups: ["apps"],
+    resources: ["deployments"],
+    // get: the canary's Deployment by name; list: the Deployments whose pods the canary Service selects.
+    verbs: ["get", "list"],
+    neededBy: "src/kube/workloads.ts (WorkloadReader.deployment, deployments) via src/kube/preflight.ts",
+  },
 ];
 
 /** The rules as a Role/ClusterRole carries them (the `neededBy` notes are comments in the YAML). */

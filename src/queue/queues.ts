@@ -11,7 +11,8 @@ export const QUEUE_NAME = "rollout-effects";
 export type JobName = "reconcile" | "slack-sync" | "snapshot" | "timer";
 /** Timers of a stage (keyed by the record's timers.seq) and of the whole rollout (the deadline). */
 export type TimerKind = "auto-step" | "auto-notice" | "remind" | "deadline-warn" | "deadline";
-export type EffectJob = { rolloutId: string; version: number; timer?: TimerKind };
+/** `asked`: a person pressed Refresh for this reading (it is shown at once, outside the update budget). */
+export type EffectJob = { rolloutId: string; version: number; timer?: TimerKind; asked?: true };
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } } satisfies JobsOptions;
 
@@ -44,14 +45,24 @@ export class EffectQueue {
   }
 
   /**
+   * A message update held back by the per-message budget (src/slack/render-budget.ts), due at `at`. Keyed by
+   * the time it is due, so every reading held back in one interval shares one job, and one chat.update.
+   */
+  async slackSyncAt(rolloutId: string, at: number, now: number): Promise<void> {
+    const delay = Math.max(0, at - now);
+    await this.queue.add("slack-sync", { rolloutId, version: 0 }, { ...SLACK, removeOnComplete: true, jobId: `${rolloutId}.sync.${at}`, ...(delay ? { delay } : {}) });
+  }
+
+  /**
    * A success-rate reading. Scheduled readings are keyed by their time slot (one per refresh interval, so a
    * restarted bot re-scheduling the same slot adds nothing); a person's Refresh is keyed by the 2-second
    * slot it fell in, so a burst of clicks makes one reading.
    */
-  async snapshot(rolloutId: string, opts: { slot: number; delayMs: number } | { refresh: true; now: number }): Promise<void> {
-    const jobId = "refresh" in opts ? `${rolloutId}.snap.r${Math.floor(opts.now / 2000)}` : `${rolloutId}.snap.${opts.slot}`;
+  async snapshot(rolloutId: string, opts: { slot: number; delayMs: number } | { refresh: true; now: number; asked?: boolean }): Promise<void> {
+    const asked = "refresh" in opts && opts.asked === true;
+    const jobId = "refresh" in opts ? `${rolloutId}.snap.${asked ? "a" : "r"}${Math.floor(opts.now / 2000)}` : `${rolloutId}.snap.${opts.slot}`;
     const delay = "refresh" in opts ? 0 : Math.max(0, opts.delayMs);
-    await this.queue.add("snapshot", { rolloutId, version: 0 }, { ...SNAPSHOT, jobId, ...(delay ? { delay } : {}) });
+    await this.queue.add("snapshot", { rolloutId, version: 0, ...(asked ? { asked: true as const } : {}) }, { ...SNAPSHOT, jobId, ...(delay ? { delay } : {}) });
   }
 
   /** After a write that moved nothing on the mesh (a verified step, a reading, a note): show it, re-time it. */

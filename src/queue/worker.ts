@@ -24,7 +24,7 @@ export function startEffectWorker(
         case "slack-sync":
           return slackSyncJob(deps, job.data);
         case "snapshot":
-          return snapshotJob(deps, job.data.rolloutId);
+          return snapshotJob(deps, job.data.rolloutId, { asked: job.data.asked === true });
         case "timer":
           return timerJob(deps, job.data);
       }

@@ -1,6 +1,8 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../kube/config.ts";
 import { scaleDeployment } from "../kube/deployments.ts";
+import { kubePreflight, type Preflight } from "../kube/preflight.ts";
+import { WorkloadReader } from "../kube/workloads.ts";
 import { NamerdRouter } from "./namerd.ts";
 import { RouterRegistry } from "./registry.ts";
 import { SmiRouter } from "./smi.ts";
@@ -10,6 +12,8 @@ export type Routers = {
   /** Finish's optional clean-up: scale the old Deployment to 0 (reversible; never a delete). */
   scaleDown: (namespace: string, deployment: string) => Promise<void>;
   kubeConfig: KubeConfig;
+  /** Services and canary Deployment checks before a start and while a rollout runs. */
+  preflight: Preflight;
 };
 
 /**
@@ -33,6 +37,7 @@ export async function buildRouters(opts: {
     value: {
       registry,
       kubeConfig,
+      preflight: kubePreflight(new WorkloadReader(kubeConfig)),
       scaleDown: async (namespace, deployment) => {
         await scaleDeployment(kubeConfig, namespace, deployment, 0);
       },

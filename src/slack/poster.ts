@@ -2,7 +2,7 @@ import type { WebClient } from "@slack/web-api";
 
 /** The Slack Web API calls the bot makes to show a rollout (the Slack sync job is the caller). */
 export interface SlackPoster {
-  postMessage(args: { channel: string; text: string; blocks?: unknown[]; thread_ts?: string }): Promise<{ ts: string }>;
+  postMessage(args: { channel: string; text: string; blocks?: unknown[]; thread_ts?: string; reply_broadcast?: boolean }): Promise<{ ts: string }>;
   update(args: { channel: string; ts: string; text: string; blocks: unknown[] }): Promise<void>;
   /** Reply to a slash command through its response_url (ephemeral unless said otherwise). */
   respond(responseUrl: string, message: { text: string; response_type?: "ephemeral" | "in_channel" }): Promise<void>;

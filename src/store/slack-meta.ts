@@ -15,6 +15,10 @@ export type SlackMeta = {
   renderedHash?: string;
   /** The rejection reply went to the starter already. */
   rejectionSent?: boolean;
+  /** Hash of the last rendering sent without its success-rate reading: a change here is a change of state. */
+  stateHash?: string;
+  /** When the message was last posted or updated (ms), for the per-message update budget. */
+  updatedAt?: number;
 };
 
 export class SlackMetaStore {
@@ -36,10 +40,12 @@ export class SlackMetaStore {
       postedSeq: Number(h.postedSeq ?? 0),
       ...(h.renderedHash ? { renderedHash: h.renderedHash } : {}),
       ...(h.rejectionSent ? { rejectionSent: true } : {}),
+      ...(h.stateHash ? { stateHash: h.stateHash } : {}),
+      ...(h.updatedAt ? { updatedAt: Number(h.updatedAt) } : {}),
     };
   }
 
-  async set(id: string, fields: Partial<Record<"ts" | "postedSeq" | "renderedHash" | "rejectionSent", string | number>>): Promise<void> {
+  async set(id: string, fields: Partial<Record<"ts" | "postedSeq" | "renderedHash" | "rejectionSent" | "stateHash" | "updatedAt", string | number>>): Promise<void> {
     await this.redis.hset(this.key(id), fields);
   }
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { PERMISSIONS, roleRules, type PolicyRule } from "../../src/kube/permissions.ts";
 import { buildRouters, type Routers } from "../../src/routers/factory.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { readyWorkload, startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
 import { allowingRule, requestAttributes, type RbacPolicy } from "../../src/sandbox/peers/kube-api-authz.ts";
 import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
 
@@ -147,6 +147,13 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     await routers.scaleDown(ns, "web-v1");
     expect(peer.get("deployments", ns, "web-v1")?.spec).toMatchObject({ replicas: 0 });
 
+    // Preflight: the Services, and the canary's Deployment through the canary Service's selector, then by name.
+    for (const svc of ["web", "web-v1", "web-v2"]) peer.seed("services", ns, readyWorkload("services", svc)!);
+    peer.seed("deployments", ns, readyWorkload("deployments", "web-v2", 2)!);
+    expect(await routers.preflight.start(byApex, pair)).toEqual([]);
+    peer.seed("services", ns, { ...readyWorkload("services", "web-v2")!, spec: { selector: { app: "nobody" } } });
+    expect(await routers.preflight.canary(byApex, pair)).toEqual([]);
+
     // A target naming its split: read by name, then Abort back to stable.
     expect(await smi.validate(byName, pair)).toBeUndefined();
     await smi.apply(byName, pair, 20);
@@ -243,8 +250,11 @@ describe("RBAC request attributes (as the API server derives them)", () => {
     ["DELETE", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "delete", false],
     ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1/scale", "", "update", true],
     ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1", "", "update", false],
-    ["GET", "/apis/apps/v1/namespaces/shop/deployments", "", "list", false],
-    ["GET", "/api/v1/namespaces/shop/services/web", "", "get", false],
+    // Preflight reads Services and Deployments; it never writes them.
+    ["GET", "/apis/apps/v1/namespaces/shop/deployments", "", "list", true],
+    ["GET", "/api/v1/namespaces/shop/services/web", "", "get", true],
+    ["GET", "/api/v1/namespaces/shop/services", "", "list", false],
+    ["DELETE", "/api/v1/namespaces/shop/services/web", "", "delete", false],
   ] as const)("%s %s%s is %s, allowed: %s", (method, path, query, verb, allowed) => {
     const attrs = requestAttributes(method, path, query);
     expect(attrs).toMatchObject({ resourceRequest: true, verb });

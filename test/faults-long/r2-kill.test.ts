@@ -136,7 +136,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
   const botToken = `xoxb-r2-${randomBytes(6).toString("hex")}`;
   const signingSecret = `secret-${randomBytes(8).toString("hex")}`;
   slack = await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] });
-  kube = await startKubeApiPeer({ smiFlavour: "nginx" });
+  kube = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true }); // every Service and Deployment the rollouts name exists, ready
   for (let i = 0; i < TARGETS; i++) {
     kube.seed("trafficsplits", name(i), {
       kind: "TrafficSplit",

@@ -87,6 +87,11 @@ describe("automatic steps", () => {
     const alert = await waitFor(() => thread(id).find((x) => x.includes("aborted automatically")), { what: "the alert" });
     expect(alert).toContain(`<@${ALICE}>`);
     expect(alert).toMatch(/canary 8\d\.\d% vs stable 100(\.0)?%/);
+    // Issue 11: the alert is broadcast, so the channel sees it without opening the thread.
+    const inChannel = h.slack.messages(CHANNEL).filter((m) => m.reply_broadcast && (m.text ?? "").includes("aborted automatically"));
+    expect(inChannel).toHaveLength(1);
+    expect(inChannel[0]!.thread_ts).toBe(rolloutMessage(h, id)!.ts);
+    expect(inChannel[0]!.text).toContain(`<@${ALICE}>`);
   });
 
   it("Hold during the notice window stops the step; Resume continues", async () => {

@@ -19,6 +19,11 @@ export const CHANNEL = "C0ROLLOUT";
 
 export type HarnessOptions = {
   smiFlavour?: SmiFlavour;
+  /**
+   * Every Service and Deployment a test names exists and is ready unless the test seeds its own (default
+   * true: most tests are about something else than preflight). Preflight tests turn it off.
+   */
+  implicitWorkloads?: boolean;
   targetsYaml?: string;
   /** Reuse peers and prefix from an earlier harness (a second bot process over the same Redis). */
   reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken"> & Partial<Pick<Harness, "namerd">>;
@@ -53,7 +58,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const signingSecret = opts.reuse?.signingSecret ?? `secret-${randomBytes(8).toString("hex")}`;
   const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
   const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] }));
-  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ smiFlavour: opts.smiFlavour ?? "nginx" }));
+  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
   const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
   const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
   const env = EnvSchema.parse({
@@ -77,7 +82,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
-  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, log });
+  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, preflight: routers.value.preflight, log });
   const driver = new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack });
   let botStopped = false;
   const stopBot = async () => {

@@ -220,7 +220,7 @@ targets:
     expect(r.value.policy).toEqual({ channels: ["C0DEPLOYS"], start: ["@deployers", "UALICE"], finish: ["@release"] });
     expect(r.value.targets.get("backend-svc")?.policy).toEqual({ requireSecondApprover: true });
     const bad = parseTargetsFile("targets:\n  - name: web\n    policy:\n      advance: [bob]\n");
-    expect(bad.ok === false && bad.error.join()).toContain("targets.0.policy.advance.0");
+    expect(bad.ok === false && bad.error.join()).toContain("targets[0].policy.advance[0]");
   });
 });
 

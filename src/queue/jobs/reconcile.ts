@@ -20,6 +20,8 @@ import type { AuditLog } from "../../store/audit.ts";
 import { LockBusy } from "../../store/lock.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
+import type { Preflight } from "../../kube/preflight.ts";
+import { preflightRefusal } from "./preflight.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -37,6 +39,8 @@ export type ReconcileDeps = {
   audit: AuditLog;
   /** Optional clean-up after a finished rollout (scale the old Deployment to 0). */
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
+  /** Services and the canary's Deployment checked before the first write (every router). */
+  preflight?: Preflight;
 };
 
 /** Attempt numbers at which a failing write is announced in the thread (the message always shows it). */
@@ -126,7 +130,7 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     return;
   }
   const p = { stable, canary: r.canary };
-  const problem = await router.validate(r.target, p);
+  const problem = (deps.preflight && (await preflightRefusal(deps.preflight, r.target, p))) || (await router.validate(r.target, p));
   if (problem) {
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, problem, now()) : x));
     return;

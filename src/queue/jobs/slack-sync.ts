@@ -1,14 +1,15 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { eventsAfter, parseRolloutId } from "../../engine/rollout.ts";
-import { renderEvent, renderEventBlocks } from "../../slack/views/event-text.ts";
+import { threadReply } from "../../slack/views/thread-reply.ts";
 import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { SlackMetaStore } from "../../store/slack-meta.ts";
 import type { SlackPoster } from "../../slack/poster.ts";
 
 export type { SlackPoster } from "../../slack/poster.ts";
-import type { EffectJob } from "../queues.ts";
+import type { EffectJob, EffectQueue } from "../queues.ts";
+import { planRender } from "../../engine/render-budget.ts";
 
 /**
  * Make Slack show the record: post the parent message once, chat.update it when its rendering changed,
@@ -21,6 +22,9 @@ export type SlackSyncDeps = {
   meta: SlackMetaStore;
   slack: SlackPoster;
   log: Logger;
+  /** For updates the per-message budget holds back. */
+  queue: Pick<EffectQueue, "slackSyncAt">;
+  now: () => number;
 };
 
 export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise<void> {
@@ -44,7 +48,8 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
     }
 
     const rendered = renderRolloutMessage(r);
-    const hash = createHash("sha1").update(JSON.stringify(rendered)).digest("hex");
+    const hash = hashOf(rendered);
+    const stateHash = hashOf(renderRolloutMessage({ ...r, snapshot: undefined }));
     let ts = m.ts;
     if (!ts) {
       try {
@@ -60,27 +65,36 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
         await meta.set(r.id, { rejectionSent: 1 });
         return;
       }
-      await meta.set(r.id, { ts, renderedHash: hash });
-    } else if (hash !== m.renderedHash) {
-      await slack.update({ channel: r.channel, ts, text: rendered.text, blocks: rendered.blocks });
-      await meta.set(r.id, { renderedHash: hash });
+      await meta.set(r.id, { ts, renderedHash: hash, stateHash, updatedAt: deps.now() });
+    } else {
+      const next = { hash, stateHash, ...(r.snapshot?.askedAt !== undefined ? { askedAt: r.snapshot.askedAt } : {}) };
+      const plan = planRender(next, m, deps.now(), (r.target.metrics?.refreshSeconds ?? 30) * 1000);
+      if (plan.kind === "now") {
+        await slack.update({ channel: r.channel, ts, text: rendered.text, blocks: rendered.blocks });
+        await meta.set(r.id, { renderedHash: hash, stateHash, updatedAt: deps.now() });
+      } else if (plan.kind === "later") {
+        await deps.queue.slackSyncAt(r.id, plan.at, deps.now());
+      }
     }
     for (const e of eventsAfter(r, m.postedSeq)) {
-      const blocks = renderEventBlocks(r, e);
-      const text = renderEvent(r, e);
+      const { text, blocks, broadcast } = threadReply(r, e);
       try {
-        await slack.postMessage({ channel: r.channel, thread_ts: ts, text, ...(blocks ? { blocks } : {}) });
+        await slack.postMessage({ channel: r.channel, thread_ts: ts, text, ...(blocks ? { blocks } : {}), ...(broadcast ? { reply_broadcast: true } : {}) });
       } catch (err) {
         // One event Slack refuses must not hold back every later one: fall back to plain text, then skip it.
         if (!platformError(err)) throw err;
         deps.log.error({ err, rolloutId: r.id, seq: e.seq }, "Slack refused a thread message");
-        await slack.postMessage({ channel: r.channel, thread_ts: ts, text: text.slice(0, 3_000) }).catch((again: unknown) => {
+        await slack.postMessage({ channel: r.channel, thread_ts: ts, text: text.slice(0, 3_000), ...(broadcast ? { reply_broadcast: true } : {}) }).catch((again: unknown) => {
           if (!platformError(again)) throw again;
         });
       }
       await meta.set(r.id, { postedSeq: e.seq });
     }
   });
+}
+
+function hashOf(value: unknown): string {
+  return createHash("sha1").update(JSON.stringify(value)).digest("hex");
 }
 
 /** Slack's own refusal (`{ok:false,error}`), as opposed to a network error or a rate limit worth retrying. */

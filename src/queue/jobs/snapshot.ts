@@ -12,6 +12,8 @@ import { foldReading, nextInterval } from "../../engine/evidence.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
+import type { Preflight } from "../../kube/preflight.ts";
+import { watchCanary } from "./preflight.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -26,18 +28,21 @@ export type SnapshotDeps = DecideDeps & {
   routers: RouterRegistry;
   log: Logger;
   now: () => number;
+  preflight?: Preflight;
 };
 
 /** Without metrics the loop still runs, to notice drift. */
 const DEFAULT_REFRESH_SECONDS = 30;
 
-export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promise<void> {
+export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: { asked?: boolean } = {}): Promise<void> {
   const r = await deps.store.get(rolloutId);
   if (!r || isTerminal(r)) return;
   if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
+  if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
   if (source && r.stable && r.status !== "starting" && r.status !== "rejected") {
-    const reading = await readSnapshot(deps, r);
+    const taken = await readSnapshot(deps, r);
+    const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
     if (stored.ok && stored.value.changed) await deps.queue.afterUpdate(stored.value.rollout);
     // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step: the

@@ -229,6 +229,30 @@ export const deploymentType: ResourceType = {
 };
 
 // ---------------------------------------------------------------------------------------------------
+// Service (core v1): what preflight reads (that it exists, and its selector)
+
+function validateService(obj: KubeObject): FieldCause[] {
+  const spec = obj.spec;
+  if (spec === undefined) return [];
+  if (!isRecord(spec)) return [wrongType("spec", spec, "object")];
+  if (spec.selector !== undefined && !isRecord(spec.selector)) return [wrongType("spec.selector", spec.selector, "object")];
+  return [];
+}
+
+export const serviceType: ResourceType = {
+  group: "",
+  versions: ["v1"],
+  storageVersion: "v1",
+  plural: "services",
+  singular: "service",
+  kind: "Service",
+  namespaced: true,
+  shortNames: ["svc"],
+  custom: false,
+  validate: validateService,
+};
+
+// ---------------------------------------------------------------------------------------------------
 // HTTPRoute (gateway.networking.k8s.io): backendRef defaults and weight bounds from the v1 CRD
 
 function normalizeHttpRoute(obj: KubeObject): KubeObject {
@@ -307,5 +331,5 @@ export function compareKubeVersions(a: string, b: string): number {
 
 export function defaultRegistry(flavour: SmiFlavour): ResourceType[] {
   const split = trafficSplitType(flavour);
-  return [...(split ? [split] : []), deploymentType, httpRouteType];
+  return [...(split ? [split] : []), deploymentType, httpRouteType, serviceType];
 }

@@ -370,6 +370,18 @@ export class ObjectStore {
     meta(next).resourceVersion = meta(current).resourceVersion;
     return this.commit(type, type.storageVersion, current, next, {});
   }
+
+  /**
+   * What a controller reports (`status`), written as the status subresource would: spec and generation
+   * stay, the resourceVersion moves, and no `settle` runs (so a test can show pods that are not available).
+   */
+  setStatus(type: ResourceType, ns: string | undefined, name: string, status: Record<string, unknown>): KubeObject {
+    const current = this.objects.get(this.key(type, ns, name));
+    if (!current) throw this.notFound(type, name);
+    current.status = structuredClone(status);
+    meta(current).resourceVersion = this.bump();
+    return structuredClone(current);
+  }
 }
 
 function versionIn(type: ResourceType, apiVersion: unknown): string | undefined {

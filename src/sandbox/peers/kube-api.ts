@@ -23,10 +23,16 @@ export type KubeApiPeerOptions = {
   port?: number;
   /** Only these namespaces exist (writes elsewhere get 404). Default: any namespace exists. */
   namespaces?: string[];
-  /** More resource types to serve, besides TrafficSplit, Deployment and HTTPRoute. */
+  /** More resource types to serve, besides TrafficSplit, Deployment, HTTPRoute and Service. */
   resources?: ResourceType[];
   /** Answer 403, as the API server's RBAC authorizer would, to requests these rules do not allow. Default: allow all. */
   rbac?: RbacPolicy;
+  /**
+   * A cluster where every workload a test names exists: a read of a Service or Deployment that was never
+   * created first creates a ready one (see `readyWorkload`). For tests about something else than preflight;
+   * off by default, and objects a test seeds always win.
+   */
+  implicitWorkloads?: boolean;
 };
 
 export type RequestRecord = {
@@ -82,6 +88,10 @@ export interface KubeApiPeer {
   /** A person editing the object (kubectl edit): validated, bumps resourceVersion when something changed. */
   edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void): KubeObject;
   remove(resource: string, namespace: string, name: string): void;
+  /** A controller reporting `status` (e.g. a Deployment's pods becoming unavailable); spec is untouched. */
+  setStatus(resource: string, namespace: string, name: string, status: Record<string, unknown>): KubeObject;
+  /** Whether reads of missing Services/Deployments create ready ones (see KubeApiPeerOptions). */
+  implicitWorkloads: boolean;
   failNext(fault: Fault): void;
   /** Run `action` just before the next matching request is handled (to stage a race deterministically). */
   onNext(match: RequestMatch, action: () => void | Promise<void>): void;
@@ -148,6 +158,7 @@ class Peer implements KubeApiPeer {
   readonly token = "rollout-bot-test-token";
   readonly requests: RequestRecord[] = [];
   rbac: RbacPolicy | undefined;
+  implicitWorkloads = false;
   private readonly store = new ObjectStore();
   private faults: (Fault & { left: number })[] = [];
   private hooks: { match: RequestMatch; action: () => void | Promise<void> }[] = [];
@@ -211,6 +222,11 @@ class Peer implements KubeApiPeer {
   remove(resource: string, namespace: string, name: string): void {
     const type = this.typeOf(resource);
     this.store.delete(type, type.namespaced ? namespace : undefined, name);
+  }
+
+  setStatus(resource: string, namespace: string, name: string, status: Record<string, unknown>): KubeObject {
+    const type = this.typeOf(resource);
+    return this.store.setStatus(type, type.namespaced ? namespace : undefined, name, status);
   }
 
   failNext(fault: Fault): void {
@@ -394,6 +410,10 @@ class Peer implements KubeApiPeer {
         throw methodNotAllowed(method);
       }
       if (method === "GET") {
+        if (this.implicitWorkloads && ns !== undefined && !this.store.get(type, ns, name) && this.store.hasNamespace(ns)) {
+          const made = readyWorkload(type.plural, name);
+          if (made) this.seed(type.plural, ns, made);
+        }
         const obj = this.store.get(type, ns, name);
         if (!obj) throw new ApiStatusError(404, "NotFound", `${type.group ? `${type.plural}.${type.group}` : type.plural} "${name}" not found`, { name, group: type.group, kind: type.plural });
         return ok(this.store.view(type, obj, version));
@@ -420,6 +440,26 @@ class Peer implements KubeApiPeer {
   }
 }
 
+/**
+ * A ready workload named `name`, as `implicitWorkloads` creates it: a Service selecting `app: <name>`, or a
+ * Deployment of one available replica whose pods carry that label. Undefined for other resources.
+ */
+export function readyWorkload(plural: string, name: string, replicas = 1): KubeObject | undefined {
+  const labels = { app: name };
+  if (plural === "services") {
+    return { apiVersion: "v1", kind: "Service", metadata: { name, labels }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } };
+  }
+  if (plural === "deployments") {
+    return {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, labels },
+      spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "app", image: `${name}:latest` }] } } },
+    };
+  }
+  return undefined;
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 function methodNotAllowed(method: string): ApiStatusError {
@@ -442,6 +482,7 @@ export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeAp
   const peer = new Peer([...defaultRegistry(opts.smiFlavour), ...(opts.resources ?? [])]);
   if (opts.namespaces) peer.namespaces = new Set(opts.namespaces);
   peer.rbac = opts.rbac;
+  peer.implicitWorkloads = opts.implicitWorkloads ?? false;
   await peer.start(opts.port ?? 0);
   return peer;
 }

@@ -1,4 +1,5 @@
 import { formatDuration } from "../../engine/duration.ts";
+import { describePreflightProblems } from "./preflight-text.ts";
 import type { BotNote } from "../../engine/notes.ts";
 import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
 import type { Verdict } from "../../engine/verdict.ts";
@@ -104,6 +105,8 @@ export function noteText(n: BotNote): string {
       return `<@${n.startedBy}> rollout ${n.id} was *aborted automatically*: ${n.why}. All traffic is going back to ${n.stable}.`;
     case "auto-held":
       return `<@${n.startedBy}> rollout ${n.id} is *held*: ${n.why}.`;
+    case "canary-not-ready":
+      return `<@${n.startedBy}> rollout ${n.id} is *held*: the canary is not ready (${describePreflightProblems(n.problems)}), with ${n.percent ?? 0}% of traffic on ${n.canary}. Resume once it is.`;
     case "deadline-passed":
       return `<@${n.startedBy}> rollout ${n.id} ${n.action === "abort" ? "was *aborted*" : "is *held*"}: the deadline (${slackTime(n.at)}) passed before the rollout finished.`;
   }

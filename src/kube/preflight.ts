@@ -1,0 +1,36 @@
+/**
+ * Preflight against the Kubernetes API: read what the plan names, judge it with the pure rules of
+ * src/engine/preflight.ts. Used before a rollout's first write (`start`) and on each periodic check while
+ * it runs (`canary`). Failures to read come out as KubeApiError; the caller decides (retry, or refuse).
+ */
+import type { Target } from "../engine/target.ts";
+import { judgePreflight, judgeReadiness, preflightPlan, type PreflightProblem, type ServiceFacts } from "../engine/preflight.ts";
+import type { WorkloadReader } from "./workloads.ts";
+
+type Pair = { stable: string; canary: string };
+
+export interface Preflight {
+  /** Every problem that stops a start: missing Services, a missing or unready canary Deployment. */
+  start(target: Target, pair: Pair): Promise<PreflightProblem[]>;
+  /** Whether the canary's Deployments can still take traffic (the Services are not re-checked). */
+  canary(target: Target, pair: Pair): Promise<PreflightProblem[]>;
+}
+
+export function kubePreflight(reader: WorkloadReader): Preflight {
+  return {
+    async start(target, pair) {
+      return judgePreflight(await reader.preflightFacts(preflightPlan(target, pair)));
+    },
+    async canary(target, pair) {
+      const plan = preflightPlan(target, pair);
+      const services = new Map<string, ServiceFacts>();
+      if (plan.canary.selectorFrom) {
+        const svc = await reader.service(plan.namespace, plan.canary.selectorFrom);
+        if (svc) services.set(svc.name, svc);
+      }
+      const found = await reader.canaryDeployments(plan, services);
+      if (!found.deployments.length) return [{ code: "deployment-missing", name: plan.canary.name, namespace: plan.namespace }];
+      return found.deployments.map((d) => judgeReadiness(d, plan.namespace)).filter((p): p is PreflightProblem => p !== undefined);
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { readyWorkload, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import { CHANNEL, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { waitFor } from "../support/wait.ts";
+import { percentOnSplit } from "../support/split.ts";
+
+/**
+ * Issue 11: before any traffic moves, the apex, stable and canary Services must exist and the canary's
+ * Deployment must be ready. A refused start is a private reply naming the object and what is wrong; the
+ * Kubernetes API sees no write (not even a dry run) and the channel sees no message.
+ */
+
+const ALICE = "UALICE";
+let h: Harness;
+
+beforeAll(async () => {
+  // A cluster that holds only what each test creates.
+  h = await startHarness({ implicitWorkloads: false });
+});
+afterAll(async () => {
+  await h?.close();
+});
+beforeEach(() => {
+  h.kube.reset();
+});
+
+function seedService(ns: string, name: string, selector?: Record<string, string>): void {
+  const svc = readyWorkload("services", name)!;
+  if (selector) (svc.spec as Record<string, unknown>).selector = selector;
+  h.kube.seed("services", ns, svc);
+}
+
+/** A Deployment with `replicas`, of which `available` are available (status as its controller reports it). */
+function seedDeployment(ns: string, name: string, replicas: number, available = replicas, podLabels?: Record<string, string>): void {
+  const d = readyWorkload("deployments", name, replicas)! as KubeObject & { spec: { template: { metadata: { labels: Record<string, string> } } } };
+  if (podLabels) d.spec.template.metadata.labels = podLabels;
+  const saved = h.kube.seed("deployments", ns, d);
+  const generation = (saved.metadata as { generation: number }).generation;
+  h.kube.setStatus("deployments", ns, name, { observedGeneration: generation, replicas, readyReplicas: available, availableReplicas: available });
+}
+
+/** Start, wait for the private answer about it, and check nothing reached the cluster or the channel. */
+async function expectRefused(text: string, rolloutId: string): Promise<string> {
+  const postsBefore = h.slack.messages(CHANNEL).length;
+  const res = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text });
+  const reply = await waitFor(() => h.slack.responses(res.responseUrl).find((p) => p.text?.includes("Cannot start")), { what: `refusal of "${text}"` });
+  expect(reply.response_type ?? "ephemeral").toBe("ephemeral");
+  expect(reply.text).toContain("Nothing was changed");
+  expect((await h.bot.store.get(rolloutId))?.status).toBe("rejected");
+  // Reads only: no write, no dry run, on any resource.
+  expect(h.kube.requests.filter((r) => r.method !== "GET")).toEqual([]);
+  expect(h.slack.messages(CHANNEL).length).toBe(postsBefore);
+  return reply.text!;
+}
+
+describe("a start is refused privately, with zero writes and zero channel posts", () => {
+  it("no Services at all (ad hoc)", async () => {
+    const text = await expectRefused("start nosuch-svc --from a-v1 --to a-v2 --namespace default", "nosuch-svc#1");
+    expect(text).toContain("`nosuch-svc`: no such Service in namespace `default` (the apex service clients call)");
+    expect(text).toContain("`a-v1`: no such Service in namespace `default` (the stable version)");
+    expect(text).toContain("`a-v2`: no such Service in namespace `default` (the canary)");
+    expect(text).toContain("`a-v2`: no such Deployment in namespace `default`");
+    // The Services were read: the API saw a GET of each.
+    expect(h.kube.requests.filter((r) => r.resource === "services").map((r) => r.name)).toEqual(["nosuch-svc", "a-v1", "a-v2"]);
+  });
+
+  it("a canary Service that does not exist", async () => {
+    seedService("shop", "cart");
+    seedService("shop", "cart-v1");
+    seedDeployment("shop", "cart-v2", 3);
+    const text = await expectRefused("start cart --from cart-v1 --to cart-v2 --namespace shop", "cart#1");
+    expect(text).toContain("`cart-v2`: no such Service in namespace `shop` (the canary)");
+    expect(text).not.toContain("`cart-v1`");
+    expect(text).not.toContain("Deployment"); // found by name, and ready
+  });
+
+  it("a stable Service that does not exist", async () => {
+    seedService("shop2", "cart");
+    seedService("shop2", "cart-v2");
+    seedDeployment("shop2", "cart-v2", 3);
+    const text = await expectRefused("start cart --from cart-v1 --to cart-v2 --namespace shop2", "cart#2");
+    expect(text).toContain("`cart-v1`: no such Service in namespace `shop2` (the stable version)");
+    expect(text).not.toContain("`cart-v2`");
+  });
+
+  it("a canary Deployment with 0 of 3 replicas available", async () => {
+    for (const s of ["cart", "cart-v1", "cart-v2"]) seedService("shop3", s);
+    seedDeployment("shop3", "cart-v2", 3, 0);
+    const text = await expectRefused("start cart --from cart-v1 --to cart-v2 --namespace shop3", "cart#3");
+    expect(text).toContain("`cart-v2`: 0 of 3 replicas available");
+  });
+
+  it("a canary Deployment scaled to 0", async () => {
+    for (const s of ["cart", "cart-v1", "cart-v2"]) seedService("shop4", s);
+    seedDeployment("shop4", "cart-v2", 0);
+    const text = await expectRefused("start cart --from cart-v1 --to cart-v2 --namespace shop4", "cart#4");
+    expect(text).toContain("`cart-v2`: scaled to 0 replicas");
+  });
+
+  it("the canary's Deployment is found through the canary Service's selector", async () => {
+    seedService("shop5", "cart");
+    seedService("shop5", "cart-v1");
+    seedService("shop5", "cart-v2", { app: "cart", track: "canary" });
+    seedDeployment("shop5", "cart-v2", 2); // named like the canary, but not what its Service selects
+    seedDeployment("shop5", "cart-canary", 4, 1, { app: "cart", track: "canary" });
+    const text = await expectRefused("start cart --from cart-v1 --to cart-v2 --namespace shop5", "cart#5");
+    expect(text).toContain("`cart-canary`: 1 of 4 replicas available");
+  });
+
+  it("a Deployment that has not rolled out its latest change", async () => {
+    for (const s of ["cart", "cart-v1", "cart-v2"]) seedService("shop6", s);
+    seedDeployment("shop6", "cart-v2", 3);
+    h.kube.setStatus("deployments", "shop6", "cart-v2", { observedGeneration: 0, replicas: 3, availableReplicas: 3 });
+    const text = await expectRefused("start cart --from cart-v1 --to cart-v2 --namespace shop6", "cart#6");
+    expect(text).toContain("`cart-v2`: its latest change (generation 1) is not rolled out yet (observed generation 0)");
+  });
+});
+
+it("a ready canary still starts: the split is written and the message posted", async () => {
+  for (const s of ["web", "web-v1", "web-v2"]) seedService("ready", s);
+  seedDeployment("ready", "web-v2", 3);
+  await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web --from web-v1 --to web-v2 --namespace ready" });
+  await waitForMessage(h, "web#1", "Advance to 50%");
+  expect(percentOnSplit(h.kube.get("trafficsplits", "ready", "web")?.spec, "web-v2")).toBe(10);
+});
+
+describe("what preflight cannot read", () => {
+  it("a refused read (403) refuses the start with the API's words; nothing is written", async () => {
+    h.kube.failNext({
+      method: "GET",
+      pathIncludes: "/services/",
+      status: 403,
+      message: 'services "vault" is forbidden: User "rollout-bot" cannot get resource "services"',
+    });
+    const text = await expectRefused("start vault --from vault-v1 --to vault-v2 --namespace locked", "vault#1");
+    expect(text).toContain('could not check the workloads in namespace `locked`: read Service locked/vault: services "vault" is forbidden');
+  });
+
+  it("an API that does not answer (503) is retried; the start goes ahead once it does", async () => {
+    for (const s of ["api", "api-v1", "api-v2"]) seedService("flaky", s);
+    seedDeployment("flaky", "api-v2", 2);
+    h.kube.failNext({ method: "GET", pathIncludes: "/services/", status: 503, times: 2 });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start api --from api-v1 --to api-v2 --namespace flaky" });
+    await waitForMessage(h, "api#1", "Advance to 50%");
+    expect(h.kube.requests.filter((r) => r.resource === "services" && r.status === 503)).toHaveLength(2);
+  });
+});
+
+describe("namerd targets", () => {
+  const SEED = "/srv => /#/io.l5d.k8s/web/http ; /host/world => /srv/world-v1 ;";
+  let hn: Harness;
+  beforeAll(async () => {
+    hn = await startHarness({
+      implicitWorkloads: false,
+      namerd: { internal: SEED },
+      targetsYaml: `targets:
+  - name: world
+    namespace: web
+    router: namerd
+    namerd: { url: "{{NAMERD_URL}}", dtabNamespace: internal, prefix: /host/world }
+`,
+    });
+  });
+  afterAll(async () => {
+    await hn?.close();
+  });
+
+  it("check the Deployment named by the canary version in the target's namespace; the dtab is untouched", async () => {
+    const res = await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
+    const reply = await waitFor(() => hn.slack.responses(res.responseUrl).find((p) => p.text?.includes("Cannot start")), { what: "the refusal" });
+    expect(reply.text).toContain("`world-v2`: no such Deployment in namespace `web` (the canary)");
+    expect(hn.namerd!.writes).toBe(0);
+    expect(hn.slack.messages(CHANNEL)).toEqual([]);
+
+    hn.kube.seed("deployments", "web", readyWorkload("deployments", "world-v2", 2)!);
+    await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
+    await waitForMessage(hn, "world#2", "Start shifting (10%)");
+  });
+});
