@@ -1,8 +1,6 @@
-import { afterAll, afterEach, expect, it, vi } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { eventsAfter, type Rollout } from "../../src/engine/rollout.ts";
-import { DEFAULT_KUBE_TIMEOUT_MS } from "../../src/kube/call.ts";
 import { leaf, replaceDentry } from "../../src/routers/dtab.ts";
-import { DEFAULT_NAMERD_TIMEOUT_MS } from "../../src/routers/namerd-client.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import type { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
@@ -21,27 +19,14 @@ import { percentOn, retryAfterGaps, SEED, seedSplit, type RetryAfterGap } from "
  */
 
 // Short client deadlines so a timed-out request costs a second, not the default 10 s (Kubernetes) or 5 s
-// (namerd). The clients read these when their modules load, hence before the imports above run.
+// (namerd). The bot parses them from its environment and hands them to its clients, as main does.
 const TIMEOUT_S = 1;
 const LATE_MS = TIMEOUT_S * 1000 + 500; // answered after the client gave up, before its retry (>= 800 ms backoff)
-const savedEnv = vi.hoisted(() => {
-  const saved = { kube: process.env.ROLLOUT_KUBE_TIMEOUT_SECONDS, namerd: process.env.ROLLOUT_NAMERD_TIMEOUT_SECONDS };
-  process.env.ROLLOUT_KUBE_TIMEOUT_SECONDS = "1";
-  process.env.ROLLOUT_NAMERD_TIMEOUT_SECONDS = "1";
-  return saved;
-});
-afterAll(() => {
-  for (const [name, value] of [["ROLLOUT_KUBE_TIMEOUT_SECONDS", savedEnv.kube], ["ROLLOUT_NAMERD_TIMEOUT_SECONDS", savedEnv.namerd]] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-});
-/** For the bot's Slack WebClient, once src/bot.ts passes ROLLOUT_SLACK_TIMEOUT_SECONDS as its timeout. */
-const SLACK_ENV = { ROLLOUT_SLACK_TIMEOUT_SECONDS: String(TIMEOUT_S) };
-
-it("the clients run with the short deadlines", () => {
-  expect([DEFAULT_KUBE_TIMEOUT_MS, DEFAULT_NAMERD_TIMEOUT_MS]).toEqual([TIMEOUT_S * 1000, TIMEOUT_S * 1000]);
-});
+const CLIENT_ENV = {
+  ROLLOUT_SLACK_TIMEOUT_SECONDS: String(TIMEOUT_S),
+  ROLLOUT_KUBE_TIMEOUT_SECONDS: String(TIMEOUT_S),
+  ROLLOUT_NAMERD_TIMEOUT_SECONDS: String(TIMEOUT_S),
+};
 
 const ALICE = "UALICE";
 const BOB = "UBOB";
@@ -50,6 +35,11 @@ let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
+});
+
+it("the clients run with the short deadlines", async () => {
+  h = await startHarness({ extraEnv: CLIENT_ENV });
+  expect([h.routerSettings.kubeTimeoutMs, h.routerSettings.namerdTimeoutMs]).toEqual([TIMEOUT_S * 1000, TIMEOUT_S * 1000]);
 });
 
 const threadOf = (h: Harness, id: string) => {
@@ -95,7 +85,7 @@ function expectRetryAfterHonoured(h: Harness, expected: number): RetryAfterGap[]
 
 it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; every step and the abort complete, verified, recorded once", async () => {
   const started = Date.now();
-  h = await startHarness({ extraEnv: SLACK_ENV });
+  h = await startHarness({ extraEnv: CLIENT_ENV });
   seedSplit(h);
   const ID = "backend-svc#1";
   const SPLIT_PATH = "trafficsplits/backend-ts";
@@ -192,7 +182,7 @@ const dtabWith = (tmp: string, world: string) =>
 
 it("namerd: 503s, dropped connections, timeouts, a concurrent edit (412) and an outage; the abort completes, read back, their edit kept", async () => {
   const started = Date.now();
-  h = await startHarness({ namerd: { internal: NAMERD_SEED }, targetsYaml: NAMERD_TARGETS, extraEnv: SLACK_ENV });
+  h = await startHarness({ namerd: { internal: NAMERD_SEED }, targetsYaml: NAMERD_TARGETS, extraEnv: CLIENT_ENV });
   const namerd = h.namerd as NamerdPeer;
   const ID = "world#1";
 

@@ -43,6 +43,8 @@ export type Harness = {
   signingSecret: string;
   botToken: string;
   log: Logger;
+  /** The deadlines the bot's routers were built with (from the parsed environment, as main does). */
+  routerSettings: { kubeTimeoutMs: number; namerdTimeoutMs: number };
   /** Stop the bot only (peers and Redis keys stay), as when a process is stopped. */
   stopBot(): Promise<void>;
   /** Stop everything and delete this test's Redis keys. */
@@ -74,7 +76,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     if (!parsed.ok) throw new Error(parsed.error.join("\n"));
     targets = parsed.value;
   }
-  const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
+  const routerSettings = {
+    kube: { KUBECONFIG: kube.kubeconfigPath },
+    kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
+    namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+  };
+  const routers = await buildRouters(routerSettings);
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
   const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, log });
@@ -95,6 +102,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     signingSecret,
     botToken,
     log,
+    routerSettings,
     stopBot,
     async close() {
       await stopBot();
