@@ -4,7 +4,7 @@ import { startBot, type Bot } from "../../src/bot.ts";
 import { EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
-import { startKubeApiPeer, type KubeApiPeer, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeApiPeerOptions, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
 import { startNamerdPeer, type NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "./redis.ts";
@@ -19,6 +19,8 @@ export const CHANNEL = "C0ROLLOUT";
 
 export type HarnessOptions = {
   smiFlavour?: SmiFlavour;
+  /** More options for the Kubernetes API peer (HTTPRoute versions served, schema validators). */
+  kube?: Omit<KubeApiPeerOptions, "smiFlavour">;
   targetsYaml?: string;
   /** Reuse peers and prefix from an earlier harness (a second bot process over the same Redis). */
   reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken"> & Partial<Pick<Harness, "namerd">>;
@@ -55,7 +57,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const signingSecret = opts.reuse?.signingSecret ?? `secret-${randomBytes(8).toString("hex")}`;
   const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
   const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] }));
-  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ smiFlavour: opts.smiFlavour ?? "nginx" }));
+  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ ...opts.kube, smiFlavour: opts.smiFlavour ?? "nginx" }));
   const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
   const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
   const env = EnvSchema.parse({
