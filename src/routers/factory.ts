@@ -1,6 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { loadKubeConfig } from "../kube/config.ts";
 import { scaleDeployment } from "../kube/deployments.ts";
+import { GatewayRouter } from "./gateway.ts";
 import { NamerdRouter } from "./namerd.ts";
 import { RouterRegistry } from "./registry.ts";
 import { SmiRouter } from "./smi.ts";
@@ -36,7 +37,8 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
   }
   const registry = new RouterRegistry()
     .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }))
-    .register(new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs }));
+    .register(new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs }))
+    .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }));
   return {
     ok: true,
     value: {
