@@ -102,24 +102,31 @@ export class GatewayRouter implements TrafficRouter {
       const backends = backendsFor(b.settings, pair);
       if (backends.stable === backends.canary) return `stable and canary are both Service ${backends.stable}`;
       const version = await this.version();
-      const route = await this.read(b, version);
-      if (!route) return `${b.label} does not exist`;
-      if ((route.spec.parentRefs ?? []).length === 0) return `${b.label} has no parentRefs: it is attached to no Gateway or Service, so it routes nothing`;
-      const found = findRule(route, b.settings.rule, backends, b.settings.testHeader, b.label);
-      if (!found.ok) return found.problem;
-      const problem = pairProblem(b.label, found.rule, found.index, backends, b.namespace);
-      if (problem) return problem;
-      // What the first step would write must fit the CRD and be admitted by the API server (dry run).
-      let first: HttpRoute;
-      try {
-        first = desiredRoute(route, b, found.index, backends, 0, undefined);
-      } catch (err) {
-        return `${b.label} ${ruleLabel(found.rule, found.index)}: ${(err as Error).message}`;
-      }
-      const limit = limitProblem(first);
-      if (limit) return `${b.label} cannot take the bot's test rule: ${limit}`;
-      await this.replace(b, version, first, true);
-      return undefined;
+      // A 409 on the dry run: the route changed since the read; look again.
+      const gaveUp = (n: number) => new RouterError("conflict", `${b.label} kept changing while the bot checked it (${n} tries)`);
+      return await retryOnConflict(
+        this.maxAttempts,
+        async (): Promise<string | undefined | typeof CONFLICT> => {
+          const route = await this.read(b, version);
+          if (!route) return `${b.label} does not exist`;
+          if ((route.spec.parentRefs ?? []).length === 0) return `${b.label} has no parentRefs: it is attached to no Gateway or Service, so it routes nothing`;
+          const found = findRule(route, b.settings.rule, backends, b.settings.testHeader, b.label);
+          if (!found.ok) return found.problem;
+          const problem = pairProblem(b.label, found.rule, found.index, backends, b.namespace);
+          if (problem) return problem;
+          // What the first step would write must fit the CRD and be admitted by the API server (dry run).
+          let first: HttpRoute;
+          try {
+            first = desiredRoute(route, b, found.index, backends, 0, undefined);
+          } catch (err) {
+            return `${b.label} ${ruleLabel(found.rule, found.index)}: ${(err as Error).message}`;
+          }
+          const limit = limitProblem(first);
+          if (limit) return `${b.label} cannot take the bot's test rule: ${limit}`;
+          return (await unlessConflict(() => this.replace(b, version, first, true))) === CONFLICT ? CONFLICT : undefined;
+        },
+        gaveUp,
+      );
     } catch (err) {
       if (err instanceof RouterError && !err.transient) return err.message;
       throw err;

@@ -367,6 +367,15 @@ export class ObjectStore {
     }
   }
 
+  /** A controller catching up: status recomputed for the stored object (a status write: new resourceVersion). */
+  resettle(type: ResourceType, ns: string | undefined, name: string): KubeObject {
+    const current = this.objects.get(this.key(type, ns, name));
+    if (!current) throw this.notFound(type, name);
+    type.settle?.(current);
+    meta(current).resourceVersion = this.bump();
+    return structuredClone(current);
+  }
+
   edit(type: ResourceType, ns: string | undefined, name: string, mutate: (obj: KubeObject) => KubeObject | void): KubeObject {
     const current = this.objects.get(this.key(type, ns, name));
     if (!current) throw this.notFound(type, name);

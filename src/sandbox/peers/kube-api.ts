@@ -100,6 +100,8 @@ export interface KubeApiPeer {
   /** A person editing the object (kubectl edit): validated, bumps resourceVersion when something changed. */
   edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void): KubeObject;
   remove(resource: string, namespace: string, name: string): void;
+  /** Run the type's stand-in controller on the stored object now (e.g. after `gateway.mode` went back to "accept"). */
+  settle(resource: string, namespace: string, name: string): KubeObject;
   failNext(fault: Fault): void;
   /** Run `action` just before the next matching request is handled (to stage a race deterministically). */
   onNext(match: RequestMatch, action: () => void | Promise<void>): void;
@@ -232,6 +234,11 @@ class Peer implements KubeApiPeer {
   remove(resource: string, namespace: string, name: string): void {
     const type = this.typeOf(resource);
     this.store.delete(type, type.namespaced ? namespace : undefined, name);
+  }
+
+  settle(resource: string, namespace: string, name: string): KubeObject {
+    const type = this.typeOf(resource);
+    return this.store.resettle(type, type.namespaced ? namespace : undefined, name);
   }
 
   failNext(fault: Fault): void {
