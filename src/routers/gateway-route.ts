@@ -114,9 +114,13 @@ export function findRule(
 ): { ok: true; index: number; rule: Rule } | { ok: false; problem: string } {
   const rules = route.spec.rules ?? [];
   const ns = route.metadata.namespace ?? "";
+  const own = testRuleIndex(route, testHeader);
   if (typeof selector === "number") {
     const rule = rules[selector];
-    if (!rule) return { ok: false, problem: `${label} has no rule #${selector} (it has ${rules.length} rule${rules.length === 1 ? "" : "s"})` };
+    if (!rule || selector === own) {
+      const count = own === -1 ? rules.length : rules.length - 1;
+      return { ok: false, problem: `${label} has no rule #${selector} (it has ${count} rule${count === 1 ? "" : "s"}${own === -1 ? "" : " besides the bot's test rule"})` };
+    }
     return { ok: true, index: selector, rule };
   }
   if (typeof selector === "string") {
@@ -127,7 +131,6 @@ export function findRule(
     }
     return { ok: true, index, rule: rules[index]! };
   }
-  const own = testRuleIndex(route, testHeader);
   const routingTo = (service: string) =>
     rules.map((rule, index) => ({ rule, index })).filter(({ rule, index }) => index !== own && (rule.backendRefs ?? []).some((b) => refersTo(b, service, ns)));
   let candidates = routingTo(backends.stable);

@@ -906,7 +906,7 @@ describe("gateway targets: generated settings and generated HTTPRoutes", () => {
           if (g.port !== undefined) expect(g.port >= 1 && g.port <= 65535).toBe(true);
           if (typeof g.rule === "number") expect(g.rule >= 0 && g.rule <= 15).toBe(true);
         } else {
-          for (const e of parsed.errors) expect(e).toMatch(/targets\.0\.gateway\.(httpRoute|namespace|rule|service|stableService|canaryService|port|finish|testHeader|testUrl)/);
+          for (const e of parsed.error) expect(e).toMatch(/targets\.0\.gateway\.(httpRoute|namespace|rule|service|stableService|canaryService|port|finish|testHeader|testUrl)/);
         }
       }),
       { numRuns: 300, seed: CLICK_SEED },

@@ -201,6 +201,11 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     seed();
     const t = target(style);
     await router.apply(t, PAIR, 0);
+    // The split rule removed by hand: drift, on the periodic check (observe) and before the next write.
+    peer.edit("httproutes", NS, "web", (o) => void (o.spec as { rules: unknown[] }).rules.splice(1, 1));
+    const noRule = style === "mesh" ? "HTTPRoute shop/web has no rule named api" : "HTTPRoute shop/web has no rule #1 (it has 1 rule besides the bot's test rule)";
+    expect(await rejection(router.observe(t, PAIR))).toMatchObject({ code: "drift", message: expect.stringContaining(noRule) });
+    expect(await rejection(router.apply(t, PAIR, 10, { canaryPercent: 0 }))).toMatchObject({ code: "drift", message: expect.stringContaining(noRule) });
     peer.remove("httproutes", NS, "web");
     const gone = await rejection(router.apply(t, PAIR, 10, { canaryPercent: 0 }));
     expect([gone.code, gone.message]).toEqual(["drift", "HTTPRoute shop/web is gone: it was deleted after the bot set it to 0% canary"]);
