@@ -4,9 +4,8 @@
  * same CRD (SMI TrafficSplit, Gateway API HTTPRoute), so a router must ask before it reads or writes.
  */
 import { ApisApi, type KubeConfig } from "@kubernetes/client-node";
-import { kubeCall } from "./call.ts";
+import { KubeApiError, kubeCall } from "./call.ts";
 import { toRouterError } from "./errors.ts";
-import { KubeApiError } from "./call.ts";
 
 export type DiscoveryOptions = { timeoutMs: number; ttlMs?: number; now?: () => number };
 
