@@ -337,12 +337,13 @@ function bind(target: Target): Binding {
   return { namespace, name, label: `HTTPRoute ${namespace}/${name}`, settings };
 }
 
-/** The split rule, or a RouterError with `code` (drift mid-rollout, invalid before it). */
+/**
+ * The split rule, or a RouterError with `code` (drift mid-rollout, invalid before it). Without a rule
+ * selector it is found by the stable's backendRef, or by the canary's once Finish removed the stable's.
+ */
 function ruleOf(route: HttpRoute, b: Binding, backends: Backends, code: "drift" | "invalid") {
   const found = findRule(route, b.settings.rule, backends, b.settings.testHeader, b.label);
   if (!found.ok) throw new RouterError(code, found.problem);
-  // Without a rule selector the split rule is found by the stable's backendRef; once Finish removed it the
-  // rule is found by the canary's instead.
   return found;
 }
 
