@@ -181,7 +181,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     namespace: ${name(i)}
     stable: web-v1
     steps: [${PLAN.join(", ")}]
-    ${isGateway(i) ? "router: gateway\n    gateway: { rule: api }" : "smi: { trafficSplit: web, apexService: web }"}
+    ${isGateway(i) ? "router: gateway\n    gateway: { httpRoute: web, rule: api }" : "smi: { trafficSplit: web, apexService: web }"}
     auto: { notice: 1s }
     metrics: { source: prometheus, prometheusUrl: "${prom!.url}", preset: linkerd2, windowSeconds: 5, refreshSeconds: 5, minRequests: 20, confidence: 0.99 }`;
   await writeFile(targetsFile, `targets:${Array.from({ length: TARGETS }, (_, i) => targetYaml(i)).join("")}\n`);
