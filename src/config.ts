@@ -43,8 +43,7 @@ export const EnvSchema = z.object({
   /**
    * Deadlines of one request to the Kubernetes API, to namerd, and to the Slack Web API: a peer that accepts
    * the connection and never answers fails the attempt after this long (it is retried with backoff) instead
-   * of holding a worker. The Kubernetes and namerd clients read theirs through `timeoutMsFromEnv`
-   * (src/kube/call.ts, src/routers/namerd-client.ts), as the routers are built without the parsed environment;
+   * of holding a worker. main passes the Kubernetes and namerd ones to buildRouters (src/routers/factory.ts);
    * the Slack one is for the bot's WebClient (`clientOptions.timeout` in src/bot.ts).
    */
   ROLLOUT_KUBE_TIMEOUT_SECONDS: timeoutSeconds(10),

@@ -19,7 +19,14 @@ async function main(): Promise<number> {
   if (!env.ok) problems.push(...env.error);
   const targets = await loadTargets(process.env.ROLLOUT_TARGETS);
   if (!targets.ok) problems.push(...targets.error);
-  const routers = await buildRouters({ kube: { KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST } });
+  // Built even when the environment is invalid, so that every problem is listed at once (the bot does not
+  // start then, so the deadlines do not matter).
+  const seconds = env.ok ? env.value : { ROLLOUT_KUBE_TIMEOUT_SECONDS: 10, ROLLOUT_NAMERD_TIMEOUT_SECONDS: 5 };
+  const routers = await buildRouters({
+    kube: { KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST },
+    kubeTimeoutMs: seconds.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
+    namerdTimeoutMs: seconds.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+  });
   if (!routers.ok) problems.push(...routers.errors);
 
   if (!env.ok || !targets.ok || !routers.ok) {

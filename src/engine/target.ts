@@ -37,8 +37,29 @@ export const NamerdSettingsSchema = z.strictObject({
 });
 
 export const GatewaySettingsSchema = z.strictObject({
-  httpRoute: dnsSubdomain,
+  /** HTTPRoute name; defaults to the target name. */
+  httpRoute: dnsSubdomain.optional(),
+  /** The route's namespace (for a mesh route: the parent Service's); defaults to the target's. */
+  namespace: dnsLabel.optional(),
+  /** The rule that carries the split: its `name`, or its index in spec.rules. Absent: the one rule routing to stable. */
+  rule: z.union([dnsSubdomain, z.number().int().min(0).max(15)]).optional(),
+  /** Service of a version, `{version}` is replaced: `web-{version}`. Default: the version is the Service name. */
+  service: z.string().includes("{version}").default("{version}"),
+  /** Explicit Service names, when they do not follow the template. */
+  stableService: dnsLabel.optional(),
+  canaryService: dnsLabel.optional(),
+  /** Port of the canary's backendRef when the bot adds it (default: the stable backendRef's port). */
   port: z.number().int().min(1).max(65535).optional(),
+  /** What Finish does to the stable's backendRef: remove it, or keep it at weight 0. */
+  finish: z.enum(["remove-stable", "keep-zero"]).default("remove-stable"),
+  /** Header of the bot's test rule (its value is the canary's Service name). */
+  testHeader: z
+    .string()
+    .max(256)
+    .regex(/^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/, "must be an HTTP header name")
+    .default("x-rollout"),
+  /** Where a person sends a test request (shown with the header), e.g. https://shop.example.com/. */
+  testUrl: z.url().optional(),
 });
 
 export const AutoSettingsSchema = z.strictObject({
@@ -77,9 +98,6 @@ export const TargetSchema = z.strictObject({
 }).superRefine((t, ctx) => {
   if (t.router === "namerd" && !t.namerd) {
     ctx.addIssue({ code: "custom", path: ["namerd"], message: "a namerd target needs a `namerd:` block (url, dtabNamespace, prefix)" });
-  }
-  if (t.router === "gateway" && !t.gateway) {
-    ctx.addIssue({ code: "custom", path: ["gateway"], message: "a gateway target needs a `gateway:` block (httpRoute)" });
   }
 });
 

@@ -6,10 +6,12 @@
  */
 import { ApiException, Observable, type ConfigurationOptions, type ObservableMiddleware } from "@kubernetes/client-node";
 import { z } from "zod";
-import { timeoutMsFromEnv } from "../config.ts";
 
-/** Deadline of one API request: ROLLOUT_KUBE_TIMEOUT_SECONDS (default 10 s), read once when loaded. */
-export const DEFAULT_KUBE_TIMEOUT_MS = timeoutMsFromEnv("ROLLOUT_KUBE_TIMEOUT_SECONDS");
+/**
+ * Deadline of one API request when the caller names none: ROLLOUT_KUBE_TIMEOUT_SECONDS' default. The
+ * configured value is parsed once in main and handed down (buildRouters), never read here.
+ */
+export const DEFAULT_KUBE_TIMEOUT_MS = 10_000;
 
 /** The `Status` object the API server answers errors with (only the fields we use). */
 const StatusSchema = z.looseObject({

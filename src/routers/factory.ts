@@ -3,6 +3,7 @@ import { loadKubeConfig } from "../kube/config.ts";
 import { scaleDeployment } from "../kube/deployments.ts";
 import { kubePreflight, type Preflight } from "../kube/preflight.ts";
 import { WorkloadReader } from "../kube/workloads.ts";
+import { GatewayRouter } from "./gateway.ts";
 import { NamerdRouter } from "./namerd.ts";
 import { RouterRegistry } from "./registry.ts";
 import { SmiRouter } from "./smi.ts";
@@ -16,14 +17,21 @@ export type Routers = {
   preflight: Preflight;
 };
 
-/**
- * Every mesh the bot can drive, built once at start-up. Kubernetes credentials are required (SMI and the
- * clean-up need them); namerd needs nothing global: each target names its namerd.
- */
-export async function buildRouters(opts: {
+export type RouterSettings = {
   /** KUBECONFIG (may list several files) and, in a pod, KUBERNETES_SERVICE_HOST: where credentials come from. */
   kube: { KUBECONFIG?: string | undefined; KUBERNETES_SERVICE_HOST?: string | undefined };
-}): Promise<{ ok: true; value: Routers } | { ok: false; errors: string[] }> {
+  /** Deadline of one Kubernetes API request (ROLLOUT_KUBE_TIMEOUT_SECONDS, parsed in main). */
+  kubeTimeoutMs: number;
+  /** Deadline of one request to namerd (ROLLOUT_NAMERD_TIMEOUT_SECONDS, parsed in main). */
+  namerdTimeoutMs: number;
+};
+
+/**
+ * Every mesh the bot can drive, built once at start-up from settings parsed in main. Kubernetes credentials
+ * are required (SMI, Gateway API and the clean-up need them); namerd needs nothing global: each target
+ * names its namerd.
+ */
+export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; value: Routers } | { ok: false; errors: string[] }> {
   let kubeConfig: KubeConfig;
   try {
     // KUBECONFIG may list several files; loadKubeConfig applies kubectl's rules to what main read.
@@ -31,7 +39,10 @@ export async function buildRouters(opts: {
   } catch (err) {
     return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message}`] };
   }
-  const registry = new RouterRegistry().register(new SmiRouter({ kubeConfig })).register(new NamerdRouter());
+  const registry = new RouterRegistry()
+    .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }))
+    .register(new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs }))
+    .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }));
   return {
     ok: true,
     value: {
@@ -39,7 +50,7 @@ export async function buildRouters(opts: {
       kubeConfig,
       preflight: kubePreflight(new WorkloadReader(kubeConfig)),
       scaleDown: async (namespace, deployment) => {
-        await scaleDeployment(kubeConfig, namespace, deployment, 0);
+        await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });
       },
     },
   };

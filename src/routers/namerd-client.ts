@@ -6,7 +6,6 @@
  * again for the new version. Every failure becomes a RouterError whose code says what to do next.
  */
 import { z } from "zod";
-import { timeoutMsFromEnv } from "../config.ts";
 import { parseNameTree, parsePrefix, printDtab, printPrefix, printTree, type Dtab } from "./dtab.ts";
 import { RouterError } from "./router.ts";
 
@@ -32,8 +31,11 @@ export class VersionConflict extends RouterError {
   }
 }
 
-/** Deadline of one request: ROLLOUT_NAMERD_TIMEOUT_SECONDS (default 5 s), read once when loaded. */
-export const DEFAULT_NAMERD_TIMEOUT_MS = timeoutMsFromEnv("ROLLOUT_NAMERD_TIMEOUT_SECONDS");
+/**
+ * Deadline of one request when the caller names none: ROLLOUT_NAMERD_TIMEOUT_SECONDS' default. The
+ * configured value is parsed once in main and handed down (buildRouters), never read here.
+ */
+export const DEFAULT_NAMERD_TIMEOUT_MS = 5_000;
 
 const DentriesJson = z.array(z.object({ prefix: z.string(), dst: z.string() }));
 const NamespacesJson = z.array(z.string());

@@ -14,9 +14,12 @@
  * - finalize keeps the TrafficSplit (all weight on the winner): deleting it would hand the apex service's
  *   traffic back to whatever its own selector matches, which need not be the winner.
  */
-import { ApisApi, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { Target } from "../engine/target.ts";
-import { KubeApiError, kubeCall, DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
+import { DEFAULT_KUBE_TIMEOUT_MS, type kubeCall } from "../kube/call.ts";
+import { ApiDiscovery } from "../kube/discovery.ts";
+import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
+import { kubeRequest } from "../kube/request.ts";
 import { RouterError, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 import {
   SMI_GROUP,
@@ -54,17 +57,14 @@ type Located = { namespace: string; name: string; apex: string; split?: TrafficS
 export class SmiRouter implements TrafficRouter {
   readonly kind = "smi" as const;
   private readonly objects: CustomObjectsApi;
-  private readonly apis: ApisApi;
+  private readonly discovery: ApiDiscovery;
   private readonly timeoutMs: number;
-  private readonly discoveryTtlMs: number;
   private readonly maxAttempts: number;
-  private served: { version: SmiVersion; at: number } | undefined;
 
   constructor(opts: SmiRouterOptions) {
     this.objects = opts.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.apis = opts.kubeConfig.makeApiClient(ApisApi);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_KUBE_TIMEOUT_MS;
-    this.discoveryTtlMs = opts.discoveryTtlMs ?? 30_000;
+    this.discovery = new ApiDiscovery(opts.kubeConfig, { timeoutMs: this.timeoutMs, ttlMs: opts.discoveryTtlMs ?? 30_000 });
     this.maxAttempts = opts.maxAttempts ?? 5;
   }
 
@@ -132,7 +132,9 @@ export class SmiRouter implements TrafficRouter {
     const version = await this.version();
     // What we expect to find: what we last wrote, else (after a 409) what we saw before our first write.
     let baseline: Seen | undefined = expect?.canaryPercent;
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    const where = target.smi?.trafficSplit ? `TrafficSplit ${target.namespace}/${target.smi.trafficSplit}` : `The TrafficSplit for ${target.namespace}/${target.smi?.apexService ?? target.name}`;
+    const gaveUp = (n: number) => new RouterError("conflict", `${where} kept changing under us: gave up after ${n} conflicting writes`);
+    return retryOnConflict(this.maxAttempts, async (): Promise<Observed | typeof CONFLICT> => {
       const loc = await this.locate(target, version);
       const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
       if (!loc.split) {
@@ -142,10 +144,9 @@ export class SmiRouter implements TrafficRouter {
         }
         baseline ??= "absent";
         const body = newTrafficSplit(loc.namespace, loc.name, loc.apex, pair, canaryPercent, version);
-        if (await this.written(() => this.create(loc.namespace, body, version))) {
-          return this.verify(loc, pair, canaryPercent, version);
-        }
-        continue; // someone created it meanwhile: look at what they wrote
+        // A 409 here means someone created it meanwhile: look at what they wrote.
+        if ((await unlessConflict(() => this.create(loc.namespace, body, version))) === CONFLICT) return CONFLICT;
+        return this.verify(loc, pair, canaryPercent, version);
       }
       const shares = sharesOf(loc.split, pair);
       if (routesExactly(shares, canaryPercent)) return observed(loc, loc.split, pair);
@@ -168,12 +169,9 @@ export class SmiRouter implements TrafficRouter {
         );
       }
       const body: TrafficSplit = { ...loc.split, spec: { ...loc.split.spec, backends: backendsFor(loc.split.spec.backends, pair, canaryPercent, version) } };
-      if (await this.written(() => this.replace(loc.namespace, loc.name, body, version))) {
-        return this.verify(loc, pair, canaryPercent, version);
-      }
-    }
-    const where = target.smi?.trafficSplit ? `TrafficSplit ${target.namespace}/${target.smi.trafficSplit}` : `The TrafficSplit for ${target.namespace}/${target.smi?.apexService ?? target.name}`;
-    throw new RouterError("conflict", `${where} kept changing under us: gave up after ${this.maxAttempts} conflicting writes`);
+      if ((await unlessConflict(() => this.replace(loc.namespace, loc.name, body, version))) === CONFLICT) return CONFLICT;
+      return this.verify(loc, pair, canaryPercent, version);
+    }, gaveUp);
   }
 
   /** A TrafficSplit splits by weight only: there is no per-request override to offer. */
@@ -191,18 +189,10 @@ export class SmiRouter implements TrafficRouter {
 
   // ------------------------------------------------------------------------------------------ steps
 
-  /**
-   * Newest TrafficSplit version the cluster serves, cached briefly (discovery is per cluster, not per call).
-   * Reads /apis (the APIGroupList): same versions as /apis/split.smi-spec.io, but client-node has a typed
-   * call for it, and a missing group is simply absent rather than a 404 to tell apart from an outage.
-   */
+  /** Newest TrafficSplit version the cluster serves (discovery is cached briefly; see kube/discovery.ts). */
   private async version(): Promise<SmiVersion> {
-    if (this.served && Date.now() - this.served.at < this.discoveryTtlMs) return this.served.version;
-    const groups = await this.call("discover API groups", (o) => this.apis.getAPIVersions({}, o));
-    const served = new Set(groups.groups.find((g) => g.name === SMI_GROUP)?.versions.map((v) => v.version) ?? []);
-    const version = SMI_VERSIONS.find((v) => served.has(v));
-    if (!version) throw new RouterError("not-found", NO_SMI, { served: [...served] });
-    this.served = { version, at: Date.now() };
+    const version = await this.discovery.pick(SMI_GROUP, SMI_VERSIONS);
+    if (!version) throw new RouterError("not-found", NO_SMI, { served: [...(await this.discovery.served(SMI_GROUP))] });
     return version;
   }
 
@@ -246,17 +236,6 @@ export class SmiRouter implements TrafficRouter {
     }
     const split = parseSplit(matching[0], `${namespace}/${names[0]}`);
     return { namespace, name: split.metadata.name, apex, split };
-  }
-
-  /** Create/replace once; false when the API answered 409 (the caller re-reads and decides). */
-  private async written(send: () => Promise<unknown>): Promise<boolean> {
-    try {
-      await send();
-      return true;
-    } catch (err) {
-      if (err instanceof RouterError && err.code === "conflict") return false;
-      throw err;
-    }
   }
 
   private create(namespace: string, body: TrafficSplit, version: SmiVersion, dryRun = false): Promise<unknown> {
@@ -304,15 +283,9 @@ export class SmiRouter implements TrafficRouter {
   /** One API call with the deadline, its failure translated to a RouterError. */
   private call<T>(what: string, send: Parameters<typeof kubeCall<T>>[1]): Promise<T>;
   private call<T>(what: string, send: Parameters<typeof kubeCall<T>>[1], opts: { missingIsUndefined: true }): Promise<T | undefined>;
-  private async call<T>(what: string, send: Parameters<typeof kubeCall<T>>[1], opts?: { missingIsUndefined: true }): Promise<T | undefined> {
-    try {
-      return await kubeCall(what, send, { timeoutMs: this.timeoutMs });
-    } catch (err) {
-      if (!(err instanceof KubeApiError)) throw err;
-      if (err.resourceNotServed) this.served = undefined; // the CRD changed: rediscover next time
-      else if (err.code === 404 && !err.namespaceMissing && opts?.missingIsUndefined) return undefined;
-      throw toRouterError(err);
-    }
+  private call<T>(what: string, send: Parameters<typeof kubeCall<T>>[1], opts?: { missingIsUndefined: true }): Promise<T | undefined> {
+    const common = { timeoutMs: this.timeoutMs, discovery: this.discovery };
+    return opts?.missingIsUndefined ? kubeRequest(what, send, { ...common, missingIsUndefined: true }) : kubeRequest(what, send, common);
   }
 }
 
@@ -356,21 +329,4 @@ export function problemWith(label: string, split: TrafficSplit, pair: RoutePair)
   }
   if (shares.total === 0) problems.push("every backend has weight 0");
   return problems.length ? `${head}: ${problems.join("; ")}` : undefined;
-}
-
-function toRouterError(err: KubeApiError): RouterError {
-  const f = err.failure;
-  if (f.kind === "timeout") return new RouterError("unavailable", `Kubernetes API did not answer (${err.what}): ${f.message}`, err);
-  if (f.kind === "network") return new RouterError("unavailable", `could not reach the Kubernetes API (${err.what}): ${f.message}`, err);
-  const code = f.code;
-  const said = `${code} ${f.reason}: ${f.message}`;
-  if (err.transient) return new RouterError("unavailable", `Kubernetes API failed to ${err.what}: ${said}`, err);
-  if (err.namespaceMissing) return new RouterError("not-found", `namespace ${f.status?.details?.name ?? "?"} does not exist (${err.what})`, err);
-  if (code === 404) {
-    const msg = err.resourceNotServed ? `${SMI_GROUP} is no longer served as discovered; will rediscover` : f.message;
-    return new RouterError(err.resourceNotServed ? "unavailable" : "not-found", `${err.what}: ${msg}`, err);
-  }
-  if (code === 409) return new RouterError("conflict", `${err.what}: ${f.message}`, err);
-  if (code === 401 || code === 403) return new RouterError("rejected", `the bot's Kubernetes credentials may not ${err.what}: ${said}`, err);
-  return new RouterError("rejected", `Kubernetes refused to ${err.what}: ${f.message}`, err);
 }

@@ -142,8 +142,6 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     traffic.start();
     started.push({ close: async () => traffic.stop() });
 
-    const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
-    if (!routers.ok) throw new Error(routers.errors.join("\n"));
     const env = EnvSchema.parse({
       SLACK_SIGNING_SECRET: signingSecret,
       SLACK_BOT_TOKEN: botToken,
@@ -156,6 +154,12 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       KUBECONFIG: kube.kubeconfigPath,
       LOG_LEVEL: s.log.level,
     });
+    const routers = await buildRouters({
+      kube: { KUBECONFIG: kube.kubeconfigPath },
+      kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
+      namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+    });
+    if (!routers.ok) throw new Error(routers.errors.join("\n"));
     const boot = async () => {
       const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, preflight: routers.value.preflight, log: s.log });
       return { bot, driver: new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack }) };

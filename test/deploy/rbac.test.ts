@@ -88,7 +88,7 @@ describe("RBAC in deploy/ is the permission list", () => {
     const grant = grantOf((await kustomizeBuild(deploy("examples/http-some-namespaces"))) as Rbac[]);
     const peer = await startKubeApiPeer({ smiFlavour: "nginx", rbac: grant });
     try {
-      const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath } });
+      const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath }, kubeTimeoutMs: 10_000, namerdTimeoutMs: 5_000 });
       if (!built.ok) throw new Error(built.errors.join("; "));
       const pair = { stable: "web-v1", canary: "web-v2" };
       const target = (namespace: string) => TargetSchema.parse({ name: "web", namespace, router: "smi" });
@@ -118,7 +118,7 @@ describe("the requests the code makes are exactly what the rules allow", () => {
   beforeAll(async () => {
     const grant = grantOf((await kustomizeBuild(deploy("overlays/http"))) as Rbac[]);
     peer = await startKubeApiPeer({ smiFlavour: "nginx", rbac: { rules: grant.rules, namespaces: grant.namespaces } });
-    const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath } });
+    const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath }, kubeTimeoutMs: 10_000, namerdTimeoutMs: 5_000 });
     if (!built.ok) throw new Error(built.errors.join("; "));
     routers = built.value;
   });
@@ -201,7 +201,7 @@ describe("without a permission the code needs", () => {
 
   beforeAll(async () => {
     peer = await startKubeApiPeer({ smiFlavour: "nginx" });
-    const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath } });
+    const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath }, kubeTimeoutMs: 10_000, namerdTimeoutMs: 5_000 });
     if (!built.ok) throw new Error(built.errors.join("; "));
     routers = built.value;
   });

@@ -24,7 +24,9 @@ import { RedisGate } from "./redis-gate.ts";
  * Issue 6, R2: the bot process (the real `src/main.ts`, as `npm start` runs it) is killed with SIGKILL at
  * random points, 100 times, while 20 automatic rollouts run; a new process is started after every kill.
  * The peers (Slack, Kubernetes API, Prometheus and the mesh's metrics) live in this process and survive.
- * Afterwards, from the Kubernetes API's request log and the records in Redis:
+ * A quarter of the targets are Gateway API targets (an HTTPRoute whose parent is the Service, issue 14):
+ * their rollouts begin with the test stage (0%, the bot's header-matched rule) and end with a write that
+ * removes it. Afterwards, from the Kubernetes API's request log and the records in Redis:
  *  - no rollout is lost: one record per target, every one ended (completed or aborted);
  *  - the weights written to each TrafficSplit follow the plan: no step written twice, none skipped before
  *    100% or the abort;
@@ -65,8 +67,22 @@ async function cpuMs(pid: number | undefined): Promise<number | undefined> {
 }
 
 const name = (i: number) => `r2-t${String(i).padStart(2, "0")}`;
+/** Every fourth target shifts an HTTPRoute (router: gateway) instead of a TrafficSplit. */
+const isGateway = (i: number) => i % 4 === 3;
 
-type Write = { at: number; method: string; status: number; percent: number | undefined };
+type RouteRule = { name?: string; matches?: { headers?: { name: string }[] }[]; backendRefs?: { name: string; weight?: number }[] };
+
+/** Canary percent of the HTTPRoute's `api` rule, and whether the bot's test rule (x-rollout) is in it. */
+function routeState(spec: unknown): { percent: number | undefined; testRule: boolean } {
+  const rules = (spec as { rules?: RouteRule[] } | undefined)?.rules ?? [];
+  const refs = rules.find((r) => r.name === "api")?.backendRefs ?? [];
+  const total = refs.reduce((n, r) => n + (r.weight ?? 1), 0);
+  const canary = refs.filter((r) => r.name === "web-v2").reduce((n, r) => n + (r.weight ?? 1), 0);
+  const testRule = rules.some((r) => (r.matches ?? []).some((m) => (m.headers ?? []).some((h) => h.name === "x-rollout")));
+  return { percent: total > 0 ? Math.round((100 * canary) / total) : undefined, testRule };
+}
+
+type Write = { at: number; method: string; status: number; percent: number | undefined; final: boolean };
 
 /** Canary percent of a TrafficSplit spec (integers, or v1alpha1 quantities such as "900m"). */
 function canaryPercent(spec: unknown): number | undefined {
@@ -138,6 +154,21 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
   slack = await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] });
   kube = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true }); // every Service and Deployment the rollouts name exists, ready
   for (let i = 0; i < TARGETS; i++) {
+    if (isGateway(i)) {
+      kube.seed("httproutes", name(i), {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: { name: "web", namespace: name(i) },
+        spec: {
+          parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }],
+          rules: [
+            { name: "static", matches: [{ path: { type: "PathPrefix", value: "/static" } }], backendRefs: [{ name: "static-files", port: 80 }] },
+            { name: "api", backendRefs: [{ name: "web-v1", port: 8080 }] },
+          ],
+        },
+      });
+      continue;
+    }
     kube.seed("trafficsplits", name(i), {
       kind: "TrafficSplit",
       metadata: { name: "web", namespace: name(i) },
@@ -150,7 +181,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     namespace: ${name(i)}
     stable: web-v1
     steps: [${PLAN.join(", ")}]
-    smi: { trafficSplit: web, apexService: web }
+    ${isGateway(i) ? "router: gateway\n    gateway: { httpRoute: web, rule: api }" : "smi: { trafficSplit: web, apexService: web }"}
     auto: { notice: 1s }
     metrics: { source: prometheus, prometheusUrl: "${prom!.url}", preset: linkerd2, windowSeconds: 5, refreshSeconds: 5, minRequests: 20, confidence: 0.99 }`;
   await writeFile(targetsFile, `targets:${Array.from({ length: TARGETS }, (_, i) => targetYaml(i)).join("")}\n`);
@@ -367,7 +398,8 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     armed = { fire };
     if (hookPending) return;
     hookPending = true;
-    kube!.onNext({ method: "PUT", pathIncludes: "/trafficsplits/" }, async () => {
+    // A TrafficSplit or HTTPRoute write (or the gateway router's dry run) of one of the targets.
+    kube!.onNext({ method: "PUT", pathIncludes: "/namespaces/r2-t" }, async () => {
       hookPending = false;
       const a = armed;
       armed = undefined;
@@ -461,20 +493,37 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
         problems.push(`${r.id}: ended ${r.status} at ${r.appliedPercent}%/${r.desiredPercent}% (${r.problem ?? "no problem shown"})`);
       } else outcomes[r.status] += 1;
 
-      // The weights actually written to the TrafficSplit, in order (only writes the API accepted).
+      // The weights actually written to the TrafficSplit or HTTPRoute, in order (only writes the API accepted).
+      // A gateway rollout's last write (Finish or Abort) is the one that removes the test rule: "final".
+      const gateway = isGateway(i);
       const writes: Write[] = kube!
-        .mutations("trafficsplits", target, "web")
+        .mutations(gateway ? "httproutes" : "trafficsplits", target, "web")
         .filter((q) => q.status >= 200 && q.status < 300)
-        .map((q) => ({ at: q.at, method: q.method, status: q.status, percent: canaryPercent((q.body as { spec?: unknown } | undefined)?.spec) }));
+        .map((q) => {
+          const spec = (q.body as { spec?: unknown } | undefined)?.spec;
+          const state = gateway ? routeState(spec) : { percent: canaryPercent(spec), testRule: false };
+          return { at: q.at, method: q.method, status: q.status, percent: state.percent, final: gateway && !state.testRule };
+        });
       const pcts = writes.map((w) => w.percent);
-      const show = `${r.id} (${r.status}) wrote ${pcts.join(" → ") || "nothing"}`;
-      for (let w = 1; w < pcts.length; w++) {
-        if (pcts[w] === pcts[w - 1]) {
+      const keys = writes.map((w) => `${w.percent}${w.final ? " (final)" : ""}`);
+      const show = `${r.id} (${r.status}) wrote ${keys.join(" → ") || "nothing"}`;
+      for (let w = 1; w < keys.length; w++) {
+        if (keys[w] === keys[w - 1]) {
           doubled += 1;
-          problems.push(`${show}: ${pcts[w]}% written twice in a row (at ${writes[w - 1]!.at} and ${writes[w]!.at})`);
+          problems.push(`${show}: ${keys[w]}% written twice in a row (at ${writes[w - 1]!.at} and ${writes[w]!.at})`);
         }
       }
-      const walk = pcts.at(-1) === 0 && r.status === "aborted" ? pcts.slice(0, -1) : pcts;
+      let walk = pcts.at(-1) === 0 && r.status === "aborted" ? pcts.slice(0, -1) : pcts;
+      if (gateway) {
+        // The test stage (0%, test rule added) first, then the plan; one final write, last, if it ended.
+        const finals = writes.map((w, n) => (w.final ? n : -1)).filter((n) => n >= 0);
+        const wantFinal = r.status === "completed" ? 100 : r.status === "aborted" ? 0 : undefined;
+        if (finals.length > 1 || (finals.length === 1 && finals[0] !== writes.length - 1)) problems.push(`${show}: the test rule was removed before the end`);
+        if (wantFinal !== undefined && (finals.length !== 1 || writes.at(-1)!.percent !== wantFinal)) problems.push(`${show}: no final write of ${wantFinal}% removing the test rule`);
+        walk = writes.filter((w) => !w.final).map((w) => w.percent);
+        if (walk[0] === 0) walk = walk.slice(1);
+        else if (walk.length) problems.push(`${show}: the first write is not the 0% test stage`);
+      }
       const distinct = walk.filter((p, w) => w === 0 || p !== walk[w - 1]);
       distinct.forEach((p, w) => {
         if (p !== PLAN[w]) {
@@ -490,7 +539,8 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
       const started = r.events.find((e) => e.kind === "started");
       if (started) {
         const advanced = r.events.filter((e) => e.kind === "advanced").map((e) => e.to);
-        if (JSON.stringify(advanced) !== JSON.stringify(PLAN.slice(1, 1 + advanced.length))) {
+        const first = gateway ? 0 : 1; // a gateway rollout starts at the test stage: its first advance is to 10%
+        if (JSON.stringify(advanced) !== JSON.stringify(PLAN.slice(first, first + advanced.length))) {
           doubled += 1;
           problems.push(`${r.id}: the record advanced ${advanced.join(" → ")}, not along ${PLAN.join(" → ")}`);
         }
@@ -506,10 +556,12 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
       }
 
       // The mesh holds what the record says, and what its ending means.
-      const now = canaryPercent(kube!.get("trafficsplits", target, "web")?.spec);
+      const routeNow = gateway ? routeState(kube!.get("httproutes", target, "web")?.spec) : undefined;
+      const now = routeNow ? routeNow.percent : canaryPercent(kube!.get("trafficsplits", target, "web")?.spec);
+      if (routeNow?.testRule && (r.status === "completed" || r.status === "aborted")) problems.push(`${r.id} (${r.status}): the HTTPRoute still has the test rule`);
       const expected = r.status === "completed" ? 100 : r.status === "aborted" ? 0 : r.appliedPercent;
       if (now === r.appliedPercent && now === expected) meshMatches += 1;
-      else problems.push(`${r.id} (${r.status}): the TrafficSplit holds ${now}%, the record says ${r.appliedPercent}%`);
+      else problems.push(`${r.id} (${r.status}): the ${gateway ? "HTTPRoute" : "TrafficSplit"} holds ${now}%, the record says ${r.appliedPercent}%`);
 
       // Every abort, the bot's or a person's, ended with all traffic on stable, read back.
       const abortRequested = r.events.some((e) => e.kind === "abort-requested") || r.status === "aborting" || r.status === "aborted";
@@ -533,7 +585,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     console.log(
       [
         `  ${outcomes.completed} completed, ${outcomes.aborted} aborted (${[...unhealthy.keys()].join(", ")} turned unhealthy; Abort pressed on ${[...manual.keys()].filter((t) => aborts.has(t) && !aborts.get(t)!.moot).join(", ") || "none"})`,
-        `  at the kills: rollouts running ${(atKill.runningRollouts / KILLS).toFixed(1)} on average; ${atKill.onWrite}/${KILLS} kills landed on a TrafficSplit write, ${atKill.stepInFlight}/${KILLS} while a step was between decision and verification`,
+        `  at the kills: rollouts running ${(atKill.runningRollouts / KILLS).toFixed(1)} on average; ${atKill.onWrite}/${KILLS} kills landed on a TrafficSplit or HTTPRoute write, ${atKill.stepInFlight}/${KILLS} while a step was between decision and verification`,
         `  longest wait: a step decided → verified ${latency.step.ms} ms (${latency.step.id}), an abort requested → verified ${latency.abort.ms} ms (${latency.abort.id || "-"})`,
         `  commands sent again after the process that got them died: ${resends.starts} start(s), ${resends.aborts} abort(s)`,
         `  kill to the next process answering /healthz: median ${med(outageMs)} ms, max ${Math.max(...outageMs)} ms (${prespawn ? `pre-spawned; loading took median ${med(loadMs)} ms` : "spawned after the kill"}; a start costs median ${med(startCpuMs)} ms of CPU); all ended ${Math.round(settledMs / 1000)} s after the last kill`,

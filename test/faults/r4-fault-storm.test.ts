@@ -1,8 +1,6 @@
-import { afterAll, afterEach, expect, it, vi } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { eventsAfter, type Rollout } from "../../src/engine/rollout.ts";
-import { DEFAULT_KUBE_TIMEOUT_MS } from "../../src/kube/call.ts";
 import { leaf, replaceDentry } from "../../src/routers/dtab.ts";
-import { DEFAULT_NAMERD_TIMEOUT_MS } from "../../src/routers/namerd-client.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import type { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
@@ -21,27 +19,14 @@ import { percentOn, retryAfterGaps, SEED, seedSplit, type RetryAfterGap } from "
  */
 
 // Short client deadlines so a timed-out request costs a second, not the default 10 s (Kubernetes) or 5 s
-// (namerd). The clients read these when their modules load, hence before the imports above run.
+// (namerd). The bot parses them from its environment and hands them to its clients, as main does.
 const TIMEOUT_S = 1;
 const LATE_MS = TIMEOUT_S * 1000 + 500; // answered after the client gave up, before its retry (>= 800 ms backoff)
-const savedEnv = vi.hoisted(() => {
-  const saved = { kube: process.env.ROLLOUT_KUBE_TIMEOUT_SECONDS, namerd: process.env.ROLLOUT_NAMERD_TIMEOUT_SECONDS };
-  process.env.ROLLOUT_KUBE_TIMEOUT_SECONDS = "1";
-  process.env.ROLLOUT_NAMERD_TIMEOUT_SECONDS = "1";
-  return saved;
-});
-afterAll(() => {
-  for (const [name, value] of [["ROLLOUT_KUBE_TIMEOUT_SECONDS", savedEnv.kube], ["ROLLOUT_NAMERD_TIMEOUT_SECONDS", savedEnv.namerd]] as const) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
-});
-/** For the bot's Slack WebClient, once src/bot.ts passes ROLLOUT_SLACK_TIMEOUT_SECONDS as its timeout. */
-const SLACK_ENV = { ROLLOUT_SLACK_TIMEOUT_SECONDS: String(TIMEOUT_S) };
-
-it("the clients run with the short deadlines", () => {
-  expect([DEFAULT_KUBE_TIMEOUT_MS, DEFAULT_NAMERD_TIMEOUT_MS]).toEqual([TIMEOUT_S * 1000, TIMEOUT_S * 1000]);
-});
+const CLIENT_ENV = {
+  ROLLOUT_SLACK_TIMEOUT_SECONDS: String(TIMEOUT_S),
+  ROLLOUT_KUBE_TIMEOUT_SECONDS: String(TIMEOUT_S),
+  ROLLOUT_NAMERD_TIMEOUT_SECONDS: String(TIMEOUT_S),
+};
 
 const ALICE = "UALICE";
 const BOB = "UBOB";
@@ -50,6 +35,11 @@ let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
+});
+
+it("the clients run with the short deadlines", async () => {
+  h = await startHarness({ extraEnv: CLIENT_ENV });
+  expect([h.routerSettings.kubeTimeoutMs, h.routerSettings.namerdTimeoutMs]).toEqual([TIMEOUT_S * 1000, TIMEOUT_S * 1000]);
 });
 
 const threadOf = (h: Harness, id: string) => {
@@ -95,7 +85,7 @@ function expectRetryAfterHonoured(h: Harness, expected: number): RetryAfterGap[]
 
 it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; every step and the abort complete, verified, recorded once", async () => {
   const started = Date.now();
-  h = await startHarness({ extraEnv: SLACK_ENV });
+  h = await startHarness({ extraEnv: CLIENT_ENV });
   seedSplit(h);
   const ID = "backend-svc#1";
   const SPLIT_PATH = "trafficsplits/backend-ts";
@@ -174,6 +164,110 @@ it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; 
   );
 });
 
+const GATEWAY_TARGETS = `
+targets:
+  - name: web
+    namespace: shop
+    router: gateway
+    steps: [10, 100]
+    gateway: { rule: api }
+    metrics: { source: none, refreshSeconds: 3600 }
+`;
+type RouteRule = { name?: string; backendRefs: { name: string; weight: number }[] };
+const routeRules = (h: Harness) => (h.kube.get("httproutes", "shop", "web")!.spec as { rules: RouteRule[] }).rules;
+const apiWeights = (h: Harness) => routeRules(h).find((r) => r.name === "api")!.backendRefs.map((b) => `${b.name} ${b.weight}`);
+
+it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a controller slow to confirm; the test stage, the steps and the abort complete, verified, recorded once", async () => {
+  const started = Date.now();
+  h = await startHarness({ targetsYaml: GATEWAY_TARGETS, extraEnv: CLIENT_ENV });
+  const other = { name: "static", matches: [{ path: { type: "PathPrefix", value: "/static" } }], backendRefs: [{ name: "static-files", port: 80, weight: 3 }] };
+  h.kube.seed("httproutes", "shop", {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: "web", namespace: "shop" },
+    spec: { parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }], rules: [other, { name: "api", backendRefs: [{ name: "web-v1", port: 8080 }] }] },
+  });
+  const otherBefore = JSON.stringify(routeRules(h)[0]);
+  const ID = "web#1";
+  const ROUTE_PATH = "httproutes/web";
+
+  // Start (the test stage): a read dropped, a write refused with 503, then 6 conflicts (more than 5 tries).
+  h.kube.failNext({ method: "GET", pathIncludes: ROUTE_PATH, reset: true, times: 1 });
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 409, times: 6 });
+  await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web --to web-v2" });
+  await waitForMessage(h, ID, "Start shifting (10%)", 20_000);
+  let r = await settled(h, ID);
+  expect(r).toMatchObject({ status: "active", appliedPercent: 0 });
+  expect(apiWeights(h)).toEqual(["web-v1 100", "web-v2 0"]);
+  expect(routeRules(h)).toHaveLength(3); // the test rule
+
+  // Shift: a write whose connection is reset, 3 conflicts, then a write answered after the client gave up
+  // (it lands late: the retry must find it in place, not call it drift), and a controller that confirms
+  // the new generation only after a while.
+  // (The reset and the 503 each fail a try first, so the retry after the late write waits its backoff of
+  // about a second: longer than the write is late, as with SMI above.)
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, reset: true, times: 1 });
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 409, times: 3 });
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, delayMs: LATE_MS, times: 1 });
+  await clickButton(h, ID, BOB, "Start shifting (10%)");
+  await waitForMessage(h, ID, "Advance to 100%", 20_000);
+  r = await settled(h, ID);
+  expect(r).toMatchObject({ status: "active", appliedPercent: 10 });
+  expect(apiWeights(h)).toEqual(["web-v1 90", "web-v2 10"]);
+  const latePut = h.kube.requests.find((x) => x.method === "PUT" && x.delayedMs !== undefined)!;
+  expect(latePut).toMatchObject({ clientGone: true, status: 200 }); // timed out at the client, applied at the API
+  expect(h.kube.requests.slice(h.kube.requests.indexOf(latePut) + 1).filter((x) => x.method === "PUT")).toEqual([]); // found in place
+
+  // Advance while no controller has looked at the route yet: written and read back, but not confirmed,
+  // so the step is not recorded until the controller reports on the new generation.
+  h.kube.gateway.mode = "silent";
+  const okWrites = () => h!.kube.mutations("httproutes", "shop", "web").filter((x) => x.status === 200).length;
+  const putsBefore = okWrites();
+  await clickButton(h, ID, ALICE, "Advance to 100%");
+  await waitFor(() => (okWrites() > putsBefore ? true : undefined), { what: "the write to 100%" });
+  await sleep(1_200);
+  expect(await h.bot.store.get(ID)).toMatchObject({ appliedPercent: 10, desiredPercent: 100 }); // not success yet
+  h.kube.gateway.mode = "accept";
+  h.kube.settle("httproutes", "shop", "web");
+  r = await settled(h, ID);
+  expect(r).toMatchObject({ status: "active", appliedPercent: 100 });
+  expect(apiWeights(h)).toEqual(["web-v1 0", "web-v2 100"]);
+
+  // Abort in the worst of it: reads dropped and late, writes refused, a conflict storm.
+  h.kube.failNext({ method: "GET", pathIncludes: ROUTE_PATH, reset: true, times: 1 });
+  h.kube.failNext({ method: "GET", pathIncludes: ROUTE_PATH, delayMs: LATE_MS, times: 1 });
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 409, times: 6 });
+  await clickButton(h, ID, ALICE, "Abort");
+  await waitForMessage(h, ID, "Aborted", 25_000);
+  r = await settled(h, ID);
+  expect(r).toMatchObject({ status: "aborted", appliedPercent: 0 });
+  expect(apiWeights(h)).toEqual(["web-v1 100", "web-v2 0"]);
+  expect(routeRules(h)).toHaveLength(2); // the test rule is gone
+  expect(JSON.stringify(routeRules(h)[0])).toBe(otherBefore);
+  const log = h.kube.requests.filter((x) => x.path.includes(ROUTE_PATH));
+  expect(log.map((x) => x.method).lastIndexOf("GET")).toBeGreaterThan(log.map((x) => x.method).lastIndexOf("PUT"));
+  expect(threadOf(h, ID).some((t) => t.includes("Abort is retrying (attempt 1)"))).toBe(true);
+
+  const served = (status: number) => h!.kube.requests.filter((x) => x.status === status && x.path.includes(ROUTE_PATH) && x.delayedMs === undefined).length;
+  const [resets, unavailable, conflicts] = [served(0), served(503), served(409)];
+  const timedOut = h.kube.requests.filter((x) => x.delayedMs !== undefined);
+  expect([resets, unavailable, conflicts]).toEqual([3, 3, 15]);
+  expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([["PUT", true], ["GET", true]]);
+  await sleep(300);
+  expectEveryEventOnce(h, (await h.bot.store.get(ID))!);
+  expect(await h.bot.store.activeFor("web")).toBeUndefined();
+  console.log(
+    `R4 (Gateway API): ${resets} connection resets, ${unavailable} Kubernetes 503s, ${conflicts} 409 conflicts, ${timedOut.length} timeouts ` +
+      `(a write answered ${LATE_MS} ms late, after the client gave up, found in place by the retry; a read during the abort) over the test stage, two steps and the abort, ` +
+      `a step held back until the controller confirmed it -> ` +
+      `all retried; abort completed and read back (route ${apiWeights(h).join(" / ")}, test rule removed, other rule byte for byte); ` +
+      `${threadOf(h, ID).length} events, each in the thread once (${Math.round((Date.now() - started) / 100) / 10} s)`,
+  );
+});
+
 const NAMERD_SEED = "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
 const NAMERD_TARGETS = `
 targets:
@@ -192,7 +286,7 @@ const dtabWith = (tmp: string, world: string) =>
 
 it("namerd: 503s, dropped connections, timeouts, a concurrent edit (412) and an outage; the abort completes, read back, their edit kept", async () => {
   const started = Date.now();
-  h = await startHarness({ namerd: { internal: NAMERD_SEED }, targetsYaml: NAMERD_TARGETS, extraEnv: SLACK_ENV });
+  h = await startHarness({ namerd: { internal: NAMERD_SEED }, targetsYaml: NAMERD_TARGETS, extraEnv: CLIENT_ENV });
   const namerd = h.namerd as NamerdPeer;
   const ID = "world#1";
 

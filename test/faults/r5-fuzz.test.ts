@@ -9,6 +9,11 @@ import { unescapeMrkdwn } from "../../src/slack/views/format.ts";
 import type { Rollout } from "../../src/engine/rollout.ts";
 import { CHANNEL, parentMessages, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { percentOn, seedSplit, SPLIT, splitWrites } from "./support.ts";
+import { TargetSchema } from "../../src/engine/target.ts";
+import { loadKubeConfig } from "../../src/kube/config.ts";
+import { GatewayRouter } from "../../src/routers/gateway.ts";
+import { startKubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { crdValidator, HTTPROUTE_CRD } from "../support/crd-schema.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -243,7 +248,23 @@ targets:
     stable: backend-v1
     smi: { trafficSplit: backend-ts }
     steps: [10, 80, 100]
+  - name: web
+    namespace: shop
+    router: gateway
+    gateway: { rule: api }
+    steps: [10, 100]
 `;
+
+/** The HTTPRoute of the gateway target `web`: a mesh route (parent: Service web), all traffic on web-v1. */
+const WEB_ROUTE = {
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "HTTPRoute",
+  metadata: { name: "web", namespace: "shop" },
+  spec: {
+    parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }],
+    rules: [{ name: "api", backendRefs: [{ name: "web-v1", port: 8080 }] }],
+  },
+};
 
 /** The rules, written down independently of the code: what our buttons carry and who may click. */
 const OUR_ACTIONS = ["rollout.advance", "rollout.finish", "rollout.abort", "rollout.hold", "rollout.resume", "rollout.reapply", "rollout.adopt", "rollout.refresh"] as const;
@@ -680,6 +701,7 @@ describe("through real HTTP, signed", () => {
   let sent = 0;
   beforeAll(async () => {
     h = await startHarness({ targetsYaml: TARGETS });
+    h.kube.seed("httproutes", "shop", WEB_ROUTE); // a gateway target the fuzz must not write to either
   });
   afterAll(async () => {
     await h.close();
@@ -715,7 +737,7 @@ describe("through real HTTP, signed", () => {
     const texts = fc.sample(
       commandText.filter((t) => {
         const [sub, target] = tokenize(t);
-        return !(sub?.toLowerCase() === "start" && target === "backend-svc");
+        return !(sub?.toLowerCase() === "start" && (target === "backend-svc" || target === "web"));
       }),
       { numRuns: 300 },
     );
@@ -839,8 +861,132 @@ describe("through real HTTP, signed", () => {
     await waitForMessage(h, "backend-svc#1", "Advance to 80%");
     const writes = h.kube.mutations("trafficsplits", "default", "backend-ts").length;
     expect(writes).toBe(1);
+    // And a gateway target: its test stage, one HTTPRoute write.
+    await h.driver.slash({ userId: "UALICE", channelId: CHANNEL, text: "start web --to web-v2" });
+    await waitForMessage(h, "web#1", "Start shifting (10%)");
+    expect(h.kube.mutations("httproutes", "shop", "web")).toHaveLength(1);
     const by = [...statuses.entries()].sort().map(([s, n]) => `${n}×${s}`).join(", ");
     const fivexx = [...statuses.entries()].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
     console.log(`R5: ${pureSummary}; ${clickSummary}; ${sent} signed HTTP requests (slash commands, interactions, garbage) -> ${by}, ${fivexx} 5xx, no generic reply, 0 mesh writes before a valid start, which then works`);
+  });
+});
+
+// ------------------------------------------------------------------------------------------ gateway targets
+
+/**
+ * Issue 14 in R5: generated `gateway:` blocks through the targets-file parser, and generated HTTPRoutes
+ * (rules, matches, backendRefs, parents, limits) through the Gateway router against the Kubernetes API
+ * peer, which checks every write against the reference CRD's schema. A refusal is a sentence naming the
+ * route or the field, and writes nothing; what is accepted, the first step writes without touching any
+ * other rule, and Abort takes back.
+ */
+describe("gateway targets: generated settings and generated HTTPRoutes", () => {
+  const settingValue = fc.oneof(
+    fc.constantFrom("api", "Bad_Rule", "", "{version}", "web-{version}", "x-rollout", "bad header", "remove-stable", "keep-zero", "sideways", "http://x.test/", "not a url"),
+    fc.integer({ min: -2, max: 70_000 }),
+    fc.constantFrom(true, null, [1], { a: 1 }),
+  );
+  const gatewayBlock = fc.dictionary(
+    fc.constantFrom("httpRoute", "namespace", "rule", "service", "stableService", "canaryService", "port", "finish", "testHeader", "testUrl"),
+    settingValue,
+    { maxKeys: 4 },
+  );
+
+  it("300 generated gateway: blocks: accepted ones keep the schema's promises, refused ones name the field", () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(gatewayBlock, (block) => {
+        const yaml = `targets:\n  - name: web\n    router: gateway\n    gateway: ${JSON.stringify(block)}\n`;
+        const parsed = parseTargetsFile(yaml);
+        if (parsed.ok) {
+          accepted++;
+          const g = parsed.value.targets.get("web")!.gateway!;
+          expect(g.service).toContain("{version}");
+          expect(["remove-stable", "keep-zero"]).toContain(g.finish);
+          if (g.port !== undefined) expect(g.port >= 1 && g.port <= 65535).toBe(true);
+          if (typeof g.rule === "number") expect(g.rule >= 0 && g.rule <= 15).toBe(true);
+        } else {
+          for (const e of parsed.error) expect(e).toMatch(/targets\.0\.gateway\.(httpRoute|namespace|rule|service|stableService|canaryService|port|finish|testHeader|testUrl)/);
+        }
+      }),
+      { numRuns: 300, seed: CLICK_SEED },
+    );
+    expect(accepted).toBeGreaterThan(10);
+  });
+
+  it("150 generated HTTPRoutes: validate answers with a sentence or nothing; accepted ones step and abort cleanly, refused ones write nothing", async () => {
+    const peer = await startKubeApiPeer({ smiFlavour: "none", validators: { httproutes: crdValidator(HTTPROUTE_CRD) } });
+    const router = new GatewayRouter({ kubeConfig: loadKubeConfig(peer.kubeconfigPath), timeoutMs: 5_000, confirmTimeoutMs: 200, confirmPollMs: 50 });
+    const PAIR = { stable: "web-v1", canary: "web-v2" };
+    const backendRef = fc.record(
+      {
+        name: fc.constantFrom("web-v1", "web-v2", "web-legacy", "static"),
+        port: fc.constantFrom(80, 8080),
+        weight: fc.constantFrom(0, 1, 50, 1_000_000),
+        kind: fc.constantFrom("Service", "ServiceImport"),
+      },
+      { requiredKeys: ["name", "port"] },
+    );
+    const match = fc.record({ path: fc.constantFrom({ type: "PathPrefix", value: "/" }, { type: "Exact", value: "/api" }), method: fc.constantFrom("GET", "POST") }, { requiredKeys: [] });
+    // Most rules route to the stable (so that some routes can carry the rollout); some hold more.
+    const refs = fc.tuple(fc.boolean(), fc.array(backendRef, { maxLength: 3 })).map(([stable, more]) => (stable ? [{ name: "web-v1", port: 8080 }, ...more] : more));
+    const rule = fc.record({ name: fc.constantFrom("api", "static", "other"), matches: fc.array(match, { maxLength: 3 }), backendRefs: refs }, { requiredKeys: ["backendRefs"] });
+    const routeArb = fc.record({
+      parentRefs: fc.constantFrom([], [{ group: "core", kind: "Service", name: "web", port: 80 }], [{ group: "core", kind: "Service", name: "web", port: 80 }], [{ name: "public", namespace: "infra" }]),
+      rules: fc.oneof({ weight: 5, arbitrary: fc.array(rule, { minLength: 1, maxLength: 3 }) }, { weight: 1, arbitrary: fc.array(rule, { minLength: 15, maxLength: 17 }) }),
+    });
+    const settings = fc.record({ rule: fc.constantFrom(undefined, "api", 0, 1, 5), port: fc.constantFrom(undefined, 9090), finish: fc.constantFrom("remove-stable", "keep-zero") });
+    const tally = { refused: 0, accepted: 0, unseedable: 0 };
+    const reasons = new Set<string>();
+    try {
+      await fc.assert(
+        fc.asyncProperty(routeArb, settings, async (spec, s) => {
+          if (peer.get("httproutes", "shop", "web")) peer.remove("httproutes", "shop", "web");
+          try {
+            peer.seed("httproutes", "shop", { apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "web", namespace: "shop" }, spec });
+          } catch {
+            tally.unseedable++; // the API server would not hold it either (duplicate rule names, too many rules)
+            return;
+          }
+          peer.reset();
+          const before = structuredClone(peer.get("httproutes", "shop", "web")!.spec as { rules?: unknown[] });
+          const gateway = Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined));
+          const target = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway", gateway });
+          const verdict = await router.validate(target, PAIR);
+          if (verdict !== undefined) {
+            tally.refused++;
+            reasons.add(verdict.replace(/\d+/g, "N").replace(/(rule|Service|to|named) [a-z0-9#-]+/g, "$1 X").slice(0, 60));
+            expect(verdict).toMatch(/HTTPRoute shop\/web/);
+            expect(verdict).not.toMatch(GENERIC);
+            expect(peer.mutations("httproutes")).toEqual([]);
+            return;
+          }
+          tally.accepted++;
+          expect((await router.apply(target, PAIR, 0)).canaryPercent).toBe(0);
+          const during = peer.get("httproutes", "shop", "web")!.spec as { rules: unknown[] };
+          expect(during.rules).toHaveLength((before.rules ?? []).length + 1); // the test rule, appended
+          expect((await router.finalize(target, PAIR, "stable", { force: true })).canaryPercent).toBe(0);
+          const after = peer.get("httproutes", "shop", "web")!.spec as { rules: Record<string, unknown>[] };
+          expect(after.rules).toHaveLength((before.rules ?? []).length);
+          // Only backendRefs' weights in one rule may differ (and the canary's backendRef, added at 0).
+          const changed = after.rules.filter((r, i) => JSON.stringify(r) !== JSON.stringify((before.rules ?? [])[i]));
+          expect(changed.length).toBeLessThanOrEqual(1);
+          for (const r of changed) {
+            const { backendRefs: _x, ...rest } = r;
+            const { backendRefs: _y, ...was } = (before.rules ?? [])[after.rules.indexOf(r)] as Record<string, unknown>;
+            expect(rest).toEqual(was);
+          }
+        }),
+        { numRuns: 150, seed: CLICK_SEED },
+      );
+    } finally {
+      await peer.close();
+    }
+    expect(tally.accepted).toBeGreaterThan(5);
+    expect(tally.refused).toBeGreaterThan(20);
+    console.log(
+      `R5 (gateway): 150 generated HTTPRoutes -> ${tally.accepted} accepted (test stage written, then aborted, other rules untouched), ` +
+        `${tally.refused} refused with ${reasons.size} kinds of sentence naming the route, nothing written; ${tally.unseedable} the API itself refuses`,
+    );
   });
 });

@@ -4,7 +4,7 @@ import { startBot, type Bot } from "../../src/bot.ts";
 import { EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
-import { startKubeApiPeer, type KubeApiPeer, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeApiPeerOptions, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
 import { startNamerdPeer, type NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "./redis.ts";
@@ -24,6 +24,8 @@ export type HarnessOptions = {
    * true: most tests are about something else than preflight). Preflight tests turn it off.
    */
   implicitWorkloads?: boolean;
+  /** More options for the Kubernetes API peer (HTTPRoute versions served, schema validators). */
+  kube?: Omit<KubeApiPeerOptions, "smiFlavour">;
   targetsYaml?: string;
   /** Reuse peers and prefix from an earlier harness (a second bot process over the same Redis). */
   reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken"> & Partial<Pick<Harness, "namerd">>;
@@ -48,6 +50,8 @@ export type Harness = {
   signingSecret: string;
   botToken: string;
   log: Logger;
+  /** The deadlines the bot's routers were built with (from the parsed environment, as main does). */
+  routerSettings: { kubeTimeoutMs: number; namerdTimeoutMs: number };
   /** Stop the bot only (peers and Redis keys stay), as when a process is stopped. */
   stopBot(): Promise<void>;
   /** Stop everything and delete this test's Redis keys. */
@@ -58,7 +62,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const signingSecret = opts.reuse?.signingSecret ?? `secret-${randomBytes(8).toString("hex")}`;
   const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
   const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] }));
-  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
+  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ ...opts.kube, smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
   const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
   const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
   const env = EnvSchema.parse({
@@ -79,7 +83,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     if (!parsed.ok) throw new Error(parsed.error.join("\n"));
     targets = parsed.value;
   }
-  const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
+  const routerSettings = {
+    kube: { KUBECONFIG: kube.kubeconfigPath },
+    kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
+    namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+  };
+  const routers = await buildRouters(routerSettings);
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
   const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, preflight: routers.value.preflight, log });
@@ -100,6 +109,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     signingSecret,
     botToken,
     log,
+    routerSettings,
     stopBot,
     async close() {
       await stopBot();

@@ -31,6 +31,8 @@ export interface ResourceType {
   custom: boolean;
   /** Serve the `scale` subresource (spec.replicas <-> Scale.spec.replicas). */
   scale?: boolean;
+  /** status is a subresource: writes to the main resource neither set nor change it (only settle does). */
+  statusSubresource?: boolean;
   /** Drop fields the version's schema does not declare and fill defaults, as a structural schema would. */
   normalize?(obj: KubeObject, version: string): KubeObject;
   /** Field problems that make the API answer 422 Invalid. */
@@ -258,9 +260,18 @@ export const serviceType: ResourceType = {
 function normalizeHttpRoute(obj: KubeObject): KubeObject {
   const out = structuredClone(obj);
   if (!isRecord(out.spec)) return out;
+  if (Array.isArray(out.spec.parentRefs)) {
+    for (const ref of out.spec.parentRefs) {
+      if (!isRecord(ref)) continue;
+      ref.group ??= "gateway.networking.k8s.io";
+      ref.kind ??= "Gateway";
+    }
+  }
   if (!Array.isArray(out.spec.rules)) return out;
   for (const rule of out.spec.rules) {
-    if (!isRecord(rule) || !Array.isArray(rule.backendRefs)) continue;
+    if (!isRecord(rule)) continue;
+    rule.matches ??= [{ path: { type: "PathPrefix", value: "/" } }];
+    if (!Array.isArray(rule.backendRefs)) continue;
     for (const ref of rule.backendRefs) {
       if (!isRecord(ref)) continue;
       ref.group ??= "";
@@ -298,18 +309,70 @@ function validateHttpRoute(obj: KubeObject): FieldCause[] {
   return causes;
 }
 
-export const httpRouteType: ResourceType = {
-  group: "gateway.networking.k8s.io",
-  versions: ["v1", "v1beta1"],
-  storageVersion: "v1",
-  plural: "httproutes",
-  singular: "httproute",
-  kind: "HTTPRoute",
-  namespaced: true,
-  custom: true,
-  normalize: normalizeHttpRoute,
-  validate: validateHttpRoute,
+/**
+ * What the peer's stand-in for a Gateway API controller reports in an HTTPRoute's status.parents after
+ * each write. Tests change it on the fly: refuse (Accepted=False or ResolvedRefs=False with a reason, as a
+ * controller does for a missing backend or a forbidden cross-namespace reference) or stay silent (no
+ * controller has seen the route: status keeps an older observedGeneration, or no entry at all).
+ */
+export type GatewayController = {
+  mode: "accept" | "silent";
+  refuse?: { condition: "Accepted" | "ResolvedRefs"; reason: string; message: string };
+  controllerName: string;
 };
+
+export function newGatewayController(): GatewayController {
+  return { mode: "accept", controllerName: "linkerd.io/gateway-controller" };
+}
+
+function settleHttpRoute(controller: GatewayController, obj: KubeObject): void {
+  if (controller.mode === "silent") return;
+  const generation = obj.metadata?.generation;
+  const spec = isRecord(obj.spec) ? obj.spec : {};
+  const parentRefs = Array.isArray(spec.parentRefs) ? spec.parentRefs : [];
+  const at = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  const condition = (type: string, ok: boolean, reason: string, message: string) => ({
+    type,
+    status: ok ? "True" : "False",
+    reason,
+    message,
+    observedGeneration: generation,
+    lastTransitionTime: at,
+  });
+  const refuse = controller.refuse;
+  obj.status = {
+    parents: parentRefs.map((parentRef) => ({
+      parentRef,
+      controllerName: controller.controllerName,
+      conditions: [
+        refuse?.condition === "Accepted" ? condition("Accepted", false, refuse.reason, refuse.message) : condition("Accepted", true, "Accepted", "Route was valid"),
+        refuse?.condition === "ResolvedRefs"
+          ? condition("ResolvedRefs", false, refuse.reason, refuse.message)
+          : condition("ResolvedRefs", true, "ResolvedRefs", "All references resolved"),
+      ],
+    })),
+  };
+}
+
+/** HTTPRoute in the versions a cluster serves: v1 + v1beta1 (Gateway API v1.x), or v1beta1 only (older). */
+export function httpRouteType(opts: { versions?: string[]; controller?: GatewayController } = {}): ResourceType {
+  const versions = opts.versions ?? ["v1", "v1beta1"];
+  const controller = opts.controller ?? newGatewayController();
+  return {
+    group: "gateway.networking.k8s.io",
+    versions,
+    storageVersion: versions.includes("v1") ? "v1" : versions[0]!,
+    plural: "httproutes",
+    singular: "httproute",
+    kind: "HTTPRoute",
+    namespaced: true,
+    custom: true,
+    statusSubresource: true,
+    normalize: normalizeHttpRoute,
+    validate: validateHttpRoute,
+    settle: (obj) => settleHttpRoute(controller, obj),
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -329,7 +392,7 @@ export function compareKubeVersions(a: string, b: string): number {
   return a.localeCompare(b);
 }
 
-export function defaultRegistry(flavour: SmiFlavour): ResourceType[] {
+export function defaultRegistry(flavour: SmiFlavour, httpRoute: ResourceType = httpRouteType()): ResourceType[] {
   const split = trafficSplitType(flavour);
-  return [...(split ? [split] : []), deploymentType, httpRouteType, serviceType];
+  return [...(split ? [split] : []), deploymentType, httpRoute, serviceType];
 }

@@ -183,6 +183,7 @@ export class ObjectStore {
       throw new ApiStatusError(409, "AlreadyExists", `${qualified(type)} "${name}" already exists`, { name, group: type.group, kind: type.plural });
     }
     const admitted = this.admit(type, version, obj, name);
+    if (type.statusSubresource) delete admitted.status;
     const am = meta(admitted);
     if (type.namespaced) am.namespace = ns;
     else delete am.namespace;
@@ -262,7 +263,11 @@ export class ObjectStore {
       else am[k] = cm[k];
     }
     am.resourceVersion = cm.resourceVersion;
-    if (type.scale) admitted.status = current.status; // status is a subresource: a main-resource update leaves it
+    // status is a subresource: a main-resource update leaves it
+    if (type.scale || type.statusSubresource) {
+      if (current.status === undefined) delete admitted.status;
+      else admitted.status = current.status;
+    }
     const candidate = { ...admitted, apiVersion: current.apiVersion, kind: current.kind };
     if (JSON.stringify(stable(candidate)) === JSON.stringify(stable(current))) {
       // The API server skips the storage write when nothing changed, so the resourceVersion stays.
@@ -360,6 +365,15 @@ export class ObjectStore {
     } finally {
       this.namespaces = saved;
     }
+  }
+
+  /** A controller catching up: status recomputed for the stored object (a status write: new resourceVersion). */
+  resettle(type: ResourceType, ns: string | undefined, name: string): KubeObject {
+    const current = this.objects.get(this.key(type, ns, name));
+    if (!current) throw this.notFound(type, name);
+    type.settle?.(current);
+    meta(current).resourceVersion = this.bump();
+    return structuredClone(current);
   }
 
   edit(type: ResourceType, ns: string | undefined, name: string, mutate: (obj: KubeObject) => KubeObject | void): KubeObject {

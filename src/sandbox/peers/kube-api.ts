@@ -10,13 +10,22 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { defaultRegistry, type KubeObject, type ResourceType, type SmiFlavour } from "./kube-api-resources.ts";
+import {
+  defaultRegistry,
+  httpRouteType,
+  newGatewayController,
+  type FieldCause,
+  type GatewayController,
+  type KubeObject,
+  type ResourceType,
+  type SmiFlavour,
+} from "./kube-api-resources.ts";
 import { discoveryDocument, notFoundPath } from "./kube-api-discovery.ts";
 import { ApiStatusError, ObjectStore, apiVersionOf } from "./kube-api-store.ts";
 import { readBody } from "./read-body.ts";
 import { forbidden, requestAttributes, type RbacPolicy } from "./kube-api-authz.ts";
 
-export type { KubeObject, ResourceType, SmiFlavour } from "./kube-api-resources.ts";
+export type { FieldCause, GatewayController, KubeObject, ResourceType, SmiFlavour } from "./kube-api-resources.ts";
 
 export type KubeApiPeerOptions = {
   smiFlavour: SmiFlavour;
@@ -33,6 +42,13 @@ export type KubeApiPeerOptions = {
    * off by default, and objects a test seeds always win.
    */
   implicitWorkloads?: boolean;
+  /** HTTPRoute versions served: both (Gateway API v1.x, the default) or only v1beta1 (older clusters). */
+  gatewayVersions?: ("v1" | "v1beta1")[];
+  /**
+   * More checks on writes, by plural (e.g. a schema read from a CRD at test time): any cause makes the
+   * write a 422 Invalid, as the API server's own validation would.
+   */
+  validators?: Record<string, (obj: KubeObject, version: string) => FieldCause[]>;
 };
 
 export type RequestRecord = {
@@ -79,6 +95,8 @@ export interface KubeApiPeer {
   namespaces: Set<string> | "any";
   /** RBAC enforced on every request (see KubeApiPeerOptions.rbac); undefined allows everything. */
   rbac: RbacPolicy | undefined;
+  /** What the stand-in Gateway API controller reports in HTTPRoute status after writes; change it freely. */
+  readonly gateway: GatewayController;
   readonly requests: RequestRecord[];
   /** Non-dry-run POST/PUT/PATCH/DELETE requests (any answer) addressed to this resource/object. */
   mutations(resource: string, namespace?: string, name?: string): RequestRecord[];
@@ -92,6 +110,8 @@ export interface KubeApiPeer {
   setStatus(resource: string, namespace: string, name: string, status: Record<string, unknown>): KubeObject;
   /** Whether reads of missing Services/Deployments create ready ones (see KubeApiPeerOptions). */
   implicitWorkloads: boolean;
+  /** Run the type's stand-in controller on the stored object now (e.g. after `gateway.mode` went back to "accept"). */
+  settle(resource: string, namespace: string, name: string): KubeObject;
   failNext(fault: Fault): void;
   /** Run `action` just before the next matching request is handled (to stage a race deterministically). */
   onNext(match: RequestMatch, action: () => void | Promise<void>): void;
@@ -166,7 +186,10 @@ class Peer implements KubeApiPeer {
   private server: Server | undefined;
   private dir = "";
 
-  constructor(private readonly registry: ResourceType[]) {}
+  constructor(
+    private readonly registry: ResourceType[],
+    readonly gateway: GatewayController,
+  ) {}
 
   get namespaces(): Set<string> | "any" {
     return this.store.namespaces;
@@ -227,6 +250,11 @@ class Peer implements KubeApiPeer {
   setStatus(resource: string, namespace: string, name: string, status: Record<string, unknown>): KubeObject {
     const type = this.typeOf(resource);
     return this.store.setStatus(type, type.namespaced ? namespace : undefined, name, status);
+  }
+
+  settle(resource: string, namespace: string, name: string): KubeObject {
+    const type = this.typeOf(resource);
+    return this.store.resettle(type, type.namespaced ? namespace : undefined, name);
   }
 
   failNext(fault: Fault): void {
@@ -477,9 +505,16 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+function withValidator(type: ResourceType, extra: ((obj: KubeObject, version: string) => FieldCause[]) | undefined): ResourceType {
+  if (!extra) return type;
+  return { ...type, validate: (obj, version) => [...(type.validate?.(obj, version) ?? []), ...extra(obj, version)] };
+}
+
 /** Start a peer on 127.0.0.1 (port 0 = any free port) and write its kubeconfig to a temp dir. */
 export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeApiPeer> {
-  const peer = new Peer([...defaultRegistry(opts.smiFlavour), ...(opts.resources ?? [])]);
+  const gateway = newGatewayController();
+  const registry = [...defaultRegistry(opts.smiFlavour, httpRouteType({ versions: opts.gatewayVersions, controller: gateway })), ...(opts.resources ?? [])];
+  const peer = new Peer(registry.map((t) => withValidator(t, opts.validators?.[t.plural])), gateway);
   if (opts.namespaces) peer.namespaces = new Set(opts.namespaces);
   peer.rbac = opts.rbac;
   peer.implicitWorkloads = opts.implicitWorkloads ?? false;
