@@ -1,6 +1,7 @@
 import { App } from "@slack/bolt";
 import type { Logger } from "pino";
 import { boltLogger } from "./bolt-logger.ts";
+import type { OpsObserver } from "../http/metrics.ts";
 import { StrictHttpReceiver } from "./receiver.ts";
 
 /**
@@ -18,18 +19,30 @@ export type SlackTransportOptions = {
   timeoutMs: number;
   log: Logger;
   now: () => number;
+  /** Where ack latency and Web API calls are reported (the bot's metrics). */
+  observe?: SlackObserver;
 };
+
+export type SlackObserver = Pick<OpsObserver, "slackAck" | "slackCall" | "slackRateLimited">;
 
 export type SlackTransport = {
   app: App;
   /** Where Slack's HTTP requests are served (the port actually bound, once started). */
   readonly port: number;
   start(): Promise<void>;
+  /** Take no new requests and wait for those in hand (see StrictHttpReceiver.drain). */
+  drain(): Promise<void>;
   stop(): Promise<void>;
 };
 
 export function createSlackTransport(opts: SlackTransportOptions): SlackTransport {
-  const receiver = new StrictHttpReceiver({ signingSecret: opts.signingSecret, port: opts.port, log: opts.log, now: opts.now });
+  const receiver = new StrictHttpReceiver({
+    signingSecret: opts.signingSecret,
+    port: opts.port,
+    log: opts.log,
+    now: opts.now,
+    ...(opts.observe ? { onAck: opts.observe.slackAck } : {}),
+  });
   const app = new App({
     token: opts.botToken,
     receiver,
@@ -43,6 +56,7 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
       ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
     },
   });
+  if (opts.observe) observeWebApi(app.client, opts.observe);
   return {
     app,
     get port() {
@@ -51,8 +65,41 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
     async start() {
       await app.start();
     },
+    async drain() {
+      await receiver.drain();
+    },
     async stop() {
       await app.stop();
     },
   };
+}
+
+/**
+ * Count every Web API call by method and whether it got an HTTP answer, and every 429 Slack answers (the
+ * client retries those itself, so only this event shows them). The named methods (`client.chat.update`)
+ * are bound to `apiCall` when the client is built, so the hook is the one request function they all reach.
+ */
+function observeWebApi(client: App["client"], observe: Pick<OpsObserver, "slackCall" | "slackRateLimited">): void {
+  const c = client as unknown as { makeRequest: (url: string, ...rest: unknown[]) => Promise<unknown> };
+  const makeRequest = c.makeRequest.bind(client);
+  c.makeRequest = async (url, ...rest) => {
+    try {
+      const res = await makeRequest(url, ...rest);
+      observe.slackCall(methodOf(url), "ok");
+      return res;
+    } catch (e) {
+      observe.slackCall(methodOf(url), "error");
+      throw e;
+    }
+  };
+  // WebClientEvent.RATE_LIMITED (the enum lives in @slack/web-api, which only Bolt depends on directly).
+  const emitter = client as unknown as { on(event: string, fn: (retrySec: number, info: { url?: string }) => void): unknown };
+  emitter.on("rate_limited", (_retrySec, info) => {
+    observe.slackRateLimited(methodOf(info?.url));
+  });
+}
+
+/** `https://slack.com/api/chat.update` -> `chat.update`. */
+function methodOf(url: string | undefined): string {
+  return url?.split("/").filter(Boolean).pop() ?? "unknown";
 }
