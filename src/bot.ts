@@ -24,7 +24,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
 import { kubeApiCheck, needsKubeApi, slackTokenCheck } from "./http/readiness.ts";
 import { timedRegistry } from "./routers/timed.ts";
-import { RedisWatch } from "./store/redis-watch.ts";
+import { isConnectionError, RedisWatch } from "./store/redis-watch.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -153,6 +153,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       },
       workerConnection,
       store.keys.bullPrefix(),
+      { onError: (err) => (isConnectionError(err) ? redisWatch.failed(err) : log.error({ err }, "worker error")) },
     );
     worker.on("completed", (job) => ops.job(job.name, "completed"));
     worker.on("failed", (job) => ops.job(job?.name ?? "unknown", "failed"));
@@ -190,20 +191,33 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     async drain(deadlineMs) {
       draining = true;
       const done = Promise.all([transport.drain(), worker?.close()]).then(() => true);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), deadlineMs)));
-      try {
-        return await Promise.race([done, late]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return settlesWithin(done, deadlineMs);
     },
     async stop() {
       await transport.stop();
       await health.stop();
-      await worker?.close();
-      await queue.close();
-      await Promise.allSettled([redis.quit(), requestRedis.quit(), bullConnection.quit(), workerConnection?.quit()]);
+      const connections = [redis, requestRedis, bullConnection, workerConnection];
+      const graceful = (async () => {
+        await worker?.close();
+        await queue.close();
+        await Promise.allSettled(connections.map((c) => c?.quit()));
+      })();
+      // With Redis unreachable a graceful close waits for it forever: give up after a while and cut.
+      if (!(await settlesWithin(graceful, 3_000))) {
+        for (const c of connections) c?.disconnect();
+        void worker?.close(true).catch(() => undefined);
+      }
     },
   };
+}
+
+/** Whether `p` settled within `ms` (its outcome otherwise ignored). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

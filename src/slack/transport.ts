@@ -1,4 +1,4 @@
-import { App } from "@slack/bolt";
+import { App, type AuthorizeResult } from "@slack/bolt";
 import type { Logger } from "pino";
 import { boltLogger } from "./bolt-logger.ts";
 import type { OpsObserver } from "../http/metrics.ts";
@@ -43,8 +43,20 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
     now: opts.now,
     ...(opts.observe ? { onAck: opts.observe.slackAck } : {}),
   });
-  const app = new App({
-    token: opts.botToken,
+  // Who the bot is, asked of Slack once (auth.test) when the first request needs it. Not Bolt's `token`
+  // option: Bolt then calls auth.test at construction and leaves its rejection unhandled, so a revoked token
+  // would crash the process instead of making it unready (src/http/readiness.ts).
+  let who: Promise<AuthorizeResult> | undefined;
+  const authorize = () =>
+    (who ??= app.client.auth
+      .test()
+      .then((r) => ({ botToken: opts.botToken, ...(r.bot_id ? { botId: r.bot_id } : {}), ...(r.user_id ? { botUserId: r.user_id } : {}), ...(r.team_id ? { teamId: r.team_id } : {}) }))
+      .catch((e: unknown) => {
+        who = undefined;
+        throw e;
+      }));
+  const app: App = new App({
+    authorize,
     receiver,
     logger: boltLogger(opts.log.child({ component: "bolt" })),
     // The Web API client's defaults are no timeout and ~10 retries over half an hour: a Slack call that never
@@ -52,10 +64,13 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
     // retries take over after.
     clientOptions: {
       timeout: opts.timeoutMs,
+      headers: { Authorization: `Bearer ${opts.botToken}` },
       retryConfig: { retries: 5, factor: 2, minTimeout: 1_000, maxTimeout: 30_000, randomize: true },
       ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
     },
   });
+  // app.client (the worker's and the user groups' calls) is built without a token: it sends it as a header.
+  (app.client as unknown as { token: string }).token = opts.botToken;
   if (opts.observe) observeWebApi(app.client, opts.observe);
   return {
     app,

@@ -49,3 +49,12 @@ export function redactUrl(url: string): string {
 export function redisBackoff(attempt: number): number {
   return Math.min(100 * 2 ** Math.min(attempt - 1, 6), 5_000);
 }
+
+/** An error that says Redis cannot be reached (as opposed to a command that failed). */
+export function isConnectionError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    (code !== undefined && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "EAI_AGAIN"].includes(code)) ||
+    /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/.test(err.message)
+  );
+}

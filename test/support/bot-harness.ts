@@ -77,7 +77,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const routers = await buildRouters({ kube: { KUBECONFIG: kube.kubeconfigPath } });
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
-  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, log });
+  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, kubeConfig: routers.value.kubeConfig, log });
   const driver = new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack });
   let botStopped = false;
   const stopBot = async () => {
