@@ -101,6 +101,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
+    ...(env.SLACK_APP_TOKEN ? { appToken: env.SLACK_APP_TOKEN } : {}),
     ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}),
     port: env.PORT,
     timeoutMs: env.ROLLOUT_SLACK_TIMEOUT_SECONDS * 1000,
@@ -179,7 +180,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   // After Slack's port: a process that answers /healthz also takes Slack's requests.
   const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks, metrics: () => ops.scrape() });
   const port = transport.port;
-  log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");
+  if (transport.mode === "socket") log.info({ healthPort: health.port }, "rollout-bot connected to Slack over Socket Mode");
+  else log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");
   return {
     port,
     url: `http://127.0.0.1:${port}`,

@@ -3,15 +3,18 @@ import type { Logger } from "pino";
 import { boltLogger } from "./bolt-logger.ts";
 import type { OpsObserver } from "../http/metrics.ts";
 import { StrictHttpReceiver } from "./receiver.ts";
+import { SocketModeReceiver } from "./socket-receiver.ts";
 
 /**
  * The transport seam: how Slack's requests reach the listeners. The listeners are registered on the Bolt
  * `App` and do not know which receiver delivered a request. Today that is Slack's HTTP delivery (signed
- * requests to /slack/events); a Socket Mode receiver (SLACK_APP_TOKEN) is chosen here too when it lands.
+ * requests to /slack/events), or Socket Mode when an app-level token (SLACK_APP_TOKEN) is configured.
  */
 export type SlackTransportOptions = {
   signingSecret: string;
   botToken: string;
+  /** An app-level token (xapp-...): Slack's requests then come over Socket Mode instead of HTTP. */
+  appToken?: string;
   /** Slack Web API base URL (tests and the sandbox point it at the local peer). */
   apiUrl?: string;
   port: number;
@@ -27,7 +30,8 @@ export type SlackObserver = Pick<OpsObserver, "slackAck" | "slackCall" | "slackR
 
 export type SlackTransport = {
   app: App;
-  /** Where Slack's HTTP requests are served (the port actually bound, once started). */
+  mode: "http" | "socket";
+  /** Where Slack's HTTP requests are served (the port actually bound, once started); 0 in Socket Mode. */
   readonly port: number;
   start(): Promise<void>;
   /** Take no new requests and wait for those in hand (see StrictHttpReceiver.drain). */
@@ -36,13 +40,11 @@ export type SlackTransport = {
 };
 
 export function createSlackTransport(opts: SlackTransportOptions): SlackTransport {
-  const receiver = new StrictHttpReceiver({
-    signingSecret: opts.signingSecret,
-    port: opts.port,
-    log: opts.log,
-    now: opts.now,
-    ...(opts.observe ? { onAck: opts.observe.slackAck } : {}),
-  });
+  const onAck = opts.observe ? { onAck: opts.observe.slackAck } : {};
+  // Socket Mode when an app-level token is configured (no public URL needed); else Slack's HTTP delivery.
+  const receiver = opts.appToken
+    ? new SocketModeReceiver({ appToken: opts.appToken, log: opts.log, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...onAck })
+    : new StrictHttpReceiver({ signingSecret: opts.signingSecret, port: opts.port, log: opts.log, now: opts.now, ...onAck });
   // Who the bot is, asked of Slack once (auth.test) when the first request needs it. Not Bolt's `token`
   // option: Bolt then calls auth.test at construction and leaves its rejection unhandled, so a revoked token
   // would crash the process instead of making it unready (src/http/readiness.ts).
@@ -74,8 +76,9 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
   if (opts.observe) observeWebApi(app.client, opts.observe);
   return {
     app,
+    mode: opts.appToken ? "socket" : "http",
     get port() {
-      return receiver.port;
+      return receiver instanceof StrictHttpReceiver ? receiver.port : 0;
     },
     async start() {
       await app.start();

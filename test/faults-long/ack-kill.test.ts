@@ -104,7 +104,7 @@ it("two processes, clicks alternating, the acking one SIGKILLed after every othe
     // The other process (or the replacement) carries the write out.
     await waitFor(async () => {
       const r = await store.get("backend-svc#1");
-      return r?.appliedPercent === PLAN[step] && r.desiredPercent === PLAN[step] ? true : undefined;
+      return r?.appliedPercent === PLAN[step] && r?.desiredPercent === PLAN[step] ? true : undefined;
     }, { timeoutMs: 40_000, what: `step ${PLAN[step]}% applied after the click` });
   }
   expect(kills).toBe(3);
