@@ -202,7 +202,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       const graceful = (async () => {
         await worker?.close();
         await queue.close();
-        await Promise.allSettled(connections.map((c) => c?.quit()));
+        await Promise.allSettled(connections.flatMap((c) => (c ? [c.quit()] : [])));
       })();
       // With Redis unreachable a graceful close waits for it forever: give up after a while and cut.
       if (!(await settlesWithin(graceful, 3_000))) {

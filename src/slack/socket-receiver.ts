@@ -18,9 +18,18 @@ export type SocketReceiverOptions = {
   onAck?: (kind: "command" | "interactive" | "event", seconds: number) => void;
 };
 
-type Envelope = { ack: (response?: Record<string, unknown>) => Promise<void>; body: Record<string, unknown>; retry_num?: number; retry_reason?: string };
+type Envelope = {
+  ack: (response?: Record<string, unknown>) => Promise<void>;
+  body: Record<string, unknown>;
+  retry_num?: number;
+  retry_reason?: string;
+};
 
-const KIND = { slash_commands: "command", interactive: "interactive", events_api: "event" } as const;
+const KIND = {
+  slash_commands: "command",
+  interactive: "interactive",
+  events_api: "event",
+} as const;
 
 export class SocketModeReceiver implements Receiver {
   readonly client: SocketModeClient;
@@ -42,7 +51,9 @@ export class SocketModeReceiver implements Receiver {
       });
     }
     this.client.on("connected", () => opts.log.info("Socket Mode connected"));
-    this.client.on("reconnecting", () => opts.log.info("Socket Mode reconnecting"));
+    this.client.on("reconnecting", () =>
+      opts.log.info("Socket Mode reconnecting"),
+    );
   }
 
   init(app: App): void {
@@ -65,7 +76,10 @@ export class SocketModeReceiver implements Receiver {
     await this.client.disconnect().catch(() => undefined);
   }
 
-  private async handle(kind: "command" | "interactive" | "event", e: Envelope): Promise<void> {
+  private async handle(
+    kind: "command" | "interactive" | "event",
+    e: Envelope,
+  ): Promise<void> {
     if (!this.accepting || !this.app) return; // unacknowledged: Slack retries it elsewhere
     const arrived = performance.now();
     let acked = false;
@@ -77,7 +91,11 @@ export class SocketModeReceiver implements Receiver {
         if (acked) return;
         acked = true;
         this.opts.onAck?.(kind, (performance.now() - arrived) / 1000);
-        await e.ack(typeof response === "object" && response !== null ? (response as Record<string, unknown>) : undefined);
+        await e.ack(
+          typeof response === "object" && response !== null
+            ? (response as Record<string, unknown>)
+            : undefined,
+        );
       },
     };
     try {

@@ -24,13 +24,19 @@ export class RedisWatch {
   failed(err: Error): void {
     if (this.down) return;
     this.down = true;
-    this.log.error({ redis: redactUrl(this.url), err: err.message }, `cannot reach Redis at ${redactUrl(this.url)}; retrying with backoff (not ready until it answers)`);
+    this.log.error(
+      { redis: redactUrl(this.url), err: err.message },
+      `cannot reach Redis at ${redactUrl(this.url)}; retrying with backoff (not ready until it answers)`,
+    );
   }
 
   recovered(): void {
     if (!this.down) return;
     this.down = false;
-    this.log.info({ redis: redactUrl(this.url) }, `Redis at ${redactUrl(this.url)} is reachable again`);
+    this.log.info(
+      { redis: redactUrl(this.url) },
+      `Redis at ${redactUrl(this.url)} is reachable again`,
+    );
   }
 }
 
@@ -54,7 +60,19 @@ export function redisBackoff(attempt: number): number {
 export function isConnectionError(err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return (
-    (code !== undefined && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "EAI_AGAIN"].includes(code)) ||
-    /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/.test(err.message)
+    (code !== undefined &&
+      [
+        "ECONNREFUSED",
+        "ECONNRESET",
+        "ETIMEDOUT",
+        "ENOTFOUND",
+        "EHOSTUNREACH",
+        "ENETUNREACH",
+        "EPIPE",
+        "EAI_AGAIN",
+      ].includes(code)) ||
+    /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/.test(
+      err.message,
+    )
   );
 }

@@ -3,10 +3,22 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RolloutStore } from "../../src/store/rollout-store.ts";
-import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
-import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
+import {
+  startKubeApiPeer,
+  type KubeApiPeer,
+} from "../../src/sandbox/peers/kube-api.ts";
+import {
+  SlackDriver,
+  startSlackPeer,
+  type SlackPeer,
+} from "../../src/sandbox/peers/slack/index.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
-import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
+import {
+  cleanupPrefix,
+  randomPrefix,
+  REDIS_URL,
+  testRedis,
+} from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";
 import { percentOn, SEED, seedSplit } from "./support.ts";
 
@@ -26,7 +38,10 @@ const prefix = randomPrefix("sigterm");
 const redis = testRedis();
 
 beforeAll(async () => {
-  slack = await startSlackPeer({ botToken: `xoxb-${randomBytes(6).toString("hex")}`, channels: [{ id: CHANNEL, name: "deploys" }] });
+  slack = await startSlackPeer({
+    botToken: `xoxb-${randomBytes(6).toString("hex")}`,
+    channels: [{ id: CHANNEL, name: "deploys" }],
+  });
   kube = await startKubeApiPeer({ smiFlavour: "nginx" });
 });
 
@@ -62,21 +77,58 @@ it("npm start + SIGTERM (twice): not ready at once, the write in hand finishes a
   let out = "";
   proc.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   proc.stderr!.on("data", (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc!.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+  }>((resolve) =>
+    proc!.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const health = `http://127.0.0.1:${healthPort}`;
-  const status = (path: string) => fetch(`${health}${path}`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => 0);
-  await waitFor(async () => ((await status("/readyz")) === 200 ? true : undefined), { timeoutMs: 60_000, intervalMs: 100, what: `npm start to be ready: ${out}` });
+  const status = (path: string) =>
+    fetch(`${health}${path}`, { signal: AbortSignal.timeout(2_000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
+  await waitFor(
+    async () => ((await status("/readyz")) === 200 ? true : undefined),
+    {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: `npm start to be ready: ${out}`,
+    },
+  );
 
   seedSplit({ kube });
   // The TrafficSplit write takes 3 s to be answered: SIGTERM lands while it is in flight.
-  kube.failNext({ method: "PUT", pathIncludes: "trafficsplits", delayMs: 3_000, times: 1 });
-  const driver = new SlackDriver({ botUrl: `http://127.0.0.1:${port}/slack/events`, signingSecret, peer: slack });
-  expect((await driver.slash({ userId: "UALICE", channelId: CHANNEL, text: SEED })).status).toBe(200);
-  await waitFor(() => (kube.mutations("trafficsplits", "default", "backend-ts").length > 0 ? true : undefined), { timeoutMs: 15_000, intervalMs: 10, what: "the write to reach the API" });
+  kube.failNext({
+    method: "PUT",
+    pathIncludes: "trafficsplits",
+    delayMs: 3_000,
+    times: 1,
+  });
+  const driver = new SlackDriver({
+    botUrl: `http://127.0.0.1:${port}/slack/events`,
+    signingSecret,
+    peer: slack,
+  });
+  expect(
+    (await driver.slash({ userId: "UALICE", channelId: CHANNEL, text: SEED }))
+      .status,
+  ).toBe(200);
+  await waitFor(
+    () =>
+      kube.mutations("trafficsplits", "default", "backend-ts").length > 0
+        ? true
+        : undefined,
+    { timeoutMs: 15_000, intervalMs: 10, what: "the write to reach the API" },
+  );
 
   const signalled = Date.now();
   proc.kill("SIGTERM");
-  await waitFor(async () => ((await status("/readyz")) === 503 ? true : undefined), { timeoutMs: 1_000, intervalMs: 20, what: "/readyz to turn 503" });
+  await waitFor(
+    async () => ((await status("/readyz")) === 503 ? true : undefined),
+    { timeoutMs: 1_000, intervalMs: 20, what: "/readyz to turn 503" },
+  );
   expect(Date.now() - signalled).toBeLessThan(1_000);
   expect(await status("/healthz")).toBe(200);
   proc.kill("SIGTERM"); // a second signal must not cut the drain short

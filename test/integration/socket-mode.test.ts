@@ -1,6 +1,15 @@
 import { afterEach, expect, it } from "vitest";
 import { seedSplit, SEED } from "../faults/support.ts";
-import { CHANNEL, clickButton, ephemeralTexts, startHarness, waitForEphemeral, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
+import {
+  CHANNEL,
+  clickButton,
+  ephemeralTexts,
+  startHarness,
+  waitForEphemeral,
+  waitForMessage,
+  waitForStatus,
+  type Harness,
+} from "../support/bot-harness.ts";
 import { percentOn } from "../faults/support.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -20,7 +29,13 @@ afterEach(async () => {
 
 /** Wait until the bot has made its `n`th connection and holds exactly one open. */
 async function reconnected(hh: Harness, n: number): Promise<void> {
-  await waitFor(() => (hh.slack.socket!.connections >= n && hh.slack.socket!.connected === 1 ? true : undefined), { timeoutMs: 15_000, what: `connection #${n}` });
+  await waitFor(
+    () =>
+      hh.slack.socket!.connections >= n && hh.slack.socket!.connected === 1
+        ? true
+        : undefined,
+    { timeoutMs: 15_000, what: `connection #${n}` },
+  );
 }
 
 it("start, Advance and refusals over Socket Mode; reconnects after refresh_requested, link_disabled and a dropped socket", async () => {
@@ -29,7 +44,11 @@ it("start, Advance and refusals over Socket Mode; reconnects after refresh_reque
   expect(h.slack.socket!.connections).toBe(1);
   seedSplit(h);
 
-  const started = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start backend-svc --from backend-v1 --to backend-v2 --steps 10,20,40,60,100 --namespace default" });
+  const started = await h.driver.slash({
+    userId: ALICE,
+    channelId: CHANNEL,
+    text: "start backend-svc --from backend-v1 --to backend-v2 --steps 10,20,40,60,100 --namespace default",
+  });
   expect(started.status).toBe(200);
   await waitForEphemeral(h, ALICE, "Starting rollout `backend-svc#1`");
   await waitForMessage(h, "backend-svc#1", "Advance to 20%");
@@ -39,7 +58,10 @@ it("start, Advance and refusals over Socket Mode; reconnects after refresh_reque
   await h.driver.slash({ userId: BOB, channelId: CHANNEL, text: SEED });
   await waitForEphemeral(h, BOB, "backend-svc#1");
   await h.driver.slash({ userId: BOB, channelId: CHANNEL, text: "frobnicate" });
-  await waitFor(() => (ephemeralTexts(h!, BOB).length >= 2 ? true : undefined), { what: "the refusal of frobnicate" });
+  await waitFor(
+    () => (ephemeralTexts(h!, BOB).length >= 2 ? true : undefined),
+    { what: "the refusal of frobnicate" },
+  );
   expect(ephemeralTexts(h, BOB)[1]).toContain("frobnicate");
 
   await clickButton(h, "backend-svc#1", ALICE, "Advance to 20%");
@@ -63,8 +85,13 @@ it("start, Advance and refusals over Socket Mode; reconnects after refresh_reque
   await reconnected(h, 4);
   await clickButton(h, "backend-svc#1", ALICE, "Advance to 100%");
   await waitForStatus(h, "backend-svc#1", "active");
-  await waitFor(() => (percentOn(h!, "backend-v2") === 100 ? true : undefined), { what: "100% on the canary" });
-  expect(h.slack.calls.filter((c) => c.method === "apps.connections.open")).toHaveLength(4);
+  await waitFor(
+    () => (percentOn(h!, "backend-v2") === 100 ? true : undefined),
+    { what: "100% on the canary" },
+  );
+  expect(
+    h.slack.calls.filter((c) => c.method === "apps.connections.open"),
+  ).toHaveLength(4);
   // Every envelope was acknowledged exactly once.
   const ids = h.slack.socket!.acks.map((a) => a.envelope_id);
   expect(new Set(ids).size).toBe(ids.length);

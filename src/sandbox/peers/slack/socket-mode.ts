@@ -29,7 +29,8 @@ export class SocketModeServer {
   ) {
     this.wss = wss;
     wss.on("connection", (ws, req) => {
-      const ticket = new URL(req.url ?? "/", "ws://x").searchParams.get("ticket") ?? "";
+      const ticket =
+        new URL(req.url ?? "/", "ws://x").searchParams.get("ticket") ?? "";
       // A URL is good for one connection, as Slack's are.
       if (!this.tickets.delete(ticket)) return ws.close(4001, "invalid ticket");
       this.connections += 1;
@@ -48,7 +49,14 @@ export class SocketModeServer {
         this.waiting.get(ack.envelope_id)?.(ack);
         this.waiting.delete(ack.envelope_id);
       });
-      ws.send(JSON.stringify({ type: "hello", num_connections: this.open.size, debug_info: { host: "local-peer", approximate_connection_time: 3600 }, connection_info: { app_id: this.appId } }));
+      ws.send(
+        JSON.stringify({
+          type: "hello",
+          num_connections: this.open.size,
+          debug_info: { host: "local-peer", approximate_connection_time: 3600 },
+          connection_info: { app_id: this.appId },
+        }),
+      );
     });
   }
 
@@ -73,26 +81,51 @@ export class SocketModeServer {
   }
 
   /** Send one envelope to an open connection; resolves with its ack (rejects after `timeoutMs` without one). */
-  deliver(type: EnvelopeType, payload: unknown, timeoutMs = 3_000): Promise<Ack> {
+  deliver(
+    type: EnvelopeType,
+    payload: unknown,
+    timeoutMs = 3_000,
+  ): Promise<Ack> {
     const ws = [...this.open].find((w) => w.readyState === w.OPEN);
-    if (!ws) return Promise.reject(new Error("no Socket Mode connection is open"));
+    if (!ws)
+      return Promise.reject(new Error("no Socket Mode connection is open"));
     const envelope_id = randomBytes(8).toString("hex");
     return new Promise<Ack>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(envelope_id);
-        reject(new Error(`no ack for ${type} envelope ${envelope_id} within ${timeoutMs} ms`));
+        reject(
+          new Error(
+            `no ack for ${type} envelope ${envelope_id} within ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       this.waiting.set(envelope_id, (ack) => {
         clearTimeout(timer);
         resolve(ack);
       });
-      ws.send(JSON.stringify({ envelope_id, type, payload, accepts_response_payload: type !== "events_api", retry_attempt: 0, retry_reason: "" }));
+      ws.send(
+        JSON.stringify({
+          envelope_id,
+          type,
+          payload,
+          accepts_response_payload: type !== "events_api",
+          retry_attempt: 0,
+          retry_reason: "",
+        }),
+      );
     });
   }
 
   /** Ask every open connection to reconnect, as Slack does before recycling a server or disabling a link. */
   disconnect(reason: "refresh_requested" | "link_disabled" | "warning"): void {
-    for (const ws of this.open) ws.send(JSON.stringify({ type: "disconnect", reason, debug_info: { host: "local-peer" } }));
+    for (const ws of this.open)
+      ws.send(
+        JSON.stringify({
+          type: "disconnect",
+          reason,
+          debug_info: { host: "local-peer" },
+        }),
+      );
   }
 
   /** Cut every open connection without a close frame (a network failure). */
