@@ -172,6 +172,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const checks: ReadinessCheck[] = [
     { name: "shutting down", ready: async () => !draining },
     { name: "redis", ready: () => requestStore.ping() },
+    { name: "slack socket", ready: async () => transport.connected() },
   ];
   if (opts.kubeConfig && needsKubeApi(opts.targets)) checks.push(kubeApiCheck(opts.kubeConfig, env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000));
   checks.push(slackTokenCheck(() => app.client.auth.test(), { ttlMs: 60_000, now: Date.now }));

@@ -36,6 +36,8 @@ export class SocketModeReceiver implements Receiver {
   private app?: App;
   private readonly inFlight = new Set<Promise<void>>();
   private accepting = true;
+  /** Whether a socket is open and Slack has said hello (readiness). */
+  connected = false;
 
   constructor(private readonly opts: SocketReceiverOptions) {
     this.client = new SocketModeClient({
@@ -50,18 +52,27 @@ export class SocketModeReceiver implements Receiver {
         void work.finally(() => this.inFlight.delete(work));
       });
     }
-    this.client.on("connected", () => opts.log.info("Socket Mode connected"));
-    this.client.on("reconnecting", () =>
-      opts.log.info("Socket Mode reconnecting"),
-    );
+    this.client.on("connected", () => {
+      this.connected = true;
+      opts.log.info("Socket Mode connected");
+    });
+    this.client.on("reconnecting", () => {
+      this.connected = false;
+      opts.log.info("Socket Mode reconnecting");
+    });
+    this.client.on("disconnected", () => (this.connected = false));
   }
 
   init(app: App): void {
     this.app = app;
   }
 
-  async start(): Promise<unknown> {
-    return this.client.start();
+  /**
+   * Connect in the background: the process starts (health port open, not ready) while Slack cannot be
+   * reached, and the client keeps trying. A token Slack refuses is logged; readiness stays 503.
+   */
+  async start(): Promise<void> {
+    void this.client.start().catch((err: unknown) => this.opts.log.error({ err }, "Socket Mode could not connect to Slack"));
   }
 
   /** Take no new envelopes (close the socket: Slack sends them to another connection) and finish those in hand. */
@@ -76,10 +87,7 @@ export class SocketModeReceiver implements Receiver {
     await this.client.disconnect().catch(() => undefined);
   }
 
-  private async handle(
-    kind: "command" | "interactive" | "event",
-    e: Envelope,
-  ): Promise<void> {
+  private async handle(kind: "command" | "interactive" | "event", e: Envelope): Promise<void> {
     if (!this.accepting || !this.app) return; // unacknowledged: Slack retries it elsewhere
     const arrived = performance.now();
     let acked = false;
@@ -91,11 +99,7 @@ export class SocketModeReceiver implements Receiver {
         if (acked) return;
         acked = true;
         this.opts.onAck?.(kind, (performance.now() - arrived) / 1000);
-        await e.ack(
-          typeof response === "object" && response !== null
-            ? (response as Record<string, unknown>)
-            : undefined,
-        );
+        await e.ack(typeof response === "object" && response !== null ? (response as Record<string, unknown>) : undefined);
       },
     };
     try {

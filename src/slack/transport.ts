@@ -31,6 +31,8 @@ export type SlackObserver = Pick<OpsObserver, "slackAck" | "slackCall" | "slackR
 export type SlackTransport = {
   app: App;
   mode: "http" | "socket";
+  /** Whether Slack's requests can reach the listeners now (Socket Mode: the socket is connected). */
+  connected(): boolean;
   /** Where Slack's HTTP requests are served (the port actually bound, once started); 0 in Socket Mode. */
   readonly port: number;
   start(): Promise<void>;
@@ -77,6 +79,7 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
   return {
     app,
     mode: opts.appToken ? "socket" : "http",
+    connected: () => (receiver instanceof SocketModeReceiver ? receiver.connected : true),
     get port() {
       return receiver instanceof StrictHttpReceiver ? receiver.port : 0;
     },

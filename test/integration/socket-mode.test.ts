@@ -1,15 +1,6 @@
 import { afterEach, expect, it } from "vitest";
 import { seedSplit, SEED } from "../faults/support.ts";
-import {
-  CHANNEL,
-  clickButton,
-  ephemeralTexts,
-  startHarness,
-  waitForEphemeral,
-  waitForMessage,
-  waitForStatus,
-  type Harness,
-} from "../support/bot-harness.ts";
+import { CHANNEL, clickButton, ephemeralTexts, startHarness, waitForEphemeral, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { percentOn } from "../faults/support.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -29,19 +20,18 @@ afterEach(async () => {
 
 /** Wait until the bot has made its `n`th connection and holds exactly one open. */
 async function reconnected(hh: Harness, n: number): Promise<void> {
-  await waitFor(
-    () =>
-      hh.slack.socket!.connections >= n && hh.slack.socket!.connected === 1
-        ? true
-        : undefined,
-    { timeoutMs: 15_000, what: `connection #${n}` },
-  );
+  await waitFor(() => (hh.slack.socket!.connections >= n && hh.slack.socket!.connected === 1 ? true : undefined), {
+    timeoutMs: 15_000,
+    what: `connection #${n}`,
+  });
 }
 
 it("start, Advance and refusals over Socket Mode; reconnects after refresh_requested, link_disabled and a dropped socket", async () => {
   h = await startHarness({ socketMode: true, smiFlavour: "nginx" });
   expect(h.bot.port).toBe(0); // no HTTP port for Slack: nothing public is needed
+  await reconnected(h, 1);
   expect(h.slack.socket!.connections).toBe(1);
+  await waitFor(async () => ((await fetch(`${h!.bot.healthUrl}/readyz`)).status === 200 ? true : undefined), { what: "ready once connected" });
   seedSplit(h);
 
   const started = await h.driver.slash({
@@ -58,10 +48,7 @@ it("start, Advance and refusals over Socket Mode; reconnects after refresh_reque
   await h.driver.slash({ userId: BOB, channelId: CHANNEL, text: SEED });
   await waitForEphemeral(h, BOB, "backend-svc#1");
   await h.driver.slash({ userId: BOB, channelId: CHANNEL, text: "frobnicate" });
-  await waitFor(
-    () => (ephemeralTexts(h!, BOB).length >= 2 ? true : undefined),
-    { what: "the refusal of frobnicate" },
-  );
+  await waitFor(() => (ephemeralTexts(h!, BOB).length >= 2 ? true : undefined), { what: "the refusal of frobnicate" });
   expect(ephemeralTexts(h, BOB)[1]).toContain("frobnicate");
 
   await clickButton(h, "backend-svc#1", ALICE, "Advance to 20%");
@@ -85,13 +72,8 @@ it("start, Advance and refusals over Socket Mode; reconnects after refresh_reque
   await reconnected(h, 4);
   await clickButton(h, "backend-svc#1", ALICE, "Advance to 100%");
   await waitForStatus(h, "backend-svc#1", "active");
-  await waitFor(
-    () => (percentOn(h!, "backend-v2") === 100 ? true : undefined),
-    { what: "100% on the canary" },
-  );
-  expect(
-    h.slack.calls.filter((c) => c.method === "apps.connections.open"),
-  ).toHaveLength(4);
+  await waitFor(() => (percentOn(h!, "backend-v2") === 100 ? true : undefined), { what: "100% on the canary" });
+  expect(h.slack.calls.filter((c) => c.method === "apps.connections.open")).toHaveLength(4);
   // Every envelope was acknowledged exactly once.
   const ids = h.slack.socket!.acks.map((a) => a.envelope_id);
   expect(new Set(ids).size).toBe(ids.length);
