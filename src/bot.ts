@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { AppDeps } from "./app/deps.ts";
 import type { Env, TargetsFile } from "./config.ts";
-import { startHealthServer, type HealthServer } from "./http/health.ts";
+import { startHealthServer, type HealthServer, type ReadinessCheck } from "./http/health.ts";
 import { EffectQueue } from "./queue/queues.ts";
 import { startEffectWorker } from "./queue/worker.ts";
 import type { RouterRegistry } from "./routers/registry.ts";
@@ -21,6 +21,11 @@ import { AuditLog } from "./store/audit.ts";
 import { RolloutStore } from "./store/rollout-store.ts";
 import { SlackMetaStore } from "./store/slack-meta.ts";
 import type { Preflight } from "./kube/preflight.ts";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
+import { kubeApiCheck, needsKubeApi, slackTokenCheck } from "./http/readiness.ts";
+import { timedRegistry } from "./routers/timed.ts";
+import { isConnectionError, RedisWatch } from "./store/redis-watch.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -43,6 +48,8 @@ export type BotOptions = {
    * its own so a thousand targets read an in-process source instead of a Prometheus.
    */
   metrics?: MetricsSources;
+  /** The Kubernetes API the routers write through: /readyz checks it answers when a target needs it. */
+  kubeConfig?: KubeConfig;
 };
 
 export type Bot = {
@@ -54,44 +61,61 @@ export type Bot = {
   store: RolloutStore;
   queue: EffectQueue;
   audit: AuditLog;
+  /** The process's Prometheus metrics (also served on the health port's /metrics). */
+  ops: OpsMetrics;
+  /**
+   * Shutting down: /readyz answers 503 at once, no new Slack request or job is taken, and those in hand
+   * finish. Resolves true when they did within `deadlineMs`, false when the deadline came first.
+   */
+  drain(deadlineMs: number): Promise<boolean>;
   stop(): Promise<void>;
 };
 
 export async function startBot(opts: BotOptions): Promise<Bot> {
   const { env, log } = opts;
   const now = opts.now ?? Date.now;
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
-  const bullConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  // Every connection reports through one account: a line when Redis is lost, a line when it is back.
+  const redisWatch = new RedisWatch(env.REDIS_URL, log);
+  const redis = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }));
+  const bullConnection = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }));
   // Every write recomputes the stage's timers (automatic step, notice, reminder) from the record.
   const storeOptions = { normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }) };
   const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX, storeOptions);
   // Slack requests do not wait out a Redis outage: a click or command while Redis is down is answered with
   // an error at once, instead of being held in memory and applied whenever Redis returns. The worker's
   // connections (above) do wait: a job in flight finishes, and releases its lease, once Redis is back.
-  const requestRedis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * n, 500) });
-  // Reconnection failures go to the log (ioredis prints an unhandled one to stderr on every attempt).
-  for (const [c, name] of [[redis, "store"], [bullConnection, "queue"], [requestRedis, "Slack requests"]] as const) {
-    c.on("error", (err: Error) => log.warn({ err: err.message }, `redis connection (${name}) failed`));
-  }
+  const requestRedis = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * n, 500) }));
   const requestStore = new RolloutStore(requestRedis, env.ROLLOUT_KEY_PREFIX, storeOptions);
   const metrics = opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);
   const queue = new EffectQueue(bullConnection, store.keys.bullPrefix());
+  const ops = createOpsMetrics({
+    activeByState: async () => {
+      const counts: Record<string, number> = {};
+      for (const r of await store.active()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+      return counts;
+    },
+    queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
+  });
+  const routers = timedRegistry(opts.routers, ["smi", "namerd", "gateway"], ops.meshCall);
 
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
+    ...(env.SLACK_APP_TOKEN ? { appToken: env.SLACK_APP_TOKEN } : {}),
     ...(env.SLACK_API_URL ? { apiUrl: env.SLACK_API_URL } : {}),
     port: env.PORT,
     timeoutMs: env.ROLLOUT_SLACK_TIMEOUT_SECONDS * 1000,
     log,
     now,
+    observe: ops,
   });
   const app = transport.app;
 
-  const audit = new AuditLog(redis, store.keys);
+  const countEntry = (e: { action: string; outcome: string }) => ops.transition(e.action, e.outcome);
+  const audit = new AuditLog(redis, store.keys, countEntry);
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const access = new AccessControl(opts.targets, groups);
   const deps: AppDeps = {
@@ -100,11 +124,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     queue,
     catalog: opts.targets,
     access,
-    audit: new AuditLog(requestRedis, store.keys),
+    audit: new AuditLog(requestRedis, store.keys, countEntry),
     routers: {
-      has: (kind) => opts.routers.has(kind),
-      discoversStable: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).discoverStable),
-      hasTestStage: (kind) => opts.routers.has(kind) && Boolean(opts.routers.get(kind).hasTestStage),
+      has: (kind) => routers.has(kind),
+      discoversStable: (kind) => routers.has(kind) && Boolean(routers.get(kind).discoverStable),
+      hasTestStage: (kind) => routers.has(kind) && Boolean(routers.get(kind).hasTestStage),
     },
     words: slackAuditWords,
     now,
@@ -115,15 +139,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   let worker: Worker<EffectJob, void, JobName> | undefined;
   let workerConnection: Redis | undefined;
   if (opts.worker !== false) {
-    workerConnection = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
-    workerConnection.on("error", (err: Error) => log.warn({ err: err.message }, "redis connection (worker) failed"));
+    workerConnection = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }));
     worker = startEffectWorker(
       {
         store,
         queue,
         meta,
         audit,
-        routers: opts.routers,
+        routers,
         metrics,
         access,
         words: slackAuditWords,
@@ -135,19 +158,35 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       },
       workerConnection,
       store.keys.bullPrefix(),
+      { onError: (err) => (isConnectionError(err) ? redisWatch.failed(err) : log.error({ err }, "worker error")) },
     );
-    // Pick up every rollout that was mid-flight when the last process stopped, and its readings.
-    for (const r of await store.active()) {
-      await queue.afterTransition(r);
-      await queue.snapshot(r.id, { refresh: true, now: now() });
-    }
+    worker.on("completed", (job) => ops.job(job.name, "completed"));
+    worker.on("failed", (job) => ops.job(job?.name ?? "unknown", "failed"));
+    // Pick up every rollout that was mid-flight when the last process stopped, and its readings. In the
+    // background: with Redis down this waits for it, and the ports must open meanwhile (health 200, ready 503).
+    void (async () => {
+      for (const r of await store.active()) {
+        await queue.afterTransition(r);
+        await queue.snapshot(r.id, { refresh: true, now: now() });
+      }
+    })().catch((err: unknown) => log.error({ err }, "could not pick up the running rollouts; their next job or click will"));
   }
+
+  let draining = false;
+  const checks: ReadinessCheck[] = [
+    { name: "shutting down", ready: async () => !draining },
+    { name: "redis", ready: () => requestStore.ping() },
+    { name: "slack socket", ready: async () => transport.connected() },
+  ];
+  if (opts.kubeConfig && needsKubeApi(opts.targets)) checks.push(kubeApiCheck(opts.kubeConfig, env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000));
+  checks.push(slackTokenCheck(() => app.client.auth.test(), { ttlMs: 60_000, now: Date.now }));
 
   await transport.start();
   // After Slack's port: a process that answers /healthz also takes Slack's requests.
-  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks: [{ name: "redis", ready: () => requestStore.ping() }] });
+  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks, metrics: () => ops.scrape() });
   const port = transport.port;
-  log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");
+  if (transport.mode === "socket") log.info({ healthPort: health.port }, "rollout-bot connected to Slack over Socket Mode");
+  else log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");
   return {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -155,12 +194,37 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     store,
     queue,
     audit,
+    ops,
+    async drain(deadlineMs) {
+      draining = true;
+      const done = Promise.all([transport.drain(), worker?.close()]).then(() => true);
+      return settlesWithin(done, deadlineMs);
+    },
     async stop() {
       await transport.stop();
       await health.stop();
-      await worker?.close();
-      await queue.close();
-      await Promise.allSettled([redis.quit(), requestRedis.quit(), bullConnection.quit(), workerConnection?.quit()]);
+      const connections = [redis, requestRedis, bullConnection, workerConnection];
+      const graceful = (async () => {
+        await worker?.close();
+        await queue.close();
+        await Promise.allSettled(connections.flatMap((c) => (c ? [c.quit()] : [])));
+      })();
+      // With Redis unreachable a graceful close waits for it forever: give up after a while and cut.
+      if (!(await settlesWithin(graceful, 3_000))) {
+        for (const c of connections) c?.disconnect();
+        void worker?.close(true).catch(() => undefined);
+      }
     },
   };
+}
+
+/** Whether `p` settled within `ms` (its outcome otherwise ignored). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

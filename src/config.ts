@@ -49,6 +49,11 @@ export const EnvSchema = z.object({
   ROLLOUT_KUBE_TIMEOUT_SECONDS: timeoutSeconds(10),
   ROLLOUT_NAMERD_TIMEOUT_SECONDS: timeoutSeconds(5),
   ROLLOUT_SLACK_TIMEOUT_SECONDS: timeoutSeconds(10),
+  /**
+   * On SIGTERM, how long requests and jobs in hand may take to finish before connections are closed: the
+   * pod's terminationGracePeriodSeconds (30 by default) minus a margin for closing and exiting.
+   */
+  ROLLOUT_SHUTDOWN_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(3600, "must be at most 3600 seconds").default(25),
 });
 
 export type TimeoutSetting = "ROLLOUT_KUBE_TIMEOUT_SECONDS" | "ROLLOUT_NAMERD_TIMEOUT_SECONDS" | "ROLLOUT_SLACK_TIMEOUT_SECONDS";

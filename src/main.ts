@@ -38,14 +38,30 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(env.value.LOG_LEVEL);
-  const bot = await startBot({ env: env.value, targets: targets.value, routers: routers.value.registry, log, scaleDown: routers.value.scaleDown, preflight: routers.value.preflight });
+  const bot = await startBot({
+    env: env.value,
+    targets: targets.value,
+    routers: routers.value.registry,
+    log,
+    scaleDown: routers.value.scaleDown,
+    kubeConfig: routers.value.kubeConfig,
+    preflight: routers.value.preflight,
+  });
+  let stopping = false;
   const shutdown = async (signal: string) => {
-    log.info({ signal }, "shutting down: finishing running jobs");
+    // A second signal (kubectl delete twice, Ctrl-C again) must not cut the drain short.
+    if (stopping) return log.info({ signal }, "already shutting down; still finishing the work in hand");
+    stopping = true;
+    const deadlineMs = env.value.ROLLOUT_SHUTDOWN_SECONDS * 1000;
+    log.info({ signal, deadlineSeconds: env.value.ROLLOUT_SHUTDOWN_SECONDS }, "shutting down: not ready, taking no new work, finishing the work in hand");
+    const finished = await bot.drain(deadlineMs);
+    if (!finished) log.warn({ deadlineSeconds: env.value.ROLLOUT_SHUTDOWN_SECONDS }, "shutdown deadline reached: closing with work still in hand (its jobs are retried by another replica)");
     await bot.stop();
+    log.info("stopped");
     process.exit(0);
   };
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
   return 0;
 }
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 /**
  * Liveness and readiness on their own small port (HEALTH_PORT), the same whatever carries Slack's requests
  * (HTTP or, later, Socket Mode): `/healthz` answers while the process serves; `/readyz` runs every
- * readiness check and answers 503 naming the first that fails. Nothing else is served here.
+ * readiness check and answers 503 naming the first that fails; `/metrics` is the Prometheus exposition.
  */
 
 /** A named readiness check: true when the dependency answers. */
@@ -12,9 +12,22 @@ export type ReadinessCheck = { name: string; ready: () => Promise<boolean> };
 
 export type HealthServer = { port: number; url: string; stop(): Promise<void> };
 
-export async function startHealthServer(opts: { port: number; host?: string; checks: ReadinessCheck[] }): Promise<HealthServer> {
+export async function startHealthServer(opts: {
+  port: number;
+  host?: string;
+  checks: ReadinessCheck[];
+  /** Prometheus exposition for GET /metrics (404 without). */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && path === "/metrics" && opts.metrics) {
+      opts.metrics().then(
+        (m) => res.writeHead(200, { "content-type": m.contentType }).end(m.body),
+        () => res.writeHead(500, { "content-type": "text/plain" }).end("metrics unavailable"),
+      );
+      return;
+    }
     if (req.method !== "GET" || (path !== "/healthz" && path !== "/readyz")) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found");
       return;

@@ -13,7 +13,8 @@ export function startEffectWorker(
   deps: WorkerDeps,
   connection: ConnectionOptions,
   prefix: string,
-  opts: { concurrency?: number } = {},
+  /** `onError`: where the worker's errors go (default: the log, each one). */
+  opts: { concurrency?: number; onError?: (err: Error) => void } = {},
 ): Worker<EffectJob, void, JobName> {
   const worker = new Worker<EffectJob, void, JobName>(
     QUEUE_NAME,
@@ -46,6 +47,6 @@ export function startEffectWorker(
   worker.on("failed", (job, err) => {
     deps.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, "effect job failed");
   });
-  worker.on("error", (err) => deps.log.error({ err }, "worker error"));
+  worker.on("error", opts.onError ?? ((err) => deps.log.error({ err }, "worker error")));
   return worker;
 }

@@ -18,6 +18,8 @@ export type StrictReceiverOptions = {
   path?: string;
   log: Logger;
   now?: () => number;
+  /** Told how long each request took to be acknowledged (for the metrics), by kind. */
+  onAck?: (kind: "command" | "interactive" | "event", seconds: number) => void;
 };
 
 const MAX_BODY = 1024 * 1024;
@@ -25,6 +27,8 @@ const MAX_BODY = 1024 * 1024;
 export class StrictHttpReceiver implements Receiver {
   private app?: App;
   private server?: Server;
+  /** Requests being handled, listener work after the ack included: a drain waits for them. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly opts: StrictReceiverOptions) {}
 
@@ -38,10 +42,12 @@ export class StrictHttpReceiver implements Receiver {
 
   async start(): Promise<Server> {
     const server = createServer((req, res) => {
-      this.handle(req, res).catch((err) => {
+      const work = this.handle(req, res).catch((err) => {
         this.opts.log.error({ err }, "request handling failed");
         respond(res, 500, "internal error");
       });
+      this.inFlight.add(work);
+      void work.finally(() => this.inFlight.delete(work));
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -49,6 +55,19 @@ export class StrictHttpReceiver implements Receiver {
       server.listen(this.opts.port, this.opts.host ?? "0.0.0.0", () => resolve());
     });
     return server;
+  }
+
+  /**
+   * Take no new requests (the port closes; idle keep-alive connections are closed) and wait for those being
+   * handled, their listeners' work after the ack included. `stop()` then closes whatever is left.
+   */
+  async drain(): Promise<void> {
+    const server = this.server;
+    if (server) {
+      server.close();
+      server.closeIdleConnections();
+    }
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   async stop(): Promise<void> {
@@ -60,6 +79,7 @@ export class StrictHttpReceiver implements Receiver {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrived = performance.now();
     const path = (req.url ?? "/").split("?")[0];
     if (path !== (this.opts.path ?? "/slack/events")) return respond(res, 404, "not found");
     if (req.method !== "POST") return respond(res, 405, "method not allowed");
@@ -91,6 +111,7 @@ export class StrictHttpReceiver implements Receiver {
     }
 
     let acked = false;
+    const kind = form === "plain" ? "command" : form === "payload" ? "interactive" : "event";
     const event: ReceiverEvent = {
       body,
       retryNum: numberHeader(req, "x-slack-retry-num"),
@@ -98,6 +119,7 @@ export class StrictHttpReceiver implements Receiver {
       ack: async (response?: unknown) => {
         if (acked) return;
         acked = true;
+        this.opts.onAck?.(kind, (performance.now() - arrived) / 1000);
         if (response === undefined || response === "") respond(res, 200, "");
         else if (typeof response === "string") respond(res, 200, response);
         else respondJson(res, response);

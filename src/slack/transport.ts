@@ -1,16 +1,20 @@
-import { App } from "@slack/bolt";
+import { App, type AuthorizeResult } from "@slack/bolt";
 import type { Logger } from "pino";
 import { boltLogger } from "./bolt-logger.ts";
+import type { OpsObserver } from "../http/metrics.ts";
 import { StrictHttpReceiver } from "./receiver.ts";
+import { SocketModeReceiver } from "./socket-receiver.ts";
 
 /**
  * The transport seam: how Slack's requests reach the listeners. The listeners are registered on the Bolt
  * `App` and do not know which receiver delivered a request. Today that is Slack's HTTP delivery (signed
- * requests to /slack/events); a Socket Mode receiver (SLACK_APP_TOKEN) is chosen here too when it lands.
+ * requests to /slack/events), or Socket Mode when an app-level token (SLACK_APP_TOKEN) is configured.
  */
 export type SlackTransportOptions = {
   signingSecret: string;
   botToken: string;
+  /** An app-level token (xapp-...): Slack's requests then come over Socket Mode instead of HTTP. */
+  appToken?: string;
   /** Slack Web API base URL (tests and the sandbox point it at the local peer). */
   apiUrl?: string;
   port: number;
@@ -18,20 +22,45 @@ export type SlackTransportOptions = {
   timeoutMs: number;
   log: Logger;
   now: () => number;
+  /** Where ack latency and Web API calls are reported (the bot's metrics). */
+  observe?: SlackObserver;
 };
+
+export type SlackObserver = Pick<OpsObserver, "slackAck" | "slackCall" | "slackRateLimited">;
 
 export type SlackTransport = {
   app: App;
-  /** Where Slack's HTTP requests are served (the port actually bound, once started). */
+  mode: "http" | "socket";
+  /** Whether Slack's requests can reach the listeners now (Socket Mode: the socket is connected). */
+  connected(): boolean;
+  /** Where Slack's HTTP requests are served (the port actually bound, once started); 0 in Socket Mode. */
   readonly port: number;
   start(): Promise<void>;
+  /** Take no new requests and wait for those in hand (see StrictHttpReceiver.drain). */
+  drain(): Promise<void>;
   stop(): Promise<void>;
 };
 
 export function createSlackTransport(opts: SlackTransportOptions): SlackTransport {
-  const receiver = new StrictHttpReceiver({ signingSecret: opts.signingSecret, port: opts.port, log: opts.log, now: opts.now });
-  const app = new App({
-    token: opts.botToken,
+  const onAck = opts.observe ? { onAck: opts.observe.slackAck } : {};
+  // Socket Mode when an app-level token is configured (no public URL needed); else Slack's HTTP delivery.
+  const receiver = opts.appToken
+    ? new SocketModeReceiver({ appToken: opts.appToken, log: opts.log, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...onAck })
+    : new StrictHttpReceiver({ signingSecret: opts.signingSecret, port: opts.port, log: opts.log, now: opts.now, ...onAck });
+  // Who the bot is, asked of Slack once (auth.test) when the first request needs it. Not Bolt's `token`
+  // option: Bolt then calls auth.test at construction and leaves its rejection unhandled, so a revoked token
+  // would crash the process instead of making it unready (src/http/readiness.ts).
+  let who: Promise<AuthorizeResult> | undefined;
+  const authorize = () =>
+    (who ??= app.client.auth
+      .test()
+      .then((r) => ({ botToken: opts.botToken, ...(r.bot_id ? { botId: r.bot_id } : {}), ...(r.user_id ? { botUserId: r.user_id } : {}), ...(r.team_id ? { teamId: r.team_id } : {}) }))
+      .catch((e: unknown) => {
+        who = undefined;
+        throw e;
+      }));
+  const app: App = new App({
+    authorize,
     receiver,
     logger: boltLogger(opts.log.child({ component: "bolt" })),
     // The Web API client's defaults are no timeout and ~10 retries over half an hour: a Slack call that never
@@ -39,20 +68,59 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
     // retries take over after.
     clientOptions: {
       timeout: opts.timeoutMs,
+      headers: { Authorization: `Bearer ${opts.botToken}` },
       retryConfig: { retries: 5, factor: 2, minTimeout: 1_000, maxTimeout: 30_000, randomize: true },
       ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
     },
   });
+  // app.client (the worker's and the user groups' calls) is built without a token: it sends it as a header.
+  (app.client as unknown as { token: string }).token = opts.botToken;
+  if (opts.observe) observeWebApi(app.client, opts.observe);
   return {
     app,
+    mode: opts.appToken ? "socket" : "http",
+    connected: () => (receiver instanceof SocketModeReceiver ? receiver.connected : true),
     get port() {
-      return receiver.port;
+      return receiver instanceof StrictHttpReceiver ? receiver.port : 0;
     },
     async start() {
       await app.start();
+    },
+    async drain() {
+      await receiver.drain();
     },
     async stop() {
       await app.stop();
     },
   };
+}
+
+/**
+ * Count every Web API call by method and whether it got an HTTP answer, and every 429 Slack answers (the
+ * client retries those itself, so only this event shows them). The named methods (`client.chat.update`)
+ * are bound to `apiCall` when the client is built, so the hook is the one request function they all reach.
+ */
+function observeWebApi(client: App["client"], observe: Pick<OpsObserver, "slackCall" | "slackRateLimited">): void {
+  const c = client as unknown as { makeRequest: (url: string, ...rest: unknown[]) => Promise<unknown> };
+  const makeRequest = c.makeRequest.bind(client);
+  c.makeRequest = async (url, ...rest) => {
+    try {
+      const res = await makeRequest(url, ...rest);
+      observe.slackCall(methodOf(url), "ok");
+      return res;
+    } catch (e) {
+      observe.slackCall(methodOf(url), "error");
+      throw e;
+    }
+  };
+  // WebClientEvent.RATE_LIMITED (the enum lives in @slack/web-api, which only Bolt depends on directly).
+  const emitter = client as unknown as { on(event: string, fn: (retrySec: number, info: { url?: string }) => void): unknown };
+  emitter.on("rate_limited", (_retrySec, info) => {
+    observe.slackRateLimited(methodOf(info?.url));
+  });
+}
+
+/** `https://slack.com/api/chat.update` -> `chat.update`. */
+function methodOf(url: string | undefined): string {
+  return url?.split("/").filter(Boolean).pop() ?? "unknown";
 }

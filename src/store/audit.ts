@@ -51,6 +51,8 @@ export class AuditLog {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    /** Told of every entry appended (the transitions metric counts them by action and outcome). */
+    private readonly onAppend?: (entry: AuditEntry) => void,
   ) {}
 
   async append(entry: AuditEntry): Promise<void> {
@@ -66,6 +68,7 @@ export class AuditLog {
       id ? this.redis.xadd(this.keys.audit(id.target, id.seq), "MAXLEN", "~", PER_ROLLOUT_MAX, "*", ...fields) : undefined,
       this.redis.xadd(this.keys.globalAudit(), "MAXLEN", "~", GLOBAL_MAX, "*", ...fields),
     ]);
+    this.onAppend?.(entry);
   }
 
   /** The rollout's timeline, oldest first: its last `limit` entries, and how many there are in all. */

@@ -37,6 +37,8 @@ export type HarnessOptions = {
   namerd?: Record<string, string>;
   /** The bot's logger (default: pino at LOG_LEVEL, silent unless TEST_LOG_LEVEL), e.g. one writing into a captured stream. */
   log?: Logger;
+  /** Slack's requests over Socket Mode (an app-level token; the driver sends envelopes) instead of HTTP. */
+  socketMode?: boolean;
 };
 
 export type Harness = {
@@ -61,7 +63,8 @@ export type Harness = {
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const signingSecret = opts.reuse?.signingSecret ?? `secret-${randomBytes(8).toString("hex")}`;
   const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
-  const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] }));
+  const appToken = opts.socketMode ? "xapp-1-A0APP0001-local" : undefined;
+  const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, ...(appToken ? { appToken } : {}), channels: [{ id: CHANNEL, name: "deploys" }] }));
   const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ ...opts.kube, smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
   const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
   const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
@@ -75,6 +78,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ROLLOUT_KEY_PREFIX: prefix,
     KUBECONFIG: kube.kubeconfigPath,
+    ...(appToken ? { SLACK_APP_TOKEN: appToken } : {}),
     ...opts.extraEnv,
   });
   let targets: TargetsFile = { adhoc: true, targets: new Map() };
@@ -91,8 +95,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const routers = await buildRouters(routerSettings);
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
-  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, preflight: routers.value.preflight, log });
-  const driver = new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack });
+  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, kubeConfig: routers.value.kubeConfig, preflight: routers.value.preflight, log });
+  const driver = new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack, ...(opts.socketMode && slack.socket ? { socket: slack.socket } : {}) });
   let botStopped = false;
   const stopBot = async () => {
     if (botStopped) return;

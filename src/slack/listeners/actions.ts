@@ -6,6 +6,7 @@ import type { ActionKind } from "../../engine/policy.ts";
 import { isDenied } from "../../engine/refusal.ts";
 import { ACTION } from "../views/rollout-message.ts";
 import { refusalText } from "../views/refusal.ts";
+import { ackAfter } from "./ack.ts";
 import { aboutRollout, auditClickOf, parseButtonValue, quote, readClick, type ClickArgs, type ClickRollout } from "./click.ts";
 
 /** Our decision buttons, each registered by its action_id (a Map: `constructor` must find nothing). */
@@ -30,8 +31,7 @@ const KNOWN = new Set<string>(Object.values(ACTION));
 export function registerActionListeners(app: App, deps: AppDeps): void {
   for (const [actionId, kind] of KIND_BY_ACTION) {
     app.action<BlockButtonAction>(actionId, async (args) => {
-      await args.ack();
-      await onDecision(deps, args, kind);
+      await ackAfter(args.ack, (ack) => onDecision(deps, args, kind, ack));
     });
   }
   app.action<BlockButtonAction>({ action_id: new RegExp(`^(?!(${[...KNOWN].map((a) => a.replace(".", "\\.")).join("|")})$)`) }, async (args) => {
@@ -60,11 +60,13 @@ async function onUnknownButton(deps: AppDeps, args: ClickArgs): Promise<void> {
   }
 }
 
-async function onDecision(deps: AppDeps, args: ClickArgs, kind: ActionKind): Promise<void> {
+/** `ack` is called once the outcome is recorded, before the person is told anything (see ackAfter). */
+async function onDecision(deps: AppDeps, args: ClickArgs, kind: ActionKind, ack: () => Promise<void>): Promise<void> {
   const click = readClick(args, deps);
   const audit = auditClickOf(deps, click);
   const refuse = async (text: string, reason: string, extra: ClickRollout = {}) => {
     await audit({ action: kind, outcome: "refused", reason, ...extra });
+    await ack();
     await click.tell(text);
   };
   if (!click.userId) return refuse(":x: I cannot tell who clicked that button; nothing was changed.", "the click names no Slack user");
@@ -90,11 +92,13 @@ async function onDecision(deps: AppDeps, args: ClickArgs, kind: ActionKind): Pro
     }
     acting = true;
     const result = await act(deps, { userId: click.userId, kind, rolloutId: r.id, fromStep: parsed.step, via: "button", ...(click.channelId ? { channelId: click.channelId } : {}) });
+    await ack();
     if (!result.ok && result.error.code !== "no-metrics-for-auto") await click.tell(`${isDenied(result.error) ? ":no_entry:" : ":information_source:"} ${refusalText(result.error)}`);
   } catch (e) {
     deps.log.error({ err: e, rolloutId: parsed?.id, kind }, "button failed");
     // The decision audits its own failures; one before it is audited here.
     if (!acting) await audit({ action: kind, outcome: "error", reason: e instanceof Error ? e.message : String(e) });
+    await ack();
     await click.tell(":warning: Something went wrong on my side; nothing was changed. The error is in the bot's log.");
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { signSlackRequest } from "./signing.ts";
+import type { EnvelopeType, SocketModeServer } from "./socket-mode.ts";
 import type { SlackPeer } from "./web-api.ts";
 
 /**
@@ -70,8 +71,12 @@ export class SlackDriver {
   /** The deprecated verification token Slack still sends in every payload. */
   private readonly verificationToken = "verification-token-deprecated";
 
-  constructor(opts: { botUrl: string; signingSecret: string; peer: SlackPeer; teamId?: string; apiAppId?: string }) {
+  /** When set, requests go to the bot as Socket Mode envelopes instead of signed HTTP POSTs. */
+  private readonly socket: SocketModeServer | undefined;
+
+  constructor(opts: { botUrl: string; signingSecret: string; peer: SlackPeer; teamId?: string; apiAppId?: string; socket?: SocketModeServer }) {
     this.botUrl = opts.botUrl;
+    this.socket = opts.socket;
     this.signingSecret = opts.signingSecret;
     this.peer = opts.peer;
     this.teamId = opts.teamId ?? opts.peer.teamId;
@@ -172,8 +177,13 @@ export class SlackDriver {
     return this.click({ ...opts, button });
   }
 
+  private overSocket(rawBody: string, responseUrl: string, contentType: string): Promise<DriverResponse> {
+    return deliverOverSocket(this.socket!, rawBody, responseUrl, contentType);
+  }
+
   /** POST a raw body to the bot, signed as Slack would sign it (or not, per the options). */
   async post(rawBody: string, responseUrl: string, opts: SigningOptions = {}): Promise<DriverResponse> {
+    if (this.socket) return this.overSocket(rawBody, responseUrl, opts.contentType ?? "application/x-www-form-urlencoded");
     const timestamp = opts.timestampOverride ?? Math.floor(Date.now() / 1000);
     const signature = opts.signatureOverride ?? signSlackRequest(this.signingSecret, timestamp, rawBody);
     const sent = opts.tamperBody ? `${rawBody}&tampered=1` : rawBody;
@@ -197,6 +207,23 @@ export class SlackDriver {
     }
     return { status: res.status, headers: res.headers, text, body, responseUrl, rawBody: sent };
   }
+}
+
+/** The same request as an envelope: its payload is what the HTTP body carried, parsed (no signature). */
+async function deliverOverSocket(socket: SocketModeServer, rawBody: string, responseUrl: string, contentType: string): Promise<DriverResponse> {
+  let type: EnvelopeType;
+  let payload: unknown;
+  if (contentType.startsWith("application/json")) {
+    type = "events_api";
+    payload = JSON.parse(rawBody);
+  } else {
+    const form = Object.fromEntries(new URLSearchParams(rawBody));
+    type = typeof form.payload === "string" ? "interactive" : "slash_commands";
+    payload = typeof form.payload === "string" ? JSON.parse(form.payload) : form;
+  }
+  const ack = await socket.deliver(type, payload);
+  const text = ack.payload === undefined ? "" : JSON.stringify(ack.payload);
+  return { status: 200, headers: new Headers(), text, body: ack.payload, responseUrl, rawBody };
 }
 
 function triggerId(): string {

@@ -1,3 +1,4 @@
+import { SocketModeServer } from "./socket-mode.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
@@ -88,6 +89,8 @@ export type ButtonMatcher = string | RegExp | ((b: RenderedButton) => boolean);
 
 export interface SlackPeerOptions {
   botToken: string;
+  /** An app-level token (xapp-...): enables Socket Mode (`apps.connections.open`, `peer.socket`). */
+  appToken?: string;
   port?: number;
   teamId?: string;
   teamDomain?: string;
@@ -206,9 +209,13 @@ export class SlackPeer {
   private responseCounter = 0;
   private server: Server | undefined;
   private baseUrl = "";
+  private readonly appToken: string | undefined;
+  /** Socket Mode's side, when the peer was given an app-level token. */
+  socket: SocketModeServer | undefined;
 
   constructor(opts: SlackPeerOptions) {
     this.botToken = opts.botToken;
+    this.appToken = opts.appToken;
     this.teamId = opts.teamId ?? "T0LOCAL01";
     this.teamDomain = opts.teamDomain ?? "rollout-local";
     this.teamName = opts.teamName ?? "Rollout Local";
@@ -246,12 +253,14 @@ export class SlackPeer {
     });
     this.server = server;
     this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    if (this.appToken) this.socket = await SocketModeServer.start(this.appId);
   }
 
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    await this.socket?.close();
     // Clients (undici) keep connections alive; without this close() waits for them to idle out.
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -515,6 +524,11 @@ export class SlackPeer {
       }
     }
     if (!token) return this.answer(res, method, args, { ok: false, error: "not_authed" });
+    // Socket Mode's one method takes the app-level token, and only that one.
+    if (method === "apps.connections.open") {
+      if (!this.socket || token !== this.appToken) return this.answer(res, method, args, { ok: false, error: token.startsWith("xapp-") ? "invalid_auth" : "not_allowed_token_type" });
+      return this.answer(res, method, args, { ok: true, url: this.socket.newUrl() });
+    }
     if (token !== this.botToken) return this.answer(res, method, args, { ok: false, error: "invalid_auth" });
 
     const delay = this.delays.get(method);

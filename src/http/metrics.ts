@@ -1,0 +1,147 @@
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+} from "prom-client";
+
+/**
+ * The process's Prometheus metrics: one registry per bot (no global default registry, so two bots in one
+ * process, as in tests, do not share series). Adapters and surfaces observe through `OpsObserver`; the
+ * gauges that describe state (rollouts by state, queue depth) are read from their owners at scrape time.
+ */
+
+/** What the rest of the bot may report; every method is cheap and never throws. */
+export type OpsObserver = {
+  /** An audited decision or event: its action (advance, abort, start, ...) and outcome (done/refused/error). */
+  transition(action: string, outcome: string): void;
+  /** A mesh write and its read-back (`write`), or a read alone (`read`), by router kind. */
+  meshCall(router: string, op: "write" | "read", seconds: number): void;
+  /** From a Slack request's arrival to its acknowledgement, by kind (command, action, event...). */
+  slackAck(kind: string, seconds: number): void;
+  /** One Web API call by method, and whether Slack answered 429. */
+  slackCall(method: string, outcome: "ok" | "error"): void;
+  slackRateLimited(method: string): void;
+  /** One effect job attempt by job name: completed or failed. */
+  job(name: string, outcome: "completed" | "failed"): void;
+};
+
+export type StateSources = {
+  /** Active rollouts counted by state (running, held, ...). */
+  activeByState(): Promise<Record<string, number>>;
+  /** Effect jobs by BullMQ state (waiting, delayed, active, prioritized...). */
+  queueDepth(): Promise<Record<string, number>>;
+};
+
+export type OpsMetrics = OpsObserver & {
+  registry: Registry;
+  /** The exposition text and its content type, for GET /metrics. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+};
+
+/** Label values come from code, but clip them so a bug can never mint unbounded series. */
+const label = (s: string) => (s.length > 40 ? s.slice(0, 40) : s);
+
+export function createOpsMetrics(
+  sources: StateSources,
+  opts: { prefix?: string } = {},
+): OpsMetrics {
+  const p = opts.prefix ?? "rollout_bot_";
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: p });
+
+  new Gauge({
+    name: `${p}active_rollouts`,
+    help: "Rollouts that have not ended, by state",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [state, n] of Object.entries(
+        await sources.activeByState().catch(() => ({})),
+      ))
+        this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: `${p}queue_jobs`,
+    help: "Effect jobs in the queue, by BullMQ state",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [state, n] of Object.entries(
+        await sources.queueDepth().catch(() => ({})),
+      ))
+        this.set({ state }, n);
+    },
+  });
+  const transitions = new Counter({
+    name: `${p}transitions_total`,
+    help: "Audited decisions and events, by action and outcome (done, refused, error)",
+    labelNames: ["action", "outcome"] as const,
+    registers: [registry],
+  });
+  const mesh = new Histogram({
+    name: `${p}mesh_call_duration_seconds`,
+    help: "Mesh calls by router: a write with its read-back (op=write), or a read (op=read)",
+    labelNames: ["router", "op"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const ack = new Histogram({
+    name: `${p}slack_ack_duration_seconds`,
+    help: "From a Slack request's arrival to its acknowledgement (Slack gives up after 3 s)",
+    labelNames: ["kind"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3],
+    registers: [registry],
+  });
+  const calls = new Counter({
+    name: `${p}slack_api_calls_total`,
+    help: "Slack Web API calls by method and outcome (error includes every retry given up)",
+    labelNames: ["method", "outcome"] as const,
+    registers: [registry],
+  });
+  const limited = new Counter({
+    name: `${p}slack_api_rate_limited_total`,
+    help: "Slack Web API answers 429 (rate limited), by method",
+    labelNames: ["method"] as const,
+    registers: [registry],
+  });
+  const jobs = new Counter({
+    name: `${p}jobs_total`,
+    help: "Effect job attempts by job and outcome (completed, failed; a failed attempt may be retried)",
+    labelNames: ["job", "outcome"] as const,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    transition: (action, outcome) =>
+      transitions.inc({ action: label(action), outcome: label(outcome) }),
+    meshCall: (router, op, seconds) =>
+      mesh.observe({ router: label(router), op }, seconds),
+    slackAck: (kind, seconds) => ack.observe({ kind: label(kind) }, seconds),
+    slackCall: (method, outcome) =>
+      calls.inc({ method: label(method), outcome }),
+    slackRateLimited: (method) => limited.inc({ method: label(method) }),
+    job: (name, outcome) => jobs.inc({ job: label(name), outcome }),
+    async scrape() {
+      return {
+        contentType: registry.contentType,
+        body: await registry.metrics(),
+      };
+    },
+  };
+}
+
+/** For code started without a bot's metrics (tools, some tests): observes nothing. */
+export const NO_OBSERVER: OpsObserver = {
+  transition() {},
+  meshCall() {},
+  slackAck() {},
+  slackCall() {},
+  slackRateLimited() {},
+  job() {},
+};
