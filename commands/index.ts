@@ -9,6 +9,7 @@ import { historyCommand } from "./history.ts";
 import { holdCommand } from "./hold.ts";
 import { listCommand } from "./list.ts";
 import { manualCommand } from "./manual.ts";
+import { promoteCommand } from "./promote.ts";
 import { resumeCommand } from "./resume.ts";
 import { startCommand } from "./start.ts";
 import { statusCommand } from "./status.ts";
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
   historyCommand,
   advanceCommand,
   finishCommand,
+  promoteCommand,
   holdCommand,
   resumeCommand,
   autoCommand,
@@ -35,7 +37,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
 const MAX_TEXT = 2_000;
 
 /** Commands that append their own audit entries (they decide something about a rollout). */
-const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "auto", "manual", "abort"]);
+const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "auto", "manual", "abort", "promote"]);
 
 /**
  * Parse and run one `/rollout ...` text. Never throws for anything a person can type. Every command is

@@ -4,6 +4,7 @@ import { registerActionListeners } from "./actions.ts";
 import { registerCommandListeners } from "./commands.ts";
 import { registerRefreshListener } from "./refresh.ts";
 import { registerStartForm } from "./start-form.ts";
+import { registerPromoteListeners } from "./promote.ts";
 
 /** Every Slack surface, one registration per feature; each calls `src/app` and renders with `src/slack/views`. */
 export function registerSlackListeners(app: App, deps: AppDeps): void {
@@ -11,4 +12,5 @@ export function registerSlackListeners(app: App, deps: AppDeps): void {
   registerRefreshListener(app, deps);
   registerActionListeners(app, deps);
   registerStartForm(app, deps);
+  registerPromoteListeners(app, deps);
 }
