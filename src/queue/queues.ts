@@ -11,7 +11,14 @@ export const QUEUE_NAME = "rollout-effects";
 export type JobName = "reconcile" | "slack-sync" | "snapshot" | "timer" | "chart" | "home";
 /** Timers of a stage (keyed by the record's timers.seq) and of the whole rollout (the deadline). */
 export type TimerKind = "auto-step" | "auto-notice" | "remind" | "deadline-warn" | "deadline";
-export type EffectJob = { rolloutId: string; version: number; timer?: TimerKind };
+export type EffectJob = {
+  rolloutId: string;
+  version: number;
+  timer?: TimerKind;
+  /** `home`: publish this person's board only (they just opened it), with `notice` at the top. */
+  userId?: string;
+  notice?: string;
+};
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } } satisfies JobsOptions;
 
@@ -70,6 +77,11 @@ export class EffectQueue {
     const slot = Math.floor(now / HOME_COALESCE_MS) + 1;
     const delay = Math.max(0, slot * HOME_COALESCE_MS - now);
     await this.queue.add("home", { rolloutId: "", version: slot }, { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.home, jobId: `home.${slot}`, ...(delay ? { delay } : {}) });
+  }
+
+  /** Publish one person's board now (they opened the Home tab, or a click there needs an answer). */
+  async homeFor(userId: string, notice?: string): Promise<void> {
+    await this.queue.add("home", { rolloutId: "", version: 0, userId, ...(notice ? { notice } : {}) }, { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.timer });
   }
 
   /** Effects every change has besides its own: the Home boards, and the chart once a rollout has ended. */

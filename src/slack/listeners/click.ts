@@ -1,6 +1,7 @@
 import type { AllMiddlewareArgs, BlockButtonAction, SlackActionMiddlewareArgs } from "@slack/bolt";
 import type { AppDeps } from "../../app/deps.ts";
 import { auditClick, type ClickAudit } from "../../app/refresh.ts";
+import { openedHome } from "../../app/home.ts";
 import type { Rollout } from "../../engine/rollout.ts";
 import { clip, escapeMrkdwn } from "../views/format.ts";
 
@@ -41,8 +42,9 @@ export type Click = {
   tell(text: string): Promise<void>;
 };
 
-export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log">): Click {
+export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log"> & Partial<AppDeps>): Click {
   const { action, body, client } = args;
+  const fromHome = (body.view as { type?: unknown } | undefined)?.type === "home";
   // Bolt only sets respond when the payload has a response_url, whatever its type says.
   const respond = (args as Partial<ClickArgs>).respond;
   const rawUser: unknown = body.user?.id;
@@ -75,6 +77,16 @@ export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log">): Click {
           return;
         } catch (err) {
           deps.log.warn({ err }, "could not answer a click with chat.postEphemeral");
+          return;
+        }
+      }
+      // A click on the App Home tab has neither: the answer goes at the top of the person's board.
+      if (userId && fromHome && deps.queue) {
+        try {
+          await openedHome(deps as AppDeps, userId, text);
+          return;
+        } catch (err) {
+          deps.log.warn({ err }, "could not answer a click on the Home tab");
           return;
         }
       }

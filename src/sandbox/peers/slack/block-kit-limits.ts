@@ -120,6 +120,9 @@ class Checker {
   }
 
   private block(b: unknown, p: string): void {
+    // Slack: an action_id "should be unique among all other action_ids in the containing block" (a Home tab
+    // lists several rollouts, each with its own Advance button).
+    this.actionIds.clear();
     if (!isRecord(b) || typeof b.type !== "string") return this.fail(`${p}/type`, "missing required field");
     if (!BLOCK_TYPES.has(b.type)) return this.fail(`${p}/type`, `unsupported block type: ${b.type}`);
     if (b.block_id !== undefined) {
