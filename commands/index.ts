@@ -10,6 +10,7 @@ import { holdCommand } from "./hold.ts";
 import { listCommand } from "./list.ts";
 import { manualCommand } from "./manual.ts";
 import { promoteCommand } from "./promote.ts";
+import { chartCommand } from "./chart.ts";
 import { resumeCommand } from "./resume.ts";
 import { startCommand } from "./start.ts";
 import { statusCommand } from "./status.ts";
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
   statusCommand,
   listCommand,
   historyCommand,
+  chartCommand,
   advanceCommand,
   finishCommand,
   promoteCommand,

@@ -20,6 +20,9 @@ import { UsergroupResolver } from "./slack/usergroups.ts";
 import { AuditLog } from "./store/audit.ts";
 import { RolloutStore } from "./store/rollout-store.ts";
 import { SlackMetaStore } from "./store/slack-meta.ts";
+import { HomeViewers } from "./store/home-viewers.ts";
+import { ReadingHistory } from "./store/readings.ts";
+import { webApiSurfaces } from "./slack/surfaces-api.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -106,6 +109,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     words: slackAuditWords,
     now,
     log,
+    homeViewers: new HomeViewers(requestRedis, store.keys),
   };
   registerSlackListeners(app, deps);
 
@@ -125,6 +129,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         access,
         words: slackAuditWords,
         slack: webApiPoster(app.client),
+        surfaces: webApiSurfaces(app.client),
+        homeViewers: new HomeViewers(redis, store.keys),
+        readings: new ReadingHistory(redis, store.keys),
         log: log.child({ component: "worker" }),
         now,
         ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),

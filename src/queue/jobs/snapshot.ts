@@ -11,6 +11,7 @@ import { verdict } from "../../engine/verdict.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
+import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -25,6 +26,8 @@ export type SnapshotDeps = DecideDeps & {
   routers: RouterRegistry;
   log: Logger;
   now: () => number;
+  /** The success-rate history behind the chart (absent: not kept). */
+  readings?: ReadingHistory;
 };
 
 /** Without metrics the loop still runs, to notice drift. */
@@ -39,6 +42,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string): Promis
     const reading = await readSnapshot(deps, r);
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
     if (stored.ok && stored.value.changed) await deps.queue.afterUpdate(stored.value.rollout);
+    if (stored.ok && stored.value.changed) await deps.readings?.append(r.id, readingPoint(reading)).catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
     // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step.
     if (r.auto && r.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
       const why = `canary is unhealthy on two readings in a row: ${describeVerdict(reading.verdict)}`;
