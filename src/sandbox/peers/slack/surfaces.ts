@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { formatViolation, validateBlocks } from "./block-kit-limits.ts";
+import { formatViolation, validateBlocks, VIEW_MAX_BLOCKS } from "./block-kit-limits.ts";
 import type { Block } from "./workspace.ts";
 
 /**
@@ -101,7 +101,7 @@ export class Surfaces {
     if (!isRecord(v) || v.type !== type) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: [`[ERROR] view.type must be ${type}`] } });
     const blocks = v.blocks;
     if (!Array.isArray(blocks) || blocks.length > 100) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: ["[ERROR] view.blocks must be an array of at most 100 blocks"] } });
-    const violations = validateBlocks(blocks as Block[]);
+    const violations = validateBlocks(blocks as Block[], { maxBlocks: VIEW_MAX_BLOCKS });
     if (violations.length) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: violations.map(formatViolation) } });
     if (typeof v.private_metadata === "string" && v.private_metadata.length > 3000) throw new SurfaceError("invalid_arguments");
     const title = type === "modal" ? plainText(v.title, 24, "title") : undefined;
