@@ -81,9 +81,9 @@ export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log"> & Partial<
         }
       }
       // A click on the App Home tab has neither: the answer goes at the top of the person's board.
-      if (userId && fromHome && deps.queue) {
+      if (userId && fromHome && deps.queue && deps.now) {
         try {
-          await openedHome(deps as AppDeps, userId, text);
+          await openedHome({ queue: deps.queue, now: deps.now, ...(deps.homeViewers ? { homeViewers: deps.homeViewers } : {}) }, userId, text);
           return;
         } catch (err) {
           deps.log.warn({ err }, "could not answer a click on the Home tab");
