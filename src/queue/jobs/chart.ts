@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { Resvg } from "@resvg/resvg-js";
 import type { Logger } from "pino";
 import { chartAltText, chartSvg } from "../../slack/views/chart.ts";
@@ -20,9 +21,16 @@ export type ChartDeps = {
   now: () => number;
 };
 
+/**
+ * The chart's font ships with the bot (the `dejavu-fonts-ttf` package): a slim container has no system fonts,
+ * and the same font everywhere draws the same picture.
+ */
+const require = createRequire(import.meta.url);
+const FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((f) => require.resolve(`dejavu-fonts-ttf/ttf/${f}`));
+
 /** SVG to PNG at twice the drawing's size (sharp on high-density screens, still ~100 kB). */
 export function chartPng(svg: string): Buffer {
-  return new Resvg(svg, { fitTo: { mode: "zoom", value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" } }).render().asPng();
+  return new Resvg(svg, { fitTo: { mode: "zoom", value: 2 }, font: { fontFiles: FONTS, loadSystemFonts: false, defaultFontFamily: "DejaVu Sans" } }).render().asPng();
 }
 
 export async function chartJob(deps: ChartDeps, rolloutId: string): Promise<void> {
