@@ -14,7 +14,7 @@ import { startRefusalText } from "./refusal.ts";
 
 export const START_FORM = "rollout.start-form";
 /** The global shortcut's callback_id (declared in the app manifests). */
-export const START_SHORTCUT = "rollout_start";
+export const START_SHORTCUT = "rollout_new";
 
 export const FIELD = {
   target: "target",

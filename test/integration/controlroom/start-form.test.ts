@@ -117,7 +117,7 @@ describe("the start form", () => {
 
   it("the global shortcut opens the same form, with no channel chosen for the person", async () => {
     const before = h.slack.callsOf("views.open").length;
-    const res = await h.driver.shortcut({ userId: ALICE, callbackId: "rollout_start" });
+    const res = await h.driver.shortcut({ userId: ALICE, callbackId: "rollout_new" });
     expect(res.status).toBe(200);
     await waitFor(() => h.slack.callsOf("views.open")[before], { what: "views.open from the shortcut" });
     const view = [...h.slack.surfaces.views.values()].filter((v) => v.user === ALICE).at(-1)!;
