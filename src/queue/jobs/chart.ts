@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { Resvg } from "@resvg/resvg-js";
+import { renderAsync } from "@resvg/resvg-js";
 import type { Logger } from "pino";
 import { chartAltText, chartSvg } from "../../slack/views/chart.ts";
 import type { SlackSurfaces } from "../../slack/surfaces-api.ts";
@@ -28,9 +28,13 @@ export type ChartDeps = {
 const require = createRequire(import.meta.url);
 const FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((f) => require.resolve(`dejavu-fonts-ttf/ttf/${f}`));
 
-/** SVG to PNG at twice the drawing's size (sharp on high-density screens, still ~100 kB). */
-export function chartPng(svg: string): Buffer {
-  return new Resvg(svg, { fitTo: { mode: "zoom", value: 2 }, font: { fontFiles: FONTS, loadSystemFonts: false, defaultFontFamily: "DejaVu Sans" } }).render().asPng();
+/**
+ * SVG to PNG at twice the drawing's size (sharp on high-density screens, still ~100 kB). Off the event loop
+ * (libuv's thread pool): a synchronous render would stall Slack's requests and the other jobs meanwhile.
+ */
+export async function chartPng(svg: string): Promise<Buffer> {
+  const image = await renderAsync(svg, { fitTo: { mode: "zoom", value: 2 }, font: { fontFiles: FONTS, loadSystemFonts: false, defaultFontFamily: "DejaVu Sans" } });
+  return image.asPng();
 }
 
 export async function chartJob(deps: ChartDeps, rolloutId: string): Promise<void> {
@@ -40,7 +44,7 @@ export async function chartJob(deps: ChartDeps, rolloutId: string): Promise<void
   // The picture goes in the thread: until the message is posted there is no thread (the job retries).
   if (!ts) throw new Error(`rollout ${r.id} has no channel message yet`);
   const points = await deps.readings.list(r.id);
-  const png = chartPng(chartSvg(r, points, deps.now()));
+  const png = await chartPng(chartSvg(r, points, deps.now()));
   const alt = chartAltText(r, points);
   await deps.surfaces.uploadFile({
     channel: r.channel,
