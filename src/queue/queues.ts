@@ -84,10 +84,14 @@ export class EffectQueue {
     await this.queue.add("home", { rolloutId: "", version: 0, userId, ...(notice ? { notice } : {}) }, { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.timer });
   }
 
-  /** Effects every change has besides its own: the Home boards, and the chart once a rollout has ended. */
-  private async boards(r: Pick<Rollout, "id" | "status">): Promise<void> {
+  /**
+   * Effects every change has besides its own: the Home boards, and the chart once a rollout has ended (only
+   * where there were success rates to draw: a target without a source gets none unless a person asks).
+   */
+  private async boards(r: Pick<Rollout, "id" | "status" | "target">): Promise<void> {
     await this.homeSoon();
-    if (r.status === "completed" || r.status === "aborted") await this.chart(r.id, "final");
+    const measured = r.target.metrics !== undefined && r.target.metrics.source !== "none";
+    if (measured && (r.status === "completed" || r.status === "aborted")) await this.chart(r.id, "final");
   }
 
   /** After a write that moved nothing on the mesh (a verified step, a reading, a note): show it, re-time it. */
