@@ -23,15 +23,16 @@ export const COMMANDS: readonly Command<unknown>[] = [
   statusCommand,
   listCommand,
   historyCommand,
-  chartCommand,
   advanceCommand,
   finishCommand,
-  promoteCommand,
   holdCommand,
   resumeCommand,
   autoCommand,
   manualCommand,
   abortCommand,
+  // Newer subcommands after the established ones: completion lists offer the first few.
+  promoteCommand,
+  chartCommand,
   help,
 ] as Command<unknown>[];
 
