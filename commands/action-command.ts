@@ -20,6 +20,7 @@ const PAST: Record<ActionKind, string> = {
   manual: "Switching to manual steps for",
   reapply: "Re-applying the planned weights of",
   adopt: "Adopting the mesh's weights for",
+  promote: "Skipping to 100% and finishing",
 };
 
 /**

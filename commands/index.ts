@@ -9,6 +9,8 @@ import { historyCommand } from "./history.ts";
 import { holdCommand } from "./hold.ts";
 import { listCommand } from "./list.ts";
 import { manualCommand } from "./manual.ts";
+import { promoteCommand } from "./promote.ts";
+import { chartCommand } from "./chart.ts";
 import { resumeCommand } from "./resume.ts";
 import { startCommand } from "./start.ts";
 import { statusCommand } from "./status.ts";
@@ -28,6 +30,9 @@ export const COMMANDS: readonly Command<unknown>[] = [
   autoCommand,
   manualCommand,
   abortCommand,
+  // Newer subcommands after the established ones: completion lists offer the first few.
+  promoteCommand,
+  chartCommand,
   help,
 ] as Command<unknown>[];
 
@@ -35,7 +40,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
 const MAX_TEXT = 2_000;
 
 /** Commands that append their own audit entries (they decide something about a rollout). */
-const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "auto", "manual", "abort"]);
+const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "auto", "manual", "abort", "promote"]);
 
 /**
  * Parse and run one `/rollout ...` text. Never throws for anything a person can type. Every command is

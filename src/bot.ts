@@ -26,6 +26,9 @@ import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
 import { kubeApiCheck, needsKubeApi, slackTokenCheck } from "./http/readiness.ts";
 import { timedRegistry } from "./routers/timed.ts";
 import { isConnectionError, RedisWatch } from "./store/redis-watch.ts";
+import { HomeViewers } from "./store/home-viewers.ts";
+import { ReadingHistory } from "./store/readings.ts";
+import { webApiSurfaces } from "./slack/surfaces-api.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -133,6 +136,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     words: slackAuditWords,
     now,
     log,
+    homeViewers: new HomeViewers(requestRedis, store.keys),
   };
   registerSlackListeners(app, deps);
 
@@ -151,6 +155,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         access,
         words: slackAuditWords,
         slack: webApiPoster(app.client),
+        surfaces: webApiSurfaces(app.client),
+        homeViewers: new HomeViewers(redis, store.keys),
+        readings: new ReadingHistory(redis, store.keys),
         log: log.child({ component: "worker" }),
         now,
         ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { abort, adopt, advance, finish, hold, parseRolloutId, reapply, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
+import { abort, adopt, advance, finish, hold, parseRolloutId, promote, reapply, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
 import { RIGHT, type ActionKind, type DecisionNote } from "../engine/policy.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import type { Refusal } from "../engine/refusal.ts";
@@ -152,5 +152,7 @@ function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fro
       return reapply(r, actor, now);
     case "adopt":
       return adopt(r, actor, now);
+    case "promote":
+      return promote(r, actor, now);
   }
 }

@@ -53,4 +53,6 @@ export type AppDeps = {
   words: AuditWords;
   now: () => number;
   log: Logger;
+  /** Who opened the App Home tab recently (their boards are kept current); absent where there is no Home tab. */
+  homeViewers?: { seen(userId: string, at: number): Promise<void> };
 };

@@ -51,12 +51,13 @@ export type RuleKey = "start" | "advance" | "finish" | "abort";
 export type PolicyAction = "start" | "advance" | "finish" | "abort" | "hold" | "resume";
 
 /** Every decision a person (or the bot) can take about a running rollout. */
-export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt";
+export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote";
 
 /**
  * Which policy right an action needs (the one place this is said): switching to automatic steps lets the
  * bot advance, so it needs the right to advance; switching back to manual only stops the bot, like Hold.
  * After drift, Re-apply and Adopt both move traffic (ours back over the edit, or theirs made official).
+ * Promote (skip to 100% and finish) is a final step: the right to finish, and the second approver.
  */
 export const RIGHT: Readonly<Record<ActionKind, PolicyAction>> = {
   advance: "advance",
@@ -68,6 +69,7 @@ export const RIGHT: Readonly<Record<ActionKind, PolicyAction>> = {
   manual: "hold",
   reapply: "advance",
   adopt: "advance",
+  promote: "finish",
 };
 
 export type Rule = { anyone: true } | { anyone: false; users: string[]; groups: string[] };

@@ -281,6 +281,29 @@ export function finish(r: Rollout, actor: Actor, now: number): TransitionResult 
   return ok(withEvent(moved, now, { kind: "finish-requested", actor, from: 100, to: 100 }));
 }
 
+/**
+ * Emergency promote: skip the remaining steps and make the canary permanent now. The record goes straight
+ * to `finishing` with 100% desired; the worker's finalize writes the final weights over what it last
+ * verified (a hand edit since then is drift, as for Finish). Refused while the mesh is mid-write, while
+ * drift is unresolved, and once the rollout is stopping or ended.
+ */
+export function promote(r: Rollout, actor: Actor, now: number): TransitionResult {
+  const ended = refuseIfEnded(r);
+  if (ended) return ended;
+  if (r.status === "finishing") return refuse({ code: "already-finishing", id: r.id, ...byWhom(r) });
+  if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
+  if (r.status === "starting") return refuse({ code: "starting", id: r.id });
+  if (r.drift) return refuse({ code: "held", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
+  if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
+  const last = r.steps.length - 1;
+  const from = r.appliedPercent ?? 0;
+  const moved = touch(
+    { ...r, status: "finishing", stepIndex: last, desiredPercent: 100, problem: undefined, last: { kind: "finish-requested", actor, at: now, stepIndex: last } },
+    now,
+  );
+  return ok(withEvent(moved, now, { kind: "finish-requested", actor, from, to: 100 }));
+}
+
 /** Return all traffic to stable. Always allowed until the rollout has ended: stopping must be easy. */
 export function abort(r: Rollout, actor: Actor, now: number, why?: string): TransitionResult {
   if (r.status === "aborting") return refuse({ code: "already-aborting", id: r.id, ...byWhom(r) });

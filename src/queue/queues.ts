@@ -8,11 +8,19 @@ import type { Rollout } from "../engine/rollout.ts";
  */
 export const QUEUE_NAME = "rollout-effects";
 
-export type JobName = "reconcile" | "slack-sync" | "snapshot" | "timer";
+export type JobName = "reconcile" | "slack-sync" | "snapshot" | "timer" | "chart" | "home";
 /** Timers of a stage (keyed by the record's timers.seq) and of the whole rollout (the deadline). */
 export type TimerKind = "auto-step" | "auto-notice" | "remind" | "deadline-warn" | "deadline";
-/** `asked`: a person pressed Refresh for this reading (it is shown at once, outside the update budget). */
-export type EffectJob = { rolloutId: string; version: number; timer?: TimerKind; asked?: true };
+export type EffectJob = {
+  rolloutId: string;
+  version: number;
+  timer?: TimerKind;
+  /** A person pressed Refresh for this reading (it is shown at once, outside the update budget). */
+  asked?: true;
+  /** `home`: publish this person's board only (they just opened it), with `notice` at the top. */
+  userId?: string;
+  notice?: string;
+};
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } } satisfies JobsOptions;
 
@@ -20,7 +28,7 @@ const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { a
  * Priorities (1 runs first): a mesh write (an abort above all) and a due step must not wait behind a
  * backlog of message renderings and readings, which are safe to run late.
  */
-const PRIORITY = { reconcile: 1, timer: 2, "slack-sync": 5, snapshot: 10 } as const;
+const PRIORITY = { reconcile: 1, timer: 2, "slack-sync": 5, snapshot: 10, home: 12, chart: 15 } as const;
 
 /** Mesh writes retry for as long as it takes (abort must always complete); the backoff is capped. */
 const RECONCILE: JobsOptions = { ...KEEP, attempts: 1_000_000, backoff: { type: "capped" }, priority: PRIORITY.reconcile };
@@ -65,14 +73,47 @@ export class EffectQueue {
     await this.queue.add("snapshot", { rolloutId, version: 0, ...(asked ? { asked: true as const } : {}) }, { ...SNAPSHOT, jobId, ...(delay ? { delay } : {}) });
   }
 
+  /**
+   * Draw and upload the rollout's chart to its thread. `key` makes the job id: `final` once per rollout (at
+   * completion or abort), a time slot for a person's request (a burst of asks makes one picture).
+   */
+  async chart(rolloutId: string, key: string): Promise<void> {
+    await this.queue.add("chart", { rolloutId, version: 0 }, { ...KEEP, attempts: 8, backoff: { type: "capped" }, priority: PRIORITY.chart, jobId: `${rolloutId}.chart.${key}` });
+  }
+
+  /**
+   * Re-publish the App Home boards. One job per `HOME_COALESCE_MS` slot, run at the slot's end: however many
+   * rollouts change meanwhile, each person's Home tab is published at most once per slot.
+   */
+  async homeSoon(now = Date.now()): Promise<void> {
+    const slot = Math.floor(now / HOME_COALESCE_MS) + 1;
+    const delay = Math.max(0, slot * HOME_COALESCE_MS - now);
+    await this.queue.add("home", { rolloutId: "", version: slot }, { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.home, jobId: `home.${slot}`, ...(delay ? { delay } : {}) });
+  }
+
+  /** Publish one person's board now (they opened the Home tab, or a click there needs an answer). */
+  async homeFor(userId: string, notice?: string): Promise<void> {
+    await this.queue.add("home", { rolloutId: "", version: 0, userId, ...(notice ? { notice } : {}) }, { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.timer });
+  }
+
+  /**
+   * Effects every change has besides its own: the Home boards, and the chart once a rollout has ended (only
+   * where there were success rates to draw: a target without a source gets none unless a person asks).
+   */
+  private async boards(r: Pick<Rollout, "id" | "status" | "target">): Promise<void> {
+    await this.homeSoon();
+    const measured = r.target.metrics !== undefined && r.target.metrics.source !== "none";
+    if (measured && (r.status === "completed" || r.status === "aborted")) await this.chart(r.id, "final");
+  }
+
   /** After a write that moved nothing on the mesh (a verified step, a reading, a note): show it, re-time it. */
   async afterUpdate(r: Rollout): Promise<void> {
-    await Promise.all([this.slackSync(r), this.timers(r)]);
+    await Promise.all([this.slackSync(r), this.timers(r), this.boards(r)]);
   }
 
   /** Both effects of a transition: move the mesh, then show it; and the stage's timers. */
   async afterTransition(r: Rollout): Promise<void> {
-    await Promise.all([this.reconcile(r), this.slackSync(r), this.timers(r)]);
+    await Promise.all([this.reconcile(r), this.slackSync(r), this.timers(r), this.boards(r)]);
   }
 
   /**
@@ -110,6 +151,9 @@ export class EffectQueue {
     await this.queue.close();
   }
 }
+
+/** At most one App Home publish per person per this long. */
+export const HOME_COALESCE_MS = 3_000;
 
 const STAGE_TIMERS: TimerKind[] = ["auto-step", "auto-notice", "remind"];
 

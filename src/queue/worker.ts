@@ -4,9 +4,11 @@ import { reconcileJob, type ReconcileDeps } from "./jobs/reconcile.ts";
 import { slackSyncJob, type SlackSyncDeps } from "./jobs/slack-sync.ts";
 import { snapshotJob, type SnapshotDeps } from "./jobs/snapshot.ts";
 import { timerJob, type TimerDeps } from "./jobs/timer.ts";
+import { homeJob, type HomeDeps } from "./jobs/home.ts";
+import { chartJob, type ChartDeps } from "./jobs/chart.ts";
 import { cappedBackoff, QUEUE_NAME, type EffectJob, type JobName } from "./queues.ts";
 
-export type WorkerDeps = ReconcileDeps & SlackSyncDeps & SnapshotDeps & TimerDeps & { log: Logger };
+export type WorkerDeps = ReconcileDeps & SlackSyncDeps & SnapshotDeps & TimerDeps & HomeDeps & ChartDeps & { log: Logger };
 
 /** The only place effects meet the outside world. Several of these may run over one Redis. */
 export function startEffectWorker(
@@ -28,6 +30,10 @@ export function startEffectWorker(
           return snapshotJob(deps, job.data.rolloutId, { asked: job.data.asked === true });
         case "timer":
           return timerJob(deps, job.data);
+        case "home":
+          return homeJob(deps, job.data);
+        case "chart":
+          return chartJob(deps, job.data.rolloutId);
       }
     },
     {

@@ -162,7 +162,7 @@ type Body = Record<string, any>;
 /**
  * What may be handed to Bolt: each kind of request this app receives, only the way Slack sends it: a slash
  * command as a plain form; interactions as a form with a `payload` (block_actions, view_submission,
- * view_closed, block_suggestion); Events API callbacks as JSON. Each with the fields Bolt and our listeners
+ * view_closed, block_suggestion, shortcut); Events API callbacks as JSON. Each with the fields Bolt and our listeners
  * read: Bolt trusts the shape of a signed body (a `block_actions` without `user`, a `view_submission`
  * without `view` or an Events API body whose `event` is not an object make it throw before any listener
  * acks: a 500). And Bolt routes by which keys are present (`event`, then `command`, then `name`, then
@@ -183,7 +183,9 @@ const BlockActions = z.looseObject({
 const View = z.looseObject({ id: z.string(), callback_id: z.string(), state: z.looseObject({ values: z.record(z.string(), z.unknown()) }).optional() });
 const ViewSubmission = z.looseObject({ type: z.enum(["view_submission", "view_closed"]), user: User, team: Team, view: View });
 const BlockSuggestion = z.looseObject({ type: z.literal("block_suggestion"), user: User, team: Team, action_id: z.string(), block_id: z.string(), value: z.string() });
-const Interaction = z.union([BlockActions, ViewSubmission, BlockSuggestion]);
+/** A global shortcut: who, which shortcut, and the trigger to open a modal with (no channel). */
+const Shortcut = z.looseObject({ type: z.literal("shortcut"), user: User, team: Team, callback_id: z.string(), trigger_id: z.string() });
+const Interaction = z.union([BlockActions, ViewSubmission, BlockSuggestion, Shortcut]);
 const EventCallback = z.looseObject({
   type: z.literal("event_callback"),
   team_id: z.string(),

@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { asksForForm } from "../../src/slack/listeners/start-form.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenize } from "../../commands/args.ts";
 import { COMMANDS } from "../../commands/index.ts";
@@ -748,15 +749,19 @@ describe("through real HTTP, signed", () => {
       return r;
     });
     expect(sentSlash.filter((s) => s.status !== 200).map((s) => [s.item, s.status])).toEqual([]);
-    // Every command is answered privately, and never with the generic apology.
+    // Every command is answered privately, and never with the generic apology; a blank text (or `new`)
+    // is answered with the start form (views.open) instead.
+    const forms = texts.filter((t) => asksForForm(unescapeMrkdwn(t))).length;
     const answers = await waitFor(
       () => {
         const all = slashUrls.map((u) => h.slack.responses(u));
         expect(all).toHaveLength(texts.length);
-        return all.every((posts) => posts.length > 0) ? all : undefined;
+        const answered = all.filter((posts) => posts.length > 0).length;
+        return answered + h.slack.callsOf("views.open").filter((c) => c.ok).length >= texts.length ? all : undefined;
       },
       { timeoutMs: 20_000, what: "an answer to every slash command" },
     );
+    expect(h.slack.callsOf("views.open").filter((c) => c.ok)).toHaveLength(forms);
     const generic = answers.flatMap((posts, i) => posts.filter((p) => GENERIC_REPLY.test(p.text ?? "")).map((p) => [texts[i], p.text]));
     expect(generic).toEqual([]);
     expect(h.kube.requests.filter((r) => r.mutating)).toEqual([]);

@@ -42,7 +42,7 @@ const under = (prefixes: string[]) => (path: string) => prefixes.some((p) => pat
 const ENGINE = under(["src/engine"]);
 const APP = under(["src/app"]);
 /** I/O behind an interface: they look only down (engine) and sideways (other adapters). */
-const ADAPTERS = under(["src/store", "src/queue/queues.ts", "src/routers", "src/metrics", "src/kube", "src/slack/usergroups.ts", "src/slack/poster.ts", "src/http"]);
+const ADAPTERS = under(["src/store", "src/queue/queues.ts", "src/routers", "src/metrics", "src/kube", "src/slack/usergroups.ts", "src/slack/poster.ts", "src/slack/surfaces-api.ts", "src/http"]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */
 const SURFACES = under(["commands", "src/slack/listeners", "src/slack/receiver.ts", "src/slack/socket-receiver.ts", "src/slack/transport.ts", "src/slack/verify.ts", "src/slack/bolt-logger.ts", "src/queue/jobs", "src/queue/worker.ts", "src/sandbox", "src/bot.ts", "src/main.ts"]);
 const VIEWS = under(["src/slack/views"]);

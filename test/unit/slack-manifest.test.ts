@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { COMMANDS } from "../../commands/index.ts";
+import { START_SHORTCUT } from "../../src/slack/views/start-form.ts";
 
 /**
  * The Slack app manifests in deploy/slack/ (HTTP and Socket Mode) must be ones Slack accepts: valid against
@@ -92,7 +93,7 @@ describe.each([
 
   it("declares the App Home tab with its event, and the New rollout shortcut for the modal", () => {
     expect(manifest.settings.event_subscriptions.bot_events).toEqual(["app_home_opened"]);
-    expect(manifest.features.shortcuts).toEqual([expect.objectContaining({ type: "global", callback_id: "rollout_new" })]);
+    expect(manifest.features.shortcuts).toEqual([expect.objectContaining({ type: "global", callback_id: START_SHORTCUT })]);
   });
 });
 

@@ -54,11 +54,14 @@ describe("rollout message", () => {
     expect(messageChars(rendered.text, rendered.blocks)).toBeLessThanOrEqual(12_000);
   });
 
-  it("offers Advance, Hold, Abort and Refresh while live, nothing once aborted", () => {
+  it("offers Advance, Hold, Abort, Refresh and the overflow menu while live, nothing once aborted", () => {
     const r = live();
+    // The overflow menu (Skip to 100%, chart) shows as "⋯", as Slack draws it.
     const labels = (x: Rollout) =>
-      (renderRolloutMessage(x).blocks.find((b) => b.type === "actions")?.elements as { text: { text: string } }[] | undefined)?.map((e) => e.text.text) ?? [];
-    expect(labels(r)).toEqual(["Advance to 80%", "Hold", "Abort", "Refresh"]);
+      (renderRolloutMessage(x).blocks.find((b) => b.type === "actions")?.elements as { type: string; text?: { text: string } }[] | undefined)?.map((e) =>
+        e.type === "overflow" ? "⋯" : e.text!.text,
+      ) ?? [];
+    expect(labels(r)).toEqual(["Advance to 80%", "Hold", "Abort", "Refresh", "⋯"]);
     const moved = advance(r, { kind: "user", id: "UBOB" }, 0, 2);
     if (!moved.ok) throw new Error(moved.error.code);
     expect(labels(moved.value)).toEqual(["Abort", "Refresh"]); // applying: only Abort (and Refresh)

@@ -14,6 +14,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { watchCanary } from "./preflight.ts";
+import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -29,6 +30,8 @@ export type SnapshotDeps = DecideDeps & {
   log: Logger;
   now: () => number;
   preflight?: Preflight;
+  /** The success-rate history behind the chart (absent: not kept). */
+  readings?: ReadingHistory;
 };
 
 /** Without metrics the loop still runs, to notice drift. */
@@ -45,6 +48,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
     const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
     if (stored.ok && stored.value.changed) await deps.queue.afterUpdate(stored.value.rollout);
+    if (stored.ok && stored.value.changed) await deps.readings?.append(r.id, readingPoint(reading)).catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
     // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step: the
     // test is anytime-valid, so one "worse" is as trustworthy whenever it comes.
     if (r.auto && r.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {

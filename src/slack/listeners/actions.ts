@@ -7,6 +7,7 @@ import { isDenied } from "../../engine/refusal.ts";
 import { ACTION } from "../views/rollout-message.ts";
 import { refusalText } from "../views/refusal.ts";
 import { ackAfter } from "./ack.ts";
+import { MORE } from "../views/promote.ts";
 import { aboutRollout, auditClickOf, parseButtonValue, quote, readClick, type ClickArgs, type ClickRollout } from "./click.ts";
 
 /** Our decision buttons, each registered by its action_id (a Map: `constructor` must find nothing). */
@@ -20,8 +21,8 @@ const KIND_BY_ACTION: ReadonlyMap<string, ActionKind> = new Map([
   [ACTION.adopt, "adopt"],
 ]);
 
-/** Every action_id this app draws (decisions and Refresh); anything else gets the unknown-button answer. */
-const KNOWN = new Set<string>(Object.values(ACTION));
+/** Every action_id this app draws (decisions, Refresh, the overflow menu); anything else gets the unknown-button answer. */
+const KNOWN = new Set<string>([...Object.values(ACTION), MORE]);
 
 /**
  * Button clicks: ack, one decision through the app layer, a private word if refused. Each of our buttons has

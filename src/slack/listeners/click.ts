@@ -1,6 +1,7 @@
 import type { AllMiddlewareArgs, BlockButtonAction, SlackActionMiddlewareArgs } from "@slack/bolt";
 import type { AppDeps } from "../../app/deps.ts";
 import { auditClick, type ClickAudit } from "../../app/refresh.ts";
+import { openedHome } from "../../app/home.ts";
 import type { Rollout } from "../../engine/rollout.ts";
 import { clip, escapeMrkdwn } from "../views/format.ts";
 
@@ -41,8 +42,9 @@ export type Click = {
   tell(text: string): Promise<void>;
 };
 
-export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log">): Click {
+export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log"> & Partial<AppDeps>): Click {
   const { action, body, client } = args;
+  const fromHome = (body.view as { type?: unknown } | undefined)?.type === "home";
   // Bolt only sets respond when the payload has a response_url, whatever its type says.
   const respond = (args as Partial<ClickArgs>).respond;
   const rawUser: unknown = body.user?.id;
@@ -50,7 +52,8 @@ export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log">): Click {
   const channel: unknown = body.channel?.id ?? (body.container as { channel_id?: unknown } | undefined)?.channel_id;
   const channelId = typeof channel === "string" && channel.length > 0 && channel.length <= 40 ? channel : undefined;
   const actionId = String(action.action_id);
-  const value: unknown = (action as { value?: unknown }).value;
+  // A button carries `value`; an overflow menu carries the option picked.
+  const value: unknown = "value" in action ? (action as { value?: unknown }).value : (action as { selected_option?: { value?: unknown } }).selected_option?.value;
   return {
     ...(userId ? { userId } : {}),
     actor: userId ?? (typeof rawUser === "string" && rawUser ? `unknown:${clip(rawUser, 40)}` : "unknown"),
@@ -74,6 +77,16 @@ export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log">): Click {
           return;
         } catch (err) {
           deps.log.warn({ err }, "could not answer a click with chat.postEphemeral");
+          return;
+        }
+      }
+      // A click on the App Home tab has neither: the answer goes at the top of the person's board.
+      if (userId && fromHome && deps.queue && deps.now) {
+        try {
+          await openedHome({ queue: deps.queue, now: deps.now, ...(deps.homeViewers ? { homeViewers: deps.homeViewers } : {}) }, userId, text);
+          return;
+        } catch (err) {
+          deps.log.warn({ err }, "could not answer a click on the Home tab");
           return;
         }
       }

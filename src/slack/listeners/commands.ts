@@ -2,13 +2,24 @@ import type { App } from "@slack/bolt";
 import { runCommand } from "../../../commands/index.ts";
 import type { AppDeps } from "../../app/deps.ts";
 import { ackAfter } from "./ack.ts";
+import { asksForForm, openStartForm } from "./start-form.ts";
 
 /**
  * `/rollout ...`: run it, ack once its decision is recorded (ackAfter: at most 2 s, Slack allows 3), then
  * answer privately through response_url.
  */
 export function registerCommandListeners(app: App, deps: AppDeps): void {
-  app.command("/rollout", ({ command, ack, respond }) => ackAfter(ack, async (acked) => {
+  app.command("/rollout", ({ command, ack, respond, client }) => ackAfter(ack, async (acked) => {
+    if (asksForForm(command.text ?? "")) {
+      // Opening a form records nothing: ack first, then open it while the trigger is fresh.
+      await acked();
+      try {
+        return await openStartForm(deps, client, command.trigger_id, command.channel_id);
+      } catch (err) {
+        deps.log.error({ err }, "could not open the start form");
+        return void (await respond({ response_type: "ephemeral", text: ":warning: I could not open the start form; `/rollout start <target> --to <version>` does the same. The error is in the bot's log." }));
+      }
+    }
     const caller = { userId: command.user_id, channelId: command.channel_id, responseUrl: command.response_url };
     try {
       const reply = await runCommand(deps, caller, command.text ?? "");

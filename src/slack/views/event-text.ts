@@ -21,6 +21,8 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
     case "applied":
       return `:white_check_mark: Applied and verified ${split(e.to ?? 0)}${weights}: \`${escapeMrkdwn(e.text ?? "")}\` ${when}`;
     case "finish-requested":
+      // From below 100%: an emergency promote skipped the remaining steps.
+      if (e.from !== undefined && e.from < 100) return `:fast_forward: ${who} skipped to 100% (emergency promote from ${e.from}%): making ${r.canary} permanent ${when}`;
       return `:checkered_flag: ${who} is finishing the rollout: making ${r.canary} permanent ${when}`;
     case "completed":
       return `:white_check_mark: Rollout ${r.id} completed: ${r.canary} is permanent ${when}. Mesh now:${meshText(e.text)}\n${summary(r, e.at)}`;

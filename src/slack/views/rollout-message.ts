@@ -2,6 +2,7 @@ import type { Rollout } from "../../engine/rollout.ts";
 import { formatDuration } from "../../engine/duration.ts";
 import { actorText, clip, duration, escapeMrkdwn, inlineCode, slackTime, split } from "./format.ts";
 import { snapshotText } from "./snapshot-block.ts";
+import { moreMenu } from "./promote.ts";
 
 /**
  * The rollout's one channel message, as a pure function of the record. Re-rendering is always safe;
@@ -195,6 +196,8 @@ export function renderRolloutMessage(r: Rollout): Rendered {
   }
   const buttons = actionButtons(r);
   if (live && r.target.metrics && r.target.metrics.source !== "none") buttons.push(button("Refresh", ACTION.refresh, r));
+  const more = live ? moreMenu(r, buttonValue(r)) : undefined;
+  if (more) buttons.push(more);
   if (buttons.length) blocks.push({ type: "actions", block_id: `rollout:${r.id}`, elements: buttons });
   if (r.endedAt) {
     const closer = r.last && (r.status === "aborted" || r.status === "completed") ? ` by ${actorText(r.last.actor)}` : "";

@@ -144,10 +144,11 @@ const cases: Array<{ limit: string; atLimit: Block[]; over: Block[]; pointer: st
     pointer: "/blocks/0/accessory/text/text",
   },
   {
-    limit: "action_ids unique within the message",
-    atLimit: [actions(button({ action_id: "advance" })), actions(button({ action_id: "abort" }))],
-    over: [actions(button({ action_id: "advance" })), actions(button({ action_id: "advance" }))],
-    pointer: "/blocks/1/elements/0/action_id",
+    // Slack documents the rule per containing block: an App Home board repeats each rollout's buttons.
+    limit: "action_ids unique within a block",
+    atLimit: [actions(button({ action_id: "advance" })), actions(button({ action_id: "advance" }))],
+    over: [actions(button({ action_id: "advance" }), button({ action_id: "advance" }))],
+    pointer: "/blocks/0/elements/1/action_id",
   },
   {
     limit: "block_ids unique within the message",

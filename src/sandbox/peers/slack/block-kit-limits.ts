@@ -67,22 +67,27 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * Validate a message's `blocks` array. Returns every violation found (empty = valid). Expects the
  * already-parsed array; a non-array is reported at `/blocks`.
  */
-export function validateBlocks(blocks: unknown): BlockKitViolation[] {
-  return new Checker().run(blocks);
+export function validateBlocks(blocks: unknown, opts: { maxBlocks?: number } = {}): BlockKitViolation[] {
+  return new Checker(opts.maxBlocks ?? BLOCK_KIT_LIMITS.blocksPerMessage).run(blocks);
 }
+
+/** Modals and Home tabs take up to 100 blocks (messages 50). */
+export const VIEW_MAX_BLOCKS = 100;
 
 class Checker {
   private readonly out: BlockKitViolation[] = [];
   private readonly actionIds = new Map<string, string>();
   private readonly blockIds = new Map<string, string>();
 
+  constructor(private readonly maxBlocks: number) {}
+
   run(blocks: unknown): BlockKitViolation[] {
     if (!Array.isArray(blocks)) {
       this.fail("/blocks", "must be an array");
       return this.out;
     }
-    if (blocks.length > BLOCK_KIT_LIMITS.blocksPerMessage) {
-      this.fail("/blocks", `no more than ${BLOCK_KIT_LIMITS.blocksPerMessage} items allowed`);
+    if (blocks.length > this.maxBlocks) {
+      this.fail("/blocks", `no more than ${this.maxBlocks} items allowed`);
     }
     blocks.forEach((b, i) => this.block(b, `/blocks/${i}`));
     return this.out;
@@ -120,6 +125,9 @@ class Checker {
   }
 
   private block(b: unknown, p: string): void {
+    // Slack: an action_id "should be unique among all other action_ids in the containing block" (a Home tab
+    // lists several rollouts, each with its own Advance button).
+    this.actionIds.clear();
     if (!isRecord(b) || typeof b.type !== "string") return this.fail(`${p}/type`, "missing required field");
     if (!BLOCK_TYPES.has(b.type)) return this.fail(`${p}/type`, `unsupported block type: ${b.type}`);
     if (b.block_id !== undefined) {

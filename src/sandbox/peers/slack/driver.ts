@@ -60,6 +60,8 @@ export interface ClickOptions extends SigningOptions {
    * throws, so tests cannot click things no user could see.
    */
   stale?: boolean;
+  /** Pick this option of an overflow menu (the `button` names the overflow's action_id and block_id). */
+  option?: { text: string; value: string };
 }
 
 export class SlackDriver {
@@ -101,7 +103,7 @@ export class SlackDriver {
       api_app_id: this.apiAppId,
       is_enterprise_install: "false",
       response_url: responseUrl,
-      trigger_id: triggerId(),
+      trigger_id: this.peer.surfaces.issueTrigger(user.id),
     });
     return this.post(form.toString(), responseUrl, opts);
   }
@@ -116,9 +118,9 @@ export class SlackDriver {
     if (ephemeral && ephemeral.user !== user.id) {
       throw new Error(`${user.id} cannot click an ephemeral message shown to ${ephemeral.user}`);
     }
-    const shown = this.peer
-      .buttons(channel.id, opts.messageTs)
-      .find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
+    const shown = opts.option
+      ? overflowIn(message?.blocks ?? [], opts.button, opts.option.value)
+      : this.peer.buttons(channel.id, opts.messageTs).find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
     if (!shown && !opts.stale) {
       throw new Error(
         `button ${opts.button.block_id}/${opts.button.action_id} is not in message ${opts.messageTs}; pass stale: true to click it anyway`,
@@ -144,7 +146,7 @@ export class SlackDriver {
         is_ephemeral: ephemeral !== undefined,
         ...(message?.thread_ts && message.thread_ts !== message.ts ? { thread_ts: message.thread_ts } : {}),
       },
-      trigger_id: triggerId(),
+      trigger_id: this.peer.surfaces.issueTrigger(user.id),
       team: { id: this.teamId, domain: this.peer.teamDomain },
       enterprise: null,
       is_enterprise_install: false,
@@ -154,15 +156,23 @@ export class SlackDriver {
       state: { values: {} },
       response_url: responseUrl,
       actions: [
-        {
-          type: "button",
-          action_id: opts.button.action_id,
-          block_id: opts.button.block_id,
-          text: { type: "plain_text", text, emoji: true },
-          ...(value !== undefined ? { value } : {}),
-          ...(shown?.style ? { style: shown.style } : {}),
-          action_ts: slackNowTs(),
-        },
+        opts.option
+          ? {
+              type: "overflow",
+              action_id: opts.button.action_id,
+              block_id: opts.button.block_id,
+              selected_option: { text: { type: "plain_text", text: opts.option.text, emoji: true }, value: opts.option.value },
+              action_ts: slackNowTs(),
+            }
+          : {
+              type: "button",
+              action_id: opts.button.action_id,
+              block_id: opts.button.block_id,
+              text: { type: "plain_text", text, emoji: true },
+              ...(value !== undefined ? { value } : {}),
+              ...(shown?.style ? { style: shown.style } : {}),
+              action_ts: slackNowTs(),
+            },
       ],
     };
     const form = new URLSearchParams({ payload: JSON.stringify(payload) });
@@ -179,6 +189,107 @@ export class SlackDriver {
 
   private overSocket(rawBody: string, responseUrl: string, contentType: string): Promise<DriverResponse> {
     return deliverOverSocket(this.socket!, rawBody, responseUrl, contentType);
+  }
+
+  /** A global shortcut (the lightning-bolt menu), as Slack sends it: no channel, a fresh trigger. */
+  async shortcut(opts: SigningOptions & { userId: string; callbackId: string }): Promise<DriverResponse> {
+    const user = this.peer.ensureUser(opts.userId);
+    const payload = {
+      type: "shortcut",
+      token: this.verificationToken,
+      action_ts: slackNowTs(),
+      team: { id: this.teamId, domain: this.peer.teamDomain },
+      user: { id: user.id, username: user.name, team_id: this.teamId },
+      is_enterprise_install: false,
+      enterprise: null,
+      callback_id: opts.callbackId,
+      trigger_id: this.peer.surfaces.issueTrigger(user.id),
+    };
+    return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
+  }
+
+  /**
+   * Submit a modal the bot opened for `userId`, with `values` as Slack puts them in `view.state.values`
+   * (block_id -> action_id -> element state). The bot's answer (`response_action`) is the response body.
+   */
+  async submitView(opts: SigningOptions & { userId: string; viewId: string; values: Record<string, Record<string, unknown>> }): Promise<DriverResponse> {
+    const user = this.peer.ensureUser(opts.userId);
+    const view = this.peer.surfaces.views.get(opts.viewId);
+    if (!view || view.type !== "modal") throw new Error(`no modal ${opts.viewId} to submit`);
+    if (view.user !== user.id) throw new Error(`${user.id} cannot submit a modal shown to ${view.user}`);
+    const payload = {
+      type: "view_submission",
+      team: { id: this.teamId, domain: this.peer.teamDomain },
+      user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
+      api_app_id: this.apiAppId,
+      token: this.verificationToken,
+      trigger_id: this.peer.surfaces.issueTrigger(user.id),
+      view: this.peer.surfaces.render(view, opts.values),
+      response_urls: [],
+      is_enterprise_install: false,
+      enterprise: null,
+    };
+    return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
+  }
+
+  /**
+   * A button clicked inside a view (the App Home tab or a modal): `container.type` is `view`, with no channel
+   * and no response_url, as Slack sends it.
+   */
+  async clickInView(opts: SigningOptions & { userId: string; viewId: string; button: ClickButton }): Promise<DriverResponse> {
+    const user = this.peer.ensureUser(opts.userId);
+    const view = this.peer.surfaces.views.get(opts.viewId);
+    if (!view || view.user !== user.id) throw new Error(`${user.id} sees no view ${opts.viewId}`);
+    const shown = viewButtons(view.blocks).find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
+    if (!shown) throw new Error(`button ${opts.button.block_id}/${opts.button.action_id} is not in view ${opts.viewId}`);
+    const payload = {
+      type: "block_actions",
+      user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
+      api_app_id: this.apiAppId,
+      token: this.verificationToken,
+      container: { type: "view", view_id: view.id },
+      trigger_id: this.peer.surfaces.issueTrigger(user.id),
+      team: { id: this.teamId, domain: this.peer.teamDomain },
+      enterprise: null,
+      is_enterprise_install: false,
+      view: this.peer.surfaces.render(view),
+      actions: [
+        {
+          type: "button",
+          action_id: shown.action_id,
+          block_id: shown.block_id,
+          text: { type: "plain_text", text: shown.text, emoji: true },
+          ...(shown.value !== undefined ? { value: shown.value } : {}),
+          action_ts: slackNowTs(),
+        },
+      ],
+    };
+    return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
+  }
+
+  /** The Events API's `app_home_opened` (JSON), as when `userId` opens the app's Home tab. */
+  async homeOpened(opts: SigningOptions & { userId: string }): Promise<DriverResponse> {
+    const user = this.peer.ensureUser(opts.userId);
+    const home = this.peer.surfaces.homeOf(user.id);
+    const body = {
+      token: this.verificationToken,
+      team_id: this.teamId,
+      api_app_id: this.apiAppId,
+      event: {
+        type: "app_home_opened",
+        user: user.id,
+        channel: `D${user.id.slice(1)}`,
+        tab: "home",
+        ...(home ? { view: this.peer.surfaces.render(home) } : {}),
+        event_ts: slackNowTs(),
+      },
+      type: "event_callback",
+      event_id: `Ev${randomBytes(5).toString("hex").toUpperCase()}`,
+      event_time: Math.floor(Date.now() / 1000),
+      authorizations: [{ enterprise_id: null, team_id: this.teamId, user_id: this.peer.botUserId, is_bot: true, is_enterprise_install: false }],
+      is_ext_shared_channel: false,
+    };
+    return this.post(JSON.stringify(body), "", { contentType: "application/json", ...opts });
   }
 
   /** POST a raw body to the bot, signed as Slack would sign it (or not, per the options). */
@@ -230,7 +341,36 @@ function triggerId(): string {
   return `${Date.now()}${Math.floor(Math.random() * 1000)}.${Math.floor(Math.random() * 1e11)}.${randomBytes(16).toString("hex")}`;
 }
 
+/** The overflow menu offering that option, as a rendered button (undefined when the message has none). */
+function overflowIn(blocks: Record<string, unknown>[], at: ClickButton, value: string): { action_id: string; block_id: string; text: string; value: string; style?: string } | undefined {
+  for (const b of blocks) {
+    if (b.block_id !== at.block_id || !Array.isArray(b.elements)) continue;
+    for (const e of b.elements as Record<string, unknown>[]) {
+      if (e.type !== "overflow" || e.action_id !== at.action_id || !Array.isArray(e.options)) continue;
+      const o = (e.options as Array<{ value?: string; text?: { text?: string } }>).find((x) => x.value === value);
+      if (o) return { action_id: at.action_id, block_id: at.block_id, text: o.text?.text ?? "", value };
+    }
+  }
+  return undefined;
+}
+
 function slackNowTs(): string {
   const micros = Date.now() * 1000 + Math.floor(Math.random() * 1000);
   return `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, "0")}`;
+}
+
+/** Buttons in a view's blocks (actions blocks and section accessories), with their block ids. */
+export function viewButtons(blocks: Record<string, unknown>[]): Array<{ action_id: string; block_id: string; text: string; value?: string }> {
+  const out: Array<{ action_id: string; block_id: string; text: string; value?: string }> = [];
+  const take = (e: unknown, blockId: string) => {
+    const el = e as { type?: string; action_id?: string; value?: string; text?: { text?: string } };
+    if (el?.type !== "button") return;
+    out.push({ action_id: String(el.action_id), block_id: blockId, text: el.text?.text ?? "", ...(el.value !== undefined ? { value: el.value } : {}) });
+  };
+  for (const b of blocks) {
+    const blockId = String(b.block_id);
+    if (b.type === "actions" && Array.isArray(b.elements)) b.elements.forEach((e) => take(e, blockId));
+    if (b.type === "section") take(b.accessory, blockId);
+  }
+  return out;
 }

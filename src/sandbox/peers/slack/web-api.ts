@@ -14,6 +14,7 @@ import {
   type StoredMessage,
 } from "./workspace.ts";
 import { readBody } from "../read-body.ts";
+import { SurfaceError, Surfaces } from "./surfaces.ts";
 
 /**
  * A local Slack: the Web API methods the bot uses, response_url endpoints, and an inspectable store.
@@ -212,6 +213,8 @@ export class SlackPeer {
   private readonly appToken: string | undefined;
   /** Socket Mode's side, when the peer was given an app-level token. */
   socket: SocketModeServer | undefined;
+  /** Modals, Home tabs and file uploads (views.*, files.*). */
+  readonly surfaces: Surfaces;
 
   constructor(opts: SlackPeerOptions) {
     this.botToken = opts.botToken;
@@ -224,6 +227,7 @@ export class SlackPeer {
     this.botId = opts.botId ?? "B0BOT0001";
     this.appId = opts.appId ?? "A0APP0001";
     this.ws = new Workspace(this.teamId);
+    this.surfaces = new Surfaces({ teamId: this.teamId, appId: this.appId, botId: this.botId });
     this.ws.addUser({ id: this.botUserId, name: this.botUserName, real_name: "Rollout Bot", is_bot: true });
     for (const c of opts.channels ?? []) this.ws.addChannel(c);
     for (const u of opts.users ?? []) this.ws.addUser(u);
@@ -485,6 +489,14 @@ export class SlackPeer {
     const url = new URL(req.url ?? "/", this.baseUrl);
     const api = /^\/api\/([A-Za-z0-9_.]+)$/.exec(url.pathname);
     if (api?.[1]) return this.handleApi(api[1], url, req, res);
+    const upload = /^\/upload\/([A-Z0-9]+)$/.exec(url.pathname);
+    if (upload?.[1] && req.method === "POST") {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const out = this.surfaces.receive(upload[1], Buffer.concat(chunks), String(req.headers["content-type"] ?? ""));
+      res.writeHead(out.status, { "content-type": "text/plain" });
+      return void res.end(out.text);
+    }
     const resp = /^\/response\/([^/]+)$/.exec(url.pathname);
     if (resp?.[1] && req.method === "POST") return this.handleResponseUrl(resp[1], req, res);
     send(res, 404, { ok: false, error: "not_found" });
@@ -556,7 +568,7 @@ export class SlackPeer {
     try {
       return this.answer(res, method, args, { ok: true, ...impl(args) });
     } catch (err) {
-      if (err instanceof ApiError) return this.answer(res, method, args, { ok: false, error: err.code, ...err.extra });
+      if (err instanceof ApiError || err instanceof SurfaceError) return this.answer(res, method, args, { ok: false, error: err.code, ...err.extra });
       throw err;
     }
   }
@@ -586,6 +598,12 @@ export class SlackPeer {
 
   private readonly methods: Record<string, (args: Args) => Result> = {
     "api.test": (args) => ({ args }),
+
+    "views.open": (args) => this.surfaces.open(args),
+    "views.update": (args) => this.surfaces.update(args),
+    "views.publish": (args) => this.surfaces.publish(args, (id) => this.ws.users.has(id)),
+    "files.getUploadURLExternal": (args) => this.surfaces.getUploadUrl(args, this.baseUrl),
+    "files.completeUploadExternal": (args) => this.surfaces.complete(args, (id) => this.ws.resolveChannel(id) !== undefined),
 
     "auth.test": () => ({
       url: `https://${this.teamDomain}.slack.com/`,

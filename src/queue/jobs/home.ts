@@ -1,0 +1,61 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import { isTerminal } from "../../engine/rollout.ts";
+import { homeView, type Board } from "../../slack/views/home.ts";
+import type { SlackSurfaces } from "../../slack/surfaces-api.ts";
+import type { HomeViewers } from "../../store/home-viewers.ts";
+import type { RolloutStore } from "../../store/rollout-store.ts";
+import type { SlackMetaStore } from "../../store/slack-meta.ts";
+import type { EffectJob } from "../queues.ts";
+
+/**
+ * Publish App Home boards: one person's (they just opened the tab, or need an answer there), or, coalesced
+ * (one job per few seconds, see EffectQueue.homeSoon), everyone's who opened it recently, skipping people
+ * whose board has not changed since it was last sent.
+ */
+export type HomeDeps = {
+  store: RolloutStore;
+  meta: SlackMetaStore;
+  homeViewers: HomeViewers;
+  surfaces: SlackSurfaces;
+  log: Logger;
+  now: () => number;
+};
+
+const ENDED_SHOWN = 10;
+
+async function board(deps: HomeDeps): Promise<Board> {
+  const [active, recent] = await Promise.all([deps.store.active(), deps.store.recent(50)]);
+  const running = await Promise.all(
+    active.map(async (rollout) => {
+      const ts = (await deps.meta.get(rollout.id)).ts;
+      // A missing link is not worth failing the board for.
+      const link = ts ? await deps.surfaces.permalink(rollout.channel, ts).catch(() => undefined) : undefined;
+      return { rollout, ...(link ? { link } : {}) };
+    }),
+  );
+  const ended = recent.filter((r) => isTerminal(r) && r.status !== "rejected").slice(0, ENDED_SHOWN);
+  return { running, ended };
+}
+
+export async function homeJob(deps: HomeDeps, job: EffectJob): Promise<void> {
+  const b = await board(deps);
+  const people = job.userId ? [job.userId] : await deps.homeViewers.recent(deps.now());
+  const view = homeView(b);
+  const hash = createHash("sha1").update(JSON.stringify(view)).digest("hex");
+  for (const userId of people) {
+    if (job.notice) {
+      await deps.surfaces.publishHome(userId, homeView({ ...b, notice: job.notice }));
+      await deps.homeViewers.sent(userId, "notice"); // the next board replaces the notice
+      continue;
+    }
+    if (!job.userId && (await deps.homeViewers.lastSent(userId)) === hash) continue;
+    try {
+      await deps.surfaces.publishHome(userId, view);
+      await deps.homeViewers.sent(userId, hash);
+    } catch (err) {
+      // One person's board (a deactivated user, say) must not hold back everyone else's.
+      deps.log.warn({ err, userId }, "could not publish an App Home board");
+    }
+  }
+}

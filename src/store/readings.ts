@@ -1,0 +1,61 @@
+import type { Redis } from "ioredis";
+import { parseRolloutId } from "../engine/rollout.ts";
+import type { Keys } from "./keys.ts";
+
+/**
+ * Success-rate history per rollout, for its chart: a capped list of small points (the newest MAX), kept
+ * beside the record (not in it, so a reading never bumps the record's version) and expiring a month after
+ * the last reading.
+ */
+export type ReadingPoint = {
+  at: number;
+  /** Canary weight the mesh held when read. */
+  canaryPercent: number;
+  /** Success rates in [0, 1], absent when that side had no traffic or no reading. */
+  stable?: number;
+  canary?: number;
+};
+
+const MAX = 720;
+const TTL_SECONDS = 30 * 86_400;
+
+export class ReadingHistory {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  private key(id: string): string {
+    const p = parseRolloutId(id);
+    if (!p) throw new Error(`not a rollout id: ${id}`);
+    return `${this.keys.prefix}:{${p.target}}:readings:${p.seq}`;
+  }
+
+  async append(id: string, point: ReadingPoint): Promise<void> {
+    const key = this.key(id);
+    await this.redis.multi().rpush(key, JSON.stringify(point)).ltrim(key, -MAX, -1).expire(key, TTL_SECONDS).exec();
+  }
+
+  async list(id: string): Promise<ReadingPoint[]> {
+    const raw = await this.redis.lrange(this.key(id), 0, -1);
+    return raw.flatMap((s) => {
+      try {
+        const p = JSON.parse(s) as ReadingPoint;
+        return typeof p.at === "number" && typeof p.canaryPercent === "number" ? [p] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+}
+
+/** A stored snapshot's rates as a chart point (a side without traffic has no rate). */
+export function readingPoint(s: { at: number; canaryPercent: number; stable?: unknown; canary?: unknown }): ReadingPoint {
+  const rate = (x: unknown) => {
+    const v = x as { requests?: number; successes?: number } | undefined;
+    return v && typeof v.requests === "number" && typeof v.successes === "number" && v.requests > 0 ? v.successes / v.requests : undefined;
+  };
+  const stable = rate(s.stable);
+  const canary = rate(s.canary);
+  return { at: s.at, canaryPercent: s.canaryPercent, ...(stable !== undefined ? { stable } : {}), ...(canary !== undefined ? { canary } : {}) };
+}

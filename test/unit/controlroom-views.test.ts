@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { markApplied, markStarted, newRollout, advance, type Rollout } from "../../src/engine/rollout.ts";
+import { TargetSchema } from "../../src/engine/target.ts";
+import { validateBlocks, VIEW_MAX_BLOCKS } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
+import { chartAltText, chartSvg, weightSteps } from "../../src/slack/views/chart.ts";
+import { homeView, weightBar } from "../../src/slack/views/home.ts";
+import { readStartForm, startFormView, startRefusalErrors } from "../../src/slack/views/start-form.ts";
+
+/** Issue 15: the start form, the Home board and the chart are pure functions of their inputs. */
+
+const target = TargetSchema.parse({ name: "backend-svc", smi: { trafficSplit: "backend-ts" }, stable: "v1", metrics: { source: "prometheus", prometheusUrl: "http://p:9090", preset: "linkerd2", minSuccessRate: 0.97 } });
+
+function live(id = "backend-svc#1"): Rollout {
+  const r = newRollout({ id, target, stable: "v1", canary: "v2", steps: [10, 50, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1_700_000_000_000 });
+  return markStarted(r, { percent: 10, raw: "v1 90 / v2 10", initialRaw: "v1 100" }, 1_700_000_001_000);
+}
+
+const form = (over: Record<string, unknown> = {}) => ({
+  target: { target: { selected_option: { value: "backend-svc" } } },
+  version: { version: { value: "v2" } },
+  steps: { steps: { value: null } },
+  mode: { mode: { selected_option: { value: "manual" } } },
+  interval: { interval: { value: null } },
+  deadline: { deadline: { value: null } },
+  channel: { channel: { selected_conversation: "C1" } },
+  ...over,
+});
+
+describe("start form", () => {
+  it("reads a complete form into the same request the command builds", () => {
+    const out = readStartForm(form({ steps: { steps: { value: "20, 100" } }, mode: { mode: { selected_option: { value: "auto" } } }, interval: { interval: { value: "10m" } }, deadline: { deadline: { value: "2h" } } }));
+    expect(out).toEqual({ ok: true, value: { channelId: "C1", req: { target: "backend-svc", to: "v2", steps: [20, 100], autoMs: 600_000, deadlineMs: 7_200_000 } } });
+  });
+
+  it("says what is wrong next to each field, all at once", () => {
+    const out = readStartForm(form({ version: { version: { value: "V2!" } }, steps: { steps: { value: "50,10" } }, interval: { interval: { value: "5m" } }, channel: { channel: { selected_conversation: null } } }));
+    expect(out.ok).toBe(false);
+    if (out.ok) return;
+    expect(Object.keys(out.errors).sort()).toEqual(["channel", "interval", "steps", "version"]);
+    expect(out.errors.interval).toContain("only for automatic mode");
+    expect(readStartForm(undefined)).toMatchObject({ ok: false, errors: { target: "Pick a target.", version: expect.any(String), channel: expect.any(String) } });
+  });
+
+  it("puts a refused start next to the field it is about", () => {
+    expect(startRefusalErrors({ code: "already-stable", target: "backend-svc", canary: "v1" })).toHaveProperty("version");
+    expect(startRefusalErrors({ code: "busy", id: "backend-svc#1", percent: 10 })).toHaveProperty("target");
+    expect(startRefusalErrors({ code: "no-metrics-for-auto", target: "backend-svc", byFlag: false })).toHaveProperty("mode");
+  });
+
+  it("is a modal Block Kit accepts, even with a hundred and one targets", () => {
+    const many = Array.from({ length: 101 }, (_, i) => TargetSchema.parse({ name: `t${i}`, smi: { trafficSplit: `t${i}` } }));
+    const view = startFormView({ targets: many });
+    expect(validateBlocks(view.blocks as Record<string, unknown>[], { maxBlocks: VIEW_MAX_BLOCKS })).toEqual([]);
+  });
+});
+
+describe("Home board", () => {
+  it("shows each running rollout with its bar, verdict, link and the message's buttons; then ended ones with their duration", () => {
+    const ended = { ...live("backend-svc#0"), status: "completed" as const, endedAt: 1_700_000_601_000 };
+    const view = homeView({ running: [{ rollout: live(), link: "https://x.slack.com/archives/C1/p1" }], ended: [ended] });
+    const text = JSON.stringify(view.blocks);
+    expect(text).toContain("<https://x.slack.com/archives/C1/p1|backend-svc#1>");
+    expect(text).toContain(weightBar(10));
+    expect(text).toContain("Verdict: no reading yet");
+    expect(text).toContain('"action_id":"rollout.advance"');
+    expect(text).toContain("after 10m");
+    expect(validateBlocks(view.blocks)).toEqual([]);
+  });
+
+  it("stays within 100 blocks however many rollouts run", () => {
+    const running = Array.from({ length: 60 }, (_, i) => ({ rollout: live(`t${i}#1`) }));
+    const view = homeView({ running, ended: [], notice: ":no_entry: refused" });
+    expect(view.blocks.length).toBeLessThanOrEqual(100);
+    expect(validateBlocks(view.blocks, { maxBlocks: VIEW_MAX_BLOCKS })).toEqual([]);
+    expect(JSON.stringify(view.blocks)).toContain("and 40 more");
+  });
+});
+
+describe("chart", () => {
+  it("draws the verified weight as steps, both rates, each decision and the threshold", () => {
+    const moved = advance(live(), { kind: "user", id: "UBOB" }, 0, 1_700_000_030_000);
+    if (!moved.ok) throw new Error(moved.error.code);
+    const r = markApplied(moved.value, 50, "v1 50 / v2 50", 1_700_000_031_000);
+    expect(weightSteps(r, 1_700_000_060_000).map(([, p]) => p)).toEqual([0, 10, 50, 50]);
+    const points = [
+      { at: 1_700_000_010_000, canaryPercent: 10, stable: 0.999, canary: 0.985 },
+      { at: 1_700_000_020_000, canaryPercent: 10 }, // no traffic: the lines break
+      { at: 1_700_000_040_000, canaryPercent: 50, stable: 0.998, canary: 0.99 },
+    ];
+    const svg = chartSvg(r, points, 1_700_000_060_000);
+    expect(svg).toContain("abort threshold 97.0%");
+    expect(svg).toContain("→50%");
+    expect(svg.match(/<path d="M[^"]*" fill="none" stroke="#(1f77b4|ff7f0e)"/g)).toHaveLength(2);
+    expect(svg).not.toMatch(/font-size="\d+"[^>]*font-size=/);
+    expect(chartAltText(r, points)).toBe("Success rate of stable v1 and canary v2 over rollout backend-svc#1 (active), 3 readings; last reading: stable 99.8%, canary 99.0% at 50%.");
+  });
+});
