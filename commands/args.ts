@@ -69,7 +69,10 @@ export function parseArgs(command: string, tokens: string[], grammar: Grammar): 
       const spec = Object.hasOwn(grammar.flags, name) ? grammar.flags[name] : undefined;
       if (!spec) {
         const known = Object.keys(grammar.flags).map((f) => `--${f}`);
-        return { ok: false, error: `unknown flag ${echo(`--${name}`)} for \`${command}\`${known.length ? ` (it takes ${known.join(", ")})` : " (it takes no flags)"}` };
+        return {
+          ok: false,
+          error: `unknown flag ${echo(`--${name}`)} for \`${command}\`${known.length ? ` (it takes ${known.join(", ")})` : " (it takes no flags)"}`,
+        };
       }
       if (Object.hasOwn(flags, name)) return { ok: false, error: `flag \`--${name}\` is given twice` };
       if (!spec.takesValue) {

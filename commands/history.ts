@@ -86,7 +86,13 @@ async function timeline(deps: CommandDeps, id: string, limit: number): Promise<R
     ? `*Timeline of \`${id}\`*: ${r.stable || "?"} → ${r.canary}, ${isTerminal(r) ? `*${r.status}*` : `*${r.status}* (${r.appliedPercent ?? 0}% on the canary)`}, ${duration((r.endedAt ?? deps.now()) - r.createdAt)}`
     : `*Timeline of \`${id}\`*`;
   const earlier = total - entries.length;
-  return { text: fit(`${head}${earlier > 0 ? ` (${earlier} earlier entr${earlier === 1 ? "y" : "ies"} not shown; use --limit)` : ""}:`, entries.map((e) => `• ${entryLine(e, r)}`), "oldest-first") };
+  return {
+    text: fit(
+      `${head}${earlier > 0 ? ` (${earlier} earlier entr${earlier === 1 ? "y" : "ies"} not shown; use --limit)` : ""}:`,
+      entries.map((e) => `• ${entryLine(e, r)}`),
+      "oldest-first",
+    ),
+  };
 }
 
 /** One audit entry: when, who, what, weights before → after, outcome. Pure. */
@@ -94,16 +100,17 @@ export function entryLine(e: StoredAuditEntry, r: Pick<Rollout, "stable" | "cana
   const who = e.actor.startsWith("bot:") ? `rollout-bot (${e.actor.slice(4)})` : `<@${e.actor}>`;
   const names = r ? `${r.stable || "stable"}/${r.canary} ` : "";
   const weights =
-    e.before !== undefined && e.after === e.before ? `: at ${e.before}% (${names}${split(e.before)})`
-    : e.before !== undefined && e.after !== undefined ? `: ${e.before}% → ${e.after}% (${names}${split(e.before)} → ${split(e.after)})`
-    : e.after !== undefined ? `: → ${e.after}% (${names}${split(e.after)})`
-    : "";
+    e.before !== undefined && e.after === e.before
+      ? `: at ${e.before}% (${names}${split(e.before)})`
+      : e.before !== undefined && e.after !== undefined
+        ? `: ${e.before}% → ${e.after}% (${names}${split(e.before)} → ${split(e.after)})`
+        : e.after !== undefined
+          ? `: → ${e.after}% (${names}${split(e.after)})`
+          : "";
   // Reasons the bot wrote itself carry mentions; what came from the mesh is escaped.
   const fromOutside = e.via === "worker" || e.via === "auto";
   const text = (s: string) => clip(fromOutside ? escapeMrkdwn(s) : s, 300);
-  const outcome =
-    e.outcome === "done" ? `done${e.reason ? ` (${text(e.reason)})` : ""}`
-    : `*${e.outcome}*${e.reason ? `: ${text(e.reason)}` : ""}`;
+  const outcome = e.outcome === "done" ? `done${e.reason ? ` (${text(e.reason)})` : ""}` : `*${e.outcome}*${e.reason ? `: ${text(e.reason)}` : ""}`;
   const detail = e.detail ? ` \`${clip(escapeMrkdwn(e.detail).replace(/`/g, "'"), 200)}\`` : "";
   return `${slackTime(e.at)} ${who} *${e.action}* (${e.via}${e.channel && !fromOutside ? ` in <#${e.channel}>` : ""})${weights}${detail} — ${outcome}`;
 }

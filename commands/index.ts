@@ -82,12 +82,16 @@ async function record(deps: CommandDeps, caller: Caller, text: string, sub: stri
 }
 
 async function dispatch(deps: CommandDeps, caller: Caller, text: string): Promise<Reply> {
-  if (text.length > MAX_TEXT) return { text: `:x: that command is ${text.length} characters long; no /rollout command needs more than ${MAX_TEXT}`, outcome: "refused" };
+  if (text.length > MAX_TEXT)
+    return { text: `:x: that command is ${text.length} characters long; no /rollout command needs more than ${MAX_TEXT}`, outcome: "refused" };
   const [sub, ...rest] = tokenize(text);
   const name = (sub ?? "help").toLowerCase();
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    return { text: `:x: unknown subcommand ${echo(sub ?? "")}. Subcommands: ${COMMANDS.map((c) => c.name).join(", ")}. Try \`/rollout help\`.`, outcome: "refused" };
+    return {
+      text: `:x: unknown subcommand ${echo(sub ?? "")}. Subcommands: ${COMMANDS.map((c) => c.name).join(", ")}. Try \`/rollout help\`.`,
+      outcome: "refused",
+    };
   }
   const parsed = command.parse(rest);
   if (!parsed.ok) return { text: `:x: ${parsed.error}\nUsage: \`${command.usage}\``, outcome: "refused" };

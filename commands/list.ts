@@ -14,7 +14,8 @@ export const listCommand: Command<Record<string, never>> = {
     const active = await runningRollouts(deps);
     if (!active.length) return { text: "No rollouts are running." };
     const lines = active.map(
-      (r) => `• \`${r.id}\` ${r.stable || "?"} → ${r.canary}: *${r.status}*, ${r.appliedPercent ?? 0}% on the canary (step ${Math.max(r.stepIndex + 1, 0)}/${r.steps.length}), started by <@${r.startedBy}> in <#${r.channel}>`,
+      (r) =>
+        `• \`${r.id}\` ${r.stable || "?"} → ${r.canary}: *${r.status}*, ${r.appliedPercent ?? 0}% on the canary (step ${Math.max(r.stepIndex + 1, 0)}/${r.steps.length}), started by <@${r.startedBy}> in <#${r.channel}>`,
     );
     return { text: `${active.length} running rollout${active.length === 1 ? "" : "s"}:\n${lines.join("\n")}` };
   },

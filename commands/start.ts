@@ -66,7 +66,12 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
   if (!parsed.ok) return parsed;
   const a = parsed.value;
   const target = a.positionals.target!;
-  for (const [label, value] of [["target", target], ["--to", flagValue(a, "to")], ["--from", flagValue(a, "from")], ["--namespace", flagValue(a, "namespace")]] as const) {
+  for (const [label, value] of [
+    ["target", target],
+    ["--to", flagValue(a, "to")],
+    ["--from", flagValue(a, "from")],
+    ["--namespace", flagValue(a, "namespace")],
+  ] as const) {
     if (value === undefined) continue;
     const problem = dnsLabelProblem(value);
     if (problem) return { ok: false, error: `${label} ${echo(value)} is not a valid Kubernetes name: it ${problem}` };

@@ -25,9 +25,15 @@ const timeoutSeconds = (defaultSeconds: number) =>
 export const EnvSchema = z.object({
   SLACK_SIGNING_SECRET: z.string({ error: `is missing: ${HELP.SLACK_SIGNING_SECRET}` }).min(1, `is empty: ${HELP.SLACK_SIGNING_SECRET}`),
   SLACK_BOT_TOKEN: z.string({ error: `is missing: ${HELP.SLACK_BOT_TOKEN}` }).regex(/^xoxb-/, `must start with xoxb-: ${HELP.SLACK_BOT_TOKEN}`),
-  SLACK_APP_TOKEN: z.string().regex(/^xapp-/, `must start with xapp-: ${HELP.SLACK_APP_TOKEN}`).optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-/, `must start with xapp-: ${HELP.SLACK_APP_TOKEN}`)
+    .optional(),
   SLACK_API_URL: z.url("must be a URL such as https://slack.com/api/").optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").default("redis://127.0.0.1:6379"),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .default("redis://127.0.0.1:6379"),
   KUBECONFIG: z.string().optional(),
   /** Prometheus for targets whose metrics settings name no URL of their own. */
   PROMETHEUS_URL: z.url("must be a URL such as http://prometheus.monitoring:9090").optional(),
@@ -37,7 +43,10 @@ export const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   ROLLOUT_TARGETS: z.string().optional(),
   /** Prefix of every Redis key and BullMQ queue; lets several bots (or tests) share one Redis. */
-  ROLLOUT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "may hold letters, digits, _ . : -").default("rollout-bot"),
+  ROLLOUT_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]+$/, "may hold letters, digits, _ . : -")
+    .default("rollout-bot"),
   /** How long Slack user-group memberships (policy `@handles`) are cached, in seconds. */
   ROLLOUT_GROUP_CACHE_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(86_400, "must be at most 86400 seconds (a day)").default(60),
   /**

@@ -55,7 +55,11 @@ async function main(): Promise<number> {
     const deadlineMs = env.value.ROLLOUT_SHUTDOWN_SECONDS * 1000;
     log.info({ signal, deadlineSeconds: env.value.ROLLOUT_SHUTDOWN_SECONDS }, "shutting down: not ready, taking no new work, finishing the work in hand");
     const finished = await bot.drain(deadlineMs);
-    if (!finished) log.warn({ deadlineSeconds: env.value.ROLLOUT_SHUTDOWN_SECONDS }, "shutdown deadline reached: closing with work still in hand (its jobs are retried by another replica)");
+    if (!finished)
+      log.warn(
+        { deadlineSeconds: env.value.ROLLOUT_SHUTDOWN_SECONDS },
+        "shutdown deadline reached: closing with work still in hand (its jobs are retried by another replica)",
+      );
     await bot.stop();
     log.info("stopped");
     process.exit(0);

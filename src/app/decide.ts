@@ -1,5 +1,18 @@
 import type { Logger } from "pino";
-import { abort, adopt, advance, finish, hold, parseRolloutId, promote, reapply, resume, type Actor, type Rollout, type TransitionResult } from "../engine/rollout.ts";
+import {
+  abort,
+  adopt,
+  advance,
+  finish,
+  hold,
+  parseRolloutId,
+  promote,
+  reapply,
+  resume,
+  type Actor,
+  type Rollout,
+  type TransitionResult,
+} from "../engine/rollout.ts";
 import { RIGHT, type ActionKind, type DecisionNote } from "../engine/policy.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import type { Refusal } from "../engine/refusal.ts";
@@ -11,7 +24,6 @@ import type { AccessControl, Gate } from "./access.ts";
 import type { AuditWords } from "./deps.ts";
 
 export type { ActionKind, DecisionNote } from "../engine/policy.ts";
-
 
 export type Decided = { rollout: Rollout; note?: DecisionNote };
 export type DecideResult = Result<Decided, Refusal>;

@@ -20,7 +20,8 @@ export async function refreshReadings(deps: Pick<AppDeps, "store" | "queue" | "n
 }
 
 /** A click's audit entry: who, where, what they clicked and about which rollout. */
-export type ClickAudit = Pick<AuditEntry, "actor" | "action" | "outcome"> & Partial<Pick<AuditEntry, "channel" | "detail" | "reason" | "rolloutId" | "target" | "before" | "after">>;
+export type ClickAudit = Pick<AuditEntry, "actor" | "action" | "outcome"> &
+  Partial<Pick<AuditEntry, "channel" | "detail" | "reason" | "rolloutId" | "target" | "before" | "after">>;
 
 /** Every click is audited, even one that names no rollout (then only in the global trail). Never throws. */
 export async function auditClick(deps: Pick<AppDeps, "audit" | "log" | "now">, entry: ClickAudit): Promise<void> {

@@ -19,7 +19,12 @@ export function resolveTarget(catalog: TargetCatalog, req: Pick<StartRequest, "t
     ...(req.split ? { smi: { ...(declared?.smi ?? {}), trafficSplit: req.split } } : {}),
   };
   const t = TargetSchema.safeParse(merged);
-  if (!t.success) return err({ code: "invalid-target", target: req.target, issues: t.error.issues.map((i) => ({ message: i.message, ...("params" in i ? { params: i.params } : {}) })) });
+  if (!t.success)
+    return err({
+      code: "invalid-target",
+      target: req.target,
+      issues: t.error.issues.map((i) => ({ message: i.message, ...("params" in i ? { params: i.params } : {}) })),
+    });
   return ok(t.data);
 }
 
@@ -34,7 +39,12 @@ export function deadlineFor(now: number, ms: number, action: "hold" | "abort"): 
  * `starting` and enqueue its first step (the worker checks the mesh before anything moves). Audited either
  * way, with `via` naming the surface.
  */
-export async function startRollout(deps: AppDeps, caller: Caller, req: StartRequest, via: "command" | "modal" = "command"): Promise<Result<Started, StartRefusal>> {
+export async function startRollout(
+  deps: AppDeps,
+  caller: Caller,
+  req: StartRequest,
+  via: "command" | "modal" = "command",
+): Promise<Result<Started, StartRefusal>> {
   const entry = { actor: caller.userId, action: "start", via, target: req.target, channel: caller.channelId };
   const detail = `${req.from ?? "(stable)"} → ${req.to}${req.steps ? `, steps ${req.steps.join(",")}` : ""}`;
   let out: Result<Started, StartRefusal>;
@@ -49,7 +59,9 @@ export async function startRollout(deps: AppDeps, caller: Caller, req: StartRequ
       ...entry,
       at: deps.now(),
       detail,
-      ...(out.ok ? { rolloutId: out.value.rolloutId, outcome: "done", after: out.value.firstPercent } : { outcome: "refused", reason: deps.words.start(out.error) }),
+      ...(out.ok
+        ? { rolloutId: out.value.rolloutId, outcome: "done", after: out.value.firstPercent }
+        : { outcome: "refused", reason: deps.words.start(out.error) }),
     })
     .catch((e: unknown) => deps.log.error({ err: e }, "could not append to the audit trail"));
   return out;
@@ -88,13 +100,20 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest): Promise<
     ...(caller.responseUrl ? { responseUrl: caller.responseUrl } : {}),
     testStage,
     now,
-    ...(autoMs !== undefined ? { auto: { intervalMs: autoMs, maxWaitMs: target.auto?.maxWait ?? 30 * 60_000, noticeMs: Math.min(target.auto?.notice ?? 60_000, autoMs / 2) } } : {}),
+    ...(autoMs !== undefined
+      ? { auto: { intervalMs: autoMs, maxWaitMs: target.auto?.maxWait ?? 30 * 60_000, noticeMs: Math.min(target.auto?.notice ?? 60_000, autoMs / 2) } }
+      : {}),
     ...(req.deadlineMs !== undefined ? { deadline: deadlineFor(now, req.deadlineMs, target.deadlineAction) } : {}),
   });
   const created = await deps.store.create(record);
   if (!created.ok) {
     const holder = await deps.store.get(created.error.activeId);
-    return err({ code: "busy", id: created.error.activeId, ...(holder ? { startedBy: holder.startedBy, channel: holder.channel } : {}), percent: holder?.appliedPercent ?? null });
+    return err({
+      code: "busy",
+      id: created.error.activeId,
+      ...(holder ? { startedBy: holder.startedBy, channel: holder.channel } : {}),
+      percent: holder?.appliedPercent ?? null,
+    });
   }
   await deps.queue.afterTransition(created.value);
   deps.log.info({ rolloutId: id, target: target.name, stable, canary: req.to, steps }, "rollout requested");

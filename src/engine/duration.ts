@@ -6,9 +6,7 @@ const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 
 
 /** Why a typed duration is not accepted: not one at all, or outside the bounds (in ms). */
 export type DurationProblem =
-  | { code: "not-duration"; text: string }
-  | { code: "too-short"; text: string; minMs: number }
-  | { code: "too-long"; text: string; maxMs: number };
+  { code: "not-duration"; text: string } | { code: "too-short"; text: string; minMs: number } | { code: "too-long"; text: string; maxMs: number };
 
 export type DurationResult = Result<number, DurationProblem>;
 
@@ -27,7 +25,12 @@ export function parseDuration(text: string, opts: { minMs?: number; maxMs?: numb
 export function formatDuration(ms: number): string {
   const parts: string[] = [];
   let rest = Math.round(ms / 1000);
-  for (const [unit, sec] of [["d", 86_400], ["h", 3_600], ["m", 60], ["s", 1]] as const) {
+  for (const [unit, sec] of [
+    ["d", 86_400],
+    ["h", 3_600],
+    ["m", 60],
+    ["s", 1],
+  ] as const) {
     if (rest >= sec) {
       parts.push(`${Math.floor(rest / sec)}${unit}`);
       rest %= sec;
@@ -42,7 +45,10 @@ export function formatDuration(ms: number): string {
  */
 export const durationSchema = (opts: { minMs?: number; maxMs?: number } = {}) =>
   z.union([
-    z.number().int().min(opts.minMs ?? 0),
+    z
+      .number()
+      .int()
+      .min(opts.minMs ?? 0),
     z.string().transform((text, ctx) => {
       const r = parseDuration(text, opts);
       if (!r.ok) {

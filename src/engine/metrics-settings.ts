@@ -17,9 +17,7 @@ export const METRICS_PLACEHOLDERS = ["namespace", "service", "version", "backend
 /** Placeholders found in a template that are not ones we fill in (a typo would reach Prometheus as text). */
 export function unknownPlaceholders(template: string): string[] {
   const known = new Set<string>(METRICS_PLACEHOLDERS);
-  return [...template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)]
-    .map((m) => m[1]!)
-    .filter((name) => !known.has(name));
+  return [...template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!).filter((name) => !known.has(name));
 }
 
 const template = (what: string) =>
@@ -62,7 +60,11 @@ export const MetricsSettingsSchema = z
     /** Linkerd 1 admin endpoint, e.g. http://l5d.linkerd:9990 (metrics.json is read from it). */
     linkerd1AdminUrl: z.url().optional(),
     /** Linkerd 1 router label whose clients carry the traffic (linkerd's default label is the protocol). */
-    linkerd1Router: z.string().min(1).regex(/^[^\s/]+$/, "must be a router label without '/' or spaces").default("http"),
+    linkerd1Router: z
+      .string()
+      .min(1)
+      .regex(/^[^\s/]+$/, "must be a router label without '/' or spaces")
+      .default("http"),
     /** Bound client id of one version, without the leading '/'; placeholders as above. */
     linkerd1ClientId: z
       .string()
@@ -95,8 +97,16 @@ export const MetricsSettingsSchema = z
      * than `maxErrorRatio` times stable's, or (for services with too few errors to measure a ratio) that it
      * exceeds stable's by more than `maxErrorIncrease` (0.002 = 0.2 points of success rate).
      */
-    maxErrorRatio: z.number().gt(1, "maxErrorRatio must be above 1 (1.5 tolerates half as many errors again as stable)").max(50, "maxErrorRatio must be at most 50").default(1.5),
-    maxErrorIncrease: z.number().gt(0, "maxErrorIncrease must be above 0 (0.002 is 0.2 points of success rate)").lt(1, "maxErrorIncrease must be below 1").default(0.002),
+    maxErrorRatio: z
+      .number()
+      .gt(1, "maxErrorRatio must be above 1 (1.5 tolerates half as many errors again as stable)")
+      .max(50, "maxErrorRatio must be at most 50")
+      .default(1.5),
+    maxErrorIncrease: z
+      .number()
+      .gt(0, "maxErrorIncrease must be above 0 (0.002 is 0.2 points of success rate)")
+      .lt(1, "maxErrorIncrease must be below 1")
+      .default(0.002),
   })
   .superRefine((m, ctx) => {
     if (m.source === "prometheus") {

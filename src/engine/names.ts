@@ -19,7 +19,4 @@ export const dnsLabel = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: `'${value}' is not a valid name: it ${problem}` });
 });
 
-export const dnsSubdomain = z
-  .string()
-  .max(253)
-  .regex(DNS1123_SUBDOMAIN, "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')");
+export const dnsSubdomain = z.string().max(253).regex(DNS1123_SUBDOMAIN, "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')");

@@ -24,9 +24,7 @@ export const PrincipalSchema = z
   });
 
 function principalList(action: string) {
-  return z
-    .array(PrincipalSchema)
-    .min(1, `an empty list would let nobody ${action}: leave \`${action}\` out to let anyone, or name who may`);
+  return z.array(PrincipalSchema).min(1, `an empty list would let nobody ${action}: leave \`${action}\` out to let anyone, or name who may`);
 }
 
 export const PolicySchema = z.strictObject({
@@ -93,7 +91,10 @@ function toRule(list: readonly string[] | undefined): Rule {
  * The policy that governs one target: the target's own keys, else the file-level default's, else anyone.
  * Channels: the target's `policy.channels`, else its older `channels` field, else the file default.
  */
-export function effectivePolicy(fileDefault: Policy | undefined, target: { policy?: Policy | undefined; channels?: string[] | undefined } = {}): EffectivePolicy {
+export function effectivePolicy(
+  fileDefault: Policy | undefined,
+  target: { policy?: Policy | undefined; channels?: string[] | undefined } = {},
+): EffectivePolicy {
   const own = target.policy ?? {};
   const base = fileDefault ?? {};
   const channels = own.channels ?? (target.channels?.length ? target.channels : undefined) ?? base.channels;
@@ -181,11 +182,17 @@ const STOPPING: ReadonlySet<PolicyAction> = new Set(["abort", "hold"]);
 /** Decide one request. A refusal says who may do it (and where): data for the person refused. */
 export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Membership): Decision {
   const keys: RuleKey[] =
-    req.action === "start" ? (req.reachesFull ? ["start", "finish"] : ["start"])
-    : req.action === "advance" ? [req.reachesFull ? "finish" : "advance"]
-    : req.action === "finish" ? ["finish"]
-    : req.action === "resume" ? ["advance"]
-    : ["abort"];
+    req.action === "start"
+      ? req.reachesFull
+        ? ["start", "finish"]
+        : ["start"]
+      : req.action === "advance"
+        ? [req.reachesFull ? "finish" : "advance"]
+        : req.action === "finish"
+          ? ["finish"]
+          : req.action === "resume"
+            ? ["advance"]
+            : ["abort"];
   const primary = keys.at(-1)!;
 
   if (policy.channels && !req.onBehalf && (!req.channelId || !policy.channels.includes(req.channelId))) {
@@ -222,7 +229,14 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
   if (policy.requireSecondApprover && final) {
     if (req.action === "start") return err({ code: "denied", why: "start-at-full", target: req.target });
     if (req.startedBy === req.userId) {
-      return err({ code: "denied", why: "second-approver", target: req.target, rule: policy.rules.finish, userId: req.userId, onBehalf: Boolean(req.onBehalf) });
+      return err({
+        code: "denied",
+        why: "second-approver",
+        target: req.target,
+        rule: policy.rules.finish,
+        userId: req.userId,
+        onBehalf: Boolean(req.onBehalf),
+      });
     }
   }
   return ok(unknown.length ? { note: { code: "unchecked-groups", groups: unknown } } : {});

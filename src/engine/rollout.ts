@@ -212,11 +212,7 @@ function byWhom(r: Rollout): { by?: Actor } {
 }
 
 /** The worker validated the target and wrote the first step: the rollout is live. */
-export function markStarted(
-  r: Rollout,
-  observed: { percent: number; raw: string; initialRaw: string; testRequestHint?: string },
-  now: number,
-): Rollout {
+export function markStarted(r: Rollout, observed: { percent: number; raw: string; initialRaw: string; testRequestHint?: string }, now: number): Rollout {
   const started: Rollout = {
     ...r,
     status: "active",
@@ -226,11 +222,7 @@ export function markStarted(
     problem: undefined,
     ...(observed.testRequestHint ? { testRequestHint: observed.testRequestHint } : {}),
   };
-  return withEvent(
-    touch(started, now),
-    now,
-    { kind: "started", actor: { kind: "user", id: r.startedBy }, to: observed.percent },
-  );
+  return withEvent(touch(started, now), now, { kind: "started", actor: { kind: "user", id: r.startedBy }, to: observed.percent });
 }
 
 /** The mesh could not carry this rollout; nothing was written. */
@@ -262,10 +254,7 @@ export function advance(r: Rollout, actor: Actor, fromStep: number, now: number)
   if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
   const next = nextStepPercent(r);
   if (next === undefined) return refuse({ code: "last-step", id: r.id });
-  const moved = touch(
-    { ...r, stepIndex: r.stepIndex + 1, desiredPercent: next, last: { kind: "advanced", actor, at: now, stepIndex: r.stepIndex + 1 } },
-    now,
-  );
+  const moved = touch({ ...r, stepIndex: r.stepIndex + 1, desiredPercent: next, last: { kind: "advanced", actor, at: now, stepIndex: r.stepIndex + 1 } }, now);
   return ok(withEvent(moved, now, { kind: "advanced", actor, from: r.appliedPercent ?? 0, to: next }));
 }
 
@@ -298,7 +287,14 @@ export function promote(r: Rollout, actor: Actor, now: number): TransitionResult
   const last = r.steps.length - 1;
   const from = r.appliedPercent ?? 0;
   const moved = touch(
-    { ...r, status: "finishing", stepIndex: last, desiredPercent: 100, problem: undefined, last: { kind: "finish-requested", actor, at: now, stepIndex: last } },
+    {
+      ...r,
+      status: "finishing",
+      stepIndex: last,
+      desiredPercent: 100,
+      problem: undefined,
+      last: { kind: "finish-requested", actor, at: now, stepIndex: last },
+    },
     now,
   );
   return ok(withEvent(moved, now, { kind: "finish-requested", actor, from, to: 100 }));
@@ -309,10 +305,7 @@ export function abort(r: Rollout, actor: Actor, now: number, why?: string): Tran
   if (r.status === "aborting") return refuse({ code: "already-aborting", id: r.id, ...byWhom(r) });
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  const moved = touch(
-    { ...r, status: "aborting", desiredPercent: 0, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } },
-    now,
-  );
+  const moved = touch({ ...r, status: "aborting", desiredPercent: 0, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
   return ok(withEvent(moved, now, { kind: "abort-requested", actor, from: r.appliedPercent ?? 0, to: 0, ...(why ? { text: why } : {}) }));
 }
 
@@ -382,7 +375,14 @@ export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult
   if (!r.drift) return refuse({ code: "no-drift", id: r.id });
   if (r.drift.observedPercent === undefined) return refuse({ code: "no-split-to-reapply", stable: r.stable, canary: r.canary, raw: r.drift.raw });
   const moved = touch(
-    { ...r, status: "active", appliedPercent: r.drift.observedPercent, drift: undefined, problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } },
+    {
+      ...r,
+      status: "active",
+      appliedPercent: r.drift.observedPercent,
+      drift: undefined,
+      problem: undefined,
+      last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex },
+    },
     now,
   );
   return ok(withEvent(moved, now, { kind: "resumed", actor, from: r.drift.observedPercent, to: r.desiredPercent, how: "reapply" }));
@@ -400,7 +400,16 @@ export function adopt(r: Rollout, actor: Actor, now: number): TransitionResult {
     if (s <= found) stepIndex = i;
   });
   const moved = touch(
-    { ...r, status: "active", stepIndex, desiredPercent: found, appliedPercent: found, drift: undefined, problem: undefined, last: { kind: "resumed", actor, at: now, stepIndex } },
+    {
+      ...r,
+      status: "active",
+      stepIndex,
+      desiredPercent: found,
+      appliedPercent: found,
+      drift: undefined,
+      problem: undefined,
+      last: { kind: "resumed", actor, at: now, stepIndex },
+    },
     now,
   );
   return ok(withEvent(moved, now, { kind: "resumed", actor, from: r.appliedPercent ?? 0, to: found, how: "adopt" }));

@@ -27,7 +27,10 @@ export const NamerdSettingsSchema = z.strictObject({
   /** Base URL of namerd's io.l5d.httpController, e.g. http://namerd.linkerd:4180 */
   url: z.url(),
   /** dtab namespace in namerd, e.g. `internal`. */
-  dtabNamespace: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, "must be letters, digits, '_', '.', '-'"),
+  dtabNamespace: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_.-]+$/, "must be letters, digits, '_', '.', '-'"),
   /** The dentry prefix the bot owns, e.g. `/host/world`. */
   prefix: z.string().regex(/^(\/[^\s/]+)+$/, "must be a path like /host/world"),
   /** Destination for a version, `{version}` is replaced: e.g. `/srv/{version}`. */
@@ -72,34 +75,36 @@ export const AutoSettingsSchema = z.strictObject({
   notice: durationSchema({ minMs: 0 }).default(60_000),
 });
 
-export const TargetSchema = z.strictObject({
-  name: dnsLabel,
-  namespace: dnsLabel.default("default"),
-  router: z.enum(["smi", "namerd", "gateway"]).default("smi"),
-  /** Stable version (Deployment/Service/backend name). For namerd it can be read from the dtab. */
-  stable: dnsLabel.optional(),
-  steps: stepsSchema.optional(),
-  /** Slack channel IDs where rollouts of this target may be driven; empty/absent = anywhere. */
-  channels: z.array(z.string().min(1)).optional(),
-  smi: SmiSettingsSchema.optional(),
-  namerd: NamerdSettingsSchema.optional(),
-  gateway: GatewaySettingsSchema.optional(),
-  metrics: MetricsSettingsSchema.optional(),
-  /** Who may start, advance, finish and abort, and where; overrides the file-level `policy` key by key. */
-  policy: PolicySchema.optional(),
-  /** Automatic steps (`--auto`): interval default, how long to wait for traffic, how early to warn. */
-  auto: AutoSettingsSchema.optional(),
-  /** A manual stage left alone this long gets a reminder in the thread, mentioning the starter. */
-  remind: durationSchema({ minMs: 1_000 }).default(30 * 60_000),
-  /** What happens when a rollout's `--deadline` passes. */
-  deadlineAction: z.enum(["hold", "abort"]).default("hold"),
-  /** What Finish does to the losing version's Deployment: nothing, or scale it to 0 replicas. */
-  cleanup: z.enum(["none", "scale-down"]).default("none"),
-}).superRefine((t, ctx) => {
-  if (t.router === "namerd" && !t.namerd) {
-    ctx.addIssue({ code: "custom", path: ["namerd"], message: "a namerd target needs a `namerd:` block (url, dtabNamespace, prefix)" });
-  }
-});
+export const TargetSchema = z
+  .strictObject({
+    name: dnsLabel,
+    namespace: dnsLabel.default("default"),
+    router: z.enum(["smi", "namerd", "gateway"]).default("smi"),
+    /** Stable version (Deployment/Service/backend name). For namerd it can be read from the dtab. */
+    stable: dnsLabel.optional(),
+    steps: stepsSchema.optional(),
+    /** Slack channel IDs where rollouts of this target may be driven; empty/absent = anywhere. */
+    channels: z.array(z.string().min(1)).optional(),
+    smi: SmiSettingsSchema.optional(),
+    namerd: NamerdSettingsSchema.optional(),
+    gateway: GatewaySettingsSchema.optional(),
+    metrics: MetricsSettingsSchema.optional(),
+    /** Who may start, advance, finish and abort, and where; overrides the file-level `policy` key by key. */
+    policy: PolicySchema.optional(),
+    /** Automatic steps (`--auto`): interval default, how long to wait for traffic, how early to warn. */
+    auto: AutoSettingsSchema.optional(),
+    /** A manual stage left alone this long gets a reminder in the thread, mentioning the starter. */
+    remind: durationSchema({ minMs: 1_000 }).default(30 * 60_000),
+    /** What happens when a rollout's `--deadline` passes. */
+    deadlineAction: z.enum(["hold", "abort"]).default("hold"),
+    /** What Finish does to the losing version's Deployment: nothing, or scale it to 0 replicas. */
+    cleanup: z.enum(["none", "scale-down"]).default("none"),
+  })
+  .superRefine((t, ctx) => {
+    if (t.router === "namerd" && !t.namerd) {
+      ctx.addIssue({ code: "custom", path: ["namerd"], message: "a namerd target needs a `namerd:` block (url, dtabNamespace, prefix)" });
+    }
+  });
 
 export type Target = z.infer<typeof TargetSchema>;
 export type TargetInput = z.input<typeof TargetSchema>;

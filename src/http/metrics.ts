@@ -1,10 +1,4 @@
-import {
-  collectDefaultMetrics,
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-} from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /**
  * The process's Prometheus metrics: one registry per bot (no global default registry, so two bots in one
@@ -43,10 +37,7 @@ export type OpsMetrics = OpsObserver & {
 /** Label values come from code, but clip them so a bug can never mint unbounded series. */
 const label = (s: string) => (s.length > 40 ? s.slice(0, 40) : s);
 
-export function createOpsMetrics(
-  sources: StateSources,
-  opts: { prefix?: string } = {},
-): OpsMetrics {
+export function createOpsMetrics(sources: StateSources, opts: { prefix?: string } = {}): OpsMetrics {
   const p = opts.prefix ?? "rollout_bot_";
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: p });
@@ -58,10 +49,7 @@ export function createOpsMetrics(
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [state, n] of Object.entries(
-        await sources.activeByState().catch(() => ({})),
-      ))
-        this.set({ state }, n);
+      for (const [state, n] of Object.entries(await sources.activeByState().catch(() => ({})))) this.set({ state }, n);
     },
   });
   new Gauge({
@@ -71,10 +59,7 @@ export function createOpsMetrics(
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [state, n] of Object.entries(
-        await sources.queueDepth().catch(() => ({})),
-      ))
-        this.set({ state }, n);
+      for (const [state, n] of Object.entries(await sources.queueDepth().catch(() => ({})))) this.set({ state }, n);
     },
   });
   const transitions = new Counter({
@@ -118,13 +103,10 @@ export function createOpsMetrics(
 
   return {
     registry,
-    transition: (action, outcome) =>
-      transitions.inc({ action: label(action), outcome: label(outcome) }),
-    meshCall: (router, op, seconds) =>
-      mesh.observe({ router: label(router), op }, seconds),
+    transition: (action, outcome) => transitions.inc({ action: label(action), outcome: label(outcome) }),
+    meshCall: (router, op, seconds) => mesh.observe({ router: label(router), op }, seconds),
     slackAck: (kind, seconds) => ack.observe({ kind: label(kind) }, seconds),
-    slackCall: (method, outcome) =>
-      calls.inc({ method: label(method), outcome }),
+    slackCall: (method, outcome) => calls.inc({ method: label(method), outcome }),
     slackRateLimited: (method) => limited.inc({ method: label(method) }),
     job: (name, outcome) => jobs.inc({ job: label(name), outcome }),
     async scrape() {

@@ -9,10 +9,7 @@ import type { ReadinessCheck } from "./health.ts";
  */
 
 /** The Kubernetes API answers `GET /version` within `timeoutMs`. */
-export function kubeApiCheck(
-  kubeConfig: KubeConfig,
-  timeoutMs: number,
-): ReadinessCheck {
+export function kubeApiCheck(kubeConfig: KubeConfig, timeoutMs: number): ReadinessCheck {
   const api = kubeConfig.makeApiClient(VersionApi);
   return {
     name: "kubernetes API",
@@ -27,24 +24,13 @@ export function kubeApiCheck(
 export type AuthTest = () => Promise<{ ok: boolean; error?: string }>;
 
 /** Errors by which Slack says the token itself is no good (anything else, e.g. a network error, is not). */
-const REJECTED = new Set([
-  "invalid_auth",
-  "not_authed",
-  "token_revoked",
-  "token_expired",
-  "account_inactive",
-  "no_permission",
-  "missing_scope",
-]);
+const REJECTED = new Set(["invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "no_permission", "missing_scope"]);
 
 /**
  * Not ready once Slack has rejected the token; re-asked at most every `ttlMs`. An unreachable Slack does not
  * make the bot unready (restarting it would not help, and requests in flight still complete).
  */
-export function slackTokenCheck(
-  authTest: AuthTest,
-  opts: { ttlMs: number; now: () => number; waitMs?: number },
-): ReadinessCheck {
+export function slackTokenCheck(authTest: AuthTest, opts: { ttlMs: number; now: () => number; waitMs?: number }): ReadinessCheck {
   let cached: { at: number; ok: boolean } | undefined;
   let pending: Promise<boolean> | undefined;
   const ask = async (): Promise<boolean> => {
@@ -68,13 +54,7 @@ export function slackTokenCheck(
         .finally(() => (pending = undefined));
       // A probe does not wait out Slack's retries: no answer yet counts as the last one (or as ready).
       let timer: NodeJS.Timeout | undefined;
-      const slow = new Promise<boolean>(
-        (resolve) =>
-          (timer = setTimeout(
-            () => resolve(cached?.ok ?? true),
-            opts.waitMs ?? 2_000,
-          )),
-      );
+      const slow = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(cached?.ok ?? true), opts.waitMs ?? 2_000)));
       try {
         return await Promise.race([pending, slow]);
       } finally {
@@ -85,12 +65,6 @@ export function slackTokenCheck(
 }
 
 /** Whether any target (or an ad-hoc start, which may pick any router) writes through the Kubernetes API. */
-export function needsKubeApi(targets: {
-  adhoc: boolean;
-  targets: Map<string, { router: string }>;
-}): boolean {
-  return (
-    targets.adhoc ||
-    [...targets.targets.values()].some((t) => t.router !== "namerd")
-  );
+export function needsKubeApi(targets: { adhoc: boolean; targets: Map<string, { router: string }> }): boolean {
+  return targets.adhoc || [...targets.targets.values()].some((t) => t.router !== "namerd");
 }

@@ -32,13 +32,7 @@ export async function getDeploymentReplicas(kc: KubeConfig, namespace: string, n
  * nothing is written when the count is already right; the write carries the read's resourceVersion, and a
  * conflict (someone scaled in between) is retried once against the newer state.
  */
-export async function scaleDeployment(
-  kc: KubeConfig,
-  namespace: string,
-  name: string,
-  replicas: number,
-  opts: Options = {},
-): Promise<ScaleResult> {
+export async function scaleDeployment(kc: KubeConfig, namespace: string, name: string, replicas: number, opts: Options = {}): Promise<ScaleResult> {
   if (!Number.isInteger(replicas) || replicas < 0) throw new RangeError(`replicas must be a whole number >= 0 (got ${replicas})`);
   const api = kc.makeApiClient(AppsV1Api);
   const what = `scale Deployment ${namespace}/${name} to ${replicas}`;

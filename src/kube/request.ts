@@ -17,7 +17,8 @@ export async function kubeRequest<T>(what: string, send: Send<T>, opts: RequestO
     return await kubeCall(what, send, { timeoutMs: opts.timeoutMs, ...(opts.contentType ? { contentType: opts.contentType } : {}) });
   } catch (err) {
     if (!(err instanceof KubeApiError)) throw err;
-    if (err.resourceNotServed) opts.discovery?.forget(); // the CRD changed: rediscover next time
+    if (err.resourceNotServed)
+      opts.discovery?.forget(); // the CRD changed: rediscover next time
     else if (err.code === 404 && !err.namespaceMissing && opts.missingIsUndefined) return undefined;
     throw toRouterError(err);
   }

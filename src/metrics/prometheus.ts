@@ -118,10 +118,7 @@ export class PrometheusSource implements SuccessRateSource {
 
   async snapshot(target: Target, pair: RoutePair, windowSeconds: number): Promise<Snapshot> {
     const at = Date.now();
-    const [stable, canary] = await Promise.all([
-      this.sample(target, pair.stable, windowSeconds, at),
-      this.sample(target, pair.canary, windowSeconds, at),
-    ]);
+    const [stable, canary] = await Promise.all([this.sample(target, pair.stable, windowSeconds, at), this.sample(target, pair.canary, windowSeconds, at)]);
     return { stable, canary, windowSeconds, at };
   }
 

@@ -2,9 +2,7 @@ import type { Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
 
 /** Requests seen for one version over the window; `noTraffic` when the source has nothing to say. */
-export type Sample =
-  | { requests: number; successes: number; p99Ms?: number }
-  | { noTraffic: true };
+export type Sample = { requests: number; successes: number; p99Ms?: number } | { noTraffic: true };
 
 export type Snapshot = { stable: Sample; canary: Sample; windowSeconds: number; at: number };
 
@@ -15,7 +13,10 @@ export interface SuccessRateSource {
 }
 
 export class MetricsError extends Error {
-  constructor(message: string, readonly detail?: unknown) {
+  constructor(
+    message: string,
+    readonly detail?: unknown,
+  ) {
     super(message);
     this.name = "MetricsError";
   }

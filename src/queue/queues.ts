@@ -33,7 +33,13 @@ const PRIORITY = { reconcile: 1, timer: 2, "slack-sync": 5, snapshot: 10, home: 
 /** Mesh writes retry for as long as it takes (abort must always complete); the backoff is capped. */
 const RECONCILE: JobsOptions = { ...KEEP, attempts: 1_000_000, backoff: { type: "capped" }, priority: PRIORITY.reconcile };
 const SLACK: JobsOptions = { ...KEEP, attempts: 50, backoff: { type: "capped" }, priority: PRIORITY["slack-sync"] };
-const TIMER: JobsOptions = { removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 }, attempts: 20, backoff: { type: "capped" }, priority: PRIORITY.timer };
+const TIMER: JobsOptions = {
+  removeOnComplete: { age: 3600 },
+  removeOnFail: { age: 24 * 3600 },
+  attempts: 20,
+  backoff: { type: "capped" },
+  priority: PRIORITY.timer,
+};
 /** A failed reading is recorded as "metrics unavailable"; only Redis trouble fails the job itself. */
 const SNAPSHOT: JobsOptions = { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.snapshot };
 
@@ -58,7 +64,11 @@ export class EffectQueue {
    */
   async slackSyncAt(rolloutId: string, at: number, now: number): Promise<void> {
     const delay = Math.max(0, at - now);
-    await this.queue.add("slack-sync", { rolloutId, version: 0 }, { ...SLACK, removeOnComplete: true, jobId: `${rolloutId}.sync.${at}`, ...(delay ? { delay } : {}) });
+    await this.queue.add(
+      "slack-sync",
+      { rolloutId, version: 0 },
+      { ...SLACK, removeOnComplete: true, jobId: `${rolloutId}.sync.${at}`, ...(delay ? { delay } : {}) },
+    );
   }
 
   /**
@@ -70,7 +80,11 @@ export class EffectQueue {
     const asked = "refresh" in opts && opts.asked === true;
     const jobId = "refresh" in opts ? `${rolloutId}.snap.${asked ? "a" : "r"}${Math.floor(opts.now / 2000)}` : `${rolloutId}.snap.${opts.slot}`;
     const delay = "refresh" in opts ? 0 : Math.max(0, opts.delayMs);
-    await this.queue.add("snapshot", { rolloutId, version: 0, ...(asked ? { asked: true as const } : {}) }, { ...SNAPSHOT, jobId, ...(delay ? { delay } : {}) });
+    await this.queue.add(
+      "snapshot",
+      { rolloutId, version: 0, ...(asked ? { asked: true as const } : {}) },
+      { ...SNAPSHOT, jobId, ...(delay ? { delay } : {}) },
+    );
   }
 
   /**
@@ -78,7 +92,11 @@ export class EffectQueue {
    * completion or abort), a time slot for a person's request (a burst of asks makes one picture).
    */
   async chart(rolloutId: string, key: string): Promise<void> {
-    await this.queue.add("chart", { rolloutId, version: 0 }, { ...KEEP, attempts: 8, backoff: { type: "capped" }, priority: PRIORITY.chart, jobId: `${rolloutId}.chart.${key}` });
+    await this.queue.add(
+      "chart",
+      { rolloutId, version: 0 },
+      { ...KEEP, attempts: 8, backoff: { type: "capped" }, priority: PRIORITY.chart, jobId: `${rolloutId}.chart.${key}` },
+    );
   }
 
   /**
@@ -88,12 +106,28 @@ export class EffectQueue {
   async homeSoon(now = Date.now()): Promise<void> {
     const slot = Math.floor(now / HOME_COALESCE_MS) + 1;
     const delay = Math.max(0, slot * HOME_COALESCE_MS - now);
-    await this.queue.add("home", { rolloutId: "", version: slot }, { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.home, jobId: `home.${slot}`, ...(delay ? { delay } : {}) });
+    await this.queue.add(
+      "home",
+      { rolloutId: "", version: slot },
+      {
+        removeOnComplete: true,
+        removeOnFail: { age: 3600 },
+        attempts: 3,
+        backoff: { type: "capped" },
+        priority: PRIORITY.home,
+        jobId: `home.${slot}`,
+        ...(delay ? { delay } : {}),
+      },
+    );
   }
 
   /** Publish one person's board now (they opened the Home tab, or a click there needs an answer). */
   async homeFor(userId: string, notice?: string): Promise<void> {
-    await this.queue.add("home", { rolloutId: "", version: 0, userId, ...(notice ? { notice } : {}) }, { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.timer });
+    await this.queue.add(
+      "home",
+      { rolloutId: "", version: 0, userId, ...(notice ? { notice } : {}) },
+      { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.timer },
+    );
   }
 
   /**

@@ -400,9 +400,7 @@ export function printTree(tree: NameTree, style: PrintStyle = "bot"): string {
 
 /** `prefix => tree` (no `;`): one dentry, e.g. for messages and the l5d-dtab header. */
 export function printDentry(d: Dentry, style: PrintStyle = "bot"): string {
-  return style === "namerd"
-    ? `${printPrefix(d.prefix)}=>${printTree(d.tree, style)}`
-    : `${printPrefix(d.prefix)} => ${printTree(d.tree, style)}`;
+  return style === "namerd" ? `${printPrefix(d.prefix)}=>${printTree(d.tree, style)}` : `${printPrefix(d.prefix)} => ${printTree(d.tree, style)}`;
 }
 
 /**
@@ -492,9 +490,7 @@ function canonEquals(a: Canon, b: Canon): boolean {
     const bp = (b as typeof a).parts;
     return (
       a.parts.length === bp.length &&
-      a.parts.every(
-        (p, i) => p.key === bp[i]!.key && Math.abs(p.share - bp[i]!.share) <= SHARE_EPSILON && canonEquals(p.tree, bp[i]!.tree),
-      )
+      a.parts.every((p, i) => p.key === bp[i]!.key && Math.abs(p.share - bp[i]!.share) <= SHARE_EPSILON && canonEquals(p.tree, bp[i]!.tree))
     );
   }
   return true;

@@ -119,7 +119,10 @@ export function findRule(
     const rule = rules[selector];
     if (!rule || selector === own) {
       const count = own === -1 ? rules.length : rules.length - 1;
-      return { ok: false, problem: `${label} has no rule #${selector} (it has ${count} rule${count === 1 ? "" : "s"}${own === -1 ? "" : " besides the bot's test rule"})` };
+      return {
+        ok: false,
+        problem: `${label} has no rule #${selector} (it has ${count} rule${count === 1 ? "" : "s"}${own === -1 ? "" : " besides the bot's test rule"})`,
+      };
     }
     return { ok: true, index: selector, rule };
   }
@@ -127,7 +130,10 @@ export function findRule(
     const index = rules.findIndex((r) => r.name === selector);
     if (index === -1) {
       const names = rules.map((r) => r.name).filter(Boolean);
-      return { ok: false, problem: `${label} has no rule named ${selector}${names.length ? ` (its rules are named ${names.join(", ")})` : " (its rules have no names)"}` };
+      return {
+        ok: false,
+        problem: `${label} has no rule named ${selector}${names.length ? ` (its rules are named ${names.join(", ")})` : " (its rules have no names)"}`,
+      };
     }
     return { ok: true, index, rule: rules[index]! };
   }
@@ -277,12 +283,14 @@ export function limitProblem(route: HttpRoute): string | undefined {
   let matches = 0;
   for (const [i, r] of rules.entries()) {
     const label = ruleLabel(r, i);
-    if ((r.backendRefs ?? []).length > LIMITS.backendRefs) return `${label} would have ${r.backendRefs!.length} backendRefs, and the CRD allows at most ${LIMITS.backendRefs}`;
+    if ((r.backendRefs ?? []).length > LIMITS.backendRefs)
+      return `${label} would have ${r.backendRefs!.length} backendRefs, and the CRD allows at most ${LIMITS.backendRefs}`;
     const m = r.matches?.length ?? 1;
     if (m > LIMITS.matchesPerRule) return `${label} would have ${m} matches, and the CRD allows at most ${LIMITS.matchesPerRule}`;
     matches += m;
     for (const match of r.matches ?? []) {
-      if ((match.headers ?? []).length > LIMITS.headersPerMatch) return `a match of ${label} would have ${match.headers!.length} header matches, and the CRD allows at most ${LIMITS.headersPerMatch}`;
+      if ((match.headers ?? []).length > LIMITS.headersPerMatch)
+        return `a match of ${label} would have ${match.headers!.length} header matches, and the CRD allows at most ${LIMITS.headersPerMatch}`;
     }
   }
   if (matches > LIMITS.matchesPerRoute) return `it would have ${matches} matches across its rules, and the CRD allows at most ${LIMITS.matchesPerRoute}`;
@@ -297,7 +305,11 @@ export function sameSpec(a: HttpRoute, b: HttpRoute): boolean {
 function sorted(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sorted);
   if (typeof v !== "object" || v === null) return v;
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]));
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+  );
 }
 
 // ------------------------------------------------------------------------------------------ status
@@ -354,7 +366,13 @@ export function parentVerdicts(route: HttpRoute): ParentVerdict[] {
 export function renderVerdicts(verdicts: ParentVerdict[]): string {
   if (verdicts.length === 0) return "no parentRefs";
   return verdicts
-    .map((v) => (v.state === "accepted" ? `${v.parent} accepted` : v.state === "pending" ? `${v.parent} not yet confirmed` : `${v.parent} ${v.condition}=False (${v.reason})`))
+    .map((v) =>
+      v.state === "accepted"
+        ? `${v.parent} accepted`
+        : v.state === "pending"
+          ? `${v.parent} not yet confirmed`
+          : `${v.parent} ${v.condition}=False (${v.reason})`,
+    )
     .join(", ");
 }
 
@@ -364,7 +382,8 @@ export function pairProblem(label: string, rule: Rule, index: number, backends: 
   const where = `${label} ${ruleLabel(rule, index)}`;
   if (!s.hasStable) return `${where} has no backendRef to Service ${backends.stable} (it routes to ${renderRule(rule)})`;
   const busy = s.others.filter((o) => o.weight > 0).map((o) => o.name);
-  if (busy.length) return `${where} also sends traffic to ${busy.join(", ")}, which ${busy.length > 1 ? "are" : "is"} not part of this rollout (${backends.stable} -> ${backends.canary})`;
+  if (busy.length)
+    return `${where} also sends traffic to ${busy.join(", ")}, which ${busy.length > 1 ? "are" : "is"} not part of this rollout (${backends.stable} -> ${backends.canary})`;
   if (s.total === 0) return `${where} has every weight at 0`;
   return undefined;
 }

@@ -175,12 +175,15 @@ export class GatewayRouter implements TrafficRouter {
     const sel = b.settings.rule;
     const own = route ? testRuleIndex(route, b.settings.testHeader) : -1;
     const others = rules.filter((_, i) => i !== own);
-    const rule = typeof sel === "number" ? rules[sel] : typeof sel === "string" ? rules.find((r) => r.name === sel) : others.length === 1 ? others[0] : undefined;
+    const rule =
+      typeof sel === "number" ? rules[sel] : typeof sel === "string" ? rules.find((r) => r.name === sel) : others.length === 1 ? others[0] : undefined;
     const live = (rule?.backendRefs ?? []).filter((r) => (r.weight ?? 1) > 0);
     if (live.length !== 1) return undefined;
     const [head, tail] = b.settings.service.split("{version}") as [string, string];
     const name = live[0]!.name;
-    return name.startsWith(head) && name.endsWith(tail) && name.length > head.length + tail.length ? name.slice(head.length, name.length - tail.length) : undefined;
+    return name.startsWith(head) && name.endsWith(tail) && name.length > head.length + tail.length
+      ? name.slice(head.length, name.length - tail.length)
+      : undefined;
   }
 
   // ------------------------------------------------------------------------------------------ steps
@@ -219,11 +222,15 @@ export class GatewayRouter implements TrafficRouter {
         const now: Seen = shares.others.some((o) => o.weight > 0) ? "unreadable" : (canaryPercentOf(shares) ?? "unreadable");
         const found = `${ruleLabel(rule, index)}: ${renderRule(rule)}`;
         if (mode.kind !== "force" && now === "unreadable") {
-          throw new RouterError("drift", `${b.label} was changed by someone else: expected a split between ${backends.stable} and ${backends.canary}, found ${found}`, {
-            expected: "pair",
-            found: now,
-            raw: found,
-          });
+          throw new RouterError(
+            "drift",
+            `${b.label} was changed by someone else: expected a split between ${backends.stable} and ${backends.canary}, found ${found}`,
+            {
+              expected: "pair",
+              found: now,
+              raw: found,
+            },
+          );
         }
         if (mode.kind === "expect") {
           // The weights already right (a test rule to add or restore) is no one else's edit either.
@@ -253,16 +260,28 @@ export class GatewayRouter implements TrafficRouter {
    * the controllers a while, re-reading. With `force` (Abort) a refusal or silence is reported in `raw`
    * instead: going back to stable must complete, and what the API holds is what the bot could do.
    */
-  private async confirmed(b: Binding, version: GatewayVersion, route: HttpRoute, backends: Backends, index: number, percent: number, force: boolean): Promise<Observed> {
+  private async confirmed(
+    b: Binding,
+    version: GatewayVersion,
+    route: HttpRoute,
+    backends: Backends,
+    index: number,
+    percent: number,
+    force: boolean,
+  ): Promise<Observed> {
     const deadline = Date.now() + this.confirmTimeoutMs;
     let current = route;
     for (;;) {
       const rule = current.spec.rules?.[index];
       if (!rule || !routesExactly(sharesOf(rule, backends, b.namespace), percent)) {
-        throw new RouterError("drift", `${b.label} does not hold what the bot wrote: wanted ${percent}% canary, read back ${rule ? renderRule(rule) : "no such rule"}`, {
-          wanted: percent,
-          raw: rule ? renderRule(rule) : "",
-        });
+        throw new RouterError(
+          "drift",
+          `${b.label} does not hold what the bot wrote: wanted ${percent}% canary, read back ${rule ? renderRule(rule) : "no such rule"}`,
+          {
+            wanted: percent,
+            raw: rule ? renderRule(rule) : "",
+          },
+        );
       }
       const verdicts = parentVerdicts(current);
       const refused = verdicts.find((v) => v.state === "refused");

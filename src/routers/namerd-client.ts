@@ -89,13 +89,9 @@ export class NamerdClient {
    * otherwise. Without it, namerd creates or overwrites unconditionally.
    */
   async putDtab(ns: string, dtab: Dtab, ifMatch?: string): Promise<void> {
-    const headers: Record<string, string> =
-      this.format === "json" ? { "content-type": "application/json" } : { "content-type": "application/dtab" };
+    const headers: Record<string, string> = this.format === "json" ? { "content-type": "application/json" } : { "content-type": "application/dtab" };
     if (ifMatch !== undefined) headers["if-match"] = ifMatch;
-    const body =
-      this.format === "json"
-        ? JSON.stringify(dtab.map((d) => ({ prefix: printPrefix(d.prefix), dst: printTree(d.tree) })))
-        : printDtab(dtab);
+    const body = this.format === "json" ? JSON.stringify(dtab.map((d) => ({ prefix: printPrefix(d.prefix), dst: printTree(d.tree) }))) : printDtab(dtab);
     const res = await this.send("PUT", this.nsPath(ns), headers, body);
     if (res.status === 204 || res.status === 200 || res.status === 201) return;
     if (res.status === 412 && ifMatch !== undefined) throw new VersionConflict(ns, ifMatch);

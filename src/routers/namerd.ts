@@ -99,10 +99,7 @@ export class NamerdRouter implements TrafficRouter {
     const dentry = ownDentry(b, dtab);
     const pct = canaryPercentOf(dentry.tree, stable, canary);
     if (pct === undefined) {
-      throw new RouterError(
-        "drift",
-        `dtab ${b.ns}: ${printDentry(dentry)} is not a split between ${printPath(stable)} and ${printPath(canary)}`,
-      );
+      throw new RouterError("drift", `dtab ${b.ns}: ${printDentry(dentry)} is not a split between ${printPath(stable)} and ${printPath(canary)}`);
     }
     return { canaryPercent: pct, version, raw: printDentry(dentry) };
   }
@@ -237,11 +234,10 @@ export class NamerdRouter implements TrafficRouter {
       // Already there (also after a PUT whose answer was lost): nothing to write.
       if (treeEquals(dentry.tree, desired)) return observed(dtab, version, dentry);
       if (!guard.isOurs(dentry.tree)) {
-        throw new RouterError(
-          "drift",
-          `someone changed ${b.prefixText} in dtab ${b.ns}: expected ${guard.describe}, found ${printDentry(dentry)}`,
-          { found: printDentry(dentry), expected: guard.describe },
-        );
+        throw new RouterError("drift", `someone changed ${b.prefixText} in dtab ${b.ns}: expected ${guard.describe}, found ${printDentry(dentry)}`, {
+          found: printDentry(dentry),
+          expected: guard.describe,
+        });
       }
       try {
         await b.client.putDtab(b.ns, replaceDentry(dtab, b.prefix, desired), version);

@@ -132,46 +132,52 @@ export class SmiRouter implements TrafficRouter {
     const version = await this.version();
     // What we expect to find: what we last wrote, else (after a 409) what we saw before our first write.
     let baseline: Seen | undefined = expect?.canaryPercent;
-    const where = target.smi?.trafficSplit ? `TrafficSplit ${target.namespace}/${target.smi.trafficSplit}` : `The TrafficSplit for ${target.namespace}/${target.smi?.apexService ?? target.name}`;
+    const where = target.smi?.trafficSplit
+      ? `TrafficSplit ${target.namespace}/${target.smi.trafficSplit}`
+      : `The TrafficSplit for ${target.namespace}/${target.smi?.apexService ?? target.name}`;
     const gaveUp = (n: number) => new RouterError("conflict", `${where} kept changing under us: gave up after ${n} conflicting writes`);
-    return retryOnConflict(this.maxAttempts, async (): Promise<Observed | typeof CONFLICT> => {
-      const loc = await this.locate(target, version);
-      const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
-      if (!loc.split) {
-        // A missing split routes nothing to the canary, so it is what "0%" (or a first apply) looks like.
-        if (!force && typeof baseline === "number" && baseline !== 0) {
-          throw new RouterError("drift", `${label} is gone: it was deleted after the bot set it to ${baseline}% canary`);
+    return retryOnConflict(
+      this.maxAttempts,
+      async (): Promise<Observed | typeof CONFLICT> => {
+        const loc = await this.locate(target, version);
+        const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
+        if (!loc.split) {
+          // A missing split routes nothing to the canary, so it is what "0%" (or a first apply) looks like.
+          if (!force && typeof baseline === "number" && baseline !== 0) {
+            throw new RouterError("drift", `${label} is gone: it was deleted after the bot set it to ${baseline}% canary`);
+          }
+          baseline ??= "absent";
+          const body = newTrafficSplit(loc.namespace, loc.name, loc.apex, pair, canaryPercent, version);
+          // A 409 here means someone created it meanwhile: look at what they wrote.
+          if ((await unlessConflict(() => this.create(loc.namespace, body, version))) === CONFLICT) return CONFLICT;
+          return this.verify(loc, pair, canaryPercent, version);
         }
-        baseline ??= "absent";
-        const body = newTrafficSplit(loc.namespace, loc.name, loc.apex, pair, canaryPercent, version);
-        // A 409 here means someone created it meanwhile: look at what they wrote.
-        if ((await unlessConflict(() => this.create(loc.namespace, body, version))) === CONFLICT) return CONFLICT;
+        const shares = sharesOf(loc.split, pair);
+        if (routesExactly(shares, canaryPercent)) return observed(loc, loc.split, pair);
+        const now: Seen = canaryPercentOf(shares) ?? "unreadable";
+        if (mode === "pair-only" && (now === "unreadable" || shares.others.some((o) => o.weight > 0))) {
+          throw new RouterError(
+            "drift",
+            `${label} was changed by someone else: expected a split between ${pair.stable} and ${pair.canary}, found ${renderBackends(loc.split)}`,
+            { expected: "pair", found: now, raw: renderBackends(loc.split) },
+          );
+        }
+        if (baseline === undefined || force) baseline = now;
+        else if (now !== baseline) {
+          const before = baseline === "absent" ? "no TrafficSplit" : baseline === "unreadable" ? "unreadable weights" : `${baseline}% canary`;
+          throw new RouterError(
+            "drift",
+            `${label} was changed by someone else: expected ${before}, found ${renderBackends(loc.split)}` +
+              (typeof now === "number" ? ` (${now}% canary)` : ""),
+            { expected: baseline, found: now, raw: renderBackends(loc.split) },
+          );
+        }
+        const body: TrafficSplit = { ...loc.split, spec: { ...loc.split.spec, backends: backendsFor(loc.split.spec.backends, pair, canaryPercent, version) } };
+        if ((await unlessConflict(() => this.replace(loc.namespace, loc.name, body, version))) === CONFLICT) return CONFLICT;
         return this.verify(loc, pair, canaryPercent, version);
-      }
-      const shares = sharesOf(loc.split, pair);
-      if (routesExactly(shares, canaryPercent)) return observed(loc, loc.split, pair);
-      const now: Seen = canaryPercentOf(shares) ?? "unreadable";
-      if (mode === "pair-only" && (now === "unreadable" || shares.others.some((o) => o.weight > 0))) {
-        throw new RouterError(
-          "drift",
-          `${label} was changed by someone else: expected a split between ${pair.stable} and ${pair.canary}, found ${renderBackends(loc.split)}`,
-          { expected: "pair", found: now, raw: renderBackends(loc.split) },
-        );
-      }
-      if (baseline === undefined || force) baseline = now;
-      else if (now !== baseline) {
-        const before = baseline === "absent" ? "no TrafficSplit" : baseline === "unreadable" ? "unreadable weights" : `${baseline}% canary`;
-        throw new RouterError(
-          "drift",
-          `${label} was changed by someone else: expected ${before}, found ${renderBackends(loc.split)}` +
-            (typeof now === "number" ? ` (${now}% canary)` : ""),
-          { expected: baseline, found: now, raw: renderBackends(loc.split) },
-        );
-      }
-      const body: TrafficSplit = { ...loc.split, spec: { ...loc.split.spec, backends: backendsFor(loc.split.spec.backends, pair, canaryPercent, version) } };
-      if ((await unlessConflict(() => this.replace(loc.namespace, loc.name, body, version))) === CONFLICT) return CONFLICT;
-      return this.verify(loc, pair, canaryPercent, version);
-    }, gaveUp);
+      },
+      gaveUp,
+    );
   }
 
   /** A TrafficSplit splits by weight only: there is no per-request override to offer. */
@@ -202,8 +208,9 @@ export class SmiRouter implements TrafficRouter {
     const apex = target.smi?.apexService ?? target.name;
     const named = target.smi?.trafficSplit;
     if (named) {
-      const raw = await this.call(`read TrafficSplit ${namespace}/${named}`, (o) =>
-        this.objects.getNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name: named }, o),
+      const raw = await this.call(
+        `read TrafficSplit ${namespace}/${named}`,
+        (o) => this.objects.getNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name: named }, o),
         { missingIsUndefined: true },
       );
       if (raw === undefined) return { namespace, name: named, apex };

@@ -3,34 +3,21 @@ import { RouterRegistry } from "./registry.ts";
 import type { TrafficRouter } from "./router.ts";
 
 /** Where a mesh call's duration goes (the bot's metrics). */
-export type MeshTiming = (
-  router: string,
-  op: "write" | "read",
-  seconds: number,
-) => void;
+export type MeshTiming = (router: string, op: "write" | "read", seconds: number) => void;
 
 /**
  * The same routers, each call timed: `apply` and `finalize` (a write and its read-back) as writes, `observe`
  * as a read. Failed calls are timed too: a slow failing API is what an operator wants to see.
  */
-export function timedRegistry(
-  registry: RouterRegistry,
-  kinds: Target["router"][],
-  timing: MeshTiming,
-): RouterRegistry {
+export function timedRegistry(registry: RouterRegistry, kinds: Target["router"][], timing: MeshTiming): RouterRegistry {
   const out = new RouterRegistry();
-  for (const kind of kinds)
-    if (registry.has(kind))
-      out.register(timedRouter(registry.get(kind), timing));
+  for (const kind of kinds) if (registry.has(kind)) out.register(timedRouter(registry.get(kind), timing));
   return out;
 }
 
 function timedRouter(r: TrafficRouter, timing: MeshTiming): TrafficRouter {
   const timed =
-    <A extends unknown[], T>(
-      op: "write" | "read",
-      fn: (...a: A) => Promise<T>,
-    ) =>
+    <A extends unknown[], T>(op: "write" | "read", fn: (...a: A) => Promise<T>) =>
     async (...a: A): Promise<T> => {
       const t0 = performance.now();
       try {

@@ -161,7 +161,14 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     });
     if (!routers.ok) throw new Error(routers.errors.join("\n"));
     const boot = async () => {
-      const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, preflight: routers.value.preflight, log: s.log });
+      const bot = await startBot({
+        env,
+        targets,
+        routers: routers.value.registry,
+        scaleDown: routers.value.scaleDown,
+        preflight: routers.value.preflight,
+        log: s.log,
+      });
       return { bot, driver: new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack }) };
     };
     await deletePrefix(s.redisUrl, s.keyPrefix);

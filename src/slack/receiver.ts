@@ -106,7 +106,10 @@ export class StrictHttpReceiver implements Receiver {
       return respondJson(res, { challenge: body.challenge });
     }
     if (!handled(body, form)) {
-      this.opts.log.warn({ type: typeof body.type === "string" ? body.type.slice(0, 40) : typeof body.type }, "ignored a signed request this app does not handle");
+      this.opts.log.warn(
+        { type: typeof body.type === "string" ? body.type.slice(0, 40) : typeof body.type },
+        "ignored a signed request this app does not handle",
+      );
       return respond(res, 400, "unrecognised request");
     }
 
@@ -182,7 +185,14 @@ const BlockActions = z.looseObject({
 });
 const View = z.looseObject({ id: z.string(), callback_id: z.string(), state: z.looseObject({ values: z.record(z.string(), z.unknown()) }).optional() });
 const ViewSubmission = z.looseObject({ type: z.enum(["view_submission", "view_closed"]), user: User, team: Team, view: View });
-const BlockSuggestion = z.looseObject({ type: z.literal("block_suggestion"), user: User, team: Team, action_id: z.string(), block_id: z.string(), value: z.string() });
+const BlockSuggestion = z.looseObject({
+  type: z.literal("block_suggestion"),
+  user: User,
+  team: Team,
+  action_id: z.string(),
+  block_id: z.string(),
+  value: z.string(),
+});
 /** A global shortcut: who, which shortcut, and the trigger to open a modal with (no channel). */
 const Shortcut = z.looseObject({ type: z.literal("shortcut"), user: User, team: Team, callback_id: z.string(), trigger_id: z.string() });
 const Interaction = z.union([BlockActions, ViewSubmission, BlockSuggestion, Shortcut]);

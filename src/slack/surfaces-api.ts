@@ -21,7 +21,12 @@ export function webApiSurfaces(client: WebClient, fetchImpl: typeof fetch = fetc
     async uploadFile(a) {
       const url = await client.files.getUploadURLExternal({ filename: a.filename, length: a.bytes.length, alt_text: a.altText });
       if (!url.upload_url || !url.file_id) throw new Error("files.getUploadURLExternal returned no upload_url");
-      const res = await fetchImpl(url.upload_url, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(a.bytes), signal: AbortSignal.timeout(30_000) });
+      const res = await fetchImpl(url.upload_url, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: new Uint8Array(a.bytes),
+        signal: AbortSignal.timeout(30_000),
+      });
       if (!res.ok) throw new Error(`the upload URL answered ${res.status}`);
       await client.files.completeUploadExternal({
         files: [{ id: url.file_id, title: a.title }],

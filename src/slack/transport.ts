@@ -54,7 +54,12 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
   const authorize = () =>
     (who ??= app.client.auth
       .test()
-      .then((r) => ({ botToken: opts.botToken, ...(r.bot_id ? { botId: r.bot_id } : {}), ...(r.user_id ? { botUserId: r.user_id } : {}), ...(r.team_id ? { teamId: r.team_id } : {}) }))
+      .then((r) => ({
+        botToken: opts.botToken,
+        ...(r.bot_id ? { botId: r.bot_id } : {}),
+        ...(r.user_id ? { botUserId: r.user_id } : {}),
+        ...(r.team_id ? { teamId: r.team_id } : {}),
+      }))
       .catch((e: unknown) => {
         who = undefined;
         throw e;

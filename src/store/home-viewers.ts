@@ -25,7 +25,12 @@ export class HomeViewers {
   }
 
   async seen(userId: string, at: number): Promise<void> {
-    await this.redis.multi().zadd(this.set, at, userId).zremrangebyscore(this.set, "-inf", at - this.keepMs).zremrangebyrank(this.set, 0, -this.max - 1).exec();
+    await this.redis
+      .multi()
+      .zadd(this.set, at, userId)
+      .zremrangebyscore(this.set, "-inf", at - this.keepMs)
+      .zremrangebyrank(this.set, 0, -this.max - 1)
+      .exec();
   }
 
   /** People whose Home tab was opened within `keepMs` of `now`, most recent first. */

@@ -19,12 +19,7 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
  * slow write keeps it however long it takes, and it expires by itself within `ttlMs` if the process dies:
  * a killed worker never blocks a rollout (or its Abort) for longer than that. Waits up to `waitMs` for it.
  */
-export async function withLock<T>(
-  redis: Redis,
-  key: string,
-  fn: () => Promise<T>,
-  opts: { ttlMs?: number; waitMs?: number } = {},
-): Promise<T> {
+export async function withLock<T>(redis: Redis, key: string, fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
   const ttlMs = opts.ttlMs ?? 10_000;
   const deadline = Date.now() + (opts.waitMs ?? 5_000);
   const token = randomBytes(8).toString("hex");
@@ -34,9 +29,12 @@ export async function withLock<T>(
     if (Date.now() > deadline) throw new LockBusy(key);
     await new Promise((r) => setTimeout(r, delay));
   }
-  const renew = setInterval(() => {
-    redis.eval(RENEW, 1, key, token, String(ttlMs)).catch(() => undefined);
-  }, Math.max(50, Math.floor(ttlMs / 3)));
+  const renew = setInterval(
+    () => {
+      redis.eval(RENEW, 1, key, token, String(ttlMs)).catch(() => undefined);
+    },
+    Math.max(50, Math.floor(ttlMs / 3)),
+  );
   renew.unref();
   try {
     return await fn();

@@ -33,10 +33,7 @@ export class RedisWatch {
   recovered(): void {
     if (!this.down) return;
     this.down = false;
-    this.log.info(
-      { redis: redactUrl(this.url) },
-      `Redis at ${redactUrl(this.url)} is reachable again`,
-    );
+    this.log.info({ redis: redactUrl(this.url) }, `Redis at ${redactUrl(this.url)} is reachable again`);
   }
 }
 
@@ -60,19 +57,7 @@ export function redisBackoff(attempt: number): number {
 export function isConnectionError(err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return (
-    (code !== undefined &&
-      [
-        "ECONNREFUSED",
-        "ECONNRESET",
-        "ETIMEDOUT",
-        "ENOTFOUND",
-        "EHOSTUNREACH",
-        "ENETUNREACH",
-        "EPIPE",
-        "EAI_AGAIN",
-      ].includes(code)) ||
-    /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/.test(
-      err.message,
-    )
+    (code !== undefined && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "EAI_AGAIN"].includes(code)) ||
+    /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/.test(err.message)
   );
 }

@@ -61,9 +61,7 @@ export class RolloutStore {
     // would be invisible to resync.
     await this.redis.multi().zadd(this.keys.index(), r.createdAt, r.id).zadd(this.keys.activeIndex(), r.createdAt, r.id).exec();
     const stored = { ...r, version: 1 };
-    const holder = (await this.redis.eval(CREATE, 2, this.keys.active(target), this.keys.record(target, seq), r.id, JSON.stringify(stored))) as
-      | string
-      | null;
+    const holder = (await this.redis.eval(CREATE, 2, this.keys.active(target), this.keys.record(target, seq), r.id, JSON.stringify(stored))) as string | null;
     if (holder) {
       await this.redis.multi().zrem(this.keys.index(), r.id).zrem(this.keys.activeIndex(), r.id).exec();
       return err({ activeId: holder });
@@ -78,7 +76,8 @@ export class RolloutStore {
     if (!v || !doc) return undefined;
     // Parsed with the record's schema: a record this code cannot read is an error here, not a crash later.
     const record = RolloutSchema.safeParse(JSON.parse(doc));
-    if (!record.success) throw new Error(`rollout ${id}: the stored record is not readable: ${record.error.issues[0]?.path.join(".")}: ${record.error.issues[0]?.message}`);
+    if (!record.success)
+      throw new Error(`rollout ${id}: the stored record is not readable: ${record.error.issues[0]?.path.join(".")}: ${record.error.issues[0]?.message}`);
     return { ...(record.data as unknown as Rollout), version: Number(v) };
   }
 

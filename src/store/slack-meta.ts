@@ -45,7 +45,10 @@ export class SlackMetaStore {
     };
   }
 
-  async set(id: string, fields: Partial<Record<"ts" | "postedSeq" | "renderedHash" | "rejectionSent" | "stateHash" | "updatedAt", string | number>>): Promise<void> {
+  async set(
+    id: string,
+    fields: Partial<Record<"ts" | "postedSeq" | "renderedHash" | "rejectionSent" | "stateHash" | "updatedAt", string | number>>,
+  ): Promise<void> {
     await this.redis.hset(this.key(id), fields);
   }
 }

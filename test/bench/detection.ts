@@ -118,7 +118,11 @@ async function oneRun(h: Harness, mesh: MeshMetrics, prom: PrometheusServer, i: 
     return "noTraffic" in s ? undefined : s.successes / s.requests;
   };
   // Before the flip the bench's own query must agree the canary is above the floor.
-  await waitFor(async () => ((await canaryRate(Date.now())) ?? 0) >= settings.minSuccessRate, { timeoutMs: 20_000, intervalMs: POLL_MS, what: "a healthy canary in Prometheus" });
+  await waitFor(async () => ((await canaryRate(Date.now())) ?? 0) >= settings.minSuccessRate, {
+    timeoutMs: 20_000,
+    intervalMs: POLL_MS,
+    what: "a healthy canary in Prometheus",
+  });
   // A random phase against the bot's 5-second reading slots, so the runs sample the whole interval.
   await sleep(Math.random() * REFRESH_SECONDS * 1000);
 

@@ -83,9 +83,7 @@ export function erfc(x: number): number {
           (1.00002368 +
             t *
               (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
 }
@@ -101,9 +99,13 @@ export function normalCdf(x: number): number {
  */
 export function normalQuantile(p: number): number {
   if (!(p > 0 && p < 1)) throw new RangeError(`normalQuantile needs 0 < p < 1, got ${p}`);
-  const [a0, a1, a2, a3, a4, a5] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239] as const;
+  const [a0, a1, a2, a3, a4, a5] = [
+    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239,
+  ] as const;
   const [b0, b1, b2, b3, b4] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1] as const;
-  const [c0, c1, c2, c3, c4, c5] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783] as const;
+  const [c0, c1, c2, c3, c4, c5] = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783,
+  ] as const;
   const [d0, d1, d2, d3] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416] as const;
   const pLow = 0.02425;
   if (p < pLow) {
@@ -270,7 +272,10 @@ export function describeVerdict(v: Verdict): string {
       if (v.needed >= NEEDED_CAP) {
         return `not enough traffic yet: the canary's success rate sits right at the ${formatLevel(v.minSuccessRate)} floor`;
       }
-      const so = v.canaryRate === undefined ? "no canary requests so far" : `canary ${formatRates(v.canaryRate)[0]} of ${v.canaryRequests.toLocaleString("en-US")} so far`;
+      const so =
+        v.canaryRate === undefined
+          ? "no canary requests so far"
+          : `canary ${formatRates(v.canaryRate)[0]} of ${v.canaryRequests.toLocaleString("en-US")} so far`;
       return `not enough traffic yet: about ${roughly(v.needed)} more canary requests needed (${so})`;
     }
     case "healthy":

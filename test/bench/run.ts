@@ -83,10 +83,16 @@ const load = `load average ${loadAtStart.toFixed(1)} -> ${loadavg()[0]!.toFixed(
 const lines = [`rollout-bot bench (${new Date().toISOString()}, node ${process.version}, ${load}, took ${secs(Date.now() - started, 0)})`];
 if (detection) lines.push(formatDetection(detection));
 if (scheduling) lines.push(formatScheduling(scheduling));
-if (verdicts) lines.push(`\nverdicts, old (fixed-window z-test) vs new (anytime-valid), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`);
+if (verdicts)
+  lines.push(
+    `\nverdicts, old (fixed-window z-test) vs new (anytime-valid), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
+  );
 process.stdout.write(`\n${lines.join("\n")}\n`);
 if (values.json) {
-  await writeFile(values.json, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, verdicts }, null, 2)}\n`);
+  await writeFile(
+    values.json,
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, verdicts }, null, 2)}\n`,
+  );
   process.stderr.write(`raw numbers written to ${values.json}\n`);
 }
 // BullMQ and Bolt leave nothing running after stop(), but do not let a stray handle keep the bench alive.

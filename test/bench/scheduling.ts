@@ -115,7 +115,12 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
       ROLLOUT_KEY_PREFIX: prefix,
     });
     const log = pino({ level: env.LOG_LEVEL });
-    bot = await startBot({ env, targets: { adhoc: true, targets: new Map() }, routers: new RouterRegistry().register(new InstantRouter()), metrics, log,
+    bot = await startBot({
+      env,
+      targets: { adhoc: true, targets: new Map() },
+      routers: new RouterRegistry().register(new InstantRouter()),
+      metrics,
+      log,
       // The in-process router routes between no Kubernetes workloads: nothing to check before a start.
       preflight: { start: async () => [], canary: async () => [] },
     });
@@ -150,10 +155,14 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
       ids.push(record.id);
     });
     progress(`scheduling: ${opts.rollouts} rollouts created in ${secs(Date.now() - t0)}; waiting for all to run at 10%`);
-    await untilAll(ids, async (id) => {
-      const r = await b.store.get(id);
-      return r?.status === "active" && r.appliedPercent === 10 && r.timers?.stepAt !== undefined;
-    }, 120_000);
+    await untilAll(
+      ids,
+      async (id) => {
+        const r = await b.store.get(id);
+        return r?.status === "active" && r.appliedPercent === 10 && r.timers?.stepAt !== undefined;
+      },
+      120_000,
+    );
     progress(`scheduling: all running at 10% after ${secs(Date.now() - t0)}`);
     await untilQueueIdle(b, 60_000);
     const setupMs = Date.now() - t0;
@@ -205,7 +214,9 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
     const stepAts = [...due.values()].map((d) => d.stepAt);
     const lastDue = Math.max(...stepAts);
     const firstDue = Math.min(...stepAts);
-    progress(`scheduling: ${due.size} steps scheduled in ${secs(Date.now() - p2)}, due from +${secs(firstDue - p2)} to +${secs(lastDue - p2)}; readings burst at +${secs(burstAt - p2)}`);
+    progress(
+      `scheduling: ${due.size} steps scheduled in ${secs(Date.now() - p2)}, due from +${secs(firstDue - p2)} to +${secs(lastDue - p2)}; readings burst at +${secs(burstAt - p2)}`,
+    );
     // The queue's backlog (jobs ready but not yet taken), sampled twice a second: where lateness comes from.
     let sampling = true;
     const backlog: { at: number; ready: number }[] = [];

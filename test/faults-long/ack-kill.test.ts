@@ -3,22 +3,10 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RolloutStore } from "../../src/store/rollout-store.ts";
-import {
-  startKubeApiPeer,
-  type KubeApiPeer,
-} from "../../src/sandbox/peers/kube-api.ts";
-import {
-  SlackDriver,
-  startSlackPeer,
-  type SlackPeer,
-} from "../../src/sandbox/peers/slack/index.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
-import {
-  cleanupPrefix,
-  randomPrefix,
-  REDIS_URL,
-  testRedis,
-} from "../support/redis.ts";
+import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";
 import { percentOn, seedSplit } from "../faults/support.ts";
 
@@ -49,8 +37,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of procs)
-    if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
   await slack.close();
   await kube.close();
   await cleanupPrefix(redis, prefix);
@@ -80,14 +67,8 @@ async function spawnBot(): Promise<Bot> {
   });
   procs.add(proc);
   let out = "";
-  proc.stdout!.on(
-    "data",
-    (b: Buffer) => (out = (out + b.toString()).slice(-3000)),
-  );
-  proc.stderr!.on(
-    "data",
-    (b: Buffer) => (out = (out + b.toString()).slice(-3000)),
-  );
+  proc.stdout!.on("data", (b: Buffer) => (out = (out + b.toString()).slice(-3000)));
+  proc.stderr!.on("data", (b: Buffer) => (out = (out + b.toString()).slice(-3000)));
   const ready = () =>
     fetch(`http://127.0.0.1:${healthPort}/readyz`, {
       signal: AbortSignal.timeout(1_000),
@@ -111,12 +92,7 @@ async function spawnBot(): Promise<Bot> {
   };
 }
 
-const parent = () =>
-  slack
-    .messages(CHANNEL)
-    .find((m) =>
-      JSON.stringify(m.blocks ?? []).includes("Rollout backend-svc#1:"),
-    );
+const parent = () => slack.messages(CHANNEL).find((m) => JSON.stringify(m.blocks ?? []).includes("Rollout backend-svc#1:"));
 
 it("two processes, clicks alternating, the acking one SIGKILLed after every other ack: every click applied once", async () => {
   seedSplit({ kube });
@@ -128,13 +104,7 @@ it("two processes, clicks alternating, the acking one SIGKILLed after every othe
     text: `start backend-svc --from backend-v1 --to backend-v2 --steps ${PLAN.join(",")} --namespace default`,
   });
   expect(res.status).toBe(200);
-  await waitFor(
-    async () =>
-      (await store.get("backend-svc#1"))?.appliedPercent === PLAN[0]
-        ? true
-        : undefined,
-    { timeoutMs: 20_000, what: "the first step" },
-  );
+  await waitFor(async () => ((await store.get("backend-svc#1"))?.appliedPercent === PLAN[0] ? true : undefined), { timeoutMs: 20_000, what: "the first step" });
 
   let kills = 0;
   for (let step = 1; step < PLAN.length; step++) {
@@ -168,10 +138,7 @@ it("two processes, clicks alternating, the acking one SIGKILLed after every othe
     await waitFor(
       async () => {
         const r = await store.get("backend-svc#1");
-        return r?.appliedPercent === PLAN[step] &&
-          r?.desiredPercent === PLAN[step]
-          ? true
-          : undefined;
+        return r?.appliedPercent === PLAN[step] && r?.desiredPercent === PLAN[step] ? true : undefined;
       },
       {
         timeoutMs: 40_000,
@@ -181,16 +148,14 @@ it("two processes, clicks alternating, the acking one SIGKILLed after every othe
   }
   expect(kills).toBe(3);
   expect(percentOn({ kube }, "backend-v2")).toBe(100);
-  const written = kube
-    .mutations("trafficsplits", "default", "backend-ts")
-    .map(
-      (w) =>
-        (
-          w.body as {
-            spec?: { backends?: { service: string; weight: number }[] };
-          }
-        )?.spec?.backends?.find((b) => b.service === "backend-v2")?.weight,
-    );
+  const written = kube.mutations("trafficsplits", "default", "backend-ts").map(
+    (w) =>
+      (
+        w.body as {
+          spec?: { backends?: { service: string; weight: number }[] };
+        }
+      )?.spec?.backends?.find((b) => b.service === "backend-v2")?.weight,
+  );
   // Every step in order; a write retried after a kill may repeat the same weight, never skip one.
   expect([...new Set(written)]).toEqual(PLAN);
 }, 600_000);

@@ -56,7 +56,6 @@ const SETTLE_MS = 180_000;
 
 const SEED = process.env.R2_SEED ? Number(process.env.R2_SEED) : Math.floor(Math.random() * 2 ** 31);
 
-
 /** User + system CPU time of a process so far (Linux /proc), in ms. */
 async function cpuMs(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
@@ -172,7 +171,13 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     kube.seed("trafficsplits", name(i), {
       kind: "TrafficSplit",
       metadata: { name: "web", namespace: name(i) },
-      spec: { service: "web", backends: [{ service: "web-v1", weight: 100 }, { service: "web-v2", weight: 0 }] },
+      spec: {
+        service: "web",
+        backends: [
+          { service: "web-v1", weight: 100 },
+          { service: "web-v2", weight: 0 },
+        ],
+      },
     } as KubeObject);
   }
   const targetsFile = join(dir, "targets.yaml");
@@ -326,7 +331,10 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
       .filter((m) => !m.thread_ts || m.thread_ts === m.ts)
       .find((m) => JSON.stringify(m.blocks ?? []).includes(`Rollout ${id}:`));
     const button = parent ? slack!.buttons(CHANNEL, parent.ts).find((b) => b.text === "Abort") : undefined;
-    const sent = parent && button ? driver.click({ userId: ABORTER, channelId: CHANNEL, messageTs: parent.ts, button }) : driver.slash({ userId: ABORTER, channelId: CHANNEL, text: `abort ${id}` });
+    const sent =
+      parent && button
+        ? driver.click({ userId: ABORTER, channelId: CHANNEL, messageTs: parent.ts, button })
+        : driver.slash({ userId: ABORTER, channelId: CHANNEL, text: `abort ${id}` });
     await sent.catch(() => undefined);
   }
 
@@ -485,7 +493,9 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
       if (records.length !== 1 || !r) {
         lost += 1;
         const replies = (starts.get(target)?.responseUrls ?? []).flatMap((u) => slack!.responses(u).map((p) => p.text ?? ""));
-        problems.push(`${target}: ${records.length} records (${records.map((x) => x.id).join(", ") || "none"}); starts sent ${starts.get(target)?.sends ?? 0}, answered ${JSON.stringify(replies)}`);
+        problems.push(
+          `${target}: ${records.length} records (${records.map((x) => x.id).join(", ") || "none"}); starts sent ${starts.get(target)?.sends ?? 0}, answered ${JSON.stringify(replies)}`,
+        );
         if (!r) continue;
       }
       if (r.status !== "completed" && r.status !== "aborted") {
@@ -519,7 +529,8 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
         const finals = writes.map((w, n) => (w.final ? n : -1)).filter((n) => n >= 0);
         const wantFinal = r.status === "completed" ? 100 : r.status === "aborted" ? 0 : undefined;
         if (finals.length > 1 || (finals.length === 1 && finals[0] !== writes.length - 1)) problems.push(`${show}: the test rule was removed before the end`);
-        if (wantFinal !== undefined && (finals.length !== 1 || writes.at(-1)!.percent !== wantFinal)) problems.push(`${show}: no final write of ${wantFinal}% removing the test rule`);
+        if (wantFinal !== undefined && (finals.length !== 1 || writes.at(-1)!.percent !== wantFinal))
+          problems.push(`${show}: no final write of ${wantFinal}% removing the test rule`);
         walk = writes.filter((w) => !w.final).map((w) => w.percent);
         if (walk[0] === 0) walk = walk.slice(1);
         else if (walk.length) problems.push(`${show}: the first write is not the 0% test stage`);
@@ -558,7 +569,8 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
       // The mesh holds what the record says, and what its ending means.
       const routeNow = gateway ? routeState(kube!.get("httproutes", target, "web")?.spec) : undefined;
       const now = routeNow ? routeNow.percent : canaryPercent(kube!.get("trafficsplits", target, "web")?.spec);
-      if (routeNow?.testRule && (r.status === "completed" || r.status === "aborted")) problems.push(`${r.id} (${r.status}): the HTTPRoute still has the test rule`);
+      if (routeNow?.testRule && (r.status === "completed" || r.status === "aborted"))
+        problems.push(`${r.id} (${r.status}): the HTTPRoute still has the test rule`);
       const expected = r.status === "completed" ? 100 : r.status === "aborted" ? 0 : r.appliedPercent;
       if (now === r.appliedPercent && now === expected) meshMatches += 1;
       else problems.push(`${r.id} (${r.status}): the ${gateway ? "HTTPRoute" : "TrafficSplit"} holds ${now}%, the record says ${r.appliedPercent}%`);
@@ -593,7 +605,13 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
       ].join("\n"),
     );
     expect(problems).toEqual([]);
-    expect({ lost, doubled, skipped, meshMatches, abortsCompleted }).toEqual({ lost: 0, doubled: 0, skipped: 0, meshMatches: TARGETS, abortsCompleted: abortsSeen });
+    expect({ lost, doubled, skipped, meshMatches, abortsCompleted }).toEqual({
+      lost: 0,
+      doubled: 0,
+      skipped: 0,
+      meshMatches: TARGETS,
+      abortsCompleted: abortsSeen,
+    });
     passed = true;
   } finally {
     clearInterval(watcher);

@@ -30,9 +30,7 @@ it("500 concurrent Advance clicks from 50 users: one transition, one mesh write,
 
   const clicks = USERS.flatMap((userId) => Array.from({ length: CLICKS_PER_USER }, () => userId));
   const started = Date.now();
-  const responses = await Promise.all(
-    clicks.map((userId) => h!.driver.click({ userId, channelId: CHANNEL, messageTs: m.ts, button, stale: true })),
-  );
+  const responses = await Promise.all(clicks.map((userId) => h!.driver.click({ userId, channelId: CHANNEL, messageTs: m.ts, button, stale: true })));
   expect(responses.map((r) => r.status).filter((s) => s !== 200)).toEqual([]);
 
   // Every click is answered privately, except the winner's: collect the answers per click.

@@ -55,12 +55,18 @@ it("a Redis killed and restarted mid-rollout: clicks while it is down are refuse
   expect(await readyz(h)).toBe(503);
   const clickedWhileDown = await clickButton(h, ID, ALICE, "Advance to 100%");
   expect(clickedWhileDown.status).toBe(200);
-  const refusal = await waitFor(() => h!.slack.responses(clickedWhileDown.responseUrl)[0]?.text, { timeoutMs: 8_000, what: "an answer to the click while Redis is down" });
+  const refusal = await waitFor(() => h!.slack.responses(clickedWhileDown.responseUrl)[0]?.text, {
+    timeoutMs: 8_000,
+    what: "an answer to the click while Redis is down",
+  });
   expect(refusal).toMatch(/went wrong|unavailable|Redis/i);
   expect(refusal).toContain("nothing was changed");
   const slashWhileDown = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `abort ${ID}` });
   expect(slashWhileDown.status).toBe(200);
-  const slashRefusal = await waitFor(() => h!.slack.responses(slashWhileDown.responseUrl)[0]?.text, { timeoutMs: 8_000, what: "an answer to the command while Redis is down" });
+  const slashRefusal = await waitFor(() => h!.slack.responses(slashWhileDown.responseUrl)[0]?.text, {
+    timeoutMs: 8_000,
+    what: "an answer to the command while Redis is down",
+  });
   expect(slashRefusal).toContain("nothing was changed");
 
   // 2. Redis comes back from its append-only file: the record is exactly as it was; the refused click and
@@ -82,10 +88,13 @@ it("a Redis killed and restarted mid-rollout: clicks while it is down are refuse
     await redis!.restart();
   });
   await clickButton(h, ID, BOB, "Advance to 100%");
-  const at100 = await waitFor(async () => {
-    const r = await h!.bot.store.get(ID);
-    return r?.appliedPercent === 100 ? r : undefined;
-  }, { timeoutMs: 20_000, what: "100% applied after the restart" });
+  const at100 = await waitFor(
+    async () => {
+      const r = await h!.bot.store.get(ID);
+      return r?.appliedPercent === 100 ? r : undefined;
+    },
+    { timeoutMs: 20_000, what: "100% applied after the restart" },
+  );
   expect(at100).toMatchObject({ status: "active", desiredPercent: 100 });
   expect(percentOn(h, "backend-v2")).toBe(100);
   expect(redis.running).toBe(true);

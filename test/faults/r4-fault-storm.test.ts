@@ -145,7 +145,10 @@ it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; 
   const timedOut = h.kube.requests.filter((x) => x.delayedMs !== undefined);
   const limited = h.slack.calls.filter((c) => c.status === 429).length;
   expect([resets, unavailable, conflicts, limited]).toEqual([3, 3, 15, 3]);
-  expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([["PUT", true], ["GET", true]]);
+  expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([
+    ["PUT", true],
+    ["GET", true],
+  ]);
   const gaps = expectRetryAfterHonoured(h, 3);
   const slowUpdate = h.slack.calls.find((c) => c.method === "chat.update" && c.delayedMs !== undefined)!;
   expect(slowUpdate).toMatchObject({ ok: true });
@@ -175,7 +178,10 @@ targets:
 `;
 type RouteRule = { name?: string; backendRefs: { name: string; weight: number }[] };
 const routeRules = (h: Harness) => (h.kube.get("httproutes", "shop", "web")!.spec as { rules: RouteRule[] }).rules;
-const apiWeights = (h: Harness) => routeRules(h).find((r) => r.name === "api")!.backendRefs.map((b) => `${b.name} ${b.weight}`);
+const apiWeights = (h: Harness) =>
+  routeRules(h)
+    .find((r) => r.name === "api")!
+    .backendRefs.map((b) => `${b.name} ${b.weight}`);
 
 it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a controller slow to confirm; the test stage, the steps and the abort complete, verified, recorded once", async () => {
   const started = Date.now();
@@ -185,7 +191,10 @@ it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a c
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "HTTPRoute",
     metadata: { name: "web", namespace: "shop" },
-    spec: { parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }], rules: [other, { name: "api", backendRefs: [{ name: "web-v1", port: 8080 }] }] },
+    spec: {
+      parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }],
+      rules: [other, { name: "api", backendRefs: [{ name: "web-v1", port: 8080 }] }],
+    },
   });
   const otherBefore = JSON.stringify(routeRules(h)[0]);
   const ID = "web#1";
@@ -255,7 +264,10 @@ it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a c
   const [resets, unavailable, conflicts] = [served(0), served(503), served(409)];
   const timedOut = h.kube.requests.filter((x) => x.delayedMs !== undefined);
   expect([resets, unavailable, conflicts]).toEqual([3, 3, 15]);
-  expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([["PUT", true], ["GET", true]]);
+  expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([
+    ["PUT", true],
+    ["GET", true],
+  ]);
   await sleep(300);
   expectEveryEventOnce(h, (await h.bot.store.get(ID))!);
   expect(await h.bot.store.activeFor("web")).toBeUndefined();
@@ -311,7 +323,10 @@ it("namerd: 503s, dropped connections, timeouts, a concurrent edit (412) and an 
   // gave up): it keeps retrying, says so, and completes once namerd is back, finding its late write in place.
   await namerd.stop();
   await clickButton(h, ID, BOB, "Abort");
-  await waitFor(() => threadOf(h!, ID).find((t) => t.includes("Abort is retrying (attempt 1): namerd is unreachable")), { timeoutMs: 10_000, what: "abort retry warning" });
+  await waitFor(() => threadOf(h!, ID).find((t) => t.includes("Abort is retrying (attempt 1): namerd is unreachable")), {
+    timeoutMs: 10_000,
+    what: "abort retry warning",
+  });
   expect((await h.bot.store.get(ID))?.status).toBe("aborting");
   namerd.failNext({ method: "PUT", status: 503, times: 1 });
   namerd.failNext({ method: "PUT", delayMs: LATE_MS, times: 1 });
@@ -325,11 +340,18 @@ it("namerd: 503s, dropped connections, timeouts, a concurrent edit (412) and an 
 
   const timedOut = namerd.requests.filter((x) => x.delayedMs !== undefined);
   // Both timed out at the client; the late PUT still landed (204), and the retry found the dtab already right.
-  expect(timedOut.map((x) => [x.method, x.clientGone, x.unreadStatus])).toEqual([["GET", true, 200], ["PUT", true, 204]]);
+  expect(timedOut.map((x) => [x.method, x.clientGone, x.unreadStatus])).toEqual([
+    ["GET", true, 200],
+    ["PUT", true, 204],
+  ]);
   const lateWrite = namerd.requests.indexOf(timedOut[1]!);
   expect(namerd.requests.slice(lateWrite + 1).filter((x) => x.method === "PUT")).toEqual([]);
   const statuses = namerd.requests.filter((x) => x.delayedMs === undefined).map((x) => x.status);
-  const failed = { "503": statuses.filter((s) => s === 503).length, "412": statuses.filter((s) => s === 412).length, dropped: statuses.filter((s) => s === undefined).length };
+  const failed = {
+    "503": statuses.filter((s) => s === 503).length,
+    "412": statuses.filter((s) => s === 412).length,
+    dropped: statuses.filter((s) => s === undefined).length,
+  };
   expect(failed["503"]).toBe(3);
   expect(failed["412"]).toBe(1);
   expect(failed.dropped).toBeGreaterThanOrEqual(1);

@@ -35,8 +35,7 @@ import { sleep, waitFor } from "../support/wait.ts";
 // ------------------------------------------------------------------------------------------ generators
 
 const SUBS = ["start", "status", "list", "history", "advance", "finish", "hold", "resume", "abort", "help"];
-const caseMix = (s: string) =>
-  fc.constantFrom(s, s.toUpperCase(), s[0]!.toUpperCase() + s.slice(1));
+const caseMix = (s: string) => fc.constantFrom(s, s.toUpperCase(), s[0]!.toUpperCase() + s.slice(1));
 const subcommand = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom(...SUBS).chain(caseMix) },
   { weight: 1, arbitrary: fc.constantFrom("frobnicate", "stat", "hlep", "--to", "#", "`", "*bold*", "<@U1>", "") },
@@ -45,9 +44,9 @@ const subcommand = fc.oneof(
 const validName = fc.constantFrom("backend-svc", "backend-v1", "backend-v2", "world", "a", "x".repeat(63), "v2", "default", "0");
 const badName = fc.constantFrom("Backend_V2", "-x", "x-", "x".repeat(64), "ü", "a.b", "a b", "backend-svc#1", "UPPER", "a--", "_");
 const rolloutRef = fc.oneof(
-  fc.tuple(fc.constantFrom("backend-svc", "world", "Bad_Name", "", "a"), fc.constantFrom("1", "0", "999999999", "1234567890", "x", "-1", "")).map(
-    ([t, n]) => `${t}#${n}`,
-  ),
+  fc
+    .tuple(fc.constantFrom("backend-svc", "world", "Bad_Name", "", "a"), fc.constantFrom("1", "0", "999999999", "1234567890", "x", "-1", ""))
+    .map(([t, n]) => `${t}#${n}`),
   fc.constantFrom("#", "##", "backend-svc#1#2"),
 );
 const flagName = fc.oneof(
@@ -61,15 +60,21 @@ const stepsValue = fc.oneof(
   fc.array(fc.constantFrom(10, 20, 50, 80, 100), { minLength: 1, maxLength: 5 }).map((a) => a.join(",")),
   fc.constantFrom("10,50,100", "100", "10,,100", "1e2", "0x10,100", " 10 , 100", "10.5,100", "\u0661\u0660\u0660", "010,100", ",", "", "10;50;100", "-10,100"),
 );
-const flagValueArb = fc.oneof(validName, badName, stepsValue, fc.constantFrom("smi", "namerd", "gateway", "linkerd", "5", "0", "51", "201", "x"), fc.string({ maxLength: 10 }));
+const flagValueArb = fc.oneof(
+  validName,
+  badName,
+  stepsValue,
+  fc.constantFrom("smi", "namerd", "gateway", "linkerd", "5", "0", "51", "201", "x"),
+  fc.string({ maxLength: 10 }),
+);
 const flag = fc.oneof(
   fc.tuple(dash, flagName).map(([d, n]) => `${d}${n}`),
   fc.tuple(dash, flagName, flagValueArb).map(([d, n, v]) => `${d}${n} ${v}`),
   fc.tuple(dash, flagName, flagValueArb).map(([d, n, v]) => `${d}${n}=${v}`),
 );
-const quoted = fc.tuple(fc.constantFrom('"', "\u201c", "\u2018", "'"), fc.string({ maxLength: 12 }), fc.constantFrom('"', "\u201d", "\u2019", "'", "")).map(
-  ([a, s, b]) => `${a}${s}${b}`,
-);
+const quoted = fc
+  .tuple(fc.constantFrom('"', "\u201c", "\u2018", "'"), fc.string({ maxLength: 12 }), fc.constantFrom('"', "\u201d", "\u2019", "'", ""))
+  .map(([a, s, b]) => `${a}${s}${b}`);
 const token = fc.oneof(
   { weight: 4, arbitrary: flag },
   { weight: 3, arbitrary: validName },
@@ -153,7 +158,9 @@ function grammar(text: string): Verdict {
 }
 
 const CATALOG = (() => {
-  const parsed = parseTargetsFile("adhoc: false\ntargets:\n  - name: backend-svc\n    namespace: default\n    stable: backend-v1\n    smi: { trafficSplit: backend-ts }\n");
+  const parsed = parseTargetsFile(
+    "adhoc: false\ntargets:\n  - name: backend-svc\n    namespace: default\n    stable: backend-v1\n    smi: { trafficSplit: backend-ts }\n",
+  );
   if (!parsed.ok) throw new Error(parsed.error.join("; "));
   return parsed.value;
 })();
@@ -268,17 +275,38 @@ const WEB_ROUTE = {
 };
 
 /** The rules, written down independently of the code: what our buttons carry and who may click. */
-const OUR_ACTIONS = ["rollout.advance", "rollout.finish", "rollout.abort", "rollout.hold", "rollout.resume", "rollout.reapply", "rollout.adopt", "rollout.refresh"] as const;
+const OUR_ACTIONS = [
+  "rollout.advance",
+  "rollout.finish",
+  "rollout.abort",
+  "rollout.hold",
+  "rollout.resume",
+  "rollout.reapply",
+  "rollout.adopt",
+  "rollout.refresh",
+] as const;
 const VALUE_RULE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?#\d{1,9})\|(-1|\d{1,2})$/;
 const USER_RULE = /^[UW][A-Z0-9]{2,31}$/;
 
 type StepSpec = { kind: "same" } | { kind: "delta"; d: number } | { kind: "literal"; s: string };
 type Ref = "current" | "previous" | "next-seq" | "other-target" | "huge-seq";
 type ValueSpec =
-  | { kind: "button"; ref: Ref; step: StepSpec; pad: "" | " " | "|1" | "\n" }
-  | { kind: "bad-id"; id: string; step: StepSpec }
-  | { kind: "raw"; value: unknown };
-type Broken = "no-actions" | "empty-actions" | "action-id-number" | "no-user" | "user-id-number" | "type" | "channel-string" | "team-string" | "response-url-number" | "event" | "command" | "name" | "not-json" | "array";
+  { kind: "button"; ref: Ref; step: StepSpec; pad: "" | " " | "|1" | "\n" } | { kind: "bad-id"; id: string; step: StepSpec } | { kind: "raw"; value: unknown };
+type Broken =
+  | "no-actions"
+  | "empty-actions"
+  | "action-id-number"
+  | "no-user"
+  | "user-id-number"
+  | "type"
+  | "channel-string"
+  | "team-string"
+  | "response-url-number"
+  | "event"
+  | "command"
+  | "name"
+  | "not-json"
+  | "array";
 type ClickSpec = {
   actionId: string;
   actionType: string;
@@ -293,23 +321,46 @@ type ClickSpec = {
 const stepSpec: fc.Arbitrary<StepSpec> = fc.oneof(
   { weight: 10, arbitrary: fc.constant({ kind: "same" } as const) },
   { weight: 4, arbitrary: fc.constantFrom(-3, -2, -1, 1, 1, 2, 2, 3).map((d) => ({ kind: "delta", d }) as const) },
-  { weight: 1, arbitrary: fc.constantFrom("3", "7", "20", "99", "100", "-2", "-0", "1.5", "x", "", " 0", "\u0661", "01", "+1", "1e1", "999").map((s) => ({ kind: "literal", s }) as const) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom("3", "7", "20", "99", "100", "-2", "-0", "1.5", "x", "", " 0", "\u0661", "01", "+1", "1e1", "999")
+      .map((s) => ({ kind: "literal", s }) as const),
+  },
 );
 const valueSpec: fc.Arbitrary<ValueSpec> = fc.oneof(
   {
     weight: 16,
     arbitrary: fc.record({
       kind: fc.constant("button" as const),
-      ref: fc.oneof({ weight: 12, arbitrary: fc.constant("current" as const) }, { weight: 3, arbitrary: fc.constantFrom("previous", "next-seq", "other-target", "huge-seq") as fc.Arbitrary<Ref> }),
+      ref: fc.oneof(
+        { weight: 12, arbitrary: fc.constant("current" as const) },
+        { weight: 3, arbitrary: fc.constantFrom("previous", "next-seq", "other-target", "huge-seq") as fc.Arbitrary<Ref> },
+      ),
       step: stepSpec,
-      pad: fc.oneof({ weight: 12, arbitrary: fc.constant("" as const) }, { weight: 1, arbitrary: fc.constantFrom(" ", "|1", "\n") as fc.Arbitrary<" " | "|1" | "\n"> }),
+      pad: fc.oneof(
+        { weight: 12, arbitrary: fc.constant("" as const) },
+        { weight: 1, arbitrary: fc.constantFrom(" ", "|1", "\n") as fc.Arbitrary<" " | "|1" | "\n"> },
+      ),
     }),
   },
   {
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant("bad-id" as const),
-      id: fc.constantFrom("Backend-svc#1", "backend-svc#", "backend-svc#1234567890", "backend-svc", "#1", "backend_svc#1", "-backend#1", "backend-svc#1#1", "backend-svc#-1", "b\u00e4ckend#1", ""),
+      id: fc.constantFrom(
+        "Backend-svc#1",
+        "backend-svc#",
+        "backend-svc#1234567890",
+        "backend-svc",
+        "#1",
+        "backend_svc#1",
+        "-backend#1",
+        "backend-svc#1#1",
+        "backend-svc#-1",
+        "b\u00e4ckend#1",
+        "",
+      ),
       step: stepSpec,
     }),
   },
@@ -318,7 +369,23 @@ const valueSpec: fc.Arbitrary<ValueSpec> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant("raw" as const),
       value: fc.oneof(
-        fc.constantFrom(undefined, null, 0, 5, true, {}, [], ["backend-svc#1|0"], { id: "backend-svc#1", step: 0 }, "", " ", "|", "#|", "x".repeat(400), "backend-svc#1|0".repeat(2)),
+        fc.constantFrom(
+          undefined,
+          null,
+          0,
+          5,
+          true,
+          {},
+          [],
+          ["backend-svc#1|0"],
+          { id: "backend-svc#1", step: 0 },
+          "",
+          " ",
+          "|",
+          "#|",
+          "x".repeat(400),
+          "backend-svc#1|0".repeat(2),
+        ),
         fc.string({ maxLength: 30 }),
       ),
     }),
@@ -337,26 +404,71 @@ const clickSpec: fc.Arbitrary<ClickSpec> = fc.record(
       {
         weight: 4,
         arbitrary: fc.oneof(
-          fc.constantFrom("rollout.delete", "rollout.", "rollout.ADVANCE", "rollout.advance ", "advance", "", "constructor", "__proto__", "toString", "rollout.refresh\n", "rollout.refreshx", "Rollout.advance", "rollout.advance.x", "rollout.<!here>", "rollout.`x`"),
+          fc.constantFrom(
+            "rollout.delete",
+            "rollout.",
+            "rollout.ADVANCE",
+            "rollout.advance ",
+            "advance",
+            "",
+            "constructor",
+            "__proto__",
+            "toString",
+            "rollout.refresh\n",
+            "rollout.refreshx",
+            "Rollout.advance",
+            "rollout.advance.x",
+            "rollout.<!here>",
+            "rollout.`x`",
+          ),
           fc.string({ maxLength: 20 }).filter((s) => !(OUR_ACTIONS as readonly string[]).includes(s)),
         ),
       },
     ),
-    actionType: fc.oneof({ weight: 8, arbitrary: fc.constant("button") }, { weight: 1, arbitrary: fc.constantFrom("static_select", "overflow", "", "datepicker") }),
+    actionType: fc.oneof(
+      { weight: 8, arbitrary: fc.constant("button") },
+      { weight: 1, arbitrary: fc.constantFrom("static_select", "overflow", "", "datepicker") },
+    ),
     value: valueSpec,
     user: fc.oneof(
       { weight: 12, arbitrary: fc.integer({ min: 0, max: 4 }).map((i) => ({ kind: "ok", i }) as const) },
-      { weight: 1, arbitrary: fc.constantFrom("", "ufuzz", "U", "UF", "B0BOT", "U FUZZ", " UFUZZ", "U".padEnd(40, "X"), "UFUZZ\n", "<@UFUZZ>", "W").map((id) => ({ kind: "bad", id }) as const) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .constantFrom("", "ufuzz", "U", "UF", "B0BOT", "U FUZZ", " UFUZZ", "U".padEnd(40, "X"), "UFUZZ\n", "<@UFUZZ>", "W")
+          .map((id) => ({ kind: "bad", id }) as const),
+      },
     ),
-    reply: fc.oneof({ weight: 12, arbitrary: fc.constant("fresh" as const) }, { weight: 1, arbitrary: fc.constantFrom("absent", "empty", "expired", "unreachable") as fc.Arbitrary<ClickSpec["reply"]> }),
-    channel: fc.oneof({ weight: 10, arbitrary: fc.constant("channel" as const) }, { weight: 1, arbitrary: fc.constantFrom("container-only", "none") as fc.Arbitrary<ClickSpec["channel"]> }),
+    reply: fc.oneof(
+      { weight: 12, arbitrary: fc.constant("fresh" as const) },
+      { weight: 1, arbitrary: fc.constantFrom("absent", "empty", "expired", "unreachable") as fc.Arbitrary<ClickSpec["reply"]> },
+    ),
+    channel: fc.oneof(
+      { weight: 10, arbitrary: fc.constant("channel" as const) },
+      { weight: 1, arbitrary: fc.constantFrom("container-only", "none") as fc.Arbitrary<ClickSpec["channel"]> },
+    ),
     // A second action (an Abort) after the first: only the first may count.
     second: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
     broken: fc.oneof(
       { weight: 12, arbitrary: fc.constant(undefined) },
       {
         weight: 1,
-        arbitrary: fc.constantFrom<Broken>("no-actions", "empty-actions", "action-id-number", "no-user", "user-id-number", "type", "channel-string", "team-string", "response-url-number", "event", "command", "name", "not-json", "array"),
+        arbitrary: fc.constantFrom<Broken>(
+          "no-actions",
+          "empty-actions",
+          "action-id-number",
+          "no-user",
+          "user-id-number",
+          "type",
+          "channel-string",
+          "team-string",
+          "response-url-number",
+          "event",
+          "command",
+          "name",
+          "not-json",
+          "array",
+        ),
       },
     ),
   },
@@ -380,14 +492,19 @@ function simpleQuote(v: unknown): string | undefined {
 /** The value a click carries, from its spec and the rollouts as they are now (the step they are at). */
 function resolveValue(spec: ValueSpec, live: Live, records: Map<string, Rollout>): unknown {
   if (spec.kind === "raw") return spec.value;
-  const named = spec.kind === "bad-id" ? undefined : spec.ref === "previous" ? (live.previous ?? live.current) : spec.ref === "current" ? live.current : undefined;
+  const named =
+    spec.kind === "bad-id" ? undefined : spec.ref === "previous" ? (live.previous ?? live.current) : spec.ref === "current" ? live.current : undefined;
   const target = named && (records.get(named.id) ?? named);
   const id =
-    spec.kind === "bad-id" ? spec.id
-    : spec.ref === "next-seq" ? `backend-svc#${live.seq + 5}`
-    : spec.ref === "other-target" ? "world#1"
-    : spec.ref === "huge-seq" ? "backend-svc#999999999"
-    : target!.id;
+    spec.kind === "bad-id"
+      ? spec.id
+      : spec.ref === "next-seq"
+        ? `backend-svc#${live.seq + 5}`
+        : spec.ref === "other-target"
+          ? "world#1"
+          : spec.ref === "huge-seq"
+            ? "backend-svc#999999999"
+            : target!.id;
   const base = target?.stepIndex ?? 0;
   const step = spec.step.kind === "same" ? String(base) : spec.step.kind === "delta" ? String(base + spec.step.d) : spec.step.s;
   return `${id}|${step}${spec.kind === "button" ? spec.pad : ""}`;
@@ -396,16 +513,23 @@ function resolveValue(spec: ValueSpec, live: Live, records: Map<string, Rollout>
 /** The model: what must happen to this click, given the rollouts as they are (read from the store). */
 function predict(spec: ClickSpec, value: unknown, userId: unknown, records: Map<string, Rollout>): Prediction {
   if (spec.broken) return { kind: "400" };
-  if (typeof userId !== "string" || !USER_RULE.test(userId)) return { kind: "refused", category: "unknown user", reply: /^:x: I cannot tell who clicked that button; nothing was changed\.$/ };
+  if (typeof userId !== "string" || !USER_RULE.test(userId))
+    return { kind: "refused", category: "unknown user", reply: /^:x: I cannot tell who clicked that button; nothing was changed\.$/ };
   if (!(OUR_ACTIONS as readonly string[]).includes(spec.actionId)) {
-    return { kind: "refused", category: "unknown button", reply: /^:x: I do not recognise the button (`[^`]*`|\(empty\)|\(blank\)); nothing was changed\.$/, ...(simpleQuote(spec.actionId) ? { names: simpleQuote(spec.actionId)! } : {}) };
+    return {
+      kind: "refused",
+      category: "unknown button",
+      reply: /^:x: I do not recognise the button (`[^`]*`|\(empty\)|\(blank\)); nothing was changed\.$/,
+      ...(simpleQuote(spec.actionId) ? { names: simpleQuote(spec.actionId)! } : {}),
+    };
   }
   const m = typeof value === "string" ? VALUE_RULE.exec(value) : null;
   if (!m) {
     return {
       kind: "refused",
       category: "not a rollout and step",
-      reply: /^:x: I do not recognise that button: it carried (no value|the value (`[^`]*`|\(empty\)|\(blank\))), not a rollout and step \(like `backend-svc#3\|1`\); nothing was changed\.$/,
+      reply:
+        /^:x: I do not recognise that button: it carried (no value|the value (`[^`]*`|\(empty\)|\(blank\))), not a rollout and step \(like `backend-svc#3\|1`\); nothing was changed\.$/,
       ...(value === undefined ? { names: "no value" } : simpleQuote(value) ? { names: simpleQuote(value)! } : {}),
     };
   }
@@ -415,15 +539,26 @@ function predict(spec: ClickSpec, value: unknown, userId: unknown, records: Map<
   const rid = reEscape(r.id);
   const ended = r.status === "completed" || r.status === "aborted";
   if (spec.actionId === "rollout.refresh") {
-    if (ended) return { kind: "refused", category: "refresh: ended", reply: new RegExp(`^:information_source: Rollout ${rid} has ended \\(${r.status}\\): there is nothing to refresh\\.$`) };
+    if (ended)
+      return {
+        kind: "refused",
+        category: "refresh: ended",
+        reply: new RegExp(`^:information_source: Rollout ${rid} has ended \\(${r.status}\\): there is nothing to refresh\\.$`),
+      };
     return { kind: "refused", category: "refresh: no source", reply: new RegExp(`^:information_source: Rollout ${rid} has no success-rate source`) };
   }
   if (step >= r.steps.length) {
-    return { kind: "refused", category: "no such step", reply: new RegExp(`^:x: I do not recognise that button: it names step ${step} of rollout \`${rid}\`, whose plan has only ${r.steps.length} `) };
+    return {
+      kind: "refused",
+      category: "no such step",
+      reply: new RegExp(`^:x: I do not recognise that button: it names step ${step} of rollout \`${rid}\`, whose plan has only ${r.steps.length} `),
+    };
   }
   const refuse = (category: string, re: string): Prediction => ({ kind: "refused", category, reply: new RegExp(`^:information_source: ${re}$`) });
   const endedRefusal = () =>
-    r.status === "completed" ? refuse("ended", `Rollout ${rid} is already completed( by <@U[A-Z0-9]+>)?\\.`) : refuse("ended", `Rollout ${rid} was aborted( by <@U[A-Z0-9]+>)?\\.`);
+    r.status === "completed"
+      ? refuse("ended", `Rollout ${rid} is already completed( by <@U[A-Z0-9]+>)?\\.`)
+      : refuse("ended", `Rollout ${rid} was aborted( by <@U[A-Z0-9]+>)?\\.`);
   const at = r.appliedPercent!;
   switch (spec.actionId) {
     case "rollout.advance":
@@ -471,7 +606,10 @@ function clickBody(h: Harness, spec: ClickSpec, value: unknown, userId: unknown,
     user: { id: userId, username: "fuzz", team_id: h.driver.teamId },
     api_app_id: h.driver.apiAppId,
     token: "verification-token-deprecated",
-    container: spec.channel === "none" ? { type: "view", view_id: "V1" } : { type: "message", message_ts: "1700000000.000100", channel_id: CHANNEL, is_ephemeral: false },
+    container:
+      spec.channel === "none"
+        ? { type: "view", view_id: "V1" }
+        : { type: "message", message_ts: "1700000000.000100", channel_id: CHANNEL, is_ephemeral: false },
     trigger_id: "1.2.3",
     team: { id: h.driver.teamId, domain: "fuzz" },
     ...(spec.channel === "channel" ? { channel: { id: CHANNEL, name: "deploys" } } : {}),
@@ -479,21 +617,48 @@ function clickBody(h: Harness, spec: ClickSpec, value: unknown, userId: unknown,
     actions: [action, ...(spec.second ? [{ ...action, action_id: "rollout.abort", value: `${live.current.id}|0` }] : [])],
   };
   switch (spec.broken) {
-    case "no-actions": delete payload.actions; break;
-    case "empty-actions": payload.actions = []; break;
-    case "action-id-number": action.action_id = 7; break;
-    case "no-user": delete payload.user; break;
-    case "user-id-number": payload.user = { id: 12345 }; break;
-    case "type": payload.type = "block_action"; break;
-    case "channel-string": payload.channel = CHANNEL; break;
-    case "team-string": payload.team = "T1"; break;
-    case "response-url-number": payload.response_url = 5; break;
-    case "event": payload.event = { type: "message", channel: CHANNEL }; break;
-    case "command": Object.assign(payload, { command: "/rollout", text: `abort ${live.current.id}`, user_id: USER, channel_id: CHANNEL }); break;
-    case "name": payload.name = "rollout"; break;
-    case "not-json": return new URLSearchParams({ payload: `{"type":"block_actions",${JSON.stringify(payload).slice(1, 80)}` }).toString();
-    case "array": return new URLSearchParams({ payload: JSON.stringify([payload]) }).toString();
-    case undefined: break;
+    case "no-actions":
+      delete payload.actions;
+      break;
+    case "empty-actions":
+      payload.actions = [];
+      break;
+    case "action-id-number":
+      action.action_id = 7;
+      break;
+    case "no-user":
+      delete payload.user;
+      break;
+    case "user-id-number":
+      payload.user = { id: 12345 };
+      break;
+    case "type":
+      payload.type = "block_action";
+      break;
+    case "channel-string":
+      payload.channel = CHANNEL;
+      break;
+    case "team-string":
+      payload.team = "T1";
+      break;
+    case "response-url-number":
+      payload.response_url = 5;
+      break;
+    case "event":
+      payload.event = { type: "message", channel: CHANNEL };
+      break;
+    case "command":
+      Object.assign(payload, { command: "/rollout", text: `abort ${live.current.id}`, user_id: USER, channel_id: CHANNEL });
+      break;
+    case "name":
+      payload.name = "rollout";
+      break;
+    case "not-json":
+      return new URLSearchParams({ payload: `{"type":"block_actions",${JSON.stringify(payload).slice(1, 80)}` }).toString();
+    case "array":
+      return new URLSearchParams({ payload: JSON.stringify([payload]) }).toString();
+    case undefined:
+      break;
   }
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
@@ -527,7 +692,10 @@ describe("generated clicks on a live rollout", () => {
     /** A new rollout from all traffic on backend-v1: the one the clicks are about. */
     const startRollout = async () => {
       h.kube.edit("trafficsplits", "default", SPLIT, (o) => {
-        (o.spec as { backends: unknown }).backends = [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }];
+        (o.spec as { backends: unknown }).backends = [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ];
       });
       seq++;
       const res = await h.driver.slash({ userId: users[0]!, channelId: CHANNEL, text: "start backend-svc --to backend-v2" });
@@ -547,7 +715,12 @@ describe("generated clicks on a live rollout", () => {
     let oks = 0;
     let clicksOnEnded = 0;
     /** Every bad click: where its one reply must show up, and what it must say. */
-    const expectations: { spec: ClickSpec; value: unknown; prediction: Prediction & { kind: "refused" }; where: { url: string } | { user: string } | { nowhere: true } }[] = [];
+    const expectations: {
+      spec: ClickSpec;
+      value: unknown;
+      prediction: Prediction & { kind: "refused" };
+      where: { url: string } | { user: string } | { nowhere: true };
+    }[] = [];
     const validUrls: string[] = [];
     const validUsers: string[] = [];
     let uniqueUser = 0;
@@ -628,7 +801,11 @@ describe("generated clicks on a live rollout", () => {
           { timeoutMs: 10_000, what: "an answer to every refused click of the batch" },
         );
         await refresh([...records.keys()]);
-        for (const [id, v] of before.versions) expect(records.get(id)!.version, `${id} changed by clicks predicted to change nothing: ${JSON.stringify(batch.map((b) => [b.spec.actionId, b.value]))}`).toBe(v);
+        for (const [id, v] of before.versions)
+          expect(
+            records.get(id)!.version,
+            `${id} changed by clicks predicted to change nothing: ${JSON.stringify(batch.map((b) => [b.spec.actionId, b.value]))}`,
+          ).toBe(v);
         expect(meshState()).toEqual(before.mesh);
       }
       if (valid) {
@@ -659,7 +836,10 @@ describe("generated clicks on a live rollout", () => {
       let texts: string[];
       if ("url" in e.where) {
         const posts = h.slack.responses(e.where.url).filter((p) => p.status === 200);
-        expect(posts.map((p) => [p.response_type, p.replace_original]), label).toEqual([["ephemeral", false]]);
+        expect(
+          posts.map((p) => [p.response_type, p.replace_original]),
+          label,
+        ).toEqual([["ephemeral", false]]);
         texts = posts.map((p) => p.text ?? "");
       } else if ("user" in e.where) {
         texts = h.slack.ephemeralsFor(e.where.user).map((x) => x.text ?? "");
@@ -682,12 +862,26 @@ describe("generated clicks on a live rollout", () => {
     expect(fivexx).toBe(0);
 
     const valids = [...tally].filter(([k]) => k.startsWith("valid")).reduce((n, [, c]) => n + c, 0);
-    const by = [...statuses].sort().map(([s, n]) => `${n}×${s}`).join(", ");
+    const by = [...statuses]
+      .sort()
+      .map(([s, n]) => `${n}×${s}`)
+      .join(", ");
     const kinds = [...tally].filter(([k]) => !k.startsWith("valid") && !k.startsWith("400")).length;
     expect(valids).toBeGreaterThan(CLICK_COUNT / 20);
     expect(kinds).toBeGreaterThanOrEqual(12);
-    const refusals = [...tally].filter(([k]) => !k.startsWith("valid") && !k.startsWith("400")).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n} ${k}`).join(", ");
-    clickSummary = `${specs.length} generated clicks (seed ${CLICK_SEED}) on ${seq} live rollouts in ${Date.now() - started} ms -> ${by}, 0 5xx; ${valids} valid (${[...tally].filter(([k]) => k.startsWith("valid")).map(([k, n]) => `${n} ${k.slice(6)}`).join(", ")}), each moving record and TrafficSplit exactly as modelled; ${expectations.length} refused in ${kinds} ways, record and mesh unchanged, ${specific} with their one specific private reply checked (${refusals}); ${oks} audited`;
+    const refusals = [...tally]
+      .filter(([k]) => !k.startsWith("valid") && !k.startsWith("400"))
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, n]) => `${n} ${k}`)
+      .join(", ");
+    clickSummary = `${specs.length} generated clicks (seed ${CLICK_SEED}) on ${seq} live rollouts in ${Date.now() - started} ms -> ${by}, 0 5xx; ${valids} valid (${[
+      ...tally,
+    ]
+      .filter(([k]) => k.startsWith("valid"))
+      .map(([k, n]) => `${n} ${k.slice(6)}`)
+      .join(
+        ", ",
+      )}), each moving record and TrafficSplit exactly as modelled; ${expectations.length} refused in ${kinds} ways, record and mesh unchanged, ${specific} with their one specific private reply checked (${refusals}); ${oks} audited`;
   }, 90_000); // each click is answered once its decision is recorded (issue 13), a few ms more per click
 });
 
@@ -788,16 +982,38 @@ describe("through real HTTP, signed", () => {
 
   it("300 interaction payloads (generated block_actions, garbage JSON, not JSON): 200 or 400, never 5xx, nothing written", async () => {
     const actionId = fc.oneof(
-      fc.constantFrom("rollout.advance", "rollout.finish", "rollout.abort", "rollout.hold", "rollout.resume", "rollout.refresh", "rollout.", "rollout.x", "advance", ""),
+      fc.constantFrom(
+        "rollout.advance",
+        "rollout.finish",
+        "rollout.abort",
+        "rollout.hold",
+        "rollout.resume",
+        "rollout.refresh",
+        "rollout.",
+        "rollout.x",
+        "advance",
+        "",
+      ),
       fc.string({ maxLength: 30 }),
     );
     const value = fc.oneof(
-      fc.constantFrom("backend-svc#1|0", "backend-svc#1|-1", "backend-svc#999999999|5", "world#2|1", "backend-svc#1", "|", "#|", "backend-svc#1|0|1", "x".repeat(3000)),
+      fc.constantFrom(
+        "backend-svc#1|0",
+        "backend-svc#1|-1",
+        "backend-svc#999999999|5",
+        "world#2|1",
+        "backend-svc#1",
+        "|",
+        "#|",
+        "backend-svc#1|0|1",
+        "x".repeat(3000),
+      ),
       fc.string({ maxLength: 40 }),
       fc.constant(undefined),
     );
-    const blockActions = fc.record({ actionId, value, user: fc.oneof(fc.constant(USER), fc.string({ maxLength: 10 })), n: fc.integer({ min: 0, max: 3 }) }).map(
-      ({ actionId, value, user, n }) => ({
+    const blockActions = fc
+      .record({ actionId, value, user: fc.oneof(fc.constant(USER), fc.string({ maxLength: 10 })), n: fc.integer({ min: 0, max: 3 }) })
+      .map(({ actionId, value, user, n }) => ({
         type: "block_actions",
         user: { id: user, username: "fuzz", team_id: h.driver.teamId },
         api_app_id: h.driver.apiAppId,
@@ -815,11 +1031,21 @@ describe("through real HTTP, signed", () => {
           ...(value !== undefined ? { value } : {}),
           action_ts: "1700000000.000200",
         })),
-      }),
-    );
+      }));
     const garbageObject = fc.record(
       {
-        type: fc.constantFrom("block_actions", "view_submission", "view_closed", "shortcut", "message_action", "interactive_message", "block_suggestion", "event_callback", "", "x"),
+        type: fc.constantFrom(
+          "block_actions",
+          "view_submission",
+          "view_closed",
+          "shortcut",
+          "message_action",
+          "interactive_message",
+          "block_suggestion",
+          "event_callback",
+          "",
+          "x",
+        ),
         user: fc.anything(),
         actions: fc.anything(),
         team: fc.anything(),
@@ -840,7 +1066,12 @@ describe("through real HTTP, signed", () => {
     const json = fc
       .sample(
         fc.oneof(
-          fc.record({ type: fc.constantFrom("url_verification", "event_callback", "app_rate_limited", "x"), challenge: fc.anything(), event: fc.anything(), team_id: fc.anything() }),
+          fc.record({
+            type: fc.constantFrom("url_verification", "event_callback", "app_rate_limited", "x"),
+            challenge: fc.anything(),
+            event: fc.anything(),
+            team_id: fc.anything(),
+          }),
           fc.json(),
         ),
         { numRuns: 20 },
@@ -859,7 +1090,13 @@ describe("through real HTTP, signed", () => {
     h.kube.seed("trafficsplits", "default", {
       kind: "TrafficSplit",
       metadata: { name: "backend-ts", namespace: "default" },
-      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
     } as never);
     const res = await h.driver.slash({ userId: "UALICE", channelId: CHANNEL, text: "start backend-svc --to backend-v2" });
     expect(res.status).toBe(200);
@@ -870,9 +1107,14 @@ describe("through real HTTP, signed", () => {
     await h.driver.slash({ userId: "UALICE", channelId: CHANNEL, text: "start web --to web-v2" });
     await waitForMessage(h, "web#1", "Start shifting (10%)");
     expect(h.kube.mutations("httproutes", "shop", "web")).toHaveLength(1);
-    const by = [...statuses.entries()].sort().map(([s, n]) => `${n}×${s}`).join(", ");
+    const by = [...statuses.entries()]
+      .sort()
+      .map(([s, n]) => `${n}×${s}`)
+      .join(", ");
     const fivexx = [...statuses.entries()].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
-    console.log(`R5: ${pureSummary}; ${clickSummary}; ${sent} signed HTTP requests (slash commands, interactions, garbage) -> ${by}, ${fivexx} 5xx, no generic reply, 0 mesh writes before a valid start, which then works`);
+    console.log(
+      `R5: ${pureSummary}; ${clickSummary}; ${sent} signed HTTP requests (slash commands, interactions, garbage) -> ${by}, ${fivexx} 5xx, no generic reply, 0 mesh writes before a valid start, which then works`,
+    );
   });
 });
 
@@ -887,7 +1129,20 @@ describe("through real HTTP, signed", () => {
  */
 describe("gateway targets: generated settings and generated HTTPRoutes", () => {
   const settingValue = fc.oneof(
-    fc.constantFrom("api", "Bad_Rule", "", "{version}", "web-{version}", "x-rollout", "bad header", "remove-stable", "keep-zero", "sideways", "http://x.test/", "not a url"),
+    fc.constantFrom(
+      "api",
+      "Bad_Rule",
+      "",
+      "{version}",
+      "web-{version}",
+      "x-rollout",
+      "bad header",
+      "remove-stable",
+      "keep-zero",
+      "sideways",
+      "http://x.test/",
+      "not a url",
+    ),
     fc.integer({ min: -2, max: 70_000 }),
     fc.constantFrom(true, null, [1], { a: 1 }),
   );
@@ -911,7 +1166,8 @@ describe("gateway targets: generated settings and generated HTTPRoutes", () => {
           if (g.port !== undefined) expect(g.port >= 1 && g.port <= 65535).toBe(true);
           if (typeof g.rule === "number") expect(g.rule >= 0 && g.rule <= 15).toBe(true);
         } else {
-          for (const e of parsed.error) expect(e).toMatch(/targets\.0\.gateway\.(httpRoute|namespace|rule|service|stableService|canaryService|port|finish|testHeader|testUrl)/);
+          for (const e of parsed.error)
+            expect(e).toMatch(/targets\.0\.gateway\.(httpRoute|namespace|rule|service|stableService|canaryService|port|finish|testHeader|testUrl)/);
         }
       }),
       { numRuns: 300, seed: CLICK_SEED },
@@ -932,15 +1188,35 @@ describe("gateway targets: generated settings and generated HTTPRoutes", () => {
       },
       { requiredKeys: ["name", "port"] },
     );
-    const match = fc.record({ path: fc.constantFrom({ type: "PathPrefix", value: "/" }, { type: "Exact", value: "/api" }), method: fc.constantFrom("GET", "POST") }, { requiredKeys: [] });
+    const match = fc.record(
+      { path: fc.constantFrom({ type: "PathPrefix", value: "/" }, { type: "Exact", value: "/api" }), method: fc.constantFrom("GET", "POST") },
+      { requiredKeys: [] },
+    );
     // Most rules route to the stable (so that some routes can carry the rollout); some hold more.
-    const refs = fc.tuple(fc.boolean(), fc.array(backendRef, { maxLength: 3 })).map(([stable, more]) => (stable ? [{ name: "web-v1", port: 8080 }, ...more] : more));
-    const rule = fc.record({ name: fc.constantFrom("api", "static", "other"), matches: fc.array(match, { maxLength: 3 }), backendRefs: refs }, { requiredKeys: ["backendRefs"] });
+    const refs = fc
+      .tuple(fc.boolean(), fc.array(backendRef, { maxLength: 3 }))
+      .map(([stable, more]) => (stable ? [{ name: "web-v1", port: 8080 }, ...more] : more));
+    const rule = fc.record(
+      { name: fc.constantFrom("api", "static", "other"), matches: fc.array(match, { maxLength: 3 }), backendRefs: refs },
+      { requiredKeys: ["backendRefs"] },
+    );
     const routeArb = fc.record({
-      parentRefs: fc.constantFrom([], [{ group: "core", kind: "Service", name: "web", port: 80 }], [{ group: "core", kind: "Service", name: "web", port: 80 }], [{ name: "public", namespace: "infra" }]),
-      rules: fc.oneof({ weight: 5, arbitrary: fc.array(rule, { minLength: 1, maxLength: 3 }) }, { weight: 1, arbitrary: fc.array(rule, { minLength: 15, maxLength: 17 }) }),
+      parentRefs: fc.constantFrom(
+        [],
+        [{ group: "core", kind: "Service", name: "web", port: 80 }],
+        [{ group: "core", kind: "Service", name: "web", port: 80 }],
+        [{ name: "public", namespace: "infra" }],
+      ),
+      rules: fc.oneof(
+        { weight: 5, arbitrary: fc.array(rule, { minLength: 1, maxLength: 3 }) },
+        { weight: 1, arbitrary: fc.array(rule, { minLength: 15, maxLength: 17 }) },
+      ),
     });
-    const settings = fc.record({ rule: fc.constantFrom(undefined, "api", 0, 1, 5), port: fc.constantFrom(undefined, 9090), finish: fc.constantFrom("remove-stable", "keep-zero") });
+    const settings = fc.record({
+      rule: fc.constantFrom(undefined, "api", 0, 1, 5),
+      port: fc.constantFrom(undefined, 9090),
+      finish: fc.constantFrom("remove-stable", "keep-zero"),
+    });
     const tally = { refused: 0, accepted: 0, unseedable: 0 };
     const reasons = new Set<string>();
     try {
@@ -948,7 +1224,12 @@ describe("gateway targets: generated settings and generated HTTPRoutes", () => {
         fc.asyncProperty(routeArb, settings, async (spec, s) => {
           if (peer.get("httproutes", "shop", "web")) peer.remove("httproutes", "shop", "web");
           try {
-            peer.seed("httproutes", "shop", { apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "web", namespace: "shop" }, spec });
+            peer.seed("httproutes", "shop", {
+              apiVersion: "gateway.networking.k8s.io/v1",
+              kind: "HTTPRoute",
+              metadata: { name: "web", namespace: "shop" },
+              spec,
+            });
           } catch {
             tally.unseedable++; // the API server would not hold it either (duplicate rule names, too many rules)
             return;
@@ -960,7 +1241,12 @@ describe("gateway targets: generated settings and generated HTTPRoutes", () => {
           const verdict = await router.validate(target, PAIR);
           if (verdict !== undefined) {
             tally.refused++;
-            reasons.add(verdict.replace(/\d+/g, "N").replace(/(rule|Service|to|named) [a-z0-9#-]+/g, "$1 X").slice(0, 60));
+            reasons.add(
+              verdict
+                .replace(/\d+/g, "N")
+                .replace(/(rule|Service|to|named) [a-z0-9#-]+/g, "$1 X")
+                .slice(0, 60),
+            );
             expect(verdict).toMatch(/HTTPRoute shop\/web/);
             expect(verdict).not.toMatch(GENERIC);
             expect(peer.mutations("httproutes")).toEqual([]);

@@ -90,7 +90,9 @@ describe.each<Kind>(["slash command", "button click"])("%s", (kind) => {
     // Replayed as captured: stale.
     await expectNothingHappened(await h.driver.post(captured.rawBody, captured.responseUrl, { timestampOverride: then, signatureOverride: oldSignature }));
     // Re-dated to now, keeping the old signature: the signature covers the timestamp.
-    await expectNothingHappened(await h.driver.post(captured.rawBody, captured.responseUrl, { timestampOverride: nowSeconds(), signatureOverride: oldSignature }));
+    await expectNothingHappened(
+      await h.driver.post(captured.rawBody, captured.responseUrl, { timestampOverride: nowSeconds(), signatureOverride: oldSignature }),
+    );
     // The signature of another request, same timestamp.
     const other = signSlackRequest(h.signingSecret, nowSeconds(), `${captured.rawBody}x`);
     await expectNothingHappened(await h.driver.post(captured.rawBody, captured.responseUrl, { timestampOverride: nowSeconds(), signatureOverride: other }));
@@ -130,6 +132,8 @@ describe("the same requests, properly signed, are accepted (so the refusals abov
     expect(splitWrites(h) - writes).toBe(1);
     const r = await h.bot.store.get(ID);
     expect(r?.events.filter((e) => e.kind === "advanced")).toHaveLength(1);
-    console.log(`R6: ${rejected} forged, tampered, stale, future-dated or replayed requests (slash commands and clicks) -> 401, nothing changed; the same bytes properly signed -> accepted once`);
+    console.log(
+      `R6: ${rejected} forged, tampered, stale, future-dated or replayed requests (slash commands and clicks) -> 401, nothing changed; the same bytes properly signed -> accepted once`,
+    );
   });
 });

@@ -69,9 +69,7 @@ it("a rollout with a forged request, a Kubernetes 503, a Slack 429 and invalid_a
     "kubeconfig bearer token": h.kube.token,
     "kubeconfig bearer token (base64)": Buffer.from(h.kube.token).toString("base64"),
   };
-  const leaks = Object.entries(secrets).flatMap(([what, secret]) =>
-    lines.filter((l) => l.includes(secret)).map((l) => `${what} in: ${l.slice(0, 300)}`),
-  );
+  const leaks = Object.entries(secrets).flatMap(([what, secret]) => lines.filter((l) => l.includes(secret)).map((l) => `${what} in: ${l.slice(0, 300)}`));
   expect(leaks).toEqual([]);
   // The Web API client logs its request headers at debug: the Authorization header is there, redacted.
   expect(text).toMatch(/"Authorization\\?":\\?"\[\[REDACTED\]\]/);

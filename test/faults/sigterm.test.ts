@@ -3,22 +3,10 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RolloutStore } from "../../src/store/rollout-store.ts";
-import {
-  startKubeApiPeer,
-  type KubeApiPeer,
-} from "../../src/sandbox/peers/kube-api.ts";
-import {
-  SlackDriver,
-  startSlackPeer,
-  type SlackPeer,
-} from "../../src/sandbox/peers/slack/index.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
-import {
-  cleanupPrefix,
-  randomPrefix,
-  REDIS_URL,
-  testRedis,
-} from "../support/redis.ts";
+import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";
 import { percentOn, SEED, seedSplit } from "./support.ts";
 
@@ -80,23 +68,18 @@ it("npm start + SIGTERM (twice): not ready at once, the write in hand finishes a
   const exited = new Promise<{
     code: number | null;
     signal: NodeJS.Signals | null;
-  }>((resolve) =>
-    proc!.once("exit", (code, signal) => resolve({ code, signal })),
-  );
+  }>((resolve) => proc!.once("exit", (code, signal) => resolve({ code, signal })));
   const health = `http://127.0.0.1:${healthPort}`;
   const status = (path: string) =>
     fetch(`${health}${path}`, { signal: AbortSignal.timeout(2_000) }).then(
       (r) => r.status,
       () => 0,
     );
-  await waitFor(
-    async () => ((await status("/readyz")) === 200 ? true : undefined),
-    {
-      timeoutMs: 60_000,
-      intervalMs: 100,
-      what: `npm start to be ready: ${out}`,
-    },
-  );
+  await waitFor(async () => ((await status("/readyz")) === 200 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    what: `npm start to be ready: ${out}`,
+  });
 
   seedSplit({ kube });
   // The TrafficSplit write takes 3 s to be answered: SIGTERM lands while it is in flight.
@@ -111,24 +94,16 @@ it("npm start + SIGTERM (twice): not ready at once, the write in hand finishes a
     signingSecret,
     peer: slack,
   });
-  expect(
-    (await driver.slash({ userId: "UALICE", channelId: CHANNEL, text: SEED }))
-      .status,
-  ).toBe(200);
-  await waitFor(
-    () =>
-      kube.mutations("trafficsplits", "default", "backend-ts").length > 0
-        ? true
-        : undefined,
-    { timeoutMs: 15_000, intervalMs: 10, what: "the write to reach the API" },
-  );
+  expect((await driver.slash({ userId: "UALICE", channelId: CHANNEL, text: SEED })).status).toBe(200);
+  await waitFor(() => (kube.mutations("trafficsplits", "default", "backend-ts").length > 0 ? true : undefined), {
+    timeoutMs: 15_000,
+    intervalMs: 10,
+    what: "the write to reach the API",
+  });
 
   const signalled = Date.now();
   proc.kill("SIGTERM");
-  await waitFor(
-    async () => ((await status("/readyz")) === 503 ? true : undefined),
-    { timeoutMs: 1_000, intervalMs: 20, what: "/readyz to turn 503" },
-  );
+  await waitFor(async () => ((await status("/readyz")) === 503 ? true : undefined), { timeoutMs: 1_000, intervalMs: 20, what: "/readyz to turn 503" });
   expect(Date.now() - signalled).toBeLessThan(1_000);
   expect(await status("/healthz")).toBe(200);
   proc.kill("SIGTERM"); // a second signal must not cut the drain short

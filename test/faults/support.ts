@@ -9,7 +9,13 @@ export const SPLIT = "backend-ts";
 export const SEED = "start backend-svc --from backend-v1 --to backend-v2 --steps 10,80,100 --namespace default";
 
 /** The TrafficSplit backend-ts for backend-svc, all traffic on backend-v1. */
-export function seedSplit(h: Pick<Harness, "kube">, backends = [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }]): void {
+export function seedSplit(
+  h: Pick<Harness, "kube">,
+  backends = [
+    { service: "backend-v1", weight: 100 },
+    { service: "backend-v2", weight: 0 },
+  ],
+): void {
   h.kube.seed("trafficsplits", "default", {
     kind: "TrafficSplit",
     metadata: { name: SPLIT, namespace: "default" },

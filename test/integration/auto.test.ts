@@ -98,10 +98,10 @@ describe("automatic steps", () => {
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-held --to web-v2 --auto 5s" });
     const id = "web-held#1";
     await waitForMessage(h, id, "next automatic step to 50%");
-    const notice = await waitFor(
-      () => h.slack.thread(CHANNEL, rolloutMessage(h, id)!.ts).find((m) => (m.text ?? "").includes("Advancing to 50% at")),
-      { what: "the notice", timeoutMs: 10_000 },
-    );
+    const notice = await waitFor(() => h.slack.thread(CHANNEL, rolloutMessage(h, id)!.ts).find((m) => (m.text ?? "").includes("Advancing to 50% at")), {
+      what: "the notice",
+      timeoutMs: 10_000,
+    });
     const hold = h.slack.findButton(CHANNEL, notice.ts, "Hold");
     await h.driver.click({ userId: BOB, channelId: CHANNEL, messageTs: notice.ts, button: hold });
     await waitForMessage(h, id, "Held");
@@ -165,12 +165,18 @@ describe("automatic steps", () => {
     try {
       h2.slack.setUsergroup({ id: "S0RELEASE", handle: "release", users: [BOB] });
       const id = "web-unknown#1";
-      const pct = () => (h2.kube.get("trafficsplits", "unknown", "web-unknown")?.spec as { backends: { service: string; weight: number }[] }).backends.find((b) => b.service === "web-v2")!.weight;
+      const pct = () =>
+        (h2.kube.get("trafficsplits", "unknown", "web-unknown")?.spec as { backends: { service: string; weight: number }[] }).backends.find(
+          (b) => b.service === "web-v2",
+        )!.weight;
       await h2.driver.slash({ userId: BOB, channelId: CHANNEL, text: "start web-unknown --to web-v2 --auto 5s" });
       await waitFor(() => (pct() === 50 ? true : undefined), { timeoutMs: 20_000, what: "the step to 50%" });
       h2.slack.failNext("usergroups.users.list", "fatal_error", 10_000); // from now on Slack cannot say
       const waited = await waitFor(
-        async () => (await h2.bot.audit.timeline(id, 200)).entries.find((e) => e.action === "wait" && e.reason?.includes("could not check the right to take the final step")),
+        async () =>
+          (await h2.bot.audit.timeline(id, 200)).entries.find(
+            (e) => e.action === "wait" && e.reason?.includes("could not check the right to take the final step"),
+          ),
         { timeoutMs: 20_000, what: "the audited wait" },
       );
       expect(waited.reason).toContain("membership of @release could not be checked");
@@ -205,7 +211,10 @@ describe("automatic steps", () => {
       await waitForMessage(second, id, "Aborted");
     } finally {
       await second.stopBot();
-      h = await startHarness({ reuse: h, targetsYaml: `targets:${["manual"].map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline")}\n` });
+      h = await startHarness({
+        reuse: h,
+        targetsYaml: `targets:${["manual"].map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline")}\n`,
+      });
     }
   });
 });

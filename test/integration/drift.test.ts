@@ -97,7 +97,11 @@ describe("drift", () => {
       () =>
         h!.slack
           .thread(CHANNEL, held.ts)
-          .some((m) => (m.text ?? "").includes("Drift: someone changed the weights by hand: the mesh sends 30% to backend-v2") && (m.text ?? "").includes("the rollout had verified 10%")) || undefined,
+          .some(
+            (m) =>
+              (m.text ?? "").includes("Drift: someone changed the weights by hand: the mesh sends 30% to backend-v2") &&
+              (m.text ?? "").includes("the rollout had verified 10%"),
+          ) || undefined,
       { what: "what changed, in the thread" },
     );
     expect(h.kube.mutations("trafficsplits", "default", "backend-ts").length).toBe(writes); // nothing overwritten
@@ -107,7 +111,10 @@ describe("drift", () => {
     expect(await h.bot.store.get("backend-svc#1")).toMatchObject({ status: "active", desiredPercent: 30, appliedPercent: 30, stepIndex: 0 });
     await clickButton(h, "backend-svc#1", ALICE, "Advance to 80%");
     await waitForMessage(h, "backend-svc#1", "Advance to 100%");
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 20 }, { service: "backend-v2", weight: 80 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 20 },
+      { service: "backend-v2", weight: 80 },
+    ]);
   });
 
   it("Re-apply puts the planned weights back over the hand edit, verified", async () => {
@@ -116,7 +123,10 @@ describe("drift", () => {
     await waitForMessage(h, "backend-svc#1", "Held", 15_000);
     await clickButton(h, "backend-svc#1", ALICE, "Re-apply 90/10");
     await waitForMessage(h, "backend-svc#1", "Advance to 80%");
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 90 }, { service: "backend-v2", weight: 10 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 90 },
+      { service: "backend-v2", weight: 10 },
+    ]);
     const r = await h.bot.store.get("backend-svc#1");
     expect(r).toMatchObject({ status: "active", appliedPercent: 10 });
     expect(r?.drift).toBeUndefined();
@@ -128,11 +138,17 @@ describe("drift", () => {
     // No periodic check comes for an hour: the write is what finds weights it did not expect.
     await clickButton(h, "backend-svc#1", ALICE, "Advance to 100%");
     const held = await waitForMessage(h, "backend-svc#1", "Held", 15_000);
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 60 }, { service: "backend-v2", weight: 40 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 60 },
+      { service: "backend-v2", weight: 40 },
+    ]);
     expect(h.slack.buttons(CHANNEL, held.ts).map((b) => b.text)).toEqual(["Re-apply 0/100", "Adopt 60/40", "Abort"]);
     await clickButton(h, "backend-svc#1", ALICE, "Abort");
     await waitForMessage(h, "backend-svc#1", "Aborted");
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 100 },
+      { service: "backend-v2", weight: 0 },
+    ]);
     expect(rolloutMessage(h, "backend-svc#1")).toBeTruthy();
     await waitFor(async () => ((await h!.bot.store.activeFor("backend-svc")) ? undefined : true), { what: "the target to be free" });
     // The person aborted after seeing the drift in the thread: the abort does not report it a second time.
@@ -145,7 +161,10 @@ describe("drift", () => {
     h = await startAt10(QUIET_TARGETS);
     await clickButton(h, id, ALICE, "Advance to 100%");
     await waitForButtons(h, id, ["Finish", "Abort"]);
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 0 }, { service: "backend-v2", weight: 100 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 0 },
+      { service: "backend-v2", weight: 100 },
+    ]);
 
     handEdit(h, 50, 50);
     const writes = h.kube.mutations("trafficsplits", "default", "backend-ts").length;
@@ -161,16 +180,25 @@ describe("drift", () => {
       { what: "the drift, in the thread" },
     );
     expect(h.kube.mutations("trafficsplits", "default", "backend-ts").length).toBe(writes); // nothing overwritten
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 50 }, { service: "backend-v2", weight: 50 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 50 },
+      { service: "backend-v2", weight: 50 },
+    ]);
     expect(await h.bot.store.get(id)).toMatchObject({ status: "held", appliedPercent: 100, desiredPercent: 100, drift: { observedPercent: 50 } });
 
     await clickButton(h, id, ALICE, "Re-apply 0/100");
     await waitForButtons(h, id, ["Finish", "Abort"]);
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 0 }, { service: "backend-v2", weight: 100 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 0 },
+      { service: "backend-v2", weight: 100 },
+    ]);
     await clickButton(h, id, ALICE, "Finish");
     await waitForMessage(h, id, "Completed");
     expect(await h.bot.store.get(id)).toMatchObject({ status: "completed", appliedPercent: 100 });
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 0 }, { service: "backend-v2", weight: 100 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 0 },
+      { service: "backend-v2", weight: 100 },
+    ]);
   });
 
   it("namerd: Finish after a hand edit of the dentry holds instead of writing /srv/<canary>; Re-apply, then Finish completes", async () => {
@@ -217,9 +245,17 @@ describe("drift", () => {
     );
     await clickButton(h, id, ALICE, "Abort");
     await waitForMessage(h, id, "Aborted", 15_000);
-    expect(weights(h)).toEqual([{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }]);
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 100 },
+      { service: "backend-v2", weight: 0 },
+    ]);
     expect(await h.bot.store.get(id)).toMatchObject({ status: "aborted", appliedPercent: 0 });
-    expect(h.kube.mutations("trafficsplits", "default", "backend-ts").slice(-2).map((m) => m.status)).toEqual([503, 200]);
+    expect(
+      h.kube
+        .mutations("trafficsplits", "default", "backend-ts")
+        .slice(-2)
+        .map((m) => m.status),
+    ).toEqual([503, 200]);
     await waitFor(() => threadTexts(h!, id).some((t) => t.includes("aborted by")) || undefined, { what: "the abort in the thread" });
     const notes = threadTexts(h, id).filter((t) => t.includes("had been changed by hand"));
     expect(notes).toHaveLength(1);

@@ -1,7 +1,16 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import type { StoredMessage } from "../../src/sandbox/peers/slack/index.ts";
-import { CHANNEL, clickButton, firstCheckDone, rolloutMessage, startHarness, waitForMessage, type Harness, type HarnessOptions } from "../support/bot-harness.ts";
+import {
+  CHANNEL,
+  clickButton,
+  firstCheckDone,
+  rolloutMessage,
+  startHarness,
+  waitForMessage,
+  type Harness,
+  type HarnessOptions,
+} from "../support/bot-harness.ts";
 import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
@@ -32,7 +41,11 @@ targets:
     metrics: { source: none, refreshSeconds: 3600 }
 `;
 
-const OTHER_RULE = { name: "static", matches: [{ path: { type: "PathPrefix", value: "/static" } }], backendRefs: [{ name: "static-files", port: 80, weight: 3 }] };
+const OTHER_RULE = {
+  name: "static",
+  matches: [{ path: { type: "PathPrefix", value: "/static" } }],
+  backendRefs: [{ name: "static-files", port: 80, weight: 3 }],
+};
 
 /** A mesh (GAMMA) route: its parent is the Service `web`, as Linkerd writes it (group core). */
 const meshRoute = (): KubeObject => ({
@@ -43,7 +56,14 @@ const meshRoute = (): KubeObject => ({
     parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }],
     rules: [
       OTHER_RULE,
-      { name: "api", matches: [{ path: { type: "PathPrefix", value: "/api" } }], backendRefs: [{ name: "web-v1", port: 8080 }, { name: "web-legacy", port: 8080, weight: 0 }] },
+      {
+        name: "api",
+        matches: [{ path: { type: "PathPrefix", value: "/api" } }],
+        backendRefs: [
+          { name: "web-v1", port: 8080 },
+          { name: "web-legacy", port: 8080, weight: 0 },
+        ],
+      },
     ],
   },
 });
@@ -183,7 +203,9 @@ describe("gateway rollouts through Slack", () => {
     hh.kube.gateway.refuse = { condition: "ResolvedRefs", reason: "BackendNotFound", message: "backend web-v2 has no endpoints" };
     await clickButton(hh, "web#1", ALICE, "Start shifting (10%)");
     const held = await waitForMessage(hh, "web#1", "Held", 15_000);
-    expect(texts(held)).toContain("HTTPRoute shop/web was refused by its parent Service shop/web (port 80): ResolvedRefs=False (BackendNotFound): backend web-v2 has no endpoints");
+    expect(texts(held)).toContain(
+      "HTTPRoute shop/web was refused by its parent Service shop/web (port 80): ResolvedRefs=False (BackendNotFound): backend web-v2 has no endpoints",
+    );
     expect(await hh.bot.store.get("web#1")).toMatchObject({ status: "held", appliedPercent: 0 });
   });
 

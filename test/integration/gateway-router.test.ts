@@ -38,7 +38,8 @@ const OTHER_RULE = {
 };
 
 function route(style: Style, apiVersion = "gateway.networking.k8s.io/v1"): KubeObject {
-  const parentRefs = style === "mesh" ? [{ group: "core", kind: "Service", name: "web", port: 80 }] : [{ name: "public", namespace: "infra", sectionName: "https" }];
+  const parentRefs =
+    style === "mesh" ? [{ group: "core", kind: "Service", name: "web", port: 80 }] : [{ name: "public", namespace: "infra", sectionName: "https" }];
   return {
     apiVersion,
     kind: "HTTPRoute",
@@ -203,7 +204,8 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     await router.apply(t, PAIR, 0);
     // The split rule removed by hand: drift, on the periodic check (observe) and before the next write.
     peer.edit("httproutes", NS, "web", (o) => void (o.spec as { rules: unknown[] }).rules.splice(1, 1));
-    const noRule = style === "mesh" ? "HTTPRoute shop/web has no rule named api" : "HTTPRoute shop/web has no rule #1 (it has 1 rule besides the bot's test rule)";
+    const noRule =
+      style === "mesh" ? "HTTPRoute shop/web has no rule named api" : "HTTPRoute shop/web has no rule #1 (it has 1 rule besides the bot's test rule)";
     expect(await rejection(router.observe(t, PAIR))).toMatchObject({ code: "drift", message: expect.stringContaining(noRule) });
     expect(await rejection(router.apply(t, PAIR, 10, { canaryPercent: 0 }))).toMatchObject({ code: "drift", message: expect.stringContaining(noRule) });
     peer.remove("httproutes", NS, "web");
@@ -254,7 +256,8 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     seed();
     peer.edit("httproutes", NS, "web", (o) => {
       const spec = o.spec as { rules: unknown[] };
-      for (let i = 0; spec.rules.length < 16; i++) spec.rules.push({ matches: [{ path: { type: "PathPrefix", value: `/x${i}` } }], backendRefs: [{ name: "x", port: 80 }] });
+      for (let i = 0; spec.rules.length < 16; i++)
+        spec.rules.push({ matches: [{ path: { type: "PathPrefix", value: `/x${i}` } }], backendRefs: [{ name: "x", port: 80 }] });
     });
     expect(await router.validate(t, PAIR)).toBe("HTTPRoute shop/web cannot take the bot's test rule: it would have 17 rules, and the CRD allows at most 16");
 
@@ -263,7 +266,9 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     peer.edit("httproutes", NS, "web", (o) => {
       delete (o.spec as { rules: { backendRefs: { port?: number }[] }[] }).rules[1]!.backendRefs[0]!.port;
     });
-    expect(await router.validate(t, PAIR)).toMatch(/^HTTPRoute shop\/web rule (api|#1): backendRef web-v2 needs a port and the target names none \(set gateway.port\)$/);
+    expect(await router.validate(t, PAIR)).toMatch(
+      /^HTTPRoute shop\/web rule (api|#1): backendRef web-v2 needs a port and the target names none \(set gateway.port\)$/,
+    );
     expect(await router.validate(target(style, { port: 9090 }), PAIR)).toBeUndefined();
     expect(writes(peer)).toBe(0);
   });

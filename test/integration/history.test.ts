@@ -31,7 +31,13 @@ describe("/rollout history", () => {
     h.kube.seed("trafficsplits", "default", {
       kind: "TrafficSplit",
       metadata: { name: "backend-ts", namespace: "default" },
-      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
     } as KubeObject);
 
     // #1: completed by Alice and Bob; #2: aborted by Bob at 80%; #3: still running.
@@ -105,7 +111,9 @@ describe("/rollout history", () => {
     expect(global.filter((e) => e.action === "command:history").length).toBe(8);
     const refusedReads = global.filter((e) => e.action === "command:history" && e.outcome === "refused").map((e) => e.reason);
     expect(refusedReads).toEqual([expect.stringContaining("no rollout `backend-svc#9`"), expect.stringContaining("--limit `0`")]);
-    console.log(`history: ${lines.length} rollouts listed (completed, aborted, running); timeline of backend-svc#1 has ${steps.length} entries; ${global.length} global audit entries`);
+    console.log(
+      `history: ${lines.length} rollouts listed (completed, aborted, running); timeline of backend-svc#1 has ${steps.length} entries; ${global.length} global audit entries`,
+    );
   });
 });
 
@@ -115,7 +123,13 @@ describe("automatic decisions", () => {
     h.kube.seed("trafficsplits", "default", {
       kind: "TrafficSplit",
       metadata: { name: "backend-ts", namespace: "default" },
-      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
     } as KubeObject);
     await ask(h, ALICE, SEED);
     await waitForMessage(h, "backend-svc#1", "Advance to 80%");
@@ -128,10 +142,13 @@ describe("automatic decisions", () => {
     });
     await clickButton(h, "backend-svc#1", BOB, "Advance to 80%");
     await waitFor(async () => (await h!.bot.store.get("backend-svc#1"))?.status === "held", { what: "the drift hold" });
-    const entries = await waitFor(async () => {
-      const { entries } = await h!.bot.audit.timeline("backend-svc#1", 50);
-      return entries.some((e) => e.action === "held") ? entries : undefined;
-    }, { what: "the hold in the audit trail" });
+    const entries = await waitFor(
+      async () => {
+        const { entries } = await h!.bot.audit.timeline("backend-svc#1", 50);
+        return entries.some((e) => e.action === "held") ? entries : undefined;
+      },
+      { what: "the hold in the audit trail" },
+    );
     const held = entries.find((e) => e.action === "held")!;
     expect(held).toMatchObject({ actor: "bot:drift", via: "auto", outcome: "done" });
     expect(held.reason).toContain("Drift");
@@ -160,7 +177,13 @@ targets:
     h.kube.seed("trafficsplits", "default", {
       kind: "TrafficSplit",
       metadata: { name: "backend-ts", namespace: "default" },
-      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
     } as KubeObject);
     await ask(h, ALICE, "start backend-svc --to backend-v2");
     const m = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
@@ -205,16 +228,23 @@ targets:
     const ghostReply = await waitFor(() => h!.slack.responses(ghost.responseUrl)[0], { what: "the reply to Refresh of a missing rollout" });
     expect(ghostReply.text).toBe(":x: There is no rollout `backend-svc#7`; nothing was changed.");
 
-    const timeline = await waitFor(async () => {
-      const text = await ask(h!, ALICE, "history backend-svc#1");
-      return /\*refresh\*/.test(text) && /\*unknown-button\*/.test(text) ? text : undefined;
-    }, { what: "the clicks in the timeline" });
+    const timeline = await waitFor(
+      async () => {
+        const text = await ask(h!, ALICE, "history backend-svc#1");
+        return /\*refresh\*/.test(text) && /\*unknown-button\*/.test(text) ? text : undefined;
+      },
+      { what: "the clicks in the timeline" },
+    );
     const lines = timeline.split("\n").filter((l) => l.startsWith("•"));
     expect(lines.filter((l) => l.includes("*refresh*"))).toEqual([
-      expect.stringMatching(/<@UBOB> \*refresh\* \(button in <#C0ROLLOUT>\): at 10% \(backend-v1\/backend-v2 90\/10\) `rollout\.refresh backend-svc#1\|0` — done$/),
+      expect.stringMatching(
+        /<@UBOB> \*refresh\* \(button in <#C0ROLLOUT>\): at 10% \(backend-v1\/backend-v2 90\/10\) `rollout\.refresh backend-svc#1\|0` — done$/,
+      ),
     ]);
     expect(lines.filter((l) => l.includes("*unknown-button*"))).toEqual([
-      expect.stringMatching(/<@UMALLORY> \*unknown-button\* \(button in <#C0ROLLOUT>\): at 10% .*`rollout\.delete backend-svc#1\|0` — \*refused\*: unknown button$/),
+      expect.stringMatching(
+        /<@UMALLORY> \*unknown-button\* \(button in <#C0ROLLOUT>\): at 10% .*`rollout\.delete backend-svc#1\|0` — \*refused\*: unknown button$/,
+      ),
     ]);
     // Nothing about #1 came from the malformed click or the missing rollout.
     expect(timeline).not.toContain("drop table");
@@ -225,8 +255,20 @@ targets:
     expect(clicks).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ actor: BOB, action: "refresh", outcome: "done", rolloutId: "backend-svc#1", before: 10, after: 10 }),
-        expect.objectContaining({ actor: "UMALLORY", action: "unknown-button", outcome: "refused", rolloutId: "backend-svc#1", detail: "rollout.delete backend-svc#1|0" }),
-        expect.objectContaining({ actor: "UMALLORY", action: "advance", outcome: "refused", reason: "the button's value is not a rollout and step", detail: "rollout.advance drop table|x" }),
+        expect.objectContaining({
+          actor: "UMALLORY",
+          action: "unknown-button",
+          outcome: "refused",
+          rolloutId: "backend-svc#1",
+          detail: "rollout.delete backend-svc#1|0",
+        }),
+        expect.objectContaining({
+          actor: "UMALLORY",
+          action: "advance",
+          outcome: "refused",
+          reason: "the button's value is not a rollout and step",
+          detail: "rollout.advance drop table|x",
+        }),
         expect.objectContaining({ actor: BOB, action: "refresh", outcome: "refused", reason: "there is no rollout backend-svc#7" }),
       ]),
     );
@@ -239,7 +281,9 @@ targets:
     expect(r).toMatchObject({ status: "active", stepIndex: 0, appliedPercent: 10 });
     expect(r.events.filter((e) => e.kind !== "started").map((e) => e.kind)).toEqual([]);
     expect(h.kube.mutations("trafficsplits", "default", "backend-ts")).toHaveLength(1);
-    console.log(`clicks audited: ${clicks.length} button entries in the global trail (refresh done, unknown button, malformed value, missing rollout); record version ${version} -> ${r.version} (readings only)`);
+    console.log(
+      `clicks audited: ${clicks.length} button entries in the global trail (refresh done, unknown button, malformed value, missing rollout); record version ${version} -> ${r.version} (readings only)`,
+    );
   });
 
   it("a rejected rollout's history line says how long it took", async () => {
@@ -247,7 +291,13 @@ targets:
     h.kube.seed("trafficsplits", "default", {
       kind: "TrafficSplit",
       metadata: { name: "backend-ts", namespace: "default" },
-      spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
     } as KubeObject);
     await ask(h, ALICE, "start backend-svc --from backend-v1 --to backend-v3 --split backend-ts");
     await waitFor(async () => ((await h!.bot.store.get("backend-svc#1"))?.status === "rejected" ? true : undefined), { what: "the rejection" });

@@ -41,9 +41,13 @@ describe("loadKubeConfig", () => {
 
   it("says what it looked at when there is nothing to load", () => {
     expect(() => loadKubeConfig(undefined, nowhere())).toThrow(KubeConfigError);
-    expect(() => loadKubeConfig(undefined, nowhere())).toThrow(/no Kubernetes configuration found: KUBECONFIG is not set, .*no-home\/\.kube\/config does not exist/);
+    expect(() => loadKubeConfig(undefined, nowhere())).toThrow(
+      /no Kubernetes configuration found: KUBECONFIG is not set, .*no-home\/\.kube\/config does not exist/,
+    );
     expect(() => loadKubeConfig(join(dir, "missing.yaml"))).toThrow(`kubeconfig ${join(dir, "missing.yaml")} (given path) does not exist`);
-    expect(() => loadKubeConfig(undefined, { ...nowhere(), env: { KUBECONFIG: "/nope/a:/nope/b" } })).toThrow("KUBECONFIG names /nope/a, /nope/b, and none of them exists");
+    expect(() => loadKubeConfig(undefined, { ...nowhere(), env: { KUBECONFIG: "/nope/a:/nope/b" } })).toThrow(
+      "KUBECONFIG names /nope/a, /nope/b, and none of them exists",
+    );
   });
 
   it("refuses a kubeconfig without a usable context", async () => {

@@ -133,7 +133,13 @@ describe("Linkerd1AdminSource", () => {
     admin.failWith(503);
     await expect(makeSource().snapshot(target, pair, 60)).rejects.toThrow(new RegExp(`^Linkerd admin at ${admin.url} answered HTTP 503`));
     const closed = await freePort();
-    const gone = new Linkerd1AdminSource({ adminUrl: `http://127.0.0.1:${closed}`, router: "outgoing", clientId: "#/io.l5d.k8s/{namespace}/http/{version}", redis, keyPrefix: prefix });
+    const gone = new Linkerd1AdminSource({
+      adminUrl: `http://127.0.0.1:${closed}`,
+      router: "outgoing",
+      clientId: "#/io.l5d.k8s/{namespace}/http/{version}",
+      redis,
+      keyPrefix: prefix,
+    });
     const err = await gone.snapshot(target, pair, 60).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MetricsError);
     expect((err as Error).message).toBe(`Linkerd admin at http://127.0.0.1:${closed} did not answer (connect ECONNREFUSED 127.0.0.1:${closed})`);

@@ -3,16 +3,7 @@ import { dtabEquals, leaf, parseDtab, replaceDentry } from "../../src/routers/dt
 import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import type { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
 import type { StoredMessage } from "../../src/sandbox/peers/slack/index.ts";
-import {
-  CHANNEL,
-  clickButton,
-  firstCheckDone,
-  rolloutMessage,
-  startHarness,
-  waitForEphemeral,
-  waitForMessage,
-  type Harness,
-} from "../support/bot-harness.ts";
+import { CHANNEL, clickButton, firstCheckDone, rolloutMessage, startHarness, waitForEphemeral, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -171,16 +162,16 @@ describe("seed flow", () => {
     // cleanup: scale-down, through the scale subresource; nothing deleted, the new version untouched.
     expect(hh.kube.get("deployments", "web", "world-v1")?.spec).toMatchObject({ replicas: 0 });
     expect(hh.kube.get("deployments", "web", "world-v2")?.spec).toMatchObject({ replicas: 3 });
-    expect(hh.kube.mutations("deployments").map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`)).toEqual([
-      "PUT world-v1/scale 200",
-    ]);
+    expect(hh.kube.mutations("deployments").map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`)).toEqual(["PUT world-v1/scale 200"]);
 
     const completed = await waitForThread(hh, "completed: world-v2 is permanent");
     expect(completed).toContain("```# version AAAAAAAAAAM=\n");
     const thread = threadTexts(hh);
     expect(thread.some((t) => t.includes(`<@${ALICE}> started rollout world#1, world-v2 now gets 0%`))).toBe(true);
     expect(thread.some((t) => t.includes(`<@${BOB}> advanced to 10% (world-v1/world-v2 100/0 → 90/10)`))).toBe(true);
-    expect(thread.some((t) => t.includes("Applied and verified 90/10") && t.includes("`/host/world =&gt; 90 * /srv/world-v1 &amp; 10 * /srv/world-v2`"))).toBe(true);
+    expect(thread.some((t) => t.includes("Applied and verified 90/10") && t.includes("`/host/world =&gt; 90 * /srv/world-v1 &amp; 10 * /srv/world-v2`"))).toBe(
+      true,
+    );
     expect(thread.some((t) => t.includes(`<@${ALICE}> advanced to 100% (world-v1/world-v2 90/10 → 0/100)`))).toBe(true);
     expect(await hh.bot.store.activeFor("world")).toBeUndefined();
   });
@@ -237,7 +228,13 @@ describe("other writers", () => {
       ["AAAAAAAAAAI=", 204],
     ]);
     expect(hh.namerd.get("internal")!.text).toBe(
-      ["/srv => /#/io.l5d.k8s/default/http ;", "/host => /srv ;", "/tmp => /srv/tmp-v2 ;", "/svc => /host ;", "/host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 ;"].join("\n"),
+      [
+        "/srv => /#/io.l5d.k8s/default/http ;",
+        "/host => /srv ;",
+        "/tmp => /srv/tmp-v2 ;",
+        "/svc => /host ;",
+        "/host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 ;",
+      ].join("\n"),
     );
     // Resolved inside one write: nothing for people to worry about.
     expect((await hh.bot.store.get(ID))!.events.filter((e) => e.kind === "warning")).toEqual([]);

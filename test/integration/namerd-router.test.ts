@@ -12,8 +12,7 @@ import { NamerdRouter, formatAsNamerctl, readStableVersion } from "../../src/rou
 import { RouterError } from "../../src/routers/router.ts";
 import { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
 
-const SEED =
-  "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
+const SEED = "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
 const OTHERS = ["/srv => /#/io.l5d.k8s/default/http ;", "/host => /srv ;", "/tmp => /srv ;", "/svc => /host ;"];
 const withWorld = (tree: string) => [...OTHERS, `/host/world => ${tree} ;`].join("\n");
 const pair = { stable: "world-v1", canary: "world-v2" };
@@ -189,14 +188,10 @@ describe("NamerdRouter: other writers", () => {
   });
 
   it("reports drift when the read-back differs from what was written", async () => {
-    peer.beforeNext("PUT", () =>
-      peer.beforeNext("GET", () => peer.edit("internal", (d) => replaceDentry(d, "/host/world", leaf("/srv/world-v3")))),
-    );
+    peer.beforeNext("PUT", () => peer.beforeNext("GET", () => peer.edit("internal", (d) => replaceDentry(d, "/host/world", leaf("/srv/world-v3")))));
     const err = await rejection(router.apply(target, pair, 10, { canaryPercent: 0 }));
     expect(err.code).toBe("drift");
-    expect(err.message).toBe(
-      "wrote /host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 to dtab internal but read back /host/world => /srv/world-v3",
-    );
+    expect(err.message).toBe("wrote /host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 to dtab internal but read back /host/world => /srv/world-v3");
   });
 
   it("without `expect`, starts from any split between the pair but not from another destination", async () => {
@@ -274,7 +269,11 @@ describe("NamerdRouter: forced finalize (a person chose Abort)", () => {
     peer.edit("internal", (d) => replaceDentry(d, "/host/world", leaf("/srv/world-v3")));
     peer.beforeNext("PUT", () => peer.edit("internal", (d) => replaceDentry(d, "/tmp", leaf("/srv/tmp-v2"))));
     await router.finalize(target, pair, "stable", { force: true });
-    expect(puts().slice(1).map((r) => r.status)).toEqual([412, 204]);
+    expect(
+      puts()
+        .slice(1)
+        .map((r) => r.status),
+    ).toEqual([412, 204]);
     expect(peer.get("internal")!.text).toBe(
       ["/srv => /#/io.l5d.k8s/default/http ;", "/host => /srv ;", "/tmp => /srv/tmp-v2 ;", "/svc => /host ;", "/host/world => /srv/world-v1 ;"].join("\n"),
     );
@@ -354,9 +353,7 @@ describe("NamerdRouter: validation and hints", () => {
     );
 
     peer.seed("internal", `${SEED} /host/* => /srv/elsewhere`);
-    expect(await router.validate(target, pair)).toBe(
-      "dtab internal: /host/* => /srv/elsewhere comes after /host/world and takes precedence over it",
-    );
+    expect(await router.validate(target, pair)).toBe("dtab internal: /host/* => /srv/elsewhere comes after /host/world and takes precedence over it");
   });
 
   it("observe: missing namespace and missing dentry are not-found", async () => {
@@ -443,9 +440,7 @@ describe("NamerdClient", () => {
     const bad: Dtab = [{ prefix: ["host", "world"], tree: { kind: "leaf", path: ["srv world-v2"] } }];
     const err = await rejection(client().putDtab("internal", bad));
     expect(err.code).toBe("rejected");
-    expect(err.message).toBe(
-      "namerd rejected writing dtab 'internal' (400): ';' or end of input expected but 'w' found at '/host/world => /srv [w]orld-v2 ;'",
-    );
+    expect(err.message).toBe("namerd rejected writing dtab 'internal' (400): ';' or end of input expected but 'w' found at '/host/world => /srv [w]orld-v2 ;'");
   });
 
   it("writes JSON when asked", async () => {
@@ -463,10 +458,7 @@ describe("NamerdClient", () => {
     try {
       const c = new NamerdClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
       const html = await rejection(c.getDtab("internal"));
-      expect([html.code, html.message]).toEqual([
-        "invalid",
-        "namerd answered dtab 'internal' with something that is not JSON: <html>hello</html>",
-      ]);
+      expect([html.code, html.message]).toEqual(["invalid", "namerd answered dtab 'internal' with something that is not JSON: <html>hello</html>"]);
       const shape = await rejection(c.getDtab("internal"));
       expect(shape.code).toBe("invalid");
       expect(shape.message).toMatch(/^namerd answered dtab 'internal' in an unexpected shape: /);

@@ -5,14 +5,7 @@ import { startBot, type Bot } from "../../src/bot.ts";
 import { EnvSchema } from "../../src/config.ts";
 import { RouterRegistry } from "../../src/routers/registry.ts";
 import { seedSplit, SEED } from "../faults/support.ts";
-import {
-  CHANNEL,
-  clickButton,
-  startHarness,
-  waitForMessage,
-  waitForStatus,
-  type Harness,
-} from "../support/bot-harness.ts";
+import { CHANNEL, clickButton, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -23,19 +16,12 @@ import { sleep, waitFor } from "../support/wait.ts";
 const ALICE = "UALICE";
 
 /** One sample of a series from the exposition text: `name{labels} value`, labels given in any order. */
-function sample(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split("\n")) {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries(
-      [...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => have[k] === v))
-      return Number(m[3]);
+    const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
   }
   return undefined;
 }
@@ -85,9 +71,7 @@ describe("/metrics", () => {
       },
       { what: "the 429 counted" },
     );
-    expect(
-      sample(text, "rollout_bot_active_rollouts", { state: "active" }),
-    ).toBe(1);
+    expect(sample(text, "rollout_bot_active_rollouts", { state: "active" })).toBe(1);
     expect(
       sample(text, "rollout_bot_transitions_total", {
         action: "advance",
@@ -154,20 +138,14 @@ describe("/metrics", () => {
         outcome: "completed",
       }),
     ).toBeGreaterThanOrEqual(2);
-    expect(
-      sample(text, "rollout_bot_queue_jobs", { state: "delayed" }),
-    ).toBeGreaterThanOrEqual(1); // the next periodic check
-    expect(
-      sample(text, "rollout_bot_process_resident_memory_bytes"),
-    ).toBeGreaterThan(10 * 1024 * 1024);
+    expect(sample(text, "rollout_bot_queue_jobs", { state: "delayed" })).toBeGreaterThanOrEqual(1); // the next periodic check
+    expect(sample(text, "rollout_bot_process_resident_memory_bytes")).toBeGreaterThan(10 * 1024 * 1024);
 
     // An abort ends it: no active rollout any more.
     await clickButton(h, "backend-svc#1", ALICE, /Abort/);
     await waitForStatus(h, "backend-svc#1", "aborted");
     const after = await scrape(h.bot);
-    expect(
-      sample(after, "rollout_bot_active_rollouts", { state: "active" }),
-    ).toBeUndefined();
+    expect(sample(after, "rollout_bot_active_rollouts", { state: "active" })).toBeUndefined();
     expect(
       sample(after, "rollout_bot_transitions_total", {
         action: "abort",
@@ -209,9 +187,7 @@ describe("/readyz and /healthz", () => {
         status: 503,
         text: "slack token unavailable",
       });
-    expect(h.slack.calls.filter((c) => c.method === "auth.test")).toHaveLength(
-      asked,
-    );
+    expect(h.slack.calls.filter((c) => c.method === "auth.test")).toHaveLength(asked);
     expect(await get(`${h.bot.healthUrl}/healthz`)).toEqual({
       status: 200,
       text: "ok",
@@ -224,10 +200,7 @@ describe("Redis unreachable at start-up", () => {
     const lines: { level: number; msg: string; component?: string }[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split("\n").filter(Boolean))
-          lines.push(
-            JSON.parse(l) as { level: number; msg: string; component?: string },
-          );
+        for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string; component?: string });
         done();
       },
     });
@@ -260,22 +233,12 @@ describe("Redis unreachable at start-up", () => {
       text: "redis unavailable",
     });
     // Slack's port is open too: an unsigned request is refused, not left hanging.
-    expect(
-      (await fetch(`${bare.url}/slack/events`, { method: "POST", body: "x" }))
-        .status,
-    ).toBe(401);
+    expect((await fetch(`${bare.url}/slack/events`, { method: "POST", body: "x" })).status).toBe(401);
 
     await sleep(3_000);
     // Bolt's own complaint that Slack (nowhere here) does not answer is not about Redis.
-    const trouble = lines.filter(
-      (l) =>
-        l.level >= 40 &&
-        l.component !== "bolt" &&
-        !l.msg.startsWith("rejected an unsigned"),
-    );
-    expect(trouble.map((l) => l.msg)).toEqual([
-      "cannot reach Redis at redis://:***@127.0.0.1:1/0; retrying with backoff (not ready until it answers)",
-    ]);
+    const trouble = lines.filter((l) => l.level >= 40 && l.component !== "bolt" && !l.msg.startsWith("rejected an unsigned"));
+    expect(trouble.map((l) => l.msg)).toEqual(["cannot reach Redis at redis://:***@127.0.0.1:1/0; retrying with backoff (not ready until it answers)"]);
     expect(JSON.stringify(lines)).not.toContain("s3cret");
   });
 });

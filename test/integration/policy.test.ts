@@ -48,18 +48,27 @@ async function harness(targetsYaml: string | undefined, opts: { groupCacheSecond
   });
   harness.slack.setUsergroup({ id: "S0DEPLOY", handle: "deployers", users: [DAN] });
   harness.slack.setUsergroup({ id: "S0RELEASE", handle: "release", users: [REL] });
-  for (const [name, stable, canary] of [["backend-ts", "backend-v1", "backend-v2"], ["web-ts", "web-v1", "web-v2"]] as const) {
+  for (const [name, stable, canary] of [
+    ["backend-ts", "backend-v1", "backend-v2"],
+    ["web-ts", "web-v1", "web-v2"],
+  ] as const) {
     harness.kube.seed("trafficsplits", "default", {
       kind: "TrafficSplit",
       metadata: { name, namespace: "default" },
-      spec: { service: name.replace("-ts", name.startsWith("web") ? "" : "-svc"), backends: [{ service: stable, weight: 100 }, { service: canary, weight: 0 }] },
+      spec: {
+        service: name.replace("-ts", name.startsWith("web") ? "" : "-svc"),
+        backends: [
+          { service: stable, weight: 100 },
+          { service: canary, weight: 0 },
+        ],
+      },
     } as KubeObject);
   }
   return harness;
 }
 
 function canaryPercent(h: Harness, split = "backend-ts", canary = "backend-v2"): number {
-  const backends = ((h.kube.get("trafficsplits", "default", split)?.spec as { backends?: { service: string; weight: number }[] })?.backends ?? []);
+  const backends = (h.kube.get("trafficsplits", "default", split)?.spec as { backends?: { service: string; weight: number }[] })?.backends ?? [];
   const total = backends.reduce((a, b) => a + Number(b.weight), 0);
   return total ? Math.round((100 * Number(backends.find((b) => b.service === canary)?.weight ?? 0)) / total) : 0;
 }
@@ -115,7 +124,12 @@ describe("R7: unauthorized starts and clicks", () => {
     await unauthorized(MALLORY, "start by a stranger", () => slash(h!, MALLORY, "start web --to web-v2"), MAY_START_WEB);
     await unauthorized(REL, "start by a releaser", () => slash(h!, REL, "start web --to web-v2"), MAY_START_WEB);
     await unauthorized(DAN, "start from another channel", () => slash(h!, DAN, "start web --to web-v2", OTHER_CHANNEL), ONLY_HERE);
-    await unauthorized(ALICE, "start straight to 100%", () => slash(h!, ALICE, "start web --to web-v2 --steps 100"), "Only members of @release may take rollouts of `web` to 100%");
+    await unauthorized(
+      ALICE,
+      "start straight to 100%",
+      () => slash(h!, ALICE, "start web --to web-v2 --steps 100"),
+      "Only members of @release may take rollouts of `web` to 100%",
+    );
 
     // Alice may start; the rollout is live at 10%.
     await reply(h, await slash(h, ALICE, "start backend-svc --to backend-v2"), "Alice's start");
@@ -339,7 +353,9 @@ targets:
 
     // A fresh bot process (empty cache) while Slack's user-group API is failing.
     await h.stopBot();
-    const second = await startHarness({ reuse: h, targetsYaml: `
+    const second = await startHarness({
+      reuse: h,
+      targetsYaml: `
 targets:
   - name: backend-svc
     namespace: default
@@ -348,7 +364,8 @@ targets:
     steps: [10, 80, 100]
     policy:
       abort: ["@sre"]
-` });
+`,
+    });
     try {
       second.slack.failNext("usergroups.list", "internal_error", 10);
       await clickButton(second, ID, MALLORY, "Abort");

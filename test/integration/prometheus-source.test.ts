@@ -44,7 +44,14 @@ beforeAll(async () => {
   mesh = await startMeshMetrics();
   for (const sc of scenarios) {
     mesh.setTraffic({ namespace: sc.ns, deployment: "web-v1", ...STABLE });
-    mesh.setTraffic({ namespace: sc.ns, deployment: "web-v2", rps: CANARY_RPS, errorRate: sc.errorRate, clientErrorRate: sc.clientErrorRate ?? 0, latencyMs: 150 });
+    mesh.setTraffic({
+      namespace: sc.ns,
+      deployment: "web-v2",
+      rps: CANARY_RPS,
+      errorRate: sc.errorRate,
+      clientErrorRate: sc.clientErrorRate ?? 0,
+      latencyMs: 150,
+    });
   }
   // "idle": the canary's series exist but stand still; "web-v3" was never seen at all.
   mesh.setTraffic({ namespace: "idle", deployment: "web-v1", ...STABLE });
@@ -165,7 +172,9 @@ describe("errors from Prometheus", () => {
     const { port } = silent.address() as AddressInfo;
     try {
       const src = new PrometheusSource({ url: `http://127.0.0.1:${port}`, queries: PRESETS.linkerd2, timeoutMs: 300 });
-      await expect(src.snapshot(target("five"), pair, WINDOW)).rejects.toThrow(`Prometheus at http://127.0.0.1:${port} did not answer (no answer within 300 ms)`);
+      await expect(src.snapshot(target("five"), pair, WINDOW)).rejects.toThrow(
+        `Prometheus at http://127.0.0.1:${port} did not answer (no answer within 300 ms)`,
+      );
     } finally {
       for (const sock of sockets) sock.destroy();
       await new Promise((r) => silent.close(r));
@@ -179,6 +188,8 @@ describe("errors from Prometheus", () => {
     const err = await src.snapshot(target("five"), pair, WINDOW).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MetricsError);
     expect((err as MetricsError).message).toMatch(new RegExp(`^Prometheus at ${prom.url} did not answer \\(connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+\\)$`));
-    expect(describeVerdict(verdict({ error: (err as Error).message }, verdictSettings))).toMatch(/^metrics unavailable: Prometheus at http:\/\/127\.0\.0\.1:\d+ did not answer \(connect ECONNREFUSED/);
+    expect(describeVerdict(verdict({ error: (err as Error).message }, verdictSettings))).toMatch(
+      /^metrics unavailable: Prometheus at http:\/\/127\.0\.0\.1:\d+ did not answer \(connect ECONNREFUSED/,
+    );
   });
 });

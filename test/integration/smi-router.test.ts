@@ -24,7 +24,12 @@ function router(peer: KubeApiPeer, timeoutMs?: number): SmiRouter {
   return new SmiRouter({ kubeConfig: loadKubeConfig(peer.kubeconfigPath), timeoutMs });
 }
 
-function splitObject(apiVersion: string, name: string, backends: { service: string; weight: number | string }[], extra: Record<string, unknown> = {}): KubeObject {
+function splitObject(
+  apiVersion: string,
+  name: string,
+  backends: { service: string; weight: number | string }[],
+  extra: Record<string, unknown> = {},
+): KubeObject {
   return { apiVersion, kind: "TrafficSplit", metadata: { name }, spec: { service: "web", backends, ...extra } };
 }
 
@@ -69,13 +74,22 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const first = await r.apply(t, pair, 10);
     expect(first).toMatchObject({ canaryPercent: 10, raw: `web-v1 ${w(90)} / web-v2 ${w(10)}` });
     const created = peer.get("trafficsplits", ns, "web");
-    expect(created?.spec).toEqual({ service: "web", backends: [{ service: "web-v1", weight: w(90) }, { service: "web-v2", weight: w(10) }] });
+    expect(created?.spec).toEqual({
+      service: "web",
+      backends: [
+        { service: "web-v1", weight: w(90) },
+        { service: "web-v2", weight: w(10) },
+      ],
+    });
     expect(first.version).toBe(created?.metadata?.resourceVersion);
     expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.method)).toEqual(["POST"]);
 
     const second = await r.apply(t, pair, 80, { canaryPercent: 10 });
     expect(second.canaryPercent).toBe(80);
-    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(20) }, { service: "web-v2", weight: w(80) }]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: w(20) },
+      { service: "web-v2", weight: w(80) },
+    ]);
     expect(Number(second.version)).toBeGreaterThan(Number(first.version));
 
     const third = await r.apply(t, pair, 100, { canaryPercent: 80 });
@@ -87,7 +101,14 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
   it("writes nothing when the split already routes the requested percent", async () => {
     const r = router(peer);
     const t = target(ns);
-    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web", [{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }]));
+    peer.seed(
+      "trafficsplits",
+      ns,
+      splitObject(apiVersion, "web", [
+        { service: "web-v1", weight: w(50) },
+        { service: "web-v2", weight: w(50) },
+      ]),
+    );
     const before = peer.get("trafficsplits", ns, "web")!.metadata!.resourceVersion;
     const result = await r.apply(t, pair, 50, { canaryPercent: 50 });
     expect(result).toEqual({ canaryPercent: 50, version: before, raw: `web-v1 ${w(50)} / web-v2 ${w(50)}` });
@@ -98,10 +119,21 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const r = router(peer);
     const matches = [{ kind: "HTTPRouteGroup", name: "canary-header" }];
     peer.seed("trafficsplits", ns, {
-      ...splitObject(apiVersion, "web-split", [{ service: "web-v1", weight: w(100) }, { service: "web-v0", weight: w(0) }], { matches }),
+      ...splitObject(
+        apiVersion,
+        "web-split",
+        [
+          { service: "web-v1", weight: w(100) },
+          { service: "web-v0", weight: w(0) },
+        ],
+        { matches },
+      ),
       metadata: { name: "web-split", labels: { team: "shop" } },
     });
-    peer.seed("trafficsplits", ns, { ...splitObject(apiVersion, "api-split", [{ service: "api-v1", weight: w(1) }]), spec: { service: "api", backends: [{ service: "api-v1", weight: w(1) }] } });
+    peer.seed("trafficsplits", ns, {
+      ...splitObject(apiVersion, "api-split", [{ service: "api-v1", weight: w(1) }]),
+      spec: { service: "api", backends: [{ service: "api-v1", weight: w(1) }] },
+    });
     const result = await r.apply(target(ns), pair, 30);
     expect(result.canaryPercent).toBe(30);
     const split = peer.get("trafficsplits", ns, "web-split")!;
@@ -122,7 +154,10 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     await r.apply(t, pair, 50);
     expect((await r.finalize(t, pair, "canary")).raw).toBe(`web-v1 ${w(0)} / web-v2 ${w(100)}`);
     expect((await r.finalize(t, pair, "stable")).canaryPercent).toBe(0);
-    expect(backendsOf(peer.get("trafficsplits", ns, "web-ts"))).toEqual([{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web-ts"))).toEqual([
+      { service: "web-v1", weight: w(100) },
+      { service: "web-v2", weight: w(0) },
+    ]);
     expect(r.testRequestHint()).toBeUndefined();
   });
 
@@ -142,7 +177,10 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.status)).toEqual([409, 200]);
     const split = peer.get("trafficsplits", ns, "web")!;
     expect(split.metadata?.labels).toMatchObject({ owner: "sre" });
-    expect(backendsOf(split)).toEqual([{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }]);
+    expect(backendsOf(split)).toEqual([
+      { service: "web-v1", weight: w(50) },
+      { service: "web-v2", weight: w(50) },
+    ]);
   });
 
   it("reports drift instead of overwriting weights someone else changed", async () => {
@@ -150,7 +188,10 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const t = target(ns);
     await r.apply(t, pair, 10);
     peer.edit("trafficsplits", ns, "web", (o) => {
-      (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(60) }, { service: "web-v2", weight: w(40) }];
+      (o.spec as { backends: unknown[] }).backends = [
+        { service: "web-v1", weight: w(60) },
+        { service: "web-v2", weight: w(40) },
+      ];
     });
     peer.reset();
     const err = await rejection(r.apply(t, pair, 50, { canaryPercent: 10 }));
@@ -158,7 +199,10 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     expect(err.message).toContain("expected 10% canary");
     expect(err.message).toContain(`web-v1 ${w(60)} / web-v2 ${w(40)}`);
     expect(peer.mutations("trafficsplits")).toEqual([]);
-    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(60) }, { service: "web-v2", weight: w(40) }]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: w(60) },
+      { service: "web-v2", weight: w(40) },
+    ]);
   });
 
   it("reports drift when a conflicting write changed the weights between read and write", async () => {
@@ -168,7 +212,10 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     peer.reset();
     peer.onNext({ method: "PUT" }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
-        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }];
+        (o.spec as { backends: unknown[] }).backends = [
+          { service: "web-v1", weight: w(100) },
+          { service: "web-v2", weight: w(0) },
+        ];
       });
     });
     const err = await rejection(r.apply(t, pair, 50));
@@ -209,14 +256,20 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const t = target(ns);
     await r.apply(t, pair, 100);
     peer.edit("trafficsplits", ns, "web", (o) => {
-      (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }];
+      (o.spec as { backends: unknown[] }).backends = [
+        { service: "web-v1", weight: w(50) },
+        { service: "web-v2", weight: w(50) },
+      ];
     });
     peer.reset();
     const err = await rejection(r.finalize(t, pair, "canary", { expect: { canaryPercent: 100 } }));
     expect(err.code).toBe("drift");
     expect(err.message).toContain(`expected 100% canary, found web-v1 ${w(50)} / web-v2 ${w(50)} (50% canary)`);
     expect(peer.mutations("trafficsplits")).toEqual([]);
-    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(50) }, { service: "web-v2", weight: w(50) }]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: w(50) },
+      { service: "web-v2", weight: w(50) },
+    ]);
 
     // Re-applied: Finish finds what it expects (nothing left to write) and reports it.
     await r.apply(t, pair, 100, { canaryPercent: 50 });
@@ -237,19 +290,28 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     peer.reset();
     peer.onNext({ method: "PUT" }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
-        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(30) }, { service: "web-v2", weight: w(70) }];
+        (o.spec as { backends: unknown[] }).backends = [
+          { service: "web-v1", weight: w(30) },
+          { service: "web-v2", weight: w(70) },
+        ];
       });
     });
     const back = await r.finalize(t, pair, "stable", { force: true });
     expect(back.canaryPercent).toBe(0);
     expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.status)).toEqual([409, 200]);
-    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: w(100) },
+      { service: "web-v2", weight: w(0) },
+    ]);
     // Unforced, the same race is drift.
     await r.apply(t, pair, 10, { canaryPercent: 0 });
     peer.reset();
     peer.onNext({ method: "PUT" }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
-        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(30) }, { service: "web-v2", weight: w(70) }];
+        (o.spec as { backends: unknown[] }).backends = [
+          { service: "web-v1", weight: w(30) },
+          { service: "web-v2", weight: w(70) },
+        ];
       });
     });
     expect((await rejection(r.finalize(t, pair, "stable"))).code).toBe("drift");
@@ -263,7 +325,10 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     // A controller (or person) rewrites the split right after our write, before the read-back.
     peer.onNext({ method: "GET", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
-        (o.spec as { backends: unknown[] }).backends = [{ service: "web-v1", weight: w(100) }, { service: "web-v2", weight: w(0) }];
+        (o.spec as { backends: unknown[] }).backends = [
+          { service: "web-v1", weight: w(100) },
+          { service: "web-v2", weight: w(0) },
+        ];
       });
     });
     const err = await rejection(r.apply(t, pair, 40, { canaryPercent: 10 }));
@@ -280,17 +345,30 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const err = await rejection(r.apply(t, pair, 20, { canaryPercent: 10 }));
     expect(err).toMatchObject({ code: "conflict", transient: true });
     expect(peer.mutations("trafficsplits", ns, "web")).toHaveLength(5);
-    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([{ service: "web-v1", weight: w(90) }, { service: "web-v2", weight: w(10) }]);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: w(90) },
+      { service: "web-v2", weight: w(10) },
+    ]);
   });
 
   it("discovers the stable as the one backend that carries all traffic", async () => {
     const r = router(peer);
     const t = target(ns);
     expect(await r.discoverStable(t)).toBeUndefined();
-    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web", [{ service: "web-v7", weight: w(100) }, { service: "web-v6", weight: w(0) }]));
+    peer.seed(
+      "trafficsplits",
+      ns,
+      splitObject(apiVersion, "web", [
+        { service: "web-v7", weight: w(100) },
+        { service: "web-v6", weight: w(0) },
+      ]),
+    );
     expect(await r.discoverStable(t)).toBe("web-v7");
     peer.edit("trafficsplits", ns, "web", (o) => {
-      (o.spec as { backends: unknown[] }).backends = [{ service: "web-v7", weight: w(50) }, { service: "web-v8", weight: w(50) }];
+      (o.spec as { backends: unknown[] }).backends = [
+        { service: "web-v7", weight: w(50) },
+        { service: "web-v8", weight: w(50) },
+      ];
     });
     expect(await r.discoverStable(t)).toBeUndefined();
   });
@@ -329,16 +407,32 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
 
   it("validate() names what is wrong with an existing split", async () => {
     const r = router(peer);
-    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web-ts", [{ service: "web-v1", weight: w(90) }, { service: "web-v3", weight: w(10) }]));
+    peer.seed(
+      "trafficsplits",
+      ns,
+      splitObject(apiVersion, "web-ts", [
+        { service: "web-v1", weight: w(90) },
+        { service: "web-v3", weight: w(10) },
+      ]),
+    );
     expect(await r.validate(target(ns), { stable: "web-v1", canary: "web-v2" })).toBe(
       `TrafficSplit ${ns}/web-ts sends traffic to web-v1, web-v3: it has no backend web-v2; web-v3 is not part of this rollout (web-v1 -> web-v2)`,
     );
-    expect(await r.validate(target(ns), { stable: "web-v2", canary: "web-v3" })).toBe(`TrafficSplit ${ns}/web-ts sends traffic to web-v1, web-v3: it has no backend web-v2; web-v1 is not part of this rollout (web-v2 -> web-v3)`);
+    expect(await r.validate(target(ns), { stable: "web-v2", canary: "web-v3" })).toBe(
+      `TrafficSplit ${ns}/web-ts sends traffic to web-v1, web-v3: it has no backend web-v2; web-v1 is not part of this rollout (web-v2 -> web-v3)`,
+    );
     // Any two of its backends may be rolled between, as long as nothing else gets traffic.
     expect(await r.validate(target(ns), { stable: "web-v1", canary: "web-v3" })).toBeUndefined();
     expect(await r.validate(target(ns), { stable: "web-v1", canary: "web-v1" })).toBe("stable and canary are both web-v1");
 
-    peer.seed("trafficsplits", ns, splitObject(apiVersion, "web-ts-2", [{ service: "web-v1", weight: w(1) }, { service: "web-v2", weight: w(0) }]));
+    peer.seed(
+      "trafficsplits",
+      ns,
+      splitObject(apiVersion, "web-ts-2", [
+        { service: "web-v1", weight: w(1) },
+        { service: "web-v2", weight: w(0) },
+      ]),
+    );
     const ambiguous = await r.validate(target(ns), pair);
     expect(ambiguous).toBe(`TrafficSplits ${ns}/web-ts and ${ns}/web-ts-2 both split service web: name the one to use in the target's smi.trafficSplit`);
     expect((await rejection(r.apply(target(ns), pair, 10))).code).toBe("invalid");
@@ -349,7 +443,13 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const r = router(peer);
     peer.seed("trafficsplits", ns, {
       ...splitObject(apiVersion, "web", []),
-      spec: { service: "web-internal", backends: [{ service: "web-v1", weight: w(1) }, { service: "web-v2", weight: w(0) }] },
+      spec: {
+        service: "web-internal",
+        backends: [
+          { service: "web-v1", weight: w(1) },
+          { service: "web-v2", weight: w(0) },
+        ],
+      },
     });
     const message = `TrafficSplit ${ns}/web splits service web-internal, not web: set the target's smi.apexService or smi.trafficSplit`;
     expect(await r.validate(target(ns), pair)).toBe(message);
@@ -380,18 +480,35 @@ describe("SmiRouter and v1alpha1 quantities", () => {
     const peer = await startKubeApiPeer({ smiFlavour: flavour });
     try {
       const r = router(peer);
-      peer.seed("trafficsplits", "shop", splitObject("split.smi-spec.io/v1alpha1", "web", [{ service: "web-v1", weight: "900m" }, { service: "web-v2", weight: "100m" }]));
+      peer.seed(
+        "trafficsplits",
+        "shop",
+        splitObject("split.smi-spec.io/v1alpha1", "web", [
+          { service: "web-v1", weight: "900m" },
+          { service: "web-v2", weight: "100m" },
+        ]),
+      );
       const t = target("shop");
       expect(await r.observe(t, pair)).toMatchObject({ canaryPercent: 10, raw: "web-v1 900m / web-v2 100m" });
       expect(await r.validate(t, pair)).toBeUndefined();
       await r.apply(t, pair, 25, { canaryPercent: 10 });
       // linkerd serves only v1alpha1 (quantity strings); linkerd-smi also serves v1alpha2, which the router prefers.
       const expected = flavour === "linkerd" ? ["75", "25"] : [75, 25];
-      expect(backendsOf(peer.get("trafficsplits", "shop", "web"))).toEqual([{ service: "web-v1", weight: expected[0] }, { service: "web-v2", weight: expected[1] }]);
+      expect(backendsOf(peer.get("trafficsplits", "shop", "web"))).toEqual([
+        { service: "web-v1", weight: expected[0] },
+        { service: "web-v2", weight: expected[1] },
+      ]);
       expect(peer.mutations("trafficsplits").every((m) => m.path.includes(flavour === "linkerd" ? "/v1alpha1/" : "/v1alpha2/"))).toBe(true);
 
       // Mixed units are relative to each other: 1 and 250m is 80/20.
-      peer.seed("trafficsplits", "mixed", splitObject("split.smi-spec.io/v1alpha1", "web", [{ service: "web-v1", weight: 1 }, { service: "web-v2", weight: "250m" }]));
+      peer.seed(
+        "trafficsplits",
+        "mixed",
+        splitObject("split.smi-spec.io/v1alpha1", "web", [
+          { service: "web-v1", weight: 1 },
+          { service: "web-v2", weight: "250m" },
+        ]),
+      );
       expect((await r.observe(target("mixed"), pair)).canaryPercent).toBe(20);
     } finally {
       await peer.close();

@@ -131,7 +131,14 @@ describe("snapshot block from a real Prometheus", () => {
     expect(JSON.stringify(m.blocks)).toContain(deadPrometheus.replace("http://", ""));
     await clickButton(h, id, ALICE, "Advance to 50%");
     await waitForMessage(h, id, "Advance to 100%");
-    expect(h.kube.get("trafficsplits", "clean", "web-down")).toMatchObject({ spec: { backends: [{ service: "web-v1", weight: 50 }, { service: "web-v2", weight: 50 }] } });
+    expect(h.kube.get("trafficsplits", "clean", "web-down")).toMatchObject({
+      spec: {
+        backends: [
+          { service: "web-v1", weight: 50 },
+          { service: "web-v2", weight: 50 },
+        ],
+      },
+    });
     await clickButton(h, id, ALICE, "Abort");
     await waitForMessage(h, id, "Aborted");
   });
@@ -153,10 +160,13 @@ describe("Slack rate limits", () => {
     await waitForMessage(h, id, "Advance to 100%", 20_000);
     const limited = h.slack.calls.filter((c) => c.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(2);
-    const thread = await waitFor(() => {
-      const t = h.slack.thread(CHANNEL, m.ts).map((x) => x.text ?? "");
-      return t.some((x) => x.includes("Applied and verified 50/50")) ? t : undefined;
-    }, { timeoutMs: 20_000, what: "the applied event in the thread" });
+    const thread = await waitFor(
+      () => {
+        const t = h.slack.thread(CHANNEL, m.ts).map((x) => x.text ?? "");
+        return t.some((x) => x.includes("Applied and verified 50/50")) ? t : undefined;
+      },
+      { timeoutMs: 20_000, what: "the applied event in the thread" },
+    );
     expect(thread.filter((t) => t.includes("advanced to 50%"))).toHaveLength(1);
     expect(thread.filter((t) => t.includes("Applied and verified 50/50"))).toHaveLength(1);
     expect(thread.filter((t) => t.includes("started rollout"))).toHaveLength(1);

@@ -57,61 +57,61 @@ afterEach(async () => {
   h = undefined;
 });
 
-describe.each([
-  ["nginx", "v1alpha3 integer weights", 100] as const,
-  ["linkerd", "v1alpha1 quantity weights", "1"] as const,
-])("seed flow on the %s SMI flavour (%s)", (flavour, _what, fullWeight) => {
-  it("90/10 -> 20/80 -> 0/100 -> completed, message updated in place, every event in the thread", async () => {
-    h = await startHarness({ smiFlavour: flavour });
-    seedSplit(h, [
-      { service: "backend-v1", weight: fullWeight },
-      { service: "backend-v2", weight: 0 },
-    ]);
+describe.each([["nginx", "v1alpha3 integer weights", 100] as const, ["linkerd", "v1alpha1 quantity weights", "1"] as const])(
+  "seed flow on the %s SMI flavour (%s)",
+  (flavour, _what, fullWeight) => {
+    it("90/10 -> 20/80 -> 0/100 -> completed, message updated in place, every event in the thread", async () => {
+      h = await startHarness({ smiFlavour: flavour });
+      seedSplit(h, [
+        { service: "backend-v1", weight: fullWeight },
+        { service: "backend-v2", weight: 0 },
+      ]);
 
-    const res = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
-    expect(res.status).toBe(200);
-    await waitForEphemeral(h, ALICE, "Starting rollout `backend-svc#1`");
+      const res = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
+      expect(res.status).toBe(200);
+      await waitForEphemeral(h, ALICE, "Starting rollout `backend-svc#1`");
 
-    const first = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
-    expect(percentOf(split(h), "backend-v2")).toBe(10);
-    expect(percentOf(split(h), "backend-v1")).toBe(90);
-    const text = JSON.stringify(first.blocks);
-    expect(text).toContain("`backend-svc`");
-    expect(text).toContain("*▶ 10%*  →  80%  →  100%");
-    expect(text).toContain("backend-v1 *90%* · backend-v2 *10%*");
-    expect(text).toContain(`<@${ALICE}>`);
-    const advance = h.slack.findButton(CHANNEL, first.ts, "Advance to 80%");
-    expect(advance.style).toBe("primary");
-    const abortBtn = h.slack.findButton(CHANNEL, first.ts, "Abort");
-    expect(abortBtn.style).toBe("danger");
-    expect(abortBtn.confirm).toBeTruthy();
+      const first = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
+      expect(percentOf(split(h), "backend-v2")).toBe(10);
+      expect(percentOf(split(h), "backend-v1")).toBe(90);
+      const text = JSON.stringify(first.blocks);
+      expect(text).toContain("`backend-svc`");
+      expect(text).toContain("*▶ 10%*  →  80%  →  100%");
+      expect(text).toContain("backend-v1 *90%* · backend-v2 *10%*");
+      expect(text).toContain(`<@${ALICE}>`);
+      const advance = h.slack.findButton(CHANNEL, first.ts, "Advance to 80%");
+      expect(advance.style).toBe("primary");
+      const abortBtn = h.slack.findButton(CHANNEL, first.ts, "Abort");
+      expect(abortBtn.style).toBe("danger");
+      expect(abortBtn.confirm).toBeTruthy();
 
-    await clickButton(h, "backend-svc#1", BOB, "Advance to 80%");
-    await waitForMessage(h, "backend-svc#1", "Advance to 100%");
-    expect(percentOf(split(h), "backend-v2")).toBe(80);
+      await clickButton(h, "backend-svc#1", BOB, "Advance to 80%");
+      await waitForMessage(h, "backend-svc#1", "Advance to 100%");
+      expect(percentOf(split(h), "backend-v2")).toBe(80);
 
-    await clickButton(h, "backend-svc#1", ALICE, "Advance to 100%");
-    await waitForMessage(h, "backend-svc#1", "Finish");
-    expect(percentOf(split(h), "backend-v2")).toBe(100);
+      await clickButton(h, "backend-svc#1", ALICE, "Advance to 100%");
+      await waitForMessage(h, "backend-svc#1", "Finish");
+      expect(percentOf(split(h), "backend-v2")).toBe(100);
 
-    await clickButton(h, "backend-svc#1", ALICE, "Finish");
-    const done = await waitForMessage(h, "backend-svc#1", "Completed");
-    expect(done.ts).toBe(first.ts); // one message, updated in place
-    expect(h.slack.buttons(CHANNEL, done.ts)).toEqual([]);
-    expect(percentOf(split(h), "backend-v2")).toBe(100);
-    expect((await h.bot.store.get("backend-svc#1"))?.status).toBe("completed");
-    expect(parentMessages(h)).toHaveLength(1);
+      await clickButton(h, "backend-svc#1", ALICE, "Finish");
+      const done = await waitForMessage(h, "backend-svc#1", "Completed");
+      expect(done.ts).toBe(first.ts); // one message, updated in place
+      expect(h.slack.buttons(CHANNEL, done.ts)).toEqual([]);
+      expect(percentOf(split(h), "backend-v2")).toBe(100);
+      expect((await h.bot.store.get("backend-svc#1"))?.status).toBe("completed");
+      expect(parentMessages(h)).toHaveLength(1);
 
-    const thread = await waitFor(() => {
-      const t = h!.slack.thread(CHANNEL, first.ts).map((m) => m.text ?? "");
-      return t.some((x) => x.includes("completed")) ? t : undefined;
+      const thread = await waitFor(() => {
+        const t = h!.slack.thread(CHANNEL, first.ts).map((m) => m.text ?? "");
+        return t.some((x) => x.includes("completed")) ? t : undefined;
+      });
+      expect(thread.some((t) => t.includes(`<@${ALICE}> started rollout backend-svc#1`))).toBe(true);
+      expect(thread.some((t) => t.includes(`<@${BOB}> advanced to 80% (backend-v1/backend-v2 90/10 → 20/80)`))).toBe(true);
+      expect(thread.some((t) => t.includes(`<@${ALICE}> advanced to 100% (backend-v1/backend-v2 20/80 → 0/100)`))).toBe(true);
+      expect(thread.some((t) => t.includes(`<@${ALICE}> is finishing the rollout`))).toBe(true);
     });
-    expect(thread.some((t) => t.includes(`<@${ALICE}> started rollout backend-svc#1`))).toBe(true);
-    expect(thread.some((t) => t.includes(`<@${BOB}> advanced to 80% (backend-v1/backend-v2 90/10 → 20/80)`))).toBe(true);
-    expect(thread.some((t) => t.includes(`<@${ALICE}> advanced to 100% (backend-v1/backend-v2 20/80 → 0/100)`))).toBe(true);
-    expect(thread.some((t) => t.includes(`<@${ALICE}> is finishing the rollout`))).toBe(true);
-  });
-});
+  },
+);
 
 describe("abort", () => {
   it("at 20/80 returns all traffic to stable, verified, and says who aborted", async () => {
@@ -139,19 +139,25 @@ describe("concurrent clicks", () => {
     const writesBefore = h.kube.mutations("trafficsplits", "default", "backend-ts").length;
 
     const users = Array.from({ length: 50 }, (_, i) => `UCLICK${String(i).padStart(2, "0")}`);
-    const responses = await Promise.all(
-      users.map((userId) => h!.driver.click({ userId, channelId: CHANNEL, messageTs: m.ts, button, stale: true })),
-    );
+    const responses = await Promise.all(users.map((userId) => h!.driver.click({ userId, channelId: CHANNEL, messageTs: m.ts, button, stale: true })));
     expect(responses.every((r) => r.status === 200)).toBe(true);
 
     await waitForMessage(h, "backend-svc#1", "Advance to 100%");
-    const refusals = await waitFor(() => {
-      const told = users.filter((u) => ephemeralTexts(h!, u).some((t) => t.includes("Already advanced to 80% by <@UCLICK")));
-      return told.length === 49 ? told : undefined;
-    }, { what: "49 refusals" });
+    const refusals = await waitFor(
+      () => {
+        const told = users.filter((u) => ephemeralTexts(h!, u).some((t) => t.includes("Already advanced to 80% by <@UCLICK")));
+        return told.length === 49 ? told : undefined;
+      },
+      { what: "49 refusals" },
+    );
     expect(refusals).toHaveLength(49);
     const winner = users.find((u) => !refusals.includes(u))!;
-    expect(ephemeralTexts(h, users.find((u) => u !== winner)!).join()).toContain(`by <@${winner}>`);
+    expect(
+      ephemeralTexts(
+        h,
+        users.find((u) => u !== winner)!,
+      ).join(),
+    ).toContain(`by <@${winner}>`);
 
     await sleep(300); // let any stray job run before counting writes
     expect(h.kube.mutations("trafficsplits", "default", "backend-ts").length - writesBefore).toBe(1);
@@ -311,10 +317,13 @@ describe("Slack refusing a message", () => {
     await waitForMessage(h, "backend-svc#1", "Advance to 100%");
     await clickButton(h, "backend-svc#1", BOB, "Abort");
     await waitForMessage(h, "backend-svc#1", "Aborted");
-    const thread = await waitFor(() => {
-      const t = h!.slack.thread(CHANNEL, m.ts).map((x) => x.text ?? "");
-      return t.some((x) => x.includes("aborted by")) ? t : undefined;
-    }, { what: "the abort in the thread" });
+    const thread = await waitFor(
+      () => {
+        const t = h!.slack.thread(CHANNEL, m.ts).map((x) => x.text ?? "");
+        return t.some((x) => x.includes("aborted by")) ? t : undefined;
+      },
+      { what: "the abort in the thread" },
+    );
     expect(thread.some((x) => x.includes(`<@${BOB}> aborted`))).toBe(true);
     // The refused event (with blocks, then as plain text) was skipped, not retried ahead of the others.
     expect(thread.some((x) => x.includes(`<@${BOB}> advanced to 80%`))).toBe(false);

@@ -113,7 +113,10 @@ describe("objects", () => {
       o.metadata!.labels = { edited: "by-hand" };
     });
     const url = `${TS}/v1alpha4/namespaces/default/trafficsplits/web`;
-    const body = (rv?: string) => ({ ...split("web", "split.smi-spec.io/v1alpha4", [{ service: "web-v1", weight: 50 }]), metadata: { name: "web", resourceVersion: rv } });
+    const body = (rv?: string) => ({
+      ...split("web", "split.smi-spec.io/v1alpha4", [{ service: "web-v1", weight: 50 }]),
+      metadata: { name: "web", resourceVersion: rv },
+    });
 
     const conflict = await call(p, "PUT", url, body(stale));
     expect(conflict.status).toBe(409);
@@ -197,7 +200,12 @@ describe("validation per served version", () => {
       expect(r.body.message).toContain('TrafficSplit.split.smi-spec.io "web" is invalid');
       expect(r.body.message).toContain(message);
     }
-    const noBackends = await call(p, "POST", path, { apiVersion: "split.smi-spec.io/v1alpha3", kind: "TrafficSplit", metadata: { name: "web" }, spec: { service: "web" } });
+    const noBackends = await call(p, "POST", path, {
+      apiVersion: "split.smi-spec.io/v1alpha3",
+      kind: "TrafficSplit",
+      metadata: { name: "web" },
+      spec: { service: "web" },
+    });
     expect(noBackends.status).toBe(422);
     expect(noBackends.body.details.causes).toContainEqual(expect.objectContaining({ field: "spec.backends", message: "Required value" }));
     const withMatches = await call(
@@ -213,9 +221,20 @@ describe("validation per served version", () => {
   it("linkerd (v1alpha1) takes quantities and integers, refuses what is neither", async () => {
     const p = await peer("linkerd");
     const path = `${TS}/v1alpha1/namespaces/default/trafficsplits`;
-    const good = await call(p, "POST", path, split("web", "split.smi-spec.io/v1alpha1", [{ service: "web-v1", weight: "900m" }, { service: "web-v2", weight: 100 }]));
+    const good = await call(
+      p,
+      "POST",
+      path,
+      split("web", "split.smi-spec.io/v1alpha1", [
+        { service: "web-v1", weight: "900m" },
+        { service: "web-v2", weight: 100 },
+      ]),
+    );
     expect(good.status).toBe(201);
-    expect(good.body.spec.backends).toEqual([{ service: "web-v1", weight: "900m" }, { service: "web-v2", weight: 100 }]);
+    expect(good.body.spec.backends).toEqual([
+      { service: "web-v1", weight: "900m" },
+      { service: "web-v2", weight: 100 },
+    ]);
     for (const weight of ["lots", 0.5]) {
       const bad = await call(p, "POST", path, split(`web-${typeof weight}`, "split.smi-spec.io/v1alpha1", [{ service: "web-v1", weight }]));
       expect(bad.status).toBe(422);
@@ -247,14 +266,47 @@ describe("validation per served version", () => {
 describe("patch", () => {
   it("applies merge patches and JSON patches, refuses strategic merge on a custom resource", async () => {
     const p = await peer("sdk");
-    p.seed("trafficsplits", "default", split("web", "split.smi-spec.io/v1alpha4", [{ service: "web-v1", weight: 100 }, { service: "web-v2", weight: 0 }]));
+    p.seed(
+      "trafficsplits",
+      "default",
+      split("web", "split.smi-spec.io/v1alpha4", [
+        { service: "web-v1", weight: 100 },
+        { service: "web-v2", weight: 0 },
+      ]),
+    );
     const url = `${TS}/v1alpha4/namespaces/default/trafficsplits/web`;
-    const merge = await call(p, "PATCH", url, { metadata: { labels: { team: "shop" } }, spec: { backends: [{ service: "web-v1", weight: 90 }, { service: "web-v2", weight: 10 }] } }, "application/merge-patch+json");
+    const merge = await call(
+      p,
+      "PATCH",
+      url,
+      {
+        metadata: { labels: { team: "shop" } },
+        spec: {
+          backends: [
+            { service: "web-v1", weight: 90 },
+            { service: "web-v2", weight: 10 },
+          ],
+        },
+      },
+      "application/merge-patch+json",
+    );
     expect(merge.status).toBe(200);
     expect(merge.body.metadata.labels).toEqual({ team: "shop" });
-    expect(merge.body.spec.backends).toEqual([{ service: "web-v1", weight: 90 }, { service: "web-v2", weight: 10 }]);
+    expect(merge.body.spec.backends).toEqual([
+      { service: "web-v1", weight: 90 },
+      { service: "web-v2", weight: 10 },
+    ]);
 
-    const json = await call(p, "PATCH", url, [{ op: "test", path: "/spec/backends/1/weight", value: 10 }, { op: "replace", path: "/spec/backends/1/weight", value: 20 }], "application/json-patch+json");
+    const json = await call(
+      p,
+      "PATCH",
+      url,
+      [
+        { op: "test", path: "/spec/backends/1/weight", value: 10 },
+        { op: "replace", path: "/spec/backends/1/weight", value: 20 },
+      ],
+      "application/json-patch+json",
+    );
     expect(json.status).toBe(200);
     expect(json.body.spec.backends[1].weight).toBe(20);
     const failedTest = await call(p, "PATCH", url, [{ op: "test", path: "/spec/backends/1/weight", value: 10 }], "application/json-patch+json");

@@ -5,8 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NamerdPeer, versionString } from "../../src/sandbox/peers/namerd.ts";
 
-const SEED =
-  "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
+const SEED = "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
 const SEED_JSON =
   '[{"prefix":"/srv","dst":"/#/io.l5d.k8s/default/http"},{"prefix":"/host","dst":"/srv"},{"prefix":"/tmp","dst":"/srv"},' +
   '{"prefix":"/svc","dst":"/host"},{"prefix":"/host/world","dst":"/srv/world-v1"}]\n';
@@ -131,9 +130,7 @@ describe("writing", () => {
     expect(await ct.text()).toBe('Invalid Content-Type "application/xml". ');
     const bad = await put("internal", "/host/world => 90 * /srv/world-v1 & 10 /srv/world-v2");
     expect(bad.status).toBe(400);
-    expect(await bad.text()).toBe(
-      "'*' after the weight 10 expected but '/' found at '/host/world => 90 * /srv/world-v1 & 10 [/]srv/world-v2'",
-    );
+    expect(await bad.text()).toBe("'*' after the weight 10 expected but '/' found at '/host/world => 90 * /srv/world-v1 & 10 [/]srv/world-v2'");
     const json = await put("internal", '[{"prefix":"/a"}]', { "content-type": "application/json" });
     expect(json.status).toBe(400);
     expect(await json.text()).toBe("");

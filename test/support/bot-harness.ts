@@ -65,7 +65,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
   const appToken = opts.socketMode ? "xapp-1-A0APP0001-local" : undefined;
   const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, ...(appToken ? { appToken } : {}), channels: [{ id: CHANNEL, name: "deploys" }] }));
-  const kube = opts.reuse?.kube ?? (await startKubeApiPeer({ ...opts.kube, smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
+  const kube =
+    opts.reuse?.kube ?? (await startKubeApiPeer({ ...opts.kube, smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
   const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
   const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
   const env = EnvSchema.parse({
@@ -95,8 +96,21 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const routers = await buildRouters(routerSettings);
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
-  const bot = await startBot({ env, targets, routers: routers.value.registry, scaleDown: routers.value.scaleDown, kubeConfig: routers.value.kubeConfig, preflight: routers.value.preflight, log });
-  const driver = new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack, ...(opts.socketMode && slack.socket ? { socket: slack.socket } : {}) });
+  const bot = await startBot({
+    env,
+    targets,
+    routers: routers.value.registry,
+    scaleDown: routers.value.scaleDown,
+    kubeConfig: routers.value.kubeConfig,
+    preflight: routers.value.preflight,
+    log,
+  });
+  const driver = new SlackDriver({
+    botUrl: `${bot.url}/slack/events`,
+    signingSecret,
+    peer: slack,
+    ...(opts.socketMode && slack.socket ? { socket: slack.socket } : {}),
+  });
   let botStopped = false;
   const stopBot = async () => {
     if (botStopped) return;

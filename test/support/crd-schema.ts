@@ -41,7 +41,9 @@ export function referenceCrdPath(file: string): string {
 
 /** The schema of each served version of the CRD in `file`. */
 export function loadCrdSchemas(file: string): Map<string, Schema> {
-  const crd = parse(readFileSync(referenceCrdPath(file), "utf8")) as { spec: { versions: { name: string; served: boolean; schema: { openAPIV3Schema: Schema } }[] } };
+  const crd = parse(readFileSync(referenceCrdPath(file), "utf8")) as {
+    spec: { versions: { name: string; served: boolean; schema: { openAPIV3Schema: Schema } }[] };
+  };
   return new Map(crd.spec.versions.filter((v) => v.served).map((v) => [v.name, v.schema.openAPIV3Schema]));
 }
 
@@ -77,17 +79,21 @@ export function validateAgainst(schema: Schema, value: unknown, at = ""): FieldC
   const causes: FieldCause[] = [];
   if (schema.enum && !schema.enum.includes(value)) causes.push({ field, message: `Unsupported value: ${JSON.stringify(value)}` });
   if (typeof value === "string") {
-    if (schema.maxLength !== undefined && value.length > schema.maxLength) causes.push({ field, message: `Too long: may not be more than ${schema.maxLength}` });
+    if (schema.maxLength !== undefined && value.length > schema.maxLength)
+      causes.push({ field, message: `Too long: may not be more than ${schema.maxLength}` });
     if (schema.minLength !== undefined && value.length < schema.minLength) causes.push({ field, message: `Too short: must be at least ${schema.minLength}` });
-    if (schema.pattern && !new RegExp(schema.pattern).test(value)) causes.push({ field, message: `Invalid value: ${JSON.stringify(value)}: should match '${schema.pattern}'` });
+    if (schema.pattern && !new RegExp(schema.pattern).test(value))
+      causes.push({ field, message: `Invalid value: ${JSON.stringify(value)}: should match '${schema.pattern}'` });
   }
   if (typeof value === "number") {
     if (schema.maximum !== undefined && value > schema.maximum) causes.push({ field, message: `should be less than or equal to ${schema.maximum}` });
     if (schema.minimum !== undefined && value < schema.minimum) causes.push({ field, message: `should be greater than or equal to ${schema.minimum}` });
   }
   if (Array.isArray(value)) {
-    if (schema.maxItems !== undefined && value.length > schema.maxItems) causes.push({ field, message: `Too many: ${value.length}: must have at most ${schema.maxItems} items` });
-    if (schema.minItems !== undefined && value.length < schema.minItems) causes.push({ field, message: `Too few: must have at least ${schema.minItems} items` });
+    if (schema.maxItems !== undefined && value.length > schema.maxItems)
+      causes.push({ field, message: `Too many: ${value.length}: must have at most ${schema.maxItems} items` });
+    if (schema.minItems !== undefined && value.length < schema.minItems)
+      causes.push({ field, message: `Too few: must have at least ${schema.minItems} items` });
     if (schema.items) value.forEach((item, i) => causes.push(...validateAgainst(schema.items!, item, `${at}[${i}]`)));
   }
   if (isRecord(value)) {
@@ -97,7 +103,8 @@ export function validateAgainst(schema: Schema, value: unknown, at = ""): FieldC
       const sub = schema.properties?.[key];
       if (sub) causes.push(...validateAgainst(sub, v, path));
       else if (isRecord(schema.additionalProperties)) causes.push(...validateAgainst(schema.additionalProperties, v, path));
-      else if (schema.properties && !schema["x-kubernetes-preserve-unknown-fields"]) causes.push({ field: path, message: "unknown field (the API server would prune it)" });
+      else if (schema.properties && !schema["x-kubernetes-preserve-unknown-fields"])
+        causes.push({ field: path, message: "unknown field (the API server would prune it)" });
     }
   }
   return causes;

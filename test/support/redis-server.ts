@@ -37,7 +37,22 @@ export class RedisServer {
     if (this.child) return;
     const child = spawn(
       "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always", "--dir", this.dir, "--save", "", "--daemonize", "no"],
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--dir",
+        this.dir,
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";

@@ -16,7 +16,18 @@ const clock = { remindMs: 30 * 60_000 };
 const policy = { maxWaitMs: 10 * 60_000, retryMs: 30_000, describe: describeVerdict };
 
 function auto(now = 0): Rollout {
-  const r = newRollout({ id: "web#1", target, stable: "web-v1", canary: "web-v2", steps: [5, 25, 100], startedBy: "U1", channel: "C", testStage: false, now, auto: { intervalMs: 600_000, maxWaitMs: policy.maxWaitMs, noticeMs: 60_000 } });
+  const r = newRollout({
+    id: "web#1",
+    target,
+    stable: "web-v1",
+    canary: "web-v2",
+    steps: [5, 25, 100],
+    startedBy: "U1",
+    channel: "C",
+    testStage: false,
+    now,
+    auto: { intervalMs: 600_000, maxWaitMs: policy.maxWaitMs, noticeMs: 60_000 },
+  });
   return planStage(markStarted(r, { percent: 5, raw: "", initialRaw: "" }, now), now, clock);
 }
 

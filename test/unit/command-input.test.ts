@@ -149,7 +149,10 @@ describe("usage", () => {
 
 describe("--steps with spaces", () => {
   it.each([
-    ["start x --to v2 --steps 10, 50, 100", "--steps `10, 50, 100` has spaces in it: write the steps without spaces (`10,50,100`) or in quotes (`\"10, 50, 100\"`)"],
+    [
+      "start x --to v2 --steps 10, 50, 100",
+      '--steps `10, 50, 100` has spaces in it: write the steps without spaces (`10,50,100`) or in quotes (`"10, 50, 100"`)',
+    ],
     ["start x --to v2 --steps=10, 50,100", "--steps `10, 50,100` has spaces in it"],
     ["start x --to v2 --steps 10 ,50,100", "--steps `10 ,50,100` has spaces in it"],
   ])("%j", async (text, message) => {
@@ -182,9 +185,12 @@ describe("invisible characters and autocorrected dashes", () => {
     expect(tokenize("start\u200b x\u200c \u200d--to\u2060 v2\ufeff")).toEqual(["start", "x", "--to", "v2"]);
   });
 
-  it.each(["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\u2014\u2014", "-\u2014", "\u2013-"])("%j at the start of a flag is --", (d) => {
-    expect(tokenize(`x ${d}to v2`)).toEqual(["x", "--to", "v2"]);
-  });
+  it.each(["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\u2014\u2014", "-\u2014", "\u2013-"])(
+    "%j at the start of a flag is --",
+    (d) => {
+      expect(tokenize(`x ${d}to v2`)).toEqual(["x", "--to", "v2"]);
+    },
+  );
 
   it("a dash inside a value is kept (and refused), not turned into --", async () => {
     expect(tokenize("x --to backend\u2014v2")).toEqual(["x", "--to", "backend\u2014v2"]);
@@ -220,7 +226,17 @@ describe("upper case", () => {
 describe("mesh text in the rollout message", () => {
   const target = TargetSchema.parse({ name: "backend-svc", smi: { trafficSplit: "backend-ts" } });
   const withRaw = (raw: string) => {
-    const r = newRollout({ id: "backend-svc#7", target, stable: "backend-v1", canary: "backend-v2", steps: [10, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1 });
+    const r = newRollout({
+      id: "backend-svc#7",
+      target,
+      stable: "backend-v1",
+      canary: "backend-v2",
+      steps: [10, 100],
+      startedBy: "UALICE",
+      channel: "C1",
+      testStage: false,
+      now: 1,
+    });
     return markStarted(r, { percent: 10, raw, initialRaw: raw }, 2);
   };
   const meshNow = (raw: string) =>

@@ -53,7 +53,13 @@ describe("steps", () => {
 });
 
 describe("target resolution", () => {
-  const declared = TargetSchema.parse({ name: "backend-svc", namespace: "shop", stable: "backend-v1", smi: { trafficSplit: "backend-ts" }, steps: [10, 80, 100] });
+  const declared = TargetSchema.parse({
+    name: "backend-svc",
+    namespace: "shop",
+    stable: "backend-v1",
+    smi: { trafficSplit: "backend-ts" },
+    steps: [10, 80, 100],
+  });
   const catalog = { adhoc: false, targets: new Map([["backend-svc", declared]]) };
 
   it("uses the declared target and lets flags override it", () => {
@@ -62,7 +68,10 @@ describe("target resolution", () => {
   });
 
   it("refuses an undeclared target when ad-hoc targets are off, listing the known ones", () => {
-    expect(resolveTarget(catalog, { target: "payments", to: "v2" })).toEqual({ ok: false, error: "unknown target `payments`: known targets are `backend-svc`" });
+    expect(resolveTarget(catalog, { target: "payments", to: "v2" })).toEqual({
+      ok: false,
+      error: "unknown target `payments`: known targets are `backend-svc`",
+    });
   });
 
   it("assembles an ad-hoc target from flags when allowed", () => {

@@ -8,10 +8,25 @@ import { readStartForm, startFormView, startRefusalErrors } from "../../src/slac
 
 /** Issue 15: the start form, the Home board and the chart are pure functions of their inputs. */
 
-const target = TargetSchema.parse({ name: "backend-svc", smi: { trafficSplit: "backend-ts" }, stable: "v1", metrics: { source: "prometheus", prometheusUrl: "http://p:9090", preset: "linkerd2", minSuccessRate: 0.97 } });
+const target = TargetSchema.parse({
+  name: "backend-svc",
+  smi: { trafficSplit: "backend-ts" },
+  stable: "v1",
+  metrics: { source: "prometheus", prometheusUrl: "http://p:9090", preset: "linkerd2", minSuccessRate: 0.97 },
+});
 
 function live(id = "backend-svc#1"): Rollout {
-  const r = newRollout({ id, target, stable: "v1", canary: "v2", steps: [10, 50, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1_700_000_000_000 });
+  const r = newRollout({
+    id,
+    target,
+    stable: "v1",
+    canary: "v2",
+    steps: [10, 50, 100],
+    startedBy: "UALICE",
+    channel: "C1",
+    testStage: false,
+    now: 1_700_000_000_000,
+  });
   return markStarted(r, { percent: 10, raw: "v1 90 / v2 10", initialRaw: "v1 100" }, 1_700_000_001_000);
 }
 
@@ -28,17 +43,37 @@ const form = (over: Record<string, unknown> = {}) => ({
 
 describe("start form", () => {
   it("reads a complete form into the same request the command builds", () => {
-    const out = readStartForm(form({ steps: { steps: { value: "20, 100" } }, mode: { mode: { selected_option: { value: "auto" } } }, interval: { interval: { value: "10m" } }, deadline: { deadline: { value: "2h" } } }));
-    expect(out).toEqual({ ok: true, value: { channelId: "C1", req: { target: "backend-svc", to: "v2", steps: [20, 100], autoMs: 600_000, deadlineMs: 7_200_000 } } });
+    const out = readStartForm(
+      form({
+        steps: { steps: { value: "20, 100" } },
+        mode: { mode: { selected_option: { value: "auto" } } },
+        interval: { interval: { value: "10m" } },
+        deadline: { deadline: { value: "2h" } },
+      }),
+    );
+    expect(out).toEqual({
+      ok: true,
+      value: { channelId: "C1", req: { target: "backend-svc", to: "v2", steps: [20, 100], autoMs: 600_000, deadlineMs: 7_200_000 } },
+    });
   });
 
   it("says what is wrong next to each field, all at once", () => {
-    const out = readStartForm(form({ version: { version: { value: "V2!" } }, steps: { steps: { value: "50,10" } }, interval: { interval: { value: "5m" } }, channel: { channel: { selected_conversation: null } } }));
+    const out = readStartForm(
+      form({
+        version: { version: { value: "V2!" } },
+        steps: { steps: { value: "50,10" } },
+        interval: { interval: { value: "5m" } },
+        channel: { channel: { selected_conversation: null } },
+      }),
+    );
     expect(out.ok).toBe(false);
     if (out.ok) return;
     expect(Object.keys(out.errors).sort()).toEqual(["channel", "interval", "steps", "version"]);
     expect(out.errors.interval).toContain("only for automatic mode");
-    expect(readStartForm(undefined)).toMatchObject({ ok: false, errors: { target: "Pick a target.", version: expect.any(String), channel: expect.any(String) } });
+    expect(readStartForm(undefined)).toMatchObject({
+      ok: false,
+      errors: { target: "Pick a target.", version: expect.any(String), channel: expect.any(String) },
+    });
   });
 
   it("puts a refused start next to the field it is about", () => {
@@ -92,6 +127,8 @@ describe("chart", () => {
     expect(svg).toContain("→50%");
     expect(svg.match(/<path d="M[^"]*" fill="none" stroke="#(1f77b4|ff7f0e)"/g)).toHaveLength(2);
     expect(svg).not.toMatch(/font-size="\d+"[^>]*font-size=/);
-    expect(chartAltText(r, points)).toBe("Success rate of stable v1 and canary v2 over rollout backend-svc#1 (active), 3 readings; last reading: stable 99.8%, canary 99.0% at 50%.");
+    expect(chartAltText(r, points)).toBe(
+      "Success rate of stable v1 and canary v2 over rollout backend-svc#1 (active), 3 readings; last reading: stable 99.8%, canary 99.0% at 50%.",
+    );
   });
 });

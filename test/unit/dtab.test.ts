@@ -28,8 +28,7 @@ import {
   type Prefix,
 } from "../../src/routers/dtab.ts";
 
-const SEED =
-  "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
+const SEED = "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
 const p = (s: string) => parsePath(s);
 const w = (weight: number, tree: NameTree) => ({ weight, tree });
 
@@ -144,9 +143,7 @@ describe("parseDtab: a corpus of tricky dtabs", () => {
       "",
     ].join("\n");
     const d = parseDtab(text);
-    expect(printDtab(d)).toBe(
-      "/srv => /#/io.l5d.k8s/default/http ;\n/host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 ;",
-    );
+    expect(printDtab(d)).toBe("/srv => /#/io.l5d.k8s/default/http ;\n/host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 ;");
   });
 
   it("reads empty and comment-only texts as the empty dtab, and allows one trailing ;", () => {
@@ -160,9 +157,7 @@ describe("parseDtab: a corpus of tricky dtabs", () => {
 
   it("reads namerd's compact rendering with two-decimal weights", () => {
     const d = parseDtab("/srv=>/#/io.l5d.k8s/default/http;/host/world=>0.90*/srv/world-v1 & 0.10*/srv/world-v2");
-    expect(printDtab(d)).toBe(
-      "/srv => /#/io.l5d.k8s/default/http ;\n/host/world => 0.9 * /srv/world-v1 & 0.1 * /srv/world-v2 ;",
-    );
+    expect(printDtab(d)).toBe("/srv => /#/io.l5d.k8s/default/http ;\n/host/world => 0.9 * /srv/world-v1 & 0.1 * /srv/world-v2 ;");
     expect(printDtab(d, "namerd")).toBe("/srv=>/#/io.l5d.k8s/default/http;/host/world=>0.90*/srv/world-v1 & 0.10*/srv/world-v2");
   });
 
@@ -277,13 +272,9 @@ describe("findDentry / replaceDentry", () => {
   it("replaces the last one in place and keeps every other dentry in order", () => {
     const next = replaceDentry(dtab, "/host/world", rolloutTree(p("/srv/world-v1"), p("/srv/world-v2"), 10));
     expect(printDtab(next)).toBe(
-      [
-        "/host => /srv ;",
-        "/host/world => /srv/old ;",
-        "/svc => /host ;",
-        "/host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 ;",
-        "/tmp => /srv ;",
-      ].join("\n"),
+      ["/host => /srv ;", "/host/world => /srv/old ;", "/svc => /host ;", "/host/world => 90 * /srv/world-v1 & 10 * /srv/world-v2 ;", "/tmp => /srv ;"].join(
+        "\n",
+      ),
     );
     expect(printTree(findDentry(dtab, "/host/world")!.tree)).toBe("/srv/world-v1"); // input untouched
   });
@@ -394,9 +385,7 @@ function treeArb(depth: number, weights: fc.Arbitrary<number> = weightArb): fc.A
     { arbitrary: base, weight: 3 },
     { arbitrary: fc.array(sub, { minLength: 2, maxLength: 3 }).map((trees): NameTree => ({ kind: "alt", trees })), weight: 1 },
     {
-      arbitrary: fc
-        .array(fc.record({ weight: weights, tree: sub }), { minLength: 2, maxLength: 3 })
-        .map((branches): NameTree => ({ kind: "union", branches })),
+      arbitrary: fc.array(fc.record({ weight: weights, tree: sub }), { minLength: 2, maxLength: 3 }).map((branches): NameTree => ({ kind: "union", branches })),
       weight: 1,
     },
   );
@@ -404,10 +393,9 @@ function treeArb(depth: number, weights: fc.Arbitrary<number> = weightArb): fc.A
 const dtabArb = (weights?: fc.Arbitrary<number>): fc.Arbitrary<Dtab> =>
   fc.array(fc.record({ prefix: prefixArb, tree: treeArb(3, weights) }) as fc.Arbitrary<Dentry>, { maxLength: 5 });
 
-
 /** Writes a dtab with random whitespace, comments, weight spellings, escapes and redundant parentheses. */
 function noisy(dtab: Dtab, r: () => number): string {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const ws = () => pick(["", "", " ", "  ", "\n", "\t", " # a comment\n", "\n# line comment\n  "]);
   const noisyLabel = (l: string): string => {
     if (l === "*") return l;

@@ -61,26 +61,32 @@ describe("two-proportion z-test", () => {
 
   it("squares to Pearson's chi-square of the 2x2 table", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 5, max: 5000 }), fc.integer({ min: 5, max: 5000 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), (na, nb, ra, rb) => {
-        const a = s(na, Math.round(na * ra));
-        const b = s(nb, Math.round(nb * rb));
-        const cells = [
-          [a.successes, a.requests - a.successes],
-          [b.successes, b.requests - b.successes],
-        ];
-        const n = na + nb;
-        const col = [a.successes + b.successes, n - a.successes - b.successes];
-        fc.pre(col[0]! > 0 && col[1]! > 0); // chi-square is undefined for an empty column
-        const row = [na, nb];
-        let chi2 = 0;
-        for (let i = 0; i < 2; i++)
-          for (let j = 0; j < 2; j++) {
-            const e = (row[i]! * col[j]!) / n;
-            chi2 += (cells[i]![j]! - e) ** 2 / e;
-          }
-        const z = twoProportionZ(a, b);
-        expect(z * z).toBeCloseTo(chi2, 6);
-      }),
+      fc.property(
+        fc.integer({ min: 5, max: 5000 }),
+        fc.integer({ min: 5, max: 5000 }),
+        fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+        fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+        (na, nb, ra, rb) => {
+          const a = s(na, Math.round(na * ra));
+          const b = s(nb, Math.round(nb * rb));
+          const cells = [
+            [a.successes, a.requests - a.successes],
+            [b.successes, b.requests - b.successes],
+          ];
+          const n = na + nb;
+          const col = [a.successes + b.successes, n - a.successes - b.successes];
+          fc.pre(col[0]! > 0 && col[1]! > 0); // chi-square is undefined for an empty column
+          const row = [na, nb];
+          let chi2 = 0;
+          for (let i = 0; i < 2; i++)
+            for (let j = 0; j < 2; j++) {
+              const e = (row[i]! * col[j]!) / n;
+              chi2 += (cells[i]![j]! - e) ** 2 / e;
+            }
+          const z = twoProportionZ(a, b);
+          expect(z * z).toBeCloseTo(chi2, 6);
+        },
+      ),
     );
   });
 
@@ -208,13 +214,19 @@ describe("verdict", () => {
 
   it("never calls a canary that did at least as well as stable worse than stable", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 50, max: 100_000 }), fc.integer({ min: 1, max: 100_000 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (nc, ns, rs, extra) => {
-        const stable = s(ns, Math.floor(ns * rs));
-        const stableRate = stable.successes / ns;
-        const canaryRate = stableRate + (1 - stableRate) * extra;
-        const v = judge({ stable, canary: s(nc, Math.ceil(nc * canaryRate)) });
-        expect(v.kind === "worse" && v.basis === "stable").toBe(false);
-      }),
+      fc.property(
+        fc.integer({ min: 50, max: 100_000 }),
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (nc, ns, rs, extra) => {
+          const stable = s(ns, Math.floor(ns * rs));
+          const stableRate = stable.successes / ns;
+          const canaryRate = stableRate + (1 - stableRate) * extra;
+          const v = judge({ stable, canary: s(nc, Math.ceil(nc * canaryRate)) });
+          expect(v.kind === "worse" && v.basis === "stable").toBe(false);
+        },
+      ),
     );
   });
 });

@@ -25,7 +25,11 @@ function route(over: Partial<HttpRoute["spec"]> = {}, status?: HttpRoute["status
       parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }],
       rules: [
         { name: "static", backendRefs: [{ name: "static-files", port: 80, weight: 1 }] },
-        { name: "api", matches: [{ path: { type: "PathPrefix", value: "/api" } }], backendRefs: [{ group: "", kind: "Service", name: "web-v1", port: 8080, weight: 1 }] },
+        {
+          name: "api",
+          matches: [{ path: { type: "PathPrefix", value: "/api" } }],
+          backendRefs: [{ group: "", kind: "Service", name: "web-v1", port: 8080, weight: 1 }],
+        },
       ],
       ...over,
     },
@@ -39,8 +43,15 @@ describe("finding the split rule", () => {
     expect(findRule(r, "api", PAIR, "x-rollout", LABEL)).toMatchObject({ ok: true, index: 1 });
     expect(findRule(r, 1, PAIR, "x-rollout", LABEL)).toMatchObject({ ok: true, index: 1 });
     expect(findRule(r, undefined, PAIR, "x-rollout", LABEL)).toMatchObject({ ok: true, index: 1 });
-    const withTest = withTestRule(r, { matches: [{ headers: [{ name: "X-Rollout", value: "web-v2" }] }], backendRefs: [{ name: "web-v2", port: 8080 }] }, "x-rollout");
-    expect(findRule(withTest, 2, PAIR, "x-rollout", LABEL)).toEqual({ ok: false, problem: "HTTPRoute shop/web has no rule #2 (it has 2 rules besides the bot's test rule)" });
+    const withTest = withTestRule(
+      r,
+      { matches: [{ headers: [{ name: "X-Rollout", value: "web-v2" }] }], backendRefs: [{ name: "web-v2", port: 8080 }] },
+      "x-rollout",
+    );
+    expect(findRule(withTest, 2, PAIR, "x-rollout", LABEL)).toEqual({
+      ok: false,
+      problem: "HTTPRoute shop/web has no rule #2 (it has 2 rules besides the bot's test rule)",
+    });
     // After Finish removed the stable's backendRef, the rule is the one with the canary (not the test rule).
     const finished = withWeights(withTest, { ruleIndex: 1, backends: PAIR, percent: 100, dropStable: true });
     expect(findRule(finished, undefined, PAIR, "x-rollout", LABEL)).toMatchObject({ ok: true, index: 1 });
@@ -73,10 +84,29 @@ describe("weights", () => {
 
 describe("the test rule", () => {
   it("copies the split rule's matches with the header added (replacing one of the same name, any case), routes only to the canary", () => {
-    const split = { matches: [{ path: { type: "Exact", value: "/a" }, headers: [{ name: "X-ROLLOUT", value: "old" }, { name: "x-team", value: "a" }] }], filters: [{ type: "URLRewrite" }] };
+    const split = {
+      matches: [
+        {
+          path: { type: "Exact", value: "/a" },
+          headers: [
+            { name: "X-ROLLOUT", value: "old" },
+            { name: "x-team", value: "a" },
+          ],
+        },
+      ],
+      filters: [{ type: "URLRewrite" }],
+    };
     const rule = testRuleFor(split, { name: "web-v2", port: 8080 }, { name: "x-rollout", value: "web-v2" });
     expect(rule).toEqual({
-      matches: [{ path: { type: "Exact", value: "/a" }, headers: [{ name: "x-team", value: "a" }, { type: "Exact", name: "x-rollout", value: "web-v2" }] }],
+      matches: [
+        {
+          path: { type: "Exact", value: "/a" },
+          headers: [
+            { name: "x-team", value: "a" },
+            { type: "Exact", name: "x-rollout", value: "web-v2" },
+          ],
+        },
+      ],
       backendRefs: [{ name: "web-v2", port: 8080, weight: 1 }],
       filters: [{ type: "URLRewrite" }],
     });
@@ -108,22 +138,37 @@ describe("the test rule", () => {
 });
 
 describe("what the controllers say (status.parents)", () => {
-  const cond = (type: string, status: string, observedGeneration: number, reason = type) => ({ type, status, reason, message: `${type} ${status}`, observedGeneration });
+  const cond = (type: string, status: string, observedGeneration: number, reason = type) => ({
+    type,
+    status,
+    reason,
+    message: `${type} ${status}`,
+    observedGeneration,
+  });
   const parent = (conditions: ReturnType<typeof cond>[], parentRef: Record<string, unknown> = { group: "core", kind: "Service", name: "web", port: 80 }) => ({
     parents: [{ parentRef: parentRef as { name: string }, controllerName: "linkerd.io/gateway-controller", conditions }],
   });
 
   it("accepted only with Accepted=True for this generation; refused on a current False; pending without an entry or with an old one", () => {
-    expect(parentVerdicts(route({}, parent([cond("Accepted", "True", 3), cond("ResolvedRefs", "True", 3)])))).toEqual([{ parent: "Service shop/web (port 80)", state: "accepted" }]);
+    expect(parentVerdicts(route({}, parent([cond("Accepted", "True", 3), cond("ResolvedRefs", "True", 3)])))).toEqual([
+      { parent: "Service shop/web (port 80)", state: "accepted" },
+    ]);
     expect(parentVerdicts(route({}, parent([cond("Accepted", "True", 3), cond("ResolvedRefs", "False", 3, "BackendNotFound")])))).toEqual([
       { parent: "Service shop/web (port 80)", state: "refused", condition: "ResolvedRefs", reason: "BackendNotFound", message: "ResolvedRefs False" },
     ]);
     // An old refusal is history, not a verdict on what the bot just wrote: pending.
     expect(parentVerdicts(route({}, parent([cond("Accepted", "False", 2, "NotAllowedByListeners")])))[0]).toMatchObject({ state: "pending" });
-    expect(parentVerdicts(route({}, undefined))[0]).toEqual({ parent: "Service shop/web (port 80)", state: "pending", why: "no controller has reported on it yet" });
+    expect(parentVerdicts(route({}, undefined))[0]).toEqual({
+      parent: "Service shop/web (port 80)",
+      state: "pending",
+      why: "no controller has reported on it yet",
+    });
     // "core" and "" are the same group; a Gateway parent's group and kind default.
     expect(parentVerdicts(route({}, parent([cond("Accepted", "True", 3)], { group: "", kind: "Service", name: "web", port: 80 })))[0]!.state).toBe("accepted");
-    const gw = route({ parentRefs: [{ name: "public", namespace: "infra", sectionName: "https" }] }, parent([cond("Accepted", "True", 3)], { group: "gateway.networking.k8s.io", kind: "Gateway", name: "public", namespace: "infra", sectionName: "https" }));
+    const gw = route(
+      { parentRefs: [{ name: "public", namespace: "infra", sectionName: "https" }] },
+      parent([cond("Accepted", "True", 3)], { group: "gateway.networking.k8s.io", kind: "Gateway", name: "public", namespace: "infra", sectionName: "https" }),
+    );
     expect(renderVerdicts(parentVerdicts(gw))).toBe("Gateway infra/public (section https) accepted");
   });
 });

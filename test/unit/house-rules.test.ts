@@ -42,9 +42,32 @@ const under = (prefixes: string[]) => (path: string) => prefixes.some((p) => pat
 const ENGINE = under(["src/engine"]);
 const APP = under(["src/app"]);
 /** I/O behind an interface: they look only down (engine) and sideways (other adapters). */
-const ADAPTERS = under(["src/store", "src/queue/queues.ts", "src/routers", "src/metrics", "src/kube", "src/slack/usergroups.ts", "src/slack/poster.ts", "src/slack/surfaces-api.ts", "src/http"]);
+const ADAPTERS = under([
+  "src/store",
+  "src/queue/queues.ts",
+  "src/routers",
+  "src/metrics",
+  "src/kube",
+  "src/slack/usergroups.ts",
+  "src/slack/poster.ts",
+  "src/slack/surfaces-api.ts",
+  "src/http",
+]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */
-const SURFACES = under(["commands", "src/slack/listeners", "src/slack/receiver.ts", "src/slack/socket-receiver.ts", "src/slack/transport.ts", "src/slack/verify.ts", "src/slack/bolt-logger.ts", "src/queue/jobs", "src/queue/worker.ts", "src/sandbox", "src/bot.ts", "src/main.ts"]);
+const SURFACES = under([
+  "commands",
+  "src/slack/listeners",
+  "src/slack/receiver.ts",
+  "src/slack/socket-receiver.ts",
+  "src/slack/transport.ts",
+  "src/slack/verify.ts",
+  "src/slack/bolt-logger.ts",
+  "src/queue/jobs",
+  "src/queue/worker.ts",
+  "src/sandbox",
+  "src/bot.ts",
+  "src/main.ts",
+]);
 const VIEWS = under(["src/slack/views"]);
 
 function offending(from: (p: string) => boolean, forbidden: (e: Edge) => boolean): string[] {
@@ -76,7 +99,8 @@ describe("house rules: imports go one way", () => {
       ADAPTERS(e.to) ||
       SURFACES(e.to) ||
       (APP(e.to) && !e.typeOnly) ||
-      (!e.typeOnly && /^(node:(http|https|net|fs|fs\/promises|child_process)|ioredis|bullmq|@slack\/bolt|@slack\/web-api|@kubernetes\/client-node)$/.test(e.to));
+      (!e.typeOnly &&
+        /^(node:(http|https|net|fs|fs\/promises|child_process)|ioredis|bullmq|@slack\/bolt|@slack\/web-api|@kubernetes\/client-node)$/.test(e.to));
     expect(offending(VIEWS, io)).toEqual([]);
   });
 

@@ -28,7 +28,7 @@ describe("MetricsSettingsSchema", () => {
 
   it("prometheus needs a preset or queries, not both", () => {
     expect(messages({})).toEqual([expect.stringMatching(/need a `preset` \(linkerd2, nginx, istio\) or custom `queries`/)]);
-    expect(messages({ preset: "istio", queries: { requests: "sum(x{d=\"{version}\"})", successes: "sum(y{d=\"{version}\"})" } })).toEqual([
+    expect(messages({ preset: "istio", queries: { requests: 'sum(x{d="{version}"})', successes: 'sum(y{d="{version}"})' } })).toEqual([
       "give either `preset` or `queries`, not both",
     ]);
     expect(messages({ source: "none" })).toEqual([]);

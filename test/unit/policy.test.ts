@@ -146,14 +146,16 @@ describe("requireSecondApprover", () => {
 
 describe("the bot's final step, for whoever turned automatic steps on", () => {
   const p = policy({ channels: ["C0DEPLOYS"], advance: ["@deployers"], finish: ["@release"] });
-  const onBehalf = (userId: string, extra: Partial<AuthRequest> = {}) => req("advance", userId, { channelId: undefined, reachesFull: true, onBehalf: true, ...extra });
+  const onBehalf = (userId: string, extra: Partial<AuthRequest> = {}) =>
+    req("advance", userId, { channelId: undefined, reachesFull: true, onBehalf: true, ...extra });
 
   it("needs that person's right to finish, but not a channel (it was checked when they turned automatic steps on)", () => {
     expect(authorize(p, onBehalf("UREL"), groups({ release: ["UREL"] }, "UREL"))).toEqual({ ok: true });
     const refused = authorize(p, onBehalf("UDAN"), groups({ deployers: ["UDAN"] }, "UDAN"));
     expect(refused).toEqual({
       ok: false,
-      reason: "<@UDAN>, who turned automatic steps on, may not take it to 100%: Only members of @release may take rollouts of `backend-svc` to 100% or finish them",
+      reason:
+        "<@UDAN>, who turned automatic steps on, may not take it to 100%: Only members of @release may take rollouts of `backend-svc` to 100% or finish them",
     });
   });
 
@@ -168,7 +170,9 @@ describe("the bot's final step, for whoever turned automatic steps on", () => {
     const second = policy({ requireSecondApprover: true });
     const d = authorize(second, onBehalf("UALICE", { startedBy: "UALICE" }), nobodyInGroups);
     expect(d.ok).toBe(false);
-    expect(!d.ok && d.reason).toContain("requires a second approver for the final step, and automatic steps were turned on by the person who started the rollout (<@UALICE>)");
+    expect(!d.ok && d.reason).toContain(
+      "requires a second approver for the final step, and automatic steps were turned on by the person who started the rollout (<@UALICE>)",
+    );
     expect(authorize(second, onBehalf("UBOB", { startedBy: "UALICE" }), nobodyInGroups)).toEqual({ ok: true });
   });
 });

@@ -8,11 +8,25 @@ import { validateBlocks } from "../../src/sandbox/peers/slack/block-kit-limits.t
 
 /** Issue 15: emergency promote as data (engine), its policy, and its confirm dialog (view). */
 
-const target = TargetSchema.parse({ name: "backend-svc", smi: { trafficSplit: "backend-ts" }, metrics: { source: "prometheus", prometheusUrl: "http://prom:9090", preset: "linkerd2" } });
+const target = TargetSchema.parse({
+  name: "backend-svc",
+  smi: { trafficSplit: "backend-ts" },
+  metrics: { source: "prometheus", prometheusUrl: "http://prom:9090", preset: "linkerd2" },
+});
 const BOB = { kind: "user" as const, id: "UBOB" };
 
 function live(): Rollout {
-  const r = newRollout({ id: "backend-svc#2", target, stable: "v1", canary: "v2", steps: [10, 50, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1_000 });
+  const r = newRollout({
+    id: "backend-svc#2",
+    target,
+    stable: "v1",
+    canary: "v2",
+    steps: [10, 50, 100],
+    startedBy: "UALICE",
+    channel: "C1",
+    testStage: false,
+    now: 1_000,
+  });
   return markStarted(r, { percent: 10, raw: "v1 90 / v2 10", initialRaw: "v1 100" }, 2_000);
 }
 
@@ -20,7 +34,13 @@ describe("promote (engine)", () => {
   it("goes straight to finishing at 100%, skipping the remaining steps, with an event from the verified weight", () => {
     const res = promote(live(), BOB, 3_000);
     if (!res.ok) throw new Error(res.error.code);
-    expect(res.value).toMatchObject({ status: "finishing", desiredPercent: 100, appliedPercent: 10, stepIndex: 2, last: { kind: "finish-requested", actor: BOB } });
+    expect(res.value).toMatchObject({
+      status: "finishing",
+      desiredPercent: 100,
+      appliedPercent: 10,
+      stepIndex: 2,
+      last: { kind: "finish-requested", actor: BOB },
+    });
     expect(res.value.events.at(-1)).toMatchObject({ kind: "finish-requested", actor: BOB, from: 10, to: 100 });
   });
 
@@ -29,7 +49,17 @@ describe("promote (engine)", () => {
     if (!moving.ok) throw new Error("advance");
     expect(promote(moving.value, BOB, 4_000)).toMatchObject({ ok: false, error: { code: "in-flight" } });
     expect(promote(markDrift(live(), { percent: 30, raw: "v1 70 / v2 30" }, "drift", 3_000), BOB, 4_000)).toMatchObject({ ok: false, error: { code: "held" } });
-    const starting = newRollout({ id: "backend-svc#3", target, stable: "v1", canary: "v2", steps: [10, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1 });
+    const starting = newRollout({
+      id: "backend-svc#3",
+      target,
+      stable: "v1",
+      canary: "v2",
+      steps: [10, 100],
+      startedBy: "UALICE",
+      channel: "C1",
+      testStage: false,
+      now: 1,
+    });
     expect(promote(starting, BOB, 2)).toMatchObject({ ok: false, error: { code: "starting" } });
     const aborting = abort(live(), BOB, 3_000);
     if (!aborting.ok) throw new Error("abort");
@@ -39,11 +69,14 @@ describe("promote (engine)", () => {
   it("needs the right to finish and honours the second approver", () => {
     expect(RIGHT.promote).toBe("finish");
     const policy = effectivePolicy({ finish: ["UREL"], requireSecondApprover: true });
-    const ask = (userId: string) => authorize(policy, { action: RIGHT.promote, userId, channelId: "C1", target: "backend-svc", reachesFull: true, startedBy: "UREL" }, () => false);
+    const ask = (userId: string) =>
+      authorize(policy, { action: RIGHT.promote, userId, channelId: "C1", target: "backend-svc", reachesFull: true, startedBy: "UREL" }, () => false);
     expect(ask("UMALLORY")).toMatchObject({ ok: false, error: { why: "rule", key: "finish" } });
     expect(ask("UREL")).toMatchObject({ ok: false, error: { why: "second-approver" } });
     const other = effectivePolicy({ finish: ["UREL"], requireSecondApprover: true });
-    expect(authorize(other, { action: "finish", userId: "UREL", channelId: "C1", target: "backend-svc", reachesFull: true, startedBy: "UALICE" }, () => false).ok).toBe(true);
+    expect(
+      authorize(other, { action: "finish", userId: "UREL", channelId: "C1", target: "backend-svc", reachesFull: true, startedBy: "UALICE" }, () => false).ok,
+    ).toBe(true);
   });
 });
 

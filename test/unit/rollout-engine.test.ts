@@ -21,7 +21,17 @@ const alice = { kind: "user" as const, id: "UALICE" };
 const bob = { kind: "user" as const, id: "UBOB" };
 
 function live(steps = [10, 80, 100]): Rollout {
-  const r = newRollout({ id: "backend-svc#1", target, stable: "backend-v1", canary: "backend-v2", steps, startedBy: "UALICE", channel: "C1", testStage: false, now: 1 });
+  const r = newRollout({
+    id: "backend-svc#1",
+    target,
+    stable: "backend-v1",
+    canary: "backend-v2",
+    steps,
+    startedBy: "UALICE",
+    channel: "C1",
+    testStage: false,
+    now: 1,
+  });
   return markStarted(r, { percent: steps[0]!, raw: "backend-v1 90 / backend-v2 10", initialRaw: "(none)" }, 2);
 }
 

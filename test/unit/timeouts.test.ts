@@ -11,7 +11,9 @@ describe("timeout settings", () => {
     expect(timeoutMsFromEnv("ROLLOUT_NAMERD_TIMEOUT_SECONDS", {})).toBe(5_000);
     expect(timeoutMsFromEnv("ROLLOUT_SLACK_TIMEOUT_SECONDS", {})).toBe(10_000);
     const env = parseEnv(BASE);
-    expect(env.ok && [env.value.ROLLOUT_KUBE_TIMEOUT_SECONDS, env.value.ROLLOUT_NAMERD_TIMEOUT_SECONDS, env.value.ROLLOUT_SLACK_TIMEOUT_SECONDS]).toEqual([10, 5, 10]);
+    expect(env.ok && [env.value.ROLLOUT_KUBE_TIMEOUT_SECONDS, env.value.ROLLOUT_NAMERD_TIMEOUT_SECONDS, env.value.ROLLOUT_SLACK_TIMEOUT_SECONDS]).toEqual([
+      10, 5, 10,
+    ]);
   });
 
   it("take seconds, fractions included", () => {

@@ -15,7 +15,17 @@ const target = TargetSchema.parse({
 const settings = target.metrics!;
 
 function live(): Rollout {
-  const r = newRollout({ id: "backend-svc#7", target, stable: "backend-v1", canary: "backend-v2", steps: [10, 80, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1_700_000_000_000 });
+  const r = newRollout({
+    id: "backend-svc#7",
+    target,
+    stable: "backend-v1",
+    canary: "backend-v2",
+    steps: [10, 80, 100],
+    startedBy: "UALICE",
+    channel: "C1",
+    testStage: false,
+    now: 1_700_000_000_000,
+  });
   return markStarted(r, { percent: 10, raw: "backend-v1 90 / backend-v2 10", initialRaw: "backend-v1 100 / backend-v2 0" }, 1_700_000_001_000);
 }
 
@@ -41,7 +51,9 @@ describe("rollout message", () => {
     expect(t).toContain("Stable `backend-v1` (90%): *99.9%* of 27,000 requests");
     expect(t).toContain("Canary `backend-v2` (10%): *96.6%* of 3,000 requests");
     // (101 / 3,000) / (27 / 27,000) = 33.7
-    expect(t).toContain(":red_circle: *Worse than stable*: canary 96.6% vs stable 99.9%, worse: canary errors 34× stable's (99% interval above 13×) over 3,000 canary requests");
+    expect(t).toContain(
+      ":red_circle: *Worse than stable*: canary 96.6% vs stable 99.9%, worse: canary errors 34× stable's (99% interval above 13×) over 3,000 canary requests",
+    );
   });
 
   it("never renders a message Slack would refuse, whatever the texts", () => {
@@ -74,6 +86,11 @@ describe("rollout message", () => {
     const moved = advance(live(), { kind: "user", id: "UBOB" }, 0, 1_700_000_100_000);
     if (!moved.ok) throw new Error(moved.error.code);
     const e = moved.value.events.at(-1)!;
-    expect(renderEvent(moved.value, e)).toBe("<@UBOB> advanced to 80% (backend-v1/backend-v2 90/10 → 20/80) <!date^1700000100^{date_short_pretty} {time_secs}|2023-11-14T22:15:00Z>".replace(/^/, ":arrow_forward: "));
+    expect(renderEvent(moved.value, e)).toBe(
+      "<@UBOB> advanced to 80% (backend-v1/backend-v2 90/10 → 20/80) <!date^1700000100^{date_short_pretty} {time_secs}|2023-11-14T22:15:00Z>".replace(
+        /^/,
+        ":arrow_forward: ",
+      ),
+    );
   });
 });

@@ -33,7 +33,10 @@ const FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((f) => require.resol
  * (libuv's thread pool): a synchronous render would stall Slack's requests and the other jobs meanwhile.
  */
 export async function chartPng(svg: string): Promise<Buffer> {
-  const image = await renderAsync(svg, { fitTo: { mode: "zoom", value: 2 }, font: { fontFiles: FONTS, loadSystemFonts: false, defaultFontFamily: "DejaVu Sans" } });
+  const image = await renderAsync(svg, {
+    fitTo: { mode: "zoom", value: 2 },
+    font: { fontFiles: FONTS, loadSystemFonts: false, defaultFontFamily: "DejaVu Sans" },
+  });
   return image.asPng();
 }
 

@@ -84,9 +84,11 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
         // One event Slack refuses must not hold back every later one: fall back to plain text, then skip it.
         if (!platformError(err)) throw err;
         deps.log.error({ err, rolloutId: r.id, seq: e.seq }, "Slack refused a thread message");
-        await slack.postMessage({ channel: r.channel, thread_ts: ts, text: text.slice(0, 3_000), ...(broadcast ? { reply_broadcast: true } : {}) }).catch((again: unknown) => {
-          if (!platformError(again)) throw again;
-        });
+        await slack
+          .postMessage({ channel: r.channel, thread_ts: ts, text: text.slice(0, 3_000), ...(broadcast ? { reply_broadcast: true } : {}) })
+          .catch((again: unknown) => {
+            if (!platformError(again)) throw again;
+          });
       }
       await meta.set(r.id, { postedSeq: e.seq });
     }

@@ -48,7 +48,8 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
     const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
     if (stored.ok && stored.value.changed) await deps.queue.afterUpdate(stored.value.rollout);
-    if (stored.ok && stored.value.changed) await deps.readings?.append(r.id, readingPoint(reading)).catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
+    if (stored.ok && stored.value.changed)
+      await deps.readings?.append(r.id, readingPoint(reading)).catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
     // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step: the
     // test is anytime-valid, so one "worse" is as trustworthy whenever it comes.
     if (r.auto && r.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
@@ -78,7 +79,10 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
         if (found.percent === now.appliedPercent) return false;
         // Unreadable for a reason that says nothing about the mesh (an outage, a conflict, credentials): no drift.
         if (found.percent === undefined && found.code !== "drift" && found.code !== "not-found" && found.code !== "invalid") return false;
-        const what = found.percent === undefined ? found.raw : `the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%`;
+        const what =
+          found.percent === undefined
+            ? found.raw
+            : `the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%`;
         // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
         const res = await deps.store.update(r.id, (x) =>
           x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
@@ -117,8 +121,19 @@ export async function readSnapshot(deps: Pick<SnapshotDeps, "metrics" | "log" | 
     const snap = await deps.metrics.for(r.target)!.snapshot(r.target, { stable: r.stable, canary: r.canary }, seconds);
     const evidence = foldReading(prev, at - seconds * 1000, at, snap.stable, snap.canary);
     const p99 = (x: typeof snap.stable) => ("noTraffic" in x ? undefined : x.p99Ms);
-    const latency = { ...(p99(snap.canary) !== undefined ? { canaryP99Ms: p99(snap.canary)! } : {}), ...(p99(snap.stable) !== undefined ? { stableP99Ms: p99(snap.stable)! } : {}) };
-    return { at, windowSeconds: snap.windowSeconds, canaryPercent, stable: snap.stable, canary: snap.canary, evidence, verdict: judge(evidence, settings, latency) };
+    const latency = {
+      ...(p99(snap.canary) !== undefined ? { canaryP99Ms: p99(snap.canary)! } : {}),
+      ...(p99(snap.stable) !== undefined ? { stableP99Ms: p99(snap.stable)! } : {}),
+    };
+    return {
+      at,
+      windowSeconds: snap.windowSeconds,
+      canaryPercent,
+      stable: snap.stable,
+      canary: snap.canary,
+      evidence,
+      verdict: judge(evidence, settings, latency),
+    };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     deps.log.warn({ rolloutId: r.id, reason }, "success-rate snapshot failed");

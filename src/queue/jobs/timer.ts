@@ -103,9 +103,16 @@ async function autoStep(deps: TimerDeps, r: Rollout): Promise<void> {
     const may = await mayTakeFinalStep(deps, r);
     // Slack could not say who is in the group: not a "no". Look again like any wait for evidence (and,
     // after maxWait of it, hold for a person), rather than giving up automatic steps over a hiccup.
-    if (!may.ok && may.error.unknown) decision = waitOrHold(r, now, waiting, `could not check the right to take the final step: ${deps.words.refusal(may.error)}`);
+    if (!may.ok && may.error.unknown)
+      decision = waitOrHold(r, now, waiting, `could not check the right to take the final step: ${deps.words.refusal(may.error)}`);
     else if (!may.ok) {
-      const alert: BotNote = { code: "auto-stopped", id: r.id, percent: r.appliedPercent, refusal: may.error, final: decision.kind === "finish" ? "finish" : "advance" };
+      const alert: BotNote = {
+        code: "auto-stopped",
+        id: r.id,
+        percent: r.appliedPercent,
+        refusal: may.error,
+        final: decision.kind === "finish" ? "finish" : "advance",
+      };
       return botDecides(deps, r, "manual", `automatic steps stop before the final step: ${deps.words.refusal(may.error)}`, alert, sameStage);
     }
   }
@@ -147,7 +154,9 @@ async function remind(deps: TimerDeps, r: Rollout): Promise<void> {
   if (r.auto || r.status !== "active" || r.appliedPercent !== r.desiredPercent) return;
   const note: BotNote = { code: "remind", id: r.id, startedBy: r.startedBy, percent: r.appliedPercent, forMs: r.target.remind, ...reading(r) };
   const seq = r.timers!.seq;
-  await change(deps, r.id, (x) => (x.timers?.seq === seq ? remindAgain(withNote(x, "reminder", note, deps.now()), deps.now(), { remindMs: x.target.remind }) : x));
+  await change(deps, r.id, (x) =>
+    x.timers?.seq === seq ? remindAgain(withNote(x, "reminder", note, deps.now()), deps.now(), { remindMs: x.target.remind }) : x,
+  );
 }
 
 async function deadlineWarning(deps: TimerDeps, r: Rollout): Promise<void> {

@@ -21,12 +21,34 @@ function resourceList(registry: ResourceType[], group: string, version: string) 
   const verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
   const resources: unknown[] = [];
   if (group === "") {
-    resources.push({ name: "namespaces", singularName: "namespace", namespaced: false, kind: "Namespace", verbs: ["create", "get", "list"], shortNames: ["ns"] });
+    resources.push({
+      name: "namespaces",
+      singularName: "namespace",
+      namespaced: false,
+      kind: "Namespace",
+      verbs: ["create", "get", "list"],
+      shortNames: ["ns"],
+    });
   }
   for (const t of registry.filter((t) => t.group === group && t.versions.includes(version))) {
-    resources.push({ name: t.plural, singularName: t.singular, namespaced: t.namespaced, kind: t.kind, verbs, ...(t.shortNames ? { shortNames: t.shortNames } : {}) });
+    resources.push({
+      name: t.plural,
+      singularName: t.singular,
+      namespaced: t.namespaced,
+      kind: t.kind,
+      verbs,
+      ...(t.shortNames ? { shortNames: t.shortNames } : {}),
+    });
     if (t.scale) {
-      resources.push({ name: `${t.plural}/scale`, singularName: "", namespaced: t.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: ["get", "patch", "update"] });
+      resources.push({
+        name: `${t.plural}/scale`,
+        singularName: "",
+        namespaced: t.namespaced,
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+        verbs: ["get", "patch", "update"],
+      });
     }
   }
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion: group ? `${group}/${version}` : version, resources };

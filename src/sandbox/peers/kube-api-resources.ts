@@ -345,7 +345,9 @@ function settleHttpRoute(controller: GatewayController, obj: KubeObject): void {
       parentRef,
       controllerName: controller.controllerName,
       conditions: [
-        refuse?.condition === "Accepted" ? condition("Accepted", false, refuse.reason, refuse.message) : condition("Accepted", true, "Accepted", "Route was valid"),
+        refuse?.condition === "Accepted"
+          ? condition("Accepted", false, refuse.reason, refuse.message)
+          : condition("Accepted", true, "Accepted", "Route was valid"),
         refuse?.condition === "ResolvedRefs"
           ? condition("ResolvedRefs", false, refuse.reason, refuse.message)
           : condition("ResolvedRefs", true, "ResolvedRefs", "All references resolved"),

@@ -136,7 +136,11 @@ export class ObjectStore {
   private checkApiVersion(type: ResourceType, version: string, body: KubeObject): void {
     const expected = apiVersionOf(type, version);
     if (body.apiVersion !== undefined && body.apiVersion !== expected) {
-      throw new ApiStatusError(400, "BadRequest", `the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${expected})`);
+      throw new ApiStatusError(
+        400,
+        "BadRequest",
+        `the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${expected})`,
+      );
     }
     if (body.kind !== undefined && body.kind !== type.kind) {
       throw new ApiStatusError(400, "BadRequest", `the kind in the data (${String(body.kind)}) does not match the expected kind (${type.kind})`);
@@ -168,7 +172,10 @@ export class ObjectStore {
     }
     if (!DNS1123_SUBDOMAIN.test(name) || name.length > 253) {
       throw this.invalid(type, name, [
-        { field: "metadata.name", message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'` },
+        {
+          field: "metadata.name",
+          message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`,
+        },
       ]);
     }
     if (type.namespaced && m.namespace !== undefined && m.namespace !== ns) {
@@ -242,7 +249,11 @@ export class ObjectStore {
       else if (contentType === "application/json-patch+json") result = jsonPatch(target, patch);
       else if (contentType === "application/strategic-merge-patch+json" && !type.custom) result = mergePatch(target, patch);
       else {
-        throw new ApiStatusError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json${type.custom ? "" : ", application/strategic-merge-patch+json"}`);
+        throw new ApiStatusError(
+          415,
+          "UnsupportedMediaType",
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json${type.custom ? "" : ", application/strategic-merge-patch+json"}`,
+        );
       }
     } catch (err) {
       if (err instanceof PatchError) throw new ApiStatusError(422, "Invalid", `the server rejected our request due to an error in our request: ${err.message}`);
@@ -303,7 +314,9 @@ export class ObjectStore {
       spec: { replicas: spec.replicas ?? 0 },
       status: {
         replicas: status.replicas ?? 0,
-        selector: Object.entries(selector).map(([k, v]) => `${k}=${String(v)}`).join(","),
+        selector: Object.entries(selector)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(","),
       },
     };
   }
@@ -325,12 +338,17 @@ export class ObjectStore {
     if (rv !== undefined && rv !== "" && rv !== meta(current).resourceVersion) throw this.conflict(type, name);
     const replicas = isRecord(scale.spec) ? scale.spec.replicas : undefined;
     if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
-      throw new ApiStatusError(422, "Invalid", `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`, {
-        name,
-        group: "autoscaling",
-        kind: "Scale",
-        causes: [{ reason: "FieldValueInvalid", field: "spec.replicas", message: "must be greater than or equal to 0" }],
-      });
+      throw new ApiStatusError(
+        422,
+        "Invalid",
+        `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+        {
+          name,
+          group: "autoscaling",
+          kind: "Scale",
+          causes: [{ reason: "FieldValueInvalid", field: "spec.replicas", message: "must be greater than or equal to 0" }],
+        },
+      );
     }
     const spec = isRecord(current.spec) ? current.spec : {};
     if (spec.replicas === replicas) return this.scaleOf(current);
@@ -423,5 +441,9 @@ function matchesLabels(obj: KubeObject, selector: string): boolean {
 function stable(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stable);
   if (!isRecord(v)) return v;
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, stable(v[k])]));
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, stable(v[k])]),
+  );
 }

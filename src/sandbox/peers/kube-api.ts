@@ -443,7 +443,12 @@ class Peer implements KubeApiPeer {
           if (made) this.seed(type.plural, ns, made);
         }
         const obj = this.store.get(type, ns, name);
-        if (!obj) throw new ApiStatusError(404, "NotFound", `${type.group ? `${type.plural}.${type.group}` : type.plural} "${name}" not found`, { name, group: type.group, kind: type.plural });
+        if (!obj)
+          throw new ApiStatusError(404, "NotFound", `${type.group ? `${type.plural}.${type.group}` : type.plural} "${name}" not found`, {
+            name,
+            group: type.group,
+            kind: type.plural,
+          });
         return ok(this.store.view(type, obj, version));
       }
       if (method === "PUT") return ok(this.store.replace(type, version, ns, name, body, opts));
@@ -460,9 +465,21 @@ class Peer implements KubeApiPeer {
   }
 
   private namespaceRequest(method: string, name: string | undefined): unknown {
-    const nsObject = (n: string) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name: n }, spec: { finalizers: ["kubernetes"] }, status: { phase: "Active" } });
+    const nsObject = (n: string) => ({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: n },
+      spec: { finalizers: ["kubernetes"] },
+      status: { phase: "Active" },
+    });
     if (method !== "GET") throw methodNotAllowed(method);
-    if (name === undefined) return { apiVersion: "v1", kind: "NamespaceList", metadata: { resourceVersion: this.store.resourceVersion }, items: this.store.knownNamespaces().map(nsObject) };
+    if (name === undefined)
+      return {
+        apiVersion: "v1",
+        kind: "NamespaceList",
+        metadata: { resourceVersion: this.store.resourceVersion },
+        items: this.store.knownNamespaces().map(nsObject),
+      };
     if (!this.store.hasNamespace(name)) throw new ApiStatusError(404, "NotFound", `namespaces "${name}" not found`, { name, kind: "namespaces" });
     return nsObject(name);
   }
@@ -482,7 +499,11 @@ export function readyWorkload(plural: string, name: string, replicas = 1): KubeO
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: { name, labels },
-      spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "app", image: `${name}:latest` }] } } },
+      spec: {
+        replicas,
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: { containers: [{ name: "app", image: `${name}:latest` }] } },
+      },
     };
   }
   return undefined;
@@ -514,7 +535,10 @@ function withValidator(type: ResourceType, extra: ((obj: KubeObject, version: st
 export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeApiPeer> {
   const gateway = newGatewayController();
   const registry = [...defaultRegistry(opts.smiFlavour, httpRouteType({ versions: opts.gatewayVersions, controller: gateway })), ...(opts.resources ?? [])];
-  const peer = new Peer(registry.map((t) => withValidator(t, opts.validators?.[t.plural])), gateway);
+  const peer = new Peer(
+    registry.map((t) => withValidator(t, opts.validators?.[t.plural])),
+    gateway,
+  );
   if (opts.namespaces) peer.namespaces = new Set(opts.namespaces);
   peer.rbac = opts.rbac;
   peer.implicitWorkloads = opts.implicitWorkloads ?? false;

@@ -164,7 +164,11 @@ export async function startMeshMetrics(opts: { now?: () => number } = {}): Promi
     }
     type("response_latency_ms", "histogram");
     for (const { w, c } of all) {
-      histogram("response_latency_ms", { namespace: w.namespace, deployment: w.deployment, pod: `${w.deployment}-5d8f7c-abcde`, direction: "inbound" }, c.latencies);
+      histogram(
+        "response_latency_ms",
+        { namespace: w.namespace, deployment: w.deployment, pod: `${w.deployment}-5d8f7c-abcde`, direction: "inbound" },
+        c.latencies,
+      );
     }
 
     // NGINX Service Mesh: reported by the caller's sidecar, with destination labels.

@@ -23,16 +23,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import {
-  DtabParseError,
-  parseDtab,
-  parseNameTree,
-  parsePrefix,
-  printDtab,
-  printPrefix,
-  printTree,
-  type Dtab,
-} from "../../routers/dtab.ts";
+import { DtabParseError, parseDtab, parseNameTree, parsePrefix, printDtab, printPrefix, printTree, type Dtab } from "../../routers/dtab.ts";
 import { readBody } from "./read-body.ts";
 
 export type NamerdFault = {
@@ -90,8 +81,7 @@ export function versionString(n: bigint): string {
 }
 
 /** Media type without parameters, lower-cased, as Finagle's `Request.mediaType`. */
-const mediaTypeOf = (header: string | undefined): string | undefined =>
-  header === undefined ? undefined : header.split(";", 1)[0]!.trim().toLowerCase();
+const mediaTypeOf = (header: string | undefined): string | undefined => (header === undefined ? undefined : header.split(";", 1)[0]!.trim().toLowerCase());
 
 function codecFor(mediaType: string | undefined): Codec | undefined {
   if (mediaType === JSON_TYPE) return "json";
@@ -449,7 +439,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
-
 
 function listen(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -4,11 +4,7 @@
  * The decision takes milliseconds; should it not be done by `safetyMs`, the ack goes anyway so Slack (which
  * gives up after 3 s) does not show the person an error for work that is still going on.
  */
-export async function ackAfter(
-  ack: () => Promise<void>,
-  work: (ack: () => Promise<void>) => Promise<void>,
-  safetyMs = 2_000,
-): Promise<void> {
+export async function ackAfter(ack: () => Promise<void>, work: (ack: () => Promise<void>) => Promise<void>, safetyMs = 2_000): Promise<void> {
   let acked: Promise<void> | undefined;
   const once = () => (acked ??= ack());
   const timer = setTimeout(() => void once().catch(() => undefined), safetyMs);

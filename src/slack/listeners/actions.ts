@@ -82,7 +82,10 @@ async function onDecision(deps: AppDeps, args: ClickArgs, kind: ActionKind, ack:
       );
     }
     const r = await rolloutById(deps, parsed.id);
-    if (!r) return await refuse(`:x: There is no rollout \`${parsed.id}\`; nothing was changed.`, `there is no rollout ${parsed.id}`, { target: parsed.id.split("#")[0]! });
+    if (!r)
+      return await refuse(`:x: There is no rollout \`${parsed.id}\`; nothing was changed.`, `there is no rollout ${parsed.id}`, {
+        target: parsed.id.split("#")[0]!,
+      });
     // A rollout's plan never changes, so a step it does not have can be refused before the compare-and-set.
     if (parsed.step >= r.steps.length) {
       return await refuse(
@@ -92,9 +95,17 @@ async function onDecision(deps: AppDeps, args: ClickArgs, kind: ActionKind, ack:
       );
     }
     acting = true;
-    const result = await act(deps, { userId: click.userId, kind, rolloutId: r.id, fromStep: parsed.step, via: "button", ...(click.channelId ? { channelId: click.channelId } : {}) });
+    const result = await act(deps, {
+      userId: click.userId,
+      kind,
+      rolloutId: r.id,
+      fromStep: parsed.step,
+      via: "button",
+      ...(click.channelId ? { channelId: click.channelId } : {}),
+    });
     await ack();
-    if (!result.ok && result.error.code !== "no-metrics-for-auto") await click.tell(`${isDenied(result.error) ? ":no_entry:" : ":information_source:"} ${refusalText(result.error)}`);
+    if (!result.ok && result.error.code !== "no-metrics-for-auto")
+      await click.tell(`${isDenied(result.error) ? ":no_entry:" : ":information_source:"} ${refusalText(result.error)}`);
   } catch (e) {
     deps.log.error({ err: e, rolloutId: parsed?.id, kind }, "button failed");
     // The decision audits its own failures; one before it is audited here.

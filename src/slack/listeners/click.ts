@@ -53,7 +53,8 @@ export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log"> & Partial<
   const channelId = typeof channel === "string" && channel.length > 0 && channel.length <= 40 ? channel : undefined;
   const actionId = String(action.action_id);
   // A button carries `value`; an overflow menu carries the option picked.
-  const value: unknown = "value" in action ? (action as { value?: unknown }).value : (action as { selected_option?: { value?: unknown } }).selected_option?.value;
+  const value: unknown =
+    "value" in action ? (action as { value?: unknown }).value : (action as { selected_option?: { value?: unknown } }).selected_option?.value;
   return {
     ...(userId ? { userId } : {}),
     actor: userId ?? (typeof rawUser === "string" && rawUser ? `unknown:${clip(rawUser, 40)}` : "unknown"),
@@ -97,7 +98,7 @@ export function readClick(args: ClickArgs, deps: Pick<AppDeps, "log"> & Partial<
 
 /** A value as it may be quoted back to the person: one line, inline code, at most 60 characters. */
 export function quote(value: unknown): string {
-  const s = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  const s = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   if (!s.trim()) return s ? "(blank)" : "(empty)";
   return `\`${escapeMrkdwn(clip(s.replace(/\s+/g, " ").replace(/`/g, "'"), 60))}\``;
 }

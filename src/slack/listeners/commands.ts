@@ -9,26 +9,34 @@ import { asksForForm, openStartForm } from "./start-form.ts";
  * answer privately through response_url.
  */
 export function registerCommandListeners(app: App, deps: AppDeps): void {
-  app.command("/rollout", ({ command, ack, respond, client }) => ackAfter(ack, async (acked) => {
-    if (asksForForm(command.text ?? "")) {
-      // Opening a form records nothing: ack first, then open it while the trigger is fresh.
-      await acked();
-      try {
-        return await openStartForm(deps, client, command.trigger_id, command.channel_id);
-      } catch (err) {
-        deps.log.error({ err }, "could not open the start form");
-        return void (await respond({ response_type: "ephemeral", text: ":warning: I could not open the start form; `/rollout start <target> --to <version>` does the same. The error is in the bot's log." }));
+  app.command("/rollout", ({ command, ack, respond, client }) =>
+    ackAfter(ack, async (acked) => {
+      if (asksForForm(command.text ?? "")) {
+        // Opening a form records nothing: ack first, then open it while the trigger is fresh.
+        await acked();
+        try {
+          return await openStartForm(deps, client, command.trigger_id, command.channel_id);
+        } catch (err) {
+          deps.log.error({ err }, "could not open the start form");
+          return void (await respond({
+            response_type: "ephemeral",
+            text: ":warning: I could not open the start form; `/rollout start <target> --to <version>` does the same. The error is in the bot's log.",
+          }));
+        }
       }
-    }
-    const caller = { userId: command.user_id, channelId: command.channel_id, responseUrl: command.response_url };
-    try {
-      const reply = await runCommand(deps, caller, command.text ?? "");
-      await acked();
-      await respond({ response_type: "ephemeral", text: reply.text, ...(reply.blocks ? { blocks: reply.blocks as never } : {}) });
-    } catch (err) {
-      deps.log.error({ err, text: command.text }, "command failed");
-      await acked();
-      await respond({ response_type: "ephemeral", text: ":warning: Something went wrong on my side running that command; nothing was changed by it. The error is in the bot's log." });
-    }
-  }));
+      const caller = { userId: command.user_id, channelId: command.channel_id, responseUrl: command.response_url };
+      try {
+        const reply = await runCommand(deps, caller, command.text ?? "");
+        await acked();
+        await respond({ response_type: "ephemeral", text: reply.text, ...(reply.blocks ? { blocks: reply.blocks as never } : {}) });
+      } catch (err) {
+        deps.log.error({ err, text: command.text }, "command failed");
+        await acked();
+        await respond({
+          response_type: "ephemeral",
+          text: ":warning: Something went wrong on my side running that command; nothing was changed by it. The error is in the bot's log.",
+        });
+      }
+    }),
+  );
 }

@@ -50,16 +50,27 @@ export function registerPromoteListeners(app: App, deps: AppDeps): void {
 
   app.view(PROMOTE_CONFIRM, async ({ ack, body, view }) => {
     const meta = readPromoteMeta(view.private_metadata);
-    if (!meta) return void (await ack({ response_action: "update", view: promoteRefusedView(":x: This dialog names no rollout; nothing was changed.") as never }));
+    if (!meta)
+      return void (await ack({ response_action: "update", view: promoteRefusedView(":x: This dialog names no rollout; nothing was changed.") as never }));
     try {
-      const result = await act(deps, { userId: body.user.id, kind: "promote", rolloutId: meta.id, fromStep: meta.step, via: "modal", ...(meta.channel ? { channelId: meta.channel } : {}) });
+      const result = await act(deps, {
+        userId: body.user.id,
+        kind: "promote",
+        rolloutId: meta.id,
+        fromStep: meta.step,
+        via: "modal",
+        ...(meta.channel ? { channelId: meta.channel } : {}),
+      });
       if (result.ok) return void (await ack());
       const e = result.error;
       const text = e.code === "no-metrics-for-auto" ? ":x: nothing was changed." : `${isDenied(e) ? ":no_entry:" : ":information_source:"} ${refusalText(e)}`;
       await ack({ response_action: "update", view: promoteRefusedView(text) as never });
     } catch (err) {
       deps.log.error({ err, rolloutId: meta.id }, "promote failed");
-      await ack({ response_action: "update", view: promoteRefusedView(":warning: Something went wrong on my side; nothing was changed. The error is in the bot's log.") as never });
+      await ack({
+        response_action: "update",
+        view: promoteRefusedView(":warning: Something went wrong on my side; nothing was changed. The error is in the bot's log.") as never,
+      });
     }
   });
 }

@@ -22,7 +22,10 @@ export function registerRefreshListener(app: App, deps: AppDeps): void {
     const parsed = parseButtonValue(click.value);
     if (!parsed) {
       const carried = click.value === undefined ? "no value" : `the value ${quote(click.value)}`;
-      return refuse(`:x: I do not recognise that button: it carried ${carried}, not a rollout and step (like \`backend-svc#3|1\`); nothing was changed.`, "the button's value is not a rollout and step");
+      return refuse(
+        `:x: I do not recognise that button: it carried ${carried}, not a rollout and step (like \`backend-svc#3|1\`); nothing was changed.`,
+        "the button's value is not a rollout and step",
+      );
     }
     try {
       const res = await refreshReadings(deps, parsed.id);
@@ -32,7 +35,11 @@ export function registerRefreshListener(app: App, deps: AppDeps): void {
         case "no-rollout":
           return await refuse(`:x: There is no rollout \`${e.id}\`; nothing was changed.`, `there is no rollout ${e.id}`, { target: e.id.split("#")[0]! });
         case "ended":
-          return await refuse(`:information_source: Rollout ${e.rollout.id} has ended (${e.rollout.status}): there is nothing to refresh.`, `rollout ${e.rollout.id} has ended (${e.rollout.status})`, aboutRollout(e.rollout));
+          return await refuse(
+            `:information_source: Rollout ${e.rollout.id} has ended (${e.rollout.status}): there is nothing to refresh.`,
+            `rollout ${e.rollout.id} has ended (${e.rollout.status})`,
+            aboutRollout(e.rollout),
+          );
         case "no-metrics":
           return await refuse(
             `:information_source: Rollout ${e.rollout.id} has no success-rate source, so there is nothing to refresh; nothing was changed.`,

@@ -14,7 +14,16 @@ const H = 440;
 const M = { left: 64, right: 64, top: 56, bottom: 92 };
 const PW = W - M.left - M.right;
 const PH = H - M.top - M.bottom;
-const COLOR = { stable: "#1f77b4", canary: "#ff7f0e", weight: "#9aa5b1", threshold: "#d62728", person: "#6f42c1", bot: "#6c757d", grid: "#e5e8eb", text: "#24292f" };
+const COLOR = {
+  stable: "#1f77b4",
+  canary: "#ff7f0e",
+  weight: "#9aa5b1",
+  threshold: "#d62728",
+  person: "#6f42c1",
+  bot: "#6c757d",
+  grid: "#e5e8eb",
+  text: "#24292f",
+};
 
 /** Events that are decisions, shown as marks. */
 const DECISIONS: ReadonlySet<RolloutEvent["kind"]> = new Set(["advanced", "finish-requested", "abort-requested", "held", "resumed", "mode"]);
@@ -71,7 +80,9 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
     // Defaults only for what the caller did not set (an attribute twice is invalid XML).
     const size = /font-size=/.test(attrs) ? "" : 'font-size="12"';
     const fill = /fill=/.test(attrs) ? "" : `fill="${COLOR.text}"`;
-    parts.push(`<text x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" ${size} ${fill} ${attrs}>${esc(s)}</text>`);
+    parts.push(
+      `<text x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" ${size} ${fill} ${attrs}>${esc(s)}</text>`,
+    );
   };
 
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
@@ -107,7 +118,9 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
 
   if (threshold !== undefined) {
     const y = yRate(threshold);
-    parts.push(`<line x1="${M.left}" y1="${y.toFixed(1)}" x2="${M.left + PW}" y2="${y.toFixed(1)}" stroke="${COLOR.threshold}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+    parts.push(
+      `<line x1="${M.left}" y1="${y.toFixed(1)}" x2="${M.left + PW}" y2="${y.toFixed(1)}" stroke="${COLOR.threshold}" stroke-width="1.5" stroke-dasharray="6 4"/>`,
+    );
     text(M.left + PW - 4, y - 5, `abort threshold ${(threshold * 100).toFixed(1)}%`, `text-anchor="end" fill="${COLOR.threshold}"`);
   }
 
@@ -132,7 +145,9 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
   for (const [i, e] of r.events.filter((ev) => DECISIONS.has(ev.kind)).entries()) {
     const ex = x(e.at);
     const person = e.actor.kind === "user";
-    parts.push(`<line x1="${ex.toFixed(1)}" y1="${M.top}" x2="${ex.toFixed(1)}" y2="${M.top + PH}" stroke="${person ? COLOR.person : COLOR.bot}" stroke-width="1.2" ${person ? "" : 'stroke-dasharray="3 3"'}/>`);
+    parts.push(
+      `<line x1="${ex.toFixed(1)}" y1="${M.top}" x2="${ex.toFixed(1)}" y2="${M.top + PH}" stroke="${person ? COLOR.person : COLOR.bot}" stroke-width="1.2" ${person ? "" : 'stroke-dasharray="3 3"'}/>`,
+    );
     // Labels take turns on three rows, so decisions taken close together stay readable.
     text(ex + 3, M.top + 12 + (i % 3) * 13, markLabel(e), `fill="${person ? COLOR.person : COLOR.bot}" font-size="11"`);
   }
@@ -151,7 +166,10 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
     const lx = M.left + (i % 3) * 260;
     const ly = H - 44 + Math.floor(i / 3) * 20;
     if (kind === "area") parts.push(`<rect x="${lx}" y="${ly - 6}" width="18" height="10" fill="${color}" fill-opacity="0.35" stroke="${color}"/>`);
-    else parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 18}" y2="${ly}" stroke="${color}" stroke-width="2" ${kind === "dash" ? 'stroke-dasharray="4 3"' : ""}/>`);
+    else
+      parts.push(
+        `<line x1="${lx}" y1="${ly}" x2="${lx + 18}" y2="${ly}" stroke="${color}" stroke-width="2" ${kind === "dash" ? 'stroke-dasharray="4 3"' : ""}/>`,
+      );
     text(lx + 24, ly + 4, clipLabel(label.trim()));
   }
   if (!points.length) text(M.left + PW / 2, M.top + PH / 2, "no success-rate readings were taken", `text-anchor="middle" fill="${COLOR.bot}"`);

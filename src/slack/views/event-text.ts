@@ -22,7 +22,8 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
       return `:white_check_mark: Applied and verified ${split(e.to ?? 0)}${weights}: \`${escapeMrkdwn(e.text ?? "")}\` ${when}`;
     case "finish-requested":
       // From below 100%: an emergency promote skipped the remaining steps.
-      if (e.from !== undefined && e.from < 100) return `:fast_forward: ${who} skipped to 100% (emergency promote from ${e.from}%): making ${r.canary} permanent ${when}`;
+      if (e.from !== undefined && e.from < 100)
+        return `:fast_forward: ${who} skipped to 100% (emergency promote from ${e.from}%): making ${r.canary} permanent ${when}`;
       return `:checkered_flag: ${who} is finishing the rollout: making ${r.canary} permanent ${when}`;
     case "completed":
       return `:white_check_mark: Rollout ${r.id} completed: ${r.canary} is permanent ${when}. Mesh now:${meshText(e.text)}\n${summary(r, e.at)}`;
@@ -35,7 +36,8 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
     case "held":
       return `:double_vertical_bar: ${who} held the rollout${extra} ${when}`;
     case "resumed": {
-      const how = e.how === "reapply" ? `: re-applying ${e.to}% over the hand edit` : e.how === "adopt" ? `: adopted the hand edit: ${e.to}% on ${r.canary}` : extra;
+      const how =
+        e.how === "reapply" ? `: re-applying ${e.to}% over the hand edit` : e.how === "adopt" ? `: adopted the hand edit: ${e.to}% on ${r.canary}` : extra;
       return `:arrow_forward: ${who} resumed the rollout${how}${weights} ${when}`;
     }
     case "warning":

@@ -48,7 +48,13 @@ function runningBlocks({ rollout: r, link }: BoardRollout): Block[] {
   const schedule = scheduleText(r);
   const blocks: Block[] = [
     { type: "section", block_id: `home:${r.id}:what`, text: { type: "mrkdwn", text: clip(lines.join("\n"), 3000) } },
-    { type: "context", block_id: `home:${r.id}:who`, elements: [{ type: "mrkdwn", text: clip(`${schedule ? `${schedule} · ` : ""}Started by <@${r.startedBy}> ${slackTime(r.createdAt)} in <#${r.channel}>`, 2000) }] },
+    {
+      type: "context",
+      block_id: `home:${r.id}:who`,
+      elements: [
+        { type: "mrkdwn", text: clip(`${schedule ? `${schedule} · ` : ""}Started by <@${r.startedBy}> ${slackTime(r.createdAt)} in <#${r.channel}>`, 2000) },
+      ],
+    },
   ];
   const buttons = actionButtons(r);
   const more = moreMenu(r, buttonValue(r));
@@ -69,13 +75,22 @@ export function homeView(board: Board): { type: "home"; blocks: Block[] } {
   if (board.notice) blocks.push({ type: "section", block_id: "notice", text: { type: "mrkdwn", text: clip(board.notice, 3000) } });
   const running = board.running.slice(0, MAX_RUNNING);
   blocks.push({ type: "header", block_id: "running", text: { type: "plain_text", text: `Running rollouts (${board.running.length})`, emoji: true } });
-  if (!running.length) blocks.push({ type: "section", block_id: "none-running", text: { type: "mrkdwn", text: "Nothing is rolling out. `/rollout` opens the start form." } });
+  if (!running.length)
+    blocks.push({ type: "section", block_id: "none-running", text: { type: "mrkdwn", text: "Nothing is rolling out. `/rollout` opens the start form." } });
   for (const b of running) blocks.push(...runningBlocks(b));
   if (board.running.length > running.length) {
-    blocks.push({ type: "context", block_id: "more-running", elements: [{ type: "mrkdwn", text: `…and ${board.running.length - running.length} more: \`/rollout list\` shows all.` }] });
+    blocks.push({
+      type: "context",
+      block_id: "more-running",
+      elements: [{ type: "mrkdwn", text: `…and ${board.running.length - running.length} more: \`/rollout list\` shows all.` }],
+    });
   }
   const ended = board.ended.slice(0, MAX_ENDED);
   blocks.push({ type: "header", block_id: "ended", text: { type: "plain_text", text: "Recently completed and aborted", emoji: true } });
-  blocks.push({ type: "section", block_id: "ended-list", text: { type: "mrkdwn", text: ended.length ? clip(ended.map(endedLine).join("\n"), 3000) : "None yet." } });
+  blocks.push({
+    type: "section",
+    block_id: "ended-list",
+    text: { type: "mrkdwn", text: ended.length ? clip(ended.map(endedLine).join("\n"), 3000) : "None yet." },
+  });
   return { type: "home", blocks };
 }

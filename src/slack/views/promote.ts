@@ -22,7 +22,9 @@ export function readMoreOption(value: unknown): { what: "promote" | "chart"; val
 
 /** Skipping to 100% makes sense while the rollout runs below 100% with nothing in flight or unresolved. */
 export function canPromote(r: Rollout): boolean {
-  return (r.status === "active" || (r.status === "held" && !r.drift)) && r.appliedPercent !== null && r.appliedPercent === r.desiredPercent && r.appliedPercent < 100;
+  return (
+    (r.status === "active" || (r.status === "held" && !r.drift)) && r.appliedPercent !== null && r.appliedPercent === r.desiredPercent && r.appliedPercent < 100
+  );
 }
 
 /**
@@ -44,7 +46,10 @@ export function moreMenu(r: Rollout, v: string): Record<string, unknown> | undef
 /** Words for what the last reading says, for a person about to skip the remaining steps. */
 export function verdictLine(r: Rollout): string {
   const s = r.snapshot;
-  if (!s) return r.target.metrics && r.target.metrics.source !== "none" ? "No success-rate reading yet." : "This target has no success-rate source: nobody has measured the canary.";
+  if (!s)
+    return r.target.metrics && r.target.metrics.source !== "none"
+      ? "No success-rate reading yet."
+      : "This target has no success-rate source: nobody has measured the canary.";
   return `Current verdict: ${describeVerdict(s.verdict)}`;
 }
 
@@ -65,7 +70,11 @@ export function promoteConfirmView(r: Rollout, meta: { step: number; channelId?:
     blocks: [
       { type: "section", block_id: "risk", text: { type: "mrkdwn", text: clip(`:warning: ${risk}`, 3000) } },
       { type: "section", block_id: "verdict", text: { type: "mrkdwn", text: clip(verdictLine(r), 3000) } },
-      { type: "context", block_id: "who", elements: [{ type: "mrkdwn", text: "Needs the right to finish; the person who started the rollout cannot do it where a second approver is required." }] },
+      {
+        type: "context",
+        block_id: "who",
+        elements: [{ type: "mrkdwn", text: "Needs the right to finish; the person who started the rollout cannot do it where a second approver is required." }],
+      },
     ],
   };
 }

@@ -58,12 +58,19 @@ export function startFormView(input: StartFormInput): Record<string, unknown> {
   const versions = [...new Set(input.versions ?? [])].slice(0, 100);
   const blocks: Block[] = [
     targets.length
-      ? input_(FIELD.target, "Target", { type: "static_select", placeholder: plain("Pick a declared target"), options: targets.map((t) => ({ text: plain(targetOptionText(t)), value: t.name })) })
+      ? input_(FIELD.target, "Target", {
+          type: "static_select",
+          placeholder: plain("Pick a declared target"),
+          options: targets.map((t) => ({ text: plain(targetOptionText(t)), value: t.name })),
+        })
       : input_(FIELD.target, "Target", text("e.g. backend-svc")),
     input_(FIELD.version, "New version", text(versions.length ? `e.g. ${versions[0]}` : "the new Deployment, e.g. backend-v2"), {
       hint: versions.length ? `Deployments found: ${versions.join(", ")}` : "The Deployment (or backend) that should get the traffic.",
     }),
-    input_(FIELD.steps, "Steps (percent)", text("the target's plan, e.g. 10,50,100"), { optional: true, hint: "Strictly increasing, ending at 100. Empty: the target's own steps." }),
+    input_(FIELD.steps, "Steps (percent)", text("the target's plan, e.g. 10,50,100"), {
+      optional: true,
+      hint: "Strictly increasing, ending at 100. Empty: the target's own steps.",
+    }),
     input_(FIELD.mode, "Mode", {
       type: "radio_buttons",
       options: [
@@ -94,7 +101,10 @@ export function startFormView(input: StartFormInput): Record<string, unknown> {
 export type StartForm = { req: StartRequest; channelId: string };
 export type FieldErrors = Partial<Record<Field, string>>;
 
-type Values = Record<string, Record<string, { type?: string; value?: string | null; selected_option?: { value?: string } | null; selected_conversation?: string | null }>>;
+type Values = Record<
+  string,
+  Record<string, { type?: string; value?: string | null; selected_option?: { value?: string } | null; selected_conversation?: string | null }>
+>;
 
 function read(values: Values, field: Field): string | undefined {
   const e = values[field]?.[field];

@@ -2,7 +2,16 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../../src/sandbox/peers/kube-api.ts";
 import { startLinkerd1Admin, type Linkerd1Admin } from "../../../src/sandbox/peers/linkerd1-admin.ts";
-import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForEphemeral, waitForMessage, waitForStatus, type Harness } from "../../support/bot-harness.ts";
+import {
+  CHANNEL,
+  clickButton,
+  rolloutMessage,
+  startHarness,
+  waitForEphemeral,
+  waitForMessage,
+  waitForStatus,
+  type Harness,
+} from "../../support/bot-harness.ts";
 import { sleep, waitFor } from "../../support/wait.ts";
 
 /**
@@ -18,7 +27,12 @@ const ARTIFACTS = new URL("../../../test-artifacts/", import.meta.url);
 
 let admin: Linkerd1Admin;
 let h: Harness;
-const counters = { "backend-v1": { success: 0, failures: 0 }, "backend-v2": { success: 0, failures: 0 }, "web-v1": { success: 0, failures: 0 }, "web-v2": { success: 0, failures: 0 } };
+const counters = {
+  "backend-v1": { success: 0, failures: 0 },
+  "backend-v2": { success: 0, failures: 0 },
+  "web-v1": { success: 0, failures: 0 },
+  "web-v2": { success: 0, failures: 0 },
+};
 
 function traffic(version: keyof typeof counters, success: number, failures: number) {
   counters[version].success += success;
@@ -47,11 +61,20 @@ targets:
     metrics: ${metrics}
 `,
   });
-  for (const [name, svc, v1, v2] of [["backend-ts", "backend-svc", "backend-v1", "backend-v2"], ["web-ts", "web", "web-v1", "web-v2"]] as const) {
+  for (const [name, svc, v1, v2] of [
+    ["backend-ts", "backend-svc", "backend-v1", "backend-v2"],
+    ["web-ts", "web", "web-v1", "web-v2"],
+  ] as const) {
     h.kube.seed("trafficsplits", "default", {
       kind: "TrafficSplit",
       metadata: { name, namespace: "default" },
-      spec: { service: svc, backends: [{ service: v1, weight: 100 }, { service: v2, weight: 0 }] },
+      spec: {
+        service: svc,
+        backends: [
+          { service: v1, weight: 100 },
+          { service: v2, weight: 0 },
+        ],
+      },
     } as KubeObject);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -74,7 +97,10 @@ async function reading(id: string, stable: [string, number, number], canary: [st
 /** The chart uploaded into the thread of `id`'s message (the n-th one), checked and saved as an artifact. */
 async function uploadedChart(id: string, n: number, artifact: string) {
   const parent = rolloutMessage(h, id)!;
-  const share = await waitFor(() => h.slack.surfaces.shares.filter((s) => s.thread_ts === parent.ts)[n], { what: `chart #${n + 1} of ${id}`, timeoutMs: 15_000 });
+  const share = await waitFor(() => h.slack.surfaces.shares.filter((s) => s.thread_ts === parent.ts)[n], {
+    what: `chart #${n + 1} of ${id}`,
+    timeoutMs: 15_000,
+  });
   expect(share.channel).toBe(CHANNEL);
   const png = share.file.bytes!;
   expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

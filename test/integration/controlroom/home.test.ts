@@ -32,7 +32,13 @@ beforeAll(async () => {
   h.kube.seed("trafficsplits", "default", {
     kind: "TrafficSplit",
     metadata: { name: "backend-ts", namespace: "default" },
-    spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+    spec: {
+      service: "backend-svc",
+      backends: [
+        { service: "backend-v1", weight: 100 },
+        { service: "backend-v2", weight: 0 },
+      ],
+    },
   } as KubeObject);
   await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start backend-svc --to backend-v2" });
   await waitForMessage(h, ID, "Advance to 50%");

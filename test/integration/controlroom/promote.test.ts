@@ -38,7 +38,13 @@ async function started(): Promise<Harness> {
   hh.kube.seed("trafficsplits", "default", {
     kind: "TrafficSplit",
     metadata: { name: "backend-ts", namespace: "default" },
-    spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+    spec: {
+      service: "backend-svc",
+      backends: [
+        { service: "backend-v1", weight: 100 },
+        { service: "backend-v2", weight: 0 },
+      ],
+    },
   } as KubeObject);
   await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start backend-svc --to backend-v2" });
   await waitForMessage(hh, ID, "Advance to 50%");
@@ -50,7 +56,10 @@ const canary = (hh: Harness) => percentOnSplit(hh.kube.get("trafficsplits", "def
 function menuOf(hh: Harness) {
   const m = rolloutMessage(hh, ID)!;
   const block = (m.blocks ?? []).find((b) => b.type === "actions" && JSON.stringify(b).includes('"overflow"'))!;
-  const overflow = (block.elements as Record<string, unknown>[]).find((e) => e.type === "overflow") as { action_id: string; options: { value: string; text: { text: string } }[] };
+  const overflow = (block.elements as Record<string, unknown>[]).find((e) => e.type === "overflow") as {
+    action_id: string;
+    options: { value: string; text: { text: string } }[];
+  };
   return { ts: m.ts, block_id: String(block.block_id), action_id: overflow.action_id, options: overflow.options };
 }
 
@@ -60,7 +69,13 @@ describe("emergency promote", () => {
     const menu = menuOf(h);
     const skip = menu.options.find((o) => o.text.text.startsWith("Skip to 100%"))!;
     const opens = h.slack.callsOf("views.open").length;
-    await h.driver.click({ userId: REL, channelId: CHANNEL, messageTs: menu.ts, button: { action_id: menu.action_id, block_id: menu.block_id }, option: { text: skip.text.text, value: skip.value } });
+    await h.driver.click({
+      userId: REL,
+      channelId: CHANNEL,
+      messageTs: menu.ts,
+      button: { action_id: menu.action_id, block_id: menu.block_id },
+      option: { text: skip.text.text, value: skip.value },
+    });
     await waitFor(() => h!.slack.callsOf("views.open")[opens], { what: "the confirm dialog" });
     const dialog = [...h.slack.surfaces.views.values()].find((v) => v.user === REL && v.callback_id === "rollout.promote-confirm")!;
     const words = JSON.stringify(dialog.blocks);
@@ -90,7 +105,13 @@ describe("emergency promote", () => {
     // Through the dialog too: the refusal replaces the question.
     const menu = menuOf(h);
     const skip = menu.options.find((o) => o.text.text.startsWith("Skip to 100%"))!;
-    await h.driver.click({ userId: MALLORY, channelId: CHANNEL, messageTs: menu.ts, button: { action_id: menu.action_id, block_id: menu.block_id }, option: { text: skip.text.text, value: skip.value } });
+    await h.driver.click({
+      userId: MALLORY,
+      channelId: CHANNEL,
+      messageTs: menu.ts,
+      button: { action_id: menu.action_id, block_id: menu.block_id },
+      option: { text: skip.text.text, value: skip.value },
+    });
     const dialog = await waitFor(() => [...h!.slack.surfaces.views.values()].find((v) => v.user === MALLORY), { what: "dialog" });
     const res = await h.driver.submitView({ userId: MALLORY, viewId: dialog.id, values: {} });
     expect(res.body).toMatchObject({ response_action: "update", view: { title: { text: "Not promoted" } } });

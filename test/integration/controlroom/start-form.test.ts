@@ -30,7 +30,13 @@ beforeAll(async () => {
   h.kube.seed("trafficsplits", "default", {
     kind: "TrafficSplit",
     metadata: { name: "backend-ts", namespace: "default" },
-    spec: { service: "backend-svc", backends: [{ service: "backend-v1", weight: 100 }, { service: "backend-v2", weight: 0 }] },
+    spec: {
+      service: "backend-svc",
+      backends: [
+        { service: "backend-v1", weight: 100 },
+        { service: "backend-v2", weight: 0 },
+      ],
+    },
   } as KubeObject);
 });
 afterAll(async () => h?.close());
@@ -79,7 +85,11 @@ describe("the start form", () => {
     const view = await openForm();
     const redis = testRedis();
     const keysBefore = (await redis.keys(`${h.prefix}:*`)).sort();
-    const res = await h.driver.submitView({ userId: ALICE, viewId: view.id, values: values({ version: { version: { type: "plain_text_input", value: "Backend_V2!" } } }) });
+    const res = await h.driver.submitView({
+      userId: ALICE,
+      viewId: view.id,
+      values: values({ version: { version: { type: "plain_text_input", value: "Backend_V2!" } } }),
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ response_action: "errors", errors: { version: expect.stringContaining("not a valid Kubernetes name") } });
     expect(Object.keys((res.body as { errors: object }).errors)).toEqual(["version"]);
@@ -87,9 +97,15 @@ describe("the start form", () => {
     const res2 = await h.driver.submitView({
       userId: ALICE,
       viewId: view.id,
-      values: values({ mode: { mode: { type: "radio_buttons", selected_option: { value: "auto" } } }, deadline: { deadline: { type: "plain_text_input", value: "soon" } } }),
+      values: values({
+        mode: { mode: { type: "radio_buttons", selected_option: { value: "auto" } } },
+        deadline: { deadline: { type: "plain_text_input", value: "soon" } },
+      }),
     });
-    expect(res2.body).toMatchObject({ response_action: "errors", errors: { interval: expect.stringContaining("need an interval"), deadline: expect.any(String) } });
+    expect(res2.body).toMatchObject({
+      response_action: "errors",
+      errors: { interval: expect.stringContaining("need an interval"), deadline: expect.any(String) },
+    });
     expect((await redis.keys(`${h.prefix}:*`)).sort()).toEqual(keysBefore);
     await redis.quit();
     expect(h.slack.messages(CHANNEL)).toHaveLength(0);
@@ -98,14 +114,22 @@ describe("the start form", () => {
 
   it("a refusal of the start itself (the version is already stable) lands on that field; nothing is created", async () => {
     const view = await openForm();
-    const res = await h.driver.submitView({ userId: ALICE, viewId: view.id, values: values({ version: { version: { type: "plain_text_input", value: "backend-v1" } } }) });
+    const res = await h.driver.submitView({
+      userId: ALICE,
+      viewId: view.id,
+      values: values({ version: { version: { type: "plain_text_input", value: "backend-v1" } } }),
+    });
     expect(res.body).toMatchObject({ response_action: "errors", errors: { version: expect.stringContaining("backend-v1") } });
     expect(await h.bot.store.get("backend-svc#1")).toBeUndefined();
   });
 
   it("a valid submission starts the rollout exactly as the command does: TrafficSplit written, message posted, audited via modal", async () => {
     const view = await openForm();
-    const res = await h.driver.submitView({ userId: ALICE, viewId: view.id, values: values({ steps: { steps: { type: "plain_text_input", value: "20,100" } } }) });
+    const res = await h.driver.submitView({
+      userId: ALICE,
+      viewId: view.id,
+      values: values({ steps: { steps: { type: "plain_text_input", value: "20,100" } } }),
+    });
     expect(res.status).toBe(200);
     expect(res.text).toBe(""); // the form closes
     const m = await waitForMessage(h, "backend-svc#1", "Advance to 100%");

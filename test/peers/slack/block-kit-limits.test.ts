@@ -152,8 +152,14 @@ const cases: Array<{ limit: string; atLimit: Block[]; over: Block[]; pointer: st
   },
   {
     limit: "block_ids unique within the message",
-    atLimit: [{ ...section("a"), block_id: "one" }, { ...section("b"), block_id: "two" }],
-    over: [{ ...section("a"), block_id: "one" }, { ...section("b"), block_id: "one" }],
+    atLimit: [
+      { ...section("a"), block_id: "one" },
+      { ...section("b"), block_id: "two" },
+    ],
+    over: [
+      { ...section("a"), block_id: "one" },
+      { ...section("b"), block_id: "one" },
+    ],
     pointer: "/blocks/1/block_id",
   },
 ];
@@ -201,14 +207,14 @@ describe("Block Kit limits (chat.postMessage through @slack/web-api)", () => {
 
   it("chat.update and chat.postEphemeral are held to the same limits and change nothing when refused", async () => {
     const { ts } = await client.chat.postMessage({ channel: CHANNEL, text: "v1", blocks: [section("v1")] });
-    await expect(
-      client.chat.update({ channel: CHANNEL, ts: ts!, text: "v2", blocks: [section(x(3001))] }),
-    ).rejects.toMatchObject({ data: { error: "invalid_blocks" } });
+    await expect(client.chat.update({ channel: CHANNEL, ts: ts!, text: "v2", blocks: [section(x(3001))] })).rejects.toMatchObject({
+      data: { error: "invalid_blocks" },
+    });
     expect(peer.message(CHANNEL, ts!)).toMatchObject({ text: "v1", history: [] });
 
-    await expect(
-      client.chat.postEphemeral({ channel: CHANNEL, user: "U0ALICE", text: "e", blocks: [actions(...buttons(26))] }),
-    ).rejects.toMatchObject({ data: { error: "invalid_blocks" } });
+    await expect(client.chat.postEphemeral({ channel: CHANNEL, user: "U0ALICE", text: "e", blocks: [actions(...buttons(26))] })).rejects.toMatchObject({
+      data: { error: "invalid_blocks" },
+    });
     expect(peer.ephemeralsFor("U0ALICE")).toEqual([]);
   });
 

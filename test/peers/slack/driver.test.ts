@@ -282,9 +282,9 @@ describe("SlackDriver.click", () => {
       text: "Really abort?",
       blocks: [{ type: "actions", elements: [{ type: "button", action_id: "confirm-abort", text: { type: "plain_text", text: "Yes" } }] }],
     });
-    await expect(
-      driver.clickButton({ userId: "U0BOB", channelId: CHANNEL, messageTs: message_ts!, matcher: "Yes" }),
-    ).rejects.toThrow(/cannot click an ephemeral/);
+    await expect(driver.clickButton({ userId: "U0BOB", channelId: CHANNEL, messageTs: message_ts!, matcher: "Yes" })).rejects.toThrow(
+      /cannot click an ephemeral/,
+    );
 
     await driver.clickButton({ userId: ALICE, channelId: CHANNEL, messageTs: message_ts!, matcher: "Yes" });
     const payload = JSON.parse(new URLSearchParams(only().rawBody).get("payload")!) as Record<string, unknown>;

@@ -32,18 +32,14 @@ describe("response_url", () => {
     expect(peer.responses(url)).toEqual([
       expect.objectContaining({ status: 200, effect: "ephemeral", response_type: "ephemeral", text: "Usage: /rollout start <service>" }),
     ]);
-    expect(peer.ephemeralsFor(ALICE)).toEqual([
-      expect.objectContaining({ channel: CHANNEL, text: "Usage: /rollout start <service>", via: "response_url" }),
-    ]);
+    expect(peer.ephemeralsFor(ALICE)).toEqual([expect.objectContaining({ channel: CHANNEL, text: "Usage: /rollout start <service>", via: "response_url" })]);
     expect(peer.messages(CHANNEL)).toEqual([]);
   });
 
   it("in_channel posts a message everyone sees", async () => {
     const url = peer.newResponseUrl({ channelId: CHANNEL, userId: ALICE });
     await respond(url, { response_type: "in_channel", text: "Rollout started", blocks: [{ type: "divider" }] });
-    expect(peer.messages(CHANNEL)).toEqual([
-      expect.objectContaining({ text: "Rollout started", via: "response_url", user: peer.botUserId }),
-    ]);
+    expect(peer.messages(CHANNEL)).toEqual([expect.objectContaining({ text: "Rollout started", via: "response_url", user: peer.botUserId })]);
     expect(peer.ephemeralsFor(ALICE)).toEqual([]);
   });
 

@@ -12,7 +12,10 @@ let client: WebClient;
 beforeAll(async () => {
   peer = await startSlackPeer({
     botToken: TOKEN,
-    channels: [{ id: CHANNEL, name: "deploys" }, { id: "C0OUTSIDE", name: "outside", botIsMember: false }],
+    channels: [
+      { id: CHANNEL, name: "deploys" },
+      { id: "C0OUTSIDE", name: "outside", botIsMember: false },
+    ],
     users: [{ id: "U0ALICE", name: "alice", real_name: "Alice Admin", is_admin: true, email: "alice@example.com" }],
     usergroups: [{ id: "S0SRE", handle: "sre", users: ["U0ALICE", "U0BOB"] }],
   });
@@ -157,9 +160,7 @@ describe("local Slack Web API via @slack/web-api", () => {
     const { ts } = await client.chat.postMessage({ channel: CHANNEL, text: "x" });
     const link = await client.chat.getPermalink({ channel: CHANNEL, message_ts: ts! });
     expect(link.permalink).toBe(`${peer.url}/archives/${CHANNEL}/p${ts!.replace(".", "")}`);
-    expect((await slackError(client.chat.getPermalink({ channel: CHANNEL, message_ts: "1.000001" }))).error).toBe(
-      "message_not_found",
-    );
+    expect((await slackError(client.chat.getPermalink({ channel: CHANNEL, message_ts: "1.000001" }))).error).toBe("message_not_found");
 
     const alice = await client.users.info({ user: "U0ALICE" });
     expect(alice.user).toMatchObject({ id: "U0ALICE", name: "alice", is_admin: true, profile: { email: "alice@example.com" } });
@@ -175,9 +176,7 @@ describe("local Slack Web API via @slack/web-api", () => {
   });
 
   it("message ts values are unique and increasing, even for concurrent posts", async () => {
-    const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => client.chat.postMessage({ channel: CHANNEL, text: `m${i}` })),
-    );
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => client.chat.postMessage({ channel: CHANNEL, text: `m${i}` })));
     const stamps = peer.messages(CHANNEL).map((m) => m.ts);
     expect(new Set(results.map((r) => r.ts)).size).toBe(40);
     expect(stamps).toEqual([...stamps].sort((a, b) => Number(a) - Number(b)));

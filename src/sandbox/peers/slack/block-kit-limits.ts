@@ -45,17 +45,46 @@ export function formatViolation(v: BlockKitViolation): string {
 }
 
 const BLOCK_TYPES = new Set([
-  "section", "actions", "context", "divider", "header", "image", "markdown", "rich_text", "input", "file", "video",
-  "call", "context_actions",
+  "section",
+  "actions",
+  "context",
+  "divider",
+  "header",
+  "image",
+  "markdown",
+  "rich_text",
+  "input",
+  "file",
+  "video",
+  "call",
+  "context_actions",
 ]);
 const SELECT_TYPES = new Set([
-  "static_select", "external_select", "users_select", "conversations_select", "channels_select",
-  "multi_static_select", "multi_external_select", "multi_users_select", "multi_conversations_select",
+  "static_select",
+  "external_select",
+  "users_select",
+  "conversations_select",
+  "channels_select",
+  "multi_static_select",
+  "multi_external_select",
+  "multi_users_select",
+  "multi_conversations_select",
   "multi_channels_select",
 ]);
 const OTHER_INTERACTIVE = new Set([
-  "datepicker", "timepicker", "datetimepicker", "checkboxes", "radio_buttons", "plain_text_input", "email_text_input",
-  "url_text_input", "number_input", "rich_text_input", "workflow_button", "file_input", "feedback_buttons",
+  "datepicker",
+  "timepicker",
+  "datetimepicker",
+  "checkboxes",
+  "radio_buttons",
+  "plain_text_input",
+  "email_text_input",
+  "url_text_input",
+  "number_input",
+  "rich_text_input",
+  "workflow_button",
+  "file_input",
+  "feedback_buttons",
   "icon_button",
 ]);
 
@@ -106,11 +135,7 @@ class Checker {
     if (value.length > max) this.fail(pointer, `must be less than ${max + 1} characters`);
   }
 
-  private textObject(
-    value: unknown,
-    pointer: string,
-    opts: { max: number; plainOnly?: boolean; required?: boolean },
-  ): void {
+  private textObject(value: unknown, pointer: string, opts: { max: number; plainOnly?: boolean; required?: boolean }): void {
     if (value === undefined) {
       if (opts.required) this.fail(pointer, "missing required field");
       return;
@@ -147,9 +172,7 @@ class Checker {
             if (b.fields.length > BLOCK_KIT_LIMITS.sectionFields) {
               this.fail(`${p}/fields`, `no more than ${BLOCK_KIT_LIMITS.sectionFields} items allowed`);
             }
-            b.fields.forEach((f, i) =>
-              this.textObject(f, `${p}/fields/${i}`, { max: BLOCK_KIT_LIMITS.sectionFieldText, required: true }),
-            );
+            b.fields.forEach((f, i) => this.textObject(f, `${p}/fields/${i}`, { max: BLOCK_KIT_LIMITS.sectionFieldText, required: true }));
           }
         }
         if (b.text === undefined && b.fields === undefined) this.fail(p, "must provide either text or fields");

@@ -122,9 +122,7 @@ export class SlackDriver {
       ? overflowIn(message?.blocks ?? [], opts.button, opts.option.value)
       : this.peer.buttons(channel.id, opts.messageTs).find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
     if (!shown && !opts.stale) {
-      throw new Error(
-        `button ${opts.button.block_id}/${opts.button.action_id} is not in message ${opts.messageTs}; pass stale: true to click it anyway`,
-      );
+      throw new Error(`button ${opts.button.block_id}/${opts.button.action_id} is not in message ${opts.messageTs}; pass stale: true to click it anyway`);
     }
     const responseUrl = this.peer.newResponseUrl({
       channelId: channel.id,
@@ -180,9 +178,7 @@ export class SlackDriver {
   }
 
   /** Find a button by text/action_id in the stored message and click it. */
-  async clickButton(
-    opts: Omit<ClickOptions, "button"> & { matcher: Parameters<SlackPeer["findButton"]>[2] },
-  ): Promise<DriverResponse> {
+  async clickButton(opts: Omit<ClickOptions, "button"> & { matcher: Parameters<SlackPeer["findButton"]>[2] }): Promise<DriverResponse> {
     const button = this.peer.findButton(opts.channelId, opts.messageTs, opts.matcher);
     return this.click({ ...opts, button });
   }
@@ -342,7 +338,11 @@ function triggerId(): string {
 }
 
 /** The overflow menu offering that option, as a rendered button (undefined when the message has none). */
-function overflowIn(blocks: Record<string, unknown>[], at: ClickButton, value: string): { action_id: string; block_id: string; text: string; value: string; style?: string } | undefined {
+function overflowIn(
+  blocks: Record<string, unknown>[],
+  at: ClickButton,
+  value: string,
+): { action_id: string; block_id: string; text: string; value: string; style?: string } | undefined {
   for (const b of blocks) {
     if (b.block_id !== at.block_id || !Array.isArray(b.elements)) continue;
     for (const e of b.elements as Record<string, unknown>[]) {

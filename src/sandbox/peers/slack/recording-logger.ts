@@ -8,9 +8,11 @@ import { LogLevel, type Logger } from "@slack/web-api";
 export function recordingLogger(): Logger & { lines: Array<{ level: LogLevel; text: string }> } {
   const lines: Array<{ level: LogLevel; text: string }> = [];
   let level = LogLevel.DEBUG;
-  const at = (l: LogLevel) => (...msg: unknown[]) => {
-    lines.push({ level: l, text: msg.map(String).join(" ") });
-  };
+  const at =
+    (l: LogLevel) =>
+    (...msg: unknown[]) => {
+      lines.push({ level: l, text: msg.map(String).join(" ") });
+    };
   return {
     lines,
     debug: at(LogLevel.DEBUG),

@@ -10,9 +10,7 @@ export function signSlackRequest(signingSecret: string, timestamp: number | stri
   return `v0=${digest}`;
 }
 
-export type SignatureCheck =
-  | { ok: true }
-  | { ok: false; reason: "missing_headers" | "bad_timestamp" | "stale" | "bad_signature" };
+export type SignatureCheck = { ok: true } | { ok: false; reason: "missing_headers" | "bad_timestamp" | "stale" | "bad_signature" };
 
 /**
  * Verify a request the way Bolt does (reject timestamps older than `maxAgeSeconds`; compare in

@@ -29,8 +29,7 @@ export class SocketModeServer {
   ) {
     this.wss = wss;
     wss.on("connection", (ws, req) => {
-      const ticket =
-        new URL(req.url ?? "/", "ws://x").searchParams.get("ticket") ?? "";
+      const ticket = new URL(req.url ?? "/", "ws://x").searchParams.get("ticket") ?? "";
       // A URL is good for one connection, as Slack's are.
       if (!this.tickets.delete(ticket)) return ws.close(4001, "invalid ticket");
       this.connections += 1;
@@ -81,23 +80,14 @@ export class SocketModeServer {
   }
 
   /** Send one envelope to an open connection; resolves with its ack (rejects after `timeoutMs` without one). */
-  deliver(
-    type: EnvelopeType,
-    payload: unknown,
-    timeoutMs = 3_000,
-  ): Promise<Ack> {
+  deliver(type: EnvelopeType, payload: unknown, timeoutMs = 3_000): Promise<Ack> {
     const ws = [...this.open].find((w) => w.readyState === w.OPEN);
-    if (!ws)
-      return Promise.reject(new Error("no Socket Mode connection is open"));
+    if (!ws) return Promise.reject(new Error("no Socket Mode connection is open"));
     const envelope_id = randomBytes(8).toString("hex");
     return new Promise<Ack>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(envelope_id);
-        reject(
-          new Error(
-            `no ack for ${type} envelope ${envelope_id} within ${timeoutMs} ms`,
-          ),
-        );
+        reject(new Error(`no ack for ${type} envelope ${envelope_id} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(envelope_id, (ack) => {
         clearTimeout(timer);

@@ -98,9 +98,11 @@ export class Surfaces {
         throw new SurfaceError("invalid_arguments");
       }
     }
-    if (!isRecord(v) || v.type !== type) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: [`[ERROR] view.type must be ${type}`] } });
+    if (!isRecord(v) || v.type !== type)
+      throw new SurfaceError("invalid_arguments", { response_metadata: { messages: [`[ERROR] view.type must be ${type}`] } });
     const blocks = v.blocks;
-    if (!Array.isArray(blocks) || blocks.length > 100) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: ["[ERROR] view.blocks must be an array of at most 100 blocks"] } });
+    if (!Array.isArray(blocks) || blocks.length > 100)
+      throw new SurfaceError("invalid_arguments", { response_metadata: { messages: ["[ERROR] view.blocks must be an array of at most 100 blocks"] } });
     const violations = validateBlocks(blocks as Block[], { maxBlocks: VIEW_MAX_BLOCKS });
     if (violations.length) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: violations.map(formatViolation) } });
     if (typeof v.private_metadata === "string" && v.private_metadata.length > 3000) throw new SurfaceError("invalid_arguments");
@@ -108,7 +110,8 @@ export class Surfaces {
     if (type === "modal" && !title) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: ["[ERROR] a modal needs a title"] } });
     const hasInput = (blocks as Block[]).some((b) => b.type === "input");
     const submit = plainText(v.submit, 24, "submit");
-    if (type === "modal" && hasInput && !submit) throw new SurfaceError("invalid_arguments", { response_metadata: { messages: ["[ERROR] a modal with input blocks needs submit"] } });
+    if (type === "modal" && hasInput && !submit)
+      throw new SurfaceError("invalid_arguments", { response_metadata: { messages: ["[ERROR] a modal with input blocks needs submit"] } });
     return {
       type,
       ...(title ? { title } : {}),

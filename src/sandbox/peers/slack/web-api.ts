@@ -135,7 +135,6 @@ function bool(v: unknown): boolean {
   return v === true || v === "true" || v === "1" || v === 1;
 }
 
-
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
   res.end(JSON.stringify(body));
@@ -384,9 +383,7 @@ export class SlackPeer {
   messages(channel: string, opts: { includeReplies?: boolean } = {}): StoredMessage[] {
     const id = this.ws.resolveChannel(channel)?.id ?? channel;
     return structuredClone(
-      this.ws
-        .allMessages(id)
-        .filter((m) => !m.deleted && (opts.includeReplies || !m.thread_ts || m.thread_ts === m.ts || m.reply_broadcast)),
+      this.ws.allMessages(id).filter((m) => !m.deleted && (opts.includeReplies || !m.thread_ts || m.thread_ts === m.ts || m.reply_broadcast)),
     );
   }
 
@@ -420,7 +417,7 @@ export class SlackPeer {
     const out: RenderedButton[] = [];
     const take = (el: unknown, blockId: string) => {
       if (!isRecord(el) || el.type !== "button") return;
-      const text = isRecord(el.text) ? str(el.text.text) ?? "" : "";
+      const text = isRecord(el.text) ? (str(el.text.text) ?? "") : "";
       out.push({
         action_id: String(el.action_id),
         block_id: blockId,
@@ -446,11 +443,7 @@ export class SlackPeer {
   findButton(channel: string, ts: string, matcher: ButtonMatcher): RenderedButton {
     const all = this.buttons(channel, ts);
     const hits = all.filter((b) =>
-      typeof matcher === "string"
-        ? b.text === matcher || b.action_id === matcher
-        : matcher instanceof RegExp
-          ? matcher.test(b.text)
-          : matcher(b),
+      typeof matcher === "string" ? b.text === matcher || b.action_id === matcher : matcher instanceof RegExp ? matcher.test(b.text) : matcher(b),
     );
     const only = hits[0];
     if (hits.length !== 1 || !only) {
@@ -538,7 +531,8 @@ export class SlackPeer {
     if (!token) return this.answer(res, method, args, { ok: false, error: "not_authed" });
     // Socket Mode's one method takes the app-level token, and only that one.
     if (method === "apps.connections.open") {
-      if (!this.socket || token !== this.appToken) return this.answer(res, method, args, { ok: false, error: token.startsWith("xapp-") ? "invalid_auth" : "not_allowed_token_type" });
+      if (!this.socket || token !== this.appToken)
+        return this.answer(res, method, args, { ok: false, error: token.startsWith("xapp-") ? "invalid_auth" : "not_allowed_token_type" });
       return this.answer(res, method, args, { ok: true, url: this.socket.newUrl() });
     }
     if (token !== this.botToken) return this.answer(res, method, args, { ok: false, error: "invalid_auth" });
@@ -573,14 +567,7 @@ export class SlackPeer {
     }
   }
 
-  private answer(
-    res: ServerResponse,
-    method: string,
-    args: Args,
-    body: Result,
-    status = 200,
-    headers: Record<string, string> = {},
-  ): void {
+  private answer(res: ServerResponse, method: string, args: Args, body: Result, status = 200, headers: Record<string, string> = {}): void {
     const ok = body.ok === true;
     const delayedMs = this.delayed.get(res);
     const late = delayedMs === undefined ? {} : { delayedMs, ...(res.destroyed ? { clientGone: true } : {}) };
@@ -821,11 +808,7 @@ export class SlackPeer {
     } as const;
     const channel = ctx.channelId ?? "";
     const original =
-      ctx.messageTs === undefined
-        ? undefined
-        : ctx.ephemeral
-          ? this.ws.findEphemeral(channel, ctx.messageTs)
-          : this.ws.findMessage(channel, ctx.messageTs);
+      ctx.messageTs === undefined ? undefined : ctx.ephemeral ? this.ws.findEphemeral(channel, ctx.messageTs) : this.ws.findMessage(channel, ctx.messageTs);
 
     let post: ResponseUrlPost;
     if ((deleteOriginal || replaceOriginal) && original) {

@@ -216,8 +216,7 @@ export class Workspace {
   post(
     channel: string,
     content: MessageContent,
-    meta: Pick<StoredMessage, "user" | "via"> &
-      Partial<Pick<StoredMessage, "bot_id" | "app_id" | "thread_ts" | "reply_broadcast" | "metadata">>,
+    meta: Pick<StoredMessage, "user" | "via"> & Partial<Pick<StoredMessage, "bot_id" | "app_id" | "thread_ts" | "reply_broadcast" | "metadata">>,
   ): StoredMessage {
     const msg: StoredMessage = {
       channel,
