@@ -1167,7 +1167,7 @@ describe("gateway targets: generated settings and generated HTTPRoutes", () => {
           if (typeof g.rule === "number") expect(g.rule >= 0 && g.rule <= 15).toBe(true);
         } else {
           for (const e of parsed.error)
-            expect(e).toMatch(/targets\.0\.gateway\.(httpRoute|namespace|rule|service|stableService|canaryService|port|finish|testHeader|testUrl)/);
+            expect(e).toMatch(/targets\[0\]\.gateway\.(httpRoute|namespace|rule|service|stableService|canaryService|port|finish|testHeader|testUrl)/);
         }
       }),
       { numRuns: 300, seed: CLICK_SEED },

@@ -333,10 +333,6 @@ async function deliverOverSocket(socket: SocketModeServer, rawBody: string, resp
   return { status: 200, headers: new Headers(), text, body: ack.payload, responseUrl, rawBody };
 }
 
-function triggerId(): string {
-  return `${Date.now()}${Math.floor(Math.random() * 1000)}.${Math.floor(Math.random() * 1e11)}.${randomBytes(16).toString("hex")}`;
-}
-
 /** The overflow menu offering that option, as a rendered button (undefined when the message has none). */
 function overflowIn(
   blocks: Record<string, unknown>[],
