@@ -33,7 +33,8 @@ beforeAll(async () => {
     botToken: `xoxb-${randomBytes(6).toString("hex")}`,
     channels: [{ id: CHANNEL, name: "deploys" }],
   });
-  kube = await startKubeApiPeer({ smiFlavour: "nginx" });
+  // Every Service and Deployment the start names exists and is ready: this test is about acks, not preflight.
+  kube = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true });
 });
 
 afterAll(async () => {
