@@ -126,9 +126,10 @@ it("a ready canary still starts: the split is written and the message posted", a
 
 describe("what preflight cannot read", () => {
   it("a refused read (403) refuses the start with the API's words; nothing is written", async () => {
+    // Only this namespace's reads: the earlier tests' rollouts keep checking their own canaries meanwhile.
     h.kube.failNext({
       method: "GET",
-      pathIncludes: "/services/",
+      pathIncludes: "/namespaces/locked/services/",
       status: 403,
       message: 'services "vault" is forbidden: User "rollout-bot" cannot get resource "services"',
     });
