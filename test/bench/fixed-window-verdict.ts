@@ -20,6 +20,7 @@
  * Engine code imports nothing outside engine/, so the snapshot shape is restated structurally here;
  * metrics/source.ts's `Snapshot` is assignable to `VerdictInput`.
  */
+import { formatLevel, formatRates } from "../../src/slack/views/verdict-text.ts";
 import type { MetricsSettings } from "../../src/engine/metrics-settings.ts";
 
 export type VerdictSettings = Pick<MetricsSettings, "minSuccessRate" | "minRequests" | "confidence">;
@@ -235,27 +236,9 @@ export function verdict(input: VerdictInput, settings: VerdictSettings): Verdict
 }
 
 // ---------------------------------------------------------------------------------------------
-// Words
+// Words (the rate and level formats are the bot's own, so old and new read alike)
 
-/** 0.99 -> "99%", 0.995 -> "99.5%": for configured levels, which are round numbers. */
-export function formatLevel(x: number): string {
-  return `${Number((x * 100).toFixed(2))}%`;
-}
-
-function truncPercent(rate: number, decimals: number): string {
-  if (rate >= 1) return "100%";
-  if (rate <= 0) return "0%";
-  const f = 10 ** decimals;
-  // Truncate, never round up: 99.96% must not read as 100.0%.
-  return `${(Math.floor(rate * 100 * f + 1e-9) / f).toFixed(decimals)}%`;
-}
-
-/** Two rates with just enough decimals (1 to 3) that different numbers do not print the same. */
-export function formatRates(a: number, b?: number): [string, string | undefined] {
-  let decimals = 1;
-  while (decimals < 3 && b !== undefined && a !== b && truncPercent(a, decimals) === truncPercent(b, decimals)) decimals++;
-  return [truncPercent(a, decimals), b === undefined ? undefined : truncPercent(b, decimals)];
-}
+export { formatLevel, formatRates };
 
 function roughly(n: number): string {
   // "about 337" claims a precision the estimate does not have: two significant figures, rounded up.
