@@ -7,6 +7,7 @@ import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
+import { botProcessEnv } from "../support/bot-process.ts";
 import { waitFor } from "../support/wait.ts";
 import { percentOn, seedSplit } from "../faults/support.ts";
 
@@ -51,19 +52,7 @@ async function spawnBot(): Promise<Bot> {
   const [port, healthPort] = [await freePort(), await freePort()];
   const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: REPO,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_API_URL: slack.apiUrl,
-      KUBECONFIG: kube.kubeconfigPath,
-      REDIS_URL,
-      PORT: String(port),
-      HEALTH_PORT: String(healthPort),
-      ROLLOUT_KEY_PREFIX: prefix,
-      LOG_LEVEL: "warn",
-    },
+    env: botProcessEnv({ signingSecret, slack, kube, redisUrl: REDIS_URL, port, healthPort, prefix, logLevel: "warn" }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   procs.add(proc);

@@ -7,6 +7,7 @@ import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
+import { botProcessEnv } from "../support/bot-process.ts";
 import { waitFor } from "../support/wait.ts";
 import { percentOn, SEED, seedSplit } from "./support.ts";
 
@@ -47,20 +48,17 @@ it("npm start + SIGTERM (twice): not ready at once, the write in hand finishes a
   const signingSecret = randomBytes(8).toString("hex");
   proc = spawn("npm", ["start", "--silent"], {
     cwd: REPO,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_API_URL: slack.apiUrl,
-      KUBECONFIG: kube.kubeconfigPath,
-      REDIS_URL,
-      PORT: String(port),
-      HEALTH_PORT: String(healthPort),
-      ROLLOUT_KEY_PREFIX: prefix,
-      ROLLOUT_SHUTDOWN_SECONDS: "20",
-      LOG_LEVEL: "info",
-    },
+    env: botProcessEnv({
+      signingSecret,
+      slack,
+      kube,
+      redisUrl: REDIS_URL,
+      port,
+      healthPort,
+      prefix,
+      logLevel: "info",
+      extra: { ROLLOUT_SHUTDOWN_SECONDS: "20" },
+    }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
