@@ -86,7 +86,11 @@ describe("automatic steps", () => {
     expect(r.status).toBe("aborted");
     const alert = await waitFor(() => thread(id).find((x) => x.includes("aborted automatically")), { what: "the alert" });
     expect(alert).toContain(`<@${ALICE}>`);
-    expect(alert).toMatch(/canary 8\d\.\d% vs stable 100(\.0)?%/);
+    // The canary fails 20% of requests at random: its measured rate is near 80%, not exactly 8x.x%.
+    const measured = /canary (\d+(?:\.\d)?)% vs stable 100(\.0)?%/.exec(alert!);
+    expect(measured, alert).not.toBeNull();
+    expect(Number(measured![1])).toBeGreaterThan(70);
+    expect(Number(measured![1])).toBeLessThan(90);
     // Issue 11: the alert is broadcast, so the channel sees it without opening the thread.
     const inChannel = h.slack.messages(CHANNEL).filter((m) => m.reply_broadcast && (m.text ?? "").includes("aborted automatically"));
     expect(inChannel).toHaveLength(1);
