@@ -19,6 +19,7 @@ import { backendsOf, percentOnSplit } from "../support/split.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL } from "../support/redis.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { RedisGate } from "./redis-gate.ts";
+import { TcpFront } from "./tcp-front.ts";
 
 /**
  * Issue 6, R2: the bot process (the real `src/main.ts`, as `npm start` runs it) is killed with SIGKILL at
@@ -96,6 +97,7 @@ let redis: Redis | undefined;
 /** Every bot process spawned, and every gate: whatever is left is stopped in afterAll. */
 const procs = new Set<ChildProcess>();
 const gates: RedisGate[] = [];
+let front: TcpFront | undefined;
 let dir = "";
 let log: WriteStream | undefined;
 let prefix = "";
@@ -109,6 +111,7 @@ afterAll(async () => {
     await exited;
   }
   for (const g of gates) await g.close();
+  await front?.stop();
   await new Promise<void>((r) => (log ? log.end(() => r()) : r()));
   await slack?.close();
   await kube?.close();
@@ -194,10 +197,9 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
   prefix = randomPrefix("r2");
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const store = new RolloutStore(redis, prefix);
-  const port = await freePort();
-  const healthPort = await freePort();
-  const botUrl = `http://127.0.0.1:${port}`;
-  const healthUrl = `http://127.0.0.1:${healthPort}`;
+  // Slack reaches the current process through a fixed front port, as it would reach a pod through a Service.
+  front = await TcpFront.start();
+  const botUrl = `http://127.0.0.1:${front.port}`;
   const driver = new SlackDriver({ botUrl: `${botUrl}/slack/events`, signingSecret, peer: slack });
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -208,8 +210,6 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     SLACK_API_URL: slack.apiUrl,
     KUBECONFIG: kube.kubeconfigPath,
     REDIS_URL,
-    PORT: String(port),
-    HEALTH_PORT: String(healthPort),
     ROLLOUT_KEY_PREFIX: prefix,
     ROLLOUT_TARGETS: targetsFile,
     LOG_LEVEL: "warn",
@@ -219,13 +219,24 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
 
   // ---------------------------------------------------------------------------------------- the bot
   /**
-   * One bot process: `node --import tsx src/main.ts` with the env above, its Redis behind a gate of its own.
-   * With pre-spawning (the default) the next process is spawned while the current one runs and waits,
-   * modules loaded, at its first Redis command; its gate opens right after the current one is killed. A
+   * One bot process: `node --import tsx src/main.ts` with the env above, its Redis behind a gate of its own,
+   * its ports its own (Slack reaches it through the front). With pre-spawning (the default) the next process
+   * is spawned while the current one runs: it loads, opens its ports and waits at its first Redis command;
+   * its gate opens, and the front turns to it, right after the current one is killed. A
    * start costs ~5 s of CPU (client-node, Bolt, BullMQ through tsx's loader), which would otherwise make
    * 100 restarts alone take 6-10 minutes. R2_PRESPAWN=0 spawns each process only after the kill.
    */
-  type BotProcess = { gen: number; proc: ChildProcess; gate: RedisGate; spawnedAt: number; tail: () => string; killed?: Promise<void> };
+  type BotProcess = {
+    gen: number;
+    proc: ChildProcess;
+    gate: RedisGate;
+    /** Its own Slack and health ports: the next process opens its ports while the current one runs. */
+    port: number;
+    healthUrl: string;
+    spawnedAt: number;
+    tail: () => string;
+    killed?: Promise<void>;
+  };
   const prespawn = process.env.R2_PRESPAWN !== "0";
   const upstream = new URL(REDIS_URL);
   let generation = 0;
@@ -236,7 +247,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
   const unexpectedExits: string[] = [];
   const outageMs: number[] = [];
   const loadMs: number[] = [];
-  /** CPU time (user + system) a process has used when it first answers /healthz: the cost of one start. */
+  /** CPU time (user + system) a process has used when it first answers /readyz: the cost of one start. */
   const startCpuMs: number[] = [];
 
   async function spawnBot(): Promise<BotProcess> {
@@ -246,9 +257,11 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     const viaGate = new URL(REDIS_URL);
     viaGate.hostname = "127.0.0.1";
     viaGate.port = String(gate.port);
+    const port = await freePort();
+    const healthPort = await freePort();
     const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: REPO,
-      env: { ...env, REDIS_URL: viaGate.toString() },
+      env: { ...env, REDIS_URL: viaGate.toString(), PORT: String(port), HEALTH_PORT: String(healthPort) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     procs.add(proc);
@@ -262,21 +275,25 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     proc.once("exit", (code, signal) => {
       if (signal !== "SIGKILL" && !stopping.has(proc)) unexpectedExits.push(`process ${gen} exited by itself (code ${code}, signal ${signal}): ${tail}`);
     });
-    return { gen, proc, gate, spawnedAt: Date.now(), tail: () => tail };
+    return { gen, proc, gate, port, healthUrl: `http://127.0.0.1:${healthPort}`, spawnedAt: Date.now(), tail: () => tail };
   }
 
-  /** Open its gate and wait until it answers GET /healthz. */
+  /**
+   * Open its gate, send Slack's requests to it, and wait until it is ready: /readyz, because a process opens
+   * its ports (and answers /healthz) before Redis answers, so only readiness says it can serve.
+   */
   async function activate(b: BotProcess, since: number): Promise<void> {
     b.gate.open();
+    front!.target = b.port;
     activeGen = b.gen;
     const dead = () => b.proc.exitCode !== null || b.proc.signalCode !== null;
     await waitFor(
       async () => {
         if (dead()) throw new Error(`process ${b.gen} exited before it was healthy: ${b.tail()}`);
-        const res = await fetch(`${healthUrl}/healthz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
+        const res = await fetch(`${b.healthUrl}/readyz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
         return res?.status === 200;
       },
-      { timeoutMs: 60_000, intervalMs: 25, what: `bot process ${b.gen} to answer /healthz` },
+      { timeoutMs: 60_000, intervalMs: 25, what: `bot process ${b.gen} to answer /readyz` },
     ).catch((err: unknown) => {
       throw dead() ? new Error(`process ${b.gen} exited before it was healthy: ${b.tail()}`) : err;
     });
@@ -600,7 +617,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
         `  at the kills: rollouts running ${(atKill.runningRollouts / KILLS).toFixed(1)} on average; ${atKill.onWrite}/${KILLS} kills landed on a TrafficSplit or HTTPRoute write, ${atKill.stepInFlight}/${KILLS} while a step was between decision and verification`,
         `  longest wait: a step decided → verified ${latency.step.ms} ms (${latency.step.id}), an abort requested → verified ${latency.abort.ms} ms (${latency.abort.id || "-"})`,
         `  commands sent again after the process that got them died: ${resends.starts} start(s), ${resends.aborts} abort(s)`,
-        `  kill to the next process answering /healthz: median ${med(outageMs)} ms, max ${Math.max(...outageMs)} ms (${prespawn ? `pre-spawned; loading took median ${med(loadMs)} ms` : "spawned after the kill"}; a start costs median ${med(startCpuMs)} ms of CPU); all ended ${Math.round(settledMs / 1000)} s after the last kill`,
+        `  kill to the next process answering /readyz: median ${med(outageMs)} ms, max ${Math.max(...outageMs)} ms (${prespawn ? `pre-spawned; loading took median ${med(loadMs)} ms` : "spawned after the kill"}; a start costs median ${med(startCpuMs)} ms of CPU); all ended ${Math.round(settledMs / 1000)} s after the last kill`,
         ...problems.map((p) => `  PROBLEM ${p}`),
       ].join("\n"),
     );

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
  * A closed door in front of Redis for one bot process: a TCP relay on a loopback port of its own that
  * accepts connections but lets no byte through until `open()`. A process started behind a closed gate loads
  * its modules and then waits at its first Redis command: nothing it does is visible to Redis, the
- * Kubernetes API or Slack (startBot reads Redis before it listens or works a job). R2 uses this to load the
+ * Kubernetes API or Slack (it opens its own ports, but no request reaches them, and works no job). R2 uses this to load the
  * next bot process while the current one runs, and opens the gate right after the current one is killed.
  *
  * Once open it is a plain byte relay; when either side closes, the other is closed too, so Redis sees a
