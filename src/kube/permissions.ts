@@ -1,12 +1,13 @@
 /**
- * Every Kubernetes permission the bot needs, in one place: deploy/base/role.yaml and the cluster-rbac
+ * Every Kubernetes permission the bot needs, in one place: deploy/base/rbac.yaml and the cluster-rbac
  * component's ClusterRole are tested against this list (test/deploy/rbac.test.ts), and that test also
  * records the requests the routers and clean-up make against the API peer and checks each is allowed by
  * these rules and each rule is used. Change a call, change this list, and the manifests follow.
  *
- * API discovery (GET /apis, which SmiRouter reads to pick the TrafficSplit version) is a non-resource URL:
- * every authenticated user may read it through the built-in system:discovery ClusterRole, and a Role
- * cannot hold non-resource rules anyway, so nothing is granted for it here.
+ * API discovery (GET /apis, which SmiRouter and GatewayRouter read to pick the TrafficSplit and HTTPRoute
+ * versions) is a non-resource URL: every authenticated user may read it through the built-in
+ * system:discovery ClusterRole, and a Role cannot hold non-resource rules anyway, so nothing is granted
+ * for it here.
  */
 
 export type PolicyRule = {
@@ -29,6 +30,16 @@ export const PERMISSIONS: readonly Permission[] = [
     // the same verb); update: every later step (a replace carrying the resourceVersion it read).
     verbs: ["get", "list", "create", "update"],
     neededBy: "src/routers/smi.ts (SmiRouter.locate, verify, create, replace, dryRunCreate)",
+  },
+  {
+    apiGroups: ["gateway.networking.k8s.io"],
+    resources: ["httproutes"],
+    // get: the route before each write, its read-back, and status.parents while waiting for the
+    // controllers (status comes with the object: the bot never asks for or writes httproutes/status);
+    // update: every step (a replace carrying the resourceVersion it read), and validate's dry-run replace.
+    // Never list, create, patch or delete: the route is the person's, the bot only edits it.
+    verbs: ["get", "update"],
+    neededBy: "src/routers/gateway.ts (GatewayRouter.read, replace)",
   },
   {
     apiGroups: ["apps"],

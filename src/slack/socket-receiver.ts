@@ -1,4 +1,5 @@
 import { SocketModeClient } from "@slack/socket-mode";
+import type { WebClient } from "@slack/web-api";
 import type { App, Receiver, ReceiverEvent } from "@slack/bolt";
 import type { Logger } from "pino";
 import { boltLogger } from "./bolt-logger.ts";
@@ -61,6 +62,15 @@ export class SocketModeReceiver implements Receiver {
       opts.log.info("Socket Mode reconnecting");
     });
     this.client.on("disconnected", () => (this.connected = false));
+  }
+
+  /**
+   * The Web API client the socket client opens connections with (apps.connections.open, app token), to count
+   * its calls like every other. The library keeps it in a private field; test/integration/operations.test.ts
+   * fails if that changes.
+   */
+  get webClient(): WebClient {
+    return (this.client as unknown as { webClient: WebClient }).webClient;
   }
 
   init(app: App): void {

@@ -80,7 +80,19 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
   });
   // app.client (the worker's and the user groups' calls) is built without a token: it sends it as a header.
   (app.client as unknown as { token: string }).token = opts.botToken;
-  if (opts.observe) observeWebApi(app.client, opts.observe);
+  if (opts.observe) {
+    const observe = opts.observe;
+    observeWebApi(app.client, observe);
+    // Listeners get another client: Bolt builds one per token and team for them (views.open, chat.postEphemeral,
+    // say), whichever receiver delivered the request. It is the `client` every middleware sees, so the first
+    // request instruments it before any listener can call it.
+    app.use(async ({ client, next }) => {
+      observeWebApi(client, observe);
+      await next();
+    });
+    // Socket Mode's own calls (apps.connections.open on every connect and reconnect) use the app token.
+    if (receiver instanceof SocketModeReceiver) observeWebApi(receiver.webClient, observe);
+  }
   return {
     app,
     mode: opts.appToken ? "socket" : "http",
@@ -100,12 +112,17 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
   };
 }
 
+/** Clients already counting, so a client reached again (each request hands listeners the same one) counts once. */
+const observed = new WeakSet<object>();
+
 /**
  * Count every Web API call by method and whether it got an HTTP answer, and every 429 Slack answers (the
  * client retries those itself, so only this event shows them). The named methods (`client.chat.update`)
  * are bound to `apiCall` when the client is built, so the hook is the one request function they all reach.
  */
 function observeWebApi(client: App["client"], observe: Pick<OpsObserver, "slackCall" | "slackRateLimited">): void {
+  if (observed.has(client)) return;
+  observed.add(client);
   const c = client as unknown as { makeRequest: (url: string, ...rest: unknown[]) => Promise<unknown> };
   const makeRequest = c.makeRequest.bind(client);
   c.makeRequest = async (url, ...rest) => {

@@ -126,7 +126,8 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     await peer?.close();
   });
 
-  it("SMI rollouts (found by apex and by name), Abort, and clean-up by scale-down", async () => {
+  /** SMI rollouts (found by apex and by name), Abort, clean-up by scale-down, and preflight. */
+  async function smiFlows(): Promise<void> {
     const pair = { stable: "web-v1", canary: "web-v2" };
     const byApex = TargetSchema.parse({ name: "web", namespace: ns, router: "smi" });
     const byName = TargetSchema.parse({ name: "api", namespace: ns, router: "smi", smi: { trafficSplit: "api-split" } });
@@ -159,11 +160,59 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     await smi.apply(byName, pair, 20);
     await smi.finalize(byName, pair, "stable", { force: true });
     expect(await smi.discoverStable?.(byName)).toBe("web-v1");
+  }
+
+  /**
+   * Gateway API rollouts: validate (with its dry-run replace), the test stage, a step, Finish, and an Abort
+   * of a second route; the controllers' answer (status.parents) is read as the router waits for it.
+   */
+  async function gatewayFlows(): Promise<void> {
+    const pair = { stable: "web-v1", canary: "web-v2" };
+    const route = (name: string) => ({
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: { name },
+      spec: {
+        parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }],
+        rules: [{ name: "api", backendRefs: [{ name: "web-v1", port: 8080 }] }],
+      },
+    });
+    const weights = (name: string) =>
+      ((peer.get("httproutes", ns, name)?.spec as { rules: { backendRefs: { name: string; weight?: number }[] }[] }).rules[0]!.backendRefs ?? []).map(
+        (r) => `${r.name} ${r.weight}`,
+      );
+    const web = TargetSchema.parse({ name: "web", namespace: ns, router: "gateway", gateway: { rule: "api" } });
+    const api = TargetSchema.parse({ name: "api", namespace: ns, router: "gateway", gateway: { rule: "api" } });
+    const gateway = routers.registry.for(web);
+    peer.seed("httproutes", ns, route("web"));
+    peer.seed("httproutes", ns, route("api"));
+
+    expect(await gateway.validate(web, pair)).toBeUndefined();
+    expect(await gateway.discoverStable?.(web)).toBe("web-v1");
+    await gateway.apply(web, pair, 0);
+    await gateway.apply(web, pair, 10, { canaryPercent: 0 });
+    expect(await gateway.observe(web, pair)).toMatchObject({ canaryPercent: 10 });
+    await gateway.finalize(web, pair, "canary", { expect: { canaryPercent: 10 } });
+    expect(weights("web")).toEqual(["web-v2 100"]);
+
+    await gateway.apply(api, pair, 0);
+    await gateway.apply(api, pair, 20, { canaryPercent: 0 });
+    await gateway.finalize(api, pair, "stable", { force: true });
+    expect(weights("api")).toEqual(["web-v1 100", "web-v2 0"]);
+  }
+
+  it("SMI and Gateway API rollouts, Abort, clean-up by scale-down and preflight", async () => {
+    await smiFlows();
+    await gatewayFlows();
 
     const seen = peer.requests.map((r) => ({ record: r, attrs: requestAttributes(r.method, r.path, r.query) }));
     expect(
       seen.some((s) => s.record.dryRun && s.record.method === "POST"),
       "validate's dry-run create was sent",
+    ).toBe(true);
+    expect(
+      seen.some((s) => s.record.dryRun && s.record.method === "PUT" && s.record.resource === "httproutes"),
+      "the gateway validate's dry-run replace was sent",
     ).toBe(true);
     for (const { record, attrs } of seen) {
       const what = `${record.method} ${record.path}${record.query}`;
@@ -219,6 +268,25 @@ describe("without a permission the code needs", () => {
     expect(peer.list("trafficsplits", "shop")).toEqual([]);
   });
 
+  it("update on httproutes: the start is refused naming the verb, resource and namespace, and the route is unchanged", async () => {
+    peer.rbac = undefined;
+    const route = peer.seed("httproutes", "shop", {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: { name: "web" },
+      spec: { parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }], rules: [{ backendRefs: [{ name: "web-v1", port: 8080 }] }] },
+    });
+    peer.rbac = { rules: without("update", "httproutes") };
+    const gateway = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway" });
+    const refusal = await routers.registry.for(gateway).validate(gateway, pair);
+    expect(refusal).toBe(
+      "the bot's Kubernetes credentials may not check updating HTTPRoute shop/web: 403 Forbidden: " +
+        'httproutes.gateway.networking.k8s.io "web" is forbidden: User "system:serviceaccount:rollout-bot:rollout-bot" cannot update resource "httproutes" in API group "gateway.networking.k8s.io" in the namespace "shop"',
+    );
+    expect(peer.get("httproutes", "shop", "web")).toEqual(route);
+    expect(peer.mutations("httproutes", "shop", "web")).toEqual([]);
+  });
+
   it("update on deployments/scale: the clean-up fails with the API's reason, the Deployment keeps its replicas", async () => {
     peer.rbac = undefined;
     peer.seed("deployments", "shop", {
@@ -255,6 +323,14 @@ describe("RBAC request attributes (as the API server derives them)", () => {
     ["GET", "/api/v1/namespaces/shop/services/web", "", "get", true],
     ["GET", "/api/v1/namespaces/shop/services", "", "list", false],
     ["DELETE", "/api/v1/namespaces/shop/services/web", "", "delete", false],
+    // The Gateway API router reads and replaces one named route, status included in the read.
+    ["GET", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "get", true],
+    ["PUT", "/apis/gateway.networking.k8s.io/v1beta1/namespaces/shop/httproutes/web", "?dryRun=All", "update", true],
+    ["GET", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes", "", "list", false],
+    ["POST", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes", "", "create", false],
+    ["PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "patch", false],
+    ["PUT", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web/status", "", "update", false],
+    ["DELETE", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "delete", false],
   ] as const)("%s %s%s is %s, allowed: %s", (method, path, query, verb, allowed) => {
     const attrs = requestAttributes(method, path, query);
     expect(attrs).toMatchObject({ resourceRequest: true, verb });

@@ -155,6 +155,62 @@ describe("/metrics", () => {
   });
 });
 
+describe("Slack Web API calls in /metrics, whichever part of the bot makes them", () => {
+  /** The start form as ALICE opens it with `/rollout`: Slack shows her the modal (views.open by the listener). */
+  async function openStartForm(hh: Harness): Promise<void> {
+    const res = await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "" });
+    expect(res.status).toBe(200);
+    await waitFor(() => [...hh.slack.surfaces.views.values()].find((v) => v.type === "modal" && v.user === ALICE), { what: "the start form shown" });
+  }
+
+  it("over HTTP: the start form's views.open, and a 429 it met, are counted like the worker's calls", async () => {
+    h = await startHarness();
+    await openStartForm(h);
+    expect(sample(await scrape(h.bot), "rollout_bot_slack_api_calls_total", { method: "views.open", outcome: "ok" })).toBe(1);
+
+    // Slack answers the next views.open 429: the client waits it out and retries (whether the retry still
+    // finds the 3 s trigger valid depends on the wait; either way Slack answered, and the 429 is shown).
+    h.slack.rateLimit("views.open", { retryAfterSeconds: 1, times: 1 });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "" });
+    await waitFor(() => (h!.slack.callsOf("views.open").length === 3 ? true : undefined), { what: "the retried views.open" });
+    expect(h.slack.callsOf("views.open").map((c) => c.status)).toEqual([200, 429, 200]);
+    const text = await waitFor(
+      async () => {
+        const t = await scrape(h!.bot);
+        return sample(t, "rollout_bot_slack_api_calls_total", { method: "views.open", outcome: "ok" }) === 2 ? t : undefined;
+      },
+      { what: "the second views.open counted" },
+    );
+    expect(sample(text, "rollout_bot_slack_api_rate_limited_total", { method: "views.open" })).toBe(1);
+    expect(sample(text, "rollout_bot_slack_api_calls_total", { method: "views.open", outcome: "error" })).toBeUndefined();
+  });
+
+  it("over Socket Mode: the start form's views.open, and apps.connections.open on every connect and reconnect", async () => {
+    h = await startHarness({ socketMode: true });
+    const connections = (n: number) =>
+      waitFor(() => (h!.slack.socket!.connections >= n && h!.slack.socket!.connected === 1 ? true : undefined), {
+        timeoutMs: 15_000,
+        what: `connection #${n}`,
+      });
+    await connections(1);
+    await openStartForm(h);
+    let text = await scrape(h.bot);
+    expect(sample(text, "rollout_bot_slack_api_calls_total", { method: "views.open", outcome: "ok" })).toBe(1);
+    expect(sample(text, "rollout_bot_slack_api_calls_total", { method: "apps.connections.open", outcome: "ok" })).toBe(
+      h.slack.callsOf("apps.connections.open").length,
+    );
+
+    // Slack recycles the connection: the new apps.connections.open is counted too.
+    h.slack.socket!.disconnect("refresh_requested");
+    await connections(2);
+    text = await scrape(h.bot);
+    expect(h.slack.callsOf("apps.connections.open").length).toBeGreaterThanOrEqual(2);
+    expect(sample(text, "rollout_bot_slack_api_calls_total", { method: "apps.connections.open", outcome: "ok" })).toBe(
+      h.slack.callsOf("apps.connections.open").length,
+    );
+  });
+});
+
 describe("/readyz and /healthz", () => {
   it("ready with every dependency up; 503 naming the Kubernetes API once it cannot be reached, while /healthz stays 200", async () => {
     h = await startHarness();
