@@ -58,12 +58,13 @@ export class RolloutStore {
   async create(r: Rollout): Promise<CreateResult> {
     const { target, seq } = this.split(r.id);
     // Index first: an index entry without a record is skipped on read; a record missing from the index
-    // would be invisible to resync.
-    await this.redis.multi().zadd(this.keys.index(), r.createdAt, r.id).zadd(this.keys.activeIndex(), r.createdAt, r.id).exec();
+    // would be invisible to resync. Two writes, not one MULTI: the two indexes are in different hash slots
+    // (CROSSSLOT on a Redis Cluster), and both are done before the record exists either way.
+    await Promise.all([this.redis.zadd(this.keys.index(), r.createdAt, r.id), this.redis.zadd(this.keys.activeIndex(), r.createdAt, r.id)]);
     const stored = { ...r, version: 1 };
     const holder = (await this.redis.eval(CREATE, 2, this.keys.active(target), this.keys.record(target, seq), r.id, JSON.stringify(stored))) as string | null;
     if (holder) {
-      await this.redis.multi().zrem(this.keys.index(), r.id).zrem(this.keys.activeIndex(), r.id).exec();
+      await Promise.all([this.redis.zrem(this.keys.index(), r.id), this.redis.zrem(this.keys.activeIndex(), r.id)]);
       return err({ activeId: holder });
     }
     return ok(stored);
