@@ -1,9 +1,9 @@
-import type { Redis } from "ioredis";
 import { err, ok, type Result } from "../engine/result.ts";
 import { isTerminal, parseRolloutId, rolloutId, type Refusal, type Rollout, type TransitionResult } from "../engine/rollout.ts";
 import { RolloutSchema } from "../engine/record-schema.ts";
 import { Keys } from "./keys.ts";
 import { withLock } from "./lock.ts";
+import { redisAnswers, type RedisClient } from "./redis-connection.ts";
 
 /**
  * Rollout records in Redis. A record is a hash {v: version, doc: JSON}; every change is a compare-and-set
@@ -43,11 +43,11 @@ export class RolloutStore {
   private readonly normalize: (r: Rollout) => Rollout;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     opts: { normalize?: (r: Rollout) => Rollout } = {},
   ) {
-    this.keys = new Keys(prefix);
+    this.keys = new Keys(prefix, redis.isCluster);
     this.normalize = opts.normalize ?? ((r) => r);
   }
 
@@ -131,12 +131,9 @@ export class RolloutStore {
     return withLock(this.redis, this.keys.lock(target, seq, what), fn, opts);
   }
 
-  /** Whether Redis answers (readiness). */
+  /** Whether Redis answers and takes writes (readiness). */
   async ping(): Promise<boolean> {
-    return this.redis
-      .ping()
-      .then((p) => p === "PONG")
-      .catch(() => false);
+    return redisAnswers(this.redis);
   }
 
   /** The newest rollout of a target, running or ended, looking back over its last `within` numbers. */
