@@ -1,11 +1,17 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
 import { Keys } from "../../src/store/keys.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { freePort } from "../../src/sandbox/peers/net.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { CHANNEL, clickButton, startHarness, waitForEphemeral, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { botProcessEnv } from "../support/bot-process.ts";
 import { LocalRedisCluster } from "../support/redis-cluster.ts";
-import { testRedis } from "../support/redis.ts";
+import { randomPrefix, testRedis } from "../support/redis.ts";
 import { percentOnSplit } from "../support/split.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -13,7 +19,11 @@ import { waitFor } from "../support/wait.ts";
  * Issue 13, Redis Cluster: a local 3-master cluster (password required), the real bot pointed at it with
  * `REDIS_URL=redis+cluster://...`, and a rollout driven as Slack would drive it: start, advance, finish.
  * Then where the keys are: spread over the masters, BullMQ's under its hash tag, none on the ordinary Redis.
+ * And the TLS form (rediss+cluster://) through the production entry point, which trusts the cluster's CA only
+ * by NODE_EXTRA_CA_CERTS (read at process start, hence a process of its own).
  */
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
 const ALICE = "UALICE";
 const TARGET = "backend-svc";
@@ -21,10 +31,42 @@ const SEED = `start ${TARGET} --from backend-v1 --to backend-v2 --steps 10,80,10
 
 let cluster: LocalRedisCluster | undefined;
 let h: Harness | undefined;
+let proc: ChildProcess | undefined;
+let peers: { slack: SlackPeer; kube: KubeApiPeer } | undefined;
 afterAll(async () => {
   await h?.close();
+  if (proc && proc.exitCode === null) proc.kill("SIGKILL");
+  await peers?.slack.close();
+  await peers?.kube.close();
   await cluster?.close();
 });
+
+function seedSplit(kube: KubeApiPeer) {
+  kube.seed("trafficsplits", "default", {
+    kind: "TrafficSplit",
+    metadata: { name: "backend-ts", namespace: "default" },
+    spec: {
+      service: TARGET,
+      backends: [
+        { service: "backend-v1", weight: 100 },
+        { service: "backend-v2", weight: 0 },
+      ],
+    },
+  });
+}
+
+const canaryPercent = (kube: KubeApiPeer) => percentOnSplit(kube.get("trafficsplits", "default", "backend-ts")?.spec, "backend-v2");
+
+/** /readyz's answer once it has the status wanted. */
+async function readyz(healthUrl: string, status: 200 | 503, timeoutMs: number): Promise<string> {
+  return waitFor(
+    async () => {
+      const r = await fetch(`${healthUrl}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+      return r?.status === status ? r.text() : undefined;
+    },
+    { timeoutMs, what: `/readyz to answer ${status}` },
+  );
+}
 
 /**
  * A key prefix whose global keys (index, BullMQ) are served by two different masters, so the keys must end
@@ -43,28 +85,11 @@ describe("Redis Cluster (REDIS_URL=redis+cluster://...)", () => {
     cluster = await LocalRedisCluster.start({ masters: 3, password: `pw-${randomBytes(6).toString("hex")}` });
     const prefix = await spreadPrefix(cluster);
     h = await startHarness({ extraEnv: { REDIS_URL: cluster.url, ROLLOUT_KEY_PREFIX: prefix } });
-    h.kube.seed("trafficsplits", "default", {
-      kind: "TrafficSplit",
-      metadata: { name: "backend-ts", namespace: "default" },
-      spec: {
-        service: TARGET,
-        backends: [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ],
-      },
-    });
-    const canary = () => percentOnSplit(h!.kube.get("trafficsplits", "default", "backend-ts")?.spec, "backend-v2");
+    seedSplit(h.kube);
+    const canary = () => canaryPercent(h!.kube);
 
     // Ready once the cluster's slot map is known (the request connection does not queue until then).
-    const ready = await waitFor(
-      async () => {
-        const r = await fetch(`${h!.bot.healthUrl}/readyz`);
-        return r.status === 200 ? r.text() : undefined;
-      },
-      { timeoutMs: 10_000, what: "/readyz to answer 200" },
-    );
-    expect(ready).toBe("ready");
+    expect(await readyz(h.bot.healthUrl, 200, 10_000)).toBe("ready");
 
     const res = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
     expect(res.status).toBe(200);
@@ -115,14 +140,7 @@ describe("Redis Cluster (REDIS_URL=redis+cluster://...)", () => {
 
     // A master lost: the cluster can no longer serve all its slots, and /readyz says so.
     await cluster.kill(cluster.nodes[2]!.port);
-    const unready = await waitFor(
-      async () => {
-        const r = await fetch(`${h!.bot.healthUrl}/readyz`);
-        return r.status === 503 ? r.text() : undefined;
-      },
-      { timeoutMs: 20_000, what: "/readyz to answer 503 with a master down" },
-    );
-    expect(unready).toBe("redis unavailable");
+    expect(await readyz(h.bot.healthUrl, 503, 20_000)).toBe("redis unavailable");
 
     await h.close();
     h = undefined;
@@ -131,5 +149,56 @@ describe("Redis Cluster (REDIS_URL=redis+cluster://...)", () => {
     cluster = undefined;
     expect(existsSync(dir)).toBe(false);
     expect(nodes.map((n) => n.child.exitCode !== null || n.child.signalCode !== null)).toEqual([true, true, true]);
+  }, 60_000);
+
+  it("over TLS (rediss+cluster://, a certificate naming hosts only): the production entry point starts a rollout and exits 0", async () => {
+    cluster = await LocalRedisCluster.start({ masters: 3, password: `pw-${randomBytes(6).toString("hex")}`, tls: true });
+    const botToken = `xoxb-${randomBytes(6).toString("hex")}`;
+    peers = {
+      slack: await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] }),
+      kube: await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true }),
+    };
+    seedSplit(peers.kube);
+    const [port, healthPort, signingSecret, prefix] = [await freePort(), await freePort(), randomBytes(8).toString("hex"), randomPrefix("cluster-tls")];
+    proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      cwd: REPO,
+      env: botProcessEnv({
+        signingSecret,
+        slack: peers.slack,
+        kube: peers.kube,
+        redisUrl: cluster.url,
+        port,
+        healthPort,
+        prefix,
+        logLevel: "warn",
+        extra: { NODE_EXTRA_CA_CERTS: cluster.caFile },
+      }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    proc.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+    proc.stderr!.on("data", (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => proc!.once("exit", (code) => resolve(code)));
+    const health = `http://127.0.0.1:${healthPort}`;
+    expect(await readyz(health, 200, 30_000).catch((e: Error) => `${e.message}\n${out}`)).toBe("ready");
+
+    const driver = new SlackDriver({ botUrl: `http://127.0.0.1:${port}/slack/events`, signingSecret, peer: peers.slack });
+    expect((await driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED })).status).toBe(200);
+    await waitFor(() => peers!.slack.messages(CHANNEL).find((m) => JSON.stringify(m.blocks ?? []).includes("Advance to 80%")), {
+      timeoutMs: 15_000,
+      what: `the rollout's message: ${out}`,
+    });
+    expect(canaryPercent(peers.kube)).toBe(10);
+    const recordKey = new Keys(prefix, true).record(TARGET, 1);
+    const owner = cluster.client(await cluster.ownerOf(recordKey));
+    try {
+      expect(JSON.parse((await owner.hget(recordKey, "doc")) ?? "{}")).toMatchObject({ status: "active", appliedPercent: 10 });
+    } finally {
+      owner.disconnect();
+    }
+
+    proc.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(out).not.toMatch(/cannot reach Redis|CROSSSLOT|MOVED|ASK /);
   }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -10,29 +10,36 @@ import { waitFor } from "./wait.ts";
 /**
  * A Redis Cluster owned by one test: `masters` redis-servers with cluster mode on (no replicas, no
  * persistence), each on its own client port and bus port, joined by `redis-cli --cluster create`, every
- * node requiring `password`. `close()` kills them all and deletes their directory.
+ * node requiring `password`. With `tls`, nodes speak only TLS (clients and bus), with a certificate from a
+ * CA of the cluster's own (`caFile`) that names `localhost` only, and announce themselves as `localhost`.
+ * `close()` kills them all and deletes their directory.
  */
 export class LocalRedisCluster {
+  private ca: Buffer | undefined;
+
   private constructor(
     readonly nodes: { port: number; child: ChildProcess }[],
     readonly dir: string,
     readonly password: string,
+    readonly tls: boolean,
   ) {}
 
-  static async start(opts: { masters?: number; password: string }): Promise<LocalRedisCluster> {
+  static async start(opts: { masters?: number; password: string; tls?: boolean }): Promise<LocalRedisCluster> {
     const masters = opts.masters ?? 3;
     const dir = await mkdtemp(join(tmpdir(), "rollout-redis-cluster-"));
     // Client and bus ports both free (the default bus port, port + 10000, may not exist above 55535).
     const ports = new Set<number>();
     while (ports.size < masters * 2) ports.add(await freePort());
     const [clientPorts, busPorts] = [[...ports].slice(0, masters), [...ports].slice(masters)];
-    const cluster = new LocalRedisCluster([], dir, opts.password);
+    const cluster = new LocalRedisCluster([], dir, opts.password, opts.tls === true);
     try {
-      for (const [i, port] of clientPorts.entries()) cluster.nodes.push({ port, child: spawnNode(port, busPorts[i]!, dir, opts.password) });
+      if (cluster.tls) cluster.ca = await makeCertificates(dir);
+      for (const [i, port] of clientPorts.entries()) cluster.nodes.push({ port, child: spawnNode(port, busPorts[i]!, dir, opts.password, cluster.tls) });
       for (const n of cluster.nodes) await cluster.waitAnswers(n);
       await promisify(execFile)(
         "redis-cli",
         [
+          ...(cluster.tls ? ["--tls", "--cacert", cluster.caFile] : []),
           "-a",
           opts.password,
           "--no-auth-warning",
@@ -62,15 +69,28 @@ export class LocalRedisCluster {
 
   /** The bot's REDIS_URL: two of the nodes as seeds (it finds the third from them), with the password. */
   get url(): string {
-    return `redis+cluster://:${encodeURIComponent(this.password)}@${this.nodes
+    const host = this.tls ? "localhost" : "127.0.0.1";
+    return `${this.tls ? "rediss" : "redis"}+cluster://:${encodeURIComponent(this.password)}@${this.nodes
       .slice(0, 2)
-      .map((n) => `127.0.0.1:${n.port}`)
+      .map((n) => `${host}:${n.port}`)
       .join(",")}`;
   }
 
+  /** The CA that signed the nodes' certificate (with `tls`): NODE_EXTRA_CA_CERTS for a bot process. */
+  get caFile(): string {
+    return join(this.dir, "ca.crt");
+  }
+
   /** A plain (non-cluster) connection to one node: it sees only the keys that node holds. */
-  client(port: number): Redis {
-    return new Redis({ host: "127.0.0.1", port, password: this.password, maxRetriesPerRequest: 1, lazyConnect: false });
+  client(port: number, opts: { lazyConnect?: boolean; maxRetriesPerRequest?: number; retryStrategy?: () => null } = {}): Redis {
+    return new Redis({
+      host: "127.0.0.1",
+      port,
+      password: this.password,
+      maxRetriesPerRequest: 1,
+      ...(this.ca ? { tls: { ca: this.ca, servername: "localhost" } } : {}),
+      ...opts,
+    });
   }
 
   /** The client port of the master serving `key`'s hash slot. */
@@ -123,14 +143,7 @@ export class LocalRedisCluster {
   }
 
   private async waitAnswers(n: { port: number; child: ChildProcess }): Promise<void> {
-    const probe = new Redis({
-      host: "127.0.0.1",
-      port: n.port,
-      password: this.password,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
+    const probe = this.client(n.port, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on("error", () => undefined); // refused until the server listens: expected here
     try {
       await waitFor(
@@ -147,14 +160,24 @@ export class LocalRedisCluster {
   }
 }
 
-function spawnNode(port: number, busPort: number, dir: string, password: string): ChildProcess {
+function spawnNode(port: number, busPort: number, dir: string, password: string, tls: boolean): ChildProcess {
+  const crt = (name: string) => join(dir, name);
   const child = spawn(
     "redis-server",
     [
-      ...["--port", String(port), "--cluster-port", String(busPort), "--bind", "127.0.0.1", "--daemonize", "no"],
+      ...(tls ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)]),
+      // `localhost` may resolve to ::1 first; "-" skips it where there is no IPv6.
+      ...["--cluster-port", String(busPort), "--bind", tls ? "127.0.0.1 -::1" : "127.0.0.1", "--daemonize", "no"],
       ...["--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "3000"],
       ...["--save", "", "--appendonly", "no", "--dir", dir, "--logfile", join(dir, `redis-${port}.log`)],
       ...["--requirepass", password, "--masterauth", password],
+      ...(tls
+        ? [
+            ...["--tls-cert-file", crt("node.crt"), "--tls-key-file", crt("node.key"), "--tls-ca-cert-file", crt("ca.crt")],
+            ...["--tls-auth-clients", "no", "--tls-cluster", "yes", "--tls-replication", "yes"],
+            ...["--cluster-announce-hostname", "localhost", "--cluster-preferred-endpoint-type", "hostname"],
+          ]
+        : []),
     ],
     { stdio: "ignore" },
   );
@@ -163,6 +186,33 @@ function spawnNode(port: number, busPort: number, dir: string, password: string)
   process.once("exit", orphanGuard);
   child.once("exit", () => process.removeListener("exit", orphanGuard));
   return child;
+}
+
+/** A CA and a node certificate it signed for `localhost` only (no IP): returns the CA certificate. */
+async function makeCertificates(dir: string): Promise<Buffer> {
+  const openssl = (...args: string[]) => promisify(execFile)("openssl", args, { cwd: dir, timeout: 20_000 });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=rollout-bot test CA");
+  await openssl("req", ...ec, "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=localhost");
+  await writeFile(join(dir, "san.ext"), "subjectAltName=DNS:localhost\n");
+  await openssl(
+    "x509",
+    "-req",
+    "-in",
+    "node.csr",
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "node.crt",
+    "-days",
+    "2",
+    "-extfile",
+    "san.ext",
+  );
+  return readFile(join(dir, "ca.crt"));
 }
 
 async function killed(child: ChildProcess): Promise<void> {
