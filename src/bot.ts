@@ -25,7 +25,7 @@ import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
 import { kubeApiCheck, needsKubeApi, slackTokenCheck } from "./http/readiness.ts";
 import { timedRegistry } from "./routers/timed.ts";
 import { isConnectionError, RedisWatch } from "./store/redis-watch.ts";
-import { connectRedis, parseRedisUrl, type RedisClient } from "./store/redis-connection.ts";
+import { connectRedis, parseRedisUrl, readyWithin, type RedisClient } from "./store/redis-connection.ts";
 import { HomeViewers } from "./store/home-viewers.ts";
 import { ReadingHistory } from "./store/readings.ts";
 import { webApiSurfaces } from "./slack/surfaces-api.ts";
@@ -192,6 +192,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   if (opts.kubeConfig && needsKubeApi(opts.targets)) checks.push(kubeApiCheck(opts.kubeConfig, env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000));
   checks.push(slackTokenCheck(() => app.client.auth.test(), { ttlMs: 60_000, now: Date.now }));
 
+  // A cluster connection refuses a request's commands until it knows the slot map (it keeps no queue for
+  // them, so that an outage is refused at once): give it a moment, without keeping the ports shut for long.
+  if (requestRedis.isCluster) await readyWithin(requestRedis, 2_000);
   await transport.start();
   // After Slack's port: a process that answers /healthz also takes Slack's requests.
   const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks, metrics: () => ops.scrape() });

@@ -98,3 +98,20 @@ export async function redisAnswers(redis: RedisClient): Promise<boolean> {
     return false;
   }
 }
+
+/** Resolves once the connection is ready, or after `ms` if it is not (true when it was ready in time). */
+export async function readyWithin(redis: RedisClient, ms: number): Promise<boolean> {
+  if (redis.status === "ready") return true;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  try {
+    return await new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      redis.once("ready", onReady);
+      timer = setTimeout(() => resolve(false), ms);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onReady) redis.off("ready", onReady);
+  }
+}

@@ -1,8 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
+import { startBot, type Bot } from "../../src/bot.ts";
+import { EnvSchema } from "../../src/config.ts";
+import { RouterRegistry } from "../../src/routers/registry.ts";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
 import { Keys } from "../../src/store/keys.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
@@ -13,7 +18,7 @@ import { botProcessEnv } from "../support/bot-process.ts";
 import { LocalRedisCluster } from "../support/redis-cluster.ts";
 import { randomPrefix, testRedis } from "../support/redis.ts";
 import { percentOnSplit } from "../support/split.ts";
-import { waitFor } from "../support/wait.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
 /**
  * Issue 13, Redis Cluster: a local 3-master cluster (password required), the real bot pointed at it with
@@ -33,7 +38,9 @@ let cluster: LocalRedisCluster | undefined;
 let h: Harness | undefined;
 let proc: ChildProcess | undefined;
 let peers: { slack: SlackPeer; kube: KubeApiPeer } | undefined;
+let bare: Bot | undefined;
 afterAll(async () => {
+  await bare?.stop();
   await h?.close();
   if (proc && proc.exitCode === null) proc.kill("SIGKILL");
   await peers?.slack.close();
@@ -88,11 +95,10 @@ describe("Redis Cluster (REDIS_URL=redis+cluster://...)", () => {
     seedSplit(h.kube);
     const canary = () => canaryPercent(h!.kube);
 
-    // Ready once the cluster's slot map is known (the request connection does not queue until then).
-    expect(await readyz(h.bot.healthUrl, 200, 10_000)).toBe("ready");
-
+    // A request at once after the start is taken (the bot waited for the cluster's slot map), and it is ready.
     const res = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
     expect(res.status).toBe(200);
+    expect(await readyz(h.bot.healthUrl, 200, 10_000)).toBe("ready");
     await waitForEphemeral(h, ALICE, `Starting rollout \`${TARGET}#1\``);
     const first = await waitForMessage(h, `${TARGET}#1`, "Advance to 80%", 15_000);
     expect(canary()).toBe(10);
@@ -201,4 +207,42 @@ describe("Redis Cluster (REDIS_URL=redis+cluster://...)", () => {
     expect(await exited).toBe(0);
     expect(out).not.toMatch(/cannot reach Redis|CROSSSLOT|MOVED|ASK /);
   }, 60_000);
+
+  it("unreachable at start-up: the ports open within seconds, one line names it (password masked), alive but not ready", async () => {
+    const lines: { level: number; msg: string; component?: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string; component?: string });
+        done();
+      },
+    });
+    const [p1, p2] = [await freePort(), await freePort()];
+    const url = `redis+cluster://:s3cret@127.0.0.1:${p1},127.0.0.1:${p2}`;
+    const env = EnvSchema.parse({
+      SLACK_SIGNING_SECRET: "s",
+      SLACK_BOT_TOKEN: "xoxb-x",
+      SLACK_API_URL: "http://127.0.0.1:9/api/",
+      REDIS_URL: url,
+      PORT: "0",
+      HEALTH_PORT: "0",
+    });
+    const started = Date.now();
+    bare = await startBot({
+      env,
+      targets: { adhoc: false, targets: new Map() },
+      routers: new RouterRegistry(),
+      preflight: { start: async () => [], canary: async () => [] },
+      log: pino({ level: "info" }, sink),
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await fetch(`${bare.healthUrl}/healthz`)).status).toBe(200);
+    expect(await readyz(bare.healthUrl, 503, 1_000)).toBe("redis unavailable");
+
+    await sleep(3_000);
+    const trouble = lines.filter((l) => l.level >= 40 && l.component !== "bolt");
+    expect(trouble.map((l) => l.msg)).toEqual([
+      `cannot reach Redis at redis+cluster://:***@127.0.0.1:${p1},127.0.0.1:${p2}; retrying with backoff (not ready until it answers)`,
+    ]);
+    expect(JSON.stringify(lines)).not.toContain("s3cret");
+  }, 30_000);
 });
