@@ -1,6 +1,5 @@
 import type { Worker } from "bullmq";
 import type { EffectJob, JobName } from "./queue/queues.ts";
-import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { AppDeps } from "./app/deps.ts";
 import type { Env, TargetsFile } from "./config.ts";
@@ -26,6 +25,7 @@ import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
 import { kubeApiCheck, needsKubeApi, slackTokenCheck } from "./http/readiness.ts";
 import { timedRegistry } from "./routers/timed.ts";
 import { isConnectionError, RedisWatch } from "./store/redis-watch.ts";
+import { connectRedis, parseRedisUrl, readyWithin, type RedisClient } from "./store/redis-connection.ts";
 import { HomeViewers } from "./store/home-viewers.ts";
 import { ReadingHistory } from "./store/readings.ts";
 import { webApiSurfaces } from "./slack/surfaces-api.ts";
@@ -79,15 +79,19 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const now = opts.now ?? Date.now;
   // Every connection reports through one account: a line when Redis is lost, a line when it is back.
   const redisWatch = new RedisWatch(env.REDIS_URL, log);
-  const redis = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }));
-  const bullConnection = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }));
+  // One server or a Redis Cluster, as REDIS_URL says (validated by parseEnv).
+  const endpoint = parseRedisUrl(env.REDIS_URL);
+  if (!endpoint.ok) throw new Error(`REDIS_URL ${endpoint.error}`);
+  const connect = (use: "work" | "requests") => redisWatch.watch(connectRedis(endpoint.value, use));
+  const redis = connect("work");
+  const bullConnection = connect("work");
   // Every write recomputes the stage's timers (automatic step, notice, reminder) from the record.
   const storeOptions = { normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }) };
   const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX, storeOptions);
   // Slack requests do not wait out a Redis outage: a click or command while Redis is down is answered with
   // an error at once, instead of being held in memory and applied whenever Redis returns. The worker's
   // connections (above) do wait: a job in flight finishes, and releases its lease, once Redis is back.
-  const requestRedis = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: (n) => Math.min(50 * n, 500) }));
+  const requestRedis = connect("requests");
   const requestStore = new RolloutStore(requestRedis, env.ROLLOUT_KEY_PREFIX, storeOptions);
   const metrics = opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
@@ -141,9 +145,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   registerSlackListeners(app, deps);
 
   let worker: Worker<EffectJob, void, JobName> | undefined;
-  let workerConnection: Redis | undefined;
+  let workerConnection: RedisClient | undefined;
   if (opts.worker !== false) {
-    workerConnection = redisWatch.watch(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }));
+    workerConnection = connect("work");
     worker = startEffectWorker(
       {
         store,
@@ -188,6 +192,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   if (opts.kubeConfig && needsKubeApi(opts.targets)) checks.push(kubeApiCheck(opts.kubeConfig, env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000));
   checks.push(slackTokenCheck(() => app.client.auth.test(), { ttlMs: 60_000, now: Date.now }));
 
+  // A cluster connection refuses a request's commands until it knows the slot map (it keeps no queue for
+  // them, so that an outage is refused at once): give it a moment, without keeping the ports shut for long.
+  if (requestRedis.isCluster) await readyWithin(requestRedis, 2_000);
   await transport.start();
   // After Slack's port: a process that answers /healthz also takes Slack's requests.
   const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks, metrics: () => ops.scrape() });

@@ -6,6 +6,7 @@ import { issueText } from "./slack/views/problems.ts";
 import { PolicySchema, type Policy } from "./engine/policy.ts";
 import { TargetSchema, type Target } from "./engine/target.ts";
 import { describeIssues } from "./slack/views/config-problems.ts";
+import { parseRedisUrl } from "./store/redis-connection.ts";
 
 /**
  * Configuration from the environment and the targets file, validated once at start-up. Every problem is
@@ -30,9 +31,16 @@ export const EnvSchema = z.object({
     .regex(/^xapp-/, `must start with xapp-: ${HELP.SLACK_APP_TOKEN}`)
     .optional(),
   SLACK_API_URL: z.url("must be a URL such as https://slack.com/api/").optional(),
+  /**
+   * One Redis (`redis://`, `rediss://`) or a Redis Cluster (`redis+cluster://[user:password@]host:port,...`,
+   * `rediss+cluster://` with TLS): src/store/redis-connection.ts.
+   */
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .superRefine((url, ctx) => {
+      const r = parseRedisUrl(url);
+      if (!r.ok) ctx.addIssue({ code: "custom", message: r.error });
+    })
     .default("redis://127.0.0.1:6379"),
   KUBECONFIG: z.string().optional(),
   /** Prometheus for targets whose metrics settings name no URL of their own. */

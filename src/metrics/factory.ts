@@ -1,11 +1,11 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis-connection.ts";
 import type { MetricsSettings } from "../engine/metrics-settings.ts";
 import { Linkerd1AdminSource } from "./linkerd1.ts";
 import { PRESETS, PrometheusSource } from "./prometheus.ts";
 import type { SuccessRateSource } from "./source.ts";
 
 export type MetricsDeps = {
-  redis: Redis;
+  redis: RedisClient;
   /** Prefix for Redis keys a source keeps (Linkerd 1 counter readings). */
   keyPrefix: string;
   /** Bot-wide Prometheus (PROMETHEUS_URL), used when a target does not name its own. */

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis-connection.ts";
 import { z } from "zod";
 import type { Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
@@ -25,7 +25,7 @@ export type Linkerd1AdminSourceOptions = {
   router: string;
   /** Client id template without the leading '/', e.g. `#/io.l5d.k8s/{namespace}/http/{version}`. */
   clientId: string;
-  redis: Redis;
+  redis: RedisClient;
   /** Prefix for this source's Redis keys (tests pass a random one). */
   keyPrefix: string;
   timeoutMs?: number;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis-connection.ts";
 import type { Target } from "../engine/target.ts";
 import { createSuccessRateSource } from "./factory.ts";
 import type { SuccessRateSource } from "./source.ts";
@@ -7,7 +7,7 @@ import type { SuccessRateSource } from "./source.ts";
 export class MetricsSources {
   private readonly cache = new Map<string, SuccessRateSource | undefined>();
 
-  constructor(private readonly deps: { redis: Redis; keyPrefix: string; defaultPrometheusUrl?: string | undefined }) {}
+  constructor(private readonly deps: { redis: RedisClient; keyPrefix: string; defaultPrometheusUrl?: string | undefined }) {}
 
   for(target: Target): SuccessRateSource | undefined {
     const key = `${target.name}:${JSON.stringify(target.metrics ?? null)}`;

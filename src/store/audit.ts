@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.ts";
 import { z } from "zod";
 import { eventsAfter, parseRolloutId, type Actor, type Rollout, type RolloutEvent } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
@@ -49,7 +49,7 @@ export function actorName(a: Actor): string {
 
 export class AuditLog {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** Told of every entry appended (the transitions metric counts them by action and outcome). */
     private readonly onAppend?: (entry: AuditEntry) => void,

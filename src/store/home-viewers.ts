@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.ts";
 import type { Keys } from "./keys.ts";
 
 /**
@@ -8,7 +8,7 @@ import type { Keys } from "./keys.ts";
  */
 export class HomeViewers {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** How long after their last open a person's board is still kept current. */
     private readonly keepMs = 7 * 86_400_000,

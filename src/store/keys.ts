@@ -1,9 +1,14 @@
 /**
  * Redis key layout. Every key of one target shares the hash tag `{<target>}` so the multi-key Lua scripts
- * stay valid on Redis Cluster; the global index is a key of its own and is only ever touched alone.
+ * stay valid on Redis Cluster; the global keys (index, active, audit, home) are each only ever touched
+ * alone, never in one MULTI or script with another key.
  */
 export class Keys {
-  constructor(readonly prefix: string) {}
+  constructor(
+    readonly prefix: string,
+    /** On a Redis Cluster: only the BullMQ prefix differs (see bullPrefix). */
+    readonly cluster = false,
+  ) {}
   seq(target: string) {
     return `${this.prefix}:{${target}}:seq`;
   }
@@ -33,7 +38,11 @@ export class Keys {
   globalAudit() {
     return `${this.prefix}:audit`;
   }
+  /**
+   * BullMQ's scripts touch several keys of a queue at once, so on a cluster they all need one hash tag:
+   * `{<prefix>:bull}`. One Redis keeps `<prefix>:bull`, so an upgraded deployment finds its queued jobs.
+   */
   bullPrefix() {
-    return `${this.prefix}:bull`;
+    return this.cluster ? `{${this.prefix}:bull}` : `${this.prefix}:bull`;
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.ts";
 
 /** Thrown when a lease could not be taken in time; the caller's job is retried later. */
 export class LockBusy extends Error {
@@ -19,7 +19,7 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
  * slow write keeps it however long it takes, and it expires by itself within `ttlMs` if the process dies:
  * a killed worker never blocks a rollout (or its Abort) for longer than that. Waits up to `waitMs` for it.
  */
-export async function withLock<T>(redis: Redis, key: string, fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
+export async function withLock<T>(redis: RedisClient, key: string, fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
   const ttlMs = opts.ttlMs ?? 10_000;
   const deadline = Date.now() + (opts.waitMs ?? 5_000);
   const token = randomBytes(8).toString("hex");

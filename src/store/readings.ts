@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.ts";
 import { parseRolloutId } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
 
@@ -21,7 +21,7 @@ const TTL_SECONDS = 30 * 86_400;
 
 export class ReadingHistory {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

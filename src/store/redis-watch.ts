@@ -1,5 +1,5 @@
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { RedisClient } from "./redis-connection.ts";
 
 /**
  * One account of Redis reachability for all of a process's connections: a single line naming the URL when
@@ -15,7 +15,7 @@ export class RedisWatch {
   ) {}
 
   /** Report this connection's failures and recoveries through the shared account. */
-  watch(c: Redis): Redis {
+  watch<C extends RedisClient>(c: C): C {
     c.on("error", (err: Error) => this.failed(err));
     c.on("ready", () => this.recovered());
     return c;
@@ -39,6 +39,8 @@ export class RedisWatch {
 
 /** The URL without its password, fit for a log line. */
 export function redactUrl(url: string): string {
+  // The cluster form (several hosts) is no WHATWG URL: mask what lies between "user:" and "@".
+  if (/^rediss?\+cluster:\/\//.test(url)) return url.replace(/^([a-z+]+:\/\/[^:@/]*:)[^@]*@/, "$1***@");
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
@@ -58,6 +60,8 @@ export function isConnectionError(err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return (
     (code !== undefined && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "EAI_AGAIN"].includes(code)) ||
-    /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/.test(err.message)
+    /Connection is closed|connect ETIMEDOUT|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|Cluster isn't ready|CLUSTERDOWN/.test(
+      err.message,
+    )
   );
 }

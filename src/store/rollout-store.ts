@@ -1,9 +1,9 @@
-import type { Redis } from "ioredis";
 import { err, ok, type Result } from "../engine/result.ts";
 import { isTerminal, parseRolloutId, rolloutId, type Refusal, type Rollout, type TransitionResult } from "../engine/rollout.ts";
 import { RolloutSchema } from "../engine/record-schema.ts";
 import { Keys } from "./keys.ts";
 import { withLock } from "./lock.ts";
+import { redisAnswers, type RedisClient } from "./redis-connection.ts";
 
 /**
  * Rollout records in Redis. A record is a hash {v: version, doc: JSON}; every change is a compare-and-set
@@ -43,11 +43,11 @@ export class RolloutStore {
   private readonly normalize: (r: Rollout) => Rollout;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     opts: { normalize?: (r: Rollout) => Rollout } = {},
   ) {
-    this.keys = new Keys(prefix);
+    this.keys = new Keys(prefix, redis.isCluster);
     this.normalize = opts.normalize ?? ((r) => r);
   }
 
@@ -58,12 +58,13 @@ export class RolloutStore {
   async create(r: Rollout): Promise<CreateResult> {
     const { target, seq } = this.split(r.id);
     // Index first: an index entry without a record is skipped on read; a record missing from the index
-    // would be invisible to resync.
-    await this.redis.multi().zadd(this.keys.index(), r.createdAt, r.id).zadd(this.keys.activeIndex(), r.createdAt, r.id).exec();
+    // would be invisible to resync. Two writes, not one MULTI: the two indexes are in different hash slots
+    // (CROSSSLOT on a Redis Cluster), and both are done before the record exists either way.
+    await Promise.all([this.redis.zadd(this.keys.index(), r.createdAt, r.id), this.redis.zadd(this.keys.activeIndex(), r.createdAt, r.id)]);
     const stored = { ...r, version: 1 };
     const holder = (await this.redis.eval(CREATE, 2, this.keys.active(target), this.keys.record(target, seq), r.id, JSON.stringify(stored))) as string | null;
     if (holder) {
-      await this.redis.multi().zrem(this.keys.index(), r.id).zrem(this.keys.activeIndex(), r.id).exec();
+      await Promise.all([this.redis.zrem(this.keys.index(), r.id), this.redis.zrem(this.keys.activeIndex(), r.id)]);
       return err({ activeId: holder });
     }
     return ok(stored);
@@ -130,12 +131,9 @@ export class RolloutStore {
     return withLock(this.redis, this.keys.lock(target, seq, what), fn, opts);
   }
 
-  /** Whether Redis answers (readiness). */
+  /** Whether Redis answers and takes writes (readiness). */
   async ping(): Promise<boolean> {
-    return this.redis
-      .ping()
-      .then((p) => p === "PONG")
-      .catch(() => false);
+    return redisAnswers(this.redis);
   }
 
   /** The newest rollout of a target, running or ended, looking back over its last `within` numbers. */

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connection.ts";
 import { parseRolloutId } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
 
@@ -23,7 +23,7 @@ export type SlackMeta = {
 
 export class SlackMetaStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 
