@@ -3,6 +3,7 @@ import { versionChoices, type PickedTarget } from "../../src/app/start-form.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { validateBlocks, VIEW_MAX_BLOCKS } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
 import { errorsForBlocks, formChannel, noVersionListText, readStartForm, startFormView, typedVersion } from "../../src/slack/views/start-form.ts";
+import { cannotPostText, startRejectedText } from "../../src/slack/views/starter-notes.ts";
 
 /** Issue 15: the start form rebuilt for a picked target, and the reading of what comes back. Pure functions. */
 
@@ -152,5 +153,16 @@ describe("reading the rebuilt form", () => {
     const typed = sent({ ...base, "version_text:backend-svc": { type: "plain_text_input", value: "backend-v1" } });
     expect(errorsForBlocks(typed, { version: "already stable" })).toEqual({ "version_text:backend-svc": "already stable" });
     expect(errorsForBlocks(typed, { target: "busy", mode: "no metrics" })).toEqual({ target: "busy", "mode:backend-svc": "no metrics" });
+  });
+});
+
+describe("what the starter is told privately", () => {
+  it("names the channel when the note about it goes by direct message", () => {
+    const r = { id: "web#1", channel: "C0QUIET" };
+    expect(cannotPostText(r, "not_in_channel")).toContain("cannot post its message here (Slack says `not_in_channel`): invite me to this channel.");
+    expect(cannotPostText(r, "not_in_channel", "dm")).toContain("cannot post its message in <#C0QUIET> (Slack says `not_in_channel`): invite me there.");
+    expect(startRejectedText({ target, problem: "`backend-v2` is scaled to 0" })).toBe(
+      ":no_entry: Cannot start rollout of `backend-svc`: `backend-v2` is scaled to 0. Nothing was changed.",
+    );
   });
 });

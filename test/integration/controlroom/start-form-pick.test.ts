@@ -218,4 +218,47 @@ describe("submitting the rebuilt form", () => {
     expect(res.body).toEqual({ response_action: "errors", errors: { "version_text:web": expect.stringContaining("keep one of the two") } });
     expect(await h.bot.store.get("web#1")).toBeUndefined();
   });
+
+  it("a start preflight rejects (canary scaled to 0) is told to the starter in an ephemeral; nothing written, nothing posted", async () => {
+    const form = await pick(await openForm(), "cart");
+    const posts = h.slack.messages(CHANNEL).length;
+    const res = await h.driver.submitView({ userId: ALICE, viewId: form.id, values: submitted(form, { version: "cart-v2" }) });
+    expect(res.text).toBe(""); // accepted: the worker finds the problem
+    const told = await waitFor(() => h.slack.ephemeralsFor(ALICE).find((e) => e.text.includes("Cannot start rollout of `cart`")), {
+      what: "the ephemeral about cart",
+    });
+    expect(told).toMatchObject({ channel: CHANNEL, via: "chat.postEphemeral" });
+    expect(told.text).toContain("cart-v2");
+    expect(told.text).toContain("Nothing was changed");
+    expect((await h.bot.store.get("cart#1"))?.status).toBe("rejected");
+    expect(h.kube.mutations("trafficsplits", "store")).toEqual([]);
+    expect(h.kube.get("trafficsplits", "store", "cart-ts")?.spec).toMatchObject({ backends: [{ weight: 100 }, { weight: 0 }] });
+    expect(h.slack.messages(CHANNEL)).toHaveLength(posts);
+    expect(h.slack.messages(ALICE)).toEqual([]); // the ephemeral was enough: no direct message
+  });
+
+  it("where Slack refuses the ephemeral (the bot is not in the channel), the starter gets a direct message", async () => {
+    const form = await pick(await openForm(QUIET), "cart");
+    const res = await h.driver.submitView({ userId: ALICE, viewId: form.id, values: submitted(form, { version: "cart-v2" }) });
+    expect(res.text).toBe("");
+    const dm = await waitFor(() => h.slack.messages(ALICE).find((m) => m.text.includes("Cannot start rollout of `cart`")), { what: "the DM about cart" });
+    expect(dm.text).toContain("Nothing was changed");
+    expect(h.slack.callsOf("chat.postEphemeral").filter((c) => c.args.channel === QUIET)).toEqual([
+      expect.objectContaining({ ok: false, error: "not_in_channel" }),
+    ]);
+    expect(h.slack.messages(QUIET)).toEqual([]);
+  });
+
+  it("a started rollout whose channel refuses its message is told by direct message, naming the channel", async () => {
+    const form = await pick(await openForm(QUIET), "web");
+    // Manual chosen in the form is manual, although web declares automatic steps.
+    const res = await h.driver.submitView({ userId: ALICE, viewId: form.id, values: submitted(form, { version: "web-v2", mode: "manual", interval: null }) });
+    expect(res.text).toBe("");
+    const dm = await waitFor(() => h.slack.messages(ALICE).find((m) => m.text.includes("cannot post its message")), { what: "the DM about the channel" });
+    expect(dm.text).toContain(`in <#${QUIET}>`);
+    expect(dm.text).toContain("`not_in_channel`");
+    expect(dm.text).toContain("/rollout status web#1");
+    expect(await h.bot.store.get("web#1")).toMatchObject({ status: "active", appliedPercent: 10 });
+    expect((await h.bot.store.get("web#1"))?.auto).toBeUndefined();
+  });
 });
