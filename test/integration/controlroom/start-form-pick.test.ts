@@ -113,8 +113,9 @@ const blockOf = (view: StoredView, prefix: string): Block | undefined =>
   view.blocks.find((b) => b.block_id === prefix || String(b.block_id).startsWith(`${prefix}:`));
 
 /**
- * What Slack submits for this form: every input block's initial value (a prefill is a value), with what the
- * person entered laid over it, by block_id prefix (`version`, `steps`, ...). A select takes an option's value.
+ * What Slack submits for this form: what the person entered in it (kept by the peer across views.update, as
+ * Slack keeps it), else each input block's initial value (a prefill is a value), with `entered` laid over it
+ * by block_id prefix (`version`, `steps`, ...). A select takes an option's value.
  */
 function submitted(view: StoredView, entered: Record<string, string | null> = {}): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
@@ -130,7 +131,7 @@ function submitted(view: StoredView, entered: Record<string, string | null> = {}
     } else if (e.type === "conversations_select") {
       state = { type: e.type, selected_conversation: typed !== undefined ? typed : (e.initial_conversation ?? null) };
     } else state = { type: e.type, value: typed !== undefined ? typed : (e.initial_value ?? null) };
-    out[b.block_id] = { [e.action_id]: state };
+    out[b.block_id] = typed === undefined && view.entered[b.block_id] ? view.entered[b.block_id]! : { [e.action_id]: state };
   }
   return out;
 }
@@ -152,6 +153,20 @@ describe("picking a target rebuilds the form for it", () => {
     // What the person already chose elsewhere stays: the picked target, the channel the form was opened in.
     expect(blockOf(form, "target")!.element.initial_option.value).toBe("backend-svc");
     expect(blockOf(form, "channel")!.element.initial_conversation).toBe(CHANNEL);
+  });
+
+  it("what the person entered in fields that do not depend on the target stays; the target's own show its prefill", async () => {
+    const view = await openForm();
+    // Typed before picking: steps (which the target's plan then replaces) and a deadline (which stays).
+    h.slack.surfaces.enter(view.id, {
+      steps: { steps: { type: "plain_text_input", value: "5,100" } },
+      deadline: { deadline: { type: "plain_text_input", value: "2h" } },
+    });
+    const form = await pick(view, "backend-svc");
+    expect(Object.keys(form.entered).sort()).toEqual(["deadline", "target"]);
+    const values = submitted(form, { version: "backend-v9" });
+    expect(values["steps:backend-svc"]).toEqual({ steps: { type: "plain_text_input", value: "10,80,100" } });
+    expect(values.deadline).toEqual({ deadline: { type: "plain_text_input", value: "2h" } });
   });
 
   it("prefills automatic mode and its interval for a target that declares them", async () => {

@@ -311,6 +311,7 @@ describe("SlackDriver.pickInView", () => {
             label: { type: "plain_text", text: "Target" },
             element: { type: "static_select", action_id: "pick", options: [option("web"), option("cart")] },
           },
+          { type: "input", block_id: "other", label: { type: "plain_text", text: "Other" }, element: { type: "plain_text_input", action_id: "x" } },
         ],
       },
     });
@@ -334,6 +335,38 @@ describe("SlackDriver.pickInView", () => {
     expect(payload.view).toMatchObject({ id: viewId, hash: peer.surfaces.views.get(viewId)!.hash, callback_id: "form" });
     expect(payload.view.state.values).toMatchObject({ other: { x: { value: "typed" } }, target: { pick: { selected_option: { value: "cart" } } } });
     expect(payload).not.toHaveProperty("response_url");
+  });
+
+  it("keeps what was entered across views.update while the block_id and action_id stay, as Slack's client does", async () => {
+    const viewId = await openModal(true);
+    await driver.pickInView({
+      userId: ALICE,
+      viewId,
+      blockId: "target",
+      value: "cart",
+      values: { other: { x: { type: "plain_text_input", value: "typed" } } },
+    });
+    const next = (blocks: unknown[]) =>
+      client.views.update({
+        view_id: viewId,
+        view: { type: "modal", title: { type: "plain_text", text: "Form" }, submit: { type: "plain_text", text: "Go" }, blocks: blocks as never },
+      });
+    const target = peer.surfaces.views.get(viewId)!.blocks[0]!;
+    const other = (blockId: string) => ({
+      type: "input",
+      block_id: blockId,
+      label: { type: "plain_text", text: "Other" },
+      element: { type: "plain_text_input", action_id: "x", initial_value: "prefill" },
+    });
+    const stateOf = (res: { view?: unknown }) => (res.view as { state: { values: Record<string, unknown> } }).state.values;
+    const kept = await next([target, other("other")]);
+    expect(stateOf(kept)).toEqual({
+      target: { pick: expect.objectContaining({ selected_option: expect.objectContaining({ value: "cart" }) }) },
+      other: { x: { type: "plain_text_input", value: "typed" } },
+    });
+    // A new block_id is a new field: what was typed in the old one is gone, and the prefill shows.
+    const renamed = await next([target, other("other:cart")]);
+    expect(Object.keys(stateOf(renamed))).toEqual(["target"]);
   });
 
   it("refuses a pick Slack would not send (no dispatch_action) or an option the select does not offer", async () => {

@@ -267,7 +267,7 @@ export class SlackDriver {
    * Pick an option of a static_select in a view's input block, as a person does in a modal. Slack sends a
    * block_actions for it only when the input block has `dispatch_action: true` (otherwise the choice just
    * waits for the submission): without it this throws, so a test cannot get a request Slack would not send.
-   * `values` is what the rest of the form holds at that moment (`view.state.values`).
+   * `values`: what the person entered elsewhere in the form first; it stays in the view (see Surfaces.enter).
    */
   async pickInView(
     opts: SigningOptions & { userId: string; viewId: string; blockId: string; value: string; values?: Record<string, Record<string, unknown>> },
@@ -282,7 +282,11 @@ export class SlackDriver {
     const option = element.options?.find((o) => o.value === opts.value);
     if (!option) throw new Error(`${opts.blockId} offers no option ${opts.value}`);
     const selected = { text: { type: "plain_text", text: option.text?.text ?? "", emoji: true }, value: opts.value };
-    const values = { ...opts.values, [opts.blockId]: { [String(element.action_id)]: { type: "static_select", selected_option: selected } } };
+    // What the person entered stays in the view (Slack's client keeps it), as does the pick itself.
+    this.peer.surfaces.enter(view.id, {
+      ...opts.values,
+      [opts.blockId]: { [String(element.action_id)]: { type: "static_select", selected_option: selected } },
+    });
     const payload = {
       type: "block_actions",
       user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
@@ -293,7 +297,7 @@ export class SlackDriver {
       team: { id: this.teamId, domain: this.peer.teamDomain },
       enterprise: null,
       is_enterprise_install: false,
-      view: this.peer.surfaces.render(view, values),
+      view: this.peer.surfaces.render(view),
       actions: [{ type: "static_select", action_id: element.action_id, block_id: opts.blockId, selected_option: selected, action_ts: slackNowTs() }],
     };
     return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
