@@ -20,6 +20,7 @@ import { AuditLog } from "./store/audit.ts";
 import { RolloutStore } from "./store/rollout-store.ts";
 import { SlackMetaStore } from "./store/slack-meta.ts";
 import type { Preflight } from "./kube/preflight.ts";
+import type { DeploymentLister } from "./kube/deployment-list.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
 import { kubeApiCheck, needsKubeApi, slackTokenCheck } from "./http/readiness.ts";
@@ -51,6 +52,8 @@ export type BotOptions = {
    * its own so a thousand targets read an in-process source instead of a Prometheus.
    */
   metrics?: MetricsSources;
+  /** A namespace's Deployments, offered as versions in the start form (without it the form asks for a name). */
+  listDeployments?: DeploymentLister;
   /** The Kubernetes API the routers write through: /readyz checks it answers when a target needs it. */
   kubeConfig?: KubeConfig;
 };
@@ -141,6 +144,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     now,
     log,
     homeViewers: new HomeViewers(requestRedis, store.keys),
+    ...(opts.listDeployments ? { deployments: opts.listDeployments } : {}),
   };
   registerSlackListeners(app, deps);
 

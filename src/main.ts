@@ -46,6 +46,7 @@ async function main(): Promise<number> {
     scaleDown: routers.value.scaleDown,
     kubeConfig: routers.value.kubeConfig,
     preflight: routers.value.preflight,
+    listDeployments: routers.value.listDeployments,
   });
   let stopping = false;
   const shutdown = async (signal: string) => {

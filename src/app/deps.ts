@@ -3,6 +3,7 @@ import type { Policy } from "../engine/policy.ts";
 import type { DecisionNote } from "../engine/policy.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import type { Target } from "../engine/target.ts";
+import type { DeploymentLister } from "../kube/deployment-list.ts";
 import type { EffectQueue } from "../queue/queues.ts";
 import type { AuditLog } from "../store/audit.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
@@ -53,6 +54,8 @@ export type AppDeps = {
   words: AuditWords;
   now: () => number;
   log: Logger;
+  /** Lists a namespace's Deployments (the start form's version choices); absent without a Kubernetes API. */
+  deployments?: DeploymentLister;
   /** Who opened the App Home tab recently (their boards are kept current); absent where there is no Home tab. */
   homeViewers?: { seen(userId: string, at: number): Promise<void> };
 };

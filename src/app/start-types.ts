@@ -12,6 +12,8 @@ export type StartRequest = {
   split?: string;
   /** Automatic steps every this many ms; without it, the target's `auto.enabled` decides. */
   autoMs?: number;
+  /** Manual steps asked for explicitly (the form's Mode): the target's `auto.enabled` does not apply. */
+  manual?: boolean;
   /** Hold or abort (target setting) when this many ms pass before the rollout ends. */
   deadlineMs?: number;
 };

@@ -84,7 +84,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest): Promise<
   if (stable && stable === req.to) return err({ code: "already-stable", target: target.name, canary: req.to });
   const busy = await deps.store.activeFor(target.name);
   if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
-  const autoMs = req.autoMs ?? (target.auto?.enabled ? target.auto.interval : undefined);
+  const autoMs = req.autoMs ?? (target.auto?.enabled && !req.manual ? target.auto.interval : undefined);
   if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: target.name, byFlag: req.autoMs !== undefined });
 
   const id = await deps.store.nextId(target.name);

@@ -58,9 +58,10 @@ export const PERMISSIONS: readonly Permission[] = [
   {
     apiGroups: ["apps"],
     resources: ["deployments"],
-    // get: the canary's Deployment by name; list: the Deployments whose pods the canary Service selects.
+    // get: the canary's Deployment by name; list: the Deployments whose pods the canary Service selects,
+    // and the start form's version choices (without it the form asks for a name instead).
     verbs: ["get", "list"],
-    neededBy: "src/kube/workloads.ts (WorkloadReader.deployment, deployments) via src/kube/preflight.ts",
+    neededBy: "src/kube/workloads.ts (WorkloadReader.deployment, deployments, deploymentNames) via src/kube/preflight.ts and src/kube/deployment-list.ts",
   },
 ];
 

@@ -37,6 +37,18 @@ export class WorkloadReader {
     return d ? deploymentFacts(d) : undefined;
   }
 
+  /** The names of a namespace's Deployments and when each was created (what the start form offers). */
+  async deploymentNames(namespace: string, timeoutMs?: number): Promise<{ name: string; createdAt?: number }[]> {
+    const opts = timeoutMs === undefined ? this.opts : { ...this.opts, timeoutMs };
+    const list = await missingIsUndefined(kubeCall(`list Deployments in ${namespace}`, (o) => this.apps.listNamespacedDeployment({ namespace }, o), opts));
+    return (list?.items ?? []).flatMap((d) => {
+      const name = d.metadata?.name;
+      if (!name) return [];
+      const created = d.metadata?.creationTimestamp ? new Date(d.metadata.creationTimestamp).getTime() : NaN;
+      return [{ name, ...(Number.isFinite(created) ? { createdAt: created } : {}) }];
+    });
+  }
+
   async deployments(namespace: string): Promise<DeploymentFacts[]> {
     const list = await missingIsUndefined(kubeCall(`list Deployments in ${namespace}`, (o) => this.apps.listNamespacedDeployment({ namespace }, o), this.opts));
     return (list?.items ?? []).map(deploymentFacts);

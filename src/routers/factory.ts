@@ -3,6 +3,7 @@ import { loadKubeConfig } from "../kube/config.ts";
 import { scaleDeployment } from "../kube/deployments.ts";
 import { kubePreflight, type Preflight } from "../kube/preflight.ts";
 import { WorkloadReader } from "../kube/workloads.ts";
+import { kubeDeploymentLister, type DeploymentLister } from "../kube/deployment-list.ts";
 import { GatewayRouter } from "./gateway.ts";
 import { NamerdRouter } from "./namerd.ts";
 import { RouterRegistry } from "./registry.ts";
@@ -15,6 +16,8 @@ export type Routers = {
   kubeConfig: KubeConfig;
   /** Services and canary Deployment checks before a start and while a rollout runs. */
   preflight: Preflight;
+  /** A namespace's Deployments, for the start form's version choices. */
+  listDeployments: DeploymentLister;
 };
 
 export type RouterSettings = {
@@ -43,12 +46,14 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
     .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }))
     .register(new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs }))
     .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }));
+  const reader = new WorkloadReader(kubeConfig);
   return {
     ok: true,
     value: {
       registry,
       kubeConfig,
-      preflight: kubePreflight(new WorkloadReader(kubeConfig)),
+      preflight: kubePreflight(reader),
+      listDeployments: kubeDeploymentLister(reader),
       scaleDown: async (namespace, deployment) => {
         await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });
       },

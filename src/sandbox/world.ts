@@ -167,6 +167,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         routers: routers.value.registry,
         scaleDown: routers.value.scaleDown,
         preflight: routers.value.preflight,
+        listDeployments: routers.value.listDeployments,
         log: s.log,
       });
       return { bot, driver: new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack }) };

@@ -4,6 +4,8 @@ import type { WebClient } from "@slack/web-api";
 export interface SlackPoster {
   postMessage(args: { channel: string; text: string; blocks?: unknown[]; thread_ts?: string; reply_broadcast?: boolean }): Promise<{ ts: string }>;
   update(args: { channel: string; ts: string; text: string; blocks: unknown[] }): Promise<void>;
+  /** A message only `user` sees, in `channel` (chat.postEphemeral). */
+  postEphemeral(args: { channel: string; user: string; text: string }): Promise<void>;
   /** Reply to a slash command through its response_url (ephemeral unless said otherwise). */
   respond(responseUrl: string, message: { text: string; response_type?: "ephemeral" | "in_channel" }): Promise<void>;
 }
@@ -15,6 +17,9 @@ export function webApiPoster(client: WebClient, fetchImpl: typeof fetch = fetch)
       const res = await client.chat.postMessage({ ...args, blocks: args.blocks as never, unfurl_links: false } as never);
       if (!res.ts) throw new Error("chat.postMessage returned no ts");
       return { ts: res.ts };
+    },
+    async postEphemeral(args) {
+      await client.chat.postEphemeral(args);
     },
     async update(args) {
       await client.chat.update({ ...args, blocks: args.blocks as never });

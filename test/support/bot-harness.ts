@@ -103,6 +103,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     scaleDown: routers.value.scaleDown,
     kubeConfig: routers.value.kubeConfig,
     preflight: routers.value.preflight,
+    listDeployments: routers.value.listDeployments,
     log,
   });
   const driver = new SlackDriver({

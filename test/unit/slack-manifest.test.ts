@@ -18,7 +18,8 @@ const Manifest = z.object({
   _metadata: z.object({ major_version: z.literal(2) }),
   display_information: z.object({ name: z.string().min(1).max(35) }),
   features: z.object({
-    app_home: z.object({ home_tab_enabled: z.literal(true) }),
+    // The read-only Messages tab takes the direct messages a form's starter gets when an ephemeral is refused.
+    app_home: z.object({ home_tab_enabled: z.literal(true), messages_tab_enabled: z.literal(true), messages_tab_read_only_enabled: z.literal(true) }),
     bot_user: z.object({ display_name: z.string().min(1).max(80) }),
     shortcuts: z.array(z.object({ type: z.enum(["global", "message"]), callback_id: z.string() })),
     slash_commands: z

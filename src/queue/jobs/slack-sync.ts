@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { eventsAfter, parseRolloutId } from "../../engine/rollout.ts";
+import { eventsAfter, parseRolloutId, type Rollout } from "../../engine/rollout.ts";
+import { cannotPostText, startRejectedText } from "../../slack/views/starter-notes.ts";
 import { threadReply } from "../../slack/views/thread-reply.ts";
 import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
@@ -39,8 +40,8 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
     if (!m.ts) {
       if (r.status === "starting") return; // post once the mesh accepted it: a rejection stays private
       if (r.status === "rejected") {
-        if (!m.rejectionSent && r.responseUrl) {
-          await slack.respond(r.responseUrl, { text: `:no_entry: Cannot start rollout of \`${r.target.name}\`: ${r.problem}. Nothing was changed.` });
+        if (!m.rejectionSent) {
+          await tellStarter(deps, r, () => startRejectedText(r));
           await meta.set(r.id, { rejectionSent: 1 });
         }
         return;
@@ -58,10 +59,8 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
         // Slack will keep refusing (the bot is not in the channel, the channel is archived): say so to the
         // starter once instead of retrying; the rollout itself goes on and /rollout status shows it.
         const code = platformError(err);
-        if (!code || !r.responseUrl || m.rejectionSent) throw err;
-        await slack.respond(r.responseUrl, {
-          text: `:warning: Rollout \`${r.id}\` is running, but I cannot post its message here (Slack says \`${code}\`): invite me to this channel. \`/rollout status ${r.id}\` shows it meanwhile.`,
-        });
+        if (!code || m.rejectionSent) throw err;
+        await tellStarter(deps, r, (where) => cannotPostText(r, code, where));
         await meta.set(r.id, { rejectionSent: 1 });
         return;
       }
@@ -93,6 +92,27 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       await meta.set(r.id, { postedSeq: e.seq });
     }
   });
+}
+
+/**
+ * Tell the person who started the rollout, privately: through the command's response_url; a form has none,
+ * so an ephemeral in the rollout's channel, or a direct message where Slack refuses that (the bot or the
+ * person is not in the channel). Slack refusing both is logged, not retried: it would refuse again.
+ */
+async function tellStarter(deps: SlackSyncDeps, r: Rollout, words: (where: "channel" | "dm") => string): Promise<void> {
+  if (r.responseUrl) return deps.slack.respond(r.responseUrl, { text: words("channel") });
+  try {
+    return await deps.slack.postEphemeral({ channel: r.channel, user: r.startedBy, text: words("channel") });
+  } catch (err) {
+    if (!platformError(err)) throw err;
+    deps.log.info({ rolloutId: r.id, error: platformError(err) }, "Slack refused the ephemeral to the starter; sending a direct message");
+  }
+  try {
+    await deps.slack.postMessage({ channel: r.startedBy, text: words("dm") });
+  } catch (err) {
+    if (!platformError(err)) throw err;
+    deps.log.error({ err, rolloutId: r.id }, "Slack refused to tell the starter privately");
+  }
 }
 
 function hashOf(value: unknown): string {

@@ -8,6 +8,7 @@ import { ACTION } from "../views/rollout-message.ts";
 import { refusalText } from "../views/refusal.ts";
 import { ackAfter } from "./ack.ts";
 import { MORE } from "../views/promote.ts";
+import { PICK_TARGET } from "../views/start-form.ts";
 import { aboutRollout, auditClickOf, parseButtonValue, quote, readClick, type ClickArgs, type ClickRollout } from "./click.ts";
 
 /** Our decision buttons, each registered by its action_id (a Map: `constructor` must find nothing). */
@@ -21,8 +22,11 @@ const KIND_BY_ACTION: ReadonlyMap<string, ActionKind> = new Map([
   [ACTION.adopt, "adopt"],
 ]);
 
-/** Every action_id this app draws (decisions, Refresh, the overflow menu); anything else gets the unknown-button answer. */
-const KNOWN = new Set<string>([...Object.values(ACTION), MORE]);
+/**
+ * Every action_id this app draws (decisions, Refresh, the overflow menu, the start form's target select);
+ * anything else gets the unknown-button answer.
+ */
+const KNOWN = new Set<string>([...Object.values(ACTION), MORE, PICK_TARGET]);
 
 /**
  * Button clicks: ack, one decision through the app layer, a private word if refused. Each of our buttons has
@@ -35,7 +39,7 @@ export function registerActionListeners(app: App, deps: AppDeps): void {
       await ackAfter(args.ack, (ack) => onDecision(deps, args, kind, ack));
     });
   }
-  app.action<BlockButtonAction>({ action_id: new RegExp(`^(?!(${[...KNOWN].map((a) => a.replace(".", "\\.")).join("|")})$)`) }, async (args) => {
+  app.action<BlockButtonAction>({ action_id: new RegExp(`^(?!(${[...KNOWN].map((a) => a.replaceAll(".", "\\.")).join("|")})$)`) }, async (args) => {
     await args.ack();
     await onUnknownButton(deps, args);
   });

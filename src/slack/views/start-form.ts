@@ -1,7 +1,9 @@
-import { parseDuration } from "../../engine/duration.ts";
 import { dnsLabelProblem } from "../../engine/names.ts";
 import { parseSteps } from "../../engine/plan.ts";
 import type { Target } from "../../engine/target.ts";
+import { z } from "zod";
+import { formatDuration, parseDuration } from "../../engine/duration.ts";
+import type { NoVersionList, PickedTarget } from "../../app/start-form.ts";
 import type { StartRefusal, StartRequest } from "../../app/start-types.ts";
 import { clip } from "./format.ts";
 import { durationProblemText, stepsProblemText } from "./problems.ts";
@@ -15,10 +17,14 @@ import { startRefusalText } from "./refusal.ts";
 export const START_FORM = "rollout.start-form";
 /** The global shortcut's callback_id (declared in the app manifests). */
 export const START_SHORTCUT = "rollout_new";
+/** The target select's action_id: picking a target sends a block_actions, and the form is rebuilt for it. */
+export const PICK_TARGET = "rollout.form.target";
 
 export const FIELD = {
   target: "target",
   version: "version",
+  /** A typed name, next to the list of Deployments (for one the list does not show). */
+  versionText: "version_text",
   steps: "steps",
   mode: "mode",
   interval: "interval",
@@ -26,6 +32,17 @@ export const FIELD = {
   channel: "channel",
 } as const;
 type Field = (typeof FIELD)[keyof typeof FIELD];
+
+/**
+ * Fields whose content depends on the picked target. Slack keeps what a person entered in a block across
+ * views.update while its block_id and action_id stay the same, and then ignores the new initial value: these
+ * blocks are named `<field>:<target>`, so a prefill shows, and reading finds them by prefix.
+ */
+const PER_TARGET: ReadonlySet<Field> = new Set([FIELD.version, FIELD.versionText, FIELD.steps, FIELD.mode, FIELD.interval]);
+
+function blockIdOf(field: Field, target: string | undefined): string {
+  return target && PER_TARGET.has(field) ? `${field}:${target}` : field;
+}
 
 type Block = Record<string, unknown>;
 const plain = (text: string) => ({ type: "plain_text", text: clip(text, 75), emoji: true });
@@ -40,46 +57,83 @@ export type StartFormInput = {
   targets: Target[];
   /** Where the form was opened (a slash command's channel); a shortcut has none, so the person picks one. */
   channelId?: string;
-  /** Versions offered for the new version (Deployments found in the targets' namespaces), when known. */
-  versions?: string[];
+  /** The target the person picked, with what the form prefills for it. */
+  picked?: PickedTarget;
+  /** A version the person had typed before picking the target: kept in the rebuilt form. */
+  typedVersion?: string;
 };
+
+/** Why there is no list of versions, in a hint under the field (plain text). */
+export function noVersionListText(why: NoVersionList, namespace: string): string {
+  switch (why.code) {
+    case "forbidden":
+      return `I may not list the Deployments in namespace ${namespace} (the Kubernetes API said: ${why.message}). Type the name.`;
+    case "timeout":
+      return `The Kubernetes API did not list the Deployments in namespace ${namespace} within ${Math.round(why.timeoutMs / 100) / 10} s. Type the name.`;
+    case "unreachable":
+      return `I could not reach the Kubernetes API to list the Deployments in namespace ${namespace} (${why.message}). Type the name.`;
+    case "failed":
+      return `Listing the Deployments in namespace ${namespace} failed (HTTP ${why.status}: ${why.message}). Type the name.`;
+    case "no-kube-api":
+      return "This bot has no Kubernetes API to list Deployments from. Type the name.";
+    case "none-found":
+      return `Namespace ${namespace} has no Deployment besides the stable one. Type the name.`;
+  }
+}
 
 export function startFormView(input: StartFormInput): Record<string, unknown> {
   const targets = input.targets.slice(0, 100);
-  const input_ = (field: Field, label: string, element: Block, opts: { optional?: boolean; hint?: string } = {}): Block => ({
+  const picked = input.picked;
+  const on = picked?.target.name;
+  const input_ = (
+    field: Field,
+    label: string,
+    element: Block,
+    opts: { optional?: boolean; hint?: string; dispatch?: boolean; actionId?: string } = {},
+  ): Block => ({
     type: "input",
-    block_id: field,
+    block_id: blockIdOf(field, on),
     label: plain(label),
-    element: { ...element, action_id: field },
+    element: { ...element, action_id: opts.actionId ?? field },
+    ...(opts.dispatch ? { dispatch_action: true } : {}),
     ...(opts.optional ? { optional: true } : {}),
-    ...(opts.hint ? { hint: { type: "plain_text", text: clip(opts.hint, 150) } } : {}),
+    ...(opts.hint ? { hint: { type: "plain_text", text: clip(opts.hint, 300) } } : {}),
   });
-  const text = (placeholder: string) => ({ type: "plain_text_input", placeholder: plain(placeholder) });
-  const versions = [...new Set(input.versions ?? [])].slice(0, 100);
+  const text = (placeholder: string, initial?: string) => ({
+    type: "plain_text_input",
+    placeholder: plain(placeholder),
+    ...(initial ? { initial_value: initial } : {}),
+  });
+  const option = (t: Target) => ({ text: plain(targetOptionText(t)), value: t.name });
+  const manual = { text: plain("Manual: a person advances each step"), value: "manual" };
+  const auto = { text: plain("Automatic: a step every interval while healthy"), value: "auto" };
+  const pickedOption = picked && targets.some((t) => t.name === on) ? option(picked.target) : undefined;
   const blocks: Block[] = [
     targets.length
-      ? input_(FIELD.target, "Target", {
-          type: "static_select",
-          placeholder: plain("Pick a declared target"),
-          options: targets.map((t) => ({ text: plain(targetOptionText(t)), value: t.name })),
-        })
+      ? input_(
+          FIELD.target,
+          "Target",
+          {
+            type: "static_select",
+            placeholder: plain("Pick a declared target"),
+            options: targets.map(option),
+            ...(pickedOption ? { initial_option: pickedOption } : {}),
+          },
+          { dispatch: true, actionId: PICK_TARGET },
+        )
       : input_(FIELD.target, "Target", text("e.g. backend-svc")),
-    input_(FIELD.version, "New version", text(versions.length ? `e.g. ${versions[0]}` : "the new Deployment, e.g. backend-v2"), {
-      hint: versions.length ? `Deployments found: ${versions.join(", ")}` : "The Deployment (or backend) that should get the traffic.",
-    }),
-    input_(FIELD.steps, "Steps (percent)", text("the target's plan, e.g. 10,50,100"), {
+    ...versionBlocks(input, input_, text),
+    input_(FIELD.steps, "Steps (percent)", text("the target's plan, e.g. 10,50,100", picked?.steps.join(",")), {
       optional: true,
-      hint: "Strictly increasing, ending at 100. Empty: the target's own steps.",
+      hint: picked
+        ? "Strictly increasing, ending at 100. Prefilled with the target's plan."
+        : "Strictly increasing, ending at 100. Empty: the target's own steps.",
     }),
-    input_(FIELD.mode, "Mode", {
-      type: "radio_buttons",
-      options: [
-        { text: plain("Manual: a person advances each step"), value: "manual" },
-        { text: plain("Automatic: a step every interval while healthy"), value: "auto" },
-      ],
-      initial_option: { text: plain("Manual: a person advances each step"), value: "manual" },
+    input_(FIELD.mode, "Mode", { type: "radio_buttons", options: [manual, auto], initial_option: picked?.autoMs !== undefined ? auto : manual }),
+    input_(FIELD.interval, "Interval (automatic only)", text("e.g. 10m", picked?.autoMs !== undefined ? formatDuration(picked.autoMs) : undefined), {
+      optional: true,
+      ...(picked?.autoMs !== undefined ? { hint: "The target declares automatic steps at this interval." } : {}),
     }),
-    input_(FIELD.interval, "Interval (automatic only)", text("e.g. 10m"), { optional: true }),
     input_(FIELD.deadline, "Deadline", text("e.g. 2h"), { optional: true, hint: "Held or aborted (the target decides) if not finished by then." }),
     input_(FIELD.channel, "Post the rollout in", {
       type: "conversations_select",
@@ -93,45 +147,137 @@ export function startFormView(input: StartFormInput): Record<string, unknown> {
     title: plain("Start a rollout"),
     submit: plain("Start"),
     close: plain("Cancel"),
+    // The rebuilt form (after a target is picked) keeps the channel it was opened in.
+    ...(input.channelId ? { private_metadata: JSON.stringify({ channelId: input.channelId }) } : {}),
     blocks,
   };
+}
+
+type InputBuilder = (field: Field, label: string, element: Block, opts?: { optional?: boolean; hint?: string }) => Block;
+type TextBuilder = (placeholder: string, initial?: string) => Block;
+
+/**
+ * The new version: before a target is picked, a name to type; then a list of the namespace's Deployments
+ * with a text field for a name it does not show (both optional: one of them is needed, checked on
+ * submission), or, without a list, the text field alone with a hint saying why.
+ */
+function versionBlocks(input: StartFormInput, input_: InputBuilder, text: TextBuilder): Block[] {
+  const picked = input.picked;
+  if (!picked)
+    return [
+      input_(FIELD.version, "New version", text("the new Deployment, e.g. backend-v2", input.typedVersion), {
+        hint: "Pick a target first to choose from its Deployments.",
+      }),
+    ];
+  const ns = picked.target.namespace;
+  if (!picked.versions.ok)
+    return [
+      input_(FIELD.version, "New version", text("the new Deployment, e.g. backend-v2", input.typedVersion), {
+        hint: noVersionListText(picked.versions.error, ns),
+      }),
+    ];
+  const names = picked.versions.value.slice(0, 100);
+  return [
+    input_(
+      FIELD.version,
+      "New version",
+      { type: "static_select", placeholder: plain(`A Deployment in ${ns}, newest first`), options: names.map((n) => ({ text: plain(n), value: n })) },
+      { optional: true, hint: `Deployments in namespace ${ns}${picked.target.stable ? `, except the stable ${picked.target.stable}` : ""}.` },
+    ),
+    input_(FIELD.versionText, "Or type a name", text("a Deployment the list does not show", input.typedVersion), {
+      optional: true,
+      hint: "Pick from the list or type a name: one of the two.",
+    }),
+  ];
 }
 
 /** What a submitted form asks for, or a message per field that is wrong (shown next to it). */
 export type StartForm = { req: StartRequest; channelId: string };
 export type FieldErrors = Partial<Record<Field, string>>;
 
-type Values = Record<
-  string,
-  Record<string, { type?: string; value?: string | null; selected_option?: { value?: string } | null; selected_conversation?: string | null }>
->;
+type ElementState = { type?: string; value?: string | null; selected_option?: { value?: string } | null; selected_conversation?: string | null };
+type Values = Record<string, Record<string, ElementState>>;
 
-function read(values: Values, field: Field): string | undefined {
-  const e = values[field]?.[field];
+function asValues(values: unknown): Values {
+  return (typeof values === "object" && values !== null ? values : {}) as Values;
+}
+
+/** The block holding `field`: the one for the picked target, else the plain one, else any `<field>:…`. */
+function blockOf(values: Values, field: Field, target: string | undefined): string | undefined {
+  if (target && values[`${field}:${target}`]) return `${field}:${target}`;
+  if (values[field]) return field;
+  return Object.keys(values).find((k) => k.startsWith(`${field}:`));
+}
+
+function readBlock(values: Values, blockId: string | undefined): string | undefined {
+  // One element per input block: read it whatever its action_id.
+  const block = blockId ? values[blockId] : undefined;
+  const e = block && typeof block === "object" ? Object.values(block)[0] : undefined;
   const v = e?.selected_option?.value ?? e?.selected_conversation ?? e?.value ?? undefined;
   const s = typeof v === "string" ? v.trim() : undefined;
   return s ? s : undefined;
 }
 
+function read(values: Values, field: Field, target?: string): string | undefined {
+  return readBlock(values, blockOf(values, field, target));
+}
+
+/** A version the person typed (in either text field) before the form was rebuilt. */
+export function typedVersion(values: unknown): string | undefined {
+  const v = asValues(values);
+  for (const field of [FIELD.versionText, FIELD.version]) {
+    const id = blockOf(v, field, undefined);
+    const e = id ? Object.values(v[id] ?? {})[0] : undefined;
+    if (typeof e?.value === "string" && e.value.trim()) return e.value.trim();
+  }
+  return undefined;
+}
+
+/** The channel the form was opened in, as the form carries it (private_metadata). */
+export function formChannel(privateMetadata: unknown): string | undefined {
+  if (typeof privateMetadata !== "string" || !privateMetadata) return undefined;
+  try {
+    const parsed = FormMetadata.safeParse(JSON.parse(privateMetadata));
+    return parsed.success ? parsed.data.channelId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const FormMetadata = z.object({
+  channelId: z
+    .string()
+    .regex(/^[CGD][A-Z0-9]+$/)
+    .optional(),
+});
+
+/**
+ * The submitted form as a start request. The new version comes from the list or the text field; when both
+ * are filled and differ, the form asks the person to keep one rather than guess which they meant.
+ */
 export function readStartForm(values: unknown): { ok: true; value: StartForm } | { ok: false; errors: FieldErrors } {
-  const v = (typeof values === "object" && values !== null ? values : {}) as Values;
+  const v = asValues(values);
   const errors: FieldErrors = {};
   const target = read(v, FIELD.target);
   if (!target) errors.target = "Pick a target.";
   else if (dnsLabelProblem(target)) errors.target = `Not a valid Kubernetes name: it ${dnsLabelProblem(target)}.`;
-  const to = read(v, FIELD.version);
-  if (!to) errors.version = "Which version should get the traffic?";
-  else if (dnsLabelProblem(to)) errors.version = `"${clip(to, 60)}" is not a valid Kubernetes name: it ${dnsLabelProblem(to)}.`;
+  const listed = read(v, FIELD.version, target);
+  const typed = read(v, FIELD.versionText, target);
+  const to = typed ?? listed;
+  if (listed && typed && listed !== typed)
+    errors.version_text = `You picked ${clip(listed, 60)} in the list and typed ${clip(typed, 60)}: keep one of the two.`;
+  else if (!to) errors.version = "Which version should get the traffic?";
+  else if (dnsLabelProblem(to)) errors[typed ? "version_text" : "version"] = `"${clip(to, 60)}" is not a valid Kubernetes name: it ${dnsLabelProblem(to)}.`;
   let steps: number[] | undefined;
-  const stepsText = read(v, FIELD.steps);
+  const stepsText = read(v, FIELD.steps, target);
   if (stepsText) {
     const s = parseSteps(stepsText);
     if (s.ok) steps = s.value;
     else errors.steps = plainWords(stepsProblemText(s.error));
   }
-  const auto = read(v, FIELD.mode) === "auto";
+  const mode = read(v, FIELD.mode, target);
+  const auto = mode === "auto";
   let autoMs: number | undefined;
-  const intervalText = read(v, FIELD.interval);
+  const intervalText = read(v, FIELD.interval, target);
   if (auto && !intervalText) errors.interval = "Automatic steps need an interval, e.g. 10m.";
   else if (intervalText && !auto) errors.interval = "An interval is only for automatic mode: clear it, or choose Automatic.";
   else if (intervalText) {
@@ -153,9 +299,32 @@ export function readStartForm(values: unknown): { ok: true; value: StartForm } |
     ok: true,
     value: {
       channelId,
-      req: { target, to, ...(steps ? { steps } : {}), ...(autoMs !== undefined ? { autoMs } : {}), ...(deadlineMs !== undefined ? { deadlineMs } : {}) },
+      req: {
+        target,
+        to,
+        ...(steps ? { steps } : {}),
+        ...(autoMs !== undefined ? { autoMs } : {}),
+        // Manual chosen in the form is manual, even for a target that declares automatic steps.
+        ...(mode === "manual" ? { manual: true } : {}),
+        ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+      },
     },
   };
+}
+
+/**
+ * Field errors keyed by the block_ids the submitted form has (Slack shows each under its block, and refuses
+ * an answer naming a block the form does not have). An error about the version goes where the version came from.
+ */
+export function errorsForBlocks(values: unknown, errors: FieldErrors): Record<string, string> {
+  const v = asValues(values);
+  const target = read(v, FIELD.target);
+  const out: Record<string, string> = {};
+  for (const [field, message] of Object.entries(errors) as [Field, string][]) {
+    const at = field === FIELD.version && read(v, FIELD.versionText, target) ? FIELD.versionText : field;
+    out[blockOf(v, at, target) ?? blockOf(v, field, target) ?? field] = message;
+  }
+  return out;
 }
 
 /** Field errors are plain text: drop the backticks of inline code. */

@@ -292,3 +292,111 @@ describe("SlackDriver.click", () => {
     expect(payload).not.toHaveProperty("message");
   });
 });
+
+describe("SlackDriver.pickInView", () => {
+  const option = (v: string) => ({ text: { type: "plain_text" as const, text: v }, value: v });
+  async function openModal(dispatch: boolean): Promise<string> {
+    const res = await client.views.open({
+      trigger_id: peer.surfaces.issueTrigger(ALICE),
+      view: {
+        type: "modal",
+        callback_id: "form",
+        title: { type: "plain_text", text: "Form" },
+        submit: { type: "plain_text", text: "Go" },
+        blocks: [
+          {
+            type: "input",
+            block_id: "target",
+            ...(dispatch ? { dispatch_action: true } : {}),
+            label: { type: "plain_text", text: "Target" },
+            element: { type: "static_select", action_id: "pick", options: [option("web"), option("cart")] },
+          },
+          { type: "input", block_id: "other", label: { type: "plain_text", text: "Other" }, element: { type: "plain_text_input", action_id: "x" } },
+        ],
+      },
+    });
+    return res.view!.id!;
+  }
+
+  it("sends the block_actions Slack sends for a dispatching select in a modal: container view, the view with its hash and state", async () => {
+    const viewId = await openModal(true);
+    await driver.pickInView({
+      userId: ALICE,
+      viewId,
+      blockId: "target",
+      value: "cart",
+      values: { other: { x: { type: "plain_text_input", value: "typed" } } },
+    });
+    const payload = JSON.parse(new URLSearchParams(only().rawBody).get("payload")!) as Record<string, any>;
+    expect(payload).toMatchObject({ type: "block_actions", container: { type: "view", view_id: viewId } });
+    expect(payload.actions).toEqual([
+      expect.objectContaining({ type: "static_select", action_id: "pick", block_id: "target", selected_option: expect.objectContaining({ value: "cart" }) }),
+    ]);
+    expect(payload.view).toMatchObject({ id: viewId, hash: peer.surfaces.views.get(viewId)!.hash, callback_id: "form" });
+    expect(payload.view.state.values).toMatchObject({ other: { x: { value: "typed" } }, target: { pick: { selected_option: { value: "cart" } } } });
+    expect(payload).not.toHaveProperty("response_url");
+  });
+
+  it("keeps what was entered across views.update while the block_id and action_id stay, as Slack's client does", async () => {
+    const viewId = await openModal(true);
+    await driver.pickInView({
+      userId: ALICE,
+      viewId,
+      blockId: "target",
+      value: "cart",
+      values: { other: { x: { type: "plain_text_input", value: "typed" } } },
+    });
+    const next = (blocks: unknown[]) =>
+      client.views.update({
+        view_id: viewId,
+        view: { type: "modal", title: { type: "plain_text", text: "Form" }, submit: { type: "plain_text", text: "Go" }, blocks: blocks as never },
+      });
+    const target = peer.surfaces.views.get(viewId)!.blocks[0]!;
+    const other = (blockId: string) => ({
+      type: "input",
+      block_id: blockId,
+      label: { type: "plain_text", text: "Other" },
+      element: { type: "plain_text_input", action_id: "x", initial_value: "prefill" },
+    });
+    const stateOf = (res: { view?: unknown }) => (res.view as { state: { values: Record<string, unknown> } }).state.values;
+    const kept = await next([target, other("other")]);
+    expect(stateOf(kept)).toEqual({
+      target: { pick: expect.objectContaining({ selected_option: expect.objectContaining({ value: "cart" }) }) },
+      other: { x: { type: "plain_text_input", value: "typed" } },
+    });
+    // A new block_id is a new field: what was typed in the old one is gone, and the prefill shows.
+    const renamed = await next([target, other("other:cart")]);
+    expect(Object.keys(stateOf(renamed))).toEqual(["target"]);
+  });
+
+  it("refuses a pick Slack would not send (no dispatch_action) or an option the select does not offer", async () => {
+    const quiet = await openModal(false);
+    await expect(driver.pickInView({ userId: ALICE, viewId: quiet, blockId: "target", value: "web" })).rejects.toThrow(/no dispatch_action/);
+    const viewId = await openModal(true);
+    await expect(driver.pickInView({ userId: ALICE, viewId, blockId: "target", value: "nope" })).rejects.toThrow(/offers no option nope/);
+    expect(received).toEqual([]);
+  });
+
+  it("views.open refuses an initial_option that is not one of the options, as Slack does", async () => {
+    const res = await fetch(`${peer.apiUrl}views.open`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        trigger_id: peer.surfaces.issueTrigger(ALICE),
+        view: {
+          type: "modal",
+          title: { type: "plain_text", text: "Form" },
+          submit: { type: "plain_text", text: "Go" },
+          blocks: [
+            {
+              type: "input",
+              label: { type: "plain_text", text: "Target" },
+              element: { type: "static_select", action_id: "pick", options: [option("web")], initial_option: option("cart") },
+            },
+          ],
+        },
+      }),
+    });
+    expect(await res.json()).toMatchObject({ ok: false, error: "invalid_arguments" });
+  });
+});

@@ -142,9 +142,12 @@ describe("local Slack Web API via @slack/web-api", () => {
   it("answers channel errors as HTTP 200 ok:false", async () => {
     expect((await slackError(client.chat.postMessage({ channel: "C0NOPE", text: "x" }))).error).toBe("channel_not_found");
     expect((await slackError(client.chat.postMessage({ channel: "C0OUTSIDE", text: "x" }))).error).toBe("not_in_channel");
+    // An ephemeral too needs the bot in the channel: the start form then falls back to a direct message.
+    expect((await slackError(client.chat.postEphemeral({ channel: "C0OUTSIDE", user: "U0ALICE", text: "x" }))).error).toBe("not_in_channel");
     expect((await slackError(client.chat.postMessage({ channel: CHANNEL, text: "" }))).error).toBe("no_text");
     expect(peer.calls.map((c) => [c.status, c.error])).toEqual([
       [200, "channel_not_found"],
+      [200, "not_in_channel"],
       [200, "not_in_channel"],
       [200, "no_text"],
     ]);

@@ -249,6 +249,12 @@ class Checker {
       if (Array.isArray(e.options) && e.options.length > BLOCK_KIT_LIMITS.selectOptions) {
         this.fail(`${p}/options`, `no more than ${BLOCK_KIT_LIMITS.selectOptions} items allowed`);
       }
+      // Slack refuses an initial option that is not exactly one of the options.
+      const same = (a: unknown, b: Record<string, unknown>) =>
+        isRecord(a) && a.value === b.value && isRecord(a.text) && isRecord(b.text) && a.text.text === b.text.text;
+      if (isRecord(e.initial_option) && Array.isArray(e.options) && !e.options.some((o) => same(o, e.initial_option as Record<string, unknown>))) {
+        this.fail(`${p}/initial_option`, "must match one of the provided options");
+      }
     } else if (e.type === "overflow") {
       if (!Array.isArray(e.options)) this.fail(`${p}/options`, "missing required field");
       else if (e.options.length < 2 || e.options.length > BLOCK_KIT_LIMITS.overflowOptions) {

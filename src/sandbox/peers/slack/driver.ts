@@ -263,6 +263,46 @@ export class SlackDriver {
     return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
   }
 
+  /**
+   * Pick an option of a static_select in a view's input block, as a person does in a modal. Slack sends a
+   * block_actions for it only when the input block has `dispatch_action: true` (otherwise the choice just
+   * waits for the submission): without it this throws, so a test cannot get a request Slack would not send.
+   * `values`: what the person entered elsewhere in the form first; it stays in the view (see Surfaces.enter).
+   */
+  async pickInView(
+    opts: SigningOptions & { userId: string; viewId: string; blockId: string; value: string; values?: Record<string, Record<string, unknown>> },
+  ): Promise<DriverResponse> {
+    const user = this.peer.ensureUser(opts.userId);
+    const view = this.peer.surfaces.views.get(opts.viewId);
+    if (!view || view.user !== user.id) throw new Error(`${user.id} sees no view ${opts.viewId}`);
+    const block = view.blocks.find((b) => b.block_id === opts.blockId);
+    const element = block?.element as { type?: string; action_id?: string; options?: Array<{ text?: { text?: string }; value?: string }> } | undefined;
+    if (!block || block.type !== "input" || element?.type !== "static_select") throw new Error(`no static_select input ${opts.blockId} in view ${opts.viewId}`);
+    if (block.dispatch_action !== true) throw new Error(`input ${opts.blockId} has no dispatch_action: Slack sends nothing when it is picked`);
+    const option = element.options?.find((o) => o.value === opts.value);
+    if (!option) throw new Error(`${opts.blockId} offers no option ${opts.value}`);
+    const selected = { text: { type: "plain_text", text: option.text?.text ?? "", emoji: true }, value: opts.value };
+    // What the person entered stays in the view (Slack's client keeps it), as does the pick itself.
+    this.peer.surfaces.enter(view.id, {
+      ...opts.values,
+      [opts.blockId]: { [String(element.action_id)]: { type: "static_select", selected_option: selected } },
+    });
+    const payload = {
+      type: "block_actions",
+      user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
+      api_app_id: this.apiAppId,
+      token: this.verificationToken,
+      container: { type: "view", view_id: view.id },
+      trigger_id: this.peer.surfaces.issueTrigger(user.id),
+      team: { id: this.teamId, domain: this.peer.teamDomain },
+      enterprise: null,
+      is_enterprise_install: false,
+      view: this.peer.surfaces.render(view),
+      actions: [{ type: "static_select", action_id: element.action_id, block_id: opts.blockId, selected_option: selected, action_ts: slackNowTs() }],
+    };
+    return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
+  }
+
   /** The Events API's `app_home_opened` (JSON), as when `userId` opens the app's Home tab. */
   async homeOpened(opts: SigningOptions & { userId: string }): Promise<DriverResponse> {
     const user = this.peer.ensureUser(opts.userId);

@@ -10,6 +10,8 @@ import type { Block } from "./workspace.ts";
  * - a trigger_id works once, for 3 seconds (`expired_trigger_id` / `invalid_trigger_id`);
  * - modal titles and submit/close labels are plain_text of at most 24 characters, up to 100 blocks;
  * - `views.update` with a stale `hash` answers `hash_conflict`;
+ * - what a person entered in a modal's input stays across `views.update` while the block keeps its block_id and
+ *   action_id (the new view's initial value is then not shown), and is dropped with the block otherwise;
  * - an upload is two steps: bytes POSTed to the URL from `files.getUploadURLExternal`, then
  *   `files.completeUploadExternal` shares it (unknown or never-uploaded ids answer `file_not_found`).
  */
@@ -39,6 +41,8 @@ export type StoredView = {
   hash: string;
   app_id: string;
   bot_id: string;
+  /** What the person entered in its inputs, as Slack's client keeps it: block_id -> action_id -> element state. */
+  entered: Record<string, Record<string, unknown>>;
   /** Earlier versions of this view, oldest first. */
   history: Array<Omit<StoredView, "history">>;
 };
@@ -89,7 +93,7 @@ export class Surfaces {
     return t.user;
   }
 
-  private parseView(raw: unknown, type: "modal" | "home"): Omit<StoredView, "id" | "user" | "hash" | "history" | "team_id" | "app_id" | "bot_id"> {
+  private parseView(raw: unknown, type: "modal" | "home"): Omit<StoredView, "id" | "user" | "hash" | "history" | "entered" | "team_id" | "app_id" | "bot_id"> {
     let v = raw;
     if (typeof raw === "string") {
       try {
@@ -134,16 +138,29 @@ export class Surfaces {
       hash: `${Math.floor(this.now() / 1000)}.${randomBytes(4).toString("hex")}`,
       app_id: this.ids.appId,
       bot_id: this.ids.botId,
+      entered: previous ? keptInput(previous.entered, parsed.blocks) : {},
       history: previous ? [...previous.history, prev as Omit<StoredView, "history">] : [],
     };
     this.views.set(view.id, view);
     return view;
   }
 
-  /** What the API returns (and what a payload's `view` carries): the view with an empty state. */
+  /** What the API returns (and what a payload's `view` carries): the view, its state what was entered (and `values`). */
   render(v: StoredView, values: Record<string, unknown> = {}): Record<string, unknown> {
-    const { history: _h, user: _u, ...out } = v;
-    return { ...structuredClone(out), state: { values: structuredClone(values) }, root_view_id: v.id, previous_view_id: null };
+    const { history: _h, user: _u, entered, ...out } = v;
+    return { ...structuredClone(out), state: { values: structuredClone({ ...entered, ...values }) }, root_view_id: v.id, previous_view_id: null };
+  }
+
+  /** The person enters `values` (block_id -> action_id -> element state) in the view's inputs. */
+  enter(viewId: string, values: Record<string, Record<string, unknown>>): void {
+    const view = this.views.get(viewId);
+    if (!view) throw new Error(`no view ${viewId}`);
+    for (const [blockId, byAction] of Object.entries(values)) {
+      const block = view.blocks.find((b) => b.block_id === blockId && b.type === "input");
+      const actionId = (block?.element as { action_id?: string } | undefined)?.action_id;
+      if (!block || Object.keys(byAction).some((a) => a !== actionId)) throw new Error(`view ${viewId} has no input ${blockId} with those action ids`);
+      view.entered[blockId] = structuredClone(byAction);
+    }
   }
 
   open(args: Record<string, unknown>): Record<string, unknown> {
@@ -228,6 +245,17 @@ export class Surfaces {
     }
     return { files: done.map((u) => ({ id: u.id, name: u.filename, title: u.title ?? u.filename, size: u.length })) };
   }
+}
+
+/** What Slack keeps across views.update: entries whose input block is still there with the same action_id. */
+function keptInput(entered: StoredView["entered"], blocks: Block[]): StoredView["entered"] {
+  const kept: StoredView["entered"] = {};
+  for (const [blockId, byAction] of Object.entries(entered)) {
+    const block = blocks.find((b) => b.block_id === blockId && b.type === "input");
+    const actionId = (block?.element as { action_id?: string } | undefined)?.action_id;
+    if (actionId !== undefined && Object.keys(byAction).every((a) => a === actionId)) kept[blockId] = byAction;
+  }
+  return kept;
 }
 
 /** The `file` part of a multipart/form-data body (what curl -F file=@x sends), or undefined. */

@@ -655,6 +655,8 @@ export class SlackPeer {
 
     "chat.postEphemeral": (args) => {
       const ch = this.channelFor(args);
+      // As chat.postMessage: the bot can only show ephemerals where it is a member.
+      if (!ch.botIsMember) throw new ApiError("not_in_channel");
       const user = str(args.user);
       if (!user || !this.ws.users.has(user)) throw new ApiError("user_not_in_channel");
       const content = requireContent(parseContent(args));
