@@ -51,6 +51,7 @@ const ADAPTERS = under([
   "src/slack/usergroups.ts",
   "src/slack/poster.ts",
   "src/slack/surfaces-api.ts",
+  "src/slack/errors.ts",
   "src/http",
 ]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */
