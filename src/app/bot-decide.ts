@@ -22,6 +22,20 @@ export async function botDecides(
     return;
   }
   if (!alert) return;
-  const res = await deps.store.update(r.id, (x) => (isTerminal(x) && x.status !== "aborted" ? x : withNote(x, "alert", alert, deps.now())));
+  await botChanges(deps, r.id, (x) => withNote(x, "alert", alert, deps.now()), { evenAborted: true });
+}
+
+/**
+ * A change the bot makes to a running rollout's record that is not a decision (a note in the thread, a
+ * reading, its own timers): one compare-and-set, then the record is rendered again. An ended rollout is left
+ * as it is (an alert may still follow its own abort: `evenAborted`).
+ */
+export async function botChanges(
+  deps: Pick<DecideDeps, "store" | "queue">,
+  id: string,
+  f: (r: Rollout) => Rollout,
+  opts: { evenAborted?: boolean } = {},
+): Promise<void> {
+  const res = await deps.store.update(id, (x) => (isTerminal(x) && !(opts.evenAborted && x.status === "aborted") ? x : f(x)));
   if (res.ok && res.value.changed) await deps.queue.afterUpdate(res.value.rollout);
 }

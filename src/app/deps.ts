@@ -3,6 +3,7 @@ import type { Policy } from "../engine/policy.ts";
 import type { DecisionNote } from "../engine/policy.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import type { Target } from "../engine/target.ts";
+import type { Verdict } from "../engine/verdict.ts";
 import type { DeploymentLister } from "../kube/deployment-list.ts";
 import type { EffectQueue } from "../queue/queues.ts";
 import type { AuditLog } from "../store/audit.ts";
@@ -38,6 +39,8 @@ export type AuditWords = {
   note(n: DecisionNote): string;
   /** A refused start, as the person was told. */
   start(r: StartRefusal): string;
+  /** A success-rate verdict, for why the bot stepped, waited or stopped. */
+  verdict(v: Verdict): string;
 };
 
 /** Everything a use case may touch. Surfaces hold one of these and call `src/app`; nothing else. */

@@ -1,5 +1,5 @@
 import type { Target } from "../engine/target.ts";
-import type { TrafficRouter } from "./router.ts";
+import { RouterError, type TrafficRouter } from "./router.ts";
 
 /** Picks the router for a target's mesh; each mesh is one entry, added at the composition root. */
 export class RouterRegistry {
@@ -16,7 +16,7 @@ export class RouterRegistry {
 
   get(kind: Target["router"]): TrafficRouter {
     const router = this.routers.get(kind);
-    if (!router) throw new Error(`no router for '${kind}' is configured in this bot`);
+    if (!router) throw new RouterError("invalid", `no router for '${kind}' is configured in this bot`);
     return router;
   }
 

@@ -1,4 +1,5 @@
 import type { WebClient } from "@slack/web-api";
+import { SlackCallError, transientStatus } from "./errors.ts";
 
 /** The Slack Web API calls the bot makes to show a rollout (the Slack sync job is the caller). */
 export interface SlackPoster {
@@ -15,7 +16,7 @@ export function webApiPoster(client: WebClient, fetchImpl: typeof fetch = fetch)
   return {
     async postMessage(args) {
       const res = await client.chat.postMessage({ ...args, blocks: args.blocks as never, unfurl_links: false } as never);
-      if (!res.ts) throw new Error("chat.postMessage returned no ts");
+      if (!res.ts) throw new SlackCallError("chat.postMessage returned no ts", true);
       return { ts: res.ts };
     },
     async postEphemeral(args) {
@@ -31,7 +32,7 @@ export function webApiPoster(client: WebClient, fetchImpl: typeof fetch = fetch)
         body: JSON.stringify({ response_type: "ephemeral", ...message }),
         signal: AbortSignal.timeout(10_000),
       });
-      if (!res.ok) throw new Error(`response_url answered ${res.status}`);
+      if (!res.ok) throw new SlackCallError(`response_url answered ${res.status}`, transientStatus(res.status));
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { WebClient } from "@slack/web-api";
+import { SlackCallError, transientStatus } from "./errors.ts";
 
 /** The Web API calls behind the App Home board and the chart: views.publish, permalinks, file uploads. */
 export interface SlackSurfaces {
@@ -15,19 +16,19 @@ export function webApiSurfaces(client: WebClient, fetchImpl: typeof fetch = fetc
     },
     async permalink(channel, ts) {
       const res = await client.chat.getPermalink({ channel, message_ts: ts });
-      if (!res.permalink) throw new Error("chat.getPermalink returned no permalink");
+      if (!res.permalink) throw new SlackCallError("chat.getPermalink returned no permalink", true);
       return res.permalink;
     },
     async uploadFile(a) {
       const url = await client.files.getUploadURLExternal({ filename: a.filename, length: a.bytes.length, alt_text: a.altText });
-      if (!url.upload_url || !url.file_id) throw new Error("files.getUploadURLExternal returned no upload_url");
+      if (!url.upload_url || !url.file_id) throw new SlackCallError("files.getUploadURLExternal returned no upload_url", true);
       const res = await fetchImpl(url.upload_url, {
         method: "POST",
         headers: { "content-type": "application/octet-stream" },
         body: new Uint8Array(a.bytes),
         signal: AbortSignal.timeout(30_000),
       });
-      if (!res.ok) throw new Error(`the upload URL answered ${res.status}`);
+      if (!res.ok) throw new SlackCallError(`the upload URL answered ${res.status}`, transientStatus(res.status));
       await client.files.completeUploadExternal({
         files: [{ id: url.file_id, title: a.title }],
         channel_id: a.channel,

@@ -1,6 +1,7 @@
 import { err, ok, type Result } from "../engine/result.ts";
 import { isTerminal, parseRolloutId, rolloutId, type Refusal, type Rollout, type TransitionResult } from "../engine/rollout.ts";
 import { RolloutSchema } from "../engine/record-schema.ts";
+import { StoreError } from "./errors.ts";
 import { Keys } from "./keys.ts";
 import { withLock } from "./lock.ts";
 import { redisAnswers, type RedisClient } from "./redis-connection.ts";
@@ -78,7 +79,10 @@ export class RolloutStore {
     // Parsed with the record's schema: a record this code cannot read is an error here, not a crash later.
     const record = RolloutSchema.safeParse(JSON.parse(doc));
     if (!record.success)
-      throw new Error(`rollout ${id}: the stored record is not readable: ${record.error.issues[0]?.path.join(".")}: ${record.error.issues[0]?.message}`);
+      throw new StoreError(
+        `rollout ${id}: the stored record is not readable: ${record.error.issues[0]?.path.join(".")}: ${record.error.issues[0]?.message}`,
+        false,
+      );
     return { ...(record.data as unknown as Rollout), version: Number(v) };
   }
 
@@ -119,7 +123,8 @@ export class RolloutStore {
         return ok({ rollout: stored, changed: true });
       }
     }
-    throw new Error(`rollout ${id}: could not update after 100 compare-and-set attempts`);
+    // Lost 100 races in a row: the record is busy, not broken.
+    throw new StoreError(`rollout ${id}: could not update after 100 compare-and-set attempts`, true);
   }
 
   /**

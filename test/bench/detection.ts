@@ -2,6 +2,7 @@ import type { Rollout } from "../../src/engine/rollout.ts";
 import { PRESETS, PrometheusSource } from "../../src/metrics/prometheus.ts";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { CHANNEL, startHarness, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { max, median, progress, secs } from "./stats.ts";
@@ -75,7 +76,7 @@ export async function benchDetection(opts: { runs: number }): Promise<DetectionR
       mesh.setTraffic({ namespace: `det${i}`, deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 8 });
       mesh.setTraffic({ namespace: `det${i}`, deployment: "web-v2", rps: 60, errorRate: 0, latencyMs: 9 });
     }
-    prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
+    prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
     const yaml = `targets:${Array.from({ length: opts.runs }, (_, k) => targetYaml(k + 1, prom!.url)).join("")}\n`;
     h = await startHarness({ targetsYaml: yaml });
     progress("detection: waiting for Prometheus to scrape the mesh (its first scrape comes ~5 s after start)");

@@ -12,6 +12,7 @@ import { RolloutStore } from "../../src/store/rollout-store.ts";
 import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
 import { prng } from "../support/prng.ts";
@@ -150,7 +151,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     mesh.setTraffic({ namespace: name(i), deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 8 });
     mesh.setTraffic({ namespace: name(i), deployment: "web-v2", rps: 60, errorRate: 0, latencyMs: 9 });
   }
-  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
+  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   const botToken = `xoxb-r2-${randomBytes(6).toString("hex")}`;
   const signingSecret = `secret-${randomBytes(8).toString("hex")}`;
   slack = await startSlackPeer({ botToken, channels: [{ id: CHANNEL, name: "deploys" }] });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { CHANNEL, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { prng } from "../support/prng.ts";
 import { waitFor } from "../support/wait.ts";
@@ -48,7 +49,7 @@ beforeAll(async () => {
     mesh.setTraffic({ namespace: name, deployment: "web-v1", rps: 100, errorRate: stableError, random: prng(Math.floor(rand() * 2 ** 31)) });
     mesh.setTraffic({ namespace: name, deployment: "web-v2", rps: 40, errorRate: canaryError, random: prng(Math.floor(rand() * 2 ** 31)) });
   }
-  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
+  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   h = await startHarness({ targetsYaml: `targets:${names.map(target).join("")}\n` });
   await prom.whenScraping();
 }, 90_000);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
@@ -35,7 +36,7 @@ beforeAll(async () => {
     mesh.setTraffic({ namespace: ns, deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 8 });
     mesh.setTraffic({ namespace: ns, deployment: "web-v2", rps: 60, errorRate: ns === "bad" ? 0.2 : 0, latencyMs: 9 });
   }
-  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
+  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   const names = ["good", "bad", "held", "restart", "manual"];
   const yaml =
     `targets:${names.map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline", "\n    deadlineAction: hold")}` +

@@ -9,6 +9,7 @@ import { PRESETS, PrometheusSource, type PrometheusPreset } from "../../src/metr
 import { MetricsError, type Sample } from "../../src/metrics/source.ts";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { sleep } from "../support/wait.ts";
 
 /**
@@ -56,7 +57,7 @@ beforeAll(async () => {
   // "idle": the canary's series exist but stand still; "web-v3" was never seen at all.
   mesh.setTraffic({ namespace: "idle", deployment: "web-v1", ...STABLE });
   mesh.setTraffic({ namespace: "idle", deployment: "web-v2", rps: 0, errorRate: 0 });
-  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
+  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   await prom.whenScraping();
   await sleep((WINDOW + 1.5) * 1000);
 });

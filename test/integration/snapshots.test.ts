@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
 import { sleep, waitFor } from "../support/wait.ts";
@@ -47,7 +48,7 @@ beforeAll(async () => {
   for (const sc of SCENARIOS) mesh.setTraffic({ namespace: sc.ns, deployment: "web-v2", rps: 50, errorRate: sc.errorRate, latencyMs: 150 });
   mesh.setTraffic({ namespace: "idle", deployment: "web-v1", rps: 200, errorRate: 0 });
   mesh.setTraffic({ namespace: "idle", deployment: "web-v2", rps: 0, errorRate: 0 });
-  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1 });
+  prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   deadPrometheus = `http://127.0.0.1:${await freePort()}`;
   // A few seconds of an error-free canary cannot rule out the default 0.2-point increase: a looser tolerance
   // lets the clean canary be called healthy within the test's time.

@@ -51,6 +51,7 @@ const ADAPTERS = under([
   "src/slack/usergroups.ts",
   "src/slack/poster.ts",
   "src/slack/surfaces-api.ts",
+  "src/slack/errors.ts",
   "src/http",
 ]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */
@@ -123,9 +124,27 @@ describe("house rules: imports go one way", () => {
     expect(cycles).toEqual([]);
   });
 
-  it("reads the environment only in src/config.ts and src/main.ts", () => {
+  it("the timer job, the listeners and the commands reach records, the queue and the policy only through src/app", () => {
+    // Whoever calls a use case does not do its work. Checked: no import of the record store, the access
+    // control or the decision primitive (types included: a type is how a handle gets in), no value import of
+    // the store, the queue or the policy rules (types such as a job's shape or an audit entry are data), and
+    // no call on a store, queue or access handle held under another type (`deps.store.update(...)`).
+    const callers = under(["src/queue/jobs/timer.ts", "src/slack/listeners", "commands"]);
+    const byImport = offending(
+      callers,
+      (e) =>
+        ["src/store/rollout-store.ts", "src/app/access.ts", "src/app/decide.ts"].includes(e.to) ||
+        (!e.typeOnly && (e.to.startsWith("src/store/") || e.to === "src/queue/queues.ts" || e.to === "src/engine/policy.ts")),
+    );
+    const byCall = [...files("src"), ...files("commands")]
+      .filter(callers)
+      .flatMap((f) => [...readFileSync(join(ROOT, f), "utf8").matchAll(/\b(store|queue|access)\s*\??\.\s*(\w+)\s*\(/g)].map((m) => `${f}: ${m[0]}`));
+    expect([...byImport, ...byCall]).toEqual([]);
+  });
+
+  it("reads the environment only in src/config.ts and the mains (src/main.ts, src/sandbox/main.ts)", () => {
     const readers = [...files("src"), ...files("commands")].filter(
-      (f) => !["src/config.ts", "src/main.ts"].includes(f) && !f.startsWith("src/sandbox/") && /process\.env\b/.test(readFileSync(join(ROOT, f), "utf8")),
+      (f) => !["src/config.ts", "src/main.ts", "src/sandbox/main.ts"].includes(f) && /process\.env\b/.test(readFileSync(join(ROOT, f), "utf8")),
     );
     expect(readers).toEqual([]);
   });

@@ -40,12 +40,21 @@ export async function chartPng(svg: string): Promise<Buffer> {
   return image.asPng();
 }
 
+/** The rollout's message is not posted yet, so there is no thread for the picture: the job tries again. */
+export class NoThreadYet extends Error {
+  readonly transient = true;
+  constructor(rolloutId: string) {
+    super(`rollout ${rolloutId} has no channel message yet`);
+    this.name = "NoThreadYet";
+  }
+}
+
 export async function chartJob(deps: ChartDeps, rolloutId: string): Promise<void> {
   const r = await deps.store.get(rolloutId);
   if (!r || r.status === "rejected") return;
   const { ts } = await deps.meta.get(r.id);
   // The picture goes in the thread: until the message is posted there is no thread (the job retries).
-  if (!ts) throw new Error(`rollout ${r.id} has no channel message yet`);
+  if (!ts) throw new NoThreadYet(r.id);
   const points = await deps.readings.list(r.id);
   const png = await chartPng(chartSvg(r, points, deps.now()));
   const alt = chartAltText(r, points);

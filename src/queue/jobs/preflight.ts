@@ -1,11 +1,11 @@
 import type { Logger } from "pino";
 import type { PreflightProblem } from "../../engine/preflight.ts";
-import { isTerminal, withProblem, type Rollout } from "../../engine/rollout.ts";
+import { withProblem, type Rollout } from "../../engine/rollout.ts";
 import type { Target } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { describePreflightProblems } from "../../slack/views/preflight-text.ts";
-import { botDecides } from "../../app/bot-decide.ts";
+import { botChanges, botDecides } from "../../app/bot-decide.ts";
 import type { DecideDeps } from "../../app/decide.ts";
 
 /**
@@ -45,7 +45,7 @@ export async function watchCanary(deps: CanaryWatchDeps, r: Rollout): Promise<"h
   }
   const shown = r.problem?.startsWith(CANARY_NOT_READY) ?? false;
   if (!problems.length) {
-    if (shown) await change(deps, r.id, (x) => (x.problem?.startsWith(CANARY_NOT_READY) ? withProblem(x, undefined, deps.now()) : x));
+    if (shown) await botChanges(deps, r.id, (x) => (x.problem?.startsWith(CANARY_NOT_READY) ? withProblem(x, undefined, deps.now()) : x));
     return undefined;
   }
   const why = `${CANARY_NOT_READY}: ${describePreflightProblems(problems)}`;
@@ -53,15 +53,11 @@ export async function watchCanary(deps: CanaryWatchDeps, r: Rollout): Promise<"h
     const alert = { code: "canary-not-ready", id: r.id, startedBy: r.startedBy, canary: r.canary, percent: r.appliedPercent, problems } as const;
     await botDecides(deps, r, "hold", why, alert, (x) => (x.status === "active" ? undefined : { code: "cannot-hold", id: x.id, status: x.status }));
     // The message says why too, until the canary is ready again (the thread has the alert already).
-    await change(deps, r.id, (x) => (x.status === "held" && !x.problem ? withProblem(x, why, deps.now(), false) : x));
+    await botChanges(deps, r.id, (x) => (x.status === "held" && !x.problem ? withProblem(x, why, deps.now(), false) : x));
     return "held";
   }
   // A manual rollout (or one already held): shown on the message, said once in the thread.
-  if (r.problem !== why) await change(deps, r.id, (x) => (x.problem && !x.problem.startsWith(CANARY_NOT_READY) ? x : withProblem(x, why, deps.now(), !shown)));
+  if (r.problem !== why)
+    await botChanges(deps, r.id, (x) => (x.problem && !x.problem.startsWith(CANARY_NOT_READY) ? x : withProblem(x, why, deps.now(), !shown)));
   return undefined;
-}
-
-async function change(deps: DecideDeps, id: string, f: (r: Rollout) => Rollout): Promise<void> {
-  const res = await deps.store.update(id, (x) => (isTerminal(x) ? x : f(x)));
-  if (res.ok && res.value.changed) await deps.queue.afterUpdate(res.value.rollout);
 }

@@ -17,6 +17,7 @@ import {
 import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
+import { StoreError } from "../../store/errors.ts";
 import { LockBusy } from "../../store/lock.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
@@ -162,8 +163,8 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   const { store, now } = deps;
   const message = err instanceof Error ? err.message : String(err);
   const code = err instanceof RouterError ? err.code : err instanceof LockBusy ? "busy" : "unavailable";
-  // Typed errors say whether trying again can help; a lease held elsewhere, or an error nobody typed, is retried.
-  const retryable = err instanceof RouterError ? err.transient : true;
+  // Typed errors say whether trying again can help; a lease held elsewhere (LockBusy), or an error nobody typed, is retried.
+  const retryable = err instanceof RouterError || err instanceof StoreError ? err.transient : true;
 
   if (r.status === "aborting") {
     // Abort always completes: whatever the error, retry with backoff and keep shouting.

@@ -6,6 +6,7 @@ import { threadReply } from "../../slack/views/thread-reply.ts";
 import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { SlackMetaStore } from "../../store/slack-meta.ts";
+import { SlackCallError } from "../../slack/errors.ts";
 import type { SlackPoster } from "../../slack/poster.ts";
 
 export type { SlackPoster } from "../../slack/poster.ts";
@@ -100,7 +101,16 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
  * person is not in the channel). Slack refusing both is logged, not retried: it would refuse again.
  */
 async function tellStarter(deps: SlackSyncDeps, r: Rollout, words: (where: "channel" | "dm") => string): Promise<void> {
-  if (r.responseUrl) return deps.slack.respond(r.responseUrl, { text: words("channel") });
+  if (r.responseUrl) {
+    try {
+      return await deps.slack.respond(r.responseUrl, { text: words("channel") });
+    } catch (err) {
+      // An expired or used-up response_url answers 404 again however often it is asked.
+      if (!(err instanceof SlackCallError) || err.transient) throw err;
+      deps.log.error({ err, rolloutId: r.id }, "Slack refused the reply to the starter's command");
+      return;
+    }
+  }
   try {
     return await deps.slack.postEphemeral({ channel: r.channel, user: r.startedBy, text: words("channel") });
   } catch (err) {

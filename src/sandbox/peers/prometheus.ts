@@ -14,8 +14,8 @@ export type StartPrometheusOptions = {
   /** `host:port` (scraped at /metrics) or full URLs such as http://127.0.0.1:1234/metrics. */
   scrapeTargets: string[];
   scrapeIntervalSeconds?: number; // default 1
-  /** Binary to run; PROMETHEUS_BIN or /usr/bin/prometheus. */
-  binary?: string;
+  /** Binary to run: the sandbox's configuration (PROMETHEUS_BIN, else PATH) or the test says which. */
+  binary: string;
   readyTimeoutMs?: number;
 };
 
@@ -54,7 +54,7 @@ function scrapeConfig(targets: string[], interval: number): string {
 }
 
 export async function startPrometheus(opts: StartPrometheusOptions): Promise<PrometheusServer> {
-  const binary = opts.binary ?? process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
+  const binary = opts.binary;
   try {
     accessSync(binary, constants.X_OK);
   } catch {
