@@ -258,7 +258,8 @@ async function complete() {
 function setupComposer() {
   const input = $("command");
   input.addEventListener("input", () => complete().catch(() => undefined));
-  input.addEventListener("focus", () => complete().catch(() => undefined));
+  // An empty box offers nothing on focus: focus comes back to it when a modal closes, over the channel.
+  input.addEventListener("focus", () => input.value && complete().catch(() => undefined));
   input.addEventListener("blur", () => showSuggestions([]));
   input.addEventListener("keydown", (e) => {
     if ($("suggestions").hidden) return;
