@@ -119,7 +119,14 @@ function renderList(list, items, opts) {
   const active = document.activeElement;
   const li = list.contains(active) ? active.closest("li.message") : null;
   const index = li ? [...li.querySelectorAll("button")].indexOf(active) : -1;
+  // An open ⋯ menu stays open while its message is redrawn (the bot updates it every few seconds).
+  const menu = list.querySelector(".bk-menu:not([hidden])");
+  const menuAt = menu && [menu.closest("li.message").dataset.ts, [...list.querySelectorAll(".bk-overflow-button")].indexOf(menu.previousElementSibling)];
   list.replaceChildren(...items.map((m) => messageItem(m, opts)));
+  if (menuAt) {
+    const again = list.querySelectorAll(".bk-overflow-button")[menuAt[1]];
+    if (again?.closest("li.message").dataset.ts === menuAt[0]) again.click();
+  }
   if (pinned.get(list)) list.scrollTop = list.scrollHeight;
   if (li && index >= 0) {
     const buttons = list.querySelectorAll(`li[data-ts="${CSS.escape(li.dataset.ts)}"] button`);
@@ -614,6 +621,8 @@ function setup() {
       await api("/api/reset", {});
       dismissed.clear();
       openThread = undefined;
+      // The fresh bot has published nothing yet: opening the tab again is what makes it publish.
+      if (homeOpen) openHome();
       toast("The sandbox starts over: seed weights, no rollouts, empty channel.");
     } catch (err) {
       toast(err.message);
