@@ -289,9 +289,10 @@ describe("the sandbox page", () => {
     await expect
       .poll(() => webPanel.locator('[data-part="bar"]').getAttribute("aria-label"), { timeout: 10_000 })
       .toBe("Weights the mesh holds now: web-v1 0%, web-v2 100%");
+    await webPanel.screenshot({ path: join(dir, "7-web-panel.png") });
 
     // The Home tab: Bob's world rollout with the message's own buttons; Advance there moves the mesh.
-    await page.getByRole("button", { name: "rollout-bot · Home" }).click();
+    await page.getByRole("button", { name: "App Home" }).click();
     const home = page.getByRole("main", { name: "rollout-bot Home" });
     await home.getByText("world#1").first().waitFor({ timeout: 10_000 });
     const advance = home.getByRole("button", { name: /^Advance to \d+%$/ });
