@@ -448,6 +448,7 @@ function renderUsers() {
 let modal; // the view the dialog shows now: { id, hash, view }
 const entered = new Map(); // view id -> block_id -> action_id -> what the person's input holds
 let modalErrors = {};
+const closing = new Set(); // modals the person closed, until the server's state agrees
 
 const inputBlocks = (v) => v.blocks.filter((b) => b.type === "input" && b.element);
 
@@ -488,7 +489,7 @@ function drawModal(v) {
 }
 
 function renderModal() {
-  const v = state.modal;
+  const v = state.modal && !closing.has(state.modal.id) ? state.modal : undefined;
   const d = $("modal");
   if (!v) {
     modal = undefined;
@@ -533,6 +534,7 @@ async function closeModal() {
   if (!modal) return;
   const id = modal.id;
   modal = undefined;
+  closing.add(id);
   $("modal").close();
   await api("/api/view/close", { user: me, viewId: id }).catch(() => undefined);
 }
