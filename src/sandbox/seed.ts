@@ -3,7 +3,8 @@ import type { KubeObject } from "./peers/kube-api.ts";
 /**
  * What the sandbox starts with: people, a channel, the targets file and the objects in the mesh. Pure data,
  * so a reset puts back exactly this. The targets tell the seeds' stories: an NGINX Service Mesh style
- * TrafficSplit (backend-svc) and a Linkerd 1 dtab in namerd (world).
+ * TrafficSplit (backend-svc), a Linkerd 1 dtab in namerd (world) and a Gateway API HTTPRoute as Linkerd 2
+ * writes a mesh route (web).
  */
 
 export const SANDBOX_CHANNEL = { id: "C0DEPLOYS", name: "deploys" };
@@ -32,9 +33,12 @@ export type SeedTarget = {
 export const SEED_TARGETS: readonly SeedTarget[] = [
   { name: "backend-svc", namespace: "default", router: "smi", stable: "backend-v1", canary: "backend-v2", rps: 200 },
   { name: "world", namespace: "web", router: "namerd", stable: "world-v1", canary: "world-v2", rps: 100 },
-  // An HTTPRoute (Gateway API) target goes here once that router exists: router "gateway", an HTTPRoute
-  // seeded in seedObjects(), and a `gateway:` block in targetsYaml().
+  { name: "web", namespace: "shop", router: "gateway", stable: "web-v1", canary: "web-v2", rps: 150 },
 ];
+
+/** The Gateway API story: the rule of HTTPRoute `web` the bot shifts, beside one it must leave alone. */
+export const WEB_SPLIT_RULE = "api";
+export const WEB_TEST_URL = "http://web.shop.svc.cluster.local/api";
 
 export const WORLD_DTAB_NAMESPACE = "internal";
 export const WORLD_PREFIX = "/host/world";
@@ -62,8 +66,11 @@ export function targetsYaml(p: { namerdUrl: string; linkerd1AdminUrl: string; ba
   // 0.2 points would take several (issue 16's verdict waits for evidence of health).
   const common = `windowSeconds: ${t.windowSeconds}, refreshSeconds: ${t.refreshSeconds}, minRequests: 50, confidence: 0.99, maxErrorIncrease: 0.01`;
   const linkerd1 = `source: linkerd1, linkerd1AdminUrl: ${JSON.stringify(p.linkerd1AdminUrl)}, linkerd1Router: ${LINKERD1_ROUTER}`;
-  const backend =
-    p.backendMetrics.kind === "prometheus" ? `source: prometheus, prometheusUrl: ${JSON.stringify(p.backendMetrics.url)}, preset: nginx` : linkerd1;
+  const prometheus = (preset: string) =>
+    p.backendMetrics.kind === "prometheus" ? `source: prometheus, prometheusUrl: ${JSON.stringify(p.backendMetrics.url)}, preset: ${preset}` : linkerd1;
+  const backend = prometheus("nginx");
+  // Linkerd 2 proxies report what an HTTPRoute's backends answer.
+  const web = prometheus("linkerd2");
   return `adhoc: false
 policy:
   start: ["@deployers"]
@@ -90,6 +97,14 @@ targets:
       ingressUrl: ${JSON.stringify(WORLD_INGRESS_URL)}
     auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
     metrics: { ${linkerd1}, ${common} }
+  - name: web
+    namespace: shop
+    router: gateway
+    stable: web-v1
+    steps: [10, 50, 100]
+    gateway: { httpRoute: web, rule: ${WEB_SPLIT_RULE}, testUrl: ${JSON.stringify(WEB_TEST_URL)} }
+    auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
+    metrics: { ${web}, ${common} }
 `;
 }
 
@@ -115,8 +130,27 @@ function service(namespace: string, name: string, app: string): KubeObject {
   };
 }
 
-/** Kubernetes objects by resource plural: ready Deployments and Services for every version, and the split. */
-export function seedObjects(): { resource: "deployments" | "services" | "trafficsplits"; namespace: string; object: KubeObject }[] {
+/**
+ * A mesh (GAMMA) route as Linkerd writes it: its parent is the Service `web` (group "core"). Rule `static`
+ * sends /static to a file server and must stay exactly so; rule `api` carries the rollout.
+ */
+export function webRoute(): KubeObject {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: "web", namespace: "shop" },
+    spec: {
+      parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }],
+      rules: [
+        { name: "static", matches: [{ path: { type: "PathPrefix", value: "/static" } }], backendRefs: [{ name: "static-files", port: 80, weight: 1 }] },
+        { name: WEB_SPLIT_RULE, matches: [{ path: { type: "PathPrefix", value: "/api" } }], backendRefs: [{ name: "web-v1", port: 80, weight: 100 }] },
+      ],
+    },
+  };
+}
+
+/** Kubernetes objects by resource plural: ready Deployments and Services for every version, the split and the route. */
+export function seedObjects(): { resource: "deployments" | "services" | "trafficsplits" | "httproutes"; namespace: string; object: KubeObject }[] {
   const out: ReturnType<typeof seedObjects> = [];
   for (const t of SEED_TARGETS) {
     for (const v of [t.stable, t.canary]) {
@@ -141,5 +175,7 @@ export function seedObjects(): { resource: "deployments" | "services" | "traffic
       },
     },
   });
+  out.push({ resource: "services", namespace: "shop", object: service("shop", "static-files", "static-files") });
+  out.push({ resource: "httproutes", namespace: "shop", object: webRoute() });
   return out;
 }

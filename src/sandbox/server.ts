@@ -5,9 +5,12 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { COMMANDS } from "../../commands/index.ts";
 import { readBody } from "./peers/read-body.ts";
+import { viewButtons } from "./peers/slack/driver.ts";
+import type { StoredView } from "./peers/slack/surfaces.ts";
 import { SANDBOX_CHANNEL, SANDBOX_USERS, SEED_TARGETS } from "./seed.ts";
 import { completionCatalog, suggest } from "./views/completion.ts";
-import { channelView, dtabView, pageEphemeral, splitView, type PageState, type TargetPanel } from "./views/state.ts";
+import { channelView, dtabView, pageEphemeral, pageView, routeView, splitView, type PageState, type TargetPanel } from "./views/state.ts";
+import { enteredProblem, overflowOption, pickProblem, ViewValues } from "./views/values.ts";
 import type { World } from "./world.ts";
 
 /**
@@ -27,7 +30,20 @@ const TYPES: Record<string, string> = { html: "text/html; charset=utf-8", js: "t
 
 const userId = z.enum(SANDBOX_USERS.map((u) => u.id) as [string, ...string[]], { error: "is not one of the sandbox's people" });
 const CommandBody = z.strictObject({ user: userId, text: z.string().max(2000, "is longer than 2000 characters") });
-const ClickBody = z.strictObject({ user: userId, ts: z.string().regex(/^\d+\.\d+$/), blockId: z.string().min(1), actionId: z.string().min(1) });
+const ClickBody = z.strictObject({
+  user: userId,
+  ts: z.string().regex(/^\d+\.\d+$/),
+  blockId: z.string().min(1),
+  actionId: z.string().min(1),
+  /** The value of the overflow menu's option picked (absent for a button). */
+  option: z.string().min(1).optional(),
+});
+const viewId = z.string().regex(/^V\w+$/, { error: "is not a view id" });
+const ViewClickBody = z.strictObject({ user: userId, viewId, blockId: z.string().min(1), actionId: z.string().min(1), option: z.string().min(1).optional() });
+const ViewPickBody = z.strictObject({ user: userId, viewId, blockId: z.string().min(1), value: z.string().min(1), values: ViewValues });
+const ViewSubmitBody = z.strictObject({ user: userId, viewId, values: ViewValues });
+const ViewCloseBody = z.strictObject({ user: userId, viewId });
+const HomeBody = z.strictObject({ user: userId });
 const TrafficBody = z.strictObject({
   target: z.string(),
   rps: z.number().optional(),
@@ -83,7 +99,9 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
       const mesh =
         t.router === "namerd"
           ? dtabView(world.namerd.get(declared.namerd!.dtabNamespace), declared, t.canary, traffic.shares)
-          : splitView(world.kube.get("trafficsplits", t.namespace, t.name)?.spec, traffic.shares);
+          : t.router === "gateway"
+            ? routeView(world.kube.get("httproutes", t.namespace, declared.gateway?.httpRoute ?? t.name), declared, traffic.shares)
+            : splitView(world.kube.get("trafficsplits", t.namespace, t.name)?.spec, traffic.shares);
       return { name: t.name, router: t.router, namespace: t.namespace, stable: t.stable, canary: t.canary, mesh, traffic };
     });
     const bot = world.slack.user(world.slack.botUserId);
@@ -102,8 +120,23 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
         .filter((e) => e.channel === SANDBOX_CHANNEL.id)
         .map(pageEphemeral),
       targets,
+      // What a conversations_select offers: the channels the page has.
+      conversations: [SANDBOX_CHANNEL],
+      ...optionalView("modal", world.slack.surfaces.modalOf(me)),
+      ...optionalView("home", world.slack.surfaces.homeOf(me)),
     };
   };
+
+  const optionalView = (key: "modal" | "home", v: StoredView | undefined) => (v ? { [key]: pageView(v) } : {});
+  /** The view `id` as `user` sees it, or a 404 answered (a page that has not caught up may show a closed one). */
+  const seenView = (res: ServerResponse, user: string, id: string): StoredView | undefined => {
+    const v = world.slack.surfaces.views.get(id);
+    if (v && v.user === user && (v.type === "home" || world.slack.surfaces.modalOf(user)?.id === id)) return v;
+    send(res, 404, { error: "that view is closed" });
+    return undefined;
+  };
+  const answered = (res: ServerResponse, r: { status: number }, extra: Record<string, unknown> = {}) =>
+    send(res, r.status === 200 ? 200 : 502, r.status === 200 ? { ok: true, ...extra } : { error: `the bot answered HTTP ${r.status}` });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://sandbox.local");
@@ -142,16 +175,61 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
       const b = await jsonBody(req, ClickBody);
       const shown = world.slack.message(SANDBOX_CHANNEL.id, b.ts) ?? world.slack.ephemeral(SANDBOX_CHANNEL.id, b.ts);
       if (!shown) return send(res, 404, { error: "that message is gone" });
-      const button = world.slack.buttons(SANDBOX_CHANNEL.id, b.ts).find((x) => x.action_id === b.actionId && x.block_id === b.blockId);
+      const button =
+        b.option === undefined
+          ? world.slack.buttons(SANDBOX_CHANNEL.id, b.ts).find((x) => x.action_id === b.actionId && x.block_id === b.blockId)
+          : overflowOption(shown.blocks ?? [], b.blockId, b.actionId, b.option);
       // A page that has not caught up may show a button the message no longer has: Slack sends that click too.
       const r = await world.driver().click({
         userId: b.user,
         channelId: SANDBOX_CHANNEL.id,
         messageTs: b.ts,
-        button: button ?? { action_id: b.actionId, block_id: b.blockId },
+        button: button && b.option === undefined ? button : { action_id: b.actionId, block_id: b.blockId },
+        ...(b.option !== undefined ? { option: { text: button?.text ?? b.option, value: b.option } } : {}),
         ...(button ? {} : { stale: true }),
       });
-      return send(res, r.status === 200 ? 200 : 502, r.status === 200 ? { ok: true } : { error: `the bot answered HTTP ${r.status}` });
+      return answered(res, r);
+    }
+    if (req.method === "POST" && url.pathname === "/api/view/click") {
+      const b = await jsonBody(req, ViewClickBody);
+      if (!seenView(res, b.user, b.viewId)) return;
+      const button = { action_id: b.actionId, block_id: b.blockId };
+      const inView = b.option
+        ? overflowOption(world.slack.surfaces.views.get(b.viewId)!.blocks, b.blockId, b.actionId, b.option)
+        : viewButtons(world.slack.surfaces.views.get(b.viewId)!.blocks).find((x) => x.action_id === b.actionId && x.block_id === b.blockId);
+      if (!inView) return send(res, 404, { error: "that view no longer has this control" });
+      const r = await world.driver().clickInView({ userId: b.user, viewId: b.viewId, button, ...(b.option ? { option: { value: b.option } } : {}) });
+      return answered(res, r);
+    }
+    if (req.method === "POST" && url.pathname === "/api/view/pick") {
+      const b = await jsonBody(req, ViewPickBody);
+      const view = seenView(res, b.user, b.viewId);
+      if (!view) return;
+      const problem = pickProblem(view, b.blockId, b.value) ?? enteredProblem(view, b.values);
+      if (problem) return send(res, 400, { error: problem });
+      const r = await world.driver().pickInView({ userId: b.user, viewId: b.viewId, blockId: b.blockId, value: b.value, values: b.values });
+      return answered(res, r);
+    }
+    if (req.method === "POST" && url.pathname === "/api/view/submit") {
+      const b = await jsonBody(req, ViewSubmitBody);
+      const view = seenView(res, b.user, b.viewId);
+      if (!view) return;
+      if (view.type !== "modal" || !view.submit) return send(res, 400, { error: "this view has nothing to submit" });
+      const problem = enteredProblem(view, b.values);
+      if (problem) return send(res, 400, { error: problem });
+      const r = await world.driver().submitView({ userId: b.user, viewId: b.viewId, values: b.values });
+      if (r.status !== 200) return answered(res, r);
+      return send(res, 200, { ok: true, ...world.slack.surfaces.answer(b.viewId, r.body) });
+    }
+    if (req.method === "POST" && url.pathname === "/api/view/close") {
+      const b = await jsonBody(req, ViewCloseBody);
+      if (!seenView(res, b.user, b.viewId)) return;
+      world.slack.surfaces.close(b.viewId);
+      return send(res, 200, { ok: true });
+    }
+    if (req.method === "POST" && url.pathname === "/api/home") {
+      const b = await jsonBody(req, HomeBody);
+      return answered(res, await world.driver().homeOpened({ userId: b.user }));
     }
     if (req.method === "POST" && url.pathname === "/api/traffic") {
       const b = await jsonBody(req, TrafficBody);

@@ -1,12 +1,15 @@
 import { findDentry, type NameTree } from "../routers/dtab.ts";
 import { versionFromDst } from "../routers/namerd.ts";
 import { parseWeight } from "../routers/smi-split.ts";
+import type { Target } from "../engine/target.ts";
+import { backendsFor, findRule, HttpRouteSchema, sharesOf, type Backends, type RuleSelector } from "../routers/gateway-route.ts";
 import type { NamerdPeer } from "./peers/namerd.ts";
 import type { KubeApiPeer } from "./peers/kube-api.ts";
 
 /**
  * Which share of a target's requests each version gets, read from what the mesh holds right now (the
- * TrafficSplit's weights, or the dtab's dentry for the prefix). Pure helpers plus two thin peer readers.
+ * TrafficSplit's weights, the dtab's dentry for the prefix, or the HTTPRoute's split rule). Pure helpers plus
+ * thin peer readers.
  * Shares sum to 1; an empty map means the mesh routes nothing we can name (the requests fail).
  */
 
@@ -73,4 +76,34 @@ export function readDtabShares(namerd: NamerdPeer, dtabNamespace: string, prefix
   const stored = namerd.get(dtabNamespace);
   const dentry = stored ? findDentry(stored.dtab, prefix) : undefined;
   return dentry ? treeShares(dentry.tree, dstPattern) : new Map();
+}
+
+/**
+ * Gateway API: the split rule's backendRefs, as the route's controller would balance them. Requests the rule
+ * sends to a Service of neither version are not counted (the simulator only runs the two versions).
+ */
+export type RouteSelection = { rule: RuleSelector; backends: Backends; testHeader: string; versions: { stable: string; canary: string } };
+
+export function routeShares(object: unknown, sel: RouteSelection): Shares {
+  const { rule, backends, testHeader, versions } = sel;
+  const route = HttpRouteSchema.safeParse(object);
+  if (!route.success) return new Map();
+  const found = findRule(route.data, rule, backends, testHeader, "the route");
+  if (!found.ok) return new Map();
+  const s = sharesOf(found.rule, backends, route.data.metadata.namespace ?? "");
+  return normalize(
+    new Map([
+      [versions.stable, s.stable],
+      [versions.canary, s.canary],
+    ]),
+  );
+}
+
+export function readRouteShares(kube: KubeApiPeer, namespace: string, name: string, sel: RouteSelection): Shares {
+  return routeShares(kube.get("httproutes", namespace, name), sel);
+}
+
+/** Which rule and Services of a gateway target carry its two versions. */
+export function routeSelection(gw: NonNullable<Target["gateway"]>, versions: { stable: string; canary: string }): RouteSelection {
+  return { rule: gw.rule, backends: backendsFor(gw, versions), testHeader: gw.testHeader, versions: { stable: versions.stable, canary: versions.canary } };
 }

@@ -27,7 +27,7 @@ import {
   type MetricsChoice,
   type TimingSettings,
 } from "./seed.ts";
-import { readDtabShares, readSplitShares } from "./shares.ts";
+import { readDtabShares, readRouteShares, readSplitShares, routeSelection } from "./shares.ts";
 import { TrafficSimulator, type SimTarget } from "./traffic.ts";
 
 /**
@@ -129,10 +129,13 @@ export async function startWorld(s: WorldSettings): Promise<World> {
 
     const simTargets: SimTarget[] = SEED_TARGETS.map((t) => {
       const declared = targets.targets.get(t.name);
+      const gw = declared?.gateway;
       const shares =
         t.router === "namerd" && declared?.namerd
           ? () => readDtabShares(namerd, WORLD_DTAB_NAMESPACE, WORLD_PREFIX, declared.namerd!.dst)
-          : () => readSplitShares(kube, t.namespace, t.name);
+          : t.router === "gateway" && gw
+            ? () => readRouteShares(kube, gw.namespace ?? t.namespace, gw.httpRoute ?? t.name, routeSelection(gw, t))
+            : () => readSplitShares(kube, t.namespace, t.name);
       return { name: t.name, namespace: t.namespace, versions: [t.stable, t.canary], canary: t.canary, rps: t.rps, shares };
     });
     const traffic = new TrafficSimulator(

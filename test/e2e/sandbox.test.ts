@@ -224,4 +224,89 @@ describe("the sandbox page", () => {
     await shot("5-narrow");
     expect(problems).toEqual([]);
   }, 60_000);
+
+  it("the start form from the command box, Skip to 100% from the overflow menu, the Home tab, and the HTTPRoute target", async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.getByLabel("Acting as").selectOption({ label: "Alice (deployer)" });
+    type Rule = { name?: string; backendRefs: { name: string; weight: number }[] };
+    const rules = () => (world.kube.get("httproutes", "shop", "web")!.spec as { rules: Rule[] }).rules;
+    const apiRule = () =>
+      rules()
+        .find((r) => r.name === "api")!
+        .backendRefs.map((b) => `${b.name} ${b.weight}`);
+    const staticRule = structuredClone(rules().find((r) => r.name === "static"));
+
+    // The gateway target: its panel shows the route's rules, and the command box completes its name.
+    const webPanel = page.locator('section[data-target="web"]');
+    expect(await webPanel.locator("h3").textContent()).toContain("Gateway API HTTPRoute");
+    expect(await webPanel.locator("pre.rules").textContent()).toBe("rule static: /static → static-files 1\nrule api (the split): /api → web-v1 100");
+    const box = page.getByRole("combobox", { name: "Command" });
+    await box.fill("");
+    await box.pressSequentially("status w");
+    await expect
+      .poll(() => page.getByRole("listbox", { name: "Completions" }).getByRole("option").allTextContents())
+      .toEqual([expect.stringMatching(/^world/), expect.stringMatching(/^web/)]);
+
+    // `/rollout` alone opens the start form; picking a target rebuilds it with that target's Deployments.
+    await box.fill("");
+    await box.press("Enter");
+    const form = page.getByRole("dialog", { name: "Start a rollout" });
+    await form.waitFor({ timeout: 10_000 });
+    expect(await form.getByLabel("Post the rollout in").inputValue()).toBe("C0DEPLOYS");
+    await form.getByLabel("Target", { exact: true }).selectOption("web");
+    const version = form.getByLabel("New version");
+    await expect.poll(() => version.locator("option").allTextContents(), { timeout: 10_000 }).toEqual([expect.any(String), "web-v2"]);
+    expect(await form.getByLabel("Steps (percent)").inputValue()).toBe("10,50,100");
+    expect(await form.getByLabel("Target", { exact: true }).inputValue()).toBe("web");
+    // A wrong value is answered next to its field, and nothing starts.
+    await form.getByLabel("Deadline").fill("soon");
+    await version.selectOption("web-v2");
+    await form.getByRole("button", { name: "Start", exact: true }).click();
+    await expect.poll(() => form.locator('[data-block-id="deadline"] .bk-error').textContent()).not.toBe("");
+    expect(await form.getByLabel("Deadline").getAttribute("aria-invalid")).toBe("true");
+    expect(apiRule()).toEqual(["web-v1 100"]);
+    await shot("6-start-form-error");
+    await form.getByLabel("Deadline").fill("");
+    await form.getByRole("button", { name: "Start", exact: true }).click();
+    await form.waitFor({ state: "hidden" });
+    const webMessage = page.locator("#messages li.message:not(.ephemeral)", { hasText: "Rollout web#1: web-v1 → web-v2" });
+    await webMessage.waitFor({ timeout: 15_000 });
+    // The test stage: the bot's header rule routes x-rollout: web-v2 to the canary, the split rule is untouched.
+    await expect.poll(() => webPanel.locator("pre.rules").textContent(), { timeout: 15_000 }).toContain("(the bot's test rule): /api + x-rollout: web-v2");
+
+    // Skip to 100% from the message's ⋯ menu: the dialog states the risk and the verdict first.
+    await webMessage.getByRole("button", { name: "More actions" }).click({ timeout: 15_000 });
+    await webMessage.getByRole("menuitem", { name: "Skip to 100% (emergency)" }).click();
+    const skip = page.getByRole("dialog", { name: "Skip to 100%?" });
+    await skip.waitFor({ timeout: 10_000 });
+    expect(await skip.textContent()).toContain("All traffic for web goes to web-v2 now");
+    expect(await skip.textContent()).toMatch(/verdict|reading/i);
+    await shot("7-skip-confirm");
+    await skip.getByRole("button", { name: "Skip to 100%" }).click();
+    await skip.waitFor({ state: "hidden" });
+    await expect.poll(apiRule, { timeout: 15_000 }).toEqual(["web-v2 100"]);
+    expect(rules().find((r) => r.name === "static")).toEqual(staticRule);
+    await expect
+      .poll(() => webPanel.locator('[data-part="bar"]').getAttribute("aria-label"), { timeout: 10_000 })
+      .toBe("Weights the mesh holds now: web-v1 0%, web-v2 100%");
+    await webPanel.screenshot({ path: join(dir, "7-web-panel.png") });
+
+    // The Home tab: Bob's world rollout with the message's own buttons; Advance there moves the mesh.
+    await page.getByRole("button", { name: "App Home" }).click();
+    const home = page.getByRole("main", { name: "rollout-bot Home" });
+    await home.getByText("world#1").first().waitFor({ timeout: 10_000 });
+    const advance = home.getByRole("button", { name: /^Advance to \d+%$/ });
+    const next = Number(/(\d+)%/.exec((await advance.textContent()) ?? "")![1]);
+    await advance.click();
+    await expect
+      .poll(() => page.locator('section[data-target="world"] [data-part="bar"]').getAttribute("aria-label"), { timeout: 15_000 })
+      .toContain(`world-v2 ${next}%`);
+    // The board is re-published after the change, and lists web#1 among the completed.
+    await expect.poll(() => home.textContent(), { timeout: 15_000 }).toContain(`${next}% on world-v2`);
+    expect(await home.textContent()).toContain("web#1");
+    await shot("8-home");
+    await page.getByRole("button", { name: "# deploys" }).click();
+    await webMessage.waitFor();
+    expect(problems).toEqual([]);
+  }, 120_000);
 });

@@ -42,14 +42,28 @@ const post = async (path: string, body: unknown) => {
 const split = () => percentOnSplit(world.kube.get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
 
 describe("the sandbox's API", () => {
-  it("starts with the seed: two targets, the mesh on stable, the namerctl dtab and the l5d-dtab test request", async () => {
+  it("starts with the seed: three targets, the mesh on stable, the namerctl dtab, the l5d-dtab test request and the HTTPRoute's rules", async () => {
     const s = await get(`/api/state?user=${ALICE}`);
     expect(s.me).toBe(ALICE);
     expect(s.messages).toEqual([]);
     expect(s.targets.map((t) => [t.name, t.mesh.kind])).toEqual([
       ["backend-svc", "split"],
       ["world", "dtab"],
+      ["web", "route"],
     ]);
+    expect(s.targets[2]!.mesh).toEqual({
+      kind: "route",
+      weights: [
+        { version: "web-v1", percent: 100 },
+        { version: "web-v2", percent: 0 },
+      ],
+      route: "shop/web",
+      rules: [
+        { label: "rule static", text: "/static → static-files 1", split: false, test: false },
+        { label: "rule api", text: "/api → web-v1 100", split: true, test: false },
+      ],
+      parents: "Service shop/web (port 80) accepted",
+    });
     const world1 = s.targets[1]!.mesh;
     expect(world1.kind === "dtab" && world1.namerctl).toMatch(/^# version \S+\n[\s\S]*\/host\/world\s+=> \/srv\/world-v1 ;$/);
     expect(world1.kind === "dtab" && world1.testRequest).toBe("curl -H 'l5d-dtab: /host/world => /srv/world-v2' http://linkerd.sandbox.local:4140/");
@@ -72,6 +86,13 @@ describe("the sandbox's API", () => {
       status: 404,
       body: { error: "that message is gone" },
     });
+    // Views: one that is not open for the person, a pick Slack would not send, values the form does not have.
+    expect(await post("/api/view/submit", { user: ALICE, viewId: "V00000999", values: {} })).toEqual({ status: 404, body: { error: "that view is closed" } });
+    expect(await post("/api/view/click", { user: ALICE, viewId: "not-a-view", blockId: "b", actionId: "a" })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining("viewId is not a view id") },
+    });
+    expect(await post("/api/home", { user: ALICE, tab: "messages" })).toMatchObject({ status: 400, body: { error: expect.stringContaining("tab") } });
     expect(world.traffic.view("backend-svc")!.canaryControls.errorRate).toBe(0);
     expect(world.slack.calls.length).toBe(before);
     expect(world.slack.ephemeralsFor(ALICE)).toEqual([]);
@@ -82,6 +103,63 @@ describe("the sandbox's API", () => {
     await waitFor(async () => ((await get(`/api/state?user=${BOB}`)).ephemerals.length === 1 ? true : undefined), { what: "Bob's reply" });
     expect((await get(`/api/state?user=${ALICE}`)).ephemerals).toEqual([]);
   });
+
+  it("the start form opens for the person who typed /rollout only; a pick Slack would not send and unknown fields are refused", async () => {
+    const callsBefore = world.slack.calls.length;
+    expect(await post("/api/command", { user: BOB, text: "" })).toEqual({ status: 200, body: { ok: true } });
+    const form = await waitFor(async () => (await get(`/api/state?user=${BOB}`)).modal, { what: "Bob's start form" });
+    expect(form.title).toMatchObject({ text: "Start a rollout" });
+    expect((await get(`/api/state?user=${ALICE}`)).modal).toBeUndefined();
+    const sent = world.slack.calls.length;
+    expect(await post("/api/view/pick", { user: BOB, viewId: form.id, blockId: "steps", value: "10", values: {} })).toEqual({
+      status: 400,
+      body: { error: "the form has no select steps" },
+    });
+    expect(await post("/api/view/submit", { user: BOB, viewId: form.id, values: { nope: { x: { type: "plain_text_input", value: "1" } } } })).toEqual({
+      status: 400,
+      body: { error: "the form has no field nope" },
+    });
+    expect(await post("/api/view/submit", { user: ALICE, viewId: form.id, values: {} })).toEqual({ status: 404, body: { error: "that view is closed" } });
+    expect(world.slack.calls.length).toBe(sent);
+    expect(await post("/api/view/close", { user: BOB, viewId: form.id })).toEqual({ status: 200, body: { ok: true } });
+    expect((await get(`/api/state?user=${BOB}`)).modal).toBeUndefined();
+    expect(world.slack.calls.slice(callsBefore).map((c) => c.method)).toContain("views.open");
+  });
+
+  it("an HTTPRoute rollout shifts only the split rule; the panel shows the rules and the bot's test rule", async () => {
+    const rules = () =>
+      (world.kube.get("httproutes", "shop", "web")!.spec as { rules: { name?: string; backendRefs: { name: string; weight?: number }[] }[] }).rules;
+    const staticBefore = structuredClone(rules()[0]);
+    expect(await post("/api/command", { user: ALICE, text: "start web --to web-v2" })).toEqual({ status: 200, body: { ok: true } });
+    const panel = await waitFor(
+      async () => {
+        const t = (await get(`/api/state?user=${ALICE}`)).targets.find((x) => x.name === "web")!;
+        return t.mesh.kind === "route" && t.mesh.rules.some((r) => r.test) ? t.mesh : undefined;
+      },
+      { what: "the test rule on the route" },
+    );
+    expect(panel.rules.find((r) => r.test)?.text).toBe("/api + x-rollout: web-v2 → web-v2 1");
+    const msg = await waitFor(async () => (await get(`/api/state?user=${ALICE}`)).messages.find((m) => m.text.includes("web#1")), { what: "web's message" });
+    const start = world.slack.buttons("C0DEPLOYS", msg.ts).find((b) => /Start shifting/.test(b.text))!;
+    expect(await post("/api/click", { user: ALICE, ts: msg.ts, blockId: start.block_id, actionId: start.action_id })).toEqual({
+      status: 200,
+      body: { ok: true },
+    });
+    await waitFor(
+      () =>
+        rules()
+          .find((r) => r.name === "api")
+          ?.backendRefs.map((b) => `${b.name} ${b.weight}`)
+          .join(" / ") === "web-v1 90 / web-v2 10"
+          ? true
+          : undefined,
+      {
+        what: "web at 10%",
+      },
+    );
+    expect(rules()[0]).toEqual(staticBefore);
+    await waitFor(() => (Math.abs((world.traffic.view("web")!.shares["web-v2"] ?? 0) - 0.1) < 1e-9 ? true : undefined), { what: "traffic split 90/10" });
+  }, 30_000);
 
   it("Reset stops the rollouts' world: empty channel, seed weights, no records", async () => {
     await post("/api/command", { user: ALICE, text: "start backend-svc --to backend-v2" });

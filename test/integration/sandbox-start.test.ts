@@ -36,7 +36,7 @@ describe("npm start without Slack credentials", () => {
       const page = await fetch(`http://127.0.0.1:${port}/`);
       expect(await page.text()).toContain("<title>rollout-bot sandbox</title>");
       const state = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as { targets: { name: string }[]; metricsSource: string };
-      expect(state.targets.map((t) => t.name)).toEqual(["backend-svc", "world"]);
+      expect(state.targets.map((t) => t.name)).toEqual(["backend-svc", "world", "web"]);
       expect(state.metricsSource).toMatch(/^linkerd1 admin/);
     } finally {
       p.child.kill("SIGTERM");

@@ -1,7 +1,7 @@
 // The sandbox page: a Slack-like channel driving the real bot, plus a panel per target.
 // State arrives on /api/events (server-sent events), whole, whenever it changes. Nothing here decides anything: every
 // command and click goes to the bot as Slack would send it.
-import { escapeHtml, messageBody, mrkdwn } from "./blocks.js";
+import { blockEl, escapeHtml, inputState, messageBody, mrkdwn } from "./blocks.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -9,10 +9,11 @@ let me = params.get("as") || localStorage.getItem("sandbox-user") || "";
 let state;
 let openThread;
 const dismissed = new Set();
-const rendered = { channel: "", thread: "", users: "" };
+const rendered = { channel: "", thread: "", users: "", home: "" };
 
 const userName = (id) => state?.users.find((u) => u.id === id)?.name ?? id;
-const ctx = { userName, onButton: (b, btn) => clickButton(b, btn) };
+const channelName = (id) => state?.conversations.find((c) => c.id === id)?.name;
+const ctx = { userName, channelName, onButton: (b, btn) => clickButton(b, btn) };
 
 function toast(text) {
   const t = $("toast");
@@ -62,7 +63,14 @@ function messageItem(m, opts = {}) {
     only.textContent = "Only visible to you";
     body.append(only);
   }
-  body.append(head, messageBody(m, { ...ctx, onButton: (b, btn) => clickButton({ ...b, ts: m.ts }, btn) }));
+  body.append(
+    head,
+    messageBody(m, {
+      ...ctx,
+      onButton: (b, btn) => clickButton({ ...b, ts: m.ts }, btn),
+      onOption: (o, btn) => pickOption({ ...o, ts: m.ts }, btn),
+    }),
+  );
   if (m.broadcast) {
     const note = document.createElement("div");
     note.className = "note";
@@ -111,7 +119,14 @@ function renderList(list, items, opts) {
   const active = document.activeElement;
   const li = list.contains(active) ? active.closest("li.message") : null;
   const index = li ? [...li.querySelectorAll("button")].indexOf(active) : -1;
+  // An open ⋯ menu stays open while its message is redrawn (the bot updates it every few seconds).
+  const menu = list.querySelector(".bk-menu:not([hidden])");
+  const menuAt = menu && [menu.closest("li.message").dataset.ts, [...list.querySelectorAll(".bk-overflow-button")].indexOf(menu.previousElementSibling)];
   list.replaceChildren(...items.map((m) => messageItem(m, opts)));
+  if (menuAt) {
+    const again = list.querySelectorAll(".bk-overflow-button")[menuAt[1]];
+    if (again?.closest("li.message").dataset.ts === menuAt[0]) again.click();
+  }
   if (pinned.get(list)) list.scrollTop = list.scrollHeight;
   if (li && index >= 0) {
     const buttons = list.querySelectorAll(`li[data-ts="${CSS.escape(li.dataset.ts)}"] button`);
@@ -178,17 +193,21 @@ function confirmDialog(c) {
   });
 }
 
-async function clickButton(b, btn) {
+/** A button or an overflow option, in a message (ts) or a view (viewId): sent as Slack sends the action. */
+async function act(b, btn, option) {
   if (b.confirm && !(await confirmDialog(b.confirm))) return;
   btn.disabled = true;
+  const what = { user: me, blockId: b.blockId, actionId: b.actionId, ...(option ? { option } : {}) };
   try {
-    await api("/api/click", { user: me, ts: b.ts, blockId: b.blockId, actionId: b.actionId });
+    await (b.viewId ? api("/api/view/click", { ...what, viewId: b.viewId }) : api("/api/click", { ...what, ts: b.ts }));
   } catch (err) {
     toast(`${b.label}: ${err.message}`);
   } finally {
     btn.disabled = false;
   }
 }
+const clickButton = (b, btn) => act(b, btn);
+const pickOption = (o, btn) => act(o, btn, o.value);
 
 // ---- command box with completion ---------------------------------------------------------------
 
@@ -246,7 +265,8 @@ async function complete() {
 function setupComposer() {
   const input = $("command");
   input.addEventListener("input", () => complete().catch(() => undefined));
-  input.addEventListener("focus", () => complete().catch(() => undefined));
+  // An empty box offers nothing on focus: focus comes back to it when a modal closes, over the channel.
+  input.addEventListener("focus", () => input.value && complete().catch(() => undefined));
   input.addEventListener("blur", () => showSuggestions([]));
   input.addEventListener("keydown", (e) => {
     if ($("suggestions").hidden) return;
@@ -263,8 +283,8 @@ function setupComposer() {
   });
   $("composer").addEventListener("submit", async (e) => {
     e.preventDefault();
+    // An empty box is `/rollout` alone, which opens the start form.
     const text = input.value.trim();
-    if (!text) return;
     showSuggestions([]);
     try {
       await api("/api/command", { user: me, text });
@@ -357,9 +377,16 @@ function renderPanel(sec, t) {
   const meshHtml =
     t.mesh.kind === "split"
       ? `<div class="label">TrafficSplit <code>${escapeHtml(t.name)}</code></div><pre>${escapeHtml(t.mesh.raw)}</pre>`
-      : t.mesh.kind === "dtab"
-        ? `<div class="label">namerctl dtab get internal</div><pre class="namerctl">${escapeHtml(t.mesh.namerctl)}</pre><div class="label">Test request (l5d-dtab)</div><pre>${escapeHtml(t.mesh.testRequest)}</pre>`
-        : `<p class="note">${escapeHtml(t.mesh.why)}</p>`;
+      : t.mesh.kind === "route"
+        ? `<div class="label">HTTPRoute <code>${escapeHtml(t.mesh.route)}</code>: ${escapeHtml(t.mesh.parents)}</div><pre class="rules">${t.mesh.rules
+            .map(
+              (r) =>
+                `${r.split ? "<b>" : ""}${escapeHtml(`${r.label}${r.split ? " (the split)" : r.test ? " (the bot's test rule)" : ""}: ${r.text}`)}${r.split ? "</b>" : ""}`,
+            )
+            .join("\n")}</pre>`
+        : t.mesh.kind === "dtab"
+          ? `<div class="label">namerctl dtab get internal</div><pre class="namerctl">${escapeHtml(t.mesh.namerctl)}</pre><div class="label">Test request (l5d-dtab)</div><pre>${escapeHtml(t.mesh.testRequest)}</pre>`
+          : `<p class="note">${escapeHtml(t.mesh.why)}</p>`;
   if (mesh.dataset.html !== meshHtml) {
     mesh.innerHTML = meshHtml;
     mesh.dataset.html = meshHtml;
@@ -416,12 +443,133 @@ function renderUsers() {
 
 // ---- state -------------------------------------------------------------------------------------
 
+// ---- views: the modal the bot opened, and the App Home tab --------------------------------------
+
+let modal; // the view the dialog shows now: { id, hash, view }
+const entered = new Map(); // view id -> block_id -> action_id -> what the person's input holds
+let modalErrors = {};
+const closing = new Set(); // modals the person closed, until the server's state agrees
+
+const inputBlocks = (v) => v.blocks.filter((b) => b.type === "input" && b.element);
+
+/** What the dialog's inputs hold, kept per view as Slack's client keeps it. */
+function capture() {
+  if (!modal) return {};
+  const values = {};
+  for (const b of inputBlocks(modal.view)) values[b.block_id] = { [b.element.action_id]: inputState(b, $("modal-body")) };
+  entered.set(modal.id, values);
+  return values;
+}
+
+function viewCtx(v, form) {
+  return {
+    ...ctx,
+    conversations: state.conversations,
+    currentChannel: state.channel.id,
+    onButton: (b, btn) => act({ ...b, viewId: v.id }, btn),
+    onOption: (o, btn) => act({ ...o, viewId: v.id }, btn, o.value),
+    ...(form ? { form } : {}),
+  };
+}
+
+function drawModal(v) {
+  const form = {
+    kept: (blockId, actionId) => entered.get(v.id)?.[blockId]?.[actionId] ?? v.entered?.[blockId]?.[actionId],
+    error: (blockId) => modalErrors[blockId],
+    onPick: (blockId, value) => {
+      api("/api/view/pick", { user: me, viewId: v.id, blockId, value, values: capture() }).catch((err) => toast(err.message));
+    },
+  };
+  const c = viewCtx(v, form);
+  $("modal-title").textContent = v.title?.text ?? "";
+  $("modal-body").replaceChildren(...v.blocks.map((b) => blockEl(b, c)));
+  $("modal-submit").hidden = !v.submit;
+  $("modal-submit").textContent = v.submit?.text ?? "Submit";
+  $("modal-close").textContent = v.close?.text ?? (v.submit ? "Cancel" : "Close");
+}
+
+function renderModal() {
+  const v = state.modal && !closing.has(state.modal.id) ? state.modal : undefined;
+  const d = $("modal");
+  if (!v) {
+    modal = undefined;
+    if (d.open) d.close();
+    return;
+  }
+  if (modal?.id === v.id && modal.hash === v.hash && d.open) return;
+  // A views.update of the open form keeps what was entered in blocks that stay; a new view starts afresh.
+  if (modal?.id === v.id) capture();
+  else modalErrors = {};
+  modal = { id: v.id, hash: v.hash, view: v };
+  drawModal(v);
+  if (!d.open) {
+    d.showModal();
+    d.querySelector("input, select, textarea, button")?.focus();
+  }
+}
+
+async function submitModal() {
+  if (!modal) return;
+  const m = modal;
+  const btn = $("modal-submit");
+  btn.disabled = true;
+  try {
+    const r = await api("/api/view/submit", { user: me, viewId: m.id, values: capture() });
+    modalErrors = r.errors ?? {};
+    if (r.closed) {
+      modal = undefined;
+      $("modal").close();
+    } else if (modal?.id === m.id) {
+      drawModal(modal.view);
+      $("modal-body").querySelector('[aria-invalid="true"]')?.focus();
+    }
+  } catch (err) {
+    toast(err.message);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function closeModal() {
+  if (!modal) return;
+  const id = modal.id;
+  modal = undefined;
+  closing.add(id);
+  $("modal").close();
+  await api("/api/view/close", { user: me, viewId: id }).catch(() => undefined);
+}
+
+let homeOpen = false;
+
+function renderHome() {
+  $("home").hidden = !homeOpen;
+  $("channel").hidden = homeOpen;
+  $("go-home").setAttribute("aria-current", homeOpen ? "page" : "false");
+  $("go-channel").setAttribute("aria-current", homeOpen ? "false" : "page");
+  if (!homeOpen) return void (rendered.home = "");
+  const key = JSON.stringify([state.home, state.users]);
+  if (key === rendered.home) return;
+  rendered.home = key;
+  const v = state.home;
+  $("home-body").replaceChildren(...(v ? v.blocks.map((b) => blockEl(b, viewCtx(v))) : [document.createTextNode("Opening…")]));
+}
+
+/** Opening the tab is Slack's app_home_opened: the bot publishes the person's board. */
+async function openHome() {
+  homeOpen = true;
+  rendered.home = "";
+  render();
+  await api("/api/home", { user: me }).catch((err) => toast(err.message));
+}
+
 function render() {
   if (!state) return;
   renderUsers();
   renderChannel();
   renderThread();
   renderPanels();
+  renderHome();
+  renderModal();
 }
 
 let stream;
@@ -443,8 +591,24 @@ function setup() {
   $("acting-as").addEventListener("change", (e) => {
     me = e.target.value;
     localStorage.setItem("sandbox-user", me);
-    rendered.channel = rendered.thread = "";
+    rendered.channel = rendered.thread = rendered.home = "";
+    modal = undefined;
     connect();
+    if (homeOpen) openHome();
+  });
+  $("go-home").addEventListener("click", () => openHome());
+  $("go-channel").addEventListener("click", () => {
+    homeOpen = false;
+    render();
+  });
+  $("modal-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    submitModal();
+  });
+  $("modal-close").addEventListener("click", () => closeModal());
+  $("modal").addEventListener("cancel", (e) => {
+    e.preventDefault();
+    closeModal();
   });
   $("close-thread").addEventListener("click", () => {
     const ts = openThread;
@@ -459,6 +623,8 @@ function setup() {
       await api("/api/reset", {});
       dismissed.clear();
       openThread = undefined;
+      // The fresh bot has published nothing yet: opening the tab again is what makes it publish.
+      if (homeOpen) openHome();
       toast("The sandbox starts over: seed weights, no rollouts, empty channel.");
     } catch (err) {
       toast(err.message);

@@ -62,7 +62,7 @@ function controlSequence(inner, ctx) {
     const user = ctx.userName(target.slice(1));
     return `<span class="mention">@${escapeHtml(label ?? user)}</span>`;
   }
-  if (target.startsWith("#")) return `<span class="mention">#${escapeHtml(label ?? target.slice(1))}</span>`;
+  if (target.startsWith("#")) return `<span class="mention">#${escapeHtml(label ?? ctx.channelName?.(target.slice(1)) ?? target.slice(1))}</span>`;
   if (target.startsWith("!date")) return escapeHtml(slackDate(target, label));
   if (target.startsWith("!")) return `<span class="mention">@${escapeHtml(target.slice(1).split("^")[0])}</span>`;
   const href = decodeEntities(target);
@@ -142,37 +142,165 @@ function imageEl(b) {
   return img;
 }
 
+/** Slack's overflow menu: a ⋯ button opening its options; picking one is an action with `selected_option`. */
+function overflowEl(e, blockId, ctx) {
+  const wrap = el("span", "bk-overflow");
+  const btn = el("button", "bk-button bk-overflow-button");
+  btn.type = "button";
+  btn.textContent = "⋯";
+  btn.setAttribute("aria-label", "More actions");
+  btn.setAttribute("aria-haspopup", "menu");
+  btn.setAttribute("aria-expanded", "false");
+  const menu = el("div", "bk-menu");
+  menu.setAttribute("role", "menu");
+  menu.hidden = true;
+  const items = (e.options ?? []).map((o) => {
+    const item = el("button", "bk-menu-item");
+    item.type = "button";
+    item.setAttribute("role", "menuitem");
+    item.textContent = plain(o.text);
+    item.addEventListener("click", () => {
+      toggle(false);
+      ctx.onOption({ blockId, actionId: e.action_id, value: o.value, confirm: e.confirm, label: plain(o.text) }, btn);
+    });
+    return item;
+  });
+  menu.append(...items);
+  const outside = (ev) => {
+    if (!wrap.contains(ev.target)) toggle(false);
+  };
+  function toggle(open) {
+    menu.hidden = !open;
+    btn.setAttribute("aria-expanded", String(open));
+    if (open) {
+      document.addEventListener("mousedown", outside);
+      items[0]?.focus();
+    } else document.removeEventListener("mousedown", outside);
+  }
+  btn.addEventListener("click", () => toggle(menu.hidden));
+  menu.addEventListener("keydown", (ev) => {
+    const i = items.indexOf(document.activeElement);
+    if (ev.key === "Escape") {
+      toggle(false);
+      btn.focus();
+    } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      ev.preventDefault();
+      items[(i + (ev.key === "ArrowDown" ? 1 : -1) + items.length) % items.length]?.focus();
+    }
+  });
+  wrap.append(btn, menu);
+  return wrap;
+}
+
 function elementEl(e, blockId, ctx) {
   if (e.type === "button") return buttonEl(e, blockId, ctx);
+  if (e.type === "overflow") return overflowEl(e, blockId, ctx);
   if (e.type === "image") return el("span", "bk-context-image", [imageEl(e)]);
   if (e.type === "mrkdwn" || e.type === "plain_text") return textObject(e, ctx);
   // Interactive elements the bot does not send yet are shown by type, so nothing silently disappears.
   return el("span", "bk-unknown", [document.createTextNode(`[${e.type}]`)]);
 }
 
-function inputEl(b, ctx) {
-  const id = `in-${b.block_id}-${b.element?.action_id ?? "x"}`;
-  const label = el("label", "bk-input-label");
-  label.htmlFor = id;
-  label.textContent = plain(b.label);
-  let control;
-  const e = b.element ?? {};
-  if (e.type === "static_select") {
-    control = document.createElement("select");
-    for (const o of e.options ?? []) {
-      const opt = document.createElement("option");
-      opt.value = o.value;
-      opt.textContent = plain(o.text);
-      control.append(opt);
-    }
-  } else {
-    control = document.createElement(e.multiline ? "textarea" : "input");
-    if (e.placeholder) control.placeholder = plain(e.placeholder);
-    if (e.initial_value) control.value = e.initial_value;
+function optionEl(value, text, selected) {
+  const opt = document.createElement("option");
+  opt.value = value;
+  opt.textContent = text;
+  opt.selected = selected;
+  return opt;
+}
+
+/**
+ * The control of an input block. `kept` is what the person entered in this block before (Slack keeps it
+ * across views.update while block_id and action_id stay), else the element's initial value shows.
+ */
+function controlEl(e, id, kept, ctx) {
+  if (e.type === "static_select" || e.type === "conversations_select") {
+    const select = document.createElement("select");
+    const choices =
+      e.type === "static_select"
+        ? (e.options ?? []).map((o) => ({ value: o.value, text: plain(o.text) }))
+        : (ctx.conversations ?? []).map((c) => ({ value: c.id, text: `# ${c.name}` }));
+    const initial =
+      e.type === "static_select"
+        ? (kept?.selected_option?.value ?? e.initial_option?.value)
+        : (kept?.selected_conversation ?? e.initial_conversation ?? (e.default_to_current_conversation ? ctx.currentChannel : undefined));
+    select.append(
+      optionEl("", plain(e.placeholder) || "Select…", initial === undefined),
+      ...choices.map((c) => optionEl(c.value, c.text, c.value === initial)),
+    );
+    select.id = id;
+    return select;
   }
+  if (e.type === "radio_buttons") {
+    const group = el("div", "bk-radios");
+    group.setAttribute("role", "radiogroup");
+    group.id = id;
+    const initial = kept?.selected_option?.value ?? e.initial_option?.value;
+    (e.options ?? []).forEach((o, i) => {
+      const radio = document.createElement("input");
+      radio.type = "radio";
+      radio.name = id;
+      radio.value = o.value;
+      radio.id = `${id}-${i}`;
+      radio.checked = o.value === initial;
+      group.append(el("label", "", [radio, document.createTextNode(` ${plain(o.text)}`)]));
+    });
+    return group;
+  }
+  const control = document.createElement(e.multiline ? "textarea" : "input");
+  if (e.placeholder) control.placeholder = plain(e.placeholder);
+  control.value = kept ? (kept.value ?? "") : (e.initial_value ?? "");
   control.id = id;
-  control.disabled = true; // modals are not submitted from the channel view
-  return el("div", "bk-input", [label, control, b.hint ? el("div", "bk-hint", [textObject(b.hint, ctx)]) : null]);
+  return control;
+}
+
+const inputId = (b) => `in-${b.block_id}-${b.element?.action_id ?? "x"}`;
+const selected = (o) => (o ? { text: { type: "plain_text", text: plain(o.text), emoji: true }, value: o.value } : null);
+
+/** What an input block holds now, as Slack puts it in `view.state.values[block_id][action_id]`. */
+export function inputState(b, root) {
+  const e = b.element ?? {};
+  const id = inputId(b);
+  if (e.type === "radio_buttons") {
+    const picked = [...root.querySelectorAll(`input[name="${CSS.escape(id)}"]`)].find((r) => r.checked);
+    return { type: e.type, selected_option: selected(picked && (e.options ?? []).find((x) => x.value === picked.value)) };
+  }
+  const v = root.querySelector(`#${CSS.escape(id)}`)?.value ?? "";
+  if (e.type === "static_select") return { type: e.type, selected_option: selected((e.options ?? []).find((x) => x.value === v)) };
+  if (e.type === "conversations_select") return { type: e.type, selected_conversation: v || null };
+  return { type: "plain_text_input", value: v === "" ? null : v };
+}
+
+function inputEl(b, ctx) {
+  const id = inputId(b);
+  const e = b.element ?? {};
+  const radios = e.type === "radio_buttons";
+  const label = el(radios ? "span" : "label", "bk-input-label");
+  if (radios) label.id = `${id}-label`;
+  else label.htmlFor = id;
+  label.textContent = plain(b.label);
+  if (b.optional) label.append(el("span", "bk-optional", [document.createTextNode(" (optional)")]));
+  const control = controlEl(e, id, ctx.form?.kept(b.block_id, e.action_id), ctx);
+  if (radios) control.setAttribute("aria-labelledby", label.id);
+  const error = el("div", "bk-error");
+  error.id = `${id}-error`;
+  const message = ctx.form?.error(b.block_id);
+  if (message) {
+    error.textContent = message;
+    control.setAttribute("aria-invalid", "true");
+  }
+  const hint = b.hint ? el("div", "bk-hint", [textObject(b.hint, ctx)]) : null;
+  if (hint) hint.id = `${id}-hint`;
+  control.setAttribute("aria-describedby", `${id}-error${hint ? ` ${id}-hint` : ""}`);
+  if (!ctx.form) {
+    // A message can show an input block but nothing submits it.
+    for (const c of [control, ...control.querySelectorAll("input")]) c.disabled = true;
+  } else if (b.dispatch_action && e.type === "static_select") {
+    control.addEventListener("change", () => control.value && ctx.form.onPick(b.block_id, control.value));
+  }
+  const wrap = el("div", "bk-input", [label, control, error, hint]);
+  wrap.dataset.blockId = b.block_id;
+  return wrap;
 }
 
 /** One block as a DOM node. */

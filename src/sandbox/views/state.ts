@@ -1,7 +1,9 @@
 import { formatAsNamerctl, dstFor } from "../../routers/namerd.ts";
 import { printPath } from "../../routers/dtab.ts";
 import type { Target } from "../../engine/target.ts";
+import { HttpRouteSchema, parentVerdicts, renderRule, renderVerdicts, ruleLabel, testRuleIndex, type Rule } from "../../routers/gateway-route.ts";
 import type { EphemeralMessage, StoredMessage } from "../peers/slack/index.ts";
+import type { StoredView } from "../peers/slack/surfaces.ts";
 import type { StoredDtab } from "../peers/namerd.ts";
 import type { TargetTraffic } from "../traffic.ts";
 
@@ -26,6 +28,14 @@ export type PageEphemeral = { ts: string; text: string; blocks: unknown[]; threa
 export type MeshView =
   | { kind: "split"; weights: { version: string; percent: number }[]; raw: string }
   | { kind: "dtab"; weights: { version: string; percent: number }[]; namerctl: string; testRequest: string }
+  | {
+      kind: "route";
+      weights: { version: string; percent: number }[];
+      route: string;
+      /** Each rule as one line: its name, its matches, its backendRefs with their weights; `split` marks the rollout's. */
+      rules: { label: string; text: string; split: boolean; test: boolean }[];
+      parents: string;
+    }
   | { kind: "missing"; why: string };
 
 export type TargetPanel = {
@@ -47,7 +57,37 @@ export type PageState = {
   threads: Record<string, PageMessage[]>;
   ephemerals: PageEphemeral[];
   targets: TargetPanel[];
+  /** Channels a conversations_select offers. */
+  conversations: { id: string; name: string }[];
+  /** The modal the viewer sees now, and their App Home tab once published. */
+  modal?: PageView;
+  home?: PageView;
 };
+
+/** A view (modal or Home tab) as the page draws it; `entered` is what the person's inputs hold. */
+export type PageView = {
+  id: string;
+  hash: string;
+  type: "modal" | "home";
+  title?: unknown;
+  submit?: unknown;
+  close?: unknown;
+  blocks: unknown[];
+  entered: Record<string, Record<string, unknown>>;
+};
+
+export function pageView(v: StoredView): PageView {
+  return {
+    id: v.id,
+    hash: v.hash,
+    type: v.type,
+    ...(v.title ? { title: v.title } : {}),
+    ...(v.submit ? { submit: v.submit } : {}),
+    ...(v.close ? { close: v.close } : {}),
+    blocks: v.blocks,
+    entered: v.entered,
+  };
+}
 
 export function pageMessage(m: StoredMessage): PageMessage {
   return {
@@ -97,5 +137,33 @@ export function dtabView(stored: StoredDtab | undefined, target: Target, canary:
     weights: percentWeights(shares),
     namerctl: formatAsNamerctl(stored.dtab, stored.version),
     testRequest: `curl -H 'l5d-dtab: ${target.namerd.prefix} => ${dst}' ${url}`,
+  };
+}
+
+function matchesText(rule: Rule): string {
+  const m = (rule.matches ?? []) as { path?: { value?: string }; headers?: { name: string; value: string }[] }[];
+  const parts = m.map((x) => [x.path?.value, ...(x.headers ?? []).map((h) => `${h.name}: ${h.value}`)].filter(Boolean).join(" + "));
+  return parts.length ? parts.join(", ") : "everything";
+}
+
+/** An HTTPRoute: every rule (the split one marked, the bot's test rule named), and what its parents report. */
+export function routeView(object: unknown, target: Target, shares: Record<string, number>): MeshView {
+  const route = HttpRouteSchema.safeParse(object);
+  const gw = target.gateway;
+  if (!route.success || !gw) return { kind: "missing", why: "no HTTPRoute" };
+  const r = route.data;
+  const test = testRuleIndex(r, gw.testHeader);
+  const rules = (r.spec.rules ?? []).map((rule, i) => ({
+    label: ruleLabel(rule, i),
+    text: `${matchesText(rule)} → ${renderRule(rule)}`,
+    split: typeof gw.rule === "number" ? gw.rule === i : rule.name === gw.rule,
+    test: i === test,
+  }));
+  return {
+    kind: "route",
+    weights: percentWeights(shares),
+    route: `${r.metadata.namespace ?? target.namespace}/${r.metadata.name}`,
+    rules,
+    parents: renderVerdicts(parentVerdicts(r)),
   };
 }

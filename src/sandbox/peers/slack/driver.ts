@@ -232,12 +232,14 @@ export class SlackDriver {
    * A button clicked inside a view (the App Home tab or a modal): `container.type` is `view`, with no channel
    * and no response_url, as Slack sends it.
    */
-  async clickInView(opts: SigningOptions & { userId: string; viewId: string; button: ClickButton }): Promise<DriverResponse> {
+  async clickInView(opts: SigningOptions & { userId: string; viewId: string; button: ClickButton; option?: { value: string } }): Promise<DriverResponse> {
     const user = this.peer.ensureUser(opts.userId);
     const view = this.peer.surfaces.views.get(opts.viewId);
     if (!view || view.user !== user.id) throw new Error(`${user.id} sees no view ${opts.viewId}`);
-    const shown = viewButtons(view.blocks).find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
-    if (!shown) throw new Error(`button ${opts.button.block_id}/${opts.button.action_id} is not in view ${opts.viewId}`);
+    const shown = opts.option
+      ? overflowIn(view.blocks, opts.button, opts.option.value)
+      : viewButtons(view.blocks).find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
+    if (!shown) throw new Error(`${opts.option ? "overflow option" : "button"} ${opts.button.block_id}/${opts.button.action_id} is not in view ${opts.viewId}`);
     const payload = {
       type: "block_actions",
       user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
@@ -250,14 +252,22 @@ export class SlackDriver {
       is_enterprise_install: false,
       view: this.peer.surfaces.render(view),
       actions: [
-        {
-          type: "button",
-          action_id: shown.action_id,
-          block_id: shown.block_id,
-          text: { type: "plain_text", text: shown.text, emoji: true },
-          ...(shown.value !== undefined ? { value: shown.value } : {}),
-          action_ts: slackNowTs(),
-        },
+        opts.option
+          ? {
+              type: "overflow",
+              action_id: shown.action_id,
+              block_id: shown.block_id,
+              selected_option: { text: { type: "plain_text", text: shown.text, emoji: true }, value: opts.option.value },
+              action_ts: slackNowTs(),
+            }
+          : {
+              type: "button",
+              action_id: shown.action_id,
+              block_id: shown.block_id,
+              text: { type: "plain_text", text: shown.text, emoji: true },
+              ...(shown.value !== undefined ? { value: shown.value } : {}),
+              action_ts: slackNowTs(),
+            },
       ],
     };
     return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);

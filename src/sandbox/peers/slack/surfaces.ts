@@ -70,6 +70,9 @@ export class Surfaces {
   private readonly uploads = new Map<string, Upload>();
   readonly shares: FileShare[] = [];
   private counter = 0;
+  /** Modals the person closed, or the bot's answer to their submission closed. */
+  private readonly closed = new Set<string>();
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly ids: { teamId: string; appId: string; botId: string },
@@ -142,7 +145,55 @@ export class Surfaces {
       history: previous ? [...previous.history, prev as Omit<StoredView, "history">] : [],
     };
     this.views.set(view.id, view);
+    this.changed();
     return view;
+  }
+
+  /** Run `listener` after every view stored, closed or cleared; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** The modal a person sees now: the last one opened for them, unless it was closed. */
+  modalOf(user: string): StoredView | undefined {
+    const last = [...this.views.values()].filter((v) => v.type === "modal" && v.user === user).at(-1);
+    return last && !this.closed.has(last.id) ? last : undefined;
+  }
+
+  /** The person closes a modal (Cancel, Escape). */
+  close(viewId: string): void {
+    this.closed.add(viewId);
+    this.changed();
+  }
+
+  /**
+   * Apply the bot's answer to a view_submission as Slack does: no body or `clear` closes the modal, `update`
+   * replaces it, `errors` keeps it open and returns the messages by block_id (shown under their blocks).
+   */
+  answer(viewId: string, body: unknown): { closed: boolean; errors?: Record<string, string> } {
+    const view = this.views.get(viewId);
+    if (!view) throw new Error(`no view ${viewId}`);
+    const a = isRecord(body) ? body : {};
+    if (a.response_action === "errors" && isRecord(a.errors)) return { closed: false, errors: a.errors as Record<string, string> };
+    if (a.response_action === "update") {
+      this.store(view.user, this.parseView(a.view, "modal"), view);
+      return { closed: false };
+    }
+    this.close(viewId);
+    return { closed: true };
+  }
+
+  /** Forget every view (a sandbox reset): a new bot publishes its own. */
+  clear(): void {
+    this.views.clear();
+    this.closed.clear();
+    this.triggers.clear();
+    this.changed();
   }
 
   /** What the API returns (and what a payload's `view` carries): the view, its state what was entered (and `values`). */

@@ -269,7 +269,7 @@ export class SlackPeer {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** Forget messages, ephemerals, calls, response URLs, pending rate limits and failures. */
+  /** Forget messages, ephemerals, views, calls, response URLs, pending rate limits and failures. */
   reset(): void {
     this.ws.clearMessages();
     this.calls.length = 0;
@@ -277,11 +277,13 @@ export class SlackPeer {
     this.failures.clear();
     this.delays.clear();
     this.responseUrls.clear();
+    this.surfaces.clear();
   }
 
-  /** Run `listener` after every change to messages or ephemerals; returns the unsubscribe. */
+  /** Run `listener` after every change to messages, ephemerals or views; returns the unsubscribe. */
   onChange(listener: () => void): () => void {
-    return this.ws.onChange(listener);
+    const off = [this.ws.onChange(listener), this.surfaces.onChange(listener)];
+    return () => off.forEach((o) => o());
   }
 
   /** Every user of the workspace (the bot included). */
