@@ -55,7 +55,7 @@ describe("the anytime-valid verdict", () => {
     const v = one({ stable: s(100_000, 100_000), canary: s(10_000, 10_000) });
     expect(v).toMatchObject({ kind: "healthy", basis: "increase" });
     expect(describeVerdict(v)).toBe(
-      "canary 100% vs stable 100%, healthy over 10,000 canary requests: 99% sure the canary fails at most 0.2 points more often than stable",
+      "canary 100% vs stable 100%, healthy over 10,000 canary requests: 99% sure the canary fails at most 0.2 percentage points more often than stable",
     );
   });
 

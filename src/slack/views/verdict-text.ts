@@ -85,8 +85,14 @@ export function describeVerdict(v: Verdict): string {
           ? `${ratioText(v.ratio, v.confidence)}, within the ${formatRatio(v.maxErrorRatio)}× tolerance`
           : v.basis === "floor"
             ? `above the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)})`
-            : `${formatLevel(v.confidence)} sure the canary fails at most ${Number((v.maxErrorIncrease * 100).toFixed(3))} points more often than stable`;
+            : `${formatLevel(v.confidence)} sure the canary fails at most ${percentagePoints(v.maxErrorIncrease)} more often than stable`;
       return `${head}, healthy ${over(v.canaryRequests)}: ${within}${noStable}`;
     }
   }
+}
+
+/** An error-rate difference in percentage points ("1 percentage point", "0.2 percentage points"). */
+function percentagePoints(fraction: number): string {
+  const n = Number((fraction * 100).toFixed(3));
+  return `${n} percentage point${n === 1 ? "" : "s"}`;
 }
