@@ -38,6 +38,10 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(env.value.LOG_LEVEL);
+  // During a Redis outage (a Cluster master lost, say) ioredis and BullMQ can leave a rejected promise no
+  // one awaits. Node would end the process for it; staying up is better: every rollout's state is in
+  // Redis, each job is retried, /readyz already says 503, and a crash loop would only add restarts.
+  process.on("unhandledRejection", (reason) => log.error({ err: reason }, "a promise was rejected and nobody handled it (kept running)"));
   const bot = await startBot({
     env: env.value,
     targets: targets.value,
