@@ -9,7 +9,6 @@
  * bot writes 100 - p and p, so the share is exact, and never all zero.
  */
 import { z } from "zod";
-import type { RoutePair } from "./router.ts";
 
 /** Known HTTPRoute versions, preferred first: v1 where served, else v1beta1 (clusters before Gateway API v1.0). */
 export const GATEWAY_VERSIONS = ["v1", "v1beta1"] as const;
@@ -386,16 +385,4 @@ export function pairProblem(label: string, rule: Rule, index: number, backends: 
     return `${where} also sends traffic to ${busy.join(", ")}, which ${busy.length > 1 ? "are" : "is"} not part of this rollout (${backends.stable} -> ${backends.canary})`;
   if (s.total === 0) return `${where} has every weight at 0`;
   return undefined;
-}
-
-/** Service name for a version: the `{version}` template, e.g. `web-{version}` + `v2` -> `web-v2`. */
-export function serviceFor(template: string, version: string): string {
-  return template.split("{version}").join(version);
-}
-
-export function backendsFor(settings: { service: string; stableService?: string | undefined; canaryService?: string | undefined }, pair: RoutePair): Backends {
-  return {
-    stable: settings.stableService ?? serviceFor(settings.service, pair.stable),
-    canary: settings.canaryService ?? serviceFor(settings.service, pair.canary),
-  };
 }

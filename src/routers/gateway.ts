@@ -14,6 +14,7 @@
  *   routed only to the canary, and removes it at Finish and Abort. See gateway-route.ts.
  */
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { gatewayNamespace, gatewayServices } from "../engine/services.ts";
 import { GatewaySettingsSchema, type Target } from "../engine/target.ts";
 import { DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
@@ -23,7 +24,6 @@ import {
   GATEWAY_GROUP,
   GATEWAY_VERSIONS,
   HttpRouteSchema,
-  backendsFor,
   canaryPercentOf,
   findRule,
   limitProblem,
@@ -99,7 +99,7 @@ export class GatewayRouter implements TrafficRouter {
     if (pair.stable === pair.canary) return `stable and canary are both ${pair.stable}`;
     try {
       const b = bind(target);
-      const backends = backendsFor(b.settings, pair);
+      const backends = gatewayServices(b.settings, pair);
       if (backends.stable === backends.canary) return `stable and canary are both Service ${backends.stable}`;
       const version = await this.version();
       // A 409 on the dry run: the route changed since the read; look again.
@@ -135,7 +135,7 @@ export class GatewayRouter implements TrafficRouter {
 
   async observe(target: Target, pair: RoutePair): Promise<Observed> {
     const b = bind(target);
-    const backends = backendsFor(b.settings, pair);
+    const backends = gatewayServices(b.settings, pair);
     const route = await this.read(b, await this.version());
     if (!route) throw new RouterError("not-found", `${b.label} does not exist`);
     return observed(b, route, backends, ruleOf(route, b, backends, "drift").index);
@@ -158,7 +158,7 @@ export class GatewayRouter implements TrafficRouter {
 
   testRequestHint(target: Target, pair: RoutePair): string | undefined {
     const b = bind(target);
-    const { canary } = backendsFor(b.settings, pair);
+    const { canary } = gatewayServices(b.settings, pair);
     const url = b.settings.testUrl ?? "http://<host>/";
     return (
       `curl -H ${shellQuote(`${b.settings.testHeader}: ${canary}`)} ${shellQuote(url)}\n` +
@@ -194,7 +194,7 @@ export class GatewayRouter implements TrafficRouter {
     }
     if (pair.stable === pair.canary) throw new RouterError("invalid", `stable and canary are both ${pair.stable}`);
     const b = bind(target);
-    const backends = backendsFor(b.settings, pair);
+    const backends = gatewayServices(b.settings, pair);
     const version = await this.version();
     const force = mode.kind === "force";
     // What we expect to find: what we last wrote, else (after a 409) what we saw before our first write.
@@ -351,7 +351,7 @@ export class GatewayRouter implements TrafficRouter {
 
 function bind(target: Target): Binding {
   const settings = GatewaySettingsSchema.parse(target.gateway ?? {});
-  const namespace = settings.namespace ?? target.namespace;
+  const namespace = gatewayNamespace(target);
   const name = settings.httpRoute ?? target.name;
   return { namespace, name, label: `HTTPRoute ${namespace}/${name}`, settings };
 }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { judgePreflight, judgeReadiness, preflightPlan, selectedBy, type DeploymentFacts } from "../../src/engine/preflight.ts";
+import { GatewaySettingsSchema } from "../../src/engine/target.ts";
 import { describePreflightProblem } from "../../src/slack/views/preflight-text.ts";
 
+const gw = (settings: object) => GatewaySettingsSchema.parse(settings);
 const ready = (name: string, over: Partial<DeploymentFacts> = {}): DeploymentFacts => ({
   name,
   replicas: 3,
@@ -24,6 +26,24 @@ describe("preflight plan", () => {
       role: "apex",
       name: "web",
     });
+  });
+  it("Gateway checks the Services its router writes: the `service` template or explicit names, in the route's namespace", () => {
+    const versions = { stable: "v1", canary: "v2" };
+    const templated = preflightPlan(
+      { name: "web", namespace: "apps", router: "gateway", gateway: gw({ namespace: "routes", service: "web-{version}" }) },
+      versions,
+    );
+    expect(templated).toEqual({
+      namespace: "routes",
+      services: [
+        { role: "stable", name: "web-v1" },
+        { role: "canary", name: "web-v2" },
+      ],
+      canary: { name: "web-v2", selectorFrom: "web-v2" },
+    });
+    const fixed = preflightPlan({ name: "pay", namespace: "shop", router: "gateway", gateway: gw({ stableService: "pay-a", canaryService: "pay-b" }) }, pair);
+    expect(fixed.services.map((s) => s.name)).toEqual(["pay-a", "pay-b"]);
+    expect(fixed.canary).toEqual({ name: "cart-v2", selectorFrom: "pay-b" });
   });
   it("namerd checks only the canary's Deployment, by name", () => {
     expect(preflightPlan({ name: "world", namespace: "web", router: "namerd" }, pair)).toEqual({ namespace: "web", services: [], canary: { name: "cart-v2" } });
