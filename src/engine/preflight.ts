@@ -22,12 +22,14 @@ export type PreflightPlan = {
  * a Gateway target's by its `gateway.service` template or `stableService`/`canaryService`, in the route's
  * namespace); SMI also needs its apex (the TrafficSplit's spec.service). A Gateway route's parent is read by
  * its router, not here. namerd routes to names in a dtab, which need not be Services: only the canary's
- * Deployment (named by the version) is checked. When the canary Service selects no Deployment, the one named
- * like the canary version (through a Gateway target's `service` template) is looked for.
+ * Deployment (named by the version) is checked, and only when the target names a namespace (undefined
+ * otherwise: a namerd target need not run on Kubernetes at all). When the canary Service selects no
+ * Deployment, the one named like the canary version (through a Gateway target's `service` template) is
+ * looked for.
  */
-export function preflightPlan(target: Pick<Target, "name" | "namespace" | "router" | "smi" | "gateway">, pair: Pair): PreflightPlan {
+export function preflightPlan(target: Pick<Target, "name" | "namespace" | "router" | "smi" | "gateway">, pair: Pair): PreflightPlan | undefined {
   const routed = versionServices(target, pair);
-  if (!routed) return { namespace: target.namespace, services: [], canary: { name: pair.canary } };
+  if (!routed) return target.namespace ? { namespace: target.namespace, services: [], canary: { name: pair.canary } } : undefined;
   const services: PreflightPlan["services"] = [];
   if (target.router === "smi") services.push({ role: "apex", name: target.smi?.apexService ?? target.name });
   services.push({ role: "stable", name: routed.stable }, { role: "canary", name: routed.canary });

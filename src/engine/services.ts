@@ -1,4 +1,4 @@
-import type { Target } from "./target.ts";
+import { kubeNamespace, type Target } from "./target.ts";
 
 /**
  * Which Kubernetes Services carry a rollout's two versions, as its router names them. One mapping, used by
@@ -33,7 +33,7 @@ export function gatewayServices(settings: GatewayNames | undefined, pair: Pair):
 
 /** The namespace of a Gateway target's HTTPRoute; its backendRefs (no namespace of their own) resolve there. */
 export function gatewayNamespace(target: Pick<Target, "namespace" | "gateway">): string {
-  return target.gateway?.namespace ?? target.namespace;
+  return target.gateway?.namespace ?? kubeNamespace(target);
 }
 
 /**
@@ -47,5 +47,5 @@ export function versionServices(target: Pick<Target, "namespace" | "router" | "g
     const canaryWorkload = serviceFor(target.gateway?.service ?? "{version}", pair.canary);
     return { namespace: gatewayNamespace(target), ...gatewayServices(target.gateway, pair), canaryWorkload };
   }
-  return { namespace: target.namespace, stable: pair.stable, canary: pair.canary, canaryWorkload: pair.canary };
+  return { namespace: kubeNamespace(target), stable: pair.stable, canary: pair.canary, canaryWorkload: pair.canary };
 }

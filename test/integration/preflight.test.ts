@@ -149,7 +149,7 @@ describe("what preflight cannot read", () => {
 });
 
 describe("namerd targets", () => {
-  const SEED = "/srv => /#/io.l5d.k8s/web/http ; /host/world => /srv/world-v1 ;";
+  const SEED = "/srv => /#/io.l5d.k8s/web/http ; /host/world => /srv/world-v1 ; /host/outside => /srv/outside-v1 ;";
   let hn: Harness;
   beforeAll(async () => {
     hn = await startHarness({
@@ -160,6 +160,9 @@ describe("namerd targets", () => {
     namespace: web
     router: namerd
     namerd: { url: "{{NAMERD_URL}}", dtabNamespace: internal, prefix: /host/world }
+  - name: outside
+    router: namerd
+    namerd: { url: "{{NAMERD_URL}}", dtabNamespace: internal, prefix: /host/outside }
 `,
     });
   });
@@ -177,6 +180,15 @@ describe("namerd targets", () => {
     hn.kube.seed("deployments", "web", readyWorkload("deployments", "world-v2", 2)!);
     await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
     await waitForMessage(hn, "world#2", "Start shifting (10%)");
+  });
+
+  it("without a namespace there is no Deployment to check (namerd outside Kubernetes): the start goes ahead", async () => {
+    hn.kube.reset();
+    // No Deployment named outside-v2 exists anywhere in this cluster.
+    await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start outside --to outside-v2" });
+    await waitForMessage(hn, "outside#1", "Start shifting (10%)");
+    // (world#2 keeps checking its own canary in namespace web meanwhile.)
+    expect(hn.kube.requests.filter((r) => (r.resource === "deployments" || r.resource === "services") && r.namespace !== "web")).toEqual([]);
   });
 });
 

@@ -15,6 +15,7 @@ import {
   withStable,
   type Rollout,
 } from "../../engine/rollout.ts";
+import { kubeNamespace } from "../../engine/target.ts";
 import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
@@ -93,9 +94,9 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       // a finished rollout (the Deployment may have been removed or renamed by hand).
       let cleanupProblem: string | undefined;
       if (r.target.cleanup === "scale-down" && deps.scaleDown) {
-        cleanupProblem = await deps.scaleDown(r.target.namespace, r.stable).then(
+        cleanupProblem = await deps.scaleDown(kubeNamespace(r.target), r.stable).then(
           () => undefined,
-          (err: unknown) => `could not scale Deployment ${r.target.namespace}/${r.stable} to 0: ${err instanceof Error ? err.message : String(err)}`,
+          (err: unknown) => `could not scale Deployment ${kubeNamespace(r.target)}/${r.stable} to 0: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
       await store.update(r.id, (x) => {
