@@ -1,6 +1,6 @@
 import { dnsLabelProblem } from "../engine/names.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
-import type { Target } from "../engine/target.ts";
+import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { DeploymentListFailure, DeploymentSeen } from "../kube/deployment-list.ts";
 import type { AppDeps } from "./deps.ts";
 
@@ -44,9 +44,9 @@ export async function pickedTarget(deps: AppDeps, targetName: string): Promise<P
 
 async function versionsFor(deps: AppDeps, target: Target): Promise<PickedTarget["versions"]> {
   if (!deps.deployments) return { ok: false, error: { code: "no-kube-api" } };
-  const listed = await deps.deployments(target.namespace, FORM_LIST_TIMEOUT_MS);
+  const listed = await deps.deployments(kubeNamespace(target), FORM_LIST_TIMEOUT_MS);
   if (!listed.ok) {
-    deps.log.info({ target: target.name, namespace: target.namespace, why: listed.error }, "start form: no list of Deployments");
+    deps.log.info({ target: target.name, namespace: kubeNamespace(target), why: listed.error }, "start form: no list of Deployments");
     return listed;
   }
   const names = versionChoices(listed.value, target.stable);

@@ -1,3 +1,4 @@
+import { versionServices, type Pair } from "./services.ts";
 import type { Target } from "./target.ts";
 
 /**
@@ -17,16 +18,22 @@ export type PreflightPlan = {
 };
 
 /**
- * SMI backends and Gateway backendRefs are Services named by the versions; SMI also needs its apex (the
- * TrafficSplit's spec.service). A Gateway route's parent is read by its router, not here. namerd routes to
- * names in a dtab, which need not be Services: only the canary's Deployment (named by the version) is checked.
+ * The Services are the ones the router sends traffic to (`versionServices`: SMI's are named by the versions,
+ * a Gateway target's by its `gateway.service` template or `stableService`/`canaryService`, in the route's
+ * namespace); SMI also needs its apex (the TrafficSplit's spec.service). A Gateway route's parent is read by
+ * its router, not here. namerd routes to names in a dtab, which need not be Services: only the canary's
+ * Deployment (named by the version) is checked, and only when the target names a namespace (undefined
+ * otherwise: a namerd target need not run on Kubernetes at all). When the canary Service selects no
+ * Deployment, the one named like the canary version (through a Gateway target's `service` template) is
+ * looked for.
  */
-export function preflightPlan(target: Pick<Target, "name" | "namespace" | "router" | "smi">, pair: { stable: string; canary: string }): PreflightPlan {
+export function preflightPlan(target: Pick<Target, "name" | "namespace" | "router" | "smi" | "gateway">, pair: Pair): PreflightPlan | undefined {
+  const routed = versionServices(target, pair);
+  if (!routed) return target.namespace ? { namespace: target.namespace, services: [], canary: { name: pair.canary } } : undefined;
   const services: PreflightPlan["services"] = [];
   if (target.router === "smi") services.push({ role: "apex", name: target.smi?.apexService ?? target.name });
-  if (target.router !== "namerd") services.push({ role: "stable", name: pair.stable }, { role: "canary", name: pair.canary });
-  const selectorFrom = services.some((s) => s.role === "canary") ? pair.canary : undefined;
-  return { namespace: target.namespace, services, canary: { name: pair.canary, ...(selectorFrom ? { selectorFrom } : {}) } };
+  services.push({ role: "stable", name: routed.stable }, { role: "canary", name: routed.canary });
+  return { namespace: routed.namespace, services, canary: { name: routed.canaryWorkload, selectorFrom: routed.canary } };
 }
 
 export type ServiceFacts = { name: string; selector?: Record<string, string> };

@@ -10,7 +10,7 @@ const StatusSchema = z.enum(["starting", "active", "held", "finishing", "complet
 
 export const RolloutSchema = z.looseObject({
   id: z.string(),
-  target: z.looseObject({ name: z.string(), namespace: z.string(), router: z.enum(["smi", "namerd", "gateway"]) }),
+  target: z.looseObject({ name: z.string(), namespace: z.string().optional(), router: z.enum(["smi", "namerd", "gateway"]) }),
   stable: z.string(),
   canary: z.string(),
   steps: z.array(z.number().int().min(1).max(100)).min(1),

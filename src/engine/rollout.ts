@@ -110,6 +110,14 @@ export type Rollout = {
    * not a split between the two versions at all.
    */
   drift?: { observedPercent?: number; raw: string; at: number };
+  /**
+   * A person answered drift (Re-apply, Adopt, Resume): the next reconcile writes even when the weights are
+   * already right, so what the mesh holds besides them (a Gateway rule's matches) becomes the bot's baseline
+   * and what the bot owns (its test rule) follows it. Cleared by the verified write.
+   */
+  resync?: true;
+  /** The router's opaque print of what it manages besides the weights, at the last verified write (Observed.print). */
+  meshPrint?: string;
   /** The latest success-rate snapshot of stable vs canary, if the target has a metrics source. */
   snapshot?: StoredSnapshot;
   /** Where to reply to the person who started it before the channel message exists. */
@@ -312,12 +320,19 @@ export function abort(r: Rollout, actor: Actor, now: number, why?: string): Tran
 /** The worker verified the mesh holds `percent`. Only records it if that is still what is desired. */
 export function markApplied(r: Rollout, percent: number, raw: string, now: number): Rollout {
   if (r.desiredPercent !== percent || r.appliedPercent === percent) {
-    return r.observedRaw === raw && !r.problem ? r : { ...r, observedRaw: raw, problem: undefined };
+    return r.observedRaw === raw && !r.problem && !r.resync ? r : { ...r, observedRaw: raw, problem: undefined, resync: undefined };
   }
   const from = r.appliedPercent ?? 0;
-  const moved = touch({ ...r, appliedPercent: percent, observedRaw: raw, problem: undefined }, now);
+  const moved = touch({ ...r, appliedPercent: percent, observedRaw: raw, problem: undefined, resync: undefined }, now);
   if (r.status === "aborting") return moved; // the abort is announced when it is final
   return withEvent(moved, now, { kind: "applied", actor: { kind: "bot", why: "verified" }, from, to: percent, text: raw });
+}
+
+/** Keep the router's print of the verified write (absent: the router has none, or the write was not verified). */
+export function withMeshPrint(r: Rollout, print: string | undefined): Rollout {
+  if (r.meshPrint === print) return r;
+  const { meshPrint: _old, ...rest } = r;
+  return print === undefined ? rest : { ...rest, meshPrint: print };
 }
 
 export function markCompleted(r: Rollout, raw: string, now: number): Rollout {
@@ -380,6 +395,7 @@ export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult
       status: "active",
       appliedPercent: r.drift.observedPercent,
       drift: undefined,
+      resync: true,
       problem: undefined,
       last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex },
     },
@@ -407,6 +423,7 @@ export function adopt(r: Rollout, actor: Actor, now: number): TransitionResult {
       desiredPercent: found,
       appliedPercent: found,
       drift: undefined,
+      resync: true,
       problem: undefined,
       last: { kind: "resumed", actor, at: now, stepIndex },
     },
@@ -452,7 +469,17 @@ export function resume(r: Rollout, actor: Actor, now: number): TransitionResult 
   const ended = refuseIfEnded(r);
   if (ended) return ended;
   if (r.status !== "held") return refuse({ code: "not-held", id: r.id, status: r.status });
-  const moved = touch({ ...r, status: "active", problem: undefined, drift: undefined, last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex } }, now);
+  const moved = touch(
+    {
+      ...r,
+      status: "active",
+      problem: undefined,
+      drift: undefined,
+      ...(r.drift ? { resync: true as const } : {}),
+      last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex },
+    },
+    now,
+  );
   return ok(withEvent(moved, now, { kind: "resumed", actor }));
 }
 

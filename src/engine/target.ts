@@ -78,7 +78,11 @@ export const AutoSettingsSchema = z.strictObject({
 export const TargetSchema = z
   .strictObject({
     name: dnsLabel,
-    namespace: dnsLabel.default("default"),
+    /**
+     * Where the target's Services and Deployments live. Absent: `default` for SMI and Gateway targets (see
+     * kubeNamespace); a namerd target without one has no Deployment of the bot's to check or scale.
+     */
+    namespace: dnsLabel.optional(),
     router: z.enum(["smi", "namerd", "gateway"]).default("smi"),
     /** Stable version (Deployment/Service/backend name). For namerd it can be read from the dtab. */
     stable: dnsLabel.optional(),
@@ -104,7 +108,15 @@ export const TargetSchema = z
     if (t.router === "namerd" && !t.namerd) {
       ctx.addIssue({ code: "custom", path: ["namerd"], message: "a namerd target needs a `namerd:` block (url, dtabNamespace, prefix)" });
     }
+    if (t.router === "namerd" && t.cleanup === "scale-down" && !t.namespace) {
+      ctx.addIssue({ code: "custom", path: ["namespace"], message: "`cleanup: scale-down` needs the namespace of the versions' Deployments" });
+    }
   });
 
 export type Target = z.infer<typeof TargetSchema>;
+
+/** The target's Kubernetes namespace: `namespace`, else `default`, as kubectl takes it. */
+export function kubeNamespace(target: Pick<Target, "namespace">): string {
+  return target.namespace ?? "default";
+}
 export type TargetInput = z.input<typeof TargetSchema>;

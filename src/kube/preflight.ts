@@ -19,10 +19,12 @@ export interface Preflight {
 export function kubePreflight(reader: WorkloadReader): Preflight {
   return {
     async start(target, pair) {
-      return judgePreflight(await reader.preflightFacts(preflightPlan(target, pair)));
+      const plan = preflightPlan(target, pair);
+      return plan ? judgePreflight(await reader.preflightFacts(plan)) : [];
     },
     async canary(target, pair) {
       const plan = preflightPlan(target, pair);
+      if (!plan) return [];
       const services = new Map<string, ServiceFacts>();
       if (plan.canary.selectorFrom) {
         const svc = await reader.service(plan.namespace, plan.canary.selectorFrom);

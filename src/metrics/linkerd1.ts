@@ -1,6 +1,6 @@
 import type { RedisClient } from "../store/redis-connection.ts";
 import { z } from "zod";
-import type { Target } from "../engine/target.ts";
+import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
 import { networkReason } from "./prometheus.ts";
 import { MetricsError, type Sample, type Snapshot, type SuccessRateSource } from "./source.ts";
@@ -49,7 +49,7 @@ export class Linkerd1AdminSource implements SuccessRateSource {
 
   clientIdFor(target: Target, version: string): string {
     return this.opts.clientId
-      .replaceAll("{namespace}", target.namespace)
+      .replaceAll("{namespace}", kubeNamespace(target))
       .replaceAll("{service}", target.name)
       .replaceAll("{version}", version)
       .replaceAll("{backend}", version);
@@ -91,7 +91,7 @@ export class Linkerd1AdminSource implements SuccessRateSource {
   }
 
   private key(target: Target, version: string): string {
-    return `${this.opts.keyPrefix}:linkerd1:${target.namespace}/${target.name}:${version}`;
+    return `${this.opts.keyPrefix}:linkerd1:${kubeNamespace(target)}/${target.name}:${version}`;
   }
 
   /** Record this poll's reading for one version and return the delta against the baseline. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { PrometheusQueries } from "../engine/metrics-settings.ts";
-import type { Target } from "../engine/target.ts";
+import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
 import { MetricsError, type Sample, type Snapshot, type SuccessRateSource } from "./source.ts";
 
@@ -124,7 +124,7 @@ export class PrometheusSource implements SuccessRateSource {
 
   /** One version's sample at time `at` (ms). */
   async sample(target: Target, version: string, windowSeconds: number, at: number): Promise<Sample> {
-    const vars: QueryVars = { namespace: target.namespace, service: target.name, version, windowSeconds };
+    const vars: QueryVars = { namespace: kubeNamespace(target), service: target.name, version, windowSeconds };
     const q = this.opts.queries;
     const [requests, successes, p99] = await Promise.all([
       this.query(renderQuery(q.requests, vars), at),

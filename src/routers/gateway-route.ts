@@ -8,8 +8,8 @@
  * backendRef is carried over as read, field for field. Weights are relative int32s (0..1,000,000): the
  * bot writes 100 - p and p, so the share is exact, and never all zero.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { RoutePair } from "./router.ts";
 
 /** Known HTTPRoute versions, preferred first: v1 where served, else v1beta1 (clusters before Gateway API v1.0). */
 export const GATEWAY_VERSIONS = ["v1", "v1beta1"] as const;
@@ -312,6 +312,72 @@ function sorted(v: unknown): unknown {
   );
 }
 
+// ------------------------------------------------------------------------------------------ the rule as the bot manages it
+
+/**
+ * The rule as the bot manages it, besides the two weights: one short hash per part of the split rule, and
+ * one of the bot's test rule, taken from the route as the API returned it after the bot's last verified
+ * write (so the API server's defaults are in it). The rollout record keeps it; a later difference names what
+ * was edited by hand ("its matches were changed by hand") without keeping a copy of the person's rule.
+ */
+export type RulePrint = { matches: string; filters: string; backendRefs: string; other: string; test: string };
+
+const PARTS: { key: keyof RulePrint; words: string }[] = [
+  { key: "matches", words: "its matches" },
+  { key: "filters", words: "its filters" },
+  { key: "backendRefs", words: "its backendRefs (other than the two weights)" },
+  { key: "other", words: "its other settings (name, timeouts, retry, session persistence)" },
+];
+
+const digest = (v: unknown): string =>
+  createHash("sha256")
+    .update(JSON.stringify(sorted(v)))
+    .digest("hex")
+    .slice(0, 16);
+
+export function rulePrint(route: HttpRoute, index: number, backends: Backends, testHeader: string): RulePrint {
+  const ns = route.metadata.namespace ?? "";
+  const { matches, filters, backendRefs, ...other } = route.spec.rules![index]!;
+  // The pair's weights are compared as percents, not here.
+  const refs = (backendRefs ?? []).map((r) => (refersTo(r, backends.stable, ns) || refersTo(r, backends.canary, ns) ? { ...r, weight: null } : r));
+  const test = testRuleIndex(route, testHeader);
+  return {
+    matches: digest(matches ?? []),
+    filters: digest(filters ?? []),
+    backendRefs: digest(refs),
+    other: digest(other),
+    test: test === -1 ? "" : digest(route.spec.rules![test]),
+  };
+}
+
+/** A print as the record keeps it (opaque text), or undefined when it is not one. */
+export function parsePrint(text: string | undefined): RulePrint | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<Record<keyof RulePrint, unknown>>;
+    const keys: (keyof RulePrint)[] = ["matches", "filters", "backendRefs", "other", "test"];
+    return keys.every((k) => typeof v[k] === "string") ? (v as RulePrint) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What was changed by hand since the bot's last write, in words (`rule api: its matches were changed by
+ * hand`), or undefined. A deleted test rule is not an edit of the bot's: the next write puts it back.
+ */
+export function handEdits(before: RulePrint, now: RulePrint, rule: Rule, index: number): string | undefined {
+  const parts = PARTS.filter((p) => before[p.key] !== now[p.key]).map((p) => p.words);
+  const test = now.test !== "" && now.test !== before.test;
+  if (!parts.length && !test) return undefined;
+  const label = rule.name ? `rule \`${rule.name}\`` : `rule #${index}`;
+  const said = parts.length ? `${label}: ${joinWords(parts)} were changed by hand` : "";
+  const testSaid = test ? `the bot's test rule was changed by hand` : "";
+  return [said, testSaid].filter(Boolean).join("; ");
+}
+
+const joinWords = (w: string[]) => (w.length < 2 ? (w[0] ?? "") : `${w.slice(0, -1).join(", ")} and ${w[w.length - 1]}`);
+
 // ------------------------------------------------------------------------------------------ status
 
 export type ParentVerdict =
@@ -386,16 +452,4 @@ export function pairProblem(label: string, rule: Rule, index: number, backends: 
     return `${where} also sends traffic to ${busy.join(", ")}, which ${busy.length > 1 ? "are" : "is"} not part of this rollout (${backends.stable} -> ${backends.canary})`;
   if (s.total === 0) return `${where} has every weight at 0`;
   return undefined;
-}
-
-/** Service name for a version: the `{version}` template, e.g. `web-{version}` + `v2` -> `web-v2`. */
-export function serviceFor(template: string, version: string): string {
-  return template.split("{version}").join(version);
-}
-
-export function backendsFor(settings: { service: string; stableService?: string | undefined; canaryService?: string | undefined }, pair: RoutePair): Backends {
-  return {
-    stable: settings.stableService ?? serviceFor(settings.service, pair.stable),
-    canary: settings.canaryService ?? serviceFor(settings.service, pair.canary),
-  };
 }

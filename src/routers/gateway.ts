@@ -14,6 +14,7 @@
  *   routed only to the canary, and removes it at Finish and Abort. See gateway-route.ts.
  */
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { gatewayNamespace, gatewayServices } from "../engine/services.ts";
 import { GatewaySettingsSchema, type Target } from "../engine/target.ts";
 import { DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
@@ -23,14 +24,16 @@ import {
   GATEWAY_GROUP,
   GATEWAY_VERSIONS,
   HttpRouteSchema,
-  backendsFor,
   canaryPercentOf,
   findRule,
+  handEdits,
   limitProblem,
   pairProblem,
   parentVerdicts,
+  parsePrint,
   refersTo,
   renderRule,
+  rulePrint,
   renderVerdicts,
   routesExactly,
   ruleLabel,
@@ -44,8 +47,9 @@ import {
   type Backends,
   type GatewayVersion,
   type HttpRoute,
+  type Rule,
 } from "./gateway-route.ts";
-import { RouterError, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
+import { RouterError, type ApplyExpect, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 
 export type GatewayRouterOptions = {
   kubeConfig: KubeConfig;
@@ -71,7 +75,8 @@ type Binding = { namespace: string; name: string; label: string; settings: Setti
 /** What the mesh held before the bot's first write, to tell our own state from someone else's edit. */
 type Seen = number | "unreadable";
 
-type Mode = { kind: "expect"; expect: number | undefined } | { kind: "pair-only" } | { kind: "force" };
+/** `print`: the rule as the bot last verified it (Observed.print); absent, the rule is not compared. */
+type Mode = { kind: "expect"; expect: number | undefined; print?: string | undefined } | { kind: "pair-only" } | { kind: "force" };
 
 export class GatewayRouter implements TrafficRouter {
   readonly kind = "gateway" as const;
@@ -99,7 +104,7 @@ export class GatewayRouter implements TrafficRouter {
     if (pair.stable === pair.canary) return `stable and canary are both ${pair.stable}`;
     try {
       const b = bind(target);
-      const backends = backendsFor(b.settings, pair);
+      const backends = gatewayServices(b.settings, pair);
       if (backends.stable === backends.canary) return `stable and canary are both Service ${backends.stable}`;
       const version = await this.version();
       // A 409 on the dry run: the route changed since the read; look again.
@@ -133,16 +138,18 @@ export class GatewayRouter implements TrafficRouter {
     }
   }
 
-  async observe(target: Target, pair: RoutePair): Promise<Observed> {
+  async observe(target: Target, pair: RoutePair, baseline?: string): Promise<Observed> {
     const b = bind(target);
-    const backends = backendsFor(b.settings, pair);
+    const backends = gatewayServices(b.settings, pair);
     const route = await this.read(b, await this.version());
     if (!route) throw new RouterError("not-found", `${b.label} does not exist`);
-    return observed(b, route, backends, ruleOf(route, b, backends, "drift").index);
+    const { index, rule } = ruleOf(route, b, backends, "drift");
+    const edits = ruleEdits(b, route, backends, index, rule, baseline);
+    return { ...observed(b, route, backends, index), ...(edits ? { drift: edits } : {}) };
   }
 
-  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed> {
-    return this.converge(target, pair, canaryPercent, undefined, { kind: "expect", expect: expect?.canaryPercent });
+  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: ApplyExpect): Promise<Observed> {
+    return this.converge(target, pair, canaryPercent, undefined, { kind: "expect", expect: expect?.canaryPercent, print: expect?.print });
   }
 
   /**
@@ -152,13 +159,17 @@ export class GatewayRouter implements TrafficRouter {
    */
   finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: FinalizeOptions = {}): Promise<Observed> {
     const percent = winner === "canary" ? 100 : 0;
-    const mode: Mode = opts.force ? { kind: "force" } : opts.expect ? { kind: "expect", expect: opts.expect.canaryPercent } : { kind: "pair-only" };
+    const mode: Mode = opts.force
+      ? { kind: "force" }
+      : opts.expect
+        ? { kind: "expect", expect: opts.expect.canaryPercent, print: opts.expect.print }
+        : { kind: "pair-only" };
     return this.converge(target, pair, percent, winner, mode);
   }
 
   testRequestHint(target: Target, pair: RoutePair): string | undefined {
     const b = bind(target);
-    const { canary } = backendsFor(b.settings, pair);
+    const { canary } = gatewayServices(b.settings, pair);
     const url = b.settings.testUrl ?? "http://<host>/";
     return (
       `curl -H ${shellQuote(`${b.settings.testHeader}: ${canary}`)} ${shellQuote(url)}\n` +
@@ -194,7 +205,7 @@ export class GatewayRouter implements TrafficRouter {
     }
     if (pair.stable === pair.canary) throw new RouterError("invalid", `stable and canary are both ${pair.stable}`);
     const b = bind(target);
-    const backends = backendsFor(b.settings, pair);
+    const backends = gatewayServices(b.settings, pair);
     const version = await this.version();
     const force = mode.kind === "force";
     // What we expect to find: what we last wrote, else (after a 409) what we saw before our first write.
@@ -218,13 +229,18 @@ export class GatewayRouter implements TrafficRouter {
         } catch (err) {
           throw new RouterError("invalid", `${b.label} ${ruleLabel(rule, index)}: ${(err as Error).message}`);
         }
-        if (sameSpec(desired, route)) return this.confirmed(b, version, route, backends, index, percent, force);
+        // The rule as the bot last verified it: a hand edit of its matches, filters or backendRefs (or of the
+        // bot's test rule) holds until a person chooses, as a hand edit of the weights does.
+        const edits = mode.kind === "expect" && mode.expect !== undefined ? ruleEdits(b, route, backends, index, rule, mode.print) : undefined;
+        if (sameSpec(desired, route) && !edits) return this.confirmed(b, version, route, backends, index, percent, force);
         const now: Seen = shares.others.some((o) => o.weight > 0) ? "unreadable" : (canaryPercentOf(shares) ?? "unreadable");
         const found = `${ruleLabel(rule, index)}: ${renderRule(rule)}`;
+        // Both at once are said together: an Adopt of the weights must not adopt an edit nobody was told of.
+        const also = edits ? `; also, ${edits}` : "";
         if (mode.kind !== "force" && now === "unreadable") {
           throw new RouterError(
             "drift",
-            `${b.label} was changed by someone else: expected a split between ${backends.stable} and ${backends.canary}, found ${found}`,
+            `${b.label} was changed by someone else: expected a split between ${backends.stable} and ${backends.canary}, found ${found}${also}`,
             {
               expected: "pair",
               found: now,
@@ -239,11 +255,12 @@ export class GatewayRouter implements TrafficRouter {
             const before = baseline === "unreadable" ? "weights it could not read as a split of the pair" : `${baseline}% canary`;
             throw new RouterError(
               "drift",
-              `${b.label} was changed by someone else: expected ${before}, found ${found}` + (typeof now === "number" ? ` (${now}% canary)` : ""),
+              `${b.label} was changed by someone else: expected ${before}, found ${found}` + (typeof now === "number" ? ` (${now}% canary)` : "") + also,
               { expected: baseline, found: now, raw: found },
             );
           }
         }
+        if (edits) throw new RouterError("drift", edits, { expected: baseline, found: now, raw: found });
         const limit = limitProblem(desired);
         if (limit) throw new RouterError("invalid", `${b.label} cannot be written: ${limit}`);
         if ((await unlessConflict(() => this.replace(b, version, desired))) === CONFLICT) return CONFLICT;
@@ -351,7 +368,7 @@ export class GatewayRouter implements TrafficRouter {
 
 function bind(target: Target): Binding {
   const settings = GatewaySettingsSchema.parse(target.gateway ?? {});
-  const namespace = settings.namespace ?? target.namespace;
+  const namespace = gatewayNamespace(target);
   const name = settings.httpRoute ?? target.name;
   return { namespace, name, label: `HTTPRoute ${namespace}/${name}`, settings };
 }
@@ -384,13 +401,25 @@ function desiredRoute(
   return withTestRule(weighted, testRuleFor(rule, canaryRef, { name: b.settings.testHeader, value: backends.canary }), b.settings.testHeader);
 }
 
+/** "HTTPRoute shop/web rule `api`: its matches were changed by hand", against the print the bot verified. */
+function ruleEdits(b: Binding, route: HttpRoute, backends: Backends, index: number, rule: Rule, baseline: string | undefined): string | undefined {
+  const before = parsePrint(baseline);
+  const edits = before && handEdits(before, rulePrint(route, index, backends, b.settings.testHeader), rule, index);
+  return edits ? `${b.label} ${edits}` : undefined;
+}
+
 function observed(b: Binding, route: HttpRoute, backends: Backends, index: number): Observed {
   const rule = route.spec.rules![index]!;
   const percent = canaryPercentOf(sharesOf(rule, backends, b.namespace));
   const shown = `${ruleLabel(rule, index)}: ${renderRule(rule)}`;
   if (percent === undefined) throw new RouterError("invalid", `${b.label} routes nowhere: ${shown}`, { raw: shown });
   const test = testRuleIndex(route, b.settings.testHeader) === -1 ? "" : `; test rule ${b.settings.testHeader}: ${backends.canary}`;
-  return { canaryPercent: percent, version: route.metadata.resourceVersion ?? "", raw: `${shown}${test}; ${renderVerdicts(parentVerdicts(route))}` };
+  return {
+    canaryPercent: percent,
+    version: route.metadata.resourceVersion ?? "",
+    raw: `${shown}${test}; ${renderVerdicts(parentVerdicts(route))}`,
+    print: JSON.stringify(rulePrint(route, index, backends, b.settings.testHeader)),
+  };
 }
 
 const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;

@@ -13,21 +13,41 @@ export type Observed = {
   version: string;
   /** Human-readable rendering of what the mesh holds (a dtab line, the backends), for messages. */
   raw: string;
+  /**
+   * What was changed by hand since the bot's last write in what it manages besides the weights (a Gateway
+   * rule's matches, filters or backendRefs, the bot's test rule), in words; absent when nothing was.
+   */
+  drift?: string;
+  /**
+   * Opaque: what the router manages besides the weights, as read (a Gateway rule's matches, filters,
+   * backendRefs and the bot's test rule, hashed). Kept with the rollout after a verified write and handed
+   * back (`ApplyExpect.print`, observe's `baseline`) to find hand edits of it.
+   */
+  print?: string;
+};
+
+export type ApplyExpect = {
+  canaryPercent: number;
+  /** Observed.print of the last verified write: the mesh must still hold it, else "drift". Absent: not compared. */
+  print?: string | undefined;
 };
 
 export interface TrafficRouter {
   readonly kind: Target["router"];
   /** Check the target can be routed between these versions; resolves to a problem statement, or undefined. */
   validate(target: Target, pair: RoutePair): Promise<string | undefined>;
-  /** What the mesh routes now. Throws RouterError("not-found") if the routing object does not exist. */
-  observe(target: Target, pair: RoutePair): Promise<Observed>;
+  /**
+   * What the mesh routes now. Throws RouterError("not-found") if the routing object does not exist. With
+   * `baseline` (Observed.print of the last verified write), a hand edit of it is described in `drift`.
+   */
+  observe(target: Target, pair: RoutePair, baseline?: string): Promise<Observed>;
   /**
    * Make the mesh route `canaryPercent` to the canary, then read it back. Idempotent: no write when the mesh
    * already holds it. Creates the routing object if missing (SMI). Rejects with RouterError on conflicts
    * it could not resolve, or "drift" when someone else changed what we own.
    * `expect` is what we last wrote (percent), used to tell our own state from someone else's edit.
    */
-  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed>;
+  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: ApplyExpect): Promise<Observed>;
   /**
    * Make the winner permanent (dtab without the loser, TrafficSplit all on the winner) and read back.
    * With `expect` (what the bot last verified, as for apply), write only over that percent: anything else is
@@ -48,7 +68,7 @@ export type FinalizeOptions = {
   /** Write over anything (an abort: going back to stable must complete). Wins over `expect`. */
   force?: boolean;
   /** The canary percent the bot last verified: the mesh must still hold it, else "drift". */
-  expect?: { canaryPercent: number };
+  expect?: ApplyExpect;
 };
 
 export type RouterErrorCode =

@@ -15,7 +15,7 @@
  *   traffic back to whatever its own selector matches, which need not be the winner.
  */
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
-import type { Target } from "../engine/target.ts";
+import { kubeNamespace, type Target } from "../engine/target.ts";
 import { DEFAULT_KUBE_TIMEOUT_MS, type kubeCall } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
 import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
@@ -133,8 +133,8 @@ export class SmiRouter implements TrafficRouter {
     // What we expect to find: what we last wrote, else (after a 409) what we saw before our first write.
     let baseline: Seen | undefined = expect?.canaryPercent;
     const where = target.smi?.trafficSplit
-      ? `TrafficSplit ${target.namespace}/${target.smi.trafficSplit}`
-      : `The TrafficSplit for ${target.namespace}/${target.smi?.apexService ?? target.name}`;
+      ? `TrafficSplit ${kubeNamespace(target)}/${target.smi.trafficSplit}`
+      : `The TrafficSplit for ${kubeNamespace(target)}/${target.smi?.apexService ?? target.name}`;
     const gaveUp = (n: number) => new RouterError("conflict", `${where} kept changing under us: gave up after ${n} conflicting writes`);
     return retryOnConflict(
       this.maxAttempts,
@@ -204,7 +204,7 @@ export class SmiRouter implements TrafficRouter {
 
   /** The split this target uses: the named one, else the one whose spec.service is the apex service. */
   private async locate(target: Target, version: SmiVersion): Promise<Located> {
-    const namespace = target.namespace;
+    const namespace = kubeNamespace(target);
     const apex = target.smi?.apexService ?? target.name;
     const named = target.smi?.trafficSplit;
     if (named) {

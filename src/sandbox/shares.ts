@@ -1,8 +1,9 @@
 import { findDentry, type NameTree } from "../routers/dtab.ts";
 import { versionFromDst } from "../routers/namerd.ts";
 import { parseWeight } from "../routers/smi-split.ts";
+import { gatewayServices } from "../engine/services.ts";
 import type { Target } from "../engine/target.ts";
-import { backendsFor, findRule, HttpRouteSchema, sharesOf, type Backends, type RuleSelector } from "../routers/gateway-route.ts";
+import { findRule, HttpRouteSchema, sharesOf, type Backends, type RuleSelector } from "../routers/gateway-route.ts";
 import type { NamerdPeer } from "./peers/namerd.ts";
 import type { KubeApiPeer } from "./peers/kube-api.ts";
 
@@ -105,5 +106,5 @@ export function readRouteShares(kube: KubeApiPeer, namespace: string, name: stri
 
 /** Which rule and Services of a gateway target carry its two versions. */
 export function routeSelection(gw: NonNullable<Target["gateway"]>, versions: { stable: string; canary: string }): RouteSelection {
-  return { rule: gw.rule, backends: backendsFor(gw, versions), testHeader: gw.testHeader, versions: { stable: versions.stable, canary: versions.canary } };
+  return { rule: gw.rule, backends: gatewayServices(gw, versions), testHeader: gw.testHeader, versions: { stable: versions.stable, canary: versions.canary } };
 }

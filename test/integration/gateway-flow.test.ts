@@ -39,6 +39,12 @@ targets:
     steps: [10, 100]
     gateway: { httpRoute: edge-route, rule: 1, service: "edge-{version}", finish: keep-zero }
     metrics: { source: none, refreshSeconds: 3600 }
+  - name: watched
+    namespace: ${NS}
+    router: gateway
+    steps: [10, 100]
+    gateway: { httpRoute: web, rule: api }
+    metrics: { source: none, refreshSeconds: 5 }
 `;
 
 const OTHER_RULE = {
@@ -91,7 +97,7 @@ async function harness(kube: HarnessOptions["kube"] = {}): Promise<Harness> {
   return h;
 }
 
-type Rule = { matches?: unknown[]; backendRefs: { name: string; weight: number }[] };
+type Rule = { matches?: unknown[]; filters?: unknown[]; backendRefs: { name: string; weight: number }[] };
 const rules = (hh: Harness, name = "web") => (hh.kube.get("httproutes", NS, name)!.spec as { rules: Rule[] }).rules;
 const weights = (rule: Rule) => rule.backendRefs.map((r) => `${r.name} ${r.weight}`);
 const routeWrites = (hh: Harness, name = "web") => hh.kube.mutations("httproutes", NS, name).length;
@@ -193,6 +199,87 @@ describe("gateway rollouts through Slack", () => {
     await waitForMessage(hh, "edge#1", "Aborted");
     expect(rules(hh, "edge-route")).toHaveLength(2);
     expect(weights(rules(hh, "edge-route")[1]!)).toEqual(["edge-v1 100", "edge-v2 0"]);
+  });
+
+  it("a hand edit of the split rule's matches is drift before the next write; Re-apply writes the weights and the test rule, keeping the person's matches", async () => {
+    const hh = await harness();
+    hh.kube.seed("httproutes", NS, meshRoute());
+    await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web --to web-v2" });
+    await waitForMessage(hh, "web#1", "Start shifting (10%)");
+    await clickButton(hh, "web#1", ALICE, "Start shifting (10%)");
+    await waitForMessage(hh, "web#1", "Advance to 100%");
+    await firstCheckDone(hh, "web#1");
+
+    const narrowed = [{ path: { type: "PathPrefix", value: "/api/v2" } }];
+    hh.kube.edit("httproutes", NS, "web", (o) => {
+      (o.spec as { rules: Rule[] }).rules[1]!.matches = structuredClone(narrowed);
+    });
+    const writes = routeWrites(hh);
+    await clickButton(hh, "web#1", BOB, "Advance to 100%");
+    const held = await waitForMessage(hh, "web#1", "Held", 15_000);
+    expect(texts(held)).toContain("HTTPRoute shop/web rule `api`: its matches were changed by hand");
+    expect(texts(held)).toContain("Nothing was overwritten.");
+    await waitForButtons(hh, "web#1", ["Re-apply 0/100", "Adopt 90/10", "Abort"]);
+    expect(routeWrites(hh)).toBe(writes);
+    expect(weights(rules(hh)[1]!)).toEqual(["web-v1 90", "web-v2 10", "web-legacy 0"]);
+    expect(threadTexts(hh, "web#1").some((t) => t.includes("rule `api`: its matches were changed by hand"))).toBe(true);
+
+    // Re-apply: the bot's weights and its test rule, rebuilt on the person's matches, which stay.
+    await clickButton(hh, "web#1", ALICE, "Re-apply 0/100");
+    await waitForButtons(hh, "web#1", ["Finish", "Abort"]);
+    expect(weights(rules(hh)[1]!)).toEqual(["web-v1 0", "web-v2 100", "web-legacy 0"]);
+    expect(rules(hh)[1]!.matches).toEqual(narrowed);
+    expect(rules(hh)[2]).toMatchObject({
+      matches: [{ path: { type: "PathPrefix", value: "/api/v2" }, headers: [{ type: "Exact", name: "x-rollout", value: "web-v2" }] }],
+      backendRefs: [{ name: "web-v2", weight: 1 }],
+    });
+    // The edit is now the baseline: Finish goes ahead over it.
+    await clickButton(hh, "web#1", ALICE, "Finish");
+    await waitForMessage(hh, "web#1", "Completed");
+    expect(rules(hh)).toHaveLength(2);
+    expect(rules(hh)[1]!.matches).toEqual(narrowed);
+  });
+
+  it("the periodic check finds a hand edit of the rule's filters and of the bot's test rule; Adopt takes the filters, Abort ends it", async () => {
+    const hh = await harness();
+    hh.kube.seed("httproutes", NS, meshRoute());
+    await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start watched --to web-v2 --from web-v1" });
+    await waitForMessage(hh, "watched#1", "Start shifting (10%)");
+    await clickButton(hh, "watched#1", ALICE, "Start shifting (10%)");
+    await waitForMessage(hh, "watched#1", "Advance to 100%");
+    const writes = routeWrites(hh);
+
+    const filter = { type: "RequestHeaderModifier", requestHeaderModifier: { set: [{ name: "x-env", value: "prod" }] } };
+    hh.kube.edit("httproutes", NS, "web", (o) => {
+      (o.spec as { rules: Rule[] }).rules[1]!.filters = [structuredClone(filter)];
+    });
+    // No click: the check every 5 s finds it.
+    const held = await waitForMessage(hh, "watched#1", "Held", 20_000);
+    expect(texts(held)).toContain("HTTPRoute shop/web rule `api`: its filters were changed by hand (the weights are still the verified 90/10");
+    await waitForButtons(hh, "watched#1", ["Re-apply 90/10", "Adopt 90/10", "Abort"]);
+    expect(routeWrites(hh)).toBe(writes);
+
+    // Adopt: the filter is the person's and stays; the bot's test rule copies it, as it copies the matches.
+    await clickButton(hh, "watched#1", BOB, "Adopt 90/10");
+    await waitForMessage(hh, "watched#1", "Advance to 100%");
+    await waitFor(() => (JSON.stringify(rules(hh)[2]?.filters) === JSON.stringify([filter]) ? true : undefined), { what: "the test rule to carry the filter" });
+    expect(rules(hh)[1]!.filters).toEqual([filter]);
+    expect(weights(rules(hh)[1]!)).toEqual(["web-v1 90", "web-v2 10", "web-legacy 0"]);
+    // Two more checks pass without finding anything: the adopted rule is the baseline now.
+    await sleep(11_000);
+    expect(await hh.bot.store.get("watched#1")).toMatchObject({ status: "active", appliedPercent: 10 });
+
+    // The bot's own test rule, sent somewhere else by hand.
+    hh.kube.edit("httproutes", NS, "web", (o) => {
+      (o.spec as { rules: Rule[] }).rules[2]!.backendRefs[0]!.name = "web-v1";
+    });
+    const again = await waitForMessage(hh, "watched#1", "the bot's test rule was changed by hand", 20_000);
+    expect(texts(again)).toContain("Held");
+    await clickButton(hh, "watched#1", ALICE, "Abort");
+    await waitForMessage(hh, "watched#1", "Aborted");
+    expect(rules(hh)).toHaveLength(2);
+    expect(weights(rules(hh)[1]!)).toEqual(["web-v1 100", "web-v2 0", "web-legacy 0"]);
+    expect(rules(hh)[1]!.filters).toEqual([filter]);
   });
 
   it("a parent that refuses the route (ResolvedRefs=False) stops the rollout with the controller's reason", async () => {

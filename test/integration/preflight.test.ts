@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { readyWorkload, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { CHANNEL, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";
 import { percentOnSplit } from "../support/split.ts";
 
@@ -148,7 +149,7 @@ describe("what preflight cannot read", () => {
 });
 
 describe("namerd targets", () => {
-  const SEED = "/srv => /#/io.l5d.k8s/web/http ; /host/world => /srv/world-v1 ;";
+  const SEED = "/srv => /#/io.l5d.k8s/web/http ; /host/world => /srv/world-v1 ; /host/outside => /srv/outside-v1 ;";
   let hn: Harness;
   beforeAll(async () => {
     hn = await startHarness({
@@ -159,6 +160,9 @@ describe("namerd targets", () => {
     namespace: web
     router: namerd
     namerd: { url: "{{NAMERD_URL}}", dtabNamespace: internal, prefix: /host/world }
+  - name: outside
+    router: namerd
+    namerd: { url: "{{NAMERD_URL}}", dtabNamespace: internal, prefix: /host/outside }
 `,
     });
   });
@@ -176,5 +180,109 @@ describe("namerd targets", () => {
     hn.kube.seed("deployments", "web", readyWorkload("deployments", "world-v2", 2)!);
     await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start world --to world-v2" });
     await waitForMessage(hn, "world#2", "Start shifting (10%)");
+  });
+
+  it("without a namespace there is no Deployment to check (namerd outside Kubernetes): the start goes ahead", async () => {
+    hn.kube.reset();
+    // No Deployment named outside-v2 exists anywhere in this cluster.
+    await hn.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start outside --to outside-v2" });
+    await waitForMessage(hn, "outside#1", "Start shifting (10%)");
+    // (world#2 keeps checking its own canary in namespace web meanwhile.)
+    expect(hn.kube.requests.filter((r) => (r.resource === "deployments" || r.resource === "services") && r.namespace !== "web")).toEqual([]);
+  });
+});
+
+describe("gateway targets: the Services checked are the ones the route's backendRefs name", () => {
+  // Route `web` in gw-routes (not the target's namespace): Services follow `web-{version}`.
+  // Route `pay` in gw2: explicit stableService/canaryService, which follow no template.
+  const TARGETS = `targets:
+  - name: web
+    namespace: gw-apps
+    router: gateway
+    steps: [10, 100]
+    gateway: { namespace: gw-routes, rule: api, service: "web-{version}" }
+    metrics: { source: none, refreshSeconds: 3600 }
+  - name: pay
+    namespace: gw2
+    router: gateway
+    steps: [10, 100]
+    gateway: { stableService: pay-stable, canaryService: pay-canary }
+    metrics: { source: none, refreshSeconds: 3600 }
+`;
+  let hg: Harness;
+  beforeAll(async () => {
+    hg = await startHarness({ implicitWorkloads: false, targetsYaml: TARGETS, kube: { validators: { httproutes: crdValidator(HTTPROUTE_CRD) } } });
+  });
+  afterAll(async () => {
+    await hg?.close();
+  });
+
+  const route = (ns: string, name: string, stableService: string): KubeObject => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name, namespace: ns },
+    spec: {
+      parentRefs: [{ group: "core", kind: "Service", name, port: 80 }],
+      rules: [{ name: "api", matches: [{ path: { type: "PathPrefix", value: "/api" } }], backendRefs: [{ name: stableService, port: 8080 }] }],
+    },
+  });
+  /** A Service selecting `labels`, and a ready Deployment of `replicas` whose pods carry them. */
+  function seedWorkload(ns: string, service: string, deployment: string, labels: Record<string, string>): void {
+    const svc = readyWorkload("services", service)!;
+    (svc.spec as Record<string, unknown>).selector = labels;
+    hg.kube.seed("services", ns, svc);
+    const d = readyWorkload("deployments", deployment, 2)! as KubeObject & { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    d.spec.template.metadata.labels = labels;
+    const saved = hg.kube.seed("deployments", ns, d);
+    const generation = (saved.metadata as { generation: number }).generation;
+    hg.kube.setStatus("deployments", ns, deployment, { observedGeneration: generation, replicas: 2, readyReplicas: 2, availableReplicas: 2 });
+  }
+  async function refusal(text: string): Promise<string> {
+    const res = await hg.driver.slash({ userId: ALICE, channelId: CHANNEL, text });
+    const reply = await waitFor(() => hg.slack.responses(res.responseUrl).find((p) => p.text?.includes("Cannot start")), { what: `refusal of "${text}"` });
+    return reply.text!;
+  }
+  const servicesRead = (ns: string) => hg.kube.requests.filter((r) => r.resource === "services" && r.namespace === ns).map((r) => r.name);
+  const writes = () => hg.kube.requests.filter((r) => r.method !== "GET");
+  const backends = (ns: string, name: string) =>
+    (hg.kube.get("httproutes", ns, name)!.spec as { rules: { backendRefs: { name: string; weight?: number }[] }[] }).rules[0]!.backendRefs.map(
+      (b) => `${b.name} ${b.weight ?? 1}`,
+    );
+
+  it("a Service template (`web-{version}`): refused naming `web-v2` while it is missing, started once it exists", async () => {
+    hg.kube.reset();
+    hg.kube.seed("httproutes", "gw-routes", route("gw-routes", "web", "web-v1"));
+    seedWorkload("gw-routes", "web-v1", "web-v1", { app: "web", version: "v1" });
+    const text = await refusal("start web --from v1 --to v2");
+    expect(text).toContain("`web-v2`: no such Service in namespace `gw-routes` (the canary)");
+    expect(text).toContain("`web-v2`: no such Deployment in namespace `gw-routes` (the canary)");
+    expect(text).not.toContain("`v2`");
+    expect(text).not.toContain("web-v1");
+    expect(servicesRead("gw-routes")).toEqual(["web-v1", "web-v2"]);
+    expect(writes()).toEqual([]);
+    expect(hg.slack.messages(CHANNEL)).toEqual([]);
+
+    seedWorkload("gw-routes", "web-v2", "web-v2", { app: "web", version: "v2" });
+    await hg.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web --from v1 --to v2" });
+    await waitForMessage(hg, "web#2", "Start shifting (10%)");
+    expect(backends("gw-routes", "web")).toEqual(["web-v1 100", "web-v2 0"]);
+  });
+
+  it("explicit stableService/canaryService: refused naming `pay-canary` while it is missing, started once it exists", async () => {
+    hg.kube.reset();
+    hg.kube.seed("httproutes", "gw2", route("gw2", "pay", "pay-stable"));
+    seedWorkload("gw2", "pay-stable", "pay-v1", { app: "pay", track: "stable" });
+    const text = await refusal("start pay --from pay-v1 --to pay-v2");
+    expect(text).toContain("`pay-canary`: no such Service in namespace `gw2` (the canary)");
+    // The canary's Deployment is looked for by the version's name when there is no Service to follow.
+    expect(text).toContain("`pay-v2`: no such Deployment in namespace `gw2` (the canary)");
+    expect(text).not.toContain("pay-stable");
+    expect(servicesRead("gw2")).toEqual(["pay-stable", "pay-canary"]);
+    expect(writes()).toEqual([]);
+
+    seedWorkload("gw2", "pay-canary", "pay-v2", { app: "pay", track: "canary" });
+    await hg.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start pay --from pay-v1 --to pay-v2" });
+    await waitForMessage(hg, "pay#2", "Start shifting (10%)");
+    expect(backends("gw2", "pay")).toEqual(["pay-stable 100", "pay-canary 0"]);
   });
 });

@@ -90,6 +90,15 @@ describe("parseTargetsFile", () => {
     expect(r.ok === false && r.error).toContain(`targets.yaml: ${problem}`);
   });
 
+  it("a namerd target with `cleanup: scale-down` must say where its Deployments are", () => {
+    const yaml =
+      "targets:\n  - name: world\n    router: namerd\n    cleanup: scale-down\n    namerd: { url: http://namerd:4180, dtabNamespace: internal, prefix: /host/world }\n";
+    const r = parseTargetsFile(yaml, "targets.yaml");
+    expect(r.ok === false && r.error.join("\n")).toContain("targets[0].namespace");
+    expect(r.ok === false && r.error.join("\n")).toContain("`cleanup: scale-down` needs the namespace of the versions' Deployments");
+    expect(parseTargetsFile(yaml.replace("router: namerd", "router: namerd\n    namespace: web"), "targets.yaml").ok).toBe(true);
+  });
+
   it("a file with only known keys still loads", () => {
     const r = parseTargetsFile("adhoc: true\ntargets:\n  - name: shop\n    stable: shop-v1\n    metrics: { source: none }\n");
     expect(r.ok).toBe(true);

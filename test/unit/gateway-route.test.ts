@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
   findRule,
+  handEdits,
   limitProblem,
   parentVerdicts,
   renderVerdicts,
+  rulePrint,
   sharesOf,
   testRuleFor,
   testRuleIndex,
@@ -170,5 +172,39 @@ describe("what the controllers say (status.parents)", () => {
       parent([cond("Accepted", "True", 3)], { group: "gateway.networking.k8s.io", kind: "Gateway", name: "public", namespace: "infra", sectionName: "https" }),
     );
     expect(renderVerdicts(parentVerdicts(gw))).toBe("Gateway infra/public (section https) accepted");
+  });
+});
+
+describe("the rule as the bot manages it", () => {
+  const at = (r: HttpRoute) => rulePrint(r, 1, PAIR, "x-rollout");
+  const edited = (f: (r: HttpRoute) => void) => {
+    const r = structuredClone(route());
+    f(r);
+    return r;
+  };
+  const api = route().spec.rules![1]!;
+
+  it("the pair's weights are not part of it; every other part of the rule is, each named", () => {
+    expect(handEdits(at(route()), at(withWeights(route(), { ruleIndex: 1, backends: PAIR, percent: 30, port: 8080 })), api, 1)).toBe(
+      "rule `api`: its backendRefs (other than the two weights) were changed by hand", // the canary's backendRef was added
+    );
+    const base = withWeights(route(), { ruleIndex: 1, backends: PAIR, percent: 10, port: 8080 });
+    expect(handEdits(at(base), at(withWeights(base, { ruleIndex: 1, backends: PAIR, percent: 30 })), api, 1)).toBeUndefined();
+    const both = edited((r) => {
+      r.spec.rules![1]!.matches = [{ path: { type: "Exact", value: "/api" } }];
+      r.spec.rules![1]!.filters = [{ type: "RequestHeaderModifier" }];
+    });
+    expect(handEdits(at(route()), at(both), api, 1)).toBe("rule `api`: its matches and its filters were changed by hand");
+    expect(handEdits(at(route()), at(edited((r) => (r.spec.rules![1]!.timeouts = { request: "5s" }))), { backendRefs: [] }, 1)).toBe(
+      "rule #1: its other settings (name, timeouts, retry, session persistence) were changed by hand",
+    );
+  });
+
+  it("an edit of the bot's test rule is one; its removal is not (the next write puts it back)", () => {
+    const withTest = withTestRule(route(), testRuleFor(api, api.backendRefs![0]!, { name: "x-rollout", value: "web-v2" }), "x-rollout");
+    const changed = structuredClone(withTest);
+    changed.spec.rules![2]!.backendRefs = [{ name: "web-v1", port: 8080 }];
+    expect(handEdits(at(withTest), at(changed), api, 1)).toBe("the bot's test rule was changed by hand");
+    expect(handEdits(at(withTest), at(withoutTestRule(withTest, "x-rollout")), api, 1)).toBeUndefined();
   });
 });

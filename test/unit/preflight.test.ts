@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { judgePreflight, judgeReadiness, preflightPlan, selectedBy, type DeploymentFacts } from "../../src/engine/preflight.ts";
+import { GatewaySettingsSchema } from "../../src/engine/target.ts";
 import { describePreflightProblem } from "../../src/slack/views/preflight-text.ts";
 
+const gw = (settings: object) => GatewaySettingsSchema.parse(settings);
 const ready = (name: string, over: Partial<DeploymentFacts> = {}): DeploymentFacts => ({
   name,
   replicas: 3,
@@ -15,18 +17,41 @@ const ready = (name: string, over: Partial<DeploymentFacts> = {}): DeploymentFac
 describe("preflight plan", () => {
   const pair = { stable: "cart-v1", canary: "cart-v2" };
   it("SMI checks the apex (smi.apexService, else the target name), stable and canary Services", () => {
-    expect(preflightPlan({ name: "cart", namespace: "shop", router: "smi" }, pair).services.map((s) => `${s.role}:${s.name}`)).toEqual([
+    expect(preflightPlan({ name: "cart", namespace: "shop", router: "smi" }, pair)!.services.map((s) => `${s.role}:${s.name}`)).toEqual([
       "apex:cart",
       "stable:cart-v1",
       "canary:cart-v2",
     ]);
-    expect(preflightPlan({ name: "cart", namespace: "shop", router: "smi", smi: { apexService: "web" } }, pair).services[0]).toEqual({
+    expect(preflightPlan({ name: "cart", namespace: "shop", router: "smi", smi: { apexService: "web" } }, pair)!.services[0]).toEqual({
       role: "apex",
       name: "web",
     });
   });
-  it("namerd checks only the canary's Deployment, by name", () => {
+  it("Gateway checks the Services its router writes: the `service` template or explicit names, in the route's namespace", () => {
+    const versions = { stable: "v1", canary: "v2" };
+    const templated = preflightPlan(
+      { name: "web", namespace: "apps", router: "gateway", gateway: gw({ namespace: "routes", service: "web-{version}" }) },
+      versions,
+    );
+    expect(templated).toEqual({
+      namespace: "routes",
+      services: [
+        { role: "stable", name: "web-v1" },
+        { role: "canary", name: "web-v2" },
+      ],
+      canary: { name: "web-v2", selectorFrom: "web-v2" },
+    });
+    const fixed = preflightPlan({ name: "pay", namespace: "shop", router: "gateway", gateway: gw({ stableService: "pay-a", canaryService: "pay-b" }) }, pair)!;
+    expect(fixed.services.map((s) => s.name)).toEqual(["pay-a", "pay-b"]);
+    expect(fixed.canary).toEqual({ name: "cart-v2", selectorFrom: "pay-b" });
+  });
+  it("namerd checks only the canary's Deployment, by name, when the target names a namespace; else nothing", () => {
     expect(preflightPlan({ name: "world", namespace: "web", router: "namerd" }, pair)).toEqual({ namespace: "web", services: [], canary: { name: "cart-v2" } });
+    expect(preflightPlan({ name: "world", router: "namerd" }, pair)).toBeUndefined();
+  });
+  it("SMI and Gateway targets without a namespace are in `default`", () => {
+    expect(preflightPlan({ name: "cart", router: "smi" }, pair)!.namespace).toBe("default");
+    expect(preflightPlan({ name: "web", router: "gateway", gateway: gw({}) }, pair)!.namespace).toBe("default");
   });
 });
 
@@ -44,7 +69,7 @@ describe("readiness", () => {
   });
 
   it("lists every problem: missing Services first, then the Deployment", () => {
-    const plan = preflightPlan({ name: "cart", namespace: "shop", router: "smi" }, { stable: "cart-v1", canary: "cart-v2" });
+    const plan = preflightPlan({ name: "cart", namespace: "shop", router: "smi" }, { stable: "cart-v1", canary: "cart-v2" })!;
     const problems = judgePreflight({ plan, services: new Map([["cart", { name: "cart" }]]), canary: { via: "name", deployments: [] } });
     expect(problems.map((p) => `${p.code}:${p.name}`)).toEqual(["service-missing:cart-v1", "service-missing:cart-v2", "deployment-missing:cart-v2"]);
   });

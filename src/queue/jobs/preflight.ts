@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
-import type { PreflightProblem } from "../../engine/preflight.ts";
+import { preflightPlan, type PreflightProblem } from "../../engine/preflight.ts";
 import { withProblem, type Rollout } from "../../engine/rollout.ts";
-import type { Target } from "../../engine/target.ts";
+import { kubeNamespace, type Target } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { describePreflightProblems } from "../../slack/views/preflight-text.ts";
@@ -20,7 +20,8 @@ export async function preflightRefusal(preflight: Preflight, target: Target, pai
     const problems = await preflight.start(target, pair);
     return problems.length ? describePreflightProblems(problems) : undefined;
   } catch (err) {
-    if (err instanceof KubeApiError && !err.transient) return `could not check the workloads in namespace \`${target.namespace}\`: ${err.message}`;
+    if (err instanceof KubeApiError && !err.transient)
+      return `could not check the workloads in namespace \`${preflightPlan(target, pair)?.namespace ?? kubeNamespace(target)}\`: ${err.message}`;
     throw err;
   }
 }

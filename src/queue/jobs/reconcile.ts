@@ -9,11 +9,13 @@ import {
   markFinishDrift,
   markRejected,
   markStarted,
+  withMeshPrint,
   withWarning,
   withProblem,
   withStable,
   type Rollout,
 } from "../../engine/rollout.ts";
+import { kubeNamespace } from "../../engine/target.ts";
 import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
@@ -76,24 +78,25 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       return start(deps, router, r);
     case "active":
     case "held": {
-      if (r.appliedPercent === r.desiredPercent) return;
-      const expect = r.appliedPercent === null ? undefined : { canaryPercent: r.appliedPercent };
+      if (r.appliedPercent === r.desiredPercent && !r.resync) return;
+      // After a person answered drift (resync), what the mesh holds besides the weights is the new baseline.
+      const expect = r.appliedPercent === null ? undefined : { canaryPercent: r.appliedPercent, print: r.resync ? undefined : r.meshPrint };
       const obs = await router.apply(r.target, pair(r), r.desiredPercent, expect);
       verify(obs, r.desiredPercent);
-      await store.update(r.id, (x) => markApplied(x, obs.canaryPercent, obs.raw, now()));
+      await store.update(r.id, (x) => withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print));
       return;
     }
     case "finishing": {
       // Only over what the bot last verified (100%): a hand edit since then is drift, never overwritten.
-      const obs = await router.finalize(r.target, pair(r), "canary", { expect: { canaryPercent: r.appliedPercent ?? 100 } });
+      const obs = await router.finalize(r.target, pair(r), "canary", { expect: { canaryPercent: r.appliedPercent ?? 100, print: r.meshPrint } });
       verify(obs, 100);
       // The clean-up is a courtesy after the mesh is final: its failure is reported, never a reason to retry
       // a finished rollout (the Deployment may have been removed or renamed by hand).
       let cleanupProblem: string | undefined;
       if (r.target.cleanup === "scale-down" && deps.scaleDown) {
-        cleanupProblem = await deps.scaleDown(r.target.namespace, r.stable).then(
+        cleanupProblem = await deps.scaleDown(kubeNamespace(r.target), r.stable).then(
           () => undefined,
-          (err: unknown) => `could not scale Deployment ${r.target.namespace}/${r.stable} to 0: ${err instanceof Error ? err.message : String(err)}`,
+          (err: unknown) => `could not scale Deployment ${kubeNamespace(r.target)}/${r.stable} to 0: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
       await store.update(r.id, (x) => {
@@ -146,8 +149,11 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
   verify(obs, r.desiredPercent);
   const hint = router.testRequestHint(r.target, p);
   await store.update(r.id, (x) => {
-    if (x.status !== "starting") return markApplied(x, obs.canaryPercent, obs.raw, now());
-    return markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now());
+    if (x.status !== "starting") return withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print);
+    return withMeshPrint(
+      markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now()),
+      obs.print,
+    );
   });
   // The first success-rate reading right away; it then repeats on the target's interval.
   await deps.queue.snapshot(r.id, { refresh: true, now: now() });
@@ -212,10 +218,10 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
 export async function observeQuietly(
   deps: Pick<ReconcileDeps, "routers">,
   r: Rollout,
-): Promise<{ percent?: number; raw: string; code?: RouterErrorCode | "unknown" }> {
+): Promise<{ percent?: number; raw: string; code?: RouterErrorCode | "unknown"; drift?: string }> {
   try {
-    const obs = await deps.routers.for(r.target).observe(r.target, pair(r));
-    return { percent: obs.canaryPercent, raw: obs.raw };
+    const obs = await deps.routers.for(r.target).observe(r.target, pair(r), r.resync ? undefined : r.meshPrint);
+    return { percent: obs.canaryPercent, raw: obs.raw, ...(obs.drift ? { drift: obs.drift } : {}) };
   } catch (err) {
     return { raw: err instanceof Error ? err.message : String(err), code: err instanceof RouterError ? err.code : "unknown" };
   }

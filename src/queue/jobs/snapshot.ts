@@ -76,17 +76,21 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
         const now = await deps.store.get(r.id);
         if (!now || now.status !== "active" || now.appliedPercent !== now.desiredPercent || now.appliedPercent === null) return false;
         const found = await observeQuietly(deps, now);
-        if (found.percent === now.appliedPercent) return false;
+        if (found.percent === now.appliedPercent && !found.drift) return false;
         // Unreadable for a reason that says nothing about the mesh (an outage, a conflict, credentials): no drift.
         if (found.percent === undefined && found.code !== "drift" && found.code !== "not-found" && found.code !== "invalid") return false;
         const what =
           found.percent === undefined
-            ? found.raw
-            : `the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%`;
+            ? `someone changed the weights by hand: ${found.raw}`
+            : found.percent !== now.appliedPercent
+              ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%` +
+                (found.drift ? `; also, ${found.drift}` : "")
+              : // The weights are as verified; something else the bot manages was edited (a Gateway rule's matches).
+                `${found.drift} (the weights are still the verified ${100 - now.appliedPercent}/${now.appliedPercent}: ${found.raw})`;
         // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
         const res = await deps.store.update(r.id, (x) =>
           x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
-            ? markDrift(x, found, `Drift: someone changed the weights by hand: ${what}. Nothing was overwritten.`, deps.now())
+            ? markDrift(x, found, `Drift: ${what}. Nothing was overwritten.`, deps.now())
             : x,
         );
         if (res.ok && res.value.changed) {

@@ -1,5 +1,6 @@
 import type { Rollout } from "../../engine/rollout.ts";
 import { formatDuration } from "../../engine/duration.ts";
+import { kubeNamespace } from "../../engine/target.ts";
 import { actorText, clip, duration, escapeMrkdwn, inlineCode, slackTime, split } from "./format.ts";
 import { snapshotText } from "./snapshot-block.ts";
 import { moreMenu } from "./promote.ts";
@@ -60,7 +61,7 @@ export function weightsText(r: Rollout): string {
 
 function targetText(r: Rollout): string {
   const t = r.target;
-  const where = t.router === "namerd" && t.namerd ? `namerd ${t.namerd.dtabNamespace} ${t.namerd.prefix}` : `${t.router.toUpperCase()} in ${t.namespace}`;
+  const where = t.router === "namerd" && t.namerd ? `namerd ${t.namerd.dtabNamespace} ${t.namerd.prefix}` : `${t.router.toUpperCase()} in ${kubeNamespace(t)}`;
   return `\`${t.name}\` (${where})`;
 }
 

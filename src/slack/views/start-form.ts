@@ -1,6 +1,6 @@
 import { dnsLabelProblem } from "../../engine/names.ts";
 import { parseSteps } from "../../engine/plan.ts";
-import type { Target } from "../../engine/target.ts";
+import { kubeNamespace, type Target } from "../../engine/target.ts";
 import { z } from "zod";
 import { formatDuration, parseDuration } from "../../engine/duration.ts";
 import type { NoVersionList, PickedTarget } from "../../app/start-form.ts";
@@ -49,7 +49,7 @@ const plain = (text: string) => ({ type: "plain_text", text: clip(text, 75), emo
 
 /** How one declared target shows in the list: its router, and its stable version when the file names it. */
 export function targetOptionText(t: Target): string {
-  const where = t.router === "namerd" ? "namerd" : `${t.router} in ${t.namespace}`;
+  const where = t.router === "namerd" ? "namerd" : `${t.router} in ${kubeNamespace(t)}`;
   return `${t.name} (${where}, stable ${t.stable ?? "read from the mesh"})`;
 }
 
@@ -169,7 +169,7 @@ function versionBlocks(input: StartFormInput, input_: InputBuilder, text: TextBu
         hint: "Pick a target first to choose from its Deployments.",
       }),
     ];
-  const ns = picked.target.namespace;
+  const ns = kubeNamespace(picked.target);
   if (!picked.versions.ok)
     return [
       input_(FIELD.version, "New version", text("the new Deployment, e.g. backend-v2", input.typedVersion), {
