@@ -10,10 +10,11 @@ export type Pair = { stable: string; canary: string };
 
 /**
  * Where a rollout's traffic goes: the two Services, in the namespace their references resolve in, and the
- * name the canary's Deployment is looked for by when its Service selects none: the version under the
- * target's naming template (`web-{version}` + `v2` -> `web-v2`), never a fixed `canaryService` name.
+ * names the Deployments are looked for by (the canary's when its Service selects none; the stable one's for
+ * `cleanup: scale-down`): the version under the target's naming template (`web-{version}` + `v2` ->
+ * `web-v2`), never a fixed `canaryService` name.
  */
-export type VersionServices = { namespace: string; stable: string; canary: string; canaryWorkload: string };
+export type VersionServices = { namespace: string; stable: string; canary: string; canaryWorkload: string; stableWorkload: string };
 
 type GatewayNames = { service?: string | undefined; stableService?: string | undefined; canaryService?: string | undefined };
 
@@ -44,8 +45,13 @@ export function gatewayNamespace(target: Pick<Target, "namespace" | "gateway">):
 export function versionServices(target: Pick<Target, "namespace" | "router" | "gateway">, pair: Pair): VersionServices | undefined {
   if (target.router === "namerd") return undefined;
   if (target.router === "gateway") {
-    const canaryWorkload = serviceFor(target.gateway?.service ?? "{version}", pair.canary);
-    return { namespace: gatewayNamespace(target), ...gatewayServices(target.gateway, pair), canaryWorkload };
+    const template = target.gateway?.service ?? "{version}";
+    return {
+      namespace: gatewayNamespace(target),
+      ...gatewayServices(target.gateway, pair),
+      canaryWorkload: serviceFor(template, pair.canary),
+      stableWorkload: serviceFor(template, pair.stable),
+    };
   }
-  return { namespace: kubeNamespace(target), stable: pair.stable, canary: pair.canary, canaryWorkload: pair.canary };
+  return { namespace: kubeNamespace(target), stable: pair.stable, canary: pair.canary, canaryWorkload: pair.canary, stableWorkload: pair.stable };
 }

@@ -33,6 +33,13 @@ targets:
     steps: [10, 100]
     gateway: { rule: api, testUrl: "${TEST_URL}" }
     metrics: { source: none, refreshSeconds: 3600 }
+  - name: tidy
+    namespace: ${NS}
+    router: gateway
+    steps: [100]
+    cleanup: scale-down
+    gateway: { httpRoute: tidy-route, rule: 0, service: "tidy-{version}" }
+    metrics: { source: none, refreshSeconds: 3600 }
   - name: edge
     namespace: ${NS}
     router: gateway
@@ -326,5 +333,31 @@ describe("gateway rollouts through Slack", () => {
     expect(refused.text).toContain("HTTPRoute shop/web rule api has no backendRef to Service web-v9");
     expect(routeWrites(hh)).toBe(0);
     expect(hh.slack.messages(CHANNEL)).toEqual([]);
+  });
+  it("cleanup: scale-down scales the old Deployment by the target's naming (tidy-v1), not the bare version", async () => {
+    const hh = await harness();
+    hh.kube.seed("httproutes", NS, {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: { name: "tidy-route", namespace: NS },
+      spec: { parentRefs: [{ group: "core", kind: "Service", name: "tidy", port: 80 }], rules: [{ backendRefs: [{ name: "tidy-v1", port: 80 }] }] },
+    });
+    for (const name of ["tidy-v1", "tidy-v2", "v1"])
+      hh.kube.seed("deployments", NS, {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name, namespace: NS, generation: 1 },
+        spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } } } },
+        status: { observedGeneration: 1, replicas: 2, availableReplicas: 2, readyReplicas: 2, updatedReplicas: 2 },
+      });
+    await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start tidy --to v2 --from v1" });
+    await waitForMessage(hh, "tidy#1", "Start shifting (100%)");
+    await clickButton(hh, "tidy#1", ALICE, "Start shifting (100%)");
+    await waitForMessage(hh, "tidy#1", "Finish");
+    await clickButton(hh, "tidy#1", BOB, "Finish");
+    await waitForMessage(hh, "tidy#1", "Completed", 15_000);
+    expect(hh.kube.get("deployments", NS, "tidy-v1")?.spec).toMatchObject({ replicas: 0 });
+    expect(hh.kube.get("deployments", NS, "tidy-v2")?.spec).toMatchObject({ replicas: 2 });
+    expect(hh.kube.get("deployments", NS, "v1")?.spec).toMatchObject({ replicas: 2 });
   });
 });

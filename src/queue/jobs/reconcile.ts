@@ -16,6 +16,7 @@ import {
   type Rollout,
 } from "../../engine/rollout.ts";
 import { kubeNamespace } from "../../engine/target.ts";
+import { versionServices } from "../../engine/services.ts";
 import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
@@ -94,9 +95,12 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       // a finished rollout (the Deployment may have been removed or renamed by hand).
       let cleanupProblem: string | undefined;
       if (r.target.cleanup === "scale-down" && deps.scaleDown) {
-        cleanupProblem = await deps.scaleDown(kubeNamespace(r.target), r.stable).then(
+        // The old Deployment by the same naming the router and preflight use (`web-{version}` -> `web-v1`).
+        const routed = versionServices(r.target, pair(r));
+        const [ns, name] = routed ? [routed.namespace, routed.stableWorkload] : [kubeNamespace(r.target), r.stable];
+        cleanupProblem = await deps.scaleDown(ns, name).then(
           () => undefined,
-          (err: unknown) => `could not scale Deployment ${kubeNamespace(r.target)}/${r.stable} to 0: ${err instanceof Error ? err.message : String(err)}`,
+          (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
       await store.update(r.id, (x) => {
