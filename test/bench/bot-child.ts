@@ -41,6 +41,8 @@ export async function spawnBuiltBot(opts: {
   kube: { kubeconfigPath: string };
   redisUrl: string;
   prefix: string;
+  /** More environment, e.g. ROLLOUT_TARGETS. */
+  extra?: Record<string, string>;
 }): Promise<BotChild> {
   const [port, healthPort] = [await freePort(), await freePort()];
   const env = botProcessEnv({
@@ -49,9 +51,12 @@ export async function spawnBuiltBot(opts: {
     healthPort,
     logLevel: process.env.BENCH_LOG_LEVEL ?? "warn",
     // As in the image: production mode, no sandbox fallback.
-    extra: { NODE_ENV: "production" },
+    extra: { NODE_ENV: "production", ...opts.extra },
   });
-  const proc = spawn(process.execPath, ["dist/src/main.js"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
+  // BENCH_BOT_NODE_ARGS: node flags for the bot only, to profile it (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // or "--heapsnapshot-signal=SIGUSR2"); the profile is written when the bench stops it.
+  const nodeArgs = (process.env.BENCH_BOT_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, "dist/src/main.js"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const keep = (b: Buffer) => (out = (out + b.toString()).slice(-4000));
   proc.stdout!.on("data", keep);

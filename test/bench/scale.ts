@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent } from "node:http";
-import { loadavg } from "node:os";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
@@ -52,7 +54,7 @@ export type ScaleOptions = {
 };
 
 type Load = { load1: number };
-export type AckPhase = Load & { active: number; rate: number; sent: number; latencyMs: number[]; failed: number; sendLagMs: number[] };
+export type AckPhase = Load & { active: number; rate: number; sent: number; latencyMs: number[]; failed: number; sendLagMs: number[]; botCpuPercent: number };
 
 export type ScaleResult = {
   rollouts: number;
@@ -60,7 +62,7 @@ export type ScaleResult = {
   ackIdle?: AckPhase;
   ackActive?: AckPhase;
   starts: Load & { count: number; wallMs: number; toFirstStepMs: number[]; ackMs: number[] };
-  slack?: Load & { windowMs: number; byMethod: Record<string, number>; status429: number; botCpuPercent: number };
+  slack?: Load & { windowMs: number; byMethod: Record<string, number>; status429: number; promQueries: number; botCpuPercent: number };
   clicks?: Load & { rate: number; toWriteMs: number[]; ackFailed: number; noWrite: number };
   patch?: PatchResult;
 };
@@ -69,7 +71,18 @@ const USER = "UBENCH";
 const PROBE = "bench-probe";
 const load1 = () => loadavg()[0]!;
 const svc = (i: number) => `svc-${String(i).padStart(4, "0")}`;
-const startText = (name: string) => `start ${name} --to ${name}-v2 --from ${name}-v1 --namespace bench --steps 10,50,100`;
+const startText = (name: string) => `start ${name} --to ${name}-v2`;
+
+/**
+ * Every target the bench starts, each read through the linkerd2 preset every 30 s (the default refresh) from
+ * the instant Prometheus: the readings, the renders they cause and their Slack updates are the background
+ * load a real fleet of rollouts puts on the bot.
+ */
+function targetsYaml(names: string[], prometheusUrl: string): string {
+  const one = (n: string) =>
+    `  - { name: ${n}, namespace: bench, stable: ${n}-v1, steps: [10, 50, 100], metrics: { source: prometheus, prometheusUrl: "${prometheusUrl}", preset: linkerd2 } }`;
+  return `targets:\n${names.map(one).join("\n")}\n`;
+}
 
 export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
   if (opts.build) {
@@ -86,10 +99,21 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
   let kube: KubeApiPeer | undefined;
   let bot: BotChild | undefined;
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  const dir = await mkdtemp(join(tmpdir(), "bench-scale-"));
   try {
     slack = await startSlackProcess(botToken, BENCH_CHANNELS);
     kube = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true });
-    bot = await spawnBuiltBot({ signingSecret, slack: { botToken, apiUrl: slack.apiUrl }, kube, redisUrl: REDIS_URL, prefix });
+    const names = Array.from({ length: opts.rollouts }, (_, i) => svc(i + 1));
+    const targetsPath = join(dir, "targets.yaml");
+    await writeFile(targetsPath, targetsYaml([PROBE, ...names], slack.prometheusUrl));
+    bot = await spawnBuiltBot({
+      signingSecret,
+      slack: { botToken, apiUrl: slack.apiUrl },
+      kube,
+      redisUrl: REDIS_URL,
+      prefix,
+      extra: { ROLLOUT_TARGETS: targetsPath },
+    });
     const b = bot;
     const s = slack;
     const k = kube;
@@ -108,13 +132,14 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
         Array.from({ length: count }, () => ({ channelId: BENCH_CHANNELS[0]!, text: `status ${PROBE}` })),
       );
       progress(`scale: ack latency, ${count} signed \`/rollout status\` at ${opts.ackRate}/s, open loop, ${active} active`);
+      const cpu0 = await b.cpuMs();
       const r: OpenLoopResult = await openLoop({ url: b.eventsUrl, signingSecret, bodies, ratePerSecond: opts.ackRate });
-      return { active, rate: opts.ackRate, sent: count, latencyMs: r.latencyMs, failed: r.failed, sendLagMs: r.sendLagMs, load1: load1() };
+      const botCpuPercent = (((await b.cpuMs()) - cpu0) / r.durationMs) * 100;
+      return { active, rate: opts.ackRate, sent: count, latencyMs: r.latencyMs, failed: r.failed, sendLagMs: r.sendLagMs, botCpuPercent, load1: load1() };
     };
     const ackIdle = opts.phases.has("ack") ? await ack(1) : undefined;
 
     // ---- 3. N real starts, to their first step verified on the mesh
-    const names = Array.from({ length: opts.rollouts }, (_, i) => svc(i + 1));
     const bodies = await slashBodies(
       s,
       names.map((n, i) => ({ channelId: BENCH_CHANNELS[i % BENCH_CHANNELS.length]!, text: startText(n) })),
@@ -155,14 +180,16 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
     let slackRow: ScaleResult["slack"];
     if (opts.phases.has("slack")) {
       progress(`scale: steady state for ${opts.slackSeconds} s (Slack calls by method, the bot's CPU)`);
-      const [t0, cpu0] = [Date.now(), await b.cpuMs()];
+      type Calls = { byMethod: Record<string, number>; status429: number; promQueries: number };
+      const [t0, cpu0, before] = [Date.now(), await b.cpuMs(), await control<Calls>(s, "/calls?since=0&until=0")];
       await sleep(opts.slackSeconds * 1000);
       const [t1, cpu1] = [Date.now(), await b.cpuMs()];
-      const calls = await control<{ byMethod: Record<string, number>; status429: number }>(s, `/calls?since=${t0}&until=${t1}`);
+      const calls = await control<Calls>(s, `/calls?since=${t0}&until=${t1}`);
       slackRow = {
         windowMs: t1 - t0,
         byMethod: calls.body.byMethod,
         status429: calls.body.status429,
+        promQueries: calls.body.promQueries - before.body.promQueries,
         botCpuPercent: ((cpu1 - cpu0) / (t1 - t0)) * 100,
         load1: load1(),
       };
@@ -220,6 +247,7 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
     await queue.close();
     await cleanupPrefix(redis, prefix);
     await redis.quit();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -303,7 +331,7 @@ export function scaleRows(r: ScaleResult, phases: ReadonlySet<ScalePhase>): Row[
     ] as const)
       rows.push({
         what: `ack, signed /rollout status at ${a.rate}/s open loop, ${a.active} active`,
-        measured: `p50 ${p(a.latencyMs, 0.5)}, p99 ${p(a.latencyMs, 0.99)}, max ${millis(max(a.latencyMs))}${a.failed ? `, ${a.failed} not 200` : ""} (sender lag p99 ${p(a.sendLagMs, 0.99)})`,
+        measured: `p50 ${p(a.latencyMs, 0.5)}, p99 ${p(a.latencyMs, 0.99)}, max ${millis(max(a.latencyMs))}${a.failed ? `, ${a.failed} not 200` : ""} (sender lag p99 ${p(a.sendLagMs, 0.99)}; bot CPU ${a.botCpuPercent.toFixed(0)}%)`,
         target,
         load: loadOf(a),
       });
@@ -352,7 +380,7 @@ export function scaleRows(r: ScaleResult, phases: ReadonlySet<ScalePhase>): Row[
       .join(", ");
     rows.push({
       what: `Slack Web API calls per minute, ${active}, steady state (${secs(sl.windowMs, 0)})`,
-      measured: `${perMin(total).toFixed(0)}/min (${methods || "none"}); ${sl.status429} answered 429; bot CPU ${sl.botCpuPercent.toFixed(0)}%`,
+      measured: `${perMin(total).toFixed(0)}/min (${methods || "none"}); ${sl.status429} answered 429; meanwhile ${perMin(sl.promQueries).toFixed(0)} PromQL queries/min, bot CPU ${sl.botCpuPercent.toFixed(0)}%`,
       target: "real Slack: ~50 chat.update/min, ~1 chat.postMessage/s per channel",
       load: loadOf(sl),
     });

@@ -1,7 +1,8 @@
 /**
  * The Slack peer in a process of its own, for the benchmarks: Slack is another machine in production, so
  * its CPU (rendering, validating and storing thousands of messages) must not be charged to the bot's event
- * loop, nor to the bench's load generator. Prints `{"apiUrl": ..., "controlUrl": ...}` on one line once
+ * loop, nor to the bench's load generator. An instant Prometheus (instant-prometheus.ts), another machine
+ * too, shares the process. Prints `{"apiUrl": ..., "controlUrl": ..., "prometheusUrl": ...}` on one line once
  * listening; exits when stdin closes.
  *
  *   node --import tsx test/bench/slack-peer-process.ts <botToken> <channelId>...
@@ -10,12 +11,13 @@
  * with a response_url the peer knows, so the bench can sign and send them on its own schedule:
  *   POST /slash {requests: [{userId, channelId, text}]}  -> {bodies: string[]}
  *   POST /click {userId, channelId, rolloutId, label}    -> {body} (404 while the message lacks that button)
- *   GET  /calls?since=<ms>&until=<ms>                    -> {byMethod: {method: n}, status429: n}
+ *   GET  /calls?since=<ms>&until=<ms>                    -> {byMethod: {method: n}, status429: n, promQueries: n}
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { startSlackPeer, SlackDriver, type DriverResponse, type SigningOptions } from "../../src/sandbox/peers/slack/index.ts";
 import { readBody } from "../../src/sandbox/peers/read-body.ts";
+import { startInstantPrometheus } from "./instant-prometheus.ts";
 
 const [botToken, ...channels] = process.argv.slice(2);
 if (!botToken || channels.length === 0) {
@@ -23,6 +25,7 @@ if (!botToken || channels.length === 0) {
   process.exit(2);
 }
 const peer = await startSlackPeer({ botToken, channels: channels.map((id) => ({ id })) });
+const prometheus = await startInstantPrometheus();
 
 /** The driver's requests, captured instead of sent: the bench signs and times them itself. */
 class CapturingDriver extends SlackDriver {
@@ -66,7 +69,7 @@ const control = createServer((req, res) => {
         byMethod[c.method] = (byMethod[c.method] ?? 0) + 1;
         if (c.status === 429) status429++;
       }
-      return answer(200, { byMethod, status429 });
+      return answer(200, { byMethod, status429, promQueries: prometheus.queries() });
     }
     answer(404, { error: "not found" });
   })().catch((err: unknown) => {
@@ -77,9 +80,10 @@ const control = createServer((req, res) => {
 await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", resolve));
 const controlUrl = `http://127.0.0.1:${(control.address() as AddressInfo).port}`;
 
-process.stdout.write(`${JSON.stringify({ apiUrl: peer.apiUrl, controlUrl })}\n`);
+process.stdout.write(`${JSON.stringify({ apiUrl: peer.apiUrl, controlUrl, prometheusUrl: prometheus.url })}\n`);
 process.stdin.resume();
 process.stdin.on("end", () => {
   control.close();
+  void prometheus.close();
   void peer.close().finally(() => process.exit(0));
 });

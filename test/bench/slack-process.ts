@@ -7,8 +7,8 @@ import { sleep } from "../support/wait.ts";
 /** Rollouts are spread over 25 channels (the Slack peer looks messages up per channel, linearly). */
 export const BENCH_CHANNELS = Array.from({ length: 25 }, (_, i) => `C0BENCH${String(i).padStart(2, "0")}`);
 
-/** The Slack peer running in its own process (slack-peer-process.ts): its Web API URL and its control URL. */
-export type SlackProcess = { child: ChildProcess; apiUrl: string; controlUrl: string; close(): Promise<void> };
+/** The Slack peer running in its own process (slack-peer-process.ts): its Web API URL, its control URL, and the instant Prometheus's. */
+export type SlackProcess = { child: ChildProcess; apiUrl: string; controlUrl: string; prometheusUrl: string; close(): Promise<void> };
 
 export async function startSlackProcess(botToken: string, channels: readonly string[]): Promise<SlackProcess> {
   const script = fileURLToPath(new URL("./slack-peer-process.ts", import.meta.url));
@@ -21,11 +21,12 @@ export async function startSlackProcess(botToken: string, channels: readonly str
     }),
   ]);
   lines.close();
-  const { apiUrl, controlUrl } = JSON.parse(first) as { apiUrl: string; controlUrl: string };
+  const { apiUrl, controlUrl, prometheusUrl } = JSON.parse(first) as { apiUrl: string; controlUrl: string; prometheusUrl: string };
   return {
     child,
     apiUrl,
     controlUrl,
+    prometheusUrl,
     async close() {
       const exited = once(child, "exit");
       child.stdin?.end();
