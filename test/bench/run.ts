@@ -11,6 +11,7 @@
  *   --ack-rate 200 --ack-seconds 20     slash commands per second, and for how long, in each ack phase
  *   --clicks 200 --click-rate 10        Advance clicks (on distinct rollouts) and their rate
  *   --slack-seconds 60 --kubectl-runs 10 --skip-build (use dist/ as it is)
+ *   --per-namespace 20                  targets per namespace (the SMI router lists a namespace's splits)
  *   npm run bench -- --only verdict     issue 16: old vs new verdict over seeded simulated rollouts (no
  *                                       Redis or Prometheus needed); --sim-rollouts 1000 --seed 16
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     "slack-seconds": { type: "string", default: "60" },
     "kubectl-runs": { type: "string", default: "10" },
     "skip-build": { type: "boolean", default: false },
+    "per-namespace": { type: "string", default: "20" },
   },
 });
 
@@ -104,6 +106,7 @@ if (scalePhases.size) {
   scale = await benchScale({
     phases: scalePhases,
     rollouts,
+    perNamespace: positive("per-namespace", values["per-namespace"]),
     ackRate: positive("ack-rate", values["ack-rate"]),
     ackSeconds: positive("ack-seconds", values["ack-seconds"]),
     clicks: positive("clicks", values.clicks),
