@@ -19,8 +19,11 @@ export type BotChild = {
   pid: number;
   /** Where Slack sends requests. */
   eventsUrl: string;
-  /** Resident and peak resident memory (VmRSS, VmHWM) in MiB. */
-  memory(): Promise<{ rssMiB: number; peakMiB: number }>;
+  /**
+   * Resident and peak resident memory (VmRSS, VmHWM) in MiB, and the V8 heap as the bot's own /metrics reports
+   * it (used and total, in MiB; NaN when the bot serves no such metric).
+   */
+  memory(): Promise<{ rssMiB: number; peakMiB: number; heapUsedMiB: number; heapTotalMiB: number }>;
   /** CPU time (user + system) used so far, in ms. */
   cpuMs(): Promise<number>;
   /** The last lines the bot logged (warnings and errors). */
@@ -81,7 +84,17 @@ export async function spawnBuiltBot(opts: {
     async memory() {
       const status = await readFile(`/proc/${pid}/status`, "utf8");
       const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
-      return { rssMiB: kib("VmRSS") / 1024, peakMiB: kib("VmHWM") / 1024 };
+      const metrics = await fetch(`http://127.0.0.1:${healthPort}/metrics`).then(
+        (r) => (r.ok ? r.text() : ""),
+        () => "",
+      );
+      const mib = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, "m").exec(metrics)?.[1] ?? Number.NaN) / 2 ** 20;
+      return {
+        rssMiB: kib("VmRSS") / 1024,
+        peakMiB: kib("VmHWM") / 1024,
+        heapUsedMiB: mib("rollout_bot_nodejs_heap_size_used_bytes"),
+        heapTotalMiB: mib("rollout_bot_nodejs_heap_size_total_bytes"),
+      };
     },
     async cpuMs() {
       // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime and stime, in clock ticks (100/s).

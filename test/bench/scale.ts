@@ -64,7 +64,7 @@ export type AckPhase = Load & { active: number; rate: number; sent: number; late
 
 export type ScaleResult = {
   rollouts: number;
-  memory: { idleMiB: number; activeMiB: number; peakMiB: number };
+  memory: { idleMiB: number; activeMiB: number; peakMiB: number; idleHeapMiB: number; activeHeapMiB: number; activeHeapTotalMiB: number };
   ackIdle?: AckPhase;
   ackActive?: AckPhase;
   /** backlogAfter: jobs still ready (not taken) 2 minutes after the last first step, when the bot fell behind. */
@@ -210,7 +210,14 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
 
     const result: ScaleResult = {
       rollouts: ids.length,
-      memory: { idleMiB: idle.rssMiB, activeMiB: active.rssMiB, peakMiB: active.peakMiB },
+      memory: {
+        idleMiB: idle.rssMiB,
+        activeMiB: active.rssMiB,
+        peakMiB: active.peakMiB,
+        idleHeapMiB: idle.heapUsedMiB,
+        activeHeapMiB: active.heapUsedMiB,
+        activeHeapTotalMiB: active.heapTotalMiB,
+      },
       starts,
       ...(ackIdle && ackActive ? { ackIdle, ackActive } : {}),
       ...(slackRow ? { slack: slackRow } : {}),
@@ -362,14 +369,16 @@ export function scaleRows(r: ScaleResult, phases: ReadonlySet<ScalePhase>): Row[
     rows.push({
       what: `the same change by ${k.tool}, ${k.toWriteMs.length} runs`,
       measured: `to the write: p50 ${p(k.toWriteMs, 0.5)}, max ${millis(max(k.toWriteMs))}; to exit p50 ${p(k.toExitMs, 0.5)}`,
-      target: `${(quantile(k.toWriteMs, 0.5) / bot50).toFixed(0)}x the click's p50`,
+      target: `${(quantile(k.toWriteMs, 0.5) / bot50).toFixed(1)}x the click's p50`,
       load: loadOf(c),
     });
   }
   if (phases.has("rss")) {
     rows.push({
       what: "RSS of node dist/src/main.js (VmRSS)",
-      measured: `${r.memory.idleMiB.toFixed(0)} MiB at 0, ${r.memory.activeMiB.toFixed(0)} MiB at ${active} (peak ${r.memory.peakMiB.toFixed(0)} MiB)`,
+      measured:
+        `${r.memory.idleMiB.toFixed(0)} MiB at 0, ${r.memory.activeMiB.toFixed(0)} MiB at ${active} (peak ${r.memory.peakMiB.toFixed(0)} MiB); ` +
+        `V8 heap used ${r.memory.idleHeapMiB.toFixed(0)} -> ${r.memory.activeHeapMiB.toFixed(0)} MiB of ${r.memory.activeHeapTotalMiB.toFixed(0)}`,
       target: `<= 256 MiB: ${met(r.memory.activeMiB <= 256)}`,
       load: r.slack ? loadOf(r.slack) : "",
     });
