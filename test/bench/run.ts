@@ -1,10 +1,17 @@
 /**
- * `npm run bench`: issue 5's measurements, printed (not a test; nothing is asserted).
+ * `npm run bench`: issue 5's and issue 13's measurements, printed (not a test; nothing is asserted).
  *
- *   npm run bench                       both measurements (~2-3 minutes on 2 cores)
+ *   npm run bench                       everything (~8-10 minutes on 2 cores), one table at the end
  *   npm run bench -- --runs 10          detection-to-revert repetitions (default 5)
  *   npm run bench -- --rollouts 500     automatic rollouts for the scheduling measurement (default 1000)
- *   npm run bench -- --only detection   or --only scheduling, or --only verdict
+ *   npm run bench -- --only detection   or --only scheduling, or --only verdict, or a comma-separated list
+ *   --only ack,click,rss,starts,slack   issue 13 (scale.ts), on `node dist/src/main.js` in its own process with
+ *                                       --rollouts active: ack latency (idle and loaded), click -> mesh write and
+ *                                       kubectl patch, RSS, starts to the first step, Slack calls per minute
+ *   --ack-rate 200 --ack-seconds 20     slash commands per second, and for how long, in each ack phase
+ *   --clicks 200 --click-rate 10        Advance clicks (on distinct rollouts) and their rate
+ *   --slack-seconds 60 --kubectl-runs 10 --skip-build (use dist/ as it is)
+ *   --per-namespace 20                  targets per namespace (the SMI router lists a namespace's splits)
  *   npm run bench -- --only verdict     issue 16: old vs new verdict over seeded simulated rollouts (no
  *                                       Redis or Prometheus needed); --sim-rollouts 1000 --seed 16
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
@@ -19,7 +26,8 @@ import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchDetection, formatDetection, type DetectionResult } from "./detection.ts";
 import { benchScheduling, formatScheduling, type SchedulingResult } from "./scheduling.ts";
-import { secs } from "./stats.ts";
+import { benchScale, formatTable, SCALE_PHASES, scaleRows, type Row, type ScaleResult } from "./scale.ts";
+import { max, median, millis, quantile, secs } from "./stats.ts";
 import { formatVerdictTable, simulateRow, VERDICT_ROWS, type RowResult } from "./verdict-sim.ts";
 
 const { values } = parseArgs({
@@ -32,6 +40,14 @@ const { values } = parseArgs({
     "sim-rollouts": { type: "string", default: "1000" },
     seed: { type: "string", default: "16" },
     json: { type: "string" },
+    "ack-rate": { type: "string", default: "200" },
+    "ack-seconds": { type: "string", default: "20" },
+    clicks: { type: "string", default: "200" },
+    "click-rate": { type: "string", default: "10" },
+    "slack-seconds": { type: "string", default: "60" },
+    "kubectl-runs": { type: "string", default: "10" },
+    "skip-build": { type: "boolean", default: false },
+    "per-namespace": { type: "string", default: "20" },
   },
 });
 
@@ -48,10 +64,16 @@ const runs = positive("runs", values.runs);
 const rollouts = positive("rollouts", values.rollouts);
 const spanMs = positive("span", values.span) * 1000;
 const leadMs = positive("lead", values.lead) * 1000;
-if (values.only && values.only !== "detection" && values.only !== "scheduling" && values.only !== "verdict") {
-  process.stderr.write(`--only must be detection, scheduling or verdict, got ${values.only}\n`);
+const KINDS = ["verdict", "detection", "scheduling", ...SCALE_PHASES] as const;
+type Kind = (typeof KINDS)[number];
+const only = values.only?.split(",").map((x) => x.trim());
+const bad = only?.filter((x) => !(KINDS as readonly string[]).includes(x));
+if (bad?.length) {
+  process.stderr.write(`--only takes ${KINDS.join(", ")} (comma-separated), got ${bad.join(", ")}\n`);
   process.exit(2);
 }
+const wanted = (k: Kind) => !only || only.includes(k);
+const scalePhases = new Set(SCALE_PHASES.filter(wanted));
 
 const started = Date.now();
 // Other work on the machine shows up directly in the numbers (both measurements share the CPU with Redis,
@@ -62,7 +84,8 @@ let scheduling: SchedulingResult | undefined;
 const simRollouts = positive("sim-rollouts", values["sim-rollouts"]);
 const seed = positive("seed", values.seed);
 let verdicts: RowResult[] | undefined;
-if (values.only === "verdict" || values.only === undefined) {
+let scale: ScaleResult | undefined;
+if (wanted("verdict")) {
   process.stderr.write(`verdict simulation: ${simRollouts} rollouts per row, seed ${seed}\n`);
   verdicts = [];
   for (const [i, row] of VERDICT_ROWS.entries()) {
@@ -70,13 +93,28 @@ if (values.only === "verdict" || values.only === undefined) {
     process.stderr.write(`  ${row.label}: done\n`);
   }
 }
-if (values.only !== "scheduling" && values.only !== "verdict") {
+if (wanted("detection")) {
   process.stderr.write(`detection-to-revert: ${runs} runs (real Prometheus, 1 s scrape; windowSeconds 5, refreshSeconds 5)\n`);
   detection = await benchDetection({ runs });
 }
-if (values.only !== "detection" && values.only !== "verdict") {
+if (wanted("scheduling")) {
   process.stderr.write(`scheduling lateness: ${rollouts} automatic rollouts, steps due over ${spanMs / 1000} s\n`);
   scheduling = await benchScheduling({ rollouts, leadMs, spanMs, refreshSeconds: 30 });
+}
+if (scalePhases.size) {
+  process.stderr.write(`scale (issue 13): ${rollouts} rollouts on node dist/src/main.js in its own process; ${[...scalePhases].join(", ")}\n`);
+  scale = await benchScale({
+    phases: scalePhases,
+    rollouts,
+    perNamespace: positive("per-namespace", values["per-namespace"]),
+    ackRate: positive("ack-rate", values["ack-rate"]),
+    ackSeconds: positive("ack-seconds", values["ack-seconds"]),
+    clicks: positive("clicks", values.clicks),
+    clickRate: positive("click-rate", values["click-rate"]),
+    slackSeconds: positive("slack-seconds", values["slack-seconds"]),
+    kubectlRuns: positive("kubectl-runs", values["kubectl-runs"]),
+    build: !values["skip-build"],
+  });
 }
 
 const load = `load average ${loadAtStart.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`;
@@ -87,11 +125,28 @@ if (verdicts)
   lines.push(
     `\nverdicts, old (fixed-window z-test) vs new (anytime-valid), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
   );
+// The summary table: issue 13's rows with their targets, then the two automatic-rollout measurements.
+const rows: Row[] = scale ? scaleRows(scale, scalePhases) : [];
+if (detection)
+  rows.push({
+    what: `detection -> revert, ${detection.runs.length} runs`,
+    measured: `p50 ${secs(median(detection.totalMs))}, max ${secs(max(detection.totalMs))}`,
+    target: "",
+    load: "",
+  });
+if (scheduling)
+  rows.push({
+    what: `scheduling lateness, ${scheduling.rollouts} automatic rollouts`,
+    measured: `p50 ${millis(quantile(scheduling.latenessMs, 0.5))}, p99 ${millis(quantile(scheduling.latenessMs, 0.99))}`,
+    target: "",
+    load: "",
+  });
+if (rows.length) lines.push(`\n${formatTable(rows)}`);
 process.stdout.write(`\n${lines.join("\n")}\n`);
 if (values.json) {
   await writeFile(
     values.json,
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, verdicts }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, verdicts, scale }, null, 2)}\n`,
   );
   process.stderr.write(`raw numbers written to ${values.json}\n`);
 }

@@ -1,8 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -18,6 +14,7 @@ import { cleanupPrefix, randomPrefix, REDIS_URL } from "../support/redis.ts";
 import { sleep } from "../support/wait.ts";
 import { InstantRouter } from "./fast-router.ts";
 import { InstantMetrics } from "./instant-metrics.ts";
+import { BENCH_CHANNELS, startSlackProcess, type SlackProcess } from "./slack-process.ts";
 import { max, millis, progress, quantile, secs } from "./stats.ts";
 
 /**
@@ -75,35 +72,17 @@ function jobKind(jobId: string): string {
   return m ? (m[1] ?? (m[2] ? "snapshot" : `timer:${m[3]}`)) : "other";
 }
 
-/** Rollouts are spread over 25 channels (the Slack peer looks messages up per channel, linearly). */
-const CHANNELS = Array.from({ length: 25 }, (_, i) => `C0BENCH${String(i).padStart(2, "0")}`);
-
-/** Start the Slack peer in a child process (see slack-peer-process.ts); resolves to its API URL. */
-async function startSlackProcess(botToken: string): Promise<{ child: ChildProcess; apiUrl: string }> {
-  const script = fileURLToPath(new URL("./slack-peer-process.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", script, botToken, ...CHANNELS], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout! });
-  const first = await Promise.race([
-    once(lines, "line").then(([line]) => String(line)),
-    once(child, "exit").then(([code]) => {
-      throw new Error(`the Slack peer process exited (${String(code)}) before listening`);
-    }),
-  ]);
-  lines.close();
-  return { child, apiUrl: (JSON.parse(first) as { apiUrl: string }).apiUrl };
-}
-
 export async function benchScheduling(opts: SchedulingOptions): Promise<SchedulingResult> {
   const prefix = randomPrefix("bench");
   const botToken = `xoxb-bench-${randomBytes(6).toString("hex")}`;
-  let slack: { child: ChildProcess; apiUrl: string } | undefined;
+  let slack: SlackProcess | undefined;
   let bot: Bot | undefined;
   let events: QueueEvents | undefined;
   let eventsConnection: Redis | undefined;
   const metrics = new InstantMetrics(REDIS_URL, prefix);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   try {
-    slack = await startSlackProcess(botToken);
+    slack = await startSlackProcess(botToken, BENCH_CHANNELS);
     const env = EnvSchema.parse({
       SLACK_SIGNING_SECRET: `secret-${randomBytes(6).toString("hex")}`,
       SLACK_BOT_TOKEN: botToken,
@@ -144,7 +123,7 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
         canary: "svc-v2",
         steps: [10, 50, 100],
         startedBy: "UBENCH",
-        channel: CHANNELS[i % CHANNELS.length]!,
+        channel: BENCH_CHANNELS[i % BENCH_CHANNELS.length]!,
         testStage: false,
         now: Date.now(),
         auto: { intervalMs: 3_600_000, maxWaitMs: 3_600_000, noticeMs: 60_000 },
@@ -293,11 +272,7 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
     await events?.close();
     eventsConnection?.disconnect();
     await bot?.stop();
-    if (slack) {
-      const exited = once(slack.child, "exit");
-      slack.child.stdin?.end();
-      await Promise.race([exited, sleep(5_000).then(() => slack!.child.kill("SIGKILL"))]);
-    }
+    await slack?.close();
     metrics.close();
     await cleanupPrefix(redis, prefix);
     await redis.quit();
