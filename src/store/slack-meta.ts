@@ -24,9 +24,11 @@ export type SlackMeta = {
    * little after that, newer readings wait for that one try instead of asking again (the newest wins).
    */
   deferredAt?: number;
+  /** The message's permalink (it never changes), so the Home board asks Slack for it once. */
+  permalink?: string;
 };
 
-type Field = "ts" | "postedSeq" | "renderedHash" | "rejectionSent" | "stateHash" | "updatedAt" | "deferredAt";
+type Field = "ts" | "postedSeq" | "renderedHash" | "rejectionSent" | "stateHash" | "updatedAt" | "deferredAt" | "permalink";
 
 export class SlackMetaStore {
   constructor(
@@ -50,6 +52,7 @@ export class SlackMetaStore {
       ...(h.stateHash ? { stateHash: h.stateHash } : {}),
       ...(h.updatedAt ? { updatedAt: Number(h.updatedAt) } : {}),
       ...(h.deferredAt && h.deferredAt !== "0" ? { deferredAt: Number(h.deferredAt) } : {}),
+      ...(h.permalink ? { permalink: h.permalink } : {}),
     };
   }
 
