@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis-connection.ts";
 import { POSTS_PER_MINUTE_PER_CHANNEL, TIER_PER_MINUTE, tierOf } from "./budget-tiers.ts";
 
 /**
@@ -88,7 +88,7 @@ export class SlackBudgetExceeded extends Error {
 
 export class SlackBudget {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyOf: (bucket: string) => string,
     readonly settings: SlackBudgetSettings,
     private readonly onRedisError: (err: unknown) => void = () => undefined,

@@ -26,7 +26,7 @@ describe("the Slack peer, enforcing Slack's tiers", () => {
           headers: { authorization: "Bearer xoxb-tiers", "content-type": "application/x-www-form-urlencoded" },
           body: new URLSearchParams(args).toString(),
         });
-      const posted = await (await call("chat.postMessage", { channel: "C0ONE", text: "hello" })).json();
+      const posted = (await (await call("chat.postMessage", { channel: "C0ONE", text: "hello" })).json()) as { ts: string };
       // Tier 3 is 50 a minute; the peer lets 15 s worth go at once (12), then one per 1.2 s.
       const updates = [];
       for (let i = 0; i < 13; i++) updates.push(await call("chat.update", { channel: "C0ONE", ts: posted.ts, text: `edit ${i}` }));

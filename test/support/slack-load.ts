@@ -17,7 +17,7 @@ import { sleep, waitFor } from "./wait.ts";
  * takes a success-rate reading each `refreshSeconds` that changes its rendering (the reading's time is
  * shown), so the bot would like to refresh every message each interval, far beyond chat.update's tier;
  * meanwhile a person clicks Advance on one rollout after another, through the bots' HTTP receivers in
- * turn. Shared by test/integration/slack-rate-budget.test.ts and `npm run bench -- --only slack`.
+ * turn. Shared by test/integration/slack-workspace-budget.test.ts and `npm run bench -- --only budget`.
  *
  * An in-process mesh and success-rate source stand in for Kubernetes and Prometheus (they are not what
  * this is about; the bench's scheduling measurement uses them the same way).
@@ -174,8 +174,11 @@ export async function runSlackLoad(opts: SlackLoadOptions): Promise<SlackLoadRes
     const rateLimited: Record<string, number> = {};
     for (const c of peer.rateLimited()) rateLimited[c.method] = (rateLimited[c.method] ?? 0) + 1;
     const updates = steady.filter((c) => c.method === "chat.update" && c.status === 200).map((c) => c.at);
-    const scrape = await Promise.all(bots.map((b) => b.ops.registry.getSingleMetric("rollout_bot_slack_refreshes_deferred_total")?.get()));
-    const deferred = scrape.reduce((sum, m) => sum + (m?.values[0]?.value ?? 0), 0);
+    let deferred = 0;
+    for (const b of bots) {
+      const m = await b.ops.registry.getSingleMetric("rollout_bot_slack_refreshes_deferred_total")?.get();
+      deferred += m?.values[0]?.value ?? 0;
+    }
     return {
       rollouts: ids.length,
       bots: bots.length,
