@@ -111,7 +111,7 @@ describe("many active rollouts", () => {
     // Every rollout took a reading that changed its rendering; Slack saw a few refreshes, the rest waited.
     expect(r.readings).toBeGreaterThanOrEqual(r.rollouts / 2);
     expect(r.refreshesMade).toBeGreaterThanOrEqual(1);
-    expect(r.refreshesDeferred).toBeGreaterThan(r.rollouts / 4);
+    expect(r.refreshesDeferred).toBeGreaterThan(r.rollouts / 10);
     expect(r.steadyCalls["chat.update"]).toBeLessThanOrEqual(budgetFor(r.steadyMs));
   }, 150_000);
 
