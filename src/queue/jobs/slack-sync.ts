@@ -73,7 +73,8 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
         await refresh(deps, job, r, m, { ts, rendered, hash, stateHash });
       } else if (plan.kind === "now") {
         await slack.update({ channel: r.channel, ts, text: rendered.text, blocks: rendered.blocks });
-        await meta.set(r.id, { renderedHash: hash, stateHash, updatedAt: deps.now() });
+        // A deferred try that found a change of state to show has shown the newest reading with it.
+        await meta.set(r.id, { renderedHash: hash, stateHash, updatedAt: deps.now(), ...(job.refresh ? { deferredAt: 0 } : {}) });
       } else {
         if (job.refresh && m.deferredAt !== undefined) await meta.set(r.id, { deferredAt: 0 }); // nothing left to refresh
         if (plan.kind === "later") await deps.queue.slackSyncAt(r.id, plan.at, deps.now());
