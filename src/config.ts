@@ -72,7 +72,7 @@ export const EnvSchema = z.object({
    * long a change of state waits for its turn before the call fails and is retried.
    */
   ROLLOUT_SLACK_BUDGET_PERCENT: z.coerce.number().min(1, "must be at least 1 (percent)").max(100, "must be at most 100 (percent)").default(80),
-  ROLLOUT_SLACK_BURST_SECONDS: z.coerce.number().min(1, "must be at least 1 second").max(60, "must be at most 60 seconds").default(8),
+  ROLLOUT_SLACK_BURST_SECONDS: z.coerce.number().min(1, "must be at least 1 second").max(60, "must be at most 60 seconds").default(30),
   ROLLOUT_SLACK_MAX_WAIT_SECONDS: timeoutSeconds(20),
   /**
    * On SIGTERM, how long requests and jobs in hand may take to finish before connections are closed: the

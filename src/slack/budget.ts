@@ -20,7 +20,7 @@ export type SlackBudgetSettings = {
   maxWaitMs: number;
 };
 
-export const DEFAULT_BUDGET: SlackBudgetSettings = { percent: 80, burstSeconds: 8, maxWaitMs: 20_000 };
+export const DEFAULT_BUDGET: SlackBudgetSettings = { percent: 80, burstSeconds: 30, maxWaitMs: 20_000 };
 
 export type Priority = "state" | "refresh";
 

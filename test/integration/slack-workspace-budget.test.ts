@@ -27,23 +27,27 @@ describe("the Slack peer, enforcing Slack's tiers", () => {
           body: new URLSearchParams(args).toString(),
         });
       const posted = (await (await call("chat.postMessage", { channel: "C0ONE", text: "hello" })).json()) as { ts: string };
-      // Tier 3 is 50 a minute; the peer lets 15 s worth go at once (12), then one per 1.2 s.
+      // Tier 3 is 50 a minute: the peer lets them go at once, then one per 1.2 s (so a few more may pass if
+      // this loop is slow, never all).
       const updates = [];
-      for (let i = 0; i < 13; i++) updates.push(await call("chat.update", { channel: "C0ONE", ts: posted.ts, text: `edit ${i}` }));
-      expect(updates.slice(0, 12).map((r) => r.status)).toEqual(Array(12).fill(200));
-      const limited = updates[12]!;
-      expect(limited.status).toBe(429);
-      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-      expect(await limited.json()).toEqual({ ok: false, error: "ratelimited" });
-      expect(peer.message("C0ONE", posted.ts)!.text).toBe("edit 11"); // the refused edit changed nothing
+      for (let i = 0; i < 55; i++) updates.push(await call("chat.update", { channel: "C0ONE", ts: posted.ts, text: `edit ${i}` }));
+      expect(updates.slice(0, 50).map((r) => r.status)).toEqual(Array(50).fill(200));
+      const limited = updates.filter((r) => r.status === 429);
+      expect(limited.length).toBeGreaterThan(0);
+      for (const r of limited) {
+        expect(Number(r.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+        expect(await r.json()).toEqual({ ok: false, error: "ratelimited" });
+      }
+      const lastAccepted = updates.findLastIndex((r) => r.status === 200);
+      expect(peer.message("C0ONE", posted.ts)!.text).toBe(`edit ${lastAccepted}`); // refused edits changed nothing
 
-      // One post a second per channel, 15 s worth at once: the first post above was one of them.
+      // One post a second per channel, 30 at once: the first post above was one of them.
       const posts = [];
-      for (let i = 0; i < 15; i++) posts.push((await call("chat.postMessage", { channel: "C0ONE", text: `p${i}` })).status);
-      expect(posts.slice(0, 14)).toEqual(Array(14).fill(200));
-      expect(posts[14]).toBe(429);
+      for (let i = 0; i < 34; i++) posts.push((await call("chat.postMessage", { channel: "C0ONE", text: `p${i}` })).status);
+      expect(posts.slice(0, 29)).toEqual(Array(29).fill(200));
+      expect(posts.slice(29)).toContain(429);
       expect((await call("chat.postMessage", { channel: "C0TWO", text: "elsewhere" })).status).toBe(200);
-      expect(peer.rateLimited().map((c) => c.method)).toEqual(["chat.update", "chat.postMessage"]);
+      expect(new Set(peer.rateLimited().map((c) => c.method))).toEqual(new Set(["chat.update", "chat.postMessage"]));
     } finally {
       await peer.close();
     }
