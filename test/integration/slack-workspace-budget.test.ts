@@ -117,7 +117,8 @@ describe("many active rollouts", () => {
     expect(r.refreshesMade).toBeGreaterThanOrEqual(1);
     expect(r.refreshesDeferred).toBeGreaterThan(r.rollouts / 10);
     expect(r.steadyCalls["chat.update"]).toBeLessThanOrEqual(budgetFor(r.steadyMs));
-  }, 150_000);
+    // 40-60 s alone on 2 busy cores; about 2 minutes inside the whole suite, mostly starting the 1,000.
+  }, 240_000);
 
   it("two bots over one Redis stay within chat.update's budget together", async () => {
     const r = await runSlackLoad({ rollouts: 100, channels: 20, bots: 2, refreshSeconds: 5, clicks: 4, clickEveryMs: 4_000, steadyMs: 24_000 });

@@ -139,7 +139,7 @@ export async function runSlackLoad(opts: SlackLoadOptions): Promise<SlackLoadRes
         const posted = ids.filter((id) => messageOf(id, channelOf.get(id)!)).length;
         return posted === ids.length;
       },
-      { timeoutMs: 180_000, intervalMs: 500, what: "every rollout's message" },
+      { timeoutMs: 200_000, intervalMs: 500, what: "every rollout's message" },
     );
     const setupMs = Date.now() - t0;
     say(`slack load: every message posted after ${setupMs} ms`);
