@@ -114,11 +114,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
 
   // On the request connection, which fails at once while Redis is down: a Slack call then goes unbudgeted
   // instead of waiting for Redis (src/slack/budget.ts).
-  const budget = new SlackBudget(requestRedis, (bucket) => store.keys.slackBudget(bucket), {
-    percent: env.ROLLOUT_SLACK_BUDGET_PERCENT,
-    burstSeconds: env.ROLLOUT_SLACK_BURST_SECONDS,
-    maxWaitMs: env.ROLLOUT_SLACK_MAX_WAIT_SECONDS * 1000,
-  });
+  const budget =
+    env.ROLLOUT_SLACK_BUDGET === "off"
+      ? undefined
+      : new SlackBudget(requestRedis, (bucket) => store.keys.slackBudget(bucket), {
+          percent: env.ROLLOUT_SLACK_BUDGET_PERCENT,
+          burstSeconds: env.ROLLOUT_SLACK_BURST_SECONDS,
+          maxWaitMs: env.ROLLOUT_SLACK_MAX_WAIT_SECONDS * 1000,
+        });
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
@@ -129,7 +132,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     log,
     now,
     observe: ops,
-    budget,
+    ...(budget ? { budget } : {}),
   });
   const app = transport.app;
 
@@ -171,7 +174,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         metrics,
         access,
         words: slackAuditWords,
-        slack: webApiPoster(app.client, { budget, onDeferred: () => ops.slackRefreshDeferred() }),
+        slack: webApiPoster(app.client, { ...(budget ? { budget } : {}), onDeferred: () => ops.slackRefreshDeferred() }),
         surfaces: webApiSurfaces(app.client),
         homeViewers: new HomeViewers(redis, store.keys),
         readings: new ReadingHistory(redis, store.keys),

@@ -41,6 +41,11 @@ export type HarnessOptions = {
   socketMode?: boolean;
   /** The Slack peer answers 429 + Retry-After over Slack's published rate limits (SlackPeer.enforceTiers). */
   slackTiers?: boolean;
+  /**
+   * The bot spends its default Slack budget (src/slack/budget.ts). Off unless asked, like the peer's tiers:
+   * fuzz and fault tests send far more than Slack would take, and are about something else.
+   */
+  slackBudget?: boolean;
 };
 
 export type Harness = {
@@ -83,6 +88,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ROLLOUT_KEY_PREFIX: prefix,
     KUBECONFIG: kube.kubeconfigPath,
     ...(appToken ? { SLACK_APP_TOKEN: appToken } : {}),
+    ROLLOUT_SLACK_BUDGET: opts.slackBudget ? "on" : "off",
     ...opts.extraEnv,
   });
   let targets: TargetsFile = { adhoc: true, targets: new Map() };
