@@ -74,7 +74,7 @@ export const EnvSchema = z.object({
   /** `off`: calls go straight to Slack (a local Slack without limits, as in most tests); its 429s are still waited out. */
   ROLLOUT_SLACK_BUDGET: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
   ROLLOUT_SLACK_BUDGET_PERCENT: z.coerce.number().min(1, "must be at least 1 (percent)").max(100, "must be at most 100 (percent)").default(80),
-  ROLLOUT_SLACK_BURST_SECONDS: z.coerce.number().min(1, "must be at least 1 second").max(60, "must be at most 60 seconds").default(30),
+  ROLLOUT_SLACK_BURST_SECONDS: z.coerce.number().min(1, "must be at least 1 second").max(60, "must be at most 60 seconds").default(15),
   ROLLOUT_SLACK_MAX_WAIT_SECONDS: timeoutSeconds(20),
   /**
    * On SIGTERM, how long requests and jobs in hand may take to finish before connections are closed: the

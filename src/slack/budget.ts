@@ -20,7 +20,8 @@ export type SlackBudgetSettings = {
   maxWaitMs: number;
 };
 
-export const DEFAULT_BUDGET: SlackBudgetSettings = { percent: 80, burstSeconds: 30, maxWaitMs: 20_000 };
+/** 80% of the rate, 15 s deep: no minute ever holds more than Slack's published number (40 + 10 of 50). */
+export const DEFAULT_BUDGET: SlackBudgetSettings = { percent: 80, burstSeconds: 15, maxWaitMs: 20_000 };
 
 export type Priority = "state" | "refresh";
 

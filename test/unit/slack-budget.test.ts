@@ -4,13 +4,21 @@ import { bucketFor, DEFAULT_BUDGET } from "../../src/slack/budget.ts";
 import { TierLimits } from "../../src/sandbox/peers/slack/rate-tiers.ts";
 
 describe("the bot's Slack buckets", () => {
-  it("spend 80% of Slack's published rates by default, 30 s deep, half of it kept for changes of state", () => {
-    expect(bucketFor("chat.update", undefined, DEFAULT_BUDGET)).toEqual({ name: "chat.update", intervalMs: 1_500, burst: 20, reserve: 10 });
-    expect(bucketFor("chat.postMessage", "C0ONE", DEFAULT_BUDGET)).toEqual({ name: "chat.postMessage:C0ONE", intervalMs: 1_250, burst: 24, reserve: 12 });
-    expect(bucketFor("views.publish", undefined, DEFAULT_BUDGET)).toMatchObject({ intervalMs: 750, burst: 40 });
-    expect(bucketFor("usergroups.list", undefined, DEFAULT_BUDGET)).toMatchObject({ intervalMs: 3_750, burst: 8 });
+  it("spend 80% of Slack's published rates by default, 15 s deep, half of it kept for changes of state", () => {
+    expect(bucketFor("chat.update", undefined, DEFAULT_BUDGET)).toEqual({ name: "chat.update", intervalMs: 1_500, burst: 10, reserve: 5 });
+    expect(bucketFor("chat.postMessage", "C0ONE", DEFAULT_BUDGET)).toEqual({ name: "chat.postMessage:C0ONE", intervalMs: 1_250, burst: 12, reserve: 6 });
+    expect(bucketFor("views.publish", undefined, DEFAULT_BUDGET)).toMatchObject({ intervalMs: 750, burst: 20 });
+    expect(bucketFor("usergroups.list", undefined, DEFAULT_BUDGET)).toMatchObject({ intervalMs: 3_750, burst: 4 });
     // A method the table does not know is taken as Tier 2 (20 a minute), never more.
-    expect(bucketFor("reactions.add", undefined, DEFAULT_BUDGET)).toMatchObject({ intervalMs: 3_750, burst: 8 });
+    expect(bucketFor("reactions.add", undefined, DEFAULT_BUDGET)).toMatchObject({ intervalMs: 3_750, burst: 4 });
+  });
+
+  it("never let a minute hold more than Slack publishes for a tier: the burst plus a minute's rate", () => {
+    for (const method of ["chat.update", "views.publish", "usergroups.list"]) {
+      const b = bucketFor(method, undefined, DEFAULT_BUDGET);
+      const published = { "chat.update": 50, "views.publish": 100, "usergroups.list": 20 }[method]!;
+      expect(b.burst + 60_000 / b.intervalMs, method).toBeLessThanOrEqual(published);
+    }
   });
 
   it("never allow more than the Slack peer does, whatever the method, for a burst and then sustained", () => {
