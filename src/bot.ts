@@ -30,6 +30,7 @@ import { connectRedis, parseRedisUrl, readyWithin, type RedisClient } from "./st
 import { HomeViewers } from "./store/home-viewers.ts";
 import { ReadingHistory } from "./store/readings.ts";
 import { webApiSurfaces } from "./slack/surfaces-api.ts";
+import { SlackBudget } from "./slack/budget.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -111,6 +112,16 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   });
   const routers = timedRegistry(opts.routers, ["smi", "namerd", "gateway"], ops.meshCall);
 
+  // On the request connection, which fails at once while Redis is down: a Slack call then goes unbudgeted
+  // instead of waiting for Redis (src/slack/budget.ts).
+  const budget =
+    env.ROLLOUT_SLACK_BUDGET === "off"
+      ? undefined
+      : new SlackBudget(requestRedis, (bucket) => store.keys.slackBudget(bucket), {
+          percent: env.ROLLOUT_SLACK_BUDGET_PERCENT,
+          burstSeconds: env.ROLLOUT_SLACK_BURST_SECONDS,
+          maxWaitMs: env.ROLLOUT_SLACK_MAX_WAIT_SECONDS * 1000,
+        });
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
@@ -121,6 +132,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     log,
     now,
     observe: ops,
+    ...(budget ? { budget } : {}),
   });
   const app = transport.app;
 
@@ -162,7 +174,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         metrics,
         access,
         words: slackAuditWords,
-        slack: webApiPoster(app.client),
+        slack: webApiPoster(app.client, { ...(budget ? { budget } : {}), onDeferred: () => ops.slackRefreshDeferred() }),
         surfaces: webApiSurfaces(app.client),
         homeViewers: new HomeViewers(redis, store.keys),
         readings: new ReadingHistory(redis, store.keys),

@@ -67,6 +67,16 @@ export const EnvSchema = z.object({
   ROLLOUT_NAMERD_TIMEOUT_SECONDS: timeoutSeconds(5),
   ROLLOUT_SLACK_TIMEOUT_SECONDS: timeoutSeconds(10),
   /**
+   * The workspace's Slack budget (src/slack/budget.ts), shared by every replica through Redis: the share of
+   * Slack's published rate limits the bot spends, how many seconds' worth of calls may go at once, and how
+   * long a change of state waits for its turn before the call fails and is retried.
+   */
+  /** `off`: calls go straight to Slack (a local Slack without limits, as in most tests); its 429s are still waited out. */
+  ROLLOUT_SLACK_BUDGET: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  ROLLOUT_SLACK_BUDGET_PERCENT: z.coerce.number().min(1, "must be at least 1 (percent)").max(100, "must be at most 100 (percent)").default(80),
+  ROLLOUT_SLACK_BURST_SECONDS: z.coerce.number().min(1, "must be at least 1 second").max(60, "must be at most 60 seconds").default(15),
+  ROLLOUT_SLACK_MAX_WAIT_SECONDS: timeoutSeconds(20),
+  /**
    * On SIGTERM, how long requests and jobs in hand may take to finish before connections are closed: the
    * pod's terminationGracePeriodSeconds (30 by default) minus a margin for closing and exiting.
    */

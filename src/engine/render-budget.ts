@@ -29,3 +29,13 @@ export function planRender(next: RenderState, last: LastRender, now: number, int
   const due = last.updatedAt + intervalMs;
   return now >= due ? { kind: "now" } : { kind: "later", at: due };
 }
+
+/**
+ * Whether a "now" from planRender is a refresh: only the reading changed, and nobody asked for it. A
+ * refresh may be deferred past the interval when the workspace's Slack budget has no room for it; a change
+ * of state or a person's Refresh never is.
+ */
+export function isRefresh(next: RenderState, last: LastRender): boolean {
+  if (last.updatedAt === undefined || next.stateHash !== last.stateHash) return false;
+  return !(next.askedAt !== undefined && next.askedAt >= last.updatedAt);
+}

@@ -17,6 +17,10 @@ export type OpsObserver = {
   /** One Web API call by method, and whether Slack answered 429. */
   slackCall(method: string, outcome: "ok" | "error"): void;
   slackRateLimited(method: string): void;
+  /** A Web API call waited this long for its turn in the workspace's Slack budget. */
+  slackBudgetWait(method: string, seconds: number): void;
+  /** A refresh (a message whose reading alone changed) found no room in the Slack budget and was deferred. */
+  slackRefreshDeferred(): void;
   /** One effect job attempt by job name: completed or failed. */
   job(name: string, outcome: "completed" | "failed"): void;
 };
@@ -94,6 +98,18 @@ export function createOpsMetrics(sources: StateSources, opts: { prefix?: string 
     labelNames: ["method"] as const,
     registers: [registry],
   });
+  const budgetWait = new Histogram({
+    name: `${p}slack_budget_wait_seconds`,
+    help: "Time a Slack Web API call waited for its turn in the workspace's shared budget, by method (only calls that waited)",
+    labelNames: ["method"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20],
+    registers: [registry],
+  });
+  const deferred = new Counter({
+    name: `${p}slack_refreshes_deferred_total`,
+    help: "Message refreshes (only the reading changed) deferred because the Slack budget had no room above its reserve",
+    registers: [registry],
+  });
   const jobs = new Counter({
     name: `${p}jobs_total`,
     help: "Effect job attempts by job and outcome (completed, failed; a failed attempt may be retried)",
@@ -108,6 +124,8 @@ export function createOpsMetrics(sources: StateSources, opts: { prefix?: string 
     slackAck: (kind, seconds) => ack.observe({ kind: label(kind) }, seconds),
     slackCall: (method, outcome) => calls.inc({ method: label(method), outcome }),
     slackRateLimited: (method) => limited.inc({ method: label(method) }),
+    slackBudgetWait: (method, seconds) => budgetWait.observe({ method: label(method) }, seconds),
+    slackRefreshDeferred: () => deferred.inc(),
     job: (name, outcome) => jobs.inc({ job: label(name), outcome }),
     async scrape() {
       return {
@@ -125,5 +143,7 @@ export const NO_OBSERVER: OpsObserver = {
   slackAck() {},
   slackCall() {},
   slackRateLimited() {},
+  slackBudgetWait() {},
+  slackRefreshDeferred() {},
   job() {},
 };

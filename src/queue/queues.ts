@@ -20,6 +20,8 @@ export type EffectJob = {
   /** `home`: publish this person's board only (they just opened it), with `notice` at the top. */
   userId?: string;
   notice?: string;
+  /** `slack-sync`: the try of a refresh the Slack budget deferred (see slackRefreshAt). */
+  refresh?: true;
 };
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } } satisfies JobsOptions;
@@ -28,7 +30,7 @@ const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { a
  * Priorities (1 runs first): a mesh write (an abort above all) and a due step must not wait behind a
  * backlog of message renderings and readings, which are safe to run late.
  */
-const PRIORITY = { reconcile: 1, timer: 2, "slack-sync": 5, snapshot: 10, home: 12, chart: 15 } as const;
+const PRIORITY = { reconcile: 1, timer: 2, "slack-sync": 5, "slack-refresh": 6, snapshot: 10, home: 12, chart: 15 } as const;
 
 /** Mesh writes retry for as long as it takes (abort must always complete); the backoff is capped. */
 const RECONCILE: JobsOptions = { ...KEEP, attempts: 1_000_000, backoff: { type: "capped" }, priority: PRIORITY.reconcile };
@@ -68,6 +70,20 @@ export class EffectQueue {
       "slack-sync",
       { rolloutId, version: 0 },
       { ...SLACK, removeOnComplete: true, jobId: `${rolloutId}.sync.${at}`, ...(delay ? { delay } : {}) },
+    );
+  }
+
+  /**
+   * A refresh the workspace's Slack budget had no room for, tried again at `at` (a slot of the budget's
+   * calendar, so deferred refreshes come one per interval). After every change of state, so a click's
+   * rendering never queues behind it; the job re-reads the record, so it shows the newest reading.
+   */
+  async slackRefreshAt(rolloutId: string, at: number, now: number): Promise<void> {
+    const delay = Math.max(0, at - now);
+    await this.queue.add(
+      "slack-sync",
+      { rolloutId, version: 0, refresh: true },
+      { ...SLACK, priority: PRIORITY["slack-refresh"], removeOnComplete: true, jobId: `${rolloutId}.refresh.${at}`, ...(delay ? { delay } : {}) },
     );
   }
 

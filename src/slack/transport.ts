@@ -4,6 +4,8 @@ import { boltLogger } from "./bolt-logger.ts";
 import type { OpsObserver } from "../http/metrics.ts";
 import { StrictHttpReceiver } from "./receiver.ts";
 import { SocketModeReceiver } from "./socket-receiver.ts";
+import { budgetedFetch } from "./budget-fetch.ts";
+import type { SlackBudget } from "./budget.ts";
 
 /**
  * The transport seam: how Slack's requests reach the listeners. The listeners are registered on the Bolt
@@ -24,9 +26,11 @@ export type SlackTransportOptions = {
   now: () => number;
   /** Where ack latency and Web API calls are reported (the bot's metrics). */
   observe?: SlackObserver;
+  /** The workspace's shared rate budget: every Web API call of every client Bolt builds takes its turn. */
+  budget?: SlackBudget;
 };
 
-export type SlackObserver = Pick<OpsObserver, "slackAck" | "slackCall" | "slackRateLimited">;
+export type SlackObserver = Pick<OpsObserver, "slackAck" | "slackCall" | "slackRateLimited" | "slackBudgetWait">;
 
 export type SlackTransport = {
   app: App;
@@ -76,6 +80,15 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
       headers: { Authorization: `Bearer ${opts.botToken}` },
       retryConfig: { retries: 5, factor: 2, minTimeout: 1_000, maxTimeout: 30_000, randomize: true },
       ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
+      // Bolt hands these options to every client it builds (the listeners' too): one door for every call.
+      ...(opts.budget
+        ? {
+            fetch: budgetedFetch(opts.budget, {
+              timeoutMs: opts.timeoutMs,
+              ...(opts.observe ? { onWait: (method: string, ms: number) => opts.observe!.slackBudgetWait(method, ms / 1000) } : {}),
+            }),
+          }
+        : {}),
     },
   });
   // app.client (the worker's and the user groups' calls) is built without a token: it sends it as a header.

@@ -38,6 +38,10 @@ export class Keys {
   globalAudit() {
     return `${this.prefix}:audit`;
   }
+  /** One key per Slack rate bucket (src/slack/budget.ts): every script touches one key alone. */
+  slackBudget(bucket: string) {
+    return `${this.prefix}:slack-budget:${bucket}`;
+  }
   /**
    * BullMQ's scripts touch several keys of a queue at once, so on a cluster they all need one hash tag:
    * `{<prefix>:bull}`. One Redis keeps `<prefix>:bull`, so an upgraded deployment finds its queued jobs.

@@ -19,7 +19,16 @@ export type SlackMeta = {
   stateHash?: string;
   /** When the message was last posted or updated (ms), for the per-message update budget. */
   updatedAt?: number;
+  /**
+   * A refresh found no room in the workspace's Slack budget and is due to try again then (ms): until a
+   * little after that, newer readings wait for that one try instead of asking again (the newest wins).
+   */
+  deferredAt?: number;
+  /** The message's permalink (it never changes), so the Home board asks Slack for it once. */
+  permalink?: string;
 };
+
+type Field = "ts" | "postedSeq" | "renderedHash" | "rejectionSent" | "stateHash" | "updatedAt" | "deferredAt" | "permalink";
 
 export class SlackMetaStore {
   constructor(
@@ -42,13 +51,12 @@ export class SlackMetaStore {
       ...(h.rejectionSent ? { rejectionSent: true } : {}),
       ...(h.stateHash ? { stateHash: h.stateHash } : {}),
       ...(h.updatedAt ? { updatedAt: Number(h.updatedAt) } : {}),
+      ...(h.deferredAt && h.deferredAt !== "0" ? { deferredAt: Number(h.deferredAt) } : {}),
+      ...(h.permalink ? { permalink: h.permalink } : {}),
     };
   }
 
-  async set(
-    id: string,
-    fields: Partial<Record<"ts" | "postedSeq" | "renderedHash" | "rejectionSent" | "stateHash" | "updatedAt", string | number>>,
-  ): Promise<void> {
+  async set(id: string, fields: Partial<Record<Field, string | number>>): Promise<void> {
     await this.redis.hset(this.key(id), fields);
   }
 }

@@ -12,6 +12,8 @@
  *   --clicks 200 --click-rate 10        Advance clicks (on distinct rollouts) and their rate
  *   --slack-seconds 60 --kubectl-runs 10 --skip-build (use dist/ as it is)
  *   --per-namespace 20                  targets per namespace (the SMI router lists a namespace's splits)
+ *   npm run bench -- --only budget      issue 13's Slack budget: --rollouts active rollouts against the Slack
+ *                                       peer enforcing Slack's tiers, clicks meanwhile (~80 s; slack-budget.ts)
  *   npm run bench -- --only verdict     issue 16: old vs new verdict over seeded simulated rollouts (no
  *                                       Redis or Prometheus needed); --sim-rollouts 1000 --seed 16
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
@@ -26,6 +28,8 @@ import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { benchDetection, formatDetection, type DetectionResult } from "./detection.ts";
 import { benchScheduling, formatScheduling, type SchedulingResult } from "./scheduling.ts";
+import { benchSlackBudget, formatSlackBudget } from "./slack-budget.ts";
+import type { SlackLoadResult } from "../support/slack-load.ts";
 import { benchScale, formatTable, SCALE_PHASES, scaleRows, type Row, type ScaleResult } from "./scale.ts";
 import { max, median, millis, quantile, secs } from "./stats.ts";
 import { formatVerdictTable, simulateRow, VERDICT_ROWS, type RowResult } from "./verdict-sim.ts";
@@ -64,7 +68,7 @@ const runs = positive("runs", values.runs);
 const rollouts = positive("rollouts", values.rollouts);
 const spanMs = positive("span", values.span) * 1000;
 const leadMs = positive("lead", values.lead) * 1000;
-const KINDS = ["verdict", "detection", "scheduling", ...SCALE_PHASES] as const;
+const KINDS = ["verdict", "detection", "scheduling", "budget", ...SCALE_PHASES] as const;
 type Kind = (typeof KINDS)[number];
 const only = values.only?.split(",").map((x) => x.trim());
 const bad = only?.filter((x) => !(KINDS as readonly string[]).includes(x));
@@ -101,6 +105,11 @@ if (wanted("scheduling")) {
   process.stderr.write(`scheduling lateness: ${rollouts} automatic rollouts, steps due over ${spanMs / 1000} s\n`);
   scheduling = await benchScheduling({ rollouts, leadMs, spanMs, refreshSeconds: 30 });
 }
+let budget: SlackLoadResult | undefined;
+if (wanted("budget")) {
+  process.stderr.write(`slack budget: ${rollouts} active rollouts against the Slack peer enforcing Slack's tiers\n`);
+  budget = await benchSlackBudget({ rollouts });
+}
 if (scalePhases.size) {
   process.stderr.write(`scale (issue 13): ${rollouts} rollouts on node dist/src/main.js in its own process; ${[...scalePhases].join(", ")}\n`);
   scale = await benchScale({
@@ -121,6 +130,7 @@ const load = `load average ${loadAtStart.toFixed(1)} -> ${loadavg()[0]!.toFixed(
 const lines = [`rollout-bot bench (${new Date().toISOString()}, node ${process.version}, ${load}, took ${secs(Date.now() - started, 0)})`];
 if (detection) lines.push(formatDetection(detection));
 if (scheduling) lines.push(formatScheduling(scheduling));
+if (budget) lines.push(formatSlackBudget(budget));
 if (verdicts)
   lines.push(
     `\nverdicts, old (fixed-window z-test) vs new (anytime-valid), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
@@ -146,7 +156,7 @@ process.stdout.write(`\n${lines.join("\n")}\n`);
 if (values.json) {
   await writeFile(
     values.json,
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, verdicts, scale }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, budget, verdicts, scale }, null, 2)}\n`,
   );
   process.stderr.write(`raw numbers written to ${values.json}\n`);
 }

@@ -39,6 +39,13 @@ export type HarnessOptions = {
   log?: Logger;
   /** Slack's requests over Socket Mode (an app-level token; the driver sends envelopes) instead of HTTP. */
   socketMode?: boolean;
+  /** The Slack peer answers 429 + Retry-After over Slack's published rate limits (SlackPeer.enforceTiers). */
+  slackTiers?: boolean;
+  /**
+   * The bot spends its default Slack budget (src/slack/budget.ts). Off unless asked, like the peer's tiers:
+   * fuzz and fault tests send far more than Slack would take, and are about something else.
+   */
+  slackBudget?: boolean;
 };
 
 export type Harness = {
@@ -65,6 +72,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const botToken = opts.reuse?.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
   const appToken = opts.socketMode ? "xapp-1-A0APP0001-local" : undefined;
   const slack = opts.reuse?.slack ?? (await startSlackPeer({ botToken, ...(appToken ? { appToken } : {}), channels: [{ id: CHANNEL, name: "deploys" }] }));
+  if (opts.slackTiers && !opts.reuse) slack.enforceTiers();
   const kube =
     opts.reuse?.kube ?? (await startKubeApiPeer({ ...opts.kube, smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
   const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
@@ -80,6 +88,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ROLLOUT_KEY_PREFIX: prefix,
     KUBECONFIG: kube.kubeconfigPath,
     ...(appToken ? { SLACK_APP_TOKEN: appToken } : {}),
+    ROLLOUT_SLACK_BUDGET: opts.slackBudget ? "on" : "off",
     ...opts.extraEnv,
   });
   let targets: TargetsFile = { adhoc: true, targets: new Map() };

@@ -52,6 +52,9 @@ const ADAPTERS = under([
   "src/slack/poster.ts",
   "src/slack/surfaces-api.ts",
   "src/slack/errors.ts",
+  "src/slack/budget.ts",
+  "src/slack/budget-tiers.ts",
+  "src/slack/budget-fetch.ts",
   "src/http",
 ]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */

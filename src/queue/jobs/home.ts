@@ -28,9 +28,15 @@ async function board(deps: HomeDeps): Promise<Board> {
   const [active, recent] = await Promise.all([deps.store.active(), deps.store.recent(50)]);
   const running = await Promise.all(
     active.map(async (rollout) => {
-      const ts = (await deps.meta.get(rollout.id)).ts;
-      // A missing link is not worth failing the board for.
-      const link = ts ? await deps.surfaces.permalink(rollout.channel, ts).catch(() => undefined) : undefined;
+      const m = await deps.meta.get(rollout.id);
+      // Asked of Slack once per message (a permalink never changes), not once per board and rollout: a
+      // thousand running rollouts would otherwise spend the Slack budget on links. A missing link is not
+      // worth failing the board for.
+      let link = m.permalink;
+      if (!link && m.ts) {
+        link = await deps.surfaces.permalink(rollout.channel, m.ts).catch(() => undefined);
+        if (link) await deps.meta.set(rollout.id, { permalink: link });
+      }
       return { rollout, ...(link ? { link } : {}) };
     }),
   );
@@ -39,8 +45,9 @@ async function board(deps: HomeDeps): Promise<Board> {
 }
 
 export async function homeJob(deps: HomeDeps, job: EffectJob): Promise<void> {
-  const b = await board(deps);
   const people = job.userId ? [job.userId] : await deps.homeViewers.recent(deps.now());
+  if (!people.length) return; // nobody looks: no board to build (nor links to ask Slack for)
+  const b = await board(deps);
   const view = homeView(b);
   const hash = createHash("sha1").update(JSON.stringify(view)).digest("hex");
   for (const userId of people) {

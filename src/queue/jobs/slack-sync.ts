@@ -5,13 +5,13 @@ import { cannotPostText, startRejectedText } from "../../slack/views/starter-not
 import { threadReply } from "../../slack/views/thread-reply.ts";
 import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
-import type { SlackMetaStore } from "../../store/slack-meta.ts";
+import type { SlackMeta, SlackMetaStore } from "../../store/slack-meta.ts";
 import { SlackCallError } from "../../slack/errors.ts";
 import type { SlackPoster } from "../../slack/poster.ts";
 
 export type { SlackPoster } from "../../slack/poster.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
-import { planRender } from "../../engine/render-budget.ts";
+import { isRefresh, planRender } from "../../engine/render-budget.ts";
 
 /**
  * Make Slack show the record: post the parent message once, chat.update it when its rendering changed,
@@ -24,8 +24,8 @@ export type SlackSyncDeps = {
   meta: SlackMetaStore;
   slack: SlackPoster;
   log: Logger;
-  /** For updates the per-message budget holds back. */
-  queue: Pick<EffectQueue, "slackSyncAt">;
+  /** For updates the per-message budget holds back, and refreshes the workspace's Slack budget defers. */
+  queue: Pick<EffectQueue, "slackSyncAt" | "slackRefreshAt">;
   now: () => number;
 };
 
@@ -69,11 +69,15 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
     } else {
       const next = { hash, stateHash, ...(r.snapshot?.askedAt !== undefined ? { askedAt: r.snapshot.askedAt } : {}) };
       const plan = planRender(next, m, deps.now(), (r.target.metrics?.refreshSeconds ?? 30) * 1000);
-      if (plan.kind === "now") {
+      if (plan.kind === "now" && isRefresh(next, m)) {
+        await refresh(deps, job, r, m, { ts, rendered, hash, stateHash });
+      } else if (plan.kind === "now") {
         await slack.update({ channel: r.channel, ts, text: rendered.text, blocks: rendered.blocks });
-        await meta.set(r.id, { renderedHash: hash, stateHash, updatedAt: deps.now() });
-      } else if (plan.kind === "later") {
-        await deps.queue.slackSyncAt(r.id, plan.at, deps.now());
+        // A deferred try that found a change of state to show has shown the newest reading with it.
+        await meta.set(r.id, { renderedHash: hash, stateHash, updatedAt: deps.now(), ...(job.refresh ? { deferredAt: 0 } : {}) });
+      } else {
+        if (job.refresh && m.deferredAt !== undefined) await meta.set(r.id, { deferredAt: 0 }); // nothing left to refresh
+        if (plan.kind === "later") await deps.queue.slackSyncAt(r.id, plan.at, deps.now());
       }
     }
     for (const e of eventsAfter(r, m.postedSeq)) {
@@ -123,6 +127,33 @@ async function tellStarter(deps: SlackSyncDeps, r: Rollout, words: (where: "chan
     if (!platformError(err)) throw err;
     deps.log.error({ err, rolloutId: r.id }, "Slack refused to tell the starter privately");
   }
+}
+
+/** A deferred refresh counts as pending until this long after it was due (then it is taken as lost). */
+const PENDING_GRACE_MS = 60_000;
+
+/**
+ * A message whose reading alone changed: sent when the workspace's Slack budget has room above what it
+ * keeps for changes of state, else deferred to a slot of the budget's calendar. One deferred try per
+ * message at a time; readings that arrive meanwhile wait for it, and it shows the newest one.
+ */
+async function refresh(
+  deps: SlackSyncDeps,
+  job: EffectJob,
+  r: Rollout,
+  m: SlackMeta,
+  msg: { ts: string; rendered: ReturnType<typeof renderRolloutMessage>; hash: string; stateHash: string },
+): Promise<void> {
+  const now = deps.now();
+  if (!job.refresh && m.deferredAt !== undefined && now < m.deferredAt + PENDING_GRACE_MS) return;
+  const sent = await deps.slack.refresh({ channel: r.channel, ts: msg.ts, text: msg.rendered.text, blocks: msg.rendered.blocks });
+  if (sent.ok) {
+    await deps.meta.set(r.id, { renderedHash: msg.hash, stateHash: msg.stateHash, updatedAt: deps.now(), deferredAt: 0 });
+    return;
+  }
+  const at = await deps.slack.refreshRetryAt(now);
+  await deps.meta.set(r.id, { deferredAt: at });
+  await deps.queue.slackRefreshAt(r.id, at, now);
 }
 
 function hashOf(value: unknown): string {

@@ -15,6 +15,7 @@ import {
 } from "./workspace.ts";
 import { readBody } from "../read-body.ts";
 import { SurfaceError, Surfaces } from "./surfaces.ts";
+import { TierLimits, type TierOptions } from "./rate-tiers.ts";
 
 /**
  * A local Slack: the Web API methods the bot uses, response_url endpoints, and an inspectable store.
@@ -202,6 +203,8 @@ export class SlackPeer {
   readonly calls: ApiCall[] = [];
   private readonly ws: Workspace;
   private readonly rateLimits = new Map<string, { retryAfterSeconds: number; remaining: number }>();
+  /** Slack's tiers, enforced only when asked (enforceTiers): most tests are about something else. */
+  private tiers: { limits: TierLimits; opts: TierOptions } | undefined;
   private readonly failures = new Map<string, { error: string; remaining: number }>();
   private readonly delays = new Map<string, { delayMs: number; remaining: number }>();
   private readonly delayed = new WeakMap<ServerResponse, number>();
@@ -274,6 +277,7 @@ export class SlackPeer {
     this.ws.clearMessages();
     this.calls.length = 0;
     this.rateLimits.clear();
+    if (this.tiers) this.tiers = { limits: new TierLimits(this.tiers.opts), opts: this.tiers.opts };
     this.failures.clear();
     this.delays.clear();
     this.responseUrls.clear();
@@ -329,6 +333,19 @@ export class SlackPeer {
   /** The next `times` calls of `method` answer 429 with `Retry-After` and leave the store untouched. */
   rateLimit(method: string, opts: { retryAfterSeconds: number; times: number }): void {
     this.rateLimits.set(method, { retryAfterSeconds: opts.retryAfterSeconds, remaining: opts.times });
+  }
+
+  /**
+   * From now on answer as real Slack does over its rate limits: 429 + Retry-After for a method over its
+   * tier (per workspace), or chat.postMessage over one per second in a channel (see rate-tiers.ts).
+   */
+  enforceTiers(opts: TierOptions = {}): void {
+    this.tiers = { limits: new TierLimits(opts), opts };
+  }
+
+  /** The 429 answers so far (injected by rateLimit or from the tiers), in arrival order. */
+  rateLimited(): ApiCall[] {
+    return this.calls.filter((c) => c.status === 429);
   }
 
   /** The next `times` calls of `method` answer HTTP 200 `{ok:false,error}` and change nothing. */
@@ -546,6 +563,10 @@ export class SlackPeer {
       await new Promise((r) => setTimeout(r, delay.delayMs));
       await new Promise((r) => setImmediate(r)); // let a client that gave up be seen to have closed
     }
+    const overTier = this.tiers?.limits.admit(method, method === "chat.postMessage" ? this.channelIdOf(args) : undefined, Date.now());
+    if (overTier) {
+      return this.answer(res, method, args, { ok: false, error: "ratelimited" }, 429, { "retry-after": String(overTier) });
+    }
     const limit = this.rateLimits.get(method);
     if (limit && limit.remaining > 0) {
       limit.remaining -= 1;
@@ -576,6 +597,11 @@ export class SlackPeer {
     const retryAfter = headers["retry-after"] === undefined ? {} : { retryAfterSeconds: Number(headers["retry-after"]) };
     this.calls.push({ method, args, at: Date.now(), status, ok, ...(ok ? {} : { error: String(body.error) }), ...late, ...retryAfter });
     send(res, status, body, headers);
+  }
+
+  private channelIdOf(args: Args): string | undefined {
+    const ref = str(args.channel);
+    return ref ? (this.ws.resolveChannel(ref)?.id ?? ref) : undefined;
   }
 
   private channelFor(args: Args, key = "channel"): SlackChannel {

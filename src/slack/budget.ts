@@ -1,0 +1,141 @@
+import type { RedisClient } from "../store/redis-connection.ts";
+import { POSTS_PER_MINUTE_PER_CHANNEL, TIER_PER_MINUTE, tierOf } from "./budget-tiers.ts";
+
+/**
+ * One Slack rate budget for the whole workspace, shared by every replica: a GCRA bucket per method (per
+ * channel for chat.postMessage) held in one Redis key each, taken atomically in Lua against Redis's clock,
+ * so replicas with skewed clocks still share one schedule and Redis Cluster never sees a cross-slot script.
+ *
+ * Two priorities: a change of state (a click's result, an abort, a thread event) may use the whole
+ * bucket; a refresh (a message whose reading alone changed) only what is left above a reserve, so it never
+ * takes the call a click is about to need, and is deferred instead of waiting.
+ */
+
+export type SlackBudgetSettings = {
+  /** Share of Slack's published limits the bot spends, 1-100. */
+  percent: number;
+  /** Depth of each bucket: this many seconds' worth of calls may go at once (at least one). */
+  burstSeconds: number;
+  /** How long a call over budget waits for its turn before it fails (the caller's retries take over). */
+  maxWaitMs: number;
+};
+
+/** 80% of the rate, 15 s deep: no minute ever holds more than Slack's published number (40 + 10 of 50). */
+export const DEFAULT_BUDGET: SlackBudgetSettings = { percent: 80, burstSeconds: 15, maxWaitMs: 20_000 };
+
+export type Priority = "state" | "refresh";
+
+export type Bucket = {
+  /** The bucket's name: the method, or `chat.postMessage:<channel>`. */
+  name: string;
+  /** One call per this many ms, sustained. */
+  intervalMs: number;
+  /** Calls that may go at once. */
+  burst: number;
+  /** Calls kept for changes of state: a refresh goes only while more than this many are left. */
+  reserve: number;
+};
+
+export function bucketFor(method: string, channel: string | undefined, s: SlackBudgetSettings): Bucket {
+  const perChannel = method === "chat.postMessage";
+  const published = perChannel ? POSTS_PER_MINUTE_PER_CHANNEL : TIER_PER_MINUTE[tierOf(method)];
+  const perMinute = (published * s.percent) / 100;
+  const burst = Math.max(1, Math.floor((perMinute * s.burstSeconds) / 60));
+  return {
+    name: perChannel ? `${method}:${channel ?? "-"}` : method,
+    intervalMs: 60_000 / perMinute,
+    burst,
+    reserve: Math.floor(burst / 2),
+  };
+}
+
+/**
+ * GCRA on one key holding the theoretical arrival time (TAT, ms). A call conforms when TAT - now is within
+ * (burst - 1 - reserve) intervals; it then moves TAT on by one interval. Answers 0, or the ms to wait.
+ */
+const TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local slack = (tonumber(ARGV[2]) - 1 - tonumber(ARGV[3])) * interval
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local early = tat - now - slack
+if early > 0 then return math.ceil(early) end
+tat = tat + interval
+redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)
+return 0
+`;
+
+/** The next free slot of a calendar (one refresh per interval): when a deferred refresh should try again. */
+const SLOT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local at = math.max(last, now) + interval
+redis.call('SET', KEYS[1], tostring(at), 'PX', math.ceil(at - now) + 60000)
+return {at, now}
+`;
+
+export class SlackBudgetExceeded extends Error {
+  constructor(
+    readonly method: string,
+    readonly waitedMs: number,
+  ) {
+    super(`Slack budget for ${method}: no turn within ${waitedMs} ms; retried later`);
+  }
+}
+
+export class SlackBudget {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keyOf: (bucket: string) => string,
+    readonly settings: SlackBudgetSettings,
+    private readonly onRedisError: (err: unknown) => void = () => undefined,
+  ) {}
+
+  /** Take one call from the bucket now, or learn how long until one is free (ms; 0 = taken). */
+  async take(method: string, channel: string | undefined, priority: Priority): Promise<number> {
+    const b = bucketFor(method, channel, this.settings);
+    const reserve = priority === "refresh" ? b.reserve : 0;
+    try {
+      return Number(await this.redis.eval(TAKE, 1, this.keyOf(b.name), String(b.intervalMs), String(b.burst), String(reserve)));
+    } catch (err) {
+      // Without Redis the bot cannot do much anyway; a Slack call then goes unbudgeted rather than not at
+      // all (an abort's thread message matters more than the budget; Slack's 429s are still waited out).
+      this.onRedisError(err);
+      return 0;
+    }
+  }
+
+  /** Wait for a turn (a change of state): up to maxWaitMs, then SlackBudgetExceeded. Answers the ms waited. */
+  async acquire(method: string, channel: string | undefined): Promise<number> {
+    let waited = 0;
+    for (;;) {
+      const wait = await this.take(method, channel, "state");
+      if (wait === 0) return waited;
+      if (waited + wait > this.settings.maxWaitMs) throw new SlackBudgetExceeded(method, waited);
+      // A little jitter, so waiters on one bucket do not all ask again in the same millisecond.
+      const ms = wait + Math.floor(Math.random() * 20);
+      await new Promise((r) => setTimeout(r, ms));
+      waited += ms;
+    }
+  }
+
+  /**
+   * When a refresh that found no room should try again: the next slot of a calendar holding one refresh per
+   * bucket interval, so N deferred messages are spread over N intervals instead of all asking again at once.
+   */
+  async refreshSlot(method: string, channel: string | undefined, now: number): Promise<number> {
+    const b = bucketFor(method, channel, this.settings);
+    try {
+      const [at, redisNow] = (await this.redis.eval(SLOT, 1, this.keyOf(`${b.name}:refreshes`), String(b.intervalMs))) as [number, number];
+      // On the caller's clock (BullMQ delays are local), whatever the skew to Redis's.
+      return now + (Number(at) - Number(redisNow));
+    } catch (err) {
+      this.onRedisError(err);
+      return now + b.intervalMs;
+    }
+  }
+}
