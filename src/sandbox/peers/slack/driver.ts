@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { signSlackRequest } from "./signing.ts";
 import type { EnvelopeType, SocketModeServer } from "./socket-mode.ts";
+import type { StoredView } from "./surfaces.ts";
 import type { SlackPeer } from "./web-api.ts";
 
 /**
@@ -240,7 +241,30 @@ export class SlackDriver {
       ? overflowIn(view.blocks, opts.button, opts.option.value)
       : viewButtons(view.blocks).find((b) => b.action_id === opts.button.action_id && b.block_id === opts.button.block_id);
     if (!shown) throw new Error(`${opts.option ? "overflow option" : "button"} ${opts.button.block_id}/${opts.button.action_id} is not in view ${opts.viewId}`);
-    const payload = {
+    const payload = this.viewActionPayload(user, view, [
+      opts.option
+        ? {
+            type: "overflow",
+            action_id: shown.action_id,
+            block_id: shown.block_id,
+            selected_option: { text: { type: "plain_text", text: shown.text, emoji: true }, value: opts.option.value },
+            action_ts: slackNowTs(),
+          }
+        : {
+            type: "button",
+            action_id: shown.action_id,
+            block_id: shown.block_id,
+            text: { type: "plain_text", text: shown.text, emoji: true },
+            ...(shown.value !== undefined ? { value: shown.value } : {}),
+            action_ts: slackNowTs(),
+          },
+    ]);
+    return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
+  }
+
+  /** A block_actions payload from a view (a modal or the Home tab), as Slack sends one. */
+  private viewActionPayload(user: { id: string; name: string }, view: StoredView, actions: unknown[]) {
+    return {
       type: "block_actions",
       user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
       api_app_id: this.apiAppId,
@@ -251,26 +275,8 @@ export class SlackDriver {
       enterprise: null,
       is_enterprise_install: false,
       view: this.peer.surfaces.render(view),
-      actions: [
-        opts.option
-          ? {
-              type: "overflow",
-              action_id: shown.action_id,
-              block_id: shown.block_id,
-              selected_option: { text: { type: "plain_text", text: shown.text, emoji: true }, value: opts.option.value },
-              action_ts: slackNowTs(),
-            }
-          : {
-              type: "button",
-              action_id: shown.action_id,
-              block_id: shown.block_id,
-              text: { type: "plain_text", text: shown.text, emoji: true },
-              ...(shown.value !== undefined ? { value: shown.value } : {}),
-              action_ts: slackNowTs(),
-            },
-      ],
+      actions,
     };
-    return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
   }
 
   /**
@@ -297,19 +303,9 @@ export class SlackDriver {
       ...opts.values,
       [opts.blockId]: { [String(element.action_id)]: { type: "static_select", selected_option: selected } },
     });
-    const payload = {
-      type: "block_actions",
-      user: { id: user.id, username: user.name, name: user.name, team_id: this.teamId },
-      api_app_id: this.apiAppId,
-      token: this.verificationToken,
-      container: { type: "view", view_id: view.id },
-      trigger_id: this.peer.surfaces.issueTrigger(user.id),
-      team: { id: this.teamId, domain: this.peer.teamDomain },
-      enterprise: null,
-      is_enterprise_install: false,
-      view: this.peer.surfaces.render(view),
-      actions: [{ type: "static_select", action_id: element.action_id, block_id: opts.blockId, selected_option: selected, action_ts: slackNowTs() }],
-    };
+    const payload = this.viewActionPayload(user, view, [
+      { type: "static_select", action_id: element.action_id, block_id: opts.blockId, selected_option: selected, action_ts: slackNowTs() },
+    ]);
     return this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), "", opts);
   }
 
