@@ -1,10 +1,7 @@
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { startBot, type Bot } from "../../src/bot.ts";
-import { EnvSchema } from "../../src/config.ts";
-import { RouterRegistry } from "../../src/routers/registry.ts";
+import type { Bot } from "../../src/bot.ts";
 import { seedSplit, SEED } from "../faults/support.ts";
+import { startBareBot } from "../support/bare-bot.ts";
 import { CHANNEL, clickButton, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
@@ -253,31 +250,11 @@ describe("/readyz and /healthz", () => {
 
 describe("Redis unreachable at start-up", () => {
   it("opens its ports, says so once naming the URL, is alive but not ready, and stays quiet while retrying", async () => {
-    const lines: { level: number; msg: string; component?: string }[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string; component?: string });
-        done();
-      },
-    });
     const url = "redis://:s3cret@127.0.0.1:1/0";
-    const env = EnvSchema.parse({
-      SLACK_SIGNING_SECRET: "s",
-      SLACK_BOT_TOKEN: "xoxb-x",
-      SLACK_API_URL: "http://127.0.0.1:9/api/",
-      REDIS_URL: url,
-      PORT: "0",
-      HEALTH_PORT: "0",
-    });
     const started = Date.now();
-    bare = await startBot({
-      env,
-      targets: { adhoc: false, targets: new Map() },
-      routers: new RouterRegistry(),
-      // No targets: nothing for preflight to read.
-      preflight: { start: async () => [], canary: async () => [] },
-      log: pino({ level: "info" }, sink),
-    });
+    const bareBot = await startBareBot(url);
+    bare = bareBot.bot;
+    const lines = bareBot.lines;
     expect(Date.now() - started).toBeLessThan(5_000);
 
     expect(await get(`${bare.healthUrl}/healthz`)).toEqual({

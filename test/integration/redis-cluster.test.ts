@@ -1,19 +1,16 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { startBot, type Bot } from "../../src/bot.ts";
-import { EnvSchema } from "../../src/config.ts";
-import { RouterRegistry } from "../../src/routers/registry.ts";
+import type { Bot } from "../../src/bot.ts";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
 import { Keys } from "../../src/store/keys.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
 import { freePort } from "../../src/sandbox/peers/net.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { CHANNEL, clickButton, startHarness, waitForEphemeral, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { startBareBot } from "../support/bare-bot.ts";
 import { botProcessEnv } from "../support/bot-process.ts";
 import { LocalRedisCluster } from "../support/redis-cluster.ts";
 import { randomPrefix, testRedis } from "../support/redis.ts";
@@ -216,31 +213,12 @@ describe("Redis Cluster (REDIS_URL=redis+cluster://...)", () => {
   }, 60_000);
 
   it("unreachable at start-up: the ports open within seconds, one line names it (password masked), alive but not ready", async () => {
-    const lines: { level: number; msg: string; component?: string }[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string; component?: string });
-        done();
-      },
-    });
     const [p1, p2] = [await freePort(), await freePort()];
     const url = `redis+cluster://:s3cret@127.0.0.1:${p1},127.0.0.1:${p2}`;
-    const env = EnvSchema.parse({
-      SLACK_SIGNING_SECRET: "s",
-      SLACK_BOT_TOKEN: "xoxb-x",
-      SLACK_API_URL: "http://127.0.0.1:9/api/",
-      REDIS_URL: url,
-      PORT: "0",
-      HEALTH_PORT: "0",
-    });
     const started = Date.now();
-    bare = await startBot({
-      env,
-      targets: { adhoc: false, targets: new Map() },
-      routers: new RouterRegistry(),
-      preflight: { start: async () => [], canary: async () => [] },
-      log: pino({ level: "info" }, sink),
-    });
+    const bareBot = await startBareBot(url);
+    bare = bareBot.bot;
+    const lines = bareBot.lines;
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await fetch(`${bare.healthUrl}/healthz`)).status).toBe(200);
     expect(await readyz(bare.healthUrl, 503, 1_000)).toBe("redis unavailable");
