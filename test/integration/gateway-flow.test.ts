@@ -229,7 +229,10 @@ describe("gateway rollouts through Slack", () => {
     await waitForButtons(hh, "web#1", ["Re-apply 0/100", "Adopt 90/10", "Abort"]);
     expect(routeWrites(hh)).toBe(writes);
     expect(weights(rules(hh)[1]!)).toEqual(["web-v1 90", "web-v2 10", "web-legacy 0"]);
-    expect(threadTexts(hh, "web#1").some((t) => t.includes("rule `api`: its matches were changed by hand"))).toBe(true);
+    // The thread notice is its own Slack call, posted after the message update.
+    await waitFor(() => threadTexts(hh, "web#1").some((t) => t.includes("rule `api`: its matches were changed by hand")) || undefined, {
+      what: "the drift notice in the thread",
+    });
 
     // Re-apply: the bot's weights and its test rule, rebuilt on the person's matches, which stay.
     await clickButton(hh, "web#1", ALICE, "Re-apply 0/100");
