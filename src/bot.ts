@@ -174,7 +174,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         metrics,
         access,
         words: slackAuditWords,
-        slack: webApiPoster(app.client, { ...(budget ? { budget } : {}), onDeferred: () => ops.slackRefreshDeferred() }),
+        slack: webApiPoster(app.client, {
+          ...(budget ? { budget } : {}),
+          onDeferred: () => ops.slackRefreshDeferred(),
+          onPutBack: (bucket) => ops.slackPutBack(bucket),
+        }),
         surfaces: webApiSurfaces(app.client),
         homeViewers: new HomeViewers(redis, store.keys),
         readings: new ReadingHistory(redis, store.keys),

@@ -21,6 +21,8 @@ export type OpsObserver = {
   slackBudgetWait(method: string, seconds: number): void;
   /** A refresh (a message whose reading alone changed) found no room in the Slack budget and was deferred. */
   slackRefreshDeferred(): void;
+  /** A job's change of state found no turn in the Slack budget: the job was put back in line (bucket: method[:channel]). */
+  slackPutBack(bucket: string): void;
   /** One effect job attempt by job name: completed or failed. */
   job(name: string, outcome: "completed" | "failed"): void;
 };
@@ -110,6 +112,12 @@ export function createOpsMetrics(sources: StateSources, opts: { prefix?: string 
     help: "Message refreshes (only the reading changed) deferred because the Slack budget had no room above its reserve",
     registers: [registry],
   });
+  const putBack = new Counter({
+    name: `${p}slack_calls_put_back_total`,
+    help: "Slack calls of effect jobs that found no turn in the budget: the job gave its worker slot back and waits in line, by method",
+    labelNames: ["method"] as const,
+    registers: [registry],
+  });
   const jobs = new Counter({
     name: `${p}jobs_total`,
     help: "Effect job attempts by job and outcome (completed, failed; a failed attempt may be retried)",
@@ -126,6 +134,8 @@ export function createOpsMetrics(sources: StateSources, opts: { prefix?: string 
     slackRateLimited: (method) => limited.inc({ method: label(method) }),
     slackBudgetWait: (method, seconds) => budgetWait.observe({ method: label(method) }, seconds),
     slackRefreshDeferred: () => deferred.inc(),
+    // The method only: a channel label would make one series per channel.
+    slackPutBack: (bucket) => putBack.inc({ method: label(bucket.split(":")[0] ?? bucket) }),
     job: (name, outcome) => jobs.inc({ job: label(name), outcome }),
     async scrape() {
       return {
@@ -145,5 +155,6 @@ export const NO_OBSERVER: OpsObserver = {
   slackRateLimited() {},
   slackBudgetWait() {},
   slackRefreshDeferred() {},
+  slackPutBack() {},
   job() {},
 };

@@ -22,6 +22,8 @@ export type EffectJob = {
   notice?: string;
   /** `slack-sync`: the try of a refresh the Slack budget deferred (see slackRefreshAt). */
   refresh?: true;
+  /** `slack-sync`: put back by the Slack budget; the bucket whose line holds its slot (src/slack/budget-line.ts). */
+  backFor?: string;
 };
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } } satisfies JobsOptions;

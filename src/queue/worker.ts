@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions } from "bullmq";
+import { DelayedError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import { reconcileJob, type ReconcileDeps } from "./jobs/reconcile.ts";
 import { slackSyncJob, type SlackSyncDeps } from "./jobs/slack-sync.ts";
@@ -7,6 +7,8 @@ import { timerJob, type TimerDeps } from "./jobs/timer.ts";
 import { homeJob, type HomeDeps } from "./jobs/home.ts";
 import { chartJob, type ChartDeps } from "./jobs/chart.ts";
 import { cappedBackoff, QUEUE_NAME, type EffectJob, type JobName } from "./queues.ts";
+import { SlackTurnLater } from "../slack/budget.ts";
+import { runBackFor } from "../slack/budget-line.ts";
 
 export type WorkerDeps = ReconcileDeps & SlackSyncDeps & SnapshotDeps & TimerDeps & HomeDeps & ChartDeps & { log: Logger };
 
@@ -20,12 +22,12 @@ export function startEffectWorker(
 ): Worker<EffectJob, void, JobName> {
   const worker = new Worker<EffectJob, void, JobName>(
     QUEUE_NAME,
-    async (job) => {
+    async (job, token) => {
       switch (job.name) {
         case "reconcile":
           return reconcileJob(deps, job.data, job.attemptsMade);
         case "slack-sync":
-          return slackSyncJob(deps, job.data);
+          return putBackWhenSlackIsBusy(job, token, () => slackSyncJob(deps, job.data));
         case "snapshot":
           return snapshotJob(deps, job.data.rolloutId, { asked: job.data.asked === true });
         case "timer":
@@ -55,4 +57,20 @@ export function startEffectWorker(
   });
   worker.on("error", opts.onError ?? ((err) => deps.log.error({ err }, "worker error")));
   return worker;
+}
+
+/**
+ * A Slack job whose call found no turn in the workspace's budget gives its worker slot back and is delayed
+ * to its place in the line (same job, same priority, no attempt used), so the mesh writes and timers behind
+ * it run meanwhile. Everything it had already shown is recorded, so the next run carries on from there.
+ */
+async function putBackWhenSlackIsBusy(job: Job<EffectJob, void, JobName>, token: string | undefined, run: () => Promise<void>): Promise<void> {
+  try {
+    await runBackFor(job.data.backFor, run);
+  } catch (err) {
+    if (!(err instanceof SlackTurnLater) || token === undefined) throw err;
+    await job.updateData({ ...job.data, backFor: err.bucket });
+    await job.moveToDelayed(err.at, token);
+    throw new DelayedError();
+  }
 }

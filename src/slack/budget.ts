@@ -78,6 +78,51 @@ redis.call('SET', KEYS[1], tostring(at), 'PX', math.ceil(at - now) + 60000)
 return {at, now}
 `;
 
+/**
+ * A turn for a job's change of state, fair under overload. Jobs that found no token wait in a line (one key
+ * holding the last slot given out): each gets the later of "the bucket has a token again" and "one interval
+ * after the one before", so N jobs put back come back one per interval instead of all at once. A job coming
+ * back for its slot (ARGV[4] = 1) takes the token it was promised; a new job takes one only while nobody is
+ * waiting, else it joins the end of the line. Answers 0 (taken), or how many ms from now to come back.
+ * KEYS[1] is the bucket, KEYS[2] its line (one hash slot: see RolloutKeys.slackBudget).
+ */
+const TURN = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local slack = (tonumber(ARGV[2]) - 1 - tonumber(ARGV[3])) * interval
+local returning = ARGV[4] == '1'
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local early = tat - now - slack
+if early <= 0 and (returning or last <= now) then
+  tat = tat + interval
+  redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)
+  return 0
+end
+if returning and early > 0 then return math.ceil(early) end
+local at = math.max(last + interval, now + math.max(early, 0))
+redis.call('SET', KEYS[2], tostring(at), 'PX', math.ceil(at - now) + 60000)
+return math.max(1, math.ceil(at - now))
+`;
+
+/**
+ * A change of state a job was about to show found no turn in the budget: nothing was sent. The job gives its
+ * worker slot back and runs again at `at` (local clock), instead of waiting in the slot while mesh writes
+ * queue behind it.
+ */
+export class SlackTurnLater extends Error {
+  readonly transient = true;
+  constructor(
+    /** The bucket whose line the job joined (see bucketFor). */
+    readonly bucket: string,
+    readonly at: number,
+  ) {
+    super(`Slack budget for ${bucket}: no turn now; the job runs again at ${new Date(at).toISOString()}`);
+  }
+}
+
 export class SlackBudgetExceeded extends Error {
   constructor(
     readonly method: string,
@@ -121,6 +166,25 @@ export class SlackBudget {
       await new Promise((r) => setTimeout(r, ms));
       waited += ms;
     }
+  }
+
+  /**
+   * A job's turn for a change of state: taken now (nothing thrown), or SlackTurnLater with its place in the
+   * bucket's line. `returning`: the job is back for the slot it was given, so it does not queue again behind
+   * the jobs that came after it.
+   */
+  async turn(method: string, channel: string | undefined, now: number, returning: (bucket: string) => boolean): Promise<void> {
+    const b = bucketFor(method, channel, this.settings);
+    const key = this.keyOf(b.name);
+    let ms: number;
+    try {
+      const back = returning(b.name) ? "1" : "0";
+      ms = Number(await this.redis.eval(TURN, 2, key, `${key}:line`, String(b.intervalMs), String(b.burst), "0", back));
+    } catch (err) {
+      this.onRedisError(err);
+      return;
+    }
+    if (ms > 0) throw new SlackTurnLater(b.name, now + ms);
   }
 
   /**

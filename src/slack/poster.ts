@@ -1,7 +1,8 @@
 import type { WebClient } from "@slack/web-api";
 import { err, ok, type Result } from "../engine/result.ts";
 import { onPaidTurn } from "./budget-fetch.ts";
-import type { SlackBudget } from "./budget.ts";
+import { claimReturn } from "./budget-line.ts";
+import { SlackTurnLater, type SlackBudget } from "./budget.ts";
 import { SlackCallError, transientStatus } from "./errors.ts";
 
 type UpdateArgs = { channel: string; ts: string; text: string; blocks: unknown[] };
@@ -27,18 +28,38 @@ export interface SlackPoster {
  * The Web API calls the Slack sync job makes, over Bolt's client (whose fetch takes every call's turn from
  * the shared budget, src/slack/budget-fetch.ts, and which retries 429s after Retry-After).
  */
-export function webApiPoster(client: WebClient, opts: { budget?: SlackBudget; onDeferred?: () => void; fetchImpl?: typeof fetch } = {}): SlackPoster {
+export function webApiPoster(
+  client: WebClient,
+  opts: { budget?: SlackBudget; onDeferred?: () => void; onPutBack?: (bucket: string) => void; fetchImpl?: typeof fetch } = {},
+): SlackPoster {
   const fetchImpl = opts.fetchImpl ?? fetch;
   const update = async (args: UpdateArgs) => {
     await client.chat.update({ ...args, blocks: args.blocks as never });
   };
+  /**
+   * A change of state takes its turn before the call, here rather than in the client's fetch: over budget, the
+   * job is put back (SlackTurnLater, handled by the worker) instead of waiting in its worker slot, where mesh
+   * writes would queue behind it, and the client's own retries never repeat the wait.
+   */
+  const onTurn = async <T>(method: string, channel: string | undefined, call: () => Promise<T>): Promise<T> => {
+    if (!opts.budget) return call();
+    try {
+      await opts.budget.turn(method, channel, Date.now(), claimReturn);
+    } catch (err) {
+      if (err instanceof SlackTurnLater) opts.onPutBack?.(err.bucket);
+      throw err;
+    }
+    return onPaidTurn(call);
+  };
   return {
     async postMessage(args) {
-      const res = await client.chat.postMessage({ ...args, blocks: args.blocks as never, unfurl_links: false } as never);
+      const res = await onTurn("chat.postMessage", args.channel, () =>
+        client.chat.postMessage({ ...args, blocks: args.blocks as never, unfurl_links: false } as never),
+      );
       if (!res.ts) throw new SlackCallError("chat.postMessage returned no ts", true);
       return { ts: res.ts };
     },
-    update,
+    update: (args) => onTurn("chat.update", undefined, () => update(args)),
     async refresh(args) {
       if (!opts.budget) return ok(await update(args));
       if ((await opts.budget.take("chat.update", undefined, "refresh")) > 0) {
@@ -51,7 +72,7 @@ export function webApiPoster(client: WebClient, opts: { budget?: SlackBudget; on
       return opts.budget ? opts.budget.refreshSlot("chat.update", undefined, now) : now;
     },
     async postEphemeral(args) {
-      await client.chat.postEphemeral(args);
+      await onTurn("chat.postEphemeral", undefined, () => client.chat.postEphemeral(args));
     },
     async respond(responseUrl, message) {
       const res = await fetchImpl(responseUrl, {

@@ -38,9 +38,12 @@ export class Keys {
   globalAudit() {
     return `${this.prefix}:audit`;
   }
-  /** One key per Slack rate bucket (src/slack/budget.ts): every script touches one key alone. */
+  /**
+   * One key per Slack rate bucket (src/slack/budget.ts), hash-tagged by the bucket: its line and its calendar
+   * (`<key>:line`, `<key>:refreshes`) share its slot, so a script may touch a bucket and its line together.
+   */
   slackBudget(bucket: string) {
-    return `${this.prefix}:slack-budget:${bucket}`;
+    return `${this.prefix}:slack-budget:{${bucket}}`;
   }
   /**
    * BullMQ's scripts touch several keys of a queue at once, so on a cluster they all need one hash tag:

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { bucketFor, DEFAULT_BUDGET, SlackBudget, SlackBudgetExceeded } from "../../src/slack/budget.ts";
+import { bucketFor, DEFAULT_BUDGET, SlackBudget, SlackBudgetExceeded, SlackTurnLater } from "../../src/slack/budget.ts";
 import { startSlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import { startHarness } from "../support/bot-harness.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
@@ -91,6 +91,42 @@ describe("the budget in Redis", () => {
     // Other methods and other channels have buckets of their own.
     expect(await a!.take("chat.postMessage", "C0ONE", "state")).toBe(0);
     expect(await b!.take("views.publish", undefined, "state")).toBe(0);
+  });
+
+  it("puts a job over budget in line: one slot per interval, in the order they came, the newcomers behind them", async () => {
+    // 10% of Tier 3: one chat.update per 12 s, 5 at once.
+    const settings = { percent: 10, burstSeconds: 60, maxWaitMs: 100 };
+    const keyOf = (bucket: string) => `${prefix}:line:slack-budget:{${bucket}}`;
+    const [a, b] = replicas.map((r) => new SlackBudget(r, keyOf, settings));
+    const now = Date.now();
+    const fresh = () => false;
+    for (let i = 0; i < 5; i++) await (i % 2 ? a! : b!).turn("chat.update", undefined, now, fresh); // the burst
+    const putBack = async (budget: SlackBudget) => {
+      const err = await budget.turn("chat.update", undefined, Date.now(), fresh).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(SlackTurnLater);
+      return err as SlackTurnLater;
+    };
+    // Three jobs on either replica: the first comes back when the bucket has a token (12 s), the others one
+    // interval apart, not all at once.
+    const line = [await putBack(a!), await putBack(b!), await putBack(a!)];
+    expect(line.map((e) => e.bucket)).toEqual(["chat.update", "chat.update", "chat.update"]);
+    const [first, second, third] = line.map((e) => e.at - now);
+    expect(first).toBeGreaterThan(11_000);
+    expect(first).toBeLessThanOrEqual(12_500);
+    expect(second! - first!).toBeGreaterThanOrEqual(11_900);
+    expect(third! - second!).toBeGreaterThanOrEqual(11_900);
+
+    // Let the bucket fill up again (as if a minute passed) while the line still holds a slot ahead: a newcomer
+    // does not take the token the line is waiting for, it queues behind; the job back for its slot takes it.
+    await replicas[0]!.set(keyOf("chat.update"), "0");
+    const late = await putBack(b!);
+    expect(late.at - now - third!).toBeGreaterThanOrEqual(11_900);
+    await expect(a!.turn("chat.update", undefined, Date.now(), (bucket) => bucket === "chat.update")).resolves.toBeUndefined();
+    // Another bucket has a line of its own.
+    await expect(b!.turn("chat.postMessage", "C0ONE", Date.now(), fresh)).resolves.toBeUndefined();
   });
 
   it("holds back a listener's call until its turn: the New rollout modal opens after the wait another replica left", async () => {

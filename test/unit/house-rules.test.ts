@@ -55,6 +55,7 @@ const ADAPTERS = under([
   "src/slack/budget.ts",
   "src/slack/budget-tiers.ts",
   "src/slack/budget-fetch.ts",
+  "src/slack/budget-line.ts",
   "src/http",
 ]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */

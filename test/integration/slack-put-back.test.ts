@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { bucketFor } from "../../src/slack/budget.ts";
+import { CHANNEL, clickButton, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { testRedis } from "../support/redis.ts";
+import { percentOnSplit } from "../support/split.ts";
+import { sleep, waitFor } from "../support/wait.ts";
+
+/**
+ * Issue 13: with the workspace's chat.update budget spent, the Slack jobs of many clicks have to wait for
+ * their turns. They must wait out of the worker's slots (the worker runs 16 jobs at once), so each click's
+ * mesh write still goes at once, and their messages follow one turn at a time, with no 429.
+ */
+
+const ALICE = "UALICE";
+const ROLLOUTS = 28;
+/** Clicked first: more rollouts than the worker's 16 slots, each with a message to update. */
+const FIRST = 20;
+// All of Slack's rate, a minute deep, so the starts go at once (the test spends chat.update's burst itself).
+const SPEND_ALL = { ROLLOUT_SLACK_BUDGET_PERCENT: "100", ROLLOUT_SLACK_BURST_SECONDS: "60" };
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe("Slack jobs over budget", () => {
+  it("give their worker slots back: every click's mesh write goes at once while their messages wait for turns", async () => {
+    h = await startHarness({ slackBudget: true, extraEnv: SPEND_ALL });
+    const hh = h;
+    const ids = Array.from({ length: ROLLOUTS }, (_, i) => `svc-${i}#1`);
+    for (let i = 0; i < ROLLOUTS; i++) {
+      await hh.driver.slash({
+        userId: ALICE,
+        channelId: CHANNEL,
+        text: `start svc-${i} --from svc-${i}-v1 --to svc-${i}-v2 --steps 10,80,100 --namespace default`,
+      });
+    }
+    for (const id of ids) await waitForMessage(hh, id, "Advance to 80%", 20_000);
+
+    // Another replica has just spent chat.update's whole burst: the next turn is 10 s away, then one per 1.2 s.
+    const redis = testRedis();
+    try {
+      const b = bucketFor("chat.update", undefined, { percent: 100, burstSeconds: 60, maxWaitMs: 20_000 });
+      const [sec, micro] = await redis.time();
+      const redisNow = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+      await redis.set(hh.bot.store.keys.slackBudget(b.name), String(redisNow + (b.burst - 1) * b.intervalMs + 10_000), "PX", 120_000);
+    } finally {
+      redis.disconnect();
+    }
+    const updatesBefore = hh.slack.callsOf("chat.update").length;
+
+    // Most clicks first: each asks for two chat.update (the decision, then the verified weight), more Slack
+    // jobs than the worker has slots. Then the rest, once those jobs have met the spent budget.
+    const clickedAt = new Map<string, number>();
+    const click = async (id: string) => {
+      clickedAt.set(id, Date.now());
+      expect((await clickButton(hh, id, ALICE, "Advance to 80%")).status).toBe(200);
+    };
+    for (const id of ids.slice(0, FIRST)) await click(id);
+    await sleep(1_000);
+    for (const id of ids.slice(FIRST)) await click(id);
+    // Every click reached the mesh promptly, though no chat.update could go for 10 s. Before, the first clicks'
+    // Slack jobs sat in all 16 slots waiting for their turns, and the last clicks' writes queued behind them
+    // for most of those 10 s.
+    const writeDelays = await waitFor(
+      () => {
+        const delays = ids.map((id) => {
+          const name = id.split("#")[0]!;
+          const put = hh.kube
+            .mutations("trafficsplits", "default", name)
+            .find((r) => percentOnSplit((r.body as { spec?: unknown })?.spec, `${name}-v2`) === 80);
+          return put ? put.at - clickedAt.get(id)! : undefined;
+        });
+        return delays.every((d) => d !== undefined) ? (delays as number[]) : undefined;
+      },
+      { timeoutMs: 15_000, what: "every click's 80% write" },
+    );
+    console.log(`slack put back: click -> mesh write ${Math.max(...writeDelays)} ms at most over ${ROLLOUTS} clicks`);
+    expect(Math.max(...writeDelays)).toBeLessThan(1_000);
+    expect(hh.slack.callsOf("chat.update").length).toBe(updatesBefore); // the budget held them all back
+
+    // The messages then follow as turns come, the first clicked first, one per turn.
+    await waitForMessage(hh, ids[0]!, (t) => t.includes("80%") && !t.includes("Advance to 80%"), 15_000);
+    const shown = hh.slack.callsOf("chat.update").slice(updatesBefore);
+    const gaps = shown.slice(1).map((c, i) => c.at - shown[i]!.at);
+    expect(Math.min(...gaps, Infinity)).toBeGreaterThan(900); // one per turn (1.2 s), not a burst
+  }, 90_000);
+});
