@@ -13,6 +13,10 @@
  *   v1alpha1. See smi-split.ts.
  * - finalize keeps the TrafficSplit (all weight on the winner): deleting it would hand the apex service's
  *   traffic back to whatever its own selector matches, which need not be the winner.
+ * - A target that does not name its split is served by the one whose spec.service is the apex. Finding it
+ *   takes a list of the namespace, so the router remembers the name (per process, bounded) and later reads
+ *   it directly; a split that is gone or serves another service now is forgotten and the list decides again.
+ *   validate() always lists, so a start still sees two splits claiming the same apex.
  */
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { kubeNamespace, type Target } from "../engine/target.ts";
@@ -44,6 +48,8 @@ export type SmiRouterOptions = {
   discoveryTtlMs?: number;
   /** Writes attempted per apply when they keep meeting 409 Conflict. */
   maxAttempts?: number;
+  /** How many (namespace, apex) -> split names are remembered; the least recently used is dropped. */
+  rememberedSplits?: number;
 };
 
 const PLURAL = "trafficsplits";
@@ -60,12 +66,14 @@ export class SmiRouter implements TrafficRouter {
   private readonly discovery: ApiDiscovery;
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
+  private readonly known: SplitNames;
 
   constructor(opts: SmiRouterOptions) {
     this.objects = opts.kubeConfig.makeApiClient(CustomObjectsApi);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_KUBE_TIMEOUT_MS;
     this.discovery = new ApiDiscovery(opts.kubeConfig, { timeoutMs: this.timeoutMs, ttlMs: opts.discoveryTtlMs ?? 30_000 });
     this.maxAttempts = opts.maxAttempts ?? 5;
+    this.known = new SplitNames(opts.rememberedSplits ?? 5_000);
   }
 
   // ------------------------------------------------------------------------------------------ interface
@@ -74,7 +82,8 @@ export class SmiRouter implements TrafficRouter {
     if (pair.stable === pair.canary) return `stable and canary are both ${pair.stable}`;
     try {
       const version = await this.version();
-      const loc = await this.locate(target, version);
+      // Listed afresh: a start must see a second split that claims the apex since we last looked.
+      const loc = await this.locate(target, version, { fresh: true });
       const label = `TrafficSplit ${loc.namespace}/${loc.name}`;
       if (!loc.split) return await this.dryRunCreate(loc, pair, version);
       if (target.smi?.apexService && loc.split.spec.service !== target.smi.apexService) {
@@ -150,6 +159,7 @@ export class SmiRouter implements TrafficRouter {
           const body = newTrafficSplit(loc.namespace, loc.name, loc.apex, pair, canaryPercent, version);
           // A 409 here means someone created it meanwhile: look at what they wrote.
           if ((await unlessConflict(() => this.create(loc.namespace, body, version))) === CONFLICT) return CONFLICT;
+          if (!target.smi?.trafficSplit) this.known.remember(loc.namespace, loc.apex, loc.name);
           return this.verify(loc, pair, canaryPercent, version);
         }
         const shares = sharesOf(loc.split, pair);
@@ -202,27 +212,55 @@ export class SmiRouter implements TrafficRouter {
     return version;
   }
 
-  /** The split this target uses: the named one, else the one whose spec.service is the apex service. */
-  private async locate(target: Target, version: SmiVersion): Promise<Located> {
+  /**
+   * The split this target uses: the named one, else the one whose spec.service is the apex service (the
+   * remembered one when it still is, else found by listing; `fresh` always lists).
+   */
+  private async locate(target: Target, version: SmiVersion, opts: { fresh?: boolean } = {}): Promise<Located> {
     const namespace = kubeNamespace(target);
     const apex = target.smi?.apexService ?? target.name;
     const named = target.smi?.trafficSplit;
-    if (named) {
-      const raw = await this.call(
-        `read TrafficSplit ${namespace}/${named}`,
-        (o) => this.objects.getNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name: named }, o),
-        { missingIsUndefined: true },
-      );
-      if (raw === undefined) return { namespace, name: named, apex };
-      const split = parseSplit(raw, `${namespace}/${named}`);
-      return { namespace, name: named, apex: split.spec.service, split };
+    if (named) return this.readNamed(namespace, named, apex, version);
+    const known = opts.fresh ? undefined : await this.readKnown(namespace, apex, version);
+    return known ?? this.listFor(namespace, apex, version);
+  }
+
+  private async readNamed(namespace: string, name: string, apex: string, version: SmiVersion): Promise<Located> {
+    const raw = await this.read(namespace, name, version);
+    if (raw === undefined) return { namespace, name, apex };
+    const split = parseSplit(raw, `${namespace}/${name}`);
+    return { namespace, name, apex: split.spec.service, split };
+  }
+
+  /** The remembered split for the apex, read by name; undefined (and forgotten) when it is gone or serves another service. */
+  private async readKnown(namespace: string, apex: string, version: SmiVersion): Promise<Located | undefined> {
+    const name = this.known.get(namespace, apex);
+    if (name === undefined) return undefined;
+    const raw = await this.read(namespace, name, version);
+    if ((raw as { spec?: { service?: unknown } } | undefined)?.spec?.service !== apex) {
+      this.known.forget(namespace, apex);
+      return undefined;
     }
+    return { namespace, name, apex, split: parseSplit(raw, `${namespace}/${name}`) };
+  }
+
+  private read(namespace: string, name: string, version: SmiVersion): Promise<unknown> {
+    return this.call(
+      `read TrafficSplit ${namespace}/${name}`,
+      (o) => this.objects.getNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name }, o),
+      { missingIsUndefined: true },
+    );
+  }
+
+  /** The one split in the namespace whose spec.service is the apex, remembered; none or several are forgotten. */
+  private async listFor(namespace: string, apex: string, version: SmiVersion): Promise<Located> {
     const list = await this.call(`list TrafficSplits in ${namespace}`, (o) =>
       this.objects.listNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL }, o),
     );
     const items: unknown[] = Array.isArray(list?.items) ? list.items : [];
     const matching = items.filter((i) => (i as { spec?: { service?: unknown } })?.spec?.service === apex);
     const names = matching.map((i) => String((i as { metadata?: { name?: unknown } }).metadata?.name));
+    if (matching.length !== 1) this.known.forget(namespace, apex);
     if (matching.length > 1) {
       throw new RouterError(
         "invalid",
@@ -242,6 +280,7 @@ export class SmiRouter implements TrafficRouter {
       return { namespace, name: apex, apex };
     }
     const split = parseSplit(matching[0], `${namespace}/${names[0]}`);
+    this.known.remember(namespace, apex, split.metadata.name);
     return { namespace, name: split.metadata.name, apex, split };
   }
 
@@ -297,6 +336,32 @@ export class SmiRouter implements TrafficRouter {
 }
 
 // ------------------------------------------------------------------------------------------ helpers
+
+/** (namespace, apex) -> split name, least recently used dropped past `max`: the process's memory stays bounded. */
+class SplitNames {
+  private readonly names = new Map<string, string>();
+
+  constructor(private readonly max: number) {}
+
+  get(namespace: string, apex: string): string | undefined {
+    const key = `${namespace}/${apex}`;
+    const name = this.names.get(key);
+    // Re-inserted so the Map's order is least recently used first.
+    if (name !== undefined) this.remember(namespace, apex, name);
+    return name;
+  }
+
+  remember(namespace: string, apex: string, name: string): void {
+    const key = `${namespace}/${apex}`;
+    this.names.delete(key);
+    this.names.set(key, name);
+    if (this.names.size > this.max) this.names.delete(this.names.keys().next().value!);
+  }
+
+  forget(namespace: string, apex: string): void {
+    this.names.delete(`${namespace}/${apex}`);
+  }
+}
 
 function parseSplit(raw: unknown, label: string): TrafficSplit {
   const parsed = TrafficSplitSchema.safeParse(raw);

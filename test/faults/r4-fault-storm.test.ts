@@ -122,7 +122,7 @@ it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; 
   // Abort in the worst of it: a read dropped, a read answered too late, writes refused, a conflict storm,
   // Slack rate limits and answers the message's update late.
   h.kube.failNext({ method: "GET", pathIncludes: SPLIT_PATH, reset: true, times: 1 });
-  h.kube.failNext({ method: "GET", pathIncludes: "/trafficsplits", delayMs: LATE_MS, times: 1 }); // the first read (a list)
+  h.kube.failNext({ method: "GET", pathIncludes: "/trafficsplits", delayMs: LATE_MS, times: 1 }); // a read (the remembered split by name, or a list)
   h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
   h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 409, times: 6 });
   h.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, times: 1 });

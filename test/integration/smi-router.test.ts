@@ -322,15 +322,18 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const r = router(peer);
     const t = target(ns);
     await r.apply(t, pair, 10);
-    // A controller (or person) rewrites the split right after our write, before the read-back.
-    peer.onNext({ method: "GET", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
-      peer.edit("trafficsplits", ns, "web", (o) => {
-        (o.spec as { backends: unknown[] }).backends = [
-          { service: "web-v1", weight: w(100) },
-          { service: "web-v2", weight: w(0) },
-        ];
-      });
-    });
+    // A controller (or person) rewrites the split right after our write, before the read-back (the GET
+    // after the PUT: the split is also read by name before the write).
+    peer.onNext({ method: "PUT" }, () =>
+      peer.onNext({ method: "GET", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
+        peer.edit("trafficsplits", ns, "web", (o) => {
+          (o.spec as { backends: unknown[] }).backends = [
+            { service: "web-v1", weight: w(100) },
+            { service: "web-v2", weight: w(0) },
+          ];
+        });
+      }),
+    );
     const err = await rejection(r.apply(t, pair, 40, { canaryPercent: 10 }));
     expect(err.code).toBe("drift");
     expect(err.message).toBe(`TrafficSplit ${ns}/web does not hold what the bot wrote: wanted 40% canary, read back web-v1 ${w(100)} / web-v2 ${w(0)}`);
@@ -545,5 +548,156 @@ describe("SmiRouter on clusters it cannot use", () => {
     } finally {
       await peer.close();
     }
+  });
+});
+
+describe("SmiRouter remembers which split serves an apex", () => {
+  const apiVersion = "split.smi-spec.io/v1alpha4";
+  let peer: KubeApiPeer;
+  let ns: string;
+
+  beforeAll(async () => {
+    peer = await startKubeApiPeer({ smiFlavour: "sdk" });
+  });
+  afterAll(async () => {
+    await peer.close();
+  });
+  beforeEach(() => {
+    peer.reset();
+    ns = freshNamespace();
+  });
+
+  /** The TrafficSplit reads the peer saw, in order: "LIST" for the namespace, "GET <name>" for one split. */
+  const splitReads = () =>
+    peer.requests.filter((r) => r.method === "GET" && r.resource === "trafficsplits").map((r) => (r.name === undefined ? "LIST" : `GET ${r.name}`));
+  const lists = () => splitReads().filter((r) => r === "LIST").length;
+
+  const seedSplit = (namespace: string, name: string, stable: number, service = "web") =>
+    peer.seed("trafficsplits", namespace, {
+      ...splitObject(apiVersion, name, [
+        { service: "web-v1", weight: stable },
+        { service: "web-v2", weight: 100 - stable },
+      ]),
+      spec: {
+        service,
+        backends: [
+          { service: "web-v1", weight: stable },
+          { service: "web-v2", weight: 100 - stable },
+        ],
+      },
+    });
+
+  it("lists once at the start; checks, an advance and Finish then read the split by name", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    // Other apexes' splits in the same namespace: what made every list expensive.
+    for (let i = 0; i < 20; i++) seedSplit(ns, `other-${i}`, 100, `other-${i}`);
+    seedSplit(ns, "web-split", 100);
+
+    expect(await r.validate(t, pair)).toBeUndefined();
+    expect(splitReads()).toEqual(["LIST"]);
+    peer.reset();
+
+    await r.apply(t, pair, 10);
+    expect((await r.observe(t, pair)).canaryPercent).toBe(10);
+    expect((await r.observe(t, pair)).canaryPercent).toBe(10);
+    expect(await r.discoverStable(t)).toBeUndefined();
+    await r.apply(t, pair, 50, { canaryPercent: 10 });
+    expect((await r.finalize(t, pair, "canary", { expect: { canaryPercent: 50 } })).canaryPercent).toBe(100);
+
+    expect(lists()).toBe(0);
+    expect(new Set(splitReads())).toEqual(new Set(["GET web-split"]));
+    expect(peer.mutations("trafficsplits").map((m) => `${m.method} ${m.name}`)).toEqual(["PUT web-split", "PUT web-split", "PUT web-split"]);
+
+    // The next start lists again, whatever is remembered.
+    await r.validate(t, pair);
+    expect(lists()).toBe(1);
+  });
+
+  it("remembers the split it created under the apex's name", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    expect(await r.validate(t, pair)).toBeUndefined();
+    await r.apply(t, pair, 10);
+    expect(lists()).toBe(2); // the start's check, and the first apply finding nothing to update
+    peer.reset();
+    await r.observe(t, pair);
+    await r.apply(t, pair, 30, { canaryPercent: 10 });
+    expect(lists()).toBe(0);
+    expect(peer.mutations("trafficsplits").map((m) => `${m.method} ${m.name}`)).toEqual(["PUT web"]);
+  });
+
+  it("finds a split deleted and re-created by hand under another name, and reports a repurposed one as today", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    seedSplit(ns, "web-split", 100);
+    await r.apply(t, pair, 10);
+
+    peer.remove("trafficsplits", ns, "web-split");
+    seedSplit(ns, "web-split-2", 90);
+    peer.reset();
+    expect((await r.observe(t, pair)).canaryPercent).toBe(10);
+    expect(splitReads()).toEqual(["GET web-split", "LIST"]);
+    peer.reset();
+    await r.apply(t, pair, 50, { canaryPercent: 10 });
+    expect(lists()).toBe(0);
+    expect(backendsOf(peer.get("trafficsplits", ns, "web-split-2"))).toEqual([
+      { service: "web-v1", weight: 50 },
+      { service: "web-v2", weight: 50 },
+    ]);
+
+    // Now it splits another service: for this apex there is no split any more, as a list alone would say.
+    peer.edit("trafficsplits", ns, "web-split-2", (o) => {
+      (o.spec as { service: string }).service = "web-old";
+    });
+    const gone = await rejection(r.observe(t, pair));
+    expect(gone).toMatchObject({ code: "not-found", message: `TrafficSplit ${ns}/web does not exist (the first apply creates it)` });
+    const drift = await rejection(r.apply(t, pair, 60, { canaryPercent: 50 }));
+    expect(drift).toMatchObject({ code: "drift", message: `TrafficSplit ${ns}/web is gone: it was deleted after the bot set it to 50% canary` });
+    expect(peer.mutations("trafficsplits", ns, "web")).toEqual([]);
+  });
+
+  it("reports two splits claiming the apex when the remembered one is gone, and at every start", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    seedSplit(ns, "web-split", 100);
+    await r.apply(t, pair, 10);
+    peer.reset();
+
+    // A second split for the same apex: the next start's check lists and refuses.
+    seedSplit(ns, "web-split-b", 100);
+    const both = `TrafficSplits ${ns}/web-split and ${ns}/web-split-b both split service web: name the one to use in the target's smi.trafficSplit`;
+    expect(await r.validate(t, pair)).toBe(both);
+    expect(await rejection(r.observe(t, pair))).toMatchObject({ code: "invalid", message: both });
+
+    // Remembered again once one is left, then that one is deleted while two others claim the apex.
+    peer.remove("trafficsplits", ns, "web-split-b");
+    expect((await r.observe(t, pair)).canaryPercent).toBe(10);
+    peer.remove("trafficsplits", ns, "web-split");
+    seedSplit(ns, "web-split-c", 90);
+    seedSplit(ns, "web-split-d", 90);
+    const err = await rejection(r.apply(t, pair, 50, { canaryPercent: 10 }));
+    expect(err).toMatchObject({
+      code: "invalid",
+      message: `TrafficSplits ${ns}/web-split-c and ${ns}/web-split-d both split service web: name the one to use in the target's smi.trafficSplit`,
+    });
+    expect(peer.mutations("trafficsplits").filter((m) => m.status < 300)).toEqual([]);
+  });
+
+  it("keeps at most rememberedSplits names, dropping the least recently used", async () => {
+    const r = new SmiRouter({ kubeConfig: loadKubeConfig(peer.kubeconfigPath), rememberedSplits: 2 });
+    const [a, b, c] = [freshNamespace(), freshNamespace(), freshNamespace()];
+    for (const namespace of [a, b, c]) seedSplit(namespace, "web-ts", 90);
+    await r.observe(target(a), pair);
+    await r.observe(target(b), pair);
+    await r.observe(target(a), pair); // a used last: b is the one to drop
+    await r.observe(target(c), pair);
+    expect(lists()).toBe(3);
+    peer.reset();
+    await r.observe(target(a), pair);
+    await r.observe(target(c), pair);
+    expect(lists()).toBe(0);
+    await r.observe(target(b), pair);
+    expect(lists()).toBe(1);
   });
 });
