@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { bucketFor } from "../../src/slack/budget.ts";
-import { CHANNEL, clickButton, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
+import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { testRedis } from "../support/redis.ts";
 import { percentOnSplit } from "../support/split.ts";
 import { sleep, waitFor } from "../support/wait.ts";
@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 describe("Slack jobs over budget", () => {
-  it("give their worker slots back: every click's mesh write goes at once while their messages wait for turns", async () => {
+  it("give their worker slots back: clicks reach the mesh at once and their thread events go ahead of the messages' updates", async () => {
     h = await startHarness({ slackBudget: true, extraEnv: SPEND_ALL });
     const hh = h;
     const ids = Array.from({ length: ROLLOUTS }, (_, i) => `svc-${i}#1`);
@@ -78,6 +78,14 @@ describe("Slack jobs over budget", () => {
     );
     console.log(`slack put back: click -> mesh write ${Math.max(...writeDelays)} ms at most over ${ROLLOUTS} clicks`);
     expect(Math.max(...writeDelays)).toBeLessThan(1_000);
+    // The thread's events have a budget of their own (one channel: a post a second once its burst went on the
+    // starts): they are posted as it allows, without waiting for the messages' updates.
+    const advancedInThread = () =>
+      ids.filter((id) => {
+        const m = rolloutMessage(hh, id);
+        return m && hh.slack.thread(CHANNEL, m.ts).some((t) => (t.text ?? "").includes(`<@${ALICE}> advanced to 80%`));
+      }).length;
+    await waitFor(() => advancedInThread() >= 5 || undefined, { timeoutMs: 6_000, what: "clicks' events in their threads" });
     expect(hh.slack.callsOf("chat.update").length).toBe(updatesBefore); // the budget held them all back
 
     // The messages then follow as turns come, the first clicked first, one per turn.

@@ -7,6 +7,7 @@ import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { SlackMeta, SlackMetaStore } from "../../store/slack-meta.ts";
 import { SlackCallError } from "../../slack/errors.ts";
+import { SlackTurnLater } from "../../slack/budget.ts";
 import type { SlackPoster } from "../../slack/poster.ts";
 
 export type { SlackPoster } from "../../slack/poster.ts";
@@ -49,6 +50,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       }
     }
 
+    let updateLater: SlackTurnLater | undefined;
     const rendered = renderRolloutMessage(r);
     const hash = hashOf(rendered);
     const stateHash = hashOf(renderRolloutMessage({ ...r, snapshot: undefined }));
@@ -72,9 +74,16 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       if (plan.kind === "now" && isRefresh(next, m)) {
         await refresh(deps, job, r, m, { ts, rendered, hash, stateHash });
       } else if (plan.kind === "now") {
-        await slack.update({ channel: r.channel, ts, text: rendered.text, blocks: rendered.blocks });
-        // A deferred try that found a change of state to show has shown the newest reading with it.
-        await meta.set(r.id, { renderedHash: hash, stateHash, updatedAt: deps.now(), ...(job.refresh ? { deferredAt: 0 } : {}) });
+        try {
+          await slack.update({ channel: r.channel, ts, text: rendered.text, blocks: rendered.blocks });
+          // A deferred try that found a change of state to show has shown the newest reading with it.
+          await meta.set(r.id, { renderedHash: hash, stateHash, updatedAt: deps.now(), ...(job.refresh ? { deferredAt: 0 } : {}) });
+        } catch (err) {
+          // chat.update's budget is the workspace's tightest: the thread's events (an abort alert) do not
+          // wait for it; the job is put back for the update once they are posted.
+          if (!(err instanceof SlackTurnLater)) throw err;
+          updateLater = err;
+        }
       } else {
         if (job.refresh && m.deferredAt !== undefined) await meta.set(r.id, { deferredAt: 0 }); // nothing left to refresh
         if (plan.kind === "later") await deps.queue.slackSyncAt(r.id, plan.at, deps.now());
@@ -96,6 +105,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       }
       await meta.set(r.id, { postedSeq: e.seq });
     }
+    if (updateLater) throw updateLater;
   });
 }
 
