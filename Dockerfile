@@ -19,7 +19,13 @@ FROM ${NODE_IMAGE} AS runtime
 RUN apt-get update \
   && apt-get install -y --no-install-recommends tini \
   && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production
+# Memory (issue 13, measured by `npm run bench`, which starts the bot with this ENV): V8's young generation
+# capped at 4 MiB semi-spaces (default 16) and glibc held to two malloc arenas (default: 8 per core, each
+# keeping freed memory) took a bot with 1,000 active rollouts from ~315 MiB resident to ~230 MiB, with no
+# measurable change in ack latency or CPU.
+ENV NODE_ENV=production \
+  NODE_OPTIONS="--max-semi-space-size=4" \
+  MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../src/sandbox/peers/net.ts";
 import { botProcessEnv } from "../support/bot-process.ts";
+import { runtimeEnv } from "../support/dockerfile.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -53,8 +54,8 @@ export async function spawnBuiltBot(opts: {
     port,
     healthPort,
     logLevel: process.env.BENCH_LOG_LEVEL ?? "warn",
-    // As in the image: production mode, no sandbox fallback.
-    extra: { NODE_ENV: "production", ...opts.extra },
+    // As in the image: its ENV (production mode, no sandbox fallback; its memory settings).
+    extra: { ...runtimeEnv(), ...opts.extra },
   });
   // BENCH_BOT_NODE_ARGS: node flags for the bot only, to profile it (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // or "--heapsnapshot-signal=SIGUSR2"); the profile is written when the bench stops it.

@@ -1,28 +1,13 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { readDockerfile, runtimeEnv } from "../support/dockerfile.ts";
 
 /**
  * There is no Docker engine on the development machines, so the image's promises are checked on the
  * Dockerfile itself: a supported Node LTS, production dependencies only, compiled JavaScript run by node
  * under tini, and a numeric non-root user (Kubernetes can only verify runAsNonRoot for a numeric UID).
  */
-
-type Instruction = { op: string; args: string; stage: number };
-
-/** Instructions with line continuations joined and comments dropped; `stage` counts FROMs from 0. */
-function parseDockerfile(text: string): Instruction[] {
-  const logical = text
-    .replace(/\\\r?\n/g, " ")
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith("#"));
-  let stage = -1;
-  return logical.map((line) => {
-    const [op = "", ...rest] = line.split(/\s+/);
-    if (op.toUpperCase() === "FROM") stage++;
-    return { op: op.toUpperCase(), args: rest.join(" "), stage };
-  });
-}
 
 /** `FROM ${NODE_IMAGE} AS x` with `ARG NODE_IMAGE=node:22-…` -> node:22-…. */
 function resolveArgs(args: string, defaults: Map<string, string>): string {
@@ -35,8 +20,7 @@ const execForm = (args: string): string[] => {
   return parsed as string[];
 };
 
-const text = readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
-const all = parseDockerfile(text);
+const all = readDockerfile();
 const argDefaults = new Map(all.filter((i) => i.op === "ARG" && i.args.includes("=")).map((i) => i.args.split("=", 2) as [string, string]));
 const froms = all.filter((i) => i.op === "FROM").map((i) => resolveArgs(i.args.split(/\s+/)[0]!, argDefaults));
 const last = Math.max(...all.map((i) => i.stage));
@@ -90,5 +74,18 @@ describe("Dockerfile", () => {
     };
     expect(pkg.scripts["start:prod"]).toBe(execForm(one("CMD")).join(" "));
     expect(Object.keys(pkg.dependencies)).not.toContain("tsx");
+  });
+
+  it("sets the memory settings the scale bench measures (NODE_OPTIONS node accepts, two malloc arenas)", () => {
+    const env = runtimeEnv(all);
+    expect(env).toMatchObject({ NODE_ENV: "production", MALLOC_ARENA_MAX: "2" });
+    expect(env.NODE_OPTIONS).toMatch(/--max-semi-space-size=\d+/);
+    // Node refuses, at start, a V8 flag it does not allow in NODE_OPTIONS: the image would not start.
+    const run = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.execArgv.length))"], {
+      env: { PATH: process.env.PATH, NODE_OPTIONS: env.NODE_OPTIONS },
+      encoding: "utf8",
+    });
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
   });
 });
