@@ -179,7 +179,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
           onDeferred: () => ops.slackRefreshDeferred(),
           onPutBack: (bucket) => ops.slackPutBack(bucket),
         }),
-        surfaces: webApiSurfaces(app.client),
+        surfaces: webApiSurfaces(app.client, { ...(budget ? { budget } : {}), onPutBack: (bucket) => ops.slackPutBack(bucket) }),
         homeViewers: new HomeViewers(redis, store.keys),
         readings: new ReadingHistory(redis, store.keys),
         log: log.child({ component: "worker" }),

@@ -33,9 +33,9 @@ export function startEffectWorker(
         case "timer":
           return timerJob(deps, job.data);
         case "home":
-          return homeJob(deps, job.data);
+          return putBackWhenSlackIsBusy(job, token, () => homeJob(deps, job.data));
         case "chart":
-          return chartJob(deps, job.data.rolloutId);
+          return putBackWhenSlackIsBusy(job, token, () => chartJob(deps, job.data.rolloutId));
       }
     },
     {

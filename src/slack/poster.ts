@@ -1,8 +1,8 @@
 import type { WebClient } from "@slack/web-api";
 import { err, ok, type Result } from "../engine/result.ts";
 import { onPaidTurn } from "./budget-fetch.ts";
-import { claimReturn } from "./budget-line.ts";
-import { SlackTurnLater, type SlackBudget } from "./budget.ts";
+import { onJobTurn } from "./budget-line.ts";
+import type { SlackBudget } from "./budget.ts";
 import { SlackCallError, transientStatus } from "./errors.ts";
 
 type UpdateArgs = { channel: string; ts: string; text: string; blocks: unknown[] };
@@ -36,21 +36,8 @@ export function webApiPoster(
   const update = async (args: UpdateArgs) => {
     await client.chat.update({ ...args, blocks: args.blocks as never });
   };
-  /**
-   * A change of state takes its turn before the call, here rather than in the client's fetch: over budget, the
-   * job is put back (SlackTurnLater, handled by the worker) instead of waiting in its worker slot, where mesh
-   * writes would queue behind it, and the client's own retries never repeat the wait.
-   */
-  const onTurn = async <T>(method: string, channel: string | undefined, call: () => Promise<T>): Promise<T> => {
-    if (!opts.budget) return call();
-    try {
-      await opts.budget.turn(method, channel, Date.now(), claimReturn);
-    } catch (err) {
-      if (err instanceof SlackTurnLater) opts.onPutBack?.(err.bucket);
-      throw err;
-    }
-    return onPaidTurn(call);
-  };
+  const onTurn = <T>(method: string, channel: string | undefined, call: () => Promise<T>): Promise<T> =>
+    onJobTurn(opts.budget, { method, channel, onPutBack: opts.onPutBack }, call);
   return {
     async postMessage(args) {
       const res = await onTurn("chat.postMessage", args.channel, () =>

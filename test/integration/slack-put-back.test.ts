@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { bucketFor } from "../../src/slack/budget.ts";
+import { bucketFor, DEFAULT_BUDGET } from "../../src/slack/budget.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { testRedis } from "../support/redis.ts";
 import { percentOnSplit } from "../support/split.ts";
@@ -94,4 +94,27 @@ describe("Slack jobs over budget", () => {
     const gaps = shown.slice(1).map((c, i) => c.at - shown[i]!.at);
     expect(Math.min(...gaps, Infinity)).toBeGreaterThan(900); // one per turn (1.2 s), not a burst
   }, 90_000);
+
+  it("a Home board over budget waits in line out of its slot and is published at its turn, counted in /metrics", async () => {
+    h = await startHarness({ slackBudget: true });
+    const hh = h;
+    // Another replica has just spent views.publish's whole burst: the next turn is 2 s away.
+    const b = bucketFor("views.publish", undefined, DEFAULT_BUDGET);
+    const redis = testRedis();
+    let spentAt: number;
+    try {
+      const [sec, micro] = await redis.time();
+      const redisNow = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+      spentAt = Date.now();
+      await redis.set(hh.bot.store.keys.slackBudget(b.name), String(redisNow + (b.burst - 1) * b.intervalMs + 2_000), "PX", 60_000);
+    } finally {
+      redis.disconnect();
+    }
+    expect((await hh.driver.homeOpened({ userId: ALICE })).status).toBe(200);
+    const published = await waitFor(() => hh.slack.callsOf("views.publish")[0], { what: "Alice's board", timeoutMs: 10_000 });
+    expect(published.at - spentAt).toBeGreaterThanOrEqual(1_900);
+    const metrics = await (await fetch(`${hh.bot.healthUrl}/metrics`)).text();
+    expect(metrics).toMatch(/rollout_bot_slack_calls_put_back_total\{method="views.publish"\} [1-9]/);
+    expect(metrics).not.toMatch(/rollout_bot_slack_budget_wait_seconds_count\{method="views.publish"\}/); // it never waited in a slot
+  });
 });

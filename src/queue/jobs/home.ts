@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { isTerminal } from "../../engine/rollout.ts";
+import { SlackTurnLater } from "../../slack/budget.ts";
 import { homeView, type Board } from "../../slack/views/home.ts";
 import type { SlackSurfaces } from "../../slack/surfaces-api.ts";
 import type { HomeViewers } from "../../store/home-viewers.ts";
@@ -61,6 +62,8 @@ export async function homeJob(deps: HomeDeps, job: EffectJob): Promise<void> {
       await deps.surfaces.publishHome(userId, view);
       await deps.homeViewers.sent(userId, hash);
     } catch (err) {
+      // Over the Slack budget: the job waits in line and carries on from this person (the others are done).
+      if (err instanceof SlackTurnLater) throw err;
       // One person's board (a deactivated user, say) must not hold back everyone else's.
       deps.log.warn({ err, userId }, "could not publish an App Home board");
     }
