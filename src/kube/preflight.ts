@@ -2,6 +2,8 @@
  * Preflight against the Kubernetes API: read what the plan names, judge it with the pure rules of
  * src/engine/preflight.ts. Used before a rollout's first write (`start`) and on each periodic check while
  * it runs (`canary`). Failures to read come out as KubeApiError; the caller decides (retry, or refuse).
+ * A start lists the canary's Deployments afresh; the periodic check reads the ones the last list found by
+ * name while they still match (src/kube/workloads.ts), as it runs for every rollout every refreshSeconds.
  */
 import type { Target } from "../engine/target.ts";
 import { judgePreflight, judgeReadiness, preflightPlan, type PreflightProblem, type ServiceFacts } from "../engine/preflight.ts";
@@ -30,7 +32,7 @@ export function kubePreflight(reader: WorkloadReader): Preflight {
         const svc = await reader.service(plan.namespace, plan.canary.selectorFrom);
         if (svc) services.set(svc.name, svc);
       }
-      const found = await reader.canaryDeployments(plan, services);
+      const found = await reader.canaryDeployments(plan, services, { remembered: true });
       if (!found.deployments.length) return [{ code: "deployment-missing", name: plan.canary.name, namespace: plan.namespace }];
       return found.deployments.map((d) => judgeReadiness(d, plan.namespace)).filter((p): p is PreflightProblem => p !== undefined);
     },

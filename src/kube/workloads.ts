@@ -2,16 +2,34 @@
  * Reads of the workloads a rollout routes between: Services (that they exist, and their selectors) and
  * Deployments (replicas, generation, availability). Read-only; what the facts mean is decided in
  * src/engine/preflight.ts. A missing object (or namespace) is `undefined`, any other failure a KubeApiError.
+ *
+ * Finding the Deployments a canary Service selects takes a list of the namespace (a labelSelector filters a
+ * Deployment's own labels, not its pod template's). The periodic check runs for every rollout, so the reader
+ * remembers the names a list found (per process, bounded) and reads them by name while they still match;
+ * a remembered answer expires (CANARY_MEMORY_MS), so a Deployment added behind the Service is found by the
+ * next list within that time. A start always lists.
  */
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Deployment } from "@kubernetes/client-node";
-import { selectedBy, type DeploymentFacts, type PreflightFacts, type PreflightPlan, type ServiceFacts } from "../engine/preflight.ts";
+import { selectedBy, selects, type DeploymentFacts, type PreflightFacts, type PreflightPlan, type ServiceFacts } from "../engine/preflight.ts";
 import { KubeApiError, kubeCall } from "./call.ts";
 
-type Options = { timeoutMs?: number };
+/** How long the Deployments a list found behind a canary Service are trusted without listing again. */
+export const CANARY_MEMORY_MS = 5 * 60_000;
+
+type Options = {
+  timeoutMs?: number;
+  /** How many canary Services' Deployment names are remembered; the least recently used is dropped. */
+  rememberedCanaries?: number;
+  /** How long a list's answer is used (default CANARY_MEMORY_MS). */
+  canaryMemoryMs?: number;
+  now?: () => number;
+};
 
 export class WorkloadReader {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
+  private readonly known: CanaryNames;
+  private readonly now: () => number;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -19,6 +37,8 @@ export class WorkloadReader {
   ) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
+    this.known = new CanaryNames(opts.rememberedCanaries ?? 5_000, opts.canaryMemoryMs ?? CANARY_MEMORY_MS);
+    this.now = opts.now ?? Date.now;
   }
 
   async service(namespace: string, name: string): Promise<ServiceFacts | undefined> {
@@ -65,15 +85,40 @@ export class WorkloadReader {
     return { plan, services, canary: await this.canaryDeployments(plan, services) };
   }
 
-  /** The canary's Deployments: those its Service selects, else the one named like the canary. */
-  async canaryDeployments(plan: PreflightPlan, services: Map<string, ServiceFacts>): Promise<PreflightFacts["canary"]> {
-    const selector = plan.canary.selectorFrom ? services.get(plan.canary.selectorFrom)?.selector : undefined;
-    if (selector) {
-      const selected = selectedBy(await this.deployments(plan.namespace), selector);
+  /**
+   * The canary's Deployments: those its Service selects, else the one named like the canary. Those it selects
+   * are found by a list, or with `remembered` by reading the names the last list found (see the top).
+   */
+  async canaryDeployments(plan: PreflightPlan, services: Map<string, ServiceFacts>, opts: { remembered?: boolean } = {}): Promise<PreflightFacts["canary"]> {
+    const service = plan.canary.selectorFrom;
+    const selector = service ? services.get(service)?.selector : undefined;
+    if (service && selector) {
+      const known = opts.remembered ? await this.rememberedCanary(plan.namespace, service, selector) : undefined;
+      const selected = known ?? (await this.listCanary(plan.namespace, service, selector));
       if (selected.length) return { via: "selector", deployments: selected };
     }
     const named = await this.deployment(plan.namespace, plan.canary.name);
     return { via: "name", deployments: named ? [named] : [] };
+  }
+
+  /** The remembered Deployments read by name; undefined (and forgotten) when one is gone or no longer selected. */
+  private async rememberedCanary(namespace: string, service: string, selector: Record<string, string>): Promise<DeploymentFacts[] | undefined> {
+    const names = this.known.get(namespace, service, selector, this.now());
+    if (!names) return undefined;
+    const found = await Promise.all(names.map((name) => this.deployment(namespace, name)));
+    const still = found.filter((d): d is DeploymentFacts => d !== undefined && selects(selector, d.podLabels));
+    if (still.length === names.length) return still;
+    this.known.forget(namespace, service);
+    return undefined;
+  }
+
+  /** The namespace's Deployments the selector picks, remembered when there are any. */
+  private async listCanary(namespace: string, service: string, selector: Record<string, string>): Promise<DeploymentFacts[]> {
+    const selected = selectedBy(await this.deployments(namespace), selector);
+    const names = selected.map((d) => d.name);
+    if (names.length) this.known.remember(namespace, service, selector, names, this.now());
+    else this.known.forget(namespace, service);
+    return selected;
   }
 }
 
@@ -96,4 +141,47 @@ async function missingIsUndefined<T>(p: Promise<T>): Promise<T | undefined> {
     if (err instanceof KubeApiError && err.code === 404 && !err.resourceNotServed) return undefined;
     throw err;
   }
+}
+
+type Remembered = { selector: string; names: string[]; listedAt: number };
+
+/**
+ * (namespace, canary Service) -> the Deployment names its selector matched at the last list, least recently
+ * used dropped past `max` so the process's memory stays bounded. An entry is used only for the same selector
+ * and for `ttlMs` after the list.
+ */
+class CanaryNames {
+  private readonly entries = new Map<string, Remembered>();
+
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+  ) {}
+
+  get(namespace: string, service: string, selector: Record<string, string>, now: number): string[] | undefined {
+    const key = `${namespace}/${service}`;
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    if (entry.selector !== selectorKey(selector) || now - entry.listedAt >= this.ttlMs) return undefined;
+    // Re-inserted so the Map's order is least recently used first.
+    this.entries.set(key, entry);
+    return entry.names;
+  }
+
+  remember(namespace: string, service: string, selector: Record<string, string>, names: string[], now: number): void {
+    const key = `${namespace}/${service}`;
+    this.entries.delete(key);
+    this.entries.set(key, { selector: selectorKey(selector), names, listedAt: now });
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  forget(namespace: string, service: string): void {
+    this.entries.delete(`${namespace}/${service}`);
+  }
+}
+
+/** The same text for the same selector whatever the order of its keys. */
+function selectorKey(selector: Record<string, string>): string {
+  return JSON.stringify(Object.entries(selector).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

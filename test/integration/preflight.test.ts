@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { readyWorkload, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import { randomBytes } from "node:crypto";
+import { TargetSchema } from "../../src/engine/target.ts";
+import { loadKubeConfig } from "../../src/kube/config.ts";
+import { kubePreflight, type Preflight } from "../../src/kube/preflight.ts";
+import { CANARY_MEMORY_MS, WorkloadReader } from "../../src/kube/workloads.ts";
+import { readyWorkload, startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { CHANNEL, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";
@@ -284,5 +289,208 @@ describe("gateway targets: the Services checked are the ones the route's backend
     await hg.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start pay --from pay-v1 --to pay-v2" });
     await waitForMessage(hg, "pay#2", "Start shifting (10%)");
     expect(backends("gw2", "pay")).toEqual(["pay-stable 100", "pay-canary 0"]);
+  });
+});
+
+describe("the periodic check reads the canary's Deployments the last list found, by name (issue 13)", () => {
+  const pair = { stable: "web-v1", canary: "web-v2" };
+  const CANARY = { app: "web", track: "canary" };
+  let peer: KubeApiPeer;
+  let ns: string;
+  let clock: number;
+
+  beforeAll(async () => {
+    peer = await startKubeApiPeer({ smiFlavour: "sdk" });
+  });
+  afterAll(async () => {
+    await peer?.close();
+  });
+  beforeEach(() => {
+    peer.reset();
+    ns = `t-${randomBytes(3).toString("hex")}`;
+    clock = Date.now();
+  });
+
+  const preflight = (opts: { rememberedCanaries?: number } = {}): Preflight =>
+    kubePreflight(new WorkloadReader(loadKubeConfig(peer.kubeconfigPath), { ...opts, now: () => clock }));
+  const target = (namespace = ns) => TargetSchema.parse({ name: "web", namespace, router: "smi" });
+
+  /** The Services of an SMI rollout, the canary's selecting CANARY, in its own namespace among many Deployments. */
+  function seedNamespace(namespace = ns): void {
+    for (const s of ["web", "web-v1", "web-v2"]) peer.seed("services", namespace, readyWorkload("services", s)!);
+    peer.edit("services", namespace, "web-v2", (o) => void ((o.spec as { selector: unknown }).selector = CANARY));
+    for (let i = 0; i < 20; i++) peer.seed("deployments", namespace, readyWorkload("deployments", `other-${i}`, 2)!);
+  }
+  function seedCanary(name: string, replicas = 3, namespace = ns): void {
+    const d = readyWorkload("deployments", name, replicas)! as KubeObject & { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    d.spec.template.metadata.labels = CANARY;
+    peer.seed("deployments", namespace, d);
+  }
+  const setPodLabels = (name: string, labels: Record<string, string>) =>
+    peer.edit("deployments", ns, name, (o) => void ((o.spec as { template: { metadata: { labels: unknown } } }).template.metadata.labels = labels));
+
+  /** The Deployment reads the peer saw: "LIST" for the namespace, "GET <name>" for one; sorted, as the GETs go out together. */
+  const deploymentReads = () =>
+    peer.requests
+      .filter((r) => r.method === "GET" && r.resource === "deployments")
+      .map((r) => (r.name === undefined ? "LIST" : `GET ${r.name}`))
+      .sort();
+  const lists = () => deploymentReads().filter((r) => r === "LIST").length;
+
+  it("after a start's list, checks read only the remembered Deployments, and still report one scaled down", async () => {
+    seedNamespace();
+    seedCanary("web-canary-a");
+    seedCanary("web-canary-b", 2);
+    const p = preflight();
+    expect(await p.start(target(), pair)).toEqual([]);
+    expect(deploymentReads()).toEqual(["LIST"]);
+    peer.reset();
+
+    for (let i = 0; i < 3; i++) expect(await p.canary(target(), pair)).toEqual([]);
+    expect(lists()).toBe(0);
+    expect(deploymentReads()).toEqual(["GET web-canary-a", "GET web-canary-a", "GET web-canary-a", "GET web-canary-b", "GET web-canary-b", "GET web-canary-b"]);
+
+    peer.edit("deployments", ns, "web-canary-b", (o) => void ((o.spec as { replicas: number }).replicas = 0));
+    expect(await p.canary(target(), pair)).toEqual([{ code: "scaled-to-zero", name: "web-canary-b", namespace: ns }]);
+    const generation = (peer.get("deployments", ns, "web-canary-a")!.metadata as { generation: number }).generation;
+    peer.setStatus("deployments", ns, "web-canary-a", { observedGeneration: generation, replicas: 3, availableReplicas: 1 });
+    expect(await p.canary(target(), pair)).toEqual([
+      { code: "replicas-unavailable", name: "web-canary-a", namespace: ns, available: 1, desired: 3 },
+      { code: "scaled-to-zero", name: "web-canary-b", namespace: ns },
+    ]);
+    expect(lists()).toBe(0);
+
+    // The next start lists again, whatever is remembered.
+    await p.start(target(), pair);
+    expect(lists()).toBe(1);
+  });
+
+  it("a remembered Deployment relabelled out of the selector makes the next check list, and the one after read by name", async () => {
+    seedNamespace();
+    seedCanary("web-canary-a");
+    seedCanary("web-canary-b");
+    const p = preflight();
+    await p.start(target(), pair);
+    peer.reset();
+
+    setPodLabels("web-canary-b", { app: "web", track: "stable" });
+    expect(await p.canary(target(), pair)).toEqual([]);
+    expect(deploymentReads()).toEqual(["GET web-canary-a", "GET web-canary-b", "LIST"]);
+    peer.reset();
+    await p.canary(target(), pair);
+    expect(deploymentReads()).toEqual(["GET web-canary-a"]);
+
+    // The last one relabelled away: the Service selects nothing, so the Deployment named like the canary is looked for.
+    setPodLabels("web-canary-a", { app: "web", track: "old" });
+    peer.reset();
+    expect(await p.canary(target(), pair)).toEqual([{ code: "deployment-missing", name: "web-v2", namespace: ns }]);
+    expect(deploymentReads()).toEqual(["GET web-canary-a", "GET web-v2", "LIST"]);
+  });
+
+  it("a remembered Deployment deleted makes the next check list, and a replacement behind the Service is found", async () => {
+    seedNamespace();
+    seedCanary("web-canary-a");
+    const p = preflight();
+    await p.start(target(), pair);
+    peer.reset();
+
+    peer.remove("deployments", ns, "web-canary-a");
+    seedCanary("web-canary-c", 0);
+    expect(await p.canary(target(), pair)).toEqual([{ code: "scaled-to-zero", name: "web-canary-c", namespace: ns }]);
+    expect(deploymentReads()).toEqual(["GET web-canary-a", "LIST"]);
+    peer.reset();
+    await p.canary(target(), pair);
+    expect(deploymentReads()).toEqual(["GET web-canary-c"]);
+  });
+
+  it("a changed selector on the canary Service makes the next check list", async () => {
+    seedNamespace();
+    seedCanary("web-canary-a");
+    const p = preflight();
+    await p.start(target(), pair);
+    peer.reset();
+
+    peer.edit("services", ns, "web-v2", (o) => void ((o.spec as { selector: unknown }).selector = { app: "web" }));
+    expect(await p.canary(target(), pair)).toEqual([]);
+    expect(lists()).toBe(1);
+  });
+
+  it("a remembered answer expires: a Deployment added behind the Service is found within CANARY_MEMORY_MS", async () => {
+    seedNamespace();
+    seedCanary("web-canary-a");
+    const p = preflight();
+    await p.start(target(), pair);
+    seedCanary("web-canary-new", 0);
+    peer.reset();
+
+    clock += CANARY_MEMORY_MS - 1;
+    expect(await p.canary(target(), pair)).toEqual([]);
+    expect(deploymentReads()).toEqual(["GET web-canary-a"]);
+
+    clock += 1;
+    expect(await p.canary(target(), pair)).toEqual([{ code: "scaled-to-zero", name: "web-canary-new", namespace: ns }]);
+    expect(deploymentReads()).toEqual(["GET web-canary-a", "LIST"]);
+    // Remembered afresh from that list, for as long again.
+    peer.reset();
+    clock += CANARY_MEMORY_MS - 1;
+    await p.canary(target(), pair);
+    expect(lists()).toBe(0);
+  });
+
+  it("keeps at most rememberedCanaries entries, dropping the least recently used", async () => {
+    const [a, b, c] = [ns, `${ns}-b`, `${ns}-c`];
+    for (const namespace of [a, b, c]) {
+      seedNamespace(namespace);
+      seedCanary("web-canary", 3, namespace);
+    }
+    const p = preflight({ rememberedCanaries: 2 });
+    await p.canary(target(a), pair);
+    await p.canary(target(b), pair);
+    await p.canary(target(a), pair); // a used last: b is the one to drop
+    await p.canary(target(c), pair);
+    expect(lists()).toBe(3);
+    peer.reset();
+    await p.canary(target(a), pair);
+    await p.canary(target(c), pair);
+    expect(lists()).toBe(0);
+    await p.canary(target(b), pair);
+    expect(lists()).toBe(1);
+  });
+});
+
+describe("the bot's periodic checks of a running rollout list the Deployments only at the start (issue 13)", () => {
+  let hr: Harness;
+  beforeAll(async () => {
+    hr = await startHarness({
+      implicitWorkloads: false,
+      targetsYaml: `targets:
+  - name: shelf
+    namespace: shelf
+    steps: [10, 50, 100]
+    metrics: { source: none, refreshSeconds: 5 }
+`,
+    });
+  });
+  afterAll(async () => {
+    await hr?.close();
+  });
+
+  it("the start lists once; each check after it GETs the canary's Deployment by name", async () => {
+    const canary = { app: "shelf", track: "canary" };
+    for (const s of ["shelf", "shelf-v1", "shelf-v2"]) hr.kube.seed("services", "shelf", readyWorkload("services", s)!);
+    hr.kube.edit("services", "shelf", "shelf-v2", (o) => void ((o.spec as { selector: unknown }).selector = canary));
+    const d = readyWorkload("deployments", "shelf-canary", 2)! as KubeObject & { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    d.spec.template.metadata.labels = canary;
+    hr.kube.seed("deployments", "shelf", d);
+    for (let i = 0; i < 5; i++) hr.kube.seed("deployments", "shelf", readyWorkload("deployments", `other-${i}`)!);
+
+    await hr.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shelf --from shelf-v1 --to shelf-v2" });
+    await waitForMessage(hr, "shelf#1", "Advance to 50%");
+    const reads = () =>
+      hr.kube.requests.filter((r) => r.method === "GET" && r.resource === "deployments").map((r) => (r.name === undefined ? "LIST" : `GET ${r.name}`));
+    // The check at the start and at least one 5 s later.
+    await waitFor(() => reads().filter((r) => r === "GET shelf-canary").length >= 2, { what: "two periodic checks", timeoutMs: 15_000 });
+    expect(reads()[0]).toBe("LIST");
+    expect(new Set(reads().slice(1))).toEqual(new Set(["GET shelf-canary"]));
   });
 });
