@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // Test files share their fork's module cache (no test mocks modules or changes globals): loading the
+    // Kubernetes client and Bolt once per fork instead of once per file took collection from 44 s to 10 s.
+    poolOptions: { forks: { maxForks: 2, minForks: 1, isolate: false } },
   },
 });
