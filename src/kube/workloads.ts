@@ -9,6 +9,7 @@
  * a remembered answer expires (CANARY_MEMORY_MS), so a Deployment added behind the Service is found by the
  * next list within that time. A start always lists.
  */
+import { LRUCache } from "lru-cache";
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Deployment } from "@kubernetes/client-node";
 import { selectedBy, selects, type DeploymentFacts, type PreflightFacts, type PreflightPlan, type ServiceFacts } from "../engine/preflight.ts";
 import { KubeApiError, kubeCall } from "./call.ts";
@@ -151,29 +152,29 @@ type Remembered = { selector: string; names: string[]; listedAt: number };
  * and for `ttlMs` after the list.
  */
 class CanaryNames {
-  private readonly entries = new Map<string, Remembered>();
+  private readonly entries: LRUCache<string, Remembered>;
 
   constructor(
-    private readonly max: number,
+    max: number,
     private readonly ttlMs: number,
-  ) {}
+  ) {
+    this.entries = new LRUCache({ max });
+  }
 
   get(namespace: string, service: string, selector: Record<string, string>, now: number): string[] | undefined {
     const key = `${namespace}/${service}`;
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.entries.delete(key);
-    if (entry.selector !== selectorKey(selector) || now - entry.listedAt >= this.ttlMs) return undefined;
-    // Re-inserted so the Map's order is least recently used first.
-    this.entries.set(key, entry);
+    // On the injected clock, not the cache's own TTL, so tests can move time.
+    if (entry.selector !== selectorKey(selector) || now - entry.listedAt >= this.ttlMs) {
+      this.entries.delete(key);
+      return undefined;
+    }
     return entry.names;
   }
 
   remember(namespace: string, service: string, selector: Record<string, string>, names: string[], now: number): void {
-    const key = `${namespace}/${service}`;
-    this.entries.delete(key);
-    this.entries.set(key, { selector: selectorKey(selector), names, listedAt: now });
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(`${namespace}/${service}`, { selector: selectorKey(selector), names, listedAt: now });
   }
 
   forget(namespace: string, service: string): void {

@@ -18,6 +18,7 @@
  *   it directly; a split that is gone or serves another service now is forgotten and the list decides again.
  *   validate() always lists, so a start still sees two splits claiming the same apex.
  */
+import { LRUCache } from "lru-cache";
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import { DEFAULT_KUBE_TIMEOUT_MS, type kubeCall } from "../kube/call.ts";
@@ -339,23 +340,18 @@ export class SmiRouter implements TrafficRouter {
 
 /** (namespace, apex) -> split name, least recently used dropped past `max`: the process's memory stays bounded. */
 class SplitNames {
-  private readonly names = new Map<string, string>();
+  private readonly names: LRUCache<string, string>;
 
-  constructor(private readonly max: number) {}
+  constructor(max: number) {
+    this.names = new LRUCache({ max });
+  }
 
   get(namespace: string, apex: string): string | undefined {
-    const key = `${namespace}/${apex}`;
-    const name = this.names.get(key);
-    // Re-inserted so the Map's order is least recently used first.
-    if (name !== undefined) this.remember(namespace, apex, name);
-    return name;
+    return this.names.get(`${namespace}/${apex}`);
   }
 
   remember(namespace: string, apex: string, name: string): void {
-    const key = `${namespace}/${apex}`;
-    this.names.delete(key);
-    this.names.set(key, name);
-    if (this.names.size > this.max) this.names.delete(this.names.keys().next().value!);
+    this.names.set(`${namespace}/${apex}`, name);
   }
 
   forget(namespace: string, apex: string): void {
