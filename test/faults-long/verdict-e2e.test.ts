@@ -30,7 +30,8 @@ const names = [...Array.from({ length: HEALTHY }, (_, i) => `ok${i}`), ...Array.
 
 function target(name: string): string {
   // Tolerance: errors under 2× stable's, or under stable's + 5 points (a few readings establish either); the
-  // floor at 90%, well below the healthy ones' 95-99%, so it is the comparison with stable that is tested.
+  // floor at 90%, well below the healthy ones' 95-99%, so a healthy one is judged by the comparison with
+  // stable (a failing one may meet the floor first: its alert then says so).
   return `
   - name: web-${name}
     namespace: ${name}
@@ -103,8 +104,10 @@ it(`${HEALTHY} healthy canaries walk ${STEPS.length} automatic steps (at most on
         what: `the alert for ${r.id}`,
       },
     );
+    // Whichever test fired first says why, with its interval: the ratio to stable's errors, or the floor (a
+    // canary failing 5× as often can fall below it before the ratio is established, on few requests).
     expect(alert).toMatch(
-      /aborted automatically\*: canary is unhealthy: canary [\d.]+% vs stable [\d.]+%, worse: canary errors [\d.]+× stable's \(99% interval (above )?[\d.]+×/,
+      /aborted automatically\*: canary is unhealthy: canary [\d.]+% vs stable [\d.]+%, (worse: canary errors [\d.]+× stable's \(99% interval (above )?[\d.]+×|below the [\d.]+% floor \(canary 99% interval [\d.]+%–[\d.]+%\))/,
     );
     expect(JSON.stringify(rolloutMessage(h, r.id)?.blocks ?? [])).toContain("Aborted");
   }
