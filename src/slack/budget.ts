@@ -49,24 +49,6 @@ export function bucketFor(method: string, channel: string | undefined, s: SlackB
   };
 }
 
-/**
- * GCRA on one key holding the theoretical arrival time (TAT, ms). A call conforms when TAT - now is within
- * (burst - 1 - reserve) intervals; it then moves TAT on by one interval. Answers 0, or the ms to wait.
- */
-const TAKE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local slack = (tonumber(ARGV[2]) - 1 - tonumber(ARGV[3])) * interval
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local early = tat - now - slack
-if early > 0 then return math.ceil(early) end
-tat = tat + interval
-redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)
-return 0
-`;
-
 /** The next free slot of a calendar (one refresh per interval): when a deferred refresh should try again. */
 const SLOT = `
 local t = redis.call('TIME')
@@ -79,29 +61,33 @@ return {at, now}
 `;
 
 /**
- * A turn for a job's change of state, fair under overload. Jobs that found no token wait in a line (one key
- * holding the last slot given out): each gets the later of "the bucket has a token again" and "one interval
- * after the one before", so N jobs put back come back one per interval instead of all at once. A job coming
- * back for its slot (ARGV[4] = 1) takes the token it was promised; a new job takes one only while nobody is
- * waiting, else it joins the end of the line. Answers 0 (taken), or how many ms from now to come back.
- * KEYS[1] is the bucket, KEYS[2] its line (one hash slot: see RolloutKeys.slackBudget).
+ * GCRA on one key holding the theoretical arrival time (TAT, ms): a call conforms when TAT - now is within
+ * (burst - 1 - reserve) intervals, and then moves TAT on by one interval.
+ *
+ * Jobs that found no token wait in a line (a second key holding the last slot given out): each gets the later
+ * of "the bucket has a token again" and "one interval after the one before", so N jobs put back come back one
+ * per interval instead of all at once. A job coming back for its slot takes the token it was promised; a new
+ * job takes one only while nobody is waiting, else it joins the end of the line. A call that bypasses the
+ * line (ARGV[4] = 1: a job coming back, a listener's wait, a refresh's spare room) is plain GCRA.
+ * Answers 0 (taken), or how many ms from now to try again. KEYS[1] is the bucket, KEYS[2] its line (one hash
+ * slot: see Keys.slackBudget).
  */
 const TURN = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local slack = (tonumber(ARGV[2]) - 1 - tonumber(ARGV[3])) * interval
-local returning = ARGV[4] == '1'
+local bypass = ARGV[4] == '1'
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local early = tat - now - slack
-if early <= 0 and (returning or last <= now) then
+if early <= 0 and (bypass or last <= now) then
   tat = tat + interval
   redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now) + 1000)
   return 0
 end
-if returning and early > 0 then return math.ceil(early) end
+if bypass and early > 0 then return math.ceil(early) end
 local at = math.max(last + interval, now + math.max(early, 0))
 redis.call('SET', KEYS[2], tostring(at), 'PX', math.ceil(at - now) + 60000)
 return math.max(1, math.ceil(at - now))
@@ -145,7 +131,8 @@ export class SlackBudget {
     const b = bucketFor(method, channel, this.settings);
     const reserve = priority === "refresh" ? b.reserve : 0;
     try {
-      return Number(await this.redis.eval(TAKE, 1, this.keyOf(b.name), String(b.intervalMs), String(b.burst), String(reserve)));
+      const key = this.keyOf(b.name);
+      return Number(await this.redis.eval(TURN, 2, key, `${key}:line`, String(b.intervalMs), String(b.burst), String(reserve), "1"));
     } catch (err) {
       // Without Redis the bot cannot do much anyway; a Slack call then goes unbudgeted rather than not at
       // all (an abort's thread message matters more than the budget; Slack's 429s are still waited out).

@@ -39,8 +39,8 @@ export class Keys {
     return `${this.prefix}:audit`;
   }
   /**
-   * One key per Slack rate bucket (src/slack/budget.ts), hash-tagged by the bucket: its line and its calendar
-   * (`<key>:line`, `<key>:refreshes`) share its slot, so a script may touch a bucket and its line together.
+   * One key per Slack rate bucket (src/slack/budget.ts), hash-tagged by the bucket: its line (`<key>:line`)
+   * shares its slot, so one script may touch a bucket and its line together.
    */
   slackBudget(bucket: string) {
     return `${this.prefix}:slack-budget:{${bucket}}`;
