@@ -1,4 +1,4 @@
-import { loadTargets, parseEnv } from "./config.ts";
+import { closedInProduction, loadTargets, parseEnv, PRODUCTION_NEEDS_TARGETS } from "./config.ts";
 import { startBot } from "./bot.ts";
 import { createLogger } from "./logger.ts";
 import { buildRouters } from "./routers/factory.ts";
@@ -17,7 +17,14 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   const env = parseEnv(process.env);
   if (!env.ok) problems.push(...env.error);
-  const targets = await loadTargets(process.env.ROLLOUT_TARGETS);
+  // Closed by default in production: without a targets file the bot does not start at all (one line).
+  const production = process.env.NODE_ENV === "production";
+  if (production && !process.env.ROLLOUT_TARGETS) {
+    process.stderr.write(`${PRODUCTION_NEEDS_TARGETS}\n`);
+    return 2;
+  }
+  const loaded = await loadTargets(process.env.ROLLOUT_TARGETS);
+  const targets = loaded.ok ? closedInProduction(loaded.value, { production, fromFile: Boolean(process.env.ROLLOUT_TARGETS) }) : loaded;
   if (!targets.ok) problems.push(...targets.error);
   // Built even when the environment is invalid, so that every problem is listed at once (the bot does not
   // start then, so the deadlines do not matter).
