@@ -17,12 +17,8 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   const env = parseEnv(process.env);
   if (!env.ok) problems.push(...env.error);
-  // Closed by default in production: without a targets file the bot does not start at all (one line).
+  // Closed by default in production: without a targets file the bot does not start at all.
   const production = process.env.NODE_ENV === "production";
-  if (production && !process.env.ROLLOUT_TARGETS) {
-    process.stderr.write(`${PRODUCTION_NEEDS_TARGETS}\n`);
-    return 2;
-  }
   const loaded = await loadTargets(process.env.ROLLOUT_TARGETS);
   const targets = loaded.ok ? closedInProduction(loaded.value, { production, fromFile: Boolean(process.env.ROLLOUT_TARGETS) }) : loaded;
   if (!targets.ok) problems.push(...targets.error);
@@ -37,6 +33,11 @@ async function main(): Promise<number> {
   if (!routers.ok) problems.push(...routers.errors);
 
   if (!env.ok || !targets.ok || !routers.ok) {
+    // Everything else in order, the missing targets file is said in one line of its own.
+    if (problems.length === 1 && problems[0] === PRODUCTION_NEEDS_TARGETS) {
+      process.stderr.write(`${PRODUCTION_NEEDS_TARGETS}\n`);
+      return 2;
+    }
     process.stderr.write(
       `rollout-bot cannot start:\n${problems.map((p) => `  - ${p}`).join("\n")}\n` +
         "Set these in the environment (see the Configuration table in README.md) and run again.\n",
