@@ -186,15 +186,39 @@ describe("item 10: reads show only rollouts of channels a person can see", () =>
   });
 });
 
+describe("the start form's channel field", () => {
+  it("refuses a private channel the person is not in, next to the field, and nothing starts", async () => {
+    const opens = h.slack.callsOf("views.open").length;
+    await h.driver.slash({ userId: MALLORY, channelId: CHANNEL, text: "" });
+    await waitFor(() => h.slack.callsOf("views.open")[opens], { what: "the form" });
+    const form = [...h.slack.surfaces.views.values()].filter((v) => v.type === "modal" && v.user === MALLORY).at(-1)!;
+    const res = await h.driver.submitView({
+      userId: MALLORY,
+      viewId: form.id,
+      values: {
+        target: { target: { type: "static_select", selected_option: { value: "web" } } },
+        version: { version: { type: "plain_text_input", value: "web-v3" } },
+        channel: { channel: { type: "conversations_select", selected_conversation: SECRET } },
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ response_action: "errors", errors: { channel: expect.stringContaining("you are not a member of") } });
+    await sleep(100);
+    expect((await h.bot.store.ofTarget("web", 10)).map((r) => r.id)).not.toContain("web#2");
+    expect(h.slack.messages(SECRET).filter((m) => (m.text ?? "").includes("web-v3"))).toEqual([]);
+  });
+});
+
 describe("item 10: per-person limits", () => {
   it("on start: past the limit a clear private answer, and nothing is started", async () => {
     const replies: string[] = [];
-    for (let i = 0; i < 4; i++) replies.push(await ask(MALLORY, "start nosuch --to v2"));
+    const EVE = "UEVE";
+    for (let i = 0; i < 4; i++) replies.push(await ask(EVE, "start nosuch --to v2"));
     expect(replies.slice(0, 3).every((r) => r.includes("unknown target"))).toBe(true);
     expect(replies[3]).toMatch(
       /^:hourglass: Slow down: you started 3 rollouts in the last 60 s, the most one person may\. Try again in \d+ s\. Nothing was changed\.$/,
     );
-    // Another person is not held back by Mallory's flood.
+    // Another person is not held back by Eve's flood.
     expect(await ask(BOB, "start nosuch --to v2")).toContain("unknown target");
   });
 
