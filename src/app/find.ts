@@ -2,7 +2,7 @@ import { err, ok, type Result } from "../engine/result.ts";
 import type { Rollout } from "../engine/rollout.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
 import type { ChannelVisibility } from "../slack/channel-visibility.ts";
-import { canSeeChannel } from "./visibility.ts";
+import { canSeeRollout } from "./visibility.ts";
 
 /** No rollout answers to what the person typed (already checked to be a well-formed id or target name). */
 export type LookupMiss = { code: "no-such-rollout"; ref: string } | { code: "none-running"; ref: string; latest: boolean };
@@ -36,6 +36,6 @@ export async function findVisibleRollout(
   opts: { latest?: boolean } = {},
 ): Promise<Result<Rollout, LookupMiss>> {
   const found = await findRollout(deps, ref, opts);
-  if (!found.ok || (await canSeeChannel(deps, userId, found.value.channel))) return found;
+  if (!found.ok || (await canSeeRollout(deps, userId, found.value))) return found;
   return ref.includes("#") ? err({ code: "no-such-rollout", ref }) : err({ code: "none-running", ref, latest: Boolean(opts.latest) });
 }

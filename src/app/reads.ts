@@ -30,6 +30,7 @@ export type Timeline = { rollout?: Rollout; entries: StoredAuditEntry[]; total: 
 export async function rolloutTimeline(deps: ReadDeps & Pick<AppDeps, "audit">, userId: string, id: string, limit: number): Promise<Timeline> {
   const [r, { entries, total }] = await Promise.all([deps.store.get(id), deps.audit.timeline(id, limit)]);
   const channel = r?.channel ?? entries.find((e) => e.channel)?.channel;
-  if (channel && !(await canSeeChannel(deps, userId, channel))) return { entries: [], total: 0 };
+  const mine = r?.startedBy === userId;
+  if (channel && !mine && !(await canSeeChannel(deps, userId, channel))) return { entries: [], total: 0 };
   return { ...(r ? { rollout: r } : {}), entries, total };
 }

@@ -48,7 +48,7 @@ async function board(deps: HomeDeps): Promise<Board> {
   return { running, ended };
 }
 
-/** The board as `userId` may see it: rollouts of channels they can see (public, or they are a member). */
+/** The board as `userId` may see it: rollouts they started, and of channels they can see (public, or they are a member). */
 async function visibleBoard(deps: HomeDeps, b: Board, userId: string): Promise<Board> {
   const channels = deps.channels;
   if (!channels) return b;
@@ -58,8 +58,8 @@ async function visibleBoard(deps: HomeDeps, b: Board, userId: string): Promise<B
     if (!p) can.set(channel, (p = channels.canSee(userId, channel)));
     return p;
   };
-  const running = await Promise.all(b.running.map(async (x) => ((await sees(x.rollout.channel)) ? [x] : [])));
-  const ended = await Promise.all(b.ended.map(async (r) => ((await sees(r.channel)) ? [r] : [])));
+  const running = await Promise.all(b.running.map(async (x) => (x.rollout.startedBy === userId || (await sees(x.rollout.channel)) ? [x] : [])));
+  const ended = await Promise.all(b.ended.map(async (r) => (r.startedBy === userId || (await sees(r.channel)) ? [r] : [])));
   return { ...b, running: running.flat(), ended: ended.flat() };
 }
 
