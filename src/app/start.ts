@@ -91,10 +91,10 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   if (!deps.routers.has(target.router)) return err({ code: "no-router", router: target.router });
   const steps = req.steps ?? target.steps ?? [...DEFAULT_STEPS];
   const testStage = deps.routers.hasTestStage(target.router);
-  // Who may start, and where (the policy covers the target's `channels`). A plan whose first step is
-  // 100% is also the final step, so it needs the right to finish as well.
   // The form names its channel (a field a person fills in): the rollout's messages may go only where they can see.
   if (via === "modal" && !(await canSeeChannel(deps, caller.userId, caller.channelId))) return err({ code: "channel-unseen", channel: caller.channelId });
+  // Who may start, and where (the policy covers the target's `channels`). A plan whose first step is
+  // 100% is also the final step, so it needs the right to finish as well.
   const gate = await deps.access.prepare(caller.userId, "start", target.name, caller.channelId);
   const decision = gate({ reachesFull: !testStage && steps[0] === 100 });
   if (!decision.ok) return decision;

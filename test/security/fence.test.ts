@@ -202,7 +202,7 @@ describe("Finish's scale-down", () => {
     await waitForStatus(h, id, "completed");
     const thread = () => h.slack.thread(CHANNEL, rolloutMessage(h, id)!.ts).map((m) => m.text ?? "");
     const warned = await waitFor(() => thread().find((t) => t.includes("did not scale Deployment shop/cart-blue down")), { what: "the thread's note" });
-    expect(warned).toContain("was not seen serving cart");
+    expect(warned).toContain("it was not seen serving cart before the rollout began (its Service cart-blue must select it)");
     expect(h.kube.requests.filter((r) => r.mutating && r.resource === "deployments").length).toBe(before);
     expect(replicas("shop", "cart-blue")).toBe(4);
   });

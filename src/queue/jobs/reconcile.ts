@@ -100,7 +100,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
         const seen = r.stableWorkload;
         if (!plan || !seen || seen.namespace !== plan.namespace || seen.name !== plan.deployment) {
           const what = plan ? `Deployment ${plan.namespace}/${plan.deployment}` : `the Deployment of ${r.stable}`;
-          cleanupProblem = `did not scale ${what} down: before the rollout began, its Service ${plan ? `${plan.service} ` : ""}did not select it, so it was not seen serving ${r.target.name}`;
+          cleanupProblem = `did not scale ${what} down: it was not seen serving ${r.target.name} before the rollout began (${plan ? `its Service ${plan.service}` : "a Service named like it"} must select it)`;
         } else {
           const { namespace: ns, name } = seen;
           cleanupProblem = await deps.scaleDown(ns, name).then(
@@ -149,8 +149,18 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, problem, now()) : x));
     return;
   }
-  // What Finish's scale-down may act on, seen now, before anything moves (src/engine/preflight.ts).
-  const serving = r.target.cleanup === "scale-down" ? await deps.preflight?.stableServing?.(r.target, p) : undefined;
+  // What Finish's scale-down may act on, seen now, before anything moves (src/engine/preflight.ts). A read
+  // that fails sees nothing: Finish then scales nothing and says why, rather than the start waiting on it.
+  const serving =
+    r.target.cleanup === "scale-down"
+      ? await deps.preflight?.stableServing?.(r.target, p).catch((err: unknown) => {
+          deps.log.warn(
+            { rolloutId: r.id, err: err instanceof Error ? err.message : String(err) },
+            "could not see which Deployment the stable's Service selects",
+          );
+          return undefined;
+        })
+      : undefined;
   let initialRaw = "(no routing object yet)";
   try {
     initialRaw = (await router.observe(r.target, p)).raw;
