@@ -1,6 +1,7 @@
 import { requestChart } from "../src/app/chart.ts";
 import { parseArgs, type ParseResult } from "./args.ts";
 import { lookup } from "./lookup.ts";
+import { rateLimitedText } from "../src/slack/views/refusal.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
 
 export type ChartArgs = { ref: string };
@@ -14,12 +15,16 @@ export const chartCommand: Command<ChartArgs> = {
     const p = parseArgs("/rollout chart", tokens, { positionals: [{ name: "target|rollout-id", required: true }], flags: {} });
     return p.ok ? { ok: true, value: { ref: p.value.positionals["target|rollout-id"]! } } : p;
   },
-  async run(deps: CommandDeps, _caller: Caller, args: ChartArgs): Promise<Reply> {
-    const found = await lookup(deps, args.ref, { latest: true });
+  async run(deps: CommandDeps, caller: Caller, args: ChartArgs): Promise<Reply> {
+    const found = await lookup(deps, args.ref, { latest: true, readBy: caller.userId });
     if ("reply" in found) return found.reply;
     const r = found.rollout;
     if (r.status === "rejected") return { text: `:x: Rollout \`${r.id}\` never started, so it has no chart.`, outcome: "refused" };
-    await requestChart(deps, r.id);
+    const asked = await requestChart(deps, caller.userId, r.id);
+    if (!asked.ok) {
+      const e = asked.error;
+      return { text: e.code === "rate-limited" ? `:hourglass: ${rateLimitedText(e)}` : `:x: there is no rollout ${r.id}`, outcome: "refused" };
+    }
     return { text: `:chart_with_upwards_trend: Drawing the success-rate chart of \`${r.id}\`; it will appear in the rollout's thread in <#${r.channel}>.` };
   },
 };

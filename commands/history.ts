@@ -40,10 +40,10 @@ export const historyCommand: Command<HistoryArgs> = {
   usage: USAGE,
   summary: "past rollouts with outcome and duration (of one target, or all); with a rollout id, its full timeline from the audit trail",
   parse: parseHistory,
-  async run(deps: CommandDeps, _caller: Caller, args: HistoryArgs): Promise<Reply> {
-    if (args.ref?.includes("#")) return timeline(deps, args.ref, args.limit ?? TIMELINE_DEFAULT);
+  async run(deps: CommandDeps, caller: Caller, args: HistoryArgs): Promise<Reply> {
+    if (args.ref?.includes("#")) return timeline(deps, caller.userId, args.ref, args.limit ?? TIMELINE_DEFAULT);
     const limit = args.limit ?? LIST_DEFAULT;
-    const rollouts = await pastRollouts(deps, args.ref, limit);
+    const rollouts = await pastRollouts(deps, caller.userId, args.ref, limit);
     if (!rollouts.length) return { text: args.ref ? `\`${args.ref}\` has no rollouts yet.` : "No rollouts yet." };
     const now = deps.now();
     const lines = rollouts.map((r) => `• ${summaryLine(r, now)}`);
@@ -78,8 +78,8 @@ function lastBefore(r: Rollout, kind: "abort-requested"): string {
   return e?.from !== undefined ? ` at ${e.from}%` : "";
 }
 
-async function timeline(deps: CommandDeps, id: string, limit: number): Promise<Reply> {
-  const { rollout: r, entries, total } = await rolloutTimeline(deps, id, limit);
+async function timeline(deps: CommandDeps, userId: string, id: string, limit: number): Promise<Reply> {
+  const { rollout: r, entries, total } = await rolloutTimeline(deps, userId, id, limit);
   if (!r && !entries.length) return { text: `:x: there is no rollout \`${id}\``, outcome: "refused" };
   if (!entries.length) return { text: `\`${id}\` has no audit entries.` };
   const head = r

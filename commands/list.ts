@@ -5,13 +5,13 @@ import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
 export const listCommand: Command<Record<string, never>> = {
   name: "list",
   usage: "/rollout list",
-  summary: "list running rollouts",
+  summary: "list running rollouts (of channels you can see)",
   parse(tokens): ParseResult<Record<string, never>> {
     const p = parseArgs("/rollout list", tokens, { positionals: [], flags: {} });
     return p.ok ? { ok: true, value: {} } : p;
   },
-  async run(deps: CommandDeps, _caller: Caller): Promise<Reply> {
-    const active = await runningRollouts(deps);
+  async run(deps: CommandDeps, caller: Caller): Promise<Reply> {
+    const active = await runningRollouts(deps, caller.userId);
     if (!active.length) return { text: "No rollouts are running." };
     const lines = active.map(
       (r) =>

@@ -18,7 +18,7 @@ export const statusCommand: Command<StatusArgs> = {
   },
   async run(deps: CommandDeps, caller: Caller, args: StatusArgs): Promise<Reply> {
     if (!args.ref) return listCommand.run(deps, caller, {});
-    const found = await lookup(deps, args.ref, { latest: true });
+    const found = await lookup(deps, args.ref, { latest: true, readBy: caller.userId });
     if ("reply" in found) return found.reply;
     // The same rendering as the channel message, without buttons: an ephemeral copy is for reading.
     const rendered = renderRolloutMessage(found.rollout);

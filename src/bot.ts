@@ -31,6 +31,9 @@ import { HomeViewers } from "./store/home-viewers.ts";
 import { ReadingHistory } from "./store/readings.ts";
 import { webApiSurfaces } from "./slack/surfaces-api.ts";
 import { SlackBudget } from "./slack/budget.ts";
+import { SlackChannelVisibility } from "./slack/channel-visibility.ts";
+import { RedisRateLimiter } from "./store/rate-limit.ts";
+import { DEFAULT_LIMITS, type RequestLimits } from "./app/rate-limits.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -140,6 +143,23 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const audit = new AuditLog(redis, store.keys, countEntry);
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const access = new AccessControl(opts.targets, groups);
+  const channels = new SlackChannelVisibility({
+    client: app.client,
+    ttlMs: env.ROLLOUT_CHANNEL_CACHE_SECONDS * 1000,
+    log: log.child({ component: "channels" }),
+  });
+  const limits: RequestLimits = {
+    settings: {
+      ...DEFAULT_LIMITS,
+      start: { limit: env.ROLLOUT_LIMIT_STARTS_PER_MINUTE, windowMs: 60_000 },
+      refresh: { limit: env.ROLLOUT_LIMIT_REFRESHES_PER_MINUTE, windowMs: 60_000 },
+      chart: { limit: env.ROLLOUT_LIMIT_CHARTS_PER_MINUTE, windowMs: 60_000 },
+      "chart-thread":
+        env.ROLLOUT_CHART_THREAD_SECONDS > 0 ? { limit: 1, windowMs: env.ROLLOUT_CHART_THREAD_SECONDS * 1000 } : { limit: 1_000_000, windowMs: 1_000 },
+    },
+    take: (kind, who, setting) => rateLimiter.take(kind, who, setting),
+  };
+  const rateLimiter = new RedisRateLimiter(requestRedis, store.keys);
   const deps: AppDeps = {
     store: requestStore,
     metrics,
@@ -156,6 +176,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     now,
     log,
     homeViewers: new HomeViewers(requestRedis, store.keys),
+    limits,
+    channels,
     ...(opts.listDeployments ? { deployments: opts.listDeployments } : {}),
   };
   registerSlackListeners(app, deps);
@@ -181,6 +203,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         }),
         surfaces: webApiSurfaces(app.client, { ...(budget ? { budget } : {}), onPutBack: (bucket) => ops.slackPutBack(bucket) }),
         homeViewers: new HomeViewers(redis, store.keys),
+        channels,
         readings: new ReadingHistory(redis, store.keys),
         log: log.child({ component: "worker" }),
         now,

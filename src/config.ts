@@ -23,6 +23,8 @@ const HELP: Record<string, string> = {
 const timeoutSeconds = (defaultSeconds: number) =>
   z.coerce.number().positive("must be more than 0 seconds").max(300, "must be at most 300 seconds").default(defaultSeconds);
 
+const perMinute = (n: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(10_000, "must be at most 10000").default(n);
+
 export const EnvSchema = z.object({
   SLACK_SIGNING_SECRET: z.string({ error: `is missing: ${HELP.SLACK_SIGNING_SECRET}` }).min(1, `is empty: ${HELP.SLACK_SIGNING_SECRET}`),
   SLACK_BOT_TOKEN: z.string({ error: `is missing: ${HELP.SLACK_BOT_TOKEN}` }).regex(/^xoxb-/, `must start with xoxb-: ${HELP.SLACK_BOT_TOKEN}`),
@@ -81,6 +83,22 @@ export const EnvSchema = z.object({
    * pod's terminationGracePeriodSeconds (30 by default) minus a margin for closing and exiting.
    */
   ROLLOUT_SHUTDOWN_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(3600, "must be at most 3600 seconds").default(25),
+  /**
+   * Per-person limits (src/app/rate-limits.ts), per minute, shared by every replica: starts, Refresh
+   * readings, charts. A chart is also posted into one rollout's thread at most once per 30 s, whoever asks.
+   */
+  ROLLOUT_LIMIT_STARTS_PER_MINUTE: perMinute(5),
+  ROLLOUT_LIMIT_REFRESHES_PER_MINUTE: perMinute(10),
+  ROLLOUT_LIMIT_CHARTS_PER_MINUTE: perMinute(3),
+  /** A chart is posted into one rollout's thread at most once in this many seconds, whoever asks (0: no limit). */
+  ROLLOUT_CHART_THREAD_SECONDS: z.coerce
+    .number()
+    .int("must be a whole number of seconds")
+    .min(0, "must be 0 or more seconds")
+    .max(3600, "must be at most 3600 seconds")
+    .default(30),
+  /** How long who-can-see-a-channel answers (conversations.info, conversations.members) are cached, in seconds. */
+  ROLLOUT_CHANNEL_CACHE_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(86_400, "must be at most 86400 seconds (a day)").default(60),
 });
 
 export type TimeoutSetting = "ROLLOUT_KUBE_TIMEOUT_SECONDS" | "ROLLOUT_NAMERD_TIMEOUT_SECONDS" | "ROLLOUT_SLACK_TIMEOUT_SECONDS";
@@ -114,7 +132,13 @@ const TargetsFileSchema = z.strictObject({
   policy: PolicySchema.optional(),
 });
 
-export type TargetsFile = { adhoc: boolean; targets: Map<string, Target>; policy?: Policy };
+export type TargetsFile = {
+  adhoc: boolean;
+  targets: Map<string, Target>;
+  policy?: Policy;
+  /** Closed by default: nobody may start or finish until a `policy` says who may (see closedInProduction). */
+  closed?: boolean;
+};
 
 export function parseTargetsFile(text: string, source = "targets file"): ConfigResult<TargetsFile> {
   let doc: unknown;
@@ -148,4 +172,19 @@ export async function loadTargets(path: string | undefined): Promise<ConfigResul
     return err([`ROLLOUT_TARGETS: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
   }
   return parseTargetsFile(text, path);
+}
+
+/** The one line a production bot without a targets file says before it exits. */
+export const PRODUCTION_NEEDS_TARGETS =
+  "rollout-bot refuses to start: NODE_ENV=production and no targets file (ROLLOUT_TARGETS): declare the targets it may touch, or `adhoc: true` with a `policy` naming who may start and in which `namespaces` (README, Security model)";
+
+/**
+ * Closed by default in production: no targets file refuses to start (main says PRODUCTION_NEEDS_TARGETS);
+ * `adhoc: true` without a file-level `policy` starts with nobody allowed to start or finish. Opening up is an
+ * explicit `policy` entry. Outside production (a laptop, the sandbox) nothing changes. Pure.
+ */
+export function closedInProduction(file: TargetsFile, opts: { production: boolean; fromFile: boolean }): ConfigResult<TargetsFile> {
+  if (!opts.production) return ok(file);
+  if (!opts.fromFile) return err([PRODUCTION_NEEDS_TARGETS]);
+  return ok(file.adhoc && !file.policy ? { ...file, closed: true } : file);
 }

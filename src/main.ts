@@ -1,4 +1,4 @@
-import { loadTargets, parseEnv } from "./config.ts";
+import { closedInProduction, loadTargets, parseEnv, PRODUCTION_NEEDS_TARGETS } from "./config.ts";
 import { startBot } from "./bot.ts";
 import { createLogger } from "./logger.ts";
 import { buildRouters } from "./routers/factory.ts";
@@ -17,7 +17,10 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   const env = parseEnv(process.env);
   if (!env.ok) problems.push(...env.error);
-  const targets = await loadTargets(process.env.ROLLOUT_TARGETS);
+  // Closed by default in production: without a targets file the bot does not start at all.
+  const production = process.env.NODE_ENV === "production";
+  const loaded = await loadTargets(process.env.ROLLOUT_TARGETS);
+  const targets = loaded.ok ? closedInProduction(loaded.value, { production, fromFile: Boolean(process.env.ROLLOUT_TARGETS) }) : loaded;
   if (!targets.ok) problems.push(...targets.error);
   // Built even when the environment is invalid, so that every problem is listed at once (the bot does not
   // start then, so the deadlines do not matter).
@@ -30,6 +33,11 @@ async function main(): Promise<number> {
   if (!routers.ok) problems.push(...routers.errors);
 
   if (!env.ok || !targets.ok || !routers.ok) {
+    // Everything else in order, the missing targets file is said in one line of its own.
+    if (problems.length === 1 && problems[0] === PRODUCTION_NEEDS_TARGETS) {
+      process.stderr.write(`${PRODUCTION_NEEDS_TARGETS}\n`);
+      return 2;
+    }
     process.stderr.write(
       `rollout-bot cannot start:\n${problems.map((p) => `  - ${p}`).join("\n")}\n` +
         "Set these in the environment (see the Configuration table in README.md) and run again.\n",

@@ -18,7 +18,12 @@ import type { GroupMembership } from "../slack/usergroups.ts";
  * compare-and-set against the record as it is then.
  */
 
-export type PolicyCatalog = { targets: ReadonlyMap<string, Target>; policy?: Policy | undefined };
+export type PolicyCatalog = {
+  targets: ReadonlyMap<string, Target>;
+  policy?: Policy | undefined;
+  /** Production without a policy: nobody may start or finish (src/config.ts closeForProduction). */
+  closed?: boolean | undefined;
+};
 
 /** Decide against the record as it is at compare-and-set time. */
 export type Gate = (req: Pick<AuthRequest, "reachesFull" | "startedBy" | "onBehalf">) => Decision;
@@ -30,7 +35,7 @@ export class AccessControl {
   ) {}
 
   policyFor(target: string): EffectivePolicy {
-    return effectivePolicy(this.catalog.policy, this.catalog.targets.get(target));
+    return effectivePolicy(this.catalog.policy, this.catalog.targets.get(target), { closed: Boolean(this.catalog.closed) });
   }
 
   /** Resolve what `userId`'s request may depend on, then return a pure gate for it. */

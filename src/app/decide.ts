@@ -89,13 +89,20 @@ export async function decide(
     }
   };
 
+  // An id that does not parse names no target, so no policy could be judged: refused before anything else.
+  const parsedId = parseRolloutId(rolloutId);
+  if (!parsedId) {
+    const refusal: Refusal = { code: "no-rollout", id: rolloutId };
+    await audit({ outcome: "refused", reason: deps.words.refusal(refusal) });
+    return err(refusal);
+  }
+
   let result;
   try {
     let gate: Gate | undefined;
     if (actor.kind === "user") {
       if (!deps.access) throw new Error("decide: a person's decision needs the access control wired in");
-      const target = parseRolloutId(rolloutId)?.target;
-      if (target) gate = await deps.access.prepare(actor.id, RIGHT[kind], target, ctx.channelId);
+      gate = await deps.access.prepare(actor.id, RIGHT[kind], parsedId.target, ctx.channelId);
     }
     result = await deps.store.update(rolloutId, (r): TransitionResult => {
       seen = r;
@@ -110,8 +117,10 @@ export async function decide(
       }
       const res = transition(kind, r, actor, now, fromStep, ctx);
       if (!gate || !res.ok) return res;
-      // After drift, Re-apply or Adopt may be what takes traffic to 100%: the final step, with its rules.
-      if ((kind === "reapply" || kind === "adopt") && res.value.desiredPercent === 100 && (r.appliedPercent ?? 0) < 100) {
+      // After drift, Re-apply, Adopt or Resume (which writes the planned weights over the edit, as Re-apply
+      // does) may be what takes traffic to 100%: the final step, with its rules.
+      const answersDrift = kind === "reapply" || kind === "adopt" || (kind === "resume" && r.drift !== undefined);
+      if (answersDrift && res.value.desiredPercent === 100 && (r.appliedPercent ?? 0) < 100) {
         const decision = gate({ reachesFull: true, startedBy: r.startedBy });
         if (!decision.ok) return decision;
       }

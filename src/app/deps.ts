@@ -10,6 +10,8 @@ import type { AuditLog } from "../store/audit.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
 import type { AccessControl } from "./access.ts";
 import type { StartRefusal } from "./start-types.ts";
+import type { RequestLimits } from "./rate-limits.ts";
+import type { ChannelVisibility } from "../slack/channel-visibility.ts";
 
 /** The targets the bot knows, as the targets file declared them (parsed once, in main). */
 export type TargetCatalog = {
@@ -19,6 +21,8 @@ export type TargetCatalog = {
   adhoc: boolean;
   /** File-level default policy (who may do what, where); each target's own `policy` overrides it key by key. */
   policy?: Policy;
+  /** Production without a policy for ad-hoc targets: nobody may start or finish (src/config.ts). */
+  closed?: boolean;
 };
 
 /** What the router registry can do, as far as a use case needs to know before anything is written. */
@@ -59,6 +63,10 @@ export type AppDeps = {
   log: Logger;
   /** Lists a namespace's Deployments (the start form's version choices); absent without a Kubernetes API. */
   deployments?: DeploymentLister;
+  /** Per-person limits on starts, readings and charts (absent: none, as in unit tests). */
+  limits?: RequestLimits;
+  /** Which channels a person can see: reads show only rollouts of those (absent: every rollout). */
+  channels?: ChannelVisibility;
   /** Who opened the App Home tab recently (their boards are kept current); absent where there is no Home tab. */
   homeViewers?: { seen(userId: string, at: number): Promise<void> };
 };

@@ -1,6 +1,8 @@
 import { err, ok, type Result } from "../engine/result.ts";
 import type { Rollout } from "../engine/rollout.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
+import type { ChannelVisibility } from "../slack/channel-visibility.ts";
+import { canSeeRollout } from "./visibility.ts";
 
 /** No rollout answers to what the person typed (already checked to be a well-formed id or target name). */
 export type LookupMiss = { code: "no-such-rollout"; ref: string } | { code: "none-running"; ref: string; latest: boolean };
@@ -21,4 +23,19 @@ export async function findRollout(deps: { store: RolloutStore }, ref: string, op
     if (latest) return ok(latest);
   }
   return err({ code: "none-running", ref, latest: Boolean(opts.latest) });
+}
+
+/**
+ * The same lookup for a read by `userId`: a rollout of a channel they cannot see is answered like one that
+ * does not exist (its existence is not told either).
+ */
+export async function findVisibleRollout(
+  deps: { store: RolloutStore; channels?: ChannelVisibility | undefined },
+  userId: string,
+  ref: string,
+  opts: { latest?: boolean } = {},
+): Promise<Result<Rollout, LookupMiss>> {
+  const found = await findRollout(deps, ref, opts);
+  if (!found.ok || (await canSeeRollout(deps, userId, found.value))) return found;
+  return ref.includes("#") ? err({ code: "no-such-rollout", ref }) : err({ code: "none-running", ref, latest: Boolean(opts.latest) });
 }

@@ -2,15 +2,22 @@ import { isTerminal, type Rollout } from "../engine/rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import type { AuditEntry } from "../store/audit.ts";
 import type { AppDeps } from "./deps.ts";
+import { withinLimit, type RateLimited } from "./rate-limits.ts";
 
 /** Why a reading cannot be taken now. */
-export type RefreshRefusal = { code: "no-rollout"; id: string } | { code: "ended"; rollout: Rollout } | { code: "no-metrics"; rollout: Rollout };
+export type RefreshRefusal = { code: "no-rollout"; id: string } | { code: "ended"; rollout: Rollout } | { code: "no-metrics"; rollout: Rollout } | RateLimited;
 
 /**
- * Ask for a success-rate reading now. It changes no state, so anyone may; the surface audits the click with
+ * Ask for a success-rate reading now. It changes no state, so anyone may (a few a minute each, see rate-limits.ts); the surface audits the click with
  * what this returns (the rollout it was about, done or refused).
  */
-export async function refreshReadings(deps: Pick<AppDeps, "store" | "queue" | "now">, id: string): Promise<Result<Rollout, RefreshRefusal>> {
+export async function refreshReadings(
+  deps: Pick<AppDeps, "store" | "queue" | "now" | "limits">,
+  userId: string,
+  id: string,
+): Promise<Result<Rollout, RefreshRefusal>> {
+  const limited = await withinLimit(deps.limits, "refresh", userId);
+  if (!limited.ok) return limited;
   const r = await deps.store.get(id);
   if (!r) return err({ code: "no-rollout", id });
   if (isTerminal(r)) return err({ code: "ended", rollout: r });

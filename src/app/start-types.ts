@@ -1,5 +1,7 @@
 import type { PolicyRefusal } from "../engine/policy.ts";
 import type { Target } from "../engine/target.ts";
+import type { FenceRefusal } from "../engine/fence.ts";
+import type { RateLimited } from "./rate-limits.ts";
 
 /** What a person asks to start (from `/rollout start` flags, or later a form). */
 export type StartRequest = {
@@ -30,7 +32,10 @@ export type StartRefusal =
   | { code: "invalid-target"; target: string; issues: TargetIssue[] }
   | { code: "no-router"; router: Target["router"] }
   | PolicyRefusal
+  | FenceRefusal
+  | RateLimited
   | { code: "stable-required"; target: string }
+  | { code: "channel-unseen"; channel: string }
   | { code: "already-stable"; target: string; canary: string }
   | { code: "busy"; id: string; startedBy?: string; percent: number | null; channel?: string }
   | { code: "no-metrics-for-auto"; target: string; byFlag: boolean };

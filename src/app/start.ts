@@ -2,21 +2,34 @@ import { TargetSchema, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
 import { newRollout } from "../engine/rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
+import { fenceAdhoc, fenceDeclared } from "../engine/fence.ts";
+import { withinLimit } from "./rate-limits.ts";
+import { canSeeChannel } from "./visibility.ts";
 import type { AppDeps, TargetCatalog } from "./deps.ts";
 import type { Caller, StartRefusal, StartRequest, Started } from "./start-types.ts";
 
 export type { Caller, StartRefusal, StartRequest, Started, TargetIssue } from "./start-types.ts";
 
-/** The declared target with flags laid over it, or an ad-hoc one where the catalog allows it. Pure. */
-export function resolveTarget(catalog: TargetCatalog, req: Pick<StartRequest, "target" | "namespace" | "router" | "split">): Result<Target, StartRefusal> {
+/**
+ * The declared target as the file declares it (a flag that would move it elsewhere is refused: the fence,
+ * src/engine/fence.ts), or an ad-hoc one assembled from flags where the catalog allows it, inside the
+ * policy's namespaces. Pure.
+ */
+export function resolveTarget(
+  catalog: TargetCatalog,
+  req: Pick<StartRequest, "target" | "namespace" | "router" | "split" | "from">,
+): Result<Target, StartRefusal> {
   const declared = catalog.targets.get(req.target);
-  if (!declared && !catalog.adhoc) return err({ code: "unknown-target", target: req.target, known: [...catalog.targets.keys()].sort() });
-  const base = declared ?? { name: req.target };
+  if (declared) {
+    const fenced = fenceDeclared(declared, req);
+    return fenced ? err(fenced) : ok(declared);
+  }
+  if (!catalog.adhoc) return err({ code: "unknown-target", target: req.target, known: [...catalog.targets.keys()].sort() });
   const merged = {
-    ...base,
+    name: req.target,
     ...(req.namespace ? { namespace: req.namespace } : {}),
     ...(req.router ? { router: req.router } : {}),
-    ...(req.split ? { smi: { ...(declared?.smi ?? {}), trafficSplit: req.split } } : {}),
+    ...(req.split ? { smi: { trafficSplit: req.split } } : {}),
   };
   const t = TargetSchema.safeParse(merged);
   if (!t.success)
@@ -25,7 +38,8 @@ export function resolveTarget(catalog: TargetCatalog, req: Pick<StartRequest, "t
       target: req.target,
       issues: t.error.issues.map((i) => ({ message: i.message, ...("params" in i ? { params: i.params } : {}) })),
     });
-  return ok(t.data);
+  const outside = fenceAdhoc(t.data, catalog.policy?.namespaces);
+  return outside ? err(outside) : ok(t.data);
 }
 
 /** The deadline is announced a tenth of the way before it (at most 10 minutes, at least 30 seconds). Pure. */
@@ -49,7 +63,7 @@ export async function startRollout(
   const detail = `${req.from ?? "(stable)"} → ${req.to}${req.steps ? `, steps ${req.steps.join(",")}` : ""}`;
   let out: Result<Started, StartRefusal>;
   try {
-    out = await begin(deps, caller, req);
+    out = await begin(deps, caller, req, via);
   } catch (e) {
     await deps.audit.append({ ...entry, at: deps.now(), outcome: "error", reason: e instanceof Error ? e.message : String(e) }).catch(() => undefined);
     throw e;
@@ -67,13 +81,18 @@ export async function startRollout(
   return out;
 }
 
-async function begin(deps: AppDeps, caller: Caller, req: StartRequest): Promise<Result<Started, StartRefusal>> {
+async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "command" | "modal"): Promise<Result<Started, StartRefusal>> {
+  // Counted first: a flood of refused starts costs the bot as much as accepted ones.
+  const limited = await withinLimit(deps.limits, "start", caller.userId);
+  if (!limited.ok) return limited;
   const resolved = resolveTarget(deps.catalog, req);
   if (!resolved.ok) return resolved;
   const target = resolved.value;
   if (!deps.routers.has(target.router)) return err({ code: "no-router", router: target.router });
   const steps = req.steps ?? target.steps ?? [...DEFAULT_STEPS];
   const testStage = deps.routers.hasTestStage(target.router);
+  // The form names its channel (a field a person fills in): the rollout's messages may go only where they can see.
+  if (via === "modal" && !(await canSeeChannel(deps, caller.userId, caller.channelId))) return err({ code: "channel-unseen", channel: caller.channelId });
   // Who may start, and where (the policy covers the target's `channels`). A plan whose first step is
   // 100% is also the final step, so it needs the right to finish as well.
   const gate = await deps.access.prepare(caller.userId, "start", target.name, caller.channelId);

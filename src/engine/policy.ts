@@ -39,6 +39,14 @@ export const PolicySchema = z.strictObject({
   abort: principalList("abort").optional(),
   /** The final step must be taken by someone other than the person who started the rollout. */
   requireSecondApprover: z.boolean().optional(),
+  /**
+   * File level only: the Kubernetes namespaces ad-hoc targets may live in (absent: any). Declared targets
+   * are fenced by their own declaration (src/engine/fence.ts).
+   */
+  namespaces: z
+    .array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name"))
+    .min(1)
+    .optional(),
 });
 
 export type Policy = z.infer<typeof PolicySchema>;
@@ -56,13 +64,15 @@ export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "a
  * bot advance, so it needs the right to advance; switching back to manual only stops the bot, like Hold.
  * After drift, Re-apply and Adopt both move traffic (ours back over the edit, or theirs made official).
  * Promote (skip to 100% and finish) is a final step: the right to finish, and the second approver.
+ * Resume lets the plan go on, and after drift writes the planned weights over the edit as Re-apply does:
+ * the right to advance, and where that write reaches 100%, the final step's rules (src/app/decide.ts).
  */
 export const RIGHT: Readonly<Record<ActionKind, PolicyAction>> = {
   advance: "advance",
   finish: "finish",
   abort: "abort",
   hold: "hold",
-  resume: "resume",
+  resume: "advance",
   auto: "advance",
   manual: "hold",
   reapply: "advance",
@@ -75,6 +85,11 @@ export type Rule = { anyone: true } | { anyone: false; users: string[]; groups: 
 export type EffectivePolicy = {
   /** Undefined: any channel. */
   channels?: string[];
+  /**
+   * Closed by default (production, ad-hoc targets, no `policy` in the targets file): nobody may start or
+   * finish until an operator writes a policy. Stopping stays open.
+   */
+  closed?: true;
   rules: Record<RuleKey, Rule>;
   requireSecondApprover: boolean;
 };
@@ -94,12 +109,20 @@ function toRule(list: readonly string[] | undefined): Rule {
 export function effectivePolicy(
   fileDefault: Policy | undefined,
   target: { policy?: Policy | undefined; channels?: string[] | undefined } = {},
+  opts: { closed?: boolean } = {},
 ): EffectivePolicy {
   const own = target.policy ?? {};
   const base = fileDefault ?? {};
   const channels = own.channels ?? (target.channels?.length ? target.channels : undefined) ?? base.channels;
   const rules = Object.fromEntries(RULE_KEYS.map((k) => [k, toRule(own[k] ?? base[k])])) as Record<RuleKey, Rule>;
-  return { ...(channels ? { channels } : {}), rules, requireSecondApprover: own.requireSecondApprover ?? base.requireSecondApprover ?? false };
+  // Closed only while nothing was said: any policy entry (the file's or the target's) is the opening up.
+  const closed = opts.closed && !fileDefault && !target.policy;
+  return {
+    ...(channels ? { channels } : {}),
+    ...(closed ? { closed: true as const } : {}),
+    rules,
+    requireSecondApprover: own.requireSecondApprover ?? base.requireSecondApprover ?? false,
+  };
 }
 
 /**
@@ -159,6 +182,7 @@ export type Membership = (group: string) => boolean | "unknown";
  *  - `rule`: not among who may (`key`'s rule); `channels` is repeated in the answer when the policy has them;
  *    `unresolved` lists group handles whose membership could not be checked; `onBehalf` when the bot was
  *    about to act for `userId`, who turned automatic steps on;
+ *  - `closed`: production without a policy for ad-hoc targets: nobody may start or finish until one is written;
  *  - `start-at-full`: a second approver is required, so a plan cannot start at 100%;
  *  - `second-approver`: the person who started the rollout may not take its final step.
  */
@@ -166,6 +190,7 @@ export type PolicyRefusal = { code: "denied"; unknown?: boolean } & (
   | { why: "channel"; key: RuleKey; target: string; channels: string[] }
   | { why: "rule"; key: RuleKey; target: string; rule: Rule; channels?: string[]; unresolved: string[]; onBehalf?: { userId: string } }
   | { why: "start-at-full"; target: string }
+  | { why: "closed"; key: RuleKey; target: string }
   | { why: "second-approver"; target: string; rule: Rule; userId: string; onBehalf: boolean }
 );
 
@@ -198,6 +223,9 @@ export function authorize(policy: EffectivePolicy, req: AuthRequest, member: Mem
   if (policy.channels && !req.onBehalf && (!req.channelId || !policy.channels.includes(req.channelId))) {
     return err({ code: "denied", why: "channel", key: primary, target: req.target, channels: policy.channels });
   }
+
+  const closedKey = policy.closed ? keys.find((k) => k === "start" || k === "finish") : undefined;
+  if (closedKey) return err({ code: "denied", why: "closed", key: closedKey, target: req.target });
 
   const unknown: string[] = [];
   for (const key of keys) {

@@ -108,3 +108,23 @@ export function selects(selector: Record<string, string> | undefined, labels: Re
 export function selectedBy(all: DeploymentFacts[], selector: Record<string, string> | undefined): DeploymentFacts[] {
   return all.filter((d) => selects(selector, d.podLabels));
 }
+
+/**
+ * Where Finish's `cleanup: scale-down` may act: the stable version's Deployment in the namespace its
+ * traffic is routed in, with the Service it is served through (SMI and Gateway: the stable backend's
+ * Service; namerd: the Service named like the version, in the target's namespace). Preflight reads both,
+ * and only a Deployment that Service selects is recorded as the one to scale (`stableServes`). Pure.
+ */
+export function stableWorkloadPlan(
+  target: Pick<Target, "namespace" | "router" | "gateway">,
+  pair: Pair,
+): { namespace: string; service: string; deployment: string } | undefined {
+  const routed = versionServices(target, pair);
+  if (routed) return { namespace: routed.namespace, service: routed.stable, deployment: routed.stableWorkload };
+  return target.namespace ? { namespace: target.namespace, service: pair.stable, deployment: pair.stable } : undefined;
+}
+
+/** Whether the stable's Service serves that Deployment (its selector picks the Deployment's pods). */
+export function stableServes(service: ServiceFacts | undefined, deployment: DeploymentFacts | undefined): boolean {
+  return service !== undefined && deployment !== undefined && selects(service.selector, deployment.podLabels);
+}

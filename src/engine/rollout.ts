@@ -122,6 +122,11 @@ export type Rollout = {
   snapshot?: StoredSnapshot;
   /** Where to reply to the person who started it before the channel message exists. */
   responseUrl?: string;
+  /**
+   * `cleanup: scale-down` only: the stable's Deployment preflight saw its Service select (serving the
+   * target) before the first write. Finish scales this one and nothing else; absent, it scales nothing.
+   */
+  stableWorkload?: { namespace: string; name: string };
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */

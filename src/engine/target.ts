@@ -86,6 +86,19 @@ export const TargetSchema = z
     router: z.enum(["smi", "namerd", "gateway"]).default("smi"),
     /** Stable version (Deployment/Service/backend name). For namerd it can be read from the dtab. */
     stable: dnsLabel.optional(),
+    /**
+     * Other stable versions a person may name with `--from` (names, or patterns with `*`: `shop-*`). Absent:
+     * `--from` may only repeat `stable` (src/engine/fence.ts); Finish's scale-down acts on the stable named.
+     */
+    allowFrom: z
+      .array(
+        z
+          .string()
+          .max(63)
+          .regex(/^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$/, "must be a version name, or a pattern of name characters and `*` (e.g. shop-*)"),
+      )
+      .min(1, "an empty list allows nothing: leave `allowFrom` out instead")
+      .optional(),
     steps: stepsSchema.optional(),
     /** Slack channel IDs where rollouts of this target may be driven; empty/absent = anywhere. */
     channels: z.array(z.string().min(1)).optional(),
@@ -107,6 +120,13 @@ export const TargetSchema = z
   .superRefine((t, ctx) => {
     if (t.router === "namerd" && !t.namerd) {
       ctx.addIssue({ code: "custom", path: ["namerd"], message: "a namerd target needs a `namerd:` block (url, dtabNamespace, prefix)" });
+    }
+    if (t.policy?.namespaces) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["policy", "namespaces"],
+        message: "`namespaces` fences ad-hoc targets and belongs in the file-level `policy`; a declared target lives in its own `namespace`",
+      });
     }
     if (t.router === "namerd" && t.cleanup === "scale-down" && !t.namespace) {
       ctx.addIssue({ code: "custom", path: ["namespace"], message: "`cleanup: scale-down` needs the namespace of the versions' Deployments" });

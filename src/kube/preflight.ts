@@ -6,7 +6,15 @@
  * name while they still match (src/kube/workloads.ts), as it runs for every rollout every refreshSeconds.
  */
 import type { Target } from "../engine/target.ts";
-import { judgePreflight, judgeReadiness, preflightPlan, type PreflightProblem, type ServiceFacts } from "../engine/preflight.ts";
+import {
+  judgePreflight,
+  judgeReadiness,
+  preflightPlan,
+  stableServes,
+  stableWorkloadPlan,
+  type PreflightProblem,
+  type ServiceFacts,
+} from "../engine/preflight.ts";
 import type { WorkloadReader } from "./workloads.ts";
 
 type Pair = { stable: string; canary: string };
@@ -16,6 +24,11 @@ export interface Preflight {
   start(target: Target, pair: Pair): Promise<PreflightProblem[]>;
   /** Whether the canary's Deployments can still take traffic (the Services are not re-checked). */
   canary(target: Target, pair: Pair): Promise<PreflightProblem[]>;
+  /**
+   * The stable version's Deployment when its Service selects it (it serves the target): the only object
+   * Finish's scale-down may act on. Undefined when it does not, or there is none.
+   */
+  stableServing?(target: Target, pair: Pair): Promise<{ namespace: string; name: string } | undefined>;
 }
 
 export function kubePreflight(reader: WorkloadReader): Preflight {
@@ -35,6 +48,12 @@ export function kubePreflight(reader: WorkloadReader): Preflight {
       const found = await reader.canaryDeployments(plan, services, { remembered: true });
       if (!found.deployments.length) return [{ code: "deployment-missing", name: plan.canary.name, namespace: plan.namespace }];
       return found.deployments.map((d) => judgeReadiness(d, plan.namespace)).filter((p): p is PreflightProblem => p !== undefined);
+    },
+    async stableServing(target, pair) {
+      const plan = stableWorkloadPlan(target, pair);
+      if (!plan) return undefined;
+      const [service, deployment] = await Promise.all([reader.service(plan.namespace, plan.service), reader.deployment(plan.namespace, plan.deployment)]);
+      return stableServes(service, deployment) ? { namespace: plan.namespace, name: plan.deployment } : undefined;
     },
   };
 }

@@ -28,6 +28,7 @@ const METHOD_TIER: Record<string, SlackTier> = {
   "usergroups.users.list": 2,
   "users.info": 4,
   "conversations.info": 3,
+  "conversations.members": 4,
   "conversations.replies": 3,
   "auth.test": 4,
   "apps.connections.open": 1,

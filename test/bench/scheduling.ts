@@ -92,6 +92,12 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
       HEALTH_PORT: "0",
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "silent",
       ROLLOUT_KEY_PREFIX: prefix,
+      // Tests and benchmarks start and chart far more than a person would: the per-person limits are
+      // proved in test/security, and generous elsewhere (like the Slack budget being off).
+      ROLLOUT_LIMIT_STARTS_PER_MINUTE: "10000",
+      ROLLOUT_LIMIT_REFRESHES_PER_MINUTE: "10000",
+      ROLLOUT_LIMIT_CHARTS_PER_MINUTE: "10000",
+      ROLLOUT_CHART_THREAD_SECONDS: "0",
     });
     const log = pino({ level: env.LOG_LEVEL });
     bot = await startBot({

@@ -466,6 +466,7 @@ describe("the bot's periodic checks of a running rollout list the Deployments on
       targetsYaml: `targets:
   - name: shelf
     namespace: shelf
+    stable: shelf-v1
     steps: [10, 50, 100]
     metrics: { source: none, refreshSeconds: 5 }
 `,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { startBot, type Bot } from "../../src/bot.ts";
-import { EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
+import { closedInProduction, EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
 import { startKubeApiPeer, type KubeApiPeer, type KubeApiPeerOptions, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
@@ -46,6 +46,8 @@ export type HarnessOptions = {
    * fuzz and fault tests send far more than Slack would take, and are about something else.
    */
   slackBudget?: boolean;
+  /** As main does under NODE_ENV=production: closed by default (src/config.ts closedInProduction). */
+  production?: boolean;
 };
 
 export type Harness = {
@@ -89,6 +91,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     KUBECONFIG: kube.kubeconfigPath,
     ...(appToken ? { SLACK_APP_TOKEN: appToken } : {}),
     ROLLOUT_SLACK_BUDGET: opts.slackBudget ? "on" : "off",
+    // Tests and benchmarks start and chart far more than a person would: the per-person limits are
+    // proved in test/security, and generous elsewhere (like the Slack budget being off).
+    ROLLOUT_LIMIT_STARTS_PER_MINUTE: "10000",
+    ROLLOUT_LIMIT_REFRESHES_PER_MINUTE: "10000",
+    ROLLOUT_LIMIT_CHARTS_PER_MINUTE: "10000",
+    ROLLOUT_CHART_THREAD_SECONDS: "0",
     ...opts.extraEnv,
   });
   let targets: TargetsFile = { adhoc: true, targets: new Map() };
@@ -96,6 +104,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     const parsed = parseTargetsFile(namerd ? opts.targetsYaml.replaceAll("{{NAMERD_URL}}", namerd.url) : opts.targetsYaml);
     if (!parsed.ok) throw new Error(parsed.error.join("\n"));
     targets = parsed.value;
+  }
+  if (opts.production) {
+    const closed = closedInProduction(targets, { production: true, fromFile: Boolean(opts.targetsYaml) });
+    if (!closed.ok) throw new Error(closed.error.join("\n"));
+    targets = closed.value;
   }
   const routerSettings = {
     kube: { KUBECONFIG: kube.kubeconfigPath },

@@ -25,6 +25,12 @@ export function botProcessEnv(opts: {
     HEALTH_PORT: String(opts.healthPort),
     ROLLOUT_KEY_PREFIX: opts.prefix,
     LOG_LEVEL: opts.logLevel,
+    // Tests and benchmarks start and chart far more than a person would: the per-person limits are
+    // proved in test/security, and generous elsewhere (like the Slack budget being off).
+    ROLLOUT_LIMIT_STARTS_PER_MINUTE: "10000",
+    ROLLOUT_LIMIT_REFRESHES_PER_MINUTE: "10000",
+    ROLLOUT_LIMIT_CHARTS_PER_MINUTE: "10000",
+    ROLLOUT_CHART_THREAD_SECONDS: "0",
     ...opts.extra,
   };
 }

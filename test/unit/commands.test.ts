@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { tokenize } from "../../commands/args.ts";
 import { parseStart, resolveTarget } from "../../commands/start.ts";
+import { PolicySchema } from "../../src/engine/policy.ts";
 import { parseSteps as parseStepsData } from "../../src/engine/plan.ts";
 import { saidSteps } from "../support/said.ts";
 
@@ -62,9 +63,41 @@ describe("target resolution", () => {
   });
   const catalog = { adhoc: false, targets: new Map([["backend-svc", declared]]) };
 
-  it("uses the declared target and lets flags override it", () => {
-    const r = resolveTarget(catalog, { target: "backend-svc", to: "backend-v2", namespace: "other" });
-    expect(r.ok && r.value).toMatchObject({ name: "backend-svc", namespace: "other", stable: "backend-v1", smi: { trafficSplit: "backend-ts" } });
+  it("uses the declared target as declared, and refuses a flag that would move it (the fence)", () => {
+    const r = resolveTarget(catalog, { target: "backend-svc", to: "backend-v2" });
+    expect(r.ok && r.value).toMatchObject({ name: "backend-svc", namespace: "shop", stable: "backend-v1", smi: { trafficSplit: "backend-ts" } });
+    expect(resolveTarget(catalog, { target: "backend-svc", to: "backend-v2", namespace: "other" })).toEqual({
+      ok: false,
+      error: expect.stringContaining("`--namespace` cannot be used with `backend-svc`: it is declared in the targets file"),
+    });
+    expect(resolveTarget(catalog, { target: "backend-svc", to: "backend-v2", from: "payments-db" })).toEqual({
+      ok: false,
+      error: expect.stringContaining("`--from payments-db` is not allowed for `backend-svc`"),
+    });
+    // Repeating the declared stable is no override.
+    expect(resolveTarget(catalog, { target: "backend-svc", to: "backend-v2", from: "backend-v1" }).ok).toBe(true);
+  });
+
+  it("lets --from name a version the target's allowFrom lists or matches", () => {
+    const open = TargetSchema.parse({ name: "shop", stable: "shop-v1", allowFrom: ["shop-blue", "shop-rc*"] });
+    const cat = { adhoc: false, targets: new Map([["shop", open]]) };
+    expect(resolveTarget(cat, { target: "shop", to: "shop-v2", from: "shop-blue" }).ok).toBe(true);
+    expect(resolveTarget(cat, { target: "shop", to: "shop-v2", from: "shop-rc7" }).ok).toBe(true);
+    expect(resolveTarget(cat, { target: "shop", to: "shop-v2", from: "payments-db" })).toEqual({
+      ok: false,
+      error: expect.stringContaining("or a version its `allowFrom` lets through (`shop-blue`, `shop-rc*`)"),
+    });
+  });
+
+  it("keeps ad-hoc targets inside the policy's namespaces", () => {
+    const cat = { adhoc: true, targets: new Map(), policy: PolicySchema.parse({ namespaces: ["shop"] }) };
+    expect(resolveTarget(cat, { target: "cart", to: "cart-v2", namespace: "shop" }).ok).toBe(true);
+    expect(resolveTarget(cat, { target: "dns", to: "evil", namespace: "kube-system" })).toEqual({
+      ok: false,
+      error: "ad-hoc rollouts may not touch namespace `kube-system`: the policy allows `shop`. Nothing was changed.",
+    });
+    // No --namespace is `default`, which the list does not name either.
+    expect(resolveTarget(cat, { target: "cart", to: "cart-v2" }).ok).toBe(false);
   });
 
   it("refuses an undeclared target when ad-hoc targets are off, listing the known ones", () => {

@@ -49,6 +49,7 @@ const ADAPTERS = under([
   "src/metrics",
   "src/kube",
   "src/slack/usergroups.ts",
+  "src/slack/channel-visibility.ts",
   "src/slack/poster.ts",
   "src/slack/surfaces-api.ts",
   "src/slack/errors.ts",

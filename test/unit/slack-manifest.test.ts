@@ -88,8 +88,9 @@ describe.each([
 
   it("asks only for the scopes the bot's features use", () => {
     // commands: /rollout and the global shortcut; chat:write: the rollout messages; usergroups:read:
-    // policies naming @groups; files:write: the success-rate chart upload.
-    expect([...manifest.oauth_config.scopes.bot].sort()).toEqual(["chat:write", "commands", "files:write", "usergroups:read"]);
+    // policies naming @groups; files:write: the success-rate chart upload; channels:read, groups:read: who
+    // can see a rollout's channel (conversations.info, conversations.members) for reads.
+    expect([...manifest.oauth_config.scopes.bot].sort()).toEqual(["channels:read", "chat:write", "commands", "files:write", "groups:read", "usergroups:read"]);
   });
 
   it("declares the App Home tab with its event, and the New rollout shortcut for the modal", () => {

@@ -8,6 +8,7 @@ import type { HomeViewers } from "../../store/home-viewers.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { SlackMetaStore } from "../../store/slack-meta.ts";
 import type { EffectJob } from "../queues.ts";
+import type { ChannelVisibility } from "../../slack/channel-visibility.ts";
 
 /**
  * Publish App Home boards: one person's (they just opened the tab, or need an answer there), or, coalesced
@@ -21,6 +22,8 @@ export type HomeDeps = {
   surfaces: SlackSurfaces;
   log: Logger;
   now: () => number;
+  /** Each person's board shows only rollouts of channels they can see (absent: everything). */
+  channels?: ChannelVisibility;
 };
 
 const ENDED_SHOWN = 10;
@@ -45,13 +48,29 @@ async function board(deps: HomeDeps): Promise<Board> {
   return { running, ended };
 }
 
+/** The board as `userId` may see it: rollouts they started, and of channels they can see (public, or they are a member). */
+async function visibleBoard(deps: HomeDeps, b: Board, userId: string): Promise<Board> {
+  const channels = deps.channels;
+  if (!channels) return b;
+  const can = new Map<string, Promise<boolean>>();
+  const sees = (channel: string) => {
+    let p = can.get(channel);
+    if (!p) can.set(channel, (p = channels.canSee(userId, channel)));
+    return p;
+  };
+  const running = await Promise.all(b.running.map(async (x) => (x.rollout.startedBy === userId || (await sees(x.rollout.channel)) ? [x] : [])));
+  const ended = await Promise.all(b.ended.map(async (r) => (r.startedBy === userId || (await sees(r.channel)) ? [r] : [])));
+  return { ...b, running: running.flat(), ended: ended.flat() };
+}
+
 export async function homeJob(deps: HomeDeps, job: EffectJob): Promise<void> {
   const people = job.userId ? [job.userId] : await deps.homeViewers.recent(deps.now());
   if (!people.length) return; // nobody looks: no board to build (nor links to ask Slack for)
-  const b = await board(deps);
-  const view = homeView(b);
-  const hash = createHash("sha1").update(JSON.stringify(view)).digest("hex");
+  const all = await board(deps);
   for (const userId of people) {
+    const b = await visibleBoard(deps, all, userId);
+    const view = homeView(b);
+    const hash = createHash("sha1").update(JSON.stringify(view)).digest("hex");
     if (job.notice) {
       await deps.surfaces.publishHome(userId, homeView({ ...b, notice: job.notice }));
       await deps.homeViewers.sent(userId, "notice"); // the next board replaces the notice

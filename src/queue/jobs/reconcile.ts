@@ -15,8 +15,7 @@ import {
   withStable,
   type Rollout,
 } from "../../engine/rollout.ts";
-import { kubeNamespace } from "../../engine/target.ts";
-import { versionServices } from "../../engine/services.ts";
+import { stableWorkloadPlan } from "../../engine/preflight.ts";
 import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
@@ -95,13 +94,20 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       // a finished rollout (the Deployment may have been removed or renamed by hand).
       let cleanupProblem: string | undefined;
       if (r.target.cleanup === "scale-down" && deps.scaleDown) {
-        // The old Deployment by the same naming the router and preflight use (`web-{version}` -> `web-v1`).
-        const routed = versionServices(r.target, pair(r));
-        const [ns, name] = routed ? [routed.namespace, routed.stableWorkload] : [kubeNamespace(r.target), r.stable];
-        cleanupProblem = await deps.scaleDown(ns, name).then(
-          () => undefined,
-          (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
-        );
+        // Only the Deployment of the stable this rollout shifted away from, as preflight saw it serving the
+        // target (its Service selecting it), in the target's own namespace: nothing a flag could name.
+        const plan = stableWorkloadPlan(r.target, pair(r));
+        const seen = r.stableWorkload;
+        if (!plan || !seen || seen.namespace !== plan.namespace || seen.name !== plan.deployment) {
+          const what = plan ? `Deployment ${plan.namespace}/${plan.deployment}` : `the Deployment of ${r.stable}`;
+          cleanupProblem = `did not scale ${what} down: it was not seen serving ${r.target.name} before the rollout began (${plan ? `its Service ${plan.service}` : "a Service named like it"} must select it)`;
+        } else {
+          const { namespace: ns, name } = seen;
+          cleanupProblem = await deps.scaleDown(ns, name).then(
+            () => undefined,
+            (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }
       }
       await store.update(r.id, (x) => {
         if (x.status !== "finishing") return x;
@@ -143,6 +149,18 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, problem, now()) : x));
     return;
   }
+  // What Finish's scale-down may act on, seen now, before anything moves (src/engine/preflight.ts). A read
+  // that fails sees nothing: Finish then scales nothing and says why, rather than the start waiting on it.
+  const serving =
+    r.target.cleanup === "scale-down"
+      ? await deps.preflight?.stableServing?.(r.target, p).catch((err: unknown) => {
+          deps.log.warn(
+            { rolloutId: r.id, err: err instanceof Error ? err.message : String(err) },
+            "could not see which Deployment the stable's Service selects",
+          );
+          return undefined;
+        })
+      : undefined;
   let initialRaw = "(no routing object yet)";
   try {
     initialRaw = (await router.observe(r.target, p)).raw;
@@ -153,11 +171,12 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
   verify(obs, r.desiredPercent);
   const hint = router.testRequestHint(r.target, p);
   await store.update(r.id, (x) => {
-    if (x.status !== "starting") return withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print);
-    return withMeshPrint(
-      markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now()),
-      obs.print,
-    );
+    const seen = serving && x.stable === stable ? { stableWorkload: serving } : {};
+    if (x.status !== "starting") return { ...withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print), ...seen };
+    return {
+      ...withMeshPrint(markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now()), obs.print),
+      ...seen,
+    };
   });
   // The first success-rate reading right away; it then repeats on the target's interval.
   await deps.queue.snapshot(r.id, { refresh: true, now: now() });

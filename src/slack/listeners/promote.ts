@@ -5,7 +5,7 @@ import type { AppDeps } from "../../app/deps.ts";
 import { rolloutById } from "../../app/refresh.ts";
 import { isDenied } from "../../engine/refusal.ts";
 import { MORE, PROMOTE_CONFIRM, promoteConfirmView, promoteRefusedView, readMoreOption, readPromoteMeta } from "../views/promote.ts";
-import { refusalText } from "../views/refusal.ts";
+import { rateLimitedText, refusalText } from "../views/refusal.ts";
 import { aboutRollout, auditClickOf, parseButtonValue, quote, readClick, type ClickArgs } from "./click.ts";
 
 /**
@@ -32,7 +32,12 @@ export function registerPromoteListeners(app: App, deps: AppDeps): void {
         return await click.tell(`:x: There is no rollout \`${parsed.id}\`; nothing was changed.`);
       }
       if (option.what === "chart") {
-        await requestChart(deps, r.id);
+        const asked = await requestChart(deps, click.userId, r.id);
+        if (!asked.ok) {
+          const why = asked.error.code === "rate-limited" ? rateLimitedText(asked.error) : `There is no rollout \`${parsed.id}\`; nothing was changed.`;
+          await audit({ action: "chart", outcome: "refused", reason: why, ...aboutRollout(r) });
+          return await click.tell(`:hourglass: ${why}`);
+        }
         await audit({ action: "chart", outcome: "done", ...aboutRollout(r) });
         return;
       }

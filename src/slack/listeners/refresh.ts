@@ -2,6 +2,7 @@ import type { App, BlockButtonAction } from "@slack/bolt";
 import type { AppDeps } from "../../app/deps.ts";
 import { refreshReadings } from "../../app/refresh.ts";
 import { ACTION } from "../views/rollout-message.ts";
+import { rateLimitedText } from "../views/refusal.ts";
 import { aboutRollout, auditClickOf, parseButtonValue, quote, readClick, type ClickRollout } from "./click.ts";
 
 /**
@@ -28,7 +29,7 @@ export function registerRefreshListener(app: App, deps: AppDeps): void {
       );
     }
     try {
-      const res = await refreshReadings(deps, parsed.id);
+      const res = await refreshReadings(deps, click.userId, parsed.id);
       if (res.ok) return await audit({ action: "refresh", outcome: "done", ...aboutRollout(res.value) });
       const e = res.error;
       switch (e.code) {
@@ -40,6 +41,11 @@ export function registerRefreshListener(app: App, deps: AppDeps): void {
             `rollout ${e.rollout.id} has ended (${e.rollout.status})`,
             aboutRollout(e.rollout),
           );
+        case "rate-limited":
+          return await refuse(`:hourglass: ${rateLimitedText(e)}`, "over the per-person limit on readings", {
+            rolloutId: parsed.id,
+            target: parsed.id.split("#")[0]!,
+          });
         case "no-metrics":
           return await refuse(
             `:information_source: Rollout ${e.rollout.id} has no success-rate source, so there is nothing to refresh; nothing was changed.`,

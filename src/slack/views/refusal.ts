@@ -3,6 +3,7 @@ import type { Refusal } from "../../engine/refusal.ts";
 import type { Actor } from "../../engine/status.ts";
 import type { LookupMiss } from "../../app/find.ts";
 import type { StartRefusal } from "../../app/start-types.ts";
+import type { RateLimited } from "../../app/rate-limits.ts";
 import { issueText } from "./problems.ts";
 import { echo, escapeMrkdwn, inlineCode } from "./format.ts";
 
@@ -110,6 +111,8 @@ export function policyRefusalText(r: PolicyRefusal): string {
       const lookup = r.unresolved.length ? ` I could not check membership of ${groups} right now; try again shortly.` : "";
       return `You may not do that: ${who}.${lookup} Nothing was changed.`;
     }
+    case "closed":
+      return `Nobody may ${verb(r.key, r.target)} yet: this bot runs in production with ad-hoc targets and no \`policy\` in its targets file, so starting and finishing are closed until an operator writes one (README, "Security model"). Nothing was changed.`;
     case "start-at-full":
       return `\`${r.target}\` requires a second approver for the final step, so a plan cannot start at 100%: add a step below 100. Nothing was changed.`;
     case "second-approver": {
@@ -167,10 +170,40 @@ export function startRefusalText(r: StartRefusal): string {
       return busyText(r);
     case "no-metrics-for-auto":
       return noMetricsForAuto(r.target, r.byFlag);
+    case "fenced-flag":
+      return `\`--${r.flag}\` cannot be used with \`${r.target}\`: it is declared in the targets file, which says where it lives and how it is routed. Start it without \`--${r.flag}\`. Nothing was changed.`;
+    case "from-not-allowed": {
+      const allowed = r.allowFrom.length ? ` or a version its \`allowFrom\` lets through (${r.allowFrom.map((a) => `\`${a}\``).join(", ")})` : "";
+      const stable = r.stable ? `its declared stable version \`${r.stable}\`` : "the stable version the mesh routes to";
+      return `\`--from ${r.from}\` is not allowed for \`${r.target}\`: a rollout of it shifts traffic away from ${stable}${allowed}. Leave \`--from\` out, or have the targets file list the version under \`allowFrom\`. Nothing was changed.`;
+    }
+    case "namespace-not-allowed":
+      return `ad-hoc rollouts may not touch namespace \`${r.namespace}\`: the policy allows ${r.namespaces.map((n) => `\`${n}\``).join(", ")}. Nothing was changed.`;
+    case "rate-limited":
+      return rateLimitedText(r);
+    case "channel-unseen":
+      return `you are not a member of <#${r.channel}>, so a rollout's messages cannot go there on your behalf: pick a channel you are in. Nothing was changed.`;
   }
 }
 
-/** A refused start as the person sees it: `:no_entry:` for the policy, `:x:` for everything else. */
+const FENCE_CODES: ReadonlySet<string> = new Set(["denied", "fenced-flag", "from-not-allowed", "namespace-not-allowed"]);
+
+/** A refused start as the person sees it: `:no_entry:` for the policy and the target's fence, `:x:` for everything else. */
 export function startRefusalReply(r: StartRefusal): string {
-  return `${r.code === "denied" ? ":no_entry:" : ":x:"} ${startRefusalText(r)}`;
+  return `${FENCE_CODES.has(r.code) ? ":no_entry:" : r.code === "rate-limited" ? ":hourglass:" : ":x:"} ${startRefusalText(r)}`;
+}
+
+const RATE_WHAT: Record<RateLimited["kind"], string> = {
+  start: "started {n} rollouts",
+  refresh: "asked for {n} readings",
+  chart: "asked for {n} charts",
+  "chart-thread": "",
+};
+
+/** Too many requests of one kind: when to try again. */
+export function rateLimitedText(r: RateLimited): string {
+  const wait = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+  if (r.kind === "chart-thread") return `A chart of this rollout was posted to its thread moments ago; ask again in ${wait} s. Nothing was posted.`;
+  const what = RATE_WHAT[r.kind].replace("{n}", String(r.limit));
+  return `Slow down: you ${what} in the last ${Math.round(r.windowMs / 1000)} s, the most one person may. Try again in ${wait} s. Nothing was changed.`;
 }

@@ -343,6 +343,8 @@ export function startRefusalErrors(r: StartRefusal): FieldErrors {
       return { mode: text };
     case "denied":
       return r.why === "channel" ? { channel: text } : { target: text };
+    case "channel-unseen":
+      return { channel: text };
     default:
       return { target: text };
   }

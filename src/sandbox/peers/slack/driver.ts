@@ -90,6 +90,7 @@ export class SlackDriver {
   async slash(opts: SlashOptions): Promise<DriverResponse> {
     const user = this.peer.ensureUser(opts.userId);
     const channel = this.peer.ensureChannel(opts.channelId);
+    this.peer.join(channel.id, user.id); // Slack takes commands and clicks only from people in the channel
     const responseUrl = this.peer.newResponseUrl({ channelId: channel.id, userId: user.id });
     const form = new URLSearchParams({
       token: this.verificationToken,
@@ -113,6 +114,7 @@ export class SlackDriver {
   async click(opts: ClickOptions): Promise<DriverResponse> {
     const user = this.peer.ensureUser(opts.userId);
     const channel = this.peer.ensureChannel(opts.channelId);
+    this.peer.join(channel.id, user.id); // Slack takes commands and clicks only from people in the channel
     const message = this.peer.message(channel.id, opts.messageTs);
     const ephemeral = message ? undefined : this.peer.ephemeral(channel.id, opts.messageTs);
     if (!message && !ephemeral) throw new Error(`no message ${opts.messageTs} in ${channel.id} to click on`);

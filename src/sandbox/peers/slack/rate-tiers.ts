@@ -22,6 +22,7 @@ const PER_MINUTE: Record<string, number> = {
   "usergroups.users.list": 20,
   "users.info": 100,
   "conversations.info": 50,
+  "conversations.members": 100,
   "conversations.replies": 50,
   "apps.connections.open": 1,
 };

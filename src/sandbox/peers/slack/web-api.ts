@@ -297,8 +297,13 @@ export class SlackPeer {
 
   // ---- seeding -------------------------------------------------------------------------------
 
-  addChannel(c: { id: string; name?: string; is_private?: boolean; botIsMember?: boolean }): SlackChannel {
+  addChannel(c: { id: string; name?: string; is_private?: boolean; botIsMember?: boolean; members?: string[] }): SlackChannel {
     return structuredClone(this.ws.addChannel(c));
+  }
+
+  /** `userId` joins the channel (conversations.members lists them from now on). */
+  join(channelId: string, userId: string): void {
+    this.ws.join(channelId, userId);
   }
 
   addUser(u: Partial<SlackUser> & { id: string }): SlackUser {
@@ -611,6 +616,13 @@ export class SlackPeer {
     return ch;
   }
 
+  /** A channel the bot may read: a private one it is not in does not exist, to it, as in Slack. */
+  private visibleChannel(args: Args): SlackChannel {
+    const ch = this.channelFor(args);
+    if (ch.is_private && !ch.is_im && !ch.botIsMember) throw new ApiError("channel_not_found");
+    return ch;
+  }
+
   private readonly methods: Record<string, (args: Args) => Result> = {
     "api.test": (args) => ({ args }),
 
@@ -751,8 +763,26 @@ export class SlackPeer {
       return { users: [...g.users] };
     },
 
+    "conversations.members": (args) => {
+      const ch = this.visibleChannel(args);
+      // Slack pages with an opaque cursor ("" when there is no more); limit 1..1000, default 100.
+      const limit = Math.min(1000, Math.max(1, Number(str(args.limit) ?? 100) || 100));
+      const cursor = str(args.cursor);
+      const start = cursor
+        ? Number(
+            Buffer.from(cursor, "base64")
+              .toString("utf8")
+              .replace(/^user:/, ""),
+          )
+        : 0;
+      if (!Number.isInteger(start) || start < 0) throw new ApiError("invalid_cursor");
+      const page = ch.members.slice(start, start + limit);
+      const next = start + limit < ch.members.length ? Buffer.from(`user:${start + limit}`).toString("base64") : "";
+      return { members: page, response_metadata: { next_cursor: next } };
+    },
+
     "conversations.info": (args) => {
-      const ch = this.channelFor(args);
+      const ch = this.visibleChannel(args);
       return {
         channel: {
           id: ch.id,

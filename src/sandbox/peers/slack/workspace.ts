@@ -16,6 +16,8 @@ export interface SlackChannel {
   user?: string;
   /** chat.postMessage into a channel the bot is not in answers `not_in_channel`, as Slack does. */
   botIsMember: boolean;
+  /** The people in the channel (conversations.members); someone who types or clicks in it is in it. */
+  members: string[];
 }
 
 export interface SlackUser {
@@ -152,16 +154,23 @@ export class Workspace {
     this.changed();
   }
 
-  addChannel(c: { id: string; name?: string; is_private?: boolean; botIsMember?: boolean }): SlackChannel {
+  addChannel(c: { id: string; name?: string; is_private?: boolean; botIsMember?: boolean; members?: string[] }): SlackChannel {
     const ch: SlackChannel = {
       id: c.id,
       name: c.name ?? c.id.toLowerCase(),
       is_private: c.is_private ?? false,
       is_im: false,
       botIsMember: c.botIsMember ?? true,
+      members: [...(c.members ?? [])],
     };
     this.channels.set(ch.id, ch);
     return ch;
+  }
+
+  /** `userId` is in the channel from now on (they joined, or typed or clicked in it). */
+  join(channelId: string, userId: string): void {
+    const ch = this.channels.get(channelId);
+    if (ch && !ch.members.includes(userId)) ch.members.push(userId);
   }
 
   addUser(u: Partial<SlackUser> & { id: string }): SlackUser {
@@ -192,7 +201,7 @@ export class Workspace {
     const name = ref.startsWith("#") ? ref.slice(1) : ref;
     for (const c of this.channels.values()) if (!c.is_im && c.name === name) return c;
     if (this.users.has(ref)) {
-      const dm: SlackChannel = { id: `D${ref.slice(1)}`, name: ref, is_private: true, is_im: true, user: ref, botIsMember: true };
+      const dm: SlackChannel = { id: `D${ref.slice(1)}`, name: ref, is_private: true, is_im: true, user: ref, botIsMember: true, members: [ref] };
       this.channels.set(dm.id, dm);
       return dm;
     }

@@ -1,0 +1,63 @@
+import { kubeNamespace, type Target } from "./target.ts";
+
+/**
+ * A declared target is a fence: what a person types can pick the new version and the plan, never move the
+ * rollout somewhere the targets file did not put it. Pure: the request's flags and the declared target in,
+ * a refusal code with data out (the views word it).
+ *
+ *  - `--namespace`, `--router` and `--split` name where the traffic is shifted: on a declared target they
+ *    are refused outright (the file says where it lives);
+ *  - `--from` names the stable version, whose Deployment Finish may scale down: it may differ from the
+ *    declared `stable` only where the target opts in with `allowFrom` (names, or patterns with `*`). A
+ *    target that declares no `stable` on a mesh whose router reads it from the mesh (namerd's dentry, a
+ *    Gateway rule's backendRef) may name it: the router refuses a `--from` the mesh does not route to. An
+ *    SMI router writes whatever backends it is given, so there only `allowFrom` lets `--from` through;
+ *  - an ad-hoc target (no targets file, or `adhoc: true`) is fenced by the file-level policy's `namespaces`.
+ */
+
+export type FencedFlag = "namespace" | "router" | "split";
+
+export type FenceRefusal =
+  | { code: "fenced-flag"; flag: FencedFlag; target: string; value: string }
+  | { code: "from-not-allowed"; target: string; from: string; stable?: string; allowFrom: string[] }
+  | { code: "namespace-not-allowed"; target: string; namespace: string; namespaces: string[] };
+
+export type FencedRequest = { from?: string | undefined; namespace?: string | undefined; router?: string | undefined; split?: string | undefined };
+
+const FENCED: readonly FencedFlag[] = ["namespace", "router", "split"];
+
+/** Whether `name` is one of `allowFrom`'s names or matches one of its patterns (`*`: any run of name characters). */
+export function allowsFrom(allowFrom: readonly string[] | undefined, name: string): boolean {
+  return (allowFrom ?? []).some((p) => (p.includes("*") ? patternRegex(p).test(name) : p === name));
+}
+
+function patternRegex(pattern: string): RegExp {
+  // Patterns hold only name characters and `*` (the schema says so), so nothing else needs escaping.
+  return new RegExp(`^${pattern.split("*").join("[a-z0-9-]*")}$`);
+}
+
+/** Why a request's flags reach outside a declared target, or undefined when they stay inside it. */
+export function fenceDeclared(target: Pick<Target, "name" | "stable" | "allowFrom" | "router">, req: FencedRequest): FenceRefusal | undefined {
+  for (const flag of FENCED) {
+    const value = req[flag];
+    if (value !== undefined) return { code: "fenced-flag", flag, target: target.name, value };
+  }
+  const meshChecks = target.stable === undefined && target.router !== "smi";
+  if (req.from !== undefined && req.from !== target.stable && !meshChecks && !allowsFrom(target.allowFrom, req.from)) {
+    return {
+      code: "from-not-allowed",
+      target: target.name,
+      from: req.from,
+      ...(target.stable ? { stable: target.stable } : {}),
+      allowFrom: target.allowFrom ?? [],
+    };
+  }
+  return undefined;
+}
+
+/** Why an ad-hoc target lies outside the namespaces the policy names, or undefined (no list: any namespace). */
+export function fenceAdhoc(target: Pick<Target, "name" | "namespace">, namespaces: readonly string[] | undefined): FenceRefusal | undefined {
+  const ns = kubeNamespace(target);
+  if (!namespaces || namespaces.includes(ns)) return undefined;
+  return { code: "namespace-not-allowed", target: target.name, namespace: ns, namespaces: [...namespaces] };
+}
