@@ -97,7 +97,13 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   // connections (above) do wait: a job in flight finishes, and releases its lease, once Redis is back.
   const requestRedis = connect("requests");
   const requestStore = new RolloutStore(requestRedis, env.ROLLOUT_KEY_PREFIX, storeOptions);
-  const metrics = opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
+  const defaultPrometheusToken = env.PROMETHEUS_BEARER_TOKEN
+    ? { value: env.PROMETHEUS_BEARER_TOKEN }
+    : env.PROMETHEUS_BEARER_TOKEN_FILE
+      ? { file: env.PROMETHEUS_BEARER_TOKEN_FILE }
+      : undefined;
+  const metrics =
+    opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL, defaultPrometheusToken });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);
