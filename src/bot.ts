@@ -31,6 +31,11 @@ import { HomeViewers } from "./store/home-viewers.ts";
 import { ReadingHistory } from "./store/readings.ts";
 import { webApiSurfaces } from "./slack/surfaces-api.ts";
 import { SlackBudget } from "./slack/budget.ts";
+import { SeenRequests } from "./store/seen-requests.ts";
+import { firstDelivery } from "./app/replay.ts";
+
+/** 2 x the 300 s a signature's timestamp may be off, and a minute's margin for clocks. */
+const REPLAY_MEMORY_SECONDS = 660;
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -128,6 +133,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
           burstSeconds: env.ROLLOUT_SLACK_BURST_SECONDS,
           maxWaitMs: env.ROLLOUT_SLACK_MAX_WAIT_SECONDS * 1000,
         });
+  // Replays refused: a request is remembered a little longer than a signed one stays acceptable (five
+  // minutes either side of its timestamp: up to ten minutes after it arrives), by every replica alike.
+  const seen = new SeenRequests(requestRedis, store.keys, REPLAY_MEMORY_SECONDS);
+  const countEntry = (e: { action: string; outcome: string }) => ops.transition(e.action, e.outcome);
+  const requestAudit = new AuditLog(requestRedis, store.keys, countEntry);
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
@@ -139,10 +149,12 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     now,
     observe: ops,
     ...(budget ? { budget } : {}),
+    admit: (req) => firstDelivery({ seen, audit: requestAudit, now, log }, req),
+    responseUrlHosts: env.SLACK_RESPONSE_URL_HOSTS,
+    host: env.BIND_ADDRESS,
   });
   const app = transport.app;
 
-  const countEntry = (e: { action: string; outcome: string }) => ops.transition(e.action, e.outcome);
   const audit = new AuditLog(redis, store.keys, countEntry);
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const access = new AccessControl(opts.targets, groups);
@@ -152,7 +164,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     queue,
     catalog: opts.targets,
     access,
-    audit: new AuditLog(requestRedis, store.keys, countEntry),
+    audit: requestAudit,
     routers: {
       has: (kind) => routers.has(kind),
       discoversStable: (kind) => routers.has(kind) && Boolean(routers.get(kind).discoverStable),
@@ -223,7 +235,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   if (requestRedis.isCluster) await readyWithin(requestRedis, 2_000);
   await transport.start();
   // After Slack's port: a process that answers /healthz also takes Slack's requests.
-  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks, metrics: () => ops.scrape() });
+  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, host: env.BIND_ADDRESS, checks, metrics: () => ops.scrape() });
   const port = transport.port;
   if (transport.mode === "socket") log.info({ healthPort: health.port }, "rollout-bot connected to Slack over Socket Mode");
   else log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");

@@ -65,7 +65,9 @@ export const MetricsSettingsSchema = z
     /** Custom query templates, instead of a preset. */
     queries: PrometheusQueriesSchema.optional(),
     /** Linkerd 1 admin endpoint, e.g. http://l5d.linkerd:9990 (metrics.json is read from it). */
-    linkerd1AdminUrl: credentialFreeUrl("Linkerd's admin endpoint takes no credentials; keep it reachable only inside the cluster (README: Security)").optional(),
+    linkerd1AdminUrl: credentialFreeUrl(
+      "Linkerd's admin endpoint takes no credentials; keep it reachable only inside the cluster (README: Security)",
+    ).optional(),
     /** Linkerd 1 router label whose clients carry the traffic (linkerd's default label is the protocol). */
     linkerd1Router: z
       .string()

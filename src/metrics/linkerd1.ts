@@ -79,7 +79,8 @@ export class Linkerd1AdminSource implements SuccessRateSource {
       throw new MetricsError(`${where} did not answer (${networkReason(err, this.timeoutMs)})`, { url: shown, cause: err });
     }
     const text = await res.text().catch(() => "");
-    if (!res.ok) throw new MetricsError(`${where} answered HTTP ${res.status} for /admin/metrics.json`, { url: shown, status: res.status, body: text.slice(0, 500) });
+    if (!res.ok)
+      throw new MetricsError(`${where} answered HTTP ${res.status} for /admin/metrics.json`, { url: shown, status: res.status, body: text.slice(0, 500) });
     let json: unknown;
     try {
       json = JSON.parse(text);

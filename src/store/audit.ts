@@ -12,9 +12,9 @@ import type { Keys } from "./keys.ts";
 export type AuditOutcome = "done" | "refused" | "error";
 /**
  * command: a /rollout command; button: a click; modal: a form; auto: the bot deciding by itself; worker: what
- * the mesh was verified to hold.
+ * the mesh was verified to hold; event: an Events API callback (a replayed one is audited).
  */
-export const AUDIT_VIA = ["command", "button", "modal", "auto", "worker"] as const;
+export const AUDIT_VIA = ["command", "button", "modal", "auto", "worker", "event"] as const;
 export type AuditVia = (typeof AUDIT_VIA)[number];
 
 export const AuditEntrySchema = z.object({

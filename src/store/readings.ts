@@ -28,7 +28,7 @@ export class ReadingHistory {
   private key(id: string): string {
     const p = parseRolloutId(id);
     if (!p) throw new Error(`not a rollout id: ${id}`);
-    return `${this.keys.prefix}:{${p.target}}:readings:${p.seq}`;
+    return this.keys.readings(p.target, p.seq);
   }
 
   async append(id: string, point: ReadingPoint): Promise<void> {
