@@ -32,6 +32,8 @@ import { ReadingHistory } from "./store/readings.ts";
 import { webApiSurfaces } from "./slack/surfaces-api.ts";
 import { SlackBudget } from "./slack/budget.ts";
 import { SeenRequests } from "./store/seen-requests.ts";
+import { knownActions } from "./http/metric-labels.ts";
+import { COMMANDS } from "../commands/index.ts";
 import { firstDelivery } from "./app/replay.ts";
 
 /** 2 x the 300 s a signature's timestamp may be off, and a minute's margin for clocks. */
@@ -95,7 +97,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const redis = connect("work");
   const bullConnection = connect("work");
   // Every write recomputes the stage's timers (automatic step, notice, reminder) from the record.
-  const storeOptions = { normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }) };
+  const storeOptions = {
+    normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }),
+    retentionSeconds: env.ROLLOUT_RETENTION_DAYS * 86_400,
+    now,
+  };
   const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX, storeOptions);
   // Slack requests do not wait out a Redis outage: a click or command while Redis is down is answered with
   // an error at once, instead of being held in memory and applied whenever Redis returns. The worker's
@@ -113,14 +119,17 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);
   const queue = new EffectQueue(bullConnection, store.keys.bullPrefix());
-  const ops = createOpsMetrics({
-    activeByState: async () => {
-      const counts: Record<string, number> = {};
-      for (const r of await store.active()) counts[r.status] = (counts[r.status] ?? 0) + 1;
-      return counts;
+  const ops = createOpsMetrics(
+    {
+      activeByState: async () => {
+        const counts: Record<string, number> = {};
+        for (const r of await store.active()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+        return counts;
+      },
+      queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
     },
-    queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
-  });
+    { actions: knownActions(COMMANDS.map((c) => c.name)) },
+  );
   const routers = timedRegistry(opts.routers, ["smi", "namerd", "gateway"], ops.meshCall);
 
   // On the request connection, which fails at once while Redis is down: a Slack call then goes unbudgeted

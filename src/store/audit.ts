@@ -2,11 +2,13 @@ import type { RedisClient } from "./redis-connection.ts";
 import { z } from "zod";
 import { eventsAfter, parseRolloutId, type Actor, type Rollout, type RolloutEvent } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
+import { followRecordExpiry } from "./retention.ts";
 
 /**
  * The audit trail: every command, click and automatic decision, done or refused, as Redis streams: one
  * per rollout (`keys.audit(target, seq)`, its timeline) and one global (`keys.globalAudit()`). Entries are
- * only ever appended; the streams are capped (approximately) so a busy bot cannot grow Redis forever.
+ * only ever appended; the streams are capped (approximately) so a busy bot cannot grow Redis forever; a
+ * rollout's stream expires with its record, the global one is trimmed to the retention (RolloutStore.trim).
  */
 
 export type AuditOutcome = "done" | "refused" | "error";
@@ -65,7 +67,11 @@ export class AuditLog {
     const id = entry.rolloutId ? parseRolloutId(entry.rolloutId) : undefined;
     // Two keys in different hash slots: two writes, never one MULTI (Redis Cluster).
     await Promise.all([
-      id ? this.redis.xadd(this.keys.audit(id.target, id.seq), "MAXLEN", "~", PER_ROLLOUT_MAX, "*", ...fields) : undefined,
+      id
+        ? this.redis
+            .xadd(this.keys.audit(id.target, id.seq), "MAXLEN", "~", PER_ROLLOUT_MAX, "*", ...fields)
+            .then(() => followRecordExpiry(this.redis, this.keys.audit(id.target, id.seq), this.keys.record(id.target, id.seq)))
+        : undefined,
       this.redis.xadd(this.keys.globalAudit(), "MAXLEN", "~", GLOBAL_MAX, "*", ...fields),
     ]);
     this.onAppend?.(entry);
