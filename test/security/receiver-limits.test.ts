@@ -64,7 +64,7 @@ describe("the HTTP receiver before authentication", () => {
 
   it("refuses a request without Slack's headers, or with a stale or malformed one, before its body arrives", async () => {
     // Each announces a 400 kB body and sends none of it: the answer comes anyway.
-    const cases = [
+    const cases: Record<string, string | number>[] = [
       {},
       { "X-Slack-Request-Timestamp": nowSeconds(), "X-Slack-Signature": "v0=short" },
       { "X-Slack-Request-Timestamp": nowSeconds() - 3600, "X-Slack-Signature": FAKE_SIGNATURE },
