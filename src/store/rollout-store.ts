@@ -188,7 +188,7 @@ export class RolloutStore {
       if (!p || (await this.redis.exists(this.keys.record(p.target, p.seq))) === 0) gone.push(id);
     }
     if (gone.length) await this.redis.zrem(this.keys.index(), ...gone);
-    await this.redis.xtrim(this.keys.globalAudit(), "MINID", "~", `${Math.max(0, Math.floor(cutoff))}-0`);
+    await this.redis.xtrim(this.keys.globalAudit(), "MINID", `${Math.max(0, Math.floor(cutoff))}-0`);
     return gone.length;
   }
 
