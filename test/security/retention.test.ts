@@ -43,7 +43,11 @@ it("an ended rollout's keys expire after the retention; a running one's do not; 
     Object.entries(running)
       .filter(([k]) => !k.includes(":readings:"))
       .map(([k, ttl]) => [k, ttl]),
-  ).toEqual(Object.keys(running).filter((k) => !k.includes(":readings:")).map((k) => [k, -1]));
+  ).toEqual(
+    Object.keys(running)
+      .filter((k) => !k.includes(":readings:"))
+      .map((k) => [k, -1]),
+  );
 
   await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "abort backend-svc#1" });
   await waitForStatus(h, "backend-svc#1", "aborted");
@@ -61,7 +65,10 @@ it("an ended rollout's keys expire after the retention; a running one's do not; 
   expect(globalBefore).toBeGreaterThan(0);
 
   // The retention passes: all of it is gone.
-  await waitFor(async () => (Object.keys(await targetKeys()).length === 0 ? true : undefined), { timeoutMs: (RETENTION_SECONDS + 3) * 1000, what: "the keys expired" });
+  await waitFor(async () => (Object.keys(await targetKeys()).length === 0 ? true : undefined), {
+    timeoutMs: (RETENTION_SECONDS + 3) * 1000,
+    what: "the keys expired",
+  });
   // The next ending (another target's rollout, aborted) trims the index and the global stream.
   await sleep(1_000);
   h.kube.seed("trafficsplits", "default", {

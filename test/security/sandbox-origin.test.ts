@@ -74,7 +74,8 @@ describe("the sandbox page's API takes only its own page's requests", () => {
   it("a same-origin body that is not JSON is refused (415); a foreign Origin with JSON too (403)", async () => {
     expect((await send("/api/command", { method: "POST", headers: { "content-type": "text/plain", origin }, body: START })).status).toBe(415);
     expect(
-      (await send("/api/command", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "user=U0ALICE01&text=list" })).status,
+      (await send("/api/command", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "user=U0ALICE01&text=list" }))
+        .status,
     ).toBe(415);
     expect((await send("/api/command", { method: "POST", headers: { "content-type": "application/json", origin: "null" }, body: START })).status).toBe(403);
     expect(
@@ -91,7 +92,11 @@ describe("the sandbox page's API takes only its own page's requests", () => {
   });
 
   it("the page's own request is taken (so the refusals above are about where they came from)", async () => {
-    const res = await send("/api/command", { method: "POST", headers: { "content-type": "application/json", origin }, body: JSON.stringify({ user: ALICE, text: "list" }) });
+    const res = await send("/api/command", {
+      method: "POST",
+      headers: { "content-type": "application/json", origin },
+      body: JSON.stringify({ user: ALICE, text: "list" }),
+    });
     expect(res).toEqual({ status: 200, body: JSON.stringify({ ok: true }) });
     expect((await send("/", { headers: { host: `localhost:${new URL(origin).port}` } })).status).toBe(200);
   });
