@@ -11,7 +11,10 @@ import type { SeenRequests } from "../store/seen-requests.ts";
 
 /** What identifies one request, as the surface received it. */
 export type DeliveredRequest = {
-  /** `signature:<hex>`, `trigger:<id>`, `event:<id>`, `envelope:<id>`: any one seen before makes it a replay. */
+  /**
+   * `signature:<hex>` and `event:<id>` over HTTP; `envelope:<id>`, `trigger:<id>` and `event:<id>` over Socket
+   * Mode: any one seen before makes it a replay.
+   */
   ids: string[];
   via: AuditVia;
   /** Who the payload says sent it, and where (recorded on the replay's audit entry). */

@@ -179,7 +179,7 @@ export class StrictHttpReceiver implements Receiver {
       return respond(res, 400, "response_url is not Slack's");
     }
     if (this.opts.admit) {
-      const ids = [`signature:${createHash("sha256").update(signature!).digest("hex")}`, ...requestIds(body)];
+      const ids = [`signature:${createHash("sha256").update(signature!).digest("hex")}`, ...requestIds(body, { trigger: false })];
       if (!(await this.opts.admit({ ids, ...described(body, form) }))) return respond(res, 200, "");
     }
 
@@ -313,12 +313,13 @@ function refuse(res: ServerResponse, status: number, text: string, headers: Reco
 
 /** Every response_url a payload carries: commands and clicks have one, a view submission a list. */
 function responseUrls(body: Body): string[] {
+  // An empty one is none (Bolt then gives the listener no `respond`); one that is not a string fails the shape check.
   const out: string[] = [];
-  if (body.response_url !== undefined) out.push(String(body.response_url));
+  if (typeof body.response_url === "string" && body.response_url !== "") out.push(body.response_url);
   if (Array.isArray(body.response_urls))
     for (const r of body.response_urls as unknown[]) {
       const u = (r as { response_url?: unknown } | null)?.response_url;
-      if (u !== undefined) out.push(String(u));
+      if (typeof u === "string" && u !== "") out.push(u);
     }
   return out;
 }
@@ -331,10 +332,14 @@ function hostOf(url: string): string {
   }
 }
 
-/** What identifies one request besides its signature: the trigger of a command or interaction, the event's id. */
-export function requestIds(body: Body): string[] {
+/**
+ * What identifies one request besides how it came (its signature over HTTP, its envelope over Socket Mode):
+ * an Events API event's id (Slack retries an event with a fresh signature) and, where no signature covers
+ * the body (Socket Mode), the trigger of a command or interaction.
+ */
+export function requestIds(body: Body, opts: { trigger: boolean }): string[] {
   const ids: string[] = [];
-  if (typeof body.trigger_id === "string" && body.trigger_id) ids.push(`trigger:${body.trigger_id}`);
+  if (opts.trigger && typeof body.trigger_id === "string" && body.trigger_id) ids.push(`trigger:${body.trigger_id}`);
   if (typeof body.event_id === "string" && body.event_id) ids.push(`event:${body.event_id}`);
   return ids;
 }

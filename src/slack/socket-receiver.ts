@@ -107,7 +107,7 @@ export class SocketModeReceiver implements Receiver {
     const arrived = performance.now();
     if (this.opts.admit) {
       // Slack redelivers an envelope it got no ack for; the same request may also come again in another one.
-      const ids = [...(e.envelope_id ? [`envelope:${e.envelope_id}`] : []), ...requestIds(e.body)];
+      const ids = [...(e.envelope_id ? [`envelope:${e.envelope_id}`] : []), ...requestIds(e.body, { trigger: true })];
       if (ids.length > 0 && !(await this.opts.admit({ ids, ...describeRequest(e.body, kind) }))) return void (await e.ack());
     }
     let acked = false;
