@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RECEIVER_LIMITS, StrictHttpReceiver } from "../../src/slack/receiver.ts";
+import { responseUrlCheck } from "../../src/slack/transport.ts";
 import { CHANNEL, startHarness, type Harness } from "../support/bot-harness.ts";
 import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
 import { sleep, waitFor } from "../support/wait.ts";
@@ -162,6 +163,25 @@ describe("after authentication", () => {
     } finally {
       await new Promise<void>((r) => evil.close(() => r()));
     }
+  });
+});
+
+describe("which response_urls are Slack's", () => {
+  it("https on the configured hosts, or the local Slack's own origin; nothing else", () => {
+    const allowed = responseUrlCheck(["hooks.slack.com"], "http://127.0.0.1:4000/api/");
+    const cases: [string, boolean][] = [
+      ["https://hooks.slack.com/commands/T1/2/abc", true],
+      ["https://HOOKS.slack.com/actions/T1/2/abc", true],
+      ["http://127.0.0.1:4000/response/7", true],
+      ["http://hooks.slack.com/commands/T1/2/abc", false],
+      ["https://hooks.slack.com:8443/commands/T1/2/abc", false],
+      ["https://hooks.slack.com.evil.example/x", false],
+      ["https://u:p@hooks.slack.com/x", false],
+      ["http://127.0.0.1:4001/response/7", false],
+      ["http://169.254.169.254/latest/meta-data/", false],
+      ["not a url", false],
+    ];
+    expect(cases.map(([u]) => [u, allowed(u)])).toEqual(cases);
   });
 });
 
