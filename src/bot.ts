@@ -34,6 +34,13 @@ import { SlackBudget } from "./slack/budget.ts";
 import { SlackChannelVisibility } from "./slack/channel-visibility.ts";
 import { RedisRateLimiter } from "./store/rate-limit.ts";
 import { DEFAULT_LIMITS, type RequestLimits } from "./app/rate-limits.ts";
+import { SeenRequests } from "./store/seen-requests.ts";
+import { knownActions } from "./http/metric-labels.ts";
+import { COMMANDS } from "../commands/index.ts";
+import { firstDelivery } from "./app/replay.ts";
+
+/** 2 x the 300 s a signature's timestamp may be off, and a minute's margin for clocks. */
+const REPLAY_MEMORY_SECONDS = 660;
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -93,26 +100,39 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const redis = connect("work");
   const bullConnection = connect("work");
   // Every write recomputes the stage's timers (automatic step, notice, reminder) from the record.
-  const storeOptions = { normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }) };
+  const storeOptions = {
+    normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }),
+    retentionSeconds: env.ROLLOUT_RETENTION_DAYS * 86_400,
+    now,
+  };
   const store = new RolloutStore(redis, env.ROLLOUT_KEY_PREFIX, storeOptions);
   // Slack requests do not wait out a Redis outage: a click or command while Redis is down is answered with
   // an error at once, instead of being held in memory and applied whenever Redis returns. The worker's
   // connections (above) do wait: a job in flight finishes, and releases its lease, once Redis is back.
   const requestRedis = connect("requests");
   const requestStore = new RolloutStore(requestRedis, env.ROLLOUT_KEY_PREFIX, storeOptions);
-  const metrics = opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
+  const defaultPrometheusToken = env.PROMETHEUS_BEARER_TOKEN
+    ? { value: env.PROMETHEUS_BEARER_TOKEN }
+    : env.PROMETHEUS_BEARER_TOKEN_FILE
+      ? { file: env.PROMETHEUS_BEARER_TOKEN_FILE }
+      : undefined;
+  const metrics =
+    opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL, defaultPrometheusToken });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);
   const queue = new EffectQueue(bullConnection, store.keys.bullPrefix());
-  const ops = createOpsMetrics({
-    activeByState: async () => {
-      const counts: Record<string, number> = {};
-      for (const r of await store.active()) counts[r.status] = (counts[r.status] ?? 0) + 1;
-      return counts;
+  const ops = createOpsMetrics(
+    {
+      activeByState: async () => {
+        const counts: Record<string, number> = {};
+        for (const r of await store.active()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+        return counts;
+      },
+      queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
     },
-    queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
-  });
+    { actions: knownActions(COMMANDS.map((c) => c.name)) },
+  );
   const routers = timedRegistry(opts.routers, ["smi", "namerd", "gateway"], ops.meshCall);
 
   // On the request connection, which fails at once while Redis is down: a Slack call then goes unbudgeted
@@ -125,6 +145,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
           burstSeconds: env.ROLLOUT_SLACK_BURST_SECONDS,
           maxWaitMs: env.ROLLOUT_SLACK_MAX_WAIT_SECONDS * 1000,
         });
+  // Replays refused: a request is remembered a little longer than a signed one stays acceptable (five
+  // minutes either side of its timestamp: up to ten minutes after it arrives), by every replica alike.
+  const seen = new SeenRequests(requestRedis, store.keys, REPLAY_MEMORY_SECONDS);
+  const countEntry = (e: { action: string; outcome: string }) => ops.transition(e.action, e.outcome);
+  const requestAudit = new AuditLog(requestRedis, store.keys, countEntry);
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
@@ -136,10 +161,12 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     now,
     observe: ops,
     ...(budget ? { budget } : {}),
+    admit: (req) => firstDelivery({ seen, audit: requestAudit, now, log }, req),
+    responseUrlHosts: env.SLACK_RESPONSE_URL_HOSTS,
+    host: env.BIND_ADDRESS,
   });
   const app = transport.app;
 
-  const countEntry = (e: { action: string; outcome: string }) => ops.transition(e.action, e.outcome);
   const audit = new AuditLog(redis, store.keys, countEntry);
   const groups = new UsergroupResolver({ client: app.client, ttlMs: env.ROLLOUT_GROUP_CACHE_SECONDS * 1000, now, log: log.child({ component: "usergroups" }) });
   const access = new AccessControl(opts.targets, groups);
@@ -166,7 +193,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     queue,
     catalog: opts.targets,
     access,
-    audit: new AuditLog(requestRedis, store.keys, countEntry),
+    audit: requestAudit,
     routers: {
       has: (kind) => routers.has(kind),
       discoversStable: (kind) => routers.has(kind) && Boolean(routers.get(kind).discoverStable),
@@ -240,7 +267,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   if (requestRedis.isCluster) await readyWithin(requestRedis, 2_000);
   await transport.start();
   // After Slack's port: a process that answers /healthz also takes Slack's requests.
-  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, checks, metrics: () => ops.scrape() });
+  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, host: env.BIND_ADDRESS, checks, metrics: () => ops.scrape() });
   const port = transport.port;
   if (transport.mode === "socket") log.info({ healthPort: health.port }, "rollout-bot connected to Slack over Socket Mode");
   else log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");

@@ -7,6 +7,7 @@ import { PolicySchema, type Policy } from "./engine/policy.ts";
 import { TargetSchema, type Target } from "./engine/target.ts";
 import { describeIssues } from "./slack/views/config-problems.ts";
 import { parseRedisUrl } from "./store/redis-connection.ts";
+import { credentialFreeUrl } from "./engine/urls.ts";
 
 /**
  * Configuration from the environment and the targets file, validated once at start-up. Every problem is
@@ -32,7 +33,7 @@ export const EnvSchema = z.object({
     .string()
     .regex(/^xapp-/, `must start with xapp-: ${HELP.SLACK_APP_TOKEN}`)
     .optional(),
-  SLACK_API_URL: z.url("must be a URL such as https://slack.com/api/").optional(),
+  SLACK_API_URL: credentialFreeUrl("the bot authenticates with SLACK_BOT_TOKEN", "https://slack.com/api/").optional(),
   /**
    * One Redis (`redis://`, `rediss://`) or a Redis Cluster (`redis+cluster://[user:password@]host:port,...`,
    * `rediss+cluster://` with TLS): src/store/redis-connection.ts.
@@ -46,7 +47,14 @@ export const EnvSchema = z.object({
     .default("redis://127.0.0.1:6379"),
   KUBECONFIG: z.string().optional(),
   /** Prometheus for targets whose metrics settings name no URL of their own. */
-  PROMETHEUS_URL: z.url("must be a URL such as http://prometheus.monitoring:9090").optional(),
+  PROMETHEUS_URL: credentialFreeUrl(
+    "pass a bearer token with PROMETHEUS_BEARER_TOKEN_FILE (a file, e.g. a mounted Secret) or PROMETHEUS_BEARER_TOKEN",
+    "http://prometheus.monitoring:9090",
+  ).optional(),
+  /** A bearer token for PROMETHEUS_URL, from a file read before each query (a rotated token is picked up)... */
+  PROMETHEUS_BEARER_TOKEN_FILE: z.string().min(1, "is empty: give the path of a file holding the token").optional(),
+  /** ...or from this variable (e.g. `valueFrom.secretKeyRef`). Never both. */
+  PROMETHEUS_BEARER_TOKEN: z.string().min(1, "is empty: leave it unset or give the token").optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Port of /healthz and /readyz (their own server, whatever carries Slack's requests). */
   HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
@@ -99,6 +107,26 @@ export const EnvSchema = z.object({
     .default(30),
   /** How long who-can-see-a-channel answers (conversations.info, conversations.members) are cached, in seconds. */
   ROLLOUT_CHANNEL_CACHE_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(86_400, "must be at most 86400 seconds (a day)").default(60),
+  /**
+   * How long an ended rollout's keys (record, audit timeline, Slack bookkeeping, readings, and the target's
+   * sequence once nothing runs on it) stay in Redis, in days (fractions allowed); then they expire.
+   */
+  ROLLOUT_RETENTION_DAYS: z.coerce.number().positive("must be more than 0 days").max(3650, "must be at most 3650 days (ten years)").default(90),
+  /** Address the Slack and health ports bind (the sandbox binds 127.0.0.1). */
+  BIND_ADDRESS: z.union([z.ipv4(), z.ipv6()], { error: "must be an IP address such as 0.0.0.0 or 127.0.0.1" }).default("0.0.0.0"),
+  /**
+   * Hosts a `response_url` may point at (comma-separated). Besides these, the host of SLACK_API_URL is trusted
+   * (it is given the bot token already). A signed request naming another host is refused.
+   */
+  SLACK_RESPONSE_URL_HOSTS: z
+    .string()
+    .default("hooks.slack.com")
+    .transform((s) =>
+      s
+        .split(",")
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    ),
 });
 
 export type TimeoutSetting = "ROLLOUT_KUBE_TIMEOUT_SECONDS" | "ROLLOUT_NAMERD_TIMEOUT_SECONDS" | "ROLLOUT_SLACK_TIMEOUT_SECONDS";
@@ -120,6 +148,8 @@ export type ConfigResult<T> = Result<T, string[]>;
 
 export function parseEnv(env: NodeJS.ProcessEnv): ConfigResult<Env> {
   const r = EnvSchema.safeParse(env);
+  if (r.success && r.data.PROMETHEUS_BEARER_TOKEN && r.data.PROMETHEUS_BEARER_TOKEN_FILE)
+    return err(["PROMETHEUS_BEARER_TOKEN and PROMETHEUS_BEARER_TOKEN_FILE are both set: give the token one way"]);
   if (r.success) return ok(r.data);
   return err(r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`));
 }

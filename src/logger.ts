@@ -16,6 +16,8 @@ export const REDACT = [
   "SLACK_BOT_TOKEN",
   "SLACK_SIGNING_SECRET",
   "SLACK_APP_TOKEN",
+  "PROMETHEUS_BEARER_TOKEN",
+  "*.PROMETHEUS_BEARER_TOKEN",
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

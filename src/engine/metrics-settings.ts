@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { credentialFreeUrl } from "./urls.ts";
 
 /**
  * Where a target's success rates come from and how the bot judges them. Declared per target
@@ -52,13 +53,21 @@ export const MetricsSettingsSchema = z
     /** `none` turns snapshots off for this target (the stage message then shows no numbers). */
     source: z.enum(["prometheus", "linkerd1", "none"]).default("prometheus"),
     /** Prometheus base URL; falls back to the bot-wide PROMETHEUS_URL. */
-    prometheusUrl: z.url().optional(),
+    prometheusUrl: credentialFreeUrl("give a bearer token with `prometheusBearerTokenFile` (a file the bot reads before each query)").optional(),
+    /**
+     * A file holding a bearer token for this target's Prometheus (sent as `Authorization: Bearer`), read before
+     * each query so a rotated token is picked up; e.g. a mounted Secret. Without it, PROMETHEUS_BEARER_TOKEN(_FILE)
+     * applies when the target uses the bot-wide PROMETHEUS_URL.
+     */
+    prometheusBearerTokenFile: z.string().min(1).optional(),
     /** Ready-made queries for a mesh's proxy metrics. */
     preset: z.enum(["linkerd2", "nginx", "istio"]).optional(),
     /** Custom query templates, instead of a preset. */
     queries: PrometheusQueriesSchema.optional(),
     /** Linkerd 1 admin endpoint, e.g. http://l5d.linkerd:9990 (metrics.json is read from it). */
-    linkerd1AdminUrl: z.url().optional(),
+    linkerd1AdminUrl: credentialFreeUrl(
+      "Linkerd's admin endpoint takes no credentials; keep it reachable only inside the cluster (README: Security)",
+    ).optional(),
     /** Linkerd 1 router label whose clients carry the traffic (linkerd's default label is the protocol). */
     linkerd1Router: z
       .string()

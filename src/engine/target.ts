@@ -4,6 +4,7 @@ import { MetricsSettingsSchema } from "./metrics-settings.ts";
 import { PolicySchema } from "./policy.ts";
 import { durationSchema } from "./duration.ts";
 import { validateSteps } from "./plan.ts";
+import { credentialFreeUrl } from "./urls.ts";
 
 /**
  * A target is one service whose traffic the bot may shift: where it lives, which mesh routes it
@@ -25,7 +26,7 @@ export const SmiSettingsSchema = z.strictObject({
 
 export const NamerdSettingsSchema = z.strictObject({
   /** Base URL of namerd's io.l5d.httpController, e.g. http://namerd.linkerd:4180 */
-  url: z.url(),
+  url: credentialFreeUrl("namerd's httpController takes no credentials; keep it reachable only inside the cluster (README: Security)"),
   /** dtab namespace in namerd, e.g. `internal`. */
   dtabNamespace: z
     .string()
@@ -36,7 +37,7 @@ export const NamerdSettingsSchema = z.strictObject({
   /** Destination for a version, `{version}` is replaced: e.g. `/srv/{version}`. */
   dst: z.string().includes("{version}").default("/srv/{version}"),
   /** Where a person can send a test request (shown with the l5d-dtab header). */
-  ingressUrl: z.url().optional(),
+  ingressUrl: credentialFreeUrl("it is shown to people in Slack").optional(),
 });
 
 export const GatewaySettingsSchema = z.strictObject({
@@ -62,7 +63,7 @@ export const GatewaySettingsSchema = z.strictObject({
     .regex(/^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/, "must be an HTTP header name")
     .default("x-rollout"),
   /** Where a person sends a test request (shown with the header), e.g. https://shop.example.com/. */
-  testUrl: z.url().optional(),
+  testUrl: credentialFreeUrl("it is shown to people in Slack").optional(),
 });
 
 export const AutoSettingsSchema = z.strictObject({

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { AUDIT_OUTCOMES, known, slackMethod } from "./metric-labels.ts";
 
 /**
  * The process's Prometheus metrics: one registry per bot (no global default registry, so two bots in one
@@ -43,7 +44,17 @@ export type OpsMetrics = OpsObserver & {
 /** Label values come from code, but clip them so a bug can never mint unbounded series. */
 const label = (s: string) => (s.length > 40 ? s.slice(0, 40) : s);
 
-export function createOpsMetrics(sources: StateSources, opts: { prefix?: string } = {}): OpsMetrics {
+export type OpsMetricsOptions = {
+  prefix?: string;
+  /**
+   * The audit actions counted by name (src/http/metric-labels.ts knownActions); any other is `unknown`.
+   * Without it, every action is counted as `unknown`.
+   */
+  actions?: ReadonlySet<string>;
+};
+
+export function createOpsMetrics(sources: StateSources, opts: OpsMetricsOptions = {}): OpsMetrics {
+  const actions = opts.actions ?? new Set<string>();
   const p = opts.prefix ?? "rollout_bot_";
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: p });
@@ -127,15 +138,15 @@ export function createOpsMetrics(sources: StateSources, opts: { prefix?: string 
 
   return {
     registry,
-    transition: (action, outcome) => transitions.inc({ action: label(action), outcome: label(outcome) }),
+    transition: (action, outcome) => transitions.inc({ action: known(action, actions), outcome: known(outcome, AUDIT_OUTCOMES) }),
     meshCall: (router, op, seconds) => mesh.observe({ router: label(router), op }, seconds),
     slackAck: (kind, seconds) => ack.observe({ kind: label(kind) }, seconds),
-    slackCall: (method, outcome) => calls.inc({ method: label(method), outcome }),
-    slackRateLimited: (method) => limited.inc({ method: label(method) }),
-    slackBudgetWait: (method, seconds) => budgetWait.observe({ method: label(method) }, seconds),
+    slackCall: (method, outcome) => calls.inc({ method: slackMethod(method), outcome }),
+    slackRateLimited: (method) => limited.inc({ method: slackMethod(method) }),
+    slackBudgetWait: (method, seconds) => budgetWait.observe({ method: slackMethod(method) }, seconds),
     slackRefreshDeferred: () => deferred.inc(),
     // The method only: a channel label would make one series per channel.
-    slackPutBack: (bucket) => putBack.inc({ method: label(bucket.split(":")[0] ?? bucket) }),
+    slackPutBack: (bucket) => putBack.inc({ method: slackMethod(bucket.split(":")[0] ?? bucket) }),
     job: (name, outcome) => jobs.inc({ job: label(name), outcome }),
     async scrape() {
       return {

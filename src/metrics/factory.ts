@@ -2,7 +2,8 @@ import type { RedisClient } from "../store/redis-connection.ts";
 import type { MetricsSettings } from "../engine/metrics-settings.ts";
 import { Linkerd1AdminSource } from "./linkerd1.ts";
 import { PRESETS, PrometheusSource } from "./prometheus.ts";
-import type { SuccessRateSource } from "./source.ts";
+import { MetricsError, type SuccessRateSource } from "./source.ts";
+import { readFile } from "node:fs/promises";
 
 export type MetricsDeps = {
   redis: RedisClient;
@@ -10,6 +11,8 @@ export type MetricsDeps = {
   keyPrefix: string;
   /** Bot-wide Prometheus (PROMETHEUS_URL), used when a target does not name its own. */
   defaultPrometheusUrl?: string;
+  /** The bearer token for the bot-wide Prometheus (PROMETHEUS_BEARER_TOKEN, or read from PROMETHEUS_BEARER_TOKEN_FILE). */
+  defaultPrometheusToken?: { value: string } | { file: string };
   timeoutMs?: number;
 };
 
@@ -28,7 +31,13 @@ export function createSuccessRateSource(settings: MetricsSettings | undefined, d
       const queries = settings.queries ?? (settings.preset ? PRESETS[settings.preset] : undefined);
       // The settings schema already insists on one of them; this keeps a hand-built object honest.
       if (!queries) throw new Error("prometheus metrics need a `preset` (linkerd2, nginx, istio) or custom `queries`");
-      return new PrometheusSource({ url, queries, ...timeout });
+      // A target's own Prometheus gets only its own token: the bot-wide one never goes to another server.
+      const token = settings.prometheusUrl
+        ? settings.prometheusBearerTokenFile
+          ? { file: settings.prometheusBearerTokenFile }
+          : undefined
+        : deps.defaultPrometheusToken;
+      return new PrometheusSource({ url, queries, ...timeout, ...(token ? { bearerToken: bearerToken(token) } : {}) });
     }
     case "linkerd1": {
       if (!settings.linkerd1AdminUrl) throw new Error("linkerd1 metrics need `linkerd1AdminUrl`");
@@ -42,4 +51,18 @@ export function createSuccessRateSource(settings: MetricsSettings | undefined, d
       });
     }
   }
+}
+
+/** The token as given, or read from its file before each query (a mounted Secret is rotated in place). */
+function bearerToken(from: { value: string } | { file: string }): () => Promise<string> {
+  if ("value" in from) return async () => from.value;
+  return async () => {
+    try {
+      return (await readFile(from.file, "utf8")).trim();
+    } catch (e) {
+      throw new MetricsError(`cannot read the Prometheus bearer token file ${from.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        file: from.file,
+      });
+    }
+  };
 }

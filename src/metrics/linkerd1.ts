@@ -1,5 +1,6 @@
 import type { RedisClient } from "../store/redis-connection.ts";
 import { z } from "zod";
+import { redactUrl } from "../engine/urls.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
 import { networkReason } from "./prometheus.ts";
@@ -69,24 +70,25 @@ export class Linkerd1AdminSource implements SuccessRateSource {
   }
 
   private async fetchMetrics(): Promise<Record<string, unknown>> {
-    const url = `${this.base}/admin/metrics.json`;
-    const where = `Linkerd admin at ${this.base}`;
+    const shown = redactUrl(`${this.base}/admin/metrics.json`);
+    const where = `Linkerd admin at ${redactUrl(this.base)}`;
     let res: Response;
     try {
-      res = await fetch(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await fetch(`${this.base}/admin/metrics.json`, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      throw new MetricsError(`${where} did not answer (${networkReason(err, this.timeoutMs)})`, { url, cause: err });
+      throw new MetricsError(`${where} did not answer (${networkReason(err, this.timeoutMs)})`, { url: shown, cause: err });
     }
     const text = await res.text().catch(() => "");
-    if (!res.ok) throw new MetricsError(`${where} answered HTTP ${res.status} for /admin/metrics.json`, { url, status: res.status, body: text.slice(0, 500) });
+    if (!res.ok)
+      throw new MetricsError(`${where} answered HTTP ${res.status} for /admin/metrics.json`, { url: shown, status: res.status, body: text.slice(0, 500) });
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new MetricsError(`${where} sent /admin/metrics.json that is not JSON`, { url, body: text.slice(0, 500) });
+      throw new MetricsError(`${where} sent /admin/metrics.json that is not JSON`, { url: shown, body: text.slice(0, 500) });
     }
     const parsed = metricsJsonSchema.safeParse(json);
-    if (!parsed.success) throw new MetricsError(`${where} sent /admin/metrics.json that is not a flat object`, { url });
+    if (!parsed.success) throw new MetricsError(`${where} sent /admin/metrics.json that is not a flat object`, { url: shown });
     return parsed.data;
   }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { redactUrl } from "../engine/urls.ts";
 import type { PrometheusQueries } from "../engine/metrics-settings.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
@@ -103,6 +104,8 @@ export type PrometheusSourceOptions = {
   queries: PrometheusQueries;
   /** Per HTTP request; Prometheus is also told to give up a little earlier. */
   timeoutMs?: number;
+  /** The bearer token to send, asked before each query (a token file may be rotated). */
+  bearerToken?: () => Promise<string>;
 };
 
 export class PrometheusSource implements SuccessRateSource {
@@ -143,7 +146,9 @@ export class PrometheusSource implements SuccessRateSource {
 
   /** Run one instant query at `atMs`; resolves to its single value, or `empty`. Throws MetricsError. */
   async query(promql: string, atMs: number = Date.now()): Promise<QueryValue> {
-    const where = `Prometheus at ${this.url}`;
+    const url = redactUrl(this.url);
+    const where = `Prometheus at ${url}`;
+    const token = this.opts.bearerToken ? await this.opts.bearerToken() : undefined;
     const form = new URLSearchParams({
       query: promql,
       time: (atMs / 1000).toFixed(3),
@@ -154,24 +159,28 @@ export class PrometheusSource implements SuccessRateSource {
     try {
       res = await fetch(`${this.url}/api/v1/query`, {
         method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          accept: "application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
         body: form,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new MetricsError(`${where} did not answer (${networkReason(err, this.timeoutMs)})`, { url: this.url, query: promql, cause: err });
+      throw new MetricsError(`${where} did not answer (${networkReason(err, this.timeoutMs)})`, { url, query: promql, cause: err });
     }
     const text = await res.text().catch(() => "");
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new MetricsError(`${where} answered HTTP ${res.status} that is not JSON: ${snippet(text)}`, { url: this.url, query: promql, status: res.status });
+      throw new MetricsError(`${where} answered HTTP ${res.status} that is not JSON: ${snippet(text)}`, { url, query: promql, status: res.status });
     }
     const parsed = envelopeSchema.safeParse(json);
     if (!parsed.success) {
       throw new MetricsError(`${where} answered HTTP ${res.status} in an unexpected shape: ${snippet(text)}`, {
-        url: this.url,
+        url,
         query: promql,
         status: res.status,
         issues: parsed.error.issues,
@@ -181,7 +190,7 @@ export class PrometheusSource implements SuccessRateSource {
     if (body.status === "error") {
       const verb = ERROR_WORDS[body.errorType] ?? `answered ${body.errorType}`;
       throw new MetricsError(`${where} ${verb}: ${body.error} (query: ${promql})`, {
-        url: this.url,
+        url,
         query: promql,
         status: res.status,
         errorType: body.errorType,
@@ -191,7 +200,7 @@ export class PrometheusSource implements SuccessRateSource {
     if (data.resultType === "scalar") return toValue(data.result[1]);
     if (data.resultType !== "vector") {
       throw new MetricsError(`${where} returned a ${data.resultType} for (${promql}); the query must give one number (an instant vector)`, {
-        url: this.url,
+        url,
         query: promql,
       });
     }
@@ -199,7 +208,7 @@ export class PrometheusSource implements SuccessRateSource {
     if (data.result.length > 1) {
       // A custom template without sum(): adding the series up might double count, so say so.
       throw new MetricsError(`${where} returned ${data.result.length} series for (${promql}); wrap the query in sum(...) so it gives one number`, {
-        url: this.url,
+        url,
         query: promql,
       });
     }

@@ -7,7 +7,14 @@ import type { SuccessRateSource } from "./source.ts";
 export class MetricsSources {
   private readonly cache = new Map<string, SuccessRateSource | undefined>();
 
-  constructor(private readonly deps: { redis: RedisClient; keyPrefix: string; defaultPrometheusUrl?: string | undefined }) {}
+  constructor(
+    private readonly deps: {
+      redis: RedisClient;
+      keyPrefix: string;
+      defaultPrometheusUrl?: string | undefined;
+      defaultPrometheusToken?: { value: string } | { file: string } | undefined;
+    },
+  ) {}
 
   for(target: Target): SuccessRateSource | undefined {
     const key = `${target.name}:${JSON.stringify(target.metrics ?? null)}`;
@@ -18,6 +25,7 @@ export class MetricsSources {
           redis: this.deps.redis,
           keyPrefix: this.deps.keyPrefix,
           ...(this.deps.defaultPrometheusUrl ? { defaultPrometheusUrl: this.deps.defaultPrometheusUrl } : {}),
+          ...(this.deps.defaultPrometheusToken ? { defaultPrometheusToken: this.deps.defaultPrometheusToken } : {}),
         }),
       );
     }

@@ -5,6 +5,7 @@
  * header as is, so it must not be quoted). A successful PUT answers 204 without an ETag: callers read
  * again for the new version. Every failure becomes a RouterError whose code says what to do next.
  */
+import { redactUrl } from "../engine/urls.ts";
 import { z } from "zod";
 import { parseNameTree, parsePrefix, printDtab, printPrefix, printTree, type Dtab } from "./dtab.ts";
 import { RouterError } from "./router.ts";
@@ -153,7 +154,7 @@ export class NamerdClient {
       // Read the body under the same deadline; it also frees the connection for reuse.
       return { status: res.status, headers: res.headers, body: await res.text() };
     } catch (err) {
-      throw networkError(err, method, url, this.timeoutMs);
+      throw networkError(err, method, redactUrl(url), this.timeoutMs);
     }
   }
 }

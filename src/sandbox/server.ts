@@ -51,7 +51,30 @@ const TrafficBody = z.strictObject({
   latencyMs: z.number().optional(),
 });
 
-class BadRequest extends Error {}
+class BadRequest extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Why a request is not the page's own, or undefined. `Host` must be the page's address (127.0.0.1, localhost
+ * or [::1] at its port, or the bound host); an `Origin` (browsers send one with every cross-origin request and
+ * every POST) must be the page's origin; `Sec-Fetch-Site`, when sent, must not say cross-site.
+ */
+function foreignRequest(req: IncomingMessage, origins: () => Set<string>): string | undefined {
+  const allowed = origins();
+  const host = (req.headers.host ?? "").toLowerCase();
+  if (!allowed.has(`http://${host}`)) return `this page is served at ${[...allowed][0]}, not ${host || "(no Host header)"}`;
+  const origin = req.headers.origin;
+  if (origin !== undefined && !allowed.has(origin.toLowerCase())) return `requests from ${origin} are not taken: open the page at ${[...allowed][0]}`;
+  const site = req.headers["sec-fetch-site"];
+  if (site === "cross-site") return "cross-site requests are not taken";
+  return undefined;
+}
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
@@ -59,6 +82,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 async function jsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
+  // JSON only: a cross-site page can send a form or text/plain without asking, never application/json.
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") throw new BadRequest("the body must be JSON (Content-Type: application/json)", 415);
   let raw: unknown;
   try {
     raw = JSON.parse(await readBody(req));
@@ -76,6 +102,9 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
   // Each open page holds one event stream and is sent its viewer's whole state on every change, so a page
   // never polls (and a reload never cuts a request short, besides the stream itself).
   const streams = new Map<ServerResponse, string>();
+  // Known once the port is bound (below); requests only arrive after that.
+  let allowedOriginsRef = new Set<string>();
+  const origins = () => allowedOriginsRef;
   let pending: NodeJS.Timeout | undefined;
   const push = (res: ServerResponse, me: string) => res.write(`data: ${JSON.stringify(state(me))}\n\n`);
   // Many changes arrive together (a message and its thread reply, a traffic tick): one push per 100 ms is enough.
@@ -139,6 +168,10 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
     send(res, r.status === 200 ? 200 : 502, r.status === 200 ? { ok: true, ...extra } : { error: `the bot answered HTTP ${r.status}` });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    // Only the page itself: a request naming another host (DNS rebinding) or sent from another origin
+    // (a cross-site form or fetch) is refused before anything is read or done.
+    const foreign = foreignRequest(req, origins);
+    if (foreign) return send(res, 403, { error: foreign });
     const url = new URL(req.url ?? "/", "http://sandbox.local");
     const file = STATIC[url.pathname];
     if (req.method === "GET" && file) {
@@ -254,7 +287,7 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.end();
-      if (err instanceof BadRequest) return send(res, 400, { error: err.message });
+      if (err instanceof BadRequest) return send(res, err.status, { error: err.message });
       send(res, 500, { error: err instanceof Error ? err.message : String(err) });
     });
   });
@@ -264,6 +297,13 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
     server.listen(opts.port, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const loopback = ["127.0.0.1", "localhost", "[::1]"];
+  const allowedOrigins = new Set(
+    [...(host === "0.0.0.0" || host === "::" || loopback.includes(host) ? loopback : [host.includes(":") ? `[${host}]` : host, ...loopback])].map(
+      (h) => `http://${h}:${port}`,
+    ),
+  );
+  allowedOriginsRef = allowedOrigins;
   const keepalive = setInterval(() => {
     for (const res of streams.keys()) res.write(": keepalive\n\n");
   }, 15_000);

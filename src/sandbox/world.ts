@@ -153,6 +153,8 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       PORT: "0",
       // The sandbox's bots (one per reset) must not fight over the default health port.
       HEALTH_PORT: "0",
+      // Nothing of the sandbox is reachable from another machine: its bot takes whatever its page sends.
+      BIND_ADDRESS: "127.0.0.1",
       ROLLOUT_KEY_PREFIX: s.keyPrefix,
       KUBECONFIG: kube.kubeconfigPath,
       LOG_LEVEL: s.log.level,

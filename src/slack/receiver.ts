@@ -1,14 +1,22 @@
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { App, Receiver, ReceiverEvent } from "@slack/bolt";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { verifySlackSignature } from "./verify.ts";
+import type { DeliveredRequest } from "../app/replay.ts";
+import { checkSignatureHeaders, verifySlackSignature } from "./verify.ts";
 
 /**
  * Bolt receiver for Slack's HTTP delivery: verifies every request (both clock directions), parses slash
  * commands, interactions and Events API JSON, and answers with whatever the listener passes to ack().
  * It serves only /slack/events: health and readiness have their own server (src/http/health.ts).
+ *
+ * Before authentication a request costs little: its headers are checked (signature form, timestamp within
+ * five minutes) before its body is read; a body must say its length, at most `MAX_BODY`, and all bodies
+ * being read at once share `MAX_BODIES_IN_FLIGHT` bytes (more waits for nothing: 503); a request has
+ * 10 s in all and 5 s for its headers. After authentication, a request already received is answered 200 with
+ * nothing done (`admit`), and a `response_url` must point at Slack (`responseUrlAllowed`).
  */
 
 export type StrictReceiverOptions = {
@@ -20,17 +28,49 @@ export type StrictReceiverOptions = {
   now?: () => number;
   /** Told how long each request took to be acknowledged (for the metrics), by kind. */
   onAck?: (kind: "command" | "interactive" | "event", seconds: number) => void;
+  /** Whether a signed request is taken (false: received before, a replay; answered 200, nothing done). */
+  admit?: (req: DeliveredRequest) => Promise<boolean>;
+  /** Whether a `response_url` a signed request carries may be posted to (Slack's hosts). */
+  responseUrlAllowed?: (url: string) => boolean;
+  /** Limits, for tests; the defaults below otherwise. */
+  limits?: Partial<ReceiverLimits>;
 };
 
-const MAX_BODY = 1024 * 1024;
+export type ReceiverLimits = {
+  /** Largest body taken (Slack's payloads are far smaller). */
+  maxBody: number;
+  /** Bytes of bodies being read at once, over every connection, before any is authenticated. */
+  maxBodiesInFlight: number;
+  /** A request's whole time to arrive (Node's default is 300 s). */
+  requestTimeoutMs: number;
+  /** Time for its headers. */
+  headersTimeoutMs: number;
+};
+
+export const RECEIVER_LIMITS: ReceiverLimits = {
+  maxBody: 512 * 1024,
+  maxBodiesInFlight: 4 * 1024 * 1024,
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+};
 
 export class StrictHttpReceiver implements Receiver {
   private app?: App;
   private server?: Server;
   /** Requests being handled, listener work after the ack included: a drain waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly limits: ReceiverLimits;
+  /** Bytes of bodies reserved by requests being read now (before their signature is checked). */
+  private bodyBytes = 0;
 
-  constructor(private readonly opts: StrictReceiverOptions) {}
+  constructor(private readonly opts: StrictReceiverOptions) {
+    this.limits = { ...RECEIVER_LIMITS, ...opts.limits };
+  }
+
+  /** Bytes of bodies being read now (the cap's account; tests read it). */
+  get bodyBytesInFlight(): number {
+    return this.bodyBytes;
+  }
 
   init(app: App): void {
     this.app = app;
@@ -41,14 +81,18 @@ export class StrictHttpReceiver implements Receiver {
   }
 
   async start(): Promise<Server> {
-    const server = createServer((req, res) => {
-      const work = this.handle(req, res).catch((err) => {
-        this.opts.log.error({ err }, "request handling failed");
-        respond(res, 500, "internal error");
-      });
-      this.inFlight.add(work);
-      void work.finally(() => this.inFlight.delete(work));
-    });
+    // Node checks request deadlines every `connectionsCheckingInterval` (30 s by default): once a second here.
+    const server = createServer(
+      { requestTimeout: this.limits.requestTimeoutMs, headersTimeout: this.limits.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
+      (req, res) => {
+        const work = this.handle(req, res).catch((err) => {
+          this.opts.log.error({ err }, "request handling failed");
+          respond(res, 500, "internal error");
+        });
+        this.inFlight.add(work);
+        void work.finally(() => this.inFlight.delete(work));
+      },
+    );
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -84,15 +128,31 @@ export class StrictHttpReceiver implements Receiver {
     if (path !== (this.opts.path ?? "/slack/events")) return respond(res, 404, "not found");
     if (req.method !== "POST") return respond(res, 405, "method not allowed");
 
-    const raw = await readBody(req);
-    if (raw === undefined) return respond(res, 413, "body too large");
-    const verdict = verifySlackSignature({
-      signingSecret: this.opts.signingSecret,
-      timestamp: header(req, "x-slack-request-timestamp"),
-      signature: header(req, "x-slack-signature"),
-      rawBody: raw,
-      nowMs: (this.opts.now ?? Date.now)(),
-    });
+    // Headers first: a request that cannot be Slack's is refused before a byte of its body is read.
+    const nowMs = (this.opts.now ?? Date.now)();
+    const timestamp = header(req, "x-slack-request-timestamp");
+    const signature = header(req, "x-slack-signature");
+    const early = checkSignatureHeaders({ timestamp, signature, nowMs });
+    if (!early.ok) {
+      this.opts.log.warn({ reason: early.reason }, "rejected an unsigned or badly signed request");
+      return refuse(res, 401, "invalid signature");
+    }
+    const length = numberHeader(req, "content-length");
+    if (length === undefined) return refuse(res, 411, "content-length required");
+    if (length > this.limits.maxBody) return refuse(res, 413, "body too large");
+    if (this.bodyBytes + length > this.limits.maxBodiesInFlight) {
+      this.opts.log.warn({ bodyBytesInFlight: this.bodyBytes }, "refused a request: too many bodies being read at once");
+      return refuse(res, 503, "busy", { "retry-after": "1" });
+    }
+    this.bodyBytes += length;
+    let raw: string | undefined;
+    try {
+      raw = await readBody(req, length);
+    } finally {
+      this.bodyBytes -= length;
+    }
+    if (raw === undefined) return refuse(res, 400, "body does not match its content-length");
+    const verdict = verifySlackSignature({ signingSecret: this.opts.signingSecret, timestamp, signature, rawBody: raw, nowMs });
     if (!verdict.ok) {
       this.opts.log.warn({ reason: verdict.reason }, "rejected an unsigned or badly signed request");
       return respond(res, 401, "invalid signature");
@@ -111,6 +171,16 @@ export class StrictHttpReceiver implements Receiver {
         "ignored a signed request this app does not handle",
       );
       return respond(res, 400, "unrecognised request");
+    }
+
+    const foreign = responseUrls(body).find((u) => !(this.opts.responseUrlAllowed?.(u) ?? true));
+    if (foreign !== undefined) {
+      this.opts.log.warn({ host: hostOf(foreign) }, "refused a signed request whose response_url is not Slack's");
+      return respond(res, 400, "response_url is not Slack's");
+    }
+    if (this.opts.admit) {
+      const ids = [`signature:${createHash("sha256").update(signature!).digest("hex")}`, ...requestIds(body, { trigger: false })];
+      if (!(await this.opts.admit({ ids, ...described(body, form) }))) return respond(res, 200, "");
     }
 
     let acked = false;
@@ -149,18 +219,19 @@ function numberHeader(req: IncomingMessage, name: string): number | undefined {
   return v === undefined || !/^\d+$/.test(v) ? undefined : Number(v);
 }
 
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
+/** Exactly `length` bytes of body, or undefined when the client sends more or ends early. */
+async function readBody(req: IncomingMessage, length: number): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return undefined;
+    if (size > length) return undefined;
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return size === length ? Buffer.concat(chunks).toString("utf8") : undefined;
 }
 
-type Body = Record<string, any>;
+export type Body = Record<string, any>;
 
 /**
  * What may be handed to Bolt: each kind of request this app receives, only the way Slack sends it: a slash
@@ -226,6 +297,71 @@ function parseBody(contentType: string, raw: string): { body: Body; form: "plain
 
 function asBody(value: unknown, form: "payload" | "json"): { body: Body; form: "payload" | "json" } | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? { body: value as Body, form } : undefined;
+}
+
+/**
+ * Answer without reading the body, and close the connection: reading on would cost what the refusal saves,
+ * and a half-read request leaves nothing to keep alive.
+ */
+function refuse(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  if (!res.headersSent) {
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", connection: "close", ...headers });
+    // Node discards what is left of the body and, with `connection: close`, closes the socket once answered.
+    res.end(text);
+  }
+}
+
+/** Every response_url a payload carries: commands and clicks have one, a view submission a list. */
+function responseUrls(body: Body): string[] {
+  // An empty one is none (Bolt then gives the listener no `respond`); one that is not a string fails the shape check.
+  const out: string[] = [];
+  if (typeof body.response_url === "string" && body.response_url !== "") out.push(body.response_url);
+  if (Array.isArray(body.response_urls))
+    for (const r of body.response_urls as unknown[]) {
+      const u = (r as { response_url?: unknown } | null)?.response_url;
+      if (typeof u === "string" && u !== "") out.push(u);
+    }
+  return out;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host.slice(0, 100);
+  } catch {
+    return "(not a URL)";
+  }
+}
+
+/**
+ * What identifies one request besides how it came (its signature over HTTP, its envelope over Socket Mode):
+ * an Events API event's id (Slack retries an event with a fresh signature) and, where no signature covers
+ * the body (Socket Mode), the trigger of a command or interaction.
+ */
+export function requestIds(body: Body, opts: { trigger: boolean }): string[] {
+  const ids: string[] = [];
+  if (opts.trigger && typeof body.trigger_id === "string" && body.trigger_id) ids.push(`trigger:${body.trigger_id}`);
+  if (typeof body.event_id === "string" && body.event_id) ids.push(`event:${body.event_id}`);
+  return ids;
+}
+
+/** Who, where and what, for the audit entry of a replay. */
+function described(body: Body, form: "plain" | "payload" | "json"): Omit<DeliveredRequest, "ids"> {
+  return describeRequest(body, form === "plain" ? "command" : form === "payload" ? "interactive" : "event");
+}
+
+/** Shared with Socket Mode, whose envelopes carry the same payloads. */
+export function describeRequest(body: Body, kind: "command" | "interactive" | "event"): Omit<DeliveredRequest, "ids"> {
+  const str = (v: unknown) => (typeof v === "string" && v ? v.slice(0, 60) : undefined);
+  const actor = str(body.user_id) ?? str(body.user?.id) ?? str(body.event?.user);
+  const channel = str(body.channel_id) ?? str(body.channel?.id) ?? str(body.event?.channel);
+  const detail =
+    kind === "command"
+      ? `${String(body.command ?? "")} ${String(body.text ?? "")}`
+      : kind === "interactive"
+        ? `${String(body.type ?? "")} ${String(body.actions?.[0]?.action_id ?? body.view?.callback_id ?? body.callback_id ?? "")}`
+        : `event_callback ${String(body.event?.type ?? "")}`;
+  const via = kind === "command" ? "command" : kind === "event" ? "event" : body.type === "block_actions" ? "button" : "modal";
+  return { via, ...(actor ? { actor } : {}), ...(channel ? { channel } : {}), detail: detail.trim().slice(0, 300) };
 }
 
 function respond(res: ServerResponse, status: number, text: string): void {

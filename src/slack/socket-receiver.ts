@@ -3,6 +3,8 @@ import type { WebClient } from "@slack/web-api";
 import type { App, Receiver, ReceiverEvent } from "@slack/bolt";
 import type { Logger } from "pino";
 import { boltLogger } from "./bolt-logger.ts";
+import type { DeliveredRequest } from "../app/replay.ts";
+import { describeRequest, requestIds } from "./receiver.ts";
 
 /**
  * Bolt receiver for Socket Mode (SLACK_APP_TOKEN): the bot opens a WebSocket to Slack
@@ -17,9 +19,12 @@ export type SocketReceiverOptions = {
   apiUrl?: string;
   log: Logger;
   onAck?: (kind: "command" | "interactive" | "event", seconds: number) => void;
+  /** Whether an envelope is taken (false: received before; acknowledged with nothing done). */
+  admit?: (req: DeliveredRequest) => Promise<boolean>;
 };
 
 type Envelope = {
+  envelope_id?: string;
   ack: (response?: Record<string, unknown>) => Promise<void>;
   body: Record<string, unknown>;
   retry_num?: number;
@@ -100,6 +105,11 @@ export class SocketModeReceiver implements Receiver {
   private async handle(kind: "command" | "interactive" | "event", e: Envelope): Promise<void> {
     if (!this.accepting || !this.app) return; // unacknowledged: Slack retries it elsewhere
     const arrived = performance.now();
+    if (this.opts.admit) {
+      // Slack redelivers an envelope it got no ack for; the same request may also come again in another one.
+      const ids = [...(e.envelope_id ? [`envelope:${e.envelope_id}`] : []), ...requestIds(e.body, { trigger: true })];
+      if (ids.length > 0 && !(await this.opts.admit({ ids, ...describeRequest(e.body, kind) }))) return void (await e.ack());
+    }
     let acked = false;
     const event: ReceiverEvent = {
       body: e.body,

@@ -6,6 +6,7 @@ import { StrictHttpReceiver } from "./receiver.ts";
 import { SocketModeReceiver } from "./socket-receiver.ts";
 import { budgetedFetch } from "./budget-fetch.ts";
 import type { SlackBudget } from "./budget.ts";
+import type { DeliveredRequest } from "../app/replay.ts";
 
 /**
  * The transport seam: how Slack's requests reach the listeners. The listeners are registered on the Bolt
@@ -28,6 +29,12 @@ export type SlackTransportOptions = {
   observe?: SlackObserver;
   /** The workspace's shared rate budget: every Web API call of every client Bolt builds takes its turn. */
   budget?: SlackBudget;
+  /** Whether a request is taken: false for one received before (a replay), answered with nothing done. */
+  admit?: (req: DeliveredRequest) => Promise<boolean>;
+  /** Hosts a `response_url` may name, besides SLACK_API_URL's (default: hooks.slack.com). */
+  responseUrlHosts?: readonly string[];
+  /** Address the HTTP receiver binds (default 0.0.0.0). */
+  host?: string;
 };
 
 export type SlackObserver = Pick<OpsObserver, "slackAck" | "slackCall" | "slackRateLimited" | "slackBudgetWait">;
@@ -47,10 +54,20 @@ export type SlackTransport = {
 
 export function createSlackTransport(opts: SlackTransportOptions): SlackTransport {
   const onAck = opts.observe ? { onAck: opts.observe.slackAck } : {};
+  const admit = opts.admit ? { admit: opts.admit } : {};
   // Socket Mode when an app-level token is configured (no public URL needed); else Slack's HTTP delivery.
   const receiver = opts.appToken
-    ? new SocketModeReceiver({ appToken: opts.appToken, log: opts.log, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...onAck })
-    : new StrictHttpReceiver({ signingSecret: opts.signingSecret, port: opts.port, log: opts.log, now: opts.now, ...onAck });
+    ? new SocketModeReceiver({ appToken: opts.appToken, log: opts.log, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...onAck, ...admit })
+    : new StrictHttpReceiver({
+        signingSecret: opts.signingSecret,
+        port: opts.port,
+        ...(opts.host ? { host: opts.host } : {}),
+        log: opts.log,
+        now: opts.now,
+        ...onAck,
+        ...admit,
+        responseUrlAllowed: responseUrlCheck(opts.responseUrlHosts ?? ["hooks.slack.com"], opts.apiUrl),
+      });
   // Who the bot is, asked of Slack once (auth.test) when the first request needs it. Not Bolt's `token`
   // option: Bolt then calls auth.test at construction and leaves its rejection unhandled, so a revoked token
   // would crash the process instead of making it unready (src/http/readiness.ts).
@@ -122,6 +139,31 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
     async stop() {
       await app.stop();
     },
+  };
+}
+
+/**
+ * A response_url is posted to with whatever the listener answers: only Slack's own hosts over HTTPS, or the
+ * origin of the Web API the bot was pointed at (a local Slack: it is trusted with the bot token already).
+ */
+export function responseUrlCheck(hosts: readonly string[], apiUrl: string | undefined): (url: string) => boolean {
+  const trusted = new Set(hosts.map((h) => h.toLowerCase()));
+  let apiOrigin: string | undefined;
+  try {
+    apiOrigin = apiUrl ? new URL(apiUrl).origin : undefined;
+  } catch {
+    apiOrigin = undefined;
+  }
+  return (url) => {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return false;
+    }
+    if (u.username || u.password) return false;
+    if (apiOrigin !== undefined && u.origin === apiOrigin) return true;
+    return u.protocol === "https:" && u.port === "" && trusted.has(u.hostname.toLowerCase());
   };
 }
 

@@ -2,19 +2,21 @@ import type { RedisClient } from "./redis-connection.ts";
 import { z } from "zod";
 import { eventsAfter, parseRolloutId, type Actor, type Rollout, type RolloutEvent } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
+import { followRecordExpiry } from "./retention.ts";
 
 /**
  * The audit trail: every command, click and automatic decision, done or refused, as Redis streams: one
  * per rollout (`keys.audit(target, seq)`, its timeline) and one global (`keys.globalAudit()`). Entries are
- * only ever appended; the streams are capped (approximately) so a busy bot cannot grow Redis forever.
+ * only ever appended; the streams are capped (approximately) so a busy bot cannot grow Redis forever; a
+ * rollout's stream expires with its record, the global one is trimmed to the retention (RolloutStore.trim).
  */
 
 export type AuditOutcome = "done" | "refused" | "error";
 /**
  * command: a /rollout command; button: a click; modal: a form; auto: the bot deciding by itself; worker: what
- * the mesh was verified to hold.
+ * the mesh was verified to hold; event: an Events API callback (a replayed one is audited).
  */
-export const AUDIT_VIA = ["command", "button", "modal", "auto", "worker"] as const;
+export const AUDIT_VIA = ["command", "button", "modal", "auto", "worker", "event"] as const;
 export type AuditVia = (typeof AUDIT_VIA)[number];
 
 export const AuditEntrySchema = z.object({
@@ -65,7 +67,11 @@ export class AuditLog {
     const id = entry.rolloutId ? parseRolloutId(entry.rolloutId) : undefined;
     // Two keys in different hash slots: two writes, never one MULTI (Redis Cluster).
     await Promise.all([
-      id ? this.redis.xadd(this.keys.audit(id.target, id.seq), "MAXLEN", "~", PER_ROLLOUT_MAX, "*", ...fields) : undefined,
+      id
+        ? this.redis
+            .xadd(this.keys.audit(id.target, id.seq), "MAXLEN", "~", PER_ROLLOUT_MAX, "*", ...fields)
+            .then(() => followRecordExpiry(this.redis, this.keys.audit(id.target, id.seq), this.keys.record(id.target, id.seq)))
+        : undefined,
       this.redis.xadd(this.keys.globalAudit(), "MAXLEN", "~", GLOBAL_MAX, "*", ...fields),
     ]);
     this.onAppend?.(entry);

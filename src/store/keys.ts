@@ -46,6 +46,17 @@ export class Keys {
     return `${this.prefix}:slack-budget:{${bucket}}`;
   }
   /**
+   * One request already received (src/store/seen-requests.ts): `id` is a digest of what identifies it. Each
+   * key stands alone (SET NX), so its own hash tag spreads the seen-set over a cluster's slots.
+   */
+  seen(id: string) {
+    return `${this.prefix}:seen:{${id}}`;
+  }
+  /** A rollout's success-rate readings (src/store/readings.ts). */
+  readings(target: string, seq: number) {
+    return `${this.prefix}:{${target}}:readings:${seq}`;
+  }
+  /**
    * BullMQ's scripts touch several keys of a queue at once, so on a cluster they all need one hash tag:
    * `{<prefix>:bull}`. One Redis keeps `<prefix>:bull`, so an upgraded deployment finds its queued jobs.
    */

@@ -1,11 +1,12 @@
 import type { RedisClient } from "./redis-connection.ts";
 import { parseRolloutId } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
+import { followRecordExpiry } from "./retention.ts";
 
 /**
  * Success-rate history per rollout, for its chart: a capped list of small points (the newest MAX), kept
  * beside the record (not in it, so a reading never bumps the record's version) and expiring a month after
- * the last reading.
+ * the last reading, or with the record once the rollout has ended.
  */
 export type ReadingPoint = {
   at: number;
@@ -28,12 +29,14 @@ export class ReadingHistory {
   private key(id: string): string {
     const p = parseRolloutId(id);
     if (!p) throw new Error(`not a rollout id: ${id}`);
-    return `${this.keys.prefix}:{${p.target}}:readings:${p.seq}`;
+    return this.keys.readings(p.target, p.seq);
   }
 
   async append(id: string, point: ReadingPoint): Promise<void> {
     const key = this.key(id);
     await this.redis.multi().rpush(key, JSON.stringify(point)).ltrim(key, -MAX, -1).expire(key, TTL_SECONDS).exec();
+    const p = parseRolloutId(id)!;
+    await followRecordExpiry(this.redis, key, this.keys.record(p.target, p.seq));
   }
 
   async list(id: string): Promise<ReadingPoint[]> {

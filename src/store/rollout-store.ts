@@ -12,20 +12,31 @@ import { redisAnswers, type RedisClient } from "./redis-connection.ts";
  * The target's `active` key points at its one running rollout; it is released when the rollout ends.
  */
 
-// KEYS: active, record. ARGV: id, doc. Claims the target and writes version 1, or returns the holder's id.
+// KEYS: active, record, seq. ARGV: id, doc. Claims the target and writes version 1, or returns the holder's id.
+// The target's sequence lives as long as a rollout of it runs (it expires with the last one's retention).
 const CREATE = `
 local holder = redis.call('GET', KEYS[1])
 if holder then return holder end
+redis.call('PERSIST', KEYS[3])
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'v', '1', 'doc', ARGV[2])
 return false`;
 
-// KEYS: record, active. ARGV: expected v, new v, doc, id, release (1 = rollout ended: free the target).
+// KEYS: record, active, then the rollout's other keys and the target's sequence. ARGV: expected v, new v, doc,
+// id, release (1 = rollout ended: free the target and let its keys expire), retention in seconds.
 const CAS = `
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
-if ARGV[5] == '1' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+if ARGV[5] == '1' then
+  if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+  for i = 1, #KEYS do
+    if i ~= 2 then redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+  end
+end
 return 1`;
+
+/** 90 days: how long an ended rollout's keys are kept by default (ROLLOUT_RETENTION_DAYS). */
+export const DEFAULT_RETENTION_SECONDS = 90 * 86_400;
 
 /** Created, or the target is busy with the rollout `activeId`. */
 export type CreateResult = Result<Rollout, { activeId: string }>;
@@ -43,13 +54,28 @@ export class RolloutStore {
    */
   private readonly normalize: (r: Rollout) => Rollout;
 
+  /** How long an ended rollout's keys are kept. */
+  readonly retentionSeconds: number;
+  private readonly now: () => number;
+
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
-    opts: { normalize?: (r: Rollout) => Rollout } = {},
+    opts: { normalize?: (r: Rollout) => Rollout; retentionSeconds?: number; now?: () => number } = {},
   ) {
     this.keys = new Keys(prefix, redis.isCluster);
     this.normalize = opts.normalize ?? ((r) => r);
+    this.retentionSeconds = Math.max(1, Math.round(opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS));
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Every key of one rollout (its record first) and its target's sequence, which expire together once it
+   * ends. All in the target's hash slot, so one script may touch them on a Redis Cluster.
+   */
+  private rolloutKeys(target: string, seq: number): string[] {
+    const k = this.keys;
+    return [k.record(target, seq), k.active(target), k.slack(target, seq), k.audit(target, seq), k.readings(target, seq), k.seq(target)];
   }
 
   async nextId(target: string): Promise<string> {
@@ -63,7 +89,15 @@ export class RolloutStore {
     // (CROSSSLOT on a Redis Cluster), and both are done before the record exists either way.
     await Promise.all([this.redis.zadd(this.keys.index(), r.createdAt, r.id), this.redis.zadd(this.keys.activeIndex(), r.createdAt, r.id)]);
     const stored = { ...r, version: 1 };
-    const holder = (await this.redis.eval(CREATE, 2, this.keys.active(target), this.keys.record(target, seq), r.id, JSON.stringify(stored))) as string | null;
+    const holder = (await this.redis.eval(
+      CREATE,
+      3,
+      this.keys.active(target),
+      this.keys.record(target, seq),
+      this.keys.seq(target),
+      r.id,
+      JSON.stringify(stored),
+    )) as string | null;
     if (holder) {
       await Promise.all([this.redis.zrem(this.keys.index(), r.id), this.redis.zrem(this.keys.activeIndex(), r.id)]);
       return err({ activeId: holder });
@@ -107,19 +141,23 @@ export class RolloutStore {
       const next = this.normalize(changed);
       const stored = { ...next, version: current.version + 1 };
       const release = isTerminal(stored) ? "1" : "0";
+      const keys = this.rolloutKeys(target, seq);
       const won = await this.redis.eval(
         CAS,
-        2,
-        this.keys.record(target, seq),
-        this.keys.active(target),
+        keys.length,
+        ...keys,
         String(current.version),
         String(stored.version),
         JSON.stringify(stored),
         id,
         release,
+        String(this.retentionSeconds),
       );
       if (won === 1) {
-        if (release === "1") await this.redis.zrem(this.keys.activeIndex(), id);
+        if (release === "1") {
+          await this.redis.zrem(this.keys.activeIndex(), id);
+          await this.trim().catch(() => undefined); // best effort: the next ending trims again
+        }
         return ok({ rollout: stored, changed: true });
       }
     }
@@ -134,6 +172,24 @@ export class RolloutStore {
   async withLease<T>(id: string, what: "mesh" | "slack", fn: () => Promise<T>, opts: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
     const { target, seq } = this.split(id);
     return withLock(this.redis, this.keys.lock(target, seq, what), fn, opts);
+  }
+
+  /**
+   * Drop from the index the rollouts created before the retention whose records have expired (a rollout that
+   * ran longer than that keeps its entry until its record goes), and the global audit stream's entries older
+   * than the retention. Run whenever a rollout ends.
+   */
+  async trim(): Promise<number> {
+    const cutoff = this.now() - this.retentionSeconds * 1000;
+    const old = await this.redis.zrangebyscore(this.keys.index(), "-inf", cutoff, "LIMIT", 0, 500);
+    const gone: string[] = [];
+    for (const id of old) {
+      const p = parseRolloutId(id);
+      if (!p || (await this.redis.exists(this.keys.record(p.target, p.seq))) === 0) gone.push(id);
+    }
+    if (gone.length) await this.redis.zrem(this.keys.index(), ...gone);
+    await this.redis.xtrim(this.keys.globalAudit(), "MINID", `${Math.max(0, Math.floor(cutoff))}-0`);
+    return gone.length;
   }
 
   /** Whether Redis answers and takes writes (readiness). */

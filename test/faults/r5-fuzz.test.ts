@@ -236,7 +236,7 @@ let pureSummary = "(grammar part did not run)";
  * Generated clicks against a LIVE rollout (started here, restarted whenever one ends), resolved against
  * the record as it is when they are sent: our buttons with the right or a stale, future or missing step,
  * other and missing rollouts, unknown action_ids, values of the wrong type, users Slack would never send,
- * missing or dead response_urls, and bodies that are not a block_actions at all. An independent model of
+ * missing, dead or foreign response_urls, and bodies that are not a block_actions at all. An independent model of
  * the rules predicts each click's fate; the test checks it: HTTP 200 (400 for a body that is structurally
  * not a click), never 5xx; a well-formed but bad click gets exactly one private reply that says what was
  * wrong and changes neither the record nor the mesh; a valid click gets no reply and changes exactly what
@@ -513,6 +513,8 @@ function resolveValue(spec: ValueSpec, live: Live, records: Map<string, Rollout>
 /** The model: what must happen to this click, given the rollouts as they are (read from the store). */
 function predict(spec: ClickSpec, value: unknown, userId: unknown, records: Map<string, Rollout>): Prediction {
   if (spec.broken) return { kind: "400" };
+  // Issue 20: a response_url that is not Slack's (here another port of 127.0.0.1) is refused before any listener.
+  if (spec.reply === "unreachable") return { kind: "400" };
   if (typeof userId !== "string" || !USER_RULE.test(userId))
     return { kind: "refused", category: "unknown user", reply: /^:x: I cannot tell who clicked that button; nothing was changed\.$/ };
   if (!(OUR_ACTIONS as readonly string[]).includes(spec.actionId)) {

@@ -86,6 +86,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     REDIS_URL,
     PORT: "0",
     HEALTH_PORT: "0",
+    BIND_ADDRESS: "127.0.0.1",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ROLLOUT_KEY_PREFIX: prefix,
     KUBECONFIG: kube.kubeconfigPath,

@@ -1,3 +1,4 @@
+import { redactUrlsIn } from "../../engine/urls.ts";
 import type { Logger } from "pino";
 import { preflightPlan, type PreflightProblem } from "../../engine/preflight.ts";
 import { withProblem, type Rollout } from "../../engine/rollout.ts";
@@ -21,7 +22,7 @@ export async function preflightRefusal(preflight: Preflight, target: Target, pai
     return problems.length ? describePreflightProblems(problems) : undefined;
   } catch (err) {
     if (err instanceof KubeApiError && !err.transient)
-      return `could not check the workloads in namespace \`${preflightPlan(target, pair)?.namespace ?? kubeNamespace(target)}\`: ${err.message}`;
+      return `could not check the workloads in namespace \`${preflightPlan(target, pair)?.namespace ?? kubeNamespace(target)}\`: ${redactUrlsIn(err.message)}`;
     throw err;
   }
 }

@@ -1,3 +1,4 @@
+import { redactUrlsIn } from "../../engine/urls.ts";
 import type { Logger } from "pino";
 import {
   hold,
@@ -190,7 +191,7 @@ function verify(obs: Observed, percent: number): void {
 
 async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt: number, log: Logger): Promise<void> {
   const { store, now } = deps;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = redactUrlsIn(err instanceof Error ? err.message : String(err));
   const code = err instanceof RouterError ? err.code : err instanceof LockBusy ? "busy" : "unavailable";
   // Typed errors say whether trying again can help; a lease held elsewhere (LockBusy), or an error nobody typed, is retried.
   const retryable = err instanceof RouterError || err instanceof StoreError ? err.transient : true;
@@ -246,7 +247,7 @@ export async function observeQuietly(
     const obs = await deps.routers.for(r.target).observe(r.target, pair(r), r.resync ? undefined : r.meshPrint);
     return { percent: obs.canaryPercent, raw: obs.raw, ...(obs.drift ? { drift: obs.drift } : {}) };
   } catch (err) {
-    return { raw: err instanceof Error ? err.message : String(err), code: err instanceof RouterError ? err.code : "unknown" };
+    return { raw: redactUrlsIn(err instanceof Error ? err.message : String(err)), code: err instanceof RouterError ? err.code : "unknown" };
   }
 }
 

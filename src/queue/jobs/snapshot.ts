@@ -1,3 +1,4 @@
+import { redactUrlsIn } from "../../engine/urls.ts";
 import type { Logger } from "pino";
 import { shouldAbortBetweenSteps } from "../../engine/auto.ts";
 import { describeVerdict } from "../../slack/views/verdict-text.ts";
@@ -139,7 +140,7 @@ export async function readSnapshot(deps: Pick<SnapshotDeps, "metrics" | "log" | 
       verdict: judge(evidence, settings, latency),
     };
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = redactUrlsIn(err instanceof Error ? err.message : String(err));
     deps.log.warn({ rolloutId: r.id, reason }, "success-rate snapshot failed");
     return { at, windowSeconds: seconds, canaryPercent, ...(prev ? { evidence: prev } : {}), verdict: verdict({ error: reason }, settings) };
   }

@@ -79,11 +79,14 @@ export class SocketModeServer {
     return this.open.size;
   }
 
-  /** Send one envelope to an open connection; resolves with its ack (rejects after `timeoutMs` without one). */
-  deliver(type: EnvelopeType, payload: unknown, timeoutMs = 3_000): Promise<Ack> {
+  /**
+   * Send one envelope to an open connection; resolves with its ack (rejects after `timeoutMs` without one).
+   * `envelopeId` sends it again under an id already used, as Slack redelivers an envelope it got no ack for.
+   */
+  deliver(type: EnvelopeType, payload: unknown, timeoutMs = 3_000, envelopeId?: string): Promise<Ack> {
     const ws = [...this.open].find((w) => w.readyState === w.OPEN);
     if (!ws) return Promise.reject(new Error("no Socket Mode connection is open"));
-    const envelope_id = randomBytes(8).toString("hex");
+    const envelope_id = envelopeId ?? randomBytes(8).toString("hex");
     return new Promise<Ack>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(envelope_id);
