@@ -4,6 +4,7 @@
 #                                  no registry needed); the image is then tagged …-test-stand-in
 #   ROLLOUT_IMAGE_BASE=dockerfile  the Dockerfile's own base, pulled by digest (Docker's default)
 #   ROLLOUT_IMAGE_BASE=<image>     any other base
+#   ROLLOUT_IMAGE_TAG=<name:tag>   the tag (default rollout-bot:<version>, or …-test-stand-in)
 #   build.sh --tag                 print the tag it builds, build nothing
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +15,7 @@ base="${ROLLOUT_IMAGE_BASE:-$([ "$name" = podman ] && echo stand-in || echo dock
 version="$(node -p 'require("./package.json").version')"
 tag="rollout-bot:$version"
 [ "$base" = stand-in ] && tag="rollout-bot:$version-test-stand-in"
+tag="${ROLLOUT_IMAGE_TAG:-$tag}"
 if [ "${1:-}" = --tag ]; then
   echo "$tag"
   exit 0
@@ -38,7 +40,14 @@ if [ "$name" = podman ]; then
 fi
 
 started=$SECONDS
+previous="$(engine image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
 engine build "${args[@]}" .
+# Keep the disk bounded on a machine that builds often: the image this build replaced, and build-cache
+# images no build has made for three days (a layer still in use was made by a recent build, or is kept as
+# a parent of a tagged image).
+current="$(engine image inspect --format '{{.Id}}' "$tag")"
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then engine rmi "$previous" >/dev/null 2>&1 || true; fi
+engine image prune --force --filter until=72h >/dev/null 2>&1 || true
 echo "image: built $tag with $name in $((SECONDS - started)) s"
 engine image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$tag"
 engine history --format '{{.Size}}\t{{.CreatedBy}}' "$tag" | cut -c1-150

@@ -209,6 +209,7 @@ describe(`the image ${image}, run as the Deployment runs it`, () => {
       cwd: REPO,
       encoding: "utf8",
       maxBuffer: 64 << 20,
+      stdio: ["ignore", "pipe", "pipe"],
     })
       .trim()
       .split("\n")
