@@ -42,12 +42,10 @@ fi
 started=$SECONDS
 previous="$(engine image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
 engine build "${args[@]}" .
-# Keep the disk bounded on a machine that builds often: the image this build replaced, and build-cache
-# images no build has made for three days (a layer still in use was made by a recent build, or is kept as
-# a parent of a tagged image).
+# The image this build replaced would linger untagged. (Not `image prune`: to podman the build stage's cached
+# layers are dangling too, and pruning them costs the next build its `npm ci`.)
 current="$(engine image inspect --format '{{.Id}}' "$tag")"
 if [ -n "$previous" ] && [ "$previous" != "$current" ]; then engine rmi "$previous" >/dev/null 2>&1 || true; fi
-engine image prune --force --filter until=72h >/dev/null 2>&1 || true
 echo "image: built $tag with $name in $((SECONDS - started)) s"
 engine image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$tag"
 engine history --format '{{.Size}}\t{{.CreatedBy}}' "$tag" | cut -c1-150

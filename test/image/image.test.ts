@@ -121,7 +121,7 @@ afterAll(async () => {
   if (container) {
     const logs = await engine("logs", container).catch(() => "");
     if (process.env.IMAGE_TEST_LOGS) console.log(logs);
-    await engine("rm", "--force", "--time", "0", container).catch(() => "");
+    await engine("rm", "--force", container).catch(() => "");
   }
   await slack?.close();
   await kube?.close();
@@ -133,6 +133,20 @@ const status = (path: string) =>
     (r) => r.status,
     () => 0,
   );
+
+/** Poll a health path until it answers `want`; a container that has exited fails at once, with its logs. */
+async function untilStatus(path: string, want: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await status(path);
+    if (got === want) return;
+    const state = await containerState();
+    if (!state.Running)
+      throw new Error(`the container exited (code ${state.ExitCode}) before ${path} answered ${want}:\n${(await engine("logs", container)).slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`${path} answered ${got}, not ${want}, for ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 async function containerState(): Promise<{ Running: boolean; ExitCode: number }> {
   const [c] = JSON.parse(await engine("container", "inspect", container)) as { State: { Running: boolean; ExitCode: number } }[];
@@ -157,17 +171,13 @@ describe(`the image ${image}, run as the Deployment runs it`, () => {
   });
 
   it("answers /healthz 200 and /readyz 503 while Redis is unreachable", async () => {
-    await waitFor(async () => ((await status("/healthz")) === 200 ? true : undefined), {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      what: `/healthz from the container (${await engine("logs", container).catch((e: Error) => e.message)})`,
-    });
+    await untilStatus("/healthz", 200, 45_000);
     expect(await status("/readyz")).toBe(503);
   });
 
   it("turns ready (/readyz 200) once Redis is reachable", async () => {
     await redis.restart();
-    await waitFor(async () => ((await status("/readyz")) === 200 ? true : undefined), { timeoutMs: 30_000, intervalMs: 200, what: "/readyz 200" });
+    await untilStatus("/readyz", 200, 30_000);
   });
 
   it("runs tini as PID 1 and every process as 10001:10001, with no capabilities and no new privileges", async () => {
