@@ -21,6 +21,14 @@ if [ "${1:-}" = --tag ]; then
   exit 0
 fi
 
+cannot() {
+  echo "image: $name $1 on this machine, so the image cannot be built or tested here:" >&2
+  echo "$2" | sed 's/^/  /' >&2
+  echo "image: see README.md, \"Image\" (podman needs runc, the host's ulimits and netavark)." >&2
+  exit 1
+}
+if ! out="$(engine info 2>&1 >/dev/null)"; then cannot "does not work" "$out"; fi
+
 case "$base" in
   stand-in) base_ref="$(scripts/image/stand-in-base.sh)" ;;
   dockerfile) base_ref="$(sed -n 's/^ARG NODE_IMAGE=//p' Dockerfile)" ;;
@@ -32,10 +40,7 @@ if [ "$name" = podman ]; then
   [ "$base" = stand-in ] && args+=(--pull=never)
   # Say plainly when this machine cannot run containers, before a build fails somewhere in its RUN steps.
   if [ "$base" = stand-in ] && ! out="$(engine run --rm --network host --pull=never "$base_ref" true 2>&1)"; then
-    echo "image: podman cannot run containers on this machine, so the image cannot be built or tested here:" >&2
-    echo "$out" | sed 's/^/  /' >&2
-    echo "image: see README.md, \"Image\" (runc, ulimits, netavark)." >&2
-    exit 1
+    cannot "cannot run containers" "$out"
   fi
 fi
 
