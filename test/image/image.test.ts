@@ -27,6 +27,9 @@ const GRACE_SECONDS = 30;
 /** What the Dockerfile may add on top of its base (production node_modules, dist/, tini): measured 75 MB. */
 const ADDED_BYTES_CEILING = 90e6;
 
+/** Marks this file's containers with the test process's PID, so a later run can tell leftovers. */
+const RUN_LABEL = "org.rollout-bot.image-test-pid";
+
 const exec = promisify(execFile);
 const engineName = execFileSync(ENGINE, ["name"], { encoding: "utf8" }).trim();
 const image = execFileSync(`${REPO}scripts/image/build.sh`, ["--tag"], { encoding: "utf8" }).trim();
@@ -79,6 +82,7 @@ beforeAll(async () => {
   await redis.kill();
   [botPort, healthPort] = [await freePort(), await freePort()];
   signingSecret = randomBytes(8).toString("hex");
+  await removeLeftovers();
   container = `rollout-bot-image-test-${randomBytes(4).toString("hex")}`;
   const deploymentLike = [
     "--read-only",
@@ -106,6 +110,8 @@ beforeAll(async () => {
     "--detach",
     "--name",
     container,
+    "--label",
+    `${RUN_LABEL}=${process.pid}`,
     "--network",
     "host",
     ...(engineName === "podman" ? ["--pull=never"] : []),
@@ -133,6 +139,31 @@ const status = (path: string) =>
     (r) => r.status,
     () => 0,
   );
+
+/** Containers an earlier run left behind (interrupted before its afterAll): those whose test process is gone. */
+async function removeLeftovers(): Promise<void> {
+  const rows = (
+    await engine(
+      "ps",
+      "--all",
+      "--filter",
+      `label=${RUN_LABEL}`,
+      "--format",
+      engineName === "podman" ? `{{.ID}} {{index .Labels "${RUN_LABEL}"}}` : `{{.ID}} {{.Label "${RUN_LABEL}"}}`,
+    )
+  ).trim();
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const [id, pid] of rows ? rows.split("\n").map((r) => r.split(" ")) : []) {
+    if (id && !alive(Number(pid))) await engine("rm", "--force", id);
+  }
+}
 
 /** Poll a health path until it answers `want`; a container that has exited fails at once, with its logs. */
 async function untilStatus(path: string, want: number, timeoutMs: number): Promise<void> {
