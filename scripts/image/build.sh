@@ -35,8 +35,10 @@ case "$base" in
   *) base_ref="$base" ;;
 esac
 # The base is recorded on the image: `npm run image:test` compares the two to see what the Dockerfile added.
-args=(--network host -t "$tag" --build-arg "NODE_IMAGE=$base_ref" --label "org.rollout-bot.base=$base_ref")
+args=(-t "$tag" --build-arg "NODE_IMAGE=$base_ref" --label "org.rollout-bot.base=$base_ref")
 if [ "$name" = podman ]; then
+  # The host's network: podman's bridge would leave NETAVARK-* iptables chains behind on the host.
+  args+=(--network host)
   [ "$base" = stand-in ] && args+=(--pull=never)
   # Say plainly when this machine cannot run containers, before a build fails somewhere in its RUN steps.
   if [ "$base" = stand-in ] && ! out="$(engine run --rm --network host --pull=never "$base_ref" true 2>&1)"; then
