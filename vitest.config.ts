@@ -3,8 +3,9 @@ import { configDefaults, defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // The long fault suites have their own config and command: `npm run test:faults`.
-    exclude: [...configDefaults.exclude, "test/faults-long/**"],
+    // The long fault suites and the image's checks have their own configs and commands: `npm run test:faults`,
+    // `npm run image:test`.
+    exclude: [...configDefaults.exclude, "test/faults-long/**", "test/image/**"],
     // Integration tests start local HTTP peers and talk to real Redis/Prometheus: give them room,
     // but keep the whole suite well under five minutes on two cores.
     testTimeout: 30_000,

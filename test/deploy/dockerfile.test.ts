@@ -4,9 +4,10 @@ import { describe, expect, it } from "vitest";
 import { readDockerfile, runtimeEnv } from "../support/dockerfile.ts";
 
 /**
- * There is no Docker engine on the development machines, so the image's promises are checked on the
- * Dockerfile itself: a supported Node LTS, production dependencies only, compiled JavaScript run by node
- * under tini, and a numeric non-root user (Kubernetes can only verify runAsNonRoot for a numeric UID).
+ * The Dockerfile's promises read from the Dockerfile itself, in seconds: a supported Node LTS pinned by digest,
+ * production dependencies only, compiled JavaScript run by node under tini, and a numeric non-root user
+ * (Kubernetes can only verify runAsNonRoot for a numeric UID). `npm run image:test` (test/image/) builds the
+ * image and proves the same on a running container.
  */
 
 /** `FROM ${NODE_IMAGE} AS x` with `ARG NODE_IMAGE=node:22-…` -> node:22-…. */
@@ -40,15 +41,29 @@ describe("Dockerfile", () => {
     }
   });
 
-  it("installs production dependencies only in the runtime stage and copies the compiled dist/", () => {
-    const runs = runtime.filter((i) => i.op === "RUN").map((i) => i.args);
-    expect(runs.some((r) => /npm ci\b.*--omit=dev/.test(r))).toBe(true);
-    expect(runs.some((r) => /npm (ci|install)\b(?!.*--omit=dev)/.test(r))).toBe(false);
+  it("pins its base by digest", () => {
+    for (const image of froms) expect(image).toMatch(/^node:[\w.-]+@sha256:[0-9a-f]{64}$/);
+  });
+
+  it("copies production dependencies from a stage that installs only those, and the compiled dist/", () => {
+    const stageOf = (name: string) => all.find((i) => i.op === "FROM" && new RegExp(`\\bAS ${name}$`, "i").test(i.args))?.stage;
+    const copied = runtime.find((i) => i.op === "COPY" && /\/app\/node_modules\b/.test(i.args))?.args ?? "";
+    const deps = stageOf(/--from=(\S+)/.exec(copied)?.[1] ?? "");
+    expect(deps, `node_modules copied from a named stage: ${copied}`).toBeDefined();
+    const depsRuns = all.filter((i) => i.stage === deps && i.op === "RUN").map((i) => i.args);
+    expect(depsRuns.some((r) => /npm ci\b.*--omit=dev/.test(r))).toBe(true);
+    expect(depsRuns.some((r) => /npm (ci|install)\b(?!.*--omit=dev)/.test(r))).toBe(false);
+    // npm never runs in the runtime stage, so its cache, logs and config cannot land in a runtime layer.
+    expect(runtime.filter((i) => i.op === "RUN" && /\bnpm\b/.test(i.args))).toEqual([]);
     expect(runtime.some((i) => i.op === "COPY" && /--from=\S+ \/app\/dist \.\/dist/.test(i.args))).toBe(true);
     expect(
       runtime.some((i) => i.op === "COPY" && /\bsrc\b/.test(i.args)),
       "no TypeScript sources in the image",
     ).toBe(false);
+  });
+
+  it("has no HEALTHCHECK: Kubernetes runs the Deployment's probes instead", () => {
+    expect(all.filter((i) => i.op === "HEALTHCHECK")).toEqual([]);
   });
 
   it("runs as a numeric non-root user", () => {
