@@ -57,6 +57,7 @@ const ADAPTERS = under([
   "src/slack/budget-fetch.ts",
   "src/slack/budget-line.ts",
   "src/http",
+  "src/controllers",
 ]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */
 const SURFACES = under([
@@ -72,6 +73,7 @@ const SURFACES = under([
   "src/sandbox",
   "src/bot.ts",
   "src/main.ts",
+  "src/follow",
 ]);
 const VIEWS = under(["src/slack/views"]);
 
