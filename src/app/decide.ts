@@ -82,7 +82,8 @@ export async function decide(
       await deps.audit.append({
         at: now,
         actor: actorName(actor),
-        action: kind,
+        // A followed Argo Rollout's trail names the plugin's command that was (or was not) sent.
+        action: seen?.argo ? (argoActionOf(kind) ?? kind) : kind,
         via: ctx.via ?? (actor.kind === "user" ? "command" : "auto"),
         rolloutId,
         ...(parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
@@ -112,7 +113,7 @@ export async function decide(
       if (gate) {
         const step = fromStep ?? r.stepIndex;
         const reachesFull = r.argo ? argoFinal(kind, r) : kind === "advance" && r.steps[step + 1] === 100;
-        const decision = gate({ reachesFull, startedBy: r.startedBy });
+        const decision = gate({ reachesFull, startedBy: r.argo?.firstActor ?? r.startedBy });
         if (!decision.ok) return decision;
         note = decision.value.note;
       }

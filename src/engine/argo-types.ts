@@ -69,6 +69,8 @@ export type ArgoRecord = {
    * between would skip a step, so it is refused (for at most a minute, in case the controller never does).
    */
   sent?: { action: ArgoAction; step: number; podHash: string; by: string; at: number; seen?: true };
+  /** The first person who acted on this revision: the "starter" for the two-person rule. */
+  firstActor?: string;
   /** Who last acted from Slack (mentioned in alerts when the target names no group). */
   lastActor?: string;
   /** Number of decisions taken: pending.seq. */

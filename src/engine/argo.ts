@@ -264,9 +264,14 @@ export function argoDecide(kind: ActionKind, r: Rollout, actor: Actor, fromStep:
   const next: Rollout = {
     ...r,
     updatedAt: now,
-    argo: { ...a, seq, pending: { action, step: argoShownStep(s), seq, by, at: now }, ...(actor.kind === "user" ? { lastActor: actor.id } : {}) },
-    // The first person to act on a revision counts as its starter for the second-approver rule.
-    ...(actor.kind === "user" && r.startedBy === "argo-rollouts" && action !== "promote-full" && !argoReachesFull(action, s) ? { startedBy: actor.id } : {}),
+    argo: {
+      ...a,
+      seq,
+      pending: { action, step: argoShownStep(s), seq, by, at: now },
+      ...(actor.kind === "user" ? { lastActor: actor.id } : {}),
+      // The first person to act on a revision counts as its starter for the two-person rule.
+      ...(actor.kind === "user" && !a.firstActor ? { firstActor: actor.id } : {}),
+    },
   };
   return ok(next);
 }

@@ -223,6 +223,46 @@ describe("Argo Rollouts from Slack", () => {
     expect(h.kube.mutations("rollouts", NS, "shop").filter((r) => r.method === "PATCH")).toHaveLength(1);
   });
 
+  it("/rollout list, status and history, App Home and the audit trail include it; /rollout start is refused", async () => {
+    const { h, sim } = await start();
+    deploy(h, sim, "shop:2.0");
+    sim.tick(NS, "shop");
+    sim.tick(NS, "shop");
+    const id = "shop#1";
+    await messageWith(h, id, "CanaryPauseStep");
+    await click(h, id, ALICE, "Promote");
+    await afterRequest(h, sim, 1);
+    await messageWith(h, id, "canary *60%*");
+
+    const said = async (text: string, contains: string) => {
+      await h.driver.slash({ userId: BOB, channelId: CHANNEL, text });
+      return waitFor(
+        () =>
+          h.slack
+            .ephemeralsFor(BOB)
+            .map((e) => `${e.text ?? ""}${JSON.stringify(e.blocks ?? [])}`)
+            .find((t) => t.includes(contains)),
+        {
+          what: `${text} answering ${contains}`,
+        },
+      );
+    };
+    expect(await said("list", "`shop#1`")).toContain("started by Argo Rollouts");
+    expect(await said("status shop", "Argo Rollout shop: revision 2")).toContain("~setWeight: 60~");
+    expect(await said("history shop#1", "*promote*")).toContain(ALICE);
+    expect(await said("start shop --to v3", "followed from Argo Rollouts")).toContain("kubectl argo rollouts set image");
+
+    await h.driver.homeOpened({ userId: BOB });
+    const home = await waitFor(() => {
+      const text = JSON.stringify(h.slack.surfaces.homeOf(BOB)?.blocks ?? []);
+      return text.includes(id) ? text : undefined;
+    });
+    expect(home).toContain("Started by Argo Rollouts");
+    expect(home).toContain('"text":"Promote fully"');
+    const { entries } = await h.bot.audit.timeline(id, 50);
+    expect(entries.find((e) => e.action === "promote" && e.actor === ALICE)).toMatchObject({ outcome: "done", via: "button" });
+  });
+
   it("refuses a target whose Rollout does not exist or is blue-green, in its channel, changing nothing", async () => {
     const { h } = await start(STEPS);
     h.kube.remove("rollouts", NS, "shop");

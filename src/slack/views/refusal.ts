@@ -173,6 +173,8 @@ export function startRefusalText(r: StartRefusal): string {
       return `unknown target \`${r.target}\`${r.known.length ? `: known targets are ${r.known.map((k) => `\`${k}\``).join(", ")}` : ": no targets are declared"}`;
     case "invalid-target":
       return `target \`${r.target}\`: ${r.issues.map((i) => issueText(i)).join("; ")}`;
+    case "controller-target":
+      return `\`${r.target}\` is followed from Argo Rollouts: a rollout starts when Rollout \`${r.rollout}\` gets a new pod template (\`kubectl argo rollouts set image\`, or your GitOps tool), and its message appears in the channel`;
     case "no-router":
       return `this bot has no \`${r.router}\` router configured`;
     case "denied":
