@@ -57,7 +57,7 @@ export type ArgoChange =
   | { code: "completed" }
   | { code: "superseded"; by: string }
   | { code: "sent"; action: ArgoAction; step: number }
-  | { code: "not-sent"; action: ArgoAction; step: number; why: "moved-on" | "new-revision" | "not-found" | "no-op"; now?: number };
+  | { code: "not-sent"; action: ArgoAction; step: number; why: "moved-on" | "new-revision" | "not-found" | "no-op" | "aborted"; now?: number };
 
 /** The bot's bookkeeping beside the controller's state. */
 export type ArgoRecord = {

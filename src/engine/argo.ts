@@ -251,7 +251,9 @@ export function argoDecide(kind: ActionKind, r: Rollout, actor: Actor, fromStep:
   if (!action) return err({ code: "not-for-controller", id: r.id, kind });
   if (r.status === "completed" || r.status === "aborted") return err({ code: "ended", id: r.id, status: r.status, ...(r.last ? { by: r.last.actor } : {}) });
   const s = a.state;
-  if (a.pending) {
+  // Abort always goes: it takes the place of a request not yet sent (which is then never sent, and said so).
+  const dropped = a.pending && action === "abort" && a.pending.action !== "abort" ? a.pending : undefined;
+  if (a.pending && !dropped) {
     return err({ code: "request-pending", id: r.id, action: a.pending.action, by: { kind: "user", id: a.pending.by } });
   }
   const inFlight = a.sent && !a.sent.seen && action !== "abort" && now - a.sent.at < SENT_GUARD_MS && !effectSeen(a.sent, s) ? a.sent : undefined;
@@ -261,8 +263,15 @@ export function argoDecide(kind: ActionKind, r: Rollout, actor: Actor, fromStep:
   if (why) return err(why);
   const by = actor.kind === "user" ? actor.id : "bot";
   const seq = a.seq + 1;
+  const base = dropped
+    ? withEvent(r, now, {
+        kind: "controller",
+        actor: dropped.by === "bot" ? CONTROLLER : { kind: "user", id: dropped.by },
+        change: { code: "not-sent", action: dropped.action, step: dropped.step, why: "aborted" },
+      })
+    : r;
   const next: Rollout = {
-    ...r,
+    ...base,
     updatedAt: now,
     argo: {
       ...a,

@@ -160,7 +160,9 @@ export function argoChangeText(r: Rollout | undefined, c: ArgoChange, actor: Act
             ? "a new revision had started"
             : c.why === "not-found"
               ? "the Rollout no longer exists"
-              : "there was nothing to do";
+              : c.why === "aborted"
+                ? "Abort came first"
+                : "there was nothing to do";
       return `:information_source: ${describeActor(actor)}'s \`${argoActionWord(c.action)}\` at step ${c.step + 1} was not sent: ${why}`;
     }
   }
