@@ -3,6 +3,7 @@ import { argoSent, isFullyPromoted, isNewRevision, newArgoRollout, observeArgo, 
 import type { Rollout } from "../engine/rollout.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { ArgoRead, SendOutcome } from "../controllers/argo-rollouts.ts";
+import { KubeApiError } from "../kube/call.ts";
 import type { ArgoAction } from "../engine/argo-types.ts";
 import type { EffectQueue } from "../queue/queues.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
@@ -68,7 +69,16 @@ export async function sendArgoRequest(deps: { store: RolloutStore; now: () => nu
   const p = r.argo?.pending;
   if (!p) return;
   const { namespace, name } = argoRolloutName(r.target);
-  const outcome = await deps.argo.send(namespace, name, p.action, { podHash: r.canary, step: p.step });
+  let outcome: SendOutcome;
+  try {
+    outcome = await deps.argo.send(namespace, name, p.action, { podHash: r.canary, step: p.step });
+  } catch (err) {
+    // A refusal that trying again cannot change (403 without the RBAC, 422) is told in the thread and the
+    // buttons come back; anything else is retried by the job (Abort until it goes through).
+    if (!(err instanceof KubeApiError) || err.transient) throw err;
+    await deps.store.update(r.id, (x) => argoSent(x, p.seq, { sent: false, why: "refused", message: err.message }, deps.now()));
+    return;
+  }
   const result = outcome.sent
     ? ({ sent: true } as const)
     : { sent: false as const, why: outcome.why, ...(outcome.now !== undefined ? { now: outcome.now } : {}) };

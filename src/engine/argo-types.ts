@@ -57,7 +57,7 @@ export type ArgoChange =
   | { code: "completed" }
   | { code: "superseded"; by: string }
   | { code: "sent"; action: ArgoAction; step: number }
-  | { code: "not-sent"; action: ArgoAction; step: number; why: "moved-on" | "new-revision" | "not-found" | "no-op" | "aborted"; now?: number };
+  | { code: "not-sent"; action: ArgoAction; step: number; why: NotSentWhy; now?: number; message?: string };
 
 /** The bot's bookkeeping beside the controller's state. */
 export type ArgoRecord = {
@@ -76,3 +76,6 @@ export type ArgoRecord = {
   /** Number of decisions taken: pending.seq. */
   seq: number;
 };
+
+/** Why a decided request was not sent: the Rollout moved on, changed revision or went away, Abort came first, or the API refused it. */
+export type NotSentWhy = "moved-on" | "new-revision" | "not-found" | "no-op" | "aborted" | "refused";

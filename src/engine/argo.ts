@@ -4,7 +4,7 @@ import type { ActionKind } from "./policy.ts";
 import type { RolloutRefusal } from "./refusal.ts";
 import { err, ok } from "./result.ts";
 import { withEvent, type Rollout, type TransitionResult } from "./rollout.ts";
-import type { ArgoAction, ArgoChange, ArgoRecord, ArgoState, ArgoStep } from "./argo-types.ts";
+import type { ArgoAction, ArgoChange, ArgoRecord, ArgoState, ArgoStep, NotSentWhy } from "./argo-types.ts";
 
 export type { ArgoAction, ArgoAnalysis, ArgoChange, ArgoMetric, ArgoRecord, ArgoState, ArgoStep } from "./argo-types.ts";
 
@@ -357,7 +357,7 @@ function lastMover(r: Rollout): Actor {
 export function argoSent(
   r: Rollout,
   seq: number,
-  outcome: { sent: true } | { sent: false; why: "moved-on" | "new-revision" | "not-found" | "no-op"; now?: number },
+  outcome: { sent: true } | { sent: false; why: NotSentWhy; now?: number; message?: string },
   now: number,
 ): Rollout {
   const a = r.argo;
@@ -381,6 +381,13 @@ export function argoSent(
   return withEvent(next, now, {
     kind: "controller",
     actor,
-    change: { code: "not-sent", action: p.action, step: p.step, why: outcome.why, ...(outcome.now !== undefined ? { now: outcome.now } : {}) },
+    change: {
+      code: "not-sent",
+      action: p.action,
+      step: p.step,
+      why: outcome.why,
+      ...(outcome.now !== undefined ? { now: outcome.now } : {}),
+      ...(outcome.message ? { message: outcome.message } : {}),
+    },
   });
 }

@@ -4,6 +4,7 @@ import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { CHANNEL, startHarness, type Harness } from "../support/bot-harness.ts";
 import { crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";
+import { roleRules } from "../../src/kube/permissions.ts";
 
 /**
  * Issue 22: a Rollout that Argo Rollouts runs, followed and steered from Slack. The real bot against the
@@ -261,6 +262,25 @@ describe("Argo Rollouts from Slack", () => {
     expect(home).toContain('"text":"Promote fully"');
     const { entries } = await h.bot.audit.timeline(id, 50);
     expect(entries.find((e) => e.action === "promote" && e.actor === ALICE)).toMatchObject({ outcome: "done", via: "button" });
+  });
+
+  it("without the RBAC to patch rollouts/status, Promote is told in the thread with the API's reason and the buttons come back", async () => {
+    const { h, sim } = await start();
+    deploy(h, sim, "shop:2.0");
+    sim.tick(NS, "shop");
+    sim.tick(NS, "shop");
+    const id = "shop#1";
+    await messageWith(h, id, "CanaryPauseStep");
+    h.kube.rbac = { rules: roleRules().filter((r) => !r.resources.includes("rollouts/status")) };
+    await click(h, id, ALICE, "Promote");
+    await waitFor(() =>
+      thread(h, id).some((t) => t.includes("was not sent: the Kubernetes API refused it") && t.includes("rollouts/status")) ? true : undefined,
+    );
+    await waitFor(() => {
+      const blocks = JSON.stringify(parent(h, id)?.blocks ?? []);
+      return blocks.includes('"text":"Promote"') && !blocks.includes("Sending") ? true : undefined;
+    });
+    expect(h.kube.get("rollouts", NS, "shop")!.status).toMatchObject({ currentStepIndex: 1, phase: "Paused" });
   });
 
   it("refuses a target whose Rollout does not exist or is blue-green, in its channel, changing nothing", async () => {

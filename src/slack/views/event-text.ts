@@ -162,7 +162,9 @@ export function argoChangeText(r: Rollout | undefined, c: ArgoChange, actor: Act
               ? "the Rollout no longer exists"
               : c.why === "aborted"
                 ? "Abort came first"
-                : "there was nothing to do";
+                : c.why === "refused"
+                  ? `the Kubernetes API refused it: ${escapeMrkdwn(c.message ?? "")}`
+                  : "there was nothing to do";
       return `:information_source: ${describeActor(actor)}'s \`${argoActionWord(c.action)}\` at step ${c.step + 1} was not sent: ${why}`;
     }
   }
