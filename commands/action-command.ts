@@ -21,6 +21,7 @@ const PAST: Record<ActionKind, string> = {
   reapply: "Re-applying the planned weights of",
   adopt: "Adopting the mesh's weights for",
   promote: "Skipping to 100% and finishing",
+  retry: "Retrying",
 };
 
 /**

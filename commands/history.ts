@@ -1,7 +1,7 @@
 import { pastRollouts, rolloutTimeline } from "../src/app/reads.ts";
 import { refProblem } from "./ref.ts";
 import { isTerminal, type Rollout } from "../src/engine/rollout.ts";
-import { clip, duration, echo, escapeMrkdwn, slackTime, split } from "../src/slack/views/format.ts";
+import { clip, duration, echo, escapeMrkdwn, slackTime, split, starterText } from "../src/slack/views/format.ts";
 import type { StoredAuditEntry } from "../src/store/audit.ts";
 import { flagValue, parseArgs, type ParseResult } from "./args.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
@@ -70,7 +70,7 @@ export function summaryLine(r: Rollout, now: number): string {
     default:
       outcome = `*${r.status}*, ${r.appliedPercent ?? 0}% on the canary, running for ${took}`;
   }
-  return `\`${r.id}\` ${versions}: ${outcome} · started by <@${r.startedBy}> ${slackTime(r.createdAt)}`;
+  return `\`${r.id}\` ${versions}: ${outcome} · started by ${starterText(r)} ${slackTime(r.createdAt)}`;
 }
 
 function lastBefore(r: Rollout, kind: "abort-requested"): string {

@@ -12,6 +12,7 @@ import { manualCommand } from "./manual.ts";
 import { promoteCommand } from "./promote.ts";
 import { chartCommand } from "./chart.ts";
 import { resumeCommand } from "./resume.ts";
+import { retryCommand } from "./retry.ts";
 import { startCommand } from "./start.ts";
 import { statusCommand } from "./status.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
   // Newer subcommands after the established ones: completion lists offer the first few.
   promoteCommand,
   chartCommand,
+  retryCommand,
   help,
 ] as Command<unknown>[];
 
@@ -40,7 +42,7 @@ export const COMMANDS: readonly Command<unknown>[] = [
 const MAX_TEXT = 2_000;
 
 /** Commands that append their own audit entries (they decide something about a rollout). */
-const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "auto", "manual", "abort", "promote"]);
+const DECISIONS: ReadonlySet<string> = new Set(["start", "advance", "finish", "hold", "resume", "auto", "manual", "abort", "promote", "retry"]);
 
 /**
  * Parse and run one `/rollout ...` text. Never throws for anything a person can type. Every command is

@@ -41,6 +41,9 @@ import { firstDelivery } from "./app/replay.ts";
 
 /** 2 x the 300 s a signature's timestamp may be off, and a minute's margin for clocks. */
 const REPLAY_MEMORY_SECONDS = 660;
+import { ArgoRolloutsClient } from "./controllers/argo-rollouts.ts";
+import type { ArgoReader, ArgoSender } from "./app/argo-follow.ts";
+import { startArgoPoller, type ArgoPoller } from "./follow/argo-poller.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -67,6 +70,8 @@ export type BotOptions = {
   listDeployments?: DeploymentLister;
   /** The Kubernetes API the routers write through: /readyz checks it answers when a target needs it. */
   kubeConfig?: KubeConfig;
+  /** Argo Rollouts (default: a client over `kubeConfig` when a target names `router: argo-rollouts`). */
+  argo?: ArgoReader & ArgoSender;
 };
 
 export type Bot = {
@@ -209,10 +214,23 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   };
   registerSlackListeners(app, deps);
 
+  const argoTargets = [...opts.targets.targets.values()].filter((t) => t.router === "argo-rollouts");
+  const argo =
+    opts.argo ??
+    (argoTargets.length && opts.kubeConfig ? new ArgoRolloutsClient(opts.kubeConfig, { timeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000 }) : undefined);
+  const poster = webApiPoster(app.client, {
+    ...(budget ? { budget } : {}),
+    onDeferred: () => ops.slackRefreshDeferred(),
+    onPutBack: (bucket) => ops.slackPutBack(bucket),
+  });
+  let argoPoller: ArgoPoller | undefined;
+
   let worker: Worker<EffectJob, void, JobName> | undefined;
   let workerConnection: RedisClient | undefined;
   if (opts.worker !== false) {
     workerConnection = connect("work");
+    if (argo && argoTargets.length)
+      argoPoller = startArgoPoller({ store, queue, now, log: log.child({ component: "argo" }), argo, slack: poster }, argoTargets, log);
     worker = startEffectWorker(
       {
         store,
@@ -223,11 +241,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         metrics,
         access,
         words: slackAuditWords,
-        slack: webApiPoster(app.client, {
-          ...(budget ? { budget } : {}),
-          onDeferred: () => ops.slackRefreshDeferred(),
-          onPutBack: (bucket) => ops.slackPutBack(bucket),
-        }),
+        slack: poster,
+        ...(argo ? { argo } : {}),
         surfaces: webApiSurfaces(app.client, { ...(budget ? { budget } : {}), onPutBack: (bucket) => ops.slackPutBack(bucket) }),
         homeViewers: new HomeViewers(redis, store.keys),
         channels,
@@ -281,10 +296,12 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     ops,
     async drain(deadlineMs) {
       draining = true;
+      await argoPoller?.stop();
       const done = Promise.all([transport.drain(), worker?.close()]).then(() => true);
       return settlesWithin(done, deadlineMs);
     },
     async stop() {
+      await argoPoller?.stop();
       await transport.stop();
       await health.stop();
       const connections = [redis, requestRedis, bullConnection, workerConnection];

@@ -17,6 +17,7 @@ import { RIGHT, type ActionKind, type DecisionNote } from "../engine/policy.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import { setMode, type AutoSettings } from "../engine/timers.ts";
+import { argoActionOf, argoDecide, argoReachesFull } from "../engine/argo.ts";
 import type { EffectQueue } from "../queue/queues.ts";
 import { actorName, type AuditEntry, type AuditLog, type AuditVia } from "../store/audit.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
@@ -24,6 +25,12 @@ import type { AccessControl, Gate } from "./access.ts";
 import type { AuditWords } from "./deps.ts";
 
 export type { ActionKind, DecisionNote } from "../engine/policy.ts";
+
+/** Whether a decision on a followed Argo Rollout takes it to all traffic: the policy's final step. */
+function argoFinal(kind: ActionKind, r: Rollout): boolean {
+  const action = argoActionOf(kind);
+  return action !== undefined && r.argo !== undefined && argoReachesFull(action, r.argo.state);
+}
 
 export type Decided = { rollout: Rollout; note?: DecisionNote };
 export type DecideResult = Result<Decided, Refusal>;
@@ -75,7 +82,8 @@ export async function decide(
       await deps.audit.append({
         at: now,
         actor: actorName(actor),
-        action: kind,
+        // A followed Argo Rollout's trail names the plugin's command that was (or was not) sent.
+        action: seen?.argo ? (argoActionOf(kind) ?? kind) : kind,
         via: ctx.via ?? (actor.kind === "user" ? "command" : "auto"),
         rolloutId,
         ...(parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
@@ -111,7 +119,8 @@ export async function decide(
       if (stale) return err(stale);
       if (gate) {
         const step = fromStep ?? r.stepIndex;
-        const decision = gate({ reachesFull: kind === "advance" && r.steps[step + 1] === 100, startedBy: r.startedBy });
+        const reachesFull = r.argo ? argoFinal(kind, r) : kind === "advance" && r.steps[step + 1] === 100;
+        const decision = gate({ reachesFull, startedBy: r.argo?.firstActor ?? r.startedBy });
         if (!decision.ok) return decision;
         note = decision.value.note;
       }
@@ -153,6 +162,8 @@ export async function decide(
 
 /** The engine's transition for one kind of decision. */
 function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fromStep: number | undefined, ctx: DecideContext): TransitionResult {
+  // A revision Argo Rollouts runs: the decision becomes a request the worker sends to the controller.
+  if (r.argo) return argoDecide(kind, r, actor, fromStep, now);
   switch (kind) {
     case "advance":
       return advance(r, actor, fromStep ?? r.stepIndex, now);
@@ -175,5 +186,7 @@ function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fro
       return adopt(r, actor, now);
     case "promote":
       return promote(r, actor, now);
+    case "retry":
+      return err({ code: "argo-not-aborted", id: r.id });
   }
 }

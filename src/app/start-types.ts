@@ -31,6 +31,8 @@ export type StartRefusal =
   | { code: "unknown-target"; target: string; known: string[] }
   | { code: "invalid-target"; target: string; issues: TargetIssue[] }
   | { code: "no-router"; router: Target["router"] }
+  /** The target is a Rollout Argo Rollouts runs: a new revision starts when its pod template changes. */
+  | { code: "controller-target"; target: string; rollout: string }
   | PolicyRefusal
   | FenceRefusal
   | RateLimited

@@ -88,6 +88,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   const resolved = resolveTarget(deps.catalog, req);
   if (!resolved.ok) return resolved;
   const target = resolved.value;
+  if (target.router === "argo-rollouts") return err({ code: "controller-target", target: target.name, rollout: target.argoRollouts?.rollout ?? target.name });
   if (!deps.routers.has(target.router)) return err({ code: "no-router", router: target.router });
   const steps = req.steps ?? target.steps ?? [...DEFAULT_STEPS];
   const testStage = deps.routers.hasTestStage(target.router);

@@ -1,6 +1,7 @@
 import type { PolicyRefusal } from "./policy.ts";
 import type { Verdict } from "./verdict.ts";
 import type { PreflightProblem } from "./preflight.ts";
+import type { ArgoChange } from "./argo-types.ts";
 
 /**
  * What the bot tells the thread by itself (a notice before an automatic step, a reminder, an alert), as data:
@@ -21,4 +22,6 @@ export type BotNote =
   | { code: "auto-held"; id: string; startedBy: string; why: string }
   /** The canary stopped being ready (pods unavailable, scaled to 0...) while `percent` of traffic went to it. */
   | { code: "canary-not-ready"; id: string; startedBy: string; canary: string; percent: number | null; problems: PreflightProblem[] }
-  | { code: "deadline-passed"; id: string; startedBy: string; at: number; action: "hold" | "abort" };
+  | { code: "deadline-passed"; id: string; startedBy: string; at: number; action: "hold" | "abort" }
+  /** Argo Rollouts aborted, degraded or failed an analysis: broadcast, mentioning the target's group or who last acted. */
+  | { code: "argo-alert"; id: string; change: ArgoChange; mention?: { group: string } | { user: string } };

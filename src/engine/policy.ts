@@ -57,7 +57,7 @@ export type RuleKey = "start" | "advance" | "finish" | "abort";
 export type PolicyAction = "start" | "advance" | "finish" | "abort" | "hold" | "resume";
 
 /** Every decision a person (or the bot) can take about a running rollout. */
-export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote";
+export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote" | "retry";
 
 /**
  * Which policy right an action needs (the one place this is said): switching to automatic steps lets the
@@ -78,6 +78,8 @@ export const RIGHT: Readonly<Record<ActionKind, PolicyAction>> = {
   reapply: "advance",
   adopt: "advance",
   promote: "finish",
+  // Argo Rollouts: Retry after an abort sends the revision through its steps again, like advancing.
+  retry: "advance",
 };
 
 export type Rule = { anyone: true } | { anyone: false; users: string[]; groups: string[] };

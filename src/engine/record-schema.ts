@@ -10,10 +10,11 @@ const StatusSchema = z.enum(["starting", "active", "held", "finishing", "complet
 
 export const RolloutSchema = z.looseObject({
   id: z.string(),
-  target: z.looseObject({ name: z.string(), namespace: z.string().optional(), router: z.enum(["smi", "namerd", "gateway"]) }),
+  target: z.looseObject({ name: z.string(), namespace: z.string().optional(), router: z.enum(["smi", "namerd", "gateway", "argo-rollouts"]) }),
   stable: z.string(),
   canary: z.string(),
-  steps: z.array(z.number().int().min(1).max(100)).min(1),
+  // An Argo Rollouts record mirrors the Rollout's steps: the weight after each, 0 included.
+  steps: z.array(z.number().int().min(0).max(100)).min(1),
   stepIndex: z.number().int().min(-1),
   desiredPercent: z.number().min(0).max(100),
   appliedPercent: z.number().min(0).max(100).nullable(),

@@ -1,5 +1,6 @@
 import type { Actor, RolloutStatus } from "./status.ts";
-import type { PolicyRefusal } from "./policy.ts";
+import type { ActionKind, PolicyRefusal } from "./policy.ts";
+import type { ArgoAction } from "./argo-types.ts";
 
 /**
  * Why a decision about a rollout was not taken, as a code with the data a view needs to say it in its own
@@ -29,7 +30,16 @@ export type RolloutRefusal =
   | { code: "needs-interval" }
   | { code: "no-rollout"; id: string }
   /** The bot's own decision was taken on a stage that has since moved on (held and resumed, say). */
-  | { code: "stage-restarted" };
+  | { code: "stage-restarted" }
+  /** Argo Rollouts: a decision that has no meaning for a controller's rollout (Re-apply, automatic steps). */
+  | { code: "not-for-controller"; id: string; kind: ActionKind }
+  /** Argo Rollouts: a request is already on its way to the controller. */
+  | { code: "request-pending"; id: string; action: ArgoAction; by: Actor }
+  /** Argo Rollouts: the click was on step `seen`; the Rollout is at `now` (of `total`). */
+  | { code: "step-passed"; id: string; seen: number; now: number; total: number; by?: Actor }
+  | { code: "argo-aborted"; id: string }
+  | { code: "argo-not-aborted"; id: string }
+  | { code: "argo-no-step"; id: string };
 
 /** A refusal of any kind: the rollout's state, or the policy (who may, where). */
 export type Refusal = RolloutRefusal | PolicyRefusal;

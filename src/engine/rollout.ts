@@ -5,6 +5,7 @@ import type { Refusal, RolloutRefusal } from "./refusal.ts";
 import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
+import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -30,7 +31,8 @@ export type EventKind =
   | "mode" // switched between automatic and manual
   | "notice" // an automatic step is coming: anyone may Hold
   | "reminder" // a manual stage has waited long: the starter is asked to decide
-  | "alert"; // the bot aborted or held by itself: the starter is told why
+  | "alert" // the bot aborted or held by itself: the starter is told why
+  | "controller"; // Argo Rollouts moved, or a person's request was sent to it (`change`)
 
 export type RolloutEvent = {
   seq: number;
@@ -48,6 +50,8 @@ export type RolloutEvent = {
   intervalMs?: number | null;
   /** `notice`, `reminder`, `alert`: what the bot says, as data. */
   note?: BotNote;
+  /** `controller`: what Argo Rollouts did, or which request was sent to it. */
+  change?: ArgoChange;
 };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
@@ -127,6 +131,8 @@ export type Rollout = {
    * target) before the first write. Finish scales this one and nothing else; absent, it scales nothing.
    */
   stableWorkload?: { namespace: string; name: string };
+  /** A revision Argo Rollouts runs: the bot follows and steers it instead of moving a mesh (src/engine/argo.ts). */
+  argo?: ArgoRecord;
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */

@@ -66,6 +66,21 @@ export const GatewaySettingsSchema = z.strictObject({
   testUrl: credentialFreeUrl("it is shown to people in Slack").optional(),
 });
 
+/** A Rollout that Argo Rollouts runs: the bot follows it in `channel` and sends the plugin's requests. */
+export const ArgoRolloutsSettingsSchema = z.strictObject({
+  /** The Rollout's name; defaults to the target name (its namespace is the target's). */
+  rollout: dnsSubdomain.optional(),
+  /** The Slack channel ID where each new revision gets its message. */
+  channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, "must be a Slack channel ID like C0123DEPLOYS"),
+  /** How often the Rollout (and its current AnalysisRun) is read. */
+  pollInterval: durationSchema({ minMs: 100 }).default(5_000),
+  /** A Slack user-group ID (S0123ABCD) mentioned when the rollout aborts, degrades or fails an analysis. */
+  notify: z
+    .string()
+    .regex(/^S[A-Z0-9]{2,}$/, "must be a Slack user-group ID like S0123ABCD")
+    .optional(),
+});
+
 export const AutoSettingsSchema = z.strictObject({
   /** Start every rollout of this target in automatic mode with this interval (a flag can still override). */
   enabled: z.boolean().default(false),
@@ -84,7 +99,7 @@ export const TargetSchema = z
      * kubeNamespace); a namerd target without one has no Deployment of the bot's to check or scale.
      */
     namespace: dnsLabel.optional(),
-    router: z.enum(["smi", "namerd", "gateway"]).default("smi"),
+    router: z.enum(["smi", "namerd", "gateway", "argo-rollouts"]).default("smi"),
     /** Stable version (Deployment/Service/backend name). For namerd it can be read from the dtab. */
     stable: dnsLabel.optional(),
     /**
@@ -106,6 +121,7 @@ export const TargetSchema = z
     smi: SmiSettingsSchema.optional(),
     namerd: NamerdSettingsSchema.optional(),
     gateway: GatewaySettingsSchema.optional(),
+    argoRollouts: ArgoRolloutsSettingsSchema.optional(),
     metrics: MetricsSettingsSchema.optional(),
     /** Who may start, advance, finish and abort, and where; overrides the file-level `policy` key by key. */
     policy: PolicySchema.optional(),
@@ -128,6 +144,9 @@ export const TargetSchema = z
         path: ["policy", "namespaces"],
         message: "`namespaces` fences ad-hoc targets and belongs in the file-level `policy`; a declared target lives in its own `namespace`",
       });
+    }
+    if (t.router === "argo-rollouts" && !t.argoRollouts) {
+      ctx.addIssue({ code: "custom", path: ["argoRollouts"], message: "an argo-rollouts target needs an `argoRollouts:` block (at least `channel`)" });
     }
     if (t.router === "namerd" && t.cleanup === "scale-down" && !t.namespace) {
       ctx.addIssue({ code: "custom", path: ["namespace"], message: "`cleanup: scale-down` needs the namespace of the versions' Deployments" });

@@ -23,6 +23,7 @@ const EVENT_KINDS: Record<EventKind, true> = {
   notice: true,
   reminder: true,
   alert: true,
+  controller: true,
 };
 
 const ACTION_KINDS: Record<ActionKind, true> = {
@@ -36,6 +37,7 @@ const ACTION_KINDS: Record<ActionKind, true> = {
   reapply: true,
   adopt: true,
   promote: true,
+  retry: true,
 };
 
 /** Audit actions the app layer and the listeners write besides the kinds above. */

@@ -63,6 +63,29 @@ export const PERMISSIONS: readonly Permission[] = [
     verbs: ["get", "list"],
     neededBy: "src/kube/workloads.ts (WorkloadReader.deployment, deployments, deploymentNames) via src/kube/preflight.ts and src/kube/deployment-list.ts",
   },
+  {
+    apiGroups: ["argoproj.io"],
+    resources: ["rollouts"],
+    // get: following a Rollout (a periodic GET, so no list or watch) and the read before each request, as
+    // `kubectl argo rollouts promote` reads first; patch: spec.paused (pause, and promote/resume of a
+    // paused Rollout) and the plugin's fallback to the main resource when /status answers 404.
+    verbs: ["get", "patch"],
+    neededBy: "src/controllers/argo-rollouts.ts (ArgoRolloutsClient.read, send)",
+  },
+  {
+    apiGroups: ["argoproj.io"],
+    resources: ["rollouts/status"],
+    // patch: promote (pauseConditions, currentStepIndex), promote --full (promoteFull), abort, retry.
+    verbs: ["patch"],
+    neededBy: "src/controllers/argo-rollouts.ts (ArgoRolloutsClient.send)",
+  },
+  {
+    apiGroups: ["argoproj.io"],
+    resources: ["analysisruns"],
+    // get: the current step's (or background) AnalysisRun the message shows; the bot never writes one.
+    verbs: ["get"],
+    neededBy: "src/controllers/argo-rollouts.ts (ArgoRolloutsClient.read)",
+  },
 ];
 
 /** The rules as a Role/ClusterRole carries them (the `neededBy` notes are comments in the YAML). */

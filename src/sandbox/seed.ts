@@ -36,6 +36,20 @@ export const SEED_TARGETS: readonly SeedTarget[] = [
   { name: "web", namespace: "shop", router: "gateway", stable: "web-v1", canary: "web-v2", rps: 150 },
 ];
 
+/**
+ * The Argo Rollouts story: a canary Rollout `shop` in `store` whose simulated controller walks its steps
+ * (a manual pause, an analysis the page can make fail, a timed pause). The page deploys a new image, and
+ * people promote, abort and retry from the channel message.
+ */
+export const SHOP_ROLLOUT = { namespace: "store", name: "shop" };
+export const SHOP_STEPS = [
+  { setWeight: 20 },
+  { pause: {} },
+  { setWeight: 50 },
+  { analysis: { templates: [{ templateName: "success-rate" }] } },
+  { pause: { duration: "30s" } },
+];
+
 /** The Gateway API story: the rule of HTTPRoute `web` the bot shifts, beside one it must leave alone. */
 export const WEB_SPLIT_RULE = "api";
 export const WEB_TEST_URL = "http://web.shop.svc.cluster.local/api";
@@ -105,6 +119,11 @@ targets:
     gateway: { httpRoute: web, rule: ${WEB_SPLIT_RULE}, testUrl: ${JSON.stringify(WEB_TEST_URL)} }
     auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
     metrics: { ${web}, ${common} }
+  - name: shop
+    namespace: ${SHOP_ROLLOUT.namespace}
+    router: argo-rollouts
+    argoRollouts: { rollout: ${SHOP_ROLLOUT.name}, channel: ${SANDBOX_CHANNEL.id}, pollInterval: 1s }
+    policy: { requireSecondApprover: true }
 `;
 }
 

@@ -44,6 +44,9 @@ const ViewPickBody = z.strictObject({ user: userId, viewId, blockId: z.string().
 const ViewSubmitBody = z.strictObject({ user: userId, viewId, values: ViewValues });
 const ViewCloseBody = z.strictObject({ user: userId, viewId });
 const HomeBody = z.strictObject({ user: userId });
+/** The Argo Rollouts story: deploy a new image of `shop`, and/or choose how its analyses end. */
+const ArgoBody = z.strictObject({ deploy: z.literal(true).optional(), analysis: z.enum(["Successful", "Failed", "Running"]).optional() });
+
 const TrafficBody = z.strictObject({
   target: z.string(),
   rps: z.number().optional(),
@@ -272,6 +275,13 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
         ...(b.latencyMs !== undefined ? { latencyMs: b.latencyMs } : {}),
       });
       return problem ? send(res, 400, { error: problem }) : send(res, 200, { ok: true });
+    }
+    if (req.method === "POST" && url.pathname === "/api/argo") {
+      const b = await jsonBody(req, ArgoBody);
+      return send(res, 200, {
+        ok: true,
+        said: world.argo({ ...(b.deploy ? { deploy: true as const } : {}), ...(b.analysis ? { analysis: b.analysis } : {}) }),
+      });
     }
     if (req.method === "POST" && url.pathname === "/api/reset") {
       resetting = world.reset().finally(() => {

@@ -19,6 +19,8 @@ import {
   SANDBOX_CHANNEL,
   SANDBOX_USERS,
   SEED_TARGETS,
+  SHOP_ROLLOUT,
+  SHOP_STEPS,
   seedObjects,
   targetsYaml,
   WORLD_DTAB_NAMESPACE,
@@ -29,6 +31,7 @@ import {
 } from "./seed.ts";
 import { readDtabShares, readRouteShares, readSplitShares, routeSelection } from "./shares.ts";
 import { TrafficSimulator, type SimTarget } from "./traffic.ts";
+import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType, type AnalysisOutcome } from "./peers/argo-rollouts.ts";
 
 /**
  * The sandbox's world: the local peers (Slack, Kubernetes, namerd, metrics), the traffic simulator and the
@@ -58,6 +61,8 @@ export type World = {
   targets: TargetsFile;
   bot(): Bot;
   driver(): SlackDriver;
+  /** The Argo Rollouts story: deploy a new image, or choose how analyses end; returns what happened. */
+  argo(c: ArgoControl): string;
   reset(): Promise<void>;
   close(): Promise<void>;
 };
@@ -84,6 +89,28 @@ function seedKube(kube: KubeApiPeer): void {
   for (const o of seedObjects()) kube.seed(o.resource, o.namespace, o.object);
 }
 
+/** The Argo Rollouts story's Rollout, stable at shop:1.0 (the controller makes the first revision stable). */
+function seedArgo(kube: KubeApiPeer, argo: ArgoRolloutsSim): void {
+  kube.seed("rollouts", SHOP_ROLLOUT.namespace, rolloutObject(SHOP_ROLLOUT.name, { image: "example/shop:1.0", steps: SHOP_STEPS }));
+  argo.analysis = "Successful";
+  argo.tick(SHOP_ROLLOUT.namespace, SHOP_ROLLOUT.name);
+}
+
+/** What the page can do to the Argo Rollouts story: deploy a new image, or decide how analyses end. */
+export type ArgoControl = { deploy?: true; analysis?: AnalysisOutcome };
+
+function controlArgo(kube: KubeApiPeer, argo: ArgoRolloutsSim, c: ArgoControl): string {
+  if (c.analysis) argo.analysis = c.analysis;
+  if (!c.deploy) return `analyses now end ${c.analysis ?? argo.analysis}`;
+  let image = "";
+  kube.edit("rollouts", SHOP_ROLLOUT.namespace, SHOP_ROLLOUT.name, (o) => {
+    const containers = (o.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers;
+    const minor = Number(/:1\.(\d+)$/.exec(containers[0]!.image)?.[1] ?? 0) + 1;
+    image = containers[0]!.image = `example/shop:1.${minor}`;
+  });
+  return `deployed ${image}`;
+}
+
 export async function startWorld(s: WorldSettings): Promise<World> {
   const signingSecret = `sandbox-${randomBytes(16).toString("hex")}`;
   const botToken = `xoxb-sandbox-${randomBytes(12).toString("hex")}`;
@@ -100,9 +127,13 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     started.push(slack);
     // Services may already be served by the default registry (the preflight change adds them).
     const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
-    const kube = await startKubeApiPeer({ smiFlavour: "nginx", ...(hasServices ? {} : { resources: [serviceType] }) });
+    const kube = await startKubeApiPeer({ smiFlavour: "nginx", resources: [...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType] });
     started.push(kube);
     seedKube(kube);
+    const argo = new ArgoRolloutsSim(kube);
+    seedArgo(kube, argo);
+    argo.run(1_000);
+    started.push({ close: async () => argo.stop() });
     const namerd = await startNamerdPeer({ namespaces: { [WORLD_DTAB_NAMESPACE]: WORLD_SEED_DTAB } });
     started.push(namerd);
     const mesh: MeshMetrics = await startMeshMetrics();
@@ -173,6 +204,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         scaleDown: routers.value.scaleDown,
         preflight: routers.value.preflight,
         listDeployments: routers.value.listDeployments,
+        kubeConfig: routers.value.kubeConfig,
         log: s.log,
       });
       return { bot, driver: new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack }) };
@@ -190,12 +222,15 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       targets,
       bot: () => current.bot,
       driver: () => current.driver,
+      argo: (c) => controlArgo(kube, argo, c),
       async reset() {
         await current.bot.stop();
         await deletePrefix(s.redisUrl, s.keyPrefix);
         slack.reset();
         kube.reset();
         seedKube(kube);
+        for (const ar of kube.list("analysisruns")) kube.remove("analysisruns", String(ar.metadata?.namespace), String(ar.metadata?.name));
+        seedArgo(kube, argo);
         namerd.seed(WORLD_DTAB_NAMESPACE, WORLD_SEED_DTAB);
         traffic.reset();
         current = await boot();

@@ -15,6 +15,8 @@ import { TargetSchema } from "../../src/engine/target.ts";
 import { readyWorkload, startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
 import { allowingRule, requestAttributes, type RbacPolicy } from "../../src/sandbox/peers/kube-api-authz.ts";
 import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
+import { analysisRunType, rolloutType } from "../../src/sandbox/peers/argo-rollouts.ts";
+import { argoRolloutsFlows } from "../support/argo-flows.ts";
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));
 
@@ -117,7 +119,11 @@ describe("the requests the code makes are exactly what the rules allow", () => {
 
   beforeAll(async () => {
     const grant = grantOf((await kustomizeBuild(deploy("overlays/http"))) as Rbac[]);
-    peer = await startKubeApiPeer({ smiFlavour: "nginx", rbac: { rules: grant.rules, namespaces: grant.namespaces } });
+    peer = await startKubeApiPeer({
+      smiFlavour: "nginx",
+      rbac: { rules: grant.rules, namespaces: grant.namespaces },
+      resources: [rolloutType, analysisRunType],
+    });
     const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath }, kubeTimeoutMs: 10_000, namerdTimeoutMs: 5_000 });
     if (!built.ok) throw new Error(built.errors.join("; "));
     routers = built.value;
@@ -201,9 +207,10 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     expect(weights("api")).toEqual(["web-v1 100", "web-v2 0"]);
   }
 
-  it("SMI and Gateway API rollouts, Abort, clean-up by scale-down and preflight", async () => {
+  it("SMI and Gateway API rollouts, Abort, clean-up by scale-down and preflight; Argo Rollouts followed and steered", async () => {
     await smiFlows();
     await gatewayFlows();
+    await argoRolloutsFlows(peer, ns);
 
     const seen = peer.requests.map((r) => ({ record: r, attrs: requestAttributes(r.method, r.path, r.query) }));
     expect(

@@ -58,6 +58,7 @@ const ADAPTERS = under([
   "src/slack/budget-fetch.ts",
   "src/slack/budget-line.ts",
   "src/http",
+  "src/controllers",
 ]);
 /** Where requests come in (Slack, timers and the worker's jobs, the sandbox) and the composition root. */
 const SURFACES = under([
@@ -73,6 +74,7 @@ const SURFACES = under([
   "src/sandbox",
   "src/bot.ts",
   "src/main.ts",
+  "src/follow",
 ]);
 const VIEWS = under(["src/slack/views"]);
 

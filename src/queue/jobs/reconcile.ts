@@ -26,6 +26,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
+import { sendArgoRequest, type ArgoSender } from "../../app/argo-follow.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -45,6 +46,8 @@ export type ReconcileDeps = {
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
   /** Services and the canary's Deployment checked before the first write (every router). */
   preflight?: Preflight;
+  /** Argo Rollouts: where a person's request to the controller is sent. */
+  argo?: ArgoSender;
 };
 
 /** Attempt numbers at which a failing write is announced in the thread (the message always shows it). */
@@ -73,6 +76,11 @@ export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attempts
 
 async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
   const { store, now } = deps;
+  if (r.argo) {
+    // The controller moves the traffic; the bot only sends the request a person decided on.
+    if (!deps.argo) throw new Error("an Argo Rollouts target needs the Kubernetes API configured");
+    return sendArgoRequest({ store, now, argo: deps.argo }, r);
+  }
   const router = deps.routers.for(r.target);
   switch (r.status) {
     case "starting":

@@ -616,6 +616,17 @@ function setup() {
     renderThread();
     document.querySelector(`#messages li[data-ts="${CSS.escape(ts)}"] .replies`)?.focus();
   });
+  const argo = (body) => async () => {
+    try {
+      const r = await api("/api/argo", body);
+      toast(`Argo Rollouts: ${r.said}`);
+    } catch (err) {
+      toast(err.message);
+    }
+  };
+  $("argo-deploy").addEventListener("click", argo({ deploy: true }));
+  $("argo-fail").addEventListener("click", argo({ analysis: "Failed" }));
+  $("argo-pass").addEventListener("click", argo({ analysis: "Successful" }));
   $("reset").addEventListener("click", async () => {
     const btn = $("reset");
     btn.disabled = true;

@@ -242,6 +242,33 @@ export class ObjectStore {
     return this.commit(type, version, current, patched, opts);
   }
 
+  /** PATCH of the status subresource: only `status` changes; spec and metadata stay as stored. */
+  patchStatus(
+    type: ResourceType,
+    version: string,
+    ns: string | undefined,
+    name: string,
+    contentType: string,
+    patch: unknown,
+    opts: WriteOptions = {},
+  ): KubeObject {
+    this.requireNamespace(type, ns);
+    const key = this.key(type, ns, name);
+    const current = this.objects.get(key);
+    if (!current) throw this.notFound(type, name);
+    const patched = this.applyPatch(type, this.view(type, current, version), contentType, patch);
+    const rv = meta(patched).resourceVersion;
+    if (rv !== undefined && rv !== meta(current).resourceVersion) throw this.conflict(type, name);
+    const next = structuredClone(current);
+    if (patched.status === undefined) delete next.status;
+    else next.status = patched.status;
+    this.admit(type, version, next, name);
+    if (JSON.stringify(stable(next)) === JSON.stringify(stable(current)) || opts.dryRun) return this.view(type, next, version);
+    meta(next).resourceVersion = this.bump();
+    this.objects.set(key, next);
+    return this.view(type, next, version);
+  }
+
   private applyPatch(type: ResourceType, target: KubeObject, contentType: string, patch: unknown): KubeObject {
     let result: unknown;
     try {

@@ -422,6 +422,12 @@ class Peer implements KubeApiPeer {
       const { version, name, subresource } = route;
       const mediaType = contentType.split(";")[0]!.trim();
 
+      if (subresource === "status" && type.statusSubresource && name !== undefined && ns !== undefined) {
+        const current = this.store.get(type, ns, name);
+        if (method === "GET" && current) return ok(this.store.view(type, current, version));
+        if (method === "PATCH") return ok(this.store.patchStatus(type, version, ns, name, mediaType, body, opts));
+        if (method !== "GET") throw methodNotAllowed(method);
+      }
       if (subresource !== undefined) {
         if (subresource !== "scale" || !type.scale || name === undefined || ns === undefined) throw notFoundPath();
         if (method === "GET") return ok(this.store.getScale(type, ns, name));

@@ -40,7 +40,9 @@ function hhmm(ms: number, seconds = false): string {
 export function weightSteps(r: Rollout, end: number): Array<[number, number]> {
   const out: Array<[number, number]> = [[r.createdAt, 0]];
   for (const e of r.events) {
-    if ((e.kind === "started" || e.kind === "applied" || e.kind === "completed" || e.kind === "aborted") && e.to !== undefined) out.push([e.at, e.to]);
+    // Argo Rollouts: the controller's weight changes are `controller` events with from/to.
+    if ((e.kind === "started" || e.kind === "applied" || e.kind === "completed" || e.kind === "aborted" || e.kind === "controller") && e.to !== undefined)
+      out.push([e.at, e.to]);
   }
   out.push([end, out.at(-1)![1]]);
   return out;

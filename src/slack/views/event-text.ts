@@ -1,11 +1,13 @@
 import { formatDuration } from "../../engine/duration.ts";
 import { describePreflightProblems } from "./preflight-text.ts";
 import type { BotNote } from "../../engine/notes.ts";
-import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
+import type { Actor, Rollout, RolloutEvent } from "../../engine/rollout.ts";
 import type { Verdict } from "../../engine/verdict.ts";
 import { describeVerdict } from "./verdict-text.ts";
 import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./format.ts";
-import { describeActor, policyRefusalText } from "./refusal.ts";
+import { argoActionWord, describeActor, policyRefusalText } from "./refusal.ts";
+import type { ArgoChange } from "../../engine/argo-types.ts";
+import { argoStepText } from "./argo-steps.ts";
 
 /** One thread reply per event: who, what, weights before -> after, when. Pure. */
 export function renderEvent(r: Rollout, e: RolloutEvent): string {
@@ -52,6 +54,8 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
     case "alert":
       // Notes are the bot's own words for people (they carry mentions); older records kept them as text.
       return `${e.kind === "alert" ? ":rotating_light:" : e.kind === "notice" ? ":alarm_clock:" : ":bell:"} ${e.note ? noteText(e.note) : (e.text ?? "")}`;
+    case "controller":
+      return e.change ? `${argoChangeText(r, e.change, e.actor)} ${when}` : `${escapeMrkdwn(e.text ?? "")} ${when}`;
   }
 }
 
@@ -111,7 +115,57 @@ export function noteText(n: BotNote): string {
       return `<@${n.startedBy}> rollout ${n.id} is *held*: ${n.why}.`;
     case "canary-not-ready":
       return `<@${n.startedBy}> rollout ${n.id} is *held*: the canary is not ready (${describePreflightProblems(n.problems)}), with ${n.percent ?? 0}% of traffic on ${n.canary}. Resume once it is.`;
+    case "argo-alert": {
+      const who = !n.mention ? "" : "group" in n.mention ? `<!subteam^${n.mention.group}> ` : `<@${n.mention.user}> `;
+      return `${who}Argo Rollout ${n.id}: ${argoChangeText(undefined, n.change, { kind: "bot", why: "argo-rollouts" })}`;
+    }
     case "deadline-passed":
       return `<@${n.startedBy}> rollout ${n.id} ${n.action === "abort" ? "was *aborted*" : "is *held*"}: the deadline (${slackTime(n.at)}) passed before the rollout finished.`;
+  }
+}
+
+/** What Argo Rollouts did, or which request was sent to it, and who: one thread line. Pure. */
+export function argoChangeText(r: Rollout | undefined, c: ArgoChange, actor: Actor): string {
+  const who = actor.kind === "user" ? ` (${describeActor(actor)})` : "";
+  switch (c.code) {
+    case "step":
+      return c.index >= c.total
+        ? `:white_check_mark: All ${c.total} steps done${who}`
+        : `:arrow_forward: Step ${c.index + 1}/${c.total} reached: \`${c.step ? argoStepText(c.step) : "?"}\`${who}`;
+    case "paused":
+      return `:double_vertical_bar: Paused: ${escapeMrkdwn(c.reason)}${c.endsAt ? `, resumes by itself ${slackTime(c.endsAt)}` : ""}${who}`;
+    case "unpaused":
+      return `:arrow_forward: Unpaused${who}`;
+    case "weights":
+      return `:twisted_rightwards_arrows: Canary weight ${c.from}% → ${c.to}%${who}`;
+    case "analysis":
+      return `${c.phase === "Failed" || c.phase === "Error" ? ":x:" : c.phase === "Successful" ? ":white_check_mark:" : ":mag:"} Analysis \`${escapeMrkdwn(c.name)}\` ${c.phase}${c.message ? `: ${escapeMrkdwn(c.message)}` : ""}`;
+    case "aborted":
+      return `:rewind: Aborted${who}${c.message ? `: ${escapeMrkdwn(c.message)}` : ""}. All traffic is back on stable.`;
+    case "retried":
+      return `:repeat: Retrying after the abort${who}`;
+    case "degraded":
+      return `:warning: Degraded: ${escapeMrkdwn(c.message)}`;
+    case "completed":
+      return `:white_check_mark: Completed: ${r ? `\`${r.canary}\` is` : "the new revision is"} now stable${who}`;
+    case "superseded":
+      return `:fast_forward: Superseded by revision ${escapeMrkdwn(c.by)}; this message is no longer followed`;
+    case "sent":
+      return `:outbox_tray: ${describeActor(actor)} sent \`${argoActionWord(c.action)}\` at step ${c.step + 1}`;
+    case "not-sent": {
+      const why =
+        c.why === "moved-on"
+          ? `the Rollout had already moved on${c.now !== undefined ? ` to step ${c.now + 1}` : ""}`
+          : c.why === "new-revision"
+            ? "a new revision had started"
+            : c.why === "not-found"
+              ? "the Rollout no longer exists"
+              : c.why === "aborted"
+                ? "Abort came first"
+                : c.why === "refused"
+                  ? `the Kubernetes API refused it: ${escapeMrkdwn(c.message ?? "")}`
+                  : "there was nothing to do";
+      return `:information_source: ${describeActor(actor)}'s \`${argoActionWord(c.action)}\` at step ${c.step + 1} was not sent: ${why}`;
+    }
   }
 }

@@ -60,3 +60,8 @@ export function inlineCode(text: string, max: number): string {
   // Cut inside the span, and never through an entity (`&amp;` cut to `&am` would show as such).
   return `\`${inner.slice(0, Math.max(0, max - 4)).replace(/&[a-z]{0,3}$/, "")} …\``;
 }
+
+/** Who started a rollout, as a channel shows it: a person, or Argo Rollouts for a revision it runs. */
+export function starterText(r: { startedBy: string; argo?: unknown }): string {
+  return r.argo ? "Argo Rollouts" : `<@${r.startedBy}>`;
+}

@@ -1,6 +1,7 @@
 import type { Rollout } from "../../engine/rollout.ts";
 import { describeVerdict } from "./verdict-text.ts";
-import { clip, duration, escapeMrkdwn, slackTime } from "./format.ts";
+import { clip, duration, escapeMrkdwn, slackTime, starterText } from "./format.ts";
+import { argoButtons } from "./argo-message.ts";
 import { moreMenu } from "./promote.ts";
 import { actionButtons, buttonValue, scheduleText } from "./rollout-message.ts";
 
@@ -52,12 +53,12 @@ function runningBlocks({ rollout: r, link }: BoardRollout): Block[] {
       type: "context",
       block_id: `home:${r.id}:who`,
       elements: [
-        { type: "mrkdwn", text: clip(`${schedule ? `${schedule} · ` : ""}Started by <@${r.startedBy}> ${slackTime(r.createdAt)} in <#${r.channel}>`, 2000) },
+        { type: "mrkdwn", text: clip(`${schedule ? `${schedule} · ` : ""}Started by ${starterText(r)} ${slackTime(r.createdAt)} in <#${r.channel}>`, 2000) },
       ],
     },
   ];
-  const buttons = actionButtons(r);
-  const more = moreMenu(r, buttonValue(r));
+  const buttons = r.argo ? argoButtons(r, r.argo.state) : actionButtons(r);
+  const more = r.argo ? undefined : moreMenu(r, buttonValue(r));
   if (more) buttons.push(more);
   if (buttons.length) blocks.push({ type: "actions", block_id: `home:${r.id}`, elements: buttons });
   blocks.push({ type: "divider" });

@@ -1,6 +1,7 @@
 import type { DecisionNote, PolicyRefusal, Rule, RuleKey } from "../../engine/policy.ts";
 import type { Refusal } from "../../engine/refusal.ts";
 import type { Actor } from "../../engine/status.ts";
+import type { ArgoAction } from "../../engine/argo-types.ts";
 import type { LookupMiss } from "../../app/find.ts";
 import type { StartRefusal } from "../../app/start-types.ts";
 import type { RateLimited } from "../../app/rate-limits.ts";
@@ -66,7 +67,24 @@ export function refusalText(r: Refusal): string {
       return `There is no rollout ${r.id}.`;
     case "stage-restarted":
       return "the stage's clock was restarted while the reading was taken";
+    case "not-for-controller":
+      return `Rollout ${r.id} is run by Argo Rollouts: \`${r.kind}\` does not apply to it (use Promote, Promote fully, Abort, Retry, Pause or Resume).`;
+    case "request-pending":
+      return `A ${argoActionWord(r.action)} request${by(r.by)} is already on its way to Argo Rollouts for ${r.id}; nothing more was sent.`;
+    case "step-passed":
+      return `That click was on step ${r.seen + 1} of ${r.total}, but rollout ${r.id} has moved on to ${r.now >= r.total ? "the end of its steps" : `step ${r.now + 1}`}${by(r.by)}; nothing was sent.`;
+    case "argo-aborted":
+      return `Rollout ${r.id} is aborted: Retry first (nothing was sent).`;
+    case "argo-not-aborted":
+      return `Rollout ${r.id} is not aborted: there is nothing to retry.`;
+    case "argo-no-step":
+      return `Rollout ${r.id} has no step left to promote.`;
   }
+}
+
+/** The plugin command a request is, in words. */
+export function argoActionWord(a: ArgoAction): string {
+  return a === "promote-full" ? "promote --full" : a;
 }
 
 const VERB: Record<RuleKey, string> = {
@@ -158,6 +176,8 @@ export function startRefusalText(r: StartRefusal): string {
       return `unknown target \`${r.target}\`${r.known.length ? `: known targets are ${r.known.map((k) => `\`${k}\``).join(", ")}` : ": no targets are declared"}`;
     case "invalid-target":
       return `target \`${r.target}\`: ${r.issues.map((i) => issueText(i)).join("; ")}`;
+    case "controller-target":
+      return `\`${r.target}\` is followed from Argo Rollouts: a rollout starts when Rollout \`${r.rollout}\` gets a new pod template (\`kubectl argo rollouts set image\`, or your GitOps tool), and its message appears in the channel`;
     case "no-router":
       return `this bot has no \`${r.router}\` router configured`;
     case "denied":

@@ -4,31 +4,15 @@ import { kubeNamespace } from "../../engine/target.ts";
 import { actorText, clip, duration, escapeMrkdwn, inlineCode, slackTime, split } from "./format.ts";
 import { snapshotText } from "./snapshot-block.ts";
 import { moreMenu } from "./promote.ts";
+import { renderArgoMessage } from "./argo-message.ts";
 
 /**
  * The rollout's one channel message, as a pure function of the record. Re-rendering is always safe;
  * the Slack sync job sends it with chat.update whenever the rendering changes.
  */
 
-export type Block = Record<string, unknown>;
-export type Rendered = { text: string; blocks: Block[] };
-
-export const ACTION = {
-  advance: "rollout.advance",
-  finish: "rollout.finish",
-  abort: "rollout.abort",
-  hold: "rollout.hold",
-  resume: "rollout.resume",
-  refresh: "rollout.refresh",
-  reapply: "rollout.reapply",
-  adopt: "rollout.adopt",
-} as const;
-export type ActionId = (typeof ACTION)[keyof typeof ACTION];
-
-/** A button's value names the rollout and the step the person saw, so late clicks are recognised. */
-export function buttonValue(r: Pick<Rollout, "id" | "stepIndex">): string {
-  return `${r.id}|${r.stepIndex}`;
-}
+export { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
+import { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 
 const STATUS_TEXT: Record<Rollout["status"], string> = {
   starting: ":hourglass_flowing_sand: Starting",
@@ -154,6 +138,7 @@ export function scheduleText(r: Rollout): string | undefined {
 }
 
 export function renderRolloutMessage(r: Rollout): Rendered {
+  if (r.argo) return renderArgoMessage(r);
   const blocks: Block[] = [
     { type: "header", text: { type: "plain_text", text: clip(`Rollout ${r.id}: ${r.stable || "?"} → ${r.canary}`, 150), emoji: true } },
     {
