@@ -12,6 +12,9 @@ import { kubeNamespace, type Target } from "./target.ts";
  *    target that declares no `stable` on a mesh whose router reads it from the mesh (namerd's dentry, a
  *    Gateway rule's backendRef) may name it: the router refuses a `--from` the mesh does not route to. An
  *    SMI router writes whatever backends it is given, so there only `allowFrom` lets `--from` through;
+ *  - `--to` names the canary, which the person picks freely, except another declared target's `stable` in
+ *    the same namespace: that would shift this target's traffic onto the other's pods and, once finished,
+ *    make them the stable a later Finish scales down (where the stable is read from the mesh);
  *  - an ad-hoc target (no targets file, or `adhoc: true`) is fenced by the file-level policy's `namespaces`.
  */
 
@@ -20,7 +23,8 @@ export type FencedFlag = "namespace" | "router" | "split";
 export type FenceRefusal =
   | { code: "fenced-flag"; flag: FencedFlag; target: string; value: string }
   | { code: "from-not-allowed"; target: string; from: string; stable?: string; allowFrom: string[] }
-  | { code: "namespace-not-allowed"; target: string; namespace: string; namespaces: string[] };
+  | { code: "namespace-not-allowed"; target: string; namespace: string; namespaces: string[] }
+  | { code: "to-other-target"; target: string; to: string; owner: string };
 
 export type FencedRequest = { from?: string | undefined; namespace?: string | undefined; router?: string | undefined; split?: string | undefined };
 
@@ -51,6 +55,20 @@ export function fenceDeclared(target: Pick<Target, "name" | "stable" | "allowFro
       ...(target.stable ? { stable: target.stable } : {}),
       allowFrom: target.allowFrom ?? [],
     };
+  }
+  return undefined;
+}
+
+/** Why `--to` reaches into another declared target (it names that target's stable in the same namespace), or undefined. */
+export function fenceCanary(
+  target: Pick<Target, "name" | "namespace">,
+  to: string,
+  declared: Iterable<Pick<Target, "name" | "namespace" | "stable">>,
+): FenceRefusal | undefined {
+  const ns = kubeNamespace(target);
+  for (const other of declared) {
+    if (other.name !== target.name && other.stable === to && kubeNamespace(other) === ns)
+      return { code: "to-other-target", target: target.name, to, owner: other.name };
   }
   return undefined;
 }
