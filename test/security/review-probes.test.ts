@@ -1,7 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { resolveTarget } from "../../src/app/start.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
+import { MORE } from "../../src/slack/views/promote.ts";
 import { startRefusalReply } from "../../src/slack/views/refusal.ts";
+import { CHANNEL, rolloutMessage, startHarness, waitForStatus, type Harness } from "../support/bot-harness.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
 /**
  * Issue 20, security review: probes that got through the first hardening. A person with ordinary rights,
@@ -32,5 +36,75 @@ describe("--to on a declared target", () => {
   it("may name any other version, and a name that is another namespace's stable", () => {
     expect(resolveTarget(catalog, { target: "shop", to: "shop-v2" }).ok).toBe(true);
     expect(resolveTarget(catalog, { target: "shop", to: "api-v1" }).ok).toBe(true);
+  });
+});
+
+describe("the message's overflow menu names a rollout of a private channel", () => {
+  const ALICE = "UALICE";
+  const MALLORY = "UMALLORY"; // in the public channel only
+  const SECRET = "C0SECRET";
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({
+      targetsYaml: `
+targets:
+  - name: pub
+    namespace: default
+    stable: pub-v1
+    smi: { trafficSplit: pub-ts }
+    steps: [10, 100]
+    metrics: { source: none, refreshSeconds: 3600 }
+  - name: secret-svc
+    namespace: default
+    stable: secret-v1
+    smi: { trafficSplit: secret-ts }
+    steps: [10, 100]
+    metrics: { source: none, refreshSeconds: 3600 }
+`,
+    });
+    h.slack.addChannel({ id: SECRET, name: "incident-7", is_private: true, members: [ALICE] });
+    for (const [name, stable, canary] of [
+      ["pub-ts", "pub-v1", "pub-v2"],
+      ["secret-ts", "secret-v1", "secret-v2"],
+    ] as const)
+      h.kube.seed("trafficsplits", "default", {
+        kind: "TrafficSplit",
+        metadata: { name, namespace: "default" },
+        spec: {
+          service: name.replace("-ts", ""),
+          backends: [
+            { service: stable, weight: 100 },
+            { service: canary, weight: 0 },
+          ],
+        },
+      } as KubeObject);
+  });
+  afterAll(async () => h?.close());
+
+  it("opens no dialog about it and posts no chart to its thread for a non-member: answered as if it did not exist", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start pub --to pub-v2" });
+    await h.driver.slash({ userId: ALICE, channelId: SECRET, text: "start secret-svc --to secret-v2" });
+    await waitForStatus(h, "pub#1", "active");
+    await waitForStatus(h, "secret-svc#1", "active");
+    const m = await waitFor(() => rolloutMessage(h, "pub#1"), { what: "pub#1's message" });
+    const opens = h.slack.callsOf("views.open").length;
+    const uploads = h.slack.callsOf("files.completeUploadExternal").length;
+    for (const value of ["promote:secret-svc#1|0", "chart:secret-svc#1|0"]) {
+      const res = await h.driver.click({
+        userId: MALLORY,
+        channelId: CHANNEL,
+        messageTs: m.ts,
+        button: { action_id: MORE, block_id: "forged" },
+        option: { text: "forged", value },
+        stale: true,
+      });
+      expect(res.status).toBe(200);
+      await waitFor(() => h.slack.responses(res.responseUrl)[0], { what: `the answer to ${value}` });
+      expect(h.slack.responses(res.responseUrl)[0]?.text).toContain("There is no rollout `secret-svc#1`");
+    }
+    await sleep(300);
+    expect(h.slack.callsOf("views.open").length).toBe(opens);
+    expect(h.slack.callsOf("files.completeUploadExternal").length).toBe(uploads);
   });
 });
