@@ -3,6 +3,7 @@ import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { resolveTarget } from "../../src/app/start.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { MORE } from "../../src/slack/views/promote.ts";
+import { ACTION } from "../../src/slack/views/rollout-message.ts";
 import { startRefusalReply } from "../../src/slack/views/refusal.ts";
 import { CHANNEL, rolloutMessage, startHarness, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
@@ -39,7 +40,7 @@ describe("--to on a declared target", () => {
   });
 });
 
-describe("the message's overflow menu names a rollout of a private channel", () => {
+describe("a click names a rollout of a private channel the person is not in", () => {
   const ALICE = "UALICE";
   const MALLORY = "UMALLORY"; // in the public channel only
   const SECRET = "C0SECRET";
@@ -82,7 +83,7 @@ targets:
   });
   afterAll(async () => h?.close());
 
-  it("opens no dialog about it and posts no chart to its thread for a non-member: answered as if it did not exist", async () => {
+  it("the overflow menu opens no dialog about it and posts no chart to its thread for a non-member: answered as if it did not exist", async () => {
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start pub --to pub-v2" });
     await h.driver.slash({ userId: ALICE, channelId: SECRET, text: "start secret-svc --to secret-v2" });
     await waitForStatus(h, "pub#1", "active");
@@ -106,5 +107,21 @@ targets:
     await sleep(300);
     expect(h.slack.callsOf("views.open").length).toBe(opens);
     expect(h.slack.callsOf("files.completeUploadExternal").length).toBe(uploads);
+  });
+
+  it("Refresh naming it tells a non-member nothing about it (not even that it ended) and asks no reading", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: SECRET, text: "abort secret-svc#1" });
+    await waitForStatus(h, "secret-svc#1", "aborted");
+    const m = await waitFor(() => rolloutMessage(h, "pub#1"), { what: "pub#1's message" });
+    const res = await h.driver.click({
+      userId: MALLORY,
+      channelId: CHANNEL,
+      messageTs: m.ts,
+      button: { action_id: ACTION.refresh, block_id: "forged", value: "secret-svc#1|0" },
+      stale: true,
+    });
+    expect(res.status).toBe(200);
+    const told = await waitFor(() => h.slack.responses(res.responseUrl)[0]?.text, { what: "the answer" });
+    expect(told).toBe(":x: There is no rollout `secret-svc#1`; nothing was changed.");
   });
 });
