@@ -1,4 +1,5 @@
 import { kubeNamespace, type Target } from "./target.ts";
+import { stableWorkloadPlan } from "./preflight.ts";
 
 /**
  * A declared target is a fence: what a person types can pick the new version and the plan, never move the
@@ -59,15 +60,20 @@ export function fenceDeclared(target: Pick<Target, "name" | "stable" | "allowFro
   return undefined;
 }
 
-/** Why `--to` reaches into another declared target (it names that target's stable in the same namespace), or undefined. */
+/** Why `--to` reaches into another declared target (its Deployment is that target's stable one), or undefined. */
 export function fenceCanary(
-  target: Pick<Target, "name" | "namespace">,
+  target: Pick<Target, "name" | "namespace" | "router" | "gateway">,
   to: string,
-  declared: Iterable<Pick<Target, "name" | "namespace" | "stable">>,
+  declared: Iterable<Pick<Target, "name" | "namespace" | "router" | "gateway" | "stable">>,
 ): FenceRefusal | undefined {
-  const ns = kubeNamespace(target);
+  // Compared as Deployments (namespace and name, each target's naming template applied), which is what a
+  // later Finish would scale: the same version name under two templates is two different Deployments.
+  const mine = stableWorkloadPlan(target, { stable: to, canary: to });
+  if (!mine) return undefined;
   for (const other of declared) {
-    if (other.name !== target.name && other.stable === to && kubeNamespace(other) === ns)
+    if (other.name === target.name || other.stable === undefined) continue;
+    const theirs = stableWorkloadPlan(other, { stable: other.stable, canary: other.stable });
+    if (theirs && theirs.namespace === mine.namespace && theirs.deployment === mine.deployment)
       return { code: "to-other-target", target: target.name, to, owner: other.name };
   }
   return undefined;

@@ -21,6 +21,9 @@ describe("--to on a declared target", () => {
         { name: "shop", namespace: "shop", stable: "shop-v1", smi: { trafficSplit: "shop-ts" } },
         { name: "cart", namespace: "shop", stable: "cart-v1", smi: { trafficSplit: "cart-ts" } },
         { name: "api", namespace: "other", stable: "api-v1", smi: { trafficSplit: "api-ts" } },
+        { name: "web", namespace: "gw", stable: "v1", router: "gateway", gateway: { httpRoute: "web", service: "web-{version}" } },
+        { name: "admin", namespace: "gw", stable: "v1", router: "gateway", gateway: { httpRoute: "admin", service: "admin-{version}" } },
+        { name: "store", namespace: "gw", stable: "store-v1", router: "gateway", gateway: { httpRoute: "store" } },
       ].map((t) => [t.name, TargetSchema.parse(t)] as const),
     ),
   };
@@ -37,6 +40,13 @@ describe("--to on a declared target", () => {
   it("may name any other version, and a name that is another namespace's stable", () => {
     expect(resolveTarget(catalog, { target: "shop", to: "shop-v2" }).ok).toBe(true);
     expect(resolveTarget(catalog, { target: "shop", to: "api-v1" }).ok).toBe(true);
+    // The same version under another target's naming template is another Deployment (admin-v1, not web-v1).
+    expect(resolveTarget(catalog, { target: "admin", to: "v1" }).ok).toBe(true);
+  });
+
+  it("compares Deployments under each target's naming template", () => {
+    expect(resolveTarget(catalog, { target: "store", to: "web-v1" })).toMatchObject({ ok: false, error: { code: "to-other-target", owner: "web" } });
+    expect(resolveTarget(catalog, { target: "web", to: "store-v1" }).ok).toBe(true); // web-store-v1
   });
 });
 
