@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { resolveTarget } from "../../src/app/start.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
+import { describeFailure, KubeApiError } from "../../src/kube/call.ts";
 import { MORE } from "../../src/slack/views/promote.ts";
 import { ACTION } from "../../src/slack/views/rollout-message.ts";
 import { startRefusalReply } from "../../src/slack/views/refusal.ts";
@@ -133,5 +134,19 @@ targets:
     expect(res.status).toBe(200);
     const told = await waitFor(() => h.slack.responses(res.responseUrl)[0]?.text, { what: "the answer" });
     expect(told).toBe(":x: There is no rollout `secret-svc#1`; nothing was changed.");
+  });
+});
+
+describe("a Kubernetes API that cannot be reached", () => {
+  it("is named without userinfo or query string in the failure the bot words (scale-down, start form, preflight)", () => {
+    const thrown = new Error(
+      "request to https://admin:hunter2@kube.example:6443/apis/apps/v1/namespaces/shop/deployments?token=s3cret failed, reason: ECONNREFUSED",
+    );
+    const failure = describeFailure(thrown, 5_000);
+    expect(failure).toEqual({
+      kind: "network",
+      message: "request to https://kube.example:6443/apis/apps/v1/namespaces/shop/deployments failed, reason: ECONNREFUSED",
+    });
+    expect(new KubeApiError("PATCH Deployment shop/shop-v1 scale", failure).message).not.toMatch(/hunter2|s3cret/);
   });
 });
