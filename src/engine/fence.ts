@@ -1,5 +1,6 @@
 import { kubeNamespace, type Target } from "./target.ts";
 import { stableWorkloadPlan } from "./preflight.ts";
+import { gatewayNamespace } from "./services.ts";
 
 /**
  * A declared target is a fence: what a person types can pick the new version and the plan, never move the
@@ -16,7 +17,9 @@ import { stableWorkloadPlan } from "./preflight.ts";
  *  - `--to` names the canary, which the person picks freely, except another declared target's `stable` in
  *    the same namespace: that would shift this target's traffic onto the other's pods and, once finished,
  *    make them the stable a later Finish scales down (where the stable is read from the mesh);
- *  - an ad-hoc target (no targets file, or `adhoc: true`) is fenced by the file-level policy's `namespaces`.
+ *  - an ad-hoc target (no targets file, or `adhoc: true`) is fenced by the file-level policy's `namespaces`,
+ *    and may not drive a declared target's TrafficSplit or HTTPRoute under another name (which would take
+ *    it out from under that target's own policy).
  */
 
 export type FencedFlag = "namespace" | "router" | "split";
@@ -25,7 +28,8 @@ export type FenceRefusal =
   | { code: "fenced-flag"; flag: FencedFlag; target: string; value: string }
   | { code: "from-not-allowed"; target: string; from: string; stable?: string; allowFrom: string[] }
   | { code: "namespace-not-allowed"; target: string; namespace: string; namespaces: string[] }
-  | { code: "to-other-target"; target: string; to: string; owner: string };
+  | { code: "to-other-target"; target: string; to: string; owner: string }
+  | { code: "adhoc-overlaps"; target: string; owner: string; namespace: string };
 
 export type FencedRequest = { from?: string | undefined; namespace?: string | undefined; router?: string | undefined; split?: string | undefined };
 
@@ -84,4 +88,32 @@ export function fenceAdhoc(target: Pick<Target, "name" | "namespace">, namespace
   const ns = kubeNamespace(target);
   if (!namespaces || namespaces.includes(ns)) return undefined;
   return { code: "namespace-not-allowed", target: target.name, namespace: ns, namespaces: [...namespaces] };
+}
+
+type Routed = Pick<Target, "name" | "namespace" | "router" | "smi" | "gateway">;
+
+/** The routing objects a target writes, as keys: a TrafficSplit by name or by its apex Service, an HTTPRoute by name. */
+function routingKeys(t: Routed): string[] {
+  if (t.router === "gateway") return [`route:${gatewayNamespace(t)}/${t.gateway?.httpRoute ?? t.name}`];
+  if (t.router !== "smi") return [];
+  const ns = kubeNamespace(t);
+  return [...(t.smi?.trafficSplit ? [`split:${ns}/${t.smi.trafficSplit}`] : []), `apex:${ns}/${t.smi?.apexService ?? t.name}`];
+}
+
+/**
+ * Why an ad-hoc target would drive a declared target's TrafficSplit or HTTPRoute (the same object in the
+ * same namespace), or undefined. namerd targets cannot be assembled from flags, so only SMI and Gateway.
+ */
+export function fenceAdhocOverlap(target: Routed, declared: Iterable<Routed>): FenceRefusal | undefined {
+  const mine = new Set(routingKeys(target));
+  for (const other of declared) {
+    if (routingKeys(other).some((k) => mine.has(k)))
+      return {
+        code: "adhoc-overlaps",
+        target: target.name,
+        owner: other.name,
+        namespace: target.router === "gateway" ? gatewayNamespace(target) : kubeNamespace(target),
+      };
+  }
+  return undefined;
 }

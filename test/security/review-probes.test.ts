@@ -150,3 +150,31 @@ describe("a Kubernetes API that cannot be reached", () => {
     expect(new KubeApiError("PATCH Deployment shop/shop-v1 scale", failure).message).not.toMatch(/hunter2|s3cret/);
   });
 });
+
+describe("an ad-hoc target beside declared ones (adhoc: true)", () => {
+  const catalog = {
+    adhoc: true,
+    targets: new Map(
+      [
+        { name: "shop", namespace: "shop", stable: "shop-v1", smi: { trafficSplit: "shop-ts" }, policy: { finish: ["UBOSS"] } },
+        { name: "front", namespace: "shop", stable: "front-v1" },
+        { name: "web", namespace: "gw", stable: "v1", router: "gateway", gateway: { httpRoute: "web-route" } },
+      ].map((t) => [t.name, TargetSchema.parse(t)] as const),
+    ),
+  };
+
+  it("may not drive a declared target's TrafficSplit or HTTPRoute under another name (its policy would not apply)", () => {
+    const out = resolveTarget(catalog, { target: "sneaky", namespace: "shop", split: "shop-ts" });
+    expect(out.ok).toBe(false);
+    if (out.ok) return;
+    expect(startRefusalReply(out.error)).toBe(
+      ":no_entry: ad-hoc target `sneaky` would drive the routing of declared target `shop` (the same TrafficSplit or HTTPRoute in namespace `shop`): start `shop` itself, under its own rules. Nothing was changed.",
+    );
+    expect(resolveTarget(catalog, { target: "web-route", namespace: "gw", router: "gateway" })).toMatchObject({ ok: false, error: { owner: "web" } });
+  });
+
+  it("may use objects no declared target uses", () => {
+    expect(resolveTarget(catalog, { target: "other", namespace: "shop", split: "other-ts" }).ok).toBe(true);
+    expect(resolveTarget(catalog, { target: "web-route", namespace: "elsewhere", router: "gateway" }).ok).toBe(true);
+  });
+});
