@@ -11,9 +11,9 @@ import { gatewayNamespace } from "./services.ts";
  *    are refused outright (the file says where it lives);
  *  - `--from` names the stable version, whose Deployment Finish may scale down: it may differ from the
  *    declared `stable` only where the target opts in with `allowFrom` (names, or patterns with `*`). A
- *    target that declares no `stable` on a mesh whose router reads it from the mesh (namerd's dentry, a
- *    Gateway rule's backendRef) may name it: the router refuses a `--from` the mesh does not route to. An
- *    SMI router writes whatever backends it is given, so there only `allowFrom` lets `--from` through;
+ *    target that declares no `stable` on a mesh whose router reads it from an object the file fixes
+ *    (namerd's dentry, a Gateway route's named `rule`) may name it: the router refuses a `--from` the mesh
+ *    does not route to. An SMI router writes whatever backends it is given, so there only `allowFrom` lets `--from` through;
  *  - `--to` names the canary, which the person picks freely, except another declared target's `stable` in
  *    the same namespace: that would shift this target's traffic onto the other's pods and, once finished,
  *    make them the stable a later Finish scales down (where the stable is read from the mesh);
@@ -46,12 +46,15 @@ function patternRegex(pattern: string): RegExp {
 }
 
 /** Why a request's flags reach outside a declared target, or undefined when they stay inside it. */
-export function fenceDeclared(target: Pick<Target, "name" | "stable" | "allowFrom" | "router">, req: FencedRequest): FenceRefusal | undefined {
+export function fenceDeclared(target: Pick<Target, "name" | "stable" | "allowFrom" | "router" | "gateway">, req: FencedRequest): FenceRefusal | undefined {
   for (const flag of FENCED) {
     const value = req[flag];
     if (value !== undefined) return { code: "fenced-flag", flag, target: target.name, value };
   }
-  const meshChecks = target.stable === undefined && target.router !== "smi";
+  // The mesh checks `--from` only where the object it reads is fixed by the file: namerd's dentry, or a
+  // Gateway route's named `rule`. Without a rule, the router shifts "the rule routing to --from", so on a
+  // route shared with another app `--from` would pick that app's rule (and its Deployment for Finish).
+  const meshChecks = target.stable === undefined && (target.router === "namerd" || (target.router === "gateway" && target.gateway?.rule !== undefined));
   if (req.from !== undefined && req.from !== target.stable && !meshChecks && !allowsFrom(target.allowFrom, req.from)) {
     return {
       code: "from-not-allowed",

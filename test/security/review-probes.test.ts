@@ -51,6 +51,22 @@ describe("--to on a declared target", () => {
   });
 });
 
+describe("--from on a Gateway target that declares neither stable nor rule", () => {
+  // The rule to shift is then "the one routing to --from": on an HTTPRoute shared with another app
+  // (`/api` -> api-v1, `/` -> web-v1), --from api-v1 would shift the /api rule, and Finish scale api-v1 down.
+  const web = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway", gateway: { httpRoute: "shop-route" }, cleanup: "scale-down" });
+
+  it("is refused unless allowFrom lists it: --from would pick which rule of the route is shifted", () => {
+    const out = resolveTarget({ adhoc: false, targets: new Map([["web", web]]) }, { target: "web", from: "api-v1", to: "web-v2" });
+    expect(out).toMatchObject({ ok: false, error: { code: "from-not-allowed", from: "api-v1" } });
+  });
+
+  it("is checked on the mesh where the rule is named (the router refuses a --from that rule does not route to)", () => {
+    const named = TargetSchema.parse({ ...web, gateway: { ...web.gateway, rule: "web" } });
+    expect(resolveTarget({ adhoc: false, targets: new Map([["web", named]]) }, { target: "web", from: "web-v1", to: "web-v2" }).ok).toBe(true);
+  });
+});
+
 describe("a click names a rollout of a private channel the person is not in", () => {
   const ALICE = "UALICE";
   const MALLORY = "UMALLORY"; // in the public channel only
