@@ -3,6 +3,7 @@ import { err, ok, type Result } from "../engine/result.ts";
 import type { AuditEntry } from "../store/audit.ts";
 import type { AppDeps } from "./deps.ts";
 import { withinLimit, type RateLimited } from "./rate-limits.ts";
+import { canSeeRollout } from "./visibility.ts";
 
 /** Why a reading cannot be taken now. */
 export type RefreshRefusal = { code: "no-rollout"; id: string } | { code: "ended"; rollout: Rollout } | { code: "no-metrics"; rollout: Rollout } | RateLimited;
@@ -12,14 +13,15 @@ export type RefreshRefusal = { code: "no-rollout"; id: string } | { code: "ended
  * what this returns (the rollout it was about, done or refused).
  */
 export async function refreshReadings(
-  deps: Pick<AppDeps, "store" | "queue" | "now" | "limits">,
+  deps: Pick<AppDeps, "store" | "queue" | "now" | "limits" | "channels">,
   userId: string,
   id: string,
 ): Promise<Result<Rollout, RefreshRefusal>> {
   const limited = await withinLimit(deps.limits, "refresh", userId);
   if (!limited.ok) return limited;
   const r = await deps.store.get(id);
-  if (!r) return err({ code: "no-rollout", id });
+  // A rollout of a channel the person cannot see is answered as if it did not exist (its state is a read).
+  if (!r || !(await canSeeRollout(deps, userId, r))) return err({ code: "no-rollout", id });
   if (isTerminal(r)) return err({ code: "ended", rollout: r });
   if (!r.target.metrics || r.target.metrics.source === "none") return err({ code: "no-metrics", rollout: r });
   await deps.queue.snapshot(r.id, { refresh: true, now: deps.now(), asked: true });

@@ -2,7 +2,7 @@ import { TargetSchema, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
 import { newRollout } from "../engine/rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
-import { fenceAdhoc, fenceDeclared } from "../engine/fence.ts";
+import { fenceAdhoc, fenceAdhocOverlap, fenceCanary, fenceDeclared } from "../engine/fence.ts";
 import { withinLimit } from "./rate-limits.ts";
 import { canSeeChannel } from "./visibility.ts";
 import type { AppDeps, TargetCatalog } from "./deps.ts";
@@ -17,11 +17,11 @@ export type { Caller, StartRefusal, StartRequest, Started, TargetIssue } from ".
  */
 export function resolveTarget(
   catalog: TargetCatalog,
-  req: Pick<StartRequest, "target" | "namespace" | "router" | "split" | "from">,
+  req: Pick<StartRequest, "target" | "namespace" | "router" | "split" | "from"> & { to?: string },
 ): Result<Target, StartRefusal> {
   const declared = catalog.targets.get(req.target);
   if (declared) {
-    const fenced = fenceDeclared(declared, req);
+    const fenced = fenceDeclared(declared, req) ?? (req.to !== undefined ? fenceCanary(declared, req.to, catalog.targets.values()) : undefined);
     return fenced ? err(fenced) : ok(declared);
   }
   if (!catalog.adhoc) return err({ code: "unknown-target", target: req.target, known: [...catalog.targets.keys()].sort() });
@@ -38,7 +38,7 @@ export function resolveTarget(
       target: req.target,
       issues: t.error.issues.map((i) => ({ message: i.message, ...("params" in i ? { params: i.params } : {}) })),
     });
-  const outside = fenceAdhoc(t.data, catalog.policy?.namespaces);
+  const outside = fenceAdhoc(t.data, catalog.policy?.namespaces) ?? fenceAdhocOverlap(t.data, catalog.targets.values());
   return outside ? err(outside) : ok(t.data);
 }
 

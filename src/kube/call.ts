@@ -6,6 +6,7 @@
  */
 import { ApiException, Observable, type ConfigurationOptions, type ObservableMiddleware } from "@kubernetes/client-node";
 import { z } from "zod";
+import { redactUrlsIn } from "../engine/urls.ts";
 
 /**
  * Deadline of one API request when the caller names none: ROLLOUT_KUBE_TIMEOUT_SECONDS' default. The
@@ -118,7 +119,8 @@ export function describeFailure(err: unknown, timeoutMs: number): KubeFailure {
   if (e?.name === "AbortError" || e?.type === "aborted" || e?.name === "TimeoutError") {
     return { kind: "timeout", message: `no answer within ${Math.round(timeoutMs / 100) / 10} s` };
   }
-  return { kind: "network", message: e?.message ?? String(err) };
+  // The client's network errors name the request's URL; it is shown in Slack and logged (src/engine/urls.ts).
+  return { kind: "network", message: redactUrlsIn(e?.message ?? String(err)) };
 }
 
 /**

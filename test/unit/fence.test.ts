@@ -36,7 +36,9 @@ describe("fenceDeclared", () => {
       namerd: { url: "http://namerd:4180", dtabNamespace: "internal", prefix: "/host/world" },
     });
     expect(fenceDeclared(world, { from: "world-v1" })).toBeUndefined();
-    expect(fenceDeclared(TargetSchema.parse({ name: "web", router: "gateway" }), { from: "web-v1" })).toBeUndefined();
+    expect(fenceDeclared(TargetSchema.parse({ name: "web", router: "gateway", gateway: { rule: "main" } }), { from: "web-v1" })).toBeUndefined();
+    // Without a named rule, --from would pick which rule of the route is shifted.
+    expect(fenceDeclared(TargetSchema.parse({ name: "web", router: "gateway" }), { from: "web-v1" })?.code).toBe("from-not-allowed");
     expect(fenceDeclared(TargetSchema.parse({ name: "cart" }), { from: "cart-v1" })?.code).toBe("from-not-allowed");
     expect(fenceDeclared(TargetSchema.parse({ name: "cart", allowFrom: ["cart-*"] }), { from: "cart-v1" })).toBeUndefined();
   });

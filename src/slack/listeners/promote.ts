@@ -3,6 +3,7 @@ import { act } from "../../app/act.ts";
 import { requestChart } from "../../app/chart.ts";
 import type { AppDeps } from "../../app/deps.ts";
 import { rolloutById } from "../../app/refresh.ts";
+import { canSeeRollout } from "../../app/visibility.ts";
 import { isDenied } from "../../engine/refusal.ts";
 import { MORE, PROMOTE_CONFIRM, promoteConfirmView, promoteRefusedView, readMoreOption, readPromoteMeta } from "../views/promote.ts";
 import { rateLimitedText, refusalText } from "../views/refusal.ts";
@@ -26,7 +27,10 @@ export function registerPromoteListeners(app: App, deps: AppDeps): void {
       return click.tell(`:x: I do not recognise that menu option (${quote(click.value)}); nothing was changed.`);
     }
     try {
-      const r = await rolloutById(deps, parsed.id);
+      // The dialog tells the rollout's state and the chart is posted in its thread: a rollout of a channel
+      // the person cannot see is answered as if it did not exist, like every other read.
+      const found = await rolloutById(deps, parsed.id);
+      const r = found && (await canSeeRollout(deps, click.userId, found)) ? found : undefined;
       if (!r) {
         await audit({ action, outcome: "refused", reason: `there is no rollout ${parsed.id}` });
         return await click.tell(`:x: There is no rollout \`${parsed.id}\`; nothing was changed.`);

@@ -199,6 +199,10 @@ export function startRefusalText(r: StartRefusal): string {
     }
     case "namespace-not-allowed":
       return `ad-hoc rollouts may not touch namespace \`${r.namespace}\`: the policy allows ${r.namespaces.map((n) => `\`${n}\``).join(", ")}. Nothing was changed.`;
+    case "to-other-target":
+      return `\`--to ${r.to}\` is not allowed for \`${r.target}\`: \`${r.to}\` is the stable version of target \`${r.owner}\` in the same namespace, so shifting \`${r.target}\`'s traffic to it would reach into \`${r.owner}\`. Name a version of \`${r.target}\`. Nothing was changed.`;
+    case "adhoc-overlaps":
+      return `ad-hoc target \`${r.target}\` would drive the routing of declared target \`${r.owner}\` (the same TrafficSplit or HTTPRoute in namespace \`${r.namespace}\`): start \`${r.owner}\` itself, under its own rules. Nothing was changed.`;
     case "rate-limited":
       return rateLimitedText(r);
     case "channel-unseen":
@@ -206,7 +210,7 @@ export function startRefusalText(r: StartRefusal): string {
   }
 }
 
-const FENCE_CODES: ReadonlySet<string> = new Set(["denied", "fenced-flag", "from-not-allowed", "namespace-not-allowed"]);
+const FENCE_CODES: ReadonlySet<string> = new Set(["denied", "fenced-flag", "from-not-allowed", "namespace-not-allowed", "to-other-target", "adhoc-overlaps"]);
 
 /** A refused start as the person sees it: `:no_entry:` for the policy and the target's fence, `:x:` for everything else. */
 export function startRefusalReply(r: StartRefusal): string {
