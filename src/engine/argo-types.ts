@@ -36,6 +36,8 @@ export type ArgoState = {
   /** A timed pause step ends (and the controller moves on by itself) at this time. */
   pauseEndsAt?: number;
   abort: boolean;
+  /** status.abortedAt is set: the controller has carried the abort out (its message then says why). */
+  abortReconciled?: boolean;
   weights?: { canary: number; stable: number };
   replicas: { desired: number; ready: number; updated: number; available: number };
   analysis?: ArgoAnalysis;

@@ -145,6 +145,7 @@ function baselineOf(s: ArgoState): ArgoState {
     abort: false,
     weights: { canary: 0, stable: 100 },
   };
+  delete b.abortReconciled;
   delete b.analysis;
   delete b.pauseEndsAt;
   return b;
@@ -234,7 +235,9 @@ function diff(a: ArgoState, b: ArgoState): ArgoChange[] {
   if (b.analysis && (b.analysis.name !== a.analysis?.name || b.analysis.phase !== a.analysis.phase) && b.analysis.phase !== "Pending") {
     out.push({ code: "analysis", name: b.analysis.name, phase: b.analysis.phase, ...(b.analysis.message ? { message: b.analysis.message } : {}) });
   }
-  if (!a.abort && b.abort) out.push({ code: "aborted", message: b.message });
+  // Aborted once the controller has carried it out: the plugin's own patch sets `abort` before the controller
+  // has acted, and its message would still be the step's.
+  if (!a.abortReconciled && b.abortReconciled) out.push({ code: "aborted", message: b.message });
   else if (a.phase !== "Degraded" && b.phase === "Degraded" && !b.abort) out.push({ code: "degraded", message: b.message });
   if (!isFullyPromoted(a) && isFullyPromoted(b)) out.push({ code: "completed" });
   return out;
