@@ -210,6 +210,7 @@ describe("gateway targets: the Services checked are the ones the route's backend
   - name: pay
     namespace: gw2
     router: gateway
+    stable: pay-v1
     steps: [10, 100]
     gateway: { stableService: pay-stable, canaryService: pay-canary }
     metrics: { source: none, refreshSeconds: 3600 }
