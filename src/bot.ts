@@ -97,7 +97,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   // connections (above) do wait: a job in flight finishes, and releases its lease, once Redis is back.
   const requestRedis = connect("requests");
   const requestStore = new RolloutStore(requestRedis, env.ROLLOUT_KEY_PREFIX, storeOptions);
-  const metrics = opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL });
+  const metrics = opts.metrics ?? new MetricsSources({ defaultPrometheusUrl: env.PROMETHEUS_URL });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);

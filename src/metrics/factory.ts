@@ -1,13 +1,9 @@
-import type { RedisClient } from "../store/redis-connection.ts";
 import type { MetricsSettings } from "../engine/metrics-settings.ts";
 import { Linkerd1AdminSource } from "./linkerd1.ts";
 import { PRESETS, PrometheusSource } from "./prometheus.ts";
 import type { SuccessRateSource } from "./source.ts";
 
 export type MetricsDeps = {
-  redis: RedisClient;
-  /** Prefix for Redis keys a source keeps (Linkerd 1 counter readings). */
-  keyPrefix: string;
   /** Bot-wide Prometheus (PROMETHEUS_URL), used when a target does not name its own. */
   defaultPrometheusUrl?: string;
   timeoutMs?: number;
@@ -28,7 +24,7 @@ export function createSuccessRateSource(settings: MetricsSettings | undefined, d
       const queries = settings.queries ?? (settings.preset ? PRESETS[settings.preset] : undefined);
       // The settings schema already insists on one of them; this keeps a hand-built object honest.
       if (!queries) throw new Error("prometheus metrics need a `preset` (linkerd2, nginx, istio) or custom `queries`");
-      return new PrometheusSource({ url, queries, ...timeout });
+      return new PrometheusSource({ url, queries, lagMs: settings.lagSeconds * 1000, windowSeconds: settings.windowSeconds, ...timeout });
     }
     case "linkerd1": {
       if (!settings.linkerd1AdminUrl) throw new Error("linkerd1 metrics need `linkerd1AdminUrl`");
@@ -36,8 +32,6 @@ export function createSuccessRateSource(settings: MetricsSettings | undefined, d
         adminUrl: settings.linkerd1AdminUrl,
         router: settings.linkerd1Router,
         clientId: settings.linkerd1ClientId,
-        redis: deps.redis,
-        keyPrefix: deps.keyPrefix,
         ...timeout,
       });
     }

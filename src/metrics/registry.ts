@@ -1,4 +1,3 @@
-import type { RedisClient } from "../store/redis-connection.ts";
 import type { Target } from "../engine/target.ts";
 import { createSuccessRateSource } from "./factory.ts";
 import type { SuccessRateSource } from "./source.ts";
@@ -7,18 +6,14 @@ import type { SuccessRateSource } from "./source.ts";
 export class MetricsSources {
   private readonly cache = new Map<string, SuccessRateSource | undefined>();
 
-  constructor(private readonly deps: { redis: RedisClient; keyPrefix: string; defaultPrometheusUrl?: string | undefined }) {}
+  constructor(private readonly deps: { defaultPrometheusUrl?: string | undefined } = {}) {}
 
   for(target: Target): SuccessRateSource | undefined {
     const key = `${target.name}:${JSON.stringify(target.metrics ?? null)}`;
     if (!this.cache.has(key)) {
       this.cache.set(
         key,
-        createSuccessRateSource(target.metrics, {
-          redis: this.deps.redis,
-          keyPrefix: this.deps.keyPrefix,
-          ...(this.deps.defaultPrometheusUrl ? { defaultPrometheusUrl: this.deps.defaultPrometheusUrl } : {}),
-        }),
+        createSuccessRateSource(target.metrics, this.deps.defaultPrometheusUrl ? { defaultPrometheusUrl: this.deps.defaultPrometheusUrl } : {}),
       );
     }
     return this.cache.get(key);

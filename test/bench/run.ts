@@ -133,7 +133,7 @@ if (scheduling) lines.push(formatScheduling(scheduling));
 if (budget) lines.push(formatSlackBudget(budget));
 if (verdicts)
   lines.push(
-    `\nverdicts, old (fixed-window z-test) vs new (anytime-valid), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
+    `\nverdicts (white-box: the bot's reading, folding and verdict code on simulated Prometheus scrapes), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
   );
 // The summary table: issue 13's rows with their targets, then the two automatic-rollout measurements.
 const rows: Row[] = scale ? scaleRows(scale, scalePhases) : [];

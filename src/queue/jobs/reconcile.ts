@@ -1,3 +1,4 @@
+import { scrapeSeconds } from "../../engine/metrics-settings.ts";
 import type { Logger } from "pino";
 import {
   hold,
@@ -159,8 +160,11 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
       obs.print,
     );
   });
-  // The first success-rate reading right away; it then repeats on the target's interval.
+  // The first success-rate reading right away; it then repeats on the target's interval. One more once a
+  // scrape after the write has landed: the interval from it to the next reading is the first clean one.
   await deps.queue.snapshot(r.id, { refresh: true, now: now() });
+  const m = r.target.metrics;
+  if (m && m.source !== "none") await deps.queue.snapshot(r.id, { refresh: true, now: now(), afterMs: (m.lagSeconds + scrapeSeconds(m)) * 1000 + 250 });
 }
 
 function verify(obs: Observed, percent: number): void {
