@@ -92,7 +92,7 @@ export const NEEDED_CAP = 1_000_000_000;
 type Latency = { canaryP99Ms?: number; stableP99Ms?: number };
 type Decided = { kind: "worse"; basis: "stable" | "floor"; pValue: number } | { kind: "healthy"; basis: "power" | "floor" };
 
-const DEFAULT_POWER = 0.8;
+const DEFAULT_POWER = 0.5;
 
 function detectOf(s: VerdictSettings): Detect {
   return { ratio: s.maxErrorRatio, increase: s.maxErrorIncrease, power: s.power ?? DEFAULT_POWER };

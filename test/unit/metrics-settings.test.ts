@@ -24,7 +24,7 @@ describe("MetricsSettingsSchema", () => {
       confidence: 0.99,
       maxErrorRatio: 2,
       maxErrorIncrease: 0.01,
-      power: 0.8,
+      power: 0.5,
       routing: "request",
     });
   });

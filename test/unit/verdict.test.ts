@@ -53,18 +53,18 @@ describe("the anytime-valid verdict", () => {
     expect(one({ stable: s(20_000, 19_900), canary: s(2_000, 1_700) }).kind).toBe("worse");
   });
 
-  it("healthy once nothing says worse and a 2× regression would have been caught with 80% power", () => {
+  it("healthy once nothing says worse and a 2× regression would more likely than not have been caught", () => {
     const v = one({ stable: s(100_000, 99_000), canary: s(10_000, 9_900) });
-    expect(v).toMatchObject({ kind: "healthy", basis: "power", detect: { ratio: 2, increase: 0.01, power: 0.8 } });
+    expect(v).toMatchObject({ kind: "healthy", basis: "power", detect: { ratio: 2, increase: 0.01, power: 0.5 } });
     expect(describeVerdict(v)).toBe(
-      "canary 99.0% vs stable 99.0%, healthy: no sign of harm over 10,000 canary and 100,000 stable requests since 00:00 UTC, enough to have caught a 2× regression (with 80% power); canary errors 1.0× stable's (99% interval 0.63×–1.6×)",
+      "canary 99.0% vs stable 99.0%, healthy: no sign of harm over 10,000 canary and 100,000 stable requests since 00:00 UTC, enough to have caught a 2× regression (with 50% power); canary errors 1.0× stable's (99% interval 0.63×–1.6×)",
     );
   });
 
   it("a service with few errors: healthy once a regression of one point would have been caught", () => {
     const v = one({ stable: s(100_000, 100_000), canary: s(10_000, 10_000) });
     expect(v).toMatchObject({ kind: "healthy", basis: "power" });
-    expect(describeVerdict(v)).toContain("enough to have caught a regression of 1 percentage point (with 80% power)");
+    expect(describeVerdict(v)).toContain("enough to have caught a regression of 1 percentage point (with 50% power)");
   });
 
   it("healthy by the floor alone when stable never had traffic", () => {
@@ -105,7 +105,7 @@ describe("the anytime-valid verdict", () => {
     const e = foldCounts(undefined, 0, 60_000, stable, canary);
     const timed = judge(e, settings);
     expect(timed).toMatchObject({ kind: "not-enough-traffic", neededSeconds: Math.ceil(v.needed / (1000 / 60)) });
-    expect(describeVerdict(timed)).toMatch(/^needs ~[\d,]+ more canary requests to rule out a 2× regression: about \d+ min at the current rate; /);
+    expect(describeVerdict(timed)).toMatch(/^needs ~[\d,]+ more canary requests to rule out a 2× regression: about \d+ (s|min) at the current rate; /);
   });
 
   it("waiting: a canary sitting exactly on the floor with no stable is capped and said so", () => {
