@@ -311,7 +311,7 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function formatVerdictTable(results: RowResult[]): string {
   const lines = [
-    "| regime | rollouts | aborted (upper 95%) | took every step within 1.5× (upper/lower 95%) | abort at (median s, weight) |",
+    "| regime | rollouts | aborted (upper 95%) | took every step within 1.5× its interval (lower 95%) | abort at (median s, weight) |",
     "|---|---|---|---|---|",
   ];
   for (const x of results) {
