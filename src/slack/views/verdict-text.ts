@@ -97,6 +97,9 @@ export function describeVerdict(v: Verdict): string {
           ? `no canary requests yet${v.stableRequests ? ` (${basedOn(v)})` : ""}`
           : `so far canary ${formatRates(v.canaryRate, v.stableRate)[0]}${v.stableRate !== undefined ? ` vs stable ${formatRates(v.canaryRate, v.stableRate)[1]}` : ""} over ${basedOn(v)}${v.ratio ? `, ${ratioText(v.ratio, v.confidence)}` : ""}`;
       if (v.needed >= NEEDED_CAP) return `no realistic volume of traffic would be enough at the rates seen (${so})`;
+      // Nothing counted on either side yet: the first reading is only the baseline the next ones count from.
+      if (v.canaryRate === undefined && !v.stableRequests)
+        return `no requests counted yet: each reading counts from the one before; needs ~${roughly(v.needed)} canary requests`;
       const what = v.stableRequests
         ? `to rule out ${detectText(v.detect, v.stableRate)}`
         : `to show the canary above the ${formatLevel(v.minSuccessRate)} floor`;
