@@ -121,8 +121,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     : env.PROMETHEUS_BEARER_TOKEN_FILE
       ? { file: env.PROMETHEUS_BEARER_TOKEN_FILE }
       : undefined;
-  const metrics =
-    opts.metrics ?? new MetricsSources({ redis, keyPrefix: env.ROLLOUT_KEY_PREFIX, defaultPrometheusUrl: env.PROMETHEUS_URL, defaultPrometheusToken });
+  const metrics = opts.metrics ?? new MetricsSources({ defaultPrometheusUrl: env.PROMETHEUS_URL, defaultPrometheusToken });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);

@@ -67,8 +67,15 @@ export async function takeAutoStep(deps: AutoStepDeps, r: Rollout, read: ReadRea
   if (!r.auto || r.status !== "active" || r.appliedPercent !== r.desiredPercent || !r.timers) return;
   const now = deps.now();
   const seq = r.timers.seq;
-  const reading = read ? await read(r) : undefined;
-  if (reading) await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
+  let reading = read ? await read(r) : undefined;
+  if (reading) {
+    const fresh = reading;
+    const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, fresh)));
+    // Decide on what is stored: a reading refused because another was folded in meanwhile would count the same
+    // traffic twice; the stored one is at least as recent.
+    reading = stored.ok && !stored.value.changed ? stored.value.rollout.snapshot : reading;
+    if (!stored.ok) reading = r.snapshot;
+  }
   const waiting = { maxWaitMs: r.auto.maxWaitMs, retryMs: Math.min(RETRY_CAP_MS, r.auto.intervalMs), describe: deps.words.verdict };
   let decision = decideAutoStep(r, reading, now, waiting);
   // A step forward is for the stage this timer was planned for: a Hold and a Resume while the reading was

@@ -1,3 +1,4 @@
+import { autoTooFast } from "../engine/metrics-settings.ts";
 import type { Logger } from "pino";
 import {
   abort,
@@ -177,6 +178,10 @@ function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fro
       return resume(r, actor, now);
     case "auto":
       if (!ctx.auto) return err({ code: "needs-interval" });
+      {
+        const fast = autoTooFast(r.target.name, r.target.metrics, ctx.auto.intervalMs);
+        if (fast) return err(fast);
+      }
       return setMode(r, ctx.auto, actor, now, { remindMs: r.target.remind });
     case "manual":
       return setMode(r, undefined, actor, now, { remindMs: r.target.remind });

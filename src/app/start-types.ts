@@ -1,3 +1,4 @@
+import type { AutoTooFast } from "../engine/refusal.ts";
 import type { PolicyRefusal } from "../engine/policy.ts";
 import type { Target } from "../engine/target.ts";
 import type { FenceRefusal } from "../engine/fence.ts";
@@ -40,6 +41,8 @@ export type StartRefusal =
   | { code: "channel-unseen"; channel: string }
   | { code: "already-stable"; target: string; canary: string }
   | { code: "busy"; id: string; startedBy?: string; percent: number | null; channel?: string }
-  | { code: "no-metrics-for-auto"; target: string; byFlag: boolean };
+  | { code: "no-metrics-for-auto"; target: string; byFlag: boolean }
+  /** Automatic steps faster than a clean reading can follow a weight change: no stage could rest on its own evidence. */
+  | AutoTooFast;
 
 export type Started = { rolloutId: string; stable: string; canary: string; steps: number[]; autoMs?: number; firstPercent: number };

@@ -1,3 +1,4 @@
+import { autoTooFast } from "../engine/metrics-settings.ts";
 import { TargetSchema, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
 import { newRollout } from "../engine/rollout.ts";
@@ -106,6 +107,8 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
   const autoMs = req.autoMs ?? (target.auto?.enabled && !req.manual ? target.auto.interval : undefined);
   if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: target.name, byFlag: req.autoMs !== undefined });
+  const fast = autoMs !== undefined ? autoTooFast(target.name, target.metrics, autoMs) : undefined;
+  if (fast) return err(fast);
 
   const id = await deps.store.nextId(target.name);
   const now = deps.now();

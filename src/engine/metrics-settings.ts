@@ -9,8 +9,9 @@ import { credentialFreeUrl } from "./urls.ts";
  *   {namespace}  the target's namespace
  *   {service}    the target's name (the apex service)
  *   {version}    the Deployment / backend being measured (stable or canary); {backend} is an alias
- *   {window}     the window as a PromQL duration, e.g. `60s` (write `[{window}]`)
- * Label values are inserted as they are: they are DNS-1123 names, which need no escaping.
+ *   {window}     the window as a PromQL duration, e.g. `60s` (only in the p99 query, which is shown, not judged)
+ * `requests` and `successes` select raw cumulative counters (one series per pod and label set): the bot
+ * takes exact differences between its readings itself, so they never go through increase() or rate().
  */
 
 export const METRICS_PLACEHOLDERS = ["namespace", "service", "version", "backend", "window"] as const;
@@ -21,11 +22,20 @@ export function unknownPlaceholders(template: string): string[] {
   return [...template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!).filter((name) => !known.has(name));
 }
 
-const template = (what: string) =>
+/** Range functions over a window: their results are extrapolated (increase() reports 1.3-2× the requests). */
+const RANGE_FUNCTIONS = /\b(increase|rate|irate|delta|idelta|[a-z_]+_over_time)\s*\(|\[\s*\{window\}\s*\]/;
+
+const template = (what: string, counter = true) =>
   z
     .string()
     .min(1)
     .superRefine((t, ctx) => {
+      if (counter && RANGE_FUNCTIONS.test(t)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${what} must select the raw counters, e.g. response_total{deployment="{version}"}: the bot takes exact differences between readings itself; drop increase()/rate() and [{window}]`,
+        });
+      }
       const unknown = unknownPlaceholders(t);
       if (unknown.length) {
         ctx.addIssue({
@@ -40,12 +50,12 @@ const template = (what: string) =>
     });
 
 export const PrometheusQueriesSchema = z.strictObject({
-  /** Count of requests to one version over the window, e.g. sum(increase(...[{window}])). */
+  /** Cumulative request counters of one version, one series per pod/label set, e.g. response_total{deployment="{version}"}. */
   requests: template("queries.requests"),
-  /** Count of successful requests to one version over the window. */
+  /** The subset of those series counting successes (the same label sets, filtered). */
   successes: template("queries.successes"),
-  /** p99 latency in milliseconds (optional; shown, not judged). */
-  p99: template("queries.p99").optional(),
+  /** p99 latency in milliseconds (optional; shown, not judged; may use [{window}]). */
+  p99: template("queries.p99", false).optional(),
 });
 
 export const MetricsSettingsSchema = z
@@ -82,10 +92,21 @@ export const MetricsSettingsSchema = z
       .refine((s) => s.includes("{version}") || s.includes("{backend}"), "must contain {version}")
       .refine((s) => unknownPlaceholders(s).length === 0, "uses an unknown placeholder")
       .default("#/io.l5d.k8s/{namespace}/http/{version}"),
-    /** Requests are counted over this many seconds before now; also the shortest interval the verdict folds in. */
+    /** The window of the p99 shown beside the counts (a Prometheus rate needs two scrapes in it). */
     windowSeconds: z.number().int().min(5).max(3600).default(60),
-    /** How often the stage message's snapshot is refreshed. */
+    /** How often the bot reads the counters: every reading is folded into the evidence, tiling time exactly. */
     refreshSeconds: z.number().int().min(5).max(3600).default(30),
+    /**
+     * How often Prometheus scrapes the proxies (its `scrape_interval`): a reading sooner than a scrape has
+     * nothing new. 15 s, a common setting (Prometheus' own default is 60 s: say so here if yours is).
+     * For Linkerd 1 the admin endpoint is read directly: 1.
+     */
+    scrapeIntervalSeconds: z.number().int().min(1).max(600).optional(),
+    /**
+     * How far behind now the counters are read, so that every scrape of the moment read has landed
+     * (remote write, federation, a slow scrape). 0 for a Prometheus scraping the proxies itself.
+     */
+    lagSeconds: z.number().int().min(0).max(600).default(0),
     /**
      * Floor for the canary's success rate: below it (with `confidence`) the canary is worse whatever
      * stable does; and the canary is only called healthy once it is confidently above it.
@@ -102,20 +123,33 @@ export const MetricsSettingsSchema = z
      */
     confidence: z.number().min(0.5).max(0.9999).default(0.99),
     /**
-     * Tolerance for "healthy": the canary is healthy once the evidence rules out that its error rate is more
-     * than `maxErrorRatio` times stable's, or (for services with too few errors to measure a ratio) that it
-     * exceeds stable's by more than `maxErrorIncrease` (0.002 = 0.2 points of success rate).
+     * The regression the evidence must be able to catch before a step is taken: a canary failing
+     * `maxErrorRatio` times as often as stable and at least `maxErrorIncrease` more (2 and 0.01: twice the
+     * errors and one more failed request in a hundred). A step is taken once a canary that bad would have been
+     * called worse with probability `power`, and nothing says this one is. See the README for why these.
      */
     maxErrorRatio: z
       .number()
-      .gt(1, "maxErrorRatio must be above 1 (1.5 tolerates half as many errors again as stable)")
+      .gt(1, "maxErrorRatio must be above 1 (2 means: be able to catch a canary failing twice as often as stable)")
       .max(50, "maxErrorRatio must be at most 50")
-      .default(1.5),
+      .default(2),
     maxErrorIncrease: z
       .number()
-      .gt(0, "maxErrorIncrease must be above 0 (0.002 is 0.2 points of success rate)")
+      .gt(0, "maxErrorIncrease must be above 0 (0.01 is one point of success rate)")
       .lt(1, "maxErrorIncrease must be below 1")
-      .default(0.002),
+      .default(0.01),
+    /**
+     * Chance that a regression of that size would have been caught by the time a step is taken. 0.5: more
+     * likely than not; the canary stays watched at every reading after the step, and at 20 req/s to the canary
+     * 2-minute steps are then taken on time (0.8 needs about 60% more traffic per step).
+     */
+    power: z.number().min(0.5).max(0.99).default(0.5),
+    /**
+     * Sticky routes (session affinity, a few clients with their own error rates) break the per-request
+     * assumption of the ratio test: `session` judges them by the floor alone (no ratio aborts), which is honest
+     * for such routes; `request` (the default) assumes each request is routed on its own.
+     */
+    routing: z.enum(["request", "session"]).default("request"),
   })
   .superRefine((m, ctx) => {
     if (m.source === "prometheus") {
@@ -130,6 +164,21 @@ export const MetricsSettingsSchema = z
         ctx.addIssue({ code: "custom", path: ["queries"], message: "give either `preset` or `queries`, not both" });
       }
     }
+    const scrape = scrapeSeconds(m);
+    if (m.source !== "none" && m.refreshSeconds < scrape) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["refreshSeconds"],
+        message: `refreshSeconds ${m.refreshSeconds} is shorter than a scrape (scrapeIntervalSeconds ${scrape}): a reading would find nothing new; read every ${scrape} s or more, or declare the real scrapeIntervalSeconds`,
+      });
+    }
+    if (m.source === "prometheus" && m.windowSeconds < 2 * scrape) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["windowSeconds"],
+        message: `windowSeconds ${m.windowSeconds} holds fewer than two scrapes (scrapeIntervalSeconds ${scrape}): Prometheus would answer nothing for the p99; use ${2 * scrape} or more`,
+      });
+    }
     if (m.source === "linkerd1" && !m.linkerd1AdminUrl) {
       ctx.addIssue({
         code: "custom",
@@ -140,7 +189,39 @@ export const MetricsSettingsSchema = z
   });
 
 export type MetricsSettings = z.infer<typeof MetricsSettingsSchema>;
+
+/** Prometheus' scrape interval as declared (15 s unless said), or 1 s for a Linkerd 1 admin read directly. */
+export function scrapeSeconds(m: Pick<MetricsSettings, "source" | "scrapeIntervalSeconds">): number {
+  return m.scrapeIntervalSeconds ?? (m.source === "linkerd1" ? 1 : 15);
+}
+
+/**
+ * The shortest time after a weight change before a reading can count: the write is read back, a sample is
+ * taken after it (up to a scrape and the lag later), and the next reading finds a newer one. Evidence from
+ * earlier stages carries over, but an automatic interval shorter than this leaves every stage without any of
+ * its own: refused at start.
+ */
+export function minEvidenceSeconds(m: Pick<MetricsSettings, "source" | "scrapeIntervalSeconds" | "lagSeconds" | "refreshSeconds">): number {
+  const scrape = scrapeSeconds(m);
+  return m.lagSeconds + scrape + Math.max(scrape, m.refreshSeconds);
+}
+
+/** Refuse automatic steps every `intervalMs` when no stage could rest on a reading of its own; undefined when fine. */
+export function autoTooFast(
+  target: string,
+  m: MetricsSettings | undefined,
+  intervalMs: number,
+):
+  | { code: "auto-too-fast"; target: string; intervalMs: number; minSeconds: number; refreshSeconds: number; scrapeSeconds: number; lagSeconds: number }
+  | undefined {
+  if (!m || m.source === "none") return undefined;
+  const minSeconds = minEvidenceSeconds(m);
+  if (intervalMs >= minSeconds * 1000) return undefined;
+  return { code: "auto-too-fast", target, intervalMs, minSeconds, refreshSeconds: m.refreshSeconds, scrapeSeconds: scrapeSeconds(m), lagSeconds: m.lagSeconds };
+}
+
 export type MetricsSettingsInput = z.input<typeof MetricsSettingsSchema>;
 export type PrometheusQueries = z.infer<typeof PrometheusQueriesSchema>;
 /** What the verdict needs; the rest is for the sources. */
-export type VerdictSettings = Pick<MetricsSettings, "minSuccessRate" | "minRequests" | "confidence" | "maxErrorRatio" | "maxErrorIncrease">;
+export type VerdictSettings = Pick<MetricsSettings, "minSuccessRate" | "minRequests" | "confidence" | "maxErrorRatio" | "maxErrorIncrease"> &
+  Partial<Pick<MetricsSettings, "power" | "routing">>;

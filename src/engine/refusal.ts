@@ -28,6 +28,8 @@ export type RolloutRefusal =
   | { code: "has-ended"; id: string; status: RolloutStatus }
   | { code: "already-manual"; id: string }
   | { code: "needs-interval" }
+  /** Automatic steps faster than a clean reading can follow a weight change (see minEvidenceSeconds). */
+  | AutoTooFast
   | { code: "no-rollout"; id: string }
   /** The bot's own decision was taken on a stage that has since moved on (held and resumed, say). */
   | { code: "stage-restarted" }
@@ -48,3 +50,13 @@ export type Refusal = RolloutRefusal | PolicyRefusal;
 export function isDenied(r: Refusal): r is PolicyRefusal {
   return r.code === "denied";
 }
+
+export type AutoTooFast = {
+  code: "auto-too-fast";
+  target: string;
+  intervalMs: number;
+  minSeconds: number;
+  refreshSeconds: number;
+  scrapeSeconds: number;
+  lagSeconds: number;
+};

@@ -3,18 +3,19 @@
  * whenever) the counts are looked at, because each is a test martingale and Ville's inequality bounds the
  * chance that a nonnegative martingale of mean 1 ever exceeds 1/α by α.
  *
- * 1. Canary vs stable error rates (Lindon, Sanden and Shirikian, "Rapid Regression Detection in Software
- *    Deployments through Sequential Testing", KDD 2022; Netflix, "Sequential A/B Testing Keeps the World
- *    Streaming Netflix", part 2). Within one interval where the canary took a share ρ of the requests, the
- *    share of that interval's errors that came from the canary is Binomial(errors, p(θ)) with
- *    p(θ) = ρθ / (ρθ + 1 − ρ), θ being the ratio of the canary's per-request error rate to stable's. (Given
- *    the request counts it is in fact hypergeometric, which is less spread than that binomial in the convex
- *    order (Hoeffding 1963), so the likelihood ratios below stay supermartingales: still valid.) The
- *    log-likelihood ratio against θ = 1 adds up over intervals, so it is kept on a fixed grid of θ and every
- *    interval's own ρ is accounted for exactly. A mixture of those ratios over a prior on the grid is a test
- *    martingale for any θ0 on the grid, and inverting it gives a confidence sequence for θ.
+ * 1. Canary vs stable error rates (Lindon and Malek, "Anytime-Valid Inference for Multinomial Count Data",
+ *    NeurIPS 2022: Netflix's "Sequential Testing Keeps the World Streaming Netflix", part 2, on counts).
+ *    Within one interval where the canary took a share ρ of the requests, the share of that interval's errors
+ *    that came from the canary is Binomial(errors, p(θ)) with p(θ) = ρθ / (ρθ + 1 − ρ), θ being the ratio of
+ *    the canary's per-request error rate to stable's. This assumes that ρ is constant within the interval (the
+ *    evidence cuts intervals at every weight change) and that each request is routed on its own (sticky
+ *    sessions are not: see `routing`). (Given the request counts it is in fact hypergeometric, which is less
+ *    spread than that binomial in the convex order (Hoeffding 1963), so the likelihood ratios below stay
+ *    supermartingales: still valid.) The log-likelihood ratio against θ = 1 adds up over intervals, so it is
+ *    kept on a fixed grid of θ and every interval's own ρ is accounted for exactly. A mixture of those ratios
+ *    over a prior on the grid is a test martingale for any θ0 on the grid, and inverting it gives a confidence sequence for θ.
  * 2. A canary's (or stable's) error rate alone: the beta-binomial mixture martingale (Robbins), inverted into
- *    a confidence sequence. Used for the floor, and for the absolute tolerance.
+ *    a confidence sequence. Used for the floor.
  *
  * Pure and engine-only: the bot, the bench and the tests all call these same functions.
  */

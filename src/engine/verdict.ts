@@ -1,23 +1,27 @@
 /**
- * Is the canary healthy? A pure judgement of the counts since the rollout began (evidence.ts), with
- * anytime-valid tests (sequential.ts), so the answer stays honest however often it is recomputed: the chance
- * that a canary failing no more often than stable is ever called worse, over the whole rollout, is at most
- * 1 − confidence.
+ * Is the canary healthy? A pure judgement of the exact counts since the rollout began (evidence.ts), with
+ * anytime-valid tests (sequential.ts), so the answer stays honest however often it is recomputed.
  *
- * The rules, in order (α = 1 − confidence):
- *  1. Worse than stable: the confidence sequence for θ (canary's error rate ÷ stable's) lies above 1.
- *  2. Below the floor `minSuccessRate`: the canary's success rate is confidently below it.
- *  3. Healthy: at least `minRequests` canary requests, confidently above the floor, and confidently not worse
- *     than the tolerance: θ < `maxErrorRatio`, or (for services with too few errors for a ratio) the canary's
- *     error rate exceeds stable's by less than `maxErrorIncrease` (each rate's sequence at α/2). When stable
- *     never had traffic, the floor alone.
- *  4. Otherwise not enough traffic, with how many more canary requests the same rules need at the rates seen.
+ * One α = 1 − confidence is shared by the two tests that can abort (Bonferroni: α/2 each for the ratio and
+ * the floor), so the chance that a canary failing no more often than stable is ever
+ * called worse, over the whole rollout, is at most α.
+ *
+ * The rules, in order:
+ *  1. Worse than stable: the confidence sequence for θ (canary's error rate ÷ stable's) lies above 1 (not for
+ *     `routing: session`, whose requests are not independent).
+ *  2. Below the floor `minSuccessRate`: the canary's success rate is confidently below it, and stable's, over
+ *     the same intervals, is not below it too (a shared outage is not the canary's fault).
+ *  3. Healthy: nothing says worse, at least `minRequests` canary requests, and enough exposure: a canary failing
+ *     `maxErrorRatio`× as often as stable and at least `maxErrorIncrease` more would have been called worse by
+ *     now with probability `power`. When stable never had traffic (or routing is per session), the floor
+ *     alone: confidently above it.
+ *  4. Otherwise waiting, with how many more canary requests rule 3 needs at the rates seen.
  *
  * Data only (numbers and codes); the words are in slack/views/verdict-text.ts.
  */
-import { foldReading, type Evidence } from "./evidence.ts";
+import { foldCounts, STALE_READS, type Evidence } from "./evidence.ts";
 import type { VerdictSettings } from "./metrics-settings.ts";
-import { compareRate, logRateEvidence, rateInterval, ratioInterval, scaleLogLik } from "./sequential.ts";
+import { addInterval, compareRate, emptyLogLik, logRateEvidence, rateInterval, ratioInterval } from "./sequential.ts";
 
 export type SampleLike = { requests: number; successes: number; p99Ms?: number } | { noTraffic: true };
 export type VerdictInput = { stable: SampleLike; canary: SampleLike } | { error: string };
@@ -27,6 +31,9 @@ export type VerdictInput = { stable: SampleLike; canary: SampleLike } | { error:
  * its confidence sequence (`upper` absent while unbounded: records are JSON, which has no Infinity).
  */
 export type RatioFinding = { estimate?: number; lower: number; upper?: number };
+
+/** The regression the evidence must be able to catch before a step (rule 3). */
+export type Detect = { ratio: number; increase: number; power: number };
 
 export type Observed = {
   canaryRate: number;
@@ -40,6 +47,8 @@ export type Observed = {
   ratio?: RatioFinding;
   /** Confidence sequence for the canary's success rate. */
   canarySuccess: { lower: number; upper: number };
+  /** Start of the evidence (ms): the counts are since then. */
+  since?: number;
   confidence: number;
   minSuccessRate: number;
 };
@@ -47,68 +56,121 @@ export type Observed = {
 export type Verdict =
   | ({
       kind: "healthy";
-      /** What ruled out a material regression: the ratio, or (too few errors for one) the absolute increase. */
-      basis: "ratio" | "increase" | "floor";
+      /** What the step rests on: enough exposure to catch `detect`, or (no stable traffic, sticky routing) the floor. */
+      basis: "power" | "floor";
+      detect: Detect;
       maxErrorRatio: number;
       maxErrorIncrease: number;
     } & Observed)
   | ({
       kind: "worse";
-      /** What the canary was compared with: the stable version, or the configured floor. */
+      /** What the canary was compared with: stable's errors, or the configured floor. */
       basis: "stable" | "floor";
-      /** Anytime-valid p-value (1 / the test martingale): smaller is stronger evidence. */
+      /** Anytime-valid p-value (Bonferroni-adjusted over the tests sharing α): smaller is stronger evidence. */
       pValue: number;
     } & Observed)
   | ({
       kind: "not-enough-traffic";
-      /** Further canary requests before these rules decide, if the rates seen so far hold. */
+      /** Further canary requests before rule 3 is met, if the rates seen so far hold. */
       needed: number;
+      /** At the canary's recent rate, how long those take (s); absent without a rate. */
+      neededSeconds?: number;
+      detect: Detect;
       maxErrorRatio: number;
     } & Partial<Observed> & { canaryRequests: number; confidence: number; minSuccessRate: number })
-  | { kind: "unavailable"; reason: string };
+  | {
+      kind: "unavailable";
+      /** The source's error, as it said it. */
+      reason?: string;
+      /** No new sample in this many readings in a row, since then (ms): a scrape outage, or a query selecting nothing. */
+      noData?: { reads: number; since: number };
+    };
 
-/** Cap for `needed` when the rates seen sit so close to a boundary that no realistic volume would tell. */
+/** Cap for `needed` when no realistic volume would be enough (an error rate near 100%). */
 export const NEEDED_CAP = 1_000_000_000;
 
 type Latency = { canaryP99Ms?: number; stableP99Ms?: number };
-type Decided = Exclude<Verdict["kind"], "not-enough-traffic" | "unavailable">;
+type Decided = { kind: "worse"; basis: "stable" | "floor"; pValue: number } | { kind: "healthy"; basis: "power" | "floor" };
 
-/** Rules 1-3 on the evidence as it stands; undefined when they do not decide yet. */
-function decide(e: Evidence, s: VerdictSettings): { kind: Decided; basis: string; pValue?: number } | undefined {
-  const alpha = 1 - s.confidence;
-  const c = e.canary;
-  if (c.requests <= 0) return undefined;
-  const ratio = ratioInterval(e.logLik, alpha);
-  if (ratio.lower > 1) return { kind: "worse", basis: "stable", pValue: Math.min(1, 1 / ratio.evidenceAgainstEqual) };
-  const floorError = 1 - s.minSuccessRate;
-  const floor = s.minSuccessRate > 0 ? compareRate(c.errors, c.requests, floorError, alpha) : "below";
-  if (floor === "above") return { kind: "worse", basis: "floor" };
-  if (c.requests < s.minRequests || floor !== "below") return undefined;
-  if (ratio.upper < s.maxErrorRatio) return { kind: "healthy", basis: "ratio" };
-  // Stable never had traffic (a plan that starts at 100%): the floor is all there is to judge by.
-  if (e.stable.requests <= 0) return { kind: "healthy", basis: "floor" };
-  if (e.stable.requests > 0) {
-    const canaryErr = rateInterval(c.errors, c.requests, alpha / 2);
-    const stableErr = rateInterval(e.stable.errors, e.stable.requests, alpha / 2);
-    if (canaryErr.upper - stableErr.lower < s.maxErrorIncrease) return { kind: "healthy", basis: "increase" };
-  }
-  return undefined;
+const DEFAULT_POWER = 0.5;
+
+function detectOf(s: VerdictSettings): Detect {
+  return { ratio: s.maxErrorRatio, increase: s.maxErrorIncrease, power: s.power ?? DEFAULT_POWER };
 }
 
-function scaled(e: Evidence, k: number): Evidence {
-  const t = (x: { requests: number; errors: number }) => ({ requests: x.requests * k, errors: x.errors * k });
-  return { ...e, canary: t(e.canary), stable: t(e.stable), logLik: scaleLogLik(e.logLik, k) };
+/** How many tests share α: the ratio and the floor. */
+const TESTS_SHARING_ALPHA = 2;
+
+/** Standard normal quantile for p in [0.5, 1) (Abramowitz & Stegun 26.2.23: error under 4.5e-4). */
+export function normalQuantile(p: number): number {
+  const t = Math.sqrt(-2 * Math.log(1 - p));
+  return t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
 }
 
 /**
- * How many more canary requests until rules 1-3 decide, if traffic goes on at the rates seen: every count and
- * the log-likelihood grow in proportion, so this is the smallest factor k at which `decide` answers.
+ * Could this much traffic have caught the regression `detect` names? The canary's and stable's request counts
+ * as they are, stable's error rate as seen, the canary's at max(ratio × stable's, stable's + increase): the
+ * ratio test at level `a` on the `power`-quantile of the canary's share of errors it would then have seen
+ * (one interval at the overall share: steps change the share, which this approximates).
+ */
+export function exposed(nc: number, ns: number, stableErrorRate: number, d: Detect, a: number): boolean {
+  if (!(nc > 0 && ns > 0)) return false;
+  const q = Math.min(0.999, Math.max(d.ratio * stableErrorRate, stableErrorRate + d.increase));
+  const mc = nc * q;
+  const errors = mc + ns * stableErrorRate;
+  const pi = mc / errors;
+  const quantile = Math.max(0, errors * pi - normalQuantile(d.power) * Math.sqrt(errors * pi * (1 - pi)));
+  return ratioInterval(addInterval(emptyLogLik(), quantile, errors, nc / (nc + ns)), a).lower > 1;
+}
+
+/** Rules 1-4 on the evidence as it stands; undefined when they do not decide yet. */
+function decide(e: Evidence, s: VerdictSettings): Decided | undefined {
+  const k = TESTS_SHARING_ALPHA;
+  const a = (1 - s.confidence) / k;
+  const c = e.canary;
+  const st = e.stable;
+  if (c.requests <= 0) return undefined;
+  if (s.routing !== "session") {
+    const ratio = ratioInterval(e.logLik, a);
+    if (ratio.lower > 1) return { kind: "worse", basis: "stable", pValue: Math.min(1, k / ratio.evidenceAgainstEqual) };
+  }
+  const floorError = 1 - s.minSuccessRate;
+  // Once stable has had traffic, the floor looks at the intervals where both versions had some (at 100% a shared
+  // outage could not be told from the canary's own failure), and stands down when stable, over those same
+  // intervals and weighted like the canary's traffic (evidence.stableLike), is below the floor too.
+  const f = st.requests > 0 && e.compared ? e.compared : c;
+  const stableAlsoBelow =
+    st.requests > 0 && (e.stableLike !== undefined && f.requests > 0 ? e.stableLike / f.requests > floorError : st.errors / st.requests > floorError);
+  if (s.minSuccessRate > 0 && f.requests > 0 && !stableAlsoBelow && compareRate(f.errors, f.requests, floorError, a) === "above") {
+    return { kind: "worse", basis: "floor", pValue: Math.min(1, k * Math.exp(-logRateEvidence(f.errors, f.requests, floorError))) };
+  }
+  if (c.requests < s.minRequests) return undefined;
+  if (st.requests <= 0 || s.routing === "session") {
+    // Stable never had traffic (a plan that starts at 100%), or requests are not independent: the floor alone.
+    const floor = s.minSuccessRate > 0 ? compareRate(c.errors, c.requests, floorError, a) : "below";
+    return floor === "below" ? { kind: "healthy", basis: "floor" } : undefined;
+  }
+  return exposed(c.requests, st.requests, st.errors / st.requests, detectOf(s), a) ? { kind: "healthy", basis: "power" } : undefined;
+}
+
+/**
+ * How many more canary requests until rule 3 holds, if traffic goes on in the same proportions: the smallest
+ * factor k at which the scaled counts pass.
  */
 export function requestsNeeded(e: Evidence, s: VerdictSettings): number {
   const n = e.canary.requests;
   if (n <= 0) return s.minRequests;
+  const a = (1 - s.confidence) / TESTS_SHARING_ALPHA;
+  const d = detectOf(s);
+  const pass = (k: number) => {
+    if (k * n < s.minRequests) return false;
+    if (e.stable.requests <= 0 || s.routing === "session") {
+      return s.minSuccessRate <= 0 || compareRate(e.canary.errors * k, n * k, 1 - s.minSuccessRate, a) === "below";
+    }
+    return exposed(n * k, e.stable.requests * k, e.stable.errors / e.stable.requests, d, a);
+  };
   let hi = 2;
-  while (!decide(scaled(e, hi), s)) {
+  while (!pass(hi)) {
     if (hi * n >= NEEDED_CAP) return NEEDED_CAP;
     hi *= 2;
   }
@@ -116,77 +178,77 @@ export function requestsNeeded(e: Evidence, s: VerdictSettings): number {
   // To 1%: the message rounds to two significant figures anyway.
   for (let i = 0; i < 30 && hi - lo > 0.01 * lo; i++) {
     const mid = (lo + hi) / 2;
-    if (decide(scaled(e, mid), s)) hi = mid;
+    if (pass(mid)) hi = mid;
     else lo = mid;
   }
   return Math.max(1, Math.ceil((hi - 1) * n));
 }
 
+function ratioFinding(logLik: readonly number[], a: number, c: { n: number; x: number }, st: { n: number; x: number }): RatioFinding | undefined {
+  const r = ratioInterval(logLik, a);
+  if (!(r.lower > 0 || Number.isFinite(r.upper))) return undefined;
+  return {
+    ...(st.x > 0 && st.n > 0 && c.n > 0 ? { estimate: c.x / c.n / (st.x / st.n) } : {}),
+    lower: r.lower,
+    ...(Number.isFinite(r.upper) ? { upper: r.upper } : {}),
+  };
+}
+
 export function judge(e: Evidence | undefined, s: VerdictSettings, latency: Latency = {}): Verdict {
-  const base = { minSuccessRate: s.minSuccessRate, confidence: s.confidence };
+  if (e && (e.stale ?? 0) >= STALE_READS) return { kind: "unavailable", noData: { reads: e.stale!, since: e.staleSince ?? e.until } };
+  const base = { minSuccessRate: s.minSuccessRate, confidence: s.confidence, ...(e ? { since: e.since } : {}) };
+  const detect = detectOf(s);
   if (!e || e.canary.requests <= 0) {
     return {
       kind: "not-enough-traffic",
       needed: s.minRequests,
       canaryRequests: 0,
       ...(e && e.stable.requests > 0 ? { stableRate: 1 - e.stable.errors / e.stable.requests, stableRequests: e.stable.requests } : {}),
+      detect,
       maxErrorRatio: s.maxErrorRatio,
       ...base,
     };
   }
-  const alpha = 1 - s.confidence;
+  const k = TESTS_SHARING_ALPHA;
+  const a = (1 - s.confidence) / k;
   const c = e.canary;
   const st = e.stable;
-  const r = ratioInterval(e.logLik, alpha);
-  const informative = r.lower > 0 || Number.isFinite(r.upper);
-  const success = rateInterval(c.errors, c.requests, alpha);
+  const success = rateInterval(c.errors, c.requests, a);
+  const ratio = ratioFinding(e.logLik, a, { n: c.requests, x: c.errors }, { n: st.requests, x: st.errors });
   const observed: Observed = {
     canaryRate: 1 - c.errors / c.requests,
     canaryRequests: c.requests,
     ...(st.requests > 0 ? { stableRate: 1 - st.errors / st.requests, stableRequests: st.requests } : {}),
     ...(latency.canaryP99Ms !== undefined ? { canaryP99Ms: latency.canaryP99Ms } : {}),
     ...(latency.stableP99Ms !== undefined ? { stableP99Ms: latency.stableP99Ms } : {}),
-    ...(informative
-      ? {
-          ratio: {
-            ...(st.errors > 0 && st.requests > 0 ? { estimate: c.errors / c.requests / (st.errors / st.requests) } : {}),
-            lower: r.lower,
-            ...(Number.isFinite(r.upper) ? { upper: r.upper } : {}),
-          },
-        }
-      : {}),
+    ...(ratio ? { ratio } : {}),
     canarySuccess: { lower: 1 - success.upper, upper: 1 - success.lower },
     ...base,
   };
   const d = decide(e, s);
-  if (d?.kind === "worse") {
-    const pValue = d.pValue ?? Math.min(1, Math.exp(-logFloorEvidence(e, s)));
-    return { kind: "worse", basis: d.basis as "stable" | "floor", pValue, ...observed };
-  }
-  if (d?.kind === "healthy") {
-    return {
-      kind: "healthy",
-      basis: d.basis as "ratio" | "increase" | "floor",
-      maxErrorRatio: s.maxErrorRatio,
-      maxErrorIncrease: s.maxErrorIncrease,
-      ...observed,
-    };
-  }
-  return { kind: "not-enough-traffic", needed: requestsNeeded(e, s), maxErrorRatio: s.maxErrorRatio, ...observed };
-}
-
-/** The floor's test martingale at the floor itself (its inverse is the anytime p-value). */
-function logFloorEvidence(e: Evidence, s: VerdictSettings): number {
-  return logRateEvidence(e.canary.errors, e.canary.requests, 1 - s.minSuccessRate);
+  if (d?.kind === "worse") return { ...d, ...observed };
+  if (d?.kind === "healthy") return { ...d, detect, maxErrorRatio: s.maxErrorRatio, maxErrorIncrease: s.maxErrorIncrease, ...observed };
+  const needed = requestsNeeded(e, s);
+  const rate = e.recent && e.recent.seconds > 0 ? e.recent.canary / e.recent.seconds : undefined;
+  return {
+    kind: "not-enough-traffic",
+    needed,
+    ...(rate && rate > 0 && needed < NEEDED_CAP ? { neededSeconds: Math.ceil(needed / rate) } : {}),
+    detect,
+    maxErrorRatio: s.maxErrorRatio,
+    ...observed,
+  };
 }
 
 /**
- * One reading judged on its own, as if it were the whole rollout so far: for a person's ad-hoc look and for
- * tests. The bot judges the folded evidence with `judge`.
+ * One span's counts judged on their own, as if they were the whole rollout so far: for a person's ad-hoc look
+ * and for tests. The bot judges the folded evidence with `judge`.
  */
 export function verdict(input: VerdictInput, s: VerdictSettings): Verdict {
   if ("error" in input) return { kind: "unavailable", reason: input.error };
-  const e = foldReading(undefined, 0, 1, input.stable, input.canary);
+  const counts = (x: SampleLike) => ("noTraffic" in x ? undefined : x);
+  // No rate to speak of for a span read on its own: "how long" is left out.
+  const { recent: _recent, ...e } = foldCounts(undefined, 0, 1, counts(input.stable), counts(input.canary));
   const p99 = (x: SampleLike) => ("noTraffic" in x ? undefined : x.p99Ms);
   const c = p99(input.canary);
   const st = p99(input.stable);

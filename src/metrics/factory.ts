@@ -1,4 +1,3 @@
-import type { RedisClient } from "../store/redis-connection.ts";
 import type { MetricsSettings } from "../engine/metrics-settings.ts";
 import { Linkerd1AdminSource } from "./linkerd1.ts";
 import { PRESETS, PrometheusSource } from "./prometheus.ts";
@@ -6,9 +5,6 @@ import { MetricsError, type SuccessRateSource } from "./source.ts";
 import { readFile } from "node:fs/promises";
 
 export type MetricsDeps = {
-  redis: RedisClient;
-  /** Prefix for Redis keys a source keeps (Linkerd 1 counter readings). */
-  keyPrefix: string;
   /** Bot-wide Prometheus (PROMETHEUS_URL), used when a target does not name its own. */
   defaultPrometheusUrl?: string;
   /** The bearer token for the bot-wide Prometheus (PROMETHEUS_BEARER_TOKEN, or read from PROMETHEUS_BEARER_TOKEN_FILE). */
@@ -37,7 +33,14 @@ export function createSuccessRateSource(settings: MetricsSettings | undefined, d
           ? { file: settings.prometheusBearerTokenFile }
           : undefined
         : deps.defaultPrometheusToken;
-      return new PrometheusSource({ url, queries, ...timeout, ...(token ? { bearerToken: bearerToken(token) } : {}) });
+      return new PrometheusSource({
+        url,
+        queries,
+        lagMs: settings.lagSeconds * 1000,
+        windowSeconds: settings.windowSeconds,
+        ...timeout,
+        ...(token ? { bearerToken: bearerToken(token) } : {}),
+      });
     }
     case "linkerd1": {
       if (!settings.linkerd1AdminUrl) throw new Error("linkerd1 metrics need `linkerd1AdminUrl`");
@@ -45,8 +48,6 @@ export function createSuccessRateSource(settings: MetricsSettings | undefined, d
         adminUrl: settings.linkerd1AdminUrl,
         router: settings.linkerd1Router,
         clientId: settings.linkerd1ClientId,
-        redis: deps.redis,
-        keyPrefix: deps.keyPrefix,
         ...timeout,
       });
     }

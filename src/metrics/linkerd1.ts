@@ -1,22 +1,16 @@
-import type { RedisClient } from "../store/redis-connection.ts";
 import { z } from "zod";
 import { redactUrl } from "../engine/urls.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
 import { networkReason } from "./prometheus.ts";
-import { MetricsError, type Sample, type Snapshot, type SuccessRateSource } from "./source.ts";
+import { MetricsError, type CounterReading, type SeriesCounters, type SuccessRateSource } from "./source.ts";
 
 /**
- * Success rates from a Linkerd 1 router's admin endpoint (`/admin/metrics.json`, PROTOCOLS.md §3).
- * Its counters are cumulative since the process started, so a rate needs two readings. The
- * readings live in Redis, not in this process: whichever bot replica polls next computes the
- * delta, and a restart loses nothing.
- *
- * Each poll appends a reading (time, success, failures) to a sorted set per (target, version). The
- * delta is taken against the newest reading at least `windowSeconds` old, or the oldest one when
- * the history is shorter than the window (so the second poll already gives a rate). Appending
- * instead of overwriting one "previous" value means two replicas polling at once cannot shorten
- * each other's window. A counter going backwards (linkerd restarted) drops the history.
+ * Success rates from a Linkerd 1 router's admin endpoint (`/admin/metrics.json`, PROTOCOLS.md §3). Its
+ * counters are cumulative since the process started: each reading hands them over as they are (one series per
+ * matching client id, sampled now), and the evidence takes the differences against the values it kept from
+ * the reading before (engine/evidence.ts), never "the value a window ago". A counter that went down (linkerd
+ * restarted) is a reset there: that series' difference is dropped.
  */
 
 export type Linkerd1AdminSourceOptions = {
@@ -26,14 +20,10 @@ export type Linkerd1AdminSourceOptions = {
   router: string;
   /** Client id template without the leading '/', e.g. `#/io.l5d.k8s/{namespace}/http/{version}`. */
   clientId: string;
-  redis: RedisClient;
-  /** Prefix for this source's Redis keys (tests pass a random one). */
-  keyPrefix: string;
   timeoutMs?: number;
 };
 
 export type Counters = { success: number; failures: number };
-type Reading = Counters & { at: number };
 
 // metrics.json is a flat object of numbers; histograms arrive flattened (`.../latency_ms.p99`).
 const metricsJsonSchema = z.record(z.string(), z.unknown());
@@ -56,17 +46,26 @@ export class Linkerd1AdminSource implements SuccessRateSource {
       .replaceAll("{backend}", version);
   }
 
-  async snapshot(target: Target, pair: RoutePair, windowSeconds: number): Promise<Snapshot> {
+  async counters(target: Target, pair: RoutePair, now: number): Promise<CounterReading> {
     const metrics = await this.fetchMetrics();
-    const at = Date.now();
-    const [stable, canary] = await Promise.all([
-      this.advance(target, pair.stable, metrics, at, windowSeconds),
-      this.advance(target, pair.canary, metrics, at, windowSeconds),
-    ]);
-    // Report the span actually covered: on the first polls it is shorter than asked for (0 when
-    // there is no baseline yet).
-    const covered = Math.max(stable.coveredSeconds, canary.coveredSeconds);
-    return { stable: stable.sample, canary: canary.sample, windowSeconds: covered, at };
+    // Read now: the admin answers its live counters, there is no scrape to wait for.
+    const at = Math.max(now, Date.now());
+    const side = (version: string): SeriesCounters => {
+      const out: SeriesCounters = {};
+      for (const [id, c] of clientCounters(metrics, this.opts.router, this.clientIdFor(target, version))) {
+        out[id] = { requests: c.success + c.failures, successes: c.success, at };
+      }
+      return out;
+    };
+    const p99 = (version: string) => p99Of(metrics, this.opts.router, this.clientIdFor(target, version));
+    const sp = p99(pair.stable);
+    const cp = p99(pair.canary);
+    return {
+      at,
+      stable: side(pair.stable),
+      canary: side(pair.canary),
+      ...(sp !== undefined || cp !== undefined ? { p99Ms: { ...(sp !== undefined ? { stable: sp } : {}), ...(cp !== undefined ? { canary: cp } : {}) } } : {}),
+    };
   }
 
   private async fetchMetrics(): Promise<Record<string, unknown>> {
@@ -91,56 +90,6 @@ export class Linkerd1AdminSource implements SuccessRateSource {
     if (!parsed.success) throw new MetricsError(`${where} sent /admin/metrics.json that is not a flat object`, { url: shown });
     return parsed.data;
   }
-
-  private key(target: Target, version: string): string {
-    return `${this.opts.keyPrefix}:linkerd1:${kubeNamespace(target)}/${target.name}:${version}`;
-  }
-
-  /** Record this poll's reading for one version and return the delta against the baseline. */
-  private async advance(
-    target: Target,
-    version: string,
-    metrics: Record<string, unknown>,
-    at: number,
-    windowSeconds: number,
-  ): Promise<{ sample: Sample; coveredSeconds: number }> {
-    const now = readCounters(metrics, this.opts.router, this.clientIdFor(target, version));
-    if (!now) return { sample: { noTraffic: true }, coveredSeconds: 0 }; // the client does not exist (yet)
-    const key = this.key(target, version);
-    const redis = this.opts.redis;
-    const cutoff = at - windowSeconds * 1000;
-    // Newest reading at least a window old; else the oldest there is.
-    let [raw] = await redis.zrevrangebyscore(key, cutoff, "-inf", "LIMIT", 0, 1);
-    if (raw === undefined) [raw] = await redis.zrange(key, 0, 0);
-    const before = raw === undefined ? undefined : parseReading(raw);
-
-    const reset = before !== undefined && (now.success < before.success || now.failures < before.failures);
-    // Keep what the longest window we are asked for needs, plus slack; the TTL forgets idle targets.
-    const keepMs = Math.max(windowSeconds * 3, 600) * 1000;
-    const tx = redis.multi();
-    if (reset) tx.del(key);
-    tx.zadd(key, at, JSON.stringify({ at, success: now.success, failures: now.failures } satisfies Reading));
-    tx.zremrangebyscore(key, "-inf", at - keepMs);
-    tx.pexpire(key, keepMs * 2);
-    await tx.exec();
-
-    if (!before || reset) return { sample: { noTraffic: true }, coveredSeconds: 0 };
-    const success = now.success - before.success;
-    const failures = now.failures - before.failures;
-    const coveredSeconds = Math.max(0, Math.round((at - before.at) / 100) / 10);
-    if (success + failures <= 0) return { sample: { noTraffic: true }, coveredSeconds };
-    return { sample: { requests: success + failures, successes: success }, coveredSeconds };
-  }
-}
-
-function parseReading(raw: string): Reading | undefined {
-  try {
-    const r = JSON.parse(raw) as Partial<Reading>;
-    if (typeof r.at === "number" && typeof r.success === "number" && typeof r.failures === "number") return r as Reading;
-  } catch {
-    /* a reading we cannot read is no baseline */
-  }
-  return undefined;
 }
 
 /**
@@ -150,15 +99,26 @@ function parseReading(raw: string): Reading | undefined {
  * `%/<transformer>/...`, and each such client carries part of the version's traffic.
  */
 export function readCounters(metrics: Record<string, unknown>, router: string, clientId: string): Counters | undefined {
+  const all = clientCounters(metrics, router, clientId);
+  if (all.size === 0) return undefined;
+  const sum: Counters = { success: 0, failures: 0 };
+  for (const c of all.values()) {
+    sum.success += c.success;
+    sum.failures += c.failures;
+  }
+  return sum;
+}
+
+/** Every client carrying the version's traffic, by its full id: the exact id, else the transformer-prefixed ones. */
+export function clientCounters(metrics: Record<string, unknown>, router: string, clientId: string): Map<string, Counters> {
   const prefix = `rt/${router}/client/`;
   const exact = (what: string) => metrics[`${prefix}${clientId}/${what}`];
   const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
   const s = num(exact("success"));
   const f = num(exact("failures"));
-  if (s !== undefined || f !== undefined) return { success: s ?? 0, failures: f ?? 0 };
+  if (s !== undefined || f !== undefined) return new Map([[clientId, { success: s ?? 0, failures: f ?? 0 }]]);
 
-  let found = false;
-  const sum: Counters = { success: 0, failures: 0 };
+  const found = new Map<string, Counters>();
   for (const [k, v] of Object.entries(metrics)) {
     if (!k.startsWith(prefix)) continue;
     const what = k.endsWith("/success") ? "success" : k.endsWith("/failures") ? "failures" : undefined;
@@ -166,8 +126,15 @@ export function readCounters(metrics: Record<string, unknown>, router: string, c
     if (!what || n === undefined) continue;
     const id = k.slice(prefix.length, k.length - what.length - 1);
     if (!id.endsWith(`/${clientId}`)) continue;
-    found = true;
-    sum[what] += n;
+    const c = found.get(id) ?? { success: 0, failures: 0 };
+    c[what] += n;
+    found.set(id, c);
   }
-  return found ? sum : undefined;
+  return found;
+}
+
+/** The client's p99 latency (ms) as linkerd's own histogram summary reports it, for the message. */
+function p99Of(metrics: Record<string, unknown>, router: string, clientId: string): number | undefined {
+  const v = metrics[`rt/${router}/client/${clientId}/request_latency_ms.p99`];
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
 }

@@ -3,31 +3,32 @@ import { redactUrl } from "../engine/urls.ts";
 import type { PrometheusQueries } from "../engine/metrics-settings.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
-import { MetricsError, type Sample, type Snapshot, type SuccessRateSource } from "./source.ts";
+import { MetricsError, type CounterReading, type SeriesCounters, type SuccessRateSource } from "./source.ts";
 
 /**
- * Success rates from Prometheus, one version (Deployment / backend) at a time, as counts over the
- * window: `sum(increase(...[window]))`. Counts rather than ratios, because the verdict weighs how
- * much evidence there is, not only the rate.
+ * Success rates from Prometheus, as raw cumulative counters: every series of one version (a pod, a label set)
+ * as an instant query at `now - lag`, with the time each series was last scraped (`timestamp()`). The evidence
+ * takes exact differences between readings (engine/evidence.ts); nothing here goes through increase(), whose
+ * results are extrapolated to the window's edges (1.3-2× the requests that happened) and never tile time.
  *
- * Every query of one snapshot is evaluated at the same `time`, so stable and canary cover the
- * same seconds.
+ * Every query of one reading is evaluated at the same `time`, so stable and canary are read at the same moment.
  */
 
 export type PrometheusPreset = "linkerd2" | "nginx" | "istio";
 
 /**
- * Queries per mesh (sources: Flagger's observers, the NGINX Service Mesh metrics guide; see
+ * Counter selectors per mesh (sources: Flagger's observers, the NGINX Service Mesh metrics guide; see
  * PROTOCOLS.md §6). All three count a request as successful unless it answered 5xx, so a canary
- * is not blamed for clients' 4xx and the three meshes judge alike.
+ * is not blamed for clients' 4xx and the three meshes judge alike. `successes` selects a subset of the
+ * `requests` series (the same label sets), so each series' success count pairs with its request count.
  */
 export const PRESETS: Record<PrometheusPreset, PrometheusQueries> = {
   // Linkerd2 proxy, inbound side of the version's pods. `classification` is "failure" for 5xx
   // (and gRPC errors); Flagger likewise counts classification!="failure" as success. The
   // direction filter keeps out the calls the version itself makes to its dependencies.
   linkerd2: {
-    requests: `sum(increase(response_total{namespace="{namespace}", deployment="{version}", direction="inbound"}[{window}]))`,
-    successes: `sum(increase(response_total{namespace="{namespace}", deployment="{version}", direction="inbound", classification!="failure"}[{window}]))`,
+    requests: `response_total{namespace="{namespace}", deployment="{version}", direction="inbound"}`,
+    successes: `response_total{namespace="{namespace}", deployment="{version}", direction="inbound", classification!="failure"}`,
     p99: `histogram_quantile(0.99, sum by (le) (rate(response_latency_ms_bucket{namespace="{namespace}", deployment="{version}", direction="inbound"}[{window}])))`,
   },
   // NGINX Service Mesh sidecars. `nginxplus_upstream_server_responses` is reported by the sidecar
@@ -36,14 +37,14 @@ export const PRESETS: Record<PrometheusPreset, PrometheusQueries> = {
   // the version makes to others. The guide's own success ratio counts only 1xx|2xx; we count 3xx
   // and 4xx as success too, like the other meshes (a 404 is the client's error, not the canary's).
   nginx: {
-    requests: `sum(increase(nginxplus_upstream_server_responses{dst_namespace="{namespace}", dst_deployment="{version}"}[{window}]))`,
-    successes: `sum(increase(nginxplus_upstream_server_responses{dst_namespace="{namespace}", dst_deployment="{version}", code=~"1xx|2xx|3xx|4xx"}[{window}]))`,
+    requests: `nginxplus_upstream_server_responses{dst_namespace="{namespace}", dst_deployment="{version}"}`,
+    successes: `nginxplus_upstream_server_responses{dst_namespace="{namespace}", dst_deployment="{version}", code=~"1xx|2xx|3xx|4xx"}`,
     p99: `histogram_quantile(0.99, sum by (le) (rate(nginxplus_upstream_server_response_latency_ms_bucket{dst_namespace="{namespace}", dst_deployment="{version}"}[{window}])))`,
   },
   // Istio, as the destination workload's proxy reports it.
   istio: {
-    requests: `sum(increase(istio_requests_total{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}"}[{window}]))`,
-    successes: `sum(increase(istio_requests_total{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}", response_code!~"5.*"}[{window}]))`,
+    requests: `istio_requests_total{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}"}`,
+    successes: `istio_requests_total{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}", response_code!~"5.*"}`,
     p99: `histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}"}[{window}])))`,
   },
 };
@@ -102,6 +103,10 @@ export type PrometheusSourceOptions = {
   /** Base URL, e.g. http://prometheus.monitoring:9090 (a path prefix such as /prometheus is kept). */
   url: string;
   queries: PrometheusQueries;
+  /** Read the counters this long before now (ms), so that every scrape of that moment has landed. */
+  lagMs?: number;
+  /** The p99's window (s). */
+  windowSeconds?: number;
   /** Per HTTP request; Prometheus is also told to give up a little earlier. */
   timeoutMs?: number;
   /** The bearer token to send, asked before each query (a token file may be rotated). */
@@ -119,33 +124,69 @@ export class PrometheusSource implements SuccessRateSource {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
-  async snapshot(target: Target, pair: RoutePair, windowSeconds: number): Promise<Snapshot> {
-    const at = Date.now();
-    const [stable, canary] = await Promise.all([this.sample(target, pair.stable, windowSeconds, at), this.sample(target, pair.canary, windowSeconds, at)]);
-    return { stable, canary, windowSeconds, at };
+  async counters(target: Target, pair: RoutePair, now: number): Promise<CounterReading> {
+    const at = now - (this.opts.lagMs ?? 0);
+    const [stable, canary] = await Promise.all([this.series(target, pair.stable, at), this.series(target, pair.canary, at)]);
+    const p99 = { ...(stable.p99Ms !== undefined ? { stable: stable.p99Ms } : {}), ...(canary.p99Ms !== undefined ? { canary: canary.p99Ms } : {}) };
+    return { at, stable: stable.counters, canary: canary.counters, ...(Object.keys(p99).length ? { p99Ms: p99 } : {}) };
   }
 
-  /** One version's sample at time `at` (ms). */
-  async sample(target: Target, version: string, windowSeconds: number, at: number): Promise<Sample> {
-    const vars: QueryVars = { namespace: kubeNamespace(target), service: target.name, version, windowSeconds };
+  /** One version's counters at `at` (ms): every series, with the time Prometheus last scraped it. */
+  async series(target: Target, version: string, at: number): Promise<{ counters: SeriesCounters; p99Ms?: number }> {
+    const vars: QueryVars = { namespace: kubeNamespace(target), service: target.name, version, windowSeconds: this.opts.windowSeconds ?? 60 };
     const q = this.opts.queries;
-    const [requests, successes, p99] = await Promise.all([
-      this.query(renderQuery(q.requests, vars), at),
-      this.query(renderQuery(q.successes, vars), at),
+    const requestsQuery = renderQuery(q.requests, vars);
+    const [requests, stamps, successes, p99] = await Promise.all([
+      this.vector(requestsQuery, at),
+      this.vector(`timestamp(${requestsQuery})`, at),
+      this.vector(renderQuery(q.successes, vars), at),
       q.p99 ? this.query(renderQuery(q.p99, vars), at) : Promise.resolve<QueryValue>({ empty: true }),
     ]);
-    if ("empty" in requests) return { noTraffic: true };
-    // increase() extrapolates to the window's edges, so counts come back fractional: round them.
-    const total = Math.round(requests.value);
-    if (total <= 0) return { noTraffic: true };
-    // No success series at all means none succeeded (Linkerd only creates the series on the first
-    // success): zero, not "no traffic".
-    const ok = "empty" in successes ? 0 : Math.min(total, Math.max(0, Math.round(successes.value)));
-    return { requests: total, successes: ok, ...("value" in p99 ? { p99Ms: p99.value } : {}) };
+    const ok = new Map(successes.map((x) => [seriesKey(x.metric), x.value]));
+    const when = new Map(stamps.map((x) => [seriesKey(x.metric), x.value * 1000]));
+    const counters: SeriesCounters = {};
+    for (const x of requests) {
+      const key = seriesKey(x.metric);
+      // No success series for a label set means none of its requests succeeded (a failure-only series).
+      counters[key] = { requests: x.value, successes: ok.get(key) ?? 0, at: when.get(key) ?? at };
+    }
+    return { counters, ...("value" in p99 ? { p99Ms: p99.value } : {}) };
   }
 
   /** Run one instant query at `atMs`; resolves to its single value, or `empty`. Throws MetricsError. */
   async query(promql: string, atMs: number = Date.now()): Promise<QueryValue> {
+    const data = await this.run(promql, atMs);
+    if (data.resultType === "scalar") return toValue(data.result[1]);
+    if (data.result.length === 0) return { empty: true };
+    if (data.result.length > 1) {
+      // A custom template without sum(): adding the series up might double count, so say so.
+      throw new MetricsError(
+        `Prometheus at ${redactUrl(this.url)} returned ${data.result.length} series for (${promql}); wrap the query in sum(...) so it gives one number`,
+        {
+          url: redactUrl(this.url),
+          query: promql,
+        },
+      );
+    }
+    return toValue(data.result[0]!.value[1]);
+  }
+
+  /** Run one instant query at `atMs`; every series with a finite value. Throws MetricsError. */
+  async vector(promql: string, atMs: number): Promise<{ metric: Record<string, string>; value: number }[]> {
+    const data = await this.run(promql, atMs);
+    const rows = data.resultType === "scalar" ? [{ metric: {}, value: data.result }] : data.result;
+    return rows.flatMap((r) => {
+      const v = toValue(r.value[1]);
+      return "value" in v ? [{ metric: r.metric, value: v.value }] : [];
+    });
+  }
+
+  private async run(
+    promql: string,
+    atMs: number,
+  ): Promise<
+    { resultType: "scalar"; result: [number, string] } | { resultType: "vector"; result: { metric: Record<string, string>; value: [number, string] }[] }
+  > {
     const url = redactUrl(this.url);
     const where = `Prometheus at ${url}`;
     const token = this.opts.bearerToken ? await this.opts.bearerToken() : undefined;
@@ -197,23 +238,28 @@ export class PrometheusSource implements SuccessRateSource {
       });
     }
     const data = body.data;
-    if (data.resultType === "scalar") return toValue(data.result[1]);
-    if (data.resultType !== "vector") {
-      throw new MetricsError(`${where} returned a ${data.resultType} for (${promql}); the query must give one number (an instant vector)`, {
-        url,
-        query: promql,
-      });
-    }
-    if (data.result.length === 0) return { empty: true };
-    if (data.result.length > 1) {
-      // A custom template without sum(): adding the series up might double count, so say so.
-      throw new MetricsError(`${where} returned ${data.result.length} series for (${promql}); wrap the query in sum(...) so it gives one number`, {
-        url,
-        query: promql,
-      });
-    }
-    return toValue(data.result[0]!.value[1]);
+    if (data.resultType === "scalar" || data.resultType === "vector") return data;
+    throw new MetricsError(`${where} returned a ${data.resultType} for (${promql}); the query must give an instant vector`, {
+      url,
+      query: promql,
+    });
   }
+}
+
+/** A series' identity: its label set, hashed (FNV-1a, 2×32 bits) so records stay small. */
+export function seriesKey(metric: Record<string, string>): string {
+  const text = Object.keys(metric)
+    .filter((k) => k !== "__name__")
+    .sort()
+    .map((k) => `${k}=${metric[k]}`)
+    .join(",");
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    a = Math.imul(a ^ text.charCodeAt(i), 0x01000193) >>> 0;
+    b = Math.imul(b ^ text.charCodeAt(text.length - 1 - i), 0x01000193) >>> 0;
+  }
+  return a.toString(36) + b.toString(36);
 }
 
 function toValue(s: string): QueryValue {

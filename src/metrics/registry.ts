@@ -1,4 +1,3 @@
-import type { RedisClient } from "../store/redis-connection.ts";
 import type { Target } from "../engine/target.ts";
 import { createSuccessRateSource } from "./factory.ts";
 import type { SuccessRateSource } from "./source.ts";
@@ -9,11 +8,9 @@ export class MetricsSources {
 
   constructor(
     private readonly deps: {
-      redis: RedisClient;
-      keyPrefix: string;
       defaultPrometheusUrl?: string | undefined;
       defaultPrometheusToken?: { value: string } | { file: string } | undefined;
-    },
+    } = {},
   ) {}
 
   for(target: Target): SuccessRateSource | undefined {
@@ -22,8 +19,6 @@ export class MetricsSources {
       this.cache.set(
         key,
         createSuccessRateSource(target.metrics, {
-          redis: this.deps.redis,
-          keyPrefix: this.deps.keyPrefix,
           ...(this.deps.defaultPrometheusUrl ? { defaultPrometheusUrl: this.deps.defaultPrometheusUrl } : {}),
           ...(this.deps.defaultPrometheusToken ? { defaultPrometheusToken: this.deps.defaultPrometheusToken } : {}),
         }),

@@ -1,15 +1,21 @@
 import type { Target } from "../engine/target.ts";
+import type { CounterReading } from "../engine/evidence.ts";
 import type { RoutePair } from "../routers/router.ts";
 
-/** Requests seen for one version over the window; `noTraffic` when the source has nothing to say. */
+export type { CounterReading, SeriesCounters } from "../engine/evidence.ts";
+
+/** Requests seen for one version over a span; `noTraffic` when the source has nothing to say. */
 export type Sample = { requests: number; successes: number; p99Ms?: number } | { noTraffic: true };
 
-export type Snapshot = { stable: Sample; canary: Sample; windowSeconds: number; at: number };
-
+/**
+ * A source answers cumulative counters as of a moment (every series of each version, with the time it was
+ * sampled); the evidence keeps the last values it folded and takes exact differences (engine/evidence.ts).
+ * Counters, never counts over a window: a window's count is extrapolated, and two windows never tile time.
+ */
 export interface SuccessRateSource {
   readonly kind: string;
-  /** Throws MetricsError when the source cannot answer (down, query error). */
-  snapshot(target: Target, pair: RoutePair, windowSeconds: number): Promise<Snapshot>;
+  /** The counters as of `at` (ms; a Prometheus source reads at `at` minus its lag). Throws MetricsError when it cannot answer. */
+  counters(target: Target, pair: RoutePair, at: number): Promise<CounterReading>;
 }
 
 export class MetricsError extends Error {

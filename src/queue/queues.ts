@@ -94,10 +94,16 @@ export class EffectQueue {
    * restarted bot re-scheduling the same slot adds nothing); a person's Refresh is keyed by the 2-second
    * slot it fell in, so a burst of clicks makes one reading.
    */
-  async snapshot(rolloutId: string, opts: { slot: number; delayMs: number } | { refresh: true; now: number; asked?: boolean }): Promise<void> {
+  async snapshot(
+    rolloutId: string,
+    opts:
+      | { slot: number; delayMs: number }
+      | { refresh: true; now: number; asked?: boolean; /** a reading this much later (a fresh baseline after a write) */ afterMs?: number },
+  ): Promise<void> {
     const asked = "refresh" in opts && opts.asked === true;
-    const jobId = "refresh" in opts ? `${rolloutId}.snap.${asked ? "a" : "r"}${Math.floor(opts.now / 2000)}` : `${rolloutId}.snap.${opts.slot}`;
-    const delay = "refresh" in opts ? 0 : Math.max(0, opts.delayMs);
+    const later = "refresh" in opts && opts.afterMs !== undefined;
+    const jobId = "refresh" in opts ? `${rolloutId}.snap.${asked ? "a" : later ? "b" : "r"}${Math.floor(opts.now / 2000)}` : `${rolloutId}.snap.${opts.slot}`;
+    const delay = "refresh" in opts ? Math.max(0, opts.afterMs ?? 0) : Math.max(0, opts.delayMs);
     await this.queue.add(
       "snapshot",
       { rolloutId, version: 0, ...(asked ? { asked: true as const } : {}) },

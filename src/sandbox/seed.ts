@@ -80,8 +80,11 @@ export function targetsYaml(p: { namerdUrl: string; linkerd1AdminUrl: string; ba
   // 0.2 points would take several (issue 16's verdict waits for evidence of health).
   const common = `windowSeconds: ${t.windowSeconds}, refreshSeconds: ${t.refreshSeconds}, minRequests: 50, confidence: 0.99, maxErrorIncrease: 0.01`;
   const linkerd1 = `source: linkerd1, linkerd1AdminUrl: ${JSON.stringify(p.linkerd1AdminUrl)}, linkerd1Router: ${LINKERD1_ROUTER}`;
+  // The sandbox's Prometheus scrapes every second.
   const prometheus = (preset: string) =>
-    p.backendMetrics.kind === "prometheus" ? `source: prometheus, prometheusUrl: ${JSON.stringify(p.backendMetrics.url)}, preset: ${preset}` : linkerd1;
+    p.backendMetrics.kind === "prometheus"
+      ? `source: prometheus, prometheusUrl: ${JSON.stringify(p.backendMetrics.url)}, preset: ${preset}, scrapeIntervalSeconds: 1`
+      : linkerd1;
   const backend = prometheus("nginx");
   // Linkerd 2 proxies report what an HTTPRoute's backends answer.
   const web = prometheus("linkerd2");

@@ -63,7 +63,7 @@ function targetYaml(i: number, promUrl: string): string {
     steps: [10, 50, 100]
     smi: { trafficSplit: web-d${i}, apexService: web }
     auto: { maxWait: 1m, notice: 2s }
-    metrics: { source: prometheus, prometheusUrl: "${promUrl}", preset: linkerd2, windowSeconds: ${WINDOW_SECONDS}, refreshSeconds: ${REFRESH_SECONDS}, minSuccessRate: ${MIN_SUCCESS_RATE}, minRequests: 20, confidence: 0.99, maxErrorIncrease: 0.05 }`;
+    metrics: { source: prometheus, prometheusUrl: "${promUrl}", preset: linkerd2, scrapeIntervalSeconds: 1, windowSeconds: ${WINDOW_SECONDS}, refreshSeconds: ${REFRESH_SECONDS}, minSuccessRate: ${MIN_SUCCESS_RATE}, minRequests: 20, confidence: 0.99, maxErrorIncrease: 0.05 }`;
 }
 
 export async function benchDetection(opts: { runs: number }): Promise<DetectionResult> {
@@ -114,9 +114,15 @@ async function oneRun(h: Harness, mesh: MeshMetrics, prom: PrometheusServer, i: 
   );
   const settings = started.target.metrics!;
   const source = new PrometheusSource({ url: prom.url, queries: settings.queries ?? PRESETS[settings.preset!] });
+  // The canary's success rate over the last window, from the same counters the bot reads (two readings' difference).
   const canaryRate = async (at: number): Promise<number | undefined> => {
-    const s = await source.sample(started.target, started.canary, settings.windowSeconds, at);
-    return "noTraffic" in s ? undefined : s.successes / s.requests;
+    const [before, now] = await Promise.all([
+      source.series(started.target, started.canary, at - settings.windowSeconds * 1000),
+      source.series(started.target, started.canary, at),
+    ]);
+    const sum = (c: typeof now.counters, k: "requests" | "successes") => Object.values(c).reduce((n, x) => n + x[k], 0);
+    const requests = sum(now.counters, "requests") - sum(before.counters, "requests");
+    return requests > 0 ? (sum(now.counters, "successes") - sum(before.counters, "successes")) / requests : undefined;
   };
   // Before the flip the bench's own query must agree the canary is above the floor.
   await waitFor(async () => ((await canaryRate(Date.now())) ?? 0) >= settings.minSuccessRate, {

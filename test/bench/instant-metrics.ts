@@ -1,21 +1,26 @@
-import { Redis } from "ioredis";
 import type { Target } from "../../src/engine/target.ts";
 import { MetricsSources } from "../../src/metrics/registry.ts";
-import type { Snapshot, SuccessRateSource } from "../../src/metrics/source.ts";
+import type { CounterReading, SuccessRateSource } from "../../src/metrics/source.ts";
 import type { RoutePair } from "../../src/routers/router.ts";
 
-/** A source that answers "healthy" at once: 10,000 requests each, the canary 99.99% vs stable 100%. */
+/**
+ * A source that answers "healthy" at once: counters growing by 10,000 requests each a reading, the canary
+ * 99.99% vs stable 100% (one series each, per target).
+ */
 export class InstantHealthySource implements SuccessRateSource {
   readonly kind = "instant";
   readings = 0;
+  private readonly seen = new Map<string, number>();
 
-  async snapshot(_target: Target, _pair: RoutePair, windowSeconds: number): Promise<Snapshot> {
+  async counters(target: Target, _pair: RoutePair, at: number): Promise<CounterReading> {
     this.readings++;
+    const n = (this.seen.get(target.name) ?? 0) + 10_000;
+    this.seen.set(target.name, n);
     return {
-      stable: { requests: 10_000, successes: 10_000, p99Ms: 12 },
-      canary: { requests: 10_000, successes: 9_999, p99Ms: 13 },
-      windowSeconds,
-      at: Date.now(),
+      at,
+      stable: { s: { requests: n, successes: n, at } },
+      canary: { c: { requests: n, successes: n - n / 10_000, at } },
+      p99Ms: { stable: 12, canary: 13 },
     };
   }
 }
@@ -26,20 +31,10 @@ export class InstantHealthySource implements SuccessRateSource {
  */
 export class InstantMetrics extends MetricsSources {
   readonly source = new InstantHealthySource();
-  private readonly idle: Redis;
-
-  constructor(redisUrl: string, keyPrefix: string) {
-    // The base class only hands Redis to Linkerd 1 sources, which this never builds: a connection that never opens.
-    const idle = new Redis(redisUrl, { lazyConnect: true });
-    super({ redis: idle, keyPrefix });
-    this.idle = idle;
-  }
 
   override for(target: Target): SuccessRateSource | undefined {
     return target.metrics && target.metrics.source !== "none" ? this.source : undefined;
   }
 
-  close(): void {
-    this.idle.disconnect();
-  }
+  close(): void {}
 }

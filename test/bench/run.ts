@@ -14,8 +14,9 @@
  *   --per-namespace 20                  targets per namespace (the SMI router lists a namespace's splits)
  *   npm run bench -- --only budget      issue 13's Slack budget: --rollouts active rollouts against the Slack
  *                                       peer enforcing Slack's tiers, clicks meanwhile (~80 s; slack-budget.ts)
- *   npm run bench -- --only verdict     issue 16: old vs new verdict over seeded simulated rollouts (no
- *                                       Redis or Prometheus needed); --sim-rollouts 1000 --seed 16
+ *   npm run bench -- --only verdict     issue 19: the bot's reading, folding and verdict code over seeded
+ *                                       rollouts on simulated Prometheus scrapes (no Redis or Prometheus
+ *                                       needed); --sim-rollouts 1000 --seed 16
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
  *   --span 20 --lead 10                 scheduling: steps due over <span> s, the first at least <lead> s after
  *                                       the switch (placed so a 30 s reading slot falls mid-span)
@@ -133,7 +134,7 @@ if (scheduling) lines.push(formatScheduling(scheduling));
 if (budget) lines.push(formatSlackBudget(budget));
 if (verdicts)
   lines.push(
-    `\nverdicts, old (fixed-window z-test) vs new (anytime-valid), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
+    `\nverdicts (white-box: the bot's reading, folding and verdict code on simulated Prometheus scrapes), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
   );
 // The summary table: issue 13's rows with their targets, then the two automatic-rollout measurements.
 const rows: Row[] = scale ? scaleRows(scale, scalePhases) : [];

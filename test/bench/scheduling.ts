@@ -79,7 +79,7 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
   let bot: Bot | undefined;
   let events: QueueEvents | undefined;
   let eventsConnection: Redis | undefined;
-  const metrics = new InstantMetrics(REDIS_URL, prefix);
+  const metrics = new InstantMetrics();
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   try {
     slack = await startSlackProcess(botToken, BENCH_CHANNELS);
@@ -120,7 +120,14 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
         namespace: "bench",
         stable: "svc-v1",
         steps: [10, 50, 100],
-        metrics: { source: "prometheus", prometheusUrl: "http://instant.invalid", preset: "linkerd2", windowSeconds: 60, refreshSeconds: opts.refreshSeconds },
+        metrics: {
+          source: "prometheus",
+          prometheusUrl: "http://instant.invalid",
+          preset: "linkerd2",
+          scrapeIntervalSeconds: 1,
+          windowSeconds: 60,
+          refreshSeconds: opts.refreshSeconds,
+        },
       });
       const record = newRollout({
         id: await b.store.nextId(target.name),

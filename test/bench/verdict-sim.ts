@@ -1,58 +1,67 @@
 /**
- * Issue 16's simulation: seeded canary rollouts judged by the SAME code the bot runs, old procedure and new
- * side by side on the same simulated traffic.
+ * Issue 19's white-box simulation: seeded automatic rollouts judged by the SAME code the bot runs, on traffic
+ * as Prometheus really shows it to the bot.
  *
- *  new: readSnapshot (snapshot.ts: the interval since the last reading, folded into the stored evidence,
- *       judged) -> withSnapshot (the record) -> shouldAbortBetweenSteps at every reading, decideAutoStep at
- *       every step time (auto.ts).
- *  old: the fixed-window verdict (fixed-window-verdict.ts, kept from before) on the last `windowSeconds` at
- *       every reading; two "worse" in a row abort between steps, one aborts at a step.
+ *  bot side (the real code): readSnapshot (snapshot.ts: the source's counters at now − lag, folded against the
+ *  values kept from the reading before, cut at weight changes, judged) -> withSnapshot (the record) ->
+ *  shouldAbortBetweenSteps at every reading, decideAutoStep at every step time (auto.ts); advance / markApplied
+ *  (rollout.ts) write the events the cut is taken from.
  *
- * Traffic: `rps` requests a second, each to the canary with probability `weight`, each failing with the
- * version's error rate, independently; drawn per block of `block` seconds (the readings' granularity).
- * The canary's weight stays at `weight` (a step is a decision point: advance or not), so rows are comparable.
+ *  world side (simulated): requests every second, routed per request with the canary's weight (or per client:
+ *  sticky sessions), failing with the version's rate; shared outages raise both versions' rate alike; pods'
+ *  counters reset when a pod restarts; the failure series appears at a pod's first failure; Prometheus scrapes
+ *  every `scrapeSeconds` at a random phase and an instant query answers the newest sample at or before the
+ *  moment asked (5-minute lookback), with the time it was taken; a weight write lands 0.2-2 s after the step
+ *  and is read back 0.3 s later, so steps fall inside readings.
  */
 import type { Logger } from "pino";
 import { decideAutoStep, shouldAbortBetweenSteps } from "../../src/engine/auto.ts";
-import { newRollout, withSnapshot, type Rollout, type StoredSnapshot } from "../../src/engine/rollout.ts";
-import { TargetSchema } from "../../src/engine/target.ts";
+import { advance, markApplied, markStarted, newRollout, withSnapshot, type Rollout } from "../../src/engine/rollout.ts";
+import { TargetSchema, type TargetInput } from "../../src/engine/target.ts";
 import type { MetricsSources } from "../../src/metrics/registry.ts";
-import type { Sample, Snapshot } from "../../src/metrics/source.ts";
+import type { CounterReading, SeriesCounters } from "../../src/metrics/source.ts";
 import { readSnapshot } from "../../src/queue/jobs/snapshot.ts";
 import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { prng } from "../support/prng.ts";
-import { verdict as oldVerdict } from "./fixed-window-verdict.ts";
 
 export type SimRow = {
   label: string;
+  /** Requests a second to the service (both versions). */
   rps: number;
-  weight: number;
   stableError: number;
   canaryError: number;
-  durationSeconds: number;
-  windowSeconds: number;
-  refreshSeconds: number;
+  steps: number[];
+  /** The automatic interval. */
   stepSeconds: number;
-  /**
-   * The new procedure's `windowSeconds`, when not the old one's. For the new verdict the window is the
-   * shortest interval it folds in (readings tile time rather than overlap), so a reading every 5 s is
-   * `windowSeconds: 5` there (Prometheus then needs a scrape interval of at most ~2 s).
-   */
-  newWindowSeconds?: number;
+  refreshSeconds: number;
+  scrapeSeconds: number;
+  lagSeconds: number;
+  /** Shared outages: on average one every `everySeconds`, lasting `seconds`, both versions failing at `errorRate`. */
+  outages?: { everySeconds: number; seconds: number; errorRate: number };
+  /** Pod restarts per pod per hour (its counters go back to zero). */
+  restartsPerHour?: number;
+  /** Sticky sessions: `clients` clients pinned to a version; `bad` of them fail at `badError` whatever the version. */
+  sticky?: { clients: number; bad: number; badError: number };
+  /** The target's `routing` setting. */
+  routing?: "request" | "session";
   confidence?: number;
+  pods?: number;
 };
 
-export type ProcedureResult = {
+export type RowResult = {
+  row: SimRow;
+  rollouts: number;
   aborted: number;
-  /** Per aborted rollout: seconds and canary requests from the start to the abort. */
+  /** Rollouts that took every step, each within 1.5× its interval. */
+  onTime: number;
+  completed: number;
+  /** Per aborted rollout: seconds from the start, and readings after the first one following the canary's failure. */
   abortSeconds: number[];
-  abortRequests: number[];
-  /** Step decisions that advanced (healthy), of all step decisions of rollouts not aborted by then. */
-  advanced: number;
-  stepDecisions: number;
+  /** Per aborted rollout: the canary's weight when aborted. */
+  abortPercent: number[];
+  /** Why rollouts that were not aborted did not complete on time: the last verdict's words, counted. */
+  late: Map<string, number>;
 };
-
-export type RowResult = { row: SimRow; rollouts: number; old: ProcedureResult; new: ProcedureResult };
 
 /** Binomial draw: exact inversion for small means, normal approximation (rounded, clamped) for large. */
 export function binomial(n: number, p: number, rand: () => number): number {
@@ -61,7 +70,6 @@ export function binomial(n: number, p: number, rand: () => number): number {
   const mean = n * p;
   if (mean < 40 || n * (1 - p) < 40) {
     if (p > 0.5) return n - binomial(n, 1 - p, rand);
-    // Inversion: walk the pmf from 0 (expected steps ~ the mean).
     const q = 1 - p;
     let pmf = q ** n;
     let cdf = pmf;
@@ -78,312 +86,283 @@ export function binomial(n: number, p: number, rand: () => number): number {
   return Math.min(n, Math.max(0, Math.round(mean + z * Math.sqrt(mean * (1 - p)))));
 }
 
-type Block = { sr: number; se: number; cr: number; ce: number };
-
-function traffic(row: SimRow, block: number, rand: () => number): Block[] {
-  const blocks: Block[] = [];
-  const per = Math.round(row.rps * block);
-  for (let t = 0; t < row.durationSeconds; t += block) {
-    const cr = binomial(per, row.weight, rand);
-    const sr = per - cr;
-    blocks.push({ sr, se: binomial(sr, row.stableError, rand), cr, ce: binomial(cr, row.canaryError, rand) });
-  }
-  return blocks;
-}
-
-/** Counts over (t - seconds, t]; nothing before the rollout began. */
-function windowAt(blocks: Block[], block: number, t: number, seconds: number): { stable: Sample; canary: Sample } {
-  const sum: Block = { sr: 0, se: 0, cr: 0, ce: 0 };
-  for (let i = Math.max(0, Math.round((t - seconds) / block)); i < Math.round(t / block) && i < blocks.length; i++) {
-    const b = blocks[i]!;
-    sum.sr += b.sr;
-    sum.se += b.se;
-    sum.cr += b.cr;
-    sum.ce += b.ce;
-  }
-  const sample = (r: number, e: number): Sample => (r > 0 ? { requests: r, successes: r - e } : { noTraffic: true });
-  return { stable: sample(sum.sr, sum.se), canary: sample(sum.cr, sum.ce) };
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
+function poisson(mean: number, rand: () => number): number {
+  if (mean > 50) return Math.max(0, Math.round(mean + Math.sqrt(mean) * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())));
+  const l = Math.exp(-mean);
+  let k = 0;
+  let p = 1;
+  do {
+    k++;
+    p *= rand();
+  } while (p > l);
+  return k - 1;
 }
 
 const quietLog = { warn: () => undefined } as unknown as Logger;
 
-function emptyResult(): ProcedureResult {
-  return { aborted: 0, abortSeconds: [], abortRequests: [], advanced: 0, stepDecisions: 0 };
-}
+type Pod = { ok: number; failed: number; failedSeen: boolean };
+type Sample = { t: number; values: Map<string, { requests: number; successes: number }> };
 
-function canaryRequestsUntil(blocks: Block[], block: number, t: number): number {
-  let n = 0;
-  for (let i = 0; i < Math.round(t / block) && i < blocks.length; i++) n += blocks[i]!.cr;
-  return n;
+/** One simulated world: pods' counters, and Prometheus' samples of them. */
+class World {
+  readonly pods: Record<"stable" | "canary", Pod[]>;
+  readonly samples: Sample[] = [];
+  constructor(pods: number) {
+    const make = () => Array.from({ length: pods }, () => ({ ok: 0, failed: 0, failedSeen: false }));
+    this.pods = { stable: make(), canary: make() };
+  }
+
+  add(side: "stable" | "canary", requests: number, errors: number, rand: () => number): void {
+    const pods = this.pods[side];
+    let left = requests;
+    let leftErr = errors;
+    for (let i = 0; i < pods.length; i++) {
+      const share = i === pods.length - 1 ? 1 : 1 / (pods.length - i);
+      const n = binomial(left, share, rand);
+      const e = i === pods.length - 1 ? leftErr : Math.min(n, binomial(leftErr, share, rand));
+      pods[i]!.ok += n - e;
+      pods[i]!.failed += e;
+      if (e > 0) pods[i]!.failedSeen = true;
+      left -= n;
+      leftErr -= e;
+    }
+  }
+
+  scrape(t: number): void {
+    const values = new Map<string, { requests: number; successes: number }>();
+    for (const side of ["stable", "canary"] as const) {
+      this.pods[side].forEach((p, i) => {
+        values.set(`${side}/${i}/success`, { requests: p.ok, successes: p.ok });
+        // The failure series exists from a pod's first failure on.
+        if (p.failedSeen) values.set(`${side}/${i}/failure`, { requests: p.failed, successes: 0 });
+      });
+    }
+    this.samples.push({ t, values });
+  }
+
+  /** An instant query at `e` (s): each series' newest sample at or before it, within Prometheus' 5-minute lookback. */
+  query(e: number, side: "stable" | "canary"): SeriesCounters {
+    const out: SeriesCounters = {};
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const s = this.samples[i]!;
+      if (s.t > e) continue;
+      if (s.t < e - 300) break;
+      for (const [k, v] of s.values) if (k.startsWith(`${side}/`) && !(k in out)) out[k] = { ...v, at: Math.round(s.t * 1000) };
+      break; // every series is in every scrape here (none goes stale on its own)
+    }
+    return out;
+  }
 }
 
 export async function simulateRow(row: SimRow, rollouts: number, seed: number): Promise<RowResult> {
-  const block = gcd(gcd(row.refreshSeconds, row.windowSeconds), row.stepSeconds);
   const metrics = {
     preset: "linkerd2" as const,
     prometheusUrl: "http://sim:9090",
-    windowSeconds: row.newWindowSeconds ?? row.windowSeconds,
+    windowSeconds: Math.max(60, 2 * row.scrapeSeconds),
     refreshSeconds: row.refreshSeconds,
+    scrapeIntervalSeconds: row.scrapeSeconds,
+    lagSeconds: row.lagSeconds,
+    ...(row.routing ? { routing: row.routing } : {}),
     ...(row.confidence ? { confidence: row.confidence } : {}),
   };
-  const target = TargetSchema.parse({ name: "sim", metrics });
-  const settings = target.metrics!;
-  const percent = Math.round(row.weight * 100);
-  const base: Rollout = {
-    ...newRollout({
+  const target = TargetSchema.parse({ name: "sim", metrics } satisfies TargetInput);
+  const policy = { maxWaitMs: 24 * 3600_000, retryMs: Math.min(30_000, row.stepSeconds * 1000), describe: describeVerdict };
+  const res: RowResult = { row, rollouts, aborted: 0, onTime: 0, completed: 0, abortSeconds: [], abortPercent: [], late: new Map() };
+  const rand = prng(seed);
+  const budget = row.stepSeconds * 1.5;
+  const maxSeconds = Math.ceil(row.steps.length * budget + 120);
+  for (let i = 0; i < rollouts; i++) {
+    const world = new World(row.pods ?? 2);
+    const scrapePhase = rand() * row.scrapeSeconds;
+    const readPhase = rand() * row.refreshSeconds;
+    let nowMs = 0;
+    const source = {
+      kind: "sim",
+      counters: async (_t: unknown, _p: unknown, at: number): Promise<CounterReading> => {
+        const e = (at - row.lagSeconds * 1000) / 1000;
+        return { at: at - row.lagSeconds * 1000, stable: world.query(e, "stable"), canary: world.query(e, "canary") };
+      },
+    };
+    const deps = { metrics: { for: () => source } as unknown as MetricsSources, log: quietLog, now: () => nowMs };
+    let r: Rollout = newRollout({
       id: "sim#1",
       target,
       stable: "sim-v1",
       canary: "sim-v2",
-      steps: [percent, 100],
+      steps: row.steps,
       startedBy: "U",
       channel: "C",
       testStage: false,
       now: 0,
-      auto: { intervalMs: row.stepSeconds * 1000, maxWaitMs: 24 * 3600_000, noticeMs: 0 },
-    }),
-    status: "active",
-    appliedPercent: percent,
-  };
-  const policy = { maxWaitMs: 24 * 3600_000, retryMs: 30_000, describe: describeVerdict };
-  const out = { old: emptyResult(), new: emptyResult() };
-  const rand = prng(seed);
-  for (let i = 0; i < rollouts; i++) {
-    const blocks = traffic(row, block, rand);
-    let now = 0;
-    const source = {
-      kind: "sim",
-      snapshot: async (_t: unknown, _p: unknown, seconds: number): Promise<Snapshot> => ({
-        ...windowAt(blocks, block, now / 1000, seconds),
-        windowSeconds: seconds,
-        at: now,
-      }),
-    };
-    const deps = { metrics: { for: () => source } as unknown as MetricsSources, log: quietLog, now: () => now };
-    let r = base;
-    let oldPrev: string | undefined;
-    let oldDone = false;
-    let newDone = false;
-    const abort = (res: ProcedureResult, t: number) => {
+      auto: { intervalMs: row.stepSeconds * 1000, maxWaitMs: policy.maxWaitMs, noticeMs: 0 },
+    });
+    // The first step lands 1 s after the start and is read back 0.3 s later.
+    let weight = 0;
+    const writes: { at: number; percent: number }[] = [{ at: 1, percent: row.steps[0]! }];
+    const verifications: { at: number; percent: number }[] = [{ at: 1.3, percent: row.steps[0]! }];
+    let stageStart = Number.POSITIVE_INFINITY;
+    let stepAt = Number.POSITIVE_INFINITY;
+    let onTime = true;
+    let done: "aborted" | "completed" | undefined;
+    // Shared outages and pod restarts, drawn up front.
+    const outages: [number, number][] = [];
+    if (row.outages) for (let t = 0; t < maxSeconds; t++) if (rand() < 1 / row.outages.everySeconds) outages.push([t, t + row.outages.seconds]);
+    const clients = row.sticky ? Array.from({ length: row.sticky.clients }, (_, c) => ({ u: rand(), bad: c < row.sticky!.bad })) : [];
+    let nextRead = readPhase;
+    let nextScrape = scrapePhase;
+    for (let t = 0; t < maxSeconds && !done; t++) {
+      // The mesh: writes land, verifications are recorded.
+      while (writes.length && writes[0]!.at <= t) weight = writes.shift()!.percent / 100;
+      const outage = outages.some(([a, b]) => t >= a && t < b) ? row.outages!.errorRate : 0;
+      const rate = (base: number) => Math.max(base, outage);
+      if (row.sticky) {
+        const per = row.rps / row.sticky.clients;
+        for (const c of clients) {
+          const n = poisson(per, rand);
+          const side = c.u < weight ? "canary" : "stable";
+          const p = c.bad ? row.sticky.badError : rate(side === "canary" ? row.canaryError : row.stableError);
+          world.add(side, n, binomial(n, p, rand), rand);
+        }
+      } else {
+        const n = poisson(row.rps, rand);
+        const nc = binomial(n, weight, rand);
+        world.add("canary", nc, binomial(nc, rate(row.canaryError), rand), rand);
+        world.add("stable", n - nc, binomial(n - nc, rate(row.stableError), rand), rand);
+      }
+      if (row.restartsPerHour) {
+        for (const side of ["stable", "canary"] as const) {
+          for (const p of world.pods[side]) if (rand() < row.restartsPerHour / 3600) Object.assign(p, { ok: 0, failed: 0 });
+        }
+      }
+      // Everything between t and t + 1, in time order: scrapes, verifications, readings, the step.
+      const events: { at: number; kind: "scrape" | "verify" | "read" | "step" }[] = [];
+      while (nextScrape < t + 1) (events.push({ at: nextScrape, kind: "scrape" }), (nextScrape += row.scrapeSeconds));
+      for (const v of verifications) if (v.at >= t && v.at < t + 1) events.push({ at: v.at, kind: "verify" });
+      while (nextRead < t + 1) (events.push({ at: nextRead, kind: "read" }), (nextRead += row.refreshSeconds));
+      if (stepAt >= t && stepAt < t + 1) events.push({ at: stepAt, kind: "step" });
+      events.sort((a, b) => a.at - b.at);
+      for (const ev of events) {
+        if (done) break;
+        nowMs = Math.round(ev.at * 1000);
+        if (ev.kind === "scrape") world.scrape(ev.at);
+        else if (ev.kind === "verify") {
+          const v = verifications.shift()!;
+          r = r.status === "starting" ? markStarted(r, { percent: v.percent, raw: "", initialRaw: "" }, nowMs) : markApplied(r, v.percent, "", nowMs);
+          stageStart = ev.at;
+          stepAt = ev.at + row.stepSeconds;
+        } else if (ev.kind === "read" && r.status === "active") {
+          const before = r.snapshot;
+          r = withSnapshot(r, await readSnapshot(deps, r));
+          if (r.snapshot && shouldAbortBetweenSteps(before, r.snapshot)) done = "aborted";
+        } else if (ev.kind === "step" && r.status === "active" && r.appliedPercent === r.desiredPercent) {
+          r = withSnapshot(r, await readSnapshot(deps, r));
+          const d = decideAutoStep(r, r.snapshot, nowMs, policy);
+          if (d.kind === "abort") done = "aborted";
+          else if (d.kind === "finish") done = "completed";
+          else if (d.kind === "advance") {
+            if (ev.at - stageStart > budget) onTime = false;
+            const moved = advance(r, { kind: "bot", why: "auto" }, r.stepIndex, nowMs);
+            if (!moved.ok) throw new Error(`advance refused: ${moved.error.code}`);
+            r = moved.value;
+            const land = ev.at + 0.2 + 1.8 * rand();
+            writes.push({ at: Math.ceil(land), percent: d.to });
+            verifications.push({ at: Math.ceil(land) + 0.3, percent: d.to });
+            stepAt = Number.POSITIVE_INFINITY;
+          } else stepAt = ev.at + policy.retryMs / 1000;
+        }
+      }
+      if (!done && stepAt !== Number.POSITIVE_INFINITY && t - stageStart > budget) onTime = false;
+    }
+    if (done === "aborted") {
+      if (process.env.SIM_DEBUG)
+        process.stderr.write(
+          `abort: ${describeVerdict(r.snapshot!.verdict)} | ${JSON.stringify({ ...r.snapshot!.evidence, logLik: undefined, last: undefined })}\n`,
+        );
       res.aborted++;
-      res.abortSeconds.push(t);
-      res.abortRequests.push(canaryRequestsUntil(blocks, block, t));
-    };
-    for (let t = row.refreshSeconds; t <= row.durationSeconds && !(oldDone && newDone); t += row.refreshSeconds) {
-      now = t * 1000;
-      const isStep = t % row.stepSeconds === 0;
-      if (!newDone) {
-        const reading: StoredSnapshot = await readSnapshot(deps, r);
-        if (isStep) {
-          const d = decideAutoStep(r, reading, now, policy);
-          out.new.stepDecisions++;
-          if (d.kind === "advance" || d.kind === "finish") out.new.advanced++;
-          if (d.kind === "abort") {
-            abort(out.new, t);
-            newDone = true;
-          }
-        } else if (shouldAbortBetweenSteps(r.snapshot, reading)) {
-          abort(out.new, t);
-          newDone = true;
-        }
-        r = withSnapshot(r, reading);
-      }
-      if (!oldDone) {
-        const kind = oldVerdict(windowAt(blocks, block, t, row.windowSeconds), settings).kind;
-        if (isStep) out.old.stepDecisions++;
-        if (isStep && kind === "healthy") out.old.advanced++;
-        if ((isStep && kind === "worse") || (!isStep && kind === "worse" && oldPrev === "worse")) {
-          abort(out.old, t);
-          oldDone = true;
-        }
-        oldPrev = kind;
-      }
+      res.abortSeconds.push(nowMs / 1000);
+      res.abortPercent.push(r.appliedPercent ?? 0);
+    } else if (done === "completed") {
+      res.completed++;
+      if (onTime) res.onTime++;
+    }
+    if (done !== "aborted" && (done !== "completed" || !onTime)) {
+      const why = r.snapshot
+        ? describeVerdict(r.snapshot.verdict)
+            .replace(/[\d,.]+/g, "#")
+            .slice(0, 90)
+        : "no reading";
+      res.late.set(why, (res.late.get(why) ?? 0) + 1);
     }
   }
-  return { row, rollouts, ...out };
+  return res;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The table
-
-function quantile(xs: number[], q: number, total: number): number | undefined {
-  // Rollouts never aborted count as "later than the whole run": a quantile among them is not reached.
-  const sorted = [...xs].sort((a, b) => a - b);
-  const idx = Math.ceil(q * total) - 1;
-  return idx < sorted.length ? sorted[Math.max(0, idx)] : undefined;
+/** Clopper-Pearson style upper 95% bound for k of n, by the Wilson score (close enough for a bench table). */
+export function upper95(k: number, n: number): number {
+  if (n === 0) return 1;
+  const z = 1.96;
+  const p = k / n;
+  const centre = p + (z * z) / (2 * n);
+  const spread = z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  return Math.min(1, (centre + spread) / (1 + (z * z) / n));
 }
 
-function pct(x: number, n: number): string {
-  return `${((100 * x) / n).toFixed(1)}%`;
-}
-
-function delay(res: ProcedureResult, n: number): string {
-  const s = (q: number) => quantile(res.abortSeconds, q, n);
-  const r = (q: number) => quantile(res.abortRequests, q, n);
-  const one = (q: number) => (s(q) === undefined ? "not caught" : `${s(q)} s / ${r(q)!.toLocaleString("en-US")}`);
-  return `${one(0.5)} | ${one(0.9)}`;
-}
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function formatVerdictTable(results: RowResult[]): string {
-  const lines: string[] = [];
-  lines.push(
-    "| scenario | rollouts | aborted (old) | aborted (new) | steps advanced (old) | steps advanced (new) | to abort, median (old) | p90 (old) | median (new) | p90 (new) |",
-  );
-  lines.push("|---|---|---|---|---|---|---|---|---|---|");
+  const lines = [
+    "| regime | rollouts | aborted (upper 95%) | took every step within 1.5× its interval (lower 95%) | abort at (median s, weight) |",
+    "|---|---|---|---|---|",
+  ];
   for (const x of results) {
-    const n = x.rollouts;
-    const adv = (p: ProcedureResult) => (p.stepDecisions ? pct(p.advanced, p.stepDecisions) : "-");
-    const healthy = x.row.canaryError === x.row.stableError;
+    const medianAt = x.abortSeconds.length ? [...x.abortSeconds].sort((a, b) => a - b)[Math.floor(x.abortSeconds.length / 2)]! : Number.NaN;
+    const medianPct = x.abortPercent.length ? [...x.abortPercent].sort((a, b) => a - b)[Math.floor(x.abortPercent.length / 2)]! : Number.NaN;
     lines.push(
-      `| ${x.row.label} | ${n} | ${pct(x.old.aborted, n)} | ${pct(x.new.aborted, n)} | ${adv(x.old)} | ${adv(x.new)} | ${healthy ? "- | -" : delay(x.old, n)} | ${healthy ? "- | -" : delay(x.new, n)} |`,
+      `| ${x.row.label} | ${x.rollouts} | ${x.aborted} (${pct(x.aborted / x.rollouts)}, ≤ ${pct(upper95(x.aborted, x.rollouts))}) | ${x.onTime} (${pct(x.onTime / x.rollouts)}, ≥ ${pct(1 - upper95(x.rollouts - x.onTime, x.rollouts))}) | ${Number.isNaN(medianAt) ? "-" : `${medianAt.toFixed(0)} s at ${medianPct}%`} |`,
     );
   }
   return lines.join("\n");
 }
 
-const H = 3600;
-const M = 60;
-/** The rows of `npm run bench -- --only verdict`. */
+const STEPS_5 = [5, 10, 25, 50, 100];
+const healthy = { stableError: 0.01, canaryError: 0.01, steps: STEPS_5, stepSeconds: 120, refreshSeconds: 15, scrapeSeconds: 15 };
+
+/** The regimes of issue 19, at Prometheus' common 15 s scrape with and without a 15 s lag. */
 export const VERDICT_ROWS: SimRow[] = [
+  { label: "healthy, 1% both, 20 req/s canary at 5% (400 req/s), 2 min steps, lag 0", rps: 400, ...healthy, lagSeconds: 0 },
+  { label: "healthy, 1% both, 20 req/s canary at 5%, 2 min steps, lag 15 s", rps: 400, ...healthy, lagSeconds: 15 },
+  { label: "healthy, 1% both, 200 req/s, 2 min steps, lag 15 s", rps: 200, ...healthy, lagSeconds: 15 },
   {
-    label: "healthy: 50 req/s, 10%, 0.5% both, 1 h (60 s window, reading 30 s, step 10 min)",
-    rps: 50,
-    weight: 0.1,
-    stableError: 0.005,
-    canaryError: 0.005,
-    durationSeconds: H,
-    windowSeconds: 60,
-    refreshSeconds: 30,
-    stepSeconds: 10 * M,
+    label: "healthy, 2,000 req/s, shared outages (30 s at 30%, every 5 min), lag 15 s",
+    rps: 2000,
+    ...healthy,
+    lagSeconds: 15,
+    outages: { everySeconds: 300, seconds: 30, errorRate: 0.3 },
   },
   {
-    label: "healthy: 200 req/s, 10%, 1% both, 1 h (60 s / 30 s / 10 min)",
+    label: "healthy, 200 req/s, shared outages + pod restarts (6/h), lag 0",
     rps: 200,
-    weight: 0.1,
-    stableError: 0.01,
-    canaryError: 0.01,
-    durationSeconds: H,
-    windowSeconds: 60,
-    refreshSeconds: 30,
-    stepSeconds: 10 * M,
+    ...healthy,
+    lagSeconds: 0,
+    outages: { everySeconds: 300, seconds: 30, errorRate: 0.3 },
+    restartsPerHour: 6,
   },
   {
-    label: "healthy: 200 req/s, 10%, 1% both, 10 min (10 s window (new: 5 s), reading 5 s, step 30 s)",
-    rps: 200,
-    weight: 0.1,
-    stableError: 0.01,
-    canaryError: 0.01,
-    durationSeconds: 10 * M,
-    windowSeconds: 10,
-    newWindowSeconds: 5,
-    refreshSeconds: 5,
-    stepSeconds: 30,
+    label: "healthy, sticky sessions (200 clients, 3 at 20%), routing: request",
+    rps: 400,
+    ...healthy,
+    lagSeconds: 0,
+    sticky: { clients: 200, bad: 3, badError: 0.2 },
   },
   {
-    label: "healthy: 200 req/s, 10%, 1% both, 1 h (10 s / 5 s / 10 min)",
-    rps: 200,
-    weight: 0.1,
-    stableError: 0.01,
-    canaryError: 0.01,
-    durationSeconds: H,
-    windowSeconds: 10,
-    newWindowSeconds: 5,
-    refreshSeconds: 5,
-    stepSeconds: 10 * M,
+    label: "healthy, sticky sessions (200 clients, 3 at 20%), routing: session",
+    rps: 400,
+    ...healthy,
+    lagSeconds: 0,
+    sticky: { clients: 200, bad: 3, badError: 0.2 },
+    routing: "session",
   },
-  {
-    label: "healthy: 1,000 req/s, 5%, 0.1% both, 1 h (60 s / 30 s / 10 min)",
-    rps: 1000,
-    weight: 0.05,
-    stableError: 0.001,
-    canaryError: 0.001,
-    durationSeconds: H,
-    windowSeconds: 60,
-    refreshSeconds: 30,
-    stepSeconds: 10 * M,
-  },
-  {
-    label: "healthy: 20 req/s, 50%, 3% both, 1 h (10 s / 5 s / 10 min)",
-    rps: 20,
-    weight: 0.5,
-    stableError: 0.03,
-    canaryError: 0.03,
-    durationSeconds: H,
-    windowSeconds: 10,
-    newWindowSeconds: 5,
-    refreshSeconds: 5,
-    stepSeconds: 10 * M,
-  },
-  {
-    label: "2× errors: 200 req/s, 10%, 1% vs 2%, 1 h (60 s / 30 s / 10 min)",
-    rps: 200,
-    weight: 0.1,
-    stableError: 0.01,
-    canaryError: 0.02,
-    durationSeconds: H,
-    windowSeconds: 60,
-    refreshSeconds: 30,
-    stepSeconds: 10 * M,
-  },
-  {
-    label: "5× errors: 200 req/s, 10%, 1% vs 5%, 1 h (60 s / 30 s / 10 min)",
-    rps: 200,
-    weight: 0.1,
-    stableError: 0.01,
-    canaryError: 0.05,
-    durationSeconds: H,
-    windowSeconds: 60,
-    refreshSeconds: 30,
-    stepSeconds: 10 * M,
-  },
-  {
-    label: "+5 points: 200 req/s, 10%, 1% vs 6%, 1 h (60 s / 30 s / 10 min)",
-    rps: 200,
-    weight: 0.1,
-    stableError: 0.01,
-    canaryError: 0.06,
-    durationSeconds: H,
-    windowSeconds: 60,
-    refreshSeconds: 30,
-    stepSeconds: 10 * M,
-  },
-  {
-    label: "5× errors: 200 req/s, 10%, 1% vs 5%, 10 min (10 s / 5 s / 30 s)",
-    rps: 200,
-    weight: 0.1,
-    stableError: 0.01,
-    canaryError: 0.05,
-    durationSeconds: 10 * M,
-    windowSeconds: 10,
-    newWindowSeconds: 5,
-    refreshSeconds: 5,
-    stepSeconds: 30,
-  },
-  {
-    label: "5× errors: 50 req/s, 10%, 0.5% vs 2.5%, 1 h (60 s / 30 s / 10 min)",
-    rps: 50,
-    weight: 0.1,
-    stableError: 0.005,
-    canaryError: 0.025,
-    durationSeconds: H,
-    windowSeconds: 60,
-    refreshSeconds: 30,
-    stepSeconds: 10 * M,
-  },
-  {
-    label: "+5 points: 50 req/s, 10%, 0.5% vs 5.5%, 1 h (10 s / 5 s / 10 min)",
-    rps: 50,
-    weight: 0.1,
-    stableError: 0.005,
-    canaryError: 0.055,
-    durationSeconds: H,
-    windowSeconds: 10,
-    newWindowSeconds: 5,
-    refreshSeconds: 5,
-    stepSeconds: 10 * M,
-  },
+  { label: "5× canary (5% vs 1%), 200 req/s, lag 15 s", rps: 200, ...healthy, canaryError: 0.05, lagSeconds: 15 },
+  { label: "2× canary (2% vs 1%), 400 req/s, lag 0", rps: 400, ...healthy, canaryError: 0.02, lagSeconds: 0 },
+  { label: "+5 points (6% vs 1%), 20 req/s at 5%, lag 15 s", rps: 400, ...healthy, canaryError: 0.06, lagSeconds: 15 },
 ];

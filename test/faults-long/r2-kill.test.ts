@@ -192,7 +192,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     steps: [${PLAN.join(", ")}]
     ${isGateway(i) ? "router: gateway\n    gateway: { httpRoute: web, rule: api }" : "smi: { trafficSplit: web, apexService: web }"}
     auto: { notice: 1s }
-    metrics: { source: prometheus, prometheusUrl: "${prom!.url}", preset: linkerd2, windowSeconds: 5, refreshSeconds: 5, minRequests: 20, confidence: 0.99 }`;
+    metrics: { source: prometheus, prometheusUrl: "${prom!.url}", preset: linkerd2, scrapeIntervalSeconds: 1, windowSeconds: 5, refreshSeconds: 5, minRequests: 20, confidence: 0.99 }`;
   await writeFile(targetsFile, `targets:${Array.from({ length: TARGETS }, (_, i) => targetYaml(i)).join("")}\n`);
 
   prefix = randomPrefix("r2");
@@ -336,7 +336,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     s.sentTo = activeGen;
     s.sends += 1;
     starts.set(target, s);
-    const res = await driver.slash({ userId: STARTER, channelId: CHANNEL, text: `start ${target} --to web-v2 --auto 5s` }).catch(() => undefined);
+    const res = await driver.slash({ userId: STARTER, channelId: CHANNEL, text: `start ${target} --to web-v2 --auto 6s` }).catch(() => undefined);
     if (res) s.responseUrls.push(res.responseUrl);
   }
 

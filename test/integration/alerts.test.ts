@@ -27,7 +27,7 @@ function target(name: string, metrics = "{ source: none, refreshSeconds: 5 }"): 
 beforeAll(async () => {
   h = await startHarness({
     implicitWorkloads: false,
-    targetsYaml: `targets:${target("auto-w", '{ source: prometheus, prometheusUrl: "http://127.0.0.1:9", preset: linkerd2, refreshSeconds: 5 }')}${target("manual-w")}${target("drift-w")}\n`,
+    targetsYaml: `targets:${target("auto-w", '{ source: prometheus, prometheusUrl: "http://127.0.0.1:9", preset: linkerd2, scrapeIntervalSeconds: 1, refreshSeconds: 5 }')}${target("manual-w")}${target("drift-w")}\n`,
   });
   for (const ns of ["auto-w", "manual-w", "drift-w"]) {
     for (const s of ["web", "web-v1", "web-v2"]) h.kube.seed("services", ns, readyWorkload("services", s)!);

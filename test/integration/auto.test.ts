@@ -27,7 +27,7 @@ function target(name: string, ns: string, extra = ""): string {
     smi: { trafficSplit: ${name}, apexService: web }
     auto: { maxWait: 1m, notice: 2s }
     remind: 3s
-    metrics: { source: prometheus, prometheusUrl: "${prom.url}", preset: linkerd2, windowSeconds: 5, refreshSeconds: 5, minRequests: 20, confidence: 0.99, maxErrorIncrease: 0.05 }${extra}`;
+    metrics: { source: prometheus, prometheusUrl: "${prom.url}", preset: linkerd2, scrapeIntervalSeconds: 1, windowSeconds: 5, refreshSeconds: 5, minRequests: 20, confidence: 0.99, maxErrorIncrease: 0.05 }${extra}`;
 }
 
 beforeAll(async () => {
@@ -58,11 +58,20 @@ const percent = (name: string, ns: string) =>
   (h.kube.get("trafficsplits", ns, name)?.spec as { backends: { service: string; weight: number }[] }).backends.find((b) => b.service === "web-v2")!.weight;
 
 describe("automatic steps", () => {
+  it("automatic steps faster than any clean reading can follow a step are refused at start, saying what would work", async () => {
+    const res = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-good --to web-v2 --auto 5s" });
+    const reply = await waitFor(() => h.slack.responses(res.responseUrl)[0], { what: "the reply" });
+    expect(reply.text).toContain(
+      "automatic steps every 5s are shorter than the evidence for `web-good` can ever be: with a scrape every 1 s, a lag of 0 s and a reading every 5 s, the first clean reading after a step comes at least 6 s after it; use an interval of 6s or more",
+    );
+    expect(await h.bot.store.get("web-good#1")).toBeUndefined();
+  });
+
   it("a healthy canary advances through every step by itself, with a notice before each", async () => {
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-good --to web-v2 --auto 5s" });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-good --to web-v2 --auto 6s" });
     const id = "web-good#1";
     const first = await waitForMessage(h, id, "next automatic step to 50%");
-    expect(JSON.stringify(first.blocks)).toContain("every 5s while the canary is healthy");
+    expect(JSON.stringify(first.blocks)).toContain("every 6s while the canary is healthy");
     await waitForMessage(h, id, "Completed", 30_000);
     expect(percent("web-good", "good")).toBe(100);
     const t = thread(id);
@@ -79,7 +88,7 @@ describe("automatic steps", () => {
   });
 
   it("a failing canary (20% errors) is aborted automatically, traffic read back on stable, the starter alerted with the numbers", async () => {
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-bad --to web-v2 --auto 5s" });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-bad --to web-v2 --auto 6s" });
     const id = "web-bad#1";
     await waitForMessage(h, id, "Aborted", 30_000);
     expect(percent("web-bad", "bad")).toBe(0);
@@ -100,7 +109,7 @@ describe("automatic steps", () => {
   });
 
   it("Hold during the notice window stops the step; Resume continues", async () => {
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-held --to web-v2 --auto 5s" });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-held --to web-v2 --auto 6s" });
     const id = "web-held#1";
     await waitForMessage(h, id, "next automatic step to 50%");
     const notice = await waitFor(() => h.slack.thread(CHANNEL, rolloutMessage(h, id)!.ts).find((m) => (m.text ?? "").includes("Advancing to 50% at")), {
@@ -121,7 +130,7 @@ describe("automatic steps", () => {
   });
 
   it("automatic steps carry the rights of whoever turned them on: without the right to finish, they stop before 100%", async () => {
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-finishers --to web-v2 --auto 5s" });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-finishers --to web-v2 --auto 6s" });
     const id = "web-finishers#1";
     await waitFor(() => thread(id).find((x) => x.includes("Automatic steps stop at 50%")), { timeoutMs: 20_000, what: "the notice that the steps will stop" });
     const alert = await waitFor(() => thread(id).find((x) => x.includes("automatic steps stopped at 50%")), { timeoutMs: 15_000, what: "the alert" });
@@ -144,17 +153,17 @@ describe("automatic steps", () => {
   });
 
   it("under requireSecondApprover the starter's automatic steps stop before 100%; a second person turning them on lets the bot finish", async () => {
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-second --to web-v2 --auto 5s" });
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-second --to web-v2 --auto 6s" });
     const id = "web-second#1";
     const alert = await waitFor(() => thread(id).find((x) => x.includes("automatic steps stopped at 50%")), { timeoutMs: 25_000, what: "the alert" });
     expect(alert).toContain("requires a second approver for the final step");
     expect(percent("web-second", "second")).toBe(50);
 
     // Turning them on again herself is allowed, and the reply says they will stop before 100% again.
-    const mine = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `auto ${id} 5s` });
+    const mine = await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `auto ${id} 6s` });
     const told = await waitFor(() => h.slack.responses(mine.responseUrl)[0], { what: "Alice's reply" });
     expect(told.text).toContain("Note: automatic steps will stop before 100%: `web-second` requires a second approver");
-    const again = await h.driver.slash({ userId: BOB, channelId: CHANNEL, text: `auto ${id} 5s` });
+    const again = await h.driver.slash({ userId: BOB, channelId: CHANNEL, text: `auto ${id} 6s` });
     await waitFor(() => h.slack.responses(again.responseUrl)[0], { what: "Bob's reply" });
     await waitForMessage(h, id, "Completed", 30_000);
     expect(percent("web-second", "second")).toBe(100);
@@ -174,7 +183,7 @@ describe("automatic steps", () => {
         (h2.kube.get("trafficsplits", "unknown", "web-unknown")?.spec as { backends: { service: string; weight: number }[] }).backends.find(
           (b) => b.service === "web-v2",
         )!.weight;
-      await h2.driver.slash({ userId: BOB, channelId: CHANNEL, text: "start web-unknown --to web-v2 --auto 5s" });
+      await h2.driver.slash({ userId: BOB, channelId: CHANNEL, text: "start web-unknown --to web-v2 --auto 6s" });
       await waitFor(() => (pct() === 50 ? true : undefined), { timeoutMs: 20_000, what: "the step to 50%" });
       h2.slack.failNext("usergroups.users.list", "fatal_error", 10_000); // from now on Slack cannot say
       const waited = await waitFor(
@@ -195,10 +204,11 @@ describe("automatic steps", () => {
     } finally {
       await h2.close();
     }
-  });
+  }, 90_000);
 
   it("a step scheduled before the bot stops is fired on time by the next process", async () => {
-    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-restart --to web-v2 --auto 6s" });
+    // Long enough for the first stage's evidence to be in by the step, so the step is taken when it fires.
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-restart --to web-v2 --auto 20s" });
     const id = "web-restart#1";
     await waitForMessage(h, id, "next automatic step to 50%");
     const stepAt = (await h.bot.store.get(id))!.timers!.stepAt!;
@@ -206,7 +216,7 @@ describe("automatic steps", () => {
     const second = await startHarness({ reuse: h, targetsYaml: undefined });
     try {
       // The second process has no targets file: the rollout carries its own target, so it needs none.
-      await waitFor(() => (percent("web-restart", "restart") === 50 ? true : undefined), { timeoutMs: 20_000, what: "the step by the new process" });
+      await waitFor(() => (percent("web-restart", "restart") === 50 ? true : undefined), { timeoutMs: 30_000, what: "the step by the new process" });
       const applied = (await second.bot.store.get(id))!.events.find((e) => e.kind === "advanced" && e.to === 50)!;
       const lateness = applied.at - stepAt;
       console.log(`restart: the step scheduled for ${new Date(stepAt).toISOString()} fired ${lateness} ms late in the new process`);
@@ -221,7 +231,7 @@ describe("automatic steps", () => {
         targetsYaml: `targets:${["manual"].map((n) => target(`web-${n}`, n)).join("")}${target("web-deadline", "deadline")}\n`,
       });
     }
-  });
+  }, 60_000);
 });
 
 describe("manual stages", () => {

@@ -2,11 +2,12 @@ import { createServer, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MetricsSettingsSchema } from "../../src/engine/metrics-settings.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { verdict } from "../../src/engine/verdict.ts";
+import { judge, verdict } from "../../src/engine/verdict.ts";
+import { foldCounters, type CounterReading, type Evidence } from "../../src/engine/evidence.ts";
 import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import { PRESETS, PrometheusSource, type PrometheusPreset } from "../../src/metrics/prometheus.ts";
-import { MetricsError, type Sample } from "../../src/metrics/source.ts";
+import { MetricsError } from "../../src/metrics/source.ts";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
@@ -14,27 +15,29 @@ import { sleep } from "../support/wait.ts";
 
 /**
  * One real Prometheus scraping one mesh-metrics peer every second. Every scenario runs in its own
- * namespace at once, so a single wait of one window covers them all.
+ * namespace at once; each preset reads the raw counters twice, WINDOW seconds apart, and the evidence folds
+ * the exact difference.
  */
 
-const WINDOW = 6; // seconds; with 1 s scrapes, increase() has ~6 samples to work with
+const WINDOW = 6; // seconds between the two readings
 const pair = { stable: "web-v1", canary: "web-v2" };
 const verdictSettings = (() => {
   const d = MetricsSettingsSchema.parse({ preset: "linkerd2" });
   // One 6 s window holds too few requests to rule out the default 0.2-point increase: these tests are about
   // the source, so the tolerance is loose enough for one window of an error-free canary to be "healthy".
   return { minSuccessRate: d.minSuccessRate, minRequests: d.minRequests, confidence: d.confidence, maxErrorRatio: d.maxErrorRatio, maxErrorIncrease: 0.05 };
+  // (one 6 s interval is little evidence: a healthy canary there is "not worse", not yet "healthy")
 })();
 const STABLE = { rps: 200, errorRate: 0.001, latencyMs: 8 };
 const CANARY_RPS = 50;
 
 type Scenario = { ns: string; errorRate: number; clientErrorRate?: number; kind: string; basis?: string };
 const scenarios: Scenario[] = [
-  { ns: "clean", errorRate: 0, kind: "healthy" },
+  { ns: "clean", errorRate: 0, kind: "not-worse" },
   { ns: "five", errorRate: 0.05, kind: "worse", basis: "stable" },
   { ns: "half", errorRate: 0.5, kind: "worse", basis: "stable" },
   { ns: "down", errorRate: 1, kind: "worse", basis: "stable" },
-  { ns: "notfound", errorRate: 0, clientErrorRate: 0.1, kind: "healthy" },
+  { ns: "notfound", errorRate: 0, clientErrorRate: 0.1, kind: "not-worse" },
 ];
 const presets: PrometheusPreset[] = ["linkerd2", "nginx", "istio"];
 
@@ -59,8 +62,18 @@ beforeAll(async () => {
   mesh.setTraffic({ namespace: "idle", deployment: "web-v2", rps: 0, errorRate: 0 });
   prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   await prom.whenScraping();
-  await sleep((WINDOW + 1.5) * 1000);
-});
+  await sleep(2_000);
+  // Two readings WINDOW seconds apart, for every preset and namespace at once.
+  const namespaces = [...scenarios.map((sc) => sc.ns), "idle"];
+  const all = presets.flatMap((preset) => namespaces.map((ns) => ({ preset, ns })));
+  const read = () => Promise.all(all.map((x) => new PrometheusSource({ url: prom.url, queries: PRESETS[x.preset] }).counters(target(x.ns), pair, Date.now())));
+  const first = await read();
+  await sleep(WINDOW * 1000);
+  const second = await read();
+  all.forEach((x, i) => readings.set(`${x.preset}/${x.ns}`, [first[i]!, second[i]!]));
+}, 60_000);
+
+const readings = new Map<string, [CounterReading, CounterReading]>();
 
 afterAll(async () => {
   await prom?.stop();
@@ -68,48 +81,61 @@ afterAll(async () => {
 });
 
 const target = (namespace: string) => TargetSchema.parse({ name: "web", namespace });
-const counts = (s: Sample) => {
-  if ("noTraffic" in s) throw new Error("expected traffic, got noTraffic");
-  return s;
-};
+const opts = { changes: [], staleAfterMs: 3_000 };
+const sum = (c: CounterReading["canary"], k: "requests" | "successes") => Object.values(c).reduce((n, x) => n + x[k], 0);
+const newest = (c: CounterReading["canary"]) => Math.max(...Object.values(c).map((x) => x.at));
 
 describe.each(presets)("preset %s against a real Prometheus", (preset) => {
   const source = () => new PrometheusSource({ url: prom.url, queries: PRESETS[preset] });
+  const fold = (ns: string): Evidence => readings.get(`${preset}/${ns}`)!.reduce<Evidence | undefined>((e, r) => foldCounters(e, r, opts), undefined)!;
 
-  it.each(scenarios)("canary at $errorRate 5xx ($ns): counts close to the traffic, verdict $kind", async (sc) => {
-    const snap = await source().snapshot(target(sc.ns), pair, WINDOW);
-    const stable = counts(snap.stable);
-    const canary = counts(snap.canary);
-    expect(snap.windowSeconds).toBe(WINDOW);
-    // increase() extrapolates to the window's edges: allow a generous band around rate x window.
-    expect(stable.requests).toBeGreaterThan(STABLE.rps * WINDOW * 0.7);
-    expect(stable.requests).toBeLessThan(STABLE.rps * WINDOW * 1.3);
-    expect(canary.requests).toBeGreaterThan(CANARY_RPS * WINDOW * 0.7);
-    expect(canary.requests).toBeLessThan(CANARY_RPS * WINDOW * 1.3);
+  it.each(scenarios)("canary at $errorRate 5xx ($ns): exact counts over the samples' own span, verdict $kind", (sc) => {
+    const [a, b] = readings.get(`${preset}/${sc.ns}`)!;
+    const e = fold(sc.ns);
+    // Whole numbers, matching the traffic over the time between the samples Prometheus took (not the readings').
+    for (const side of ["stable", "canary"] as const) {
+      expect(Number.isInteger(e[side].requests)).toBe(true);
+      expect(e[side].requests).toBe(sum(b[side], "requests") - sum(a[side], "requests"));
+    }
+    const span = (newest(b.canary) - newest(a.canary)) / 1000;
+    expect(span).toBeGreaterThan(WINDOW - 1.5);
+    expect(e.stable.requests).toBeGreaterThan(STABLE.rps * span * 0.97);
+    expect(e.stable.requests).toBeLessThan(STABLE.rps * span * 1.03);
+    expect(e.canary.requests).toBeGreaterThan(CANARY_RPS * span * 0.95);
+    expect(e.canary.requests).toBeLessThan(CANARY_RPS * span * 1.05);
     // Decoys (outbound calls, source-side reports) would pull these far off.
-    expect(canary.successes / canary.requests).toBeCloseTo(1 - sc.errorRate, 1);
-    expect(Math.abs(canary.successes / canary.requests - (1 - sc.errorRate))).toBeLessThan(0.02);
-    expect(stable.successes / stable.requests).toBeGreaterThan(0.99);
+    expect(Math.abs(1 - e.canary.errors / e.canary.requests - (1 - sc.errorRate))).toBeLessThan(0.03);
+    expect(e.stable.errors / e.stable.requests).toBeLessThan(0.01);
     // Latency: canary at 150 ms falls in the (100, 200] bucket, stable's 8 ms in (5, 10].
-    expect(canary.p99Ms).toBeGreaterThan(100);
-    expect(canary.p99Ms).toBeLessThanOrEqual(200);
-    expect(stable.p99Ms).toBeGreaterThan(5);
-    expect(stable.p99Ms).toBeLessThanOrEqual(10);
+    expect(b.p99Ms?.canary).toBeGreaterThan(100);
+    expect(b.p99Ms?.canary).toBeLessThanOrEqual(200);
+    expect(b.p99Ms?.stable).toBeGreaterThan(5);
+    expect(b.p99Ms?.stable).toBeLessThanOrEqual(10);
 
-    const v = verdict(snap, verdictSettings);
-    expect(v.kind).toBe(sc.kind);
+    const v = judge(e, verdictSettings);
+    if (sc.kind === "not-worse") expect(v.kind).not.toBe("worse");
+    else expect(v.kind).toBe(sc.kind);
     if (sc.basis) expect(v).toMatchObject({ basis: sc.basis });
   });
 
-  it("a canary with no traffic is noTraffic, and the verdict waits for it", async () => {
-    const snap = await source().snapshot(target("idle"), pair, WINDOW);
-    expect(snap.canary).toEqual({ noTraffic: true });
-    expect(counts(snap.stable).requests).toBeGreaterThan(0);
-    const never = await source().snapshot(target("idle"), { stable: "web-v1", canary: "web-v3" }, WINDOW);
-    expect(never.canary).toEqual({ noTraffic: true });
-    const v = verdict(snap, verdictSettings);
+  it("a canary with no traffic adds nothing, and the verdict waits for it; a version never seen has no series", async () => {
+    const e = fold("idle");
+    expect(e.canary.requests).toBe(0);
+    expect(e.stable.requests).toBeGreaterThan(0);
+    const never = await source().counters(target("idle"), { stable: "web-v1", canary: "web-v3" }, Date.now());
+    expect(never.canary).toEqual({});
+    const v = judge(e, verdictSettings);
     expect(v).toMatchObject({ kind: "not-enough-traffic", needed: 50 });
-    expect(describeVerdict(v)).toMatch(/^not enough traffic yet: about 50 more canary requests needed/);
+    expect(describeVerdict(v)).toMatch(/^needs ~50 more canary requests to rule out a regression of 5 percentage points; no canary requests yet/);
+  });
+
+  it("reads at now minus the lag: every series sampled at or before that moment", async () => {
+    const lagged = new PrometheusSource({ url: prom.url, queries: PRESETS[preset], lagMs: 3_000 });
+    const now = Date.now();
+    const r = await lagged.counters(target("five"), pair, now);
+    expect(r.at).toBe(now - 3_000);
+    expect(newest(r.canary)).toBeLessThanOrEqual(now - 3_000);
+    expect(newest(r.canary)).toBeGreaterThan(now - 3_000 - 2_500);
   });
 });
 
@@ -118,19 +144,20 @@ describe("errors from Prometheus", () => {
 
   it("custom templates are filled in and work like a preset", async () => {
     const src = custom(
-      `sum(increase(response_total{namespace="{namespace}", deployment="{backend}", direction="inbound"}[{window}]))`,
-      `sum(increase(response_total{namespace="{namespace}", deployment="{version}", direction="inbound", status_code!~"5.."}[{window}]))`,
+      `response_total{namespace="{namespace}", deployment="{backend}", direction="inbound"}`,
+      `response_total{namespace="{namespace}", deployment="{version}", direction="inbound", status_code!~"5.."}`,
     );
-    const snap = await src.snapshot(target("five"), pair, WINDOW);
-    const c = counts(snap.canary);
-    expect(c.successes / c.requests).toBeGreaterThan(0.93);
-    expect(c.successes / c.requests).toBeLessThan(0.97);
-    expect(c.p99Ms).toBeUndefined();
+    const r = await src.counters(target("five"), pair, Date.now());
+    // One series per status code of the one pod; the 5xx one has no successes.
+    expect(Object.keys(r.canary)).toHaveLength(2);
+    expect(sum(r.canary, "successes") / sum(r.canary, "requests")).toBeGreaterThan(0.93);
+    expect(sum(r.canary, "successes") / sum(r.canary, "requests")).toBeLessThan(0.97);
+    expect(r.p99Ms).toBeUndefined();
   });
 
   it("a template that does not parse: MetricsError with Prometheus's own message (400 bad_data)", async () => {
-    const src = custom(`sum(increase(response_total{deployment="{version}"}[{window}])`);
-    const err = await src.snapshot(target("five"), pair, WINDOW).catch((e: unknown) => e);
+    const src = custom(`response_total{deployment="{version}"`);
+    const err = await src.counters(target("five"), pair, Date.now()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MetricsError);
     expect((err as MetricsError).message).toContain(`Prometheus at ${prom.url} rejected the query`);
     expect((err as MetricsError).message).toContain("parse error");
@@ -142,28 +169,23 @@ describe("errors from Prometheus", () => {
   it("a query that fails while running: MetricsError (422 execution)", async () => {
     // Many series on both sides of an on() match: Prometheus refuses at evaluation time.
     const src = custom(`response_total{deployment="{version}"} * on() response_total`);
-    const err = await src.snapshot(target("five"), pair, WINDOW).catch((e: unknown) => e);
+    const err = await src.counters(target("five"), pair, Date.now()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MetricsError);
     expect((err as MetricsError).message).toContain("could not run the query");
     expect((err as MetricsError).detail).toMatchObject({ status: 422, errorType: "execution" });
   });
 
-  it("a template that returns several series is refused rather than silently summed", async () => {
-    const src = custom(`increase(response_total{namespace="{namespace}", deployment="{version}"}[{window}])`);
-    await expect(src.snapshot(target("five"), pair, WINDOW)).rejects.toThrow(/series .*wrap the query in sum/);
-  });
-
   it("something that is not Prometheus: MetricsError naming what came back", async () => {
     const src = new PrometheusSource({ url: mesh.url, queries: PRESETS.linkerd2 });
-    await expect(src.snapshot(target("five"), pair, WINDOW)).rejects.toThrow(/answered HTTP 404 that is not JSON/);
+    await expect(src.counters(target("five"), pair, Date.now())).rejects.toThrow(/answered HTTP 404 that is not JSON/);
   });
 
   it("the factory builds the preset source from settings, with the bot-wide URL as fallback", async () => {
     const settings = MetricsSettingsSchema.parse({ preset: "nginx" });
-    const src = createSuccessRateSource(settings, { redis: undefined as never, keyPrefix: "unused", defaultPrometheusUrl: prom.url });
+    const src = createSuccessRateSource(settings, { defaultPrometheusUrl: prom.url });
     expect(src?.kind).toBe("prometheus");
-    const snap = await src!.snapshot(target("half"), pair, settings.windowSeconds);
-    expect(counts(snap.canary).successes / counts(snap.canary).requests).toBeLessThan(0.6);
+    const r = await src!.counters(target("half"), pair, Date.now());
+    expect(sum(r.canary, "successes") / sum(r.canary, "requests")).toBeLessThan(0.6);
   });
 
   it("an endpoint that accepts but never answers: MetricsError after the timeout", async () => {
@@ -173,7 +195,7 @@ describe("errors from Prometheus", () => {
     const { port } = silent.address() as AddressInfo;
     try {
       const src = new PrometheusSource({ url: `http://127.0.0.1:${port}`, queries: PRESETS.linkerd2, timeoutMs: 300 });
-      await expect(src.snapshot(target("five"), pair, WINDOW)).rejects.toThrow(
+      await expect(src.counters(target("five"), pair, Date.now())).rejects.toThrow(
         `Prometheus at http://127.0.0.1:${port} did not answer (no answer within 300 ms)`,
       );
     } finally {
@@ -186,7 +208,7 @@ describe("errors from Prometheus", () => {
   it("Prometheus stopped: MetricsError saying it did not answer", async () => {
     await prom.stop();
     const src = new PrometheusSource({ url: prom.url, queries: PRESETS.linkerd2 });
-    const err = await src.snapshot(target("five"), pair, WINDOW).catch((e: unknown) => e);
+    const err = await src.counters(target("five"), pair, Date.now()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MetricsError);
     expect((err as MetricsError).message).toMatch(new RegExp(`^Prometheus at ${prom.url} did not answer \\(connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+\\)$`));
     expect(describeVerdict(verdict({ error: (err as Error).message }, verdictSettings))).toMatch(

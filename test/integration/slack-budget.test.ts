@@ -22,7 +22,7 @@ beforeAll(async () => {
   - name: budget
     stable: web-v1
     steps: [10, 50, 100]
-    metrics: { source: prometheus, prometheusUrl: "http://127.0.0.1:9", preset: linkerd2, windowSeconds: 5, refreshSeconds: 5 }
+    metrics: { source: prometheus, prometheusUrl: "http://127.0.0.1:9", preset: linkerd2, scrapeIntervalSeconds: 1, windowSeconds: 5, refreshSeconds: 5 }
 `,
   });
 });

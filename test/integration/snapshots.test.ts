@@ -52,7 +52,7 @@ beforeAll(async () => {
   deadPrometheus = `http://127.0.0.1:${await freePort()}`;
   // A few seconds of an error-free canary cannot rule out the default 0.2-point increase: a looser tolerance
   // lets the clean canary be called healthy within the test's time.
-  const common = `windowSeconds: ${WINDOW}, refreshSeconds: 5, minRequests: 50, confidence: 0.99, maxErrorIncrease: 0.05`;
+  const common = `scrapeIntervalSeconds: 1, windowSeconds: ${WINDOW}, refreshSeconds: 5, minRequests: 50, confidence: 0.99, maxErrorIncrease: 0.05`;
   const targets = [
     ...SCENARIOS.map((sc) => targetYaml(`web-${sc.name}`, sc.ns, `{ source: prometheus, prometheusUrl: "${prom.url}", preset: ${sc.preset}, ${common} }`)),
     targetYaml("web-idle", "idle", `{ source: prometheus, prometheusUrl: "${prom.url}", preset: linkerd2, ${common} }`),
@@ -60,7 +60,7 @@ beforeAll(async () => {
     targetYaml(
       "web-badquery",
       "clean",
-      `{ source: prometheus, prometheusUrl: "${prom.url}", queries: { requests: "sum(increase(response_total{deployment=\\"{version}\\"}[{window}])", successes: "sum(response_total{deployment=\\"{version}\\"})" }, ${common} }`,
+      `{ source: prometheus, prometheusUrl: "${prom.url}", queries: { requests: "response_total{deployment=\\"{version}\\"", successes: "response_total{deployment=\\"{version}\\"}" }, ${common} }`,
     ),
   ];
   h = await startHarness({ targetsYaml: `targets:${targets.join("")}\n` });
@@ -90,7 +90,8 @@ describe("snapshot block from a real Prometheus", () => {
   it("shows the numbers and the verdict for 0%, 5% and 50% canary errors, for the Linkerd2 and NGINX presets", async () => {
     const ids = await Promise.all(SCENARIOS.map((sc) => start(`web-${sc.name}`)));
     for (const [i, sc] of SCENARIOS.entries()) {
-      const m = await waitForMessage(h, ids[i]!, sc.verdict, 15_000);
+      // Readings every 5 s: a baseline, the interval across the first write dropped, then exact differences.
+      const m = await waitForMessage(h, ids[i]!, sc.verdict, 40_000);
       const text = JSON.stringify(m.blocks);
       expect(text).toMatch(/\*Success rate\* · since the rollout began \(\d+ min\) · as of <!date\^/);
       // Stable runs at 0.1% errors: over a few seconds that is 99.x%, or 100.0% when no error fell in them.
@@ -120,10 +121,13 @@ describe("snapshot block from a real Prometheus", () => {
     await waitFor(async () => ((await h.bot.store.get(id))!.snapshot!.at > at1 ? true : undefined), { what: "a reading after Refresh" });
   });
 
-  it("says so when there is not enough traffic yet", async () => {
+  it("says what evidence is missing, in numbers, when the canary has no traffic", async () => {
     const id = await start("web-idle");
-    const m = await waitForMessage(h, id, "Not enough traffic yet", 15_000);
-    expect(JSON.stringify(m.blocks)).toMatch(/more canary requests needed|no traffic/);
+    const m = await waitForMessage(h, id, "Waiting for evidence", 15_000);
+    // The first reading is the baseline; then stable's requests count, and the canary has none.
+    const later = await waitForMessage(h, id, "to rule out a regression of 5 percentage points", 15_000);
+    expect(JSON.stringify(m.blocks)).toMatch(/needs ~50 (more )?canary requests/);
+    expect(JSON.stringify(later.blocks)).toMatch(/needs ~50 more canary requests to rule out a regression of 5 percentage points; no canary requests yet/);
   });
 
   it("says metrics are unavailable when Prometheus is down, and Advance and Abort still work", async () => {

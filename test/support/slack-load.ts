@@ -67,7 +67,7 @@ export async function runSlackLoad(opts: SlackLoadOptions): Promise<SlackLoadRes
   const channels = Array.from({ length: opts.channels }, (_, i) => `C0LOAD${String(i).padStart(4, "0")}`);
   const peer: SlackPeer = await startSlackPeer({ botToken, channels: channels.map((id) => ({ id })) });
   peer.enforceTiers();
-  const metrics = new InstantMetrics(REDIS_URL, prefix);
+  const metrics = new InstantMetrics();
   // One mesh for every bot, as one Kubernetes API would be.
   const routers = new RouterRegistry().register(new InstantRouter());
   const bots: Bot[] = [];
@@ -111,6 +111,7 @@ export async function runSlackLoad(opts: SlackLoadOptions): Promise<SlackLoadRes
           source: "prometheus",
           prometheusUrl: "http://instant.invalid",
           preset: "linkerd2",
+          scrapeIntervalSeconds: 1,
           windowSeconds: opts.refreshSeconds,
           refreshSeconds: opts.refreshSeconds,
         },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MetricsSettingsSchema, unknownPlaceholders } from "../../src/engine/metrics-settings.ts";
+import { MetricsSettingsSchema, minEvidenceSeconds, unknownPlaceholders } from "../../src/engine/metrics-settings.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import { PRESETS, PrometheusSource, renderQuery } from "../../src/metrics/prometheus.ts";
@@ -18,12 +18,33 @@ describe("MetricsSettingsSchema", () => {
       linkerd1ClientId: "#/io.l5d.k8s/{namespace}/http/{version}",
       windowSeconds: 60,
       refreshSeconds: 30,
+      lagSeconds: 0,
       minSuccessRate: 0.95,
       minRequests: 50,
       confidence: 0.99,
-      maxErrorRatio: 1.5,
-      maxErrorIncrease: 0.002,
+      maxErrorRatio: 2,
+      maxErrorIncrease: 0.01,
+      power: 0.5,
+      routing: "request",
     });
+  });
+
+  it("refuses readings sooner than a scrape and a p99 window of fewer than two scrapes, saying what would work", () => {
+    expect(messages({ preset: "linkerd2", refreshSeconds: 5 })).toEqual([
+      "refreshSeconds 5 is shorter than a scrape (scrapeIntervalSeconds 15): a reading would find nothing new; read every 15 s or more, or declare the real scrapeIntervalSeconds",
+    ]);
+    expect(messages({ preset: "linkerd2", refreshSeconds: 5, scrapeIntervalSeconds: 5, windowSeconds: 5 })).toEqual([
+      "windowSeconds 5 holds fewer than two scrapes (scrapeIntervalSeconds 5): Prometheus would answer nothing for the p99; use 10 or more",
+    ]);
+    expect(messages({ preset: "linkerd2", refreshSeconds: 5, scrapeIntervalSeconds: 1, windowSeconds: 5 })).toEqual([]);
+    // A Linkerd 1 admin is read directly: every 5 s is fine.
+    expect(messages({ source: "linkerd1", linkerd1AdminUrl: "http://l5d:9990", refreshSeconds: 5 })).toEqual([]);
+  });
+
+  it("the shortest automatic interval that can ever rest on evidence", () => {
+    expect(minEvidenceSeconds(MetricsSettingsSchema.parse({ preset: "linkerd2" }))).toBe(0 + 15 + 30);
+    expect(minEvidenceSeconds(MetricsSettingsSchema.parse({ preset: "linkerd2", refreshSeconds: 15, lagSeconds: 15 }))).toBe(15 + 15 + 15);
+    expect(minEvidenceSeconds(MetricsSettingsSchema.parse({ preset: "linkerd2", refreshSeconds: 5, scrapeIntervalSeconds: 1 }))).toBe(6);
   });
 
   it("prometheus needs a preset or queries, not both", () => {
@@ -34,10 +55,13 @@ describe("MetricsSettingsSchema", () => {
     expect(messages({ source: "none" })).toEqual([]);
   });
 
-  it("custom queries must select a version and use only known placeholders", () => {
-    expect(messages({ queries: { requests: "sum(x[{window}])", successes: 'sum(y{d="{version}",n="{nmespace}"}[{window}])' } })).toEqual([
+  it("custom queries must select raw counters of one version and use only known placeholders", () => {
+    expect(messages({ queries: { requests: "x", successes: 'y{d="{version}",n="{nmespace}"}' } })).toEqual([
       "queries.requests must select one version with {version} (or {backend})",
       expect.stringContaining("queries.successes uses unknown placeholder(s) {nmespace}"),
+    ]);
+    expect(messages({ queries: { requests: 'sum(increase(x{d="{version}"}[{window}]))', successes: 'y{d="{version}"}' } })).toEqual([
+      'queries.requests must select the raw counters, e.g. response_total{deployment="{version}"}: the bot takes exact differences between readings itself; drop increase()/rate() and [{window}]',
     ]);
     expect(unknownPlaceholders('x{a="{namespace}"}[{window}] {le}')).toEqual(["le"]);
   });
@@ -52,9 +76,12 @@ describe("MetricsSettingsSchema", () => {
   it("thresholds stay in range", () => {
     expect(messages({ preset: "nginx", minSuccessRate: 1 })).toHaveLength(1);
     expect(messages({ preset: "nginx", confidence: 1 })).toHaveLength(1);
-    expect(messages({ preset: "nginx", windowSeconds: 2 })).toHaveLength(1);
-    expect(messages({ preset: "nginx", maxErrorRatio: 1 })).toEqual(["maxErrorRatio must be above 1 (1.5 tolerates half as many errors again as stable)"]);
-    expect(messages({ preset: "nginx", maxErrorIncrease: 0 })).toEqual(["maxErrorIncrease must be above 0 (0.002 is 0.2 points of success rate)"]);
+    expect(messages({ preset: "nginx", windowSeconds: 2 })).toHaveLength(2); // below 5, and fewer than two scrapes
+    expect(messages({ preset: "nginx", power: 0.3 })).toHaveLength(1);
+    expect(messages({ preset: "nginx", maxErrorRatio: 1 })).toEqual([
+      "maxErrorRatio must be above 1 (2 means: be able to catch a canary failing twice as often as stable)",
+    ]);
+    expect(messages({ preset: "nginx", maxErrorIncrease: 0 })).toEqual(["maxErrorIncrease must be above 0 (0.01 is one point of success rate)"]);
   });
 
   it("is a target's optional `metrics` block", () => {
@@ -72,14 +99,14 @@ describe("renderQuery", () => {
         const out = renderQuery(t, { namespace: "shop", service: "web", version: "web-v2", windowSeconds: 60 });
         expect(out).not.toMatch(/\{(namespace|service|version|backend|window)\}/);
         expect(out).toContain('"web-v2"');
-        expect(out).toContain("[60s]");
+        if (t === q.p99) expect(out).toContain("[60s]");
       }
     }
   });
 });
 
 describe("createSuccessRateSource", () => {
-  const deps = { redis: undefined as never, keyPrefix: "unused" };
+  const deps = {};
 
   it("no settings or source none: no source", () => {
     expect(createSuccessRateSource(undefined, deps)).toBeUndefined();

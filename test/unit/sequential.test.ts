@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { foldReading, isNextReading, nextInterval } from "../../src/engine/evidence.ts";
 import { addInterval, compareRate, emptyLogLik, GRID, GRID_ONE, logRateEvidence, rateInterval, ratioInterval } from "../../src/engine/sequential.ts";
 
 /*
@@ -89,43 +88,5 @@ describe("the beta-binomial confidence sequence for one rate", () => {
     // The ends are where the martingale reaches 1/α.
     expect(logRateEvidence(50, 1000, big.upper)).toBeCloseTo(Math.log(100), 6);
     expect(logRateEvidence(50, 1000, big.lower)).toBeCloseTo(Math.log(100), 6);
-  });
-});
-
-describe("evidence folded from readings", () => {
-  const ok = (requests: number, successes: number) => ({ requests, successes });
-
-  it("tiles time: the next reading covers what the last one did not, no sooner than the window", () => {
-    expect(nextInterval(undefined, 100_000, 60)).toEqual({ from: 40_000, seconds: 60 });
-    const e = foldReading(undefined, 40_000, 100_000, ok(900, 891), ok(100, 99));
-    expect(nextInterval(e, 130_000, 60)).toBeUndefined();
-    expect(nextInterval(e, 175_500, 60)).toEqual({ from: 100_500, seconds: 75 });
-    // A long outage: the gap beyond an hour is dropped, not guessed.
-    expect(nextInterval(e, 100_000 + 5 * 3600_000, 60)).toEqual({ from: 100_000 + 4 * 3600_000, seconds: 3600 });
-  });
-
-  it("adds counts, and discards a reading with impossible counts instead of guessing", () => {
-    let e = foldReading(undefined, 0, 60_000, ok(900, 891), ok(100, 99));
-    e = foldReading(e, 60_000, 120_000, ok(900.4, 895.6), { noTraffic: true });
-    e = foldReading(e, 120_000, 180_000, ok(-5, 0), ok(100, 100));
-    expect(e).toMatchObject({
-      since: 0,
-      until: 180_000,
-      intervals: 2,
-      discarded: 1,
-      stable: { requests: 1800, errors: 13 },
-      canary: { requests: 100, errors: 1 },
-    });
-  });
-
-  it("a reading raced by another one is not stored twice", () => {
-    const a = foldReading(undefined, 0, 60_000, ok(900, 891), ok(100, 99));
-    const b1 = foldReading(a, 60_000, 120_000, ok(900, 891), ok(100, 99));
-    const b2 = foldReading(a, 61_000, 121_000, ok(900, 891), ok(100, 99));
-    const c = foldReading(b1, 120_000, 180_000, ok(900, 891), ok(100, 99));
-    expect(isNextReading(a, b1)).toBe(true);
-    expect(isNextReading(b1, b2)).toBe(true); // replaces the overlapping one, does not add to it
-    expect(isNextReading(c, b2)).toBe(false); // would roll back evidence
-    expect(isNextReading(b1, a)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { foldReading } from "../../src/engine/evidence.ts";
+import { foldCounts } from "../../src/engine/evidence.ts";
 import { MetricsSettingsSchema } from "../../src/engine/metrics-settings.ts";
 import { judge, NEEDED_CAP, verdict, type VerdictInput } from "../../src/engine/verdict.ts";
 import { describeVerdict, formatRates, formatRatio } from "../../src/slack/views/verdict-text.ts";
@@ -12,19 +12,23 @@ const settings = {
   confidence: d.confidence,
   maxErrorRatio: d.maxErrorRatio,
   maxErrorIncrease: d.maxErrorIncrease,
+  power: d.power,
+  routing: d.routing,
 };
 const s = (requests: number, successes: number) => ({ requests, successes });
 const none = { noTraffic: true } as const;
 const one = (input: VerdictInput, over: Partial<typeof settings> = {}) => verdict(input, { ...settings, ...over });
 
 describe("the anytime-valid verdict", () => {
-  it("worse than stable, with the ratio and its 99% interval", () => {
-    // 155 of 5,000 canary requests failed vs 400 of 40,000 on stable: 3.1× (grid interval, see sequential.test.ts).
+  it("worse than stable, with the ratio and its interval at the ratio test's half of α", () => {
+    // 155 of 5,000 canary requests failed vs 400 of 40,000 on stable: 3.1×.
     const v = one({ stable: s(40_000, 39_600), canary: s(5_000, 4_845) });
     expect(v).toMatchObject({ kind: "worse", basis: "stable", confidence: 0.99 });
     if (v.kind !== "worse") throw new Error("unreachable");
     expect(v.pValue).toBeLessThan(0.01);
-    expect(describeVerdict(v)).toBe("canary 96.9% vs stable 99.0%, worse: canary errors 3.1× stable's (99% interval 2.1×–4.5×) over 5,000 canary requests");
+    expect(describeVerdict(v)).toBe(
+      "canary 96.9% vs stable 99.0%, worse: canary errors 3.1× stable's (99% interval 1.9×–4.5×) over 5,000 canary requests since 00:00 UTC",
+    );
   });
 
   it("a broken canary is called worse before minRequests: the test is valid at any sample size", () => {
@@ -38,50 +42,56 @@ describe("the anytime-valid verdict", () => {
   it("below the floor when stable has no traffic, with the canary's interval", () => {
     const v = one({ stable: none, canary: s(200, 150) });
     expect(v).toMatchObject({ kind: "worse", basis: "floor" });
-    expect(describeVerdict(v)).toBe("canary 75.0%, below the 95% floor (canary 99% interval 62.4%–85.2%) over 200 canary requests (stable has no traffic)");
+    expect(describeVerdict(v)).toMatch(
+      /^canary 75\.0%, below the 95% floor \(canary 99% interval [\d.]+%–[\d.]+%\) over 200 canary requests \(stable has no traffic\) since 00:00 UTC$/,
+    );
   });
 
-  it("healthy once the ratio is confidently under the tolerance", () => {
+  it("the floor does not abort when stable, over the same intervals, is below it too (a shared outage)", () => {
+    expect(one({ stable: s(20_000, 17_000), canary: s(2_000, 1_700) }).kind).not.toBe("worse");
+    // The same canary against a healthy stable is worse.
+    expect(one({ stable: s(20_000, 19_900), canary: s(2_000, 1_700) }).kind).toBe("worse");
+  });
+
+  it("healthy once nothing says worse and a 2× regression would more likely than not have been caught", () => {
     const v = one({ stable: s(100_000, 99_000), canary: s(10_000, 9_900) });
-    expect(v).toMatchObject({ kind: "healthy", basis: "ratio" });
+    expect(v).toMatchObject({ kind: "healthy", basis: "power", detect: { ratio: 2, increase: 0.01, power: 0.5 } });
     expect(describeVerdict(v)).toBe(
-      "canary 99.0% vs stable 99.0%, healthy over 10,000 canary requests: canary errors 1.0× stable's (99% interval 0.63×–1.5×), within the 1.5× tolerance",
+      "canary 99.0% vs stable 99.0%, healthy: no sign of harm over 10,000 canary and 100,000 stable requests since 00:00 UTC, enough to have caught a 2× regression (with 50% power); canary errors 1.0× stable's (99% interval 0.63×–1.6×)",
     );
-    // The same rates with a tenth of the traffic cannot rule out 1.5× yet: no "healthy" for lack of evidence.
-    expect(one({ stable: s(10_000, 9_900), canary: s(1_000, 990) }).kind).toBe("not-enough-traffic");
   });
 
-  it("healthy for a service with too few errors for a ratio, by the absolute increase", () => {
+  it("a service with few errors: healthy once a regression of one point would have been caught", () => {
     const v = one({ stable: s(100_000, 100_000), canary: s(10_000, 10_000) });
-    expect(v).toMatchObject({ kind: "healthy", basis: "increase" });
-    expect(describeVerdict(v)).toBe(
-      "canary 100% vs stable 100%, healthy over 10,000 canary requests: 99% sure the canary fails at most 0.2 percentage points more often than stable",
-    );
+    expect(v).toMatchObject({ kind: "healthy", basis: "power" });
+    expect(describeVerdict(v)).toContain("enough to have caught a regression of 1 percentage point (with 50% power)");
   });
 
   it("healthy by the floor alone when stable never had traffic", () => {
-    expect(one({ stable: none, canary: s(193, 193) })).toMatchObject({ kind: "healthy", basis: "floor" });
-    expect(one({ stable: none, canary: s(192, 192) }).kind).toBe("not-enough-traffic");
+    expect(one({ stable: none, canary: s(208, 208) })).toMatchObject({ kind: "healthy", basis: "floor" });
+    expect(one({ stable: none, canary: s(207, 207) }).kind).toBe("not-enough-traffic");
   });
 
-  it("with the floor off, equal rates are judged by the ratio however low", () => {
-    expect(one({ stable: s(100_000, 80_000), canary: s(10_000, 8_000) }, { minSuccessRate: 0 }).kind).toBe("healthy");
+  it("routing per session: no ratio aborts, judged by the floor alone", () => {
+    expect(one({ stable: s(40_000, 39_600), canary: s(5_000, 4_845) }, { routing: "session" }).kind).toBe("healthy");
+    expect(one({ stable: s(40_000, 39_600), canary: s(5_000, 4_500) }, { routing: "session" })).toMatchObject({ kind: "worse", basis: "floor" });
   });
 
-  it("not enough traffic: no canary requests at all", () => {
+  it("waiting: no canary requests at all", () => {
     const v = one({ stable: s(1_000, 999), canary: none });
     expect(v).toMatchObject({ kind: "not-enough-traffic", needed: 50, canaryRequests: 0 });
-    expect(describeVerdict(v)).toBe("not enough traffic yet: about 50 more canary requests needed (no canary requests so far)");
+    expect(describeVerdict(v)).toBe(
+      "needs ~50 more canary requests to rule out a regression of 1 percentage point; no canary requests yet (0 canary and 1,000 stable requests since 00:00 UTC)",
+    );
   });
 
-  it("not enough traffic: the estimate is what the same rules need if the rates hold", () => {
+  it("waiting: the estimate is what rule 3 needs if the rates hold, with how long at the current rate", () => {
     const stable = s(40_000, 39_600);
     const canary = s(1_000, 990);
     const v = one({ stable, canary });
-    if (v.kind !== "not-enough-traffic") throw new Error(`expected not enough traffic, got ${v.kind}`);
+    if (v.kind !== "not-enough-traffic") throw new Error(`expected waiting, got ${v.kind}`);
     expect(v.needed).toBeGreaterThan(1_000);
-    expect(v.needed).toBeLessThan(100_000);
-    // Feed the rates seen (counts rounded to whole requests): with 5% more than `needed` it decides, with 10% fewer not.
+    expect(v.needed).toBeLessThan(10_000);
     const at = (extra: number) => {
       const k = (canary.requests + extra) / canary.requests;
       return one({ stable: s(stable.requests * k, stable.successes * k), canary: s(canary.requests * k, canary.successes * k) }).kind;
@@ -89,15 +99,20 @@ describe("the anytime-valid verdict", () => {
     expect(at(v.needed * 1.05)).toBe("healthy");
     expect(at(v.needed * 0.9)).toBe("not-enough-traffic");
     expect(describeVerdict(v)).toMatch(
-      /^not enough traffic yet: about [\d,]+ more canary requests needed \(canary 99\.0% of 1,000 so far, canary errors 1\.0× stable's \(99% interval [\d.]+×–[\d.]+×\)\)$/,
+      /^needs ~[\d,]+ more canary requests to rule out a 2× regression; so far canary 99\.0% vs stable 99\.0% over 1,000 canary and 40,000 stable requests since 00:00 UTC, canary errors 1\.0× stable's \(99% interval [\d.]+×–[\d.]+×\)$/,
     );
+    // Folded over time, the message says how long at the rate of the last interval: 1,000 canary requests in 60 s.
+    const e = foldCounts(undefined, 0, 60_000, stable, canary);
+    const timed = judge(e, settings);
+    expect(timed).toMatchObject({ kind: "not-enough-traffic", neededSeconds: Math.ceil(v.needed / (1000 / 60)) });
+    expect(describeVerdict(timed)).toMatch(/^needs ~[\d,]+ more canary requests to rule out a 2× regression: about \d+ (s|min) at the current rate; /);
   });
 
-  it("not enough traffic: sitting exactly on the floor is capped and said so", () => {
+  it("waiting: a canary sitting exactly on the floor with no stable is capped and said so", () => {
     const v = one({ stable: none, canary: s(1_000, 950) });
     expect(v).toMatchObject({ kind: "not-enough-traffic", needed: NEEDED_CAP });
     expect(describeVerdict(v)).toBe(
-      "not enough traffic yet: the rates seen sit too close to a limit to tell at any realistic volume (canary 95.0% of 1,000 so far)",
+      "no realistic volume of traffic would be enough at the rates seen (so far canary 95.0% over 1,000 canary and 0 stable requests since 00:00 UTC)",
     );
   });
 
@@ -108,11 +123,11 @@ describe("the anytime-valid verdict", () => {
   });
 
   it("judges the counts since the rollout began, each interval at its own share", () => {
-    // 3× the errors at 5%, then at 25%: neither reading alone proves it, together they do.
-    const first = foldReading(undefined, 0, 60_000, s(9_500, 9_405), s(500, 485));
+    // 3× the errors at 5%, then at 25%: neither interval alone proves it, together they do.
+    const first = foldCounts(undefined, 0, 60_000, s(9_500, 9_405), s(500, 485));
     expect(judge(first, settings).kind).toBe("not-enough-traffic");
-    expect(judge(foldReading(undefined, 60_000, 120_000, s(1_500, 1_485), s(500, 485)), settings).kind).toBe("not-enough-traffic");
-    const second = foldReading(first, 60_000, 120_000, s(1_500, 1_485), s(500, 485));
+    expect(judge(foldCounts(undefined, 60_000, 120_000, s(1_500, 1_485), s(500, 485)), settings).kind).not.toBe("worse");
+    const second = foldCounts(first, 60_000, 120_000, s(1_500, 1_485), s(500, 485));
     expect(judge(second, settings)).toMatchObject({ kind: "worse", basis: "stable" });
   });
 

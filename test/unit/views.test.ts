@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { abort, advance, markAborted, markApplied, markStarted, newRollout, withSnapshot, type Rollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { judge, verdict } from "../../src/engine/verdict.ts";
-import { foldReading } from "../../src/engine/evidence.ts";
+import { foldCounts } from "../../src/engine/evidence.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
 import { messageChars, validateBlocks } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
@@ -43,8 +43,8 @@ describe("rollout message", () => {
   });
 
   it("shows the counts since the rollout began, which the verdict judges", () => {
-    let e = foldReading(undefined, 1_700_000_000_000, 1_700_000_060_000, { requests: 9_000, successes: 8_991 }, { requests: 1_000, successes: 999 });
-    e = foldReading(e, 1_700_000_060_000, 1_700_000_180_000, { requests: 18_000, successes: 17_982 }, { requests: 2_000, successes: 1_900 });
+    let e = foldCounts(undefined, 1_700_000_000_000, 1_700_000_060_000, { requests: 9_000, successes: 8_991 }, { requests: 1_000, successes: 999 });
+    e = foldCounts(e, 1_700_000_060_000, 1_700_000_180_000, { requests: 18_000, successes: 17_982 }, { requests: 2_000, successes: 1_900 });
     const r = withSnapshot(live(), { at: 1_700_000_180_000, windowSeconds: 120, canaryPercent: 10, evidence: e, verdict: judge(e, settings) });
     const t = text(r);
     expect(t).toContain("*Success rate* · since the rollout began (3 min) · as of <!date^1700000180^");
@@ -52,7 +52,27 @@ describe("rollout message", () => {
     expect(t).toContain("Canary `backend-v2` (10%): *96.6%* of 3,000 requests");
     // (101 / 3,000) / (27 / 27,000) = 33.7
     expect(t).toContain(
-      ":red_circle: *Worse than stable*: canary 96.6% vs stable 99.9%, worse: canary errors 34× stable's (99% interval above 13×) over 3,000 canary requests",
+      ":red_circle: *Worse than stable*: canary 96.6% vs stable 99.9%, worse: canary errors 34× stable's (99% interval above 13×) over 3,000 canary requests since 22:13 UTC",
+    );
+    // And what happens next, in this rollout's mode.
+    expect(t).toContain("Next: a person decides; Abort is advised.");
+  });
+
+  it("waiting for evidence says what is missing in numbers, once, and what the automatic step will do", () => {
+    const e = foldCounts(undefined, 1_700_000_000_000, 1_700_000_060_000, { requests: 9_000, successes: 8_910 }, { requests: 1_000, successes: 990 });
+    const auto = {
+      ...live(),
+      auto: { intervalMs: 120_000, maxWaitMs: 30 * 60_000, noticeMs: 60_000 },
+      timers: { seq: 1, stepAt: 1_700_000_120_000 },
+    } as Rollout;
+    const r = withSnapshot(auto, { at: 1_700_000_060_000, windowSeconds: 60, canaryPercent: 10, evidence: e, verdict: judge(e, settings) });
+    const t = text(r);
+    expect(t).toMatch(
+      /:hourglass_flowing_sand: \*Waiting for evidence\*: needs ~[\d,]+ more canary requests to rule out a 2× regression: about \d+ min at the current rate; so far/,
+    );
+    expect(t.match(/not enough traffic/gi)).toBeNull();
+    expect(t).toContain(
+      "Next: the automatic step to 80% at <!date^1700000120^{time_secs}|22:15:20 UTC> waits for that evidence (a person decides after 30 min)",
     );
   });
 

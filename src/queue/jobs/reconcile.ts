@@ -1,4 +1,5 @@
 import { redactUrlsIn } from "../../engine/urls.ts";
+import { scrapeSeconds } from "../../engine/metrics-settings.ts";
 import type { Logger } from "pino";
 import {
   hold,
@@ -187,8 +188,14 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
       ...seen,
     };
   });
-  // The first success-rate reading right away; it then repeats on the target's interval.
+  // The first success-rate reading right away; it then repeats on the target's interval. In automatic mode one
+  // more once a scrape after the write has landed: the interval from it to the next reading is the stage's
+  // first clean one, so the stage's evidence starts as early as it can.
   await deps.queue.snapshot(r.id, { refresh: true, now: now() });
+  const m = r.target.metrics;
+  if (r.auto && m && m.source !== "none") {
+    await deps.queue.snapshot(r.id, { refresh: true, now: now(), afterMs: (m.lagSeconds + scrapeSeconds(m)) * 1000 + 250 });
+  }
 }
 
 function verify(obs: Observed, percent: number): void {

@@ -8,8 +8,10 @@ import { observeQuietly } from "./reconcile.ts";
 import { LockBusy } from "../../store/lock.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import { isTerminal, markDrift, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
-import { judge, verdict } from "../../engine/verdict.ts";
-import { foldReading, nextInterval } from "../../engine/evidence.ts";
+import { judge } from "../../engine/verdict.ts";
+import { foldCounters, type Evidence } from "../../engine/evidence.ts";
+import { scrapeSeconds } from "../../engine/metrics-settings.ts";
+import { weightChanges } from "../../engine/weight-changes.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
@@ -48,15 +50,19 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
     const taken = await readSnapshot(deps, r);
     const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
-    if (stored.ok && stored.value.changed) await deps.queue.afterUpdate(stored.value.rollout);
-    if (stored.ok && stored.value.changed)
+    // A reading whose storing was refused (another one was folded in meanwhile) is not acted on: only what is
+    // stored counts, or the same traffic could decide twice.
+    if (stored.ok && stored.value.changed) {
+      await deps.queue.afterUpdate(stored.value.rollout);
       await deps.readings?.append(r.id, readingPoint(reading)).catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
-    // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step: the
-    // test is anytime-valid, so one "worse" is as trustworthy whenever it comes.
-    if (r.auto && r.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
-      const why = `canary is unhealthy: ${describeVerdict(reading.verdict)}`;
-      await botDecides(deps, r, "abort", why, { code: "auto-aborted", id: r.id, startedBy: r.startedBy, why, stable: r.stable });
-      return;
+      // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step: the
+      // test is anytime-valid, so one "worse" is as trustworthy whenever it comes.
+      const now = stored.value.rollout;
+      if (now.auto && now.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
+        const why = `canary is unhealthy: ${describeVerdict(reading.verdict)}`;
+        await botDecides(deps, now, "abort", why, { code: "auto-aborted", id: r.id, startedBy: r.startedBy, why, stable: r.stable });
+        return;
+      }
     }
   }
   await scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
@@ -109,41 +115,46 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
 }
 
 /**
- * One reading for the rollout's pair, covering the time since the last one (so readings never overlap),
- * folded into the counts since the rollout began and judged; a source failure becomes an "unavailable"
- * verdict and leaves a gap the next reading covers. Sooner than `windowSeconds` after the last reading the
- * stored one still stands and is returned as it is.
+ * One reading of the rollout's counters, folded into the counts since the rollout began (exact differences
+ * against the values kept from the reading before, cut at every weight change) and judged; a source failure
+ * becomes an "unavailable" verdict and changes no counts (the next reading covers the gap exactly).
  */
 export async function readSnapshot(deps: Pick<SnapshotDeps, "metrics" | "log" | "now">, r: Rollout): Promise<StoredSnapshot> {
   const settings = r.target.metrics!;
   const at = deps.now();
   const canaryPercent = r.appliedPercent ?? 0;
   const prev = r.snapshot?.evidence;
-  const interval = nextInterval(prev, at, settings.windowSeconds);
-  if (!interval && r.snapshot) return r.snapshot;
-  const seconds = interval?.seconds ?? settings.windowSeconds;
+  const scrapeMs = scrapeSeconds(settings) * 1000;
   try {
-    const snap = await deps.metrics.for(r.target)!.snapshot(r.target, { stable: r.stable, canary: r.canary }, seconds);
-    const evidence = foldReading(prev, at - seconds * 1000, at, snap.stable, snap.canary);
-    const p99 = (x: typeof snap.stable) => ("noTraffic" in x ? undefined : x.p99Ms);
-    const latency = {
-      ...(p99(snap.canary) !== undefined ? { canaryP99Ms: p99(snap.canary)! } : {}),
-      ...(p99(snap.stable) !== undefined ? { stableP99Ms: p99(snap.stable)! } : {}),
-    };
+    const reading = await deps.metrics.for(r.target)!.counters(r.target, { stable: r.stable, canary: r.canary }, at);
+    const evidence = foldCounters(prev, reading, {
+      changes: weightChanges(r, 2 * settings.refreshSeconds * 1000),
+      // Three scrapes without a new sample: an outage (or a query selecting nothing), not a slow scrape.
+      staleAfterMs: 3 * scrapeMs,
+    });
+    const p99 = reading.p99Ms ?? {};
+    const latency = { ...(p99.canary !== undefined ? { canaryP99Ms: p99.canary } : {}), ...(p99.stable !== undefined ? { stableP99Ms: p99.stable } : {}) };
+    const folded = prev !== undefined && evidence.intervals > prev.intervals;
     return {
       at,
-      windowSeconds: snap.windowSeconds,
+      windowSeconds: folded && evidence.recent ? Math.round(evidence.recent.seconds) : settings.refreshSeconds,
       canaryPercent,
-      stable: snap.stable,
-      canary: snap.canary,
+      // This reading's own interval (for the chart), when it was folded in.
+      ...(folded ? { stable: intervalSample(prev, evidence, "stable", p99.stable), canary: intervalSample(prev, evidence, "canary", p99.canary) } : {}),
       evidence,
       verdict: judge(evidence, settings, latency),
     };
   } catch (err) {
     const reason = redactUrlsIn(err instanceof Error ? err.message : String(err));
-    deps.log.warn({ rolloutId: r.id, reason }, "success-rate snapshot failed");
-    return { at, windowSeconds: seconds, canaryPercent, ...(prev ? { evidence: prev } : {}), verdict: verdict({ error: reason }, settings) };
+    deps.log.warn({ rolloutId: r.id, reason }, "success-rate reading failed");
+    return { at, windowSeconds: settings.refreshSeconds, canaryPercent, ...(prev ? { evidence: prev } : {}), verdict: { kind: "unavailable", reason } };
   }
+}
+
+function intervalSample(prev: Evidence, now: Evidence, side: "stable" | "canary", p99Ms: number | undefined) {
+  const requests = now[side].requests - prev[side].requests;
+  if (requests <= 0) return { noTraffic: true as const };
+  return { requests, successes: requests - (now[side].errors - prev[side].errors), ...(p99Ms !== undefined ? { p99Ms } : {}) };
 }
 
 /**

@@ -1,5 +1,6 @@
+import { formatDuration } from "../../engine/duration.ts";
 import type { DecisionNote, PolicyRefusal, Rule, RuleKey } from "../../engine/policy.ts";
-import type { Refusal } from "../../engine/refusal.ts";
+import type { AutoTooFast, Refusal } from "../../engine/refusal.ts";
 import type { Actor } from "../../engine/status.ts";
 import type { ArgoAction } from "../../engine/argo-types.ts";
 import type { LookupMiss } from "../../app/find.ts";
@@ -17,8 +18,19 @@ export function describeActor(a: Actor): string {
 
 const by = (a: Actor | undefined): string => (a ? ` by ${describeActor(a)}` : "");
 
+/** "automatic steps every 8s are shorter than the evidence for `web` can ever be: ..." */
+export function autoTooFastText(r: AutoTooFast): string {
+  return (
+    `automatic steps every ${formatDuration(r.intervalMs)} are shorter than the evidence for \`${r.target}\` can ever be: ` +
+    `with a scrape every ${r.scrapeSeconds} s, a lag of ${r.lagSeconds} s and a reading every ${r.refreshSeconds} s, the first clean reading ` +
+    `after a step comes at least ${r.minSeconds} s after it; use an interval of ${formatDuration(r.minSeconds * 1000)} or more`
+  );
+}
+
 export function refusalText(r: Refusal): string {
   switch (r.code) {
+    case "auto-too-fast":
+      return autoTooFastText(r);
     case "denied":
       return policyRefusalText(r);
     case "ended":
@@ -207,6 +219,8 @@ export function startRefusalText(r: StartRefusal): string {
       return rateLimitedText(r);
     case "channel-unseen":
       return `you are not a member of <#${r.channel}>, so a rollout's messages cannot go there on your behalf: pick a channel you are in. Nothing was changed.`;
+    case "auto-too-fast":
+      return autoTooFastText(r);
   }
 }
 

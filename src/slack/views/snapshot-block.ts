@@ -16,7 +16,7 @@ const VERDICT_ICON: Record<Verdict["kind"], string> = {
 const VERDICT_TITLE: Record<Verdict["kind"], string> = {
   healthy: "Healthy",
   worse: "Worse than stable",
-  "not-enough-traffic": "Not enough traffic yet",
+  "not-enough-traffic": "Waiting for evidence",
   unavailable: "Metrics unavailable",
 };
 
@@ -47,6 +47,24 @@ function p99Of(x: SampleLike | undefined): number | undefined {
   return x && !("noTraffic" in x) ? x.p99Ms : undefined;
 }
 
+/** What happens next with this verdict, in this rollout's mode. */
+export function nextText(r: Rollout, s: StoredSnapshot): string | undefined {
+  if (r.status !== "active") return undefined;
+  const v = s.verdict.kind;
+  if (r.auto) {
+    const at = r.timers?.stepAt !== undefined ? ` at ${asOf(r.timers.stepAt)}` : "";
+    const next = r.steps[r.stepIndex + 1];
+    const step = next === undefined ? "the automatic finish" : `the automatic step to ${next}%`;
+    if (v === "worse") return "Next: the bot aborts the rollout (automatic mode).";
+    if (v === "healthy") return `Next: ${step}${at} goes ahead unless a reading says worse.`;
+    if (v === "unavailable") return `Next: ${step}${at} waits for metrics to come back (a person decides after ${Math.round(r.auto.maxWaitMs / 60_000)} min).`;
+    return `Next: ${step}${at} waits for that evidence (a person decides after ${Math.round(r.auto.maxWaitMs / 60_000)} min); a worse reading aborts at once.`;
+  }
+  if (v === "worse") return "Next: a person decides; Abort is advised.";
+  if (v === "healthy") return "Next: a person may advance.";
+  return undefined;
+}
+
 export function snapshotText(r: Rollout, s: StoredSnapshot): string {
   const e = s.evidence;
   const head = e
@@ -60,5 +78,7 @@ export function snapshotText(r: Rollout, s: StoredSnapshot): string {
     `• Canary \`${r.canary}\` (${s.canaryPercent}%): ${sampleText(canary)}`,
     `${VERDICT_ICON[s.verdict.kind]} *${VERDICT_TITLE[s.verdict.kind]}*: ${describeVerdict(s.verdict)}`,
   ];
+  const next = nextText(r, s);
+  if (next) lines.push(next);
   return clip(lines.join("\n"), 3000);
 }

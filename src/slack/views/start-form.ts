@@ -341,6 +341,8 @@ export function startRefusalErrors(r: StartRefusal): FieldErrors {
       return { version: text };
     case "no-metrics-for-auto":
       return { mode: text };
+    case "auto-too-fast":
+      return { interval: text };
     case "denied":
       return r.why === "channel" ? { channel: text } : { target: text };
     case "channel-unseen":

@@ -1,4 +1,4 @@
-import { NEEDED_CAP, type Observed, type RatioFinding, type Verdict } from "../../engine/verdict.ts";
+import { NEEDED_CAP, type Detect, type Observed, type RatioFinding, type Verdict } from "../../engine/verdict.ts";
 
 /**
  * The verdict in words: what was found and how sure, e.g. "canary errors 3.1× stable's (99% interval
@@ -59,17 +59,52 @@ function over(n: number): string {
   return `over ${Math.round(n).toLocaleString("en-US")} canary requests`;
 }
 
+/** "16:02 UTC": when the counts began (plain text: the words go to the audit trail and alerts too). */
+function clock(ms: number): string {
+  return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
+}
+
+/** "about 3 min at the current rate". */
+function roughDuration(seconds: number): string {
+  if (seconds < 90) return `about ${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min`;
+  return `about ${Number((seconds / 3600).toPrecision(2))} h`;
+}
+
+/** The regression a step must be able to rule out, at the stable error rate seen: "a 2× regression" or "+1 point". */
+export function detectText(d: Detect, stableRate: number | undefined): string {
+  const p = stableRate === undefined ? 0 : 1 - stableRate;
+  return d.ratio * p >= p + d.increase ? `a ${Number(d.ratio.toPrecision(3))}× regression` : `a regression of ${percentagePoints(d.increase)}`;
+}
+
+/** "1,200 canary and 23,000 stable requests since 16:02 UTC". */
+function basedOn(v: { canaryRequests: number; stableRequests?: number; since?: number }): string {
+  const n = (x: number) => Math.round(x).toLocaleString("en-US");
+  const since = v.since !== undefined ? ` since ${clock(v.since)}` : "";
+  return `${n(v.canaryRequests)} canary and ${n(v.stableRequests ?? 0)} stable requests${since}`;
+}
+
 export function describeVerdict(v: Verdict): string {
   switch (v.kind) {
     case "unavailable":
-      return `metrics unavailable: ${v.reason}`;
+      if (v.noData) {
+        return `metrics unavailable: no new sample in ${v.noData.reads} readings in a row since ${clock(v.noData.since)} (Prometheus is not scraping these series, or the query selects none); nothing is judged until samples come back`;
+      }
+      return `metrics unavailable: ${v.reason ?? "the source did not answer"}`;
     case "not-enough-traffic": {
       const so =
         v.canaryRate === undefined
-          ? "no canary requests so far"
-          : `canary ${formatRates(v.canaryRate)[0]} of ${v.canaryRequests.toLocaleString("en-US")} so far${v.ratio ? `, ${ratioText(v.ratio, v.confidence)}` : ""}`;
-      if (v.needed >= NEEDED_CAP) return `not enough traffic yet: the rates seen sit too close to a limit to tell at any realistic volume (${so})`;
-      return `not enough traffic yet: about ${roughly(v.needed)} more canary requests needed (${so})`;
+          ? `no canary requests yet${v.stableRequests ? ` (${basedOn(v)})` : ""}`
+          : `so far canary ${formatRates(v.canaryRate, v.stableRate)[0]}${v.stableRate !== undefined ? ` vs stable ${formatRates(v.canaryRate, v.stableRate)[1]}` : ""} over ${basedOn(v)}${v.ratio ? `, ${ratioText(v.ratio, v.confidence)}` : ""}`;
+      if (v.needed >= NEEDED_CAP) return `no realistic volume of traffic would be enough at the rates seen (${so})`;
+      // Nothing counted on either side yet: the first reading is only the baseline the next ones count from.
+      if (v.canaryRate === undefined && !v.stableRequests)
+        return `no requests counted yet: each reading counts from the one before; needs ~${roughly(v.needed)} canary requests`;
+      const what = v.stableRequests
+        ? `to rule out ${detectText(v.detect, v.stableRate)}`
+        : `to show the canary above the ${formatLevel(v.minSuccessRate)} floor`;
+      const when = v.neededSeconds !== undefined ? `: ${roughDuration(v.neededSeconds)} at the current rate` : "";
+      return `needs ~${roughly(v.needed)} more canary requests ${what}${when}; ${so}`;
     }
     case "healthy":
     case "worse": {
@@ -77,18 +112,21 @@ export function describeVerdict(v: Verdict): string {
       const head = s === undefined ? `canary ${c}` : `canary ${c} vs stable ${s}`;
       const noStable = s === undefined ? " (stable has no traffic)" : "";
       if (v.kind === "worse" && v.basis === "floor") {
-        return `${head}, below the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)}) ${over(v.canaryRequests)}${noStable}`;
+        return `${head}, below the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)}) ${over(v.canaryRequests)}${noStable}${sinceText(v.since)}`;
       }
-      if (v.kind === "worse") return `${head}, worse: ${v.ratio ? ratioText(v.ratio, v.confidence) : "canary errors"} ${over(v.canaryRequests)}`;
-      const within =
-        v.basis === "ratio" && v.ratio
-          ? `${ratioText(v.ratio, v.confidence)}, within the ${formatRatio(v.maxErrorRatio)}× tolerance`
-          : v.basis === "floor"
-            ? `above the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)})`
-            : `${formatLevel(v.confidence)} sure the canary fails at most ${percentagePoints(v.maxErrorIncrease)} more often than stable`;
-      return `${head}, healthy ${over(v.canaryRequests)}: ${within}${noStable}`;
+      if (v.kind === "worse")
+        return `${head}, worse: ${v.ratio ? ratioText(v.ratio, v.confidence) : "canary errors"} ${over(v.canaryRequests)}${sinceText(v.since)}`;
+      if (v.basis === "floor") {
+        return `${head}, healthy ${over(v.canaryRequests)}${sinceText(v.since)}: above the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)})${noStable}`;
+      }
+      const ratio = v.ratio ? `; ${ratioText(v.ratio, v.confidence)}` : "";
+      return `${head}, healthy: no sign of harm over ${basedOn(v)}, enough to have caught ${detectText(v.detect, v.stableRate)} (with ${formatLevel(v.detect.power)} power)${ratio}`;
     }
   }
+}
+
+function sinceText(since: number | undefined): string {
+  return since !== undefined ? ` since ${clock(since)}` : "";
 }
 
 /** An error-rate difference in percentage points ("1 percentage point", "0.2 percentage points"). */
