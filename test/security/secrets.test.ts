@@ -115,9 +115,9 @@ describe("a run: no configured secret in any Slack call or log line", () => {
     h = await startHarness({
       log: createLogger("trace", capture),
       extraEnv: { PROMETHEUS_URL: promUrl, PROMETHEUS_BEARER_TOKEN_FILE: tokenFile },
-      targetsYaml: `targets:${target("shop", "{ source: prometheus, preset: linkerd2, refreshSeconds: 5 }")}${target(
+      targetsYaml: `targets:${target("shop", "{ source: prometheus, preset: linkerd2, refreshSeconds: 5, scrapeIntervalSeconds: 1 }")}${target(
         "leaky",
-        `{ source: prometheus, prometheusUrl: "http://127.0.0.1:${closed}/?api_key=${QUERY_KEY}", preset: linkerd2, refreshSeconds: 5 }`,
+        `{ source: prometheus, prometheusUrl: "http://127.0.0.1:${closed}/?api_key=${QUERY_KEY}", preset: linkerd2, refreshSeconds: 5, scrapeIntervalSeconds: 1 }`,
       )}\n`,
     });
   });
