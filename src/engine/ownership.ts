@@ -11,6 +11,9 @@ import { z } from "zod";
 /** An object the bot writes, and the fields it writes there (JSON pointers, e.g. `/spec/rules`). */
 export type WrittenObject = { group: string; kind: string; namespace: string; name: string; fields: string[] };
 
+/** The same, with where it is served (`versions` in order of preference), for reading it. */
+export type WrittenAt = WrittenObject & { plural: string; versions: readonly string[] };
+
 export type ManagedEntry = { manager: string; operation?: string; time?: string; subresource?: string; fieldsV1?: unknown };
 
 /** What the object's own metadata says. */
@@ -39,6 +42,9 @@ export const HELM_DRIFT = "helm.toolkit.fluxcd.io/driftDetection";
 
 /** The managers GitOps controllers write under. */
 export const GITOPS_MANAGERS = { argocd: "argocd-controller", kustomize: "kustomize-controller", helm: "helm-controller" } as const;
+
+/** An object the bot paused (`gitops: pause`), as the rollout record keeps it to take the pause off later. */
+export type PausedObject = { group: string; version: string; plural: string; kind: string; namespace: string; name: string };
 
 // ------------------------------------------------------------------------------------------ owner specs
 

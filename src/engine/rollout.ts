@@ -5,6 +5,7 @@ import type { Refusal, RolloutRefusal } from "./refusal.ts";
 import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
+import type { PausedObject } from "./ownership.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -30,7 +31,8 @@ export type EventKind =
   | "mode" // switched between automatic and manual
   | "notice" // an automatic step is coming: anyone may Hold
   | "reminder" // a manual stage has waited long: the starter is asked to decide
-  | "alert"; // the bot aborted or held by itself: the starter is told why
+  | "alert" // the bot aborted or held by itself: the starter is told why
+  | "gitops"; // who owns what the bot writes (Argo CD, Flux): an owner that ignores it, a pause set or taken off, what git must say
 
 export type RolloutEvent = {
   seq: number;
@@ -122,6 +124,11 @@ export type Rollout = {
   snapshot?: StoredSnapshot;
   /** Where to reply to the person who started it before the channel message exists. */
   responseUrl?: string;
+  /**
+   * Objects whose GitOps reconcile the bot paused for this rollout (`gitops: pause`, Flux). Recorded before
+   * the pause is set and cleared only once it is taken off, so a rollout never ends with one left behind.
+   */
+  gitopsPaused?: PausedObject[];
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */
@@ -440,6 +447,18 @@ export function withNote(r: Rollout, kind: "notice" | "reminder" | "alert", note
 /** A problem worth a line in the thread (a clean-up that failed, an overwritten hand edit); changes no state. */
 export function withWarning(r: Rollout, text: string, now: number): Rollout {
   return withEvent(touch(r, now), now, { kind: "warning", actor: { kind: "bot", why: "warning" }, text });
+}
+
+/** A line about the objects' GitOps owners for the thread (and the audit trail); changes no state. */
+export function withGitopsNote(r: Rollout, text: string, now: number): Rollout {
+  return withEvent(touch(r, now), now, { kind: "gitops", actor: { kind: "bot", why: "worker" }, text });
+}
+
+/** The objects paused for this rollout (empty: none left). */
+export function withGitopsPaused(r: Rollout, paused: PausedObject[]): Rollout {
+  if (paused.length) return { ...r, gitopsPaused: paused };
+  const { gitopsPaused: _, ...rest } = r;
+  return rest;
 }
 
 /** A new success-rate reading; no event (it is shown on the message, not posted to the thread). */

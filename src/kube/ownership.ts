@@ -18,8 +18,10 @@ import {
   type OwnerRead,
   type OwnerSpecs,
   type OwnershipVerdict,
+  type WrittenAt,
   type WrittenObject,
 } from "../engine/ownership.ts";
+import type { GitopsPause } from "./gitops-pause.ts";
 import { KubeApiError, kubeCall } from "./call.ts";
 import { ApiDiscovery } from "./discovery.ts";
 
@@ -32,8 +34,10 @@ export const OWNER_APIS: Record<OwnerKind, { group: string; version: string; plu
 
 const SPEC_SCHEMAS = { argocd: ApplicationSpecSchema, "flux-kustomization": KustomizationSpecSchema, "flux-helmrelease": HelmReleaseSpecSchema } as const;
 
-/** The object the bot writes, with where it is served (`versions` in order of preference). */
-export type WrittenAt = WrittenObject & { plural: string; versions: readonly string[] };
+export type { WrittenAt } from "../engine/ownership.ts";
+
+/** What the worker needs for the GitOps checks and `gitops: pause`. */
+export type GitopsDeps = { ownership: OwnershipReader; pause: GitopsPause };
 
 const MetaSchema = z.looseObject({
   metadata: z.looseObject({
@@ -95,9 +99,14 @@ export class OwnershipReader {
     return this.opts.settings;
   }
 
+  /** The version the object is read and patched through: the first of its versions the cluster serves. */
+  async servedVersion(obj: Pick<WrittenAt, "group" | "versions">): Promise<string> {
+    return (await this.discovery.pick(obj.group, obj.versions)) ?? obj.versions[0]!;
+  }
+
   /** The object as it is now, or undefined when it does not exist (yet: SMI creates its split). */
   async read(obj: WrittenAt): Promise<unknown> {
-    const version = (await this.discovery.pick(obj.group, obj.versions)) ?? obj.versions[0]!;
+    const version = await this.servedVersion(obj);
     try {
       return await kubeCall(
         `read ${obj.kind} ${obj.namespace}/${obj.name}`,

@@ -4,6 +4,9 @@ import { scaleDeployment } from "../kube/deployments.ts";
 import { kubePreflight, type Preflight } from "../kube/preflight.ts";
 import { WorkloadReader } from "../kube/workloads.ts";
 import { kubeDeploymentLister, type DeploymentLister } from "../kube/deployment-list.ts";
+import { DEFAULT_GITOPS, type GitopsSettings } from "../engine/ownership.ts";
+import { GitopsPause } from "../kube/gitops-pause.ts";
+import { OwnershipReader, type GitopsDeps } from "../kube/ownership.ts";
 import { GatewayRouter } from "./gateway.ts";
 import { NamerdRouter } from "./namerd.ts";
 import { RouterRegistry } from "./registry.ts";
@@ -18,6 +21,8 @@ export type Routers = {
   preflight: Preflight;
   /** A namespace's Deployments, for the start form's version choices. */
   listDeployments: DeploymentLister;
+  /** Who owns what a rollout writes (Argo CD, Flux), and `gitops: pause`. */
+  gitops: GitopsDeps;
 };
 
 export type RouterSettings = {
@@ -27,6 +32,8 @@ export type RouterSettings = {
   kubeTimeoutMs: number;
   /** Deadline of one request to namerd (ROLLOUT_NAMERD_TIMEOUT_SECONDS, parsed in main). */
   namerdTimeoutMs: number;
+  /** The bot's field manager and where Argo CD keeps its Applications (ROLLOUT_FIELD_MANAGER, ROLLOUT_ARGOCD_*). */
+  gitops?: GitopsSettings;
 };
 
 /**
@@ -54,6 +61,10 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
       kubeConfig,
       preflight: kubePreflight(reader),
       listDeployments: kubeDeploymentLister(reader),
+      gitops: {
+        ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: opts.gitops ?? DEFAULT_GITOPS }),
+        pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs }),
+      },
       scaleDown: async (namespace, deployment) => {
         await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });
       },

@@ -20,6 +20,7 @@ import { DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
 import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
 import { kubeRequest } from "../kube/request.ts";
+import type { WrittenAt } from "../engine/ownership.ts";
 import {
   GATEWAY_GROUP,
   GATEWAY_VERSIONS,
@@ -165,6 +166,14 @@ export class GatewayRouter implements TrafficRouter {
         ? { kind: "expect", expect: opts.expect.canaryPercent, print: opts.expect.print }
         : { kind: "pair-only" };
     return this.converge(target, pair, percent, winner, mode);
+  }
+
+  /** The route, whose atomic `spec.rules` list the bot writes (server-side apply owns it whole). */
+  async writtenObjects(target: Target): Promise<WrittenAt[]> {
+    const b = bind(target);
+    return [
+      { group: GATEWAY_GROUP, kind: "HTTPRoute", plural: PLURAL, versions: GATEWAY_VERSIONS, namespace: b.namespace, name: b.name, fields: ["/spec/rules"] },
+    ];
   }
 
   testRequestHint(target: Target, pair: RoutePair): string | undefined {

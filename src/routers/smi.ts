@@ -25,6 +25,7 @@ import { DEFAULT_KUBE_TIMEOUT_MS, type kubeCall } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
 import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
 import { kubeRequest } from "../kube/request.ts";
+import type { WrittenAt } from "../engine/ownership.ts";
 import { RouterError, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 import {
   SMI_GROUP,
@@ -189,6 +190,15 @@ export class SmiRouter implements TrafficRouter {
       },
       gaveUp,
     );
+  }
+
+  /** The split, when it exists (the bot creates a missing one: nobody else owns it then); `spec.backends` is atomic. */
+  async writtenObjects(target: Target): Promise<WrittenAt[]> {
+    const loc = await this.locate(target, await this.version(), { fresh: true });
+    if (!loc.split) return [];
+    return [
+      { group: SMI_GROUP, kind: "TrafficSplit", plural: PLURAL, versions: SMI_VERSIONS, namespace: loc.namespace, name: loc.name, fields: ["/spec/backends"] },
+    ];
   }
 
   /** A TrafficSplit splits by weight only: there is no per-request override to offer. */

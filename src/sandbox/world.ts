@@ -170,6 +170,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         routers: routers.value.registry,
         scaleDown: routers.value.scaleDown,
         preflight: routers.value.preflight,
+        gitops: routers.value.gitops,
         listDeployments: routers.value.listDeployments,
         log: s.log,
       });

@@ -9,6 +9,7 @@ import {
   markFinishDrift,
   markRejected,
   markStarted,
+  withGitopsNote,
   withMeshPrint,
   withWarning,
   withProblem,
@@ -26,6 +27,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
+import { gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -45,6 +47,8 @@ export type ReconcileDeps = {
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
   /** Services and the canary's Deployment checked before the first write (every router). */
   preflight?: Preflight;
+  /** Who owns what the rollout writes (Argo CD, Flux), checked before the first write; `gitops: pause`. */
+  gitops?: GitopsDeps;
 };
 
 /** Attempt numbers at which a failing write is announced in the thread (the message always shows it). */
@@ -103,6 +107,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
           (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
+      await takePausesOff(deps.gitops, store, r, now);
       await store.update(r.id, (x) => {
         if (x.status !== "finishing") return x;
         const done = markCompleted(x, obs.raw, now());
@@ -114,6 +119,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       await noteOverwrittenEdit(deps, r);
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
+      await takePausesOff(deps.gitops, store, r, now);
       await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
       return;
     }
@@ -143,6 +149,14 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, problem, now()) : x));
     return;
   }
+  // Who owns what the rollout writes: an owner that would put the bot's writes back refuses the start.
+  const gitops = deps.gitops ? await gitopsStart(deps.gitops, router, r, p) : undefined;
+  if (gitops?.refusal) {
+    const why = gitops.refusal;
+    await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, why, now()) : x));
+    return;
+  }
+  if (deps.gitops && gitops?.pause.length) await setPauses(deps.gitops, store, r, gitops.pause, now);
   let initialRaw = "(no routing object yet)";
   try {
     initialRaw = (await router.observe(r.target, p)).raw;
@@ -154,10 +168,11 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
   const hint = router.testRequestHint(r.target, p);
   await store.update(r.id, (x) => {
     if (x.status !== "starting") return withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print);
-    return withMeshPrint(
+    const started = withMeshPrint(
       markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now()),
       obs.print,
     );
+    return gitops?.owned.length ? withGitopsNote(started, gitops.owned.join("\n"), now()) : started;
   });
   // The first success-rate reading right away; it then repeats on the target's interval.
   await deps.queue.snapshot(r.id, { refresh: true, now: now() });
@@ -191,6 +206,8 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   }
   log.error({ err }, "mesh write refused");
   if (r.status === "starting") {
+    const latest = await store.get(r.id);
+    if (latest) await takePausesOff(deps.gitops, store, latest, now); // a pause set for this start must not outlive it
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, message, now()) : x));
     return;
   }
