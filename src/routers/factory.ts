@@ -49,10 +49,11 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
   } catch (err) {
     return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message}`] };
   }
+  const gitops = opts.gitops ?? DEFAULT_GITOPS;
   const registry = new RouterRegistry()
-    .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }))
+    .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }))
     .register(new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs }))
-    .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }));
+    .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }));
   const reader = new WorkloadReader(kubeConfig);
   return {
     ok: true,
@@ -62,7 +63,7 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
       preflight: kubePreflight(reader),
       listDeployments: kubeDeploymentLister(reader),
       gitops: {
-        ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: opts.gitops ?? DEFAULT_GITOPS }),
+        ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: gitops }),
         pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs }),
       },
       scaleDown: async (namespace, deployment) => {
