@@ -434,3 +434,43 @@ export function withSnippet(spec: Record<string, unknown>, snippet: Snippet): Re
     }
   }
 }
+
+// ------------------------------------------------------------------------------------------ drift: who
+
+/** Who last changed the bot's fields (managedFields), and the GitOps owner behind that manager, if any. */
+export type DriftAuthor = {
+  manager: string;
+  operation?: string;
+  /** managedFields `time` (RFC 3339) of that manager's last change. */
+  time?: string;
+  gitops?: { owner: Owner; verdict: OwnershipVerdictKind; reason: OwnershipReason; snippet?: Snippet };
+};
+
+const OWNER_OF_MANAGER: Record<string, OwnerKind> = {
+  [GITOPS_MANAGERS.argocd]: "argocd",
+  [GITOPS_MANAGERS.kustomize]: "flux-kustomization",
+  [GITOPS_MANAGERS.helm]: "flux-helmrelease",
+};
+
+/** The newest other manager of the bot's fields, named with its GitOps owner when it is a GitOps controller. Pure. */
+export function driftAuthor(v: OwnershipVerdict, signals: ObjectSignals, settings: GitopsSettings): DriftAuthor | undefined {
+  const last = fieldOwners(v.object, signals, settings)[0];
+  if (!last) return undefined;
+  const kind = OWNER_OF_MANAGER[last.manager];
+  const j = kind ? v.owners.find((o) => o.owner.kind === kind) : undefined;
+  return {
+    manager: last.manager,
+    ...(last.operation ? { operation: last.operation } : {}),
+    ...(last.time ? { time: last.time } : {}),
+    ...(kind
+      ? {
+          gitops: {
+            owner: j?.owner ?? { kind, via: "manager" },
+            verdict: j?.verdict ?? "unknown",
+            reason: j?.reason ?? "owner-unnamed",
+            ...(j?.snippet ? { snippet: j.snippet } : {}),
+          },
+        }
+      : {}),
+  };
+}

@@ -5,7 +5,7 @@ import type { Refusal, RolloutRefusal } from "./refusal.ts";
 import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
-import type { PausedObject } from "./ownership.ts";
+import type { DriftAuthor, PausedObject } from "./ownership.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -111,7 +111,7 @@ export type Rollout = {
    * re-applies our weights, adopts theirs, or aborts. `observedPercent` is absent when what the mesh holds is
    * not a split between the two versions at all.
    */
-  drift?: { observedPercent?: number; raw: string; at: number };
+  drift?: { observedPercent?: number; raw: string; at: number; by?: DriftAuthor };
   /**
    * A person answered drift (Re-apply, Adopt, Resume): the next reconcile writes even when the weights are
    * already right, so what the mesh holds besides them (a Gateway rule's matches) becomes the bot's baseline
@@ -372,8 +372,8 @@ export function withProblem(r: Rollout, problem: string | undefined, now: number
  * Someone changed the mesh behind the bot's back: hold (if running) and remember what the mesh holds now.
  * Never a write: the person decides between Re-apply, Adopt and Abort.
  */
-export function markDrift(r: Rollout, found: { percent?: number; raw: string }, why: string, now: number): Rollout {
-  const drift = { ...(found.percent !== undefined ? { observedPercent: found.percent } : {}), raw: found.raw, at: now };
+export function markDrift(r: Rollout, found: { percent?: number; raw: string; by?: DriftAuthor }, why: string, now: number): Rollout {
+  const drift = { ...(found.percent !== undefined ? { observedPercent: found.percent } : {}), raw: found.raw, at: now, ...(found.by ? { by: found.by } : {}) };
   if (r.status === "active") {
     const held = hold(r, { kind: "bot", why: "drift" }, now, why);
     if (held.ok) return { ...held.value, drift };
@@ -386,7 +386,7 @@ export function markDrift(r: Rollout, found: { percent?: number; raw: string }, 
  * rollout goes back to its last stage, held with the drift like a running one, so a person can Re-apply
  * (then Finish again), Adopt or Abort. Any other status is handled as markDrift does.
  */
-export function markFinishDrift(r: Rollout, found: { percent?: number; raw: string }, why: string, now: number): Rollout {
+export function markFinishDrift(r: Rollout, found: { percent?: number; raw: string; by?: DriftAuthor }, why: string, now: number): Rollout {
   return markDrift(r.status === "finishing" ? { ...r, status: "active" } : r, found, why, now);
 }
 

@@ -11,7 +11,9 @@ import {
   HelmReleaseSpecSchema,
   KustomizationSpecSchema,
   claimedOwners,
+  driftAuthor,
   judgeOwnership,
+  type DriftAuthor,
   type GitopsSettings,
   type ObjectSignals,
   type OwnerKind,
@@ -144,6 +146,14 @@ export class OwnershipReader {
     const raw = await this.read(obj);
     if (raw === undefined) return undefined;
     return this.judgeRead(obj, signalsOf(raw));
+  }
+
+  /** Who last changed the bot's fields of the object (undefined: nobody else, or the object is gone). */
+  async author(obj: WrittenAt): Promise<DriftAuthor | undefined> {
+    const raw = await this.read(obj);
+    if (raw === undefined) return undefined;
+    const signals = signalsOf(raw);
+    return driftAuthor(await this.judgeRead(obj, signals), signals, this.opts.settings);
   }
 
   /** The verdict from signals already read (a router's read of the object). */

@@ -4,10 +4,10 @@ import { versionServices } from "../../engine/services.ts";
 import { kubeNamespace } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
-import type { WrittenAt } from "../../engine/ownership.ts";
+import type { DriftAuthor, WrittenAt, WrittenObject } from "../../engine/ownership.ts";
 import type { RoutePair, TrafficRouter } from "../../routers/router.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
-import { objectLabel, ownedButIgnoredText, ownershipRefusalText } from "../../slack/views/ownership-text.ts";
+import { driftAuthorText, gitopsRevertAdvice, managerLabel, objectLabel, ownedButIgnoredText, ownershipRefusalText } from "../../slack/views/ownership-text.ts";
 
 /**
  * The GitOps side of a start and of a rollout's end, in the worker: before the first write, who owns each
@@ -137,3 +137,34 @@ export async function takePausesOff(g: GitopsDeps | undefined, store: RolloutSto
 }
 
 const same = (a: PausedObject, b: PausedObject) => a.group === b.group && a.plural === b.plural && a.namespace === b.namespace && a.name === b.name;
+
+/**
+ * Who changed the routing object, for a drift message: the newest other manager of the bot's fields and
+ * its GitOps owner. Quiet: a read that fails says nothing about the drift, which is reported anyway.
+ */
+export async function driftBy(g: GitopsDeps | undefined, router: TrafficRouter, r: Rollout): Promise<{ by: DriftAuthor; object: WrittenObject } | undefined> {
+  if (!g) return undefined;
+  try {
+    const [obj] = (await router.writtenObjects?.(r.target, { stable: r.stable, canary: r.canary })) ?? [];
+    if (!obj) return undefined;
+    const by = await g.ownership.author(obj);
+    return by ? { by, object: obj } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The drift sentence with who did it, and for a GitOps revert what helps instead of Re-apply. */
+export function driftWords(found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string | undefined {
+  if (!author) return undefined;
+  const split = found.percent !== undefined ? `${100 - found.percent}/${found.percent}` : undefined;
+  const who = driftAuthorText(author.by, split);
+  return author.by.gitops ? `${who}. ${gitopsRevertAdvice(author.by, author.object)}` : who;
+}
+
+/** The drift line for the record: a GitOps revert said as one (never as a hand edit), anything else with who and when. */
+export function driftReason(what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
+  if (author?.by.gitops) return `Drift: ${driftWords(found, author)}\nNothing was overwritten.`;
+  const who = author ? ` Last changed by ${managerLabel(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""}.` : "";
+  return `Drift: ${what}. Nothing was overwritten.${who}`;
+}

@@ -27,7 +27,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
-import { gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
+import { driftBy, driftReason, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -223,7 +223,9 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
       await store.update(r.id, (x) => (x.status === "finishing" ? markFinishDrift(x, found, why, now()) : x));
       return;
     }
-    await store.update(r.id, (x) => markDrift(x, found, `Drift: ${message}. Nothing was overwritten.`, now()));
+    const author = await driftBy(deps.gitops, deps.routers.for(r.target), r);
+    const why = driftReason(message, found, author);
+    await store.update(r.id, (x) => markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, now()));
     return;
   }
   await store.update(r.id, (x) => {

@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import type { Owner, OwnerJudgement, OwnershipReason, OwnershipVerdict, Snippet, WrittenObject } from "../../engine/ownership.ts";
+import type { DriftAuthor, Owner, OwnerJudgement, OwnershipReason, OwnershipVerdict, Snippet, WrittenObject } from "../../engine/ownership.ts";
 
 /**
  * Who owns an object the bot writes, in words (src/engine/ownership.ts decides): the refusal with the
@@ -101,4 +101,50 @@ export function ownershipRefusalText(verdicts: OwnershipVerdict[]): string {
 /** The line a start shows when every owner leaves the bot's fields alone. */
 export function ownedButIgnoredText(v: OwnershipVerdict): string {
   return `${objectLabel(v.object)} is owned by ${v.owners.map(judgementText).join("; ")}. The bot's fields are left alone there.`;
+}
+
+/** `argocd-controller` -> "Argo CD (`argocd-controller`)"; any other manager as itself. */
+export function managerLabel(manager: string): string {
+  if (manager === "argocd-controller") return "Argo CD (`argocd-controller`)";
+  if (manager === "kustomize-controller" || manager === "helm-controller") return `Flux (\`${manager}\`)`;
+  return `\`${manager}\``;
+}
+
+const OWNER_DOES: Partial<Record<OwnershipReason, string>> = {
+  "self-heal": "self-heals this object",
+  "auto-sync": "syncs this object from git",
+  "manual-sync": "was synced from git",
+  "ignore-without-respect": "writes git's values back on every sync (`RespectIgnoreDifferences=true` is missing)",
+  "drift-correction": "corrects drift on this object at every reconcile",
+  "helm-drift-correction": "corrects drift on this object at every reconcile",
+};
+
+/**
+ * Who changed the mesh, from managedFields: "Argo CD (`argocd-controller`) put 100/0 back at 14:02 UTC:
+ * Application `shop` self-heals this object". `found` is the split the mesh holds now (stable/canary).
+ */
+export function driftAuthorText(by: DriftAuthor, found: string | undefined): string {
+  const at = by.time ? ` at ${by.time.slice(11, 16)} UTC` : "";
+  const what = found ? ` ${found}` : "";
+  if (!by.gitops)
+    return `${managerLabel(by.manager)} changed the bot's fields${what ? ` to${what}` : ""}${at} (a hand edit or another tool, not a GitOps owner)`;
+  const o = by.gitops.owner;
+  const kind = o.kind === "argocd" ? "Application" : o.kind === "flux-kustomization" ? "Kustomization" : "HelmRelease";
+  const does = OWNER_DOES[by.gitops.reason] ?? "owns this object";
+  return `${managerLabel(by.manager)} put${what || " git's weights"} back${at}: ${o.name ? `${kind} \`${o.name}\` ${does}` : `its ${kind} is not named on the object`}`;
+}
+
+/** What helps after a GitOps revert instead of Re-apply (which would start a tug of war). */
+export function gitopsRevertAdvice(by: DriftAuthor, obj: WrittenObject | undefined): string {
+  const lines = [
+    "This is a GitOps revert, not a hand edit: Re-apply would only start a tug of war. Adopt what git says, Abort, or stop the owner putting it back.",
+  ];
+  const s = by.gitops?.snippet;
+  if (s) {
+    lines.push(`Add this to ${whereToAdd(s)} in git, then Resume:\n\`\`\`${snippetYaml(s)}\`\`\``);
+    if (obj) lines.push(snippetMasks(s, obj));
+  }
+  if (by.gitops?.owner.kind === "flux-kustomization")
+    lines.push("Or set `gitops: pause` on the target for the next rollout (Flux's reconcile is disabled on the object while it runs).");
+  return lines.join("\n");
 }
