@@ -435,6 +435,36 @@ export function withSnippet(spec: Record<string, unknown>, snippet: Snippet): Re
   }
 }
 
+// ------------------------------------------------------------------------------------------ back to git
+
+/**
+ * What a GitOps-owned object held in the bot's fields before the rollout's first write: what git held, as
+ * far as the cluster can tell (the owner had it in sync). At the end the live values are held against it.
+ */
+export type GitBaseline = { object: WrittenAt; apiVersion: string; owner: Owner; values: Record<string, unknown> };
+
+/** The value at a JSON pointer (undefined when absent). */
+export function valueAt(obj: unknown, pointer: string): unknown {
+  let node: unknown = obj;
+  for (const t of pointerTokens(pointer)) node = isRecord(node) ? node[t] : undefined;
+  return node;
+}
+
+/** What git must say now: the object's identity and the bot's fields as the cluster holds them; `differs` from the baseline. */
+export function backToGit(b: GitBaseline, live: unknown): { differs: boolean; patch: Record<string, unknown> } {
+  const patch: Record<string, unknown> = { apiVersion: b.apiVersion, kind: b.object.kind, metadata: { name: b.object.name, namespace: b.object.namespace } };
+  let differs = false;
+  for (const f of b.object.fields) {
+    const now = valueAt(live, f);
+    if (JSON.stringify(now) !== JSON.stringify(b.values[f])) differs = true;
+    const tokens = pointerTokens(f);
+    let node = patch;
+    for (const t of tokens.slice(0, -1)) node = (node[t] ??= {}) as Record<string, unknown>;
+    node[tokens[tokens.length - 1]!] = structuredClone(now);
+  }
+  return { differs, patch };
+}
+
 // ------------------------------------------------------------------------------------------ drift: who
 
 /** Who last changed the bot's fields (managedFields), and the GitOps owner behind that manager, if any. */

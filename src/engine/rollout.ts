@@ -5,7 +5,7 @@ import type { Refusal, RolloutRefusal } from "./refusal.ts";
 import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
-import type { DriftAuthor, PausedObject } from "./ownership.ts";
+import type { DriftAuthor, GitBaseline, PausedObject } from "./ownership.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -129,6 +129,8 @@ export type Rollout = {
    * the pause is set and cleared only once it is taken off, so a rollout never ends with one left behind.
    */
   gitopsPaused?: PausedObject[];
+  /** GitOps-owned objects the rollout writes, with what they held at the start: Finish and Abort say what git must now say. */
+  gitopsBaseline?: GitBaseline[];
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */
@@ -452,6 +454,11 @@ export function withWarning(r: Rollout, text: string, now: number): Rollout {
 /** A line about the objects' GitOps owners for the thread (and the audit trail); changes no state. */
 export function withGitopsNote(r: Rollout, text: string, now: number): Rollout {
   return withEvent(touch(r, now), now, { kind: "gitops", actor: { kind: "bot", why: "worker" }, text });
+}
+
+/** What the GitOps-owned objects held before the first write (for Finish and Abort to say what git must say). */
+export function withGitopsBaseline(r: Rollout, baseline: GitBaseline[]): Rollout {
+  return baseline.length ? { ...r, gitopsBaseline: baseline } : r;
 }
 
 /** The objects paused for this rollout (empty: none left). */

@@ -143,9 +143,14 @@ export class OwnershipReader {
 
   /** The verdict for an object as it is now; undefined when the object does not exist. */
   async judge(obj: WrittenAt): Promise<OwnershipVerdict | undefined> {
+    return (await this.inspect(obj))?.verdict;
+  }
+
+  /** The object as read (what it holds now) and its verdict. */
+  async inspect(obj: WrittenAt): Promise<{ raw: unknown; verdict: OwnershipVerdict } | undefined> {
     const raw = await this.read(obj);
     if (raw === undefined) return undefined;
-    return this.judgeRead(obj, signalsOf(raw));
+    return { raw, verdict: await this.judgeRead(obj, signalsOf(raw)) };
   }
 
   /** Who last changed the bot's fields of the object (undefined: nobody else, or the object is gone). */

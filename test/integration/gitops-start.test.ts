@@ -97,6 +97,12 @@ describe("GitOps owners at the start", () => {
     expect(owned).toContain("its `ignoreDifferences` covers the bot's fields, with `RespectIgnoreDifferences=true`. The bot's fields are left alone there.");
     await clickButton(h, "web#2", ALICE, "Abort");
     await waitForMessage(h, "web#2", "Aborted");
+    const back = await waitFor(() => h.slack.thread(CHANNEL, m.ts).find((t) => t.text?.includes("Back to git")), { what: "the back-to-git note" });
+    // Abort put all traffic on web-v1 as 100 (git had 1) and kept web-v2 at 0: git must now say so.
+    expect(back.text).toContain("HTTPRoute `shop/web` (Argo CD Application `shop` in `argocd`): *the cluster now differs from git*");
+    expect(back.text).toContain(
+      "kind: HTTPRoute\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  rules:\n    - backendRefs:\n        - name: web-v1\n          port: 8080\n          weight: 100",
+    );
   });
 
   it("gitops: pause on a Flux-owned route: reconcile disabled for the rollout, taken off at Abort, audited and in the thread", async () => {
@@ -127,6 +133,7 @@ describe("GitOps owners at the start", () => {
     const { entries } = await h.bot.audit.timeline("paused#1", 100);
     expect(entries.filter((e) => e.action === "gitops").map((e) => e.detail)).toEqual([
       expect.stringContaining("reconcile is paused for this rollout"),
+      expect.stringContaining("Back to git. HTTPRoute `shop/paused` (Flux Kustomization `apps` in `flux-system`): *the cluster now differs from git*"),
       expect.stringContaining("reconcile is back on"),
     ]);
   });

@@ -214,3 +214,44 @@ describe("who owns an object the bot writes", () => {
     }
   });
 });
+
+describe("back to git and who changed it", () => {
+  it("the patch holds the bot's fields as the cluster holds them; differs says whether they moved since the start", async () => {
+    const { backToGit, driftAuthor } = await import("../../src/engine/ownership.ts");
+    const baseline = {
+      object: { ...route, plural: "httproutes", versions: ["v1"] },
+      apiVersion: "gateway.networking.k8s.io/v1",
+      owner: { kind: "argocd" as const, name: "shop", namespace: "argocd", via: "annotation" as const },
+      values: { "/spec/rules": [{ backendRefs: [{ name: "web-v1", weight: 1 }] }] },
+    };
+    const same = { spec: { rules: [{ backendRefs: [{ name: "web-v1", weight: 1 }] }], parentRefs: [] } };
+    expect(backToGit(baseline, same)).toEqual({
+      differs: false,
+      patch: { apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "web", namespace: "shop" }, spec: { rules: same.spec.rules } },
+    });
+    expect(backToGit(baseline, { spec: { rules: [{ backendRefs: [{ name: "web-v2", weight: 1 }] }] } }).differs).toBe(true);
+
+    const signals: ObjectSignals = {
+      ...argoSigned,
+      managedFields: [
+        { manager: "rollout-bot", operation: "Update", time: "2026-12-07T14:01:00Z", fieldsV1: { "f:spec": { "f:rules": {} } } },
+        { manager: "argocd-controller", operation: "Apply", time: "2026-12-07T14:02:10Z", fieldsV1: { "f:spec": { "f:rules": {} } } },
+      ],
+    };
+    const v = judgeOwnership(route, signals, { argocd: { state: "read", spec: selfHeal } }, settings);
+    expect(driftAuthor(v, signals, settings)).toMatchObject({
+      manager: "argocd-controller",
+      time: "2026-12-07T14:02:10Z",
+      gitops: { owner: { kind: "argocd", name: "shop" }, reason: "self-heal", snippet: { kind: "argocd" } },
+    });
+    const hand = {
+      ...none,
+      managedFields: [{ manager: "kubectl-edit", operation: "Update", time: "2026-12-07T14:03:00Z", fieldsV1: { "f:spec": { "f:rules": {} } } }],
+    };
+    expect(driftAuthor(judgeOwnership(route, hand, {}, settings), hand, settings)).toEqual({
+      manager: "kubectl-edit",
+      operation: "Update",
+      time: "2026-12-07T14:03:00Z",
+    });
+  });
+});

@@ -4,10 +4,18 @@ import { versionServices } from "../../engine/services.ts";
 import { kubeNamespace } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
-import type { DriftAuthor, WrittenAt, WrittenObject } from "../../engine/ownership.ts";
+import { backToGit, valueAt, type DriftAuthor, type GitBaseline, type WrittenAt, type WrittenObject } from "../../engine/ownership.ts";
 import type { RoutePair, TrafficRouter } from "../../routers/router.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
-import { driftAuthorText, gitopsRevertAdvice, managerLabel, objectLabel, ownedButIgnoredText, ownershipRefusalText } from "../../slack/views/ownership-text.ts";
+import {
+  backToGitText,
+  driftAuthorText,
+  gitopsRevertAdvice,
+  managerLabel,
+  objectLabel,
+  ownedButIgnoredText,
+  ownershipRefusalText,
+} from "../../slack/views/ownership-text.ts";
 
 /**
  * The GitOps side of a start and of a rollout's end, in the worker: before the first write, who owns each
@@ -36,23 +44,32 @@ export type GitopsStart = {
   owned: string[];
   /** Objects to pause (`gitops: pause`, Flux) before the first write. */
   pause: PausedObject[];
+  /** GitOps-owned objects and what they hold now (what git holds, as far as the cluster can tell). */
+  baseline: GitBaseline[];
 };
 
 /** Judge every object the start will write. A read the API cannot answer now throws (the start is retried). */
 export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollout, pair: RoutePair): Promise<GitopsStart> {
-  const out: GitopsStart = { owned: [], pause: [] };
+  const out: GitopsStart = { owned: [], pause: [], baseline: [] };
   const blocked: OwnershipVerdict[] = [];
   const pauseAsked = r.target.gitops === "pause";
   let argoPause = false;
   for (const obj of await objectsWritten(router, r, pair)) {
     let v: OwnershipVerdict | undefined;
+    let raw: unknown;
     try {
-      v = await g.ownership.judge(obj);
+      const seen = await g.ownership.inspect(obj);
+      v = seen?.verdict;
+      raw = seen?.raw;
     } catch (err) {
       if (err instanceof KubeApiError && !err.transient) return { ...out, refusal: `could not check who owns ${objectLabel(obj)}: ${err.message}` };
       throw err;
     }
     if (!v || v.verdict === "not-owned") continue;
+    const owner = v.owners[0]!.owner;
+    const apiVersion =
+      typeof (raw as { apiVersion?: unknown }).apiVersion === "string" ? (raw as { apiVersion: string }).apiVersion : `${obj.group}/${obj.versions[0]}`;
+    out.baseline.push({ object: obj, apiVersion, owner, values: Object.fromEntries(obj.fields.map((f) => [f, valueAt(raw, f)])) });
     if (v.verdict === "ignored") {
       out.owned.push(ownedButIgnoredText(v));
       continue;
@@ -167,4 +184,24 @@ export function driftReason(what: string, found: { percent?: number }, author: {
   if (author?.by.gitops) return `Drift: ${driftWords(found, author)}\nNothing was overwritten.`;
   const who = author ? ` Last changed by ${managerLabel(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""}.` : "";
   return `Drift: ${what}. Nothing was overwritten.${who}`;
+}
+
+/**
+ * Back to git, once the mesh is final (Finish, Abort): for each GitOps-owned object, the bot's fields as the
+ * cluster now holds them, as a patch of its manifest, and whether that differs from what it held at the start.
+ * A read that fails is said, never guessed.
+ */
+export async function backToGitNote(g: GitopsDeps | undefined, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+  const baselines = r.gitopsBaseline ?? [];
+  if (!g || !baselines.length || r.events.some((e) => e.kind === "gitops" && e.text?.startsWith("Back to git"))) return;
+  const parts: string[] = [];
+  for (const b of baselines) {
+    try {
+      const live = await g.ownership.read(b.object);
+      parts.push(live === undefined ? `${objectLabel(b.object)} is gone: nothing for git to say.` : backToGitText(b, backToGit(b, live)));
+    } catch (err) {
+      parts.push(`${objectLabel(b.object)}: could not read it to say what git must hold (${err instanceof Error ? err.message : String(err)}).`);
+    }
+  }
+  await store.update(r.id, (x) => withGitopsNote(x, `Back to git. ${parts.join("\n\n")}`, now()));
 }

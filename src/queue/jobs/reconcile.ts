@@ -9,6 +9,7 @@ import {
   markFinishDrift,
   markRejected,
   markStarted,
+  withGitopsBaseline,
   withGitopsNote,
   withMeshPrint,
   withWarning,
@@ -27,7 +28,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
-import { driftBy, driftReason, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
+import { backToGitNote, driftBy, driftReason, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -107,6 +108,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
           (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
         );
       }
+      await backToGitNote(deps.gitops, store, r, now);
       await takePausesOff(deps.gitops, store, r, now);
       await store.update(r.id, (x) => {
         if (x.status !== "finishing") return x;
@@ -119,6 +121,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       await noteOverwrittenEdit(deps, r);
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
+      await backToGitNote(deps.gitops, store, r, now);
       await takePausesOff(deps.gitops, store, r, now);
       await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
       return;
@@ -155,6 +158,10 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     const why = gitops.refusal;
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, why, now()) : x));
     return;
+  }
+  if (gitops?.baseline.length) {
+    const baseline = gitops.baseline;
+    await store.update(r.id, (x) => withGitopsBaseline(x, baseline));
   }
   if (deps.gitops && gitops?.pause.length) await setPauses(deps.gitops, store, r, gitops.pause, now);
   let initialRaw = "(no routing object yet)";

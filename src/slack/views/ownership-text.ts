@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import type { DriftAuthor, Owner, OwnerJudgement, OwnershipReason, OwnershipVerdict, Snippet, WrittenObject } from "../../engine/ownership.ts";
+import type { DriftAuthor, GitBaseline, Owner, OwnerJudgement, OwnershipReason, OwnershipVerdict, Snippet, WrittenObject } from "../../engine/ownership.ts";
 
 /**
  * Who owns an object the bot writes, in words (src/engine/ownership.ts decides): the refusal with the
@@ -147,4 +147,15 @@ export function gitopsRevertAdvice(by: DriftAuthor, obj: WrittenObject | undefin
   if (by.gitops?.owner.kind === "flux-kustomization")
     lines.push("Or set `gitops: pause` on the target for the next rollout (Flux's reconcile is disabled on the object while it runs).");
   return lines.join("\n");
+}
+
+/** What git must now say about an object a GitOps owner manages, and whether the cluster differs from git. */
+export function backToGitText(b: GitBaseline, result: { differs: boolean; patch: Record<string, unknown> }): string {
+  const owner = ownerLabel(b.owner);
+  if (!result.differs)
+    return `${objectLabel(b.object)} (${owner}): the cluster holds what git held at the start in the bot's fields: nothing to change in git.`;
+  return (
+    `${objectLabel(b.object)} (${owner}): *the cluster now differs from git*. Make git say this, so the next sync keeps the rollout's result ` +
+    `instead of undoing it or leaving the object OutOfSync:\n\`\`\`${stringify(result.patch).trimEnd()}\`\`\``
+  );
 }
