@@ -150,4 +150,33 @@ describe("GitOps owners at the start", () => {
     expect(annotations("paused")["kustomize.toolkit.fluxcd.io/reconcile"]).toBeUndefined();
     expect(h.kube.requests.filter((r) => r.mutating)).toEqual([]);
   });
+
+  // Last: it stops this file's bot (afterAll still closes the peers and the keys).
+  it("gitops: pause outlives a bot stopped mid-rollout only until the rollout ends under the next process (Finish)", async () => {
+    h.kube.seed(
+      "httproutes",
+      NS,
+      route("paused", { labels: { "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" } }),
+    );
+    h.kube.seed("kustomizations", "flux-system", fluxKustomization("apps"));
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start paused --from web-v1 --to web-v2" });
+    await waitForMessage(h, "paused#3", "Start shifting (10%)");
+    expect(annotations("paused")["kustomize.toolkit.fluxcd.io/reconcile"]).toBe("disabled");
+    await h.stopBot();
+
+    const second = await startHarness({ reuse: h, targetsYaml: TARGETS });
+    try {
+      await clickButton(second, "paused#3", ALICE, "Start shifting (10%)");
+      await waitForMessage(second, "paused#3", "Advance to 100%");
+      expect(annotations("paused")["kustomize.toolkit.fluxcd.io/reconcile"]).toBe("disabled");
+      await clickButton(second, "paused#3", ALICE, "Advance to 100%");
+      await waitForMessage(second, "paused#3", "Finish");
+      await clickButton(second, "paused#3", ALICE, "Finish");
+      await waitForMessage(second, "paused#3", "Completed");
+      expect(annotations("paused")).toEqual({});
+      expect((await second.bot.store.get("paused#3"))?.gitopsPaused).toBeUndefined();
+    } finally {
+      await second.stopBot();
+    }
+  });
 });
