@@ -1,4 +1,5 @@
 import type { KubeObject } from "./peers/kube-api.ts";
+import { argoApplication, fluxKustomization } from "./peers/kube-api-gitops.ts";
 
 /**
  * What the sandbox starts with: people, a channel, the targets file and the objects in the mesh. Pure data,
@@ -105,7 +106,73 @@ targets:
     gateway: { httpRoute: web, rule: ${WEB_SPLIT_RULE}, testUrl: ${JSON.stringify(WEB_TEST_URL)} }
     auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
     metrics: { ${web}, ${common} }
+  - name: shop
+    namespace: shop
+    router: gateway
+    stable: shop-v1
+    steps: [10, 50, 100]
+    gateway: { httpRoute: shop }
+  - name: cart
+    namespace: shop
+    router: gateway
+    stable: cart-v1
+    steps: [10, 50, 100]
+    gitops: pause
+    gateway: { httpRoute: cart }
 `;
+}
+
+/**
+ * The GitOps story (issue 21): route `shop` belongs to Argo CD Application `shop`, which self-heals it (the
+ * sandbox's Argo CD peer puts git back every second), so a start is refused with the snippet until the panel
+ * applies it to the Application; route `cart` belongs to Flux Kustomization `apps`, and its target says
+ * `gitops: pause`.
+ */
+export const GITOPS_STORY = { argoApp: "shop", argoRoute: "shop", fluxRoute: "cart", kustomization: "apps" } as const;
+
+/** Route `shop` as git holds it (the Argo CD peer applies it, with the tracking annotation). */
+export function shopRouteInGit(): KubeObject {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: GITOPS_STORY.argoRoute, namespace: "shop" },
+    spec: { parentRefs: [{ group: "core", kind: "Service", name: "shop", port: 80 }], rules: [{ backendRefs: [{ name: "shop-v1", port: 80, weight: 100 }] }] },
+  };
+}
+
+function gitopsObjects(): ReturnType<typeof seedObjects> {
+  const out: ReturnType<typeof seedObjects> = [];
+  for (const app of ["shop", "cart"]) {
+    for (const v of [`${app}-v1`, `${app}-v2`]) {
+      out.push({ resource: "deployments", namespace: "shop", object: deployment("shop", v) });
+      out.push({ resource: "services", namespace: "shop", object: service("shop", v, v) });
+    }
+    out.push({ resource: "services", namespace: "shop", object: service("shop", app, `${app}-v1`) });
+  }
+  out.push({
+    resource: "applications",
+    namespace: "argocd",
+    object: argoApplication(GITOPS_STORY.argoApp, { syncPolicy: { automated: { selfHeal: true, prune: true } } }),
+  });
+  out.push({ resource: "kustomizations", namespace: "flux-system", object: fluxKustomization(GITOPS_STORY.kustomization) });
+  out.push({
+    resource: "httproutes",
+    namespace: "shop",
+    object: {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: {
+        name: GITOPS_STORY.fluxRoute,
+        namespace: "shop",
+        labels: { "kustomize.toolkit.fluxcd.io/name": GITOPS_STORY.kustomization, "kustomize.toolkit.fluxcd.io/namespace": "flux-system" },
+      },
+      spec: {
+        parentRefs: [{ group: "core", kind: "Service", name: "cart", port: 80 }],
+        rules: [{ backendRefs: [{ name: "cart-v1", port: 80, weight: 100 }] }],
+      },
+    },
+  });
+  return out;
 }
 
 function deployment(namespace: string, name: string): KubeObject {
@@ -150,7 +217,11 @@ export function webRoute(): KubeObject {
 }
 
 /** Kubernetes objects by resource plural: ready Deployments and Services for every version, the split and the route. */
-export function seedObjects(): { resource: "deployments" | "services" | "trafficsplits" | "httproutes"; namespace: string; object: KubeObject }[] {
+export function seedObjects(): {
+  resource: "deployments" | "services" | "trafficsplits" | "httproutes" | "applications" | "kustomizations";
+  namespace: string;
+  object: KubeObject;
+}[] {
   const out: ReturnType<typeof seedObjects> = [];
   for (const t of SEED_TARGETS) {
     for (const v of [t.stable, t.canary]) {
@@ -177,5 +248,6 @@ export function seedObjects(): { resource: "deployments" | "services" | "traffic
   });
   out.push({ resource: "services", namespace: "shop", object: service("shop", "static-files", "static-files") });
   out.push({ resource: "httproutes", namespace: "shop", object: webRoute() });
+  out.push(...gitopsObjects());
   return out;
 }

@@ -240,6 +240,9 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
       });
       return problem ? send(res, 400, { error: problem }) : send(res, 200, { ok: true });
     }
+    if (req.method === "POST" && url.pathname === "/api/gitops/apply-snippet") {
+      return send(res, 200, { ok: true, said: world.applyArgoSnippet() });
+    }
     if (req.method === "POST" && url.pathname === "/api/reset") {
       resetting = world.reset().finally(() => {
         resetting = undefined;

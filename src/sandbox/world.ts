@@ -26,7 +26,13 @@ import {
   WORLD_SEED_DTAB,
   type MetricsChoice,
   type TimingSettings,
+  GITOPS_STORY,
+  shopRouteInGit,
 } from "./seed.ts";
+import { ArgoCdPeer } from "./peers/argocd.ts";
+import { GITOPS_TYPES } from "./peers/kube-api-gitops.ts";
+import { ApplicationSpecSchema, DEFAULT_GITOPS, judgeOwnership, withSnippet } from "../engine/ownership.ts";
+import { signalsOf } from "../kube/ownership.ts";
 import { readDtabShares, readRouteShares, readSplitShares, routeSelection } from "./shares.ts";
 import { TrafficSimulator, type SimTarget } from "./traffic.ts";
 
@@ -59,6 +65,11 @@ export type World = {
   bot(): Bot;
   driver(): SlackDriver;
   reset(): Promise<void>;
+  /**
+   * The GitOps story's panel button: add the snippet the bot offers to Argo CD Application `shop` (as a person
+   * committing it to git would, once synced). Says what it did.
+   */
+  applyArgoSnippet(): string;
   close(): Promise<void>;
 };
 
@@ -80,8 +91,30 @@ async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
   }
 }
 
-function seedKube(kube: KubeApiPeer): void {
+function seedKube(kube: KubeApiPeer, argo?: ArgoCdPeer): void {
   for (const o of seedObjects()) kube.seed(o.resource, o.namespace, o.object);
+  argo?.manage(GITOPS_STORY.argoApp, "httproutes", shopRouteInGit());
+}
+
+/** The snippet the bot's own judgement offers for route `shop`, added to Application `shop`. */
+function applyArgoSnippet(kube: KubeApiPeer): string {
+  const route = kube.get("httproutes", "shop", GITOPS_STORY.argoRoute);
+  const app = kube.get("applications", "argocd", GITOPS_STORY.argoApp);
+  if (!route || !app) return "route `shop` or Application `shop` is missing: reset the sandbox";
+  const obj = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "shop", name: GITOPS_STORY.argoRoute, fields: ["/spec/rules"] };
+  const v = judgeOwnership(obj, signalsOf(route), { argocd: { state: "read", spec: ApplicationSpecSchema.parse(app.spec ?? {}) } }, DEFAULT_GITOPS);
+  const snippet = v.owners.find((o) => o.snippet)?.snippet;
+  if (!snippet) return "Application `shop` already leaves the bot's fields alone";
+  kube.edit(
+    "applications",
+    "argocd",
+    GITOPS_STORY.argoApp,
+    (a) => {
+      a.spec = withSnippet((a.spec ?? {}) as Record<string, unknown>, snippet);
+    },
+    { manager: "argocd-server" },
+  );
+  return "Added the snippet to Application `shop` (ignoreDifferences for HTTPRoute shop/shop + RespectIgnoreDifferences=true): start shop again.";
 }
 
 export async function startWorld(s: WorldSettings): Promise<World> {
@@ -100,9 +133,12 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     started.push(slack);
     // Services may already be served by the default registry (the preflight change adds them).
     const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
-    const kube = await startKubeApiPeer({ smiFlavour: "nginx", ...(hasServices ? {} : { resources: [serviceType] }) });
+    const kube = await startKubeApiPeer({ smiFlavour: "nginx", resources: [...GITOPS_TYPES, ...(hasServices ? [] : [serviceType])] });
     started.push(kube);
-    seedKube(kube);
+    const argo = new ArgoCdPeer(kube, { intervalMs: 1_000 });
+    seedKube(kube, argo);
+    argo.start();
+    started.push({ close: async () => argo.stop() });
     const namerd = await startNamerdPeer({ namespaces: { [WORLD_DTAB_NAMESPACE]: WORLD_SEED_DTAB } });
     started.push(namerd);
     const mesh: MeshMetrics = await startMeshMetrics();
@@ -194,11 +230,12 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         await deletePrefix(s.redisUrl, s.keyPrefix);
         slack.reset();
         kube.reset();
-        seedKube(kube);
+        seedKube(kube, argo);
         namerd.seed(WORLD_DTAB_NAMESPACE, WORLD_SEED_DTAB);
         traffic.reset();
         current = await boot();
       },
+      applyArgoSnippet: () => applyArgoSnippet(kube),
       async close() {
         if (closed) return;
         closed = true;

@@ -45,7 +45,8 @@ export class ArgoCdPeer {
     const applied = this.kube.apply(plural, namespace, desired, { manager: ARGOCD_MANAGER, force: true });
     // Git's manifest as the API server stores it (defaults filled), so a comparison is not fooled by defaulting.
     desired.spec = structuredClone(applied.spec);
-    this.managed.push({ app, plural, namespace, manifest: desired });
+    const same = (x: Managed) => x.plural === plural && x.namespace === namespace && x.manifest.metadata?.name === desired.metadata?.name;
+    this.managed.splice(0, this.managed.length, ...this.managed.filter((x) => !same(x)), { app, plural, namespace, manifest: desired });
     return applied;
   }
 
