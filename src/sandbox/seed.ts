@@ -107,13 +107,13 @@ targets:
     auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
     metrics: { ${web}, ${common} }
   - name: shop
-    namespace: shop
+    namespace: store
     router: gateway
     stable: shop-v1
     steps: [10, 50, 100]
     gateway: { httpRoute: shop }
   - name: cart
-    namespace: shop
+    namespace: store
     router: gateway
     stable: cart-v1
     steps: [10, 50, 100]
@@ -128,14 +128,14 @@ targets:
  * applies it to the Application; route `cart` belongs to Flux Kustomization `apps`, and its target says
  * `gitops: pause`.
  */
-export const GITOPS_STORY = { argoApp: "shop", argoRoute: "shop", fluxRoute: "cart", kustomization: "apps" } as const;
+export const GITOPS_STORY = { namespace: "store", argoApp: "shop", argoRoute: "shop", fluxRoute: "cart", kustomization: "apps" } as const;
 
 /** Route `shop` as git holds it (the Argo CD peer applies it, with the tracking annotation). */
 export function shopRouteInGit(): KubeObject {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "HTTPRoute",
-    metadata: { name: GITOPS_STORY.argoRoute, namespace: "shop" },
+    metadata: { name: GITOPS_STORY.argoRoute, namespace: "store" },
     spec: { parentRefs: [{ group: "core", kind: "Service", name: "shop", port: 80 }], rules: [{ backendRefs: [{ name: "shop-v1", port: 80, weight: 100 }] }] },
   };
 }
@@ -144,26 +144,29 @@ function gitopsObjects(): ReturnType<typeof seedObjects> {
   const out: ReturnType<typeof seedObjects> = [];
   for (const app of ["shop", "cart"]) {
     for (const v of [`${app}-v1`, `${app}-v2`]) {
-      out.push({ resource: "deployments", namespace: "shop", object: deployment("shop", v) });
-      out.push({ resource: "services", namespace: "shop", object: service("shop", v, v) });
+      out.push({ resource: "deployments", namespace: "store", object: deployment("store", v) });
+      out.push({ resource: "services", namespace: "store", object: service("store", v, v) });
     }
-    out.push({ resource: "services", namespace: "shop", object: service("shop", app, `${app}-v1`) });
+    out.push({ resource: "services", namespace: "store", object: service("store", app, `${app}-v1`) });
   }
   out.push({
     resource: "applications",
     namespace: "argocd",
-    object: argoApplication(GITOPS_STORY.argoApp, { syncPolicy: { automated: { selfHeal: true, prune: true } } }),
+    object: argoApplication(GITOPS_STORY.argoApp, {
+      destination: { server: "https://kubernetes.default.svc", namespace: GITOPS_STORY.namespace },
+      syncPolicy: { automated: { selfHeal: true, prune: true } },
+    }),
   });
   out.push({ resource: "kustomizations", namespace: "flux-system", object: fluxKustomization(GITOPS_STORY.kustomization) });
   out.push({
     resource: "httproutes",
-    namespace: "shop",
+    namespace: "store",
     object: {
       apiVersion: "gateway.networking.k8s.io/v1",
       kind: "HTTPRoute",
       metadata: {
         name: GITOPS_STORY.fluxRoute,
-        namespace: "shop",
+        namespace: "store",
         labels: { "kustomize.toolkit.fluxcd.io/name": GITOPS_STORY.kustomization, "kustomize.toolkit.fluxcd.io/namespace": "flux-system" },
       },
       spec: {

@@ -98,10 +98,10 @@ function seedKube(kube: KubeApiPeer, argo?: ArgoCdPeer): void {
 
 /** The snippet the bot's own judgement offers for route `shop`, added to Application `shop`. */
 function applyArgoSnippet(kube: KubeApiPeer): string {
-  const route = kube.get("httproutes", "shop", GITOPS_STORY.argoRoute);
+  const route = kube.get("httproutes", GITOPS_STORY.namespace, GITOPS_STORY.argoRoute);
   const app = kube.get("applications", "argocd", GITOPS_STORY.argoApp);
   if (!route || !app) return "route `shop` or Application `shop` is missing: reset the sandbox";
-  const obj = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: "shop", name: GITOPS_STORY.argoRoute, fields: ["/spec/rules"] };
+  const obj = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: GITOPS_STORY.namespace, name: GITOPS_STORY.argoRoute, fields: ["/spec/rules"] };
   const v = judgeOwnership(obj, signalsOf(route), { argocd: { state: "read", spec: ApplicationSpecSchema.parse(app.spec ?? {}) } }, DEFAULT_GITOPS);
   const snippet = v.owners.find((o) => o.snippet)?.snippet;
   if (!snippet) return "Application `shop` already leaves the bot's fields alone";
@@ -114,7 +114,7 @@ function applyArgoSnippet(kube: KubeApiPeer): string {
     },
     { manager: "argocd-server" },
   );
-  return "Added the snippet to Application `shop` (ignoreDifferences for HTTPRoute shop/shop + RespectIgnoreDifferences=true): start shop again.";
+  return "Added the snippet to Application `shop` (ignoreDifferences for HTTPRoute store/shop + RespectIgnoreDifferences=true): start shop again.";
 }
 
 export async function startWorld(s: WorldSettings): Promise<World> {

@@ -42,8 +42,8 @@ const seen = async () => JSON.stringify(await get(`/api/state?user=${ALICE}`));
 
 describe("the GitOps story", () => {
   it("Argo CD route: refused with the snippet; the panel applies it; the next start goes through and says who owns the route", async () => {
-    expect(world.kube.get("httproutes", "shop", "shop")?.metadata?.annotations).toEqual({
-      "argocd.argoproj.io/tracking-id": "shop:gateway.networking.k8s.io/HTTPRoute:shop/shop",
+    expect(world.kube.get("httproutes", "store", "shop")?.metadata?.annotations).toEqual({
+      "argocd.argoproj.io/tracking-id": "shop:gateway.networking.k8s.io/HTTPRoute:store/shop",
     });
     await post("/api/command", { user: ALICE, text: "start shop --to shop-v2" });
     await waitFor(async () => ((await seen()).includes("is owned by Argo CD Application `shop` in `argocd`: self-heal is on") ? true : undefined), {
@@ -51,7 +51,7 @@ describe("the GitOps story", () => {
       timeoutMs: 15_000,
     });
     expect(await seen()).toContain("RespectIgnoreDifferences=true");
-    expect(world.kube.mutations("httproutes", "shop", "shop")).toEqual([]);
+    expect(world.kube.mutations("httproutes", "store", "shop")).toEqual([]);
 
     const applied = await post("/api/gitops/apply-snippet", {});
     expect(applied.body.said).toContain("Added the snippet to Application `shop`");
@@ -75,7 +75,7 @@ describe("the GitOps story", () => {
     await post("/api/command", { user: ALICE, text: "start cart --to cart-v2" });
     await waitFor(
       () =>
-        (world.kube.get("httproutes", "shop", "cart")?.metadata?.annotations as Record<string, string> | undefined)?.[
+        (world.kube.get("httproutes", "store", "cart")?.metadata?.annotations as Record<string, string> | undefined)?.[
           "kustomize.toolkit.fluxcd.io/reconcile"
         ] === "disabled"
           ? true
