@@ -179,6 +179,12 @@ export function driftWords(found: { percent?: number }, author: { by: DriftAutho
   return author.by.gitops ? `${who}. ${gitopsRevertAdvice(author.by, author.object)}` : who;
 }
 
+/** What changed and who did it, for a sentence the caller finishes (Finish's drift). */
+export function driftWho(what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
+  if (author?.by.gitops) return driftWords(found, author)!;
+  return author ? `${what} (last changed by ${managerLabel(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""})` : what;
+}
+
 /** The drift line for the record: a GitOps revert said as one (never as a hand edit), anything else with who and when. */
 export function driftReason(what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
   if (author?.by.gitops) return `Drift: ${driftWords(found, author)}\nNothing was overwritten.`;

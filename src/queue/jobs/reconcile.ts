@@ -28,7 +28,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
-import { backToGitNote, driftBy, driftReason, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
+import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -226,8 +226,9 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
         found.percent !== undefined && found.percent !== r.appliedPercent
           ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${r.canary} (${found.raw}), the rollout had verified ${r.appliedPercent ?? 100}%`
           : message;
-      const why = `Drift: ${what}. Finish did not go ahead: ${r.canary} was not made permanent and nothing was overwritten.`;
-      await store.update(r.id, (x) => (x.status === "finishing" ? markFinishDrift(x, found, why, now()) : x));
+      const author = await driftBy(deps.gitops, deps.routers.for(r.target), r);
+      const why = `Drift: ${driftWho(what, found, author)}${author?.by.gitops ? "\n" : ". "}Finish did not go ahead: ${r.canary} was not made permanent and nothing was overwritten.`;
+      await store.update(r.id, (x) => (x.status === "finishing" ? markFinishDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, now()) : x));
       return;
     }
     const author = await driftBy(deps.gitops, deps.routers.for(r.target), r);
