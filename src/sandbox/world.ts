@@ -101,7 +101,13 @@ function applyArgoSnippet(kube: KubeApiPeer): string {
   const route = kube.get("httproutes", GITOPS_STORY.namespace, GITOPS_STORY.argoRoute);
   const app = kube.get("applications", "argocd", GITOPS_STORY.argoApp);
   if (!route || !app) return "route `shop` or Application `shop` is missing: reset the sandbox";
-  const obj = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: GITOPS_STORY.namespace, name: GITOPS_STORY.argoRoute, fields: ["/spec/rules"] };
+  const obj = {
+    group: "gateway.networking.k8s.io",
+    kind: "HTTPRoute",
+    namespace: GITOPS_STORY.namespace,
+    name: GITOPS_STORY.argoRoute,
+    fields: ["/spec/rules"],
+  };
   const v = judgeOwnership(obj, signalsOf(route), { argocd: { state: "read", spec: ApplicationSpecSchema.parse(app.spec ?? {}) } }, DEFAULT_GITOPS);
   const snippet = v.owners.find((o) => o.snippet)?.snippet;
   if (!snippet) return "Application `shop` already leaves the bot's fields alone";
