@@ -92,7 +92,7 @@ export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollo
   }
   if (blocked.length) {
     const argo = argoPause
-      ? "\n\n`gitops: pause` covers Flux only: pausing Argo CD means editing the Application (its sync policy), which the bot does not do. Add the snippet instead."
+      ? "\n\n`gitops: pause` covers Flux only: pausing Argo CD means editing the Application (its sync policy), which the bot does not do. Add the snippet instead"
       : "";
     return { ...out, refusal: ownershipRefusalText(blocked) + argo };
   }

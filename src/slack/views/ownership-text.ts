@@ -95,7 +95,8 @@ export function ownershipRefusalText(verdicts: OwnershipVerdict[]): string {
       parts.push(text);
     }
   }
-  return parts.join("\n\n");
+  // The refusal's own words follow ("… Nothing was changed."): no full stop of ours before them.
+  return parts.join("\n\n").replace(/\.$/, "");
 }
 
 /** The line a start shows when every owner leaves the bot's fields alone. */
