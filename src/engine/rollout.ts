@@ -398,6 +398,16 @@ export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult
   if (ended) return ended;
   if (!r.drift) return refuse({ code: "no-drift", id: r.id });
   if (r.drift.observedPercent === undefined) return refuse({ code: "no-split-to-reapply", stable: r.stable, canary: r.canary, raw: r.drift.raw });
+  const by = r.drift.by;
+  if (by?.gitops) {
+    const o = by.gitops.owner;
+    return refuse({
+      code: "gitops-revert",
+      id: r.id,
+      manager: by.manager,
+      owner: { kind: o.kind, ...(o.name ? { name: o.name } : {}), ...(o.namespace ? { namespace: o.namespace } : {}) },
+    });
+  }
   const moved = touch(
     {
       ...r,

@@ -255,3 +255,37 @@ describe("back to git and who changed it", () => {
     });
   });
 });
+
+describe("after a GitOps revert", () => {
+  it("Re-apply is refused (it would fight the owner); Adopt still works; a hand edit can still be re-applied", async () => {
+    const { newRollout, markStarted, markDrift, reapply, adopt } = await import("../../src/engine/rollout.ts");
+    const { TargetSchema } = await import("../../src/engine/target.ts");
+    const { refusalText } = await import("../../src/slack/views/refusal.ts");
+    const target = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway" });
+    const started = markStarted(
+      newRollout({ id: "web#1", target, stable: "web-v1", canary: "web-v2", steps: [10, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1 }),
+      { percent: 10, raw: "90/10", initialRaw: "100/0" },
+      2,
+    );
+    const by = {
+      manager: "argocd-controller",
+      time: "2026-12-07T14:02:00Z",
+      gitops: {
+        owner: { kind: "argocd" as const, name: "shop", namespace: "argocd", via: "annotation" as const },
+        verdict: "will-revert" as const,
+        reason: "self-heal" as const,
+      },
+    };
+    const reverted = markDrift(started, { percent: 0, raw: "100/0", by }, "Drift: reverted", 3);
+    const refused = reapply(reverted, { kind: "user", id: "UALICE" }, 4);
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) {
+      expect(refusalText(refused.error)).toBe(
+        "Rollout web#1 was put back by `argocd-controller` (Application `shop`): Re-apply would only start a tug of war. Adopt what git says, or Abort; to keep the bot's weights, add the snippet from the thread to Application `shop` first, then Adopt and advance again.",
+      );
+    }
+    expect(adopt(reverted, { kind: "user", id: "UALICE" }, 4).ok).toBe(true);
+    const handEdit = markDrift(started, { percent: 30, raw: "70/30", by: { manager: "kubectl-edit" } }, "Drift: by hand", 3);
+    expect(reapply(handEdit, { kind: "user", id: "UALICE" }, 4).ok).toBe(true);
+  });
+});

@@ -142,7 +142,7 @@ export function gitopsRevertAdvice(by: DriftAuthor, obj: WrittenObject | undefin
   ];
   const s = by.gitops?.snippet;
   if (s) {
-    lines.push(`Add this to ${whereToAdd(s)} in git, then Resume:\n\`\`\`${snippetYaml(s)}\`\`\``);
+    lines.push(`To keep the bot's weights, add this to ${whereToAdd(s)} in git, then Adopt and advance again:\n\`\`\`${snippetYaml(s)}\`\`\``);
     if (obj) lines.push(snippetMasks(s, obj));
   }
   if (by.gitops?.owner.kind === "flux-kustomization")
