@@ -20,6 +20,7 @@ import { AuditLog } from "./store/audit.ts";
 import { RolloutStore } from "./store/rollout-store.ts";
 import { SlackMetaStore } from "./store/slack-meta.ts";
 import type { Preflight } from "./kube/preflight.ts";
+import type { GitopsDeps } from "./kube/ownership.ts";
 import type { DeploymentLister } from "./kube/deployment-list.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
@@ -59,6 +60,8 @@ export type BotOptions = {
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
   /** Preflight of the workloads (Services, canary Deployment) before a start and on each periodic check. */
   preflight: Preflight;
+  /** Who owns what a rollout writes (Argo CD, Flux): checked before a start; `gitops: pause`. Absent: not checked. */
+  gitops?: GitopsDeps;
   /** Run the effect worker in this process (default true). */
   worker?: boolean;
   /**
@@ -250,6 +253,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         now,
         ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),
         preflight: opts.preflight,
+        ...(opts.gitops ? { gitops: opts.gitops } : {}),
       },
       workerConnection,
       store.keys.bullPrefix(),

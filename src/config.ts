@@ -90,6 +90,18 @@ export const EnvSchema = z.object({
    * On SIGTERM, how long requests and jobs in hand may take to finish before connections are closed: the
    * pod's terminationGracePeriodSeconds (30 by default) minus a margin for closing and exiting.
    */
+  /** The bot's field manager on the objects it writes (what Argo CD's `managedFieldsManagers` names). */
+  ROLLOUT_FIELD_MANAGER: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,128}$/, "must be 1 to 128 printable characters without spaces")
+    .default("rollout-bot"),
+  /** Argo CD's control-plane namespace (where an Application named plainly by a tracking id lives). */
+  ROLLOUT_ARGOCD_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a namespace name")
+    .default("argocd"),
+  /** Argo CD's `application.instanceLabelKey` (label tracking, Argo CD before 3.0). */
+  ROLLOUT_ARGOCD_INSTANCE_LABEL: z.string().min(1).default("app.kubernetes.io/instance"),
   ROLLOUT_SHUTDOWN_SECONDS: z.coerce.number().min(0, "must be 0 or more seconds").max(3600, "must be at most 3600 seconds").default(25),
   /**
    * Per-person limits (src/app/rate-limits.ts), per minute, shared by every replica: starts, Refresh

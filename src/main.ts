@@ -29,6 +29,15 @@ async function main(): Promise<number> {
     kube: { KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST },
     kubeTimeoutMs: seconds.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
     namerdTimeoutMs: seconds.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+    ...(env.ok
+      ? {
+          gitops: {
+            fieldManager: env.value.ROLLOUT_FIELD_MANAGER,
+            argocdNamespace: env.value.ROLLOUT_ARGOCD_NAMESPACE,
+            argocdInstanceLabel: env.value.ROLLOUT_ARGOCD_INSTANCE_LABEL,
+          },
+        }
+      : {}),
   });
   if (!routers.ok) problems.push(...routers.errors);
 
@@ -58,6 +67,7 @@ async function main(): Promise<number> {
     scaleDown: routers.value.scaleDown,
     kubeConfig: routers.value.kubeConfig,
     preflight: routers.value.preflight,
+    gitops: routers.value.gitops,
     listDeployments: routers.value.listDeployments,
   });
   let stopping = false;

@@ -21,6 +21,8 @@ export type RolloutRefusal =
   | { code: "not-at-full"; id: string; percent: number }
   | { code: "no-drift"; id: string }
   | { code: "no-split-to-reapply"; stable: string; canary: string; raw: string }
+  /** The drift was a GitOps owner putting git back: Re-apply would only fight it (Adopt, Abort, or fix the owner). */
+  | { code: "gitops-revert"; id: string; manager: string; owner?: { kind: string; name?: string; namespace?: string } }
   | { code: "no-split-to-adopt"; stable: string; canary: string }
   | { code: "already-held"; id: string }
   | { code: "cannot-hold"; id: string; status: RolloutStatus }

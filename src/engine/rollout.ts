@@ -6,6 +6,7 @@ import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
 import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
+import type { DriftAuthor, GitBaseline, PausedObject } from "./ownership.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -32,7 +33,8 @@ export type EventKind =
   | "notice" // an automatic step is coming: anyone may Hold
   | "reminder" // a manual stage has waited long: the starter is asked to decide
   | "alert" // the bot aborted or held by itself: the starter is told why
-  | "controller"; // Argo Rollouts moved, or a person's request was sent to it (`change`)
+  | "controller" // Argo Rollouts moved, or a person's request was sent to it (`change`)
+  | "gitops"; // who owns what the bot writes (Argo CD, Flux): an owner that ignores it, a pause set or taken off, what git must say
 
 export type RolloutEvent = {
   seq: number;
@@ -113,7 +115,7 @@ export type Rollout = {
    * re-applies our weights, adopts theirs, or aborts. `observedPercent` is absent when what the mesh holds is
    * not a split between the two versions at all.
    */
-  drift?: { observedPercent?: number; raw: string; at: number };
+  drift?: { observedPercent?: number; raw: string; at: number; by?: DriftAuthor };
   /**
    * A person answered drift (Re-apply, Adopt, Resume): the next reconcile writes even when the weights are
    * already right, so what the mesh holds besides them (a Gateway rule's matches) becomes the bot's baseline
@@ -133,6 +135,13 @@ export type Rollout = {
   stableWorkload?: { namespace: string; name: string };
   /** A revision Argo Rollouts runs: the bot follows and steers it instead of moving a mesh (src/engine/argo.ts). */
   argo?: ArgoRecord;
+  /**
+   * Objects whose GitOps reconcile the bot paused for this rollout (`gitops: pause`, Flux). Recorded before
+   * the pause is set and cleared only once it is taken off, so a rollout never ends with one left behind.
+   */
+  gitopsPaused?: PausedObject[];
+  /** GitOps-owned objects the rollout writes, with what they held at the start: Finish and Abort say what git must now say. */
+  gitopsBaseline?: GitBaseline[];
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */
@@ -376,8 +385,8 @@ export function withProblem(r: Rollout, problem: string | undefined, now: number
  * Someone changed the mesh behind the bot's back: hold (if running) and remember what the mesh holds now.
  * Never a write: the person decides between Re-apply, Adopt and Abort.
  */
-export function markDrift(r: Rollout, found: { percent?: number; raw: string }, why: string, now: number): Rollout {
-  const drift = { ...(found.percent !== undefined ? { observedPercent: found.percent } : {}), raw: found.raw, at: now };
+export function markDrift(r: Rollout, found: { percent?: number; raw: string; by?: DriftAuthor }, why: string, now: number): Rollout {
+  const drift = { ...(found.percent !== undefined ? { observedPercent: found.percent } : {}), raw: found.raw, at: now, ...(found.by ? { by: found.by } : {}) };
   if (r.status === "active") {
     const held = hold(r, { kind: "bot", why: "drift" }, now, why);
     if (held.ok) return { ...held.value, drift };
@@ -390,7 +399,7 @@ export function markDrift(r: Rollout, found: { percent?: number; raw: string }, 
  * rollout goes back to its last stage, held with the drift like a running one, so a person can Re-apply
  * (then Finish again), Adopt or Abort. Any other status is handled as markDrift does.
  */
-export function markFinishDrift(r: Rollout, found: { percent?: number; raw: string }, why: string, now: number): Rollout {
+export function markFinishDrift(r: Rollout, found: { percent?: number; raw: string; by?: DriftAuthor }, why: string, now: number): Rollout {
   return markDrift(r.status === "finishing" ? { ...r, status: "active" } : r, found, why, now);
 }
 
@@ -400,6 +409,16 @@ export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult
   if (ended) return ended;
   if (!r.drift) return refuse({ code: "no-drift", id: r.id });
   if (r.drift.observedPercent === undefined) return refuse({ code: "no-split-to-reapply", stable: r.stable, canary: r.canary, raw: r.drift.raw });
+  const by = r.drift.by;
+  if (by?.gitops) {
+    const o = by.gitops.owner;
+    return refuse({
+      code: "gitops-revert",
+      id: r.id,
+      manager: by.manager,
+      owner: { kind: o.kind, ...(o.name ? { name: o.name } : {}), ...(o.namespace ? { namespace: o.namespace } : {}) },
+    });
+  }
   const moved = touch(
     {
       ...r,
@@ -451,6 +470,23 @@ export function withNote(r: Rollout, kind: "notice" | "reminder" | "alert", note
 /** A problem worth a line in the thread (a clean-up that failed, an overwritten hand edit); changes no state. */
 export function withWarning(r: Rollout, text: string, now: number): Rollout {
   return withEvent(touch(r, now), now, { kind: "warning", actor: { kind: "bot", why: "warning" }, text });
+}
+
+/** A line about the objects' GitOps owners for the thread (and the audit trail); changes no state. */
+export function withGitopsNote(r: Rollout, text: string, now: number): Rollout {
+  return withEvent(touch(r, now), now, { kind: "gitops", actor: { kind: "bot", why: "worker" }, text });
+}
+
+/** What the GitOps-owned objects held before the first write (for Finish and Abort to say what git must say). */
+export function withGitopsBaseline(r: Rollout, baseline: GitBaseline[]): Rollout {
+  return baseline.length ? { ...r, gitopsBaseline: baseline } : r;
+}
+
+/** The objects paused for this rollout (empty: none left). */
+export function withGitopsPaused(r: Rollout, paused: PausedObject[]): Rollout {
+  if (paused.length) return { ...r, gitopsPaused: paused };
+  const { gitopsPaused: _, ...rest } = r;
+  return rest;
 }
 
 /** A new success-rate reading; no event (it is shown on the message, not posted to the thread). */

@@ -131,6 +131,11 @@ export const TargetSchema = z
     remind: durationSchema({ minMs: 1_000 }).default(30 * 60_000),
     /** What happens when a rollout's `--deadline` passes. */
     deadlineAction: z.enum(["hold", "abort"]).default("hold"),
+    /**
+     * A GitOps owner (Argo CD, Flux) that would put the bot's writes back: `check` refuses the start with the
+     * snippet to add to the owner (the default); `pause` disables Flux's reconcile of the object for the rollout.
+     */
+    gitops: z.enum(["check", "pause"]).optional(),
     /** What Finish does to the losing version's Deployment: nothing, or scale it to 0 replicas. */
     cleanup: z.enum(["none", "scale-down"]).default("none"),
   })

@@ -24,6 +24,7 @@ const EVENT_KINDS: Record<EventKind, true> = {
   reminder: true,
   alert: true,
   controller: true,
+  gitops: true,
 };
 
 const ACTION_KINDS: Record<ActionKind, true> = {

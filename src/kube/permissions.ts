@@ -92,3 +92,45 @@ export const PERMISSIONS: readonly Permission[] = [
 export function roleRules(permissions: readonly Permission[] = PERMISSIONS): PolicyRule[] {
   return permissions.map(({ apiGroups, resources, verbs }) => ({ apiGroups: [...apiGroups], resources: [...resources], verbs: [...verbs] }));
 }
+
+/**
+ * What the GitOps checks need on top (deploy/components/gitops, checked by test/deploy/rbac-gitops.test.ts):
+ * reading the owners an object names, and the annotation patch of `gitops: pause`. Without them an owned
+ * object is judged "unknown" (the start is refused with what to grant), and `gitops: pause` cannot pause.
+ */
+export const GITOPS_PERMISSIONS: readonly Permission[] = [
+  {
+    apiGroups: ["argoproj.io"],
+    resources: ["applications"],
+    // get: the Application a tracking annotation or instance label names (sync policy, ignoreDifferences).
+    verbs: ["get"],
+    neededBy: "src/kube/ownership.ts (OwnershipReader.ownerSpec) via src/queue/jobs/gitops.ts",
+  },
+  {
+    apiGroups: ["kustomize.toolkit.fluxcd.io"],
+    resources: ["kustomizations"],
+    // get: the Kustomization the kustomize-controller labels name (suspend, ignore rules).
+    verbs: ["get"],
+    neededBy: "src/kube/ownership.ts (OwnershipReader.ownerSpec) via src/queue/jobs/gitops.ts",
+  },
+  {
+    apiGroups: ["helm.toolkit.fluxcd.io"],
+    resources: ["helmreleases"],
+    // get: the HelmRelease the helm-controller labels name (suspend, drift detection and its ignore rules).
+    verbs: ["get"],
+    neededBy: "src/kube/ownership.ts (OwnershipReader.ownerSpec) via src/queue/jobs/gitops.ts",
+  },
+  {
+    apiGroups: ["split.smi-spec.io"],
+    resources: ["trafficsplits"],
+    // patch: `gitops: pause` sets and removes two annotations (a merge patch of metadata.annotations only).
+    verbs: ["patch"],
+    neededBy: "src/kube/gitops-pause.ts (GitopsPause.pause, resume)",
+  },
+  {
+    apiGroups: ["gateway.networking.k8s.io"],
+    resources: ["httproutes"],
+    verbs: ["patch"],
+    neededBy: "src/kube/gitops-pause.ts (GitopsPause.pause, resume)",
+  },
+];

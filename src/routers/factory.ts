@@ -4,6 +4,9 @@ import { scaleDeployment } from "../kube/deployments.ts";
 import { kubePreflight, type Preflight } from "../kube/preflight.ts";
 import { WorkloadReader } from "../kube/workloads.ts";
 import { kubeDeploymentLister, type DeploymentLister } from "../kube/deployment-list.ts";
+import { DEFAULT_GITOPS, type GitopsSettings } from "../engine/ownership.ts";
+import { GitopsPause } from "../kube/gitops-pause.ts";
+import { OwnershipReader, type GitopsDeps } from "../kube/ownership.ts";
 import { GatewayRouter } from "./gateway.ts";
 import { NamerdRouter } from "./namerd.ts";
 import { RouterRegistry } from "./registry.ts";
@@ -18,6 +21,8 @@ export type Routers = {
   preflight: Preflight;
   /** A namespace's Deployments, for the start form's version choices. */
   listDeployments: DeploymentLister;
+  /** Who owns what a rollout writes (Argo CD, Flux), and `gitops: pause`. */
+  gitops: GitopsDeps;
 };
 
 export type RouterSettings = {
@@ -27,6 +32,8 @@ export type RouterSettings = {
   kubeTimeoutMs: number;
   /** Deadline of one request to namerd (ROLLOUT_NAMERD_TIMEOUT_SECONDS, parsed in main). */
   namerdTimeoutMs: number;
+  /** The bot's field manager and where Argo CD keeps its Applications (ROLLOUT_FIELD_MANAGER, ROLLOUT_ARGOCD_*). */
+  gitops?: GitopsSettings;
 };
 
 /**
@@ -42,10 +49,11 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
   } catch (err) {
     return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message}`] };
   }
+  const gitops = opts.gitops ?? DEFAULT_GITOPS;
   const registry = new RouterRegistry()
-    .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }))
+    .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }))
     .register(new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs }))
-    .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs }));
+    .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }));
   const reader = new WorkloadReader(kubeConfig);
   return {
     ok: true,
@@ -54,6 +62,10 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
       kubeConfig,
       preflight: kubePreflight(reader),
       listDeployments: kubeDeploymentLister(reader),
+      gitops: {
+        ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: gitops }),
+        pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs }),
+      },
       scaleDown: async (namespace, deployment) => {
         await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });
       },

@@ -20,6 +20,7 @@ import { DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
 import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
 import { kubeRequest } from "../kube/request.ts";
+import { DEFAULT_GITOPS, type WrittenAt } from "../engine/ownership.ts";
 import {
   GATEWAY_GROUP,
   GATEWAY_VERSIONS,
@@ -55,6 +56,8 @@ export type GatewayRouterOptions = {
   kubeConfig: KubeConfig;
   /** Deadline for each API request. */
   timeoutMs?: number;
+  /** The field manager every write is recorded under (managedFields): what GitOps owners name to leave the bot's fields alone. */
+  fieldManager?: string;
   /** How long the served-versions answer is trusted. */
   discoveryTtlMs?: number;
   /** Writes attempted per step when they keep meeting 409 Conflict. */
@@ -88,10 +91,12 @@ export class GatewayRouter implements TrafficRouter {
   private readonly maxAttempts: number;
   private readonly confirmTimeoutMs: number;
   private readonly confirmPollMs: number;
+  private readonly fieldManager: string;
 
   constructor(opts: GatewayRouterOptions) {
     this.objects = opts.kubeConfig.makeApiClient(CustomObjectsApi);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_KUBE_TIMEOUT_MS;
+    this.fieldManager = opts.fieldManager ?? DEFAULT_GITOPS.fieldManager;
     this.discovery = new ApiDiscovery(opts.kubeConfig, { timeoutMs: this.timeoutMs, ttlMs: opts.discoveryTtlMs ?? 30_000 });
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.confirmTimeoutMs = opts.confirmTimeoutMs ?? 10_000;
@@ -165,6 +170,14 @@ export class GatewayRouter implements TrafficRouter {
         ? { kind: "expect", expect: opts.expect.canaryPercent, print: opts.expect.print }
         : { kind: "pair-only" };
     return this.converge(target, pair, percent, winner, mode);
+  }
+
+  /** The route, whose atomic `spec.rules` list the bot writes (server-side apply owns it whole). */
+  async writtenObjects(target: Target): Promise<WrittenAt[]> {
+    const b = bind(target);
+    return [
+      { group: GATEWAY_GROUP, kind: "HTTPRoute", plural: PLURAL, versions: GATEWAY_VERSIONS, namespace: b.namespace, name: b.name, fields: ["/spec/rules"] },
+    ];
   }
 
   testRequestHint(target: Target, pair: RoutePair): string | undefined {
@@ -356,7 +369,16 @@ export class GatewayRouter implements TrafficRouter {
       `${dryRun ? "check updating" : "update"} ${b.label}`,
       (o) =>
         this.objects.replaceNamespacedCustomObject(
-          { group: GATEWAY_GROUP, version, namespace: b.namespace, plural: PLURAL, name: b.name, body, ...(dryRun ? { dryRun: "All" } : {}) },
+          {
+            group: GATEWAY_GROUP,
+            version,
+            namespace: b.namespace,
+            plural: PLURAL,
+            name: b.name,
+            body,
+            fieldManager: this.fieldManager,
+            ...(dryRun ? { dryRun: "All" } : {}),
+          },
           o,
         ),
       { timeoutMs: this.timeoutMs, discovery: this.discovery },

@@ -1,4 +1,5 @@
 import type { Target } from "../engine/target.ts";
+import type { WrittenAt } from "../engine/ownership.ts";
 
 /**
  * One implementation per mesh; the engine and the workers only see this.
@@ -60,6 +61,11 @@ export interface TrafficRouter {
   testRequestHint(target: Target, pair: RoutePair): string | undefined;
   /** The version the mesh routes to now, when a person did not name the stable one (namerd reads its dentry). */
   discoverStable?(target: Target): Promise<string | undefined>;
+  /**
+   * The existing Kubernetes objects this router writes for the target, and which fields (for the GitOps
+   * ownership check before a start). Absent: the mesh is not configured through Kubernetes objects.
+   */
+  writtenObjects?(target: Target, pair: RoutePair): Promise<WrittenAt[]>;
   /** Whether rollouts on this mesh begin with a 0% stage where only test requests reach the canary. */
   readonly hasTestStage?: boolean;
 }

@@ -25,6 +25,7 @@ import { DEFAULT_KUBE_TIMEOUT_MS, type kubeCall } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
 import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
 import { kubeRequest } from "../kube/request.ts";
+import { DEFAULT_GITOPS, type WrittenAt } from "../engine/ownership.ts";
 import { RouterError, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 import {
   SMI_GROUP,
@@ -45,6 +46,8 @@ export type SmiRouterOptions = {
   kubeConfig: KubeConfig;
   /** Deadline for each API request. */
   timeoutMs?: number;
+  /** The field manager every write is recorded under (managedFields): what GitOps owners name to leave the bot's fields alone. */
+  fieldManager?: string;
   /** How long the served-versions answer is trusted. */
   discoveryTtlMs?: number;
   /** Writes attempted per apply when they keep meeting 409 Conflict. */
@@ -68,10 +71,12 @@ export class SmiRouter implements TrafficRouter {
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly known: SplitNames;
+  private readonly fieldManager: string;
 
   constructor(opts: SmiRouterOptions) {
     this.objects = opts.kubeConfig.makeApiClient(CustomObjectsApi);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_KUBE_TIMEOUT_MS;
+    this.fieldManager = opts.fieldManager ?? DEFAULT_GITOPS.fieldManager;
     this.discovery = new ApiDiscovery(opts.kubeConfig, { timeoutMs: this.timeoutMs, ttlMs: opts.discoveryTtlMs ?? 30_000 });
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.known = new SplitNames(opts.rememberedSplits ?? 5_000);
@@ -191,6 +196,15 @@ export class SmiRouter implements TrafficRouter {
     );
   }
 
+  /** The split, when it exists (the bot creates a missing one: nobody else owns it then); `spec.backends` is atomic. */
+  async writtenObjects(target: Target): Promise<WrittenAt[]> {
+    const loc = await this.locate(target, await this.version(), { fresh: true });
+    if (!loc.split) return [];
+    return [
+      { group: SMI_GROUP, kind: "TrafficSplit", plural: PLURAL, versions: SMI_VERSIONS, namespace: loc.namespace, name: loc.name, fields: ["/spec/backends"] },
+    ];
+  }
+
   /** A TrafficSplit splits by weight only: there is no per-request override to offer. */
   testRequestHint(): string | undefined {
     return undefined;
@@ -288,13 +302,16 @@ export class SmiRouter implements TrafficRouter {
   private create(namespace: string, body: TrafficSplit, version: SmiVersion, dryRun = false): Promise<unknown> {
     const what = `${dryRun ? "check creating" : "create"} TrafficSplit ${namespace}/${body.metadata.name}`;
     return this.call(what, (o) =>
-      this.objects.createNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, body, ...(dryRun ? { dryRun: "All" } : {}) }, o),
+      this.objects.createNamespacedCustomObject(
+        { group: SMI_GROUP, version, namespace, plural: PLURAL, body, fieldManager: this.fieldManager, ...(dryRun ? { dryRun: "All" } : {}) },
+        o,
+      ),
     );
   }
 
   private replace(namespace: string, name: string, body: TrafficSplit, version: SmiVersion): Promise<unknown> {
     return this.call(`update TrafficSplit ${namespace}/${name}`, (o) =>
-      this.objects.replaceNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name, body }, o),
+      this.objects.replaceNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name, body, fieldManager: this.fieldManager }, o),
     );
   }
 

@@ -1,4 +1,5 @@
 import type { KubeObject } from "./peers/kube-api.ts";
+import { argoApplication, fluxKustomization } from "./peers/kube-api-gitops.ts";
 
 /**
  * What the sandbox starts with: people, a channel, the targets file and the objects in the mesh. Pure data,
@@ -37,12 +38,12 @@ export const SEED_TARGETS: readonly SeedTarget[] = [
 ];
 
 /**
- * The Argo Rollouts story: a canary Rollout `shop` in `store` whose simulated controller walks its steps
+ * The Argo Rollouts story: a canary Rollout `checkout` in `checkout` whose simulated controller walks its steps
  * (a manual pause, an analysis the page can make fail, a timed pause). The page deploys a new image, and
  * people promote, abort and retry from the channel message.
  */
-export const SHOP_ROLLOUT = { namespace: "store", name: "shop" };
-export const SHOP_STEPS = [
+export const CHECKOUT_ROLLOUT = { namespace: "checkout", name: "checkout" };
+export const CHECKOUT_STEPS = [
   { setWeight: 20 },
   { pause: {} },
   { setWeight: 50 },
@@ -123,11 +124,80 @@ targets:
     auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
     metrics: { ${web}, ${common} }
   - name: shop
-    namespace: ${SHOP_ROLLOUT.namespace}
+    namespace: store
+    router: gateway
+    stable: shop-v1
+    steps: [10, 50, 100]
+    gateway: { httpRoute: shop }
+  - name: cart
+    namespace: store
+    router: gateway
+    stable: cart-v1
+    steps: [10, 50, 100]
+    gitops: pause
+    gateway: { httpRoute: cart }
+  - name: checkout
+    namespace: ${CHECKOUT_ROLLOUT.namespace}
     router: argo-rollouts
-    argoRollouts: { rollout: ${SHOP_ROLLOUT.name}, channel: ${SANDBOX_CHANNEL.id}, pollInterval: 1s }
+    argoRollouts: { rollout: ${CHECKOUT_ROLLOUT.name}, channel: ${SANDBOX_CHANNEL.id}, pollInterval: 1s }
     policy: { requireSecondApprover: true }
 `;
+}
+
+/**
+ * The GitOps story (issue 21): route `shop` belongs to Argo CD Application `shop`, which self-heals it (the
+ * sandbox's Argo CD peer puts git back every second), so a start is refused with the snippet until the panel
+ * applies it to the Application; route `cart` belongs to Flux Kustomization `apps`, and its target says
+ * `gitops: pause`.
+ */
+export const GITOPS_STORY = { namespace: "store", argoApp: "shop", argoRoute: "shop", fluxRoute: "cart", kustomization: "apps" } as const;
+
+/** Route `shop` as git holds it (the Argo CD peer applies it, with the tracking annotation). */
+export function shopRouteInGit(): KubeObject {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: GITOPS_STORY.argoRoute, namespace: "store" },
+    spec: { parentRefs: [{ group: "core", kind: "Service", name: "shop", port: 80 }], rules: [{ backendRefs: [{ name: "shop-v1", port: 80, weight: 100 }] }] },
+  };
+}
+
+function gitopsObjects(): ReturnType<typeof seedObjects> {
+  const out: ReturnType<typeof seedObjects> = [];
+  for (const app of ["shop", "cart"]) {
+    for (const v of [`${app}-v1`, `${app}-v2`]) {
+      out.push({ resource: "deployments", namespace: "store", object: deployment("store", v) });
+      out.push({ resource: "services", namespace: "store", object: service("store", v, v) });
+    }
+    out.push({ resource: "services", namespace: "store", object: service("store", app, `${app}-v1`) });
+  }
+  out.push({
+    resource: "applications",
+    namespace: "argocd",
+    object: argoApplication(GITOPS_STORY.argoApp, {
+      destination: { server: "https://kubernetes.default.svc", namespace: GITOPS_STORY.namespace },
+      syncPolicy: { automated: { selfHeal: true, prune: true } },
+    }),
+  });
+  out.push({ resource: "kustomizations", namespace: "flux-system", object: fluxKustomization(GITOPS_STORY.kustomization) });
+  out.push({
+    resource: "httproutes",
+    namespace: "store",
+    object: {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: {
+        name: GITOPS_STORY.fluxRoute,
+        namespace: "store",
+        labels: { "kustomize.toolkit.fluxcd.io/name": GITOPS_STORY.kustomization, "kustomize.toolkit.fluxcd.io/namespace": "flux-system" },
+      },
+      spec: {
+        parentRefs: [{ group: "core", kind: "Service", name: "cart", port: 80 }],
+        rules: [{ backendRefs: [{ name: "cart-v1", port: 80, weight: 100 }] }],
+      },
+    },
+  });
+  return out;
 }
 
 function deployment(namespace: string, name: string): KubeObject {
@@ -172,7 +242,11 @@ export function webRoute(): KubeObject {
 }
 
 /** Kubernetes objects by resource plural: ready Deployments and Services for every version, the split and the route. */
-export function seedObjects(): { resource: "deployments" | "services" | "trafficsplits" | "httproutes"; namespace: string; object: KubeObject }[] {
+export function seedObjects(): {
+  resource: "deployments" | "services" | "trafficsplits" | "httproutes" | "applications" | "kustomizations";
+  namespace: string;
+  object: KubeObject;
+}[] {
   const out: ReturnType<typeof seedObjects> = [];
   for (const t of SEED_TARGETS) {
     for (const v of [t.stable, t.canary]) {
@@ -199,5 +273,6 @@ export function seedObjects(): { resource: "deployments" | "services" | "traffic
   });
   out.push({ resource: "services", namespace: "shop", object: service("shop", "static-files", "static-files") });
   out.push({ resource: "httproutes", namespace: "shop", object: webRoute() });
+  out.push(...gitopsObjects());
   return out;
 }

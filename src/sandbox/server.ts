@@ -283,6 +283,9 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
         said: world.argo({ ...(b.deploy ? { deploy: true as const } : {}), ...(b.analysis ? { analysis: b.analysis } : {}) }),
       });
     }
+    if (req.method === "POST" && url.pathname === "/api/gitops/apply-snippet") {
+      return send(res, 200, { ok: true, said: world.applyArgoSnippet() });
+    }
     if (req.method === "POST" && url.pathname === "/api/reset") {
       resetting = world.reset().finally(() => {
         resetting = undefined;

@@ -19,8 +19,8 @@ import {
   SANDBOX_CHANNEL,
   SANDBOX_USERS,
   SEED_TARGETS,
-  SHOP_ROLLOUT,
-  SHOP_STEPS,
+  CHECKOUT_ROLLOUT,
+  CHECKOUT_STEPS,
   seedObjects,
   targetsYaml,
   WORLD_DTAB_NAMESPACE,
@@ -28,7 +28,13 @@ import {
   WORLD_SEED_DTAB,
   type MetricsChoice,
   type TimingSettings,
+  GITOPS_STORY,
+  shopRouteInGit,
 } from "./seed.ts";
+import { ArgoCdPeer } from "./peers/argocd.ts";
+import { GITOPS_TYPES } from "./peers/kube-api-gitops.ts";
+import { ApplicationSpecSchema, DEFAULT_GITOPS, judgeOwnership, withSnippet } from "../engine/ownership.ts";
+import { signalsOf } from "../kube/ownership.ts";
 import { readDtabShares, readRouteShares, readSplitShares, routeSelection } from "./shares.ts";
 import { TrafficSimulator, type SimTarget } from "./traffic.ts";
 import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType, type AnalysisOutcome } from "./peers/argo-rollouts.ts";
@@ -64,6 +70,11 @@ export type World = {
   /** The Argo Rollouts story: deploy a new image, or choose how analyses end; returns what happened. */
   argo(c: ArgoControl): string;
   reset(): Promise<void>;
+  /**
+   * The GitOps story's panel button: add the snippet the bot offers to Argo CD Application `shop` (as a person
+   * committing it to git would, once synced). Says what it did.
+   */
+  applyArgoSnippet(): string;
   close(): Promise<void>;
 };
 
@@ -85,15 +96,43 @@ async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
   }
 }
 
-function seedKube(kube: KubeApiPeer): void {
+function seedKube(kube: KubeApiPeer, argo?: ArgoCdPeer): void {
   for (const o of seedObjects()) kube.seed(o.resource, o.namespace, o.object);
+  argo?.manage(GITOPS_STORY.argoApp, "httproutes", shopRouteInGit());
+}
+
+/** The snippet the bot's own judgement offers for route `shop`, added to Application `shop`. */
+function applyArgoSnippet(kube: KubeApiPeer): string {
+  const route = kube.get("httproutes", GITOPS_STORY.namespace, GITOPS_STORY.argoRoute);
+  const app = kube.get("applications", "argocd", GITOPS_STORY.argoApp);
+  if (!route || !app) return "route `shop` or Application `shop` is missing: reset the sandbox";
+  const obj = {
+    group: "gateway.networking.k8s.io",
+    kind: "HTTPRoute",
+    namespace: GITOPS_STORY.namespace,
+    name: GITOPS_STORY.argoRoute,
+    fields: ["/spec/rules"],
+  };
+  const v = judgeOwnership(obj, signalsOf(route), { argocd: { state: "read", spec: ApplicationSpecSchema.parse(app.spec ?? {}) } }, DEFAULT_GITOPS);
+  const snippet = v.owners.find((o) => o.snippet)?.snippet;
+  if (!snippet) return "Application `shop` already leaves the bot's fields alone";
+  kube.edit(
+    "applications",
+    "argocd",
+    GITOPS_STORY.argoApp,
+    (a) => {
+      a.spec = withSnippet((a.spec ?? {}) as Record<string, unknown>, snippet);
+    },
+    { manager: "argocd-server" },
+  );
+  return "Added the snippet to Application `shop` (ignoreDifferences for HTTPRoute store/shop + RespectIgnoreDifferences=true): start shop again.";
 }
 
 /** The Argo Rollouts story's Rollout, stable at shop:1.0 (the controller makes the first revision stable). */
 function seedArgo(kube: KubeApiPeer, argo: ArgoRolloutsSim): void {
-  kube.seed("rollouts", SHOP_ROLLOUT.namespace, rolloutObject(SHOP_ROLLOUT.name, { image: "example/shop:1.0", steps: SHOP_STEPS }));
+  kube.seed("rollouts", CHECKOUT_ROLLOUT.namespace, rolloutObject(CHECKOUT_ROLLOUT.name, { image: "example/checkout:1.0", steps: CHECKOUT_STEPS }));
   argo.analysis = "Successful";
-  argo.tick(SHOP_ROLLOUT.namespace, SHOP_ROLLOUT.name);
+  argo.tick(CHECKOUT_ROLLOUT.namespace, CHECKOUT_ROLLOUT.name);
 }
 
 /** What the page can do to the Argo Rollouts story: deploy a new image, or decide how analyses end. */
@@ -103,10 +142,10 @@ function controlArgo(kube: KubeApiPeer, argo: ArgoRolloutsSim, c: ArgoControl): 
   if (c.analysis) argo.analysis = c.analysis;
   if (!c.deploy) return `analyses now end ${c.analysis ?? argo.analysis}`;
   let image = "";
-  kube.edit("rollouts", SHOP_ROLLOUT.namespace, SHOP_ROLLOUT.name, (o) => {
+  kube.edit("rollouts", CHECKOUT_ROLLOUT.namespace, CHECKOUT_ROLLOUT.name, (o) => {
     const containers = (o.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers;
     const minor = Number(/:1\.(\d+)$/.exec(containers[0]!.image)?.[1] ?? 0) + 1;
-    image = containers[0]!.image = `example/shop:1.${minor}`;
+    image = containers[0]!.image = `example/checkout:1.${minor}`;
   });
   return `deployed ${image}`;
 }
@@ -127,12 +166,18 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     started.push(slack);
     // Services may already be served by the default registry (the preflight change adds them).
     const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
-    const kube = await startKubeApiPeer({ smiFlavour: "nginx", resources: [...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType] });
+    const kube = await startKubeApiPeer({
+      smiFlavour: "nginx",
+      resources: [...GITOPS_TYPES, ...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType],
+    });
     started.push(kube);
-    seedKube(kube);
-    const argo = new ArgoRolloutsSim(kube);
-    seedArgo(kube, argo);
-    argo.run(1_000);
+    const argo = new ArgoCdPeer(kube, { intervalMs: 1_000 });
+    seedKube(kube, argo);
+    argo.start();
+    const rollouts = new ArgoRolloutsSim(kube);
+    seedArgo(kube, rollouts);
+    rollouts.run(1_000);
+    started.push({ close: async () => rollouts.stop() });
     started.push({ close: async () => argo.stop() });
     const namerd = await startNamerdPeer({ namespaces: { [WORLD_DTAB_NAMESPACE]: WORLD_SEED_DTAB } });
     started.push(namerd);
@@ -203,6 +248,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         routers: routers.value.registry,
         scaleDown: routers.value.scaleDown,
         preflight: routers.value.preflight,
+        gitops: routers.value.gitops,
         listDeployments: routers.value.listDeployments,
         kubeConfig: routers.value.kubeConfig,
         log: s.log,
@@ -222,19 +268,20 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       targets,
       bot: () => current.bot,
       driver: () => current.driver,
-      argo: (c) => controlArgo(kube, argo, c),
+      argo: (c) => controlArgo(kube, rollouts, c),
       async reset() {
         await current.bot.stop();
         await deletePrefix(s.redisUrl, s.keyPrefix);
         slack.reset();
         kube.reset();
-        seedKube(kube);
+        seedKube(kube, argo);
         for (const ar of kube.list("analysisruns")) kube.remove("analysisruns", String(ar.metadata?.namespace), String(ar.metadata?.name));
-        seedArgo(kube, argo);
+        seedArgo(kube, rollouts);
         namerd.seed(WORLD_DTAB_NAMESPACE, WORLD_SEED_DTAB);
         traffic.reset();
         current = await boot();
       },
+      applyArgoSnippet: () => applyArgoSnippet(kube),
       async close() {
         if (closed) return;
         closed = true;

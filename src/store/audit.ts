@@ -117,7 +117,7 @@ export class AuditLog {
   }
 }
 
-const WORKER_EVENTS: ReadonlySet<RolloutEvent["kind"]> = new Set(["started", "applied", "completed", "aborted", "rejected", "warning"]);
+const WORKER_EVENTS: ReadonlySet<RolloutEvent["kind"]> = new Set(["started", "applied", "completed", "aborted", "rejected", "warning", "gitops"]);
 
 function isWorkerEvent(e: RolloutEvent): boolean {
   return WORKER_EVENTS.has(e.kind) || (e.kind === "held" && e.actor.kind === "bot");

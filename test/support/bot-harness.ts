@@ -126,6 +126,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     scaleDown: routers.value.scaleDown,
     kubeConfig: routers.value.kubeConfig,
     preflight: routers.value.preflight,
+    gitops: routers.value.gitops,
     listDeployments: routers.value.listDeployments,
     log,
   });

@@ -11,6 +11,8 @@ import {
   markFinishDrift,
   markRejected,
   markStarted,
+  withGitopsBaseline,
+  withGitopsNote,
   withMeshPrint,
   withWarning,
   withProblem,
@@ -28,6 +30,7 @@ import type { EffectJob, EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
 import { sendArgoRequest, type ArgoSender } from "../../app/argo-follow.ts";
+import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -49,6 +52,8 @@ export type ReconcileDeps = {
   preflight?: Preflight;
   /** Argo Rollouts: where a person's request to the controller is sent. */
   argo?: ArgoSender;
+  /** Who owns what the rollout writes (Argo CD, Flux), checked before the first write; `gitops: pause`. */
+  gitops?: GitopsDeps;
 };
 
 /** Attempt numbers at which a failing write is announced in the thread (the message always shows it). */
@@ -119,6 +124,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
           );
         }
       }
+      await backToGitNote(deps.gitops, store, r, now);
+      await takePausesOff(deps.gitops, store, r, now);
       await store.update(r.id, (x) => {
         if (x.status !== "finishing") return x;
         const done = markCompleted(x, obs.raw, now());
@@ -130,6 +137,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       await noteOverwrittenEdit(deps, r);
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
+      await backToGitNote(deps.gitops, store, r, now);
+      await takePausesOff(deps.gitops, store, r, now);
       await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
       return;
     }
@@ -171,6 +180,18 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
           return undefined;
         })
       : undefined;
+  // Who owns what the rollout writes: an owner that would put the bot's writes back refuses the start.
+  const gitops = deps.gitops ? await gitopsStart(deps.gitops, router, r, p) : undefined;
+  if (gitops?.refusal) {
+    const why = gitops.refusal;
+    await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, why, now()) : x));
+    return;
+  }
+  if (gitops?.baseline.length) {
+    const baseline = gitops.baseline;
+    await store.update(r.id, (x) => withGitopsBaseline(x, baseline));
+  }
+  if (deps.gitops && gitops?.pause.length) await setPauses(deps.gitops, store, r, gitops.pause, now);
   let initialRaw = "(no routing object yet)";
   try {
     initialRaw = (await router.observe(r.target, p)).raw;
@@ -183,10 +204,11 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
   await store.update(r.id, (x) => {
     const seen = serving && x.stable === stable ? { stableWorkload: serving } : {};
     if (x.status !== "starting") return { ...withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print), ...seen };
-    return {
+    const started = {
       ...withMeshPrint(markStarted(x, { percent: obs.canaryPercent, raw: obs.raw, initialRaw, ...(hint ? { testRequestHint: hint } : {}) }, now()), obs.print),
       ...seen,
     };
+    return gitops?.owned.length ? withGitopsNote(started, gitops.owned.join("\n"), now()) : started;
   });
   // The first success-rate reading right away; it then repeats on the target's interval. In automatic mode one
   // more once a scrape after the write has landed: the interval from it to the next reading is the stage's
@@ -226,6 +248,8 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   }
   log.error({ err }, "mesh write refused");
   if (r.status === "starting") {
+    const latest = await store.get(r.id);
+    if (latest) await takePausesOff(deps.gitops, store, latest, now); // a pause set for this start must not outlive it
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, message, now()) : x));
     return;
   }
@@ -237,11 +261,14 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
         found.percent !== undefined && found.percent !== r.appliedPercent
           ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${r.canary} (${found.raw}), the rollout had verified ${r.appliedPercent ?? 100}%`
           : message;
-      const why = `Drift: ${what}. Finish did not go ahead: ${r.canary} was not made permanent and nothing was overwritten.`;
-      await store.update(r.id, (x) => (x.status === "finishing" ? markFinishDrift(x, found, why, now()) : x));
+      const author = await driftBy(deps.gitops, deps.routers.for(r.target), r);
+      const why = `Drift: ${driftWho(what, found, author)}${author?.by.gitops ? "\n" : ". "}Finish did not go ahead: ${r.canary} was not made permanent and nothing was overwritten.`;
+      await store.update(r.id, (x) => (x.status === "finishing" ? markFinishDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, now()) : x));
       return;
     }
-    await store.update(r.id, (x) => markDrift(x, found, `Drift: ${message}. Nothing was overwritten.`, now()));
+    const author = await driftBy(deps.gitops, deps.routers.for(r.target), r);
+    const why = driftReason(message, found, author);
+    await store.update(r.id, (x) => markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, now()));
     return;
   }
   await store.update(r.id, (x) => {

@@ -17,6 +17,8 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { watchCanary } from "./preflight.ts";
+import { driftBy, driftReason } from "./gitops.ts";
+import type { GitopsDeps } from "../../kube/ownership.ts";
 import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
 
 /**
@@ -33,6 +35,8 @@ export type SnapshotDeps = DecideDeps & {
   log: Logger;
   now: () => number;
   preflight?: Preflight;
+  /** Who owns what the rollout writes: drift names the manager and the GitOps owner behind it. */
+  gitops?: GitopsDeps;
   /** The success-rate history behind the chart (absent: not kept). */
   readings?: ReadingHistory;
 };
@@ -94,10 +98,12 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
                 (found.drift ? `; also, ${found.drift}` : "")
               : // The weights are as verified; something else the bot manages was edited (a Gateway rule's matches).
                 `${found.drift} (the weights are still the verified ${100 - now.appliedPercent}/${now.appliedPercent}: ${found.raw})`;
+        const author = await driftBy(deps.gitops, deps.routers.for(now.target), now);
+        const why = driftReason(what, found, author);
         // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
         const res = await deps.store.update(r.id, (x) =>
           x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
-            ? markDrift(x, found, `Drift: ${what}. Nothing was overwritten.`, deps.now())
+            ? markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, deps.now())
             : x,
         );
         if (res.ok && res.value.changed) {

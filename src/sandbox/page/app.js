@@ -643,6 +643,14 @@ function setup() {
       btn.disabled = false;
     }
   });
+  $("apply-snippet").addEventListener("click", async () => {
+    try {
+      const r = await api("/api/gitops/apply-snippet", {});
+      toast(r.said);
+    } catch (err) {
+      toast(err.message);
+    }
+  });
   addEventListener("pagehide", () => stream?.close());
   connect();
 }

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { PatchError, jsonPatch, mergePatch } from "./kube-api-patch.ts";
 import type { FieldCause, KubeObject, ResourceType } from "./kube-api-resources.ts";
+import { conflictCauses, conflictMessage, recordUpdate, serverSideApply } from "./kube-api-managed.ts";
 
 /** An error the API server reports as a `Status` object. */
 export class ApiStatusError extends Error {
@@ -36,7 +37,17 @@ function meta(obj: KubeObject): Record<string, unknown> {
   return obj.metadata as Record<string, unknown>;
 }
 
-export type WriteOptions = { dryRun?: boolean };
+/** `manager`: who writes, for managedFields (the request's fieldManager, else its User-Agent); absent: not recorded. */
+export type WriteOptions = { dryRun?: boolean; manager?: string };
+
+/** managedFields the client sent that differ from what is stored are taken as given (the API server does too). */
+function managedFieldsAfter(type: ResourceType, version: string, before: KubeObject | undefined, after: KubeObject, opts: WriteOptions, subresource?: string) {
+  const sent = after.metadata?.managedFields;
+  if (Array.isArray(sent) && JSON.stringify(sent) !== JSON.stringify(before?.metadata?.managedFields)) return sent;
+  if (!opts.manager) return before?.metadata?.managedFields;
+  const entries = recordUpdate(before, after, opts.manager, apiVersionOf(type, version), subresource);
+  return entries.length ? entries : undefined;
+}
 
 export class ObjectStore {
   private counter = 1000;
@@ -192,6 +203,8 @@ export class ObjectStore {
     const admitted = this.admit(type, version, obj, name);
     if (type.statusSubresource) delete admitted.status;
     const am = meta(admitted);
+    const managed = managedFieldsAfter(type, version, undefined, admitted, opts);
+    if (managed) am.managedFields = managed;
     if (type.namespaced) am.namespace = ns;
     else delete am.namespace;
     am.uid = randomUUID();
@@ -269,6 +282,48 @@ export class ObjectStore {
     return this.view(type, next, version);
   }
 
+  /**
+   * Server-side apply (PATCH application/apply-patch+yaml): creates a missing object; a resourceVersion in
+   * the body is a precondition (409 when stale); fields owned by another manager with another value are a
+   * 409 with one cause per field unless `force` (see kube-api-managed.ts).
+   */
+  apply(type: ResourceType, version: string, ns: string | undefined, name: string, body: unknown, opts: WriteOptions & { force?: boolean }): KubeObject {
+    if (!opts.manager) {
+      throw new ApiStatusError(400, "BadRequest", "fieldManager: Required value: is required for apply patch");
+    }
+    if (!isRecord(body)) throw new ApiStatusError(400, "BadRequest", "the request body must be a JSON object");
+    this.checkApiVersion(type, version, body as KubeObject);
+    this.requireNamespace(type, ns);
+    const current = this.objects.get(this.key(type, ns, name));
+    const rv = isRecord(body.metadata) ? body.metadata.resourceVersion : undefined;
+    if (rv !== undefined && rv !== "" && rv !== (current ? meta(current).resourceVersion : undefined)) {
+      throw current ? this.conflict(type, name) : this.notFound(type, name);
+    }
+    const applied = structuredClone(body);
+    if (isRecord(applied.metadata)) for (const k of ["resourceVersion", "managedFields", "name", "namespace"]) delete applied.metadata[k];
+    const live = current ? this.view(type, current, version) : undefined;
+    const merged = serverSideApply(live, applied, opts.manager, opts.force === true, apiVersionOf(type, version));
+    if (!merged.ok) {
+      throw new ApiStatusError(409, "Conflict", conflictMessage(merged.conflicts), { causes: conflictCauses(merged.conflicts) });
+    }
+    const obj = merged.object as KubeObject;
+    const m = meta(obj);
+    m.name = name;
+    if (type.namespaced) m.namespace = ns;
+    if (!current) {
+      const created = this.create(
+        type,
+        version,
+        ns,
+        { ...obj, apiVersion: apiVersionOf(type, version), kind: type.kind },
+        { ...(opts.dryRun ? { dryRun: true } : {}) },
+      );
+      return created;
+    }
+    m.resourceVersion = meta(current).resourceVersion;
+    return this.commit(type, version, current, obj, { ...(opts.dryRun ? { dryRun: true } : {}) });
+  }
+
   private applyPatch(type: ResourceType, target: KubeObject, contentType: string, patch: unknown): KubeObject {
     let result: unknown;
     try {
@@ -301,6 +356,9 @@ export class ObjectStore {
       else am[k] = cm[k];
     }
     am.resourceVersion = cm.resourceVersion;
+    const managed = managedFieldsAfter(type, version, current, admitted, opts);
+    if (managed) am.managedFields = managed;
+    else delete am.managedFields;
     // status is a subresource: a main-resource update leaves it
     if (type.scale || type.statusSubresource) {
       if (current.status === undefined) delete admitted.status;
@@ -382,6 +440,8 @@ export class ObjectStore {
     const next = structuredClone(current);
     next.spec = { ...spec, replicas };
     const nm = meta(next);
+    const managed = opts.manager ? recordUpdate(current, next, opts.manager, "autoscaling/v1", "scale") : undefined;
+    if (managed) nm.managedFields = managed;
     nm.generation = Number(nm.generation ?? 0) + 1;
     if (opts.dryRun) return this.scaleOf(next);
     nm.resourceVersion = this.bump();
@@ -421,13 +481,13 @@ export class ObjectStore {
     return structuredClone(current);
   }
 
-  edit(type: ResourceType, ns: string | undefined, name: string, mutate: (obj: KubeObject) => KubeObject | void): KubeObject {
+  edit(type: ResourceType, ns: string | undefined, name: string, mutate: (obj: KubeObject) => KubeObject | void, opts: { manager?: string } = {}): KubeObject {
     const current = this.objects.get(this.key(type, ns, name));
     if (!current) throw this.notFound(type, name);
     const draft = structuredClone(current);
     const next = mutate(draft) ?? draft;
     meta(next).resourceVersion = meta(current).resourceVersion;
-    return this.commit(type, type.storageVersion, current, next, {});
+    return this.commit(type, type.storageVersion, current, next, { manager: opts.manager ?? "kubectl-edit" });
   }
 
   /**

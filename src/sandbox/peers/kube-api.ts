@@ -103,8 +103,13 @@ export interface KubeApiPeer {
   get(resource: string, namespace: string, name: string): KubeObject | undefined;
   list(resource: string, namespace?: string): KubeObject[];
   seed(resource: string, namespace: string, object: KubeObject): KubeObject;
-  /** A person editing the object (kubectl edit): validated, bumps resourceVersion when something changed. */
-  edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void): KubeObject;
+  /**
+   * A person editing the object (kubectl edit, or `manager` such as a GitOps controller's Update): validated,
+   * bumps resourceVersion when something changed, recorded in managedFields under `manager` ("kubectl-edit").
+   */
+  edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void, opts?: { manager?: string }): KubeObject;
+  /** A server-side apply by `manager` (a GitOps controller), as PATCH application/apply-patch+yaml would do it. */
+  apply(resource: string, namespace: string, body: KubeObject, opts: { manager: string; force?: boolean }): KubeObject;
   remove(resource: string, namespace: string, name: string): void;
   /** A controller reporting `status` (e.g. a Deployment's pods becoming unavailable); spec is untouched. */
   setStatus(resource: string, namespace: string, name: string, status: Record<string, unknown>): KubeObject;
@@ -232,14 +237,20 @@ class Peer implements KubeApiPeer {
     }
   }
 
-  edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void) {
+  edit(resource: string, namespace: string, name: string, mutate: (obj: KubeObject) => KubeObject | void, opts: { manager?: string } = {}) {
     const type = this.typeOf(resource);
     try {
-      return this.store.edit(type, type.namespaced ? namespace : undefined, name, mutate);
+      return this.store.edit(type, type.namespaced ? namespace : undefined, name, mutate, opts);
     } catch (err) {
       if (err instanceof ApiStatusError) throw new Error(`kube-api peer: edit refused: ${err.message}`);
       throw err;
     }
+  }
+
+  apply(resource: string, namespace: string, body: KubeObject, opts: { manager: string; force?: boolean }): KubeObject {
+    const type = this.typeOf(resource);
+    const version = typeof body.apiVersion === "string" ? body.apiVersion.split("/").pop()! : type.storageVersion;
+    return this.store.apply(type, version, type.namespaced ? namespace : undefined, String(body.metadata?.name), body, opts);
   }
 
   remove(resource: string, namespace: string, name: string): void {
@@ -397,13 +408,13 @@ class Peer implements KubeApiPeer {
     } else if (body instanceof SyntaxError) {
       reply = { status: 400, body: statusBody(400, "BadRequest", `the request body is not JSON: ${body.message}`) };
     } else {
-      reply = this.dispatch(method, url, route, body, req.headers["content-type"] ?? "", dryRun);
+      reply = this.dispatch(method, url, route, body, req.headers["content-type"] ?? "", dryRun, req.headers["user-agent"]);
     }
     record.status = reply.status;
     this.send(res, reply);
   }
 
-  private dispatch(method: string, url: URL, route: Route | undefined, body: unknown, contentType: string, dryRun: boolean): Reply {
+  private dispatch(method: string, url: URL, route: Route | undefined, body: unknown, contentType: string, dryRun: boolean, userAgent?: string): Reply {
     const ok = (b: unknown, status = 200): Reply => ({ status, body: b });
     try {
       const discovery = method === "GET" ? discoveryDocument(this.registry, url.pathname, new URL(this.url).host) : undefined;
@@ -418,9 +429,15 @@ class Peer implements KubeApiPeer {
         throw new ApiStatusError(400, "BadRequest", "the kube-api test peer does not implement watch");
       }
       const ns = type.namespaced ? route.namespace : undefined;
-      const opts = { dryRun };
+      // managedFields: the request's fieldManager, else its User-Agent up to the first "/" (as the API server records it).
+      const manager = url.searchParams.get("fieldManager") ?? (userAgent ? userAgent.split("/")[0] : undefined);
+      const opts = { dryRun, ...(manager ? { manager } : {}) };
       const { version, name, subresource } = route;
       const mediaType = contentType.split(";")[0]!.trim();
+      const force = url.searchParams.get("force");
+      if (force !== null && mediaType !== "application/apply-patch+yaml") {
+        throw new ApiStatusError(422, "Invalid", `PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch`);
+      }
 
       if (subresource === "status" && type.statusSubresource && name !== undefined && ns !== undefined) {
         const current = this.store.get(type, ns, name);
@@ -458,6 +475,10 @@ class Peer implements KubeApiPeer {
         return ok(this.store.view(type, obj, version));
       }
       if (method === "PUT") return ok(this.store.replace(type, version, ns, name, body, opts));
+      if (method === "PATCH" && mediaType === "application/apply-patch+yaml") {
+        const fieldManager = url.searchParams.get("fieldManager") ?? undefined;
+        return ok(this.store.apply(type, version, ns, name, body, { dryRun, ...(fieldManager ? { manager: fieldManager } : {}), force: force === "true" }));
+      }
       if (method === "PATCH") return ok(this.store.patch(type, version, ns, name, mediaType, body, opts));
       if (method === "DELETE") {
         this.store.delete(type, ns, name, opts);

@@ -44,6 +44,8 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
     }
     case "warning":
       return `:warning: ${escapeMrkdwn(e.text ?? "problem")} ${when}`;
+    case "gitops":
+      return `:link: ${escapeMrkdwn(e.text ?? "")} ${when}`;
     case "mode": {
       if (e.intervalMs === undefined) return `:gear: ${escapeMrkdwn(e.text ?? "mode changed")} ${when}`; // a record from before notes were data
       const mode = e.intervalMs === null ? "switched to manual steps" : `switched to automatic steps every ${Math.round(e.intervalMs / 1000)}s`;

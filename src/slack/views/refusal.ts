@@ -61,6 +61,11 @@ export function refusalText(r: Refusal): string {
       return `Rollout ${r.id} has no drift to resolve.`;
     case "no-split-to-reapply":
       return `The mesh no longer splits ${r.stable}/${r.canary} at all (${inlineCode(r.raw, 300)}): fix it by hand and Resume, or Abort.`;
+    case "gitops-revert": {
+      const kind = r.owner?.kind === "argocd" ? "Application" : r.owner?.kind === "flux-helmrelease" ? "HelmRelease" : "Kustomization";
+      const owner = r.owner?.name ? `${kind} \`${r.owner.name}\`` : `its ${kind}`;
+      return `Rollout ${r.id} was put back by \`${r.manager}\` (${owner}): Re-apply would only start a tug of war. Adopt what git says, or Abort; to keep the bot's weights, add the snippet from the thread to ${owner} first, then Adopt and advance again.`;
+    }
     case "no-split-to-adopt":
       return `There is no split of ${r.stable}/${r.canary} to adopt.`;
     case "already-held":

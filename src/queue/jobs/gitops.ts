@@ -1,0 +1,213 @@
+import type { OwnershipVerdict, PausedObject } from "../../engine/ownership.ts";
+import { withGitopsNote, withGitopsPaused, withWarning, type Rollout } from "../../engine/rollout.ts";
+import { versionServices } from "../../engine/services.ts";
+import { kubeNamespace } from "../../engine/target.ts";
+import { KubeApiError } from "../../kube/call.ts";
+import type { GitopsDeps } from "../../kube/ownership.ts";
+import { backToGit, valueAt, type DriftAuthor, type GitBaseline, type WrittenAt, type WrittenObject } from "../../engine/ownership.ts";
+import type { RoutePair, TrafficRouter } from "../../routers/router.ts";
+import type { RolloutStore } from "../../store/rollout-store.ts";
+import {
+  backToGitText,
+  driftAuthorText,
+  gitopsRevertAdvice,
+  managerLabel,
+  objectLabel,
+  ownedButIgnoredText,
+  ownershipRefusalText,
+} from "../../slack/views/ownership-text.ts";
+
+/**
+ * The GitOps side of a start and of a rollout's end, in the worker: before the first write, who owns each
+ * object the rollout will write (the routing object, and the Deployment a clean-up would scale) and whether
+ * that owner would put the bot's writes back (src/engine/ownership.ts judges, src/kube/ownership.ts reads);
+ * `gitops: pause` (Flux) set before the first write and taken off before the rollout ends.
+ */
+
+export type { GitopsDeps } from "../../kube/ownership.ts";
+
+/** Every object the rollout will write: the router's, and the old Deployment when Finish scales it down. */
+export async function objectsWritten(router: TrafficRouter, r: Pick<Rollout, "target">, pair: RoutePair): Promise<WrittenAt[]> {
+  const objects = (await router.writtenObjects?.(r.target, pair)) ?? [];
+  if (r.target.cleanup === "scale-down") {
+    const routed = versionServices(r.target, pair);
+    const [namespace, name] = routed ? [routed.namespace, routed.stableWorkload] : [kubeNamespace(r.target), pair.stable];
+    objects.push({ group: "apps", kind: "Deployment", plural: "deployments", versions: ["v1"], namespace, name, fields: ["/spec/replicas"] });
+  }
+  return objects;
+}
+
+export type GitopsStart = {
+  /** Why the start must not go ahead (private to the person, changes nothing). */
+  refusal?: string;
+  /** Lines for the thread: owners that leave the bot's fields alone. */
+  owned: string[];
+  /** Objects to pause (`gitops: pause`, Flux) before the first write. */
+  pause: PausedObject[];
+  /** GitOps-owned objects and what they hold now (what git holds, as far as the cluster can tell). */
+  baseline: GitBaseline[];
+};
+
+/** Judge every object the start will write. A read the API cannot answer now throws (the start is retried). */
+export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollout, pair: RoutePair): Promise<GitopsStart> {
+  const out: GitopsStart = { owned: [], pause: [], baseline: [] };
+  const blocked: OwnershipVerdict[] = [];
+  const pauseAsked = r.target.gitops === "pause";
+  let argoPause = false;
+  for (const obj of await objectsWritten(router, r, pair)) {
+    let v: OwnershipVerdict | undefined;
+    let raw: unknown;
+    try {
+      const seen = await g.ownership.inspect(obj);
+      v = seen?.verdict;
+      raw = seen?.raw;
+    } catch (err) {
+      if (err instanceof KubeApiError && !err.transient) return { ...out, refusal: `could not check who owns ${objectLabel(obj)}: ${err.message}` };
+      throw err;
+    }
+    if (!v || v.verdict === "not-owned") continue;
+    const owner = v.owners[0]!.owner;
+    const apiVersion =
+      typeof (raw as { apiVersion?: unknown }).apiVersion === "string" ? (raw as { apiVersion: string }).apiVersion : `${obj.group}/${obj.versions[0]}`;
+    out.baseline.push({ object: obj, apiVersion, owner, values: Object.fromEntries(obj.fields.map((f) => [f, valueAt(raw, f)])) });
+    if (v.verdict === "ignored") {
+      out.owned.push(ownedButIgnoredText(v));
+      continue;
+    }
+    const fighting = v.owners.filter((o) => o.verdict !== "ignored");
+    // Flux honours `reconcile: disabled` on the object whatever its Kustomization says (or whether the bot may read it).
+    if (pauseAsked && fighting.every((o) => o.owner.kind === "flux-kustomization")) {
+      out.pause.push({
+        group: obj.group,
+        version: await g.ownership.servedVersion(obj),
+        plural: obj.plural,
+        kind: obj.kind,
+        namespace: obj.namespace,
+        name: obj.name,
+      });
+      continue;
+    }
+    argoPause ||= pauseAsked && fighting.some((o) => o.owner.kind === "argocd");
+    blocked.push(v);
+  }
+  if (blocked.length) {
+    const argo = argoPause
+      ? "\n\n`gitops: pause` covers Flux only: pausing Argo CD means editing the Application (its sync policy), which the bot does not do. Add the snippet instead"
+      : "";
+    return { ...out, refusal: ownershipRefusalText(blocked) + argo };
+  }
+  return out;
+}
+
+/**
+ * Set the pauses: recorded on the rollout first, so a crash between the two still takes them off at the end.
+ * Said in the thread (and so in the audit trail).
+ */
+export async function setPauses(g: GitopsDeps, store: RolloutStore, r: Rollout, paused: PausedObject[], now: () => number): Promise<void> {
+  if (!paused.length) return;
+  await store.update(r.id, (x) => withGitopsPaused(x, [...(x.gitopsPaused ?? []), ...paused.filter((p) => !x.gitopsPaused?.some((q) => same(p, q)))]));
+  for (const o of paused) await g.pause.pause(o, r.id);
+  const text = paused
+    .map((o) => `${objectLabel(o)}: Flux's reconcile is paused for this rollout (\`kustomize.toolkit.fluxcd.io/reconcile: disabled\`)`)
+    .join("\n");
+  await store.update(r.id, (x) => withGitopsNote(x, `gitops: pause. ${text}. It is taken off when the rollout ends.`, now()));
+}
+
+/**
+ * Take off every pause the rollout set, before it ends. An API that cannot answer now throws (the job is
+ * retried, the rollout does not end meanwhile); a refusal that will not change (no right to patch) is said
+ * in the thread and the record lets go, so an Abort still completes.
+ */
+export async function takePausesOff(g: GitopsDeps | undefined, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+  const paused = r.gitopsPaused ?? [];
+  if (!paused.length) return;
+  const lines: string[] = [];
+  for (const o of paused) {
+    if (!g) {
+      lines.push(
+        `${objectLabel(o)}: the bot could not take the Flux pause off (no Kubernetes access configured): remove \`kustomize.toolkit.fluxcd.io/reconcile\` by hand`,
+      );
+      continue;
+    }
+    try {
+      const how = await g.pause.resume(o, r.id);
+      lines.push(
+        how === "resumed"
+          ? `${objectLabel(o)}: Flux's reconcile is back on`
+          : how === "gone"
+            ? `${objectLabel(o)} is gone: no pause to take off`
+            : `${objectLabel(o)}: its reconcile annotation was changed by someone else meanwhile, left as it is`,
+      );
+    } catch (err) {
+      if (err instanceof KubeApiError && !err.transient) {
+        lines.push(`${objectLabel(o)}: could not take the Flux pause off (${err.message}): remove \`kustomize.toolkit.fluxcd.io/reconcile: disabled\` by hand`);
+        continue;
+      }
+      throw err;
+    }
+  }
+  await store.update(r.id, (x) => {
+    const left = withGitopsPaused(x, []);
+    const failed = lines.some((l) => l.includes("by hand"));
+    return failed ? withWarning(left, lines.join("\n"), now()) : withGitopsNote(left, lines.join("\n"), now());
+  });
+}
+
+const same = (a: PausedObject, b: PausedObject) => a.group === b.group && a.plural === b.plural && a.namespace === b.namespace && a.name === b.name;
+
+/**
+ * Who changed the routing object, for a drift message: the newest other manager of the bot's fields and
+ * its GitOps owner. Quiet: a read that fails says nothing about the drift, which is reported anyway.
+ */
+export async function driftBy(g: GitopsDeps | undefined, router: TrafficRouter, r: Rollout): Promise<{ by: DriftAuthor; object: WrittenObject } | undefined> {
+  if (!g) return undefined;
+  try {
+    const [obj] = (await router.writtenObjects?.(r.target, { stable: r.stable, canary: r.canary })) ?? [];
+    if (!obj) return undefined;
+    const by = await g.ownership.author(obj);
+    return by ? { by, object: obj } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The drift sentence with who did it, and for a GitOps revert what helps instead of Re-apply. */
+export function driftWords(found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string | undefined {
+  if (!author) return undefined;
+  const split = found.percent !== undefined ? `${100 - found.percent}/${found.percent}` : undefined;
+  const who = driftAuthorText(author.by, split);
+  return author.by.gitops ? `${who}. ${gitopsRevertAdvice(author.by, author.object)}` : who;
+}
+
+/** What changed and who did it, for a sentence the caller finishes (Finish's drift). */
+export function driftWho(what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
+  if (author?.by.gitops) return driftWords(found, author)!;
+  return author ? `${what} (last changed by ${managerLabel(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""})` : what;
+}
+
+/** The drift line for the record: a GitOps revert said as one (never as a hand edit), anything else with who and when. */
+export function driftReason(what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
+  if (author?.by.gitops) return `Drift: ${driftWords(found, author)}\nNothing was overwritten.`;
+  const who = author ? ` Last changed by ${managerLabel(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""}.` : "";
+  return `Drift: ${what}. Nothing was overwritten.${who}`;
+}
+
+/**
+ * Back to git, once the mesh is final (Finish, Abort): for each GitOps-owned object, the bot's fields as the
+ * cluster now holds them, as a patch of its manifest, and whether that differs from what it held at the start.
+ * A read that fails is said, never guessed.
+ */
+export async function backToGitNote(g: GitopsDeps | undefined, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+  const baselines = r.gitopsBaseline ?? [];
+  if (!g || !baselines.length || r.events.some((e) => e.kind === "gitops" && e.text?.startsWith("Back to git"))) return;
+  const parts: string[] = [];
+  for (const b of baselines) {
+    try {
+      const live = await g.ownership.read(b.object);
+      parts.push(live === undefined ? `${objectLabel(b.object)} is gone: nothing for git to say.` : backToGitText(b, backToGit(b, live)));
+    } catch (err) {
+      parts.push(`${objectLabel(b.object)}: could not read it to say what git must hold (${err instanceof Error ? err.message : String(err)}).`);
+    }
+  }
+  await store.update(r.id, (x) => withGitopsNote(x, `Back to git. ${parts.join("\n\n")}`, now()));
+}

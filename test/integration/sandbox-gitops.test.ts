@@ -1,0 +1,93 @@
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startSandboxServer, type SandboxServer } from "../../src/sandbox/server.ts";
+import type { PageState } from "../../src/sandbox/views/state.ts";
+import { randomSandboxPrefix, startWorld, type World } from "../../src/sandbox/world.ts";
+import { REDIS_URL } from "../support/redis.ts";
+import { waitFor } from "../support/wait.ts";
+
+/**
+ * Issue 21's sandbox story, through the page's API against the real bot: route `shop` belongs to a
+ * self-healing Argo CD, so a start is refused privately with the snippet; the panel's "apply the snippet to
+ * the Application" lets the next start through; route `cart` belongs to Flux and its target says
+ * `gitops: pause`.
+ */
+
+const ALICE = "U0ALICE01";
+let world: World;
+let server: SandboxServer;
+
+beforeAll(async () => {
+  world = await startWorld({
+    redisUrl: REDIS_URL,
+    keyPrefix: randomSandboxPrefix(),
+    tickMs: 200,
+    historyLength: 50,
+    timing: { windowSeconds: 5, refreshSeconds: 5, autoNotice: "2s" },
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+  });
+  server = await startSandboxServer(world, { port: 0 });
+}, 60_000);
+afterAll(async () => {
+  await server?.close();
+  await world?.close();
+});
+
+const get = async (path: string) => (await fetch(new URL(path, server.url))).json() as Promise<PageState>;
+const post = async (path: string, body: unknown) => {
+  const res = await fetch(new URL(path, server.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as { ok?: true; error?: string; said?: string } };
+};
+const seen = async () => JSON.stringify(await get(`/api/state?user=${ALICE}`));
+
+describe("the GitOps story", () => {
+  it("Argo CD route: refused with the snippet; the panel applies it; the next start goes through and says who owns the route", async () => {
+    expect(world.kube.get("httproutes", "store", "shop")?.metadata?.annotations).toEqual({
+      "argocd.argoproj.io/tracking-id": "shop:gateway.networking.k8s.io/HTTPRoute:store/shop",
+    });
+    await post("/api/command", { user: ALICE, text: "start shop --to shop-v2" });
+    await waitFor(async () => ((await seen()).includes("is owned by Argo CD Application `shop` in `argocd`: self-heal is on") ? true : undefined), {
+      what: "the private refusal with the owner",
+      timeoutMs: 15_000,
+    });
+    expect(await seen()).toContain("RespectIgnoreDifferences=true");
+    expect(world.kube.mutations("httproutes", "store", "shop")).toEqual([]);
+
+    const applied = await post("/api/gitops/apply-snippet", {});
+    expect(applied.body.said).toContain("Added the snippet to Application `shop`");
+    expect((await post("/api/gitops/apply-snippet", {})).body.said).toBe("Application `shop` already leaves the bot's fields alone");
+    await post("/api/command", { user: ALICE, text: "start shop --to shop-v2" });
+    await waitFor(
+      async () =>
+        (await seen()).includes("The bot&#39;s fields are left alone there") || (await seen()).includes("The bot's fields are left alone there")
+          ? true
+          : undefined,
+      {
+        what: "the owner line in the thread",
+        timeoutMs: 15_000,
+      },
+    );
+    const r = await world.bot().store.get("shop#2");
+    expect(r?.status).toBe("active");
+  }, 45_000);
+
+  it("Flux route with gitops: pause: the reconcile is disabled for the rollout", async () => {
+    await post("/api/command", { user: ALICE, text: "start cart --to cart-v2" });
+    await waitFor(
+      () =>
+        (world.kube.get("httproutes", "store", "cart")?.metadata?.annotations as Record<string, string> | undefined)?.[
+          "kustomize.toolkit.fluxcd.io/reconcile"
+        ] === "disabled"
+          ? true
+          : undefined,
+      {
+        what: "the Flux pause on route cart",
+        timeoutMs: 15_000,
+      },
+    );
+    await waitFor(async () => ((await seen()).includes("Flux's reconcile is paused for this rollout") ? true : undefined), {
+      what: "the pause in the thread",
+      timeoutMs: 15_000,
+    });
+  }, 30_000);
+});
