@@ -11,7 +11,7 @@ import { MetricsError } from "../../src/metrics/source.ts";
 import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
 import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
-import { sleep } from "../support/wait.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
 /**
  * One real Prometheus scraping one mesh-metrics peer every second. Every scenario runs in its own
@@ -67,7 +67,15 @@ beforeAll(async () => {
   const namespaces = [...scenarios.map((sc) => sc.ns), "idle"];
   const all = presets.flatMap((preset) => namespaces.map((ns) => ({ preset, ns })));
   const read = () => Promise.all(all.map((x) => new PrometheusSource({ url: prom.url, queries: PRESETS[x.preset] }).counters(target(x.ns), pair, Date.now())));
-  const first = await read();
+  // The first reading only once Prometheus holds every series at the moment read (scrapes lag under load).
+  const first = await waitFor(
+    async () => {
+      const r = await read();
+      const scraped = (x: CounterReading, i: number) => Object.keys(x.stable).length > 0 && (all[i]!.ns === "idle" || Object.keys(x.canary).length > 0);
+      return r.every(scraped) ? r : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500, what: "every series scraped" },
+  );
   await sleep(WINDOW * 1000);
   const second = await read();
   all.forEach((x, i) => readings.set(`${x.preset}/${x.ns}`, [first[i]!, second[i]!]));
@@ -131,8 +139,12 @@ describe.each(presets)("preset %s against a real Prometheus", (preset) => {
 
   it("reads at now minus the lag: every series sampled at or before that moment", async () => {
     const lagged = new PrometheusSource({ url: prom.url, queries: PRESETS[preset], lagMs: 3_000 });
-    const now = Date.now();
-    const r = await lagged.counters(target("five"), pair, now);
+    // Right after Prometheus starts, the moment 3 s ago may predate its first scrape: wait until it does not.
+    const { r, now } = await waitFor(async () => {
+      const at = Date.now();
+      const read = await lagged.counters(target("five"), pair, at);
+      return Object.keys(read.canary).length ? { r: read, now: at } : undefined;
+    });
     expect(r.at).toBe(now - 3_000);
     expect(newest(r.canary)).toBeLessThanOrEqual(now - 3_000);
     expect(newest(r.canary)).toBeGreaterThan(now - 3_000 - 2_500);
