@@ -6,6 +6,7 @@ import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
 import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
+import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -52,6 +53,8 @@ export type RolloutEvent = {
   note?: BotNote;
   /** `controller`: what Argo Rollouts did, or which request was sent to it. */
   change?: ArgoChange;
+  /** `controller`: what Flagger asked or reported, or what a person decided on its gates. */
+  flagger?: FlaggerChange;
 };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
@@ -133,6 +136,8 @@ export type Rollout = {
   stableWorkload?: { namespace: string; name: string };
   /** A revision Argo Rollouts runs: the bot follows and steers it instead of moving a mesh (src/engine/argo.ts). */
   argo?: ArgoRecord;
+  /** A Canary revision Flagger runs: the bot answers its webhook gates (src/engine/flagger.ts). */
+  flagger?: FlaggerRecord;
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */
