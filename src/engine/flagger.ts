@@ -128,6 +128,9 @@ export function flaggerCall(r: Rollout, call: FlaggerCall, now: number): { rollo
     const f = next.flagger!;
     if (call.warning) next = { ...next, flagger: { ...f, warnings: f.warnings + 1, lastWarning: call.message } };
     next = note(next, now, { code: "event", message: call.message, warning: call.warning });
+    // Flagger's webhook body has no weight; its "Advance <name>.<ns> canary weight N" event tells it.
+    const weight = /canary weight (\d{1,3})$/.exec(call.message);
+    if (weight && Number(weight[1]) <= 100) next = { ...next, desiredPercent: Number(weight[1]), appliedPercent: Number(weight[1]) };
     if (ended) next = withPhase(next, ended, now);
     return { rollout: next.status === "completed" || next.status === "aborted" ? next : touched(next, now), answer: { open: true, why: "recorded" } };
   }

@@ -139,6 +139,7 @@ describe("Flagger gated from Slack", () => {
     await sim.tick();
     await sim.tick();
     expect(sim.canaryWeight).toBe(50);
+    await messageWith(h, id, "canary weight *50%*");
     await sim.tick();
     expect(lastCall(sim, "confirm-promotion")).toMatchObject({ status: 403 });
     expect(sim.phase).toBe("WaitingPromotion");
@@ -250,5 +251,36 @@ describe("Flagger gated from Slack", () => {
     const refused = (await h.bot.audit.recent(50)).filter((e) => e.action === "flagger-gate" && e.outcome === "refused");
     expect(refused.map((e) => e.reason)).toEqual(expect.arrayContaining([expect.stringContaining("no token"), expect.stringContaining("does not match")]));
     expect(refused.every((e) => e.via === "webhook")).toBe(true);
+  });
+
+  it("/rollout list, status and history, App Home and the audit trail include it; /rollout start is refused", async () => {
+    const { h, sim } = await start();
+    const id = "shop#1";
+    await sim.tick();
+    await messageWith(h, id, "`confirm-rollout` waiting");
+    await click(h, id, ALICE, "Approve");
+    await recorded(h, id, (r) => r.flagger!.opened.length === 1, "opened");
+    const said = async (text: string, contains: string) => {
+      await h.driver.slash({ userId: BOB, channelId: CHANNEL, text });
+      return waitFor(
+        () =>
+          h.slack
+            .ephemeralsFor(BOB)
+            .map((e) => `${e.text ?? ""}${JSON.stringify(e.blocks ?? [])}`)
+            .find((t) => t.includes(contains)),
+        { what: `${text} answering ${contains}` },
+      );
+    };
+    expect(await said("list", "`shop#1`")).toContain("started by Flagger");
+    expect(await said("status shop", "Flagger Canary shop: revision 7d9f5c6b8")).toContain(`approved by <@${ALICE}>`);
+    expect(await said("history shop#1", "*approve*")).toContain(ALICE);
+    expect(await said("start shop --to v3", "gated for Flagger")).toContain("Canary `shop`");
+    await h.driver.homeOpened({ userId: BOB });
+    const home = await waitFor(() => {
+      const text = JSON.stringify(h.slack.surfaces.homeOf(BOB)?.blocks ?? []);
+      return text.includes(id) ? text : undefined;
+    });
+    expect(home).toContain("Started by Flagger");
+    expect(home).toContain('"text":"Roll back"');
   });
 });

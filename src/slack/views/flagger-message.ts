@@ -81,7 +81,7 @@ export function renderFlaggerMessage(r: Rollout): Rendered {
       fields: [
         { type: "mrkdwn", text: `*Canary*\n\`${kubeNamespace(r.target)}/${name}\` (${r.id})` },
         { type: "mrkdwn", text: `*Status*\n${statusText(r)}` },
-        { type: "mrkdwn", text: `*Phase (Flagger)*\n${escapeMrkdwn(f.phase || "?")}` },
+        { type: "mrkdwn", text: `*Phase (Flagger)*\n${escapeMrkdwn(f.phase || "?")} · canary weight *${r.appliedPercent ?? 0}%*` },
         { type: "mrkdwn", text: `*Warnings*\n${f.warnings}${f.lastWarning ? `: ${escapeMrkdwn(clip(f.lastWarning, 200))}` : ""}` },
       ],
     },
