@@ -95,7 +95,9 @@ function withPhase(r: Rollout, phase: string, now: number): Rollout {
   if (!phase || f.phase === phase || r.status === "completed" || r.status === "aborted") return r;
   const terminal = phase === PHASE_FAILED || phase === PHASE_SUCCEEDED;
   if (terminal && !RUNNING.has(f.phase)) return r;
-  let next = note({ ...r, flagger: { ...f, phase } }, now, { code: "phase", phase });
+  // The message shows the phase; the thread gets only the ends (a line per tick would crowd it out).
+  let next: Rollout = { ...r, flagger: { ...f, phase } };
+  if (terminal) next = note(next, now, { code: "phase", phase });
   if (phase === PHASE_FAILED) {
     const by = f.rollback ? actorOf(f.rollback.by) : FLAGGER;
     next = { ...next, status: "aborted", endedAt: now, desiredPercent: 0, appliedPercent: 0, problem: "Canary analysis failed: rolled back" };
@@ -127,7 +129,8 @@ export function flaggerCall(r: Rollout, call: FlaggerCall, now: number): { rollo
     const ended = /^Canary failed!/.test(call.message) ? PHASE_FAILED : /^Promotion completed!/.test(call.message) ? PHASE_SUCCEEDED : undefined;
     const f = next.flagger!;
     if (call.warning) next = { ...next, flagger: { ...f, warnings: f.warnings + 1, lastWarning: call.message } };
-    next = note(next, now, { code: "event", message: call.message, warning: call.warning });
+    // "Halt ... waiting for approval" repeats what the gate call already told the thread.
+    if (call.warning || !/waiting for approval/.test(call.message)) next = note(next, now, { code: "event", message: call.message, warning: call.warning });
     // Flagger's webhook body has no weight; its "Advance <name>.<ns> canary weight N" event tells it.
     const weight = /canary weight (\d{1,3})$/.exec(call.message);
     if (weight && Number(weight[1]) <= 100) next = { ...next, desiredPercent: Number(weight[1]), appliedPercent: Number(weight[1]) };

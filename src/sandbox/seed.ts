@@ -50,6 +50,13 @@ export const SHOP_STEPS = [
   { pause: { duration: "30s" } },
 ];
 
+/**
+ * The Flagger story: a Canary `checkout` in `store` whose simulated Flagger calls the bot's gates each
+ * second. The page deploys a new revision (or makes its checks fail); people approve, halt and roll back
+ * from the channel message.
+ */
+export const CHECKOUT_CANARY = { namespace: "store", name: "checkout" };
+
 /** The Gateway API story: the rule of HTTPRoute `web` the bot shifts, beside one it must leave alone. */
 export const WEB_SPLIT_RULE = "api";
 export const WEB_TEST_URL = "http://web.shop.svc.cluster.local/api";
@@ -124,6 +131,10 @@ targets:
     router: argo-rollouts
     argoRollouts: { rollout: ${SHOP_ROLLOUT.name}, channel: ${SANDBOX_CHANNEL.id}, pollInterval: 1s }
     policy: { requireSecondApprover: true }
+  - name: ${CHECKOUT_CANARY.name}
+    namespace: ${CHECKOUT_CANARY.namespace}
+    router: flagger
+    flagger: { channel: ${SANDBOX_CHANNEL.id}, tokenEnv: SANDBOX_FLAGGER_TOKEN }
 `;
 }
 

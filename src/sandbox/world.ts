@@ -20,6 +20,7 @@ import {
   SANDBOX_USERS,
   SEED_TARGETS,
   SHOP_ROLLOUT,
+  CHECKOUT_CANARY,
   SHOP_STEPS,
   seedObjects,
   targetsYaml,
@@ -31,6 +32,7 @@ import {
 } from "./seed.ts";
 import { readDtabShares, readRouteShares, readSplitShares, routeSelection } from "./shares.ts";
 import { TrafficSimulator, type SimTarget } from "./traffic.ts";
+import { canaryObject, canaryType, FlaggerSim } from "./peers/flagger.ts";
 import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType, type AnalysisOutcome } from "./peers/argo-rollouts.ts";
 
 /**
@@ -63,6 +65,8 @@ export type World = {
   driver(): SlackDriver;
   /** The Argo Rollouts story: deploy a new image, or choose how analyses end; returns what happened. */
   argo(c: ArgoControl): string;
+  /** The Flagger story: deploy a new revision, or make its checks fail or pass; returns what happened. */
+  flagger(c: FlaggerControl): string;
   reset(): Promise<void>;
   close(): Promise<void>;
 };
@@ -111,6 +115,30 @@ function controlArgo(kube: KubeApiPeer, argo: ArgoRolloutsSim, c: ArgoControl): 
   return `deployed ${image}`;
 }
 
+/** The Flagger story's Canary, its webhooks pointing at this bot's gates with the sandbox's token. */
+function seedCanary(kube: KubeApiPeer, healthUrl: string, token: string): void {
+  const { namespace, name } = CHECKOUT_CANARY;
+  const webhooks = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "rollback", "event", "post-rollout"].map((type) => ({
+    name: `slack-${type}`,
+    type,
+    url: `${healthUrl}/flagger/${name}/${type}`,
+    metadata: { token },
+  }));
+  if (kube.get("canaries", namespace, name)) kube.remove("canaries", namespace, name);
+  kube.seed("canaries", namespace, canaryObject(name, { webhooks }));
+}
+
+/** What the page can do to the Flagger story: deploy a new revision, or decide whether its checks fail. */
+export type FlaggerControl = { deploy?: true; failing?: boolean };
+
+function controlFlagger(sim: FlaggerSim, c: FlaggerControl): string {
+  if (c.failing !== undefined) sim.failing = c.failing;
+  if (!c.deploy) return `checks now ${sim.failing ? "fail" : "pass"}`;
+  const checksum = randomBytes(5).toString("hex");
+  sim.deploy(checksum);
+  return `deployed revision ${checksum}`;
+}
+
 export async function startWorld(s: WorldSettings): Promise<World> {
   const signingSecret = `sandbox-${randomBytes(16).toString("hex")}`;
   const botToken = `xoxb-sandbox-${randomBytes(12).toString("hex")}`;
@@ -127,13 +155,17 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     started.push(slack);
     // Services may already be served by the default registry (the preflight change adds them).
     const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
-    const kube = await startKubeApiPeer({ smiFlavour: "nginx", resources: [...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType] });
+    const kube = await startKubeApiPeer({ smiFlavour: "nginx", resources: [...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType, canaryType] });
     started.push(kube);
     seedKube(kube);
     const argo = new ArgoRolloutsSim(kube);
     seedArgo(kube, argo);
     argo.run(1_000);
     started.push({ close: async () => argo.stop() });
+    const flaggerToken = randomBytes(24).toString("hex");
+    const flagger = new FlaggerSim(kube, CHECKOUT_CANARY.namespace, CHECKOUT_CANARY.name);
+    const stopFlagger = flagger.run(1_000);
+    started.push({ close: async () => stopFlagger() });
     const namerd = await startNamerdPeer({ namespaces: { [WORLD_DTAB_NAMESPACE]: WORLD_SEED_DTAB } });
     started.push(namerd);
     const mesh: MeshMetrics = await startMeshMetrics();
@@ -205,8 +237,10 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         preflight: routers.value.preflight,
         listDeployments: routers.value.listDeployments,
         kubeConfig: routers.value.kubeConfig,
+        flaggerTokens: new Map([[CHECKOUT_CANARY.name, flaggerToken]]),
         log: s.log,
       });
+      seedCanary(kube, bot.healthUrl, flaggerToken);
       return { bot, driver: new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack }) };
     };
     await deletePrefix(s.redisUrl, s.keyPrefix);
@@ -223,6 +257,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       bot: () => current.bot,
       driver: () => current.driver,
       argo: (c) => controlArgo(kube, argo, c),
+      flagger: (c) => controlFlagger(flagger, c),
       async reset() {
         await current.bot.stop();
         await deletePrefix(s.redisUrl, s.keyPrefix);
@@ -231,6 +266,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         seedKube(kube);
         for (const ar of kube.list("analysisruns")) kube.remove("analysisruns", String(ar.metadata?.namespace), String(ar.metadata?.name));
         seedArgo(kube, argo);
+        flagger.reset();
         namerd.seed(WORLD_DTAB_NAMESPACE, WORLD_SEED_DTAB);
         traffic.reset();
         current = await boot();

@@ -75,6 +75,28 @@ export class FlaggerSim {
     return { stepWeight: a.stepWeight ?? 10, maxWeight: a.maxWeight ?? 100, threshold: Math.max(1, a.threshold ?? 1), webhooks: a.webhooks ?? [] };
   }
 
+  /** Back to no revision run yet (the sandbox's reset). */
+  reset(): void {
+    this.phase = "Initialized";
+    this.canaryWeight = this.failedChecks = this.iterations = 0;
+    this.checksum = this.done = "";
+    this.failing = false;
+    this.calls.length = 0;
+  }
+
+  /** Run the loop every `ms` (the sandbox), one tick at a time; tests call `tick` themselves. */
+  run(ms: number): () => void {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      this.tick()
+        .catch(() => undefined) // a Canary removed by a reset
+        .finally(() => (busy = false));
+    }, ms);
+    return () => clearInterval(t);
+  }
+
   /** A person deployed a new revision: Flagger sees a new pod spec hash (the payload's checksum). */
   deploy(checksum: string): void {
     this.checksum = checksum;
