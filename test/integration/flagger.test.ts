@@ -210,6 +210,34 @@ describe("Flagger gated from Slack", () => {
     expect((await h.bot.store.get(id))!.version).toBe(before);
   });
 
+  it("failed checks are shown, and Flagger's rollback after the threshold is broadcast with the group", async () => {
+    const { h, sim } = await start();
+    const id = "shop#1";
+    await sim.tick();
+    await messageWith(h, id, "`confirm-rollout` waiting");
+    await click(h, id, ALICE, "Approve");
+    await recorded(h, id, (r) => r.flagger!.opened.length === 1, "opened");
+    await sim.tick();
+    await sim.tick();
+    await messageWith(h, id, "`confirm-traffic-increase` waiting");
+    await click(h, id, ALICE, "Approve");
+    await recorded(h, id, (r) => r.flagger!.opened.length === 2, "opened");
+    await sim.tick(); // weight 25
+    sim.failing = true;
+    await sim.tick(); // failed check 1
+    await messageWith(h, id, "*Warnings*\\n1: Halt advancement no values found");
+    await sim.tick(); // failed check 2: threshold, Flagger rolls back
+    expect(sim.phase).toBe("Failed");
+    await messageWith(h, id, "Canary analysis failed: rolled back");
+    const alert = await waitFor(
+      () => h.slack.messages(CHANNEL, { includeReplies: true }).find((x) => x.reply_broadcast && (x.text ?? "").includes("*failed*")),
+      {
+        what: "broadcast failure",
+      },
+    );
+    expect(alert.text).toContain(`<!subteam^${GROUP}>`);
+  });
+
   it("50 concurrent Approve clicks open the gate once", async () => {
     const { h, sim } = await start();
     const id = "shop#1";
