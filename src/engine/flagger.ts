@@ -3,7 +3,7 @@ import type { Actor } from "./status.ts";
 import type { ActionKind } from "./policy.ts";
 import { err, ok } from "./result.ts";
 import { withEvent, type Rollout, type TransitionResult } from "./rollout.ts";
-import type { FlaggerCall, FlaggerChange, FlaggerConfirm, FlaggerGate, FlaggerRecord } from "./flagger-types.ts";
+import type { FlaggerCall, FlaggerChange, FlaggerConfirm, FlaggerRecord } from "./flagger-types.ts";
 
 export type { FlaggerCall, FlaggerChange, FlaggerConfirm, FlaggerGate, FlaggerRecord } from "./flagger-types.ts";
 
@@ -230,9 +230,4 @@ export function flaggerDecide(kind: ActionKind, r: Rollout, actor: Actor, fromSt
 export function flaggerActionOf(kind: ActionKind): string {
   const names: Partial<Record<ActionKind, string>> = { advance: "approve", hold: "halt", resume: "resume", abort: "rollback" };
   return names[kind] ?? kind;
-}
-
-/** The gate a rollout record shows as waiting, or undefined. */
-export function waitingGate(r: Rollout): FlaggerGate | undefined {
-  return r.flagger?.waiting;
 }
