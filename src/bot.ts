@@ -44,6 +44,7 @@ import { firstDelivery } from "./app/replay.ts";
 const REPLAY_MEMORY_SECONDS = 660;
 import { ArgoRolloutsClient } from "./controllers/argo-rollouts.ts";
 import type { ArgoReader, ArgoSender } from "./app/argo-follow.ts";
+import { answerFlaggerCall, type FlaggerGateDeps } from "./app/flagger-gate.ts";
 import { startArgoPoller, type ArgoPoller } from "./follow/argo-poller.ts";
 
 /**
@@ -75,6 +76,8 @@ export type BotOptions = {
   kubeConfig?: KubeConfig;
   /** Argo Rollouts (default: a client over `kubeConfig` when a target names `router: argo-rollouts`). */
   argo?: ArgoReader & ArgoSender;
+  /** The token each `router: flagger` target's webhooks carry (config.ts loadFlaggerTokens). */
+  flaggerTokens?: ReadonlyMap<string, string>;
 };
 
 export type Bot = {
@@ -285,7 +288,22 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   if (requestRedis.isCluster) await readyWithin(requestRedis, 2_000);
   await transport.start();
   // After Slack's port: a process that answers /healthz also takes Slack's requests.
-  const health: HealthServer = await startHealthServer({ port: env.HEALTH_PORT, host: env.BIND_ADDRESS, checks, metrics: () => ops.scrape() });
+  const flaggerDeps: FlaggerGateDeps = {
+    store,
+    queue,
+    audit,
+    now,
+    log: log.child({ component: "flagger" }),
+    targets: opts.targets.targets,
+    tokens: opts.flaggerTokens ?? new Map(),
+  };
+  const health: HealthServer = await startHealthServer({
+    port: env.HEALTH_PORT,
+    host: env.BIND_ADDRESS,
+    checks,
+    metrics: () => ops.scrape(),
+    flagger: (target, hook, body) => answerFlaggerCall(flaggerDeps, target, hook, body),
+  });
   const port = transport.port;
   if (transport.mode === "socket") log.info({ healthPort: health.port }, "rollout-bot connected to Slack over Socket Mode");
   else log.info({ port, healthPort: health.port }, "rollout-bot listening on /slack/events");

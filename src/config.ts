@@ -230,3 +230,32 @@ export function closedInProduction(file: TargetsFile, opts: { production: boolea
   if (!opts.fromFile) return err([PRODUCTION_NEEDS_TARGETS]);
   return ok(file.adhoc && !file.policy ? { ...file, closed: true } : file);
 }
+
+/**
+ * The token each `router: flagger` target's webhooks must carry (`metadata.token`), read once at start-up from
+ * its `tokenFile` (a mounted Secret; trailing newline dropped) or `tokenEnv`. A missing or short token is a
+ * start-up error: a gate anyone could open is worse than none.
+ */
+export async function loadFlaggerTokens(targets: TargetsFile, env: Record<string, string | undefined>): Promise<ConfigResult<Map<string, string>>> {
+  const tokens = new Map<string, string>();
+  const errors: string[] = [];
+  for (const t of targets.targets.values()) {
+    const f = t.flagger;
+    if (t.router !== "flagger" || !f) continue;
+    let token: string | undefined;
+    if (f.tokenFile) {
+      try {
+        token = (await readFile(f.tokenFile, "utf8")).trim();
+      } catch (e) {
+        errors.push(`target '${t.name}': cannot read flagger.tokenFile ${f.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        continue;
+      }
+    } else if (f.tokenEnv) token = env[f.tokenEnv]?.trim();
+    if (!token || token.length < 16) {
+      errors.push(`target '${t.name}': the Flagger webhook token (${f.tokenFile ? `file ${f.tokenFile}` : `$${f.tokenEnv}`}) must be at least 16 characters`);
+      continue;
+    }
+    tokens.set(t.name, token);
+  }
+  return errors.length ? err(errors) : ok(tokens);
+}

@@ -1,4 +1,5 @@
-import { closedInProduction, loadTargets, parseEnv, PRODUCTION_NEEDS_TARGETS } from "./config.ts";
+import { closedInProduction, loadFlaggerTokens, loadTargets, parseEnv, PRODUCTION_NEEDS_TARGETS } from "./config.ts";
+import { ok } from "./engine/result.ts";
 import { startBot } from "./bot.ts";
 import { createLogger } from "./logger.ts";
 import { buildRouters } from "./routers/factory.ts";
@@ -22,6 +23,8 @@ async function main(): Promise<number> {
   const loaded = await loadTargets(process.env.ROLLOUT_TARGETS);
   const targets = loaded.ok ? closedInProduction(loaded.value, { production, fromFile: Boolean(process.env.ROLLOUT_TARGETS) }) : loaded;
   if (!targets.ok) problems.push(...targets.error);
+  const flaggerTokens = targets.ok ? await loadFlaggerTokens(targets.value, process.env) : ok(new Map<string, string>());
+  if (!flaggerTokens.ok) problems.push(...flaggerTokens.error);
   // Built even when the environment is invalid, so that every problem is listed at once (the bot does not
   // start then, so the deadlines do not matter).
   const seconds = env.ok ? env.value : { ROLLOUT_KUBE_TIMEOUT_SECONDS: 10, ROLLOUT_NAMERD_TIMEOUT_SECONDS: 5 };
@@ -41,7 +44,7 @@ async function main(): Promise<number> {
   });
   if (!routers.ok) problems.push(...routers.errors);
 
-  if (!env.ok || !targets.ok || !routers.ok) {
+  if (!env.ok || !targets.ok || !routers.ok || !flaggerTokens.ok) {
     // Everything else in order, the missing targets file is said in one line of its own.
     if (problems.length === 1 && problems[0] === PRODUCTION_NEEDS_TARGETS) {
       process.stderr.write(`${PRODUCTION_NEEDS_TARGETS}\n`);
@@ -68,6 +71,7 @@ async function main(): Promise<number> {
     kubeConfig: routers.value.kubeConfig,
     preflight: routers.value.preflight,
     gitops: routers.value.gitops,
+    flaggerTokens: flaggerTokens.value,
     listDeployments: routers.value.listDeployments,
   });
   let stopping = false;

@@ -19,6 +19,7 @@ import { err, ok, type Result } from "../engine/result.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import { setMode, type AutoSettings } from "../engine/timers.ts";
 import { argoActionOf, argoDecide, argoReachesFull } from "../engine/argo.ts";
+import { flaggerActionOf, flaggerDecide, flaggerReachesFull } from "../engine/flagger.ts";
 import type { EffectQueue } from "../queue/queues.ts";
 import { actorName, type AuditEntry, type AuditLog, type AuditVia } from "../store/audit.ts";
 import type { RolloutStore } from "../store/rollout-store.ts";
@@ -84,7 +85,8 @@ export async function decide(
         at: now,
         actor: actorName(actor),
         // A followed Argo Rollout's trail names the plugin's command that was (or was not) sent.
-        action: seen?.argo ? (argoActionOf(kind) ?? kind) : kind,
+        // A gated Flagger Canary's names the button: approve, halt, resume, rollback.
+        action: seen?.argo ? (argoActionOf(kind) ?? kind) : seen?.flagger ? flaggerActionOf(kind) : kind,
         via: ctx.via ?? (actor.kind === "user" ? "command" : "auto"),
         rolloutId,
         ...(parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
@@ -120,8 +122,8 @@ export async function decide(
       if (stale) return err(stale);
       if (gate) {
         const step = fromStep ?? r.stepIndex;
-        const reachesFull = r.argo ? argoFinal(kind, r) : kind === "advance" && r.steps[step + 1] === 100;
-        const decision = gate({ reachesFull, startedBy: r.argo?.firstActor ?? r.startedBy });
+        const reachesFull = r.flagger ? flaggerReachesFull(kind, r) : r.argo ? argoFinal(kind, r) : kind === "advance" && r.steps[step + 1] === 100;
+        const decision = gate({ reachesFull, startedBy: r.flagger?.firstActor ?? r.argo?.firstActor ?? r.startedBy });
         if (!decision.ok) return decision;
         note = decision.value.note;
       }
@@ -165,6 +167,8 @@ export async function decide(
 function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fromStep: number | undefined, ctx: DecideContext): TransitionResult {
   // A revision Argo Rollouts runs: the decision becomes a request the worker sends to the controller.
   if (r.argo) return argoDecide(kind, r, actor, fromStep, now);
+  // A Canary Flagger runs: the decision is recorded and becomes the gates' answer at Flagger's next call.
+  if (r.flagger) return flaggerDecide(kind, r, actor, fromStep, now);
   switch (kind) {
     case "advance":
       return advance(r, actor, fromStep ?? r.stepIndex, now);

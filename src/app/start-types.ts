@@ -33,7 +33,7 @@ export type StartRefusal =
   | { code: "invalid-target"; target: string; issues: TargetIssue[] }
   | { code: "no-router"; router: Target["router"] }
   /** The target is a Rollout Argo Rollouts runs: a new revision starts when its pod template changes. */
-  | { code: "controller-target"; target: string; rollout: string }
+  | { code: "controller-target"; target: string; rollout: string; controller?: "flagger" }
   | PolicyRefusal
   | FenceRefusal
   | RateLimited

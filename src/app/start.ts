@@ -1,4 +1,5 @@
 import { autoTooFast } from "../engine/metrics-settings.ts";
+import { flaggerCanaryName } from "../engine/flagger.ts";
 import { TargetSchema, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
 import { newRollout } from "../engine/rollout.ts";
@@ -90,6 +91,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   if (!resolved.ok) return resolved;
   const target = resolved.value;
   if (target.router === "argo-rollouts") return err({ code: "controller-target", target: target.name, rollout: target.argoRollouts?.rollout ?? target.name });
+  if (target.router === "flagger") return err({ code: "controller-target", target: target.name, rollout: flaggerCanaryName(target), controller: "flagger" });
   if (!deps.routers.has(target.router)) return err({ code: "no-router", router: target.router });
   const steps = req.steps ?? target.steps ?? [...DEFAULT_STEPS];
   const testStage = deps.routers.hasTestStage(target.router);

@@ -24,4 +24,6 @@ export type BotNote =
   | { code: "canary-not-ready"; id: string; startedBy: string; canary: string; percent: number | null; problems: PreflightProblem[] }
   | { code: "deadline-passed"; id: string; startedBy: string; at: number; action: "hold" | "abort" }
   /** Argo Rollouts aborted, degraded or failed an analysis: broadcast, mentioning the target's group or who last acted. */
-  | { code: "argo-alert"; id: string; change: ArgoChange; mention?: { group: string } | { user: string } };
+  | { code: "argo-alert"; id: string; change: ArgoChange; mention?: { group: string } | { user: string } }
+  /** Flagger reported the Canary Failed (rolled back): broadcast, mentioning the target's group or who last acted. */
+  | { code: "flagger-failed"; id: string; mention?: { group: string } | { user: string } | undefined };

@@ -1,6 +1,7 @@
 import type { Actor, RolloutStatus } from "./status.ts";
 import type { ActionKind, PolicyRefusal } from "./policy.ts";
 import type { ArgoAction } from "./argo-types.ts";
+import type { FlaggerConfirm } from "./flagger-types.ts";
 
 /**
  * Why a decision about a rollout was not taken, as a code with the data a view needs to say it in its own
@@ -43,7 +44,12 @@ export type RolloutRefusal =
   | { code: "step-passed"; id: string; seen: number; now: number; total: number; by?: Actor }
   | { code: "argo-aborted"; id: string }
   | { code: "argo-not-aborted"; id: string }
-  | { code: "argo-no-step"; id: string };
+  | { code: "argo-no-step"; id: string }
+  /** Flagger: no gate is waiting for an Approve. */
+  | { code: "flagger-not-waiting"; id: string }
+  /** Flagger: the button was shown for gate `seen`; Flagger now waits on `now`. */
+  | { code: "flagger-gate-moved"; id: string; seen: FlaggerConfirm; now: FlaggerConfirm }
+  | { code: "flagger-already-open"; id: string; gate: FlaggerConfirm; by: Actor };
 
 /** A refusal of any kind: the rollout's state, or the policy (who may, where). */
 export type Refusal = RolloutRefusal | PolicyRefusal;

@@ -7,6 +7,7 @@ import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
 import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
 import type { DriftAuthor, GitBaseline, PausedObject } from "./ownership.ts";
+import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -54,6 +55,8 @@ export type RolloutEvent = {
   note?: BotNote;
   /** `controller`: what Argo Rollouts did, or which request was sent to it. */
   change?: ArgoChange;
+  /** `controller`: what Flagger asked or reported, or what a person decided on its gates. */
+  flagger?: FlaggerChange;
 };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
@@ -142,6 +145,8 @@ export type Rollout = {
   gitopsPaused?: PausedObject[];
   /** GitOps-owned objects the rollout writes, with what they held at the start: Finish and Abort say what git must now say. */
   gitopsBaseline?: GitBaseline[];
+  /** A Canary revision Flagger runs: the bot answers its webhook gates (src/engine/flagger.ts). */
+  flagger?: FlaggerRecord;
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */

@@ -81,6 +81,30 @@ export const ArgoRolloutsSettingsSchema = z.strictObject({
     .optional(),
 });
 
+/** A Canary that Flagger runs: the bot serves its webhook gates and follows it in `channel`. */
+export const FlaggerSettingsSchema = z
+  .strictObject({
+    /** The Canary's name; defaults to the target name (its namespace is the target's). */
+    canary: dnsSubdomain.optional(),
+    /** The Slack channel ID where each new revision (checksum) gets its message. */
+    channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, "must be a Slack channel ID like C0123DEPLOYS"),
+    /** A file holding the token the Canary's webhooks carry in `metadata.token` (a mounted Secret). */
+    tokenFile: z.string().min(1).optional(),
+    /** Or the name of an environment variable holding it. */
+    tokenEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name like FLAGGER_SHOP_TOKEN")
+      .optional(),
+    /** A Slack user-group ID (S0123ABCD) mentioned when the Canary fails. */
+    notify: z
+      .string()
+      .regex(/^S[A-Z0-9]{2,}$/, "must be a Slack user-group ID like S0123ABCD")
+      .optional(),
+  })
+  .refine((f) => (f.tokenFile === undefined) !== (f.tokenEnv === undefined), {
+    message: "name exactly one of `tokenFile` or `tokenEnv`: the token Flagger's webhooks carry in metadata.token",
+  });
+
 export const AutoSettingsSchema = z.strictObject({
   /** Start every rollout of this target in automatic mode with this interval (a flag can still override). */
   enabled: z.boolean().default(false),
@@ -99,7 +123,7 @@ export const TargetSchema = z
      * kubeNamespace); a namerd target without one has no Deployment of the bot's to check or scale.
      */
     namespace: dnsLabel.optional(),
-    router: z.enum(["smi", "namerd", "gateway", "argo-rollouts"]).default("smi"),
+    router: z.enum(["smi", "namerd", "gateway", "argo-rollouts", "flagger"]).default("smi"),
     /** Stable version (Deployment/Service/backend name). For namerd it can be read from the dtab. */
     stable: dnsLabel.optional(),
     /**
@@ -122,6 +146,7 @@ export const TargetSchema = z
     namerd: NamerdSettingsSchema.optional(),
     gateway: GatewaySettingsSchema.optional(),
     argoRollouts: ArgoRolloutsSettingsSchema.optional(),
+    flagger: FlaggerSettingsSchema.optional(),
     metrics: MetricsSettingsSchema.optional(),
     /** Who may start, advance, finish and abort, and where; overrides the file-level `policy` key by key. */
     policy: PolicySchema.optional(),
@@ -152,6 +177,9 @@ export const TargetSchema = z
     }
     if (t.router === "argo-rollouts" && !t.argoRollouts) {
       ctx.addIssue({ code: "custom", path: ["argoRollouts"], message: "an argo-rollouts target needs an `argoRollouts:` block (at least `channel`)" });
+    }
+    if (t.router === "flagger" && !t.flagger) {
+      ctx.addIssue({ code: "custom", path: ["flagger"], message: "a flagger target needs a `flagger:` block (`channel` and `tokenFile` or `tokenEnv`)" });
     }
     if (t.router === "namerd" && t.cleanup === "scale-down" && !t.namespace) {
       ctx.addIssue({ code: "custom", path: ["namespace"], message: "`cleanup: scale-down` needs the namespace of the versions' Deployments" });

@@ -27,7 +27,7 @@ function fresh(r: Rollout, now: number, clock: StageClock): NonNullable<Rollout[
  * aborting, finishing). Returns the record unchanged when nothing is due to change.
  */
 export function planStage(r: Rollout, now: number, clock: StageClock): Rollout {
-  if (r.argo) return r; // Argo Rollouts keeps its own clock (timed pauses); the bot sets none
+  if (r.argo || r.flagger) return r; // Argo Rollouts keeps its own clock (timed pauses); the bot sets none
   if (settled(r)) {
     if (r.timers && r.timers.stepIndex === r.stepIndex && (r.timers.stepAt || r.timers.remindAt)) return r;
     return { ...r, timers: fresh(r, now, clock), ...(r.auto ? { auto: { ...r.auto, waitingSince: undefined } } : {}) };

@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /**
@@ -18,9 +18,27 @@ export async function startHealthServer(opts: {
   checks: ReadinessCheck[];
   /** Prometheus exposition for GET /metrics (404 without). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** POST `/flagger/<target>/<hook>`: Flagger's webhook gates (src/app/flagger-gate.ts). */
+  flagger?: (target: string, hook: string, body: string) => Promise<{ status: number; body: string }>;
 }): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const hook = /^\/flagger\/([^/]{1,63})\/([^/]{1,40})$/.exec(path);
+    if (opts.flagger && hook && req.method === "POST") {
+      const answer = opts.flagger;
+      void readBody(req, WEBHOOK_BODY_MAX).then(
+        (body) =>
+          body === undefined
+            ? res.writeHead(413, { "content-type": "text/plain" }).end("body too large")
+            : answer(hook[1]!, hook[2]!, body).then(
+                (a) => res.writeHead(a.status, { "content-type": "text/plain" }).end(a.body),
+                // 503: Flagger retries it (when the hook has `retries`) and otherwise keeps the gate closed.
+                () => res.writeHead(503, { "content-type": "text/plain" }).end("the bot could not answer now"),
+              ),
+        () => res.destroy(),
+      );
+      return;
+    }
     if (req.method === "GET" && path === "/metrics" && opts.metrics) {
       opts.metrics().then(
         (m) => res.writeHead(200, { "content-type": m.contentType }).end(m.body),
@@ -53,6 +71,28 @@ export async function startHealthServer(opts: {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Flagger's payload is a few hundred bytes; anything far larger is not Flagger. */
+const WEBHOOK_BODY_MAX = 64 * 1024;
+
+/** The request body as text, or undefined past `max` bytes (the rest is not read). */
+function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        resolve(undefined);
+        req.pause();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
 }
 
 /** The name of the first check that fails (a check that throws fails), or undefined when all pass. */

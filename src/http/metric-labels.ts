@@ -42,7 +42,7 @@ const ACTION_KINDS: Record<ActionKind, true> = {
 };
 
 /** Audit actions the app layer and the listeners write besides the kinds above. */
-const OTHER_ACTIONS = ["start", "refresh", "chart", "wait", "unknown-button", "replay"];
+const OTHER_ACTIONS = ["start", "refresh", "chart", "wait", "unknown-button", "replay", "flagger-gate", "approve", "halt", "rollback"];
 
 /** Every audit action the bot writes, with `command:<name>` for each subcommand it has. */
 export function knownActions(commandNames: readonly string[]): ReadonlySet<string> {

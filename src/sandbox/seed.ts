@@ -38,18 +38,25 @@ export const SEED_TARGETS: readonly SeedTarget[] = [
 ];
 
 /**
- * The Argo Rollouts story: a canary Rollout `checkout` in `checkout` whose simulated controller walks its steps
+ * The Argo Rollouts story: a canary Rollout `orders` in `orders` whose simulated controller walks its steps
  * (a manual pause, an analysis the page can make fail, a timed pause). The page deploys a new image, and
  * people promote, abort and retry from the channel message.
  */
-export const CHECKOUT_ROLLOUT = { namespace: "checkout", name: "checkout" };
-export const CHECKOUT_STEPS = [
+export const ORDERS_ROLLOUT = { namespace: "orders", name: "orders" };
+export const ORDERS_STEPS = [
   { setWeight: 20 },
   { pause: {} },
   { setWeight: 50 },
   { analysis: { templates: [{ templateName: "success-rate" }] } },
   { pause: { duration: "30s" } },
 ];
+
+/**
+ * The Flagger story: a Canary `checkout` in `store` whose simulated Flagger calls the bot's gates each
+ * second. The page deploys a new revision (or makes its checks fail); people approve, halt and roll back
+ * from the channel message.
+ */
+export const CHECKOUT_CANARY = { namespace: "store", name: "checkout" };
 
 /** The Gateway API story: the rule of HTTPRoute `web` the bot shifts, beside one it must leave alone. */
 export const WEB_SPLIT_RULE = "api";
@@ -136,11 +143,15 @@ targets:
     steps: [10, 50, 100]
     gitops: pause
     gateway: { httpRoute: cart }
-  - name: checkout
-    namespace: ${CHECKOUT_ROLLOUT.namespace}
+  - name: ${ORDERS_ROLLOUT.name}
+    namespace: ${ORDERS_ROLLOUT.namespace}
     router: argo-rollouts
-    argoRollouts: { rollout: ${CHECKOUT_ROLLOUT.name}, channel: ${SANDBOX_CHANNEL.id}, pollInterval: 1s }
+    argoRollouts: { rollout: ${ORDERS_ROLLOUT.name}, channel: ${SANDBOX_CHANNEL.id}, pollInterval: 1s }
     policy: { requireSecondApprover: true }
+  - name: ${CHECKOUT_CANARY.name}
+    namespace: ${CHECKOUT_CANARY.namespace}
+    router: flagger
+    flagger: { channel: ${SANDBOX_CHANNEL.id}, tokenEnv: SANDBOX_FLAGGER_TOKEN }
 `;
 }
 

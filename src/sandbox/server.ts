@@ -47,6 +47,9 @@ const HomeBody = z.strictObject({ user: userId });
 /** The Argo Rollouts story: deploy a new image of `shop`, and/or choose how its analyses end. */
 const ArgoBody = z.strictObject({ deploy: z.literal(true).optional(), analysis: z.enum(["Successful", "Failed", "Running"]).optional() });
 
+/** The Flagger story: deploy a new revision of `checkout`, and/or make its checks fail or pass. */
+const FlaggerBody = z.strictObject({ deploy: z.literal(true).optional(), failing: z.boolean().optional() });
+
 const TrafficBody = z.strictObject({
   target: z.string(),
   rps: z.number().optional(),
@@ -285,6 +288,13 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
     }
     if (req.method === "POST" && url.pathname === "/api/gitops/apply-snippet") {
       return send(res, 200, { ok: true, said: world.applyArgoSnippet() });
+    }
+    if (req.method === "POST" && url.pathname === "/api/flagger") {
+      const b = await jsonBody(req, FlaggerBody);
+      return send(res, 200, {
+        ok: true,
+        said: world.flagger({ ...(b.deploy ? { deploy: true as const } : {}), ...(b.failing !== undefined ? { failing: b.failing } : {}) }),
+      });
     }
     if (req.method === "POST" && url.pathname === "/api/reset") {
       resetting = world.reset().finally(() => {

@@ -19,8 +19,9 @@ import {
   SANDBOX_CHANNEL,
   SANDBOX_USERS,
   SEED_TARGETS,
-  CHECKOUT_ROLLOUT,
-  CHECKOUT_STEPS,
+  ORDERS_ROLLOUT,
+  ORDERS_STEPS,
+  CHECKOUT_CANARY,
   seedObjects,
   targetsYaml,
   WORLD_DTAB_NAMESPACE,
@@ -37,6 +38,7 @@ import { ApplicationSpecSchema, DEFAULT_GITOPS, judgeOwnership, withSnippet } fr
 import { signalsOf } from "../kube/ownership.ts";
 import { readDtabShares, readRouteShares, readSplitShares, routeSelection } from "./shares.ts";
 import { TrafficSimulator, type SimTarget } from "./traffic.ts";
+import { canaryObject, canaryType, FlaggerSim } from "./peers/flagger.ts";
 import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType, type AnalysisOutcome } from "./peers/argo-rollouts.ts";
 
 /**
@@ -69,6 +71,8 @@ export type World = {
   driver(): SlackDriver;
   /** The Argo Rollouts story: deploy a new image, or choose how analyses end; returns what happened. */
   argo(c: ArgoControl): string;
+  /** The Flagger story: deploy a new revision, or make its checks fail or pass; returns what happened. */
+  flagger(c: FlaggerControl): string;
   reset(): Promise<void>;
   /**
    * The GitOps story's panel button: add the snippet the bot offers to Argo CD Application `shop` (as a person
@@ -130,9 +134,9 @@ function applyArgoSnippet(kube: KubeApiPeer): string {
 
 /** The Argo Rollouts story's Rollout, stable at shop:1.0 (the controller makes the first revision stable). */
 function seedArgo(kube: KubeApiPeer, argo: ArgoRolloutsSim): void {
-  kube.seed("rollouts", CHECKOUT_ROLLOUT.namespace, rolloutObject(CHECKOUT_ROLLOUT.name, { image: "example/checkout:1.0", steps: CHECKOUT_STEPS }));
+  kube.seed("rollouts", ORDERS_ROLLOUT.namespace, rolloutObject(ORDERS_ROLLOUT.name, { image: "example/orders:1.0", steps: ORDERS_STEPS }));
   argo.analysis = "Successful";
-  argo.tick(CHECKOUT_ROLLOUT.namespace, CHECKOUT_ROLLOUT.name);
+  argo.tick(ORDERS_ROLLOUT.namespace, ORDERS_ROLLOUT.name);
 }
 
 /** What the page can do to the Argo Rollouts story: deploy a new image, or decide how analyses end. */
@@ -142,12 +146,36 @@ function controlArgo(kube: KubeApiPeer, argo: ArgoRolloutsSim, c: ArgoControl): 
   if (c.analysis) argo.analysis = c.analysis;
   if (!c.deploy) return `analyses now end ${c.analysis ?? argo.analysis}`;
   let image = "";
-  kube.edit("rollouts", CHECKOUT_ROLLOUT.namespace, CHECKOUT_ROLLOUT.name, (o) => {
+  kube.edit("rollouts", ORDERS_ROLLOUT.namespace, ORDERS_ROLLOUT.name, (o) => {
     const containers = (o.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers;
     const minor = Number(/:1\.(\d+)$/.exec(containers[0]!.image)?.[1] ?? 0) + 1;
-    image = containers[0]!.image = `example/checkout:1.${minor}`;
+    image = containers[0]!.image = `example/orders:1.${minor}`;
   });
   return `deployed ${image}`;
+}
+
+/** The Flagger story's Canary, its webhooks pointing at this bot's gates with the sandbox's token. */
+function seedCanary(kube: KubeApiPeer, healthUrl: string, token: string): void {
+  const { namespace, name } = CHECKOUT_CANARY;
+  const webhooks = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "rollback", "event", "post-rollout"].map((type) => ({
+    name: `slack-${type}`,
+    type,
+    url: `${healthUrl}/flagger/${name}/${type}`,
+    metadata: { token },
+  }));
+  if (kube.get("canaries", namespace, name)) kube.remove("canaries", namespace, name);
+  kube.seed("canaries", namespace, canaryObject(name, { webhooks }));
+}
+
+/** What the page can do to the Flagger story: deploy a new revision, or decide whether its checks fail. */
+export type FlaggerControl = { deploy?: true; failing?: boolean };
+
+function controlFlagger(sim: FlaggerSim, c: FlaggerControl): string {
+  if (c.failing !== undefined) sim.failing = c.failing;
+  if (!c.deploy) return `checks now ${sim.failing ? "fail" : "pass"}`;
+  const checksum = randomBytes(5).toString("hex");
+  sim.deploy(checksum);
+  return `deployed revision ${checksum}`;
 }
 
 export async function startWorld(s: WorldSettings): Promise<World> {
@@ -168,7 +196,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
     const kube = await startKubeApiPeer({
       smiFlavour: "nginx",
-      resources: [...GITOPS_TYPES, ...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType],
+      resources: [...GITOPS_TYPES, ...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType, canaryType],
     });
     started.push(kube);
     const argo = new ArgoCdPeer(kube, { intervalMs: 1_000 });
@@ -179,6 +207,10 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     rollouts.run(1_000);
     started.push({ close: async () => rollouts.stop() });
     started.push({ close: async () => argo.stop() });
+    const flaggerToken = randomBytes(24).toString("hex");
+    const flagger = new FlaggerSim(kube, CHECKOUT_CANARY.namespace, CHECKOUT_CANARY.name);
+    const stopFlagger = flagger.run(1_000);
+    started.push({ close: async () => stopFlagger() });
     const namerd = await startNamerdPeer({ namespaces: { [WORLD_DTAB_NAMESPACE]: WORLD_SEED_DTAB } });
     started.push(namerd);
     const mesh: MeshMetrics = await startMeshMetrics();
@@ -251,8 +283,10 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         gitops: routers.value.gitops,
         listDeployments: routers.value.listDeployments,
         kubeConfig: routers.value.kubeConfig,
+        flaggerTokens: new Map([[CHECKOUT_CANARY.name, flaggerToken]]),
         log: s.log,
       });
+      seedCanary(kube, bot.healthUrl, flaggerToken);
       return { bot, driver: new SlackDriver({ botUrl: `${bot.url}/slack/events`, signingSecret, peer: slack }) };
     };
     await deletePrefix(s.redisUrl, s.keyPrefix);
@@ -269,6 +303,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       bot: () => current.bot,
       driver: () => current.driver,
       argo: (c) => controlArgo(kube, rollouts, c),
+      flagger: (c) => controlFlagger(flagger, c),
       async reset() {
         await current.bot.stop();
         await deletePrefix(s.redisUrl, s.keyPrefix);
@@ -277,6 +312,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         seedKube(kube, argo);
         for (const ar of kube.list("analysisruns")) kube.remove("analysisruns", String(ar.metadata?.namespace), String(ar.metadata?.name));
         seedArgo(kube, rollouts);
+        flagger.reset();
         namerd.seed(WORLD_DTAB_NAMESPACE, WORLD_SEED_DTAB);
         traffic.reset();
         current = await boot();

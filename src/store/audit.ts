@@ -14,9 +14,10 @@ import { followRecordExpiry } from "./retention.ts";
 export type AuditOutcome = "done" | "refused" | "error";
 /**
  * command: a /rollout command; button: a click; modal: a form; auto: the bot deciding by itself; worker: what
- * the mesh was verified to hold; event: an Events API callback (a replayed one is audited).
+ * the mesh was verified to hold; event: an Events API callback (a replayed one is audited); webhook: a call
+ * from Flagger to its gates.
  */
-export const AUDIT_VIA = ["command", "button", "modal", "auto", "worker", "event"] as const;
+export const AUDIT_VIA = ["command", "button", "modal", "auto", "worker", "event", "webhook"] as const;
 export type AuditVia = (typeof AUDIT_VIA)[number];
 
 export const AuditEntrySchema = z.object({

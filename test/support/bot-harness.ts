@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { startBot, type Bot } from "../../src/bot.ts";
-import { closedInProduction, EnvSchema, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
+import { closedInProduction, EnvSchema, loadFlaggerTokens, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
 import { startKubeApiPeer, type KubeApiPeer, type KubeApiPeerOptions, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
@@ -119,7 +119,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const routers = await buildRouters(routerSettings);
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
+  const flaggerTokens = await loadFlaggerTokens(targets, process.env);
+  if (!flaggerTokens.ok) throw new Error(flaggerTokens.error.join("\n"));
   const bot = await startBot({
+    flaggerTokens: flaggerTokens.value,
     env,
     targets,
     routers: routers.value.registry,

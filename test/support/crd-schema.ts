@@ -40,8 +40,17 @@ export function referenceCrdPath(file: string): string {
 }
 
 /** The schema of each served version of the CRD in `file`. */
-export function loadCrdSchemas(file: string): Map<string, Schema> {
-  const crd = parse(readFileSync(referenceCrdPath(file), "utf8")) as {
+export function loadCrdSchemas(file: string, crdName?: string): Map<string, Schema> {
+  let text = readFileSync(referenceCrdPath(file), "utf8");
+  if (crdName) {
+    // A file of several CRDs (Flagger ships one): the document that defines `crdName`. Its quoted
+    // descriptions wrap below their key's indentation, which a strict YAML parser refuses; they say nothing
+    // a validator needs, so they are emptied first.
+    const doc = text.split(/^---\s*$/m).find((d) => new RegExp(`^  name: ${crdName.replaceAll(".", "\\.")}\\s*$`, "m").test(d));
+    if (!doc) throw new Error(`${file} defines no CRD ${crdName}`);
+    text = doc.replace(/description: '(?:[^']|'')*'/g, "description: ''").replace(/description: "(?:[^"\\]|\\.)*"/g, 'description: ""');
+  }
+  const crd = parse(text) as {
     spec: { versions: { name: string; served: boolean; schema: { openAPIV3Schema: Schema } }[] };
   };
   return new Map(crd.spec.versions.filter((v) => v.served).map((v) => [v.name, v.schema.openAPIV3Schema]));
@@ -111,8 +120,8 @@ export function validateAgainst(schema: Schema, value: unknown, at = ""): FieldC
 }
 
 /** A validator for the kube-api peer's `validators` option: the object as written through `version`. */
-export function crdValidator(file: string): (obj: KubeObject, version: string) => FieldCause[] {
-  const schemas = loadCrdSchemas(file);
+export function crdValidator(file: string, crdName?: string): (obj: KubeObject, version: string) => FieldCause[] {
+  const schemas = loadCrdSchemas(file, crdName);
   return (obj, version) => {
     const schema = schemas.get(version);
     if (!schema) return [{ field: "apiVersion", message: `version ${version} is not served by ${file}` }];

@@ -82,6 +82,8 @@ export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attempts
 
 async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
   const { store, now } = deps;
+  // Flagger moves the traffic and reads the bot's answers at its own calls: there is nothing to send.
+  if (r.flagger) return;
   if (r.argo) {
     // The controller moves the traffic; the bot only sends the request a person decided on.
     if (!deps.argo) throw new Error("an Argo Rollouts target needs the Kubernetes API configured");

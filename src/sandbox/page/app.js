@@ -627,6 +627,17 @@ function setup() {
   $("argo-deploy").addEventListener("click", argo({ deploy: true }));
   $("argo-fail").addEventListener("click", argo({ analysis: "Failed" }));
   $("argo-pass").addEventListener("click", argo({ analysis: "Successful" }));
+  const flagger = (body) => async () => {
+    try {
+      const r = await api("/api/flagger", body);
+      toast(`Flagger: ${r.said}`);
+    } catch (err) {
+      toast(err.message);
+    }
+  };
+  $("flagger-deploy").addEventListener("click", flagger({ deploy: true }));
+  $("flagger-fail").addEventListener("click", flagger({ failing: true }));
+  $("flagger-pass").addEventListener("click", flagger({ failing: false }));
   $("reset").addEventListener("click", async () => {
     const btn = $("reset");
     btn.disabled = true;

@@ -8,6 +8,7 @@ import { actorText, clip, duration, escapeMrkdwn, slackTime, split } from "./for
 import { argoActionWord, describeActor, policyRefusalText } from "./refusal.ts";
 import type { ArgoChange } from "../../engine/argo-types.ts";
 import { argoStepText } from "./argo-steps.ts";
+import type { FlaggerChange } from "../../engine/flagger-types.ts";
 
 /** One thread reply per event: who, what, weights before -> after, when. Pure. */
 export function renderEvent(r: Rollout, e: RolloutEvent): string {
@@ -57,6 +58,7 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
       // Notes are the bot's own words for people (they carry mentions); older records kept them as text.
       return `${e.kind === "alert" ? ":rotating_light:" : e.kind === "notice" ? ":alarm_clock:" : ":bell:"} ${e.note ? noteText(e.note) : (e.text ?? "")}`;
     case "controller":
+      if (e.flagger) return `${flaggerChangeText(e.flagger, e.actor)} ${when}`;
       return e.change ? `${argoChangeText(r, e.change, e.actor)} ${when}` : `${escapeMrkdwn(e.text ?? "")} ${when}`;
   }
 }
@@ -121,6 +123,10 @@ export function noteText(n: BotNote): string {
       const who = !n.mention ? "" : "group" in n.mention ? `<!subteam^${n.mention.group}> ` : `<@${n.mention.user}> `;
       return `${who}Argo Rollout ${n.id}: ${argoChangeText(undefined, n.change, { kind: "bot", why: "argo-rollouts" })}`;
     }
+    case "flagger-failed": {
+      const who = !n.mention ? "" : "group" in n.mention ? `<!subteam^${n.mention.group}> ` : `<@${n.mention.user}> `;
+      return `${who}Flagger Canary ${n.id} *failed*: Flagger rolled it back (all traffic on the primary, canary scaled to zero).`;
+    }
     case "deadline-passed":
       return `<@${n.startedBy}> rollout ${n.id} ${n.action === "abort" ? "was *aborted*" : "is *held*"}: the deadline (${slackTime(n.at)}) passed before the rollout finished.`;
   }
@@ -169,5 +175,32 @@ export function argoChangeText(r: Rollout | undefined, c: ArgoChange, actor: Act
                   : "there was nothing to do";
       return `:information_source: ${describeActor(actor)}'s \`${argoActionWord(c.action)}\` at step ${c.step + 1} was not sent: ${why}`;
     }
+  }
+}
+
+/** What Flagger asked or reported, or what a person decided on its gates: one thread line. Pure. */
+export function flaggerChangeText(c: FlaggerChange, actor: Actor): string {
+  const who = describeActor(actor);
+  switch (c.code) {
+    case "waiting":
+      return `:hourglass_flowing_sand: Flagger waits at \`${c.gate}\`: Approve to let it go on`;
+    case "opened":
+      return `:white_check_mark: ${who} approved \`${c.gate}\``;
+    case "passed":
+      return `:arrow_forward: Flagger passed \`${c.gate}\``;
+    case "halted":
+      return `:double_vertical_bar: ${who} halted the canary: every gate answers closed`;
+    case "unhalted":
+      return `:arrow_forward: ${who} resumed the canary`;
+    case "rollback-requested":
+      return `:rewind: ${who} asked Flagger to roll back`;
+    case "rolling-back":
+      return `:rewind: Flagger was told to roll back`;
+    case "phase":
+      return `:large_blue_circle: Flagger phase: \`${escapeMrkdwn(c.phase)}\``;
+    case "event":
+      return `${c.warning ? ":warning:" : ":speech_balloon:"} Flagger: ${escapeMrkdwn(clip(c.message, 500))}`;
+    case "superseded":
+      return `:fast_forward: Superseded by revision \`${escapeMrkdwn(c.by)}\``;
   }
 }

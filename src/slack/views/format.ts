@@ -62,6 +62,7 @@ export function inlineCode(text: string, max: number): string {
 }
 
 /** Who started a rollout, as a channel shows it: a person, or Argo Rollouts for a revision it runs. */
-export function starterText(r: { startedBy: string; argo?: unknown }): string {
+export function starterText(r: { startedBy: string; argo?: unknown; flagger?: unknown }): string {
+  if (r.flagger) return "Flagger";
   return r.argo ? "Argo Rollouts" : `<@${r.startedBy}>`;
 }

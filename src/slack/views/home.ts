@@ -2,6 +2,7 @@ import type { Rollout } from "../../engine/rollout.ts";
 import { describeVerdict } from "./verdict-text.ts";
 import { clip, duration, escapeMrkdwn, slackTime, starterText } from "./format.ts";
 import { argoButtons } from "./argo-message.ts";
+import { flaggerButtons } from "./flagger-message.ts";
 import { moreMenu } from "./promote.ts";
 import { actionButtons, buttonValue, scheduleText } from "./rollout-message.ts";
 
@@ -57,8 +58,8 @@ function runningBlocks({ rollout: r, link }: BoardRollout): Block[] {
       ],
     },
   ];
-  const buttons = r.argo ? argoButtons(r, r.argo.state) : actionButtons(r);
-  const more = r.argo ? undefined : moreMenu(r, buttonValue(r));
+  const buttons = r.flagger ? flaggerButtons(r) : r.argo ? argoButtons(r, r.argo.state) : actionButtons(r);
+  const more = r.argo || r.flagger ? undefined : moreMenu(r, buttonValue(r));
   if (more) buttons.push(more);
   if (buttons.length) blocks.push({ type: "actions", block_id: `home:${r.id}`, elements: buttons });
   blocks.push({ type: "divider" });

@@ -94,6 +94,12 @@ export function refusalText(r: Refusal): string {
       return `Rollout ${r.id} is aborted: Retry first (nothing was sent).`;
     case "argo-not-aborted":
       return `Rollout ${r.id} is not aborted: there is nothing to retry.`;
+    case "flagger-not-waiting":
+      return `Flagger is not waiting at a gate for ${r.id}: nothing to approve now (the message shows when it asks).`;
+    case "flagger-gate-moved":
+      return `That Approve was for \`${r.seen}\`; Flagger now waits at \`${r.now}\` for ${r.id}. Nothing was opened: look at the message again.`;
+    case "flagger-already-open":
+      return `\`${r.gate}\` of ${r.id} was already approved${by(r.by)}; Flagger passes it at its next call.`;
     case "argo-no-step":
       return `Rollout ${r.id} has no step left to promote.`;
   }
@@ -194,6 +200,8 @@ export function startRefusalText(r: StartRefusal): string {
     case "invalid-target":
       return `target \`${r.target}\`: ${r.issues.map((i) => issueText(i)).join("; ")}`;
     case "controller-target":
+      if (r.controller === "flagger")
+        return `\`${r.target}\` is gated for Flagger: a rollout starts when Canary \`${r.rollout}\` gets a new revision and Flagger calls the bot's gates, and its message appears in the channel`;
       return `\`${r.target}\` is followed from Argo Rollouts: a rollout starts when Rollout \`${r.rollout}\` gets a new pod template (\`kubectl argo rollouts set image\`, or your GitOps tool), and its message appears in the channel`;
     case "no-router":
       return `this bot has no \`${r.router}\` router configured`;

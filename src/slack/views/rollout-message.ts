@@ -5,6 +5,7 @@ import { actorText, clip, duration, escapeMrkdwn, inlineCode, slackTime, split }
 import { snapshotText } from "./snapshot-block.ts";
 import { moreMenu } from "./promote.ts";
 import { renderArgoMessage } from "./argo-message.ts";
+import { renderFlaggerMessage } from "./flagger-message.ts";
 
 /**
  * The rollout's one channel message, as a pure function of the record. Re-rendering is always safe;
@@ -143,6 +144,7 @@ export function scheduleText(r: Rollout): string | undefined {
 
 export function renderRolloutMessage(r: Rollout): Rendered {
   if (r.argo) return renderArgoMessage(r);
+  if (r.flagger) return renderFlaggerMessage(r);
   const blocks: Block[] = [
     { type: "header", text: { type: "plain_text", text: clip(`Rollout ${r.id}: ${r.stable || "?"} → ${r.canary}`, 150), emoji: true } },
     {
