@@ -1,10 +1,6 @@
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandboxServer, type SandboxServer } from "../../src/sandbox/server.ts";
-import type { PageState } from "../../src/sandbox/views/state.ts";
-import { randomSandboxPrefix, startWorld, type World } from "../../src/sandbox/world.ts";
+import { describe, expect, it } from "vitest";
 import { percentOnSplit } from "../support/split.ts";
-import { REDIS_URL } from "../support/redis.ts";
+import { useSandbox } from "../support/sandbox.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -14,32 +10,10 @@ import { waitFor } from "../support/wait.ts";
 
 const ALICE = "U0ALICE01";
 const BOB = "U0BOB0001";
-let world: World;
-let server: SandboxServer;
-
-beforeAll(async () => {
-  world = await startWorld({
-    redisUrl: REDIS_URL,
-    keyPrefix: randomSandboxPrefix(),
-    tickMs: 200,
-    historyLength: 50,
-    timing: { windowSeconds: 5, refreshSeconds: 5, autoNotice: "2s" },
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
-  });
-  server = await startSandboxServer(world, { port: 0 });
-}, 60_000);
-
-afterAll(async () => {
-  await server?.close();
-  await world?.close();
-});
-
-const get = async (path: string) => (await fetch(new URL(path, server.url))).json() as Promise<PageState>;
-const post = async (path: string, body: unknown) => {
-  const res = await fetch(new URL(path, server.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as { ok?: true; error?: string } };
-};
-const split = () => percentOnSplit(world.kube.get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
+const sandbox = useSandbox();
+const { get, post } = sandbox;
+const world = () => sandbox.world();
+const split = () => percentOnSplit(world().kube.get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
 
 describe("the sandbox's API", () => {
   it("starts with the seed: three targets, the mesh on stable, the namerctl dtab, the l5d-dtab test request and the HTTPRoute's rules", async () => {
@@ -67,12 +41,12 @@ describe("the sandbox's API", () => {
     const world1 = s.targets[1]!.mesh;
     expect(world1.kind === "dtab" && world1.namerctl).toMatch(/^# version \S+\n[\s\S]*\/host\/world\s+=> \/srv\/world-v1 ;$/);
     expect(world1.kind === "dtab" && world1.testRequest).toBe("curl -H 'l5d-dtab: /host/world => /srv/world-v2' http://linkerd.sandbox.local:4140/");
-    expect(world.kube.get("deployments", "default", "backend-v2")?.status).toMatchObject({ readyReplicas: 2 });
-    expect(world.kube.get("services", "web", "world-v2")).toBeDefined();
+    expect(world().kube.get("deployments", "default", "backend-v2")?.status).toMatchObject({ readyReplicas: 2 });
+    expect(world().kube.get("services", "web", "world-v2")).toBeDefined();
   });
 
   it("answers bad input with a specific error and changes nothing", async () => {
-    const before = world.slack.calls.length;
+    const before = world().slack.calls.length;
     expect(await post("/api/command", { user: "UNOBODY", text: "list" })).toEqual({ status: 400, body: { error: "user is not one of the sandbox's people" } });
     expect(await post("/api/command", { user: ALICE, text: "list", extra: 1 })).toMatchObject({
       status: 400,
@@ -93,9 +67,9 @@ describe("the sandbox's API", () => {
       body: { error: expect.stringContaining("viewId is not a view id") },
     });
     expect(await post("/api/home", { user: ALICE, tab: "messages" })).toMatchObject({ status: 400, body: { error: expect.stringContaining("tab") } });
-    expect(world.traffic.view("backend-svc")!.canaryControls.errorRate).toBe(0);
-    expect(world.slack.calls.length).toBe(before);
-    expect(world.slack.ephemeralsFor(ALICE)).toEqual([]);
+    expect(world().traffic.view("backend-svc")!.canaryControls.errorRate).toBe(0);
+    expect(world().slack.calls.length).toBe(before);
+    expect(world().slack.ephemeralsFor(ALICE)).toEqual([]);
   });
 
   it("shows each person only their own ephemeral replies", async () => {
@@ -105,12 +79,12 @@ describe("the sandbox's API", () => {
   });
 
   it("the start form opens for the person who typed /rollout only; a pick Slack would not send and unknown fields are refused", async () => {
-    const callsBefore = world.slack.calls.length;
+    const callsBefore = world().slack.calls.length;
     expect(await post("/api/command", { user: BOB, text: "" })).toEqual({ status: 200, body: { ok: true } });
     const form = await waitFor(async () => (await get(`/api/state?user=${BOB}`)).modal, { what: "Bob's start form" });
     expect(form.title).toMatchObject({ text: "Start a rollout" });
     expect((await get(`/api/state?user=${ALICE}`)).modal).toBeUndefined();
-    const sent = world.slack.calls.length;
+    const sent = world().slack.calls.length;
     expect(await post("/api/view/pick", { user: BOB, viewId: form.id, blockId: "steps", value: "10", values: {} })).toEqual({
       status: 400,
       body: { error: "the form has no select steps" },
@@ -120,15 +94,19 @@ describe("the sandbox's API", () => {
       body: { error: "the form has no field nope" },
     });
     expect(await post("/api/view/submit", { user: ALICE, viewId: form.id, values: {} })).toEqual({ status: 404, body: { error: "that view is closed" } });
-    expect(world.slack.calls.length).toBe(sent);
+    expect(world().slack.calls.length).toBe(sent);
     expect(await post("/api/view/close", { user: BOB, viewId: form.id })).toEqual({ status: 200, body: { ok: true } });
     expect((await get(`/api/state?user=${BOB}`)).modal).toBeUndefined();
-    expect(world.slack.calls.slice(callsBefore).map((c) => c.method)).toContain("views.open");
+    expect(
+      world()
+        .slack.calls.slice(callsBefore)
+        .map((c) => c.method),
+    ).toContain("views.open");
   });
 
   it("an HTTPRoute rollout shifts only the split rule; the panel shows the rules and the bot's test rule", async () => {
     const rules = () =>
-      (world.kube.get("httproutes", "shop", "web")!.spec as { rules: { name?: string; backendRefs: { name: string; weight?: number }[] }[] }).rules;
+      (world().kube.get("httproutes", "shop", "web")!.spec as { rules: { name?: string; backendRefs: { name: string; weight?: number }[] }[] }).rules;
     const staticBefore = structuredClone(rules()[0]);
     expect(await post("/api/command", { user: ALICE, text: "start web --to web-v2" })).toEqual({ status: 200, body: { ok: true } });
     const panel = await waitFor(
@@ -140,7 +118,9 @@ describe("the sandbox's API", () => {
     );
     expect(panel.rules.find((r) => r.test)?.text).toBe("/api + x-rollout: web-v2 → web-v2 1");
     const msg = await waitFor(async () => (await get(`/api/state?user=${ALICE}`)).messages.find((m) => m.text.includes("web#1")), { what: "web's message" });
-    const start = world.slack.buttons("C0DEPLOYS", msg.ts).find((b) => /Start shifting/.test(b.text))!;
+    const start = world()
+      .slack.buttons("C0DEPLOYS", msg.ts)
+      .find((b) => /Start shifting/.test(b.text))!;
     expect(await post("/api/click", { user: ALICE, ts: msg.ts, blockId: start.block_id, actionId: start.action_id })).toEqual({
       status: 200,
       body: { ok: true },
@@ -158,24 +138,24 @@ describe("the sandbox's API", () => {
       },
     );
     expect(rules()[0]).toEqual(staticBefore);
-    await waitFor(() => (Math.abs((world.traffic.view("web")!.shares["web-v2"] ?? 0) - 0.1) < 1e-9 ? true : undefined), { what: "traffic split 90/10" });
+    await waitFor(() => (Math.abs((world().traffic.view("web")!.shares["web-v2"] ?? 0) - 0.1) < 1e-9 ? true : undefined), { what: "traffic split 90/10" });
   }, 30_000);
 
   it("Reset stops the rollouts' world: empty channel, seed weights, no records", async () => {
     await post("/api/command", { user: ALICE, text: "start backend-svc --to backend-v2" });
     await waitFor(() => (split() === 10 ? true : undefined), { what: "the first step" });
-    expect(await world.bot().store.get("backend-svc#1")).toBeDefined();
+    expect(await world().bot().store.get("backend-svc#1")).toBeDefined();
     expect(await post("/api/reset", {})).toEqual({ status: 200, body: { ok: true } });
     const s = await get(`/api/state?user=${ALICE}`);
     expect([s.messages, s.ephemerals]).toEqual([[], []]);
     expect(split()).toBe(0);
-    expect(await world.bot().store.get("backend-svc#1")).toBeUndefined();
+    expect(await world().bot().store.get("backend-svc#1")).toBeUndefined();
     // The fresh bot numbers rollouts from 1 again and drives the mesh as before.
     await post("/api/command", { user: ALICE, text: "start backend-svc --to backend-v2" });
     await waitFor(() => (split() === 10 ? true : undefined), { what: "the first step after the reset" });
     const r = await waitFor(
       async () => {
-        const x = await world.bot().store.get("backend-svc#1");
+        const x = await world().bot().store.get("backend-svc#1");
         return x?.status === "active" && x.appliedPercent === 10 ? x : undefined;
       },
       { what: "the new rollout's record at 10%" },

@@ -1,9 +1,5 @@
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandboxServer, type SandboxServer } from "../../src/sandbox/server.ts";
-import type { PageState } from "../../src/sandbox/views/state.ts";
-import { randomSandboxPrefix, startWorld, type World } from "../../src/sandbox/world.ts";
-import { REDIS_URL } from "../support/redis.ts";
+import { describe, expect, it } from "vitest";
+import { useSandbox } from "../support/sandbox.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -14,35 +10,14 @@ import { waitFor } from "../support/wait.ts";
  */
 
 const ALICE = "U0ALICE01";
-let world: World;
-let server: SandboxServer;
-
-beforeAll(async () => {
-  world = await startWorld({
-    redisUrl: REDIS_URL,
-    keyPrefix: randomSandboxPrefix(),
-    tickMs: 200,
-    historyLength: 50,
-    timing: { windowSeconds: 5, refreshSeconds: 5, autoNotice: "2s" },
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
-  });
-  server = await startSandboxServer(world, { port: 0 });
-}, 60_000);
-afterAll(async () => {
-  await server?.close();
-  await world?.close();
-});
-
-const get = async (path: string) => (await fetch(new URL(path, server.url))).json() as Promise<PageState>;
-const post = async (path: string, body: unknown) => {
-  const res = await fetch(new URL(path, server.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as { ok?: true; error?: string; said?: string } };
-};
+const sandbox = useSandbox();
+const { get, post } = sandbox;
+const world = () => sandbox.world();
 const seen = async () => JSON.stringify(await get(`/api/state?user=${ALICE}`));
 
 describe("the GitOps story", () => {
   it("Argo CD route: refused with the snippet; the panel applies it; the next start goes through and says who owns the route", async () => {
-    expect(world.kube.get("httproutes", "store", "shop")?.metadata?.annotations).toEqual({
+    expect(world().kube.get("httproutes", "store", "shop")?.metadata?.annotations).toEqual({
       "argocd.argoproj.io/tracking-id": "shop:gateway.networking.k8s.io/HTTPRoute:store/shop",
     });
     await post("/api/command", { user: ALICE, text: "start shop --to shop-v2" });
@@ -51,7 +26,7 @@ describe("the GitOps story", () => {
       timeoutMs: 15_000,
     });
     expect(await seen()).toContain("RespectIgnoreDifferences=true");
-    expect(world.kube.mutations("httproutes", "store", "shop")).toEqual([]);
+    expect(world().kube.mutations("httproutes", "store", "shop")).toEqual([]);
 
     const applied = await post("/api/gitops/apply-snippet", {});
     expect(applied.body.said).toContain("Added the snippet to Application `shop`");
@@ -67,7 +42,7 @@ describe("the GitOps story", () => {
         timeoutMs: 15_000,
       },
     );
-    const r = await world.bot().store.get("shop#2");
+    const r = await world().bot().store.get("shop#2");
     expect(r?.status).toBe("active");
   }, 45_000);
 
@@ -75,7 +50,7 @@ describe("the GitOps story", () => {
     await post("/api/command", { user: ALICE, text: "start cart --to cart-v2" });
     await waitFor(
       () =>
-        (world.kube.get("httproutes", "store", "cart")?.metadata?.annotations as Record<string, string> | undefined)?.[
+        (world().kube.get("httproutes", "store", "cart")?.metadata?.annotations as Record<string, string> | undefined)?.[
           "kustomize.toolkit.fluxcd.io/reconcile"
         ] === "disabled"
           ? true
