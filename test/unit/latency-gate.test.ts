@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import { foldCounters, type CounterReading, type Evidence, type FoldOptions, type SeriesCounters } from "../../src/engine/evidence.ts";
+import { MetricsSettingsSchema, type MetricsSettings } from "../../src/engine/metrics-settings.ts";
+import { GRID, GRID_ONE } from "../../src/engine/sequential.ts";
+import { judge, testsSharingAlpha } from "../../src/engine/verdict.ts";
+import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
+
+/** Series name -> [requests, successes] (for a histogram: [+Inf bucket, bucket at the threshold]), all sampled at `at`. */
+const series = (at: number, xs: Record<string, [number, number]>): SeriesCounters =>
+  Object.fromEntries(Object.entries(xs).map(([k, [requests, successes]]) => [k, { requests, successes, at }]));
+type Side = Record<string, [number, number]>;
+const read = (at: number, counters: { stable: Side; canary: Side }, hist: { stable: Side; canary: Side }): CounterReading => ({
+  at,
+  stable: series(at, counters.stable),
+  canary: series(at, counters.canary),
+  latency: { stable: series(at, hist.stable), canary: series(at, hist.canary) },
+});
+const opts: FoldOptions = { changes: [], staleAfterMs: 45_000 };
+const fold = (readings: CounterReading[], o: FoldOptions = opts) => readings.reduce<Evidence | undefined>((e, r) => foldCounters(e, r, o), undefined)!;
+
+const messages = (input: unknown) => {
+  const r = MetricsSettingsSchema.safeParse(input);
+  return r.success ? [] : r.error.issues.map((i) => i.message);
+};
+const settings = (latency: unknown = { thresholdMs: 500 }): MetricsSettings => MetricsSettingsSchema.parse({ preset: "linkerd2", latency });
+
+describe("latency gate settings", () => {
+  it("takes a threshold that is a bucket boundary of the preset's histogram, with a minimum-sample guard of 100", () => {
+    expect(settings().latency).toEqual({ thresholdMs: 500, minRequests: 100 });
+    expect(messages({ preset: "istio", latency: { thresholdMs: 250 } })).toEqual([]);
+  });
+
+  it("refuses a threshold between boundaries, naming the nearest ones: slow requests could not be counted exactly", () => {
+    expect(messages({ preset: "linkerd2", latency: { thresholdMs: 450 } })).toEqual([
+      expect.stringContaining("thresholdMs 450 is not a bucket boundary of the linkerd2 latency histogram"),
+    ]);
+    expect(messages({ preset: "linkerd2", latency: { thresholdMs: 450 } })[0]).toContain("use 400 or 500");
+    expect(messages({ preset: "istio", latency: { thresholdMs: 300 } })[0]).toContain("use 250 or 500");
+  });
+
+  it("refuses the gate on Linkerd 1, whose admin gives latency percentiles and no counts", () => {
+    const m = messages({ source: "linkerd1", linkerd1AdminUrl: "http://l5d:9990", latency: { thresholdMs: 500 } });
+    expect(m).toEqual([expect.stringContaining("Linkerd 1's admin metrics.json gives request_latency_ms only as percentiles")]);
+  });
+
+  it("custom queries need the histogram's raw _bucket series", () => {
+    const queries = { requests: 'r{v="{version}"}', successes: 's{v="{version}"}' };
+    expect(messages({ queries, latency: { thresholdMs: 500 } })).toEqual([expect.stringContaining("needs `queries.latencyBuckets`")]);
+    expect(messages({ queries: { ...queries, latencyBuckets: 'rate(h_bucket{v="{version}"}[{window}])' }, latency: { thresholdMs: 500 } })).toEqual([
+      expect.stringContaining("queries.latencyBuckets must select the raw counters"),
+    ]);
+    expect(messages({ queries: { ...queries, latencyBuckets: 'h_bucket{v="{version}"}' }, latency: { thresholdMs: 500 } })).toEqual([]);
+  });
+});
+
+describe("slow requests folded from histogram buckets", () => {
+  it("counts exact bucket differences per series, drops a reset series' delta, and cuts with the error counters", () => {
+    const c = { stable: { a: [0, 0] as [number, number] }, canary: { b: [0, 0] as [number, number] } };
+    const e = fold(
+      [
+        read(0, c, { stable: { a: [1000, 980], a2: [500, 495] }, canary: { b: [100, 90] } }),
+        // stable: a +1000 (+15 slow), a2 +500 (+5 slow); canary b +200 (+30 slow)
+        read(10_000, c, { stable: { a: [2000, 1965], a2: [1000, 990] }, canary: { b: [300, 260] } }),
+        // a2 restarted (went down): its delta is dropped whatever it held; a +500 (+10 slow); b +100 (+20 slow)
+        read(20_000, c, { stable: { a: [2500, 2455], a2: [40, 40] }, canary: { b: [400, 340] } }),
+      ].map((r, i) => ({ ...r, stable: series(r.at, { a: [i * 100, i * 100] }), canary: series(r.at, { b: [i * 10, i * 10] }) })),
+    );
+    expect(e.slow).toMatchObject({ stable: { requests: 1500 + 500, errors: 20 + 10 }, canary: { requests: 300, errors: 50 } });
+    expect(e.discarded).toBe(1);
+    // The log-likelihood on the grid, computed here from the binomial share of slow requests per interval:
+    // x log θ − n log(ρθ + 1 − ρ), with ρ the canary's share of the histogram's requests.
+    const k = GRID_ONE + 10;
+    const t = GRID[k]!;
+    const term = (x: number, n: number, rho: number) => x * Math.log(t) - n * Math.log(rho * t + 1 - rho);
+    const expected = term(30, 50, 200 / 1700) + term(20, 30, 100 / 600);
+    expect(e.slow!.logLik[k]).toBeCloseTo(expected, 3);
+
+    // A weight change inside the second interval drops that interval for errors and slow requests alike.
+    const cut = fold(
+      [read(0, c, { stable: { a: [1000, 980] }, canary: { b: [100, 90] } }), read(10_000, c, { stable: { a: [2000, 1965] }, canary: { b: [300, 260] } })].map(
+        (r, i) => ({ ...r, stable: series(r.at, { a: [i * 100, i * 100] }), canary: series(r.at, { b: [i * 10, i * 10] }) }),
+      ),
+      { ...opts, changes: [{ from: 4_000, to: 6_000 }] },
+    );
+    expect(cut).toMatchObject({ cuts: 1, intervals: 0, slow: { canary: { requests: 0, errors: 0 }, stable: { requests: 0, errors: 0 } } });
+  });
+});
+
+describe("the latency gate's verdict", () => {
+  /** One interval: stable and canary requests (all successful) with their slow counts. */
+  const oneInterval = (stable: [number, number], canary: [number, number], s = settings()) => {
+    const at = (f: number) => ({
+      stable: { a: [stable[0] * f, stable[0] * f] as [number, number] },
+      canary: { b: [canary[0] * f, canary[0] * f] as [number, number] },
+    });
+    const hist = (f: number) => ({
+      stable: { a: [stable[0] * f, (stable[0] - stable[1]) * f] as [number, number] },
+      canary: { b: [canary[0] * f, (canary[0] - canary[1]) * f] as [number, number] },
+    });
+    const e = fold([read(0, at(0), hist(0)), read(30_000, at(1), hist(1))]);
+    return judge(e, s);
+  };
+
+  it("aborts a canary with three times stable's share of slow requests, at a third of α, and says it is latency", () => {
+    // 60 of 1,000 canary requests over 500 ms vs 200 of 10,000 on stable: 3×.
+    const v = oneInterval([10_000, 200], [1_000, 60]);
+    expect(v).toMatchObject({ kind: "worse", basis: "latency", slow: { thresholdMs: 500, canarySlow: 60, stableSlow: 200 } });
+    expect(testsSharingAlpha(settings())).toBe(3);
+    expect(describeVerdict(v)).toBe(
+      "canary 100% vs stable 100%, slower: canary slow requests (over 500 ms) 3.0× stable's rate (99% interval 1.5×–5.3×) over 1,000 canary requests since 00:00 UTC",
+    );
+  });
+
+  it("does not call a canary as fast as stable slower, nor judge before the minimum sample", () => {
+    expect(oneInterval([10_000, 200], [1_000, 20]).kind).not.toBe("worse");
+    // 40 of 90 canary requests slow is damning, but under minRequests (100) the gate waits.
+    expect(oneInterval([10_000, 200], [90, 40]).kind).not.toBe("worse");
+    expect(oneInterval([10_000, 200], [90, 40], settings({ thresholdMs: 500, minRequests: 50 }))).toMatchObject({ kind: "worse", basis: "latency" });
+  });
+
+  it("without the gate, slow requests do not count and α is split two ways", () => {
+    const s = MetricsSettingsSchema.parse({ preset: "linkerd2" });
+    expect(testsSharingAlpha(s)).toBe(2);
+    expect(oneInterval([10_000, 200], [1_000, 60], s).kind).not.toBe("worse");
+  });
+});
