@@ -4,6 +4,11 @@ import { MetricsSettingsSchema, type MetricsSettings } from "../../src/engine/me
 import { GRID, GRID_ONE } from "../../src/engine/sequential.ts";
 import { judge, testsSharingAlpha } from "../../src/engine/verdict.ts";
 import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
+import { markStarted, newRollout, type StoredSnapshot } from "../../src/engine/rollout.ts";
+import { TargetSchema } from "../../src/engine/target.ts";
+import { snapshotText } from "../../src/slack/views/snapshot-block.ts";
+import { chartAltText, chartSvg } from "../../src/slack/views/chart.ts";
+import { readingPoint } from "../../src/store/readings.ts";
 
 /** Series name -> [requests, successes] (for a histogram: [+Inf bucket, bucket at the threshold]), all sampled at `at`. */
 const series = (at: number, xs: Record<string, [number, number]>): SeriesCounters =>
@@ -122,5 +127,65 @@ describe("the latency gate's verdict", () => {
     const s = MetricsSettingsSchema.parse({ preset: "linkerd2" });
     expect(testsSharingAlpha(s)).toBe(2);
     expect(oneInterval([10_000, 200], [1_000, 60], s).kind).not.toBe("worse");
+  });
+});
+
+describe("the latency gate in the message and the chart", () => {
+  const gated = TargetSchema.parse({
+    name: "backend-svc",
+    smi: { trafficSplit: "backend-ts" },
+    stable: "v1",
+    metrics: { source: "prometheus", prometheusUrl: "http://p:9090", preset: "linkerd2", latency: { thresholdMs: 500 } },
+  });
+  const rollout = () =>
+    markStarted(
+      newRollout({
+        id: "backend-svc#1",
+        target: gated,
+        stable: "v1",
+        canary: "v2",
+        steps: [10, 100],
+        startedBy: "U1",
+        channel: "C1",
+        testStage: false,
+        now: 0,
+      }),
+      { percent: 10, raw: "v1 90 / v2 10", initialRaw: "v1 100 / v2 0" },
+      1_000,
+    );
+
+  it("has its own line in the rollout message, and the abort says it is latency", () => {
+    const c = { stable: { a: [0, 0] as [number, number] }, canary: { b: [0, 0] as [number, number] } };
+    const e = fold([
+      read(0, c, { stable: { a: [0, 0] }, canary: { b: [0, 0] } }),
+      {
+        ...read(30_000, c, { stable: { a: [1_600, 1_592] }, canary: { b: [800, 776] } }),
+        stable: series(30_000, { a: [1_600, 1_600] }),
+        canary: series(30_000, { b: [800, 800] }),
+      },
+    ]);
+    const snap: StoredSnapshot = { at: 30_000, windowSeconds: 30, canaryPercent: 10, evidence: e, verdict: judge(e, gated.metrics!) };
+    const t = snapshotText(rollout(), snap);
+    expect(t).toContain("• Slower than 500 ms (latency gate): canary *3.0%* of 800 requests, stable *0.5%* of 1,600 requests");
+    expect(t).toContain(":red_circle: *Worse than stable*: canary 100% vs stable 100%, slower: canary slow requests (over 500 ms) 6.0× stable's rate");
+  });
+
+  it("draws each version's share within the threshold as its own dashed series", () => {
+    const points = [
+      readingPoint({
+        at: 10_000,
+        canaryPercent: 10,
+        stable: { requests: 100, successes: 100 },
+        canary: { requests: 10, successes: 10 },
+        fast: { stable: 0.995, canary: 0.97 },
+      }),
+    ];
+    expect(points[0]).toMatchObject({ stableFast: 0.995, canaryFast: 0.97 });
+    const svg = chartSvg(rollout(), points, 60_000);
+    expect(svg).toContain("Success rate and share within 500 ms over the rollout");
+    expect(svg).toContain("within 500 ms (dashed)");
+    // Two dashed lines, one per version, in the versions' colours.
+    expect(svg.match(/<path d="M[^"]*" fill="none" stroke="#(1f77b4|ff7f0e)" stroke-width="2" stroke-dasharray="5 3"/g)).toHaveLength(2);
+    expect(chartAltText(rollout(), points)).toContain("within the latency threshold stable 99.5%, canary 97.0%");
   });
 });
