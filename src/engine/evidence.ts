@@ -25,7 +25,27 @@ export type Tally = { requests: number; errors: number };
 export type SeriesValue = { requests: number; successes: number; at: number };
 export type SeriesCounters = Record<string, SeriesValue>;
 /** What a source answers: every series of each version, as of `at` (the moment read, ms). */
-export type CounterReading = { at: number; stable: SeriesCounters; canary: SeriesCounters; p99Ms?: { stable?: number; canary?: number } };
+export type CounterReading = {
+  at: number;
+  stable: SeriesCounters;
+  canary: SeriesCounters;
+  p99Ms?: { stable?: number; canary?: number };
+  /**
+   * The latency gate's histogram, per series: `requests` is the `+Inf` bucket (every request), `successes` the
+   * bucket at the threshold (the requests no slower than it), so a series' "errors" are its slow requests.
+   */
+  latency?: { stable: SeriesCounters; canary: SeriesCounters };
+};
+
+/** Slow requests since the rollout began, folded like errors over the same intervals: the latency gate's evidence. */
+export type SlowEvidence = {
+  /** `errors` here are the slow requests; `requests` every request the histogram counted. */
+  canary: Tally;
+  stable: Tally;
+  /** log L(θ)/L(1) of the canary's slow share vs stable's, on the grid of sequential.ts. */
+  logLik: number[];
+  last: { stable: Record<string, Mark>; canary: Record<string, Mark> };
+};
 
 /** The last values folded, per series (short keys: records are JSON). */
 type Mark = { r: number; s: number; t: number };
@@ -62,6 +82,8 @@ export type Evidence = {
   /** The last folded interval: requests per version and its length, for "at the current rate". */
   recent?: { canary: number; stable: number; seconds: number };
   last?: { stable: Record<string, Mark>; canary: Record<string, Mark> };
+  /** The latency gate's counts, when the target has one. */
+  slow?: SlowEvidence;
 };
 
 /** A span during which the canary's share was not constant: from the write to the weights read back (`to` absent: not yet). */
@@ -149,11 +171,24 @@ export function foldCounters(prev: Evidence | undefined, reading: CounterReading
       ...(nothing ? { staleSince: reading.at } : {}),
       ...(newest !== undefined ? { newest } : {}),
       last,
+      ...slowBaseline(prev?.slow, reading),
     };
   }
   const s = delta(prev.last.stable, reading.stable, prev.until);
   const c = delta(prev.last.canary, reading.canary, prev.until);
-  const base = { ...prev, until: reading.at, reads: (prev.reads ?? 0) + 1, discarded: prev.discarded + s.resets + c.resets, last };
+  // The histogram's series are folded against their own last values, over the same reading interval.
+  const slowPrev = prev.slow;
+  const ls = reading.latency && slowPrev ? delta(slowPrev.last.stable, reading.latency.stable, prev.until) : undefined;
+  const lc = reading.latency && slowPrev ? delta(slowPrev.last.canary, reading.latency.canary, prev.until) : undefined;
+  const slowMarks = slowBaseline(slowPrev, reading);
+  const base = {
+    ...prev,
+    until: reading.at,
+    reads: (prev.reads ?? 0) + 1,
+    discarded: prev.discarded + s.resets + c.resets + (ls?.resets ?? 0) + (lc?.resets ?? 0),
+    last,
+    ...slowMarks,
+  };
   if (!s.fresh && !c.fresh) {
     // Nothing new: a reading sooner than the next scrape, or an outage once it lasts beyond a few scrapes.
     const behind = reading.at - (prev.newest ?? prev.until);
@@ -164,8 +199,8 @@ export function foldCounters(prev: Evidence | undefined, reading: CounterReading
   }
   const fresh = { ...base, stale: 0, newest: Math.max(prev.newest ?? 0, newest ?? 0) };
   delete (fresh as Partial<Evidence>).staleSince;
-  const spanStart = Math.min(s.spanStart, c.spanStart);
-  const spanEnd = Math.max(s.spanEnd, c.spanEnd);
+  const spanStart = Math.min(s.spanStart, c.spanStart, ls?.spanStart ?? Infinity, lc?.spanStart ?? Infinity);
+  const spanEnd = Math.max(s.spanEnd, c.spanEnd, ls?.spanEnd ?? -Infinity, lc?.spanEnd ?? -Infinity);
   if (opts.changes.some((w) => spanStart < (w.to ?? Infinity) && spanEnd > w.from)) {
     return { ...fresh, cuts: (prev.cuts ?? 0) + 1 };
   }
@@ -184,6 +219,32 @@ export function foldCounters(prev: Evidence | undefined, reading: CounterReading
         : (prev.compared ?? { requests: 0, errors: 0 }),
     stableLike: Math.round(((prev.stableLike ?? 0) + (s.requests > 0 ? (c.requests * s.errors) / s.requests : 0)) * 1e4) / 1e4,
     recent: { canary: c.requests, stable: s.requests, seconds: Math.max(0.001, (spanEnd - spanStart) / 1000) },
+    ...(fresh.slow && ls && lc ? { slow: addSlow(fresh.slow, ls, lc) } : {}),
+  };
+}
+
+/** The histogram's last values kept (with the counts so far), or nothing when the reading has no histogram. */
+function slowBaseline(prev: SlowEvidence | undefined, reading: CounterReading): { slow?: SlowEvidence } {
+  if (!reading.latency) return prev ? { slow: prev } : {};
+  return {
+    slow: {
+      canary: prev?.canary ?? { requests: 0, errors: 0 },
+      stable: prev?.stable ?? { requests: 0, errors: 0 },
+      logLik: prev?.logLik ?? emptyLogLik(),
+      last: { stable: mergeMarks(prev?.last.stable, reading.latency.stable), canary: mergeMarks(prev?.last.canary, reading.latency.canary) },
+    },
+  };
+}
+
+/** One interval's slow requests added: the canary's share of the interval's slow requests, at its share of the histogram's requests. */
+function addSlow(slow: SlowEvidence, s: Delta, c: Delta): SlowEvidence {
+  const requests = s.requests + c.requests;
+  const share = requests > 0 ? c.requests / requests : 0;
+  return {
+    ...slow,
+    canary: { requests: slow.canary.requests + c.requests, errors: slow.canary.errors + c.errors },
+    stable: { requests: slow.stable.requests + s.requests, errors: slow.stable.errors + s.errors },
+    logLik: round4(addInterval(slow.logLik, c.errors, c.errors + s.errors, share)),
   };
 }
 

@@ -56,6 +56,33 @@ export const PrometheusQueriesSchema = z.strictObject({
   successes: template("queries.successes"),
   /** p99 latency in milliseconds (optional; shown, not judged; may use [{window}]). */
   p99: template("queries.p99", false).optional(),
+  /**
+   * The latency histogram's raw cumulative `_bucket` series of one version, in milliseconds, every `le`
+   * (the bot picks the bucket at `latency.thresholdMs` and `+Inf` itself), e.g.
+   * response_latency_ms_bucket{deployment="{version}"}. Needed for the latency gate with custom queries.
+   */
+  latencyBuckets: template("queries.latencyBuckets").optional(),
+});
+
+/**
+ * Bucket boundaries (ms) of the presets' latency histograms, where the mesh documents them: linkerd2-proxy's
+ * response_latency_ms and Istio's default istio_request_duration_milliseconds. NGINX Service Mesh does not
+ * document its boundaries: its threshold is checked against the `le` labels Prometheus returns, at each reading.
+ */
+export const PRESET_LATENCY_BUCKETS_MS: Record<"linkerd2" | "istio", readonly number[]> = {
+  linkerd2: [1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000],
+  istio: [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000],
+};
+
+/**
+ * The latency gate: a request slower than `thresholdMs` is "slow", and the canary's share of slow requests is
+ * judged against stable's by the same anytime-valid ratio test as errors (verdict.ts). Counts come from the
+ * histogram bucket at exactly `thresholdMs` (no interpolation: a threshold between boundaries is refused).
+ */
+export const LatencyGateSchema = z.strictObject({
+  thresholdMs: z.number().positive(),
+  /** Canary requests in the histogram before the gate may call the canary slower: a guard against a few slow first requests (cold caches). */
+  minRequests: z.number().int().min(1).default(100),
 });
 
 export const MetricsSettingsSchema = z
@@ -150,6 +177,8 @@ export const MetricsSettingsSchema = z
      * for such routes; `request` (the default) assumes each request is routed on its own.
      */
     routing: z.enum(["request", "session"]).default("request"),
+    /** The latency gate (off unless given): e.g. `latency: { thresholdMs: 500 }`. */
+    latency: LatencyGateSchema.optional(),
   })
   .superRefine((m, ctx) => {
     if (m.source === "prometheus") {
@@ -179,6 +208,7 @@ export const MetricsSettingsSchema = z
         message: `windowSeconds ${m.windowSeconds} holds fewer than two scrapes (scrapeIntervalSeconds ${scrape}): Prometheus would answer nothing for the p99; use ${2 * scrape} or more`,
       });
     }
+    if (m.latency) latencyIssues(m, m.latency.thresholdMs).forEach((message) => ctx.addIssue({ code: "custom", path: ["latency", "thresholdMs"], message }));
     if (m.source === "linkerd1" && !m.linkerd1AdminUrl) {
       ctx.addIssue({
         code: "custom",
@@ -189,6 +219,39 @@ export const MetricsSettingsSchema = z
   });
 
 export type MetricsSettings = z.infer<typeof MetricsSettingsSchema>;
+
+/** Why this source cannot run the latency gate at this threshold (empty when it can). */
+function latencyIssues(
+  m: { source: string; preset?: "linkerd2" | "nginx" | "istio" | undefined; queries?: PrometheusQueries | undefined },
+  thresholdMs: number,
+): string[] {
+  if (m.source === "linkerd1") {
+    return [
+      "the latency gate needs counts of requests over the threshold, and Linkerd 1's admin metrics.json gives request_latency_ms only as percentiles (p50 to p9999, min, max, avg) over its last minute, with no bucket counts; drop `latency` for this target, or read Linkerd 1's latencies through Prometheus with custom `queries.latencyBuckets`",
+    ];
+  }
+  if (m.source !== "prometheus") return [];
+  if (m.queries && !m.queries.latencyBuckets) {
+    return ["the latency gate with custom queries needs `queries.latencyBuckets` (the raw _bucket series of one version, in ms)"];
+  }
+  if (m.preset === "linkerd2" || m.preset === "istio") {
+    const bounds = PRESET_LATENCY_BUCKETS_MS[m.preset];
+    if (!bounds.some((b) => sameBoundary(b, thresholdMs))) {
+      const below = [...bounds].reverse().find((b) => b < thresholdMs);
+      const above = bounds.find((b) => b > thresholdMs);
+      const near = [below, above].filter((b) => b !== undefined).join(" or ");
+      return [
+        `thresholdMs ${thresholdMs} is not a bucket boundary of the ${m.preset} latency histogram, so slow requests could not be counted exactly; use ${near} (boundaries: ${bounds.join(", ")})`,
+      ];
+    }
+  }
+  return [];
+}
+
+/** A bucket's `le` equals the threshold (floats written as text: 500, 500.0, 5e2). */
+export function sameBoundary(le: number, thresholdMs: number): boolean {
+  return Math.abs(le - thresholdMs) <= 1e-9 * Math.max(1, thresholdMs);
+}
 
 /** Prometheus' scrape interval as declared (15 s unless said), or 1 s for a Linkerd 1 admin read directly. */
 export function scrapeSeconds(m: Pick<MetricsSettings, "source" | "scrapeIntervalSeconds">): number {
@@ -224,4 +287,4 @@ export type MetricsSettingsInput = z.input<typeof MetricsSettingsSchema>;
 export type PrometheusQueries = z.infer<typeof PrometheusQueriesSchema>;
 /** What the verdict needs; the rest is for the sources. */
 export type VerdictSettings = Pick<MetricsSettings, "minSuccessRate" | "minRequests" | "confidence" | "maxErrorRatio" | "maxErrorIncrease"> &
-  Partial<Pick<MetricsSettings, "power" | "routing">>;
+  Partial<Pick<MetricsSettings, "power" | "routing" | "latency">>;

@@ -67,6 +67,8 @@ export type StoredSnapshot = {
   canaryPercent: number;
   stable?: SampleLike;
   canary?: SampleLike;
+  /** Latency gate: each version's share of requests no slower than the threshold over this reading's interval (for the chart). */
+  fast?: { stable?: number; canary?: number };
   /** The counts since the rollout began, which the verdict judges (absent on records from before issue 16). */
   evidence?: Evidence;
   verdict: Verdict;

@@ -2,13 +2,16 @@
  * Is the canary healthy? A pure judgement of the exact counts since the rollout began (evidence.ts), with
  * anytime-valid tests (sequential.ts), so the answer stays honest however often it is recomputed.
  *
- * One α = 1 − confidence is shared by the two tests that can abort (Bonferroni: α/2 each for the ratio and
- * the floor), so the chance that a canary failing no more often than stable is ever
- * called worse, over the whole rollout, is at most α.
+ * One α = 1 − confidence is shared by the tests that can abort (Bonferroni: α/2 each for the ratio and
+ * the floor; α/3 each when the target has a latency gate, the third being the same ratio test on slow
+ * requests), so the chance that a canary failing (and, with the gate, slowing) no more often than stable is
+ * ever called worse, over the whole rollout, is at most α.
  *
  * The rules, in order:
  *  1. Worse than stable: the confidence sequence for θ (canary's error rate ÷ stable's) lies above 1 (not for
  *     `routing: session`, whose requests are not independent).
+ *  1b. Slower than stable (latency gate): the same confidence sequence, for the canary's rate of requests over
+ *     the threshold ÷ stable's, lies above 1, once the histogram counted `latency.minRequests` canary requests.
  *  2. Below the floor `minSuccessRate`: the canary's success rate is confidently below it, and stable's, over
  *     the same intervals, is not below it too (a shared outage is not the canary's fault).
  *  3. Healthy: nothing says worse, at least `minRequests` canary requests, and enough exposure: a canary failing
@@ -32,6 +35,16 @@ export type VerdictInput = { stable: SampleLike; canary: SampleLike } | { error:
  */
 export type RatioFinding = { estimate?: number; lower: number; upper?: number };
 
+/** Slow requests (over the threshold) per version since the evidence began. */
+export type SlowFinding = {
+  thresholdMs: number;
+  canarySlow: number;
+  canaryRequests: number;
+  stableSlow: number;
+  stableRequests: number;
+  ratio?: RatioFinding;
+};
+
 /** The regression the evidence must be able to catch before a step (rule 3). */
 export type Detect = { ratio: number; increase: number; power: number };
 
@@ -45,6 +58,8 @@ export type Observed = {
   stableP99Ms?: number;
   /** Absent while neither version had an error with both taking traffic. */
   ratio?: RatioFinding;
+  /** The latency gate's counts: requests over `thresholdMs` per version, and the slow-rate ratio's confidence sequence. */
+  slow?: SlowFinding;
   /** Confidence sequence for the canary's success rate. */
   canarySuccess: { lower: number; upper: number };
   /** Start of the evidence (ms): the counts are since then. */
@@ -64,8 +79,8 @@ export type Verdict =
     } & Observed)
   | ({
       kind: "worse";
-      /** What the canary was compared with: stable's errors, or the configured floor. */
-      basis: "stable" | "floor";
+      /** What the canary was compared with: stable's errors, the configured floor, or stable's slow requests (latency gate). */
+      basis: "stable" | "floor" | "latency";
       /** Anytime-valid p-value (Bonferroni-adjusted over the tests sharing α): smaller is stronger evidence. */
       pValue: number;
     } & Observed)
@@ -90,7 +105,7 @@ export type Verdict =
 export const NEEDED_CAP = 1_000_000_000;
 
 type Latency = { canaryP99Ms?: number; stableP99Ms?: number };
-type Decided = { kind: "worse"; basis: "stable" | "floor"; pValue: number } | { kind: "healthy"; basis: "power" | "floor" };
+type Decided = { kind: "worse"; basis: "stable" | "floor" | "latency"; pValue: number } | { kind: "healthy"; basis: "power" | "floor" };
 
 const DEFAULT_POWER = 0.5;
 
@@ -98,8 +113,10 @@ function detectOf(s: VerdictSettings): Detect {
   return { ratio: s.maxErrorRatio, increase: s.maxErrorIncrease, power: s.power ?? DEFAULT_POWER };
 }
 
-/** How many tests share α: the ratio and the floor. */
-const TESTS_SHARING_ALPHA = 2;
+/** How many tests share α: the ratio and the floor, and the latency ratio when the target has the gate. */
+export function testsSharingAlpha(s: Pick<VerdictSettings, "latency">): number {
+  return s.latency ? 3 : 2;
+}
 
 /** Standard normal quantile for p in [0.5, 1) (Abramowitz & Stegun 26.2.23: error under 4.5e-4). */
 export function normalQuantile(p: number): number {
@@ -125,10 +142,14 @@ export function exposed(nc: number, ns: number, stableErrorRate: number, d: Dete
 
 /** Rules 1-4 on the evidence as it stands; undefined when they do not decide yet. */
 function decide(e: Evidence, s: VerdictSettings): Decided | undefined {
-  const k = TESTS_SHARING_ALPHA;
+  const k = testsSharingAlpha(s);
   const a = (1 - s.confidence) / k;
   const c = e.canary;
   const st = e.stable;
+  if (s.routing !== "session" && s.latency && e.slow && e.slow.canary.requests >= s.latency.minRequests) {
+    const slow = ratioInterval(e.slow.logLik, a);
+    if (slow.lower > 1) return { kind: "worse", basis: "latency", pValue: Math.min(1, k / slow.evidenceAgainstEqual) };
+  }
   if (c.requests <= 0) return undefined;
   if (s.routing !== "session") {
     const ratio = ratioInterval(e.logLik, a);
@@ -160,7 +181,7 @@ function decide(e: Evidence, s: VerdictSettings): Decided | undefined {
 export function requestsNeeded(e: Evidence, s: VerdictSettings): number {
   const n = e.canary.requests;
   if (n <= 0) return s.minRequests;
-  const a = (1 - s.confidence) / TESTS_SHARING_ALPHA;
+  const a = (1 - s.confidence) / testsSharingAlpha(s);
   const d = detectOf(s);
   const pass = (k: number) => {
     if (k * n < s.minRequests) return false;
@@ -194,6 +215,19 @@ function ratioFinding(logLik: readonly number[], a: number, c: { n: number; x: n
   };
 }
 
+function slowFinding(e: Evidence, thresholdMs: number, a: number): SlowFinding {
+  const w = e.slow!;
+  const ratio = ratioFinding(w.logLik, a, { n: w.canary.requests, x: w.canary.errors }, { n: w.stable.requests, x: w.stable.errors });
+  return {
+    thresholdMs,
+    canarySlow: w.canary.errors,
+    canaryRequests: w.canary.requests,
+    stableSlow: w.stable.errors,
+    stableRequests: w.stable.requests,
+    ...(ratio ? { ratio } : {}),
+  };
+}
+
 export function judge(e: Evidence | undefined, s: VerdictSettings, latency: Latency = {}): Verdict {
   if (e && (e.stale ?? 0) >= STALE_READS) return { kind: "unavailable", noData: { reads: e.stale!, since: e.staleSince ?? e.until } };
   const base = { minSuccessRate: s.minSuccessRate, confidence: s.confidence, ...(e ? { since: e.since } : {}) };
@@ -209,10 +243,11 @@ export function judge(e: Evidence | undefined, s: VerdictSettings, latency: Late
       ...base,
     };
   }
-  const k = TESTS_SHARING_ALPHA;
+  const k = testsSharingAlpha(s);
   const a = (1 - s.confidence) / k;
   const c = e.canary;
   const st = e.stable;
+  const slow = s.latency && e.slow ? slowFinding(e, s.latency.thresholdMs, a) : undefined;
   const success = rateInterval(c.errors, c.requests, a);
   const ratio = ratioFinding(e.logLik, a, { n: c.requests, x: c.errors }, { n: st.requests, x: st.errors });
   const observed: Observed = {
@@ -222,6 +257,7 @@ export function judge(e: Evidence | undefined, s: VerdictSettings, latency: Late
     ...(latency.canaryP99Ms !== undefined ? { canaryP99Ms: latency.canaryP99Ms } : {}),
     ...(latency.stableP99Ms !== undefined ? { stableP99Ms: latency.stableP99Ms } : {}),
     ...(ratio ? { ratio } : {}),
+    ...(slow ? { slow } : {}),
     canarySuccess: { lower: 1 - success.upper, upper: 1 - success.lower },
     ...base,
   };

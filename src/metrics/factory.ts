@@ -37,6 +37,7 @@ export function createSuccessRateSource(settings: MetricsSettings | undefined, d
         url,
         queries,
         lagMs: settings.lagSeconds * 1000,
+        ...(settings.latency ? { latencyThresholdMs: settings.latency.thresholdMs } : {}),
         windowSeconds: settings.windowSeconds,
         ...timeout,
         ...(token ? { bearerToken: bearerToken(token) } : {}),

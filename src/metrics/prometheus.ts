@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { redactUrl } from "../engine/urls.ts";
-import type { PrometheusQueries } from "../engine/metrics-settings.ts";
+import { sameBoundary, type PrometheusQueries } from "../engine/metrics-settings.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../routers/router.ts";
 import { MetricsError, type CounterReading, type SeriesCounters, type SuccessRateSource } from "./source.ts";
@@ -30,6 +30,7 @@ export const PRESETS: Record<PrometheusPreset, PrometheusQueries> = {
     requests: `response_total{namespace="{namespace}", deployment="{version}", direction="inbound"}`,
     successes: `response_total{namespace="{namespace}", deployment="{version}", direction="inbound", classification!="failure"}`,
     p99: `histogram_quantile(0.99, sum by (le) (rate(response_latency_ms_bucket{namespace="{namespace}", deployment="{version}", direction="inbound"}[{window}])))`,
+    latencyBuckets: `response_latency_ms_bucket{namespace="{namespace}", deployment="{version}", direction="inbound"}`,
   },
   // NGINX Service Mesh sidecars. `nginxplus_upstream_server_responses` is reported by the sidecar
   // that *sends* the request; requests to the version carry dst_namespace / dst_deployment (the
@@ -40,12 +41,14 @@ export const PRESETS: Record<PrometheusPreset, PrometheusQueries> = {
     requests: `nginxplus_upstream_server_responses{dst_namespace="{namespace}", dst_deployment="{version}"}`,
     successes: `nginxplus_upstream_server_responses{dst_namespace="{namespace}", dst_deployment="{version}", code=~"1xx|2xx|3xx|4xx"}`,
     p99: `histogram_quantile(0.99, sum by (le) (rate(nginxplus_upstream_server_response_latency_ms_bucket{dst_namespace="{namespace}", dst_deployment="{version}"}[{window}])))`,
+    latencyBuckets: `nginxplus_upstream_server_response_latency_ms_bucket{dst_namespace="{namespace}", dst_deployment="{version}"}`,
   },
   // Istio, as the destination workload's proxy reports it.
   istio: {
     requests: `istio_requests_total{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}"}`,
     successes: `istio_requests_total{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}", response_code!~"5.*"}`,
     p99: `histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}"}[{window}])))`,
+    latencyBuckets: `istio_request_duration_milliseconds_bucket{reporter="destination", destination_workload_namespace="{namespace}", destination_workload="{version}"}`,
   },
 };
 
@@ -111,6 +114,8 @@ export type PrometheusSourceOptions = {
   timeoutMs?: number;
   /** The bearer token to send, asked before each query (a token file may be rotated). */
   bearerToken?: () => Promise<string>;
+  /** The latency gate's threshold (ms): read the histogram's bucket at it and `+Inf` with the counters. */
+  latencyThresholdMs?: number;
 };
 
 export class PrometheusSource implements SuccessRateSource {
@@ -126,9 +131,63 @@ export class PrometheusSource implements SuccessRateSource {
 
   async counters(target: Target, pair: RoutePair, now: number): Promise<CounterReading> {
     const at = now - (this.opts.lagMs ?? 0);
-    const [stable, canary] = await Promise.all([this.series(target, pair.stable, at), this.series(target, pair.canary, at)]);
+    const threshold = this.opts.latencyThresholdMs;
+    const [stable, canary, slowStable, slowCanary] = await Promise.all([
+      this.series(target, pair.stable, at),
+      this.series(target, pair.canary, at),
+      threshold !== undefined ? this.histogram(target, pair.stable, at, threshold) : undefined,
+      threshold !== undefined ? this.histogram(target, pair.canary, at, threshold) : undefined,
+    ]);
     const p99 = { ...(stable.p99Ms !== undefined ? { stable: stable.p99Ms } : {}), ...(canary.p99Ms !== undefined ? { canary: canary.p99Ms } : {}) };
-    return { at, stable: stable.counters, canary: canary.counters, ...(Object.keys(p99).length ? { p99Ms: p99 } : {}) };
+    return {
+      at,
+      stable: stable.counters,
+      canary: canary.counters,
+      ...(Object.keys(p99).length ? { p99Ms: p99 } : {}),
+      ...(slowStable && slowCanary ? { latency: { stable: slowStable, canary: slowCanary } } : {}),
+    };
+  }
+
+  /**
+   * One version's latency histogram at `at` (ms), per series (its labels without `le`): `requests` from the
+   * `+Inf` bucket, `successes` from the bucket at exactly `thresholdMs` (the requests no slower), so the
+   * evidence counts slow requests as it counts errors. A histogram without that boundary is refused, never
+   * interpolated.
+   */
+  async histogram(target: Target, version: string, at: number, thresholdMs: number): Promise<SeriesCounters> {
+    const template = this.opts.queries.latencyBuckets;
+    if (!template) throw new MetricsError("the latency gate needs queries.latencyBuckets (the histogram's _bucket series)", { url: redactUrl(this.url) });
+    const vars: QueryVars = { namespace: kubeNamespace(target), service: target.name, version, windowSeconds: this.opts.windowSeconds ?? 60 };
+    const q = renderQuery(template, vars);
+    const [buckets, stamps] = await Promise.all([this.vector(q, at), this.vector(`timestamp(${q})`, at)]);
+    const when = new Map(stamps.map((x) => [seriesKey(x.metric), x.value * 1000]));
+    const groups = new Map<string, { all?: number; fast?: number; at: number; bounds: number[] }>();
+    for (const x of buckets) {
+      const { le, ...labels } = x.metric;
+      if (le === undefined) continue;
+      const key = seriesKey(labels);
+      const g = groups.get(key) ?? { at: when.get(seriesKey(x.metric)) ?? at, bounds: [] };
+      const bound = le === "+Inf" ? Infinity : Number(le); // "500" and "500.0" alike.
+      if (bound === Infinity) g.all = x.value;
+      else if (Number.isFinite(bound)) {
+        g.bounds.push(bound);
+        if (sameBoundary(bound, thresholdMs)) g.fast = x.value;
+      }
+      groups.set(key, g);
+    }
+    const counters: SeriesCounters = {};
+    for (const [key, g] of groups) {
+      if (g.all === undefined) continue;
+      if (g.fast === undefined) {
+        const bounds = [...new Set(g.bounds)].sort((a, b) => a - b);
+        throw new MetricsError(
+          `the latency histogram (${q}) has no bucket at ${thresholdMs} ms, so slow requests cannot be counted exactly; set latency.thresholdMs to one of its boundaries: ${bounds.join(", ")}`,
+          { url: redactUrl(this.url), query: q },
+        );
+      }
+      counters[key] = { requests: g.all, successes: g.fast, at: g.at };
+    }
+    return counters;
   }
 
   /** One version's counters at `at` (ms): every series, with the time Prometheus last scraped it. */

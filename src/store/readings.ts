@@ -15,6 +15,9 @@ export type ReadingPoint = {
   /** Success rates in [0, 1], absent when that side had no traffic or no reading. */
   stable?: number;
   canary?: number;
+  /** Latency gate: shares of requests no slower than the threshold in [0, 1], when the target has the gate. */
+  stableFast?: number;
+  canaryFast?: number;
 };
 
 const MAX = 720;
@@ -53,12 +56,25 @@ export class ReadingHistory {
 }
 
 /** A stored snapshot's rates as a chart point (a side without traffic has no rate). */
-export function readingPoint(s: { at: number; canaryPercent: number; stable?: unknown; canary?: unknown }): ReadingPoint {
+export function readingPoint(s: {
+  at: number;
+  canaryPercent: number;
+  stable?: unknown;
+  canary?: unknown;
+  fast?: { stable?: number; canary?: number };
+}): ReadingPoint {
   const rate = (x: unknown) => {
     const v = x as { requests?: number; successes?: number } | undefined;
     return v && typeof v.requests === "number" && typeof v.successes === "number" && v.requests > 0 ? v.successes / v.requests : undefined;
   };
   const stable = rate(s.stable);
   const canary = rate(s.canary);
-  return { at: s.at, canaryPercent: s.canaryPercent, ...(stable !== undefined ? { stable } : {}), ...(canary !== undefined ? { canary } : {}) };
+  return {
+    at: s.at,
+    canaryPercent: s.canaryPercent,
+    ...(stable !== undefined ? { stable } : {}),
+    ...(canary !== undefined ? { canary } : {}),
+    ...(s.fast?.stable !== undefined ? { stableFast: s.fast.stable } : {}),
+    ...(s.fast?.canary !== undefined ? { canaryFast: s.fast.canary } : {}),
+  };
 }

@@ -60,28 +60,49 @@ beforeAll(async () => {
   // "idle": the canary's series exist but stand still; "web-v3" was never seen at all.
   mesh.setTraffic({ namespace: "idle", deployment: "web-v1", ...STABLE });
   mesh.setTraffic({ namespace: "idle", deployment: "web-v2", rps: 0, errorRate: 0 });
+  for (const ns of ["lat-slow", "lat-fast"]) {
+    mesh.setTraffic({ namespace: ns, deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 20, latencyTail: STABLE_TAIL });
+    mesh.setTraffic({ namespace: ns, deployment: "web-v2", rps: 100, errorRate: 0, latencyMs: 20, latencyTail: ns === "lat-slow" ? SLOW_TAIL : STABLE_TAIL });
+  }
   prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   await prom.whenScraping();
   await sleep(2_000);
   // Two readings WINDOW seconds apart, for every preset and namespace at once.
   const namespaces = [...scenarios.map((sc) => sc.ns), "idle"];
   const all = presets.flatMap((preset) => namespaces.map((ns) => ({ preset, ns })));
-  const read = () => Promise.all(all.map((x) => new PrometheusSource({ url: prom.url, queries: PRESETS[x.preset] }).counters(target(x.ns), pair, Date.now())));
+  // The latency gate's sources, built from settings as the bot builds them.
+  const gated = (["linkerd2", "nginx"] as const).flatMap((preset) => ["lat-slow", "lat-fast"].map((ns) => ({ preset, ns })));
+  const gatedSources = gated.map((x) => createSuccessRateSource(gateSettings(x.preset), { defaultPrometheusUrl: prom.url })!);
+  const read = () =>
+    Promise.all([
+      ...all.map((x) => new PrometheusSource({ url: prom.url, queries: PRESETS[x.preset] }).counters(target(x.ns), pair, Date.now())),
+      ...gated.map((x, i) => gatedSources[i]!.counters(target(x.ns), pair, Date.now())),
+    ]);
   // The first reading only once Prometheus holds every series at the moment read (scrapes lag under load).
+  const named = [...all, ...gated];
   const first = await waitFor(
     async () => {
       const r = await read();
-      const scraped = (x: CounterReading, i: number) => Object.keys(x.stable).length > 0 && (all[i]!.ns === "idle" || Object.keys(x.canary).length > 0);
+      const scraped = (x: CounterReading, i: number) => Object.keys(x.stable).length > 0 && (named[i]!.ns === "idle" || Object.keys(x.canary).length > 0);
       return r.every(scraped) ? r : undefined;
     },
     { timeoutMs: 30_000, intervalMs: 500, what: "every series scraped" },
   );
   await sleep(WINDOW * 1000);
   const second = await read();
-  all.forEach((x, i) => readings.set(`${x.preset}/${x.ns}`, [first[i]!, second[i]!]));
+  named.forEach((x, i) => readings.set(`${x.preset}/${x.ns}`, [first[i]!, second[i]!]));
 }, 60_000);
 
 const readings = new Map<string, [CounterReading, CounterReading]>();
+
+// The latency gate: no errors anywhere. Stable: 98.5% at 20 ms, 1% at 300 ms, 0.5% at 1 s (p99 ~ 300 ms);
+// the slow canary: 3% at 900 ms (p99 ~ 900 ms, three times stable's); the fast one like stable.
+const STABLE_TAIL = [
+  { ms: 300, fraction: 0.01 },
+  { ms: 1000, fraction: 0.005 },
+];
+const SLOW_TAIL = [{ ms: 900, fraction: 0.03 }];
+const gateSettings = (preset: "linkerd2" | "nginx") => MetricsSettingsSchema.parse({ preset, latency: { thresholdMs: 500 } });
 
 afterAll(async () => {
   await prom?.stop();
@@ -148,6 +169,61 @@ describe.each(presets)("preset %s against a real Prometheus", (preset) => {
     expect(r.at).toBe(now - 3_000);
     expect(newest(r.canary)).toBeLessThanOrEqual(now - 3_000);
     expect(newest(r.canary)).toBeGreaterThan(now - 3_000 - 2_500);
+  });
+});
+
+const foldKey = (key: string): Evidence =>
+  readings.get(key)!.reduce<Evidence | undefined>((e, r) => foldCounters(e, r, { changes: [], staleAfterMs: 3_000 }), undefined)!;
+const totalOf = (c: CounterReading["canary"], k: "requests" | "successes") => Object.values(c).reduce((n, x) => n + x[k], 0);
+
+describe.each(["linkerd2", "nginx"] as const)("latency gate, preset %s, real Prometheus", (preset) => {
+  it("a canary whose p99 is 3x stable's is aborted by the latency gate, from exact bucket differences", () => {
+    const rs = readings.get(`${preset}/lat-slow`)!;
+    const last = rs.at(-1)!;
+    // The premise, as Prometheus itself computes it: the canary's p99 about three times stable's.
+    const p99 = last.p99Ms!;
+    expect(p99.canary! / p99.stable!).toBeGreaterThan(2.5);
+    expect(p99.canary! / p99.stable!).toBeLessThan(4.5);
+    const e = foldKey(`${preset}/lat-slow`);
+    // Slow requests are the +Inf bucket minus the 500 ms bucket, differenced between the first and last reading.
+    for (const side of ["stable", "canary"] as const) {
+      const slowNow = totalOf(last.latency![side], "requests") - totalOf(last.latency![side], "successes");
+      const slowThen = totalOf(rs[0]!.latency![side], "requests") - totalOf(rs[0]!.latency![side], "successes");
+      expect(e.slow![side].errors).toBe(slowNow - slowThen);
+      expect(e.slow![side].requests).toBe(totalOf(last.latency![side], "requests") - totalOf(rs[0]!.latency![side], "requests"));
+    }
+    expect(e.slow!.canary.errors / e.slow!.canary.requests).toBeCloseTo(0.03, 2);
+    expect(e.slow!.stable.errors / e.slow!.stable.requests).toBeCloseTo(0.005, 2);
+    expect(e.canary.errors).toBe(0);
+    const v = judge(e, gateSettings(preset));
+    expect(v).toMatchObject({ kind: "worse", basis: "latency" });
+    expect(describeVerdict(v)).toMatch(/^canary 100% vs stable 100%, slower: canary slow requests \(over 500 ms\) [\d.]+× stable's rate \(99% interval/);
+  });
+
+  it("a canary as fast as stable is not called slower", () => {
+    const e = foldKey(`${preset}/lat-fast`);
+    expect(e.slow!.canary.requests).toBeGreaterThan(gateSettings(preset).latency!.minRequests);
+    const v = judge(e, gateSettings(preset));
+    expect(v.kind).not.toBe("worse");
+    expect(v).toMatchObject({ slow: { thresholdMs: 500 } });
+  });
+});
+
+describe("latency gate errors", () => {
+  it("a histogram with no bucket at the threshold is refused when read, naming its boundaries", async () => {
+    const src = new PrometheusSource({
+      url: prom.url,
+      queries: {
+        requests: `response_total{namespace="{namespace}", deployment="{version}", direction="inbound"}`,
+        successes: `response_total{namespace="{namespace}", deployment="{version}", direction="inbound", classification!="failure"}`,
+        latencyBuckets: `response_latency_ms_bucket{namespace="{namespace}", deployment="{version}", direction="inbound"}`,
+      },
+      latencyThresholdMs: 450,
+    });
+    const err = await src.counters(target("lat-slow"), pair, Date.now()).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(MetricsError);
+    expect((err as Error).message).toContain("has no bucket at 450 ms");
+    expect((err as Error).message).toContain("300, 400, 500, 1000");
   });
 });
 

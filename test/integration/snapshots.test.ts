@@ -48,12 +48,26 @@ beforeAll(async () => {
   for (const sc of SCENARIOS) mesh.setTraffic({ namespace: sc.ns, deployment: "web-v2", rps: 50, errorRate: sc.errorRate, latencyMs: 150 });
   mesh.setTraffic({ namespace: "idle", deployment: "web-v1", rps: 200, errorRate: 0 });
   mesh.setTraffic({ namespace: "idle", deployment: "web-v2", rps: 0, errorRate: 0 });
+  // The latency gate: no errors anywhere; stable 0.5% of requests over 500 ms (p99 ~ 300 ms), the slow canary
+  // 3% at 900 ms (p99 ~ 900 ms: three times stable's), the fast one like stable.
+  const stableTail = [
+    { ms: 300, fraction: 0.01 },
+    { ms: 1000, fraction: 0.005 },
+  ];
+  for (const ns of ["lat-slow", "lat-fast"]) {
+    mesh.setTraffic({ namespace: ns, deployment: "web-v1", rps: 200, errorRate: 0, latencyMs: 20, latencyTail: stableTail });
+    const tail = ns === "lat-slow" ? [{ ms: 900, fraction: 0.03 }] : stableTail;
+    mesh.setTraffic({ namespace: ns, deployment: "web-v2", rps: 100, errorRate: 0, latencyMs: 20, latencyTail: tail });
+  }
   prom = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   deadPrometheus = `http://127.0.0.1:${await freePort()}`;
   // A few seconds of an error-free canary cannot rule out the default 0.2-point increase: a looser tolerance
   // lets the clean canary be called healthy within the test's time.
   const common = `scrapeIntervalSeconds: 1, windowSeconds: ${WINDOW}, refreshSeconds: 5, minRequests: 50, confidence: 0.99, maxErrorIncrease: 0.05`;
+  const gate = `{ source: prometheus, prometheusUrl: "${prom.url}", preset: linkerd2, latency: { thresholdMs: 500 }, ${common} }`;
   const targets = [
+    targetYaml("web-lat-slow", "lat-slow", gate),
+    targetYaml("web-lat-fast", "lat-fast", gate),
     ...SCENARIOS.map((sc) => targetYaml(`web-${sc.name}`, sc.ns, `{ source: prometheus, prometheusUrl: "${prom.url}", preset: ${sc.preset}, ${common} }`)),
     targetYaml("web-idle", "idle", `{ source: prometheus, prometheusUrl: "${prom.url}", preset: linkerd2, ${common} }`),
     targetYaml("web-down", "clean", `{ source: prometheus, prometheusUrl: "${deadPrometheus}", preset: linkerd2, ${common} }`),
@@ -65,6 +79,9 @@ beforeAll(async () => {
   ];
   h = await startHarness({ targetsYaml: `targets:${targets.join("")}\n` });
   await prom.whenScraping();
+  // The latency gate's rollouts run from here, beside the window filling (their test only looks).
+  await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-lat-slow --to web-v2 --auto 10s" });
+  await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web-lat-fast --to web-v2 --auto 10s" });
   await sleep((WINDOW + 1.5) * 1000); // let the window fill with scrapes
 }, 90_000);
 
@@ -151,6 +168,29 @@ describe("snapshot block from a real Prometheus", () => {
     });
     await clickButton(h, id, ALICE, "Abort");
     await waitForMessage(h, id, "Aborted");
+  });
+
+  it("the latency gate aborts a canary whose p99 is 3x stable's, with its own line, and leaves one as fast as stable alone", async () => {
+    // Both were started (automatic, 10 s steps) in beforeAll.
+    const aborted = await waitForMessage(h, "web-lat-slow#1", "Aborted", 40_000);
+    expect((await h.bot.store.get("web-lat-slow#1"))!.status).toBe("aborted");
+    const slow = (await h.bot.store.get("web-lat-slow#1"))!.snapshot!;
+    expect(slow.verdict).toMatchObject({ kind: "worse", basis: "latency" });
+    // Only latency moved: no canary error at all.
+    expect(slow.evidence!.canary.errors).toBe(0);
+    expect(JSON.stringify(aborted.blocks) + JSON.stringify(h.slack.messages(CHANNEL))).toMatch(/slower: canary slow requests \(over 500 ms\)/);
+    // The fast canary: every message it got showed the gate's line (the unit tests pin its words); never aborted.
+    const ts = rolloutMessage(h, "web-lat-fast#1")!.ts;
+    const shown = h.slack
+      .callsOf("chat.update")
+      .filter((c) => c.args.ts === ts && c.ok)
+      .map((c) => JSON.stringify(c.args.blocks ?? []));
+    expect(shown.some((b) => /Slower than 500 ms \(latency gate\): canary \*0\.\d%\* of [\d,]+ requests, stable \*0\.\d%\* of/.test(b))).toBe(true);
+    const r = (await h.bot.store.get("web-lat-fast#1"))!;
+    expect(r.status).not.toBe("aborted");
+    expect(r.events.some((e) => e.kind === "aborted")).toBe(false);
+    expect(r.snapshot!.verdict).toMatchObject({ slow: { thresholdMs: 500 } });
+    expect(r.snapshot!.verdict.kind).not.toBe("worse");
   });
 
   it("passes Prometheus's own error for a query that fails", async () => {

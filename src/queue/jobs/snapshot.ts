@@ -147,6 +147,7 @@ export async function readSnapshot(deps: Pick<SnapshotDeps, "metrics" | "log" | 
       canaryPercent,
       // This reading's own interval (for the chart), when it was folded in.
       ...(folded ? { stable: intervalSample(prev, evidence, "stable", p99.stable), canary: intervalSample(prev, evidence, "canary", p99.canary) } : {}),
+      ...(folded ? intervalFast(prev, evidence) : {}),
       evidence,
       verdict: judge(evidence, settings, latency),
     };
@@ -161,6 +162,18 @@ function intervalSample(prev: Evidence, now: Evidence, side: "stable" | "canary"
   const requests = now[side].requests - prev[side].requests;
   if (requests <= 0) return { noTraffic: true as const };
   return { requests, successes: requests - (now[side].errors - prev[side].errors), ...(p99Ms !== undefined ? { p99Ms } : {}) };
+}
+
+/** This interval's share of requests within the latency gate's threshold, per version with traffic in the histogram. */
+function intervalFast(prev: Evidence, now: Evidence): { fast?: { stable?: number; canary?: number } } {
+  if (!prev.slow || !now.slow) return {};
+  const share = (side: "stable" | "canary") => {
+    const n = now.slow![side].requests - prev.slow![side].requests;
+    return n > 0 ? 1 - (now.slow![side].errors - prev.slow![side].errors) / n : undefined;
+  };
+  const stable = share("stable");
+  const canary = share("canary");
+  return { fast: { ...(stable !== undefined ? { stable } : {}), ...(canary !== undefined ? { canary } : {}) } };
 }
 
 /**

@@ -28,6 +28,8 @@ export type Traffic = {
   /** Fraction answered 4xx: the client's fault, success for every preset. */
   clientErrorRate?: number;
   latencyMs?: number; // default 10
+  /** A slower tail: these fractions of the requests take these latencies (ms); the rest take `latencyMs`. */
+  latencyTail?: Array<{ ms: number; fraction: number }>;
   /**
    * A uniform [0, 1) generator (seeded, for replay): each request then fails independently with probability
    * `errorRate`, as real traffic does, instead of exactly `errorRate` of them. For tests of the verdict's
@@ -66,6 +68,15 @@ type Workload = {
   drawn: { requests: number; failures: number };
 };
 
+/** `n` more requests: the tail's fractions at their latencies, the rest at `ms`. */
+function addLatencies(before: Map<number, number>, ms: number, tail: ReadonlyArray<{ ms: number; fraction: number }>, n: number): Map<number, number> {
+  const out = new Map(before);
+  const add = (at: number, k: number) => out.set(at, (out.get(at) ?? 0) + k);
+  add(ms, n * (1 - tail.reduce((a, x) => a + x.fraction, 0)));
+  for (const x of tail) add(x.ms, n * x.fraction);
+  return out;
+}
+
 export async function startMeshMetrics(opts: { now?: () => number } = {}): Promise<MeshMetrics> {
   const now = opts.now ?? Date.now;
   const workloads = new Map<string, Workload>();
@@ -79,7 +90,7 @@ export async function startMeshMetrics(opts: { now?: () => number } = {}): Promi
       failures: w.random ? draw(w, w.base.requests + n) : w.base.failures + n * w.traffic.errorRate,
       clientErrors: w.base.clientErrors + n * w.traffic.clientErrorRate,
       decoy: w.base.decoy + DECOY_RPS * secs,
-      latencies: new Map(w.latencies).set(w.traffic.latencyMs, (w.latencies.get(w.traffic.latencyMs) ?? 0) + n),
+      latencies: addLatencies(w.latencies, w.traffic.latencyMs, w.traffic.latencyTail, n),
     };
   };
 
@@ -93,8 +104,15 @@ export async function startMeshMetrics(opts: { now?: () => number } = {}): Promi
 
   const setTraffic = (t: Traffic) => {
     const namespace = t.namespace ?? "default";
-    const traffic = { rps: t.rps, errorRate: t.errorRate, clientErrorRate: t.clientErrorRate ?? 0, latencyMs: t.latencyMs ?? 10 };
+    const traffic = {
+      rps: t.rps,
+      errorRate: t.errorRate,
+      clientErrorRate: t.clientErrorRate ?? 0,
+      latencyMs: t.latencyMs ?? 10,
+      latencyTail: t.latencyTail ?? [],
+    };
     if (traffic.errorRate + traffic.clientErrorRate > 1) throw new Error("errorRate + clientErrorRate must be at most 1");
+    if (traffic.latencyTail.reduce((a, x) => a + x.fraction, 0) > 1) throw new Error("latencyTail fractions must add up to at most 1");
     const at = now();
     const prev = workloads.get(keyOf(namespace, t.deployment));
     if (!prev) {

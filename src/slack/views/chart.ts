@@ -7,7 +7,8 @@ import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
  * threshold (the target's minimum success rate).
  */
 
-export type ChartPoint = { at: number; canaryPercent: number; stable?: number; canary?: number };
+/** `stableFast` / `canaryFast`: shares of requests within the latency gate's threshold (dashed, same axis). */
+export type ChartPoint = { at: number; canaryPercent: number; stable?: number; canary?: number; stableFast?: number; canaryFast?: number };
 
 const W = 900;
 const H = 440;
@@ -71,7 +72,8 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
   // Short rollouts (a test, an emergency) need seconds on the time axis to tell the ticks apart.
   const secs = t1 - t0 < 10 * 60_000;
   const threshold = r.target.metrics && r.target.metrics.source !== "none" ? r.target.metrics.minSuccessRate : undefined;
-  const rates = points.flatMap((p) => [p.stable, p.canary]).filter((x): x is number => x !== undefined);
+  const gate = r.target.metrics && r.target.metrics.source !== "none" ? r.target.metrics.latency?.thresholdMs : undefined;
+  const rates = points.flatMap((p) => [p.stable, p.canary, p.stableFast, p.canaryFast]).filter((x): x is number => x !== undefined);
   // The rate axis starts a little below the lowest rate or the threshold, in whole percent, so both show.
   const low = Math.max(0, Math.floor((Math.min(1, ...rates, threshold ?? 1) - 0.01) * 100) / 100);
   const x = (t: number) => M.left + ((t - t0) / (t1 - t0)) * PW;
@@ -89,7 +91,12 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
 
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   text(M.left, 24, `Rollout ${r.id}: ${r.stable || "?"} → ${r.canary} (${r.status})`, 'font-size="16" font-weight="bold"');
-  text(M.left, 42, `Success rate over the rollout, ${hhmm(t0)}–${hhmm(t1)} UTC`, `fill="${COLOR.bot}"`);
+  text(
+    M.left,
+    42,
+    `Success rate${gate !== undefined ? ` and share within ${gate} ms` : ""} over the rollout, ${hhmm(t0)}–${hhmm(t1)} UTC`,
+    `fill="${COLOR.bot}"`,
+  );
 
   // Grid and axes: rate on the left, canary weight on the right, time below.
   for (let i = 0; i <= 4; i++) {
@@ -126,12 +133,15 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
     text(M.left + PW - 4, y - 5, `abort threshold ${(threshold * 100).toFixed(1)}%`, `text-anchor="end" fill="${COLOR.threshold}"`);
   }
 
-  // Success-rate lines; a reading without a rate (no traffic) breaks the line.
-  for (const side of ["stable", "canary"] as const) {
+  // Success-rate lines (and, dashed, the shares within the latency gate's threshold); a reading without a rate
+  // (no traffic) breaks the line.
+  for (const series of ["stable", "canary", "stableFast", "canaryFast"] as const) {
+    const side = series === "stableFast" ? "stable" : series === "canaryFast" ? "canary" : series;
+    const dashed = series !== side;
     let path = "";
     let pen = false;
     for (const p of points) {
-      const v = p[side];
+      const v = p[series];
       if (v === undefined) {
         pen = false;
         continue;
@@ -140,7 +150,7 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
       pen = true;
       parts.push(`<circle cx="${x(p.at).toFixed(1)}" cy="${yRate(v).toFixed(1)}" r="2.5" fill="${COLOR[side]}"/>`);
     }
-    if (path) parts.push(`<path d="${path.trim()}" fill="none" stroke="${COLOR[side]}" stroke-width="2"/>`);
+    if (path) parts.push(`<path d="${path.trim()}" fill="none" stroke="${COLOR[side]}" stroke-width="2"${dashed ? ' stroke-dasharray="5 3"' : ""}/>`);
   }
 
   // Marks where a person (purple) or the bot (grey, dashed) acted.
@@ -162,11 +172,12 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
     [COLOR.threshold, "dash", "abort threshold"],
     [COLOR.person, "line", "a person acted"],
     [COLOR.bot, "dash", "the bot acted"],
+    ...(gate !== undefined ? ([[COLOR.canary, "dash", `within ${gate} ms (dashed)`]] as Array<[string, string, string]>) : []),
   ];
   for (const [i, [color, kind, label]] of legend.entries()) {
     // Two rows of three, so long version names still fit.
     const lx = M.left + (i % 3) * 260;
-    const ly = H - 44 + Math.floor(i / 3) * 20;
+    const ly = legend.length > 6 ? H - 56 + Math.floor(i / 3) * 18 : H - 44 + Math.floor(i / 3) * 20;
     if (kind === "area") parts.push(`<rect x="${lx}" y="${ly - 6}" width="18" height="10" fill="${color}" fill-opacity="0.35" stroke="${color}"/>`);
     else
       parts.push(
@@ -186,6 +197,10 @@ function clipLabel(s: string): string {
 export function chartAltText(r: Rollout, points: ChartPoint[]): string {
   const last = points.at(-1);
   const rate = (v: number | undefined) => (v === undefined ? "no rate" : `${(v * 100).toFixed(1)}%`);
-  const lastText = last ? `; last reading: stable ${rate(last.stable)}, canary ${rate(last.canary)} at ${last.canaryPercent}%` : "; no readings";
+  const fast =
+    last && (last.stableFast !== undefined || last.canaryFast !== undefined)
+      ? `, within the latency threshold stable ${rate(last.stableFast)}, canary ${rate(last.canaryFast)}`
+      : "";
+  const lastText = last ? `; last reading: stable ${rate(last.stable)}, canary ${rate(last.canary)} at ${last.canaryPercent}%${fast}` : "; no readings";
   return `Success rate of stable ${r.stable} and canary ${r.canary} over rollout ${r.id} (${r.status}), ${points.length} readings${lastText}.`;
 }

@@ -1,6 +1,6 @@
 import type { Rollout, StoredSnapshot } from "../../engine/rollout.ts";
 import type { SampleLike, Verdict } from "../../engine/verdict.ts";
-import { describeVerdict } from "./verdict-text.ts";
+import { describeVerdict, slowLine } from "./verdict-text.ts";
 import type { Tally } from "../../engine/evidence.ts";
 import { clip } from "./format.ts";
 
@@ -76,6 +76,7 @@ export function snapshotText(r: Rollout, s: StoredSnapshot): string {
     head,
     `• Stable \`${r.stable}\` (${100 - s.canaryPercent}%): ${sampleText(stable)}`,
     `• Canary \`${r.canary}\` (${s.canaryPercent}%): ${sampleText(canary)}`,
+    ...("slow" in s.verdict && s.verdict.slow ? [`• Slower than ${s.verdict.slow.thresholdMs} ms (latency gate): ${slowLine(s.verdict.slow)}`] : []),
     `${VERDICT_ICON[s.verdict.kind]} *${VERDICT_TITLE[s.verdict.kind]}*: ${describeVerdict(s.verdict)}`,
   ];
   const next = nextText(r, s);

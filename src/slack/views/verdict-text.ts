@@ -1,4 +1,4 @@
-import { NEEDED_CAP, type Detect, type Observed, type RatioFinding, type Verdict } from "../../engine/verdict.ts";
+import { NEEDED_CAP, type Detect, type Observed, type RatioFinding, type SlowFinding, type Verdict } from "../../engine/verdict.ts";
 
 /**
  * The verdict in words: what was found and how sure, e.g. "canary errors 3.1× stable's (99% interval
@@ -48,6 +48,22 @@ export function ratioText(r: RatioFinding, confidence: number): string {
   const range = r.upper === undefined ? `above ${formatRatio(r.lower, "down")}×` : `${formatRatio(r.lower, "down")}×–${formatRatio(r.upper, "up")}×`;
   const head = r.estimate === undefined ? "canary errors where stable has none" : `canary errors ${formatRatio(r.estimate)}× stable's`;
   return `${head} (${level} interval ${range})`;
+}
+
+/** "slow requests (over 500 ms) 3.0× stable's rate (99% interval 2.1×–4.4×)". */
+export function slowRatioText(f: SlowFinding, confidence: number): string {
+  const what = `slow requests (over ${f.thresholdMs} ms)`;
+  if (!f.ratio) return `${what}: canary ${f.canarySlow.toLocaleString("en-US")} of ${f.canaryRequests.toLocaleString("en-US")}`;
+  const r = f.ratio;
+  const range = r.upper === undefined ? `above ${formatRatio(r.lower, "down")}×` : `${formatRatio(r.lower, "down")}×–${formatRatio(r.upper, "up")}×`;
+  const head = r.estimate === undefined ? `canary ${what} where stable has none` : `canary ${what} ${formatRatio(r.estimate)}× stable's rate`;
+  return `${head} (${formatLevel(confidence)} interval ${range})`;
+}
+
+/** The latency gate's own line: each version's share of requests over the threshold. */
+export function slowLine(f: SlowFinding): string {
+  const share = (slow: number, n: number) => (n > 0 ? `*${formatRates(slow / n)[0]}* of ${n.toLocaleString("en-US")} requests` : "no requests");
+  return `canary ${share(f.canarySlow, f.canaryRequests)}, stable ${share(f.stableSlow, f.stableRequests)}`;
 }
 
 function successInterval(o: Observed): string {
@@ -114,6 +130,8 @@ export function describeVerdict(v: Verdict): string {
       if (v.kind === "worse" && v.basis === "floor") {
         return `${head}, below the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)}) ${over(v.canaryRequests)}${noStable}${sinceText(v.since)}`;
       }
+      if (v.kind === "worse" && v.basis === "latency" && v.slow)
+        return `${head}, slower: ${slowRatioText(v.slow, v.confidence)} over ${v.slow.canaryRequests.toLocaleString("en-US")} canary requests${sinceText(v.since)}`;
       if (v.kind === "worse")
         return `${head}, worse: ${v.ratio ? ratioText(v.ratio, v.confidence) : "canary errors"} ${over(v.canaryRequests)}${sinceText(v.since)}`;
       if (v.basis === "floor") {
