@@ -19,7 +19,8 @@
  *                                       needed); --sim-rollouts 1000 --seed 16
  *   npm run bench -- --only verdict-real  issue 19 through a REAL Prometheus scraping a driven linkerd2 exporter
  *                                       (simulated time, production settings; verdict-real.ts): all rows' rollouts
- *                                       at once, --real-rollouts 60 per row (~6-8 minutes on 2 cores), --seed 16
+ *                                       at once, --real-rollouts 60 per row (~6-8 minutes on 2 cores), --seed 16;
+ *                                       then the same through the Linkerd 1 admin peer
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
  *   --span 20 --lead 10                 scheduling: steps due over <span> s, the first at least <lead> s after
  *                                       the switch (placed so a 30 s reading slot falls mid-span)
@@ -37,7 +38,7 @@ import type { SlackLoadResult } from "../support/slack-load.ts";
 import { benchScale, formatTable, SCALE_PHASES, scaleRows, type Row, type ScaleResult } from "./scale.ts";
 import { max, median, millis, quantile, secs } from "./stats.ts";
 import { formatVerdictTable, simulateRow, VERDICT_ROWS, type RowResult } from "./verdict-sim.ts";
-import { REAL_VERDICT_ROWS, realVerdictRows } from "./verdict-real.ts";
+import { LINKERD1_VERDICT_ROWS, linkerd1VerdictRows, REAL_VERDICT_ROWS, realVerdictRows, type RealVerdicts } from "./verdict-real.ts";
 
 const { values } = parseArgs({
   options: {
@@ -103,11 +104,14 @@ if (wanted("verdict")) {
     process.stderr.write(`  ${row.label}: done\n`);
   }
 }
-let realVerdicts: Awaited<ReturnType<typeof realVerdictRows>> | undefined;
+let realVerdicts: RealVerdicts | undefined;
+let linkerd1Verdicts: RealVerdicts | undefined;
 const realRollouts = positive("real-rollouts", values["real-rollouts"]);
 if (wanted("verdict-real")) {
   process.stderr.write(`verdict through real Prometheus: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
   realVerdicts = await realVerdictRows(REAL_VERDICT_ROWS, realRollouts, seed);
+  process.stderr.write(`verdict through the Linkerd 1 admin peer: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
+  linkerd1Verdicts = await linkerd1VerdictRows(LINKERD1_VERDICT_ROWS, realRollouts, seed);
 }
 if (wanted("detection")) {
   process.stderr.write(`detection-to-revert: ${runs} runs (real Prometheus, 1 s scrape; windowSeconds 5, refreshSeconds 5)\n`);
@@ -150,6 +154,10 @@ if (verdicts)
 if (realVerdicts)
   lines.push(
     `\nverdicts through a real Prometheus (the bot's PrometheusSource, folding and verdict code; Prometheus scraping a driven linkerd2 exporter; simulated time: scrape 15 s, readings every 15 s, 2-min steps, each 15-s scrape ~1 s of wall time), ${realRollouts} seeded rollouts per row, all rows at once, seed ${seed}, ${realVerdicts.unavailable} readings unavailable, ${secs(realVerdicts.wallMs, 0)} wall:\n${formatVerdictTable(realVerdicts.results)}`,
+  );
+if (linkerd1Verdicts)
+  lines.push(
+    `\nverdicts through the Linkerd 1 admin peer (the bot's Linkerd1AdminSource over HTTP, folding and verdict code; live counters set every simulated second; readings every 15 s, 2-min steps), ${realRollouts} seeded rollouts per row, all rows at once, seed ${seed}, ${linkerd1Verdicts.unavailable} readings unavailable, ${secs(linkerd1Verdicts.wallMs, 0)} wall:\n${formatVerdictTable(linkerd1Verdicts.results)}`,
   );
 // The summary table: issue 13's rows with their targets, then the two automatic-rollout measurements.
 const rows: Row[] = scale ? scaleRows(scale, scalePhases) : [];

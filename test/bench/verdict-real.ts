@@ -32,6 +32,7 @@ import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import type { MetricsSources } from "../../src/metrics/registry.ts";
 import type { SuccessRateSource } from "../../src/metrics/source.ts";
 import { readSnapshot } from "../../src/queue/jobs/snapshot.ts";
+import { startLinkerd1Admin } from "../../src/sandbox/peers/linkerd1-admin.ts";
 import { startPrometheus } from "../../src/sandbox/peers/prometheus.ts";
 import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
@@ -138,6 +139,11 @@ class RealRollout {
     return out;
   }
 
+  /** Each version's cumulative counters as one Linkerd 1 client (the router counts per bound client, not per pod). */
+  clientTotals(side: Side): { success: number; failures: number } {
+    return this.pods[side].reduce((a, p) => ({ success: a.success + p.ok, failures: a.failures + p.failed }), { success: 0, failures: 0 });
+  }
+
   /** The bot's events during [t, t + 1) in time order: verifications, readings, the step. */
   async act(t: number): Promise<void> {
     const row = this.row;
@@ -193,12 +199,76 @@ class RealRollout {
 
 const quietLog = { warn: () => undefined } as unknown as Logger;
 
-/** Run `rows` × `perRow` rollouts at once against one real Prometheus; one result per row. */
-export async function realVerdictRows(rows: SimRow[], perRow: number, seed: number): Promise<{ results: RowResult[]; unavailable: number; wallMs: number }> {
+/** Where the bot reads: settings for a row's targets, and publishing the world's counters each simulated second. */
+type Backend = {
+  epochMs: number;
+  metrics(row: SimRow): TargetInput["metrics"];
+  publish(t: number, rollouts: RealRollout[]): Promise<void>;
+};
+
+/** Run `rows` × `perRow` rollouts at once against one backend; one result per row. */
+async function runRows(rows: SimRow[], perRow: number, seed: number, backend: Backend): Promise<{ results: RowResult[]; unavailable: number }> {
+  const started = Date.now();
+  const { epochMs } = backend;
+  const rollouts: RealRollout[] = [];
+  let maxSeconds = 0;
+  for (const row of rows) maxSeconds = Math.max(maxSeconds, Math.ceil(row.steps.length * row.stepSeconds * 1.5 + 120));
+  rows.forEach((row, ri) => {
+    const rand = prng(seed + ri);
+    for (let i = 0; i < perRow; i++) {
+      const ns = `r${ri}-${i}`;
+      const target = TargetSchema.parse({ name: "web", namespace: ns, metrics: backend.metrics(row) } satisfies TargetInput);
+      rollouts.push(new RealRollout(row, ns, target, epochMs, rand, maxSeconds));
+    }
+  });
+  for (let t = 0; t < maxSeconds; t++) {
+    const live = rollouts.filter((x) => !x.done);
+    if (!live.length) break;
+    for (const x of live) x.traffic(t);
+    await backend.publish(t, rollouts);
+    // Readings run concurrently across rollouts (each rollout's own events stay in order).
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < live.length) await live[next++]!.act(t);
+      }),
+    );
+    if (t % 120 === 0) process.stderr.write(`  simulated ${t} s: ${live.length} rollouts running, ${((Date.now() - started) / 1000).toFixed(0)} s wall\n`);
+  }
+  const results = rows.map((row, ri) => {
+    const mine = rollouts.slice(ri * perRow, (ri + 1) * perRow);
+    const res: RowResult = { row, rollouts: perRow, aborted: 0, onTime: 0, completed: 0, abortSeconds: [], abortPercent: [], late: new Map() };
+    for (const x of mine) {
+      if (x.done === "aborted") {
+        res.aborted++;
+        res.abortSeconds.push(x.doneAt);
+        res.abortPercent.push(x.r.appliedPercent ?? 0);
+      } else if (x.done === "completed") {
+        res.completed++;
+        if (x.onTime) res.onTime++;
+      }
+      if (x.done !== "aborted" && (x.done !== "completed" || !x.onTime)) {
+        const why = x.r.snapshot
+          ? describeVerdict(x.r.snapshot.verdict)
+              .replace(/[\d,.]+/g, "#")
+              .slice(0, 90)
+          : "no reading";
+        res.late.set(why, (res.late.get(why) ?? 0) + 1);
+      }
+    }
+    return res;
+  });
+  return { results, unavailable: rollouts.reduce((s, x) => s + x.unavailable, 0) };
+}
+
+export type RealVerdicts = { results: RowResult[]; unavailable: number; wallMs: number };
+
+/** Prometheus rows: a real Prometheus scraping the driven exporter, every scrape stamped with its simulated time. */
+export async function realVerdictRows(rows: SimRow[], perRow: number, seed: number): Promise<RealVerdicts> {
   const started = Date.now();
   let body = "";
   const scraped: (() => void)[] = [];
-  const exporter: Server = createServer((req, res) => {
+  const exporter: Server = createServer((_req, res) => {
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
     res.end(body);
     for (const f of scraped.splice(0)) f();
@@ -208,17 +278,19 @@ export async function realVerdictRows(rows: SimRow[], perRow: number, seed: numb
   const prom = await startPrometheus({ scrapeTargets: [`127.0.0.1:${port}`], scrapeIntervalSeconds: 1, binary: PROMETHEUS_BIN });
   try {
     await prom.whenScraping(30_000);
+    const query = async (promql: string, atMs: number) => {
+      const res = await fetch(`${prom.url}/api/v1/query?${new URLSearchParams({ query: promql, time: (atMs / 1000).toFixed(3) })}`);
+      const json = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
+      return json.data?.result?.[0]?.value[1];
+    };
     // Simulated time starts 50 minutes ago: Prometheus takes samples back to an hour before the newest it
-    // holds (its own `up` is stamped now), and the run's simulated span stays well inside that.
+    // holds (its own `up` is stamped now), and the run's simulated span (~17 minutes) stays inside that.
     const epochMs = Math.floor(Date.now() / 1000) * 1000 - 50 * 60_000;
-    const rollouts: RealRollout[] = [];
-    let maxSeconds = 0;
-    for (const row of rows) maxSeconds = Math.max(maxSeconds, Math.ceil(row.steps.length * row.stepSeconds * 1.5 + 120));
-    rows.forEach((row, ri) => {
-      const rand = prng(seed + ri);
-      for (let i = 0; i < perRow; i++) {
-        const ns = `r${ri}-${i}`;
-        const metrics = {
+    const out = await runRows(rows, perRow, seed, {
+      epochMs,
+      metrics: (row) => {
+        if (row.scrapeSeconds !== SCRAPE_SECONDS) throw new Error(`the real bench scrapes every ${SCRAPE_SECONDS} simulated s`);
+        return {
           preset: "linkerd2" as const,
           prometheusUrl: prom.url,
           windowSeconds: Math.max(60, 2 * row.scrapeSeconds),
@@ -226,67 +298,52 @@ export async function realVerdictRows(rows: SimRow[], perRow: number, seed: numb
           scrapeIntervalSeconds: row.scrapeSeconds,
           lagSeconds: row.lagSeconds,
         };
-        if (row.scrapeSeconds !== SCRAPE_SECONDS) throw new Error(`the real bench scrapes every ${SCRAPE_SECONDS} simulated s`);
-        const target = TargetSchema.parse({ name: "web", namespace: ns, metrics } satisfies TargetInput);
-        rollouts.push(new RealRollout(row, ns, target, epochMs, rand, maxSeconds));
-      }
-    });
-    const query = async (promql: string, atMs: number) => {
-      const res = await fetch(`${prom.url}/api/v1/query?${new URLSearchParams({ query: promql, time: (atMs / 1000).toFixed(3) })}`);
-      const json = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
-      return json.data?.result?.[0]?.value[1];
-    };
-    for (let t = 0; t < maxSeconds; t++) {
-      const live = rollouts.filter((x) => !x.done);
-      if (!live.length) break;
-      for (const x of live) x.traffic(t);
-      if (t % SCRAPE_SECONDS === 0) {
+      },
+      publish: async (t, all) => {
+        if (t % SCRAPE_SECONDS !== 0) return;
         // Publish this scrape and wait until Prometheus answers with it: no reading may run ahead of ingestion.
         const tsMs = epochMs + t * 1000;
-        body = [`sim_clock ${t} ${tsMs}`, ...rollouts.flatMap((x) => x.exposition(tsMs)), ""].join("\n");
+        body = [`sim_clock ${t} ${tsMs}`, ...all.flatMap((x) => x.exposition(tsMs)), ""].join("\n");
         await new Promise<void>((resolve) => scraped.push(resolve));
         const deadline = Date.now() + 30_000;
         while ((await query("sim_clock", tsMs)) !== String(t)) {
           if (Date.now() > deadline) throw new Error(`Prometheus did not ingest the scrape at simulated ${t} s`);
           await new Promise((r) => setTimeout(r, 50));
         }
-      }
-      // Readings run concurrently across rollouts (each rollout's own events stay in order).
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: IN_FLIGHT }, async () => {
-          while (next < live.length) await live[next++]!.act(t);
-        }),
-      );
-      if (t % 60 === 0) process.stderr.write(`  simulated ${t} s: ${live.length} rollouts running, ${((Date.now() - started) / 1000).toFixed(0)} s wall\n`);
-    }
-    const results = rows.map((row, ri) => {
-      const mine = rollouts.slice(ri * perRow, (ri + 1) * perRow);
-      const res: RowResult = { row, rollouts: perRow, aborted: 0, onTime: 0, completed: 0, abortSeconds: [], abortPercent: [], late: new Map() };
-      for (const x of mine) {
-        if (x.done === "aborted") {
-          res.aborted++;
-          res.abortSeconds.push(x.doneAt);
-          res.abortPercent.push(x.r.appliedPercent ?? 0);
-        } else if (x.done === "completed") {
-          res.completed++;
-          if (x.onTime) res.onTime++;
-        }
-        if (x.done !== "aborted" && (x.done !== "completed" || !x.onTime)) {
-          const why = x.r.snapshot
-            ? describeVerdict(x.r.snapshot.verdict)
-                .replace(/[\d,.]+/g, "#")
-                .slice(0, 90)
-            : "no reading";
-          res.late.set(why, (res.late.get(why) ?? 0) + 1);
-        }
-      }
-      return res;
+      },
     });
-    return { results, unavailable: rollouts.reduce((s, x) => s + x.unavailable, 0), wallMs: Date.now() - started };
+    return { ...out, wallMs: Date.now() - started };
   } finally {
     await prom.stop();
     await new Promise((r) => exporter.close(r));
+  }
+}
+
+/**
+ * Linkerd 1 rows: the Linkerd 1 admin peer (GET /admin/metrics.json, live cumulative counters per bound client)
+ * read by the bot's Linkerd1AdminSource. The admin has no scrape: its counters are set every simulated second.
+ * The source stamps a reading max(now, wall clock), so simulated time runs a day ahead of the wall clock.
+ */
+export async function linkerd1VerdictRows(rows: SimRow[], perRow: number, seed: number): Promise<RealVerdicts> {
+  const started = Date.now();
+  const admin = await startLinkerd1Admin();
+  try {
+    const clientId = (ns: string, version: string) => `#/io.l5d.k8s/${ns}/http/${version}`;
+    const out = await runRows(rows, perRow, seed, {
+      epochMs: Math.floor(Date.now() / 1000) * 1000 + 24 * 3600_000,
+      metrics: (row) => ({ source: "linkerd1" as const, linkerd1AdminUrl: admin.url, refreshSeconds: row.refreshSeconds, lagSeconds: 0 }),
+      publish: async (_t, all) => {
+        for (const x of all) {
+          const s = x.clientTotals("stable");
+          const c = x.clientTotals("canary");
+          admin.setClient("http", clientId(x.ns, "web-v1"), { success: s.success, failures: s.failures });
+          admin.setClient("http", clientId(x.ns, "web-v2"), { success: c.success, failures: c.failures });
+        }
+      },
+    });
+    return { ...out, wallMs: Date.now() - started };
+  } finally {
+    await admin.stop();
   }
 }
 
@@ -303,4 +360,14 @@ export const REAL_VERDICT_ROWS: SimRow[] = [
   { label: "2× canary (2% vs 1%), 400 req/s, lag 0", rps: 400, ...base, canaryError: 0.02, lagSeconds: 0 },
   { label: "2× canary (2% vs 1%), 2,000 req/s, lag 15 s", rps: 2000, ...base, canaryError: 0.02, lagSeconds: 15 },
   { label: "+5 points (6% vs 1%), 400 req/s (20 at 5%), lag 15 s", rps: 400, ...base, canaryError: 0.06, lagSeconds: 15 },
+];
+
+const l1 = { ...base, lagSeconds: 0, scrapeSeconds: 1 };
+/** The same regimes read from the Linkerd 1 admin peer (live counters: no scrape, no lag, no per-pod resets). */
+export const LINKERD1_VERDICT_ROWS: SimRow[] = [
+  { label: "Linkerd 1: healthy 1% both, 400 req/s (20 at 5%), shared outages", rps: 400, ...l1, outages },
+  { label: "Linkerd 1: healthy 1% both, 2,000 req/s, shared outages", rps: 2000, ...l1, outages },
+  { label: "Linkerd 1: 5× canary (5% vs 1%), 400 req/s", rps: 400, ...l1, canaryError: 0.05 },
+  { label: "Linkerd 1: 2× canary (2% vs 1%), 400 req/s", rps: 400, ...l1, canaryError: 0.02 },
+  { label: "Linkerd 1: +5 points (6% vs 1%), 400 req/s (20 at 5%)", rps: 400, ...l1, canaryError: 0.06 },
 ];
