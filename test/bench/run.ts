@@ -17,6 +17,10 @@
  *   npm run bench -- --only verdict     issue 19: the bot's reading, folding and verdict code over seeded
  *                                       rollouts on simulated Prometheus scrapes (no Redis or Prometheus
  *                                       needed); --sim-rollouts 1000 --seed 16
+ *   npm run bench -- --only verdict-real  issue 19 through a REAL Prometheus scraping a driven linkerd2 exporter
+ *                                       (simulated time, production settings; verdict-real.ts): all rows' rollouts
+ *                                       at once, --real-rollouts 60 per row (~6-8 minutes on 2 cores), --seed 16;
+ *                                       then the same through the Linkerd 1 admin peer
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
  *   --span 20 --lead 10                 scheduling: steps due over <span> s, the first at least <lead> s after
  *                                       the switch (placed so a 30 s reading slot falls mid-span)
@@ -34,6 +38,7 @@ import type { SlackLoadResult } from "../support/slack-load.ts";
 import { benchScale, formatTable, SCALE_PHASES, scaleRows, type Row, type ScaleResult } from "./scale.ts";
 import { max, median, millis, quantile, secs } from "./stats.ts";
 import { formatVerdictTable, simulateRow, VERDICT_ROWS, type RowResult } from "./verdict-sim.ts";
+import { LINKERD1_VERDICT_ROWS, linkerd1VerdictRows, REAL_VERDICT_ROWS, realVerdictRows, type RealVerdicts } from "./verdict-real.ts";
 
 const { values } = parseArgs({
   options: {
@@ -43,6 +48,7 @@ const { values } = parseArgs({
     lead: { type: "string", default: "10" },
     only: { type: "string" },
     "sim-rollouts": { type: "string", default: "1000" },
+    "real-rollouts": { type: "string", default: "60" },
     seed: { type: "string", default: "16" },
     json: { type: "string" },
     "ack-rate": { type: "string", default: "200" },
@@ -69,7 +75,7 @@ const runs = positive("runs", values.runs);
 const rollouts = positive("rollouts", values.rollouts);
 const spanMs = positive("span", values.span) * 1000;
 const leadMs = positive("lead", values.lead) * 1000;
-const KINDS = ["verdict", "detection", "scheduling", "budget", ...SCALE_PHASES] as const;
+const KINDS = ["verdict", "verdict-real", "detection", "scheduling", "budget", ...SCALE_PHASES] as const;
 type Kind = (typeof KINDS)[number];
 const only = values.only?.split(",").map((x) => x.trim());
 const bad = only?.filter((x) => !(KINDS as readonly string[]).includes(x));
@@ -77,7 +83,8 @@ if (bad?.length) {
   process.stderr.write(`--only takes ${KINDS.join(", ")} (comma-separated), got ${bad.join(", ")}\n`);
   process.exit(2);
 }
-const wanted = (k: Kind) => !only || only.includes(k);
+// verdict-real takes minutes of its own (a Prometheus at full tilt): only when named.
+const wanted = (k: Kind) => (only ? only.includes(k) : k !== "verdict-real");
 const scalePhases = new Set(SCALE_PHASES.filter(wanted));
 
 const started = Date.now();
@@ -97,6 +104,15 @@ if (wanted("verdict")) {
     verdicts.push(await simulateRow(row, simRollouts, seed + i));
     process.stderr.write(`  ${row.label}: done\n`);
   }
+}
+let realVerdicts: RealVerdicts | undefined;
+let linkerd1Verdicts: RealVerdicts | undefined;
+const realRollouts = positive("real-rollouts", values["real-rollouts"]);
+if (wanted("verdict-real")) {
+  process.stderr.write(`verdict through real Prometheus: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
+  realVerdicts = await realVerdictRows(REAL_VERDICT_ROWS, realRollouts, seed);
+  process.stderr.write(`verdict through the Linkerd 1 admin peer: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
+  linkerd1Verdicts = await linkerd1VerdictRows(LINKERD1_VERDICT_ROWS, realRollouts, seed);
 }
 if (wanted("detection")) {
   process.stderr.write(`detection-to-revert: ${runs} runs (real Prometheus, 1 s scrape; windowSeconds 5, refreshSeconds 5)\n`);
@@ -135,6 +151,14 @@ if (budget) lines.push(formatSlackBudget(budget));
 if (verdicts)
   lines.push(
     `\nverdicts (white-box: the bot's reading, folding and verdict code on simulated Prometheus scrapes), ${simRollouts} seeded rollouts per row, seed ${seed}:\n${formatVerdictTable(verdicts)}`,
+  );
+if (realVerdicts)
+  lines.push(
+    `\nverdicts through a real Prometheus (the bot's PrometheusSource, folding and verdict code; Prometheus scraping a driven linkerd2 exporter; simulated time: scrape 15 s, readings every 15 s, 2-min steps, each 15-s scrape ~1 s of wall time), ${realRollouts} seeded rollouts per row, all rows at once, seed ${seed}, ${realVerdicts.unavailable} readings unavailable, ${secs(realVerdicts.wallMs, 0)} wall:\n${formatVerdictTable(realVerdicts.results)}`,
+  );
+if (linkerd1Verdicts)
+  lines.push(
+    `\nverdicts through the Linkerd 1 admin peer (the bot's Linkerd1AdminSource over HTTP, folding and verdict code; live counters set every simulated second; readings every 15 s, 2-min steps), ${realRollouts} seeded rollouts per row, all rows at once, seed ${seed}, ${linkerd1Verdicts.unavailable} readings unavailable, ${secs(linkerd1Verdicts.wallMs, 0)} wall:\n${formatVerdictTable(linkerd1Verdicts.results)}`,
   );
 // The summary table: issue 13's rows with their targets, then the two automatic-rollout measurements.
 const rows: Row[] = scale ? scaleRows(scale, scalePhases) : [];

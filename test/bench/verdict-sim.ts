@@ -86,7 +86,7 @@ export function binomial(n: number, p: number, rand: () => number): number {
   return Math.min(n, Math.max(0, Math.round(mean + z * Math.sqrt(mean * (1 - p)))));
 }
 
-function poisson(mean: number, rand: () => number): number {
+export function poisson(mean: number, rand: () => number): number {
   if (mean > 50) return Math.max(0, Math.round(mean + Math.sqrt(mean) * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())));
   const l = Math.exp(-mean);
   let k = 0;
