@@ -245,7 +245,9 @@ export class GatewayRouter implements TrafficRouter {
         // The rule as the bot last verified it: a hand edit of its matches, filters or backendRefs (or of the
         // bot's test rule) holds until a person chooses, as a hand edit of the weights does.
         const edits = mode.kind === "expect" && mode.expect !== undefined ? ruleEdits(b, route, backends, index, rule, mode.print) : undefined;
-        if (sameSpec(desired, route) && !edits) return this.confirmed(b, version, route, backends, index, percent, force);
+        // A finish that already holds is the bot's own write landed before its process died (the record still
+        // has the print of the step before): nothing of anyone's is left to protect, so it is confirmed.
+        if (sameSpec(desired, route) && (!edits || winner !== undefined)) return this.confirmed(b, version, route, backends, index, percent, force);
         const now: Seen = shares.others.some((o) => o.weight > 0) ? "unreadable" : (canaryPercentOf(shares) ?? "unreadable");
         const found = `${ruleLabel(rule, index)}: ${renderRule(rule)}`;
         // Both at once are said together: an Adopt of the weights must not adopt an edit nobody was told of.

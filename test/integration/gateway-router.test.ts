@@ -149,6 +149,20 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     }
   });
 
+  it("a finish that landed before the process died is its own write when retried, not a hand edit", async () => {
+    seed();
+    const t = target(style);
+    await router.apply(t, PAIR, 0);
+    const at100 = await router.apply(t, PAIR, 100, { canaryPercent: 0 });
+    // The record still holds the print of the last verified step: the finish was written, never recorded.
+    const expect100 = { canaryPercent: 100, print: at100.print };
+    await router.finalize(t, PAIR, "canary", { expect: expect100 });
+    const again = await router.finalize(t, PAIR, "canary", { expect: expect100 });
+    expect(again.canaryPercent).toBe(100);
+    expect(refsOf(rulesOf(peer)[1]!)).toEqual(["web-v2 100", "web-legacy 0"]);
+    expect(peer.mutations("httproutes", NS, "web").filter((r) => r.method === "PUT")).toHaveLength(3);
+  });
+
   it("abort puts all weight back on stable and removes the test rule; keep-zero finish keeps the stable at 0", async () => {
     seed();
     const t = target(style);
