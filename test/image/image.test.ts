@@ -1,6 +1,8 @@
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -93,7 +95,17 @@ beforeAll(async () => {
     "--cap-drop=all",
     "--security-opt=no-new-privileges",
   ];
+  // NODE_ENV=production is closed by default: the operator opens it with a targets file, as this one does for
+  // the walking skeleton's ad-hoc start in namespace `default`.
+  const targetsDir = mkdtempSync(join(tmpdir(), "rollout-bot-image-"));
+  writeFileSync(
+    join(targetsDir, "targets.yaml"),
+    'adhoc: true\npolicy:\n  start: ["*"]\n  advance: ["*"]\n  finish: ["*"]\n  namespaces: [default]\ntargets: []\n',
+    { mode: 0o644 },
+  );
+  chmodSync(targetsDir, 0o755); // the bot runs as 10001 in the container
   const env = {
+    ROLLOUT_TARGETS: "/etc/rollout-bot/targets/targets.yaml",
     SLACK_SIGNING_SECRET: signingSecret,
     SLACK_BOT_TOKEN: slack.botToken,
     SLACK_API_URL: slack.apiUrl,
@@ -118,6 +130,8 @@ beforeAll(async () => {
     ...deploymentLike,
     "--volume",
     `${kube.kubeconfigPath}:/etc/rollout-bot/kubeconfig:ro`,
+    "--volume",
+    `${targetsDir}:/etc/rollout-bot/targets:ro`,
     ...Object.entries(env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
     image,
   );
