@@ -1,7 +1,15 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType } from "../../src/sandbox/peers/argo-rollouts.ts";
 import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import { CHANNEL, startHarness, type Harness } from "../support/bot-harness.ts";
+import {
+  CHANNEL,
+  clickFollowed as click,
+  followedMessage as parent,
+  followedMessageWith as messageWith,
+  followedThread as thread,
+  startHarness,
+  type Harness,
+} from "../support/bot-harness.ts";
 import { crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";
 import { roleRules } from "../../src/kube/permissions.ts";
@@ -57,36 +65,6 @@ function deploy(h: Harness, sim: ArgoRolloutsSim, image: string): void {
     (o.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!.image = image;
   });
   sim.tick(NS, "shop");
-}
-
-function parent(h: Harness, id: string) {
-  return h.slack.messages(CHANNEL).find((m) => (!m.thread_ts || m.thread_ts === m.ts) && JSON.stringify(m.blocks ?? []).includes(`(${id})`));
-}
-
-async function messageWith(h: Harness, id: string, text: string) {
-  return waitFor(
-    () => {
-      const m = parent(h, id);
-      return m && JSON.stringify(m.blocks ?? []).includes(text) ? m : undefined;
-    },
-    { what: `message of ${id} containing ${text}` },
-  );
-}
-
-function thread(h: Harness, id: string): string[] {
-  const m = parent(h, id);
-  return m
-    ? h.slack
-        .thread(CHANNEL, m.ts)
-        .filter((x) => x.ts !== m.ts)
-        .map((x) => x.text ?? "")
-    : [];
-}
-
-async function click(h: Harness, id: string, user: string, label: string | RegExp) {
-  const m = parent(h, id);
-  if (!m) throw new Error(`no message for ${id}`);
-  return h.driver.click({ userId: user, channelId: CHANNEL, messageTs: m.ts, button: h.slack.findButton(CHANNEL, m.ts, label) });
 }
 
 const statusPatches = (h: Harness) => h.kube.mutations("rollouts", NS, "shop").filter((r) => r.subresource === "status");

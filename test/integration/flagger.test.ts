@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { canaryObject, canaryType, FlaggerSim, type CanaryWebhook } from "../../src/sandbox/peers/flagger.ts";
-import { CHANNEL, startHarness, type Harness } from "../support/bot-harness.ts";
+import {
+  CHANNEL,
+  clickFollowed as click,
+  followedMessageWith as messageWith,
+  followedThread as thread,
+  startHarness,
+  type Harness,
+} from "../support/bot-harness.ts";
 import { crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -54,36 +61,6 @@ async function start(): Promise<{ h: Harness; sim: FlaggerSim }> {
   const sim = new FlaggerSim(h.kube, NS, "shop");
   sim.deploy("7d9f5c6b8");
   return { h, sim };
-}
-
-function parent(h: Harness, id: string) {
-  return h.slack.messages(CHANNEL).find((m) => (!m.thread_ts || m.thread_ts === m.ts) && JSON.stringify(m.blocks ?? []).includes(`(${id})`));
-}
-
-async function messageWith(h: Harness, id: string, text: string) {
-  return waitFor(
-    () => {
-      const m = parent(h, id);
-      return m && JSON.stringify(m.blocks ?? []).includes(text) ? m : undefined;
-    },
-    { what: `message of ${id} containing ${text}` },
-  );
-}
-
-function thread(h: Harness, id: string): string[] {
-  const m = parent(h, id);
-  return m
-    ? h.slack
-        .thread(CHANNEL, m.ts)
-        .filter((x) => x.ts !== m.ts)
-        .map((x) => x.text ?? "")
-    : [];
-}
-
-async function click(h: Harness, id: string, user: string, label: string | RegExp) {
-  const m = parent(h, id);
-  if (!m) throw new Error(`no message for ${id}`);
-  return h.driver.click({ userId: user, channelId: CHANNEL, messageTs: m.ts, button: h.slack.findButton(CHANNEL, m.ts, label) });
 }
 
 /** Wait until the record shows what a click decided (the gate answers from it at Flagger's next call). */

@@ -200,6 +200,40 @@ export async function clickButton(h: Harness, rolloutId: string, userId: string,
   return h.driver.click({ userId, channelId: CHANNEL, messageTs: m.ts, button, ...(opts.stale ? { stale: true } : {}) });
 }
 
+/**
+ * A followed controller's rollout (Argo Rollouts, Flagger): its message names it as `(<id>)`. The message,
+ * the message once it contains `text`, its thread's texts, and a click on one of its buttons.
+ */
+export function followedMessage(h: Harness, id: string) {
+  return parentMessages(h).find((m) => JSON.stringify(m.blocks ?? []).includes(`(${id})`));
+}
+
+export async function followedMessageWith(h: Harness, id: string, text: string) {
+  return waitFor(
+    () => {
+      const m = followedMessage(h, id);
+      return m && JSON.stringify(m.blocks ?? []).includes(text) ? m : undefined;
+    },
+    { what: `message of ${id} containing ${text}` },
+  );
+}
+
+export function followedThread(h: Harness, id: string): string[] {
+  const m = followedMessage(h, id);
+  return m
+    ? h.slack
+        .thread(CHANNEL, m.ts)
+        .filter((x) => x.ts !== m.ts)
+        .map((x) => x.text ?? "")
+    : [];
+}
+
+export async function clickFollowed(h: Harness, id: string, user: string, label: string | RegExp) {
+  const m = followedMessage(h, id);
+  if (!m) throw new Error(`no message for ${id}`);
+  return h.driver.click({ userId: user, channelId: CHANNEL, messageTs: m.ts, button: h.slack.findButton(CHANNEL, m.ts, label) });
+}
+
 /** Ephemeral texts shown to a user (response_url and chat.postEphemeral). */
 export function ephemeralTexts(h: Harness, userId: string): string[] {
   return h.slack.ephemeralsFor(userId).map((e) => e.text ?? JSON.stringify(e.blocks ?? []));
