@@ -1,7 +1,6 @@
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import type { SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
 import type { Harness } from "../support/bot-harness.ts";
-import { percentOnSplit } from "../support/split.ts";
+import { percentOnSplit, seedTrafficSplit } from "../support/split.ts";
 
 /** Helpers shared by the issue-6 proof suites (test/faults/*.test.ts). */
 
@@ -16,11 +15,7 @@ export function seedSplit(
     { service: "backend-v2", weight: 0 },
   ],
 ): void {
-  h.kube.seed("trafficsplits", "default", {
-    kind: "TrafficSplit",
-    metadata: { name: SPLIT, namespace: "default" },
-    spec: { service: "backend-svc", backends },
-  } as KubeObject);
+  seedTrafficSplit(h.kube, { name: SPLIT, service: "backend-svc" }, backends);
 }
 
 /** Percent of the split's weight on `service` (v1alpha1 quantities like "900m" included). */

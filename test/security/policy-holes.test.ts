@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { PROMOTE_CONFIRM } from "../../src/slack/views/promote.ts";
 import { CHANNEL, clickButton, ephemeralTexts, firstCheckDone, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
-import { percentOnSplit } from "../support/split.ts";
+import { percentOnSplit, seedTrafficSplit } from "../support/split.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -58,17 +58,10 @@ beforeAll(async () => {
     ["secret-ts", "secret-v1", "secret-v2"],
     ["web-ts", "web-v1", "web-v2"],
   ] as const)
-    h.kube.seed("trafficsplits", "default", {
-      kind: "TrafficSplit",
-      metadata: { name, namespace: "default" },
-      spec: {
-        service: name.replace("-ts", ""),
-        backends: [
-          { service: stable, weight: 100 },
-          { service: canary, weight: 0 },
-        ],
-      },
-    } as KubeObject);
+    seedTrafficSplit(h.kube, { name, service: name.replace("-ts", "") }, [
+      { service: stable, weight: 100 },
+      { service: canary, weight: 0 },
+    ]);
 });
 afterAll(async () => h?.close());
 

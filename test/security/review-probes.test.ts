@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 import { resolveTarget } from "../../src/app/start.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { describeFailure, KubeApiError } from "../../src/kube/call.ts";
@@ -7,6 +6,7 @@ import { MORE } from "../../src/slack/views/promote.ts";
 import { ACTION } from "../../src/slack/views/rollout-message.ts";
 import { startRefusalReply } from "../../src/slack/views/refusal.ts";
 import { CHANNEL, rolloutMessage, startHarness, waitForStatus, type Harness } from "../support/bot-harness.ts";
+import { seedTrafficSplit } from "../support/split.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
@@ -96,17 +96,10 @@ targets:
       ["pub-ts", "pub-v1", "pub-v2"],
       ["secret-ts", "secret-v1", "secret-v2"],
     ] as const)
-      h.kube.seed("trafficsplits", "default", {
-        kind: "TrafficSplit",
-        metadata: { name, namespace: "default" },
-        spec: {
-          service: name.replace("-ts", ""),
-          backends: [
-            { service: stable, weight: 100 },
-            { service: canary, weight: 0 },
-          ],
-        },
-      } as KubeObject);
+      seedTrafficSplit(h.kube, { name, service: name.replace("-ts", "") }, [
+        { service: stable, weight: 100 },
+        { service: canary, weight: 0 },
+      ]);
   });
   afterAll(async () => h?.close());
 

@@ -1,4 +1,6 @@
-/** Reading a TrafficSplit the way the tests check it: as proportions, whatever SMI version wrote it. */
+/** Reading a TrafficSplit the way the tests check it: as proportions, whatever SMI version wrote it; and seeding one. */
+
+import type { KubeApiPeer, KubeObject } from "../../src/sandbox/peers/kube-api.ts";
 
 type Backend = { service: string; weight: number | string };
 
@@ -20,4 +22,14 @@ export function percentOnSplit(spec: unknown, service: string): number {
   const total = backends.reduce((n, b) => n + quantity(b.weight), 0);
   const mine = backends.filter((b) => b.service === service).reduce((n, b) => n + quantity(b.weight), 0);
   return total === 0 ? 0 : Math.round((100 * mine) / total);
+}
+
+/** Seed TrafficSplit `name` for apex Service `service` in `namespace` with these backends (all on stable, by default). */
+export function seedTrafficSplit(kube: Pick<KubeApiPeer, "seed">, split: { name: string; service: string; namespace?: string }, backends: Backend[]): void {
+  const namespace = split.namespace ?? "default";
+  kube.seed("trafficsplits", namespace, {
+    kind: "TrafficSplit",
+    metadata: { name: split.name, namespace },
+    spec: { service: split.service, backends },
+  } as KubeObject);
 }
