@@ -166,7 +166,8 @@ export function parseEnv(env: NodeJS.ProcessEnv): ConfigResult<Env> {
   return err(r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`));
 }
 
-const TargetsFileSchema = z.strictObject({
+/** The targets file's schema (exported for the docs-drift test, which walks its keys). */
+export const TargetsFileSchema = z.strictObject({
   /** Allow `/rollout start` on targets not declared here (assembled from flags). */
   adhoc: z.boolean().default(false),
   targets: z.array(TargetSchema).default([]),
