@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
@@ -6,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import { EnvSchema, TargetsFileSchema, parseTargetsFile } from "../../src/config.ts";
 import { COMMANDS } from "../../commands/index.ts";
 import { asksForForm } from "../../src/slack/listeners/start-form.ts";
+import { createOpsMetrics } from "../../src/http/metrics.ts";
+import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 
 /**
  * Docs that cannot drift (issue 26): every list the docs keep of something the code defines is compared with
@@ -15,6 +19,8 @@ import { asksForForm } from "../../src/slack/listeners/start-form.ts";
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+/** promtool ships beside prometheus (Debian's prometheus package has both). */
+const PROMTOOL = join(dirname(PROMETHEUS_BIN), "promtool");
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 
 /** README.md and docs/**.md; docs/incoming/ holds drafts other branches write, judged when they land. */
@@ -214,6 +220,32 @@ describe("docs that cannot drift", () => {
     expect(logged.map((l) => l.msg)).toContain("could not see which Deployment the stable's Service selects");
     const unexplained = logged.filter((l) => !page.includes(`\`${l.msg.trim()}`)).map((l) => `${l.f}: "${l.msg}"`);
     expect(unexplained, `log lines missing from docs/operations.md "Troubleshooting":\n${unexplained.join("\n")}`).toEqual([]);
+  });
+
+  it("operations.md's metrics table lists every metric the bot exports, and its alert rules load in promtool and name only those", async () => {
+    const page = read("docs/operations.md");
+    const { body } = await createOpsMetrics({ activeByState: async () => ({}), queueDepth: async () => ({}) }).scrape();
+    const exported = [...body.matchAll(/^# TYPE rollout_bot_(\S+) (\S+)$/gm)].map((m) => ({ name: m[1]!, type: m[2]! }));
+    // prom-client's default process metrics are described as a family, not one by one.
+    const ours = exported.filter((m) => !/^(process_|nodejs_)/.test(m.name)).map((m) => m.name);
+    expect(ours).toContain("transitions_total");
+    const documented = new Set(firstCells(section(page, "## Metrics")));
+    expect({ undocumented: missing(ours, documented), notExported: missing(documented, new Set(ours)) }).toEqual({ undocumented: [], notExported: [] });
+
+    const rules = /^```yaml\n(groups:[\s\S]*?)^```/m.exec(section(page, "## Metrics"))?.[1];
+    expect(rules, "an example alert rules block in operations.md").toBeDefined();
+    const named = [...rules!.matchAll(/\brollout_bot_([a-z_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ""));
+    const all = new Set(exported.map((m) => m.name));
+    expect(named.filter((n) => !all.has(n)), "alert rules naming metrics the bot does not export").toEqual([]);
+    const dir = mkdtempSync(join(tmpdir(), "docs-rules-"));
+    try {
+      writeFileSync(join(dir, "rules.yaml"), rules!);
+      const r = spawnSync(PROMTOOL, ["check", "rules", join(dir, "rules.yaml")], { encoding: "utf8" });
+      expect(r.error, `${PROMTOOL} could not run`).toBeUndefined();
+      expect(r.status, `promtool check rules:\n${r.stdout}${r.stderr}`).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("every ```yaml targets block parses with the bot's own targets-file parser, without problems", () => {
