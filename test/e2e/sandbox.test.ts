@@ -125,7 +125,10 @@ describe("the sandbox page", () => {
       // The docs' pictures (`UPDATE_DOCS_SCREENSHOT=1` refreshes them): the sandbox with a rollout at 80% and
       // its readings (README, getting-started), and that rollout's message alone (commands.md).
       // A verdict from readings at 80% (healthy, or still gathering evidence at this short a step).
-      await message.getByText(/^(Healthy|Waiting for evidence)$/).first().waitFor({ timeout: 30_000 });
+      await message
+        .getByText(/^(Healthy|Waiting for evidence)$/)
+        .first()
+        .waitFor({ timeout: 30_000 });
       await mkdir("docs", { recursive: true });
       await page.screenshot({ path: "docs/sandbox.png" });
       await message.screenshot({ path: "docs/rollout-message.png" });

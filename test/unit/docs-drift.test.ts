@@ -236,7 +236,10 @@ describe("docs that cannot drift", () => {
     expect(rules, "an example alert rules block in operations.md").toBeDefined();
     const named = [...rules!.matchAll(/\brollout_bot_([a-z_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ""));
     const all = new Set(exported.map((m) => m.name));
-    expect(named.filter((n) => !all.has(n)), "alert rules naming metrics the bot does not export").toEqual([]);
+    expect(
+      named.filter((n) => !all.has(n)),
+      "alert rules naming metrics the bot does not export",
+    ).toEqual([]);
     const dir = mkdtempSync(join(tmpdir(), "docs-rules-"));
     try {
       writeFileSync(join(dir, "rules.yaml"), rules!);
