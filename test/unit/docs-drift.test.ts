@@ -108,6 +108,23 @@ describe("GitHub's anchor slugs, as this test computes them", () => {
 describe("docs that cannot drift", () => {
   const files = docFiles();
 
+  it("the README's two commands run the sandbox and the tests, and .ci/run runs exactly that test command", () => {
+    const block = /```sh\n([\s\S]*?)```/.exec(section(read("README.md"), "## The two commands"))?.[1] ?? "";
+    const commands = block
+      .split("\n")
+      .map((l) => l.replace(/#.*$/, "").trim())
+      .filter(Boolean);
+    expect(commands).toEqual(["npm ci && npm run sandbox", expect.stringMatching(/^npm ci && npm test/)]);
+    const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.sandbox, "package.json has the sandbox script the README runs").toBeDefined();
+    const testCommand = commands[1]!.replace(/^npm ci && /, "");
+    const ci = read(".ci/run")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => !l.startsWith("#"));
+    expect(ci, ".ci/run runs the README's test command").toContain(`${testCommand} || exit $?`);
+  });
+
   it("every relative link and #anchor in README.md and docs/ resolves", () => {
     const broken: string[] = [];
     let checked = 0;
