@@ -166,7 +166,8 @@ export function parseEnv(env: NodeJS.ProcessEnv): ConfigResult<Env> {
   return err(r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`));
 }
 
-const TargetsFileSchema = z.strictObject({
+/** The targets file's schema (exported for the docs-drift test, which walks its keys). */
+export const TargetsFileSchema = z.strictObject({
   /** Allow `/rollout start` on targets not declared here (assembled from flags). */
   adhoc: z.boolean().default(false),
   targets: z.array(TargetSchema).default([]),
@@ -218,7 +219,7 @@ export async function loadTargets(path: string | undefined): Promise<ConfigResul
 
 /** The one line a production bot without a targets file says before it exits. */
 export const PRODUCTION_NEEDS_TARGETS =
-  "rollout-bot refuses to start: NODE_ENV=production and no targets file (ROLLOUT_TARGETS): declare the targets it may touch, or `adhoc: true` with a `policy` naming who may start and in which `namespaces` (README, Security model)";
+  "rollout-bot refuses to start: NODE_ENV=production and no targets file (ROLLOUT_TARGETS): declare the targets it may touch, or `adhoc: true` with a `policy` naming who may start and in which `namespaces` (docs/security.md)";
 
 /**
  * Closed by default in production: no targets file refuses to start (main says PRODUCTION_NEEDS_TARGETS);

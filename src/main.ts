@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     }
     process.stderr.write(
       `rollout-bot cannot start:\n${problems.map((p) => `  - ${p}`).join("\n")}\n` +
-        "Set these in the environment (see the Configuration table in README.md) and run again.\n",
+        "Set these in the environment (see docs/configuration.md) and run again.\n",
     );
     return 2;
   }

@@ -24,7 +24,7 @@ fi
 cannot() {
   echo "image: $name $1 on this machine, so the image cannot be built or tested here:" >&2
   echo "$2" | sed 's/^/  /' >&2
-  echo "image: see README.md, \"Image\" (podman needs runc, the host's ulimits and netavark)." >&2
+  echo "image: see docs/install.md, \"Image\" (podman needs runc, the host's ulimits and netavark)." >&2
   exit 1
 }
 if ! out="$(engine info 2>&1 >/dev/null)"; then cannot "does not work" "$out"; fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The container engine for building and testing the image: `docker` when a daemon answers, else podman set up
-# for machines without one (runc, ulimits the host allows, netavark; see README "Image").
+# for machines without one (runc, ulimits the host allows, netavark; see docs/install.md, "Image").
 #   scripts/image/engine.sh name        -> docker | podman
 #   scripts/image/engine.sh <args...>   -> runs the engine with them
 # Sourced by the other scripts for engine_name/engine.

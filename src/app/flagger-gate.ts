@@ -77,7 +77,7 @@ export async function answerFlaggerCall(deps: FlaggerGateDeps, targetName: strin
   const body = parsed.data;
   const token = body.metadata?.token;
   const expected = deps.tokens.get(target.name);
-  if (!token) return refuse(401, "no token: add `token` to the webhook's metadata (README: Flagger)", target.name);
+  if (!token) return refuse(401, "no token: add `token` to the webhook's metadata (docs/routers/flagger.md)", target.name);
   if (!expected || !sameToken(token, expected)) return refuse(401, "the token does not match this target's", target.name);
   if (body.name !== flaggerCanaryName(target) || body.namespace !== kubeNamespace(target)) {
     return refuse(404, `this target gates Canary ${kubeNamespace(target)}/${flaggerCanaryName(target)}, not ${body.namespace}/${body.name}`, target.name);

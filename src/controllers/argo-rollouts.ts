@@ -102,7 +102,7 @@ const AnalysisRunObject = z.looseObject({
 export type ArgoRead =
   | { kind: "ok"; state: ArgoState }
   | { kind: "not-found" }
-  /** The bot steers canary Rollouts only (see README "Argo Rollouts"). */
+  /** The bot steers canary Rollouts only (see docs/routers/argo-rollouts.md). */
   | { kind: "blue-green" }
   | { kind: "unreadable"; message: string };
 

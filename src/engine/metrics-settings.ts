@@ -103,7 +103,7 @@ export const MetricsSettingsSchema = z
     queries: PrometheusQueriesSchema.optional(),
     /** Linkerd 1 admin endpoint, e.g. http://l5d.linkerd:9990 (metrics.json is read from it). */
     linkerd1AdminUrl: credentialFreeUrl(
-      "Linkerd's admin endpoint takes no credentials; keep it reachable only inside the cluster (README: Security)",
+      "Linkerd's admin endpoint takes no credentials; keep it reachable only inside the cluster (docs/security.md)",
     ).optional(),
     /** Linkerd 1 router label whose clients carry the traffic (linkerd's default label is the protocol). */
     linkerd1Router: z
@@ -153,7 +153,7 @@ export const MetricsSettingsSchema = z
      * The regression the evidence must be able to catch before a step is taken: a canary failing
      * `maxErrorRatio` times as often as stable and at least `maxErrorIncrease` more (2 and 0.01: twice the
      * errors and one more failed request in a hundred). A step is taken once a canary that bad would have been
-     * called worse with probability `power`, and nothing says this one is. See the README for why these.
+     * called worse with probability `power`, and nothing says this one is. See docs/automatic-mode.md for why these.
      */
     maxErrorRatio: z
       .number()

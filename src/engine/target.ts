@@ -26,7 +26,7 @@ export const SmiSettingsSchema = z.strictObject({
 
 export const NamerdSettingsSchema = z.strictObject({
   /** Base URL of namerd's io.l5d.httpController, e.g. http://namerd.linkerd:4180 */
-  url: credentialFreeUrl("namerd's httpController takes no credentials; keep it reachable only inside the cluster (README: Security)"),
+  url: credentialFreeUrl("namerd's httpController takes no credentials; keep it reachable only inside the cluster (docs/security.md)"),
   /** dtab namespace in namerd, e.g. `internal`. */
   dtabNamespace: z
     .string()

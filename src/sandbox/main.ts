@@ -16,7 +16,7 @@ const FIRST_LINE: Record<SandboxReason, string> = {
   explicit: "rollout-bot sandbox: the real bot against a local Slack, Kubernetes API, namerd and simulated traffic.",
   "no-credentials":
     "rollout-bot: no SLACK_SIGNING_SECRET or SLACK_BOT_TOKEN set, so this is the sandbox (a local Slack, Kubernetes API, namerd and simulated traffic). " +
-    "To run for real, set them and the other settings in README.md's Configuration table.",
+    "To run for real, set them and the other settings in docs/configuration.md.",
 };
 
 /** Where the sandbox writes its few lines (the process's stdout and stderr, or a test's buffers). */

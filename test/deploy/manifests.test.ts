@@ -1,5 +1,5 @@
 /**
- * Every install the README offers (each overlay, and the examples that add the Redis, ServiceMonitor and
+ * Every install docs/install.md offers (each overlay, and the examples that add the Redis, ServiceMonitor and
  * cluster-rbac components) rendered as `kubectl apply -k` would, then: each object valid against the
  * Kubernetes schemas (kubernetes-models ships them, the Prometheus Operator's from its own package) with
  * no unknown field, on a GA API version, and wired together: the bot's security settings and probes, Services and

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -17,6 +17,8 @@ import { REDIS_URL } from "../support/redis.ts";
  */
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
+/** Refresh the pictures in docs/ (the sandbox, a rollout message, the chart, the App Home board). */
+const UPDATE_DOCS = Boolean(process.env.UPDATE_DOCS_SCREENSHOT);
 const ALICE = "U0ALICE01";
 
 let world: World;
@@ -119,11 +121,17 @@ describe("the sandbox page", () => {
       .toBe("Weights the mesh holds now: backend-v1 20%, backend-v2 80%");
     expect(canaryPercent()).toBe(80);
     expect(await message.textContent()).toContain("backend-v1 20% · backend-v2 80%");
-    if (process.env.UPDATE_DOCS_SCREENSHOT) {
-      // The README's picture: a rollout at 80% with its readings (`UPDATE_DOCS_SCREENSHOT=1` refreshes it).
-      await message.getByText("Healthy", { exact: true }).waitFor({ timeout: 15_000 });
+    if (UPDATE_DOCS) {
+      // The docs' pictures (`UPDATE_DOCS_SCREENSHOT=1` refreshes them): the sandbox with a rollout at 80% and
+      // its readings (README, getting-started), and that rollout's message alone (commands.md).
+      // A verdict from readings at 80% (healthy, or still gathering evidence at this short a step).
+      await message
+        .getByText(/^(Healthy|Waiting for evidence)$/)
+        .first()
+        .waitFor({ timeout: 30_000 });
       await mkdir("docs", { recursive: true });
       await page.screenshot({ path: "docs/sandbox.png" });
+      await message.screenshot({ path: "docs/rollout-message.png" });
     }
 
     // Abort asks first; "Keep going" changes nothing.
@@ -147,6 +155,12 @@ describe("the sandbox page", () => {
     const thread = page.getByRole("complementary", { name: "Thread" });
     await thread.getByText("aborted automatically").first().waitFor({ timeout: 10_000 });
     await shot("3-aborted");
+    // The abort posts the success-rate chart into the rollout's thread: a PNG, as Slack received it.
+    const chartShare = () => world.slack.surfaces.shares.find((s) => s.thread_ts !== undefined && s.file.filename.endsWith(".png"));
+    await expect.poll(() => chartShare()?.file.bytes?.length ?? 0, { timeout: 15_000 }).toBeGreaterThan(20_000);
+    const chart = chartShare()!.file.bytes!;
+    expect([...chart.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    if (UPDATE_DOCS) await writeFile("docs/chart.png", chart);
 
     await page.reload();
     await page.waitForSelector("body[data-ready]");
@@ -305,6 +319,7 @@ describe("the sandbox page", () => {
     await expect.poll(() => home.textContent(), { timeout: 15_000 }).toContain(`${next}% on world-v2`);
     expect(await home.textContent()).toContain("web#1");
     await shot("8-home");
+    if (UPDATE_DOCS) await home.screenshot({ path: "docs/app-home.png" });
     await page.getByRole("button", { name: "# deploys" }).click();
     await webMessage.waitFor();
     expect(problems).toEqual([]);

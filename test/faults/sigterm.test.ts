@@ -12,7 +12,7 @@ import { waitFor } from "../support/wait.ts";
 import { percentOn, SEED, seedSplit } from "./support.ts";
 
 /**
- * Issue 13: SIGTERM through the README's run command (`npm start`). Readiness turns 503 at once, the job in
+ * Issue 13: SIGTERM through the run command (`npm start`, docs/getting-started.md). Readiness turns 503 at once, the job in
  * hand (a TrafficSplit write the API answers slowly) finishes and is recorded, a second SIGTERM does not cut
  * that short, and npm exits 0 (not by a signal: the shell between npm and node no longer dies first).
  */

@@ -153,7 +153,7 @@ export function policyRefusalText(r: PolicyRefusal): string {
       return `You may not do that: ${who}.${lookup} Nothing was changed.`;
     }
     case "closed":
-      return `Nobody may ${verb(r.key, r.target)} yet: this bot runs in production with ad-hoc targets and no \`policy\` in its targets file, so starting and finishing are closed until an operator writes one (README, "Security model"). Nothing was changed.`;
+      return `Nobody may ${verb(r.key, r.target)} yet: this bot runs in production with ad-hoc targets and no \`policy\` in its targets file, so starting and finishing are closed until an operator writes one (docs/security.md). Nothing was changed.`;
     case "start-at-full":
       return `\`${r.target}\` requires a second approver for the final step, so a plan cannot start at 100%: add a step below 100. Nothing was changed.`;
     case "second-approver": {
