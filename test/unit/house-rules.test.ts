@@ -78,6 +78,7 @@ const SURFACES = under([
   "src/slack/transport.ts",
   "src/slack/verify.ts",
   "src/slack/bolt-logger.ts",
+  "src/slack/side.ts",
   "src/queue/jobs",
   "src/queue/worker.ts",
   "sandbox",
@@ -107,6 +108,18 @@ describe("house rules: imports go one way", () => {
         (e) => SANDBOX(e.to),
       ),
     ).toEqual([]);
+  });
+
+  it("the queue (its worker and jobs) reaches Slack's views and budget only through the port the Slack side lends", () => {
+    // src/app/slack-side.ts is the port; src/slack/side.ts implements it and src/bot.ts wires it.
+    const slackInsides = under([
+      "src/slack/views",
+      "src/slack/budget.ts",
+      "src/slack/budget-tiers.ts",
+      "src/slack/budget-fetch.ts",
+      "src/slack/budget-line.ts",
+    ]);
+    expect(offending(under(["src/queue"]), (e) => slackInsides(e.to))).toEqual([]);
   });
 
   it("src/kube and src/metrics import no router: what they share with the routers is in src/engine/route.ts", () => {
