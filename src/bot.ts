@@ -10,6 +10,7 @@ import type { RouterRegistry } from "./routers/registry.ts";
 import { registerSlackListeners } from "./slack/listeners/index.ts";
 import { createSlackTransport } from "./slack/transport.ts";
 import { slackAuditWords } from "./slack/views/audit-words.ts";
+import { slackSide } from "./slack/side.ts";
 import { MetricsSources } from "./metrics/registry.ts";
 import { planStage } from "./engine/timers.ts";
 import type { Rollout } from "./engine/rollout.ts";
@@ -247,6 +248,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         access,
         words: slackAuditWords,
         slack: poster,
+        slackSide,
         ...(argo ? { argo } : {}),
         surfaces: webApiSurfaces(app.client, { ...(budget ? { budget } : {}), onPutBack: (bucket) => ops.slackPutBack(bucket) }),
         homeViewers: new HomeViewers(redis, store.keys),

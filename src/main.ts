@@ -13,7 +13,7 @@ async function main(): Promise<number> {
   // Imported only then, so a real start never loads the sandbox's peers and page server. Never in production
   // (the image sets NODE_ENV=production): a pod without its secrets must fail, not serve a demo.
   if (process.env.NODE_ENV !== "production" && !process.env.SLACK_SIGNING_SECRET && !process.env.SLACK_BOT_TOKEN) {
-    return (await import("./sandbox/main.ts")).runSandbox(process.env, "no-credentials");
+    return (await import("../sandbox/main.ts")).runSandbox(process.env, "no-credentials");
   }
   const problems: string[] = [];
   const env = parseEnv(process.env);

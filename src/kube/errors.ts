@@ -2,7 +2,7 @@
  * A failed Kubernetes API call (KubeApiError) in the terms routers and workers decide on: RouterError's
  * codes, whose `transient` flag says whether retrying later can help.
  */
-import { RouterError } from "../routers/router.ts";
+import { RouterError } from "../engine/route.ts";
 import type { KubeApiError } from "./call.ts";
 
 export function toRouterError(err: KubeApiError): RouterError {

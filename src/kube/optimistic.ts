@@ -3,7 +3,7 @@
  * concurrent edit is a 409, never a silent overwrite; a 409 starts the attempt over from a fresh read,
  * where the caller decides again whether the object still holds what it may write over.
  */
-import { RouterError } from "../routers/router.ts";
+import { RouterError } from "../engine/route.ts";
 
 /** What an attempt returns when its write met a 409: read again and decide again. */
 export const CONFLICT: unique symbol = Symbol("conflict");

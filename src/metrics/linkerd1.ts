@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { redactUrl } from "../engine/urls.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
-import type { RoutePair } from "../routers/router.ts";
+import type { RoutePair } from "../engine/route.ts";
 import { networkReason } from "./prometheus.ts";
 import { MetricsError, type CounterReading, type SeriesCounters, type SuccessRateSource } from "./source.ts";
 

@@ -1,6 +1,6 @@
 import type { Target } from "../engine/target.ts";
 import type { CounterReading } from "../engine/evidence.ts";
-import type { RoutePair } from "../routers/router.ts";
+import type { RoutePair } from "../engine/route.ts";
 
 export type { CounterReading, SeriesCounters } from "../engine/evidence.ts";
 

@@ -7,10 +7,9 @@ import { timerJob, type TimerDeps } from "./jobs/timer.ts";
 import { homeJob, type HomeDeps } from "./jobs/home.ts";
 import { chartJob, type ChartDeps } from "./jobs/chart.ts";
 import { cappedBackoff, QUEUE_NAME, type EffectJob, type JobName } from "./queues.ts";
-import { SlackTurnLater } from "../slack/budget.ts";
-import { runBackFor } from "../slack/budget-line.ts";
+import type { SlackSide } from "../app/slack-side.ts";
 
-export type WorkerDeps = ReconcileDeps & SlackSyncDeps & SnapshotDeps & TimerDeps & HomeDeps & ChartDeps & { log: Logger };
+export type WorkerDeps = ReconcileDeps & SlackSyncDeps & SnapshotDeps & TimerDeps & HomeDeps & ChartDeps & { log: Logger; slackSide: SlackSide };
 
 /** The only place effects meet the outside world. Several of these may run over one Redis. */
 export function startEffectWorker(
@@ -27,15 +26,15 @@ export function startEffectWorker(
         case "reconcile":
           return reconcileJob(deps, job.data, job.attemptsMade);
         case "slack-sync":
-          return putBackWhenSlackIsBusy(job, token, () => slackSyncJob(deps, job.data));
+          return putBackWhenSlackIsBusy(deps.slackSide, job, token, () => slackSyncJob(deps, job.data));
         case "snapshot":
           return snapshotJob(deps, job.data.rolloutId, { asked: job.data.asked === true });
         case "timer":
           return timerJob(deps, job.data);
         case "home":
-          return putBackWhenSlackIsBusy(job, token, () => homeJob(deps, job.data));
+          return putBackWhenSlackIsBusy(deps.slackSide, job, token, () => homeJob(deps, job.data));
         case "chart":
-          return putBackWhenSlackIsBusy(job, token, () => chartJob(deps, job.data.rolloutId));
+          return putBackWhenSlackIsBusy(deps.slackSide, job, token, () => chartJob(deps, job.data.rolloutId));
       }
     },
     {
@@ -64,13 +63,19 @@ export function startEffectWorker(
  * to its place in the line (same job, same priority, no attempt used), so the mesh writes and timers behind
  * it run meanwhile. Everything it had already shown is recorded, so the next run carries on from there.
  */
-async function putBackWhenSlackIsBusy(job: Job<EffectJob, void, JobName>, token: string | undefined, run: () => Promise<void>): Promise<void> {
+async function putBackWhenSlackIsBusy(
+  slack: Pick<SlackSide, "turnLater" | "runBackFor">,
+  job: Job<EffectJob, void, JobName>,
+  token: string | undefined,
+  run: () => Promise<void>,
+): Promise<void> {
   try {
-    await runBackFor(job.data.backFor, run);
+    await slack.runBackFor(job.data.backFor, run);
   } catch (err) {
-    if (!(err instanceof SlackTurnLater) || token === undefined) throw err;
-    await job.updateData({ ...job.data, backFor: err.bucket });
-    await job.moveToDelayed(err.at, token);
+    const later = slack.turnLater(err);
+    if (!later || token === undefined) throw err;
+    await job.updateData({ ...job.data, backFor: later.bucket });
+    await job.moveToDelayed(later.at, token);
     throw new DelayedError();
   }
 }

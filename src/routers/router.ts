@@ -1,11 +1,14 @@
 import type { Target } from "../engine/target.ts";
 import type { WrittenAt } from "../engine/ownership.ts";
+import type { RoutePair } from "../engine/route.ts";
 
 /**
  * One implementation per mesh; the engine and the workers only see this.
  * A router is bound to one rollout's pair of versions when it is asked to act, via `RoutePair`.
+ * The pair and RouterError live in src/engine/route.ts (src/kube and src/metrics use them too); re-exported
+ * for the routers and their callers.
  */
-export type RoutePair = { stable: string; canary: string };
+export { RouterError, type RouterErrorCode, type RoutePair } from "../engine/route.ts";
 
 export type Observed = {
   /** Percent of traffic the mesh sends to the canary now (0..100, rounded to a whole number). */
@@ -76,25 +79,3 @@ export type FinalizeOptions = {
   /** The canary percent the bot last verified: the mesh must still hold it, else "drift". */
   expect?: ApplyExpect;
 };
-
-export type RouterErrorCode =
-  | "not-found" // routing object or namespace missing
-  | "invalid" // the mesh object cannot carry this rollout (backends do not include the services...)
-  | "conflict" // version conflict that did not resolve after retries
-  | "drift" // someone else changed what we own
-  | "unavailable" // network error / 5xx / timeout: transient, retry
-  | "rejected"; // 4xx the API will keep giving (bad request)
-
-export class RouterError extends Error {
-  constructor(
-    readonly code: RouterErrorCode,
-    message: string,
-    readonly detail?: unknown,
-  ) {
-    super(message);
-    this.name = "RouterError";
-  }
-  get transient(): boolean {
-    return this.code === "unavailable" || this.code === "conflict";
-  }
-}

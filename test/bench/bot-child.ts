@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../../src/sandbox/peers/net.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
 import { botProcessEnv } from "../support/bot-process.ts";
 import { runtimeEnv } from "../support/dockerfile.ts";
 import { sleep, waitFor } from "../support/wait.ts";

@@ -1,7 +1,7 @@
 import type { Rollout } from "../../src/engine/rollout.ts";
 import { PRESETS, PrometheusSource } from "../../src/metrics/prometheus.ts";
-import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
-import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { startMeshMetrics, type MeshMetrics } from "../../sandbox/peers/mesh-metrics.ts";
+import { startPrometheus, type PrometheusServer } from "../../sandbox/peers/prometheus.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { CHANNEL, startHarness, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";

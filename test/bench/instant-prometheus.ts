@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readBody } from "../../src/sandbox/peers/read-body.ts";
+import { readBody } from "../../sandbox/peers/read-body.ts";
 
 /**
  * Prometheus's instant-query API (`POST /api/v1/query`) answering at once that every canary is healthy: the

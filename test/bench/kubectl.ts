@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { createServer, type Server } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { KubeApiPeer, KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { KubeApiPeer, KubeObject } from "../../sandbox/peers/kube-api.ts";
 
 /**
  * The same change as an Advance click, made the way a person or a pipeline step makes it without the bot:

@@ -1,6 +1,6 @@
 import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
-import { signSlackRequest } from "../../src/sandbox/peers/slack/index.ts";
+import { signSlackRequest } from "../../sandbox/peers/slack/index.ts";
 import { sleep } from "../support/wait.ts";
 
 /**

@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
-import { startKubeApiPeer, type KubeApiPeer, type RequestRecord } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer, type RequestRecord } from "../../sandbox/peers/kube-api.ts";
 import { RolloutStore } from "../../src/store/rollout-store.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL } from "../support/redis.ts";
 import { sleep } from "../support/wait.ts";

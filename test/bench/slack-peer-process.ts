@@ -15,8 +15,8 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { startSlackPeer, SlackDriver, type DriverResponse, type SigningOptions } from "../../src/sandbox/peers/slack/index.ts";
-import { readBody } from "../../src/sandbox/peers/read-body.ts";
+import { startSlackPeer, SlackDriver, type DriverResponse, type SigningOptions } from "../../sandbox/peers/slack/index.ts";
+import { readBody } from "../../sandbox/peers/read-body.ts";
 import { startInstantPrometheus } from "./instant-prometheus.ts";
 
 const [botToken, ...channels] = process.argv.slice(2);

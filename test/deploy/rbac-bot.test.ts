@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { roleRules } from "../../src/kube/permissions.ts";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
 import { CHANNEL, clickButton, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { waitFor } from "../support/wait.ts";
 import { percentOnSplit } from "../support/split.ts";

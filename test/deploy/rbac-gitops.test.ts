@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { GITOPS_PERMISSIONS, roleRules, type PolicyRule } from "../../src/kube/permissions.ts";
 import { buildRouters, type Routers } from "../../src/routers/factory.ts";
-import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import { allowingRule, requestAttributes } from "../../src/sandbox/peers/kube-api-authz.ts";
-import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../src/sandbox/peers/kube-api-gitops.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../sandbox/peers/kube-api.ts";
+import { allowingRule, requestAttributes } from "../../sandbox/peers/kube-api-authz.ts";
+import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../sandbox/peers/kube-api-gitops.ts";
 import type { WrittenAt } from "../../src/engine/ownership.ts";
 
 const component = fileURLToPath(new URL("../../deploy/components/gitops/clusterrole.yaml", import.meta.url));

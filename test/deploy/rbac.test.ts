@@ -12,10 +12,10 @@ import { fileURLToPath } from "node:url";
 import { PERMISSIONS, roleRules, type PolicyRule } from "../../src/kube/permissions.ts";
 import { buildRouters, type Routers } from "../../src/routers/factory.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { readyWorkload, startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
-import { allowingRule, requestAttributes, type RbacPolicy } from "../../src/sandbox/peers/kube-api-authz.ts";
+import { readyWorkload, startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
+import { allowingRule, requestAttributes, type RbacPolicy } from "../../sandbox/peers/kube-api-authz.ts";
 import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
-import { analysisRunType, rolloutType } from "../../src/sandbox/peers/argo-rollouts.ts";
+import { analysisRunType, rolloutType } from "../../sandbox/peers/argo-rollouts.ts";
 import { argoRolloutsFlows } from "../support/argo-flows.ts";
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandboxServer, type SandboxServer } from "../../src/sandbox/server.ts";
-import { randomSandboxPrefix, startWorld, type World } from "../../src/sandbox/world.ts";
+import { startSandboxServer, type SandboxServer } from "../../sandbox/server.ts";
+import { randomSandboxPrefix, startWorld, type World } from "../../sandbox/world.ts";
 import { percentOnSplit } from "../support/split.ts";
 import { REDIS_URL } from "../support/redis.ts";
 

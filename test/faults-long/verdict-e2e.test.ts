@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
-import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { startMeshMetrics, type MeshMetrics } from "../../sandbox/peers/mesh-metrics.ts";
+import { startPrometheus, type PrometheusServer } from "../../sandbox/peers/prometheus.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { CHANNEL, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { prng } from "../support/prng.ts";

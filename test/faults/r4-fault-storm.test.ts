@@ -2,7 +2,7 @@ import { afterEach, expect, it } from "vitest";
 import { eventsAfter, type Rollout } from "../../src/engine/rollout.ts";
 import { leaf, replaceDentry } from "../../src/routers/dtab.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
-import type { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
+import type { NamerdPeer } from "../../sandbox/peers/namerd.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { percentOn, retryAfterGaps, SEED, seedSplit, type RetryAfterGap } from "./support.ts";

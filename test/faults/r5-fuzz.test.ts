@@ -13,7 +13,7 @@ import { percentOn, seedSplit, SPLIT, splitWrites } from "./support.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import { GatewayRouter } from "../../src/routers/gateway.ts";
-import { startKubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 import { crdValidator, HTTPROUTE_CRD } from "../support/crd-schema.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 

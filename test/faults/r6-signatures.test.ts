@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signSlackRequest, type ClickButton, type DriverResponse, type SigningOptions } from "../../src/sandbox/peers/slack/index.ts";
+import { signSlackRequest, type ClickButton, type DriverResponse, type SigningOptions } from "../../sandbox/peers/slack/index.ts";
 import { CHANNEL, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { percentOn, SEED, seedSplit, splitWrites } from "./support.ts";

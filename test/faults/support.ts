@@ -1,4 +1,4 @@
-import type { SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
+import type { SlackPeer } from "../../sandbox/peers/slack/index.ts";
 import type { Harness } from "../support/bot-harness.ts";
 import { percentOnSplit, seedTrafficSplit } from "../support/split.ts";
 

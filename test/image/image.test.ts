@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
-import { freePort } from "../../src/sandbox/peers/net.ts";
-import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "../../sandbox/peers/slack/index.ts";
 import { percentOn, SEED, seedSplit } from "../faults/support.ts";
 import { RedisServer } from "../support/redis-server.ts";
 import { waitFor } from "../support/wait.ts";
@@ -250,7 +250,7 @@ describe(`the image ${image}, run as the Deployment runs it`, () => {
 
   it("holds dist/ and exactly the production dependencies (npm ls --omit=dev): no tsx, no src/, no tests", async () => {
     expect((await inContainer("ls -A /app")).trim().split("\n").sort()).toEqual(["dist", "node_modules", "package.json"]);
-    expect((await inContainer("ls -A /app/dist")).trim().split("\n").sort()).toEqual(["commands", "src"]);
+    expect((await inContainer("ls -A /app/dist")).trim().split("\n").sort()).toEqual(["commands", "sandbox", "src"]);
     const arch = (await inContainer("node -p process.arch")).trim();
     const lock = JSON.parse(readFileSync(`${REPO}package-lock.json`, "utf8")) as { packages: Record<string, Platform> };
     // Every installed package: a package.json directly under a node_modules/<name> or node_modules/@scope/<name>.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readyWorkload } from "../../src/sandbox/peers/kube-api.ts";
+import { readyWorkload } from "../../sandbox/peers/kube-api.ts";
 import { CHANNEL, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { waitFor } from "../support/wait.ts";
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType } from "../../src/sandbox/peers/argo-rollouts.ts";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType } from "../../sandbox/peers/argo-rollouts.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
 import {
   CHANNEL,
   clickFollowed as click,

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { parseDtab, replaceDentry } from "../../src/routers/dtab.ts";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import type { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
+import type { NamerdPeer } from "../../sandbox/peers/namerd.ts";
 import { CHANNEL, clickButton, firstCheckDone, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { waitFor } from "../support/wait.ts";
 

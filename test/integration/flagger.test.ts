@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { canaryObject, canaryType, FlaggerSim, type CanaryWebhook } from "../../src/sandbox/peers/flagger.ts";
+import { canaryObject, canaryType, FlaggerSim, type CanaryWebhook } from "../../sandbox/peers/flagger.ts";
 import {
   CHANNEL,
   clickFollowed as click,

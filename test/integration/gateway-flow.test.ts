@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import type { StoredMessage } from "../../src/sandbox/peers/slack/index.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
+import type { StoredMessage } from "../../sandbox/peers/slack/index.ts";
 import {
   CHANNEL,
   clickButton,

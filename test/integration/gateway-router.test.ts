@@ -3,7 +3,7 @@ import { TargetSchema, type TargetInput } from "../../src/engine/target.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import { GatewayRouter } from "../../src/routers/gateway.ts";
 import { RouterError } from "../../src/routers/router.ts";
-import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../sandbox/peers/kube-api.ts";
 import { HTTPROUTE_CRD, crdValidator, loadCrdSchemas, validateAgainst } from "../support/crd-schema.ts";
 
 /**

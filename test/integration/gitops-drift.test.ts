@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ArgoCdPeer } from "../../src/sandbox/peers/argocd.ts";
-import { GITOPS_TYPES, argoApplication } from "../../src/sandbox/peers/kube-api-gitops.ts";
+import { ArgoCdPeer } from "../../sandbox/peers/argocd.ts";
+import { GITOPS_TYPES, argoApplication } from "../../sandbox/peers/kube-api-gitops.ts";
 import { CHANNEL, clickButton, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
- * Issue 21: a local self-healing Argo CD (src/sandbox/peers/argocd.ts) owns the route. While its
+ * Issue 21: a local self-healing Argo CD (sandbox/peers/argocd.ts) owns the route. While its
  * Application ignores the bot's fields the rollout runs; once that entry is gone Argo CD puts git's weights
  * back within 2 s, and the bot says so as a GitOps revert naming the manager, the time and the Application,
  * never as a hand edit, and offers Adopt, Abort and the snippet instead of Re-apply.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { withSnippet, type Snippet } from "../../src/engine/ownership.ts";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../src/sandbox/peers/kube-api-gitops.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
+import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../sandbox/peers/kube-api-gitops.ts";
 import { CHANNEL, clickButton, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { KubeConfigError, loadKubeConfig } from "../../src/kube/config.ts";
 import { getDeploymentReplicas, scaleDeployment } from "../../src/kube/deployments.ts";
 import { KubeApiError } from "../../src/kube/call.ts";
-import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 
 let peer: KubeApiPeer;
 let dir: string;

@@ -7,8 +7,8 @@ import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import { Linkerd1AdminSource, readCounters } from "../../src/metrics/linkerd1.ts";
 import { MetricsError, type SuccessRateSource } from "../../src/metrics/source.ts";
-import { startLinkerd1Admin, type Linkerd1Admin } from "../../src/sandbox/peers/linkerd1-admin.ts";
-import { freePort } from "../../src/sandbox/peers/net.ts";
+import { startLinkerd1Admin, type Linkerd1Admin } from "../../sandbox/peers/linkerd1-admin.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
 const target = TargetSchema.parse({
   name: "world",
   namespace: "default",

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { dtabEquals, leaf, parseDtab, replaceDentry } from "../../src/routers/dtab.ts";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import type { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
-import type { StoredMessage } from "../../src/sandbox/peers/slack/index.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
+import type { NamerdPeer } from "../../sandbox/peers/namerd.ts";
+import type { StoredMessage } from "../../sandbox/peers/slack/index.ts";
 import { CHANNEL, clickButton, firstCheckDone, rolloutMessage, startHarness, waitForEphemeral, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 

@@ -10,7 +10,7 @@ import { dtabEquals, leaf, parseDtab, replaceDentry, type Dtab } from "../../src
 import { NamerdClient, VersionConflict } from "../../src/routers/namerd-client.ts";
 import { NamerdRouter, formatAsNamerctl, readStableVersion } from "../../src/routers/namerd.ts";
 import { RouterError } from "../../src/routers/router.ts";
-import { NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
+import { NamerdPeer } from "../../sandbox/peers/namerd.ts";
 
 const SEED = "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
 const OTHERS = ["/srv => /#/io.l5d.k8s/default/http ;", "/host => /srv ;", "/tmp => /srv ;", "/svc => /host ;"];

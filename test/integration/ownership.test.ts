@@ -2,8 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DEFAULT_GITOPS, withSnippet } from "../../src/engine/ownership.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import { OwnershipReader, type WrittenAt } from "../../src/kube/ownership.ts";
-import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../src/sandbox/peers/kube-api-gitops.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../sandbox/peers/kube-api.ts";
+import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../sandbox/peers/kube-api-gitops.ts";
 import { PERMISSIONS } from "../../src/kube/permissions.ts";
 import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 

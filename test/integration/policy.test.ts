@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
-import type { DriverResponse } from "../../src/sandbox/peers/slack/index.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
+import type { DriverResponse } from "../../sandbox/peers/slack/index.ts";
 import { CHANNEL, clickButton, firstCheckDone, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 

@@ -4,7 +4,7 @@ import { TargetSchema } from "../../src/engine/target.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import { kubePreflight, type Preflight } from "../../src/kube/preflight.ts";
 import { CANARY_MEMORY_MS, WorkloadReader } from "../../src/kube/workloads.ts";
-import { readyWorkload, startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import { readyWorkload, startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../sandbox/peers/kube-api.ts";
 import { CHANNEL, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 import { waitFor } from "../support/wait.ts";

@@ -8,8 +8,8 @@ import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { createSuccessRateSource } from "../../src/metrics/factory.ts";
 import { PRESETS, PrometheusSource, type PrometheusPreset } from "../../src/metrics/prometheus.ts";
 import { MetricsError } from "../../src/metrics/source.ts";
-import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
-import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { startMeshMetrics, type MeshMetrics } from "../../sandbox/peers/mesh-metrics.ts";
+import { startPrometheus, type PrometheusServer } from "../../sandbox/peers/prometheus.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 

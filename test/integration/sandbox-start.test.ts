@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { REDIS_URL } from "../support/redis.ts";
-import { freePort } from "../../src/sandbox/peers/net.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
 import { waitFor } from "../support/wait.ts";
-import { runSandbox } from "../../src/sandbox/main.ts";
+import { runSandbox } from "../../sandbox/main.ts";
 
 /**
  * Issue 12: `npm start` (src/main.ts) with no Slack credentials starts the sandbox instead of failing, says

@@ -2,8 +2,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebClient } from "@slack/web-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
-import { recordingLogger } from "../../src/sandbox/peers/slack/recording-logger.ts";
+import { startSlackPeer, type SlackPeer } from "../../sandbox/peers/slack/index.ts";
+import { recordingLogger } from "../../sandbox/peers/slack/recording-logger.ts";
 import { SlackCallError } from "../../src/slack/errors.ts";
 import { webApiPoster } from "../../src/slack/poster.ts";
 

@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { bucketFor, DEFAULT_BUDGET, SlackBudget, SlackBudgetExceeded, SlackTurnLater } from "../../src/slack/budget.ts";
-import { startSlackPeer } from "../../src/sandbox/peers/slack/index.ts";
+import { startSlackPeer } from "../../sandbox/peers/slack/index.ts";
 import { startHarness } from "../support/bot-harness.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";

@@ -9,7 +9,7 @@ import { loadKubeConfig } from "../../src/kube/config.ts";
 import { SmiRouter } from "../../src/routers/smi.ts";
 import { RouterError, type RoutePair } from "../../src/routers/router.ts";
 import { TargetSchema, type Target, type TargetInput } from "../../src/engine/target.ts";
-import { startKubeApiPeer, type KubeApiPeer, type KubeObject, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeObject, type SmiFlavour } from "../../sandbox/peers/kube-api.ts";
 
 const pair: RoutePair = { stable: "web-v1", canary: "web-v2" };
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMeshMetrics, type MeshMetrics } from "../../src/sandbox/peers/mesh-metrics.ts";
-import { startPrometheus, type PrometheusServer } from "../../src/sandbox/peers/prometheus.ts";
+import { startMeshMetrics, type MeshMetrics } from "../../sandbox/peers/mesh-metrics.ts";
+import { startPrometheus, type PrometheusServer } from "../../sandbox/peers/prometheus.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
-import { freePort } from "../../src/sandbox/peers/net.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTargetsFile } from "../../src/config.ts";
-import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 
 /**
  * Issue 11: the targets file refuses what it does not understand. An unknown or misplaced key at any depth

@@ -1,8 +1,8 @@
 import { WebClient } from "@slack/web-api";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { STALE_LIMIT_TTLS, UsergroupResolver } from "../../src/slack/usergroups.ts";
-import { startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
-import { recordingLogger } from "../../src/sandbox/peers/slack/recording-logger.ts";
+import { startSlackPeer, type SlackPeer } from "../../sandbox/peers/slack/index.ts";
+import { recordingLogger } from "../../sandbox/peers/slack/recording-logger.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**

@@ -1,8 +1,8 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { ArgoRolloutsClient } from "../../src/controllers/argo-rollouts.ts";
-import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType } from "../../src/sandbox/peers/argo-rollouts.ts";
-import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType } from "../../sandbox/peers/argo-rollouts.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 import { crdValidator } from "../support/crd-schema.ts";
 
 /**

@@ -5,8 +5,8 @@
  * precondition kept.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startKubeApiPeer, type KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
-import { fromFieldsV1 } from "../../src/sandbox/peers/kube-api-managed.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
+import { fromFieldsV1 } from "../../sandbox/peers/kube-api-managed.ts";
 
 type Json = Record<string, any>;
 let p: KubeApiPeer;

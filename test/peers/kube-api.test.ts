@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { KubeConfig, VersionApi } from "@kubernetes/client-node";
-import { startKubeApiPeer, type KubeApiPeer, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer, type SmiFlavour } from "../../sandbox/peers/kube-api.ts";
 
 const peers: KubeApiPeer[] = [];
 afterEach(async () => {

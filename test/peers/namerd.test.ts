@@ -3,7 +3,7 @@
  * here with raw fetch so the router's tests can trust it.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { NamerdPeer, versionString } from "../../src/sandbox/peers/namerd.ts";
+import { NamerdPeer, versionString } from "../../sandbox/peers/namerd.ts";
 
 const SEED = "/srv => /#/io.l5d.k8s/default/http ; /host => /srv ; /tmp => /srv ; /svc => /host ; /host/world => /srv/world-v1 ;";
 const SEED_JSON =

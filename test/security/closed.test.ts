@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { closedInProduction, parseTargetsFile, PRODUCTION_NEEDS_TARGETS } from "../../src/config.ts";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
 import { CHANNEL, parentMessages, startHarness, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
 import { CHANNEL, clickButton, parentMessages, rolloutMessage, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { percentOnSplit } from "../support/split.ts";
 import { sleep, waitFor } from "../support/wait.ts";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
 import { PROMOTE_CONFIRM } from "../../src/slack/views/promote.ts";
 import { CHANNEL, clickButton, ephemeralTexts, firstCheckDone, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
 import { percentOnSplit, seedTrafficSplit } from "../support/split.ts";

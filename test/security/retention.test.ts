@@ -3,7 +3,7 @@ import { CHANNEL, startHarness, waitForMessage, waitForStatus, type Harness } fr
 import { testRedis } from "../support/redis.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 import { SEED, seedSplit } from "../faults/support.ts";
-import type { KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
 
 /**
  * Issue 20, item 7: nothing an ended rollout leaves in Redis lives forever (Redis runs `noeviction`: writes

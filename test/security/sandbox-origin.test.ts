@@ -2,9 +2,9 @@ import { request } from "node:http";
 import { connect } from "node:net";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandboxServer, type SandboxServer } from "../../src/sandbox/server.ts";
-import { SANDBOX_CHANNEL } from "../../src/sandbox/seed.ts";
-import { randomSandboxPrefix, startWorld, type World } from "../../src/sandbox/world.ts";
+import { startSandboxServer, type SandboxServer } from "../../sandbox/server.ts";
+import { SANDBOX_CHANNEL } from "../../sandbox/seed.ts";
+import { randomSandboxPrefix, startWorld, type World } from "../../sandbox/world.ts";
 import { REDIS_URL } from "../support/redis.ts";
 import { sleep } from "../support/wait.ts";
 

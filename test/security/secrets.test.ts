@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EnvSchema, parseEnv, parseTargetsFile } from "../../src/config.ts";
 import { redactUrl, redactUrlsIn } from "../../src/engine/urls.ts";
 import { createLogger } from "../../src/logger.ts";
-import { freePort } from "../../src/sandbox/peers/net.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
 import { CHANNEL, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 
 /**

@@ -1,8 +1,8 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { expect } from "vitest";
 import { ArgoRolloutsClient } from "../../src/controllers/argo-rollouts.ts";
-import { ArgoRolloutsSim, rolloutObject } from "../../src/sandbox/peers/argo-rollouts.ts";
-import type { KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { ArgoRolloutsSim, rolloutObject } from "../../sandbox/peers/argo-rollouts.ts";
+import type { KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 
 /**
  * Every request the Argo Rollouts client makes, against `peer` (for the RBAC test): follow a Rollout and

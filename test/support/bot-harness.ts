@@ -4,9 +4,9 @@ import { startBot, type Bot } from "../../src/bot.ts";
 import { closedInProduction, EnvSchema, loadFlaggerTokens, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
 import { QUEUE_NAME } from "../../src/queue/queues.ts";
-import { startKubeApiPeer, type KubeApiPeer, type KubeApiPeerOptions, type SmiFlavour } from "../../src/sandbox/peers/kube-api.ts";
-import { startNamerdPeer, type NamerdPeer } from "../../src/sandbox/peers/namerd.ts";
-import { SlackDriver, startSlackPeer, type SlackPeer } from "../../src/sandbox/peers/slack/index.ts";
+import { startKubeApiPeer, type KubeApiPeer, type KubeApiPeerOptions, type SmiFlavour } from "../../sandbox/peers/kube-api.ts";
+import { startNamerdPeer, type NamerdPeer } from "../../sandbox/peers/namerd.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "../../sandbox/peers/slack/index.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "./redis.ts";
 import { waitFor } from "./wait.ts";
 

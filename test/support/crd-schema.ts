@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import type { FieldCause, KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { FieldCause, KubeObject } from "../../sandbox/peers/kube-api.ts";
 
 type Schema = {
   type?: string;

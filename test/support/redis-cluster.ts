@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
-import { freePort } from "../../src/sandbox/peers/net.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
 import { waitFor } from "./wait.ts";
 
 /**

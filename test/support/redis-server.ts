@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { freePort } from "../../src/sandbox/peers/net.ts";
+import { freePort } from "../../sandbox/peers/net.ts";
 import { waitFor } from "./wait.ts";
 
 /**

@@ -1,9 +1,9 @@
 import { pino } from "pino";
 import { afterAll, beforeAll } from "vitest";
-import { startSandboxServer, type SandboxServer } from "../../src/sandbox/server.ts";
-import { SANDBOX_CHANNEL } from "../../src/sandbox/seed.ts";
-import type { PageState } from "../../src/sandbox/views/state.ts";
-import { randomSandboxPrefix, startWorld, type World } from "../../src/sandbox/world.ts";
+import { startSandboxServer, type SandboxServer } from "../../sandbox/server.ts";
+import { SANDBOX_CHANNEL } from "../../sandbox/seed.ts";
+import type { PageState } from "../../sandbox/views/state.ts";
+import { randomSandboxPrefix, startWorld, type World } from "../../sandbox/world.ts";
 import { REDIS_URL } from "./redis.ts";
 import { waitFor } from "./wait.ts";
 

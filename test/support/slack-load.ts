@@ -5,7 +5,7 @@ import { EnvSchema } from "../../src/config.ts";
 import { newRollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { RouterRegistry } from "../../src/routers/registry.ts";
-import { SlackDriver, startSlackPeer, type SlackPeer, type StoredMessage } from "../../src/sandbox/peers/slack/index.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer, type StoredMessage } from "../../sandbox/peers/slack/index.ts";
 import { InstantRouter } from "../bench/fast-router.ts";
 import { InstantMetrics } from "../bench/instant-metrics.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "./redis.ts";

@@ -1,6 +1,6 @@
 /** Reading a TrafficSplit the way the tests check it: as proportions, whatever SMI version wrote it; and seeding one. */
 
-import type { KubeApiPeer, KubeObject } from "../../src/sandbox/peers/kube-api.ts";
+import type { KubeApiPeer, KubeObject } from "../../sandbox/peers/kube-api.ts";
 
 type Backend = { service: string; weight: number | string };
 

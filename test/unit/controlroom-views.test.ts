@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { markApplied, markStarted, newRollout, advance, type Rollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { validateBlocks, VIEW_MAX_BLOCKS } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
+import { validateBlocks, VIEW_MAX_BLOCKS } from "../../sandbox/peers/slack/block-kit-limits.ts";
 import { chartAltText, chartSvg, weightSteps } from "../../src/slack/views/chart.ts";
 import { homeView, weightBar } from "../../src/slack/views/home.ts";
 import { readStartForm, startFormView, startRefusalErrors } from "../../src/slack/views/start-form.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { meshNowCodeBlock } from "../../src/slack/views/rollout-message.ts";
-import { validateBlocks } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
+import { validateBlocks } from "../../sandbox/peers/slack/block-kit-limits.ts";
 
 /** The "Mesh now" rendering of a whole dtab (namerctl's lines) must fit a section's 3000 characters. */
 describe("meshNowCodeBlock", () => {

@@ -4,7 +4,7 @@ import { abort, advance, markDrift, markStarted, newRollout, promote, type Rollo
 import { TargetSchema } from "../../src/engine/target.ts";
 import { verdict } from "../../src/engine/verdict.ts";
 import { canPromote, promoteConfirmView, readMoreOption } from "../../src/slack/views/promote.ts";
-import { validateBlocks } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
+import { validateBlocks } from "../../sandbox/peers/slack/block-kit-limits.ts";
 
 /** Issue 15: emergency promote as data (engine), its policy, and its confirm dialog (view). */
 

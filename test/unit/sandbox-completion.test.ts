@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { COMMANDS } from "../../commands/index.ts";
-import { completionCatalog, suggest } from "../../src/sandbox/views/completion.ts";
+import { completionCatalog, suggest } from "../../sandbox/views/completion.ts";
 
 const catalog = completionCatalog(COMMANDS, ["backend-svc", "world"]);
 const texts = (typed: string) => suggest(typed, catalog).map((s) => s.text);

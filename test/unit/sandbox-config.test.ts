@@ -2,7 +2,7 @@ import { mkdtemp, writeFile, chmod } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { onPath, parseSandboxEnv } from "../../src/sandbox/config.ts";
+import { onPath, parseSandboxEnv } from "../../sandbox/config.ts";
 
 describe("the sandbox's settings", () => {
   it("defaults to local Redis, port 3000, loopback, and no Prometheus when none is on PATH", () => {

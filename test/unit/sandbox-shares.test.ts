@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseNameTree } from "../../src/routers/dtab.ts";
-import { webRoute } from "../../src/sandbox/seed.ts";
-import { routeShares, splitShares, treeShares, type RouteSelection } from "../../src/sandbox/shares.ts";
+import { webRoute } from "../../sandbox/seed.ts";
+import { routeShares, splitShares, treeShares, type RouteSelection } from "../../sandbox/shares.ts";
 
 const obj = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Linkerd1Admin } from "../../src/sandbox/peers/linkerd1-admin.ts";
-import type { MeshMetrics, Traffic } from "../../src/sandbox/peers/mesh-metrics.ts";
-import { TrafficSimulator } from "../../src/sandbox/traffic.ts";
+import type { Linkerd1Admin } from "../../sandbox/peers/linkerd1-admin.ts";
+import type { MeshMetrics, Traffic } from "../../sandbox/peers/mesh-metrics.ts";
+import { TrafficSimulator } from "../../sandbox/traffic.ts";
 
 /** Sinks that record what the simulator reports (the real peers are exercised by the sandbox's browser test). */
 function sinks() {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseTargetsFile } from "../../src/config.ts";
-import { targetsYaml } from "../../src/sandbox/seed.ts";
-import { Surfaces } from "../../src/sandbox/peers/slack/surfaces.ts";
-import { enteredProblem, overflowOption, pickProblem, ViewValues } from "../../src/sandbox/views/values.ts";
+import { targetsYaml } from "../../sandbox/seed.ts";
+import { Surfaces } from "../../sandbox/peers/slack/surfaces.ts";
+import { enteredProblem, overflowOption, pickProblem, ViewValues } from "../../sandbox/views/values.ts";
 import { moreMenu } from "../../src/slack/views/promote.ts";
 import { startFormView } from "../../src/slack/views/start-form.ts";
 

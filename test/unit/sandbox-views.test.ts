@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { StoredMessage } from "../../src/sandbox/peers/slack/index.ts";
-import { channelView } from "../../src/sandbox/views/state.ts";
+import type { StoredMessage } from "../../sandbox/peers/slack/index.ts";
+import { channelView } from "../../sandbox/views/state.ts";
 
 function msg(ts: string, extra: Partial<StoredMessage> = {}): StoredMessage {
   return { channel: "C1", ts, user: "U1", team: "T1", text: `m${ts}`, history: [], deleted: false, via: "chat.postMessage", at: 0, ...extra };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isRefresh } from "../../src/engine/render-budget.ts";
 import { bucketFor, DEFAULT_BUDGET } from "../../src/slack/budget.ts";
-import { TierLimits } from "../../src/sandbox/peers/slack/rate-tiers.ts";
+import { TierLimits } from "../../sandbox/peers/slack/rate-tiers.ts";
 
 describe("the bot's Slack buckets", () => {
   it("spend 80% of Slack's published rates by default, 15 s deep, half of it kept for changes of state", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { versionChoices, type PickedTarget } from "../../src/app/start-form.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { validateBlocks, VIEW_MAX_BLOCKS } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
+import { validateBlocks, VIEW_MAX_BLOCKS } from "../../sandbox/peers/slack/block-kit-limits.ts";
 import { errorsForBlocks, formChannel, noVersionListText, readStartForm, startFormView, typedVersion } from "../../src/slack/views/start-form.ts";
 import { cannotPostText, startRejectedText } from "../../src/slack/views/starter-notes.ts";
 

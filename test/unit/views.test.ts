@@ -5,7 +5,7 @@ import { judge, verdict } from "../../src/engine/verdict.ts";
 import { foldCounts } from "../../src/engine/evidence.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
-import { messageChars, validateBlocks } from "../../src/sandbox/peers/slack/block-kit-limits.ts";
+import { messageChars, validateBlocks } from "../../sandbox/peers/slack/block-kit-limits.ts";
 
 const target = TargetSchema.parse({
   name: "backend-svc",

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { renderAsync } from "@resvg/resvg-js";
 import type { Logger } from "pino";
-import { chartAltText, chartSvg } from "../../slack/views/chart.ts";
+import type { SlackSide } from "../../app/slack-side.ts";
 import type { SlackSurfaces } from "../../slack/surfaces-api.ts";
 import type { ReadingHistory } from "../../store/readings.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
@@ -17,6 +17,7 @@ export type ChartDeps = {
   meta: SlackMetaStore;
   readings: ReadingHistory;
   surfaces: SlackSurfaces;
+  slackSide: Pick<SlackSide, "chartSvg" | "chartAltText">;
   log: Logger;
   now: () => number;
 };
@@ -56,8 +57,8 @@ export async function chartJob(deps: ChartDeps, rolloutId: string): Promise<void
   // The picture goes in the thread: until the message is posted there is no thread (the job retries).
   if (!ts) throw new NoThreadYet(r.id);
   const points = await deps.readings.list(r.id);
-  const png = await chartPng(chartSvg(r, points, deps.now()));
-  const alt = chartAltText(r, points);
+  const png = await chartPng(deps.slackSide.chartSvg(r, points, deps.now()));
+  const alt = deps.slackSide.chartAltText(r, points);
   await deps.surfaces.uploadFile({
     channel: r.channel,
     threadTs: ts,

@@ -7,15 +7,7 @@ import type { GitopsDeps } from "../../kube/ownership.ts";
 import { backToGit, valueAt, type DriftAuthor, type GitBaseline, type WrittenAt, type WrittenObject } from "../../engine/ownership.ts";
 import type { RoutePair, TrafficRouter } from "../../routers/router.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
-import {
-  backToGitText,
-  driftAuthorText,
-  gitopsRevertAdvice,
-  managerLabel,
-  objectLabel,
-  ownedButIgnoredText,
-  ownershipRefusalText,
-} from "../../slack/views/ownership-text.ts";
+import type { GitopsWords } from "../../app/slack-side.ts";
 
 /**
  * The GitOps side of a start and of a rollout's end, in the worker: before the first write, who owns each
@@ -49,7 +41,7 @@ export type GitopsStart = {
 };
 
 /** Judge every object the start will write. A read the API cannot answer now throws (the start is retried). */
-export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollout, pair: RoutePair): Promise<GitopsStart> {
+export async function gitopsStart(g: GitopsDeps, w: GitopsWords, router: TrafficRouter, r: Rollout, pair: RoutePair): Promise<GitopsStart> {
   const out: GitopsStart = { owned: [], pause: [], baseline: [] };
   const blocked: OwnershipVerdict[] = [];
   const pauseAsked = r.target.gitops === "pause";
@@ -62,7 +54,7 @@ export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollo
       v = seen?.verdict;
       raw = seen?.raw;
     } catch (err) {
-      if (err instanceof KubeApiError && !err.transient) return { ...out, refusal: `could not check who owns ${objectLabel(obj)}: ${err.message}` };
+      if (err instanceof KubeApiError && !err.transient) return { ...out, refusal: `could not check who owns ${w.object(obj)}: ${err.message}` };
       throw err;
     }
     if (!v || v.verdict === "not-owned") continue;
@@ -71,7 +63,7 @@ export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollo
       typeof (raw as { apiVersion?: unknown }).apiVersion === "string" ? (raw as { apiVersion: string }).apiVersion : `${obj.group}/${obj.versions[0]}`;
     out.baseline.push({ object: obj, apiVersion, owner, values: Object.fromEntries(obj.fields.map((f) => [f, valueAt(raw, f)])) });
     if (v.verdict === "ignored") {
-      out.owned.push(ownedButIgnoredText(v));
+      out.owned.push(w.ownedButIgnored(v));
       continue;
     }
     const fighting = v.owners.filter((o) => o.verdict !== "ignored");
@@ -94,7 +86,7 @@ export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollo
     const argo = argoPause
       ? "\n\n`gitops: pause` covers Flux only: pausing Argo CD means editing the Application (its sync policy), which the bot does not do. Add the snippet instead"
       : "";
-    return { ...out, refusal: ownershipRefusalText(blocked) + argo };
+    return { ...out, refusal: w.ownershipRefusal(blocked) + argo };
   }
   return out;
 }
@@ -103,12 +95,12 @@ export async function gitopsStart(g: GitopsDeps, router: TrafficRouter, r: Rollo
  * Set the pauses: recorded on the rollout first, so a crash between the two still takes them off at the end.
  * Said in the thread (and so in the audit trail).
  */
-export async function setPauses(g: GitopsDeps, store: RolloutStore, r: Rollout, paused: PausedObject[], now: () => number): Promise<void> {
+export async function setPauses(g: GitopsDeps, w: GitopsWords, store: RolloutStore, r: Rollout, paused: PausedObject[], now: () => number): Promise<void> {
   if (!paused.length) return;
   await store.update(r.id, (x) => withGitopsPaused(x, [...(x.gitopsPaused ?? []), ...paused.filter((p) => !x.gitopsPaused?.some((q) => same(p, q)))]));
   for (const o of paused) await g.pause.pause(o, r.id);
   const text = paused
-    .map((o) => `${objectLabel(o)}: Flux's reconcile is paused for this rollout (\`kustomize.toolkit.fluxcd.io/reconcile: disabled\`)`)
+    .map((o) => `${w.object(o)}: Flux's reconcile is paused for this rollout (\`kustomize.toolkit.fluxcd.io/reconcile: disabled\`)`)
     .join("\n");
   await store.update(r.id, (x) => withGitopsNote(x, `gitops: pause. ${text}. It is taken off when the rollout ends.`, now()));
 }
@@ -118,14 +110,14 @@ export async function setPauses(g: GitopsDeps, store: RolloutStore, r: Rollout, 
  * retried, the rollout does not end meanwhile); a refusal that will not change (no right to patch) is said
  * in the thread and the record lets go, so an Abort still completes.
  */
-export async function takePausesOff(g: GitopsDeps | undefined, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+export async function takePausesOff(g: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
   const paused = r.gitopsPaused ?? [];
   if (!paused.length) return;
   const lines: string[] = [];
   for (const o of paused) {
     if (!g) {
       lines.push(
-        `${objectLabel(o)}: the bot could not take the Flux pause off (no Kubernetes access configured): remove \`kustomize.toolkit.fluxcd.io/reconcile\` by hand`,
+        `${w.object(o)}: the bot could not take the Flux pause off (no Kubernetes access configured): remove \`kustomize.toolkit.fluxcd.io/reconcile\` by hand`,
       );
       continue;
     }
@@ -133,14 +125,14 @@ export async function takePausesOff(g: GitopsDeps | undefined, store: RolloutSto
       const how = await g.pause.resume(o, r.id);
       lines.push(
         how === "resumed"
-          ? `${objectLabel(o)}: Flux's reconcile is back on`
+          ? `${w.object(o)}: Flux's reconcile is back on`
           : how === "gone"
-            ? `${objectLabel(o)} is gone: no pause to take off`
-            : `${objectLabel(o)}: its reconcile annotation was changed by someone else meanwhile, left as it is`,
+            ? `${w.object(o)} is gone: no pause to take off`
+            : `${w.object(o)}: its reconcile annotation was changed by someone else meanwhile, left as it is`,
       );
     } catch (err) {
       if (err instanceof KubeApiError && !err.transient) {
-        lines.push(`${objectLabel(o)}: could not take the Flux pause off (${err.message}): remove \`kustomize.toolkit.fluxcd.io/reconcile: disabled\` by hand`);
+        lines.push(`${w.object(o)}: could not take the Flux pause off (${err.message}): remove \`kustomize.toolkit.fluxcd.io/reconcile: disabled\` by hand`);
         continue;
       }
       throw err;
@@ -172,23 +164,23 @@ export async function driftBy(g: GitopsDeps | undefined, router: TrafficRouter, 
 }
 
 /** The drift sentence with who did it, and for a GitOps revert what helps instead of Re-apply. */
-export function driftWords(found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string | undefined {
+export function driftWords(w: GitopsWords, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string | undefined {
   if (!author) return undefined;
   const split = found.percent !== undefined ? `${100 - found.percent}/${found.percent}` : undefined;
-  const who = driftAuthorText(author.by, split);
-  return author.by.gitops ? `${who}. ${gitopsRevertAdvice(author.by, author.object)}` : who;
+  const who = w.driftAuthor(author.by, split);
+  return author.by.gitops ? `${who}. ${w.revertAdvice(author.by, author.object)}` : who;
 }
 
 /** What changed and who did it, for a sentence the caller finishes (Finish's drift). */
-export function driftWho(what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
-  if (author?.by.gitops) return driftWords(found, author)!;
-  return author ? `${what} (last changed by ${managerLabel(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""})` : what;
+export function driftWho(w: GitopsWords, what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
+  if (author?.by.gitops) return driftWords(w, found, author)!;
+  return author ? `${what} (last changed by ${w.manager(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""})` : what;
 }
 
 /** The drift line for the record: a GitOps revert said as one (never as a hand edit), anything else with who and when. */
-export function driftReason(what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
-  if (author?.by.gitops) return `Drift: ${driftWords(found, author)}\nNothing was overwritten.`;
-  const who = author ? ` Last changed by ${managerLabel(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""}.` : "";
+export function driftReason(w: GitopsWords, what: string, found: { percent?: number }, author: { by: DriftAuthor; object: WrittenObject } | undefined): string {
+  if (author?.by.gitops) return `Drift: ${driftWords(w, found, author)}\nNothing was overwritten.`;
+  const who = author ? ` Last changed by ${w.manager(author.by.manager)}${author.by.time ? ` at ${author.by.time.slice(11, 16)} UTC` : ""}.` : "";
   return `Drift: ${what}. Nothing was overwritten.${who}`;
 }
 
@@ -197,16 +189,16 @@ export function driftReason(what: string, found: { percent?: number }, author: {
  * cluster now holds them, as a patch of its manifest, and whether that differs from what it held at the start.
  * A read that fails is said, never guessed.
  */
-export async function backToGitNote(g: GitopsDeps | undefined, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+export async function backToGitNote(g: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
   const baselines = r.gitopsBaseline ?? [];
   if (!g || !baselines.length || r.events.some((e) => e.kind === "gitops" && e.text?.startsWith("Back to git"))) return;
   const parts: string[] = [];
   for (const b of baselines) {
     try {
       const live = await g.ownership.read(b.object);
-      parts.push(live === undefined ? `${objectLabel(b.object)} is gone: nothing for git to say.` : backToGitText(b, backToGit(b, live)));
+      parts.push(live === undefined ? `${w.object(b.object)} is gone: nothing for git to say.` : w.backToGit(b, backToGit(b, live)));
     } catch (err) {
-      parts.push(`${objectLabel(b.object)}: could not read it to say what git must hold (${err instanceof Error ? err.message : String(err)}).`);
+      parts.push(`${w.object(b.object)}: could not read it to say what git must hold (${err instanceof Error ? err.message : String(err)}).`);
     }
   }
   await store.update(r.id, (x) => withGitopsNote(x, `Back to git. ${parts.join("\n\n")}`, now()));

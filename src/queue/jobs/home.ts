@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { isTerminal } from "../../engine/rollout.ts";
-import { SlackTurnLater } from "../../slack/budget.ts";
-import { homeView, type Board } from "../../slack/views/home.ts";
+import type { Board, SlackSide } from "../../app/slack-side.ts";
 import type { SlackSurfaces } from "../../slack/surfaces-api.ts";
 import type { HomeViewers } from "../../store/home-viewers.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
@@ -20,6 +19,7 @@ export type HomeDeps = {
   meta: SlackMetaStore;
   homeViewers: HomeViewers;
   surfaces: SlackSurfaces;
+  slackSide: Pick<SlackSide, "home" | "turnLater">;
   log: Logger;
   now: () => number;
   /** Each person's board shows only rollouts of channels they can see (absent: everything). */
@@ -69,10 +69,10 @@ export async function homeJob(deps: HomeDeps, job: EffectJob): Promise<void> {
   const all = await board(deps);
   for (const userId of people) {
     const b = await visibleBoard(deps, all, userId);
-    const view = homeView(b);
+    const view = deps.slackSide.home(b);
     const hash = createHash("sha1").update(JSON.stringify(view)).digest("hex");
     if (job.notice) {
-      await deps.surfaces.publishHome(userId, homeView({ ...b, notice: job.notice }));
+      await deps.surfaces.publishHome(userId, deps.slackSide.home({ ...b, notice: job.notice }));
       await deps.homeViewers.sent(userId, "notice"); // the next board replaces the notice
       continue;
     }
@@ -82,7 +82,7 @@ export async function homeJob(deps: HomeDeps, job: EffectJob): Promise<void> {
       await deps.homeViewers.sent(userId, hash);
     } catch (err) {
       // Over the Slack budget: the job waits in line and carries on from this person (the others are done).
-      if (err instanceof SlackTurnLater) throw err;
+      if (deps.slackSide.turnLater(err)) throw err;
       // One person's board (a deactivated user, say) must not hold back everyone else's.
       deps.log.warn({ err, userId }, "could not publish an App Home board");
     }

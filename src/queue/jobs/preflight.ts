@@ -5,7 +5,7 @@ import { withProblem, type Rollout } from "../../engine/rollout.ts";
 import { kubeNamespace, type Target } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { Preflight } from "../../kube/preflight.ts";
-import { describePreflightProblems } from "../../slack/views/preflight-text.ts";
+import type { SlackSide } from "../../app/slack-side.ts";
 import { botChanges, botDecides } from "../../app/bot-decide.ts";
 import type { DecideDeps } from "../../app/decide.ts";
 
@@ -16,10 +16,14 @@ import type { DecideDeps } from "../../app/decide.ts";
  */
 
 /** Why the start must not go ahead, or undefined. An API that cannot be reached right now is retried (throws). */
-export async function preflightRefusal(preflight: Preflight, target: Target, pair: { stable: string; canary: string }): Promise<string | undefined> {
+export async function preflightRefusal(
+  deps: { preflight: Preflight; slackSide: Pick<SlackSide, "preflightProblems"> },
+  target: Target,
+  pair: { stable: string; canary: string },
+): Promise<string | undefined> {
   try {
-    const problems = await preflight.start(target, pair);
-    return problems.length ? describePreflightProblems(problems) : undefined;
+    const problems = await deps.preflight.start(target, pair);
+    return problems.length ? deps.slackSide.preflightProblems(problems) : undefined;
   } catch (err) {
     if (err instanceof KubeApiError && !err.transient)
       return `could not check the workloads in namespace \`${preflightPlan(target, pair)?.namespace ?? kubeNamespace(target)}\`: ${redactUrlsIn(err.message)}`;
@@ -30,7 +34,7 @@ export async function preflightRefusal(preflight: Preflight, target: Target, pai
 /** How the message's problem line about an unready canary begins; also how it is recognised to clear it. */
 export const CANARY_NOT_READY = "Canary not ready";
 
-export type CanaryWatchDeps = DecideDeps & { preflight?: Preflight; log: Logger };
+export type CanaryWatchDeps = DecideDeps & { preflight?: Preflight; slackSide: Pick<SlackSide, "preflightProblems">; log: Logger };
 
 /**
  * The canary's readiness on a periodic check. Only a running rollout with traffic on the canary is judged;
@@ -50,7 +54,7 @@ export async function watchCanary(deps: CanaryWatchDeps, r: Rollout): Promise<"h
     if (shown) await botChanges(deps, r.id, (x) => (x.problem?.startsWith(CANARY_NOT_READY) ? withProblem(x, undefined, deps.now()) : x));
     return undefined;
   }
-  const why = `${CANARY_NOT_READY}: ${describePreflightProblems(problems)}`;
+  const why = `${CANARY_NOT_READY}: ${deps.slackSide.preflightProblems(problems)}`;
   if (r.auto && r.status === "active") {
     const alert = { code: "canary-not-ready", id: r.id, startedBy: r.startedBy, canary: r.canary, percent: r.appliedPercent, problems } as const;
     await botDecides(deps, r, "hold", why, alert, (x) => (x.status === "active" ? undefined : { code: "cannot-hold", id: x.id, status: x.status }));

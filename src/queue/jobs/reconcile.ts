@@ -29,6 +29,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
+import type { SlackSide } from "../../app/slack-side.ts";
 import { sendArgoRequest, type ArgoSender } from "../../app/argo-follow.ts";
 import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
@@ -50,6 +51,8 @@ export type ReconcileDeps = {
   scaleDown?: (namespace: string, deployment: string) => Promise<void>;
   /** Services and the canary's Deployment checked before the first write (every router). */
   preflight?: Preflight;
+  /** How a refused start's preflight problems and the GitOps notes read (the Slack side's words). */
+  slackSide: Pick<SlackSide, "preflightProblems" | "gitops">;
   /** Argo Rollouts: where a person's request to the controller is sent. */
   argo?: ArgoSender;
   /** Who owns what the rollout writes (Argo CD, Flux), checked before the first write; `gitops: pause`. */
@@ -126,8 +129,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
           );
         }
       }
-      await backToGitNote(deps.gitops, store, r, now);
-      await takePausesOff(deps.gitops, store, r, now);
+      await backToGitNote(deps.gitops, deps.slackSide.gitops, store, r, now);
+      await takePausesOff(deps.gitops, deps.slackSide.gitops, store, r, now);
       await store.update(r.id, (x) => {
         if (x.status !== "finishing") return x;
         const done = markCompleted(x, obs.raw, now());
@@ -139,8 +142,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       await noteOverwrittenEdit(deps, r);
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
-      await backToGitNote(deps.gitops, store, r, now);
-      await takePausesOff(deps.gitops, store, r, now);
+      await backToGitNote(deps.gitops, deps.slackSide.gitops, store, r, now);
+      await takePausesOff(deps.gitops, deps.slackSide.gitops, store, r, now);
       await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
       return;
     }
@@ -165,7 +168,8 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     return;
   }
   const p = { stable, canary: r.canary };
-  const problem = (deps.preflight && (await preflightRefusal(deps.preflight, r.target, p))) || (await router.validate(r.target, p));
+  const problem =
+    (deps.preflight && (await preflightRefusal({ preflight: deps.preflight, slackSide: deps.slackSide }, r.target, p))) || (await router.validate(r.target, p));
   if (problem) {
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, problem, now()) : x));
     return;
@@ -183,7 +187,7 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
         })
       : undefined;
   // Who owns what the rollout writes: an owner that would put the bot's writes back refuses the start.
-  const gitops = deps.gitops ? await gitopsStart(deps.gitops, router, r, p) : undefined;
+  const gitops = deps.gitops ? await gitopsStart(deps.gitops, deps.slackSide.gitops, router, r, p) : undefined;
   if (gitops?.refusal) {
     const why = gitops.refusal;
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, why, now()) : x));
@@ -193,7 +197,7 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     const baseline = gitops.baseline;
     await store.update(r.id, (x) => withGitopsBaseline(x, baseline));
   }
-  if (deps.gitops && gitops?.pause.length) await setPauses(deps.gitops, store, r, gitops.pause, now);
+  if (deps.gitops && gitops?.pause.length) await setPauses(deps.gitops, deps.slackSide.gitops, store, r, gitops.pause, now);
   let initialRaw = "(no routing object yet)";
   try {
     initialRaw = (await router.observe(r.target, p)).raw;
@@ -251,7 +255,7 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   log.error({ err }, "mesh write refused");
   if (r.status === "starting") {
     const latest = await store.get(r.id);
-    if (latest) await takePausesOff(deps.gitops, store, latest, now); // a pause set for this start must not outlive it
+    if (latest) await takePausesOff(deps.gitops, deps.slackSide.gitops, store, latest, now); // a pause set for this start must not outlive it
     await store.update(r.id, (x) => (x.status === "starting" ? markRejected(x, message, now()) : x));
     return;
   }
@@ -264,12 +268,12 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
           ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${r.canary} (${found.raw}), the rollout had verified ${r.appliedPercent ?? 100}%`
           : message;
       const author = await driftBy(deps.gitops, deps.routers.for(r.target), r);
-      const why = `Drift: ${driftWho(what, found, author)}${author?.by.gitops ? "\n" : ". "}Finish did not go ahead: ${r.canary} was not made permanent and nothing was overwritten.`;
+      const why = `Drift: ${driftWho(deps.slackSide.gitops, what, found, author)}${author?.by.gitops ? "\n" : ". "}Finish did not go ahead: ${r.canary} was not made permanent and nothing was overwritten.`;
       await store.update(r.id, (x) => (x.status === "finishing" ? markFinishDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, now()) : x));
       return;
     }
     const author = await driftBy(deps.gitops, deps.routers.for(r.target), r);
-    const why = driftReason(message, found, author);
+    const why = driftReason(deps.slackSide.gitops, message, found, author);
     await store.update(r.id, (x) => markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, now()));
     return;
   }

@@ -1,13 +1,10 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { eventsAfter, parseRolloutId, type Rollout } from "../../engine/rollout.ts";
-import { cannotPostText, startRejectedText } from "../../slack/views/starter-notes.ts";
-import { threadReply } from "../../slack/views/thread-reply.ts";
-import { renderRolloutMessage } from "../../slack/views/rollout-message.ts";
+import type { SlackSide } from "../../app/slack-side.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { SlackMeta, SlackMetaStore } from "../../store/slack-meta.ts";
 import { SlackCallError } from "../../slack/errors.ts";
-import { SlackTurnLater } from "../../slack/budget.ts";
 import type { SlackPoster } from "../../slack/poster.ts";
 
 export type { SlackPoster } from "../../slack/poster.ts";
@@ -24,6 +21,7 @@ export type SlackSyncDeps = {
   store: RolloutStore;
   meta: SlackMetaStore;
   slack: SlackPoster;
+  slackSide: Pick<SlackSide, "message" | "threadReply" | "startRejected" | "cannotPost" | "turnLater">;
   log: Logger;
   /** For updates the per-message budget holds back, and refreshes the workspace's Slack budget defers. */
   queue: Pick<EffectQueue, "slackSyncAt" | "slackRefreshAt">;
@@ -43,17 +41,18 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       if (r.status === "starting") return; // post once the mesh accepted it: a rejection stays private
       if (r.status === "rejected") {
         if (!m.rejectionSent) {
-          await tellStarter(deps, r, () => startRejectedText(r));
+          await tellStarter(deps, r, () => deps.slackSide.startRejected(r));
           await meta.set(r.id, { rejectionSent: 1 });
         }
         return;
       }
     }
 
-    let updateLater: SlackTurnLater | undefined;
-    const rendered = renderRolloutMessage(r);
+    // The Slack budget's put-off of the update, handed on once the thread is done (the worker puts the job back).
+    let updateLater: { err: unknown } | undefined;
+    const rendered = deps.slackSide.message(r);
     const hash = hashOf(rendered);
-    const stateHash = hashOf(renderRolloutMessage({ ...r, snapshot: undefined }));
+    const stateHash = hashOf(deps.slackSide.message({ ...r, snapshot: undefined }));
     let ts = m.ts;
     if (!ts) {
       try {
@@ -63,7 +62,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
         // starter once instead of retrying; the rollout itself goes on and /rollout status shows it.
         const code = platformError(err);
         if (!code || m.rejectionSent) throw err;
-        await tellStarter(deps, r, (where) => cannotPostText(r, code, where));
+        await tellStarter(deps, r, (where) => deps.slackSide.cannotPost(r, code, where));
         await meta.set(r.id, { rejectionSent: 1 });
         return;
       }
@@ -81,8 +80,8 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
         } catch (err) {
           // chat.update's budget is the workspace's tightest: the thread's events (an abort alert) do not
           // wait for it; the job is put back for the update once they are posted.
-          if (!(err instanceof SlackTurnLater)) throw err;
-          updateLater = err;
+          if (!deps.slackSide.turnLater(err)) throw err;
+          updateLater = { err };
         }
       } else {
         if (job.refresh && m.deferredAt !== undefined) await meta.set(r.id, { deferredAt: 0 }); // nothing left to refresh
@@ -90,7 +89,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       }
     }
     for (const e of eventsAfter(r, m.postedSeq)) {
-      const { text, blocks, broadcast } = threadReply(r, e);
+      const { text, blocks, broadcast } = deps.slackSide.threadReply(r, e);
       try {
         await slack.postMessage({ channel: r.channel, thread_ts: ts, text, ...(blocks ? { blocks } : {}), ...(broadcast ? { reply_broadcast: true } : {}) });
       } catch (err) {
@@ -105,7 +104,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       }
       await meta.set(r.id, { postedSeq: e.seq });
     }
-    if (updateLater) throw updateLater;
+    if (updateLater) throw updateLater.err;
   });
 }
 
@@ -152,7 +151,7 @@ async function refresh(
   job: EffectJob,
   r: Rollout,
   m: SlackMeta,
-  msg: { ts: string; rendered: ReturnType<typeof renderRolloutMessage>; hash: string; stateHash: string },
+  msg: { ts: string; rendered: ReturnType<SlackSide["message"]>; hash: string; stateHash: string },
 ): Promise<void> {
   const now = deps.now();
   if (!job.refresh && m.deferredAt !== undefined && now < m.deferredAt + PENDING_GRACE_MS) return;

@@ -1,7 +1,6 @@
 import { redactUrlsIn } from "../../engine/urls.ts";
 import type { Logger } from "pino";
 import { shouldAbortBetweenSteps } from "../../engine/auto.ts";
-import { describeVerdict } from "../../slack/views/verdict-text.ts";
 import { botDecides } from "../../app/bot-decide.ts";
 import type { DecideDeps } from "../../app/decide.ts";
 import { observeQuietly } from "./reconcile.ts";
@@ -17,6 +16,7 @@ import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { EffectQueue } from "../queues.ts";
 import type { Preflight } from "../../kube/preflight.ts";
 import { watchCanary } from "./preflight.ts";
+import type { SlackSide } from "../../app/slack-side.ts";
 import { driftBy, driftReason } from "./gitops.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
 import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
@@ -35,6 +35,8 @@ export type SnapshotDeps = DecideDeps & {
   log: Logger;
   now: () => number;
   preflight?: Preflight;
+  /** How a drift's author and a canary that is not ready read (the Slack side's words). */
+  slackSide: Pick<SlackSide, "preflightProblems" | "gitops">;
   /** Who owns what the rollout writes: drift names the manager and the GitOps owner behind it. */
   gitops?: GitopsDeps;
   /** The success-rate history behind the chart (absent: not kept). */
@@ -63,7 +65,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
       // test is anytime-valid, so one "worse" is as trustworthy whenever it comes.
       const now = stored.value.rollout;
       if (now.auto && now.status === "active" && shouldAbortBetweenSteps(r.snapshot, reading)) {
-        const why = `canary is unhealthy: ${describeVerdict(reading.verdict)}`;
+        const why = `canary is unhealthy: ${deps.words.verdict(reading.verdict)}`;
         await botDecides(deps, now, "abort", why, { code: "auto-aborted", id: r.id, startedBy: r.startedBy, why, stable: r.stable });
         return;
       }
@@ -99,7 +101,7 @@ async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
               : // The weights are as verified; something else the bot manages was edited (a Gateway rule's matches).
                 `${found.drift} (the weights are still the verified ${100 - now.appliedPercent}/${now.appliedPercent}: ${found.raw})`;
         const author = await driftBy(deps.gitops, deps.routers.for(now.target), now);
-        const why = driftReason(what, found, author);
+        const why = driftReason(deps.slackSide.gitops, what, found, author);
         // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
         const res = await deps.store.update(r.id, (x) =>
           x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent

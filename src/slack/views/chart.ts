@@ -1,3 +1,4 @@
+import type { ChartPoint } from "../../app/slack-side.ts";
 import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
 
 /**
@@ -8,7 +9,7 @@ import type { Rollout, RolloutEvent } from "../../engine/rollout.ts";
  */
 
 /** `stableFast` / `canaryFast`: shares of requests within the latency gate's threshold (dashed, same axis). */
-export type ChartPoint = { at: number; canaryPercent: number; stable?: number; canary?: number; stableFast?: number; canaryFast?: number };
+export type { ChartPoint } from "../../app/slack-side.ts";
 
 const W = 900;
 const H = 440;

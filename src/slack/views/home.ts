@@ -1,3 +1,4 @@
+import type { Board, BoardRollout } from "../../app/slack-side.ts";
 import type { Rollout } from "../../engine/rollout.ts";
 import { describeVerdict } from "./verdict-text.ts";
 import { clip, duration, escapeMrkdwn, slackTime, starterText } from "./format.ts";
@@ -13,8 +14,7 @@ import { actionButtons, buttonValue, scheduleText } from "./rollout-message.ts";
  */
 
 type Block = Record<string, unknown>;
-export type BoardRollout = { rollout: Rollout; /** Permalink of its channel message, once posted. */ link?: string };
-export type Board = { running: BoardRollout[]; ended: Rollout[]; notice?: string };
+export type { Board, BoardRollout } from "../../app/slack-side.ts";
 
 /** Block Kit allows 100 blocks in a Home tab; a running rollout takes up to 4. */
 const MAX_RUNNING = 20;

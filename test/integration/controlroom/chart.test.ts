@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../src/sandbox/peers/kube-api.ts";
-import { startLinkerd1Admin, type Linkerd1Admin } from "../../../src/sandbox/peers/linkerd1-admin.ts";
+import type { KubeObject } from "../../../sandbox/peers/kube-api.ts";
+import { startLinkerd1Admin, type Linkerd1Admin } from "../../../sandbox/peers/linkerd1-admin.ts";
 import {
   CHANNEL,
   clickButton,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../src/sandbox/peers/kube-api.ts";
-import { viewButtons } from "../../../src/sandbox/peers/slack/driver.ts";
+import type { KubeObject } from "../../../sandbox/peers/kube-api.ts";
+import { viewButtons } from "../../../sandbox/peers/slack/driver.ts";
 import { HOME_COALESCE_MS } from "../../../src/queue/queues.ts";
 import { CHANNEL, startHarness, waitForMessage, waitForStatus, type Harness } from "../../support/bot-harness.ts";
 import { percentOnSplit } from "../../support/split.ts";

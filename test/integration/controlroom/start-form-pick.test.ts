@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { roleRules } from "../../../src/kube/permissions.ts";
-import { readyWorkload, type KubeObject } from "../../../src/sandbox/peers/kube-api.ts";
-import type { StoredView } from "../../../src/sandbox/peers/slack/surfaces.ts";
+import { readyWorkload, type KubeObject } from "../../../sandbox/peers/kube-api.ts";
+import type { StoredView } from "../../../sandbox/peers/slack/surfaces.ts";
 import { CHANNEL, startHarness, waitForMessage, type Harness } from "../../support/bot-harness.ts";
 import { percentOnSplit } from "../../support/split.ts";
 import { sleep, waitFor } from "../../support/wait.ts";

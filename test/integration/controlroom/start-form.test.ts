@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../src/sandbox/peers/kube-api.ts";
+import type { KubeObject } from "../../../sandbox/peers/kube-api.ts";
 import { CHANNEL, startHarness, waitForMessage, type Harness } from "../../support/bot-harness.ts";
 import { percentOnSplit } from "../../support/split.ts";
 import { testRedis } from "../../support/redis.ts";

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { App } from "@slack/bolt";
-import { freePort } from "../../../src/sandbox/peers/net.ts";
+import { freePort } from "../../../sandbox/peers/net.ts";
 import { waitFor } from "../../support/wait.ts";
-import { SlackDriver, startSlackPeer, type SlackPeer } from "../../../src/sandbox/peers/slack/index.ts";
-import { recordingLogger } from "../../../src/sandbox/peers/slack/recording-logger.ts";
+import { SlackDriver, startSlackPeer, type SlackPeer } from "../../../sandbox/peers/slack/index.ts";
+import { recordingLogger } from "../../../sandbox/peers/slack/recording-logger.ts";
 
 /**
  * The peer and driver against a real Bolt 5 app (HTTPReceiver), wired the way the bot will be:

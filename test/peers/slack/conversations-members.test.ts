@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebClient } from "@slack/web-api";
-import { startSlackPeer, type SlackPeer } from "../../../src/sandbox/peers/slack/index.ts";
-import { recordingLogger } from "../../../src/sandbox/peers/slack/recording-logger.ts";
+import { startSlackPeer, type SlackPeer } from "../../../sandbox/peers/slack/index.ts";
+import { recordingLogger } from "../../../sandbox/peers/slack/recording-logger.ts";
 import { SlackChannelVisibility } from "../../../src/slack/channel-visibility.ts";
 
 /**

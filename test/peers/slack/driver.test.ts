@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebClient } from "@slack/web-api";
-import { SlackDriver, startSlackPeer, verifySlackSignature, type SlackPeer } from "../../../src/sandbox/peers/slack/index.ts";
-import { recordingLogger } from "../../../src/sandbox/peers/slack/recording-logger.ts";
+import { SlackDriver, startSlackPeer, verifySlackSignature, type SlackPeer } from "../../../sandbox/peers/slack/index.ts";
+import { recordingLogger } from "../../../sandbox/peers/slack/recording-logger.ts";
 
 const TOKEN = "xoxb-driver";
 const SECRET = "driver-signing-secret";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebClient } from "@slack/web-api";
-import { RESPONSE_URL_MAX_POSTS, startSlackPeer, type SlackPeer } from "../../../src/sandbox/peers/slack/index.ts";
-import { recordingLogger } from "../../../src/sandbox/peers/slack/recording-logger.ts";
+import { RESPONSE_URL_MAX_POSTS, startSlackPeer, type SlackPeer } from "../../../sandbox/peers/slack/index.ts";
+import { recordingLogger } from "../../../sandbox/peers/slack/recording-logger.ts";
 
 const TOKEN = "xoxb-respond";
 const CHANNEL = "C0RESPOND";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { signSlackRequest, verifySlackSignature } from "../../../src/sandbox/peers/slack/signing.ts";
+import { signSlackRequest, verifySlackSignature } from "../../../sandbox/peers/slack/signing.ts";
 
 /**
  * Slack's published example from "Verifying requests from Slack" (api.slack.com/authentication/

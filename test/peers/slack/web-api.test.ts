@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ErrorCode, WebClient, type WebAPIPlatformError } from "@slack/web-api";
-import { startSlackPeer, type SlackPeer } from "../../../src/sandbox/peers/slack/index.ts";
-import { recordingLogger } from "../../../src/sandbox/peers/slack/recording-logger.ts";
+import { startSlackPeer, type SlackPeer } from "../../../sandbox/peers/slack/index.ts";
+import { recordingLogger } from "../../../sandbox/peers/slack/recording-logger.ts";
 
 const TOKEN = "xoxb-local-test-token";
 const CHANNEL = "C0DEPLOYS";

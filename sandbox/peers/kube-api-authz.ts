@@ -4,7 +4,7 @@
  * them (as rbac's RuleAllows does, wildcards included). Pure; the kube-api peer answers 403 with it, and
  * the RBAC tests hold its recorded requests against the bot's Role.
  */
-import type { PolicyRule } from "../../kube/permissions.ts";
+import type { PolicyRule } from "../../src/kube/permissions.ts";
 
 export type RequestAttributes =
   | { resourceRequest: true; verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; name?: string }

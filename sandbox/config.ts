@@ -1,7 +1,7 @@
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { z } from "zod";
-import { err, ok, type Result } from "../engine/result.ts";
+import { err, ok, type Result } from "../src/engine/result.ts";
 import type { TimingSettings } from "./seed.ts";
 
 /**

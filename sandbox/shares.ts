@@ -1,9 +1,9 @@
-import { findDentry, type NameTree } from "../routers/dtab.ts";
-import { versionFromDst } from "../routers/namerd.ts";
-import { parseWeight } from "../routers/smi-split.ts";
-import { gatewayServices } from "../engine/services.ts";
-import type { Target } from "../engine/target.ts";
-import { findRule, HttpRouteSchema, sharesOf, type Backends, type RuleSelector } from "../routers/gateway-route.ts";
+import { findDentry, type NameTree } from "../src/routers/dtab.ts";
+import { versionFromDst } from "../src/routers/namerd.ts";
+import { parseWeight } from "../src/routers/smi-split.ts";
+import { gatewayServices } from "../src/engine/services.ts";
+import type { Target } from "../src/engine/target.ts";
+import { findRule, HttpRouteSchema, sharesOf, type Backends, type RuleSelector } from "../src/routers/gateway-route.ts";
 import type { NamerdPeer } from "./peers/namerd.ts";
 import type { KubeApiPeer } from "./peers/kube-api.ts";
 

@@ -1,7 +1,7 @@
-import { formatAsNamerctl, dstFor } from "../../routers/namerd.ts";
-import { printPath } from "../../routers/dtab.ts";
-import type { Target } from "../../engine/target.ts";
-import { HttpRouteSchema, parentVerdicts, renderRule, renderVerdicts, ruleLabel, testRuleIndex, type Rule } from "../../routers/gateway-route.ts";
+import { formatAsNamerctl, dstFor } from "../../src/routers/namerd.ts";
+import { printPath } from "../../src/routers/dtab.ts";
+import type { Target } from "../../src/engine/target.ts";
+import { HttpRouteSchema, parentVerdicts, renderRule, renderVerdicts, ruleLabel, testRuleIndex, type Rule } from "../../src/routers/gateway-route.ts";
 import type { EphemeralMessage, StoredMessage } from "../peers/slack/index.ts";
 import type { StoredView } from "../peers/slack/surfaces.ts";
 import type { StoredDtab } from "../peers/namerd.ts";

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { COMMANDS } from "../../commands/index.ts";
+import { COMMANDS } from "../commands/index.ts";
 import { readBody } from "./peers/read-body.ts";
 import { viewButtons } from "./peers/slack/driver.ts";
 import type { StoredView } from "./peers/slack/surfaces.ts";

@@ -23,7 +23,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { DtabParseError, parseDtab, parseNameTree, parsePrefix, printDtab, printPrefix, printTree, type Dtab } from "../../routers/dtab.ts";
+import { DtabParseError, parseDtab, parseNameTree, parsePrefix, printDtab, printPrefix, printTree, type Dtab } from "../../src/routers/dtab.ts";
 import { readBody } from "./read-body.ts";
 
 export type NamerdFault = {

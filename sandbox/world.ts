@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { startBot, type Bot } from "../bot.ts";
-import { EnvSchema, parseTargetsFile, type TargetsFile } from "../config.ts";
-import { buildRouters } from "../routers/factory.ts";
+import { startBot, type Bot } from "../src/bot.ts";
+import { EnvSchema, parseTargetsFile, type TargetsFile } from "../src/config.ts";
+import { buildRouters } from "../src/routers/factory.ts";
 import { defaultRegistry } from "./peers/kube-api-resources.ts";
 import { serviceType } from "./peers/kube-api-services.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "./peers/kube-api.ts";
@@ -34,8 +34,8 @@ import {
 } from "./seed.ts";
 import { ArgoCdPeer } from "./peers/argocd.ts";
 import { GITOPS_TYPES } from "./peers/kube-api-gitops.ts";
-import { ApplicationSpecSchema, DEFAULT_GITOPS, judgeOwnership, withSnippet } from "../engine/ownership.ts";
-import { signalsOf } from "../kube/ownership.ts";
+import { ApplicationSpecSchema, DEFAULT_GITOPS, judgeOwnership, withSnippet } from "../src/engine/ownership.ts";
+import { signalsOf } from "../src/kube/ownership.ts";
 import { readDtabShares, readRouteShares, readSplitShares, routeSelection } from "./shares.ts";
 import { TrafficSimulator, type SimTarget } from "./traffic.ts";
 import { canaryObject, canaryType, FlaggerSim } from "./peers/flagger.ts";

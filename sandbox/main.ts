@@ -62,7 +62,7 @@ export async function runSandbox(env: Record<string, string | undefined>, reason
   return 0;
 }
 
-// Run when executed directly (`node --import tsx src/sandbox/main.ts`), not when imported by src/main.ts.
+// Run when executed directly (`node --import tsx sandbox/main.ts`, `npm run sandbox`), not when imported by src/main.ts.
 const entry = process.argv[1];
 if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) {
   runSandbox(process.env, "explicit").then(
