@@ -179,9 +179,9 @@ describe("docs that cannot drift", () => {
     const page = read("docs/configuration.md");
     const names = firstCells(section(page, "## Environment of the sandbox, the tests and the tools"));
     expect(names.length).toBeGreaterThan(5);
-    const code = ["src", "test", "scripts", ".ci"].flatMap((d) => sourceFiles(d)).map((f) => read(f));
+    const code = ["src", "sandbox", "test", "scripts", ".ci"].flatMap((d) => sourceFiles(d)).map((f) => read(f));
     const unused = names.filter((n) => !code.some((text) => text.includes(n)));
-    expect(unused, `documented but found in no source under src/, test/, scripts/, .ci/: ${unused.join(", ")}`).toEqual([]);
+    expect(unused, `documented but found in no source under src/, sandbox/, test/, scripts/, .ci/: ${unused.join(", ")}`).toEqual([]);
   });
 
   it("configuration.md documents every targets-file key at every depth, and only keys that exist", () => {
