@@ -29,6 +29,8 @@ export type FlaggerChange =
   | { code: "phase"; phase: string }
   | { code: "event"; message: string; warning: boolean }
   | { code: "superseded"; by: string }
+  /** The canary weight moved, as a reading of the Canary's status says (the chart draws it). */
+  | { code: "weight"; from: number; to: number }
   /** A person approved every remaining traffic increase of this revision (one Approve answers one increase). */
   | { code: "opened-all"; gate: "confirm-traffic-increase" };
 

@@ -136,8 +136,10 @@ export function flaggerCall(r: Rollout, call: FlaggerCall, now: number): { rollo
     const ended = /^Canary failed!/.test(call.message) ? PHASE_FAILED : /^Promotion completed!/.test(call.message) ? PHASE_SUCCEEDED : undefined;
     const f = next.flagger!;
     if (call.warning) next = { ...next, flagger: { ...f, warnings: f.warnings + 1, lastWarning: call.message } };
-    // "Halt ... waiting for approval" repeats what the gate call already told the thread.
-    if (call.warning || !/waiting for approval/.test(call.message)) next = note(next, now, { code: "event", message: call.message, warning: call.warning });
+    // "Halt ... waiting for approval" repeats what the gate call already told the thread; once the Canary is
+    // read, "Advance ... canary weight N" repeats the weight change its reading tells.
+    const repeats = /waiting for approval/.test(call.message) || (f.canary !== undefined && /canary weight \d{1,3}$/.test(call.message));
+    if (call.warning || !repeats) next = note(next, now, { code: "event", message: call.message, warning: call.warning });
     if (ended) next = withPhase(next, ended, now);
     return { rollout: next.status === "completed" || next.status === "aborted" ? next : touched(next, now), answer: { open: true, why: "recorded" } };
   }
@@ -206,7 +208,11 @@ export function observeCanary(r: Rollout, c: CanaryReading, now: number): Rollou
   next = { ...next, flagger: { ...next.flagger!, canary: c } };
   if (next.status === "completed" || next.status === "aborted") return { ...next, updatedAt: now };
   const { weight } = canaryWeightOf(c);
-  return touched({ ...next, desiredPercent: weight, appliedPercent: weight }, now);
+  const from = r.appliedPercent ?? 0;
+  next = { ...next, desiredPercent: weight, appliedPercent: weight };
+  // A weight change is one thread line and one step of the chart (an event with from/to).
+  if (weight !== from) next = withEvent(next, now, { kind: "controller", actor: FLAGGER, from, to: weight, flagger: { code: "weight", from, to: weight } });
+  return touched(next, now);
 }
 
 function touched(r: Rollout, now: number): Rollout {

@@ -134,6 +134,11 @@ describe("Flagger gated from Slack", () => {
     await sim.tick();
     expect(sim.canaryWeight).toBe(25);
     await messageWith(h, id, "canary weight *25%*");
+    // The thread tells the weight change once, from the Canary's status (Flagger's "Advance" event is not repeated).
+    await waitFor(() => (thread(h, id).some((t) => t.includes("Canary weight 0% → *25%* (the Canary's status)")) ? true : undefined), {
+      what: "weight line in thread",
+    });
+    expect(thread(h, id).filter((t) => t.includes("canary weight 25"))).toEqual([]);
     await sim.tick();
     expect(lastCall(sim, "confirm-traffic-increase")).toMatchObject({ status: 403 });
     expect(sim.canaryWeight).toBe(25);

@@ -8,6 +8,7 @@ import type { CanaryReading } from "../../src/engine/flagger-types.ts";
 import type { Rollout } from "../../src/engine/rollout.ts";
 import { analysisOf, canaryReadingOf, CanaryObject, goDurationMs } from "../../src/controllers/flagger.ts";
 import { canaryObject } from "../../src/sandbox/peers/flagger.ts";
+import { weightSteps } from "../../src/slack/views/chart.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 
 /** Flagger gating, pure: how calls are folded and answered, and the target's settings. */
@@ -155,6 +156,23 @@ describe("readings of the Canary", () => {
     expect(failed.status).toBe("aborted");
     expect(failed.events.at(-1)).toMatchObject({ kind: "alert", note: { code: "flagger-failed" } });
     expect(observeCanary(failed, reading({ phase: "Progressing" }), 11)).toBe(failed);
+  });
+
+  it("each weight the Canary's status moves to is one event with from/to: the chart's steps", () => {
+    let r = observeCanary(atIncrease(), reading({ canaryWeight: 25 }), 6);
+    r = observeCanary(r, reading({ canaryWeight: 50 }), 7);
+    r = observeCanary(r, reading({ phase: "WaitingPromotion", canaryWeight: 0 }), 8);
+    expect(r.events.filter((e) => e.flagger?.code === "weight").map((e) => [e.from, e.to])).toEqual([
+      [0, 25],
+      [25, 50],
+    ]);
+    expect(weightSteps(r, 9)).toEqual([
+      [1, 0],
+      [1, 0],
+      [6, 25],
+      [7, 50],
+      [9, 50],
+    ]);
   });
 
   it("once read, a call's stale phase does not move the record back; an end still counts", () => {

@@ -188,6 +188,8 @@ export function flaggerChangeText(c: FlaggerChange, actor: Actor): string {
       return c.gate === "confirm-traffic-increase"
         ? `:white_check_mark: ${who} approved the next traffic increase (\`${c.gate}\`)`
         : `:white_check_mark: ${who} approved \`${c.gate}\``;
+    case "weight":
+      return `:arrow_forward: Canary weight ${c.from}% → *${c.to}%* (the Canary's status)`;
     case "opened-all":
       return `:white_check_mark: ${who} approved every remaining traffic increase (\`${c.gate}\`) of this revision`;
     case "passed":
