@@ -9,6 +9,7 @@ import {
   type Harness,
 } from "../support/bot-harness.ts";
 import { crdValidator } from "../support/crd-schema.ts";
+import { roleRules } from "../../src/kube/permissions.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -312,9 +313,15 @@ describe("Flagger gated from Slack", () => {
     seedCanary(h, { token: "a-token-from-another-bot-0000" });
     await waitFor(() => (said("carry no token or another one").length ? true : undefined), { what: "bad token said" });
     expect(said("carry no token or another one")[0]!.text).toContain("`confirm-rollout`");
+    // Without the RBAC to read Canaries: said, with the API's reason.
+    const saved = h.kube.rbac;
+    h.kube.rbac = { rules: roleRules().filter((r) => !r.resources.includes("canaries")) };
+    await waitFor(() => (said("could not be read").length ? true : undefined), { what: "forbidden said" });
+    expect(said("could not be read")[0]!.text).toContain('cannot get resource "canaries" in API group "flagger.app"');
+    h.kube.rbac = saved;
     seedCanary(h);
     await new Promise((r) => setTimeout(r, 500));
-    expect(h.slack.messages(CHANNEL)).toHaveLength(2);
+    expect(h.slack.messages(CHANNEL)).toHaveLength(3);
     // Nothing was written to the cluster for it: the bot only reads Canaries.
     expect(h.kube.requests.filter((r) => r.resource === "canaries" && r.method !== "GET")).toEqual([]);
   });
