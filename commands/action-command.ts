@@ -22,6 +22,7 @@ const PAST: Record<ActionKind, string> = {
   adopt: "Adopting the mesh's weights for",
   promote: "Skipping to 100% and finishing",
   retry: "Retrying",
+  "approve-all": "Approving every remaining traffic increase of",
 };
 
 /**

@@ -151,7 +151,7 @@ targets:
   - name: ${CHECKOUT_CANARY.name}
     namespace: ${CHECKOUT_CANARY.namespace}
     router: flagger
-    flagger: { channel: ${SANDBOX_CHANNEL.id}, tokenEnv: SANDBOX_FLAGGER_TOKEN }
+    flagger: { channel: ${SANDBOX_CHANNEL.id}, tokenEnv: SANDBOX_FLAGGER_TOKEN, pollInterval: 1s }
 `;
 }
 

@@ -274,6 +274,9 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     });
     if (!routers.ok) throw new Error(routers.errors.join("\n"));
     const boot = async () => {
+      // The bot reads the Canary at start-up and would say it is missing: it exists before the bot does, its
+      // webhooks' host fixed once the bot's health port is known (the path is what the bot checks).
+      seedCanary(kube, "http://127.0.0.1:1", flaggerToken);
       const bot = await startBot({
         env,
         targets,

@@ -47,6 +47,9 @@ import { ArgoRolloutsClient } from "./controllers/argo-rollouts.ts";
 import type { ArgoReader, ArgoSender } from "./app/argo-follow.ts";
 import { answerFlaggerCall, type FlaggerGateDeps } from "./app/flagger-gate.ts";
 import { startArgoPoller, type ArgoPoller } from "./follow/argo-poller.ts";
+import { FlaggerClient } from "./controllers/flagger.ts";
+import type { CanaryReader } from "./app/flagger-follow.ts";
+import { startFlaggerPoller, type FlaggerPoller } from "./follow/flagger-poller.ts";
 
 /**
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
@@ -79,6 +82,8 @@ export type BotOptions = {
   argo?: ArgoReader & ArgoSender;
   /** The token each `router: flagger` target's webhooks carry (config.ts loadFlaggerTokens). */
   flaggerTokens?: ReadonlyMap<string, string>;
+  /** Flagger's Canaries (default: a client over `kubeConfig` when a target names `router: flagger`). */
+  flagger?: CanaryReader;
 };
 
 export type Bot = {
@@ -230,6 +235,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     onPutBack: (bucket) => ops.slackPutBack(bucket),
   });
   let argoPoller: ArgoPoller | undefined;
+  const flaggerTargets = [...opts.targets.targets.values()].filter((t) => t.router === "flagger");
+  const canaries =
+    opts.flagger ??
+    (flaggerTargets.length && opts.kubeConfig ? new FlaggerClient(opts.kubeConfig, { timeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000 }) : undefined);
+  let flaggerPoller: FlaggerPoller | undefined;
 
   let worker: Worker<EffectJob, void, JobName> | undefined;
   let workerConnection: RedisClient | undefined;
@@ -237,6 +247,11 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     workerConnection = connect("work");
     if (argo && argoTargets.length)
       argoPoller = startArgoPoller({ store, queue, now, log: log.child({ component: "argo" }), argo, slack: poster }, argoTargets, log);
+    if (canaries && flaggerTargets.length) {
+      const flog = log.child({ component: "flagger" });
+      const tokens = opts.flaggerTokens ?? new Map<string, string>();
+      flaggerPoller = startFlaggerPoller({ store, queue, now, log: flog, flagger: canaries, tokens, slack: poster }, flaggerTargets, flog);
+    }
     worker = startEffectWorker(
       {
         store,
@@ -320,11 +335,13 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     async drain(deadlineMs) {
       draining = true;
       await argoPoller?.stop();
+      await flaggerPoller?.stop();
       const done = Promise.all([transport.drain(), worker?.close()]).then(() => true);
       return settlesWithin(done, deadlineMs);
     },
     async stop() {
       await argoPoller?.stop();
+      await flaggerPoller?.stop();
       await transport.stop();
       await health.stop();
       const connections = [redis, requestRedis, bullConnection, workerConnection];

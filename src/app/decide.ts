@@ -197,5 +197,7 @@ function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fro
       return promote(r, actor, now);
     case "retry":
       return err({ code: "argo-not-aborted", id: r.id });
+    case "approve-all":
+      return err({ code: "flagger-only", id: r.id, kind });
   }
 }

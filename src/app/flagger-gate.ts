@@ -38,7 +38,7 @@ const PayloadSchema = z.object({
   metadata: z.record(z.string(), z.string()).optional(),
 });
 
-function sameToken(given: string, expected: string): boolean {
+export function sameToken(given: string, expected: string): boolean {
   // Hashed first so the comparison takes the same time whatever the lengths.
   const a = createHash("sha256").update(given).digest();
   const b = createHash("sha256").update(expected).digest();

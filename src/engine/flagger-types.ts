@@ -28,7 +28,45 @@ export type FlaggerChange =
   | { code: "rolling-back" }
   | { code: "phase"; phase: string }
   | { code: "event"; message: string; warning: boolean }
-  | { code: "superseded"; by: string };
+  | { code: "superseded"; by: string }
+  /** The canary weight moved, as a reading of the Canary's status says (the chart draws it). */
+  | { code: "weight"; from: number; to: number }
+  /** A person approved every remaining traffic increase of this revision (one Approve answers one increase). */
+  | { code: "opened-all"; gate: "confirm-traffic-increase" };
+
+/** Flagger's analysis settings as the Canary's spec gives them (PROGRESSIVE-DELIVERY.md 2.1), defaults applied. */
+export type CanaryAnalysis = {
+  /** `analysis.interval` as written ("1m"), and in ms as Flagger reads it (unparsable: 60 s; below 10 s: 10 s). */
+  interval: string;
+  intervalMs: number;
+  /** Failed checks before Flagger rolls back (<= 0 reads as 1). */
+  threshold: number;
+  stepWeight: number;
+  /** The explicit weight ladder, used when `stepWeight` is 0. */
+  stepWeights: number[];
+  /** The weight the canary is taken to before promotion (the ladder's last entry when it is used). */
+  maxWeight: number;
+  /** Blue/Green and A/B: the number of iterations (0: the canary strategy). */
+  iterations: number;
+};
+
+/**
+ * One reading of the Canary (GET canaries.flagger.app, src/controllers/flagger.ts): its status and analysis
+ * settings, and which of the bot's gates its webhooks name. The weight the message shows comes from here.
+ */
+export type CanaryReading = {
+  phase: string;
+  canaryWeight: number;
+  failedChecks: number;
+  iterations: number;
+  /** The one condition Flagger keeps, `Promoted`: its status and message. */
+  promoted?: { status: string; message: string };
+  analysis: CanaryAnalysis;
+  /** The hooks whose webhook URL is this target's path on the bot (`/flagger/<target>/<type>`). */
+  hooks: FlaggerHook[];
+  /** When it was read. */
+  at: number;
+};
 
 /** The bot's record of one Canary revision (checksum) beside the rollout record. */
 export type FlaggerRecord = {
@@ -37,8 +75,13 @@ export type FlaggerRecord = {
   phase: string;
   /** The confirm gate Flagger last found closed and is waiting on. */
   waiting?: FlaggerConfirm;
-  /** Gates a person opened for this checksum: answered open at every later call (Flagger repeats them). */
-  opened: { gate: FlaggerConfirm; by: string; at: number }[];
+  /**
+   * Gates a person opened for this checksum: answered open at every later call (Flagger repeats them),
+   * except a `confirm-traffic-increase` approved for one step (`steps: "one"`), which answers the next call
+   * only and is then `used` (each later increase asks again). `steps: "all"`: every remaining increase.
+   * An entry without `steps` was recorded before approvals were per step: it stands for every step.
+   */
+  opened: { gate: FlaggerConfirm; by: string; at: number; steps?: "one" | "all"; used?: number }[];
   /** A person halted it: every confirm gate answers closed until Resume. */
   halted?: { by: string; at: number };
   /** A person asked for a rollback: the rollback gate answers "roll back" from now on. */
@@ -48,4 +91,6 @@ export type FlaggerRecord = {
   lastWarning?: string;
   firstActor?: string;
   lastActor?: string;
+  /** The Canary as last read while this revision ran (absent until the first reading). */
+  canary?: CanaryReading;
 };

@@ -3,15 +3,19 @@ import type { Actor } from "./status.ts";
 import type { ActionKind } from "./policy.ts";
 import { err, ok } from "./result.ts";
 import { withEvent, type Rollout, type TransitionResult } from "./rollout.ts";
-import type { FlaggerCall, FlaggerChange, FlaggerConfirm, FlaggerRecord } from "./flagger-types.ts";
+import type { CanaryReading, FlaggerCall, FlaggerChange, FlaggerConfirm, FlaggerRecord } from "./flagger-types.ts";
 
-export type { FlaggerCall, FlaggerChange, FlaggerConfirm, FlaggerGate, FlaggerRecord } from "./flagger-types.ts";
+export type { CanaryReading, FlaggerCall, FlaggerChange, FlaggerConfirm, FlaggerGate, FlaggerRecord } from "./flagger-types.ts";
 
 /**
  * A Canary that Flagger runs, gated by the bot. Pure. Flagger calls the bot's webhook gates on every tick;
  * each call is folded into the record of its revision (checksum) and answered from the decisions recorded
  * there, so a repeated call gets the same answer. A person's decision (Approve, Halt, Roll back) only
- * changes the record: Flagger reads it at its next call. Nothing is sent to the cluster.
+ * changes the record: Flagger reads it at its next call. Nothing is sent to the cluster. Readings of the
+ * Canary (its status and analysis settings) are folded in too: the weight shown is the Canary's.
+ *
+ * One Approve at `confirm-traffic-increase` answers one call, so Flagger takes one weight step and asks
+ * again; "Approve all remaining steps" answers every later one of the revision.
  */
 
 const FLAGGER: Actor = { kind: "bot", why: "flagger" };
@@ -122,18 +126,20 @@ function statusOf(f: FlaggerRecord, r: Rollout): Rollout["status"] {
  */
 export function flaggerCall(r: Rollout, call: FlaggerCall, now: number): { rollout: Rollout; answer: GateAnswer } {
   const f0 = r.flagger!;
-  let next = withPhase(r, call.phase, now);
+  // A call carries the phase as it was when Flagger called (before the change the call decides): once the
+  // Canary has been read, its status says the phase, and a call only tells an end.
+  const fromCall = !f0.canary || call.phase === PHASE_FAILED || call.phase === PHASE_SUCCEEDED;
+  let next = fromCall ? withPhase(r, call.phase, now) : r;
   if (call.hook === "post-rollout") return { rollout: next === r ? r : touched(next, now), answer: { open: true, why: "recorded" } };
   if (call.hook === "event") {
     // Flagger's events carry the phase before the change they tell of: its words say the end.
     const ended = /^Canary failed!/.test(call.message) ? PHASE_FAILED : /^Promotion completed!/.test(call.message) ? PHASE_SUCCEEDED : undefined;
     const f = next.flagger!;
     if (call.warning) next = { ...next, flagger: { ...f, warnings: f.warnings + 1, lastWarning: call.message } };
-    // "Halt ... waiting for approval" repeats what the gate call already told the thread.
-    if (call.warning || !/waiting for approval/.test(call.message)) next = note(next, now, { code: "event", message: call.message, warning: call.warning });
-    // Flagger's webhook body has no weight; its "Advance <name>.<ns> canary weight N" event tells it.
-    const weight = /canary weight (\d{1,3})$/.exec(call.message);
-    if (weight && Number(weight[1]) <= 100) next = { ...next, desiredPercent: Number(weight[1]), appliedPercent: Number(weight[1]) };
+    // "Halt ... waiting for approval" repeats what the gate call already told the thread; once the Canary is
+    // read, "Advance ... canary weight N" repeats the weight change its reading tells.
+    const repeats = /waiting for approval/.test(call.message) || (f.canary !== undefined && /canary weight \d{1,3}$/.test(call.message));
+    if (call.warning || !repeats) next = note(next, now, { code: "event", message: call.message, warning: call.warning });
     if (ended) next = withPhase(next, ended, now);
     return { rollout: next.status === "completed" || next.status === "aborted" ? next : touched(next, now), answer: { open: true, why: "recorded" } };
   }
@@ -149,13 +155,64 @@ export function flaggerCall(r: Rollout, call: FlaggerCall, now: number): { rollo
   const f = next.flagger!;
   if (f.rollback) return { rollout: next, answer: { open: false, why: "rollback-requested" } };
   if (f.halted) return { rollout: waitOn(next, gate, now), answer: { open: false, why: "halted" } };
-  if (!f.opened.some((o) => o.gate === gate)) return { rollout: waitOn(next, gate, now), answer: { open: false, why: "waiting" } };
-  if (f.waiting === gate) {
-    const rest: FlaggerRecord = { ...f };
+  const entry = openingEntry(f, gate);
+  if (!entry) return { rollout: waitOn(next, gate, now), answer: { open: false, why: "waiting" } };
+  // A one-step approval is used by the call it opens: Flagger takes that weight step on this answer, and the
+  // next increase finds it used and waits again (a call retried after a lost answer waits too: closed is safe).
+  const used = entry.steps === "one" && entry.used === undefined;
+  if (f.waiting === gate || used) {
+    const rest: FlaggerRecord = { ...f, ...(used ? { opened: f.opened.map((o) => (o === entry ? { ...o, used: now } : o)) } : {}) };
     delete rest.waiting;
     next = touched(note({ ...next, flagger: rest }, now, { code: "passed", gate }), now);
   }
   return { rollout: next, answer: { open: true, why: "approved" } };
+}
+
+/** The approval that opens `gate` now: any for rollout and promotion; for traffic increase, "all" or an unused step. */
+export function openingEntry(f: FlaggerRecord, gate: FlaggerConfirm): FlaggerRecord["opened"][number] | undefined {
+  return f.opened.find((o) => o.gate === gate && (gate !== "confirm-traffic-increase" || o.steps !== "one" || o.used === undefined));
+}
+
+/** The canary's next weight after one more step (Flagger's stepWeight, or the next rung of stepWeights). */
+export function nextCanaryWeight(c: CanaryReading): number {
+  const a = c.analysis;
+  const { weight } = canaryWeightOf(c);
+  if (a.stepWeight <= 0 && a.stepWeights.length) return Math.min(a.maxWeight, a.stepWeights.find((w) => w > weight) ?? a.maxWeight);
+  return Math.min(a.maxWeight, weight + a.stepWeight);
+}
+
+/**
+ * The weight the canary gets, from the Canary's status. Flagger zeroes `status.canaryWeight` when it enters
+ * WaitingPromotion (and it stays 0 into Promoting) while the router keeps maxWeight on the canary
+ * (PROGRESSIVE-DELIVERY.md 2.2): for those phases of the canary strategy the weight is maxWeight, `held`.
+ */
+export function canaryWeightOf(c: CanaryReading): { weight: number; held: boolean } {
+  const max = c.analysis.maxWeight;
+  if ((c.phase === "WaitingPromotion" || c.phase === "Promoting") && c.analysis.iterations === 0 && c.canaryWeight < max) return { weight: max, held: true };
+  return { weight: Math.max(0, Math.min(100, c.canaryWeight)), held: false };
+}
+
+function sameReading(a: CanaryReading, b: CanaryReading): boolean {
+  return JSON.stringify({ ...a, at: 0 }) === JSON.stringify({ ...b, at: 0 });
+}
+
+/**
+ * A reading of the Canary while this revision runs: its phase is folded as a call's is (Failed is broadcast,
+ * Succeeded completes), and the weight shown becomes the status's. An unchanged reading changes nothing.
+ */
+export function observeCanary(r: Rollout, c: CanaryReading, now: number): Rollout {
+  const f = r.flagger;
+  if (!f || r.status === "completed" || r.status === "aborted") return r;
+  let next = withPhase(r, c.phase, now);
+  if (next === r && f.canary && sameReading(f.canary, c)) return r;
+  next = { ...next, flagger: { ...next.flagger!, canary: c } };
+  if (next.status === "completed" || next.status === "aborted") return { ...next, updatedAt: now };
+  const { weight } = canaryWeightOf(c);
+  const from = r.appliedPercent ?? 0;
+  next = { ...next, desiredPercent: weight, appliedPercent: weight };
+  // A weight change is one thread line and one step of the chart (an event with from/to).
+  if (weight !== from) next = withEvent(next, now, { kind: "controller", actor: FLAGGER, from, to: weight, flagger: { code: "weight", from, to: weight } });
+  return touched(next, now);
 }
 
 function touched(r: Rollout, now: number): Rollout {
@@ -170,9 +227,21 @@ function waitOn(r: Rollout, gate: FlaggerConfirm, now: number): Rollout {
   return touched(note(next, now, { code: "waiting", gate }), now);
 }
 
-/** Whether opening this gate lets Flagger send all traffic to the new revision: the policy's final step. */
+/**
+ * Whether this approval lets Flagger send all traffic to the new revision without asking the bot again:
+ * the policy's final step. Approving `confirm-promotion` always is; where the Canary (as last read) has no
+ * `confirm-promotion` webhook of the bot's, so is the approval after which no gate of the bot's is left:
+ * `confirm-rollout` without a traffic gate, the last traffic step, or all remaining steps. Unread: only promotion.
+ */
 export function flaggerReachesFull(kind: ActionKind, r: Rollout): boolean {
-  return kind === "advance" && r.flagger?.waiting === "confirm-promotion";
+  const f = r.flagger;
+  if (!f || (kind !== "advance" && kind !== "approve-all")) return false;
+  if (f.waiting === "confirm-promotion") return kind === "advance";
+  const c = f.canary;
+  if (!c || c.hooks.includes("confirm-promotion")) return false;
+  if (f.waiting === "confirm-rollout") return kind === "advance" && !c.hooks.includes("confirm-traffic-increase");
+  if (f.waiting === "confirm-traffic-increase") return kind === "approve-all" || nextCanaryWeight(c) >= c.analysis.maxWeight;
+  return false;
 }
 
 /**
@@ -202,9 +271,22 @@ export function flaggerDecide(kind: ActionKind, r: Rollout, actor: Actor, fromSt
       if (fromStep !== undefined && fromStep !== CONFIRM_ORDER.indexOf(gate)) {
         return err({ code: "flagger-gate-moved", id: r.id, seen: CONFIRM_ORDER[fromStep] ?? "confirm-rollout", now: gate });
       }
-      const opened = f.opened.find((o) => o.gate === gate);
-      if (opened) return err({ code: "flagger-already-open", id: r.id, gate, by: actorOf(opened.by) });
-      return done({ ...f, opened: [...f.opened, { gate, by, at: now }] }, { code: "opened", gate });
+      const opened = openingEntry(f, gate);
+      if (opened) return err({ code: "flagger-already-open", id: r.id, gate, by: actorOf(opened.by), ...(opened.steps ? { steps: opened.steps } : {}) });
+      const entry = gate === "confirm-traffic-increase" ? { gate, by, at: now, steps: "one" as const } : { gate, by, at: now };
+      return done({ ...f, opened: [...f.opened, entry] }, { code: "opened", gate });
+    }
+    case "approve-all": {
+      if (f.halted) return err({ code: "held", id: r.id });
+      const gate = f.waiting;
+      if (!gate) return err({ code: "flagger-not-waiting", id: r.id });
+      if (gate !== "confirm-traffic-increase") return err({ code: "flagger-gate-moved", id: r.id, seen: "confirm-traffic-increase", now: gate });
+      if (fromStep !== undefined && fromStep !== CONFIRM_ORDER.indexOf(gate)) {
+        return err({ code: "flagger-gate-moved", id: r.id, seen: CONFIRM_ORDER[fromStep] ?? "confirm-rollout", now: gate });
+      }
+      const all = f.opened.find((o) => o.gate === gate && o.steps !== "one");
+      if (all) return err({ code: "flagger-already-open", id: r.id, gate, by: actorOf(all.by), steps: "all" });
+      return done({ ...f, opened: [...f.opened, { gate, by, at: now, steps: "all" }] }, { code: "opened-all", gate });
     }
     case "hold":
       if (f.halted) return err({ code: "already-held", id: r.id });
@@ -228,6 +310,6 @@ export function flaggerDecide(kind: ActionKind, r: Rollout, actor: Actor, fromSt
 
 /** The button a decision kind is on a gated Canary, for the audit trail. */
 export function flaggerActionOf(kind: ActionKind): string {
-  const names: Partial<Record<ActionKind, string>> = { advance: "approve", hold: "halt", resume: "resume", abort: "rollback" };
+  const names: Partial<Record<ActionKind, string>> = { advance: "approve", "approve-all": "approve-all", hold: "halt", resume: "resume", abort: "rollback" };
   return names[kind] ?? kind;
 }

@@ -57,7 +57,7 @@ export type RuleKey = "start" | "advance" | "finish" | "abort";
 export type PolicyAction = "start" | "advance" | "finish" | "abort" | "hold" | "resume";
 
 /** Every decision a person (or the bot) can take about a running rollout. */
-export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote" | "retry";
+export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote" | "retry" | "approve-all";
 
 /**
  * Which policy right an action needs (the one place this is said): switching to automatic steps lets the
@@ -80,6 +80,9 @@ export const RIGHT: Readonly<Record<ActionKind, PolicyAction>> = {
   promote: "finish",
   // Argo Rollouts: Retry after an abort sends the revision through its steps again, like advancing.
   retry: "advance",
+  // Flagger: approving every remaining traffic increase at once is each of those advances; where no gate of
+  // the bot's stands before promotion after it, it is also the final step (src/engine/flagger.ts).
+  "approve-all": "advance",
 };
 
 export type Rule = { anyone: true } | { anyone: false; users: string[]; groups: string[] };

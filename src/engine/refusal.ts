@@ -49,7 +49,9 @@ export type RolloutRefusal =
   | { code: "flagger-not-waiting"; id: string }
   /** Flagger: the button was shown for gate `seen`; Flagger now waits on `now`. */
   | { code: "flagger-gate-moved"; id: string; seen: FlaggerConfirm; now: FlaggerConfirm }
-  | { code: "flagger-already-open"; id: string; gate: FlaggerConfirm; by: Actor };
+  | { code: "flagger-already-open"; id: string; gate: FlaggerConfirm; by: Actor; steps?: "one" | "all" }
+  /** A decision that only a Flagger Canary has (Approve all remaining steps), on another rollout. */
+  | { code: "flagger-only"; id: string; kind: ActionKind };
 
 /** A refusal of any kind: the rollout's state, or the policy (who may, where). */
 export type Refusal = RolloutRefusal | PolicyRefusal;

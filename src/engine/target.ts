@@ -100,6 +100,8 @@ export const FlaggerSettingsSchema = z
       .string()
       .regex(/^S[A-Z0-9]{2,}$/, "must be a Slack user-group ID like S0123ABCD")
       .optional(),
+    /** How often the Canary (status, analysis settings, webhooks) is read; also read once at start-up. */
+    pollInterval: durationSchema({ minMs: 100 }).default(10_000),
   })
   .refine((f) => (f.tokenFile === undefined) !== (f.tokenEnv === undefined), {
     message: "name exactly one of `tokenFile` or `tokenEnv`: the token Flagger's webhooks carry in metadata.token",

@@ -39,6 +39,7 @@ const ACTION_KINDS: Record<ActionKind, true> = {
   adopt: true,
   promote: true,
   retry: true,
+  "approve-all": true,
 };
 
 /** Audit actions the app layer and the listeners write besides the kinds above. */

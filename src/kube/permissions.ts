@@ -86,6 +86,14 @@ export const PERMISSIONS: readonly Permission[] = [
     verbs: ["get"],
     neededBy: "src/controllers/argo-rollouts.ts (ArgoRolloutsClient.read)",
   },
+  {
+    apiGroups: ["flagger.app"],
+    resources: ["canaries"],
+    // get: reading a gated Canary on an interval (a GET of one named object, so no list or watch): its
+    // status, analysis settings and webhooks. Never written: Flagger moves the traffic and calls the bot.
+    verbs: ["get"],
+    neededBy: "src/controllers/flagger.ts (FlaggerClient.read)",
+  },
 ];
 
 /** The rules as a Role/ClusterRole carries them (the `neededBy` notes are comments in the YAML). */

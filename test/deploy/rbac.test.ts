@@ -17,6 +17,8 @@ import { allowingRule, requestAttributes, type RbacPolicy } from "../../sandbox/
 import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
 import { analysisRunType, rolloutType } from "../../sandbox/peers/argo-rollouts.ts";
 import { argoRolloutsFlows } from "../support/argo-flows.ts";
+import { flaggerFlows } from "../support/flagger-flows.ts";
+import { canaryType } from "../../src/sandbox/peers/flagger.ts";
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));
 
@@ -122,7 +124,7 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     peer = await startKubeApiPeer({
       smiFlavour: "nginx",
       rbac: { rules: grant.rules, namespaces: grant.namespaces },
-      resources: [rolloutType, analysisRunType],
+      resources: [rolloutType, analysisRunType, canaryType],
     });
     const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath }, kubeTimeoutMs: 10_000, namerdTimeoutMs: 5_000 });
     if (!built.ok) throw new Error(built.errors.join("; "));
@@ -207,10 +209,11 @@ describe("the requests the code makes are exactly what the rules allow", () => {
     expect(weights("api")).toEqual(["web-v1 100", "web-v2 0"]);
   }
 
-  it("SMI and Gateway API rollouts, Abort, clean-up by scale-down and preflight; Argo Rollouts followed and steered", async () => {
+  it("SMI and Gateway API rollouts, Abort, clean-up by scale-down and preflight; Argo Rollouts followed and steered; Flagger Canaries read", async () => {
     await smiFlows();
     await gatewayFlows();
     await argoRolloutsFlows(peer, ns);
+    await flaggerFlows(peer, ns);
 
     const seen = peer.requests.map((r) => ({ record: r, attrs: requestAttributes(r.method, r.path, r.query) }));
     expect(
@@ -338,6 +341,10 @@ describe("RBAC request attributes (as the API server derives them)", () => {
     ["PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "patch", false],
     ["PUT", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web/status", "", "update", false],
     ["DELETE", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "delete", false],
+    // A Flagger Canary is read by name; it is never listed, watched or written.
+    ["GET", "/apis/flagger.app/v1beta1/namespaces/shop/canaries/web", "", "get", true],
+    ["GET", "/apis/flagger.app/v1beta1/namespaces/shop/canaries", "?watch=true", "watch", false],
+    ["PATCH", "/apis/flagger.app/v1beta1/namespaces/shop/canaries/web/status", "", "patch", false],
   ] as const)("%s %s%s is %s, allowed: %s", (method, path, query, verb, allowed) => {
     const attrs = requestAttributes(method, path, query);
     expect(attrs).toMatchObject({ resourceRequest: true, verb });

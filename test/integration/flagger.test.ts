@@ -9,6 +9,7 @@ import {
   type Harness,
 } from "../support/bot-harness.ts";
 import { crdValidator } from "../support/crd-schema.ts";
+import { roleRules } from "../../src/kube/permissions.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -25,7 +26,7 @@ const GROUP = "S0SRE";
 const TOKEN = "flagger-test-token-0123456789";
 process.env.FLAGGER_SHOP_TOKEN_TEST = TOKEN;
 
-const TARGETS = `
+const TARGETS = (policy = "") => `
 targets:
   - name: shop
     namespace: ${NS}
@@ -34,9 +35,10 @@ targets:
       channel: ${CHANNEL}
       tokenEnv: FLAGGER_SHOP_TOKEN_TEST
       notify: ${GROUP}
+      pollInterval: 100
     policy:
       requireSecondApprover: true
-`;
+${policy}`;
 
 const HOOKS = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "rollback", "event", "post-rollout"];
 
@@ -46,21 +48,24 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function start(): Promise<{ h: Harness; sim: FlaggerSim }> {
+async function start(opts: { policy?: string; stepWeight?: number; seed?: boolean } = {}): Promise<{ h: Harness; sim: FlaggerSim }> {
   h = await startHarness({
-    targetsYaml: TARGETS,
+    targetsYaml: TARGETS(opts.policy),
     kube: { resources: [canaryType], validators: { canaries: crdValidator("flagger.app_crds.v1.44.0.yaml", "canaries.flagger.app") } },
   });
-  const webhooks: CanaryWebhook[] = HOOKS.map((type) => ({
-    name: `slack-${type}`,
-    type,
-    url: `${h!.bot.healthUrl}/flagger/shop/${type}`,
-    metadata: { token: TOKEN },
-  }));
-  h.kube.seed("canaries", NS, canaryObject("shop", { webhooks }));
+  if (opts.seed !== false) seedCanary(h, { ...(opts.stepWeight ? { stepWeight: opts.stepWeight } : {}) });
   const sim = new FlaggerSim(h.kube, NS, "shop");
   sim.deploy("7d9f5c6b8");
   return { h, sim };
+}
+
+function webhooksFor(h: Harness, token = TOKEN): CanaryWebhook[] {
+  return HOOKS.map((type) => ({ name: `slack-${type}`, type, url: `${h.bot.healthUrl}/flagger/shop/${type}`, metadata: { token } }));
+}
+
+function seedCanary(h: Harness, opts: { stepWeight?: number; token?: string } = {}): void {
+  if (h.kube.get("canaries", NS, "shop")) h.kube.remove("canaries", NS, "shop");
+  h.kube.seed("canaries", NS, canaryObject("shop", { webhooks: webhooksFor(h, opts.token), ...(opts.stepWeight ? { stepWeight: opts.stepWeight } : {}) }));
 }
 
 /** Wait until the record shows what a click decided (the gate answers from it at Flagger's next call). */
@@ -71,6 +76,16 @@ async function recorded(h: Harness, id: string, test: (r: NonNullable<Awaited<Re
       return r && test(r) ? r : undefined;
     },
     { what },
+  );
+}
+
+/** Wait until the bot has read the Canary as the simulated Flagger last wrote it (so a later version change is not the poller's). */
+async function readSettled(h: Harness, id: string, sim: FlaggerSim) {
+  return recorded(
+    h,
+    id,
+    (r) => r.flagger?.canary?.phase === sim.phase && r.flagger.canary.canaryWeight === sim.canaryWeight && r.flagger.phase === sim.phase,
+    "the Canary read as written",
   );
 }
 
@@ -97,7 +112,7 @@ describe("Flagger gated from Slack", () => {
     expect(sim.phase).toBe("Progressing");
 
     // A replayed call (Flagger retrying after a timeout) gets the same answer and changes nothing.
-    const before = (await h.bot.store.get(id))!.version;
+    const before = (await readSettled(h, id, sim)).version;
     const replay = await post(h, "/flagger/shop/confirm-rollout", {
       name: "shop",
       namespace: NS,
@@ -111,9 +126,26 @@ describe("Flagger gated from Slack", () => {
     await sim.tick();
     expect(lastCall(sim, "confirm-traffic-increase")).toMatchObject({ status: 403 });
     await messageWith(h, id, "`confirm-traffic-increase` waiting");
-    await click(h, id, ALICE, "Approve");
+    // The analysis settings and the checks come from reading the Canary, not from Flagger's calls.
+    await messageWith(h, id, "stepWeight 25 · maxWeight 50 · threshold 2 · interval 10s");
+    await messageWith(h, id, "failed 0 of 2");
+    // One Approve answers one traffic increase: Flagger takes one step, then asks again.
+    await click(h, id, ALICE, "Approve next step");
     await recorded(h, id, (r) => r.flagger!.opened.length === 2, "confirm-traffic-increase opened");
     await sim.tick();
+    expect(sim.canaryWeight).toBe(25);
+    await messageWith(h, id, "canary weight *25%*");
+    // The thread tells the weight change once, from the Canary's status (Flagger's "Advance" event is not repeated).
+    await waitFor(() => (thread(h, id).some((t) => t.includes("Canary weight 0% → *25%* (the Canary's status)")) ? true : undefined), {
+      what: "weight line in thread",
+    });
+    expect(thread(h, id).filter((t) => t.includes("canary weight 25"))).toEqual([]);
+    await sim.tick();
+    expect(lastCall(sim, "confirm-traffic-increase")).toMatchObject({ status: 403 });
+    expect(sim.canaryWeight).toBe(25);
+    await messageWith(h, id, "(confirm-traffic-increase) (1 step approved so far");
+    await click(h, id, BOB, "Approve next step");
+    await recorded(h, id, (r) => r.flagger!.opened.length === 3, "second step opened");
     await sim.tick();
     expect(sim.canaryWeight).toBe(50);
     await messageWith(h, id, "canary weight *50%*");
@@ -121,6 +153,9 @@ describe("Flagger gated from Slack", () => {
     expect(lastCall(sim, "confirm-promotion")).toMatchObject({ status: 403 });
     expect(sim.phase).toBe("WaitingPromotion");
     await messageWith(h, id, "`confirm-promotion` waiting");
+    // Flagger's status reads 0 in WaitingPromotion while the router keeps maxWeight on the canary.
+    expect(h.kube.get("canaries", NS, "shop")!.status).toMatchObject({ phase: "WaitingPromotion", canaryWeight: 0 });
+    await messageWith(h, id, "canary weight *50%* (held at maxWeight");
 
     // Promotion takes all traffic: the final step, so the two-person rule applies to Alice, who approved first.
     await click(h, id, ALICE, "Approve");
@@ -129,7 +164,7 @@ describe("Flagger gated from Slack", () => {
     expect(lastCall(sim, "confirm-promotion")).toMatchObject({ status: 403 });
 
     await click(h, id, BOB, "Approve");
-    await recorded(h, id, (r) => r.flagger!.opened.length === 3, "confirm-promotion opened");
+    await recorded(h, id, (r) => r.flagger!.opened.length === 4, "confirm-promotion opened");
     await sim.tick();
     expect(sim.phase).toBe("Promoting");
     await sim.tick();
@@ -138,7 +173,7 @@ describe("Flagger gated from Slack", () => {
     await waitFor(() => (thread(h, id).some((t) => t.includes(`<@${BOB}> approved \`confirm-promotion\``)) ? true : undefined), { what: "Bob in thread" });
     await waitFor(() => (thread(h, id).some((t) => t.includes("Flagger: Promotion completed!")) ? true : undefined), { what: "completion in thread" });
     const { entries } = await h.bot.audit.timeline(id, 100);
-    expect(entries.filter((e) => e.action === "approve" && e.outcome === "done").map((e) => e.actor)).toEqual([ALICE, ALICE, BOB]);
+    expect(entries.filter((e) => e.action === "approve" && e.outcome === "done").map((e) => e.actor)).toEqual([ALICE, ALICE, BOB, BOB]);
     // The Canary the simulated Flagger wrote is valid against the upstream CRD, status included.
     const canary = h.kube.get("canaries", NS, "shop")!;
     expect(canary.status).toMatchObject({ phase: "Succeeded", conditions: [{ type: "Promoted", status: "True" }] });
@@ -197,12 +232,14 @@ describe("Flagger gated from Slack", () => {
     await sim.tick();
     await sim.tick();
     await messageWith(h, id, "`confirm-traffic-increase` waiting");
-    await click(h, id, ALICE, "Approve");
+    await click(h, id, ALICE, "Approve next step");
     await recorded(h, id, (r) => r.flagger!.opened.length === 2, "opened");
     await sim.tick(); // weight 25
     sim.failing = true;
     await sim.tick(); // failed check 1
     await messageWith(h, id, "*Warnings*\\n1: Halt advancement no values found");
+    // The Canary's own count, read from its status.
+    await messageWith(h, id, "failed 1 of 2");
     await sim.tick(); // failed check 2: threshold, Flagger rolls back
     expect(sim.phase).toBe("Failed");
     await messageWith(h, id, "Canary analysis failed: rolled back");
@@ -213,6 +250,80 @@ describe("Flagger gated from Slack", () => {
       },
     );
     expect(alert.text).toContain(`<!subteam^${GROUP}>`);
+  });
+
+  it("Approve all remaining steps lets every later increase through, under the policy and audited; a used step approval answers closed", async () => {
+    const { h, sim } = await start({ stepWeight: 10, policy: `      advance: ["${ALICE}", "${BOB}"]` });
+    const id = "shop#1";
+    await sim.tick();
+    await messageWith(h, id, "`confirm-rollout` waiting");
+    await click(h, id, ALICE, "Approve");
+    await recorded(h, id, (r) => r.flagger!.opened.length === 1, "opened");
+    await sim.tick();
+    await sim.tick();
+    await messageWith(h, id, "`confirm-traffic-increase` waiting");
+    await click(h, id, ALICE, "Approve next step");
+    await recorded(h, id, (r) => r.flagger!.opened.length === 2, "one step opened");
+    await sim.tick();
+    expect(sim.canaryWeight).toBe(10);
+    // Flagger asking again (a retry, or its next tick) finds that approval used: closed, nothing moves.
+    const again = await post(h, "/flagger/shop/confirm-traffic-increase", {
+      name: "shop",
+      namespace: NS,
+      phase: "Progressing",
+      checksum: "7d9f5c6b8",
+      metadata: { token: TOKEN },
+    });
+    expect([again.status, await again.text()]).toEqual([403, "waiting"]);
+    await messageWith(h, id, "Approve all remaining steps");
+
+    // Someone the policy does not let advance is refused, privately, and nothing opens.
+    await click(h, id, "UCAROL", "Approve all remaining steps");
+    await waitFor(() => (h.slack.ephemeralsFor("UCAROL").length ? true : undefined), { what: "Carol's refusal" });
+    await sim.tick();
+    expect(sim.canaryWeight).toBe(10);
+
+    await click(h, id, BOB, "Approve all remaining steps");
+    await recorded(h, id, (r) => r.flagger!.opened.some((o) => o.steps === "all"), "all steps opened");
+    for (const w of [20, 30, 40, 50]) {
+      await sim.tick();
+      expect(sim.canaryWeight).toBe(w);
+    }
+    expect(sim.calls.filter((c) => c.type === "confirm-traffic-increase").map((c) => c.status)).toEqual([403, 200, 403, 200, 200, 200, 200]);
+    await messageWith(h, id, `every remaining step approved by <@${BOB}>`);
+    await sim.tick();
+    expect(lastCall(sim, "confirm-promotion")).toMatchObject({ status: 403 });
+    const { entries } = await h.bot.audit.timeline(id, 100);
+    expect(entries.filter((e) => e.outcome === "done" && e.action.startsWith("approve")).map((e) => `${e.action} ${e.actor}`)).toEqual([
+      `approve ${ALICE}`,
+      `approve ${ALICE}`,
+      `approve-all ${BOB}`,
+    ]);
+    expect(entries.filter((e) => e.outcome === "refused" && e.action === "approve-all").map((e) => e.actor)).toEqual(["UCAROL"]);
+    await waitFor(() => (thread(h, id).some((t) => t.includes(`<@${BOB}> approved every remaining traffic increase`)) ? true : undefined));
+  });
+
+  it("a target whose Canary does not exist, or whose webhooks carry another token, is said once in its channel at start-up", async () => {
+    const { h } = await start({ seed: false });
+    const said = (words: string) => h.slack.messages(CHANNEL).filter((m) => (m.text ?? "").includes(words));
+    await waitFor(() => (said("there is no Flagger Canary `prod/shop`").length ? true : undefined), { what: "missing Canary said" });
+    // Polled every 100 ms: still said only once.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(said("there is no Flagger Canary `prod/shop`")).toHaveLength(1);
+    seedCanary(h, { token: "a-token-from-another-bot-0000" });
+    await waitFor(() => (said("carry no token or another one").length ? true : undefined), { what: "bad token said" });
+    expect(said("carry no token or another one")[0]!.text).toContain("`confirm-rollout`");
+    // Without the RBAC to read Canaries: said, with the API's reason.
+    const saved = h.kube.rbac;
+    h.kube.rbac = { rules: roleRules().filter((r) => !r.resources.includes("canaries")) };
+    await waitFor(() => (said("could not be read").length ? true : undefined), { what: "forbidden said" });
+    expect(said("could not be read")[0]!.text).toContain('cannot get resource "canaries" in API group "flagger.app"');
+    h.kube.rbac = saved;
+    seedCanary(h);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(h.slack.messages(CHANNEL)).toHaveLength(3);
+    // Nothing was written to the cluster for it: the bot only reads Canaries.
+    expect(h.kube.requests.filter((r) => r.resource === "canaries" && r.method !== "GET")).toEqual([]);
   });
 
   it("50 concurrent Approve clicks open the gate once", async () => {
@@ -236,7 +347,7 @@ describe("Flagger gated from Slack", () => {
     await sim.tick();
     const id = "shop#1";
     await messageWith(h, id, "`confirm-rollout` waiting");
-    const before = (await h.bot.store.get(id))!.version;
+    const before = (await readSettled(h, id, sim)).version;
     const body = { name: "shop", namespace: NS, phase: "Waiting", checksum: "7d9f5c6b8" };
     const cases: [string, unknown, number, string][] = [
       ["/flagger/shop/confirm-rollout", body, 401, "no token"],

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { SANDBOX_CHANNEL } from "../../src/sandbox/seed.ts";
 import { useSandbox } from "../support/sandbox.ts";
 
 /**
@@ -22,11 +23,20 @@ describe("the sandbox's Flagger story", () => {
     const atRollout = await message("checkout#1", "`confirm-rollout` waiting");
     expect(await click(ALICE, atRollout.ts, "Approve")).toEqual({ status: 200, body: { ok: true } });
     const atIncrease = await message("checkout#1", "`confirm-traffic-increase` waiting");
-    await click(ALICE, atIncrease.ts, "Approve");
+    await click(ALICE, atIncrease.ts, "Approve all remaining steps");
     const atPromotion = await message("checkout#1", "`confirm-promotion` waiting");
+    // Read from the Canary: maxWeight held while Flagger waits to promote, and its analysis settings.
+    await message("checkout#1", "(held at maxWeight");
+    await message("checkout#1", "maxWeight 50");
     await click(BOB, atPromotion.ts, "Approve");
     await message("checkout#1", "Succeeded: promoted to primary");
     expect(world().kube.get("canaries", "store", "checkout")?.status).toMatchObject({ phase: "Succeeded" });
+    // The Canary existed when the bot started: nothing was said about it missing.
+    expect(
+      world()
+        .slack.messages(SANDBOX_CHANNEL.id)
+        .filter((m) => (m.text ?? "").includes("Flagger Canary `store/checkout`")),
+    ).toEqual([]);
     expect(await post("/api/flagger", { failing: "yes" } as unknown)).toMatchObject({ status: 400 });
   }, 60_000);
 });

@@ -21,6 +21,7 @@ const KIND_BY_ACTION: ReadonlyMap<string, ActionKind> = new Map([
   [ACTION.reapply, "reapply"],
   [ACTION.adopt, "adopt"],
   [ACTION.retry, "retry"],
+  [ACTION.approveAll, "approve-all"],
 ]);
 
 /**

@@ -15,6 +15,8 @@ export const ACTION = {
   reapply: "rollout.reapply",
   adopt: "rollout.adopt",
   retry: "rollout.retry",
+  /** Flagger: approve every remaining traffic increase of the revision at once. */
+  approveAll: "rollout.approve-all",
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 

@@ -185,7 +185,13 @@ export function flaggerChangeText(c: FlaggerChange, actor: Actor): string {
     case "waiting":
       return `:hourglass_flowing_sand: Flagger waits at \`${c.gate}\`: Approve to let it go on`;
     case "opened":
-      return `:white_check_mark: ${who} approved \`${c.gate}\``;
+      return c.gate === "confirm-traffic-increase"
+        ? `:white_check_mark: ${who} approved the next traffic increase (\`${c.gate}\`)`
+        : `:white_check_mark: ${who} approved \`${c.gate}\``;
+    case "weight":
+      return `:arrow_forward: Canary weight ${c.from}% → *${c.to}%* (the Canary's status)`;
+    case "opened-all":
+      return `:white_check_mark: ${who} approved every remaining traffic increase (\`${c.gate}\`) of this revision`;
     case "passed":
       return `:arrow_forward: Flagger passed \`${c.gate}\``;
     case "halted":

@@ -1,14 +1,15 @@
-import { CONFIRM_ORDER, flaggerCanaryName } from "../../engine/flagger.ts";
-import type { FlaggerConfirm } from "../../engine/flagger-types.ts";
+import { canaryWeightOf, CONFIRM_ORDER, flaggerCanaryName, openingEntry } from "../../engine/flagger.ts";
+import type { CanaryReading, FlaggerConfirm } from "../../engine/flagger-types.ts";
 import type { Rollout } from "../../engine/rollout.ts";
 import { kubeNamespace } from "../../engine/target.ts";
 import { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 import { actorText, clip, duration, escapeMrkdwn, slackTime } from "./format.ts";
 
 /**
- * The message of one Canary revision Flagger runs, as a pure function of the record: the phase Flagger
- * reported, the gates (waiting, approved, by whom), warnings, and the buttons whose decisions the gates
- * answer with at Flagger's next call. Updated in place at each call that changes something.
+ * The message of one Canary revision Flagger runs, as a pure function of the record: the phase, the canary
+ * weight, failed checks and iterations as the Canary's status last read says, its analysis settings, the
+ * gates (waiting, approved, by whom), warnings, and the buttons whose decisions the gates answer with at
+ * Flagger's next call. Updated in place at each call or reading that changes something.
  */
 
 export const GATE_WORDS: Record<FlaggerConfirm, string> = {
@@ -31,7 +32,26 @@ export function flaggerButtons(r: Rollout): Block[] {
   const f = r.flagger;
   if (!f || r.status === "completed" || r.status === "aborted" || f.rollback) return [];
   const out: Block[] = [];
-  if (f.waiting && !f.halted && !f.opened.some((o) => o.gate === f.waiting)) out.push(button("Approve", ACTION.advance, r, "primary"));
+  if (f.waiting && !f.halted && !openingEntry(f, f.waiting)) {
+    if (f.waiting === "confirm-traffic-increase") {
+      out.push(button("Approve next step", ACTION.advance, r, "primary"));
+      out.push({
+        ...button("Approve all remaining steps", ACTION.approveAll, r),
+        confirm: {
+          title: { type: "plain_text", text: "Approve every remaining step?" },
+          text: {
+            type: "mrkdwn",
+            text: clip(
+              `Flagger takes \`${flaggerCanaryName(r.target)}\` through every remaining traffic increase of this revision without asking again (Halt still stops it; \`confirm-promotion\` still asks if the Canary has it).`,
+              300,
+            ),
+          },
+          confirm: { type: "plain_text", text: "Approve all" },
+          deny: { type: "plain_text", text: "Cancel" },
+        },
+      });
+    } else out.push(button("Approve", ACTION.advance, r, "primary"));
+  }
   out.push(f.halted ? button("Resume", ACTION.resume, r) : button("Halt", ACTION.hold, r));
   out.push({
     ...button("Roll back", ACTION.abort, r, "danger"),
@@ -52,9 +72,25 @@ export function flaggerButtons(r: Rollout): Block[] {
   return out;
 }
 
+function increaseText(r: Rollout): string | undefined {
+  const f = r.flagger!;
+  const g = "confirm-traffic-increase";
+  const all = f.opened.find((o) => o.gate === g && o.steps !== "one");
+  if (all) return `:white_check_mark: \`${g}\`: every remaining step approved by <@${all.by}>`;
+  const steps = f.opened.filter((o) => o.gate === g);
+  const next = steps.find((o) => o.used === undefined);
+  const done = steps.length - (next ? 1 : 0);
+  const sofar = done ? ` (${done} step${done === 1 ? "" : "s"} approved so far, the last by <@${steps.filter((o) => o.used !== undefined).at(-1)!.by}>)` : "";
+  if (next) return `:white_check_mark: \`${g}\`: next step approved by <@${next.by}>${sofar}`;
+  if (f.waiting === g) return `:hourglass_flowing_sand: *\`${g}\` waiting*: Flagger asks to ${GATE_WORDS[g]}${sofar}`;
+  return done ? `:white_check_mark: \`${g}\`${sofar}` : undefined;
+}
+
 function gatesText(r: Rollout): string {
   const f = r.flagger!;
   return CONFIRM_ORDER.map((g) => {
+    const increase = g === "confirm-traffic-increase" ? increaseText(r) : undefined;
+    if (increase) return increase;
     const opened = f.opened.find((o) => o.gate === g);
     if (opened) return `:white_check_mark: \`${g}\` approved by <@${opened.by}>`;
     if (f.waiting === g) return `:hourglass_flowing_sand: *\`${g}\` waiting*: Flagger asks to ${GATE_WORDS[g]}`;
@@ -71,6 +107,31 @@ function statusText(r: Rollout): string {
   return `:large_blue_circle: ${escapeMrkdwn(f.phase || "Initializing")}`;
 }
 
+/** The canary weight as the Canary's status says (before the first reading: unknown). */
+function weightText(r: Rollout): string {
+  const c = r.flagger!.canary;
+  if (!c) return "*?* (the Canary is not read yet)";
+  const { weight, held } = canaryWeightOf(c);
+  return `*${weight}%*${held ? " (held at maxWeight; the status reads 0 until promotion)" : ""}`;
+}
+
+/** What the last reading of the Canary adds: checks, iterations, the Promoted condition, the analysis settings. */
+function canaryFields(c: CanaryReading): Block[] {
+  const a = c.analysis;
+  const ladder = a.stepWeight <= 0 && a.stepWeights.length ? `stepWeights ${a.stepWeights.join(", ")}` : `stepWeight ${a.stepWeight}`;
+  const iterations = a.iterations > 0 ? `${c.iterations} of ${a.iterations}` : `${c.iterations}`;
+  const cond = c.promoted
+    ? `\nPromoted: ${escapeMrkdwn(c.promoted.status)}${c.promoted.message ? `: ${escapeMrkdwn(clip(c.promoted.message, 150))}` : ""}`
+    : "";
+  return [
+    { type: "mrkdwn", text: `*Checks*\nfailed ${c.failedChecks} of ${a.threshold} · iterations ${iterations}${cond}` },
+    {
+      type: "mrkdwn",
+      text: `*Analysis*\n${ladder} · maxWeight ${a.maxWeight} · threshold ${a.threshold} · interval ${escapeMrkdwn(clip(a.interval, 20))}${a.iterations > 0 ? ` · iterations ${a.iterations}` : ""}`,
+    },
+  ];
+}
+
 export function renderFlaggerMessage(r: Rollout): Rendered {
   const f = r.flagger!;
   const name = flaggerCanaryName(r.target);
@@ -81,8 +142,9 @@ export function renderFlaggerMessage(r: Rollout): Rendered {
       fields: [
         { type: "mrkdwn", text: `*Canary*\n\`${kubeNamespace(r.target)}/${name}\` (${r.id})` },
         { type: "mrkdwn", text: `*Status*\n${statusText(r)}` },
-        { type: "mrkdwn", text: `*Phase (Flagger)*\n${escapeMrkdwn(f.phase || "?")} · canary weight *${r.appliedPercent ?? 0}%*` },
+        { type: "mrkdwn", text: `*Phase (Flagger)*\n${escapeMrkdwn(f.phase || "?")} · canary weight ${weightText(r)}` },
         { type: "mrkdwn", text: `*Warnings*\n${f.warnings}${f.lastWarning ? `: ${escapeMrkdwn(clip(f.lastWarning, 200))}` : ""}` },
+        ...(f.canary ? canaryFields(f.canary) : []),
       ],
     },
     { type: "section", text: { type: "mrkdwn", text: clip(`*Gates*\n${gatesText(r)}`, 3000) } },

@@ -99,7 +99,12 @@ export function refusalText(r: Refusal): string {
     case "flagger-gate-moved":
       return `That Approve was for \`${r.seen}\`; Flagger now waits at \`${r.now}\` for ${r.id}. Nothing was opened: look at the message again.`;
     case "flagger-already-open":
+      if (r.steps === "all") return `Every remaining traffic increase of ${r.id} was already approved${by(r.by)}; Flagger takes them at its next calls.`;
+      if (r.steps === "one")
+        return `The next traffic increase of ${r.id} was already approved${by(r.by)}; Flagger takes it at its next call and then asks again.`;
       return `\`${r.gate}\` of ${r.id} was already approved${by(r.by)}; Flagger passes it at its next call.`;
+    case "flagger-only":
+      return `\`${r.kind}\` is for a Flagger Canary's traffic steps; rollout ${r.id} is not one. Nothing was changed.`;
     case "argo-no-step":
       return `Rollout ${r.id} has no step left to promote.`;
   }
