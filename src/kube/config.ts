@@ -39,8 +39,8 @@ const AGENT_KEY_OPTIONS = ["ca", "cert", "key", "pfx", "passphrase", "rejectUnau
 /**
  * A KubeConfig whose API requests share keep-alive connections. client-node 1.x makes a new http(s).Agent for
  * every request (KubeConfig.createAgent, from applySecurityAuthentication), so each request opened its own
- * TCP connection, and against a real API server its own TLS handshake, then closed it: a start makes about a
- * dozen requests, and at 1,000 starts the connections were a large share of the bot's CPU (issue 24). Here the
+ * TCP connection, and against a real API server its own TLS handshake, then closed it: a start makes a dozen
+ * requests, so a burst of 1,000 starts opened 12,000 connections (issue 24). Here the
  * agent client-node made is only read for its options, and the request goes through one keep-alive agent per
  * cluster transport and credentials. Proxy agents (a kubeconfig's proxy-url) are left as client-node makes them.
  */
