@@ -98,6 +98,8 @@ export interface KubeApiPeer {
   /** What the stand-in Gateway API controller reports in HTTPRoute status after writes; change it freely. */
   readonly gateway: GatewayController;
   readonly requests: RequestRecord[];
+  /** TCP connections the server has accepted (a client that reuses its connections opens few). */
+  readonly connections: number;
   /** Non-dry-run POST/PUT/PATCH/DELETE requests (any answer) addressed to this resource/object. */
   mutations(resource: string, namespace?: string, name?: string): RequestRecord[];
   get(resource: string, namespace: string, name: string): KubeObject | undefined;
@@ -182,6 +184,7 @@ class Peer implements KubeApiPeer {
   kubeconfigPath = "";
   readonly token = "rollout-bot-test-token";
   readonly requests: RequestRecord[] = [];
+  connections = 0;
   rbac: RbacPolicy | undefined;
   implicitWorkloads = false;
   private readonly store = new ObjectStore();
@@ -290,6 +293,7 @@ class Peer implements KubeApiPeer {
         if (!res.headersSent) this.send(res, { status: 500, body: statusBody(500, "InternalError", String(err)) });
       });
     });
+    server.on("connection", () => this.connections++);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -21,6 +21,12 @@
  *                                       (simulated time, production settings; verdict-real.ts): all rows' rollouts
  *                                       at once, --real-rollouts 60 per row (~6-8 minutes on 2 cores), --seed 16;
  *                                       then the same through the Linkerd 1 admin peer
+ *   npm run bench -- --only starts-open issue 24: --rollouts signed `/rollout start` sent open loop at --open-rate/s
+ *                                       (default 100) over --open-channels channels (default 50), one person each,
+ *                                       to `node dist/src/main.js` with the image's ENV and a targets file, the
+ *                                       Slack peer and the Kubernetes API peer each in its own process
+ *                                       (starts-open.ts): time to every first step on the mesh, on the record and
+ *                                       on the message; target 20 s (~2-4 minutes on 2 cores)
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
  *   --span 20 --lead 10                 scheduling: steps due over <span> s, the first at least <lead> s after
  *                                       the switch (placed so a 30 s reading slot falls mid-span)
@@ -34,6 +40,7 @@ import { parseArgs } from "node:util";
 import { benchDetection, formatDetection, type DetectionResult } from "./detection.ts";
 import { benchScheduling, formatScheduling, type SchedulingResult } from "./scheduling.ts";
 import { benchSlackBudget, formatSlackBudget } from "./slack-budget.ts";
+import { benchStartsOpen, startsOpenRows, type StartsOpenResult } from "./starts-open.ts";
 import type { SlackLoadResult } from "../support/slack-load.ts";
 import { benchScale, formatTable, SCALE_PHASES, scaleRows, type Row, type ScaleResult } from "./scale.ts";
 import { max, median, millis, quantile, secs } from "./stats.ts";
@@ -59,6 +66,8 @@ const { values } = parseArgs({
     "kubectl-runs": { type: "string", default: "10" },
     "skip-build": { type: "boolean", default: false },
     "per-namespace": { type: "string", default: "20" },
+    "open-rate": { type: "string", default: "100" },
+    "open-channels": { type: "string", default: "50" },
   },
 });
 
@@ -75,7 +84,7 @@ const runs = positive("runs", values.runs);
 const rollouts = positive("rollouts", values.rollouts);
 const spanMs = positive("span", values.span) * 1000;
 const leadMs = positive("lead", values.lead) * 1000;
-const KINDS = ["verdict", "verdict-real", "detection", "scheduling", "budget", ...SCALE_PHASES] as const;
+const KINDS = ["verdict", "verdict-real", "detection", "scheduling", "budget", "starts-open", ...SCALE_PHASES] as const;
 type Kind = (typeof KINDS)[number];
 const only = values.only?.split(",").map((x) => x.trim());
 const bad = only?.filter((x) => !(KINDS as readonly string[]).includes(x));
@@ -127,6 +136,20 @@ if (wanted("budget")) {
   process.stderr.write(`slack budget: ${rollouts} active rollouts against the Slack peer enforcing Slack's tiers\n`);
   budget = await benchSlackBudget({ rollouts });
 }
+let startsOpen: StartsOpenResult | undefined;
+if (wanted("starts-open")) {
+  const rate = positive("open-rate", values["open-rate"]);
+  const channels = positive("open-channels", values["open-channels"]);
+  process.stderr.write(`starts open loop (issue 24): ${rollouts} /rollout start at ${rate}/s over ${channels} channels, peers in their own processes\n`);
+  startsOpen = await benchStartsOpen({
+    rollouts,
+    rate,
+    channels,
+    perNamespace: positive("per-namespace", values["per-namespace"]),
+    // The scale phases build dist/ too: once is enough.
+    build: !values["skip-build"],
+  });
+}
 if (scalePhases.size) {
   process.stderr.write(`scale (issue 13): ${rollouts} rollouts on node dist/src/main.js in its own process; ${[...scalePhases].join(", ")}\n`);
   scale = await benchScale({
@@ -139,7 +162,7 @@ if (scalePhases.size) {
     clickRate: positive("click-rate", values["click-rate"]),
     slackSeconds: positive("slack-seconds", values["slack-seconds"]),
     kubectlRuns: positive("kubectl-runs", values["kubectl-runs"]),
-    build: !values["skip-build"],
+    build: !values["skip-build"] && !startsOpen,
   });
 }
 
@@ -162,6 +185,7 @@ if (linkerd1Verdicts)
   );
 // The summary table: issue 13's rows with their targets, then the two automatic-rollout measurements.
 const rows: Row[] = scale ? scaleRows(scale, scalePhases) : [];
+if (startsOpen) rows.push(...startsOpenRows(startsOpen));
 if (detection)
   rows.push({
     what: `detection -> revert, ${detection.runs.length} runs`,
@@ -181,7 +205,7 @@ process.stdout.write(`\n${lines.join("\n")}\n`);
 if (values.json) {
   await writeFile(
     values.json,
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, budget, verdicts, scale }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, budget, verdicts, scale, startsOpen }, null, 2)}\n`,
   );
   process.stderr.write(`raw numbers written to ${values.json}\n`);
 }

@@ -12,6 +12,8 @@
  *   POST /slash {requests: [{userId, channelId, text}]}  -> {bodies: string[]}
  *   POST /click {userId, channelId, rolloutId, label}    -> {body} (404 while the message lacks that button)
  *   GET  /calls?since=<ms>&until=<ms>                    -> {byMethod: {method: n}, status429: n, promQueries: n}
+ *   GET  /shown?percent=<n>                              -> {at: {rolloutId: ms}}: when each rollout's channel
+ *                                                           message first showed it running at that weight
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -70,6 +72,17 @@ const control = createServer((req, res) => {
         if (c.status === 429) status429++;
       }
       return answer(200, { byMethod, status429, promQueries: prometheus.queries() });
+    }
+    if (req.method === "GET" && url.pathname === "/shown") {
+      // What a person in the channel sees: the parent message (posted or updated), not the thread.
+      const shows = new RegExp(`^Rollout (\\S+) \\([^)]*\\): active, ${Number(url.searchParams.get("percent"))}% on `);
+      const at: Record<string, number> = {};
+      for (const c of peer.calls) {
+        if (!c.ok || (c.method !== "chat.postMessage" && c.method !== "chat.update") || c.args.thread_ts !== undefined) continue;
+        const id = shows.exec(String(c.args.text ?? ""))?.[1];
+        if (id !== undefined && at[id] === undefined) at[id] = c.at;
+      }
+      return answer(200, { at });
     }
     answer(404, { error: "not found" });
   })().catch((err: unknown) => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { KubeConfigError, loadKubeConfig } from "../../src/kube/config.ts";
 import { getDeploymentReplicas, scaleDeployment } from "../../src/kube/deployments.ts";
 import { KubeApiError } from "../../src/kube/call.ts";
-import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
+import { readyWorkload, startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 
 let peer: KubeApiPeer;
 let dir: string;
@@ -48,6 +48,18 @@ describe("loadKubeConfig", () => {
     expect(() => loadKubeConfig(undefined, { ...nowhere(), env: { KUBECONFIG: "/nope/a:/nope/b" } })).toThrow(
       "KUBECONFIG names /nope/a, /nope/b, and none of them exists",
     );
+  });
+
+  it("sends its requests over one kept-alive connection instead of opening one per request", async () => {
+    // client-node makes a new agent per request; the bot's config reuses one (issue 24: a dozen connections per start).
+    const kc = loadKubeConfig(peer.kubeconfigPath);
+    peer.seed("deployments", "pool", readyWorkload("deployments", "web", 2)!);
+    const before = peer.connections;
+    for (let i = 0; i < 5; i++) expect(await getDeploymentReplicas(kc, "pool", "web")).toEqual({ desired: 2, current: 2 });
+    await Promise.all(Array.from({ length: 3 }, () => getDeploymentReplicas(kc, "pool", "web")));
+    // Five one after another on one connection; three at once need at most two more.
+    expect(peer.connections - before).toBeGreaterThanOrEqual(1);
+    expect(peer.connections - before).toBeLessThanOrEqual(3);
   });
 
   it("refuses a kubeconfig without a usable context", async () => {
