@@ -15,7 +15,7 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { startKubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { startKubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 
 const kube = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true });
 

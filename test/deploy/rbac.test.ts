@@ -18,7 +18,7 @@ import { kustomizeBuild, type KubeObject } from "../support/kustomize.ts";
 import { analysisRunType, rolloutType } from "../../sandbox/peers/argo-rollouts.ts";
 import { argoRolloutsFlows } from "../support/argo-flows.ts";
 import { flaggerFlows } from "../support/flagger-flows.ts";
-import { canaryType } from "../../src/sandbox/peers/flagger.ts";
+import { canaryType } from "../../sandbox/peers/flagger.ts";
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));
 

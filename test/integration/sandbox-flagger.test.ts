@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SANDBOX_CHANNEL } from "../../src/sandbox/seed.ts";
+import { SANDBOX_CHANNEL } from "../../sandbox/seed.ts";
 import { useSandbox } from "../support/sandbox.ts";
 
 /**

@@ -1,8 +1,8 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { expect } from "vitest";
 import { FlaggerClient } from "../../src/controllers/flagger.ts";
-import { canaryObject } from "../../src/sandbox/peers/flagger.ts";
-import type { KubeApiPeer } from "../../src/sandbox/peers/kube-api.ts";
+import { canaryObject } from "../../sandbox/peers/flagger.ts";
+import type { KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 
 /** Every request the Flagger client makes, against `peer` (for the RBAC test): read a Canary, and one that is not there. */
 export async function flaggerFlows(peer: KubeApiPeer, ns: string): Promise<void> {

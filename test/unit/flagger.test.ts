@@ -7,7 +7,7 @@ import { canaryWeightOf, flaggerCall, flaggerDecide, flaggerReachesFull, newFlag
 import type { CanaryReading } from "../../src/engine/flagger-types.ts";
 import type { Rollout } from "../../src/engine/rollout.ts";
 import { analysisOf, canaryReadingOf, CanaryObject, goDurationMs } from "../../src/controllers/flagger.ts";
-import { canaryObject } from "../../src/sandbox/peers/flagger.ts";
+import { canaryObject } from "../../sandbox/peers/flagger.ts";
 import { weightSteps } from "../../src/slack/views/chart.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 
