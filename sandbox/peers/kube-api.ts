@@ -481,7 +481,12 @@ class Peer implements KubeApiPeer {
       if (method === "PUT") return ok(this.store.replace(type, version, ns, name, body, opts));
       if (method === "PATCH" && mediaType === "application/apply-patch+yaml") {
         const fieldManager = url.searchParams.get("fieldManager") ?? undefined;
-        return ok(this.store.apply(type, version, ns, name, body, { dryRun, ...(fieldManager ? { manager: fieldManager } : {}), force: force === "true" }));
+        // 201 when the apply created the object, as the API server answers.
+        const existed = this.store.get(type, ns, name) !== undefined;
+        return ok(
+          this.store.apply(type, version, ns, name, body, { dryRun, ...(fieldManager ? { manager: fieldManager } : {}), force: force === "true" }),
+          existed ? 200 : 201,
+        );
       }
       if (method === "PATCH") return ok(this.store.patch(type, version, ns, name, mediaType, body, opts));
       if (method === "DELETE") {

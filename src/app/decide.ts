@@ -153,7 +153,10 @@ export async function decide(
     return result;
   }
   const rollout = result.value.rollout;
-  await audit({ outcome: "done", after: rollout.desiredPercent, ...(note ? { reason: deps.words.note(note) } : {}) });
+  // A Re-apply over another field manager's ownership is a forced write: the trail says whose fields it takes.
+  const forced =
+    kind === "reapply" && rollout.takeOwnership ? (rollout.events.at(-1)?.text ?? "forced apply: takes the fields from any other field manager") : undefined;
+  await audit({ outcome: "done", after: rollout.desiredPercent, ...(note ? { reason: deps.words.note(note) } : {}), ...(forced ? { detail: forced } : {}) });
   try {
     await deps.queue.afterTransition(rollout);
   } catch (e) {

@@ -1,4 +1,4 @@
-import type { DriftAuthor, GitBaseline, OwnershipVerdict, WrittenObject } from "../engine/ownership.ts";
+import type { DriftAuthor, GitBaseline, OwnedBy, OwnershipVerdict, WrittenObject } from "../engine/ownership.ts";
 import type { PreflightProblem } from "../engine/preflight.ts";
 import type { Rollout, RolloutEvent } from "../engine/rollout.ts";
 
@@ -23,6 +23,8 @@ export type GitopsWords = {
   driftAuthor(by: DriftAuthor, split: string | undefined): string;
   /** What helps instead of Re-apply when a GitOps owner put its state back. */
   revertAdvice(by: DriftAuthor, obj: WrittenObject | undefined): string;
+  /** Why an apply was refused: another field manager owns what the bot writes (`what`: the object, worded). */
+  ownedBy(what: string, owned: OwnedBy): string;
   /** A field manager's name as people know it. */
   manager(manager: string): string;
   /** What git must hold for one object once the mesh is final. */

@@ -476,6 +476,17 @@ export type DriftAuthor = {
   gitops?: { owner: Owner; verdict: OwnershipVerdictKind; reason: OwnershipReason; snippet?: Snippet };
 };
 
+/**
+ * Server-side apply refused the bot's write: these managers own these fields (as the API's 409 named them),
+ * and `owner` the GitOps owner behind one of them, when known.
+ */
+export type OwnedBy = { managers: string[]; fields: string[]; owner?: Owner };
+
+/** The GitOps controller a field manager is, if it is one. */
+export function ownerKindOfManager(manager: string): OwnerKind | undefined {
+  return OWNER_OF_MANAGER[manager];
+}
+
 const OWNER_OF_MANAGER: Record<string, OwnerKind> = {
   [GITOPS_MANAGERS.argocd]: "argocd",
   [GITOPS_MANAGERS.kustomize]: "flux-kustomization",

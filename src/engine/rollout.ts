@@ -6,7 +6,7 @@ import type { BotNote } from "./notes.ts";
 import { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 import { isNextReading, type Evidence } from "./evidence.ts";
 import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
-import type { DriftAuthor, GitBaseline, PausedObject } from "./ownership.ts";
+import type { DriftAuthor, GitBaseline, OwnedBy, PausedObject } from "./ownership.ts";
 import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
@@ -120,13 +120,18 @@ export type Rollout = {
    * re-applies our weights, adopts theirs, or aborts. `observedPercent` is absent when what the mesh holds is
    * not a split between the two versions at all.
    */
-  drift?: { observedPercent?: number; raw: string; at: number; by?: DriftAuthor };
+  drift?: { observedPercent?: number; raw: string; at: number; by?: DriftAuthor; owned?: OwnedBy };
   /**
    * A person answered drift (Re-apply, Adopt, Resume): the next reconcile writes even when the weights are
    * already right, so what the mesh holds besides them (a Gateway rule's matches) becomes the bot's baseline
    * and what the bot owns (its test rule) follows it. Cleared by the verified write.
    */
   resync?: true;
+  /**
+   * A person chose Re-apply over an "owned" refusal: the next write takes the fields from the other field
+   * manager (server-side apply `force=true`). Cleared by the verified write.
+   */
+  takeOwnership?: true;
   /** The router's opaque print of what it manages besides the weights, at the last verified write (Observed.print). */
   meshPrint?: string;
   /** The latest success-rate snapshot of stable vs canary, if the target has a metrics source. */
@@ -347,10 +352,12 @@ export function abort(r: Rollout, actor: Actor, now: number, why?: string): Tran
 /** The worker verified the mesh holds `percent`. Only records it if that is still what is desired. */
 export function markApplied(r: Rollout, percent: number, raw: string, now: number): Rollout {
   if (r.desiredPercent !== percent || r.appliedPercent === percent) {
-    return r.observedRaw === raw && !r.problem && !r.resync ? r : { ...r, observedRaw: raw, problem: undefined, resync: undefined };
+    return r.observedRaw === raw && !r.problem && !r.resync && !r.takeOwnership
+      ? r
+      : { ...r, observedRaw: raw, problem: undefined, resync: undefined, takeOwnership: undefined };
   }
   const from = r.appliedPercent ?? 0;
-  const moved = touch({ ...r, appliedPercent: percent, observedRaw: raw, problem: undefined, resync: undefined }, now);
+  const moved = touch({ ...r, appliedPercent: percent, observedRaw: raw, problem: undefined, resync: undefined, takeOwnership: undefined }, now);
   if (r.status === "aborting") return moved; // the abort is announced when it is final
   return withEvent(moved, now, { kind: "applied", actor: { kind: "bot", why: "verified" }, from, to: percent, text: raw });
 }
@@ -410,6 +417,22 @@ export function markFinishDrift(r: Rollout, found: { percent?: number; raw: stri
   return markDrift(r.status === "finishing" ? { ...r, status: "active" } : r, found, why, now);
 }
 
+/**
+ * Server-side apply was refused: another field manager owns what the bot writes (`managers`, `fields` as the
+ * API named them; `owner` the GitOps owner behind a manager, when known). Held like drift, nothing written;
+ * a start that met it is started at what the mesh holds, held. Only Re-apply takes the fields (force).
+ */
+export function markOwned(r: Rollout, found: { percent?: number; raw: string }, owned: OwnedBy, why: string, now: number): Rollout {
+  const base =
+    r.status === "starting" && found.percent !== undefined
+      ? markStarted(r, { percent: found.percent, raw: found.raw, initialRaw: found.raw }, now)
+      : r.status === "finishing"
+        ? { ...r, status: "active" as const }
+        : r;
+  const held = markDrift(base, found, why, now);
+  return held.drift ? { ...held, drift: { ...held.drift, owned } } : held;
+}
+
 /** Re-apply: our weights win over the hand edit. The reconcile writes them, expecting what it saw. */
 export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult {
   const ended = refuseIfEnded(r);
@@ -426,6 +449,7 @@ export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult
       owner: { kind: o.kind, ...(o.name ? { name: o.name } : {}), ...(o.namespace ? { namespace: o.namespace } : {}) },
     });
   }
+  const owned = r.drift.owned;
   const moved = touch(
     {
       ...r,
@@ -433,12 +457,19 @@ export function reapply(r: Rollout, actor: Actor, now: number): TransitionResult
       appliedPercent: r.drift.observedPercent,
       drift: undefined,
       resync: true,
+      // Our weights win over the edit: also over whichever field manager made it (force), said in the event.
+      takeOwnership: true,
       problem: undefined,
       last: { kind: "resumed", actor, at: now, stepIndex: r.stepIndex },
     },
     now,
   );
-  return ok(withEvent(moved, now, { kind: "resumed", actor, from: r.drift.observedPercent, to: r.desiredPercent, how: "reapply" }));
+  // Taking another manager's fields is said in the event, and so in the audit trail.
+  const managers = owned?.managers ?? (r.drift.by ? [r.drift.by.manager] : []);
+  const taking = managers.length
+    ? { text: `taking ${owned?.fields.join(", ") || "the fields"} from ${managers.map((m) => `\`${m}\``).join(", ")} (force)` }
+    : {};
+  return ok(withEvent(moved, now, { kind: "resumed", actor, from: r.drift.observedPercent, to: r.desiredPercent, how: "reapply", ...taking }));
 }
 
 /** Adopt: the hand edit becomes the rollout's state; the plan continues from the next step above it. */

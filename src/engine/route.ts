@@ -11,6 +11,7 @@ export type RouterErrorCode =
   | "invalid" // the mesh object cannot carry this rollout (backends do not include the services...)
   | "conflict" // version conflict that did not resolve after retries
   | "drift" // someone else changed what we own
+  | "owned" // server-side apply refused: another field manager owns what we write (detail: { managers, fields })
   | "unavailable" // network error / 5xx / timeout: transient, retry
   | "rejected"; // 4xx the API will keep giving (bad request)
 

@@ -25,7 +25,7 @@ const StatusSchema = z.looseObject({
       name: z.string().optional(),
       group: z.string().optional(),
       kind: z.string().optional(),
-      causes: z.array(z.looseObject({ field: z.string().optional(), message: z.string().optional() })).optional(),
+      causes: z.array(z.looseObject({ type: z.string().optional(), field: z.string().optional(), message: z.string().optional() })).optional(),
     })
     .optional(),
 });
@@ -67,6 +67,20 @@ export class KubeApiError extends Error {
   /** A 404 that names a missing namespace rather than the object itself. */
   get namespaceMissing(): boolean {
     return this.code === 404 && this.failure.kind === "status" && this.failure.status?.details?.kind === "namespaces";
+  }
+
+  /**
+   * A server-side apply refused because other managers own fields it sends with other values (409 with
+   * `FieldManagerConflict` causes): who they are and which fields. A 409 without such causes is a stale
+   * resourceVersion (or AlreadyExists), never this.
+   */
+  get fieldConflict(): { managers: string[]; fields: string[] } | undefined {
+    if (this.code !== 409 || this.failure.kind !== "status") return undefined;
+    const causes = (this.failure.status?.details?.causes ?? []).filter((c) => c.type === "FieldManagerConflict");
+    if (!causes.length) return undefined;
+    // The cause's message is `conflict with "<manager>"` plus ` with subresource ...` / ` using <apiVersion> ...`.
+    const managers = causes.map((c) => /^conflict with "([^"]+)"/.exec(c.message ?? "")?.[1]).filter((m): m is string => m !== undefined);
+    return { managers: [...new Set(managers)], fields: [...new Set(causes.map((c) => c.field ?? "").filter(Boolean))] };
   }
 
   /** A 404 for the URL itself (group/version/resource not served), not for a named object. */

@@ -19,6 +19,8 @@ export function toRouterError(err: KubeApiError): RouterError {
     if (err.resourceNotServed) return new RouterError("unavailable", `${err.what}: the API is no longer served as discovered; will rediscover`, err);
     return new RouterError("not-found", `${err.what}: ${f.message}`, err);
   }
+  const owned = err.fieldConflict;
+  if (owned) return new RouterError("owned", `${err.what}: ${f.message}`, owned);
   if (code === 409) return new RouterError("conflict", `${err.what}: ${f.message}`, err);
   if (code === 401 || code === 403) return new RouterError("rejected", `the bot's Kubernetes credentials may not ${err.what}: ${said}`, err);
   return new RouterError("rejected", `Kubernetes refused to ${err.what}: ${f.message}`, err);

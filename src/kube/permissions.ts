@@ -26,20 +26,22 @@ export const PERMISSIONS: readonly Permission[] = [
     apiGroups: ["split.smi-spec.io"],
     resources: ["trafficsplits"],
     // get: a target's named split and the read-back after each write; list: finding the split whose
-    // spec.service is the apex; create: the first step, and validate's dry-run create (dryRun=All needs
-    // the same verb); update: every later step (a replace carrying the resourceVersion it read).
-    verbs: ["get", "list", "create", "update"],
-    neededBy: "src/routers/smi.ts (SmiRouter.locate, verify, create, replace, dryRunCreate)",
+    // spec.service is the apex; create: validate's dry-run create of a missing split (dryRun=All needs the
+    // same verb); patch: every step, a server-side apply of spec.backends under the bot's field manager
+    // carrying the resourceVersion it read (the first step's apply creates a missing split).
+    verbs: ["get", "list", "create", "patch"],
+    neededBy: "src/routers/smi.ts (SmiRouter.locate, verify, applySplit, dryRunCreate)",
   },
   {
     apiGroups: ["gateway.networking.k8s.io"],
     resources: ["httproutes"],
     // get: the route before each write, its read-back, and status.parents while waiting for the
     // controllers (status comes with the object: the bot never asks for or writes httproutes/status);
-    // update: every step (a replace carrying the resourceVersion it read), and validate's dry-run replace.
-    // Never list, create, patch or delete: the route is the person's, the bot only edits it.
-    verbs: ["get", "update"],
-    neededBy: "src/routers/gateway.ts (GatewayRouter.read, replace)",
+    // patch: every step, a server-side apply of spec.rules under the bot's field manager carrying the
+    // resourceVersion it read, and validate's dry-run apply. Never list, create or delete: the route is the
+    // person's, the bot only edits it.
+    verbs: ["get", "patch"],
+    neededBy: "src/routers/gateway.ts (GatewayRouter.read, write)",
   },
   {
     apiGroups: ["apps"],

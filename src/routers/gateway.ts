@@ -4,9 +4,11 @@
  * HTTPRoute, whether its parent is a Service (mesh, GAMMA) or a Gateway.
  *
  * - Versions are discovered: gateway.networking.k8s.io/v1 where served, else v1beta1.
- * - Writes are a full replace carrying the resourceVersion just read; a 409 starts over from a fresh read,
- *   where the weights must still be what the bot expects (else "drift": a hand edit is never overwritten,
- *   Abort excepted). Every write is read back.
+ * - Writes are server-side apply of `spec.rules` only (an atomic list: changing one weight means owning
+ *   all rules) under the bot's field manager, carrying the resourceVersion just read; a 409 starts over from
+ *   a fresh read, where the weights must still be what the bot expects (else "drift": a hand edit is never
+ *   overwritten, Abort excepted). Another manager owning spec.rules is RouterError "owned", taken (`force`)
+ *   only when a person chose so: Re-apply (`takeOwnership`) or Abort. Every write is read back.
  * - A write is only done when the controllers say so: status.parents[] must show Accepted=True for every
  *   parent, with an observedGeneration that caught up. A current Accepted=False or ResolvedRefs=False stops
  *   the rollout with the controller's reason; no answer yet is "not yet confirmed", retried, never success.
@@ -20,6 +22,7 @@ import { DEFAULT_KUBE_TIMEOUT_MS } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
 import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
 import { kubeRequest } from "../kube/request.ts";
+import { serverSideApply } from "../kube/apply.ts";
 import { DEFAULT_GITOPS, type WrittenAt } from "../engine/ownership.ts";
 import {
   GATEWAY_GROUP,
@@ -79,7 +82,7 @@ type Binding = { namespace: string; name: string; label: string; settings: Setti
 type Seen = number | "unreadable";
 
 /** `print`: the rule as the bot last verified it (Observed.print); absent, the rule is not compared. */
-type Mode = { kind: "expect"; expect: number | undefined; print?: string | undefined } | { kind: "pair-only" } | { kind: "force" };
+type Mode = { kind: "expect"; expect: number | undefined; print?: string | undefined; takeOwnership?: boolean } | { kind: "pair-only" } | { kind: "force" };
 
 export class GatewayRouter implements TrafficRouter {
   readonly kind = "gateway" as const;
@@ -133,7 +136,8 @@ export class GatewayRouter implements TrafficRouter {
           }
           const limit = limitProblem(first);
           if (limit) return `${b.label} cannot take the bot's test rule: ${limit}`;
-          return (await unlessConflict(() => this.replace(b, version, first, true))) === CONFLICT ? CONFLICT : undefined;
+          // Forced on the dry run only: who owns the rules is judged by the GitOps check, which can name the owner.
+          return (await unlessConflict(() => this.write(b, version, first, { force: true, dryRun: true }))) === CONFLICT ? CONFLICT : undefined;
         },
         gaveUp,
       );
@@ -154,7 +158,12 @@ export class GatewayRouter implements TrafficRouter {
   }
 
   apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: ApplyExpect): Promise<Observed> {
-    return this.converge(target, pair, canaryPercent, undefined, { kind: "expect", expect: expect?.canaryPercent, print: expect?.print });
+    return this.converge(target, pair, canaryPercent, undefined, {
+      kind: "expect",
+      expect: expect?.canaryPercent,
+      print: expect?.print,
+      takeOwnership: expect?.takeOwnership === true,
+    });
   }
 
   /**
@@ -167,7 +176,7 @@ export class GatewayRouter implements TrafficRouter {
     const mode: Mode = opts.force
       ? { kind: "force" }
       : opts.expect
-        ? { kind: "expect", expect: opts.expect.canaryPercent, print: opts.expect.print }
+        ? { kind: "expect", expect: opts.expect.canaryPercent, print: opts.expect.print, takeOwnership: opts.expect.takeOwnership === true }
         : { kind: "pair-only" };
     return this.converge(target, pair, percent, winner, mode);
   }
@@ -278,7 +287,8 @@ export class GatewayRouter implements TrafficRouter {
         if (edits) throw new RouterError("drift", edits, { expected: baseline, found: now, raw: found });
         const limit = limitProblem(desired);
         if (limit) throw new RouterError("invalid", `${b.label} cannot be written: ${limit}`);
-        if ((await unlessConflict(() => this.replace(b, version, desired))) === CONFLICT) return CONFLICT;
+        const takeOwnership = force || (mode.kind === "expect" && mode.takeOwnership === true);
+        if ((await unlessConflict(() => this.write(b, version, desired, { force: takeOwnership }))) === CONFLICT) return CONFLICT;
         const back = await this.read(b, version, "read back");
         if (!back) throw new RouterError("drift", `${b.label} was deleted right after the bot wrote it`);
         return this.confirmed(b, version, back, backends, index, percent, force);
@@ -363,26 +373,28 @@ export class GatewayRouter implements TrafficRouter {
     return raw as HttpRoute;
   }
 
-  /** Full replace carrying the read's resourceVersion (a concurrent edit is a 409). Status is not ours to send. */
-  private replace(b: Binding, version: GatewayVersion, route: HttpRoute, dryRun = false): Promise<unknown> {
-    const body: Record<string, unknown> = { ...route, apiVersion: `${GATEWAY_GROUP}/${version}`, kind: "HTTPRoute" };
-    delete body.status;
-    return kubeRequest(
-      `${dryRun ? "check updating" : "update"} ${b.label}`,
-      (o) =>
-        this.objects.replaceNamespacedCustomObject(
-          {
-            group: GATEWAY_GROUP,
-            version,
-            namespace: b.namespace,
-            plural: PLURAL,
-            name: b.name,
-            body,
-            fieldManager: this.fieldManager,
-            ...(dryRun ? { dryRun: "All" } : {}),
-          },
-          o,
-        ),
+  /**
+   * Server-side apply of `spec.rules` (atomic: the bot owns the list whole) carrying the read's
+   * resourceVersion (a concurrent edit is a 409). `force` takes the rules from any other field manager.
+   */
+  private write(b: Binding, version: GatewayVersion, route: HttpRoute, opts: { force: boolean; dryRun?: boolean }): Promise<unknown> {
+    const verb = opts.dryRun ? "check applying" : "apply";
+    return serverSideApply(
+      this.objects,
+      `${verb} ${b.label}${opts.force && !opts.dryRun ? " (taking its rules)" : ""}`,
+      {
+        group: GATEWAY_GROUP,
+        version,
+        plural: PLURAL,
+        kind: "HTTPRoute",
+        namespace: b.namespace,
+        name: b.name,
+        resourceVersion: route.metadata.resourceVersion,
+        fields: { spec: { rules: route.spec.rules ?? [] } },
+        fieldManager: this.fieldManager,
+        force: opts.force,
+        ...(opts.dryRun ? { dryRun: true } : {}),
+      },
       { timeoutMs: this.timeoutMs, discovery: this.discovery },
     );
   }

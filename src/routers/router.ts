@@ -34,6 +34,11 @@ export type ApplyExpect = {
   canaryPercent: number;
   /** Observed.print of the last verified write: the mesh must still hold it, else "drift". Absent: not compared. */
   print?: string | undefined;
+  /**
+   * Take the fields from whichever field manager owns them (server-side apply `force=true`): only after a
+   * person chose Re-apply over an "owned" refusal. Absent: another owner's fields are a RouterError("owned").
+   */
+  takeOwnership?: boolean;
 };
 
 export interface TrafficRouter {
@@ -74,7 +79,10 @@ export interface TrafficRouter {
 }
 
 export type FinalizeOptions = {
-  /** Write over anything (an abort: going back to stable must complete). Wins over `expect`. */
+  /**
+   * Write over anything (an abort: going back to stable must complete), also fields another manager owns
+   * (server-side apply `force=true`). Wins over `expect`.
+   */
   force?: boolean;
   /** The canary percent the bot last verified: the mesh must still hold it, else "drift". */
   expect?: ApplyExpect;

@@ -24,6 +24,7 @@ export const TrafficSplitSchema = z.looseObject({
     name: z.string(),
     namespace: z.string().optional(),
     resourceVersion: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
   }),
   spec: z.looseObject({
     service: z.string(),
@@ -148,11 +149,15 @@ export function backendsFor(existing: readonly Backend[], pair: RoutePair, perce
   return out;
 }
 
+/** The label on a split the bot created. */
+export const MANAGED_BY = "app.kubernetes.io/managed-by";
+export const BOT_LABEL = { key: MANAGED_BY, value: "rollout-bot" } as const;
+
 export function newTrafficSplit(namespace: string, name: string, apex: string, pair: RoutePair, percent: number, version: SmiVersion): TrafficSplit {
   return {
     apiVersion: `${SMI_GROUP}/${version}`,
     kind: "TrafficSplit",
-    metadata: { name, namespace, labels: { "app.kubernetes.io/managed-by": "rollout-bot" } },
+    metadata: { name, namespace, labels: { [MANAGED_BY]: BOT_LABEL.value } },
     spec: { service: apex, backends: backendsFor([], pair, percent, version) },
   };
 }

@@ -4,8 +4,11 @@
  *
  * - The cluster decides the version: the router asks which split.smi-spec.io versions are served and writes
  *   through the newest it knows (meshes serve different ones, and only those).
- * - Writes are a full replace carrying the resourceVersion just read, so a concurrent edit is a 409, never
- *   a silent overwrite. A 409 is retried only while the split still shows what we expected to find.
+ * - Writes are server-side apply of `spec.backends` only (an atomic list: the bot owns it whole) under the
+ *   bot's field manager, carrying the resourceVersion just read, so a concurrent edit is a 409, never a silent
+ *   overwrite; a 409 is retried only while the split still shows what we expected to find. Another manager
+ *   owning spec.backends (a GitOps controller, kubectl edit) is RouterError "owned", taken (`force`) only when
+ *   a person chose so: Re-apply (`takeOwnership`) or Abort. A missing split is created by the same apply.
  * - Apply, then read back: what the API holds after the write is what we report, and a mismatch is drift.
  * - The bot owns the whole split while a rollout runs: stable gets 100 - p, canary p, any other backend 0
  *   (kept in the list, not removed). Labels, annotations and spec.matches are carried over untouched.
@@ -25,12 +28,15 @@ import { DEFAULT_KUBE_TIMEOUT_MS, type kubeCall } from "../kube/call.ts";
 import { ApiDiscovery } from "../kube/discovery.ts";
 import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts";
 import { kubeRequest } from "../kube/request.ts";
+import { serverSideApply } from "../kube/apply.ts";
 import { DEFAULT_GITOPS, type WrittenAt } from "../engine/ownership.ts";
-import { RouterError, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
+import { RouterError, type ApplyExpect, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 import {
   SMI_GROUP,
   SMI_VERSIONS,
   TrafficSplitSchema,
+  BOT_LABEL,
+  MANAGED_BY,
   backendsFor,
   canaryPercentOf,
   newTrafficSplit,
@@ -110,8 +116,8 @@ export class SmiRouter implements TrafficRouter {
     return observed(loc, loc.split, pair);
   }
 
-  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: { canaryPercent: number }): Promise<Observed> {
-    return this.converge(target, pair, canaryPercent, expect, "expect");
+  apply(target: Target, pair: RoutePair, canaryPercent: number, expect?: ApplyExpect): Promise<Observed> {
+    return this.converge(target, pair, canaryPercent, expect, "expect", expect?.takeOwnership === true);
   }
 
   /**
@@ -122,15 +128,16 @@ export class SmiRouter implements TrafficRouter {
    */
   finalize(target: Target, pair: RoutePair, winner: "stable" | "canary", opts: FinalizeOptions = {}): Promise<Observed> {
     const percent = winner === "canary" ? 100 : 0;
-    if (opts.force) return this.converge(target, pair, percent, undefined, "force");
-    if (opts.expect) return this.converge(target, pair, percent, opts.expect, "expect");
-    return this.converge(target, pair, percent, undefined, "pair-only");
+    if (opts.force) return this.converge(target, pair, percent, undefined, "force", true);
+    if (opts.expect) return this.converge(target, pair, percent, opts.expect, "expect", opts.expect.takeOwnership === true);
+    return this.converge(target, pair, percent, undefined, "pair-only", false);
   }
 
   /**
    * `mode`: "expect" checks the weights against `expect` (or, after a 409, against the first read);
    * "pair-only" (finalize without `expect`) also accepts any split between the pair, but not weight on
    * another backend or weights it cannot read (someone else's edit); "force" writes over anything.
+   * `takeOwnership`: the apply takes spec.backends from any other field manager (force=true).
    */
   private async converge(
     target: Target,
@@ -138,6 +145,7 @@ export class SmiRouter implements TrafficRouter {
     canaryPercent: number,
     expect: { canaryPercent: number } | undefined,
     mode: "expect" | "pair-only" | "force",
+    takeOwnership: boolean,
   ): Promise<Observed> {
     const force = mode === "force";
     if (!Number.isInteger(canaryPercent) || canaryPercent < 0 || canaryPercent > 100) {
@@ -163,8 +171,11 @@ export class SmiRouter implements TrafficRouter {
           }
           baseline ??= "absent";
           const body = newTrafficSplit(loc.namespace, loc.name, loc.apex, pair, canaryPercent, version);
-          // A 409 here means someone created it meanwhile: look at what they wrote.
-          if ((await unlessConflict(() => this.create(loc.namespace, body, version))) === CONFLICT) return CONFLICT;
+          // Created by the same apply, so the bot's manager owns what it wrote (a create would record it as an
+          // Update, which a later apply of the same manager conflicts with). Someone creating it meanwhile
+          // owns its fields: their value there is "owned", never overwritten.
+          const created = { metadata: { labels: body.metadata.labels }, fields: { spec: body.spec } };
+          if ((await unlessConflict(() => this.applySplit(loc.namespace, loc.name, version, created, takeOwnership))) === CONFLICT) return CONFLICT;
           if (!target.smi?.trafficSplit) this.known.remember(loc.namespace, loc.apex, loc.name);
           return this.verify(loc, pair, canaryPercent, version);
         }
@@ -188,8 +199,15 @@ export class SmiRouter implements TrafficRouter {
             { expected: baseline, found: now, raw: renderBackends(loc.split) },
           );
         }
-        const body: TrafficSplit = { ...loc.split, spec: { ...loc.split.spec, backends: backendsFor(loc.split.spec.backends, pair, canaryPercent, version) } };
-        if ((await unlessConflict(() => this.replace(loc.namespace, loc.name, body, version))) === CONFLICT) return CONFLICT;
+        // spec.service is sent as it is (the same value never conflicts), and the bot's label on a split it
+        // created: an applier's field it stops sending is removed.
+        const mine = loc.split.metadata.labels?.[MANAGED_BY] === BOT_LABEL.value ? { labels: { [MANAGED_BY]: BOT_LABEL.value } } : undefined;
+        const owned = {
+          resourceVersion: loc.split.metadata.resourceVersion,
+          ...(mine ? { metadata: mine } : {}),
+          fields: { spec: { service: loc.split.spec.service, backends: backendsFor(loc.split.spec.backends, pair, canaryPercent, version) } },
+        };
+        if ((await unlessConflict(() => this.applySplit(loc.namespace, loc.name, version, owned, takeOwnership))) === CONFLICT) return CONFLICT;
         return this.verify(loc, pair, canaryPercent, version);
       },
       gaveUp,
@@ -309,9 +327,20 @@ export class SmiRouter implements TrafficRouter {
     );
   }
 
-  private replace(namespace: string, name: string, body: TrafficSplit, version: SmiVersion): Promise<unknown> {
-    return this.call(`update TrafficSplit ${namespace}/${name}`, (o) =>
-      this.objects.replaceNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL, name, body, fieldManager: this.fieldManager }, o),
+  /** Server-side apply of what the bot owns (spec.backends; all of it on a create), guarded by `resourceVersion` when given. */
+  private applySplit(
+    namespace: string,
+    name: string,
+    version: SmiVersion,
+    part: { resourceVersion?: string | undefined; metadata?: Record<string, unknown>; fields: Record<string, unknown> },
+    force: boolean,
+  ): Promise<unknown> {
+    const what = `${part.resourceVersion ? "apply" : "create by apply"} TrafficSplit ${namespace}/${name}${force ? " (taking its fields)" : ""}`;
+    return serverSideApply(
+      this.objects,
+      what,
+      { group: SMI_GROUP, version, plural: PLURAL, kind: "TrafficSplit", namespace, name, ...part, fieldManager: this.fieldManager, force },
+      { timeoutMs: this.timeoutMs, discovery: this.discovery },
     );
   }
 

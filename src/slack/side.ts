@@ -10,6 +10,7 @@ import {
   managerLabel,
   objectLabel,
   ownedButIgnoredText,
+  ownedByText,
   ownershipRefusalText,
 } from "./views/ownership-text.ts";
 import { describePreflightProblems } from "./views/preflight-text.ts";
@@ -33,6 +34,7 @@ export const slackSide: SlackSide = {
     driftAuthor: driftAuthorText,
     revertAdvice: gitopsRevertAdvice,
     manager: managerLabel,
+    ownedBy: ownedByText,
     backToGit: backToGitText,
   },
   preflightProblems: describePreflightProblems,

@@ -95,7 +95,7 @@ describe("the bot under exactly the Role it is installed with", () => {
     await waitForMessage(h, "api#1", "Completed");
 
     expect(refs()).toEqual(["api-v2 100"]);
-    expect(h.kube.requests.some((r) => r.resource === "httproutes" && r.method === "PUT" && r.dryRun)).toBe(true);
+    expect(h.kube.requests.some((r) => r.resource === "httproutes" && r.method === "PATCH" && r.dryRun)).toBe(true);
     const refused = h.kube.requests.filter((r) => r.status === 403).map((r) => `${r.method} ${r.path}`);
     expect(refused).toEqual([]);
   });

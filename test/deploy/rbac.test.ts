@@ -171,7 +171,7 @@ describe("the requests the code makes are exactly what the rules allow", () => {
   }
 
   /**
-   * Gateway API rollouts: validate (with its dry-run replace), the test stage, a step, Finish, and an Abort
+   * Gateway API rollouts: validate (with its dry-run apply), the test stage, a step, Finish, and an Abort
    * of a second route; the controllers' answer (status.parents) is read as the router waits for it.
    */
   async function gatewayFlows(): Promise<void> {
@@ -221,8 +221,8 @@ describe("the requests the code makes are exactly what the rules allow", () => {
       "validate's dry-run create was sent",
     ).toBe(true);
     expect(
-      seen.some((s) => s.record.dryRun && s.record.method === "PUT" && s.record.resource === "httproutes"),
-      "the gateway validate's dry-run replace was sent",
+      seen.some((s) => s.record.dryRun && s.record.method === "PATCH" && s.record.resource === "httproutes"),
+      "the gateway validate's dry-run apply was sent",
     ).toBe(true);
     for (const { record, attrs } of seen) {
       const what = `${record.method} ${record.path}${record.query}`;
@@ -278,7 +278,7 @@ describe("without a permission the code needs", () => {
     expect(peer.list("trafficsplits", "shop")).toEqual([]);
   });
 
-  it("update on httproutes: the start is refused naming the verb, resource and namespace, and the route is unchanged", async () => {
+  it("patch on httproutes: the start is refused naming the verb, resource and namespace, and the route is unchanged", async () => {
     peer.rbac = undefined;
     const route = peer.seed("httproutes", "shop", {
       apiVersion: "gateway.networking.k8s.io/v1",
@@ -286,12 +286,12 @@ describe("without a permission the code needs", () => {
       metadata: { name: "web" },
       spec: { parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }], rules: [{ backendRefs: [{ name: "web-v1", port: 8080 }] }] },
     });
-    peer.rbac = { rules: without("update", "httproutes") };
+    peer.rbac = { rules: without("patch", "httproutes") };
     const gateway = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway" });
     const refusal = await routers.registry.for(gateway).validate(gateway, pair);
     expect(refusal).toBe(
-      "the bot's Kubernetes credentials may not check updating HTTPRoute shop/web: 403 Forbidden: " +
-        'httproutes.gateway.networking.k8s.io "web" is forbidden: User "system:serviceaccount:rollout-bot:rollout-bot" cannot update resource "httproutes" in API group "gateway.networking.k8s.io" in the namespace "shop"',
+      "the bot's Kubernetes credentials may not check applying HTTPRoute shop/web: 403 Forbidden: " +
+        'httproutes.gateway.networking.k8s.io "web" is forbidden: User "system:serviceaccount:rollout-bot:rollout-bot" cannot patch resource "httproutes" in API group "gateway.networking.k8s.io" in the namespace "shop"',
     );
     expect(peer.get("httproutes", "shop", "web")).toEqual(route);
     expect(peer.mutations("httproutes", "shop", "web")).toEqual([]);
@@ -323,8 +323,9 @@ describe("RBAC request attributes (as the API server derives them)", () => {
     ["GET", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits", "", "list", true],
     ["GET", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits", "?watch=true", "watch", false],
     ["POST", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits", "?dryRun=All", "create", true],
-    ["PUT", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "update", true],
-    ["PATCH", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "patch", false],
+    ["PUT", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "update", false],
+    // Every write is a server-side apply (a PATCH), which also creates a missing split.
+    ["PATCH", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "?fieldManager=rollout-bot&force=false", "patch", true],
     ["DELETE", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "delete", false],
     ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1/scale", "", "update", true],
     ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1", "", "update", false],
@@ -333,12 +334,12 @@ describe("RBAC request attributes (as the API server derives them)", () => {
     ["GET", "/api/v1/namespaces/shop/services/web", "", "get", true],
     ["GET", "/api/v1/namespaces/shop/services", "", "list", false],
     ["DELETE", "/api/v1/namespaces/shop/services/web", "", "delete", false],
-    // The Gateway API router reads and replaces one named route, status included in the read.
+    // The Gateway API router reads and applies (server-side) one named route, status included in the read.
     ["GET", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "get", true],
-    ["PUT", "/apis/gateway.networking.k8s.io/v1beta1/namespaces/shop/httproutes/web", "?dryRun=All", "update", true],
+    ["PATCH", "/apis/gateway.networking.k8s.io/v1beta1/namespaces/shop/httproutes/web", "?dryRun=All&fieldManager=rollout-bot&force=true", "patch", true],
+    ["PUT", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "update", false],
     ["GET", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes", "", "list", false],
     ["POST", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes", "", "create", false],
-    ["PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "patch", false],
     ["PUT", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web/status", "", "update", false],
     ["DELETE", "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/web", "", "delete", false],
     // A Flagger Canary is read by name; it is never listed, watched or written.

@@ -415,7 +415,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
 
   // ---------------------------------------------------------------------------------------- kill loop
   /**
-   * About a third of the kills land on a TrafficSplit write: when the bot's PUT reaches the Kubernetes API
+   * About a third of the kills land on a TrafficSplit write: when the bot's apply (PATCH) reaches the Kubernetes API
    * within the kill's random wait, the process is killed right then, and the API applies the write after
    * it died (the bot never sees the answer and never records it). The others come at the end of the wait.
    */
@@ -427,7 +427,7 @@ it(`R2: SIGKILL the bot ${KILLS} times while ${TARGETS} automatic rollouts run: 
     if (hookPending) return;
     hookPending = true;
     // A TrafficSplit or HTTPRoute write (or the gateway router's dry run) of one of the targets.
-    kube!.onNext({ method: "PUT", pathIncludes: "/namespaces/r2-t" }, async () => {
+    kube!.onNext({ method: "PATCH", pathIncludes: "/namespaces/r2-t" }, async () => {
       hookPending = false;
       const a = armed;
       armed = undefined;

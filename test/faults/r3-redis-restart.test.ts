@@ -82,7 +82,7 @@ it("a Redis killed and restarted mid-rollout: clicks while it is down are refuse
 
   // 3. A transition whose job is being worked when Redis is killed: the worker is between reading the
   //    split and writing it when Redis dies; Redis is back a moment later. The job is not lost.
-  h.kube.onNext({ method: "PUT", pathIncludes: "trafficsplits/backend-ts" }, async () => {
+  h.kube.onNext({ method: "PATCH", pathIncludes: "trafficsplits/backend-ts" }, async () => {
     await redis!.kill("SIGKILL");
     await sleep(500);
     await redis!.restart();

@@ -92,8 +92,8 @@ it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; 
 
   // Start: a read is dropped, a write gets 503, then 6 conflicts (more than one apply's 5 tries).
   h.kube.failNext({ method: "GET", pathIncludes: SPLIT_PATH, reset: true, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 409, times: 6 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, status: 409, times: 6 });
   h.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, times: 1 });
   await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
   await waitForMessage(h, ID, "Advance to 80%", 20_000);
@@ -105,26 +105,26 @@ it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; 
   // Advance: a write whose connection is reset, one 503, 3 conflicts, then a write the API answers only
   // after the client gave up: it lands late, and the retry must find it there rather than call it drift.
   // Slack rate-limits the update with a Retry-After longer than its client's own first backoff (1-2 s).
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, reset: true, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 409, times: 3 });
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, delayMs: LATE_MS, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, reset: true, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, status: 409, times: 3 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, delayMs: LATE_MS, times: 1 });
   h.slack.rateLimit("chat.update", { retryAfterSeconds: 3, times: 1 });
   await clickButton(h, ID, BOB, "Advance to 80%");
   await waitForMessage(h, ID, "Advance to 100%", 20_000);
   r = await settled(h, ID);
   expect(r).toMatchObject({ status: "active", appliedPercent: 80 }); // not held: the late write is no drift
   expect(percentOn(h, "backend-v2")).toBe(r.appliedPercent);
-  const latePut = h.kube.requests.find((x) => x.method === "PUT" && x.delayedMs !== undefined)!;
+  const latePut = h.kube.requests.find((x) => x.method === "PATCH" && x.delayedMs !== undefined)!;
   expect(latePut).toMatchObject({ clientGone: true, status: 200 }); // timed out at the client, applied at the API
-  expect(h.kube.requests.slice(h.kube.requests.indexOf(latePut) + 1).filter((x) => x.method === "PUT")).toEqual([]); // found in place
+  expect(h.kube.requests.slice(h.kube.requests.indexOf(latePut) + 1).filter((x) => x.method === "PATCH")).toEqual([]); // found in place
 
   // Abort in the worst of it: a read dropped, a read answered too late, writes refused, a conflict storm,
   // Slack rate limits and answers the message's update late.
   h.kube.failNext({ method: "GET", pathIncludes: SPLIT_PATH, reset: true, times: 1 });
   h.kube.failNext({ method: "GET", pathIncludes: "/trafficsplits", delayMs: LATE_MS, times: 1 }); // a read (the remembered split by name, or a list)
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: SPLIT_PATH, status: 409, times: 6 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: SPLIT_PATH, status: 409, times: 6 });
   h.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, times: 1 });
   h.slack.delayNext("chat.update", { delayMs: LATE_MS });
   await clickButton(h, ID, ALICE, "Abort");
@@ -135,7 +135,7 @@ it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; 
   expect(percentOn(h, "backend-v2")).toBe(0);
   expect(percentOn(h, "backend-v1")).toBe(100);
   const splitLog = h.kube.requests.filter((x) => x.path.includes(SPLIT_PATH));
-  expect(splitLog.map((x) => x.method).lastIndexOf("GET")).toBeGreaterThan(splitLog.map((x) => x.method).lastIndexOf("PUT"));
+  expect(splitLog.map((x) => x.method).lastIndexOf("GET")).toBeGreaterThan(splitLog.map((x) => x.method).lastIndexOf("PATCH"));
   expect(threadOf(h, ID).some((t) => t.includes("Abort is retrying (attempt 1)"))).toBe(true);
 
   // Every fault was really served, and nothing is left unrecorded.
@@ -146,7 +146,7 @@ it("SMI: resets, 503s, 409 storms and timeouts on every transition, Slack 429s; 
   const limited = h.slack.calls.filter((c) => c.status === 429).length;
   expect([resets, unavailable, conflicts, limited]).toEqual([3, 3, 15, 3]);
   expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([
-    ["PUT", true],
+    ["PATCH", true],
     ["GET", true],
   ]);
   const gaps = expectRetryAfterHonoured(h, 3);
@@ -202,8 +202,8 @@ it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a c
 
   // Start (the test stage): a read dropped, a write refused with 503, then 6 conflicts (more than 5 tries).
   h.kube.failNext({ method: "GET", pathIncludes: ROUTE_PATH, reset: true, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 409, times: 6 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, status: 409, times: 6 });
   await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web --to web-v2" });
   await waitForMessage(h, ID, "Start shifting (10%)", 20_000);
   let r = await settled(h, ID);
@@ -216,18 +216,18 @@ it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a c
   // the new generation only after a while.
   // (The reset and the 503 each fail a try first, so the retry after the late write waits its backoff of
   // about a second: longer than the write is late, as with SMI above.)
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, reset: true, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 409, times: 3 });
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, delayMs: LATE_MS, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, reset: true, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, status: 409, times: 3 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, delayMs: LATE_MS, times: 1 });
   await clickButton(h, ID, BOB, "Start shifting (10%)");
   await waitForMessage(h, ID, "Advance to 100%", 20_000);
   r = await settled(h, ID);
   expect(r).toMatchObject({ status: "active", appliedPercent: 10 });
   expect(apiWeights(h)).toEqual(["web-v1 90", "web-v2 10"]);
-  const latePut = h.kube.requests.find((x) => x.method === "PUT" && x.delayedMs !== undefined)!;
+  const latePut = h.kube.requests.find((x) => x.method === "PATCH" && x.delayedMs !== undefined)!;
   expect(latePut).toMatchObject({ clientGone: true, status: 200 }); // timed out at the client, applied at the API
-  expect(h.kube.requests.slice(h.kube.requests.indexOf(latePut) + 1).filter((x) => x.method === "PUT")).toEqual([]); // found in place
+  expect(h.kube.requests.slice(h.kube.requests.indexOf(latePut) + 1).filter((x) => x.method === "PATCH")).toEqual([]); // found in place
 
   // Advance while no controller has looked at the route yet: written and read back, but not confirmed,
   // so the step is not recorded until the controller reports on the new generation.
@@ -247,8 +247,8 @@ it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a c
   // Abort in the worst of it: reads dropped and late, writes refused, a conflict storm.
   h.kube.failNext({ method: "GET", pathIncludes: ROUTE_PATH, reset: true, times: 1 });
   h.kube.failNext({ method: "GET", pathIncludes: ROUTE_PATH, delayMs: LATE_MS, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
-  h.kube.failNext({ method: "PUT", pathIncludes: ROUTE_PATH, status: 409, times: 6 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, status: 503, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: ROUTE_PATH, status: 409, times: 6 });
   await clickButton(h, ID, ALICE, "Abort");
   await waitForMessage(h, ID, "Aborted", 25_000);
   r = await settled(h, ID);
@@ -257,7 +257,7 @@ it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a c
   expect(routeRules(h)).toHaveLength(2); // the test rule is gone
   expect(JSON.stringify(routeRules(h)[0])).toBe(otherBefore);
   const log = h.kube.requests.filter((x) => x.path.includes(ROUTE_PATH));
-  expect(log.map((x) => x.method).lastIndexOf("GET")).toBeGreaterThan(log.map((x) => x.method).lastIndexOf("PUT"));
+  expect(log.map((x) => x.method).lastIndexOf("GET")).toBeGreaterThan(log.map((x) => x.method).lastIndexOf("PATCH"));
   expect(threadOf(h, ID).some((t) => t.includes("Abort is retrying (attempt 1)"))).toBe(true);
 
   const served = (status: number) => h!.kube.requests.filter((x) => x.status === status && x.path.includes(ROUTE_PATH) && x.delayedMs === undefined).length;
@@ -265,7 +265,7 @@ it("Gateway API: resets, 503s, 409 storms and a late write on the HTTPRoute, a c
   const timedOut = h.kube.requests.filter((x) => x.delayedMs !== undefined);
   expect([resets, unavailable, conflicts]).toEqual([3, 3, 15]);
   expect(timedOut.map((x) => [x.method, x.clientGone])).toEqual([
-    ["PUT", true],
+    ["PATCH", true],
     ["GET", true],
   ]);
   await sleep(300);

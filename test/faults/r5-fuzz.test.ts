@@ -693,12 +693,9 @@ describe("generated clicks on a live rollout", () => {
     const live = {} as Live;
     /** A new rollout from all traffic on backend-v1: the one the clicks are about. */
     const startRollout = async () => {
-      h.kube.edit("trafficsplits", "default", SPLIT, (o) => {
-        (o.spec as { backends: unknown }).backends = [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ];
-      });
+      // Seeded back (no field manager owns it), as a fixture reset: a hand edit would make kubectl-edit own
+      // the backends and hold the next start as "owned", which is not what the clicks are about.
+      seedSplit(h);
       seq++;
       const res = await h.driver.slash({ userId: users[0]!, channelId: CHANNEL, text: "start backend-svc --to backend-v2" });
       expect(res.status).toBe(200);
@@ -708,7 +705,6 @@ describe("generated clicks on a live rollout", () => {
       live.seq = seq;
       await refresh([r.id]);
     };
-    seedSplit(h);
     await startRollout();
 
     const tally = new Map<string, number>();

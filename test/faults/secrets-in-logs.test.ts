@@ -37,7 +37,7 @@ it("a rollout with a forged request, a Kubernetes 503, a Slack 429 and invalid_a
   expect((await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "help", omitSignature: true })).status).toBe(401);
 
   // Start: the first write gets a 503, the first post a 429 with Retry-After.
-  h.kube.failNext({ method: "PUT", pathIncludes: "trafficsplits", status: 503, times: 1 });
+  h.kube.failNext({ method: "PATCH", pathIncludes: "trafficsplits", status: 503, times: 1 });
   h.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, times: 1 });
   await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: SEED });
   await waitForMessage(h, ID, "Advance to 80%", 15_000);

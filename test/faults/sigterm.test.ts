@@ -83,7 +83,7 @@ it("npm start + SIGTERM (twice): not ready at once, the write in hand finishes a
   seedSplit({ kube });
   // The TrafficSplit write takes 3 s to be answered: SIGTERM lands while it is in flight.
   kube.failNext({
-    method: "PUT",
+    method: "PATCH",
     pathIncludes: "trafficsplits",
     delayMs: 3_000,
     times: 1,

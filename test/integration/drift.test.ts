@@ -109,12 +109,23 @@ describe("drift", () => {
     await clickButton(h, "backend-svc#1", ALICE, "Adopt 70/30");
     await waitForMessage(h, "backend-svc#1", "Advance to 80%");
     expect(await h.bot.store.get("backend-svc#1")).toMatchObject({ status: "active", desiredPercent: 30, appliedPercent: 30, stepIndex: 0 });
+    // The hand edit (kubectl edit) owns spec.backends now: Adopt does not take it, so the bot's next apply is
+    // refused naming that manager, nothing written; Re-apply takes it (forced, audited).
     await clickButton(h, "backend-svc#1", ALICE, "Advance to 80%");
+    const owned = await waitForMessage(h, "backend-svc#1", "Re-apply 20/80", 15_000);
+    expect(JSON.stringify(owned.blocks)).toContain("is owned by `kubectl-edit`");
+    expect(weights(h)).toEqual([
+      { service: "backend-v1", weight: 70 },
+      { service: "backend-v2", weight: 30 },
+    ]);
+    await clickButton(h, "backend-svc#1", ALICE, "Re-apply 20/80");
     await waitForMessage(h, "backend-svc#1", "Advance to 100%");
     expect(weights(h)).toEqual([
       { service: "backend-v1", weight: 20 },
       { service: "backend-v2", weight: 80 },
     ]);
+    const { entries } = await h.bot.audit.timeline("backend-svc#1", 50);
+    expect(entries.find((e) => e.action === "reapply")).toMatchObject({ outcome: "done", detail: "taking .spec.backends from `kubectl-edit` (force)" });
   });
 
   it("Re-apply puts the planned weights back over the hand edit, verified", async () => {
@@ -239,9 +250,9 @@ describe("drift", () => {
     // The abort's first write fails (it is retried); the second one lands but its read-back fails (retried
     // again, now finding the mesh already at 0%): the note is still posted exactly once.
     const ts = "trafficsplits/backend-ts";
-    h.kube.failNext({ method: "PUT", pathIncludes: ts, status: 503 });
-    h.kube.onNext({ method: "PUT", pathIncludes: ts }, () =>
-      h!.kube.onNext({ method: "PUT", pathIncludes: ts }, () => h!.kube.failNext({ method: "GET", pathIncludes: ts, status: 503 })),
+    h.kube.failNext({ method: "PATCH", pathIncludes: ts, status: 503 });
+    h.kube.onNext({ method: "PATCH", pathIncludes: ts }, () =>
+      h!.kube.onNext({ method: "PATCH", pathIncludes: ts }, () => h!.kube.failNext({ method: "GET", pathIncludes: ts, status: 503 })),
     );
     await clickButton(h, id, ALICE, "Abort");
     await waitForMessage(h, id, "Aborted", 15_000);

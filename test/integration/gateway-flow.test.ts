@@ -270,7 +270,13 @@ describe("gateway rollouts through Slack", () => {
     expect(routeWrites(hh)).toBe(writes);
 
     // Adopt: the filter is the person's and stays; the bot's test rule copies it, as it copies the matches.
+    // The edit made kubectl-edit the owner of the atomic rules list: Adopt does not take it, so the write
+    // that copies the filter is refused naming it, and only Re-apply takes the rules (forced, audited).
     await clickButton(hh, "watched#1", BOB, "Adopt 90/10");
+    const owned = await waitForMessage(hh, "watched#1", "is owned by `kubectl-edit`", 15_000);
+    expect(texts(owned)).toContain("`.spec.rules`");
+    await waitForButtons(hh, "watched#1", ["Re-apply 90/10", "Abort"]);
+    await clickButton(hh, "watched#1", BOB, "Re-apply 90/10");
     await waitForMessage(hh, "watched#1", "Advance to 100%");
     await waitFor(() => (JSON.stringify(rules(hh)[2]?.filters) === JSON.stringify([filter]) ? true : undefined), { what: "the test rule to carry the filter" });
     expect(rules(hh)[1]!.filters).toEqual([filter]);

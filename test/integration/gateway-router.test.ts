@@ -137,10 +137,14 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     expect(JSON.stringify((rules[1]!.backendRefs as unknown[])[1])).toBe(JSON.stringify((before[1]!.backendRefs as unknown[])[1]));
     expect(stored(peer).metadata).toMatchObject({ labels: { team: "shop" }, annotations: { note: "hand-written" } });
 
-    // Every write went through the discovered version, carried a resourceVersion, and fits the CRD.
+    // Every write was a server-side apply of spec.rules alone under the bot's manager, never forced, went
+    // through the discovered version, carried a resourceVersion, and fits the CRD.
     const puts = peer.mutations("httproutes", NS, "web");
-    expect(puts.map((r) => r.method)).toEqual(["PUT", "PUT", "PUT", "PUT"]);
+    expect(puts.map((r) => r.method)).toEqual(["PATCH", "PATCH", "PATCH", "PATCH"]);
     for (const r of puts) {
+      expect(new URLSearchParams(r.query).get("fieldManager")).toBe("rollout-bot");
+      expect(new URLSearchParams(r.query).get("force")).toBe("false");
+      expect(Object.keys((r.body as KubeObject).spec as object)).toEqual(["rules"]);
       expect(r.path).toContain(`/gateway.networking.k8s.io/${written}/`);
       const body = r.body as KubeObject;
       expect(body.metadata?.resourceVersion).toMatch(/^\d+$/);
@@ -160,7 +164,7 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     const again = await router.finalize(t, PAIR, "canary", { expect: expect100 });
     expect(again.canaryPercent).toBe(100);
     expect(refsOf(rulesOf(peer)[1]!)).toEqual(["web-v2 100", "web-legacy 0"]);
-    expect(peer.mutations("httproutes", NS, "web").filter((r) => r.method === "PUT")).toHaveLength(3);
+    expect(peer.mutations("httproutes", NS, "web").filter((r) => r.method === "PATCH")).toHaveLength(3);
   });
 
   it("abort puts all weight back on stable and removes the test rule; keep-zero finish keeps the stable at 0", async () => {
@@ -188,7 +192,7 @@ describe.each(CASES)("GatewayRouter, $style parent, serving $versions", ({ style
     await router.apply(t, PAIR, 0);
     await router.apply(t, PAIR, 10, { canaryPercent: 0 });
     peer.reset();
-    peer.failNext({ method: "PUT", pathIncludes: "/httproutes/web", status: 409 });
+    peer.failNext({ method: "PATCH", pathIncludes: "/httproutes/web", status: 409 });
     const obs = await router.apply(t, PAIR, 50, { canaryPercent: 10 });
     expect(obs.canaryPercent).toBe(50);
     expect(peer.mutations("httproutes", NS, "web").map((r) => r.status)).toEqual([409, 200]);

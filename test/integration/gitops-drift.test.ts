@@ -55,6 +55,12 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** Who owns the route's atomic rules list, as the peer's managedFields say. */
+const managersOfRules = () =>
+  ((h.kube.get("httproutes", NS, "web")!.metadata!.managedFields ?? []) as { manager: string; fieldsV1: { "f:spec"?: Record<string, unknown> } }[])
+    .filter((e) => e.fieldsV1["f:spec"]?.["f:rules"] !== undefined)
+    .map((e) => e.manager);
+
 const weights = () =>
   ((h.kube.get("httproutes", NS, "web")!.spec as { rules: { backendRefs: { name: string; weight: number }[] }[] }).rules[0]!.backendRefs ?? []).map(
     (r) => `${r.name} ${r.weight}`,
@@ -63,7 +69,26 @@ const weights = () =>
 describe("a self-healing Argo CD owns the route", () => {
   it("ignored: the rollout runs; then a revert within 2 s is shown as a GitOps revert with the snippet, never as a hand edit", async () => {
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start web --from web-v1 --to web-v2" });
+    // Argo CD applied the rules (server-side, forced): the bot's own apply is refused naming it, never forced
+    // silently; nothing was written. Re-apply takes the rules (force=true), in the thread and the audit trail.
+    const owned = await waitForMessage(h, "web#1", "Re-apply", 15_000);
+    expect(h.slack.buttons(CHANNEL, owned.ts).map((b) => b.text)).toEqual(["Re-apply 100/0", "Abort"]);
+    const ownedText = JSON.stringify(owned.blocks);
+    expect(ownedText).toContain("is owned by Argo CD (`argocd-controller`) (Argo CD Application `shop` in `argocd`)");
+    expect(ownedText).toContain("`.spec.rules`");
+    expect(weights()).toEqual(["web-v1 1"]);
+    expect(managersOfRules()).toEqual(["argocd-controller"]);
+    await clickButton(h, "web#1", ALICE, "Re-apply 100/0");
     await waitForMessage(h, "web#1", "Start shifting (10%)");
+    await waitFor(() => (managersOfRules().join() === "rollout-bot" ? true : undefined), { what: "the bot to own the rules" });
+    expect(h.kube.mutations("httproutes").map((m) => `${m.status} ${new URLSearchParams(m.query).get("force")}`)).toEqual(["409 false", "200 true"]);
+    const ownedThread = () => h.slack.thread(CHANNEL, owned.ts).map((t) => t.text ?? "");
+    expect(ownedThread().find((t) => t.includes("held the rollout"))).toContain("Re-apply takes it over (a forced apply, recorded in the audit trail)");
+    await waitFor(() => ownedThread().find((t) => t.includes("re-applying 0%, taking .spec.rules from `argocd-controller` (force)")), {
+      what: "the forced Re-apply in the thread",
+    });
+    const { entries: audit } = await h.bot.audit.timeline("web#1", 50);
+    expect(JSON.stringify(audit)).toContain("taking .spec.rules from `argocd-controller` (force)");
     await clickButton(h, "web#1", ALICE, "Start shifting (10%)");
     await waitForMessage(h, "web#1", "Advance to 100%");
     expect(weights()).toEqual(["web-v1 90", "web-v2 10"]);

@@ -54,12 +54,18 @@ describe("/rollout history", () => {
     await clickButton(h, "backend-svc#1", ALICE, "Finish");
     await waitForMessage(h, "backend-svc#1", "Completed");
 
-    h.kube.edit("trafficsplits", "default", "backend-ts", (o) => {
-      (o.spec as { backends: { service: string; weight: number }[] }).backends = [
-        { service: "backend-v1", weight: 100 },
-        { service: "backend-v2", weight: 0 },
-      ];
-    });
+    // The fixture put back as it was (seeded: no field manager owns it, so the next rollout's apply meets no owner).
+    h.kube.seed("trafficsplits", "default", {
+      kind: "TrafficSplit",
+      metadata: { name: "backend-ts", namespace: "default" },
+      spec: {
+        service: "backend-svc",
+        backends: [
+          { service: "backend-v1", weight: 100 },
+          { service: "backend-v2", weight: 0 },
+        ],
+      },
+    } as KubeObject);
     await ask(h, ALICE, SEED);
     await waitForMessage(h, "backend-svc#2", "Advance to 80%");
     await clickButton(h, "backend-svc#2", ALICE, "Advance to 80%");

@@ -42,8 +42,38 @@ describe("the GitOps story", () => {
         timeoutMs: 15_000,
       },
     );
-    const r = await world().bot().store.get("shop#2");
-    expect(r?.status).toBe("active");
+    // Argo CD applied the rules (forced): the bot's own apply is refused naming it, never forced silently;
+    // the person's Re-apply takes them, and the rollout runs.
+    const held = await world().bot().store.get("shop#2");
+    expect(held).toMatchObject({ status: "held", drift: { owned: { managers: ["argocd-controller"], fields: [".spec.rules"] } } });
+    expect(
+      world()
+        .kube.mutations("httproutes", "store", "shop")
+        .map((m) => m.status),
+    ).toEqual([409]);
+    const msg = await waitFor(async () => (await get(`/api/state?user=${ALICE}`)).messages.find((m: { text: string }) => m.text.includes("shop#2")), {
+      what: "shop's message",
+    });
+    const reapply = await waitFor(
+      () =>
+        world()
+          .slack.buttons("C0DEPLOYS", msg.ts)
+          .find((b) => b.text.startsWith("Re-apply")),
+      { what: "Re-apply" },
+    );
+    await post("/api/click", { user: ALICE, ts: msg.ts, blockId: reapply.block_id, actionId: reapply.action_id });
+    await waitFor(async () => ((await world().bot().store.get("shop#2"))?.status === "active" ? true : undefined), { what: "the rollout to run" });
+    await waitFor(
+      () =>
+        world()
+          .kube.mutations("httproutes", "store", "shop")
+          .some((m) => m.status === 200)
+          ? true
+          : undefined,
+      {
+        what: "the forced apply",
+      },
+    );
   }, 45_000);
 
   it("Flux route with gitops: pause: the reconcile is disabled for the rollout", async () => {

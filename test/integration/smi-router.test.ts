@@ -82,7 +82,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
       ],
     });
     expect(first.version).toBe(created?.metadata?.resourceVersion);
-    expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.method)).toEqual(["POST"]);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => m.method)).toEqual(["PATCH"]);
 
     const second = await r.apply(t, pair, 80, { canaryPercent: 10 });
     expect(second.canaryPercent).toBe(80);
@@ -94,7 +94,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
 
     const third = await r.apply(t, pair, 100, { canaryPercent: 80 });
     expect(third).toMatchObject({ canaryPercent: 100, raw: `web-v1 ${w(0)} / web-v2 ${w(100)}` });
-    expect(peer.mutations("trafficsplits", ns, "web").map((m) => `${m.method} ${m.status}`)).toEqual(["POST 201", "PUT 200", "PUT 200"]);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => `${m.method} ${m.status}`)).toEqual(["PATCH 201", "PATCH 200", "PATCH 200"]);
     expect(await r.observe(t, pair)).toEqual(third);
   });
 
@@ -167,7 +167,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     await r.apply(t, pair, 10);
     peer.reset();
     // Someone labels the split between the router's read and its write.
-    peer.onNext({ method: "PUT", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
+    peer.onNext({ method: "PATCH", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
         o.metadata!.labels = { ...(o.metadata!.labels as object), owner: "sre" };
       });
@@ -210,7 +210,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const t = target(ns);
     await r.apply(t, pair, 10);
     peer.reset();
-    peer.onNext({ method: "PUT" }, () => {
+    peer.onNext({ method: "PATCH" }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
         (o.spec as { backends: unknown[] }).backends = [
           { service: "web-v1", weight: w(100) },
@@ -248,7 +248,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
       { service: "web-v2", weight: w(0) },
       { service: "web-hotfix", weight: w(0) },
     ]);
-    expect(peer.mutations("trafficsplits", ns, "web").map((m) => `${m.method} ${m.status}`)).toEqual(["PUT 200"]);
+    expect(peer.mutations("trafficsplits", ns, "web").map((m) => `${m.method} ${m.status}`)).toEqual(["PATCH 200"]);
   });
 
   it("finalize with expect (Finish) refuses weights other than the verified ones and writes nothing", async () => {
@@ -271,8 +271,23 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
       { service: "web-v2", weight: w(50) },
     ]);
 
+    // The hand edit made kubectl-edit the owner of spec.backends: the bot's apply is refused naming it,
+    // nothing written; only a person's Re-apply takes the field (force=true).
+    peer.reset();
+    const owned = await rejection(r.apply(t, pair, 100, { canaryPercent: 50 }));
+    expect(owned).toMatchObject({ code: "owned", transient: false, detail: { managers: ["kubectl-edit"], fields: [".spec.backends"] } });
+    expect(owned.message).toContain('conflict with "kubectl-edit"');
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: w(50) },
+      { service: "web-v2", weight: w(50) },
+    ]);
+    expect(peer.mutations("trafficsplits").map((m) => `${m.status} ${new URLSearchParams(m.query).get("force")}`)).toEqual(["409 false"]);
     // Re-applied: Finish finds what it expects (nothing left to write) and reports it.
-    await r.apply(t, pair, 100, { canaryPercent: 50 });
+    await r.apply(t, pair, 100, { canaryPercent: 50, takeOwnership: true });
+    expect(peer.mutations("trafficsplits").map((m) => `${m.status} ${new URLSearchParams(m.query).get("force")}`)).toEqual(["409 false", "200 true"]);
+    expect(
+      (peer.get("trafficsplits", ns, "web")!.metadata!.managedFields as { manager: string }[]).map((e) => e.manager).filter((m) => m === "kubectl-edit"),
+    ).toEqual([]);
     peer.reset();
     const done = await r.finalize(t, pair, "canary", { expect: { canaryPercent: 100 } });
     expect(done).toMatchObject({ canaryPercent: 100, raw: `web-v1 ${w(0)} / web-v2 ${w(100)}` });
@@ -288,7 +303,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const t = target(ns);
     await r.apply(t, pair, 10);
     peer.reset();
-    peer.onNext({ method: "PUT" }, () => {
+    peer.onNext({ method: "PATCH" }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
         (o.spec as { backends: unknown[] }).backends = [
           { service: "web-v1", weight: w(30) },
@@ -306,7 +321,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     // Unforced, the same race is drift.
     await r.apply(t, pair, 10, { canaryPercent: 0 });
     peer.reset();
-    peer.onNext({ method: "PUT" }, () => {
+    peer.onNext({ method: "PATCH" }, () => {
       peer.edit("trafficsplits", ns, "web", (o) => {
         (o.spec as { backends: unknown[] }).backends = [
           { service: "web-v1", weight: w(30) },
@@ -323,8 +338,8 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const t = target(ns);
     await r.apply(t, pair, 10);
     // A controller (or person) rewrites the split right after our write, before the read-back (the GET
-    // after the PUT: the split is also read by name before the write).
-    peer.onNext({ method: "PUT" }, () =>
+    // after the PATCH: the split is also read by name before the write).
+    peer.onNext({ method: "PATCH" }, () =>
       peer.onNext({ method: "GET", pathIncludes: `/namespaces/${ns}/trafficsplits/web` }, () => {
         peer.edit("trafficsplits", ns, "web", (o) => {
           (o.spec as { backends: unknown[] }).backends = [
@@ -344,7 +359,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const t = target(ns);
     await r.apply(t, pair, 10);
     peer.reset();
-    peer.failNext({ method: "PUT", status: 409, times: 50 });
+    peer.failNext({ method: "PATCH", status: 409, times: 50 });
     const err = await rejection(r.apply(t, pair, 20, { canaryPercent: 10 }));
     expect(err).toMatchObject({ code: "conflict", transient: true });
     expect(peer.mutations("trafficsplits", ns, "web")).toHaveLength(5);
@@ -381,7 +396,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
     const r = router(peer, 300);
     await r.apply(t, pair, 10);
 
-    peer.failNext({ method: "PUT", status: 503 });
+    peer.failNext({ method: "PATCH", status: 503 });
     const unavailable = await rejection(r.apply(t, pair, 20));
     expect(unavailable).toMatchObject({ code: "unavailable", transient: true });
     expect(unavailable.message).toContain("503 ServiceUnavailable");
@@ -402,7 +417,7 @@ describe.each(FLAVOURS)("SmiRouter on a $flavour cluster (TrafficSplit $version)
 
   it("reports the API's message when it refuses a write (422 -> rejected)", async () => {
     const r = router(peer);
-    peer.failNext({ method: "POST", status: 422, message: 'TrafficSplit.split.smi-spec.io "web" is invalid: denied by policy' });
+    peer.failNext({ method: "PATCH", status: 422, message: 'TrafficSplit.split.smi-spec.io "web" is invalid: denied by policy' });
     const err = await rejection(r.apply(target(ns), pair, 10));
     expect(err).toMatchObject({ code: "rejected", transient: false });
     expect(err.message).toContain("denied by policy");
@@ -607,7 +622,7 @@ describe("SmiRouter remembers which split serves an apex", () => {
 
     expect(lists()).toBe(0);
     expect(new Set(splitReads())).toEqual(new Set(["GET web-split"]));
-    expect(peer.mutations("trafficsplits").map((m) => `${m.method} ${m.name}`)).toEqual(["PUT web-split", "PUT web-split", "PUT web-split"]);
+    expect(peer.mutations("trafficsplits").map((m) => `${m.method} ${m.name}`)).toEqual(["PATCH web-split", "PATCH web-split", "PATCH web-split"]);
 
     // The next start lists again, whatever is remembered.
     await r.validate(t, pair);
@@ -624,7 +639,7 @@ describe("SmiRouter remembers which split serves an apex", () => {
     await r.observe(t, pair);
     await r.apply(t, pair, 30, { canaryPercent: 10 });
     expect(lists()).toBe(0);
-    expect(peer.mutations("trafficsplits").map((m) => `${m.method} ${m.name}`)).toEqual(["PUT web"]);
+    expect(peer.mutations("trafficsplits").map((m) => `${m.method} ${m.name}`)).toEqual(["PATCH web"]);
   });
 
   it("finds a split deleted and re-created by hand under another name, and reports a repurposed one as today", async () => {

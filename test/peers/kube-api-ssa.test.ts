@@ -46,7 +46,7 @@ describe("server-side apply on the peer", () => {
       body: { message: "fieldManager: Required value: is required for apply patch" },
     });
     const created = await call("PATCH", `${URL_}/a?fieldManager=argocd-controller`, route("a", [100]), APPLY);
-    expect(created.status).toBe(200);
+    expect(created.status).toBe(201); // an apply that creates answers 201 Created, as the API server does
     expect(owners(created.body)).toEqual({ "argocd-controller/Apply": ["/spec/parentRefs", "/spec/rules"] });
     expect(created.body.metadata.managedFields[0]).toMatchObject({ apiVersion: "gateway.networking.k8s.io/v1", fieldsType: "FieldsV1" });
     expect((await call("PATCH", `${URL_}/a?force=true`, { metadata: { labels: { x: "y" } } }, "application/merge-patch+json")).status).toBe(422);

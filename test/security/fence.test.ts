@@ -187,12 +187,8 @@ describe("Finish's scale-down", () => {
       metadata: { name: "cart-blue", namespace: "shop" },
       spec: { selector: { app: "something-else" }, ports: [{ port: 80 }] },
     } as KubeObject);
-    h.kube.edit("trafficsplits", "shop", "cart-ts", (o: KubeObject) => {
-      (o.spec as { backends: unknown[] }).backends = [
-        { service: "cart-blue", weight: 100 },
-        { service: "cart-v2", weight: 0 },
-      ];
-    });
+    // Seeded, not edited: a hand edit would make kubectl-edit own the backends, which is not what this proves.
+    h.kube.seed("trafficsplits", "shop", split("cart-ts", "cart-blue", "cart-v2"));
     const reply = await ask(ALICE, "start cart --from cart-blue --to cart-v2");
     const id = /`(cart#\d+)`/.exec(reply)![1]!;
     await waitForMessage(h, id, "Finish");

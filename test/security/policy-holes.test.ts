@@ -114,8 +114,16 @@ describe("item 8: Resume after drift on the step to 100%", () => {
     expect(h.kube.mutations("trafficsplits", "default", "backend-ts").length).toBe(writes);
     expect(canary()).toBe(80);
 
+    // The hand edits made kubectl-edit the owner of spec.backends: Resume does not take it (only Re-apply
+    // forces), so the second person's resume is held as "owned" and their Re-apply reaches 100%.
     expect(await ask(BOB, `resume ${id}`)).toContain("Resuming");
-    await waitFor(() => (canary() === 100 ? true : undefined), { what: "the second person's resume to reach 100%" });
+    await waitFor(async () => ((await h.bot.store.get(id))?.drift?.owned?.managers.join() === "kubectl-edit" ? true : undefined), {
+      what: "the resume held as owned by kubectl-edit",
+    });
+    expect(canary()).toBe(80);
+    await waitForMessage(h, id, "Re-apply 0/100");
+    await clickButton(h, id, BOB, "Re-apply 0/100");
+    await waitFor(() => (canary() === 100 ? true : undefined), { what: "the second person's Re-apply to reach 100%" });
     await clickButton(h, id, BOB, "Abort");
     await waitForStatus(h, id, "aborted");
   });

@@ -4,7 +4,16 @@ import { versionServices } from "../../engine/services.ts";
 import { kubeNamespace } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
-import { backToGit, valueAt, type DriftAuthor, type GitBaseline, type WrittenAt, type WrittenObject } from "../../engine/ownership.ts";
+import {
+  backToGit,
+  ownerKindOfManager,
+  valueAt,
+  type DriftAuthor,
+  type GitBaseline,
+  type OwnedBy,
+  type WrittenAt,
+  type WrittenObject,
+} from "../../engine/ownership.ts";
 import type { RoutePair, TrafficRouter } from "../../routers/router.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
 import type { GitopsWords } from "../../app/slack-side.ts";
@@ -202,4 +211,29 @@ export async function backToGitNote(g: GitopsDeps | undefined, w: GitopsWords, s
     }
   }
   await store.update(r.id, (x) => withGitopsNote(x, `Back to git. ${parts.join("\n\n")}`, now()));
+}
+
+/**
+ * Who owns what the bot's apply was refused on: the managers and fields the API named, with the GitOps
+ * owner behind them (read quietly, as for drift; a manager that is a GitOps controller names at least its
+ * kind), and the sentence for the thread.
+ */
+export async function ownedBy(
+  g: GitopsDeps | undefined,
+  words: GitopsWords,
+  router: TrafficRouter,
+  r: Rollout,
+  detail: unknown,
+  message: string,
+): Promise<{ owned: OwnedBy; why: string }> {
+  const d = (detail ?? {}) as { managers?: unknown; fields?: unknown };
+  const managers = Array.isArray(d.managers) ? d.managers.map(String) : [];
+  const fields = Array.isArray(d.fields) ? d.fields.map(String) : [];
+  const author = await driftBy(g, router, r);
+  const known = author?.by.gitops && managers.includes(author.by.manager) ? author.by.gitops.owner : undefined;
+  const kind = managers.map(ownerKindOfManager).find((k) => k !== undefined);
+  const owner = known ?? (kind ? { kind, via: "manager" as const } : undefined);
+  const owned: OwnedBy = { managers, fields, ...(owner ? { owner } : {}) };
+  const what = author ? words.object(author.object) : "What the bot writes";
+  return { owned, why: `${words.ownedBy(what, owned)}\n(${message})` };
 }

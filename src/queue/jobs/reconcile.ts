@@ -9,6 +9,7 @@ import {
   markCompleted,
   markDrift,
   markFinishDrift,
+  markOwned,
   markRejected,
   markStarted,
   withGitopsBaseline,
@@ -31,7 +32,7 @@ import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
 import type { SlackSide } from "../../app/slack-side.ts";
 import { sendArgoRequest, type ArgoSender } from "../../app/argo-follow.ts";
-import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
+import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, ownedBy, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -100,7 +101,10 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
     case "held": {
       if (r.appliedPercent === r.desiredPercent && !r.resync) return;
       // After a person answered drift (resync), what the mesh holds besides the weights is the new baseline.
-      const expect = r.appliedPercent === null ? undefined : { canaryPercent: r.appliedPercent, print: r.resync ? undefined : r.meshPrint };
+      const expect =
+        r.appliedPercent === null
+          ? undefined
+          : { canaryPercent: r.appliedPercent, print: r.resync ? undefined : r.meshPrint, ...(r.takeOwnership ? { takeOwnership: true } : {}) };
       const obs = await router.apply(r.target, pair(r), r.desiredPercent, expect);
       verify(obs, r.desiredPercent);
       await store.update(r.id, (x) => withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print));
@@ -108,7 +112,9 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
     }
     case "finishing": {
       // Only over what the bot last verified (100%): a hand edit since then is drift, never overwritten.
-      const obs = await router.finalize(r.target, pair(r), "canary", { expect: { canaryPercent: r.appliedPercent ?? 100, print: r.meshPrint } });
+      const obs = await router.finalize(r.target, pair(r), "canary", {
+        expect: { canaryPercent: r.appliedPercent ?? 100, print: r.meshPrint, ...(r.takeOwnership ? { takeOwnership: true } : {}) },
+      });
       verify(obs, 100);
       // The clean-up is a courtesy after the mesh is final: its failure is reported, never a reason to retry
       // a finished rollout (the Deployment may have been removed or renamed by hand).
@@ -204,7 +210,15 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
   } catch (err) {
     if (!(err instanceof RouterError && err.code === "not-found")) throw err;
   }
-  const obs = await router.apply(r.target, p, r.desiredPercent);
+  let obs: Observed;
+  try {
+    obs = await router.apply(r.target, p, r.desiredPercent);
+  } catch (err) {
+    // Owned by another field manager: started at what the mesh holds and held, saying who owns what.
+    const latest = err instanceof RouterError && err.code === "owned" ? await store.get(r.id) : undefined;
+    if (latest && (await holdOwned(deps, latest, err as RouterError, gitops?.owned ?? []))) return;
+    throw err;
+  }
   verify(obs, r.desiredPercent);
   const hint = router.testRequestHint(r.target, p);
   await store.update(r.id, (x) => {
@@ -253,6 +267,7 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
     throw err;
   }
   log.error({ err }, "mesh write refused");
+  if (err instanceof RouterError && err.code === "owned" && (await holdOwned(deps, r, err, []))) return;
   if (r.status === "starting") {
     const latest = await store.get(r.id);
     if (latest) await takePausesOff(deps.gitops, deps.slackSide.gitops, store, latest, now); // a pause set for this start must not outlive it
@@ -281,6 +296,25 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
     const held = hold(x, { kind: "bot", why: code }, now(), message);
     return held.ok ? held.value : withProblem(x, message, now());
   });
+}
+
+/**
+ * Another field manager owns what the bot writes (server-side apply refused): held and said, never forced;
+ * Re-apply takes it. A start is started at what the mesh holds, with its GitOps lines (`notes`). False when
+ * the mesh cannot be read as a split (a start is then rejected as any refused write is).
+ */
+async function holdOwned(deps: ReconcileDeps, r: Rollout, err: RouterError, notes: string[]): Promise<boolean> {
+  const found = await observeQuietly(deps, r);
+  if (r.status === "starting" && found.percent === undefined) return false;
+  const message = redactUrlsIn(err.message);
+  const { owned, why } = await ownedBy(deps.gitops, deps.slackSide.gitops, deps.routers.for(r.target), r, err.detail, message);
+  const now = deps.now();
+  await deps.store.update(r.id, (x) => {
+    if (isTerminal(x) || x.status === "aborting") return x;
+    const held = markOwned(x, found, owned, why, now);
+    return notes.length && x.status === "starting" ? withGitopsNote(held, notes.join("\n"), now) : held;
+  });
+  return true;
 }
 
 /**

@@ -40,7 +40,13 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
       return `:double_vertical_bar: ${who} held the rollout${extra} ${when}`;
     case "resumed": {
       const how =
-        e.how === "reapply" ? `: re-applying ${e.to}% over the hand edit` : e.how === "adopt" ? `: adopted the hand edit: ${e.to}% on ${r.canary}` : extra;
+        e.how === "reapply"
+          ? e.text
+            ? `: re-applying ${e.to}%, ${escapeMrkdwn(e.text)}`
+            : `: re-applying ${e.to}% over the hand edit`
+          : e.how === "adopt"
+            ? `: adopted the hand edit: ${e.to}% on ${r.canary}`
+            : extra;
       return `:arrow_forward: ${who} resumed the rollout${how}${weights} ${when}`;
     }
     case "warning":

@@ -1,5 +1,15 @@
 import { stringify } from "yaml";
-import type { DriftAuthor, GitBaseline, Owner, OwnerJudgement, OwnershipReason, OwnershipVerdict, Snippet, WrittenObject } from "../../engine/ownership.ts";
+import type {
+  DriftAuthor,
+  GitBaseline,
+  OwnedBy,
+  Owner,
+  OwnerJudgement,
+  OwnershipReason,
+  OwnershipVerdict,
+  Snippet,
+  WrittenObject,
+} from "../../engine/ownership.ts";
 
 /**
  * Who owns an object the bot writes, in words (src/engine/ownership.ts decides): the refusal with the
@@ -158,5 +168,20 @@ export function backToGitText(b: GitBaseline, result: { differs: boolean; patch:
   return (
     `${objectLabel(b.object)} (${owner}): *the cluster now differs from git*. Make git say this, so the next sync keeps the rollout's result ` +
     `instead of undoing it or leaving the object OutOfSync:\n\`\`\`${stringify(result.patch).trimEnd()}\`\`\``
+  );
+}
+
+/**
+ * Server-side apply refused the bot's write because another field manager owns what it writes: "owned by X",
+ * with the GitOps owner behind X when known. Nothing was written; only a person's Re-apply takes the fields.
+ */
+export function ownedByText(what: string, owned: OwnedBy): string {
+  const managers = owned.managers.length ? owned.managers.map(managerLabel).join(", ") : "another field manager";
+  const owner = owned.owner ? ` (${ownerLabel(owned.owner)})` : "";
+  const fields = owned.fields.length ? owned.fields.map((f) => `\`${f}\``).join(", ") : "the fields the bot writes";
+  const gitops = owned.owner ? " If that owner puts its values back, taking them starts a tug of war: make it ignore the bot's fields first, or Abort." : "";
+  return (
+    `${what} is owned by ${managers}${owner}: it owns ${fields}, which the bot writes, so the write was refused and nothing was overwritten. ` +
+    `Re-apply takes ${owned.fields.length > 1 ? "them" : "it"} over (a forced apply, recorded in the audit trail); Abort goes back to stable.${gitops}`
   );
 }

@@ -83,6 +83,10 @@ export function actionButtons(r: Rollout): Block[] {
       return [button(label, ACTION.advance, r, "primary"), button("Hold", ACTION.hold, r), abortButton(r)];
     }
     case "held":
+      if (r.drift?.observedPercent !== undefined && r.drift.owned) {
+        // Another field manager owns what the bot writes: Re-apply takes it (forced, audited); nothing to adopt.
+        return [button(`Re-apply ${split(r.desiredPercent)}`, ACTION.reapply, r, "primary"), abortButton(r)];
+      }
       if (r.drift?.observedPercent !== undefined && r.drift.by?.gitops) {
         // A GitOps revert: Re-apply would only fight the owner. Adopt what git says, or Abort; the thread has the snippet.
         return [button(`Adopt ${split(r.drift.observedPercent)}`, ACTION.adopt, r, "primary"), abortButton(r)];
