@@ -271,6 +271,8 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       kube: { KUBECONFIG: kube.kubeconfigPath },
       kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
       namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+      // The page shows the new pods coming up: look at them often.
+      deployPollMs: 500,
     });
     if (!routers.ok) throw new Error(routers.errors.join("\n"));
     const boot = async () => {
@@ -281,6 +283,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         scaleDown: routers.value.scaleDown,
         preflight: routers.value.preflight,
         gitops: routers.value.gitops,
+        deploy: routers.value.deploy,
         listDeployments: routers.value.listDeployments,
         kubeConfig: routers.value.kubeConfig,
         flaggerTokens: new Map([[CHECKOUT_CANARY.name, flaggerToken]]),
