@@ -36,7 +36,7 @@ export async function deployStep(ctx: Ctx, r: Rollout): Promise<void> {
   if (!d.applied) {
     const refused = await applyNewVersion(ctx, deps, r);
     if (refused) {
-      await store.update(r.id, (x) => markDeployFailed(x, { refused }, `${deployProblemText(refused)}. Nothing was created.`, now()));
+      await store.update(r.id, (x) => markDeployFailed(x, { refused }, deployProblemText(refused), now()));
       return;
     }
   }
@@ -62,7 +62,7 @@ export async function deployStep(ctx: Ctx, r: Rollout): Promise<void> {
   }
   const why = deployFailureText(verdict.failure, deployment.name);
   const keep = r.target.abortCleanup === "keep";
-  await store.update(r.id, (x) => markDeployFailed(x, { failure: verdict.failure }, `${why}. The start ended; no traffic was moved.`, now()));
+  await store.update(r.id, (x) => markDeployFailed(x, { failure: verdict.failure }, `${why}: the start ended before any traffic moved`, now()));
   if (!keep) await removeOwn(ctx, r, "the failed deploy");
   else {
     await store.update(r.id, (x) => withWarning(x, `Left ${objectsText(d.objects, d.namespace)} in place for you to look at (\`abortCleanup: keep\`); remove them with \`kubectl -n ${d.namespace} delete deployment,service ${deployment.name}\``, now()));
