@@ -164,12 +164,19 @@ describe("deploy from chat", () => {
     expect(hh.kube.get("services", "web", "world-v2")).toBeDefined();
   });
 
-  for (const [image, shown] of [
-    ["registry.example.com/world:does-not-exist", 'is in ImagePullBackOff (Back-off pulling image \\"registry.example.com/world:does-not-exist\\")'],
-    ["registry.example.com/world:crash", "is in CrashLoopBackOff after 1 restart, last exit: Error (exit code 1)"],
+  for (const [image, shown, nowhere] of [
+    ["registry.example.com/world:does-not-exist", 'is in ImagePullBackOff (Back-off pulling image \\"registry.example.com/world:does-not-exist\\")', false],
+    ["registry.example.com/world:crash", "is in CrashLoopBackOff after 1 restart, last exit: Error (exit code 1)", false],
+    [IMAGE, "cannot be scheduled (FailedScheduling): pod", true],
   ] as const) {
-    it(`a new version that cannot come up (${image.split(":")[1]}) ends the start at once and is removed`, async () => {
+    it(`a new version that cannot come up (${nowhere ? "no node fits" : image.split(":")[1]}) ends the start at once and is removed`, async () => {
       const hh = await harness();
+      if (nowhere) {
+        // The stable's pods were placed before its node pool went away: the copy's cannot be.
+        hh.kube.edit("deployments", "web", "world-v1", (o) => {
+          ((o.spec as { template: { spec: Record<string, unknown> } }).template.spec).nodeSelector = { pool: "nowhere" };
+        });
+      }
       const dtab = hh.namerd.get("internal")!.text;
       await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `start world --image ${image} --from world-v1` });
       await waitFor(async () => ((await hh.bot.store.get(ID))?.status === "rejected" ? true : undefined), { what: "the start to end" });
@@ -210,6 +217,19 @@ describe("deploy from chat", () => {
     expect(second.kube.mutations("deployments", "web", "world-v2").filter((r) => r.method !== "GET")).toHaveLength(1);
     expect(second.kube.mutations("services", "web", "world-v2")).toHaveLength(1);
     await first.close();
+  });
+
+  it("refuses --image when Flux deploys the stable version, and says to change git", async () => {
+    const hh = await harness();
+    hh.kube.edit("deployments", "web", "world-v1", (o) => {
+      o.metadata = { ...o.metadata, labels: { ...(o.metadata?.labels as object), "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" } };
+    });
+    await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `start world --image ${IMAGE} --from world-v1` });
+    await waitFor(async () => ((await hh.bot.store.get(ID))?.status === "rejected" ? true : undefined), { what: "the start to end" });
+    expect((await hh.bot.store.get(ID))?.problem).toBe(
+      "Deployment `web/world-v1` is deployed by Flux `apps`: a Deployment the bot created beside it would not be in git. Change the image in git and let it deploy it, then start the rollout with `--to`",
+    );
+    expect(hh.kube.requests.filter((r) => r.mutating && r.resource !== "pods" && r.name !== "world-v1")).toEqual([]);
   });
 
   it("refuses --image privately where the target does not allow it, or the image is not a reference", async () => {
