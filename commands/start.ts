@@ -30,7 +30,11 @@ export type StartArgs = {
 const grammar: Grammar = {
   positionals: [{ name: "target", required: true }],
   flags: {
-    to: { takesValue: true, help: "the new version (Deployment/backend name); with --image, defaults to the next number after the stable's", placeholder: "version" },
+    to: {
+      takesValue: true,
+      help: "the new version (Deployment/backend name); with --image, defaults to the next number after the stable's",
+      placeholder: "version",
+    },
     image: {
       takesValue: true,
       help: "deploy the new version first: a copy of the stable's Deployment (and Service) running this image (targets with `deploy: true`)",

@@ -154,7 +154,15 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   }
   await deps.queue.afterTransition(created.value);
   deps.log.info({ rolloutId: id, target: target.name, stable, canary, steps, ...(req.image ? { image: req.image } : {}) }, "rollout requested");
-  return ok({ rolloutId: id, stable, canary, steps, ...(deploy ? { image: deploy.image } : {}), ...(autoMs !== undefined ? { autoMs } : {}), firstPercent: record.desiredPercent });
+  return ok({
+    rolloutId: id,
+    stable,
+    canary,
+    steps,
+    ...(deploy ? { image: deploy.image } : {}),
+    ...(autoMs !== undefined ? { autoMs } : {}),
+    firstPercent: record.desiredPercent,
+  });
 }
 
 /**

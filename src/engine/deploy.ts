@@ -31,7 +31,19 @@ const DROP_ANNOTATIONS = [
   "meta.helm.sh/release-namespace",
 ];
 const DROP_LABEL_PREFIXES = ["kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/", "applications.argoproj.io/"];
-const DROP_METADATA = ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers", "generateName"];
+const DROP_METADATA = [
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "managedFields",
+  "ownerReferences",
+  "selfLink",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "finalizers",
+  "generateName",
+];
 
 /**
  * Docker/OCI image reference grammar (distribution/reference): `[host[:port]/]path[:tag][@digest]`, lower-case
@@ -139,7 +151,14 @@ const strings = (v: unknown): Record<string, string> =>
   isRecord(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === "string")) : {};
 
 /** A copy's metadata: name and namespace set, the source's own history and claims dropped, the bot's marks added. */
-function copiedMetadata(source: unknown, name: string, namespace: string, labels: Record<string, string>, input: NewVersionInput, from: string): Record<string, unknown> {
+function copiedMetadata(
+  source: unknown,
+  name: string,
+  namespace: string,
+  labels: Record<string, string>,
+  input: NewVersionInput,
+  from: string,
+): Record<string, unknown> {
   const m: Record<string, unknown> = isRecord(source) ? structuredClone(source) : {};
   for (const k of DROP_METADATA) delete m[k];
   const annotations = strings(m.annotations);
@@ -189,7 +208,14 @@ export function newVersionObjects(input: NewVersionInput): Result<NewVersionObje
   const stableSelector = strings(isRecord(spec.selector) ? spec.selector.matchLabels : undefined);
   const hasExpressions = isRecord(spec.selector) && Array.isArray(spec.selector.matchExpressions) && spec.selector.matchExpressions.length > 0;
   if (!hasExpressions && selects(stableSelector, podLabels)) {
-    return err({ code: "selector-overlap", namespace: ns, name: names.stable.deployment, kind: "Deployment", selector: stableSelector, versionLabel: settings.versionLabel });
+    return err({
+      code: "selector-overlap",
+      namespace: ns,
+      name: names.stable.deployment,
+      kind: "Deployment",
+      selector: stableSelector,
+      versionLabel: settings.versionLabel,
+    });
   }
   let service: K8sObject | undefined;
   if (input.stableService) {
@@ -202,7 +228,8 @@ export function newVersionObjects(input: NewVersionInput): Result<NewVersionObje
     }
     // Addresses and node ports the API server allocated belong to the stable's Service; the copy gets its own.
     for (const k of ["clusterIP", "clusterIPs", "healthCheckNodePort", "loadBalancerIP", "externalIPs"]) delete sspec[k];
-    if (Array.isArray(sspec.ports)) sspec.ports = sspec.ports.map((p) => (isRecord(p) ? Object.fromEntries(Object.entries(p).filter(([k]) => k !== "nodePort")) : p));
+    if (Array.isArray(sspec.ports))
+      sspec.ports = sspec.ports.map((p) => (isRecord(p) ? Object.fromEntries(Object.entries(p).filter(([k]) => k !== "nodePort")) : p));
     service = {
       apiVersion: "v1",
       kind: "Service",
@@ -270,7 +297,8 @@ export type DeployFailure =
   | { code: "progress-deadline"; message: string }
   | { code: "timeout"; ready: number; desired: number; timeoutMs: number };
 
-export type DeployVerdict = { kind: "ready"; ready: number; desired: number } | { kind: "waiting"; ready: number; desired: number } | { kind: "failed"; failure: DeployFailure };
+export type DeployVerdict =
+  { kind: "ready"; ready: number; desired: number } | { kind: "waiting"; ready: number; desired: number } | { kind: "failed"; failure: DeployFailure };
 
 const PULL_FAILURES = new Set(["ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
 const CONFIG_FAILURES = new Set(["CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
@@ -286,7 +314,10 @@ export function judgeDeploy(f: RolloutFacts, now: number, deadlineAt: number, ti
     for (const c of pod.containers) {
       const w = c.waiting;
       if (w && PULL_FAILURES.has(w.reason)) {
-        return { kind: "failed", failure: { code: "image-pull", pod: pod.name, container: c.name, reason: w.reason, ...(w.message ? { message: w.message } : {}) } };
+        return {
+          kind: "failed",
+          failure: { code: "image-pull", pod: pod.name, container: c.name, reason: w.reason, ...(w.message ? { message: w.message } : {}) },
+        };
       }
       if (w?.reason === "CrashLoopBackOff") {
         const t = c.lastTerminated;
@@ -303,7 +334,10 @@ export function judgeDeploy(f: RolloutFacts, now: number, deadlineAt: number, ti
         };
       }
       if (w && CONFIG_FAILURES.has(w.reason)) {
-        return { kind: "failed", failure: { code: "config-error", pod: pod.name, container: c.name, reason: w.reason, ...(w.message ? { message: w.message } : {}) } };
+        return {
+          kind: "failed",
+          failure: { code: "config-error", pod: pod.name, container: c.name, reason: w.reason, ...(w.message ? { message: w.message } : {}) },
+        };
       }
     }
     if (pod.unschedulable !== undefined) return { kind: "failed", failure: { code: "unschedulable", pod: pod.name, message: pod.unschedulable } };

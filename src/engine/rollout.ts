@@ -292,7 +292,9 @@ export function markDeployFailed(r: Rollout, why: { failure?: DeployFailure; ref
 /** Objects the bot removed (its own after a failure or Abort, `old` the stable's after Finish), with a thread line. */
 export function withRemoved(r: Rollout, removed: DeployedObject[], old: boolean, text: string, now: number): Rollout {
   if (!r.deploy || !removed.length) return r;
-  const deploy = old ? { ...r.deploy, removedOld: [...(r.deploy.removedOld ?? []), ...removed] } : { ...r.deploy, removed: [...(r.deploy.removed ?? []), ...removed] };
+  const deploy = old
+    ? { ...r.deploy, removedOld: [...(r.deploy.removedOld ?? []), ...removed] }
+    : { ...r.deploy, removed: [...(r.deploy.removed ?? []), ...removed] };
   return withEvent(touch({ ...r, deploy }, now), now, { kind: "cleanup", actor: { kind: "bot", why: "cleanup" }, text });
 }
 

@@ -174,7 +174,10 @@ export const TargetSchema = z
     versionLabel: z
       .string()
       .max(316)
-      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, "must be a label key like `version` or `example.com/version`")
+      .regex(
+        /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+        "must be a label key like `version` or `example.com/version`",
+      )
       .default("version"),
     /** `--image`: how long the new version may take to become ready before the start ends. */
     deployTimeout: durationSchema({ minMs: 1_000 }).default(10 * 60_000),
@@ -205,7 +208,11 @@ export const TargetSchema = z
       ctx.addIssue({ code: "custom", path: ["namespace"], message: "`deploy: true` needs the namespace of the versions' Deployments and Services" });
     }
     if (t.deploy && (t.router === "argo-rollouts" || t.router === "flagger")) {
-      ctx.addIssue({ code: "custom", path: ["deploy"], message: "`deploy: true` is for targets the bot routes itself: the controller makes the new version from the Rollout's or Canary's template" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["deploy"],
+        message: "`deploy: true` is for targets the bot routes itself: the controller makes the new version from the Rollout's or Canary's template",
+      });
     }
   });
 

@@ -73,7 +73,9 @@ export class KubeDeployApi implements DeployApi {
   }
 
   async facts(namespace: string, name: string): Promise<RolloutFacts | undefined> {
-    const d = await missingIsUndefined(kubeCall(`read Deployment ${namespace}/${name}`, (o) => this.apps.readNamespacedDeployment({ namespace, name }, o), this.opts));
+    const d = await missingIsUndefined(
+      kubeCall(`read Deployment ${namespace}/${name}`, (o) => this.apps.readNamespacedDeployment({ namespace, name }, o), this.opts),
+    );
     if (!d) return undefined;
     const match = d.spec?.selector?.matchLabels ?? {};
     const labelSelector = Object.entries(match)

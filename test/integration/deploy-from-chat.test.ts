@@ -76,7 +76,13 @@ function stableService(): KubeObject {
     apiVersion: "v1",
     kind: "Service",
     metadata: { name: "world-v1", namespace: "web", labels: { app: "world" } },
-    spec: { type: "NodePort", clusterIP: "10.0.0.17", clusterIPs: ["10.0.0.17"], selector: { app: "world", version: "world-v1" }, ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] },
+    spec: {
+      type: "NodePort",
+      clusterIP: "10.0.0.17",
+      clusterIPs: ["10.0.0.17"],
+      selector: { app: "world", version: "world-v1" },
+      ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
+    },
   };
 }
 
@@ -138,11 +144,16 @@ describe("deploy from chat", () => {
     expect(spec.selector).toEqual({ matchLabels: { app: "world", version: "world-v2" } });
     expect(spec.template.metadata.labels).toEqual({ app: "world", version: "world-v2" });
     const [container] = spec.template.spec.containers as Record<string, unknown>[];
-    expect(container).toEqual({ ...(stableDeployment().spec as typeof spec).template.spec.containers![0], image: IMAGE } as never);
+    const [was] = (stableDeployment().spec as typeof spec).template.spec.containers as Record<string, unknown>[];
+    expect(container).toEqual({ ...was, image: IMAGE });
     expect(spec.template.spec.serviceAccountName).toBe("world");
     expect(spec.template.spec.volumes).toEqual([{ name: "config", configMap: { name: "world" } }]);
     expect(d.metadata?.labels).toEqual({ app: "world", version: "world-v2", "app.kubernetes.io/managed-by": "rollout-bot" });
-    expect(d.metadata?.annotations).toEqual({ "team.example.com/owner": "greeters", "rollout-bot.io/created-by-rollout": ID, "rollout-bot.io/copied-from": "world-v1" });
+    expect(d.metadata?.annotations).toEqual({
+      "team.example.com/owner": "greeters",
+      "rollout-bot.io/created-by-rollout": ID,
+      "rollout-bot.io/copied-from": "world-v1",
+    });
     expect(hh.kube.mutations("deployments", "web", "world-v2")[0]!.query).toContain("fieldManager=rollout-bot");
     const s = applied(hh, "services", "world-v2");
     expect(() => new Service(s as never).validate()).not.toThrow();
@@ -174,7 +185,7 @@ describe("deploy from chat", () => {
       if (nowhere) {
         // The stable's pods were placed before its node pool went away: the copy's cannot be.
         hh.kube.edit("deployments", "web", "world-v1", (o) => {
-          ((o.spec as { template: { spec: Record<string, unknown> } }).template.spec).nodeSelector = { pool: "nowhere" };
+          (o.spec as { template: { spec: Record<string, unknown> } }).template.spec.nodeSelector = { pool: "nowhere" };
         });
       }
       const dtab = hh.namerd.get("internal")!.text;
@@ -222,7 +233,10 @@ describe("deploy from chat", () => {
   it("refuses --image when Flux deploys the stable version, and says to change git", async () => {
     const hh = await harness();
     hh.kube.edit("deployments", "web", "world-v1", (o) => {
-      o.metadata = { ...o.metadata, labels: { ...(o.metadata?.labels as object), "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" } };
+      o.metadata = {
+        ...o.metadata,
+        labels: { ...(o.metadata?.labels as object), "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" },
+      };
     });
     await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `start world --image ${IMAGE} --from world-v1` });
     await waitFor(async () => ((await hh.bot.store.get(ID))?.status === "rejected" ? true : undefined), { what: "the start to end" });

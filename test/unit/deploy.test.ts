@@ -1,12 +1,25 @@
 import { describe, expect, it } from "vitest";
-import { deployNames, imageProblem, judgeDeploy, madeByBot, newVersionObjects, nextVersion, type K8sObject, type RolloutFacts } from "../../src/engine/deploy.ts";
+import {
+  deployNames,
+  imageProblem,
+  judgeDeploy,
+  madeByBot,
+  newVersionObjects,
+  nextVersion,
+  type K8sObject,
+  type RolloutFacts,
+} from "../../src/engine/deploy.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 
 describe("image references", () => {
-  it.each(["world", "world:2.0", "registry.example.com/team/world:2.0", "localhost:5000/world", `world@sha256:${"a".repeat(64)}`, `ghcr.io/o/world:v2@sha256:${"b".repeat(64)}`])(
-    "accepts %s",
-    (image) => expect(imageProblem(image)).toBeUndefined(),
-  );
+  it.each([
+    "world",
+    "world:2.0",
+    "registry.example.com/team/world:2.0",
+    "localhost:5000/world",
+    `world@sha256:${"a".repeat(64)}`,
+    `ghcr.io/o/world:v2@sha256:${"b".repeat(64)}`,
+  ])("accepts %s", (image) => expect(imageProblem(image)).toBeUndefined());
   it.each([
     ["", "empty"],
     ["World:2", "uppercase"],
@@ -26,7 +39,11 @@ describe("the next version's name", () => {
   });
   it("follows a Gateway target's service template, and has no per-version Service to make with fixed names", () => {
     const gw = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway", gateway: { service: "web-{version}" } });
-    expect(deployNames(gw, { stable: "v1", canary: "v2" })).toEqual({ namespace: "shop", stable: { deployment: "web-v1", service: "web-v1" }, canary: { deployment: "web-v2", service: "web-v2" } });
+    expect(deployNames(gw, { stable: "v1", canary: "v2" })).toEqual({
+      namespace: "shop",
+      stable: { deployment: "web-v1", service: "web-v1" },
+      canary: { deployment: "web-v2", service: "web-v2" },
+    });
     const fixed = TargetSchema.parse({ name: "web", router: "gateway", gateway: { stableService: "a", canaryService: "b" } });
     expect(deployNames(fixed, { stable: "v1", canary: "v2" })).toBeUndefined();
   });
@@ -37,7 +54,16 @@ const labels = { app: "world", version: "world-v1" };
 const stable = (containers = [{ name: "world", image: "world:1" }], selector: Record<string, string> = labels): K8sObject => ({
   apiVersion: "apps/v1",
   kind: "Deployment",
-  metadata: { name: "world-v1", namespace: "web", uid: "u1", resourceVersion: "9", generation: 4, managedFields: [{}], ownerReferences: [{}], labels: { ...labels, "kustomize.toolkit.fluxcd.io/name": "x" } },
+  metadata: {
+    name: "world-v1",
+    namespace: "web",
+    uid: "u1",
+    resourceVersion: "9",
+    generation: 4,
+    managedFields: [{}],
+    ownerReferences: [{}],
+    labels: { ...labels, "kustomize.toolkit.fluxcd.io/name": "x" },
+  },
   spec: { replicas: 2, paused: true, selector: { matchLabels: selector }, template: { metadata: { labels, creationTimestamp: null }, spec: { containers } } },
   status: { readyReplicas: 2 },
 });
@@ -49,7 +75,12 @@ const input = (d: K8sObject, settings: { container?: string; versionLabel: strin
   names,
   settings,
   stableDeployment: d,
-  stableService: { apiVersion: "v1", kind: "Service", metadata: { name: "world-v1" }, spec: { selector: labels, clusterIP: "10.0.0.1", ports: [{ port: 80, nodePort: 30001 }] } },
+  stableService: {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: "world-v1" },
+    spec: { selector: labels, clusterIP: "10.0.0.1", ports: [{ port: 80, nodePort: 30001 }] },
+  },
 });
 
 describe("the new version's objects", () => {
@@ -73,7 +104,9 @@ describe("the new version's objects", () => {
     ]);
     expect(newVersionObjects(input(two))).toMatchObject({ ok: false, error: { code: "container-ambiguous", containers: ["world", "proxy"] } });
     const picked = newVersionObjects(input(two, { container: "world", versionLabel: "version" }));
-    expect(picked.ok && (picked.value.deployment.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers.map((c) => c.image)).toEqual(["world:2", "envoy:1"]);
+    expect(
+      picked.ok && (picked.value.deployment.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers.map((c) => c.image),
+    ).toEqual(["world:2", "envoy:1"]);
     expect(newVersionObjects(input(two, { container: "app", versionLabel: "version" }))).toMatchObject({ ok: false, error: { code: "container-missing" } });
   });
   it("refuse a stable selector that would pick the new pods too", () => {
@@ -91,7 +124,11 @@ const facts = (over: Partial<RolloutFacts> = {}): RolloutFacts => ({
   pods: [],
   ...over,
 });
-const pod = (c: RolloutFacts["pods"][number]["containers"][number], unschedulable?: string) => ({ name: "world-v2-abc", containers: [c], ...(unschedulable ? { unschedulable } : {}) });
+const pod = (c: RolloutFacts["pods"][number]["containers"][number], unschedulable?: string) => ({
+  name: "world-v2-abc",
+  containers: [c],
+  ...(unschedulable ? { unschedulable } : {}),
+});
 
 describe("waiting for the new version", () => {
   it("counts ready replicas, then is up", () => {
@@ -101,14 +138,29 @@ describe("waiting for the new version", () => {
   });
   it("fails at once on what Kubernetes reports, and at the deadline", () => {
     const c = { name: "world", ready: false, restarts: 0 };
-    expect(judgeDeploy(facts({ pods: [pod({ ...c, waiting: { reason: "ImagePullBackOff", message: "Back-off" } })] }), 0, 1000, 1000)).toMatchObject({ failure: { code: "image-pull", reason: "ImagePullBackOff" } });
+    expect(judgeDeploy(facts({ pods: [pod({ ...c, waiting: { reason: "ImagePullBackOff", message: "Back-off" } })] }), 0, 1000, 1000)).toMatchObject({
+      failure: { code: "image-pull", reason: "ImagePullBackOff" },
+    });
     expect(judgeDeploy(facts({ pods: [pod({ ...c, waiting: { reason: "ErrImagePull" } })] }), 0, 1000, 1000).kind).toBe("waiting");
-    expect(judgeDeploy(facts({ pods: [pod({ ...c, restarts: 3, waiting: { reason: "CrashLoopBackOff" }, lastTerminated: { reason: "OOMKilled", exitCode: 137 } })] }), 0, 1000, 1000)).toMatchObject({
+    expect(
+      judgeDeploy(
+        facts({ pods: [pod({ ...c, restarts: 3, waiting: { reason: "CrashLoopBackOff" }, lastTerminated: { reason: "OOMKilled", exitCode: 137 } })] }),
+        0,
+        1000,
+        1000,
+      ),
+    ).toMatchObject({
       failure: { code: "crash-loop", lastReason: "OOMKilled", exitCode: 137, restarts: 3 },
     });
-    expect(judgeDeploy(facts({ pods: [pod(c, "0/3 nodes are available: 3 Insufficient cpu.")] }), 0, 1000, 1000)).toMatchObject({ failure: { code: "unschedulable" } });
-    expect(judgeDeploy(facts({ progressDeadlineExceeded: "ReplicaSet has timed out progressing." }), 0, 1000, 1000)).toMatchObject({ failure: { code: "progress-deadline" } });
-    expect(judgeDeploy(facts({ pods: [pod({ ...c, waiting: { reason: "CreateContainerConfigError", message: 'secret "db" not found' } })] }), 0, 1000, 1000)).toMatchObject({ failure: { code: "config-error" } });
+    expect(judgeDeploy(facts({ pods: [pod(c, "0/3 nodes are available: 3 Insufficient cpu.")] }), 0, 1000, 1000)).toMatchObject({
+      failure: { code: "unschedulable" },
+    });
+    expect(judgeDeploy(facts({ progressDeadlineExceeded: "ReplicaSet has timed out progressing." }), 0, 1000, 1000)).toMatchObject({
+      failure: { code: "progress-deadline" },
+    });
+    expect(
+      judgeDeploy(facts({ pods: [pod({ ...c, waiting: { reason: "CreateContainerConfigError", message: 'secret "db" not found' } })] }), 0, 1000, 1000),
+    ).toMatchObject({ failure: { code: "config-error" } });
     expect(judgeDeploy(facts(), 1000, 1000, 1000)).toEqual({ kind: "failed", failure: { code: "timeout", ready: 1, desired: 3, timeoutMs: 1000 } });
   });
 });

@@ -65,7 +65,13 @@ export async function deployStep(ctx: Ctx, r: Rollout): Promise<void> {
   await store.update(r.id, (x) => markDeployFailed(x, { failure: verdict.failure }, `${why}: the start ended before any traffic moved`, now()));
   if (!keep) await removeOwn(ctx, r, "the failed deploy");
   else {
-    await store.update(r.id, (x) => withWarning(x, `Left ${objectsText(d.objects, d.namespace)} in place for you to look at (\`abortCleanup: keep\`); remove them with \`kubectl -n ${d.namespace} delete deployment,service ${deployment.name}\``, now()));
+    await store.update(r.id, (x) =>
+      withWarning(
+        x,
+        `Left ${objectsText(d.objects, d.namespace)} in place for you to look at (\`abortCleanup: keep\`); remove them with \`kubectl -n ${d.namespace} delete deployment,service ${deployment.name}\``,
+        now(),
+      ),
+    );
   }
 }
 
@@ -78,7 +84,11 @@ async function applyNewVersion(ctx: Ctx, deps: DeployDeps, r: Rollout): Promise<
   const stableDeployment = await deps.api.read({ kind: "Deployment", namespace: ns, name: names.stable.deployment });
   if (!stableDeployment) return { code: "stable-deployment-missing", namespace: ns, name: names.stable.deployment };
   // A Deployment git deploys gets its new version through git: one the bot made beside it would be outside it.
-  const owners = claimedOwners({ group: "apps", kind: "Deployment", namespace: ns, name: names.stable.deployment, fields: [] }, signalsOf(stableDeployment), deps.gitops);
+  const owners = claimedOwners(
+    { group: "apps", kind: "Deployment", namespace: ns, name: names.stable.deployment, fields: [] },
+    signalsOf(stableDeployment),
+    deps.gitops,
+  );
   if (owners.length)
     return {
       code: "gitops-owned",
@@ -99,7 +109,10 @@ async function applyNewVersion(ctx: Ctx, deps: DeployDeps, r: Rollout): Promise<
     stableService,
   });
   if (!made.ok) return made.error;
-  const objects: [DeployedObject["kind"], K8sObject][] = [["Deployment", made.value.deployment], ...(made.value.service ? [["Service", made.value.service] as [DeployedObject["kind"], K8sObject]] : [])];
+  const objects: [DeployedObject["kind"], K8sObject][] = [
+    ["Deployment", made.value.deployment],
+    ...(made.value.service ? [["Service", made.value.service] as [DeployedObject["kind"], K8sObject]] : []),
+  ];
   // Never write over an object someone else made under the same name (a `--to` naming an existing version).
   for (const [kind, obj] of objects) {
     const name = String(obj.metadata?.name);
@@ -139,7 +152,10 @@ export async function removeOwn(ctx: Ctx, r: Rollout, why: string): Promise<void
     }
   }
   const now = ctx.now;
-  if (removed.length) await ctx.store.update(r.id, (x) => withRemoved(x, removed, false, `Removed ${plainObjects(removed, d.namespace)} (made by the bot for this rollout) after ${why}`, now()));
+  if (removed.length)
+    await ctx.store.update(r.id, (x) =>
+      withRemoved(x, removed, false, `Removed ${plainObjects(removed, d.namespace)} (made by the bot for this rollout) after ${why}`, now()),
+    );
   for (const p of problems) await ctx.store.update(r.id, (x) => withWarning(x, p, now()));
 }
 
@@ -166,7 +182,11 @@ export async function removeOld(ctx: Ctx, r: Rollout): Promise<string | undefine
     try {
       const live = await deps.api.read({ kind, namespace: names.namespace, name });
       if (!live) continue;
-      const owners = claimedOwners({ group: kind === "Deployment" ? "apps" : "", kind, namespace: names.namespace, name, fields: [] }, signalsOf(live), deps.gitops);
+      const owners = claimedOwners(
+        { group: kind === "Deployment" ? "apps" : "", kind, namespace: names.namespace, name, fields: [] },
+        signalsOf(live),
+        deps.gitops,
+      );
       if (owners.length) {
         left.push(`${kind} ${names.namespace}/${name} is deployed by ${owners.map((o) => o.kind).join(", ")}: remove it from git`);
         continue;
@@ -180,7 +200,13 @@ export async function removeOld(ctx: Ctx, r: Rollout): Promise<string | undefine
   const now = ctx.now;
   if (removed.length) {
     await ctx.store.update(r.id, (x) =>
-      withRemoved(x.deploy ? x : { ...x, deploy: oldOnly(x, names.namespace) }, removed, true, `Removed the old version: ${plainObjects(removed, names.namespace)} (the mesh sends it nothing)`, now()),
+      withRemoved(
+        x.deploy ? x : { ...x, deploy: oldOnly(x, names.namespace) },
+        removed,
+        true,
+        `Removed the old version: ${plainObjects(removed, names.namespace)} (the mesh sends it nothing)`,
+        now(),
+      ),
     );
   }
   return left.length ? left.join("; ") : undefined;

@@ -98,7 +98,12 @@ export function startDeploymentController(peer: PeerHooks, opts: DeploymentContr
         const pod: KubeObject = {
           apiVersion: "v1",
           kind: "Pod",
-          metadata: { name: p.name, namespace: ns, labels, ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: p.name.replace(/-[^-]+$/, ""), controller: true }] },
+          metadata: {
+            name: p.name,
+            namespace: ns,
+            labels,
+            ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: p.name.replace(/-[^-]+$/, ""), controller: true }],
+          },
           spec: isRecord(template.spec) ? template.spec : {},
           status: status.status,
         };
@@ -163,7 +168,10 @@ function podStatus(template: Record<string, unknown>, ageMs: number, index: numb
             type: "PodScheduled",
             status: "False",
             reason: "Unschedulable",
-            message: cpu >= 64 ? "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod." : "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+            message:
+              cpu >= 64
+                ? "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+                : "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
           },
         ],
       },
@@ -176,11 +184,17 @@ function podStatus(template: Record<string, unknown>, ageMs: number, index: numb
     const name = String(c.name ?? "");
     if (image.includes("does-not-exist")) {
       const reason = ageMs < pulling ? "ContainerCreating" : ageMs < readyAfterMs ? "ErrImagePull" : "ImagePullBackOff";
-      const message = reason === "ImagePullBackOff" ? `Back-off pulling image "${image}"` : reason === "ErrImagePull" ? `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": not found` : undefined;
+      const message =
+        reason === "ImagePullBackOff"
+          ? `Back-off pulling image "${image}"`
+          : reason === "ErrImagePull"
+            ? `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": not found`
+            : undefined;
       return { name, image, ready: false, started: false, restartCount: 0, state: { waiting: { reason, ...(message ? { message } : {}) } } };
     }
     if (image.includes("crash")) {
-      if (ageMs < readyAfterMs) return { name, image, ready: false, started: true, restartCount: 0, state: { running: { startedAt: new Date().toISOString() } } };
+      if (ageMs < readyAfterMs)
+        return { name, image, ready: false, started: true, restartCount: 0, state: { running: { startedAt: new Date().toISOString() } } };
       const restarts = 1 + Math.floor((ageMs - readyAfterMs) / readyAfterMs);
       return {
         name,

@@ -40,7 +40,9 @@ export function deployProblemText(p: DeployProblem): string {
     case "fixed-services":
       return `target \`${p.target}\` names fixed \`stableService\`/\`canaryService\`: there is no Service per version for the bot to create`;
     case "gitops-owned": {
-      const who = p.owners.map((o) => (o.kind === "argocd" ? `Argo CD${o.name ? ` Application \`${o.name}\`` : ""}` : `Flux${o.name ? ` \`${o.name}\`` : ""}`)).join(" and ");
+      const who = p.owners
+        .map((o) => (o.kind === "argocd" ? `Argo CD${o.name ? ` Application \`${o.name}\`` : ""}` : `Flux${o.name ? ` \`${o.name}\`` : ""}`))
+        .join(" and ");
       return `Deployment \`${p.namespace}/${p.name}\` is deployed by ${who}: a Deployment the bot created beside it would not be in git. Change the image in git and let ${p.owners.length > 1 ? "them" : "it"} deploy it, then start the rollout with \`--to\``;
     }
   }

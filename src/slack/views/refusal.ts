@@ -246,7 +246,15 @@ export function startRefusalText(r: StartRefusal): string {
   }
 }
 
-const FENCE_CODES: ReadonlySet<string> = new Set(["denied", "deploy-not-enabled", "fenced-flag", "from-not-allowed", "namespace-not-allowed", "to-other-target", "adhoc-overlaps"]);
+const FENCE_CODES: ReadonlySet<string> = new Set([
+  "denied",
+  "deploy-not-enabled",
+  "fenced-flag",
+  "from-not-allowed",
+  "namespace-not-allowed",
+  "to-other-target",
+  "adhoc-overlaps",
+]);
 
 /** A refused start as the person sees it: `:no_entry:` for the policy and the target's fence, `:x:` for everything else. */
 export function startRefusalReply(r: StartRefusal): string {
