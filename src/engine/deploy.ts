@@ -135,6 +135,8 @@ export type DeployProblem =
 export type NewVersionInput = {
   rolloutId: string;
   fieldManager: string;
+  /** The stable version's name: a label whose value is it (`app: world-v1`) names the version, and is renamed. */
+  stableVersion: string;
   version: string;
   image: string;
   names: DeployNames;
@@ -202,7 +204,10 @@ export function newVersionObjects(input: NewVersionInput): Result<NewVersionObje
   container.image = input.image;
 
   const label = { [settings.versionLabel]: version };
-  const podLabels = { ...strings(isRecord(template.metadata) ? template.metadata.labels : undefined), ...label };
+  // A label whose value is the stable's version name (`app: world-v1`) names the version: the copy's names its own.
+  const renamed = (labels: Record<string, string>) =>
+    Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, v === input.stableVersion || v === names.stable.deployment ? names.canary.deployment : v]));
+  const podLabels = { ...renamed(strings(isRecord(template.metadata) ? template.metadata.labels : undefined)), ...label };
   // Both versions run side by side: the stable's selectors must not pick the new pods, or its Service would
   // send them the stable's traffic (and its ReplicaSets would count them) before any step was taken.
   const stableSelector = strings(isRecord(spec.selector) ? spec.selector.matchLabels : undefined);
@@ -234,7 +239,7 @@ export function newVersionObjects(input: NewVersionInput): Result<NewVersionObje
       apiVersion: "v1",
       kind: "Service",
       metadata: copiedMetadata(svc.metadata, names.canary.service, ns, label, input, names.stable.service),
-      spec: { ...sspec, selector: { ...selector, ...label } },
+      spec: { ...sspec, selector: { ...renamed(selector), ...label } },
     };
   }
   const { paused: _paused, ...restSpec } = spec;
@@ -247,7 +252,7 @@ export function newVersionObjects(input: NewVersionInput): Result<NewVersionObje
     spec: {
       ...restSpec,
       replicas,
-      selector: { ...(isRecord(spec.selector) ? spec.selector : {}), matchLabels: { ...stableSelector, ...label } },
+      selector: { ...(isRecord(spec.selector) ? spec.selector : {}), matchLabels: { ...renamed(stableSelector), ...label } },
       template: { ...template, metadata: { ...restTemplateMeta, labels: podLabels }, spec: { ...podSpec } },
     },
   };

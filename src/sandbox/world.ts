@@ -7,6 +7,7 @@ import { buildRouters } from "../routers/factory.ts";
 import { defaultRegistry } from "./peers/kube-api-resources.ts";
 import { serviceType } from "./peers/kube-api-services.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "./peers/kube-api.ts";
+import { CREATED_BY_ROLLOUT } from "../engine/deploy.ts";
 import { startLinkerd1Admin, type Linkerd1Admin } from "./peers/linkerd1-admin.ts";
 import { startMeshMetrics, type MeshMetrics } from "./peers/mesh-metrics.ts";
 import { startNamerdPeer, type NamerdPeer } from "./peers/namerd.ts";
@@ -196,6 +197,12 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
     const kube = await startKubeApiPeer({
       smiFlavour: "nginx",
+      // `--image` (issue 23): the Deployments the bot makes get pods that come up one by one, or fail as named
+      // (`does-not-exist`, `crash`); the seeded ones are ready at once.
+      deploymentController: {
+        readyAfterMs: 1_500,
+        only: (d) => typeof (d.metadata?.annotations as Record<string, unknown> | undefined)?.[CREATED_BY_ROLLOUT] === "string",
+      },
       resources: [...GITOPS_TYPES, ...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType, canaryType],
     });
     started.push(kube);

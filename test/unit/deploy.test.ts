@@ -70,6 +70,7 @@ const stable = (containers = [{ name: "world", image: "world:1" }], selector: Re
 const input = (d: K8sObject, settings: { container?: string; versionLabel: string } = { versionLabel: "version" }) => ({
   rolloutId: "world#1",
   fieldManager: "rollout-bot",
+  stableVersion: "world-v1",
   version: "world-v2",
   image: "world:2",
   names,
@@ -109,8 +110,19 @@ describe("the new version's objects", () => {
     ).toEqual(["world:2", "envoy:1"]);
     expect(newVersionObjects(input(two, { container: "app", versionLabel: "version" }))).toMatchObject({ ok: false, error: { code: "container-missing" } });
   });
+  it("rename a label that names the stable version (app: world-v1) to the new one", () => {
+    const byName = stable(undefined, { app: "world-v1" });
+    (byName.spec as { template: { metadata: { labels: unknown } } }).template.metadata.labels = { app: "world-v1" };
+    const out = newVersionObjects(input(byName));
+    expect(out.ok && out.value.deployment.spec).toMatchObject({
+      selector: { matchLabels: { app: "world-v2", version: "world-v2" } },
+      template: { metadata: { labels: { app: "world-v2", version: "world-v2" } } },
+    });
+  });
   it("refuse a stable selector that would pick the new pods too", () => {
-    expect(newVersionObjects(input(stable(undefined, { app: "world" })))).toMatchObject({ ok: false, error: { code: "selector-overlap", kind: "Deployment" } });
+    const shared = stable(undefined, { app: "world" });
+    (shared.spec as { template: { metadata: { labels: unknown } } }).template.metadata.labels = { app: "world" };
+    expect(newVersionObjects(input(shared))).toMatchObject({ ok: false, error: { code: "selector-overlap", kind: "Deployment" } });
   });
 });
 

@@ -101,6 +101,7 @@ async function applyNewVersion(ctx: Ctx, deps: DeployDeps, r: Rollout): Promise<
   const made = newVersionObjects({
     rolloutId: r.id,
     fieldManager: deps.fieldManager,
+    stableVersion: r.stable,
     version: r.canary,
     image: d.image,
     names,

@@ -29,6 +29,8 @@ export type DeploymentControllerOptions = {
   readyAfterMs: number;
   /** How often the controller looks (default 25 ms). */
   tickMs?: number;
+  /** Only these Deployments are run by the controller; the others are ready as soon as they are written (the sandbox's seeded ones). */
+  only?: (deployment: KubeObject) => boolean;
 };
 
 export const podType: ResourceType = {
@@ -46,12 +48,13 @@ export const podType: ResourceType = {
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The Deployment type when the controller runs: a write leaves status as the controller last reported it. */
-export function controlledDeployments(types: ResourceType[]): ResourceType[] {
+export function controlledDeployments(types: ResourceType[], only?: (deployment: KubeObject) => boolean): ResourceType[] {
   return types.map((t) =>
     t.plural === "deployments" && t.group === "apps"
       ? {
           ...t,
           settle(obj: KubeObject) {
+            if (only && !only(obj)) return t.settle?.(obj);
             if (!isRecord(obj.status)) obj.status = { observedGeneration: 0, replicas: 0, updatedReplicas: 0, readyReplicas: 0, availableReplicas: 0 };
           },
         }
@@ -73,6 +76,7 @@ export function startDeploymentController(peer: PeerHooks, opts: DeploymentContr
     const now = Date.now();
     const seen = new Set<string>();
     for (const d of peer.list("deployments")) {
+      if (opts.only && !opts.only(d)) continue;
       const ns = String(d.metadata?.namespace);
       const name = String(d.metadata?.name);
       const key = `${ns}/${name}`;

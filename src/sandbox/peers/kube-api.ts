@@ -565,7 +565,9 @@ function withValidator(type: ResourceType, extra: ((obj: KubeObject, version: st
 export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeApiPeer> {
   const gateway = newGatewayController();
   const served = [...defaultRegistry(opts.smiFlavour, httpRouteType({ versions: opts.gatewayVersions, controller: gateway })), ...(opts.resources ?? [])];
-  const registry = opts.deploymentController ? [...controlledDeployments(served), ...(served.some((t) => t.plural === "pods") ? [] : [podType])] : served;
+  const registry = opts.deploymentController
+    ? [...controlledDeployments(served, opts.deploymentController.only), ...(served.some((t) => t.plural === "pods") ? [] : [podType])]
+    : served;
   const peer = new Peer(
     registry.map((t) => withValidator(t, opts.validators?.[t.plural])),
     gateway,
