@@ -217,6 +217,22 @@ describe("deploy from chat", () => {
     expect(hh.kube.mutations("deployments", "web", "world-v1")).toEqual([]);
   });
 
+  it("Abort while deploying removes the half-up new version and moves no traffic", async () => {
+    const hh = await harness();
+    hh.kube.edit("deployments", "web", "world-v1", (o) => {
+      (o.spec as { replicas: number }).replicas = 30; // 9 s to come up: long enough to abort on the way
+    });
+    const dtab = hh.namerd.get("internal")!.text;
+    await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `start world --image ${IMAGE} --from world-v1` });
+    await waitForMessage(hh, ID, (t) => /Deploying `world-v2` \([0-9]+ of 30 ready\)/.test(t));
+    await clickButton(hh, ID, ALICE, "Abort");
+    await waitFor(async () => ((await hh.bot.store.get(ID))?.status === "aborted" ? true : undefined), { what: "the abort" });
+    await waitForThread(hh, "Removed Deployment web/world-v2 and Service web/world-v2 (made by the bot for this rollout) after the abort");
+    expect(hh.kube.get("deployments", "web", "world-v2")).toBeUndefined();
+    expect(hh.namerd.get("internal")!.text).toContain("/host/world => /srv/world-v1 ;");
+    expect(dtab).toContain("/host/world => /srv/world-v1 ;");
+  });
+
   it("a process that takes over while deploying picks up the wait and creates nothing twice", async () => {
     const first = await harness();
     await first.driver.slash({ userId: ALICE, channelId: CHANNEL, text: `start world --image ${IMAGE} --from world-v1` });
