@@ -1,5 +1,7 @@
 import { formatDuration, parseDuration } from "../src/engine/duration.ts";
 import { dnsLabelProblem } from "../src/engine/names.ts";
+import { imageProblem } from "../src/engine/deploy.ts";
+import { deployProblemText } from "../src/slack/views/deploy-text.ts";
 import { parseSteps } from "../src/engine/plan.ts";
 import type { Target } from "../src/engine/target.ts";
 import { resolveTarget as resolveTargetData, startRollout } from "../src/app/start.ts";
@@ -12,6 +14,8 @@ import type { Caller, Command, CommandDeps, Reply, TargetCatalog } from "./types
 export type StartArgs = {
   target: string;
   to?: string;
+  /** `--image`: the bot deploys the new version from the stable's Deployment with this image first. */
+  image?: string;
   from?: string;
   steps?: number[];
   namespace?: string;
@@ -26,7 +30,16 @@ export type StartArgs = {
 const grammar: Grammar = {
   positionals: [{ name: "target", required: true }],
   flags: {
-    to: { takesValue: true, help: "the new version (Deployment/backend name)", placeholder: "version" },
+    to: {
+      takesValue: true,
+      help: "the new version (Deployment/backend name); with --image, defaults to the next number after the stable's",
+      placeholder: "version",
+    },
+    image: {
+      takesValue: true,
+      help: "deploy the new version first: a copy of the stable's Deployment (and Service) running this image (targets with `deploy: true`)",
+      placeholder: "image:tag",
+    },
     from: { takesValue: true, help: "the stable version; defaults to the target's, or what the mesh routes to now (namerd)", placeholder: "version" },
     steps: { takesValue: true, help: "canary percentages, strictly increasing, ending at 100", placeholder: "10,50,100" },
     namespace: { takesValue: true, help: "Kubernetes namespace (ad-hoc targets)", placeholder: "namespace" },
@@ -37,6 +50,8 @@ const grammar: Grammar = {
   },
 };
 
+// README.md quotes this line (test/unit/command-input.test.ts): `--image` is listed with the flags' help
+// until the docs are reorganised (issue 26), see docs/deploy-from-chat.md.
 const USAGE =
   "/rollout start <target> --to <version> [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--namespace <ns>] [--router smi|namerd|gateway] [--split <name>]";
 
@@ -77,7 +92,13 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
     if (problem) return { ok: false, error: `${label} ${echo(value)} is not a valid Kubernetes name: it ${problem}` };
   }
   const to = flagValue(a, "to");
-  if (!to) return { ok: false, error: `\`--to <version>\` is required: which version should get the traffic?` };
+  const image = flagValue(a, "image");
+  if (image !== undefined) {
+    const bad = imageProblem(image);
+    if (bad) return { ok: false, error: deployProblemText(bad) };
+  }
+  if (!to && image === undefined)
+    return { ok: false, error: `\`--to <version>\` is required: which version should get the traffic? (Or \`--image <image>\` to have the bot deploy it.)` };
   const from = flagValue(a, "from");
   if (from && from === to) return { ok: false, error: `\`--from\` and \`--to\` are both \`${to}\`: nothing to shift` };
   let steps: number[] | undefined;
@@ -113,7 +134,8 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
     ok: true,
     value: {
       target,
-      to,
+      ...(to ? { to } : {}),
+      ...(image !== undefined ? { image } : {}),
       ...(autoMs !== undefined ? { autoMs } : {}),
       ...(deadlineMs !== undefined ? { deadlineMs } : {}),
       ...(from ? { from } : {}),
@@ -137,12 +159,13 @@ export const startCommand: Command<StartArgs> = {
   summary: "start shifting traffic from the stable version to a new one, step by step",
   parse: parseStart,
   async run(deps: CommandDeps, caller: Caller, args: StartArgs): Promise<Reply> {
-    const out = await startRollout(deps, caller, { ...args, to: args.to! });
+    const out = await startRollout(deps, caller, args);
     if (!out.ok) return { text: startRefusalReply(out.error), outcome: "refused", audited: true };
-    const { rolloutId, stable, canary, steps, autoMs } = out.value;
+    const { rolloutId, stable, canary, steps, autoMs, image } = out.value;
+    const deploying = image ? ` Deploying \`${canary}\` (image \`${image}\`) next to \`${stable}\` first; the message shows its pods coming up.` : "";
     const mode = autoMs !== undefined ? ` Automatic: a step every ${formatDuration(autoMs)} while the canary is healthy.` : "";
     return {
-      text: `:hourglass_flowing_sand: Starting rollout \`${rolloutId}\`: \`${stable || "(current)"}\` → \`${canary}\`, plan ${steps.join("% → ")}%.${mode} Checking the mesh; the rollout message will appear in this channel.`,
+      text: `:hourglass_flowing_sand: Starting rollout \`${rolloutId}\`: \`${stable || "(current)"}\` → \`${canary}\`, plan ${steps.join("% → ")}%.${deploying}${mode} Checking the mesh; the rollout message will appear in this channel.`,
       outcome: "done",
       audited: true,
     };

@@ -114,6 +114,7 @@ targets:
     router: namerd
     stable: world-v1
     steps: [10, 50, 100]
+    deploy: true
     namerd:
       url: ${JSON.stringify(p.namerdUrl)}
       dtabNamespace: ${WORLD_DTAB_NAMESPACE}

@@ -7,6 +7,7 @@ import { buildRouters } from "../src/routers/factory.ts";
 import { defaultRegistry } from "./peers/kube-api-resources.ts";
 import { serviceType } from "./peers/kube-api-services.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "./peers/kube-api.ts";
+import { CREATED_BY_ROLLOUT } from "../src/engine/deploy.ts";
 import { startLinkerd1Admin, type Linkerd1Admin } from "./peers/linkerd1-admin.ts";
 import { startMeshMetrics, type MeshMetrics } from "./peers/mesh-metrics.ts";
 import { startNamerdPeer, type NamerdPeer } from "./peers/namerd.ts";
@@ -196,6 +197,12 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
     const kube = await startKubeApiPeer({
       smiFlavour: "nginx",
+      // `--image` (issue 23): the Deployments the bot makes get pods that come up one by one, or fail as named
+      // (`does-not-exist`, `crash`); the seeded ones are ready at once.
+      deploymentController: {
+        readyAfterMs: 1_500,
+        only: (d) => typeof (d.metadata?.annotations as Record<string, unknown> | undefined)?.[CREATED_BY_ROLLOUT] === "string",
+      },
       resources: [...GITOPS_TYPES, ...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType, canaryType],
     });
     started.push(kube);
@@ -271,6 +278,8 @@ export async function startWorld(s: WorldSettings): Promise<World> {
       kube: { KUBECONFIG: kube.kubeconfigPath },
       kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
       namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+      // The page shows the new pods coming up: look at them often.
+      deployPollMs: 500,
     });
     if (!routers.ok) throw new Error(routers.errors.join("\n"));
     const boot = async () => {
@@ -284,6 +293,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         scaleDown: routers.value.scaleDown,
         preflight: routers.value.preflight,
         gitops: routers.value.gitops,
+        deploy: routers.value.deploy,
         listDeployments: routers.value.listDeployments,
         kubeConfig: routers.value.kubeConfig,
         flaggerTokens: new Map([[CHECKOUT_CANARY.name, flaggerToken]]),

@@ -22,6 +22,7 @@ import { RolloutStore } from "./store/rollout-store.ts";
 import { SlackMetaStore } from "./store/slack-meta.ts";
 import type { Preflight } from "./kube/preflight.ts";
 import type { GitopsDeps } from "./kube/ownership.ts";
+import type { DeployDeps } from "./kube/deploy.ts";
 import type { DeploymentLister } from "./kube/deployment-list.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createOpsMetrics, type OpsMetrics } from "./http/metrics.ts";
@@ -67,6 +68,8 @@ export type BotOptions = {
   preflight: Preflight;
   /** Who owns what a rollout writes (Argo CD, Flux): checked before a start; `gitops: pause`. Absent: not checked. */
   gitops?: GitopsDeps;
+  /** `--image`: deploy the new version, `cleanup: delete`, Abort's removal. Absent: such rollouts end saying why. */
+  deploy?: DeployDeps;
   /** Run the effect worker in this process (default true). */
   worker?: boolean;
   /**
@@ -274,6 +277,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),
         preflight: opts.preflight,
         ...(opts.gitops ? { gitops: opts.gitops } : {}),
+        ...(opts.deploy ? { deploy: opts.deploy } : {}),
       },
       workerConnection,
       store.keys.bullPrefix(),

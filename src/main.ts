@@ -71,6 +71,7 @@ async function main(): Promise<number> {
     kubeConfig: routers.value.kubeConfig,
     preflight: routers.value.preflight,
     gitops: routers.value.gitops,
+    deploy: routers.value.deploy,
     flaggerTokens: flaggerTokens.value,
     listDeployments: routers.value.listDeployments,
   });

@@ -24,6 +24,7 @@ import { discoveryDocument, notFoundPath } from "./kube-api-discovery.ts";
 import { ApiStatusError, ObjectStore, apiVersionOf } from "./kube-api-store.ts";
 import { readBody } from "./read-body.ts";
 import { forbidden, requestAttributes, type RbacPolicy } from "./kube-api-authz.ts";
+import { controlledDeployments, podType, startDeploymentController, type DeploymentControllerOptions } from "./kube-api-deployments.ts";
 
 export type { FieldCause, GatewayController, KubeObject, ResourceType, SmiFlavour } from "./kube-api-resources.ts";
 
@@ -49,6 +50,8 @@ export type KubeApiPeerOptions = {
    * write a 422 Invalid, as the API server's own validation would.
    */
   validators?: Record<string, (obj: KubeObject, version: string) => FieldCause[]>;
+  /** Run a small Deployment controller (pods that become ready after a delay, or fail as named): kube-api-deployments.ts. */
+  deploymentController?: DeploymentControllerOptions;
 };
 
 export type RequestRecord = {
@@ -570,7 +573,10 @@ function withValidator(type: ResourceType, extra: ((obj: KubeObject, version: st
 /** Start a peer on 127.0.0.1 (port 0 = any free port) and write its kubeconfig to a temp dir. */
 export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeApiPeer> {
   const gateway = newGatewayController();
-  const registry = [...defaultRegistry(opts.smiFlavour, httpRouteType({ versions: opts.gatewayVersions, controller: gateway })), ...(opts.resources ?? [])];
+  const served = [...defaultRegistry(opts.smiFlavour, httpRouteType({ versions: opts.gatewayVersions, controller: gateway })), ...(opts.resources ?? [])];
+  const registry = opts.deploymentController
+    ? [...controlledDeployments(served, opts.deploymentController.only), ...(served.some((t) => t.plural === "pods") ? [] : [podType])]
+    : served;
   const peer = new Peer(
     registry.map((t) => withValidator(t, opts.validators?.[t.plural])),
     gateway,
@@ -579,5 +585,13 @@ export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeAp
   peer.rbac = opts.rbac;
   peer.implicitWorkloads = opts.implicitWorkloads ?? false;
   await peer.start(opts.port ?? 0);
+  if (opts.deploymentController) {
+    const controller = startDeploymentController(peer, opts.deploymentController);
+    const close = peer.close.bind(peer);
+    peer.close = async () => {
+      controller.stop();
+      await close();
+    };
+  }
   return peer;
 }

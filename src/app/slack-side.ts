@@ -1,6 +1,7 @@
 import type { DriftAuthor, GitBaseline, OwnedBy, OwnershipVerdict, WrittenObject } from "../engine/ownership.ts";
 import type { PreflightProblem } from "../engine/preflight.ts";
-import type { Rollout, RolloutEvent } from "../engine/rollout.ts";
+import type { DeployedObject, Rollout, RolloutEvent } from "../engine/rollout.ts";
+import type { DeployFailure, DeployProblem } from "../engine/deploy.ts";
 
 /** One running rollout on an App Home board, with the permalink of its channel message once posted. */
 export type BoardRollout = { rollout: Rollout; link?: string };
@@ -10,6 +11,16 @@ export type Board = { running: BoardRollout[]; ended: Rollout[]; notice?: string
 export type ChartPoint = { at: number; canaryPercent: number; stable?: number; canary?: number; stableFast?: number; canaryFast?: number };
 
 type Blocks = Record<string, unknown>[];
+
+/** How `--image`'s problems read in the thread (src/slack/views/deploy-text.ts). */
+export type DeployWords = {
+  /** Why the new version could not be made (a refused copy, a name taken, a GitOps-owned stable). */
+  problem(p: DeployProblem): string;
+  /** What Kubernetes reported while the new version came up. */
+  failure(f: DeployFailure, deployment: string): string;
+  /** The objects the bot made, worded. */
+  objects(objects: readonly DeployedObject[], namespace: string): string;
+};
 
 /** How the GitOps side of a rollout reads in its thread and on its message (src/slack/views/ownership-text.ts). */
 export type GitopsWords = {
@@ -52,6 +63,7 @@ export type SlackSide = {
   chartSvg(r: Rollout, points: ChartPoint[], now: number): string;
   chartAltText(r: Rollout, points: ChartPoint[]): string;
   gitops: GitopsWords;
+  deploy: DeployWords;
   /** Why the Services or workloads are not ready for a rollout (a refused start, a canary that stopped being ready). */
   preflightProblems(problems: PreflightProblem[]): string;
   /**

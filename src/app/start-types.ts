@@ -3,11 +3,15 @@ import type { PolicyRefusal } from "../engine/policy.ts";
 import type { Target } from "../engine/target.ts";
 import type { FenceRefusal } from "../engine/fence.ts";
 import type { RateLimited } from "./rate-limits.ts";
+import type { DeployProblem } from "../engine/deploy.ts";
 
 /** What a person asks to start (from `/rollout start` flags, or later a form). */
 export type StartRequest = {
   target: string;
-  to: string;
+  /** The new version; with `image` it may be left out (the next free number after the stable's). */
+  to?: string;
+  /** `--image`: deploy the new version from the stable's Deployment with this image first. */
+  image?: string;
   from?: string;
   steps?: number[];
   namespace?: string;
@@ -43,6 +47,12 @@ export type StartRefusal =
   | { code: "busy"; id: string; startedBy?: string; percent: number | null; channel?: string }
   | { code: "no-metrics-for-auto"; target: string; byFlag: boolean }
   /** Automatic steps faster than a clean reading can follow a weight change: no stage could rest on its own evidence. */
-  | AutoTooFast;
+  | AutoTooFast
+  /** `--image` on a target without `deploy: true` (the bot may not create workloads there). */
+  | { code: "deploy-not-enabled"; target: string }
+  /** `--image` without `--to` and the namespace's Deployments could not be listed to find the next free name. */
+  | { code: "deploy-cannot-name"; target: string; why: string }
+  | { code: "to-required"; target: string }
+  | DeployProblem;
 
-export type Started = { rolloutId: string; stable: string; canary: string; steps: number[]; autoMs?: number; firstPercent: number };
+export type Started = { rolloutId: string; stable: string; canary: string; steps: number[]; autoMs?: number; firstPercent: number; image?: string };

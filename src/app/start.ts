@@ -6,6 +6,8 @@ import { newRollout } from "../engine/rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import { fenceAdhoc, fenceAdhocOverlap, fenceCanary, fenceDeclared } from "../engine/fence.ts";
 import { withinLimit } from "./rate-limits.ts";
+import { deployNames, imageProblem, nextVersion } from "../engine/deploy.ts";
+import type { DeployRecord } from "../engine/rollout.ts";
 import { canSeeChannel } from "./visibility.ts";
 import type { AppDeps, TargetCatalog } from "./deps.ts";
 import type { Caller, StartRefusal, StartRequest, Started } from "./start-types.ts";
@@ -62,7 +64,7 @@ export async function startRollout(
   via: "command" | "modal" = "command",
 ): Promise<Result<Started, StartRefusal>> {
   const entry = { actor: caller.userId, action: "start", via, target: req.target, channel: caller.channelId };
-  const detail = `${req.from ?? "(stable)"} → ${req.to}${req.steps ? `, steps ${req.steps.join(",")}` : ""}`;
+  const detail = `${req.from ?? "(stable)"} → ${req.to ?? "(next version)"}${req.image ? ` (image ${req.image})` : ""}${req.steps ? `, steps ${req.steps.join(",")}` : ""}`;
   let out: Result<Started, StartRefusal>;
   try {
     out = await begin(deps, caller, req, via);
@@ -103,8 +105,17 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   const decision = gate({ reachesFull: !testStage && steps[0] === 100 });
   if (!decision.ok) return decision;
   const stable = req.from ?? target.stable ?? "";
-  if (!stable && !deps.routers.discoversStable(target.router)) return err({ code: "stable-required", target: target.name });
+  if (!stable && (req.image !== undefined || !deps.routers.discoversStable(target.router))) return err({ code: "stable-required", target: target.name });
   if (stable && stable === req.to) return err({ code: "already-stable", target: target.name, canary: req.to });
+  let canary = req.to;
+  let deploy: Omit<DeployRecord, "deadlineAt"> | undefined;
+  if (req.image !== undefined) {
+    const planned = await planDeploy(deps, target, stable, req.image, req.to);
+    if (!planned.ok) return planned;
+    canary = planned.value.canary;
+    deploy = planned.value.deploy;
+  }
+  if (canary === undefined) return err({ code: "to-required", target: target.name });
   const busy = await deps.store.activeFor(target.name);
   if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
   const autoMs = req.autoMs ?? (target.auto?.enabled && !req.manual ? target.auto.interval : undefined);
@@ -118,7 +129,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     id,
     target,
     stable,
-    canary: req.to,
+    canary,
     steps,
     startedBy: caller.userId,
     channel: caller.channelId,
@@ -129,6 +140,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
       ? { auto: { intervalMs: autoMs, maxWaitMs: target.auto?.maxWait ?? 30 * 60_000, noticeMs: Math.min(target.auto?.notice ?? 60_000, autoMs / 2) } }
       : {}),
     ...(req.deadlineMs !== undefined ? { deadline: deadlineFor(now, req.deadlineMs, target.deadlineAction) } : {}),
+    ...(deploy ? { deploy: { ...deploy, deadlineAt: now + deploy.timeoutMs } } : {}),
   });
   const created = await deps.store.create(record);
   if (!created.ok) {
@@ -141,6 +153,60 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     });
   }
   await deps.queue.afterTransition(created.value);
-  deps.log.info({ rolloutId: id, target: target.name, stable, canary: req.to, steps }, "rollout requested");
-  return ok({ rolloutId: id, stable, canary: req.to, steps, ...(autoMs !== undefined ? { autoMs } : {}), firstPercent: record.desiredPercent });
+  deps.log.info({ rolloutId: id, target: target.name, stable, canary, steps, ...(req.image ? { image: req.image } : {}) }, "rollout requested");
+  return ok({
+    rolloutId: id,
+    stable,
+    canary,
+    steps,
+    ...(deploy ? { image: deploy.image } : {}),
+    ...(autoMs !== undefined ? { autoMs } : {}),
+    firstPercent: record.desiredPercent,
+  });
+}
+
+/**
+ * `--image`: the new version's name and objects, fixed now so a process that takes over later makes the same
+ * ones. The name is `--to`, else the next free number after the stable's among the namespace's Deployments.
+ * Only on a target that opts in (`deploy: true`); the image must be a reference a kubelet can pull.
+ */
+async function planDeploy(
+  deps: AppDeps,
+  target: Target,
+  stable: string,
+  image: string,
+  to: string | undefined,
+): Promise<Result<{ canary: string; deploy: Omit<DeployRecord, "deadlineAt"> }, StartRefusal>> {
+  if (!target.deploy) return err({ code: "deploy-not-enabled", target: target.name });
+  const bad = imageProblem(image);
+  if (bad) return err(bad);
+  if (!deployNames(target, { stable, canary: stable })) return err({ code: "fixed-services", target: target.name });
+  let canary = to;
+  if (canary === undefined) {
+    if (!/\d$/.test(stable)) return err({ code: "version-unnamed", stable });
+    if (!deps.deployments) return err({ code: "deploy-cannot-name", target: target.name, why: "this bot cannot list Deployments" });
+    const ns = deployNames(target, { stable, canary: stable })!.namespace;
+    const listed = await deps.deployments(ns, 5_000);
+    if (!listed.ok) return err({ code: "deploy-cannot-name", target: target.name, why: `listing the Deployments in \`${ns}\` failed: ${listed.error.code}` });
+    const taken = new Set(listed.value.map((d) => d.name));
+    const next = nextVersion(stable, (v) => taken.has(deployNames(target, { stable, canary: v })!.canary.deployment));
+    if (!next) return err({ code: "version-unnamed", stable });
+    canary = next;
+    // A computed name is as much the person's choice as `--to`: it may not reach into another target.
+    const fenced = fenceCanary(target, canary, deps.catalog.targets.values());
+    if (fenced) return err(fenced);
+  }
+  const names = deployNames(target, { stable, canary })!;
+  return ok({
+    canary,
+    deploy: {
+      image,
+      namespace: names.namespace,
+      objects: [
+        { kind: "Deployment", name: names.canary.deployment },
+        { kind: "Service", name: names.canary.service },
+      ],
+      timeoutMs: target.deployTimeout,
+    },
+  });
 }

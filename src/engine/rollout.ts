@@ -8,6 +8,7 @@ import { isNextReading, type Evidence } from "./evidence.ts";
 import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
 import type { DriftAuthor, GitBaseline, OwnedBy, PausedObject } from "./ownership.ts";
 import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
+import type { DeployFailure, DeployProblem } from "./deploy.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -34,6 +35,8 @@ export type EventKind =
   | "notice" // an automatic step is coming: anyone may Hold
   | "reminder" // a manual stage has waited long: the starter is asked to decide
   | "alert" // the bot aborted or held by itself: the starter is told why
+  | "deployed" // `--image`: the new version's Deployment is up (`text`: what was created)
+  | "cleanup" // objects removed after Finish, Abort or a failed deploy (`text`: which)
   | "controller" // Argo Rollouts moved, or a person's request was sent to it (`change`)
   | "gitops"; // who owns what the bot writes (Argo CD, Flux): an owner that ignores it, a pause set or taken off, what git must say
 
@@ -154,6 +157,36 @@ export type Rollout = {
   gitopsBaseline?: GitBaseline[];
   /** A Canary revision Flagger runs: the bot answers its webhook gates (src/engine/flagger.ts). */
   flagger?: FlaggerRecord;
+  /** `--image`: the new version the bot deploys (and later may remove); see DeployRecord. */
+  deploy?: DeployRecord;
+};
+
+export type DeployedObject = { kind: "Deployment" | "Service"; name: string; uid?: string };
+
+/**
+ * What `--image` asked for and what the bot made. Names are fixed when the rollout is recorded, so a process
+ * that takes over after a crash applies the same objects (server-side apply: nothing is made twice).
+ */
+export type DeployRecord = {
+  image: string;
+  namespace: string;
+  /** The new version's objects; `uid` once the apply answered (removal is preconditioned on it). */
+  objects: DeployedObject[];
+  /** The container whose image was set (known after the first apply). */
+  container?: string;
+  deadlineAt: number;
+  timeoutMs: number;
+  /** The latest count while waiting. */
+  ready?: number;
+  desired?: number;
+  /** Applied at least once (later passes only read how it is doing). */
+  applied?: true;
+  /** Why the start ended while deploying: Kubernetes' report, or a refusal found before anything was applied. */
+  failure?: DeployFailure;
+  refused?: DeployProblem;
+  /** Objects removed again (after a failure, or Abort), and objects of the old version removed at Finish. */
+  removed?: DeployedObject[];
+  removedOld?: DeployedObject[];
 };
 
 /** A transition: the new record, or why not (a code with data; views say it in words). */
@@ -213,6 +246,8 @@ export type NewRollout = {
   now: number;
   auto?: Rollout["auto"];
   deadline?: Rollout["deadline"];
+  /** `--image`: begin in `deploying` with the new version's objects named here. */
+  deploy?: DeployRecord;
 };
 
 export function newRollout(n: NewRollout): Rollout {
@@ -226,7 +261,7 @@ export function newRollout(n: NewRollout): Rollout {
     stepIndex,
     desiredPercent: stepIndex < 0 ? 0 : n.steps[0]!,
     appliedPercent: null,
-    status: "starting",
+    status: n.deploy ? "deploying" : "starting",
     version: 0,
     createdAt: n.now,
     updatedAt: n.now,
@@ -236,7 +271,36 @@ export function newRollout(n: NewRollout): Rollout {
     ...(n.auto ? { auto: n.auto } : {}),
     ...(n.deadline ? { deadline: n.deadline } : {}),
     ...(n.responseUrl ? { responseUrl: n.responseUrl } : {}),
+    ...(n.deploy ? { deploy: n.deploy } : {}),
   };
+}
+
+/** `--image`: the new version's apply and count, as the worker saw them; no event (the message shows it). */
+export function withDeploy(r: Rollout, patch: Partial<DeployRecord>, now: number): Rollout {
+  if (!r.deploy) return r;
+  const next = { ...r.deploy, ...patch };
+  return JSON.stringify(next) === JSON.stringify(r.deploy) ? r : touch({ ...r, deploy: next }, now);
+}
+
+/** `--image`: the new version is up; the start goes on as any other (preflight, then the first write). */
+export function markDeployed(r: Rollout, text: string, now: number): Rollout {
+  if (r.status !== "deploying") return r;
+  return withEvent(touch({ ...r, status: "starting", problem: undefined }, now), now, { kind: "deployed", actor: { kind: "bot", why: "deploy" }, text });
+}
+
+/** `--image`: the new version could not come up (or could not be made); the start ends, nothing was routed. */
+export function markDeployFailed(r: Rollout, why: { failure?: DeployFailure; refused?: DeployProblem }, problem: string, now: number): Rollout {
+  if (r.status !== "deploying" || !r.deploy) return r;
+  return markRejected({ ...r, deploy: { ...r.deploy, ...why } }, problem, now);
+}
+
+/** Objects the bot removed (its own after a failure or Abort, `old` the stable's after Finish), with a thread line. */
+export function withRemoved(r: Rollout, removed: DeployedObject[], old: boolean, text: string, now: number): Rollout {
+  if (!r.deploy || !removed.length) return r;
+  const deploy = old
+    ? { ...r.deploy, removedOld: [...(r.deploy.removedOld ?? []), ...removed] }
+    : { ...r.deploy, removed: [...(r.deploy.removed ?? []), ...removed] };
+  return withEvent(touch({ ...r, deploy }, now), now, { kind: "cleanup", actor: { kind: "bot", why: "cleanup" }, text });
 }
 
 function refuseIfEnded(r: Rollout): Refused | undefined {
@@ -290,7 +354,7 @@ export function advance(r: Rollout, actor: Actor, fromStep: number, now: number)
   }
   if (r.stepIndex !== fromStep) return refuse({ code: "moved-on", id: r.id, percent: r.desiredPercent });
   if (r.status === "held") return refuse({ code: "held", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
-  if (r.status === "starting") return refuse({ code: "starting", id: r.id });
+  if (r.status === "starting" || r.status === "deploying") return refuse({ code: "starting", id: r.id });
   if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
   const next = nextStepPercent(r);
   if (next === undefined) return refuse({ code: "last-step", id: r.id });
@@ -321,7 +385,7 @@ export function promote(r: Rollout, actor: Actor, now: number): TransitionResult
   if (ended) return ended;
   if (r.status === "finishing") return refuse({ code: "already-finishing", id: r.id, ...byWhom(r) });
   if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
-  if (r.status === "starting") return refuse({ code: "starting", id: r.id });
+  if (r.status === "starting" || r.status === "deploying") return refuse({ code: "starting", id: r.id });
   if (r.drift) return refuse({ code: "held", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
   if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
   const last = r.steps.length - 1;

@@ -1,6 +1,7 @@
 /** Who decides, and where a rollout is in its life: the vocabulary the rest of the engine builds on. Pure. */
 
 export type RolloutStatus =
+  | "deploying" // `--image`: the new version's Deployment is being created and waited for; nothing routed yet
   | "starting" // recorded, target claimed, not yet validated against the mesh
   | "active" // walking the plan; a person (or the scheduler) moves it
   | "held" // paused by a person or by drift; nothing moves until resumed

@@ -163,8 +163,28 @@ export const TargetSchema = z
      * snippet to add to the owner (the default); `pause` disables Flux's reconcile of the object for the rollout.
      */
     gitops: z.enum(["check", "pause"]).optional(),
-    /** What Finish does to the losing version's Deployment: nothing, or scale it to 0 replicas. */
-    cleanup: z.enum(["none", "scale-down"]).default("none"),
+    /**
+     * What Finish does to the losing version: nothing (`none`, or `keep`), scale its Deployment to 0
+     * (`scale-down`), or remove its Deployment and Service once the mesh no longer routes to them (`delete`).
+     */
+    cleanup: z.enum(["none", "keep", "scale-down", "delete"]).default("none"),
+    /** `--image`: the bot may create the new version's Deployment and Service from the stable's (needs the deploy RBAC component). */
+    deploy: z.boolean().default(false),
+    /** `--image`: the container whose image is set; absent: the Deployment's only container. */
+    container: dnsLabel.optional(),
+    /** `--image`: the pod label that tells the versions apart (on the pod template, the selector and the Service selector). */
+    versionLabel: z
+      .string()
+      .max(316)
+      .regex(
+        /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+        "must be a label key like `version` or `example.com/version`",
+      )
+      .default("version"),
+    /** `--image`: how long the new version may take to become ready before the start ends. */
+    deployTimeout: durationSchema({ minMs: 1_000 }).default(10 * 60_000),
+    /** On Abort, the objects `--image` created: removed once traffic is verified back on stable (`delete`), or left (`keep`). */
+    abortCleanup: z.enum(["delete", "keep"]).default("delete"),
   })
   .superRefine((t, ctx) => {
     if (t.router === "namerd" && !t.namerd) {
@@ -183,8 +203,18 @@ export const TargetSchema = z
     if (t.router === "flagger" && !t.flagger) {
       ctx.addIssue({ code: "custom", path: ["flagger"], message: "a flagger target needs a `flagger:` block (`channel` and `tokenFile` or `tokenEnv`)" });
     }
-    if (t.router === "namerd" && t.cleanup === "scale-down" && !t.namespace) {
-      ctx.addIssue({ code: "custom", path: ["namespace"], message: "`cleanup: scale-down` needs the namespace of the versions' Deployments" });
+    if (t.router === "namerd" && (t.cleanup === "scale-down" || t.cleanup === "delete") && !t.namespace) {
+      ctx.addIssue({ code: "custom", path: ["namespace"], message: `\`cleanup: ${t.cleanup}\` needs the namespace of the versions' Deployments` });
+    }
+    if (t.router === "namerd" && t.deploy && !t.namespace) {
+      ctx.addIssue({ code: "custom", path: ["namespace"], message: "`deploy: true` needs the namespace of the versions' Deployments and Services" });
+    }
+    if (t.deploy && (t.router === "argo-rollouts" || t.router === "flagger")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["deploy"],
+        message: "`deploy: true` is for targets the bot routes itself: the controller makes the new version from the Rollout's or Canary's template",
+      });
     }
   });
 

@@ -11,6 +11,8 @@ const EVENT_KINDS: Record<EventKind, true> = {
   started: true,
   advanced: true,
   applied: true,
+  deployed: true,
+  cleanup: true,
   "finish-requested": true,
   completed: true,
   "abort-requested": true,

@@ -144,3 +144,32 @@ export const GITOPS_PERMISSIONS: readonly Permission[] = [
     neededBy: "src/kube/gitops-pause.ts (GitopsPause.pause, resume)",
   },
 ];
+
+/**
+ * What `--image` needs on top (deploy/components/deploy, checked by test/deploy/rbac-deploy.test.ts), for
+ * targets with `deploy: true` only: creating and removing workloads is more than a traffic shifter needs, so
+ * it is a component a cluster opts into. Reading the stable's Deployment and Service is in the base grant.
+ */
+export const DEPLOY_PERMISSIONS: readonly Permission[] = [
+  {
+    apiGroups: ["apps"],
+    resources: ["deployments"],
+    // patch: server-side apply of the new version's Deployment; delete: the bot's own after a failed deploy or
+    // Abort, the old version's on Finish with `cleanup: delete` (each preconditioned on the uid it read).
+    verbs: ["patch", "delete"],
+    neededBy: "src/kube/deploy.ts (KubeDeployApi.apply, remove) via src/queue/jobs/deploy.ts",
+  },
+  {
+    apiGroups: [""],
+    resources: ["services"],
+    verbs: ["patch", "delete"],
+    neededBy: "src/kube/deploy.ts (KubeDeployApi.apply, remove) via src/queue/jobs/deploy.ts",
+  },
+  {
+    apiGroups: [""],
+    resources: ["pods"],
+    // list: the new version's pods by its selector, for what Kubernetes reports while they come up.
+    verbs: ["list"],
+    neededBy: "src/kube/deploy.ts (KubeDeployApi.facts) via src/queue/jobs/deploy.ts",
+  },
+];

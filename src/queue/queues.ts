@@ -58,6 +58,19 @@ export class EffectQueue {
     await this.add("reconcile", r, RECONCILE, delayMs);
   }
 
+  /**
+   * `--image`: look at the new version's pods again at `at`. Keyed by the time, not the record's version: a
+   * count that did not change leaves the version as it was, and the next look must still be scheduled.
+   */
+  async deployPoll(rolloutId: string, at: number, now: number): Promise<void> {
+    const delay = Math.max(0, at - now);
+    await this.queue.add(
+      "reconcile",
+      { rolloutId, version: 0 },
+      { ...RECONCILE, removeOnComplete: true, removeOnFail: { age: 3600 }, jobId: `${rolloutId}.deploy.${at}`, ...(delay ? { delay } : {}) },
+    );
+  }
+
   async slackSync(r: Pick<Rollout, "id" | "version">, delayMs = 0): Promise<void> {
     await this.add("slack-sync", r, SLACK, delayMs);
   }

@@ -8,6 +8,7 @@ import { DEFAULT_GITOPS, type GitopsSettings } from "../engine/ownership.ts";
 import { GitopsPause } from "../kube/gitops-pause.ts";
 import { OwnershipReader, type GitopsDeps } from "../kube/ownership.ts";
 import { GatewayRouter } from "./gateway.ts";
+import { KubeDeployApi, type DeployDeps } from "../kube/deploy.ts";
 import { NamerdRouter } from "./namerd.ts";
 import { RouterRegistry } from "./registry.ts";
 import { SmiRouter } from "./smi.ts";
@@ -23,6 +24,8 @@ export type Routers = {
   listDeployments: DeploymentLister;
   /** Who owns what a rollout writes (Argo CD, Flux), and `gitops: pause`. */
   gitops: GitopsDeps;
+  /** `--image` (targets with `deploy: true`): the new version's objects, and their removal. */
+  deploy: DeployDeps;
 };
 
 export type RouterSettings = {
@@ -34,6 +37,8 @@ export type RouterSettings = {
   namerdTimeoutMs: number;
   /** The bot's field manager and where Argo CD keeps its Applications (ROLLOUT_FIELD_MANAGER, ROLLOUT_ARGOCD_*). */
   gitops?: GitopsSettings;
+  /** How often a deploying new version's pods are looked at (default 2 s; tests and the sandbox go faster). */
+  deployPollMs?: number;
 };
 
 /**
@@ -65,6 +70,12 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
       gitops: {
         ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: gitops }),
         pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs }),
+      },
+      deploy: {
+        api: new KubeDeployApi(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }),
+        fieldManager: gitops.fieldManager,
+        gitops,
+        ...(opts.deployPollMs !== undefined ? { pollMs: opts.deployPollMs } : {}),
       },
       scaleDown: async (namespace, deployment) => {
         await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });

@@ -13,6 +13,7 @@ import {
   ownedByText,
   ownershipRefusalText,
 } from "./views/ownership-text.ts";
+import { deployFailureText, deployProblemText, objectsText } from "./views/deploy-text.ts";
 import { describePreflightProblems } from "./views/preflight-text.ts";
 import { renderRolloutMessage } from "./views/rollout-message.ts";
 import { cannotPostText, startRejectedText } from "./views/starter-notes.ts";
@@ -37,6 +38,7 @@ export const slackSide: SlackSide = {
     ownedBy: ownedByText,
     backToGit: backToGitText,
   },
+  deploy: { problem: deployProblemText, failure: deployFailureText, objects: objectsText },
   preflightProblems: describePreflightProblems,
   turnLater: (err) => (err instanceof SlackTurnLater ? { bucket: err.bucket, at: err.at } : undefined),
   runBackFor,

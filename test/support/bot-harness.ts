@@ -48,6 +48,8 @@ export type HarnessOptions = {
   slackBudget?: boolean;
   /** As main does under NODE_ENV=production: closed by default (src/config.ts closedInProduction). */
   production?: boolean;
+  /** How often a `--image` rollout's new pods are looked at (default: the bot's 2 s). */
+  deployPollMs?: number;
 };
 
 export type Harness = {
@@ -116,7 +118,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
     namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
   };
-  const routers = await buildRouters(routerSettings);
+  const routers = await buildRouters({ ...routerSettings, ...(opts.deployPollMs !== undefined ? { deployPollMs: opts.deployPollMs } : {}) });
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
   const flaggerTokens = await loadFlaggerTokens(targets, process.env);
@@ -130,6 +132,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     kubeConfig: routers.value.kubeConfig,
     preflight: routers.value.preflight,
     gitops: routers.value.gitops,
+    deploy: routers.value.deploy,
     listDeployments: routers.value.listDeployments,
     log,
   });

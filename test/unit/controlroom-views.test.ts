@@ -76,6 +76,16 @@ describe("start form", () => {
     });
   });
 
+  it("reads an image to deploy first, with or without a version, and says next to the field when it is not an image", () => {
+    const out = readStartForm(form({ version: { version: { value: null } }, image: { image: { value: "registry.example.com/world:2.0" } } }));
+    expect(out).toEqual({ ok: true, value: { channelId: "C1", req: { target: "backend-svc", image: "registry.example.com/world:2.0", manual: true } } });
+    const bad = readStartForm(form({ image: { image: { value: "World:2" } } }));
+    expect(bad).toEqual({ ok: false, errors: { image: "--image World:2 is not a valid image reference: the repository must be lower-case" } });
+    expect(startRefusalErrors({ code: "deploy-not-enabled", target: "backend-svc" })).toHaveProperty("image");
+    const view = JSON.stringify(startFormView({ targets: [], channelId: "C1" } as never));
+    expect(view).toContain('"block_id":"image"');
+  });
+
   it("puts a refused start next to the field it is about", () => {
     expect(startRefusalErrors({ code: "already-stable", target: "backend-svc", canary: "v1" })).toHaveProperty("version");
     expect(startRefusalErrors({ code: "busy", id: "backend-svc#1", percent: 10 })).toHaveProperty("target");

@@ -32,6 +32,9 @@ import type { Preflight } from "../../kube/preflight.ts";
 import { preflightRefusal } from "./preflight.ts";
 import type { SlackSide } from "../../app/slack-side.ts";
 import { sendArgoRequest, type ArgoSender } from "../../app/argo-follow.ts";
+import { KubeApiError } from "../../kube/call.ts";
+import { deployStep, removeOld, removeOwn, type DeployDeps } from "./deploy.ts";
+import { markDeployFailed } from "../../engine/rollout.ts";
 import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, ownedBy, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
@@ -53,11 +56,13 @@ export type ReconcileDeps = {
   /** Services and the canary's Deployment checked before the first write (every router). */
   preflight?: Preflight;
   /** How a refused start's preflight problems and the GitOps notes read (the Slack side's words). */
-  slackSide: Pick<SlackSide, "preflightProblems" | "gitops">;
+  slackSide: Pick<SlackSide, "preflightProblems" | "gitops" | "deploy">;
   /** Argo Rollouts: where a person's request to the controller is sent. */
   argo?: ArgoSender;
   /** Who owns what the rollout writes (Argo CD, Flux), checked before the first write; `gitops: pause`. */
   gitops?: GitopsDeps;
+  /** `--image`: make the new version's objects and wait for them; `cleanup: delete` and Abort's removal. */
+  deploy?: DeployDeps;
 };
 
 /** Attempt numbers at which a failing write is announced in the thread (the message always shows it). */
@@ -95,6 +100,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
   }
   const router = deps.routers.for(r.target);
   switch (r.status) {
+    case "deploying":
+      return deployStep(deps, r);
     case "starting":
       return start(deps, router, r);
     case "active":
@@ -135,6 +142,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
           );
         }
       }
+      // The old version's objects, once the read-back shows the mesh sends them nothing (verify above).
+      if (r.target.cleanup === "delete") cleanupProblem = await removeOld(deps, r);
       await backToGitNote(deps.gitops, deps.slackSide.gitops, store, r, now);
       await takePausesOff(deps.gitops, deps.slackSide.gitops, store, r, now);
       await store.update(r.id, (x) => {
@@ -148,6 +157,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       await noteOverwrittenEdit(deps, r);
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
+      // What `--image` made goes only now that all traffic is verified back on stable.
+      if (r.deploy && r.target.abortCleanup !== "keep") await removeOwn(deps, r, "the abort (all traffic verified back on stable)");
       await backToGitNote(deps.gitops, deps.slackSide.gitops, store, r, now);
       await takePausesOff(deps.gitops, deps.slackSide.gitops, store, r, now);
       await store.update(r.id, (x) => (x.status === "aborting" ? markAborted(x, obs.raw, now()) : x));
@@ -183,7 +194,7 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
   // What Finish's scale-down may act on, seen now, before anything moves (src/engine/preflight.ts). A read
   // that fails sees nothing: Finish then scales nothing and says why, rather than the start waiting on it.
   const serving =
-    r.target.cleanup === "scale-down"
+    r.target.cleanup === "scale-down" || r.target.cleanup === "delete"
       ? await deps.preflight?.stableServing?.(r.target, p).catch((err: unknown) => {
           deps.log.warn(
             { rolloutId: r.id, err: err instanceof Error ? err.message : String(err) },
@@ -251,7 +262,7 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   const message = redactUrlsIn(err instanceof Error ? err.message : String(err));
   const code = err instanceof RouterError ? err.code : err instanceof LockBusy ? "busy" : "unavailable";
   // Typed errors say whether trying again can help; a lease held elsewhere (LockBusy), or an error nobody typed, is retried.
-  const retryable = err instanceof RouterError || err instanceof StoreError ? err.transient : true;
+  const retryable = err instanceof RouterError || err instanceof StoreError || err instanceof KubeApiError ? err.transient : true;
 
   if (r.status === "aborting") {
     // Abort always completes: whatever the error, retry with backoff and keep shouting.
@@ -268,6 +279,12 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   }
   log.error({ err }, "mesh write refused");
   if (err instanceof RouterError && err.code === "owned" && (await holdOwned(deps, r, err, []))) return;
+  if (r.status === "deploying") {
+    // Refused by the API (no rights, an invalid copy): the start ends, and whatever was made is removed.
+    await store.update(r.id, (x) => markDeployFailed(x, {}, `could not deploy ${r.canary}: ${message}`, now()));
+    if (r.target.abortCleanup !== "keep") await removeOwn(deps, r, "the failed deploy");
+    return;
+  }
   if (r.status === "starting") {
     const latest = await store.get(r.id);
     if (latest) await takePausesOff(deps.gitops, deps.slackSide.gitops, store, latest, now); // a pause set for this start must not outlive it

@@ -52,7 +52,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
   if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
-  if (source && r.stable && r.status !== "starting" && r.status !== "rejected") {
+  if (source && r.stable && r.status !== "starting" && r.status !== "deploying" && r.status !== "rejected") {
     const taken = await readSnapshot(deps, r);
     const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
     const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));

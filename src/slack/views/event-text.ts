@@ -49,6 +49,10 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
             : extra;
       return `:arrow_forward: ${who} resumed the rollout${how}${weights} ${when}`;
     }
+    case "deployed":
+      return `:package: ${escapeMrkdwn(e.text ?? `${r.canary} is up`)} ${when}`;
+    case "cleanup":
+      return `:broom: ${escapeMrkdwn(e.text ?? "removed")} ${when}`;
     case "warning":
       return `:warning: ${escapeMrkdwn(e.text ?? "problem")} ${when}`;
     case "gitops":

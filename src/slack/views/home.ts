@@ -27,6 +27,7 @@ export function weightBar(percent: number): string {
 }
 
 const STATUS: Record<Rollout["status"], string> = {
+  deploying: "deploying",
   starting: "starting",
   active: "in progress",
   held: "held",

@@ -1,4 +1,5 @@
 import { formatDuration } from "../../engine/duration.ts";
+import { deployProblemText } from "./deploy-text.ts";
 import type { DecisionNote, PolicyRefusal, Rule, RuleKey } from "../../engine/policy.ts";
 import type { AutoTooFast, Refusal } from "../../engine/refusal.ts";
 import type { Actor } from "../../engine/status.ts";
@@ -239,10 +240,26 @@ export function startRefusalText(r: StartRefusal): string {
       return `you are not a member of <#${r.channel}>, so a rollout's messages cannot go there on your behalf: pick a channel you are in. Nothing was changed.`;
     case "auto-too-fast":
       return autoTooFastText(r);
+    case "deploy-not-enabled":
+      return `\`--image\` is not enabled for \`${r.target}\`: the targets file must say \`deploy: true\` for the bot to create its Deployments (and the deploy RBAC component must be installed). Deploy the new version yourself and start with \`--to <version>\`. Nothing was changed.`;
+    case "deploy-cannot-name":
+      return `could not find a free name for the new version of \`${r.target}\` (${r.why}): add \`--to <name>\`. Nothing was changed.`;
+    case "to-required":
+      return `\`--to <version>\` is required: which version should get the traffic? (Or \`--image <image>\` to have the bot deploy it.)`;
+    default:
+      return `${deployProblemText(r)}. Nothing was changed.`;
   }
 }
 
-const FENCE_CODES: ReadonlySet<string> = new Set(["denied", "fenced-flag", "from-not-allowed", "namespace-not-allowed", "to-other-target", "adhoc-overlaps"]);
+const FENCE_CODES: ReadonlySet<string> = new Set([
+  "denied",
+  "deploy-not-enabled",
+  "fenced-flag",
+  "from-not-allowed",
+  "namespace-not-allowed",
+  "to-other-target",
+  "adhoc-overlaps",
+]);
 
 /** A refused start as the person sees it: `:no_entry:` for the policy and the target's fence, `:x:` for everything else. */
 export function startRefusalReply(r: StartRefusal): string {

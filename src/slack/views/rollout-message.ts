@@ -14,8 +14,10 @@ import { renderFlaggerMessage } from "./flagger-message.ts";
 
 export { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 import { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
+import { deployingText } from "./deploy-text.ts";
 
 const STATUS_TEXT: Record<Rollout["status"], string> = {
+  deploying: ":package: Deploying the new version",
   starting: ":hourglass_flowing_sand: Starting",
   active: ":large_blue_circle: In progress",
   held: ":double_vertical_bar: Held",
@@ -99,6 +101,7 @@ export function actionButtons(r: Rollout): Block[] {
         ];
       }
       return [button("Resume", ACTION.resume, r, "primary"), abortButton(r)];
+    case "deploying":
     case "starting":
     case "finishing":
       return [abortButton(r)];
@@ -162,6 +165,8 @@ export function renderRolloutMessage(r: Rollout): Rendered {
     },
     { type: "section", text: { type: "mrkdwn", text: `*Plan*  ${planText(r)}` } },
   ];
+  const deploying = deployingText(r);
+  if (deploying) blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(deploying, 3000) } });
   const schedule = scheduleText(r);
   if (schedule) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: schedule }] });
   if (r.stepIndex === -1 && r.testRequestHint && !["aborted", "completed", "rejected"].includes(r.status)) {

@@ -1,4 +1,6 @@
 import { dnsLabelProblem } from "../../engine/names.ts";
+import { imageProblem } from "../../engine/deploy.ts";
+import { deployProblemText } from "./deploy-text.ts";
 import { parseSteps } from "../../engine/plan.ts";
 import { kubeNamespace, type Target } from "../../engine/target.ts";
 import { z } from "zod";
@@ -25,6 +27,8 @@ export const FIELD = {
   version: "version",
   /** A typed name, next to the list of Deployments (for one the list does not show). */
   versionText: "version_text",
+  /** `--image`: deploy the new version first (targets with `deploy: true`). */
+  image: "image",
   steps: "steps",
   mode: "mode",
   interval: "interval",
@@ -123,6 +127,10 @@ export function startFormView(input: StartFormInput): Record<string, unknown> {
         )
       : input_(FIELD.target, "Target", text("e.g. backend-svc")),
     ...versionBlocks(input, input_, text),
+    input_(FIELD.image, "Image (deploy the new version first)", text("e.g. registry.example.com/world:2.0"), {
+      optional: true,
+      hint: "Targets with deploy: true: the bot copies the stable version's Deployment and Service with this image and waits for it. Leave the version empty for the next number.",
+    }),
     input_(FIELD.steps, "Steps (percent)", text("the target's plan, e.g. 10,50,100", picked?.steps.join(",")), {
       optional: true,
       hint: picked
@@ -263,10 +271,14 @@ export function readStartForm(values: unknown): { ok: true; value: StartForm } |
   const listed = read(v, FIELD.version, target);
   const typed = read(v, FIELD.versionText, target);
   const to = typed ?? listed;
+  const image = read(v, FIELD.image);
+  const badImage = image !== undefined ? imageProblem(image) : undefined;
+  if (badImage) errors.image = plainWords(deployProblemText(badImage));
   if (listed && typed && listed !== typed)
     errors.version_text = `You picked ${clip(listed, 60)} in the list and typed ${clip(typed, 60)}: keep one of the two.`;
-  else if (!to) errors.version = "Which version should get the traffic?";
-  else if (dnsLabelProblem(to)) errors[typed ? "version_text" : "version"] = `"${clip(to, 60)}" is not a valid Kubernetes name: it ${dnsLabelProblem(to)}.`;
+  else if (!to && image === undefined) errors.version = "Which version should get the traffic?";
+  else if (to && dnsLabelProblem(to))
+    errors[typed ? "version_text" : "version"] = `"${clip(to, 60)}" is not a valid Kubernetes name: it ${dnsLabelProblem(to)}.`;
   let steps: number[] | undefined;
   const stepsText = read(v, FIELD.steps, target);
   if (stepsText) {
@@ -294,14 +306,15 @@ export function readStartForm(values: unknown): { ok: true; value: StartForm } |
   }
   const channelId = read(v, FIELD.channel);
   if (!channelId) errors.channel = "Pick the channel where the rollout's message goes.";
-  if (Object.keys(errors).length || !target || !to || !channelId) return { ok: false, errors };
+  if (Object.keys(errors).length || !target || (!to && image === undefined) || !channelId) return { ok: false, errors };
   return {
     ok: true,
     value: {
       channelId,
       req: {
         target,
-        to,
+        ...(to ? { to } : {}),
+        ...(image !== undefined ? { image } : {}),
         ...(steps ? { steps } : {}),
         ...(autoMs !== undefined ? { autoMs } : {}),
         // Manual chosen in the form is manual, even for a target that declares automatic steps.
@@ -347,6 +360,13 @@ export function startRefusalErrors(r: StartRefusal): FieldErrors {
       return r.why === "channel" ? { channel: text } : { target: text };
     case "channel-unseen":
       return { channel: text };
+    case "image-invalid":
+    case "deploy-not-enabled":
+      return { image: text };
+    case "version-unnamed":
+    case "deploy-cannot-name":
+    case "to-required":
+      return { version: text };
     default:
       return { target: text };
   }
