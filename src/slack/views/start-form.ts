@@ -1,4 +1,5 @@
 import { dnsLabelProblem } from "../../engine/names.ts";
+import { targetKeyProblem } from "../../engine/target.ts";
 import { parseSteps } from "../../engine/plan.ts";
 import { kubeNamespace, type Target } from "../../engine/target.ts";
 import { z } from "zod";
@@ -259,7 +260,7 @@ export function readStartForm(values: unknown): { ok: true; value: StartForm } |
   const errors: FieldErrors = {};
   const target = read(v, FIELD.target);
   if (!target) errors.target = "Pick a target.";
-  else if (dnsLabelProblem(target)) errors.target = `Not a valid Kubernetes name: it ${dnsLabelProblem(target)}.`;
+  else if (targetKeyProblem(target)) errors.target = `Not a valid ${target.includes("@") ? "target" : "Kubernetes name"}: it ${targetKeyProblem(target)}.`;
   const listed = read(v, FIELD.version, target);
   const typed = read(v, FIELD.versionText, target);
   const to = typed ?? listed;
