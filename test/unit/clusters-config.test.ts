@@ -36,12 +36,16 @@ targets:
 
   it("refuses a target naming an undeclared cluster, a name twice in one cluster, and a cluster reached two ways", () => {
     const undeclared = parseTargetsFile("clusters:\n  - { name: eu, context: eu }\ntargets:\n  - { name: shop, cluster: us }\n");
-    expect(undeclared.ok ? [] : undeclared.error).toEqual([expect.stringContaining("target 'shop@us' names cluster 'us', which `clusters:` does not declare (eu)")]);
+    expect(undeclared.ok ? [] : undeclared.error).toEqual([
+      expect.stringContaining("target 'shop@us' names cluster 'us', which `clusters:` does not declare (eu)"),
+    ]);
     const twice = parseTargetsFile("clusters:\n  - { name: eu, context: eu }\ntargets:\n  - { name: shop, cluster: eu }\n  - { name: shop, cluster: eu }\n");
     expect(twice.ok ? [] : twice.error).toEqual([expect.stringContaining("target 'shop@eu' is declared twice")]);
     const both = parseTargetsFile("clusters:\n  - { name: eu, context: eu, kubeconfig: /x }\n");
     expect(both.ok ? "" : both.error.join("\n")).toContain("name exactly one of `context`");
-    const argo = parseTargetsFile("clusters:\n  - { name: eu, context: eu }\ntargets:\n  - { name: shop, cluster: eu, router: argo-rollouts, argoRollouts: { channel: C0DEPLOYS } }\n");
+    const argo = parseTargetsFile(
+      "clusters:\n  - { name: eu, context: eu }\ntargets:\n  - { name: shop, cluster: eu, router: argo-rollouts, argoRollouts: { channel: C0DEPLOYS } }\n",
+    );
     expect(argo.ok ? "" : argo.error.join("\n")).toContain("followed in the bot's own cluster only");
   });
 
