@@ -145,6 +145,15 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         for (const r of await store.active()) counts[r.status] = (counts[r.status] ?? 0) + 1;
         return counts;
       },
+      ...(opts.targets.clusters?.size
+        ? {
+            activeByCluster: async () => {
+              const counts: Record<string, number> = Object.fromEntries([["own", 0], ...[...opts.targets.clusters!.keys()].map((c) => [c, 0])]);
+              for (const r of await store.active()) counts[r.target.cluster ?? "own"] = (counts[r.target.cluster ?? "own"] ?? 0) + 1;
+              return counts;
+            },
+          }
+        : {}),
       queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
     },
     { actions: knownActions(COMMANDS.map((c) => c.name)) },

@@ -92,6 +92,10 @@ describe("targets in several clusters", () => {
     // The record remembers its cluster; the same name elsewhere is another target, free to start.
     const record = await h.bot.store.get("shop@prod-eu#1");
     expect(record?.target).toMatchObject({ name: "shop", cluster: "prod-eu" });
+    // The audit trail names the target with its cluster, the person's start and the worker's verified writes alike.
+    const { entries } = await h.bot.audit.timeline("shop@prod-eu#1", 50);
+    expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(["start", "advance", "finish"]));
+    expect(new Set(entries.map((e) => e.target).filter(Boolean))).toEqual(new Set(["shop@prod-eu"]));
     expect(await h.bot.store.activeFor("shop")).toBeUndefined();
   });
 
@@ -112,6 +116,14 @@ describe("targets in several clusters", () => {
       what: "the list naming both rollouts",
     });
     expect(listed).not.toContain("shop@prod-eu#1"); // ended: list shows running rollouts
+
+    // /metrics: running rollouts per cluster, and mesh calls timed per cluster (the bot's own without the label).
+    const metrics = await (await fetch(`${h.bot.healthUrl}/metrics`)).text();
+    expect(metrics).toMatch(/rollout_bot_active_rollouts_by_cluster\{cluster="prod-us"\} 1\n/);
+    expect(metrics).toMatch(/rollout_bot_active_rollouts_by_cluster\{cluster="own"\} 1\n/);
+    expect(metrics).toMatch(/rollout_bot_active_rollouts_by_cluster\{cluster="prod-eu"\} 0\n/);
+    expect(metrics).toMatch(/rollout_bot_mesh_call_duration_seconds_count\{router="smi",op="write",cluster="prod-eu"\} \d+/);
+    expect(metrics).toMatch(/rollout_bot_mesh_call_duration_seconds_count\{router="smi",op="write"\} \d+/);
 
     for (const id of ["shop#1", "shop@prod-us#1"]) {
       await clickButton(h, id, ALICE, /Abort/);
