@@ -150,4 +150,26 @@ describe("targets in several clusters", () => {
     us.reset();
     expect((await fetch(`${h.bot.healthUrl}/readyz`)).status).toBe(200);
   });
+
+  it("a new process picks up a running rollout in its cluster: the next step goes to prod-eu, nowhere else", async () => {
+    seedSplit(eu); // back to shop-v1 after the first test's Finish
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop@prod-eu --to shop-v2" });
+    await waitForMessage(h, "shop@prod-eu#2", "Advance to 100%");
+    expect(canaryPercent(eu)).toBe(50);
+    // The process stops; another starts over the same Redis and peers, knowing the rollout only from its record.
+    await h.stopBot();
+    const next = await startHarness({ reuse: h, clusters: ["prod-eu", "prod-us"], targetsYaml: TARGETS });
+    try {
+      const before = [h.kube, us].map((p) => writes(p).length);
+      await clickButton(next, "shop@prod-eu#2", ALICE, /Advance to 100%/);
+      await waitForStatus(next, "shop@prod-eu#2", "active");
+      await waitFor(() => (canaryPercent(eu) === 100 ? true : undefined), { what: "prod-eu's split at 100%" });
+      expect([h.kube, us].map((p) => writes(p).length)).toEqual(before);
+      await clickButton(next, "shop@prod-eu#2", ALICE, /Abort/);
+      await waitForStatus(next, "shop@prod-eu#2", "aborted");
+      expect(canaryPercent(eu)).toBe(0);
+    } finally {
+      await next.close();
+    }
+  });
 });
