@@ -151,22 +151,53 @@ describe("targets in several clusters", () => {
     expect((await fetch(`${h.bot.healthUrl}/readyz`)).status).toBe(200);
   });
 
+  it("the start form offers each cluster's target by its own name, and starting one writes to that cluster", async () => {
+    seedSplit(eu);
+    const before = h.slack.callsOf("views.open").length;
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "" });
+    await waitFor(() => h.slack.callsOf("views.open")[before], { what: "views.open" });
+    const view = [...h.slack.surfaces.views.values()].filter((v) => v.type === "modal" && v.user === ALICE).at(-1)!;
+    const json = JSON.stringify(view.blocks);
+    expect(json).toContain("shop@prod-eu (smi in web, stable shop-v1)");
+    expect(json).toContain('"value":"shop@prod-eu"');
+    expect(json).toContain("shop (smi in web, stable shop-v1)");
+    const mine = [h.kube, us].map((p) => writes(p).length);
+    const res = await h.driver.submitView({
+      userId: ALICE,
+      viewId: view.id,
+      values: {
+        target: { target: { type: "static_select", selected_option: { value: "shop@prod-eu" } } },
+        version: { version: { type: "plain_text_input", value: "shop-v2" } },
+        steps: { steps: { type: "plain_text_input", value: null } },
+        mode: { mode: { type: "radio_buttons", selected_option: { value: "manual" } } },
+        interval: { interval: { type: "plain_text_input", value: null } },
+        deadline: { deadline: { type: "plain_text_input", value: null } },
+        channel: { channel: { type: "conversations_select", selected_conversation: CHANNEL } },
+      },
+    });
+    expect(res.status).toBe(200);
+    await waitForMessage(h, "shop@prod-eu#2", "Advance to 100%");
+    expect(canaryPercent(eu)).toBe(50);
+    expect([h.kube, us].map((p) => writes(p).length)).toEqual(mine);
+    await clickButton(h, "shop@prod-eu#2", ALICE, /Abort/);
+    await waitForStatus(h, "shop@prod-eu#2", "aborted");
+  });
   it("a new process picks up a running rollout in its cluster: the next step goes to prod-eu, nowhere else", async () => {
     seedSplit(eu); // back to shop-v1 after the first test's Finish
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop@prod-eu --to shop-v2" });
-    await waitForMessage(h, "shop@prod-eu#2", "Advance to 100%");
+    await waitForMessage(h, "shop@prod-eu#3", "Advance to 100%");
     expect(canaryPercent(eu)).toBe(50);
     // The process stops; another starts over the same Redis and peers, knowing the rollout only from its record.
     await h.stopBot();
     const next = await startHarness({ reuse: h, clusters: ["prod-eu", "prod-us"], targetsYaml: TARGETS });
     try {
       const before = [h.kube, us].map((p) => writes(p).length);
-      await clickButton(next, "shop@prod-eu#2", ALICE, /Advance to 100%/);
-      await waitForStatus(next, "shop@prod-eu#2", "active");
+      await clickButton(next, "shop@prod-eu#3", ALICE, /Advance to 100%/);
+      await waitForStatus(next, "shop@prod-eu#3", "active");
       await waitFor(() => (canaryPercent(eu) === 100 ? true : undefined), { what: "prod-eu's split at 100%" });
       expect([h.kube, us].map((p) => writes(p).length)).toEqual(before);
-      await clickButton(next, "shop@prod-eu#2", ALICE, /Abort/);
-      await waitForStatus(next, "shop@prod-eu#2", "aborted");
+      await clickButton(next, "shop@prod-eu#3", ALICE, /Abort/);
+      await waitForStatus(next, "shop@prod-eu#3", "aborted");
       expect(canaryPercent(eu)).toBe(0);
     } finally {
       await next.close();
