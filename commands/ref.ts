@@ -1,4 +1,4 @@
-import { dnsLabelProblem } from "../src/engine/names.ts";
+import { targetKeyProblem } from "../src/engine/target.ts";
 import { parseRolloutId } from "../src/engine/rollout.ts";
 import { echo } from "../src/slack/views/format.ts";
 
@@ -10,14 +10,14 @@ export function refProblem(ref: string): string | undefined {
   const lower = ref.toLowerCase();
   const meant = lower !== ref && !refProblem(lower) ? ` (names are lower-case: ${echo(lower)})` : "";
   if (!ref.includes("#")) {
-    const problem = dnsLabelProblem(ref);
+    const problem = targetKeyProblem(ref);
     return problem ? `${echo(ref)} is not a target name: it ${problem}${meant}` : undefined;
   }
   if (parseRolloutId(ref)) return undefined;
   const hash = ref.lastIndexOf("#");
   const target = ref.slice(0, hash);
   const seq = ref.slice(hash + 1);
-  const targetProblem = dnsLabelProblem(target);
+  const targetProblem = targetKeyProblem(target);
   const why = targetProblem
     ? `its target ${echo(target)} is not a valid name: it ${targetProblem}`
     : `${echo(seq)} after the \`#\` is not a rollout number (1 to 9 digits)`;

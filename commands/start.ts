@@ -3,7 +3,7 @@ import { dnsLabelProblem } from "../src/engine/names.ts";
 import { imageProblem } from "../src/engine/deploy.ts";
 import { deployProblemText } from "../src/slack/views/deploy-text.ts";
 import { parseSteps } from "../src/engine/plan.ts";
-import type { Target } from "../src/engine/target.ts";
+import { targetKeyProblem, type Target } from "../src/engine/target.ts";
 import { resolveTarget as resolveTargetData, startRollout } from "../src/app/start.ts";
 import { echo } from "../src/slack/views/format.ts";
 import { durationProblemText, stepsProblemText } from "../src/slack/views/problems.ts";
@@ -81,8 +81,11 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
   if (!parsed.ok) return parsed;
   const a = parsed.value;
   const target = a.positionals.target!;
+  // `shop`, or `shop@prod-eu`: a target declared in another cluster.
+  const targetProblem = targetKeyProblem(target);
+  if (targetProblem)
+    return { ok: false, error: `target ${echo(target)} is not a valid ${target.includes("@") ? "target" : "Kubernetes name"}: it ${targetProblem}` };
   for (const [label, value] of [
-    ["target", target],
     ["--to", flagValue(a, "to")],
     ["--from", flagValue(a, "from")],
     ["--namespace", flagValue(a, "namespace")],

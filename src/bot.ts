@@ -63,7 +63,8 @@ export type BotOptions = {
   routers: RouterRegistry;
   log: Logger;
   now?: () => number;
-  scaleDown?: (namespace: string, deployment: string) => Promise<void>;
+  /** `cluster`: the target's (absent: the bot's own). */
+  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<void>;
   /** Preflight of the workloads (Services, canary Deployment) before a start and on each periodic check. */
   preflight: Preflight;
   /** Who owns what a rollout writes (Argo CD, Flux): checked before a start; `gitops: pause`. Absent: not checked. */
@@ -81,6 +82,8 @@ export type BotOptions = {
   listDeployments?: DeploymentLister;
   /** The Kubernetes API the routers write through: /readyz checks it answers when a target needs it. */
   kubeConfig?: KubeConfig;
+  /** Each other cluster's (the targets file's `clusters:`): /readyz checks each one a target names, by name. */
+  clusterKubeConfigs?: ReadonlyMap<string, KubeConfig>;
   /** Argo Rollouts (default: a client over `kubeConfig` when a target names `router: argo-rollouts`). */
   argo?: ArgoReader & ArgoSender;
   /** The token each `router: flagger` target's webhooks carry (config.ts loadFlaggerTokens). */
@@ -136,7 +139,10 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     : env.PROMETHEUS_BEARER_TOKEN_FILE
       ? { file: env.PROMETHEUS_BEARER_TOKEN_FILE }
       : undefined;
-  const metrics = opts.metrics ?? new MetricsSources({ defaultPrometheusUrl: env.PROMETHEUS_URL, defaultPrometheusToken });
+  const clusterPrometheusUrls = new Map(
+    [...(opts.targets.clusters?.values() ?? [])].flatMap((c) => (c.prometheusUrl ? [[c.name, c.prometheusUrl] as const] : [])),
+  );
+  const metrics = opts.metrics ?? new MetricsSources({ defaultPrometheusUrl: env.PROMETHEUS_URL, defaultPrometheusToken, clusterPrometheusUrls });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
   for (const t of opts.targets.targets.values()) metrics.for(t);
   const meta = new SlackMetaStore(redis, store.keys);
@@ -148,6 +154,15 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         for (const r of await store.active()) counts[r.status] = (counts[r.status] ?? 0) + 1;
         return counts;
       },
+      ...(opts.targets.clusters?.size
+        ? {
+            activeByCluster: async () => {
+              const counts: Record<string, number> = Object.fromEntries([["own", 0], ...[...opts.targets.clusters!.keys()].map((c) => [c, 0])]);
+              for (const r of await store.active()) counts[r.target.cluster ?? "own"] = (counts[r.target.cluster ?? "own"] ?? 0) + 1;
+              return counts;
+            },
+          }
+        : {}),
       queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
     },
     { actions: knownActions(COMMANDS.map((c) => c.name)) },
@@ -302,6 +317,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     { name: "slack socket", ready: async () => transport.connected() },
   ];
   if (opts.kubeConfig && needsKubeApi(opts.targets)) checks.push(kubeApiCheck(opts.kubeConfig, env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000));
+  for (const [cluster, kc] of opts.clusterKubeConfigs ?? [])
+    if (needsKubeApi(opts.targets, cluster)) checks.push(kubeApiCheck(kc, env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000, cluster));
   checks.push(slackTokenCheck(() => app.client.auth.test(), { ttlMs: 60_000, now: Date.now }));
 
   // A cluster connection refuses a request's commands until it knows the slot map (it keeps no queue for

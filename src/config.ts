@@ -4,7 +4,7 @@ import { z } from "zod";
 import { err, ok, type Result } from "./engine/result.ts";
 import { issueText } from "./slack/views/problems.ts";
 import { PolicySchema, type Policy } from "./engine/policy.ts";
-import { TargetSchema, type Target } from "./engine/target.ts";
+import { ClusterSchema, TargetSchema, targetKey, type Cluster, type Target } from "./engine/target.ts";
 import { describeIssues } from "./slack/views/config-problems.ts";
 import { parseRedisUrl } from "./store/redis-connection.ts";
 import { credentialFreeUrl } from "./engine/urls.ts";
@@ -171,13 +171,18 @@ export const TargetsFileSchema = z.strictObject({
   /** Allow `/rollout start` on targets not declared here (assembled from flags). */
   adhoc: z.boolean().default(false),
   targets: z.array(TargetSchema).default([]),
+  /** Clusters besides the bot's own that targets may name in `cluster:` (docs/clusters.md). */
+  clusters: z.array(ClusterSchema).default([]),
   /** Default policy for every target (and ad-hoc ones); a target's own `policy` overrides it key by key. */
   policy: PolicySchema.optional(),
 });
 
 export type TargetsFile = {
   adhoc: boolean;
+  /** By target key: `shop` in the bot's own cluster, `shop@prod-eu` in another (engine/target.ts targetKey). */
   targets: Map<string, Target>;
+  /** The clusters besides the bot's own, by name (absent or empty: one cluster). */
+  clusters?: Map<string, Cluster>;
   policy?: Policy;
   /** Closed by default: nobody may start or finish until a `policy` says who may (see closedInProduction). */
   closed?: boolean;
@@ -190,19 +195,46 @@ export function parseTargetsFile(text: string, source = "targets file"): ConfigR
   } catch (e) {
     return err([`${source} is not valid YAML: ${(e as Error).message}`]);
   }
-  const r = TargetsFileSchema.safeParse(doc);
+  const r = TargetsFileSchema.safeParse(withClusterNamerd(doc));
   if (!r.success) {
     // Every problem at once, unknown keys too (each with the key it was probably meant to be): start-up stops.
     return err(describeIssues(TargetsFileSchema, r.error.issues, issueText).map((e) => `${source}: ${e}`));
   }
   const targets = new Map<string, Target>();
+  const clusters = new Map<string, Cluster>();
   const errors: string[] = [];
+  for (const c of r.data.clusters) {
+    if (clusters.has(c.name)) errors.push(`${source}: cluster '${c.name}' is declared twice`);
+    clusters.set(c.name, c);
+  }
   for (const t of r.data.targets) {
-    if (targets.has(t.name)) errors.push(`${source}: target '${t.name}' is declared twice`);
-    targets.set(t.name, t);
+    const key = targetKey(t);
+    if (targets.has(key)) errors.push(`${source}: target '${key}' is declared twice`);
+    if (t.cluster !== undefined && !clusters.has(t.cluster))
+      errors.push(
+        `${source}: target '${key}' names cluster '${t.cluster}', which \`clusters:\` does not declare (${clusters.size ? [...clusters.keys()].join(", ") : "it declares none"})`,
+      );
+    targets.set(key, t);
   }
   if (errors.length) return err(errors);
-  return ok({ adhoc: r.data.adhoc, targets, ...(r.data.policy ? { policy: r.data.policy } : {}) });
+  return ok({ adhoc: r.data.adhoc, targets, ...(clusters.size ? { clusters } : {}), ...(r.data.policy ? { policy: r.data.policy } : {}) });
+}
+
+/**
+ * A namerd target in a declared cluster whose `namerd:` block names no `url` takes its cluster's `namerdUrl`.
+ * Filled in before the schema reads the file, so the target is checked as if it had been written out.
+ */
+function withClusterNamerd(doc: unknown): unknown {
+  const file = doc as { clusters?: unknown; targets?: unknown };
+  if (!Array.isArray(file?.clusters) || !Array.isArray(file.targets)) return doc;
+  const urls = new Map<unknown, unknown>();
+  for (const c of file.clusters as { name?: unknown; namerdUrl?: unknown }[]) if (c && c.namerdUrl !== undefined) urls.set(c.name, c.namerdUrl);
+  const targets = (file.targets as { cluster?: unknown; namerd?: Record<string, unknown> }[]).map((t) =>
+    t && t.namerd && typeof t.namerd === "object" && t.namerd.url === undefined && urls.has(t.cluster)
+      ? { ...t, namerd: { ...t.namerd, url: urls.get(t.cluster) } }
+      : t,
+  );
+  return { ...file, targets };
 }
 
 /** Without a targets file any target may be started from flags; with one, only what it declares (unless adhoc: true). */

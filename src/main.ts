@@ -32,6 +32,8 @@ async function main(): Promise<number> {
     kube: { KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST },
     kubeTimeoutMs: seconds.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
     namerdTimeoutMs: seconds.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
+    // Each cluster the targets file declares gets its own clients (its context or kubeconfig file is checked now).
+    ...(targets.ok && targets.value.clusters ? { clusters: targets.value.clusters.values() } : {}),
     ...(env.ok
       ? {
           gitops: {
@@ -69,6 +71,7 @@ async function main(): Promise<number> {
     log,
     scaleDown: routers.value.scaleDown,
     kubeConfig: routers.value.kubeConfig,
+    clusterKubeConfigs: routers.value.clusterKubeConfigs,
     preflight: routers.value.preflight,
     gitops: routers.value.gitops,
     deploy: routers.value.deploy,

@@ -30,6 +30,11 @@ export type { FieldCause, GatewayController, KubeObject, ResourceType, SmiFlavou
 
 export type KubeApiPeerOptions = {
   smiFlavour: SmiFlavour;
+  /**
+   * This peer's cluster name (several peers stand for several clusters): every request record carries it,
+   * and its kubeconfig names its cluster, user and context after it, so kubeconfigs of several peers merge.
+   */
+  cluster?: string;
   port?: number;
   /** Only these namespaces exist (writes elsewhere get 404). Default: any namespace exists. */
   namespaces?: string[];
@@ -55,6 +60,8 @@ export type KubeApiPeerOptions = {
 };
 
 export type RequestRecord = {
+  /** The peer's cluster name (KubeApiPeerOptions.cluster), when it has one. */
+  cluster?: string;
   method: string;
   path: string;
   query: string;
@@ -91,6 +98,8 @@ export type Fault = RequestMatch & { times?: number; delayMs?: number; status?: 
 
 export interface KubeApiPeer {
   readonly url: string;
+  /** The cluster this peer stands for (KubeApiPeerOptions.cluster); its kubeconfig's context has this name. */
+  readonly cluster: string | undefined;
   readonly kubeconfigPath: string;
   /** The bearer token the kubeconfig carries; requests without it get 401. */
   readonly token: string;
@@ -184,6 +193,7 @@ function parseRoute(pathname: string): Route | undefined {
 
 class Peer implements KubeApiPeer {
   url = "";
+  cluster: string | undefined;
   kubeconfigPath = "";
   readonly token = "rollout-bot-test-token";
   readonly requests: RequestRecord[] = [];
@@ -311,13 +321,14 @@ class Peer implements KubeApiPeer {
 
   /** client-node refuses a plain-HTTP server unless the cluster entry skips TLS verification. */
   private kubeconfig(): string {
+    const name = this.cluster ?? "peer";
     return stringify({
       apiVersion: "v1",
       kind: "Config",
-      clusters: [{ name: "peer", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
-      users: [{ name: "peer-user", user: { token: this.token } }],
-      contexts: [{ name: "peer", context: { cluster: "peer", user: "peer-user", namespace: "default" } }],
-      "current-context": "peer",
+      clusters: [{ name, cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
+      users: [{ name: `${name}-user`, user: { token: this.token } }],
+      contexts: [{ name, context: { cluster: name, user: `${name}-user`, namespace: "default" } }],
+      "current-context": name,
     });
   }
 
@@ -359,6 +370,7 @@ class Peer implements KubeApiPeer {
     const route = parseRoute(url.pathname);
     const dryRun = url.searchParams.get("dryRun") === "All";
     const record: RequestRecord = {
+      ...(this.cluster !== undefined ? { cluster: this.cluster } : {}),
       method,
       path: url.pathname,
       query: url.search,
@@ -582,6 +594,7 @@ export async function startKubeApiPeer(opts: KubeApiPeerOptions): Promise<KubeAp
     gateway,
   );
   if (opts.namespaces) peer.namespaces = new Set(opts.namespaces);
+  peer.cluster = opts.cluster;
   peer.rbac = opts.rbac;
   peer.implicitWorkloads = opts.implicitWorkloads ?? false;
   await peer.start(opts.port ?? 0);

@@ -1,3 +1,4 @@
+import { targetKey } from "../engine/target.ts";
 import type { ActionKind } from "../engine/policy.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import { err, type Result } from "../engine/result.ts";
@@ -29,7 +30,7 @@ export async function act(deps: AppDeps, req: ActRequest): Promise<Result<Decide
   if (req.intervalMs !== undefined) {
     const r = await deps.store.get(req.rolloutId);
     if (r) {
-      if (!deps.metrics.for(r.target)) return err({ code: "no-metrics-for-auto", target: r.target.name });
+      if (!deps.metrics.for(r.target)) return err({ code: "no-metrics-for-auto", target: targetKey(r.target) });
       const t = r.target.auto;
       auto = { intervalMs: req.intervalMs, maxWaitMs: t?.maxWait ?? 30 * 60_000, noticeMs: Math.min(t?.notice ?? 60_000, req.intervalMs / 2) };
     }

@@ -1,3 +1,4 @@
+import { targetKey } from "../engine/target.ts";
 import type { Logger } from "pino";
 import { decideAutoStep, waitOrHold, type AutoDecision } from "../engine/auto.ts";
 import { formatDuration } from "../engine/duration.ts";
@@ -125,7 +126,7 @@ async function auditWait(deps: AutoStepDeps, r: Rollout, why: string, now: numbe
       via: "auto",
       outcome: "done",
       rolloutId: r.id,
-      target: r.target.name,
+      target: targetKey(r.target),
       ...(r.appliedPercent !== null ? { before: r.appliedPercent, after: r.appliedPercent } : {}),
       reason: `waiting for a verdict (${why}), at most ${formatDuration(r.auto?.maxWaitMs ?? 0)}`,
     })

@@ -1,6 +1,6 @@
 import { autoTooFast } from "../engine/metrics-settings.ts";
 import { flaggerCanaryName } from "../engine/flagger.ts";
-import { TargetSchema, type Target } from "../engine/target.ts";
+import { TargetSchema, targetKey, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
 import { newRollout } from "../engine/rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
@@ -24,11 +24,14 @@ export function resolveTarget(
   req: Pick<StartRequest, "target" | "namespace" | "router" | "split" | "from"> & { to?: string },
 ): Result<Target, StartRefusal> {
   const declared = catalog.targets.get(req.target);
+  // Another target's stable is only another's in the same cluster: the same name elsewhere is other pods.
+  const sameCluster = (cluster: string | undefined) => [...catalog.targets.values()].filter((t) => t.cluster === cluster);
   if (declared) {
-    const fenced = fenceDeclared(declared, req) ?? (req.to !== undefined ? fenceCanary(declared, req.to, catalog.targets.values()) : undefined);
+    const fenced = fenceDeclared(declared, req) ?? (req.to !== undefined ? fenceCanary(declared, req.to, sameCluster(declared.cluster)) : undefined);
     return fenced ? err(fenced) : ok(declared);
   }
-  if (!catalog.adhoc) return err({ code: "unknown-target", target: req.target, known: [...catalog.targets.keys()].sort() });
+  // An ad-hoc target lives in the bot's own cluster: `name@cluster` is always a declared target.
+  if (!catalog.adhoc || req.target.includes("@")) return err({ code: "unknown-target", target: req.target, known: [...catalog.targets.keys()].sort() });
   const merged = {
     name: req.target,
     ...(req.namespace ? { namespace: req.namespace } : {}),
@@ -42,7 +45,7 @@ export function resolveTarget(
       target: req.target,
       issues: t.error.issues.map((i) => ({ message: i.message, ...("params" in i ? { params: i.params } : {}) })),
     });
-  const outside = fenceAdhoc(t.data, catalog.policy?.namespaces) ?? fenceAdhocOverlap(t.data, catalog.targets.values());
+  const outside = fenceAdhoc(t.data, catalog.policy?.namespaces) ?? fenceAdhocOverlap(t.data, sameCluster(undefined));
   return outside ? err(outside) : ok(t.data);
 }
 
@@ -92,6 +95,8 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   const resolved = resolveTarget(deps.catalog, req);
   if (!resolved.ok) return resolved;
   const target = resolved.value;
+  // `shop`, or `shop@prod-eu` in another cluster: what the record, its id, the policy and the refusals name.
+  const key = targetKey(target);
   if (target.router === "argo-rollouts") return err({ code: "controller-target", target: target.name, rollout: target.argoRollouts?.rollout ?? target.name });
   if (target.router === "flagger") return err({ code: "controller-target", target: target.name, rollout: flaggerCanaryName(target), controller: "flagger" });
   if (!deps.routers.has(target.router)) return err({ code: "no-router", router: target.router });
@@ -101,12 +106,12 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   if (via === "modal" && !(await canSeeChannel(deps, caller.userId, caller.channelId))) return err({ code: "channel-unseen", channel: caller.channelId });
   // Who may start, and where (the policy covers the target's `channels`). A plan whose first step is
   // 100% is also the final step, so it needs the right to finish as well.
-  const gate = await deps.access.prepare(caller.userId, "start", target.name, caller.channelId);
+  const gate = await deps.access.prepare(caller.userId, "start", key, caller.channelId);
   const decision = gate({ reachesFull: !testStage && steps[0] === 100 });
   if (!decision.ok) return decision;
   const stable = req.from ?? target.stable ?? "";
-  if (!stable && (req.image !== undefined || !deps.routers.discoversStable(target.router))) return err({ code: "stable-required", target: target.name });
-  if (stable && stable === req.to) return err({ code: "already-stable", target: target.name, canary: req.to });
+  if (!stable && (req.image !== undefined || !deps.routers.discoversStable(target.router))) return err({ code: "stable-required", target: key });
+  if (stable && stable === req.to) return err({ code: "already-stable", target: key, canary: req.to });
   let canary = req.to;
   let deploy: Omit<DeployRecord, "deadlineAt"> | undefined;
   if (req.image !== undefined) {
@@ -115,15 +120,15 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     canary = planned.value.canary;
     deploy = planned.value.deploy;
   }
-  if (canary === undefined) return err({ code: "to-required", target: target.name });
-  const busy = await deps.store.activeFor(target.name);
+  if (canary === undefined) return err({ code: "to-required", target: key });
+  const busy = await deps.store.activeFor(key);
   if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
   const autoMs = req.autoMs ?? (target.auto?.enabled && !req.manual ? target.auto.interval : undefined);
-  if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: target.name, byFlag: req.autoMs !== undefined });
+  if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: key, byFlag: req.autoMs !== undefined });
   const fast = autoMs !== undefined ? autoTooFast(target.name, target.metrics, autoMs) : undefined;
   if (fast) return err(fast);
 
-  const id = await deps.store.nextId(target.name);
+  const id = await deps.store.nextId(key);
   const now = deps.now();
   const record = newRollout({
     id,
@@ -153,7 +158,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     });
   }
   await deps.queue.afterTransition(created.value);
-  deps.log.info({ rolloutId: id, target: target.name, stable, canary, steps, ...(req.image ? { image: req.image } : {}) }, "rollout requested");
+  deps.log.info({ rolloutId: id, target: key, stable, canary, steps, ...(req.image ? { image: req.image } : {}) }, "rollout requested");
   return ok({
     rolloutId: id,
     stable,

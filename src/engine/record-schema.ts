@@ -10,7 +10,12 @@ const StatusSchema = z.enum(["deploying", "starting", "active", "held", "finishi
 
 export const RolloutSchema = z.looseObject({
   id: z.string(),
-  target: z.looseObject({ name: z.string(), namespace: z.string().optional(), router: z.enum(["smi", "namerd", "gateway", "argo-rollouts", "flagger"]) }),
+  target: z.looseObject({
+    name: z.string(),
+    cluster: z.string().optional(),
+    namespace: z.string().optional(),
+    router: z.enum(["smi", "namerd", "gateway", "argo-rollouts", "flagger"]),
+  }),
   stable: z.string(),
   canary: z.string(),
   // An Argo Rollouts record mirrors the Rollout's steps: the weight after each, 0 included.

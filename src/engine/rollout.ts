@@ -204,9 +204,10 @@ export function rolloutId(target: string, seq: number): string {
 }
 
 export function parseRolloutId(id: string): { target: string; seq: number } | undefined {
-  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)#(\d{1,9})$/.exec(id);
+  // `shop#3` in the bot's own cluster, `shop@prod-eu#3` in another (src/engine/target.ts targetKey).
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(@[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)#(\d{1,9})$/.exec(id);
   if (!m) return undefined;
-  return { target: m[1]!, seq: Number(m[3]) };
+  return { target: m[1]!, seq: Number(m[5]) };
 }
 
 export function isTerminal(r: Rollout): boolean {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dnsLabel, dnsSubdomain } from "./names.ts";
+import { dnsLabel, dnsLabelProblem, dnsSubdomain } from "./names.ts";
 import { MetricsSettingsSchema } from "./metrics-settings.ts";
 import { PolicySchema } from "./policy.ts";
 import { durationSchema } from "./duration.ts";
@@ -117,9 +117,37 @@ export const AutoSettingsSchema = z.strictObject({
   notice: durationSchema({ minMs: 0 }).default(60_000),
 });
 
+/**
+ * A cluster the bot reaches besides its own (the targets file's `clusters:`): how to reach it (a context
+ * of the bot's kubeconfig, or a kubeconfig file of its own, e.g. a mounted Secret), and where its
+ * Prometheus and namerd answer when a target of it names none.
+ */
+export const ClusterSchema = z
+  .strictObject({
+    name: dnsLabel,
+    /** A context of the bot's own kubeconfig (KUBECONFIG). */
+    context: z.string().min(1).optional(),
+    /** A kubeconfig file of its own (its current-context is used), e.g. a Secret mounted into the bot. */
+    kubeconfig: z.string().min(1).optional(),
+    /** Prometheus for this cluster's targets whose metrics settings name no URL (instead of PROMETHEUS_URL). */
+    prometheusUrl: credentialFreeUrl("pass a bearer token with PROMETHEUS_BEARER_TOKEN_FILE or the target's metrics settings").optional(),
+    /** namerd for this cluster's namerd targets whose `namerd:` block names no `url`. */
+    namerdUrl: credentialFreeUrl("namerd's httpController takes no credentials; keep it reachable only inside the cluster (README: Security)").optional(),
+  })
+  .refine((c) => (c.context === undefined) !== (c.kubeconfig === undefined), {
+    message: "name exactly one of `context` (in the bot's kubeconfig) or `kubeconfig` (a file of its own)",
+  });
+
+export type Cluster = z.infer<typeof ClusterSchema>;
+
 export const TargetSchema = z
   .strictObject({
     name: dnsLabel,
+    /**
+     * The cluster the target lives in: a name from the file's `clusters:`. Absent: the bot's own cluster.
+     * The same `name` may be declared once per cluster; commands address it as `name@cluster`.
+     */
+    cluster: dnsLabel.optional(),
     /**
      * Where the target's Services and Deployments live. Absent: `default` for SMI and Gateway targets (see
      * kubeNamespace); a namerd target without one has no Deployment of the bot's to check or scale.
@@ -203,6 +231,20 @@ export const TargetSchema = z
     if (t.router === "flagger" && !t.flagger) {
       ctx.addIssue({ code: "custom", path: ["flagger"], message: "a flagger target needs a `flagger:` block (`channel` and `tokenFile` or `tokenEnv`)" });
     }
+    if (t.cluster !== undefined && (t.router === "argo-rollouts" || t.router === "flagger")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cluster"],
+        message: `a ${t.router} target is followed in the bot's own cluster only: leave \`cluster\` out (run the controller and a bot in that cluster)`,
+      });
+    }
+    if (t.cluster !== undefined && t.deploy) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["deploy"],
+        message: "`deploy: true` works in the bot's own cluster only for now: leave `cluster` out, or deploy the new version with your pipeline",
+      });
+    }
     if (t.router === "namerd" && (t.cleanup === "scale-down" || t.cleanup === "delete") && !t.namespace) {
       ctx.addIssue({ code: "custom", path: ["namespace"], message: `\`cleanup: ${t.cleanup}\` needs the namespace of the versions' Deployments` });
     }
@@ -225,3 +267,30 @@ export function kubeNamespace(target: Pick<Target, "namespace">): string {
   return target.namespace ?? "default";
 }
 export type TargetInput = z.input<typeof TargetSchema>;
+
+/**
+ * How commands, records and Redis keys name a target: `shop` in the bot's own cluster, `shop@prod-eu` in
+ * another. The same name in two clusters is two targets, each with its own key.
+ */
+export function targetKey(target: Pick<Target, "name" | "cluster">): string {
+  return target.cluster === undefined ? target.name : `${target.name}@${target.cluster}`;
+}
+
+/** `shop@prod-eu` -> its name and cluster; `shop` -> its name. Undefined when either part is not a name. */
+export function parseTargetKey(ref: string): { name: string; cluster?: string } | undefined {
+  const at = ref.indexOf("@");
+  const name = at === -1 ? ref : ref.slice(0, at);
+  const cluster = at === -1 ? undefined : ref.slice(at + 1);
+  if (dnsLabelProblem(name) || (cluster !== undefined && dnsLabelProblem(cluster))) return undefined;
+  return cluster === undefined ? { name } : { name, cluster };
+}
+
+/** What is wrong with a typed target (`shop` or `shop@prod-eu`), in words; undefined when it is well-formed. */
+export function targetKeyProblem(ref: string): string | undefined {
+  const at = ref.indexOf("@");
+  if (at === -1) return dnsLabelProblem(ref);
+  const name = dnsLabelProblem(ref.slice(0, at));
+  if (name) return `names a target that ${name}`;
+  const cluster = dnsLabelProblem(ref.slice(at + 1));
+  return cluster ? `names a cluster (after the \`@\`) that ${cluster}` : undefined;
+}

@@ -11,8 +11,8 @@ import { AUDIT_OUTCOMES, known, slackMethod } from "./metric-labels.ts";
 export type OpsObserver = {
   /** An audited decision or event: its action (advance, abort, start, ...) and outcome (done/refused/error). */
   transition(action: string, outcome: string): void;
-  /** A mesh write and its read-back (`write`), or a read alone (`read`), by router kind. */
-  meshCall(router: string, op: "write" | "read", seconds: number): void;
+  /** A mesh write and its read-back (`write`), or a read alone (`read`), by router kind; `cluster`: another cluster's. */
+  meshCall(router: string, op: "write" | "read", seconds: number, cluster?: string): void;
   /** From a Slack request's arrival to its acknowledgement, by kind (command, action, event...). */
   slackAck(kind: string, seconds: number): void;
   /** One Web API call by method, and whether Slack answered 429. */
@@ -31,6 +31,8 @@ export type OpsObserver = {
 export type StateSources = {
   /** Active rollouts counted by state (running, held, ...). */
   activeByState(): Promise<Record<string, number>>;
+  /** With clusters declared: active rollouts by cluster (`own`: the bot's own); absent, no such gauge. */
+  activeByCluster?(): Promise<Record<string, number>>;
   /** Effect jobs by BullMQ state (waiting, delayed, active, prioritized...). */
   queueDepth(): Promise<Record<string, number>>;
 };
@@ -69,6 +71,18 @@ export function createOpsMetrics(sources: StateSources, opts: OpsMetricsOptions 
       for (const [state, n] of Object.entries(await sources.activeByState().catch(() => ({})))) this.set({ state }, n);
     },
   });
+  const byCluster = sources.activeByCluster?.bind(sources);
+  if (byCluster)
+    new Gauge({
+      name: `${p}active_rollouts_by_cluster`,
+      help: "Rollouts that have not ended, by the cluster their target lives in (own: the bot's own)",
+      labelNames: ["cluster"] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const [cluster, n] of Object.entries(await byCluster().catch(() => ({})))) this.set({ cluster: label(cluster) }, n);
+      },
+    });
   new Gauge({
     name: `${p}queue_jobs`,
     help: "Effect jobs in the queue, by BullMQ state",
@@ -87,8 +101,8 @@ export function createOpsMetrics(sources: StateSources, opts: OpsMetricsOptions 
   });
   const mesh = new Histogram({
     name: `${p}mesh_call_duration_seconds`,
-    help: "Mesh calls by router: a write with its read-back (op=write), or a read (op=read)",
-    labelNames: ["router", "op"] as const,
+    help: "Mesh calls by router: a write with its read-back (op=write), or a read (op=read); cluster: another cluster's",
+    labelNames: ["router", "op", "cluster"] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
@@ -139,7 +153,9 @@ export function createOpsMetrics(sources: StateSources, opts: OpsMetricsOptions 
   return {
     registry,
     transition: (action, outcome) => transitions.inc({ action: known(action, actions), outcome: known(outcome, AUDIT_OUTCOMES) }),
-    meshCall: (router, op, seconds) => mesh.observe({ router: label(router), op }, seconds),
+    // The bot's own cluster has no cluster label: a one-cluster bot's series are as they always were.
+    meshCall: (router, op, seconds, cluster) =>
+      mesh.observe({ router: label(router), op, ...(cluster !== undefined ? { cluster: label(cluster) } : {}) }, seconds),
     slackAck: (kind, seconds) => ack.observe({ kind: label(kind) }, seconds),
     slackCall: (method, outcome) => calls.inc({ method: slackMethod(method), outcome }),
     slackRateLimited: (method) => limited.inc({ method: slackMethod(method) }),

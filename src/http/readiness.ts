@@ -8,11 +8,11 @@ import type { ReadinessCheck } from "./health.ts";
  * every few seconds does not become a Slack call every few seconds.
  */
 
-/** The Kubernetes API answers `GET /version` within `timeoutMs`. */
-export function kubeApiCheck(kubeConfig: KubeConfig, timeoutMs: number): ReadinessCheck {
+/** The Kubernetes API answers `GET /version` within `timeoutMs`; `cluster` names another cluster's (in /readyz). */
+export function kubeApiCheck(kubeConfig: KubeConfig, timeoutMs: number, cluster?: string): ReadinessCheck {
   const api = kubeConfig.makeApiClient(VersionApi);
   return {
-    name: "kubernetes API",
+    name: cluster === undefined ? "kubernetes API" : `kubernetes API (cluster ${cluster})`,
     ready: async () => {
       await kubeCall("GET /version", (o) => api.getCode(o), { timeoutMs });
       return true;
@@ -64,7 +64,11 @@ export function slackTokenCheck(authTest: AuthTest, opts: { ttlMs: number; now: 
   };
 }
 
-/** Whether any target (or an ad-hoc start, which may pick any router) writes through the Kubernetes API. */
-export function needsKubeApi(targets: { adhoc: boolean; targets: Map<string, { router: string }> }): boolean {
-  return targets.adhoc || [...targets.targets.values()].some((t) => t.router !== "namerd");
+/**
+ * Whether any target (or an ad-hoc start, which may pick any router) writes through the Kubernetes API of
+ * the bot's own cluster; with `cluster`, whether a target of that cluster does (ad-hoc targets never live there).
+ */
+export function needsKubeApi(targets: { adhoc: boolean; targets: Map<string, { router: string; cluster?: string | undefined }> }, cluster?: string): boolean {
+  if (cluster !== undefined) return [...targets.targets.values()].some((t) => t.cluster === cluster && t.router !== "namerd");
+  return targets.adhoc || [...targets.targets.values()].some((t) => t.cluster === undefined && t.router !== "namerd");
 }

@@ -139,3 +139,22 @@ export function loadKubeConfig(path?: string, sources: KubeConfigSources = {}): 
       "Set KUBECONFIG to a kubeconfig file or run the bot in the cluster with a service account.",
   );
 }
+
+/**
+ * The KubeConfig of a cluster the targets file declares: a context of the bot's own kubeconfig (`base`), or
+ * a kubeconfig file of its own (its current-context). Fails with what was looked at, like loadKubeConfig.
+ */
+export function loadClusterKubeConfig(cluster: { name: string; context?: string | undefined; kubeconfig?: string | undefined }, base: KubeConfig): KubeConfig {
+  if (cluster.kubeconfig) return fromFile(cluster.kubeconfig, `cluster ${cluster.name}`);
+  const context = cluster.context ?? "";
+  if (!base.getContextObject(context)) {
+    const known = base.getContexts().map((c) => c.name);
+    throw new KubeConfigError(
+      `cluster ${cluster.name}: context "${context}" is not in the bot's kubeconfig (${known.length ? `it has ${known.join(", ")}` : "it has no contexts"})`,
+    );
+  }
+  const kc = new KubeConfig();
+  kc.loadFromString(base.exportConfig());
+  kc.setCurrentContext(context);
+  return checked(kc, `cluster ${cluster.name} (context "${context}")`);
+}

@@ -15,7 +15,8 @@ export type DeploymentListFailure =
   | { code: "unreachable"; message: string }
   | { code: "failed"; status: number; message: string };
 
-export type DeploymentLister = (namespace: string, timeoutMs: number) => Promise<Result<DeploymentSeen[], DeploymentListFailure>>;
+/** `cluster`: the target's, from the targets file's `clusters:` (absent: the bot's own). */
+export type DeploymentLister = (namespace: string, timeoutMs: number, cluster?: string) => Promise<Result<DeploymentSeen[], DeploymentListFailure>>;
 
 export function kubeDeploymentLister(reader: Pick<WorkloadReader, "deploymentNames">): DeploymentLister {
   return async (namespace, timeoutMs) => {

@@ -39,7 +39,12 @@ const SPEC_SCHEMAS = { argocd: ApplicationSpecSchema, "flux-kustomization": Kust
 export type { WrittenAt } from "../engine/ownership.ts";
 
 /** What the worker needs for the GitOps checks and `gitops: pause`. */
-export type GitopsDeps = { ownership: OwnershipReader; pause: GitopsPause };
+export type GitopsDeps = {
+  ownership: OwnershipReader;
+  pause: GitopsPause;
+  /** The same for each other cluster the targets file declares, by name (these are the bot's own cluster's). */
+  clusters?: ReadonlyMap<string, GitopsDeps>;
+};
 
 const MetaSchema = z.looseObject({
   metadata: z.looseObject({

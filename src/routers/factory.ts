@@ -1,5 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import { loadKubeConfig } from "../kube/config.ts";
+import { loadClusterKubeConfig, loadKubeConfig } from "../kube/config.ts";
+import type { Cluster, Target } from "../engine/target.ts";
+import { RouterError, type RoutePair, type TrafficRouter } from "./router.ts";
 import { scaleDeployment } from "../kube/deployments.ts";
 import { kubePreflight, type Preflight } from "../kube/preflight.ts";
 import { WorkloadReader } from "../kube/workloads.ts";
@@ -15,9 +17,11 @@ import { SmiRouter } from "./smi.ts";
 
 export type Routers = {
   registry: RouterRegistry;
-  /** Finish's optional clean-up: scale the old Deployment to 0 (reversible; never a delete). */
-  scaleDown: (namespace: string, deployment: string) => Promise<void>;
+  /** Finish's optional clean-up: scale the old Deployment to 0 (reversible; never a delete), in the target's cluster. */
+  scaleDown: (namespace: string, deployment: string, cluster?: string) => Promise<void>;
   kubeConfig: KubeConfig;
+  /** Each other cluster's KubeConfig by name (the targets file's `clusters:`); empty with one cluster. */
+  clusterKubeConfigs: ReadonlyMap<string, KubeConfig>;
   /** Services and canary Deployment checks before a start and while a rollout runs. */
   preflight: Preflight;
   /** A namespace's Deployments, for the start form's version choices. */
@@ -39,7 +43,38 @@ export type RouterSettings = {
   gitops?: GitopsSettings;
   /** How often a deploying new version's pods are looked at (default 2 s; tests and the sandbox go faster). */
   deployPollMs?: number;
+  /** Other clusters (the targets file's `clusters:`): each gets its own clients, discovery and readers. */
+  clusters?: Iterable<Cluster>;
 };
+
+/** What one cluster's API is reached through: the routers that write to it and the readers beside them. */
+type ClusterClients = {
+  kubeConfig: KubeConfig;
+  smi: SmiRouter;
+  gateway: GatewayRouter;
+  preflight: Preflight;
+  listDeployments: DeploymentLister;
+  gitops: GitopsDeps;
+  scaleDown: (namespace: string, deployment: string) => Promise<void>;
+};
+
+function clientsFor(kubeConfig: KubeConfig, opts: RouterSettings, gitops: GitopsSettings): ClusterClients {
+  const reader = new WorkloadReader(kubeConfig);
+  return {
+    kubeConfig,
+    smi: new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }),
+    gateway: new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }),
+    preflight: kubePreflight(reader),
+    listDeployments: kubeDeploymentLister(reader),
+    gitops: {
+      ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: gitops }),
+      pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs }),
+    },
+    scaleDown: async (namespace, deployment) => {
+      await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });
+    },
+  };
+}
 
 /**
  * Every mesh the bot can drive, built once at start-up from settings parsed in main. Kubernetes credentials
@@ -55,31 +90,74 @@ export async function buildRouters(opts: RouterSettings): Promise<{ ok: true; va
     return { ok: false, errors: [`no usable Kubernetes configuration: ${(err as Error).message}`] };
   }
   const gitops = opts.gitops ?? DEFAULT_GITOPS;
-  const registry = new RouterRegistry()
-    .register(new SmiRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }))
-    .register(new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs }))
-    .register(new GatewayRouter({ kubeConfig, timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }));
-  const reader = new WorkloadReader(kubeConfig);
+  const own = clientsFor(kubeConfig, opts, gitops);
+  const others = new Map<string, ClusterClients>();
+  const errors: string[] = [];
+  for (const c of opts.clusters ?? []) {
+    try {
+      others.set(c.name, clientsFor(loadClusterKubeConfig(c, kubeConfig), opts, gitops));
+    } catch (err) {
+      errors.push(`no usable Kubernetes configuration for ${(err as Error).message}`);
+    }
+  }
+  if (errors.length) return { ok: false, errors };
+  const namerd = new NamerdRouter({ timeoutMs: opts.namerdTimeoutMs });
+  const inCluster = (cluster: string | undefined): ClusterClients => {
+    if (cluster === undefined) return own;
+    const c = others.get(cluster);
+    // The targets file is checked against `clusters:` at start-up: this is a record from another configuration.
+    if (!c) throw new RouterError("invalid", `cluster '${cluster}' is not configured in this bot (the targets file's \`clusters:\`)`);
+    return c;
+  };
+  // One cluster: the routers as they always were. Several: each call goes to the target's cluster only.
+  const registry = others.size
+    ? new RouterRegistry()
+        .register(byCluster("smi", own.smi, (t) => inCluster(t.cluster).smi))
+        .register(namerd)
+        .register(byCluster("gateway", own.gateway, (t) => inCluster(t.cluster).gateway))
+    : new RouterRegistry().register(own.smi).register(namerd).register(own.gateway);
+  const preflight: Preflight = others.size
+    ? {
+        start: (t, p) => inCluster(t.cluster).preflight.start(t, p),
+        canary: (t, p) => inCluster(t.cluster).preflight.canary(t, p),
+        stableServing: async (t, p) => inCluster(t.cluster).preflight.stableServing?.(t, p),
+      }
+    : own.preflight;
   return {
     ok: true,
     value: {
       registry,
       kubeConfig,
-      preflight: kubePreflight(reader),
-      listDeployments: kubeDeploymentLister(reader),
-      gitops: {
-        ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: gitops }),
-        pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs }),
-      },
+      clusterKubeConfigs: new Map([...others].map(([name, c]) => [name, c.kubeConfig])),
+      preflight,
+      listDeployments: others.size ? (namespace, timeoutMs, cluster) => inCluster(cluster).listDeployments(namespace, timeoutMs) : own.listDeployments,
+      gitops: others.size ? { ...own.gitops, clusters: new Map([...others].map(([name, c]) => [name, c.gitops])) } : own.gitops,
+      scaleDown: async (namespace, deployment, cluster) => inCluster(cluster).scaleDown(namespace, deployment),
+      // `--image` acts in the bot's own cluster only: the targets file refuses `deploy: true` with `cluster:`.
       deploy: {
         api: new KubeDeployApi(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }),
         fieldManager: gitops.fieldManager,
         gitops,
         ...(opts.deployPollMs !== undefined ? { pollMs: opts.deployPollMs } : {}),
       },
-      scaleDown: async (namespace, deployment) => {
-        await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });
-      },
     },
+  };
+}
+
+/**
+ * A router of one kind that sends each call to the router of the target's cluster (`pick`), so a rollout's
+ * writes and reads reach only the cluster its record names. Optional members follow the bot's own router.
+ */
+function byCluster(kind: Target["router"], own: TrafficRouter, pick: (t: Target) => TrafficRouter): TrafficRouter {
+  return {
+    kind,
+    ...(own.hasTestStage !== undefined ? { hasTestStage: own.hasTestStage } : {}),
+    validate: (t, p) => pick(t).validate(t, p),
+    observe: (t, p, baseline) => pick(t).observe(t, p, baseline),
+    apply: (t, p, percent, expect) => pick(t).apply(t, p, percent, expect),
+    finalize: (t, p, winner, o) => pick(t).finalize(t, p, winner, o),
+    testRequestHint: (t, p) => pick(t).testRequestHint(t, p),
+    ...(own.discoverStable ? { discoverStable: (t: Target) => pick(t).discoverStable!(t) } : {}),
+    ...(own.writtenObjects ? { writtenObjects: (t: Target, p: RoutePair) => pick(t).writtenObjects!(t, p) } : {}),
   };
 }

@@ -3,7 +3,7 @@ import { RouterRegistry } from "./registry.ts";
 import type { TrafficRouter } from "./router.ts";
 
 /** Where a mesh call's duration goes (the bot's metrics). */
-export type MeshTiming = (router: string, op: "write" | "read", seconds: number) => void;
+export type MeshTiming = (router: string, op: "write" | "read", seconds: number, cluster?: string) => void;
 
 /**
  * The same routers, each call timed: `apply` and `finalize` (a write and its read-back) as writes, `observe`
@@ -17,13 +17,13 @@ export function timedRegistry(registry: RouterRegistry, kinds: Target["router"][
 
 function timedRouter(r: TrafficRouter, timing: MeshTiming): TrafficRouter {
   const timed =
-    <A extends unknown[], T>(op: "write" | "read", fn: (...a: A) => Promise<T>) =>
+    <A extends [Target, ...unknown[]], T>(op: "write" | "read", fn: (...a: A) => Promise<T>) =>
     async (...a: A): Promise<T> => {
       const t0 = performance.now();
       try {
         return await fn(...a);
       } finally {
-        timing(r.kind, op, (performance.now() - t0) / 1000);
+        timing(r.kind, op, (performance.now() - t0) / 1000, a[0].cluster);
       }
     };
   // A prototype chain keeps every other member (validate, testRequestHint, discoverStable, hasTestStage).

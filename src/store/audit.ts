@@ -1,3 +1,4 @@
+import { targetKey } from "../engine/target.ts";
 import type { RedisClient } from "./redis-connection.ts";
 import { z } from "zod";
 import { eventsAfter, parseRolloutId, type Actor, type Rollout, type RolloutEvent } from "../engine/rollout.ts";
@@ -108,7 +109,7 @@ export class AuditLog {
         via: e.kind === "held" ? "auto" : "worker",
         outcome: e.kind === "warning" ? "error" : e.kind === "rejected" ? "refused" : "done",
         rolloutId: after.id,
-        target: after.target.name,
+        target: targetKey(after.target),
         channel: after.channel,
         ...(e.from !== undefined ? { before: e.from } : {}),
         ...(e.to !== undefined ? { after: e.to } : {}),

@@ -12,6 +12,8 @@
  *   --clicks 200 --click-rate 10        Advance clicks (on distinct rollouts) and their rate
  *   --slack-seconds 60 --kubectl-runs 10 --skip-build (use dist/ as it is)
  *   --per-namespace 20                  targets per namespace (the SMI router lists a namespace's splits)
+ *   --clusters 10                       issue 24: the targets spread over 10 other clusters (a Kubernetes API peer
+ *                                       each, declared in the targets file's `clusters:`); default 0
  *   npm run bench -- --only budget      issue 13's Slack budget: --rollouts active rollouts against the Slack
  *                                       peer enforcing Slack's tiers, clicks meanwhile (~80 s; slack-budget.ts)
  *   npm run bench -- --only verdict     issue 19: the bot's reading, folding and verdict code over seeded
@@ -68,6 +70,7 @@ const { values } = parseArgs({
     "per-namespace": { type: "string", default: "20" },
     "open-rate": { type: "string", default: "100" },
     "open-channels": { type: "string", default: "50" },
+    clusters: { type: "string", default: "0" },
   },
 });
 
@@ -163,6 +166,7 @@ if (scalePhases.size) {
     slackSeconds: positive("slack-seconds", values["slack-seconds"]),
     kubectlRuns: positive("kubectl-runs", values["kubectl-runs"]),
     build: !values["skip-build"] && !startsOpen,
+    clusters: values.clusters === "0" ? 0 : positive("clusters", values.clusters),
   });
 }
 

@@ -57,6 +57,12 @@ export type ScaleOptions = {
   slackSeconds: number;
   kubectlRuns: number;
   build: boolean;
+  /**
+   * Issue 24: spread the targets over this many other clusters (c-01..), each a Kubernetes API peer of its own
+   * declared in the targets file's `clusters:` with its kubeconfig file; 0 (the default): the bot's own only.
+   * The probe stays in the bot's own cluster.
+   */
+  clusters?: number;
 };
 
 type Load = { load1: number };
@@ -64,6 +70,8 @@ export type AckPhase = Load & { active: number; rate: number; sent: number; late
 
 export type ScaleResult = {
   rollouts: number;
+  /** Other clusters the rollouts were spread over (0: the bot's own cluster only). */
+  clusters: number;
   memory: { idleMiB: number; activeMiB: number; peakMiB: number; idleHeapMiB: number; activeHeapMiB: number; activeHeapTotalMiB: number };
   ackIdle?: AckPhase;
   ackActive?: AckPhase;
@@ -85,10 +93,19 @@ const startText = (name: string) => `start ${name} --to ${name}-v2`;
  * the instant Prometheus: the readings, the renders they cause and their Slack updates are the background
  * load a real fleet of rollouts puts on the bot.
  */
-function targetsYaml(names: string[], perNamespace: number, prometheusUrl: string): string {
-  const one = (n: string, i: number) =>
-    `  - { name: ${n}, namespace: bench-${Math.floor(i / perNamespace)}, stable: ${n}-v1, steps: [10, 50, 100], metrics: { source: prometheus, prometheusUrl: "${prometheusUrl}", preset: linkerd2 } }`;
-  return `targets:\n${names.map(one).join("\n")}\n`;
+function targetsYaml(
+  names: string[],
+  perNamespace: number,
+  prometheusUrl: string,
+  clusters: Map<string, string> = new Map(),
+  clusterOf = (_n: string): string | undefined => undefined,
+): string {
+  const one = (n: string, i: number) => {
+    const cluster = clusterOf(n);
+    return `  - { name: ${n},${cluster ? ` cluster: ${cluster},` : ""} namespace: bench-${Math.floor(i / perNamespace)}, stable: ${n}-v1, steps: [10, 50, 100], metrics: { source: prometheus, prometheusUrl: "${prometheusUrl}", preset: linkerd2 } }`;
+  };
+  const declared = [...clusters].map(([name, path]) => `  - { name: ${name}, kubeconfig: "${path}" }`);
+  return `${declared.length ? `clusters:\n${declared.join("\n")}\n` : ""}targets:\n${names.map(one).join("\n")}\n`;
 }
 
 export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
@@ -104,15 +121,26 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
   const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: store.keys.bullPrefix() });
   let slack: SlackProcess | undefined;
   let kube: KubeApiPeer | undefined;
+  const others = new Map<string, KubeApiPeer>();
   let bot: BotChild | undefined;
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
   const dir = await mkdtemp(join(tmpdir(), "bench-scale-"));
   try {
     slack = await startSlackProcess(botToken, BENCH_CHANNELS);
     kube = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true });
+    for (let c = 1; c <= (opts.clusters ?? 0); c++) {
+      const name = `c-${String(c).padStart(2, "0")}`;
+      others.set(name, await startKubeApiPeer({ cluster: name, smiFlavour: "nginx", implicitWorkloads: true }));
+    }
     const names = Array.from({ length: opts.rollouts }, (_, i) => svc(i + 1));
+    // Round robin over the other clusters: each name is a target in one of them (`svc-0001@c-01`).
+    const clusterNames = [...others.keys()];
+    const clusterOf = (n: string) => (clusterNames.length && n !== PROBE ? clusterNames[(Number(n.slice(4)) - 1) % clusterNames.length] : undefined);
+    const keyOf = (n: string) => (clusterOf(n) ? `${n}@${clusterOf(n)}` : n);
+    const peerOf = (n: string) => (clusterOf(n) ? others.get(clusterOf(n)!)! : kube!);
     const targetsPath = join(dir, "targets.yaml");
-    await writeFile(targetsPath, targetsYaml([PROBE, ...names], opts.perNamespace, slack.prometheusUrl));
+    const kubeconfigs = new Map([...others].map(([name, peer]) => [name, peer.kubeconfigPath]));
+    await writeFile(targetsPath, targetsYaml([PROBE, ...names], opts.perNamespace, slack.prometheusUrl, kubeconfigs, clusterOf));
     bot = await spawnBuiltBot({
       signingSecret,
       slack: { botToken, apiUrl: slack.apiUrl },
@@ -149,7 +177,7 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
     // ---- 3. N real starts, to their first step verified on the mesh
     const bodies = await slashBodies(
       s,
-      names.map((n, i) => ({ channelId: BENCH_CHANNELS[i % BENCH_CHANNELS.length]!, text: startText(n) })),
+      names.map((n, i) => ({ channelId: BENCH_CHANNELS[i % BENCH_CHANNELS.length]!, text: `start ${keyOf(n)} --to ${n}-v2` })),
     );
     progress(`scale: ${names.length} \`/rollout start\` commands, 16 in flight`);
     const firstSent = Date.now();
@@ -166,7 +194,7 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
         }
       }),
     );
-    const ids = names.map((n) => `${n}#1`);
+    const ids = names.map((n) => `${keyOf(n)}#1`);
     const firstSteps = await untilFirstStep(store, ids, Math.max(120_000, opts.rollouts * 300));
     const lastStep = Math.max(...firstSteps.values());
     const starts = {
@@ -210,6 +238,7 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
 
     const result: ScaleResult = {
       rollouts: ids.length,
+      clusters: others.size,
       memory: {
         idleMiB: idle.rssMiB,
         activeMiB: active.rssMiB,
@@ -231,16 +260,24 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
       const res = await control<{ body: string }>(s, "/click", {
         userId: USER,
         channelId: BENCH_CHANNELS[i % BENCH_CHANNELS.length]!,
-        rolloutId: `${n}#1`,
+        rolloutId: `${keyOf(n)}#1`,
         label: "Advance to 50%",
       });
-      if (res.status !== 200) throw new Error(`no Advance button to click on ${n}#1's message`);
+      if (res.status !== 200) throw new Error(`no Advance button to click on ${keyOf(n)}#1's message`);
       clickBodies.push(res.body.body);
     }
     progress(`scale: ${clicked.length} Advance clicks at ${opts.clickRate}/s, open loop`);
-    const fromRequest = k.requests.length;
+    // Each click's write is looked for at its own cluster's API (and only there).
+    const peers = [k, ...others.values()];
+    const fromRequest = new Map(peers.map((peer) => [peer, peer.requests.length]));
     const clickRun = await openLoop({ url: b.eventsUrl, signingSecret, bodies: clickBodies, ratePerSecond: opts.clickRate });
-    const writes = await untilWritten(k, fromRequest, clicked, 50, 60_000);
+    const writes = new Map<string, number>();
+    await Promise.all(
+      peers.map(async (peer) => {
+        const mine = clicked.filter((n) => peerOf(n) === peer);
+        if (mine.length) for (const [svc, at] of await untilWritten(peer, fromRequest.get(peer)!, mine, 50, 60_000)) writes.set(svc, at);
+      }),
+    );
     const toWriteMs: number[] = [];
     let noWrite = 0;
     for (const [i, n] of clicked.entries()) {
@@ -262,6 +299,7 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
     await bot?.stop();
     await slack?.close();
     await kube?.close();
+    for (const peer of others.values()) await peer.close();
     await queue.close();
     await cleanupPrefix(redis, prefix);
     await redis.quit();
@@ -343,14 +381,14 @@ const met = (ok: boolean) => (ok ? "met" : "MISSED");
 
 export function scaleRows(r: ScaleResult, phases: ReadonlySet<ScalePhase>): Row[] {
   const rows: Row[] = [];
-  const active = `${r.rollouts + 1} active`;
+  const active = `${r.rollouts + 1} active${r.clusters ? ` over ${r.clusters} other clusters` : ""}`;
   if (phases.has("ack")) {
     for (const [a, target] of [
       [r.ackIdle!, "(issue 13 measured 10 ms p99 idle)"],
       [r.ackActive!, `p99 <= 20 ms at 1,000 active: ${met(quantile(r.ackActive!.latencyMs, 0.99) <= 20)}`],
     ] as const)
       rows.push({
-        what: `ack, signed /rollout status at ${a.rate}/s open loop, ${a.active} active`,
+        what: `ack, signed /rollout status at ${a.rate}/s open loop, ${a.active} active${r.clusters && a.active > 1 ? ` over ${r.clusters} other clusters` : ""}`,
         measured: `p50 ${p(a.latencyMs, 0.5)}, p99 ${p(a.latencyMs, 0.99)}, max ${millis(max(a.latencyMs))}${a.failed ? `, ${a.failed} not 200` : ""} (sender lag p99 ${p(a.sendLagMs, 0.99)}; bot CPU ${a.botCpuPercent.toFixed(0)}%)`,
         target,
         load: loadOf(a),

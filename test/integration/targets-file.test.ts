@@ -64,7 +64,7 @@ targets:
     expect(stderr).toContain("rollout-bot cannot start:");
     expect(stderr).toContain('targets[0].stabel: unknown key (did you mean "stable"?)');
     expect(stderr).toContain('targets[0].metrics.windowSecond: unknown key (did you mean "windowSeconds"?)');
-    expect(stderr).toContain("colour: unknown key (known keys here: adhoc, targets, policy)");
+    expect(stderr).toContain("colour: unknown key (known keys here: adhoc, targets, clusters, policy)");
     expect(stderr).toContain("targets[1].ingressUrl: unknown key (it belongs under `targets[].namerd`)");
   }, 30_000);
 });

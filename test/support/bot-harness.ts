@@ -28,7 +28,7 @@ export type HarnessOptions = {
   kube?: Omit<KubeApiPeerOptions, "smiFlavour">;
   targetsYaml?: string;
   /** Reuse peers and prefix from an earlier harness (a second bot process over the same Redis). */
-  reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken"> & Partial<Pick<Harness, "namerd">>;
+  reuse?: Pick<Harness, "slack" | "kube" | "prefix" | "signingSecret" | "botToken"> & Partial<Pick<Harness, "namerd" | "clusters">>;
   extraEnv?: Record<string, string>;
   /**
    * Start a namerd peer with these dtab namespaces (name -> dtab text), exposed as `h.namerd`; its URL
@@ -50,6 +50,11 @@ export type HarnessOptions = {
   production?: boolean;
   /** How often a `--image` rollout's new pods are looked at (default: the bot's 2 s). */
   deployPollMs?: number;
+  /**
+   * Other clusters, one Kubernetes API peer each (named after it, recording it on every request), exposed as
+   * `h.clusters`; `{{KUBECONFIG:<name>}}` in targetsYaml is replaced by that peer's kubeconfig file.
+   */
+  clusters?: string[];
 };
 
 export type Harness = {
@@ -57,6 +62,8 @@ export type Harness = {
   kube: KubeApiPeer;
   /** The namerd peer, when started with the `namerd` option. */
   namerd?: NamerdPeer;
+  /** The other clusters' Kubernetes API peers, by cluster name (the `clusters` option). */
+  clusters: Map<string, KubeApiPeer>;
   bot: Bot;
   driver: SlackDriver;
   prefix: string;
@@ -80,6 +87,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const kube =
     opts.reuse?.kube ?? (await startKubeApiPeer({ ...opts.kube, smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }));
   const namerd = opts.reuse?.namerd ?? (opts.namerd ? await startNamerdPeer({ namespaces: opts.namerd }) : undefined);
+  const clusters = opts.reuse?.clusters ?? new Map<string, KubeApiPeer>();
+  if (!opts.reuse)
+    for (const name of opts.clusters ?? [])
+      clusters.set(
+        name,
+        await startKubeApiPeer({ ...opts.kube, cluster: name, smiFlavour: opts.smiFlavour ?? "nginx", implicitWorkloads: opts.implicitWorkloads ?? true }),
+      );
   const prefix = opts.reuse?.prefix ?? randomPrefix("bot");
   const env = EnvSchema.parse({
     SLACK_SIGNING_SECRET: signingSecret,
@@ -104,7 +118,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   });
   let targets: TargetsFile = { adhoc: true, targets: new Map() };
   if (opts.targetsYaml) {
-    const parsed = parseTargetsFile(namerd ? opts.targetsYaml.replaceAll("{{NAMERD_URL}}", namerd.url) : opts.targetsYaml);
+    let yaml = namerd ? opts.targetsYaml.replaceAll("{{NAMERD_URL}}", namerd.url) : opts.targetsYaml;
+    for (const [name, peer] of clusters) yaml = yaml.replaceAll(`{{KUBECONFIG:${name}}}`, peer.kubeconfigPath);
+    const parsed = parseTargetsFile(yaml);
     if (!parsed.ok) throw new Error(parsed.error.join("\n"));
     targets = parsed.value;
   }
@@ -118,7 +134,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
     namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
   };
-  const routers = await buildRouters({ ...routerSettings, ...(opts.deployPollMs !== undefined ? { deployPollMs: opts.deployPollMs } : {}) });
+  const routers = await buildRouters({
+    ...routerSettings,
+    ...(opts.deployPollMs !== undefined ? { deployPollMs: opts.deployPollMs } : {}),
+    ...(targets.clusters ? { clusters: targets.clusters.values() } : {}),
+  });
   if (!routers.ok) throw new Error(routers.errors.join("\n"));
   const log = opts.log ?? pino({ level: env.LOG_LEVEL });
   const flaggerTokens = await loadFlaggerTokens(targets, process.env);
@@ -130,6 +150,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     routers: routers.value.registry,
     scaleDown: routers.value.scaleDown,
     kubeConfig: routers.value.kubeConfig,
+    clusterKubeConfigs: routers.value.clusterKubeConfigs,
     preflight: routers.value.preflight,
     gitops: routers.value.gitops,
     deploy: routers.value.deploy,
@@ -152,6 +173,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     slack,
     kube,
     ...(namerd ? { namerd } : {}),
+    clusters,
     bot,
     driver,
     prefix,
@@ -166,6 +188,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         await slack.close();
         await kube.close();
         await namerd?.close();
+        for (const peer of clusters.values()) await peer.close();
         const redis = testRedis();
         await cleanupPrefix(redis, prefix);
         await redis.quit();

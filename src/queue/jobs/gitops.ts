@@ -27,6 +27,15 @@ import type { GitopsWords } from "../../app/slack-side.ts";
 
 export type { GitopsDeps } from "../../kube/ownership.ts";
 
+/**
+ * The readers of the rollout's own cluster: a rollout in another cluster never reads or pauses an object of
+ * the bot's own. A cluster without readers (none configured for it) gets none, as without Kubernetes access.
+ */
+export function gitopsIn(g: GitopsDeps | undefined, r: Pick<Rollout, "target">): GitopsDeps | undefined {
+  const cluster = r.target.cluster;
+  return cluster === undefined || !g ? g : g.clusters?.get(cluster);
+}
+
 /** Every object the rollout will write: the router's, and the old Deployment when Finish scales it down. */
 export async function objectsWritten(router: TrafficRouter, r: Pick<Rollout, "target">, pair: RoutePair): Promise<WrittenAt[]> {
   const objects = (await router.writtenObjects?.(r.target, pair)) ?? [];
@@ -50,8 +59,10 @@ export type GitopsStart = {
 };
 
 /** Judge every object the start will write. A read the API cannot answer now throws (the start is retried). */
-export async function gitopsStart(g: GitopsDeps, w: GitopsWords, router: TrafficRouter, r: Rollout, pair: RoutePair): Promise<GitopsStart> {
+export async function gitopsStart(all: GitopsDeps, w: GitopsWords, router: TrafficRouter, r: Rollout, pair: RoutePair): Promise<GitopsStart> {
   const out: GitopsStart = { owned: [], pause: [], baseline: [] };
+  const g = gitopsIn(all, r);
+  if (!g) return out;
   const blocked: OwnershipVerdict[] = [];
   const pauseAsked = r.target.gitops === "pause";
   let argoPause = false;
@@ -104,8 +115,9 @@ export async function gitopsStart(g: GitopsDeps, w: GitopsWords, router: Traffic
  * Set the pauses: recorded on the rollout first, so a crash between the two still takes them off at the end.
  * Said in the thread (and so in the audit trail).
  */
-export async function setPauses(g: GitopsDeps, w: GitopsWords, store: RolloutStore, r: Rollout, paused: PausedObject[], now: () => number): Promise<void> {
-  if (!paused.length) return;
+export async function setPauses(all: GitopsDeps, w: GitopsWords, store: RolloutStore, r: Rollout, paused: PausedObject[], now: () => number): Promise<void> {
+  const g = gitopsIn(all, r);
+  if (!paused.length || !g) return;
   await store.update(r.id, (x) => withGitopsPaused(x, [...(x.gitopsPaused ?? []), ...paused.filter((p) => !x.gitopsPaused?.some((q) => same(p, q)))]));
   for (const o of paused) await g.pause.pause(o, r.id);
   const text = paused
@@ -119,7 +131,8 @@ export async function setPauses(g: GitopsDeps, w: GitopsWords, store: RolloutSto
  * retried, the rollout does not end meanwhile); a refusal that will not change (no right to patch) is said
  * in the thread and the record lets go, so an Abort still completes.
  */
-export async function takePausesOff(g: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+export async function takePausesOff(all: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+  const g = gitopsIn(all, r);
   const paused = r.gitopsPaused ?? [];
   if (!paused.length) return;
   const lines: string[] = [];
@@ -160,7 +173,8 @@ const same = (a: PausedObject, b: PausedObject) => a.group === b.group && a.plur
  * Who changed the routing object, for a drift message: the newest other manager of the bot's fields and
  * its GitOps owner. Quiet: a read that fails says nothing about the drift, which is reported anyway.
  */
-export async function driftBy(g: GitopsDeps | undefined, router: TrafficRouter, r: Rollout): Promise<{ by: DriftAuthor; object: WrittenObject } | undefined> {
+export async function driftBy(all: GitopsDeps | undefined, router: TrafficRouter, r: Rollout): Promise<{ by: DriftAuthor; object: WrittenObject } | undefined> {
+  const g = gitopsIn(all, r);
   if (!g) return undefined;
   try {
     const [obj] = (await router.writtenObjects?.(r.target, { stable: r.stable, canary: r.canary })) ?? [];
@@ -198,7 +212,8 @@ export function driftReason(w: GitopsWords, what: string, found: { percent?: num
  * cluster now holds them, as a patch of its manifest, and whether that differs from what it held at the start.
  * A read that fails is said, never guessed.
  */
-export async function backToGitNote(g: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+export async function backToGitNote(all: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
+  const g = gitopsIn(all, r);
   const baselines = r.gitopsBaseline ?? [];
   if (!g || !baselines.length || r.events.some((e) => e.kind === "gitops" && e.text?.startsWith("Back to git"))) return;
   const parts: string[] = [];

@@ -52,7 +52,7 @@ export type ReconcileDeps = {
   /** What the worker verified (and decided by itself, e.g. hold on drift) goes to the audit trail. */
   audit: AuditLog;
   /** Optional clean-up after a finished rollout (scale the old Deployment to 0). */
-  scaleDown?: (namespace: string, deployment: string) => Promise<void>;
+  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<void>;
   /** Services and the canary's Deployment checked before the first write (every router). */
   preflight?: Preflight;
   /** How a refused start's preflight problems and the GitOps notes read (the Slack side's words). */
@@ -136,7 +136,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
           cleanupProblem = `did not scale ${what} down: it was not seen serving ${r.target.name} before the rollout began (${plan ? `its Service ${plan.service}` : "a Service named like it"} must select it)`;
         } else {
           const { namespace: ns, name } = seen;
-          cleanupProblem = await deps.scaleDown(ns, name).then(
+          cleanupProblem = await deps.scaleDown(ns, name, r.target.cluster).then(
             () => undefined,
             (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
           );

@@ -1,3 +1,4 @@
+import { targetKey } from "../../engine/target.ts";
 import type { AllMiddlewareArgs, BlockButtonAction, SlackActionMiddlewareArgs } from "@slack/bolt";
 import type { AppDeps } from "../../app/deps.ts";
 import { auditClick, type ClickAudit } from "../../app/refresh.ts";
@@ -17,7 +18,8 @@ export type ClickArgs = SlackActionMiddlewareArgs<BlockButtonAction> & AllMiddle
  * What our own buttons carry: `<rollout id>|<step index the person saw>`. The step is -1 (a test stage)
  * or 0..99 (plans have at most 20 steps); anything else did not come from a message of ours.
  */
-const BUTTON_VALUE = /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?#\d{1,9})\|(-1|\d{1,2})$/;
+// A rollout id (`shop#3`, or `shop@prod-eu#3` in another cluster), `|`, the step index the button was drawn at.
+const BUTTON_VALUE = /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:@[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)?#\d{1,9})\|(-1|\d{1,2})$/;
 
 export function parseButtonValue(value: unknown): { id: string; step: number } | undefined {
   if (typeof value !== "string" || value.length > 300) return undefined;
@@ -107,7 +109,7 @@ export function quote(value: unknown): string {
 export type ClickRollout = Partial<Pick<ClickAudit, "rolloutId" | "target" | "before" | "after">>;
 
 export function aboutRollout(r: Pick<Rollout, "id" | "target" | "appliedPercent">): ClickRollout {
-  return { rolloutId: r.id, target: r.target.name, ...(r.appliedPercent != null ? { before: r.appliedPercent, after: r.appliedPercent } : {}) };
+  return { rolloutId: r.id, target: targetKey(r.target), ...(r.appliedPercent != null ? { before: r.appliedPercent, after: r.appliedPercent } : {}) };
 }
 
 /**

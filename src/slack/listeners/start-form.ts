@@ -72,7 +72,7 @@ export function asksForForm(text: string): boolean {
 }
 
 function declaredTargets(deps: AppDeps) {
-  return [...deps.catalog.targets.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return [...deps.catalog.targets.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, t]) => t);
 }
 
 export async function openStartForm(deps: AppDeps, client: WebClient, triggerId: string, channelId?: string): Promise<void> {

@@ -49,7 +49,7 @@ export function weightsText(r: Rollout): string {
 function targetText(r: Rollout): string {
   const t = r.target;
   const where = t.router === "namerd" && t.namerd ? `namerd ${t.namerd.dtabNamespace} ${t.namerd.prefix}` : `${t.router.toUpperCase()} in ${kubeNamespace(t)}`;
-  return `\`${t.name}\` (${where})`;
+  return `\`${t.name}\`${t.cluster !== undefined ? ` in cluster ${t.cluster}` : ""} (${where})`;
 }
 
 function button(text: string, actionId: ActionId, r: Rollout, style?: "primary" | "danger"): Block {
@@ -67,7 +67,13 @@ function abortButton(r: Rollout): Block {
     ...button("Abort", ACTION.abort, r, "danger"),
     confirm: {
       title: { type: "plain_text", text: "Abort this rollout?" },
-      text: { type: "mrkdwn", text: clip(`All traffic for \`${r.target.name}\` goes back to \`${r.stable || "stable"}\`.`, 300) },
+      text: {
+        type: "mrkdwn",
+        text: clip(
+          `All traffic for \`${r.target.name}\`${r.target.cluster !== undefined ? ` in cluster ${r.target.cluster}` : ""} goes back to \`${r.stable || "stable"}\`.`,
+          300,
+        ),
+      },
       confirm: { type: "plain_text", text: "Abort" },
       deny: { type: "plain_text", text: "Keep going" },
       style: "danger",

@@ -1,6 +1,7 @@
 import { dnsLabelProblem } from "../../engine/names.ts";
 import { imageProblem } from "../../engine/deploy.ts";
 import { deployProblemText } from "./deploy-text.ts";
+import { targetKey, targetKeyProblem } from "../../engine/target.ts";
 import { parseSteps } from "../../engine/plan.ts";
 import { kubeNamespace, type Target } from "../../engine/target.ts";
 import { z } from "zod";
@@ -54,7 +55,7 @@ const plain = (text: string) => ({ type: "plain_text", text: clip(text, 75), emo
 /** How one declared target shows in the list: its router, and its stable version when the file names it. */
 export function targetOptionText(t: Target): string {
   const where = t.router === "namerd" ? "namerd" : `${t.router} in ${kubeNamespace(t)}`;
-  return `${t.name} (${where}, stable ${t.stable ?? "read from the mesh"})`;
+  return `${targetKey(t)} (${where}, stable ${t.stable ?? "read from the mesh"})`;
 }
 
 export type StartFormInput = {
@@ -88,7 +89,8 @@ export function noVersionListText(why: NoVersionList, namespace: string): string
 export function startFormView(input: StartFormInput): Record<string, unknown> {
   const targets = input.targets.slice(0, 100);
   const picked = input.picked;
-  const on = picked?.target.name;
+  // `shop`, or `shop@prod-eu`: the same name in two clusters is two choices, each submitting its own.
+  const on = picked ? targetKey(picked.target) : undefined;
   const input_ = (
     field: Field,
     label: string,
@@ -108,10 +110,10 @@ export function startFormView(input: StartFormInput): Record<string, unknown> {
     placeholder: plain(placeholder),
     ...(initial ? { initial_value: initial } : {}),
   });
-  const option = (t: Target) => ({ text: plain(targetOptionText(t)), value: t.name });
+  const option = (t: Target) => ({ text: plain(targetOptionText(t)), value: targetKey(t) });
   const manual = { text: plain("Manual: a person advances each step"), value: "manual" };
   const auto = { text: plain("Automatic: a step every interval while healthy"), value: "auto" };
-  const pickedOption = picked && targets.some((t) => t.name === on) ? option(picked.target) : undefined;
+  const pickedOption = picked && targets.some((t) => targetKey(t) === on) ? option(picked.target) : undefined;
   const blocks: Block[] = [
     targets.length
       ? input_(
@@ -267,7 +269,7 @@ export function readStartForm(values: unknown): { ok: true; value: StartForm } |
   const errors: FieldErrors = {};
   const target = read(v, FIELD.target);
   if (!target) errors.target = "Pick a target.";
-  else if (dnsLabelProblem(target)) errors.target = `Not a valid Kubernetes name: it ${dnsLabelProblem(target)}.`;
+  else if (targetKeyProblem(target)) errors.target = `Not a valid ${target.includes("@") ? "target" : "Kubernetes name"}: it ${targetKeyProblem(target)}.`;
   const listed = read(v, FIELD.version, target);
   const typed = read(v, FIELD.versionText, target);
   const to = typed ?? listed;

@@ -1,0 +1,193 @@
+import { err, ok, type Result } from "./result.ts";
+
+/**
+ * A wave: one rollout of one target through several clusters in order (staging, then prod-eu, then prod-us).
+ * Each cluster runs the whole plan (its own preflight, test stage, steps, verdict and drift checks) while the
+ * wave waits; between two clusters a gate opens by a person's Advance, or by itself once the previous
+ * cluster finished healthy and its bake time passed. Abort reverts every cluster the wave touched, newest
+ * first, one at a time, each verified before the next. A cluster that cannot be reached holds the wave
+ * (never skipped) until it answers again.
+ *
+ * Pure: the wave is data on the rollout record; every function takes a wave and returns a new one, or a
+ * refusal as data (`WaveRefusal`) for the views to word.
+ */
+
+export type WaveRowState =
+  | "waiting" // not reached yet
+  | "running" // the plan runs here now
+  | "finished" // the canary has all the traffic here, verified
+  | "reverting" // Abort: going back to stable here
+  | "reverted" // back to stable, verified
+  | "untouched"; // aborted before the wave reached it: nothing was written here
+
+export type WaveRow = {
+  cluster: string;
+  state: WaveRowState;
+  /** The canary's share here, as last verified (null: never written). */
+  percent: number | null;
+  /** The verdict the cluster's plan ended on (`healthy`, `failing`, ...), as the verdict engine words it. */
+  verdict?: string;
+};
+
+export type WaveGate = { mode: "manual" } | { mode: "auto"; bakeMs: number };
+
+export type Wave = {
+  /** The clusters in order; `rows` has one per cluster, in the same order. */
+  rows: WaveRow[];
+  /** Index of the cluster running (or, at a gate, of the one that just finished). */
+  position: number;
+  gate: WaveGate;
+  /** Waiting between `position` and the next: since when, and (automatic gate) from when it may open by itself. */
+  atGate?: { since: number; opensAt?: number };
+  /** A cluster that did not answer: the wave holds (nothing moves anywhere) until it does. */
+  unreachable?: { cluster: string; since: number; error: string };
+  /** Abort: the clusters to revert, newest first; the first not `reverted` is being reverted. */
+  revert?: string[];
+};
+
+export type WaveRefusal =
+  | { code: "wave-cluster-not-declared"; cluster: string; declared: string[] }
+  | { code: "wave-cluster-twice"; cluster: string }
+  | { code: "wave-too-short"; clusters: string[] }
+  | { code: "wave-not-at-gate"; cluster: string }
+  | { code: "wave-baking"; cluster: string; opensAt: number }
+  | { code: "wave-unhealthy"; cluster: string; verdict: string }
+  | { code: "wave-held-unreachable"; cluster: string; since: number }
+  | { code: "wave-aborting" }
+  | { code: "wave-not-reverting"; cluster: string }
+  | { code: "wave-not-reverted"; cluster: string; percent: number };
+
+/**
+ * The clusters a wave runs through: the target's `clusters:` list, or the ones a person names with
+ * `--clusters`, each checked against that list (the fence: a flag can pick and order among the declared
+ * clusters, never reach another).
+ */
+export function planWave(declared: readonly string[], requested?: readonly string[]): Result<string[], WaveRefusal> {
+  const clusters = requested ?? declared;
+  const seen = new Set<string>();
+  for (const c of clusters) {
+    if (!declared.includes(c)) return err({ code: "wave-cluster-not-declared", cluster: c, declared: [...declared] });
+    if (seen.has(c)) return err({ code: "wave-cluster-twice", cluster: c });
+    seen.add(c);
+  }
+  if (clusters.length < 2) return err({ code: "wave-too-short", clusters: [...clusters] });
+  return ok([...clusters]);
+}
+
+export function newWave(clusters: readonly string[], gate: WaveGate): Wave {
+  return {
+    rows: clusters.map((cluster, i) => ({ cluster, state: i === 0 ? "running" : "waiting", percent: null })),
+    position: 0,
+    gate,
+  };
+}
+
+/** The cluster the plan runs in now (or that is being reverted, during an Abort). */
+export function currentCluster(w: Wave): string {
+  const reverting = nextToRevert(w);
+  return reverting ?? w.rows[w.position]!.cluster;
+}
+
+/** Whether the wave has run through its last cluster (every row finished). */
+export function waveFinished(w: Wave): boolean {
+  return w.rows.every((r) => r.state === "finished");
+}
+
+const withRow = (w: Wave, cluster: string, change: Partial<WaveRow>): Wave => ({
+  ...w,
+  rows: w.rows.map((r) => (r.cluster === cluster ? { ...r, ...change } : r)),
+});
+
+/** The canary's share as verified in the cluster running now (the row's weights). */
+export function clusterApplied(w: Wave, percent: number): Wave {
+  return withRow(w, w.rows[w.position]!.cluster, { percent });
+}
+
+/**
+ * The running cluster's plan finished (the canary has all its traffic, verified). The last cluster ends the
+ * wave; any other waits at the gate: a person's Advance, or (automatic gate, healthy verdict) its bake time.
+ */
+export function clusterFinished(w: Wave, verdict: string, now: number): Result<Wave, WaveRefusal> {
+  if (w.revert) return err({ code: "wave-aborting" });
+  const row = w.rows[w.position]!;
+  const done = withRow(w, row.cluster, { state: "finished", percent: 100, verdict });
+  if (w.position === w.rows.length - 1) return ok(done);
+  const opensAt = w.gate.mode === "auto" && verdict === "healthy" ? now + w.gate.bakeMs : undefined;
+  return ok({ ...done, atGate: { since: now, ...(opensAt !== undefined ? { opensAt } : {}) } });
+}
+
+/**
+ * Open the gate to the next cluster: a person's Advance any time the wave waits at it, the timer only after
+ * the bake time of a cluster that finished healthy. Never while a cluster is unreachable.
+ */
+export function openGate(w: Wave, by: "person" | "timer", now: number): Result<Wave, WaveRefusal> {
+  const here = w.rows[w.position]!;
+  if (w.revert) return err({ code: "wave-aborting" });
+  if (w.unreachable) return err({ code: "wave-held-unreachable", cluster: w.unreachable.cluster, since: w.unreachable.since });
+  if (!w.atGate) return err({ code: "wave-not-at-gate", cluster: here.cluster });
+  if (by === "timer") {
+    if (w.atGate.opensAt === undefined) return err({ code: "wave-unhealthy", cluster: here.cluster, verdict: here.verdict ?? "unknown" });
+    if (now < w.atGate.opensAt) return err({ code: "wave-baking", cluster: here.cluster, opensAt: w.atGate.opensAt });
+  }
+  const position = w.position + 1;
+  const next = w.rows[position]!.cluster;
+  const { atGate: _gate, ...rest } = w;
+  return ok(withRow({ ...rest, position }, next, { state: "running" }));
+}
+
+/** A cluster did not answer (network, timeout, 5xx): the whole wave holds and says which, since when. */
+export function clusterUnreachable(w: Wave, cluster: string, error: string, now: number): Wave {
+  if (w.unreachable?.cluster === cluster) return { ...w, unreachable: { ...w.unreachable, error } };
+  return { ...w, unreachable: { cluster, since: now, error } };
+}
+
+/** The cluster answered again: the wave goes on where it was held. */
+export function clusterReachable(w: Wave, cluster: string): Wave {
+  if (w.unreachable?.cluster !== cluster) return w;
+  const { unreachable: _u, ...rest } = w;
+  return rest;
+}
+
+/**
+ * Abort: every cluster the wave touched goes back to stable, newest first (the running one, then the
+ * finished ones in reverse order); clusters it never reached are left untouched and say so.
+ */
+export function abortWave(w: Wave): Wave {
+  if (w.revert) return w;
+  const touched = w.rows.filter((r) => r.state === "running" || r.state === "finished").map((r) => r.cluster);
+  const order = [...touched].reverse();
+  const { atGate: _gate, ...rest } = w;
+  return {
+    ...rest,
+    revert: order,
+    rows: w.rows.map((r) => (order.includes(r.cluster) ? { ...r, state: "reverting" } : r.state === "waiting" ? { ...r, state: "untouched" } : r)),
+  };
+}
+
+/** The cluster being reverted now: the newest touched one not reverted yet (undefined: none left, or no Abort). */
+export function nextToRevert(w: Wave): string | undefined {
+  return w.revert?.find((c) => w.rows.find((r) => r.cluster === c)?.state !== "reverted");
+}
+
+/**
+ * A cluster's revert was read back. Only the cluster being reverted now, and only at 0%: a cluster is never
+ * counted as reverted on a write that did not verify, and the next one waits for it.
+ */
+export function revertVerified(w: Wave, cluster: string, percent: number): Result<Wave, WaveRefusal> {
+  if (nextToRevert(w) !== cluster) return err({ code: "wave-not-reverting", cluster });
+  if (percent !== 0) return err({ code: "wave-not-reverted", cluster, percent });
+  return ok(withRow(w, cluster, { state: "reverted", percent: 0 }));
+}
+
+/** Whether an Abort is complete: every touched cluster reverted and verified. */
+export function waveReverted(w: Wave): boolean {
+  return w.revert !== undefined && nextToRevert(w) === undefined;
+}
+
+/** Where the wave stands, for the message: `2 of 3: prod-eu`, and whether it waits, holds or reverts. */
+export function wavePosition(w: Wave): { index: number; of: number; cluster: string; waiting?: "gate" | "unreachable" | "reverting" } {
+  const reverting = nextToRevert(w);
+  const cluster = reverting ?? w.rows[w.position]!.cluster;
+  const waiting = w.unreachable ? "unreachable" : reverting ? "reverting" : w.atGate ? "gate" : undefined;
+  return { index: w.rows.findIndex((r) => r.cluster === cluster) + 1, of: w.rows.length, cluster, ...(waiting ? { waiting } : {}) };
+}
