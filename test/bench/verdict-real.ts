@@ -120,7 +120,7 @@ class RealRollout {
     this.add("stable", n - nc, binomial(n - nc, rate(row.stableError), this.rand));
     if (row.restartsPerHour)
       for (const side of ["stable", "canary"] as const)
-        for (const p of this.pods[side]) if (this.rand() < row.restartsPerHour / 3600) Object.assign(p, { ok: 0, failed: 0 });
+        for (const p of this.pods[side]) if (this.rand() < row.restartsPerHour / 3600) Object.assign(p, { ok: 0, failed: 0, failedSeen: false });
   }
 
   /** This rollout's lines of the exposition, as the linkerd2 proxy names them, stamped with the scrape's time. */

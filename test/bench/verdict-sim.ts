@@ -147,7 +147,9 @@ class World {
       const s = this.samples[i]!;
       if (s.t > e) continue;
       if (s.t < e - 300) break;
-      for (const [k, v] of s.values) if (k.startsWith(`${side}/`) && !(k in out)) out[k] = { ...v, at: Math.round(s.t * 1000) };
+      // The group is the pod: a restart resets all of a pod's series at once (the source reads it from `pod`).
+      for (const [k, v] of s.values)
+        if (k.startsWith(`${side}/`) && !(k in out)) out[k] = { ...v, at: Math.round(s.t * 1000), group: k.slice(0, k.lastIndexOf("/")) };
       break; // every series is in every scrape here (none goes stale on its own)
     }
     return out;
@@ -231,7 +233,7 @@ export async function simulateRow(row: SimRow, rollouts: number, seed: number): 
       }
       if (row.restartsPerHour) {
         for (const side of ["stable", "canary"] as const) {
-          for (const p of world.pods[side]) if (rand() < row.restartsPerHour / 3600) Object.assign(p, { ok: 0, failed: 0 });
+          for (const p of world.pods[side]) if (rand() < row.restartsPerHour / 3600) Object.assign(p, { ok: 0, failed: 0, failedSeen: false });
         }
       }
       // Everything between t and t + 1, in time order: scrapes, verifications, readings, the step.
