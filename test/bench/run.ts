@@ -21,6 +21,7 @@
  *                                       (simulated time, production settings; verdict-real.ts): all rows' rollouts
  *                                       at once, --real-rollouts 60 per row (~6-8 minutes on 2 cores), --seed 16;
  *                                       then the same through the Linkerd 1 admin peer
+ *   --rows "sticky,20 req/s"            verdict, verdict-real: only the rows whose label contains one of these
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
  *   --span 20 --lead 10                 scheduling: steps due over <span> s, the first at least <lead> s after
  *                                       the switch (placed so a 30 s reading slot falls mid-span)
@@ -50,6 +51,7 @@ const { values } = parseArgs({
     "sim-rollouts": { type: "string", default: "1000" },
     "real-rollouts": { type: "string", default: "60" },
     seed: { type: "string", default: "16" },
+    rows: { type: "string" },
     json: { type: "string" },
     "ack-rate": { type: "string", default: "200" },
     "ack-seconds": { type: "string", default: "20" },
@@ -96,11 +98,16 @@ let scheduling: SchedulingResult | undefined;
 const simRollouts = positive("sim-rollouts", values["sim-rollouts"]);
 const seed = positive("seed", values.seed);
 let verdicts: RowResult[] | undefined;
+// --rows: only the verdict rows whose label contains one of these (comma-separated), to spend a long run on a few.
+const rowFilter = values.rows?.split(",").map((x) => x.trim().toLowerCase());
+const pick = <T extends { label: string }>(rows: T[]): T[] => (rowFilter ? rows.filter((r) => rowFilter.some((f) => r.label.toLowerCase().includes(f))) : rows);
 let scale: ScaleResult | undefined;
 if (wanted("verdict")) {
   process.stderr.write(`verdict simulation: ${simRollouts} rollouts per row, seed ${seed}\n`);
   verdicts = [];
   for (const [i, row] of VERDICT_ROWS.entries()) {
+    if (!pick([row]).length) continue;
+    // Each row keeps its own seed (its place in the full table), so a row run alone gives the same numbers.
     verdicts.push(await simulateRow(row, simRollouts, seed + i));
     process.stderr.write(`  ${row.label}: done\n`);
   }
@@ -110,9 +117,9 @@ let linkerd1Verdicts: RealVerdicts | undefined;
 const realRollouts = positive("real-rollouts", values["real-rollouts"]);
 if (wanted("verdict-real")) {
   process.stderr.write(`verdict through real Prometheus: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
-  realVerdicts = await realVerdictRows(REAL_VERDICT_ROWS, realRollouts, seed);
+  if (pick(REAL_VERDICT_ROWS).length) realVerdicts = await realVerdictRows(pick(REAL_VERDICT_ROWS), realRollouts, seed);
   process.stderr.write(`verdict through the Linkerd 1 admin peer: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
-  linkerd1Verdicts = await linkerd1VerdictRows(LINKERD1_VERDICT_ROWS, realRollouts, seed);
+  if (pick(LINKERD1_VERDICT_ROWS).length) linkerd1Verdicts = await linkerd1VerdictRows(pick(LINKERD1_VERDICT_ROWS), realRollouts, seed);
 }
 if (wanted("detection")) {
   process.stderr.write(`detection-to-revert: ${runs} runs (real Prometheus, 1 s scrape; windowSeconds 5, refreshSeconds 5)\n`);
