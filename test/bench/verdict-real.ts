@@ -288,7 +288,7 @@ export async function realVerdictRows(rows: SimRow[], perRow: number, seed: numb
         const tsMs = epochMs + t * 1000;
         body = [`sim_clock ${t} ${tsMs}`, ...all.flatMap((x) => x.exposition(tsMs)), ""].join("\n");
         await new Promise<void>((resolve) => scraped.push(resolve));
-        const deadline = Date.now() + 30_000;
+        const deadline = Date.now() + 180_000; // generous: on a shared machine Prometheus may lag minutes behind
         while ((await query("sim_clock", tsMs)) !== String(t)) {
           if (Date.now() > deadline) throw new Error(`Prometheus did not ingest the scrape at simulated ${t} s`);
           await new Promise((r) => setTimeout(r, 50));

@@ -439,4 +439,14 @@ export const VERDICT_ROWS: SimRow[] = [
   { label: "5× canary (5% vs 1%), 200 req/s, lag 15 s", rps: 200, ...healthy, canaryError: 0.05, lagSeconds: 15 },
   { label: "2× canary (2% vs 1%), 400 req/s, lag 0", rps: 400, ...healthy, canaryError: 0.02, lagSeconds: 0 },
   { label: "+5 points (6% vs 1%), 20 req/s at 5%, lag 15 s", rps: 400, ...healthy, canaryError: 0.06, lagSeconds: 15 },
+  // Last, so the rows above keep their seeds: where counters cannot show a reset (a pod restarted again within a
+  // scrape of its start counts past its old value), as a crash-looping pod does.
+  {
+    label: "healthy, 2,000 req/s, shared outages + pod restarts (60/h: a crash loop), lag 15 s",
+    rps: 2000,
+    ...healthy,
+    lagSeconds: 15,
+    outages: { everySeconds: 300, seconds: 30, errorRate: 0.3 },
+    restartsPerHour: 60,
+  },
 ];
