@@ -155,7 +155,7 @@ function resetGroups(last: Record<string, Mark>, now: SeriesCounters): Map<strin
     if (v.group === undefined || !m || v.at <= m.t || !isCount(v.requests) || !isCount(v.successes)) continue;
     if (Math.round(v.requests - m.r) < 0 || Math.round(v.successes - m.s) < 0) out.set(v.group, Math.max(out.get(v.group) ?? 0, v.at));
   }
-  for (const [k, v] of Object.entries(now)) if (v.group !== undefined && out.has(v.group)) out.set(v.group, Math.max(out.get(v.group)!, v.at));
+  for (const v of Object.values(now)) if (v.group !== undefined && out.has(v.group)) out.set(v.group, Math.max(out.get(v.group)!, v.at));
   return out;
 }
 
