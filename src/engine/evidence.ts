@@ -21,8 +21,12 @@ import { addInterval, emptyLogLik } from "./sequential.ts";
 
 export type Tally = { requests: number; errors: number };
 
-/** One series' cumulative counters as sampled at `at` (ms). */
-export type SeriesValue = { requests: number; successes: number; at: number };
+/**
+ * One series' cumulative counters as sampled at `at` (ms). `group` names the process that counts it (a pod):
+ * a restart resets all of a process's counters at once, so a reset seen on one series drops the deltas of
+ * every series of its group (see `delta`).
+ */
+export type SeriesValue = { requests: number; successes: number; at: number; group?: string };
 export type SeriesCounters = Record<string, SeriesValue>;
 /** What a source answers: every series of each version, as of `at` (the moment read, ms). */
 export type CounterReading = {
@@ -47,8 +51,8 @@ export type SlowEvidence = {
   last: { stable: Record<string, Mark>; canary: Record<string, Mark> };
 };
 
-/** The last values folded, per series (short keys: records are JSON). */
-type Mark = { r: number; s: number; t: number };
+/** The last values folded, per series (short keys: records are JSON); `g` its group. */
+type Mark = { r: number; s: number; t: number; g?: string };
 
 export type Evidence = {
   /** First and latest reading folded in (ms). */
@@ -101,15 +105,25 @@ export const STALE_READS = 3;
 
 function marks(c: SeriesCounters): Record<string, Mark> {
   const out: Record<string, Mark> = {};
-  for (const [k, v] of Object.entries(c)) out[k] = { r: v.requests, s: v.successes, t: v.at };
+  for (const [k, v] of Object.entries(c)) out[k] = { r: v.requests, s: v.successes, t: v.at, ...(v.group !== undefined ? { g: v.group } : {}) };
   return out;
 }
 
 type Delta = { requests: number; errors: number; fresh: boolean; spanStart: number; spanEnd: number; resets: number };
 
-/** The whole-number difference of one version's series since the last reading. */
+/**
+ * The whole-number difference of one version's series since the last reading.
+ *
+ * A reset is judged per group (a pod), not per series: when a pod restarts, its success series goes back to
+ * zero (seen: it went down) while its failure series, small before the restart, can end above its old value
+ * after a burst of failures (not seen on its own). Dropping only the series that went down would keep the
+ * failures and lose the successes of the same requests, and count them as the version's errors: during a
+ * shared outage that made healthy canaries look worse (issue 19, seed 18 of the 2,000 req/s row with pod
+ * restarts). So a reset on any series drops the whole group's delta for that interval.
+ */
 function delta(last: Record<string, Mark>, now: SeriesCounters, prevAt: number): Delta {
   const d: Delta = { requests: 0, errors: 0, fresh: false, spanStart: Infinity, spanEnd: -Infinity, resets: 0 };
+  const reset = resetGroups(last, now);
   for (const [k, v] of Object.entries(now)) {
     const m = last[k];
     if (!isCount(v.requests) || !isCount(v.successes)) {
@@ -121,7 +135,7 @@ function delta(last: Record<string, Mark>, now: SeriesCounters, prevAt: number):
     d.fresh = true;
     const dr = Math.round(v.requests - base.r);
     const ds = Math.round(v.successes - base.s);
-    if (dr < 0 || ds < 0) {
+    if (dr < 0 || ds < 0 || (v.group !== undefined && reset.has(v.group))) {
       d.resets++;
       continue;
     }
@@ -133,13 +147,37 @@ function delta(last: Record<string, Mark>, now: SeriesCounters, prevAt: number):
   return d;
 }
 
+/** Groups with a series whose counter went down since its last mark, each with its newest sample time. */
+function resetGroups(last: Record<string, Mark>, now: SeriesCounters): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of Object.entries(now)) {
+    const m = last[k];
+    if (v.group === undefined || !m || v.at <= m.t || !isCount(v.requests) || !isCount(v.successes)) continue;
+    if (Math.round(v.requests - m.r) < 0 || Math.round(v.successes - m.s) < 0) out.set(v.group, Math.max(out.get(v.group) ?? 0, v.at));
+  }
+  for (const v of Object.values(now)) if (v.group !== undefined && out.has(v.group)) out.set(v.group, Math.max(out.get(v.group)!, v.at));
+  return out;
+}
+
 function isCount(x: number): boolean {
   return Number.isFinite(x) && x >= 0;
 }
 
-/** Keep the last values: series not in this reading keep their old mark (a scrape outage is not a reset). */
+/**
+ * Keep the last values: series not in this reading keep their old mark (a scrape outage is not a reset),
+ * except in a group that was reset: its process started again, so a series it has not exported anew (a
+ * failure series appears at the process's first failure) counts from zero as of the reset.
+ */
 function mergeMarks(last: Record<string, Mark> | undefined, now: SeriesCounters): Record<string, Mark> {
-  return { ...(last ?? {}), ...marks(Object.fromEntries(Object.entries(now).filter(([, v]) => isCount(v.requests) && isCount(v.successes)))) };
+  const reset = resetGroups(last ?? {}, now);
+  const kept: Record<string, Mark> = {};
+  for (const [k, m] of Object.entries(last ?? {})) {
+    const at = m.g !== undefined ? reset.get(m.g) : undefined;
+    kept[k] = at !== undefined && m.t < at ? { r: 0, s: 0, t: at, g: m.g! } : m;
+  }
+  // An old sample (a series the new process has not exported, still within the lookback) must not undo the zero.
+  const fresh = Object.entries(now).filter(([k, v]) => isCount(v.requests) && isCount(v.successes) && !(last?.[k] && v.at <= last[k].t));
+  return { ...kept, ...marks(Object.fromEntries(fresh)) };
 }
 
 function newestOf(r: CounterReading): number | undefined {

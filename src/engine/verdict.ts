@@ -16,8 +16,10 @@
  *     the same intervals, is not below it too (a shared outage is not the canary's fault).
  *  3. Healthy: nothing says worse, at least `minRequests` canary requests, and enough exposure: a canary failing
  *     `maxErrorRatio`× as often as stable and at least `maxErrorIncrease` more would have been called worse by
- *     now with probability `power`. When stable never had traffic (or routing is per session), the floor
- *     alone: confidently above it.
+ *     now with probability `power`; with the latency gate, likewise for slow requests (a canary with
+ *     `maxErrorRatio`× stable's share of requests over the threshold would have been called slower), once the
+ *     histogram counted `latency.minRequests` canary requests. When stable never had traffic (or routing is
+ *     per session), the floor alone: confidently above it.
  *  4. Otherwise waiting, with how many more canary requests rule 3 needs at the rates seen.
  *
  * Data only (numbers and codes); the words are in slack/views/verdict-text.ts.
@@ -90,6 +92,11 @@ export type Verdict =
       needed: number;
       /** At the canary's recent rate, how long those take (s); absent without a rate. */
       neededSeconds?: number;
+      /**
+       * What the step waits for, with the latency gate on: exposure on slow requests only (`latency`), or on
+       * errors and slow requests alike (`both`); absent when errors alone are what is missing.
+       */
+      waitingFor?: "latency" | "both";
       detect: Detect;
       maxErrorRatio: number;
     } & Partial<Observed> & { canaryRequests: number; confidence: number; minSuccessRate: number })
@@ -171,19 +178,35 @@ function decide(e: Evidence, s: VerdictSettings): Decided | undefined {
     const floor = s.minSuccessRate > 0 ? compareRate(c.errors, c.requests, floorError, a) : "below";
     return floor === "below" ? { kind: "healthy", basis: "floor" } : undefined;
   }
-  return exposed(c.requests, st.requests, st.errors / st.requests, detectOf(s), a) ? { kind: "healthy", basis: "power" } : undefined;
+  if (!exposed(c.requests, st.requests, st.errors / st.requests, detectOf(s), a)) return undefined;
+  return latencyExposed(e, s, a, 1) ? { kind: "healthy", basis: "power" } : undefined;
+}
+
+/**
+ * Rule 3's part for the latency gate, at the counts scaled by `k`: the histogram has counted
+ * `latency.minRequests` canary requests, and a canary with `detect` times stable's share of slow requests (at
+ * least `maxErrorIncrease` more) would have been called slower with probability `power`, exactly as for errors.
+ * True without a gate, or with `routing: session` (the gate is off there).
+ */
+function latencyExposed(e: Evidence, s: VerdictSettings, a: number, k: number): boolean {
+  if (!s.latency || s.routing === "session") return true;
+  const w = e.slow;
+  if (!w || w.stable.requests <= 0) return false;
+  if (k * w.canary.requests < s.latency.minRequests) return false;
+  return exposed(k * w.canary.requests, k * w.stable.requests, w.stable.errors / w.stable.requests, detectOf(s), a);
 }
 
 /**
  * How many more canary requests until rule 3 holds, if traffic goes on in the same proportions: the smallest
  * factor k at which the scaled counts pass.
  */
-export function requestsNeeded(e: Evidence, s: VerdictSettings): number {
-  const n = e.canary.requests;
-  if (n <= 0) return s.minRequests;
+export function requestsNeeded(e: Evidence, s: VerdictSettings, on: "errors" | "latency" = "errors"): number {
+  const n = on === "latency" ? (e.slow?.canary.requests ?? 0) : e.canary.requests;
+  if (n <= 0) return on === "latency" ? Math.max(s.minRequests, s.latency?.minRequests ?? 0) : s.minRequests;
   const a = (1 - s.confidence) / testsSharingAlpha(s);
   const d = detectOf(s);
   const pass = (k: number) => {
+    if (on === "latency") return latencyExposed(e, s, a, k);
     if (k * n < s.minRequests) return false;
     if (e.stable.requests <= 0 || s.routing === "session") {
       return s.minSuccessRate <= 0 || compareRate(e.canary.errors * k, n * k, 1 - s.minSuccessRate, a) === "below";
@@ -264,11 +287,18 @@ export function judge(e: Evidence | undefined, s: VerdictSettings, latency: Late
   const d = decide(e, s);
   if (d?.kind === "worse") return { ...d, ...observed };
   if (d?.kind === "healthy") return { ...d, detect, maxErrorRatio: s.maxErrorRatio, maxErrorIncrease: s.maxErrorIncrease, ...observed };
-  const needed = requestsNeeded(e, s);
+  const forErrors = requestsNeeded(e, s);
+  // The latency gate's exposure, when errors alone would not hold the step or would hold it less long.
+  const gate = s.latency && s.routing !== "session" && st.requests > 0;
+  const forLatency = gate && !latencyExposed(e, s, a, 1) ? requestsNeeded(e, s, "latency") : 0;
+  const errorsReady = gate && c.requests >= s.minRequests && exposed(c.requests, st.requests, st.errors / st.requests, detect, a);
+  const needed = Math.max(errorsReady ? 0 : forErrors, forLatency);
+  const waitingFor = forLatency > 0 ? (errorsReady ? "latency" : "both") : undefined;
   const rate = e.recent && e.recent.seconds > 0 ? e.recent.canary / e.recent.seconds : undefined;
   return {
     kind: "not-enough-traffic",
     needed,
+    ...(waitingFor ? { waitingFor } : {}),
     ...(rate && rate > 0 && needed < NEEDED_CAP ? { neededSeconds: Math.ceil(needed / rate) } : {}),
     detect,
     maxErrorRatio: s.maxErrorRatio,

@@ -161,12 +161,12 @@ export class PrometheusSource implements SuccessRateSource {
     const q = renderQuery(template, vars);
     const [buckets, stamps] = await Promise.all([this.vector(q, at), this.vector(`timestamp(${q})`, at)]);
     const when = new Map(stamps.map((x) => [seriesKey(x.metric), x.value * 1000]));
-    const groups = new Map<string, { all?: number; fast?: number; at: number; bounds: number[] }>();
+    const groups = new Map<string, { all?: number; fast?: number; at: number; bounds: number[]; group: string | undefined }>();
     for (const x of buckets) {
       const { le, ...labels } = x.metric;
       if (le === undefined) continue;
       const key = seriesKey(labels);
-      const g = groups.get(key) ?? { at: when.get(seriesKey(x.metric)) ?? at, bounds: [] };
+      const g = groups.get(key) ?? { at: when.get(seriesKey(x.metric)) ?? at, bounds: [], group: processOf(labels) };
       const bound = le === "+Inf" ? Infinity : Number(le); // "500" and "500.0" alike.
       if (bound === Infinity) g.all = x.value;
       else if (Number.isFinite(bound)) {
@@ -185,7 +185,7 @@ export class PrometheusSource implements SuccessRateSource {
           { url: redactUrl(this.url), query: q },
         );
       }
-      counters[key] = { requests: g.all, successes: g.fast, at: g.at };
+      counters[key] = { requests: g.all, successes: g.fast, at: g.at, ...(g.group ? { group: g.group } : {}) };
     }
     return counters;
   }
@@ -207,7 +207,8 @@ export class PrometheusSource implements SuccessRateSource {
     for (const x of requests) {
       const key = seriesKey(x.metric);
       // No success series for a label set means none of its requests succeeded (a failure-only series).
-      counters[key] = { requests: x.value, successes: ok.get(key) ?? 0, at: when.get(key) ?? at };
+      const group = processOf(x.metric);
+      counters[key] = { requests: x.value, successes: ok.get(key) ?? 0, at: when.get(key) ?? at, ...(group ? { group } : {}) };
     }
     return { counters, ...("value" in p99 ? { p99Ms: p99.value } : {}) };
   }
@@ -303,6 +304,17 @@ export class PrometheusSource implements SuccessRateSource {
       query: promql,
     });
   }
+}
+
+/**
+ * The process that counts a series, whose counters all reset together when it restarts: its `pod` (the
+ * meshes' proxies and Prometheus' Kubernetes discovery label it), else the scrape target (`job`, `instance`);
+ * none for a series with neither (a recording rule's), which is then judged alone.
+ */
+export function processOf(metric: Record<string, string>): string | undefined {
+  if (metric.pod) return seriesKey({ namespace: metric.namespace ?? "", pod: metric.pod });
+  if (metric.instance) return seriesKey({ job: metric.job ?? "", instance: metric.instance });
+  return undefined;
 }
 
 /** A series' identity: its label set, hashed (FNV-1a, 2×32 bits) so records stay small. */

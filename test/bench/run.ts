@@ -29,6 +29,7 @@
  *                                       Slack peer and the Kubernetes API peer each in its own process
  *                                       (starts-open.ts): time to every first step on the mesh, on the record and
  *                                       on the message; target 20 s (~2-4 minutes on 2 cores)
+ *   --rows "sticky,20 req/s"            verdict, verdict-real: only the rows whose label contains one of these
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
  *   --span 20 --lead 10                 scheduling: steps due over <span> s, the first at least <lead> s after
  *                                       the switch (placed so a 30 s reading slot falls mid-span)
@@ -59,6 +60,7 @@ const { values } = parseArgs({
     "sim-rollouts": { type: "string", default: "1000" },
     "real-rollouts": { type: "string", default: "60" },
     seed: { type: "string", default: "16" },
+    rows: { type: "string" },
     json: { type: "string" },
     "ack-rate": { type: "string", default: "200" },
     "ack-seconds": { type: "string", default: "20" },
@@ -108,11 +110,16 @@ let scheduling: SchedulingResult | undefined;
 const simRollouts = positive("sim-rollouts", values["sim-rollouts"]);
 const seed = positive("seed", values.seed);
 let verdicts: RowResult[] | undefined;
+// --rows: only the verdict rows whose label contains one of these (comma-separated), to spend a long run on a few.
+const rowFilter = values.rows?.split(",").map((x) => x.trim().toLowerCase());
+const pick = <T extends { label: string }>(rows: T[]): T[] => (rowFilter ? rows.filter((r) => rowFilter.some((f) => r.label.toLowerCase().includes(f))) : rows);
 let scale: ScaleResult | undefined;
 if (wanted("verdict")) {
   process.stderr.write(`verdict simulation: ${simRollouts} rollouts per row, seed ${seed}\n`);
   verdicts = [];
   for (const [i, row] of VERDICT_ROWS.entries()) {
+    if (!pick([row]).length) continue;
+    // Each row keeps its own seed (its place in the full table), so a row run alone gives the same numbers.
     verdicts.push(await simulateRow(row, simRollouts, seed + i));
     process.stderr.write(`  ${row.label}: done\n`);
   }
@@ -122,9 +129,9 @@ let linkerd1Verdicts: RealVerdicts | undefined;
 const realRollouts = positive("real-rollouts", values["real-rollouts"]);
 if (wanted("verdict-real")) {
   process.stderr.write(`verdict through real Prometheus: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
-  realVerdicts = await realVerdictRows(REAL_VERDICT_ROWS, realRollouts, seed);
+  if (pick(REAL_VERDICT_ROWS).length) realVerdicts = await realVerdictRows(pick(REAL_VERDICT_ROWS), realRollouts, seed);
   process.stderr.write(`verdict through the Linkerd 1 admin peer: ${realRollouts} rollouts per row, all at once, seed ${seed}\n`);
-  linkerd1Verdicts = await linkerd1VerdictRows(LINKERD1_VERDICT_ROWS, realRollouts, seed);
+  if (pick(LINKERD1_VERDICT_ROWS).length) linkerd1Verdicts = await linkerd1VerdictRows(pick(LINKERD1_VERDICT_ROWS), realRollouts, seed);
 }
 if (wanted("detection")) {
   process.stderr.write(`detection-to-revert: ${runs} runs (real Prometheus, 1 s scrape; windowSeconds 5, refreshSeconds 5)\n`);
@@ -209,7 +216,7 @@ process.stdout.write(`\n${lines.join("\n")}\n`);
 if (values.json) {
   await writeFile(
     values.json,
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, budget, verdicts, scale, startsOpen }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, budget, verdicts, realVerdicts, linkerd1Verdicts, scale, startsOpen }, null, 2)}\n`,
   );
   process.stderr.write(`raw numbers written to ${values.json}\n`);
 }

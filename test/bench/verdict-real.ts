@@ -37,14 +37,13 @@ import { startPrometheus } from "../../sandbox/peers/prometheus.ts";
 import { describeVerdict } from "../../src/slack/views/verdict-text.ts";
 import { PROMETHEUS_BIN } from "../support/prometheus.ts";
 import { prng } from "../support/prng.ts";
-import { binomial, poisson, type RowResult, type SimRow } from "./verdict-sim.ts";
+import { newPods, rowMetrics, serve, stickyClients, type Client, type Pod, type RowResult, type SimRow } from "./verdict-sim.ts";
 
 const SCRAPE_SECONDS = 15;
 /** Readings in flight at once (Prometheus and the bench share 2 cores). */
 const IN_FLIGHT = 24;
 
 type Side = "stable" | "canary";
-type Pod = { ok: number; failed: number; failedSeen: boolean };
 
 /** One rollout: its world (pods' counters) and the bot's record of it, stepped one simulated second at a time. */
 class RealRollout {
@@ -61,6 +60,7 @@ class RealRollout {
   doneAt = 0;
   nextRead: number;
   readonly outages: [number, number][] = [];
+  readonly clients: Client[];
   unavailable = 0;
 
   constructor(
@@ -71,8 +71,7 @@ class RealRollout {
     readonly rand: () => number,
     maxSeconds: number,
   ) {
-    const make = () => Array.from({ length: row.pods ?? 2 }, () => ({ ok: 0, failed: 0, failedSeen: false }));
-    this.pods = { stable: make(), canary: make() };
+    this.pods = { stable: newPods(row.pods ?? 2), canary: newPods(row.pods ?? 2) };
     this.source = createSuccessRateSource(target.metrics, {})!;
     this.r = newRollout({
       id: `${ns}#1`,
@@ -90,37 +89,14 @@ class RealRollout {
     this.verifications = [{ at: 1.3, percent: row.steps[0]! }];
     this.nextRead = rand() * row.refreshSeconds;
     if (row.outages) for (let t = 0; t < maxSeconds; t++) if (rand() < 1 / row.outages.everySeconds) this.outages.push([t, t + row.outages.seconds]);
-  }
-
-  private add(side: Side, requests: number, errors: number): void {
-    const pods = this.pods[side];
-    let left = requests;
-    let leftErr = errors;
-    for (let i = 0; i < pods.length; i++) {
-      const share = i === pods.length - 1 ? 1 : 1 / (pods.length - i);
-      const n = binomial(left, share, this.rand);
-      const e = i === pods.length - 1 ? leftErr : Math.min(n, binomial(leftErr, share, this.rand));
-      pods[i]!.ok += n - e;
-      pods[i]!.failed += e;
-      if (e > 0) pods[i]!.failedSeen = true;
-      left -= n;
-      leftErr -= e;
-    }
+    this.clients = stickyClients(row, rand);
   }
 
   /** The world during simulated second t: writes land, requests are served, pods restart. */
   traffic(t: number): void {
-    const row = this.row;
     while (this.writes.length && this.writes[0]!.at <= t) this.weight = this.writes.shift()!.percent / 100;
-    const outage = this.outages.some(([a, b]) => t >= a && t < b) ? row.outages!.errorRate : 0;
-    const rate = (base: number) => Math.max(base, outage);
-    const n = poisson(row.rps, this.rand);
-    const nc = binomial(n, this.weight, this.rand);
-    this.add("canary", nc, binomial(nc, rate(row.canaryError), this.rand));
-    this.add("stable", n - nc, binomial(n - nc, rate(row.stableError), this.rand));
-    if (row.restartsPerHour)
-      for (const side of ["stable", "canary"] as const)
-        for (const p of this.pods[side]) if (this.rand() < row.restartsPerHour / 3600) Object.assign(p, { ok: 0, failed: 0 });
+    const outage = this.outages.some(([a, b]) => t >= a && t < b) ? this.row.outages!.errorRate : 0;
+    serve(this.row, this.pods, this.weight, outage, this.clients, this.rand);
   }
 
   /** This rollout's lines of the exposition, as the linkerd2 proxy names them, stamped with the scrape's time. */
@@ -134,6 +110,11 @@ class RealRollout {
         const labels = `namespace="${this.ns}",deployment="${deployment}",direction="inbound",pod="${deployment}-${i}"`;
         out.push(`response_total{${labels},classification="success"} ${p.ok} ${tsMs}`);
         if (p.failedSeen) out.push(`response_total{${labels},classification="failure"} ${p.failed} ${tsMs}`);
+        // The proxy's latency histogram, where the row has one: the bucket at the gate's 500 ms and `+Inf`.
+        if (this.row.latency) {
+          out.push(`response_latency_ms_bucket{${labels},le="500"} ${p.fast} ${tsMs}`);
+          out.push(`response_latency_ms_bucket{${labels},le="+Inf"} ${p.all} ${tsMs}`);
+        }
       });
     }
     return out;
@@ -214,7 +195,8 @@ async function runRows(rows: SimRow[], perRow: number, seed: number, backend: Ba
   let maxSeconds = 0;
   for (const row of rows) maxSeconds = Math.max(maxSeconds, Math.ceil(row.steps.length * row.stepSeconds * 1.5 + 120));
   rows.forEach((row, ri) => {
-    const rand = prng(seed + ri);
+    // Seeded by the row's label, so a row gives the same rollouts whichever rows run beside it (--rows).
+    const rand = prng(seed + [...row.label].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 0));
     for (let i = 0; i < perRow; i++) {
       const ns = `r${ri}-${i}`;
       const target = TargetSchema.parse({ name: "web", namespace: ns, metrics: backend.metrics(row) } satisfies TargetInput);
@@ -297,6 +279,7 @@ export async function realVerdictRows(rows: SimRow[], perRow: number, seed: numb
           refreshSeconds: row.refreshSeconds,
           scrapeIntervalSeconds: row.scrapeSeconds,
           lagSeconds: row.lagSeconds,
+          ...rowMetrics(row),
         };
       },
       publish: async (t, all) => {
@@ -305,7 +288,7 @@ export async function realVerdictRows(rows: SimRow[], perRow: number, seed: numb
         const tsMs = epochMs + t * 1000;
         body = [`sim_clock ${t} ${tsMs}`, ...all.flatMap((x) => x.exposition(tsMs)), ""].join("\n");
         await new Promise<void>((resolve) => scraped.push(resolve));
-        const deadline = Date.now() + 30_000;
+        const deadline = Date.now() + 180_000; // generous: on a shared machine Prometheus may lag minutes behind
         while ((await query("sim_clock", tsMs)) !== String(t)) {
           if (Date.now() > deadline) throw new Error(`Prometheus did not ingest the scrape at simulated ${t} s`);
           await new Promise((r) => setTimeout(r, 50));
@@ -350,12 +333,34 @@ export async function linkerd1VerdictRows(rows: SimRow[], perRow: number, seed: 
 const STEPS_5 = [5, 10, 25, 50, 100];
 const base = { stableError: 0.01, canaryError: 0.01, steps: STEPS_5, stepSeconds: 120, refreshSeconds: 15, scrapeSeconds: SCRAPE_SECONDS };
 const outages = { everySeconds: 300, seconds: 30, errorRate: 0.3 };
+const sticky = { clients: 200, bad: 3, badError: 0.2 };
 
 /** Issue 19's regimes through real Prometheus: every healthy row has shared outages and mid-reading weight changes. */
 export const REAL_VERDICT_ROWS: SimRow[] = [
   { label: "healthy 1% both, 400 req/s (20 at 5%), shared outages, lag 0", rps: 400, ...base, lagSeconds: 0, outages },
   { label: "healthy 1% both, 400 req/s (20 at 5%), shared outages, lag 15 s", rps: 400, ...base, lagSeconds: 15, outages },
   { label: "healthy 1% both, 2,000 req/s, shared outages + pod restarts (6/h), lag 15 s", rps: 2000, ...base, lagSeconds: 15, outages, restartsPerHour: 6 },
+  { label: "healthy 1% both, 20 req/s service (1 at 5%), shared outages, lag 15 s", rps: 20, ...base, lagSeconds: 15, outages },
+  { label: "healthy 1% both, 200 req/s service (10 at 5%), shared outages, lag 15 s", rps: 200, ...base, lagSeconds: 15, outages },
+  { label: "healthy, sticky sessions (200 clients, 3 at 20%), 400 req/s, routing: request", rps: 400, ...base, lagSeconds: 0, sticky },
+  { label: "healthy, sticky sessions (200 clients, 3 at 20%), 400 req/s, routing: session", rps: 400, ...base, lagSeconds: 0, sticky, routing: "session" },
+  {
+    label: "healthy, latency gate: 1% over 500 ms both, 400 req/s (20 at 5%), shared outages, lag 15 s",
+    rps: 400,
+    ...base,
+    lagSeconds: 15,
+    outages,
+    latency: true,
+    slow: { stable: 0.01, canary: 0.01 },
+  },
+  {
+    label: "slow canary, latency gate: 3% over 500 ms vs 1%, no extra errors, 400 req/s (20 at 5%), lag 15 s",
+    rps: 400,
+    ...base,
+    lagSeconds: 15,
+    latency: true,
+    slow: { stable: 0.01, canary: 0.03 },
+  },
   { label: "5× canary (5% vs 1%), 400 req/s, lag 15 s", rps: 400, ...base, canaryError: 0.05, lagSeconds: 15 },
   { label: "2× canary (2% vs 1%), 400 req/s, lag 0", rps: 400, ...base, canaryError: 0.02, lagSeconds: 0 },
   { label: "2× canary (2% vs 1%), 2,000 req/s, lag 15 s", rps: 2000, ...base, canaryError: 0.02, lagSeconds: 15 },

@@ -46,6 +46,10 @@ export type SimRow = {
   routing?: "request" | "session";
   confidence?: number;
   pods?: number;
+  /** Share of each version's requests slower than 500 ms (the histogram's `le="500"` bucket; needs `latency`). */
+  slow?: { stable: number; canary: number };
+  /** The target's latency gate: `latency: { thresholdMs: 500 }`. */
+  latency?: boolean;
 };
 
 export type RowResult = {
@@ -100,32 +104,91 @@ export function poisson(mean: number, rand: () => number): number {
 
 const quietLog = { warn: () => undefined } as unknown as Logger;
 
-type Pod = { ok: number; failed: number; failedSeen: boolean };
+/** One pod's counters: responses by outcome (the failure series exists from its first failure on), and its latency histogram. */
+export type Pod = { ok: number; failed: number; failedSeen: boolean; all: number; fast: number };
 type Sample = { t: number; values: Map<string, { requests: number; successes: number }> };
+type Side = "stable" | "canary";
+
+export function newPods(n: number): Pod[] {
+  return Array.from({ length: n }, () => ({ ok: 0, failed: 0, failedSeen: false, all: 0, fast: 0 }));
+}
+
+/** A restarted pod: every counter back to zero, and no failure series until its next failure. */
+export function restart(p: Pod): void {
+  Object.assign(p, { ok: 0, failed: 0, failedSeen: false, all: 0, fast: 0 });
+}
+
+/** One version's requests of a second spread over its pods, with their errors and slow requests. */
+function spread(pods: Pod[], requests: number, errors: number, slow: number, rand: () => number): void {
+  let left = requests;
+  let leftErr = errors;
+  let leftSlow = slow;
+  for (let i = 0; i < pods.length; i++) {
+    const last = i === pods.length - 1;
+    const share = last ? 1 : 1 / (pods.length - i);
+    const n = binomial(left, share, rand);
+    const e = last ? leftErr : Math.min(n, binomial(leftErr, share, rand));
+    // Slow requests are drawn only where a row has them, so rows without keep their random draws.
+    const sl = slow === 0 ? 0 : last ? leftSlow : Math.min(n, binomial(leftSlow, share, rand));
+    const p = pods[i]!;
+    p.ok += n - e;
+    p.failed += e;
+    p.all += n;
+    p.fast += n - sl;
+    if (e > 0) p.failedSeen = true;
+    left -= n;
+    leftErr -= e;
+    leftSlow -= sl;
+  }
+}
+
+/** Clients of a sticky route: each pinned by its draw `u` against the canary's weight; the bad ones fail at their own rate. */
+export type Client = { u: number; bad: boolean };
+
+export function stickyClients(row: SimRow, rand: () => number): Client[] {
+  return row.sticky ? Array.from({ length: row.sticky.clients }, (_, c) => ({ u: rand(), bad: c < row.sticky!.bad })) : [];
+}
+
+/**
+ * One second of the world: requests routed per request by the canary's weight (or per client on a sticky
+ * route), failing at the version's rate (at least the shared outage's), slow at the version's share; then pods
+ * restart at random.
+ */
+export function serve(row: SimRow, pods: Record<Side, Pod[]>, weight: number, outage: number, clients: Client[], rand: () => number): void {
+  const rate = (base: number) => Math.max(base, outage);
+  const slowOf = (side: Side, n: number) => (row.slow ? binomial(n, row.slow[side], rand) : 0);
+  if (row.sticky) {
+    const per = row.rps / row.sticky.clients;
+    for (const c of clients) {
+      const n = poisson(per, rand);
+      const side = c.u < weight ? "canary" : "stable";
+      const p = c.bad ? row.sticky.badError : rate(side === "canary" ? row.canaryError : row.stableError);
+      spread(pods[side], n, binomial(n, p, rand), slowOf(side, n), rand);
+    }
+  } else {
+    const n = poisson(row.rps, rand);
+    const nc = binomial(n, weight, rand);
+    spread(pods.canary, nc, binomial(nc, rate(row.canaryError), rand), slowOf("canary", nc), rand);
+    spread(pods.stable, n - nc, binomial(n - nc, rate(row.stableError), rand), slowOf("stable", n - nc), rand);
+  }
+  if (row.restartsPerHour) for (const side of ["stable", "canary"] as const) for (const p of pods[side]) if (rand() < row.restartsPerHour / 3600) restart(p);
+}
+
+/** The settings a row's target gets (both benches). */
+export function rowMetrics(row: SimRow): Pick<TargetInput["metrics"] & object, "routing" | "confidence" | "latency"> {
+  return {
+    ...(row.routing ? { routing: row.routing } : {}),
+    ...(row.confidence ? { confidence: row.confidence } : {}),
+    ...(row.latency ? { latency: { thresholdMs: 500 } } : {}),
+  };
+}
 
 /** One simulated world: pods' counters, and Prometheus' samples of them. */
 class World {
-  readonly pods: Record<"stable" | "canary", Pod[]>;
+  readonly pods: Record<Side, Pod[]>;
   readonly samples: Sample[] = [];
   constructor(pods: number) {
-    const make = () => Array.from({ length: pods }, () => ({ ok: 0, failed: 0, failedSeen: false }));
-    this.pods = { stable: make(), canary: make() };
-  }
-
-  add(side: "stable" | "canary", requests: number, errors: number, rand: () => number): void {
-    const pods = this.pods[side];
-    let left = requests;
-    let leftErr = errors;
-    for (let i = 0; i < pods.length; i++) {
-      const share = i === pods.length - 1 ? 1 : 1 / (pods.length - i);
-      const n = binomial(left, share, rand);
-      const e = i === pods.length - 1 ? leftErr : Math.min(n, binomial(leftErr, share, rand));
-      pods[i]!.ok += n - e;
-      pods[i]!.failed += e;
-      if (e > 0) pods[i]!.failedSeen = true;
-      left -= n;
-      leftErr -= e;
-    }
+    this.pods = { stable: newPods(pods), canary: newPods(pods) };
   }
 
   scrape(t: number): void {
@@ -135,19 +198,24 @@ class World {
         values.set(`${side}/${i}/success`, { requests: p.ok, successes: p.ok });
         // The failure series exists from a pod's first failure on.
         if (p.failedSeen) values.set(`${side}/${i}/failure`, { requests: p.failed, successes: 0 });
+        // The histogram as the latency gate reads it: `+Inf` (every request) and the bucket at 500 ms.
+        values.set(`${side}/${i}/histogram`, { requests: p.all, successes: p.fast });
       });
     }
     this.samples.push({ t, values });
   }
 
   /** An instant query at `e` (s): each series' newest sample at or before it, within Prometheus' 5-minute lookback. */
-  query(e: number, side: "stable" | "canary"): SeriesCounters {
+  query(e: number, side: Side, histogram = false): SeriesCounters {
     const out: SeriesCounters = {};
     for (let i = this.samples.length - 1; i >= 0; i--) {
       const s = this.samples[i]!;
       if (s.t > e) continue;
       if (s.t < e - 300) break;
-      for (const [k, v] of s.values) if (k.startsWith(`${side}/`) && !(k in out)) out[k] = { ...v, at: Math.round(s.t * 1000) };
+      // The group is the pod: a restart resets all of a pod's series at once (the source reads it from `pod`).
+      for (const [k, v] of s.values)
+        if (k.startsWith(`${side}/`) && k.endsWith("/histogram") === histogram)
+          out[k] = { ...v, at: Math.round(s.t * 1000), group: k.slice(0, k.lastIndexOf("/")) };
       break; // every series is in every scrape here (none goes stale on its own)
     }
     return out;
@@ -162,8 +230,7 @@ export async function simulateRow(row: SimRow, rollouts: number, seed: number): 
     refreshSeconds: row.refreshSeconds,
     scrapeIntervalSeconds: row.scrapeSeconds,
     lagSeconds: row.lagSeconds,
-    ...(row.routing ? { routing: row.routing } : {}),
-    ...(row.confidence ? { confidence: row.confidence } : {}),
+    ...rowMetrics(row),
   };
   const target = TargetSchema.parse({ name: "sim", metrics } satisfies TargetInput);
   const policy = { maxWaitMs: 24 * 3600_000, retryMs: Math.min(30_000, row.stepSeconds * 1000), describe: describeVerdict };
@@ -180,7 +247,8 @@ export async function simulateRow(row: SimRow, rollouts: number, seed: number): 
       kind: "sim",
       counters: async (_t: unknown, _p: unknown, at: number): Promise<CounterReading> => {
         const e = (at - row.lagSeconds * 1000) / 1000;
-        return { at: at - row.lagSeconds * 1000, stable: world.query(e, "stable"), canary: world.query(e, "canary") };
+        const latency = row.latency ? { latency: { stable: world.query(e, "stable", true), canary: world.query(e, "canary", true) } } : {};
+        return { at: at - row.lagSeconds * 1000, stable: world.query(e, "stable"), canary: world.query(e, "canary"), ...latency };
       },
     };
     const deps = { metrics: { for: () => source } as unknown as MetricsSources, log: quietLog, now: () => nowMs };
@@ -207,33 +275,13 @@ export async function simulateRow(row: SimRow, rollouts: number, seed: number): 
     // Shared outages and pod restarts, drawn up front.
     const outages: [number, number][] = [];
     if (row.outages) for (let t = 0; t < maxSeconds; t++) if (rand() < 1 / row.outages.everySeconds) outages.push([t, t + row.outages.seconds]);
-    const clients = row.sticky ? Array.from({ length: row.sticky.clients }, (_, c) => ({ u: rand(), bad: c < row.sticky!.bad })) : [];
+    const clients = stickyClients(row, rand);
     let nextRead = readPhase;
     let nextScrape = scrapePhase;
     for (let t = 0; t < maxSeconds && !done; t++) {
       // The mesh: writes land, verifications are recorded.
       while (writes.length && writes[0]!.at <= t) weight = writes.shift()!.percent / 100;
-      const outage = outages.some(([a, b]) => t >= a && t < b) ? row.outages!.errorRate : 0;
-      const rate = (base: number) => Math.max(base, outage);
-      if (row.sticky) {
-        const per = row.rps / row.sticky.clients;
-        for (const c of clients) {
-          const n = poisson(per, rand);
-          const side = c.u < weight ? "canary" : "stable";
-          const p = c.bad ? row.sticky.badError : rate(side === "canary" ? row.canaryError : row.stableError);
-          world.add(side, n, binomial(n, p, rand), rand);
-        }
-      } else {
-        const n = poisson(row.rps, rand);
-        const nc = binomial(n, weight, rand);
-        world.add("canary", nc, binomial(nc, rate(row.canaryError), rand), rand);
-        world.add("stable", n - nc, binomial(n - nc, rate(row.stableError), rand), rand);
-      }
-      if (row.restartsPerHour) {
-        for (const side of ["stable", "canary"] as const) {
-          for (const p of world.pods[side]) if (rand() < row.restartsPerHour / 3600) Object.assign(p, { ok: 0, failed: 0 });
-        }
-      }
+      serve(row, world.pods, weight, outages.some(([a, b]) => t >= a && t < b) ? row.outages!.errorRate : 0, clients, rand);
       // Everything between t and t + 1, in time order: scrapes, verifications, readings, the step.
       const events: { at: number; kind: "scrape" | "verify" | "read" | "step" }[] = [];
       while (nextScrape < t + 1) (events.push({ at: nextScrape, kind: "scrape" }), (nextScrape += row.scrapeSeconds));
@@ -362,7 +410,43 @@ export const VERDICT_ROWS: SimRow[] = [
     sticky: { clients: 200, bad: 3, badError: 0.2 },
     routing: "session",
   },
+  {
+    label: "healthy, 2,000 req/s, shared outages + pod restarts (6/h), lag 15 s",
+    rps: 2000,
+    ...healthy,
+    lagSeconds: 15,
+    outages: { everySeconds: 300, seconds: 30, errorRate: 0.3 },
+    restartsPerHour: 6,
+  },
+  {
+    label: "healthy, latency gate: 1% over 500 ms both, 400 req/s (20 at 5%), shared outages + pod restarts (6/h), lag 15 s",
+    rps: 400,
+    ...healthy,
+    lagSeconds: 15,
+    outages: { everySeconds: 300, seconds: 30, errorRate: 0.3 },
+    restartsPerHour: 6,
+    latency: true,
+    slow: { stable: 0.01, canary: 0.01 },
+  },
+  {
+    label: "slow canary, latency gate: 3% over 500 ms vs 1%, no extra errors, 400 req/s (20 at 5%), lag 15 s",
+    rps: 400,
+    ...healthy,
+    lagSeconds: 15,
+    latency: true,
+    slow: { stable: 0.01, canary: 0.03 },
+  },
   { label: "5× canary (5% vs 1%), 200 req/s, lag 15 s", rps: 200, ...healthy, canaryError: 0.05, lagSeconds: 15 },
   { label: "2× canary (2% vs 1%), 400 req/s, lag 0", rps: 400, ...healthy, canaryError: 0.02, lagSeconds: 0 },
   { label: "+5 points (6% vs 1%), 20 req/s at 5%, lag 15 s", rps: 400, ...healthy, canaryError: 0.06, lagSeconds: 15 },
+  // Last, so the rows above keep their seeds: where counters cannot show a reset (a pod restarted again within a
+  // scrape of its start counts past its old value), as a crash-looping pod does.
+  {
+    label: "healthy, 2,000 req/s, shared outages + pod restarts (60/h: a crash loop), lag 15 s",
+    rps: 2000,
+    ...healthy,
+    lagSeconds: 15,
+    outages: { everySeconds: 300, seconds: 30, errorRate: 0.3 },
+    restartsPerHour: 60,
+  },
 ];

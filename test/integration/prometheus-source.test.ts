@@ -126,6 +126,12 @@ describe.each(presets)("preset %s against a real Prometheus", (preset) => {
       expect(Number.isInteger(e[side].requests)).toBe(true);
       expect(e[side].requests).toBe(sum(b[side], "requests") - sum(a[side], "requests"));
     }
+    // Every series names the process that counts it (its pod), so a restart drops all of that pod's series.
+    for (const side of ["stable", "canary"] as const) {
+      const groups = new Set(Object.values(b[side]).map((x) => x.group));
+      expect(groups.has(undefined)).toBe(false);
+      expect(groups.size).toBe(1);
+    }
     const span = (newest(b.canary) - newest(a.canary)) / 1000;
     expect(span).toBeGreaterThan(WINDOW - 1.5);
     expect(e.stable.requests).toBeGreaterThan(STABLE.rps * span * 0.97);

@@ -56,6 +56,56 @@ describe("evidence folded from counters", () => {
     expect(e.canary).toEqual({ requests: 100 + 3 + 100, errors: 3 });
   });
 
+  // Issue 19, seed 18 of the 2,000 req/s row with pod restarts and shared outages: canary pod 0 restarted during an
+  // outage. Its success counter went down (seen), its failure counter ended above its old value (not seen on its
+  // own). Dropping only the success series kept 1,000 failures whose successes were lost: canary "errors".
+  const pod = (at: number, group: string, ok: number, failed: number | undefined): SeriesCounters => ({
+    [`${group}/success`]: { requests: ok, successes: ok, at, group },
+    ...(failed !== undefined ? { [`${group}/failure`]: { requests: failed, successes: 0, at, group } } : {}),
+  });
+  const pods = (at: number, side: Record<string, [number, number | undefined]>): SeriesCounters =>
+    Object.assign({}, ...Object.entries(side).map(([g, [ok, failed]]) => pod(at, g, ok, failed)));
+  const reading = (at: number, stable: Record<string, [number, number | undefined]>, canary: Record<string, [number, number | undefined]>) => ({
+    at,
+    stable: pods(at, stable),
+    canary: pods(at, canary),
+  });
+
+  it("a restarted pod drops all its series' differences for that interval, even one whose counter ended higher", () => {
+    const e = fold([
+      reading(0, { s0: [100_000, 1000] }, { c0: [20_000, 500], c1: [20_000, 500] }),
+      // c0 restarted in an outage: 900 successes and 1,200 failures since (its old failure count was 500).
+      reading(15_000, { s0: [120_000, 5000] }, { c0: [900, 1200], c1: [21_000, 1100] }),
+      reading(30_000, { s0: [140_000, 5200] }, { c0: [1900, 1210], c1: [22_000, 1110] }),
+    ]);
+    expect(e.discarded).toBe(2);
+    // c0 counts again from its values after the restart; the 1,200 failures are not the canary's errors.
+    expect(e.canary).toEqual({ requests: 1600 + 1000 + 10 + 1000 + 10, errors: 600 + 10 + 10 });
+    expect(e.stable).toEqual({ requests: 24_000 + 20_200, errors: 4000 + 200 });
+  });
+
+  it("a series the restarted pod has not exported again counts from zero when it comes back, even below its old value", () => {
+    const e = fold([
+      reading(0, { s0: [10_000, 100] }, { c0: [5000, 300] }),
+      // c0 restarted: its failure series is gone (the new process has had no failure yet).
+      reading(15_000, { s0: [11_000, 110] }, { c0: [400, undefined] }),
+      // Its first failures since the restart: 20, fewer than the 300 before it, and not a reset.
+      reading(30_000, { s0: [12_000, 120] }, { c0: [1380, 20] }),
+    ]);
+    expect(e.discarded).toBe(1);
+    expect(e.canary).toEqual({ requests: 980 + 20, errors: 20 });
+  });
+
+  it("a restarted pod's failure series still answered at its old sample (Prometheus' lookback) is not folded back in", () => {
+    const old = pod(0, "c0", 5000, 300);
+    const e = fold([
+      { at: 0, stable: pod(0, "s0", 10_000, 100), canary: old },
+      { at: 15_000, stable: pod(15_000, "s0", 11_000, 110), canary: { ...pod(15_000, "c0", 400, undefined), "c0/failure": old["c0/failure"]! } },
+      { at: 30_000, stable: pod(30_000, "s0", 12_000, 120), canary: pod(30_000, "c0", 1380, 20) },
+    ]);
+    expect(e.canary).toEqual({ requests: 980 + 20, errors: 20 });
+  });
+
   it("an interval straddling a weight change is dropped whatever it holds; the ones before and after count", () => {
     // The step was requested at 20 s and read back at 22 s.
     const o = { ...opts, changes: [{ from: 20_000, to: 22_000 }] };

@@ -131,6 +131,89 @@ describe("the latency gate's verdict", () => {
   });
 });
 
+describe("steps wait for latency exposure as they wait for error exposure", () => {
+  /** One interval of 30 s: [requests, successes] per version, and the histogram's [+Inf, bucket at 500 ms]. */
+  const judged = (
+    counters: { stable: [number, number]; canary: [number, number] },
+    hist: { stable: [number, number]; canary: [number, number] },
+    s = settings(),
+  ) => {
+    const zero = { stable: { a: [0, 0] as [number, number] }, canary: { b: [0, 0] as [number, number] } };
+    const e = fold([
+      read(0, zero, zero),
+      read(30_000, { stable: { a: counters.stable }, canary: { b: counters.canary } }, { stable: { a: hist.stable }, canary: { b: hist.canary } }),
+    ]);
+    return { e, v: judge(e, s) };
+  };
+  // 1% errors on both: 20,000 canary requests are ample to rule out a 2× error regression.
+  const counters = { stable: [200_000, 198_000] as [number, number], canary: [20_000, 19_800] as [number, number] };
+
+  it("errors ruled out but the histogram has counted too few canary requests: the step waits for latency, and says so", () => {
+    const { v } = judged(counters, { stable: [200_000, 198_000], canary: [300, 297] });
+    expect(v).toMatchObject({ kind: "not-enough-traffic", waitingFor: "latency" });
+    const needed = (v as { needed: number }).needed;
+    // About as many as errors needed at the same 1% rate (a couple of thousand), less the 300 counted.
+    expect(needed).toBeGreaterThan(1_000);
+    expect(needed).toBeLessThan(5_000);
+    expect(describeVerdict(v)).toMatch(
+      /^needs ~[\d,]+ more canary requests to rule out a 2× rise in slow requests \(over 500 ms\): about \d+ s at the current rate; so far canary 99\.0% vs stable 99\.0%/,
+    );
+    // Without the gate the same errors take the step.
+    expect(judged(counters, { stable: [200_000, 198_000], canary: [300, 297] }, MetricsSettingsSchema.parse({ preset: "linkerd2" })).v).toMatchObject({
+      kind: "healthy",
+      basis: "power",
+    });
+  });
+
+  it("both exposed: healthy, naming the slow-request regression it could have caught", () => {
+    const { v } = judged(counters, { stable: [200_000, 198_000], canary: [20_000, 19_800] });
+    expect(v).toMatchObject({ kind: "healthy", basis: "power" });
+    expect(describeVerdict(v)).toContain("enough to have caught a 2× regression and a 2× rise in slow requests (over 500 ms) (with 50% power)");
+  });
+
+  it("neither exposed: the larger need, for errors and slow requests alike", () => {
+    const few = { stable: [200_000, 198_000] as [number, number], canary: [300, 297] as [number, number] };
+    const { v } = judged(few, few);
+    expect(v).toMatchObject({ kind: "not-enough-traffic", waitingFor: "both" });
+    expect(describeVerdict(v)).toMatch(/to rule out a 2× regression in errors and a 2× rise in slow requests \(over 500 ms\)/);
+  });
+
+  it("the minimum sample holds the step too: a histogram under latency.minRequests is not enough exposure", () => {
+    // Stable's 20% slow makes 2× easy to rule out, but 80 canary requests are under the guard of 100.
+    const { v } = judged(counters, { stable: [200_000, 160_000], canary: [80, 64] });
+    expect(v).toMatchObject({ kind: "not-enough-traffic", waitingFor: "latency" });
+    expect((v as { needed: number }).needed).toBeGreaterThanOrEqual(20);
+  });
+
+  it("the automatic message's Next line says the step waits for latency evidence", () => {
+    const target = TargetSchema.parse({
+      name: "backend-svc",
+      smi: { trafficSplit: "backend-ts" },
+      stable: "v1",
+      metrics: { source: "prometheus", prometheusUrl: "http://p:9090", preset: "linkerd2", latency: { thresholdMs: 500 } },
+    });
+    const r = markStarted(
+      newRollout({
+        id: "backend-svc#1",
+        target,
+        stable: "v1",
+        canary: "v2",
+        steps: [10, 100],
+        startedBy: "U1",
+        channel: "C1",
+        testStage: false,
+        now: 0,
+        auto: { intervalMs: 120_000, maxWaitMs: 1_800_000, noticeMs: 0 },
+      }),
+      { percent: 10, raw: "v1 90 / v2 10", initialRaw: "v1 100 / v2 0" },
+      1_000,
+    );
+    const { e, v } = judged(counters, { stable: [200_000, 198_000], canary: [300, 297] }, target.metrics!);
+    const t = snapshotText(r, { at: 30_000, windowSeconds: 30, canaryPercent: 10, evidence: e, verdict: v });
+    expect(t).toContain("Next: the automatic step to 100% waits for that evidence on slow requests (latency gate) (a person decides after 30 min)");
+  });
+});
+
 describe("the latency gate in the message and the chart", () => {
   const gated = TargetSchema.parse({
     name: "backend-svc",

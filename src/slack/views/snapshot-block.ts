@@ -58,7 +58,13 @@ export function nextText(r: Rollout, s: StoredSnapshot): string | undefined {
     if (v === "worse") return "Next: the bot aborts the rollout (automatic mode).";
     if (v === "healthy") return `Next: ${step}${at} goes ahead unless a reading says worse.`;
     if (v === "unavailable") return `Next: ${step}${at} waits for metrics to come back (a person decides after ${Math.round(r.auto.maxWaitMs / 60_000)} min).`;
-    return `Next: ${step}${at} waits for that evidence (a person decides after ${Math.round(r.auto.maxWaitMs / 60_000)} min); a worse reading aborts at once.`;
+    const which =
+      s.verdict.kind === "not-enough-traffic" && s.verdict.waitingFor
+        ? s.verdict.waitingFor === "latency"
+          ? " on slow requests (latency gate)"
+          : " on errors and slow requests (latency gate)"
+        : "";
+    return `Next: ${step}${at} waits for that evidence${which} (a person decides after ${Math.round(r.auto.maxWaitMs / 60_000)} min); a worse reading aborts at once.`;
   }
   if (v === "worse") return "Next: a person decides; Abort is advised.";
   if (v === "healthy") return "Next: a person may advance.";

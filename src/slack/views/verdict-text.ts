@@ -87,6 +87,11 @@ function roughDuration(seconds: number): string {
   return `about ${Number((seconds / 3600).toPrecision(2))} h`;
 }
 
+/** The same for slow requests, at stable's share of them: "2× rise" or "rise of 1 percentage point". */
+function slowDetectText(d: Detect, stableFastRate: number | undefined): string {
+  return detectText(d, stableFastRate).replace(/^a /, "").replace("regression", "rise");
+}
+
 /** The regression a step must be able to rule out, at the stable error rate seen: "a 2× regression" or "+1 point". */
 export function detectText(d: Detect, stableRate: number | undefined): string {
   const p = stableRate === undefined ? 0 : 1 - stableRate;
@@ -116,9 +121,15 @@ export function describeVerdict(v: Verdict): string {
       // Nothing counted on either side yet: the first reading is only the baseline the next ones count from.
       if (v.canaryRate === undefined && !v.stableRequests)
         return `no requests counted yet: each reading counts from the one before; needs ~${roughly(v.needed)} canary requests`;
-      const what = v.stableRequests
-        ? `to rule out ${detectText(v.detect, v.stableRate)}`
-        : `to show the canary above the ${formatLevel(v.minSuccessRate)} floor`;
+      const slowRate = v.slow && v.slow.stableRequests > 0 ? 1 - v.slow.stableSlow / v.slow.stableRequests : undefined;
+      const slower = v.slow ? `a ${slowDetectText(v.detect, slowRate)} in slow requests (over ${v.slow.thresholdMs} ms)` : "";
+      const what = !v.stableRequests
+        ? `to show the canary above the ${formatLevel(v.minSuccessRate)} floor`
+        : v.waitingFor === "latency" && slower
+          ? `to rule out ${slower}`
+          : v.waitingFor === "both" && slower
+            ? `to rule out ${detectText(v.detect, v.stableRate)} in errors and ${slower}`
+            : `to rule out ${detectText(v.detect, v.stableRate)}`;
       const when = v.neededSeconds !== undefined ? `: ${roughDuration(v.neededSeconds)} at the current rate` : "";
       return `needs ~${roughly(v.needed)} more canary requests ${what}${when}; ${so}`;
     }
@@ -138,7 +149,9 @@ export function describeVerdict(v: Verdict): string {
         return `${head}, healthy ${over(v.canaryRequests)}${sinceText(v.since)}: above the ${formatLevel(v.minSuccessRate)} floor (canary ${successInterval(v)})${noStable}`;
       }
       const ratio = v.ratio ? `; ${ratioText(v.ratio, v.confidence)}` : "";
-      return `${head}, healthy: no sign of harm over ${basedOn(v)}, enough to have caught ${detectText(v.detect, v.stableRate)} (with ${formatLevel(v.detect.power)} power)${ratio}`;
+      const slowRate = v.slow && v.slow.stableRequests > 0 ? 1 - v.slow.stableSlow / v.slow.stableRequests : undefined;
+      const slower = v.slow ? ` and a ${slowDetectText(v.detect, slowRate)} in slow requests (over ${v.slow.thresholdMs} ms)` : "";
+      return `${head}, healthy: no sign of harm over ${basedOn(v)}, enough to have caught ${detectText(v.detect, v.stableRate)}${slower} (with ${formatLevel(v.detect.power)} power)${ratio}`;
     }
   }
 }
