@@ -50,10 +50,9 @@ const grammar: Grammar = {
   },
 };
 
-// README.md quotes this line (test/unit/command-input.test.ts): `--image` is listed with the flags' help
-// until the docs are reorganised (issue 26), see docs/deploy-from-chat.md.
+// docs/commands.md quotes this line (test/unit/command-input.test.ts, test/unit/docs-drift.test.ts).
 const USAGE =
-  "/rollout start <target> --to <version> [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--namespace <ns>] [--router smi|namerd|gateway] [--split <name>]";
+  "/rollout start <target> (--to <version> | --image <image:tag> [--to <version>]) [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--namespace <ns>] [--router smi|namerd|gateway] [--split <name>]";
 
 /**
  * `--steps 10, 50, 100`: the spaces made the steps three tokens. Say so, rather than "unexpected `50, 100`",
