@@ -35,10 +35,12 @@ describe("deploy/remote-cluster", () => {
     for (const o of all) expect(() => new models[o.kind]!(o as never).validate(), `${o.kind} ${o.metadata.name}`).not.toThrow();
   });
 
-  it("grants the bot's own rules without Argo Rollouts, through RoleBindings only, to its ServiceAccount", async () => {
+  it("grants the bot's own rules without Argo Rollouts and Flagger, through RoleBindings only, to its ServiceAccount", async () => {
     const all = (await kustomizeBuild(deploy("remote-cluster"))) as Rbac[];
     const role = all.find((o) => o.kind === "ClusterRole")!;
-    expect(normalise(role.rules!)).toEqual(normalise(roleRules(PERMISSIONS.filter((p) => !p.apiGroups.includes("argoproj.io")))));
+    expect(normalise(role.rules!)).toEqual(
+      normalise(roleRules(PERMISSIONS.filter((p) => !p.apiGroups.includes("argoproj.io") && !p.apiGroups.includes("flagger.app")))),
+    );
     expect(all.some((o) => o.kind === "ClusterRoleBinding")).toBe(false);
     const sa = all.find((o) => o.kind === "ServiceAccount")!;
     for (const b of all.filter((o) => o.kind === "RoleBinding")) {
