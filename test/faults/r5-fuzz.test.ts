@@ -9,7 +9,7 @@ import { parseTargetsFile } from "../../src/config.ts";
 import { unescapeMrkdwn } from "../../src/slack/views/format.ts";
 import type { Rollout } from "../../src/engine/rollout.ts";
 import { CHANNEL, parentMessages, startHarness, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
-import { percentOn, seedSplit, SPLIT, splitWrites } from "./support.ts";
+import { percentOn, seedSplit, splitWrites } from "./support.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import { GatewayRouter } from "../../src/routers/gateway.ts";
