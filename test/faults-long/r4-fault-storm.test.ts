@@ -5,7 +5,7 @@ import { renderEvent } from "../../src/slack/views/event-text.ts";
 import type { NamerdPeer } from "../../sandbox/peers/namerd.ts";
 import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { sleep, waitFor } from "../support/wait.ts";
-import { percentOn, retryAfterGaps, SEED, seedSplit, type RetryAfterGap } from "./support.ts";
+import { percentOn, retryAfterGaps, SEED, seedSplit, type RetryAfterGap } from "../faults/support.ts";
 
 /**
  * Issue 6, R4: the peers misbehave the way real ones do, several ways at once: the Kubernetes API drops
