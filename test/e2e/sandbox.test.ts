@@ -268,7 +268,7 @@ describe("the sandbox page", () => {
     await form.waitFor({ timeout: 10_000 });
     expect(await form.getByLabel("Post the rollout in").inputValue()).toBe("C0DEPLOYS");
     await form.getByLabel("Target", { exact: true }).selectOption("web");
-    const version = form.getByLabel("New version", { exact: true });
+    const version = form.getByLabel(/^New version/);
     await expect.poll(() => version.locator("option").allTextContents(), { timeout: 10_000 }).toEqual([expect.any(String), "web-v2"]);
     expect(await form.getByLabel("Steps (percent)").inputValue()).toBe("10,50,100");
     expect(await form.getByLabel("Target", { exact: true }).inputValue()).toBe("web");
