@@ -4,8 +4,6 @@ import type { Logger } from "pino";
 import { startBot, type Bot } from "../src/bot.ts";
 import { EnvSchema, parseTargetsFile, type TargetsFile } from "../src/config.ts";
 import { buildRouters } from "../src/routers/factory.ts";
-import { defaultRegistry } from "./peers/kube-api-resources.ts";
-import { serviceType } from "./peers/kube-api-services.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "./peers/kube-api.ts";
 import { CREATED_BY_ROLLOUT } from "../src/engine/deploy.ts";
 import { startLinkerd1Admin, type Linkerd1Admin } from "./peers/linkerd1-admin.ts";
@@ -194,7 +192,6 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     });
     started.push(slack);
     // Services may already be served by the default registry (the preflight change adds them).
-    const hasServices = defaultRegistry("nginx").some((t) => t.plural === "services");
     const kube = await startKubeApiPeer({
       smiFlavour: "nginx",
       // `--image` (issue 23): the Deployments the bot makes get pods that come up one by one, or fail as named
@@ -203,7 +200,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         readyAfterMs: 1_500,
         only: (d) => typeof (d.metadata?.annotations as Record<string, unknown> | undefined)?.[CREATED_BY_ROLLOUT] === "string",
       },
-      resources: [...GITOPS_TYPES, ...(hasServices ? [] : [serviceType]), rolloutType, analysisRunType, canaryType],
+      resources: [...GITOPS_TYPES, rolloutType, analysisRunType, canaryType],
     });
     started.push(kube);
     const argo = new ArgoCdPeer(kube, { intervalMs: 1_000 });
