@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { flaggerCanaryRef, followFlagger, type FlaggerFollowDeps } from "../app/flagger-follow.ts";
 import type { Target } from "../engine/target.ts";
+import { everyTarget } from "./every-target.ts";
 import type { SlackPoster } from "../slack/poster.ts";
 import { flaggerProblemText } from "../slack/views/flagger-refusal.ts";
 
@@ -14,9 +15,6 @@ export type FlaggerPoller = { stop(): Promise<void>; pollOnce(target: Target): P
 
 export function startFlaggerPoller(deps: FlaggerFollowDeps & { slack: Pick<SlackPoster, "postMessage"> }, targets: Target[], log: Logger): FlaggerPoller {
   const said = new Map<string, string>();
-  const timers: NodeJS.Timeout[] = [];
-  const running = new Set<Promise<void>>();
-  let stopped = false;
 
   const pollOnce = async (t: Target): Promise<void> => {
     try {
@@ -37,26 +35,6 @@ export function startFlaggerPoller(deps: FlaggerFollowDeps & { slack: Pick<Slack
     }
   };
 
-  for (const t of targets) {
-    let busy = false;
-    const tick = () => {
-      if (busy || stopped) return; // a slow API: skip a beat rather than pile up reads
-      busy = true;
-      const p = pollOnce(t).finally(() => {
-        busy = false;
-        running.delete(p);
-      });
-      running.add(p);
-    };
-    tick();
-    timers.push(setInterval(tick, t.flagger?.pollInterval ?? 10_000));
-  }
-  return {
-    pollOnce,
-    async stop() {
-      stopped = true;
-      for (const t of timers) clearInterval(t);
-      await Promise.allSettled([...running]);
-    },
-  };
+  const clock = everyTarget(targets, (t) => t.flagger?.pollInterval ?? 10_000, pollOnce);
+  return { pollOnce, stop: () => clock.stop() };
 }
