@@ -4,6 +4,7 @@ import { versionServices } from "../../engine/services.ts";
 import { kubeNamespace } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
+import { PAUSED_FOR } from "../../kube/gitops-pause.ts";
 import {
   backToGit,
   ownerKindOfManager,
@@ -82,13 +83,16 @@ export async function gitopsStart(all: GitopsDeps, w: GitopsWords, router: Traff
     const apiVersion =
       typeof (raw as { apiVersion?: unknown }).apiVersion === "string" ? (raw as { apiVersion: string }).apiVersion : `${obj.group}/${obj.versions[0]}`;
     out.baseline.push({ object: obj, apiVersion, owner, values: Object.fromEntries(obj.fields.map((f) => [f, valueAt(raw, f)])) });
-    if (v.verdict === "ignored") {
+    // A pause this rollout set before a crash kept it from being recorded is still this rollout's: set again
+    // (the same merge patch) and recorded, so it is called a pause for this rollout and taken off at the end.
+    const ours = pauseAsked && pausedFor(raw) === r.id && v.owners.every((o) => o.owner.kind === "flux-kustomization");
+    if (v.verdict === "ignored" && !ours) {
       out.owned.push(w.ownedButIgnored(v));
       continue;
     }
     const fighting = v.owners.filter((o) => o.verdict !== "ignored");
     // Flux honours `reconcile: disabled` on the object whatever its Kustomization says (or whether the bot may read it).
-    if (pauseAsked && fighting.every((o) => o.owner.kind === "flux-kustomization")) {
+    if (ours || (pauseAsked && fighting.every((o) => o.owner.kind === "flux-kustomization"))) {
       out.pause.push({
         group: obj.group,
         version: await g.ownership.servedVersion(obj),
@@ -251,4 +255,11 @@ export async function ownedBy(
   const owned: OwnedBy = { managers, fields, ...(owner ? { owner } : {}) };
   const what = author ? words.object(author.object) : "What the bot writes";
   return { owned, why: `${words.ownedBy(what, owned)}\n(${message})` };
+}
+
+/** The rollout a `gitops: pause` annotation names on a read object, if any. */
+function pausedFor(raw: unknown): string | undefined {
+  const annotations = (raw as { metadata?: { annotations?: Record<string, unknown> } } | undefined)?.metadata?.annotations;
+  const id = annotations?.[PAUSED_FOR];
+  return typeof id === "string" ? id : undefined;
 }
