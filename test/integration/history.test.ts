@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../sandbox/peers/kube-api.ts";
+import { seedTrafficSplit } from "../support/split.ts";
 import { CHANNEL, clickButton, startHarness, waitForMessage, type Harness } from "../support/bot-harness.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -25,20 +25,18 @@ async function ask(h: Harness, userId: string, text: string) {
   return reply.text ?? "";
 }
 
+/** backend-ts all on backend-v1, seeded: no field manager owns it, so the next rollout's apply meets no owner. */
+function seedBackendSplit(harness: Harness): void {
+  seedTrafficSplit(harness.kube, { name: "backend-ts", service: "backend-svc" }, [
+    { service: "backend-v1", weight: 100 },
+    { service: "backend-v2", weight: 0 },
+  ]);
+}
+
 describe("/rollout history", () => {
   it("lists past rollouts with outcome and duration, and shows one rollout's timeline with who, what and weights", async () => {
     h = await startHarness();
-    h.kube.seed("trafficsplits", "default", {
-      kind: "TrafficSplit",
-      metadata: { name: "backend-ts", namespace: "default" },
-      spec: {
-        service: "backend-svc",
-        backends: [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ],
-      },
-    } as KubeObject);
+    seedBackendSplit(h);
 
     // #1: completed by Alice and Bob; #2: aborted by Bob at 80%; #3: still running.
     await ask(h, ALICE, SEED);
@@ -55,17 +53,7 @@ describe("/rollout history", () => {
     await waitForMessage(h, "backend-svc#1", "Completed");
 
     // The fixture put back as it was (seeded: no field manager owns it, so the next rollout's apply meets no owner).
-    h.kube.seed("trafficsplits", "default", {
-      kind: "TrafficSplit",
-      metadata: { name: "backend-ts", namespace: "default" },
-      spec: {
-        service: "backend-svc",
-        backends: [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ],
-      },
-    } as KubeObject);
+    seedBackendSplit(h);
     await ask(h, ALICE, SEED);
     await waitForMessage(h, "backend-svc#2", "Advance to 80%");
     await clickButton(h, "backend-svc#2", ALICE, "Advance to 80%");
@@ -126,17 +114,7 @@ describe("/rollout history", () => {
 describe("automatic decisions", () => {
   it("a hold the worker decides by itself (drift) is audited with the bot as actor and the reason", async () => {
     h = await startHarness();
-    h.kube.seed("trafficsplits", "default", {
-      kind: "TrafficSplit",
-      metadata: { name: "backend-ts", namespace: "default" },
-      spec: {
-        service: "backend-svc",
-        backends: [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ],
-      },
-    } as KubeObject);
+    seedBackendSplit(h);
     await ask(h, ALICE, SEED);
     await waitForMessage(h, "backend-svc#1", "Advance to 80%");
     // Someone edits the split by hand; the next write finds the mesh is not what the bot left.
@@ -180,17 +158,7 @@ targets:
 
   it("Refresh clicks, forged unknown buttons and malformed clicks land in the rollout's timeline and the global trail, with who and outcome", async () => {
     h = await startHarness({ targetsYaml: TARGETS });
-    h.kube.seed("trafficsplits", "default", {
-      kind: "TrafficSplit",
-      metadata: { name: "backend-ts", namespace: "default" },
-      spec: {
-        service: "backend-svc",
-        backends: [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ],
-      },
-    } as KubeObject);
+    seedBackendSplit(h);
     await ask(h, ALICE, "start backend-svc --to backend-v2");
     const m = await waitForMessage(h, "backend-svc#1", "Advance to 80%");
     await waitForMessage(h, "backend-svc#1", "Refresh");
@@ -294,17 +262,7 @@ targets:
 
   it("a rejected rollout's history line says how long it took", async () => {
     h = await startHarness();
-    h.kube.seed("trafficsplits", "default", {
-      kind: "TrafficSplit",
-      metadata: { name: "backend-ts", namespace: "default" },
-      spec: {
-        service: "backend-svc",
-        backends: [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ],
-      },
-    } as KubeObject);
+    seedBackendSplit(h);
     await ask(h, ALICE, "start backend-svc --from backend-v1 --to backend-v3 --split backend-ts");
     await waitFor(async () => ((await h!.bot.store.get("backend-svc#1"))?.status === "rejected" ? true : undefined), { what: "the rejection" });
     const line = (await ask(h, BOB, "history backend-svc")).split("\n").find((l) => l.startsWith("•"));
