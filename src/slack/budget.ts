@@ -1,4 +1,5 @@
 import type { RedisClient } from "../store/redis-connection.ts";
+import { RedisScript } from "../store/script.ts";
 import { POSTS_PER_MINUTE_PER_CHANNEL, TIER_PER_MINUTE, tierOf } from "./budget-tiers.ts";
 
 /**
@@ -50,7 +51,7 @@ export function bucketFor(method: string, channel: string | undefined, s: SlackB
 }
 
 /** The next free slot of a calendar (one refresh per interval): when a deferred refresh should try again. */
-const SLOT = `
+const SLOT = new RedisScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -58,7 +59,7 @@ local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local at = math.max(last, now) + interval
 redis.call('SET', KEYS[1], tostring(at), 'PX', math.ceil(at - now) + 60000)
 return {at, now}
-`;
+`);
 
 /**
  * GCRA on one key holding the theoretical arrival time (TAT, ms): a call conforms when TAT - now is within
@@ -72,7 +73,7 @@ return {at, now}
  * Answers 0 (taken), or how many ms from now to try again. KEYS[1] is the bucket, KEYS[2] its line (one hash
  * slot: see Keys.slackBudget).
  */
-const TURN = `
+const TURN = new RedisScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -91,7 +92,7 @@ if bypass and early > 0 then return math.ceil(early) end
 local at = math.max(last + interval, now + math.max(early, 0))
 redis.call('SET', KEYS[2], tostring(at), 'PX', math.ceil(at - now) + 60000)
 return math.max(1, math.ceil(at - now))
-`;
+`);
 
 /**
  * A change of state a job was about to show found no turn in the budget: nothing was sent. The job gives its
@@ -132,7 +133,7 @@ export class SlackBudget {
     const reserve = priority === "refresh" ? b.reserve : 0;
     try {
       const key = this.keyOf(b.name);
-      return Number(await this.redis.eval(TURN, 2, key, `${key}:line`, String(b.intervalMs), String(b.burst), String(reserve), "1"));
+      return Number(await TURN.run(this.redis, [key, `${key}:line`], [String(b.intervalMs), String(b.burst), String(reserve), "1"]));
     } catch (err) {
       // Without Redis the bot cannot do much anyway; a Slack call then goes unbudgeted rather than not at
       // all (an abort's thread message matters more than the budget; Slack's 429s are still waited out).
@@ -166,7 +167,7 @@ export class SlackBudget {
     let ms: number;
     try {
       const back = returning(b.name) ? "1" : "0";
-      ms = Number(await this.redis.eval(TURN, 2, key, `${key}:line`, String(b.intervalMs), String(b.burst), "0", back));
+      ms = Number(await TURN.run(this.redis, [key, `${key}:line`], [String(b.intervalMs), String(b.burst), "0", back]));
     } catch (err) {
       this.onRedisError(err);
       return;
@@ -181,7 +182,7 @@ export class SlackBudget {
   async refreshSlot(method: string, channel: string | undefined, now: number): Promise<number> {
     const b = bucketFor(method, channel, this.settings);
     try {
-      const [at, redisNow] = (await this.redis.eval(SLOT, 1, this.keyOf(`${b.name}:refreshes`), String(b.intervalMs))) as [number, number];
+      const [at, redisNow] = (await SLOT.run(this.redis, [this.keyOf(`${b.name}:refreshes`)], [String(b.intervalMs)])) as [number, number];
       // On the caller's clock (BullMQ delays are local), whatever the skew to Redis's.
       return now + (Number(at) - Number(redisNow));
     } catch (err) {

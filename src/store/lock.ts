@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { RedisClient } from "./redis-connection.ts";
+import { RedisScript } from "./script.ts";
 
 /** Thrown when a lease could not be taken in time; the caller's job is retried later. */
 export class LockBusy extends Error {
@@ -11,8 +12,8 @@ export class LockBusy extends Error {
   }
 }
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = new RedisScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`);
+const RENEW = new RedisScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`);
 
 /**
  * Run `fn` holding a Redis lease on `key`. The lease is renewed every third of `ttlMs` while `fn` runs, so a
@@ -31,7 +32,7 @@ export async function withLock<T>(redis: RedisClient, key: string, fn: () => Pro
   }
   const renew = setInterval(
     () => {
-      redis.eval(RENEW, 1, key, token, String(ttlMs)).catch(() => undefined);
+      RENEW.run(redis, [key], [token, String(ttlMs)]).catch(() => undefined);
     },
     Math.max(50, Math.floor(ttlMs / 3)),
   );
@@ -40,6 +41,6 @@ export async function withLock<T>(redis: RedisClient, key: string, fn: () => Pro
     return await fn();
   } finally {
     clearInterval(renew);
-    await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+    await RELEASE.run(redis, [key], [token]).catch(() => undefined);
   }
 }

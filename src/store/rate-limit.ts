@@ -1,5 +1,6 @@
 import type { RedisClient } from "./redis-connection.ts";
 import type { Keys } from "./keys.ts";
+import { RedisScript } from "./script.ts";
 
 /**
  * Per-person (or per-thread) request limits, shared by every replica through Redis: a fixed window per key,
@@ -11,13 +12,13 @@ import type { Keys } from "./keys.ts";
 export type LimitSetting = { limit: number; windowMs: number };
 export type Taken = { ok: true } | { ok: false; retryAfterMs: number };
 
-const TAKE = `
+const TAKE = new RedisScript(`
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}
-`;
+`);
 
 export class RedisRateLimiter {
   constructor(
@@ -28,7 +29,7 @@ export class RedisRateLimiter {
   /** Count one request of `kind` by `who`; refused (with how long until the window ends) past the limit. */
   async take(kind: string, who: string, setting: LimitSetting): Promise<Taken> {
     const key = `${this.keys.prefix}:limit:${kind}:${who}`;
-    const [count, ttl] = (await this.redis.eval(TAKE, 1, key, String(setting.windowMs))) as [number, number];
+    const [count, ttl] = (await TAKE.run(this.redis, [key], [String(setting.windowMs)])) as [number, number];
     return count <= setting.limit ? { ok: true } : { ok: false, retryAfterMs: Math.max(1, ttl) };
   }
 }

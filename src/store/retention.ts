@@ -1,4 +1,5 @@
 import type { RedisClient } from "./redis-connection.ts";
+import { RedisScript } from "./script.ts";
 
 /**
  * A key kept beside a rollout's record (Slack bookkeeping, its audit timeline, its readings) expires with the
@@ -6,11 +7,11 @@ import type { RedisClient } from "./redis-connection.ts";
  * update, a late audit entry) is given the record's remaining time, so nothing outlives the retention. Both
  * keys are in the target's hash slot.
  */
-const FOLLOW = `
+const FOLLOW = new RedisScript(`
 local t = redis.call('PTTL', KEYS[2])
 if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end
-return t`;
+return t`);
 
 export async function followRecordExpiry(redis: RedisClient, key: string, recordKey: string): Promise<void> {
-  await redis.eval(FOLLOW, 2, key, recordKey);
+  await FOLLOW.run(redis, [key, recordKey]);
 }

@@ -5,6 +5,7 @@ import { StoreError } from "./errors.ts";
 import { Keys } from "./keys.ts";
 import { withLock } from "./lock.ts";
 import { redisAnswers, type RedisClient } from "./redis-connection.ts";
+import { RedisScript } from "./script.ts";
 
 /**
  * Rollout records in Redis. A record is a hash {v: version, doc: JSON}; every change is a compare-and-set
@@ -14,17 +15,17 @@ import { redisAnswers, type RedisClient } from "./redis-connection.ts";
 
 // KEYS: active, record, seq. ARGV: id, doc. Claims the target and writes version 1, or returns the holder's id.
 // The target's sequence lives as long as a rollout of it runs (it expires with the last one's retention).
-const CREATE = `
+const CREATE = new RedisScript(`
 local holder = redis.call('GET', KEYS[1])
 if holder then return holder end
 redis.call('PERSIST', KEYS[3])
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], 'v', '1', 'doc', ARGV[2])
-return false`;
+return false`);
 
 // KEYS: record, active, then the rollout's other keys and the target's sequence. ARGV: expected v, new v, doc,
 // id, release (1 = rollout ended: free the target and let its keys expire), retention in seconds.
-const CAS = `
+const CAS = new RedisScript(`
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[3])
 if ARGV[5] == '1' then
@@ -33,7 +34,7 @@ if ARGV[5] == '1' then
     if i ~= 2 then redis.call('EXPIRE', KEYS[i], ARGV[6]) end
   end
 end
-return 1`;
+return 1`);
 
 /** 90 days: how long an ended rollout's keys are kept by default (ROLLOUT_RETENTION_DAYS). */
 export const DEFAULT_RETENTION_SECONDS = 90 * 86_400;
@@ -89,14 +90,10 @@ export class RolloutStore {
     // (CROSSSLOT on a Redis Cluster), and both are done before the record exists either way.
     await Promise.all([this.redis.zadd(this.keys.index(), r.createdAt, r.id), this.redis.zadd(this.keys.activeIndex(), r.createdAt, r.id)]);
     const stored = { ...r, version: 1 };
-    const holder = (await this.redis.eval(
-      CREATE,
-      3,
-      this.keys.active(target),
-      this.keys.record(target, seq),
-      this.keys.seq(target),
-      r.id,
-      JSON.stringify(stored),
+    const holder = (await CREATE.run(
+      this.redis,
+      [this.keys.active(target), this.keys.record(target, seq), this.keys.seq(target)],
+      [r.id, JSON.stringify(stored)],
     )) as string | null;
     if (holder) {
       await Promise.all([this.redis.zrem(this.keys.index(), r.id), this.redis.zrem(this.keys.activeIndex(), r.id)]);
@@ -142,17 +139,14 @@ export class RolloutStore {
       const stored = { ...next, version: current.version + 1 };
       const release = isTerminal(stored) ? "1" : "0";
       const keys = this.rolloutKeys(target, seq);
-      const won = await this.redis.eval(
-        CAS,
-        keys.length,
-        ...keys,
+      const won = await CAS.run(this.redis, keys, [
         String(current.version),
         String(stored.version),
         JSON.stringify(stored),
         id,
         release,
         String(this.retentionSeconds),
-      );
+      ]);
       if (won === 1) {
         if (release === "1") {
           await this.redis.zrem(this.keys.activeIndex(), id);
