@@ -19,7 +19,9 @@
  * - A target that does not name its split is served by the one whose spec.service is the apex. Finding it
  *   takes a list of the namespace, so the router remembers the name (per process, bounded) and later reads
  *   it directly; a split that is gone or serves another service now is forgotten and the list decides again.
- *   validate() always lists, so a start still sees two splits claiming the same apex.
+ *   validate() always lists, so a start still sees two splits claiming the same apex. When that list finds no
+ *   split for the apex, the start's next calls take its word for a moment instead of listing again
+ *   (recent-splits.ts).
  */
 import { LRUCache } from "lru-cache";
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
@@ -30,6 +32,7 @@ import { CONFLICT, retryOnConflict, unlessConflict } from "../kube/optimistic.ts
 import { kubeRequest } from "../kube/request.ts";
 import { serverSideApply } from "../kube/apply.ts";
 import { DEFAULT_GITOPS, type WrittenAt } from "../engine/ownership.ts";
+import { RecentSplitLists } from "./recent-splits.ts";
 import { RouterError, type ApplyExpect, type FinalizeOptions, type Observed, type RoutePair, type TrafficRouter } from "./router.ts";
 import {
   SMI_GROUP,
@@ -60,7 +63,13 @@ export type SmiRouterOptions = {
   maxAttempts?: number;
   /** How many (namespace, apex) -> split names are remembered; the least recently used is dropped. */
   rememberedSplits?: number;
+  /** How long a list that found no split for an apex answers the next calls for it (recent-splits.ts); 0: never. */
+  recentListMs?: number;
+  now?: () => number;
 };
+
+/** Long enough for one start's checks and first write, short enough that a split made by hand meanwhile is seen. */
+export const RECENT_LIST_MS = 2_000;
 
 const PLURAL = "trafficsplits";
 const NO_SMI = "this cluster serves no split.smi-spec.io TrafficSplit API (is an SMI mesh installed?)";
@@ -77,6 +86,7 @@ export class SmiRouter implements TrafficRouter {
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly known: SplitNames;
+  private readonly recent: RecentSplitLists;
   private readonly fieldManager: string;
 
   constructor(opts: SmiRouterOptions) {
@@ -86,6 +96,7 @@ export class SmiRouter implements TrafficRouter {
     this.discovery = new ApiDiscovery(opts.kubeConfig, { timeoutMs: this.timeoutMs, ttlMs: opts.discoveryTtlMs ?? 30_000 });
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.known = new SplitNames(opts.rememberedSplits ?? 5_000);
+    this.recent = new RecentSplitLists(opts.recentListMs ?? RECENT_LIST_MS, opts.now);
   }
 
   // ------------------------------------------------------------------------------------------ interface
@@ -175,7 +186,7 @@ export class SmiRouter implements TrafficRouter {
           // Update, which a later apply of the same manager conflicts with). Someone creating it meanwhile
           // owns its fields: their value there is "owned", never overwritten.
           const created = { metadata: { labels: body.metadata.labels }, fields: { spec: body.spec } };
-          if ((await unlessConflict(() => this.applySplit(loc.namespace, loc.name, version, created, takeOwnership))) === CONFLICT) return CONFLICT;
+          if ((await unlessConflict(() => this.applySplit(loc, version, created, takeOwnership))) === CONFLICT) return CONFLICT;
           if (!target.smi?.trafficSplit) this.known.remember(loc.namespace, loc.apex, loc.name);
           return this.verify(loc, pair, canaryPercent, version);
         }
@@ -207,16 +218,19 @@ export class SmiRouter implements TrafficRouter {
           ...(mine ? { metadata: mine } : {}),
           fields: { spec: { service: loc.split.spec.service, backends: backendsFor(loc.split.spec.backends, pair, canaryPercent, version) } },
         };
-        if ((await unlessConflict(() => this.applySplit(loc.namespace, loc.name, version, owned, takeOwnership))) === CONFLICT) return CONFLICT;
+        if ((await unlessConflict(() => this.applySplit(loc, version, owned, takeOwnership))) === CONFLICT) return CONFLICT;
         return this.verify(loc, pair, canaryPercent, version);
       },
       gaveUp,
     );
   }
 
-  /** The split, when it exists (the bot creates a missing one: nobody else owns it then); `spec.backends` is atomic. */
+  /**
+   * The split, when it exists (the bot creates a missing one: nobody else owns it then); `spec.backends` is atomic.
+   * Asked right after validate's list: its answer is used (a split it found is read by name).
+   */
   async writtenObjects(target: Target): Promise<WrittenAt[]> {
-    const loc = await this.locate(target, await this.version(), { fresh: true });
+    const loc = await this.locate(target, await this.version());
     if (!loc.split) return [];
     return [
       { group: SMI_GROUP, kind: "TrafficSplit", plural: PLURAL, versions: SMI_VERSIONS, namespace: loc.namespace, name: loc.name, fields: ["/spec/backends"] },
@@ -230,7 +244,8 @@ export class SmiRouter implements TrafficRouter {
 
   /** The backend that carries all traffic now (the stable when no rollout is under way), if exactly one does. */
   async discoverStable(target: Target): Promise<string | undefined> {
-    const loc = await this.locate(target, await this.version());
+    // Asked before a start's own list: another start's "no split" is not taken for this one (a split made by hand just now).
+    const loc = await this.locate(target, await this.version(), { listed: false });
     if (!loc.split) return undefined;
     const live = servicesWithTraffic(loc.split);
     return live.length === 1 ? live[0] : undefined;
@@ -247,15 +262,19 @@ export class SmiRouter implements TrafficRouter {
 
   /**
    * The split this target uses: the named one, else the one whose spec.service is the apex service (the
-   * remembered one when it still is, else found by listing; `fresh` always lists).
+   * remembered one when it still is, else none when a list just said so (unless `listed` is false), else
+   * found by listing; `fresh` always lists).
    */
-  private async locate(target: Target, version: SmiVersion, opts: { fresh?: boolean } = {}): Promise<Located> {
+  private async locate(target: Target, version: SmiVersion, opts: { fresh?: boolean; listed?: boolean } = {}): Promise<Located> {
     const namespace = kubeNamespace(target);
     const apex = target.smi?.apexService ?? target.name;
     const named = target.smi?.trafficSplit;
     if (named) return this.readNamed(namespace, named, apex, version);
-    const known = opts.fresh ? undefined : await this.readKnown(namespace, apex, version);
-    return known ?? this.listFor(namespace, apex, version);
+    if (opts.fresh) return this.listFor(namespace, apex, version);
+    const known = await this.readKnown(namespace, apex, version);
+    if (known) return known;
+    if (opts.listed !== false && this.recent.noSplitFor(namespace, apex)) return { namespace, name: apex, apex };
+    return this.listFor(namespace, apex, version);
   }
 
   private async readNamed(namespace: string, name: string, apex: string, version: SmiVersion): Promise<Located> {
@@ -291,6 +310,13 @@ export class SmiRouter implements TrafficRouter {
       this.objects.listNamespacedCustomObject({ group: SMI_GROUP, version, namespace, plural: PLURAL }, o),
     );
     const items: unknown[] = Array.isArray(list?.items) ? list.items : [];
+    this.recent.listed(
+      namespace,
+      items.map((i) => {
+        const x = i as { spec?: { service?: unknown }; metadata?: { name?: unknown } } | undefined;
+        return { service: x?.spec?.service, name: x?.metadata?.name };
+      }),
+    );
     const matching = items.filter((i) => (i as { spec?: { service?: unknown } })?.spec?.service === apex);
     const names = matching.map((i) => String((i as { metadata?: { name?: unknown } }).metadata?.name));
     if (matching.length !== 1) this.known.forget(namespace, apex);
@@ -329,12 +355,14 @@ export class SmiRouter implements TrafficRouter {
 
   /** Server-side apply of what the bot owns (spec.backends; all of it on a create), guarded by `resourceVersion` when given. */
   private applySplit(
-    namespace: string,
-    name: string,
+    loc: Located,
     version: SmiVersion,
     part: { resourceVersion?: string | undefined; metadata?: Record<string, unknown>; fields: Record<string, unknown> },
     force: boolean,
   ): Promise<unknown> {
+    const { namespace, name } = loc;
+    // Whatever the answer, the last list no longer says there is no split here.
+    this.recent.writing(namespace, name, loc.apex);
     const what = `${part.resourceVersion ? "apply" : "create by apply"} TrafficSplit ${namespace}/${name}${force ? " (taking its fields)" : ""}`;
     return serverSideApply(
       this.objects,

@@ -634,7 +634,7 @@ describe("SmiRouter remembers which split serves an apex", () => {
     const t = target(ns);
     expect(await r.validate(t, pair)).toBeUndefined();
     await r.apply(t, pair, 10);
-    expect(lists()).toBe(2); // the start's check, and the first apply finding nothing to update
+    expect(lists()).toBe(1); // the start's check; the first apply takes its word that there is none
     peer.reset();
     await r.observe(t, pair);
     await r.apply(t, pair, 30, { canaryPercent: 10 });
@@ -697,6 +697,68 @@ describe("SmiRouter remembers which split serves an apex", () => {
       message: `TrafficSplits ${ns}/web-split-c and ${ns}/web-split-d both split service web: name the one to use in the target's smi.trafficSplit`,
     });
     expect(peer.mutations("trafficsplits").filter((m) => m.status < 300)).toEqual([]);
+  });
+
+  it("a start without a split lists once: the owners' check, the initial observe and the first apply take the list's word", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    for (let i = 0; i < 20; i++) seedSplit(ns, `other-${i}`, 100, `other-${i}`);
+    // What the worker's start does, in its order.
+    expect(await r.validate(t, pair)).toBeUndefined();
+    expect(await r.writtenObjects(t)).toEqual([]);
+    expect(await rejection(r.observe(t, pair))).toMatchObject({ code: "not-found" });
+    expect((await r.apply(t, pair, 10)).canaryPercent).toBe(10);
+    const asked = peer.requests.filter((q) => q.resource === "trafficsplits").map((q) => `${q.method} ${q.name ?? "(list)"}`);
+    expect(asked).toEqual(["GET (list)", "POST web", "PATCH web", "GET web"]); // list, dry-run create, create by apply, read back
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "web-v1", weight: 90 },
+      { service: "web-v2", weight: 10 },
+    ]);
+  });
+
+  it("a split made by hand after that list is seen by the first call past recentListMs, and written there", async () => {
+    let now = 1_000_000;
+    const r = new SmiRouter({ kubeConfig: loadKubeConfig(peer.kubeconfigPath), recentListMs: 2_000, now: () => now });
+    const t = target(ns);
+    expect(await r.validate(t, pair)).toBeUndefined();
+    seedSplit(ns, "web-by-hand", 100);
+    now += 1_999;
+    // Within the bound the list's word stands (as it did between a list and the write it led to).
+    expect(await rejection(r.observe(t, pair))).toMatchObject({ code: "not-found" });
+    now += 1;
+    expect((await r.observe(t, pair)).canaryPercent).toBe(0);
+    await r.apply(t, pair, 10);
+    expect(peer.get("trafficsplits", ns, "web")).toBeUndefined();
+    expect(backendsOf(peer.get("trafficsplits", ns, "web-by-hand"))).toEqual([
+      { service: "web-v1", weight: 90 },
+      { service: "web-v2", weight: 10 },
+    ]);
+  });
+
+  it("a split the bot writes is never answered 'none' from an older list, for its apex or its name", async () => {
+    const r = router(peer);
+    // `api` names its split `web`: once the bot has created it, `web`'s start must find it in the way, not write over it.
+    const web = target(ns);
+    const api = target(ns, { name: "api", smi: { trafficSplit: "web" } });
+    const apiPair = { stable: "api-v1", canary: "api-v2" };
+    expect(await r.validate(web, pair)).toBeUndefined();
+    await r.apply(api, apiPair, 10);
+    const refused = await rejection(r.apply(web, pair, 10));
+    expect(refused).toMatchObject({ code: "invalid" });
+    expect(refused.message).toContain(`TrafficSplit ${ns}/web splits service api, not web`);
+    expect((peer.get("trafficsplits", ns, "web")?.spec as { service: string }).service).toBe("api");
+    expect(backendsOf(peer.get("trafficsplits", ns, "web"))).toEqual([
+      { service: "api-v1", weight: 90 },
+      { service: "api-v2", weight: 10 },
+    ]);
+  });
+
+  it("a discovery of the stable lists for itself, whatever a list just said", async () => {
+    const r = router(peer);
+    const t = target(ns);
+    expect(await r.validate(t, pair)).toBeUndefined();
+    seedSplit(ns, "web-split", 100);
+    expect(await r.discoverStable(t)).toBe("web-v1");
   });
 
   it("keeps at most rememberedSplits names, dropping the least recently used", async () => {
