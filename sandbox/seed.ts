@@ -1,11 +1,12 @@
+import { targetKey } from "../src/engine/target.ts";
 import type { KubeObject } from "./peers/kube-api.ts";
 import { argoApplication, fluxKustomization } from "./peers/kube-api-gitops.ts";
 
 /**
- * What the sandbox starts with: people, a channel, the targets file and the objects in the mesh. Pure data,
- * so a reset puts back exactly this. The targets tell the seeds' stories: an NGINX Service Mesh style
- * TrafficSplit (backend-svc), a Linkerd 1 dtab in namerd (world) and a Gateway API HTTPRoute as Linkerd 2
- * writes a mesh route (web).
+ * What the sandbox starts with: people, a channel, its clusters, the targets file and the objects in the
+ * mesh. Pure data, so a reset puts back exactly this. The targets tell the seeds' stories: an NGINX Service
+ * Mesh style TrafficSplit (backend-svc), a Linkerd 1 dtab in namerd (world), a Gateway API HTTPRoute as
+ * Linkerd 2 writes a mesh route (web), and the same backend-svc in a second cluster (backend-svc@prod-eu).
  */
 
 export const SANDBOX_CHANNEL = { id: "C0DEPLOYS", name: "deploys" };
@@ -20,9 +21,26 @@ export const SANDBOX_USERS: readonly SandboxUser[] = [
 
 export const DEPLOYERS = { id: "S0DEPLOY1", handle: "deployers", name: "Deployers", users: ["U0ALICE01", "U0BOB0001"] };
 
+/**
+ * The clusters besides the bot's own (issue 24): each is a Kubernetes API peer of its own, declared under
+ * `clusters:` and reached through the kubeconfig file its peer writes, with its own mesh metrics (and its
+ * own Prometheus when the sandbox runs one), as a remote cluster is.
+ */
+export const OTHER_CLUSTERS = ["prod-eu"] as const;
+
+/**
+ * Every cluster of the sandbox, the bot's own (undefined) first: what a story across clusters walks (a wave
+ * of backend-svc, declared in each of them under the same name).
+ */
+export function sandboxClusters(): readonly (string | undefined)[] {
+  return [undefined, ...OTHER_CLUSTERS];
+}
+
 /** One simulated target: where its versions live and which one the canary controls act on. */
 export type SeedTarget = {
   name: string;
+  /** The cluster it lives in (one of OTHER_CLUSTERS); absent: the bot's own. */
+  cluster?: (typeof OTHER_CLUSTERS)[number];
   namespace: string;
   router: "smi" | "namerd" | "gateway";
   stable: string;
@@ -35,7 +53,12 @@ export const SEED_TARGETS: readonly SeedTarget[] = [
   { name: "backend-svc", namespace: "default", router: "smi", stable: "backend-v1", canary: "backend-v2", rps: 200 },
   { name: "world", namespace: "web", router: "namerd", stable: "world-v1", canary: "world-v2", rps: 100 },
   { name: "web", namespace: "shop", router: "gateway", stable: "web-v1", canary: "web-v2", rps: 150 },
+  // The same service in prod-eu, with traffic of its own: `/rollout start backend-svc@prod-eu ...`.
+  { name: "backend-svc", cluster: "prod-eu", namespace: "default", router: "smi", stable: "backend-v1", canary: "backend-v2", rps: 120 },
 ];
+
+/** How commands, the page and the traffic simulator name a seed target: `backend-svc`, `backend-svc@prod-eu`. */
+export const seedKey = (t: SeedTarget): string => targetKey(t);
 
 /**
  * The Argo Rollouts story: a canary Rollout `orders` in `orders` whose simulated controller walks its steps
@@ -75,6 +98,9 @@ export const linkerd1ClientId = (namespace: string, version: string) => `#/io.l5
 
 export type MetricsChoice = { kind: "prometheus"; url: string } | { kind: "linkerd1"; adminUrl: string };
 
+/** A cluster besides the bot's own as the targets file declares it: its kubeconfig file and where its metrics are. */
+export type DeclaredCluster = { name: (typeof OTHER_CLUSTERS)[number]; kubeconfig: string; metrics: MetricsChoice };
+
 export type TimingSettings = { windowSeconds: number; refreshSeconds: number; autoNotice: string };
 
 /**
@@ -82,7 +108,14 @@ export type TimingSettings = { windowSeconds: number; refreshSeconds: number; au
  * Rollouts are automatic by default (a step every 2 minutes while healthy), so breaking a canary shows the
  * bot abort by itself; `/rollout manual <target>` hands the steps back to people.
  */
-export function targetsYaml(p: { namerdUrl: string; linkerd1AdminUrl: string; backendMetrics: MetricsChoice; timing: TimingSettings }): string {
+export function targetsYaml(p: {
+  namerdUrl: string;
+  linkerd1AdminUrl: string;
+  backendMetrics: MetricsChoice;
+  timing: TimingSettings;
+  /** The other clusters (absent: the bot's own only). */
+  clusters?: readonly DeclaredCluster[];
+}): string {
   const t = p.timing;
   // An error-free demo canary establishes "at most 1 point worse than stable" in about a minute; the default
   // 0.2 points would take several (issue 16's verdict waits for evidence of health).
@@ -96,11 +129,9 @@ export function targetsYaml(p: { namerdUrl: string; linkerd1AdminUrl: string; ba
   const backend = prometheus("nginx");
   // Linkerd 2 proxies report what an HTTPRoute's backends answer.
   const web = prometheus("linkerd2");
-  return `adhoc: false
-policy:
-  start: ["@deployers"]
-targets:
-  - name: backend-svc
+  // backend-svc is declared the same way in every cluster, so a wave of it needs only the wave's own keys.
+  const backendSvc = (cluster: string | undefined, metrics: string) => `
+  - name: backend-svc${cluster ? `\n    cluster: ${cluster}` : ""}
     namespace: default
     router: smi
     stable: backend-v1
@@ -108,7 +139,27 @@ targets:
     smi: { trafficSplit: backend-svc, apexService: backend-svc }
     policy: { requireSecondApprover: true }
     auto: { enabled: true, interval: 2m, notice: ${t.autoNotice} }
-    metrics: { ${backend}, ${common} }
+    metrics: { ${metrics}, ${common} }`;
+  // Another cluster's metrics: its own Prometheus (the URL comes from its `clusters:` entry), or its own Linkerd 1.
+  const clusterMetrics = (c: DeclaredCluster) =>
+    c.metrics.kind === "prometheus"
+      ? "source: prometheus, preset: nginx, scrapeIntervalSeconds: 1"
+      : `source: linkerd1, linkerd1AdminUrl: ${JSON.stringify(c.metrics.adminUrl)}, linkerd1Router: ${LINKERD1_ROUTER}`;
+  const clusters = p.clusters ?? [];
+  const declared = clusters.length
+    ? `clusters:${clusters
+        .map(
+          (c) => `
+  - name: ${c.name}
+    kubeconfig: ${JSON.stringify(c.kubeconfig)}${c.metrics.kind === "prometheus" ? `\n    prometheusUrl: ${JSON.stringify(c.metrics.url)}` : ""}`,
+        )
+        .join("")}
+`
+    : "";
+  return `adhoc: false
+policy:
+  start: ["@deployers"]
+${declared}targets:${backendSvc(undefined, backend)}${clusters.map((c) => backendSvc(c.name, clusterMetrics(c))).join("")}
   - name: world
     namespace: web
     router: namerd
@@ -234,6 +285,22 @@ function service(namespace: string, name: string, app: string): KubeObject {
   };
 }
 
+/** An SMI TrafficSplit named after the target, all traffic on stable. */
+function trafficSplit(t: SeedTarget): KubeObject {
+  return {
+    apiVersion: "split.smi-spec.io/v1alpha3",
+    kind: "TrafficSplit",
+    metadata: { name: t.name, namespace: t.namespace },
+    spec: {
+      service: t.name,
+      backends: [
+        { service: t.stable, weight: 100 },
+        { service: t.canary, weight: 0 },
+      ],
+    },
+  };
+}
+
 /**
  * A mesh (GAMMA) route as Linkerd writes it: its parent is the Service `web` (group "core"). Rule `static`
  * sends /static to a file server and must stay exactly so; rule `api` carries the rollout.
@@ -253,36 +320,26 @@ export function webRoute(): KubeObject {
   };
 }
 
-/** Kubernetes objects by resource plural: ready Deployments and Services for every version, the split and the route. */
-export function seedObjects(): {
+/**
+ * Kubernetes objects of one cluster (undefined: the bot's own) by resource plural: ready Deployments and
+ * Services for every version of its targets, their TrafficSplits, and in the bot's own the route and the
+ * GitOps story's objects.
+ */
+export function seedObjects(cluster?: (typeof OTHER_CLUSTERS)[number]): {
   resource: "deployments" | "services" | "trafficsplits" | "httproutes" | "applications" | "kustomizations";
   namespace: string;
   object: KubeObject;
 }[] {
   const out: ReturnType<typeof seedObjects> = [];
-  for (const t of SEED_TARGETS) {
+  for (const t of SEED_TARGETS.filter((x) => x.cluster === cluster)) {
     for (const v of [t.stable, t.canary]) {
       out.push({ resource: "deployments", namespace: t.namespace, object: deployment(t.namespace, v) });
       out.push({ resource: "services", namespace: t.namespace, object: service(t.namespace, v, v) });
     }
     out.push({ resource: "services", namespace: t.namespace, object: service(t.namespace, t.name, t.stable) });
+    if (t.router === "smi") out.push({ resource: "trafficsplits", namespace: t.namespace, object: trafficSplit(t) });
   }
-  out.push({
-    resource: "trafficsplits",
-    namespace: "default",
-    object: {
-      apiVersion: "split.smi-spec.io/v1alpha3",
-      kind: "TrafficSplit",
-      metadata: { name: "backend-svc", namespace: "default" },
-      spec: {
-        service: "backend-svc",
-        backends: [
-          { service: "backend-v1", weight: 100 },
-          { service: "backend-v2", weight: 0 },
-        ],
-      },
-    },
-  });
+  if (cluster !== undefined) return out;
   out.push({ resource: "services", namespace: "shop", object: service("shop", "static-files", "static-files") });
   out.push({ resource: "httproutes", namespace: "shop", object: webRoute() });
   out.push(...gitopsObjects());

@@ -7,9 +7,9 @@ import { COMMANDS } from "../commands/index.ts";
 import { readBody } from "./peers/read-body.ts";
 import { viewButtons } from "./peers/slack/driver.ts";
 import type { StoredView } from "./peers/slack/surfaces.ts";
-import { SANDBOX_CHANNEL, SANDBOX_USERS, SEED_TARGETS } from "./seed.ts";
+import { SANDBOX_CHANNEL, SANDBOX_USERS, SEED_TARGETS, seedKey } from "./seed.ts";
 import { completionCatalog, suggest } from "./views/completion.ts";
-import { channelView, dtabView, pageEphemeral, pageView, routeView, splitView, type PageState, type TargetPanel } from "./views/state.ts";
+import { channelView, clusterViews, dtabView, pageEphemeral, pageView, routeView, splitView, type PageState, type TargetPanel } from "./views/state.ts";
 import { enteredProblem, overflowOption, pickProblem, ViewValues } from "./views/values.ts";
 import type { World } from "./world.ts";
 
@@ -129,15 +129,27 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
   const state = (me: string): PageState => {
     const { messages, threads } = channelView(world.slack.messages(SANDBOX_CHANNEL.id, { includeReplies: true }));
     const targets: TargetPanel[] = SEED_TARGETS.map((t) => {
-      const declared = world.targets.targets.get(t.name)!;
-      const traffic = world.traffic.view(t.name)!;
+      const key = seedKey(t);
+      const declared = world.targets.targets.get(key)!;
+      const traffic = world.traffic.view(key)!;
+      const kube = world.kubeOf(t.cluster);
       const mesh =
         t.router === "namerd"
           ? dtabView(world.namerd.get(declared.namerd!.dtabNamespace), declared, t.canary, traffic.shares)
           : t.router === "gateway"
-            ? routeView(world.kube.get("httproutes", t.namespace, declared.gateway?.httpRoute ?? t.name), declared, traffic.shares)
-            : splitView(world.kube.get("trafficsplits", t.namespace, t.name)?.spec, traffic.shares);
-      return { name: t.name, router: t.router, namespace: t.namespace, stable: t.stable, canary: t.canary, mesh, traffic };
+            ? routeView(kube.get("httproutes", t.namespace, declared.gateway?.httpRoute ?? t.name), declared, traffic.shares)
+            : splitView(kube.get("trafficsplits", t.namespace, t.name)?.spec, traffic.shares);
+      return {
+        name: t.name,
+        key,
+        ...(t.cluster ? { cluster: t.cluster } : {}),
+        router: t.router,
+        namespace: t.namespace,
+        stable: t.stable,
+        canary: t.canary,
+        mesh,
+        traffic,
+      };
     });
     const bot = world.slack.user(world.slack.botUserId);
     return {
@@ -155,6 +167,7 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
         .filter((e) => e.channel === SANDBOX_CHANNEL.id)
         .map(pageEphemeral),
       targets,
+      clusters: clusterViews(world.clusters, targets),
       // What a conversations_select offers: the channels the page has.
       conversations: [SANDBOX_CHANNEL],
       ...optionalView("modal", world.slack.surfaces.modalOf(me)),

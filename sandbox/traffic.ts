@@ -12,8 +12,11 @@ import type { Shares } from "./shares.ts";
 export type VersionControls = { errorRate: number; latencyMs: number };
 
 export type SimTarget = {
+  /** How the page names it: the target's key (`backend-svc`, `backend-svc@prod-eu`). */
   name: string;
   namespace: string;
+  /** Where its counts go: its cluster's exporters (absent: the settings' ones, the bot's own cluster's). */
+  sinks?: Sinks;
   /** The versions the page shows, stable first. */
   versions: readonly string[];
   /** The version the canary controls act on. */
@@ -34,9 +37,10 @@ export type TargetTraffic = {
   history: Record<string, Sample[]>;
 };
 
-export type TrafficSettings = {
-  mesh: MeshMetrics;
-  linkerd1: Linkerd1Admin;
+/** Where a cluster's mesh reports requests: its metrics exporter (scraped by Prometheus) and its Linkerd 1 admin. */
+export type Sinks = { mesh: MeshMetrics; linkerd1: Linkerd1Admin };
+
+export type TrafficSettings = Sinks & {
   linkerd1Router: string;
   linkerd1ClientId(namespace: string, version: string): string;
   tickMs: number;
@@ -157,8 +161,8 @@ export class TrafficSimulator {
     const now = this.now();
     const seconds = Math.max(0, (now - this.last) / 1000);
     this.last = now;
-    const { mesh, linkerd1 } = this.settings;
     for (const s of this.states.values()) {
+      const { mesh, linkerd1 } = s.target.sinks ?? this.settings;
       s.shares = s.target.shares();
       const versions = new Set([...s.target.versions, ...s.shares.keys()]);
       for (const v of versions) {

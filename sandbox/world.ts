@@ -6,10 +6,8 @@ import { EnvSchema, parseTargetsFile, type TargetsFile } from "../src/config.ts"
 import { buildRouters } from "../src/routers/factory.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "./peers/kube-api.ts";
 import { CREATED_BY_ROLLOUT } from "../src/engine/deploy.ts";
-import { startLinkerd1Admin, type Linkerd1Admin } from "./peers/linkerd1-admin.ts";
-import { startMeshMetrics, type MeshMetrics } from "./peers/mesh-metrics.ts";
 import { startNamerdPeer, type NamerdPeer } from "./peers/namerd.ts";
-import { startPrometheus, type PrometheusServer } from "./peers/prometheus.ts";
+import { startClusterMetrics, type ClusterMetrics } from "./cluster-metrics.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "./peers/slack/index.ts";
 import {
   DEPLOYERS,
@@ -18,6 +16,8 @@ import {
   SANDBOX_CHANNEL,
   SANDBOX_USERS,
   SEED_TARGETS,
+  OTHER_CLUSTERS,
+  seedKey,
   ORDERS_ROLLOUT,
   ORDERS_STEPS,
   CHECKOUT_CANARY,
@@ -26,7 +26,6 @@ import {
   WORLD_DTAB_NAMESPACE,
   WORLD_PREFIX,
   WORLD_SEED_DTAB,
-  type MetricsChoice,
   type TimingSettings,
   GITOPS_STORY,
   shopRouteInGit,
@@ -42,8 +41,10 @@ import { analysisRunType, ArgoRolloutsSim, rolloutObject, rolloutType, type Anal
 
 /**
  * The sandbox's world: the local peers (Slack, Kubernetes, namerd, metrics), the traffic simulator and the
- * real bot started on them exactly as `npm start` starts it, over its real signed HTTP path. A reset stops
- * the bot, wipes its Redis keys, puts the seed back into every peer and starts a fresh bot.
+ * real bot started on them exactly as `npm start` starts it, over its real signed HTTP path. Besides the
+ * bot's own cluster there is prod-eu (OTHER_CLUSTERS): a Kubernetes API peer of its own, declared under
+ * `clusters:` with the kubeconfig file its peer writes, and metrics of its own. A reset stops the bot, wipes
+ * its Redis keys, puts the seed back into every peer of every cluster and starts a fresh bot.
  */
 
 export type WorldSettings = {
@@ -58,9 +59,25 @@ export type WorldSettings = {
   log: Logger;
 };
 
+/** One cluster of the sandbox as the page shows it: how the bot reaches it and where it reads its metrics. */
+export type SandboxCluster = {
+  /** Its name in the targets file; undefined: the bot's own. */
+  name?: string;
+  kube: KubeApiPeer;
+  /** How the bot reaches its Kubernetes API, in words. */
+  reach: string;
+  /** "prometheus (url)" or "linkerd1 admin (url)". */
+  metricsSource: string;
+};
+
 export type World = {
   slack: SlackPeer;
+  /** The bot's own cluster's Kubernetes API. */
   kube: KubeApiPeer;
+  /** The Kubernetes API of a cluster (undefined: the bot's own). */
+  kubeOf(cluster: string | undefined): KubeApiPeer;
+  /** Every cluster, the bot's own first. */
+  clusters: readonly SandboxCluster[];
   namerd: NamerdPeer;
   traffic: TrafficSimulator;
   /** How the bot reads success rates: "prometheus (url)" or "linkerd1 admin (url)". */
@@ -102,6 +119,28 @@ async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
 function seedKube(kube: KubeApiPeer, argo?: ArgoCdPeer): void {
   for (const o of seedObjects()) kube.seed(o.resource, o.namespace, o.object);
   argo?.manage(GITOPS_STORY.argoApp, "httproutes", shopRouteInGit());
+}
+
+/** Another cluster of the sandbox: its own Kubernetes API and metrics. */
+type OtherCluster = { name: (typeof OTHER_CLUSTERS)[number]; kube: KubeApiPeer; metrics: ClusterMetrics };
+
+function seedOtherCluster(c: OtherCluster): void {
+  for (const o of seedObjects(c.name)) c.kube.seed(o.resource, o.namespace, o.object);
+}
+
+/** Every cluster's metrics at once (each may start a Prometheus, which takes a moment); all or none. */
+async function startAllMetrics(s: WorldSettings, clusters: readonly (string | undefined)[]): Promise<ClusterMetrics[]> {
+  const settled = await Promise.allSettled(
+    clusters.map((cluster) =>
+      startClusterMetrics({ log: s.log, ...(s.prometheusBinary ? { prometheusBinary: s.prometheusBinary } : {}), ...(cluster ? { cluster } : {}) }),
+    ),
+  );
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) {
+    for (const r of settled) if (r.status === "fulfilled") await r.value.close();
+    throw failed.reason;
+  }
+  return settled.map((r) => (r as PromiseFulfilledResult<ClusterMetrics>).value);
 }
 
 /** The snippet the bot's own judgement offers for route `shop`, added to Application `shop`. */
@@ -217,41 +256,52 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     started.push({ close: async () => stopFlagger() });
     const namerd = await startNamerdPeer({ namespaces: { [WORLD_DTAB_NAMESPACE]: WORLD_SEED_DTAB } });
     started.push(namerd);
-    const mesh: MeshMetrics = await startMeshMetrics();
-    started.push({ close: () => mesh.stop() });
-    const linkerd1: Linkerd1Admin = await startLinkerd1Admin();
-    started.push({ close: () => linkerd1.stop() });
 
-    let prometheus: PrometheusServer | undefined;
-    if (s.prometheusBinary) {
-      try {
-        prometheus = await startPrometheus({ scrapeTargets: [mesh.hostPort], scrapeIntervalSeconds: 1, binary: s.prometheusBinary });
-        started.push({ close: () => prometheus!.stop() });
-      } catch (err) {
-        s.log.warn({ err: (err as Error).message }, "prometheus did not start; the sandbox reads Linkerd 1's admin endpoint instead");
-      }
+    // The other clusters: a Kubernetes API each, named after its cluster (its kubeconfig's context too).
+    const others: OtherCluster[] = [];
+    const [own, ...otherMetrics] = await startAllMetrics(s, [undefined, ...OTHER_CLUSTERS]);
+    for (const m of [own!, ...otherMetrics]) started.push(m);
+    for (const [i, name] of OTHER_CLUSTERS.entries()) {
+      const peer = await startKubeApiPeer({ cluster: name, smiFlavour: "nginx" });
+      started.push(peer);
+      others.push({ name, kube: peer, metrics: otherMetrics[i]! });
     }
-    const backendMetrics: MetricsChoice = prometheus ? { kind: "prometheus", url: prometheus.url } : { kind: "linkerd1", adminUrl: linkerd1.url };
+    for (const c of others) seedOtherCluster(c);
+    const kubeOf = (cluster: string | undefined): KubeApiPeer => {
+      if (cluster === undefined) return kube;
+      const c = others.find((o) => o.name === cluster);
+      if (!c) throw new Error(`the sandbox has no cluster ${cluster}`);
+      return c.kube;
+    };
+
     const parsed = parseTargetsFile(
-      targetsYaml({ namerdUrl: namerd.url, linkerd1AdminUrl: linkerd1.url, backendMetrics, timing: s.timing }),
+      targetsYaml({
+        namerdUrl: namerd.url,
+        linkerd1AdminUrl: own!.sinks.linkerd1.url,
+        backendMetrics: own!.metrics,
+        timing: s.timing,
+        clusters: others.map((c) => ({ name: c.name, kubeconfig: c.kube.kubeconfigPath, metrics: c.metrics.metrics })),
+      }),
       "sandbox targets",
     );
     if (!parsed.ok) throw new Error(parsed.error.join("\n"));
     const targets = parsed.value;
 
     const simTargets: SimTarget[] = SEED_TARGETS.map((t) => {
-      const declared = targets.targets.get(t.name);
+      const declared = targets.targets.get(seedKey(t));
       const gw = declared?.gateway;
+      const inCluster = kubeOf(t.cluster);
       const shares =
         t.router === "namerd" && declared?.namerd
           ? () => readDtabShares(namerd, WORLD_DTAB_NAMESPACE, WORLD_PREFIX, declared.namerd!.dst)
           : t.router === "gateway" && gw
-            ? () => readRouteShares(kube, gw.namespace ?? t.namespace, gw.httpRoute ?? t.name, routeSelection(gw, t))
-            : () => readSplitShares(kube, t.namespace, t.name);
-      return { name: t.name, namespace: t.namespace, versions: [t.stable, t.canary], canary: t.canary, rps: t.rps, shares };
+            ? () => readRouteShares(inCluster, gw.namespace ?? t.namespace, gw.httpRoute ?? t.name, routeSelection(gw, t))
+            : () => readSplitShares(inCluster, t.namespace, t.name);
+      const sinks = others.find((o) => o.name === t.cluster)?.metrics.sinks;
+      return { name: seedKey(t), namespace: t.namespace, versions: [t.stable, t.canary], canary: t.canary, rps: t.rps, shares, ...(sinks ? { sinks } : {}) };
     });
     const traffic = new TrafficSimulator(
-      { mesh, linkerd1, linkerd1Router: LINKERD1_ROUTER, linkerd1ClientId, tickMs: s.tickMs, historyLength: s.historyLength },
+      { ...own!.sinks, linkerd1Router: LINKERD1_ROUTER, linkerd1ClientId, tickMs: s.tickMs, historyLength: s.historyLength },
       simTargets,
     );
     traffic.start();
@@ -273,6 +323,8 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     });
     const routers = await buildRouters({
       kube: { KUBECONFIG: kube.kubeconfigPath },
+      // Each other cluster through the kubeconfig file its `clusters:` entry names, as a remote cluster is reached.
+      ...(targets.clusters ? { clusters: targets.clusters.values() } : {}),
       kubeTimeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000,
       namerdTimeoutMs: env.ROLLOUT_NAMERD_TIMEOUT_SECONDS * 1000,
       // The page shows the new pods coming up: look at them often.
@@ -293,6 +345,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         deploy: routers.value.deploy,
         listDeployments: routers.value.listDeployments,
         kubeConfig: routers.value.kubeConfig,
+        clusterKubeConfigs: routers.value.clusterKubeConfigs,
         flaggerTokens: new Map([[CHECKOUT_CANARY.name, flaggerToken]]),
         log: s.log,
       });
@@ -303,12 +356,23 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     let current = await boot();
     let closed = false;
 
+    const clusters: SandboxCluster[] = [
+      { kube, reach: "the bot's own kubeconfig (KUBECONFIG)", metricsSource: own!.source },
+      ...others.map((c) => ({
+        name: c.name,
+        kube: c.kube,
+        reach: `kubeconfig file ${c.kube.kubeconfigPath} (its \`clusters:\` entry)`,
+        metricsSource: c.metrics.source,
+      })),
+    ];
     return {
       slack,
       kube,
+      kubeOf,
+      clusters,
       namerd,
       traffic,
-      metricsSource: prometheus ? `prometheus (${prometheus.url})` : `linkerd1 admin (${linkerd1.url})`,
+      metricsSource: own!.source,
       targets,
       bot: () => current.bot,
       driver: () => current.driver,
@@ -320,6 +384,10 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         slack.reset();
         kube.reset();
         seedKube(kube, argo);
+        for (const c of others) {
+          c.kube.reset();
+          seedOtherCluster(c);
+        }
         for (const ar of kube.list("analysisruns")) kube.remove("analysisruns", String(ar.metadata?.namespace), String(ar.metadata?.name));
         seedArgo(kube, rollouts);
         flagger.reset();

@@ -316,28 +316,36 @@ function chart(series, { label, max, format }) {
   return `<figure class="chart"><figcaption>${escapeHtml(label)}: ${latest}</figcaption><svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${escapeHtml(label)} chart">${lines}</svg></figure>`;
 }
 
+/** Which cluster a target lives in, as a badge beside its name. */
+function clusterBadge(cluster) {
+  return cluster ? `<span class="cluster-badge other">cluster ${escapeHtml(cluster)}</span>` : `<span class="cluster-badge">own cluster</span>`;
+}
+
 function panelSkeleton(t) {
   const sec = document.createElement("section");
   sec.className = "panel";
-  sec.dataset.target = t.name;
-  const id = (k) => `${t.name}-${k}`;
+  // The target's key (`backend-svc@prod-eu`): the same name may live in two clusters.
+  sec.dataset.target = t.key;
+  const id = (k) => `${t.key}-${k}`;
+  // The canary's controls say which cluster's canary they change when it is not the bot's own.
+  const canary = escapeHtml(t.cluster ? `${t.canary} in ${t.cluster}` : t.canary);
   sec.innerHTML = `
-    <h3>${escapeHtml(t.name)} <span class="note">${ROUTER_LABEL[t.router] ?? escapeHtml(t.router)} · ${escapeHtml(t.namespace)}</span></h3>
+    <h3>${escapeHtml(t.name)} ${clusterBadge(t.cluster)} <span class="note">${ROUTER_LABEL[t.router] ?? escapeHtml(t.router)} · ${escapeHtml(t.namespace)}</span></h3>
     <div class="bar" role="img" data-part="bar"></div>
     <div class="mesh" data-part="mesh"></div>
     <div data-part="charts"></div>
     <fieldset class="controls"><legend>Simulated traffic</legend>
       <div class="control"><label for="${id("rps")}">Requests/s</label><input type="range" id="${id("rps")}" min="0" max="1000" step="10" data-control="rps"><output for="${id("rps")}"></output></div>
-      <div class="control"><label for="${id("err")}">${escapeHtml(t.canary)} error rate</label><input type="range" id="${id("err")}" min="0" max="0.5" step="0.01" data-control="errorRate"><output for="${id("err")}"></output></div>
-      <div class="control"><label for="${id("lat")}">${escapeHtml(t.canary)} latency (ms)</label><input type="range" id="${id("lat")}" min="1" max="2000" step="1" data-control="latencyMs"><output for="${id("lat")}"></output></div>
+      <div class="control"><label for="${id("err")}">${canary} error rate</label><input type="range" id="${id("err")}" min="0" max="0.5" step="0.01" data-control="errorRate"><output for="${id("err")}"></output></div>
+      <div class="control"><label for="${id("lat")}">${canary} latency (ms)</label><input type="range" id="${id("lat")}" min="1" max="2000" step="1" data-control="latencyMs"><output for="${id("lat")}"></output></div>
       <div class="control-buttons">
-        <button type="button" class="danger" data-preset="break">Break ${escapeHtml(t.canary)}</button>
-        <button type="button" class="secondary" data-preset="heal">Heal ${escapeHtml(t.canary)}</button>
+        <button type="button" class="danger" data-preset="break">Break ${canary}</button>
+        <button type="button" class="secondary" data-preset="heal">Heal ${canary}</button>
       </div>
     </fieldset>`;
   const send = async (change) => {
     try {
-      await api("/api/traffic", { target: t.name, ...change });
+      await api("/api/traffic", { target: t.key, ...change });
     } catch (err) {
       toast(err.message);
     }
@@ -410,10 +418,32 @@ function renderPanel(sec, t) {
   }
 }
 
+/** Each cluster: how the bot reaches it, where its success rates come from, and the shares its mesh holds now. */
+function renderClusters() {
+  const html = state.clusters
+    .map((c) => {
+      const shares = c.targets.map((t) => `${t.key}: ${t.weights.map((w) => `${w.version} ${w.percent}%`).join(" · ")}`);
+      // How the bot reaches it folds away: the shares are what changes.
+      return `<li data-cluster="${escapeHtml(c.name ?? "")}"><details><summary><b>${escapeHtml(c.label)}</b></summary>
+        <p class="note">Reached through ${escapeHtml(c.reach)}; success rates from ${escapeHtml(c.metricsSource)}.</p></details>
+        ${shares.map((line) => `<p class="shares">${escapeHtml(line)}</p>`).join("")}</li>`;
+    })
+    .join("");
+  const root = $("clusters");
+  if (root.dataset.html !== html) {
+    // A redraw keeps open what the person opened.
+    const open = new Set([...root.querySelectorAll("li")].filter((li) => li.querySelector("details")?.open).map((li) => li.dataset.cluster));
+    root.innerHTML = html;
+    root.dataset.html = html;
+    for (const li of root.querySelectorAll("li")) if (open.has(li.dataset.cluster)) li.querySelector("details").open = true;
+  }
+}
+
 function renderPanels() {
+  renderClusters();
   const root = $("panels");
   for (const t of state.targets) {
-    let sec = root.querySelector(`section[data-target="${CSS.escape(t.name)}"]`);
+    let sec = root.querySelector(`section[data-target="${CSS.escape(t.key)}"]`);
     if (!sec) root.append((sec = panelSkeleton(t)));
     renderPanel(sec, t);
   }

@@ -40,6 +40,10 @@ export type MeshView =
 
 export type TargetPanel = {
   name: string;
+  /** How commands and the page's controls name it: `backend-svc`, `backend-svc@prod-eu`. */
+  key: string;
+  /** The cluster it lives in; absent: the bot's own. */
+  cluster?: string;
   router: Target["router"];
   namespace: string;
   stable: string;
@@ -57,12 +61,38 @@ export type PageState = {
   threads: Record<string, PageMessage[]>;
   ephemerals: PageEphemeral[];
   targets: TargetPanel[];
+  /** Every cluster, the bot's own first: how the bot reaches it and the shares its mesh holds now. */
+  clusters: ClusterView[];
   /** Channels a conversations_select offers. */
   conversations: { id: string; name: string }[];
   /** The modal the viewer sees now, and their App Home tab once published. */
   modal?: PageView;
   home?: PageView;
 };
+
+/** One cluster on the page: its name, how the bot reaches it, where it reads its metrics, each target's shares there. */
+export type ClusterView = {
+  /** Its name in the targets file; absent: the bot's own. */
+  name?: string;
+  label: string;
+  reach: string;
+  metricsSource: string;
+  targets: { key: string; weights: { version: string; percent: number }[] }[];
+};
+
+/** The clusters as the page lists them, each with the shares of the targets that live in it. */
+export function clusterViews(
+  clusters: readonly { name?: string; reach: string; metricsSource: string }[],
+  panels: readonly Pick<TargetPanel, "key" | "cluster" | "traffic">[],
+): ClusterView[] {
+  return clusters.map((c) => ({
+    ...(c.name !== undefined ? { name: c.name } : {}),
+    label: c.name === undefined ? "own cluster" : `cluster ${c.name}`,
+    reach: c.reach,
+    metricsSource: c.metricsSource,
+    targets: panels.filter((p) => p.cluster === c.name).map((p) => ({ key: p.key, weights: percentWeights(p.traffic.shares) })),
+  }));
+}
 
 /** A view (modal or Home tab) as the page draws it; `entered` is what the person's inputs hold. */
 export type PageView = {

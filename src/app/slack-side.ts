@@ -7,8 +7,19 @@ import type { DeployFailure, DeployProblem } from "../engine/deploy.ts";
 export type BoardRollout = { rollout: Rollout; link?: string };
 /** What an App Home board shows: the running rollouts, the recently ended ones and, once, a notice. */
 export type Board = { running: BoardRollout[]; ended: Rollout[]; notice?: string };
-/** One reading on the success-rate chart (what the reading history keeps). */
-export type ChartPoint = { at: number; canaryPercent: number; stable?: number; canary?: number; stableFast?: number; canaryFast?: number };
+/**
+ * One reading on the success-rate chart (what the reading history keeps); `cluster` is where it was taken
+ * (absent: the bot's own cluster).
+ */
+export type ChartPoint = {
+  at: number;
+  canaryPercent: number;
+  stable?: number;
+  canary?: number;
+  stableFast?: number;
+  canaryFast?: number;
+  cluster?: string;
+};
 
 type Blocks = Record<string, unknown>[];
 

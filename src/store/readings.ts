@@ -18,6 +18,11 @@ export type ReadingPoint = {
   /** Latency gate: shares of requests no slower than the threshold in [0, 1], when the target has the gate. */
   stableFast?: number;
   canaryFast?: number;
+  /**
+   * The cluster the reading was taken in (the record's `target.cluster` then); absent: the bot's own, as in
+   * every point stored before clusters were kept.
+   */
+  cluster?: string;
 };
 
 const MAX = 720;
@@ -47,7 +52,13 @@ export class ReadingHistory {
     return raw.flatMap((s) => {
       try {
         const p = JSON.parse(s) as ReadingPoint;
-        return typeof p.at === "number" && typeof p.canaryPercent === "number" ? [p] : [];
+        if (typeof p.at !== "number" || typeof p.canaryPercent !== "number") return [];
+        // A cluster that is not a name says nothing about where the point was read: it counts as the bot's own.
+        if (p.cluster !== undefined && typeof p.cluster !== "string") {
+          const { cluster: _, ...rest } = p;
+          return [rest];
+        }
+        return [p];
       } catch {
         return [];
       }
@@ -55,14 +66,20 @@ export class ReadingHistory {
   }
 }
 
-/** A stored snapshot's rates as a chart point (a side without traffic has no rate). */
-export function readingPoint(s: {
-  at: number;
-  canaryPercent: number;
-  stable?: unknown;
-  canary?: unknown;
-  fast?: { stable?: number; canary?: number };
-}): ReadingPoint {
+/**
+ * A stored snapshot's rates as a chart point (a side without traffic has no rate), taken in `cluster` (the
+ * rollout's target's; undefined: the bot's own, which the point leaves out).
+ */
+export function readingPoint(
+  s: {
+    at: number;
+    canaryPercent: number;
+    stable?: unknown;
+    canary?: unknown;
+    fast?: { stable?: number; canary?: number };
+  },
+  cluster?: string,
+): ReadingPoint {
   const rate = (x: unknown) => {
     const v = x as { requests?: number; successes?: number } | undefined;
     return v && typeof v.requests === "number" && typeof v.successes === "number" && v.requests > 0 ? v.successes / v.requests : undefined;
@@ -76,5 +93,6 @@ export function readingPoint(s: {
     ...(canary !== undefined ? { canary } : {}),
     ...(s.fast?.stable !== undefined ? { stableFast: s.fast.stable } : {}),
     ...(s.fast?.canary !== undefined ? { canaryFast: s.fast.canary } : {}),
+    ...(cluster !== undefined ? { cluster } : {}),
   };
 }

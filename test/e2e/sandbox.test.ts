@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSandboxServer, type SandboxServer } from "../../sandbox/server.ts";
 import { randomSandboxPrefix, startWorld, type World } from "../../sandbox/world.ts";
 import { percentOnSplit } from "../support/split.ts";
-import { REDIS_URL } from "../support/redis.ts";
+import { REDIS_URL, testRedis } from "../support/redis.ts";
+import { ReadingHistory } from "../../src/store/readings.ts";
 
 /**
  * Issue 12: the sandbox page in a real browser (Debian's chromium driven by playwright-core) against the
@@ -145,7 +146,7 @@ describe("the sandbox page", () => {
     expect(canaryPercent()).toBe(80);
 
     // Break the canary: the bot sees it in the success rates and aborts by itself.
-    await page.getByRole("button", { name: "Break backend-v2" }).click();
+    await page.locator('section[data-target="backend-svc"]').getByRole("button", { name: "Break backend-v2" }).click();
     await message.getByText("Aborted").first().waitFor({ timeout: 30_000 });
     await expect
       .poll(() => weightsBar(page).getAttribute("aria-label"), { timeout: 10_000 })
@@ -322,6 +323,70 @@ describe("the sandbox page", () => {
     if (UPDATE_DOCS) await home.screenshot({ path: "docs/app-home.png" });
     await page.getByRole("button", { name: "# deploys" }).click();
     await webMessage.waitFor();
+    expect(problems).toEqual([]);
+  }, 120_000);
+
+  it("a second cluster: a rollout of backend-svc@prod-eu moves only prod-eu's traffic; the page shows where each target lives and each cluster's shares", async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.getByLabel("Acting as").selectOption({ label: "Alice (deployer)" });
+    const eu = world.kubeOf("prod-eu");
+    const euPercent = () => percentOnSplit(eu.get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
+    const euPanel = page.locator('section[data-target="backend-svc@prod-eu"]');
+    const ownPanel = page.locator('section[data-target="backend-svc"]');
+    const euCluster = page.getByRole("list", { name: "Clusters" }).locator('li[data-cluster="prod-eu"]');
+    const ownCluster = page.getByRole("list", { name: "Clusters" }).locator('li[data-cluster=""]');
+    // Which cluster each target lives in, and how the bot reaches prod-eu: the kubeconfig file its peer wrote.
+    expect(await euPanel.locator("h3").textContent()).toContain("cluster prod-eu");
+    expect(await ownPanel.locator("h3").textContent()).toContain("own cluster");
+    expect(await euCluster.textContent()).toContain(`kubeconfig file ${eu.kubeconfigPath}`);
+    const ownWritesBefore = world.kube.requests.filter((r) => r.mutating).length;
+    const ownSplit = structuredClone(world.kube.get("trafficsplits", "default", "backend-svc"));
+    const euWritesBefore = eu.requests.filter((r) => r.mutating).length;
+
+    const box = page.getByRole("combobox", { name: "Command" });
+    await box.fill("start backend-svc@prod-eu --to backend-v2");
+    await box.press("Enter");
+    const message = page.locator("#messages li.message:not(.ephemeral)", { hasText: "Rollout backend-svc@prod-eu#1: backend-v1 → backend-v2" });
+    await message.getByRole("button", { name: "Advance to 80%" }).waitFor({ timeout: 15_000 });
+    expect(await message.textContent()).toContain("backend-svc in cluster prod-eu");
+    await expect
+      .poll(() => euPanel.locator('[data-part="bar"]').getAttribute("aria-label"), { timeout: 10_000 })
+      .toBe("Weights the mesh holds now: backend-v1 90%, backend-v2 10%");
+    expect(euPercent()).toBe(10);
+    // Shares per cluster: prod-eu's moved; backend-svc in the bot's own cluster still sends everything to stable.
+    await expect.poll(() => euCluster.textContent()).toContain("backend-svc@prod-eu: backend-v1 90% · backend-v2 10%");
+    expect(await ownCluster.textContent()).toContain("backend-svc: backend-v1 100% · backend-v2 0%");
+    expect(await ownPanel.locator('[data-part="bar"]').getAttribute("aria-label")).toBe("Weights the mesh holds now: backend-v1 100%, backend-v2 0%");
+
+    await message.getByRole("button", { name: "Advance to 80%" }).click();
+    await message.getByRole("button", { name: "Advance to 100%" }).waitFor({ timeout: 15_000 });
+    expect(euPercent()).toBe(80);
+    // prod-eu's simulated requests follow prod-eu's split, with its own metrics: the bot's readings of this
+    // rollout are taken there, and each stored point says so.
+    await expect.poll(() => world.traffic.view("backend-svc@prod-eu")!.shares["backend-v2"], { timeout: 10_000 }).toBeCloseTo(0.8);
+    expect(world.traffic.view("backend-svc")!.shares["backend-v2"]).toBe(0);
+    const redis = testRedis();
+    try {
+      const readings = new ReadingHistory(redis, world.bot().store.keys);
+      await expect.poll(async () => (await readings.list("backend-svc@prod-eu#1")).length, { timeout: 30_000 }).toBeGreaterThan(0);
+      expect(new Set((await readings.list("backend-svc@prod-eu#1")).map((p) => p.cluster))).toEqual(new Set(["prod-eu"]));
+    } finally {
+      await redis.quit();
+    }
+    await shot("9-prod-eu");
+
+    await message.getByRole("button", { name: "Abort" }).click();
+    const dialog = page.getByRole("dialog", { name: "Abort this rollout?" });
+    expect(await dialog.textContent()).toContain("All traffic for backend-svc in cluster prod-eu goes back to backend-v1.");
+    await dialog.getByRole("button", { name: "Abort" }).click();
+    await message.getByText("Aborted").first().waitFor({ timeout: 15_000 });
+    expect(euPercent()).toBe(0);
+    await expect.poll(() => euCluster.textContent()).toContain("backend-svc@prod-eu: backend-v1 100% · backend-v2 0%");
+
+    // Every write of the rollout went to prod-eu's API; the bot's own cluster's API recorded none.
+    expect(eu.requests.filter((r) => r.mutating).length).toBeGreaterThan(euWritesBefore);
+    expect(world.kube.requests.filter((r) => r.mutating).slice(ownWritesBefore)).toEqual([]);
+    expect(world.kube.get("trafficsplits", "default", "backend-svc")).toEqual(ownSplit);
     expect(problems).toEqual([]);
   }, 120_000);
 });

@@ -14,17 +14,47 @@ const sandbox = useSandbox();
 const { get, post } = sandbox;
 const world = () => sandbox.world();
 const split = () => percentOnSplit(world().kube.get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
+const euSplit = () => percentOnSplit(world().kubeOf("prod-eu").get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
 
 describe("the sandbox's API", () => {
-  it("starts with the seed: three targets, the mesh on stable, the namerctl dtab, the l5d-dtab test request and the HTTPRoute's rules", async () => {
+  it("starts with the seed: four targets in two clusters, the mesh on stable, the namerctl dtab, the l5d-dtab test request and the HTTPRoute's rules", async () => {
     const s = await get(`/api/state?user=${ALICE}`);
     expect(s.me).toBe(ALICE);
     expect(s.messages).toEqual([]);
-    expect(s.targets.map((t) => [t.name, t.mesh.kind])).toEqual([
-      ["backend-svc", "split"],
-      ["world", "dtab"],
-      ["web", "route"],
+    expect(s.targets.map((t) => [t.key, t.cluster, t.mesh.kind])).toEqual([
+      ["backend-svc", undefined, "split"],
+      ["world", undefined, "dtab"],
+      ["web", undefined, "route"],
+      ["backend-svc@prod-eu", "prod-eu", "split"],
     ]);
+    // Each cluster, how the bot reaches it and the shares of the targets living there.
+    const stable = (v1: string, v2: string) => [
+      { version: v1, percent: 100 },
+      { version: v2, percent: 0 },
+    ];
+    expect(s.clusters).toEqual([
+      {
+        label: "own cluster",
+        reach: "the bot's own kubeconfig (KUBECONFIG)",
+        metricsSource: world().metricsSource,
+        targets: [
+          { key: "backend-svc", weights: stable("backend-v1", "backend-v2") },
+          { key: "world", weights: stable("world-v1", "world-v2") },
+          { key: "web", weights: stable("web-v1", "web-v2") },
+        ],
+      },
+      {
+        name: "prod-eu",
+        label: "cluster prod-eu",
+        reach: `kubeconfig file ${world().kubeOf("prod-eu").kubeconfigPath} (its \`clusters:\` entry)`,
+        metricsSource: expect.stringMatching(/^linkerd1 admin \(http:\/\/127\.0\.0\.1:\d+\)$/),
+        targets: [{ key: "backend-svc@prod-eu", weights: stable("backend-v1", "backend-v2") }],
+      },
+    ]);
+    expect(s.clusters[1]!.metricsSource).not.toBe(s.clusters[0]!.metricsSource);
+    // prod-eu is declared as a remote cluster is, through the kubeconfig file its peer wrote.
+    expect(world().targets.clusters?.get("prod-eu")).toMatchObject({ kubeconfig: world().kubeOf("prod-eu").kubeconfigPath });
+    expect(world().kubeOf("prod-eu").get("deployments", "default", "backend-v2")?.status).toMatchObject({ readyReplicas: 2 });
     expect(s.targets[2]!.mesh).toEqual({
       kind: "route",
       weights: [
@@ -141,15 +171,19 @@ describe("the sandbox's API", () => {
     await waitFor(() => (Math.abs((world().traffic.view("web")!.shares["web-v2"] ?? 0) - 0.1) < 1e-9 ? true : undefined), { what: "traffic split 90/10" });
   }, 30_000);
 
-  it("Reset stops the rollouts' world: empty channel, seed weights, no records", async () => {
+  it("Reset stops the rollouts' world in both clusters: empty channel, seed weights, no records", async () => {
     await post("/api/command", { user: ALICE, text: "start backend-svc --to backend-v2" });
-    await waitFor(() => (split() === 10 ? true : undefined), { what: "the first step" });
+    await post("/api/command", { user: ALICE, text: "start backend-svc@prod-eu --to backend-v2" });
+    await waitFor(() => (split() === 10 && euSplit() === 10 ? true : undefined), { what: "the first step in both clusters" });
     expect(await world().bot().store.get("backend-svc#1")).toBeDefined();
+    expect(await world().bot().store.get("backend-svc@prod-eu#1")).toBeDefined();
     expect(await post("/api/reset", {})).toEqual({ status: 200, body: { ok: true } });
     const s = await get(`/api/state?user=${ALICE}`);
     expect([s.messages, s.ephemerals]).toEqual([[], []]);
-    expect(split()).toBe(0);
+    expect([split(), euSplit()]).toEqual([0, 0]);
+    expect(world().kubeOf("prod-eu").requests).toEqual([]);
     expect(await world().bot().store.get("backend-svc#1")).toBeUndefined();
+    expect(await world().bot().store.get("backend-svc@prod-eu#1")).toBeUndefined();
     // The fresh bot numbers rollouts from 1 again and drives the mesh as before.
     await post("/api/command", { user: ALICE, text: "start backend-svc --to backend-v2" });
     await waitFor(() => (split() === 10 ? true : undefined), { what: "the first step after the reset" });

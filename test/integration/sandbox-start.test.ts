@@ -35,9 +35,17 @@ describe("npm start without Slack credentials", () => {
       expect(lines.slice(1)).toEqual([`Open http://127.0.0.1:${port}/`]);
       const page = await fetch(`http://127.0.0.1:${port}/`);
       expect(await page.text()).toContain("<title>rollout-bot sandbox</title>");
-      const state = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as { targets: { name: string }[]; metricsSource: string };
-      expect(state.targets.map((t) => t.name)).toEqual(["backend-svc", "world", "web"]);
+      const state = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as {
+        targets: { key: string }[];
+        clusters: { label: string; metricsSource: string }[];
+        metricsSource: string;
+      };
+      expect(state.targets.map((t) => t.key)).toEqual(["backend-svc", "world", "web", "backend-svc@prod-eu"]);
       expect(state.metricsSource).toMatch(/^linkerd1 admin/);
+      // Each cluster reads its own mesh's metrics.
+      expect(state.clusters.map((c) => c.label)).toEqual(["own cluster", "cluster prod-eu"]);
+      expect(state.clusters[1]!.metricsSource).toMatch(/^linkerd1 admin/);
+      expect(state.clusters[1]!.metricsSource).not.toBe(state.clusters[0]!.metricsSource);
     } finally {
       p.child.kill("SIGTERM");
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { markApplied, markStarted, newRollout, advance, type Rollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import { validateBlocks, VIEW_MAX_BLOCKS } from "../../sandbox/peers/slack/block-kit-limits.ts";
-import { chartAltText, chartSvg, weightSteps } from "../../src/slack/views/chart.ts";
+import { chartAltText, chartSvg, readingClusters, weightSteps } from "../../src/slack/views/chart.ts";
 import { homeView, weightBar } from "../../src/slack/views/home.ts";
 import { readStartForm, startFormView, startRefusalErrors } from "../../src/slack/views/start-form.ts";
 
@@ -140,5 +140,61 @@ describe("chart", () => {
     expect(chartAltText(r, points)).toBe(
       "Success rate of stable v1 and canary v2 over rollout backend-svc#1 (active), 3 readings; last reading: stable 99.8%, canary 99.0% at 50%.",
     );
+  });
+});
+
+describe("chart of a rollout read in several clusters", () => {
+  // A wave's readings: first in staging, then in prod-eu (the record's target.cluster when each was read).
+  const points = [
+    { at: 1_700_000_010_000, canaryPercent: 10, stable: 0.999, canary: 0.995, cluster: "staging" },
+    { at: 1_700_000_020_000, canaryPercent: 50, stable: 0.998, canary: 0.994, cluster: "staging" },
+    { at: 1_700_000_035_000, canaryPercent: 10, stable: 0.997, canary: 0.981, cluster: "prod-eu" },
+    { at: 1_700_000_045_000, canaryPercent: 10, stable: 0.996, canary: 0.979, cluster: "prod-eu" },
+  ];
+  // A solid success-rate line: the canary's, one per cluster (stable's are dotted).
+  const solidLines = (svg: string) => [...svg.matchAll(/<path d="(M[^"]*)" fill="none" stroke="(#[0-9a-f]{6})" stroke-width="2"\/>/g)];
+
+  it("draws the canary's line once per cluster, each in its own colour, and the legend names each cluster", () => {
+    const svg = chartSvg(live(), points, 1_700_000_060_000);
+    const lines = solidLines(svg);
+    expect(lines).toHaveLength(2);
+    const [staging, eu] = lines.map((m) => ({ points: m[1]!.split(/[ML]/).filter(Boolean).length, color: m[2]! }));
+    expect(staging!.points).toBe(2);
+    expect(eu!.points).toBe(2);
+    expect(staging!.color).not.toBe(eu!.color);
+    // Stable's line per cluster, dotted, in the same colours.
+    expect(svg.match(new RegExp(`stroke="${staging!.color}" stroke-width="1.5" stroke-dasharray="2 3"`, "g"))).toHaveLength(1);
+    expect(svg.match(new RegExp(`stroke="${eu!.color}" stroke-width="1.5" stroke-dasharray="2 3"`, "g"))).toHaveLength(1);
+    expect(svg).toContain(">staging: canary v2</text>");
+    expect(svg).toContain(">prod-eu: canary v2</text>");
+    expect(svg).toContain(">stable v1 (dotted)</text>");
+    // The per-version legend of a one-cluster chart is not there: the colours are the clusters'.
+    expect(svg).not.toContain(">canary v2</text>");
+    expect(svg).toContain("abort threshold 97.0%");
+    expect(svg).not.toMatch(/font-size="\d+"[^>]*font-size=/);
+  });
+
+  it("counts a point stored without a cluster as the bot's own, and says each cluster's last reading in words", () => {
+    const mixed = [{ at: 1_700_000_005_000, canaryPercent: 10, stable: 1, canary: 1 }, ...points.slice(2)];
+    expect(readingClusters(mixed)).toEqual([undefined, "prod-eu"]);
+    const svg = chartSvg(live(), mixed, 1_700_000_060_000);
+    expect(solidLines(svg)).toHaveLength(2);
+    expect(svg).toContain(">own cluster: canary v2</text>");
+    expect(chartAltText(live(), mixed)).toBe(
+      "Success rate of stable v1 and canary v2 over rollout backend-svc#1 (active), 3 readings in 2 clusters, one line each (own cluster, prod-eu); " +
+        "last reading in each: own cluster stable 100.0%, canary 100.0% at 10%; prod-eu stable 99.6%, canary 97.9% at 10%.",
+    );
+  });
+
+  it("grows the picture for a legend of many clusters instead of drawing it over the time axis", () => {
+    const ten = Array.from({ length: 10 }, (_, i) => ({ at: 1_700_000_002_000 + i * 5_000, canaryPercent: 10, stable: 0.999, canary: 0.99, cluster: `c${i}` }));
+    const svg = chartSvg(live(), ten, 1_700_000_060_000);
+    // One path per cluster (a single reading is a dot on it), in seven colours that then repeat.
+    expect(solidLines(svg)).toHaveLength(10);
+    expect(new Set(solidLines(svg).map((m) => m[2])).size).toBe(7);
+    for (let i = 0; i < 10; i++) expect(svg).toContain(`>c${i}: canary v2</text>`);
+    // 15 legend entries: five rows of three, two more than fit under a one-cluster chart.
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="900" height="476" viewBox="0 0 900 476">/);
+    expect(chartSvg(live(), ten.slice(0, 2), 1_700_000_060_000)).toMatch(/height="440"/);
   });
 });

@@ -66,4 +66,31 @@ describe("the traffic simulator", () => {
     expect(t.sim.control("nope", { rps: 10 })).toBe('there is no target "nope"');
     expect(t.sim.view("svc")).toMatchObject({ rps: 100, canaryControls: { errorRate: 0 } });
   });
+
+  it("reports a target in another cluster to that cluster's exporters only", () => {
+    const own = sinks();
+    const eu = sinks();
+    const sim = new TrafficSimulator(
+      {
+        mesh: own.mesh,
+        linkerd1: own.linkerd1,
+        linkerd1Router: "http",
+        linkerd1ClientId: (ns, v) => `${ns}/${v}`,
+        tickMs: 1000,
+        historyLength: 3,
+        now: () => 0,
+      },
+      [
+        { name: "svc", namespace: "ns", versions: ["v1", "v2"], canary: "v2", rps: 100, shares: () => new Map([["v1", 1]]) },
+        { name: "svc@prod-eu", namespace: "ns", versions: ["v1", "v2"], canary: "v2", rps: 50, shares: () => new Map([["v2", 1]]), sinks: eu },
+      ],
+    );
+    sim.tick();
+    // The same namespace and Deployment names in both clusters, each cluster's series its own.
+    expect(own.rates.get("v1")).toMatchObject({ rps: 100 });
+    expect(own.rates.get("v2")).toMatchObject({ rps: 0 });
+    expect(eu.rates.get("v2")).toMatchObject({ rps: 50 });
+    expect(eu.rates.get("v1")).toMatchObject({ rps: 0 });
+    expect(sim.view("svc@prod-eu")!.shares).toEqual({ v1: 0, v2: 1 });
+  });
 });

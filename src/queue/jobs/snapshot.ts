@@ -60,7 +60,9 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
     // stored counts, or the same traffic could decide twice.
     if (stored.ok && stored.value.changed) {
       await deps.queue.afterUpdate(stored.value.rollout);
-      await deps.readings?.append(r.id, readingPoint(reading)).catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
+      await deps.readings
+        ?.append(r.id, readingPoint(reading, r.target.cluster))
+        .catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
       // In automatic mode an unhealthy canary is rolled back as soon as it is seen, not at the next step: the
       // test is anytime-valid, so one "worse" is as trustworthy whenever it comes.
       const now = stored.value.rollout;
