@@ -32,6 +32,7 @@ const STATUS: Record<Rollout["status"], string> = {
   active: "in progress",
   held: "held",
   finishing: "finishing",
+  "at-gate": "at the gate",
   completed: "completed",
   aborting: "aborting",
   aborted: "aborted",
