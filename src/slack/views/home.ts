@@ -1,4 +1,5 @@
 import type { Board, BoardRollout } from "../../app/slack-side.ts";
+import { wavePositionText } from "./wave-text.ts";
 import type { Rollout } from "../../engine/rollout.ts";
 import { describeVerdict } from "./verdict-text.ts";
 import { clip, duration, escapeMrkdwn, slackTime, starterText } from "./format.ts";
@@ -48,6 +49,7 @@ function runningBlocks({ rollout: r, link }: BoardRollout): Block[] {
     `\`${weightBar(weight)}\`${moving} on \`${escapeMrkdwn(r.canary)}\``,
     r.snapshot ? `Verdict: ${describeVerdict(r.snapshot.verdict)}` : "Verdict: no reading yet",
   ];
+  if (r.wave) lines.push(`Wave: ${escapeMrkdwn(wavePositionText(r, r.wave))}`);
   if (r.problem) lines.push(`:warning: ${escapeMrkdwn(r.problem)}`);
   const schedule = scheduleText(r);
   const blocks: Block[] = [
