@@ -165,7 +165,10 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   }
   await deps.queue.afterTransition(created.value);
   const clusters = wave?.wave.rows.map((row) => row.cluster);
-  deps.log.info({ rolloutId: id, target: key, stable, canary, steps, ...(req.image ? { image: req.image } : {}), ...(clusters ? { clusters } : {}) }, "rollout requested");
+  deps.log.info(
+    { rolloutId: id, target: key, stable, canary, steps, ...(req.image ? { image: req.image } : {}), ...(clusters ? { clusters } : {}) },
+    "rollout requested",
+  );
   return ok({
     rolloutId: id,
     stable,

@@ -392,7 +392,12 @@ function backToGate(r: Rollout, w: Wave, problem: string, now: number): Rollout 
     },
     now,
   );
-  return withEvent(back, now, { kind: "wave", actor: { kind: "bot", why: "validation" }, cluster: refused, wave: { what: "refused", cluster: refused, problem } });
+  return withEvent(back, now, {
+    kind: "wave",
+    actor: { kind: "bot", why: "validation" },
+    cluster: refused,
+    wave: { what: "refused", cluster: refused, problem },
+  });
 }
 
 /**
@@ -470,7 +475,10 @@ export function abort(r: Rollout, actor: Actor, now: number, why?: string): Tran
   if (ended) return ended;
   // A wave reverts every cluster it touched, newest first: the one it is at now comes first.
   const wave = r.wave ? { wave: abortWave(r.wave) } : {};
-  const moved = touch({ ...r, ...wave, status: "aborting", desiredPercent: 0, problem: undefined, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
+  const moved = touch(
+    { ...r, ...wave, status: "aborting", desiredPercent: 0, problem: undefined, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } },
+    now,
+  );
   return ok(withEvent(moved, now, { kind: "abort-requested", actor, from: r.appliedPercent ?? 0, to: 0, ...(why ? { text: why } : {}) }));
 }
 

@@ -284,7 +284,14 @@ export const TargetSchema = z
 export type Target = z.infer<typeof TargetSchema>;
 
 /** What a wave target (`clusters:`) may not say, each with the key to change. */
-type WaveChecked = { cluster?: string | undefined; clusters?: string[] | undefined; router: string; deploy: boolean; gitops?: string | undefined; cleanup: string };
+type WaveChecked = {
+  cluster?: string | undefined;
+  clusters?: string[] | undefined;
+  router: string;
+  deploy: boolean;
+  gitops?: string | undefined;
+  cleanup: string;
+};
 
 function waveProblems(t: WaveChecked, ctx: z.RefinementCtx): void {
   const say = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
@@ -294,7 +301,10 @@ function waveProblems(t: WaveChecked, ctx: z.RefinementCtx): void {
     say("clusters", `a ${t.router} target is followed in the bot's own cluster only: leave \`clusters\` out (run the controller and a bot in each cluster)`);
   if (t.deploy) say("deploy", "`deploy: true` works in the bot's own cluster only for now: leave `clusters` out, or deploy the new version with your pipeline");
   if (t.gitops === "pause")
-    say("gitops", "`gitops: pause` is not available in a wave yet (a pause would have to outlive each cluster's finish): use `gitops: check` and tell the owner to ignore the bot's fields");
+    say(
+      "gitops",
+      "`gitops: pause` is not available in a wave yet (a pause would have to outlive each cluster's finish): use `gitops: check` and tell the owner to ignore the bot's fields",
+    );
   if (t.cleanup === "delete") say("cleanup", "`cleanup: delete` works in the bot's own cluster only for now: use `scale-down` or `none` in a wave");
   const twice = list.find((c, i) => list.indexOf(c) !== i);
   if (twice !== undefined) say("clusters", `cluster '${twice}' is named twice: a wave passes each cluster once`);

@@ -30,8 +30,7 @@ export function waveGate(t: Pick<Target, "wave">): WaveGate {
 
 /** Why `--clusters` was refused: it names no cluster of the target's wave, or the target has no wave. */
 export type WaveStartRefusal =
-  | { code: "wave-clusters"; target: string; flag: boolean; refusal: WaveRefusal }
-  | { code: "not-a-wave"; target: string; clusters: string[] };
+  { code: "wave-clusters"; target: string; flag: boolean; refusal: WaveRefusal } | { code: "not-a-wave"; target: string; clusters: string[] };
 
 /**
  * The clusters a start runs through: the target's `clusters:` (or `--clusters` among them), its first cluster's
@@ -179,7 +178,12 @@ export function clusterReverted(r: Rollout, raw: string, now: number): Result<{ 
   if (!verified.ok) return verified;
   const wave = verified.value;
   const next = nextToRevert(wave);
-  const event = { kind: "wave" as const, actor: { kind: "bot" as const, why: "abort" }, cluster, wave: { what: "reverted" as const, cluster, ...(next ? { next } : {}) } };
+  const event = {
+    kind: "wave" as const,
+    actor: { kind: "bot" as const, why: "abort" },
+    cluster,
+    wave: { what: "reverted" as const, cluster, ...(next ? { next } : {}) },
+  };
   if (!next || waveReverted(wave)) return ok({ rollout: withEvent({ ...r, wave, observedRaw: raw }, now, event), done: true });
   const { meshPrint: _m, snapshot: _s, drift: _d, resync: _r, takeOwnership: _t, ...rest } = r;
   const moved: Rollout = {

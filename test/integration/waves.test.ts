@@ -111,7 +111,11 @@ describe("a wave through three clusters", () => {
     await throughCluster(h, "shop#1", "prod-us");
     const done = await waitForStatus(h, "shop#1", "completed");
 
-    expect(done.wave?.rows.map((r) => `${r.cluster}:${r.state}:${r.percent}`)).toEqual(["staging:finished:100", "prod-eu:finished:100", "prod-us:finished:100"]);
+    expect(done.wave?.rows.map((r) => `${r.cluster}:${r.state}:${r.percent}`)).toEqual([
+      "staging:finished:100",
+      "prod-eu:finished:100",
+      "prod-us:finished:100",
+    ]);
     for (const c of THREE) {
       expect(canary(c)).toBe(100);
       // Every write in a cluster's API was that cluster's own.
@@ -212,7 +216,9 @@ describe("a wave through three clusters", () => {
     expect(canary("prod-us")).toBe(50);
     expect(canary("staging")).toBe(0);
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "list" });
-    await waitFor(() => ephemeralTexts(h, ALICE).find((t) => t.includes("shop#4") && t.includes("wave cluster 1 of 2: prod-us")), { what: "list showing the wave" });
+    await waitFor(() => ephemeralTexts(h, ALICE).find((t) => t.includes("shop#4") && t.includes("wave cluster 1 of 2: prod-us")), {
+      what: "list showing the wave",
+    });
     await clickButton(h, "shop#4", ALICE, /Abort/);
     await waitForStatus(h, "shop#4", "aborted");
     expect(canary("prod-us")).toBe(0);

@@ -2,7 +2,17 @@ import { describe, expect, it } from "vitest";
 import { parseTargetsFile } from "../../src/config.ts";
 import { abort, finish, newRollout, markRejected, type Rollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { clusterDone, clusterReverted, finishesWave, markReachable, markUnreachable, openWaveGate, planStartWave, syncWaveRow, waveCompleted } from "../../src/engine/wave-rollout.ts";
+import {
+  clusterDone,
+  clusterReverted,
+  finishesWave,
+  markReachable,
+  markUnreachable,
+  openWaveGate,
+  planStartWave,
+  syncWaveRow,
+  waveCompleted,
+} from "../../src/engine/wave-rollout.ts";
 import { parseStart } from "../../commands/start.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
@@ -22,7 +32,18 @@ function value<T>(r: { ok: true; value: T } | { ok: false; error: unknown }): T 
 /** A wave rollout in its first cluster, at 100% verified and finishing. */
 function finishingInFirst(): Rollout {
   const planned = value(planStartWave(target, undefined, false))!;
-  const r = newRollout({ id: "shop#1", target: planned.target, stable: "shop-v1", canary: "shop-v2", steps: [50, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 0, wave: planned.wave });
+  const r = newRollout({
+    id: "shop#1",
+    target: planned.target,
+    stable: "shop-v1",
+    canary: "shop-v2",
+    steps: [50, 100],
+    startedBy: "UALICE",
+    channel: "C1",
+    testStage: false,
+    now: 0,
+    wave: planned.wave,
+  });
   const at100 = syncWaveRow({ ...r, status: "active", stepIndex: 1, desiredPercent: 100, appliedPercent: 100 });
   return value(finish(at100, ALICE, 1_000));
 }
@@ -55,7 +76,10 @@ describe("--clusters, the wave's fence", () => {
     expect(value(planStartWave(target, ["prod-eu", "staging"], true))!.wave.rows.map((r) => r.cluster)).toEqual(["prod-eu", "staging"]);
     const outside = planStartWave(target, ["staging", "prod-asia"], false);
     expect(outside.ok).toBe(false);
-    if (!outside.ok) expect(startRefusalText(outside.error)).toBe("`--clusters` for `shop`: cluster `prod-asia` is not in the wave (its clusters are `staging`, `prod-eu`, `prod-us`). It may pick and order only among the wave's own clusters. Nothing was changed.");
+    if (!outside.ok)
+      expect(startRefusalText(outside.error)).toBe(
+        "`--clusters` for `shop`: cluster `prod-asia` is not in the wave (its clusters are `staging`, `prod-eu`, `prod-us`). It may pick and order only among the wave's own clusters. Nothing was changed.",
+      );
     const plain = planStartWave(TargetSchema.parse({ name: "cart" }), ["staging", "prod-eu"], false);
     expect(plain.ok).toBe(false);
     if (!plain.ok) expect(startRefusalText(plain.error)).toContain("cannot be used with `cart`: it is not a wave");

@@ -62,7 +62,11 @@ export async function finishCluster(deps: WaveDeps, r: Rollout): Promise<void> {
  * Gateway route's stable backendRef removed), and each one's clean-up runs. A cluster that does not answer
  * throws (the Finish is retried; nothing is marked completed meanwhile); any other failure is a line.
  */
-export async function finishEarlierClusters(deps: WaveDeps, r: Rollout, cleanup: (t: Target, seen: Rollout["stableWorkload"]) => Promise<string | undefined>): Promise<string[]> {
+export async function finishEarlierClusters(
+  deps: WaveDeps,
+  r: Rollout,
+  cleanup: (t: Target, seen: Rollout["stableWorkload"]) => Promise<string | undefined>,
+): Promise<string[]> {
   const w = r.wave;
   if (!w) return [];
   const problems: string[] = [];

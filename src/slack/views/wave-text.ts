@@ -23,7 +23,12 @@ export function wavePositionText(r: Rollout, w: Wave): string {
   if (r.status === "aborting") return `${at}. Aborting: reverting ${p.cluster}, newest cluster first`;
   if (r.status === "at-gate") {
     const next = w.rows[w.position + 1]?.cluster ?? "";
-    const opens = w.atGate?.opensAt !== undefined ? `; it opens by itself at ${slackTime(w.atGate.opensAt)}` : w.gate.mode === "auto" ? "; only a person opens it (the cluster did not finish healthy)" : "";
+    const opens =
+      w.atGate?.opensAt !== undefined
+        ? `; it opens by itself at ${slackTime(w.atGate.opensAt)}`
+        : w.gate.mode === "auto"
+          ? "; only a person opens it (the cluster did not finish healthy)"
+          : "";
     return `${at} finished. Waiting at the gate before ${next}${opens}`;
   }
   return at;
