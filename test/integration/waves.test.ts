@@ -32,6 +32,7 @@ targets:
     namespace: web
     stable: shop-v1
     steps: [50, 100]
+    cleanup: scale-down
   - name: cart
     cluster: prod-eu
     namespace: web
@@ -39,6 +40,8 @@ targets:
 `;
 
 function seedSplit(peer: KubeApiPeer) {
+  // A Finish scaled the old version down: the next rollout finds it as the peer makes it, ready.
+  if (peer.get("deployments", "web", "shop-v1")) peer.remove("deployments", "web", "shop-v1");
   peer.seed("trafficsplits", "web", {
     kind: "TrafficSplit",
     metadata: { name: "shop", namespace: "web" },
@@ -99,6 +102,8 @@ describe("a wave through three clusters", () => {
     expect(json).toContain("*prod-us*: no weights written");
     expect(json).toContain("Advance to prod-eu");
     expect(json).not.toContain("Finish");
+    // staging's old version stays up behind the gate: an Abort later in the wave may send traffic back to it.
+    expect(peer("staging").mutations("deployments")).toEqual([]);
     // Nothing reached prod-eu or prod-us before the gate opened.
     expect(writes(peer("prod-eu"))).toEqual([]);
     expect(writes(peer("prod-us"))).toEqual([]);
@@ -122,6 +127,8 @@ describe("a wave through three clusters", () => {
       expect(writes(peer(c)).length).toBeGreaterThan(0);
       expect(new Set(writes(peer(c)).map((r) => r.cluster))).toEqual(new Set([c]));
     }
+    // Only now, the wave complete, is the old version scaled down, in each cluster by its own API.
+    for (const c of THREE) expect(peer(c).mutations("deployments").map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`)).toEqual(["PUT shop-v1/scale 200"]);
     expect(writes(h.kube)).toEqual([]); // the bot's own cluster has a `shop` split too: never touched
     expect(canary("staging")).toBe(100);
 
@@ -156,8 +163,11 @@ describe("a wave through three clusters", () => {
     expect([canary("staging"), canary("prod-eu")]).toEqual([0, 0]);
     expect(writes(peer("prod-us"))).toEqual([]);
     expect(aborted.wave?.rows.map((r) => `${r.cluster}:${r.state}`)).toEqual(["staging:reverted", "prod-eu:reverted", "prod-us:untouched"]);
-    const message = await waitForMessage(h, "shop#2", "untouched: never reached");
-    expect(JSON.stringify(message.blocks)).toContain("back on stable, verified");
+    const message = await waitForMessage(h, "shop#2", (t) => t.includes("Aborted: all traffic on stable"));
+    const json = JSON.stringify(message.blocks);
+    expect(json).toContain("*staging*: shop-v2 0% · verdict none · :leftwards_arrow_with_hook: back on stable, verified");
+    expect(json).toContain("*prod-eu*: shop-v2 0%");
+    expect(json).toContain("*prod-us*: no weights written · verdict none yet · :heavy_minus_sign: untouched: never reached, nothing written");
     const said = await waitFor(() => (thread("shop#2").some((t) => t.includes("staging: back on stable")) ? thread("shop#2") : undefined), {
       what: "the reverts in the thread",
     });
