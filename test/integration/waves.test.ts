@@ -128,7 +128,12 @@ describe("a wave through three clusters", () => {
       expect(new Set(writes(peer(c)).map((r) => r.cluster))).toEqual(new Set([c]));
     }
     // Only now, the wave complete, is the old version scaled down, in each cluster by its own API.
-    for (const c of THREE) expect(peer(c).mutations("deployments").map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`)).toEqual(["PUT shop-v1/scale 200"]);
+    for (const c of THREE)
+      expect(
+        peer(c)
+          .mutations("deployments")
+          .map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`),
+      ).toEqual(["PUT shop-v1/scale 200"]);
     expect(writes(h.kube)).toEqual([]); // the bot's own cluster has a `shop` split too: never touched
     expect(canary("staging")).toBe(100);
 
