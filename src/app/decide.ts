@@ -19,6 +19,7 @@ import { err, ok, type Result } from "../engine/result.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import { setMode, type AutoSettings } from "../engine/timers.ts";
 import { openWaveGate } from "../engine/wave-rollout.ts";
+import { targetKey } from "../engine/target.ts";
 import { argoActionOf, argoDecide, argoReachesFull } from "../engine/argo.ts";
 import { flaggerActionOf, flaggerDecide, flaggerReachesFull } from "../engine/flagger.ts";
 import type { EffectQueue } from "../queue/queues.ts";
@@ -90,7 +91,8 @@ export async function decide(
         action: seen?.argo ? (argoActionOf(kind) ?? kind) : seen?.flagger ? flaggerActionOf(kind) : kind,
         via: ctx.via ?? (actor.kind === "user" ? "command" : "auto"),
         rolloutId,
-        ...(parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
+        // A wave's entries name the cluster it was at (`shop@prod-eu`), as the worker's do.
+        ...(seen ? { target: targetKey(seen.target) } : parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
         ...(ctx.channelId ? { channel: ctx.channelId } : {}),
         ...(seen?.appliedPercent != null ? { before: seen.appliedPercent } : {}),
         ...e,

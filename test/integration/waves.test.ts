@@ -145,6 +145,8 @@ describe("a wave through three clusters", () => {
     expect(said.some((t) => t.includes("opened the gate: staging → prod-eu"))).toBe(true);
     const { entries } = await h.bot.audit.timeline("shop#1", 100);
     expect(new Set(entries.filter((e) => e.actor.startsWith("bot")).map((e) => e.target))).toEqual(new Set(["shop@staging", "shop@prod-eu", "shop@prod-us"]));
+    // A person's decisions too: the Finish in prod-eu is prod-eu's.
+    expect(entries.filter((e) => e.action === "finish" && e.outcome === "done").map((e) => e.target)).toEqual(["shop@staging", "shop@prod-eu", "shop@prod-us"]);
   });
 
   it("Abort in prod-eu reverts prod-eu, then staging (already at 100%), each read back at 0%, and never touches prod-us", async () => {
