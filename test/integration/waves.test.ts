@@ -213,6 +213,28 @@ describe("a wave through three clusters", () => {
     expect([canary("staging"), canary("prod-eu")]).toEqual([0, 0]);
   }, 120_000);
 
+  it("a next cluster that does not answer when its gate opens holds the wave there; it is neither skipped nor sent back to the gate", async () => {
+    for (const c of THREE) seedSplit(peer(c));
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2 --clusters staging,prod-eu" });
+    const id = "shop#4";
+    await throughCluster(h, id, "staging");
+    await waitForMessage(h, id, "Waiting at the gate before prod-eu");
+    const landed = () => writes(peer("prod-eu")).filter((r) => r.status < 300).length;
+    const before = landed();
+    peer("prod-eu").failNext({ status: 503, times: 100_000 });
+    await clickButton(h, id, ALICE, /Advance to prod-eu/);
+    await waitForMessage(h, id, "prod-eu does not answer since");
+    const held = await h.bot.store.get(id);
+    expect(held).toMatchObject({ status: "starting", target: { cluster: "prod-eu" }, wave: { unreachable: { cluster: "prod-eu" } } });
+    expect(landed()).toBe(before);
+    peer("prod-eu").reset();
+    await waitForMessage(h, id, (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-eu"), 60_000);
+    expect(canary("prod-eu")).toBe(50);
+    await clickButton(h, id, ALICE, /Abort/);
+    await waitForStatus(h, id, "aborted", 30_000);
+    expect([canary("staging"), canary("prod-eu")]).toEqual([0, 0]);
+  }, 120_000);
+
   it("--clusters picks and orders among the wave's clusters only; a refusal names the flag and changes nothing", async () => {
     for (const c of THREE) seedSplit(peer(c));
     const before = counts();
@@ -227,37 +249,37 @@ describe("a wave through three clusters", () => {
 
     // prod-us then staging: the order given, and prod-eu is not in this wave at all.
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2 --clusters prod-us,staging" });
-    await waitForMessage(h, "shop#4", (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-us"));
-    const r = await h.bot.store.get("shop#4");
+    await waitForMessage(h, "shop#5", (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-us"));
+    const r = await h.bot.store.get("shop#5");
     expect(r?.wave?.rows.map((x) => x.cluster)).toEqual(["prod-us", "staging"]);
     expect(canary("prod-us")).toBe(50);
     expect(canary("staging")).toBe(0);
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "list" });
-    await waitFor(() => ephemeralTexts(h, ALICE).find((t) => t.includes("shop#4") && t.includes("wave cluster 1 of 2: prod-us")), {
+    await waitFor(() => ephemeralTexts(h, ALICE).find((t) => t.includes("shop#5") && t.includes("wave cluster 1 of 2: prod-us")), {
       what: "list showing the wave",
     });
-    await clickButton(h, "shop#4", ALICE, /Abort/);
-    await waitForStatus(h, "shop#4", "aborted");
+    await clickButton(h, "shop#5", ALICE, /Abort/);
+    await waitForStatus(h, "shop#5", "aborted");
     expect(canary("prod-us")).toBe(0);
   });
 
   it("a new process picks up a wave mid-way and goes on in the cluster the record is at", async () => {
     for (const c of THREE) seedSplit(peer(c));
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2" });
-    await throughCluster(h, "shop#5", "staging");
-    await waitForMessage(h, "shop#5", "Waiting at the gate before prod-eu");
-    await clickButton(h, "shop#5", ALICE, /Advance to prod-eu/);
-    await waitForMessage(h, "shop#5", (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-eu"));
+    await throughCluster(h, "shop#6", "staging");
+    await waitForMessage(h, "shop#6", "Waiting at the gate before prod-eu");
+    await clickButton(h, "shop#6", ALICE, /Advance to prod-eu/);
+    await waitForMessage(h, "shop#6", (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-eu"));
     await h.stopBot();
     const next = await startHarness({ reuse: h, clusters: [...THREE], targetsYaml: TARGETS });
     try {
       const before = counts();
-      await clickButton(next, "shop#5", ALICE, /Advance to 100%/);
+      await clickButton(next, "shop#6", ALICE, /Advance to 100%/);
       await waitFor(() => (canary("prod-eu") === 100 ? true : undefined), { what: "prod-eu at 100%" });
       const after = counts();
       expect([after[0], after[1], after[3]]).toEqual([before[0], before[1], before[3]]);
-      await clickButton(next, "shop#5", ALICE, /Abort/);
-      await waitForStatus(next, "shop#5", "aborted", 30_000);
+      await clickButton(next, "shop#6", ALICE, /Abort/);
+      await waitForStatus(next, "shop#6", "aborted", 30_000);
       expect([canary("staging"), canary("prod-eu"), canary("prod-us")]).toEqual([0, 0, 0]);
     } finally {
       await next.close();
