@@ -17,6 +17,9 @@ import { parseStart } from "../../commands/start.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import { startRefusalText } from "../../src/slack/views/refusal.ts";
+import { ClusterError, isUnreachable, unreachableProblem } from "../../src/queue/jobs/wave.ts";
+import { KubeApiError } from "../../src/kube/call.ts";
+import { toRouterError } from "../../src/kube/errors.ts";
 
 /** Issue 24: a wave on the rollout record (src/engine/wave-rollout.ts), the targets-file checks, and how it reads. */
 
@@ -151,5 +154,24 @@ describe("a wave on the record", () => {
     const rows = r.wave!.rows.map((x, i) => (i < 2 ? { ...x, state: "finished" as const, percent: 100 } : { ...x, state: "running" as const, percent: 50 }));
     r = { ...r, wave: { ...r.wave!, position: 2, rows }, status: "completed" };
     expect(waveCompleted(r, 9_000).wave!.rows.every((x) => x.state === "finished" && x.percent === 100)).toBe(true);
+  });
+});
+
+describe("which failures hold a wave as unreachable", () => {
+  const kube = (failure: ConstructorParameters<typeof KubeApiError>[1]) => new KubeApiError("PUT TrafficSplit web/shop", failure);
+  it("no connection, no answer in time and a 5xx are unreachable; a refusal (403, 409, 429) answers", () => {
+    expect(isUnreachable(kube({ kind: "network", message: "ECONNRESET" }))).toBe(true);
+    expect(isUnreachable(toRouterError(kube({ kind: "timeout", message: "no answer within 5 s" })))).toBe(true);
+    expect(isUnreachable(toRouterError(kube({ kind: "status", code: 503, reason: "ServiceUnavailable", message: "down" })))).toBe(true);
+    expect(isUnreachable(new ClusterError("staging", kube({ kind: "status", code: 502, reason: "BadGateway", message: "lb" })))).toBe(true);
+    expect(isUnreachable(toRouterError(kube({ kind: "status", code: 403, reason: "Forbidden", message: "no" })))).toBe(false);
+    expect(isUnreachable(toRouterError(kube({ kind: "status", code: 409, reason: "Conflict", message: "rv" })))).toBe(false);
+    expect(isUnreachable(kube({ kind: "status", code: 429, reason: "TooManyRequests", message: "slow down" }))).toBe(false);
+  });
+
+  it("says which cluster since when, and that nothing moves", () => {
+    expect(unreachableProblem("prod-eu", Date.UTC(2026, 0, 5, 14, 2), "connect ECONNREFUSED")).toBe(
+      "prod-eu does not answer since 14:02 UTC: connect ECONNREFUSED. The wave holds; nothing moves anywhere until it answers (it is never skipped).",
+    );
   });
 });
