@@ -17,6 +17,7 @@ import { parseStart } from "../../commands/start.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
 import { startRefusalText } from "../../src/slack/views/refusal.ts";
+import { readStartForm, startFormView, startRefusalErrors } from "../../src/slack/views/start-form.ts";
 import { ClusterError, isUnreachable, unreachableProblem } from "../../src/queue/jobs/wave.ts";
 import { KubeApiError } from "../../src/kube/call.ts";
 import { toRouterError } from "../../src/kube/errors.ts";
@@ -173,5 +174,30 @@ describe("which failures hold a wave as unreachable", () => {
     expect(unreachableProblem("prod-eu", Date.UTC(2026, 0, 5, 14, 2), "connect ECONNREFUSED")).toBe(
       "prod-eu does not answer since 14:02 UTC: connect ECONNREFUSED. The wave holds; nothing moves anywhere until it answers (it is never skipped).",
     );
+  });
+});
+
+describe("the start form for a wave target", () => {
+  const picked = { target, steps: [50, 100], versions: { ok: true as const, value: ["shop-v2"] } };
+  const values = (clusters: string | null) => ({
+    target: { target: { selected_option: { value: "shop" } } },
+    "version:shop": { version: { selected_option: { value: "shop-v2" } } },
+    "clusters:shop": { clusters: { value: clusters } },
+    channel: { channel: { selected_conversation: "C1" } },
+  });
+
+  it("offers the clusters in the file's order, and reads a choice into the same request as --clusters", () => {
+    const view = JSON.stringify(startFormView({ targets: [target], picked }));
+    expect(view).toContain('"block_id":"clusters:shop"');
+    expect(view).toContain('"initial_value":"staging,prod-eu,prod-us"');
+    expect(JSON.stringify(startFormView({ targets: [target, TargetSchema.parse({ name: "cart" })] }))).not.toContain("clusters");
+    expect(readStartForm(values("prod-eu, staging"))).toMatchObject({ ok: true, value: { req: { target: "shop", clusters: ["prod-eu", "staging"] } } });
+    expect(readStartForm(values("prod-eu,Nope!"))).toMatchObject({ ok: false, errors: { clusters: expect.stringContaining("is not a cluster name") } });
+  });
+
+  it("puts a --clusters refusal under the field", () => {
+    const refused = planStartWave(target, ["staging", "prod-asia"], false);
+    if (refused.ok) throw new Error("expected a refusal");
+    expect(startRefusalErrors(refused.error)).toEqual({ clusters: expect.stringContaining("cluster prod-asia is not in the wave") });
   });
 });
