@@ -473,12 +473,10 @@ export function abort(r: Rollout, actor: Actor, now: number, why?: string): Tran
   if (r.status === "aborting") return refuse({ code: "already-aborting", id: r.id, ...byWhom(r) });
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  // A wave reverts every cluster it touched, newest first: the one it is at now comes first.
-  const wave = r.wave ? { wave: abortWave(r.wave) } : {};
-  const moved = touch(
-    { ...r, ...wave, status: "aborting", desiredPercent: 0, problem: undefined, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } },
-    now,
-  );
+  // A wave reverts every cluster it touched, newest first: the one it is at now comes first. What held it at
+  // a gate (a refused start, a cluster that did not answer) is no longer the question.
+  const wave = r.wave ? { wave: abortWave(r.wave), problem: undefined } : {};
+  const moved = touch({ ...r, ...wave, status: "aborting", desiredPercent: 0, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
   return ok(withEvent(moved, now, { kind: "abort-requested", actor, from: r.appliedPercent ?? 0, to: 0, ...(why ? { text: why } : {}) }));
 }
 

@@ -33,6 +33,10 @@ targets:
     stable: shop-v1
     steps: [50, 100]
     cleanup: scale-down
+  - name: shop
+    cluster: prod-us
+    namespace: web
+    stable: shop-v1
   - name: cart
     cluster: prod-eu
     namespace: web
@@ -263,23 +267,45 @@ describe("a wave through three clusters", () => {
     expect(canary("prod-us")).toBe(0);
   });
 
+  it("a wave and the same target declared in one of its clusters never run at once: the same TrafficSplit", async () => {
+    for (const c of THREE) seedSplit(peer(c));
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2" });
+    await waitForMessage(h, "shop#6", (t) => t.includes("Advance to 100%") && t.includes("in cluster staging"));
+    const before = writes(peer("prod-us")).length;
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop@prod-us --to shop-v2" });
+    expect(await waitForEphemeral(h, ALICE, "target is busy: rollout `shop#6`")).toContain("Finish or abort it first");
+    expect(writes(peer("prod-us")).length).toBe(before);
+    await clickButton(h, "shop#6", ALICE, /Abort/);
+    await waitForStatus(h, "shop#6", "aborted");
+
+    // The other way round: shop@prod-us running keeps a wave through prod-us from starting.
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop@prod-us --to shop-v2" });
+    await waitForMessage(h, "shop@prod-us#1", "Abort");
+    const staged = writes(peer("staging")).length;
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2" });
+    await waitForEphemeral(h, ALICE, "target is busy: rollout `shop@prod-us#1`");
+    expect(writes(peer("staging")).length).toBe(staged);
+    await clickButton(h, "shop@prod-us#1", ALICE, /Abort/);
+    await waitForStatus(h, "shop@prod-us#1", "aborted");
+  });
+
   it("a new process picks up a wave mid-way and goes on in the cluster the record is at", async () => {
     for (const c of THREE) seedSplit(peer(c));
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2" });
-    await throughCluster(h, "shop#6", "staging");
-    await waitForMessage(h, "shop#6", "Waiting at the gate before prod-eu");
-    await clickButton(h, "shop#6", ALICE, /Advance to prod-eu/);
-    await waitForMessage(h, "shop#6", (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-eu"));
+    await throughCluster(h, "shop#7", "staging");
+    await waitForMessage(h, "shop#7", "Waiting at the gate before prod-eu");
+    await clickButton(h, "shop#7", ALICE, /Advance to prod-eu/);
+    await waitForMessage(h, "shop#7", (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-eu"));
     await h.stopBot();
     const next = await startHarness({ reuse: h, clusters: [...THREE], targetsYaml: TARGETS });
     try {
       const before = counts();
-      await clickButton(next, "shop#6", ALICE, /Advance to 100%/);
+      await clickButton(next, "shop#7", ALICE, /Advance to 100%/);
       await waitFor(() => (canary("prod-eu") === 100 ? true : undefined), { what: "prod-eu at 100%" });
       const after = counts();
       expect([after[0], after[1], after[3]]).toEqual([before[0], before[1], before[3]]);
-      await clickButton(next, "shop#6", ALICE, /Abort/);
-      await waitForStatus(next, "shop#6", "aborted", 30_000);
+      await clickButton(next, "shop#7", ALICE, /Abort/);
+      await waitForStatus(next, "shop#7", "aborted", 30_000);
       expect([canary("staging"), canary("prod-eu"), canary("prod-us")]).toEqual([0, 0, 0]);
     } finally {
       await next.close();
