@@ -1,5 +1,6 @@
 import { runningRollouts } from "../src/app/reads.ts";
 import { starterText } from "../src/slack/views/format.ts";
+import { wavePositionText } from "../src/slack/views/wave-text.ts";
 import { parseArgs, type ParseResult } from "./args.ts";
 import type { Caller, Command, CommandDeps, Reply } from "./types.ts";
 
@@ -16,7 +17,7 @@ export const listCommand: Command<Record<string, never>> = {
     if (!active.length) return { text: "No rollouts are running." };
     const lines = active.map(
       (r) =>
-        `• \`${r.id}\` ${r.stable || "?"} → ${r.canary}: *${r.status}*, ${r.appliedPercent ?? 0}% on the canary (step ${Math.max(r.stepIndex + 1, 0)}/${r.steps.length}), started by ${starterText(r)} in <#${r.channel}>`,
+        `• \`${r.id}\` ${r.stable || "?"} → ${r.canary}: *${r.status}*, ${r.appliedPercent ?? 0}% on the canary (step ${Math.max(r.stepIndex + 1, 0)}/${r.steps.length})${r.wave ? `, wave ${wavePositionText(r, r.wave)}` : ""}, started by ${starterText(r)} in <#${r.channel}>`,
     );
     return { text: `${active.length} running rollout${active.length === 1 ? "" : "s"}:\n${lines.join("\n")}` };
   },

@@ -25,6 +25,8 @@ export type StartArgs = {
   autoMs?: number;
   /** Hold or abort (target setting) when this many ms pass before the rollout ends. */
   deadlineMs?: number;
+  /** `--clusters staging,prod-eu`: a wave target's clusters to run through, in this order. */
+  clusters?: string[];
 };
 
 const grammar: Grammar = {
@@ -47,12 +49,17 @@ const grammar: Grammar = {
     split: { takesValue: true, help: "TrafficSplit name (ad-hoc SMI targets)", placeholder: "name" },
     auto: { takesValue: true, help: "advance automatically every interval while the canary is healthy", placeholder: "10m" },
     deadline: { takesValue: true, help: "hold or abort (the target decides) if not finished by then", placeholder: "2h" },
+    clusters: {
+      takesValue: true,
+      help: "a wave target: the clusters to roll through, in this order (among those its `clusters:` declares)",
+      placeholder: "staging,prod-eu",
+    },
   },
 };
 
 // docs/commands.md quotes this line (test/unit/command-input.test.ts, test/unit/docs-drift.test.ts).
 const USAGE =
-  "/rollout start <target> (--to <version> | --image <image:tag> [--to <version>]) [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--namespace <ns>] [--router smi|namerd|gateway] [--split <name>]";
+  "/rollout start <target> (--to <version> | --image <image:tag> [--to <version>]) [--from <version>] [--steps 10,50,100] [--auto 10m] [--deadline 2h] [--clusters staging,prod-eu] [--namespace <ns>] [--router smi|namerd|gateway] [--split <name>]";
 
 /**
  * `--steps 10, 50, 100`: the spaces made the steps three tokens. Say so, rather than "unexpected `50, 100`",
@@ -132,10 +139,18 @@ export function parseStart(tokens: string[]): ParseResult<StartArgs> {
     if (!d.ok) return { ok: false, error: `--deadline: ${durationProblemText(d.error)}` };
     deadlineMs = d.value;
   }
+  let clusters: string[] | undefined;
+  const clustersText = flagValue(a, "clusters");
+  if (clustersText !== undefined) {
+    clusters = clustersText.split(",").map((c) => c.trim());
+    const bad = clusters.find((c) => dnsLabelProblem(c));
+    if (bad !== undefined) return { ok: false, error: `--clusters ${echo(bad)} is not a cluster name: it ${dnsLabelProblem(bad)}` };
+  }
   return {
     ok: true,
     value: {
       target,
+      ...(clusters ? { clusters } : {}),
       ...(to ? { to } : {}),
       ...(image !== undefined ? { image } : {}),
       ...(autoMs !== undefined ? { autoMs } : {}),
@@ -166,8 +181,9 @@ export const startCommand: Command<StartArgs> = {
     const { rolloutId, stable, canary, steps, autoMs, image } = out.value;
     const deploying = image ? ` Deploying \`${canary}\` (image \`${image}\`) next to \`${stable}\` first; the message shows its pods coming up.` : "";
     const mode = autoMs !== undefined ? ` Automatic: a step every ${formatDuration(autoMs)} while the canary is healthy.` : "";
+    const wave = out.value.clusters ? ` A wave through ${out.value.clusters.join(" → ")}, one cluster after the other.` : "";
     return {
-      text: `:hourglass_flowing_sand: Starting rollout \`${rolloutId}\`: \`${stable || "(current)"}\` → \`${canary}\`, plan ${steps.join("% → ")}%.${deploying}${mode} Checking the mesh; the rollout message will appear in this channel.`,
+      text: `:hourglass_flowing_sand: Starting rollout \`${rolloutId}\`: \`${stable || "(current)"}\` → \`${canary}\`, plan ${steps.join("% → ")}%.${wave}${deploying}${mode} Checking the mesh; the rollout message will appear in this channel.`,
       outcome: "done",
       audited: true,
     };

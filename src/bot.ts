@@ -13,6 +13,7 @@ import { slackAuditWords } from "./slack/views/audit-words.ts";
 import { slackSide } from "./slack/side.ts";
 import { MetricsSources } from "./metrics/registry.ts";
 import { planStage } from "./engine/timers.ts";
+import { syncWaveRow } from "./engine/wave-rollout.ts";
 import type { Rollout } from "./engine/rollout.ts";
 import { webApiPoster } from "./slack/poster.ts";
 import { AccessControl } from "./app/access.ts";
@@ -124,7 +125,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const bullConnection = connect("work");
   // Every write recomputes the stage's timers (automatic step, notice, reminder) from the record.
   const storeOptions = {
-    normalize: (r: Rollout) => planStage(r, now(), { remindMs: r.target.remind ?? 30 * 60_000 }),
+    normalize: (r: Rollout) => planStage(syncWaveRow(r), now(), { remindMs: r.target.remind ?? 30 * 60_000 }),
     retentionSeconds: env.ROLLOUT_RETENTION_DAYS * 86_400,
     now,
   };

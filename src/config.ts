@@ -214,6 +214,11 @@ export function parseTargetsFile(text: string, source = "targets file"): ConfigR
       errors.push(
         `${source}: target '${key}' names cluster '${t.cluster}', which \`clusters:\` does not declare (${clusters.size ? [...clusters.keys()].join(", ") : "it declares none"})`,
       );
+    for (const c of t.clusters ?? [])
+      if (!clusters.has(c))
+        errors.push(
+          `${source}: target '${key}' names cluster '${c}' in its wave (\`clusters\`), which the file's \`clusters:\` does not declare (${clusters.size ? [...clusters.keys()].join(", ") : "it declares none"})`,
+        );
     targets.set(key, t);
   }
   if (errors.length) return err(errors);

@@ -5,7 +5,7 @@ import { formatDuration } from "../engine/duration.ts";
 import type { BotNote } from "../engine/notes.ts";
 import type { Decision } from "../engine/policy.ts";
 import type { Refusal } from "../engine/refusal.ts";
-import { isTerminal, withNote, withSnapshot, type Rollout, type StoredSnapshot } from "../engine/rollout.ts";
+import { isTerminal, parseRolloutId, withNote, withSnapshot, type Rollout, type StoredSnapshot } from "../engine/rollout.ts";
 import { autoOnBehalfOf, noticeSent, waitForEvidence } from "../engine/timers.ts";
 import type { Verdict } from "../engine/verdict.ts";
 import type { AccessControl } from "./access.ts";
@@ -53,7 +53,8 @@ export async function announceAutoStep(deps: AutoStepDeps, r: Rollout): Promise<
 
 /** The final step (to 100%, or Finish) is taken for whoever turned automatic steps on, with their rights. */
 function mayTakeFinalStep(deps: AutoStepDeps, r: Rollout): Promise<Decision> {
-  return deps.access.finalStepOnBehalf(autoOnBehalfOf(r), r.target.name, r.startedBy);
+  // The policy is the declared target's, named as the rollout's id names it (`shop@prod-eu`, or a wave's `shop`).
+  return deps.access.finalStepOnBehalf(autoOnBehalfOf(r), parseRolloutId(r.id)?.target ?? r.target.name, r.startedBy);
 }
 
 function isFinalStep(d: AutoDecision): boolean {

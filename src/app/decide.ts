@@ -18,6 +18,8 @@ import { RIGHT, type ActionKind, type DecisionNote } from "../engine/policy.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import { setMode, type AutoSettings } from "../engine/timers.ts";
+import { openWaveGate } from "../engine/wave-rollout.ts";
+import { targetKey } from "../engine/target.ts";
 import { argoActionOf, argoDecide, argoReachesFull } from "../engine/argo.ts";
 import { flaggerActionOf, flaggerDecide, flaggerReachesFull } from "../engine/flagger.ts";
 import type { EffectQueue } from "../queue/queues.ts";
@@ -89,7 +91,8 @@ export async function decide(
         action: seen?.argo ? (argoActionOf(kind) ?? kind) : seen?.flagger ? flaggerActionOf(kind) : kind,
         via: ctx.via ?? (actor.kind === "user" ? "command" : "auto"),
         rolloutId,
-        ...(parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
+        // A wave's entries name the cluster it was at (`shop@prod-eu`), as the worker's do.
+        ...(seen ? { target: targetKey(seen.target) } : parseRolloutId(rolloutId) ? { target: parseRolloutId(rolloutId)!.target } : {}),
         ...(ctx.channelId ? { channel: ctx.channelId } : {}),
         ...(seen?.appliedPercent != null ? { before: seen.appliedPercent } : {}),
         ...e,
@@ -174,6 +177,11 @@ function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fro
   if (r.flagger) return flaggerDecide(kind, r, actor, fromStep, now);
   switch (kind) {
     case "advance":
+      // A wave at its gate: Advance opens it to the next cluster (a click on an older message is late).
+      if (r.wave && r.status === "at-gate") {
+        if (fromStep !== undefined && fromStep !== r.stepIndex) return err({ code: "moved-on", id: r.id, percent: r.desiredPercent });
+        return openWaveGate(r, actor, now);
+      }
       return advance(r, actor, fromStep ?? r.stepIndex, now);
     case "finish":
       return finish(r, actor, now);

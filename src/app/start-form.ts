@@ -44,7 +44,8 @@ export async function pickedTarget(deps: AppDeps, targetName: string): Promise<P
 
 async function versionsFor(deps: AppDeps, target: Target): Promise<PickedTarget["versions"]> {
   if (!deps.deployments) return { ok: false, error: { code: "no-kube-api" } };
-  const listed = await deps.deployments(kubeNamespace(target), FORM_LIST_TIMEOUT_MS, target.cluster);
+  // A wave's versions are listed in its first cluster, where the plan begins.
+  const listed = await deps.deployments(kubeNamespace(target), FORM_LIST_TIMEOUT_MS, target.cluster ?? target.clusters?.[0]);
   if (!listed.ok) {
     deps.log.info({ target: target.name, namespace: kubeNamespace(target), why: listed.error }, "start form: no list of Deployments");
     return listed;

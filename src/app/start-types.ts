@@ -4,6 +4,7 @@ import type { Target } from "../engine/target.ts";
 import type { FenceRefusal } from "../engine/fence.ts";
 import type { RateLimited } from "./rate-limits.ts";
 import type { DeployProblem } from "../engine/deploy.ts";
+import type { WaveStartRefusal } from "../engine/wave-rollout.ts";
 
 /** What a person asks to start (from `/rollout start` flags, or later a form). */
 export type StartRequest = {
@@ -23,6 +24,8 @@ export type StartRequest = {
   manual?: boolean;
   /** Hold or abort (target setting) when this many ms pass before the rollout ends. */
   deadlineMs?: number;
+  /** `--clusters`: a wave target's clusters to run through, in this order (among its declared `clusters:`). */
+  clusters?: string[];
 };
 
 /** Who asks, and where the answer goes. */
@@ -53,6 +56,18 @@ export type StartRefusal =
   /** `--image` without `--to` and the namespace's Deployments could not be listed to find the next free name. */
   | { code: "deploy-cannot-name"; target: string; why: string }
   | { code: "to-required"; target: string }
+  /** `--clusters` names a cluster outside the target's wave, one twice, fewer than two, or the target has no wave. */
+  | WaveStartRefusal
   | DeployProblem;
 
-export type Started = { rolloutId: string; stable: string; canary: string; steps: number[]; autoMs?: number; firstPercent: number; image?: string };
+export type Started = {
+  rolloutId: string;
+  stable: string;
+  canary: string;
+  steps: number[];
+  autoMs?: number;
+  firstPercent: number;
+  image?: string;
+  /** A wave: the clusters it runs through, in order. */
+  clusters?: string[];
+};

@@ -2,7 +2,8 @@ import { autoTooFast } from "../engine/metrics-settings.ts";
 import { flaggerCanaryName } from "../engine/flagger.ts";
 import { TargetSchema, targetKey, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
-import { newRollout } from "../engine/rollout.ts";
+import { newRollout, type Rollout } from "../engine/rollout.ts";
+import { planStartWave } from "../engine/wave-rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import { fenceAdhoc, fenceAdhocOverlap, fenceCanary, fenceDeclared } from "../engine/fence.ts";
 import { withinLimit } from "./rate-limits.ts";
@@ -102,6 +103,10 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   if (!deps.routers.has(target.router)) return err({ code: "no-router", router: target.router });
   const steps = req.steps ?? target.steps ?? [...DEFAULT_STEPS];
   const testStage = deps.routers.hasTestStage(target.router);
+  // A wave (`clusters:`, or `--clusters` among them): the record's target is the first cluster's.
+  const planned = planStartWave(target, req.clusters, testStage);
+  if (!planned.ok) return planned;
+  const wave = planned.value;
   // The form names its channel (a field a person fills in): the rollout's messages may go only where they can see.
   if (via === "modal" && !(await canSeeChannel(deps, caller.userId, caller.channelId))) return err({ code: "channel-unseen", channel: caller.channelId });
   // Who may start, and where (the policy covers the target's `channels`). A plan whose first step is
@@ -121,7 +126,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     deploy = planned.value.deploy;
   }
   if (canary === undefined) return err({ code: "to-required", target: key });
-  const busy = await deps.store.activeFor(key);
+  const busy = (await deps.store.activeFor(key)) ?? (await sameObjectsBusy(deps, target));
   if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
   const autoMs = req.autoMs ?? (target.auto?.enabled && !req.manual ? target.auto.interval : undefined);
   if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: key, byFlag: req.autoMs !== undefined });
@@ -132,7 +137,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   const now = deps.now();
   const record = newRollout({
     id,
-    target,
+    target: wave?.target ?? target,
     stable,
     canary,
     steps,
@@ -146,6 +151,7 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
       : {}),
     ...(req.deadlineMs !== undefined ? { deadline: deadlineFor(now, req.deadlineMs, target.deadlineAction) } : {}),
     ...(deploy ? { deploy: { ...deploy, deadlineAt: now + deploy.timeoutMs } } : {}),
+    ...(wave ? { wave: wave.wave } : {}),
   });
   const created = await deps.store.create(record);
   if (!created.ok) {
@@ -158,7 +164,11 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     });
   }
   await deps.queue.afterTransition(created.value);
-  deps.log.info({ rolloutId: id, target: key, stable, canary, steps, ...(req.image ? { image: req.image } : {}) }, "rollout requested");
+  const clusters = wave?.wave.rows.map((row) => row.cluster);
+  deps.log.info(
+    { rolloutId: id, target: key, stable, canary, steps, ...(req.image ? { image: req.image } : {}), ...(clusters ? { clusters } : {}) },
+    "rollout requested",
+  );
   return ok({
     rolloutId: id,
     stable,
@@ -167,7 +177,27 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     ...(deploy ? { image: deploy.image } : {}),
     ...(autoMs !== undefined ? { autoMs } : {}),
     firstPercent: record.desiredPercent,
+    ...(clusters ? { clusters } : {}),
   });
+}
+
+/**
+ * The same routing objects driven under another key: a wave's `shop` in prod-eu is the same TrafficSplit as
+ * a declared `shop@prod-eu`. Whichever runs first keeps the other from starting.
+ */
+async function sameObjectsBusy(deps: AppDeps, target: Target): Promise<Rollout | undefined> {
+  if (target.clusters) {
+    for (const c of target.clusters) {
+      const other = deps.catalog.targets.has(`${target.name}@${c}`) ? await deps.store.activeFor(`${target.name}@${c}`) : undefined;
+      if (other) return other;
+    }
+    return undefined;
+  }
+  if (target.cluster === undefined) return undefined;
+  const wave = deps.catalog.targets.get(target.name);
+  if (!wave?.clusters?.includes(target.cluster)) return undefined;
+  const running = await deps.store.activeFor(target.name);
+  return running?.wave?.rows.some((row) => row.cluster === target.cluster) ? running : undefined;
 }
 
 /**

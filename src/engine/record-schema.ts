@@ -6,7 +6,7 @@ import { z } from "zod";
  * transition. Loose objects: fields a newer version adds pass through untouched. The target is checked for
  * the fields every use case reads; its settings were validated when the rollout was created.
  */
-const StatusSchema = z.enum(["deploying", "starting", "active", "held", "finishing", "completed", "aborting", "aborted", "rejected"]);
+const StatusSchema = z.enum(["deploying", "starting", "active", "held", "finishing", "at-gate", "completed", "aborting", "aborted", "rejected"]);
 
 export const RolloutSchema = z.looseObject({
   id: z.string(),

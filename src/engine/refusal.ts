@@ -2,6 +2,7 @@ import type { Actor, RolloutStatus } from "./status.ts";
 import type { ActionKind, PolicyRefusal } from "./policy.ts";
 import type { ArgoAction } from "./argo-types.ts";
 import type { FlaggerConfirm } from "./flagger-types.ts";
+import type { WaveRefusal } from "./wave.ts";
 
 /**
  * Why a decision about a rollout was not taken, as a code with the data a view needs to say it in its own
@@ -51,7 +52,11 @@ export type RolloutRefusal =
   | { code: "flagger-gate-moved"; id: string; seen: FlaggerConfirm; now: FlaggerConfirm }
   | { code: "flagger-already-open"; id: string; gate: FlaggerConfirm; by: Actor; steps?: "one" | "all" }
   /** A decision that only a Flagger Canary has (Approve all remaining steps), on another rollout. */
-  | { code: "flagger-only"; id: string; kind: ActionKind };
+  | { code: "flagger-only"; id: string; kind: ActionKind }
+  /** A wave waits at the gate before `next`: Finish and Promote have nothing to do; Advance opens it. */
+  | { code: "at-gate"; id: string; next: string }
+  /** Why the gate of a wave does not open (or a wave decision does not apply), as src/engine/wave.ts says. */
+  | WaveRefusal;
 
 /** A refusal of any kind: the rollout's state, or the policy (who may, where). */
 export type Refusal = RolloutRefusal | PolicyRefusal;

@@ -9,6 +9,7 @@ import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
 import type { DriftAuthor, GitBaseline, OwnedBy, PausedObject } from "./ownership.ts";
 import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
 import type { DeployFailure, DeployProblem } from "./deploy.ts";
+import { abortWave, gateRefused, type Wave } from "./wave.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -38,6 +39,7 @@ export type EventKind =
   | "deployed" // `--image`: the new version's Deployment is up (`text`: what was created)
   | "cleanup" // objects removed after Finish, Abort or a failed deploy (`text`: which)
   | "controller" // Argo Rollouts moved, or a person's request was sent to it (`change`)
+  | "wave" // a wave moved between clusters, held on one that does not answer, or reverted one (`wave`)
   | "gitops"; // who owns what the bot writes (Argo CD, Flux): an owner that ignores it, a pause set or taken off, what git must say
 
 export type RolloutEvent = {
@@ -60,7 +62,21 @@ export type RolloutEvent = {
   change?: ArgoChange;
   /** `controller`: what Flagger asked or reported, or what a person decided on its gates. */
   flagger?: FlaggerChange;
+  /** A wave's cluster the event happened in (the thread names it: `prod-eu: 10% -> 50%`). */
+  cluster?: string;
+  /** `wave`: what the wave did, and where. */
+  wave?: WaveEvent;
 };
+
+/** What a wave did (`wave` events): data, the views say it in words. */
+export type WaveEvent =
+  | { what: "finished"; cluster: string; next: string; verdict?: string; opensAt?: number }
+  | { what: "opened"; cluster: string; from: string }
+  | { what: "refused"; cluster: string; problem: string }
+  | { what: "unreachable"; cluster: string; since: number; error: string }
+  | { what: "reachable"; cluster: string; since: number }
+  | { what: "reverted"; cluster: string; next?: string }
+  | { what: "completed"; clusters: string[] };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
 export type StoredSnapshot = {
@@ -159,6 +175,11 @@ export type Rollout = {
   flagger?: FlaggerRecord;
   /** `--image`: the new version the bot deploys (and later may remove); see DeployRecord. */
   deploy?: DeployRecord;
+  /**
+   * A wave through several clusters (src/engine/wave.ts): `target` is always the target in the cluster the
+   * wave is at (running, or being reverted), so every per-cluster step works on it unchanged.
+   */
+  wave?: Wave;
 };
 
 export type DeployedObject = { kind: "Deployment" | "Service"; name: string; uid?: string };
@@ -225,7 +246,8 @@ export function nextStepPercent(r: Rollout): number | undefined {
 /** Append an event (numbered after the last one), keeping the newest MAX_EVENTS. */
 export function withEvent(r: Rollout, now: number, e: Omit<RolloutEvent, "seq" | "at">): Rollout {
   const seq = (r.events.at(-1)?.seq ?? 0) + 1;
-  const events = [...r.events, { ...e, seq, at: now }];
+  const here = r.wave && r.target.cluster !== undefined && e.cluster === undefined ? { cluster: r.target.cluster } : {};
+  const events = [...r.events, { ...e, ...here, seq, at: now }];
   return { ...r, events: events.length > MAX_EVENTS ? events.slice(-MAX_EVENTS) : events };
 }
 
@@ -249,6 +271,8 @@ export type NewRollout = {
   deadline?: Rollout["deadline"];
   /** `--image`: begin in `deploying` with the new version's objects named here. */
   deploy?: DeployRecord;
+  /** A wave: `target` is already the first cluster's. */
+  wave?: Wave;
 };
 
 export function newRollout(n: NewRollout): Rollout {
@@ -273,6 +297,7 @@ export function newRollout(n: NewRollout): Rollout {
     ...(n.deadline ? { deadline: n.deadline } : {}),
     ...(n.responseUrl ? { responseUrl: n.responseUrl } : {}),
     ...(n.deploy ? { deploy: n.deploy } : {}),
+    ...(n.wave ? { wave: n.wave } : {}),
   };
 }
 
@@ -304,6 +329,11 @@ export function withRemoved(r: Rollout, removed: DeployedObject[], old: boolean,
   return withEvent(touch({ ...r, deploy }, now), now, { kind: "cleanup", actor: { kind: "bot", why: "cleanup" }, text });
 }
 
+function atGate(r: Rollout): RolloutRefusal {
+  const next = r.wave?.rows[r.wave.position + 1]?.cluster ?? "";
+  return { code: "at-gate", id: r.id, next };
+}
+
 function refuseIfEnded(r: Rollout): Refused | undefined {
   if (r.status === "completed" || r.status === "aborted") return refuse({ code: "ended", id: r.id, status: r.status, ...byWhom(r) });
   if (r.status === "rejected") return refuse({ code: "never-started", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
@@ -332,10 +362,41 @@ export function markStarted(r: Rollout, observed: { percent: number; raw: string
 
 /** The mesh could not carry this rollout; nothing was written. */
 export function markRejected(r: Rollout, problem: string, now: number): Rollout {
+  if (r.wave && r.wave.position > 0 && !r.wave.revert) return backToGate(r, r.wave, problem, now);
   return withEvent(touch({ ...r, status: "rejected", problem, endedAt: now }, now), now, {
     kind: "rejected",
     actor: { kind: "bot", why: "validation" },
     text: problem,
+  });
+}
+
+/**
+ * A wave's next cluster refused the start before anything was written there: the wave waits at the gate
+ * before it again (the previous cluster stays finished at 100%), for a person to fix it and Advance, or Abort.
+ */
+function backToGate(r: Rollout, w: Wave, problem: string, now: number): Rollout {
+  const refused = w.rows[w.position]!.cluster;
+  const wave = gateRefused(w, now);
+  const here = wave.rows[wave.position]!.cluster;
+  const last = r.steps.length - 1;
+  const back = touch(
+    {
+      ...r,
+      status: "at-gate",
+      wave,
+      target: { ...r.target, cluster: here },
+      stepIndex: last,
+      desiredPercent: 100,
+      appliedPercent: 100,
+      problem: `${refused}: ${problem}`,
+    },
+    now,
+  );
+  return withEvent(back, now, {
+    kind: "wave",
+    actor: { kind: "bot", why: "validation" },
+    cluster: refused,
+    wave: { what: "refused", cluster: refused, problem },
   });
 }
 
@@ -370,6 +431,7 @@ export function finish(r: Rollout, actor: Actor, now: number): TransitionResult 
   if (r.status === "finishing") return refuse({ code: "already-finishing", id: r.id, ...byWhom(r) });
   if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
   if (r.status === "held") return refuse({ code: "held", id: r.id });
+  if (r.status === "at-gate") return refuse(atGate(r));
   if (r.desiredPercent !== 100 || r.appliedPercent !== 100) return refuse({ code: "not-at-full", id: r.id, percent: r.appliedPercent ?? 0 });
   const moved = touch({ ...r, status: "finishing", last: { kind: "finish-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
   return ok(withEvent(moved, now, { kind: "finish-requested", actor, from: 100, to: 100 }));
@@ -387,6 +449,7 @@ export function promote(r: Rollout, actor: Actor, now: number): TransitionResult
   if (r.status === "finishing") return refuse({ code: "already-finishing", id: r.id, ...byWhom(r) });
   if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
   if (r.status === "starting" || r.status === "deploying") return refuse({ code: "starting", id: r.id });
+  if (r.status === "at-gate") return refuse(atGate(r));
   if (r.drift) return refuse({ code: "held", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
   if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
   const last = r.steps.length - 1;
@@ -410,7 +473,10 @@ export function abort(r: Rollout, actor: Actor, now: number, why?: string): Tran
   if (r.status === "aborting") return refuse({ code: "already-aborting", id: r.id, ...byWhom(r) });
   const ended = refuseIfEnded(r);
   if (ended) return ended;
-  const moved = touch({ ...r, status: "aborting", desiredPercent: 0, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
+  // A wave reverts every cluster it touched, newest first: the one it is at now comes first. What held it at
+  // a gate (a refused start, a cluster that did not answer) is no longer the question.
+  const wave = r.wave ? { wave: abortWave(r.wave), problem: undefined } : {};
+  const moved = touch({ ...r, ...wave, status: "aborting", desiredPercent: 0, last: { kind: "abort-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
   return ok(withEvent(moved, now, { kind: "abort-requested", actor, from: r.appliedPercent ?? 0, to: 0, ...(why ? { text: why } : {}) }));
 }
 

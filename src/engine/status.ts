@@ -6,6 +6,7 @@ export type RolloutStatus =
   | "active" // walking the plan; a person (or the scheduler) moves it
   | "held" // paused by a person or by drift; nothing moves until resumed
   | "finishing" // making the canary permanent
+  | "at-gate" // a wave: one cluster finished, waiting for the gate to the next (a person's Advance, or the bake time)
   | "completed"
   | "aborting" // reverting to stable
   | "aborted"

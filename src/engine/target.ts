@@ -140,6 +140,16 @@ export const ClusterSchema = z
 
 export type Cluster = z.infer<typeof ClusterSchema>;
 
+/** Between two clusters of a wave (`clusters:`): who opens the gate to the next one, and after how long. */
+export const WaveSettingsSchema = z.strictObject({
+  /** `manual`: a person's Advance opens it; `auto`: it opens by itself once the cluster finished healthy and `bakeTime` passed. */
+  gate: z.enum(["manual", "auto"]).default("manual"),
+  /** `gate: auto`: how long a finished cluster runs at 100% before the wave moves on (a person's Advance need not wait). */
+  bakeTime: durationSchema({ minMs: 0 }).default(0),
+});
+
+export type WaveSettings = z.infer<typeof WaveSettingsSchema>;
+
 export const TargetSchema = z
   .strictObject({
     name: dnsLabel,
@@ -148,6 +158,13 @@ export const TargetSchema = z
      * The same `name` may be declared once per cluster; commands address it as `name@cluster`.
      */
     cluster: dnsLabel.optional(),
+    /**
+     * A wave: the same target in several clusters (names from the file's `clusters:`), rolled through in this
+     * order, each with its own preflight, steps and verdict, a gate between two (docs/clusters.md#waves).
+     */
+    clusters: z.array(dnsLabel).optional(),
+    /** How a wave (`clusters:`) moves from one cluster to the next. */
+    wave: WaveSettingsSchema.optional(),
     /**
      * Where the target's Services and Deployments live. Absent: `default` for SMI and Gateway targets (see
      * kubeNamespace); a namerd target without one has no Deployment of the bot's to check or scale.
@@ -245,6 +262,10 @@ export const TargetSchema = z
         message: "`deploy: true` works in the bot's own cluster only for now: leave `cluster` out, or deploy the new version with your pipeline",
       });
     }
+    if (t.clusters !== undefined) waveProblems(t, ctx);
+    if (t.wave !== undefined && t.clusters === undefined) {
+      ctx.addIssue({ code: "custom", path: ["wave"], message: "`wave` says how a wave moves between clusters: it needs `clusters:` (two or more)" });
+    }
     if (t.router === "namerd" && (t.cleanup === "scale-down" || t.cleanup === "delete") && !t.namespace) {
       ctx.addIssue({ code: "custom", path: ["namespace"], message: `\`cleanup: ${t.cleanup}\` needs the namespace of the versions' Deployments` });
     }
@@ -261,6 +282,34 @@ export const TargetSchema = z
   });
 
 export type Target = z.infer<typeof TargetSchema>;
+
+/** What a wave target (`clusters:`) may not say, each with the key to change. */
+type WaveChecked = {
+  cluster?: string | undefined;
+  clusters?: string[] | undefined;
+  router: string;
+  deploy: boolean;
+  gitops?: string | undefined;
+  cleanup: string;
+};
+
+function waveProblems(t: WaveChecked, ctx: z.RefinementCtx): void {
+  const say = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  const list = t.clusters ?? [];
+  if (t.cluster !== undefined) say("clusters", "name either `cluster` (one cluster) or `clusters` (a wave through several), not both");
+  if (t.router === "argo-rollouts" || t.router === "flagger")
+    say("clusters", `a ${t.router} target is followed in the bot's own cluster only: leave \`clusters\` out (run the controller and a bot in each cluster)`);
+  if (t.deploy) say("deploy", "`deploy: true` works in the bot's own cluster only for now: leave `clusters` out, or deploy the new version with your pipeline");
+  if (t.gitops === "pause")
+    say(
+      "gitops",
+      "`gitops: pause` is not available in a wave yet (a pause would have to outlive each cluster's finish): use `gitops: check` and tell the owner to ignore the bot's fields",
+    );
+  if (t.cleanup === "delete") say("cleanup", "`cleanup: delete` works in the bot's own cluster only for now: use `scale-down` or `none` in a wave");
+  const twice = list.find((c, i) => list.indexOf(c) !== i);
+  if (twice !== undefined) say("clusters", `cluster '${twice}' is named twice: a wave passes each cluster once`);
+  else if (list.length < 2) say("clusters", "a wave needs two or more clusters (for one, say `cluster:`)");
+}
 
 /** The target's Kubernetes namespace: `namespace`, else `default`, as kubectl takes it. */
 export function kubeNamespace(target: Pick<Target, "namespace">): string {

@@ -25,8 +25,13 @@ export type WaveRow = {
   state: WaveRowState;
   /** The canary's share here, as last verified (null: never written). */
   percent: number | null;
-  /** The verdict the cluster's plan ended on (`healthy`, `failing`, ...), as the verdict engine words it. */
+  /** The verdict the cluster's plan ended on (`healthy`, `worse`, ...: the verdict engine's kind). */
   verdict?: string;
+  /**
+   * `cleanup: scale-down`: the stable's Deployment preflight saw serving the target in this cluster. Kept
+   * until the whole wave completes: a later Abort could still send traffic back to it.
+   */
+  stableWorkload?: { namespace: string; name: string };
 };
 
 export type WaveGate = { mode: "manual" } | { mode: "auto"; bakeMs: number };
@@ -37,6 +42,8 @@ export type Wave = {
   /** Index of the cluster running (or, at a gate, of the one that just finished). */
   position: number;
   gate: WaveGate;
+  /** Each cluster's plan begins with the test stage (0%, header routing only; the router has one). */
+  testStage: boolean;
   /** Waiting between `position` and the next: since when, and (automatic gate) from when it may open by itself. */
   atGate?: { since: number; opensAt?: number };
   /** A cluster that did not answer: the wave holds (nothing moves anywhere) until it does. */
@@ -74,11 +81,12 @@ export function planWave(declared: readonly string[], requested?: readonly strin
   return ok([...clusters]);
 }
 
-export function newWave(clusters: readonly string[], gate: WaveGate): Wave {
+export function newWave(clusters: readonly string[], gate: WaveGate, testStage = false): Wave {
   return {
     rows: clusters.map((cluster, i) => ({ cluster, state: i === 0 ? "running" : "waiting", percent: null })),
     position: 0,
     gate,
+    testStage,
   };
 }
 
@@ -135,6 +143,17 @@ export function openGate(w: Wave, by: "person" | "timer", now: number): Result<W
   return ok(withRow({ ...rest, position }, next, { state: "running" }));
 }
 
+/**
+ * The cluster the gate opened to refused the start before anything was written there (preflight, the mesh
+ * cannot carry it, a GitOps owner): the wave goes back to the gate before it, which only a person reopens.
+ */
+export function gateRefused(w: Wave, now: number): Wave {
+  if (w.position === 0 || w.revert) return w;
+  const here = w.rows[w.position]!.cluster;
+  const back = withRow({ ...w, position: w.position - 1, atGate: { since: now } }, here, { state: "waiting", percent: null });
+  return back;
+}
+
 /** A cluster did not answer (network, timeout, 5xx): the whole wave holds and says which, since when. */
 export function clusterUnreachable(w: Wave, cluster: string, error: string, now: number): Wave {
   if (w.unreachable?.cluster === cluster) return { ...w, unreachable: { ...w.unreachable, error } };
@@ -156,7 +175,8 @@ export function abortWave(w: Wave): Wave {
   if (w.revert) return w;
   const touched = w.rows.filter((r) => r.state === "running" || r.state === "finished").map((r) => r.cluster);
   const order = [...touched].reverse();
-  const { atGate: _gate, ...rest } = w;
+  // An unreachable mark is the abort's to find again: its own writes say which cluster does not answer.
+  const { atGate: _gate, unreachable: _u, ...rest } = w;
   return {
     ...rest,
     revert: order,

@@ -27,6 +27,7 @@ const EVENT_KINDS: Record<EventKind, true> = {
   alert: true,
   controller: true,
   gitops: true,
+  wave: true,
 };
 
 const ACTION_KINDS: Record<ActionKind, true> = {

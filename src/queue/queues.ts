@@ -10,7 +10,7 @@ export const QUEUE_NAME = "rollout-effects";
 
 export type JobName = "reconcile" | "slack-sync" | "snapshot" | "timer" | "chart" | "home";
 /** Timers of a stage (keyed by the record's timers.seq) and of the whole rollout (the deadline). */
-export type TimerKind = "auto-step" | "auto-notice" | "remind" | "deadline-warn" | "deadline";
+export type TimerKind = "auto-step" | "auto-notice" | "remind" | "deadline-warn" | "deadline" | "wave-gate";
 export type EffectJob = {
   rolloutId: string;
   version: number;
@@ -192,7 +192,7 @@ export class EffectQueue {
    * record twice adds nothing; the previous seq's jobs are removed (a job that still fires finds its seq
    * outdated and does nothing).
    */
-  async timers(r: Pick<Rollout, "id" | "timers" | "deadline">): Promise<void> {
+  async timers(r: Pick<Rollout, "id" | "timers" | "deadline" | "wave">): Promise<void> {
     const t = r.timers;
     const adds: Promise<unknown>[] = [];
     if (t) {
@@ -201,6 +201,9 @@ export class EffectQueue {
       if (t.noticeAt !== undefined) adds.push(this.addTimer(r.id, "auto-notice", t.seq, t.noticeAt));
       if (t.remindAt !== undefined) adds.push(this.addTimer(r.id, "remind", t.seq, t.remindAt));
     }
+    // A wave's automatic gate: one timer per gate (keyed by the cluster it follows), due at the end of the bake time.
+    const opensAt = r.wave?.atGate?.opensAt;
+    if (opensAt !== undefined) adds.push(this.addTimer(r.id, "wave-gate", r.wave!.position, opensAt));
     if (r.deadline) {
       adds.push(this.addTimer(r.id, "deadline-warn", 0, r.deadline.warnAt));
       adds.push(this.addTimer(r.id, "deadline", 0, r.deadline.at));

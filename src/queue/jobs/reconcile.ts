@@ -35,6 +35,8 @@ import { sendArgoRequest, type ArgoSender } from "../../app/argo-follow.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import { deployStep, removeOld, removeOwn, type DeployDeps } from "./deploy.ts";
 import { markDeployFailed } from "../../engine/rollout.ts";
+import { clearUnreachable, finishCluster, finishEarlierClusters, holdUnreachable, revertWave, withCleanupProblems } from "./wave.ts";
+import { finishesWave, waveCompleted } from "../../engine/wave-rollout.ts";
 import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, ownedBy, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
@@ -79,6 +81,7 @@ export async function reconcileJob(deps: ReconcileDeps, job: EffectJob, attempts
     const log = deps.log.child({ rolloutId: r.id, status: r.status, desired: r.desiredPercent });
     try {
       await step(deps, r);
+      if (r.wave?.unreachable) await clearUnreachable(deps, r.id);
     } catch (err) {
       await onFailure(deps, r, err, attemptsMade + 1, log);
     } finally {
@@ -118,6 +121,8 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       return;
     }
     case "finishing": {
+      // A wave's cluster before its last: the canary keeps all the traffic, and the wave waits at the gate.
+      if (!finishesWave(r)) return finishCluster(deps, r);
       // Only over what the bot last verified (100%): a hand edit since then is drift, never overwritten.
       const obs = await router.finalize(r.target, pair(r), "canary", {
         expect: { canaryPercent: r.appliedPercent ?? 100, print: r.meshPrint, ...(r.takeOwnership ? { takeOwnership: true } : {}) },
@@ -125,36 +130,24 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       verify(obs, 100);
       // The clean-up is a courtesy after the mesh is final: its failure is reported, never a reason to retry
       // a finished rollout (the Deployment may have been removed or renamed by hand).
-      let cleanupProblem: string | undefined;
-      if (r.target.cleanup === "scale-down" && deps.scaleDown) {
-        // Only the Deployment of the stable this rollout shifted away from, as preflight saw it serving the
-        // target (its Service selecting it), in the target's own namespace: nothing a flag could name.
-        const plan = stableWorkloadPlan(r.target, pair(r));
-        const seen = r.stableWorkload;
-        if (!plan || !seen || seen.namespace !== plan.namespace || seen.name !== plan.deployment) {
-          const what = plan ? `Deployment ${plan.namespace}/${plan.deployment}` : `the Deployment of ${r.stable}`;
-          cleanupProblem = `did not scale ${what} down: it was not seen serving ${r.target.name} before the rollout began (${plan ? `its Service ${plan.service}` : "a Service named like it"} must select it)`;
-        } else {
-          const { namespace: ns, name } = seen;
-          cleanupProblem = await deps.scaleDown(ns, name, r.target.cluster).then(
-            () => undefined,
-            (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
-          );
-        }
-      }
+      let cleanupProblem = await scaleDownStable(deps, r.target, r, r.stableWorkload);
       // The old version's objects, once the read-back shows the mesh sends them nothing (verify above).
       if (r.target.cleanup === "delete") cleanupProblem = await removeOld(deps, r);
+      // A wave: every earlier cluster is made final and cleaned up only now, when no Abort can send it back.
+      const earlier = await finishEarlierClusters(deps, r, (t, seen) => scaleDownStable(deps, t, r, seen));
       await backToGitNote(deps.gitops, deps.slackSide.gitops, store, r, now);
       await takePausesOff(deps.gitops, deps.slackSide.gitops, store, r, now);
       await store.update(r.id, (x) => {
         if (x.status !== "finishing") return x;
-        const done = markCompleted(x, obs.raw, now());
+        const done = withCleanupProblems(waveCompleted(markCompleted(x, obs.raw, now()), now()), earlier, now());
         return cleanupProblem ? withWarning(done, cleanupProblem, now()) : done;
       });
       return;
     }
     case "aborting": {
       await noteOverwrittenEdit(deps, r);
+      // A wave: every touched cluster back to stable, newest first, each verified before the next.
+      if (r.wave) return revertWave(deps, r, (x) => takePausesOff(deps.gitops, deps.slackSide.gitops, store, x, now));
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verify(obs, 0);
       // What `--image` made goes only now that all traffic is verified back on stable.
@@ -167,6 +160,25 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
     default:
       return;
   }
+}
+
+/**
+ * `cleanup: scale-down`: only the Deployment of the stable this rollout shifted away from, as preflight saw it
+ * serving the target (its Service selecting it), in the target's own namespace and cluster: nothing a flag
+ * could name. The clean-up is a courtesy after the mesh is final: a failure is a line, never a retry.
+ */
+async function scaleDownStable(deps: ReconcileDeps, target: Rollout["target"], r: Rollout, seen: Rollout["stableWorkload"]): Promise<string | undefined> {
+  if (target.cleanup !== "scale-down" || !deps.scaleDown) return undefined;
+  const plan = stableWorkloadPlan(target, pair(r));
+  if (!plan || !seen || seen.namespace !== plan.namespace || seen.name !== plan.deployment) {
+    const what = plan ? `Deployment ${plan.namespace}/${plan.deployment}` : `the Deployment of ${r.stable}`;
+    return `did not scale ${what} down: it was not seen serving ${target.name} before the rollout began (${plan ? `its Service ${plan.service}` : "a Service named like it"} must select it)`;
+  }
+  const { namespace: ns, name } = seen;
+  return deps.scaleDown(ns, name, target.cluster).then(
+    () => undefined,
+    (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
+  );
 }
 
 async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Promise<void> {
@@ -264,6 +276,11 @@ async function onFailure(deps: ReconcileDeps, r: Rollout, err: unknown, attempt:
   // Typed errors say whether trying again can help; a lease held elsewhere (LockBusy), or an error nobody typed, is retried.
   const retryable = err instanceof RouterError || err instanceof StoreError || err instanceof KubeApiError ? err.transient : true;
 
+  // A wave's cluster that does not answer holds the whole wave and says which since when; the job retries.
+  if (await holdUnreachable(deps, r, err)) {
+    log.warn({ err, attempt }, "a cluster of the wave does not answer, holding");
+    throw err;
+  }
   if (r.status === "aborting") {
     // Abort always completes: whatever the error, retry with backoff and keep shouting.
     log.error({ err, attempt }, "abort failed, retrying");

@@ -1,6 +1,7 @@
 import { announceAutoStep, takeAutoStep, type AutoStepDeps } from "../../app/auto-step.ts";
 import { rolloutById } from "../../app/refresh.ts";
 import { meetDeadline, remindOfStage, warnOfDeadline } from "../../app/reminders.ts";
+import { openGateOnTime } from "../../app/wave-gate.ts";
 import { isTerminal } from "../../engine/rollout.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { EffectJob } from "../queues.ts";
@@ -31,5 +32,7 @@ export async function timerJob(deps: TimerDeps, job: EffectJob): Promise<void> {
       return currentStage ? takeAutoStep(deps, r, deps.metrics.for(r.target) ? (x) => readSnapshot(deps, x) : undefined) : undefined;
     case "remind":
       return currentStage ? remindOfStage(deps, r) : undefined;
+    case "wave-gate":
+      return openGateOnTime(deps, r, job.version);
   }
 }

@@ -9,9 +9,15 @@ import { argoActionWord, describeActor, policyRefusalText } from "./refusal.ts";
 import type { ArgoChange } from "../../engine/argo-types.ts";
 import { argoStepText } from "./argo-steps.ts";
 import type { FlaggerChange } from "../../engine/flagger-types.ts";
+import { waveEventText } from "./wave-text.ts";
 
-/** One thread reply per event: who, what, weights before -> after, when. Pure. */
+/** One thread reply per event: who, what, weights before -> after, when; in a wave, the cluster first. Pure. */
 export function renderEvent(r: Rollout, e: RolloutEvent): string {
+  const text = eventText(r, e);
+  return e.cluster !== undefined && e.kind !== "wave" ? `${e.cluster}: ${text}` : text;
+}
+
+function eventText(r: Rollout, e: RolloutEvent): string {
   const who = actorText(e.actor);
   const when = slackTime(e.at);
   const weights = e.from !== undefined && e.to !== undefined ? ` (${r.stable}/${r.canary} ${split(e.from)} → ${split(e.to)})` : "";
@@ -67,6 +73,8 @@ export function renderEvent(r: Rollout, e: RolloutEvent): string {
     case "alert":
       // Notes are the bot's own words for people (they carry mentions); older records kept them as text.
       return `${e.kind === "alert" ? ":rotating_light:" : e.kind === "notice" ? ":alarm_clock:" : ":bell:"} ${e.note ? noteText(e.note) : (e.text ?? "")}`;
+    case "wave":
+      return e.wave ? waveEventText(e.wave, who, when) : `${escapeMrkdwn(e.text ?? "")} ${when}`;
     case "controller":
       if (e.flagger) return `${flaggerChangeText(e.flagger, e.actor)} ${when}`;
       return e.change ? `${argoChangeText(r, e.change, e.actor)} ${when}` : `${escapeMrkdwn(e.text ?? "")} ${when}`;

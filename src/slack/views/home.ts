@@ -1,4 +1,5 @@
 import type { Board, BoardRollout } from "../../app/slack-side.ts";
+import { wavePositionText } from "./wave-text.ts";
 import type { Rollout } from "../../engine/rollout.ts";
 import { describeVerdict } from "./verdict-text.ts";
 import { clip, duration, escapeMrkdwn, slackTime, starterText } from "./format.ts";
@@ -32,6 +33,7 @@ const STATUS: Record<Rollout["status"], string> = {
   active: "in progress",
   held: "held",
   finishing: "finishing",
+  "at-gate": "at the gate",
   completed: "completed",
   aborting: "aborting",
   aborted: "aborted",
@@ -47,6 +49,7 @@ function runningBlocks({ rollout: r, link }: BoardRollout): Block[] {
     `\`${weightBar(weight)}\`${moving} on \`${escapeMrkdwn(r.canary)}\``,
     r.snapshot ? `Verdict: ${describeVerdict(r.snapshot.verdict)}` : "Verdict: no reading yet",
   ];
+  if (r.wave) lines.push(`Wave: ${escapeMrkdwn(wavePositionText(r, r.wave))}`);
   if (r.problem) lines.push(`:warning: ${escapeMrkdwn(r.problem)}`);
   const schedule = scheduleText(r);
   const blocks: Block[] = [

@@ -1,4 +1,5 @@
 import { formatDuration } from "../../engine/duration.ts";
+import { waveRefusalText, waveStartRefusalText } from "./wave-text.ts";
 import { deployProblemText } from "./deploy-text.ts";
 import type { DecisionNote, PolicyRefusal, Rule, RuleKey } from "../../engine/policy.ts";
 import type { AutoTooFast, Refusal } from "../../engine/refusal.ts";
@@ -108,6 +109,19 @@ export function refusalText(r: Refusal): string {
       return `\`${r.kind}\` is for a Flagger Canary's traffic steps; rollout ${r.id} is not one. Nothing was changed.`;
     case "argo-no-step":
       return `Rollout ${r.id} has no step left to promote.`;
+    case "at-gate":
+      return `${r.id} waits at the gate before ${r.next}: Advance opens it (the new version is already final in the clusters so far); Abort reverts them.`;
+    case "wave-cluster-not-declared":
+    case "wave-cluster-twice":
+    case "wave-too-short":
+    case "wave-not-at-gate":
+    case "wave-baking":
+    case "wave-unhealthy":
+    case "wave-held-unreachable":
+    case "wave-aborting":
+    case "wave-not-reverting":
+    case "wave-not-reverted":
+      return `${capitalize(waveRefusalText(r))}. Nothing was changed.`;
   }
 }
 
@@ -246,6 +260,9 @@ export function startRefusalText(r: StartRefusal): string {
       return `could not find a free name for the new version of \`${r.target}\` (${r.why}): add \`--to <name>\`. Nothing was changed.`;
     case "to-required":
       return `\`--to <version>\` is required: which version should get the traffic? (Or \`--image <image>\` to have the bot deploy it.)`;
+    case "wave-clusters":
+    case "not-a-wave":
+      return waveStartRefusalText(r);
     default:
       return `${deployProblemText(r)}. Nothing was changed.`;
   }
@@ -259,7 +276,11 @@ const FENCE_CODES: ReadonlySet<string> = new Set([
   "namespace-not-allowed",
   "to-other-target",
   "adhoc-overlaps",
+  "wave-clusters",
+  "not-a-wave",
 ]);
+
+const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** A refused start as the person sees it: `:no_entry:` for the policy and the target's fence, `:x:` for everything else. */
 export function startRefusalReply(r: StartRefusal): string {

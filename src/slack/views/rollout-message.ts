@@ -15,6 +15,7 @@ import { renderFlaggerMessage } from "./flagger-message.ts";
 export { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 import { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 import { deployingText } from "./deploy-text.ts";
+import { gateButtonText, wavePositionText, waveRowsText } from "./wave-text.ts";
 
 const STATUS_TEXT: Record<Rollout["status"], string> = {
   deploying: ":package: Deploying the new version",
@@ -22,6 +23,7 @@ const STATUS_TEXT: Record<Rollout["status"], string> = {
   active: ":large_blue_circle: In progress",
   held: ":double_vertical_bar: Held",
   finishing: ":hourglass_flowing_sand: Finishing",
+  "at-gate": ":vertical_traffic_light: Waiting at the gate",
   completed: ":white_check_mark: Completed",
   aborting: ":rewind: Aborting: returning all traffic to stable",
   aborted: ":x: Aborted: all traffic on stable",
@@ -69,10 +71,7 @@ function abortButton(r: Rollout): Block {
       title: { type: "plain_text", text: "Abort this rollout?" },
       text: {
         type: "mrkdwn",
-        text: clip(
-          `All traffic for \`${r.target.name}\`${r.target.cluster !== undefined ? ` in cluster ${r.target.cluster}` : ""} goes back to \`${r.stable || "stable"}\`.`,
-          300,
-        ),
+        text: clip(abortWhat(r), 300),
       },
       confirm: { type: "plain_text", text: "Abort" },
       deny: { type: "plain_text", text: "Keep going" },
@@ -81,8 +80,22 @@ function abortButton(r: Rollout): Block {
   };
 }
 
+/** What Abort does, for its confirmation: in a wave, every cluster touched so far, newest first. */
+function abortWhat(r: Rollout): string {
+  const w = r.wave;
+  if (w) {
+    const touched = w.rows.filter((x) => x.state === "running" || x.state === "finished").map((x) => x.cluster);
+    return `All traffic for \`${r.target.name}\` goes back to \`${r.stable || "stable"}\` in ${[...touched].reverse().join(", then ")} (newest first, each verified); clusters not reached stay untouched.`;
+  }
+  return `All traffic for \`${r.target.name}\`${r.target.cluster !== undefined ? ` in cluster ${r.target.cluster}` : ""} goes back to \`${r.stable || "stable"}\`.`;
+}
+
 export function actionButtons(r: Rollout): Block[] {
   switch (r.status) {
+    case "at-gate":
+      // The wave's hold on an unreachable cluster is no gate to open: only Abort (which keeps retrying).
+      if (!r.wave || r.wave.unreachable) return [abortButton(r)];
+      return [button(gateButtonText(r.wave), ACTION.advance, r, "primary"), abortButton(r)];
     case "active": {
       if (r.appliedPercent !== r.desiredPercent) return [abortButton(r)];
       const next = r.steps[r.stepIndex + 1];
@@ -171,6 +184,12 @@ export function renderRolloutMessage(r: Rollout): Rendered {
     },
     { type: "section", text: { type: "mrkdwn", text: `*Plan*  ${planText(r)}` } },
   ];
+  if (r.wave) {
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: clip(`*Wave* ${escapeMrkdwn(wavePositionText(r, r.wave))}\n${waveRowsText(r, r.wave)}`, 3000) },
+    });
+  }
   const deploying = deployingText(r);
   if (deploying) blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(deploying, 3000) } });
   const schedule = scheduleText(r);
@@ -213,6 +232,6 @@ export function renderRolloutMessage(r: Rollout): Rendered {
       elements: [{ type: "mrkdwn", text: `${STATUS_TEXT[r.status]}${closer} ${slackTime(r.endedAt)} after ${duration(r.endedAt - r.createdAt)}` }],
     });
   }
-  const text = `Rollout ${r.id} (${r.target.name}): ${r.status}, ${r.appliedPercent ?? 0}% on ${r.canary}`;
+  const text = `Rollout ${r.id} (${r.target.name}): ${r.status}, ${r.appliedPercent ?? 0}% on ${r.canary}${r.wave ? `, ${wavePositionText(r, r.wave)}` : ""}`;
   return { text, blocks };
 }

@@ -34,6 +34,8 @@ export const FIELD = {
   mode: "mode",
   interval: "interval",
   deadline: "deadline",
+  /** A wave target's clusters, in order (`--clusters`). */
+  clusters: "clusters",
   channel: "channel",
 } as const;
 type Field = (typeof FIELD)[keyof typeof FIELD];
@@ -43,7 +45,7 @@ type Field = (typeof FIELD)[keyof typeof FIELD];
  * views.update while its block_id and action_id stay the same, and then ignores the new initial value: these
  * blocks are named `<field>:<target>`, so a prefill shows, and reading finds them by prefix.
  */
-const PER_TARGET: ReadonlySet<Field> = new Set([FIELD.version, FIELD.versionText, FIELD.steps, FIELD.mode, FIELD.interval]);
+const PER_TARGET: ReadonlySet<Field> = new Set([FIELD.version, FIELD.versionText, FIELD.steps, FIELD.mode, FIELD.interval, FIELD.clusters]);
 
 function blockIdOf(field: Field, target: string | undefined): string {
   return target && PER_TARGET.has(field) ? `${field}:${target}` : field;
@@ -139,6 +141,15 @@ export function startFormView(input: StartFormInput): Record<string, unknown> {
         ? "Strictly increasing, ending at 100. Prefilled with the target's plan."
         : "Strictly increasing, ending at 100. Empty: the target's own steps.",
     }),
+    // A wave target: the clusters it runs through, prefilled with all of them in the file's order.
+    ...(picked?.target.clusters
+      ? [
+          input_(FIELD.clusters, "Clusters, in order (a wave)", text("e.g. staging,prod-eu", picked.target.clusters.join(",")), {
+            optional: true,
+            hint: "The plan runs in each cluster in turn, with a gate between two. Pick and order among the target's own clusters.",
+          }),
+        ]
+      : []),
     input_(FIELD.mode, "Mode", { type: "radio_buttons", options: [manual, auto], initial_option: picked?.autoMs !== undefined ? auto : manual }),
     input_(FIELD.interval, "Interval (automatic only)", text("e.g. 10m", picked?.autoMs !== undefined ? formatDuration(picked.autoMs) : undefined), {
       optional: true,
@@ -306,6 +317,13 @@ export function readStartForm(values: unknown): { ok: true; value: StartForm } |
     if (d.ok) deadlineMs = d.value;
     else errors.deadline = plainWords(durationProblemText(d.error));
   }
+  let clusters: string[] | undefined;
+  const clustersText = read(v, FIELD.clusters, target);
+  if (clustersText) {
+    clusters = clustersText.split(",").map((c) => c.trim());
+    const bad = clusters.find((c) => dnsLabelProblem(c));
+    if (bad !== undefined) errors.clusters = `"${clip(bad, 60)}" is not a cluster name: it ${dnsLabelProblem(bad)}.`;
+  }
   const channelId = read(v, FIELD.channel);
   if (!channelId) errors.channel = "Pick the channel where the rollout's message goes.";
   if (Object.keys(errors).length || !target || (!to && image === undefined) || !channelId) return { ok: false, errors };
@@ -322,6 +340,7 @@ export function readStartForm(values: unknown): { ok: true; value: StartForm } |
         // Manual chosen in the form is manual, even for a target that declares automatic steps.
         ...(mode === "manual" ? { manual: true } : {}),
         ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+        ...(clusters ? { clusters } : {}),
       },
     },
   };
@@ -362,6 +381,8 @@ export function startRefusalErrors(r: StartRefusal): FieldErrors {
       return r.why === "channel" ? { channel: text } : { target: text };
     case "channel-unseen":
       return { channel: text };
+    case "wave-clusters":
+      return r.flag ? { clusters: text } : { target: text };
     case "image-invalid":
     case "deploy-not-enabled":
       return { image: text };

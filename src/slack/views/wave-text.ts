@@ -1,0 +1,114 @@
+import type { Rollout, WaveEvent } from "../../engine/rollout.ts";
+import { wavePosition, type Wave, type WaveRefusal, type WaveRow } from "../../engine/wave.ts";
+import type { WaveStartRefusal } from "../../engine/wave-rollout.ts";
+import { formatDuration } from "../../engine/duration.ts";
+import { escapeMrkdwn, slackTime } from "./format.ts";
+
+/** A wave in words: the message's rows and position, the thread's wave events, its refusals. Pure. */
+
+const ROW_STATE: Record<WaveRow["state"], string> = {
+  waiting: ":white_circle: not reached yet",
+  running: ":large_blue_circle: running",
+  finished: ":white_check_mark: finished",
+  reverting: ":rewind: going back to stable",
+  reverted: ":leftwards_arrow_with_hook: back on stable, verified",
+  untouched: ":heavy_minus_sign: untouched: never reached, nothing written",
+};
+
+/** Where the wave stands: `cluster 2 of 3: prod-eu`, and what it waits for. */
+export function wavePositionText(r: Rollout, w: Wave): string {
+  const p = wavePosition(w);
+  const at = `cluster ${p.index} of ${p.of}: ${p.cluster}`;
+  if (w.unreachable) return `${at}. The wave holds: ${w.unreachable.cluster} does not answer since ${slackTime(w.unreachable.since)}`;
+  if (r.status === "aborting") return `${at}. Aborting: reverting ${p.cluster}, newest cluster first`;
+  if (r.status === "at-gate") {
+    const next = w.rows[w.position + 1]?.cluster ?? "";
+    const opens =
+      w.atGate?.opensAt !== undefined
+        ? `; it opens by itself at ${slackTime(w.atGate.opensAt)}`
+        : w.gate.mode === "auto"
+          ? "; only a person opens it (the cluster did not finish healthy)"
+          : "";
+    return `${at} finished. Waiting at the gate before ${next}${opens}`;
+  }
+  return at;
+}
+
+/** One line per cluster: the cluster, its weights as last verified, the verdict, the state. */
+export function waveRowsText(r: Rollout, w: Wave): string {
+  return w.rows
+    .map((row, i) => {
+      const live = i === w.position && row.state === "running" && r.snapshot ? r.snapshot.verdict.kind : row.verdict;
+      const weights = row.percent === null ? "no weights written" : `${r.canary} ${row.percent}%`;
+      return `*${row.cluster}*: ${weights} · verdict ${live ?? "none yet"} · ${ROW_STATE[row.state]}`;
+    })
+    .join("\n");
+}
+
+/** The Advance button at the gate. */
+export function gateButtonText(w: Wave): string {
+  return `Advance to ${w.rows[w.position + 1]?.cluster ?? "the next cluster"}`;
+}
+
+/** A wave event in the thread. */
+export function waveEventText(e: WaveEvent, who: string, when: string): string {
+  switch (e.what) {
+    case "finished": {
+      const gate = e.opensAt !== undefined ? `the gate opens by itself at ${slackTime(e.opensAt)}, or Advance now` : `Advance opens it`;
+      return `:checkered_flag: ${e.cluster}: finished, all traffic on the new version (verdict ${e.verdict ?? "none"}). Waiting at the gate before ${e.next}: ${gate} ${when}`;
+    }
+    case "opened":
+      return `:arrow_forward: ${who} opened the gate: ${e.from} → ${e.cluster}; ${e.cluster} starts with its own checks ${when}`;
+    case "refused":
+      return `:no_entry: ${e.cluster} refused the start: ${escapeMrkdwn(e.problem)}. Nothing was written there; the wave waits at the gate before it again ${when}`;
+    case "unreachable":
+      return `:satellite_antenna: ${e.cluster} does not answer since ${slackTime(e.since)}: ${escapeMrkdwn(e.error)}. The wave holds; nothing moves anywhere until it answers ${when}`;
+    case "reachable":
+      return `:satellite_antenna: ${e.cluster} answers again (it did not from ${slackTime(e.since)}): the wave goes on ${when}`;
+    case "reverted":
+      return `:leftwards_arrow_with_hook: ${e.cluster}: back on stable, verified${e.next ? `; next: ${e.next}` : ""} ${when}`;
+    case "completed":
+      return `:white_check_mark: The wave went through ${e.clusters.join(" → ")} ${when}`;
+  }
+}
+
+/** Why the wave did not do what was asked. */
+export function waveRefusalText(r: WaveRefusal): string {
+  switch (r.code) {
+    case "wave-cluster-not-declared":
+      return `cluster \`${r.cluster}\` is not in the wave (its clusters are ${r.declared.map((c) => `\`${c}\``).join(", ")})`;
+    case "wave-cluster-twice":
+      return `cluster \`${r.cluster}\` is named twice: a wave passes each cluster once`;
+    case "wave-too-short":
+      return `a wave needs two or more clusters (got ${r.clusters.map((c) => `\`${c}\``).join(", ") || "none"}); for one cluster start \`<target>@<cluster>\` where the targets file declares it`;
+    case "wave-not-at-gate":
+      return `the wave is not waiting at a gate (it is at ${r.cluster})`;
+    case "wave-baking":
+      return `${r.cluster} is still baking: the gate opens by itself at ${slackTime(r.opensAt)}`;
+    case "wave-unhealthy":
+      return `${r.cluster} did not finish healthy (verdict ${r.verdict}): only a person opens the gate`;
+    case "wave-held-unreachable":
+      return `the wave holds: ${r.cluster} does not answer since ${slackTime(r.since)}. Nothing moves until it does`;
+    case "wave-aborting":
+      return "the wave is being aborted";
+    case "wave-not-reverting":
+      return `${r.cluster} is not the cluster being reverted`;
+    case "wave-not-reverted":
+      return `${r.cluster} reads back ${r.percent}% on the canary, not 0%`;
+  }
+}
+
+/** A `--clusters` the target's wave does not allow. */
+export function waveStartRefusalText(r: WaveStartRefusal): string {
+  if (r.code === "not-a-wave")
+    return `\`--clusters ${r.clusters.join(",")}\` cannot be used with \`${r.target}\`: it is not a wave (its targets-file entry has no \`clusters:\`). Start it without \`--clusters\`, or \`${r.target}@<cluster>\` where the file declares one. Nothing was changed.`;
+  const what = waveRefusalText(r.refusal);
+  return r.flag
+    ? `\`--clusters\` for \`${r.target}\`: ${what}. It may pick and order only among the wave's own clusters. Nothing was changed.`
+    : `\`${r.target}\`: ${what}. Nothing was changed.`;
+}
+
+/** The gate's bake time as the docs and the message say it. */
+export function bakeText(w: Wave): string {
+  return w.gate.mode === "auto" ? `automatic gate after ${formatDuration(w.gate.bakeMs)} of bake time` : "a person's Advance opens each gate";
+}

@@ -1,0 +1,203 @@
+import { describe, expect, it } from "vitest";
+import { parseTargetsFile } from "../../src/config.ts";
+import { abort, finish, newRollout, markRejected, type Rollout } from "../../src/engine/rollout.ts";
+import { TargetSchema } from "../../src/engine/target.ts";
+import {
+  clusterDone,
+  clusterReverted,
+  finishesWave,
+  markReachable,
+  markUnreachable,
+  openWaveGate,
+  planStartWave,
+  syncWaveRow,
+  waveCompleted,
+} from "../../src/engine/wave-rollout.ts";
+import { parseStart } from "../../commands/start.ts";
+import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
+import { renderEvent } from "../../src/slack/views/event-text.ts";
+import { startRefusalText } from "../../src/slack/views/refusal.ts";
+import { readStartForm, startFormView, startRefusalErrors } from "../../src/slack/views/start-form.ts";
+import { ClusterError, isUnreachable, unreachableProblem } from "../../src/queue/jobs/wave.ts";
+import { KubeApiError } from "../../src/kube/call.ts";
+import { toRouterError } from "../../src/kube/errors.ts";
+
+/** Issue 24: a wave on the rollout record (src/engine/wave-rollout.ts), the targets-file checks, and how it reads. */
+
+const CLUSTERS = "clusters:\n  - { name: staging, context: s }\n  - { name: prod-eu, context: e }\n  - { name: prod-us, context: u }\n";
+const target = TargetSchema.parse({ name: "shop", namespace: "web", stable: "shop-v1", steps: [50, 100], clusters: ["staging", "prod-eu", "prod-us"] });
+const ALICE = { kind: "user" as const, id: "UALICE" };
+
+function value<T>(r: { ok: true; value: T } | { ok: false; error: unknown }): T {
+  if (!r.ok) throw new Error(`refused: ${JSON.stringify(r.error)}`);
+  return r.value;
+}
+
+/** A wave rollout in its first cluster, at 100% verified and finishing. */
+function finishingInFirst(): Rollout {
+  const planned = value(planStartWave(target, undefined, false))!;
+  const r = newRollout({
+    id: "shop#1",
+    target: planned.target,
+    stable: "shop-v1",
+    canary: "shop-v2",
+    steps: [50, 100],
+    startedBy: "UALICE",
+    channel: "C1",
+    testStage: false,
+    now: 0,
+    wave: planned.wave,
+  });
+  const at100 = syncWaveRow({ ...r, status: "active", stepIndex: 1, desiredPercent: 100, appliedPercent: 100 });
+  return value(finish(at100, ALICE, 1_000));
+}
+
+describe("the targets file", () => {
+  it("accepts a wave of declared clusters and refuses an undeclared one, one twice, fewer than two, and `cluster` with `clusters`", () => {
+    const ok = parseTargetsFile(`${CLUSTERS}targets:\n  - { name: shop, stable: v1, clusters: [staging, prod-eu], wave: { gate: auto, bakeTime: 10m } }\n`);
+    expect(ok.ok && ok.value.targets.get("shop")?.wave).toEqual({ gate: "auto", bakeTime: 600_000 });
+    const errors = (yaml: string) => {
+      const r = parseTargetsFile(`${CLUSTERS}targets:\n${yaml}`);
+      return r.ok ? [] : r.error.join("\n");
+    };
+    expect(errors("  - { name: shop, clusters: [staging, prod-asia] }\n")).toContain("names cluster 'prod-asia' in its wave");
+    expect(errors("  - { name: shop, clusters: [staging, staging] }\n")).toContain("cluster 'staging' is named twice");
+    expect(errors("  - { name: shop, clusters: [staging] }\n")).toContain("a wave needs two or more clusters");
+    expect(errors("  - { name: shop, cluster: staging, clusters: [staging, prod-eu] }\n")).toContain("name either `cluster`");
+    expect(errors("  - { name: shop, deploy: true, clusters: [staging, prod-eu] }\n")).toContain("`deploy: true` works in the bot's own cluster only");
+    expect(errors("  - { name: shop, gitops: pause, clusters: [staging, prod-eu] }\n")).toContain("`gitops: pause` is not available in a wave");
+    expect(errors("  - { name: shop, wave: { gate: auto } }\n")).toContain("it needs `clusters:`");
+  });
+
+  it("parses --clusters into names, and refuses one that is not a name", () => {
+    expect(parseStart(["shop", "--to", "v2", "--clusters", "prod-eu,staging"])).toMatchObject({ ok: true, value: { clusters: ["prod-eu", "staging"] } });
+    expect(parseStart(["shop", "--to", "v2", "--clusters", "prod-eu,Bad_Name"])).toMatchObject({ ok: false, error: expect.stringContaining("--clusters") });
+  });
+});
+
+describe("--clusters, the wave's fence", () => {
+  it("picks and orders among the declared clusters only, and names the flag and the target when it reaches outside", () => {
+    expect(value(planStartWave(target, ["prod-eu", "staging"], true))!.wave.rows.map((r) => r.cluster)).toEqual(["prod-eu", "staging"]);
+    const outside = planStartWave(target, ["staging", "prod-asia"], false);
+    expect(outside.ok).toBe(false);
+    if (!outside.ok)
+      expect(startRefusalText(outside.error)).toBe(
+        "`--clusters` for `shop`: cluster `prod-asia` is not in the wave (its clusters are `staging`, `prod-eu`, `prod-us`). It may pick and order only among the wave's own clusters. Nothing was changed.",
+      );
+    const plain = planStartWave(TargetSchema.parse({ name: "cart" }), ["staging", "prod-eu"], false);
+    expect(plain.ok).toBe(false);
+    if (!plain.ok) expect(startRefusalText(plain.error)).toContain("cannot be used with `cart`: it is not a wave");
+  });
+});
+
+describe("a wave on the record", () => {
+  it("a cluster's Finish waits at the gate; Advance moves the record's target to the next cluster with its own fresh state", () => {
+    const r = finishingInFirst();
+    expect(r.target.cluster).toBe("staging");
+    expect(finishesWave(r)).toBe(false);
+    const gated = clusterDone({ ...r, stableWorkload: { namespace: "web", name: "shop-v1" }, meshPrint: "p", observedRaw: "x" }, "shop-v2 100%", 2_000);
+    expect(gated.status).toBe("at-gate");
+    expect(gated.wave!.rows[0]).toMatchObject({ cluster: "staging", state: "finished", percent: 100, stableWorkload: { namespace: "web", name: "shop-v1" } });
+    expect(finish(gated, ALICE, 2_500)).toEqual({ ok: false, error: { code: "at-gate", id: "shop#1", next: "prod-eu" } });
+    const text = JSON.stringify(renderRolloutMessage(gated));
+    expect(text).toContain("cluster 1 of 3: staging finished. Waiting at the gate before prod-eu");
+    expect(text).toContain("Advance to prod-eu");
+    const opened = value(openWaveGate(gated, ALICE, 3_000));
+    expect(opened).toMatchObject({ status: "starting", target: { cluster: "prod-eu" }, stepIndex: 0, desiredPercent: 50, appliedPercent: null });
+    expect(opened.meshPrint).toBeUndefined();
+    expect(opened.stableWorkload).toBeUndefined();
+    expect(opened.wave!.rows.map((x) => x.state)).toEqual(["finished", "running", "waiting"]);
+    expect(renderEvent(opened, opened.events.at(-1)!)).toContain("opened the gate: staging → prod-eu");
+    // A second Advance finds no gate.
+    expect(openWaveGate(opened, ALICE, 3_100)).toMatchObject({ ok: false, error: { code: "wave-not-at-gate" } });
+  });
+
+  it("a later cluster that refuses the start sends the wave back to the gate before it, nothing written there", () => {
+    const opened = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    const back = markRejected(opened, "Service web/shop-v2 does not exist", 4_000);
+    expect(back).toMatchObject({ status: "at-gate", target: { cluster: "staging" }, appliedPercent: 100 });
+    expect(back.wave!.rows.map((x) => `${x.cluster}:${x.state}`)).toEqual(["staging:finished", "prod-eu:waiting", "prod-us:waiting"]);
+    expect(back.problem).toBe("prod-eu: Service web/shop-v2 does not exist");
+  });
+
+  it("Abort reverts the current cluster then the finished ones, newest first; the record is done only after the last", () => {
+    let r = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    r = syncWaveRow({ ...r, status: "active", appliedPercent: 50 });
+    r = value(abort(r, ALICE, 4_000));
+    expect(r.wave!.revert).toEqual(["prod-eu", "staging"]);
+    expect(r.wave!.rows.map((x) => `${x.cluster}:${x.state}`)).toEqual(["staging:reverting", "prod-eu:reverting", "prod-us:untouched"]);
+    const first = value(clusterReverted(r, "prod-eu 0%", 5_000));
+    expect(first.done).toBe(false);
+    expect(first.rollout).toMatchObject({ status: "aborting", target: { cluster: "staging" }, appliedPercent: 100 });
+    // staging waits for prod-eu: a read-back there before prod-eu is verified does not count.
+    expect(clusterReverted({ ...r, target: { ...r.target, cluster: "staging" } }, "x", 5_000)).toEqual({
+      ok: false,
+      error: { code: "wave-not-reverting", cluster: "staging" },
+    });
+    const last = value(clusterReverted(first.rollout, "staging 0%", 6_000));
+    expect(last.done).toBe(true);
+    expect(last.rollout.wave!.rows.map((x) => `${x.cluster}:${x.state}`)).toEqual(["staging:reverted", "prod-eu:reverted", "prod-us:untouched"]);
+  });
+
+  it("an unreachable cluster is marked once, with since when, and cleared when it answers", () => {
+    const r = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    const held = markUnreachable(r, "prod-eu", "connect ECONNREFUSED", 10_000);
+    const again = markUnreachable(held, "prod-eu", "connect ECONNREFUSED", 20_000);
+    expect(again.wave!.unreachable).toEqual({ cluster: "prod-eu", since: 10_000, error: "connect ECONNREFUSED" });
+    expect(again.events.filter((e) => e.kind === "wave" && e.wave?.what === "unreachable")).toHaveLength(1);
+    const back = markReachable(again, 30_000);
+    expect(back.wave!.unreachable).toBeUndefined();
+    expect(renderEvent(back, back.events.at(-1)!)).toContain("prod-eu answers again");
+  });
+
+  it("the last cluster's completion marks every row finished", () => {
+    let r = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    const rows = r.wave!.rows.map((x, i) => (i < 2 ? { ...x, state: "finished" as const, percent: 100 } : { ...x, state: "running" as const, percent: 50 }));
+    r = { ...r, wave: { ...r.wave!, position: 2, rows }, status: "completed" };
+    expect(waveCompleted(r, 9_000).wave!.rows.every((x) => x.state === "finished" && x.percent === 100)).toBe(true);
+  });
+});
+
+describe("which failures hold a wave as unreachable", () => {
+  const kube = (failure: ConstructorParameters<typeof KubeApiError>[1]) => new KubeApiError("PUT TrafficSplit web/shop", failure);
+  it("no connection, no answer in time and a 5xx are unreachable; a refusal (403, 409, 429) answers", () => {
+    expect(isUnreachable(kube({ kind: "network", message: "ECONNRESET" }))).toBe(true);
+    expect(isUnreachable(toRouterError(kube({ kind: "timeout", message: "no answer within 5 s" })))).toBe(true);
+    expect(isUnreachable(toRouterError(kube({ kind: "status", code: 503, reason: "ServiceUnavailable", message: "down" })))).toBe(true);
+    expect(isUnreachable(new ClusterError("staging", kube({ kind: "status", code: 502, reason: "BadGateway", message: "lb" })))).toBe(true);
+    expect(isUnreachable(toRouterError(kube({ kind: "status", code: 403, reason: "Forbidden", message: "no" })))).toBe(false);
+    expect(isUnreachable(toRouterError(kube({ kind: "status", code: 409, reason: "Conflict", message: "rv" })))).toBe(false);
+    expect(isUnreachable(kube({ kind: "status", code: 429, reason: "TooManyRequests", message: "slow down" }))).toBe(false);
+  });
+
+  it("says which cluster since when, and that nothing moves", () => {
+    expect(unreachableProblem("prod-eu", Date.UTC(2026, 0, 5, 14, 2), "connect ECONNREFUSED")).toBe(
+      "prod-eu does not answer since 14:02 UTC: connect ECONNREFUSED. The wave holds; nothing moves anywhere until it answers (it is never skipped).",
+    );
+  });
+});
+
+describe("the start form for a wave target", () => {
+  const picked = { target, steps: [50, 100], versions: { ok: true as const, value: ["shop-v2"] } };
+  const values = (clusters: string | null) => ({
+    target: { target: { selected_option: { value: "shop" } } },
+    "version:shop": { version: { selected_option: { value: "shop-v2" } } },
+    "clusters:shop": { clusters: { value: clusters } },
+    channel: { channel: { selected_conversation: "C1" } },
+  });
+
+  it("offers the clusters in the file's order, and reads a choice into the same request as --clusters", () => {
+    const view = JSON.stringify(startFormView({ targets: [target], picked }));
+    expect(view).toContain('"block_id":"clusters:shop"');
+    expect(view).toContain('"initial_value":"staging,prod-eu,prod-us"');
+    expect(JSON.stringify(startFormView({ targets: [target, TargetSchema.parse({ name: "cart" })] }))).not.toContain("clusters");
+    expect(readStartForm(values("prod-eu, staging"))).toMatchObject({ ok: true, value: { req: { target: "shop", clusters: ["prod-eu", "staging"] } } });
+    expect(readStartForm(values("prod-eu,Nope!"))).toMatchObject({ ok: false, errors: { clusters: expect.stringContaining("is not a cluster name") } });
+  });
+
+  it("puts a --clusters refusal under the field", () => {
+    const refused = planStartWave(target, ["staging", "prod-asia"], false);
+    if (refused.ok) throw new Error("expected a refusal");
+    expect(startRefusalErrors(refused.error)).toEqual({ clusters: expect.stringContaining("cluster prod-asia is not in the wave") });
+  });
+});
