@@ -35,7 +35,7 @@ import { sendArgoRequest, type ArgoSender } from "../../app/argo-follow.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import { deployStep, removeOld, removeOwn, type DeployDeps } from "./deploy.ts";
 import { markDeployFailed } from "../../engine/rollout.ts";
-import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, ownedBy, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
+import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, ownedBy, pauseAsked, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -107,6 +107,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
     case "active":
     case "held": {
       if (r.appliedPercent === r.desiredPercent && !r.resync) return;
+      await pauseAsked(deps.gitops, deps.slackSide.gitops, store, router, r, now); // Pause Flux: before the write it makes stick
       // After a person answered drift (resync), what the mesh holds besides the weights is the new baseline.
       const expect =
         r.appliedPercent === null

@@ -156,7 +156,9 @@ export function gitopsRevertAdvice(by: DriftAuthor, obj: WrittenObject | undefin
     if (obj) lines.push(snippetMasks(s, obj));
   }
   if (by.gitops?.owner.kind === "flux-kustomization")
-    lines.push("Or set `gitops: pause` on the target for the next rollout (Flux's reconcile is disabled on the object while it runs).");
+    lines.push(
+      "Or press *Pause Flux for this rollout*: the bot sets `kustomize.toolkit.fluxcd.io/reconcile: disabled` on the object until the rollout ends, then writes its weights back (or set `gitops: pause` on the target for every rollout).",
+    );
   return lines.join("\n");
 }
 

@@ -15,6 +15,7 @@ import { renderFlaggerMessage } from "./flagger-message.ts";
 export { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 import { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 import { deployingText } from "./deploy-text.ts";
+import { fluxPausable } from "../../engine/flux-pause.ts";
 
 const STATUS_TEXT: Record<Rollout["status"], string> = {
   deploying: ":package: Deploying the new version",
@@ -81,6 +82,26 @@ function abortButton(r: Rollout): Block {
   };
 }
 
+function pauseFluxButton(r: Rollout): Block {
+  const owner = r.drift?.by?.gitops?.owner;
+  const ks = owner?.name ? `Kustomization \`${owner.namespace ?? ""}/${owner.name}\`` : "its Kustomization";
+  return {
+    ...button("Pause Flux for this rollout", ACTION.pauseFlux, r),
+    confirm: {
+      title: { type: "plain_text", text: "Pause Flux for this rollout?" },
+      text: {
+        type: "mrkdwn",
+        text: clip(
+          `Flux (${ks}) stops reconciling the routing object of \`${r.target.name}\` (\`kustomize.toolkit.fluxcd.io/reconcile: disabled\`) until the rollout ends, and the bot writes ${split(r.desiredPercent)} back over what Flux put there.`,
+          300,
+        ),
+      },
+      confirm: { type: "plain_text", text: "Pause Flux" },
+      deny: { type: "plain_text", text: "Cancel" },
+    },
+  };
+}
+
 export function actionButtons(r: Rollout): Block[] {
   switch (r.status) {
     case "active": {
@@ -96,8 +117,10 @@ export function actionButtons(r: Rollout): Block[] {
         return [button(`Re-apply ${split(r.desiredPercent)}`, ACTION.reapply, r, "primary"), abortButton(r)];
       }
       if (r.drift?.observedPercent !== undefined && r.drift.by?.gitops) {
-        // A GitOps revert: Re-apply would only fight the owner. Adopt what git says, or Abort; the thread has the snippet.
-        return [button(`Adopt ${split(r.drift.observedPercent)}`, ACTION.adopt, r, "primary"), abortButton(r)];
+        // A GitOps revert: Re-apply would only fight the owner. Adopt what git says, or Abort; the thread has the
+        // snippet. Flux's kustomize-controller can also be paused on the object for this rollout.
+        const adoptButton = button(`Adopt ${split(r.drift.observedPercent)}`, ACTION.adopt, r, "primary");
+        return fluxPausable(r) ? [adoptButton, pauseFluxButton(r), abortButton(r)] : [adoptButton, abortButton(r)];
       }
       if (r.drift?.observedPercent !== undefined) {
         return [
