@@ -157,7 +157,9 @@ export async function decide(
   // A Re-apply over another field manager's ownership is a forced write: the trail says whose fields it takes
   // (and, for Pause Flux, that Flux is paused on the object for the rollout).
   const forced =
-    (kind === "reapply" || kind === "pause-flux") && rollout.takeOwnership ? (rollout.events.at(-1)?.text ?? "forced apply: takes the fields from any other field manager") : undefined;
+    (kind === "reapply" || kind === "pause-flux") && rollout.takeOwnership
+      ? (rollout.events.at(-1)?.text ?? "forced apply: takes the fields from any other field manager")
+      : undefined;
   await audit({ outcome: "done", after: rollout.desiredPercent, ...(note ? { reason: deps.words.note(note) } : {}), ...(forced ? { detail: forced } : {}) });
   try {
     await deps.queue.afterTransition(rollout);

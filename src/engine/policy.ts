@@ -57,7 +57,8 @@ export type RuleKey = "start" | "advance" | "finish" | "abort";
 export type PolicyAction = "start" | "advance" | "finish" | "abort" | "hold" | "resume";
 
 /** Every decision a person (or the bot) can take about a running rollout. */
-export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote" | "retry" | "approve-all" | "pause-flux";
+export type ActionKind =
+  "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote" | "retry" | "approve-all" | "pause-flux";
 
 /**
  * Which policy right an action needs (the one place this is said): switching to automatic steps lets the

@@ -289,3 +289,52 @@ describe("after a GitOps revert", () => {
     expect(reapply(handEdit, { kind: "user", id: "UALICE" }, 4).ok).toBe(true);
   });
 });
+
+describe("Pause Flux for this rollout", () => {
+  it("offered and taken only on a Flux Kustomization's revert; refused for Argo CD, a hand edit, and a late click", async () => {
+    const { newRollout, markStarted, markDrift } = await import("../../src/engine/rollout.ts");
+    const { pauseFlux, fluxPausable } = await import("../../src/engine/flux-pause.ts");
+    const { TargetSchema } = await import("../../src/engine/target.ts");
+    const { refusalText } = await import("../../src/slack/views/refusal.ts");
+    const { actionButtons } = await import("../../src/slack/views/rollout-message.ts");
+    const target = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway" });
+    const started = markStarted(
+      newRollout({ id: "web#1", target, stable: "web-v1", canary: "web-v2", steps: [10, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1 }),
+      { percent: 10, raw: "90/10", initialRaw: "100/0" },
+      2,
+    );
+    const gitops = (kind: "argocd" | "flux-kustomization" | "flux-helmrelease", manager: string) => ({
+      manager,
+      gitops: {
+        owner: { kind, name: "apps", namespace: "flux-system", via: "label" as const },
+        verdict: "will-revert" as const,
+        reason: "drift-correction" as const,
+      },
+    });
+    const alice = { kind: "user" as const, id: "UALICE" };
+    const labels = (r: Parameters<typeof actionButtons>[0]) => actionButtons(r).map((b) => (b.text as { text: string }).text);
+
+    const flux = markDrift(started, { percent: 0, raw: "100/0", by: gitops("flux-kustomization", "kustomize-controller") }, "Drift: reverted", 3);
+    expect(fluxPausable(flux)).toBe(true);
+    expect(labels(flux)).toEqual(["Adopt 100/0", "Pause Flux for this rollout", "Abort"]);
+    const paused = pauseFlux(flux, alice, 4);
+    expect(paused.ok).toBe(true);
+    if (!paused.ok) return;
+    expect(paused.value).toMatchObject({ status: "active", appliedPercent: 0, desiredPercent: 10, gitopsPauseAsked: true, takeOwnership: true, resync: true });
+    expect(paused.value.drift).toBeUndefined();
+    // Exactly once: the same click again finds nothing to pause.
+    const late = pauseFlux(paused.value, alice, 5);
+    expect(!late.ok && refusalText(late.error)).toBe("Rollout web#1 has no drift to resolve.");
+
+    const argo = markDrift(started, { percent: 0, raw: "100/0", by: gitops("argocd", "argocd-controller") }, "Drift: reverted", 3);
+    expect(labels(argo)).toEqual(["Adopt 100/0", "Abort"]);
+    const argoRefused = pauseFlux(argo, alice, 4);
+    expect(!argoRefused.ok && refusalText(argoRefused.error)).toContain("pausing it would mean editing the Application's sync policy");
+    const helm = markDrift(started, { percent: 0, raw: "100/0", by: gitops("flux-helmrelease", "helm-controller") }, "Drift: reverted", 3);
+    expect(labels(helm)).toEqual(["Adopt 100/0", "Abort"]);
+    expect(pauseFlux(helm, alice, 4).ok).toBe(false);
+    const hand = markDrift(started, { percent: 30, raw: "70/30", by: { manager: "kubectl-edit" } }, "Drift: by hand", 3);
+    const handRefused = pauseFlux(hand, alice, 4);
+    expect(!handRefused.ok && refusalText(handRefused.error)).toContain("the mesh was changed by `kubectl-edit`");
+  });
+});

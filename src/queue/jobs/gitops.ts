@@ -148,7 +148,14 @@ export async function setPauses(
  * takes it off whatever happens). Until the pause is set and said the request stays on the record, so a
  * crash in between pauses again (the same patch) on the next pass.
  */
-export async function pauseAsked(all: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, router: TrafficRouter, r: Rollout, now: () => number): Promise<void> {
+export async function pauseAsked(
+  all: GitopsDeps | undefined,
+  w: GitopsWords,
+  store: RolloutStore,
+  router: TrafficRouter,
+  r: Rollout,
+  now: () => number,
+): Promise<void> {
   if (!r.gitopsPauseAsked) return;
   const g = gitopsIn(all, r);
   const objects = g ? ((await router.writtenObjects?.(r.target, { stable: r.stable, canary: r.canary })) ?? []) : [];
