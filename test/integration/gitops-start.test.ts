@@ -86,6 +86,11 @@ describe("GitOps owners at the start", () => {
       application: { name: "shop", namespace: "argocd" },
       ignoreDifferences: { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "web", namespace: "shop", jsonPointers: ["/spec/rules"] },
       syncOption: "RespectIgnoreDifferences=true",
+      system: {
+        configMap: { name: "argocd-cm", namespace: "argocd" },
+        key: "resource.customizations.ignoreDifferences.gateway.networking.k8s.io_HTTPRoute",
+        rule: { managedFieldsManagers: ["rollout-bot"] },
+      },
     };
     h.kube.edit("applications", "argocd", "shop", (app) => {
       app.spec = withSnippet(app.spec as Record<string, unknown>, snippet);
