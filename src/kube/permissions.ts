@@ -48,8 +48,9 @@ export const PERMISSIONS: readonly Permission[] = [
   {
     apiGroups: ["apps"],
     resources: ["deployments/scale"],
-    // get: the replica count before scaling; update: setting it to 0 ("cleanup: scale-down" after Finish).
-    verbs: ["get", "update"],
+    // get: the replica count before scaling; patch: setting it to 0 ("cleanup: scale-down" after Finish), a
+    // server-side apply of the Scale under the bot's field manager.
+    verbs: ["get", "patch"],
     neededBy: "src/kube/deployments.ts (getDeploymentReplicas, scaleDeployment) via src/routers/factory.ts scaleDown",
   },
   {
