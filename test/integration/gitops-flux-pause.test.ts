@@ -11,7 +11,8 @@ import { waitFor } from "../support/wait.ts";
  * the bot holds on a GitOps revert and offers Adopt, "Pause Flux for this rollout" and Abort. Only someone with
  * the advance right may press it; pressing it disables Flux's reconcile of the route for the rollout (recorded,
  * said in the thread, audited), writes the bot's weights back, and Finish takes the pause off. A late click of
- * the same button is refused privately and changes nothing.
+ * the same button is refused privately and changes nothing. A bot stopped with the pause set leaves it only until
+ * the rollout ends under the next process (Abort).
  */
 
 const ALICE = "UALICE";
@@ -27,8 +28,24 @@ targets:
     gateway: { httpRoute: web }
     metrics: { source: none, refreshSeconds: 3600 }
     policy: { advance: [${ALICE}], finish: [${ALICE}] }
+  - name: api
+    namespace: ${NS}
+    router: gateway
+    stable: web-v1
+    steps: [100]
+    gateway: { httpRoute: api }
+    metrics: { source: none, refreshSeconds: 3600 }
 `;
-const IGNORE = { paths: ["/spec/rules"], target: { group: "^gateway\\.networking\\.k8s\\.io$", kind: "HTTPRoute", name: "^web$", namespace: "^shop$" } };
+const ignoring = (name: string) => ({
+  paths: ["/spec/rules"],
+  target: { group: "^gateway\\.networking\\.k8s\\.io$", kind: "HTTPRoute", name: `^${name}$`, namespace: "^shop$" },
+});
+const route = (name: string) => ({
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "HTTPRoute",
+  metadata: { name, namespace: NS },
+  spec: { parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }], rules: [{ backendRefs: [{ name: "web-v1", port: 8080, weight: 1 }] }] },
+});
 
 let h: Harness;
 let flux: FluxPeer;
@@ -40,25 +57,22 @@ beforeAll(async () => {
       validators: { httproutes: crdValidator(HTTPROUTE_CRD), kustomizations: crdValidator("kustomize.toolkit.fluxcd.io_kustomizations.v1.9.4.yaml") },
     },
   });
-  h.kube.seed("kustomizations", "flux-system", fluxKustomization("apps", { ignore: [IGNORE] }));
+  h.kube.seed("kustomizations", "flux-system", fluxKustomization("apps", { ignore: [ignoring("web")] }));
+  h.kube.seed("kustomizations", "flux-system", fluxKustomization("api", { ignore: [ignoring("api")] }));
   flux = new FluxPeer(h.kube);
-  flux.manage("apps", "httproutes", {
-    apiVersion: "gateway.networking.k8s.io/v1",
-    kind: "HTTPRoute",
-    metadata: { name: "web", namespace: NS },
-    spec: { parentRefs: [{ group: "core", kind: "Service", name: "web", port: 80 }], rules: [{ backendRefs: [{ name: "web-v1", port: 8080, weight: 1 }] }] },
-  });
+  flux.manage("apps", "httproutes", route("web"));
+  flux.manage("api", "httproutes", route("api"));
 });
 afterAll(async () => {
   flux?.stop();
   await h?.close();
 });
 
-const weights = () =>
-  ((h.kube.get("httproutes", NS, "web")!.spec as { rules: { backendRefs: { name: string; weight: number }[] }[] }).rules[0]!.backendRefs ?? []).map(
+const weights = (name = "web") =>
+  ((h.kube.get("httproutes", NS, name)!.spec as { rules: { backendRefs: { name: string; weight: number }[] }[] }).rules[0]!.backendRefs ?? []).map(
     (r) => `${r.name} ${r.weight}`,
   );
-const annotations = () => (h.kube.get("httproutes", NS, "web")!.metadata as { annotations?: Record<string, string> }).annotations ?? {};
+const annotations = (name = "web") => (h.kube.get("httproutes", NS, name)!.metadata as { annotations?: Record<string, string> }).annotations ?? {};
 
 describe("Pause Flux for this rollout", () => {
   it("offered on a Flux revert, refused without the right, pauses Flux and re-applies; a late click is refused; Finish takes it off", async () => {
@@ -136,5 +150,43 @@ describe("Pause Flux for this rollout", () => {
     expect(annotations()).toEqual({});
     expect((await h.bot.store.get("web#1"))?.gitopsPaused).toBeUndefined();
     await waitFor(() => thread().find((t) => t.includes("Flux's reconcile is back on")), { what: "the resume in the thread" });
+  });
+
+  // Last: it stops this file's bot (afterAll still closes the peers).
+  it("a pause the button set outlives a bot stopped mid-rollout only until the rollout ends under the next process (Abort)", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start api --from web-v1 --to web-v2" });
+    await waitForMessage(h, "api#1", "Re-apply", 15_000);
+    await clickButton(h, "api#1", ALICE, "Re-apply 100/0");
+    await waitForMessage(h, "api#1", "Start shifting (100%)");
+    await clickButton(h, "api#1", ALICE, "Start shifting (100%)");
+    await waitForMessage(h, "api#1", "Finish");
+    h.kube.edit("kustomizations", "flux-system", "api", (ks) => {
+      delete (ks.spec as Record<string, unknown>).ignore;
+    });
+    flux.reconcile();
+    expect(weights("api")).toEqual(["web-v1 1"]);
+    // Finish meets Flux's revert: not made permanent, held, with the button.
+    await clickButton(h, "api#1", ALICE, "Finish");
+    await waitForMessage(h, "api#1", "Pause Flux for this rollout", 15_000);
+    await clickButton(h, "api#1", ALICE, "Pause Flux for this rollout");
+    await waitForMessage(h, "api#1", (t) => t.includes("Finish") && !t.includes("Pause Flux"));
+    expect(annotations("api")).toMatchObject({ "kustomize.toolkit.fluxcd.io/reconcile": "disabled", "rollout-bot.io/paused-for": "api#1" });
+    expect(weights("api")).toEqual(["web-v1 0", "web-v2 100"]);
+    await h.stopBot();
+
+    const second = await startHarness({ reuse: h, targetsYaml: TARGETS });
+    try {
+      flux.reconcile(); // still paused while the bot is away
+      expect(weights("api")).toEqual(["web-v1 0", "web-v2 100"]);
+      await clickButton(second, "api#1", ALICE, "Abort");
+      await waitForMessage(second, "api#1", "Aborted");
+      expect(annotations("api")).toEqual({});
+      expect((await second.bot.store.get("api#1"))?.gitopsPaused).toBeUndefined();
+      // Flux is back on: git's weights return at its next reconcile.
+      flux.reconcile();
+      expect(weights("api")).toEqual(["web-v1 1"]);
+    } finally {
+      await second.stopBot();
+    }
   });
 });
