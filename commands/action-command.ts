@@ -23,6 +23,7 @@ const PAST: Record<ActionKind, string> = {
   promote: "Skipping to 100% and finishing",
   retry: "Retrying",
   "approve-all": "Approving every remaining traffic increase of",
+  "pause-flux": "Pausing Flux and re-applying the planned weights of",
 };
 
 /**

@@ -8,7 +8,9 @@
  * `RespectIgnoreDifferences=true` the ignored fields keep their live values.
  * Written independently of the bot's own judgement (src/engine/ownership.ts), so tests of one check the other.
  */
+import { parse as parseYaml } from "yaml";
 import type { KubeApiPeer, KubeObject } from "./kube-api.ts";
+import { argoCdConfigMap } from "./kube-api-gitops.ts";
 import { fromFieldsV1, leafFields } from "./kube-api-managed.ts";
 
 export const ARGOCD_MANAGER = "argocd-controller";
@@ -26,7 +28,10 @@ export class ArgoCdPeer {
   constructor(
     private readonly kube: KubeApiPeer,
     private readonly opts: { namespace?: string; intervalMs?: number } = {},
-  ) {}
+  ) {
+    // Argo CD's install creates its settings ConfigMap; system-level ignore rules go there.
+    if (!kube.get("configmaps", this.namespace, "argocd-cm")) kube.seed("configmaps", this.namespace, argoCdConfigMap());
+  }
 
   private get namespace(): string {
     return this.opts.namespace ?? "argocd";
@@ -80,7 +85,7 @@ export class ArgoCdPeer {
       };
       const auto = spec.syncPolicy?.automated;
       if (!auto || auto.enabled === false || !auto.selfHeal) continue;
-      const ignored = this.ignoredPaths(spec.ignoreDifferences ?? [], m, live);
+      const ignored = this.ignoredPaths([...(spec.ignoreDifferences ?? []), ...this.systemRules(m)], m, live);
       const liveLeaves = leafFields(live);
       const differs = [...leafFields(m.manifest)].some(
         ([p, v]) => !ignored.some((i) => p === i || p.startsWith(`${i}/`)) && JSON.stringify(liveLeaves.get(p)) !== JSON.stringify(v),
@@ -93,6 +98,21 @@ export class ArgoCdPeer {
       this.kube.apply(m.plural, m.namespace, desired, { manager: ARGOCD_MANAGER, force: true });
       this.heals.push({ app: m.app, name, at: Date.now() });
     }
+  }
+
+  /** argocd-cm's `resource.customizations.ignoreDifferences.<group>_<Kind>` and `.all`, as entries for this object. */
+  private systemRules(m: Managed): unknown[] {
+    const cm = this.kube.get("configmaps", this.namespace, "argocd-cm");
+    const data = isRecord(cm?.data) ? cm.data : {};
+    const group = String(m.manifest.apiVersion).split("/").slice(0, -1).join("/");
+    const out: unknown[] = [];
+    for (const key of [`resource.customizations.ignoreDifferences.${group}_${String(m.manifest.kind)}`, "resource.customizations.ignoreDifferences.all"]) {
+      const value = data[key];
+      if (typeof value !== "string") continue;
+      const rule: unknown = parseYaml(value);
+      if (isRecord(rule)) out.push({ ...rule, group, kind: m.manifest.kind });
+    }
+    return out;
   }
 
   private ignoredPaths(entries: unknown[], m: Managed, live: KubeObject): string[] {

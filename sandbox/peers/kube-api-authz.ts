@@ -55,14 +55,23 @@ const has = (list: readonly string[], value: string) => list.includes("*") || li
 export function allowingRule(rules: readonly PolicyRule[], attrs: RequestAttributes): PolicyRule | undefined {
   if (!attrs.resourceRequest) return undefined;
   const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
-  return rules.find((r) => has(r.verbs, attrs.verb) && has(r.apiGroups, attrs.apiGroup) && has(r.resources, resource));
+  // resourceNames limits a rule to named objects: a request without a name (list, create) is not allowed by it.
+  const named = (r: PolicyRule) =>
+    r.resourceNames === undefined || r.resourceNames.length === 0 || (attrs.name !== undefined && r.resourceNames.includes(attrs.name));
+  return rules.find((r) => has(r.verbs, attrs.verb) && has(r.apiGroups, attrs.apiGroup) && has(r.resources, resource) && named(r));
 }
 
 /**
  * Who the peer's RBAC check pretends the caller is, and what that caller is granted: `rules` in every
  * namespace (a ClusterRoleBinding), or only in `namespaces` (RoleBindings there).
  */
-export type RbacPolicy = { rules: readonly PolicyRule[]; namespaces?: readonly string[]; user?: string };
+export type RbacPolicy = {
+  rules: readonly PolicyRule[];
+  namespaces?: readonly string[];
+  user?: string;
+  /** More grants, each with its own scope (a Role bound in one namespace beside a ClusterRole, say). */
+  also?: readonly { rules: readonly PolicyRule[]; namespaces?: readonly string[] }[];
+};
 
 export const DEFAULT_RBAC_USER = "system:serviceaccount:rollout-bot:rollout-bot";
 
@@ -76,8 +85,9 @@ export function forbidden(policy: RbacPolicy, attrs: RequestAttributes): { messa
     if (attrs.verb === "get" && /^\/apis?(\/|$)/.test(attrs.path)) return undefined;
     return { message: `forbidden: User "${user}" cannot ${attrs.verb} path "${attrs.path}"`, details: {} };
   }
-  const inScope = policy.namespaces === undefined || (attrs.namespace !== undefined && policy.namespaces.includes(attrs.namespace));
-  if (inScope && allowingRule(policy.rules, attrs)) return undefined;
+  const inScope = (namespaces: readonly string[] | undefined) =>
+    namespaces === undefined || (attrs.namespace !== undefined && namespaces.includes(attrs.namespace));
+  if ([policy, ...(policy.also ?? [])].some((g) => inScope(g.namespaces) && allowingRule(g.rules, attrs))) return undefined;
   const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
   const qualified = attrs.apiGroup ? `${attrs.resource}.${attrs.apiGroup}` : attrs.resource;
   const object = attrs.name ? `${qualified} "${attrs.name}"` : qualified;

@@ -59,7 +59,32 @@ export const helmReleaseType: ResourceType = {
   validate: requiredSpec(["interval"]),
 };
 
-export const GITOPS_TYPES: ResourceType[] = [applicationType, kustomizationType, helmReleaseType];
+/** Core v1 ConfigMap: Argo CD's `argocd-cm` (its system-level ignore rules) is what the bot reads. */
+export const configMapType: ResourceType = {
+  group: "",
+  versions: ["v1"],
+  storageVersion: "v1",
+  plural: "configmaps",
+  singular: "configmap",
+  kind: "ConfigMap",
+  namespaced: true,
+  shortNames: ["cm"],
+  custom: false,
+  validate(obj) {
+    if (obj.data === undefined) return [];
+    if (!isRecord(obj.data)) return [{ field: "data", message: "Invalid value: must be an object of strings" }];
+    return Object.entries(obj.data)
+      .filter(([, v]) => typeof v !== "string")
+      .map(([k]) => ({ field: `data[${k}]`, message: "Invalid value: must be a string" }));
+  },
+};
+
+export const GITOPS_TYPES: ResourceType[] = [applicationType, kustomizationType, helmReleaseType, configMapType];
+
+/** Argo CD's settings ConfigMap as its install creates it (no system-level rules), for tests and the sandbox. */
+export function argoCdConfigMap(data: Record<string, string> = {}): KubeObject {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "argocd-cm", labels: { "app.kubernetes.io/part-of": "argocd" } }, data };
+}
 
 /** An Application as Argo CD's docs write one, for tests and the sandbox. */
 export function argoApplication(name: string, spec: Record<string, unknown> = {}): KubeObject {

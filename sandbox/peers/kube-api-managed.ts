@@ -173,6 +173,50 @@ export function serverSideApply(
   return { ok: true, object: current };
 }
 
+/**
+ * Server-side apply of a Scale (`spec.replicas`) by `manager` through the scale subresource: every other
+ * manager owning the parent's `/spec/replicas` with another value conflicts, whether it wrote through the
+ * Deployment (Argo CD, Flux, kubectl) or through the scale subresource (an HPA's kube-controller-manager),
+ * as the API server's scale handler maps ownership between the two. Returns the parent's managedFields after
+ * the apply, or the conflicts.
+ */
+export function applyScaleFields(
+  parent: Record<string, unknown>,
+  replicas: number,
+  manager: string,
+  force: boolean,
+): { ok: true; managedFields: ManagedFieldsEntry[] } | { ok: false; conflicts: ApplyConflict[] } {
+  const entries = entriesOf(parent);
+  const isMine = (e: ManagedFieldsEntry) => e.manager === manager && e.operation === "Apply" && e.subresource === "scale";
+  const current = isRecord(parent.spec) ? parent.spec.replicas : undefined;
+  const conflicts: ApplyConflict[] =
+    current === replicas
+      ? []
+      : entries
+          .filter((e) => !isMine(e) && fromFieldsV1(e.fieldsV1).some((p) => overlaps(p, "/spec/replicas")))
+          .map((e) => ({
+            manager: e.manager,
+            operation: e.operation,
+            apiVersion: e.apiVersion,
+            time: e.time,
+            ...(e.subresource ? { subresource: e.subresource } : {}),
+            field: "/spec/replicas",
+          }));
+  if (conflicts.length && !force) return { ok: false, conflicts };
+  let next = force ? withoutFields(entries, (p, e) => !isMine(e) && overlaps(p, "/spec/replicas")) : entries;
+  next = next.filter((e) => !isMine(e));
+  next.push({
+    manager,
+    operation: "Apply",
+    apiVersion: "autoscaling/v1",
+    time: nowText(),
+    fieldsType: "FieldsV1",
+    fieldsV1: toFieldsV1(["/spec/replicas"]),
+    subresource: "scale",
+  });
+  return { ok: true, managedFields: next };
+}
+
 function tokens(p: string): string[] {
   return p.slice(1).split("/").map(unesc);
 }

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { PatchError, jsonPatch, mergePatch } from "./kube-api-patch.ts";
 import type { FieldCause, KubeObject, ResourceType } from "./kube-api-resources.ts";
-import { conflictCauses, conflictMessage, recordUpdate, serverSideApply } from "./kube-api-managed.ts";
+import { applyScaleFields, conflictCauses, conflictMessage, recordUpdate, serverSideApply } from "./kube-api-managed.ts";
 
 /** An error the API server reports as a `Status` object. */
 export class ApiStatusError extends Error {
@@ -443,6 +443,43 @@ export class ObjectStore {
     const managed = opts.manager ? recordUpdate(current, next, opts.manager, "autoscaling/v1", "scale") : undefined;
     if (managed) nm.managedFields = managed;
     nm.generation = Number(nm.generation ?? 0) + 1;
+    if (opts.dryRun) return this.scaleOf(next);
+    nm.resourceVersion = this.bump();
+    return this.scaleOf(this.store(type, next));
+  }
+
+  /**
+   * PATCH `application/apply-patch+yaml` of the scale subresource: a Scale whose `spec.replicas` the manager
+   * owns afterwards (subresource "scale"); another manager owning replicas with another value is a 409
+   * with causes unless `force` (see applyScaleFields).
+   */
+  applyScale(type: ResourceType, ns: string | undefined, name: string, body: unknown, opts: WriteOptions & { force?: boolean }): KubeObject {
+    if (!opts.manager) throw new ApiStatusError(400, "BadRequest", "fieldManager: Required value: is required for apply patch");
+    this.requireNamespace(type, ns);
+    const current = this.objects.get(this.key(type, ns, name));
+    if (!current) throw this.notFound(type, name);
+    if (!isRecord(body) || body.apiVersion !== "autoscaling/v1" || body.kind !== "Scale") {
+      throw new ApiStatusError(400, "BadRequest", "the body of an apply to the scale subresource must be an autoscaling/v1 Scale");
+    }
+    const rv = isRecord(body.metadata) ? body.metadata.resourceVersion : undefined;
+    if (rv !== undefined && rv !== "" && rv !== meta(current).resourceVersion) throw this.conflict(type, name);
+    const replicas = isRecord(body.spec) ? body.spec.replicas : undefined;
+    if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
+      throw new ApiStatusError(
+        422,
+        "Invalid",
+        `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+      );
+    }
+    const applied = applyScaleFields(current, replicas, opts.manager, opts.force === true);
+    if (!applied.ok) throw new ApiStatusError(409, "Conflict", conflictMessage(applied.conflicts), { causes: conflictCauses(applied.conflicts) });
+    const next = structuredClone(current);
+    const spec = isRecord(next.spec) ? next.spec : {};
+    const changed = spec.replicas !== replicas;
+    next.spec = { ...spec, replicas };
+    const nm = meta(next);
+    nm.managedFields = applied.managedFields;
+    if (changed) nm.generation = Number(nm.generation ?? 0) + 1;
     if (opts.dryRun) return this.scaleOf(next);
     nm.resourceVersion = this.bump();
     return this.scaleOf(this.store(type, next));

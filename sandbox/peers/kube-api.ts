@@ -468,6 +468,10 @@ class Peer implements KubeApiPeer {
         if (subresource !== "scale" || !type.scale || name === undefined || ns === undefined) throw notFoundPath();
         if (method === "GET") return ok(this.store.getScale(type, ns, name));
         if (method === "PUT") return ok(this.store.writeScale(type, ns, name, body, undefined, opts));
+        if (method === "PATCH" && mediaType === "application/apply-patch+yaml") {
+          const fieldManager = url.searchParams.get("fieldManager") ?? undefined;
+          return ok(this.store.applyScale(type, ns, name, body, { dryRun, ...(fieldManager ? { manager: fieldManager } : {}), force: force === "true" }));
+        }
         if (method === "PATCH") return ok(this.store.writeScale(type, ns, name, body, mediaType, opts));
         throw methodNotAllowed(method);
       }

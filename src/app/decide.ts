@@ -20,6 +20,7 @@ import type { Refusal } from "../engine/refusal.ts";
 import { setMode, type AutoSettings } from "../engine/timers.ts";
 import { openWaveGate } from "../engine/wave-rollout.ts";
 import { targetKey } from "../engine/target.ts";
+import { pauseFlux } from "../engine/flux-pause.ts";
 import { argoActionOf, argoDecide, argoReachesFull } from "../engine/argo.ts";
 import { flaggerActionOf, flaggerDecide, flaggerReachesFull } from "../engine/flagger.ts";
 import type { EffectQueue } from "../queue/queues.ts";
@@ -134,7 +135,7 @@ export async function decide(
       if (!gate || !res.ok) return res;
       // After drift, Re-apply, Adopt or Resume (which writes the planned weights over the edit, as Re-apply
       // does) may be what takes traffic to 100%: the final step, with its rules.
-      const answersDrift = kind === "reapply" || kind === "adopt" || (kind === "resume" && r.drift !== undefined);
+      const answersDrift = kind === "reapply" || kind === "pause-flux" || kind === "adopt" || (kind === "resume" && r.drift !== undefined);
       if (answersDrift && res.value.desiredPercent === 100 && (r.appliedPercent ?? 0) < 100) {
         const decision = gate({ reachesFull: true, startedBy: r.startedBy });
         if (!decision.ok) return decision;
@@ -156,9 +157,12 @@ export async function decide(
     return result;
   }
   const rollout = result.value.rollout;
-  // A Re-apply over another field manager's ownership is a forced write: the trail says whose fields it takes.
+  // A Re-apply over another field manager's ownership is a forced write: the trail says whose fields it takes
+  // (and, for Pause Flux, that Flux is paused on the object for the rollout).
   const forced =
-    kind === "reapply" && rollout.takeOwnership ? (rollout.events.at(-1)?.text ?? "forced apply: takes the fields from any other field manager") : undefined;
+    (kind === "reapply" || kind === "pause-flux") && rollout.takeOwnership
+      ? (rollout.events.at(-1)?.text ?? "forced apply: takes the fields from any other field manager")
+      : undefined;
   await audit({ outcome: "done", after: rollout.desiredPercent, ...(note ? { reason: deps.words.note(note) } : {}), ...(forced ? { detail: forced } : {}) });
   try {
     await deps.queue.afterTransition(rollout);
@@ -204,6 +208,8 @@ function transition(kind: ActionKind, r: Rollout, actor: Actor, now: number, fro
       return reapply(r, actor, now);
     case "adopt":
       return adopt(r, actor, now);
+    case "pause-flux":
+      return pauseFlux(r, actor, now);
     case "promote":
       return promote(r, actor, now);
     case "retry":

@@ -84,6 +84,25 @@ export const ApplicationSpecSchema = z.looseObject({
 });
 export type ApplicationSpec = z.infer<typeof ApplicationSpecSchema>;
 
+/** One system-level rule of `argocd-cm` (`resource.customizations.ignoreDifferences.<group>_<Kind>` or `.all`). */
+export const ArgoCmRuleSchema = z.looseObject({
+  jsonPointers: z.array(z.string()).optional(),
+  jqPathExpressions: z.array(z.string()).optional(),
+  managedFieldsManagers: z.array(z.string()).optional(),
+});
+export type ArgoCmRule = z.infer<typeof ArgoCmRuleSchema>;
+
+/** Argo CD's system-level ignore rules, by the `argocd-cm` key that holds each (parsed by src/kube/ownership.ts). */
+export type ArgoCmRules = Record<string, ArgoCmRule>;
+
+export const ARGOCD_CM = "argocd-cm";
+export const ARGOCD_CM_PREFIX = "resource.customizations.ignoreDifferences.";
+
+/** The `argocd-cm` key whose rule applies to every object of this group and kind (`<group>_<Kind>`). */
+export function argoCmKey(obj: Pick<WrittenObject, "group" | "kind">): string {
+  return `${ARGOCD_CM_PREFIX}${obj.group}_${obj.kind}`;
+}
+
 export const KustomizationSpecSchema = z.looseObject({ suspend: z.boolean().optional(), ignore: z.array(IgnoreRuleSchema).optional() });
 export type KustomizationSpec = z.infer<typeof KustomizationSpecSchema>;
 
@@ -106,6 +125,8 @@ export type OwnerRead<S> =
 
 export type OwnerSpecs = {
   argocd?: OwnerRead<ApplicationSpec>;
+  /** Argo CD's system-level rules from `argocd-cm` in its namespace (counted as the Application's own). */
+  "argocd-cm"?: OwnerRead<ArgoCmRules>;
   "flux-kustomization"?: OwnerRead<KustomizationSpec>;
   "flux-helmrelease"?: OwnerRead<HelmReleaseSpec>;
 };
@@ -207,6 +228,7 @@ export type OwnershipReason =
   | "helm-drift-correction" // Flux helm-controller with driftDetection enabled
   // ignored
   | "ignore-differences" // Argo CD ignoreDifferences covering the fields + RespectIgnoreDifferences=true
+  | "argocd-cm-ignore" // the same, by a system-level rule in argocd-cm
   | "reconcile-disabled" // kustomize.toolkit.fluxcd.io/reconcile: disabled on the object
   | "ssa-ignore" // kustomize.toolkit.fluxcd.io/ssa: Ignore / IfNotPresent
   | "suspended" // Kustomization / HelmRelease suspended
@@ -215,7 +237,8 @@ export type OwnershipReason =
   // unknown
   | "owner-unnamed" // only a field manager says a GitOps controller owns it
   | "owner-missing" // the named Application / Kustomization / HelmRelease does not exist
-  | "owner-unreadable"; // no right to read it, or its CRD is not served
+  | "owner-unreadable" // no right to read it, or its CRD is not served
+  | "argocd-cm-unreadable"; // the Application leaves it to argocd-cm, which the bot cannot read
 
 export type OwnershipVerdictKind = "will-revert" | "ignored" | "unknown";
 
@@ -261,7 +284,7 @@ function judgeOwner(obj: WrittenObject, signals: ObjectSignals, owner: Owner, sp
     return { owner, verdict: "unknown", reason: "owner-unreadable", ...(read ? { message: read.message } : { message: "not read" }) };
   }
   if (read.state === "missing") return { owner, verdict: "unknown", reason: "owner-missing" };
-  const snippet = snippetFor(obj, owner);
+  const snippet = snippetFor(obj, owner, settings);
   const judged = (verdict: OwnershipVerdictKind, reason: OwnershipReason): OwnerJudgement => ({
     owner,
     verdict,
@@ -271,10 +294,18 @@ function judgeOwner(obj: WrittenObject, signals: ObjectSignals, owner: Owner, sp
   switch (owner.kind) {
     case "argocd": {
       const spec = read.spec as ApplicationSpec;
-      const covered = argoIgnores(spec, obj, settings);
       const respect = (spec.syncPolicy?.syncOptions ?? []).some((o) => o.replace(/\s/g, "").toLowerCase() === "respectignoredifferences=true");
-      if (covered && respect) return judged("ignored", "ignore-differences");
-      if (covered) return judged("will-revert", "ignore-without-respect");
+      // The Application's own entries decide alone when they cover; else argocd-cm's system-level rules count
+      // the same, and argocd-cm unread is unknown (never assumed to hold nothing) where it could decide.
+      const cm = specs["argocd-cm"];
+      const byApp = argoIgnores(spec.ignoreDifferences ?? [], obj, settings);
+      const byCm = !byApp && cm?.state === "read" && argoIgnores(argoCmEntries(cm.spec, obj), obj, settings);
+      if ((byApp || byCm) && respect) return judged("ignored", byApp ? "ignore-differences" : "argocd-cm-ignore");
+      if (byApp || byCm) return judged("will-revert", "ignore-without-respect");
+      if (respect && cm?.state !== "read") {
+        const message = cm?.state === "unreadable" ? cm.message : cm?.state === "missing" ? `ConfigMap ${ARGOCD_CM} does not exist` : "not read";
+        return { owner, verdict: "unknown", reason: "argocd-cm-unreadable", message, ...(snippet ? { snippet } : {}) };
+      }
       const auto = spec.syncPolicy?.automated;
       const autoOn = auto !== undefined && auto.enabled !== false;
       return judged("will-revert", autoOn ? (auto.selfHeal ? "self-heal" : "auto-sync") : "manual-sync");
@@ -314,8 +345,14 @@ export function jqAsPointer(jq: string): string | undefined {
     .join("");
 }
 
-function argoIgnores(spec: ApplicationSpec, obj: WrittenObject, settings: GitopsSettings): boolean {
-  const entries = (spec.ignoreDifferences ?? []).filter(
+/** argocd-cm's rules that apply to the object (its group and kind, and `all`), as ignoreDifferences entries. */
+function argoCmEntries(rules: ArgoCmRules, obj: WrittenObject): IgnoreDifferences[] {
+  const keys = [argoCmKey(obj), `${ARGOCD_CM_PREFIX}all`, ...(obj.group ? [] : [`${ARGOCD_CM_PREFIX}${obj.kind}`])];
+  return keys.flatMap((k) => (rules[k] ? [{ ...rules[k], group: obj.group, kind: obj.kind }] : []));
+}
+
+function argoIgnores(ignoreDifferences: IgnoreDifferences[], obj: WrittenObject, settings: GitopsSettings): boolean {
+  const entries = ignoreDifferences.filter(
     (e) =>
       (e.group === "*" || (e.group ?? "") === obj.group) &&
       (e.kind === "*" || e.kind === obj.kind) &&
@@ -372,13 +409,23 @@ function fluxIgnores(rules: IgnoreRule[] | undefined, obj: WrittenObject, signal
 
 /** What to add to the owner's object; `masks` says what that hides in git while it is in place. */
 export type Snippet =
-  | { kind: "argocd"; application: { name: string; namespace: string }; ignoreDifferences: IgnoreDifferences; syncOption: string }
+  | {
+      kind: "argocd";
+      application: { name: string; namespace: string };
+      ignoreDifferences: IgnoreDifferences;
+      syncOption: string;
+      /**
+       * The same for every Application at once: a system-level rule in `argocd-cm` ignoring what the bot's
+       * field manager writes in every object of this group and kind (the Application still needs `syncOption`).
+       */
+      system: { configMap: { name: string; namespace: string }; key: string; rule: ArgoCmRule };
+    }
   | { kind: "flux-kustomization"; kustomization: { name: string; namespace: string }; ignore: IgnoreRule }
   | { kind: "flux-helmrelease"; helmRelease: { name: string; namespace: string }; ignore: IgnoreRule };
 
 const anchored = (s: string) => `^${s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`;
 
-export function snippetFor(obj: WrittenObject, owner: Owner): Snippet | undefined {
+export function snippetFor(obj: WrittenObject, owner: Owner, settings: GitopsSettings = DEFAULT_GITOPS): Snippet | undefined {
   if (!owner.name || !owner.namespace) return undefined;
   const at = { name: owner.name, namespace: owner.namespace };
   // Flux's target fields are regular expressions: anchor the names so the rule covers this object only.
@@ -396,12 +443,30 @@ export function snippetFor(obj: WrittenObject, owner: Owner): Snippet | undefine
           jsonPointers: [...obj.fields],
         },
         syncOption: "RespectIgnoreDifferences=true",
+        system: {
+          configMap: { name: ARGOCD_CM, namespace: settings.argocdNamespace },
+          key: argoCmKey(obj),
+          rule: { managedFieldsManagers: [settings.fieldManager] },
+        },
       };
     case "flux-kustomization":
       return { kind: "flux-kustomization", kustomization: at, ignore: { paths: [...obj.fields], target } };
     case "flux-helmrelease":
       return { kind: "flux-helmrelease", helmRelease: at, ignore: { paths: [...obj.fields], target } };
   }
+}
+
+/**
+ * argocd-cm's rules with the snippet's system-level rule added (idempotent; the Application still needs the
+ * sync option, `withSnippet` on a spec that has it, or `withSyncOption`). Pure.
+ */
+export function withSystemSnippet(rules: ArgoCmRules, snippet: Extract<Snippet, { kind: "argocd" }>): ArgoCmRules {
+  const out = structuredClone(rules);
+  const rule = (out[snippet.system.key] ??= {});
+  const managers = rule.managedFieldsManagers ?? [];
+  for (const m of snippet.system.rule.managedFieldsManagers ?? []) if (!managers.includes(m)) managers.push(m);
+  rule.managedFieldsManagers = managers;
+  return out;
 }
 
 /** The owner's spec with the snippet added (idempotent): what the person's git change amounts to. Pure. */

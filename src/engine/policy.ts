@@ -57,7 +57,8 @@ export type RuleKey = "start" | "advance" | "finish" | "abort";
 export type PolicyAction = "start" | "advance" | "finish" | "abort" | "hold" | "resume";
 
 /** Every decision a person (or the bot) can take about a running rollout. */
-export type ActionKind = "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote" | "retry" | "approve-all";
+export type ActionKind =
+  "advance" | "finish" | "abort" | "hold" | "resume" | "auto" | "manual" | "reapply" | "adopt" | "promote" | "retry" | "approve-all" | "pause-flux";
 
 /**
  * Which policy right an action needs (the one place this is said): switching to automatic steps lets the
@@ -77,6 +78,9 @@ export const RIGHT: Readonly<Record<ActionKind, PolicyAction>> = {
   manual: "hold",
   reapply: "advance",
   adopt: "advance",
+  // Pause Flux (a GitOps revert by kustomize-controller): Re-apply's write, with Flux paused on the object
+  // for the rest of the rollout; the same right as Re-apply, since it is Re-apply made to stick.
+  "pause-flux": "advance",
   promote: "finish",
   // Argo Rollouts: Retry after an abort sends the revision through its steps again, like advancing.
   retry: "advance",

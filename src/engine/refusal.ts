@@ -25,6 +25,9 @@ export type RolloutRefusal =
   | { code: "no-split-to-reapply"; stable: string; canary: string; raw: string }
   /** The drift was a GitOps owner putting git back: Re-apply would only fight it (Adopt, Abort, or fix the owner). */
   | { code: "gitops-revert"; id: string; manager: string; owner?: { kind: string; name?: string; namespace?: string } }
+  /** "Pause Flux for this rollout" on drift that Flux's kustomize-controller did not make (Argo CD, a HelmRelease, a hand edit). */
+  | { code: "not-flux-revert"; id: string; manager?: string; ownerKind?: string }
+  | { code: "pause-in-wave"; id: string; cluster: string }
   | { code: "no-split-to-adopt"; stable: string; canary: string }
   | { code: "already-held"; id: string }
   | { code: "cannot-hold"; id: string; status: RolloutStatus }

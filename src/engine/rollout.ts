@@ -151,6 +151,11 @@ export type Rollout = {
    * manager (server-side apply `force=true`). Cleared by the verified write.
    */
   takeOwnership?: true;
+  /**
+   * A person pressed "Pause Flux for this rollout" on a Flux revert (src/engine/flux-pause.ts): before the
+   * next write the worker pauses Flux on the routing object (recorded in `gitopsPaused`), then clears this.
+   */
+  gitopsPauseAsked?: true;
   /** The router's opaque print of what it manages besides the weights, at the last verified write (Observed.print). */
   meshPrint?: string;
   /** The latest success-rate snapshot of stable vs canary, if the target has a metrics source. */

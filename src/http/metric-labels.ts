@@ -40,6 +40,7 @@ const ACTION_KINDS: Record<ActionKind, true> = {
   manual: true,
   reapply: true,
   adopt: true,
+  "pause-flux": true,
   promote: true,
   retry: true,
   "approve-all": true,

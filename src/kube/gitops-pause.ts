@@ -2,14 +2,22 @@
  * `gitops: pause` for Flux: the object gets `kustomize.toolkit.fluxcd.io/reconcile: disabled` for the
  * rollout (kustomize-controller then neither applies nor prunes it) and loses it at the end. A second
  * annotation names the rollout, so the end takes off only a pause the bot set, never one a person set.
- * Merge patches of metadata.annotations only: nothing else of the object is touched.
+ * Both are a server-side apply of exactly those two annotations under the pause's own field manager (the
+ * bot's, with `-pause`: an apply owns exactly what it sends, so sharing the name with the weights' apply
+ * would drop the weights); taking the pause off is an apply of neither, which removes only them.
  */
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { FLUX_RECONCILE, type PausedObject } from "../engine/ownership.ts";
+import { APPLY_PATCH } from "./apply.ts";
 import { KubeApiError, kubeCall } from "./call.ts";
 
 /** Which rollout set the pause. */
 export const PAUSED_FOR = "rollout-bot.io/paused-for";
+
+/** The field manager the pause annotations are applied under (managedFields shows who set them). */
+export function pauseManager(fieldManager: string): string {
+  return `${fieldManager.slice(0, 122)}-pause`;
+}
 
 export type { PausedObject } from "../engine/ownership.ts";
 
@@ -18,26 +26,33 @@ export class GitopsPause {
 
   constructor(
     kubeConfig: KubeConfig,
-    private readonly opts: { timeoutMs: number },
+    private readonly opts: { timeoutMs: number; fieldManager?: string },
   ) {
     this.objects = kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
-  private patch(o: PausedObject, annotations: Record<string, string | null>, what: string): Promise<unknown> {
+  /** Apply exactly these annotations (none: take off the ones this manager set). Never forced. */
+  private apply(o: PausedObject, annotations: Record<string, string> | undefined, what: string): Promise<unknown> {
+    const body = {
+      apiVersion: `${o.group}/${o.version}`,
+      kind: o.kind,
+      metadata: { name: o.name, namespace: o.namespace, ...(annotations ? { annotations } : {}) },
+    };
+    const fieldManager = pauseManager(this.opts.fieldManager ?? "rollout-bot");
     return kubeCall(
       `${what} ${o.kind} ${o.namespace}/${o.name}`,
       (opts) =>
         this.objects.patchNamespacedCustomObject(
-          { group: o.group, version: o.version, namespace: o.namespace, plural: o.plural, name: o.name, body: { metadata: { annotations } } },
+          { group: o.group, version: o.version, namespace: o.namespace, plural: o.plural, name: o.name, body, fieldManager, force: false },
           opts,
         ),
-      { timeoutMs: this.opts.timeoutMs, contentType: "application/merge-patch+json" },
+      { timeoutMs: this.opts.timeoutMs, contentType: APPLY_PATCH },
     );
   }
 
   /** Disable Flux's reconcile of the object for rollout `id`. */
   async pause(o: PausedObject, id: string): Promise<void> {
-    await this.patch(o, { [FLUX_RECONCILE]: "disabled", [PAUSED_FOR]: id }, "pause Flux on");
+    await this.apply(o, { [FLUX_RECONCILE]: "disabled", [PAUSED_FOR]: id }, "pause Flux on");
   }
 
   /**
@@ -60,7 +75,28 @@ export class GitopsPause {
     // Already off (a retry after the patch landed) is what was wanted; someone else's pause is left alone.
     if (annotations[PAUSED_FOR] === undefined && annotations[FLUX_RECONCILE] === undefined) return "resumed";
     if (annotations[PAUSED_FOR] !== id) return "not-ours";
-    await this.patch(o, { [FLUX_RECONCILE]: null, [PAUSED_FOR]: null }, "resume Flux on");
+    const after = await this.apply(o, undefined, "resume Flux on");
+    // Still there: the annotations were not (only) this manager's, e.g. a pause set by an older bot with a
+    // merge patch, or the same value set by someone else too. Ours by `paused-for`, so removed by name.
+    const left = (after as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations ?? {};
+    if (left[PAUSED_FOR] === id || left[FLUX_RECONCILE] !== undefined) {
+      await kubeCall(
+        `resume Flux on ${o.kind} ${o.namespace}/${o.name}`,
+        (opts) =>
+          this.objects.patchNamespacedCustomObject(
+            {
+              group: o.group,
+              version: o.version,
+              namespace: o.namespace,
+              plural: o.plural,
+              name: o.name,
+              body: { metadata: { annotations: { [FLUX_RECONCILE]: null, [PAUSED_FOR]: null } } },
+            },
+            opts,
+          ),
+        { timeoutMs: this.opts.timeoutMs, contentType: "application/merge-patch+json" },
+      );
+    }
     return "resumed";
   }
 }

@@ -4,10 +4,15 @@
  * mean is decided in src/engine/ownership.ts. An owner the bot may not read (403) or whose CRD is not
  * served is reported as unreadable, never as absent; an API that does not answer now throws (retry later).
  */
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import {
+  ARGOCD_CM,
+  ARGOCD_CM_PREFIX,
   ApplicationSpecSchema,
+  ArgoCmRuleSchema,
+  type ArgoCmRules,
   HelmReleaseSpecSchema,
   KustomizationSpecSchema,
   claimedOwners,
@@ -92,6 +97,7 @@ export type OwnershipReaderOptions = { timeoutMs: number; settings: GitopsSettin
 
 export class OwnershipReader {
   private readonly objects: CustomObjectsApi;
+  private readonly core: CoreV1Api;
   private readonly discovery: ApiDiscovery;
 
   constructor(
@@ -99,6 +105,7 @@ export class OwnershipReader {
     private readonly opts: OwnershipReaderOptions,
   ) {
     this.objects = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.discovery = opts.discovery ?? new ApiDiscovery(kubeConfig, { timeoutMs: opts.timeoutMs });
   }
 
@@ -146,6 +153,36 @@ export class OwnershipReader {
     }
   }
 
+  /**
+   * Argo CD's system-level ignore rules: the `resource.customizations.ignoreDifferences.*` keys of ConfigMap
+   * `argocd-cm` in Argo CD's namespace (the only ConfigMap the bot may read). A key whose value does not parse
+   * is left out (Argo CD would not apply it either); 403 and 404 are unreadable, never "no rules".
+   */
+  async argoCmRules(): Promise<OwnerRead<ArgoCmRules>> {
+    const namespace = this.opts.settings.argocdNamespace;
+    try {
+      const cm = await kubeCall(`read ConfigMap ${namespace}/${ARGOCD_CM}`, (o) => this.core.readNamespacedConfigMap({ namespace, name: ARGOCD_CM }, o), {
+        timeoutMs: this.opts.timeoutMs,
+      });
+      const rules: ArgoCmRules = {};
+      for (const [key, value] of Object.entries(cm.data ?? {})) {
+        if (!key.startsWith(ARGOCD_CM_PREFIX)) continue;
+        let parsed: unknown;
+        try {
+          parsed = parseYaml(value);
+        } catch {
+          continue;
+        }
+        const rule = ArgoCmRuleSchema.safeParse(parsed);
+        if (rule.success) rules[key] = rule.data;
+      }
+      return { state: "read", spec: rules };
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.transient) throw err;
+      return { state: "unreadable", why: err.code === 403 ? "forbidden" : "error", message: err.failure.message };
+    }
+  }
+
   /** The verdict for an object as it is now; undefined when the object does not exist. */
   async judge(obj: WrittenAt): Promise<OwnershipVerdict | undefined> {
     return (await this.inspect(obj))?.verdict;
@@ -173,6 +210,7 @@ export class OwnershipReader {
     for (const owner of claimedOwners(written, signals, this.opts.settings)) {
       if (!owner.name || !owner.namespace || specs[owner.kind]) continue;
       (specs as Record<OwnerKind, unknown>)[owner.kind] = await this.ownerSpec(owner.kind, owner.namespace, owner.name);
+      if (owner.kind === "argocd") specs["argocd-cm"] = await this.argoCmRules();
     }
     return judgeOwnership(written, signals, specs, this.opts.settings);
   }

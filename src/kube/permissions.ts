@@ -14,6 +14,8 @@ export type PolicyRule = {
   apiGroups: string[];
   resources: string[];
   verbs: string[];
+  /** Only these objects (RBAC `resourceNames`: get, update, patch and delete of a named object). */
+  resourceNames?: string[];
 };
 
 export type Permission = PolicyRule & {
@@ -46,8 +48,9 @@ export const PERMISSIONS: readonly Permission[] = [
   {
     apiGroups: ["apps"],
     resources: ["deployments/scale"],
-    // get: the replica count before scaling; update: setting it to 0 ("cleanup: scale-down" after Finish).
-    verbs: ["get", "update"],
+    // get: the replica count before scaling; patch: setting it to 0 ("cleanup: scale-down" after Finish), a
+    // server-side apply of the Scale under the bot's field manager.
+    verbs: ["get", "patch"],
     neededBy: "src/kube/deployments.ts (getDeploymentReplicas, scaleDeployment) via src/routers/factory.ts scaleDown",
   },
   {
@@ -100,7 +103,12 @@ export const PERMISSIONS: readonly Permission[] = [
 
 /** The rules as a Role/ClusterRole carries them (the `neededBy` notes are comments in the YAML). */
 export function roleRules(permissions: readonly Permission[] = PERMISSIONS): PolicyRule[] {
-  return permissions.map(({ apiGroups, resources, verbs }) => ({ apiGroups: [...apiGroups], resources: [...resources], verbs: [...verbs] }));
+  return permissions.map(({ apiGroups, resources, verbs, resourceNames }) => ({
+    apiGroups: [...apiGroups],
+    resources: [...resources],
+    verbs: [...verbs],
+    ...(resourceNames ? { resourceNames: [...resourceNames] } : {}),
+  }));
 }
 
 /**
@@ -142,6 +150,23 @@ export const GITOPS_PERMISSIONS: readonly Permission[] = [
     resources: ["httproutes"],
     verbs: ["patch"],
     neededBy: "src/kube/gitops-pause.ts (GitopsPause.pause, resume)",
+  },
+];
+
+/**
+ * What the GitOps checks need in Argo CD's namespace only (a Role and RoleBinding there in
+ * deploy/components/gitops, checked by test/deploy/rbac-gitops.test.ts): Argo CD's settings ConfigMap and
+ * nothing else, for its system-level ignore rules. Without it those rules are unknown: an Argo CD-owned
+ * object whose Application does not itself ignore the bot's fields is refused as "unknown".
+ */
+export const GITOPS_ARGOCD_PERMISSIONS: readonly Permission[] = [
+  {
+    apiGroups: [""],
+    resources: ["configmaps"],
+    // get: `resource.customizations.ignoreDifferences.<group>_<Kind>` and `.all` in argocd-cm.
+    verbs: ["get"],
+    resourceNames: ["argocd-cm"],
+    neededBy: "src/kube/ownership.ts (OwnershipReader.argoCmRules) via src/queue/jobs/gitops.ts",
   },
 ];
 

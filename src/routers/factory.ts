@@ -68,10 +68,10 @@ function clientsFor(kubeConfig: KubeConfig, opts: RouterSettings, gitops: Gitops
     listDeployments: kubeDeploymentLister(reader),
     gitops: {
       ownership: new OwnershipReader(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, settings: gitops }),
-      pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs }),
+      pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }),
     },
     scaleDown: async (namespace, deployment) => {
-      await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs });
+      await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager });
     },
   };
 }

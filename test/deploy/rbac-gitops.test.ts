@@ -1,22 +1,27 @@
 /**
  * The GitOps component's RBAC (deploy/components/gitops) is GITOPS_PERMISSIONS (src/kube/permissions.ts),
- * and that list is what the GitOps code really does: the ownership reads of Argo CD, Flux Kustomization and
- * HelmRelease owners and `gitops: pause` run against the Kubernetes API peer enforcing the base grant plus
- * the component's; every request is allowed and every verb of the component is used.
+ * cluster-wide, plus GITOPS_ARGOCD_PERMISSIONS in Argo CD's namespace only (argocd-cm, by name), and those
+ * lists are what the GitOps code really does: the ownership reads of Argo CD (with argocd-cm), Flux
+ * Kustomization and HelmRelease owners and `gitops: pause` run against the Kubernetes API peer enforcing the
+ * base grant plus the component's, each in its scope; every request is allowed and every verb is used.
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { GITOPS_PERMISSIONS, roleRules, type PolicyRule } from "../../src/kube/permissions.ts";
+import { GITOPS_ARGOCD_PERMISSIONS, GITOPS_PERMISSIONS, roleRules, type PolicyRule } from "../../src/kube/permissions.ts";
 import { buildRouters, type Routers } from "../../src/routers/factory.ts";
 import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../sandbox/peers/kube-api.ts";
 import { allowingRule, requestAttributes } from "../../sandbox/peers/kube-api-authz.ts";
-import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../sandbox/peers/kube-api-gitops.ts";
+import { GITOPS_TYPES, argoApplication, argoCdConfigMap, fluxKustomization } from "../../sandbox/peers/kube-api-gitops.ts";
 import type { WrittenAt } from "../../src/engine/ownership.ts";
 
-const component = fileURLToPath(new URL("../../deploy/components/gitops/clusterrole.yaml", import.meta.url));
-const docs = parseAllDocuments(readFileSync(component, "utf8")).map((d) => d.toJS() as KubeObject & { rules?: PolicyRule[]; subjects?: unknown[] });
+type Rbac = KubeObject & { rules?: PolicyRule[]; subjects?: unknown[]; roleRef?: { kind: string; name: string } };
+const load = (file: string) =>
+  parseAllDocuments(readFileSync(fileURLToPath(new URL(`../../deploy/components/gitops/${file}`, import.meta.url)), "utf8")).map((d) => d.toJS() as Rbac);
+const docs = load("clusterrole.yaml");
+const argoCm = load("role-argocd-cm.yaml");
+const kustomization = load("kustomization.yaml")[0] as { resources?: string[] };
 const sorted = (rules: PolicyRule[]) => rules.map((r) => JSON.stringify(r)).sort();
 
 describe("deploy/components/gitops", () => {
@@ -25,7 +30,18 @@ describe("deploy/components/gitops", () => {
     expect(sorted(role.rules!)).toEqual(sorted(roleRules(GITOPS_PERMISSIONS)));
     const binding = docs.find((d) => d.kind === "ClusterRoleBinding")!;
     expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "rollout-bot", namespace: "rollout-bot" }]);
-    for (const p of GITOPS_PERMISSIONS) expect(p.neededBy).toMatch(/src\/\S+\.ts/);
+    for (const p of [...GITOPS_PERMISSIONS, ...GITOPS_ARGOCD_PERMISSIONS]) expect(p.neededBy).toMatch(/src\/\S+\.ts/);
+  });
+
+  it("grants exactly GITOPS_ARGOCD_PERMISSIONS in Argo CD's namespace only, and the component includes it", () => {
+    const role = argoCm.find((d) => d.kind === "Role")!;
+    expect(role.metadata?.namespace).toBe("argocd");
+    expect(sorted(role.rules!)).toEqual(sorted(roleRules(GITOPS_ARGOCD_PERMISSIONS)));
+    const binding = argoCm.find((d) => d.kind === "RoleBinding")!;
+    expect(binding.metadata?.namespace).toBe("argocd");
+    expect(binding.roleRef).toMatchObject({ kind: "Role", name: role.metadata?.name });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "rollout-bot", namespace: "rollout-bot" }]);
+    expect(kustomization.resources).toEqual(["clusterrole.yaml", "role-argocd-cm.yaml"]);
   });
 });
 
@@ -33,8 +49,9 @@ describe("the GitOps requests the code makes are exactly what base + component a
   let peer: KubeApiPeer;
   let routers: Routers;
   const rules = [...roleRules(), ...roleRules(GITOPS_PERMISSIONS)];
+  const inArgocd = { rules: roleRules(GITOPS_ARGOCD_PERMISSIONS), namespaces: ["argocd"] };
   beforeAll(async () => {
-    peer = await startKubeApiPeer({ smiFlavour: "nginx", resources: GITOPS_TYPES, rbac: { rules } });
+    peer = await startKubeApiPeer({ smiFlavour: "nginx", resources: GITOPS_TYPES, rbac: { rules, also: [inArgocd] } });
     const built = await buildRouters({ kube: { KUBECONFIG: peer.kubeconfigPath }, kubeTimeoutMs: 10_000, namerdTimeoutMs: 5_000 });
     if (!built.ok) throw new Error(built.errors.join("; "));
     routers = built.value;
@@ -58,7 +75,10 @@ describe("the GitOps requests the code makes are exactly what base + component a
       metadata: meta({ "helm.toolkit.fluxcd.io/name": "web", "helm.toolkit.fluxcd.io/namespace": "shop" }),
       spec: { service: "web", backends: [{ service: "web-v1", weight: 100 }] },
     });
-    peer.seed("applications", "argocd", argoApplication("shop"));
+    peer.seed("applications", "argocd", argoApplication("shop", { syncPolicy: { syncOptions: ["RespectIgnoreDifferences=true"] } }));
+    peer.seed("configmaps", "argocd", argoCdConfigMap());
+    // Another ConfigMap in the same namespace stays out of reach: the grant names argocd-cm only.
+    peer.seed("configmaps", "argocd", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "argocd-secret-ish" }, data: {} });
     peer.seed("kustomizations", "flux-system", fluxKustomization("apps"));
     peer.seed("helmreleases", "shop", { apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmRelease", metadata: { name: "web" }, spec: { interval: "5m" } });
     const route: WrittenAt = {
@@ -81,6 +101,7 @@ describe("the GitOps requests the code makes are exactly what base + component a
     };
     const rv = (await routers.gitops.ownership.judge(route))!;
     expect(rv.owners.map((o) => o.reason)).toEqual(["manual-sync", "drift-correction"]);
+    expect(peer.requests.filter((r) => r.resource === "configmaps").map((r) => `${r.namespace}/${r.name} ${r.status}`)).toEqual(["argocd/argocd-cm 200"]);
     expect((await routers.gitops.ownership.judge(split))!.owners.map((o) => o.reason)).toEqual(["drift-detection-off"]);
     for (const o of [route, split]) {
       const paused = { group: o.group, version: o.versions[0]!, plural: o.plural, kind: o.kind, namespace: o.namespace, name: o.name };
@@ -91,10 +112,13 @@ describe("the GitOps requests the code makes are exactly what base + component a
     const seen = peer.requests.map((r) => ({ record: r, attrs: requestAttributes(r.method, r.path, r.query) }));
     for (const { record, attrs } of seen) {
       if (!attrs.resourceRequest) continue;
-      expect(allowingRule(rules, attrs), `${record.method} ${record.path}`).toBeDefined();
+      const allowed = allowingRule(rules, attrs) ?? (attrs.namespace === "argocd" ? allowingRule(inArgocd.rules, attrs) : undefined);
+      expect(allowed, `${record.method} ${record.path}`).toBeDefined();
       expect([401, 403]).not.toContain(record.status);
     }
-    for (const rule of roleRules(GITOPS_PERMISSIONS)) {
+    const other = await fetch(`${peer.url}/api/v1/namespaces/argocd/configmaps/argocd-secret-ish`, { headers: { authorization: `Bearer ${peer.token}` } });
+    expect(other.status).toBe(403);
+    for (const rule of [...roleRules(GITOPS_PERMISSIONS), ...inArgocd.rules]) {
       for (const verb of rule.verbs) {
         const used = seen.some(({ attrs }) => attrs.resourceRequest && allowingRule([{ ...rule, verbs: [verb] }], attrs));
         expect(used, `${verb} on ${rule.resources.join(",")} was granted but never used`).toBe(true);

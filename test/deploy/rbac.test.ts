@@ -297,7 +297,7 @@ describe("without a permission the code needs", () => {
     expect(peer.mutations("httproutes", "shop", "web")).toEqual([]);
   });
 
-  it("update on deployments/scale: the clean-up fails with the API's reason, the Deployment keeps its replicas", async () => {
+  it("patch on deployments/scale: the clean-up fails with the API's reason, the Deployment keeps its replicas", async () => {
     peer.rbac = undefined;
     peer.seed("deployments", "shop", {
       apiVersion: "apps/v1",
@@ -305,12 +305,12 @@ describe("without a permission the code needs", () => {
       metadata: { name: "web-v1" },
       spec: { replicas: 3, selector: { matchLabels: { app: "web-v1" } }, template: { metadata: { labels: { app: "web-v1" } } } },
     });
-    peer.rbac = { rules: without("update", "deployments/scale") };
+    peer.rbac = { rules: without("patch", "deployments/scale") };
     const err = await routers.scaleDown("shop", "web-v1").then(
       () => undefined,
       (e: unknown) => e as Error,
     );
-    expect(err?.message).toContain('cannot update resource "deployments/scale" in API group "apps" in the namespace "shop"');
+    expect(err?.message).toContain('cannot patch resource "deployments/scale" in API group "apps" in the namespace "shop"');
     expect(err).toMatchObject({ code: 403, transient: false });
     expect(peer.get("deployments", "shop", "web-v1")?.spec).toMatchObject({ replicas: 3 });
   });
@@ -327,7 +327,8 @@ describe("RBAC request attributes (as the API server derives them)", () => {
     // Every write is a server-side apply (a PATCH), which also creates a missing split.
     ["PATCH", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "?fieldManager=rollout-bot&force=false", "patch", true],
     ["DELETE", "/apis/split.smi-spec.io/v1alpha3/namespaces/shop/trafficsplits/web", "", "delete", false],
-    ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1/scale", "", "update", true],
+    ["PATCH", "/apis/apps/v1/namespaces/shop/deployments/web-v1/scale", "?fieldManager=rollout-bot&force=false", "patch", true],
+    ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1/scale", "", "update", false],
     ["PUT", "/apis/apps/v1/namespaces/shop/deployments/web-v1", "", "update", false],
     // Preflight reads Services and Deployments; it never writes them.
     ["GET", "/apis/apps/v1/namespaces/shop/deployments", "", "list", true],

@@ -368,5 +368,52 @@ describe("gateway rollouts through Slack", () => {
     expect(hh.kube.get("deployments", NS, "tidy-v1")?.spec).toMatchObject({ replicas: 0 });
     expect(hh.kube.get("deployments", NS, "tidy-v2")?.spec).toMatchObject({ replicas: 2 });
     expect(hh.kube.get("deployments", NS, "v1")?.spec).toMatchObject({ replicas: 2 });
+    // By server-side apply of the Scale under the bot's field manager, which now owns exactly spec.replicas.
+    const scaled = hh.kube.mutations("deployments", NS, "tidy-v1");
+    expect(scaled.map((m) => `${m.method} ${m.subresource} ${new URLSearchParams(m.query).get("fieldManager")} ${m.status}`)).toEqual([
+      "PATCH scale rollout-bot 200",
+    ]);
+  });
+
+  it("cleanup: scale-down where an HPA owns spec.replicas: named in the thread, never forced; the rollout still completes", async () => {
+    const hh = await harness();
+    hh.kube.seed("httproutes", NS, {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: { name: "tidy-route", namespace: NS },
+      spec: { parentRefs: [{ group: "core", kind: "Service", name: "tidy", port: 80 }], rules: [{ backendRefs: [{ name: "tidy-v1", port: 80 }] }] },
+    });
+    for (const name of ["tidy-v1", "tidy-v2"])
+      hh.kube.seed("deployments", NS, {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name, namespace: NS, generation: 1 },
+        spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } } } },
+        status: { observedGeneration: 1, replicas: 2, availableReplicas: 2, readyReplicas: 2, updatedReplicas: 2 },
+      });
+    // The HPA's controller (kube-controller-manager) sets replicas through the scale subresource.
+    const hpa = await fetch(`${hh.kube.url}/apis/apps/v1/namespaces/${NS}/deployments/tidy-v1/scale?fieldManager=kube-controller-manager`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${hh.kube.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ apiVersion: "autoscaling/v1", kind: "Scale", metadata: { name: "tidy-v1", namespace: NS }, spec: { replicas: 3 } }),
+    });
+    expect(hpa.status).toBe(200);
+    await hh.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start tidy --to v2 --from v1" });
+    await waitForMessage(hh, "tidy#1", "Start shifting (100%)");
+    await clickButton(hh, "tidy#1", ALICE, "Start shifting (100%)");
+    await waitForMessage(hh, "tidy#1", "Finish");
+    await clickButton(hh, "tidy#1", BOB, "Finish");
+    const done = await waitForMessage(hh, "tidy#1", "Completed", 15_000);
+    const said = await waitFor(() => hh.slack.thread(CHANNEL, done.ts).find((t) => t.text?.includes("could not scale Deployment shop/tidy-v1 to 0")), {
+      what: "the clean-up warning",
+    });
+    expect(said.text).toContain("its spec.replicas is owned by `kube-controller-manager`");
+    expect(said.text).toContain('with subresource "scale"');
+    expect(said.text).toContain("the bot does not take it by force, nothing was changed");
+    expect(hh.kube.get("deployments", NS, "tidy-v1")?.spec).toMatchObject({ replicas: 3 });
+    expect(hh.kube.mutations("deployments", NS, "tidy-v1").map((m) => `${m.status} ${new URLSearchParams(m.query).get("force")}`)).toEqual([
+      "200 null",
+      "409 false",
+    ]);
   });
 });

@@ -86,6 +86,11 @@ describe("GitOps owners at the start", () => {
       application: { name: "shop", namespace: "argocd" },
       ignoreDifferences: { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "web", namespace: "shop", jsonPointers: ["/spec/rules"] },
       syncOption: "RespectIgnoreDifferences=true",
+      system: {
+        configMap: { name: "argocd-cm", namespace: "argocd" },
+        key: "resource.customizations.ignoreDifferences.gateway.networking.k8s.io_HTTPRoute",
+        rule: { managedFieldsManagers: ["rollout-bot"] },
+      },
     };
     h.kube.edit("applications", "argocd", "shop", (app) => {
       app.spec = withSnippet(app.spec as Record<string, unknown>, snippet);
@@ -111,12 +116,24 @@ describe("GitOps owners at the start", () => {
     h.kube.seed(
       "httproutes",
       NS,
-      route("paused", { labels: { "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" } }),
+      route("paused", {
+        labels: { "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" },
+        annotations: { "example.com/team": "shop" },
+      }),
     );
     h.kube.seed("kustomizations", "flux-system", fluxKustomization("apps"));
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start paused --from web-v1 --to web-v2" });
     const m = await waitForMessage(h, "paused#1", "Start shifting (10%)");
     expect(annotations("paused")).toMatchObject({ "kustomize.toolkit.fluxcd.io/reconcile": "disabled", "rollout-bot.io/paused-for": "paused#1" });
+    // Set by server-side apply: the pause's own field manager owns exactly the two annotations.
+    const managed = h.kube.get("httproutes", NS, "paused")!.metadata!.managedFields as { manager: string; operation: string; fieldsV1: unknown }[];
+    expect(managed.find((e) => e.manager === "rollout-bot-pause")).toMatchObject({
+      operation: "Apply",
+      fieldsV1: { "f:metadata": { "f:annotations": { "f:kustomize.toolkit.fluxcd.io/reconcile": {}, "f:rollout-bot.io/paused-for": {} } } },
+    });
+    expect(h.kube.mutations("httproutes", NS, "paused").map((m) => `${m.status} ${new URLSearchParams(m.query).get("fieldManager")}`)).toContain(
+      "200 rollout-bot-pause",
+    );
     expect((await h.bot.store.get("paused#1"))?.gitopsPaused).toEqual([
       { group: "gateway.networking.k8s.io", version: "v1", plural: "httproutes", kind: "HTTPRoute", namespace: NS, name: "paused" },
     ]);
@@ -126,7 +143,7 @@ describe("GitOps owners at the start", () => {
 
     await clickButton(h, "paused#1", ALICE, "Abort");
     await waitForMessage(h, "paused#1", "Aborted");
-    expect(annotations("paused")).toEqual({});
+    expect(annotations("paused")).toEqual({ "example.com/team": "shop" }); // only the pause was taken off
     const r = await h.bot.store.get("paused#1");
     expect(r?.gitopsPaused).toBeUndefined();
     await waitFor(() => (h.slack.thread(CHANNEL, m.ts).some((t) => t.text?.includes("Flux's reconcile is back on")) ? true : undefined), {

@@ -7,7 +7,7 @@ import { mkdtemp, mkdir, rm, writeFile, copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfigError, loadKubeConfig } from "../../src/kube/config.ts";
-import { getDeploymentReplicas, scaleDeployment } from "../../src/kube/deployments.ts";
+import { ReplicasOwnedError, getDeploymentReplicas, scaleDeployment } from "../../src/kube/deployments.ts";
 import { KubeApiError } from "../../src/kube/call.ts";
 import { readyWorkload, startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 
@@ -86,16 +86,60 @@ describe("deployment replicas", () => {
     expect(peer.get("deployments", "shop", "web-v1")?.spec).toMatchObject({ replicas: 0 });
     expect(await scaleDeployment(kc, "shop", "web-v1", 0)).toEqual({ from: 0, to: 0, changed: false });
     const writes = peer.mutations("deployments", "shop", "web-v1");
-    expect(writes.map((m) => `${m.method} ${m.subresource} ${m.status}`)).toEqual(["PUT scale 200"]);
+    expect(writes.map((m) => `${m.method} ${m.subresource} ${m.status} ${new URLSearchParams(m.query).get("fieldManager")}`)).toEqual([
+      "PATCH scale 200 rollout-bot",
+    ]);
+    // The bot owns exactly spec.replicas now, through the scale subresource.
+    const managed = peer.get("deployments", "shop", "web-v1")?.metadata?.managedFields as { manager: string; subresource?: string; fieldsV1: unknown }[];
+    expect(managed.filter((e) => e.manager === "rollout-bot")).toEqual([
+      expect.objectContaining({ operation: "Apply", subresource: "scale", fieldsV1: { "f:spec": { "f:replicas": {} } } }),
+    ]);
   });
 
-  it("retries once when someone scaled in between, and reports a missing Deployment", async () => {
+  it("another manager owning spec.replicas (an HPA, Argo CD) is named and never forced; the bot's own apply is taken back", async () => {
+    const kc = loadKubeConfig(peer.kubeconfigPath);
+    // An HPA: kube-controller-manager writes replicas through the scale subresource.
+    peer.seed("deployments", "shop", deployment("hpa", 4));
+    const hpa = await fetch(`${peer.url}/apis/apps/v1/namespaces/shop/deployments/hpa/scale?fieldManager=kube-controller-manager`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${peer.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ apiVersion: "autoscaling/v1", kind: "Scale", metadata: { name: "hpa", namespace: "shop" }, spec: { replicas: 6 } }),
+    });
+    expect(hpa.status).toBe(200);
+    const err = await scaleDeployment(kc, "shop", "hpa", 0).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplicasOwnedError);
+    expect((err as ReplicasOwnedError).managers).toEqual(["kube-controller-manager"]);
+    expect((err as Error).message).toContain(
+      'its spec.replicas is owned by `kube-controller-manager` (Apply failed with 1 conflict: conflict with "kube-controller-manager" with subresource "scale"',
+    );
+    expect((err as Error).message).toContain("the bot does not take it by force, nothing was changed");
+    expect(peer.get("deployments", "shop", "hpa")?.spec).toMatchObject({ replicas: 6 });
+
+    // Argo CD applied the Deployment (replicas included) with server-side apply.
+    peer.apply("deployments", "shop", deployment("argo", 3), { manager: "argocd-controller", force: true });
+    const argo = await scaleDeployment(kc, "shop", "argo", 0).catch((e: unknown) => e);
+    expect(argo).toMatchObject({ managers: ["argocd-controller"], transient: false });
+    expect(peer.get("deployments", "shop", "argo")?.spec).toMatchObject({ replicas: 3 });
+    expect(peer.mutations("deployments", "shop", "argo").map((m) => `${m.status} ${new URLSearchParams(m.query).get("force")}`)).toEqual(["409 false"]);
+
+    // A Deployment the bot applied itself (`--image`): its own field under another subresource is taken back.
+    peer.apply("deployments", "shop", deployment("own", 2), { manager: "rollout-bot" });
+    expect(await scaleDeployment(kc, "shop", "own", 0)).toEqual({ from: 2, to: 0, changed: true });
+    expect(peer.mutations("deployments", "shop", "own").map((m) => `${m.status} ${new URLSearchParams(m.query).get("force")}`)).toEqual([
+      "409 false",
+      "200 true",
+    ]);
+  });
+
+  it("retries once when the Deployment changed in between, and reports a missing Deployment", async () => {
     const kc = loadKubeConfig(peer.kubeconfigPath);
     peer.seed("deployments", "shop", deployment("web-v2", 2));
-    peer.onNext({ method: "PUT", pathIncludes: "/deployments/web-v2/scale" }, () => {
-      peer.edit("deployments", "shop", "web-v2", (o) => void ((o.spec as { replicas: number }).replicas = 5));
+    // Someone labels it between the read and the apply: the apply's resourceVersion is stale (409, no causes).
+    peer.onNext({ method: "PATCH", pathIncludes: "/deployments/web-v2/scale" }, () => {
+      peer.edit("deployments", "shop", "web-v2", (o) => void ((o.metadata as { labels?: Record<string, string> }).labels = { team: "shop" }));
     });
-    expect(await scaleDeployment(kc, "shop", "web-v2", 1)).toEqual({ from: 5, to: 1, changed: true });
+    expect(await scaleDeployment(kc, "shop", "web-v2", 1)).toEqual({ from: 2, to: 1, changed: true });
+    expect(peer.mutations("deployments", "shop", "web-v2").map((m) => m.status)).toEqual([409, 200]);
 
     const err = await scaleDeployment(kc, "shop", "nope", 0).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KubeApiError);

@@ -162,7 +162,7 @@ describe("seed flow", () => {
     // cleanup: scale-down, through the scale subresource; nothing deleted, the new version untouched.
     expect(hh.kube.get("deployments", "web", "world-v1")?.spec).toMatchObject({ replicas: 0 });
     expect(hh.kube.get("deployments", "web", "world-v2")?.spec).toMatchObject({ replicas: 3 });
-    expect(hh.kube.mutations("deployments").map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`)).toEqual(["PUT world-v1/scale 200"]);
+    expect(hh.kube.mutations("deployments").map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`)).toEqual(["PATCH world-v1/scale 200"]);
 
     const completed = await waitForThread(hh, "completed: world-v2 is permanent");
     expect(completed).toContain("```# version AAAAAAAAAAM=\n");

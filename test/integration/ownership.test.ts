@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_GITOPS, withSnippet } from "../../src/engine/ownership.ts";
+import { stringify } from "yaml";
+import { DEFAULT_GITOPS, withSnippet, type Snippet } from "../../src/engine/ownership.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
 import { OwnershipReader, type WrittenAt } from "../../src/kube/ownership.ts";
 import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../sandbox/peers/kube-api.ts";
-import { GITOPS_TYPES, argoApplication, fluxKustomization } from "../../sandbox/peers/kube-api-gitops.ts";
-import { PERMISSIONS } from "../../src/kube/permissions.ts";
+import { GITOPS_TYPES, argoApplication, argoCdConfigMap, fluxKustomization } from "../../sandbox/peers/kube-api-gitops.ts";
+import { GITOPS_ARGOCD_PERMISSIONS, GITOPS_PERMISSIONS, PERMISSIONS, roleRules } from "../../src/kube/permissions.ts";
 import { HTTPROUTE_CRD, crdValidator } from "../support/crd-schema.ts";
 
 /**
@@ -72,7 +73,7 @@ beforeAll(async () => {
 afterAll(() => peer.close());
 beforeEach(() => {
   peer.rbac = undefined;
-  for (const plural of ["applications", "kustomizations"])
+  for (const plural of ["applications", "kustomizations", "configmaps"])
     for (const o of peer.list(plural)) peer.remove(plural, String(o.metadata?.namespace), String(o.metadata?.name));
 });
 
@@ -173,6 +174,64 @@ describe("ownership read from the cluster", () => {
       verdict: "unknown",
       owners: [{ owner: { kind: "argocd", via: "manager" }, reason: "owner-unnamed" }],
     });
+  });
+
+  it("argocd-cm: its rule alone, the Application's alone, both; unreadable (403, 404) is unknown unless the Application decides alone", async () => {
+    const KEY = "resource.customizations.ignoreDifferences.gateway.networking.k8s.io_HTTPRoute";
+    const respect = { syncPolicy: { automated: { selfHeal: true }, syncOptions: ["RespectIgnoreDifferences=true"] } };
+    const appEntry = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "web", namespace: "shop", jsonPointers: ["/spec/rules"] };
+    const owner = async () => (await reader.judge(ROUTE))!.owners[0]!;
+    peer.seed("httproutes", "shop", httpRoute({ annotations: TRACKING }));
+    peer.seed("applications", "argocd", argoApplication("shop", respect));
+    peer.seed("configmaps", "argocd", argoCdConfigMap());
+    expect(await owner()).toMatchObject({ verdict: "will-revert", reason: "self-heal" });
+
+    // The rule as a person writes it in argocd-cm (a YAML string per key).
+    peer.seed("configmaps", "argocd", argoCdConfigMap({ [KEY]: "jsonPointers:\n  - /spec/rules\n" }));
+    expect(await owner()).toMatchObject({ verdict: "ignored", reason: "argocd-cm-ignore" });
+    peer.seed("configmaps", "argocd", argoCdConfigMap({ "resource.customizations.ignoreDifferences.all": "jqPathExpressions:\n  - .spec.rules\n" }));
+    expect(await owner()).toMatchObject({ verdict: "ignored", reason: "argocd-cm-ignore" });
+    // A value that does not parse is no rule.
+    peer.seed("configmaps", "argocd", argoCdConfigMap({ [KEY]: "jsonPointers: [/spec/rules" }));
+    expect(await owner()).toMatchObject({ verdict: "will-revert" });
+
+    // The Application's own entry alone, then both.
+    peer.seed("configmaps", "argocd", argoCdConfigMap());
+    peer.seed("applications", "argocd", argoApplication("shop", { ...respect, ignoreDifferences: [appEntry] }));
+    expect(await owner()).toMatchObject({ verdict: "ignored", reason: "ignore-differences" });
+    peer.seed("configmaps", "argocd", argoCdConfigMap({ [KEY]: "jsonPointers:\n  - /spec/rules\n" }));
+    expect(await owner()).toMatchObject({ verdict: "ignored", reason: "ignore-differences" });
+
+    // argocd-cm unreadable: the bot's grant without the argocd-cm Role (403), or no such ConfigMap (404).
+    const withoutCm = { rules: roleRules([...PERMISSIONS, ...GITOPS_PERMISSIONS]) };
+    peer.rbac = withoutCm;
+    expect(await owner()).toMatchObject({ verdict: "ignored", reason: "ignore-differences" }); // the Application decides alone
+    peer.seed("applications", "argocd", argoApplication("shop", respect));
+    const forbidden = await owner();
+    expect(forbidden).toMatchObject({ verdict: "unknown", reason: "argocd-cm-unreadable" });
+    expect(forbidden.message).toMatch(/configmaps "argocd-cm" is forbidden/);
+    peer.rbac = { ...withoutCm, also: [{ rules: roleRules(GITOPS_ARGOCD_PERMISSIONS), namespaces: ["argocd"] }] };
+    expect(await owner()).toMatchObject({ verdict: "ignored", reason: "argocd-cm-ignore" });
+    peer.remove("configmaps", "argocd", "argocd-cm");
+    const missing = await owner();
+    expect(missing).toMatchObject({ verdict: "unknown", reason: "argocd-cm-unreadable" });
+    expect(missing.message).toMatch(/not found/);
+
+    // The system-level snippet the bot offers, written as the refusal shows it, makes the next judgement "ignored".
+    peer.seed("configmaps", "argocd", argoCdConfigMap());
+    peer.seed("applications", "argocd", argoApplication("shop", { syncPolicy: { automated: { selfHeal: true } } }));
+    const before = await owner();
+    expect(before).toMatchObject({ verdict: "will-revert", reason: "self-heal" });
+    const s = before.snippet as Extract<Snippet, { kind: "argocd" }>;
+    expect(s.system).toEqual({ configMap: { name: "argocd-cm", namespace: "argocd" }, key: KEY, rule: { managedFieldsManagers: ["rollout-bot"] } });
+    peer.edit("configmaps", "argocd", "argocd-cm", (cm) => {
+      cm.data = { ...(cm.data as Record<string, string>), [s.system.key]: stringify(s.system.rule) };
+    });
+    peer.edit("applications", "argocd", "shop", (app) => {
+      const spec = app.spec as { syncPolicy: { syncOptions?: string[] } };
+      spec.syncPolicy.syncOptions = [s.syncOption];
+    });
+    expect(await owner()).toMatchObject({ verdict: "ignored", reason: "argocd-cm-ignore" });
   });
 
   it("every signal together: Argo CD and Flux both claim it, the worst verdict wins", async () => {

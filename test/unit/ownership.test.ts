@@ -5,8 +5,11 @@ import {
   ownsField,
   parseTrackingId,
   withSnippet,
+  withSystemSnippet,
+  type ArgoCmRules,
   type ObjectSignals,
   type OwnerSpecs,
+  type Snippet,
   type WrittenObject,
 } from "../../src/engine/ownership.ts";
 
@@ -51,7 +54,48 @@ describe("who owns an object the bot writes", () => {
       application: { name: "shop", namespace: "argocd" },
       ignoreDifferences: { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "web", namespace: "shop", jsonPointers: ["/spec/rules"] },
       syncOption: "RespectIgnoreDifferences=true",
+      system: {
+        configMap: { name: "argocd-cm", namespace: "argocd" },
+        key: "resource.customizations.ignoreDifferences.gateway.networking.k8s.io_HTTPRoute",
+        rule: { managedFieldsManagers: ["rollout-bot"] },
+      },
     });
+  });
+
+  it("Argo CD's argocd-cm rules count as the Application's own; unread, they are unknown unless the Application decides alone", () => {
+    const respect = { syncPolicy: { automated: { selfHeal: true }, syncOptions: ["RespectIgnoreDifferences=true"] } };
+    const appEntry = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "web", jsonPointers: ["/spec/rules"] };
+    const key = "resource.customizations.ignoreDifferences.gateway.networking.k8s.io_HTTPRoute";
+    const judge = (spec: Record<string, unknown>, cm: OwnerSpecs["argocd-cm"]) =>
+      judgeOwnership(route, argoSigned, { argocd: { state: "read", spec }, ...(cm ? { "argocd-cm": cm } : {}) }, settings).owners[0]!;
+    const rules = (r: ArgoCmRules) => ({ state: "read" as const, spec: r });
+    const forbidden = { state: "unreadable" as const, why: "forbidden" as const, message: 'configmaps "argocd-cm" is forbidden' };
+    // argocd-cm alone: by group_kind, by `all`, by JSON pointer, jq path or the bot's field manager.
+    expect(judge(respect, rules({ [key]: { jsonPointers: ["/spec/rules"] } }))).toMatchObject({ verdict: "ignored", reason: "argocd-cm-ignore" });
+    expect(judge(respect, rules({ "resource.customizations.ignoreDifferences.all": { jqPathExpressions: [".spec"] } })).verdict).toBe("ignored");
+    expect(judge(respect, rules({ [key]: { managedFieldsManagers: ["rollout-bot"] } })).verdict).toBe("ignored");
+    expect(judge(respect, rules({ [key]: { managedFieldsManagers: ["kube-controller-manager"] } }))).toMatchObject({ reason: "self-heal" });
+    expect(judge(respect, rules({ "resource.customizations.ignoreDifferences.apps_Deployment": { jsonPointers: ["/spec"] } })).verdict).toBe("will-revert");
+    // ...still only with RespectIgnoreDifferences=true on the Application.
+    expect(judge(selfHeal, rules({ [key]: { jsonPointers: ["/spec/rules"] } }))).toMatchObject({ verdict: "will-revert", reason: "ignore-without-respect" });
+    // The Application alone; both.
+    expect(judge({ ...respect, ignoreDifferences: [appEntry] }, rules({}))).toMatchObject({ verdict: "ignored", reason: "ignore-differences" });
+    expect(judge({ ...respect, ignoreDifferences: [appEntry] }, rules({ [key]: { jsonPointers: ["/spec/rules"] } })).reason).toBe("ignore-differences");
+    // Unreadable (403, or missing): unknown, with the snippet and what the API said; an Application that covers decides alone.
+    const unknown = judge(respect, forbidden);
+    expect(unknown).toMatchObject({ verdict: "unknown", reason: "argocd-cm-unreadable", message: 'configmaps "argocd-cm" is forbidden' });
+    expect(unknown.snippet?.kind).toBe("argocd");
+    expect(judge(respect, { state: "missing" })).toMatchObject({ verdict: "unknown", reason: "argocd-cm-unreadable" });
+    expect(judge({ ...respect, ignoreDifferences: [appEntry] }, forbidden)).toMatchObject({ verdict: "ignored", reason: "ignore-differences" });
+    // Without RespectIgnoreDifferences the answer is "will revert" whatever argocd-cm says.
+    expect(judge(selfHeal, forbidden)).toMatchObject({ verdict: "will-revert", reason: "self-heal" });
+    // The system-level snippet, added to argocd-cm (and the sync option to the Application), makes it ignored.
+    const before = judge(selfHeal, rules({}));
+    const snippet = before.snippet as Extract<Snippet, { kind: "argocd" }>;
+    const cm = withSystemSnippet({ [key]: { jsonPointers: ["/metadata/labels"] } }, snippet);
+    expect(cm[key]).toEqual({ jsonPointers: ["/metadata/labels"], managedFieldsManagers: ["rollout-bot"] });
+    expect(withSystemSnippet(cm, snippet)).toEqual(cm);
+    expect(judge(respect, rules(cm))).toMatchObject({ verdict: "ignored", reason: "argocd-cm-ignore" });
   });
 
   it("Argo CD: auto-sync without self-heal and manual sync still revert, at the next sync", () => {
@@ -63,7 +107,9 @@ describe("who owns an object the bot writes", () => {
 
   it("Argo CD: ignoreDifferences covering the atomic list + RespectIgnoreDifferences is ignored; either alone is not", () => {
     const entry = { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: "web", jsonPointers: ["/spec/rules"] };
-    const judge = (spec: Record<string, unknown>) => judgeOwnership(route, argoSigned, { argocd: { state: "read", spec } }, settings).owners[0]!;
+    // An Argo CD whose argocd-cm holds no system-level rule: the Application alone decides.
+    const judge = (spec: Record<string, unknown>) =>
+      judgeOwnership(route, argoSigned, { argocd: { state: "read", spec }, "argocd-cm": { state: "read", spec: {} } }, settings).owners[0]!;
     const respect = { syncOptions: ["RespectIgnoreDifferences=true"] };
     expect(judge({ ignoreDifferences: [entry], syncPolicy: { ...selfHeal.syncPolicy, ...respect } })).toMatchObject({
       verdict: "ignored",
@@ -287,5 +333,62 @@ describe("after a GitOps revert", () => {
     expect(adopt(reverted, { kind: "user", id: "UALICE" }, 4).ok).toBe(true);
     const handEdit = markDrift(started, { percent: 30, raw: "70/30", by: { manager: "kubectl-edit" } }, "Drift: by hand", 3);
     expect(reapply(handEdit, { kind: "user", id: "UALICE" }, 4).ok).toBe(true);
+  });
+});
+
+describe("Pause Flux for this rollout", () => {
+  it("offered and taken only on a Flux Kustomization's revert; refused for Argo CD, a hand edit, and a late click", async () => {
+    const { newRollout, markStarted, markDrift } = await import("../../src/engine/rollout.ts");
+    const { pauseFlux, fluxPausable } = await import("../../src/engine/flux-pause.ts");
+    const { TargetSchema } = await import("../../src/engine/target.ts");
+    const { refusalText } = await import("../../src/slack/views/refusal.ts");
+    const { actionButtons } = await import("../../src/slack/views/rollout-message.ts");
+    const target = TargetSchema.parse({ name: "web", namespace: "shop", router: "gateway" });
+    const started = markStarted(
+      newRollout({ id: "web#1", target, stable: "web-v1", canary: "web-v2", steps: [10, 100], startedBy: "UALICE", channel: "C1", testStage: false, now: 1 }),
+      { percent: 10, raw: "90/10", initialRaw: "100/0" },
+      2,
+    );
+    const gitops = (kind: "argocd" | "flux-kustomization" | "flux-helmrelease", manager: string) => ({
+      manager,
+      gitops: {
+        owner: { kind, name: "apps", namespace: "flux-system", via: "label" as const },
+        verdict: "will-revert" as const,
+        reason: "drift-correction" as const,
+      },
+    });
+    const alice = { kind: "user" as const, id: "UALICE" };
+    const labels = (r: Parameters<typeof actionButtons>[0]) => actionButtons(r).map((b) => (b.text as { text: string }).text);
+
+    const flux = markDrift(started, { percent: 0, raw: "100/0", by: gitops("flux-kustomization", "kustomize-controller") }, "Drift: reverted", 3);
+    expect(fluxPausable(flux)).toBe(true);
+    expect(labels(flux)).toEqual(["Adopt 100/0", "Pause Flux for this rollout", "Abort"]);
+    const paused = pauseFlux(flux, alice, 4);
+    expect(paused.ok).toBe(true);
+    if (!paused.ok) return;
+    expect(paused.value).toMatchObject({ status: "active", appliedPercent: 0, desiredPercent: 10, gitopsPauseAsked: true, takeOwnership: true, resync: true });
+    expect(paused.value.drift).toBeUndefined();
+    // Exactly once: the same click again finds nothing to pause.
+    const late = pauseFlux(paused.value, alice, 5);
+    expect(!late.ok && refusalText(late.error)).toBe("Rollout web#1 has no drift to resolve.");
+
+    const argo = markDrift(started, { percent: 0, raw: "100/0", by: gitops("argocd", "argocd-controller") }, "Drift: reverted", 3);
+    expect(labels(argo)).toEqual(["Adopt 100/0", "Abort"]);
+    const argoRefused = pauseFlux(argo, alice, 4);
+    expect(!argoRefused.ok && refusalText(argoRefused.error)).toContain("pausing it would mean editing the Application's sync policy");
+    const helm = markDrift(started, { percent: 0, raw: "100/0", by: gitops("flux-helmrelease", "helm-controller") }, "Drift: reverted", 3);
+    expect(labels(helm)).toEqual(["Adopt 100/0", "Abort"]);
+    expect(pauseFlux(helm, alice, 4).ok).toBe(false);
+    const hand = markDrift(started, { percent: 30, raw: "70/30", by: { manager: "kubectl-edit" } }, "Drift: by hand", 3);
+    const handRefused = pauseFlux(hand, alice, 4);
+    expect(!handRefused.ok && refusalText(handRefused.error)).toContain("the mesh was changed by `kubectl-edit`");
+
+    // A wave: a pause is recorded per rollout, not per cluster, so it is neither offered nor taken.
+    const { newWave } = await import("../../src/engine/wave.ts");
+    const inWave = { ...flux, target: { ...flux.target, cluster: "prod-eu" }, wave: newWave(["prod-eu", "prod-us"], { mode: "manual" }) };
+    expect(fluxPausable(inWave)).toBe(false);
+    expect(labels(inWave)).toEqual(["Adopt 100/0", "Abort"]);
+    const waveRefused = pauseFlux(inWave, alice, 4);
+    expect(!waveRefused.ok && refusalText(waveRefused.error)).toContain("is a wave: a pause set in prod-eu");
   });
 });

@@ -119,7 +119,15 @@ export async function gitopsStart(all: GitopsDeps, w: GitopsWords, router: Traff
  * Set the pauses: recorded on the rollout first, so a crash between the two still takes them off at the end.
  * Said in the thread (and so in the audit trail).
  */
-export async function setPauses(all: GitopsDeps, w: GitopsWords, store: RolloutStore, r: Rollout, paused: PausedObject[], now: () => number): Promise<void> {
+export async function setPauses(
+  all: GitopsDeps,
+  w: GitopsWords,
+  store: RolloutStore,
+  r: Rollout,
+  paused: PausedObject[],
+  now: () => number,
+  why = "gitops: pause.",
+): Promise<void> {
   const g = gitopsIn(all, r);
   if (!paused.length || !g) return;
   await store.update(r.id, (x) => withGitopsPaused(x, [...(x.gitopsPaused ?? []), ...paused.filter((p) => !x.gitopsPaused?.some((q) => same(p, q)))]));
@@ -127,7 +135,43 @@ export async function setPauses(all: GitopsDeps, w: GitopsWords, store: RolloutS
   const text = paused
     .map((o) => `${w.object(o)}: Flux's reconcile is paused for this rollout (\`kustomize.toolkit.fluxcd.io/reconcile: disabled\`)`)
     .join("\n");
-  await store.update(r.id, (x) => withGitopsNote(x, `gitops: pause. ${text}. It is taken off when the rollout ends.`, now()));
+  await store.update(r.id, (x) => {
+    const noted = withGitopsNote(x, `${why} ${text}. It is taken off when the rollout ends.`, now());
+    const { gitopsPauseAsked: _, ...asked } = noted;
+    return asked;
+  });
+}
+
+/**
+ * A person pressed "Pause Flux for this rollout" (src/engine/flux-pause.ts): pause Flux on the routing object
+ * before the write that takes the bot's weights back, as `gitops: pause` does (recorded first, so the end
+ * takes it off whatever happens). Until the pause is set and said the request stays on the record, so a
+ * crash in between pauses again (the same patch) on the next pass.
+ */
+export async function pauseAsked(
+  all: GitopsDeps | undefined,
+  w: GitopsWords,
+  store: RolloutStore,
+  router: TrafficRouter,
+  r: Rollout,
+  now: () => number,
+): Promise<void> {
+  if (!r.gitopsPauseAsked) return;
+  const g = gitopsIn(all, r);
+  const objects = g ? ((await router.writtenObjects?.(r.target, { stable: r.stable, canary: r.canary })) ?? []) : [];
+  if (!all || !g || !objects.length) {
+    // Nothing the bot can pause (no Kubernetes access for this cluster): said, and the write goes on as a Re-apply.
+    await store.update(r.id, (x) => {
+      const { gitopsPauseAsked: _, ...rest } = x;
+      return x.gitopsPauseAsked ? withWarning(rest, "Could not pause Flux: the bot has no Kubernetes access to the routing object here.", now()) : x;
+    });
+    return;
+  }
+  const paused: PausedObject[] = [];
+  for (const o of objects) {
+    paused.push({ group: o.group, version: await g.ownership.servedVersion(o), plural: o.plural, kind: o.kind, namespace: o.namespace, name: o.name });
+  }
+  await setPauses(all, w, store, r, paused, now, "Pause Flux for this rollout.");
 }
 
 /**

@@ -37,7 +37,7 @@ import { deployStep, removeOld, removeOwn, type DeployDeps } from "./deploy.ts";
 import { markDeployFailed } from "../../engine/rollout.ts";
 import { clearUnreachable, finishCluster, finishEarlierClusters, holdUnreachable, revertWave, withCleanupProblems } from "./wave.ts";
 import { finishesWave, waveCompleted } from "../../engine/wave-rollout.ts";
-import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, ownedBy, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
+import { backToGitNote, driftBy, driftReason, driftWho, gitopsStart, ownedBy, pauseAsked, setPauses, takePausesOff, type GitopsDeps } from "./gitops.ts";
 
 /**
  * Make the mesh match the record: the one place where a rollout's intent meets Kubernetes or namerd.
@@ -110,6 +110,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
     case "active":
     case "held": {
       if (r.appliedPercent === r.desiredPercent && !r.resync) return;
+      await pauseAsked(deps.gitops, deps.slackSide.gitops, store, router, r, now); // Pause Flux: before the write it makes stick
       // After a person answered drift (resync), what the mesh holds besides the weights is the new baseline.
       const expect =
         r.appliedPercent === null

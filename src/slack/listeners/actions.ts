@@ -20,6 +20,7 @@ const KIND_BY_ACTION: ReadonlyMap<string, ActionKind> = new Map([
   [ACTION.resume, "resume"],
   [ACTION.reapply, "reapply"],
   [ACTION.adopt, "adopt"],
+  [ACTION.pauseFlux, "pause-flux"],
   [ACTION.retry, "retry"],
   [ACTION.approveAll, "approve-all"],
 ]);

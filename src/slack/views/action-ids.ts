@@ -14,6 +14,8 @@ export const ACTION = {
   refresh: "rollout.refresh",
   reapply: "rollout.reapply",
   adopt: "rollout.adopt",
+  /** A GitOps revert by Flux's kustomize-controller: pause Flux on the object for the rollout, then re-apply. */
+  pauseFlux: "rollout.pause-flux",
   retry: "rollout.retry",
   /** Flagger: approve every remaining traffic increase of the revision at once. */
   approveAll: "rollout.approve-all",

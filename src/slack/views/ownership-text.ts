@@ -39,6 +39,8 @@ const REASON: Record<OwnershipReason, string> = {
   "drift-correction": "its next reconcile puts the bot's weights back (drift correction)",
   "helm-drift-correction": "drift detection is enabled: its next reconcile puts the bot's weights back",
   "ignore-differences": "its `ignoreDifferences` covers the bot's fields, with `RespectIgnoreDifferences=true`",
+  "argocd-cm-ignore":
+    "a system-level rule in `argocd-cm` (`resource.customizations.ignoreDifferences`) covers the bot's fields, with `RespectIgnoreDifferences=true` on the Application",
   "reconcile-disabled": "the object has `kustomize.toolkit.fluxcd.io/reconcile: disabled`",
   "ssa-ignore": "the object's `kustomize.toolkit.fluxcd.io/ssa` annotation keeps Flux from patching it",
   suspended: "it is suspended",
@@ -47,10 +49,12 @@ const REASON: Record<OwnershipReason, string> = {
   "owner-unnamed": "the bot cannot tell which object of the controller's to read, so it cannot tell whether the weights would stay",
   "owner-missing": "that object does not exist, so the bot cannot tell whether the weights would stay",
   "owner-unreadable": "the bot cannot read it, so it cannot tell whether the weights would stay",
+  "argocd-cm-unreadable":
+    "its own `ignoreDifferences` does not cover the bot's fields and the bot cannot read the system-level rules in `argocd-cm`, so it cannot tell whether the weights would stay",
 };
 
 export function judgementText(j: OwnerJudgement): string {
-  const why = REASON[j.reason] + (j.reason === "owner-unreadable" && j.message ? ` (${j.message})` : "");
+  const why = REASON[j.reason] + ((j.reason === "owner-unreadable" || j.reason === "argocd-cm-unreadable") && j.message ? ` (${j.message})` : "");
   return `${ownerLabel(j.owner)}: ${why}`;
 }
 
@@ -78,6 +82,21 @@ export function snippetMasks(s: Snippet, obj: WrittenObject): string {
   }
 }
 
+/**
+ * Argo CD's system-level form (one rule in `argocd-cm` for every Application), with what it masks: offered
+ * beside the Application's own entry, which stays the narrower choice.
+ */
+export function systemSnippetText(s: Snippet, obj: WrittenObject): string | undefined {
+  if (s.kind !== "argocd") return undefined;
+  const { configMap, key, rule } = s.system;
+  const yaml = stringify({ data: { [key]: stringify(rule) } }).trimEnd();
+  const managers = (rule.managedFieldsManagers ?? []).map((m) => `\`${m}\``).join(", ");
+  return (
+    `Or, for every Application at once, add this to ConfigMap \`${configMap.namespace}/${configMap.name}\` (the Application still needs \`${s.syncOption}\`):\n\`\`\`${yaml}\`\`\`\n` +
+    `While it is in place, no Application shows or syncs a change that ${managers} made to any ${obj.kind}${obj.group ? ` (${obj.group})` : ""}: git's values for those fields stop being enforced cluster-wide.`
+  );
+}
+
 function whereToAdd(s: Snippet): string {
   switch (s.kind) {
     case "argocd":
@@ -97,11 +116,16 @@ export function ownershipRefusalText(verdicts: OwnershipVerdict[]): string {
       let text = `${objectLabel(v.object)} is owned by ${judgementText(j)}.`;
       if (j.snippet) {
         text += `\nAdd this to ${whereToAdd(j.snippet)} in git, let it sync, then start again:\n\`\`\`${snippetYaml(j.snippet)}\`\`\`\n${snippetMasks(j.snippet, v.object)}`;
+        const system = systemSnippetText(j.snippet, v.object);
+        if (system) text += `\n${system}`;
         if (j.owner.kind === "flux-kustomization")
           text += "\nOr set `gitops: pause` on the target: the bot disables Flux's reconcile of this object for the rollout only.";
       } else if (j.reason === "owner-unreadable") {
         text += "\nGrant the bot `get` on it (the `gitops` kustomize component), then start again.";
       }
+      if (j.reason === "argocd-cm-unreadable")
+        text +=
+          "\nOr grant the bot `get` on ConfigMap `argocd-cm` in Argo CD's namespace (the `gitops` kustomize component's Role), so its system-level rules count.";
       parts.push(text);
     }
   }
@@ -154,9 +178,13 @@ export function gitopsRevertAdvice(by: DriftAuthor, obj: WrittenObject | undefin
   if (s) {
     lines.push(`To keep the bot's weights, add this to ${whereToAdd(s)} in git, then Adopt and advance again:\n\`\`\`${snippetYaml(s)}\`\`\``);
     if (obj) lines.push(snippetMasks(s, obj));
+    const system = obj && systemSnippetText(s, obj);
+    if (system) lines.push(system);
   }
   if (by.gitops?.owner.kind === "flux-kustomization")
-    lines.push("Or set `gitops: pause` on the target for the next rollout (Flux's reconcile is disabled on the object while it runs).");
+    lines.push(
+      "Or press *Pause Flux for this rollout*: the bot sets `kustomize.toolkit.fluxcd.io/reconcile: disabled` on the object until the rollout ends, then writes its weights back (or set `gitops: pause` on the target for every rollout).",
+    );
   return lines.join("\n");
 }
 

@@ -66,8 +66,17 @@ export function refusalText(r: Refusal): string {
     case "gitops-revert": {
       const kind = r.owner?.kind === "argocd" ? "Application" : r.owner?.kind === "flux-helmrelease" ? "HelmRelease" : "Kustomization";
       const owner = r.owner?.name ? `${kind} \`${r.owner.name}\`` : `its ${kind}`;
-      return `Rollout ${r.id} was put back by \`${r.manager}\` (${owner}): Re-apply would only start a tug of war. Adopt what git says, or Abort; to keep the bot's weights, add the snippet from the thread to ${owner} first, then Adopt and advance again.`;
+      const pause = r.owner?.kind === "flux-kustomization" ? " Or press Pause Flux for this rollout." : "";
+      return `Rollout ${r.id} was put back by \`${r.manager}\` (${owner}): Re-apply would only start a tug of war. Adopt what git says, or Abort; to keep the bot's weights, add the snippet from the thread to ${owner} first, then Adopt and advance again.${pause}`;
     }
+    case "not-flux-revert": {
+      if (r.ownerKind === "argocd")
+        return `Rollout ${r.id} was put back by Argo CD: pausing it would mean editing the Application's sync policy, which the bot does not do. Add the snippet from the thread to the Application, then Adopt and advance again; or Abort.`;
+      const who = r.manager ? `\`${r.manager}\`` : "a hand edit";
+      return `Rollout ${r.id} is not held on a Flux Kustomization's revert (the mesh was changed by ${who}): only kustomize-controller honours \`kustomize.toolkit.fluxcd.io/reconcile: disabled\`, so there is nothing to pause. Use the buttons on the message.`;
+    }
+    case "pause-in-wave":
+      return `Rollout ${r.id} is a wave: a pause set in ${r.cluster} could not be taken off with certainty when the wave moves on, so the bot does not pause Flux here. Add the snippet from the thread to the Kustomization, then Adopt; or Abort.`;
     case "no-split-to-adopt":
       return `There is no split of ${r.stable}/${r.canary} to adopt.`;
     case "already-held":

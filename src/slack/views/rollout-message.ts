@@ -16,6 +16,7 @@ export { ACTION, buttonValue, type ActionId, type Block, type Rendered } from ".
 import { ACTION, buttonValue, type ActionId, type Block, type Rendered } from "./action-ids.ts";
 import { deployingText } from "./deploy-text.ts";
 import { gateButtonText, wavePositionText, waveRowsText } from "./wave-text.ts";
+import { fluxPausable } from "../../engine/flux-pause.ts";
 
 const STATUS_TEXT: Record<Rollout["status"], string> = {
   deploying: ":package: Deploying the new version",
@@ -90,6 +91,26 @@ function abortWhat(r: Rollout): string {
   return `All traffic for \`${r.target.name}\`${r.target.cluster !== undefined ? ` in cluster ${r.target.cluster}` : ""} goes back to \`${r.stable || "stable"}\`.`;
 }
 
+function pauseFluxButton(r: Rollout): Block {
+  const owner = r.drift?.by?.gitops?.owner;
+  const ks = owner?.name ? `Kustomization \`${owner.namespace ?? ""}/${owner.name}\`` : "its Kustomization";
+  return {
+    ...button("Pause Flux for this rollout", ACTION.pauseFlux, r),
+    confirm: {
+      title: { type: "plain_text", text: "Pause Flux for this rollout?" },
+      text: {
+        type: "mrkdwn",
+        text: clip(
+          `Flux (${ks}) stops reconciling the routing object of \`${r.target.name}\` (\`kustomize.toolkit.fluxcd.io/reconcile: disabled\`) until the rollout ends, and the bot writes ${split(r.desiredPercent)} back over what Flux put there.`,
+          300,
+        ),
+      },
+      confirm: { type: "plain_text", text: "Pause Flux" },
+      deny: { type: "plain_text", text: "Cancel" },
+    },
+  };
+}
+
 export function actionButtons(r: Rollout): Block[] {
   switch (r.status) {
     case "at-gate":
@@ -109,8 +130,10 @@ export function actionButtons(r: Rollout): Block[] {
         return [button(`Re-apply ${split(r.desiredPercent)}`, ACTION.reapply, r, "primary"), abortButton(r)];
       }
       if (r.drift?.observedPercent !== undefined && r.drift.by?.gitops) {
-        // A GitOps revert: Re-apply would only fight the owner. Adopt what git says, or Abort; the thread has the snippet.
-        return [button(`Adopt ${split(r.drift.observedPercent)}`, ACTION.adopt, r, "primary"), abortButton(r)];
+        // A GitOps revert: Re-apply would only fight the owner. Adopt what git says, or Abort; the thread has the
+        // snippet. Flux's kustomize-controller can also be paused on the object for this rollout.
+        const adoptButton = button(`Adopt ${split(r.drift.observedPercent)}`, ACTION.adopt, r, "primary");
+        return fluxPausable(r) ? [adoptButton, pauseFluxButton(r), abortButton(r)] : [adoptButton, abortButton(r)];
       }
       if (r.drift?.observedPercent !== undefined) {
         return [
