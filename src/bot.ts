@@ -65,7 +65,7 @@ export type BotOptions = {
   log: Logger;
   now?: () => number;
   /** `cluster`: the target's (absent: the bot's own). */
-  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<void>;
+  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<string | undefined>;
   /** Preflight of the workloads (Services, canary Deployment) before a start and on each periodic check. */
   preflight: Preflight;
   /** Who owns what a rollout writes (Argo CD, Flux): checked before a start; `gitops: pause`. Absent: not checked. */

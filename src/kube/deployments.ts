@@ -4,7 +4,7 @@
  * finished, and to remember what to scale back to. The write is a server-side apply of the Scale under the
  * bot's field manager (../shared/reference/PROGRESSIVE-DELIVERY.md §5): another manager owning
  * `spec.replicas` (an HPA through the scale subresource, Argo CD or Flux through the Deployment) is named,
- * never forced.
+ * never forced; a count last set by hand (`kubectl apply`, `kubectl scale`, the helm CLI) is taken, and said.
  */
 import { AppsV1Api, type KubeConfig, type V1Scale } from "@kubernetes/client-node";
 import { APPLY_PATCH } from "./apply.ts";
@@ -17,7 +17,22 @@ export type ReplicaCount = {
   current: number;
 };
 
-export type ScaleResult = { from: number; to: number; changed: boolean };
+export type ScaleResult = {
+  from: number;
+  to: number;
+  changed: boolean;
+  /** Managers the write took spec.replicas from: one-shot client tools only (kubectl, the helm CLI). */
+  tookFrom?: string[];
+};
+
+/**
+ * Managers that are a person's one-shot tool, not a controller that will write the count back: taking
+ * `spec.replicas` from them is what `kubectl scale` does. A controller (Argo CD, Flux, an HPA through
+ * kube-controller-manager) or any manager the bot does not know is never forced.
+ */
+export function isOneShotTool(manager: string): boolean {
+  return manager === "kubectl" || manager.startsWith("kubectl-") || manager === "helm";
+}
 
 type Options = { timeoutMs?: number; fieldManager?: string };
 
@@ -52,7 +67,8 @@ export async function getDeploymentReplicas(kc: KubeConfig, namespace: string, n
  * nothing is written when the count is already right; the write is a server-side apply of the Scale
  * (`fieldManager`, `rollout-bot` unless configured) carrying the read's resourceVersion, and a stale read
  * (someone scaled in between) is retried once against the newer state. Fields another manager owns are a
- * ReplicasOwnedError; the bot's own (a Deployment it applied with `--image`) are taken back.
+ * ReplicasOwnedError; the bot's own (a Deployment it applied with `--image`) are taken back, and so are a one-shot tool's
+ * (`tookFrom`).
  */
 export async function scaleDeployment(kc: KubeConfig, namespace: string, name: string, replicas: number, opts: Options = {}): Promise<ScaleResult> {
   if (!Number.isInteger(replicas) || replicas < 0) throw new RangeError(`replicas must be a whole number >= 0 (got ${replicas})`);
@@ -60,6 +76,7 @@ export async function scaleDeployment(kc: KubeConfig, namespace: string, name: s
   const what = `scale Deployment ${namespace}/${name} to ${replicas}`;
   const fieldManager = opts.fieldManager ?? "rollout-bot";
   let force = false;
+  let tookFrom: string[] = [];
   for (let attempt = 0; ; attempt++) {
     const scale = await kubeCall(what, (o) => api.readNamespacedDeploymentScale({ namespace, name }, o), opts);
     const from = countOf(scale).desired;
@@ -75,13 +92,15 @@ export async function scaleDeployment(kc: KubeConfig, namespace: string, name: s
         ...opts,
         contentType: APPLY_PATCH,
       });
-      return { from, to: replicas, changed: true };
+      return { from, to: replicas, changed: true, ...(tookFrom.length ? { tookFrom } : {}) };
     } catch (err) {
       const owned = err instanceof KubeApiError ? err.fieldConflict : undefined;
       if (owned) {
         // The bot's own apply of the Deployment (`--image`) owns replicas under another subresource: ours to take.
-        if (!force && owned.managers.every((m) => m === fieldManager)) {
+        // A count set by hand (kubectl, the helm CLI) is taken, as `kubectl scale` would; the caller says so.
+        if (!force && owned.managers.every((m) => m === fieldManager || isOneShotTool(m))) {
           force = true;
+          tookFrom = owned.managers.filter((m) => m !== fieldManager);
           continue;
         }
         throw new ReplicasOwnedError(owned.managers, (err as KubeApiError).failure.message);

@@ -18,7 +18,8 @@ import { SmiRouter } from "./smi.ts";
 export type Routers = {
   registry: RouterRegistry;
   /** Finish's optional clean-up: scale the old Deployment to 0 (reversible; never a delete), in the target's cluster. */
-  scaleDown: (namespace: string, deployment: string, cluster?: string) => Promise<void>;
+  /** Scale a Deployment to 0; resolves to a line to say when it took the count from a person's tool. */
+  scaleDown: (namespace: string, deployment: string, cluster?: string) => Promise<string | undefined>;
   kubeConfig: KubeConfig;
   /** Each other cluster's KubeConfig by name (the targets file's `clusters:`); empty with one cluster. */
   clusterKubeConfigs: ReadonlyMap<string, KubeConfig>;
@@ -55,7 +56,7 @@ type ClusterClients = {
   preflight: Preflight;
   listDeployments: DeploymentLister;
   gitops: GitopsDeps;
-  scaleDown: (namespace: string, deployment: string) => Promise<void>;
+  scaleDown: (namespace: string, deployment: string) => Promise<string | undefined>;
 };
 
 function clientsFor(kubeConfig: KubeConfig, opts: RouterSettings, gitops: GitopsSettings): ClusterClients {
@@ -71,7 +72,10 @@ function clientsFor(kubeConfig: KubeConfig, opts: RouterSettings, gitops: Gitops
       pause: new GitopsPause(kubeConfig, { timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager }),
     },
     scaleDown: async (namespace, deployment) => {
-      await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager });
+      const done = await scaleDeployment(kubeConfig, namespace, deployment, 0, { timeoutMs: opts.kubeTimeoutMs, fieldManager: gitops.fieldManager });
+      if (!done.tookFrom) return undefined;
+      const who = done.tookFrom.map((m) => `\`${m}\``).join(", ");
+      return `scaled Deployment ${namespace}/${deployment} to 0, taking spec.replicas from ${who} (a count set by hand): re-applying that manifest as it is scales it back up`;
     },
   };
 }

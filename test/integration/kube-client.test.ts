@@ -131,6 +131,23 @@ describe("deployment replicas", () => {
     ]);
   });
 
+  it("a count set by hand (kubectl apply) is taken, as kubectl scale would, and the result says from whom", async () => {
+    const kc = loadKubeConfig(peer.kubeconfigPath);
+    const created = await fetch(`${peer.url}/apis/apps/v1/namespaces/shop/deployments?fieldManager=kubectl-client-side-apply`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${peer.token}`, "content-type": "application/json" },
+      body: JSON.stringify(deployment("by-hand", 3)),
+    });
+    expect(created.status).toBe(201);
+    expect(await scaleDeployment(kc, "shop", "by-hand", 0)).toEqual({ from: 3, to: 0, changed: true, tookFrom: ["kubectl-client-side-apply"] });
+    expect(peer.get("deployments", "shop", "by-hand")?.spec).toMatchObject({ replicas: 0 });
+    expect(peer.mutations("deployments", "shop", "by-hand").map((m) => `${m.method} ${m.status} ${new URLSearchParams(m.query).get("force")}`)).toEqual([
+      "POST 201 null",
+      "PATCH 409 false",
+      "PATCH 200 true",
+    ]);
+  });
+
   it("retries once when the Deployment changed in between, and reports a missing Deployment", async () => {
     const kc = loadKubeConfig(peer.kubeconfigPath);
     peer.seed("deployments", "shop", deployment("web-v2", 2));

@@ -54,7 +54,7 @@ export type ReconcileDeps = {
   /** What the worker verified (and decided by itself, e.g. hold on drift) goes to the audit trail. */
   audit: AuditLog;
   /** Optional clean-up after a finished rollout (scale the old Deployment to 0). */
-  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<void>;
+  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<string | undefined>;
   /** Services and the canary's Deployment checked before the first write (every router). */
   preflight?: Preflight;
   /** How a refused start's preflight problems and the GitOps notes read (the Slack side's words). */
@@ -177,7 +177,7 @@ async function scaleDownStable(deps: ReconcileDeps, target: Rollout["target"], r
   }
   const { namespace: ns, name } = seen;
   return deps.scaleDown(ns, name, target.cluster).then(
-    () => undefined,
+    (note) => note,
     (err: unknown) => `could not scale Deployment ${ns}/${name} to 0: ${err instanceof Error ? err.message : String(err)}`,
   );
 }

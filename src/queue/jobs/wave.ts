@@ -18,7 +18,7 @@ export type WaveDeps = {
   store: RolloutStore;
   routers: RouterRegistry;
   now: () => number;
-  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<void>;
+  scaleDown?: (namespace: string, deployment: string, cluster?: string) => Promise<string | undefined>;
 };
 
 /** An error met in a wave's cluster other than the record's own (the clean-up, a revert): which one. */
