@@ -3,7 +3,7 @@ import { flaggerCanaryName } from "../engine/flagger.ts";
 import { TargetSchema, targetKey, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
 import { newRollout, type Rollout } from "../engine/rollout.ts";
-import { planStartWave } from "../engine/wave-rollout.ts";
+import { inCluster, planStartWave } from "../engine/wave-rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import { fenceAdhoc, fenceAdhocOverlap, fenceCanary, fenceDeclared } from "../engine/fence.ts";
 import { withinLimit } from "./rate-limits.ts";
@@ -129,7 +129,10 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
   const busy = (await deps.store.activeFor(key)) ?? (await sameObjectsBusy(deps, target));
   if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
   const autoMs = req.autoMs ?? (target.auto?.enabled && !req.manual ? target.auto.interval : undefined);
-  if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: key, byFlag: req.autoMs !== undefined });
+  // A wave's automatic steps read each cluster's metrics in turn (its `prometheusUrl`): every one must have some.
+  const measured = wave ? wave.wave.rows.map((row) => inCluster(target, row.cluster)) : [target];
+  if (autoMs !== undefined && !measured.every((t) => deps.metrics.for(t)))
+    return err({ code: "no-metrics-for-auto", target: key, byFlag: req.autoMs !== undefined });
   const fast = autoMs !== undefined ? autoTooFast(target.name, target.metrics, autoMs) : undefined;
   if (fast) return err(fast);
 
