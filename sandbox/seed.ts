@@ -29,12 +29,21 @@ export const DEPLOYERS = { id: "S0DEPLOY1", handle: "deployers", name: "Deployer
 export const OTHER_CLUSTERS = ["prod-eu"] as const;
 
 /**
- * Every cluster of the sandbox, the bot's own (undefined) first: what a story across clusters walks (a wave
- * of backend-svc, declared in each of them under the same name).
+ * Every cluster of the sandbox, the bot's own (undefined) first: what a story across clusters walks.
  */
 export function sandboxClusters(): readonly (string | undefined)[] {
   return [undefined, ...OTHER_CLUSTERS];
 }
+
+/**
+ * The wave story (issue 24): `payments` rolls through the bot's own cluster, then prod-eu. A wave names only
+ * declared clusters, so the bot's own is declared a second time, as `staging`, through the kubeconfig file
+ * its peer writes (the way a remote cluster is reached). The target has a name and objects (its own
+ * TrafficSplit, Deployments and Services, in `pay`) that no single-cluster target uses: a wave's claims go by
+ * (target name, cluster), so a wave of `backend-svc` through `staging` would not see a rollout of the own
+ * cluster's `backend-svc` driving the very same TrafficSplit.
+ */
+export const WAVE_STORY = { name: "payments", namespace: "pay", ownAlias: "staging", clusters: ["staging", "prod-eu"] } as const;
 
 /** One simulated target: where its versions live and which one the canary controls act on. */
 export type SeedTarget = {
@@ -47,6 +56,8 @@ export type SeedTarget = {
   canary: string;
   /** Requests per second across both versions when the sandbox starts. */
   rps: number;
+  /** The wave target it is one cluster of (WAVE_STORY): no single-cluster target of this name is declared. */
+  wave?: string;
 };
 
 export const SEED_TARGETS: readonly SeedTarget[] = [
@@ -55,6 +66,9 @@ export const SEED_TARGETS: readonly SeedTarget[] = [
   { name: "web", namespace: "shop", router: "gateway", stable: "web-v1", canary: "web-v2", rps: 150 },
   // The same service in prod-eu, with traffic of its own: `/rollout start backend-svc@prod-eu ...`.
   { name: "backend-svc", cluster: "prod-eu", namespace: "default", router: "smi", stable: "backend-v1", canary: "backend-v2", rps: 120 },
+  // The wave's service in each of its clusters (WAVE_STORY): the bot's own, declared as `staging`, then prod-eu.
+  { name: "payments", wave: "payments", namespace: "pay", router: "smi", stable: "payments-v1", canary: "payments-v2", rps: 150 },
+  { name: "payments", wave: "payments", cluster: "prod-eu", namespace: "pay", router: "smi", stable: "payments-v1", canary: "payments-v2", rps: 90 },
 ];
 
 /** How commands, the page and the traffic simulator name a seed target: `backend-svc`, `backend-svc@prod-eu`. */
@@ -115,6 +129,8 @@ export function targetsYaml(p: {
   timing: TimingSettings;
   /** The other clusters (absent: the bot's own only). */
   clusters?: readonly DeclaredCluster[];
+  /** The bot's own cluster declared again for the wave story (WAVE_STORY.ownAlias): its kubeconfig file and metrics. */
+  own?: { kubeconfig: string; metrics: MetricsChoice };
 }): string {
   const t = p.timing;
   // An error-free demo canary establishes "at most 1 point worse than stable" in about a minute; the default
@@ -146,20 +162,35 @@ export function targetsYaml(p: {
       ? "source: prometheus, preset: nginx, scrapeIntervalSeconds: 1"
       : `source: linkerd1, linkerd1AdminUrl: ${JSON.stringify(c.metrics.adminUrl)}, linkerd1Router: ${LINKERD1_ROUTER}`;
   const clusters = p.clusters ?? [];
-  const declared = clusters.length
-    ? `clusters:${clusters
-        .map(
-          (c) => `
-  - name: ${c.name}
-    kubeconfig: ${JSON.stringify(c.kubeconfig)}${c.metrics.kind === "prometheus" ? `\n    prometheusUrl: ${JSON.stringify(c.metrics.url)}` : ""}`,
-        )
-        .join("")}
-`
+  const entry = (name: string, c: { kubeconfig: string; metrics: MetricsChoice }) => `
+  - name: ${name}
+    kubeconfig: ${JSON.stringify(c.kubeconfig)}${c.metrics.kind === "prometheus" ? `\n    prometheusUrl: ${JSON.stringify(c.metrics.url)}` : ""}`;
+  // The wave story needs the bot's own cluster declared (as `staging`) and prod-eu.
+  const wave = p.own && clusters.some((c) => c.name === "prod-eu");
+  const entries = [...(wave ? [entry(WAVE_STORY.ownAlias, p.own!)] : []), ...clusters.map((c) => entry(c.name, c))];
+  const declared = entries.length ? `clusters:${entries.join("")}\n` : "";
+  // Each cluster's Prometheus (its `prometheusUrl`) gives that cluster's verdict; a Linkerd 1 admin endpoint is
+  // one per target, not per cluster, so without Prometheus the wave has no metrics and people decide.
+  const waveMetrics =
+    p.backendMetrics.kind === "prometheus" && clusters.every((c) => c.metrics.kind === "prometheus")
+      ? `source: prometheus, preset: nginx, scrapeIntervalSeconds: 1, ${common}`
+      : "source: none";
+  const waveTarget = wave
+    ? `
+  - name: ${WAVE_STORY.name}
+    clusters: [${WAVE_STORY.clusters.join(", ")}]
+    wave: { gate: manual }
+    namespace: ${WAVE_STORY.namespace}
+    router: smi
+    stable: payments-v1
+    steps: [10, 50, 100]
+    smi: { trafficSplit: ${WAVE_STORY.name}, apexService: ${WAVE_STORY.name} }
+    metrics: { ${waveMetrics} }`
     : "";
   return `adhoc: false
 policy:
   start: ["@deployers"]
-${declared}targets:${backendSvc(undefined, backend)}${clusters.map((c) => backendSvc(c.name, clusterMetrics(c))).join("")}
+${declared}targets:${backendSvc(undefined, backend)}${clusters.map((c) => backendSvc(c.name, clusterMetrics(c))).join("")}${waveTarget}
   - name: world
     namespace: web
     router: namerd

@@ -7,7 +7,9 @@ import { COMMANDS } from "../commands/index.ts";
 import { readBody } from "./peers/read-body.ts";
 import { viewButtons } from "./peers/slack/driver.ts";
 import type { StoredView } from "./peers/slack/surfaces.ts";
-import { SANDBOX_CHANNEL, SANDBOX_USERS, SEED_TARGETS, seedKey } from "./seed.ts";
+import { SANDBOX_CHANNEL, SANDBOX_USERS, SEED_TARGETS, seedKey, WAVE_STORY } from "./seed.ts";
+import { waveView } from "./views/wave.ts";
+import type { Rollout } from "../src/engine/rollout.ts";
 import { completionCatalog, suggest } from "./views/completion.ts";
 import { channelView, clusterViews, dtabView, pageEphemeral, pageView, routeView, splitView, type PageState, type TargetPanel } from "./views/state.ts";
 import { enteredProblem, overflowOption, pickProblem, ViewValues } from "./views/values.ts";
@@ -123,7 +125,19 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
     }, 100);
   };
   let resetting: Promise<void> | undefined;
-  const unsubscribe = [world.slack.onChange(changed), world.traffic.onTick(changed)];
+  // The newest rollout of each wave target, for the page's Waves list: read from the bot's store on each
+  // traffic tick (state() is synchronous), at most one read in flight.
+  const waveKeys = [...world.targets.targets.values()].filter((t) => t.clusters).map((t) => t.name);
+  const latestWave = new Map<string, Rollout | undefined>();
+  let reading = false;
+  const readWaves = () => {
+    if (reading || resetting || !waveKeys.length) return;
+    reading = true;
+    void Promise.all(waveKeys.map(async (k) => latestWave.set(k, await world.bot().store.latestOf(k))))
+      .catch(() => undefined) // a reset stopped the bot: the next tick reads the new one
+      .finally(() => (reading = false));
+  };
+  const unsubscribe = [world.slack.onChange(changed), world.traffic.onTick(changed), world.traffic.onTick(readWaves)];
   const catalog = () => completionCatalog(COMMANDS, [...world.targets.targets.keys()]);
 
   const state = (me: string): PageState => {
@@ -168,6 +182,22 @@ export async function startSandboxServer(world: World, opts: { port: number; hos
         .map(pageEphemeral),
       targets,
       clusters: clusterViews(world.clusters, targets),
+      waves: waveKeys.map((key) =>
+        waveView(
+          key,
+          (world.targets.targets.get(key)?.clusters ?? []).map((cluster) => {
+            const own = cluster === WAVE_STORY.ownAlias;
+            const panel = targets.find((t) => t.name === key && (own ? t.cluster === undefined : t.cluster === cluster));
+            return {
+              cluster,
+              label: own ? `${cluster} (the bot's own cluster)` : cluster,
+              panel: panel?.key ?? key,
+              weights: panel?.mesh.kind === "missing" ? [] : (panel?.mesh.weights ?? []),
+            };
+          }),
+          latestWave.get(key),
+        ),
+      ),
       // What a conversations_select offers: the channels the page has.
       conversations: [SANDBOX_CHANNEL],
       ...optionalView("modal", world.slack.surfaces.modalOf(me)),

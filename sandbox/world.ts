@@ -29,6 +29,7 @@ import {
   type TimingSettings,
   GITOPS_STORY,
   shopRouteInGit,
+  WAVE_STORY,
 } from "./seed.ts";
 import { ArgoCdPeer } from "./peers/argocd.ts";
 import { GITOPS_TYPES } from "./peers/kube-api-gitops.ts";
@@ -68,6 +69,8 @@ export type SandboxCluster = {
   reach: string;
   /** "prometheus (url)" or "linkerd1 admin (url)". */
   metricsSource: string;
+  /** The bot's own cluster's name under `clusters:` too (the wave story's `staging`). */
+  alias?: string;
 };
 
 export type World = {
@@ -268,7 +271,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     }
     for (const c of others) seedOtherCluster(c);
     const kubeOf = (cluster: string | undefined): KubeApiPeer => {
-      if (cluster === undefined) return kube;
+      if (cluster === undefined || cluster === WAVE_STORY.ownAlias) return kube;
       const c = others.find((o) => o.name === cluster);
       if (!c) throw new Error(`the sandbox has no cluster ${cluster}`);
       return c.kube;
@@ -281,6 +284,7 @@ export async function startWorld(s: WorldSettings): Promise<World> {
         backendMetrics: own!.metrics,
         timing: s.timing,
         clusters: others.map((c) => ({ name: c.name, kubeconfig: c.kube.kubeconfigPath, metrics: c.metrics.metrics })),
+        own: { kubeconfig: kube.kubeconfigPath, metrics: own!.metrics },
       }),
       "sandbox targets",
     );
@@ -357,7 +361,12 @@ export async function startWorld(s: WorldSettings): Promise<World> {
     let closed = false;
 
     const clusters: SandboxCluster[] = [
-      { kube, reach: "the bot's own kubeconfig (KUBECONFIG)", metricsSource: own!.source },
+      {
+        kube,
+        reach: `the bot's own kubeconfig (KUBECONFIG); for the wave also as \`${WAVE_STORY.ownAlias}\`, through the same file (its \`clusters:\` entry)`,
+        metricsSource: own!.source,
+        alias: WAVE_STORY.ownAlias,
+      },
       ...others.map((c) => ({
         name: c.name,
         kube: c.kube,

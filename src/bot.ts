@@ -145,7 +145,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   );
   const metrics = opts.metrics ?? new MetricsSources({ defaultPrometheusUrl: env.PROMETHEUS_URL, defaultPrometheusToken, clusterPrometheusUrls });
   // Build every declared target's source now, so a source that cannot work fails the start, not a rollout.
-  for (const t of opts.targets.targets.values()) metrics.for(t);
+  // A wave's target reads each of its clusters' Prometheus in turn: build the source for each cluster it names.
+  for (const t of opts.targets.targets.values()) for (const c of t.clusters ?? [t.cluster]) metrics.for({ ...t, cluster: c });
   const meta = new SlackMetaStore(redis, store.keys);
   const queue = new EffectQueue(bullConnection, store.keys.bullPrefix());
   const ops = createOpsMetrics(

@@ -439,8 +439,29 @@ function renderClusters() {
   }
 }
 
+/** Each wave: where its newest rollout stands, and its clusters in order with their row and shares. */
+function renderWaves() {
+  const html = (state.waves ?? [])
+    .map((w) => {
+      const steps = w.clusters.map((c) => {
+        const shares = c.weights.map((x) => `${x.version} ${x.percent}%`).join(" · ");
+        return `<li data-wave-cluster="${escapeHtml(c.cluster)}"><b>${escapeHtml(c.label)}</b>: ${escapeHtml(shares || "no traffic routed")}${
+          c.row ? `<br><span class="note">${escapeHtml(c.row)}</span>` : ""
+        }</li>`;
+      });
+      return `<li data-wave="${escapeHtml(w.key)}"><p class="position">${escapeHtml(w.key)}: ${escapeHtml(w.position)}</p><ol>${steps.join("")}</ol></li>`;
+    })
+    .join("");
+  const root = $("waves");
+  if (root.dataset.html !== html) {
+    root.innerHTML = html;
+    root.dataset.html = html;
+  }
+}
+
 function renderPanels() {
   renderClusters();
+  renderWaves();
   const root = $("panels");
   for (const t of state.targets) {
     let sec = root.querySelector(`section[data-target="${CSS.escape(t.key)}"]`);

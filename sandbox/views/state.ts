@@ -6,6 +6,7 @@ import type { EphemeralMessage, StoredMessage } from "../peers/slack/index.ts";
 import type { StoredView } from "../peers/slack/surfaces.ts";
 import type { StoredDtab } from "../peers/namerd.ts";
 import type { TargetTraffic } from "../traffic.ts";
+import type { WaveView } from "./wave.ts";
 
 /**
  * What the page shows, as one JSON document per viewer: the channel (top-level messages), threads, the
@@ -63,6 +64,8 @@ export type PageState = {
   targets: TargetPanel[];
   /** Every cluster, the bot's own first: how the bot reaches it and the shares its mesh holds now. */
   clusters: ClusterView[];
+  /** Each wave target: its clusters in order with their shares, and where its newest rollout stands. */
+  waves: WaveView[];
   /** Channels a conversations_select offers. */
   conversations: { id: string; name: string }[];
   /** The modal the viewer sees now, and their App Home tab once published. */

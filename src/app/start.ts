@@ -3,7 +3,7 @@ import { flaggerCanaryName } from "../engine/flagger.ts";
 import { TargetSchema, targetKey, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
 import { newRollout, type Rollout } from "../engine/rollout.ts";
-import { planStartWave } from "../engine/wave-rollout.ts";
+import { inCluster, planStartWave } from "../engine/wave-rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import { fenceAdhoc, fenceAdhocOverlap, fenceCanary, fenceDeclared } from "../engine/fence.ts";
 import { withinLimit } from "./rate-limits.ts";
@@ -126,10 +126,15 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     deploy = planned.value.deploy;
   }
   if (canary === undefined) return err({ code: "to-required", target: key });
-  const busy = (await deps.store.activeFor(key)) ?? (await sameObjectsBusy(deps, target));
+  // A fast look before a number is taken; the store's claims decide when two starts race.
+  const objects = wave ? wave.wave.rows.map((row) => row.cluster) : target.cluster !== undefined ? [target.cluster] : [];
+  const busy = (await deps.store.activeFor(key)) ?? (await deps.store.claims.holder(target.name, objects));
   if (busy) return err({ code: "busy", id: busy.id, startedBy: busy.startedBy, percent: busy.appliedPercent, channel: busy.channel });
   const autoMs = req.autoMs ?? (target.auto?.enabled && !req.manual ? target.auto.interval : undefined);
-  if (autoMs !== undefined && !deps.metrics.for(target)) return err({ code: "no-metrics-for-auto", target: key, byFlag: req.autoMs !== undefined });
+  // A wave's automatic steps read each cluster's metrics in turn (its `prometheusUrl`): every one must have some.
+  const measured = wave ? wave.wave.rows.map((row) => inCluster(target, row.cluster)) : [target];
+  if (autoMs !== undefined && !measured.every((t) => deps.metrics.for(t)))
+    return err({ code: "no-metrics-for-auto", target: key, byFlag: req.autoMs !== undefined });
   const fast = autoMs !== undefined ? autoTooFast(target.name, target.metrics, autoMs) : undefined;
   if (fast) return err(fast);
 
@@ -179,25 +184,6 @@ async function begin(deps: AppDeps, caller: Caller, req: StartRequest, via: "com
     firstPercent: record.desiredPercent,
     ...(clusters ? { clusters } : {}),
   });
-}
-
-/**
- * The same routing objects driven under another key: a wave's `shop` in prod-eu is the same TrafficSplit as
- * a declared `shop@prod-eu`. Whichever runs first keeps the other from starting.
- */
-async function sameObjectsBusy(deps: AppDeps, target: Target): Promise<Rollout | undefined> {
-  if (target.clusters) {
-    for (const c of target.clusters) {
-      const other = deps.catalog.targets.has(`${target.name}@${c}`) ? await deps.store.activeFor(`${target.name}@${c}`) : undefined;
-      if (other) return other;
-    }
-    return undefined;
-  }
-  if (target.cluster === undefined) return undefined;
-  const wave = deps.catalog.targets.get(target.name);
-  if (!wave?.clusters?.includes(target.cluster)) return undefined;
-  const running = await deps.store.activeFor(target.name);
-  return running?.wave?.rows.some((row) => row.cluster === target.cluster) ? running : undefined;
 }
 
 /**

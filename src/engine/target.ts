@@ -299,6 +299,9 @@ function waveProblems(t: WaveChecked, ctx: z.RefinementCtx): void {
   if (t.cluster !== undefined) say("clusters", "name either `cluster` (one cluster) or `clusters` (a wave through several), not both");
   if (t.router === "argo-rollouts" || t.router === "flagger")
     say("clusters", `a ${t.router} target is followed in the bot's own cluster only: leave \`clusters\` out (run the controller and a bot in each cluster)`);
+  // One namerd URL per target (its own, or its cluster's `namerdUrl`): a wave would write every cluster's dtab to one namerd.
+  if (t.router === "namerd")
+    say("clusters", "a namerd target cannot be a wave yet (its `namerd.url` is one namerd): declare it once per cluster with `cluster:` and roll each one");
   if (t.deploy) say("deploy", "`deploy: true` works in the bot's own cluster only for now: leave `clusters` out, or deploy the new version with your pipeline");
   if (t.gitops === "pause")
     say(

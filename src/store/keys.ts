@@ -15,6 +15,13 @@ export class Keys {
   active(target: string) {
     return `${this.prefix}:{${target}}:active`;
   }
+  /**
+   * The claim on `name`'s objects in a declared cluster (src/store/object-claims.ts): tagged by the bare name,
+   * so a wave's claims in all its clusters share one slot.
+   */
+  objects(name: string, cluster: string) {
+    return `${this.prefix}:{${name}}:objects:${cluster}`;
+  }
   record(target: string, seq: number) {
     return `${this.prefix}:{${target}}:r:${seq}`;
   }

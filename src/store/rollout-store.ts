@@ -4,6 +4,7 @@ import { RolloutSchema } from "../engine/record-schema.ts";
 import { StoreError } from "./errors.ts";
 import { Keys } from "./keys.ts";
 import { withLock } from "./lock.ts";
+import { claimsOf, ObjectClaims } from "./object-claims.ts";
 import { redisAnswers, type RedisClient } from "./redis-connection.ts";
 import { RedisScript } from "./script.ts";
 
@@ -58,6 +59,8 @@ export class RolloutStore {
   /** How long an ended rollout's keys are kept. */
   readonly retentionSeconds: number;
   private readonly now: () => number;
+  /** Claims on a target's objects per cluster, so a wave and the same target declared in one of its clusters exclude each other. */
+  readonly claims: ObjectClaims;
 
   constructor(
     private readonly redis: RedisClient,
@@ -68,6 +71,7 @@ export class RolloutStore {
     this.normalize = opts.normalize ?? ((r) => r);
     this.retentionSeconds = Math.max(1, Math.round(opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS));
     this.now = opts.now ?? Date.now;
+    this.claims = new ObjectClaims(redis, this.keys, (id) => this.get(id));
   }
 
   /**
@@ -85,6 +89,10 @@ export class RolloutStore {
 
   async create(r: Rollout): Promise<CreateResult> {
     const { target, seq } = this.split(r.id);
+    // The objects first (another target may drive them: a wave's `shop` and `shop@prod-eu`), then the target.
+    const objects = claimsOf(r);
+    const claimed = await this.claims.claim(objects.name, objects.clusters, r.id);
+    if (claimed.holder) return err({ activeId: claimed.holder });
     // Index first: an index entry without a record is skipped on read; a record missing from the index
     // would be invisible to resync. Two writes, not one MULTI: the two indexes are in different hash slots
     // (CROSSSLOT on a Redis Cluster), and both are done before the record exists either way.
@@ -97,8 +105,10 @@ export class RolloutStore {
     )) as string | null;
     if (holder) {
       await Promise.all([this.redis.zrem(this.keys.index(), r.id), this.redis.zrem(this.keys.activeIndex(), r.id)]);
+      await this.claims.release(objects.name, objects.clusters, r.id);
       return err({ activeId: holder });
     }
+    await this.claims.keep(objects.name, objects.clusters, r.id);
     return ok(stored);
   }
 
@@ -149,6 +159,8 @@ export class RolloutStore {
       ]);
       if (won === 1) {
         if (release === "1") {
+          const objects = claimsOf(stored);
+          await this.claims.release(objects.name, objects.clusters, id);
           await this.redis.zrem(this.keys.activeIndex(), id);
           await this.trim().catch(() => undefined); // best effort: the next ending trims again
         }

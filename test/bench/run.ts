@@ -29,6 +29,11 @@
  *                                       Slack peer and the Kubernetes API peer each in its own process
  *                                       (starts-open.ts): time to every first step on the mesh, on the record and
  *                                       on the message; target 20 s (~2-4 minutes on 2 cores)
+ *   npm run bench -- --only wave        issue 24: one wave of one target through --wave-clusters (default 10)
+ *                                       Kubernetes API peers, steps 10/50/100, every button clicked through the
+ *                                       Slack peer as soon as it is on the message (wave.ts): start -> last cluster
+ *                                       at 100%, per cluster, click -> write at gates and steps, requests per
+ *                                       cluster and none before its turn (~1 minute on 2 cores)
  *   --rows "sticky,20 req/s"            verdict, verdict-real: only the rows whose label contains one of these
  *   npm run bench -- --json out.json    also write the raw numbers as JSON
  *   --span 20 --lead 10                 scheduling: steps due over <span> s, the first at least <lead> s after
@@ -44,6 +49,7 @@ import { benchDetection, formatDetection, type DetectionResult } from "./detecti
 import { benchScheduling, formatScheduling, type SchedulingResult } from "./scheduling.ts";
 import { benchSlackBudget, formatSlackBudget } from "./slack-budget.ts";
 import { benchStartsOpen, startsOpenRows, type StartsOpenResult } from "./starts-open.ts";
+import { benchWave, waveRows, type WaveResult } from "./wave.ts";
 import type { SlackLoadResult } from "../support/slack-load.ts";
 import { benchScale, formatTable, SCALE_PHASES, scaleRows, type Row, type ScaleResult } from "./scale.ts";
 import { max, median, millis, quantile, secs } from "./stats.ts";
@@ -73,6 +79,7 @@ const { values } = parseArgs({
     "open-rate": { type: "string", default: "100" },
     "open-channels": { type: "string", default: "50" },
     clusters: { type: "string", default: "0" },
+    "wave-clusters": { type: "string", default: "10" },
   },
 });
 
@@ -89,7 +96,7 @@ const runs = positive("runs", values.runs);
 const rollouts = positive("rollouts", values.rollouts);
 const spanMs = positive("span", values.span) * 1000;
 const leadMs = positive("lead", values.lead) * 1000;
-const KINDS = ["verdict", "verdict-real", "detection", "scheduling", "budget", "starts-open", ...SCALE_PHASES] as const;
+const KINDS = ["verdict", "verdict-real", "detection", "scheduling", "budget", "starts-open", "wave", ...SCALE_PHASES] as const;
 type Kind = (typeof KINDS)[number];
 const only = values.only?.split(",").map((x) => x.trim());
 const bad = only?.filter((x) => !(KINDS as readonly string[]).includes(x));
@@ -160,6 +167,13 @@ if (wanted("starts-open")) {
     build: !values["skip-build"],
   });
 }
+let wave: WaveResult | undefined;
+if (wanted("wave")) {
+  const clusters = positive("wave-clusters", values["wave-clusters"]);
+  process.stderr.write(`wave (issue 24): one target through ${clusters} clusters on node dist/src/main.js in its own process\n`);
+  // dist/ is built once per run.
+  wave = await benchWave({ clusters, build: !values["skip-build"] && !startsOpen });
+}
 if (scalePhases.size) {
   process.stderr.write(`scale (issue 13): ${rollouts} rollouts on node dist/src/main.js in its own process; ${[...scalePhases].join(", ")}\n`);
   scale = await benchScale({
@@ -172,7 +186,7 @@ if (scalePhases.size) {
     clickRate: positive("click-rate", values["click-rate"]),
     slackSeconds: positive("slack-seconds", values["slack-seconds"]),
     kubectlRuns: positive("kubectl-runs", values["kubectl-runs"]),
-    build: !values["skip-build"] && !startsOpen,
+    build: !values["skip-build"] && !startsOpen && !wave,
     clusters: values.clusters === "0" ? 0 : positive("clusters", values.clusters),
   });
 }
@@ -197,6 +211,7 @@ if (linkerd1Verdicts)
 // The summary table: issue 13's rows with their targets, then the two automatic-rollout measurements.
 const rows: Row[] = scale ? scaleRows(scale, scalePhases) : [];
 if (startsOpen) rows.push(...startsOpenRows(startsOpen));
+if (wave) rows.push(...waveRows(wave));
 if (detection)
   rows.push({
     what: `detection -> revert, ${detection.runs.length} runs`,
@@ -216,7 +231,7 @@ process.stdout.write(`\n${lines.join("\n")}\n`);
 if (values.json) {
   await writeFile(
     values.json,
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, budget, verdicts, realVerdicts, linkerd1Verdicts, scale, startsOpen }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadAtStart, detection, scheduling, budget, verdicts, realVerdicts, linkerd1Verdicts, scale, startsOpen, wave }, null, 2)}\n`,
   );
   process.stderr.write(`raw numbers written to ${values.json}\n`);
 }

@@ -60,8 +60,8 @@ export type ScaleOptions = {
   /**
    * Issue 24: spread the targets over this many other clusters (c-01..), each a Kubernetes API peer of its own
    * declared in the targets file's `clusters:` with its kubeconfig file; 0 (the default): the bot's own only.
-   * The probe stays in the bot's own cluster. Issue 24's other row, a 10-cluster wave of one target, belongs
-   * beside this one once waves exist (branch `waves`): not measured here yet.
+   * The probe stays in the bot's own cluster. Issue 24's other row, a 10-cluster wave of one target, is
+   * wave.ts (`--only wave`).
    */
   clusters?: number;
 };

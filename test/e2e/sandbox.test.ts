@@ -389,4 +389,32 @@ describe("the sandbox page", () => {
     expect(world.kube.get("trafficsplits", "default", "backend-svc")).toEqual(ownSplit);
     expect(problems).toEqual([]);
   }, 120_000);
+
+  it("a wave: the Waves list shows payments' position, each cluster's row and shares; Abort puts staging back", async () => {
+    await page.getByLabel("Acting as").selectOption({ label: "Alice (deployer)" });
+    const waves = page.getByRole("list", { name: "Waves" }).locator('li[data-wave="payments"]');
+    expect(await waves.textContent()).toContain("payments: no rollout yet: /rollout start payments --to <version>");
+    const box = page.getByRole("combobox", { name: "Command" });
+    await box.fill("start payments --to payments-v2");
+    await box.press("Enter");
+    const message = page.locator("#messages li.message:not(.ephemeral)", { hasText: "Rollout payments#1: payments-v1 → payments-v2" });
+    await message.getByRole("button", { name: "Advance to 50%" }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => waves.textContent(), { timeout: 10_000 }).toContain("payments#1 · active · cluster 1 of 2: staging");
+    const staging = waves.locator('li[data-wave-cluster="staging"]');
+    const eu = waves.locator('li[data-wave-cluster="prod-eu"]');
+    await expect.poll(() => staging.textContent(), { timeout: 10_000 }).toContain("staging (the bot's own cluster): payments-v1 90% · payments-v2 10%");
+    expect(await staging.textContent()).toContain("running · payments-v2 10%");
+    expect(await eu.textContent()).toContain("prod-eu: payments-v1 100% · payments-v2 0%");
+    expect(await eu.textContent()).toContain("not reached yet · no weights written");
+    await shot("10-wave");
+
+    await message.getByRole("button", { name: "Abort" }).click();
+    await page.getByRole("dialog", { name: "Abort this rollout?" }).getByRole("button", { name: "Abort" }).click();
+    await message.getByText("Aborted").first().waitFor({ timeout: 15_000 });
+    await expect.poll(() => waves.textContent(), { timeout: 10_000 }).toContain("payments#1 · aborted");
+    expect(await eu.textContent()).toContain("untouched");
+    expect(percentOnSplit(world.kube.get("trafficsplits", "pay", "payments")?.spec, "payments-v2")).toBe(0);
+    expect(world.kubeOf("prod-eu").mutations("trafficsplits", "pay", "payments")).toEqual([]);
+    expect(problems).toEqual([]);
+  }, 120_000);
 });

@@ -17,7 +17,7 @@ const split = () => percentOnSplit(world().kube.get("trafficsplits", "default", 
 const euSplit = () => percentOnSplit(world().kubeOf("prod-eu").get("trafficsplits", "default", "backend-svc")?.spec, "backend-v2");
 
 describe("the sandbox's API", () => {
-  it("starts with the seed: four targets in two clusters, the mesh on stable, the namerctl dtab, the l5d-dtab test request and the HTTPRoute's rules", async () => {
+  it("starts with the seed: six panels in two clusters (the wave's payments in each), the mesh on stable, the namerctl dtab, the l5d-dtab test request and the HTTPRoute's rules", async () => {
     const s = await get(`/api/state?user=${ALICE}`);
     expect(s.me).toBe(ALICE);
     expect(s.messages).toEqual([]);
@@ -26,6 +26,8 @@ describe("the sandbox's API", () => {
       ["world", undefined, "dtab"],
       ["web", undefined, "route"],
       ["backend-svc@prod-eu", "prod-eu", "split"],
+      ["payments", undefined, "split"],
+      ["payments@prod-eu", "prod-eu", "split"],
     ]);
     // Each cluster, how the bot reaches it and the shares of the targets living there.
     const stable = (v1: string, v2: string) => [
@@ -35,12 +37,13 @@ describe("the sandbox's API", () => {
     expect(s.clusters).toEqual([
       {
         label: "own cluster",
-        reach: "the bot's own kubeconfig (KUBECONFIG)",
+        reach: "the bot's own kubeconfig (KUBECONFIG); for the wave also as `staging`, through the same file (its `clusters:` entry)",
         metricsSource: world().metricsSource,
         targets: [
           { key: "backend-svc", weights: stable("backend-v1", "backend-v2") },
           { key: "world", weights: stable("world-v1", "world-v2") },
           { key: "web", weights: stable("web-v1", "web-v2") },
+          { key: "payments", weights: stable("payments-v1", "payments-v2") },
         ],
       },
       {
@@ -48,7 +51,10 @@ describe("the sandbox's API", () => {
         label: "cluster prod-eu",
         reach: `kubeconfig file ${world().kubeOf("prod-eu").kubeconfigPath} (its \`clusters:\` entry)`,
         metricsSource: expect.stringMatching(/^linkerd1 admin \(http:\/\/127\.0\.0\.1:\d+\)$/),
-        targets: [{ key: "backend-svc@prod-eu", weights: stable("backend-v1", "backend-v2") }],
+        targets: [
+          { key: "backend-svc@prod-eu", weights: stable("backend-v1", "backend-v2") },
+          { key: "payments@prod-eu", weights: stable("payments-v1", "payments-v2") },
+        ],
       },
     ]);
     expect(s.clusters[1]!.metricsSource).not.toBe(s.clusters[0]!.metricsSource);

@@ -40,7 +40,7 @@ describe("npm start without Slack credentials", () => {
         clusters: { label: string; metricsSource: string }[];
         metricsSource: string;
       };
-      expect(state.targets.map((t) => t.key)).toEqual(["backend-svc", "world", "web", "backend-svc@prod-eu"]);
+      expect(state.targets.map((t) => t.key)).toEqual(["backend-svc", "world", "web", "backend-svc@prod-eu", "payments", "payments@prod-eu"]);
       expect(state.metricsSource).toMatch(/^linkerd1 admin/);
       // Each cluster reads its own mesh's metrics.
       expect(state.clusters.map((c) => c.label)).toEqual(["own cluster", "cluster prod-eu"]);

@@ -137,7 +137,7 @@ describe("a wave through three clusters", () => {
         peer(c)
           .mutations("deployments")
           .map((m) => `${m.method} ${m.name}/${m.subresource} ${m.status}`),
-      ).toEqual(["PATCH shop-v1/scale 200"]);
+      ).toEqual(["PATCH shop-v1/scale 200"]); // a server-side apply of the Scale
     expect(writes(h.kube)).toEqual([]); // the bot's own cluster has a `shop` split too: never touched
     expect(canary("staging")).toBe(100);
 

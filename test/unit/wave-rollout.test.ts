@@ -67,6 +67,10 @@ describe("the targets file", () => {
     expect(errors("  - { name: shop, deploy: true, clusters: [staging, prod-eu] }\n")).toContain("`deploy: true` works in the bot's own cluster only");
     expect(errors("  - { name: shop, gitops: pause, clusters: [staging, prod-eu] }\n")).toContain("`gitops: pause` is not available in a wave");
     expect(errors("  - { name: shop, wave: { gate: auto } }\n")).toContain("it needs `clusters:`");
+    const namerd = errors(
+      "  - { name: shop, router: namerd, namerd: { url: 'http://namerd:4180', dtabNamespace: internal, prefix: /svc/shop }, clusters: [staging, prod-eu] }\n",
+    );
+    expect(namerd).toContain("a namerd target cannot be a wave yet");
   });
 
   it("parses --clusters into names, and refuses one that is not a name", () => {
