@@ -31,6 +31,8 @@ export type SlackTransportOptions = {
   budget?: SlackBudget;
   /** Whether a request is taken: false for one received before (a replay), answered with nothing done. */
   admit?: (req: DeliveredRequest) => Promise<boolean>;
+  /** Told when each HTTP request arrives and when it is answered (see StrictReceiverOptions.waiting). */
+  waiting?: { arrived(): void; answered(): void };
   /** Hosts a `response_url` may name, besides SLACK_API_URL's (default: hooks.slack.com). */
   responseUrlHosts?: readonly string[];
   /** Address the HTTP receiver binds (default 0.0.0.0). */
@@ -66,6 +68,7 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
         now: opts.now,
         ...onAck,
         ...admit,
+        ...(opts.waiting ? { waiting: opts.waiting } : {}),
         responseUrlAllowed: responseUrlCheck(opts.responseUrlHosts ?? ["hooks.slack.com"], opts.apiUrl),
       });
   // Who the bot is, asked of Slack once (auth.test) when the first request needs it. Not Bolt's `token`
