@@ -5,14 +5,16 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RequestsFirst } from "../../src/queue/requests-first.ts";
 import { StrictHttpReceiver } from "../../src/slack/receiver.ts";
-import { signSlackRequest } from "../../sandbox/peers/slack/index.ts";
+import { SocketModeReceiver } from "../../src/slack/socket-receiver.ts";
+import { signSlackRequest, startSlackPeer } from "../../sandbox/peers/slack/index.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 /**
  * Issue 24: acks before jobs. While a Slack request waits for its answer, the effect worker (a real BullMQ
  * Worker over the real Redis) takes at most `busy` jobs at once, and every job still runs exactly once; the
- * HTTP receiver reports every request's arrival and its answer exactly once, refused or dropped ones too.
+ * receivers (HTTP, Socket Mode) report every request's arrival and its answer exactly once, refused or
+ * dropped ones too.
  */
 
 const log = pino({ level: "silent" });
@@ -92,7 +94,7 @@ describe("the HTTP receiver reports each request's wait", () => {
       log,
       waiting: { arrived: () => counts.arrived++, answered: () => counts.answered++ },
     });
-    const app = new App({ receiver, authorize: async () => ({ botToken: "xoxb-test" }), logger: undefined });
+    const app = new App({ receiver, authorize: async () => ({ botToken: "xoxb-test" }) });
     app.command("/rollout", async ({ ack }) => {
       await sleep(300);
       await ack();
@@ -146,5 +148,39 @@ describe("the HTTP receiver reports each request's wait", () => {
     await waitFor(() => (counts.answered === 3 ? true : undefined), { timeoutMs: 2_000, what: "the dropped request to count as answered" });
     await sleep(100);
     expect(counts).toEqual({ arrived: 3, answered: 3 });
+  });
+});
+
+describe("the Socket Mode receiver reports each envelope's wait", () => {
+  it("counts a command as waiting until its ack goes back on the socket", async () => {
+    const appToken = "xapp-1-A0APP0001-local";
+    const slack = await startSlackPeer({ botToken: "xoxb-test", appToken, channels: [{ id: "C1", name: "deploys" }] });
+    const counts = { arrived: 0, answered: 0 };
+    const receiver = new SocketModeReceiver({
+      appToken,
+      apiUrl: slack.apiUrl,
+      log,
+      waiting: { arrived: () => counts.arrived++, answered: () => counts.answered++ },
+    });
+    const app = new App({ receiver, authorize: async () => ({ botToken: "xoxb-test" }) });
+    app.command("/rollout", async ({ ack }) => {
+      await sleep(300);
+      await ack();
+    });
+    try {
+      await receiver.start();
+      await waitFor(() => receiver.connected || undefined, { timeoutMs: 5_000, what: "the socket to connect" });
+      const acked = slack.socket!.deliver("slash_commands", { command: "/rollout", text: "list", user_id: "U1", channel_id: "C1", team_id: "T1" });
+      await waitFor(() => counts.arrived === 1 || undefined, { timeoutMs: 2_000, what: "the envelope to arrive" });
+      await sleep(100);
+      expect(counts).toEqual({ arrived: 1, answered: 0 });
+      await acked;
+      await waitFor(() => counts.answered === 1 || undefined, { timeoutMs: 2_000, what: "its ack" });
+      await sleep(100);
+      expect(counts).toEqual({ arrived: 1, answered: 1 });
+    } finally {
+      await receiver.stop();
+      await slack.close();
+    }
   });
 });
