@@ -58,7 +58,7 @@ import { startFlaggerPoller, type FlaggerPoller } from "./follow/flagger-poller.
  * Adapters (routers, clock, logger) come from the caller so tests and the sandbox reuse the real wiring.
  */
 
-/** Effect jobs at once; and while Slack requests wait for their answer (src/queue/requests-first.ts). */
+/** Effect jobs at once; and while several Slack requests wait for their answer (src/queue/requests-first.ts). */
 const WORKER_CONCURRENCY = 16;
 const REQUESTS_FIRST_BUSY = 2;
 
@@ -189,8 +189,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const seen = new SeenRequests(requestRedis, store.keys, REPLAY_MEMORY_SECONDS);
   const countEntry = (e: { action: string; outcome: string }) => ops.transition(e.action, e.outcome);
   const requestAudit = new AuditLog(requestRedis, store.keys, countEntry);
-  // Acks first: while Slack's requests wait for their answer, the worker takes at most 2 jobs at once.
-  const requestsFirst = new RequestsFirst({ busy: REQUESTS_FIRST_BUSY, idle: WORKER_CONCURRENCY, quietMs: 20 });
+  // Acks first: while 3 or more of Slack's requests wait for their answer, the worker takes at most 2 jobs at once.
+  const requestsFirst = new RequestsFirst({ busy: REQUESTS_FIRST_BUSY, idle: WORKER_CONCURRENCY, holdAt: 3, quietMs: 20 });
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
