@@ -6,6 +6,7 @@ import type { Env, TargetsFile } from "./config.ts";
 import { startHealthServer, type HealthServer, type ReadinessCheck } from "./http/health.ts";
 import { EffectQueue } from "./queue/queues.ts";
 import { startEffectWorker } from "./queue/worker.ts";
+import { RequestsFirst } from "./queue/requests-first.ts";
 import type { RouterRegistry } from "./routers/registry.ts";
 import { registerSlackListeners } from "./slack/listeners/index.ts";
 import { createSlackTransport } from "./slack/transport.ts";
@@ -57,6 +58,10 @@ import { startFlaggerPoller, type FlaggerPoller } from "./follow/flagger-poller.
  * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
  * Adapters (routers, clock, logger) come from the caller so tests and the sandbox reuse the real wiring.
  */
+
+/** Effect jobs at once; and while several Slack requests wait for their answer (src/queue/requests-first.ts). */
+const WORKER_CONCURRENCY = 16;
+const REQUESTS_FIRST_BUSY = 2;
 
 export type BotOptions = {
   env: Env;
@@ -186,6 +191,8 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const seen = new SeenRequests(requestRedis, store.keys, REPLAY_MEMORY_SECONDS);
   const countEntry = (e: { action: string; outcome: string }) => ops.transition(e.action, e.outcome);
   const requestAudit = new AuditLog(requestRedis, store.keys, countEntry);
+  // Acks first: while 3 or more of Slack's requests wait for their answer, the worker takes at most 2 jobs at once.
+  const requestsFirst = new RequestsFirst({ busy: REQUESTS_FIRST_BUSY, idle: WORKER_CONCURRENCY, holdAt: 3, quietMs: 20 });
   const transport = createSlackTransport({
     signingSecret: env.SLACK_SIGNING_SECRET,
     botToken: env.SLACK_BOT_TOKEN,
@@ -200,6 +207,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     admit: (req) => firstDelivery({ seen, audit: requestAudit, now, log }, req),
     responseUrlHosts: env.SLACK_RESPONSE_URL_HOSTS,
     host: env.BIND_ADDRESS,
+    waiting: requestsFirst,
   });
   const app = transport.app;
 
@@ -298,8 +306,12 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       },
       workerConnection,
       store.keys.bullPrefix(),
-      { onError: (err) => (isConnectionError(err) ? redisWatch.failed(err) : log.error({ err }, "worker error")) },
+      {
+        concurrency: WORKER_CONCURRENCY,
+        onError: (err) => (isConnectionError(err) ? redisWatch.failed(err) : log.error({ err }, "worker error")),
+      },
     );
+    requestsFirst.attach(worker);
     worker.on("completed", (job) => ops.job(job.name, "completed"));
     worker.on("failed", (job) => ops.job(job?.name ?? "unknown", "failed"));
     // Pick up every rollout that was mid-flight when the last process stopped, and its readings. In the

@@ -153,7 +153,8 @@ export function loadClusterKubeConfig(cluster: { name: string; context?: string 
       `cluster ${cluster.name}: context "${context}" is not in the bot's kubeconfig (${known.length ? `it has ${known.join(", ")}` : "it has no contexts"})`,
     );
   }
-  const kc = new KubeConfig();
+  // Pooled like the bot's own: a plain KubeConfig would open a connection (and a TLS handshake) per request.
+  const kc = new PooledKubeConfig();
   kc.loadFromString(base.exportConfig());
   kc.setCurrentContext(context);
   return checked(kc, `cluster ${cluster.name} (context "${context}")`);

@@ -28,6 +28,11 @@ export type StrictReceiverOptions = {
   now?: () => number;
   /** Told how long each request took to be acknowledged (for the metrics), by kind. */
   onAck?: (kind: "command" | "interactive" | "event", seconds: number) => void;
+  /**
+   * Told when a request arrives and, once, when its answer is sent or its connection closes: while requests
+   * wait, the worker takes fewer jobs (src/queue/requests-first.ts), so acks do not queue behind them.
+   */
+  waiting?: { arrived(): void; answered(): void };
   /** Whether a signed request is taken (false: received before, a replay; answered 200, nothing done). */
   admit?: (req: DeliveredRequest) => Promise<boolean>;
   /** Whether a `response_url` a signed request carries may be posted to (Slack's hosts). */
@@ -85,6 +90,17 @@ export class StrictHttpReceiver implements Receiver {
     const server = createServer(
       { requestTimeout: this.limits.requestTimeoutMs, headersTimeout: this.limits.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
       (req, res) => {
+        const waiting = this.opts.waiting;
+        if (waiting) {
+          waiting.arrived();
+          let open = true;
+          const answered = () => {
+            if (open) waiting.answered();
+            open = false;
+          };
+          res.once("finish", answered);
+          res.once("close", answered);
+        }
         const work = this.handle(req, res).catch((err) => {
           this.opts.log.error({ err }, "request handling failed");
           respond(res, 500, "internal error");

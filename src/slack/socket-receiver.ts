@@ -21,6 +21,8 @@ export type SocketReceiverOptions = {
   onAck?: (kind: "command" | "interactive" | "event", seconds: number) => void;
   /** Whether an envelope is taken (false: received before; acknowledged with nothing done). */
   admit?: (req: DeliveredRequest) => Promise<boolean>;
+  /** Told when an envelope arrives and, once, when it is acknowledged or dropped (see StrictReceiverOptions.waiting). */
+  waiting?: { arrived(): void; answered(): void };
 };
 
 type Envelope = {
@@ -53,9 +55,23 @@ export class SocketModeReceiver implements Receiver {
     });
     for (const type of Object.keys(KIND) as (keyof typeof KIND)[]) {
       this.client.on(type, (e: Envelope) => {
-        const work = this.handle(KIND[type], e);
+        const waiting = opts.waiting;
+        let answered = () => {};
+        if (waiting) {
+          waiting.arrived();
+          let open = true;
+          answered = () => {
+            if (open) waiting.answered();
+            open = false;
+          };
+        }
+        const ack = e.ack;
+        const work = this.handle(KIND[type], { ...e, ack: (response) => ack(response).finally(answered) });
         this.inFlight.add(work);
-        void work.finally(() => this.inFlight.delete(work));
+        void work.finally(() => {
+          this.inFlight.delete(work);
+          answered();
+        });
       });
     }
     this.client.on("connected", () => {

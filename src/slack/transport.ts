@@ -31,6 +31,8 @@ export type SlackTransportOptions = {
   budget?: SlackBudget;
   /** Whether a request is taken: false for one received before (a replay), answered with nothing done. */
   admit?: (req: DeliveredRequest) => Promise<boolean>;
+  /** Told when each request (HTTP or Socket Mode) arrives and when it is answered (see StrictReceiverOptions.waiting). */
+  waiting?: { arrived(): void; answered(): void };
   /** Hosts a `response_url` may name, besides SLACK_API_URL's (default: hooks.slack.com). */
   responseUrlHosts?: readonly string[];
   /** Address the HTTP receiver binds (default 0.0.0.0). */
@@ -57,7 +59,14 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
   const admit = opts.admit ? { admit: opts.admit } : {};
   // Socket Mode when an app-level token is configured (no public URL needed); else Slack's HTTP delivery.
   const receiver = opts.appToken
-    ? new SocketModeReceiver({ appToken: opts.appToken, log: opts.log, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...onAck, ...admit })
+    ? new SocketModeReceiver({
+        appToken: opts.appToken,
+        log: opts.log,
+        ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}),
+        ...onAck,
+        ...admit,
+        ...(opts.waiting ? { waiting: opts.waiting } : {}),
+      })
     : new StrictHttpReceiver({
         signingSecret: opts.signingSecret,
         port: opts.port,
@@ -66,6 +75,7 @@ export function createSlackTransport(opts: SlackTransportOptions): SlackTranspor
         now: opts.now,
         ...onAck,
         ...admit,
+        ...(opts.waiting ? { waiting: opts.waiting } : {}),
         responseUrlAllowed: responseUrlCheck(opts.responseUrlHosts ?? ["hooks.slack.com"], opts.apiUrl),
       });
   // Who the bot is, asked of Slack once (auth.test) when the first request needs it. Not Bolt's `token`

@@ -1,11 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../sandbox/peers/net.ts";
 import { botProcessEnv } from "../support/bot-process.ts";
 import { runtimeEnv } from "../support/dockerfile.ts";
+import { deploymentMemoryLimitMiB, oldSpaceInContainerMiB } from "../support/pod-memory.ts";
 import { sleep, waitFor } from "../support/wait.ts";
+import { progress } from "./stats.ts";
 
 /**
  * The bot under measurement: the production entry point (`node dist/src/main.js`, built by `npm run build`)
@@ -14,6 +17,8 @@ import { sleep, waitFor } from "../support/wait.ts";
  */
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
+/** The old generation node gives itself in the Deployment's container (256 MiB under its 512Mi limit). */
+export const POD_OLD_SPACE_MIB = oldSpaceInContainerMiB(deploymentMemoryLimitMiB());
 
 export type BotChild = {
   proc: ChildProcess;
@@ -27,6 +32,12 @@ export type BotChild = {
   memory(): Promise<{ rssMiB: number; peakMiB: number; heapUsedMiB: number; heapTotalMiB: number }>;
   /** CPU time (user + system) used so far, in ms. */
   cpuMs(): Promise<number>;
+  /**
+   * When BENCH_BOT_NODE_ARGS has `--heapsnapshot-signal=SIGUSR2` and `--diagnostic-dir=<dir>`: a heap snapshot of
+   * the bot now (V8 collects garbage first, so it holds the live heap only), waited for; resolves to its path.
+   * Otherwise undefined, and nothing is done.
+   */
+  heapSnapshot(): Promise<string | undefined>;
   /** The last lines the bot logged (warnings and errors). */
   tail(): string;
   stop(): Promise<void>;
@@ -60,6 +71,9 @@ export async function spawnBuiltBot(opts: {
   // BENCH_BOT_NODE_ARGS: node flags for the bot only, to profile it (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // or "--heapsnapshot-signal=SIGUSR2"); the profile is written when the bench stops it.
   const nodeArgs = (process.env.BENCH_BOT_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  // As in the Deployment's pod: node sizes its heap from the container's memory limit, not the machine's RAM
+  // (test/support/pod-memory.ts). BENCH_BOT_NODE_ARGS="--max-old-space-size=4096" measures it unlimited.
+  if (!nodeArgs.some((a) => a.startsWith("--max-old-space-size"))) nodeArgs.unshift(`--max-old-space-size=${POD_OLD_SPACE_MIB}`);
   const proc = spawn(process.execPath, [...nodeArgs, "dist/src/main.js"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const keep = (b: Buffer) => (out = (out + b.toString()).slice(-4000));
@@ -102,6 +116,22 @@ export async function spawnBuiltBot(opts: {
       const stat = await readFile(`/proc/${pid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
+    async heapSnapshot() {
+      const dir = /--diagnostic-dir=(\S+)/.exec(nodeArgs.join(" "))?.[1];
+      if (!dir || !nodeArgs.includes("--heapsnapshot-signal=SIGUSR2")) return undefined;
+      const before = new Set(await readdir(dir));
+      proc.kill("SIGUSR2");
+      // V8 writes the snapshot on the bot's main thread: once the file is there and the bot answers again, it is complete.
+      const file = await waitFor(async () => (await readdir(dir)).find((f) => f.endsWith(".heapsnapshot") && !before.has(f)), {
+        timeoutMs: 120_000,
+        intervalMs: 200,
+        what: "the bot's heap snapshot",
+      });
+      await waitFor(async () => (await ready()) || undefined, { timeoutMs: 120_000, intervalMs: 200, what: "the bot to answer after its heap snapshot" });
+      const path = join(dir, file);
+      progress(`heap snapshot: ${path} (${((await stat(path)).size / 2 ** 20).toFixed(0)} MiB file)`);
+      return path;
     },
     tail: () => out,
     async stop() {

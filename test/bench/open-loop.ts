@@ -12,6 +12,8 @@ import { sleep } from "../support/wait.ts";
 export type OpenLoopResult = {
   /** Scheduled send -> answer complete, ms, one per request answered 200. */
   latencyMs: number[];
+  /** The same by request, in the order of `bodies` (undefined: not answered 200). */
+  latencyByRequest: (number | undefined)[];
   /** Requests answered with anything else than 200, or not at all within the timeout. */
   failed: number;
   /** How late the sender itself sent each request (its timers and event loop), ms. */
@@ -56,6 +58,7 @@ export async function openLoop(opts: { url: string; signingSecret: string; bodie
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const gapMs = 1000 / opts.ratePerSecond;
   const latencyMs: number[] = [];
+  const latencyByRequest: (number | undefined)[] = opts.bodies.map(() => undefined);
   let failed = 0;
   const sendLagMs: number[] = [];
   const inFlight: Promise<void>[] = [];
@@ -68,7 +71,7 @@ export async function openLoop(opts: { url: string; signingSecret: string; bodie
     sendLagMs.push(performance.now() - due);
     inFlight.push(
       sendSigned(agent, opts.url, opts.signingSecret, opts.bodies[i]!).then((status) => {
-        if (status === 200) latencyMs.push(performance.now() - due);
+        if (status === 200) latencyMs.push((latencyByRequest[i] = performance.now() - due));
         else failed++;
       }),
     );
@@ -76,5 +79,5 @@ export async function openLoop(opts: { url: string; signingSecret: string; bodie
   await Promise.all(inFlight);
   agent.destroy();
   const scheduledAt = opts.bodies.map((_, i) => performance.timeOrigin + t0 + i * gapMs);
-  return { latencyMs, failed, sendLagMs, durationMs: performance.now() - t0, scheduledAt };
+  return { latencyMs, latencyByRequest, failed, sendLagMs, durationMs: performance.now() - t0, scheduledAt };
 }

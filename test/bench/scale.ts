@@ -236,6 +236,8 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
     }
     const active = await b.memory();
     progress(`scale: RSS ${active.rssMiB.toFixed(0)} MiB with ${ids.length + 1} active (peak ${active.peakMiB.toFixed(0)} MiB)`);
+    // Only now: writing a snapshot takes native memory that the process keeps, which would count in a later RSS.
+    await b.heapSnapshot();
 
     const result: ScaleResult = {
       rollouts: ids.length,

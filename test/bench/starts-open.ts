@@ -40,6 +40,8 @@ export type StartsOpenResult = {
   sendMs: number;
   ackFailed: number;
   ackMs: number[];
+  /** Ack p99 (ms) of the commands due in each second of the burst, in order. */
+  ackP99BySecond: number[];
   /** ms from the first scheduled send, one per rollout that got there (missing: never within the timeout). */
   meshMs: number[];
   recordMs: number[];
@@ -179,6 +181,12 @@ export async function benchStartsOpen(opts: StartsOpenOptions): Promise<StartsOp
       sendMs: run.durationMs,
       ackFailed: run.failed,
       ackMs: run.latencyMs,
+      ackP99BySecond: Array.from({ length: Math.ceil(names.length / opts.rate) }, (_, sec) =>
+        quant(
+          run.latencyByRequest.slice(sec * opts.rate, (sec + 1) * opts.rate).flatMap((x) => (x === undefined ? [] : [x])),
+          0.99,
+        ),
+      ),
       meshMs: names.flatMap((n) => (written[`${n}-v2`] !== undefined ? [written[`${n}-v2`]! - t0] : [])),
       recordMs,
       messageMs: names.flatMap((n) => (shown[`${n}#1`] !== undefined ? [shown[`${n}#1`]! - t0] : [])),
@@ -218,7 +226,7 @@ export function describeStartsOpen(r: StartsOpenResult): string {
           `${k} ${v.count} (wait p50 ${secs(quant(v.waitMs, 0.5))}, max ${secs(Math.max(...v.waitMs))}; run p50 ${quant(v.runMs, 0.5)} ms, p99 ${quant(v.runMs, 0.99)} ms)`,
       )
       .join("; ")}`,
-    `ack p50 ${quant(r.ackMs, 0.5).toFixed(0)} ms, p99 ${quant(r.ackMs, 0.99).toFixed(0)} ms`,
+    `ack p50 ${quant(r.ackMs, 0.5).toFixed(0)} ms, p99 ${quant(r.ackMs, 0.99).toFixed(0)} ms; p99 of each second's commands: ${r.ackP99BySecond.map((x) => x.toFixed(0)).join(", ")} ms`,
     `bot CPU per start: ${r.cpuToMeshMs === undefined ? "n/a" : (r.cpuToMeshMs / r.rollouts).toFixed(1)} ms to the mesh, ${(r.cpuToMessageMs / r.rollouts).toFixed(1)} ms to the message`,
     `bot CPU ${r.botCpuPercent.toFixed(0)}%, load ${r.load1.toFixed(1)}`,
   ].join("\n");

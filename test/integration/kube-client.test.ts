@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, mkdir, rm, writeFile, copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfigError, loadKubeConfig } from "../../src/kube/config.ts";
+import { KubeConfigError, loadClusterKubeConfig, loadKubeConfig } from "../../src/kube/config.ts";
 import { ReplicasOwnedError, getDeploymentReplicas, scaleDeployment } from "../../src/kube/deployments.ts";
 import { KubeApiError } from "../../src/kube/call.ts";
 import { readyWorkload, startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
@@ -60,6 +60,19 @@ describe("loadKubeConfig", () => {
     // Five one after another on one connection; three at once need at most two more.
     expect(peer.connections - before).toBeGreaterThanOrEqual(1);
     expect(peer.connections - before).toBeLessThanOrEqual(3);
+  });
+
+  it("keeps the connections of a cluster reached through a context of the bot's kubeconfig too", async () => {
+    // `clusters: [{ name: prod-eu, context: eu }]`: the same pooling as the bot's own cluster (issue 24).
+    const path = join(dir, "two-contexts.yaml");
+    const doc = JSON.parse(loadKubeConfig(peer.kubeconfigPath).exportConfig()) as { contexts: { name: string; context: unknown }[] };
+    doc.contexts.push({ name: "eu", context: doc.contexts[0]!.context });
+    await writeFile(path, JSON.stringify(doc));
+    const kc = loadClusterKubeConfig({ name: "prod-eu", context: "eu" }, loadKubeConfig(path));
+    peer.seed("deployments", "pool-eu", readyWorkload("deployments", "web", 2)!);
+    const before = peer.connections;
+    for (let i = 0; i < 5; i++) expect(await getDeploymentReplicas(kc, "pool-eu", "web")).toEqual({ desired: 2, current: 2 });
+    expect(peer.connections - before).toBe(1);
   });
 
   it("refuses a kubeconfig without a usable context", async () => {
