@@ -2,7 +2,7 @@ import { autoTooFast } from "../engine/metrics-settings.ts";
 import { flaggerCanaryName } from "../engine/flagger.ts";
 import { TargetSchema, targetKey, type Target } from "../engine/target.ts";
 import { DEFAULT_STEPS } from "../engine/plan.ts";
-import { newRollout, type Rollout } from "../engine/rollout.ts";
+import { newRollout } from "../engine/rollout.ts";
 import { inCluster, planStartWave } from "../engine/wave-rollout.ts";
 import { err, ok, type Result } from "../engine/result.ts";
 import { fenceAdhoc, fenceAdhocOverlap, fenceCanary, fenceDeclared } from "../engine/fence.ts";
