@@ -37,7 +37,11 @@ beforeEach(() => {
 const makeSource = () => new Linkerd1AdminSource({ adminUrl: admin.url, router: "outgoing", clientId: "#/io.l5d.k8s/{namespace}/http/{version}" });
 const opts = { changes: [], staleAfterMs: 3_000 };
 /** Read the admin now and fold it into the evidence, as the bot's snapshot job does. */
-const readInto = async (e: Evidence | undefined, src: SuccessRateSource = makeSource()) => foldCounters(e, await src.counters(target, pair, Date.now()), opts);
+// Strictly later each time: two reads in one millisecond are one reading (the later waits for the next fold),
+// which a fast machine can do here and production's seconds apart never do.
+let lastAt = 0;
+const later = () => (lastAt = Math.max(Date.now(), lastAt + 1));
+const readInto = async (e: Evidence | undefined, src: SuccessRateSource = makeSource()) => foldCounters(e, await src.counters(target, pair, later()), opts);
 const settings = { minSuccessRate: 0.95, minRequests: 50, confidence: 0.99, maxErrorRatio: 2, maxErrorIncrease: 0.01 };
 
 describe("Linkerd1AdminSource", () => {

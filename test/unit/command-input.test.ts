@@ -18,7 +18,7 @@ const autoTarget = TargetSchema.parse({ name: "auto-svc", smi: { trafficSplit: "
 function deps(targets: Target[] = []): CommandDeps {
   const none = async () => undefined;
   return {
-    store: { activeFor: none, get: none, active: async () => [], recent: async () => [], latestOf: none, ofTarget: async () => [] },
+    store: { activeFor: none, get: none, active: async () => [], recent: async () => [], latestOf: none, ofTarget: async () => [], claims: { holder: none } },
     queue: {},
     words: slackAuditWords,
     catalog: { adhoc: false, targets: new Map(targets.map((t) => [t.name, t])) },
