@@ -283,6 +283,7 @@ const OUR_ACTIONS = [
   "rollout.resume",
   "rollout.reapply",
   "rollout.adopt",
+  "rollout.pause-flux",
   "rollout.refresh",
 ] as const;
 const VALUE_RULE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?#\d{1,9})\|(-1|\d{1,2})$/;
@@ -400,7 +401,7 @@ const clickSpec: fc.Arbitrary<ClickSpec> = fc.record(
       { weight: 2, arbitrary: fc.constant("rollout.hold") },
       { weight: 2, arbitrary: fc.constant("rollout.refresh") },
       // Abort ends the rollout: rarer, so rollouts reach their last step and Finish.
-      { weight: 1, arbitrary: fc.constantFrom("rollout.abort", "rollout.reapply", "rollout.adopt") },
+      { weight: 1, arbitrary: fc.constantFrom("rollout.abort", "rollout.reapply", "rollout.adopt", "rollout.pause-flux") },
       {
         weight: 4,
         arbitrary: fc.oneof(
@@ -587,7 +588,7 @@ function predict(spec: ClickSpec, value: unknown, userId: unknown, records: Map<
       if (ended) return endedRefusal();
       if (r.status !== "held") return refuse("not held", `Rollout ${rid} is not held \\(it is ${r.status}\\)\\.`);
       return { kind: "valid", action: "resume", next: { status: "active", stepIndex: r.stepIndex, appliedPercent: at }, writes: 0 };
-    default: // reapply, adopt: there is never drift here
+    default: // reapply, adopt, pause-flux: there is never drift here
       if (ended) return endedRefusal();
       return refuse("no drift", `Rollout ${rid} has no drift to resolve\\.`);
   }
