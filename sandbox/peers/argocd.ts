@@ -12,6 +12,7 @@ import { parse as parseYaml } from "yaml";
 import type { KubeApiPeer, KubeObject } from "./kube-api.ts";
 import { argoCdConfigMap } from "./kube-api-gitops.ts";
 import { fromFieldsV1, leafFields } from "./kube-api-managed.ts";
+import { repeat } from "./repeat.ts";
 
 export const ARGOCD_MANAGER = "argocd-controller";
 
@@ -21,7 +22,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 export class ArgoCdPeer {
   private readonly managed: Managed[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private stopRepeat: (() => void) | undefined;
   /** Self-heals done, newest last: what was put back and when. */
   readonly heals: { app: string; name: string; at: number }[] = [];
 
@@ -56,20 +57,14 @@ export class ArgoCdPeer {
   }
 
   start(): this {
-    const tick = () => {
-      try {
-        this.reconcile();
-      } finally {
-        this.timer = setTimeout(tick, this.opts.intervalMs ?? 500);
-      }
-    };
-    this.timer = setTimeout(tick, this.opts.intervalMs ?? 500);
+    this.stopRepeat?.();
+    this.stopRepeat = repeat(() => this.reconcile(), this.opts.intervalMs ?? 500);
     return this;
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.stopRepeat?.();
+    this.stopRepeat = undefined;
   }
 
   /** One pass over every managed object: self-heal what differs from git where the Application says so. */

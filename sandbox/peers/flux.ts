@@ -10,6 +10,7 @@
  */
 import type { KubeApiPeer, KubeObject } from "./kube-api.ts";
 import { leafFields } from "./kube-api-managed.ts";
+import { repeat } from "./repeat.ts";
 
 export const FLUX_MANAGER = "kustomize-controller";
 
@@ -19,7 +20,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 export class FluxPeer {
   private readonly managed: Managed[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private stopRepeat: (() => void) | undefined;
   /** Reverts done, newest last: which object was put back and when. */
   readonly reverts: { kustomization: string; name: string; at: number }[] = [];
 
@@ -51,20 +52,14 @@ export class FluxPeer {
   }
 
   start(): this {
-    const tick = () => {
-      try {
-        this.reconcile();
-      } finally {
-        this.timer = setTimeout(tick, this.opts.intervalMs ?? 500);
-      }
-    };
-    this.timer = setTimeout(tick, this.opts.intervalMs ?? 500);
+    this.stopRepeat?.();
+    this.stopRepeat = repeat(() => this.reconcile(), this.opts.intervalMs ?? 500);
     return this;
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.stopRepeat?.();
+    this.stopRepeat = undefined;
   }
 
   /** One reconcile of every managed object: put git back where it drifted, unless told to leave it. */

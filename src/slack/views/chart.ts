@@ -154,18 +154,7 @@ export function chartSvg(r: Rollout, points: ChartPoint[], now: number): string 
   for (const series of ["stable", "canary", "stableFast", "canaryFast"] as const) {
     const side = series === "stableFast" ? "stable" : series === "canaryFast" ? "canary" : series;
     const dashed = series !== side;
-    let path = "";
-    let pen = false;
-    for (const p of points) {
-      const v = p[series];
-      if (v === undefined) {
-        pen = false;
-        continue;
-      }
-      path += `${pen ? " L" : " M"}${x(p.at).toFixed(1)},${yRate(v).toFixed(1)}`;
-      pen = true;
-      parts.push(`<circle cx="${x(p.at).toFixed(1)}" cy="${yRate(v).toFixed(1)}" r="2.5" fill="${COLOR[side]}"/>`);
-    }
+    const path = polyline(points, (p) => p[series], x, yRate, parts, COLOR[side]);
     if (path) parts.push(`<path d="${path.trim()}" fill="none" stroke="${COLOR[side]}" stroke-width="2"${dashed ? ' stroke-dasharray="5 3"' : ""}/>`);
   }
 
@@ -261,18 +250,7 @@ function manyClusters(c: {
     const color = colorOf(i);
     const mine = points.filter((p) => p.cluster === cluster);
     for (const { series, width, dash } of CLUSTER_SERIES) {
-      let path = "";
-      let pen = false;
-      for (const p of mine) {
-        const v = p[series];
-        if (v === undefined) {
-          pen = false;
-          continue;
-        }
-        path += `${pen ? " L" : " M"}${x(p.at).toFixed(1)},${yRate(v).toFixed(1)}`;
-        pen = true;
-        if (series === "canary" || series === "stable") parts.push(`<circle cx="${x(p.at).toFixed(1)}" cy="${yRate(v).toFixed(1)}" r="2.5" fill="${color}"/>`);
-      }
+      const path = polyline(mine, (p) => p[series], x, yRate, parts, series === "canary" || series === "stable" ? color : undefined);
       if (path) parts.push(`<path d="${path.trim()}" fill="none" stroke="${color}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ""}/>`);
     }
     // The cluster's name where its readings begin, so lines stay told apart where colours repeat (a white
@@ -330,4 +308,31 @@ export function chartAltText(r: Rollout, points: ChartPoint[]): string {
     );
   }
   return `Success rate of stable ${r.stable} and canary ${r.canary} over rollout ${r.id} (${r.status}), ${points.length} readings${lastText}.`;
+}
+
+/**
+ * The path data of one line through the readings that have a value (a reading without one breaks the line),
+ * pushing a dot of colour `dot` onto `parts` at each reading when given.
+ */
+function polyline<P extends { at: number }>(
+  points: readonly P[],
+  value: (p: P) => number | undefined,
+  x: (at: number) => number,
+  y: (v: number) => number,
+  parts: string[],
+  dot?: string,
+): string {
+  let path = "";
+  let pen = false;
+  for (const p of points) {
+    const v = value(p);
+    if (v === undefined) {
+      pen = false;
+      continue;
+    }
+    path += `${pen ? " L" : " M"}${x(p.at).toFixed(1)},${y(v).toFixed(1)}`;
+    pen = true;
+    if (dot) parts.push(`<circle cx="${x(p.at).toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5" fill="${dot}"/>`);
+  }
+  return path;
 }
