@@ -9,6 +9,7 @@ import type { RoutePair } from "../engine/route.ts";
  * for the routers and their callers.
  */
 export { RouterError, type RouterErrorCode, type RoutePair } from "../engine/route.ts";
+import { RouterError } from "../engine/route.ts";
 
 export type Observed = {
   /** Percent of traffic the mesh sends to the canary now (0..100, rounded to a whole number). */
@@ -29,6 +30,13 @@ export type Observed = {
    */
   print?: string;
 };
+
+/** The read-back holds the percent that was written, or the write is drift (someone else's value won). */
+export function verifyPercent(obs: Observed, percent: number): void {
+  if (obs.canaryPercent !== percent) {
+    throw new RouterError("drift", `wrote ${percent}% to the canary but the mesh reads back ${obs.canaryPercent}% (${obs.raw})`);
+  }
+}
 
 export type ApplyExpect = {
   canaryPercent: number;

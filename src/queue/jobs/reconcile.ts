@@ -21,7 +21,7 @@ import {
   type Rollout,
 } from "../../engine/rollout.ts";
 import { stableWorkloadPlan } from "../../engine/preflight.ts";
-import { RouterError, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
+import { RouterError, verifyPercent, type Observed, type RoutePair, type RouterErrorCode, type TrafficRouter } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import type { AuditLog } from "../../store/audit.ts";
 import { StoreError } from "../../store/errors.ts";
@@ -117,7 +117,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
           ? undefined
           : { canaryPercent: r.appliedPercent, print: r.resync ? undefined : r.meshPrint, ...(r.takeOwnership ? { takeOwnership: true } : {}) };
       const obs = await router.apply(r.target, pair(r), r.desiredPercent, expect);
-      verify(obs, r.desiredPercent);
+      verifyPercent(obs, r.desiredPercent);
       await store.update(r.id, (x) => withMeshPrint(markApplied(x, obs.canaryPercent, obs.raw, now()), obs.print));
       return;
     }
@@ -128,7 +128,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       const obs = await router.finalize(r.target, pair(r), "canary", {
         expect: { canaryPercent: r.appliedPercent ?? 100, print: r.meshPrint, ...(r.takeOwnership ? { takeOwnership: true } : {}) },
       });
-      verify(obs, 100);
+      verifyPercent(obs, 100);
       // The clean-up is a courtesy after the mesh is final: its failure is reported, never a reason to retry
       // a finished rollout (the Deployment may have been removed or renamed by hand).
       let cleanupProblem = await scaleDownStable(deps, r.target, r, r.stableWorkload);
@@ -150,7 +150,7 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
       // A wave: every touched cluster back to stable, newest first, each verified before the next.
       if (r.wave) return revertWave(deps, r, (x) => takePausesOff(deps.gitops, deps.slackSide.gitops, store, x, now));
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
-      verify(obs, 0);
+      verifyPercent(obs, 0);
       // What `--image` made goes only now that all traffic is verified back on stable.
       if (r.deploy && r.target.abortCleanup !== "keep") await removeOwn(deps, r, "the abort (all traffic verified back on stable)");
       await backToGitNote(deps.gitops, deps.slackSide.gitops, store, r, now);
@@ -243,7 +243,7 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
     if (latest && (await holdOwned(deps, latest, err as RouterError, gitops?.owned ?? []))) return;
     throw err;
   }
-  verify(obs, r.desiredPercent);
+  verifyPercent(obs, r.desiredPercent);
   const hint = router.testRequestHint(r.target, p);
   await store.update(r.id, (x) => {
     const seen = serving && x.stable === stable ? { stableWorkload: serving } : {};
@@ -261,12 +261,6 @@ async function start(deps: ReconcileDeps, router: TrafficRouter, r: Rollout): Pr
   const m = r.target.metrics;
   if (r.auto && m && m.source !== "none") {
     await deps.queue.snapshot(r.id, { refresh: true, now: now(), afterMs: (m.lagSeconds + scrapeSeconds(m)) * 1000 + 250 });
-  }
-}
-
-function verify(obs: Observed, percent: number): void {
-  if (obs.canaryPercent !== percent) {
-    throw new RouterError("drift", `wrote ${percent}% to the canary but the mesh reads back ${obs.canaryPercent}% (${obs.raw})`);
   }
 }
 

@@ -2,7 +2,7 @@ import { redactUrlsIn } from "../../engine/urls.ts";
 import { markAborted, withProblem, withWarning, type Rollout } from "../../engine/rollout.ts";
 import { clusterDone, clusterReverted, inCluster, markReachable, markUnreachable } from "../../engine/wave-rollout.ts";
 import { nextToRevert } from "../../engine/wave.ts";
-import { RouterError, type Observed, type RoutePair } from "../../routers/router.ts";
+import { RouterError, verifyPercent, type Observed, type RoutePair } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import { KubeApiError } from "../../kube/call.ts";
 import type { RolloutStore } from "../../store/rollout-store.ts";
@@ -29,13 +29,6 @@ export class ClusterError extends Error {
   ) {
     super(error instanceof Error ? error.message : String(error));
     this.name = "ClusterError";
-  }
-}
-
-/** The mesh holds what was written, or the write is drift. */
-export function verifyPercent(obs: Observed, percent: number): void {
-  if (obs.canaryPercent !== percent) {
-    throw new RouterError("drift", `wrote ${percent}% to the canary but the mesh reads back ${obs.canaryPercent}% (${obs.raw})`);
   }
 }
 
