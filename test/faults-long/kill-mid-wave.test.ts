@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
 import { RolloutStore } from "../../src/store/rollout-store.ts";
-import { startKubeApiPeer, type KubeApiPeer, type KubeObject } from "../../sandbox/peers/kube-api.ts";
+import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../sandbox/peers/slack/index.ts";
 import { freePort } from "../../sandbox/peers/net.ts";
 import { botProcessEnv } from "../support/bot-process.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL, testRedis } from "../support/redis.ts";
-import { percentOnSplit } from "../support/split.ts";
+import { percentOnSplit, seedTrafficSplit } from "../support/split.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -116,17 +116,10 @@ it("SIGKILLed while writing prod-eu's step: the next process goes on in prod-eu 
   own = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true });
   for (const c of THREE) {
     const peer = await startKubeApiPeer({ smiFlavour: "nginx", implicitWorkloads: true, cluster: c });
-    peer.seed("trafficsplits", "web", {
-      kind: "TrafficSplit",
-      metadata: { name: "shop", namespace: "web" },
-      spec: {
-        service: "shop",
-        backends: [
-          { service: "shop-v1", weight: 100 },
-          { service: "shop-v2", weight: 0 },
-        ],
-      },
-    } as KubeObject);
+    seedTrafficSplit(peer, { name: "shop", service: "shop", namespace: "web" }, [
+      { service: "shop-v1", weight: 100 },
+      { service: "shop-v2", weight: 0 },
+    ]);
     peers.set(c, peer);
   }
   dir = await mkdtemp(join(tmpdir(), "rollout-bot-killwave-"));

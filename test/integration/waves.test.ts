@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KubeApiPeer, KubeObject } from "../../sandbox/peers/kube-api.ts";
+import type { KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 import { waitFor } from "../support/wait.ts";
 import {
   CHANNEL,
@@ -12,7 +12,7 @@ import {
   waitForStatus,
   type Harness,
 } from "../support/bot-harness.ts";
-import { percentOnSplit } from "../support/split.ts";
+import { percentOnSplit, seedTrafficSplit } from "../support/split.ts";
 
 /**
  * Issue 24: a wave. One target, `shop`, in three clusters (each a Kubernetes API peer recording its cluster on
@@ -46,17 +46,10 @@ targets:
 function seedSplit(peer: KubeApiPeer) {
   // A Finish scaled the old version down: the next rollout finds it as the peer makes it, ready.
   if (peer.get("deployments", "web", "shop-v1")) peer.remove("deployments", "web", "shop-v1");
-  peer.seed("trafficsplits", "web", {
-    kind: "TrafficSplit",
-    metadata: { name: "shop", namespace: "web" },
-    spec: {
-      service: "shop",
-      backends: [
-        { service: "shop-v1", weight: 100 },
-        { service: "shop-v2", weight: 0 },
-      ],
-    },
-  } as KubeObject);
+  seedTrafficSplit(peer, { name: "shop", service: "shop", namespace: "web" }, [
+    { service: "shop-v1", weight: 100 },
+    { service: "shop-v2", weight: 0 },
+  ]);
 }
 
 let h: Harness;
