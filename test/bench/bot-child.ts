@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { createWriteStream } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,7 +77,12 @@ export async function spawnBuiltBot(opts: {
   if (!nodeArgs.some((a) => a.startsWith("--max-old-space-size"))) nodeArgs.unshift(`--max-old-space-size=${POD_OLD_SPACE_MIB}`);
   const proc = spawn(process.execPath, [...nodeArgs, "dist/src/main.js"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
-  const keep = (b: Buffer) => (out = (out + b.toString()).slice(-4000));
+  // BENCH_BOT_OUT=<file>: everything the bot prints, kept whole (e.g. with BENCH_BOT_NODE_ARGS="--trace-gc").
+  const whole = process.env.BENCH_BOT_OUT ? createWriteStream(process.env.BENCH_BOT_OUT) : undefined;
+  const keep = (b: Buffer) => {
+    whole?.write(b);
+    out = (out + b.toString()).slice(-4000);
+  };
   proc.stdout!.on("data", keep);
   proc.stderr!.on("data", keep);
   const ready = () =>
