@@ -3,6 +3,7 @@ import { redactUrl } from "../engine/urls.ts";
 import { sameBoundary, type PrometheusQueries } from "../engine/metrics-settings.ts";
 import { kubeNamespace, type Target } from "../engine/target.ts";
 import type { RoutePair } from "../engine/route.ts";
+import { combineParts, splitParts, type Row } from "./combined-query.ts";
 import { MetricsError, type CounterReading, type SeriesCounters, type SuccessRateSource } from "./source.ts";
 
 /**
@@ -11,7 +12,8 @@ import { MetricsError, type CounterReading, type SeriesCounters, type SuccessRat
  * takes exact differences between readings (engine/evidence.ts); nothing here goes through increase(), whose
  * results are extrapolated to the window's edges (1.3-2× the requests that happened) and never tile time.
  *
- * Every query of one reading is evaluated at the same `time`, so stable and canary are read at the same moment.
+ * A reading is one instant query (combined-query.ts): every part of both versions evaluated at the same `time`,
+ * so stable and canary are read at the same moment, in one HTTP request.
  */
 
 export type PrometheusPreset = "linkerd2" | "nginx" | "istio";
@@ -118,33 +120,83 @@ export type PrometheusSourceOptions = {
   latencyThresholdMs?: number;
 };
 
+/** One query of a reading: its marker in the combined query, the PromQL, and what it is called in messages. */
+type Ask = { id: string; promql: string; what: string; version: string };
+/** Each ask's answer by id: every series, its value as Prometheus wrote it. */
+type Answers = Map<string, Row[]>;
+/** The queries of one thing read and how their answers make it. */
+type Plan<T> = { asks: Ask[]; read(answers: Answers): T };
+type Answer = { status: "success"; rows: Row[] } | { status: "error"; errorType: string; error: string; httpStatus: number };
+
 export class PrometheusSource implements SuccessRateSource {
   readonly kind = "prometheus";
   /** Base URL without a trailing slash. */
   readonly url: string;
   private readonly timeoutMs: number;
+  /**
+   * Set once the templates were refused as one query but answered one by one (a template giving a scalar,
+   * which label_replace does not take): from then on this source asks each part separately, as before issue 24.
+   */
+  private separately = false;
 
   constructor(private readonly opts: PrometheusSourceOptions) {
     this.url = opts.url.replace(/\/+$/, "");
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
+  /** Both versions' counters, p99s and (with the latency gate) histograms, in one instant query at `now - lag`. */
   async counters(target: Target, pair: RoutePair, now: number): Promise<CounterReading> {
     const at = now - (this.opts.lagMs ?? 0);
     const threshold = this.opts.latencyThresholdMs;
-    const [stable, canary, slowStable, slowCanary] = await Promise.all([
-      this.series(target, pair.stable, at),
-      this.series(target, pair.canary, at),
-      threshold !== undefined ? this.histogram(target, pair.stable, at, threshold) : undefined,
-      threshold !== undefined ? this.histogram(target, pair.canary, at, threshold) : undefined,
-    ]);
+    const stablePlan = this.seriesPlan(target, pair.stable, "stable", at);
+    const canaryPlan = this.seriesPlan(target, pair.canary, "canary", at);
+    const gate =
+      threshold !== undefined
+        ? [this.histogramPlan(target, pair.stable, "stable", at, threshold), this.histogramPlan(target, pair.canary, "canary", at, threshold)]
+        : undefined;
+    const answers = await this.ask([...stablePlan.asks, ...canaryPlan.asks, ...(gate ?? []).flatMap((p) => p.asks)], at);
+    const stable = stablePlan.read(answers);
+    const canary = canaryPlan.read(answers);
     const p99 = { ...(stable.p99Ms !== undefined ? { stable: stable.p99Ms } : {}), ...(canary.p99Ms !== undefined ? { canary: canary.p99Ms } : {}) };
     return {
       at,
       stable: stable.counters,
       canary: canary.counters,
       ...(Object.keys(p99).length ? { p99Ms: p99 } : {}),
-      ...(slowStable && slowCanary ? { latency: { stable: slowStable, canary: slowCanary } } : {}),
+      ...(gate ? { latency: { stable: gate[0]!.read(answers), canary: gate[1]!.read(answers) } } : {}),
+    };
+  }
+
+  /** One version's counters at `at` (ms): every series, with the time Prometheus last scraped it. */
+  async series(target: Target, version: string, at: number): Promise<{ counters: SeriesCounters; p99Ms?: number }> {
+    const plan = this.seriesPlan(target, version, "version", at);
+    return plan.read(await this.ask(plan.asks, at));
+  }
+
+  private vars(target: Target, version: string): QueryVars {
+    return { namespace: kubeNamespace(target), service: target.name, version, windowSeconds: this.opts.windowSeconds ?? 60 };
+  }
+
+  /** `requests`, when each was scraped, `successes` and the p99 of one version; `side` keeps the two versions' parts apart. */
+  private seriesPlan(target: Target, version: string, side: string, at: number): Plan<{ counters: SeriesCounters; p99Ms?: number }> {
+    const vars = this.vars(target, version);
+    const q = this.opts.queries;
+    const requests = renderQuery(q.requests, vars);
+    const p99 = q.p99 ? renderQuery(q.p99, vars) : undefined;
+    const ask = (name: string, what: string, promql: string): Ask => ({ id: `${side}.${name}`, promql, what, version });
+    const asks = [
+      ask("requests", "requests", requests),
+      ask("scraped", "timestamp(requests)", `timestamp(${requests})`),
+      ask("successes", "successes", renderQuery(q.successes, vars)),
+      ...(p99 !== undefined ? [ask("p99", "p99", p99)] : []),
+    ];
+    return {
+      asks,
+      read: (answers) => {
+        const counters = seriesCounters(finite(answers, asks[0]!), finite(answers, asks[1]!), finite(answers, asks[2]!), at);
+        const value = p99 !== undefined ? this.single(answers.get(asks[3]!.id) ?? [], p99) : { empty: true as const };
+        return { counters, ...("value" in value ? { p99Ms: value.value } : {}) };
+      },
     };
   }
 
@@ -154,99 +206,87 @@ export class PrometheusSource implements SuccessRateSource {
    * evidence counts slow requests as it counts errors. A histogram without that boundary is refused, never
    * interpolated.
    */
-  async histogram(target: Target, version: string, at: number, thresholdMs: number): Promise<SeriesCounters> {
+  private histogramPlan(target: Target, version: string, side: string, at: number, thresholdMs: number): Plan<SeriesCounters> {
     const template = this.opts.queries.latencyBuckets;
     if (!template) throw new MetricsError("the latency gate needs queries.latencyBuckets (the histogram's _bucket series)", { url: redactUrl(this.url) });
-    const vars: QueryVars = { namespace: kubeNamespace(target), service: target.name, version, windowSeconds: this.opts.windowSeconds ?? 60 };
-    const q = renderQuery(template, vars);
-    const [buckets, stamps] = await Promise.all([this.vector(q, at), this.vector(`timestamp(${q})`, at)]);
-    const when = new Map(stamps.map((x) => [seriesKey(x.metric), x.value * 1000]));
-    const groups = new Map<string, { all?: number; fast?: number; at: number; bounds: number[]; group: string | undefined }>();
-    for (const x of buckets) {
-      const { le, ...labels } = x.metric;
-      if (le === undefined) continue;
-      const key = seriesKey(labels);
-      const g = groups.get(key) ?? { at: when.get(seriesKey(x.metric)) ?? at, bounds: [], group: processOf(labels) };
-      const bound = le === "+Inf" ? Infinity : Number(le); // "500" and "500.0" alike.
-      if (bound === Infinity) g.all = x.value;
-      else if (Number.isFinite(bound)) {
-        g.bounds.push(bound);
-        if (sameBoundary(bound, thresholdMs)) g.fast = x.value;
-      }
-      groups.set(key, g);
-    }
-    const counters: SeriesCounters = {};
-    for (const [key, g] of groups) {
-      if (g.all === undefined) continue;
-      if (g.fast === undefined) {
-        const bounds = [...new Set(g.bounds)].sort((a, b) => a - b);
-        throw new MetricsError(
-          `the latency histogram (${q}) has no bucket at ${thresholdMs} ms, so slow requests cannot be counted exactly; set latency.thresholdMs to one of its boundaries: ${bounds.join(", ")}`,
-          { url: redactUrl(this.url), query: q },
-        );
-      }
-      counters[key] = { requests: g.all, successes: g.fast, at: g.at, ...(g.group ? { group: g.group } : {}) };
-    }
-    return counters;
+    const q = renderQuery(template, this.vars(target, version));
+    const asks: Ask[] = [
+      { id: `${side}.buckets`, promql: q, what: "latency buckets", version },
+      { id: `${side}.bucketsScraped`, promql: `timestamp(${q})`, what: "timestamp(latency buckets)", version },
+    ];
+    return { asks, read: (answers) => histogramCounters(finite(answers, asks[0]!), finite(answers, asks[1]!), at, thresholdMs, q, redactUrl(this.url)) };
   }
 
-  /** One version's counters at `at` (ms): every series, with the time Prometheus last scraped it. */
-  async series(target: Target, version: string, at: number): Promise<{ counters: SeriesCounters; p99Ms?: number }> {
-    const vars: QueryVars = { namespace: kubeNamespace(target), service: target.name, version, windowSeconds: this.opts.windowSeconds ?? 60 };
-    const q = this.opts.queries;
-    const requestsQuery = renderQuery(q.requests, vars);
-    const [requests, stamps, successes, p99] = await Promise.all([
-      this.vector(requestsQuery, at),
-      this.vector(`timestamp(${requestsQuery})`, at),
-      this.vector(renderQuery(q.successes, vars), at),
-      q.p99 ? this.query(renderQuery(q.p99, vars), at) : Promise.resolve<QueryValue>({ empty: true }),
-    ]);
-    const ok = new Map(successes.map((x) => [seriesKey(x.metric), x.value]));
-    const when = new Map(stamps.map((x) => [seriesKey(x.metric), x.value * 1000]));
-    const counters: SeriesCounters = {};
-    for (const x of requests) {
-      const key = seriesKey(x.metric);
-      // No success series for a label set means none of its requests succeeded (a failure-only series).
-      const group = processOf(x.metric);
-      counters[key] = { requests: x.value, successes: ok.get(key) ?? 0, at: when.get(key) ?? at, ...(group ? { group } : {}) };
-    }
-    return { counters, ...("value" in p99 ? { p99Ms: p99.value } : {}) };
-  }
-
-  /** Run one instant query at `atMs`; resolves to its single value, or `empty`. Throws MetricsError. */
-  async query(promql: string, atMs: number = Date.now()): Promise<QueryValue> {
-    const data = await this.run(promql, atMs);
-    if (data.resultType === "scalar") return toValue(data.result[1]);
-    if (data.result.length === 0) return { empty: true };
-    if (data.result.length > 1) {
-      // A custom template without sum(): adding the series up might double count, so say so.
+  /** A p99's single value, or `empty`: a query giving several series is refused (adding them up might double count). */
+  private single(rows: Row[], promql: string): QueryValue {
+    if (rows.length === 0) return { empty: true };
+    if (rows.length > 1) {
       throw new MetricsError(
-        `Prometheus at ${redactUrl(this.url)} returned ${data.result.length} series for (${promql}); wrap the query in sum(...) so it gives one number`,
-        {
-          url: redactUrl(this.url),
-          query: promql,
-        },
+        `Prometheus at ${redactUrl(this.url)} returned ${rows.length} series for (${promql}); wrap the query in sum(...) so it gives one number`,
+        { url: redactUrl(this.url), query: promql },
       );
     }
-    return toValue(data.result[0]!.value[1]);
+    return toValue(rows[0]!.value);
   }
 
-  /** Run one instant query at `atMs`; every series with a finite value. Throws MetricsError. */
-  async vector(promql: string, atMs: number): Promise<{ metric: Record<string, string>; value: number }[]> {
-    const data = await this.run(promql, atMs);
-    const rows = data.resultType === "scalar" ? [{ metric: {}, value: data.result }] : data.result;
-    return rows.flatMap((r) => {
-      const v = toValue(r.value[1]);
-      return "value" in v ? [{ metric: r.metric, value: v.value }] : [];
+  /**
+   * Every ask answered, as one instant query (combined-query.ts) unless this source's templates cannot be
+   * combined. Refused as one (bad_data, execution), the parts are asked one by one: a part that is itself wrong
+   * then fails with Prometheus's own message about it, naming its query as before; if all of them answer, the
+   * templates cannot be combined (a scalar part) and this source keeps asking them one by one.
+   */
+  private async ask(asks: Ask[], at: number): Promise<Answers> {
+    if (this.separately || asks.length < 2) return this.askEach(asks, at);
+    const promql = combineParts(asks);
+    const answer = await this.post(promql, at, describe(asks));
+    if (answer.status === "error") {
+      if (answer.errorType !== "bad_data" && answer.errorType !== "execution") throw this.refused(answer, promql, describe(asks));
+      const answers = await this.askEach(asks, at);
+      this.separately = true;
+      return answers;
+    }
+    const parts = splitParts(
+      answer.rows,
+      asks.map((a) => a.id),
+    );
+    if (!parts.ok) {
+      const url = redactUrl(this.url);
+      throw new MetricsError(`Prometheus at ${url} answered a series that is none of the query's parts: ${snippet(JSON.stringify(parts.error.stray.metric))}`, {
+        url,
+        query: promql,
+      });
+    }
+    return parts.value;
+  }
+
+  /** Each ask as its own query, all at once; the first failure names its query. */
+  private async askEach(asks: Ask[], at: number): Promise<Answers> {
+    const rows = await Promise.all(
+      asks.map(async (a) => {
+        const answer = await this.post(a.promql, at, a.promql);
+        if (answer.status === "error") throw this.refused(answer, a.promql, a.promql);
+        return answer.rows;
+      }),
+    );
+    return new Map(asks.map((a, i) => [a.id, rows[i]!]));
+  }
+
+  private refused(answer: Extract<Answer, { status: "error" }>, promql: string, named: string): MetricsError {
+    const url = redactUrl(this.url);
+    const verb = ERROR_WORDS[answer.errorType] ?? `answered ${answer.errorType}`;
+    return new MetricsError(`Prometheus at ${url} ${verb}: ${answer.error} (query: ${named})`, {
+      url,
+      query: promql,
+      status: answer.httpStatus,
+      errorType: answer.errorType,
     });
   }
 
-  private async run(
-    promql: string,
-    atMs: number,
-  ): Promise<
-    { resultType: "scalar"; result: [number, string] } | { resultType: "vector"; result: { metric: Record<string, string>; value: [number, string] }[] }
-  > {
+  /**
+   * POST one instant query at `atMs`: its series (a scalar as one series without labels), or Prometheus's
+   * error. Throws MetricsError when no Prometheus answer came back; `named` is what messages call the query.
+   */
+  private async post(promql: string, atMs: number, named: string): Promise<Answer> {
     const url = redactUrl(this.url);
     const where = `Prometheus at ${url}`;
     const token = this.opts.bearerToken ? await this.opts.bearerToken() : undefined;
@@ -288,22 +328,78 @@ export class PrometheusSource implements SuccessRateSource {
       });
     }
     const body = parsed.data;
-    if (body.status === "error") {
-      const verb = ERROR_WORDS[body.errorType] ?? `answered ${body.errorType}`;
-      throw new MetricsError(`${where} ${verb}: ${body.error} (query: ${promql})`, {
-        url,
-        query: promql,
-        status: res.status,
-        errorType: body.errorType,
-      });
-    }
+    if (body.status === "error") return { status: "error", errorType: body.errorType, error: body.error, httpStatus: res.status };
     const data = body.data;
-    if (data.resultType === "scalar" || data.resultType === "vector") return data;
-    throw new MetricsError(`${where} returned a ${data.resultType} for (${promql}); the query must give an instant vector`, {
+    if (data.resultType === "scalar") return { status: "success", rows: [{ metric: {}, value: data.result[1] }] };
+    if (data.resultType === "vector") return { status: "success", rows: data.result.map((r) => ({ metric: r.metric, value: r.value[1] })) };
+    throw new MetricsError(`${where} returned a ${data.resultType} for (${named}); the query must give an instant vector`, {
       url,
       query: promql,
     });
   }
+}
+
+/** What messages call a combined query: its parts and versions, e.g. "requests, successes, p99 of web-v1 and web-v2 as one query". */
+function describe(asks: readonly Ask[]): string {
+  const whats = [...new Set(asks.map((a) => a.what))].join(", ");
+  const versions = [...new Set(asks.map((a) => a.version))].join(" and ");
+  return `${whats} of ${versions} as one query`;
+}
+
+type Series = { metric: Record<string, string>; value: number };
+
+/** One ask's series with a finite value (NaN, ±Inf: nothing to count). */
+function finite(answers: Answers, ask: Ask): Series[] {
+  return (answers.get(ask.id) ?? []).flatMap((r) => {
+    const v = toValue(r.value);
+    return "value" in v ? [{ metric: r.metric, value: v.value }] : [];
+  });
+}
+
+/** One version's counters from its `requests`, their `timestamp()`s and `successes` (the same label sets, filtered). */
+function seriesCounters(requests: Series[], stamps: Series[], successes: Series[], at: number): SeriesCounters {
+  const ok = new Map(successes.map((x) => [seriesKey(x.metric), x.value]));
+  const when = new Map(stamps.map((x) => [seriesKey(x.metric), x.value * 1000]));
+  const counters: SeriesCounters = {};
+  for (const x of requests) {
+    const key = seriesKey(x.metric);
+    // No success series for a label set means none of its requests succeeded (a failure-only series).
+    const group = processOf(x.metric);
+    counters[key] = { requests: x.value, successes: ok.get(key) ?? 0, at: when.get(key) ?? at, ...(group ? { group } : {}) };
+  }
+  return counters;
+}
+
+/** One version's histogram counters (requests: `+Inf`; successes: the bucket at `thresholdMs`). Throws MetricsError without that bucket. */
+function histogramCounters(buckets: Series[], stamps: Series[], at: number, thresholdMs: number, query: string, url: string): SeriesCounters {
+  const when = new Map(stamps.map((x) => [seriesKey(x.metric), x.value * 1000]));
+  const groups = new Map<string, { all?: number; fast?: number; at: number; bounds: number[]; group: string | undefined }>();
+  for (const x of buckets) {
+    const { le, ...labels } = x.metric;
+    if (le === undefined) continue;
+    const key = seriesKey(labels);
+    const g = groups.get(key) ?? { at: when.get(seriesKey(x.metric)) ?? at, bounds: [], group: processOf(labels) };
+    const bound = le === "+Inf" ? Infinity : Number(le); // "500" and "500.0" alike.
+    if (bound === Infinity) g.all = x.value;
+    else if (Number.isFinite(bound)) {
+      g.bounds.push(bound);
+      if (sameBoundary(bound, thresholdMs)) g.fast = x.value;
+    }
+    groups.set(key, g);
+  }
+  const counters: SeriesCounters = {};
+  for (const [key, g] of groups) {
+    if (g.all === undefined) continue;
+    if (g.fast === undefined) {
+      const bounds = [...new Set(g.bounds)].sort((a, b) => a - b);
+      throw new MetricsError(
+        `the latency histogram (${query}) has no bucket at ${thresholdMs} ms, so slow requests cannot be counted exactly; set latency.thresholdMs to one of its boundaries: ${bounds.join(", ")}`,
+        { url, query },
+      );
+    }
+    counters[key] = { requests: g.all, successes: g.fast, at: g.at, ...(g.group ? { group: g.group } : {}) };
+  }
+  return counters;
 }
 
 /**

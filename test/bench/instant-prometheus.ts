@@ -8,6 +8,9 @@ import { readBody } from "../../sandbox/peers/read-body.ts";
  * scraping thousands of workloads on the same two cores. For the linkerd2 preset's queries: one counter series
  * per version growing at 100 requests a second, all successful for a stable and 99.99% for a canary
  * (`deployment="...-v2"`), sampled now (`timestamp()`), p99 12 ms.
+ *
+ * A query of parts joined with `or`, each `label_replace(<part>, "<label>", "<value>", "", "")` (how the bot
+ * asks a whole reading at once), is answered as Prometheus answers it: each part's series carrying its label.
  */
 export async function startInstantPrometheus(): Promise<{ url: string; queries: () => number; close(): Promise<void> }> {
   let queries = 0;
@@ -16,16 +19,12 @@ export async function startInstantPrometheus(): Promise<{ url: string; queries: 
       const query = new URLSearchParams(raw).get("query") ?? new URL(req.url ?? "/", "http://x").searchParams.get("query") ?? "";
       queries++;
       const now = Date.now() / 1000;
-      const requests = Math.floor(now * 100);
-      const value = query.includes("histogram_quantile")
-        ? 12
-        : query.startsWith("timestamp(")
-          ? now
-          : query.includes('classification!="failure"') && /deployment="[^"]*-v2"/.test(query)
-            ? requests - Math.floor(requests / 10_000)
-            : requests;
+      const parts = [...query.matchAll(/label_replace\(([\s\S]*?)\s*,\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*,\s*"([^"]*)"\s*,\s*""\s*,\s*""\s*\)(?:\s+or\s+|\s*$)/g)];
+      const series = parts.length
+        ? parts.map((m) => ({ metric: { [m[2]!]: m[3]! }, value: [now, String(valueOf(m[1]!, now))] }))
+        : [{ metric: {}, value: [now, String(valueOf(query, now))] }];
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result: [{ metric: {}, value: [Date.now() / 1000, String(value)] }] } }));
+      res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result: series } }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -34,4 +33,13 @@ export async function startInstantPrometheus(): Promise<{ url: string; queries: 
     queries: () => queries,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** One linkerd2 query's value at `now` (s). */
+function valueOf(query: string, now: number): number {
+  const requests = Math.floor(now * 100);
+  if (query.includes("histogram_quantile")) return 12;
+  if (query.trimStart().startsWith("timestamp(")) return now;
+  if (query.includes('classification!="failure"') && /deployment="[^"]*-v2"/.test(query)) return requests - Math.floor(requests / 10_000);
+  return requests;
 }
