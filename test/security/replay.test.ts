@@ -135,7 +135,7 @@ describe("over Socket Mode", () => {
       // ...and one envelope delivered twice, as Slack redelivers an envelope it got no ack for.
       const payload = Object.fromEntries(new URLSearchParams((await s.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "status" })).rawBody));
       await s.slack.socket!.deliver("slash_commands", { ...payload, trigger_id: `${payload.trigger_id}x` }, 3_000, "env-twice");
-      // Its answer (the status) is posted to the response_url after the ack: wait for it.
+      // Its answer (the status) rides in the ack, shown as a response_url post: wait for it.
       await waitFor(() => s.slack.responses(payload.response_url!).length === 2 || undefined, { what: "the first delivery answered" });
       const answered = s.slack.responses(payload.response_url!).length;
       await s.slack.socket!.deliver("slash_commands", { ...payload, trigger_id: `${payload.trigger_id}y` }, 3_000, "env-twice");

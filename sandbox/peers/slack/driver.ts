@@ -7,7 +7,8 @@ import type { SlackPeer } from "./web-api.ts";
 /**
  * Plays Slack toward the bot: signed slash commands and button clicks, shaped as Slack sends them.
  * Every request gets a fresh response_url from the peer, so whatever the bot posts back is visible
- * through `peer.responses(...)` / `peer.ephemeralsFor(...)`.
+ * through `peer.responses(...)` / `peer.ephemeralsFor(...)`; so is a slash command's answer in its own
+ * ack (Slack's immediate response, see SlackPeer.commandAnswered), once the driver has that answer.
  */
 
 export interface SigningOptions {
@@ -186,6 +187,7 @@ export class SlackDriver {
     return this.click({ ...opts, button });
   }
 
+  /** Over Socket Mode the peer's own side shows a slash command's answer (its ack payload) as it comes. */
   private overSocket(rawBody: string, responseUrl: string, contentType: string): Promise<DriverResponse> {
     return deliverOverSocket(this.socket!, rawBody, responseUrl, contentType);
   }
@@ -352,6 +354,9 @@ export class SlackDriver {
     if (!opts.omitSignature) headers["x-slack-signature"] = signature;
     const res = await fetch(this.botUrl, { method: "POST", headers, body: sent });
     const text = await res.text();
+    if (responseUrl && isSlashCommand(sent, headers["content-type"]!)) {
+      this.peer.commandAnswered(responseUrl, { status: res.status, contentType: res.headers.get("content-type") ?? "", text });
+    }
     let body: unknown = text === "" ? undefined : text;
     if (text !== "") {
       try {
@@ -362,6 +367,13 @@ export class SlackDriver {
     }
     return { status: res.status, headers: res.headers, text, body, responseUrl, rawBody: sent };
   }
+}
+
+/** Whether Slack would be sending a slash command: a plain form naming a command (an interaction's is a `payload`). */
+function isSlashCommand(rawBody: string, contentType: string): boolean {
+  if (!contentType.startsWith("application/x-www-form-urlencoded")) return false;
+  const form = new URLSearchParams(rawBody);
+  return form.has("command") && !form.has("payload");
 }
 
 /** The same request as an envelope: its payload is what the HTTP body carried, parsed (no signature). */

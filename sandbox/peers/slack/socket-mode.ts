@@ -12,6 +12,8 @@ import { WebSocketServer, type WebSocket } from "ws";
 
 export type Ack = { envelope_id: string; payload?: unknown };
 export type EnvelopeType = "slash_commands" | "interactive" | "events_api";
+/** Told of each ack to an envelope delivered, with what the envelope carried: the Slack side acts on some. */
+export type OnAck = (type: EnvelopeType, payload: unknown, ack: Ack) => void;
 
 export class SocketModeServer {
   private readonly wss: WebSocketServer;
@@ -26,6 +28,7 @@ export class SocketModeServer {
   private constructor(
     wss: WebSocketServer,
     private readonly appId: string,
+    private readonly onAck?: OnAck,
   ) {
     this.wss = wss;
     wss.on("connection", (ws, req) => {
@@ -59,13 +62,13 @@ export class SocketModeServer {
     });
   }
 
-  static async start(appId: string): Promise<SocketModeServer> {
+  static async start(appId: string, onAck?: OnAck): Promise<SocketModeServer> {
     const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
     await new Promise<void>((resolve, reject) => {
       wss.once("listening", () => resolve());
       wss.once("error", reject);
     });
-    return new SocketModeServer(wss, appId);
+    return new SocketModeServer(wss, appId, onAck);
   }
 
   /** A fresh URL for apps.connections.open. */
@@ -94,6 +97,7 @@ export class SocketModeServer {
       }, timeoutMs);
       this.waiting.set(envelope_id, (ack) => {
         clearTimeout(timer);
+        this.onAck?.(type, payload, ack);
         resolve(ack);
       });
       ws.send(

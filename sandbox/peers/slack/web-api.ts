@@ -60,6 +60,8 @@ export type ResponseEffect = "ephemeral" | "in_channel" | "replaced" | "deleted"
 
 export interface ResponseUrlPost {
   id: string;
+  /** Posted to the response_url, or the slash command's own answer shown as one (see commandAnswered). */
+  via: "response_url" | "ack";
   at: number;
   status: number;
   /** Error code when rejected (used_url, expired_url, invalid_blocks, ...). */
@@ -183,6 +185,9 @@ function requireContent(c: { text?: string; blocks?: Block[]; attachments?: unkn
   return { text: c.text ?? "", ...(c.blocks ? { blocks: c.blocks } : {}), ...(c.attachments ? { attachments: c.attachments } : {}) };
 }
 
+/** What showing a response_url post came to: 200, or the error Slack answers with. */
+type Shown = { status: number; error?: string; extra?: Result };
+
 interface ResponseUrlState {
   id: string;
   ctx: ResponseUrlContext;
@@ -259,7 +264,14 @@ export class SlackPeer {
     });
     this.server = server;
     this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    if (this.appToken) this.socket = await SocketModeServer.start(this.appId);
+    if (this.appToken) {
+      // A slash command's ack payload is its answer, shown whoever delivered the envelope (see commandAnswered).
+      this.socket = await SocketModeServer.start(this.appId, (type, payload, ack) => {
+        if (type === "slash_commands" && isRecord(payload) && typeof payload.response_url === "string") {
+          this.commandAnswered(payload.response_url, { payload: ack.payload });
+        }
+      });
+    }
   }
 
   async close(): Promise<void> {
@@ -383,7 +395,10 @@ export class SlackPeer {
     if (st) st.expired = true;
   }
 
-  /** Every post to that response_url (accepted and rejected), oldest first. */
+  /**
+   * Every post to that response_url (accepted and rejected), oldest first, with the slash command's own
+   * answer when it carried a message (`via: "ack"`, see commandAnswered).
+   */
   responses(idOrUrl: string): ResponseUrlPost[] {
     return structuredClone(this.responseUrls.get(this.responseId(idOrUrl))?.posts ?? []);
   }
@@ -814,48 +829,82 @@ export class SlackPeer {
     const st = this.responseUrls.get(id);
     // Unknown, expired and used-up URLs answer 404, as hooks.slack.com does; bodies name the reason.
     if (!st) return send(res, 404, { ok: false, error: "no_service" });
-    const reject = (status: number, error: string, body: unknown, extra: Result = {}) => {
-      st.posts.push({
-        id,
-        at: Date.now(),
-        status,
-        error,
-        effect: "rejected",
-        body,
-        response_type: "ephemeral",
-        replace_original: false,
-        delete_original: false,
-      });
-      send(res, status, { ok: false, error, ...extra });
-    };
+    const answer = (out: Shown) => send(res, out.status, out.error ? { ok: false, error: out.error, ...out.extra } : { ok: true });
     let body: unknown;
     try {
       body = JSON.parse(raw);
     } catch {
-      return reject(400, "invalid_payload", raw);
+      return answer(this.rejectPost(st, "response_url", 400, "invalid_payload", raw));
     }
-    if (st.expired) return reject(404, "expired_url", body);
-    if (st.posts.filter((p) => p.effect !== "rejected").length >= RESPONSE_URL_MAX_POSTS) {
-      return reject(404, "used_url", body);
+    if (st.expired) return answer(this.rejectPost(st, "response_url", 404, "expired_url", body));
+    if (st.posts.filter((p) => p.via === "response_url" && p.effect !== "rejected").length >= RESPONSE_URL_MAX_POSTS) {
+      return answer(this.rejectPost(st, "response_url", 404, "used_url", body));
     }
-    if (!isRecord(body)) return reject(400, "invalid_payload", body);
+    answer(this.show(st, body, "response_url"));
+  }
 
+  /**
+   * What Slack does with a slash command's own answer (its HTTP 200, or its Socket Mode ack's `payload`),
+   * Slack's "immediate response": an empty answer is a plain ack and shows nothing; a JSON message (over HTTP
+   * only with `content-type: application/json`; an ack payload is JSON) is shown as a post to the command's
+   * response_url would be, ephemeral unless `in_channel`, without using one of that URL's five posts; any
+   * other text is shown as the message's text, JSON-looking or not. A JSON object with nothing to show (just
+   * `response_type`) is a plain ack too. Each shown (or refused) answer is in `responses(url)` with `via: "ack"`.
+   */
+  commandAnswered(idOrUrl: string, answer: { status: number; contentType: string; text: string } | { payload: unknown }): void {
+    const st = this.responseUrls.get(this.responseId(idOrUrl));
+    if (!st) return;
+    let body: unknown;
+    if ("payload" in answer) body = answer.payload;
+    else if (answer.status !== 200 || answer.text === "") return;
+    else if (!answer.contentType.toLowerCase().startsWith("application/json")) body = { text: answer.text };
+    else
+      try {
+        body = JSON.parse(answer.text);
+      } catch {
+        return void this.rejectPost(st, "ack", 400, "invalid_payload", answer.text);
+      }
+    if (body === undefined) return;
+    if (isRecord(body) && !body.delete_original && body.text === undefined && body.blocks === undefined && body.attachments === undefined) return;
+    this.show(st, body, "ack");
+  }
+
+  private rejectPost(st: ResponseUrlState, via: ResponseUrlPost["via"], status: number, error: string, body: unknown, extra: Result = {}): Shown {
+    st.posts.push({
+      id: st.id,
+      via,
+      at: Date.now(),
+      status,
+      error,
+      effect: "rejected",
+      body,
+      response_type: "ephemeral",
+      replace_original: false,
+      delete_original: false,
+    });
+    return { status, error, extra };
+  }
+
+  /** Show a message posted to a response_url, or answering its slash command, where the interaction happened. */
+  private show(st: ResponseUrlState, body: unknown, via: ResponseUrlPost["via"]): Shown {
+    const { id, ctx } = st;
+    if (!isRecord(body)) return this.rejectPost(st, via, 400, "invalid_payload", body);
     const responseType = body.response_type === "in_channel" ? "in_channel" : "ephemeral";
     const replaceOriginal = bool(body.replace_original);
     const deleteOriginal = bool(body.delete_original);
     const threadTs = str(body.thread_ts);
-    const { ctx } = st;
     let content: MessageContent | undefined;
     if (!deleteOriginal) {
       try {
         content = requireContent(parseContent(body));
       } catch (err) {
-        if (err instanceof ApiError) return reject(400, err.code, body, err.extra);
+        if (err instanceof ApiError) return this.rejectPost(st, via, 400, err.code, body, err.extra);
         throw err;
       }
     }
     const base = {
       id,
+      via,
       at: Date.now(),
       status: 200,
       body,
@@ -876,13 +925,13 @@ export class SlackPeer {
       else if (content) this.ws.replace(original, content, this.botUserId);
       post = { ...base, effect: deleteOriginal ? "deleted" : "replaced", ts: original.ts };
     } else if (deleteOriginal) {
-      return reject(404, "message_not_found", body);
+      return this.rejectPost(st, via, 404, "message_not_found", body);
     } else if (responseType === "in_channel" && content) {
       const msg = this.ws.post(channel, content, {
         user: this.botUserId,
         bot_id: this.botId,
         app_id: this.appId,
-        via: "response_url",
+        via,
         ...(threadTs ? { thread_ts: threadTs } : {}),
       });
       post = { ...base, effect: "in_channel", ts: msg.ts };
@@ -893,14 +942,14 @@ export class SlackPeer {
         channel,
         user: ctx.userId ?? "",
         ...(content ?? { text: "" }),
-        via: "response_url",
+        via,
         responseUrlId: id,
         ...(threadTs ? { thread_ts: threadTs } : {}),
       });
       post = { ...base, effect: "ephemeral", ts: e.ts };
     }
     st.posts.push(post);
-    send(res, 200, { ok: true });
+    return { status: 200 };
   }
 }
 

@@ -52,7 +52,8 @@ export interface MessageVersion extends MessageContent {
   replacedAt: number;
 }
 
-export type MessageOrigin = "chat.postMessage" | "response_url" | "seed";
+/** "ack": a slash command's own answer (Slack's immediate response), shown as a response_url post is. */
+export type MessageOrigin = "chat.postMessage" | "response_url" | "ack" | "seed";
 
 export interface StoredMessage extends MessageContent {
   channel: string;
@@ -75,7 +76,7 @@ export interface StoredMessage extends MessageContent {
   at: number;
 }
 
-export type EphemeralOrigin = "chat.postEphemeral" | "response_url";
+export type EphemeralOrigin = "chat.postEphemeral" | "response_url" | "ack";
 
 export interface EphemeralMessage extends MessageContent {
   channel: string;

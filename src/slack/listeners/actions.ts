@@ -6,7 +6,7 @@ import type { ActionKind } from "../../engine/policy.ts";
 import { isDenied } from "../../engine/refusal.ts";
 import { ACTION } from "../views/rollout-message.ts";
 import { refusalText } from "../views/refusal.ts";
-import { ackAfter } from "./ack.ts";
+import { ackAfter, type AckWith } from "./ack.ts";
 import { MORE } from "../views/promote.ts";
 import { PICK_TARGET } from "../views/start-form.ts";
 import { aboutRollout, auditClickOf, parseButtonValue, quote, readClick, type ClickArgs, type ClickRollout } from "./click.ts";
@@ -69,7 +69,7 @@ async function onUnknownButton(deps: AppDeps, args: ClickArgs): Promise<void> {
 }
 
 /** `ack` is called once the outcome is recorded, before the person is told anything (see ackAfter). */
-async function onDecision(deps: AppDeps, args: ClickArgs, kind: ActionKind, ack: () => Promise<void>): Promise<void> {
+async function onDecision(deps: AppDeps, args: ClickArgs, kind: ActionKind, ack: AckWith<void>): Promise<void> {
   const click = readClick(args, deps);
   const audit = auditClickOf(deps, click);
   const refuse = async (text: string, reason: string, extra: ClickRollout = {}) => {

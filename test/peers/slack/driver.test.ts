@@ -21,6 +21,8 @@ interface Received {
  * exactly as Bolt does, records what arrived, and answers 401/415 like a receiver that refuses.
  */
 let received: Received[] = [];
+/** What the stand-in answers a signed request with (an empty 200 when unset). */
+let answer: { contentType: string; body: string } | undefined;
 let server: Server;
 let botUrl: string;
 let peer: SlackPeer;
@@ -49,7 +51,7 @@ beforeAll(async () => {
       } else if (req.headers["content-type"] !== "application/x-www-form-urlencoded") {
         res.writeHead(415, { "content-type": "text/plain" }).end("unsupported content type");
       } else {
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ text: "ack" }));
+        res.writeHead(200, answer ? { "content-type": answer.contentType } : {}).end(answer?.body ?? "");
       }
     });
   });
@@ -70,6 +72,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   received = [];
+  answer = undefined;
   peer.reset();
 });
 
@@ -100,6 +103,7 @@ async function postRolloutMessage(): Promise<string> {
 describe("SlackDriver.slash", () => {
   it("sends a signed, exactly form-encoded slash command with Slack's fields", async () => {
     const before = Math.floor(Date.now() / 1000);
+    answer = { contentType: "application/json", body: JSON.stringify({ text: "ack" }) };
     const res = await driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start checkout --to 10% & wait" });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ text: "ack" });
@@ -142,6 +146,63 @@ describe("SlackDriver.slash", () => {
     await driver.slash({ userId: "U0NEWBIE", channelId: "C0FRESH", text: "list" });
     expect(peer.user("U0NEWBIE")).toBeDefined();
     expect(peer.channel("C0FRESH")).toBeDefined();
+  });
+});
+
+describe("a slash command's answer in its own 200 (Slack's immediate response)", () => {
+  const typed = async (body: string, contentType = "application/json") => {
+    answer = { contentType, body };
+    return driver.slash({ userId: ALICE, channelId: CHANNEL, text: "status" });
+  };
+  const postTo = (url: string, body: unknown) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+  it("a JSON message is shown to the person who typed, as a response_url post is, and is no post to it", async () => {
+    const blocks = [{ type: "section", text: { type: "mrkdwn", text: "*checkout* 10%" } }];
+    const res = await typed(JSON.stringify({ response_type: "ephemeral", text: "checkout at 10%", blocks }));
+    expect(peer.ephemeralsFor(ALICE)).toEqual([
+      expect.objectContaining({ channel: CHANNEL, text: "checkout at 10%", via: "ack", responseUrlId: expect.any(String) }),
+    ]);
+    expect(peer.ephemeralsFor(ALICE)[0]?.blocks?.[0]).toMatchObject(blocks[0]!);
+    expect(peer.responses(res.responseUrl)).toEqual([expect.objectContaining({ via: "ack", status: 200, effect: "ephemeral", text: "checkout at 10%" })]);
+    expect(peer.messages(CHANNEL)).toEqual([]);
+    // The URL keeps all five of its posts.
+    for (let i = 1; i <= 5; i++) expect((await postTo(res.responseUrl, { text: `later ${i}` })).status).toBe(200);
+    expect((await postTo(res.responseUrl, { text: "one too many" })).status).toBe(404);
+    expect(peer.responses(res.responseUrl).map((p) => [p.via, p.status])).toEqual([
+      ["ack", 200],
+      ...[1, 2, 3, 4, 5].map(() => ["response_url", 200]),
+      ["response_url", 404],
+    ]);
+  });
+
+  it("in_channel posts it to the channel; without response_type it is ephemeral", async () => {
+    await typed(JSON.stringify({ response_type: "in_channel", text: "everyone sees this" }));
+    expect(peer.messages(CHANNEL)).toEqual([expect.objectContaining({ text: "everyone sees this", via: "ack", user: peer.botUserId })]);
+    await typed(JSON.stringify({ text: "only alice" }));
+    expect(peer.ephemeralsFor(ALICE).map((e) => e.text)).toEqual(["only alice"]);
+  });
+
+  it("an empty 200, or JSON with nothing to show, is a plain ack; a refusal shows nothing", async () => {
+    const empty = await driver.slash({ userId: ALICE, channelId: CHANNEL, text: "status" });
+    const bare = await typed(JSON.stringify({ response_type: "in_channel" }));
+    const refused = await driver.slash({ userId: ALICE, channelId: CHANNEL, text: "status", signatureOverride: "v0=00" });
+    expect(refused.status).toBe(401);
+    for (const r of [empty, bare, refused]) expect(peer.responses(r.responseUrl)).toEqual([]);
+    expect(peer.ephemeralsFor(ALICE)).toEqual([]);
+  });
+
+  it("text that is not sent as JSON is shown as it is, JSON-looking or not", async () => {
+    await typed("It's 80 degrees right now.", "text/plain; charset=utf-8");
+    await typed(JSON.stringify({ text: "hi" }), "text/plain; charset=utf-8");
+    expect(peer.ephemeralsFor(ALICE).map((e) => e.text)).toEqual(["It's 80 degrees right now.", '{"text":"hi"}']);
+  });
+
+  it("a body that says JSON but is not, or blocks Slack refuses, is refused and shows nothing", async () => {
+    const broken = await typed("{not json");
+    const badBlocks = await typed(JSON.stringify({ text: "x", blocks: [{ type: "section" }] }));
+    expect(peer.responses(broken.responseUrl)).toEqual([expect.objectContaining({ via: "ack", effect: "rejected", error: "invalid_payload" })]);
+    expect(peer.responses(badBlocks.responseUrl)).toEqual([expect.objectContaining({ via: "ack", effect: "rejected", error: "invalid_blocks" })]);
+    expect(peer.ephemeralsFor(ALICE)).toEqual([]);
   });
 });
 
