@@ -48,7 +48,11 @@ export function sendSigned(agent: Agent, url: string, signingSecret: string, raw
       },
     );
     req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(0));
+    req.on("error", (err) => {
+      // Not a 200: say why on stderr, since the row only counts them (0: the connection failed or timed out).
+      process.stderr.write(`  open loop: a request failed: ${(err as NodeJS.ErrnoException).code ?? err.message}\n`);
+      resolve(0);
+    });
     req.end(rawBody);
   });
 }
@@ -72,7 +76,10 @@ export async function openLoop(opts: { url: string; signingSecret: string; bodie
     inFlight.push(
       sendSigned(agent, opts.url, opts.signingSecret, opts.bodies[i]!).then((status) => {
         if (status === 200) latencyMs.push((latencyByRequest[i] = performance.now() - due));
-        else failed++;
+        else {
+          failed++;
+          if (status !== 0) process.stderr.write(`  open loop: request ${i} answered HTTP ${status}\n`);
+        }
       }),
     );
   }
