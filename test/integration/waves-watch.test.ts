@@ -1,0 +1,160 @@
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KubeApiPeer, KubeObject } from "../../sandbox/peers/kube-api.ts";
+import { GITOPS_TYPES } from "../../sandbox/peers/kube-api-gitops.ts";
+import { CHANNEL, clickButton, rolloutMessage, startHarness, waitForEphemeral, waitForMessage, waitForStatus, type Harness } from "../support/bot-harness.ts";
+import { testRedis } from "../support/redis.ts";
+import { percentOnSplit } from "../support/split.ts";
+import { waitFor } from "../support/wait.ts";
+
+/**
+ * Issue 24's follow-ups, with three Kubernetes API peers (each recording its cluster on every request): every
+ * cluster a wave wrote to gets its "back to git" note at the end, read in that cluster; and a wave recorded
+ * before object claims existed gets its claims when a process picks it up.
+ */
+
+const ALICE = "UALICE";
+const THREE = ["staging", "prod-eu", "prod-us"] as const;
+const TARGETS = `
+clusters:
+${THREE.map((c) => `  - name: ${c}\n    kubeconfig: "{{KUBECONFIG:${c}}}"`).join("\n")}
+targets:
+  - name: shop
+    clusters: [staging, prod-eu, prod-us]
+    namespace: web
+    stable: shop-v1
+    steps: [50, 100]
+  - name: shop
+    cluster: staging
+    namespace: web
+    stable: shop-v1
+    steps: [50, 100]
+  - name: shop
+    cluster: prod-eu
+    namespace: web
+    stable: shop-v1
+    steps: [50, 100]
+  - name: owned
+    clusters: [staging, prod-eu]
+    namespace: web
+    stable: owned-v1
+    steps: [50, 100]
+`;
+
+/** A TrafficSplit on stable; `flux`: applied by a Flux Kustomization that leaves fields it did not set alone (`ssa: IfNotPresent`). */
+function seedSplit(peer: KubeApiPeer, name: string, flux = false) {
+  peer.seed("trafficsplits", "web", {
+    kind: "TrafficSplit",
+    metadata: {
+      name,
+      namespace: "web",
+      ...(flux
+        ? {
+            labels: { "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system" },
+            annotations: { "kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent" },
+          }
+        : {}),
+    },
+    spec: {
+      service: name,
+      backends: [
+        { service: `${name}-v1`, weight: 100 },
+        { service: `${name}-v2`, weight: 0 },
+      ],
+    },
+  } as KubeObject);
+}
+
+/** The bot's log lines, as JSON objects. */
+const logged: { level: number; msg: string; [k: string]: unknown }[] = [];
+const log = pino(
+  { level: "info" },
+  new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) logged.push(JSON.parse(line) as (typeof logged)[number]);
+      done();
+    },
+  }),
+);
+
+let h: Harness;
+const redis = testRedis();
+const peer = (c: string) => h.clusters.get(c)!;
+const canary = (c: string, name = "shop") => percentOnSplit(peer(c).get("trafficsplits", "web", name)?.spec, `${name}-v2`);
+const thread = (x: Harness, id: string) => {
+  const parent = rolloutMessage(x, id)?.ts;
+  return parent
+    ? x.slack
+        .thread(CHANNEL, parent)
+        .filter((m) => m.ts !== parent)
+        .map((m) => m.text ?? "")
+    : [];
+};
+
+/** Walk the wave's current cluster from its first step to Finish. */
+async function throughCluster(x: Harness, id: string, cluster: string) {
+  await waitForMessage(x, id, (t) => t.includes("Advance to 100%") && t.includes(`in cluster ${cluster}`));
+  await clickButton(x, id, ALICE, /Advance to 100%/);
+  await waitForMessage(x, id, (t) => t.includes("Finish") && t.includes(`in cluster ${cluster}`));
+  await clickButton(x, id, ALICE, /^Finish/);
+}
+
+beforeAll(async () => {
+  h = await startHarness({ clusters: [...THREE], targetsYaml: TARGETS, kube: { resources: GITOPS_TYPES }, log });
+  for (const c of THREE) {
+    seedSplit(peer(c), "shop");
+    seedSplit(peer(c), "owned", true);
+  }
+});
+afterAll(async () => {
+  await h?.close();
+  await redis.quit();
+});
+
+describe("a running wave recorded before object claims existed", () => {
+  it("gets its claims when a process picks it up; a claim another running rollout took meanwhile is left to it and logged", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2 --clusters staging,prod-eu" });
+    await waitForMessage(h, "shop#1", (t) => t.includes("Advance to 100%") && t.includes("in cluster staging"));
+    const key = (c: string) => h.bot.store.keys.objects("shop", c);
+    expect(await redis.mget(key("staging"), key("prod-eu"))).toEqual(["shop#1", "shop#1"]);
+    // As a version of the bot before claims left it: no claim keys at all.
+    await redis.del(key("staging"), key("prod-eu"));
+    // Unprotected, the same objects in prod-eu can be started under their declared name meanwhile.
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop@prod-eu --to shop-v2" });
+    await waitForMessage(h, "shop@prod-eu#1", "Advance to 100%");
+    expect(await redis.get(key("prod-eu"))).toBe("shop@prod-eu#1");
+
+    await h.stopBot();
+    logged.length = 0;
+    const next = await startHarness({ reuse: h, clusters: [...THREE], targetsYaml: TARGETS, kube: { resources: GITOPS_TYPES }, log });
+    try {
+      await waitFor(async () => ((await redis.get(key("staging"))) === "shop#1" ? true : undefined), { what: "the wave's claim on staging" });
+      expect(await redis.pttl(key("staging"))).toBe(-1); // for as long as the rollout runs
+      // prod-eu's claim stays with the rollout that holds it; both are left running, and the log says so.
+      expect(await redis.get(key("prod-eu"))).toBe("shop@prod-eu#1");
+      const warned = await waitFor(() => logged.find((l) => l.msg.startsWith("running rollout has no claim on its objects in a cluster another")), {
+        what: "the warning",
+      });
+      expect(warned).toMatchObject({ level: 40, rolloutId: "shop#1", cluster: "prod-eu", holder: "shop@prod-eu#1" });
+      expect(logged.find((l) => l.msg.startsWith("running rollout had no claim"))).toMatchObject({ rolloutId: "shop#1", clusters: ["staging"] });
+      expect((await next.bot.store.get("shop#1"))?.status).toBe("active");
+      expect((await next.bot.store.get("shop@prod-eu#1"))?.status).toBe("active");
+
+      // The claim taken now protects staging: its declared target cannot start while the wave runs there.
+      const before = peer("staging").requests.filter((r) => r.mutating).length;
+      await next.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop@staging --to shop-v2" });
+      await waitForEphemeral(next, ALICE, "target is busy: rollout `shop#1`");
+      expect(peer("staging").requests.filter((r) => r.mutating).length).toBe(before);
+
+      await clickButton(next, "shop@prod-eu#1", ALICE, /Abort/);
+      await waitForStatus(next, "shop@prod-eu#1", "aborted");
+      await clickButton(next, "shop#1", ALICE, /Abort/);
+      await waitForStatus(next, "shop#1", "aborted");
+      expect(await redis.exists(key("staging"), key("prod-eu"))).toBe(0);
+      expect([canary("staging"), canary("prod-eu")]).toEqual([0, 0]);
+    } finally {
+      await next.close();
+    }
+  });
+});
