@@ -384,9 +384,11 @@ function backToGate(r: Rollout, w: Wave, problem: string, now: number): Rollout 
   const wave = gateRefused(w, now);
   const here = wave.rows[wave.position]!.cluster;
   const last = r.steps.length - 1;
+  // Nothing was written in the refused cluster: no note on what git must say there.
+  const { gitopsBaseline: _g, ...rest } = r;
   const back = touch(
     {
-      ...r,
+      ...rest,
       status: "at-gate",
       wave,
       target: { ...r.target, cluster: here },
@@ -646,14 +648,21 @@ export function withWarning(r: Rollout, text: string, now: number): Rollout {
   return withEvent(touch(r, now), now, { kind: "warning", actor: { kind: "bot", why: "warning" }, text });
 }
 
-/** A line about the objects' GitOps owners for the thread (and the audit trail); changes no state. */
-export function withGitopsNote(r: Rollout, text: string, now: number): Rollout {
-  return withEvent(touch(r, now), now, { kind: "gitops", actor: { kind: "bot", why: "worker" }, text });
+/** A line about the objects' GitOps owners for the thread (and the audit trail); changes no state. `cluster`: a wave's cluster it is about. */
+export function withGitopsNote(r: Rollout, text: string, now: number, cluster?: string): Rollout {
+  return withEvent(touch(r, now), now, { kind: "gitops", actor: { kind: "bot", why: "worker" }, text, ...(cluster !== undefined ? { cluster } : {}) });
 }
 
-/** What the GitOps-owned objects held before the first write (for Finish and Abort to say what git must say). */
+/**
+ * What the GitOps-owned objects held before the first write (for Finish and Abort to say what git must say).
+ * In a wave, also on the row of the cluster starting now: the record's own is dropped when the wave moves on,
+ * and every cluster the wave wrote to gets its note at the end.
+ */
 export function withGitopsBaseline(r: Rollout, baseline: GitBaseline[]): Rollout {
-  return baseline.length ? { ...r, gitopsBaseline: baseline } : r;
+  if (!baseline.length) return r;
+  const w = r.wave;
+  const wave = w ? { wave: { ...w, rows: w.rows.map((row, i) => (i === w.position ? { ...row, gitopsBaseline: baseline } : row)) } } : {};
+  return { ...r, gitopsBaseline: baseline, ...wave };
 }
 
 /** The objects paused for this rollout (empty: none left). */

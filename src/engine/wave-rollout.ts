@@ -2,6 +2,7 @@ import { err, ok, type Result } from "./result.ts";
 import type { Refusal } from "./refusal.ts";
 import { withEvent, type Actor, type Rollout } from "./rollout.ts";
 import type { Target } from "./target.ts";
+import type { GitBaseline } from "./ownership.ts";
 import {
   clusterFinished,
   clusterReachable,
@@ -209,4 +210,22 @@ export function waveCompleted(r: Rollout, now: number): Rollout {
     actor: r.last?.actor ?? { kind: "bot", why: "finish" },
     wave: { what: "completed", clusters: rows.map((row) => row.cluster) },
   });
+}
+
+/**
+ * The GitOps baselines to give "back to git" notes for at the rollout's end, per cluster: in a wave, every
+ * cluster it wrote to (finished, running, reverted: newest first), each with its own; otherwise the record's (cluster
+ * undefined: the rollout's own). A record from before rows kept them has the record's only: that of the
+ * cluster running when it ended (the newest, first to revert).
+ */
+export function gitBaselines(r: Pick<Rollout, "wave" | "gitopsBaseline" | "target">): { cluster?: string; baseline: GitBaseline[] }[] {
+  const w = r.wave;
+  if (!w) return r.gitopsBaseline?.length ? [{ baseline: r.gitopsBaseline }] : [];
+  // After an Abort, in the order the clusters were reverted (newest first); otherwise the wave's order.
+  const rows = w.revert ? w.revert.map((c) => w.rows.find((row) => row.cluster === c)!) : w.rows;
+  const wrote = rows.filter((row) => row.state !== "waiting" && row.state !== "untouched");
+  const out = wrote.filter((row) => row.gitopsBaseline?.length).map((row) => ({ cluster: row.cluster, baseline: row.gitopsBaseline! }));
+  const newest = w.revert?.[0] ?? w.rows[w.position]!.cluster;
+  if (r.gitopsBaseline?.length && !out.some((o) => o.cluster === newest)) out.push({ cluster: newest, baseline: r.gitopsBaseline });
+  return out;
 }

@@ -1,4 +1,5 @@
 import { err, ok, type Result } from "./result.ts";
+import type { GitBaseline } from "./ownership.ts";
 
 /**
  * A wave: one rollout of one target through several clusters in order (staging, then prod-eu, then prod-us).
@@ -32,6 +33,8 @@ export type WaveRow = {
    * until the whole wave completes: a later Abort could still send traffic back to it.
    */
   stableWorkload?: { namespace: string; name: string };
+  /** GitOps-owned objects the wave writes here, with what they held before its first write here (the note at the end). */
+  gitopsBaseline?: GitBaseline[];
 };
 
 export type WaveGate = { mode: "manual" } | { mode: "auto"; bakeMs: number };
@@ -150,7 +153,7 @@ export function openGate(w: Wave, by: "person" | "timer", now: number): Result<W
 export function gateRefused(w: Wave, now: number): Wave {
   if (w.position === 0 || w.revert) return w;
   const here = w.rows[w.position]!.cluster;
-  const back = withRow({ ...w, position: w.position - 1, atGate: { since: now } }, here, { state: "waiting", percent: null });
+  const back = withRow({ ...w, position: w.position - 1, atGate: { since: now } }, here, { state: "waiting", percent: null, gitopsBaseline: undefined });
   return back;
 }
 

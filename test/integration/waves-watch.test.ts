@@ -112,6 +112,51 @@ afterAll(async () => {
   await redis.quit();
 });
 
+describe("what git must say, per cluster", () => {
+  /** The back-to-git notes in the thread, by the cluster each names. */
+  const notes = (id: string) =>
+    thread(h, id)
+      .filter((t) => t.includes("Back to git in cluster"))
+      .map((t) => ({ cluster: /Back to git in cluster ([a-z-]+)\./.exec(t)?.[1], text: t }));
+
+  it("Abort in prod-eu: a note for prod-eu and one for staging (finished, then reverted), each read in its own cluster", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start owned --to owned-v2" });
+    await waitForMessage(h, "owned#1", (t) => t.includes("Advance to 100%") && t.includes("in cluster staging"));
+    await clickButton(h, "owned#1", ALICE, /Advance to 100%/);
+    await waitForMessage(h, "owned#1", (t) => t.includes("Finish") && t.includes("in cluster staging"));
+    await clickButton(h, "owned#1", ALICE, /^Finish/);
+    await waitForMessage(h, "owned#1", "Waiting at the gate before prod-eu");
+    await clickButton(h, "owned#1", ALICE, /Advance to prod-eu/);
+    await waitForMessage(h, "owned#1", (t) => t.includes("Advance to 100%") && t.includes("in cluster prod-eu"));
+    for (const c of ["staging", "prod-eu"]) peer(c).reset();
+    await clickButton(h, "owned#1", ALICE, /Abort/);
+    await waitForStatus(h, "owned#1", "aborted");
+    const said = await waitFor(() => (notes("owned#1").length === 2 ? notes("owned#1") : undefined), { what: "a note per cluster" });
+    // Newest first, as the reverts; each says the cluster holds what git held (the abort put stable back at 100).
+    expect(said.map((n) => n.cluster)).toEqual(["prod-eu", "staging"]);
+    for (const n of said) expect(n.text).toContain("TrafficSplit `web/owned` (Flux Kustomization `apps` in `flux-system`): the cluster holds what git held");
+    // Each cluster's note was read from its own API, after its revert.
+    for (const c of ["staging", "prod-eu"]) expect(peer(c).requests.some((r) => r.method === "GET" && r.path.endsWith("/trafficsplits/owned"))).toBe(true);
+    expect([canary("staging", "owned"), canary("prod-eu", "owned")]).toEqual([0, 0]);
+  });
+
+  it("Finish of the last cluster: a note for every cluster, each with its own patch for git", async () => {
+    await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start owned --to owned-v2" });
+    await throughCluster(h, "owned#2", "staging");
+    await waitForMessage(h, "owned#2", "Waiting at the gate before prod-eu");
+    await clickButton(h, "owned#2", ALICE, /Advance to prod-eu/);
+    await throughCluster(h, "owned#2", "prod-eu");
+    await waitForStatus(h, "owned#2", "completed");
+    const said = await waitFor(() => (notes("owned#2").length === 2 ? notes("owned#2") : undefined), { what: "a note per cluster" });
+    expect(said.map((n) => n.cluster).sort()).toEqual(["prod-eu", "staging"]);
+    for (const n of said) {
+      expect(n.text).toContain("TrafficSplit `web/owned` (Flux Kustomization `apps` in `flux-system`): *the cluster now differs from git*");
+      expect(n.text).toMatch(/- service: owned-v2\n\s+weight: 100/);
+    }
+    expect(notes("owned#2").length).toBe(2); // once each
+  });
+});
+
 describe("a running wave recorded before object claims existed", () => {
   it("gets its claims when a process picks it up; a claim another running rollout took meanwhile is left to it and logged", async () => {
     await h.driver.slash({ userId: ALICE, channelId: CHANNEL, text: "start shop --to shop-v2 --clusters staging,prod-eu" });

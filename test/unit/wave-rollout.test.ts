@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { parseTargetsFile } from "../../src/config.ts";
-import { abort, finish, newRollout, markRejected, type Rollout } from "../../src/engine/rollout.ts";
+import { abort, finish, newRollout, markRejected, withGitopsBaseline, type Rollout } from "../../src/engine/rollout.ts";
+import type { GitBaseline } from "../../src/engine/ownership.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import {
   clusterDone,
   clusterReverted,
   finishesWave,
+  gitBaselines,
   markReachable,
   markUnreachable,
   openWaveGate,
@@ -159,6 +161,48 @@ describe("a wave on the record", () => {
     const rows = r.wave!.rows.map((x, i) => (i < 2 ? { ...x, state: "finished" as const, percent: 100 } : { ...x, state: "running" as const, percent: 50 }));
     r = { ...r, wave: { ...r.wave!, position: 2, rows }, status: "completed" };
     expect(waveCompleted(r, 9_000).wave!.rows.every((x) => x.state === "finished" && x.percent === 100)).toBe(true);
+  });
+});
+
+describe("what git must say, per cluster of a wave", () => {
+  const baseline = (cluster: string): GitBaseline[] => [
+    {
+      object: {
+        group: "split.smi-spec.io",
+        kind: "TrafficSplit",
+        plural: "trafficsplits",
+        versions: ["v1alpha2"],
+        namespace: "web",
+        name: cluster,
+        fields: ["/spec/backends"],
+      },
+      apiVersion: "split.smi-spec.io/v1alpha2",
+      owner: { kind: "flux-kustomization", name: "apps", namespace: "flux-system", via: "label" },
+      values: {},
+    },
+  ];
+  const at = (r: Rollout) => gitBaselines(r).map((b) => `${b.cluster}:${b.baseline[0]!.object.name}`);
+
+  it("keeps each cluster's baseline on its row past the gate; an Abort lists them newest first, a refused cluster not at all", () => {
+    const first = withGitopsBaseline(finishingInFirst(), baseline("staging"));
+    let r = value(openWaveGate(clusterDone(first, "raw", 2_000), ALICE, 3_000));
+    expect(r.gitopsBaseline).toBeUndefined();
+    expect(at(r)).toEqual(["staging:staging"]);
+    // prod-eu refuses after its owners were read: nothing was written there, so nothing for git either.
+    const refused = markRejected(withGitopsBaseline(r, baseline("prod-eu")), "Service web/shop-v2 does not exist", 3_500);
+    expect(at(refused)).toEqual(["staging:staging"]);
+    r = syncWaveRow({ ...withGitopsBaseline(r, baseline("prod-eu")), status: "active", appliedPercent: 50 });
+    expect(at(r)).toEqual(["staging:staging", "prod-eu:prod-eu"]);
+    expect(at(value(abort(r, ALICE, 4_000)))).toEqual(["prod-eu:prod-eu", "staging:staging"]);
+  });
+
+  it("a record from before rows kept them: the record's own, for the cluster running when it ended", () => {
+    const r = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    const old = { ...syncWaveRow({ ...r, status: "active" as const, appliedPercent: 50 }), gitopsBaseline: baseline("prod-eu") };
+    const aborted = value(abort(old, ALICE, 4_000));
+    const reverted = value(clusterReverted(aborted, "prod-eu 0%", 5_000)).rollout;
+    expect(reverted.target.cluster).toBe("staging");
+    expect(at(reverted)).toEqual(["prod-eu:prod-eu"]);
   });
 });
 
