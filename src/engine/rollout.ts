@@ -9,7 +9,7 @@ import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
 import type { DriftAuthor, GitBaseline, OwnedBy, PausedObject } from "./ownership.ts";
 import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
 import type { DeployFailure, DeployProblem } from "./deploy.ts";
-import { abortWave, gateRefused, type Wave } from "./wave.ts";
+import { abortWave, driftedRow, gateRefused, type Wave } from "./wave.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -76,7 +76,9 @@ export type WaveEvent =
   | { what: "unreachable"; cluster: string; since: number; error: string }
   | { what: "reachable"; cluster: string; since: number }
   | { what: "reverted"; cluster: string; next?: string }
-  | { what: "completed"; clusters: string[] };
+  | { what: "completed"; clusters: string[] }
+  /** A finished cluster holds what the wave verified there again, after it had been changed. */
+  | { what: "restored"; cluster: string };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
 export type StoredSnapshot = {
@@ -439,6 +441,8 @@ export function finish(r: Rollout, actor: Actor, now: number): TransitionResult 
   if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
   if (r.status === "held") return refuse({ code: "held", id: r.id });
   if (r.status === "at-gate") return refuse(atGate(r));
+  const drifted = lastClusterBlocked(r);
+  if (drifted) return refuse({ code: "wave-drifted", cluster: drifted });
   if (r.desiredPercent !== 100 || r.appliedPercent !== 100) return refuse({ code: "not-at-full", id: r.id, percent: r.appliedPercent ?? 0 });
   const moved = touch({ ...r, status: "finishing", last: { kind: "finish-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
   return ok(withEvent(moved, now, { kind: "finish-requested", actor, from: 100, to: 100 }));
@@ -458,6 +462,8 @@ export function promote(r: Rollout, actor: Actor, now: number): TransitionResult
   if (r.status === "starting" || r.status === "deploying") return refuse({ code: "starting", id: r.id });
   if (r.status === "at-gate") return refuse(atGate(r));
   if (r.drift) return refuse({ code: "held", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
+  const drifted = lastClusterBlocked(r);
+  if (drifted) return refuse({ code: "wave-drifted", cluster: drifted });
   if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
   const last = r.steps.length - 1;
   const from = r.appliedPercent ?? 0;
@@ -473,6 +479,15 @@ export function promote(r: Rollout, actor: Actor, now: number): TransitionResult
     now,
   );
   return ok(withEvent(moved, now, { kind: "finish-requested", actor, from, to: 100 }));
+}
+
+/**
+ * The finished cluster a wave's last Finish would make final over a change it has not seen through (every
+ * earlier cluster is made final with the last one), if any.
+ */
+function lastClusterBlocked(r: Rollout): string | undefined {
+  const w = r.wave;
+  return w && w.position === w.rows.length - 1 ? driftedRow(w)?.cluster : undefined;
 }
 
 /** Return all traffic to stable. Always allowed until the rollout has ended: stopping must be easy. */

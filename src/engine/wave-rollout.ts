@@ -5,6 +5,7 @@ import type { Target } from "./target.ts";
 import type { GitBaseline } from "./ownership.ts";
 import {
   clusterFinished,
+  driftedRow,
   clusterReachable,
   clusterUnreachable,
   newWave,
@@ -16,6 +17,7 @@ import {
   type Wave,
   type WaveGate,
   type WaveRefusal,
+  type RowDrift,
 } from "./wave.ts";
 
 /**
@@ -64,7 +66,7 @@ export function finishesWave(r: Pick<Rollout, "wave">): boolean {
  * with the verdict it ended on, and the rollout waits at the gate before the next cluster. Nothing is
  * cleaned up yet: a later Abort could still send this cluster's traffic back to stable.
  */
-export function clusterDone(r: Rollout, raw: string, now: number): Rollout {
+export function clusterDone(r: Rollout, raw: string, now: number, print?: string): Rollout {
   const w = r.wave;
   if (!w || r.status !== "finishing" || finishesWave(r)) return r;
   const verdict = r.snapshot?.verdict.kind ?? "none";
@@ -74,7 +76,16 @@ export function clusterDone(r: Rollout, raw: string, now: number): Rollout {
   const next = w.rows[w.position + 1]!.cluster;
   const wave: Wave = {
     ...done.value,
-    rows: done.value.rows.map((row) => (row.cluster === here && r.stableWorkload ? { ...row, stableWorkload: r.stableWorkload } : row)),
+    // What the periodic check holds this cluster's route to from now on, and what a later Abort goes back from.
+    rows: done.value.rows.map((row) =>
+      row.cluster === here
+        ? {
+            ...row,
+            ...(r.stableWorkload ? { stableWorkload: r.stableWorkload } : {}),
+            ...((print ?? r.meshPrint) !== undefined ? { print: print ?? r.meshPrint } : {}),
+          }
+        : row,
+    ),
   };
   const opensAt = wave.atGate?.opensAt;
   const at: Rollout = { ...r, status: "at-gate", wave, appliedPercent: 100, observedRaw: raw, problem: undefined, updatedAt: now };
@@ -228,4 +239,38 @@ export function gitBaselines(r: Pick<Rollout, "wave" | "gitopsBaseline" | "targe
   const newest = w.revert?.[0] ?? w.rows[w.position]!.cluster;
   if (r.gitopsBaseline?.length && !out.some((o) => o.cluster === newest)) out.push({ cluster: newest, baseline: r.gitopsBaseline });
   return out;
+}
+
+/**
+ * A finished cluster's route no longer holds what the wave verified there (the periodic check read it): the
+ * row says what it holds and who changed it, and the thread says so once (`why`, in the worker's words, with
+ * what helps). Nothing is written: the gate stays closed and the last cluster does not finish until it holds
+ * it again (or Abort, which reverts every cluster over it).
+ */
+export function finishedClusterDrifted(r: Rollout, cluster: string, drift: RowDrift, why: string, now: number): Rollout {
+  const w = r.wave;
+  const row = w?.rows.find((x) => x.cluster === cluster);
+  if (!w || w.revert || row?.state !== "finished") return r;
+  if (row.drift && row.drift.observedPercent === drift.observedPercent && row.drift.raw === drift.raw && row.drift.change === drift.change) return r;
+  const rows = w.rows.map((x) => (x.cluster === cluster ? { ...x, drift: { ...drift, at: x.drift?.at ?? drift.at } } : x));
+  return withEvent({ ...r, wave: { ...w, rows }, updatedAt: now }, now, { kind: "warning", actor: { kind: "bot", why: "drift" }, cluster, text: why });
+}
+
+/** A finished cluster's route holds what the wave verified again (put back by hand, or by its owner): the wave may go on. */
+export function finishedClusterRestored(r: Rollout, cluster: string, now: number): Rollout {
+  const w = r.wave;
+  const row = w?.rows.find((x) => x.cluster === cluster);
+  if (!w || !row?.drift) return r;
+  const rows = w.rows.map((x) => (x.cluster === cluster ? { ...x, drift: undefined } : x));
+  return withEvent({ ...r, wave: { ...w, rows }, updatedAt: now }, now, {
+    kind: "wave",
+    actor: { kind: "bot", why: "drift" },
+    cluster,
+    wave: { what: "restored", cluster },
+  });
+}
+
+/** The finished cluster, changed since, that keeps this Finish (the wave's last) from going ahead, if any. */
+export function finishBlockedBy(r: Pick<Rollout, "wave">): string | undefined {
+  return r.wave && finishesWave(r) ? driftedRow(r.wave)?.cluster : undefined;
 }

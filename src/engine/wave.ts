@@ -1,5 +1,5 @@
 import { err, ok, type Result } from "./result.ts";
-import type { GitBaseline } from "./ownership.ts";
+import type { DriftAuthor, GitBaseline } from "./ownership.ts";
 
 /**
  * A wave: one rollout of one target through several clusters in order (staging, then prod-eu, then prod-us).
@@ -35,6 +35,25 @@ export type WaveRow = {
   stableWorkload?: { namespace: string; name: string };
   /** GitOps-owned objects the wave writes here, with what they held before its first write here (the note at the end). */
   gitopsBaseline?: GitBaseline[];
+  /** The router's print of what it manages besides the weights, at this cluster's verified Finish (Observed.print). */
+  print?: string;
+  /**
+   * A finished cluster whose route no longer holds what the wave verified there (all traffic on the canary):
+   * a hand edit, a GitOps owner putting git back. Re-read on every periodic check; cleared once it holds it again.
+   */
+  drift?: RowDrift;
+};
+
+/** What a finished cluster's route holds instead of what the wave verified, and who changed it (managedFields). */
+export type RowDrift = {
+  /** The canary's share now, when the route is still a split of the pair. */
+  observedPercent?: number;
+  raw: string;
+  /** Since when the bot has seen it. */
+  at: number;
+  /** What else changed that the bot manages (a Gateway rule's matches), in the router's words. */
+  change?: string;
+  by?: DriftAuthor;
 };
 
 export type WaveGate = { mode: "manual" } | { mode: "auto"; bakeMs: number };
@@ -60,6 +79,8 @@ export type WaveRefusal =
   | { code: "wave-cluster-twice"; cluster: string }
   | { code: "wave-too-short"; clusters: string[] }
   | { code: "wave-not-at-gate"; cluster: string }
+  /** A finished cluster no longer holds what the wave verified: the wave does not move on (or finish) over it. */
+  | { code: "wave-drifted"; cluster: string }
   | { code: "wave-baking"; cluster: string; opensAt: number }
   | { code: "wave-unhealthy"; cluster: string; verdict: string }
   | { code: "wave-held-unreachable"; cluster: string; since: number }
@@ -129,13 +150,16 @@ export function clusterFinished(w: Wave, verdict: string, now: number): Result<W
 
 /**
  * Open the gate to the next cluster: a person's Advance any time the wave waits at it, the timer only after
- * the bake time of a cluster that finished healthy. Never while a cluster is unreachable.
+ * the bake time of a cluster that finished healthy. Never while a cluster is unreachable, nor while a finished
+ * cluster no longer holds what the wave verified there.
  */
 export function openGate(w: Wave, by: "person" | "timer", now: number): Result<Wave, WaveRefusal> {
   const here = w.rows[w.position]!;
   if (w.revert) return err({ code: "wave-aborting" });
   if (w.unreachable) return err({ code: "wave-held-unreachable", cluster: w.unreachable.cluster, since: w.unreachable.since });
   if (!w.atGate) return err({ code: "wave-not-at-gate", cluster: here.cluster });
+  const drifted = driftedRow(w);
+  if (drifted) return err({ code: "wave-drifted", cluster: drifted.cluster });
   if (by === "timer") {
     if (w.atGate.opensAt === undefined) return err({ code: "wave-unhealthy", cluster: here.cluster, verdict: here.verdict ?? "unknown" });
     if (now < w.atGate.opensAt) return err({ code: "wave-baking", cluster: here.cluster, opensAt: w.atGate.opensAt });
@@ -144,6 +168,11 @@ export function openGate(w: Wave, by: "person" | "timer", now: number): Result<W
   const next = w.rows[position]!.cluster;
   const { atGate: _gate, ...rest } = w;
   return ok(withRow({ ...rest, position }, next, { state: "running" }));
+}
+
+/** The first finished cluster whose route no longer holds what the wave verified there, if any. */
+export function driftedRow(w: Wave): WaveRow | undefined {
+  return w.rows.find((r) => r.state === "finished" && r.drift !== undefined);
 }
 
 /**
@@ -199,7 +228,7 @@ export function nextToRevert(w: Wave): string | undefined {
 export function revertVerified(w: Wave, cluster: string, percent: number): Result<Wave, WaveRefusal> {
   if (nextToRevert(w) !== cluster) return err({ code: "wave-not-reverting", cluster });
   if (percent !== 0) return err({ code: "wave-not-reverted", cluster, percent });
-  return ok(withRow(w, cluster, { state: "reverted", percent: 0 }));
+  return ok(withRow(w, cluster, { state: "reverted", percent: 0, drift: undefined }));
 }
 
 /** Whether an Abort is complete: every touched cluster reverted and verified. */

@@ -6,6 +6,9 @@ import { TargetSchema } from "../../src/engine/target.ts";
 import {
   clusterDone,
   clusterReverted,
+  finishBlockedBy,
+  finishedClusterDrifted,
+  finishedClusterRestored,
   finishesWave,
   gitBaselines,
   markReachable,
@@ -161,6 +164,63 @@ describe("a wave on the record", () => {
     const rows = r.wave!.rows.map((x, i) => (i < 2 ? { ...x, state: "finished" as const, percent: 100 } : { ...x, state: "running" as const, percent: 50 }));
     r = { ...r, wave: { ...r.wave!, position: 2, rows }, status: "completed" };
     expect(waveCompleted(r, 9_000).wave!.rows.every((x) => x.state === "finished" && x.percent === 100)).toBe(true);
+  });
+});
+
+describe("a finished cluster changed behind the wave", () => {
+  const drift = { observedPercent: 0, raw: "shop-v1 100 / shop-v2 0", at: 5_000, by: { manager: "kubectl-edit", time: "2024-05-01T14:03:00Z" } };
+
+  it("shows on its row, is said once, keeps the gate shut (a person's Advance too) until it holds what was verified again", () => {
+    const gated = clusterDone(finishingInFirst(), "shop-v2 100%", 2_000, "print-1");
+    expect(gated.wave!.rows[0]!.print).toBe("print-1");
+    const drifted = finishedClusterDrifted(gated, "staging", drift, "staging changed since the wave finished there", 5_000);
+    expect(drifted.wave!.rows[0]!.drift).toEqual(drift);
+    expect(drifted.events.at(-1)).toMatchObject({ kind: "warning", cluster: "staging", text: "staging changed since the wave finished there" });
+    // The same reading again changes nothing (said once); a waiting or running cluster is not a finished one.
+    expect(finishedClusterDrifted(drifted, "staging", { ...drift, at: 9_000 }, "again", 9_000)).toBe(drifted);
+    expect(finishedClusterDrifted(gated, "prod-eu", drift, "x", 5_000)).toBe(gated);
+    expect(openWaveGate(drifted, ALICE, 6_000)).toEqual({ ok: false, error: { code: "wave-drifted", cluster: "staging" } });
+    expect(openWaveGate(drifted, { kind: "bot", why: "gate" }, 6_000)).toEqual({ ok: false, error: { code: "wave-drifted", cluster: "staging" } });
+    const msg = renderRolloutMessage(drifted);
+    const text = JSON.stringify(msg.blocks);
+    expect(text).toContain("*staging*: shop-v2 100% · verdict none · :warning: changed since it finished: now shop-v2 0%, by `kubectl-edit` at 14:03 UTC");
+    expect(text).toContain("it stays closed while staging no longer holds what the wave verified there");
+    expect(text).not.toContain("Advance to prod-eu");
+
+    const back = finishedClusterRestored(drifted, "staging", 7_000);
+    expect(back.wave!.rows[0]!.drift).toBeUndefined();
+    expect(renderEvent(back, back.events.at(-1)!)).toContain("staging holds all traffic on the new version again");
+    expect(finishedClusterRestored(back, "staging", 8_000)).toBe(back);
+    expect(value(openWaveGate(back, ALICE, 9_000)).target.cluster).toBe("prod-eu");
+  });
+
+  it("keeps the last cluster from finishing (Finish, Promote), not a middle one from reaching its gate; an Abort reverts it like any", () => {
+    const opened = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    const rows = opened.wave!.rows.map((x, i) =>
+      i === 1 ? { ...x, state: "finished" as const, percent: 100 } : i === 2 ? { ...x, state: "running" as const, percent: 100 } : x,
+    );
+    const last = syncWaveRow({
+      ...opened,
+      wave: { ...opened.wave!, position: 2, rows },
+      target: { ...opened.target, cluster: "prod-us" },
+      status: "active",
+      stepIndex: 1,
+      desiredPercent: 100,
+      appliedPercent: 100,
+    });
+    const drifted = finishedClusterDrifted(last, "prod-eu", drift, "prod-eu changed", 5_000);
+    expect(finishBlockedBy(drifted)).toBe("prod-eu");
+    expect(finish(drifted, ALICE, 6_000)).toEqual({ ok: false, error: { code: "wave-drifted", cluster: "prod-eu" } });
+    expect(JSON.stringify(renderRolloutMessage(drifted).blocks)).not.toContain('"Finish"');
+    // A middle cluster may still finish: the wave then waits at its gate, which stays closed.
+    const atFull = syncWaveRow({ ...opened, status: "active", stepIndex: 1, desiredPercent: 100, appliedPercent: 100 });
+    const middle = finishedClusterDrifted(atFull, "staging", drift, "x", 5_000);
+    expect(middle.wave!.rows[0]!.drift).toEqual(drift);
+    expect(finishBlockedBy(middle)).toBeUndefined();
+    expect(value(finish(middle, ALICE, 6_000)).status).toBe("finishing");
+    expect(JSON.stringify(renderRolloutMessage(middle).blocks)).toContain("staging changed since it finished: the wave does not move on over it");
+    const aborted = value(abort(drifted, ALICE, 7_000));
+    expect(aborted.wave!.revert).toEqual(["prod-us", "prod-eu", "staging"]);
   });
 });
 

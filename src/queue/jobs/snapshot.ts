@@ -20,6 +20,7 @@ import type { SlackSide } from "../../app/slack-side.ts";
 import { driftBy, driftReason } from "./gitops.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
 import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
+import { watchFinishedClusters } from "./wave-watch.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -49,6 +50,8 @@ const DEFAULT_REFRESH_SECONDS = 30;
 export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: { asked?: boolean } = {}): Promise<void> {
   const r = await deps.store.get(rolloutId);
   if (!r || isTerminal(r)) return;
+  // A wave: the clusters it finished are held to what it verified there, one read each per check.
+  if (r.wave) await watchFinishedClusters(deps, r);
   if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);

@@ -47,7 +47,7 @@ export async function finishCluster(deps: WaveDeps, r: Rollout): Promise<void> {
     ...(r.takeOwnership ? { takeOwnership: true } : {}),
   });
   verifyPercent(obs, 100);
-  await deps.store.update(r.id, (x) => (x.status === "finishing" ? clusterDone(x, obs.raw, deps.now()) : x));
+  await deps.store.update(r.id, (x) => (x.status === "finishing" ? clusterDone(x, obs.raw, deps.now(), obs.print) : x));
 }
 
 /**
@@ -66,7 +66,8 @@ export async function finishEarlierClusters(
   for (const row of w.rows.slice(0, w.position)) {
     const t = inCluster(r.target, row.cluster);
     try {
-      const obs = await deps.routers.for(t).finalize(t, pair(r), "canary", {});
+      // Over what the wave verified there only: a change since is drift, reported, never written over.
+      const obs = await deps.routers.for(t).finalize(t, pair(r), "canary", { expect: { canaryPercent: 100, print: row.print } });
       verifyPercent(obs, 100);
     } catch (err) {
       if (isUnreachable(err)) throw new ClusterError(row.cluster, err);

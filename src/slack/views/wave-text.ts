@@ -1,8 +1,9 @@
 import type { Rollout, WaveEvent } from "../../engine/rollout.ts";
-import { wavePosition, type Wave, type WaveRefusal, type WaveRow } from "../../engine/wave.ts";
+import { driftedRow, wavePosition, type RowDrift, type Wave, type WaveRefusal, type WaveRow } from "../../engine/wave.ts";
 import type { WaveStartRefusal } from "../../engine/wave-rollout.ts";
 import { formatDuration } from "../../engine/duration.ts";
 import { escapeMrkdwn, slackTime } from "./format.ts";
+import { managerLabel } from "./ownership-text.ts";
 
 /** A wave in words: the message's rows and position, the thread's wave events, its refusals. Pure. */
 
@@ -21,17 +22,28 @@ export function wavePositionText(r: Rollout, w: Wave): string {
   const at = `cluster ${p.index} of ${p.of}: ${p.cluster}`;
   if (w.unreachable) return `${at}. The wave holds: ${w.unreachable.cluster} does not answer since ${slackTime(w.unreachable.since)}`;
   if (r.status === "aborting") return `${at}. Aborting: reverting ${p.cluster}, newest cluster first`;
+  const drifted = driftedRow(w);
   if (r.status === "at-gate") {
     const next = w.rows[w.position + 1]?.cluster ?? "";
-    const opens =
-      w.atGate?.opensAt !== undefined
+    const opens = drifted
+      ? `; it stays closed while ${drifted.cluster} no longer holds what the wave verified there`
+      : w.atGate?.opensAt !== undefined
         ? `; it opens by itself at ${slackTime(w.atGate.opensAt)}`
         : w.gate.mode === "auto"
           ? "; only a person opens it (the cluster did not finish healthy)"
           : "";
     return `${at} finished. Waiting at the gate before ${next}${opens}`;
   }
-  return at;
+  return drifted ? `${at}. ${drifted.cluster} changed since it finished: the wave does not move on over it` : at;
+}
+
+/** What a finished cluster's route holds instead of what the wave verified, and who changed it. */
+function rowDriftText(r: Rollout, d: RowDrift): string {
+  const now = d.observedPercent !== undefined ? `now ${r.canary} ${d.observedPercent}%` : `now ${escapeMrkdwn(d.raw)}`;
+  const change = d.change ? `, ${escapeMrkdwn(d.change)}` : "";
+  const owner = d.by?.gitops ? ` (its GitOps owner, ${d.by.gitops.owner.kind === "argocd" ? "Argo CD" : "Flux"}, put it back)` : "";
+  const who = d.by ? `, by ${managerLabel(d.by.manager)}${d.by.time ? ` at ${d.by.time.slice(11, 16)} UTC` : ""}${owner}` : "";
+  return `:warning: changed since it finished: ${now}${change}${who}`;
 }
 
 /** One line per cluster: the cluster, its weights as last verified, the verdict, the state. */
@@ -40,7 +52,8 @@ export function waveRowsText(r: Rollout, w: Wave): string {
     .map((row, i) => {
       const live = i === w.position && row.state === "running" && r.snapshot ? r.snapshot.verdict.kind : row.verdict;
       const weights = row.percent === null ? "no weights written" : `${r.canary} ${row.percent}%`;
-      return `*${row.cluster}*: ${weights} · verdict ${live ?? "none yet"} · ${ROW_STATE[row.state]}`;
+      const state = row.state === "finished" && row.drift ? rowDriftText(r, row.drift) : ROW_STATE[row.state];
+      return `*${row.cluster}*: ${weights} · verdict ${live ?? "none yet"} · ${state}`;
     })
     .join("\n");
 }
@@ -69,6 +82,8 @@ export function waveEventText(e: WaveEvent, who: string, when: string): string {
       return `:leftwards_arrow_with_hook: ${e.cluster}: back on stable, verified${e.next ? `; next: ${e.next}` : ""} ${when}`;
     case "completed":
       return `:white_check_mark: The wave went through ${e.clusters.join(" → ")} ${when}`;
+    case "restored":
+      return `:white_check_mark: ${e.cluster} holds all traffic on the new version again, as the wave verified: the wave may go on ${when}`;
   }
 }
 
@@ -83,6 +98,8 @@ export function waveRefusalText(r: WaveRefusal): string {
       return `a wave needs two or more clusters (got ${r.clusters.map((c) => `\`${c}\``).join(", ") || "none"}); for one cluster start \`<target>@<cluster>\` where the targets file declares it`;
     case "wave-not-at-gate":
       return `the wave is not waiting at a gate (it is at ${r.cluster})`;
+    case "wave-drifted":
+      return `${r.cluster} changed since it finished (its row on the message says how): the wave does not go on over it. Put all traffic back on the new version there (or have its owner do so): the next check clears it; or Abort, which reverts every cluster`;
     case "wave-baking":
       return `${r.cluster} is still baking: the gate opens by itself at ${slackTime(r.opensAt)}`;
     case "wave-unhealthy":
