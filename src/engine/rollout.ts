@@ -10,6 +10,7 @@ import type { DriftAuthor, GitBaseline, OwnedBy, PausedObject } from "./ownershi
 import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
 import type { DeployFailure, DeployProblem } from "./deploy.ts";
 import { abortWave, driftedRow, gateRefused, type Wave } from "./wave.ts";
+import type { BakeVerdict } from "./bake.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -78,7 +79,9 @@ export type WaveEvent =
   | { what: "reverted"; cluster: string; next?: string }
   | { what: "completed"; clusters: string[] }
   /** A finished cluster holds what the wave verified there again, after it had been changed. */
-  | { what: "restored"; cluster: string };
+  | { what: "restored"; cluster: string }
+  /** The bake's readings say the canary is worse where it finished: the automatic gate to `next` stays closed. */
+  | { what: "bake-worse"; cluster: string; next: string; verdict: BakeVerdict; gate: "auto" | "manual" };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
 export type StoredSnapshot = {

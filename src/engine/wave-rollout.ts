@@ -3,6 +3,7 @@ import type { Refusal } from "./refusal.ts";
 import { withEvent, type Actor, type Rollout } from "./rollout.ts";
 import type { Target } from "./target.ts";
 import type { GitBaseline } from "./ownership.ts";
+import { bakeHolds, bakeStart, judgeBake } from "./bake.ts";
 import {
   clusterFinished,
   driftedRow,
@@ -87,6 +88,9 @@ export function clusterDone(r: Rollout, raw: string, now: number, print?: string
         : row,
     ),
   };
+  // With metrics, the readings go on during the bake, counted from the last one before the Finish.
+  const start = r.target.metrics && r.target.metrics.source !== "none" ? bakeStart(r.snapshot?.evidence, now) : undefined;
+  if (start && wave.atGate) wave.atGate = { ...wave.atGate, bake: { start } };
   const opensAt = wave.atGate?.opensAt;
   const at: Rollout = { ...r, status: "at-gate", wave, appliedPercent: 100, observedRaw: raw, problem: undefined, updatedAt: now };
   return withEvent(at, now, {
@@ -273,4 +277,38 @@ export function finishedClusterRestored(r: Rollout, cluster: string, now: number
 /** The finished cluster, changed since, that keeps this Finish (the wave's last) from going ahead, if any. */
 export function finishBlockedBy(r: Pick<Rollout, "wave">): string | undefined {
   return r.wave && finishesWave(r) ? driftedRow(r.wave)?.cluster : undefined;
+}
+
+/**
+ * A reading stored while the wave waits at the gate: judged as the bake of the cluster that finished (src/engine/
+ * bake.ts). The first time it says worse, the thread says so: an automatic gate stays closed (a person may still
+ * Advance, or Abort); at a manual gate it is for the person to weigh.
+ */
+export function withBakeReading(r: Rollout, now: number): Rollout {
+  const w = r.wave;
+  const bake = w?.atGate?.bake;
+  const s = r.target.metrics;
+  if (!w || !bake || !s || r.status !== "at-gate" || !r.snapshot) return r;
+  const judged = judgeBake(bake, r.snapshot, s);
+  if (judged === bake) return r;
+  const moved: Rollout = { ...r, wave: { ...w, atGate: { ...w.atGate!, bake: judged } } };
+  if (judged.verdict?.kind !== "worse") return moved;
+  const cluster = w.rows[w.position]!.cluster;
+  return withEvent({ ...moved, updatedAt: now }, now, {
+    kind: "wave",
+    actor: { kind: "bot", why: "bake" },
+    cluster,
+    wave: { what: "bake-worse", cluster, next: w.rows[w.position + 1]?.cluster ?? "", verdict: judged.verdict, gate: w.gate.mode },
+  });
+}
+
+/**
+ * Whether an automatic gate is due to open now: its bake time passed, and nothing holds it (a cluster that
+ * does not answer, a finished cluster changed since, a bake whose readings say worse or could not be read).
+ */
+export function gateDue(r: Rollout, now: number): boolean {
+  const w = r.wave;
+  const opensAt = w?.atGate?.opensAt;
+  if (!w || r.status !== "at-gate" || opensAt === undefined || now < opensAt) return false;
+  return !w.unreachable && !driftedRow(w) && !bakeHolds(w.atGate?.bake);
 }

@@ -1,5 +1,6 @@
 import { err, ok, type Result } from "./result.ts";
 import type { DriftAuthor, GitBaseline } from "./ownership.ts";
+import { bakeHolds, type Bake, type BakeVerdict } from "./bake.ts";
 
 /**
  * A wave: one rollout of one target through several clusters in order (staging, then prod-eu, then prod-us).
@@ -66,8 +67,11 @@ export type Wave = {
   gate: WaveGate;
   /** Each cluster's plan begins with the test stage (0%, header routing only; the router has one). */
   testStage: boolean;
-  /** Waiting between `position` and the next: since when, and (automatic gate) from when it may open by itself. */
-  atGate?: { since: number; opensAt?: number };
+  /**
+   * Waiting between `position` and the next: since when, (automatic gate) from when it may open by itself, and
+   * (a target with metrics) the readings of the cluster that finished since its Finish (src/engine/bake.ts).
+   */
+  atGate?: { since: number; opensAt?: number; bake?: Bake };
   /** A cluster that did not answer: the wave holds (nothing moves anywhere) until it does. */
   unreachable?: { cluster: string; since: number; error: string };
   /** Abort: the clusters to revert, newest first; the first not `reverted` is being reverted. */
@@ -82,6 +86,8 @@ export type WaveRefusal =
   /** A finished cluster no longer holds what the wave verified: the wave does not move on (or finish) over it. */
   | { code: "wave-drifted"; cluster: string }
   | { code: "wave-baking"; cluster: string; opensAt: number }
+  /** The bake's readings say the canary is worse there, or could not be read: only a person opens the gate. */
+  | { code: "wave-bake-held"; cluster: string; verdict: BakeVerdict }
   | { code: "wave-unhealthy"; cluster: string; verdict: string }
   | { code: "wave-held-unreachable"; cluster: string; since: number }
   | { code: "wave-aborting" }
@@ -150,8 +156,8 @@ export function clusterFinished(w: Wave, verdict: string, now: number): Result<W
 
 /**
  * Open the gate to the next cluster: a person's Advance any time the wave waits at it, the timer only after
- * the bake time of a cluster that finished healthy. Never while a cluster is unreachable, nor while a finished
- * cluster no longer holds what the wave verified there.
+ * the bake time of a cluster that finished healthy, and only on a bake whose readings hold nothing against it.
+ * Never while a cluster is unreachable, nor while a finished cluster no longer holds what the wave verified there.
  */
 export function openGate(w: Wave, by: "person" | "timer", now: number): Result<Wave, WaveRefusal> {
   const here = w.rows[w.position]!;
@@ -163,6 +169,8 @@ export function openGate(w: Wave, by: "person" | "timer", now: number): Result<W
   if (by === "timer") {
     if (w.atGate.opensAt === undefined) return err({ code: "wave-unhealthy", cluster: here.cluster, verdict: here.verdict ?? "unknown" });
     if (now < w.atGate.opensAt) return err({ code: "wave-baking", cluster: here.cluster, opensAt: w.atGate.opensAt });
+    const bake = w.atGate.bake;
+    if (bakeHolds(bake)) return err({ code: "wave-bake-held", cluster: here.cluster, verdict: bake!.verdict! });
   }
   const position = w.position + 1;
   const next = w.rows[position]!.cluster;

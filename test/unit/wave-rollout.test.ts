@@ -10,6 +10,7 @@ import {
   finishedClusterDrifted,
   finishedClusterRestored,
   finishesWave,
+  gateDue,
   gitBaselines,
   markReachable,
   markUnreachable,
@@ -17,7 +18,12 @@ import {
   planStartWave,
   syncWaveRow,
   waveCompleted,
+  waveGate,
+  withBakeReading,
 } from "../../src/engine/wave-rollout.ts";
+import { foldCounts, type Evidence } from "../../src/engine/evidence.ts";
+import { judge } from "../../src/engine/verdict.ts";
+import { withSnapshot } from "../../src/engine/rollout.ts";
 import { parseStart } from "../../commands/start.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
@@ -221,6 +227,56 @@ describe("a finished cluster changed behind the wave", () => {
     expect(JSON.stringify(renderRolloutMessage(middle).blocks)).toContain("staging changed since it finished: the wave does not move on over it");
     const aborted = value(abort(drifted, ALICE, 7_000));
     expect(aborted.wave!.revert).toEqual(["prod-us", "prod-eu", "staging"]);
+  });
+});
+
+describe("the bake at a wave's automatic gate", () => {
+  const auto = TargetSchema.parse({
+    ...target,
+    wave: { gate: "auto", bakeTime: "1m" },
+    metrics: { source: "prometheus", prometheusUrl: "http://prometheus:9090", preset: "linkerd2" },
+  });
+  const settings = auto.metrics!;
+  const snap = (e: Evidence) => ({ at: e.until, windowSeconds: 30, canaryPercent: 100, evidence: e, verdict: judge(e, settings) });
+  const later = (e: Evidence, requests: number, errors: number) =>
+    foldCounts(e, e.until, e.until + 30_000, { requests: 0, successes: 0 }, { requests, successes: requests - errors });
+
+  /** staging finished healthy at 100% (stable 0.1% of 50,000 requests, the canary 0.1% of 20,000) and waits at its gate. */
+  function baking() {
+    const e = foldCounts(undefined, 0, 600_000, { requests: 50_000, successes: 49_950 }, { requests: 20_000, successes: 19_980 });
+    const r = finishingInFirst();
+    const finishing = { ...r, target: { ...auto, cluster: "staging" }, wave: { ...r.wave!, gate: waveGate(auto) }, snapshot: snap(e) };
+    expect(finishing.snapshot.verdict.kind).toBe("healthy");
+    return { gated: clusterDone(finishing, "raw", 600_000), e };
+  }
+
+  it("counts from the Finish; readings that hold nothing against the canary let the gate open after the bake time", () => {
+    const { gated, e } = baking();
+    expect(gated.wave!.atGate).toMatchObject({ opensAt: 660_000, bake: { start: { at: 600_000, canary: { requests: 20_000, errors: 20 } } } });
+    const read = withBakeReading(withSnapshot(gated, snap(later(e, 3_000, 2))), 630_000);
+    expect(read.wave!.atGate!.bake!.verdict).toMatchObject({ kind: "ok", requests: 3_000, errors: 2 });
+    expect(JSON.stringify(renderRolloutMessage(read).blocks)).toContain("Bake: shop-v2 99.9% success over 3,000 requests since its Finish");
+    expect(gateDue(read, 650_000)).toBe(false);
+    expect(gateDue(read, 660_000)).toBe(true);
+    expect(value(openWaveGate(read, { kind: "bot", why: "gate" }, 660_000)).target.cluster).toBe("prod-eu");
+  });
+
+  it("a bake whose readings say worse holds the automatic gate, says so once, and leaves a person's Advance", () => {
+    const { gated, e } = baking();
+    const e1 = later(e, 3_000, 300);
+    const bad = withBakeReading(withSnapshot(gated, snap(e1)), 630_000);
+    expect(bad.wave!.atGate!.bake!.verdict).toMatchObject({ kind: "worse", basis: "stable", requests: 3_000, errors: 300 });
+    const said = renderEvent(bad, bad.events.at(-1)!);
+    expect(said).toContain("staging's bake: the new version failed 10.0% of 3,000 requests since its Finish, above the 1.1% tolerated");
+    expect(said).toContain("The automatic gate to prod-eu stays closed: Advance goes on anyway");
+    const again = withBakeReading(withSnapshot(bad, snap(later(e1, 3_000, 0))), 660_000);
+    expect(again.events.filter((x) => x.wave?.what === "bake-worse")).toHaveLength(1);
+    expect(gateDue(again, 700_000)).toBe(false);
+    expect(openWaveGate(again, { kind: "bot", why: "gate" }, 700_000)).toMatchObject({ ok: false, error: { code: "wave-bake-held", cluster: "staging" } });
+    const text = JSON.stringify(renderRolloutMessage(again).blocks);
+    expect(text).toContain("it does not open by itself while the bake's readings hold it (a person may Advance)");
+    expect(text).toContain("Advance to prod-eu");
+    expect(value(openWaveGate(again, ALICE, 700_000)).target.cluster).toBe("prod-eu");
   });
 });
 

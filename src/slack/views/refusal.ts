@@ -125,6 +125,7 @@ export function refusalText(r: Refusal): string {
     case "wave-too-short":
     case "wave-not-at-gate":
     case "wave-drifted":
+    case "wave-bake-held":
     case "wave-baking":
     case "wave-unhealthy":
     case "wave-held-unreachable":
