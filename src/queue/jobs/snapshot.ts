@@ -79,7 +79,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
       }
     }
   }
-  await openGateWhenClear(deps, r.id);
+  if (r.status === "at-gate") await openGateWhenClear(deps, r.id);
   await scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
 }
 
