@@ -318,6 +318,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     // background: with Redis down this waits for it, and the ports must open meanwhile (health 200, ready 503).
     void (async () => {
       for (const r of await store.active()) {
+        await reclaimObjects(store, r, log);
         await queue.afterTransition(r);
         await queue.snapshot(r.id, { refresh: true, now: now() });
       }
@@ -409,4 +410,19 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A rollout recorded before object claims existed drives its objects unprotected: it gets its claims now.
+ * One another running rollout holds already is left to it (two rollouts then drive the same objects, which
+ * only a person can settle) and logged.
+ */
+async function reclaimObjects(store: RolloutStore, r: Rollout, log: Logger): Promise<void> {
+  const { taken, others } = await store.reclaim(r);
+  if (taken.length) log.info({ rolloutId: r.id, clusters: taken }, "running rollout had no claim on its objects: claimed them");
+  for (const o of others)
+    log.warn(
+      { rolloutId: r.id, cluster: o.cluster, holder: o.holder },
+      "running rollout has no claim on its objects in a cluster another running rollout claims: both left running; finish or abort one",
+    );
 }

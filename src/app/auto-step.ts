@@ -7,6 +7,7 @@ import type { Decision } from "../engine/policy.ts";
 import type { Refusal } from "../engine/refusal.ts";
 import { isTerminal, parseRolloutId, withNote, withSnapshot, type Rollout, type StoredSnapshot } from "../engine/rollout.ts";
 import { autoOnBehalfOf, noticeSent, waitForEvidence } from "../engine/timers.ts";
+import { finishBlockedBy } from "../engine/wave-rollout.ts";
 import type { Verdict } from "../engine/verdict.ts";
 import type { AccessControl } from "./access.ts";
 import { botChanges, botDecides } from "./bot-decide.ts";
@@ -100,6 +101,9 @@ export async function takeAutoStep(deps: AutoStepDeps, r: Rollout, read: ReadRea
       return botDecides(deps, r, "manual", `automatic steps stop before the final step: ${deps.words.refusal(may.error)}`, alert, sameStage);
     }
   }
+  // A wave's last Finish would make a finished cluster final over a change it has not seen through: a person decides.
+  const blocked = decision.kind === "finish" ? finishBlockedBy(r) : undefined;
+  if (blocked) decision = { kind: "hold", why: deps.words.refusal({ code: "wave-drifted", cluster: blocked }) };
   deps.log.info({ rolloutId: r.id, decision }, "automatic step");
   switch (decision.kind) {
     case "wait": {

@@ -9,7 +9,8 @@ import type { ArgoChange, ArgoRecord } from "./argo-types.ts";
 import type { DriftAuthor, GitBaseline, OwnedBy, PausedObject } from "./ownership.ts";
 import type { FlaggerChange, FlaggerRecord } from "./flagger-types.ts";
 import type { DeployFailure, DeployProblem } from "./deploy.ts";
-import { abortWave, gateRefused, type Wave } from "./wave.ts";
+import { abortWave, driftedRow, gateRefused, type Wave } from "./wave.ts";
+import type { BakeVerdict } from "./bake.ts";
 
 export { TERMINAL, type Actor, type RolloutStatus } from "./status.ts";
 export type { Refusal, RolloutRefusal } from "./refusal.ts";
@@ -76,7 +77,11 @@ export type WaveEvent =
   | { what: "unreachable"; cluster: string; since: number; error: string }
   | { what: "reachable"; cluster: string; since: number }
   | { what: "reverted"; cluster: string; next?: string }
-  | { what: "completed"; clusters: string[] };
+  | { what: "completed"; clusters: string[] }
+  /** A finished cluster holds what the wave verified there again, after it had been changed. */
+  | { what: "restored"; cluster: string }
+  /** The bake's readings say the canary is worse where it finished: the automatic gate to `next` stays closed. */
+  | { what: "bake-worse"; cluster: string; next: string; verdict: BakeVerdict; gate: "auto" | "manual" };
 
 /** The latest success-rate reading, stored so that every rendering of the record stays pure. */
 export type StoredSnapshot = {
@@ -384,9 +389,11 @@ function backToGate(r: Rollout, w: Wave, problem: string, now: number): Rollout 
   const wave = gateRefused(w, now);
   const here = wave.rows[wave.position]!.cluster;
   const last = r.steps.length - 1;
+  // Nothing was written in the refused cluster: no note on what git must say there.
+  const { gitopsBaseline: _g, ...rest } = r;
   const back = touch(
     {
-      ...r,
+      ...rest,
       status: "at-gate",
       wave,
       target: { ...r.target, cluster: here },
@@ -437,6 +444,8 @@ export function finish(r: Rollout, actor: Actor, now: number): TransitionResult 
   if (r.status === "aborting") return refuse({ code: "being-aborted", id: r.id, ...byWhom(r) });
   if (r.status === "held") return refuse({ code: "held", id: r.id });
   if (r.status === "at-gate") return refuse(atGate(r));
+  const drifted = lastClusterBlocked(r);
+  if (drifted) return refuse({ code: "wave-drifted", cluster: drifted });
   if (r.desiredPercent !== 100 || r.appliedPercent !== 100) return refuse({ code: "not-at-full", id: r.id, percent: r.appliedPercent ?? 0 });
   const moved = touch({ ...r, status: "finishing", last: { kind: "finish-requested", actor, at: now, stepIndex: r.stepIndex } }, now);
   return ok(withEvent(moved, now, { kind: "finish-requested", actor, from: 100, to: 100 }));
@@ -456,6 +465,8 @@ export function promote(r: Rollout, actor: Actor, now: number): TransitionResult
   if (r.status === "starting" || r.status === "deploying") return refuse({ code: "starting", id: r.id });
   if (r.status === "at-gate") return refuse(atGate(r));
   if (r.drift) return refuse({ code: "held", id: r.id, ...(r.problem ? { problem: r.problem } : {}) });
+  const drifted = lastClusterBlocked(r);
+  if (drifted) return refuse({ code: "wave-drifted", cluster: drifted });
   if (isInFlight(r)) return refuse({ code: "in-flight", id: r.id, percent: r.desiredPercent });
   const last = r.steps.length - 1;
   const from = r.appliedPercent ?? 0;
@@ -471,6 +482,15 @@ export function promote(r: Rollout, actor: Actor, now: number): TransitionResult
     now,
   );
   return ok(withEvent(moved, now, { kind: "finish-requested", actor, from, to: 100 }));
+}
+
+/**
+ * The finished cluster a wave's last Finish would make final over a change it has not seen through (every
+ * earlier cluster is made final with the last one), if any.
+ */
+function lastClusterBlocked(r: Rollout): string | undefined {
+  const w = r.wave;
+  return w && w.position === w.rows.length - 1 ? driftedRow(w)?.cluster : undefined;
 }
 
 /** Return all traffic to stable. Always allowed until the rollout has ended: stopping must be easy. */
@@ -646,14 +666,21 @@ export function withWarning(r: Rollout, text: string, now: number): Rollout {
   return withEvent(touch(r, now), now, { kind: "warning", actor: { kind: "bot", why: "warning" }, text });
 }
 
-/** A line about the objects' GitOps owners for the thread (and the audit trail); changes no state. */
-export function withGitopsNote(r: Rollout, text: string, now: number): Rollout {
-  return withEvent(touch(r, now), now, { kind: "gitops", actor: { kind: "bot", why: "worker" }, text });
+/** A line about the objects' GitOps owners for the thread (and the audit trail); changes no state. `cluster`: a wave's cluster it is about. */
+export function withGitopsNote(r: Rollout, text: string, now: number, cluster?: string): Rollout {
+  return withEvent(touch(r, now), now, { kind: "gitops", actor: { kind: "bot", why: "worker" }, text, ...(cluster !== undefined ? { cluster } : {}) });
 }
 
-/** What the GitOps-owned objects held before the first write (for Finish and Abort to say what git must say). */
+/**
+ * What the GitOps-owned objects held before the first write (for Finish and Abort to say what git must say).
+ * In a wave, also on the row of the cluster starting now: the record's own is dropped when the wave moves on,
+ * and every cluster the wave wrote to gets its note at the end.
+ */
 export function withGitopsBaseline(r: Rollout, baseline: GitBaseline[]): Rollout {
-  return baseline.length ? { ...r, gitopsBaseline: baseline } : r;
+  if (!baseline.length) return r;
+  const w = r.wave;
+  const wave = w ? { wave: { ...w, rows: w.rows.map((row, i) => (i === w.position ? { ...row, gitopsBaseline: baseline } : row)) } } : {};
+  return { ...r, gitopsBaseline: baseline, ...wave };
 }
 
 /** The objects paused for this rollout (empty: none left). */

@@ -2,8 +2,11 @@ import { err, ok, type Result } from "./result.ts";
 import type { Refusal } from "./refusal.ts";
 import { withEvent, type Actor, type Rollout } from "./rollout.ts";
 import type { Target } from "./target.ts";
+import type { GitBaseline } from "./ownership.ts";
+import { bakeHolds, bakeStart, judgeBake } from "./bake.ts";
 import {
   clusterFinished,
+  driftedRow,
   clusterReachable,
   clusterUnreachable,
   newWave,
@@ -15,6 +18,7 @@ import {
   type Wave,
   type WaveGate,
   type WaveRefusal,
+  type RowDrift,
 } from "./wave.ts";
 
 /**
@@ -63,7 +67,7 @@ export function finishesWave(r: Pick<Rollout, "wave">): boolean {
  * with the verdict it ended on, and the rollout waits at the gate before the next cluster. Nothing is
  * cleaned up yet: a later Abort could still send this cluster's traffic back to stable.
  */
-export function clusterDone(r: Rollout, raw: string, now: number): Rollout {
+export function clusterDone(r: Rollout, raw: string, now: number, print?: string): Rollout {
   const w = r.wave;
   if (!w || r.status !== "finishing" || finishesWave(r)) return r;
   const verdict = r.snapshot?.verdict.kind ?? "none";
@@ -73,8 +77,20 @@ export function clusterDone(r: Rollout, raw: string, now: number): Rollout {
   const next = w.rows[w.position + 1]!.cluster;
   const wave: Wave = {
     ...done.value,
-    rows: done.value.rows.map((row) => (row.cluster === here && r.stableWorkload ? { ...row, stableWorkload: r.stableWorkload } : row)),
+    // What the periodic check holds this cluster's route to from now on, and what a later Abort goes back from.
+    rows: done.value.rows.map((row) =>
+      row.cluster === here
+        ? {
+            ...row,
+            ...(r.stableWorkload ? { stableWorkload: r.stableWorkload } : {}),
+            ...((print ?? r.meshPrint) !== undefined ? { print: print ?? r.meshPrint } : {}),
+          }
+        : row,
+    ),
   };
+  // With metrics, the readings go on during the bake, counted from the last one before the Finish.
+  const start = r.target.metrics && r.target.metrics.source !== "none" ? bakeStart(r.snapshot?.evidence, now) : undefined;
+  if (start && wave.atGate) wave.atGate = { ...wave.atGate, bake: { start } };
   const opensAt = wave.atGate?.opensAt;
   const at: Rollout = { ...r, status: "at-gate", wave, appliedPercent: 100, observedRaw: raw, problem: undefined, updatedAt: now };
   return withEvent(at, now, {
@@ -209,4 +225,90 @@ export function waveCompleted(r: Rollout, now: number): Rollout {
     actor: r.last?.actor ?? { kind: "bot", why: "finish" },
     wave: { what: "completed", clusters: rows.map((row) => row.cluster) },
   });
+}
+
+/**
+ * The GitOps baselines to give "back to git" notes for at the rollout's end, per cluster: in a wave, every
+ * cluster it wrote to (finished, running, reverted: newest first), each with its own; otherwise the record's (cluster
+ * undefined: the rollout's own). A record from before rows kept them has the record's only: that of the
+ * cluster running when it ended (the newest, first to revert).
+ */
+export function gitBaselines(r: Pick<Rollout, "wave" | "gitopsBaseline" | "target">): { cluster?: string; baseline: GitBaseline[] }[] {
+  const w = r.wave;
+  if (!w) return r.gitopsBaseline?.length ? [{ baseline: r.gitopsBaseline }] : [];
+  // After an Abort, in the order the clusters were reverted (newest first); otherwise the wave's order.
+  const rows = w.revert ? w.revert.map((c) => w.rows.find((row) => row.cluster === c)!) : w.rows;
+  const wrote = rows.filter((row) => row.state !== "waiting" && row.state !== "untouched");
+  const out = wrote.filter((row) => row.gitopsBaseline?.length).map((row) => ({ cluster: row.cluster, baseline: row.gitopsBaseline! }));
+  const newest = w.revert?.[0] ?? w.rows[w.position]!.cluster;
+  if (r.gitopsBaseline?.length && !out.some((o) => o.cluster === newest)) out.push({ cluster: newest, baseline: r.gitopsBaseline });
+  return out;
+}
+
+/**
+ * A finished cluster's route no longer holds what the wave verified there (the periodic check read it): the
+ * row says what it holds and who changed it, and the thread says so once (`why`, in the worker's words, with
+ * what helps). Nothing is written: the gate stays closed and the last cluster does not finish until it holds
+ * it again (or Abort, which reverts every cluster over it).
+ */
+export function finishedClusterDrifted(r: Rollout, cluster: string, drift: RowDrift, why: string, now: number): Rollout {
+  const w = r.wave;
+  const row = w?.rows.find((x) => x.cluster === cluster);
+  if (!w || w.revert || row?.state !== "finished") return r;
+  if (row.drift && row.drift.observedPercent === drift.observedPercent && row.drift.raw === drift.raw && row.drift.change === drift.change) return r;
+  const rows = w.rows.map((x) => (x.cluster === cluster ? { ...x, drift: { ...drift, at: x.drift?.at ?? drift.at } } : x));
+  return withEvent({ ...r, wave: { ...w, rows }, updatedAt: now }, now, { kind: "warning", actor: { kind: "bot", why: "drift" }, cluster, text: why });
+}
+
+/** A finished cluster's route holds what the wave verified again (put back by hand, or by its owner): the wave may go on. */
+export function finishedClusterRestored(r: Rollout, cluster: string, now: number): Rollout {
+  const w = r.wave;
+  const row = w?.rows.find((x) => x.cluster === cluster);
+  if (!w || !row?.drift) return r;
+  const rows = w.rows.map((x) => (x.cluster === cluster ? { ...x, drift: undefined } : x));
+  return withEvent({ ...r, wave: { ...w, rows }, updatedAt: now }, now, {
+    kind: "wave",
+    actor: { kind: "bot", why: "drift" },
+    cluster,
+    wave: { what: "restored", cluster },
+  });
+}
+
+/** The finished cluster, changed since, that keeps this Finish (the wave's last) from going ahead, if any. */
+export function finishBlockedBy(r: Pick<Rollout, "wave">): string | undefined {
+  return r.wave && finishesWave(r) ? driftedRow(r.wave)?.cluster : undefined;
+}
+
+/**
+ * A reading stored while the wave waits at the gate: judged as the bake of the cluster that finished (src/engine/
+ * bake.ts). The first time it says worse, the thread says so: an automatic gate stays closed (a person may still
+ * Advance, or Abort); at a manual gate it is for the person to weigh.
+ */
+export function withBakeReading(r: Rollout, now: number): Rollout {
+  const w = r.wave;
+  const bake = w?.atGate?.bake;
+  const s = r.target.metrics;
+  if (!w || !bake || !s || r.status !== "at-gate" || !r.snapshot) return r;
+  const judged = judgeBake(bake, r.snapshot, s);
+  if (judged === bake) return r;
+  const moved: Rollout = { ...r, wave: { ...w, atGate: { ...w.atGate!, bake: judged } } };
+  if (judged.verdict?.kind !== "worse") return moved;
+  const cluster = w.rows[w.position]!.cluster;
+  return withEvent({ ...moved, updatedAt: now }, now, {
+    kind: "wave",
+    actor: { kind: "bot", why: "bake" },
+    cluster,
+    wave: { what: "bake-worse", cluster, next: w.rows[w.position + 1]?.cluster ?? "", verdict: judged.verdict, gate: w.gate.mode },
+  });
+}
+
+/**
+ * Whether an automatic gate is due to open now: its bake time passed, and nothing holds it (a cluster that
+ * does not answer, a finished cluster changed since, a bake whose readings say worse or could not be read).
+ */
+export function gateDue(r: Rollout, now: number): boolean {
+  const w = r.wave;
+  const opensAt = w?.atGate?.opensAt;
+  if (!w || r.status !== "at-gate" || opensAt === undefined || now < opensAt) return false;
+  return !w.unreachable && !driftedRow(w) && !bakeHolds(w.atGate?.bake);
 }

@@ -1,4 +1,6 @@
 import { err, ok, type Result } from "./result.ts";
+import type { DriftAuthor, GitBaseline } from "./ownership.ts";
+import { bakeHolds, type Bake, type BakeVerdict } from "./bake.ts";
 
 /**
  * A wave: one rollout of one target through several clusters in order (staging, then prod-eu, then prod-us).
@@ -32,6 +34,27 @@ export type WaveRow = {
    * until the whole wave completes: a later Abort could still send traffic back to it.
    */
   stableWorkload?: { namespace: string; name: string };
+  /** GitOps-owned objects the wave writes here, with what they held before its first write here (the note at the end). */
+  gitopsBaseline?: GitBaseline[];
+  /** The router's print of what it manages besides the weights, at this cluster's verified Finish (Observed.print). */
+  print?: string;
+  /**
+   * A finished cluster whose route no longer holds what the wave verified there (all traffic on the canary):
+   * a hand edit, a GitOps owner putting git back. Re-read on every periodic check; cleared once it holds it again.
+   */
+  drift?: RowDrift;
+};
+
+/** What a finished cluster's route holds instead of what the wave verified, and who changed it (managedFields). */
+export type RowDrift = {
+  /** The canary's share now, when the route is still a split of the pair. */
+  observedPercent?: number;
+  raw: string;
+  /** Since when the bot has seen it. */
+  at: number;
+  /** What else changed that the bot manages (a Gateway rule's matches), in the router's words. */
+  change?: string;
+  by?: DriftAuthor;
 };
 
 export type WaveGate = { mode: "manual" } | { mode: "auto"; bakeMs: number };
@@ -44,8 +67,11 @@ export type Wave = {
   gate: WaveGate;
   /** Each cluster's plan begins with the test stage (0%, header routing only; the router has one). */
   testStage: boolean;
-  /** Waiting between `position` and the next: since when, and (automatic gate) from when it may open by itself. */
-  atGate?: { since: number; opensAt?: number };
+  /**
+   * Waiting between `position` and the next: since when, (automatic gate) from when it may open by itself, and
+   * (a target with metrics) the readings of the cluster that finished since its Finish (src/engine/bake.ts).
+   */
+  atGate?: { since: number; opensAt?: number; bake?: Bake };
   /** A cluster that did not answer: the wave holds (nothing moves anywhere) until it does. */
   unreachable?: { cluster: string; since: number; error: string };
   /** Abort: the clusters to revert, newest first; the first not `reverted` is being reverted. */
@@ -57,7 +83,11 @@ export type WaveRefusal =
   | { code: "wave-cluster-twice"; cluster: string }
   | { code: "wave-too-short"; clusters: string[] }
   | { code: "wave-not-at-gate"; cluster: string }
+  /** A finished cluster no longer holds what the wave verified: the wave does not move on (or finish) over it. */
+  | { code: "wave-drifted"; cluster: string }
   | { code: "wave-baking"; cluster: string; opensAt: number }
+  /** The bake's readings say the canary is worse there, or could not be read: only a person opens the gate. */
+  | { code: "wave-bake-held"; cluster: string; verdict: BakeVerdict }
   | { code: "wave-unhealthy"; cluster: string; verdict: string }
   | { code: "wave-held-unreachable"; cluster: string; since: number }
   | { code: "wave-aborting" }
@@ -126,21 +156,31 @@ export function clusterFinished(w: Wave, verdict: string, now: number): Result<W
 
 /**
  * Open the gate to the next cluster: a person's Advance any time the wave waits at it, the timer only after
- * the bake time of a cluster that finished healthy. Never while a cluster is unreachable.
+ * the bake time of a cluster that finished healthy, and only on a bake whose readings hold nothing against it.
+ * Never while a cluster is unreachable, nor while a finished cluster no longer holds what the wave verified there.
  */
 export function openGate(w: Wave, by: "person" | "timer", now: number): Result<Wave, WaveRefusal> {
   const here = w.rows[w.position]!;
   if (w.revert) return err({ code: "wave-aborting" });
   if (w.unreachable) return err({ code: "wave-held-unreachable", cluster: w.unreachable.cluster, since: w.unreachable.since });
   if (!w.atGate) return err({ code: "wave-not-at-gate", cluster: here.cluster });
+  const drifted = driftedRow(w);
+  if (drifted) return err({ code: "wave-drifted", cluster: drifted.cluster });
   if (by === "timer") {
     if (w.atGate.opensAt === undefined) return err({ code: "wave-unhealthy", cluster: here.cluster, verdict: here.verdict ?? "unknown" });
     if (now < w.atGate.opensAt) return err({ code: "wave-baking", cluster: here.cluster, opensAt: w.atGate.opensAt });
+    const bake = w.atGate.bake;
+    if (bakeHolds(bake)) return err({ code: "wave-bake-held", cluster: here.cluster, verdict: bake!.verdict! });
   }
   const position = w.position + 1;
   const next = w.rows[position]!.cluster;
   const { atGate: _gate, ...rest } = w;
   return ok(withRow({ ...rest, position }, next, { state: "running" }));
+}
+
+/** The first finished cluster whose route no longer holds what the wave verified there, if any. */
+export function driftedRow(w: Wave): WaveRow | undefined {
+  return w.rows.find((r) => r.state === "finished" && r.drift !== undefined);
 }
 
 /**
@@ -150,7 +190,7 @@ export function openGate(w: Wave, by: "person" | "timer", now: number): Result<W
 export function gateRefused(w: Wave, now: number): Wave {
   if (w.position === 0 || w.revert) return w;
   const here = w.rows[w.position]!.cluster;
-  const back = withRow({ ...w, position: w.position - 1, atGate: { since: now } }, here, { state: "waiting", percent: null });
+  const back = withRow({ ...w, position: w.position - 1, atGate: { since: now } }, here, { state: "waiting", percent: null, gitopsBaseline: undefined });
   return back;
 }
 
@@ -196,7 +236,7 @@ export function nextToRevert(w: Wave): string | undefined {
 export function revertVerified(w: Wave, cluster: string, percent: number): Result<Wave, WaveRefusal> {
   if (nextToRevert(w) !== cluster) return err({ code: "wave-not-reverting", cluster });
   if (percent !== 0) return err({ code: "wave-not-reverted", cluster, percent });
-  return ok(withRow(w, cluster, { state: "reverted", percent: 0 }));
+  return ok(withRow(w, cluster, { state: "reverted", percent: 0, drift: undefined }));
 }
 
 /** Whether an Abort is complete: every touched cluster reverted and verified. */

@@ -38,6 +38,25 @@ for i = 1, #KEYS do
 end
 return 1`);
 
+// KEYS: the claims. ARGV: id. A running rollout recorded before claims existed: takes each claim nobody holds
+// (for good: its record is written), keeps its own, and names the other holders ({holder, index} pairs) without
+// touching their claims. Returns {taken indexes, others}.
+const ENSURE = new RedisScript(`
+local taken, others = {}, {}
+for i = 1, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if not holder then
+    redis.call('SET', KEYS[i], ARGV[1])
+    taken[#taken + 1] = i
+  elseif holder == ARGV[1] then
+    redis.call('PERSIST', KEYS[i])
+  else
+    others[#others + 1] = holder
+    others[#others + 1] = i
+  end
+end
+return {taken, others}`);
+
 /** What a rollout claims: its target's name in each declared cluster it may write to (none in the bot's own). */
 export function claimsOf(r: Pick<Rollout, "target" | "wave">): { name: string; clusters: string[] } {
   const clusters = r.wave ? r.wave.rows.map((row) => row.cluster) : r.target.cluster !== undefined ? [r.target.cluster] : [];
@@ -85,6 +104,34 @@ export class ObjectClaims {
     }
     // Stale holders kept reappearing: something keeps claiming; say busy rather than loop.
     return { holder: (await this.redis.get(keys[0]!)) ?? "another rollout" };
+  }
+
+  /**
+   * A running rollout without its claims (recorded before claims existed) gets them, all in one script: each
+   * claim nobody holds is taken for good, its own kept; a claim another running rollout holds is left to it
+   * and named in `others` (both rollouts then drive the same objects: a person must end one). A holder that
+   * has ended without releasing it is let go first, as in `claim`.
+   */
+  async ensure(name: string, clusters: readonly string[], id: string): Promise<{ taken: string[]; others: { cluster: string; holder: string }[] }> {
+    const keys = this.claimKeys(name, clusters);
+    const taken: string[] = [];
+    if (!keys.length) return { taken, others: [] };
+    for (let attempt = 0; ; attempt++) {
+      const [got, held] = (await ENSURE.run(this.redis, keys, [id])) as [number[], (string | number)[]];
+      taken.push(...got.map((i) => clusters[i - 1]!));
+      const others: { cluster: string; holder: string; index: number }[] = [];
+      for (let i = 0; i < held.length; i += 2)
+        others.push({ holder: String(held[i]), index: Number(held[i + 1]), cluster: clusters[Number(held[i + 1]) - 1]! });
+      let stale = false;
+      for (const o of others) {
+        const r = await this.read(o.holder);
+        if (r ? isTerminal(r) : (await this.redis.pttl(keys[o.index - 1]!)) === -1) {
+          await this.release(name, [o.cluster], o.holder);
+          stale = true;
+        }
+      }
+      if (!stale || attempt >= 4) return { taken, others: others.map(({ cluster, holder }) => ({ cluster, holder })) };
+    }
   }
 
   /** The record is written: the claims last until the rollout ends (`release`). */

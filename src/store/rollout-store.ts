@@ -112,6 +112,21 @@ export class RolloutStore {
     return ok(stored);
   }
 
+  /**
+   * At start-up, a running rollout recorded before object claims existed gets its claims (`ObjectClaims.ensure`):
+   * those nobody holds are taken, those another running rollout holds are named and left to it. A rollout that
+   * ended meanwhile lets go of what was just taken (its end released nothing of it).
+   */
+  async reclaim(r: Rollout): Promise<{ taken: string[]; others: { cluster: string; holder: string }[] }> {
+    const objects = claimsOf(r);
+    const res = await this.claims.ensure(objects.name, objects.clusters, r.id);
+    if (res.taken.length) {
+      const now = await this.get(r.id);
+      if (!now || isTerminal(now)) await this.claims.release(objects.name, res.taken, r.id);
+    }
+    return res;
+  }
+
   async get(id: string): Promise<Rollout | undefined> {
     const parsed = parseRolloutId(id);
     if (!parsed) return undefined;

@@ -1,18 +1,29 @@
 import { describe, expect, it } from "vitest";
 import { parseTargetsFile } from "../../src/config.ts";
-import { abort, finish, newRollout, markRejected, type Rollout } from "../../src/engine/rollout.ts";
+import { abort, finish, newRollout, markRejected, withGitopsBaseline, type Rollout } from "../../src/engine/rollout.ts";
+import type { GitBaseline } from "../../src/engine/ownership.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
 import {
   clusterDone,
   clusterReverted,
+  finishBlockedBy,
+  finishedClusterDrifted,
+  finishedClusterRestored,
   finishesWave,
+  gateDue,
+  gitBaselines,
   markReachable,
   markUnreachable,
   openWaveGate,
   planStartWave,
   syncWaveRow,
   waveCompleted,
+  waveGate,
+  withBakeReading,
 } from "../../src/engine/wave-rollout.ts";
+import { foldCounts, type Evidence } from "../../src/engine/evidence.ts";
+import { judge } from "../../src/engine/verdict.ts";
+import { withSnapshot } from "../../src/engine/rollout.ts";
 import { parseStart } from "../../commands/start.ts";
 import { renderRolloutMessage } from "../../src/slack/views/rollout-message.ts";
 import { renderEvent } from "../../src/slack/views/event-text.ts";
@@ -159,6 +170,155 @@ describe("a wave on the record", () => {
     const rows = r.wave!.rows.map((x, i) => (i < 2 ? { ...x, state: "finished" as const, percent: 100 } : { ...x, state: "running" as const, percent: 50 }));
     r = { ...r, wave: { ...r.wave!, position: 2, rows }, status: "completed" };
     expect(waveCompleted(r, 9_000).wave!.rows.every((x) => x.state === "finished" && x.percent === 100)).toBe(true);
+  });
+});
+
+describe("a finished cluster changed behind the wave", () => {
+  const drift = { observedPercent: 0, raw: "shop-v1 100 / shop-v2 0", at: 5_000, by: { manager: "kubectl-edit", time: "2024-05-01T14:03:00Z" } };
+
+  it("shows on its row, is said once, keeps the gate shut (a person's Advance too) until it holds what was verified again", () => {
+    const gated = clusterDone(finishingInFirst(), "shop-v2 100%", 2_000, "print-1");
+    expect(gated.wave!.rows[0]!.print).toBe("print-1");
+    const drifted = finishedClusterDrifted(gated, "staging", drift, "staging changed since the wave finished there", 5_000);
+    expect(drifted.wave!.rows[0]!.drift).toEqual(drift);
+    expect(drifted.events.at(-1)).toMatchObject({ kind: "warning", cluster: "staging", text: "staging changed since the wave finished there" });
+    // The same reading again changes nothing (said once); a waiting or running cluster is not a finished one.
+    expect(finishedClusterDrifted(drifted, "staging", { ...drift, at: 9_000 }, "again", 9_000)).toBe(drifted);
+    expect(finishedClusterDrifted(gated, "prod-eu", drift, "x", 5_000)).toBe(gated);
+    expect(openWaveGate(drifted, ALICE, 6_000)).toEqual({ ok: false, error: { code: "wave-drifted", cluster: "staging" } });
+    expect(openWaveGate(drifted, { kind: "bot", why: "gate" }, 6_000)).toEqual({ ok: false, error: { code: "wave-drifted", cluster: "staging" } });
+    const msg = renderRolloutMessage(drifted);
+    const text = JSON.stringify(msg.blocks);
+    expect(text).toContain("*staging*: shop-v2 100% · verdict none · :warning: changed since it finished: now shop-v2 0%, by `kubectl-edit` at 14:03 UTC");
+    expect(text).toContain("it stays closed while staging no longer holds what the wave verified there");
+    expect(text).not.toContain("Advance to prod-eu");
+
+    const back = finishedClusterRestored(drifted, "staging", 7_000);
+    expect(back.wave!.rows[0]!.drift).toBeUndefined();
+    expect(renderEvent(back, back.events.at(-1)!)).toContain("staging holds all traffic on the new version again");
+    expect(finishedClusterRestored(back, "staging", 8_000)).toBe(back);
+    expect(value(openWaveGate(back, ALICE, 9_000)).target.cluster).toBe("prod-eu");
+  });
+
+  it("keeps the last cluster from finishing (Finish, Promote), not a middle one from reaching its gate; an Abort reverts it like any", () => {
+    const opened = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    const rows = opened.wave!.rows.map((x, i) =>
+      i === 1 ? { ...x, state: "finished" as const, percent: 100 } : i === 2 ? { ...x, state: "running" as const, percent: 100 } : x,
+    );
+    const last = syncWaveRow({
+      ...opened,
+      wave: { ...opened.wave!, position: 2, rows },
+      target: { ...opened.target, cluster: "prod-us" },
+      status: "active",
+      stepIndex: 1,
+      desiredPercent: 100,
+      appliedPercent: 100,
+    });
+    const drifted = finishedClusterDrifted(last, "prod-eu", drift, "prod-eu changed", 5_000);
+    expect(finishBlockedBy(drifted)).toBe("prod-eu");
+    expect(finish(drifted, ALICE, 6_000)).toEqual({ ok: false, error: { code: "wave-drifted", cluster: "prod-eu" } });
+    expect(JSON.stringify(renderRolloutMessage(drifted).blocks)).not.toContain('"Finish"');
+    // A middle cluster may still finish: the wave then waits at its gate, which stays closed.
+    const atFull = syncWaveRow({ ...opened, status: "active", stepIndex: 1, desiredPercent: 100, appliedPercent: 100 });
+    const middle = finishedClusterDrifted(atFull, "staging", drift, "x", 5_000);
+    expect(middle.wave!.rows[0]!.drift).toEqual(drift);
+    expect(finishBlockedBy(middle)).toBeUndefined();
+    expect(value(finish(middle, ALICE, 6_000)).status).toBe("finishing");
+    expect(JSON.stringify(renderRolloutMessage(middle).blocks)).toContain("staging changed since it finished: the wave does not move on over it");
+    const aborted = value(abort(drifted, ALICE, 7_000));
+    expect(aborted.wave!.revert).toEqual(["prod-us", "prod-eu", "staging"]);
+  });
+});
+
+describe("the bake at a wave's automatic gate", () => {
+  const auto = TargetSchema.parse({
+    ...target,
+    wave: { gate: "auto", bakeTime: "1m" },
+    metrics: { source: "prometheus", prometheusUrl: "http://prometheus:9090", preset: "linkerd2" },
+  });
+  const settings = auto.metrics!;
+  const snap = (e: Evidence) => ({ at: e.until, windowSeconds: 30, canaryPercent: 100, evidence: e, verdict: judge(e, settings) });
+  const later = (e: Evidence, requests: number, errors: number) =>
+    foldCounts(e, e.until, e.until + 30_000, { requests: 0, successes: 0 }, { requests, successes: requests - errors });
+
+  /** staging finished healthy at 100% (stable 0.1% of 50,000 requests, the canary 0.1% of 20,000) and waits at its gate. */
+  function baking() {
+    const e = foldCounts(undefined, 0, 600_000, { requests: 50_000, successes: 49_950 }, { requests: 20_000, successes: 19_980 });
+    const r = finishingInFirst();
+    const finishing = { ...r, target: { ...auto, cluster: "staging" }, wave: { ...r.wave!, gate: waveGate(auto) }, snapshot: snap(e) };
+    expect(finishing.snapshot.verdict.kind).toBe("healthy");
+    return { gated: clusterDone(finishing, "raw", 600_000), e };
+  }
+
+  it("counts from the Finish; readings that hold nothing against the canary let the gate open after the bake time", () => {
+    const { gated, e } = baking();
+    expect(gated.wave!.atGate).toMatchObject({ opensAt: 660_000, bake: { start: { at: 600_000, canary: { requests: 20_000, errors: 20 } } } });
+    const read = withBakeReading(withSnapshot(gated, snap(later(e, 3_000, 2))), 630_000);
+    expect(read.wave!.atGate!.bake!.verdict).toMatchObject({ kind: "ok", requests: 3_000, errors: 2 });
+    expect(JSON.stringify(renderRolloutMessage(read).blocks)).toContain("Bake: shop-v2 99.9% success over 3,000 requests since its Finish");
+    expect(gateDue(read, 650_000)).toBe(false);
+    expect(gateDue(read, 660_000)).toBe(true);
+    expect(value(openWaveGate(read, { kind: "bot", why: "gate" }, 660_000)).target.cluster).toBe("prod-eu");
+  });
+
+  it("a bake whose readings say worse holds the automatic gate, says so once, and leaves a person's Advance", () => {
+    const { gated, e } = baking();
+    const e1 = later(e, 3_000, 300);
+    const bad = withBakeReading(withSnapshot(gated, snap(e1)), 630_000);
+    expect(bad.wave!.atGate!.bake!.verdict).toMatchObject({ kind: "worse", basis: "stable", requests: 3_000, errors: 300 });
+    const said = renderEvent(bad, bad.events.at(-1)!);
+    expect(said).toContain("staging's bake: the new version failed 10.0% of 3,000 requests since its Finish, above the 1.1% tolerated");
+    expect(said).toContain("The automatic gate to prod-eu stays closed: Advance goes on anyway");
+    const again = withBakeReading(withSnapshot(bad, snap(later(e1, 3_000, 0))), 660_000);
+    expect(again.events.filter((x) => x.wave?.what === "bake-worse")).toHaveLength(1);
+    expect(gateDue(again, 700_000)).toBe(false);
+    expect(openWaveGate(again, { kind: "bot", why: "gate" }, 700_000)).toMatchObject({ ok: false, error: { code: "wave-bake-held", cluster: "staging" } });
+    const text = JSON.stringify(renderRolloutMessage(again).blocks);
+    expect(text).toContain("it does not open by itself while the bake's readings hold it (a person may Advance)");
+    expect(text).toContain("Advance to prod-eu");
+    expect(value(openWaveGate(again, ALICE, 700_000)).target.cluster).toBe("prod-eu");
+  });
+});
+
+describe("what git must say, per cluster of a wave", () => {
+  const baseline = (cluster: string): GitBaseline[] => [
+    {
+      object: {
+        group: "split.smi-spec.io",
+        kind: "TrafficSplit",
+        plural: "trafficsplits",
+        versions: ["v1alpha2"],
+        namespace: "web",
+        name: cluster,
+        fields: ["/spec/backends"],
+      },
+      apiVersion: "split.smi-spec.io/v1alpha2",
+      owner: { kind: "flux-kustomization", name: "apps", namespace: "flux-system", via: "label" },
+      values: {},
+    },
+  ];
+  const at = (r: Rollout) => gitBaselines(r).map((b) => `${b.cluster}:${b.baseline[0]!.object.name}`);
+
+  it("keeps each cluster's baseline on its row past the gate; an Abort lists them newest first, a refused cluster not at all", () => {
+    const first = withGitopsBaseline(finishingInFirst(), baseline("staging"));
+    let r = value(openWaveGate(clusterDone(first, "raw", 2_000), ALICE, 3_000));
+    expect(r.gitopsBaseline).toBeUndefined();
+    expect(at(r)).toEqual(["staging:staging"]);
+    // prod-eu refuses after its owners were read: nothing was written there, so nothing for git either.
+    const refused = markRejected(withGitopsBaseline(r, baseline("prod-eu")), "Service web/shop-v2 does not exist", 3_500);
+    expect(at(refused)).toEqual(["staging:staging"]);
+    r = syncWaveRow({ ...withGitopsBaseline(r, baseline("prod-eu")), status: "active", appliedPercent: 50 });
+    expect(at(r)).toEqual(["staging:staging", "prod-eu:prod-eu"]);
+    expect(at(value(abort(r, ALICE, 4_000)))).toEqual(["prod-eu:prod-eu", "staging:staging"]);
+  });
+
+  it("a record from before rows kept them: the record's own, for the cluster running when it ended", () => {
+    const r = value(openWaveGate(clusterDone(finishingInFirst(), "raw", 2_000), ALICE, 3_000));
+    const old = { ...syncWaveRow({ ...r, status: "active" as const, appliedPercent: 50 }), gitopsBaseline: baseline("prod-eu") };
+    const aborted = value(abort(old, ALICE, 4_000));
+    const reverted = value(clusterReverted(aborted, "prod-eu 0%", 5_000)).rollout;
+    expect(reverted.target.cluster).toBe("staging");
+    expect(at(reverted)).toEqual(["prod-eu:prod-eu"]);
   });
 });
 

@@ -3,6 +3,7 @@ import { withGitopsNote, withGitopsPaused, withWarning, type Rollout } from "../
 import { versionServices } from "../../engine/services.ts";
 import { kubeNamespace } from "../../engine/target.ts";
 import { KubeApiError } from "../../kube/call.ts";
+import { gitBaselines, inCluster } from "../../engine/wave-rollout.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
 import { PAUSED_FOR } from "../../kube/gitops-pause.ts";
 import {
@@ -258,22 +259,30 @@ export function driftReason(w: GitopsWords, what: string, found: { percent?: num
 /**
  * Back to git, once the mesh is final (Finish, Abort): for each GitOps-owned object, the bot's fields as the
  * cluster now holds them, as a patch of its manifest, and whether that differs from what it held at the start.
- * A read that fails is said, never guessed.
+ * A wave gives one note per cluster it wrote to, each read in that cluster and naming it. A read that fails is
+ * said, never guessed.
  */
 export async function backToGitNote(all: GitopsDeps | undefined, w: GitopsWords, store: RolloutStore, r: Rollout, now: () => number): Promise<void> {
-  const g = gitopsIn(all, r);
-  const baselines = r.gitopsBaseline ?? [];
-  if (!g || !baselines.length || r.events.some((e) => e.kind === "gitops" && e.text?.startsWith("Back to git"))) return;
-  const parts: string[] = [];
-  for (const b of baselines) {
-    try {
-      const live = await g.ownership.read(b.object);
-      parts.push(live === undefined ? `${w.object(b.object)} is gone: nothing for git to say.` : w.backToGit(b, backToGit(b, live)));
-    } catch (err) {
-      parts.push(`${w.object(b.object)}: could not read it to say what git must hold (${err instanceof Error ? err.message : String(err)}).`);
+  for (const { cluster, baseline } of gitBaselines(r)) {
+    const g = gitopsIn(all, cluster === undefined ? r : { target: inCluster(r.target, cluster) });
+    if (!g || backToGitNoted(r, cluster)) continue;
+    const parts: string[] = [];
+    for (const b of baseline) {
+      try {
+        const live = await g.ownership.read(b.object);
+        parts.push(live === undefined ? `${w.object(b.object)} is gone: nothing for git to say.` : w.backToGit(b, backToGit(b, live)));
+      } catch (err) {
+        parts.push(`${w.object(b.object)}: could not read it to say what git must hold (${err instanceof Error ? err.message : String(err)}).`);
+      }
     }
+    const head = cluster === undefined ? "Back to git." : `Back to git in cluster ${cluster}.`;
+    await store.update(r.id, (x) => (backToGitNoted(x, cluster) ? x : withGitopsNote(x, `${head} ${parts.join("\n\n")}`, now(), cluster)));
   }
-  await store.update(r.id, (x) => withGitopsNote(x, `Back to git. ${parts.join("\n\n")}`, now()));
+}
+
+/** Whether the rollout's "back to git" note (for this cluster of a wave) is in the thread already: once each. */
+function backToGitNoted(r: Rollout, cluster: string | undefined): boolean {
+  return r.events.some((e) => e.kind === "gitops" && e.text?.startsWith("Back to git") && (cluster === undefined || e.cluster === cluster));
 }
 
 /**

@@ -148,7 +148,11 @@ async function step(deps: ReconcileDeps, r: Rollout): Promise<void> {
     case "aborting": {
       await noteOverwrittenEdit(deps, r);
       // A wave: every touched cluster back to stable, newest first, each verified before the next.
-      if (r.wave) return revertWave(deps, r, (x) => takePausesOff(deps.gitops, deps.slackSide.gitops, store, x, now));
+      if (r.wave)
+        return revertWave(deps, r, async (x) => {
+          await backToGitNote(deps.gitops, deps.slackSide.gitops, store, x, now);
+          await takePausesOff(deps.gitops, deps.slackSide.gitops, store, x, now);
+        });
       const obs = await router.finalize(r.target, pair(r), "stable", { force: true }); // a person chose Abort: their decision wins over drift
       verifyPercent(obs, 0);
       // What `--image` made goes only now that all traffic is verified back on stable.

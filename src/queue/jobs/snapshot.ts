@@ -20,6 +20,9 @@ import type { SlackSide } from "../../app/slack-side.ts";
 import { driftBy, driftReason } from "./gitops.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
 import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
+import { watchFinishedClusters } from "./wave-watch.ts";
+import { gateDue, withBakeReading } from "../../engine/wave-rollout.ts";
+import { openGateOnTime } from "../../app/wave-gate.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -49,13 +52,16 @@ const DEFAULT_REFRESH_SECONDS = 30;
 export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: { asked?: boolean } = {}): Promise<void> {
   const r = await deps.store.get(rolloutId);
   if (!r || isTerminal(r)) return;
+  // A wave: the clusters it finished are held to what it verified there, one read each per check.
+  if (r.wave) await watchFinishedClusters(deps, r);
   if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
   if (source && r.stable && r.status !== "starting" && r.status !== "deploying" && r.status !== "rejected") {
     const taken = await readSnapshot(deps, r);
     const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
-    const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
+    // At a wave's gate the reading is also the bake of the cluster that finished (src/engine/bake.ts).
+    const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withBakeReading(withSnapshot(x, reading), deps.now())));
     // A reading whose storing was refused (another one was folded in meanwhile) is not acted on: only what is
     // stored counts, or the same traffic could decide twice.
     if (stored.ok && stored.value.changed) {
@@ -73,8 +79,22 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
       }
     }
   }
+  if (r.status === "at-gate") await openGateWhenClear(deps, r.id);
   await scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
 }
+
+/**
+ * The gate's timer fires at the end of the bake time; one that found the gate held then (a bake reading that
+ * said worse or could not be taken, a finished cluster changed since) opens it here, at a later check that
+ * holds nothing against it. Only well after the bake time, so that the timer, not this, opens it on time.
+ */
+async function openGateWhenClear(deps: SnapshotDeps, id: string): Promise<void> {
+  const r = await deps.store.get(id);
+  if (r && gateDue(r, deps.now() - GATE_TIMER_GRACE_MS)) await openGateOnTime(deps, r, r.wave!.position);
+}
+
+/** How long after the bake time the periodic check leaves the opening to the gate's own timer. */
+const GATE_TIMER_GRACE_MS = 10_000;
 
 /**
  * Does the mesh still hold what the record says we verified? Checked under the rollout's mesh lease, so a

@@ -2,10 +2,11 @@ import { announceAutoStep, takeAutoStep, type AutoStepDeps } from "../../app/aut
 import { rolloutById } from "../../app/refresh.ts";
 import { meetDeadline, remindOfStage, warnOfDeadline } from "../../app/reminders.ts";
 import { openGateOnTime } from "../../app/wave-gate.ts";
-import { isTerminal } from "../../engine/rollout.ts";
+import { isTerminal, type Rollout } from "../../engine/rollout.ts";
 import type { MetricsSources } from "../../metrics/registry.ts";
 import type { EffectJob } from "../queues.ts";
 import { readSnapshot } from "./snapshot.ts";
+import { watchFinishedClusters, type WaveWatchDeps } from "./wave-watch.ts";
 
 /**
  * The scheduled side of a rollout: the notice before an automatic step, the step itself, reminders for
@@ -14,7 +15,7 @@ import { readSnapshot } from "./snapshot.ts";
  * does nothing.
  */
 
-export type TimerDeps = AutoStepDeps & { metrics: MetricsSources };
+export type TimerDeps = AutoStepDeps & WaveWatchDeps & { metrics: MetricsSources };
 
 export async function timerJob(deps: TimerDeps, job: EffectJob): Promise<void> {
   const r = await rolloutById(deps, job.rolloutId);
@@ -33,6 +34,10 @@ export async function timerJob(deps: TimerDeps, job: EffectJob): Promise<void> {
     case "remind":
       return currentStage ? remindOfStage(deps, r) : undefined;
     case "wave-gate":
-      return openGateOnTime(deps, r, job.version);
+      // The gate opens on the wave as it is now: the finished clusters' routes, and the bake's last reading.
+      return openGateOnTime(deps, r, job.version, {
+        watch: (x) => watchFinishedClusters(deps, x),
+        ...(deps.metrics.for(r.target) ? { read: (x: Rollout) => readSnapshot(deps, x) } : {}),
+      });
   }
 }

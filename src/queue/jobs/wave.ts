@@ -1,7 +1,7 @@
 import { redactUrlsIn } from "../../engine/urls.ts";
 import { markAborted, withProblem, withWarning, type Rollout } from "../../engine/rollout.ts";
 import { clusterDone, clusterReverted, inCluster, markReachable, markUnreachable } from "../../engine/wave-rollout.ts";
-import { nextToRevert } from "../../engine/wave.ts";
+import { nextToRevert, waveReverted } from "../../engine/wave.ts";
 import { RouterError, verifyPercent, type Observed, type RoutePair } from "../../routers/router.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
 import { KubeApiError } from "../../kube/call.ts";
@@ -47,7 +47,7 @@ export async function finishCluster(deps: WaveDeps, r: Rollout): Promise<void> {
     ...(r.takeOwnership ? { takeOwnership: true } : {}),
   });
   verifyPercent(obs, 100);
-  await deps.store.update(r.id, (x) => (x.status === "finishing" ? clusterDone(x, obs.raw, deps.now()) : x));
+  await deps.store.update(r.id, (x) => (x.status === "finishing" ? clusterDone(x, obs.raw, deps.now(), obs.print) : x));
 }
 
 /**
@@ -66,7 +66,8 @@ export async function finishEarlierClusters(
   for (const row of w.rows.slice(0, w.position)) {
     const t = inCluster(r.target, row.cluster);
     try {
-      const obs = await deps.routers.for(t).finalize(t, pair(r), "canary", {});
+      // Over what the wave verified there only: a change since is drift, reported, never written over.
+      const obs = await deps.routers.for(t).finalize(t, pair(r), "canary", { expect: { canaryPercent: 100, print: row.print } });
       verifyPercent(obs, 100);
     } catch (err) {
       if (isUnreachable(err)) throw new ClusterError(row.cluster, err);
@@ -81,10 +82,11 @@ export async function finishEarlierClusters(
 
 /**
  * Abort in a wave: every touched cluster, newest first, written back to stable (over whatever it holds: a
- * person chose Abort) and read back at 0% before the next; the rollout is aborted only once all are verified.
- * A cluster that fails throws, so the job retries from the cluster the record says is next.
+ * person chose Abort) and read back at 0% before the next; once all are verified, `end` runs (what git must
+ * say in each cluster, the pauses) and only then is the rollout aborted. A cluster that fails throws, so the
+ * job retries from the cluster the record says is next (or from `end`, when all were reverted).
  */
-export async function revertWave(deps: WaveDeps, r: Rollout, onEnd: (x: Rollout) => Promise<void>): Promise<void> {
+export async function revertWave(deps: WaveDeps, r: Rollout, end: (x: Rollout) => Promise<void>): Promise<void> {
   let x: Rollout | undefined = r;
   while (x && x.status === "aborting" && x.wave && nextToRevert(x.wave) === x.target.cluster) {
     const cluster = x.target.cluster!;
@@ -98,12 +100,13 @@ export async function revertWave(deps: WaveDeps, r: Rollout, onEnd: (x: Rollout)
     const res = await deps.store.update(x.id, (y) => {
       if (y.status !== "aborting" || y.target.cluster !== cluster) return y;
       const next = clusterReverted(markReachable(y, deps.now()), obs.raw, deps.now());
-      if (!next.ok) return y;
-      return next.value.done ? markAborted(next.value.rollout, obs.raw, deps.now()) : next.value.rollout;
+      return next.ok ? next.value.rollout : y;
     });
     x = res.ok ? res.value.rollout : undefined;
-    if (x?.status === "aborted") return onEnd(x);
   }
+  if (!x || x.status !== "aborting" || !x.wave || !waveReverted(x.wave)) return;
+  await end(x);
+  await deps.store.update(x.id, (y) => (y.status === "aborting" && y.wave && waveReverted(y.wave) ? markAborted(y, y.observedRaw ?? "", deps.now()) : y));
 }
 
 /** A cluster that does not answer: no connection, no answer in time, or a 5xx (a refusal, 403 or 409, answers). */

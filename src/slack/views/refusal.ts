@@ -124,6 +124,8 @@ export function refusalText(r: Refusal): string {
     case "wave-cluster-twice":
     case "wave-too-short":
     case "wave-not-at-gate":
+    case "wave-drifted":
+    case "wave-bake-held":
     case "wave-baking":
     case "wave-unhealthy":
     case "wave-held-unreachable":

@@ -17,6 +17,7 @@ import { ACTION, buttonValue, type ActionId, type Block, type Rendered } from ".
 import { deployingText } from "./deploy-text.ts";
 import { gateButtonText, wavePositionText, waveRowsText } from "./wave-text.ts";
 import { fluxPausable } from "../../engine/flux-pause.ts";
+import { driftedRow } from "../../engine/wave.ts";
 
 const STATUS_TEXT: Record<Rollout["status"], string> = {
   deploying: ":package: Deploying the new version",
@@ -114,13 +115,18 @@ function pauseFluxButton(r: Rollout): Block {
 export function actionButtons(r: Rollout): Block[] {
   switch (r.status) {
     case "at-gate":
-      // The wave's hold on an unreachable cluster is no gate to open: only Abort (which keeps retrying).
-      if (!r.wave || r.wave.unreachable) return [abortButton(r)];
+      // The wave's hold on an unreachable cluster is no gate to open: only Abort (which keeps retrying). Nor is a
+      // finished cluster changed since: put back, or Abort.
+      if (!r.wave || r.wave.unreachable || driftedRow(r.wave)) return [abortButton(r)];
       return [button(gateButtonText(r.wave), ACTION.advance, r, "primary"), abortButton(r)];
     case "active": {
       if (r.appliedPercent !== r.desiredPercent) return [abortButton(r)];
       const next = r.steps[r.stepIndex + 1];
-      if (next === undefined) return [button("Finish", ACTION.finish, r, "primary"), abortButton(r)];
+      if (next === undefined) {
+        // A wave's last Finish makes every cluster final: not over a finished cluster changed since.
+        if (r.wave && r.wave.position === r.wave.rows.length - 1 && driftedRow(r.wave)) return [button("Hold", ACTION.hold, r), abortButton(r)];
+        return [button("Finish", ACTION.finish, r, "primary"), abortButton(r)];
+      }
       const label = r.stepIndex === -1 ? `Start shifting (${next}%)` : `Advance to ${next}%`;
       return [button(label, ACTION.advance, r, "primary"), button("Hold", ACTION.hold, r), abortButton(r)];
     }
