@@ -41,7 +41,13 @@ const opts = { changes: [], staleAfterMs: 3_000 };
 // which a fast machine can do here and production's seconds apart never do.
 let lastAt = 0;
 const later = () => (lastAt = Math.max(Date.now(), lastAt + 1));
-const readInto = async (e: Evidence | undefined, src: SuccessRateSource = makeSource()) => foldCounters(e, await src.counters(target, pair, later()), opts);
+// The source stamps a reading with the later of the instant asked and its own clock after the answer came,
+// so the next instant asked must also be later than that stamp.
+const readInto = async (e: Evidence | undefined, src: SuccessRateSource = makeSource()) => {
+  const reading = await src.counters(target, pair, later());
+  lastAt = Math.max(lastAt, reading.at);
+  return foldCounters(e, reading, opts);
+};
 const settings = { minSuccessRate: 0.95, minRequests: 50, confidence: 0.99, maxErrorRatio: 2, maxErrorIncrease: 0.01 };
 
 describe("Linkerd1AdminSource", () => {
