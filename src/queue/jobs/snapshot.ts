@@ -59,7 +59,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
     // A reading whose storing was refused (another one was folded in meanwhile) is not acted on: only what is
     // stored counts, or the same traffic could decide twice.
     if (stored.ok && stored.value.changed) {
-      await deps.queue.afterUpdate(stored.value.rollout);
+      await deps.queue.afterReading(r, stored.value.rollout);
       await deps.readings
         ?.append(r.id, readingPoint(reading, r.target.cluster))
         .catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
