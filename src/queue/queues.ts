@@ -183,12 +183,17 @@ export class EffectQueue {
   }
 
   /**
-   * After a stored reading (`before` -> `after`): show it and the Home boards. Its timers only if the write
-   * moved them: the write that set them added their jobs, and a restarted bot adds them again from every
-   * running record (startBot), so re-adding unchanged ones would only cost a script per timer and reading.
+   * After a stored reading (`before` -> `after`): show it (a sync job now, or the update the per-message
+   * budget holds back until `show.at`) and the Home boards. Its timers only if the write moved them: the
+   * write that set them added their jobs, and a restarted bot adds them again from every running record
+   * (startBot), so re-adding unchanged ones would only cost a script per timer and reading.
    */
-  async afterReading(before: TimedRecord, after: Rollout): Promise<void> {
-    await Promise.all([this.slackSync(after), sameTimers(before, after) ? undefined : this.timers(after), this.boards(after)]);
+  async afterReading(before: TimedRecord, after: Rollout, show: "now" | { at: number } = "now"): Promise<void> {
+    await Promise.all([
+      show === "now" ? this.slackSync(after) : this.slackSyncAt(after.id, show.at, Date.now()),
+      sameTimers(before, after) ? undefined : this.timers(after),
+      this.boards(after),
+    ]);
   }
 
   /** Both effects of a transition: move the mesh, then show it; and the stage's timers. */

@@ -6,7 +6,8 @@ import type { DecideDeps } from "../../app/decide.ts";
 import { observeQuietly } from "./reconcile.ts";
 import { LockBusy } from "../../store/lock.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
-import { isTerminal, markDrift, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
+import { eventsAfter, isTerminal, markDrift, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
+import { readingDue, renderIntervalMs } from "../../engine/render-budget.ts";
 import { judge } from "../../engine/verdict.ts";
 import { foldCounters, type Evidence } from "../../engine/evidence.ts";
 import { scrapeSeconds } from "../../engine/metrics-settings.ts";
@@ -20,6 +21,8 @@ import type { SlackSide } from "../../app/slack-side.ts";
 import { driftBy, driftReason } from "./gitops.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
 import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
+import type { SlackMetaStore } from "../../store/slack-meta.ts";
+import { stateHashOf } from "./slack-sync.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -35,8 +38,10 @@ export type SnapshotDeps = DecideDeps & {
   log: Logger;
   now: () => number;
   preflight?: Preflight;
-  /** How a drift's author and a canary that is not ready read (the Slack side's words). */
-  slackSide: Pick<SlackSide, "preflightProblems" | "gitops">;
+  /** How a drift's author and a canary that is not ready read (the Slack side's words), and the message. */
+  slackSide: Pick<SlackSide, "preflightProblems" | "gitops" | "message">;
+  /** What the rollout's message last showed, and when (the per-message update budget). */
+  meta: Pick<SlackMetaStore, "get">;
   /** Who owns what the rollout writes: drift names the manager and the GitOps owner behind it. */
   gitops?: GitopsDeps;
   /** The success-rate history behind the chart (absent: not kept). */
@@ -59,7 +64,7 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
     // A reading whose storing was refused (another one was folded in meanwhile) is not acted on: only what is
     // stored counts, or the same traffic could decide twice.
     if (stored.ok && stored.value.changed) {
-      await deps.queue.afterReading(r, stored.value.rollout);
+      await deps.queue.afterReading(r, stored.value.rollout, await whenShown(deps, stored.value.rollout, reading.askedAt !== undefined));
       await deps.readings
         ?.append(r.id, readingPoint(reading, r.target.cluster))
         .catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
@@ -74,6 +79,20 @@ export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: {
     }
   }
   await scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
+}
+
+/**
+ * When a stored reading reaches the message: now (a sync job), or with the update the per-message budget
+ * holds back anyway (src/engine/render-budget.ts), which a sync job now would only schedule. Decided as that
+ * job decides: the message is posted, its thread has every event, the state shown is this record's (a click
+ * shows at once), and nobody asked for this reading.
+ */
+async function whenShown(deps: Pick<SnapshotDeps, "meta" | "slackSide" | "now">, r: Rollout, asked: boolean): Promise<"now" | { at: number }> {
+  if (asked) return "now";
+  const m = await deps.meta.get(r.id);
+  if (!m.ts || eventsAfter(r, m.postedSeq).length > 0) return "now";
+  const at = readingDue(m, deps.now(), renderIntervalMs(r));
+  return at !== undefined && stateHashOf(deps.slackSide, r) === m.stateHash ? { at } : "now";
 }
 
 /**
