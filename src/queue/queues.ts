@@ -49,6 +49,8 @@ const SNAPSHOT: JobsOptions = { removeOnComplete: true, removeOnFail: { age: 360
 
 export class EffectQueue {
   readonly queue: Queue<EffectJob, void, JobName>;
+  /** The latest Home slot whose job this process has added (homeSoon). */
+  private homeSlotAdded = 0;
 
   constructor(connection: ConnectionOptions, prefix: string) {
     this.queue = new Queue<EffectJob, void, JobName>(QUEUE_NAME, { connection, prefix });
@@ -142,6 +144,9 @@ export class EffectQueue {
    */
   async homeSoon(now = Date.now()): Promise<void> {
     const slot = Math.floor(now / HOME_COALESCE_MS) + 1;
+    // Every change in a slot adds the same job, which runs only once the slot is over: once this process has
+    // added it, another add is a duplicate (a script each, for every reading of a thousand rollouts).
+    if (slot === this.homeSlotAdded) return;
     const delay = Math.max(0, slot * HOME_COALESCE_MS - now);
     await this.queue.add(
       "home",
@@ -156,6 +161,7 @@ export class EffectQueue {
         ...(delay ? { delay } : {}),
       },
     );
+    this.homeSlotAdded = Math.max(this.homeSlotAdded, slot);
   }
 
   /** Publish one person's board now (they opened the Home tab, or a click there needs an answer). */
