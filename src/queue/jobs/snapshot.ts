@@ -52,15 +52,15 @@ export type SnapshotDeps = DecideDeps & {
 const DEFAULT_REFRESH_SECONDS = 30;
 
 export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: { asked?: boolean } = {}): Promise<void> {
-  const r = await deps.store.get(rolloutId);
+  const { r, drifted } = await readAndCheckDrift(deps, rolloutId);
   if (!r || isTerminal(r)) return;
-  if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
+  if (drifted) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
   if (source && r.stable && r.status !== "starting" && r.status !== "deploying" && r.status !== "rejected") {
     const taken = await readSnapshot(deps, r);
     const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
-    const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)));
+    const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withSnapshot(x, reading)), { from: r });
     // A reading whose storing was refused (another one was folded in meanwhile) is not acted on: only what is
     // stored counts, or the same traffic could decide twice.
     if (stored.ok && stored.value.changed) {
@@ -96,51 +96,55 @@ async function whenShown(deps: Pick<SnapshotDeps, "meta" | "slackSide" | "now">,
 }
 
 /**
- * Does the mesh still hold what the record says we verified? Checked under the rollout's mesh lease, so a
- * write in progress is never mistaken for a hand edit (a busy lease just skips this round). On a mismatch
- * the rollout is held with what changed; nothing is written.
+ * The record, read under the rollout's mesh lease when it is free, and whether the mesh still holds what
+ * the record says we verified: checked there, so a write in progress is never mistaken for a hand edit (a
+ * busy lease just skips the check this round). One read serves the check and the reading after it.
  */
-async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
-  if (r.status !== "active" || r.appliedPercent === null || r.appliedPercent !== r.desiredPercent) return false;
+async function readAndCheckDrift(deps: SnapshotDeps, id: string): Promise<{ r: Rollout | undefined; drifted: boolean }> {
   try {
     return await deps.store.withLease(
-      r.id,
+      id,
       "mesh",
       async () => {
-        const now = await deps.store.get(r.id);
-        if (!now || now.status !== "active" || now.appliedPercent !== now.desiredPercent || now.appliedPercent === null) return false;
-        const found = await observeQuietly(deps, now);
-        if (found.percent === now.appliedPercent && !found.drift) return false;
-        // Unreadable for a reason that says nothing about the mesh (an outage, a conflict, credentials): no drift.
-        if (found.percent === undefined && found.code !== "drift" && found.code !== "not-found" && found.code !== "invalid") return false;
-        const what =
-          found.percent === undefined
-            ? `someone changed the weights by hand: ${found.raw}`
-            : found.percent !== now.appliedPercent
-              ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%` +
-                (found.drift ? `; also, ${found.drift}` : "")
-              : // The weights are as verified; something else the bot manages was edited (a Gateway rule's matches).
-                `${found.drift} (the weights are still the verified ${100 - now.appliedPercent}/${now.appliedPercent}: ${found.raw})`;
-        const author = await driftBy(deps.gitops, deps.routers.for(now.target), now);
-        const why = driftReason(deps.slackSide.gitops, what, found, author);
-        // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
-        const res = await deps.store.update(r.id, (x) =>
-          x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
-            ? markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, deps.now())
-            : x,
-        );
-        if (res.ok && res.value.changed) {
-          await deps.audit.workerOutcome(now, res.value.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
-          await deps.queue.afterUpdate(res.value.rollout);
-        }
-        return res.ok && res.value.changed;
+        const r = await deps.store.get(id);
+        return { r, drifted: r !== undefined && (await driftFound(deps, r)) };
       },
       { waitMs: 0 },
     );
   } catch (err) {
-    if (err instanceof LockBusy) return false;
-    throw err;
+    if (!(err instanceof LockBusy)) throw err;
+    return { r: await deps.store.get(id), drifted: false };
   }
+}
+
+/** Under the mesh lease: on a mismatch the rollout is held with what changed; nothing is written to the mesh. */
+async function driftFound(deps: SnapshotDeps, now: Rollout): Promise<boolean> {
+  if (now.status !== "active" || now.appliedPercent === null || now.appliedPercent !== now.desiredPercent) return false;
+  const found = await observeQuietly(deps, now);
+  if (found.percent === now.appliedPercent && !found.drift) return false;
+  // Unreadable for a reason that says nothing about the mesh (an outage, a conflict, credentials): no drift.
+  if (found.percent === undefined && found.code !== "drift" && found.code !== "not-found" && found.code !== "invalid") return false;
+  const what =
+    found.percent === undefined
+      ? `someone changed the weights by hand: ${found.raw}`
+      : found.percent !== now.appliedPercent
+        ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%` +
+          (found.drift ? `; also, ${found.drift}` : "")
+        : // The weights are as verified; something else the bot manages was edited (a Gateway rule's matches).
+          `${found.drift} (the weights are still the verified ${100 - now.appliedPercent}/${now.appliedPercent}: ${found.raw})`;
+  const author = await driftBy(deps.gitops, deps.routers.for(now.target), now);
+  const why = driftReason(deps.slackSide.gitops, what, found, author);
+  // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
+  const res = await deps.store.update(now.id, (x) =>
+    x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
+      ? markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, deps.now())
+      : x,
+  );
+  if (res.ok && res.value.changed) {
+    await deps.audit.workerOutcome(now, res.value.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
+    await deps.queue.afterUpdate(res.value.rollout);
+  }
+  return res.ok && res.value.changed;
 }
 
 /**
