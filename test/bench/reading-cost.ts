@@ -1,7 +1,7 @@
 /**
  * Issue 24: what one success-rate reading costs in Redis commands and BullMQ jobs, on one active rollout.
  *
- *   node --import tsx test/bench/reading-cost.ts [--readings 20] [--refresh 5] [--auto 10m] [--json out.json]
+ *   node --import tsx test/bench/reading-cost.ts [--readings 20] [--refresh 5] [--auto 10m] [--detail] [--json out.json]
  *
  * The real bot in this process (test/support/bot-harness.ts: Slack, Kubernetes API and Prometheus as the
  * local peers, the Slack budget on as in production) over a redis-server of its own, so the server's
@@ -9,7 +9,7 @@
  * target read through the linkerd2 preset from the instant Prometheus every `--refresh` seconds; once it
  * has settled, the window runs from one reading's arrival on the chart to the `--readings`-th after it (each
  * reading's trailing effects fall in the window as often as they fall out of it). Printed per reading:
- * commands by type (commandstats), scripts by name (MONITOR), jobs by kind and what happened to them (the
+ * commands by type (commandstats), by caller (MONITOR: a script with its inner calls), jobs by kind and what happened to them (the
  * queue's events stream), and the Slack calls.
  */
 import { spawn } from "node:child_process";
@@ -31,6 +31,8 @@ const { values } = parseArgs({
     refresh: { type: "string", default: "5" },
     auto: { type: "string" },
     json: { type: "string" },
+    /** Each script's inner commands per call. */
+    detail: { type: "boolean", default: false },
   },
 });
 const READINGS = Number(values.readings);
@@ -69,30 +71,64 @@ try {
   const first = (await readingsSoFar()) + 3;
   progress(`rollout ${r.id} active; waiting for reading ${first} (every ${REFRESH} s)`);
   await reached(first);
-  const scripts = new Map<string, number>();
+  // Top-level commands by what sent them (a script by name, BullMQ's blocking wait, the bot's plain commands),
+  // each with the commands it ran: MONITOR shows a script's own calls (`[0 lua]`) right after it.
+  type Group = { calls: number; commands: number; inner: Map<string, number> };
+  const groups = new Map<string, Group>();
   const names = await scriptNames();
-  let seen = false;
+  const window = { from: Infinity, to: Infinity };
+  let current: Group | undefined;
   createInterface({ input: monitor.stdout }).on("line", (line) => {
-    // `<time> [<db> <client>] "evalsha" "<sha>" "<numkeys>" "<key>" ...`; a script's own calls say `[0 lua]`.
-    const m = /^\S+ \[\d+ ([^\]]+)\] "evalsha" "([0-9a-f]+)" "\d+" "([^"]*)"/i.exec(line);
-    if (!seen || !m || m[1] === "lua") return;
-    const name = names.get(m[2]!) ?? `script ${m[2]!.slice(0, 8)} on ${shape(m[3]!, h.prefix)}`;
-    scripts.set(name, (scripts.get(name) ?? 0) + 1);
+    const m = /^(\S+) \[\d+ ([^\]]+)\] "([^"]+)"(?: "((?:[^"\\]|\\.)*)")?(?: "[^"]*")?(?: "([^"]*)")?/.exec(line);
+    if (!m) return;
+    const [, time, client, command, first, third] = m;
+    const at = Number(time) * 1000;
+    if (at < window.from || at > window.to) return;
+    if (client === "lua") {
+      if (current) {
+        current.commands++;
+        current.inner.set(command!.toLowerCase(), (current.inner.get(command!.toLowerCase()) ?? 0) + 1);
+      }
+      return;
+    }
+    const cmd = command!.toLowerCase();
+    if (["llen", "info", "config", "xrange", "time"].includes(cmd)) return (current = undefined); // this script's own
+    // EVAL: a script the server did not know yet, sent with its text (src/store/script.ts, ioredis).
+    const sha =
+      cmd === "eval"
+        ? createHash("sha1")
+            .update(JSON.parse(`"${first!}"`) as string)
+            .digest("hex")
+        : first!;
+    const name =
+      cmd === "evalsha" || cmd === "eval"
+        ? (names.get(sha) ?? `script ${sha.slice(0, 8)} on ${shape(third ?? "", h.prefix)}`)
+        : cmd === "bzpopmin"
+          ? "bullmq bzpopmin (the worker waiting for a job)"
+          : cmd;
+    current = groups.get(name) ?? { calls: 0, commands: 0, inner: new Map() };
+    current.calls++;
+    current.commands++;
+    groups.set(name, current);
   });
   await redis.config("RESETSTAT");
-  seen = true;
+  const [s0, u0] = await redis.time();
+  window.from = Number(s0) * 1000 + Number(u0) / 1000;
   polls = 0;
   const slackBefore = h.slack.calls.length;
   const startedAt = Date.now();
   await reached(first + READINGS);
   const endedAt = Date.now();
-  seen = false;
   const stats = parseCommandstats(await redis.info("commandstats"));
+  const [sec, usec] = await redis.time();
+  window.to = Number(sec) * 1000 + Number(usec) / 1000;
+  await new Promise((res) => setTimeout(res, 500)); // MONITOR's last lines
   const myPolls = polls;
   const slack = h.slack.calls.slice(slackBefore).reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.method]: (acc[c.method] ?? 0) + 1 }), {});
   const events = (await redis.xrange(eventsKey, String(startedAt), String(endedAt))).map(([, fields]) => fieldsOf(fields));
-  // What this script itself asked (the polling LLENs, RESETSTAT, INFO) is not the bot's.
+  // What this script itself asked (the polling LLENs, RESETSTAT, a TIME, INFO) is not the bot's.
   stats.set("llen", (stats.get("llen") ?? 0) - myPolls);
+  stats.set("time", (stats.get("time") ?? 0) - 1);
   for (const mine of ["config|resetstat", "info", "monitor", "xrange"]) stats.delete(mine);
 
   const per = (n: number) => Math.round((n / READINGS) * 10) / 10;
@@ -111,8 +147,17 @@ try {
   );
   out.push(`Redis commands per reading: ${per(total)} (Lua's inner calls included)`);
   out.push(`  ${commands.map(([c, n]) => `${c} ${per(n)}`).join(", ")}`);
-  out.push(`Scripts (EVALSHA) per reading:`);
-  for (const [name, n] of [...scripts].sort((a, b) => b[1] - a[1])) out.push(`  ${per(n).toString().padStart(5)}  ${name}`);
+  const sum = (bullmq: boolean, k: "calls" | "commands") =>
+    [...groups].filter(([name]) => name.startsWith("bullmq") === bullmq).reduce((s, [, g]) => s + g[k], 0);
+  out.push(
+    `  BullMQ: ${per(sum(true, "commands"))} commands in ${per(sum(true, "calls"))} calls; the bot's own: ${per(sum(false, "commands"))} in ${per(sum(false, "calls"))} calls`,
+  );
+  out.push(`Per reading, by caller (calls, and commands with a script's inner calls):`);
+  for (const [name, g] of [...groups].sort((a, b) => b[1].commands - a[1].commands))
+    out.push(
+      `  ${per(g.calls).toString().padStart(5)} ${per(g.commands).toString().padStart(6)}  ${name}` +
+        (values.detail && g.inner.size ? `: ${[...g.inner].map(([c, n]) => `${c} ${Math.round((n / g.calls) * 10) / 10}`).join(", ")} per call` : ""),
+    );
   out.push(`Jobs per reading (events on the queue's stream, by job):`);
   for (const [kind, row] of [...jobs].sort()) out.push(`  ${kind.padEnd(16)} ${[...row].map(([e, n]) => `${e} ${per(n)}`).join(", ")}`);
   out.push(
@@ -133,7 +178,7 @@ try {
           refreshSeconds: REFRESH,
           commandsPerReading: per(total),
           commands: table(new Map(commands)),
-          scripts: table(scripts),
+          callers: Object.fromEntries([...groups].map(([k, g]) => [k, { calls: per(g.calls), commands: per(g.commands) }])),
           jobs: Object.fromEntries([...jobs].map(([k, row]) => [k, table(row)])),
           slack: table(new Map(Object.entries(slack))),
         },
