@@ -1,3 +1,5 @@
+import type { Target } from "./target.ts";
+
 /**
  * Slack's chat.update budget is shared by every rollout in the workspace, so a message is not updated for
  * every success-rate reading. A change of state (a click, a step, an abort, a note) is shown at once; a
@@ -24,10 +26,25 @@ export type RenderPlan = { kind: "skip" } | { kind: "now" } | { kind: "later"; a
 
 export function planRender(next: RenderState, last: LastRender, now: number, intervalMs: number): RenderPlan {
   if (next.hash === last.renderedHash) return { kind: "skip" };
-  if (next.stateHash !== last.stateHash || last.updatedAt === undefined) return { kind: "now" };
-  if (next.askedAt !== undefined && next.askedAt >= last.updatedAt) return { kind: "now" };
+  if (next.stateHash !== last.stateHash) return { kind: "now" };
+  const at = readingDue(last, now, intervalMs, next.askedAt);
+  return at === undefined ? { kind: "now" } : { kind: "later", at };
+}
+
+/**
+ * When a change of the reading alone may be shown: now (undefined) when nothing was shown yet, a person
+ * asked for this reading, or the interval since the last update has passed; else at the interval's end.
+ */
+export function readingDue(last: LastRender, now: number, intervalMs: number, askedAt?: number): number | undefined {
+  if (last.updatedAt === undefined) return undefined;
+  if (askedAt !== undefined && askedAt >= last.updatedAt) return undefined;
   const due = last.updatedAt + intervalMs;
-  return now >= due ? { kind: "now" } : { kind: "later", at: due };
+  return now >= due ? undefined : due;
+}
+
+/** How often a message may show a new reading alone: the target's refresh interval. */
+export function renderIntervalMs(r: { target: Target }): number {
+  return (r.target.metrics?.refreshSeconds ?? 30) * 1000;
 }
 
 /**

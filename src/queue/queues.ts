@@ -49,6 +49,8 @@ const SNAPSHOT: JobsOptions = { removeOnComplete: true, removeOnFail: { age: 360
 
 export class EffectQueue {
   readonly queue: Queue<EffectJob, void, JobName>;
+  /** The latest Home slot whose job this process has added (homeSoon). */
+  private homeSlotAdded = 0;
 
   constructor(connection: ConnectionOptions, prefix: string) {
     this.queue = new Queue<EffectJob, void, JobName>(QUEUE_NAME, { connection, prefix });
@@ -142,6 +144,9 @@ export class EffectQueue {
    */
   async homeSoon(now = Date.now()): Promise<void> {
     const slot = Math.floor(now / HOME_COALESCE_MS) + 1;
+    // Every change in a slot adds the same job, which runs only once the slot is over: once this process has
+    // added it, another add is a duplicate (a script each, for every reading of a thousand rollouts).
+    if (slot === this.homeSlotAdded) return;
     const delay = Math.max(0, slot * HOME_COALESCE_MS - now);
     await this.queue.add(
       "home",
@@ -156,6 +161,7 @@ export class EffectQueue {
         ...(delay ? { delay } : {}),
       },
     );
+    this.homeSlotAdded = Math.max(this.homeSlotAdded, slot);
   }
 
   /** Publish one person's board now (they opened the Home tab, or a click there needs an answer). */
@@ -182,6 +188,20 @@ export class EffectQueue {
     await Promise.all([this.slackSync(r), this.timers(r), this.boards(r)]);
   }
 
+  /**
+   * After a stored reading (`before` -> `after`): show it (a sync job now, or the update the per-message
+   * budget holds back until `show.at`) and the Home boards. Its timers only if the write moved them: the
+   * write that set them added their jobs, and a restarted bot adds them again from every running record
+   * (startBot), so re-adding unchanged ones would only cost a script per timer and reading.
+   */
+  async afterReading(before: TimedRecord, after: Rollout, show: "now" | { at: number } = "now"): Promise<void> {
+    await Promise.all([
+      show === "now" ? this.slackSync(after) : this.slackSyncAt(after.id, show.at, Date.now()),
+      sameTimers(before, after) ? undefined : this.timers(after),
+      this.boards(after),
+    ]);
+  }
+
   /** Both effects of a transition: move the mesh, then show it; and the stage's timers. */
   async afterTransition(r: Rollout): Promise<void> {
     await Promise.all([this.reconcile(r), this.slackSync(r), this.timers(r), this.boards(r)]);
@@ -192,22 +212,11 @@ export class EffectQueue {
    * record twice adds nothing; the previous seq's jobs are removed (a job that still fires finds its seq
    * outdated and does nothing).
    */
-  async timers(r: Pick<Rollout, "id" | "timers" | "deadline" | "wave">): Promise<void> {
+  async timers(r: TimedRecord): Promise<void> {
     const t = r.timers;
     const adds: Promise<unknown>[] = [];
-    if (t) {
-      if (t.seq > 1) for (const kind of STAGE_TIMERS) adds.push(this.queue.remove(timerJobId(r.id, kind, t.seq - 1)).catch(() => 0));
-      if (t.stepAt !== undefined) adds.push(this.addTimer(r.id, "auto-step", t.seq, t.stepAt));
-      if (t.noticeAt !== undefined) adds.push(this.addTimer(r.id, "auto-notice", t.seq, t.noticeAt));
-      if (t.remindAt !== undefined) adds.push(this.addTimer(r.id, "remind", t.seq, t.remindAt));
-    }
-    // A wave's automatic gate: one timer per gate (keyed by the cluster it follows), due at the end of the bake time.
-    const opensAt = r.wave?.atGate?.opensAt;
-    if (opensAt !== undefined) adds.push(this.addTimer(r.id, "wave-gate", r.wave!.position, opensAt));
-    if (r.deadline) {
-      adds.push(this.addTimer(r.id, "deadline-warn", 0, r.deadline.warnAt));
-      adds.push(this.addTimer(r.id, "deadline", 0, r.deadline.at));
-    }
+    if (t && t.seq > 1) for (const kind of STAGE_TIMERS) adds.push(this.queue.remove(timerJobId(r.id, kind, t.seq - 1)).catch(() => 0));
+    for (const due of dueTimers(r)) adds.push(this.addTimer(r.id, due.kind, due.seq, due.at));
     await Promise.all(adds);
   }
 
@@ -230,6 +239,28 @@ export class EffectQueue {
 export const HOME_COALESCE_MS = 3_000;
 
 const STAGE_TIMERS: TimerKind[] = ["auto-step", "auto-notice", "remind"];
+
+type TimedRecord = Pick<Rollout, "id" | "timers" | "deadline" | "wave">;
+
+/** The timer jobs a record asks for: the stage's (keyed by its seq), a wave's gate, the deadline. Pure. */
+export function dueTimers(r: TimedRecord): { kind: TimerKind; seq: number; at: number }[] {
+  const t = r.timers;
+  const due: { kind: TimerKind; seq: number; at: number }[] = [];
+  if (t?.stepAt !== undefined) due.push({ kind: "auto-step", seq: t.seq, at: t.stepAt });
+  if (t?.noticeAt !== undefined) due.push({ kind: "auto-notice", seq: t.seq, at: t.noticeAt });
+  if (t?.remindAt !== undefined) due.push({ kind: "remind", seq: t.seq, at: t.remindAt });
+  // A wave's automatic gate: one timer per gate (keyed by the cluster it follows), due at the end of the bake time.
+  const opensAt = r.wave?.atGate?.opensAt;
+  if (opensAt !== undefined) due.push({ kind: "wave-gate", seq: r.wave!.position, at: opensAt });
+  if (r.deadline) due.push({ kind: "deadline-warn", seq: 0, at: r.deadline.warnAt }, { kind: "deadline", seq: 0, at: r.deadline.at });
+  return due;
+}
+
+/** Two records ask for the same timer jobs (and the same stage's, whose previous seq's jobs `timers` removes). */
+export function sameTimers(a: TimedRecord, b: TimedRecord): boolean {
+  const key = (r: TimedRecord) => JSON.stringify([r.timers?.seq, dueTimers(r)]);
+  return a.id === b.id && key(a) === key(b);
+}
 
 export function timerJobId(rolloutId: string, kind: TimerKind, seq: number): string {
   return `${rolloutId}.t${seq}.${kind}`;

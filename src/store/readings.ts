@@ -1,7 +1,7 @@
 import type { RedisClient } from "./redis-connection.ts";
 import { parseRolloutId } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
-import { followRecordExpiry } from "./retention.ts";
+import { appendFollowingRecord } from "./retention.ts";
 
 /**
  * Success-rate history per rollout, for its chart: a capped list of small points (the newest MAX), kept
@@ -42,9 +42,8 @@ export class ReadingHistory {
 
   async append(id: string, point: ReadingPoint): Promise<void> {
     const key = this.key(id);
-    await this.redis.multi().rpush(key, JSON.stringify(point)).ltrim(key, -MAX, -1).expire(key, TTL_SECONDS).exec();
     const p = parseRolloutId(id)!;
-    await followRecordExpiry(this.redis, key, this.keys.record(p.target, p.seq));
+    await appendFollowingRecord(this.redis, key, this.keys.record(p.target, p.seq), JSON.stringify(point), MAX, TTL_SECONDS);
   }
 
   async list(id: string): Promise<ReadingPoint[]> {

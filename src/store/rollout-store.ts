@@ -149,12 +149,16 @@ export class RolloutStore {
 
   /**
    * Apply `change` with compare-and-set, re-reading and re-deciding on a lost race: the loser of a race
-   * sees the winner's record and usually gets a refusal ("already advanced by ...").
+   * sees the winner's record and usually gets a refusal ("already advanced by ..."). `from`: the record as
+   * the caller has just read it, tried first instead of reading it again (the compare-and-set refuses it if
+   * it has moved on since, and the next try reads it).
    */
-  async update(id: string, change: Change): Promise<UpdateResult> {
+  async update(id: string, change: Change, opts: { from?: Rollout } = {}): Promise<UpdateResult> {
     const { target, seq } = this.split(id);
+    let known = opts.from?.id === id ? opts.from : undefined;
     for (let attempt = 0; attempt < 100; attempt++) {
-      const current = await this.get(id);
+      const current = known ?? (await this.get(id));
+      known = undefined;
       if (!current) return err({ code: "no-rollout", id });
       const result = change(current);
       if ("ok" in result && result.ok === false) return result;

@@ -1,7 +1,7 @@
 import type { RedisClient } from "./redis-connection.ts";
 import { parseRolloutId } from "../engine/rollout.ts";
 import type { Keys } from "./keys.ts";
-import { followRecordExpiry } from "./retention.ts";
+import { hsetFollowingRecord } from "./retention.ts";
 
 /**
  * Where a rollout's Slack message lives and what was last sent there. Kept beside the record, not in it,
@@ -60,7 +60,7 @@ export class SlackMetaStore {
   async set(id: string, fields: Partial<Record<Field, string | number>>): Promise<void> {
     const p = parseRolloutId(id);
     if (!p) throw new Error(`not a rollout id: ${id}`);
-    await this.redis.hset(this.key(id), fields);
-    await followRecordExpiry(this.redis, this.key(id), this.keys.record(p.target, p.seq));
+    const defined = Object.fromEntries(Object.entries(fields).filter((e): e is [string, string | number] => e[1] !== undefined));
+    await hsetFollowingRecord(this.redis, this.key(id), this.keys.record(p.target, p.seq), defined);
   }
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import { Keys } from "../../src/store/keys.ts";
 import { ReadingHistory, readingPoint } from "../../src/store/readings.ts";
+import { SlackMetaStore } from "../../src/store/slack-meta.ts";
 import { chartSvg } from "../../src/slack/views/chart.ts";
 import { markStarted, newRollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
@@ -9,7 +10,8 @@ import { cleanupPrefix, randomPrefix, testRedis } from "../support/redis.ts";
 
 /**
  * Issue 24: each stored reading keeps the cluster it was taken in (the record's target.cluster then), on real
- * Redis; points stored before that (no cluster) still read back, as the bot's own cluster's.
+ * Redis; points stored before that (no cluster) still read back, as the bot's own cluster's. The history is
+ * capped, and expires with the record once the rollout has ended.
  */
 
 let redis: Redis;
@@ -45,6 +47,30 @@ describe("the reading history", () => {
       { at: 3_000, canaryPercent: 10, stable: 1, canary: 0.97, cluster: "prod-eu" },
       { at: 4_000, canaryPercent: 10 },
     ]);
+  });
+
+  it("keeps the newest 720 points for a month after the last one, then only as long as the ended rollout's record", async () => {
+    const history = new ReadingHistory(redis, keys);
+    const list = keys.readings("cap", 1);
+    for (let i = 0; i < 725; i++) await history.append("cap#1", readingPoint(snapshot(i, 99)));
+    const points = await history.list("cap#1");
+    expect(points).toHaveLength(720);
+    expect(points[0]!.at).toBe(5);
+    expect(points.at(-1)!.at).toBe(724);
+    const month = 30 * 86_400;
+    expect(await redis.ttl(list)).toBeGreaterThan(month - 5);
+    // The rollout ended: its record expires in an hour, and a reading stored after that goes with it.
+    await redis.hset(keys.record("cap", 1), "v", "9");
+    await redis.expire(keys.record("cap", 1), 3_600);
+    await history.append("cap#1", readingPoint(snapshot(725, 99)));
+    expect(await redis.ttl(list)).toBeGreaterThan(3_590);
+    expect(await redis.ttl(list)).toBeLessThanOrEqual(3_600);
+    // As is the message's bookkeeping written after the end.
+    const meta = new SlackMetaStore(redis, keys);
+    await meta.set("cap#1", { updatedAt: 42, renderedHash: "h" });
+    expect(await meta.get("cap#1")).toEqual({ postedSeq: 0, updatedAt: 42, renderedHash: "h" });
+    expect(await redis.ttl(keys.slack("cap", 1))).toBeGreaterThan(3_590);
+    expect(await redis.ttl(keys.slack("cap", 1))).toBeLessThanOrEqual(3_600);
   });
 
   it("a rollout read in two clusters charts one canary line per cluster from what was stored", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { planRender, type LastRender } from "../../src/engine/render-budget.ts";
+import { planRender, readingDue, type LastRender } from "../../src/engine/render-budget.ts";
 
 /**
  * The issue's scenario on a simulated clock, through the same decision the Slack sync job makes: 60 s of
@@ -12,7 +12,11 @@ const INTERVAL = 5_000;
 
 type Update = { at: number; kind: "state" | "snapshot"; shows: { state: number; reading: number } };
 
-function simulate(clicks: number[], phase: number): Update[] {
+/**
+ * `readingsSkipSync`: as the snapshot job does, a reading whose state is the one shown goes straight to the
+ * update the budget would hold it back to (readingDue), instead of through a sync that would schedule it.
+ */
+function simulate(clicks: number[], phase: number, readingsSkipSync = false): Update[] {
   const events: { at: number; kind: "click" | "reading" }[] = [];
   for (let t = phase; t <= 60_000; t += INTERVAL) events.push({ at: t, kind: "reading" });
   for (const c of clicks) events.push({ at: c, kind: "click" }, { at: c + 300, kind: "reading" });
@@ -40,7 +44,9 @@ function simulate(clicks: number[], phase: number): Update[] {
       const e = events[i++]!;
       if (e.kind === "click") state += 1;
       else reading += 1;
-      sync(now);
+      const heldUntil = readingsSkipSync && e.kind === "reading" && shown.state === state ? readingDue(last, now, INTERVAL) : undefined;
+      if (heldUntil !== undefined) deferred.add(heldUntil);
+      else sync(now);
     }
     if (deferred.delete(now)) sync(now);
   }
@@ -65,6 +71,24 @@ describe("Slack update budget per message", () => {
     // Readings are coalesced, never lost: the last one is on the message within an interval.
     expect(updates.at(-1)!.shows.reading).toBe(Math.floor((60_000 - phase) / INTERVAL) + 1 + clicks.length);
     expect(snapshotOnly.length).toBeLessThanOrEqual(60_000 / INTERVAL + 1);
+  });
+
+  it.each([
+    [[7_300, 19_100, 33_800, 41_200, 52_900], 2_600],
+    [[1_000, 2_000, 3_000, 26_000, 26_500, 59_000], 4_999],
+    [[], 0],
+  ])("a reading sent straight to its held-back update changes no update (clicks at %o, phase %d)", (clicks, phase) => {
+    expect(simulate(clicks, phase, true)).toEqual(simulate(clicks, phase));
+  });
+
+  it("a reading alone waits out the interval since the last update, unless nothing was shown yet or a person asked for it", () => {
+    const last: LastRender = { renderedHash: "a", stateHash: "s", updatedAt: 1_000 };
+    expect(readingDue(last, 2_000, INTERVAL)).toBe(6_000);
+    expect(readingDue(last, 6_000, INTERVAL)).toBeUndefined();
+    expect(readingDue(last, 2_000, INTERVAL, 1_500)).toBeUndefined();
+    // Asked for before the last update: that update showed it already.
+    expect(readingDue(last, 2_000, INTERVAL, 500)).toBe(6_000);
+    expect(readingDue({}, 2_000, INTERVAL)).toBeUndefined();
   });
 
   it("a person's Refresh is shown at once", () => {

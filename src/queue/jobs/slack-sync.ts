@@ -9,7 +9,7 @@ import type { SlackPoster } from "../../slack/poster.ts";
 
 export type { SlackPoster } from "../../slack/poster.ts";
 import type { EffectJob, EffectQueue } from "../queues.ts";
-import { isRefresh, planRender } from "../../engine/render-budget.ts";
+import { isRefresh, planRender, renderIntervalMs } from "../../engine/render-budget.ts";
 
 /**
  * Make Slack show the record: post the parent message once, chat.update it when its rendering changed,
@@ -52,7 +52,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
     let updateLater: { err: unknown } | undefined;
     const rendered = deps.slackSide.message(r);
     const hash = hashOf(rendered);
-    const stateHash = hashOf(deps.slackSide.message({ ...r, snapshot: undefined }));
+    const stateHash = stateHashOf(deps.slackSide, r);
     let ts = m.ts;
     if (!ts) {
       try {
@@ -69,7 +69,7 @@ export async function slackSyncJob(deps: SlackSyncDeps, job: EffectJob): Promise
       await meta.set(r.id, { ts, renderedHash: hash, stateHash, updatedAt: deps.now() });
     } else {
       const next = { hash, stateHash, ...(r.snapshot?.askedAt !== undefined ? { askedAt: r.snapshot.askedAt } : {}) };
-      const plan = planRender(next, m, deps.now(), (r.target.metrics?.refreshSeconds ?? 30) * 1000);
+      const plan = planRender(next, m, deps.now(), renderIntervalMs(r));
       if (plan.kind === "now" && isRefresh(next, m)) {
         await refresh(deps, job, r, m, { ts, rendered, hash, stateHash });
       } else if (plan.kind === "now") {
@@ -163,6 +163,11 @@ async function refresh(
   const at = await deps.slack.refreshRetryAt(now);
   await deps.meta.set(r.id, { deferredAt: at });
   await deps.queue.slackRefreshAt(r.id, at, now);
+}
+
+/** The hash of a message's rendering without its reading: where it differs, the state changed (render-budget.ts). */
+export function stateHashOf(slackSide: Pick<SlackSide, "message">, r: Rollout): string {
+  return hashOf(slackSide.message({ ...r, snapshot: undefined }));
 }
 
 function hashOf(value: unknown): string {

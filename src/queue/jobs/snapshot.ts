@@ -6,7 +6,8 @@ import type { DecideDeps } from "../../app/decide.ts";
 import { observeQuietly } from "./reconcile.ts";
 import { LockBusy } from "../../store/lock.ts";
 import type { RouterRegistry } from "../../routers/registry.ts";
-import { isTerminal, markDrift, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
+import { eventsAfter, isTerminal, markDrift, withSnapshot, type Rollout, type StoredSnapshot } from "../../engine/rollout.ts";
+import { readingDue, renderIntervalMs } from "../../engine/render-budget.ts";
 import { judge } from "../../engine/verdict.ts";
 import { foldCounters, type Evidence } from "../../engine/evidence.ts";
 import { scrapeSeconds } from "../../engine/metrics-settings.ts";
@@ -23,6 +24,8 @@ import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
 import { watchFinishedClusters } from "./wave-watch.ts";
 import { gateDue, withBakeReading } from "../../engine/wave-rollout.ts";
 import { openGateOnTime } from "../../app/wave-gate.ts";
+import type { SlackMetaStore } from "../../store/slack-meta.ts";
+import { stateHashOf } from "./slack-sync.ts";
 
 /**
  * Read stable vs canary success rates for one rollout, judge them (pure engine code), store the result on
@@ -38,8 +41,10 @@ export type SnapshotDeps = DecideDeps & {
   log: Logger;
   now: () => number;
   preflight?: Preflight;
-  /** How a drift's author and a canary that is not ready read (the Slack side's words). */
-  slackSide: Pick<SlackSide, "preflightProblems" | "gitops">;
+  /** How a drift's author and a canary that is not ready read (the Slack side's words), and the message. */
+  slackSide: Pick<SlackSide, "preflightProblems" | "gitops" | "message">;
+  /** What the rollout's message last showed, and when (the per-message update budget). */
+  meta: Pick<SlackMetaStore, "get">;
   /** Who owns what the rollout writes: drift names the manager and the GitOps owner behind it. */
   gitops?: GitopsDeps;
   /** The success-rate history behind the chart (absent: not kept). */
@@ -50,22 +55,22 @@ export type SnapshotDeps = DecideDeps & {
 const DEFAULT_REFRESH_SECONDS = 30;
 
 export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: { asked?: boolean } = {}): Promise<void> {
-  const r = await deps.store.get(rolloutId);
+  const { r, drifted } = await readAndCheckDrift(deps, rolloutId);
   if (!r || isTerminal(r)) return;
   // A wave: the clusters it finished are held to what it verified there, one read each per check.
   if (r.wave) await watchFinishedClusters(deps, r);
-  if (await driftFound(deps, r)) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
+  if (drifted) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
   if (source && r.stable && r.status !== "starting" && r.status !== "deploying" && r.status !== "rejected") {
     const taken = await readSnapshot(deps, r);
     const reading = opts.asked ? { ...taken, askedAt: taken.at } : taken;
     // At a wave's gate the reading is also the bake of the cluster that finished (src/engine/bake.ts).
-    const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withBakeReading(withSnapshot(x, reading), deps.now())));
+    const stored = await deps.store.update(r.id, (x) => (isTerminal(x) ? x : withBakeReading(withSnapshot(x, reading), deps.now())), { from: r });
     // A reading whose storing was refused (another one was folded in meanwhile) is not acted on: only what is
     // stored counts, or the same traffic could decide twice.
     if (stored.ok && stored.value.changed) {
-      await deps.queue.afterUpdate(stored.value.rollout);
+      await deps.queue.afterReading(r, stored.value.rollout, await whenShown(deps, stored.value.rollout, reading.askedAt !== undefined));
       await deps.readings
         ?.append(r.id, readingPoint(reading, r.target.cluster))
         .catch((err: unknown) => deps.log.warn({ err }, "could not keep the reading for the chart"));
@@ -97,51 +102,69 @@ async function openGateWhenClear(deps: SnapshotDeps, id: string): Promise<void> 
 const GATE_TIMER_GRACE_MS = 10_000;
 
 /**
- * Does the mesh still hold what the record says we verified? Checked under the rollout's mesh lease, so a
- * write in progress is never mistaken for a hand edit (a busy lease just skips this round). On a mismatch
- * the rollout is held with what changed; nothing is written.
+ * When a stored reading reaches the message: now (a sync job), or with the update the per-message budget
+ * holds back anyway (src/engine/render-budget.ts), which a sync job now would only schedule. Decided as that
+ * job decides: the message is posted, its thread has every event, the state shown is this record's (a click
+ * shows at once), and nobody asked for this reading.
  */
-async function driftFound(deps: SnapshotDeps, r: Rollout): Promise<boolean> {
-  if (r.status !== "active" || r.appliedPercent === null || r.appliedPercent !== r.desiredPercent) return false;
+async function whenShown(deps: Pick<SnapshotDeps, "meta" | "slackSide" | "now">, r: Rollout, asked: boolean): Promise<"now" | { at: number }> {
+  if (asked) return "now";
+  const m = await deps.meta.get(r.id);
+  if (!m.ts || eventsAfter(r, m.postedSeq).length > 0) return "now";
+  const at = readingDue(m, deps.now(), renderIntervalMs(r));
+  return at !== undefined && stateHashOf(deps.slackSide, r) === m.stateHash ? { at } : "now";
+}
+
+/**
+ * The record, read under the rollout's mesh lease when it is free, and whether the mesh still holds what
+ * the record says we verified: checked there, so a write in progress is never mistaken for a hand edit (a
+ * busy lease just skips the check this round). One read serves the check and the reading after it.
+ */
+async function readAndCheckDrift(deps: SnapshotDeps, id: string): Promise<{ r: Rollout | undefined; drifted: boolean }> {
   try {
     return await deps.store.withLease(
-      r.id,
+      id,
       "mesh",
       async () => {
-        const now = await deps.store.get(r.id);
-        if (!now || now.status !== "active" || now.appliedPercent !== now.desiredPercent || now.appliedPercent === null) return false;
-        const found = await observeQuietly(deps, now);
-        if (found.percent === now.appliedPercent && !found.drift) return false;
-        // Unreadable for a reason that says nothing about the mesh (an outage, a conflict, credentials): no drift.
-        if (found.percent === undefined && found.code !== "drift" && found.code !== "not-found" && found.code !== "invalid") return false;
-        const what =
-          found.percent === undefined
-            ? `someone changed the weights by hand: ${found.raw}`
-            : found.percent !== now.appliedPercent
-              ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%` +
-                (found.drift ? `; also, ${found.drift}` : "")
-              : // The weights are as verified; something else the bot manages was edited (a Gateway rule's matches).
-                `${found.drift} (the weights are still the verified ${100 - now.appliedPercent}/${now.appliedPercent}: ${found.raw})`;
-        const author = await driftBy(deps.gitops, deps.routers.for(now.target), now);
-        const why = driftReason(deps.slackSide.gitops, what, found, author);
-        // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
-        const res = await deps.store.update(r.id, (x) =>
-          x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
-            ? markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, deps.now())
-            : x,
-        );
-        if (res.ok && res.value.changed) {
-          await deps.audit.workerOutcome(now, res.value.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
-          await deps.queue.afterUpdate(res.value.rollout);
-        }
-        return res.ok && res.value.changed;
+        const r = await deps.store.get(id);
+        return { r, drifted: r !== undefined && (await driftFound(deps, r)) };
       },
       { waitMs: 0 },
     );
   } catch (err) {
-    if (err instanceof LockBusy) return false;
-    throw err;
+    if (!(err instanceof LockBusy)) throw err;
+    return { r: await deps.store.get(id), drifted: false };
   }
+}
+
+/** Under the mesh lease: on a mismatch the rollout is held with what changed; nothing is written to the mesh. */
+async function driftFound(deps: SnapshotDeps, now: Rollout): Promise<boolean> {
+  if (now.status !== "active" || now.appliedPercent === null || now.appliedPercent !== now.desiredPercent) return false;
+  const found = await observeQuietly(deps, now);
+  if (found.percent === now.appliedPercent && !found.drift) return false;
+  // Unreadable for a reason that says nothing about the mesh (an outage, a conflict, credentials): no drift.
+  if (found.percent === undefined && found.code !== "drift" && found.code !== "not-found" && found.code !== "invalid") return false;
+  const what =
+    found.percent === undefined
+      ? `someone changed the weights by hand: ${found.raw}`
+      : found.percent !== now.appliedPercent
+        ? `someone changed the weights by hand: the mesh sends ${found.percent}% to ${now.canary} (${found.raw}), the rollout had verified ${now.appliedPercent}%` +
+          (found.drift ? `; also, ${found.drift}` : "")
+        : // The weights are as verified; something else the bot manages was edited (a Gateway rule's matches).
+          `${found.drift} (the weights are still the verified ${100 - now.appliedPercent}/${now.appliedPercent}: ${found.raw})`;
+  const author = await driftBy(deps.gitops, deps.routers.for(now.target), now);
+  const why = driftReason(deps.slackSide.gitops, what, found, author);
+  // Only if nobody moved the rollout meanwhile (an Advance in between is the reconcile's to judge).
+  const res = await deps.store.update(now.id, (x) =>
+    x.status === "active" && x.appliedPercent === now.appliedPercent && x.desiredPercent === now.desiredPercent
+      ? markDrift(x, { ...found, ...(author ? { by: author.by } : {}) }, why, deps.now())
+      : x,
+  );
+  if (res.ok && res.value.changed) {
+    await deps.audit.workerOutcome(now, res.value.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
+    await deps.queue.afterUpdate(res.value.rollout);
+  }
+  return res.ok && res.value.changed;
 }
 
 /**
