@@ -5,7 +5,7 @@ import type { AppDeps } from "./app/deps.ts";
 import type { Env, TargetsFile } from "./config.ts";
 import { startHealthServer, type HealthServer, type ReadinessCheck } from "./http/health.ts";
 import { EffectQueue } from "./queue/queues.ts";
-import { startEffectWorker } from "./queue/worker.ts";
+import { startEffectWorker, type WorkerDeps } from "./queue/worker.ts";
 import { RequestsFirst } from "./queue/requests-first.ts";
 import type { RouterRegistry } from "./routers/registry.ts";
 import { registerSlackListeners } from "./slack/listeners/index.ts";
@@ -55,13 +55,15 @@ import type { CanaryReader } from "./app/flagger-follow.ts";
 import { startFlaggerPoller, type FlaggerPoller } from "./follow/flagger-poller.ts";
 
 /**
- * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its worker.
+ * Wires one bot process: Slack receiver + listeners, the store, the effect queue and its workers (one per lane).
  * Adapters (routers, clock, logger) come from the caller so tests and the sandbox reuse the real wiring.
  */
 
 /** Effect jobs at once; and while several Slack requests wait for their answer (src/queue/requests-first.ts). */
 const WORKER_CONCURRENCY = 16;
 const REQUESTS_FIRST_BUSY = 2;
+/** Mesh writes and timers at once, in their own lane (src/queue/lanes.ts), never held back for Slack's requests. */
+const MESH_CONCURRENCY = 8;
 
 export type BotOptions = {
   env: Env;
@@ -170,7 +172,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
             },
           }
         : {}),
-      queueDepth: () => queue.queue.getJobCounts("waiting", "prioritized", "delayed", "active", "failed"),
+      queueDepth: () => queue.queue.countsByQueue("waiting", "prioritized", "delayed", "active", "failed"),
     },
     { actions: knownActions(COMMANDS.map((c) => c.name)) },
   );
@@ -269,7 +271,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     (flaggerTargets.length && opts.kubeConfig ? new FlaggerClient(opts.kubeConfig, { timeoutMs: env.ROLLOUT_KUBE_TIMEOUT_SECONDS * 1000 }) : undefined);
   let flaggerPoller: FlaggerPoller | undefined;
 
-  let worker: Worker<EffectJob, void, JobName> | undefined;
+  const workers: Worker<EffectJob, void, JobName>[] = [];
   let workerConnection: RedisClient | undefined;
   if (opts.worker !== false) {
     workerConnection = connect("work");
@@ -280,40 +282,41 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       const tokens = opts.flaggerTokens ?? new Map<string, string>();
       flaggerPoller = startFlaggerPoller({ store, queue, now, log: flog, flagger: canaries, tokens, slack: poster }, flaggerTargets, flog);
     }
-    worker = startEffectWorker(
-      {
-        store,
-        queue,
-        meta,
-        audit,
-        routers,
-        metrics,
-        access,
-        words: slackAuditWords,
-        slack: poster,
-        slackSide,
-        ...(argo ? { argo } : {}),
-        surfaces: webApiSurfaces(app.client, { ...(budget ? { budget } : {}), onPutBack: (bucket) => ops.slackPutBack(bucket) }),
-        homeViewers: new HomeViewers(redis, store.keys),
-        channels,
-        readings: new ReadingHistory(redis, store.keys),
-        log: log.child({ component: "worker" }),
-        now,
-        ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),
-        preflight: opts.preflight,
-        ...(opts.gitops ? { gitops: opts.gitops } : {}),
-        ...(opts.deploy ? { deploy: opts.deploy } : {}),
-      },
-      workerConnection,
-      store.keys.bullPrefix(),
-      {
-        concurrency: WORKER_CONCURRENCY,
-        onError: (err) => (isConnectionError(err) ? redisWatch.failed(err) : log.error({ err }, "worker error")),
-      },
-    );
-    requestsFirst.attach(worker);
-    worker.on("completed", (job) => ops.job(job.name, "completed"));
-    worker.on("failed", (job) => ops.job(job?.name ?? "unknown", "failed"));
+    const workerDeps: WorkerDeps = {
+      store,
+      queue,
+      meta,
+      audit,
+      routers,
+      metrics,
+      access,
+      words: slackAuditWords,
+      slack: poster,
+      slackSide,
+      ...(argo ? { argo } : {}),
+      surfaces: webApiSurfaces(app.client, { ...(budget ? { budget } : {}), onPutBack: (bucket) => ops.slackPutBack(bucket) }),
+      homeViewers: new HomeViewers(redis, store.keys),
+      channels,
+      readings: new ReadingHistory(redis, store.keys),
+      log: log.child({ component: "worker" }),
+      now,
+      ...(opts.scaleDown ? { scaleDown: opts.scaleDown } : {}),
+      preflight: opts.preflight,
+      ...(opts.gitops ? { gitops: opts.gitops } : {}),
+      ...(opts.deploy ? { deploy: opts.deploy } : {}),
+    };
+    const onError = (err: Error) => (isConnectionError(err) ? redisWatch.failed(err) : log.error({ err }, "worker error"));
+    // One worker per lane over the same connection: readings and renders in one, mesh writes and timers in
+    // the other, whose slots the first can never fill.
+    const effects = startEffectWorker(workerDeps, workerConnection, store.keys.bullPrefix(), { lane: "effects", concurrency: WORKER_CONCURRENCY, onError });
+    const mesh = startEffectWorker(workerDeps, workerConnection, store.keys.bullPrefix(), { lane: "mesh", concurrency: MESH_CONCURRENCY, onError });
+    workers.push(effects, mesh);
+    // Acks first holds back the readings and renders only: a click's own mesh write must not wait for the acks.
+    requestsFirst.attach(effects);
+    for (const w of workers) {
+      w.on("completed", (job) => ops.job(job.name, "completed"));
+      w.on("failed", (job) => ops.job(job?.name ?? "unknown", "failed"));
+    }
     // Pick up every rollout that was mid-flight when the last process stopped, and its readings. In the
     // background: with Redis down this waits for it, and the ports must open meanwhile (health 200, ready 503).
     void (async () => {
@@ -372,7 +375,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       draining = true;
       await argoPoller?.stop();
       await flaggerPoller?.stop();
-      const done = Promise.all([transport.drain(), worker?.close()]).then(() => true);
+      const done = Promise.all([transport.drain(), ...workers.map((w) => w.close())]).then(() => true);
       return settlesWithin(done, deadlineMs);
     },
     async stop() {
@@ -382,14 +385,14 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
       await health.stop();
       const connections = [redis, requestRedis, bullConnection, workerConnection];
       const graceful = (async () => {
-        await worker?.close();
+        await Promise.all(workers.map((w) => w.close()));
         await queue.close();
         await Promise.allSettled(connections.flatMap((c) => (c ? [c.quit()] : [])));
       })();
       // With Redis unreachable a graceful close waits for it forever: give up after a while and cut.
       if (!(await settlesWithin(graceful, 3_000))) {
         for (const c of connections) c?.disconnect();
-        void worker?.close(true).catch(() => undefined);
+        for (const w of workers) void w.close(true).catch(() => undefined);
       }
     },
   };

@@ -33,8 +33,8 @@ export type StateSources = {
   activeByState(): Promise<Record<string, number>>;
   /** With clusters declared: active rollouts by cluster (`own`: the bot's own); absent, no such gauge. */
   activeByCluster?(): Promise<Record<string, number>>;
-  /** Effect jobs by BullMQ state (waiting, delayed, active, prioritized...). */
-  queueDepth(): Promise<Record<string, number>>;
+  /** Effect jobs by queue (each lane is one: rollout-mesh, rollout-effects), then by BullMQ state (waiting, delayed, active...). */
+  queueDepth(): Promise<Record<string, Record<string, number>>>;
 };
 
 export type OpsMetrics = OpsObserver & {
@@ -85,12 +85,13 @@ export function createOpsMetrics(sources: StateSources, opts: OpsMetricsOptions 
     });
   new Gauge({
     name: `${p}queue_jobs`,
-    help: "Effect jobs in the queue, by BullMQ state",
-    labelNames: ["state"] as const,
+    help: "Effect jobs by queue (rollout-mesh: mesh writes and timers; rollout-effects: the rest) and BullMQ state",
+    labelNames: ["queue", "state"] as const,
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [state, n] of Object.entries(await sources.queueDepth().catch(() => ({})))) this.set({ state }, n);
+      for (const [queue, byState] of Object.entries(await sources.queueDepth().catch(() => ({}))))
+        for (const [state, n] of Object.entries(byState)) this.set({ queue: label(queue), state }, n);
     },
   });
   const transitions = new Counter({

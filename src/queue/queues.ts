@@ -1,12 +1,13 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
+import type { ConnectionOptions, JobsOptions } from "bullmq";
 import type { Rollout } from "../engine/rollout.ts";
+import { EffectLanes } from "./lanes.ts";
 
 /**
- * One BullMQ queue carries every effect. Jobs hold only the rollout id and the record version that
- * caused them; the worker re-reads the record, so a duplicate or late job is harmless.
+ * Every effect is a BullMQ job, in the lane its name picks (src/queue/lanes.ts: mesh writes and timers in
+ * their own). Jobs hold only the rollout id and the record version that caused them; the worker re-reads
+ * the record, so a duplicate or late job is harmless.
  * Job ids are deterministic (`<rollout>.v<version>.<job>`) so the same effect is enqueued once.
  */
-export const QUEUE_NAME = "rollout-effects";
 
 export type JobName = "reconcile" | "slack-sync" | "snapshot" | "timer" | "chart" | "home";
 /** Timers of a stage (keyed by the record's timers.seq) and of the whole rollout (the deadline). */
@@ -48,12 +49,13 @@ const TIMER: JobsOptions = {
 const SNAPSHOT: JobsOptions = { removeOnComplete: true, removeOnFail: { age: 3600 }, attempts: 3, backoff: { type: "capped" }, priority: PRIORITY.snapshot };
 
 export class EffectQueue {
-  readonly queue: Queue<EffectJob, void, JobName>;
+  /** Both lanes: `add` picks a job's lane by its name, `remove` looks in both. */
+  readonly queue: EffectLanes<EffectJob, JobName>;
   /** The latest Home slot whose job this process has added (homeSoon). */
   private homeSlotAdded = 0;
 
   constructor(connection: ConnectionOptions, prefix: string) {
-    this.queue = new Queue<EffectJob, void, JobName>(QUEUE_NAME, { connection, prefix });
+    this.queue = new EffectLanes<EffectJob, JobName>(connection, prefix);
   }
 
   async reconcile(r: Pick<Rollout, "id" | "version">, delayMs = 0): Promise<void> {

@@ -6,22 +6,28 @@ import { snapshotJob, type SnapshotDeps } from "./jobs/snapshot.ts";
 import { timerJob, type TimerDeps } from "./jobs/timer.ts";
 import { homeJob, type HomeDeps } from "./jobs/home.ts";
 import { chartJob, type ChartDeps } from "./jobs/chart.ts";
-import { cappedBackoff, QUEUE_NAME, type EffectJob, type JobName } from "./queues.ts";
+import { cappedBackoff, type EffectJob, type JobName } from "./queues.ts";
+import { LANES, type Lane } from "./lanes.ts";
 import type { SlackSide } from "../app/slack-side.ts";
 
 export type WorkerDeps = ReconcileDeps & SlackSyncDeps & SnapshotDeps & TimerDeps & HomeDeps & ChartDeps & { log: Logger; slackSide: SlackSide };
 
-/** The only place effects meet the outside world. Several of these may run over one Redis. */
+/**
+ * The only place effects meet the outside world: one worker per lane (src/queue/lanes.ts), and several of
+ * these may run over one Redis. Each runs any job, whichever lane it was found in: a version of the bot
+ * before the lanes queued every job in `rollout-effects`, and those must still run after an upgrade.
+ */
 export function startEffectWorker(
   deps: WorkerDeps,
   connection: ConnectionOptions,
   prefix: string,
   /** `onError`: where the worker's errors go (default: the log, each one). */
-  opts: { concurrency?: number; onError?: (err: Error) => void } = {},
+  opts: { lane: Lane; concurrency?: number; onError?: (err: Error) => void },
 ): Worker<EffectJob, void, JobName> {
   const worker = new Worker<EffectJob, void, JobName>(
-    QUEUE_NAME,
+    LANES[opts.lane],
     async (job, token) => {
+      if (await deps.queue.queue.twinRuns(opts.lane, job.name, job.id)) return;
       switch (job.name) {
         case "reconcile":
           return reconcileJob(deps, job.data, job.attemptsMade);
@@ -52,7 +58,7 @@ export function startEffectWorker(
     },
   );
   worker.on("failed", (job, err) => {
-    deps.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: err.message }, "effect job failed");
+    deps.log.warn({ jobId: job?.id, lane: opts.lane, attempts: job?.attemptsMade, err: err.message }, "effect job failed");
   });
   worker.on("error", opts.onError ?? ((err) => deps.log.error({ err }, "worker error")));
   return worker;

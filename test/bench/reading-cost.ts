@@ -43,7 +43,7 @@ const server = await RedisServer.start();
 process.env.REDIS_URL = server.url;
 // The harness takes REDIS_URL when it is first imported: only once the private server is up.
 const { CHANNEL, startHarness, waitForStatus } = await import("../support/bot-harness.ts");
-const { QUEUE_NAME } = await import("../../src/queue/queues.ts");
+const { LANES } = await import("../../src/queue/lanes.ts");
 
 const prom = await startInstantPrometheus();
 const metrics = `{ source: prometheus, prometheusUrl: "${prom.url}", preset: linkerd2, scrapeIntervalSeconds: 1, refreshSeconds: ${REFRESH} }`;
@@ -58,7 +58,8 @@ try {
   await h.driver.slash({ userId: USER, channelId: CHANNEL, text: `start web --to web-v2${values.auto ? ` --auto ${values.auto}` : ""}` });
   const r = await waitForStatus(h, "web#1", "active", 20_000);
   const chart = h.bot.store.keys.readings("web", 1);
-  const eventsKey = `${h.bot.store.keys.bullPrefix()}:${QUEUE_NAME}:events`;
+  // Jobs run in two lanes (src/queue/lanes.ts), each with its own events stream.
+  const eventsKeys = Object.values(LANES).map((name) => `${h.bot.store.keys.bullPrefix()}:${name}:events`);
   let polls = 0;
   const readingsSoFar = async () => {
     polls++;
@@ -125,7 +126,9 @@ try {
   await new Promise((res) => setTimeout(res, 500)); // MONITOR's last lines
   const myPolls = polls;
   const slack = h.slack.calls.slice(slackBefore).reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.method]: (acc[c.method] ?? 0) + 1 }), {});
-  const events = (await redis.xrange(eventsKey, String(startedAt), String(endedAt))).map(([, fields]) => fieldsOf(fields));
+  const events = (await Promise.all(eventsKeys.map((key) => redis.xrange(key, String(startedAt), String(endedAt)))))
+    .flat()
+    .map(([, fields]) => fieldsOf(fields));
   // What this script itself asked (the polling LLENs, RESETSTAT, a TIME, INFO) is not the bot's.
   stats.set("llen", (stats.get("llen") ?? 0) - myPolls);
   stats.set("time", (stats.get("time") ?? 0) - 1);

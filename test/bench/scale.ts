@@ -4,9 +4,8 @@ import { Agent } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { QUEUE_NAME } from "../../src/queue/queues.ts";
+import { EffectLanes } from "../../src/queue/lanes.ts";
 import { startKubeApiPeer, type KubeApiPeer, type RequestRecord } from "../../sandbox/peers/kube-api.ts";
 import { RolloutStore } from "../../src/store/rollout-store.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL } from "../support/redis.ts";
@@ -119,7 +118,7 @@ export async function benchScale(opts: ScaleOptions): Promise<ScaleResult> {
   const botToken = `xoxb-bench-${randomBytes(6).toString("hex")}`;
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const store = new RolloutStore(redis, prefix);
-  const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: store.keys.bullPrefix() });
+  const queue = new EffectLanes(redis, store.keys.bullPrefix());
   let slack: SlackProcess | undefined;
   let kube: KubeApiPeer | undefined;
   const others = new Map<string, KubeApiPeer>();
@@ -341,8 +340,8 @@ async function untilFirstStep(store: RolloutStore, ids: string[], timeoutMs: num
   return done;
 }
 
-/** Wait for the bot's queue to have nothing ready or running; resolves to 0, or to what was still ready at the timeout. */
-async function untilQueueIdle(queue: Queue, timeoutMs: number): Promise<number> {
+/** Wait for the bot's lanes to have nothing ready or running; resolves to 0, or to what was still ready at the timeout. */
+async function untilQueueIdle(queue: Pick<EffectLanes<unknown, string>, "getJobCounts">, timeoutMs: number): Promise<number> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const c = await queue.getJobCounts("waiting", "active", "prioritized");

@@ -8,7 +8,8 @@ import { decide } from "../../src/app/decide.ts";
 import { slackAuditWords } from "../../src/slack/views/audit-words.ts";
 import { newRollout, type Rollout } from "../../src/engine/rollout.ts";
 import { TargetSchema } from "../../src/engine/target.ts";
-import { QUEUE_NAME, timerJobId } from "../../src/queue/queues.ts";
+import { timerJobId } from "../../src/queue/queues.ts";
+import { LANE_NAMES, LANES } from "../../src/queue/lanes.ts";
 import { RouterRegistry } from "../../src/routers/registry.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL } from "../support/redis.ts";
 import { sleep } from "../support/wait.ts";
@@ -21,7 +22,7 @@ import { max, millis, progress, quantile, secs } from "./stats.ts";
  * Scheduling lateness with many automatic rollouts: how late does a stage's automatic step run compared
  * with the `stepAt` the record scheduled?
  *
- * The real bot (startBot: Redis store, one BullMQ queue, the effect worker at its default concurrency, the
+ * The real bot (startBot: Redis store, the BullMQ lanes, their workers at their default concurrency, the
  * Slack sync against the local Slack peer), with two in-process stand-ins so the number measures the
  * scheduler and not a fake Kubernetes or Prometheus: an instant TrafficRouter and a success-rate source
  * that answers "healthy" at once (passed through startBot's `metrics` option). The Slack peer runs in a
@@ -77,8 +78,8 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
   const botToken = `xoxb-bench-${randomBytes(6).toString("hex")}`;
   let slack: SlackProcess | undefined;
   let bot: Bot | undefined;
-  let events: QueueEvents | undefined;
-  let eventsConnection: Redis | undefined;
+  const events: QueueEvents[] = [];
+  const eventsConnections: Redis[] = [];
   const metrics = new InstantMetrics();
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   try {
@@ -161,23 +162,29 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
     progress(`scheduling: all running at 10% and the queue idle after ${secs(setupMs)}`);
 
     // ---- phase 2: steps due spread evenly over `span`, a reading slot in the middle
-    // Its own connection: QueueEvents blocks on XREAD.
-    eventsConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-    events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection, prefix: b.queue.queue.opts.prefix! });
-    await events.waitUntilReady();
+    // Each lane's events (the steps run in the mesh lane, the readings in the other), on a connection of
+    // their own: QueueEvents blocks on XREAD.
+    for (const lane of LANE_NAMES) {
+      const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+      eventsConnections.push(connection);
+      events.push(new QueueEvents(LANES[lane], { connection, prefix: b.store.keys.bullPrefix() }));
+    }
+    await Promise.all(events.map((e) => e.waitUntilReady()));
     const due = new Map<string, { rolloutId: string; stepAt: number }>(); // timer job id -> step
     const activeAt = new Map<string, number>();
     const completedAt = new Map<string, number>();
     const jobsRun: Record<string, number> = {};
     const streamTime = (eventId: string) => Number(eventId.split("-")[0]);
-    events.on("active", ({ jobId }, eventId) => {
-      if (due.has(jobId) && !activeAt.has(jobId)) activeAt.set(jobId, streamTime(eventId));
-    });
-    events.on("completed", ({ jobId }, eventId) => {
-      if (due.has(jobId)) completedAt.set(jobId, streamTime(eventId));
-      const kind = jobKind(jobId);
-      jobsRun[kind] = (jobsRun[kind] ?? 0) + 1;
-    });
+    for (const e of events) {
+      e.on("active", ({ jobId }, eventId) => {
+        if (due.has(jobId) && !activeAt.has(jobId)) activeAt.set(jobId, streamTime(eventId));
+      });
+      e.on("completed", ({ jobId }, eventId) => {
+        if (due.has(jobId)) completedAt.set(jobId, streamTime(eventId));
+        const kind = jobKind(jobId);
+        jobsRun[kind] = (jobsRun[kind] ?? 0) + 1;
+      });
+    }
     // Every rollout takes its success-rate reading at the same wall-clock slot (a multiple of
     // refreshSeconds): a burst of N readings. Put one such slot in the middle of the steps' span, so every
     // run measures the same thing: the first half of the steps before the burst, the second half after.
@@ -209,7 +216,7 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
     progress(
       `scheduling: ${due.size} steps scheduled in ${secs(Date.now() - p2)}, due from +${secs(firstDue - p2)} to +${secs(lastDue - p2)}; readings burst at +${secs(burstAt - p2)}`,
     );
-    // The queue's backlog (jobs ready but not yet taken), sampled twice a second: where lateness comes from.
+    // Both lanes' backlog (jobs ready but not yet taken), sampled twice a second: where lateness comes from.
     let sampling = true;
     const backlog: { at: number; ready: number }[] = [];
     const sampler = (async () => {
@@ -282,8 +289,8 @@ export async function benchScheduling(opts: SchedulingOptions): Promise<Scheduli
       backlog: { atFirstDue: backlogAt(firstDue), peak: peak.ready, peakAfterFirstDueMs: peak.at - firstDue, burstAfterFirstDueMs: burstAt - firstDue },
     };
   } finally {
-    await events?.close();
-    eventsConnection?.disconnect();
+    await Promise.all(events.map((e) => e.close()));
+    for (const c of eventsConnections) c.disconnect();
     await bot?.stop();
     await slack?.close();
     metrics.close();

@@ -6,9 +6,8 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { QUEUE_NAME } from "../../src/queue/queues.ts";
+import { EffectLanes, LANE_NAMES } from "../../src/queue/lanes.ts";
 import { RolloutStore } from "../../src/store/rollout-store.ts";
 import { cleanupPrefix, randomPrefix, REDIS_URL } from "../support/redis.ts";
 import { sleep } from "../support/wait.ts";
@@ -103,7 +102,7 @@ export async function benchStartsOpen(opts: StartsOpenOptions): Promise<StartsOp
   const channels = Array.from({ length: opts.channels }, (_, i) => `C0OPEN${String(i).padStart(3, "0")}`);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const store = new RolloutStore(redis, prefix);
-  const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: store.keys.bullPrefix() });
+  const queue = new EffectLanes(redis, store.keys.bullPrefix());
   let slack: SlackProcess | undefined;
   let kube: KubeProcess | undefined;
   let bot: BotChild | undefined;
@@ -167,7 +166,9 @@ export async function benchStartsOpen(opts: StartsOpenOptions): Promise<StartsOp
     const kubeCounts = { ...kubeAsked.byKind, total: kubeAsked.total, "TCP connections (whole run)": kubeAsked.connections };
     const calls = (await control<{ byMethod: Record<string, number>; status429: number }>(slack, `/calls?since=${Math.floor(t0)}&until=${t1}`)).body;
     const jobs: StartsOpenResult["jobs"] = {};
-    for (const j of await queue.getJobs(["completed", "failed", "active", "waiting", "delayed", "prioritized"])) {
+    for (const j of (
+      await Promise.all(LANE_NAMES.map((lane) => queue.queues[lane].getJobs(["completed", "failed", "active", "waiting", "delayed", "prioritized"])))
+    ).flat()) {
       if (!j?.processedOn || j.timestamp < t0) continue;
       const x = (jobs[j.name] ??= { count: 0, waitMs: [], runMs: [] });
       x.count++;

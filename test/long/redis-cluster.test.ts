@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Bot } from "../../src/bot.ts";
-import { QUEUE_NAME } from "../../src/queue/queues.ts";
+import { LANES } from "../../src/queue/lanes.ts";
 import { Keys } from "../../src/store/keys.ts";
 import { startKubeApiPeer, type KubeApiPeer } from "../../sandbox/peers/kube-api.ts";
 import { freePort } from "../../sandbox/peers/net.ts";
@@ -80,7 +80,7 @@ async function spreadPrefix(c: LocalRedisCluster): Promise<string> {
   for (;;) {
     const prefix = `rbtest:cluster:${randomBytes(4).toString("hex")}`;
     const keys = new Keys(prefix, true);
-    if ((await c.ownerOf(keys.index())) !== (await c.ownerOf(`${keys.bullPrefix()}:${QUEUE_NAME}:meta`))) return prefix;
+    if ((await c.ownerOf(keys.index())) !== (await c.ownerOf(`${keys.bullPrefix()}:${LANES.effects}:meta`))) return prefix;
   }
 }
 
@@ -127,9 +127,10 @@ describe("Redis Cluster (REDIS_URL=redis+cluster://...)", () => {
     expect(byNode.get(await cluster.ownerOf(keys.index()))).toContain(keys.index());
     expect(all).toContain(keys.audit(TARGET, 1));
     expect(all).toContain(keys.globalAudit());
-    // BullMQ's keys all carry the hash tag {<prefix>:bull}; the single-Redis prefix is not used.
+    // BullMQ's keys, both lanes', all carry the hash tag {<prefix>:bull} (one master for both); the
+    // single-Redis prefix is not used.
     const bull = all.filter((k) => k.includes(":bull"));
-    expect(bull).toContain(`{${prefix}:bull}:${QUEUE_NAME}:meta`);
+    for (const queue of Object.values(LANES)) expect(bull).toContain(`{${prefix}:bull}:${queue}:meta`);
     expect(bull.filter((k) => !k.startsWith(`{${prefix}:bull}:`))).toEqual([]);
     expect(new Set(bull.map((k) => [...byNode].find(([, ks]) => ks.includes(k))![0])).size).toBe(1);
     expect([...byNode.values()].filter((ks) => ks.length > 0).length).toBeGreaterThan(1);

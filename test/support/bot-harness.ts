@@ -3,7 +3,7 @@ import { pino, type Logger } from "pino";
 import { startBot, type Bot } from "../../src/bot.ts";
 import { closedInProduction, EnvSchema, loadFlaggerTokens, parseTargetsFile, type TargetsFile } from "../../src/config.ts";
 import { buildRouters } from "../../src/routers/factory.ts";
-import { QUEUE_NAME } from "../../src/queue/queues.ts";
+import { LANES, laneOf } from "../../src/queue/lanes.ts";
 import { startKubeApiPeer, type KubeApiPeer, type KubeApiPeerOptions, type SmiFlavour } from "../../sandbox/peers/kube-api.ts";
 import { startNamerdPeer, type NamerdPeer } from "../../sandbox/peers/namerd.ts";
 import { SlackDriver, startSlackPeer, type SlackPeer } from "../../sandbox/peers/slack/index.ts";
@@ -285,7 +285,7 @@ export async function waitForStatus(h: Harness, rolloutId: string, status: strin
  * thing that can find a later hand edit.
  */
 export async function firstCheckDone(h: Harness, rolloutId: string): Promise<void> {
-  const pattern = `${h.bot.store.keys.bullPrefix()}:${QUEUE_NAME}:${rolloutId}.snap.[0-9]*`;
+  const pattern = `${h.bot.store.keys.bullPrefix()}:${LANES[laneOf("snapshot")]}:${rolloutId}.snap.[0-9]*`;
   const redis = testRedis();
   try {
     await waitFor(async () => ((await redis.keys(pattern)).length > 0 ? true : undefined), { what: `the first periodic check of ${rolloutId}` });

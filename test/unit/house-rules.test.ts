@@ -54,6 +54,7 @@ const APP = under(["src/app"]);
 const ADAPTERS = under([
   "src/store",
   "src/queue/queues.ts",
+  "src/queue/lanes.ts",
   "src/queue/requests-first.ts",
   "src/routers",
   "src/metrics",
