@@ -7,25 +7,21 @@ import { RedisScript } from "./script.ts";
  * update, a late audit entry) is given the record's remaining time, so nothing outlives the retention. Both
  * keys are in the target's hash slot. The writes made on every reading do this in the same script.
  */
-const FOLLOW = new RedisScript(`
+/** KEYS[1] takes the remaining time of the record at KEYS[2], if it has one; `otherwise`: Lua run when it has not. */
+const followRecord = (otherwise = "") => `
 local t = redis.call('PTTL', KEYS[2])
-if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end
-return t`);
+if t > 0 then redis.call('PEXPIRE', KEYS[1], t)${otherwise ? ` else ${otherwise}` : ""} end
+return t`;
+
+const FOLLOW = new RedisScript(followRecord());
 
 // KEYS: hash, record. ARGV: field, value, field, value, ...
-const HSET_FOLLOW = new RedisScript(`
-redis.call('HSET', KEYS[1], unpack(ARGV))
-local t = redis.call('PTTL', KEYS[2])
-if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end
-return t`);
+const HSET_FOLLOW = new RedisScript(`redis.call('HSET', KEYS[1], unpack(ARGV))${followRecord()}`);
 
 // KEYS: list, record. ARGV: item, how many of the newest to keep, seconds to keep the list while the record has no expiry.
 const APPEND_FOLLOW = new RedisScript(`
 redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-local t = redis.call('PTTL', KEYS[2])
-if t > 0 then redis.call('PEXPIRE', KEYS[1], t) else redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return t`);
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)${followRecord("redis.call('EXPIRE', KEYS[1], ARGV[3])")}`);
 
 export async function followRecordExpiry(redis: RedisClient, key: string, recordKey: string): Promise<void> {
   await FOLLOW.run(redis, [key, recordKey]);
