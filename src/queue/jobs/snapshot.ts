@@ -21,7 +21,7 @@ import type { SlackSide } from "../../app/slack-side.ts";
 import { driftBy, driftReason } from "./gitops.ts";
 import type { GitopsDeps } from "../../kube/ownership.ts";
 import { readingPoint, type ReadingHistory } from "../../store/readings.ts";
-import { watchFinishedClusters } from "./wave-watch.ts";
+import { watchFinishedClustersHeld } from "./wave-watch.ts";
 import { gateDue, withBakeReading } from "../../engine/wave-rollout.ts";
 import { openGateOnTime } from "../../app/wave-gate.ts";
 import type { SlackMetaStore } from "../../store/slack-meta.ts";
@@ -57,8 +57,6 @@ const DEFAULT_REFRESH_SECONDS = 30;
 export async function snapshotJob(deps: SnapshotDeps, rolloutId: string, opts: { asked?: boolean } = {}): Promise<void> {
   const { r, drifted } = await readAndCheckDrift(deps, rolloutId);
   if (!r || isTerminal(r)) return;
-  // A wave: the clusters it finished are held to what it verified there, one read each per check.
-  if (r.wave) await watchFinishedClusters(deps, r);
   if (drifted) return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   if ((await watchCanary(deps, r)) === "held") return scheduleNextSnapshot(deps, r.id, r.target.metrics?.refreshSeconds ?? DEFAULT_REFRESH_SECONDS);
   const source = deps.metrics.for(r.target);
@@ -127,7 +125,11 @@ async function readAndCheckDrift(deps: SnapshotDeps, id: string): Promise<{ r: R
       "mesh",
       async () => {
         const r = await deps.store.get(id);
-        return { r, drifted: r !== undefined && (await driftFound(deps, r)) };
+        const drifted = r !== undefined && (await driftFound(deps, r));
+        // A wave: the clusters it finished are held to what it verified there, one read each per check, under
+        // the same lease and from the same read of the record.
+        if (r?.wave) await watchFinishedClustersHeld(deps, r);
+        return { r, drifted };
       },
       { waitMs: 0 },
     );

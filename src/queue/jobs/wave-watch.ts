@@ -45,36 +45,30 @@ type Change = { cluster: string; drift?: RowDrift; why?: string };
 export async function watchFinishedClusters(deps: WaveWatchDeps, r: Rollout): Promise<void> {
   if (!WATCHED.has(r.status) || !finishedRows(r).length) return;
   try {
-    await deps.store.withLease(
-      r.id,
-      "mesh",
-      async () => {
-        const now = await deps.store.get(r.id);
-        if (!now || isTerminal(now) || !WATCHED.has(now.status)) return;
-        const changes: Change[] = [];
-        for (const row of finishedRows(now)) {
-          const change = await readFinished(deps, now, row.cluster, row.print, row.drift);
-          if (change) changes.push(change);
-        }
-        if (!changes.length) return;
-        const at = deps.now();
-        const res = await deps.store.update(r.id, (x) => {
-          if (!WATCHED.has(x.status)) return x;
-          return changes.reduce(
-            (y, c) => (c.drift ? finishedClusterDrifted(y, c.cluster, c.drift, c.why ?? "", at) : finishedClusterRestored(y, c.cluster, at)),
-            x,
-          );
-        });
-        if (res.ok && res.value.changed) {
-          await deps.audit.workerOutcome(now, res.value.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
-          await deps.queue.afterUpdate(res.value.rollout);
-        }
-      },
-      { waitMs: 0 },
-    );
+    await deps.store.withLease(r.id, "mesh", async () => watchFinishedClustersHeld(deps, await deps.store.get(r.id)), { waitMs: 0 });
   } catch (err) {
     if (err instanceof LockBusy) return;
     throw err;
+  }
+}
+
+/** The same, for a caller that holds the mesh lease and has just read the record (`now`) under it. */
+export async function watchFinishedClustersHeld(deps: WaveWatchDeps, now: Rollout | undefined): Promise<void> {
+  if (!now || isTerminal(now) || !WATCHED.has(now.status)) return;
+  const changes: Change[] = [];
+  for (const row of finishedRows(now)) {
+    const change = await readFinished(deps, now, row.cluster, row.print, row.drift);
+    if (change) changes.push(change);
+  }
+  if (!changes.length) return;
+  const at = deps.now();
+  const res = await deps.store.update(now.id, (x) => {
+    if (!WATCHED.has(x.status)) return x;
+    return changes.reduce((y, c) => (c.drift ? finishedClusterDrifted(y, c.cluster, c.drift, c.why ?? "", at) : finishedClusterRestored(y, c.cluster, at)), x);
+  });
+  if (res.ok && res.value.changed) {
+    await deps.audit.workerOutcome(now, res.value.rollout).catch((err: unknown) => deps.log.error({ err }, "could not append to the audit trail"));
+    await deps.queue.afterUpdate(res.value.rollout);
   }
 }
 
